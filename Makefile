@@ -1,0 +1,75 @@
+# tide - thin driver over CMake.  Every target installs the Debian packages it
+# needs when run as root (scripts/deps.sh) and names them otherwise.
+
+BUILD ?= build
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE_FLAGS ?=
+WERROR ?= $(if $(CI),ON,OFF)
+CONFIGURE = cmake -S . -DTIDE_WERROR=$(WERROR) $(CMAKE_FLAGS)
+CTEST = ctest --output-on-failure -j $(JOBS)
+
+.PHONY: all build check demo bench asan tsan portable valgrind fuzz format \
+	lint install clean deps
+
+all: build
+
+deps:
+	@scripts/deps.sh build
+
+build: deps
+	$(CONFIGURE) -B $(BUILD) >/dev/null
+	cmake --build $(BUILD) -j $(JOBS)
+
+check: build
+	cd $(BUILD) && $(CTEST)
+
+demo: build
+	@scripts/deps.sh demo || echo "demo: gnuplot unavailable; the table is printed all the same"
+	$(BUILD)/tools/tide-demo
+
+bench:
+	@scripts/deps.sh build
+	@scripts/deps.sh bench || echo "bench: some peers could not be installed; they are skipped"
+	$(CONFIGURE) -DCMAKE_BUILD_TYPE=Release -B $(BUILD)-bench >/dev/null
+	cmake --build $(BUILD)-bench -j $(JOBS)
+	bench/run.sh $(BUILD)-bench
+
+# ASan + UBSan build running every test.
+asan: deps
+	$(CONFIGURE) -DTIDE_SANITIZE=address -DTIDE_BUILD_BENCH=OFF -B $(BUILD)-asan >/dev/null
+	cmake --build $(BUILD)-asan -j $(JOBS)
+	cd $(BUILD)-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 $(CTEST)
+
+# ThreadSanitizer build running every test.
+tsan: deps
+	$(CONFIGURE) -DTIDE_SANITIZE=thread -DTIDE_BUILD_BENCH=OFF -B $(BUILD)-tsan >/dev/null
+	cmake --build $(BUILD)-tsan -j $(JOBS)
+	cd $(BUILD)-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 $(CTEST)
+
+# The portable map+copy+unmap growth path instead of mremap.
+portable: deps
+	$(CONFIGURE) -DTIDE_PORTABLE_REMAP=ON -DTIDE_BUILD_BENCH=OFF -DTIDE_BUILD_TOOLS=OFF -B $(BUILD)-portable >/dev/null
+	cmake --build $(BUILD)-portable -j $(JOBS)
+	cd $(BUILD)-portable && $(CTEST)
+
+valgrind: build
+	@scripts/deps.sh valgrind
+	cd $(BUILD) && TIDE_UNDER_VALGRIND=1 ctest --output-on-failure -j $(JOBS) \
+		-E install_consumer -T memcheck
+
+install: build
+	cmake --install $(BUILD) $(if $(PREFIX),--prefix $(PREFIX))
+
+format:
+	@scripts/deps.sh lint
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+lint:
+	@scripts/deps.sh lint
+	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
+	$(CONFIGURE) -B $(BUILD) >/dev/null
+	clang-tidy -p $(BUILD) --quiet $$(git ls-files 'src/*.c')
+
+clean:
+	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-tsan $(BUILD)-bench $(BUILD)-portable

@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tide/common.h - flags, version, export macros and error helpers shared by
+ * every tide module.
+ */
+#ifndef TIDE_COMMON_H
+#define TIDE_COMMON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TIDE_VERSION_MAJOR 0
+#define TIDE_VERSION_MINOR 1
+#define TIDE_VERSION_PATCH 0
+#define TIDE_VERSION_STRING "0.1.0"
+
+#if defined(TIDE_BUILDING) && defined(__GNUC__)
+#define TIDE_API __attribute__((visibility("default")))
+#else
+#define TIDE_API
+#endif
+
+#if defined(__GNUC__)
+#define TIDE_MALLOC __attribute__((malloc))
+#define TIDE_WARN_UNUSED __attribute__((warn_unused_result))
+#define TIDE_ALLOC_SIZE(n) __attribute__((alloc_size(n)))
+#define TIDE_ALLOC_SIZE2(n, m) __attribute__((alloc_size(n, m)))
+#else
+#define TIDE_MALLOC
+#define TIDE_WARN_UNUSED
+#define TIDE_ALLOC_SIZE(n)
+#define TIDE_ALLOC_SIZE2(n, m)
+#endif
+
+/*
+ * Allocation flags, the user-space analogue of GFP flags.  Every allocating
+ * call of every module takes them.  Bits 16..31 are reserved for containers
+ * built on kv (TIDE_VEC_AUTOTRIM lives there); kv ignores them.  Any other
+ * unknown bit makes an allocating call fail with EINVAL.
+ */
+#define TIDE_ZERO (1u << 0) /* new bytes read as zero */
+#define TIDE_NORECLAIM (1u << 1) /* never run shrinkers for this call */
+#define TIDE_NOIO (1u << 2) /* reclaim for this call must not do I/O */
+#define TIDE_HUGE (1u << 3) /* paged block: 2 MiB aligned, MADV_HUGEPAGE */
+#define TIDE_FLAGS_KV (TIDE_ZERO | TIDE_NORECLAIM | TIDE_NOIO | TIDE_HUGE)
+#define TIDE_FLAGS_PRIVATE 0xffff0000u
+
+/**
+ * tide_version() - the library's version string, e.g. "0.1.0".
+ *
+ * Context: any thread.
+ * Return: a static string; the version of the library actually linked,
+ * which may differ from %TIDE_VERSION_STRING of the headers compiled against.
+ */
+TIDE_API const char *tide_version(void);
+
+/**
+ * tide_strerror() - describe an error returned by tide.
+ * @err: a negative errno value as returned by a tide function (a positive
+ *       errno is accepted too).
+ *
+ * Context: any thread; the result is a static string, safe to use from
+ * several threads at once (unlike strerror()).
+ * Return: a short English description; "Success" for 0 and
+ * "Unknown error" for values that are not errno codes.
+ */
+TIDE_API const char *tide_strerror(int err);
+
+/**
+ * typedef tide_error_fn - callback for misuse reports.
+ * @what: what went wrong, e.g. "tide_kvfree: invalid pointer".
+ * @ptr: the offending pointer.
+ * @arg: the argument given to tide_set_error_handler().
+ *
+ * Called just before tide aborts the process because it was handed a pointer
+ * it did not allocate.  It must not return into tide expecting recovery; it
+ * may log, flush or longjmp out of the process's own code paths.
+ */
+typedef void (*tide_error_fn)(const char *what, const void *ptr, void *arg);
+
+/**
+ * tide_set_error_handler() - install the misuse report callback.
+ * @fn: the callback, or NULL to remove it.
+ * @arg: passed to @fn unchanged.
+ *
+ * Without a handler tide reports nothing (the library never prints) and
+ * aborts.  With one, @fn runs first, then the process aborts, as glibc does
+ * for "free(): invalid pointer".
+ *
+ * Context: any thread; the handler is process-wide.
+ */
+TIDE_API void tide_set_error_handler(tide_error_fn fn, void *arg);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TIDE_COMMON_H */

@@ -1,0 +1,148 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tide/kv.h - one allocator for small (heap) and large (page-mapped) blocks,
+ * the user-space kvmalloc()/kvrealloc()/vrealloc().
+ *
+ * Blocks below the paged threshold (default 128 KiB) come from the C heap;
+ * larger ones get an anonymous mapping of their own.  Shrinking a paged block
+ * gives its tail pages back to the kernel at once and keeps the pointer;
+ * growing it moves page tables with mremap() instead of copying bytes.
+ */
+#ifndef TIDE_KV_H
+#define TIDE_KV_H
+
+#include <tide/common.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Default paged threshold in bytes; see tide_kv_set_threshold(). */
+#define TIDE_KV_DEFAULT_THRESHOLD ((size_t)128 * 1024)
+
+/**
+ * tide_kvmalloc() - allocate a block from the heap or from its own mapping.
+ * @size: bytes requested; 0 gives a valid, unique block of size 0.
+ * @flags: %TIDE_ZERO, %TIDE_NORECLAIM, %TIDE_NOIO, %TIDE_HUGE.
+ *
+ * Blocks of at least the paged threshold are paged.  %TIDE_HUGE asks for a
+ * 2 MiB aligned mapping advised MADV_HUGEPAGE (paged blocks only).  When the
+ * system says ENOMEM, registered shrinkers are run (direct reclaim, priority
+ * 12 down to 0, retrying after each pass) unless %TIDE_NORECLAIM is set or
+ * the caller is itself a shrinker callback.
+ *
+ * Context: any thread.  May run shrinker callbacks (see above).
+ * Return: a pointer aligned to at least alignof(max_align_t), or NULL with
+ * errno set: ENOMEM (no memory, or @size too large), EINVAL (unknown flag).
+ */
+TIDE_API void *tide_kvmalloc(size_t size, unsigned flags) TIDE_MALLOC
+	TIDE_ALLOC_SIZE(1) TIDE_WARN_UNUSED;
+
+/**
+ * tide_kvcalloc() - allocate a zeroed array of @n elements of @size bytes.
+ * @n: element count.
+ * @size: element size.
+ * @flags: as tide_kvmalloc(); %TIDE_ZERO is implied.
+ *
+ * Context: any thread.  May run shrinker callbacks.
+ * Return: the block, or NULL with errno EOVERFLOW (@n * @size overflows),
+ * ENOMEM or EINVAL.
+ */
+TIDE_API void *tide_kvcalloc(size_t n, size_t size, unsigned flags) TIDE_MALLOC
+	TIDE_ALLOC_SIZE2(1, 2) TIDE_WARN_UNUSED;
+
+/**
+ * tide_kvrealloc() - resize a block, krealloc()/vrealloc() style.
+ * @p: a block from tide_kvmalloc() and friends, or NULL.
+ * @size: the new requested size.
+ * @flags: as tide_kvmalloc().  With %TIDE_ZERO, bytes past the old size
+ *         read as zero (pass it on every call for the block).
+ *
+ * @p NULL allocates; @size 0 frees @p and returns NULL.  A paged block that
+ * shrinks keeps its address and returns every whole page past the new end to
+ * the kernel at once (at least one page stays).  A paged block that grows
+ * within its committed pages only records the new size; beyond them it is
+ * extended in place or moved with mremap(), never copied.  A heap block that
+ * grows past the threshold is copied once into a paged block.  A paged block
+ * stays paged when shrunk below the threshold.
+ *
+ * A pointer tide did not hand out is reported through the error handler
+ * (tide_set_error_handler()) and the process aborts.
+ *
+ * Context: any thread, but not concurrently with another call on @p.  May run
+ * shrinker callbacks.
+ * Return: the (possibly moved) block, or NULL with errno set (ENOMEM,
+ * EINVAL), in which case @p is still valid and unchanged.
+ */
+TIDE_API void *tide_kvrealloc(void *p, size_t size, unsigned flags)
+	TIDE_ALLOC_SIZE(2) TIDE_WARN_UNUSED;
+
+/**
+ * tide_kvfree() - free a block from tide_kvmalloc() and friends.
+ * @p: the block, or NULL (nothing happens).
+ *
+ * A pointer tide did not hand out is reported through the error handler
+ * and the process aborts.
+ *
+ * Context: any thread.  Never blocks on reclaim.
+ */
+TIDE_API void tide_kvfree(void *p);
+
+/**
+ * tide_kvsize() - requested size of a live block.
+ * @p: a live block, or NULL.
+ *
+ * Context: any thread.
+ * Return: the size last requested for @p (0 for NULL).
+ */
+TIDE_API size_t tide_kvsize(const void *p);
+
+/**
+ * tide_kvresident() - bytes of @p backed by committed memory.
+ * @p: a live block, or NULL.
+ *
+ * For a paged block, the bytes from @p to the end of its committed pages
+ * (at least tide_kvsize(@p)); for a heap block, the allocator's usable size
+ * for it (malloc_usable_size() less tide's header).
+ *
+ * Context: any thread.
+ * Return: the byte count (0 for NULL).
+ */
+TIDE_API size_t tide_kvresident(const void *p);
+
+/**
+ * tide_kv_is_paged() - is @p backed by a mapping of its own?
+ * @p: a live block, or NULL.
+ *
+ * The user-space is_vmalloc_addr().
+ *
+ * Context: any thread.
+ * Return: true for paged blocks, false for heap blocks and NULL.
+ */
+TIDE_API bool tide_kv_is_paged(const void *p);
+
+/**
+ * tide_kv_set_threshold() - set the size from which blocks are paged.
+ * @bytes: new threshold; 0 makes every new block paged, SIZE_MAX none.
+ *
+ * The initial value is %TIDE_KV_DEFAULT_THRESHOLD, or the environment
+ * variable TIDE_KV_THRESHOLD when it holds a number (with an optional K, M or
+ * G suffix, powers of 1024).  Existing blocks keep their backend.
+ *
+ * Context: any thread; takes effect for allocations that start afterwards.
+ */
+TIDE_API void tide_kv_set_threshold(size_t bytes);
+
+/**
+ * tide_kv_threshold() - the current paged threshold in bytes.
+ *
+ * Context: any thread.
+ * Return: the threshold.
+ */
+TIDE_API size_t tide_kv_threshold(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TIDE_KV_H */

@@ -1,0 +1,82 @@
+// SPDX-License-Identifier: MIT
+/*
+ * common.c - version, error strings and the misuse handler.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+const char *tide_version(void)
+{
+	return TIDE_VERSION_STRING;
+}
+
+const char *tide_strerror(int err)
+{
+	const char *s;
+
+	if (err < 0)
+		err = -err;
+	switch (err) {
+	case 0:
+		return "Success";
+	case ENOMEM:
+		return "Out of memory";
+	case EINVAL:
+		return "Invalid argument";
+	case EOVERFLOW:
+		return "Size computation overflows";
+	case ENOSPC:
+		return "No space left in the arena";
+	case EOPNOTSUPP:
+		return "Operation not supported here";
+	case ENOENT:
+		return "No such entry";
+	case EBUSY:
+		return "Resource busy";
+	}
+	/* strerrordesc_np() is thread-safe and never formats into a buffer. */
+	s = strerrordesc_np(err);
+	return s ? s : "Unknown error";
+}
+
+struct handler {
+	tide_error_fn fn;
+	void *arg;
+};
+
+static _Atomic(struct handler *) cur_handler;
+static struct handler handler_slots[2];
+static atomic_uint handler_gen;
+
+void tide_set_error_handler(tide_error_fn fn, void *arg)
+{
+	struct handler *h;
+
+	if (!fn) {
+		atomic_store(&cur_handler, NULL);
+		return;
+	}
+	/*
+	 * Two slots so that a concurrent reader never sees a half-written
+	 * pair; handlers are set rarely (at start-up), never in a race with
+	 * themselves in sane programs.
+	 */
+	h = &handler_slots[atomic_fetch_add(&handler_gen, 1) & 1];
+	h->fn = fn;
+	h->arg = arg;
+	atomic_store(&cur_handler, h);
+}
+
+_Noreturn void tide__misuse(const char *what, const void *ptr)
+{
+	struct handler *h = atomic_load(&cur_handler);
+
+	if (h && h->fn)
+		h->fn(what, ptr, h->arg);
+	abort();
+}

@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * internal.h - tide__ internals shared between modules and with the tests.
+ * Nothing here is exported from the shared library.
+ */
+#ifndef TIDE_INTERNAL_H
+#define TIDE_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <tide/common.h>
+
+#define TIDE__MIN(a, b) ((a) < (b) ? (a) : (b))
+#define TIDE__MAX(a, b) ((a) > (b) ? (a) : (b))
+#define TIDE__ALIGN_UP(x, a) (((x) + ((a)-1)) & ~((size_t)(a)-1))
+#define TIDE__ALIGN_DOWN(x, a) ((x) & ~((size_t)(a)-1))
+#define TIDE__HUGE_SIZE ((size_t)2 << 20)
+
+#if defined(__SANITIZE_ADDRESS__)
+#define TIDE__ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TIDE__ASAN 1
+#endif
+#endif
+
+/* ---------------------------------------------------------------------
+ * os.c: the only place that calls mmap, mremap, munmap, madvise and the
+ * C heap.  Contract of every wrapper:
+ *  - lengths handed to the mapping calls are multiples of the page size;
+ *  - mapping calls return 0 (or the address) on success and a negative
+ *    errno on failure, the heap calls NULL with errno set;
+ *  - a failure changes nothing (the kernel and libc promise that, and the
+ *    fault injector fails before calling them).
+ * Calls marked "failable" take part in fault injection; releasing a whole
+ * mapping or a heap block never fails and is not counted.
+ * ------------------------------------------------------------------- */
+
+/*
+ * The hooks: the raw primitives os.c calls.  Tests replace them (the way
+ * jemalloc's tests replace hpa_hooks_t) to observe or alter what reaches the
+ * kernel; the defaults are libc's.
+ */
+struct tide__os_hooks {
+	void *(*mmap)(void *addr, size_t len, int prot, int flags, int fd,
+		      off_t off);
+	int (*munmap)(void *addr, size_t len);
+	void *(*mremap)(void *old, size_t old_len, size_t new_len, int flags,
+			void *new_addr);
+	int (*madvise)(void *addr, size_t len, int advice);
+	void *(*malloc)(size_t size);
+	void *(*calloc)(size_t n, size_t size);
+	void *(*realloc)(void *p, size_t size);
+	void (*free)(void *p);
+	void *(*memcpy)(void *dst, const void *src, size_t n);
+};
+
+/* Install @hooks (NULL: the defaults); returns the previous table. */
+const struct tide__os_hooks *tide__os_set_hooks(const struct tide__os_hooks *h);
+extern const struct tide__os_hooks tide__os_default_hooks;
+
+size_t tide__os_page_size(void);
+
+/* Failable: a fresh private anonymous read/write mapping; 0 or -errno. */
+int tide__os_map(size_t len, void **ret_addr);
+/* Failable: PROT_NONE reservation (for aligned placement). */
+int tide__os_reserve(size_t len, void **ret_addr);
+/* Never fails (a whole mapping or an unused part of a reservation). */
+void tide__os_unmap(void *addr, size_t len);
+/* Never fails: unmap [addr, addr+len) of a mapping that stays live
+ * (trimming the slack of an aligned placement: no VMA is split). */
+void tide__os_trim(void *addr, size_t len);
+/* Failable: unmap the tail [addr+new_len, addr+old_len) of a mapping. */
+int tide__os_unmap_tail(void *addr, size_t old_len, size_t new_len);
+/* Failable: grow a mapping in place (no move); -ENOMEM if no room. */
+int tide__os_grow_inplace(void *addr, size_t old_len, size_t new_len);
+/* Failable: move/grow a mapping anywhere (MREMAP_MAYMOVE). */
+int tide__os_remap(void *addr, size_t old_len, size_t new_len, void **ret_addr);
+/* Failable: move/grow a mapping to @dst, replacing what is there. */
+int tide__os_remap_fixed(void *addr, size_t old_len, size_t new_len, void *dst);
+/* Failable: madvise(); 0 or -errno. */
+int tide__os_advise(void *addr, size_t len, int advice);
+
+/* Failable heap calls; NULL with errno ENOMEM on failure. */
+void *tide__os_malloc(size_t size);
+void *tide__os_calloc(size_t n, size_t size);
+void *tide__os_realloc(void *p, size_t size);
+void tide__os_free(void *p);
+size_t tide__os_usable_size(void *p);
+/* memcpy that is counted: kv copies bytes only through this. */
+void tide__os_copy(void *dst, const void *src, size_t n);
+/* malloc_trim(0): returns true if memory was released. */
+bool tide__os_heap_trim(void);
+
+/* ASan poisoning (no-ops in other builds). */
+void tide__os_poison(const void *addr, size_t len);
+void tide__os_unpoison(const void *addr, size_t len);
+
+/* Accounting, for leak checks and for asserting what happened. */
+struct tide__os_stats {
+	long heap_live; /* live heap blocks */
+	long maps_live; /* live mappings (map - whole unmaps) */
+	long long map_bytes; /* bytes currently mapped through os.c */
+	unsigned long long maps, unmaps, tail_unmaps, remaps, moves, advises;
+	unsigned long long copies, copied_bytes;
+	unsigned long long failable_calls; /* calls that could be failed */
+};
+void tide__os_stats(struct tide__os_stats *st);
+
+/*
+ * Fault injection (SQLite's OOM loop): fail the @nth failable call from now
+ * on (1 = the next one); with @persistent every later one fails too.
+ * @nth 0 disables.  tide__fault_hits() says how many calls were failed.
+ */
+void tide__fault_set(unsigned long nth, bool persistent);
+void tide__fault_clear(void);
+unsigned long tide__fault_hits(void);
+
+/* ---------------------------------------------------------------------
+ * common.c
+ * ------------------------------------------------------------------- */
+
+/* Report misuse through the error handler, then abort(). */
+_Noreturn void tide__misuse(const char *what, const void *ptr);
+
+/* ---------------------------------------------------------------------
+ * shrinker.c: direct reclaim, called by allocators on ENOMEM.
+ * ------------------------------------------------------------------- */
+
+/*
+ * Run one reclaim pass at @priority over every shrinker on behalf of an
+ * allocation that failed with ENOMEM.  Returns the objects freed.  Returns 0
+ * without doing anything when called from inside a shrinker callback (reclaim
+ * never recurses).
+ */
+unsigned long tide__direct_reclaim(int priority, unsigned flags);
+
+/* True while the calling thread runs a shrinker callback. */
+bool tide__in_reclaim(void);
+
+#endif /* TIDE_INTERNAL_H */

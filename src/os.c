@@ -1,0 +1,359 @@
+// SPDX-License-Identifier: MIT
+/*
+ * os.c - the one layer between tide and the operating system.
+ *
+ * Every mmap, mremap, munmap, madvise and C heap call of the library goes
+ * through here, so that tests can observe them (hooks), fail the Nth one
+ * (fault injection) and check that nothing leaked (accounting).  The
+ * contract of each wrapper is written in internal.h.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <malloc.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#ifdef TIDE__ASAN
+#include <sanitizer/asan_interface.h>
+#endif
+
+static void *libc_mremap(void *old, size_t old_len, size_t new_len, int flags,
+			 void *new_addr)
+{
+	return mremap(old, old_len, new_len, flags, new_addr);
+}
+
+const struct tide__os_hooks tide__os_default_hooks = {
+	.mmap = mmap,
+	.munmap = munmap,
+	.mremap = libc_mremap,
+	.madvise = madvise,
+	.malloc = malloc,
+	.calloc = calloc,
+	.realloc = realloc,
+	.free = free,
+	.memcpy = memcpy,
+};
+
+static _Atomic(const struct tide__os_hooks *) hooks = &tide__os_default_hooks;
+
+static struct {
+	atomic_long heap_live, maps_live;
+	atomic_llong map_bytes;
+	atomic_ullong maps, unmaps, tail_unmaps, remaps, moves, advises;
+	atomic_ullong copies, copied_bytes, failable_calls;
+} os_acct;
+
+static struct {
+	atomic_ulong countdown; /* 0: off; 1: fail the next call */
+	atomic_bool persistent;
+	atomic_bool tripped;
+	atomic_ulong hits;
+} os_fault;
+
+static inline const struct tide__os_hooks *H(void)
+{
+	return atomic_load_explicit(&hooks, memory_order_acquire);
+}
+
+const struct tide__os_hooks *tide__os_set_hooks(const struct tide__os_hooks *h)
+{
+	return atomic_exchange(&hooks, h ? h : &tide__os_default_hooks);
+}
+
+/* Should this failable call fail?  Counts it either way. */
+static bool inject(void)
+{
+	unsigned long c;
+
+	atomic_fetch_add_explicit(&os_acct.failable_calls, 1,
+				  memory_order_relaxed);
+	if (atomic_load_explicit(&os_fault.tripped, memory_order_relaxed) &&
+	    atomic_load_explicit(&os_fault.persistent, memory_order_relaxed)) {
+		atomic_fetch_add(&os_fault.hits, 1);
+		return true;
+	}
+	c = atomic_load_explicit(&os_fault.countdown, memory_order_relaxed);
+	while (c) {
+		if (atomic_compare_exchange_weak(&os_fault.countdown, &c,
+						 c - 1)) {
+			if (c != 1)
+				return false;
+			atomic_store(&os_fault.tripped, true);
+			atomic_fetch_add(&os_fault.hits, 1);
+			return true;
+		}
+	}
+	return false;
+}
+
+void tide__fault_set(unsigned long nth, bool persistent)
+{
+	atomic_store(&os_fault.tripped, false);
+	atomic_store(&os_fault.persistent, persistent);
+	atomic_store(&os_fault.hits, 0);
+	atomic_store(&os_fault.countdown, nth);
+}
+
+void tide__fault_clear(void)
+{
+	atomic_store(&os_fault.countdown, 0);
+	atomic_store(&os_fault.tripped, false);
+	atomic_store(&os_fault.persistent, false);
+}
+
+unsigned long tide__fault_hits(void)
+{
+	return atomic_load(&os_fault.hits);
+}
+
+void tide__os_stats(struct tide__os_stats *st)
+{
+	st->heap_live = atomic_load(&os_acct.heap_live);
+	st->maps_live = atomic_load(&os_acct.maps_live);
+	st->map_bytes = atomic_load(&os_acct.map_bytes);
+	st->maps = atomic_load(&os_acct.maps);
+	st->unmaps = atomic_load(&os_acct.unmaps);
+	st->tail_unmaps = atomic_load(&os_acct.tail_unmaps);
+	st->remaps = atomic_load(&os_acct.remaps);
+	st->moves = atomic_load(&os_acct.moves);
+	st->advises = atomic_load(&os_acct.advises);
+	st->copies = atomic_load(&os_acct.copies);
+	st->copied_bytes = atomic_load(&os_acct.copied_bytes);
+	st->failable_calls = atomic_load(&os_acct.failable_calls);
+}
+
+size_t tide__os_page_size(void)
+{
+	static atomic_size_t cached;
+	size_t ps = atomic_load_explicit(&cached, memory_order_relaxed);
+
+	if (!ps) {
+		long v = sysconf(_SC_PAGESIZE);
+
+		ps = v > 0 ? (size_t)v : 4096;
+		atomic_store_explicit(&cached, ps, memory_order_relaxed);
+	}
+	return ps;
+}
+
+void tide__os_poison(const void *addr, size_t len)
+{
+#ifdef TIDE__ASAN
+	if (len)
+		ASAN_POISON_MEMORY_REGION(addr, len);
+#else
+	(void)addr;
+	(void)len;
+#endif
+}
+
+void tide__os_unpoison(const void *addr, size_t len)
+{
+#ifdef TIDE__ASAN
+	if (len)
+		ASAN_UNPOISON_MEMORY_REGION(addr, len);
+#else
+	(void)addr;
+	(void)len;
+#endif
+}
+
+static int map_prot(size_t len, int prot, void **ret_addr)
+{
+	void *p;
+
+	if (inject())
+		return -ENOMEM;
+	p = H()->mmap(NULL, len, prot, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return errno ? -errno : -ENOMEM;
+	atomic_fetch_add(&os_acct.maps, 1);
+	atomic_fetch_add(&os_acct.maps_live, 1);
+	atomic_fetch_add(&os_acct.map_bytes, (long long)len);
+	*ret_addr = p;
+	return 0;
+}
+
+int tide__os_map(size_t len, void **ret_addr)
+{
+	return map_prot(len, PROT_READ | PROT_WRITE, ret_addr);
+}
+
+int tide__os_reserve(size_t len, void **ret_addr)
+{
+	return map_prot(len, PROT_NONE, ret_addr);
+}
+
+void tide__os_unmap(void *addr, size_t len)
+{
+	if (!addr || !len)
+		return;
+	/* Stale shadow would make a later mapping at this address look bad. */
+	tide__os_unpoison(addr, len);
+	H()->munmap(addr, len);
+	atomic_fetch_add(&os_acct.unmaps, 1);
+	atomic_fetch_sub(&os_acct.maps_live, 1);
+	atomic_fetch_sub(&os_acct.map_bytes, (long long)len);
+}
+
+void tide__os_trim(void *addr, size_t len)
+{
+	if (!addr || !len)
+		return;
+	tide__os_unpoison(addr, len);
+	H()->munmap(addr, len);
+	atomic_fetch_sub(&os_acct.map_bytes, (long long)len);
+}
+
+int tide__os_unmap_tail(void *addr, size_t old_len, size_t new_len)
+{
+	char *tail = (char *)addr + new_len;
+
+	if (new_len >= old_len)
+		return 0;
+	if (inject())
+		return -ENOMEM;
+	tide__os_unpoison(tail, old_len - new_len);
+	if (H()->munmap(tail, old_len - new_len))
+		return errno ? -errno : -ENOMEM;
+	atomic_fetch_add(&os_acct.tail_unmaps, 1);
+	atomic_fetch_sub(&os_acct.map_bytes, (long long)(old_len - new_len));
+	return 0;
+}
+
+int tide__os_grow_inplace(void *addr, size_t old_len, size_t new_len)
+{
+	void *p;
+
+	if (inject())
+		return -ENOMEM;
+	p = H()->mremap(addr, old_len, new_len, 0, NULL);
+	if (p == MAP_FAILED)
+		return errno ? -errno : -ENOMEM;
+	atomic_fetch_add(&os_acct.remaps, 1);
+	atomic_fetch_add(&os_acct.map_bytes,
+			 (long long)new_len - (long long)old_len);
+	return 0;
+}
+
+int tide__os_remap(void *addr, size_t old_len, size_t new_len, void **ret_addr)
+{
+	void *p;
+
+	if (inject())
+		return -ENOMEM;
+	tide__os_unpoison(addr, old_len); /* the pages may move away */
+	p = H()->mremap(addr, old_len, new_len, MREMAP_MAYMOVE, NULL);
+	if (p == MAP_FAILED)
+		return errno ? -errno : -ENOMEM;
+	atomic_fetch_add(&os_acct.remaps, 1);
+	if (p != addr)
+		atomic_fetch_add(&os_acct.moves, 1);
+	atomic_fetch_add(&os_acct.map_bytes,
+			 (long long)new_len - (long long)old_len);
+	*ret_addr = p;
+	return 0;
+}
+
+int tide__os_remap_fixed(void *addr, size_t old_len, size_t new_len, void *dst)
+{
+	void *p;
+
+	if (inject())
+		return -ENOMEM;
+	tide__os_unpoison(addr, old_len);
+	p = H()->mremap(addr, old_len, new_len, MREMAP_MAYMOVE | MREMAP_FIXED,
+			dst);
+	if (p == MAP_FAILED)
+		return errno ? -errno : -ENOMEM;
+	atomic_fetch_add(&os_acct.remaps, 1);
+	atomic_fetch_add(&os_acct.moves, 1);
+	/* The pages now live at @dst, inside a reservation already counted. */
+	atomic_fetch_sub(&os_acct.map_bytes, (long long)old_len);
+	atomic_fetch_sub(&os_acct.maps_live, 1);
+	return 0;
+}
+
+int tide__os_advise(void *addr, size_t len, int advice)
+{
+	if (inject())
+		return -ENOMEM;
+	if (H()->madvise(addr, len, advice))
+		return errno ? -errno : -EINVAL;
+	atomic_fetch_add(&os_acct.advises, 1);
+	return 0;
+}
+
+void *tide__os_malloc(size_t size)
+{
+	void *p;
+
+	if (inject()) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	p = H()->malloc(size);
+	if (p)
+		atomic_fetch_add(&os_acct.heap_live, 1);
+	return p;
+}
+
+void *tide__os_calloc(size_t n, size_t size)
+{
+	void *p;
+
+	if (inject()) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	p = H()->calloc(n, size);
+	if (p)
+		atomic_fetch_add(&os_acct.heap_live, 1);
+	return p;
+}
+
+void *tide__os_realloc(void *old, size_t size)
+{
+	void *p;
+
+	if (!old)
+		return tide__os_malloc(size);
+	if (inject()) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	/* size 0 would free @old in glibc; tide never asks for that. */
+	p = H()->realloc(old, size ? size : 1);
+	return p;
+}
+
+void tide__os_free(void *p)
+{
+	if (!p)
+		return;
+	H()->free(p);
+	atomic_fetch_sub(&os_acct.heap_live, 1);
+}
+
+size_t tide__os_usable_size(void *p)
+{
+	return p ? malloc_usable_size(p) : 0;
+}
+
+void tide__os_copy(void *dst, const void *src, size_t n)
+{
+	atomic_fetch_add(&os_acct.copies, 1);
+	atomic_fetch_add(&os_acct.copied_bytes, n);
+	H()->memcpy(dst, src, n);
+}
+
+bool tide__os_heap_trim(void)
+{
+	return malloc_trim(0) != 0;
+}

@@ -1,0 +1,363 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * harness.h - tide's test harness.
+ *
+ * Each test program lists its tests with RUN_TESTS(T(a), T(b), ...).  Every
+ * test runs in a forked child of a parent that never touches the library, so
+ * each test starts from a fresh process (environment, thresholds, registry)
+ * and a crash fails only that test.  Output is TAP:
+ *
+ *   1..N
+ *   ok 1 - name
+ *   not ok 2 - name
+ *   ok 3 - name # SKIP reason
+ *   N passed, N failed, N skipped
+ *
+ * The program exits 0 when nothing failed, 77 when every test was skipped,
+ * 1 otherwise.  TIDE_TEST_NOFORK=1 runs tests in-process (for gdb); a test
+ * name (or several) on the command line runs just those.
+ */
+#ifndef TIDE_TEST_HARNESS_H
+#define TIDE_TEST_HARNESS_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+struct th_test {
+	const char *name;
+	void (*fn)(void);
+};
+
+#define TEST(name) static void name(void)
+#define T(name)             \
+	{                   \
+#name, name \
+	}
+
+#define TH_SKIP_CODE 77
+
+static bool th_in_child;
+
+static void th_fail_at(const char *file, int line, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4), noreturn));
+static void th_fail_at(const char *file, int line, const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("# %s:%d: ", file, line);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	fflush(stdout);
+	_exit(1);
+}
+
+#define FAIL(...) th_fail_at(__FILE__, __LINE__, __VA_ARGS__)
+
+#define CHECK(cond)                                      \
+	do {                                             \
+		if (!(cond))                             \
+			FAIL("check failed: %s", #cond); \
+	} while (0)
+
+/* Compare as signed 64-bit values and print both on failure. */
+#define CHECK_EQ(a, b)                                                      \
+	do {                                                                \
+		long long th_a = (long long)(a), th_b = (long long)(b);     \
+		if (th_a != th_b)                                           \
+			FAIL("%s == %s: %lld != %lld", #a, #b, th_a, th_b); \
+	} while (0)
+
+/* Compare as unsigned 64-bit values. */
+#define CHECK_UEQ(a, b)                                                     \
+	do {                                                                \
+		unsigned long long th_a = (unsigned long long)(a);          \
+		unsigned long long th_b = (unsigned long long)(b);          \
+		if (th_a != th_b)                                           \
+			FAIL("%s == %s: %llu != %llu", #a, #b, th_a, th_b); \
+	} while (0)
+
+#define CHECK_CMP(a, op, b)                                               \
+	do {                                                              \
+		long long th_a = (long long)(a), th_b = (long long)(b);   \
+		if (!(th_a op th_b))                                      \
+			FAIL("%s %s %s: %lld vs %lld", #a, #op, #b, th_a, \
+			     th_b);                                       \
+	} while (0)
+
+#define CHECK_PTR_EQ(a, b)                                              \
+	do {                                                            \
+		const void *th_a = (a), *th_b = (b);                    \
+		if (th_a != th_b)                                       \
+			FAIL("%s == %s: %p != %p", #a, #b, th_a, th_b); \
+	} while (0)
+
+#define CHECK_STR(a, b)                                                       \
+	do {                                                                  \
+		const char *th_a = (a), *th_b = (b);                          \
+		if (!th_a || !th_b || strcmp(th_a, th_b))                     \
+			FAIL("%s == %s: \"%s\" != \"%s\"", #a, #b,            \
+			     th_a ? th_a : "(null)", th_b ? th_b : "(null)"); \
+	} while (0)
+
+/* Skip the running test: the machine lacks what it needs. */
+#define SKIP(...)                    \
+	do {                         \
+		printf("# SKIP ");   \
+		printf(__VA_ARGS__); \
+		printf("\n");        \
+		fflush(stdout);      \
+		_exit(TH_SKIP_CODE); \
+	} while (0)
+
+static inline void th_note(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+static inline void th_note(const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("# ");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	fflush(stdout);
+}
+
+/* ---- memory measurement ------------------------------------------- */
+
+/* Resident anonymous memory of this process in KiB, exact (smaps_rollup). */
+static inline long th_anon_kb(void)
+{
+	char line[256];
+	long kb = -1;
+	FILE *f = fopen("/proc/self/smaps_rollup", "re");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Anonymous: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
+/* Number of open file descriptors of this process. */
+static inline int th_fd_count(void)
+{
+	char path[64];
+	int n = 0;
+
+	for (int fd = 0; fd < 4096; fd++) {
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		if (!access(path, F_OK))
+			n++;
+	}
+	return n;
+}
+
+/* ---- child processes ---------------------------------------------- */
+
+/*
+ * Run @fn(@arg) in a child; its stdout and stderr go to @out (NUL
+ * terminated, truncated to @outsz).  Returns the wait status.
+ */
+static inline int th_fork(void (*fn)(void *), void *arg, char *out,
+			  size_t outsz)
+{
+	int pfd[2], status = 0;
+	size_t used = 0;
+	ssize_t n;
+	pid_t pid;
+
+	fflush(stdout);
+	fflush(stderr);
+	if (pipe(pfd))
+		FAIL("pipe: %s", strerror(errno));
+	pid = fork();
+	if (pid < 0)
+		FAIL("fork: %s", strerror(errno));
+	if (!pid) {
+		close(pfd[0]);
+		dup2(pfd[1], 1);
+		dup2(pfd[1], 2);
+		fn(arg);
+		fflush(stdout);
+		_exit(0);
+	}
+	close(pfd[1]);
+	for (;;) {
+		char buf[4096];
+
+		n = read(pfd[0], buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		if (out && used + 1 < outsz) {
+			size_t take = TIDE__MIN((size_t)n, outsz - 1 - used);
+
+			memcpy(out + used, buf, take);
+			used += take;
+		}
+	}
+	if (out && outsz)
+		out[used] = 0;
+	close(pfd[0]);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	return status;
+}
+
+/* ---- the OOM loop ------------------------------------------------- */
+
+/*
+ * th_oom_loop() - SQLite's OOM loop.  For N = 1, 2, ... make the Nth
+ * failable OS call fail (once, then in a second round from N on) and run
+ * @body.  @body returns 0 on success or a negative errno on a clean
+ * failure; it must itself check that its inputs are unchanged after a
+ * failure and release on success what it made.  The loop checks that every
+ * pass leaked no heap block, mapping or mapped byte, and stops when a pass
+ * injects no fault (which must then succeed).  Returns the number of fault
+ * points covered (both modes) and prints a report line.
+ */
+static inline unsigned long th_oom_loop(const char *what,
+					int (*body)(void *arg), void *arg)
+{
+	unsigned long points = 0;
+
+	for (int persistent = 0; persistent < 2; persistent++) {
+		for (unsigned long n = 1;; n++) {
+			struct tide__os_stats before, after;
+			unsigned long hits;
+			int r;
+
+			if (n > 100000)
+				FAIL("%s: OOM loop does not end", what);
+			tide__os_stats(&before);
+			tide__fault_set(n, persistent);
+			r = body(arg);
+			hits = tide__fault_hits();
+			tide__fault_clear();
+			tide__os_stats(&after);
+			if (after.heap_live != before.heap_live ||
+			    after.maps_live != before.maps_live ||
+			    after.map_bytes != before.map_bytes)
+				FAIL("%s: %s fault at call %lu leaked: heap "
+				     "%ld->%ld maps %ld->%ld bytes %lld->%lld",
+				     what,
+				     persistent ? "persistent" : "transient", n,
+				     before.heap_live, after.heap_live,
+				     before.maps_live, after.maps_live,
+				     before.map_bytes, after.map_bytes);
+			if (r > 0)
+				FAIL("%s: body returned %d", what, r);
+			if (!hits) {
+				if (r)
+					FAIL("%s: failed (%d) with no fault "
+					     "injected",
+					     what, r);
+				break;
+			}
+			points++;
+		}
+	}
+	printf("# oom %s: %lu fault points (transient + persistent)\n", what,
+	       points);
+	return points;
+}
+
+/* ---- the runner --------------------------------------------------- */
+
+static inline bool th_selected(const char *name, int argc, char **argv)
+{
+	if (argc < 2)
+		return true;
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], name))
+			return true;
+	return false;
+}
+
+static inline int th_run(const struct th_test *tests, size_t n, int argc,
+			 char **argv)
+{
+	bool nofork = getenv("TIDE_TEST_NOFORK") != NULL;
+	unsigned passed = 0, failed = 0, skipped = 0, num = 0;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	for (size_t i = 0; i < n; i++)
+		num += th_selected(tests[i].name, argc, argv);
+	printf("1..%u\n", num);
+	num = 0;
+	for (size_t i = 0; i < n; i++) {
+		int status = 0;
+		pid_t pid;
+
+		if (!th_selected(tests[i].name, argc, argv))
+			continue;
+		num++;
+		fflush(stdout);
+		if (nofork) {
+			th_in_child = true;
+			tests[i].fn();
+			status = 0;
+		} else {
+			pid = fork();
+			if (pid < 0) {
+				perror("fork");
+				return 1;
+			}
+			if (!pid) {
+				th_in_child = true;
+				tests[i].fn();
+				fflush(stdout);
+				_exit(0);
+			}
+			while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+				;
+		}
+		if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+			printf("ok %u - %s\n", num, tests[i].name);
+			passed++;
+		} else if (WIFEXITED(status) &&
+			   WEXITSTATUS(status) == TH_SKIP_CODE) {
+			printf("ok %u - %s # SKIP\n", num, tests[i].name);
+			skipped++;
+		} else {
+			if (WIFSIGNALED(status))
+				printf("# killed by signal %d\n",
+				       WTERMSIG(status));
+			printf("not ok %u - %s\n", num, tests[i].name);
+			failed++;
+		}
+	}
+	printf("%u passed, %u failed, %u skipped\n", passed, failed, skipped);
+	if (failed)
+		return 1;
+	return (!passed && skipped) ? TH_SKIP_CODE : 0;
+}
+
+#define RUN_TESTS(...)                                                      \
+	int main(int argc, char **argv)                                     \
+	{                                                                   \
+		static const struct th_test th_tests[] = { __VA_ARGS__ };   \
+		return th_run(th_tests,                                     \
+			      sizeof(th_tests) / sizeof(th_tests[0]), argc, \
+			      argv);                                        \
+	}
+
+#endif /* TIDE_TEST_HARNESS_H */

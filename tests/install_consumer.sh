@@ -1,0 +1,47 @@
+#!/bin/sh
+# Install tide into a temporary prefix and build a consumer against it,
+# once through pkg-config and once through find_package(tide).
+set -eu
+src=$1
+build=$2
+prefix=$(mktemp -d)
+trap 'rm -rf "$prefix"' EXIT
+command -v pkg-config >/dev/null || { echo "# SKIP pkg-config missing"; exit 77; }
+cmake --install "$build" --prefix "$prefix" >/dev/null
+cat >"$prefix/use.c" <<'C'
+#include <tide.h>
+#include <stdio.h>
+int main(void)
+{
+	char *p = tide_kvmalloc(1 << 20, TIDE_ZERO);
+	if (!p || !tide_kv_is_paged(p))
+		return 1;
+	p = tide_kvrealloc(p, 4096, 0);
+	printf("%s %zu\n", tide_version(), tide_kvsize(p));
+	tide_kvfree(p);
+	return 0;
+}
+C
+export PKG_CONFIG_PATH="$prefix/lib/pkgconfig:$prefix/lib/x86_64-linux-gnu/pkgconfig"
+${CC:-cc} -o "$prefix/use" "$prefix/use.c" $(pkg-config --cflags --libs tide)
+out=$(LD_LIBRARY_PATH="$prefix/lib:$prefix/lib/x86_64-linux-gnu" "$prefix/use")
+[ "$out" = "$(pkg-config --modversion tide) 4096" ] || { echo "pkg-config consumer printed: $out"; exit 1; }
+mkdir "$prefix/cm"
+cat >"$prefix/cm/CMakeLists.txt" <<'C'
+cmake_minimum_required(VERSION 3.18)
+project(use C)
+find_package(tide REQUIRED)
+add_executable(use ../use.c)
+target_link_libraries(use PRIVATE tide::tide_static)
+C
+cmake -S "$prefix/cm" -B "$prefix/cm/b" -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
+cmake --build "$prefix/cm/b" >/dev/null
+out=$("$prefix/cm/b/use")
+[ "$out" = "$(pkg-config --modversion tide) 4096" ] || { echo "find_package consumer printed: $out"; exit 1; }
+# Only TIDE_API symbols are exported from the shared library.
+lib=$(ls "$prefix"/lib*/libtide.so.0 "$prefix"/lib/*/libtide.so.0 2>/dev/null | head -n 1)
+bad=$(nm -D --defined-only "$lib" | awk '{print $3}' | grep -v '^tide_' | grep -v '^_' || true)
+[ -z "$bad" ] || { echo "unexpected exported symbols: $bad"; exit 1; }
+intern=$(nm -D --defined-only "$lib" | awk '{print $3}' | grep '^tide__' || true)
+[ -z "$intern" ] || { echo "internal symbols exported: $intern"; exit 1; }
+echo "1 passed, 0 failed"
