@@ -72,11 +72,16 @@ void tide_set_error_handler(tide_error_fn fn, void *arg)
 	atomic_store(&cur_handler, h);
 }
 
-_Noreturn void tide__misuse(const char *what, const void *ptr)
+void tide__report(const char *what, const void *ptr)
 {
 	struct handler *h = atomic_load(&cur_handler);
 
 	if (h && h->fn)
 		h->fn(what, ptr, h->arg);
+}
+
+_Noreturn void tide__misuse(const char *what, const void *ptr)
+{
+	tide__report(what, ptr);
 	abort();
 }

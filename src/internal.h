@@ -125,6 +125,22 @@ unsigned long tide__fault_hits(void);
 
 /* Report misuse through the error handler, then abort(). */
 _Noreturn void tide__misuse(const char *what, const void *ptr);
+/* Report misuse through the error handler and return: the caller rejects
+ * the call and leaves its state untouched (arena frees of foreign pointers). */
+void tide__report(const char *what, const void *ptr);
+
+/* ---------------------------------------------------------------------
+ * kv.c
+ * ------------------------------------------------------------------- */
+
+/*
+ * Bytes a kvrealloc of live block @p to @size would leave committed: for a
+ * paged block the page-rounded mapping it would keep (shrinks never move),
+ * for a heap block @size.  Lets vec decide whether a shrink frees a page.
+ */
+size_t tide__kv_committed_for(const void *p, size_t size);
+/* Bytes committed for @p now, in the same measure. */
+size_t tide__kv_committed(const void *p);
 
 /* ---------------------------------------------------------------------
  * shrinker.c: direct reclaim, called by allocators on ENOMEM.

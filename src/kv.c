@@ -501,3 +501,18 @@ bool tide_kv_is_paged(const void *p)
 		return false;
 	return kind_of(p, "tide_kv_is_paged: invalid pointer") == KIND_PAGED;
 }
+
+size_t tide__kv_committed_for(const void *p, size_t size)
+{
+	if (kind_of(p, "tide_kv: invalid pointer") == KIND_HEAP)
+		return size;
+	return TIDE__MIN(committed_len(size, hdr_of(p)->unit),
+			 hdr_of(p)->map_len);
+}
+
+size_t tide__kv_committed(const void *p)
+{
+	if (kind_of(p, "tide_kv: invalid pointer") == KIND_HEAP)
+		return tag_of(p)->size;
+	return hdr_of(p)->map_len;
+}

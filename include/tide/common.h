@@ -76,9 +76,11 @@ TIDE_API const char *tide_strerror(int err);
  * @ptr: the offending pointer.
  * @arg: the argument given to tide_set_error_handler().
  *
- * Called just before tide aborts the process because it was handed a pointer
- * it did not allocate.  It must not return into tide expecting recovery; it
- * may log, flush or longjmp out of the process's own code paths.
+ * Called when tide is handed a pointer it did not hand out.  For kv
+ * (tide_kvfree(), tide_kvrealloc() and the queries) the process aborts right
+ * after the callback returns, as glibc does for "free(): invalid pointer";
+ * for an arena buffer the call is rejected and the arena left untouched.
+ * The callback may log or flush; it must not call back into tide.
  */
 typedef void (*tide_error_fn)(const char *what, const void *ptr, void *arg);
 
@@ -87,9 +89,8 @@ typedef void (*tide_error_fn)(const char *what, const void *ptr, void *arg);
  * @fn: the callback, or NULL to remove it.
  * @arg: passed to @fn unchanged.
  *
- * Without a handler tide reports nothing (the library never prints) and
- * aborts.  With one, @fn runs first, then the process aborts, as glibc does
- * for "free(): invalid pointer".
+ * Without a handler tide reports nothing (the library never prints); see
+ * &typedef tide_error_fn for what follows a report.
  *
  * Context: any thread; the handler is process-wide.
  */
