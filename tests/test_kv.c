@@ -1,0 +1,768 @@
+// SPDX-License-Identifier: MIT
+/*
+ * test_kv.c - kv: hybrid allocation with honest shrinking.
+ */
+#include <errno.h>
+#include <malloc.h>
+#include <stdalign.h>
+#include <stddef.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include <tide.h>
+
+#include "harness.h"
+
+#define KiB ((size_t)1024)
+#define MiB (1024 * KiB)
+#define PAGED_HDR 64
+
+static size_t page(void)
+{
+	return tide__os_page_size();
+}
+
+static void fill(void *p, size_t n, unsigned seed)
+{
+	unsigned char *c = p;
+
+	for (size_t i = 0; i < n; i++)
+		c[i] = (unsigned char)(i * 31 + seed);
+}
+
+static bool intact(const void *p, size_t n, unsigned seed)
+{
+	const unsigned char *c = p;
+
+	for (size_t i = 0; i < n; i++)
+		if (c[i] != (unsigned char)(i * 31 + seed))
+			return false;
+	return true;
+}
+
+static bool all_zero(const void *p, size_t n)
+{
+	const unsigned char *c = p;
+
+	for (size_t i = 0; i < n; i++)
+		if (c[i])
+			return false;
+	return true;
+}
+
+/* Committed bytes of a paged block holding @size bytes (page units). */
+static size_t committed(size_t size)
+{
+	return TIDE__ALIGN_UP(PAGED_HDR + size, page()) - PAGED_HDR;
+}
+
+/* ---- backends and threshold ---------------------------------------- */
+
+TEST(small_blocks_come_from_the_heap)
+{
+	char *p = tide_kvmalloc(100, 0);
+
+	CHECK(p);
+	CHECK(!tide_kv_is_paged(p));
+	CHECK_UEQ(tide_kvsize(p), 100);
+	CHECK_UEQ((uintptr_t)p % alignof(max_align_t), 0);
+	/* heap: the allocator's usable size less the 16-byte header */
+	CHECK_UEQ(tide_kvresident(p), malloc_usable_size(p - 16) - 16);
+	CHECK_CMP(tide_kvresident(p), >=, 100);
+	fill(p, 100, 1);
+	CHECK(intact(p, 100, 1));
+	tide_kvfree(p);
+}
+
+TEST(threshold_splits_heap_and_paged_at_128k)
+{
+	void *below = tide_kvmalloc(128 * KiB - 1, 0);
+	void *at = tide_kvmalloc(128 * KiB, 0);
+
+	CHECK_UEQ(tide_kv_threshold(), 128 * KiB);
+	CHECK(below && at);
+	CHECK(!tide_kv_is_paged(below));
+	CHECK(tide_kv_is_paged(at));
+	CHECK_UEQ((uintptr_t)at % 16, 0);
+	CHECK_UEQ(((uintptr_t)at - PAGED_HDR) % page(), 0);
+	CHECK_UEQ(tide_kvresident(at), committed(128 * KiB));
+	tide_kvfree(below);
+	tide_kvfree(at);
+}
+
+TEST(set_threshold_changes_new_blocks_only)
+{
+	void *a = tide_kvmalloc(8 * KiB, 0), *b;
+
+	tide_kv_set_threshold(4 * KiB);
+	CHECK_UEQ(tide_kv_threshold(), 4 * KiB);
+	b = tide_kvmalloc(8 * KiB, 0);
+	CHECK(a && b);
+	CHECK(!tide_kv_is_paged(a));
+	CHECK(tide_kv_is_paged(b));
+	tide_kv_set_threshold(SIZE_MAX);
+	tide_kvfree(a);
+	a = tide_kvmalloc(1 * MiB, 0);
+	CHECK(a && !tide_kv_is_paged(a));
+	tide_kvfree(a);
+	tide_kvfree(b);
+}
+
+TEST(threshold_from_environment)
+{
+	void *p;
+
+	/* Each test runs in a fresh process: kv has not read it yet. */
+	setenv("TIDE_KV_THRESHOLD", "64K", 1);
+	CHECK_UEQ(tide_kv_threshold(), 64 * KiB);
+	p = tide_kvmalloc(64 * KiB, 0);
+	CHECK(p && tide_kv_is_paged(p));
+	tide_kvfree(p);
+}
+
+TEST(threshold_environment_garbage_is_ignored)
+{
+	setenv("TIDE_KV_THRESHOLD", "12Q", 1);
+	CHECK_UEQ(tide_kv_threshold(), TIDE_KV_DEFAULT_THRESHOLD);
+}
+
+TEST(zero_size_block_is_valid_and_unique)
+{
+	void *a = tide_kvmalloc(0, 0), *b = tide_kvmalloc(0, 0);
+
+	CHECK(a && b && a != b);
+	CHECK_UEQ(tide_kvsize(a), 0);
+	tide_kvfree(a);
+	tide_kvfree(b);
+}
+
+/* ---- the seed headline --------------------------------------------- */
+
+TEST(shrink_256k_to_16k_returns_60_of_64_pages)
+{
+	enum { N = 64 };
+	char *blk[N];
+	long before, after, freed_kb, tail_kb;
+
+	if (th_anon_kb() < 0)
+		SKIP("no /proc/self/smaps_rollup");
+	for (int i = 0; i < N; i++) {
+		blk[i] = tide_kvmalloc(256 * KiB, 0);
+		CHECK(blk[i] && tide_kv_is_paged(blk[i]));
+		fill(blk[i], 256 * KiB, (unsigned)i);
+	}
+	before = th_anon_kb();
+	for (int i = 0; i < N; i++) {
+		char *q = tide_kvrealloc(blk[i], 16 * KiB, 0);
+
+		CHECK_PTR_EQ(q, blk[i]); /* same pointer, no copy */
+		CHECK_UEQ(tide_kvsize(q), 16 * KiB);
+		/* 16 KiB + header: 5 pages stay, at least one always */
+		CHECK_UEQ(tide_kvresident(q), 5 * page() - PAGED_HDR);
+	}
+	after = th_anon_kb();
+	for (int i = 0; i < N; i++)
+		CHECK(intact(blk[i], 16 * KiB, (unsigned)i));
+	/* 65 pages each (header included) -> 5: 60 pages back per block */
+	tail_kb = (long)(N * 60 * page() / KiB);
+	freed_kb = before - after;
+	th_note("RSS fell by %ld KiB of %ld KiB of tail pages (%.2f%%)",
+		freed_kb, tail_kb, 100.0 * freed_kb / tail_kb);
+	CHECK_CMP(freed_kb * 100, >=, tail_kb * 93);
+	for (int i = 0; i < N; i++)
+		tide_kvfree(blk[i]);
+}
+
+TEST(shrink_always_keeps_one_page)
+{
+	char *p = tide_kvmalloc(1 * MiB, 0);
+
+	CHECK(p);
+	p[0] = 7;
+	CHECK_PTR_EQ(tide_kvrealloc(p, 1, 0), p);
+	CHECK_UEQ(tide_kvresident(p), page() - PAGED_HDR);
+	CHECK(tide_kv_is_paged(p)); /* stays paged below the threshold */
+	CHECK_EQ(p[0], 7);
+	tide_kvfree(p);
+}
+
+/* ---- the kernel's vrealloc test sequence --------------------------- */
+
+TEST(vrealloc_sequence_keeps_data_and_pointers)
+{
+	size_t sz = 64 * page();
+	char *p = tide_kvmalloc(sz, 0), *q;
+
+	CHECK(p);
+	fill(p, sz, 3);
+	/* grow 4x: may move (mremap), data kept */
+	q = tide_kvrealloc(p, 4 * sz, 0);
+	CHECK(q);
+	CHECK(intact(q, sz, 3));
+	fill(q, 4 * sz, 4);
+	p = q;
+	/* shrink across pages: same pointer */
+	q = tide_kvrealloc(p, 2 * sz + 100, 0);
+	CHECK_PTR_EQ(q, p);
+	CHECK(intact(q, 2 * sz + 100, 4));
+	CHECK_UEQ(tide_kvresident(q), committed(2 * sz + 100));
+	/* shrink inside the last page: same pointer, same pages */
+	q = tide_kvrealloc(p, 2 * sz + 10, 0);
+	CHECK_PTR_EQ(q, p);
+	CHECK_UEQ(tide_kvresident(q), committed(2 * sz + 100));
+	CHECK(intact(q, 2 * sz + 10, 4));
+	/* grow back inside the committed page: in place */
+	q = tide_kvrealloc(p, 2 * sz + 90, 0);
+	CHECK_PTR_EQ(q, p);
+	CHECK_UEQ(tide_kvsize(q), 2 * sz + 90);
+	CHECK(intact(q, 2 * sz + 10, 4));
+	tide_kvfree(q);
+}
+
+/* ---- growth without copying ---------------------------------------- */
+
+static void *refuse_inplace_mremap(void *old, size_t old_len, size_t new_len,
+				   int flags, void *new_addr)
+{
+	if (!(flags & MREMAP_MAYMOVE)) {
+		errno = ENOMEM;
+		return MAP_FAILED;
+	}
+	return tide__os_default_hooks.mremap(old, old_len, new_len, flags,
+					     new_addr);
+}
+
+TEST(paged_growth_moves_page_tables_not_bytes)
+{
+	struct tide__os_hooks h = tide__os_default_hooks;
+	struct tide__os_stats s0, s1;
+	size_t sz = 1 * MiB;
+	char *p = tide_kvmalloc(sz, 0), *q;
+
+	CHECK(p);
+	fill(p, sz, 9);
+	h.mremap = refuse_inplace_mremap; /* force the moving path */
+	tide__os_set_hooks(&h);
+	tide__os_stats(&s0);
+	q = tide_kvrealloc(p, 64 * sz, 0);
+	tide__os_stats(&s1);
+	tide__os_set_hooks(NULL);
+	CHECK(q);
+	CHECK(intact(q, sz, 9));
+	CHECK(all_zero(q + sz, 63 * sz));
+#ifndef TIDE_PORTABLE_REMAP
+	CHECK_UEQ(s1.copies - s0.copies, 0);
+	CHECK_UEQ(s1.moves - s0.moves, 1);
+#else
+	/* portable fallback: map, copy header + data once, unmap */
+	CHECK_UEQ(s1.copies - s0.copies, 1);
+	CHECK_UEQ(s1.copied_bytes - s0.copied_bytes, PAGED_HDR + sz);
+#endif
+	tide_kvfree(q);
+}
+
+TEST(paged_growth_in_place_when_room)
+{
+	struct tide__os_stats s0, s1;
+	char *p = tide_kvmalloc(1 * MiB, 0), *q;
+
+	CHECK(p);
+	fill(p, 1 * MiB, 5);
+	tide__os_stats(&s0);
+	q = tide_kvrealloc(p, 2 * MiB, 0);
+	tide__os_stats(&s1);
+	CHECK(q && intact(q, 1 * MiB, 5));
+	CHECK_UEQ(s1.copies - s0.copies,
+#ifndef TIDE_PORTABLE_REMAP
+		  0
+#else
+		  1
+#endif
+	);
+	CHECK_UEQ(tide_kvresident(q), committed(2 * MiB));
+	tide_kvfree(q);
+}
+
+TEST(heap_to_paged_promotion_copies_once)
+{
+	struct tide__os_stats s0, s1;
+	char *p = tide_kvmalloc(1000, 0), *q;
+
+	CHECK(p && !tide_kv_is_paged(p));
+	fill(p, 1000, 2);
+	tide__os_stats(&s0);
+	q = tide_kvrealloc(p, 1 * MiB, 0);
+	tide__os_stats(&s1);
+	CHECK(q && tide_kv_is_paged(q));
+	CHECK(intact(q, 1000, 2));
+	CHECK_UEQ(s1.copies - s0.copies, 1);
+	CHECK_UEQ(s1.copied_bytes - s0.copied_bytes, 1000);
+	CHECK_EQ(s1.heap_live - s0.heap_live, -1);
+	tide_kvfree(q);
+}
+
+TEST(growing_60_times_costs_no_copy)
+{
+	struct tide__os_stats s0, s1;
+	size_t sz = 128 * KiB;
+	char *p = tide_kvmalloc(sz, 0);
+
+	CHECK(p);
+	tide__os_stats(&s0);
+	for (int i = 0; i < 60; i++) {
+		size_t n = sz + (size_t)i * 37 * page() + 13;
+
+		p = tide_kvrealloc(p, n, 0);
+		CHECK(p);
+		p[n - 1] = (char)i;
+	}
+	tide__os_stats(&s1);
+	CHECK_UEQ(s1.copies - s0.copies,
+#ifndef TIDE_PORTABLE_REMAP
+		  0
+#else
+		  s1.copies - s0.copies /* one per move; asserted elsewhere */
+#endif
+	);
+	tide_kvfree(p);
+}
+
+/* ---- krealloc semantics -------------------------------------------- */
+
+TEST(realloc_null_allocates)
+{
+	void *p = tide_kvrealloc(NULL, 50, 0);
+
+	CHECK(p);
+	CHECK_UEQ(tide_kvsize(p), 50);
+	tide_kvfree(p);
+}
+
+TEST(realloc_to_zero_frees_and_returns_null)
+{
+	struct tide__os_stats s0, s1;
+	void *h, *m;
+
+	tide__os_stats(&s0);
+	h = tide_kvmalloc(10, 0);
+	m = tide_kvmalloc(1 * MiB, 0);
+	CHECK(h && m);
+	CHECK(!tide_kvrealloc(h, 0, 0));
+	CHECK(!tide_kvrealloc(m, 0, 0));
+	tide__os_stats(&s1);
+	CHECK_EQ(s1.heap_live, s0.heap_live);
+	CHECK_EQ(s1.maps_live, s0.maps_live);
+	CHECK_EQ(s1.map_bytes, s0.map_bytes);
+}
+
+TEST(free_null_is_a_no_op)
+{
+	tide_kvfree(NULL);
+	CHECK_UEQ(tide_kvsize(NULL), 0);
+	CHECK_UEQ(tide_kvresident(NULL), 0);
+	CHECK(!tide_kv_is_paged(NULL));
+}
+
+TEST(failed_realloc_leaves_block_unchanged)
+{
+	size_t sizes[] = { 100, 1 * MiB };
+
+	for (size_t i = 0; i < 2; i++) {
+		char *p = tide_kvmalloc(sizes[i], 0), *q;
+
+		CHECK(p);
+		fill(p, sizes[i], 11);
+		tide__fault_set(1, true);
+		errno = 0;
+		q = tide_kvrealloc(p, 64 * MiB, TIDE_NORECLAIM);
+		tide__fault_clear();
+		CHECK(!q);
+		CHECK_EQ(errno, ENOMEM);
+		CHECK_UEQ(tide_kvsize(p), sizes[i]);
+		CHECK(intact(p, sizes[i], 11));
+		p[sizes[i] - 1] = 1; /* still writable */
+		tide_kvfree(p);
+	}
+}
+
+TEST(overflow_and_bad_input_are_rejected)
+{
+	/* volatile: keep the compiler from rejecting the sizes itself */
+	volatile size_t max = SIZE_MAX, half = SIZE_MAX / 2;
+
+	errno = 0;
+	CHECK(!tide_kvcalloc(half, 3, 0));
+	CHECK_EQ(errno, EOVERFLOW);
+	errno = 0;
+	CHECK(!tide_kvmalloc(max, 0));
+	CHECK_EQ(errno, ENOMEM);
+	errno = 0;
+	CHECK(!tide_kvmalloc(max - 100, TIDE_ZERO));
+	CHECK_EQ(errno, ENOMEM);
+	errno = 0;
+	CHECK(!tide_kvmalloc(10, 1u << 9));
+	CHECK_EQ(errno, EINVAL);
+	/* bits 16..31 belong to containers and are ignored */
+	void *p = tide_kvmalloc(10, 1u << 20);
+	CHECK(p);
+	errno = 0;
+	CHECK(!tide_kvrealloc(p, max, 0));
+	CHECK_EQ(errno, ENOMEM);
+	CHECK_UEQ(tide_kvsize(p), 10);
+	tide_kvfree(p);
+}
+
+TEST(kvcalloc_zeroes)
+{
+	unsigned *a = tide_kvcalloc(1000, sizeof(*a), 0);
+	unsigned *b = tide_kvcalloc(100000, sizeof(*b), 0);
+
+	CHECK(a && b);
+	CHECK(all_zero(a, 1000 * sizeof(*a)));
+	CHECK(all_zero(b, 100000 * sizeof(*b)));
+	CHECK(tide_kv_is_paged(b));
+	tide_kvfree(a);
+	tide_kvfree(b);
+}
+
+/* ---- zeroing ------------------------------------------------------- */
+
+/* Resident pages of [p, p+len) by mincore(): the block's own pages only. */
+static size_t resident_pages(const void *p, size_t len)
+{
+	uintptr_t start = TIDE__ALIGN_DOWN((uintptr_t)p, page());
+	size_t n = (TIDE__ALIGN_UP((uintptr_t)p + len, page()) - start) / page();
+	unsigned char *vec = malloc(n);
+	size_t r = 0;
+
+	CHECK(vec);
+	CHECK(!mincore((void *)start, n * page(), vec));
+	for (size_t i = 0; i < n; i++)
+		r += vec[i] & 1;
+	free(vec);
+	return r;
+}
+
+TEST(zero_flag_does_not_touch_fresh_pages)
+{
+	char *p = tide_kvmalloc(64 * MiB, TIDE_ZERO);
+
+	CHECK(p);
+	/* a memset would have faulted in 16384 pages; only the header's is */
+	CHECK_UEQ(resident_pages(p, 64 * MiB), 1);
+#ifndef TIDE_PORTABLE_REMAP
+	/* growth by mremap: the new pages are fresh, nothing writes them */
+	p = tide_kvrealloc(p, 128 * MiB, TIDE_ZERO);
+	CHECK(p);
+	CHECK_UEQ(resident_pages(p, 128 * MiB), 1);
+#endif
+	CHECK(all_zero(p + tide_kvsize(p) - 4096, 4096));
+	tide_kvfree(p);
+}
+
+TEST(zero_flag_shrink_inside_page_zeroes_the_slack)
+{
+	size_t big = 40 * page() + 100, small = 39 * page() + 50;
+	char *p = tide_kvmalloc(big, TIDE_ZERO);
+
+	CHECK(p);
+	memset(p, 0xAA, big);
+	CHECK_PTR_EQ(tide_kvrealloc(p, small, TIDE_ZERO), p);
+	/* the page holding [small, ...) stays committed */
+	CHECK_UEQ(tide_kvresident(p), committed(small));
+	CHECK_PTR_EQ(tide_kvrealloc(p, committed(small), TIDE_ZERO), p);
+	CHECK(all_zero(p + small, committed(small) - small));
+	for (size_t i = 0; i < small; i++)
+		CHECK_EQ((unsigned char)p[i], 0xAA);
+	tide_kvfree(p);
+}
+
+TEST(zero_flag_heap_growth_reads_zero)
+{
+	char *p = tide_kvmalloc(100, TIDE_ZERO);
+
+	CHECK(p && all_zero(p, 100));
+	memset(p, 0x55, 100);
+	p = tide_kvrealloc(p, 50, TIDE_ZERO);
+	CHECK(p);
+	p = tide_kvrealloc(p, 5000, TIDE_ZERO);
+	CHECK(p && all_zero(p + 50, 4950));
+	p = tide_kvrealloc(p, 1 * MiB, TIDE_ZERO); /* promotion */
+	CHECK(p && all_zero(p + 50, 1 * MiB - 50));
+	CHECK_EQ((unsigned char)p[49], 0x55);
+	tide_kvfree(p);
+}
+
+/* ---- huge pages ---------------------------------------------------- */
+
+static atomic_int huge_advice;
+
+static int record_madvise(void *addr, size_t len, int advice)
+{
+	if (advice == MADV_HUGEPAGE)
+		atomic_fetch_add(&huge_advice, 1);
+	return tide__os_default_hooks.madvise(addr, len, advice);
+}
+
+TEST(huge_blocks_are_2m_aligned_and_advised)
+{
+	struct tide__os_hooks h = tide__os_default_hooks;
+	size_t two = 2 * MiB;
+	char *p;
+
+	h.madvise = record_madvise;
+	tide__os_set_hooks(&h);
+	p = tide_kvmalloc(3 * two - PAGED_HDR, TIDE_HUGE);
+	tide__os_set_hooks(NULL);
+	CHECK(p);
+	CHECK_UEQ(((uintptr_t)p - PAGED_HDR) % two, 0);
+	CHECK_EQ(atomic_load(&huge_advice), 1);
+	CHECK_UEQ(tide_kvresident(p), 3 * two - PAGED_HDR);
+	/* shrink: only whole 2 MiB units past the new end go */
+	CHECK_PTR_EQ(tide_kvrealloc(p, 2 * two, 0), p);
+	CHECK_UEQ(tide_kvresident(p), 3 * two - PAGED_HDR);
+	CHECK_PTR_EQ(tide_kvrealloc(p, two + 1, 0), p);
+	CHECK_UEQ(tide_kvresident(p), 2 * two - PAGED_HDR);
+	CHECK_PTR_EQ(tide_kvrealloc(p, 100, 0), p);
+	CHECK_UEQ(tide_kvresident(p), two - PAGED_HDR);
+	tide_kvfree(p);
+}
+
+TEST(huge_blocks_stay_aligned_when_moved)
+{
+	struct tide__os_hooks h = tide__os_default_hooks;
+	size_t two = 2 * MiB;
+	struct tide__os_stats s0, s1;
+	char *p = tide_kvmalloc(two, TIDE_HUGE), *q;
+
+	CHECK(p);
+	fill(p, two, 8);
+	h.mremap = refuse_inplace_mremap;
+	tide__os_set_hooks(&h);
+	tide__os_stats(&s0);
+	q = tide_kvrealloc(p, 5 * two, 0);
+	tide__os_stats(&s1);
+	tide__os_set_hooks(NULL);
+	CHECK(q);
+	CHECK_UEQ(((uintptr_t)q - PAGED_HDR) % two, 0);
+	CHECK(intact(q, two, 8));
+	CHECK_UEQ(tide_kvresident(q), 6 * two - PAGED_HDR);
+	CHECK_EQ(s1.maps_live, s0.maps_live);
+	/* 2 MiB + header took 4 MiB; 10 MiB + header takes 12 MiB */
+	CHECK_EQ(s1.map_bytes - s0.map_bytes, 4 * (long long)two);
+	tide_kvfree(q);
+}
+
+/* ---- misuse -------------------------------------------------------- */
+
+static void report_to_stdout(const char *what, const void *ptr, void *arg)
+{
+	printf("handler: %s %s\n", what, (const char *)arg);
+	fflush(stdout);
+}
+
+static void free_foreign(void *arg)
+{
+	alignas(16) char buf[256] = { 0 };
+
+	tide_set_error_handler(report_to_stdout, "arg-ok");
+	if (arg)
+		tide_kvfree(buf + 64);
+	else
+		(void)!tide_kvrealloc(buf + 64, 10, 0);
+	printf("returned\n");
+}
+
+static void free_malloced(void *arg)
+{
+	char *p = malloc(100); /* a plain malloc block, not tide's */
+
+	tide_set_error_handler(report_to_stdout, "arg-ok");
+	memset(p, 0, 100);
+	tide_kvfree(p);
+	printf("returned\n");
+}
+
+TEST(foreign_pointer_is_reported_then_aborts)
+{
+	char out[512];
+	int st;
+
+	st = th_fork(free_foreign, (void *)1, out, sizeof(out));
+	CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT);
+	CHECK(strstr(out, "handler: tide_kvfree: invalid pointer arg-ok"));
+	CHECK(!strstr(out, "returned"));
+	st = th_fork(free_foreign, NULL, out, sizeof(out));
+	CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT);
+	CHECK(strstr(out, "handler: tide_kvrealloc: invalid pointer arg-ok"));
+	st = th_fork(free_malloced, NULL, out, sizeof(out));
+#ifdef TIDE__ASAN
+	/* ASan sees the header read land in malloc's redzone first. */
+	if (strstr(out, "heap-buffer-overflow"))
+		return;
+#endif
+	CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT);
+	CHECK(strstr(out, "handler: tide_kvfree: invalid pointer arg-ok"));
+}
+
+/* ---- sanitizer poisoning ------------------------------------------- */
+
+#ifdef TIDE__ASAN
+#include <sanitizer/asan_interface.h>
+
+static void read_past_end(void *arg)
+{
+	volatile char *p = arg;
+	size_t n = tide_kvsize(arg);
+
+	printf("value %d\n", p[n]); /* one byte past the requested size */
+}
+#endif
+
+TEST(asan_poisons_bytes_past_requested_size)
+{
+#ifdef TIDE__ASAN
+	char out[4096];
+	char *p = tide_kvmalloc(1 * MiB + 3, 0);
+	int st;
+
+	CHECK(p);
+	CHECK(!__asan_address_is_poisoned(p + 1 * MiB + 2));
+	CHECK(__asan_address_is_poisoned(p + 1 * MiB + 3));
+	/* shrink to an odd size: the partial granule is poisoned right */
+	CHECK_PTR_EQ(tide_kvrealloc(p, 5 * page() + 5, 0), p);
+	CHECK(!__asan_address_is_poisoned(p + 5 * page() + 4));
+	CHECK(__asan_address_is_poisoned(p + 5 * page() + 5));
+	CHECK(__asan_address_is_poisoned(p + 5 * page() + 6));
+	/* grow inside the committed page: unpoisoned up to the new end */
+	CHECK_PTR_EQ(tide_kvrealloc(p, 5 * page() + 900, 0), p);
+	CHECK(!__asan_address_is_poisoned(p + 5 * page() + 899));
+	CHECK(__asan_address_is_poisoned(p + 5 * page() + 900));
+	st = th_fork(read_past_end, p, out, sizeof(out));
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) != 0);
+	CHECK(strstr(out, "use-after-poison"));
+	CHECK(!strstr(out, "value"));
+	tide_kvfree(p);
+#else
+	SKIP("not an AddressSanitizer build (make asan runs it)");
+#endif
+}
+
+/* ---- direct reclaim call point ------------------------------------- */
+
+TEST(enomem_retries_after_each_reclaim_pass)
+{
+	struct tide__os_stats s0, s1;
+
+	/* With no shrinker registered every pass frees nothing: 1 try + 13
+	 * retries (priorities 12..0) for a heap and for a paged block. */
+	tide__os_stats(&s0);
+	tide__fault_set(1, true);
+	CHECK(!tide_kvmalloc(100, 0));
+	tide__os_stats(&s1);
+	CHECK_UEQ(s1.failable_calls - s0.failable_calls, 14);
+	CHECK_UEQ(tide__fault_hits(), 14);
+	s0 = s1;
+	CHECK(!tide_kvmalloc(1 * MiB, 0));
+	tide__os_stats(&s1);
+	CHECK_UEQ(s1.failable_calls - s0.failable_calls, 14);
+	s0 = s1;
+	CHECK(!tide_kvmalloc(100, TIDE_NORECLAIM));
+	tide__os_stats(&s1);
+	tide__fault_clear();
+	CHECK_UEQ(s1.failable_calls - s0.failable_calls, 1);
+}
+
+/* ---- the OOM loop -------------------------------------------------- */
+
+struct seq {
+	size_t from, to;
+	unsigned alloc_flags, flags;
+};
+
+/* kvmalloc(from) then kvrealloc(to); on failure the block is unchanged. */
+static int realloc_body(void *arg)
+{
+	struct seq *s = arg;
+	char *p = tide_kvmalloc(s->from, s->alloc_flags), *q;
+
+	if (!p)
+		return -errno;
+	fill(p, s->from, 6);
+	q = tide_kvrealloc(p, s->to, s->flags);
+	if (!q) {
+		int err = errno;
+
+		CHECK_EQ(err, ENOMEM);
+		CHECK_UEQ(tide_kvsize(p), s->from);
+		CHECK(intact(p, s->from, 6));
+		tide_kvfree(p);
+		return -err;
+	}
+	CHECK_UEQ(tide_kvsize(q), s->to);
+	CHECK(intact(q, TIDE__MIN(s->from, s->to), 6));
+	tide_kvfree(q);
+	return 0;
+}
+
+static int calloc_body(void *arg)
+{
+	size_t *n = arg;
+	char *p = tide_kvcalloc(*n, 1, 0);
+
+	if (!p)
+		return -errno;
+	CHECK(all_zero(p, *n));
+	tide_kvfree(p);
+	return 0;
+}
+
+TEST(oom_loop_over_the_kv_api)
+{
+	struct seq seqs[] = {
+		{ 100, 200, 0, 0 }, /* heap grow */
+		{ 200, 100, 0, 0 }, /* heap shrink */
+		{ 1000, 1 * MiB, 0, TIDE_ZERO }, /* heap -> paged */
+		{ 1 * MiB, 4 * MiB, 0, 0 }, /* paged grow */
+		{ 1 * MiB, 16 * KiB, 0, 0 }, /* paged shrink */
+		{ 2 * MiB, 9 * MiB, TIDE_HUGE, 0 }, /* huge grow */
+		{ 9 * MiB, 2 * MiB, TIDE_HUGE, 0 }, /* huge shrink */
+		{ 300 * KiB, 100, 0, TIDE_NORECLAIM },
+	};
+	size_t n = 300 * KiB;
+	unsigned long points = 0;
+
+	for (size_t i = 0; i < sizeof(seqs) / sizeof(seqs[0]); i++)
+		points += th_oom_loop("kvmalloc+kvrealloc", realloc_body,
+				      &seqs[i]);
+	points += th_oom_loop("kvcalloc", calloc_body, &n);
+	CHECK_CMP(points, >=, 20);
+}
+
+RUN_TESTS(T(small_blocks_come_from_the_heap),
+	  T(threshold_splits_heap_and_paged_at_128k),
+	  T(set_threshold_changes_new_blocks_only),
+	  T(threshold_from_environment),
+	  T(threshold_environment_garbage_is_ignored),
+	  T(zero_size_block_is_valid_and_unique),
+	  T(shrink_256k_to_16k_returns_60_of_64_pages),
+	  T(shrink_always_keeps_one_page),
+	  T(vrealloc_sequence_keeps_data_and_pointers),
+	  T(paged_growth_moves_page_tables_not_bytes),
+	  T(paged_growth_in_place_when_room),
+	  T(heap_to_paged_promotion_copies_once),
+	  T(growing_60_times_costs_no_copy), T(realloc_null_allocates),
+	  T(realloc_to_zero_frees_and_returns_null), T(free_null_is_a_no_op),
+	  T(failed_realloc_leaves_block_unchanged),
+	  T(overflow_and_bad_input_are_rejected), T(kvcalloc_zeroes),
+	  T(zero_flag_does_not_touch_fresh_pages),
+	  T(zero_flag_shrink_inside_page_zeroes_the_slack),
+	  T(zero_flag_heap_growth_reads_zero),
+	  T(huge_blocks_are_2m_aligned_and_advised),
+	  T(huge_blocks_stay_aligned_when_moved),
+	  T(foreign_pointer_is_reported_then_aborts),
+	  T(asan_poisons_bytes_past_requested_size),
+	  T(enomem_retries_after_each_reclaim_pass),
+	  T(oom_loop_over_the_kv_api))
