@@ -35,28 +35,231 @@ struct tide_vec {
 	unsigned flags;
 };
 
+/**
+ * TIDE_VEC_INIT() - static initializer for an empty vector.
+ * @type: the element type (its size becomes @elem_size).
+ * @flags: as for tide_vec_init().
+ */
 #define TIDE_VEC_INIT(type, flags)                \
 	{                                         \
 		NULL, 0, 0, sizeof(type), (flags) \
 	}
+
+/**
+ * tide_vec_at() - element @i of @v as an lvalue of @type (no bounds check).
+ * @v: the vector.
+ * @type: the element type.
+ * @i: the index, below @v->len.
+ */
 #define tide_vec_at(v, type, i) (((type *)(v)->data)[i])
 
+/**
+ * tide_vec_push_val() - typed helper: push the value @val of @type.
+ * @v: the vector.
+ * @type: the element type; sizeof(@type) must equal @v->elem_size.
+ * @val: the value.
+ *
+ * C only (a compound literal).  tide_vec_push() stays the real API.
+ *
+ * Return: as tide_vec_push().
+ */
+#define tide_vec_push_val(v, type, val) tide_vec_push((v), &(type){ (val) })
+
+/**
+ * tide_vec_init() - make @v an empty vector.
+ * @v: the vector (caller-allocated), or NULL (nothing happens).
+ * @elem_size: bytes per element.  0 is accepted here but makes every later
+ *             call fail with -EINVAL (there is nothing to store).
+ * @flags: kv flags (%TIDE_ZERO, %TIDE_NORECLAIM, %TIDE_NOIO, %TIDE_HUGE)
+ *         used for every allocation, plus %TIDE_VEC_AUTOTRIM.  An unknown kv
+ *         bit makes every allocating call fail with -EINVAL.
+ *
+ * No memory is allocated until the first element arrives.
+ *
+ * Context: any thread; vectors are not thread-safe, the owner locks.
+ */
 TIDE_API void tide_vec_init(struct tide_vec *v, size_t elem_size,
 			    unsigned flags);
+
+/**
+ * tide_vec_destroy() - free the buffer and leave @v empty.
+ * @v: the vector, or NULL.
+ *
+ * @v keeps its @elem_size and @flags and may be used again.
+ *
+ * Context: any thread, the owner's lock held.  Never runs reclaim.
+ */
 TIDE_API void tide_vec_destroy(struct tide_vec *v);
+
+/**
+ * tide_vec_reserve() - make room for @additional more elements.
+ * @v: the vector.
+ * @additional: elements to make room for beyond @v->len.
+ *
+ * With @v->cap >= @v->len + @additional nothing happens.  Otherwise the
+ * capacity becomes max(2 * cap, len + additional, 4).  A paged buffer grows
+ * with mremap() (kv), never by copying.
+ *
+ * Context: the owner's lock held.  May run reclaim (shrinkers) unless
+ * @v->flags has %TIDE_NORECLAIM.
+ * Return: 0; -EINVAL (@v NULL or @elem_size 0, unknown flag), -EOVERFLOW
+ * (the element count or byte count overflows), -ENOMEM.  On failure @v is
+ * unchanged.
+ */
 TIDE_API int tide_vec_reserve(struct tide_vec *v, size_t additional);
+
+/**
+ * tide_vec_push() - append a copy of *@elem.
+ * @v: the vector.
+ * @elem: @v->elem_size bytes to copy; may point into @v itself.
+ *
+ * Grows as tide_vec_reserve(@v, 1).
+ *
+ * Context: as tide_vec_reserve().
+ * Return: 0, or as tide_vec_reserve() (-EINVAL also for @elem NULL); on
+ * failure @v is unchanged.
+ */
 TIDE_API int tide_vec_push(struct tide_vec *v, const void *elem);
+
+/**
+ * tide_vec_push_slot() - append an element and return it for filling in.
+ * @v: the vector.
+ *
+ * The new slot holds unspecified bytes, zeros with %TIDE_ZERO.  The pointer
+ * is valid until the next call that changes the capacity.
+ *
+ * Context: as tide_vec_reserve().
+ * Return: the slot, or NULL with errno EINVAL, EOVERFLOW or ENOMEM (@v
+ * unchanged).
+ */
 TIDE_API void *tide_vec_push_slot(struct tide_vec *v);
+
+/**
+ * tide_vec_pop() - remove the last element.
+ * @v: the vector.
+ * @out: receives the element, or NULL.
+ *
+ * With %TIDE_VEC_AUTOTRIM, tide_vec_trim() follows; its failure is ignored.
+ *
+ * Context: the owner's lock held.  Never runs reclaim.
+ * Return: 0; -ENOENT when @v is empty, -EINVAL for a NULL or invalid @v
+ * (@v and @out unchanged).
+ */
 TIDE_API int tide_vec_pop(struct tide_vec *v, void *out);
+
+/**
+ * tide_vec_insert() - insert a copy of *@elem at index @i.
+ * @v: the vector.
+ * @i: the index, 0..@v->len (@v->len appends).
+ * @elem: the element; may point into @v itself.
+ *
+ * Elements from @i on move up by one.
+ *
+ * Context: as tide_vec_reserve().
+ * Return: 0; -EINVAL (@i > len, @elem NULL, invalid @v), -EOVERFLOW,
+ * -ENOMEM; on failure @v is unchanged.
+ */
 TIDE_API int tide_vec_insert(struct tide_vec *v, size_t i, const void *elem);
+
+/**
+ * tide_vec_remove() - remove element @i, keeping the order of the rest.
+ * @v: the vector.
+ * @i: the index, below @v->len.
+ * @out: receives the element, or NULL.
+ *
+ * With %TIDE_VEC_AUTOTRIM, tide_vec_trim() follows; its failure is ignored.
+ *
+ * Context: the owner's lock held.  Never runs reclaim.
+ * Return: 0, or -EINVAL (@i >= len, invalid @v) with @v unchanged.
+ */
 TIDE_API int tide_vec_remove(struct tide_vec *v, size_t i, void *out);
+
+/**
+ * tide_vec_swap_remove() - remove element @i in O(1): the last one takes
+ * its place.
+ * @v: the vector.
+ * @i: the index, below @v->len.
+ * @out: receives the element, or NULL.
+ *
+ * With %TIDE_VEC_AUTOTRIM, tide_vec_trim() follows; its failure is ignored.
+ *
+ * Context: the owner's lock held.  Never runs reclaim.
+ * Return: 0, or -EINVAL (@i >= len, invalid @v) with @v unchanged.
+ */
 TIDE_API int tide_vec_swap_remove(struct tide_vec *v, size_t i, void *out);
+
+/**
+ * tide_vec_retain() - keep only the elements @keep accepts, in order.
+ * @v: the vector.
+ * @keep: called once per element, first to last; must not touch @v.
+ * @arg: passed to @keep.
+ *
+ * With %TIDE_VEC_AUTOTRIM, tide_vec_trim() follows; its failure is ignored.
+ *
+ * Context: the owner's lock held.  Never runs reclaim.
+ * Return: the number of elements removed (0 for a NULL or invalid @v or a
+ * NULL @keep, which change nothing).
+ */
 TIDE_API size_t tide_vec_retain(struct tide_vec *v,
 				bool (*keep)(const void *elem, void *arg),
 				void *arg);
+
+/**
+ * tide_vec_truncate() - drop every element from index @len on.
+ * @v: the vector (NULL or invalid: nothing happens).
+ * @len: the new length; nothing happens when it is not below @v->len.
+ *
+ * With %TIDE_VEC_AUTOTRIM, tide_vec_trim() follows; its failure is ignored.
+ *
+ * Context: the owner's lock held.  Never runs reclaim.
+ */
 TIDE_API void tide_vec_truncate(struct tide_vec *v, size_t len);
+
+/**
+ * tide_vec_shrink_to() - lower the capacity to max(len, @min_capacity).
+ * @v: the vector.
+ * @min_capacity: the capacity not to go below.
+ *
+ * Nothing happens when the capacity is already at most the target.  A
+ * target of 0 frees the buffer (@data NULL, @cap 0).  A heap buffer is
+ * realloc()ed to the target (malloc decides what that gives back).  A paged
+ * buffer shrinks only when at least one page is freed: in place, its tail
+ * pages unmapped at once; otherwise it stays as it is.  Shrinking is an
+ * optimization: it never runs reclaim, and on failure @v is unchanged and
+ * valid.
+ *
+ * Context: the owner's lock held.  Never runs reclaim; may be called from a
+ * shrinker callback.
+ * Return: 0 (shrunk or nothing to do); -EINVAL (invalid @v), -ENOMEM (the
+ * heap could not realloc; @v unchanged).
+ */
 TIDE_API int tide_vec_shrink_to(struct tide_vec *v, size_t min_capacity);
+
+/**
+ * tide_vec_shrink_to_fit() - tide_vec_shrink_to(@v, 0): capacity to length.
+ * @v: the vector.
+ *
+ * Context: as tide_vec_shrink_to().
+ * Return: as tide_vec_shrink_to().
+ */
 TIDE_API int tide_vec_shrink_to_fit(struct tide_vec *v);
+
+/**
+ * tide_vec_trim() - binder's hysteresis rule.
+ * @v: the vector.
+ *
+ * When len < cap / 4, shrink to len * 2 (but not below 4, the smallest
+ * capacity growth makes, so that push/pop around an empty vector does not
+ * free and reallocate the buffer each time).  A vector of capacity 32 with 7
+ * elements ends with capacity 14 and takes 7 more pushes before it grows.
+ * Capacities below 4 never trim.  %TIDE_VEC_AUTOTRIM runs this after every
+ * removal.
+ *
+ * Context: as tide_vec_shrink_to().
+ * Return: 1 when the capacity went down, 0 when there was nothing to do (a
+ * paged buffer that would free no page counts as nothing), or a negative
+ * errno from tide_vec_shrink_to() with @v unchanged.
+ */
 TIDE_API int tide_vec_trim(struct tide_vec *v);
 
 #ifdef __cplusplus

@@ -1,0 +1,292 @@
+// SPDX-License-Identifier: MIT
+/*
+ * vec.c - a growable array that gives capacity back.
+ *
+ * The buffer is one kv block of cap * elem_size bytes.  Growth doubles;
+ * shrinking is shrink_to() (the mechanism, Rust's KVVec::shrink_to) and
+ * trim() (the policy, binder's hysteresis rule).  A heap buffer shrinks by
+ * realloc and lets malloc decide; a paged buffer shrinks only when a whole
+ * page goes back, which kv does in place by unmapping the tail.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <tide/kv.h>
+#include <tide/vec.h>
+
+#include "internal.h"
+
+/* Smallest capacity growth makes; trim does not go below it either. */
+#define VEC_MIN_CAP 4
+
+static bool vec_ok(const struct tide_vec *v)
+{
+	return v && v->elem_size && v->len <= v->cap;
+}
+
+static inline char *slot(const struct tide_vec *v, size_t i)
+{
+	return (char *)v->data + i * v->elem_size;
+}
+
+/* Give the buffer exactly @cap elements (cap > 0); 0 or -errno. */
+static int set_capacity(struct tide_vec *v, size_t cap, unsigned flags)
+{
+	size_t bytes;
+	void *p;
+
+	if (__builtin_mul_overflow(cap, v->elem_size, &bytes))
+		return -EOVERFLOW;
+	p = tide_kvrealloc(v->data, bytes, flags);
+	if (!p)
+		return -(errno ? errno : ENOMEM);
+	v->data = p;
+	v->cap = cap;
+	return 0;
+}
+
+static int grow(struct tide_vec *v, size_t additional)
+{
+	size_t need, new_cap, bytes;
+
+	if (__builtin_add_overflow(v->len, additional, &need) ||
+	    __builtin_mul_overflow(need, v->elem_size, &bytes))
+		return -EOVERFLOW;
+	if (need <= v->cap)
+		return 0;
+	new_cap = v->cap > SIZE_MAX / 2 ? SIZE_MAX : v->cap * 2;
+	new_cap = TIDE__MAX(new_cap, need);
+	new_cap = TIDE__MAX(new_cap, (size_t)VEC_MIN_CAP);
+	/* Doubling may overflow where @need does not: fall back to @need. */
+	if (new_cap > SIZE_MAX / v->elem_size)
+		new_cap = need;
+	return set_capacity(v, new_cap, v->flags);
+}
+
+/* AUTOTRIM: shrinking is an optimization, its failure is not the caller's. */
+static void autotrim(struct tide_vec *v)
+{
+	if (v->flags & TIDE_VEC_AUTOTRIM)
+		(void)tide_vec_trim(v);
+}
+
+void tide_vec_init(struct tide_vec *v, size_t elem_size, unsigned flags)
+{
+	if (!v)
+		return;
+	v->data = NULL;
+	v->len = 0;
+	v->cap = 0;
+	v->elem_size = elem_size;
+	v->flags = flags;
+}
+
+void tide_vec_destroy(struct tide_vec *v)
+{
+	if (!v)
+		return;
+	tide_kvfree(v->data);
+	v->data = NULL;
+	v->len = 0;
+	v->cap = 0;
+}
+
+int tide_vec_reserve(struct tide_vec *v, size_t additional)
+{
+	if (!vec_ok(v))
+		return -EINVAL;
+	return grow(v, additional);
+}
+
+/*
+ * @elem may point into the vector itself (pushing a copy of an element):
+ * growing can move the buffer, so re-derive it afterwards.
+ */
+static const void *source_after_grow(const struct tide_vec *v, const void *old,
+				     const void *elem)
+{
+	uintptr_t e = (uintptr_t)elem, b = (uintptr_t)old;
+
+	if (old && e >= b && e < b + v->len * v->elem_size)
+		return (const char *)v->data + (e - b);
+	return elem;
+}
+
+int tide_vec_push(struct tide_vec *v, const void *elem)
+{
+	const void *old;
+	int r;
+
+	if (!vec_ok(v) || !elem)
+		return -EINVAL;
+	old = v->data;
+	r = grow(v, 1);
+	if (r)
+		return r;
+	elem = source_after_grow(v, old, elem);
+	memcpy(slot(v, v->len), elem, v->elem_size);
+	v->len++;
+	return 0;
+}
+
+void *tide_vec_push_slot(struct tide_vec *v)
+{
+	void *s;
+	int r;
+
+	if (!vec_ok(v)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	r = grow(v, 1);
+	if (r) {
+		errno = -r;
+		return NULL;
+	}
+	s = slot(v, v->len);
+	/* A slot left by an earlier pop holds stale bytes. */
+	if (v->flags & TIDE_ZERO)
+		memset(s, 0, v->elem_size);
+	v->len++;
+	return s;
+}
+
+int tide_vec_pop(struct tide_vec *v, void *out)
+{
+	if (!vec_ok(v))
+		return -EINVAL;
+	if (!v->len)
+		return -ENOENT;
+	v->len--;
+	if (out)
+		memcpy(out, slot(v, v->len), v->elem_size);
+	autotrim(v);
+	return 0;
+}
+
+int tide_vec_insert(struct tide_vec *v, size_t i, const void *elem)
+{
+	const void *old;
+	uintptr_t e, b;
+	int r;
+
+	if (!vec_ok(v) || !elem || i > v->len)
+		return -EINVAL;
+	old = v->data;
+	r = grow(v, 1);
+	if (r)
+		return r;
+	elem = source_after_grow(v, old, elem);
+	/* An element at or past @i moves up one slot before it is read. */
+	e = (uintptr_t)elem;
+	b = (uintptr_t)slot(v, i);
+	if (e >= b && e < (uintptr_t)slot(v, v->len))
+		elem = (const char *)elem + v->elem_size;
+	memmove(slot(v, i + 1), slot(v, i), (v->len - i) * v->elem_size);
+	memmove(slot(v, i), elem, v->elem_size);
+	v->len++;
+	return 0;
+}
+
+int tide_vec_remove(struct tide_vec *v, size_t i, void *out)
+{
+	if (!vec_ok(v) || i >= v->len)
+		return -EINVAL;
+	if (out)
+		memcpy(out, slot(v, i), v->elem_size);
+	memmove(slot(v, i), slot(v, i + 1), (v->len - i - 1) * v->elem_size);
+	v->len--;
+	autotrim(v);
+	return 0;
+}
+
+int tide_vec_swap_remove(struct tide_vec *v, size_t i, void *out)
+{
+	if (!vec_ok(v) || i >= v->len)
+		return -EINVAL;
+	if (out)
+		memcpy(out, slot(v, i), v->elem_size);
+	v->len--;
+	if (i != v->len)
+		memcpy(slot(v, i), slot(v, v->len), v->elem_size);
+	autotrim(v);
+	return 0;
+}
+
+size_t tide_vec_retain(struct tide_vec *v,
+		       bool (*keep)(const void *elem, void *arg), void *arg)
+{
+	size_t r, w = 0, removed;
+
+	if (!vec_ok(v) || !keep)
+		return 0;
+	for (r = 0; r < v->len; r++) {
+		if (!keep(slot(v, r), arg))
+			continue;
+		if (w != r)
+			memcpy(slot(v, w), slot(v, r), v->elem_size);
+		w++;
+	}
+	removed = v->len - w;
+	v->len = w;
+	autotrim(v);
+	return removed;
+}
+
+void tide_vec_truncate(struct tide_vec *v, size_t len)
+{
+	if (!vec_ok(v) || len >= v->len)
+		return;
+	v->len = len;
+	autotrim(v);
+}
+
+int tide_vec_shrink_to(struct tide_vec *v, size_t min_capacity)
+{
+	size_t target, bytes;
+
+	if (!vec_ok(v))
+		return -EINVAL;
+	target = TIDE__MAX(v->len, min_capacity);
+	if (v->cap <= target)
+		return 0;
+	if (!target) {
+		tide_kvfree(v->data);
+		v->data = NULL;
+		v->cap = 0;
+		return 0;
+	}
+	bytes = target * v->elem_size; /* < cap * elem_size: no overflow */
+	if (tide_kv_is_paged(v->data) &&
+	    tide__kv_committed_for(v->data, bytes) >=
+		    tide__kv_committed(v->data))
+		return 0;
+	/* Running reclaim so that a shrink succeeds would be backwards. */
+	return set_capacity(v, target, v->flags | TIDE_NORECLAIM);
+}
+
+int tide_vec_shrink_to_fit(struct tide_vec *v)
+{
+	return tide_vec_shrink_to(v, 0);
+}
+
+int tide_vec_trim(struct tide_vec *v)
+{
+	size_t cap;
+	int r;
+
+	if (!vec_ok(v))
+		return -EINVAL;
+	if (v->len >= v->cap / 4)
+		return 0;
+	cap = v->cap;
+	/*
+	 * len*2 cannot overflow: len < cap/4.  The floor of VEC_MIN_CAP keeps
+	 * push/pop around length 0 from freeing and regrowing the buffer.
+	 */
+	r = tide_vec_shrink_to(v, TIDE__MAX(v->len * 2, (size_t)VEC_MIN_CAP));
+	if (r)
+		return r;
+	return v->cap != cap;
+}

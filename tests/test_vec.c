@@ -1,0 +1,1220 @@
+// SPDX-License-Identifier: MIT
+#include <errno.h>
+#include <stdint.h>
+
+#include <tide.h>
+
+#include "harness.h"
+
+static unsigned long long alloc_calls(void)
+{
+	struct tide__os_stats st;
+
+	tide__os_stats(&st);
+	return st.failable_calls;
+}
+
+/* Fill @v (u64 elements) to @len elements after reserving @cap. */
+static int fill(struct tide_vec *v, size_t cap, size_t len)
+{
+	int r = tide_vec_reserve(v, cap);
+
+	if (r) {
+		CHECK(!v->data && !v->cap && !v->len);
+		return r;
+	}
+	for (size_t i = 0; i < len; i++) {
+		uint64_t x = i * 3 + 1;
+
+		CHECK_EQ(tide_vec_push(v, &x), 0);
+	}
+	return 0;
+}
+
+static void check_u64_seq(const struct tide_vec *v, size_t len)
+{
+	CHECK_UEQ(v->len, len);
+	for (size_t i = 0; i < len; i++)
+		CHECK_UEQ(tide_vec_at(v, uint64_t, i), i * 3 + 1);
+}
+
+/* A snapshot to prove that a failed call changed nothing. */
+struct snap {
+	void *data;
+	size_t len, cap, elem_size;
+	unsigned flags;
+	unsigned char *bytes;
+};
+
+static void snap_take(struct snap *s, const struct tide_vec *v)
+{
+	size_t n = v->len * v->elem_size;
+
+	s->data = v->data;
+	s->len = v->len;
+	s->cap = v->cap;
+	s->elem_size = v->elem_size;
+	s->flags = v->flags;
+	s->bytes = malloc(n ? n : 1);
+	CHECK(s->bytes);
+	if (n)
+		memcpy(s->bytes, v->data, n);
+}
+
+static void snap_check(struct snap *s, const struct tide_vec *v)
+{
+	CHECK_PTR_EQ(v->data, s->data);
+	CHECK_UEQ(v->len, s->len);
+	CHECK_UEQ(v->cap, s->cap);
+	CHECK_UEQ(v->elem_size, s->elem_size);
+	CHECK_UEQ(v->flags, s->flags);
+	if (s->len)
+		CHECK(!memcmp(v->data, s->bytes, s->len * s->elem_size));
+	free(s->bytes);
+	s->bytes = NULL;
+}
+
+/* ---- basics ---------------------------------------------------------- */
+
+TEST(init_macro_matches_init_function)
+{
+	struct tide_vec a = TIDE_VEC_INIT(uint32_t, TIDE_ZERO);
+	struct tide_vec b;
+
+	memset(&b, 0xa5, sizeof(b));
+	tide_vec_init(&b, sizeof(uint32_t), TIDE_ZERO);
+	CHECK_PTR_EQ(b.data, NULL);
+	CHECK_UEQ(b.len, 0);
+	CHECK_UEQ(b.cap, 0);
+	CHECK_UEQ(b.elem_size, 4);
+	CHECK_UEQ(b.flags, TIDE_ZERO);
+	CHECK_PTR_EQ(a.data, b.data);
+	CHECK_UEQ(a.len, b.len);
+	CHECK_UEQ(a.cap, b.cap);
+	CHECK_UEQ(a.elem_size, b.elem_size);
+	CHECK_UEQ(a.flags, b.flags);
+	tide_vec_destroy(&a);
+	tide_vec_init(NULL, 4, 0);
+}
+
+TEST(growth_doubles_from_four)
+{
+	static const size_t expect[] = { 4, 8, 16, 32, 64, 128 };
+	struct tide_vec v = TIDE_VEC_INIT(uint64_t, 0);
+	size_t seen = 0, cap = 0;
+
+	for (uint64_t i = 0; i < 100; i++) {
+		CHECK_EQ(tide_vec_push(&v, &(uint64_t){ i * 3 + 1 }), 0);
+		if (v.cap != cap) {
+			CHECK(seen < 6);
+			CHECK_UEQ(v.cap, expect[seen]);
+			seen++;
+			cap = v.cap;
+		}
+	}
+	CHECK_UEQ(seen, 6);
+	check_u64_seq(&v, 100);
+	tide_vec_destroy(&v);
+	CHECK_PTR_EQ(v.data, NULL);
+	CHECK_UEQ(v.cap, 0);
+	CHECK_UEQ(v.len, 0);
+	CHECK_UEQ(v.elem_size, 8);
+}
+
+TEST(reserve_takes_max_of_double_need_and_four)
+{
+	struct tide_vec v = TIDE_VEC_INIT(uint64_t, 0);
+
+	CHECK_EQ(tide_vec_reserve(&v, 1), 0);
+	CHECK_UEQ(v.cap, 4); /* max(0, 1, 4) */
+	tide_vec_destroy(&v);
+	CHECK_EQ(tide_vec_reserve(&v, 10), 0);
+	CHECK_UEQ(v.cap, 10); /* max(0, 10, 4) */
+	CHECK_EQ(fill(&v, 0, 10), 0);
+	CHECK_EQ(tide_vec_reserve(&v, 1), 0);
+	CHECK_UEQ(v.cap, 20); /* max(20, 11, 4) */
+	CHECK_EQ(tide_vec_reserve(&v, 25), 0);
+	CHECK_UEQ(v.cap, 40); /* max(40, 35, 4) */
+	CHECK_EQ(tide_vec_reserve(&v, 100), 0);
+	CHECK_UEQ(v.cap, 110); /* max(80, 110, 4) */
+	check_u64_seq(&v, 10);
+	tide_vec_destroy(&v);
+}
+
+TEST(reserve_with_room_is_noop)
+{
+	struct tide_vec v = TIDE_VEC_INIT(uint64_t, 0);
+	unsigned long long calls;
+	struct snap s;
+
+	CHECK_EQ(fill(&v, 16, 5), 0);
+	snap_take(&s, &v);
+	calls = alloc_calls();
+	CHECK_EQ(tide_vec_reserve(&v, 11), 0);
+	CHECK_EQ(tide_vec_reserve(&v, 0), 0);
+	CHECK_UEQ(alloc_calls(), calls);
+	snap_check(&s, &v);
+	tide_vec_destroy(&v);
+}
+
+TEST(size_overflow_is_eoverflow_and_changes_nothing)
+{
+	struct tide_vec v = TIDE_VEC_INIT(uint64_t, 0);
+	struct snap s;
+
+	CHECK_EQ(fill(&v, 4, 3), 0);
+	snap_take(&s, &v);
+	/* len + additional overflows */
+	CHECK_EQ(tide_vec_reserve(&v, SIZE_MAX), -EOVERFLOW);
+	CHECK_EQ(tide_vec_reserve(&v, SIZE_MAX - 2), -EOVERFLOW);
+	/* (len + additional) * elem_size overflows */
+	CHECK_EQ(tide_vec_reserve(&v, SIZE_MAX / 8), -EOVERFLOW);
+	/* representable but too large for kv */
+	CHECK_EQ(tide_vec_reserve(&v, SIZE_MAX / 16), -ENOMEM);
+	snap_check(&s, &v);
+	tide_vec_destroy(&v);
+}
+
+TEST(elem_size_zero_is_einval)
+{
+	struct tide_vec v;
+	struct snap s;
+	char c = 1;
+
+	tide_vec_init(&v, 0, 0);
+	snap_take(&s, &v);
+	CHECK_EQ(tide_vec_reserve(&v, 1), -EINVAL);
+	CHECK_EQ(tide_vec_push(&v, &c), -EINVAL);
+	CHECK_EQ(tide_vec_insert(&v, 0, &c), -EINVAL);
+	errno = 0;
+	CHECK_PTR_EQ(tide_vec_push_slot(&v), NULL);
+	CHECK_EQ(errno, EINVAL);
+	CHECK_EQ(tide_vec_pop(&v, NULL), -EINVAL);
+	CHECK_EQ(tide_vec_shrink_to(&v, 0), -EINVAL);
+	CHECK_EQ(tide_vec_trim(&v), -EINVAL);
+	snap_check(&s, &v);
+}
+
+static bool keep_all(const void *e, void *arg)
+{
+	(void)e;
+	(void)arg;
+	return true;
+}
+
+TEST(null_vector_is_einval)
+{
+	uint64_t x = 1;
+
+	CHECK_EQ(tide_vec_reserve(NULL, 1), -EINVAL);
+	CHECK_EQ(tide_vec_push(NULL, &x), -EINVAL);
+	errno = 0;
+	CHECK_PTR_EQ(tide_vec_push_slot(NULL), NULL);
+	CHECK_EQ(errno, EINVAL);
+	CHECK_EQ(tide_vec_pop(NULL, &x), -EINVAL);
+	CHECK_EQ(tide_vec_insert(NULL, 0, &x), -EINVAL);
+	CHECK_EQ(tide_vec_remove(NULL, 0, &x), -EINVAL);
+	CHECK_EQ(tide_vec_swap_remove(NULL, 0, &x), -EINVAL);
+	CHECK_UEQ(tide_vec_retain(NULL, keep_all, NULL), 0);
+	CHECK_EQ(tide_vec_shrink_to(NULL, 0), -EINVAL);
+	CHECK_EQ(tide_vec_shrink_to_fit(NULL), -EINVAL);
+	CHECK_EQ(tide_vec_trim(NULL), -EINVAL);
+	CHECK_UEQ(x, 1);
+	tide_vec_truncate(NULL, 0);
+	tide_vec_destroy(NULL);
+}
+
+TEST(null_element_is_einval)
+{
+	struct tide_vec v = TIDE_VEC_INIT(uint64_t, 0);
+	struct snap s;
+
+	CHECK_EQ(fill(&v, 4, 2), 0);
+	snap_take(&s, &v);
+	CHECK_EQ(tide_vec_push(&v, NULL), -EINVAL);
+	CHECK_EQ(tide_vec_insert(&v, 0, NULL), -EINVAL);
+	CHECK_UEQ(tide_vec_retain(&v, NULL, NULL), 0);
+	snap_check(&s, &v);
+	tide_vec_destroy(&v);
+}
+
+TEST(unknown_flag_is_einval)
+{
+	struct tide_vec v = TIDE_VEC_INIT(uint64_t, 1u << 8);
+	uint64_t x = 7;
+
+	CHECK_EQ(tide_vec_push(&v, &x), -EINVAL);
+	CHECK_EQ(tide_vec_reserve(&v, 3), -EINVAL);
+	CHECK_PTR_EQ(v.data, NULL);
+	CHECK_UEQ(v.cap, 0);
+	CHECK_UEQ(v.len, 0);
+}
+
+TEST(pop_on_empty_is_enoent)
+{
+	struct tide_vec v = TIDE_VEC_INIT(uint64_t, 0);
+	uint64_t out = 99;
+
+	CHECK_EQ(tide_vec_pop(&v, &out), -ENOENT);
+	CHECK_UEQ(out, 99);
+	CHECK_EQ(fill(&v, 8, 1), 0);
+	CHECK_EQ(tide_vec_pop(&v, &out), 0);
+	CHECK_UEQ(out, 1);
+	out = 99;
+	CHECK_EQ(tide_vec_pop(&v, &out), -ENOENT);
+	CHECK_UEQ(out, 99);
+	CHECK_UEQ(v.cap, 8);
+	tide_vec_destroy(&v);
+}
+
+TEST(pop_returns_last_and_accepts_null_out)
+{
+	struct tide_vec v = TIDE_VEC_INIT(uint64_t, 0);
+	uint64_t out = 0;
+
+	CHECK_EQ(fill(&v, 0, 5), 0);
+	CHECK_EQ(tide_vec_pop(&v, &out), 0);
+	CHECK_UEQ(out, 13);
+	CHECK_EQ(tide_vec_pop(&v, NULL), 0);
+	check_u64_seq(&v, 3);
+	CHECK_UEQ(v.cap, 8);
+	tide_vec_destroy(&v);
+}
+
+TEST(index_out_of_range_is_einval)
+{
+	struct tide_vec v = TIDE_VEC_INIT(uint64_t, 0);
+	uint64_t x = 5, out = 99;
+	struct snap s;
+
+	CHECK_EQ(fill(&v, 8, 3), 0);
+	snap_take(&s, &v);
+	CHECK_EQ(tide_vec_insert(&v, 4, &x), -EINVAL);
+	CHECK_EQ(tide_vec_insert(&v, SIZE_MAX, &x), -EINVAL);
+	CHECK_EQ(tide_vec_remove(&v, 3, &out), -EINVAL);
+	CHECK_EQ(tide_vec_swap_remove(&v, 3, &out), -EINVAL);
+	CHECK_EQ(tide_vec_remove(&v, SIZE_MAX, &out), -EINVAL);
+	CHECK_UEQ(out, 99);
+	snap_check(&s, &v);
+	tide_vec_destroy(&v);
+	CHECK_EQ(tide_vec_remove(&v, 0, NULL), -EINVAL);
+	CHECK_EQ(tide_vec_swap_remove(&v, 0, NULL), -EINVAL);
+}
+
+/* ---- element operations --------------------------------------------- */
+
+TEST(insert_shifts_the_tail_up)
+{
+	struct tide_vec v = TIDE_VEC_INIT(uint32_t, 0);
+	static const uint32_t expect[] = { 10, 0, 1, 20, 2, 30 };
+
+	for (uint32_t i = 0; i < 3; i++)
+		CHECK_EQ(tide_vec_push(&v, &i), 0);
+	CHECK_EQ(tide_vec_insert(&v, 0, &(uint32_t){ 10 }), 0);
+	CHECK_EQ(tide_vec_insert(&v, 3, &(uint32_t){ 20 }), 0);
+	CHECK_EQ(tide_vec_insert(&v, 5, &(uint32_t){ 30 }), 0);
+	CHECK_UEQ(v.len, 6);
+	CHECK_UEQ(v.cap, 8);
+	for (size_t i = 0; i < 6; i++)
+		CHECK_UEQ(tide_vec_at(&v, uint32_t, i), expect[i]);
+	tide_vec_destroy(&v);
+}
+
+TEST(remove_keeps_order)
+{
+	struct tide_vec v = TIDE_VEC_INIT(uint64_t, 0);
+	uint64_t out = 0;
+
+	CHECK_EQ(fill(&v, 8, 6), 0); /* 1 4 7 10 13 16 */
+	CHECK_EQ(tide_vec_remove(&v, 1, &out), 0);
+	CHECK_UEQ(out, 4);
+	CHECK_EQ(tide_vec_remove(&v, 4, &out), 0);
+	CHECK_UEQ(out, 16);
+	CHECK_EQ(tide_vec_remove(&v, 0, NULL), 0);
+	CHECK_UEQ(v.len, 3);
+	CHECK_UEQ(tide_vec_at(&v, uint64_t, 0), 7);
+	CHECK_UEQ(tide_vec_at(&v, uint64_t, 1), 10);
+	CHECK_UEQ(tide_vec_at(&v, uint64_t, 2), 13);
+	CHECK_UEQ(v.cap, 8);
+	tide_vec_destroy(&v);
+}
+
+TEST(swap_remove_moves_the_last_element_in)
+{
+	struct tide_vec v = TIDE_VEC_INIT(uint64_t, 0);
+	uint64_t out = 0;
+
+	CHECK_EQ(fill(&v, 8, 5), 0); /* 1 4 7 10 13 */
+	CHECK_EQ(tide_vec_swap_remove(&v, 1, &out), 0);
+	CHECK_UEQ(out, 4);
+	CHECK_UEQ(v.len, 4);
+	CHECK_UEQ(tide_vec_at(&v, uint64_t, 0), 1);
+	CHECK_UEQ(tide_vec_at(&v, uint64_t, 1), 13);
+	CHECK_UEQ(tide_vec_at(&v, uint64_t, 2), 7);
+	CHECK_UEQ(tide_vec_at(&v, uint64_t, 3), 10);
+	CHECK_EQ(tide_vec_swap_remove(&v, 3, &out), 0); /* the last itself */
+	CHECK_UEQ(out, 10);
+	CHECK_UEQ(v.len, 3);
+	tide_vec_destroy(&v);
+}
+
+TEST(push_of_own_element_survives_reallocation)
+{
+	struct tide_vec v = TIDE_VEC_INIT(uint64_t, 0);
+
+	CHECK_EQ(fill(&v, 0, 4), 0);
+	CHECK_UEQ(v.cap, 4);
+	/* Full: this push reallocates while reading element 2. */
+	CHECK_EQ(tide_vec_push(&v, &tide_vec_at(&v, uint64_t, 2)), 0);
+	CHECK_UEQ(v.cap, 8);
+	CHECK_UEQ(tide_vec_at(&v, uint64_t, 4), 7);
+	/* Insert of an element that the insert shifts. */
+	CHECK_EQ(fill(&v, 0, 0), 0);
+	CHECK_EQ(tide_vec_insert(&v, 1, &tide_vec_at(&v, uint64_t, 3)), 0);
+	CHECK_UEQ(tide_vec_at(&v, uint64_t, 1), 10);
+	CHECK_UEQ(tide_vec_at(&v, uint64_t, 4), 10);
+	CHECK_UEQ(v.len, 6);
+	/* Full again: insert that reallocates and shifts. */
+	CHECK_EQ(tide_vec_push(&v, &(uint64_t){ 5 }), 0);
+	CHECK_EQ(tide_vec_push(&v, &(uint64_t){ 6 }), 0);
+	CHECK_UEQ(v.len, 8);
+	CHECK_UEQ(v.cap, 8);
+	CHECK_EQ(tide_vec_insert(&v, 0, &tide_vec_at(&v, uint64_t, 7)), 0);
+	CHECK_UEQ(v.cap, 16);
+	CHECK_UEQ(tide_vec_at(&v, uint64_t, 0), 6);
+	CHECK_UEQ(tide_vec_at(&v, uint64_t, 8), 6);
+	tide_vec_destroy(&v);
+}
+
+TEST(push_slot_appends_and_zeroes_with_tide_zero)
+{
+	struct tide_vec v = TIDE_VEC_INIT(uint64_t, TIDE_ZERO);
+	uint64_t *s;
+
+	for (int i = 0; i < 5; i++)
+		CHECK_EQ(tide_vec_push(&v, &(uint64_t){ UINT64_MAX }), 0);
+	CHECK_EQ(tide_vec_pop(&v, NULL), 0);
+	CHECK_EQ(tide_vec_pop(&v, NULL), 0);
+	s = tide_vec_push_slot(&v);
+	CHECK(s);
+	CHECK_PTR_EQ(s, &tide_vec_at(&v, uint64_t, 3));
+	CHECK_UEQ(*s, 0);
+	CHECK_UEQ(v.len, 4);
+	*s = 42;
+	CHECK_UEQ(tide_vec_at(&v, uint64_t, 3), 42);
+	tide_vec_destroy(&v);
+}
+
+TEST(typed_push_helper_pushes_the_value)
+{
+	struct tide_vec v = TIDE_VEC_INIT(double, 0);
+
+	CHECK_EQ(tide_vec_push_val(&v, double, 2.5), 0);
+	CHECK_EQ(tide_vec_push_val(&v, double, -1.0), 0);
+	CHECK_UEQ(v.len, 2);
+	CHECK(tide_vec_at(&v, double, 0) == 2.5);
+	CHECK(tide_vec_at(&v, double, 1) == -1.0);
+	tide_vec_destroy(&v);
+}
+
+struct pattern {
+	unsigned mask;
+	uint32_t next; /* the element @keep expects to see next */
+};
+
+static bool keep_by_mask(const void *e, void *arg)
+{
+	struct pattern *p = arg;
+	uint32_t x = *(const uint32_t *)e;
+
+	/* Each element is visited once, first to last. */
+	CHECK_UEQ(x, p->next * 10);
+	p->next++;
+	return x / 10 < 32 && (p->mask >> x / 10 & 1);
+}
+
+TEST(retain_keeps_chosen_elements_for_every_pattern_up_to_9)
+{
+	unsigned patterns = 0;
+
+	for (uint32_t n = 0; n <= 9; n++) {
+		for (unsigned mask = 0; mask < 1u << n; mask++) {
+			struct tide_vec v = TIDE_VEC_INIT(uint32_t, 0);
+			struct pattern p = { mask, 0 };
+			size_t cap, k = 0;
+
+			for (uint32_t i = 0; i < n; i++)
+				CHECK_EQ(tide_vec_push(&v,
+						       &(uint32_t){ i * 10 }),
+					 0);
+			cap = v.cap;
+			CHECK_UEQ(tide_vec_retain(&v, keep_by_mask, &p),
+				  n - (size_t)__builtin_popcount(mask));
+			CHECK_UEQ(p.next, n);
+			CHECK_UEQ(v.len, (size_t)__builtin_popcount(mask));
+			for (uint32_t i = 0; i < n; i++)
+				if (mask >> i & 1)
+					CHECK_UEQ(
+						tide_vec_at(&v, uint32_t, k++),
+						i * 10);
+			CHECK_UEQ(v.cap, cap);
+			tide_vec_destroy(&v);
+			patterns++;
+		}
+	}
+	CHECK_UEQ(patterns, 1023);
+}
+
+TEST(truncate_drops_the_tail_only)
+{
+	struct tide_vec v = TIDE_VEC_INIT(uint64_t, 0);
+
+	CHECK_EQ(fill(&v, 16, 10), 0);
+	tide_vec_truncate(&v, 11);
+	tide_vec_truncate(&v, 10);
+	check_u64_seq(&v, 10);
+	tide_vec_truncate(&v, 4);
+	check_u64_seq(&v, 4);
+	CHECK_UEQ(v.cap, 16);
+	tide_vec_truncate(&v, 0);
+	CHECK_UEQ(v.len, 0);
+	CHECK_UEQ(v.cap, 16);
+	tide_vec_destroy(&v);
+}
+
+/* ---- shrink_to: the KVVec KUnit cases, heap and paged ----------------- */
+
+static size_t page(void)
+{
+	return tide__os_page_size();
+}
+
+/* A u8 vector with 4 pages of capacity holding 3 bytes. */
+static void four_pages_three_bytes(struct tide_vec *v, bool paged)
+{
+	tide_kv_set_threshold(paged ? 0 : SIZE_MAX);
+	tide_vec_init(v, 1, 0);
+	CHECK_EQ(tide_vec_reserve(v, 4 * page()), 0);
+	CHECK_UEQ(v->cap, 4 * page());
+	CHECK_EQ(tide_kv_is_paged(v->data), paged);
+	for (uint8_t i = 1; i <= 3; i++)
+		CHECK_EQ(tide_vec_push(v, &i), 0);
+}
+
+static void check_three_bytes(const struct tide_vec *v)
+{
+	CHECK_UEQ(v->len, 3);
+	for (uint8_t i = 1; i <= 3; i++)
+		CHECK_UEQ(tide_vec_at(v, uint8_t, i - 1), i);
+}
+
+static void shrink_to_one_page(bool paged)
+{
+	struct tide_vec v;
+
+	four_pages_three_bytes(&v, paged);
+	CHECK_EQ(tide_vec_shrink_to(&v, page()), 0);
+	CHECK_CMP(v.cap, <, 4 * page());
+	CHECK_CMP(v.cap, >=, page());
+	CHECK_UEQ(v.cap, page());
+	CHECK_UEQ(tide_kvsize(v.data), page());
+	check_three_bytes(&v);
+	tide_vec_destroy(&v);
+}
+
+TEST(shrink_to_one_page_heap)
+{
+	shrink_to_one_page(false);
+}
+
+TEST(shrink_to_one_page_paged)
+{
+	shrink_to_one_page(true);
+}
+
+static void shrink_to_zero_keeps_len(bool paged)
+{
+	struct tide_vec v;
+
+	four_pages_three_bytes(&v, paged);
+	CHECK_EQ(tide_vec_shrink_to(&v, 0), 0);
+	CHECK_CMP(v.cap, >=, v.len);
+	CHECK_UEQ(v.cap, 3);
+	check_three_bytes(&v);
+	tide_vec_destroy(&v);
+}
+
+TEST(shrink_to_zero_keeps_len_heap)
+{
+	shrink_to_zero_keeps_len(false);
+}
+
+TEST(shrink_to_zero_keeps_len_paged)
+{
+	shrink_to_zero_keeps_len(true);
+}
+
+static void shrink_empty_to_zero(bool paged)
+{
+	struct tide_vec v;
+	struct tide__os_stats a, b;
+
+	four_pages_three_bytes(&v, paged);
+	tide_vec_truncate(&v, 0);
+	tide__os_stats(&a);
+	CHECK_EQ(tide_vec_shrink_to(&v, 0), 0);
+	tide__os_stats(&b);
+	CHECK_UEQ(v.cap, 0);
+	CHECK_PTR_EQ(v.data, NULL);
+	CHECK_EQ(b.heap_live + b.maps_live, a.heap_live + a.maps_live - 1);
+	/* Still usable. */
+	CHECK_EQ(tide_vec_push(&v, &(uint8_t){ 9 }), 0);
+	CHECK_UEQ(v.cap, 4);
+	tide_vec_destroy(&v);
+}
+
+TEST(shrink_empty_to_zero_frees_buffer_heap)
+{
+	shrink_empty_to_zero(false);
+}
+
+TEST(shrink_empty_to_zero_frees_buffer_paged)
+{
+	shrink_empty_to_zero(true);
+}
+
+TEST(shrink_to_fit_on_empty_frees_buffer)
+{
+	struct tide_vec v = TIDE_VEC_INIT(uint64_t, 0);
+
+	CHECK_EQ(fill(&v, 100, 0), 0);
+	CHECK_EQ(tide_vec_shrink_to_fit(&v), 0);
+	CHECK_UEQ(v.cap, 0);
+	CHECK_PTR_EQ(v.data, NULL);
+	CHECK_EQ(tide_vec_shrink_to_fit(&v), 0);
+	CHECK_PTR_EQ(v.data, NULL);
+}
+
+static void shrink_above_capacity(bool paged)
+{
+	struct tide_vec v;
+	unsigned long long calls;
+	struct snap s;
+
+	four_pages_three_bytes(&v, paged);
+	snap_take(&s, &v);
+	calls = alloc_calls();
+	CHECK_EQ(tide_vec_shrink_to(&v, 8 * page()), 0);
+	CHECK_EQ(tide_vec_shrink_to(&v, 4 * page()), 0);
+	CHECK_UEQ(alloc_calls(), calls);
+	snap_check(&s, &v);
+	tide_vec_destroy(&v);
+}
+
+TEST(shrink_to_above_capacity_changes_nothing_heap)
+{
+	shrink_above_capacity(false);
+}
+
+TEST(shrink_to_above_capacity_changes_nothing_paged)
+{
+	shrink_above_capacity(true);
+}
+
+static void shrink_respects_min(bool paged)
+{
+	struct tide_vec v;
+	size_t min = 2 * page() + 1;
+
+	four_pages_three_bytes(&v, paged);
+	CHECK_EQ(tide_vec_shrink_to(&v, min), 0);
+	CHECK_CMP(v.cap, >=, min);
+	CHECK_UEQ(v.cap, min);
+	check_three_bytes(&v);
+	tide_vec_destroy(&v);
+}
+
+TEST(shrink_to_respects_min_capacity_heap)
+{
+	shrink_respects_min(false);
+}
+
+TEST(shrink_to_respects_min_capacity_paged)
+{
+	shrink_respects_min(true);
+}
+
+TEST(shrink_to_preserves_elements)
+{
+	for (int paged = 0; paged < 2; paged++) {
+		struct tide_vec v = TIDE_VEC_INIT(uint64_t, 0);
+
+		tide_kv_set_threshold(paged ? 0 : SIZE_MAX);
+		CHECK_EQ(fill(&v, 100000, 5000), 0);
+		CHECK_EQ(tide_kv_is_paged(v.data), paged);
+		CHECK_EQ(tide_vec_shrink_to(&v, 6000), 0);
+		CHECK_UEQ(v.cap, 6000);
+		check_u64_seq(&v, 5000);
+		CHECK_EQ(tide_vec_shrink_to_fit(&v), 0);
+		CHECK_UEQ(v.cap, 5000);
+		check_u64_seq(&v, 5000);
+		tide_vec_destroy(&v);
+	}
+}
+
+/* ---- paged buffers: whole pages, in place, RSS ------------------------ */
+
+TEST(paged_shrink_needs_a_whole_page)
+{
+	struct tide_vec v;
+	struct tide__os_stats a, b;
+	size_t hdr, cap;
+	void *data;
+
+	tide_kv_set_threshold(0);
+	tide_vec_init(&v, 1, 0);
+	CHECK_EQ(tide_vec_reserve(&v, page()), 0);
+	CHECK(tide_kv_is_paged(v.data));
+	/* kv's header comes out of the first page. */
+	hdr = tide__kv_committed(v.data) - tide_kvresident(v.data);
+	tide_vec_destroy(&v);
+	cap = 4 * page() - hdr; /* exactly four committed pages */
+	CHECK_EQ(tide_vec_reserve(&v, cap), 0);
+	CHECK_UEQ(tide__kv_committed(v.data), 4 * page());
+	for (uint8_t i = 1; i <= 3; i++)
+		CHECK_EQ(tide_vec_push(&v, &i), 0);
+	data = v.data;
+
+	/* One byte short of freeing the fourth page: nothing happens. */
+	tide__os_stats(&a);
+	CHECK_EQ(tide_vec_shrink_to(&v, cap - page() + 1), 0);
+	tide__os_stats(&b);
+	CHECK_UEQ(v.cap, cap);
+	CHECK_UEQ(b.failable_calls, a.failable_calls);
+
+	/* Exactly one page less: shrinks in place, no copy. */
+	tide__os_stats(&a);
+	CHECK_EQ(tide_vec_shrink_to(&v, cap - page()), 0);
+	tide__os_stats(&b);
+	CHECK_UEQ(v.cap, cap - page());
+	CHECK_PTR_EQ(v.data, data);
+	CHECK_UEQ(tide__kv_committed(v.data), 3 * page());
+	CHECK_UEQ(b.tail_unmaps, a.tail_unmaps + 1);
+	CHECK_UEQ(b.copies, a.copies);
+	CHECK_UEQ(b.moves, a.moves);
+	check_three_bytes(&v);
+	tide_vec_destroy(&v);
+}
+
+TEST(paged_trim_frees_pages_in_place)
+{
+	struct tide_vec v = TIDE_VEC_INIT(uint64_t, 0);
+	struct tide__os_stats a, b;
+	void *data;
+
+	tide_kv_set_threshold(0);
+	CHECK_EQ(fill(&v, 64 * 1024, 1000), 0);
+	data = v.data;
+	tide__os_stats(&a);
+	CHECK_EQ(tide_vec_trim(&v), 1);
+	tide__os_stats(&b);
+	CHECK_UEQ(v.cap, 2000);
+	CHECK_PTR_EQ(v.data, data);
+	CHECK_UEQ(b.copies, a.copies);
+	CHECK_UEQ(tide__kv_committed(v.data),
+		  TIDE__ALIGN_UP(tide__kv_committed(v.data) -
+					 tide_kvresident(v.data) + 2000 * 8,
+				 page()));
+	check_u64_seq(&v, 1000);
+	tide_vec_destroy(&v);
+}
+
+TEST(paged_shrink_really_lowers_rss)
+{
+	struct tide_vec v = TIDE_VEC_INIT(uint64_t, 0);
+	const size_t n = 8u << 20; /* 64 MiB of u64 */
+	long before, after, expect_kb;
+	size_t c0, c1;
+
+	tide_kv_set_threshold(0);
+	CHECK_EQ(tide_vec_reserve(&v, n), 0);
+	for (size_t i = 0; i < n; i++)
+		CHECK_EQ(tide_vec_push(&v, &(uint64_t){ i * 3 + 1 }), 0);
+	tide_vec_truncate(&v, n / 100);
+	c0 = tide__kv_committed(v.data);
+	(void)th_anon_kb(); /* warm stdio up before measuring */
+	before = th_anon_kb();
+	CHECK_EQ(tide_vec_trim(&v), 1);
+	after = th_anon_kb();
+	c1 = tide__kv_committed(v.data);
+	CHECK_UEQ(v.cap, 2 * (n / 100));
+	expect_kb = (long)((c0 - c1) / 1024);
+	th_note("anon %ld kB -> %ld kB, expected drop %ld kB", before, after,
+		expect_kb);
+#ifdef TIDE__ASAN
+	/* ASan's shadow of the poisoned tail stays: allow it (1/8). */
+	CHECK_CMP(before - after, >=, expect_kb - expect_kb / 8 - 64);
+#else
+	CHECK_CMP(before - after, >=, expect_kb - 64);
+#endif
+	CHECK_CMP(before - after, <=, expect_kb + 64);
+	check_u64_seq(&v, n / 100);
+	tide_vec_destroy(&v);
+}
+
+/* ---- trim: the binder rule ------------------------------------------- */
+
+TEST(trim_cap_32_len_7_gives_14)
+{
+	struct tide_vec v = TIDE_VEC_INIT(uint64_t, 0);
+	unsigned long long calls;
+	void *data;
+
+	CHECK_EQ(fill(&v, 32, 7), 0);
+	CHECK_UEQ(v.cap, 32);
+	CHECK_EQ(tide_vec_trim(&v), 1);
+	CHECK_UEQ(v.cap, 14);
+	check_u64_seq(&v, 7);
+	/* The next 7 pushes need no reallocation... */
+	data = v.data;
+	calls = alloc_calls();
+	for (size_t i = 7; i < 14; i++)
+		CHECK_EQ(tide_vec_push(&v, &(uint64_t){ i * 3 + 1 }), 0);
+	CHECK_UEQ(alloc_calls(), calls);
+	CHECK_PTR_EQ(v.data, data);
+	CHECK_UEQ(v.cap, 14);
+	/* ...the 8th does. */
+	CHECK_EQ(tide_vec_push(&v, &(uint64_t){ 43 }), 0);
+	CHECK_UEQ(v.cap, 28);
+	check_u64_seq(&v, 15);
+	tide_vec_destroy(&v);
+}
+
+TEST(trim_leaves_a_quarter_full_vector)
+{
+	struct tide_vec v = TIDE_VEC_INIT(uint64_t, 0);
+	unsigned long long calls;
+
+	CHECK_EQ(fill(&v, 32, 8), 0);
+	calls = alloc_calls();
+	CHECK_EQ(tide_vec_trim(&v), 0); /* 8 < 32/4 is false */
+	CHECK_UEQ(v.cap, 32);
+	CHECK_UEQ(alloc_calls(), calls);
+	tide_vec_destroy(&v);
+}
+
+TEST(trim_never_shrinks_below_four)
+{
+	struct tide_vec v = TIDE_VEC_INIT(uint64_t, 0);
+
+	/* cap 3 (only shrink_to makes it), len 0: cap/4 is 0. */
+	CHECK_EQ(fill(&v, 8, 3), 0);
+	CHECK_EQ(tide_vec_shrink_to_fit(&v), 0);
+	CHECK_UEQ(v.cap, 3);
+	tide_vec_truncate(&v, 0);
+	CHECK_EQ(tide_vec_trim(&v), 0);
+	CHECK_UEQ(v.cap, 3);
+	tide_vec_destroy(&v);
+	/* cap 8, len 1: 1 < 2, target max(2, 4) = 4. */
+	CHECK_EQ(fill(&v, 8, 1), 0);
+	CHECK_EQ(tide_vec_trim(&v), 1);
+	CHECK_UEQ(v.cap, 4);
+	/* cap 4, len 0: 0 < 1, but the target 4 is the capacity. */
+	tide_vec_truncate(&v, 0);
+	CHECK_EQ(tide_vec_trim(&v), 0);
+	CHECK_UEQ(v.cap, 4);
+	CHECK(v.data);
+	tide_vec_destroy(&v);
+}
+
+/* Push/pop alternation around @len after history @fall; allocator calls. */
+static unsigned long long alternate(size_t len, bool fall, unsigned flags)
+{
+	struct tide_vec v = TIDE_VEC_INIT(uint32_t, flags);
+	unsigned long long calls = 0;
+	size_t top = fall ? 4 * len + 9 : len;
+	size_t cap = 0;
+
+	for (uint32_t i = 0; i < top; i++)
+		CHECK_EQ(tide_vec_push(&v, &i), 0);
+	while (v.len > len) {
+		CHECK_EQ(tide_vec_pop(&v, NULL), 0);
+		if (!(flags & TIDE_VEC_AUTOTRIM))
+			CHECK(tide_vec_trim(&v) >= 0);
+	}
+	for (int k = 0; k < 51; k++) {
+		/*
+		 * The first round may grow once (a full or empty vector);
+		 * after it no call may reach the allocator.
+		 */
+		if (k == 1) {
+			cap = v.cap;
+			calls = alloc_calls();
+		}
+		CHECK_EQ(tide_vec_push(&v, &(uint32_t){ 1 }), 0);
+		CHECK_EQ(tide_vec_pop(&v, NULL), 0);
+		if (!(flags & TIDE_VEC_AUTOTRIM))
+			CHECK(tide_vec_trim(&v) >= 0);
+		if (!len)
+			continue;
+		CHECK_EQ(tide_vec_pop(&v, NULL), 0);
+		if (!(flags & TIDE_VEC_AUTOTRIM))
+			CHECK(tide_vec_trim(&v) >= 0);
+		CHECK_EQ(tide_vec_push(&v, &(uint32_t){ 1 }), 0);
+	}
+	calls = alloc_calls() - calls;
+	CHECK_UEQ(v.cap, cap);
+	CHECK_UEQ(v.len, len);
+	tide_vec_destroy(&v);
+	return calls;
+}
+
+TEST(push_pop_alternation_never_oscillates)
+{
+	for (size_t len = 0; len <= 600; len++) {
+		CHECK_UEQ(alternate(len, false, TIDE_VEC_AUTOTRIM), 0);
+		CHECK_UEQ(alternate(len, true, TIDE_VEC_AUTOTRIM), 0);
+		CHECK_UEQ(alternate(len, false, 0), 0);
+		CHECK_UEQ(alternate(len, true, 0), 0);
+	}
+}
+
+TEST(autotrim_emptied_vector_ends_with_capacity_4)
+{
+	struct tide_vec v = TIDE_VEC_INIT(uint64_t, TIDE_VEC_AUTOTRIM);
+	size_t shrinks = 0, cap;
+
+	tide_kv_set_threshold(SIZE_MAX); /* heap: every trim reallocs */
+	CHECK_EQ(fill(&v, 0, 100000), 0);
+	cap = v.cap;
+	CHECK_UEQ(cap, 131072);
+	while (v.len) {
+		uint64_t out;
+
+		CHECK_EQ(tide_vec_pop(&v, &out), 0);
+		CHECK_UEQ(out, v.len * 3 + 1);
+		if (v.cap != cap) {
+			/* each step is binder's: from len < cap/4 to len*2 */
+			CHECK_CMP(v.len, <, cap / 4);
+			CHECK_UEQ(v.cap, TIDE__MAX(v.len * 2, 4));
+			cap = v.cap;
+			shrinks++;
+		}
+		CHECK(v.len >= v.cap / 4 || v.cap == 4);
+	}
+	CHECK_UEQ(v.cap, 4);
+	/* 131072 -> 65534, 32764, 16380, 8188, 4092, 2044, 1020, 508, 252,
+	 * 124, 60, 28, 12, 4 */
+	CHECK_UEQ(shrinks, 14);
+	tide_vec_destroy(&v);
+}
+
+TEST(autotrim_emptied_paged_vector_ends_with_one_page)
+{
+	struct tide_vec v = TIDE_VEC_INIT(uint64_t, TIDE_VEC_AUTOTRIM);
+
+	tide_kv_set_threshold(0);
+	CHECK_EQ(fill(&v, 0, 100000), 0);
+	CHECK_UEQ(v.cap, 131072);
+	while (v.len)
+		CHECK_EQ(tide_vec_pop(&v, NULL), 0);
+	/* A paged buffer stops shrinking once no page would be freed. */
+	CHECK_UEQ(tide__kv_committed(v.data), page());
+	CHECK_CMP(v.cap * 8, <, page());
+	tide_vec_destroy(&v);
+}
+
+TEST(autotrim_applies_after_every_removal)
+{
+	struct tide_vec v = TIDE_VEC_INIT(uint64_t, TIDE_VEC_AUTOTRIM);
+	struct pattern p = { 0x1f, 0 };
+
+	/* remove */
+	CHECK_EQ(fill(&v, 64, 17), 0);
+	CHECK_EQ(tide_vec_remove(&v, 16, NULL), 0);
+	CHECK_UEQ(v.cap, 64); /* 16 < 64/4 is false... */
+	CHECK_EQ(tide_vec_remove(&v, 15, NULL), 0);
+	CHECK_UEQ(v.cap, 30); /* ...15 < 16: cap 30 */
+	check_u64_seq(&v, 15);
+	tide_vec_destroy(&v);
+	/* swap_remove */
+	CHECK_EQ(fill(&v, 64, 16), 0);
+	CHECK_EQ(tide_vec_swap_remove(&v, 15, NULL), 0);
+	CHECK_UEQ(v.cap, 30);
+	tide_vec_destroy(&v);
+	/* truncate */
+	CHECK_EQ(fill(&v, 64, 16), 0);
+	tide_vec_truncate(&v, 3);
+	CHECK_UEQ(v.cap, 6);
+	check_u64_seq(&v, 3);
+	tide_vec_destroy(&v);
+	/* retain: elements 0, 10, ... keep the first five */
+	tide_vec_init(&v, sizeof(uint32_t), TIDE_VEC_AUTOTRIM);
+	CHECK_EQ(tide_vec_reserve(&v, 64), 0);
+	for (uint32_t i = 0; i < 64; i++)
+		CHECK_EQ(tide_vec_push(&v, &(uint32_t){ i * 10 }), 0);
+	CHECK_UEQ(tide_vec_retain(&v, keep_by_mask, &p), 59);
+	CHECK_UEQ(v.len, 5);
+	CHECK_UEQ(v.cap, 10);
+	for (uint32_t i = 0; i < 5; i++)
+		CHECK_UEQ(tide_vec_at(&v, uint32_t, i), i * 10);
+	tide_vec_destroy(&v);
+	/* pop */
+	CHECK_EQ(fill(&v, 64, 16), 0);
+	CHECK_EQ(tide_vec_pop(&v, NULL), 0);
+	CHECK_UEQ(v.cap, 30);
+	tide_vec_destroy(&v);
+}
+
+TEST(failed_shrink_is_ignored_and_vector_stays_valid)
+{
+	struct tide_vec v = TIDE_VEC_INIT(uint64_t, TIDE_VEC_AUTOTRIM);
+	uint64_t out = 0;
+	struct snap s;
+
+	CHECK_EQ(fill(&v, 1024, 11), 0);
+	CHECK(!tide_kv_is_paged(v.data));
+	tide__fault_set(1, true);
+	/* The removals succeed; their trims fail and are ignored. */
+	CHECK_EQ(tide_vec_pop(&v, &out), 0);
+	CHECK_UEQ(out, 31);
+	CHECK_EQ(tide_vec_remove(&v, 9, NULL), 0);
+	CHECK_EQ(tide_vec_swap_remove(&v, 8, NULL), 0);
+	tide_vec_truncate(&v, 7);
+	CHECK_UEQ(tide_vec_retain(&v, keep_all, NULL), 0);
+	CHECK_CMP(tide__fault_hits(), >=, 4);
+	CHECK_UEQ(v.cap, 1024);
+	check_u64_seq(&v, 7);
+	/* Called directly, the failure is reported and changes nothing. */
+	snap_take(&s, &v);
+	CHECK_EQ(tide_vec_trim(&v), -ENOMEM);
+	CHECK_EQ(tide_vec_shrink_to_fit(&v), -ENOMEM);
+	CHECK_EQ(tide_vec_shrink_to(&v, 100), -ENOMEM);
+	snap_check(&s, &v);
+	/* A transient failure is not retried (shrinking runs no reclaim). */
+	tide__fault_set(1, false);
+	CHECK_EQ(tide_vec_trim(&v), -ENOMEM);
+	CHECK_UEQ(v.cap, 1024);
+	tide__fault_clear();
+	/* Still a working vector. */
+	CHECK_EQ(tide_vec_push(&v, &(uint64_t){ 22 }), 0);
+	check_u64_seq(&v, 8);
+	CHECK_EQ(tide_vec_trim(&v), 1);
+	CHECK_UEQ(v.cap, 16);
+	check_u64_seq(&v, 8);
+	tide_vec_destroy(&v);
+}
+
+TEST(failed_page_unmap_still_shrinks_capacity)
+{
+	struct tide_vec v = TIDE_VEC_INIT(uint64_t, 0);
+	size_t committed;
+
+	tide_kv_set_threshold(0);
+	CHECK_EQ(fill(&v, 4096, 10), 0);
+	committed = tide__kv_committed(v.data);
+	tide__fault_set(1, true);
+	/* kv keeps the pages when the unmap fails; the vector is valid. */
+	CHECK_EQ(tide_vec_shrink_to_fit(&v), 0);
+	CHECK_UEQ(tide__fault_hits(), 1);
+	tide__fault_clear();
+	CHECK_UEQ(v.cap, 10);
+	CHECK_UEQ(tide__kv_committed(v.data), committed);
+	check_u64_seq(&v, 10);
+	CHECK_EQ(tide_vec_push(&v, &(uint64_t){ 31 }), 0);
+	check_u64_seq(&v, 11);
+	tide_vec_destroy(&v);
+}
+
+/* ---- the OOM loop over every operation ------------------------------- */
+
+enum op {
+	OP_RESERVE,
+	OP_PUSH,
+	OP_PUSH_SLOT,
+	OP_INSERT,
+	OP_SHRINK_TO,
+	OP_SHRINK_TO_FIT,
+	OP_TRIM,
+	OP_POP,
+	OP_REMOVE,
+	OP_SWAP_REMOVE,
+	OP_RETAIN,
+	OP_TRUNCATE,
+	OP_NR
+};
+
+struct oom_case {
+	const char *name;
+	size_t cap, len; /* the vector before the operation */
+	size_t want_len, want_cap; /* after success */
+	bool growing;
+};
+
+static const struct oom_case oom_cases[OP_NR] = {
+	/* 512 u64 fill a paged buffer's pages: growing must extend it. */
+	[OP_RESERVE] = { "reserve", 512, 512, 512, 1024, true },
+	[OP_PUSH] = { "push", 512, 512, 513, 1024, true },
+	[OP_PUSH_SLOT] = { "push_slot", 512, 512, 513, 1024, true },
+	[OP_INSERT] = { "insert", 512, 512, 513, 1024, true },
+	[OP_SHRINK_TO] = { "shrink_to", 4096, 5, 5, 10, false },
+	[OP_SHRINK_TO_FIT] = { "shrink_to_fit", 4096, 100, 100, 100, false },
+	[OP_TRIM] = { "trim", 4096, 100, 100, 200, false },
+	[OP_POP] = { "pop+autotrim", 4096, 101, 100, 200, false },
+	[OP_REMOVE] = { "remove+autotrim", 4096, 101, 100, 200, false },
+	[OP_SWAP_REMOVE] = { "swap_remove+autotrim", 4096, 101, 100, 200,
+			     false },
+	[OP_RETAIN] = { "retain+autotrim", 4096, 101, 100, 200, false },
+	[OP_TRUNCATE] = { "truncate+autotrim", 4096, 150, 100, 200, false },
+};
+
+static bool keep_below_100(const void *e, void *arg)
+{
+	(void)arg;
+	return *(const uint64_t *)e < 100 * 3 + 1;
+}
+
+static int run_op(enum op op, struct tide_vec *v)
+{
+	uint64_t x = 999;
+	void *s;
+	int r;
+
+	switch (op) {
+	case OP_RESERVE:
+		return tide_vec_reserve(v, 100);
+	case OP_PUSH:
+		return tide_vec_push(v, &(uint64_t){ 512 * 3 + 1 });
+	case OP_PUSH_SLOT:
+		s = tide_vec_push_slot(v);
+		if (!s)
+			return -errno;
+		*(uint64_t *)s = 512 * 3 + 1;
+		return 0;
+	case OP_INSERT:
+		return tide_vec_insert(v, 0, &x);
+	case OP_SHRINK_TO:
+		return tide_vec_shrink_to(v, 10);
+	case OP_SHRINK_TO_FIT:
+		return tide_vec_shrink_to_fit(v);
+	case OP_TRIM:
+		r = tide_vec_trim(v);
+		return r < 0 ? r : 0;
+	case OP_POP:
+		return tide_vec_pop(v, &x);
+	case OP_REMOVE:
+		return tide_vec_remove(v, 100, &x);
+	case OP_SWAP_REMOVE:
+		return tide_vec_swap_remove(v, 100, &x);
+	case OP_RETAIN:
+		return tide_vec_retain(v, keep_below_100, NULL) == 1 ? 0 : -EIO;
+	case OP_TRUNCATE:
+		tide_vec_truncate(v, 100);
+		return 0;
+	case OP_NR:
+		break;
+	}
+	return -EIO;
+}
+
+static enum op oom_current;
+
+static int oom_body(void *arg)
+{
+	const struct oom_case *c = &oom_cases[oom_current];
+	struct tide_vec v = TIDE_VEC_INIT(uint64_t, 0);
+	unsigned long hits;
+	struct snap s;
+	int r;
+
+	(void)arg;
+	r = fill(&v, c->cap, c->len);
+	if (r)
+		return r;
+	CHECK_UEQ(v.cap, c->cap);
+	if (!c->growing)
+		v.flags |= TIDE_VEC_AUTOTRIM;
+	snap_take(&s, &v);
+	hits = tide__fault_hits();
+	r = run_op(oom_current, &v);
+	if (r) {
+		CHECK(r == -ENOMEM);
+		snap_check(&s, &v);
+	} else {
+		free(s.bytes);
+		CHECK_UEQ(v.len, c->want_len);
+		if (oom_current == OP_INSERT) {
+			CHECK_UEQ(tide_vec_at(&v, uint64_t, 0), 999);
+			CHECK_EQ(tide_vec_remove(&v, 0, NULL), 0);
+			check_u64_seq(&v, c->len);
+		} else {
+			check_u64_seq(&v, c->want_len);
+		}
+		/* A shrink whose allocation failed is ignored (autotrim). */
+		if (v.cap != c->want_cap) {
+			CHECK(!c->growing && tide__fault_hits() > hits);
+			CHECK_UEQ(v.cap, c->cap);
+		}
+	}
+	tide_vec_destroy(&v);
+	return r;
+}
+
+static void oom_all(bool paged)
+{
+	unsigned long points = 0;
+
+	tide_kv_set_threshold(paged ? 0 : SIZE_MAX);
+	for (oom_current = 0; oom_current < OP_NR; oom_current++)
+		points += th_oom_loop(oom_cases[oom_current].name, oom_body,
+				      NULL);
+	th_note("%s: %lu fault points over %d operations",
+		paged ? "paged" : "heap", points, (int)OP_NR);
+	CHECK_CMP(points, >=, 2 * OP_NR);
+}
+
+TEST(every_operation_survives_the_oom_loop_heap)
+{
+	oom_all(false);
+}
+
+TEST(every_operation_survives_the_oom_loop_paged)
+{
+	oom_all(true);
+}
+
+RUN_TESTS(T(init_macro_matches_init_function), T(growth_doubles_from_four),
+	  T(reserve_takes_max_of_double_need_and_four),
+	  T(reserve_with_room_is_noop),
+	  T(size_overflow_is_eoverflow_and_changes_nothing),
+	  T(elem_size_zero_is_einval), T(null_vector_is_einval),
+	  T(null_element_is_einval), T(unknown_flag_is_einval),
+	  T(pop_on_empty_is_enoent), T(pop_returns_last_and_accepts_null_out),
+	  T(index_out_of_range_is_einval), T(insert_shifts_the_tail_up),
+	  T(remove_keeps_order), T(swap_remove_moves_the_last_element_in),
+	  T(push_of_own_element_survives_reallocation),
+	  T(push_slot_appends_and_zeroes_with_tide_zero),
+	  T(typed_push_helper_pushes_the_value),
+	  T(retain_keeps_chosen_elements_for_every_pattern_up_to_9),
+	  T(truncate_drops_the_tail_only), T(shrink_to_one_page_heap),
+	  T(shrink_to_one_page_paged), T(shrink_to_zero_keeps_len_heap),
+	  T(shrink_to_zero_keeps_len_paged),
+	  T(shrink_empty_to_zero_frees_buffer_heap),
+	  T(shrink_empty_to_zero_frees_buffer_paged),
+	  T(shrink_to_fit_on_empty_frees_buffer),
+	  T(shrink_to_above_capacity_changes_nothing_heap),
+	  T(shrink_to_above_capacity_changes_nothing_paged),
+	  T(shrink_to_respects_min_capacity_heap),
+	  T(shrink_to_respects_min_capacity_paged),
+	  T(shrink_to_preserves_elements), T(paged_shrink_needs_a_whole_page),
+	  T(paged_trim_frees_pages_in_place), T(paged_shrink_really_lowers_rss),
+	  T(trim_cap_32_len_7_gives_14), T(trim_leaves_a_quarter_full_vector),
+	  T(trim_never_shrinks_below_four),
+	  T(push_pop_alternation_never_oscillates),
+	  T(autotrim_emptied_vector_ends_with_capacity_4),
+	  T(autotrim_emptied_paged_vector_ends_with_one_page),
+	  T(autotrim_applies_after_every_removal),
+	  T(failed_shrink_is_ignored_and_vector_stays_valid),
+	  T(failed_page_unmap_still_shrinks_capacity),
+	  T(every_operation_survives_the_oom_loop_heap),
+	  T(every_operation_survives_the_oom_loop_paged))
