@@ -602,6 +602,473 @@ TEST(foreach_stops_on_nonzero_and_returns_it)
 		tide_shrinker_free(s[i]);
 }
 
+/* ---- misuse ------------------------------------------------------------ */
+
+static int count_all(const struct tide_shrinker_info *info, void *arg)
+{
+	(void)info;
+	++*(int *)arg;
+	return 0;
+}
+
+static int registered(void)
+{
+	int n = 0;
+
+	CHECK_EQ(tide_shrinker_foreach(count_all, &n), 0);
+	return n;
+}
+
+static char last_report[256];
+static void save_report(const char *what, const void *ptr, void *arg)
+{
+	(void)ptr;
+	(void)arg;
+	reports++;
+	snprintf(last_report, sizeof(last_report), "%s", what);
+}
+
+TEST(alloc_rejects_a_null_name)
+{
+	errno = 0;
+	CHECK(!tide_shrinker_alloc(NULL));
+	CHECK_EQ(errno, EINVAL);
+}
+
+TEST(register_rejects_null_ops_and_callbacks)
+{
+	static const struct tide_shrinker_ops no_scan = { .count_objects =
+								  cache_count };
+	struct tide_shrinker *s = tide_shrinker_alloc("bad-ops");
+	struct tide__os_stats st;
+
+	tide_set_error_handler(save_report, NULL);
+	tide_shrinker_register(s, NULL, NULL);
+	tide_shrinker_register(s, &no_scan, NULL);
+	tide_shrinker_register(NULL, &cache_ops, NULL);
+	CHECK_EQ(reports, 3);
+	CHECK(strstr(last_report, "NULL"));
+	CHECK_EQ(registered(), 0);
+	/* Still only allocated: free works and releases everything. */
+	tide_shrinker_free(s);
+	tide__os_stats(&st);
+	CHECK_EQ(st.heap_live, 0);
+}
+
+TEST(register_twice_is_reported_and_ignored)
+{
+	static struct cache c = { .objects = 10 };
+	struct tide_shrinker *s = add_cache("twice", &c);
+
+	tide_set_error_handler(save_report, NULL);
+	tide_shrinker_register(s, &cache_ops, &c);
+	CHECK_EQ(reports, 1);
+	CHECK_STR(last_report, "tide_shrinker_register: registered twice");
+	CHECK_EQ(registered(), 1);
+	tide_shrink(0, 0);
+	CHECK_EQ(c.ncount, 2); /* foreach + one pass: listed once */
+	tide_shrinker_free(s);
+}
+
+TEST(double_free_is_reported_and_ignored)
+{
+	struct tide_shrinker *s = tide_shrinker_alloc("df");
+	struct tide_shrinker *keep = tide_shrinker_alloc("keep");
+	struct tide__os_stats st;
+
+	tide_set_error_handler(save_report, NULL);
+	tide_shrinker_register(keep, &cache_ops, &(struct cache){ 0 });
+	tide_shrinker_free(s);
+	/* Detected from the live set: freed memory is never read. */
+	tide_shrinker_free(s);
+	CHECK_EQ(reports, 1);
+	CHECK_STR(last_report,
+		  "tide_shrinker_free: not a live shrinker (double free?)");
+	CHECK_EQ(registered(), 1);
+	tide_shrinker_free(keep);
+	tide_shrinker_free(keep);
+	CHECK_EQ(reports, 2);
+	tide__os_stats(&st);
+	CHECK_EQ(st.heap_live, 0);
+	tide_shrinker_free(NULL);
+	CHECK_EQ(reports, 2);
+}
+
+TEST(free_of_an_unregistered_shrinker_works)
+{
+	struct tide_shrinker *s = tide_shrinker_alloc("never");
+	struct tide__os_stats st;
+
+	CHECK(s);
+	tide_shrinker_set_seeks(s, 4);
+	tide_shrinker_free(s);
+	tide__os_stats(&st);
+	CHECK_EQ(st.heap_live, 0);
+	CHECK_EQ(registered(), 0);
+}
+
+static void print_report(const char *what, const void *ptr, void *arg)
+{
+	(void)ptr;
+	(void)arg;
+	printf("report: %s\n", what);
+	fflush(stdout);
+}
+
+static struct tide_shrinker *self_s;
+static unsigned long free_self_count(void *priv, struct tide_shrink_control *sc)
+{
+	(void)priv;
+	(void)sc;
+	return 1000;
+}
+static unsigned long free_self_scan(void *priv, struct tide_shrink_control *sc)
+{
+	(void)priv;
+	(void)sc;
+	tide_shrinker_free(self_s);
+	return 0;
+}
+
+static void free_self_child(void *arg)
+{
+	static const struct tide_shrinker_ops ops = { free_self_count,
+						      free_self_scan };
+
+	(void)arg;
+	tide_set_error_handler(print_report, NULL);
+	self_s = tide_shrinker_alloc("self");
+	tide_shrinker_register(self_s, &ops, NULL);
+	tide_shrink(0, 0);
+	printf("returned\n");
+}
+
+TEST(free_from_own_callback_is_reported_and_aborts)
+{
+	char out[1024];
+	int st = th_fork(free_self_child, NULL, out, sizeof(out));
+
+	CHECK(WIFSIGNALED(st));
+	CHECK_EQ(WTERMSIG(st), SIGABRT);
+	CHECK(strstr(out, "report: tide_shrinker_free: called from the "
+			  "shrinker's own callback"));
+	CHECK(!strstr(out, "returned"));
+}
+
+/* ---- OOM loop ------------------------------------------------------------ */
+
+#define OOM_N 40 /* crosses a growth of the live set (64 -> 256 slots) */
+
+static int oom_body(void *arg)
+{
+	static struct cache c = { .objects = 1000, .refill = true };
+	struct tide_shrinker *s[OOM_N];
+	int n, err = 0;
+
+	(void)arg;
+	for (n = 0; n < OOM_N; n++) {
+		s[n] = tide_shrinker_alloc("oom");
+		if (!s[n]) {
+			CHECK_EQ(errno, ENOMEM);
+			err = -ENOMEM;
+			break;
+		}
+		tide_shrinker_set_seeks(s[n], 1);
+		tide_shrinker_register(s[n], &cache_ops, &c);
+	}
+	CHECK_EQ(registered(), n);
+	if (!err)
+		CHECK_UEQ(tide_shrink(0, 0), 15 * 128 * OOM_N);
+	while (n--)
+		tide_shrinker_free(s[n]);
+	CHECK_EQ(registered(), 0);
+	return err;
+}
+
+TEST(oom_loop_over_alloc_register_free)
+{
+	CHECK_CMP(th_oom_loop("shrinker alloc/register/free", oom_body, NULL),
+		  >=, 4);
+}
+
+/* ---- direct reclaim ------------------------------------------------------ */
+
+static atomic_bool gate_open;
+static atomic_int hook_mallocs;
+static struct tide__os_hooks failing_hooks;
+
+/* malloc that fails until a shrinker has freed something. */
+static void *gated_malloc(size_t size)
+{
+	atomic_fetch_add(&hook_mallocs, 1);
+	if (!atomic_load(&gate_open)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return malloc(size);
+}
+
+static void install_gate(void)
+{
+	failing_hooks = tide__os_default_hooks;
+	failing_hooks.malloc = gated_malloc;
+	atomic_store(&gate_open, false);
+	atomic_store(&hook_mallocs, 0);
+	tide__os_set_hooks(&failing_hooks);
+}
+
+static unsigned long gate_scan(void *priv, struct tide_shrink_control *sc)
+{
+	unsigned long n = cache_scan(priv, sc);
+
+	if (n && n != TIDE_SHRINK_STOP)
+		atomic_store(&gate_open, true);
+	return n;
+}
+
+static const struct tide_shrinker_ops gate_ops = { cache_count, gate_scan };
+
+TEST(failed_allocation_runs_passes_from_12_down_until_one_frees)
+{
+	static struct cache c = { .objects = 10000 };
+	struct tide_shrinker *s = tide_shrinker_alloc("gate");
+	static const int want[] = { 12, 11, 10, 9, 8, 7 };
+	void *p;
+
+	tide_shrinker_register(s, &gate_ops, &c);
+	install_gate();
+	/*
+	 * count 10000, seeks 2; nr carries between passes:
+	 *  12: delta = 2 * 2 = 4,   total 0 + 4 = 4: no scan, nr 4
+	 *  11: delta = 4 * 2 = 8,   total 0 + 8: no scan, nr 12
+	 *  10: delta = 9 * 2 = 18,  total 0 + 18: no scan, nr 30
+	 *   9: delta = 19 * 2 = 38, total 0 + 38: no scan, nr 68
+	 *   8: delta = 39 * 2 = 78, total 0 + 78: no scan, nr 146
+	 *   7: delta = 78 * 2 = 156, total (146 >> 7) + 156 = 157: one scan
+	 *      of 128, which frees: the retry succeeds.  nr = 146 + 156 - 128
+	 *      = 174.
+	 */
+	p = tide_kvmalloc(100, 0);
+	tide__os_set_hooks(NULL);
+	CHECK(p);
+	CHECK_EQ(c.ncount, 6);
+	for (int i = 0; i < 6; i++)
+		CHECK_EQ(c.count_prio[i], want[i]);
+	CHECK_EQ(c.nscan, 1);
+	CHECK_EQ(c.scan_prio[0], 7);
+	CHECK_UEQ(c.nr_to_scan[0], 128);
+	CHECK_EQ(atomic_load(&hook_mallocs), 7); /* first try + 6 retries */
+	CHECK_UEQ(info_of("gate").nr_deferred, 174);
+	tide_kvfree(p);
+	tide_shrinker_free(s);
+}
+
+TEST(failed_allocation_fails_after_the_priority_0_pass)
+{
+	static struct cache c = { .objects = 10000, .scan_ret = 0 };
+	struct tide_shrinker *s = tide_shrinker_alloc("nofree");
+
+	/* cache_scan frees but gate_ops is not used: the gate stays shut. */
+	tide_shrinker_register(s, &cache_ops, &c);
+	install_gate();
+	errno = 0;
+	CHECK(!tide_kvmalloc(100, TIDE_NOIO));
+	tide__os_set_hooks(NULL);
+	CHECK_EQ(errno, ENOMEM);
+	CHECK_EQ(c.ncount, 13); /* priorities 12 .. 0 */
+	CHECK_EQ(c.count_prio[12], 0);
+	CHECK_UEQ(c.scan_flags, TIDE_NOIO); /* the caller's context */
+	CHECK_EQ(atomic_load(&hook_mallocs), 14);
+	tide_shrinker_free(s);
+}
+
+TEST(noreclaim_allocation_runs_no_pass)
+{
+	static struct cache c = { .objects = 10000 };
+	struct tide_shrinker *s = tide_shrinker_alloc("noreclaim");
+
+	tide_shrinker_register(s, &gate_ops, &c);
+	install_gate();
+	errno = 0;
+	CHECK(!tide_kvmalloc(100, TIDE_NORECLAIM));
+	tide__os_set_hooks(NULL);
+	CHECK_EQ(errno, ENOMEM);
+	CHECK_EQ(c.ncount, 0);
+	CHECK_EQ(atomic_load(&hook_mallocs), 1);
+	tide_shrinker_free(s);
+}
+
+static int nested_counts;
+static void *nested_result = (void *)1;
+static unsigned long nested_count(void *priv, struct tide_shrink_control *sc)
+{
+	(void)priv;
+	(void)sc;
+	nested_counts++;
+	return 1000;
+}
+static unsigned long nested_scan(void *priv, struct tide_shrink_control *sc)
+{
+	(void)priv;
+	(void)sc;
+	/* Without TIDE_NORECLAIM on purpose: reclaim must not recurse. */
+	nested_result = tide_kvmalloc(100, 0);
+	CHECK_UEQ(tide_shrink(0, 0), 0);
+	CHECK_UEQ(tide_drop_caches(), 0);
+	return TIDE_SHRINK_STOP;
+}
+
+TEST(allocation_inside_a_callback_starts_no_nested_reclaim)
+{
+	static const struct tide_shrinker_ops ops = { nested_count,
+						      nested_scan };
+	struct tide_shrinker *s = tide_shrinker_alloc("nested");
+
+	tide_shrinker_register(s, &ops, NULL);
+	install_gate();
+	/* Priority 0: the scan runs and its own allocation fails at once. */
+	CHECK_UEQ(tide__direct_reclaim(0, 0), 0);
+	tide__os_set_hooks(NULL);
+	CHECK(!nested_result);
+	CHECK_EQ(nested_counts, 1);
+	CHECK_EQ(atomic_load(&hook_mallocs), 1);
+	tide_shrinker_free(s);
+}
+
+/* ---- concurrency --------------------------------------------------------- */
+
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+#define SLOW_MS 400
+
+struct slow {
+	atomic_int inside, max_inside, entered;
+	atomic_bool done;
+};
+
+static unsigned long slow_count(void *priv, struct tide_shrink_control *sc)
+{
+	(void)priv;
+	(void)sc;
+	return 1000;
+}
+
+static unsigned long slow_scan(void *priv, struct tide_shrink_control *sc)
+{
+	struct slow *w = priv;
+	int in = atomic_fetch_add(&w->inside, 1) + 1;
+	int m = atomic_load(&w->max_inside);
+
+	(void)sc;
+	while (in > m && !atomic_compare_exchange_weak(&w->max_inside, &m, in))
+		;
+	atomic_fetch_add(&w->entered, 1);
+	usleep(SLOW_MS * 1000);
+	atomic_fetch_sub(&w->inside, 1);
+	atomic_store(&w->done, true);
+	return TIDE_SHRINK_STOP;
+}
+
+static const struct tide_shrinker_ops slow_ops = { slow_count, slow_scan };
+
+static void *shrink_thread(void *arg)
+{
+	(void)arg;
+	tide_shrink(0, 0);
+	return NULL;
+}
+
+static void wait_entered(struct slow *w, int n)
+{
+	double t0 = now_ms();
+
+	while (atomic_load(&w->entered) < n) {
+		if (now_ms() - t0 > 10000)
+			FAIL("slow scan never entered");
+		usleep(1000);
+	}
+}
+
+TEST(free_waits_for_its_own_running_callback)
+{
+	static struct slow w;
+	struct tide_shrinker *s = tide_shrinker_alloc("slow");
+	pthread_t t;
+	double t0;
+
+	tide_shrinker_register(s, &slow_ops, &w);
+	CHECK_EQ(pthread_create(&t, NULL, shrink_thread, NULL), 0);
+	wait_entered(&w, 1);
+	t0 = now_ms();
+	tide_shrinker_free(s);
+	/* The callback had finished when free returned. */
+	CHECK(atomic_load(&w.done));
+	CHECK_EQ(atomic_load(&w.inside), 0);
+	th_note("free waited %.1f ms for a %d ms scan", now_ms() - t0, SLOW_MS);
+	CHECK_CMP(now_ms() - t0, >=, SLOW_MS / 2);
+	pthread_join(t, NULL);
+}
+
+TEST(free_and_register_do_not_wait_for_other_shrinkers_callbacks)
+{
+	static struct slow w;
+	static struct cache c = { .objects = 1000, .refill = true };
+	struct tide_shrinker *slow = tide_shrinker_alloc("slow");
+	struct tide_shrinker *after, *fresh, *before;
+	double t0, reg_ms, free_ms, free_before_ms;
+	pthread_t t;
+
+	before = add_cache("before", &c);
+	tide_shrinker_register(slow, &slow_ops, &w);
+	after = add_cache("after", &c);
+	CHECK_EQ(pthread_create(&t, NULL, shrink_thread, NULL), 0);
+	wait_entered(&w, 1);
+
+	t0 = now_ms();
+	fresh = add_cache("fresh", &c);
+	reg_ms = now_ms() - t0;
+	t0 = now_ms();
+	tide_shrinker_free(after);
+	tide_shrinker_free(fresh);
+	free_ms = now_ms() - t0;
+	t0 = now_ms();
+	tide_shrinker_free(before);
+	free_before_ms = now_ms() - t0;
+	CHECK(!atomic_load(&w.done));
+	th_note("during a %d ms scan: alloc+register %.3f ms, 2 frees %.3f "
+		"ms, free of an earlier one %.3f ms",
+		SLOW_MS, reg_ms, free_ms, free_before_ms);
+	CHECK_CMP(reg_ms, <, SLOW_MS / 4);
+	CHECK_CMP(free_ms, <, SLOW_MS / 4);
+	CHECK_CMP(free_before_ms, <, SLOW_MS / 4);
+	pthread_join(t, NULL);
+	tide_shrinker_free(slow);
+}
+
+TEST(several_threads_shrink_at_once)
+{
+	static struct slow w;
+	struct tide_shrinker *s = tide_shrinker_alloc("shared");
+	pthread_t t[2];
+
+	tide_shrinker_register(s, &slow_ops, &w);
+	for (int i = 0; i < 2; i++)
+		CHECK_EQ(pthread_create(&t[i], NULL, shrink_thread, NULL), 0);
+	wait_entered(&w, 2);
+	/* Both passes are inside the same callback at the same time. */
+	CHECK_EQ(atomic_load(&w.max_inside), 2);
+	tide_shrinker_free(s);
+	CHECK_EQ(atomic_load(&w.inside), 0);
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+}
+
 RUN_TESTS(T(big_cache_at_priority_0_scans_twice_its_size_in_batches),
 	  T(big_cache_at_priority_12_only_defers_and_accumulates),
 	  T(deferred_work_reaches_the_scan_threshold),
@@ -621,4 +1088,18 @@ RUN_TESTS(T(big_cache_at_priority_0_scans_twice_its_size_in_batches),
 	  T(registration_order_is_walk_order),
 	  T(drop_caches_runs_priority_0_until_a_pass_frees_nothing),
 	  T(names_are_copied), T(shrinker_scan_runs_one_direct_scan),
-	  T(foreach_stops_on_nonzero_and_returns_it))
+	  T(foreach_stops_on_nonzero_and_returns_it),
+	  T(alloc_rejects_a_null_name),
+	  T(register_rejects_null_ops_and_callbacks),
+	  T(register_twice_is_reported_and_ignored),
+	  T(double_free_is_reported_and_ignored),
+	  T(free_of_an_unregistered_shrinker_works),
+	  T(free_from_own_callback_is_reported_and_aborts),
+	  T(oom_loop_over_alloc_register_free),
+	  T(failed_allocation_runs_passes_from_12_down_until_one_frees),
+	  T(failed_allocation_fails_after_the_priority_0_pass),
+	  T(noreclaim_allocation_runs_no_pass),
+	  T(allocation_inside_a_callback_starts_no_nested_reclaim),
+	  T(free_waits_for_its_own_running_callback),
+	  T(free_and_register_do_not_wait_for_other_shrinkers_callbacks),
+	  T(several_threads_shrink_at_once))
