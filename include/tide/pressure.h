@@ -1,9 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * tide/pressure.h - turn memory-pressure signals into reclaim passes.
+ *
+ * A monitor watches one pressure source (chosen automatically or forced in
+ * the configuration) and answers each signal with kswapd's reclaim loop over
+ * the shrinker registry: passes start at priority 12 and go down one step
+ * after every pass that missed its target, to a floor that depends on the
+ * source.  It runs in its own thread (tide_monitor_start()) or in the
+ * caller's event loop (tide_monitor_fd() + tide_monitor_dispatch()).
  */
 #ifndef TIDE_PRESSURE_H
 #define TIDE_PRESSURE_H
+
+#include <stdint.h>
 
 #include <tide/common.h>
 
@@ -11,6 +20,17 @@
 extern "C" {
 #endif
 
+/**
+ * enum tide_pressure_level - how hard memory is pressed.
+ * @TIDE_PRESSURE_NONE: no pressure.
+ * @TIDE_PRESSURE_LOW: reclaim is going on (vmpressure "low"); reclaim
+ *	passes go down to priority 10.
+ * @TIDE_PRESSURE_MEDIUM: a PSI trigger or systemd notification fired, a
+ *	watermark was crossed, or vmpressure says "medium"; level sources
+ *	reclaim down to priority 6.
+ * @TIDE_PRESSURE_CRITICAL: a "full" PSI trigger, vmpressure "critical" or
+ *	a cgroup v2 "max" event; reclaim down to priority 0.
+ */
 enum tide_pressure_level {
 	TIDE_PRESSURE_NONE,
 	TIDE_PRESSURE_LOW,
@@ -18,14 +38,218 @@ enum tide_pressure_level {
 	TIDE_PRESSURE_CRITICAL,
 };
 
-struct tide_monitor; /* opaque */
-struct tide_monitor_config; /* defined by the pressure module */
+/*
+ * Pressure sources, in the order auto mode tries them.  A monitor uses one;
+ * tide_monitor_config.sources is a mask of those it may try (0: all).
+ */
+/* $MEMORY_PRESSURE_WATCH / $MEMORY_PRESSURE_WRITE (systemd's protocol) */
+#define TIDE_SOURCE_WATCH (1u << 0)
+/* PSI trigger on the own cgroup v2 memory.pressure */
+#define TIDE_SOURCE_PSI_CGROUP (1u << 1)
+/* PSI trigger on the system-wide /proc/pressure/memory */
+#define TIDE_SOURCE_PSI (1u << 2)
+/* cgroup v2 memory.events (high, max) and memory.current vs watermarks */
+#define TIDE_SOURCE_CGROUP2 (1u << 3)
+/* cgroup v1 memory.pressure_level and memory.usage_in_bytes thresholds */
+#define TIDE_SOURCE_CGROUP1 (1u << 4)
+/* polled budget: process RSS or cgroup usage vs configured watermarks */
+#define TIDE_SOURCE_BUDGET (1u << 5)
+/* no event source: only allocation failure (direct reclaim in kv) */
+#define TIDE_SOURCE_NONE (1u << 6)
+#define TIDE_SOURCE_AUTO 0x7fu
 
+/* What the budget source measures (tide_monitor_config.budget). */
+enum tide_budget_measure {
+	TIDE_BUDGET_RSS, /* process Rss minus LazyFree (smaps_rollup) */
+	TIDE_BUDGET_CGROUP, /* own cgroup usage: v2 memory.current, else v1 */
+};
+
+/* tide_monitor_config.flags */
+#define TIDE_MONITOR_NO_TRIM (1u << 0) /* no default malloc_trim shrinker */
+
+/**
+ * typedef tide_level_fn - level change callback.
+ * @level: the new level, or the same level again (a repeat, rate limited).
+ * @arg: tide_monitor_config.level_arg.
+ *
+ * Called on the thread that runs the monitor (its own thread, or the caller
+ * of tide_monitor_dispatch()), before the reclaim the signal causes.  It
+ * must not call tide_monitor_free() on its monitor.
+ */
+typedef void (*tide_level_fn)(enum tide_pressure_level level, void *arg);
+
+/**
+ * struct tide_monitor_config - how a monitor finds and answers pressure.
+ * @sources: mask of TIDE_SOURCE_* to try, in the fixed order above; 0 means
+ *	%TIDE_SOURCE_AUTO.  The first one that works is used; a source the
+ *	kernel refuses falls through to the next.  Without %TIDE_SOURCE_NONE
+ *	in the mask, tide_monitor_new() fails when none works.
+ * @psi_trigger: PSI trigger written to memory.pressure files; NULL means
+ *	"some 200000 2000000".  A "full" trigger reports CRITICAL, "some"
+ *	MEDIUM.
+ * @high_watermark: usage in bytes at which watermark sources start
+ *	reclaiming.  0: derived, 3/4 of the cgroup limit (memory.high, else
+ *	memory.max, v1 memory.limit_in_bytes).  The budget source needs it.
+ * @low_watermark: reclaim stops as soon as usage is under this.  0: 5/8 of
+ *	the cgroup limit, or 7/8 of @high_watermark when that was given.
+ * @budget: what the budget source measures.
+ * @poll_interval_ms: how often polled sources (budget, cgroup v2
+ *	memory.current) are read; 0 means 100.
+ * @rate_limit_ms: a level reported again unchanged is passed to @on_level at
+ *	most once per this many milliseconds; 0 means 1000.  Changes are
+ *	always reported at once.
+ * @quiet_ms: a level source (PSI, systemd, vmpressure) goes back to
+ *	%TIDE_PRESSURE_NONE after this long without a signal; 0 means 2000.
+ * @flags: %TIDE_MONITOR_NO_TRIM.
+ * @on_level: optional level callback, see &typedef tide_level_fn.
+ * @level_arg: passed to @on_level.
+ * @psi_path: system PSI file; NULL means "/proc/pressure/memory".
+ * @cgroup2_dir: own cgroup v2 directory; NULL: found from /proc/self/cgroup
+ *	and /proc/self/mountinfo.
+ * @cgroup1_dir: own cgroup v1 memory controller directory; NULL: found the
+ *	same way.
+ * @rss_path: smaps_rollup-format file for %TIDE_BUDGET_RSS; NULL means
+ *	"/proc/self/smaps_rollup".
+ *
+ * A zeroed configuration is the same as passing NULL.  Strings are copied by
+ * tide_monitor_new().
+ */
+struct tide_monitor_config {
+	unsigned sources;
+	const char *psi_trigger;
+	uint64_t high_watermark;
+	uint64_t low_watermark;
+	enum tide_budget_measure budget;
+	unsigned poll_interval_ms;
+	unsigned rate_limit_ms;
+	unsigned quiet_ms;
+	unsigned flags;
+	tide_level_fn on_level;
+	void *level_arg;
+	const char *psi_path;
+	const char *cgroup2_dir;
+	const char *cgroup1_dir;
+	const char *rss_path;
+};
+
+/**
+ * struct tide_monitor_stats - what a monitor has done so far.
+ * @events: pressure signals received (FIFO writes, PSI events, eventfd
+ *	wakeups, watermark crossings seen by polling).
+ * @loops: reclaim loops run.
+ * @passes: reclaim passes (tide_shrink() calls) run.
+ * @freed: objects the passes freed, as the shrinkers count them.
+ * @last_priority: priority of the last pass, -1 before the first.
+ * @level: the current level.
+ * @usage: last usage a watermark source read, in bytes (0 for others).
+ */
+struct tide_monitor_stats {
+	unsigned long long events, loops, passes, freed;
+	int last_priority;
+	enum tide_pressure_level level;
+	uint64_t usage;
+};
+
+struct tide_monitor; /* opaque */
+
+/**
+ * tide_monitor_new() - create a pressure monitor.
+ * @ret: where the monitor is stored, on success only.
+ * @cfg: configuration, or NULL for auto-detection with the defaults.
+ *
+ * Picks the first working source of @cfg->sources (see TIDE_SOURCE_*),
+ * opens its files, and registers the malloc_trim shrinker unless
+ * %TIDE_MONITOR_NO_TRIM.  $MEMORY_PRESSURE_WATCH set to "/dev/null" or
+ * empty turns monitoring off: the source is then %TIDE_SOURCE_NONE.  The
+ * monitor does nothing until tide_monitor_start() or tide_monitor_dispatch().
+ *
+ * Context: any thread; does file I/O, never reclaims.
+ * Return: 0; -EINVAL for a bad configuration, a relative
+ * $MEMORY_PRESSURE_WATCH or bad base64 in $MEMORY_PRESSURE_WRITE; -ENOMEM;
+ * or the error of the last source tried (e.g. -ENOENT, -EACCES) when none
+ * in the mask works.
+ */
 TIDE_API int tide_monitor_new(struct tide_monitor **ret,
 			      const struct tide_monitor_config *cfg);
+
+/**
+ * tide_monitor_start() - run the monitor in its own thread.
+ * @m: the monitor.
+ *
+ * The thread blocks all signals, waits on the monitor's fd and dispatches.
+ * tide_monitor_free() stops and joins it.
+ *
+ * Context: any thread; not concurrently with tide_monitor_dispatch().
+ * Return: 0, -EBUSY if already started, or -errno from pthread_create().
+ */
 TIDE_API int tide_monitor_start(struct tide_monitor *m);
+
+/**
+ * tide_monitor_fd() - the pollable descriptor of a monitor.
+ * @m: the monitor.
+ *
+ * An epoll descriptor that is readable (POLLIN) whenever
+ * tide_monitor_dispatch() has work: a signal arrived or a timer (polling,
+ * level decay) expired.  The monitor owns it; do not close it.
+ *
+ * Context: any thread.
+ * Return: the descriptor, or -EINVAL for a NULL monitor.
+ */
 TIDE_API int tide_monitor_fd(const struct tide_monitor *m);
+
+/**
+ * tide_monitor_dispatch() - handle what is pending on the monitor's fd.
+ * @m: the monitor.
+ *
+ * Never blocks waiting: reads every ready source, reports level changes
+ * and runs the reclaim loops they call for (which may take a while: the
+ * shrinkers run on the calling thread).
+ *
+ * Context: the caller's event loop thread; runs reclaim; not while the
+ * monitor's own thread runs.
+ * Return: 0, -EBUSY when tide_monitor_start() was called, -EINVAL for
+ * NULL, or -errno from epoll_wait().
+ */
 TIDE_API int tide_monitor_dispatch(struct tide_monitor *m);
+
+/**
+ * tide_monitor_source() - the source a monitor uses.
+ * @m: the monitor.
+ *
+ * Context: any thread.
+ * Return: one TIDE_SOURCE_* bit; 0 for NULL.
+ */
+TIDE_API unsigned tide_monitor_source(const struct tide_monitor *m);
+
+/**
+ * tide_monitor_source_name() - name of a TIDE_SOURCE_* bit.
+ * @source: one TIDE_SOURCE_* bit.
+ *
+ * Context: any thread.
+ * Return: a static string such as "cgroup1", or "unknown".
+ */
+TIDE_API const char *tide_monitor_source_name(unsigned source);
+
+/**
+ * tide_monitor_stats() - read a monitor's counters.
+ * @m: the monitor.
+ * @st: filled in.
+ *
+ * Context: any thread, also while the monitor's thread runs.
+ */
+TIDE_API void tide_monitor_stats(struct tide_monitor *m,
+				 struct tide_monitor_stats *st);
+
+/**
+ * tide_monitor_free() - stop and destroy a monitor.
+ * @m: the monitor, or NULL.
+ *
+ * Stops and joins the monitor's thread if started, closes every descriptor
+ * and unregisters the malloc_trim shrinker.
+ *
+ * Context: any thread but the monitor's own (not from @on_level); may wait
+ * for a running reclaim loop to finish.
+ */
 TIDE_API void tide_monitor_free(struct tide_monitor *m);
 
 #ifdef __cplusplus
