@@ -53,17 +53,49 @@ struct tide_vec {
  */
 #define tide_vec_at(v, type, i) (((type *)(v)->data)[i])
 
+#ifdef __cplusplus
+#define TIDE__VEC_TMP(type, val) \
+	(&static_cast<const type &>(static_cast<type>(val)))
+#else
+#define TIDE__VEC_TMP(type, val) (&(type){ (val) })
+#endif
+
 /**
- * tide_vec_push_val() - typed helper: push the value @val of @type.
- * @v: the vector.
+ * tide_vec_push_val() - typed push with an inline fast path.
+ * @v: the vector (evaluated more than once).
  * @type: the element type; sizeof(@type) must equal @v->elem_size.
- * @val: the value.
+ * @val: the value (evaluated once).
  *
- * C only (a compound literal).  tide_vec_push() stays the real API.
+ * When there is room the value is stored inline; otherwise tide_vec_push()
+ * does the work.  The functions stay the real API: this only saves the call
+ * in hot loops.
  *
+ * Context: as tide_vec_push().
  * Return: as tide_vec_push().
  */
-#define tide_vec_push_val(v, type, val) tide_vec_push((v), &(type){ (val) })
+#define tide_vec_push_val(v, type, val)                                       \
+	((v)->len < (v)->cap ? (((type *)(v)->data)[(v)->len++] = (val), 0) : \
+			       tide_vec_push((v), TIDE__VEC_TMP(type, val)))
+
+/**
+ * tide_vec_pop_val() - typed pop with an inline fast path.
+ * @v: the vector (evaluated more than once).
+ * @type: the element type; sizeof(@type) must equal @v->elem_size.
+ * @out: a @type pointer that receives the element; not NULL.
+ *
+ * Inline when the vector is not empty and no trim is due (no
+ * %TIDE_VEC_AUTOTRIM, or the new length stays at least cap / 4); otherwise
+ * tide_vec_pop() does the work, so the result is always that of
+ * tide_vec_pop().
+ *
+ * Context: as tide_vec_pop().
+ * Return: as tide_vec_pop().
+ */
+#define tide_vec_pop_val(v, type, out)                           \
+	((v)->len && ((v)->len > (v)->cap / 4 ||                 \
+		      !((v)->flags & TIDE_VEC_AUTOTRIM)) ?       \
+		 (*(out) = ((type *)(v)->data)[--(v)->len], 0) : \
+		 tide_vec_pop((v), (out)))
 
 /**
  * tide_vec_init() - make @v an empty vector.
