@@ -16,8 +16,40 @@ extern "C" {
 #define TIDE_ARENA_MAX ((size_t)1 << 30)
 #endif
 
+/**
+ * DOC: arena
+ *
+ * An arena is one anonymous mapping carved into buffers the way Android's
+ * binder carves its transaction buffer (drivers/android/binder_alloc.c).
+ * A page no live buffer overlaps is not given back at once: it stays
+ * resident on the arena's LRU, so the next buffer placed there costs no page
+ * fault.  Under memory pressure the arena's shrinker (registered under the
+ * arena's name) hands the oldest LRU pages back with MADV_DONTNEED.
+ *
+ * Buffers are 8-byte aligned and are not zeroed: a buffer on pages reused
+ * from the LRU holds what the previous buffer left there, one on reclaimed
+ * or never-used pages reads as zero.
+ */
 struct tide_arena;
 
+/**
+ * struct tide_arena_stats - what an arena holds, from tide_arena_stats().
+ * @size: bytes of the mapping (the size asked for, rounded up to pages).
+ * @used_bytes: bytes in live buffers (each buffer's size rounded up to 8).
+ * @free_bytes: @size - @used_bytes (possibly fragmented).
+ * @pages_total: pages of the mapping.
+ * @pages_used: pages overlapped by at least one live buffer.
+ * @pages_lru: pages no live buffer overlaps but one did since the page was
+ *	last reclaimed: resident, waiting for reuse or for the shrinker.
+ * @pages_unmapped: the rest, never used or reclaimed: not resident.
+ * @pages_high_water: one past the highest page index any buffer ever
+ *	overlapped (binder's pages_high): the arena's resident footprint never
+ *	exceeded this many pages.
+ * @page_faults_avoided: pages that a new buffer took off the LRU rather than
+ *	faulting in a fresh page.
+ *
+ * @pages_used + @pages_lru + @pages_unmapped == @pages_total always.
+ */
 struct tide_arena_stats {
 	size_t size, used_bytes, free_bytes;
 	size_t pages_total, pages_used, pages_lru, pages_unmapped;
@@ -25,11 +57,77 @@ struct tide_arena_stats {
 	unsigned long long page_faults_avoided; /* pages reused from the LRU */
 };
 
-/* The arena module fills in the kernel-doc comments. */
+/**
+ * tide_arena_create() - map an arena and register its shrinker.
+ * @name: the arena's name, also the name of its shrinker (see
+ *	tide_shrinker_scan() and tide_shrinker_foreach()); copied.
+ * @size: bytes; rounded up to whole pages, at most %TIDE_ARENA_MAX.
+ *
+ * The mapping is reserved at once but nothing is resident until buffers are
+ * written.  Buffer bookkeeping lives on the C heap, so the first buffer
+ * starts at the mapping's first byte.
+ *
+ * Context: any thread; may block on the shrinker registry's lock.
+ * Return: the arena, or NULL with errno EINVAL (@name NULL, @size 0 or above
+ * %TIDE_ARENA_MAX) or ENOMEM.
+ */
 TIDE_API struct tide_arena *tide_arena_create(const char *name, size_t size);
+
+/**
+ * tide_arena_alloc() - carve a buffer out of the arena.
+ * @a: the arena.
+ * @size: bytes, rounded up to 8.
+ *
+ * Best fit: the smallest free block that holds @size, the lowest one when
+ * several are equally small; the buffer takes the front of that block.  So a
+ * fresh arena lays buffers out back to back from offset 0.  The buffer's
+ * pages that sit on the LRU are taken off it (no fault, counted in
+ * &tide_arena_stats.page_faults_avoided); the others fault in when written.
+ *
+ * Context: any thread; takes the arena's lock.  Never runs reclaim.
+ * Return: the buffer (8-byte aligned, not zeroed), or NULL with errno EINVAL
+ * (@a NULL or @size 0), ENOSPC (larger than the arena, or no free block is
+ * large enough) or ENOMEM (bookkeeping).  A failed call changes nothing.
+ */
 TIDE_API void *tide_arena_alloc(struct tide_arena *a, size_t size);
+
+/**
+ * tide_arena_free() - give a buffer back to its arena.
+ * @a: the arena the buffer came from.
+ * @p: the buffer, or NULL (nothing happens).
+ *
+ * The block merges with free neighbours; every page no live buffer overlaps
+ * any more joins the tail of the LRU and stays resident until reused or
+ * reclaimed.  A page shared with a live neighbour stays used.
+ *
+ * A @p that is not a live buffer of @a (double free, a pointer into a
+ * buffer, another arena's buffer) is reported through the error handler
+ * (tide_set_error_handler()) and the call does nothing else: the arena is
+ * left exactly as it was and the process goes on.
+ *
+ * Context: any thread; takes the arena's lock.
+ */
 TIDE_API void tide_arena_free(struct tide_arena *a, void *p);
+
+/**
+ * tide_arena_destroy() - unregister the shrinker and unmap the arena.
+ * @a: the arena, or NULL (nothing happens).
+ *
+ * Waits for a scan of this arena's shrinker that is running on another
+ * thread.  Buffers still live are released with the mapping.
+ *
+ * Context: any thread but the arena's own shrinker callback; no other call
+ * on @a may run concurrently or follow.
+ */
 TIDE_API void tide_arena_destroy(struct tide_arena *a);
+
+/**
+ * tide_arena_stats() - a consistent snapshot of the arena's counters.
+ * @a: the arena; NULL fills @st with zeros.
+ * @st: where to write.
+ *
+ * Context: any thread; takes the arena's lock.
+ */
 TIDE_API void tide_arena_stats(struct tide_arena *a,
 			       struct tide_arena_stats *st);
 

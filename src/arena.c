@@ -1,0 +1,642 @@
+// SPDX-License-Identifier: MIT
+/*
+ * arena.c - binder-style buffers inside one mapping, after the kernel's
+ * drivers/android/binder_alloc.c.
+ *
+ * The arena is one anonymous mapping.  Buffers tile it: every byte belongs to
+ * exactly one buffer, live or free, and the buffers are kept in address order
+ * on a doubly linked list so that a free can merge with its neighbours.  Free
+ * buffers also sit in a tree ordered by (size, start), which gives best fit
+ * with the lowest address on ties; live buffers sit in a tree ordered by
+ * start, which is how a pointer handed to tide_arena_free() is checked.  One
+ * node serves both trees because a buffer is in exactly one of them.  All of
+ * this lives on the C heap, so the first buffer starts at the mapping's first
+ * byte.
+ *
+ * Every page has a count of the live buffers that overlap it and one of
+ * three states: used (count > 0), lru (count 0, but touched since it was last
+ * reclaimed) and unmapped.  The LRU is a list of page indices threaded
+ * through the page array, oldest at the head.  The shrinker takes pages from
+ * the head and hands them back with MADV_DONTNEED, one call per run of
+ * contiguous pages.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include <tide/arena.h>
+#include <tide/shrinker.h>
+
+#include "internal.h"
+
+#define ARENA_ALIGN 8
+#define NO_PAGE UINT32_MAX
+/* Pages per madvise batch of a scan: sorted so runs can be merged. */
+#define SCAN_CHUNK 256
+/* Nodes kept for reuse so that the steady state does not touch the heap. */
+#define SPARE_MAX 16
+
+enum page_state { PAGE_UNMAPPED, PAGE_LRU, PAGE_USED };
+
+struct page {
+	uint32_t ref; /* live buffers overlapping this page */
+	uint32_t prev, next; /* LRU links while state == PAGE_LRU */
+	uint8_t state;
+};
+
+struct buf {
+	size_t start, size; /* offset in the mapping; bytes, a multiple of 8 */
+	struct buf *prev, *next; /* address order; neighbours are adjacent */
+	struct buf *left, *right; /* the free tree or the live tree */
+	uint32_t prio; /* treap priority */
+	bool free;
+};
+
+struct tide_arena {
+	pthread_mutex_t lock;
+	char *base;
+	size_t size, page_size;
+	uint32_t npages;
+	struct page *pages;
+	uint32_t lru_head, lru_tail;
+	struct buf *free_root; /* keyed by (size, start) */
+	struct buf *live_root; /* keyed by start */
+	struct buf *first; /* at offset 0: never merged away */
+	struct buf *spare; /* recycled nodes, linked through ->next */
+	unsigned nr_spare;
+	uint32_t rng;
+	size_t used_bytes, pages_used, pages_lru, pages_high_water;
+	unsigned long long faults_avoided;
+	atomic_size_t lru_count; /* pages_lru, readable without the lock */
+	struct tide_shrinker *shrinker;
+	char name[];
+};
+
+/* ---- the treaps ------------------------------------------------------- */
+
+static uint32_t next_prio(struct tide_arena *a)
+{
+	uint32_t x = a->rng;
+
+	x ^= x << 13;
+	x ^= x >> 17;
+	x ^= x << 5;
+	a->rng = x;
+	return x;
+}
+
+static bool free_less(const struct buf *x, const struct buf *y)
+{
+	return x->size < y->size || (x->size == y->size && x->start < y->start);
+}
+
+static bool live_less(const struct buf *x, const struct buf *y)
+{
+	return x->start < y->start;
+}
+
+typedef bool (*less_fn)(const struct buf *, const struct buf *);
+
+static void tree_insert(struct buf **t, struct buf *n, less_fn less)
+{
+	struct buf *r = *t;
+
+	if (!r) {
+		n->left = n->right = NULL;
+		*t = n;
+		return;
+	}
+	if (less(n, r)) {
+		tree_insert(&r->left, n, less);
+		if (r->left->prio > r->prio) {
+			struct buf *l = r->left;
+
+			r->left = l->right;
+			l->right = r;
+			*t = l;
+		}
+	} else {
+		tree_insert(&r->right, n, less);
+		if (r->right->prio > r->prio) {
+			struct buf *g = r->right;
+
+			r->right = g->left;
+			g->left = r;
+			*t = g;
+		}
+	}
+}
+
+static struct buf *tree_join(struct buf *l, struct buf *r)
+{
+	if (!l)
+		return r;
+	if (!r)
+		return l;
+	if (l->prio > r->prio) {
+		l->right = tree_join(l->right, r);
+		return l;
+	}
+	r->left = tree_join(l, r->left);
+	return r;
+}
+
+/* @n must be in the tree: keys are unique, so the descent finds it. */
+static void tree_remove(struct buf **t, struct buf *n, less_fn less)
+{
+	while (*t != n)
+		t = less(n, *t) ? &(*t)->left : &(*t)->right;
+	*t = tree_join(n->left, n->right);
+	n->left = n->right = NULL;
+}
+
+/* The smallest free buffer of at least @size bytes, lowest start on ties. */
+static struct buf *best_fit(struct tide_arena *a, size_t size)
+{
+	struct buf *t = a->free_root, *best = NULL;
+
+	while (t) {
+		if (t->size >= size) {
+			best = t;
+			t = t->left;
+		} else {
+			t = t->right;
+		}
+	}
+	return best;
+}
+
+/* The live buffer with the highest start <= @off, or NULL. */
+static struct buf *live_floor(struct tide_arena *a, size_t off)
+{
+	struct buf *t = a->live_root, *best = NULL;
+
+	while (t) {
+		if (t->start <= off) {
+			best = t;
+			t = t->right;
+		} else {
+			t = t->left;
+		}
+	}
+	return best;
+}
+
+/* ---- nodes ------------------------------------------------------------ */
+
+static struct buf *node_get(struct tide_arena *a)
+{
+	struct buf *b = a->spare;
+
+	if (b) {
+		a->spare = b->next;
+		a->nr_spare--;
+	} else {
+		b = tide__os_malloc(sizeof(*b));
+		if (!b)
+			return NULL;
+	}
+	memset(b, 0, sizeof(*b));
+	b->prio = next_prio(a);
+	return b;
+}
+
+static void node_put(struct tide_arena *a, struct buf *b)
+{
+	if (a->nr_spare >= SPARE_MAX) {
+		tide__os_free(b);
+		return;
+	}
+	b->next = a->spare;
+	a->spare = b;
+	a->nr_spare++;
+}
+
+/* ---- pages ------------------------------------------------------------ */
+
+static void lru_unlink(struct tide_arena *a, uint32_t i)
+{
+	struct page *p = &a->pages[i];
+
+	if (p->prev != NO_PAGE)
+		a->pages[p->prev].next = p->next;
+	else
+		a->lru_head = p->next;
+	if (p->next != NO_PAGE)
+		a->pages[p->next].prev = p->prev;
+	else
+		a->lru_tail = p->prev;
+	p->prev = p->next = NO_PAGE;
+	a->pages_lru--;
+	atomic_store_explicit(&a->lru_count, a->pages_lru,
+			      memory_order_relaxed);
+}
+
+static void lru_append(struct tide_arena *a, uint32_t i)
+{
+	struct page *p = &a->pages[i];
+
+	p->prev = a->lru_tail;
+	p->next = NO_PAGE;
+	if (a->lru_tail != NO_PAGE)
+		a->pages[a->lru_tail].next = i;
+	else
+		a->lru_head = i;
+	a->lru_tail = i;
+	a->pages_lru++;
+	atomic_store_explicit(&a->lru_count, a->pages_lru,
+			      memory_order_relaxed);
+}
+
+static void page_range(const struct tide_arena *a, const struct buf *b,
+		       uint32_t *first, uint32_t *last)
+{
+	*first = (uint32_t)(b->start / a->page_size);
+	*last = (uint32_t)((b->start + b->size - 1) / a->page_size);
+}
+
+/* A buffer went live: its pages become used, coming off the LRU if idle. */
+static void pages_get(struct tide_arena *a, const struct buf *b)
+{
+	uint32_t i, first, last;
+
+	page_range(a, b, &first, &last);
+	for (i = first; i <= last; i++) {
+		struct page *p = &a->pages[i];
+
+		if (p->ref++)
+			continue;
+		if (p->state == PAGE_LRU) {
+			lru_unlink(a, i);
+			a->faults_avoided++;
+		}
+		p->state = PAGE_USED;
+		a->pages_used++;
+	}
+	if (last + 1 > a->pages_high_water)
+		a->pages_high_water = last + 1;
+}
+
+/* A buffer died: pages no live buffer touches any more join the LRU tail. */
+static void pages_put(struct tide_arena *a, const struct buf *b)
+{
+	uint32_t i, first, last;
+
+	page_range(a, b, &first, &last);
+	for (i = first; i <= last; i++) {
+		struct page *p = &a->pages[i];
+
+		if (--p->ref)
+			continue;
+		p->state = PAGE_LRU;
+		a->pages_used--;
+		lru_append(a, i);
+	}
+}
+
+static int cmp_u32(const void *x, const void *y)
+{
+	uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
+
+	return (a > b) - (a < b);
+}
+
+/*
+ * Hand back up to @nr of the oldest LRU pages.  The oldest pages are taken a
+ * chunk at a time and sorted so that each run of contiguous pages costs one
+ * madvise.  A failed madvise leaves its run (and every page not reached yet)
+ * on the LRU where it was.  *@looked is set to the pages examined.
+ */
+static unsigned long reclaim_locked(struct tide_arena *a, unsigned long nr,
+				    unsigned long *looked)
+{
+	uint32_t batch[SCAN_CHUNK];
+	unsigned long freed = 0;
+
+	*looked = 0;
+	while (nr && a->lru_head != NO_PAGE) {
+		unsigned k = 0, i, j;
+		uint32_t idx = a->lru_head;
+
+		while (k < SCAN_CHUNK && k < nr && idx != NO_PAGE) {
+			batch[k++] = idx;
+			idx = a->pages[idx].next;
+		}
+		qsort(batch, k, sizeof(batch[0]), cmp_u32);
+		*looked += k;
+		nr -= k;
+		for (i = 0; i < k; i = j) {
+			size_t len;
+
+			for (j = i + 1; j < k && batch[j] == batch[j - 1] + 1;)
+				j++;
+			len = (size_t)(j - i) * a->page_size;
+			if (tide__os_advise(a->base + batch[i] * a->page_size,
+					    len, MADV_DONTNEED))
+				return freed;
+			for (unsigned m = i; m < j; m++) {
+				lru_unlink(a, batch[m]);
+				a->pages[batch[m]].state = PAGE_UNMAPPED;
+			}
+			freed += j - i;
+		}
+	}
+	return freed;
+}
+
+/* ---- the shrinker ----------------------------------------------------- */
+
+static unsigned long arena_count(void *priv, struct tide_shrink_control *sc)
+{
+	struct tide_arena *a = priv;
+
+	(void)sc;
+	return atomic_load_explicit(&a->lru_count, memory_order_relaxed);
+}
+
+static unsigned long arena_scan(void *priv, struct tide_shrink_control *sc)
+{
+	struct tide_arena *a = priv;
+	unsigned long freed, looked;
+
+	/* An allocating thread holds the lock: never wait for it. */
+	if (pthread_mutex_trylock(&a->lock))
+		return TIDE_SHRINK_STOP;
+	freed = reclaim_locked(a, sc->nr_to_scan, &looked);
+	pthread_mutex_unlock(&a->lock);
+	sc->nr_scanned = looked;
+	return freed;
+}
+
+static const struct tide_shrinker_ops arena_shrinker_ops = {
+	.count_objects = arena_count,
+	.scan_objects = arena_scan,
+};
+
+/* ---- the public calls ------------------------------------------------- */
+
+static void free_all_nodes(struct tide_arena *a)
+{
+	struct buf *b, *next;
+
+	for (b = a->first; b; b = next) {
+		next = b->next;
+		tide__os_free(b);
+	}
+	for (b = a->spare; b; b = next) {
+		next = b->next;
+		tide__os_free(b);
+	}
+	a->spare = NULL;
+	a->nr_spare = 0;
+}
+
+struct tide_arena *tide_arena_create(const char *name, size_t size)
+{
+	size_t ps = tide__os_page_size(), len, npages;
+	struct tide_arena *a;
+	struct buf *b;
+	int err;
+
+	if (!name || !size || size > TIDE_ARENA_MAX) {
+		errno = EINVAL;
+		return NULL;
+	}
+	len = TIDE__ALIGN_UP(size, ps);
+	npages = len / ps;
+	if (npages >= NO_PAGE) {
+		errno = EINVAL;
+		return NULL;
+	}
+	a = tide__os_malloc(sizeof(*a) + strlen(name) + 1);
+	if (!a)
+		return NULL;
+	memset(a, 0, sizeof(*a));
+	strcpy(a->name, name);
+	a->size = len;
+	a->page_size = ps;
+	a->npages = (uint32_t)npages;
+	a->lru_head = a->lru_tail = NO_PAGE;
+	a->rng = 0x9e3779b9u;
+	err = -ENOMEM;
+	a->pages = tide__os_calloc(npages, sizeof(*a->pages));
+	if (!a->pages)
+		goto out_free_arena;
+	for (size_t i = 0; i < npages; i++)
+		a->pages[i].prev = a->pages[i].next = NO_PAGE;
+	b = node_get(a);
+	if (!b)
+		goto out_free_pages;
+	b->size = len;
+	b->free = true;
+	a->first = b;
+	tree_insert(&a->free_root, b, free_less);
+	err = tide__os_map(len, (void **)&a->base);
+	if (err)
+		goto out_free_node;
+	err = -pthread_mutex_init(&a->lock, NULL);
+	if (err)
+		goto out_unmap;
+	a->shrinker = tide_shrinker_alloc(a->name);
+	if (!a->shrinker) {
+		err = -errno;
+		goto out_destroy_lock;
+	}
+	tide_shrinker_register(a->shrinker, &arena_shrinker_ops, a);
+	return a;
+
+out_destroy_lock:
+	pthread_mutex_destroy(&a->lock);
+out_unmap:
+	tide__os_unmap(a->base, len);
+out_free_node:
+	tide__os_free(b);
+out_free_pages:
+	tide__os_free(a->pages);
+out_free_arena:
+	tide__os_free(a);
+	errno = -err;
+	return NULL;
+}
+
+void tide_arena_destroy(struct tide_arena *a)
+{
+	if (!a)
+		return;
+	/* Waits for a running scan of this arena, then none can start. */
+	tide_shrinker_free(a->shrinker);
+	tide__os_unmap(a->base, a->size);
+	free_all_nodes(a);
+	tide__os_free(a->pages);
+	pthread_mutex_destroy(&a->lock);
+	tide__os_free(a);
+}
+
+void *tide_arena_alloc(struct tide_arena *a, size_t size)
+{
+	struct buf *b, *rest = NULL;
+
+	if (!a || !size) {
+		errno = EINVAL;
+		return NULL;
+	}
+	/* Checked before rounding, which would overflow near SIZE_MAX. */
+	if (size > a->size) {
+		errno = ENOSPC;
+		return NULL;
+	}
+	size = TIDE__ALIGN_UP(size, ARENA_ALIGN);
+	pthread_mutex_lock(&a->lock);
+	b = best_fit(a, size);
+	if (!b) {
+		pthread_mutex_unlock(&a->lock);
+		errno = ENOSPC;
+		return NULL;
+	}
+	if (b->size > size) {
+		rest = node_get(a);
+		if (!rest) {
+			pthread_mutex_unlock(&a->lock);
+			errno = ENOMEM;
+			return NULL;
+		}
+	}
+	tree_remove(&a->free_root, b, free_less);
+	if (rest) {
+		rest->start = b->start + size;
+		rest->size = b->size - size;
+		rest->free = true;
+		rest->prev = b;
+		rest->next = b->next;
+		if (b->next)
+			b->next->prev = rest;
+		b->next = rest;
+		b->size = size;
+		tree_insert(&a->free_root, rest, free_less);
+	}
+	b->free = false;
+	tree_insert(&a->live_root, b, live_less);
+	pages_get(a, b);
+	a->used_bytes += size;
+	pthread_mutex_unlock(&a->lock);
+	return a->base + b->start;
+}
+
+/* @b absorbs @n, the buffer right after it; neither is in a tree. */
+static void absorb_next(struct tide_arena *a, struct buf *b, struct buf *n)
+{
+	b->size += n->size;
+	b->next = n->next;
+	if (n->next)
+		n->next->prev = b;
+	node_put(a, n);
+}
+
+void tide_arena_free(struct tide_arena *a, void *p)
+{
+	const char *what = NULL;
+	struct buf *b;
+	size_t off;
+
+	if (!p)
+		return;
+	if (!a) {
+		tide__report("tide_arena_free: no arena", p);
+		return;
+	}
+	if ((char *)p < a->base || (char *)p >= a->base + a->size) {
+		tide__report("tide_arena_free: pointer not in this arena", p);
+		return;
+	}
+	off = (size_t)((char *)p - a->base);
+	pthread_mutex_lock(&a->lock);
+	b = live_floor(a, off);
+	if (!b || off >= b->start + b->size) {
+		what = "tide_arena_free: not a live buffer (double free?)";
+		goto out_unlock;
+	}
+	if (b->start != off) {
+		what = "tide_arena_free: pointer inside a buffer";
+		goto out_unlock;
+	}
+	tree_remove(&a->live_root, b, live_less);
+	pages_put(a, b);
+	a->used_bytes -= b->size;
+	b->free = true;
+	if (b->prev && b->prev->free) {
+		struct buf *prev = b->prev;
+
+		tree_remove(&a->free_root, prev, free_less);
+		absorb_next(a, prev, b);
+		b = prev;
+	}
+	if (b->next && b->next->free) {
+		struct buf *next = b->next;
+
+		tree_remove(&a->free_root, next, free_less);
+		absorb_next(a, b, next);
+	}
+	tree_insert(&a->free_root, b, free_less);
+out_unlock:
+	pthread_mutex_unlock(&a->lock);
+	/* Reported outside the lock: the handler may take its own locks. */
+	if (what)
+		tide__report(what, p);
+}
+
+void tide_arena_stats(struct tide_arena *a, struct tide_arena_stats *st)
+{
+	if (!st)
+		return;
+	memset(st, 0, sizeof(*st));
+	if (!a)
+		return;
+	pthread_mutex_lock(&a->lock);
+	st->size = a->size;
+	st->used_bytes = a->used_bytes;
+	st->free_bytes = a->size - a->used_bytes;
+	st->pages_total = a->npages;
+	st->pages_used = a->pages_used;
+	st->pages_lru = a->pages_lru;
+	st->pages_unmapped = a->npages - a->pages_used - a->pages_lru;
+	st->pages_high_water = a->pages_high_water;
+	st->page_faults_avoided = a->faults_avoided;
+	pthread_mutex_unlock(&a->lock);
+}
+
+/* ---- for the tests ---------------------------------------------------- */
+
+size_t tide__arena_page_states(struct tide_arena *a, unsigned char *out,
+			       size_t n);
+unsigned long tide__arena_reclaim(struct tide_arena *a, unsigned long nr);
+
+/*
+ * Copy the state of the first @n pages (0 unmapped, 1 lru, 2 used) to @out;
+ * returns how many were copied.
+ */
+size_t tide__arena_page_states(struct tide_arena *a, unsigned char *out,
+			       size_t n)
+{
+	pthread_mutex_lock(&a->lock);
+	n = TIDE__MIN(n, (size_t)a->npages);
+	for (size_t i = 0; i < n; i++)
+		out[i] = a->pages[i].state;
+	pthread_mutex_unlock(&a->lock);
+	return n;
+}
+
+/* What a scan does, but waiting for the lock. */
+unsigned long tide__arena_reclaim(struct tide_arena *a, unsigned long nr)
+{
+	unsigned long freed, looked;
+
+	pthread_mutex_lock(&a->lock);
+	freed = reclaim_locked(a, nr, &looked);
+	pthread_mutex_unlock(&a->lock);
+	return freed;
+}

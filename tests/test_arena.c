@@ -1,0 +1,1004 @@
+// SPDX-License-Identifier: MIT
+/*
+ * test_arena.c - the arena: layout, page states, the shrinker, misuse and
+ * the OOM loop.  The exhaustive test follows the kernel's binder_alloc KUnit
+ * test: 5 buffers whose ends fall inside a page, just before, at and just
+ * after a page boundary, freed in all 120 orders, with a model of every
+ * page's state checked after each step.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdatomic.h>
+#include <sys/mman.h>
+
+#include <tide.h>
+
+#include "harness.h"
+
+/* Test hooks of arena.c. */
+size_t tide__arena_page_states(struct tide_arena *a, unsigned char *out,
+			       size_t n);
+unsigned long tide__arena_reclaim(struct tide_arena *a, unsigned long nr);
+
+enum { UNMAPPED, LRU, USED };
+
+static size_t P;
+
+static void setup(void)
+{
+	P = tide__os_page_size();
+}
+
+static struct tide_arena_stats stats(struct tide_arena *a)
+{
+	struct tide_arena_stats st;
+
+	tide_arena_stats(a, &st);
+	return st;
+}
+
+static size_t off_of(struct tide_arena *a, void *base, void *p)
+{
+	(void)a;
+	return (size_t)((char *)p - (char *)base);
+}
+
+#define CHECK_PAGES(a, used, lru, unmapped)                  \
+	do {                                                 \
+		struct tide_arena_stats th_st = stats(a);    \
+		CHECK_UEQ(th_st.pages_used, (used));         \
+		CHECK_UEQ(th_st.pages_lru, (lru));           \
+		CHECK_UEQ(th_st.pages_unmapped, (unmapped)); \
+	} while (0)
+
+static int page_state(struct tide_arena *a, size_t page)
+{
+	unsigned char st[4096];
+
+	CHECK(page < sizeof(st));
+	CHECK(tide__arena_page_states(a, st, page + 1) == page + 1);
+	return st[page];
+}
+
+/* ---- creation ---------------------------------------------------------- */
+
+TEST(create_rounds_size_up_to_pages)
+{
+	struct tide_arena *a;
+	struct tide_arena_stats st;
+
+	setup();
+	a = tide_arena_create("t", 3 * P + 1);
+	CHECK(a);
+	st = stats(a);
+	CHECK_UEQ(st.size, 4 * P);
+	CHECK_UEQ(st.pages_total, 4);
+	CHECK_UEQ(st.pages_unmapped, 4);
+	CHECK_UEQ(st.pages_used, 0);
+	CHECK_UEQ(st.pages_lru, 0);
+	CHECK_UEQ(st.used_bytes, 0);
+	CHECK_UEQ(st.free_bytes, 4 * P);
+	CHECK_UEQ(st.pages_high_water, 0);
+	CHECK_UEQ(st.page_faults_avoided, 0);
+	tide_arena_destroy(a);
+}
+
+TEST(create_rejects_bad_arguments)
+{
+	setup();
+	errno = 0;
+	CHECK(!tide_arena_create(NULL, P));
+	CHECK_EQ(errno, EINVAL);
+	errno = 0;
+	CHECK(!tide_arena_create("t", 0));
+	CHECK_EQ(errno, EINVAL);
+	errno = 0;
+	CHECK(!tide_arena_create("t", TIDE_ARENA_MAX + 1));
+	CHECK_EQ(errno, EINVAL);
+	errno = 0;
+	CHECK(!tide_arena_create("t", SIZE_MAX));
+	CHECK_EQ(errno, EINVAL);
+}
+
+TEST(create_accepts_the_maximum_size)
+{
+	struct tide_arena *a;
+
+	setup();
+	a = tide_arena_create("t", TIDE_ARENA_MAX);
+	CHECK(a);
+	CHECK_UEQ(stats(a).pages_total, TIDE_ARENA_MAX / P);
+	tide_arena_destroy(a);
+}
+
+static int find_count(const struct tide_shrinker_info *info, void *arg)
+{
+	long *count = arg;
+
+	if (strcmp(info->name, "arena-registered"))
+		return 0;
+	*count = (long)info->count;
+	return 1;
+}
+
+TEST(create_registers_shrinker_and_destroy_unregisters_it)
+{
+	struct tide__os_stats before, after;
+	struct tide_arena *a;
+	long count = -1;
+
+	setup();
+	tide__os_stats(&before);
+	a = tide_arena_create("arena-registered", 8 * P);
+	CHECK(a);
+	CHECK_EQ(tide_shrinker_foreach(find_count, &count), 1);
+	CHECK_EQ(count, 0);
+	tide_arena_destroy(a);
+	count = -1;
+	CHECK_EQ(tide_shrinker_foreach(find_count, &count), 0);
+	CHECK_EQ(count, -1);
+	tide__os_stats(&after);
+	CHECK_EQ(after.maps_live, before.maps_live);
+	CHECK_EQ(after.map_bytes, before.map_bytes);
+	CHECK_EQ(after.heap_live, before.heap_live);
+}
+
+TEST(destroy_and_free_accept_null)
+{
+	struct tide_arena_stats st;
+
+	tide_arena_destroy(NULL);
+	tide_arena_free(NULL, NULL);
+	memset(&st, 0xff, sizeof(st));
+	tide_arena_stats(NULL, &st);
+	CHECK_UEQ(st.size, 0);
+	CHECK_UEQ(st.pages_total, 0);
+}
+
+/* ---- layout ------------------------------------------------------------ */
+
+TEST(fresh_arena_lays_buffers_back_to_back)
+{
+	struct tide_arena *a;
+	void *b0, *b1, *b2, *b3;
+
+	setup();
+	a = tide_arena_create("t", 4 * P);
+	b0 = tide_arena_alloc(a, 64);
+	b1 = tide_arena_alloc(a, 4000);
+	b2 = tide_arena_alloc(a, P);
+	b3 = tide_arena_alloc(a, 8);
+	CHECK(b0 && b1 && b2 && b3);
+	CHECK_UEQ((uintptr_t)b0 % P, 0);
+	CHECK_UEQ(off_of(a, b0, b1), 64);
+	CHECK_UEQ(off_of(a, b0, b2), 4064);
+	CHECK_UEQ(off_of(a, b0, b3), 4064 + P);
+	CHECK_UEQ(stats(a).used_bytes, 64 + 4000 + P + 8);
+	CHECK_UEQ(stats(a).free_bytes, 4 * P - (64 + 4000 + P + 8));
+	tide_arena_destroy(a);
+}
+
+TEST(sizes_round_up_to_8)
+{
+	struct tide_arena *a;
+	char *b0, *b1, *b2;
+
+	setup();
+	a = tide_arena_create("t", P);
+	b0 = tide_arena_alloc(a, 1);
+	b1 = tide_arena_alloc(a, 9);
+	b2 = tide_arena_alloc(a, 16);
+	CHECK(b0 && b1 && b2);
+	CHECK_UEQ(b1 - b0, 8);
+	CHECK_UEQ(b2 - b1, 16);
+	CHECK_UEQ(stats(a).used_bytes, 8 + 16 + 16);
+	tide_arena_destroy(a);
+}
+
+/*
+ * Holes of 32 (at B), 16 (at D) and 32 (at F) bytes, then the tail: best fit
+ * takes the smallest hole that fits, the lowest one of equal size, and the
+ * buffer takes the front of the hole.
+ */
+TEST(best_fit_takes_smallest_hole_lowest_address_on_ties)
+{
+	static const size_t sz[] = { 64, 32, 64, 16, 64, 32, 64 };
+	struct tide_arena *a;
+	char *p[7], *x;
+	size_t off[7], o = 0;
+
+	setup();
+	a = tide_arena_create("t", P);
+	for (int i = 0; i < 7; i++) {
+		p[i] = tide_arena_alloc(a, sz[i]);
+		CHECK(p[i]);
+		off[i] = o;
+		o += sz[i];
+		CHECK_UEQ(p[i] - p[0], off[i]);
+	}
+	tide_arena_free(a, p[5]);
+	tide_arena_free(a, p[3]);
+	tide_arena_free(a, p[1]);
+	x = tide_arena_alloc(a, 24); /* 32 at B beats 32 at F (lower) */
+	CHECK_UEQ(x - p[0], off[1]);
+	x = tide_arena_alloc(a, 16); /* exact 16 at D beats the 32 at F */
+	CHECK_UEQ(x - p[0], off[3]);
+	x = tide_arena_alloc(a, 8); /* the 8 left at the back of B */
+	CHECK_UEQ(x - p[0], off[1] + 24);
+	x = tide_arena_alloc(a, 32); /* F */
+	CHECK_UEQ(x - p[0], off[5]);
+	x = tide_arena_alloc(a, 8); /* the tail */
+	CHECK_UEQ(x - p[0], o);
+	tide_arena_destroy(a);
+}
+
+TEST(free_merges_with_both_neighbours)
+{
+	struct tide_arena *a;
+	char *b0, *b1, *b2;
+
+	setup();
+	a = tide_arena_create("t", 2 * P);
+	b0 = tide_arena_alloc(a, 1000);
+	b1 = tide_arena_alloc(a, 1000);
+	b2 = tide_arena_alloc(a, 2 * P - 2000);
+	CHECK(b0 && b1 && b2);
+	tide_arena_free(a, b0);
+	tide_arena_free(a, b2);
+	errno = 0;
+	CHECK(!tide_arena_alloc(a, 2 * P - 1000));
+	CHECK_EQ(errno, ENOSPC);
+	tide_arena_free(a, b1);
+	CHECK_PTR_EQ(tide_arena_alloc(a, 2 * P), b0);
+	CHECK_UEQ(stats(a).free_bytes, 0);
+	tide_arena_destroy(a);
+}
+
+/* ---- bad input --------------------------------------------------------- */
+
+TEST(alloc_of_zero_bytes_is_einval)
+{
+	struct tide_arena *a;
+	struct tide_arena_stats before, after;
+
+	setup();
+	a = tide_arena_create("t", P);
+	before = stats(a);
+	errno = 0;
+	CHECK(!tide_arena_alloc(a, 0));
+	CHECK_EQ(errno, EINVAL);
+	errno = 0;
+	CHECK(!tide_arena_alloc(NULL, 8));
+	CHECK_EQ(errno, EINVAL);
+	after = stats(a);
+	CHECK(!memcmp(&before, &after, sizeof(before)));
+	tide_arena_destroy(a);
+}
+
+TEST(alloc_larger_than_arena_is_enospc)
+{
+	struct tide_arena *a;
+	struct tide_arena_stats before, after;
+
+	setup();
+	a = tide_arena_create("t", 2 * P);
+	before = stats(a);
+	errno = 0;
+	CHECK(!tide_arena_alloc(a, 2 * P + 1));
+	CHECK_EQ(errno, ENOSPC);
+	errno = 0;
+	CHECK(!tide_arena_alloc(a, SIZE_MAX));
+	CHECK_EQ(errno, ENOSPC);
+	errno = 0;
+	CHECK(!tide_arena_alloc(a, SIZE_MAX - 3));
+	CHECK_EQ(errno, ENOSPC);
+	after = stats(a);
+	CHECK(!memcmp(&before, &after, sizeof(before)));
+	tide_arena_destroy(a);
+}
+
+TEST(alloc_in_full_arena_is_enospc)
+{
+	struct tide_arena *a;
+	struct tide_arena_stats before, after;
+	void *p;
+
+	setup();
+	a = tide_arena_create("t", 2 * P);
+	p = tide_arena_alloc(a, 2 * P);
+	CHECK(p);
+	before = stats(a);
+	errno = 0;
+	CHECK(!tide_arena_alloc(a, 8));
+	CHECK_EQ(errno, ENOSPC);
+	after = stats(a);
+	CHECK(!memcmp(&before, &after, sizeof(before)));
+	tide_arena_free(a, p);
+	CHECK(tide_arena_alloc(a, 8) == p);
+	tide_arena_destroy(a);
+}
+
+struct reports {
+	int n;
+	const char *what;
+	const void *ptr;
+};
+
+static void on_misuse(const char *what, const void *ptr, void *arg)
+{
+	struct reports *r = arg;
+
+	r->n++;
+	r->what = what;
+	r->ptr = ptr;
+}
+
+static void expect_rejected(struct tide_arena *a, struct reports *r, void *p)
+{
+	struct tide_arena_stats before, after;
+	unsigned char s0[64] = { 0 }, s1[64] = { 0 };
+	int n = r->n;
+
+	before = stats(a);
+	tide__arena_page_states(a, s0, sizeof(s0));
+	tide_arena_free(a, p);
+	after = stats(a);
+	tide__arena_page_states(a, s1, sizeof(s1));
+	CHECK_EQ(r->n, n + 1);
+	CHECK_PTR_EQ(r->ptr, p);
+	CHECK(r->what && !strncmp(r->what, "tide_arena_free", 15));
+	CHECK(!memcmp(&before, &after, sizeof(before)));
+	CHECK(!memcmp(s0, s1, sizeof(s0)));
+}
+
+TEST(free_rejects_double_foreign_and_interior_pointers)
+{
+	struct reports r = { 0 };
+	struct tide_arena *a, *other;
+	char *b0, *b1, *b2, *o;
+	int local;
+
+	setup();
+	tide_set_error_handler(on_misuse, &r);
+	a = tide_arena_create("t", 4 * P);
+	other = tide_arena_create("u", 4 * P);
+	b0 = tide_arena_alloc(a, 100);
+	b1 = tide_arena_alloc(a, P);
+	b2 = tide_arena_alloc(a, 100);
+	o = tide_arena_alloc(other, 64);
+	CHECK(b0 && b1 && b2 && o);
+	tide_arena_free(a, b1);
+	CHECK_EQ(r.n, 0);
+	expect_rejected(a, &r, b1); /* double free */
+	expect_rejected(a, &r, b1 + 8); /* inside a free block */
+	expect_rejected(a, &r, b0 + 8); /* interior */
+	expect_rejected(a, &r, b2 + 99); /* last byte */
+	expect_rejected(a, &r, o); /* another arena's buffer */
+	expect_rejected(a, &r, &local); /* the stack */
+	expect_rejected(a, &r, b0 + 4 * P); /* one past the end */
+	expect_rejected(a, &r, b0 - 8); /* just before */
+	/* The arena is intact: the freed buffer's space comes back. */
+	CHECK_PTR_EQ(tide_arena_alloc(a, P), b1);
+	tide_arena_free(a, b0);
+	tide_arena_free(a, b1);
+	tide_arena_free(a, b2);
+	CHECK_UEQ(stats(a).used_bytes, 0);
+	CHECK_PTR_EQ(tide_arena_alloc(a, 4 * P), b0);
+	CHECK_EQ(r.n, 8);
+	tide_arena_destroy(a);
+	tide_arena_destroy(other);
+}
+
+/* ---- page states ------------------------------------------------------- */
+
+TEST(page_shared_with_live_neighbour_stays_used)
+{
+	struct tide_arena *a;
+	char *b0, *b1;
+
+	setup();
+	a = tide_arena_create("t", 4 * P);
+	b0 = tide_arena_alloc(a, P + 8); /* pages 0, 1 */
+	CHECK_PAGES(a, 2, 0, 2);
+	b1 = tide_arena_alloc(a, P - 8); /* page 1 */
+	CHECK_PAGES(a, 2, 0, 2);
+	tide_arena_free(a, b0);
+	CHECK_PAGES(a, 1, 1, 2);
+	CHECK_EQ(page_state(a, 0), LRU);
+	CHECK_EQ(page_state(a, 1), USED);
+	tide_arena_free(a, b1);
+	CHECK_PAGES(a, 0, 2, 2);
+	CHECK_EQ(page_state(a, 1), LRU);
+	tide_arena_destroy(a);
+}
+
+TEST(realloc_takes_pages_off_lru_without_fault)
+{
+	struct tide_arena *a;
+	void *p;
+
+	setup();
+	a = tide_arena_create("t", 8 * P);
+	p = tide_arena_alloc(a, 3 * P);
+	CHECK_UEQ(stats(a).page_faults_avoided, 0);
+	tide_arena_free(a, p);
+	CHECK_PAGES(a, 0, 3, 5);
+	p = tide_arena_alloc(a, 2 * P);
+	CHECK_PAGES(a, 2, 1, 5);
+	CHECK_UEQ(stats(a).page_faults_avoided, 2);
+	CHECK(tide_arena_alloc(a, 3 * P));
+	CHECK_PAGES(a, 5, 0, 3);
+	CHECK_UEQ(stats(a).page_faults_avoided, 3);
+	tide_arena_destroy(a);
+}
+
+TEST(high_water_is_one_past_highest_page_ever_used)
+{
+	struct tide_arena *a;
+	void *p, *q;
+
+	setup();
+	a = tide_arena_create("t", 8 * P);
+	p = tide_arena_alloc(a, P / 2);
+	CHECK_UEQ(stats(a).pages_high_water, 1);
+	q = tide_arena_alloc(a, 2 * P); /* ends inside page 2 */
+	CHECK_UEQ(stats(a).pages_high_water, 3);
+	tide_arena_free(a, q);
+	tide_arena_free(a, p);
+	CHECK_UEQ(stats(a).pages_high_water, 3);
+	tide__arena_reclaim(a, 100);
+	CHECK_UEQ(stats(a).pages_high_water, 3);
+	tide_arena_destroy(a);
+}
+
+/* ---- the exhaustive binder test --------------------------------------- */
+
+#define NBUF 5
+#define XPAGES 32
+
+/* The model: the state every page must be in, from first principles. */
+struct model {
+	unsigned char state[XPAGES];
+	unsigned long long seq[XPAGES]; /* when the page joined the LRU */
+	unsigned long long clock, avoided;
+	size_t high;
+	size_t start[NBUF], end[NBUF];
+	bool live[NBUF];
+};
+
+static void model_update(struct model *m)
+{
+	bool used[XPAGES] = { false };
+
+	for (int i = 0; i < NBUF; i++) {
+		if (!m->live[i])
+			continue;
+		for (size_t pg = m->start[i] / P; pg <= (m->end[i] - 1) / P;
+		     pg++) {
+			used[pg] = true;
+			m->high = TIDE__MAX(m->high, pg + 1);
+		}
+	}
+	for (size_t pg = 0; pg < XPAGES; pg++) {
+		if (used[pg]) {
+			if (m->state[pg] == LRU)
+				m->avoided++;
+			m->state[pg] = USED;
+		} else if (m->state[pg] == USED) {
+			m->state[pg] = LRU;
+			m->seq[pg] = ++m->clock;
+		}
+	}
+}
+
+static void model_check(struct tide_arena *a, const struct model *m,
+			const char *step)
+{
+	unsigned char got[XPAGES];
+	struct tide_arena_stats st = stats(a);
+	size_t used = 0, lru = 0;
+
+	CHECK_UEQ(tide__arena_page_states(a, got, XPAGES), XPAGES);
+	for (size_t pg = 0; pg < XPAGES; pg++) {
+		if (got[pg] != m->state[pg])
+			FAIL("%s: page %zu is %d, model says %d", step, pg,
+			     got[pg], m->state[pg]);
+		used += m->state[pg] == USED;
+		lru += m->state[pg] == LRU;
+	}
+	CHECK_UEQ(st.pages_used, used);
+	CHECK_UEQ(st.pages_lru, lru);
+	CHECK_UEQ(st.pages_unmapped, XPAGES - used - lru);
+	CHECK_UEQ(st.page_faults_avoided, m->avoided);
+	CHECK_UEQ(st.pages_high_water, m->high);
+}
+
+/* Reclaim the @nr oldest LRU pages, by the model's clock. */
+static void model_reclaim(struct model *m, unsigned long nr)
+{
+	while (nr--) {
+		size_t best = XPAGES;
+
+		for (size_t pg = 0; pg < XPAGES; pg++)
+			if (m->state[pg] == LRU &&
+			    (best == XPAGES || m->seq[pg] < m->seq[best]))
+				best = pg;
+		if (best == XPAGES)
+			return;
+		m->state[best] = UNMAPPED;
+	}
+}
+
+/*
+ * Where buffer i ends, given where the previous one ended: relative to the
+ * page boundary b that follows the page holding the previous end, inside
+ * the page before b, 8 bytes before b, at b or 8 bytes after it.
+ */
+static size_t end_for(size_t prev_end, int kind)
+{
+	size_t b = TIDE__ALIGN_UP(prev_end, P) + P;
+
+	switch (kind) {
+	case 0:
+		return b - P / 2;
+	case 1:
+		return b - 8;
+	case 2:
+		return b;
+	default:
+		return b + 8;
+	}
+}
+
+static int perms[120][NBUF];
+
+static void make_perms(void)
+{
+	int n = 0, p[NBUF] = { 0, 1, 2, 3, 4 };
+
+	/* Heap's algorithm, iterative. */
+	int c[NBUF] = { 0 }, i = 1;
+
+	memcpy(perms[n++], p, sizeof(p));
+	while (i < NBUF) {
+		if (c[i] < i) {
+			int j = (i & 1) ? c[i] : 0, t = p[j];
+
+			p[j] = p[i];
+			p[i] = t;
+			memcpy(perms[n++], p, sizeof(p));
+			c[i]++;
+			i = 1;
+		} else {
+			c[i++] = 0;
+		}
+	}
+	CHECK_EQ(n, 120);
+}
+
+static bool sanitized(void)
+{
+#if defined(TIDE__ASAN) || defined(__SANITIZE_THREAD__)
+	return true;
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+	return true;
+#else
+	return false;
+#endif
+#else
+	return false;
+#endif
+}
+
+TEST(every_layout_and_free_order_keeps_exact_page_states)
+{
+	struct tide_arena *a;
+	struct model m;
+	char *base = NULL;
+	unsigned long layouts = 0, orders = 0;
+	int stride = 1;
+
+	setup();
+	make_perms();
+	memset(&m, 0, sizeof(m));
+	a = tide_arena_create("binder", XPAGES * P);
+	CHECK(a);
+	for (int layout = 0; layout < 1024; layout += stride) {
+		size_t e = 0;
+
+		for (int i = 0; i < NBUF; i++) {
+			m.start[i] = e;
+			e = end_for(e, (layout >> (2 * i)) & 3);
+			m.end[i] = e;
+		}
+		CHECK_CMP(e, <=, XPAGES * P);
+		for (int o = 0; o < 120; o++) {
+			char *p[NBUF];
+
+			for (int i = 0; i < NBUF; i++) {
+				p[i] = tide_arena_alloc(a,
+							m.end[i] - m.start[i]);
+				CHECK(p[i]);
+				if (!base)
+					base = p[i];
+				CHECK_UEQ(p[i] - base, m.start[i]);
+				m.live[i] = true;
+				model_update(&m);
+				model_check(a, &m, "alloc");
+			}
+			for (int k = 0; k < NBUF; k++) {
+				int i = perms[o][k];
+
+				tide_arena_free(a, p[i]);
+				m.live[i] = false;
+				model_update(&m);
+				model_check(a, &m, "free");
+			}
+			orders++;
+		}
+		/* Reclaim part of the LRU: the oldest pages must go. */
+		{
+			unsigned long lru = stats(a).pages_lru, nr = lru / 2;
+
+			CHECK_UEQ(tide__arena_reclaim(a, nr), nr);
+			model_reclaim(&m, nr);
+			model_check(a, &m, "reclaim");
+		}
+		layouts++;
+	}
+	th_note("%lu layouts x 120 free orders = %lu sequences", layouts,
+		orders);
+	tide_arena_destroy(a);
+}
+
+/* ---- the shrinker ------------------------------------------------------ */
+
+struct info_q {
+	const char *name;
+	struct tide_shrinker_info info;
+	bool found;
+};
+
+static int find_info(const struct tide_shrinker_info *info, void *arg)
+{
+	struct info_q *q = arg;
+
+	if (strcmp(info->name, q->name))
+		return 0;
+	q->info = *info;
+	q->found = true;
+	return 1;
+}
+
+static struct tide_shrinker_info shrinker_info(const char *name)
+{
+	struct info_q q = { .name = name };
+
+	tide_shrinker_foreach(find_info, &q);
+	CHECK(q.found);
+	return q.info;
+}
+
+TEST(shrinker_count_is_lru_pages)
+{
+	struct tide_arena *a;
+	void *p, *q;
+
+	setup();
+	a = tide_arena_create("arena-count", 16 * P);
+	p = tide_arena_alloc(a, 5 * P);
+	q = tide_arena_alloc(a, 3 * P);
+	CHECK_UEQ(shrinker_info("arena-count").count, 0);
+	tide_arena_free(a, p);
+	CHECK_UEQ(shrinker_info("arena-count").count, 5);
+	tide_arena_free(a, q);
+	CHECK_UEQ(shrinker_info("arena-count").count, 8);
+	CHECK_UEQ(tide_shrinker_scan("arena-count", 3), 3);
+	CHECK_UEQ(shrinker_info("arena-count").count, 5);
+	tide_arena_destroy(a);
+}
+
+TEST(scan_reclaims_oldest_lru_pages_first)
+{
+	struct tide_arena *a;
+	void *p[4];
+
+	setup();
+	a = tide_arena_create("arena-oldest", 8 * P);
+	for (int i = 0; i < 4; i++)
+		p[i] = tide_arena_alloc(a, P);
+	/* LRU order: page 2, 0, 3, 1. */
+	tide_arena_free(a, p[2]);
+	tide_arena_free(a, p[0]);
+	tide_arena_free(a, p[3]);
+	tide_arena_free(a, p[1]);
+	CHECK_UEQ(tide_shrinker_scan("arena-oldest", 1), 1);
+	CHECK_EQ(page_state(a, 2), UNMAPPED);
+	CHECK_EQ(page_state(a, 0), LRU);
+	CHECK_UEQ(tide_shrinker_scan("arena-oldest", 2), 2);
+	CHECK_EQ(page_state(a, 0), UNMAPPED);
+	CHECK_EQ(page_state(a, 3), UNMAPPED);
+	CHECK_EQ(page_state(a, 1), LRU);
+	CHECK_PAGES(a, 0, 1, 7);
+	/* Asking for more than there is frees what there is. */
+	CHECK_UEQ(tide_shrinker_scan("arena-oldest", 100), 1);
+	CHECK_PAGES(a, 0, 0, 8);
+	tide_arena_destroy(a);
+}
+
+TEST(scan_madvises_each_contiguous_run_once)
+{
+	struct tide__os_stats before, after;
+	struct tide_arena *a;
+	void *b0, *b1, *b2;
+
+	setup();
+	a = tide_arena_create("arena-runs", 16 * P);
+	b0 = tide_arena_alloc(a, 4 * P); /* pages 0-3 */
+	b1 = tide_arena_alloc(a, 2 * P); /* pages 4-5 */
+	b2 = tide_arena_alloc(a, 3 * P); /* pages 6-8 */
+	CHECK(b0 && b1 && b2);
+	tide_arena_free(a, b2);
+	tide_arena_free(a, b0);
+	tide__os_stats(&before);
+	CHECK_UEQ(tide_shrinker_scan("arena-runs", 128), 7);
+	tide__os_stats(&after);
+	CHECK_UEQ(after.advises - before.advises, 2);
+	CHECK_PAGES(a, 2, 0, 14);
+	tide_arena_destroy(a);
+}
+
+TEST(shrink_pass_at_priority_0_empties_the_lru)
+{
+	struct tide_arena *a;
+	void *p;
+
+	setup();
+	a = tide_arena_create("arena-pass", 64 * P);
+	p = tide_arena_alloc(a, 40 * P);
+	tide_arena_free(a, p);
+	CHECK_UEQ(tide_shrink(0, 0), 40);
+	CHECK_PAGES(a, 0, 0, 64);
+	tide_arena_destroy(a);
+}
+
+/* Resident pages of [p, p + n pages), exact (mincore). */
+static size_t resident_pages(void *p, size_t n)
+{
+	unsigned char vec[1024];
+	size_t r = 0;
+
+	CHECK(n <= sizeof(vec));
+	CHECK(!mincore(p, n * P, vec));
+	for (size_t i = 0; i < n; i++)
+		r += vec[i] & 1;
+	return r;
+}
+
+/* Anonymous kB of the mapping that holds @p (/proc/self/smaps). */
+static long vma_anon_kb(const void *p)
+{
+	char line[256];
+	long kb = -1;
+	bool in = false;
+	FILE *f = fopen("/proc/self/smaps", "re");
+
+	CHECK(f);
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi;
+
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2) {
+			in = (uintptr_t)p >= lo && (uintptr_t)p < hi;
+			continue;
+		}
+		if (in && sscanf(line, "Anonymous: %ld kB", &kb) == 1)
+			break;
+	}
+	fclose(f);
+	CHECK(kb >= 0);
+	return kb;
+}
+
+TEST(reclaim_lowers_rss_by_the_pages_freed)
+{
+	const size_t n = 256;
+	struct tide_arena *a;
+	unsigned long freed;
+	long before, after, vma_before, vma_after, want;
+	char *p;
+
+	setup();
+	want = (long)(n * P / 1024);
+	a = tide_arena_create("arena-rss", n * P);
+	p = tide_arena_alloc(a, n * P);
+	CHECK(p);
+	memset(p, 0x5a, n * P);
+	tide_arena_free(a, p);
+	CHECK_UEQ(resident_pages(p, n), n);
+	th_anon_kb();
+	vma_before = vma_anon_kb(p);
+	before = th_anon_kb();
+	freed = tide_shrinker_scan("arena-rss", n);
+	after = th_anon_kb();
+	vma_after = vma_anon_kb(p);
+	th_note("anon %ld kB -> %ld kB (arena's mapping %ld kB -> %ld kB), "
+		"%lu pages freed",
+		before, after, vma_before, vma_after, freed);
+	CHECK_UEQ(freed, n);
+	CHECK_UEQ(resident_pages(p, n), 0);
+	CHECK_EQ(vma_before - vma_after, want);
+	/*
+	 * Process-wide, exact too, except under a sanitizer whose runtime
+	 * maps memory of its own (shadow, background thread) meanwhile.
+	 */
+	if (!sanitized())
+		CHECK_EQ(before - after, want);
+	/* The pages really went back: they read as zero again. */
+	p = tide_arena_alloc(a, n * P);
+	for (size_t i = 0; i < n * P; i += P / 2)
+		CHECK_EQ(p[i], 0);
+	CHECK_UEQ(stats(a).page_faults_avoided, 0);
+	tide_arena_destroy(a);
+}
+
+TEST(reclaim_failure_keeps_pages_on_lru)
+{
+	struct tide_arena *a;
+	unsigned char s0[8], s1[8];
+	void *p;
+
+	setup();
+	a = tide_arena_create("t", 8 * P);
+	p = tide_arena_alloc(a, 8 * P);
+	tide_arena_free(a, p);
+	tide__arena_page_states(a, s0, 8);
+	tide__fault_set(1, false);
+	CHECK_UEQ(tide__arena_reclaim(a, 8), 0);
+	CHECK_UEQ(tide__fault_hits(), 1);
+	tide__fault_clear();
+	tide__arena_page_states(a, s1, 8);
+	CHECK(!memcmp(s0, s1, 8));
+	CHECK_PAGES(a, 0, 8, 0);
+	CHECK_UEQ(tide__arena_reclaim(a, 8), 8);
+	tide_arena_destroy(a);
+}
+
+/* ---- scan never waits for a busy arena --------------------------------- */
+
+static sem_t hook_entered, hook_release;
+static atomic_bool hook_armed;
+
+static void *blocking_malloc(size_t size)
+{
+	if (atomic_exchange(&hook_armed, false)) {
+		sem_post(&hook_entered);
+		while (sem_wait(&hook_release))
+			;
+	}
+	return malloc(size);
+}
+
+static void *alloc_thread(void *arg)
+{
+	return tide_arena_alloc(arg, 8);
+}
+
+TEST(scan_returns_stop_while_arena_is_busy)
+{
+	struct tide__os_hooks hooks = tide__os_default_hooks;
+	struct tide_shrinker_info i0, i1;
+	struct tide_arena *a;
+	pthread_t t;
+	void *x, *y, *r;
+
+	setup();
+	a = tide_arena_create("arena-busy", 16 * P);
+	x = tide_arena_alloc(a, 4 * P);
+	y = tide_arena_alloc(a, P);
+	tide_arena_free(a, x); /* 4 LRU pages, no node to recycle */
+	CHECK_PAGES(a, 1, 4, 11);
+
+	sem_init(&hook_entered, 0, 0);
+	sem_init(&hook_release, 0, 0);
+	hooks.malloc = blocking_malloc;
+	tide__os_set_hooks(&hooks);
+	atomic_store(&hook_armed, true);
+	CHECK(!pthread_create(&t, NULL, alloc_thread, a));
+	while (sem_wait(&hook_entered))
+		;
+	/* The allocating thread holds the arena lock now. */
+	i0 = shrinker_info("arena-busy");
+	CHECK_UEQ(tide_shrinker_scan("arena-busy", 4), 0);
+	CHECK_UEQ(tide_shrink(0, 0), 0);
+	i1 = shrinker_info("arena-busy");
+	CHECK_UEQ(i1.calls, i0.calls + 2); /* both scans ran and stopped */
+	CHECK_UEQ(i1.freed, i0.freed);
+	sem_post(&hook_release);
+	CHECK(!pthread_join(t, &r));
+	tide__os_set_hooks(NULL);
+	CHECK_PTR_EQ(r, x);
+	CHECK_PAGES(a, 2, 3, 11);
+	CHECK_UEQ(tide_shrinker_scan("arena-busy", 4), 3);
+	tide_arena_free(a, y);
+	tide_arena_free(a, r);
+	tide_arena_destroy(a);
+}
+
+/* ---- the OOM loop ------------------------------------------------------ */
+
+static int oom_body(void *arg)
+{
+	struct tide_arena_stats before, after;
+	struct tide_arena *a;
+	char *p, *q, *r;
+
+	(void)arg;
+	errno = 0;
+	a = tide_arena_create("arena-oom", 16 * P);
+	if (!a) {
+		CHECK_EQ(errno, ENOMEM);
+		return -ENOMEM;
+	}
+	p = tide_arena_alloc(a, 3 * P);
+	if (!p) {
+		CHECK_EQ(errno, ENOMEM);
+		CHECK_UEQ(stats(a).used_bytes, 0);
+		tide_arena_destroy(a);
+		return -ENOMEM;
+	}
+	q = tide_arena_alloc(a, 100);
+	if (!q) {
+		CHECK_EQ(errno, ENOMEM);
+		CHECK_UEQ(stats(a).used_bytes, 3 * P);
+		tide_arena_destroy(a);
+		return -ENOMEM;
+	}
+	tide_arena_free(a, p);
+	before = stats(a);
+	r = tide_arena_alloc(a, P);
+	if (!r) {
+		/* p's node was not recycled (q stays live after it). */
+		CHECK_EQ(errno, ENOMEM);
+		after = stats(a);
+		CHECK(!memcmp(&before, &after, sizeof(before)));
+		tide_arena_destroy(a);
+		return -ENOMEM;
+	}
+	CHECK_PTR_EQ(r, p);
+	tide_arena_free(a, q);
+	tide_arena_free(a, r);
+	CHECK_UEQ(stats(a).used_bytes, 0);
+	tide_arena_destroy(a);
+	return 0;
+}
+
+TEST(oom_loop_over_create_alloc_free_destroy)
+{
+	setup();
+	CHECK_CMP(th_oom_loop("arena", oom_body, NULL), >=, 8);
+}
+
+RUN_TESTS(T(create_rounds_size_up_to_pages), T(create_rejects_bad_arguments),
+	  T(create_accepts_the_maximum_size),
+	  T(create_registers_shrinker_and_destroy_unregisters_it),
+	  T(destroy_and_free_accept_null),
+	  T(fresh_arena_lays_buffers_back_to_back), T(sizes_round_up_to_8),
+	  T(best_fit_takes_smallest_hole_lowest_address_on_ties),
+	  T(free_merges_with_both_neighbours), T(alloc_of_zero_bytes_is_einval),
+	  T(alloc_larger_than_arena_is_enospc),
+	  T(alloc_in_full_arena_is_enospc),
+	  T(free_rejects_double_foreign_and_interior_pointers),
+	  T(page_shared_with_live_neighbour_stays_used),
+	  T(realloc_takes_pages_off_lru_without_fault),
+	  T(high_water_is_one_past_highest_page_ever_used),
+	  T(every_layout_and_free_order_keeps_exact_page_states),
+	  T(shrinker_count_is_lru_pages),
+	  T(scan_reclaims_oldest_lru_pages_first),
+	  T(scan_madvises_each_contiguous_run_once),
+	  T(shrink_pass_at_priority_0_empties_the_lru),
+	  T(reclaim_lowers_rss_by_the_pages_freed),
+	  T(reclaim_failure_keeps_pages_on_lru),
+	  T(scan_returns_stop_while_arena_is_busy),
+	  T(oom_loop_over_create_alloc_free_destroy))
