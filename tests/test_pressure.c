@@ -1,0 +1,1056 @@
+// SPDX-License-Identifier: MIT
+/*
+ * test_pressure.c - the pressure monitor: systemd's $MEMORY_PRESSURE_WATCH
+ * protocol on a real FIFO and socket, PSI trigger writes (a file the test
+ * controls, and this kernel's /proc/pressure/memory), cgroup v2 and budget
+ * logic against files the test writes, the kswapd loop's priority
+ * sequences, watermark hysteresis, rate limiting, level decay, the
+ * malloc_trim shrinker, thread and event-loop modes, and the OOM loop.
+ * The real cgroup v1 run is in test_pressure_cgroup.c.
+ */
+#include <dirent.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+
+#include <tide.h>
+
+#include "harness.h"
+
+#define MiB (UINT64_C(1) << 20)
+#define PAGE 4096u
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static char tmpdir[64];
+
+static void make_tmpdir(void)
+{
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/tide-pressure-XXXXXX");
+	CHECK(mkdtemp(tmpdir));
+}
+
+static void remove_tmpdir(void)
+{
+	DIR *d = opendir(tmpdir);
+	struct dirent *e;
+	char path[512];
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", tmpdir, e->d_name);
+		unlink(path);
+	}
+	closedir(d);
+	rmdir(tmpdir);
+}
+
+static char *tmp_path(const char *name)
+{
+	static char buf[4][512];
+	static int i;
+	char *p = buf[i++ % 4];
+
+	snprintf(p, 512, "%s/%s", tmpdir, name);
+	return p;
+}
+
+static void write_file(const char *path, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void write_file(const char *path, const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+	int n, fd;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	CHECK(fd >= 0);
+	CHECK_EQ(write(fd, buf, (size_t)n), n);
+	close(fd);
+}
+
+/* Wait up to @ms for the monitor's fd, then dispatch; true if it was ready. */
+static bool tick(struct tide_monitor *m, int ms)
+{
+	struct pollfd p = { .fd = tide_monitor_fd(m), .events = POLLIN };
+	int r = poll(&p, 1, ms);
+
+	CHECK(r >= 0);
+	if (r == 0)
+		return false;
+	CHECK_EQ(tide_monitor_dispatch(m), 0);
+	return true;
+}
+
+static struct tide_monitor_stats stats(struct tide_monitor *m)
+{
+	struct tide_monitor_stats st;
+
+	tide_monitor_stats(m, &st);
+	return st;
+}
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
+
+	nanosleep(&ts, NULL);
+}
+
+static int thread_count(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	int n = 0;
+
+	CHECK(d);
+	while ((e = readdir(d)))
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+static void *nothing(void *arg)
+{
+	return arg;
+}
+
+/* Sanitizer runtimes start helper threads with the first thread. */
+static void warm_up_threads(void)
+{
+	pthread_t t;
+
+	CHECK_EQ(pthread_create(&t, NULL, nothing, NULL), 0);
+	CHECK_EQ(pthread_join(t, NULL), 0);
+	sleep_ms(20);
+}
+
+/* Level callback log. */
+struct levels {
+	int n;
+	enum tide_pressure_level seen[64];
+};
+
+static void on_level(enum tide_pressure_level lvl, void *arg)
+{
+	struct levels *l = arg;
+
+	if (l->n < 64)
+		l->seen[l->n] = lvl;
+	l->n++;
+}
+
+/*
+ * A fake cache of @pages pages whose size is mirrored in a usage file
+ * (smaps_rollup or cgroup format): reclaim really lowers the usage the
+ * monitor reads.  It records the priority of every pass (count runs once
+ * per pass) and frees only at priorities <= @free_below_prio, down to
+ * @floor_pages.
+ */
+struct fake {
+	unsigned long pages, floor_pages;
+	int free_below_prio;
+	bool all_at_once; /* one scan frees everything down to the floor */
+	uint64_t base;
+	const char *usage_path;
+	bool rss_format;
+	int nprio;
+	int prio[256];
+	unsigned long freed[256]; /* per pass */
+};
+
+static void fake_publish(struct fake *f)
+{
+	uint64_t bytes = f->base + (uint64_t)f->pages * PAGE;
+
+	if (f->rss_format)
+		write_file(f->usage_path,
+			   "Rss:              %llu kB\nLazyFree:              "
+			   "0 kB\n",
+			   (unsigned long long)(bytes / 1024));
+	else
+		write_file(f->usage_path, "%llu\n", (unsigned long long)bytes);
+}
+
+static unsigned long fake_count(void *priv, struct tide_shrink_control *sc)
+{
+	struct fake *f = priv;
+
+	if (f->nprio < 256) {
+		f->prio[f->nprio] = sc->priority;
+		f->freed[f->nprio] = 0;
+	}
+	f->nprio++;
+	return f->pages > f->floor_pages ? f->pages - f->floor_pages :
+					   TIDE_SHRINK_EMPTY;
+}
+
+static unsigned long fake_scan(void *priv, struct tide_shrink_control *sc)
+{
+	struct fake *f = priv;
+	unsigned long n;
+
+	if (sc->priority > f->free_below_prio)
+		return 0;
+	n = f->pages - f->floor_pages;
+	if (!f->all_at_once)
+		n = TIDE__MIN(sc->nr_to_scan, n);
+	f->pages -= n;
+	if (f->nprio && f->nprio <= 256)
+		f->freed[f->nprio - 1] += n;
+	if (f->usage_path)
+		fake_publish(f);
+	return n;
+}
+
+static const struct tide_shrinker_ops fake_ops = { fake_count, fake_scan };
+
+static struct tide_shrinker *fake_register(struct fake *f)
+{
+	struct tide_shrinker *s = tide_shrinker_alloc("fake");
+
+	CHECK(s);
+	tide_shrinker_register(s, &fake_ops, f);
+	return s;
+}
+
+/* Priorities of the recorded passes must be exactly @want. */
+static void check_prios(const struct fake *f, const int *want, int n)
+{
+	CHECK_EQ(f->nprio, n);
+	for (int i = 0; i < n; i++)
+		if (f->prio[i] != want[i])
+			FAIL("pass %d ran at priority %d, expected %d", i,
+			     f->prio[i], want[i]);
+}
+
+static void set_watch(const char *path, const char *write_b64)
+{
+	CHECK_EQ(setenv("MEMORY_PRESSURE_WATCH", path, 1), 0);
+	if (write_b64)
+		CHECK_EQ(setenv("MEMORY_PRESSURE_WRITE", write_b64, 1), 0);
+	else
+		unsetenv("MEMORY_PRESSURE_WRITE");
+}
+
+static void fifo_poke(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+
+	CHECK(fd >= 0);
+	CHECK_EQ(write(fd, "x", 1), 1);
+	close(fd);
+}
+
+/* ---- $MEMORY_PRESSURE_WATCH --------------------------------------------- */
+
+/*
+ * Auto mode takes $MEMORY_PRESSURE_WATCH first.  A write to the FIFO makes
+ * the monitor fd readable (poll), and dispatching runs one MEDIUM reclaim
+ * loop: passes at 12, 11, ..., 6 and, since the pass at the floor freed
+ * nothing, no more.
+ */
+TEST(watch_fifo_write_runs_medium_reclaim_loop)
+{
+	const struct tide_monitor_config cfg = { .flags =
+							 TIDE_MONITOR_NO_TRIM };
+	static const int want[] = { 12, 11, 10, 9, 8, 7, 6 };
+	struct fake f = { .pages = 1000, .free_below_prio = -1 };
+	struct tide_shrinker *s = fake_register(&f);
+	struct tide_monitor *m = NULL;
+	struct tide_monitor_stats st;
+
+	make_tmpdir();
+	CHECK_EQ(mkfifo(tmp_path("fifo"), 0600), 0);
+	set_watch(tmp_path("fifo"), NULL);
+	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	CHECK_EQ(tide_monitor_source(m), TIDE_SOURCE_WATCH);
+	CHECK_STR(tide_monitor_source_name(tide_monitor_source(m)), "watch");
+	CHECK(!tick(m, 50)); /* nothing happened yet */
+	CHECK_EQ(f.nprio, 0);
+
+	fifo_poke(tmp_path("fifo"));
+	CHECK(tick(m, 2000));
+	st = stats(m);
+	CHECK_UEQ(st.events, 1);
+	CHECK_UEQ(st.loops, 1);
+	CHECK_UEQ(st.passes, 7);
+	CHECK_EQ(st.last_priority, 6);
+	CHECK_EQ(st.level, TIDE_PRESSURE_MEDIUM);
+	check_prios(&f, want, 7);
+	CHECK(!tick(m, 50)); /* the byte was consumed */
+
+	tide_monitor_free(m);
+	tide_shrinker_free(s);
+	remove_tmpdir();
+}
+
+/*
+ * At the floor the loop goes on while passes free something: a cache that
+ * frees only at priority <= 6 gets passes 12..6 and then 6 again until a
+ * pass at 6 frees nothing.
+ */
+TEST(level_loop_repeats_at_floor_until_nothing_freed)
+{
+	const struct tide_monitor_config cfg = { .flags =
+							 TIDE_MONITOR_NO_TRIM };
+	struct fake f = { .pages = 6000, .free_below_prio = 6 };
+	struct tide_shrinker *s = fake_register(&f);
+	struct tide_monitor *m = NULL;
+	struct tide_monitor_stats st;
+	int at_floor = 0;
+
+	make_tmpdir();
+	f.usage_path = tmp_path("usage");
+	CHECK_EQ(mkfifo(tmp_path("fifo"), 0600), 0);
+	set_watch(tmp_path("fifo"), NULL);
+	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	fifo_poke(tmp_path("fifo"));
+	CHECK(tick(m, 2000));
+	st = stats(m);
+	for (int i = 0; i < 6; i++)
+		CHECK_EQ(f.prio[i], 12 - i);
+	for (int i = 6; i < f.nprio; i++) {
+		CHECK_EQ(f.prio[i], 6);
+		at_floor++;
+	}
+	/* Every pass at 6 but the last freed pages; the last freed none. */
+	CHECK_CMP(at_floor, >=, 2);
+	CHECK_CMP(at_floor, <, 32);
+	for (int i = 6; i < f.nprio - 1; i++)
+		CHECK_CMP(f.freed[i], >, 0);
+	CHECK_EQ(f.freed[f.nprio - 1], 0);
+	CHECK_UEQ(st.passes, (unsigned)f.nprio);
+	th_note("%d passes at the floor, cache 6000 -> %lu pages", at_floor,
+		f.pages);
+	tide_monitor_free(m);
+	tide_shrinker_free(s);
+	remove_tmpdir();
+}
+
+/* $MEMORY_PRESSURE_WRITE is base64; the decoded bytes (NUL included) are
+ * written into the watched FIFO right after opening it. */
+TEST(watch_write_is_decoded_and_written_after_open)
+{
+	char buf[64];
+	struct tide_monitor *m = NULL;
+	ssize_t n;
+	int fd;
+
+	make_tmpdir();
+	CHECK_EQ(mkfifo(tmp_path("fifo"), 0600), 0);
+	/* systemd's own value: "some 200000 2000000" and a NUL */
+	set_watch(tmp_path("fifo"), "c29tZSAyMDAwMDAgMjAwMDAwMAA=");
+	CHECK_EQ(tide_monitor_new(&m, NULL), 0);
+	CHECK_EQ(tide_monitor_source(m), TIDE_SOURCE_WATCH);
+	fd = open(tmp_path("fifo"), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	CHECK(fd >= 0);
+	n = read(fd, buf, sizeof(buf));
+	CHECK_EQ(n, 20);
+	CHECK(!memcmp(buf, "some 200000 2000000", 20));
+	close(fd);
+	tide_monitor_free(m);
+	remove_tmpdir();
+}
+
+/* "/dev/null" or an empty value turns monitoring off, even in auto mode. */
+TEST(watch_dev_null_or_empty_disables_monitoring)
+{
+	struct tide_monitor *m = NULL;
+
+	set_watch("/dev/null", NULL);
+	CHECK_EQ(tide_monitor_new(&m, NULL), 0);
+	CHECK_EQ(tide_monitor_source(m), TIDE_SOURCE_NONE);
+	CHECK(!tick(m, 20));
+	tide_monitor_free(m);
+
+	set_watch("", NULL);
+	CHECK_EQ(tide_monitor_new(&m, NULL), 0);
+	CHECK_EQ(tide_monitor_source(m), TIDE_SOURCE_NONE);
+	tide_monitor_free(m);
+}
+
+/* Bad settings fail with a clean error: nothing stored, leaked or left
+ * open. */
+TEST(watch_bad_values_give_clean_errors)
+{
+	struct tide__os_stats before, after;
+	struct tide_monitor *m = (struct tide_monitor *)&m;
+	int fds;
+
+	make_tmpdir();
+	write_file(tmp_path("regular"), "not pollable\n");
+	CHECK_EQ(mkfifo(tmp_path("fifo"), 0600), 0);
+	fds = th_fd_count();
+	tide__os_stats(&before);
+
+	set_watch("relative/path", NULL);
+	CHECK_EQ(tide_monitor_new(&m, NULL), -EINVAL);
+	set_watch(tmp_path("missing"), NULL);
+	CHECK_EQ(tide_monitor_new(&m, NULL), -ENOENT);
+	set_watch(tmp_path("fifo"), "not base64!");
+	CHECK_EQ(tide_monitor_new(&m, NULL), -EINVAL);
+	set_watch(tmp_path("fifo"), "abc"); /* not a multiple of 4 */
+	CHECK_EQ(tide_monitor_new(&m, NULL), -EINVAL);
+	/* A regular file that is not a PSI file cannot be polled. */
+	set_watch(tmp_path("regular"), NULL);
+	CHECK_EQ(tide_monitor_new(&m, NULL), -EPERM);
+
+	CHECK_PTR_EQ(m, &m);
+	tide__os_stats(&after);
+	CHECK_EQ(after.heap_live, before.heap_live);
+	CHECK_EQ(th_fd_count(), fds);
+	remove_tmpdir();
+}
+
+/* An AF_UNIX stream socket: connected, written to, read for events; when
+ * the peer goes away the socket leaves the epoll set (no busy loop). */
+TEST(watch_socket_is_connected_written_and_read)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct tide_monitor *m = NULL;
+	char buf[16];
+	int lfd, cfd;
+
+	make_tmpdir();
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", tmp_path("sock"));
+	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CHECK(lfd >= 0);
+	CHECK_EQ(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	CHECK_EQ(listen(lfd, 4), 0);
+	set_watch(sa.sun_path, "aGVsbG8="); /* "hello" */
+	CHECK_EQ(tide_monitor_new(&m, NULL), 0);
+	CHECK_EQ(tide_monitor_source(m), TIDE_SOURCE_WATCH);
+	cfd = accept(lfd, NULL, NULL);
+	CHECK(cfd >= 0);
+	CHECK_EQ(read(cfd, buf, sizeof(buf)), 5);
+	CHECK(!memcmp(buf, "hello", 5));
+
+	CHECK_EQ(write(cfd, "pressure", 8), 8);
+	CHECK(tick(m, 2000));
+	CHECK_UEQ(stats(m).events, 1);
+	CHECK_UEQ(stats(m).loops, 1);
+
+	close(cfd);
+	CHECK(tick(m, 2000)); /* the hangup */
+	CHECK_UEQ(stats(m).loops, 1);
+	CHECK(!tick(m, 50));
+	tide_monitor_free(m);
+	close(lfd);
+	remove_tmpdir();
+}
+
+/* ---- PSI ----------------------------------------------------------------- */
+
+/*
+ * The trigger goes into the PSI file with its NUL (the kernel replaces the
+ * last byte written by a NUL).  A file the test controls takes the write
+ * but cannot be polled, so the monitor falls through to the next source.
+ */
+TEST(psi_trigger_is_written_then_unpollable_file_falls_through)
+{
+	struct tide_monitor_config cfg = {
+		.sources = TIDE_SOURCE_PSI | TIDE_SOURCE_BUDGET,
+		.high_watermark = 100 * MiB,
+		.flags = TIDE_MONITOR_NO_TRIM,
+	};
+	struct tide_monitor *m = NULL;
+	char buf[64];
+	int fd;
+
+	make_tmpdir();
+	write_file(tmp_path("psi"), "%s", "");
+	write_file(tmp_path("rss"), "Rss: 1024 kB\n");
+	cfg.psi_path = tmp_path("psi");
+	cfg.rss_path = tmp_path("rss");
+	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	CHECK_EQ(tide_monitor_source(m), TIDE_SOURCE_BUDGET);
+	fd = open(cfg.psi_path, O_RDONLY);
+	CHECK_EQ(read(fd, buf, sizeof(buf)), 20);
+	CHECK(!memcmp(buf, "some 200000 2000000", 20));
+	close(fd);
+	tide_monitor_free(m);
+
+	/* Configured trigger, PSI forced alone: the refusal is the result. */
+	cfg.sources = TIDE_SOURCE_PSI;
+	cfg.psi_trigger = "full 100000 1000000";
+	CHECK_EQ(tide_monitor_new(&m, &cfg), -EPERM);
+	fd = open(cfg.psi_path, O_RDONLY);
+	CHECK_EQ(read(fd, buf, sizeof(buf)), 20);
+	CHECK(!memcmp(buf, "full 100000 1000000", 20));
+	close(fd);
+	remove_tmpdir();
+}
+
+/* A kernel file that answers EINVAL to the trigger write: the monitor
+ * must fall through cleanly to the next source. */
+TEST(psi_trigger_einval_falls_through_to_next_source)
+{
+	struct tide_monitor_config cfg = {
+		.sources = TIDE_SOURCE_PSI | TIDE_SOURCE_NONE,
+		.psi_path = "/proc/self/oom_score_adj",
+	};
+	struct tide_monitor *m = NULL;
+	char before[32], after[32];
+	int fds = th_fd_count();
+	FILE *f;
+
+	f = fopen("/proc/self/oom_score_adj", "r");
+	CHECK(f && fgets(before, sizeof(before), f));
+	fclose(f);
+	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	CHECK_EQ(tide_monitor_source(m), TIDE_SOURCE_NONE);
+	tide_monitor_free(m);
+	cfg.sources = TIDE_SOURCE_PSI;
+	CHECK_EQ(tide_monitor_new(&m, &cfg), -EINVAL);
+	f = fopen("/proc/self/oom_score_adj", "r");
+	CHECK(f && fgets(after, sizeof(after), f));
+	fclose(f);
+	CHECK_STR(after, before);
+	CHECK_EQ(th_fd_count(), fds);
+}
+
+/*
+ * This kernel's real /proc/pressure/memory: the monitor uses it exactly
+ * when the kernel accepts the trigger (probed here the same way), and
+ * otherwise takes the next source.
+ */
+TEST(psi_real_proc_file_used_or_next_source_chosen)
+{
+	const char *trig = "some 200000 2000000";
+	struct tide_monitor_config cfg = {
+		.sources = TIDE_SOURCE_PSI | TIDE_SOURCE_NONE,
+	};
+	struct tide_monitor *m = NULL;
+	bool accepted = false;
+	int fd;
+
+	fd = open("/proc/pressure/memory", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	if (fd >= 0) {
+		accepted = write(fd, trig, strlen(trig) + 1) ==
+			   (ssize_t)strlen(trig) + 1;
+		th_note("kernel %s PSI triggers (%s)",
+			accepted ? "accepts" : "refuses",
+			accepted ? "ok" : strerror(errno));
+		close(fd);
+	} else {
+		th_note("no /proc/pressure/memory: %s", strerror(errno));
+	}
+	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	CHECK_EQ(tide_monitor_source(m),
+		 accepted ? TIDE_SOURCE_PSI : TIDE_SOURCE_NONE);
+	tide_monitor_free(m);
+}
+
+/* ---- cgroup v2 against a directory the test writes ----------------------- */
+
+static void fake_cgroup2(uint64_t high, uint64_t current)
+{
+	write_file(tmp_path("memory.high"), "%llu\n", (unsigned long long)high);
+	write_file(tmp_path("memory.max"), "max\n");
+	write_file(tmp_path("memory.current"), "%llu\n",
+		   (unsigned long long)current);
+	write_file(tmp_path("memory.events"),
+		   "low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\n");
+}
+
+/*
+ * memory.high 100 MiB gives watermarks 75 and 62.5 MiB.  Usage 80 MiB is
+ * over high: the loop walks 12, 11, ..., 3; the cache frees only at <= 3,
+ * where it drops its 20 MiB at once: usage 60 MiB, under low, ends the
+ * loop.
+ */
+TEST(cgroup2_current_over_high_reclaims_until_under_low)
+{
+	struct tide_monitor_config cfg = {
+		.sources = TIDE_SOURCE_CGROUP2,
+		.poll_interval_ms = 10,
+		.flags = TIDE_MONITOR_NO_TRIM,
+	};
+	static const int want[] = { 12, 11, 10, 9, 8, 7, 6, 5, 4, 3 };
+	struct fake f = { .free_below_prio = 3,
+			  .all_at_once = true,
+			  .base = 50 * MiB };
+	struct levels lv = { 0 };
+	struct tide_monitor *m = NULL;
+	struct tide_shrinker *s;
+	struct tide_monitor_stats st;
+
+	make_tmpdir();
+	fake_cgroup2(100 * MiB, 50 * MiB);
+	cfg.cgroup2_dir = tmpdir;
+	cfg.on_level = on_level;
+	cfg.level_arg = &lv;
+	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	CHECK_EQ(tide_monitor_source(m), TIDE_SOURCE_CGROUP2);
+	CHECK(tick(m, 1000)); /* a poll at 50 MiB: nothing to do */
+	CHECK_UEQ(stats(m).loops, 0);
+
+	f.usage_path = tmp_path("memory.current");
+	f.pages = (unsigned long)(30 * MiB / PAGE);
+	f.floor_pages = (unsigned long)(10 * MiB / PAGE);
+	s = fake_register(&f);
+	fake_publish(&f);
+	CHECK(tick(m, 1000));
+	st = stats(m);
+	CHECK_UEQ(st.loops, 1);
+	check_prios(&f, want, 10);
+	CHECK_UEQ(st.usage, 60 * MiB);
+	CHECK_EQ(lv.n, 2);
+	CHECK_EQ(lv.seen[0], TIDE_PRESSURE_MEDIUM);
+	CHECK_EQ(lv.seen[1], TIDE_PRESSURE_NONE);
+	tide_monitor_free(m);
+	tide_shrinker_free(s);
+	remove_tmpdir();
+}
+
+/* A new "max" event in memory.events is CRITICAL: a level loop to 0. */
+TEST(cgroup2_max_event_runs_critical_loop)
+{
+	struct tide_monitor_config cfg = {
+		.sources = TIDE_SOURCE_CGROUP2,
+		.poll_interval_ms = 10,
+		.flags = TIDE_MONITOR_NO_TRIM,
+	};
+	struct fake f = { .pages = 10, .free_below_prio = -1 };
+	struct tide_shrinker *s = fake_register(&f);
+	struct levels lv = { 0 };
+	struct tide_monitor *m = NULL;
+
+	make_tmpdir();
+	fake_cgroup2(100 * MiB, 10 * MiB);
+	cfg.cgroup2_dir = tmpdir;
+	cfg.on_level = on_level;
+	cfg.level_arg = &lv;
+	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	write_file(tmp_path("memory.events"),
+		   "low 0\nhigh 0\nmax 1\noom 0\noom_kill 0\n");
+	CHECK(tick(m, 1000));
+	CHECK_UEQ(stats(m).loops, 1);
+	CHECK_EQ(stats(m).last_priority, 0);
+	CHECK_EQ(f.nprio, 13); /* 12..0, the pass at 0 freed nothing */
+	CHECK_EQ(lv.n, 1);
+	CHECK_EQ(lv.seen[0], TIDE_PRESSURE_CRITICAL);
+	/* the same counter again is not a new event */
+	CHECK(tick(m, 1000));
+	CHECK_UEQ(stats(m).loops, 1);
+	tide_monitor_free(m);
+	tide_shrinker_free(s);
+	remove_tmpdir();
+}
+
+/* ---- budget --------------------------------------------------------------- */
+
+/*
+ * The issue's case: a cache counting one hundred 1 MiB entries.  Its count
+ * is too small for the gentle priorities (100 >> 12 is 0), so only a loop
+ * that goes down to 0 reclaims it; crossing the high watermark does.
+ */
+struct entries {
+	unsigned long n;
+	const char *rss_path;
+};
+
+static void entries_publish(struct entries *e)
+{
+	write_file(e->rss_path, "Rss: %lu kB\nLazyFree: 0 kB\n",
+		   (unsigned long)(e->n * 1024));
+}
+
+static unsigned long entries_count(void *priv, struct tide_shrink_control *sc)
+{
+	struct entries *e = priv;
+
+	return e->n ? e->n : TIDE_SHRINK_EMPTY;
+}
+
+static unsigned long entries_scan(void *priv, struct tide_shrink_control *sc)
+{
+	struct entries *e = priv;
+	unsigned long n = TIDE__MIN(sc->nr_to_scan, e->n);
+
+	e->n -= n;
+	entries_publish(e);
+	return n;
+}
+
+TEST(hundred_1mib_entries_reclaimed_when_usage_crosses_high)
+{
+	static const struct tide_shrinker_ops ops = { entries_count,
+						      entries_scan };
+	struct tide_monitor_config cfg = {
+		.sources = TIDE_SOURCE_BUDGET,
+		.high_watermark = 90 * MiB,
+		.low_watermark = 50 * MiB,
+		.poll_interval_ms = 10,
+		.flags = TIDE_MONITOR_NO_TRIM,
+	};
+	struct entries e = { .n = 80 };
+	struct tide_shrinker *s = tide_shrinker_alloc("entries");
+	struct tide_monitor *m = NULL;
+	struct tide_monitor_stats st;
+
+	make_tmpdir();
+	e.rss_path = cfg.rss_path = tmp_path("smaps_rollup");
+	entries_publish(&e);
+	tide_shrinker_register(s, &ops, &e);
+	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	CHECK_EQ(tide_monitor_source(m), TIDE_SOURCE_BUDGET);
+	CHECK(tick(m, 1000));
+	CHECK_UEQ(stats(m).loops, 0); /* 80 MiB: under high */
+	CHECK_EQ(e.n, 80);
+
+	e.n = 100;
+	entries_publish(&e);
+	CHECK(tick(m, 1000));
+	st = stats(m);
+	CHECK_UEQ(st.loops, 1);
+	CHECK_CMP(e.n, <, 50);
+	CHECK_CMP(st.usage, <, 50 * MiB);
+	CHECK_CMP(st.last_priority, <=, 1);
+	th_note("100 entries -> %lu, last pass at priority %d", e.n,
+		st.last_priority);
+	tide_monitor_free(m);
+	tide_shrinker_free(s);
+	remove_tmpdir();
+}
+
+/*
+ * Hysteresis: reclaim starts at high (100 MiB) and the level stays MEDIUM
+ * until usage is under low (80 MiB).  A cache that cannot go below 85 MiB
+ * leaves the loop at priority 0 (a pass there freed nothing) with the
+ * level still MEDIUM; 90 MiB afterwards starts no loop; 79 MiB ends the
+ * pressure; 90 MiB again is below high: nothing.
+ */
+TEST(budget_watermark_hysteresis)
+{
+	struct tide_monitor_config cfg = {
+		.sources = TIDE_SOURCE_BUDGET,
+		.high_watermark = 100 * MiB,
+		.low_watermark = 80 * MiB,
+		.poll_interval_ms = 10,
+		.flags = TIDE_MONITOR_NO_TRIM,
+	};
+	struct fake f = { .free_below_prio = 12, .rss_format = true };
+	struct levels lv = { 0 };
+	struct tide_shrinker *s;
+	struct tide_monitor *m = NULL;
+	struct tide_monitor_stats st;
+
+	make_tmpdir();
+	f.usage_path = cfg.rss_path = tmp_path("smaps_rollup");
+	f.base = 85 * MiB;
+	f.pages = (unsigned long)(5 * MiB / PAGE); /* 90 MiB */
+	fake_publish(&f);
+	s = fake_register(&f);
+	cfg.on_level = on_level;
+	cfg.level_arg = &lv;
+	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	CHECK(tick(m, 1000));
+	CHECK_UEQ(stats(m).loops, 0);
+	CHECK_EQ(lv.n, 0);
+
+	f.pages = (unsigned long)(25 * MiB / PAGE); /* 110 MiB */
+	fake_publish(&f);
+	CHECK(tick(m, 1000));
+	st = stats(m);
+	CHECK_UEQ(st.loops, 1);
+	CHECK_UEQ(st.usage, 85 * MiB);
+	CHECK_EQ(st.last_priority, 0);
+	CHECK_EQ(st.level, TIDE_PRESSURE_MEDIUM);
+	CHECK_EQ(lv.n, 1);
+	CHECK_EQ(lv.seen[0], TIDE_PRESSURE_MEDIUM);
+
+	CHECK(tick(m, 1000)); /* 85 MiB: between the watermarks */
+	CHECK_UEQ(stats(m).loops, 1);
+	CHECK_EQ(stats(m).level, TIDE_PRESSURE_MEDIUM);
+
+	f.base = 79 * MiB;
+	f.pages = 0;
+	fake_publish(&f);
+	CHECK(tick(m, 1000));
+	CHECK_EQ(stats(m).level, TIDE_PRESSURE_NONE);
+	CHECK_EQ(lv.n, 2);
+	CHECK_EQ(lv.seen[1], TIDE_PRESSURE_NONE);
+
+	f.base = 90 * MiB;
+	fake_publish(&f);
+	CHECK(tick(m, 1000));
+	CHECK_UEQ(stats(m).loops, 1);
+	CHECK_EQ(lv.n, 2);
+	tide_monitor_free(m);
+	tide_shrinker_free(s);
+	remove_tmpdir();
+}
+
+/* ---- levels ----------------------------------------------------------------- */
+
+/* Repeats of the same level are reported at most once per rate limit. */
+TEST(level_repeats_are_rate_limited)
+{
+	struct tide_monitor_config cfg = {
+		.flags = TIDE_MONITOR_NO_TRIM,
+		.rate_limit_ms = 60000,
+		.quiet_ms = 60000,
+	};
+	struct levels lv = { 0 };
+	struct tide_monitor *m = NULL;
+
+	make_tmpdir();
+	CHECK_EQ(mkfifo(tmp_path("fifo"), 0600), 0);
+	set_watch(tmp_path("fifo"), NULL);
+	cfg.on_level = on_level;
+	cfg.level_arg = &lv;
+	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	for (int i = 0; i < 3; i++) {
+		fifo_poke(tmp_path("fifo"));
+		CHECK(tick(m, 2000));
+	}
+	CHECK_UEQ(stats(m).loops, 3); /* every signal reclaims */
+	CHECK_EQ(lv.n, 1); /* ...but is reported once */
+	tide_monitor_free(m);
+
+	lv.n = 0;
+	cfg.rate_limit_ms = 5;
+	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	for (int i = 0; i < 3; i++) {
+		fifo_poke(tmp_path("fifo"));
+		CHECK(tick(m, 2000));
+		sleep_ms(10);
+	}
+	CHECK_EQ(lv.n, 3);
+	for (int i = 0; i < 3; i++)
+		CHECK_EQ(lv.seen[i], TIDE_PRESSURE_MEDIUM);
+	tide_monitor_free(m);
+	remove_tmpdir();
+}
+
+/* A level source goes back to NONE after the quiet period. */
+TEST(level_returns_to_none_after_quiet_period)
+{
+	struct tide_monitor_config cfg = {
+		.flags = TIDE_MONITOR_NO_TRIM,
+		.quiet_ms = 50,
+	};
+	struct levels lv = { 0 };
+	struct tide_monitor *m = NULL;
+
+	make_tmpdir();
+	CHECK_EQ(mkfifo(tmp_path("fifo"), 0600), 0);
+	set_watch(tmp_path("fifo"), NULL);
+	cfg.on_level = on_level;
+	cfg.level_arg = &lv;
+	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	fifo_poke(tmp_path("fifo"));
+	CHECK(tick(m, 2000));
+	CHECK_EQ(stats(m).level, TIDE_PRESSURE_MEDIUM);
+	CHECK(tick(m, 2000)); /* the quiet timer */
+	CHECK_EQ(stats(m).level, TIDE_PRESSURE_NONE);
+	CHECK_EQ(lv.n, 2);
+	CHECK_EQ(lv.seen[0], TIDE_PRESSURE_MEDIUM);
+	CHECK_EQ(lv.seen[1], TIDE_PRESSURE_NONE);
+	tide_monitor_free(m);
+	remove_tmpdir();
+}
+
+/* ---- modes and lifetime -------------------------------------------------- */
+
+TEST(thread_mode_reclaims_and_free_leaves_no_thread_or_fd)
+{
+	const struct tide_monitor_config cfg = { .flags =
+							 TIDE_MONITOR_NO_TRIM };
+	struct fake f = { .pages = 1000, .free_below_prio = -1 };
+	struct tide_shrinker *s = fake_register(&f);
+	struct tide_monitor *m = NULL;
+	int fds, threads;
+
+	make_tmpdir();
+	CHECK_EQ(mkfifo(tmp_path("fifo"), 0600), 0);
+	set_watch(tmp_path("fifo"), NULL);
+	warm_up_threads();
+	fds = th_fd_count();
+	threads = thread_count();
+	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	CHECK_EQ(tide_monitor_start(m), 0);
+	CHECK_EQ(thread_count(), threads + 1);
+	CHECK_EQ(tide_monitor_start(m), -EBUSY);
+	CHECK_EQ(tide_monitor_dispatch(m), -EBUSY);
+	fifo_poke(tmp_path("fifo"));
+	for (int i = 0; i < 2000 && stats(m).loops < 1; i++)
+		sleep_ms(1);
+	CHECK_UEQ(stats(m).loops, 1);
+	CHECK_UEQ(stats(m).passes, 7);
+	tide_monitor_free(m);
+	CHECK_EQ(thread_count(), threads);
+	CHECK_EQ(th_fd_count(), fds);
+
+	/* created, never started */
+	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	tide_monitor_free(m);
+	CHECK_EQ(th_fd_count(), fds);
+	tide_monitor_free(NULL);
+	tide_shrinker_free(s);
+	remove_tmpdir();
+}
+
+TEST(config_errors_leave_ret_untouched)
+{
+	struct tide_monitor *m = (struct tide_monitor *)&m;
+	struct tide_monitor_config cfg = { .sources = 1u << 7 };
+
+	CHECK_EQ(tide_monitor_new(NULL, NULL), -EINVAL);
+	CHECK_EQ(tide_monitor_new(&m, &cfg), -EINVAL);
+	cfg = (struct tide_monitor_config){ .high_watermark = 10,
+					    .low_watermark = 20 };
+	CHECK_EQ(tide_monitor_new(&m, &cfg), -EINVAL);
+	cfg = (struct tide_monitor_config){ .flags = 1u << 5 };
+	CHECK_EQ(tide_monitor_new(&m, &cfg), -EINVAL);
+	cfg = (struct tide_monitor_config){ .budget = 7 };
+	CHECK_EQ(tide_monitor_new(&m, &cfg), -EINVAL);
+	/* forced sources that are not there give their error */
+	cfg = (struct tide_monitor_config){ .sources = TIDE_SOURCE_CGROUP2,
+					    .cgroup2_dir = "/nonexistent" };
+	CHECK_EQ(tide_monitor_new(&m, &cfg), -ENOENT);
+	cfg = (struct tide_monitor_config){ .sources = TIDE_SOURCE_BUDGET };
+	CHECK_EQ(tide_monitor_new(&m, &cfg), -ENODEV);
+	CHECK_PTR_EQ(m, &m);
+	CHECK_EQ(tide_monitor_fd(NULL), -EINVAL);
+	CHECK_EQ(tide_monitor_dispatch(NULL), -EINVAL);
+	CHECK_EQ(tide_monitor_source(NULL), 0);
+}
+
+/* ---- the malloc_trim shrinker ---------------------------------------------- */
+
+/* Through volatile pointers, so the compiler cannot elide the churn. */
+static void *(*volatile heap_alloc)(size_t) = malloc;
+static void (*volatile heap_free)(void *) = free;
+
+static long heap_churn(void **keep)
+{
+	enum { N = 16384, SZ = 4000 };
+	void **v = heap_alloc(N * sizeof(*v));
+	long before;
+
+	CHECK(v);
+	for (int i = 0; i < N; i++) {
+		v[i] = heap_alloc(SZ);
+		CHECK(v[i]);
+		memset(v[i], 1, SZ);
+	}
+	*keep = heap_alloc(SZ); /* pins the top: free() cannot trim by itself */
+	for (int i = 0; i < N; i++)
+		heap_free(v[i]);
+	heap_free(v);
+	before = th_anon_kb();
+	return before;
+}
+
+/*
+ * 64 MiB of freed small blocks stay resident under a pinned heap top.  A
+ * MEDIUM pressure signal gives them back through the default malloc_trim
+ * shrinker; with TIDE_MONITOR_NO_TRIM the same signal does not.
+ */
+TEST(default_trim_shrinker_gives_back_free_heap_pages)
+{
+	struct tide_monitor_config cfg = { .flags = TIDE_MONITOR_NO_TRIM };
+	struct tide_monitor *m = NULL;
+	void *keep;
+	long before, after;
+
+#if defined(TIDE__ASAN) || defined(__SANITIZE_THREAD__)
+	SKIP("the sanitizer's allocator replaces glibc malloc: malloc_trim "
+	     "has no glibc heap to trim");
+#endif
+	make_tmpdir();
+	CHECK_EQ(mkfifo(tmp_path("fifo"), 0600), 0);
+	set_watch(tmp_path("fifo"), NULL);
+	before = heap_churn(&keep);
+
+	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	fifo_poke(tmp_path("fifo"));
+	CHECK(tick(m, 2000));
+	after = th_anon_kb();
+	th_note("no trim shrinker: anon %ld -> %ld KiB", before, after);
+	CHECK_CMP(before - after, <, 4096);
+	tide_monitor_free(m);
+
+	cfg.flags = 0;
+	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	fifo_poke(tmp_path("fifo"));
+	CHECK(tick(m, 2000));
+	after = th_anon_kb();
+	th_note("malloc_trim shrinker: anon %ld -> %ld KiB", before, after);
+	CHECK_CMP(before - after, >=, 60 * 1024);
+	tide_monitor_free(m);
+	heap_free(keep);
+	remove_tmpdir();
+}
+
+/* ---- OOM loop ------------------------------------------------------------------ */
+
+static int oom_body(void *arg)
+{
+	const struct tide_monitor_config *cfg = arg;
+	struct tide_monitor *m = (struct tide_monitor *)&m;
+	int r = tide_monitor_new(&m, cfg);
+
+	if (r) {
+		CHECK_PTR_EQ(m, &m);
+		return r;
+	}
+	tide_monitor_free(m);
+	return 0;
+}
+
+TEST(oom_loop_monitor_new)
+{
+	struct tide_monitor_config cfg = {
+		.sources = TIDE_SOURCE_BUDGET,
+		.high_watermark = 100 * MiB,
+	};
+	int fds;
+
+	make_tmpdir();
+	write_file(tmp_path("smaps_rollup"), "Rss: 1024 kB\n");
+	cfg.rss_path = tmp_path("smaps_rollup");
+	fds = th_fd_count();
+	CHECK_CMP(th_oom_loop("monitor_new budget", oom_body, &cfg), >=, 3);
+	fake_cgroup2(100 * MiB, 10 * MiB);
+	cfg = (struct tide_monitor_config){ .sources = TIDE_SOURCE_CGROUP2,
+					    .cgroup2_dir = tmpdir };
+	CHECK_CMP(th_oom_loop("monitor_new cgroup2", oom_body, &cfg), >=, 5);
+	CHECK_EQ(mkfifo(tmp_path("fifo"), 0600), 0);
+	set_watch(tmp_path("fifo"), "aGVsbG8=");
+	CHECK_CMP(th_oom_loop("monitor_new watch", oom_body, NULL), >=, 2);
+	CHECK_EQ(th_fd_count(), fds);
+	remove_tmpdir();
+}
+
+RUN_TESTS(T(watch_fifo_write_runs_medium_reclaim_loop),
+	  T(level_loop_repeats_at_floor_until_nothing_freed),
+	  T(watch_write_is_decoded_and_written_after_open),
+	  T(watch_dev_null_or_empty_disables_monitoring),
+	  T(watch_bad_values_give_clean_errors),
+	  T(watch_socket_is_connected_written_and_read),
+	  T(psi_trigger_is_written_then_unpollable_file_falls_through),
+	  T(psi_trigger_einval_falls_through_to_next_source),
+	  T(psi_real_proc_file_used_or_next_source_chosen),
+	  T(cgroup2_current_over_high_reclaims_until_under_low),
+	  T(cgroup2_max_event_runs_critical_loop),
+	  T(hundred_1mib_entries_reclaimed_when_usage_crosses_high),
+	  T(budget_watermark_hysteresis), T(level_repeats_are_rate_limited),
+	  T(level_returns_to_none_after_quiet_period),
+	  T(thread_mode_reclaims_and_free_leaves_no_thread_or_fd),
+	  T(config_errors_leave_ret_untouched),
+	  T(default_trim_shrinker_gives_back_free_heap_pages),
+	  T(oom_loop_monitor_new))
