@@ -4,20 +4,28 @@
  * space.
  *
  * The registry is a doubly linked list in registration order.  One mutex
- * guards the list links, the per-shrinker reference counts and states and
- * the set of live shrinkers; it is held only for pointer hops and
- * bookkeeping, never while a callback runs.  A walker (a reclaim pass,
- * tide_shrinker_foreach) holds a reference on the shrinker whose callbacks
- * it runs; tide_shrinker_free marks the shrinker dead so that walkers skip
- * it, waits until its references are gone and only then unlinks it.  A node
- * a walker holds a reference on therefore stays linked, and the walker can
- * always continue from it.  Freeing waits for that shrinker's own callbacks
- * only; registering waits for nothing but the mutex.
+ * guards the links, the states and the set of live shrinkers; it is held
+ * only for pointer hops and bookkeeping, never while a callback runs.
+ *
+ * Two counts per shrinker keep a walker (a reclaim pass, foreach) safe
+ * without holding the mutex:
+ *  - pins keep the node linked and its memory valid.  A walker pins a batch
+ *    of up to WALK_BATCH nodes under one mutex hold, so it can always
+ *    continue from the last node of its batch.  Freeing marks the node dead
+ *    (the low bit of the same word); whoever drops the last pin of a dead
+ *    node unlinks and frees it.
+ *  - active counts callbacks running now.  A walker raises it, then checks
+ *    the dead bit; free sets the dead bit, then waits for active to reach 0
+ *    (sequentially consistent atomics: one of them sees the other).  So
+ *    tide_shrinker_free waits for that shrinker's own callbacks and never
+ *    for a pass, another shrinker's callback or a walker that merely holds
+ *    a pin.
  *
  * The set of live shrinkers (an open-addressing hash set of pointers) lets
  * tide_shrinker_free and tide_shrinker_register recognise a pointer that is
  * not a live shrinker (double free) without reading freed memory.
  */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -31,14 +39,16 @@
 enum shrinker_state {
 	SHRINKER_ALLOCATED = 1, /* allocated, not (yet) registered */
 	SHRINKER_REGISTERED, /* linked, walked by reclaim */
-	SHRINKER_DEAD, /* being freed: linked until its refs are gone */
+	SHRINKER_DEAD, /* freed: linked until its last pin is dropped */
 };
 
 struct tide_shrinker {
 	/* Under reg.lock. */
 	struct tide_shrinker *prev, *next;
-	unsigned long refs;
 	enum shrinker_state state;
+	/* PIN per pin, | DEAD once freed; pins are taken under reg.lock. */
+	atomic_ulong pins;
+	atomic_uint active; /* callbacks running */
 	/* Written once under reg.lock before the shrinker is linked. */
 	struct tide_shrinker_ops ops;
 	void *priv;
@@ -58,16 +68,24 @@ __extension__ typedef unsigned __int128 wide_t;
 #endif
 
 #define SET_MIN_CAP 64
+#define WALK_BATCH 32
+#define DEAD 1UL
+#define PIN 2UL
 
 static struct {
 	pthread_mutex_t lock;
-	pthread_cond_t released; /* a dead shrinker lost its last ref */
+	pthread_cond_t idle; /* a dead shrinker's last callback ended */
 	struct tide_shrinker *head, *tail;
 	struct tide_shrinker **set; /* live shrinkers (allocated or linked) */
 	size_t set_cap, set_used, set_count; /* used counts tombstones */
 } reg = {
+#ifdef PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP
+	/* Holds are a few hundred ns: spinning beats sleeping in a futex. */
+	.lock = PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP,
+#else
 	.lock = PTHREAD_MUTEX_INITIALIZER,
-	.released = PTHREAD_COND_INITIALIZER,
+#endif
+	.idle = PTHREAD_COND_INITIALIZER,
 };
 
 static char set_tomb;
@@ -123,11 +141,16 @@ static void set_put(struct tide_shrinker **tab, size_t cap,
 	tab[i] = s;
 }
 
-/* Keep the table at most half full (tombstones included). */
+/*
+ * Keep the table at most half full (tombstones included).  @s is fresh, so
+ * not in the set: the first tombstone on its probe path can take it, which
+ * keeps a churning program (malloc hands back the same address) from
+ * growing a run of tombstones.
+ */
 static int set_insert(struct tide_shrinker *s)
 {
 	struct tide_shrinker **tab;
-	size_t cap = SET_MIN_CAP;
+	size_t cap = SET_MIN_CAP, mask, i;
 
 	if ((reg.set_used + 1) * 2 > reg.set_cap) {
 		while (cap < (reg.set_count + 1) * 4)
@@ -135,7 +158,7 @@ static int set_insert(struct tide_shrinker *s)
 		tab = tide__os_calloc(cap, sizeof(*tab));
 		if (!tab)
 			return -ENOMEM;
-		for (size_t i = 0; i < reg.set_cap; i++)
+		for (i = 0; i < reg.set_cap; i++)
 			if (reg.set[i] && reg.set[i] != TOMB)
 				set_put(tab, cap, reg.set[i]);
 		tide__os_free(reg.set);
@@ -143,8 +166,13 @@ static int set_insert(struct tide_shrinker *s)
 		reg.set_cap = cap;
 		reg.set_used = reg.set_count;
 	}
-	set_put(reg.set, reg.set_cap, s);
-	reg.set_used++;
+	mask = reg.set_cap - 1;
+	for (i = set_hash(s) & mask; reg.set[i] && reg.set[i] != TOMB;
+	     i = (i + 1) & mask)
+		;
+	if (!reg.set[i])
+		reg.set_used++;
+	reg.set[i] = s;
 	reg.set_count++;
 	return 0;
 }
@@ -172,37 +200,127 @@ static void unlock(void)
 	pthread_mutex_unlock(&reg.lock);
 }
 
-static void put_locked(struct tide_shrinker *s)
+static void unlink_locked(struct tide_shrinker *s)
 {
-	if (!--s->refs && s->state == SHRINKER_DEAD)
-		pthread_cond_broadcast(&reg.released);
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		reg.head = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	else
+		reg.tail = s->prev;
+}
+
+/* Drop a pin; true if it was the last of a dead node (unlinked now). */
+static bool unpin_locked(struct tide_shrinker *s)
+{
+	if (atomic_fetch_sub(&s->pins, PIN) != (PIN | DEAD))
+		return false;
+	unlink_locked(s);
+	return true;
+}
+
+static void unpin(struct tide_shrinker *s)
+{
+	if (atomic_fetch_sub(&s->pins, PIN) != (PIN | DEAD))
+		return;
+	lock();
+	unlink_locked(s);
+	unlock();
+	tide__os_free(s);
+}
+
+static void unpin_all(struct tide_shrinker **b, int n)
+{
+	for (int i = 0; i < n; i++)
+		unpin(b[i]);
 }
 
 /*
- * Drop the reference on @pos and take one on the next registered shrinker
- * after it (the first one when @pos is NULL).  Returns NULL at the end.
+ * Pin up to WALK_BATCH registered shrinkers from @from on (the head when
+ * @start); returns how many.  Under reg.lock.
  */
-static struct tide_shrinker *hop(struct tide_shrinker *pos)
+static int grab_locked(struct tide_shrinker *from, bool start,
+		       struct tide_shrinker **b)
 {
-	struct tide_shrinker *next;
+	struct tide_shrinker *s = start ? reg.head : from;
+	int n = 0;
 
-	lock();
-	next = pos ? pos->next : reg.head;
-	while (next && next->state != SHRINKER_REGISTERED)
-		next = next->next;
-	if (next)
-		next->refs++;
-	if (pos)
-		put_locked(pos);
-	unlock();
-	return next;
+	for (; s && n < WALK_BATCH; s = s->next) {
+		if (s->state != SHRINKER_REGISTERED)
+			continue;
+		atomic_fetch_add(&s->pins, PIN);
+		b[n++] = s;
+	}
+	return n;
 }
 
-static void put(struct tide_shrinker *s)
+/*
+ * A walk over the registry in registration order, a batch at a time.  The
+ * last node of a batch stays pinned (so linked) until the next batch is
+ * pinned from its successor.
+ */
+struct walk {
+	struct tide_shrinker *buf[2][WALK_BATCH];
+	int cur, n, i;
+};
+
+static struct tide_shrinker *walk_first(struct walk *w)
 {
+	w->cur = 0;
+	w->i = 0;
 	lock();
-	put_locked(s);
+	w->n = grab_locked(NULL, true, w->buf[0]);
 	unlock();
+	return w->n ? w->buf[0][0] : NULL;
+}
+
+static struct tide_shrinker *walk_next(struct walk *w)
+{
+	struct tide_shrinker **b = w->buf[w->cur], **nb = w->buf[!w->cur];
+	int n = w->n;
+
+	if (++w->i < n)
+		return b[w->i];
+	/* A short batch reached the end of the list when it was taken. */
+	w->n = 0;
+	if (n == WALK_BATCH) {
+		lock();
+		w->n = grab_locked(b[n - 1]->next, false, nb);
+		unlock();
+	}
+	unpin_all(b, n);
+	w->cur = !w->cur;
+	w->i = 0;
+	return w->n ? nb[0] : NULL;
+}
+
+/* Stop a walk early: drop the pins of the current batch. */
+static void walk_stop(struct walk *w)
+{
+	unpin_all(w->buf[w->cur], w->n);
+}
+
+/* Callbacks of @s have ended; wake a tide_shrinker_free() waiting on it. */
+static void leave(struct tide_shrinker *s)
+{
+	if (atomic_fetch_sub(&s->active, 1) == 1 &&
+	    (atomic_load(&s->pins) & DEAD)) {
+		lock();
+		pthread_cond_broadcast(&reg.idle);
+		unlock();
+	}
+}
+
+/* Start running callbacks of @s; false if it is being freed. */
+static bool enter(struct tide_shrinker *s)
+{
+	atomic_fetch_add(&s->active, 1);
+	if (!(atomic_load(&s->pins) & DEAD))
+		return true;
+	leave(s);
+	return false;
 }
 
 /* ---- callbacks ------------------------------------------------------ */
@@ -353,6 +471,8 @@ struct tide_shrinker *tide_shrinker_alloc(const char *name)
 		return NULL;
 	memcpy(s->name, name, len + 1);
 	s->state = SHRINKER_ALLOCATED;
+	atomic_init(&s->pins, 0);
+	atomic_init(&s->active, 0);
 	atomic_init(&s->seeks, TIDE_DEFAULT_SEEKS);
 	atomic_init(&s->batch, 0);
 	atomic_init(&s->nr_deferred, 0);
@@ -425,6 +545,7 @@ void tide_shrinker_register(struct tide_shrinker *s,
 
 void tide_shrinker_free(struct tide_shrinker *s)
 {
+	bool release = true;
 	size_t i;
 
 	if (!s)
@@ -445,19 +566,16 @@ void tide_shrinker_free(struct tide_shrinker *s)
 	set_remove(i);
 	if (s->state == SHRINKER_REGISTERED) {
 		s->state = SHRINKER_DEAD;
-		while (s->refs)
-			pthread_cond_wait(&reg.released, &reg.lock);
-		if (s->prev)
-			s->prev->next = s->next;
-		else
-			reg.head = s->next;
-		if (s->next)
-			s->next->prev = s->prev;
-		else
-			reg.tail = s->prev;
+		/* Our own pin keeps @s valid while we wait. */
+		atomic_fetch_add(&s->pins, PIN | DEAD);
+		while (atomic_load(&s->active))
+			pthread_cond_wait(&reg.idle, &reg.lock);
+		/* Walkers still pinning @s free it when they move on. */
+		release = unpin_locked(s);
 	}
 	unlock();
-	tide__os_free(s);
+	if (release)
+		tide__os_free(s);
 }
 
 bool tide_shrink_may_io(const struct tide_shrink_control *sc)
@@ -468,12 +586,18 @@ bool tide_shrink_may_io(const struct tide_shrink_control *sc)
 unsigned long tide_shrink(int priority, unsigned flags)
 {
 	unsigned long freed = 0;
+	struct tide_shrinker *s;
+	struct walk w;
 
 	if (in_reclaim)
 		return 0;
 	priority = TIDE__MAX(0, TIDE__MIN(priority, TIDE_DEF_PRIORITY));
-	for (struct tide_shrinker *s = hop(NULL); s; s = hop(s))
+	for (s = walk_first(&w); s; s = walk_next(&w)) {
+		if (!enter(s))
+			continue;
 		freed = sat_add(freed, do_shrink(s, priority, flags));
+		leave(s);
+	}
 	return freed;
 }
 
@@ -513,44 +637,49 @@ unsigned long tide_shrinker_scan(const char *name, unsigned long nr_to_scan)
 		if (s->state == SHRINKER_REGISTERED && !strcmp(s->name, name))
 			break;
 	if (s)
-		s->refs++;
+		atomic_fetch_add(&s->pins, PIN);
 	unlock();
 	if (!s) {
 		errno = ENOENT;
 		return 0;
 	}
-	ret = call_scan(s, &sc);
-	put(s);
+	ret = 0;
+	if (enter(s)) {
+		ret = call_scan(s, &sc);
+		leave(s);
+	}
+	unpin(s);
 	return ret == TIDE_SHRINK_STOP ? 0 : ret;
 }
 
 int tide_shrinker_foreach(int (*fn)(const struct tide_shrinker_info *, void *),
 			  void *arg)
 {
-	struct tide_shrinker *s, *prev;
+	struct tide_shrinker *s;
+	struct walk w;
 	int r;
 
 	if (!fn)
 		return -EINVAL;
-	for (s = hop(NULL); s; s = hop(s)) {
+	for (s = walk_first(&w); s; s = walk_next(&w)) {
 		struct tide_shrink_control sc = { 0 };
-		struct tide_shrinker_info info = {
-			.name = s->name,
-			.seeks = atomic_load(&s->seeks),
-			.batch = effective_batch(s),
-			.count = call_count(s, &sc),
-			.nr_deferred = atomic_load(&s->nr_deferred),
-			.calls = atomic_load(&s->calls),
-			.scanned = atomic_load(&s->scanned),
-			.freed = atomic_load(&s->freed),
-		};
+		struct tide_shrinker_info info = { 0 };
 
-		prev = cur_shrinker;
-		cur_shrinker = s;
+		if (!enter(s))
+			continue;
+		info.count = call_count(s, &sc);
+		leave(s);
+		info.name = s->name;
+		info.seeks = atomic_load(&s->seeks);
+		info.batch = effective_batch(s);
+		info.nr_deferred = atomic_load(&s->nr_deferred);
+		info.calls = atomic_load(&s->calls);
+		info.scanned = atomic_load(&s->scanned);
+		info.freed = atomic_load(&s->freed);
+		/* @s stays pinned: its name is valid while fn runs. */
 		r = fn(&info, arg);
-		cur_shrinker = prev;
 		if (r) {
-			put(s);
+			walk_stop(&w);
 			return r;
 		}
 	}

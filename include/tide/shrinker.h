@@ -117,9 +117,8 @@ TIDE_API void tide_shrinker_register(struct tide_shrinker *s,
  * After the call returns no callback of @s runs, nor will one run again, so
  * the caller may free what @priv points to.  A pointer that is not a live
  * shrinker (a double free) is reported through the error handler and
- * ignored.  Freeing a shrinker from its own callback (or from a
- * tide_shrinker_foreach() function that is being shown it) would wait
- * forever; it is reported and the process aborts.
+ * ignored.  Freeing a shrinker from its own callback would wait forever;
+ * it is reported and the process aborts.
  *
  * Context: any thread; blocks while a callback of @s runs on another
  * thread, never for other shrinkers' callbacks or for a whole pass.
@@ -182,7 +181,7 @@ TIDE_API unsigned long tide_shrinker_scan(const char *name,
  * @fn: called once per shrinker in registration order with its current
  *      figures (count is a fresh count_objects() call); a non-zero return
  *      stops the walk.  @info and its name are valid during the call only.
- *      @fn must not free the shrinker it is being shown.
+ *      @fn may free any shrinker, the one it is shown included.
  * @arg: passed to @fn.
  *
  * Context: any thread; runs count callbacks.
