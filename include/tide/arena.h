@@ -103,7 +103,8 @@ TIDE_API void *tide_arena_alloc(struct tide_arena *a, size_t size);
  * A @p that is not a live buffer of @a (double free, a pointer into a
  * buffer, another arena's buffer) is reported through the error handler
  * (tide_set_error_handler()) and the call does nothing else: the arena is
- * left exactly as it was and the process goes on.
+ * left exactly as it was and the process goes on.  A non-NULL @p with a
+ * NULL @a is reported the same way.
  *
  * Context: any thread; takes the arena's lock.
  */
