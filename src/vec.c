@@ -30,6 +30,24 @@ static inline char *slot(const struct tide_vec *v, size_t i)
 	return (char *)v->data + i * v->elem_size;
 }
 
+/* Element copies of the common sizes compile to plain moves, no call. */
+static inline void copy_elem(void *dst, const void *src, size_t size)
+{
+	switch (size) {
+	case 4:
+		memcpy(dst, src, 4);
+		break;
+	case 8:
+		memcpy(dst, src, 8);
+		break;
+	case 16:
+		memcpy(dst, src, 16);
+		break;
+	default:
+		memcpy(dst, src, size);
+	}
+}
+
 /* Give the buffer exactly @cap elements (cap > 0); 0 or -errno. */
 static int set_capacity(struct tide_vec *v, size_t cap, unsigned flags)
 {
@@ -65,9 +83,10 @@ static int grow(struct tide_vec *v, size_t additional)
 }
 
 /* AUTOTRIM: shrinking is an optimization, its failure is not the caller's. */
-static void autotrim(struct tide_vec *v)
+static inline void autotrim(struct tide_vec *v)
 {
-	if (v->flags & TIDE_VEC_AUTOTRIM)
+	/* The trigger is tested here so that removals stay a few loads. */
+	if ((v->flags & TIDE_VEC_AUTOTRIM) && v->len < v->cap / 4)
 		(void)tide_vec_trim(v);
 }
 
@@ -120,12 +139,17 @@ int tide_vec_push(struct tide_vec *v, const void *elem)
 
 	if (!vec_ok(v) || !elem)
 		return -EINVAL;
+	if (v->len < v->cap) {
+		copy_elem(slot(v, v->len), elem, v->elem_size);
+		v->len++;
+		return 0;
+	}
 	old = v->data;
 	r = grow(v, 1);
 	if (r)
 		return r;
 	elem = source_after_grow(v, old, elem);
-	memcpy(slot(v, v->len), elem, v->elem_size);
+	copy_elem(slot(v, v->len), elem, v->elem_size);
 	v->len++;
 	return 0;
 }
@@ -160,7 +184,7 @@ int tide_vec_pop(struct tide_vec *v, void *out)
 		return -ENOENT;
 	v->len--;
 	if (out)
-		memcpy(out, slot(v, v->len), v->elem_size);
+		copy_elem(out, slot(v, v->len), v->elem_size);
 	autotrim(v);
 	return 0;
 }

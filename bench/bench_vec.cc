@@ -1,0 +1,467 @@
+// SPDX-License-Identifier: MIT
+/*
+ * bench_vec - a registry workload like binder's all_procs, on tide_vec and
+ * its peers, all in one process (they share one malloc).
+ *
+ * One run: CYCLES spike/fall cycles on a vector of u64.  Spike: push until
+ * the vector holds N elements, with a removal at a random index (swap
+ * remove) after every 256th push.  Fall: pop until it holds N/100, with a
+ * push after every 256th pop.  The operation sequence is the same for every
+ * implementation.  After each fall the resident anonymous memory (Anonymous
+ * in /proc/self/smaps_rollup, less what the process had before the run) is
+ * read outside the timed region.
+ *
+ * Implementations: tide_vec without and with TIDE_VEC_AUTOTRIM, through the
+ * typed inline helpers (tide_vec_push_val/tide_vec_pop_val) and through the
+ * plain function calls; std::vector without and with shrink_to_fit (called
+ * on binder's trigger, size < capacity / 4, after each removal); GLib
+ * GArray; a plain realloc-doubling C vector.
+ *
+ * Environment: BENCH_VEC_REPS (default 3), BENCH_VEC_N (default 10000000),
+ * BENCH_VEC_CYCLES (default 10).  Output: a Markdown section on stdout.
+ */
+#include <algorithm>
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <malloc.h>
+#include <string>
+#include <time.h>
+#include <vector>
+
+#include <tide.h>
+
+#ifdef TIDE_HAVE_GLIB
+#include <glib.h>
+#endif
+
+namespace
+{
+
+long anon_kb()
+{
+	char line[256];
+	long kb = -1;
+	FILE *f = fopen("/proc/self/smaps_rollup", "re");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Anonymous: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
+double now()
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+[[noreturn]] void die(const char *what, int err)
+{
+	fprintf(stderr, "bench_vec: %s: %s\n", what, strerror(err));
+	exit(1);
+}
+
+/* ---- the implementations ------------------------------------------- */
+
+template <unsigned Flags, bool Fast> struct TideVec {
+	struct tide_vec v = TIDE_VEC_INIT(uint64_t, Flags);
+
+	~TideVec()
+	{
+		tide_vec_destroy(&v);
+	}
+	size_t len() const
+	{
+		return v.len;
+	}
+	void push(uint64_t x)
+	{
+		int r = Fast ? tide_vec_push_val(&v, uint64_t, x) :
+			       tide_vec_push(&v, &x);
+		if (r)
+			die("tide_vec_push", -r);
+	}
+	uint64_t pop()
+	{
+		uint64_t x;
+		int r = Fast ? tide_vec_pop_val(&v, uint64_t, &x) :
+			       tide_vec_pop(&v, &x);
+		if (r)
+			die("tide_vec_pop", -r);
+		return x;
+	}
+	uint64_t swap_remove(size_t i)
+	{
+		uint64_t x;
+		int r = tide_vec_swap_remove(&v, i, &x);
+		if (r)
+			die("tide_vec_swap_remove", -r);
+		return x;
+	}
+};
+
+template <bool Shrink> struct StdVec {
+	std::vector<uint64_t> v;
+
+	size_t len() const
+	{
+		return v.size();
+	}
+	void push(uint64_t x)
+	{
+		v.push_back(x);
+	}
+	void removed()
+	{
+		if (Shrink && v.size() < v.capacity() / 4)
+			v.shrink_to_fit();
+	}
+	uint64_t pop()
+	{
+		uint64_t x = v.back();
+
+		v.pop_back();
+		removed();
+		return x;
+	}
+	uint64_t swap_remove(size_t i)
+	{
+		uint64_t x = v[i];
+
+		v[i] = v.back();
+		v.pop_back();
+		removed();
+		return x;
+	}
+};
+
+#ifdef TIDE_HAVE_GLIB
+struct GArrayVec {
+	GArray *a = g_array_new(FALSE, FALSE, sizeof(uint64_t));
+
+	~GArrayVec()
+	{
+		g_array_free(a, TRUE);
+	}
+	size_t len() const
+	{
+		return a->len;
+	}
+	void push(uint64_t x)
+	{
+		g_array_append_val(a, x);
+	}
+	uint64_t pop()
+	{
+		uint64_t x = g_array_index(a, uint64_t, a->len - 1);
+
+		g_array_set_size(a, a->len - 1);
+		return x;
+	}
+	uint64_t swap_remove(size_t i)
+	{
+		uint64_t x = g_array_index(a, uint64_t, i);
+
+		g_array_remove_index_fast(a, (guint)i);
+		return x;
+	}
+};
+#endif
+
+/* The C vector everybody writes: realloc doubling, never shrinks. */
+struct ReallocVec {
+	uint64_t *data = nullptr;
+	size_t n = 0, cap = 0;
+
+	~ReallocVec()
+	{
+		free(data);
+	}
+	size_t len() const
+	{
+		return n;
+	}
+	void push(uint64_t x)
+	{
+		if (n == cap) {
+			size_t nc = cap ? 2 * cap : 4;
+			void *p = realloc(data, nc * sizeof(*data));
+
+			if (!p)
+				die("realloc", ENOMEM);
+			data = static_cast<uint64_t *>(p);
+			cap = nc;
+		}
+		data[n++] = x;
+	}
+	uint64_t pop()
+	{
+		return data[--n];
+	}
+	uint64_t swap_remove(size_t i)
+	{
+		uint64_t x = data[i];
+
+		data[i] = data[--n];
+		return x;
+	}
+};
+
+/* ---- the workload -------------------------------------------------- */
+
+struct Config {
+	size_t n, low;
+	int cycles, reps;
+};
+
+struct Run {
+	double secs;
+	unsigned long long ops;
+	std::vector<long> rss_kb; /* after each fall, over the baseline */
+	uint64_t sum;
+};
+
+inline uint64_t xorshift(uint64_t *s)
+{
+	uint64_t x = *s;
+
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return *s = x;
+}
+
+template <class V> Run run(const Config &c)
+{
+	Run r{};
+	uint64_t rng = 0x9e3779b97f4a7c15ULL, next = 0;
+	double t, paused = 0;
+	long base;
+
+	malloc_trim(0);
+	base = anon_kb();
+	t = now();
+	{
+		V v;
+
+		for (int cyc = 0; cyc < c.cycles; cyc++) {
+			double p;
+
+			while (v.len() < c.n) {
+				v.push(next++);
+				r.ops++;
+				if (!(next & 255)) {
+					r.sum += v.swap_remove(xorshift(&rng) %
+							       v.len());
+					r.ops++;
+				}
+			}
+			while (v.len() > c.low) {
+				r.sum += v.pop();
+				r.ops++;
+				if (!(r.ops & 255)) {
+					v.push(next++);
+					r.ops++;
+				}
+			}
+			p = now();
+			r.rss_kb.push_back(anon_kb() - base);
+			paused += now() - p;
+		}
+	}
+	r.secs = now() - t - paused;
+	return r;
+}
+
+struct Impl {
+	const char *name;
+	Run (*fn)(const Config &);
+	bool peer; /* a peer (not tide) */
+	std::vector<double> secs;
+	std::vector<long> rss_kb; /* every fall of every repetition */
+	unsigned long long ops;
+	uint64_t sum;
+};
+
+double median(std::vector<double> v)
+{
+	std::sort(v.begin(), v.end());
+	size_t n = v.size();
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+double median_l(const std::vector<long> &v)
+{
+	return median(std::vector<double>(v.begin(), v.end()));
+}
+
+const Impl *find(const std::vector<Impl> &impls, const char *name)
+{
+	for (const Impl &im : impls)
+		if (!strcmp(im.name, name))
+			return &im;
+	return nullptr;
+}
+
+long env_num(const char *name, long def)
+{
+	const char *s = getenv(name);
+	long v = s ? strtol(s, nullptr, 10) : 0;
+
+	return v > 0 ? v : def;
+}
+
+} // namespace
+
+int main()
+{
+	Config c;
+	std::vector<Impl> impls = {
+		{ "tide_vec", run<TideVec<0, true>>, false, {}, {}, 0, 0 },
+		{ "tide_vec + AUTOTRIM",
+		  run<TideVec<TIDE_VEC_AUTOTRIM, true>>,
+		  false,
+		  {},
+		  {},
+		  0,
+		  0 },
+		{ "tide_vec (function calls)",
+		  run<TideVec<0, false>>,
+		  false,
+		  {},
+		  {},
+		  0,
+		  0 },
+		{ "tide_vec + AUTOTRIM (function calls)",
+		  run<TideVec<TIDE_VEC_AUTOTRIM, false>>,
+		  false,
+		  {},
+		  {},
+		  0,
+		  0 },
+		{ "std::vector", run<StdVec<false>>, true, {}, {}, 0, 0 },
+		{ "std::vector + shrink_to_fit",
+		  run<StdVec<true>>,
+		  true,
+		  {},
+		  {},
+		  0,
+		  0 },
+#ifdef TIDE_HAVE_GLIB
+		{ "GArray", run<GArrayVec>, true, {}, {}, 0, 0 },
+#endif
+		{ "realloc vector", run<ReallocVec>, true, {}, {}, 0, 0 },
+	};
+
+	c.n = (size_t)env_num("BENCH_VEC_N", 10000000);
+	c.low = c.n / 100;
+	c.cycles = (int)env_num("BENCH_VEC_CYCLES", 10);
+	c.reps = (int)env_num("BENCH_VEC_REPS", 3);
+
+	if (const char *only = getenv("BENCH_VEC_ONLY")) {
+		std::vector<Impl> keep;
+		for (const Impl &im : impls)
+			if (strstr(im.name, only))
+				keep.push_back(im);
+		impls = keep;
+	}
+	for (int rep = 0; rep < c.reps; rep++) {
+		/* Rotate the order so no implementation always runs first. */
+		for (size_t k = 0; k < impls.size(); k++) {
+			Impl &im = impls[(k + rep) % impls.size()];
+			Run r = im.fn(c);
+
+			if (im.ops && (im.ops != r.ops || im.sum != r.sum)) {
+				fprintf(stderr, "bench_vec: %s diverged\n",
+					im.name);
+				return 1;
+			}
+			im.ops = r.ops;
+			im.sum = r.sum;
+			im.secs.push_back(r.secs);
+			im.rss_kb.insert(im.rss_kb.end(), r.rss_kb.begin(),
+					 r.rss_kb.end());
+			fprintf(stderr, "bench_vec: rep %d %-38s %.3f s\n", rep,
+				im.name, r.secs);
+		}
+	}
+
+	const double live = (double)c.low * sizeof(uint64_t);
+	double fastest_peer = 1e300, std_shrink = 0;
+	const Impl *fastest = nullptr;
+
+	for (const Impl &im : impls) {
+		double m = median(im.secs);
+
+		if (im.peer && m < fastest_peer) {
+			fastest_peer = m;
+			fastest = &im;
+		}
+		if (!strcmp(im.name, "std::vector + shrink_to_fit"))
+			std_shrink = m;
+	}
+
+	printf("## vec: spike/fall registry workload (binder all_procs)\n\n");
+	printf("%d cycles: push to %zu u64 (a random swap-remove every 256 "
+	       "pushes), pop to %zu (a push every 256 pops); %llu operations "
+	       "per run, the same sequence for every implementation, all in "
+	       "one process.  Median of %d runs; RSS is the resident "
+	       "anonymous memory after each fall (smaps_rollup), over the "
+	       "process's before the run, median over %d falls per "
+	       "implementation.  Live data after a fall: %.2f MiB.  "
+	       "`std::vector + shrink_to_fit` calls `shrink_to_fit()` after a "
+	       "removal when size < capacity / 4 (binder's trigger).  "
+	       "Command: `build-bench/bench/bench_vec` (BENCH_VEC_REPS, "
+	       "BENCH_VEC_N, BENCH_VEC_CYCLES).\n\n",
+	       c.cycles, c.n, c.low, impls[0].ops, c.reps, c.reps * c.cycles,
+	       live / 1048576);
+	printf("| implementation | time (s) | Mops/s | time / fastest peer | "
+	       "RSS after fall (MiB) | RSS / live |\n");
+	printf("|---|---:|---:|---:|---:|---:|\n");
+	for (const Impl &im : impls) {
+		double m = median(im.secs), rss = median_l(im.rss_kb) * 1024;
+
+		printf("| %s | %.3f | %.1f | %.2f | %.2f | %.2f |\n", im.name,
+		       m, im.ops / m / 1e6, m / fastest_peer, rss / 1048576,
+		       rss / live);
+	}
+
+	const Impl *plain = find(impls, "tide_vec");
+	const Impl *aut = find(impls, "tide_vec + AUTOTRIM");
+	if (!plain || !aut || !fastest || !std_shrink) {
+		fflush(stdout);
+		return 0; /* a subset ran (BENCH_VEC_ONLY): no verdicts */
+	}
+	double t_plain = median(plain->secs), t_auto = median(aut->secs);
+	double rss_auto_max = 0;
+	for (long kb : aut->rss_kb)
+		rss_auto_max = std::max(rss_auto_max, kb * 1024.0);
+	double rss_auto = median_l(aut->rss_kb) * 1024;
+	double bound = 2 * live + 4096;
+
+	printf("\nGoals:\n\n");
+	printf("- tide_vec without AUTOTRIM within 5%% of the fastest peer "
+	       "(%s, %.3f s): %.3f s, %+.1f%% — **%s**.\n",
+	       fastest->name, fastest_peer, t_plain,
+	       (t_plain / fastest_peer - 1) * 100,
+	       t_plain <= 1.05 * fastest_peer ? "met" : "not met");
+	printf("- tide_vec + AUTOTRIM at least 5× faster than std::vector + "
+	       "shrink_to_fit: %.3f s vs %.3f s, %.1f× — **%s**.\n",
+	       t_auto, std_shrink, std_shrink / t_auto,
+	       std_shrink >= 5 * t_auto ? "met" : "not met");
+	printf("- tide_vec + AUTOTRIM RSS after a fall ≤ 2 × live + one page "
+	       "(%.2f MiB): median %.2f MiB, worst %.2f MiB (%.2f × live) — "
+	       "**%s**.\n",
+	       bound / 1048576, rss_auto / 1048576, rss_auto_max / 1048576,
+	       rss_auto_max / live, rss_auto_max <= bound ? "met" : "not met");
+	fflush(stdout);
+	return 0;
+}
