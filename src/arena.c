@@ -73,8 +73,7 @@ struct tide_arena {
 	size_t used_bytes, pages_used, pages_lru, pages_high_water;
 	unsigned long long faults_avoided;
 	atomic_size_t lru_count; /* pages_lru, readable without the lock */
-	struct tide_shrinker *shrinker;
-	char name[];
+	struct tide_shrinker *shrinker; /* holds its own copy of the name */
 };
 
 /* ---- the treaps ------------------------------------------------------- */
@@ -413,11 +412,9 @@ struct tide_arena *tide_arena_create(const char *name, size_t size)
 		errno = EINVAL;
 		return NULL;
 	}
-	a = tide__os_malloc(sizeof(*a) + strlen(name) + 1);
+	a = tide__os_calloc(1, sizeof(*a));
 	if (!a)
 		return NULL;
-	memset(a, 0, sizeof(*a));
-	strcpy(a->name, name);
 	a->size = len;
 	a->page_size = ps;
 	a->npages = (uint32_t)npages;
@@ -442,7 +439,7 @@ struct tide_arena *tide_arena_create(const char *name, size_t size)
 	err = -pthread_mutex_init(&a->lock, NULL);
 	if (err)
 		goto out_unmap;
-	a->shrinker = tide_shrinker_alloc(a->name);
+	a->shrinker = tide_shrinker_alloc(name);
 	if (!a->shrinker) {
 		err = -errno;
 		goto out_destroy_lock;
