@@ -36,6 +36,12 @@ struct tide_shrinker_ops {
 
 struct tide_shrinker;
 
+/*
+ * What tide_shrinker_foreach() reports: batch is the effective one (0 shows
+ * as 128); calls, scanned and freed add up every scan_objects() call
+ * (passes and tide_shrinker_scan()); nr_deferred is the work owed to the
+ * next pass.
+ */
 struct tide_shrinker_info {
 	const char *name;
 	unsigned seeks;
