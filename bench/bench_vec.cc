@@ -11,9 +11,9 @@
  * in /proc/self/smaps_rollup, less what the process had before the run) is
  * read outside the timed region.
  *
- * Implementations: tide_vec without and with TIDE_VEC_AUTOTRIM, through the
- * typed inline helpers (tide_vec_push_val/tide_vec_pop_val) and through the
- * plain function calls; std::vector without and with shrink_to_fit (called
+ * Implementations: tide_vec without and with TIDE_VEC_AUTOTRIM through the
+ * typed inline helpers (tide_vec_push_val/tide_vec_pop_val), and without it
+ * through the plain function calls; std::vector without and with shrink_to_fit (called
  * on binder's trigger, size < capacity / 4, after each removal); GLib
  * GArray; a plain realloc-doubling C vector.
  *
@@ -335,13 +335,6 @@ int main()
 		  0 },
 		{ "tide_vec (function calls)",
 		  run<TideVec<0, false>>,
-		  false,
-		  {},
-		  {},
-		  0,
-		  0 },
-		{ "tide_vec + AUTOTRIM (function calls)",
-		  run<TideVec<TIDE_VEC_AUTOTRIM, false>>,
 		  false,
 		  {},
 		  {},
