@@ -13,9 +13,9 @@
  *
  * Implementations: tide_vec without and with TIDE_VEC_AUTOTRIM through the
  * typed inline helpers (tide_vec_push_val/tide_vec_pop_val), and without it
- * through the plain function calls; std::vector without and with shrink_to_fit (called
- * on binder's trigger, size < capacity / 4, after each removal); GLib
- * GArray; a plain realloc-doubling C vector.
+ * through the plain function calls; std::vector without and with
+ * shrink_to_fit (called on binder's trigger, size < capacity / 4, after each
+ * removal); GLib GArray; a plain realloc-doubling C vector.
  *
  * Environment: BENCH_VEC_REPS (default 3), BENCH_VEC_N (default 10000000),
  * BENCH_VEC_CYCLES (default 10).  Output: a Markdown section on stdout.

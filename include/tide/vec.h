@@ -13,7 +13,7 @@
 extern "C" {
 #endif
 
-/* In tide_vec.flags: apply tide_vec_trim() after every removal.  kv ignores it. */
+/* In tide_vec.flags: tide_vec_trim() after every removal.  kv ignores it. */
 #define TIDE_VEC_AUTOTRIM (1u << 16)
 
 /**
