@@ -35,7 +35,8 @@
 #include "internal.h"
 
 #define ARENA_ALIGN 8
-#define NO_PAGE UINT32_MAX
+/* LRU links hold a page index + 1, so that 0 (calloc's) means none. */
+#define NIL 0
 /* Pages per madvise batch of a scan: sorted so runs can be merged. */
 #define SCAN_CHUNK 256
 /* Nodes kept for reuse so that the steady state does not touch the heap. */
@@ -45,7 +46,7 @@ enum page_state { PAGE_UNMAPPED, PAGE_LRU, PAGE_USED };
 
 struct page {
 	uint32_t ref; /* live buffers overlapping this page */
-	uint32_t prev, next; /* LRU links while state == PAGE_LRU */
+	uint32_t prev, next; /* LRU links (index + 1) while on the LRU */
 	uint8_t state;
 };
 
@@ -63,7 +64,7 @@ struct tide_arena {
 	size_t size, page_size;
 	uint32_t npages;
 	struct page *pages;
-	uint32_t lru_head, lru_tail;
+	uint32_t lru_head, lru_tail; /* index + 1, NIL when empty */
 	struct buf *free_root; /* keyed by (size, start) */
 	struct buf *live_root; /* keyed by start */
 	struct buf *first; /* at offset 0: never merged away */
@@ -222,15 +223,15 @@ static void lru_unlink(struct tide_arena *a, uint32_t i)
 {
 	struct page *p = &a->pages[i];
 
-	if (p->prev != NO_PAGE)
-		a->pages[p->prev].next = p->next;
+	if (p->prev != NIL)
+		a->pages[p->prev - 1].next = p->next;
 	else
 		a->lru_head = p->next;
-	if (p->next != NO_PAGE)
-		a->pages[p->next].prev = p->prev;
+	if (p->next != NIL)
+		a->pages[p->next - 1].prev = p->prev;
 	else
 		a->lru_tail = p->prev;
-	p->prev = p->next = NO_PAGE;
+	p->prev = p->next = NIL;
 	a->pages_lru--;
 	atomic_store_explicit(&a->lru_count, a->pages_lru,
 			      memory_order_relaxed);
@@ -241,12 +242,12 @@ static void lru_append(struct tide_arena *a, uint32_t i)
 	struct page *p = &a->pages[i];
 
 	p->prev = a->lru_tail;
-	p->next = NO_PAGE;
-	if (a->lru_tail != NO_PAGE)
-		a->pages[a->lru_tail].next = i;
+	p->next = NIL;
+	if (a->lru_tail != NIL)
+		a->pages[a->lru_tail - 1].next = i + 1;
 	else
-		a->lru_head = i;
-	a->lru_tail = i;
+		a->lru_head = i + 1;
+	a->lru_tail = i + 1;
 	a->pages_lru++;
 	atomic_store_explicit(&a->lru_count, a->pages_lru,
 			      memory_order_relaxed);
@@ -318,13 +319,13 @@ static unsigned long reclaim_locked(struct tide_arena *a, unsigned long nr,
 	unsigned long freed = 0;
 
 	*looked = 0;
-	while (nr && a->lru_head != NO_PAGE) {
+	while (nr && a->lru_head != NIL) {
 		unsigned k = 0, i, j;
-		uint32_t idx = a->lru_head;
+		uint32_t link = a->lru_head;
 
-		while (k < SCAN_CHUNK && k < nr && idx != NO_PAGE) {
-			batch[k++] = idx;
-			idx = a->pages[idx].next;
+		while (k < SCAN_CHUNK && k < nr && link != NIL) {
+			batch[k++] = link - 1;
+			link = a->pages[link - 1].next;
 		}
 		qsort(batch, k, sizeof(batch[0]), cmp_u32);
 		*looked += k;
@@ -408,7 +409,7 @@ struct tide_arena *tide_arena_create(const char *name, size_t size)
 	}
 	len = TIDE__ALIGN_UP(size, ps);
 	npages = len / ps;
-	if (npages >= NO_PAGE) {
+	if (npages >= UINT32_MAX) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -418,14 +419,12 @@ struct tide_arena *tide_arena_create(const char *name, size_t size)
 	a->size = len;
 	a->page_size = ps;
 	a->npages = (uint32_t)npages;
-	a->lru_head = a->lru_tail = NO_PAGE;
 	a->rng = 0x9e3779b9u;
 	err = -ENOMEM;
+	/* All zero is a valid start, so large records stay untouched. */
 	a->pages = tide__os_calloc(npages, sizeof(*a->pages));
 	if (!a->pages)
 		goto out_free_arena;
-	for (size_t i = 0; i < npages; i++)
-		a->pages[i].prev = a->pages[i].next = NO_PAGE;
 	b = node_get(a);
 	if (!b)
 		goto out_free_pages;
