@@ -476,6 +476,7 @@ void tide_arena_destroy(struct tide_arena *a)
 void *tide_arena_alloc(struct tide_arena *a, size_t size)
 {
 	struct buf *b, *rest = NULL;
+	size_t req = size;
 
 	if (!a || !size) {
 		errno = EINVAL;
@@ -519,6 +520,9 @@ void *tide_arena_alloc(struct tide_arena *a, size_t size)
 	tree_insert(&a->live_root, b, live_less);
 	pages_get(a, b);
 	a->used_bytes += size;
+	/* ASan: the rounding slack stays poisoned, as kv's slack does. */
+	tide__os_unpoison(a->base + b->start, req);
+	tide__os_poison(a->base + b->start + req, size - req);
 	pthread_mutex_unlock(&a->lock);
 	return a->base + b->start;
 }
@@ -561,6 +565,8 @@ void tide_arena_free(struct tide_arena *a, void *p)
 		goto out_unlock;
 	}
 	tree_remove(&a->live_root, b, live_less);
+	/* ASan: a use after free is a use-after-poison report. */
+	tide__os_poison(a->base + b->start, b->size);
 	pages_put(a, b);
 	a->used_bytes -= b->size;
 	b->free = true;

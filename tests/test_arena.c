@@ -951,6 +951,50 @@ TEST(scan_returns_stop_while_arena_is_busy)
 	tide_arena_destroy(a);
 }
 
+/* ---- sanitizer poisoning ----------------------------------------------- */
+
+#ifdef TIDE__ASAN
+#include <sanitizer/asan_interface.h>
+
+static void read_after_free(void *arg)
+{
+	volatile char *p = arg;
+
+	printf("value %d\n", p[0]);
+}
+#endif
+
+TEST(asan_poisons_freed_buffers_and_rounding_slack)
+{
+#ifdef TIDE__ASAN
+	struct tide_arena *a;
+	char out[4096], *p, *q;
+	int st;
+
+	setup();
+	a = tide_arena_create("t", 4 * P);
+	p = tide_arena_alloc(a, 13);
+	q = tide_arena_alloc(a, 100);
+	CHECK(p && q);
+	CHECK(!__asan_address_is_poisoned(p + 12));
+	CHECK(__asan_address_is_poisoned(p + 13));
+	CHECK(__asan_address_is_poisoned(p + 15));
+	CHECK(!__asan_address_is_poisoned(q));
+	tide_arena_free(a, p);
+	CHECK(__asan_address_is_poisoned(p));
+	CHECK(!__asan_address_is_poisoned(q));
+	st = th_fork(read_after_free, p, out, sizeof(out));
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) != 0);
+	CHECK(strstr(out, "use-after-poison"));
+	CHECK(!strstr(out, "value"));
+	CHECK_PTR_EQ(tide_arena_alloc(a, 16), p);
+	CHECK(!__asan_address_is_poisoned(p + 15));
+	tide_arena_destroy(a);
+#else
+	SKIP("not an AddressSanitizer build (make asan runs it)");
+#endif
+}
+
 /* ---- the OOM loop ------------------------------------------------------ */
 
 static int oom_body(void *arg)
@@ -1026,4 +1070,5 @@ RUN_TESTS(T(create_rounds_size_up_to_pages), T(create_rejects_bad_arguments),
 	  T(reclaim_lowers_rss_by_the_pages_freed),
 	  T(reclaim_failure_keeps_pages_on_lru),
 	  T(scan_returns_stop_while_arena_is_busy),
+	  T(asan_poisons_freed_buffers_and_rounding_slack),
 	  T(oom_loop_over_create_alloc_free_destroy))
