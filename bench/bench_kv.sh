@@ -1,0 +1,30 @@
+#!/bin/sh
+# Driver for bench_kv: one fresh process per allocator and run, allocators
+# interleaved so that machine noise hits them alike; then the report.
+# Usage: sh bench/bench_kv.sh BUILD_DIR   (BENCH_REPS, default 7)
+set -eu
+build=$1
+bin=$build/bench/bench_kv
+reps=${BENCH_REPS:-7}
+lib() { # the peer's shared library, as CMake found it
+	grep "^TIDE_$1_LIB:FILEPATH=" "$build/CMakeCache.txt" 2>/dev/null |
+		cut -d= -f2 | grep -v NOTFOUND || true
+}
+je=$(lib JEMALLOC)
+mi=$(lib MIMALLOC)
+tc=$(lib TCMALLOC)
+results=$(mktemp)
+trap 'rm -f "$results"' EXIT
+i=0
+while [ $i -lt "$reps" ]; do
+	"$bin" run tide >>"$results"
+	"$bin" run glibc >>"$results"
+	[ -n "$je" ] && LD_PRELOAD=$je "$bin" run jemalloc >>"$results"
+	[ -n "$mi" ] && LD_PRELOAD=$mi "$bin" run mimalloc >>"$results"
+	[ -n "$tc" ] && LD_PRELOAD=$tc "$bin" run tcmalloc >>"$results"
+	i=$((i + 1))
+done
+"$bin" report <"$results"
+for p in jemalloc:$je mimalloc:$mi tcmalloc:$tc; do
+	[ -n "${p#*:}" ] || echo "\n(${p%%:*} not installed: skipped)"
+done
