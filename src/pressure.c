@@ -280,7 +280,6 @@ static void reclaim_level(struct tide_monitor *m, enum tide_pressure_level lvl)
 	int floor = level_floor(lvl), prio = TIDE_DEF_PRIORITY;
 	unsigned at_floor = 0;
 
-	stat_add(m, 0, 1);
 	for (;;) {
 		unsigned long freed = pass(m, prio);
 
@@ -291,6 +290,7 @@ static void reclaim_level(struct tide_monitor *m, enum tide_pressure_level lvl)
 		if (!freed || ++at_floor >= MAX_FLOOR_PASSES)
 			break;
 	}
+	stat_add(m, 0, 1);
 }
 
 static void set_usage(struct tide_monitor *m, uint64_t usage)
@@ -309,7 +309,6 @@ static uint64_t reclaim_watermark(struct tide_monitor *m, uint64_t usage)
 	int prio = TIDE_DEF_PRIORITY;
 	unsigned at_floor = 0;
 
-	stat_add(m, 0, 1);
 	for (;;) {
 		unsigned long freed = pass(m, prio);
 
@@ -325,6 +324,7 @@ static uint64_t reclaim_watermark(struct tide_monitor *m, uint64_t usage)
 		if (!freed || ++at_floor >= MAX_FLOOR_PASSES)
 			break;
 	}
+	stat_add(m, 0, 1);
 	return usage;
 }
 

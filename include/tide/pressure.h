@@ -136,7 +136,7 @@ struct tide_monitor_config {
  * struct tide_monitor_stats - what a monitor has done so far.
  * @events: pressure signals received (FIFO writes, PSI events, eventfd
  *	wakeups, watermark crossings seen by polling).
- * @loops: reclaim loops run.
+ * @loops: reclaim loops completed.
  * @passes: reclaim passes (tide_shrink() calls) run.
  * @freed: objects the passes freed, as the shrinkers count them.
  * @last_priority: priority of the last pass, -1 before the first.
