@@ -35,6 +35,8 @@
 
 #include <tide.h>
 
+#include "bench.h"
+
 #ifndef TIDE_JEMALLOC_SO
 #define TIDE_JEMALLOC_SO ""
 #endif
@@ -113,35 +115,12 @@ static void run(const struct ops *o, unsigned long n, size_t page)
 	}
 }
 
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static long minflt(void)
 {
 	struct rusage ru;
 
 	getrusage(RUSAGE_SELF, &ru);
 	return ru.ru_minflt;
-}
-
-static long anon_kb(void)
-{
-	char line[256];
-	long kb = -1;
-	FILE *f = fopen("/proc/self/smaps_rollup", "re");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "Anonymous: %ld kB", &kb) == 1)
-			break;
-	fclose(f);
-	return kb;
 }
 
 static size_t resident_pages(void *base, size_t len, size_t page)
@@ -191,7 +170,7 @@ static int measure(const char *mode, const char *label)
 	size_t resident = 0;
 	void *first = NULL;
 
-	base_kb = anon_kb();
+	base_kb = bench_anon_kb();
 	if (!strcmp(mode, "tide")) {
 		a = tide_arena_create("bench-arena", ARENA_SIZE);
 		if (!a) {
@@ -210,11 +189,11 @@ static int measure(const char *mode, const char *label)
 	}
 	run(&o, WARMUP, page);
 	f0 = minflt();
-	t0 = now();
+	t0 = bench_now();
 	run(&o, CYCLES, page);
-	t1 = now();
+	t1 = bench_now();
 	f1 = minflt();
-	before_kb = anon_kb();
+	before_kb = bench_anon_kb();
 	if (a) {
 		tide_drop_caches();
 		tide_arena_stats(a, &st);
@@ -222,7 +201,7 @@ static int measure(const char *mode, const char *label)
 	} else {
 		malloc_reclaim();
 	}
-	after_kb = anon_kb();
+	after_kb = bench_anon_kb();
 	/* label ns/cycle faults/1000 before after live resident used avoided */
 	printf("R %s %.1f %.3f %ld %ld %zu %zu %zu %.1f\n", label,
 	       (t1 - t0) * 1e9 / CYCLES, (double)(f1 - f0) * 1000.0 / CYCLES,

@@ -33,35 +33,14 @@
 
 #include <tide.h>
 
+#include "bench.h"
+
 #ifdef TIDE_HAVE_GLIB
 #include <glib.h>
 #endif
 
 namespace
 {
-
-long anon_kb()
-{
-	char line[256];
-	long kb = -1;
-	FILE *f = fopen("/proc/self/smaps_rollup", "re");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "Anonymous: %ld kB", &kb) == 1)
-			break;
-	fclose(f);
-	return kb;
-}
-
-double now()
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 [[noreturn]] void die(const char *what, int err)
 {
@@ -247,8 +226,8 @@ template <class V> Run run(const Config &c)
 	long base;
 
 	malloc_trim(0);
-	base = anon_kb();
-	t = now();
+	base = bench_anon_kb();
+	t = bench_now();
 	{
 		V v;
 
@@ -272,12 +251,12 @@ template <class V> Run run(const Config &c)
 					r.ops++;
 				}
 			}
-			p = now();
-			r.rss_kb.push_back(anon_kb() - base);
-			paused += now() - p;
+			p = bench_now();
+			r.rss_kb.push_back(bench_anon_kb() - base);
+			paused += bench_now() - p;
 		}
 	}
-	r.secs = now() - t - paused;
+	r.secs = bench_now() - t - paused;
 	return r;
 }
 
