@@ -382,9 +382,13 @@ static unsigned long call_scan(struct tide_shrinker *s,
 	}
 	n = TIDE__MIN(n, TIDE_COUNT_MAX);
 	sc->nr_scanned = TIDE__MIN(sc->nr_scanned, want);
+	/*
+	 * scanned before freed (release), read in the opposite order
+	 * (acquire): a snapshot never shows more freed than scanned.
+	 */
 	atomic_fetch_add_explicit(&s->scanned, sc->nr_scanned,
 				  memory_order_relaxed);
-	atomic_fetch_add_explicit(&s->freed, n, memory_order_relaxed);
+	atomic_fetch_add_explicit(&s->freed, n, memory_order_release);
 	return n;
 }
 
@@ -674,8 +678,10 @@ int tide_shrinker_foreach(int (*fn)(const struct tide_shrinker_info *, void *),
 		info.batch = effective_batch(s);
 		info.nr_deferred = atomic_load(&s->nr_deferred);
 		info.calls = atomic_load(&s->calls);
-		info.scanned = atomic_load(&s->scanned);
-		info.freed = atomic_load(&s->freed);
+		info.freed =
+			atomic_load_explicit(&s->freed, memory_order_acquire);
+		info.scanned =
+			atomic_load_explicit(&s->scanned, memory_order_relaxed);
 		/* @s stays pinned: its name is valid while fn runs. */
 		r = fn(&info, arg);
 		if (r) {
