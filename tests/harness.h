@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -263,6 +264,136 @@ static inline unsigned long th_oom_loop(const char *what,
 				     before.heap_live, after.heap_live,
 				     before.maps_live, after.maps_live,
 				     before.map_bytes, after.map_bytes);
+			if (r > 0)
+				FAIL("%s: body returned %d", what, r);
+			if (!hits) {
+				if (r)
+					FAIL("%s: failed (%d) with no fault "
+					     "injected",
+					     what, r);
+				break;
+			}
+			points++;
+		}
+	}
+	printf("# oom %s: %lu fault points (transient + persistent)\n", what,
+	       points);
+	return points;
+}
+
+/* Number of threads of this process (/proc/self/status), -1 if unknown. */
+static inline int th_thread_count(void)
+{
+	char line[256];
+	int n = -1;
+	FILE *f = fopen("/proc/self/status", "re");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Threads: %d", &n) == 1)
+			break;
+	fclose(f);
+	return n;
+}
+
+/* Open file descriptors, from one read of /proc/self/fd; -1 if unknown. */
+static inline int th_fd_count_fast(void)
+{
+	int dfd = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	char buf[4096];
+	int n = 0;
+	long r;
+
+	if (dfd < 0)
+		return -1;
+	/* getdents64 directly: opendir() would allocate. */
+	while ((r = syscall(SYS_getdents64, dfd, buf, sizeof(buf))) > 0) {
+		for (long off = 0; off < r;) {
+			unsigned short reclen;
+			const char *name = buf + off + 19;
+
+			memcpy(&reclen, buf + off + 16, sizeof(reclen));
+			n += name[0] != '.';
+			off += reclen;
+		}
+	}
+	close(dfd);
+	return n - 1; /* not dfd itself */
+}
+
+/* Running under valgrind: the valgrind target sets TIDE_UNDER_VALGRIND=1. */
+static inline bool th_under_valgrind(void)
+{
+	const char *v = getenv("TIDE_UNDER_VALGRIND");
+
+	return v && *v && strcmp(v, "0");
+}
+
+/*
+ * struct th_oom_case - one function under the OOM loop with state around it.
+ * @setup: builds the inputs before faults are armed (NULL: none); 0 or a
+ *	negative errno, which fails the test.
+ * @body: the call under test, with faults armed; as for th_oom_loop().
+ * @teardown: releases what @setup and a successful @body made (NULL: none).
+ */
+struct th_oom_case {
+	int (*setup)(void *arg);
+	int (*body)(void *arg);
+	void (*teardown)(void *arg);
+};
+
+/*
+ * th_oom_loop_ex() - th_oom_loop() for a call that needs prepared inputs.
+ * Only @c->body runs with faults armed, so the fault points counted are
+ * the call's own.  Each pass is checked, from before @setup to after
+ * @teardown, for leaked heap blocks, mappings, mapped bytes, file
+ * descriptors and threads.
+ */
+static inline unsigned long
+th_oom_loop_ex(const char *what, const struct th_oom_case *c, void *arg)
+{
+	unsigned long points = 0;
+
+	for (int persistent = 0; persistent < 2; persistent++) {
+		for (unsigned long n = 1;; n++) {
+			struct tide__os_stats before, after;
+			int fds, threads, r;
+			unsigned long hits;
+
+			if (n > 100000)
+				FAIL("%s: OOM loop does not end", what);
+			fds = th_fd_count_fast();
+			threads = th_thread_count();
+			tide__os_stats(&before);
+			r = c->setup ? c->setup(arg) : 0;
+			if (r)
+				FAIL("%s: setup failed (%d)", what, r);
+			tide__fault_set(n, persistent);
+			r = c->body(arg);
+			hits = tide__fault_hits();
+			tide__fault_clear();
+			if (c->teardown)
+				c->teardown(arg);
+			tide__os_stats(&after);
+			if (after.heap_live != before.heap_live ||
+			    after.maps_live != before.maps_live ||
+			    after.map_bytes != before.map_bytes)
+				FAIL("%s: %s fault at call %lu leaked: heap "
+				     "%ld->%ld maps %ld->%ld bytes %lld->%lld",
+				     what,
+				     persistent ? "persistent" : "transient", n,
+				     before.heap_live, after.heap_live,
+				     before.maps_live, after.maps_live,
+				     before.map_bytes, after.map_bytes);
+			if (th_fd_count_fast() != fds ||
+			    th_thread_count() != threads)
+				FAIL("%s: %s fault at call %lu leaked: fds "
+				     "%d->%d threads %d->%d",
+				     what,
+				     persistent ? "persistent" : "transient", n,
+				     fds, th_fd_count_fast(), threads,
+				     th_thread_count());
 			if (r > 0)
 				FAIL("%s: body returned %d", what, r);
 			if (!hits) {
