@@ -28,12 +28,14 @@ check() { # description, then a grep -E pattern that must match
 if [ -z "$san" ]; then
 	check "tide gives back 60 of 64 pages (93.75%) per block" \
 		'^ +tide_kvrealloc +60\.0 of 64 +93\.75% +0/64 '
+	check "glibc after a free() gives nothing back" \
+		'^ +glibc realloc, after a free\(\) +0\.0 of 64 +0\.00%'
 else
-	check "tide gives back at least 60 of 64 pages per block" \
-		'^ +tide_kvrealloc +(6[0-9]|[7-9][0-9])\.[0-9] of 64 .* 0/64 '
+	# The sanitizer's own allocations move the figure by a few KiB, and
+	# malloc is the sanitizer's, not glibc's.
+	check "tide gives back about 60 of 64 pages per block, in place" \
+		'^ +tide_kvrealloc +(59|6[0-9])\.[0-9] of 64 .* 0/64 '
 fi
-check "glibc after a free() gives nothing back" \
-	'^ +glibc realloc, after a free\(\) +0\.0 of 64 +0\.00%'
 
 # Part 2: tide's registry ends below a quarter of its peak, malloc's at it.
 awk '

@@ -39,6 +39,12 @@
 
 #include <tide.h>
 
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SANITIZED 1
+#else
+#define SANITIZED 0
+#endif
+
 #define KiB ((size_t)1024)
 #define MiB (1024 * KiB)
 
@@ -1018,6 +1024,9 @@ static void table(bool png, bool gnuplot)
 		       shrink_name[v], pages, pages / 64 * 100,
 		       result(s, "moved", 0), result(s, "us", 0));
 	}
+	if (SANITIZED)
+		printf("   (built with a sanitizer: malloc is the sanitizer's "
+		       "allocator, not glibc's)\n");
 	printf("   (glibc serves a first 256 KiB block with mmap and shrinks "
 	       "it with mremap; once a\n    program has freed one, glibc "
 	       "raises its mmap threshold and such blocks live\n    on the "

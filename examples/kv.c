@@ -1,0 +1,41 @@
+// SPDX-License-Identifier: MIT
+/*
+ * kv.c - a large block that shrinks gives its pages back at once.
+ *
+ * A 256 KiB block is paged (its own mapping).  Shrinking it to 16 KiB keeps
+ * the pointer and unmaps the tail pages right away; growing it back moves
+ * page tables with mremap() instead of copying.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <tide.h>
+
+int main(void)
+{
+	char *buf = tide_kvmalloc(256 * 1024, 0), *p;
+
+	if (!buf)
+		return 1;
+	memset(buf, 'x', 256 * 1024);
+	printf("256 KiB block: paged=%d, resident %zu KiB\n",
+	       tide_kv_is_paged(buf), tide_kvresident(buf) / 1024);
+
+	p = tide_kvrealloc(buf, 16 * 1024, 0);
+	if (!p)
+		return 1; /* buf would still be valid */
+	printf("shrunk to 16 KiB: same pointer=%d, resident %zu KiB\n",
+	       p == buf, tide_kvresident(p) / 1024);
+	/* 16 KiB plus the rest of the page tide's header starts: 5 pages of
+	 * the 65 stay, 60 went back to the kernel. */
+	if (p != buf || tide_kvresident(p) >= 20 * 1024 || p[16383] != 'x')
+		return 1;
+
+	p = tide_kvrealloc(p, 1024 * 1024, TIDE_ZERO);
+	if (!p)
+		return 1;
+	printf("grown to 1 MiB: first bytes kept=%d, new bytes zero=%d\n",
+	       p[0] == 'x', p[1024 * 1024 - 1] == 0);
+	tide_kvfree(p);
+	return 0;
+}
