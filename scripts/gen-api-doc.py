@@ -12,7 +12,10 @@ block is shown as code, stripped of export and attribute macros.  Public
 declarations without kernel-doc (constants, small structs) are listed per
 header with their plain comments, so the reference is complete.
 
---check compares with the existing file and exits 1 when it is stale (the
+It also keeps the examples in docs/guide.md current: a fenced block right
+after "<!-- include examples/x.c -->" is replaced by that file.
+
+--check compares with the existing files and exits 1 when one is stale (the
 ctest test api_doc_current runs this).
 """
 import argparse
@@ -330,6 +333,36 @@ def generate(root):
     return text
 
 
+INCLUDE = re.compile(r"(<!-- include ([\w./-]+) -->\n)```c\n.*?```\n", re.S)
+
+
+def sync_includes(root, text):
+    """The guide with every included example replaced by its file."""
+    def repl(m):
+        code = open(os.path.join(root, m.group(2)), encoding="utf-8").read()
+        return "%s```c\n%s```\n" % (m.group(1), code)
+    return INCLUDE.sub(repl, text)
+
+
+def check_or_write(path, text, check):
+    try:
+        old = open(path, encoding="utf-8").read()
+    except OSError:
+        old = ""
+    if not check:
+        if old != text:
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(text)
+        return 0
+    if old == text:
+        print("%s is current" % path)
+        return 0
+    sys.stdout.writelines(difflib.unified_diff(
+        old.splitlines(True), text.splitlines(True), path, "generated", n=1))
+    print("%s is stale: run `make docs`" % path)
+    return 1
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("root", nargs="?",
@@ -340,24 +373,12 @@ def main():
     a = ap.parse_args()
     root = os.path.abspath(a.root)
     out = a.out or os.path.join(root, "docs", "api.md")
-    text = generate(root)
-    if a.check:
-        try:
-            old = open(out, encoding="utf-8").read()
-        except OSError:
-            old = ""
-        if old != text:
-            sys.stdout.writelines(difflib.unified_diff(
-                old.splitlines(True), text.splitlines(True),
-                out, "generated", n=1))
-            print("%s is stale: run `make docs`" % out)
-            return 1
-        print("%s is current" % out)
-        return 0
-    with open(out, "w", encoding="utf-8") as f:
-        f.write(text)
-    return 0
-
+    r = check_or_write(out, generate(root), a.check)
+    guide = os.path.join(root, "docs", "guide.md")
+    if os.path.exists(guide):
+        text = open(guide, encoding="utf-8").read()
+        r |= check_or_write(guide, sync_includes(root, text), a.check)
+    return r
 
 if __name__ == "__main__":
     sys.exit(main())
