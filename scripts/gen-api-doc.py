@@ -34,14 +34,15 @@ ATTRS = re.compile(r"\s*\b(TIDE_API|TIDE_MALLOC|TIDE_WARN_UNUSED|"
 
 def clean_decl(text):
     """A declaration as a reader wants it: no export/attribute macros."""
+    if text.lstrip().startswith("#define"):
+        return "\n".join(l.rstrip() for l in text.strip().splitlines())
     text = ATTRS.sub(" ", text)
     lines = [l.rstrip() for l in text.strip().splitlines()]
     out = []
     for l in lines:
         l = re.sub(r"(?<=\S) {2,}(?=\S)", " ", l)
         l = l.replace("( ", "(").replace(" ;", ";")
-        out.append(l.replace("\\", "").rstrip() if l.lstrip().startswith(
-            "#define") else l)
+        out.append(l)
     return "\n".join(out).strip()
 
 
