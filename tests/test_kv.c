@@ -254,7 +254,9 @@ TEST(paged_growth_moves_page_tables_not_bytes)
 	CHECK(all_zero(q + sz, 63 * sz));
 #ifndef TIDE_PORTABLE_REMAP
 	CHECK_UEQ(s1.copies - s0.copies, 0);
-	CHECK_UEQ(s1.moves - s0.moves, 1);
+	/* Valgrind places mremap itself and may find room in place. */
+	if (!th_under_valgrind())
+		CHECK_UEQ(s1.moves - s0.moves, 1);
 #else
 	/* portable fallback: map, copy header + data once, unmap */
 	CHECK_UEQ(s1.copies - s0.copies, 1);

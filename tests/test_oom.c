@@ -1479,8 +1479,12 @@ static int common_body(void *arg)
 
 TEST(common_functions_make_no_failable_call)
 {
-	/* The loop's fd count agrees with the harness's slow one. */
-	CHECK_EQ(th_fd_count_fast(), th_fd_count());
+	/*
+	 * The loop's fd count agrees with the harness's slow one (not under
+	 * valgrind, whose own descriptors only one of them sees).
+	 */
+	if (!th_under_valgrind())
+		CHECK_EQ(th_fd_count_fast(), th_fd_count());
 	CHECK_UEQ(run_case("tide_version", "strerror, set_error_handler", NULL,
 			   common_body, NULL, NULL),
 		  0);
