@@ -29,13 +29,49 @@ trap 'rm -f "$out"' EXIT
 names=${BENCH_ONLY:-$(cd "$build/bench" && ls bench_* 2>/dev/null | grep -v '\.' | sort)}
 for name in $names; do
 	echo "bench: $name" >&2
+	sec=$(mktemp)
 	if [ -f "$here/$name.sh" ]; then
-		sh "$here/$name.sh" "$build" >>"$out"
+		cmd="sh bench/$name.sh $build"
+		sh "$here/$name.sh" "$build" >"$sec"
 	else
-		"$build/bench/$name" >>"$out"
+		cmd="$build/bench/$name"
+		"$build/bench/$name" >"$sec"
 	fi
+	cat "$sec" >>"$out"
+	# Every section names the command that reproduces it.
+	grep -q 'Command' "$sec" || printf '\nCommand: `%s`.\n' "$cmd" >>"$out"
+	rm -f "$sec"
 	echo >>"$out"
 done
+
+# The showcase as a figure: resident memory over time through load spikes,
+# tide against malloc/realloc in the same run (tools/tide-demo, about a
+# minute).  Its PNG goes to docs/img/ when gnuplot is there.
+demo=$build/tools/tide-demo
+if [ -z "${BENCH_ONLY:-}" ] && [ -x "$demo" ]; then
+	echo "bench: tide-demo" >&2
+	dir=$(mktemp -d)
+	"$demo" --out "$dir" >"$dir/table.txt" 2>/dev/null || true
+	{
+		echo "## demo: resident memory over time (tide-demo)"
+		echo
+		echo "Command: \`$demo\` (also \`make demo\`). Each variant runs in a"
+		echo "child process of its own; RSS is the Anonymous: line of"
+		echo "/proc/<pid>/smaps_rollup. One run, not a median: the figure shows the"
+		echo "shape over time, the module sections above give the medians."
+		echo
+		echo '```'
+		grep -v '^Picture:\|^Data:' "$dir/table.txt" | sed '1{/^$/d}'
+		echo '```'
+		if [ -f "$dir/tide-demo.png" ]; then
+			mkdir -p "$root/docs/img"
+			cp "$dir/tide-demo.png" "$root/docs/img/tide-demo.png"
+			echo
+			echo "![RSS over time, tide against the baseline](img/tide-demo.png)"
+		fi
+	} >>"$out"
+	rm -rf "$dir"
+fi
 
 if [ -n "${BENCH_ONLY:-}" ]; then
 	cat "$out"

@@ -990,7 +990,7 @@ static bool plot(void)
 	fprintf(f,
 		"set title 'Cache of 1 MiB kv blocks: %s %u MiB'\n"
 		"set xlabel 'MiB written to the cache'\nset ylabel 'MiB'\n"
-		"set yrange [0:*]\nset key right bottom opaque\n"
+		"set yrange [0:*]\nunset key\nset key inside right bottom opaque\n"
 		"plot 'cache-tide.dat' u 1:2 w l lw 2 lc rgb '#1f77b4' "
 		"t 'with the pressure monitor + shrinker', "
 		"'cache-baseline.dat' u 1:2 w l lw 2 lc rgb '#d62728' "
