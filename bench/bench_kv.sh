@@ -5,7 +5,7 @@
 set -eu
 build=$1
 bin=$build/bench/bench_kv
-reps=${BENCH_REPS:-7}
+reps=${BENCH_REPS:-5}
 lib() { # the peer's shared library, as CMake found it
 	grep "^TIDE_$1_LIB:FILEPATH=" "$build/CMakeCache.txt" 2>/dev/null |
 		cut -d= -f2 | grep -v NOTFOUND || true
