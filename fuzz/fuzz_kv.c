@@ -45,6 +45,9 @@ static void check_pattern(const unsigned char *p, size_t n, unsigned char seed)
 static void check_zero(const unsigned char *p, size_t from, size_t to)
 {
 	for (size_t i = from; i < to;) {
+		if (p[i] && getenv("FUZZ_TRACE"))
+			fprintf(stderr, "byte %zu of [%zu, %zu) is %#x\n", i,
+				from, to, p[i]);
 		FZ_CHECK(!p[i]);
 		i += i - from < 8192 || to - i < 8192 ? 1 : 4093;
 	}
@@ -95,6 +98,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		/* TIDE_ZERO goes with every call for a block, or none. */
 		if (t->p)
 			flags = t->flags;
+		if (getenv("FUZZ_TRACE"))
+			fprintf(stderr,
+				"slot %d op %d fault %#x flags %#x size %zu "
+				"(has %p size %zu)\n",
+				op % SLOTS, (op >> 3) % 4, fault, flags, n,
+				(void *)t->p, t->size);
 		fz_arm(fault);
 		switch ((op >> 3) % 4) {
 		case 0: /* malloc or calloc into an empty slot */

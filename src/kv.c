@@ -314,18 +314,19 @@ static void *paged_resize(void *p, size_t size, unsigned flags)
 
 	len = committed_len(size, h->unit);
 	if (size <= old) {
-		/*
-		 * The shrink lesson: bytes that stay committed past the new
-		 * end must read as zero if the block grows back in place.
-		 */
-		keep = TIDE__MIN(len, h->map_len) - PAGED_HDR;
-		if ((flags & TIDE_ZERO) && keep > size)
-			memset((char *)p + size, 0,
-			       TIDE__MIN(old, keep) - size);
 		/* Shrinking is an optimization: keep the pages on failure. */
 		if (len < h->map_len &&
 		    !tide__os_unmap_tail(h, h->map_len, len))
 			h->map_len = len;
+		/*
+		 * The shrink lesson: bytes that stay committed past the new
+		 * end must read as zero if the block grows back in place,
+		 * including whole pages a failed unmap kept.
+		 */
+		keep = h->map_len - PAGED_HDR;
+		if ((flags & TIDE_ZERO) && keep > size)
+			memset((char *)p + size, 0,
+			       TIDE__MIN(old, keep) - size);
 		h->tag.size = size;
 		poison_slack(p, size);
 		return p;

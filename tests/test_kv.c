@@ -482,6 +482,33 @@ TEST(zero_flag_shrink_inside_page_zeroes_the_slack)
 	tide_kvfree(p);
 }
 
+/*
+ * Regression (found by fuzz/fuzz_kv.c): a TIDE_ZERO shrink whose tail unmap
+ * fails keeps the pages; their old bytes must still read as zero when the
+ * block grows back over them in place.
+ */
+TEST(zero_flag_shrink_with_failed_unmap_regrows_zeroed)
+{
+	size_t sz = 4 * 4096;
+	char *p, *q;
+
+	tide_kv_set_threshold(0);
+	p = tide_kvmalloc(sz, TIDE_ZERO);
+	CHECK(p);
+	memset(p, 0x42, sz);
+	tide__fault_set(1, false); /* the shrink's tail unmap */
+	q = tide_kvrealloc(p, 74, TIDE_ZERO);
+	CHECK_UEQ(tide__fault_hits(), 1);
+	tide__fault_clear();
+	CHECK_PTR_EQ(q, p);
+	CHECK_UEQ(tide_kvsize(p), 74);
+	CHECK_CMP(tide_kvresident(p), >=, sz); /* the pages were kept */
+	q = tide_kvrealloc(p, sz, TIDE_ZERO);
+	CHECK_PTR_EQ(q, p); /* within the committed pages */
+	CHECK(all_zero(q + 74, sz - 74));
+	tide_kvfree(q);
+}
+
 TEST(zero_flag_heap_growth_reads_zero)
 {
 	char *p = tide_kvmalloc(100, TIDE_ZERO);
@@ -748,6 +775,7 @@ TEST(oom_loop_over_the_kv_api)
 }
 
 RUN_TESTS(T(small_blocks_come_from_the_heap),
+	  T(zero_flag_shrink_with_failed_unmap_regrows_zeroed),
 	  T(threshold_splits_heap_and_paged_at_128k),
 	  T(set_threshold_changes_new_blocks_only),
 	  T(threshold_from_environment),
