@@ -65,17 +65,9 @@ VALGRIND_OPTS = --error-exitcode=99 --leak-check=full \
 	--errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect \
 	--track-fds=no --num-callers=30 \
 	--suppressions=$(CURDIR)/tests/valgrind.supp
-# Skipped whole under valgrind (test_pressure.c is not mine to edit yet):
-#  default_trim_shrinker_gives_back_free_heap_pages measures RSS given back by
-#   glibc's malloc_trim, but valgrind replaces malloc (and the test leaks its
-#   heap_churn block on purpose);
-#  cgroup1_limit_survived_with_monitor_oom_killed_without runs a cache
-#   against a 192 MiB cgroup limit that valgrind's own memory overruns.
-VALGRIND_SKIP = default_trim_shrinker_gives_back_free_heap_pages \
-	cgroup1_limit_survived_with_monitor_oom_killed_without
 valgrind: build
 	@scripts/deps.sh valgrind
-	cd $(BUILD) && TIDE_UNDER_VALGRIND=1 TIDE_VALGRIND_SKIP="$(VALGRIND_SKIP)" \
+	cd $(BUILD) && TIDE_UNDER_VALGRIND=1 \
 		TIDE_STRESS_MS=2000 ctest --output-on-failure -j $(JOBS) \
 		-E install_consumer -T memcheck \
 		--overwrite MemoryCheckCommand=$$(command -v valgrind) \

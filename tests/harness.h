@@ -331,24 +331,6 @@ static inline bool th_under_valgrind(void)
 }
 
 /*
- * Is @name in $TIDE_VALGRIND_SKIP (names separated by spaces) while running
- * under valgrind?  For tests whose module is still being written and whose
- * measurements valgrind distorts; the valgrind target says why for each.
- */
-static inline bool th_valgrind_skips(const char *name)
-{
-	const char *list = getenv("TIDE_VALGRIND_SKIP");
-	size_t n = strlen(name);
-
-	if (!list || !th_under_valgrind())
-		return false;
-	for (const char *p = list; (p = strstr(p, name)); p += n)
-		if ((p == list || p[-1] == ' ') && (!p[n] || p[n] == ' '))
-			return true;
-	return false;
-}
-
-/*
  * struct th_oom_case - one function under the OOM loop with state around it.
  * @setup: builds the inputs before faults are armed (NULL: none); 0 or a
  *	negative errno, which fails the test.
@@ -459,13 +441,6 @@ static inline int th_run(const struct th_test *tests, size_t n, int argc,
 		if (!th_selected(tests[i].name, argc, argv))
 			continue;
 		num++;
-		if (th_valgrind_skips(tests[i].name)) {
-			printf("ok %u - %s # SKIP under valgrind (listed in "
-			       "TIDE_VALGRIND_SKIP)\n",
-			       num, tests[i].name);
-			skipped++;
-			continue;
-		}
 		fflush(stdout);
 		if (nofork) {
 			th_in_child = true;

@@ -971,6 +971,9 @@ TEST(default_trim_shrinker_gives_back_free_heap_pages)
 	SKIP("the sanitizer's allocator replaces glibc malloc: malloc_trim "
 	     "has no glibc heap to trim");
 #endif
+	if (th_under_valgrind())
+		SKIP("valgrind's allocator replaces glibc malloc: malloc_trim "
+		     "has no glibc heap to trim");
 	make_tmpdir();
 	CHECK_EQ(mkfifo(tmp_path("fifo"), 0600), 0);
 	set_watch(tmp_path("fifo"), NULL);
