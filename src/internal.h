@@ -157,4 +157,15 @@ unsigned long tide__direct_reclaim(int priority, unsigned flags);
 /* True while the calling thread runs a shrinker callback. */
 bool tide__in_reclaim(void);
 
+/* ---------------------------------------------------------------------
+ * pressure.c
+ * ------------------------------------------------------------------- */
+
+/*
+ * The calling process's own cgroup directory: the v2 one (@v2) or the v1
+ * memory one, from /proc/self/cgroup and /proc/self/mountinfo.  0 and a
+ * string to release with tide__os_free(), or -ENODEV / -ENOMEM / -errno.
+ */
+int tide__cgroup_dir(bool v2, char **ret);
+
 #endif /* TIDE_INTERNAL_H */

@@ -683,7 +683,7 @@ static bool has_token(char *list, const char *tok, char **save)
  * Find the own cgroup directory: the v2 one (@v2) or the v1 memory one,
  * from /proc/self/cgroup and the mount point in /proc/self/mountinfo.
  */
-static int find_cgroup(bool v2, char **ret)
+int tide__cgroup_dir(bool v2, char **ret)
 {
 	char line[4096], cgpath[PATH_MAX] = "", *dir;
 	bool found = false;
@@ -759,7 +759,7 @@ static int cgroup_dir(const char *given, bool v2, char **ret)
 		*ret = dup_str(given);
 		return *ret ? 0 : -ENOMEM;
 	}
-	return find_cgroup(v2, ret);
+	return tide__cgroup_dir(v2, ret);
 }
 
 /* Open a PSI file, write @trigger (with its NUL: the kernel expects it). */

@@ -140,20 +140,27 @@ static inline void th_note(const char *fmt, ...)
 
 /* ---- memory measurement ------------------------------------------- */
 
-/* Resident anonymous memory of this process in KiB, exact (smaps_rollup). */
-static inline long th_anon_kb(void)
+/* The number after @key (e.g. "Anonymous:") in a /proc file; -1 if none. */
+static inline long th_proc_value(const char *path, const char *key)
 {
 	char line[256];
-	long kb = -1;
-	FILE *f = fopen("/proc/self/smaps_rollup", "re");
+	size_t n = strlen(key);
+	long v = -1;
+	FILE *f = fopen(path, "re");
 
 	if (!f)
 		return -1;
 	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "Anonymous: %ld kB", &kb) == 1)
+		if (!strncmp(line, key, n) && sscanf(line + n, "%ld", &v) == 1)
 			break;
 	fclose(f);
-	return kb;
+	return v;
+}
+
+/* Resident anonymous memory of this process in KiB, exact (smaps_rollup). */
+static inline long th_anon_kb(void)
+{
+	return th_proc_value("/proc/self/smaps_rollup", "Anonymous:");
 }
 
 /* Number of open file descriptors of this process. */
@@ -284,17 +291,7 @@ static inline unsigned long th_oom_loop(const char *what,
 /* Number of threads of this process (/proc/self/status), -1 if unknown. */
 static inline int th_thread_count(void)
 {
-	char line[256];
-	int n = -1;
-	FILE *f = fopen("/proc/self/status", "re");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "Threads: %d", &n) == 1)
-			break;
-	fclose(f);
-	return n;
+	return (int)th_proc_value("/proc/self/status", "Threads:");
 }
 
 /* Open file descriptors, from one read of /proc/self/fd; -1 if unknown. */

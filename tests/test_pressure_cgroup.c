@@ -31,40 +31,13 @@ static char cg_dir[PATH_MAX]; /* the child cgroup */
 /* The own cgroup v1 memory directory, or "" if there is none. */
 static void own_memory_cgroup(char *out, size_t size)
 {
-	char line[4096], path[PATH_MAX] = "", mnt[PATH_MAX] = "";
-	FILE *f = fopen("/proc/self/cgroup", "re");
+	char *dir = NULL;
 
 	out[0] = 0;
-	if (!f)
+	if (tide__cgroup_dir(false, &dir))
 		return;
-	while (fgets(line, sizeof(line), f)) {
-		char *ctl = strchr(line, ':'), *p;
-
-		if (!ctl || !(p = strchr(ctl + 1, ':')))
-			continue;
-		*p++ = 0;
-		if (strstr(ctl, "memory")) {
-			p[strcspn(p, "\n")] = 0;
-			snprintf(path, sizeof(path), "%s", p);
-		}
-	}
-	fclose(f);
-	f = fopen("/proc/self/mountinfo", "re");
-	if (!f)
-		return;
-	while (fgets(line, sizeof(line), f)) {
-		char m[PATH_MAX], type[64], opts[1024];
-		char *dash = strstr(line, " - ");
-
-		if (!dash || sscanf(line, "%*s %*s %*s %*s %4095s", m) != 1 ||
-		    sscanf(dash + 3, "%63s %*s %1023s", type, opts) != 2)
-			continue;
-		if (!strcmp(type, "cgroup") && strstr(opts, "memory"))
-			snprintf(mnt, sizeof(mnt), "%s", m);
-	}
-	fclose(f);
-	if (path[0] && mnt[0])
-		snprintf(out, size, "%s%s", mnt, path);
+	snprintf(out, size, "%s", dir);
+	tide__os_free(dir);
 }
 
 static int write_str(const char *dir, const char *file, const char *val)
