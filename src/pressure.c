@@ -486,6 +486,9 @@ static bool handle(struct tide_monitor *m, const struct epoll_event *evs, int n)
 		case TAG_POLL:
 			if (read(m->pollfd, &v, sizeof(v)) < 0)
 				break;
+			/* a poll tick checks what an event does */
+			__attribute__((fallthrough));
+		case TAG_CG2_EVENTS:
 			if (!read_cg2_events(m, &high, &max) && (high || max))
 				sig = TIDE__MAX(sig,
 						max ? TIDE_PRESSURE_CRITICAL :
@@ -511,13 +514,6 @@ static bool handle(struct tide_monitor *m, const struct epoll_event *evs, int n)
 			}
 			if (fired)
 				sig = TIDE__MAX(sig, m->sig_level);
-			break;
-		case TAG_CG2_EVENTS:
-			if (!read_cg2_events(m, &high, &max) && (high || max))
-				sig = TIDE__MAX(sig,
-						max ? TIDE_PRESSURE_CRITICAL :
-						      TIDE_PRESSURE_MEDIUM);
-			check_wm = true;
 			break;
 		case TAG_V1_THRESH:
 			if (read(m->v1_thresh, &v, sizeof(v)) == sizeof(v))
