@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -232,62 +233,6 @@ static inline int th_fork(void (*fn)(void *), void *arg, char *out,
 
 /* ---- the OOM loop ------------------------------------------------- */
 
-/*
- * th_oom_loop() - SQLite's OOM loop.  For N = 1, 2, ... make the Nth
- * failable OS call fail (once, then in a second round from N on) and run
- * @body.  @body returns 0 on success or a negative errno on a clean
- * failure; it must itself check that its inputs are unchanged after a
- * failure and release on success what it made.  The loop checks that every
- * pass leaked no heap block, mapping or mapped byte, and stops when a pass
- * injects no fault (which must then succeed).  Returns the number of fault
- * points covered (both modes) and prints a report line.
- */
-static inline unsigned long th_oom_loop(const char *what,
-					int (*body)(void *arg), void *arg)
-{
-	unsigned long points = 0;
-
-	for (int persistent = 0; persistent < 2; persistent++) {
-		for (unsigned long n = 1;; n++) {
-			struct tide__os_stats before, after;
-			unsigned long hits;
-			int r;
-
-			if (n > 100000)
-				FAIL("%s: OOM loop does not end", what);
-			tide__os_stats(&before);
-			tide__fault_set(n, persistent);
-			r = body(arg);
-			hits = tide__fault_hits();
-			tide__fault_clear();
-			tide__os_stats(&after);
-			if (after.heap_live != before.heap_live ||
-			    after.maps_live != before.maps_live ||
-			    after.map_bytes != before.map_bytes)
-				FAIL("%s: %s fault at call %lu leaked: heap "
-				     "%ld->%ld maps %ld->%ld bytes %lld->%lld",
-				     what,
-				     persistent ? "persistent" : "transient", n,
-				     before.heap_live, after.heap_live,
-				     before.maps_live, after.maps_live,
-				     before.map_bytes, after.map_bytes);
-			if (r > 0)
-				FAIL("%s: body returned %d", what, r);
-			if (!hits) {
-				if (r)
-					FAIL("%s: failed (%d) with no fault "
-					     "injected",
-					     what, r);
-				break;
-			}
-			points++;
-		}
-	}
-	printf("# oom %s: %lu fault points (transient + persistent)\n", what,
-	       points);
-	return points;
-}
-
 /* Number of threads of this process (/proc/self/status), -1 if unknown. */
 static inline int th_thread_count(void)
 {
@@ -327,11 +272,34 @@ static inline bool th_under_valgrind(void)
 	return v && *v && strcmp(v, "0");
 }
 
+static void *th_nothing(void *arg)
+{
+	return arg;
+}
+
+/*
+ * Sanitizer runtimes start helper threads with the first thread: start
+ * them before the thread count is first taken.  Once per process.
+ */
+static inline void th_warm_up_threads(void)
+{
+	static bool done;
+	pthread_t t;
+
+	if (done)
+		return;
+	done = true;
+	if (!pthread_create(&t, NULL, th_nothing, NULL))
+		pthread_join(t, NULL);
+	usleep(20000);
+}
+
 /*
  * struct th_oom_case - one function under the OOM loop with state around it.
  * @setup: builds the inputs before faults are armed (NULL: none); 0 or a
  *	negative errno, which fails the test.
- * @body: the call under test, with faults armed; as for th_oom_loop().
+ * @body: the call under test, with faults armed: 0 on success or a negative
+ *	errno on a clean failure, after checking its inputs are unchanged.
  * @teardown: releases what @setup and a successful @body made (NULL: none).
  */
 struct th_oom_case {
@@ -341,7 +309,7 @@ struct th_oom_case {
 };
 
 /*
- * th_oom_loop_ex() - th_oom_loop() for a call that needs prepared inputs.
+ * th_oom_loop_ex() - the OOM loop for a call that needs prepared inputs.
  * Only @c->body runs with faults armed, so the fault points counted are
  * the call's own.  Each pass is checked, from before @setup to after
  * @teardown, for leaked heap blocks, mappings, mapped bytes, file
@@ -352,6 +320,7 @@ th_oom_loop_ex(const char *what, const struct th_oom_case *c, void *arg)
 {
 	unsigned long points = 0;
 
+	th_warm_up_threads();
 	for (int persistent = 0; persistent < 2; persistent++) {
 		for (unsigned long n = 1;; n++) {
 			struct tide__os_stats before, after;
@@ -406,6 +375,25 @@ th_oom_loop_ex(const char *what, const struct th_oom_case *c, void *arg)
 	printf("# oom %s: %lu fault points (transient + persistent)\n", what,
 	       points);
 	return points;
+}
+
+/*
+ * th_oom_loop() - SQLite's OOM loop.  For N = 1, 2, ... make the Nth
+ * failable OS call fail (once, then in a second round from N on) and run
+ * @body.  @body returns 0 on success or a negative errno on a clean
+ * failure; it must itself check that its inputs are unchanged after a
+ * failure and release on success what it made.  Every pass is checked for
+ * leaked heap blocks, mappings, mapped bytes, file descriptors and threads;
+ * the loop stops when a pass injects no fault (which must then succeed).
+ * Returns the number of fault points covered (both modes) and prints a
+ * report line.
+ */
+static inline unsigned long th_oom_loop(const char *what,
+					int (*body)(void *arg), void *arg)
+{
+	const struct th_oom_case c = { .body = body };
+
+	return th_oom_loop_ex(what, &c, arg);
 }
 
 /* ---- the runner --------------------------------------------------- */

@@ -107,21 +107,6 @@ static bool all_zero(const void *p, size_t n)
 	return true;
 }
 
-/* Sanitizer runtimes start helper threads with the first thread. */
-static void *nothing(void *arg)
-{
-	return arg;
-}
-
-static void warm_up_threads(void)
-{
-	pthread_t t;
-
-	CHECK_EQ(pthread_create(&t, NULL, nothing, NULL), 0);
-	CHECK_EQ(pthread_join(t, NULL), 0);
-	usleep(20000);
-}
-
 /* ---- kv ----------------------------------------------------------------- */
 
 struct kv_case {
@@ -389,7 +374,7 @@ TEST(every_kv_function_survives_the_oom_loop)
 	unsigned long points = 0;
 	char label[64];
 
-	warm_up_threads();
+	th_warm_up_threads();
 	points += run_case("tide_kvmalloc", "heap", NULL, kv_alloc_body, NULL,
 			   &heap);
 	points += run_case("tide_kvmalloc", "paged", NULL, kv_alloc_body, NULL,
@@ -816,7 +801,7 @@ TEST(every_vec_function_survives_the_oom_loop)
 {
 	unsigned long heap, paged;
 
-	warm_up_threads();
+	th_warm_up_threads();
 	heap = vec_all(64, false);
 	paged = vec_all(4096 / 8, true);
 	report();
@@ -1015,7 +1000,7 @@ TEST(every_shrinker_function_survives_the_oom_loop)
 			      many = { .n = 70 };
 	unsigned long points = 0;
 
-	warm_up_threads();
+	th_warm_up_threads();
 	points += run_case("tide_shrinker_alloc", "first", sh_setup,
 			   sh_alloc_body, sh_teardown, &none);
 	points += run_case("tide_shrinker_alloc", "71st", sh_setup,
@@ -1190,7 +1175,7 @@ TEST(every_arena_function_survives_the_oom_loop)
 	struct ar_case c = { 0 };
 	unsigned long points = 0;
 
-	warm_up_threads();
+	th_warm_up_threads();
 	points += run_case("tide_arena_create", "1 MiB", NULL, ar_create_body,
 			   ar_teardown, &c);
 	points += run_case("tide_arena_alloc", "into a hole", ar_setup,
@@ -1403,7 +1388,7 @@ TEST(every_pressure_function_survives_the_oom_loop)
 				    .want_source = TIDE_SOURCE_CGROUP2 };
 	unsigned long points = 0;
 
-	warm_up_threads();
+	th_warm_up_threads();
 	make_tmpdir();
 	budget.cfg = (struct tide_monitor_config){
 		.sources = TIDE_SOURCE_BUDGET,
