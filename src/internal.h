@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/mman.h>
 #include <sys/types.h>
 
 #include <tide/common.h>
@@ -82,6 +83,9 @@ int tide__os_remap(void *addr, size_t old_len, size_t new_len, void **ret_addr);
 /* Failable: move/grow a mapping to @dst, replacing what is there. */
 int tide__os_remap_fixed(void *addr, size_t old_len, size_t new_len, void *dst);
 /* Failable: madvise(); 0 or -errno. */
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14; older kernels: -EINVAL */
+#endif
 int tide__os_advise(void *addr, size_t len, int advice);
 
 /* Failable heap calls; NULL with errno ENOMEM on failure. */
@@ -141,6 +145,8 @@ void tide__report(const char *what, const void *ptr);
 size_t tide__kv_committed_for(const void *p, size_t size);
 /* Bytes committed for @p now, in the same measure. */
 size_t tide__kv_committed(const void *p);
+/* The page unit of a paged block (page size or 2 MiB); 0 for a heap one. */
+size_t tide__kv_unit(const void *p);
 
 /* ---------------------------------------------------------------------
  * shrinker.c: direct reclaim, called by allocators on ENOMEM.

@@ -517,3 +517,10 @@ size_t tide__kv_committed(const void *p)
 		return tag_of(p)->size;
 	return hdr_of(p)->map_len;
 }
+
+size_t tide__kv_unit(const void *p)
+{
+	if (!p || kind_of(p, "tide_kv: invalid pointer") == KIND_HEAP)
+		return 0;
+	return hdr_of(p)->unit;
+}

@@ -7,6 +7,15 @@
  * trim() (the policy, binder's hysteresis rule).  A heap buffer shrinks by
  * realloc and lets malloc decide; a paged buffer shrinks only when a whole
  * page goes back, which kv does in place by unmapping the tail.
+ *
+ * A paged buffer also keeps page bookkeeping (@span: how far its pages may
+ * be resident).  Growth by pushes populates the pages ahead in windows, one
+ * madvise(MADV_POPULATE_WRITE) instead of a fault per page; with AUTOTRIM,
+ * a removal that leaves more than 2 * len bytes plus one page resident hands
+ * the pages past 1.5 * len back (MADV_DONTNEED) and keeps the capacity, as
+ * binder frees the pages of buffer space it no longer needs but keeps the
+ * address range.  The private fields push_end and pop_floor tell the inline
+ * helpers when to call in.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -19,6 +28,10 @@
 
 /* Smallest capacity growth makes; trim does not go below it either. */
 #define VEC_MIN_CAP 4
+
+/* Populate-ahead window: an eighth of the span, within these bounds. */
+#define VEC_POPULATE_MIN ((size_t)64 << 10)
+#define VEC_POPULATE_MAX ((size_t)8 << 20)
 
 static bool vec_ok(const struct tide_vec *v)
 {
@@ -48,19 +61,152 @@ static inline void copy_elem(void *dst, const void *src, size_t size)
 	}
 }
 
+/* ---- page bookkeeping ------------------------------------------------ */
+
+/* Offset of the data in its first page unit. */
+static inline size_t head_of(const struct tide_vec *v, size_t unit)
+{
+	return (uintptr_t)v->data & (unit - 1);
+}
+
+/* Start of the buffer's first page unit. */
+static inline char *base_of(const struct tide_vec *v, size_t unit)
+{
+	return (char *)v->data - head_of(v, unit);
+}
+
+/* Span of @n elements: the page units they touch, from the base. */
+static inline size_t span_for(const struct tide_vec *v, size_t unit, size_t n)
+{
+	return TIDE__ALIGN_UP(head_of(v, unit) + n * v->elem_size, unit);
+}
+
+/* Smallest length whose 2 * len * elem_size + @unit covers @span. */
+static size_t bound_floor(const struct tide_vec *v, size_t unit, size_t span)
+{
+	size_t q, e = v->elem_size;
+
+	if (span <= unit)
+		return 0;
+	q = span - unit;
+	if (e > SIZE_MAX / 2)
+		return 1;
+	return q / (2 * e) + (q % (2 * e) != 0);
+}
+
+/*
+ * Bring push_end and pop_floor in step with len, cap and span.  @unit is
+ * the buffer's page unit (0: a heap buffer, nothing to track).
+ */
+static void refresh(struct tide_vec *v, size_t unit)
+{
+	size_t floor = 0;
+
+	if (!unit) {
+		v->span = 0;
+		v->push_end = v->cap;
+	} else {
+		/* Live data is resident; nothing past the capacity is. */
+		v->span = TIDE__MAX(v->span, span_for(v, unit, v->len));
+		v->span = TIDE__MIN(v->span, span_for(v, unit, v->cap));
+		v->push_end = TIDE__MIN(v->cap, (v->span - head_of(v, unit)) /
+							v->elem_size);
+		if (v->flags & TIDE_VEC_AUTOTRIM)
+			floor = bound_floor(v, unit, v->span);
+	}
+	if (v->flags & TIDE_VEC_AUTOTRIM)
+		floor = TIDE__MAX(floor, v->cap / 4);
+	v->pop_floor = floor;
+}
+
+static inline size_t unit_of(const struct tide_vec *v)
+{
+	return tide__kv_unit(v->data);
+}
+
+/*
+ * Elements up to @need are about to be written: extend the span over them
+ * and a window ahead, populating it in one call.  Population is only a
+ * speed-up; when it fails the pushes fault the same pages in one by one, so
+ * the bookkeeping is the same either way.
+ */
+static void populate_ahead(struct tide_vec *v, size_t need)
+{
+	size_t unit = unit_of(v), end, win, limit;
+
+	if (!unit) {
+		refresh(v, 0);
+		return;
+	}
+	limit = span_for(v, unit, v->cap);
+	win = TIDE__MIN(TIDE__MAX(v->span / 8, VEC_POPULATE_MIN),
+			VEC_POPULATE_MAX);
+	end = TIDE__MAX(v->span + TIDE__ALIGN_UP(win, unit),
+			span_for(v, unit, need));
+	end = TIDE__MIN(end, limit);
+	if (end > v->span)
+		(void)tide__os_advise(base_of(v, unit) + v->span, end - v->span,
+				      MADV_POPULATE_WRITE);
+	v->span = TIDE__MAX(v->span, end);
+	refresh(v, unit);
+}
+
+/*
+ * AUTOTRIM's page bound: more than 2 * len bytes plus one unit resident
+ * hands back the units past 1.5 * len, so that the next release is a
+ * quarter of the length away (no release/refault cycle around one length).
+ * A failed release is ignored; pop_floor still moves on, so that it is
+ * retried a quarter further down, not on every removal.
+ */
+static void release_slack(struct tide_vec *v, size_t unit)
+{
+	size_t live = v->len * v->elem_size, target;
+
+	refresh(v, unit);
+	if (!unit || live > SIZE_MAX / 4 || v->span <= 2 * live + unit)
+		return;
+	target = TIDE__ALIGN_UP(head_of(v, unit) + live + live / 2, unit);
+	if (target >= v->span)
+		return;
+	if (!tide__os_advise(base_of(v, unit) + target, v->span - target,
+			     MADV_DONTNEED)) {
+		v->span = target;
+		refresh(v, unit);
+		return;
+	}
+	v->pop_floor = TIDE__MAX(bound_floor(v, unit, target), v->cap / 4);
+}
+
 /* Give the buffer exactly @cap elements (cap > 0); 0 or -errno. */
 static int set_capacity(struct tide_vec *v, size_t cap, unsigned flags)
 {
-	size_t bytes;
+	size_t bytes, old_cap = v->cap, unit, kept = 0;
 	void *p;
 
 	if (__builtin_mul_overflow(cap, v->elem_size, &bytes))
 		return -EOVERFLOW;
+	/* Pages a failed unmap kept past the capacity may be resident. */
+	if (tide_kv_is_paged(v->data))
+		kept = tide__kv_committed(v->data);
 	p = tide_kvrealloc(v->data, bytes, flags);
 	if (!p)
 		return -(errno ? errno : ENOMEM);
 	v->data = p;
 	v->cap = cap;
+	unit = unit_of(v);
+	/*
+	 * Growth may have copied the old contents (from a heap buffer, or
+	 * kv's portable path), or reused pages a failed unmap kept: count
+	 * them resident (refresh() clips to the capacity).  Paged-to-paged
+	 * moves keep the pages and their offsets.
+	 */
+	if (unit && cap > old_cap)
+		v->span = TIDE__MAX(
+			v->span, TIDE__MAX(kept, span_for(v, unit, old_cap)));
+	/* A TIDE_ZERO shrink zeroes the tail of the last page it keeps. */
+	if (unit && cap < old_cap && (flags & TIDE_ZERO))
+		v->span = TIDE__MAX(v->span, span_for(v, unit, cap));
+	refresh(v, unit);
 	return 0;
 }
 
@@ -83,11 +229,36 @@ static int grow(struct tide_vec *v, size_t additional)
 }
 
 /* AUTOTRIM: shrinking is an optimization, its failure is not the caller's. */
+static void autotrim_slow(struct tide_vec *v)
+{
+	if (v->len < v->cap / 4)
+		(void)tide_vec_trim(v);
+	release_slack(v, unit_of(v));
+}
+
 static inline void autotrim(struct tide_vec *v)
 {
-	/* The trigger is tested here so that removals stay a few loads. */
-	if ((v->flags & TIDE_VEC_AUTOTRIM) && v->len < v->cap / 4)
-		(void)tide_vec_trim(v);
+	/*
+	 * The trigger is tested here so that removals stay a few loads.  The
+	 * flag may have changed since the last refresh: cleared, the inline
+	 * pops need no floor; set, the cap / 4 test does not wait for one.
+	 */
+	if (!(v->flags & TIDE_VEC_AUTOTRIM))
+		v->pop_floor = 0;
+	else if (v->len < v->pop_floor || v->len < v->cap / 4)
+		autotrim_slow(v);
+}
+
+/* Room for @n more elements, their pages populated; 0 or -errno. */
+static inline int make_room(struct tide_vec *v, size_t n)
+{
+	int r = grow(v, n);
+
+	if (r)
+		return r;
+	if (v->len + n > v->push_end)
+		populate_ahead(v, v->len + n);
+	return 0;
 }
 
 void tide_vec_init(struct tide_vec *v, size_t elem_size, unsigned flags)
@@ -99,6 +270,9 @@ void tide_vec_init(struct tide_vec *v, size_t elem_size, unsigned flags)
 	v->cap = 0;
 	v->elem_size = elem_size;
 	v->flags = flags;
+	v->push_end = 0;
+	v->pop_floor = 0;
+	v->span = 0;
 }
 
 void tide_vec_destroy(struct tide_vec *v)
@@ -109,6 +283,9 @@ void tide_vec_destroy(struct tide_vec *v)
 	v->data = NULL;
 	v->len = 0;
 	v->cap = 0;
+	v->push_end = 0;
+	v->pop_floor = 0;
+	v->span = 0;
 }
 
 int tide_vec_reserve(struct tide_vec *v, size_t additional)
@@ -139,13 +316,13 @@ int tide_vec_push(struct tide_vec *v, const void *elem)
 
 	if (!vec_ok(v) || !elem)
 		return -EINVAL;
-	if (v->len < v->cap) {
+	if (v->len < v->push_end) {
 		copy_elem(slot(v, v->len), elem, v->elem_size);
 		v->len++;
 		return 0;
 	}
 	old = v->data;
-	r = grow(v, 1);
+	r = make_room(v, 1);
 	if (r)
 		return r;
 	elem = source_after_grow(v, old, elem);
@@ -163,7 +340,7 @@ void *tide_vec_push_slot(struct tide_vec *v)
 		errno = EINVAL;
 		return NULL;
 	}
-	r = grow(v, 1);
+	r = make_room(v, 1);
 	if (r) {
 		errno = -r;
 		return NULL;
@@ -198,7 +375,7 @@ int tide_vec_insert(struct tide_vec *v, size_t i, const void *elem)
 	if (!vec_ok(v) || !elem || i > v->len)
 		return -EINVAL;
 	old = v->data;
-	r = grow(v, 1);
+	r = make_room(v, 1);
 	if (r)
 		return r;
 	elem = source_after_grow(v, old, elem);
@@ -279,6 +456,7 @@ int tide_vec_shrink_to(struct tide_vec *v, size_t min_capacity)
 		tide_kvfree(v->data);
 		v->data = NULL;
 		v->cap = 0;
+		refresh(v, 0);
 		return 0;
 	}
 	bytes = target * v->elem_size; /* < cap * elem_size: no overflow */

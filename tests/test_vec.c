@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include <errno.h>
 #include <stdint.h>
+#include <linux/perf_event.h>
+#include <sys/mman.h>
 
 #include <tide.h>
 
@@ -913,6 +915,71 @@ TEST(push_pop_alternation_never_oscillates)
 	}
 }
 
+TEST(paged_push_pop_alternation_never_oscillates)
+{
+	/*
+	 * Page populate and release are allocator calls too: none either.
+	 * 1008 + 1024 * k u32 end a page exactly (after kv's 64-byte header):
+	 * the next push needs a new page.
+	 */
+	static const size_t lens[] = { 0,    1,	   7,	 1007, 1008,  2047,
+				       2048, 4096, 5104, 9200, 65536, 99312 };
+
+	tide_kv_set_threshold(0);
+	for (size_t k = 0; k < sizeof(lens) / sizeof(lens[0]); k++) {
+		for (size_t d = 0; d < 3; d++) {
+			size_t len = lens[k] + d - !!lens[k];
+
+			CHECK_UEQ(alternate(len, false, TIDE_VEC_AUTOTRIM), 0);
+			CHECK_UEQ(alternate(len, true, TIDE_VEC_AUTOTRIM), 0);
+			CHECK_UEQ(alternate(len, false, 0), 0);
+			CHECK_UEQ(alternate(len, true, 0), 0);
+		}
+	}
+}
+
+TEST(alternation_right_after_a_page_release_never_oscillates)
+{
+	struct tide_vec v = TIDE_VEC_INIT(uint32_t, TIDE_VEC_AUTOTRIM);
+	size_t releases = 0;
+
+	tide_kv_set_threshold(0);
+	for (uint32_t i = 0; i < 200000; i++)
+		CHECK_EQ(tide_vec_push(&v, &i), 0);
+	while (v.len) {
+		size_t span = v.span, len;
+		unsigned long long calls;
+
+		CHECK_EQ(tide_vec_pop(&v, NULL), 0);
+		if (v.span >= span)
+			continue;
+		/*
+		 * A release just ran at this length: wobble around it.  The
+		 * first round may meet binder's trim one pop further down;
+		 * after it no call may reach the allocator.
+		 */
+		releases++;
+		len = v.len;
+		calls = 0;
+		for (int k = 0; k < 21; k++) {
+			if (k == 1)
+				calls = alloc_calls();
+			CHECK_EQ(tide_vec_push(&v, &(uint32_t){ 1 }), 0);
+			CHECK_EQ(tide_vec_pop(&v, NULL), 0);
+			if (!len)
+				continue;
+			CHECK_EQ(tide_vec_pop(&v, NULL), 0);
+			CHECK_EQ(tide_vec_push(&v, &(uint32_t){ 1 }), 0);
+		}
+		CHECK_UEQ(alloc_calls(), calls);
+		CHECK_UEQ(v.len, len);
+	}
+	th_note("%zu releases, each followed by push/pop alternation",
+		releases);
+	CHECK_CMP(releases, >=, 10);
+	tide_vec_destroy(&v);
+}
+
 TEST(autotrim_emptied_vector_ends_with_capacity_4)
 {
 	struct tide_vec v = TIDE_VEC_INIT(uint64_t, TIDE_VEC_AUTOTRIM);
@@ -1057,6 +1124,280 @@ TEST(failed_page_unmap_still_shrinks_capacity)
 	check_u64_seq(&v, 10);
 	CHECK_EQ(tide_vec_push(&v, &(uint64_t){ 31 }), 0);
 	check_u64_seq(&v, 11);
+	tide_vec_destroy(&v);
+}
+
+/* ---- pages: populate ahead, AUTOTRIM's page bound -------------------- */
+
+/* Bytes of @v's paged buffer resident now (mincore), from its first page. */
+static size_t resident_bytes(const struct tide_vec *v)
+{
+	size_t pg = page(), n = tide__kv_committed(v->data) / pg, res = 0;
+	char *base = (char *)((uintptr_t)v->data & ~(uintptr_t)(pg - 1));
+	unsigned char *in = malloc(n);
+
+	CHECK(in);
+	CHECK_EQ(mincore(base, n * pg, in), 0);
+	for (size_t i = 0; i < n; i++)
+		res += (in[i] & 1) * pg;
+	free(in);
+	return res;
+}
+
+/* No page at or past the bookkeeping's span is resident. */
+static void check_span_covers_residency(const struct tide_vec *v)
+{
+	CHECK_CMP(resident_bytes(v), <=, v->span);
+}
+
+static unsigned long long advises(void)
+{
+	struct tide__os_stats st;
+
+	tide__os_stats(&st);
+	return st.advises;
+}
+
+static bool populate_supported(void)
+{
+	void *p = mmap(NULL, page(), PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	bool ok;
+
+	CHECK(p != MAP_FAILED);
+	ok = !madvise(p, page(), MADV_POPULATE_WRITE);
+	munmap(p, page());
+	return ok;
+}
+
+TEST(paged_pushes_populate_ahead_in_windows)
+{
+	struct tide_vec v = TIDE_VEC_INIT(uint64_t, 0);
+	const size_t n = 4u << 20; /* 32 MiB of u64 */
+	size_t worst = 0, ahead_seen = 0;
+	unsigned long long a0, populates;
+
+	if (!populate_supported())
+		SKIP("madvise(MADV_POPULATE_WRITE) refused: Linux < 5.14");
+	tide_kv_set_threshold(0);
+	CHECK_EQ(tide_vec_reserve(&v, n), 0);
+	CHECK_UEQ(v.span, page()); /* the header's page, nothing else */
+	CHECK_UEQ(v.push_end, (page() - 64) / 8);
+	a0 = advises();
+	for (uint64_t i = 0; i < n; i++) {
+		CHECK_EQ(tide_vec_push_val(&v, uint64_t, i * 3 + 1), 0);
+		if (i % 4093)
+			continue;
+		/* The span is resident before the pushes reach it... */
+		size_t data_span = TIDE__ALIGN_UP(64 + v.len * 8, page());
+
+		CHECK_UEQ(resident_bytes(&v), v.span);
+		if (v.span > data_span)
+			ahead_seen++;
+		/* ...and never more than one window past the data. */
+		worst = TIDE__MAX(worst, v.span - data_span);
+		CHECK_CMP(v.span - data_span, <=,
+			  TIDE__MAX(v.span / 8, (size_t)64 << 10) + page());
+		CHECK_UEQ(v.push_end, TIDE__MIN(n, (v.span - 64) / 8));
+	}
+	populates = advises() - a0;
+	CHECK_UEQ(v.span, tide__kv_committed(v.data));
+	check_u64_seq(&v, n);
+	th_note("%llu populate calls, at most %zu kB ahead, ahead at %zu of "
+		"%zu checks",
+		populates, worst / 1024, ahead_seen, n / 4093 + 1);
+	CHECK_CMP(ahead_seen, >=, n / 4093 / 2);
+	/*
+	 * 4 KiB pages: 8 windows of 64 KiB take the span past 512 KiB, then
+	 * an eighth of it each time (at most 8 MiB) up to the 32 MiB + 1
+	 * page capacity: 43 calls.
+	 */
+	if (page() == 4096)
+		CHECK_UEQ(populates, 43);
+	tide_vec_destroy(&v);
+}
+
+/* Faults the CPU took (perf's software counter; GUP population is not). */
+static int fault_counter(void)
+{
+	struct perf_event_attr attr = {
+		.type = PERF_TYPE_SOFTWARE,
+		.size = sizeof(attr),
+		.config = PERF_COUNT_SW_PAGE_FAULTS,
+		.exclude_hv = 1,
+	};
+
+	return (int)syscall(SYS_perf_event_open, &attr, 0, -1, -1, 0);
+}
+
+static long long read_counter(int fd)
+{
+	long long n = 0;
+
+	CHECK_EQ(read(fd, &n, sizeof(n)), (ssize_t)sizeof(n));
+	return n;
+}
+
+TEST(paged_pushes_take_no_page_fault_per_page)
+{
+	struct tide_vec v = TIDE_VEC_INIT(uint64_t, 0);
+	const size_t n = 4u << 20;
+	long long pages = (long long)(n * 8 / page()), f0, tide_f, plain_f;
+	uint64_t *plain;
+	int fd;
+
+	if (!populate_supported())
+		SKIP("madvise(MADV_POPULATE_WRITE) refused: Linux < 5.14");
+	fd = fault_counter();
+	if (fd < 0)
+		SKIP("perf_event_open: %s", strerror(errno));
+	tide_kv_set_threshold(0);
+	f0 = read_counter(fd);
+	for (uint64_t i = 0; i < n; i++)
+		CHECK_EQ(tide_vec_push_val(&v, uint64_t, i * 3 + 1), 0);
+	tide_f = read_counter(fd) - f0;
+	check_u64_seq(&v, n);
+	tide_vec_destroy(&v);
+	/* The same writes to a plain mapping fault once per page. */
+	plain = mmap(NULL, n * 8, PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(plain != MAP_FAILED);
+	f0 = read_counter(fd);
+	for (size_t i = 0; i < n; i++)
+		((volatile uint64_t *)plain)[i] = i;
+	plain_f = read_counter(fd) - f0;
+	munmap(plain, n * 8);
+	close(fd);
+	th_note("%lld pages: %lld faults pushing through tide_vec, %lld "
+		"writing a plain mapping",
+		pages, tide_f, plain_f);
+	CHECK_CMP(plain_f, >=, pages);
+	/*
+	 * Growth from empty included.  Without population every page would
+	 * fault, as in the plain mapping; with it, at least half of those
+	 * faults are gone (plain builds: single digits remain; the
+	 * sanitizers add faults on their shadow pages to both counts).
+	 */
+	CHECK_CMP(tide_f, <=, plain_f - pages / 2);
+}
+
+TEST(autotrim_resident_pages_stay_within_twice_the_data)
+{
+	struct tide_vec v = TIDE_VEC_INIT(uint64_t, TIDE_VEC_AUTOTRIM);
+	const size_t n = 300000;
+	unsigned long long a0, releases;
+	size_t checks = 0;
+
+	tide_kv_set_threshold(0);
+	for (uint64_t i = 0; i < n; i++)
+		CHECK_EQ(tide_vec_push_val(&v, uint64_t, i * 3 + 1), 0);
+	check_span_covers_residency(&v);
+	a0 = advises();
+	while (v.len) {
+		uint64_t x;
+
+		CHECK_EQ(tide_vec_pop_val(&v, uint64_t, &x), 0);
+		CHECK_UEQ(x, v.len * 3 + 1);
+		if (v.len % 61 && v.len > 2000)
+			continue;
+		/* After every removal: 2 * live bytes + one page at most. */
+		CHECK_CMP(resident_bytes(&v), <=, 2 * v.len * 8 + page());
+		CHECK_CMP(v.span, <=, 2 * v.len * 8 + page());
+		check_span_covers_residency(&v);
+		checks++;
+	}
+	releases = advises() - a0;
+	th_note("%zu checks; %llu page releases over the fall from %zu", checks,
+		releases, n);
+	/*
+	 * Each release leaves 1.5 * len and the next comes when 2 * len +
+	 * a page drops below that: about log(2.3 MiB / 4 KiB) / log(4/3)
+	 * releases, not one per page.
+	 */
+	if (page() == 4096)
+		CHECK_UEQ(releases, 20);
+	CHECK_CMP(releases, <=, 25);
+	/* Emptied: one page left, as autotrim_emptied_paged_vector_... */
+	CHECK_UEQ(tide__kv_committed(v.data), page());
+	tide_vec_destroy(&v);
+}
+
+TEST(autotrim_rss_after_a_fall_is_twice_the_live_data)
+{
+	struct tide_vec v = TIDE_VEC_INIT(uint64_t, TIDE_VEC_AUTOTRIM);
+	const size_t n = 2000000, low = n / 100;
+	long base, after, bound_kb;
+
+#if defined(TIDE__ASAN) || defined(__SANITIZE_THREAD__)
+	SKIP("the sanitizer's shadow of the buffer counts in Anonymous and "
+	     "stays; autotrim_resident_pages_stay_within_twice_the_data checks "
+	     "the pages themselves");
+#endif
+	if (th_under_valgrind())
+		SKIP("memcheck's shadow of the buffer counts in Anonymous and "
+		     "stays; autotrim_resident_pages_stay_within_twice_the_data "
+		     "checks the pages themselves");
+	tide_kv_set_threshold(0);
+	(void)th_anon_kb(); /* warm stdio up before measuring */
+	base = th_anon_kb();
+	for (int cycle = 0; cycle < 3; cycle++) {
+		for (uint64_t i = v.len; i < n; i++)
+			CHECK_EQ(tide_vec_push_val(&v, uint64_t, i * 3 + 1), 0);
+		while (v.len > low) {
+			uint64_t x;
+
+			CHECK_EQ(tide_vec_pop_val(&v, uint64_t, &x), 0);
+		}
+		after = th_anon_kb();
+		bound_kb = (long)((2 * low * 8 + page()) / 1024);
+		th_note("cycle %d: %ld kB over the start for %zu kB live "
+			"(bound %ld kB; cap %zu)",
+			cycle, after - base, low * 8 / 1024, bound_kb, v.cap);
+		/* smaps_rollup is exact; allow 16 kB for the reader itself. */
+		CHECK_CMP(after - base, <=, bound_kb + 16);
+		CHECK_CMP(after - base, >=, (long)(low * 8 / 1024));
+		check_u64_seq(&v, low);
+	}
+	tide_vec_destroy(&v);
+}
+
+TEST(failed_page_release_is_ignored_and_retried_further_down)
+{
+	struct tide_vec v = TIDE_VEC_INIT(uint64_t, TIDE_VEC_AUTOTRIM);
+	const size_t n = 100000;
+	size_t span, len_at_failure, target;
+
+	tide_kv_set_threshold(0);
+	for (uint64_t i = 0; i < n; i++)
+		CHECK_EQ(tide_vec_push_val(&v, uint64_t, i * 3 + 1), 0);
+	span = v.span;
+	/* Pop to just above the first release, then fail every call. */
+	while (2 * (v.len - 1) * 8 + page() >= span)
+		CHECK_EQ(tide_vec_pop(&v, NULL), 0);
+	tide__fault_set(1, true);
+	CHECK_EQ(tide_vec_pop(&v, NULL), 0);
+	CHECK_UEQ(tide__fault_hits(), 1);
+	CHECK_UEQ(v.span, span); /* nothing went back */
+	len_at_failure = v.len;
+	/* No retry on each removal: the next pops stay inline. */
+	for (int i = 0; i < 100; i++)
+		CHECK_EQ(tide_vec_pop_val(&v, uint64_t, &(uint64_t){ 0 }), 0);
+	CHECK_UEQ(tide__fault_hits(), 1);
+	tide__fault_clear();
+	/* A quarter further down the release runs and the bound holds. */
+	while (v.span == span)
+		CHECK_EQ(tide_vec_pop_val(&v, uint64_t, &(uint64_t){ 0 }), 0);
+	/*
+	 * The retry comes where a release at @len_at_failure would have put
+	 * the next one: 2 * len * 8 + a page below 1.5 * len_at_failure * 8
+	 * (page-rounded, after kv's 64-byte header).
+	 */
+	target = TIDE__ALIGN_UP(64 + len_at_failure * 12, page());
+	CHECK_CMP(2 * v.len * 8 + page(), <, target);
+	CHECK_CMP(2 * (v.len + 1) * 8 + page(), >=, target);
+	CHECK_CMP(resident_bytes(&v), <=, 2 * v.len * 8 + page());
+	check_span_covers_residency(&v);
+	check_u64_seq(&v, v.len);
 	tide_vec_destroy(&v);
 }
 
@@ -1246,10 +1587,17 @@ RUN_TESTS(T(init_macro_matches_init_function), T(growth_doubles_from_four),
 	  T(trim_cap_32_len_7_gives_14), T(trim_leaves_a_quarter_full_vector),
 	  T(trim_never_shrinks_below_four),
 	  T(push_pop_alternation_never_oscillates),
+	  T(paged_push_pop_alternation_never_oscillates),
+	  T(alternation_right_after_a_page_release_never_oscillates),
 	  T(autotrim_emptied_vector_ends_with_capacity_4),
 	  T(autotrim_emptied_paged_vector_ends_with_one_page),
 	  T(autotrim_applies_after_every_removal),
 	  T(failed_shrink_is_ignored_and_vector_stays_valid),
 	  T(failed_page_unmap_still_shrinks_capacity),
+	  T(paged_pushes_populate_ahead_in_windows),
+	  T(paged_pushes_take_no_page_fault_per_page),
+	  T(autotrim_resident_pages_stay_within_twice_the_data),
+	  T(autotrim_rss_after_a_fall_is_twice_the_live_data),
+	  T(failed_page_release_is_ignored_and_retried_further_down),
 	  T(every_operation_survives_the_oom_loop_heap),
 	  T(every_operation_survives_the_oom_loop_paged))

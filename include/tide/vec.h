@@ -13,7 +13,11 @@
 extern "C" {
 #endif
 
-/* In tide_vec.flags: tide_vec_trim() after every removal.  kv ignores it. */
+/*
+ * In tide_vec.flags: tide_vec_trim() after every removal, and a paged buffer
+ * keeps no more than 2 * len * elem_size bytes plus one page resident (the
+ * pages past that go back, the capacity stays).  kv ignores the bit.
+ */
 #define TIDE_VEC_AUTOTRIM (1u << 16)
 
 /**
@@ -23,9 +27,20 @@ extern "C" {
  * @cap: elements the buffer holds.
  * @elem_size: bytes per element (not 0).
  * @flags: kv flags for every allocation, plus %TIDE_VEC_AUTOTRIM.
+ * @push_end: private: tide_vec_push_val() stays inline while @len is below
+ *            it (at most @cap; lower while the pages ahead are not yet
+ *            populated).
+ * @pop_floor: private: tide_vec_pop_val() stays inline while @len is above
+ *             it (0, or with %TIDE_VEC_AUTOTRIM the length below which a
+ *             trim or a page release is due).
+ * @span: private: bytes, from the start of the buffer's first page, that
+ *        may be resident in a paged buffer; the pages past it are not.
  *
  * Caller-allocated; initialize with TIDE_VEC_INIT() or tide_vec_init().
- * Read the fields freely; change them only through the functions.
+ * Read the public fields freely; change them only through the functions.
+ * The private fields are bookkeeping that the functions keep in step with
+ * @len and @cap; a zeroed value is always valid (it only routes the next
+ * inline call through the function).
  */
 struct tide_vec {
 	void *data;
@@ -33,6 +48,10 @@ struct tide_vec {
 	size_t cap;
 	size_t elem_size;
 	unsigned flags;
+	/* private: */
+	size_t push_end;
+	size_t pop_floor;
+	size_t span;
 };
 
 /**
@@ -40,9 +59,9 @@ struct tide_vec {
  * @type: the element type (its size becomes @elem_size).
  * @flags: as for tide_vec_init().
  */
-#define TIDE_VEC_INIT(type, flags)                \
-	{                                         \
-		NULL, 0, 0, sizeof(type), (flags) \
+#define TIDE_VEC_INIT(type, flags)                         \
+	{                                                  \
+		NULL, 0, 0, sizeof(type), (flags), 0, 0, 0 \
 	}
 
 /**
@@ -66,16 +85,17 @@ struct tide_vec {
  * @type: the element type; sizeof(@type) must equal @v->elem_size.
  * @val: the value (evaluated once).
  *
- * When there is room the value is stored inline; otherwise tide_vec_push()
- * does the work.  The functions stay the real API: this only saves the call
+ * When there is room (and the page it lands in is already populated) the
+ * value is stored inline; otherwise tide_vec_push() does the work.  The functions stay the real API: this only saves the call
  * in hot loops.
  *
  * Context: as tide_vec_push().
  * Return: as tide_vec_push().
  */
-#define tide_vec_push_val(v, type, val)                                       \
-	((v)->len < (v)->cap ? (((type *)(v)->data)[(v)->len++] = (val), 0) : \
-			       tide_vec_push((v), TIDE__VEC_TMP(type, val)))
+#define tide_vec_push_val(v, type, val)                         \
+	((v)->len < (v)->push_end ?                             \
+		 (((type *)(v)->data)[(v)->len++] = (val), 0) : \
+		 tide_vec_push((v), TIDE__VEC_TMP(type, val)))
 
 /**
  * tide_vec_pop_val() - typed pop with an inline fast path.
@@ -83,18 +103,20 @@ struct tide_vec {
  * @type: the element type; sizeof(@type) must equal @v->elem_size.
  * @out: a @type pointer that receives the element; not NULL.
  *
- * Inline when the vector is not empty and no trim is due (no
- * %TIDE_VEC_AUTOTRIM, or the new length stays at least cap / 4); otherwise
- * tide_vec_pop() does the work, so the result is always that of
- * tide_vec_pop().
+ * Inline when the vector is not empty and nothing is due (no
+ * %TIDE_VEC_AUTOTRIM, or the new length keeps both the trim rule and the
+ * page bound); otherwise tide_vec_pop() does the work, so the result is
+ * always that of tide_vec_pop().  %TIDE_VEC_AUTOTRIM may be set or cleared
+ * in @v->flags at any time; the page bound follows from the next call into
+ * the library.
  *
  * Context: as tide_vec_pop().
  * Return: as tide_vec_pop().
  */
-#define tide_vec_pop_val(v, type, out)                           \
-	((v)->len && ((v)->len > (v)->cap / 4 ||                 \
-		      !((v)->flags & TIDE_VEC_AUTOTRIM)) ?       \
-		 (*(out) = ((type *)(v)->data)[--(v)->len], 0) : \
+#define tide_vec_pop_val(v, type, out)                                      \
+	((v)->len > (v)->pop_floor && (!((v)->flags & TIDE_VEC_AUTOTRIM) || \
+				       (v)->len > (v)->cap / 4) ?           \
+		 (*(out) = ((type *)(v)->data)[--(v)->len], 0) :            \
 		 tide_vec_pop((v), (out)))
 
 /**
@@ -171,7 +193,8 @@ TIDE_API void *tide_vec_push_slot(struct tide_vec *v);
  * @v: the vector.
  * @out: receives the element, or NULL.
  *
- * With %TIDE_VEC_AUTOTRIM, tide_vec_trim() follows; its failure is ignored.
+ * With %TIDE_VEC_AUTOTRIM, tide_vec_trim() and the page release follow;
+ * their failure is ignored.
  *
  * Context: the owner's lock held.  Never runs reclaim.
  * Return: 0; -ENOENT when @v is empty, -EINVAL for a NULL or invalid @v
@@ -199,7 +222,8 @@ TIDE_API int tide_vec_insert(struct tide_vec *v, size_t i, const void *elem);
  * @i: the index, below @v->len.
  * @out: receives the element, or NULL.
  *
- * With %TIDE_VEC_AUTOTRIM, tide_vec_trim() follows; its failure is ignored.
+ * With %TIDE_VEC_AUTOTRIM, tide_vec_trim() and the page release follow;
+ * their failure is ignored.
  *
  * Context: the owner's lock held.  Never runs reclaim.
  * Return: 0, or -EINVAL (@i >= len, invalid @v) with @v unchanged.
@@ -213,7 +237,8 @@ TIDE_API int tide_vec_remove(struct tide_vec *v, size_t i, void *out);
  * @i: the index, below @v->len.
  * @out: receives the element, or NULL.
  *
- * With %TIDE_VEC_AUTOTRIM, tide_vec_trim() follows; its failure is ignored.
+ * With %TIDE_VEC_AUTOTRIM, tide_vec_trim() and the page release follow;
+ * their failure is ignored.
  *
  * Context: the owner's lock held.  Never runs reclaim.
  * Return: 0, or -EINVAL (@i >= len, invalid @v) with @v unchanged.
@@ -226,7 +251,8 @@ TIDE_API int tide_vec_swap_remove(struct tide_vec *v, size_t i, void *out);
  * @keep: called once per element, first to last; must not touch @v.
  * @arg: passed to @keep.
  *
- * With %TIDE_VEC_AUTOTRIM, tide_vec_trim() follows; its failure is ignored.
+ * With %TIDE_VEC_AUTOTRIM, tide_vec_trim() and the page release follow;
+ * their failure is ignored.
  *
  * Context: the owner's lock held.  Never runs reclaim.
  * Return: the number of elements removed (0 for a NULL or invalid @v or a
@@ -241,7 +267,8 @@ TIDE_API size_t tide_vec_retain(struct tide_vec *v,
  * @v: the vector (NULL or invalid: nothing happens).
  * @len: the new length; nothing happens when it is not below @v->len.
  *
- * With %TIDE_VEC_AUTOTRIM, tide_vec_trim() follows; its failure is ignored.
+ * With %TIDE_VEC_AUTOTRIM, tide_vec_trim() and the page release follow;
+ * their failure is ignored.
  *
  * Context: the owner's lock held.  Never runs reclaim.
  */
