@@ -1361,6 +1361,38 @@ TEST(autotrim_rss_after_a_fall_is_twice_the_live_data)
 	tide_vec_destroy(&v);
 }
 
+TEST(huge_autotrim_works_in_whole_2mib_units)
+{
+	struct tide_vec v =
+		TIDE_VEC_INIT(uint64_t, TIDE_VEC_AUTOTRIM | TIDE_HUGE);
+	const size_t n = 4u << 20, huge = (size_t)2 << 20; /* 32 MiB */
+	size_t releases = 0;
+
+	tide_kv_set_threshold(0);
+	for (uint64_t i = 0; i < n; i++)
+		CHECK_EQ(tide_vec_push_val(&v, uint64_t, i * 3 + 1), 0);
+	CHECK_UEQ((uintptr_t)v.data % huge, 64); /* kv's header, aligned */
+	CHECK_UEQ(v.span % huge, 0);
+	check_span_covers_residency(&v);
+	while (v.len > n / 64) {
+		size_t span = v.span;
+
+		CHECK_EQ(tide_vec_pop_val(&v, uint64_t, &(uint64_t){ 0 }), 0);
+		if (v.span == span && v.len % 4093)
+			continue;
+		releases += v.span < span;
+		/* Whole huge pages only; the bound's "one page" is one unit. */
+		CHECK_UEQ(v.span % huge, 0);
+		CHECK_CMP(v.span, <=, 2 * v.len * 8 + huge);
+		CHECK_CMP(resident_bytes(&v), <=, 2 * v.len * 8 + huge);
+		check_span_covers_residency(&v);
+	}
+	th_note("%zu releases of whole 2 MiB units", releases);
+	CHECK_CMP(releases, >=, 5);
+	check_u64_seq(&v, n / 64);
+	tide_vec_destroy(&v);
+}
+
 TEST(failed_page_release_is_ignored_and_retried_further_down)
 {
 	struct tide_vec v = TIDE_VEC_INIT(uint64_t, TIDE_VEC_AUTOTRIM);
@@ -1598,6 +1630,7 @@ RUN_TESTS(T(init_macro_matches_init_function), T(growth_doubles_from_four),
 	  T(paged_pushes_take_no_page_fault_per_page),
 	  T(autotrim_resident_pages_stay_within_twice_the_data),
 	  T(autotrim_rss_after_a_fall_is_twice_the_live_data),
+	  T(huge_autotrim_works_in_whole_2mib_units),
 	  T(failed_page_release_is_ignored_and_retried_further_down),
 	  T(every_operation_survives_the_oom_loop_heap),
 	  T(every_operation_survives_the_oom_loop_paged))
