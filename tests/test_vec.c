@@ -905,14 +905,19 @@ static unsigned long long alternate(size_t len, bool fall, unsigned flags)
 	return calls;
 }
 
+/* Alternation around @len makes no allocator call, with every history. */
+static void alternate_all(size_t len)
+{
+	CHECK_UEQ(alternate(len, false, TIDE_VEC_AUTOTRIM), 0);
+	CHECK_UEQ(alternate(len, true, TIDE_VEC_AUTOTRIM), 0);
+	CHECK_UEQ(alternate(len, false, 0), 0);
+	CHECK_UEQ(alternate(len, true, 0), 0);
+}
+
 TEST(push_pop_alternation_never_oscillates)
 {
-	for (size_t len = 0; len <= 600; len++) {
-		CHECK_UEQ(alternate(len, false, TIDE_VEC_AUTOTRIM), 0);
-		CHECK_UEQ(alternate(len, true, TIDE_VEC_AUTOTRIM), 0);
-		CHECK_UEQ(alternate(len, false, 0), 0);
-		CHECK_UEQ(alternate(len, true, 0), 0);
-	}
+	for (size_t len = 0; len <= 600; len++)
+		alternate_all(len);
 }
 
 TEST(paged_push_pop_alternation_never_oscillates)
@@ -927,14 +932,8 @@ TEST(paged_push_pop_alternation_never_oscillates)
 
 	tide_kv_set_threshold(0);
 	for (size_t k = 0; k < sizeof(lens) / sizeof(lens[0]); k++) {
-		for (size_t d = 0; d < 3; d++) {
-			size_t len = lens[k] + d - !!lens[k];
-
-			CHECK_UEQ(alternate(len, false, TIDE_VEC_AUTOTRIM), 0);
-			CHECK_UEQ(alternate(len, true, TIDE_VEC_AUTOTRIM), 0);
-			CHECK_UEQ(alternate(len, false, 0), 0);
-			CHECK_UEQ(alternate(len, true, 0), 0);
-		}
+		for (size_t d = 0; d < 3; d++)
+			alternate_all(lens[k] + d - !!lens[k]);
 	}
 }
 
