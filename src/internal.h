@@ -163,9 +163,31 @@ unsigned long tide__direct_reclaim(int priority, unsigned flags);
 /* True while the calling thread runs a shrinker callback. */
 bool tide__in_reclaim(void);
 
+/*
+ * One pass at @priority like tide_shrink(priority, flags), except that every
+ * shrinker is asked to scan at least ceil(count / @share_div) objects in this
+ * pass (@share_div 1: everything it counts; 0: no minimum, exactly
+ * tide_shrink()).  A level source uses it so that small caches answer too
+ * (MEDIUM: a quarter, CRITICAL: all).  Returns the objects freed.
+ */
+unsigned long tide__shrink_share(int priority, unsigned flags,
+				 unsigned long share_div);
+
 /* ---------------------------------------------------------------------
- * pressure.c
+ * pressure/: the monitor, its sources, the allocation sensor, the purge.
  * ------------------------------------------------------------------- */
+
+/*
+ * The allocation as a sensor (pressure/sensor.c).  kv calls it after a paged
+ * allocation or growth committed @bytes of new address space, the arena after
+ * a buffer took @bytes of pages that were not resident; both outside their own
+ * locks, with the flags of the call.  While a limit watcher runs it counts the
+ * bytes and, each time the count passes a step, reads the working set and,
+ * over the high watermark, runs direct reclaim on the calling thread before
+ * returning (never with TIDE_NORECLAIM, never from inside a shrinker).  With
+ * no watcher it is one relaxed load.
+ */
+void tide__sensor_charge(size_t bytes, unsigned flags);
 
 /*
  * The calling process's own cgroup directory: the v2 one (@v2) or the v1

@@ -610,6 +610,13 @@ unsigned long tide__direct_reclaim(int priority, unsigned flags)
 	return tide_shrink(priority, flags);
 }
 
+unsigned long tide__shrink_share(int priority, unsigned flags,
+				 unsigned long share_div)
+{
+	(void)share_div; /* interface stub: no minimum share yet */
+	return tide_shrink(priority, flags);
+}
+
 unsigned long tide_drop_caches(void)
 {
 	unsigned long freed = 0, pass;

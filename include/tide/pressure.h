@@ -115,6 +115,7 @@ typedef void (*tide_level_fn)(enum tide_pressure_level level, void *arg);
  * tide_monitor_new().
  */
 struct tide_monitor_config {
+	size_t size;
 	unsigned sources;
 	const char *psi_trigger;
 	uint64_t high_watermark;
@@ -130,6 +131,11 @@ struct tide_monitor_config {
 	const char *cgroup2_dir;
 	const char *cgroup1_dir;
 	const char *rss_path;
+	/* added in 0.2 (issue 12); see docs/abi.md for the size rule */
+	uint64_t limit;
+	const char *proc_cgroup_path;
+	const char *mountinfo_path;
+	const char *meminfo_path;
 };
 
 /**
@@ -239,6 +245,116 @@ TIDE_API const char *tide_monitor_source_name(unsigned source);
  */
 TIDE_API void tide_monitor_stats(struct tide_monitor *m,
 				 struct tide_monitor_stats *st);
+
+/**
+ * struct tide_monitor_limit - the effective limit a monitor watches.
+ * @limit: the effective limit in bytes; 0 when none was found (or none
+ *	applies: every limit on the way up is above MemTotal).
+ * @working_set: the limiting group's usage minus its inactive file cache,
+ *	as last read; 0 when there is no limiting group.
+ * @high: high watermark in use (bytes of working set, or of the budget's
+ *	measure); 0 when no watermark source runs.
+ * @low: low watermark in use; 0 likewise.
+ * @version: cgroup version of the limiting group (1 or 2); 0 for none or
+ *	for a limit given in the configuration.
+ * @dir: directory the limit came from ("" when none), NUL terminated and
+ *	cut to fit.
+ * @file: limit file there ("memory.limit_in_bytes", "memory.max",
+ *	"memory.high") or "config"; "" when none.
+ */
+struct tide_monitor_limit {
+	uint64_t limit, working_set, high, low;
+	int version;
+	char dir[512];
+	char file[32];
+};
+
+/**
+ * tide_monitor_limit() - the effective limit, where it came from, the
+ * working set and the watermarks.
+ * @m: the monitor.
+ * @ret: filled in on success only.
+ *
+ * Context: any thread, also while the monitor's thread runs.
+ * Return: 0, or -EINVAL for NULL arguments.
+ */
+TIDE_API int tide_monitor_limit(struct tide_monitor *m,
+				struct tide_monitor_limit *ret);
+
+/**
+ * tide_monitor_set_watermarks() - change the watermarks at run time.
+ * @m: the monitor.
+ * @high: new high watermark in bytes (> 0).
+ * @low: new low watermark; 0 means 7/8 of @high.
+ *
+ * Go's debug.SetMemoryLimit: takes effect at the monitor's next check,
+ * which it schedules at once.
+ *
+ * Context: any thread.
+ * Return: 0; -EINVAL for NULL, @high 0 or @low > @high; -EOPNOTSUPP when the
+ * monitor runs no watermark source.
+ */
+TIDE_API int tide_monitor_set_watermarks(struct tide_monitor *m, uint64_t high,
+					 uint64_t low);
+
+/**
+ * tide_monitor_simulate() - deliver a level as if a source had reported it.
+ * @m: the monitor.
+ * @level: the level to deliver; %TIDE_PRESSURE_NONE ends a simulated level.
+ *
+ * For programs' own tests (Chromium's SimulatePressureNotification): the
+ * level callback and the level's reclaim loop run as for a real signal, on
+ * the monitor's thread or at the next tide_monitor_dispatch().
+ *
+ * Context: any thread.
+ * Return: 0, or -EINVAL for NULL or a level out of range.
+ */
+TIDE_API int tide_monitor_simulate(struct tide_monitor *m,
+				   enum tide_pressure_level level);
+
+/**
+ * struct tide_purge_stats - what the allocator purge has done.
+ * @allocator: the allocator found ("glibc", "jemalloc", "mimalloc",
+ *	"tcmalloc" or "unknown").
+ * @calls: purges run.
+ * @pages: pages they gave back, in total (resident anonymous memory
+ *	before minus after, never negative).
+ * @last_before: resident anonymous bytes before the last purge.
+ * @last_after: resident anonymous bytes after it.
+ */
+struct tide_purge_stats {
+	const char *allocator;
+	unsigned long long calls, pages;
+	uint64_t last_before, last_after;
+};
+
+/**
+ * tide_purge() - give the process allocator's free memory back now.
+ *
+ * Calls the purge of the allocator the process really uses (glibc
+ * malloc_trim(0), jemalloc's arena purge, mimalloc's mi_collect(true),
+ * tcmalloc's ReleaseFreeMemory), found at run time.
+ *
+ * Context: any thread; not async-signal-safe.
+ * Return: pages given back, measured as resident memory before and after.
+ */
+TIDE_API unsigned long tide_purge(void);
+
+/**
+ * tide_purge_allocator() - name of the allocator tide_purge() purges.
+ *
+ * Context: any thread.
+ * Return: a static string, see &struct tide_purge_stats.allocator.
+ */
+TIDE_API const char *tide_purge_allocator(void);
+
+/**
+ * tide_purge_stats() - read the purge counters.
+ * @st: filled in.
+ *
+ * Context: any thread.
+ */
+TIDE_API void tide_purge_stats(struct tide_purge_stats *st);
 
 /**
  * tide_monitor_free() - stop and destroy a monitor.

@@ -1380,3 +1380,31 @@ void tide_monitor_free(struct tide_monitor *m)
 	}
 	monitor_release(m);
 }
+
+/* ---- interface stubs (issue 12 fills them in) --------------------------- */
+
+int tide_monitor_limit(struct tide_monitor *m, struct tide_monitor_limit *ret)
+{
+	if (!m || !ret)
+		return -EINVAL;
+	memset(ret, 0, sizeof(*ret));
+	ret->high = m->high;
+	ret->low = m->low;
+	return 0;
+}
+
+int tide_monitor_set_watermarks(struct tide_monitor *m, uint64_t high,
+				uint64_t low)
+{
+	if (!m || !high || low > high)
+		return -EINVAL;
+	return -EOPNOTSUPP;
+}
+
+int tide_monitor_simulate(struct tide_monitor *m,
+			  enum tide_pressure_level level)
+{
+	if (!m || level > TIDE_PRESSURE_CRITICAL)
+		return -EINVAL;
+	return -EOPNOTSUPP;
+}

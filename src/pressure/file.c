@@ -1,0 +1,104 @@
+// SPDX-License-Identifier: MIT
+/*
+ * file.c - the small file helpers every pressure source uses: opens that
+ * never block on a FIFO and refuse special files, and re-readable reads of
+ * small text files (see cgroup.h).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "pressure/cgroup.h"
+
+int tide__file_open(const char *path, bool write, bool allow_special)
+{
+	struct stat st;
+	int fd;
+
+	if (!path || !*path)
+		return -EINVAL;
+	fd = open(path, (write ? O_RDWR : O_RDONLY) | O_NONBLOCK | O_CLOEXEC |
+				O_NOCTTY);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st)) {
+		int r = -errno;
+
+		close(fd);
+		return r;
+	}
+	if (!S_ISREG(st.st_mode) &&
+	    !(allow_special && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)))) {
+		close(fd);
+		return S_ISDIR(st.st_mode) ? -EISDIR : -ENOTTY;
+	}
+	return fd;
+}
+
+int tide__file_read(int fd, const char *path, char *buf, size_t size)
+{
+	bool own = fd < 0;
+	size_t got = 0;
+	int r = 0;
+
+	if (!buf || size < 2)
+		return -EINVAL;
+	if (own) {
+		fd = tide__file_open(path, false, false);
+		if (fd < 0)
+			return fd;
+	}
+	for (;;) {
+		ssize_t n = pread(fd, buf + got, size - 1 - got, (off_t)got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = -errno;
+			break;
+		}
+		got += (size_t)n;
+		if (!n)
+			break;
+		if (got == size - 1) {
+			char c;
+
+			/* Full: is there more? */
+			n = pread(fd, &c, 1, (off_t)got);
+			r = n > 0 ? -EFBIG : 0;
+			break;
+		}
+	}
+	if (own)
+		close(fd);
+	if (r)
+		return r;
+	buf[got] = 0;
+	return 0;
+}
+
+int tide__parse_u64(const char *s, uint64_t *ret)
+{
+	unsigned long long v;
+	char *end;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	if (!strncmp(s, "max", 3) &&
+	    (!s[3] || s[3] == '\n' || s[3] == ' ')) {
+		*ret = UINT64_MAX;
+		return 0;
+	}
+	if (*s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || (*end && *end != '\n' && *end != ' '))
+		return -EINVAL;
+	*ret = v;
+	return 0;
+}
