@@ -260,10 +260,14 @@ static void page_range(const struct tide_arena *a, const struct buf *b,
 	*last = (uint32_t)((b->start + b->size - 1) / a->page_size);
 }
 
-/* A buffer went live: its pages become used, coming off the LRU if idle. */
-static void pages_get(struct tide_arena *a, const struct buf *b)
+/*
+ * A buffer went live: its pages become used, coming off the LRU if idle.
+ * Returns how many were unmapped (they fault in: new memory).
+ */
+static size_t pages_get(struct tide_arena *a, const struct buf *b)
 {
 	uint32_t i, first, last;
+	size_t fresh = 0;
 
 	page_range(a, b, &first, &last);
 	for (i = first; i <= last; i++) {
@@ -274,12 +278,15 @@ static void pages_get(struct tide_arena *a, const struct buf *b)
 		if (p->state == PAGE_LRU) {
 			lru_unlink(a, i);
 			a->faults_avoided++;
+		} else {
+			fresh++;
 		}
 		p->state = PAGE_USED;
 		a->pages_used++;
 	}
 	if (last + 1 > a->pages_high_water)
 		a->pages_high_water = last + 1;
+	return fresh;
 }
 
 /* A buffer died: pages no live buffer touches any more join the LRU tail. */
@@ -476,7 +483,7 @@ void tide_arena_destroy(struct tide_arena *a)
 void *tide_arena_alloc(struct tide_arena *a, size_t size)
 {
 	struct buf *b, *rest = NULL;
-	size_t req = size;
+	size_t req = size, fresh;
 
 	if (!a || !size) {
 		errno = EINVAL;
@@ -518,12 +525,14 @@ void *tide_arena_alloc(struct tide_arena *a, size_t size)
 	}
 	b->free = false;
 	tree_insert(&a->live_root, b, live_less);
-	pages_get(a, b);
+	fresh = pages_get(a, b);
 	a->used_bytes += size;
 	/* ASan: the rounding slack stays poisoned, as kv's slack does. */
 	tide__os_unpoison(a->base + b->start, req);
 	tide__os_poison(a->base + b->start + req, size - req);
 	pthread_mutex_unlock(&a->lock);
+	if (fresh)
+		tide__sensor_charge(fresh * a->page_size, 0);
 	return a->base + b->start;
 }
 

@@ -242,6 +242,8 @@ static void *paged_alloc(size_t size, unsigned flags)
 	do
 		p = paged_alloc_once(size, flags);
 	while (!p && reclaim_and_retry(&prio, flags));
+	if (p)
+		tide__sensor_charge(hdr_of(p)->map_len, flags);
 	return p;
 }
 
@@ -332,6 +334,8 @@ static void *paged_resize(void *p, size_t size, unsigned flags)
 		return p;
 	}
 	if (len > h->map_len) {
+		size_t added = len - h->map_len;
+
 		do
 			r = paged_extend(&h, len);
 		while (r && (errno = -r, reclaim_and_retry(&prio, flags)));
@@ -342,6 +346,7 @@ static void *paged_resize(void *p, size_t size, unsigned flags)
 		}
 		p = (char *)h + PAGED_HDR;
 		set_tag(p, old, PAGED_KEY);
+		tide__sensor_charge(added, flags);
 	}
 	/* The grow lesson: fresh pages and zeroed slack need no memset. */
 	tide__os_unpoison(p, size);

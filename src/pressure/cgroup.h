@@ -47,6 +47,13 @@ int tide__file_open(const char *path, bool write, bool allow_special);
  */
 int tide__file_read(int fd, const char *path, char *buf, size_t size);
 
+/*
+ * Strict base64 (RFC 4648, padding required, whitespace ignored), for
+ * $MEMORY_PRESSURE_WRITE.  *@out gets a tide__os_malloc() buffer of *@len
+ * bytes; NULL and 0 for an empty input.  -EINVAL for bad input, -ENOMEM.
+ */
+int tide__b64_decode(const char *s, unsigned char **out, size_t *len);
+
 /* A cgroup number: decimal bytes, or "max" (UINT64_MAX); -EINVAL else. */
 int tide__parse_u64(const char *s, uint64_t *ret);
 

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "internal.h"
 #include "pressure/cgroup.h"
 
 int tide__file_open(const char *path, bool write, bool allow_special)
@@ -32,7 +33,8 @@ int tide__file_open(const char *path, bool write, bool allow_special)
 		return r;
 	}
 	if (!S_ISREG(st.st_mode) &&
-	    !(allow_special && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)))) {
+	    !(allow_special &&
+	      (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)))) {
 		close(fd);
 		return S_ISDIR(st.st_mode) ? -EISDIR : -ENOTTY;
 	}
@@ -88,8 +90,7 @@ int tide__parse_u64(const char *s, uint64_t *ret)
 
 	while (*s == ' ' || *s == '\t')
 		s++;
-	if (!strncmp(s, "max", 3) &&
-	    (!s[3] || s[3] == '\n' || s[3] == ' ')) {
+	if (!strncmp(s, "max", 3) && (!s[3] || s[3] == '\n' || s[3] == ' ')) {
 		*ret = UINT64_MAX;
 		return 0;
 	}
@@ -101,4 +102,77 @@ int tide__parse_u64(const char *s, uint64_t *ret)
 		return -EINVAL;
 	*ret = v;
 	return 0;
+}
+
+static int b64_value(int c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	return -1;
+}
+
+/*
+ * Strict base64 (RFC 4648, padding required, whitespace ignored).  @out
+ * gets the bytes; NULL with *len 0 for an empty input.
+ */
+int tide__b64_decode(const char *s, unsigned char **out, size_t *len)
+{
+	size_t n = strlen(s), o = 0, q = 0;
+	unsigned char *buf;
+	unsigned acc = 0;
+	int pad = 0;
+
+	*out = NULL;
+	*len = 0;
+	buf = tide__os_malloc(n / 4 * 3 + 3);
+	if (!buf)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		int c = (unsigned char)s[i], v;
+
+		if (c == ' ' || c == '\n' || c == '\t' || c == '\r')
+			continue;
+		if (c == '=') {
+			pad++;
+			v = 0;
+		} else {
+			if (pad)
+				goto bad;
+			v = b64_value(c);
+			if (v < 0)
+				goto bad;
+		}
+		acc = acc << 6 | (unsigned)v;
+		if (++q == 4) {
+			if (pad > 2)
+				goto bad;
+			buf[o++] = (unsigned char)(acc >> 16);
+			if (pad < 2)
+				buf[o++] = (unsigned char)(acc >> 8);
+			if (pad < 1)
+				buf[o++] = (unsigned char)acc;
+			q = 0;
+			acc = 0;
+		}
+	}
+	if (q)
+		goto bad;
+	if (!o) {
+		tide__os_free(buf);
+		return 0;
+	}
+	*out = buf;
+	*len = o;
+	return 0;
+bad:
+	tide__os_free(buf);
+	return -EINVAL;
 }

@@ -43,6 +43,7 @@
 #include <tide/shrinker.h>
 
 #include "internal.h"
+#include "pressure/cgroup.h"
 
 #define DEFAULT_TRIGGER "some 200000 2000000"
 #define DEFAULT_PSI_PATH "/proc/pressure/memory"
@@ -790,79 +791,6 @@ out_close:
 	return r;
 }
 
-static int b64_value(int c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-/*
- * Strict base64 (RFC 4648, padding required, whitespace ignored).  @out
- * gets the bytes; NULL with *len 0 for an empty input.
- */
-static int b64_decode(const char *s, unsigned char **out, size_t *len)
-{
-	size_t n = strlen(s), o = 0, q = 0;
-	unsigned char *buf;
-	unsigned acc = 0;
-	int pad = 0;
-
-	*out = NULL;
-	*len = 0;
-	buf = tide__os_malloc(n / 4 * 3 + 3);
-	if (!buf)
-		return -ENOMEM;
-	for (size_t i = 0; i < n; i++) {
-		int c = (unsigned char)s[i], v;
-
-		if (c == ' ' || c == '\n' || c == '\t' || c == '\r')
-			continue;
-		if (c == '=') {
-			pad++;
-			v = 0;
-		} else {
-			if (pad)
-				goto bad;
-			v = b64_value(c);
-			if (v < 0)
-				goto bad;
-		}
-		acc = acc << 6 | (unsigned)v;
-		if (++q == 4) {
-			if (pad > 2)
-				goto bad;
-			buf[o++] = (unsigned char)(acc >> 16);
-			if (pad < 2)
-				buf[o++] = (unsigned char)(acc >> 8);
-			if (pad < 1)
-				buf[o++] = (unsigned char)acc;
-			q = 0;
-			acc = 0;
-		}
-	}
-	if (q)
-		goto bad;
-	if (!o) {
-		tide__os_free(buf);
-		return 0;
-	}
-	*out = buf;
-	*len = o;
-	return 0;
-bad:
-	tide__os_free(buf);
-	return -EINVAL;
-}
-
 static int write_all(int fd, const unsigned char *p, size_t n)
 {
 	while (n) {
@@ -896,7 +824,7 @@ static int open_watch(struct tide_monitor *m)
 	if (watch[0] != '/')
 		return -EINVAL;
 	if (wr) {
-		r = b64_decode(wr, &data, &len);
+		r = tide__b64_decode(wr, &data, &len);
 		if (r)
 			return r;
 	}
