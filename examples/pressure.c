@@ -57,6 +57,7 @@ int main(void)
 	static const struct tide_shrinker_ops ops = { count, scan };
 	struct tide_shrinker *s = tide_shrinker_alloc("example-cache");
 	struct tide_monitor_config cfg = {
+		.size = sizeof(struct tide_monitor_config),
 		.sources = TIDE_SOURCE_BUDGET,
 		.budget = TIDE_BUDGET_RSS,
 		.high_watermark = rss_bytes() + 16 * MiB,

@@ -252,6 +252,11 @@ static void fifo_poke(const char *path)
 	close(fd);
 }
 
+static const struct tide_monitor_config watch_only = {
+	.size = sizeof(struct tide_monitor_config),
+	.sources = TIDE_SOURCE_WATCH,
+};
+
 /* ---- $MEMORY_PRESSURE_WATCH --------------------------------------------- */
 
 /*
@@ -262,8 +267,11 @@ static void fifo_poke(const char *path)
  */
 TEST(watch_fifo_write_runs_medium_reclaim_loop)
 {
-	const struct tide_monitor_config cfg = { .flags =
-							 TIDE_MONITOR_NO_TRIM };
+	const struct tide_monitor_config cfg = {
+		.size = sizeof(struct tide_monitor_config),
+		.sources = TIDE_SOURCE_WATCH,
+		.flags = TIDE_MONITOR_NO_TRIM
+	};
 	static const int want[] = { 12, 11, 10, 9, 8, 7, 6 };
 	struct fake f = { .pages = 1000, .free_below_prio = -1 };
 	struct tide_shrinker *s = fake_register(&f);
@@ -273,6 +281,10 @@ TEST(watch_fifo_write_runs_medium_reclaim_loop)
 	make_tmpdir();
 	CHECK_EQ(mkfifo(tmp_path("fifo"), 0600), 0);
 	set_watch(tmp_path("fifo"), NULL);
+	/* auto mode opens it with every other source that applies */
+	CHECK_EQ(tide_monitor_new(&m, NULL), 0);
+	CHECK(tide_monitor_source(m) & TIDE_SOURCE_WATCH);
+	tide_monitor_free(m);
 	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
 	CHECK_EQ(tide_monitor_source(m), TIDE_SOURCE_WATCH);
 	CHECK_STR(tide_monitor_source_name(tide_monitor_source(m)), "watch");
@@ -302,8 +314,11 @@ TEST(watch_fifo_write_runs_medium_reclaim_loop)
  */
 TEST(level_loop_repeats_at_floor_until_nothing_freed)
 {
-	const struct tide_monitor_config cfg = { .flags =
-							 TIDE_MONITOR_NO_TRIM };
+	const struct tide_monitor_config cfg = {
+		.size = sizeof(struct tide_monitor_config),
+		.sources = TIDE_SOURCE_WATCH,
+		.flags = TIDE_MONITOR_NO_TRIM
+	};
 	struct fake f = { .pages = 6000, .free_below_prio = 6 };
 	struct tide_shrinker *s = fake_register(&f);
 	struct tide_monitor *m = NULL;
@@ -351,7 +366,7 @@ TEST(watch_write_is_decoded_and_written_after_open)
 	CHECK_EQ(mkfifo(tmp_path("fifo"), 0600), 0);
 	/* systemd's own value: "some 200000 2000000" and a NUL */
 	set_watch(tmp_path("fifo"), "c29tZSAyMDAwMDAgMjAwMDAwMAA=");
-	CHECK_EQ(tide_monitor_new(&m, NULL), 0);
+	CHECK_EQ(tide_monitor_new(&m, &watch_only), 0);
 	CHECK_EQ(tide_monitor_source(m), TIDE_SOURCE_WATCH);
 	fd = open(tmp_path("fifo"), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	CHECK(fd >= 0);
@@ -402,9 +417,21 @@ TEST(watch_bad_values_give_clean_errors)
 	CHECK_EQ(tide_monitor_new(&m, NULL), -EINVAL);
 	set_watch(tmp_path("fifo"), "abc"); /* not a multiple of 4 */
 	CHECK_EQ(tide_monitor_new(&m, NULL), -EINVAL);
-	/* A regular file that is not a PSI file cannot be polled. */
+	/* A regular file not on procfs or cgroupfs is refused (as sd-event
+	 * does) before anything is written into it. */
+	set_watch(tmp_path("regular"), "aGVsbG8=");
+	CHECK_EQ(tide_monitor_new(&m, NULL), -ENOTTY);
 	set_watch(tmp_path("regular"), NULL);
-	CHECK_EQ(tide_monitor_new(&m, NULL), -EPERM);
+	CHECK_EQ(tide_monitor_new(&m, NULL), -ENOTTY);
+	{
+		char buf[64] = "";
+		int fd = open(tmp_path("regular"), O_RDONLY | O_CLOEXEC);
+
+		CHECK(fd >= 0);
+		CHECK_EQ(read(fd, buf, sizeof(buf) - 1), 13);
+		CHECK_STR(buf, "not pollable\n");
+		close(fd);
+	}
 
 	CHECK_PTR_EQ(m, &m);
 	tide__os_stats(&after);
@@ -429,7 +456,7 @@ TEST(watch_socket_is_connected_written_and_read)
 	CHECK_EQ(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	CHECK_EQ(listen(lfd, 4), 0);
 	set_watch(sa.sun_path, "aGVsbG8="); /* "hello" */
-	CHECK_EQ(tide_monitor_new(&m, NULL), 0);
+	CHECK_EQ(tide_monitor_new(&m, &watch_only), 0);
 	CHECK_EQ(tide_monitor_source(m), TIDE_SOURCE_WATCH);
 	cfd = accept(lfd, NULL, NULL);
 	CHECK(cfd >= 0);
@@ -453,20 +480,20 @@ TEST(watch_socket_is_connected_written_and_read)
 /* ---- PSI ----------------------------------------------------------------- */
 
 /*
- * The trigger goes into the PSI file with its NUL (the kernel replaces the
- * last byte written by a NUL).  A file the test controls takes the write
- * but cannot be polled, so the monitor falls through to the next source.
+ * A configured psi_path naming a regular file that is not on procfs or
+ * cgroupfs is refused before a trigger is written into it: in auto mode
+ * the next source is used, forced alone the refusal is the result.
  */
-TEST(psi_trigger_is_written_then_unpollable_file_falls_through)
+TEST(psi_path_regular_file_refused_before_any_write)
 {
 	struct tide_monitor_config cfg = {
+		.size = sizeof(struct tide_monitor_config),
 		.sources = TIDE_SOURCE_PSI | TIDE_SOURCE_BUDGET,
 		.high_watermark = 100 * MiB,
 		.flags = TIDE_MONITOR_NO_TRIM,
 	};
 	struct tide_monitor *m = NULL;
-	char buf[64];
-	int fd;
+	struct stat st;
 
 	make_tmpdir();
 	write_file(tmp_path("psi"), "%s", "");
@@ -475,20 +502,15 @@ TEST(psi_trigger_is_written_then_unpollable_file_falls_through)
 	cfg.rss_path = tmp_path("rss");
 	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
 	CHECK_EQ(tide_monitor_source(m), TIDE_SOURCE_BUDGET);
-	fd = open(cfg.psi_path, O_RDONLY);
-	CHECK_EQ(read(fd, buf, sizeof(buf)), 20);
-	CHECK(!memcmp(buf, "some 200000 2000000", 20));
-	close(fd);
 	tide_monitor_free(m);
+	CHECK_EQ(stat(cfg.psi_path, &st), 0);
+	CHECK_EQ(st.st_size, 0);
 
-	/* Configured trigger, PSI forced alone: the refusal is the result. */
 	cfg.sources = TIDE_SOURCE_PSI;
 	cfg.psi_trigger = "full 100000 1000000";
-	CHECK_EQ(tide_monitor_new(&m, &cfg), -EPERM);
-	fd = open(cfg.psi_path, O_RDONLY);
-	CHECK_EQ(read(fd, buf, sizeof(buf)), 20);
-	CHECK(!memcmp(buf, "full 100000 1000000", 20));
-	close(fd);
+	CHECK_EQ(tide_monitor_new(&m, &cfg), -ENOTTY);
+	CHECK_EQ(stat(cfg.psi_path, &st), 0);
+	CHECK_EQ(st.st_size, 0);
 	remove_tmpdir();
 }
 
@@ -497,6 +519,7 @@ TEST(psi_trigger_is_written_then_unpollable_file_falls_through)
 TEST(psi_trigger_einval_falls_through_to_next_source)
 {
 	struct tide_monitor_config cfg = {
+		.size = sizeof(struct tide_monitor_config),
 		.sources = TIDE_SOURCE_PSI | TIDE_SOURCE_NONE,
 		.psi_path = "/proc/self/oom_score_adj",
 	};
@@ -529,6 +552,7 @@ TEST(psi_real_proc_file_used_or_next_source_chosen)
 {
 	const char *trig = "some 200000 2000000";
 	struct tide_monitor_config cfg = {
+		.size = sizeof(struct tide_monitor_config),
 		.sources = TIDE_SOURCE_PSI | TIDE_SOURCE_NONE,
 	};
 	struct tide_monitor *m = NULL;
@@ -573,6 +597,7 @@ static void fake_cgroup2(uint64_t high, uint64_t current)
 TEST(cgroup2_current_over_high_reclaims_until_under_low)
 {
 	struct tide_monitor_config cfg = {
+		.size = sizeof(struct tide_monitor_config),
 		.sources = TIDE_SOURCE_CGROUP2,
 		.poll_interval_ms = 10,
 		.flags = TIDE_MONITOR_NO_TRIM,
@@ -618,6 +643,7 @@ TEST(cgroup2_current_over_high_reclaims_until_under_low)
 TEST(cgroup2_max_event_runs_critical_loop)
 {
 	struct tide_monitor_config cfg = {
+		.size = sizeof(struct tide_monitor_config),
 		.sources = TIDE_SOURCE_CGROUP2,
 		.poll_interval_ms = 10,
 		.flags = TIDE_MONITOR_NO_TRIM,
@@ -689,6 +715,7 @@ TEST(hundred_1mib_entries_reclaimed_when_usage_crosses_high)
 	static const struct tide_shrinker_ops ops = { entries_count,
 						      entries_scan };
 	struct tide_monitor_config cfg = {
+		.size = sizeof(struct tide_monitor_config),
 		.sources = TIDE_SOURCE_BUDGET,
 		.high_watermark = 90 * MiB,
 		.low_watermark = 50 * MiB,
@@ -735,6 +762,7 @@ TEST(hundred_1mib_entries_reclaimed_when_usage_crosses_high)
 TEST(budget_watermark_hysteresis)
 {
 	struct tide_monitor_config cfg = {
+		.size = sizeof(struct tide_monitor_config),
 		.sources = TIDE_SOURCE_BUDGET,
 		.high_watermark = 100 * MiB,
 		.low_watermark = 80 * MiB,
@@ -799,6 +827,8 @@ TEST(budget_watermark_hysteresis)
 TEST(level_repeats_are_rate_limited)
 {
 	struct tide_monitor_config cfg = {
+		.size = sizeof(struct tide_monitor_config),
+		.sources = TIDE_SOURCE_WATCH,
 		.flags = TIDE_MONITOR_NO_TRIM,
 		.rate_limit_ms = 60000,
 		.quiet_ms = 60000,
@@ -839,6 +869,8 @@ TEST(level_repeats_are_rate_limited)
 TEST(level_returns_to_none_after_quiet_period)
 {
 	struct tide_monitor_config cfg = {
+		.size = sizeof(struct tide_monitor_config),
+		.sources = TIDE_SOURCE_WATCH,
 		.flags = TIDE_MONITOR_NO_TRIM,
 		.quiet_ms = 50,
 	};
@@ -867,8 +899,11 @@ TEST(level_returns_to_none_after_quiet_period)
 
 TEST(thread_mode_reclaims_and_free_leaves_no_thread_or_fd)
 {
-	const struct tide_monitor_config cfg = { .flags =
-							 TIDE_MONITOR_NO_TRIM };
+	const struct tide_monitor_config cfg = {
+		.size = sizeof(struct tide_monitor_config),
+		.sources = TIDE_SOURCE_WATCH,
+		.flags = TIDE_MONITOR_NO_TRIM
+	};
 	struct fake f = { .pages = 1000, .free_below_prio = -1 };
 	struct tide_shrinker *s = fake_register(&f);
 	struct tide_monitor *m = NULL;
@@ -906,22 +941,34 @@ TEST(thread_mode_reclaims_and_free_leaves_no_thread_or_fd)
 TEST(config_errors_leave_ret_untouched)
 {
 	struct tide_monitor *m = (struct tide_monitor *)&m;
-	struct tide_monitor_config cfg = { .sources = 1u << 7 };
+	struct tide_monitor_config cfg = {
+		.size = sizeof(struct tide_monitor_config), .sources = 1u << 7
+	};
 
 	CHECK_EQ(tide_monitor_new(NULL, NULL), -EINVAL);
 	CHECK_EQ(tide_monitor_new(&m, &cfg), -EINVAL);
-	cfg = (struct tide_monitor_config){ .high_watermark = 10,
+	cfg = (struct tide_monitor_config){ .size = sizeof(
+						    struct tide_monitor_config),
+					    .high_watermark = 10,
 					    .low_watermark = 20 };
 	CHECK_EQ(tide_monitor_new(&m, &cfg), -EINVAL);
-	cfg = (struct tide_monitor_config){ .flags = 1u << 5 };
+	cfg = (struct tide_monitor_config){
+		.size = sizeof(struct tide_monitor_config), .flags = 1u << 5
+	};
 	CHECK_EQ(tide_monitor_new(&m, &cfg), -EINVAL);
-	cfg = (struct tide_monitor_config){ .budget = 7 };
+	cfg = (struct tide_monitor_config){
+		.size = sizeof(struct tide_monitor_config), .budget = 7
+	};
 	CHECK_EQ(tide_monitor_new(&m, &cfg), -EINVAL);
 	/* forced sources that are not there give their error */
-	cfg = (struct tide_monitor_config){ .sources = TIDE_SOURCE_CGROUP2,
+	cfg = (struct tide_monitor_config){ .size = sizeof(
+						    struct tide_monitor_config),
+					    .sources = TIDE_SOURCE_CGROUP2,
 					    .cgroup2_dir = "/nonexistent" };
 	CHECK_EQ(tide_monitor_new(&m, &cfg), -ENOENT);
-	cfg = (struct tide_monitor_config){ .sources = TIDE_SOURCE_BUDGET };
+	cfg = (struct tide_monitor_config){ .size = sizeof(
+						    struct tide_monitor_config),
+					    .sources = TIDE_SOURCE_BUDGET };
 	CHECK_EQ(tide_monitor_new(&m, &cfg), -ENODEV);
 	CHECK_PTR_EQ(m, &m);
 	CHECK_EQ(tide_monitor_fd(NULL), -EINVAL);
@@ -962,7 +1009,10 @@ static long heap_churn(void **keep)
  */
 TEST(default_trim_shrinker_gives_back_free_heap_pages)
 {
-	struct tide_monitor_config cfg = { .flags = TIDE_MONITOR_NO_TRIM };
+	struct tide_monitor_config cfg = { .size = sizeof(
+						   struct tide_monitor_config),
+					   .sources = TIDE_SOURCE_WATCH,
+					   .flags = TIDE_MONITOR_NO_TRIM };
 	struct tide_monitor *m = NULL;
 	void *keep;
 	long before, after;
@@ -1018,6 +1068,7 @@ static int oom_body(void *arg)
 TEST(oom_loop_monitor_new)
 {
 	struct tide_monitor_config cfg = {
+		.size = sizeof(struct tide_monitor_config),
 		.sources = TIDE_SOURCE_BUDGET,
 		.high_watermark = 100 * MiB,
 	};
@@ -1029,7 +1080,9 @@ TEST(oom_loop_monitor_new)
 	fds = th_fd_count();
 	CHECK_CMP(th_oom_loop("monitor_new budget", oom_body, &cfg), >=, 3);
 	fake_cgroup2(100 * MiB, 10 * MiB);
-	cfg = (struct tide_monitor_config){ .sources = TIDE_SOURCE_CGROUP2,
+	cfg = (struct tide_monitor_config){ .size = sizeof(
+						    struct tide_monitor_config),
+					    .sources = TIDE_SOURCE_CGROUP2,
 					    .cgroup2_dir = tmpdir };
 	CHECK_CMP(th_oom_loop("monitor_new cgroup2", oom_body, &cfg), >=, 5);
 	CHECK_EQ(mkfifo(tmp_path("fifo"), 0600), 0);
@@ -1045,7 +1098,7 @@ RUN_TESTS(T(watch_fifo_write_runs_medium_reclaim_loop),
 	  T(watch_dev_null_or_empty_disables_monitoring),
 	  T(watch_bad_values_give_clean_errors),
 	  T(watch_socket_is_connected_written_and_read),
-	  T(psi_trigger_is_written_then_unpollable_file_falls_through),
+	  T(psi_path_regular_file_refused_before_any_write),
 	  T(psi_trigger_einval_falls_through_to_next_source),
 	  T(psi_real_proc_file_used_or_next_source_chosen),
 	  T(cgroup2_current_over_high_reclaims_until_under_low),

@@ -123,6 +123,7 @@ static void workload(void *arg)
 {
 	static const struct tide_shrinker_ops ops = { cache_count, cache_scan };
 	const struct tide_monitor_config cfg = {
+		.size = sizeof(struct tide_monitor_config),
 		.sources = TIDE_SOURCE_CGROUP1,
 	};
 	bool monitored = arg != NULL;

@@ -156,6 +156,21 @@ struct tide_monitor_stats {
 	uint64_t usage;
 };
 
+/**
+ * struct tide_monitor_source_stats - what one source of a monitor has done.
+ * @events: signals this source delivered (triggers, FIFO writes, eventfd
+ *	wakeups, watermark crossings seen by polling).
+ * @loops: reclaim loops this source started.
+ * @level: the level this source reports now.
+ * @value: for a watermark source, the last working set (or budget measure)
+ *	read, in bytes; 0 for a level source.
+ */
+struct tide_monitor_source_stats {
+	unsigned long long events, loops;
+	enum tide_pressure_level level;
+	uint64_t value;
+};
+
 struct tide_monitor; /* opaque */
 
 /**
@@ -245,6 +260,19 @@ TIDE_API const char *tide_monitor_source_name(unsigned source);
  */
 TIDE_API void tide_monitor_stats(struct tide_monitor *m,
 				 struct tide_monitor_stats *st);
+
+/**
+ * tide_monitor_source_stats() - read the counters of one source.
+ * @m: the monitor.
+ * @source: one TIDE_SOURCE_* bit in tide_monitor_source(@m).
+ * @st: filled in on success only.
+ *
+ * Context: any thread, also while the monitor's thread runs.
+ * Return: 0; -EINVAL for NULL arguments or not exactly one bit; -ENOENT when
+ * the monitor does not use @source.
+ */
+TIDE_API int tide_monitor_source_stats(struct tide_monitor *m, unsigned source,
+				       struct tide_monitor_source_stats *st);
 
 /**
  * struct tide_monitor_limit - the effective limit a monitor watches.
