@@ -12,6 +12,7 @@
  * a process in its grandchild, and the working set of a group that is then
  * removed.
  */
+#include <dirent.h>
 #include <ftw.h>
 #include <limits.h>
 #include <sys/stat.h>
@@ -901,6 +902,28 @@ struct real_groups {
 	char own[PATH_MAX], parent[PATH_MAX], child[PATH_MAX];
 };
 
+/* Remove groups a failed earlier run left (its process is gone). */
+static void remove_stale_groups(const char *own)
+{
+	char path[PATH_MAX + 300];
+	struct dirent *e;
+	DIR *d = opendir(own);
+	int pid;
+
+	if (!d)
+		return;
+	while ((e = readdir(d)))
+		if (sscanf(e->d_name, "tide-test-cg-%d", &pid) == 1 &&
+		    kill(pid, 0) && errno == ESRCH) {
+			snprintf(path, sizeof(path), "%s/%s/grandchild", own,
+				 e->d_name);
+			rmdir(path);
+			snprintf(path, sizeof(path), "%s/%s", own, e->d_name);
+			rmdir(path);
+		}
+	closedir(d);
+}
+
 /* Our v1 memory group with a child "parent" (limit) and grandchild. */
 static void real_groups(struct real_groups *g, uint64_t limit)
 {
@@ -916,6 +939,7 @@ static void real_groups(struct real_groups *g, uint64_t limit)
 	    snprintf(g->child, sizeof(g->child), "%s/grandchild", g->parent) >=
 		    (int)sizeof(g->child))
 		SKIP("the own v1 memory group's path is too long");
+	remove_stale_groups(g->own);
 	if (mkdir(g->parent, 0755))
 		SKIP("cannot create a v1 memory group under %s: %s", g->own,
 		     strerror(errno));
