@@ -272,6 +272,8 @@ TEST(mount_parse_refuses_malformed_lines)
 		"36 25 031 / /mnt rw - cgroup cgroup rw",
 		"36 25 0:31  /mnt rw - cgroup cgroup rw",
 		"36 25 0:31 / /mnt rw - cgroup cgroup rw extra",
+		"36 25 0:31 / /mnt rw - cgroup cgroup ",
+		"36 25 0:31 / /mnt rw -  cgroup rw",
 	};
 	char buf[128];
 	struct tide__mount m = { .root = (char *)1 };

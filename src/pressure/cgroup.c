@@ -256,7 +256,8 @@ int tide__mount_parse(char *line, struct tide__mount *ret)
 	if (!all_digits(f[2]) || !all_digits(colon + 1))
 		return -EINVAL;
 	*colon = ':';
-	if (!*f[3] || !*f[4] || !*fstype)
+	/* The source may be empty (mount -t tmpfs "" /x); nothing else. */
+	if (!*f[3] || !*f[4] || !*fstype || !*opts)
 		return -EINVAL;
 	unescape(f[3]);
 	unescape(f[4]);
