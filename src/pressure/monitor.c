@@ -186,11 +186,16 @@ static struct tide__src *src_of(struct tide_monitor *m, unsigned bit)
 	return NULL;
 }
 
-static void set_level(struct tide_monitor *m, struct tide__src *s,
+/* A source's signalled (@wm false) or watermark level. */
+static void set_level(struct tide_monitor *m, struct tide__src *s, bool wm,
 		      enum tide_pressure_level lvl)
 {
 	pthread_mutex_lock(&m->lock);
-	s->st.level = lvl;
+	if (wm)
+		s->wm = lvl;
+	else
+		s->sig = lvl;
+	s->st.level = TIDE__MAX(s->sig, s->wm);
 	pthread_mutex_unlock(&m->lock);
 }
 
@@ -363,14 +368,14 @@ static void check_source(struct tide_monitor *m, struct tide__src *s)
 	set_value(m, s, value);
 	watermarks(m, s, &high, &low);
 	if (value >= high) {
-		set_level(m, s, TIDE_PRESSURE_MEDIUM);
+		set_level(m, s, true, TIDE_PRESSURE_MEDIUM);
 		m->wm_level = TIDE__MAX(m->wm_level, TIDE_PRESSURE_MEDIUM);
 		stat_add(m, s, 1, 0);
 		report(m, true);
 		value = reclaim_watermark(m, s, value);
 	}
 	if (value < low)
-		set_level(m, s, TIDE_PRESSURE_NONE);
+		set_level(m, s, true, TIDE_PRESSURE_NONE);
 	if (s->ops->next_poll)
 		s->poll_ms = s->ops->next_poll(s, value);
 }
@@ -384,7 +389,7 @@ static void check_watermarks(struct tide_monitor *m)
 			check_source(m, &m->src[i]);
 	for (size_t i = 0; i < NSRC; i++)
 		if (m->src[i].ops && m->src[i].watermark)
-			wm = TIDE__MAX(wm, m->src[i].st.level);
+			wm = TIDE__MAX(wm, m->src[i].wm);
 	if (wm != m->wm_level) {
 		m->wm_level = wm;
 		report(m, false);
@@ -541,8 +546,8 @@ static bool handle(struct tide_monitor *m, const struct epoll_event *evs, int n)
 		if (!any && m->sig_level_now != TIDE_PRESSURE_NONE) {
 			m->sig_level_now = TIDE_PRESSURE_NONE;
 			for (size_t i = 0; i < NSRC; i++)
-				if (m->src[i].ops && !m->src[i].watermark)
-					set_level(m, &m->src[i],
+				if (m->src[i].ops)
+					set_level(m, &m->src[i], false,
 						  TIDE_PRESSURE_NONE);
 			report(m, false);
 		}
@@ -558,7 +563,7 @@ static bool handle(struct tide_monitor *m, const struct epoll_event *evs, int n)
 	for (size_t i = 0; i < NSRC; i++) {
 		if (sig[i] == TIDE_PRESSURE_NONE)
 			continue;
-		set_level(m, &m->src[i], sig[i]);
+		set_level(m, &m->src[i], false, sig[i]);
 		signal_level(m, &m->src[i], sig[i]);
 	}
 	if (check || poll)

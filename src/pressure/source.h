@@ -61,8 +61,10 @@ struct tide__src {
 	/* Poll interval the source wants now in ms; 0: not polled. */
 	unsigned poll_ms;
 	void *priv; /* the source's own state */
-	/* Kept by the core (see tide_monitor_source_stats()). */
+	/* Kept by the core (see tide_monitor_source_stats()): st.level is the
+	 * higher of the signalled level and the watermark level. */
 	struct tide_monitor_source_stats st;
+	enum tide_pressure_level sig, wm;
 };
 
 struct tide__src_ops {
