@@ -370,7 +370,67 @@ TEST(d_sensor_alone_keeps_a_memset_speed_cache_alive)
 	CHECK_CMP(mon.loops, >=, 1);
 }
 
+/*
+ * The process moved to another group is noticed at the next poll tick: the
+ * limit watcher re-opens on the new group's limit.
+ */
+static void mover(void *arg)
+{
+	char *b = arg, pid[32];
+	struct tide_monitor_limit l = { 0 };
+	struct tide_monitor *m = NULL;
+	int r;
+
+	snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	if (write_str(top_dir, "cgroup.procs", pid))
+		_exit(2);
+	r = tide_monitor_new(&m, NULL);
+	if (!r)
+		r = tide_monitor_start(m);
+	if (r)
+		_exit(3);
+	tide_monitor_limit(m, &l);
+	printf("before=%llu:%s\n", (unsigned long long)l.limit, l.dir);
+	if (write_str(b, "cgroup.procs", pid))
+		_exit(4);
+	for (int i = 0; i < 300; i++) {
+		tide_monitor_limit(m, &l);
+		if (!strcmp(l.dir, b))
+			break;
+		usleep(10000);
+	}
+	printf("after=%llu:%s sources=%u\n", (unsigned long long)l.limit, l.dir,
+	       tide_monitor_source(m));
+	tide_monitor_free(m);
+	_exit(0);
+}
+
+TEST(process_moved_to_another_group_is_rediscovered)
+{
+	char b[PATH_MAX + 16], out[4096], want[PATH_MAX + 64];
+	int st;
+
+	scen = OWN;
+	make_groups();
+	snprintf(b, sizeof(b), "%s-b", top_dir);
+	CHECK_EQ(mkdir(b, 0755), 0);
+	CHECK_EQ(write_str(b, "memory.limit_in_bytes", "100663296"), 0);
+	st = th_fork(mover, b, out, sizeof(out));
+	th_note("%s", out);
+	CHECK_EQ(rmdir(b), 0);
+	remove_groups();
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	snprintf(want, sizeof(want), "before=%llu:%s\n",
+		 (unsigned long long)LIMIT, top_dir);
+	CHECK(strstr(out, want));
+	snprintf(want, sizeof(want), "after=100663296:%s sources=", b);
+	CHECK(strstr(out, want));
+	CHECK(strtoul(strstr(out, want) + strlen(want), NULL, 10) &
+	      TIDE_SOURCE_CGROUP1);
+}
+
 RUN_TESTS(T(a_limit_on_own_group_survived_with_defaults),
 	  T(b_limit_on_parent_survived_from_child),
 	  T(c_page_cache_reader_keeps_a_third_of_the_limit_as_objects),
-	  T(d_sensor_alone_keeps_a_memset_speed_cache_alive))
+	  T(d_sensor_alone_keeps_a_memset_speed_cache_alive),
+	  T(process_moved_to_another_group_is_rediscovered))

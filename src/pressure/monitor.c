@@ -72,7 +72,7 @@ enum {
 
 struct tide_monitor {
 	pid_t pid; /* creator: in any other process the monitor is inert */
-	unsigned mask; /* sources in use */
+	atomic_uint mask; /* sources in use */
 	int epfd, stopfd, pollfd, quietfd, simfd;
 	struct tide__src src[NSRC];
 
@@ -91,7 +91,10 @@ struct tide_monitor {
 	atomic_bool started;
 	pthread_t thread;
 
-	pthread_mutex_t lock; /* st, src[].st, src[].high/low */
+	/* st, src[].st, src[].high/low; and src[] itself while rediscover()
+	 * re-opens the limit watchers (against tide_monitor_limit() and
+	 * tide_monitor_source_stats() on other threads) */
+	pthread_mutex_t lock;
 	struct tide_monitor_stats st;
 };
 
@@ -640,7 +643,7 @@ int tide_monitor_fd(const struct tide_monitor *m)
 
 unsigned tide_monitor_source(const struct tide_monitor *m)
 {
-	return m ? m->mask : 0;
+	return m ? atomic_load(&m->mask) : 0;
 }
 
 const char *tide_monitor_source_name(unsigned source)
@@ -681,13 +684,12 @@ int tide_monitor_source_stats(struct tide_monitor *m, unsigned source,
 
 	if (!m || !st || !source || (source & (source - 1)))
 		return -EINVAL;
-	s = src_of(m, source);
-	if (!s)
-		return -ENOENT;
 	pthread_mutex_lock(&m->lock);
-	*st = s->st;
+	s = src_of(m, source);
+	if (s)
+		*st = s->st;
 	pthread_mutex_unlock(&m->lock);
-	return 0;
+	return s ? 0 : -ENOENT;
 }
 
 /* ---- opening the sources ------------------------------------------------ */
@@ -788,14 +790,17 @@ static void rediscover(struct tide_monitor *m)
 		TIDE_SOURCE_CGROUP1 | TIDE_SOURCE_CGROUP2;
 	unsigned want = (m->cfg.sources ? m->cfg.sources : TIDE_SOURCE_AUTO) &
 			limit_bits;
+	unsigned mask = atomic_load(&m->mask);
+	struct tide__src *lw;
 
 	if (tide__cg_discover(&m->paths, &cg))
 		return;
 	tide__sensor_disarm(m, true);
+	pthread_mutex_lock(&m->lock);
 	for (size_t i = 0; i < NSRC; i++)
 		if (m->src[i].ops && (m->src[i].bit & limit_bits)) {
 			src_close(m, &m->src[i], true);
-			m->mask &= ~(1u << i);
+			mask &= ~(1u << i);
 		}
 	tide__cg_release(&m->cg);
 	m->cg = cg;
@@ -803,18 +808,22 @@ static void rediscover(struct tide_monitor *m)
 		unsigned bit = 1u << i;
 
 		if ((want & bit) && !src_open(m, i))
-			m->mask |= bit;
+			mask |= bit;
 	}
-	if (!(m->mask & ~TIDE_SOURCE_NONE))
-		m->mask = TIDE_SOURCE_NONE;
+	if (!(mask & ~TIDE_SOURCE_NONE))
+		mask = TIDE_SOURCE_NONE;
 	else
-		m->mask &= ~TIDE_SOURCE_NONE;
-	if (limit_watcher(m)) {
+		mask &= ~TIDE_SOURCE_NONE;
+	atomic_store(&m->mask, mask);
+	pthread_mutex_unlock(&m->lock);
+	lw = limit_watcher(m);
+	if (lw) {
 		uint64_t v = 0;
-		struct tide__src *s = limit_watcher(m);
 
-		s->ops->read(s, &v);
-		tide__sensor_arm(m, sensor_step(v, s->high));
+		lw->ops->read(lw, &v);
+		if (lw->ops->next_poll)
+			lw->poll_ms = lw->ops->next_poll(lw, v);
+		tide__sensor_arm(m, sensor_step(v, lw->high));
 	}
 }
 
@@ -1043,19 +1052,18 @@ int tide_monitor_limit(struct tide_monitor *m, struct tide_monitor_limit *ret)
 	if (!m || !ret)
 		return -EINVAL;
 	memset(&l, 0, sizeof(l));
+	pthread_mutex_lock(&m->lock);
 	s = limit_watcher(m);
 	if (!s)
 		s = src_of(m, TIDE_SOURCE_BUDGET);
 	if (s) {
-		pthread_mutex_lock(&m->lock);
 		l.high = s->high;
 		l.low = s->low;
-		l.working_set = s->st.value;
-		pthread_mutex_unlock(&m->lock);
 	}
 	if (s && s->limit) {
 		l.limit = s->limit;
-		l.version = s->version;
+		l.version =
+			s->file && !strcmp(s->file, "config") ? 0 : s->version;
 		if (s->dir)
 			snprintf(l.dir, sizeof(l.dir), "%s", s->dir);
 		if (s->file)
@@ -1067,10 +1075,11 @@ int tide_monitor_limit(struct tide_monitor *m, struct tide_monitor_limit *ret)
 		snprintf(l.file, sizeof(l.file), "%s",
 			 m->cg.file ? m->cg.file : "");
 	}
-	if (s && s->bit == TIDE_SOURCE_BUDGET)
-		l.working_set = 0;
-	if (s && s->bit != TIDE_SOURCE_BUDGET)
-		s->ops->read(s, &l.working_set);
+	/* the limiting group's working set, read now */
+	if (s && s->bit != TIDE_SOURCE_BUDGET &&
+	    s->ops->read(s, &l.working_set))
+		l.working_set = s->st.value;
+	pthread_mutex_unlock(&m->lock);
 	*ret = l;
 	return 0;
 }
