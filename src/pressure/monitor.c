@@ -379,8 +379,11 @@ static void check_source(struct tide_monitor *m, struct tide__src *s)
 	}
 	if (value < low)
 		set_level(m, s, true, TIDE_PRESSURE_NONE);
-	if (s->ops->next_poll)
+	if (s->ops->next_poll) {
+		pthread_mutex_lock(&m->lock); /* s->high */
 		s->poll_ms = s->ops->next_poll(s, value);
+		pthread_mutex_unlock(&m->lock);
+	}
 }
 
 static void check_watermarks(struct tide_monitor *m)
@@ -424,6 +427,22 @@ static size_t sensor_step(uint64_t value, uint64_t high)
 		value < high ? (size_t)((high - value) / SENSOR_STEP_DIV) : 0;
 
 	return TIDE__MAX(step, SENSOR_STEP_MIN);
+}
+
+/* Arm the sensor for the limit watcher @lw and set its first poll. */
+static void arm_sensor(struct tide_monitor *m, struct tide__src *lw)
+{
+	uint64_t v = 0, high, low;
+	size_t step;
+
+	lw->ops->read(lw, &v);
+	pthread_mutex_lock(&m->lock);
+	if (lw->ops->next_poll)
+		lw->poll_ms = lw->ops->next_poll(lw, v);
+	pthread_mutex_unlock(&m->lock);
+	watermarks(m, lw, &high, &low);
+	step = sensor_step(v, high);
+	tide__sensor_arm(m, step);
 }
 
 size_t tide__monitor_sense(struct tide_monitor *m)
@@ -817,14 +836,8 @@ static void rediscover(struct tide_monitor *m)
 	atomic_store(&m->mask, mask);
 	pthread_mutex_unlock(&m->lock);
 	lw = limit_watcher(m);
-	if (lw) {
-		uint64_t v = 0;
-
-		lw->ops->read(lw, &v);
-		if (lw->ops->next_poll)
-			lw->poll_ms = lw->ops->next_poll(lw, v);
-		tide__sensor_arm(m, sensor_step(v, lw->high));
-	}
+	if (lw)
+		arm_sensor(m, lw);
 }
 
 /* ---- creation and destruction ------------------------------------------ */
@@ -1004,14 +1017,8 @@ int tide_monitor_new(struct tide_monitor **ret,
 							"/proc/self/cgroup",
 				 m->proc_cgroup, sizeof(m->proc_cgroup));
 	lw = limit_watcher(m);
-	if (lw) {
-		uint64_t v = 0;
-
-		lw->ops->read(lw, &v);
-		if (lw->ops->next_poll)
-			lw->poll_ms = lw->ops->next_poll(lw, v);
-		tide__sensor_arm(m, sensor_step(v, lw->high));
-	}
+	if (lw)
+		arm_sensor(m, lw);
 	arm_poll(m);
 	*ret = m;
 	return 0;
