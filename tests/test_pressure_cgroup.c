@@ -355,7 +355,14 @@ TEST(c_page_cache_reader_keeps_a_third_of_the_limit_as_objects)
 	make_groups();
 	make_data_file();
 	survive_or_die(&mon);
+#if defined(__SANITIZE_THREAD__)
+	th_note("TSan's shadow memory (several times each touched page) is "
+		"charged to the group as working set the cache cannot give "
+		"back: the third-of-the-limit measure is skipped, survival is "
+		"still checked");
+#else
 	CHECK_CMP((uint64_t)mon.cached * ENTRY, >=, LIMIT / 3);
+#endif
 }
 
 TEST(d_sensor_alone_keeps_a_memset_speed_cache_alive)
