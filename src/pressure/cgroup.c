@@ -545,6 +545,7 @@ int tide__cg_discover(const struct tide__cg_paths *paths,
 	struct best b = { .limit = UINT64_MAX };
 	struct tide__cg_limit l = { .limit = UINT64_MAX };
 	char *own1 = NULL, *own2 = NULL, *text = NULL;
+	const char *limiting;
 	int r;
 
 	if (!paths)
@@ -584,8 +585,9 @@ int tide__cg_discover(const struct tide__cg_paths *paths,
 		walk(&h1, 1, &b, l.mem_total);
 	if (h2.buf)
 		walk(&h2, 2, &b, l.mem_total);
-	if (b.version &&
-	    !(l.dir = dir_dup(b.version == 1 ? l.own_v1 : l.own_v2, b.len)))
+	/* The limiting group is a prefix of the own directory it was in. */
+	limiting = b.version == 1 ? l.own_v1 : b.version == 2 ? l.own_v2 : NULL;
+	if (limiting && !(l.dir = dir_dup(limiting, b.len)))
 		goto out;
 	l.limit = b.limit;
 	l.version = b.version;
