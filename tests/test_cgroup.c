@@ -509,6 +509,30 @@ TEST(no_memory_hierarchy_is_no_limit)
 	fake_done(&f);
 }
 
+TEST(hierarchy_mounted_at_the_filesystem_root)
+{
+	struct tide__cg_limit l;
+	struct fake f;
+
+	/* A cgroup2 mount at "/" itself (a container's private mount
+	 * namespace can do that): the own directory is "/tmp", its parent
+	 * "/" and never "" or "//". */
+	fake_init(&f);
+	put(&f, "proc/cgroup", "0::/tmp/\n");
+	put(&f, "proc/mountinfo", "40 1 0:37 / / rw - cgroup2 cgroup2 rw\n");
+	discover(&f, &l);
+	CHECK_STR(l.own_v2, "/tmp");
+	if (access("/tmp/memory.max", F_OK) && access("/memory.max", F_OK) &&
+	    access("/tmp/memory.high", F_OK) && access("/memory.high", F_OK))
+		check_none(&l);
+	tide__cg_release(&l);
+	put(&f, "proc/cgroup", "0::/\n");
+	discover(&f, &l);
+	CHECK_STR(l.own_v2, "/");
+	tide__cg_release(&l);
+	fake_done(&f);
+}
+
 TEST(long_and_escaped_mountinfo_lines)
 {
 	struct tide__cg_limit l;
@@ -1158,6 +1182,7 @@ RUN_TESTS(T(parse_self_finds_v1_memory_and_v2),
 	  T(hybrid_host_smallest_of_both_wins),
 	  T(limit_at_or_above_memtotal_is_none), T(max_everywhere_is_none),
 	  T(no_memory_hierarchy_is_no_limit),
+	  T(hierarchy_mounted_at_the_filesystem_root),
 	  T(long_and_escaped_mountinfo_lines),
 	  T(subtree_mount_root_maps_paths_relative_to_it),
 	  T(v1_ancestor_without_use_hierarchy_does_not_limit),
