@@ -689,6 +689,48 @@ TEST(unreadable_or_missing_files_skip_a_level)
 	fake_done(&f);
 }
 
+TEST(unreadable_files_as_an_unprivileged_user)
+{
+	struct tide__cg_limit l, l2;
+	struct tide__cg_ws ws = { .usage_fd = -1, .stat_fd = -1 };
+	struct fake f;
+	int r_ws, r_proc;
+
+	fake_init(&f);
+	put(&f, "proc/cgroup", "0::/a/b\n");
+	put(&f, "proc/mountinfo", MI_V2);
+	put(&f, "unified/a/memory.max", "734003200\n");
+	put(&f, "unified/a/b/memory.max", "104857600\n");
+	put(&f, "unified/a/b/memory.current", "4096\n");
+	put(&f, "unified/a/b/memory.stat", "inactive_file 0\n");
+	CHECK_EQ(chmod(f.dir, 0755), 0);
+	CHECK_EQ(chmod(at(&f, "unified/a/b/memory.max"), 0), 0);
+	CHECK_EQ(chmod(at(&f, "unified/a/b/memory.stat"), 0), 0);
+	CHECK_EQ(chmod(f.mi, 0), 0);
+	if (seteuid(65534))
+		SKIP("cannot drop privileges: %s", strerror(errno));
+	/* An unreadable /proc file is a clean error, nothing written. */
+	memset(&l2, 0x5a, sizeof(l2));
+	r_proc = tide__cg_discover(&f.paths, &l2);
+	CHECK_EQ(seteuid(0), 0);
+	CHECK_EQ(chmod(f.mi, 0644), 0);
+	CHECK_EQ(seteuid(65534), 0);
+	/* The unreadable level offers nothing; the parent's limit holds. */
+	discover(&f, &l);
+	r_ws = tide__cg_ws_open(at(&f, "unified/a/b"), 2, &ws);
+	CHECK_EQ(seteuid(0), 0);
+	CHECK_EQ(r_proc, -EACCES);
+	for (size_t i = 0; i < sizeof(l2); i++)
+		CHECK_EQ(((unsigned char *)&l2)[i], 0x5a);
+	CHECK_UEQ(l.limit, 700 * MiB);
+	CHECK_STR(l.dir, at(&f, "unified/a"));
+	CHECK_STR(l.own_v2, at(&f, "unified/a/b"));
+	CHECK_EQ(r_ws, -EACCES);
+	CHECK_EQ(ws.usage_fd, -1);
+	tide__cg_release(&l);
+	fake_done(&f);
+}
+
 static void on_alarm(int sig)
 {
 	static const char msg[] = "# blocked on a FIFO\n";
@@ -1187,6 +1229,7 @@ RUN_TESTS(T(parse_self_finds_v1_memory_and_v2),
 	  T(subtree_mount_root_maps_paths_relative_to_it),
 	  T(v1_ancestor_without_use_hierarchy_does_not_limit),
 	  T(unreadable_or_missing_files_skip_a_level),
+	  T(unreadable_files_as_an_unprivileged_user),
 	  T(fifo_in_place_of_a_file_is_refused),
 	  T(discover_from_threads_and_a_forked_child),
 	  T(working_set_with_and_without_inactive_file),
