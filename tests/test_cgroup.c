@@ -217,6 +217,8 @@ TEST(mount_parse_fields_and_escapes)
 	char line[] = "36 25 0:31 /a\\040b /sys/fs/cg\\011x\\012y\\134z "
 		      "rw,nosuid shared:15 master:3 - cgroup cgroup "
 		      "rw,memory\n";
+	/* Not escapes: \\000 (no NUL in a path), short or non-octal ones. */
+	char nul[] = "36 25 0:31 /\\000x \\00\\9\\400\\ rw - tmpfs t rw";
 	char plain[] = "40 30 0:37 / /sys/fs/cgroup/unified rw - cgroup2 "
 		       "cgroup2 rw,nsdelegate";
 	struct tide__mount m;
@@ -226,6 +228,10 @@ TEST(mount_parse_fields_and_escapes)
 	CHECK_STR(m.point, "/sys/fs/cg\tx\ny\\z");
 	CHECK_STR(m.fstype, "cgroup");
 	CHECK_STR(m.super_opts, "rw,memory");
+
+	CHECK_EQ(tide__mount_parse(nul, &m), 0);
+	CHECK_STR(m.root, "/\\000x");
+	CHECK_STR(m.point, "\\00\\9\\400\\");
 
 	CHECK_EQ(tide__mount_parse(plain, &m), 0);
 	CHECK_STR(m.root, "/");

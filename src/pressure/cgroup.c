@@ -186,14 +186,19 @@ static bool is_oct(char c)
 	return c >= '0' && c <= '7';
 }
 
-/* Decode the kernel's mangling of mount fields (\040 \011 \012 \134). */
+/*
+ * Decode the kernel's mangling of mount fields (\040 \011 \012 \134).
+ * "\000" is left as it is: a path holds no NUL, and decoding one would cut
+ * the field short.
+ */
 static void unescape(char *s)
 {
 	char *w = s;
 
 	for (const char *r = s; *r;) {
 		if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' &&
-		    is_oct(r[2]) && is_oct(r[3])) {
+		    is_oct(r[2]) && is_oct(r[3]) &&
+		    (r[1] != '0' || r[2] != '0' || r[3] != '0')) {
 			*w++ = (char)((r[1] - '0') << 6 | (r[2] - '0') << 3 |
 				      (r[3] - '0'));
 			r += 4;
