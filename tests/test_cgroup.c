@@ -15,6 +15,8 @@
 #include <dirent.h>
 #include <ftw.h>
 #include <limits.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 
 #include "harness.h"
@@ -1111,6 +1113,60 @@ TEST(real_v1_parent_limit_found_from_grandchild)
 	real_groups_remove(&g);
 }
 
+struct ns_arg {
+	const char *child; /* the group that becomes the namespace root */
+	const char *point; /* where the child mounts the hierarchy again */
+};
+
+/* In a forked child: a cgroup namespace rooted at @a->child, the memory
+ * hierarchy mounted again inside it, discovery from there. */
+static void in_cgroup_namespace(void *p)
+{
+	const struct ns_arg *a = p;
+	char path[PATH_MAX + 32];
+	struct tide__cg_limit l;
+
+	snprintf(path, sizeof(path), "%s/cgroup.procs", a->child);
+	CHECK_EQ(write_file(path, "0"), 0);
+	if (unshare(CLONE_NEWCGROUP | CLONE_NEWNS) ||
+	    mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) ||
+	    mount("cgroup", a->point, "cgroup", 0, "memory")) {
+		printf("cannot make a cgroup namespace: %s\n", strerror(errno));
+		_exit(TH_SKIP_CODE);
+	}
+	/* /proc/self/cgroup now says "/"; the host's mount shows a root
+	 * of "/../../.." and the new one "/". */
+	CHECK_EQ(tide__cg_discover(NULL, &l), 0);
+	CHECK_UEQ(l.limit, 128 * MiB);
+	CHECK_EQ(l.version, 1);
+	CHECK_STR(l.dir, a->point);
+	CHECK_STR(l.own_v1, a->point);
+	CHECK_STR(l.file, "memory.limit_in_bytes");
+	tide__cg_release(&l);
+}
+
+TEST(real_v1_cgroup_namespace_with_its_own_mount)
+{
+	char point[] = "/tmp/tide-cgns-XXXXXX", out[4096], path[PATH_MAX + 32];
+	struct real_groups g;
+	struct ns_arg a;
+	int status;
+
+	real_groups(&g, 256 * MiB);
+	snprintf(path, sizeof(path), "%s/memory.limit_in_bytes", g.child);
+	CHECK_EQ(write_file(path, "134217728"), 0);
+	CHECK(mkdtemp(point));
+	a.child = g.child;
+	a.point = point;
+	status = th_fork(in_cgroup_namespace, &a, out, sizeof(out));
+	rmdir(point);
+	real_groups_remove(&g);
+	if (WIFEXITED(status) && WEXITSTATUS(status) == TH_SKIP_CODE)
+		SKIP("%s", out);
+	if (!WIFEXITED(status) || WEXITSTATUS(status))
+		FAIL("in the namespace: %s", out);
+}
+
 /* ---- the OOM loop ----------------------------------------------------------- */
 
 static int oom_discover(void *arg)
@@ -1241,4 +1297,5 @@ RUN_TESTS(T(parse_self_finds_v1_memory_and_v2),
 	  T(working_set_with_and_without_inactive_file),
 	  T(working_set_of_a_removed_fake_group),
 	  T(real_v1_parent_limit_found_from_grandchild),
+	  T(real_v1_cgroup_namespace_with_its_own_mount),
 	  T(oom_loop_discover_and_decode))
