@@ -9,8 +9,8 @@
  * v2, hybrid, namespaced and container layouts are tested on a host whose
  * v2 hierarchy has no memory controller.  The real cgroup v1 hierarchy of
  * this machine is used where it can be: a limit on a parent group found from
- * a process in its grandchild, and the working set of a group that is then
- * removed.
+ * a process in its grandchild, a cgroup namespace with its own mount of the
+ * hierarchy, and the working set of a group that is then removed.
  */
 #include <dirent.h>
 #include <ftw.h>
