@@ -9,12 +9,14 @@
  * v2, hybrid, namespaced and container layouts are tested on a host whose
  * v2 hierarchy has no memory controller.  The real cgroup v1 hierarchy of
  * this machine is used where it can be: a limit on a parent group found from
- * a process in its grandchild, and the working set of a group that is then
- * removed.
+ * a process in its grandchild, a cgroup namespace with its own mount of the
+ * hierarchy, and the working set of a group that is then removed.
  */
 #include <dirent.h>
 #include <ftw.h>
 #include <limits.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 
 #include "harness.h"
@@ -217,6 +219,8 @@ TEST(mount_parse_fields_and_escapes)
 	char line[] = "36 25 0:31 /a\\040b /sys/fs/cg\\011x\\012y\\134z "
 		      "rw,nosuid shared:15 master:3 - cgroup cgroup "
 		      "rw,memory\n";
+	/* Not escapes: \\000 (no NUL in a path), short or non-octal ones. */
+	char nul[] = "36 25 0:31 /\\000x \\00\\9\\400\\ rw - tmpfs t rw";
 	char plain[] = "40 30 0:37 / /sys/fs/cgroup/unified rw - cgroup2 "
 		       "cgroup2 rw,nsdelegate";
 	struct tide__mount m;
@@ -226,6 +230,10 @@ TEST(mount_parse_fields_and_escapes)
 	CHECK_STR(m.point, "/sys/fs/cg\tx\ny\\z");
 	CHECK_STR(m.fstype, "cgroup");
 	CHECK_STR(m.super_opts, "rw,memory");
+
+	CHECK_EQ(tide__mount_parse(nul, &m), 0);
+	CHECK_STR(m.root, "/\\000x");
+	CHECK_STR(m.point, "\\00\\9\\400\\");
 
 	CHECK_EQ(tide__mount_parse(plain, &m), 0);
 	CHECK_STR(m.root, "/");
@@ -509,6 +517,30 @@ TEST(no_memory_hierarchy_is_no_limit)
 	fake_done(&f);
 }
 
+TEST(hierarchy_mounted_at_the_filesystem_root)
+{
+	struct tide__cg_limit l;
+	struct fake f;
+
+	/* A cgroup2 mount at "/" itself (a container's private mount
+	 * namespace can do that): the own directory is "/tmp", its parent
+	 * "/" and never "" or "//". */
+	fake_init(&f);
+	put(&f, "proc/cgroup", "0::/tmp/\n");
+	put(&f, "proc/mountinfo", "40 1 0:37 / / rw - cgroup2 cgroup2 rw\n");
+	discover(&f, &l);
+	CHECK_STR(l.own_v2, "/tmp");
+	if (access("/tmp/memory.max", F_OK) && access("/memory.max", F_OK) &&
+	    access("/tmp/memory.high", F_OK) && access("/memory.high", F_OK))
+		check_none(&l);
+	tide__cg_release(&l);
+	put(&f, "proc/cgroup", "0::/\n");
+	discover(&f, &l);
+	CHECK_STR(l.own_v2, "/");
+	tide__cg_release(&l);
+	fake_done(&f);
+}
+
 TEST(long_and_escaped_mountinfo_lines)
 {
 	struct tide__cg_limit l;
@@ -662,6 +694,48 @@ TEST(unreadable_or_missing_files_skip_a_level)
 	CHECK_EQ(tide__cg_discover(&f.paths, &l), -EINVAL);
 	for (size_t i = 0; i < sizeof(l); i++)
 		CHECK_EQ(((unsigned char *)&l)[i], 0x5a);
+	fake_done(&f);
+}
+
+TEST(unreadable_files_as_an_unprivileged_user)
+{
+	struct tide__cg_limit l, l2;
+	struct tide__cg_ws ws = { .usage_fd = -1, .stat_fd = -1 };
+	struct fake f;
+	int r_ws, r_proc;
+
+	fake_init(&f);
+	put(&f, "proc/cgroup", "0::/a/b\n");
+	put(&f, "proc/mountinfo", MI_V2);
+	put(&f, "unified/a/memory.max", "734003200\n");
+	put(&f, "unified/a/b/memory.max", "104857600\n");
+	put(&f, "unified/a/b/memory.current", "4096\n");
+	put(&f, "unified/a/b/memory.stat", "inactive_file 0\n");
+	CHECK_EQ(chmod(f.dir, 0755), 0);
+	CHECK_EQ(chmod(at(&f, "unified/a/b/memory.max"), 0), 0);
+	CHECK_EQ(chmod(at(&f, "unified/a/b/memory.stat"), 0), 0);
+	CHECK_EQ(chmod(f.mi, 0), 0);
+	if (seteuid(65534))
+		SKIP("cannot drop privileges: %s", strerror(errno));
+	/* An unreadable /proc file is a clean error, nothing written. */
+	memset(&l2, 0x5a, sizeof(l2));
+	r_proc = tide__cg_discover(&f.paths, &l2);
+	CHECK_EQ(seteuid(0), 0);
+	CHECK_EQ(chmod(f.mi, 0644), 0);
+	CHECK_EQ(seteuid(65534), 0);
+	/* The unreadable level offers nothing; the parent's limit holds. */
+	discover(&f, &l);
+	r_ws = tide__cg_ws_open(at(&f, "unified/a/b"), 2, &ws);
+	CHECK_EQ(seteuid(0), 0);
+	CHECK_EQ(r_proc, -EACCES);
+	for (size_t i = 0; i < sizeof(l2); i++)
+		CHECK_EQ(((unsigned char *)&l2)[i], 0x5a);
+	CHECK_UEQ(l.limit, 700 * MiB);
+	CHECK_STR(l.dir, at(&f, "unified/a"));
+	CHECK_STR(l.own_v2, at(&f, "unified/a/b"));
+	CHECK_EQ(r_ws, -EACCES);
+	CHECK_EQ(ws.usage_fd, -1);
+	tide__cg_release(&l);
 	fake_done(&f);
 }
 
@@ -1039,6 +1113,60 @@ TEST(real_v1_parent_limit_found_from_grandchild)
 	real_groups_remove(&g);
 }
 
+struct ns_arg {
+	const char *child; /* the group that becomes the namespace root */
+	const char *point; /* where the child mounts the hierarchy again */
+};
+
+/* In a forked child: a cgroup namespace rooted at @a->child, the memory
+ * hierarchy mounted again inside it, discovery from there. */
+static void in_cgroup_namespace(void *p)
+{
+	const struct ns_arg *a = p;
+	char path[PATH_MAX + 32];
+	struct tide__cg_limit l;
+
+	snprintf(path, sizeof(path), "%s/cgroup.procs", a->child);
+	CHECK_EQ(write_file(path, "0"), 0);
+	if (unshare(CLONE_NEWCGROUP | CLONE_NEWNS) ||
+	    mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) ||
+	    mount("cgroup", a->point, "cgroup", 0, "memory")) {
+		printf("cannot make a cgroup namespace: %s\n", strerror(errno));
+		_exit(TH_SKIP_CODE);
+	}
+	/* /proc/self/cgroup now says "/"; the host's mount shows a root
+	 * of "/../../.." and the new one "/". */
+	CHECK_EQ(tide__cg_discover(NULL, &l), 0);
+	CHECK_UEQ(l.limit, 128 * MiB);
+	CHECK_EQ(l.version, 1);
+	CHECK_STR(l.dir, a->point);
+	CHECK_STR(l.own_v1, a->point);
+	CHECK_STR(l.file, "memory.limit_in_bytes");
+	tide__cg_release(&l);
+}
+
+TEST(real_v1_cgroup_namespace_with_its_own_mount)
+{
+	char point[] = "/tmp/tide-cgns-XXXXXX", out[4096], path[PATH_MAX + 32];
+	struct real_groups g;
+	struct ns_arg a;
+	int status;
+
+	real_groups(&g, 256 * MiB);
+	snprintf(path, sizeof(path), "%s/memory.limit_in_bytes", g.child);
+	CHECK_EQ(write_file(path, "134217728"), 0);
+	CHECK(mkdtemp(point));
+	a.child = g.child;
+	a.point = point;
+	status = th_fork(in_cgroup_namespace, &a, out, sizeof(out));
+	rmdir(point);
+	real_groups_remove(&g);
+	if (WIFEXITED(status) && WEXITSTATUS(status) == TH_SKIP_CODE)
+		SKIP("%s", out);
+	if (!WIFEXITED(status) || WEXITSTATUS(status))
+		FAIL("in the namespace: %s", out);
+}
+
 /* ---- the OOM loop ----------------------------------------------------------- */
 
 static int oom_discover(void *arg)
@@ -1158,13 +1286,16 @@ RUN_TESTS(T(parse_self_finds_v1_memory_and_v2),
 	  T(hybrid_host_smallest_of_both_wins),
 	  T(limit_at_or_above_memtotal_is_none), T(max_everywhere_is_none),
 	  T(no_memory_hierarchy_is_no_limit),
+	  T(hierarchy_mounted_at_the_filesystem_root),
 	  T(long_and_escaped_mountinfo_lines),
 	  T(subtree_mount_root_maps_paths_relative_to_it),
 	  T(v1_ancestor_without_use_hierarchy_does_not_limit),
 	  T(unreadable_or_missing_files_skip_a_level),
+	  T(unreadable_files_as_an_unprivileged_user),
 	  T(fifo_in_place_of_a_file_is_refused),
 	  T(discover_from_threads_and_a_forked_child),
 	  T(working_set_with_and_without_inactive_file),
 	  T(working_set_of_a_removed_fake_group),
 	  T(real_v1_parent_limit_found_from_grandchild),
+	  T(real_v1_cgroup_namespace_with_its_own_mount),
 	  T(oom_loop_discover_and_decode))

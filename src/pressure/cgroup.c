@@ -186,14 +186,19 @@ static bool is_oct(char c)
 	return c >= '0' && c <= '7';
 }
 
-/* Decode the kernel's mangling of mount fields (\040 \011 \012 \134). */
+/*
+ * Decode the kernel's mangling of mount fields (\040 \011 \012 \134).
+ * "\000" is left as it is: a path holds no NUL, and decoding one would cut
+ * the field short.
+ */
 static void unescape(char *s)
 {
 	char *w = s;
 
 	for (const char *r = s; *r;) {
 		if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' &&
-		    is_oct(r[2]) && is_oct(r[3])) {
+		    is_oct(r[2]) && is_oct(r[3]) &&
+		    (r[1] != '0' || r[2] != '0' || r[3] != '0')) {
 			*w++ = (char)((r[1] - '0') << 6 | (r[2] - '0') << 3 |
 				      (r[3] - '0'));
 			r += 4;
@@ -545,6 +550,7 @@ int tide__cg_discover(const struct tide__cg_paths *paths,
 	struct best b = { .limit = UINT64_MAX };
 	struct tide__cg_limit l = { .limit = UINT64_MAX };
 	char *own1 = NULL, *own2 = NULL, *text = NULL;
+	const char *limiting;
 	int r;
 
 	if (!paths)
@@ -584,8 +590,9 @@ int tide__cg_discover(const struct tide__cg_paths *paths,
 		walk(&h1, 1, &b, l.mem_total);
 	if (h2.buf)
 		walk(&h2, 2, &b, l.mem_total);
-	if (b.version &&
-	    !(l.dir = dir_dup(b.version == 1 ? l.own_v1 : l.own_v2, b.len)))
+	/* The limiting group is a prefix of the own directory it was in. */
+	limiting = b.version == 1 ? l.own_v1 : b.version == 2 ? l.own_v2 : NULL;
+	if (limiting && !(l.dir = dir_dup(limiting, b.len)))
 		goto out;
 	l.limit = b.limit;
 	l.version = b.version;

@@ -78,13 +78,17 @@ struct tide__mount {
 /*
  * Parse one line of mountinfo (any length; octal escapes such as \040
  * decoded) into @ret, whose strings point into @line, which is modified.
- * -EINVAL for a malformed line.
+ * -EINVAL for a malformed line: fewer than six fields before the lone "-",
+ * non-numeric IDs or major:minor, an empty root, mount point, fstype or
+ * super options, or fields after the super options.
  */
 int tide__mount_parse(char *line, struct tide__mount *ret);
 
 /*
  * The value of "@key VALUE" in a memory.stat-format text (one key per line,
- * the key matched whole).  -ENOENT when absent, -EINVAL when malformed.
+ * the key matched whole, the first such line counts).  -ENOENT when absent,
+ * -EINVAL when its value is not decimal digits that fit 64 bits, or @key is
+ * empty or holds a space or newline.
  */
 int tide__cg_stat_value(const char *text, const char *key, uint64_t *ret);
 
@@ -120,7 +124,13 @@ struct tide__cg_limit {
 /*
  * Find the effective limit and the own groups.  A process in no cgroup
  * hierarchy with a memory controller gets limit UINT64_MAX and 0; errors are
- * only for unreadable /proc files (-errno) and -ENOMEM.
+ * only for unreadable /proc files (-errno), a meminfo without MemTotal
+ * (-EINVAL) and -ENOMEM.  Of several mounts of one hierarchy the one whose
+ * root holds the own path is used (the longest such root); an own path with
+ * a "." or ".." component counts as missing (the mount root).  In v1, an
+ * ancestor whose memory.use_hierarchy reads 0 limits nothing and ends the
+ * walk (kernels before 5.11).  A level whose file is missing, special or
+ * malformed offers no limit; the walk goes on.
  */
 int tide__cg_discover(const struct tide__cg_paths *paths,
 		      struct tide__cg_limit *ret);
@@ -137,13 +147,18 @@ struct tide__cg_ws {
 	int stat_fd; /* memory.stat */
 };
 
-/* Open @dir's files for @version; both fds are regular files. */
+/*
+ * Open @dir's files for @version; both fds are regular files.  -EINVAL for
+ * a NULL or empty @dir or a version other than 1 and 2.
+ */
 int tide__cg_ws_open(const char *dir, int version, struct tide__cg_ws *ret);
 
 /*
  * Read usage and the working set: usage minus inactive file cache (v1
  * total_inactive_file, v2 inactive_file; a missing key counts as 0; never
- * below 0).  Either out pointer may be NULL.  -ENODEV when the group went away.
+ * below 0).  Either out pointer may be NULL.  -ENODEV when the group went away
+ * (cgroupfs: ENODEV or ENOENT from the read; elsewhere: the file unlinked).
+ * No heap: safe on an allocating thread.
  */
 int tide__cg_ws_read(const struct tide__cg_ws *ws, uint64_t *ret_ws,
 		     uint64_t *ret_usage);
