@@ -193,8 +193,19 @@ static void set_remove(size_t i)
 
 /* ---- list walking --------------------------------------------------- */
 
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+static void register_atfork(void);
+
 static void lock(void)
 {
+	/*
+	 * The fork handlers are registered on first use, after the process
+	 * allocator has registered its own (tide_shrinker_alloc has called
+	 * it by then): prepare handlers run in reverse order, so ours takes
+	 * reg.lock before the allocator locks its arenas, and a thread
+	 * holding reg.lock while it allocates can finish.
+	 */
+	pthread_once(&atfork_once, register_atfork);
 	pthread_mutex_lock(&reg.lock);
 }
 
@@ -267,7 +278,17 @@ static int grab_locked(struct tide_shrinker *from, bool start,
 struct walk {
 	struct tide_shrinker *buf[2][WALK_BATCH];
 	int cur, n, i;
+	struct walk *outer; /* this thread's enclosing walk (fork) */
 };
+
+/*
+ * What this thread holds, for the fork child handler: its walks (a
+ * foreach function may start a pass), the node tide_shrinker_scan pinned
+ * and the shrinker whose callbacks it runs.
+ */
+static _Thread_local struct walk *my_walk;
+static _Thread_local struct tide_shrinker *my_pinned;
+static _Thread_local struct tide_shrinker *my_entered;
 
 static struct tide_shrinker *walk_first(struct walk *w)
 {
@@ -276,7 +297,11 @@ static struct tide_shrinker *walk_first(struct walk *w)
 	lock();
 	w->n = grab_locked(NULL, true, w->buf[0]);
 	unlock();
-	return w->n ? w->buf[0][0] : NULL;
+	if (!w->n)
+		return NULL;
+	w->outer = my_walk;
+	my_walk = w;
+	return w->buf[0][0];
 }
 
 static struct tide_shrinker *walk_next(struct walk *w)
@@ -293,21 +318,25 @@ static struct tide_shrinker *walk_next(struct walk *w)
 		w->n = grab_locked(b[n - 1]->next, false, nb);
 		unlock();
 	}
-	unpin_all(b, n);
 	w->cur = !w->cur;
 	w->i = 0;
+	if (!w->n)
+		my_walk = w->outer;
+	unpin_all(b, n);
 	return w->n ? nb[0] : NULL;
 }
 
 /* Stop a walk early: drop the pins of the current batch. */
 static void walk_stop(struct walk *w)
 {
+	my_walk = w->outer;
 	unpin_all(w->buf[w->cur], w->n);
 }
 
 /* Callbacks of @s have ended; wake a tide_shrinker_free() waiting on it. */
 static void leave(struct tide_shrinker *s)
 {
+	my_entered = NULL;
 	if (atomic_fetch_sub(&s->active, 1) == 1 &&
 	    (atomic_load(&s->pins) & DEAD)) {
 		lock();
@@ -320,6 +349,7 @@ static void leave(struct tide_shrinker *s)
 static bool enter(struct tide_shrinker *s)
 {
 	atomic_fetch_add(&s->active, 1);
+	my_entered = s;
 	if (!(atomic_load(&s->pins) & DEAD))
 		return true;
 	leave(s);
@@ -476,6 +506,67 @@ static unsigned long do_shrink(struct tide_shrinker *s, int priority,
 	next = nr + delta > scanned ? nr + delta - scanned : 0;
 	add_deferred(s, (unsigned long)TIDE__MIN(next, 2 * (wide_t)freeable));
 	return freed;
+}
+
+/* ---- fork --------------------------------------------------------------- */
+
+static void fork_prepare(void)
+{
+	pthread_mutex_lock(&reg.lock);
+}
+
+static void fork_parent(void)
+{
+	pthread_mutex_unlock(&reg.lock);
+}
+
+/* Pins the forking thread holds on @s (the only thread in the child). */
+static unsigned long my_pins(struct tide_shrinker *s)
+{
+	unsigned long n = my_pinned == s;
+
+	for (struct walk *w = my_walk; w; w = w->outer)
+		for (int i = 0; i < w->n; i++)
+			n += w->buf[w->cur][i] == s;
+	return n;
+}
+
+/*
+ * The child has one thread, the forking one.  Pins and running callbacks
+ * of the parent's other threads do not carry over: a child's
+ * tide_shrinker_free of a shrinker that was mid-scan in the parent
+ * returns, and a node freed while they held it goes now.  The lock (held
+ * by fork_prepare) and the condition variable start afresh.
+ */
+static void fork_child(void)
+{
+	struct tide_shrinker *s, *next;
+	pthread_mutexattr_t attr;
+
+	for (s = reg.head; s; s = next) {
+		unsigned long dead = atomic_load(&s->pins) & DEAD;
+		unsigned long pins = my_pins(s);
+
+		next = s->next;
+		atomic_store(&s->active, s == my_entered ? 1U : 0U);
+		atomic_store(&s->pins, pins * PIN | dead);
+		if (dead && !pins) {
+			unlink_locked(s);
+			tide__os_free(s);
+		}
+	}
+	pthread_cond_init(&reg.idle, NULL);
+	pthread_mutexattr_init(&attr);
+#ifdef PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP
+	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ADAPTIVE_NP);
+#endif
+	pthread_mutex_init(&reg.lock, &attr);
+	pthread_mutexattr_destroy(&attr);
+}
+
+static void register_atfork(void)
+{
+	pthread_atfork(fork_prepare, fork_parent, fork_child);
 }
 
 /* ---- public API ------------------------------------------------------ */
@@ -681,8 +772,10 @@ unsigned long tide_shrinker_scan(const char *name, unsigned long nr_to_scan)
 	for (s = reg.head; s; s = s->next)
 		if (s->state == SHRINKER_REGISTERED && !strcmp(s->name, name))
 			break;
-	if (s)
+	if (s) {
 		atomic_fetch_add(&s->pins, PIN);
+		my_pinned = s;
+	}
 	unlock();
 	if (!s) {
 		errno = ENOENT;
@@ -693,6 +786,7 @@ unsigned long tide_shrinker_scan(const char *name, unsigned long nr_to_scan)
 		ret = call_scan(s, &sc);
 		leave(s);
 	}
+	my_pinned = NULL;
 	unpin(s);
 	return ret == TIDE_SHRINK_STOP ? 0 : ret;
 }
