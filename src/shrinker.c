@@ -21,9 +21,17 @@
  *    for a pass, another shrinker's callback or a walker that merely holds
  *    a pin.
  *
- * The set of live shrinkers (an open-addressing hash set of pointers) lets
+ * The set of live shrinkers (an open-addressing hash set of handles) lets
  * tide_shrinker_free and tide_shrinker_register recognise a pointer that is
  * not a live shrinker (double free) without reading freed memory.
+ *
+ * Handles carry a generation: the pointer users get is the node's address
+ * with a 16-bit allocation count in bits 48..63, which user-space
+ * addresses on x86-64 and arm64 leave clear.  When malloc hands a freed
+ * shrinker's address to a new one, the stale handle still differs from the
+ * live one, so a second free of the old handle is reported instead of
+ * unregistering the new shrinker.  Users never dereference the opaque
+ * handle; tide strips the tag before using it.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -69,6 +77,8 @@ __extension__ typedef unsigned __int128 wide_t;
 #endif
 
 #define SET_MIN_CAP 64
+#define TAG_SHIFT 48
+#define ADDR_MASK ((UINT64_C(1) << TAG_SHIFT) - 1)
 /* tide_drop_caches(): at most this many passes (a cache may lie). */
 #define TIDE_DROP_PASSES 16
 #define WALK_BATCH 32
@@ -79,8 +89,9 @@ static struct {
 	pthread_mutex_t lock;
 	pthread_cond_t idle; /* a dead shrinker's last callback ended */
 	struct tide_shrinker *head, *tail;
-	struct tide_shrinker **set; /* live shrinkers (allocated or linked) */
+	struct tide_shrinker **set; /* live handles (allocated or linked) */
 	size_t set_cap, set_used, set_count; /* used counts tombstones */
+	unsigned gen; /* handle generations handed out */
 } reg = {
 #ifdef PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP
 	/* Holds are a few hundred ns: spinning beats sleeping in a futex. */
@@ -101,6 +112,26 @@ static _Thread_local bool in_reclaim;
 bool tide__in_reclaim(void)
 {
 	return in_reclaim;
+}
+
+/* ---- handles -------------------------------------------------------- */
+
+/* The node a handle names (the tag stripped). */
+static struct tide_shrinker *node_of(const struct tide_shrinker *h)
+{
+	return (struct tide_shrinker *)(uintptr_t)((uint64_t)(uintptr_t)h &
+						   ADDR_MASK);
+}
+
+/* A fresh handle for node @s, under reg.lock. */
+static struct tide_shrinker *handle_of(struct tide_shrinker *s)
+{
+	uint64_t a = (uint64_t)(uintptr_t)s, gen;
+
+	if (UINTPTR_MAX <= ADDR_MASK || (a & ~ADDR_MASK))
+		return s; /* no room for a tag: plain pointers */
+	gen = (uint64_t)(++reg.gen & 0xffff);
+	return (struct tide_shrinker *)(uintptr_t)(a | gen << TAG_SHIFT);
 }
 
 /* ---- the set of live shrinkers (under reg.lock) --------------------- */
@@ -573,7 +604,7 @@ static void register_atfork(void)
 
 struct tide_shrinker *tide_shrinker_alloc(const char *name)
 {
-	struct tide_shrinker *s;
+	struct tide_shrinker *s, *h;
 	size_t len;
 	int r;
 
@@ -601,47 +632,49 @@ struct tide_shrinker *tide_shrinker_alloc(const char *name)
 	atomic_init(&s->freed, 0);
 
 	lock();
-	r = set_insert(s);
+	h = handle_of(s);
+	r = set_insert(h);
 	unlock();
 	if (r) {
 		tide__os_free(s);
 		errno = -r;
 		return NULL;
 	}
-	return s;
+	return h;
 }
 
-void tide_shrinker_set_seeks(struct tide_shrinker *s, unsigned seeks)
+void tide_shrinker_set_seeks(struct tide_shrinker *h, unsigned seeks)
 {
-	if (!s) {
-		tide__report("tide_shrinker_set_seeks: NULL shrinker", s);
+	if (!h) {
+		tide__report("tide_shrinker_set_seeks: NULL shrinker", h);
 		return;
 	}
-	atomic_store_explicit(&s->seeks, seeks, memory_order_relaxed);
+	atomic_store_explicit(&node_of(h)->seeks, seeks, memory_order_relaxed);
 }
 
-void tide_shrinker_set_batch(struct tide_shrinker *s, unsigned long batch)
+void tide_shrinker_set_batch(struct tide_shrinker *h, unsigned long batch)
 {
-	if (!s) {
-		tide__report("tide_shrinker_set_batch: NULL shrinker", s);
+	if (!h) {
+		tide__report("tide_shrinker_set_batch: NULL shrinker", h);
 		return;
 	}
-	atomic_store_explicit(&s->batch, batch, memory_order_relaxed);
+	atomic_store_explicit(&node_of(h)->batch, batch, memory_order_relaxed);
 }
 
-void tide_shrinker_register(struct tide_shrinker *s,
+void tide_shrinker_register(struct tide_shrinker *h,
 			    const struct tide_shrinker_ops *ops, void *priv)
 {
+	struct tide_shrinker *s = node_of(h);
 	const char *err = NULL;
 
-	if (!s || !ops || !ops->count_objects || !ops->scan_objects) {
+	if (!h || !ops || !ops->count_objects || !ops->scan_objects) {
 		tide__report("tide_shrinker_register: NULL shrinker or "
 			     "callbacks",
-			     s);
+			     h);
 		return;
 	}
 	lock();
-	if (!set_contains(s)) {
+	if (!set_contains(h)) {
 		err = "tide_shrinker_register: not a live shrinker";
 	} else if (s->state != SHRINKER_ALLOCATED) {
 		err = "tide_shrinker_register: registered twice";
@@ -660,28 +693,31 @@ void tide_shrinker_register(struct tide_shrinker *s,
 	unlock();
 	/* The handler is user code: never call it under the lock. */
 	if (err)
-		tide__report(err, s);
+		tide__report(err, h);
 }
 
-void tide_shrinker_free(struct tide_shrinker *s)
+void tide_shrinker_free(struct tide_shrinker *h)
 {
+	struct tide_shrinker *s = node_of(h);
 	bool release = true;
 	size_t i;
 
-	if (!s)
+	if (!h)
 		return;
-	if (s == cur_shrinker)
-		tide__misuse("tide_shrinker_free: called from the shrinker's "
-			     "own callback (would wait for itself)",
-			     s);
 	lock();
-	i = set_find(s);
+	i = set_find(h);
 	if (i == SIZE_MAX) {
 		unlock();
 		tide__report("tide_shrinker_free: not a live shrinker "
 			     "(double free?)",
-			     s);
+			     h);
 		return;
+	}
+	if (s == cur_shrinker) {
+		unlock();
+		tide__misuse("tide_shrinker_free: called from the shrinker's "
+			     "own callback (would wait for itself)",
+			     h);
 	}
 	set_remove(i);
 	if (s->state == SHRINKER_REGISTERED) {
