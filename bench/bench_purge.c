@@ -4,20 +4,22 @@
  * heap, against the process allocator's own purge called directly (the
  * floor): 200 MiB in 200-byte blocks, all freed but one allocated last.
  *
- * One allocator per process: bench/bench_purge.sh runs this program once
+ * One allocator per run: bench/bench_purge.sh runs this program once
  * plain (glibc) and once per LD_PRELOADed peer (jemalloc, mimalloc,
- * tcmalloc).  Each run alternates ROUNDS rounds of "fragment, then
- * tide_drop_caches()" and "fragment, then the allocator's purge" (order
- * flipped every round) and prints one Markdown table row: medians of the
+ * tcmalloc).  Each run starts ROUNDS pairs of fresh processes (a heap
+ * purged once is not the same heap again), "fragment, then
+ * tide_drop_caches()" and "fragment, then the allocator's purge", order
+ * flipped every round, and prints one Markdown table row: medians of the
  * MiB given back (Anonymous: of smaps_rollup before and after) and of the
  * call's time, and the ratios against the floor.
- * Usage: bench_purge [--header]
+ * Usage: bench_purge [--header | --one tide|floor]
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <tide.h>
 
@@ -29,7 +31,7 @@
 #define ROUNDS 7
 
 static void **ptrs;
-static void *last[ROUNDS * 2];
+static void *last[1];
 static int nlast;
 
 /* The heap state: everything freed but the block allocated last. */
@@ -67,12 +69,55 @@ static void floor_purge(const char *name)
 	}
 }
 
+/* One measurement in this process: fragment, then one call. */
+static int one(bool tide, const char *name)
+{
+	long before, after;
+	double t0, t;
+
+	ptrs = mmap(NULL, NBLOCKS * sizeof(void *), PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (ptrs == MAP_FAILED)
+		return 1;
+	before = fragment();
+	t0 = bench_now();
+	if (tide)
+		tide_drop_caches();
+	else
+		floor_purge(name);
+	t = (bench_now() - t0) * 1e3;
+	after = bench_anon_kb();
+	printf("%.3f %.4f\n", (double)(before - after) / 1024, t);
+	if (getenv("BENCH_PURGE_VERBOSE"))
+		fprintf(stderr, "%s %s: %ld -> %ld KiB, %.2f ms\n", name,
+			tide ? "tide" : "floor", before, after, t);
+	free(last[0]);
+	return 0;
+}
+
+/* Run this program again as "--one MODE" (LD_PRELOAD is inherited). */
+static int spawn(const char *self, const char *mode, double *mib, double *ms)
+{
+	char cmd[4200];
+	FILE *p;
+	int ok;
+
+	snprintf(cmd, sizeof(cmd), "'%s' --one %s", self, mode);
+	p = popen(cmd, "r");
+	if (!p)
+		return -1;
+	ok = fscanf(p, "%lf %lf", mib, ms) == 2;
+	return pclose(p) == 0 && ok ? 0 : -1;
+}
+
 int main(int argc, char **argv)
 {
 	const char *name = tide_purge_allocator();
 	double tide_mib[ROUNDS], floor_mib[ROUNDS];
 	double tide_ms[ROUNDS], floor_ms[ROUNDS];
 	double tm, fm, tt, ft;
+	char self[4096];
+	ssize_t n;
 
 	if (argc > 1 && !strcmp(argv[1], "--header")) {
 		printf("| allocator | floor: MiB back | floor: ms | "
@@ -81,29 +126,21 @@ int main(int argc, char **argv)
 		printf("|---|---:|---:|---:|---:|---:|---:|\n");
 		return 0;
 	}
-	ptrs = mmap(NULL, NBLOCKS * sizeof(void *), PROT_READ | PROT_WRITE,
-		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (ptrs == MAP_FAILED)
+	if (argc > 2 && !strcmp(argv[1], "--one"))
+		return one(!strcmp(argv[2], "tide"), name);
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n <= 0)
 		return 1;
+	self[n] = '\0';
+	/* A fresh process per measurement, tide and floor alternating. */
 	for (int r = 0; r < ROUNDS; r++) {
 		for (int k = 0; k < 2; k++) {
 			bool tide = (k + r) % 2 == 0;
-			long before = fragment(), after;
-			double t0 = bench_now(), t;
 
-			if (tide)
-				tide_drop_caches();
-			else
-				floor_purge(name);
-			t = (bench_now() - t0) * 1e3;
-			after = bench_anon_kb();
-			if (tide) {
-				tide_mib[r] = (double)(before - after) / 1024;
-				tide_ms[r] = t;
-			} else {
-				floor_mib[r] = (double)(before - after) / 1024;
-				floor_ms[r] = t;
-			}
+			if (spawn(self, tide ? "tide" : "floor",
+				  tide ? &tide_mib[r] : &floor_mib[r],
+				  tide ? &tide_ms[r] : &floor_ms[r]))
+				return 1;
 		}
 	}
 	tm = bench_median(tide_mib, ROUNDS);
@@ -117,7 +154,5 @@ int main(int argc, char **argv)
 	       ft > 0 ? tt / ft : 0,
 	       tt <= 1.2 * ft ? "(goal <= 1.2x: met)" :
 				"(goal <= 1.2x: NOT met)");
-	for (int i = 0; i < nlast; i++)
-		free(last[i]);
 	return 0;
 }

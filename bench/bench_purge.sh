@@ -13,7 +13,7 @@ echo "is the allocator's purge called directly (malloc_trim(0);"
 echo "mallctl(\"arena.4096.purge\") after a tcache flush; mi_collect(true);"
 echo "MallocExtension_ReleaseFreeMemory()).  tide_drop_caches() runs the"
 echo "passes (no shrinkers here), then tide_purge(), which also reads"
-echo "/proc/self/statm before and after.  Medians of 7 alternating rounds per"
+echo "/proc/self/statm before and after.  Medians of 7 alternating rounds (a fresh process each) per"
 echo "allocator.  Goal (issue 13): >= 95% of the floor's bytes in <= 1.2x its"
 echo "time."
 echo
