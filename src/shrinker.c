@@ -325,14 +325,12 @@ static struct tide_shrinker *walk_first(struct walk *w)
 {
 	w->cur = 0;
 	w->i = 0;
+	w->outer = my_walk;
+	my_walk = w;
 	lock();
 	w->n = grab_locked(NULL, true, w->buf[0]);
 	unlock();
-	if (!w->n)
-		return NULL;
-	w->outer = my_walk;
-	my_walk = w;
-	return w->buf[0][0];
+	return w->n ? w->buf[0][0] : NULL;
 }
 
 static struct tide_shrinker *walk_next(struct walk *w)
@@ -351,17 +349,22 @@ static struct tide_shrinker *walk_next(struct walk *w)
 	}
 	w->cur = !w->cur;
 	w->i = 0;
-	if (!w->n)
-		my_walk = w->outer;
 	unpin_all(b, n);
 	return w->n ? nb[0] : NULL;
+}
+
+/* A walk has ended (walk_next returned NULL, or walk_stop). */
+static void walk_done(struct walk *w)
+{
+	my_walk = w->outer;
 }
 
 /* Stop a walk early: drop the pins of the current batch. */
 static void walk_stop(struct walk *w)
 {
-	my_walk = w->outer;
 	unpin_all(w->buf[w->cur], w->n);
+	w->n = 0;
+	walk_done(w);
 }
 
 /* Callbacks of @s have ended; wake a tide_shrinker_free() waiting on it. */
@@ -756,6 +759,7 @@ static unsigned long shrink_pass(int priority, unsigned flags,
 				do_shrink(s, priority, flags, share_div));
 		leave(s);
 	}
+	walk_done(&w);
 	return freed;
 }
 
@@ -860,5 +864,6 @@ int tide_shrinker_foreach(int (*fn)(const struct tide_shrinker_info *, void *),
 			return r;
 		}
 	}
+	walk_done(&w);
 	return 0;
 }
