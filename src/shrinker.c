@@ -8,18 +8,21 @@
  * only for pointer hops and bookkeeping, never while a callback runs.
  *
  * Two counts per shrinker keep a walker (a reclaim pass, foreach) safe
- * without holding the mutex:
- *  - pins keep the node linked and its memory valid.  A walker pins a batch
- *    of up to WALK_BATCH nodes under one mutex hold, so it can always
- *    continue from the last node of its batch.  Freeing marks the node dead
- *    (the low bit of the same word); whoever drops the last pin of a dead
- *    node unlinks and frees it.
- *  - active counts callbacks running now.  A walker raises it, then checks
- *    the dead bit; free sets the dead bit, then waits for active to reach 0
- *    (sequentially consistent atomics: one of them sees the other).  So
- *    tide_shrinker_free waits for that shrinker's own callbacks and never
- *    for a pass, another shrinker's callback or a walker that merely holds
- *    a pin.
+ * without holding the mutex during callbacks:
+ *  - pins keep the node linked and its memory valid.  They are plain
+ *    counts under the mutex: a walker pins the next batch of up to
+ *    WALK_BATCH nodes and unpins the previous one in the same mutex hold,
+ *    so it can always continue from the last node of its batch and pays no
+ *    atomic operation per node for it.  Whoever drops the last pin of a
+ *    dead node unlinks and frees it.
+ *  - active counts callbacks running now, with the dead bit in the same
+ *    atomic word.  A walker adds one and looks at the dead bit in the value
+ *    it replaced; free sets the dead bit and waits for the count to reach
+ *    0.  One word, one total order: either the walker sees the bit or free
+ *    sees the count.  So tide_shrinker_free waits for that shrinker's own
+ *    callbacks and never for a pass, another shrinker's callback or a
+ *    walker that merely holds a pin.  Per shrinker and pass that is two
+ *    atomic operations.
  *
  * The set of live shrinkers (an open-addressing hash set of handles) lets
  * tide_shrinker_free and tide_shrinker_register recognise a pointer that is
@@ -55,9 +58,8 @@ struct tide_shrinker {
 	/* Under reg.lock. */
 	struct tide_shrinker *prev, *next;
 	enum shrinker_state state;
-	/* PIN per pin, | DEAD once freed; pins are taken under reg.lock. */
-	atomic_ulong pins;
-	atomic_uint active; /* callbacks running */
+	unsigned long pins; /* under reg.lock */
+	atomic_uint active; /* ACTIVE per callback running, | DEAD once freed */
 	/* Written once under reg.lock before the shrinker is linked. */
 	struct tide_shrinker_ops ops;
 	void *priv;
@@ -82,8 +84,8 @@ __extension__ typedef unsigned __int128 wide_t;
 /* tide_drop_caches(): at most this many passes (a cache may lie). */
 #define TIDE_DROP_PASSES 16
 #define WALK_BATCH 32
-#define DEAD 1UL
-#define PIN 2UL
+#define DEAD 1U
+#define ACTIVE 2U
 
 static struct {
 	pthread_mutex_t lock;
@@ -260,7 +262,7 @@ static void unlink_locked(struct tide_shrinker *s)
 /* Drop a pin; true if it was the last of a dead node (unlinked now). */
 static bool unpin_locked(struct tide_shrinker *s)
 {
-	if (atomic_fetch_sub(&s->pins, PIN) != (PIN | DEAD))
+	if (--s->pins || s->state != SHRINKER_DEAD)
 		return false;
 	unlink_locked(s);
 	return true;
@@ -268,18 +270,33 @@ static bool unpin_locked(struct tide_shrinker *s)
 
 static void unpin(struct tide_shrinker *s)
 {
-	if (atomic_fetch_sub(&s->pins, PIN) != (PIN | DEAD))
-		return;
+	bool last;
+
 	lock();
-	unlink_locked(s);
+	last = unpin_locked(s);
 	unlock();
-	tide__os_free(s);
+	if (last)
+		tide__os_free(s);
 }
 
-static void unpin_all(struct tide_shrinker **b, int n)
+/*
+ * Unpin @b[0..n) under reg.lock; the nodes to free (unlinked now) are
+ * moved to the front of @b.  Returns how many.
+ */
+static int unpin_batch_locked(struct tide_shrinker **b, int n)
 {
+	int k = 0;
+
 	for (int i = 0; i < n; i++)
-		unpin(b[i]);
+		if (unpin_locked(b[i]))
+			b[k++] = b[i];
+	return k;
+}
+
+static void free_nodes(struct tide_shrinker **b, int k)
+{
+	for (int i = 0; i < k; i++)
+		tide__os_free(b[i]);
 }
 
 /*
@@ -295,7 +312,7 @@ static int grab_locked(struct tide_shrinker *from, bool start,
 	for (; s && n < WALK_BATCH; s = s->next) {
 		if (s->state != SHRINKER_REGISTERED)
 			continue;
-		atomic_fetch_add(&s->pins, PIN);
+		s->pins++;
 		b[n++] = s;
 	}
 	return n;
@@ -336,20 +353,18 @@ static struct tide_shrinker *walk_first(struct walk *w)
 static struct tide_shrinker *walk_next(struct walk *w)
 {
 	struct tide_shrinker **b = w->buf[w->cur], **nb = w->buf[!w->cur];
-	int n = w->n;
+	int n = w->n, k;
 
 	if (++w->i < n)
 		return b[w->i];
+	lock();
 	/* A short batch reached the end of the list when it was taken. */
-	w->n = 0;
-	if (n == WALK_BATCH) {
-		lock();
-		w->n = grab_locked(b[n - 1]->next, false, nb);
-		unlock();
-	}
+	w->n = n == WALK_BATCH ? grab_locked(b[n - 1]->next, false, nb) : 0;
+	k = unpin_batch_locked(b, n);
+	unlock();
 	w->cur = !w->cur;
 	w->i = 0;
-	unpin_all(b, n);
+	free_nodes(b, k);
 	return w->n ? nb[0] : NULL;
 }
 
@@ -362,17 +377,22 @@ static void walk_done(struct walk *w)
 /* Stop a walk early: drop the pins of the current batch. */
 static void walk_stop(struct walk *w)
 {
-	unpin_all(w->buf[w->cur], w->n);
+	struct tide_shrinker **b = w->buf[w->cur];
+	int k;
+
+	lock();
+	k = unpin_batch_locked(b, w->n);
+	unlock();
 	w->n = 0;
 	walk_done(w);
+	free_nodes(b, k);
 }
 
 /* Callbacks of @s have ended; wake a tide_shrinker_free() waiting on it. */
 static void leave(struct tide_shrinker *s)
 {
 	my_entered = NULL;
-	if (atomic_fetch_sub(&s->active, 1) == 1 &&
-	    (atomic_load(&s->pins) & DEAD)) {
+	if (atomic_fetch_sub(&s->active, ACTIVE) == (ACTIVE | DEAD)) {
 		lock();
 		pthread_cond_broadcast(&reg.idle);
 		unlock();
@@ -382,9 +402,10 @@ static void leave(struct tide_shrinker *s)
 /* Start running callbacks of @s; false if it is being freed. */
 static bool enter(struct tide_shrinker *s)
 {
-	atomic_fetch_add(&s->active, 1);
+	unsigned old = atomic_fetch_add(&s->active, ACTIVE);
+
 	my_entered = s;
-	if (!(atomic_load(&s->pins) & DEAD))
+	if (!(old & DEAD))
 		return true;
 	leave(s);
 	return false;
@@ -477,7 +498,7 @@ static void add_deferred(struct tide_shrinker *s, unsigned long n)
 
 static bool dying(struct tide_shrinker *s)
 {
-	return atomic_load(&s->pins) & DEAD;
+	return atomic_load(&s->active) & DEAD;
 }
 
 /*
@@ -578,12 +599,14 @@ static void fork_child(void)
 	pthread_mutexattr_t attr;
 
 	for (s = reg.head; s; s = next) {
-		unsigned long dead = atomic_load(&s->pins) & DEAD;
+		bool dead = s->state == SHRINKER_DEAD;
 		unsigned long pins = my_pins(s);
 
 		next = s->next;
-		atomic_store(&s->active, s == my_entered ? 1U : 0U);
-		atomic_store(&s->pins, pins * PIN | dead);
+		atomic_store(&s->active,
+			     (dead ? DEAD : 0U) |
+				     (s == my_entered ? ACTIVE : 0U));
+		s->pins = pins;
 		if (dead && !pins) {
 			unlink_locked(s);
 			tide__os_free(s);
@@ -625,7 +648,7 @@ struct tide_shrinker *tide_shrinker_alloc(const char *name)
 		return NULL;
 	memcpy(s->name, name, len + 1);
 	s->state = SHRINKER_ALLOCATED;
-	atomic_init(&s->pins, 0);
+	s->pins = 0;
 	atomic_init(&s->active, 0);
 	atomic_init(&s->seeks, TIDE_DEFAULT_SEEKS);
 	atomic_init(&s->batch, 0);
@@ -726,8 +749,9 @@ void tide_shrinker_free(struct tide_shrinker *h)
 	if (s->state == SHRINKER_REGISTERED) {
 		s->state = SHRINKER_DEAD;
 		/* Our own pin keeps @s valid while we wait. */
-		atomic_fetch_add(&s->pins, PIN | DEAD);
-		while (atomic_load(&s->active))
+		s->pins++;
+		atomic_fetch_or(&s->active, DEAD);
+		while (atomic_load(&s->active) != DEAD)
 			pthread_cond_wait(&reg.idle, &reg.lock);
 		/* Walkers still pinning @s free it when they move on. */
 		release = unpin_locked(s);
@@ -813,7 +837,7 @@ unsigned long tide_shrinker_scan(const char *name, unsigned long nr_to_scan)
 		if (s->state == SHRINKER_REGISTERED && !strcmp(s->name, name))
 			break;
 	if (s) {
-		atomic_fetch_add(&s->pins, PIN);
+		s->pins++;
 		my_pinned = s;
 	}
 	unlock();
