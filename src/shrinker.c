@@ -8,22 +8,33 @@
  * only for pointer hops and bookkeeping, never while a callback runs.
  *
  * Two counts per shrinker keep a walker (a reclaim pass, foreach) safe
- * without holding the mutex:
- *  - pins keep the node linked and its memory valid.  A walker pins a batch
- *    of up to WALK_BATCH nodes under one mutex hold, so it can always
- *    continue from the last node of its batch.  Freeing marks the node dead
- *    (the low bit of the same word); whoever drops the last pin of a dead
- *    node unlinks and frees it.
- *  - active counts callbacks running now.  A walker raises it, then checks
- *    the dead bit; free sets the dead bit, then waits for active to reach 0
- *    (sequentially consistent atomics: one of them sees the other).  So
- *    tide_shrinker_free waits for that shrinker's own callbacks and never
- *    for a pass, another shrinker's callback or a walker that merely holds
- *    a pin.
+ * without holding the mutex during callbacks:
+ *  - pins keep the node linked and its memory valid.  They are plain
+ *    counts under the mutex: a walker pins the next batch of up to
+ *    WALK_BATCH nodes and unpins the previous one in the same mutex hold,
+ *    so it can always continue from the last node of its batch and pays no
+ *    atomic operation per node for it.  Whoever drops the last pin of a
+ *    dead node unlinks and frees it.
+ *  - active counts callbacks running now, with the dead bit in the same
+ *    atomic word.  A walker adds one and looks at the dead bit in the value
+ *    it replaced; free sets the dead bit and waits for the count to reach
+ *    0.  One word, one total order: either the walker sees the bit or free
+ *    sees the count.  So tide_shrinker_free waits for that shrinker's own
+ *    callbacks and never for a pass, another shrinker's callback or a
+ *    walker that merely holds a pin.  Per shrinker and pass that is two
+ *    atomic operations.
  *
- * The set of live shrinkers (an open-addressing hash set of pointers) lets
+ * The set of live shrinkers (an open-addressing hash set of handles) lets
  * tide_shrinker_free and tide_shrinker_register recognise a pointer that is
  * not a live shrinker (double free) without reading freed memory.
+ *
+ * Handles carry a generation: the pointer users get is the node's address
+ * with a 16-bit allocation count in bits 48..63, which user-space
+ * addresses on x86-64 and arm64 leave clear.  When malloc hands a freed
+ * shrinker's address to a new one, the stale handle still differs from the
+ * live one, so a second free of the old handle is reported instead of
+ * unregistering the new shrinker.  Users never dereference the opaque
+ * handle; tide strips the tag before using it.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -47,9 +58,8 @@ struct tide_shrinker {
 	/* Under reg.lock. */
 	struct tide_shrinker *prev, *next;
 	enum shrinker_state state;
-	/* PIN per pin, | DEAD once freed; pins are taken under reg.lock. */
-	atomic_ulong pins;
-	atomic_uint active; /* callbacks running */
+	unsigned long pins; /* under reg.lock */
+	atomic_uint active; /* ACTIVE per callback running, | DEAD once freed */
 	/* Written once under reg.lock before the shrinker is linked. */
 	struct tide_shrinker_ops ops;
 	void *priv;
@@ -69,18 +79,21 @@ __extension__ typedef unsigned __int128 wide_t;
 #endif
 
 #define SET_MIN_CAP 64
+#define TAG_SHIFT 48
+#define ADDR_MASK ((UINT64_C(1) << TAG_SHIFT) - 1)
 /* tide_drop_caches(): at most this many passes (a cache may lie). */
 #define TIDE_DROP_PASSES 16
 #define WALK_BATCH 32
-#define DEAD 1UL
-#define PIN 2UL
+#define DEAD 1U
+#define ACTIVE 2U
 
 static struct {
 	pthread_mutex_t lock;
 	pthread_cond_t idle; /* a dead shrinker's last callback ended */
 	struct tide_shrinker *head, *tail;
-	struct tide_shrinker **set; /* live shrinkers (allocated or linked) */
+	struct tide_shrinker **set; /* live handles (allocated or linked) */
 	size_t set_cap, set_used, set_count; /* used counts tombstones */
+	unsigned gen; /* handle generations handed out */
 } reg = {
 #ifdef PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP
 	/* Holds are a few hundred ns: spinning beats sleeping in a futex. */
@@ -101,6 +114,26 @@ static _Thread_local bool in_reclaim;
 bool tide__in_reclaim(void)
 {
 	return in_reclaim;
+}
+
+/* ---- handles -------------------------------------------------------- */
+
+/* The node a handle names (the tag stripped). */
+static struct tide_shrinker *node_of(const struct tide_shrinker *h)
+{
+	return (struct tide_shrinker *)(uintptr_t)((uint64_t)(uintptr_t)h &
+						   ADDR_MASK);
+}
+
+/* A fresh handle for node @s, under reg.lock. */
+static struct tide_shrinker *handle_of(struct tide_shrinker *s)
+{
+	uint64_t a = (uint64_t)(uintptr_t)s, gen;
+
+	if (UINTPTR_MAX <= ADDR_MASK || (a & ~ADDR_MASK))
+		return s; /* no room for a tag: plain pointers */
+	gen = (uint64_t)(++reg.gen & 0xffff);
+	return (struct tide_shrinker *)(uintptr_t)(a | gen << TAG_SHIFT);
 }
 
 /* ---- the set of live shrinkers (under reg.lock) --------------------- */
@@ -193,8 +226,19 @@ static void set_remove(size_t i)
 
 /* ---- list walking --------------------------------------------------- */
 
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+static void register_atfork(void);
+
 static void lock(void)
 {
+	/*
+	 * The fork handlers are registered on first use, after the process
+	 * allocator has registered its own (tide_shrinker_alloc has called
+	 * it by then): prepare handlers run in reverse order, so ours takes
+	 * reg.lock before the allocator locks its arenas, and a thread
+	 * holding reg.lock while it allocates can finish.
+	 */
+	pthread_once(&atfork_once, register_atfork);
 	pthread_mutex_lock(&reg.lock);
 }
 
@@ -218,7 +262,7 @@ static void unlink_locked(struct tide_shrinker *s)
 /* Drop a pin; true if it was the last of a dead node (unlinked now). */
 static bool unpin_locked(struct tide_shrinker *s)
 {
-	if (atomic_fetch_sub(&s->pins, PIN) != (PIN | DEAD))
+	if (--s->pins || s->state != SHRINKER_DEAD)
 		return false;
 	unlink_locked(s);
 	return true;
@@ -226,18 +270,33 @@ static bool unpin_locked(struct tide_shrinker *s)
 
 static void unpin(struct tide_shrinker *s)
 {
-	if (atomic_fetch_sub(&s->pins, PIN) != (PIN | DEAD))
-		return;
+	bool last;
+
 	lock();
-	unlink_locked(s);
+	last = unpin_locked(s);
 	unlock();
-	tide__os_free(s);
+	if (last)
+		tide__os_free(s);
 }
 
-static void unpin_all(struct tide_shrinker **b, int n)
+/*
+ * Unpin @b[0..n) under reg.lock; the nodes to free (unlinked now) are
+ * moved to the front of @b.  Returns how many.
+ */
+static int unpin_batch_locked(struct tide_shrinker **b, int n)
 {
+	int k = 0;
+
 	for (int i = 0; i < n; i++)
-		unpin(b[i]);
+		if (unpin_locked(b[i]))
+			b[k++] = b[i];
+	return k;
+}
+
+static void free_nodes(struct tide_shrinker **b, int k)
+{
+	for (int i = 0; i < k; i++)
+		tide__os_free(b[i]);
 }
 
 /*
@@ -253,7 +312,7 @@ static int grab_locked(struct tide_shrinker *from, bool start,
 	for (; s && n < WALK_BATCH; s = s->next) {
 		if (s->state != SHRINKER_REGISTERED)
 			continue;
-		atomic_fetch_add(&s->pins, PIN);
+		s->pins++;
 		b[n++] = s;
 	}
 	return n;
@@ -267,12 +326,24 @@ static int grab_locked(struct tide_shrinker *from, bool start,
 struct walk {
 	struct tide_shrinker *buf[2][WALK_BATCH];
 	int cur, n, i;
+	struct walk *outer; /* this thread's enclosing walk (fork) */
 };
+
+/*
+ * What this thread holds, for the fork child handler: its walks (a
+ * foreach function may start a pass), the node tide_shrinker_scan pinned
+ * and the shrinker whose callbacks it runs.
+ */
+static _Thread_local struct walk *my_walk;
+static _Thread_local struct tide_shrinker *my_pinned;
+static _Thread_local struct tide_shrinker *my_entered;
 
 static struct tide_shrinker *walk_first(struct walk *w)
 {
 	w->cur = 0;
 	w->i = 0;
+	w->outer = my_walk;
+	my_walk = w;
 	lock();
 	w->n = grab_locked(NULL, true, w->buf[0]);
 	unlock();
@@ -282,34 +353,46 @@ static struct tide_shrinker *walk_first(struct walk *w)
 static struct tide_shrinker *walk_next(struct walk *w)
 {
 	struct tide_shrinker **b = w->buf[w->cur], **nb = w->buf[!w->cur];
-	int n = w->n;
+	int n = w->n, k;
 
 	if (++w->i < n)
 		return b[w->i];
+	lock();
 	/* A short batch reached the end of the list when it was taken. */
-	w->n = 0;
-	if (n == WALK_BATCH) {
-		lock();
-		w->n = grab_locked(b[n - 1]->next, false, nb);
-		unlock();
-	}
-	unpin_all(b, n);
+	w->n = n == WALK_BATCH ? grab_locked(b[n - 1]->next, false, nb) : 0;
+	k = unpin_batch_locked(b, n);
+	unlock();
 	w->cur = !w->cur;
 	w->i = 0;
+	free_nodes(b, k);
 	return w->n ? nb[0] : NULL;
+}
+
+/* A walk has ended (walk_next returned NULL, or walk_stop). */
+static void walk_done(struct walk *w)
+{
+	my_walk = w->outer;
 }
 
 /* Stop a walk early: drop the pins of the current batch. */
 static void walk_stop(struct walk *w)
 {
-	unpin_all(w->buf[w->cur], w->n);
+	struct tide_shrinker **b = w->buf[w->cur];
+	int k;
+
+	lock();
+	k = unpin_batch_locked(b, w->n);
+	unlock();
+	w->n = 0;
+	walk_done(w);
+	free_nodes(b, k);
 }
 
 /* Callbacks of @s have ended; wake a tide_shrinker_free() waiting on it. */
 static void leave(struct tide_shrinker *s)
 {
-	if (atomic_fetch_sub(&s->active, 1) == 1 &&
-	    (atomic_load(&s->pins) & DEAD)) {
+	my_entered = NULL;
+	if (atomic_fetch_sub(&s->active, ACTIVE) == (ACTIVE | DEAD)) {
 		lock();
 		pthread_cond_broadcast(&reg.idle);
 		unlock();
@@ -319,8 +402,10 @@ static void leave(struct tide_shrinker *s)
 /* Start running callbacks of @s; false if it is being freed. */
 static bool enter(struct tide_shrinker *s)
 {
-	atomic_fetch_add(&s->active, 1);
-	if (!(atomic_load(&s->pins) & DEAD))
+	unsigned old = atomic_fetch_add(&s->active, ACTIVE);
+
+	my_entered = s;
+	if (!(old & DEAD))
 		return true;
 	leave(s);
 	return false;
@@ -413,7 +498,7 @@ static void add_deferred(struct tide_shrinker *s, unsigned long n)
 
 static bool dying(struct tide_shrinker *s)
 {
-	return atomic_load(&s->pins) & DEAD;
+	return atomic_load(&s->active) & DEAD;
 }
 
 /*
@@ -478,11 +563,74 @@ static unsigned long do_shrink(struct tide_shrinker *s, int priority,
 	return freed;
 }
 
+/* ---- fork --------------------------------------------------------------- */
+
+static void fork_prepare(void)
+{
+	pthread_mutex_lock(&reg.lock);
+}
+
+static void fork_parent(void)
+{
+	pthread_mutex_unlock(&reg.lock);
+}
+
+/* Pins the forking thread holds on @s (the only thread in the child). */
+static unsigned long my_pins(struct tide_shrinker *s)
+{
+	unsigned long n = my_pinned == s;
+
+	for (struct walk *w = my_walk; w; w = w->outer)
+		for (int i = 0; i < w->n; i++)
+			n += w->buf[w->cur][i] == s;
+	return n;
+}
+
+/*
+ * The child has one thread, the forking one.  Pins and running callbacks
+ * of the parent's other threads do not carry over: a child's
+ * tide_shrinker_free of a shrinker that was mid-scan in the parent
+ * returns, and a node freed while they held it goes now.  The lock (held
+ * by fork_prepare) and the condition variable start afresh.
+ */
+static void fork_child(void)
+{
+	struct tide_shrinker *s, *next;
+	pthread_mutexattr_t attr;
+
+	for (s = reg.head; s; s = next) {
+		bool dead = s->state == SHRINKER_DEAD;
+		unsigned long pins = my_pins(s);
+
+		next = s->next;
+		atomic_store(&s->active,
+			     (dead ? DEAD : 0U) |
+				     (s == my_entered ? ACTIVE : 0U));
+		s->pins = pins;
+		if (dead && !pins) {
+			unlink_locked(s);
+			tide__os_free(s);
+		}
+	}
+	pthread_cond_init(&reg.idle, NULL);
+	pthread_mutexattr_init(&attr);
+#ifdef PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP
+	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ADAPTIVE_NP);
+#endif
+	pthread_mutex_init(&reg.lock, &attr);
+	pthread_mutexattr_destroy(&attr);
+}
+
+static void register_atfork(void)
+{
+	pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
 /* ---- public API ------------------------------------------------------ */
 
 struct tide_shrinker *tide_shrinker_alloc(const char *name)
 {
-	struct tide_shrinker *s;
+	struct tide_shrinker *s, *h;
 	size_t len;
 	int r;
 
@@ -500,7 +648,7 @@ struct tide_shrinker *tide_shrinker_alloc(const char *name)
 		return NULL;
 	memcpy(s->name, name, len + 1);
 	s->state = SHRINKER_ALLOCATED;
-	atomic_init(&s->pins, 0);
+	s->pins = 0;
 	atomic_init(&s->active, 0);
 	atomic_init(&s->seeks, TIDE_DEFAULT_SEEKS);
 	atomic_init(&s->batch, 0);
@@ -510,47 +658,49 @@ struct tide_shrinker *tide_shrinker_alloc(const char *name)
 	atomic_init(&s->freed, 0);
 
 	lock();
-	r = set_insert(s);
+	h = handle_of(s);
+	r = set_insert(h);
 	unlock();
 	if (r) {
 		tide__os_free(s);
 		errno = -r;
 		return NULL;
 	}
-	return s;
+	return h;
 }
 
-void tide_shrinker_set_seeks(struct tide_shrinker *s, unsigned seeks)
+void tide_shrinker_set_seeks(struct tide_shrinker *h, unsigned seeks)
 {
-	if (!s) {
-		tide__report("tide_shrinker_set_seeks: NULL shrinker", s);
+	if (!h) {
+		tide__report("tide_shrinker_set_seeks: NULL shrinker", h);
 		return;
 	}
-	atomic_store_explicit(&s->seeks, seeks, memory_order_relaxed);
+	atomic_store_explicit(&node_of(h)->seeks, seeks, memory_order_relaxed);
 }
 
-void tide_shrinker_set_batch(struct tide_shrinker *s, unsigned long batch)
+void tide_shrinker_set_batch(struct tide_shrinker *h, unsigned long batch)
 {
-	if (!s) {
-		tide__report("tide_shrinker_set_batch: NULL shrinker", s);
+	if (!h) {
+		tide__report("tide_shrinker_set_batch: NULL shrinker", h);
 		return;
 	}
-	atomic_store_explicit(&s->batch, batch, memory_order_relaxed);
+	atomic_store_explicit(&node_of(h)->batch, batch, memory_order_relaxed);
 }
 
-void tide_shrinker_register(struct tide_shrinker *s,
+void tide_shrinker_register(struct tide_shrinker *h,
 			    const struct tide_shrinker_ops *ops, void *priv)
 {
+	struct tide_shrinker *s = node_of(h);
 	const char *err = NULL;
 
-	if (!s || !ops || !ops->count_objects || !ops->scan_objects) {
+	if (!h || !ops || !ops->count_objects || !ops->scan_objects) {
 		tide__report("tide_shrinker_register: NULL shrinker or "
 			     "callbacks",
-			     s);
+			     h);
 		return;
 	}
 	lock();
-	if (!set_contains(s)) {
+	if (!set_contains(h)) {
 		err = "tide_shrinker_register: not a live shrinker";
 	} else if (s->state != SHRINKER_ALLOCATED) {
 		err = "tide_shrinker_register: registered twice";
@@ -569,35 +719,39 @@ void tide_shrinker_register(struct tide_shrinker *s,
 	unlock();
 	/* The handler is user code: never call it under the lock. */
 	if (err)
-		tide__report(err, s);
+		tide__report(err, h);
 }
 
-void tide_shrinker_free(struct tide_shrinker *s)
+void tide_shrinker_free(struct tide_shrinker *h)
 {
+	struct tide_shrinker *s = node_of(h);
 	bool release = true;
 	size_t i;
 
-	if (!s)
+	if (!h)
 		return;
-	if (s == cur_shrinker)
-		tide__misuse("tide_shrinker_free: called from the shrinker's "
-			     "own callback (would wait for itself)",
-			     s);
 	lock();
-	i = set_find(s);
+	i = set_find(h);
 	if (i == SIZE_MAX) {
 		unlock();
 		tide__report("tide_shrinker_free: not a live shrinker "
 			     "(double free?)",
-			     s);
+			     h);
 		return;
+	}
+	if (s == cur_shrinker) {
+		unlock();
+		tide__misuse("tide_shrinker_free: called from the shrinker's "
+			     "own callback (would wait for itself)",
+			     h);
 	}
 	set_remove(i);
 	if (s->state == SHRINKER_REGISTERED) {
 		s->state = SHRINKER_DEAD;
 		/* Our own pin keeps @s valid while we wait. */
-		atomic_fetch_add(&s->pins, PIN | DEAD);
-		while (atomic_load(&s->active))
+		s->pins++;
+		atomic_fetch_or(&s->active, DEAD);
+		while (atomic_load(&s->active) != DEAD)
 			pthread_cond_wait(&reg.idle, &reg.lock);
 		/* Walkers still pinning @s free it when they move on. */
 		release = unpin_locked(s);
@@ -629,6 +783,7 @@ static unsigned long shrink_pass(int priority, unsigned flags,
 				do_shrink(s, priority, flags, share_div));
 		leave(s);
 	}
+	walk_done(&w);
 	return freed;
 }
 
@@ -681,8 +836,10 @@ unsigned long tide_shrinker_scan(const char *name, unsigned long nr_to_scan)
 	for (s = reg.head; s; s = s->next)
 		if (s->state == SHRINKER_REGISTERED && !strcmp(s->name, name))
 			break;
-	if (s)
-		atomic_fetch_add(&s->pins, PIN);
+	if (s) {
+		s->pins++;
+		my_pinned = s;
+	}
 	unlock();
 	if (!s) {
 		errno = ENOENT;
@@ -693,6 +850,7 @@ unsigned long tide_shrinker_scan(const char *name, unsigned long nr_to_scan)
 		ret = call_scan(s, &sc);
 		leave(s);
 	}
+	my_pinned = NULL;
 	unpin(s);
 	return ret == TIDE_SHRINK_STOP ? 0 : ret;
 }
@@ -730,5 +888,6 @@ int tide_shrinker_foreach(int (*fn)(const struct tide_shrinker_info *, void *),
 			return r;
 		}
 	}
+	walk_done(&w);
 	return 0;
 }

@@ -962,6 +962,30 @@ static int sh_drop_body(void *arg)
 	return 0;
 }
 
+static int sh_share_body(void *arg)
+{
+	struct sh_case *c = arg;
+
+	/*
+	 * Divisor 1: at least the whole count (4096) although seeks 0 asks
+	 * for half: 32 calls of 128 empty the cache in one pass.
+	 */
+	CHECK_UEQ(tide__shrink_share(12, 0, 1), 4096);
+	CHECK_UEQ(c->objects, 0);
+	return 0;
+}
+
+static int sh_purge_body(void *arg)
+{
+	struct tide_purge_stats st;
+
+	(void)arg;
+	tide_purge();
+	tide_purge_stats(&st);
+	CHECK_CMP(st.calls, >=, 1);
+	return 0;
+}
+
 static int sh_scan_body(void *arg)
 {
 	struct sh_case *c = arg;
@@ -1018,6 +1042,10 @@ TEST(every_shrinker_function_survives_the_oom_loop)
 	run_case("tide_drop_caches", "1 shrinker", sh_setup, sh_drop_body,
 		 sh_teardown, &one);
 	run_case("tide_shrinker_scan", "by name", sh_setup, sh_scan_body,
+		 sh_teardown, &one);
+	run_case("tide__shrink_share", "divisor 1", sh_setup, sh_share_body,
+		 sh_teardown, &one);
+	run_case("tide_purge", "after a pass", sh_setup, sh_purge_body,
 		 sh_teardown, &one);
 	run_case("tide_shrinker_foreach", "70 shrinkers", sh_setup,
 		 sh_foreach_body, sh_teardown, &many);
