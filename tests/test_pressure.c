@@ -1290,9 +1290,31 @@ static struct tide_monitor *forked_m;
 
 static void child_frees_inherited(void *arg)
 {
+	struct tide_monitor_config cfg = {
+		.size = sizeof(cfg),
+		.sources = TIDE_SOURCE_WATCH,
+		.flags = TIDE_MONITOR_NO_TRIM,
+	};
+	struct tide_monitor *own = NULL;
+	int r;
+
 	(void)arg;
 	printf("dispatch=%d start=%d\n", tide_monitor_dispatch(forked_m),
 	       tide_monitor_start(forked_m));
+	/* its own monitor (on its own FIFO) works beside the inherited one */
+	set_watch(tmp_path("fifo2"), NULL);
+	r = tide_monitor_new(&own, &cfg);
+	if (!r) {
+		fifo_poke(tmp_path("fifo2"));
+		for (int i = 0; i < 200 && stats(own).loops < 1; i++) {
+			struct pollfd p = { tide_monitor_fd(own), POLLIN, 0 };
+
+			if (poll(&p, 1, 10) > 0)
+				tide_monitor_dispatch(own);
+		}
+		printf("own=%llu\n", stats(own).loops);
+		tide_monitor_free(own);
+	}
 	tide_monitor_free(forked_m);
 }
 
@@ -1313,16 +1335,64 @@ TEST(inherited_monitor_is_inert_in_forked_child)
 
 	make_tmpdir();
 	CHECK_EQ(mkfifo(tmp_path("fifo"), 0600), 0);
+	CHECK_EQ(mkfifo(tmp_path("fifo2"), 0600), 0);
 	set_watch(tmp_path("fifo"), NULL);
 	CHECK_EQ(tide_monitor_new(&forked_m, &cfg), 0);
 	CHECK_EQ(tide_monitor_start(forked_m), 0);
 	st = th_fork(child_frees_inherited, NULL, out, sizeof(out));
 	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-	CHECK_STR(out, "dispatch=-10 start=-10\n");
+	CHECK_STR(out, "dispatch=-10 start=-10\nown=1\n");
+	CHECK_UEQ(stats(forked_m).loops, 0);
 	fifo_poke(tmp_path("fifo"));
 	for (int i = 0; i < 2000 && stats(forked_m).loops < 1; i++)
 		sleep_ms(1);
 	CHECK_UEQ(stats(forked_m).loops, 1);
+	tide_monitor_free(forked_m);
+	remove_tmpdir();
+}
+
+static void child_sensor(void *arg)
+{
+	const struct tide_monitor_config *cfg = arg;
+	struct tide_monitor *own = NULL;
+	void *p;
+
+	/* over high (75 of 100 MiB): the next charge reclaims */
+	write_file(tmp_path("memory.current"), "%llu\n",
+		   (unsigned long long)(90 * MiB));
+	if (tide_monitor_new(&own, cfg))
+		_exit(2);
+	p = tide_kvmalloc(2u << 20, 0);
+	printf("own=%llu inherited=%llu\n", stats(own).loops,
+	       stats(forked_m).loops);
+	tide_kvfree(p);
+	tide_monitor_free(own);
+	tide_monitor_free(forked_m);
+}
+
+/*
+ * The sensor a parent's limit watcher armed is handed to the child's own
+ * monitor: the inherited one stays inert, the child's reclaims on the
+ * child's allocation (never started, never dispatched).
+ */
+TEST(sensor_serves_the_childs_own_monitor_after_fork)
+{
+	struct tide_monitor_config cfg = {
+		.size = sizeof(cfg),
+		.sources = TIDE_SOURCE_CGROUP2,
+		.flags = TIDE_MONITOR_NO_TRIM,
+	};
+	char out[256];
+	int st;
+
+	make_tmpdir();
+	fake_cgroup2(100 * MiB, 10 * MiB);
+	cfg.cgroup2_dir = tmpdir;
+	CHECK_EQ(tide_monitor_new(&forked_m, &cfg), 0);
+	st = th_fork(child_sensor, &cfg, out, sizeof(out));
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	CHECK_STR(out, "own=1 inherited=0\n");
+	CHECK_UEQ(stats(forked_m).loops, 0);
 	tide_monitor_free(forked_m);
 	remove_tmpdir();
 }
@@ -1615,6 +1685,7 @@ RUN_TESTS(T(watch_fifo_write_runs_medium_reclaim_loop),
 	  T(watch_psi_file_without_write_never_reports_medium),
 	  T(fifo_in_place_of_a_file_never_blocks),
 	  T(inherited_monitor_is_inert_in_forked_child),
+	  T(sensor_serves_the_childs_own_monitor_after_fork),
 	  T(medium_frees_a_quarter_critical_everything),
 	  T(simulate_delivers_levels_like_a_source),
 	  T(levels_of_several_sources_combine_to_the_highest),

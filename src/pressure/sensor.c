@@ -28,11 +28,32 @@ static atomic_size_t step = (size_t)1 << 20;
 static atomic_flag busy = ATOMIC_FLAG_INIT;
 static pthread_rwlock_t lock = PTHREAD_RWLOCK_INITIALIZER;
 
+/*
+ * In a forked child the monitor that armed the sensor is inert (its pid is
+ * the parent's) and the lock may be held by a thread that does not exist
+ * there: start the child with a disarmed sensor and fresh locks, so that a
+ * monitor the child creates can arm it.
+ */
+static void sensor_atfork_child(void)
+{
+	atomic_store(&armed, NULL);
+	atomic_store(&charged, 0);
+	atomic_flag_clear(&busy);
+	pthread_rwlock_init(&lock, NULL);
+}
+
+static void sensor_setup(void)
+{
+	pthread_atfork(NULL, NULL, sensor_atfork_child);
+}
+
 bool tide__sensor_arm(struct tide_monitor *m, size_t first)
 {
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	struct tide_monitor *none = NULL;
 	bool ok;
 
+	pthread_once(&once, sensor_setup);
 	pthread_rwlock_wrlock(&lock);
 	ok = atomic_compare_exchange_strong(&armed, &none, m);
 	if (ok) {
