@@ -281,7 +281,8 @@ static double churn(bool peer, double secs, double *passes_per_s)
 	return cycles / t;
 }
 
-static double bench_churn_one(int background, bool peer, double *pps)
+static double bench_churn_one(int background, bool peer, double *pps,
+			      double *vmin, double *vmax)
 {
 	struct tide_shrinker **ts = calloc((size_t)background, sizeof(*ts));
 	struct rw_shrinker **rs = calloc((size_t)background, sizeof(*rs));
@@ -315,6 +316,11 @@ static double bench_churn_one(int background, bool peer, double *pps)
 	}
 	free(ts);
 	free(rs);
+	*vmin = *vmax = v[0];
+	for (int i = 1; i < reps; i++) {
+		*vmin = v[i] < *vmin ? v[i] : *vmin;
+		*vmax = v[i] > *vmax ? v[i] : *vmax;
+	}
 	m = median(v, reps);
 	*pps = median(p, reps);
 	return m;
@@ -330,20 +336,27 @@ static void bench_churn(void)
 	printf("One thread runs `tide_shrink(12, 0)` back to back while "
 	       "the main thread allocates, registers and frees a shrinker "
 	       "in a loop; the registry also holds a number of background "
-	       "shrinkers (1%% with objects).  Median of %d runs.  With no "
-	       "shrink loop: %.2f M cycles/s.\n\n",
+	       "shrinkers (1%% with objects).  Median of %d runs, with the "
+	       "min-max of the runs.  With no shrink loop: %.2f M "
+	       "cycles/s.  No tide/peer ratio: the peer's writer waits for "
+	       "whole passes, so its rate swings with scheduling (ratios "
+	       "from 0.5x to 246x were seen); the absolute rates are the "
+	       "figures.\n\n",
 	       quick ? 3 : 7, alone / 1e6);
-	printf("| background | tide cycles/s | passes/s | rwsem peer "
-	       "cycles/s | passes/s | tide / peer |\n"
-	       "|---:|---:|---:|---:|---:|---:|\n");
+	printf("| background | tide cycles/s (min-max) | passes/s | rwsem "
+	       "peer cycles/s (min-max) | passes/s |\n"
+	       "|---:|---:|---:|---:|---:|\n");
 	for (unsigned k = 0; k < sizeof(bgs) / sizeof(bgs[0]); k++) {
-		double tp, rp, tv = bench_churn_one(bgs[k], false, &tp);
-		double rv = bench_churn_one(bgs[k], true, &rp);
+		double tmin, tmax, rmin, rmax, tp, rp;
+		double tv = bench_churn_one(bgs[k], false, &tp, &tmin, &tmax);
+		double rv = bench_churn_one(bgs[k], true, &rp, &rmin, &rmax);
 
 		if (bgs[k] == 1000)
 			at1000 = tv;
-		printf("| %d | %.2f M | %.0f | %.2f M | %.0f | %.2f |\n",
-		       bgs[k], tv / 1e6, tp, rv / 1e6, rp, tv / rv);
+		printf("| %d | %.2f M (%.2f-%.2f) | %.0f | %.3f M "
+		       "(%.3f-%.3f) | %.0f |\n",
+		       bgs[k], tv / 1e6, tmin / 1e6, tmax / 1e6, tp, rv / 1e6,
+		       rmin / 1e6, rmax / 1e6, rp);
 	}
 	printf("\nGoal: register+free at least 1 M/s beside the shrink loop "
 	       "(1000 background shrinkers): %.2f M/s, **%s**.\n\n",

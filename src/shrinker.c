@@ -24,9 +24,10 @@
  *    walker that merely holds a pin.  Per shrinker and pass that is two
  *    atomic operations.
  *
- * The set of live shrinkers (an open-addressing hash set of handles) lets
- * tide_shrinker_free and tide_shrinker_register recognise a pointer that is
- * not a live shrinker (double free) without reading freed memory.
+ * The set of live shrinkers (an open-addressing hash set of node
+ * addresses) lets tide_shrinker_free and tide_shrinker_register recognise a
+ * pointer that is not a live shrinker (double free) without reading freed
+ * memory: a node's handle is read only once the node is known live.
  *
  * Handles carry a generation: the pointer users get is the node's address
  * with a 16-bit allocation count in bits 48..63, which user-space
@@ -68,6 +69,7 @@ struct tide_shrinker {
 	atomic_ulong batch;
 	atomic_ulong nr_deferred;
 	atomic_ullong calls, scanned, freed;
+	struct tide_shrinker *handle; /* what users were given */
 	char name[];
 };
 
@@ -91,7 +93,7 @@ static struct {
 	pthread_mutex_t lock;
 	pthread_cond_t idle; /* a dead shrinker's last callback ended */
 	struct tide_shrinker *head, *tail;
-	struct tide_shrinker **set; /* live handles (allocated or linked) */
+	struct tide_shrinker **set; /* live nodes (allocated or linked) */
 	size_t set_cap, set_used, set_count; /* used counts tombstones */
 	unsigned gen; /* handle generations handed out */
 } reg = {
@@ -659,7 +661,8 @@ struct tide_shrinker *tide_shrinker_alloc(const char *name)
 
 	lock();
 	h = handle_of(s);
-	r = set_insert(h);
+	s->handle = h;
+	r = set_insert(s);
 	unlock();
 	if (r) {
 		tide__os_free(s);
@@ -700,7 +703,7 @@ void tide_shrinker_register(struct tide_shrinker *h,
 		return;
 	}
 	lock();
-	if (!set_contains(h)) {
+	if (!set_contains(s) || s->handle != h) {
 		err = "tide_shrinker_register: not a live shrinker";
 	} else if (s->state != SHRINKER_ALLOCATED) {
 		err = "tide_shrinker_register: registered twice";
@@ -731,8 +734,8 @@ void tide_shrinker_free(struct tide_shrinker *h)
 	if (!h)
 		return;
 	lock();
-	i = set_find(h);
-	if (i == SIZE_MAX) {
+	i = set_find(s);
+	if (i == SIZE_MAX || s->handle != h) {
 		unlock();
 		tide__report("tide_shrinker_free: not a live shrinker "
 			     "(double free?)",
