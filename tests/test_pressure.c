@@ -1647,19 +1647,48 @@ TEST(group_removed_while_watched_is_no_crash)
 	struct tide_monitor_config cfg = {
 		.size = sizeof(cfg),
 		.sources = TIDE_SOURCE_CGROUP2,
-		.poll_interval_ms = 10,
+		.poll_interval_ms = 200,
 		.flags = TIDE_MONITOR_NO_TRIM,
 	};
 	struct tide_monitor *m = NULL;
+	struct timespec a, b;
+	int n = 0;
 
 	make_tmpdir();
 	fake_cgroup2(100 * MiB, 10 * MiB);
 	cfg.cgroup2_dir = tmpdir;
 	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	/* 74 MiB, just under high (75): the adaptive poll runs every 2 ms */
+	write_file(tmp_path("memory.current"), "%llu\n",
+		   (unsigned long long)(74 * MiB));
+	CHECK(tick(m, 1000));
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	do {
+		n += tick(m, 50);
+		clock_gettime(CLOCK_MONOTONIC, &b);
+	} while ((b.tv_sec - a.tv_sec) * 1000 +
+			 (b.tv_nsec - a.tv_nsec) / 1000000 <
+		 200);
+	th_note("%d polls in 200 ms just under high", n);
+	CHECK_CMP(n, >=, 20);
+	/* the kernel's files of a removed group fail to read (ENODEV); the
+	 * monitor's open copy of a fake one reads empty */
+	write_file(tmp_path("memory.current"), "%s", "");
 	remove_tmpdir();
-	for (int i = 0; i < 5; i++)
-		CHECK(tick(m, 1000));
+	/* gone: the slow poll (200 ms), never a spin, never a loop */
+	CHECK(tick(m, 1000));
+	n = 0;
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	do {
+		n += tick(m, 50);
+		clock_gettime(CLOCK_MONOTONIC, &b);
+	} while ((b.tv_sec - a.tv_sec) * 1000 +
+			 (b.tv_nsec - a.tv_nsec) / 1000000 <
+		 1000);
+	th_note("%d polls in 1 s after the group went away", n);
+	CHECK_CMP(n, <=, 6);
 	CHECK_UEQ(stats(m).loops, 0);
+	CHECK_EQ(tide_monitor_dispatch(m), 0);
 	tide_monitor_free(m);
 }
 

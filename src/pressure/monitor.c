@@ -366,8 +366,18 @@ static void check_source(struct tide_monitor *m, struct tide__src *s)
 {
 	uint64_t value, high, low;
 
-	if (!s->watermark || s->ops->read(s, &value))
+	if (!s->watermark)
 		return;
+	if (s->ops->read(s, &value)) {
+		/* The group went away or cannot be read: poll it slowly
+		 * (a move to another group is re-discovered), never spin. */
+		if (s->ops->next_poll) {
+			pthread_mutex_lock(&m->lock);
+			s->poll_ms = s->ops->next_poll(s, 0);
+			pthread_mutex_unlock(&m->lock);
+		}
+		return;
+	}
 	set_value(m, s, value);
 	watermarks(m, s, &high, &low);
 	if (value >= high) {
