@@ -5,6 +5,7 @@
  * with LD_PRELOAD) Debian's jemalloc, mimalloc and tcmalloc, reclaim that
  * ends, purges racing passes, the OOM loop.
  */
+#include <dlfcn.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
@@ -175,6 +176,25 @@ TEST(drop_caches_with_a_monitor_and_a_fragmented_heap_returns)
 	tide_shrinker_free(s);
 }
 
+TEST(an_exported_purge_symbol_of_another_library_is_not_used)
+{
+	void *h;
+
+	if (malloc_replaced())
+		SKIP("malloc is replaced by a sanitizer or valgrind");
+	/*
+	 * tcmalloc loaded into the global scope, but malloc still resolves
+	 * to libc: its MallocExtension_ReleaseFreeMemory is found by
+	 * dlsym(RTLD_DEFAULT) and must not be taken for the process
+	 * allocator's purge.  (jemalloc cannot be dlopened: static TLS.)
+	 */
+	h = dlopen(LIBDIR "libtcmalloc_minimal.so.4", RTLD_NOW | RTLD_GLOBAL);
+	if (!h)
+		SKIP("libtcmalloc_minimal.so.4 not loadable (%s)", dlerror());
+	CHECK(dlsym(RTLD_DEFAULT, "MallocExtension_ReleaseFreeMemory"));
+	CHECK_STR(tide_purge_allocator(), "glibc");
+}
+
 /* ---- the same under LD_PRELOAD, in a re-executed child ---------------- */
 
 /*
@@ -330,6 +350,7 @@ TEST(child_purges_and_drops_caches)
 static int purge_body(void *arg)
 {
 	(void)arg;
+	tide_purge_stats(NULL);
 	tide_purge();
 	tide_drop_caches();
 	return 0;
@@ -347,6 +368,7 @@ TEST(oom_loop_over_purge_and_drop_caches)
 RUN_TESTS(T(allocator_found_is_the_one_malloc_resolves_to),
 	  T(purge_reports_what_really_went_back),
 	  T(drop_caches_with_a_monitor_and_a_fragmented_heap_returns),
+	  T(an_exported_purge_symbol_of_another_library_is_not_used),
 	  T(jemalloc_preloaded_is_found_and_purged),
 	  T(mimalloc_preloaded_is_found_and_purged),
 	  T(tcmalloc_preloaded_is_found_and_purged),
