@@ -30,8 +30,8 @@
  * memory: a node's handle is read only once the node is known live.
  *
  * Handles carry a generation: the pointer users get is the node's address
- * with a 16-bit allocation count in bits 48..63, which user-space
- * addresses on x86-64 and arm64 leave clear.  When malloc hands a freed
+ * with bit 63 set and a 15-bit allocation count in bits 48..62, which
+ * user-space addresses on x86-64 and arm64 (4-level paging) leave clear.  When malloc hands a freed
  * shrinker's address to a new one, the stale handle still differs from the
  * live one, so a second free of the old handle is reported instead of
  * unregistering the new shrinker.  Users never dereference the opaque
@@ -83,6 +83,7 @@ __extension__ typedef unsigned __int128 wide_t;
 #define SET_MIN_CAP 64
 #define TAG_SHIFT 48
 #define ADDR_MASK ((UINT64_C(1) << TAG_SHIFT) - 1)
+#define TAGGED (UINT64_C(1) << 63) /* never set in a user-space address */
 /* tide_drop_caches(): at most this many passes (a cache may lie). */
 #define TIDE_DROP_PASSES 16
 #define WALK_BATCH 32
@@ -123,19 +124,26 @@ bool tide__in_reclaim(void)
 /* The node a handle names (the tag stripped). */
 static struct tide_shrinker *node_of(const struct tide_shrinker *h)
 {
-	return (struct tide_shrinker *)(uintptr_t)((uint64_t)(uintptr_t)h &
-						   ADDR_MASK);
+	uint64_t v = (uint64_t)(uintptr_t)h;
+
+	return (struct tide_shrinker *)(uintptr_t)(v & TAGGED ? v & ADDR_MASK :
+								v);
 }
 
-/* A fresh handle for node @s, under reg.lock. */
+/*
+ * A fresh handle for node @s, under reg.lock: bit 63 set, a 15-bit
+ * generation in bits 48..62.  An address above 2^48 (5-level paging) or a
+ * 32-bit one has no room: the handle is the plain address (bit 63 clear).
+ */
 static struct tide_shrinker *handle_of(struct tide_shrinker *s)
 {
 	uint64_t a = (uint64_t)(uintptr_t)s, gen;
 
 	if (UINTPTR_MAX <= ADDR_MASK || (a & ~ADDR_MASK))
-		return s; /* no room for a tag: plain pointers */
-	gen = (uint64_t)(++reg.gen & 0xffff);
-	return (struct tide_shrinker *)(uintptr_t)(a | gen << TAG_SHIFT);
+		return s;
+	gen = (uint64_t)(++reg.gen & 0x7fff);
+	return (struct tide_shrinker *)(uintptr_t)(a | TAGGED |
+						   gen << TAG_SHIFT);
 }
 
 /* ---- the set of live shrinkers (under reg.lock) --------------------- */

@@ -124,7 +124,8 @@ TIDE_API void tide_shrinker_register(struct tide_shrinker *s,
  *
  * After the call returns no callback of @s runs, nor will one run again, so
  * the caller may free what @priv points to.  A pointer that is not a live
- * shrinker (a double free) is reported through the error handler and
+ * shrinker (a double free, also of a handle whose memory malloc has since
+ * given to a new shrinker) is reported through the error handler and
  * ignored.  Freeing a shrinker from its own callback would wait forever;
  * it is reported and the process aborts.
  *
