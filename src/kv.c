@@ -85,6 +85,16 @@ _Static_assert(PAGED_HDR % alignof(max_align_t) == 0, "alignment");
 
 enum kind { KIND_HEAP, KIND_PAGED };
 
+/*
+ * Heap requests below alignof(max_align_t) ask for that much: allocators
+ * with 8-byte classes (jemalloc, mimalloc, tcmalloc) would otherwise return
+ * 8-aligned blocks, and kv promises max_align_t alignment.
+ */
+static inline size_t heap_req(size_t size)
+{
+	return size < alignof(max_align_t) ? alignof(max_align_t) : size;
+}
+
 /* ---- threshold ------------------------------------------------------ */
 
 static atomic_size_t kv_threshold = TIDE_KV_DEFAULT_THRESHOLD;
@@ -451,8 +461,8 @@ static void *heap_alloc(size_t size, unsigned flags, bool tried)
 	if (tried && !reclaim_and_retry(&prio, flags))
 		return NULL;
 	do
-		p = (flags & TIDE_ZERO) ? tide__os_calloc(1, size) :
-					  tide__os_malloc(size);
+		p = (flags & TIDE_ZERO) ? tide__os_calloc(1, heap_req(size)) :
+					  tide__os_malloc(heap_req(size));
 	while (!p && reclaim_and_retry(&prio, flags));
 	if (p && (flags & TIDE_ZERO))
 		zero_tail(p, size);
@@ -477,7 +487,7 @@ static void *heap_resize(void *p, size_t size, unsigned flags, bool tried)
 	if (tried && !reclaim_and_retry(&prio, flags))
 		return NULL;
 	do
-		q = tide__os_realloc(p, size);
+		q = tide__os_realloc(p, heap_req(size));
 	while (!q && reclaim_and_retry(&prio, flags));
 	if (q && (flags & TIDE_ZERO))
 		zero_tail(q, TIDE__MIN(old, size));
@@ -519,7 +529,7 @@ void *tide_kvmalloc(size_t size, unsigned flags)
 	 * a bare malloc is a call, two compares and a push/pop).
 	 */
 	if (likely(size < fast_limit() && !flags)) {
-		p = tide__os_malloc(size);
+		p = tide__os_malloc(heap_req(size));
 		if (likely(p))
 			return p;
 		return kvmalloc_slow(size, 0, true);
@@ -567,7 +577,7 @@ void *tide_kvrealloc(void *p, size_t size, unsigned flags)
 
 	if (likely(!paged_shape(a) && !addr_bad(a) && size &&
 		   size < fast_limit() && !flags)) {
-		q = tide__os_realloc(p, size);
+		q = tide__os_realloc(p, heap_req(size));
 		if (likely(q))
 			return q;
 		return kvrealloc_slow(p, size, 0, true);
