@@ -19,6 +19,9 @@
  *
  * Environment: BENCH_VEC_REPS (default 3), BENCH_VEC_N (default 10000000),
  * BENCH_VEC_CYCLES (default 10).  Output: a Markdown section on stdout.
+ * Then the small-vector section (10000 vectors of 1..16 or 1..1000 u64,
+ * churned or kept; BENCH_VEC_SMALL=only runs just that, BENCH_VEC_SMALL_REPS
+ * passes, default 7).
  */
 #include <algorithm>
 #include <cerrno>
@@ -298,11 +301,127 @@ long env_num(const char *name, long def)
 	return v > 0 ? v : def;
 }
 
+/* ---- small vectors: many short-lived or many kept ------------------- */
+
+/*
+ * One pass: NVEC vectors, vector i gets 1 + hash(i) % maxn elements.
+ * churn: each vector is created, filled, emptied by pops and destroyed
+ * before the next; keep: all are filled first (alive together), then each
+ * is emptied and destroyed.  Returns ns per element operation (push or
+ * pop).  The implementations are the ones above; the realloc vector is the
+ * reference.
+ */
+template <class V> double small_pass(size_t maxn, bool keep, uint64_t *sum)
+{
+	enum { NVEC = 10000 };
+	static V *vs[NVEC];
+	unsigned long long ops = 0;
+	double t = bench_now();
+
+	for (size_t i = 0; i < NVEC; i++) {
+		size_t k = 1 + (i * 2654435761u >> 7) % maxn;
+
+		vs[i] = new V;
+		for (size_t j = 0; j < k; j++)
+			vs[i]->push(j);
+		ops += k;
+		if (!keep) {
+			while (vs[i]->len())
+				*sum += vs[i]->pop();
+			ops += k;
+			delete vs[i];
+		}
+	}
+	if (keep) {
+		for (size_t i = 0; i < NVEC; i++) {
+			ops += vs[i]->len();
+			while (vs[i]->len())
+				*sum += vs[i]->pop();
+			delete vs[i];
+		}
+	}
+	return (bench_now() - t) * 1e9 / (double)ops;
+}
+
+struct SmallImpl {
+	const char *name;
+	double (*fn)(size_t, bool, uint64_t *);
+};
+
+void small_section(int reps)
+{
+	const SmallImpl impls[] = {
+		{ "tide_vec (inline helpers)", small_pass<TideVec<0, true>> },
+		{ "tide_vec (functions)", small_pass<TideVec<0, false>> },
+		{ "realloc vector", small_pass<ReallocVec> },
+		{ "std::vector", small_pass<StdVec<false>> },
+	};
+	const size_t nimpl = sizeof(impls) / sizeof(impls[0]);
+	const size_t maxns[] = { 16, 1000 };
+	double worst = 0;
+	uint64_t sum = 0;
+
+	printf("\n## vec: small vectors\n\n");
+	printf("10000 vectors of u64, vector i holding 1 + hash(i) %% N "
+	       "elements (N = 16 or 1000). *churn*: each is created, filled by "
+	       "pushes, emptied by pops and destroyed before the next; *keep*: "
+	       "all are filled first and live together, then emptied and "
+	       "destroyed. ns per push or pop; %d passes, implementations "
+	       "interleaved pass by pass in one process; medians; ratio to "
+	       "the plain realloc-doubling C vector. Command: "
+	       "`BENCH_VEC_SMALL=only build-bench/bench/bench_vec` "
+	       "(BENCH_VEC_SMALL_REPS).\n\n",
+	       reps);
+	printf("| case | tide inline | tide functions | realloc vector | "
+	       "std::vector |\n|---|---:|---:|---:|---:|\n");
+	for (size_t m = 0; m < 2; m++) {
+		for (int keep = 0; keep < 2; keep++) {
+			std::vector<double> t[nimpl];
+			double med[nimpl];
+
+			for (int r = 0; r < reps; r++)
+				for (size_t k = 0; k < nimpl; k++) {
+					size_t i = (k + (size_t)r) % nimpl;
+
+					t[i].push_back(impls[i].fn(maxns[m],
+								   keep, &sum));
+				}
+			for (size_t i = 0; i < nimpl; i++)
+				med[i] = median(t[i]);
+			printf("| 1..%zu, %s |", maxns[m],
+			       keep ? "keep" : "churn");
+			for (size_t i = 0; i < nimpl; i++) {
+				printf(" %.3f", med[i]);
+				if (i < 2) {
+					printf(" (%.3f×)", med[i] / med[2]);
+					worst = std::max(worst,
+							 med[i] / med[2]);
+				}
+				printf(" |");
+			}
+			printf("\n");
+		}
+	}
+	printf("\nGoal: tide_vec within 1.05× of the realloc vector in every "
+	       "case, inline helpers and functions: worst %.3f× — **%s**.\n",
+	       worst, worst <= 1.05 ? "met" : "not met");
+	if (sum == 42)
+		printf("\n");
+	fflush(stdout);
+}
+
 } // namespace
 
 int main()
 {
 	Config c;
+
+	const char *sm = getenv("BENCH_VEC_SMALL");
+
+	if (sm && !strcmp(sm, "only")) {
+		small_section((int)env_num("BENCH_VEC_SMALL_REPS", 7));
+		return 0;
+	}
 	std::vector<Impl> impls = {
 		{ "tide_vec", run<TideVec<0, true>>, false, {}, {}, 0, 0 },
 		{ "tide_vec + AUTOTRIM",
@@ -434,6 +553,6 @@ int main()
 	       "**%s**.\n",
 	       bound / 1048576, rss_auto / 1048576, rss_auto_max / 1048576,
 	       rss_auto_max / live, rss_auto_max <= bound ? "met" : "not met");
-	fflush(stdout);
+	small_section((int)env_num("BENCH_VEC_SMALL_REPS", 7));
 	return 0;
 }
