@@ -188,6 +188,15 @@ size_t tide__kv_committed_for(const void *p, size_t size);
 size_t tide__kv_committed(const void *p);
 /* The page unit of a paged block (page size or 2 MiB); 0 for a heap one. */
 size_t tide__kv_unit(const void *p);
+/*
+ * False for every heap block but one in 256 and for NULL: a paged block's
+ * data is 64 bytes into a page.  Lets vec skip the paged bookkeeping of a
+ * heap buffer with one mask and compare (true means "ask kv").
+ */
+static inline bool tide__kv_maybe_paged(const void *p)
+{
+	return ((uintptr_t)p & 4095) == 64;
+}
 
 /* ---------------------------------------------------------------------
  * shrinker.c: direct reclaim, called by allocators on ENOMEM.

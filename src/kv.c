@@ -524,11 +524,11 @@ void *tide_kvmalloc(size_t size, unsigned flags)
 	void *p;
 
 	/*
-	 * The fast path is flags == 0 only, so that nothing but @size lives
-	 * across the malloc call (one saved register: the whole overhead over
+	 * The fast path takes no kv flag (container bits 16..31 are ignored
+	 * anyway), so that nothing but @size lives across the malloc call (one saved register: the whole overhead over
 	 * a bare malloc is a call, two compares and a push/pop).
 	 */
-	if (likely(size < fast_limit() && !flags)) {
+	if (likely(size < fast_limit() && !(flags & ~TIDE_FLAGS_PRIVATE))) {
 		p = tide__os_malloc(heap_req(size));
 		if (likely(p))
 			return p;
@@ -576,7 +576,7 @@ void *tide_kvrealloc(void *p, size_t size, unsigned flags)
 	void *q;
 
 	if (likely(!paged_shape(a) && !addr_bad(a) && size &&
-		   size < fast_limit() && !flags)) {
+		   size < fast_limit() && !(flags & ~TIDE_FLAGS_PRIVATE))) {
 		q = tide__os_realloc(p, heap_req(size));
 		if (likely(q))
 			return q;

@@ -185,6 +185,31 @@ static int set_capacity(struct tide_vec *v, size_t cap, unsigned flags)
 
 	if (__builtin_mul_overflow(cap, v->elem_size, &bytes))
 		return -EOVERFLOW;
+	/*
+	 * Heap buffer in, heap buffer out (small vectors): no page
+	 * bookkeeping, no kv queries; what refresh(v, 0) would compute.
+	 */
+	if (!tide__kv_maybe_paged(v->data)) {
+		p = v->data ? tide_kvrealloc(v->data, bytes, flags) :
+			      tide_kvmalloc(bytes, flags);
+		if (!p)
+			return -(errno ? errno : ENOMEM);
+		v->data = p;
+		v->cap = cap;
+		if (!tide__kv_maybe_paged(p)) {
+			v->span = 0;
+			v->push_end = cap;
+			v->pop_floor =
+				(v->flags & TIDE_VEC_AUTOTRIM) ? cap / 4 : 0;
+			return 0;
+		}
+		unit = unit_of(v);
+		if (unit && cap > old_cap)
+			v->span =
+				TIDE__MAX(v->span, span_for(v, unit, old_cap));
+		refresh(v, unit);
+		return 0;
+	}
 	/* Pages a failed unmap kept past the capacity may be resident. */
 	if (tide_kv_is_paged(v->data))
 		kept = tide__kv_committed(v->data);
