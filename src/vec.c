@@ -339,13 +339,14 @@ int tide_vec_push(struct tide_vec *v, const void *elem)
 	const void *old;
 	int r;
 
-	if (!vec_ok(v) || !elem)
-		return -EINVAL;
-	if (v->len < v->push_end) {
+	/* push_end <= cap, and is 0 while elem_size is 0: vec_ok() holds. */
+	if (__builtin_expect(v && elem && v->len < v->push_end, 1)) {
 		copy_elem(slot(v, v->len), elem, v->elem_size);
 		v->len++;
 		return 0;
 	}
+	if (!vec_ok(v) || !elem)
+		return -EINVAL;
 	old = v->data;
 	r = make_room(v, 1);
 	if (r)
@@ -380,6 +381,16 @@ void *tide_vec_push_slot(struct tide_vec *v)
 
 int tide_vec_pop(struct tide_vec *v, void *out)
 {
+	/* The inline helper's test: above the floor, no trim due. */
+	if (__builtin_expect(v && v->len > v->pop_floor && v->len <= v->cap &&
+				     (!(v->flags & TIDE_VEC_AUTOTRIM) ||
+				      v->len > v->cap / 4),
+			     1)) {
+		v->len--;
+		if (out)
+			copy_elem(out, slot(v, v->len), v->elem_size);
+		return 0;
+	}
 	if (!vec_ok(v))
 		return -EINVAL;
 	if (!v->len)
