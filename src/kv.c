@@ -585,7 +585,7 @@ void *tide_kvrealloc(void *p, size_t size, unsigned flags)
 	return kvrealloc_slow(p, size, flags, false);
 }
 
-static void kvfree_slow(void *p)
+__attribute__((noinline)) static void kvfree_slow(void *p)
 {
 	if (!p)
 		return;
