@@ -306,6 +306,13 @@ static void *paged_alloc(size_t size, unsigned flags)
 	int prio = TIDE_DEF_PRIORITY;
 	void *p;
 
+	if (size > KV_MAX_PAGED) {
+		/* Past the address space: no reclaim can help; some kernels
+		 * (and valgrind) say EINVAL for such a mapping. */
+		errno = ENOMEM;
+		return NULL;
+	}
+
 	do
 		p = paged_alloc_once(size, flags);
 	while (!p && reclaim_and_retry(&prio, flags));
