@@ -30,7 +30,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <malloc.h>
+#include <signal.h>
 #include <string>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <time.h>
 #include <vector>
 
@@ -410,6 +414,39 @@ void small_section(int reps)
 	fflush(stdout);
 }
 
+/*
+ * BENCH_VEC_LOAD=N: N child processes spin on the CPU for the whole run (a
+ * stress-like load in the same process tree, so "on a loaded machine" is
+ * reproducible); they die with the parent.
+ */
+std::vector<pid_t> start_load(int n)
+{
+	std::vector<pid_t> kids;
+
+	for (int i = 0; i < n; i++) {
+		pid_t pid = fork();
+
+		if (pid == 0) {
+			volatile unsigned long x = 0;
+
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			for (;;)
+				x = x + 1;
+		}
+		if (pid > 0)
+			kids.push_back(pid);
+	}
+	return kids;
+}
+
+void stop_load(const std::vector<pid_t> &kids)
+{
+	for (pid_t pid : kids) {
+		kill(pid, SIGKILL);
+		waitpid(pid, nullptr, 0);
+	}
+}
+
 } // namespace
 
 int main()
@@ -452,6 +489,11 @@ int main()
 		{ "realloc vector", run<ReallocVec>, true, {}, {}, 0, 0 },
 	};
 
+	int load = getenv("BENCH_VEC_LOAD") ?
+			   (int)env_num("BENCH_VEC_LOAD", 0) :
+			   0;
+	std::vector<pid_t> kids = start_load(load);
+
 	c.n = (size_t)env_num("BENCH_VEC_N", 10000000);
 	c.low = c.n / 100;
 	c.cycles = (int)env_num("BENCH_VEC_CYCLES", 10);
@@ -485,6 +527,8 @@ int main()
 		}
 	}
 
+	stop_load(kids);
+
 	const double live = (double)c.low * sizeof(uint64_t);
 	double fastest_peer = 1e300, std_shrink = 0;
 	const Impl *fastest = nullptr;
@@ -500,6 +544,16 @@ int main()
 			std_shrink = m;
 	}
 
+	char load_cmd[64] = "", loadavg[64] = "unknown";
+	if (load)
+		snprintf(load_cmd, sizeof(load_cmd), "BENCH_VEC_LOAD=%d ",
+			 load);
+	if (FILE *f = fopen("/proc/loadavg", "re")) {
+		if (fscanf(f, "%63s", loadavg) != 1)
+			snprintf(loadavg, sizeof(loadavg), "unknown");
+		fclose(f);
+	}
+
 	printf("## vec: spike/fall registry workload (binder all_procs)\n\n");
 	printf("%d cycles: push to %zu u64 (a random swap-remove every 256 "
 	       "pushes), pop to %zu (a push every 256 pops); %llu operations "
@@ -510,10 +564,12 @@ int main()
 	       "implementation.  Live data after a fall: %.2f MiB.  "
 	       "`std::vector + shrink_to_fit` calls `shrink_to_fit()` after a "
 	       "removal when size < capacity / 4 (binder's trigger).  "
-	       "Command: `build-bench/bench/bench_vec` (BENCH_VEC_REPS, "
-	       "BENCH_VEC_N, BENCH_VEC_CYCLES).\n\n",
+	       "Command: `%sbuild-bench/bench/bench_vec` (BENCH_VEC_REPS, "
+	       "BENCH_VEC_N, BENCH_VEC_CYCLES; BENCH_VEC_LOAD=N runs N "
+	       "CPU-spinning processes beside it).  Load average at the end: "
+	       "%s.\n\n",
 	       c.cycles, c.n, c.low, impls[0].ops, c.reps, c.reps * c.cycles,
-	       live / 1048576);
+	       live / 1048576, load_cmd, loadavg);
 	printf("| implementation | time (s) | Mops/s | time / fastest peer | "
 	       "RSS after fall (MiB) | RSS / live |\n");
 	printf("|---|---:|---:|---:|---:|---:|\n");
