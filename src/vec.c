@@ -334,17 +334,13 @@ static const void *source_after_grow(const struct tide_vec *v, const void *old,
 	return elem;
 }
 
-int tide_vec_push(struct tide_vec *v, const void *elem)
+/* Out of line, so that the fast path of tide_vec_push() saves nothing. */
+__attribute__((noinline)) static int push_slow(struct tide_vec *v,
+					       const void *elem)
 {
 	const void *old;
 	int r;
 
-	/* push_end <= cap, and is 0 while elem_size is 0: vec_ok() holds. */
-	if (__builtin_expect(v && elem && v->len < v->push_end, 1)) {
-		copy_elem(slot(v, v->len), elem, v->elem_size);
-		v->len++;
-		return 0;
-	}
 	if (!vec_ok(v) || !elem)
 		return -EINVAL;
 	old = v->data;
@@ -355,6 +351,17 @@ int tide_vec_push(struct tide_vec *v, const void *elem)
 	copy_elem(slot(v, v->len), elem, v->elem_size);
 	v->len++;
 	return 0;
+}
+
+int tide_vec_push(struct tide_vec *v, const void *elem)
+{
+	/* push_end <= cap, and is 0 while elem_size is 0: vec_ok() holds. */
+	if (__builtin_expect(v && elem && v->len < v->push_end, 1)) {
+		copy_elem(slot(v, v->len), elem, v->elem_size);
+		v->len++;
+		return 0;
+	}
+	return push_slow(v, elem);
 }
 
 void *tide_vec_push_slot(struct tide_vec *v)
@@ -379,6 +386,19 @@ void *tide_vec_push_slot(struct tide_vec *v)
 	return s;
 }
 
+__attribute__((noinline)) static int pop_slow(struct tide_vec *v, void *out)
+{
+	if (!vec_ok(v))
+		return -EINVAL;
+	if (!v->len)
+		return -ENOENT;
+	v->len--;
+	if (out)
+		copy_elem(out, slot(v, v->len), v->elem_size);
+	autotrim(v);
+	return 0;
+}
+
 int tide_vec_pop(struct tide_vec *v, void *out)
 {
 	/* The inline helper's test: above the floor, no trim due. */
@@ -391,15 +411,7 @@ int tide_vec_pop(struct tide_vec *v, void *out)
 			copy_elem(out, slot(v, v->len), v->elem_size);
 		return 0;
 	}
-	if (!vec_ok(v))
-		return -EINVAL;
-	if (!v->len)
-		return -ENOENT;
-	v->len--;
-	if (out)
-		copy_elem(out, slot(v, v->len), v->elem_size);
-	autotrim(v);
-	return 0;
+	return pop_slow(v, out);
 }
 
 int tide_vec_insert(struct tide_vec *v, size_t i, const void *elem)
