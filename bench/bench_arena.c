@@ -76,7 +76,7 @@ static void t_free(void *ctx, void *p)
 	tide_arena_free(ctx, p);
 }
 
-static uint32_t rng = 2463534242u;
+static __thread uint32_t rng = 2463534242u;
 
 static uint32_t rnd(void)
 {
@@ -86,9 +86,9 @@ static uint32_t rnd(void)
 	return rng;
 }
 
-static void *held[HELD];
-static size_t held_size[HELD];
-static unsigned held_pos;
+static __thread void *held[HELD];
+static __thread size_t held_size[HELD];
+static __thread unsigned held_pos;
 
 static void run(const struct ops *o, unsigned long n, size_t page)
 {
@@ -145,15 +145,31 @@ static size_t live_kb(void)
 	return b / 1024;
 }
 
-/* glibc: malloc_trim(0); jemalloc: purge every arena (4096 = all). */
+/*
+ * glibc: malloc_trim(0); jemalloc: purge every arena (4096 = all);
+ * mimalloc: mi_collect(true); tcmalloc: MallocExtension_ReleaseFreeMemory().
+ */
 static const char *malloc_reclaim(void)
 {
 	int (*mallctl)(const char *, void *, size_t *, void *, size_t);
+	void (*mi_collect)(bool);
+	void (*tc_release)(void);
 
 	*(void **)&mallctl = dlsym(RTLD_DEFAULT, "mallctl");
 	if (mallctl) {
 		mallctl("arena.4096.purge", NULL, NULL, NULL, 0);
 		return "arena.4096.purge";
+	}
+	*(void **)&mi_collect = dlsym(RTLD_DEFAULT, "mi_collect");
+	if (mi_collect) {
+		mi_collect(true);
+		return "mi_collect(true)";
+	}
+	*(void **)&tc_release =
+		dlsym(RTLD_DEFAULT, "MallocExtension_ReleaseFreeMemory");
+	if (tc_release) {
+		tc_release();
+		return "MallocExtension_ReleaseFreeMemory()";
 	}
 	malloc_trim(0);
 	return "malloc_trim(0)";
@@ -216,6 +232,75 @@ static int measure(const char *mode, const char *label)
 	return 0;
 }
 
+/* ---- threads sharing one arena (or one malloc) ----------------------- */
+
+#include <pthread.h>
+
+struct thr {
+	const struct ops *o;
+	pthread_barrier_t *bar;
+	unsigned seed;
+	double ns;
+};
+
+static void *thread_main(void *arg)
+{
+	struct thr *t = arg;
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	double t0;
+
+	rng = t->seed;
+	held_pos = 0;
+	memset(held, 0, sizeof(held));
+	run(t->o, WARMUP / 4, page);
+	pthread_barrier_wait(t->bar);
+	t0 = bench_now();
+	run(t->o, CYCLES / 4, page);
+	t->ns = (bench_now() - t0) * 1e9 / (CYCLES / 4);
+	for (int i = 0; i < HELD; i++)
+		if (held[i])
+			t->o->free(t->o->ctx, held[i]);
+	return NULL;
+}
+
+/* @n threads on one arena (or malloc): "T label n ns-per-cycle-per-thread" */
+static int measure_threads(const char *mode, const char *label, int n)
+{
+	struct tide_arena *a = NULL;
+	pthread_t th[16];
+	struct thr t[16];
+	pthread_barrier_t bar;
+	struct ops o;
+	double sum = 0;
+
+	if (n < 1 || n > 16)
+		return 2;
+	if (!strcmp(mode, "tide")) {
+		/* room for every thread's held ring: 64 x 64 KiB each */
+		a = tide_arena_create("bench-arena", ARENA_SIZE * (size_t)n);
+		if (!a)
+			return 1;
+		o = (struct ops){ t_alloc, t_free, a };
+	} else {
+		o = (struct ops){ m_alloc, m_free, NULL };
+	}
+	pthread_barrier_init(&bar, NULL, (unsigned)n);
+	for (int i = 0; i < n; i++) {
+		t[i] = (struct thr){ &o, &bar,
+				     2463534242u + 7919u * (unsigned)i, 0 };
+		if (pthread_create(&th[i], NULL, thread_main, &t[i]))
+			return 1;
+	}
+	for (int i = 0; i < n; i++) {
+		pthread_join(th[i], NULL);
+		sum += t[i].ns;
+	}
+	pthread_barrier_destroy(&bar);
+	printf("T %s %d %.1f\n", label, n, sum / n);
+	tide_arena_destroy(a);
+	return 0;
+}
+
 /* ---- the report -------------------------------------------------------- */
 
 #define MAXR 64
@@ -257,6 +342,87 @@ static struct series *find(struct series *s, int *ns, const char *label)
 	return &s[(*ns)++];
 }
 
+/* threaded runs: one series per (allocator, threads) */
+struct tseries {
+	char label[32];
+	int threads, n;
+	double ns[MAXR];
+};
+
+static struct tseries ts[32];
+static int nts;
+
+static struct tseries *tfind(const char *label, int threads)
+{
+	for (int i = 0; i < nts; i++)
+		if (!strcmp(ts[i].label, label) && ts[i].threads == threads)
+			return &ts[i];
+	if (nts == 32)
+		return NULL;
+	snprintf(ts[nts].label, sizeof(ts[nts].label), "%s", label);
+	ts[nts].threads = threads;
+	ts[nts].n = 0;
+	return &ts[nts++];
+}
+
+static double tmedian(const char *label, int threads)
+{
+	for (int i = 0; i < nts; i++)
+		if (!strcmp(ts[i].label, label) && ts[i].threads == threads)
+			return median(ts[i].ns, ts[i].n);
+	return 0;
+}
+
+static void threads_report(double tide1, double glibc1)
+{
+	static const int nthr[] = { 2, 4 };
+	char seen[8][32];
+	int nseen = 0, runs = 0;
+
+	if (!nts)
+		return;
+	for (int i = 0; i < nts; i++) {
+		int dup = 0;
+
+		for (int k = 0; k < nseen; k++)
+			dup |= !strcmp(seen[k], ts[i].label);
+		if (!dup && nseen < 8)
+			snprintf(seen[nseen++], 32, "%s", ts[i].label);
+		runs = ts[i].n > runs ? ts[i].n : runs;
+	}
+	printf("\n### Threads sharing one arena\n\n");
+	printf("The same cycle run by 2 and 4 threads at once, each with its "
+	       "own ring of held\nbuffers, all on one tide arena (or one "
+	       "process malloc); %lu warm-up and %lu timed\ncycles per thread; "
+	       "ns per cycle and thread, median of %d processes per cell\n"
+	       "(`--threads N`, run by `bench/bench_arena.sh`). The machine has "
+	       "%ld CPUs, so\n4 threads also measure behaviour under "
+	       "oversubscription.\n\n",
+	       WARMUP / 4, CYCLES / 4, runs, sysconf(_SC_NPROCESSORS_ONLN));
+	printf("| allocator | 1 thread | 2 threads | 4 threads |\n"
+	       "|---|---:|---:|---:|\n");
+	for (int k = 0; k < nseen; k++) {
+		printf("| %s | - |", seen[k]);
+		for (int i = 0; i < 2; i++)
+			printf(" %.0f |", tmedian(seen[k], nthr[i]));
+		printf("\n");
+	}
+	printf("\nGoals (threads):\n\n");
+	for (int i = 0; i < 2; i++) {
+		double t = tmedian("tide", nthr[i]);
+		double g = tmedian("glibc", nthr[i]);
+
+		printf("- %d threads on one arena at least as fast as glibc: "
+		       "tide %.0f ns vs glibc %.0f ns (%.2fx): **%s**\n",
+		       nthr[i], t, g, t > 0 ? g / t : 0,
+		       t > 0 && t <= g ? "met" : "not met");
+	}
+	printf("- 1 thread >= 1.5x glibc: tide %.0f ns vs glibc %.0f ns "
+	       "(%.2fx): **%s**\n",
+	       tide1, glibc1, tide1 > 0 ? glibc1 / tide1 : 0,
+	       tide1 > 0 && glibc1 / tide1 >= 1.5 ? "met" : "not met");
+}
+
 static int report(const char *path)
 {
 	static struct series s[8];
@@ -272,7 +438,15 @@ static int report(const char *path)
 	while (fgets(line, sizeof(line), f)) {
 		double v[8];
 		struct series *x;
+		int nt;
 
+		if (sscanf(line, "T %63s %d %lf", label, &nt, &v[0]) == 3) {
+			struct tseries *y = tfind(label, nt);
+
+			if (y && y->n < MAXR)
+				y->ns[y->n++] = v[0];
+			continue;
+		}
 		if (sscanf(line, "R %63s %lf %lf %lf %lf %lf %lf %lf %lf",
 			   label, &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
 			   &v[6], &v[7]) != 9)
@@ -366,6 +540,21 @@ static int report(const char *path)
 		       exact ? "all" : "not all", t->n,
 		       median(t->resident, t->n), median(t->used, t->n),
 		       exact ? "met" : "not met");
+		{
+			double best_peer = -1;
+
+			for (int i = 0; i < ns; i++)
+				if (&s[i] != t &&
+				    (best_peer < 0 ||
+				     median(s[i].after, s[i].n) < best_peer))
+					best_peer = median(s[i].after, s[i].n);
+			printf("- RSS after reclaim the lowest of all peers: tide "
+			       "%.0f KiB, lowest peer %.0f KiB: **%s**\n",
+			       median(t->after, t->n), best_peer,
+			       median(t->after, t->n) <= best_peer ? "met" :
+								     "not met");
+		}
+		threads_report(tn, gn);
 	}
 	return 0;
 }
@@ -373,6 +562,7 @@ static int report(const char *path)
 int main(int argc, char **argv)
 {
 	const char *mode = NULL, *label = NULL;
+	int threads = 0;
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--report") && i + 1 < argc)
@@ -386,13 +576,17 @@ int main(int argc, char **argv)
 			mode = argv[++i];
 		else if (!strcmp(argv[i], "--name") && i + 1 < argc)
 			label = argv[++i];
+		else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
+			threads = atoi(argv[++i]);
 	}
 	if (!mode) {
 		fprintf(stderr, "usage: bench_arena --mode tide|malloc "
-				"[--name LABEL] | --report FILE\n"
+				"[--name LABEL] [--threads N] | --report FILE\n"
 				"(bench/bench_arena.sh runs the whole "
 				"comparison)\n");
 		return 2;
 	}
+	if (threads)
+		return measure_threads(mode, label ? label : mode, threads);
 	return measure(mode, label ? label : mode);
 }

@@ -13,13 +13,24 @@ je=$("$bin" --jemalloc-path)
 if [ -n "$je" ] && [ ! -e "$je" ]; then
 	je=
 fi
+lib() { # the peer's shared library, as CMake found it
+	grep "^TIDE_$1_LIB:FILEPATH=" "$build/CMakeCache.txt" 2>/dev/null |
+		cut -d= -f2 | grep -v NOTFOUND || true
+}
+mi=$(lib MIMALLOC)
+tc=$(lib TCMALLOC)
+peers() { # the same arguments for tide, glibc and every preloaded peer
+	"$bin" --mode tide "$@" >>"$raw"
+	"$bin" --mode malloc --name glibc "$@" >>"$raw"
+	[ -z "$je" ] || LD_PRELOAD=$je "$bin" --mode malloc --name jemalloc "$@" >>"$raw"
+	[ -z "$mi" ] || LD_PRELOAD=$mi "$bin" --mode malloc --name mimalloc "$@" >>"$raw"
+	[ -z "$tc" ] || LD_PRELOAD=$tc "$bin" --mode malloc --name tcmalloc "$@" >>"$raw"
+}
 i=0
 while [ "$i" -lt "$runs" ]; do
-	"$bin" --mode tide >>"$raw"
-	"$bin" --mode malloc --name glibc >>"$raw"
-	if [ -n "$je" ]; then
-		LD_PRELOAD=$je "$bin" --mode malloc --name jemalloc >>"$raw"
-	fi
+	peers
+	peers --threads 2
+	peers --threads 4
 	i=$((i + 1))
 done
 "$bin" --report "$raw"

@@ -6,7 +6,10 @@
  *      per block that goes back to the kernel at once, and the cost of one
  *      shrink; raw munmap of the same tails is the physical floor;
  *  (b) realloc doubling from 4 KiB to 1 GiB, touching every new page, as a
- *      ratio to the first-touch floor (one 1 GiB mapping touched once).
+ *      ratio to the first-touch floor (one 1 GiB mapping touched once);
+ *  (c) heap-sized blocks (16 B - 64 KiB, fixed and mixed sizes, realloc,
+ *      1/2/4 threads, resident bytes per block) against the process
+ *      allocator, "bench_kv small NAME" and "bench_kv small-report".
  *
  * One process measures one allocator: "bench_kv run tide" uses tide (and the
  * floors), "bench_kv run NAME" uses malloc/realloc of whatever allocator the
@@ -277,13 +280,362 @@ static int report(void)
 	return 0;
 }
 
+/* ---- (c) heap-sized blocks against the process allocator ------------ */
+
+/*
+ * "bench_kv small NAME": in one process (with NAME's allocator preloaded, or
+ * glibc), tide_kvmalloc/kvfree/kvrealloc against malloc/free/realloc of the
+ * same allocator, alternating round by round so both see the same machine
+ * state; 1, 2 and 4 threads each running the loop on their own blocks.
+ * Lines: "small ALLOC CASE THREADS tide_ns raw_ns" (per op and thread,
+ * medians of the rounds) and "rss ALLOC SIZE tide_bytes raw_bytes".
+ */
+#include <pthread.h>
+#include <sys/wait.h>
+
+#define ROUNDS 5
+#define MIXN 64
+
+struct small_arg {
+	int impl; /* 0 raw, 1 tide */
+	int kase; /* index in small_sizes, or CASE_MIXED / CASE_REALLOC */
+	long iters;
+	double ns;
+	pthread_barrier_t *bar;
+};
+
+static const size_t small_sizes[] = { 16, 64, 256, 1024, 4096, 16384, 65536 };
+#define NSIZES (sizeof(small_sizes) / sizeof(small_sizes[0]))
+#define CASE_MIXED ((int)NSIZES)
+#define CASE_REALLOC ((int)NSIZES + 1)
+
+static inline void *s_alloc(int tide, size_t n)
+{
+	return tide ? tide_kvmalloc(n, 0) : malloc(n);
+}
+
+static inline void s_free(int tide, void *p)
+{
+	if (tide)
+		tide_kvfree(p);
+	else
+		free(p);
+}
+
+static inline void *s_realloc(int tide, void *p, size_t n)
+{
+	return tide ? tide_kvrealloc(p, n, 0) : realloc(p, n);
+}
+
+/* 16 B .. 64 KiB, log-uniform, from a fixed sequence */
+static size_t mixed_size(unsigned *seed)
+{
+	unsigned r = *seed = *seed * 1103515245u + 12345u;
+	unsigned shift = 4 + (r >> 8) % 13; /* 16 .. 65536 */
+
+	return ((size_t)1 << shift) +
+	       ((r >> 20) & (((size_t)1 << shift) - 1)) / 2;
+}
+
+static void *small_thread(void *arg)
+{
+	struct small_arg *a = arg;
+	int tide = a->impl;
+	double t0;
+
+	pthread_barrier_wait(a->bar);
+	t0 = bench_now();
+	if (a->kase < CASE_MIXED) {
+		size_t n = small_sizes[a->kase];
+
+		for (long i = 0; i < a->iters; i++) {
+			char *p = s_alloc(tide, n);
+
+			if (!p)
+				exit(1);
+			((volatile char *)p)[0] = 1;
+			s_free(tide, p);
+		}
+	} else if (a->kase == CASE_MIXED) {
+		void *live[MIXN];
+		unsigned seed = 42;
+
+		for (long i = 0; i < a->iters; i += MIXN) {
+			for (int j = 0; j < MIXN; j++) {
+				live[j] = s_alloc(tide, mixed_size(&seed));
+				if (!live[j])
+					exit(1);
+				((volatile char *)live[j])[0] = 1;
+			}
+			for (int j = 0; j < MIXN; j++)
+				s_free(tide, live[(j * 37) % MIXN]);
+		}
+	} else {
+		/* realloc: 16 B doubling to 4 KiB and back, 18 calls a turn */
+		for (long i = 0; i < a->iters; i += 18) {
+			char *p = s_alloc(tide, 16);
+			size_t n;
+
+			for (n = 32; n <= 4096; n *= 2)
+				p = s_realloc(tide, p, n);
+			for (n = 2048; n >= 16; n /= 2)
+				p = s_realloc(tide, p, n);
+			if (!p)
+				exit(1);
+			s_free(tide, p);
+		}
+	}
+	a->ns = (bench_now() - t0) * 1e9 / (double)a->iters;
+	return NULL;
+}
+
+/* One measurement: @nthr threads; mean ns per op and thread. */
+static double small_once(int impl, int kase, int nthr, long iters)
+{
+	pthread_t th[4];
+	struct small_arg a[4];
+	pthread_barrier_t bar;
+	double sum = 0;
+
+	pthread_barrier_init(&bar, NULL, (unsigned)nthr);
+	for (int i = 0; i < nthr; i++) {
+		a[i] = (struct small_arg){ impl, kase, iters, 0, &bar };
+		if (pthread_create(&th[i], NULL, small_thread, &a[i]))
+			exit(1);
+	}
+	for (int i = 0; i < nthr; i++) {
+		pthread_join(th[i], NULL);
+		sum += a[i].ns;
+	}
+	pthread_barrier_destroy(&bar);
+	return sum / nthr;
+}
+
+/* Resident bytes per live block of @n bytes: 100000 blocks, fresh child. */
+static double rss_per_block(int tide, size_t n)
+{
+	enum { NB = 100000 };
+	int fd[2];
+	double v = -1;
+	pid_t pid;
+
+	if (pipe(fd))
+		exit(1);
+	pid = fork();
+	if (pid == 0) {
+		static void *b[NB];
+		long before = bench_anon_kb(), after;
+
+		for (int i = 0; i < NB; i++) {
+			b[i] = s_alloc(tide, n);
+			if (!b[i])
+				_exit(1);
+			memset(b[i], 1, n);
+		}
+		after = bench_anon_kb();
+		v = (double)(after - before) * 1024.0 / NB;
+		if (write(fd[1], &v, sizeof(v)) != sizeof(v))
+			_exit(1);
+		_exit(0);
+	}
+	close(fd[1]);
+	if (read(fd[0], &v, sizeof(v)) != sizeof(v))
+		v = -1;
+	close(fd[0]);
+	waitpid(pid, NULL, 0);
+	return v;
+}
+
+static const char *case_name(int kase, char *buf, size_t len)
+{
+	if (kase == CASE_MIXED)
+		return "mixed";
+	if (kase == CASE_REALLOC)
+		return "realloc";
+	snprintf(buf, len, "%zu", small_sizes[kase]);
+	return buf;
+}
+
+static int small_run(const char *name)
+{
+	static const int thr[] = { 1, 2, 4 };
+	long iters = 200000;
+	char buf[32];
+
+	if (getenv("BENCH_KV_SMALL_ITERS"))
+		iters = strtol(getenv("BENCH_KV_SMALL_ITERS"), NULL, 10);
+	/* read the threshold once before timing (first call's slow path) */
+	tide_kvfree(tide_kvmalloc(1, 0));
+	for (int kase = 0; kase <= CASE_REALLOC; kase++) {
+		for (size_t t = 0; t < 3; t++) {
+			double raw[ROUNDS], td[ROUNDS];
+
+			for (int r = 0; r < ROUNDS; r++) {
+				if (r & 1) {
+					td[r] = small_once(1, kase, thr[t],
+							   iters);
+					raw[r] = small_once(0, kase, thr[t],
+							    iters);
+				} else {
+					raw[r] = small_once(0, kase, thr[t],
+							    iters);
+					td[r] = small_once(1, kase, thr[t],
+							   iters);
+				}
+			}
+			printf("small %s %s %d %.3f %.3f\n", name,
+			       case_name(kase, buf, sizeof(buf)), thr[t],
+			       bench_median(td, ROUNDS),
+			       bench_median(raw, ROUNDS));
+		}
+	}
+	for (size_t n = 16; n <= 1024; n *= 4)
+		printf("rss %s %zu %.2f %.2f\n", name, n, rss_per_block(1, n),
+		       rss_per_block(0, n));
+	fflush(stdout);
+	return 0;
+}
+
+/* ---- (c) report ------------------------------------------------------ */
+
+#define MAXS 512
+static struct srow {
+	char alloc[32], kase[16];
+	int thr;
+	double tide[MAXR], raw[MAXR];
+	int n;
+} srows[MAXS];
+static int nsrows;
+
+static struct srow *srow_of(const char *alloc, const char *kase, int thr)
+{
+	for (int i = 0; i < nsrows; i++)
+		if (!strcmp(srows[i].alloc, alloc) &&
+		    !strcmp(srows[i].kase, kase) && srows[i].thr == thr)
+			return &srows[i];
+	if (nsrows == MAXS)
+		exit(1);
+	snprintf(srows[nsrows].alloc, sizeof(srows[0].alloc), "%s", alloc);
+	snprintf(srows[nsrows].kase, sizeof(srows[0].kase), "%s", kase);
+	srows[nsrows].thr = thr;
+	return &srows[nsrows++];
+}
+
+static int small_report(void)
+{
+	char line[256], kind[16], alloc[32], kase[16];
+	double a, b, worst = 0, worst_rss = 0;
+	int thr, reps = 0;
+	char allocs[8][32];
+	int nalloc = 0;
+
+	while (fgets(line, sizeof(line), stdin)) {
+		struct srow *r;
+
+		if (sscanf(line, "%15s %31s %15s %d %lf %lf", kind, alloc, kase,
+			   &thr, &a, &b) == 6 &&
+		    !strcmp(kind, "small"))
+			r = srow_of(alloc, kase, thr);
+		else if (sscanf(line, "%15s %31s %15s %lf %lf", kind, alloc,
+				kase, &a, &b) == 5 &&
+			 !strcmp(kind, "rss"))
+			r = srow_of(alloc, kase, 0);
+		else
+			continue;
+		if (r->n < MAXR) {
+			r->tide[r->n] = a;
+			r->raw[r->n++] = b;
+		}
+		if (r->n > reps)
+			reps = r->n;
+	}
+	for (int i = 0; i < nsrows; i++) {
+		int seen = 0;
+
+		for (int j = 0; j < nalloc; j++)
+			seen |= !strcmp(allocs[j], srows[i].alloc);
+		if (!seen && nalloc < 8)
+			snprintf(allocs[nalloc++], 32, "%s", srows[i].alloc);
+	}
+	printf("## kv: heap-sized blocks against the process allocator\n\n");
+	printf("Command: `sh bench/bench_kv.sh build-bench` (part (c); "
+	       "`BENCH_KV_SMALL=only` runs only this part). %d processes per "
+	       "allocator, allocators interleaved; in each process "
+	       "`tide_kvmalloc`/`tide_kvfree`/`tide_kvrealloc` and the "
+	       "allocator's own `malloc`/`free`/`realloc` alternate in %d "
+	       "rounds, each thread on its own blocks; per-process medians, "
+	       "then the median over processes. The peer allocators are "
+	       "preloaded (`LD_PRELOAD`), so tide's heap blocks come from the "
+	       "same allocator as the peer's. Cell: tide ns / allocator ns per "
+	       "operation and thread (ratio). Fixed sizes: allocate, write one "
+	       "byte, free. *mixed*: 64 live blocks of 16 B–64 KiB "
+	       "(log-uniform), freed in another order. *realloc*: 16 B doubled "
+	       "to 4 KiB and halved back (ns per call).\n\n",
+	       reps, ROUNDS);
+	for (int j = 0; j < nalloc; j++) {
+		printf("**%s**\n\n| case | 1 thread | 2 threads | 4 threads |\n"
+		       "|---|---:|---:|---:|\n",
+		       allocs[j]);
+		for (int i = 0; i < nsrows; i++) {
+			struct srow *r = &srows[i];
+
+			if (strcmp(r->alloc, allocs[j]) || r->thr != 1)
+				continue;
+			printf("| %s%s |", r->kase,
+			       strcmp(r->kase, "mixed") &&
+					       strcmp(r->kase, "realloc") ?
+				       " B" :
+				       "");
+			for (int t = 1; t <= 4; t *= 2) {
+				struct srow *q = srow_of(r->alloc, r->kase, t);
+				double td = bench_median(q->tide, (size_t)q->n);
+				double rw = bench_median(q->raw, (size_t)q->n);
+				double ratio = rw > 0 ? td / rw : 0;
+
+				if (ratio > worst)
+					worst = ratio;
+				printf(" %.2f / %.2f (%.3f×) |", td, rw, ratio);
+			}
+			printf("\n");
+		}
+		printf("\n");
+	}
+	printf("Resident bytes per live block (100000 blocks written, each "
+	       "in a fresh child; smaps_rollup):\n\n| allocator | size | tide "
+	       "| allocator | ratio |\n|---|---:|---:|---:|---:|\n");
+	for (int i = 0; i < nsrows; i++) {
+		struct srow *r = &srows[i];
+		double td, rw;
+
+		if (r->thr)
+			continue;
+		td = bench_median(r->tide, (size_t)r->n);
+		rw = bench_median(r->raw, (size_t)r->n);
+		if (rw > 0 && td / rw > worst_rss)
+			worst_rss = td / rw;
+		printf("| %s | %s B | %.1f | %.1f | %.3f× |\n", r->alloc,
+		       r->kase, td, rw, rw > 0 ? td / rw : 0);
+	}
+	printf("\n| goal | worst case | verdict |\n|---|---:|---|\n");
+	printf("| every cell ≤ 1.05× its allocator | %.3f× | %s |\n", worst,
+	       verdict(worst <= 1.05));
+	printf("| resident bytes per block ≤ 1.1× | %.3f× | %s |\n", worst_rss,
+	       verdict(worst_rss <= 1.1));
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	pg = (size_t)sysconf(_SC_PAGESIZE);
 	if (argc == 3 && !strcmp(argv[1], "run"))
 		return run(argv[2]);
+	if (argc == 3 && !strcmp(argv[1], "small"))
+		return small_run(argv[2]);
 	if (argc == 2 && !strcmp(argv[1], "report"))
 		return report();
-	fprintf(stderr, "usage: bench_kv run tide|NAME | bench_kv report\n");
+	if (argc == 2 && !strcmp(argv[1], "small-report"))
+		return small_report();
+	fprintf(stderr, "usage: bench_kv run tide|NAME | small NAME | report | "
+			"small-report\n");
 	return 2;
 }

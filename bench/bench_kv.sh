@@ -14,7 +14,21 @@ je=$(lib JEMALLOC)
 mi=$(lib MIMALLOC)
 tc=$(lib TCMALLOC)
 results=$(mktemp)
-trap 'rm -f "$results"' EXIT
+small=$(mktemp)
+trap 'rm -f "$results" "$small"' EXIT
+# (c) heap-sized blocks: tide on top of each allocator against that allocator
+i=0
+while [ $i -lt "${BENCH_KV_SMALL_REPS:-3}" ]; do
+	"$bin" small glibc >>"$small"
+	[ -n "$je" ] && LD_PRELOAD=$je "$bin" small jemalloc >>"$small"
+	[ -n "$mi" ] && LD_PRELOAD=$mi "$bin" small mimalloc >>"$small"
+	[ -n "$tc" ] && LD_PRELOAD=$tc "$bin" small tcmalloc >>"$small"
+	i=$((i + 1))
+done
+if [ "${BENCH_KV_SMALL:-}" = only ]; then
+	"$bin" small-report <"$small"
+	exit 0
+fi
 i=0
 while [ $i -lt "$reps" ]; do
 	"$bin" run tide >>"$results"
@@ -25,6 +39,8 @@ while [ $i -lt "$reps" ]; do
 	i=$((i + 1))
 done
 "$bin" report <"$results"
+echo
+"$bin" small-report <"$small"
 for p in jemalloc:$je mimalloc:$mi tcmalloc:$tc; do
 	[ -n "${p#*:}" ] || echo "\n(${p%%:*} not installed: skipped)"
 done

@@ -19,6 +19,9 @@
  *
  * Environment: BENCH_VEC_REPS (default 3), BENCH_VEC_N (default 10000000),
  * BENCH_VEC_CYCLES (default 10).  Output: a Markdown section on stdout.
+ * Then the small-vector section (10000 vectors of 1..16 or 1..1000 u64,
+ * churned or kept; BENCH_VEC_SMALL=only runs just that, BENCH_VEC_SMALL_REPS
+ * passes, default 7).
  */
 #include <algorithm>
 #include <cerrno>
@@ -27,7 +30,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <malloc.h>
+#include <signal.h>
 #include <string>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <time.h>
 #include <vector>
 
@@ -298,11 +305,160 @@ long env_num(const char *name, long def)
 	return v > 0 ? v : def;
 }
 
+/* ---- small vectors: many short-lived or many kept ------------------- */
+
+/*
+ * One pass: NVEC vectors, vector i gets 1 + hash(i) % maxn elements.
+ * churn: each vector is created, filled, emptied by pops and destroyed
+ * before the next; keep: all are filled first (alive together), then each
+ * is emptied and destroyed.  Returns ns per element operation (push or
+ * pop).  The implementations are the ones above; the realloc vector is the
+ * reference.
+ */
+template <class V> double small_pass(size_t maxn, bool keep, uint64_t *sum)
+{
+	enum { NVEC = 10000 };
+	static V *vs[NVEC];
+	unsigned long long ops = 0;
+	double t = bench_now();
+
+	for (size_t i = 0; i < NVEC; i++) {
+		size_t k = 1 + (i * 2654435761u >> 7) % maxn;
+
+		vs[i] = new V;
+		for (size_t j = 0; j < k; j++)
+			vs[i]->push(j);
+		ops += k;
+		if (!keep) {
+			while (vs[i]->len())
+				*sum += vs[i]->pop();
+			ops += k;
+			delete vs[i];
+		}
+	}
+	if (keep) {
+		for (size_t i = 0; i < NVEC; i++) {
+			ops += vs[i]->len();
+			while (vs[i]->len())
+				*sum += vs[i]->pop();
+			delete vs[i];
+		}
+	}
+	return (bench_now() - t) * 1e9 / (double)ops;
+}
+
+struct SmallImpl {
+	const char *name;
+	double (*fn)(size_t, bool, uint64_t *);
+};
+
+void small_section(int reps)
+{
+	const SmallImpl impls[] = {
+		{ "tide_vec (inline helpers)", small_pass<TideVec<0, true>> },
+		{ "tide_vec (functions)", small_pass<TideVec<0, false>> },
+		{ "realloc vector", small_pass<ReallocVec> },
+		{ "std::vector", small_pass<StdVec<false>> },
+	};
+	const size_t nimpl = sizeof(impls) / sizeof(impls[0]);
+	const size_t maxns[] = { 16, 1000 };
+	double worst = 0;
+	uint64_t sum = 0;
+
+	printf("\n## vec: small vectors\n\n");
+	printf("10000 vectors of u64, vector i holding 1 + hash(i) %% N "
+	       "elements (N = 16 or 1000). *churn*: each is created, filled by "
+	       "pushes, emptied by pops and destroyed before the next; *keep*: "
+	       "all are filled first and live together, then emptied and "
+	       "destroyed. ns per push or pop; %d passes, implementations "
+	       "interleaved pass by pass in one process; medians; ratio to "
+	       "the plain realloc-doubling C vector. Command: "
+	       "`BENCH_VEC_SMALL=only build-bench/bench/bench_vec` "
+	       "(BENCH_VEC_SMALL_REPS).\n\n",
+	       reps);
+	printf("| case | tide inline | tide functions | realloc vector | "
+	       "std::vector |\n|---|---:|---:|---:|---:|\n");
+	for (size_t m = 0; m < 2; m++) {
+		for (int keep = 0; keep < 2; keep++) {
+			std::vector<double> t[nimpl];
+			double med[nimpl];
+
+			for (int r = 0; r < reps; r++)
+				for (size_t k = 0; k < nimpl; k++) {
+					size_t i = (k + (size_t)r) % nimpl;
+
+					t[i].push_back(impls[i].fn(maxns[m],
+								   keep, &sum));
+				}
+			for (size_t i = 0; i < nimpl; i++)
+				med[i] = median(t[i]);
+			printf("| 1..%zu, %s |", maxns[m],
+			       keep ? "keep" : "churn");
+			for (size_t i = 0; i < nimpl; i++) {
+				printf(" %.3f", med[i]);
+				if (i < 2) {
+					printf(" (%.3f×)", med[i] / med[2]);
+					worst = std::max(worst,
+							 med[i] / med[2]);
+				}
+				printf(" |");
+			}
+			printf("\n");
+		}
+	}
+	printf("\nGoal: tide_vec within 1.05× of the realloc vector in every "
+	       "case, inline helpers and functions: worst %.3f× — **%s**.\n",
+	       worst, worst <= 1.05 ? "met" : "not met");
+	if (sum == 42)
+		printf("\n");
+	fflush(stdout);
+}
+
+/*
+ * BENCH_VEC_LOAD=N: N child processes spin on the CPU for the whole run (a
+ * stress-like load in the same process tree, so "on a loaded machine" is
+ * reproducible); they die with the parent.
+ */
+std::vector<pid_t> start_load(int n)
+{
+	std::vector<pid_t> kids;
+
+	for (int i = 0; i < n; i++) {
+		pid_t pid = fork();
+
+		if (pid == 0) {
+			volatile unsigned long x = 0;
+
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			for (;;)
+				x = x + 1;
+		}
+		if (pid > 0)
+			kids.push_back(pid);
+	}
+	return kids;
+}
+
+void stop_load(const std::vector<pid_t> &kids)
+{
+	for (pid_t pid : kids) {
+		kill(pid, SIGKILL);
+		waitpid(pid, nullptr, 0);
+	}
+}
+
 } // namespace
 
 int main()
 {
 	Config c;
+
+	const char *sm = getenv("BENCH_VEC_SMALL");
+
+	if (sm && !strcmp(sm, "only")) {
+		small_section((int)env_num("BENCH_VEC_SMALL_REPS", 7));
+		return 0;
+	}
 	std::vector<Impl> impls = {
 		{ "tide_vec", run<TideVec<0, true>>, false, {}, {}, 0, 0 },
 		{ "tide_vec + AUTOTRIM",
@@ -332,6 +488,11 @@ int main()
 #endif
 		{ "realloc vector", run<ReallocVec>, true, {}, {}, 0, 0 },
 	};
+
+	int load = getenv("BENCH_VEC_LOAD") ?
+			   (int)env_num("BENCH_VEC_LOAD", 0) :
+			   0;
+	std::vector<pid_t> kids = start_load(load);
 
 	c.n = (size_t)env_num("BENCH_VEC_N", 10000000);
 	c.low = c.n / 100;
@@ -366,6 +527,8 @@ int main()
 		}
 	}
 
+	stop_load(kids);
+
 	const double live = (double)c.low * sizeof(uint64_t);
 	double fastest_peer = 1e300, std_shrink = 0;
 	const Impl *fastest = nullptr;
@@ -381,6 +544,16 @@ int main()
 			std_shrink = m;
 	}
 
+	char load_cmd[64] = "", loadavg[64] = "unknown";
+	if (load)
+		snprintf(load_cmd, sizeof(load_cmd), "BENCH_VEC_LOAD=%d ",
+			 load);
+	if (FILE *f = fopen("/proc/loadavg", "re")) {
+		if (fscanf(f, "%63s", loadavg) != 1)
+			snprintf(loadavg, sizeof(loadavg), "unknown");
+		fclose(f);
+	}
+
 	printf("## vec: spike/fall registry workload (binder all_procs)\n\n");
 	printf("%d cycles: push to %zu u64 (a random swap-remove every 256 "
 	       "pushes), pop to %zu (a push every 256 pops); %llu operations "
@@ -391,10 +564,12 @@ int main()
 	       "implementation.  Live data after a fall: %.2f MiB.  "
 	       "`std::vector + shrink_to_fit` calls `shrink_to_fit()` after a "
 	       "removal when size < capacity / 4 (binder's trigger).  "
-	       "Command: `build-bench/bench/bench_vec` (BENCH_VEC_REPS, "
-	       "BENCH_VEC_N, BENCH_VEC_CYCLES).\n\n",
+	       "Command: `%sbuild-bench/bench/bench_vec` (BENCH_VEC_REPS, "
+	       "BENCH_VEC_N, BENCH_VEC_CYCLES; BENCH_VEC_LOAD=N runs N "
+	       "CPU-spinning processes beside it).  Load average at the end: "
+	       "%s.\n\n",
 	       c.cycles, c.n, c.low, impls[0].ops, c.reps, c.reps * c.cycles,
-	       live / 1048576);
+	       live / 1048576, load_cmd, loadavg);
 	printf("| implementation | time (s) | Mops/s | time / fastest peer | "
 	       "RSS after fall (MiB) | RSS / live |\n");
 	printf("|---|---:|---:|---:|---:|---:|\n");
@@ -434,6 +609,6 @@ int main()
 	       "**%s**.\n",
 	       bound / 1048576, rss_auto / 1048576, rss_auto_max / 1048576,
 	       rss_auto_max / live, rss_auto_max <= bound ? "met" : "not met");
-	fflush(stdout);
+	small_section((int)env_num("BENCH_VEC_SMALL_REPS", 7));
 	return 0;
 }

@@ -6,11 +6,13 @@
  * (op and slot, fault, flags, 24-bit size scaled up to 6 MiB).  Every
  * block carries a pattern seeded per slot; after every resize the bytes up
  * to the smaller size must survive, bytes added with TIDE_ZERO must read
- * zero, tide_kvsize() must be the size asked for and tide_kvresident() at
- * least that.  A failed call (injected fault) must leave the block exactly
- * as it was.
+ * zero, tide_kvsize() must be the size asked for (paged) or the usable
+ * size (heap) and tide_kvresident() at least that.  A failed call
+ * (injected fault) must leave the block exactly as it was.
  */
 #include <errno.h>
+#include <malloc.h>
+
 #include <tide.h>
 
 #include "fuzz.h"
@@ -57,7 +59,10 @@ static void check_slot(const struct slot *s)
 {
 	if (!s->p)
 		return;
-	FZ_CHECK(tide_kvsize(s->p) == s->size);
+	/* paged: the size asked for; heap: malloc_usable_size() */
+	FZ_CHECK(tide_kvsize(s->p) ==
+		 (tide_kv_is_paged(s->p) ? s->size : malloc_usable_size(s->p)));
+	FZ_CHECK(tide_kvsize(s->p) >= s->size);
 	FZ_CHECK(tide_kvresident(s->p) >= s->size);
 	FZ_CHECK((uintptr_t)s->p % _Alignof(max_align_t) == 0);
 	check_pattern(s->p, s->size, s->seed);

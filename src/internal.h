@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/types.h>
 
@@ -59,7 +60,9 @@ struct tide__os_hooks {
 	void *(*memcpy)(void *dst, const void *src, size_t n);
 };
 
-/* Install @hooks (NULL: the defaults); returns the previous table. */
+/* Install @hooks (NULL: the defaults); returns the previous table.
+ * Test builds (TIDE_TEST_HOOKS) only, as are tide__os_stats() and the
+ * fault injection below. */
 const struct tide__os_hooks *tide__os_set_hooks(const struct tide__os_hooks *h);
 extern const struct tide__os_hooks tide__os_default_hooks;
 
@@ -88,11 +91,49 @@ int tide__os_remap_fixed(void *addr, size_t old_len, size_t new_len, void *dst);
 #endif
 int tide__os_advise(void *addr, size_t len, int advice);
 
-/* Failable heap calls; NULL with errno ENOMEM on failure. */
+/*
+ * Failable heap calls; NULL with errno ENOMEM on failure.
+ *
+ * Test hooks cost nothing in a release build: the library's objects are
+ * compiled twice.  The shared and static libraries that are installed are
+ * built without TIDE_TEST_HOOKS: the heap wrappers below are inline calls
+ * of libc (no counter, no flag, no indirect call: kv's heap path is a tail
+ * call of malloc/free), and os.c's mapping wrappers do no accounting.  The
+ * tests and fuzzers link tide_test, built with -DTIDE_TEST_HOOKS, where
+ * every wrapper goes through the hook table, takes part in fault injection
+ * and is counted (process-wide atomics: fine for tests, 20x too slow for
+ * two threads sharing a cache line in production, see issue 15).  The
+ * trade-off: what the tests exercise is the same source with the hooks
+ * compiled in, not the very binary users link; the hooks sit only in these
+ * wrappers, so the code paths above them are the same.
+ */
+#ifdef TIDE_TEST_HOOKS
 void *tide__os_malloc(size_t size);
 void *tide__os_calloc(size_t n, size_t size);
 void *tide__os_realloc(void *p, size_t size);
 void tide__os_free(void *p);
+#else
+static inline void *tide__os_malloc(size_t size)
+{
+	return malloc(size);
+}
+
+static inline void *tide__os_calloc(size_t n, size_t size)
+{
+	return calloc(n, size);
+}
+
+static inline void *tide__os_realloc(void *p, size_t size)
+{
+	/* size 0 would free @p in glibc; tide never asks for that. */
+	return realloc(p, size ? size : 1);
+}
+
+static inline void tide__os_free(void *p)
+{
+	free(p);
+}
+#endif
 size_t tide__os_usable_size(void *p);
 /* memcpy that is counted: kv copies bytes only through this. */
 void tide__os_copy(void *dst, const void *src, size_t n);
@@ -147,6 +188,15 @@ size_t tide__kv_committed_for(const void *p, size_t size);
 size_t tide__kv_committed(const void *p);
 /* The page unit of a paged block (page size or 2 MiB); 0 for a heap one. */
 size_t tide__kv_unit(const void *p);
+/*
+ * False for every heap block but one in 256 and for NULL: a paged block's
+ * data is 64 bytes into a page.  Lets vec skip the paged bookkeeping of a
+ * heap buffer with one mask and compare (true means "ask kv").
+ */
+static inline bool tide__kv_maybe_paged(const void *p)
+{
+	return ((uintptr_t)p & 4095) == 64;
+}
 
 /* ---------------------------------------------------------------------
  * shrinker.c: direct reclaim, called by allocators on ENOMEM.

@@ -2,13 +2,22 @@
 /*
  * kv.c - hybrid heap/paged allocation with honest shrinking.
  *
- * Every block starts with a tag right before the pointer handed out: the
- * requested size and a check word (the pointer xor a per-backend key).  The
- * tag tells kvfree/kvrealloc the backend in O(1), without a global table or
- * lock, and lets them catch pointers tide never handed out.
+ * Heap blocks (below the threshold) are plain malloc() blocks, untagged: a
+ * kvmalloc/kvfree pair is malloc/free plus a compare, so small blocks cost
+ * what the process allocator costs (issue 15), in time and in resident
+ * bytes.  Paged blocks are told apart by address, the way the kernel's
+ * is_vmalloc_addr() does it, then by a header:
  *
- *   heap block:  [tag 16][data ...]                  one malloc() block
- *   paged block: [hdr 48][tag 16][data ...][slack]   one mapping of its own
+ *   paged block: [hdr 64][data ...][slack]   one mapping of its own
+ *
+ * A paged block's data starts 64 bytes into a page, so its address is 64
+ * modulo 4096 (for any page size of 4 KiB or more).  Only a pointer of that
+ * shape has its header read, and only the magic word of the header (the
+ * header's address xor a key) says "paged"; everything else is a heap block.
+ * The header is in the same page as the pointer, so reading it cannot fault
+ * for any pointer that points into mapped memory.  One heap block in 256
+ * has that shape too: its magic never matches (the 8 bytes before it belong
+ * to the allocator or to another block), and it is freed as a heap block.
  *
  * A paged block's committed length (map_len) is a multiple of its unit (the
  * page, or 2 MiB with TIDE_HUGE); the bytes between the requested end and
@@ -31,40 +40,84 @@
 
 #include "internal.h"
 
-#define HEAP_KEY ((uintptr_t)0x74696465ab5e6170ULL)
 #define PAGED_KEY ((uintptr_t)0x74696465ba9ed000ULL)
 
-struct tag {
-	size_t size; /* requested bytes */
-	uintptr_t check; /* (uintptr_t)ptr ^ key */
-};
-
 struct paged_hdr {
+	uintptr_t magic; /* (uintptr_t)this ^ PAGED_KEY */
+	size_t size; /* requested bytes */
 	size_t map_len; /* committed bytes from the header on */
 	size_t unit; /* page size or 2 MiB */
 	unsigned flags; /* TIDE_HUGE when the block was made huge */
 	unsigned pad;
 	char reserved[24];
-	struct tag tag;
 };
 
-#define HEAP_HDR sizeof(struct tag)
 #define PAGED_HDR sizeof(struct paged_hdr)
+/* Paged data pointers are PAGED_HDR modulo SHAPE_ALIGN. */
+#define SHAPE_ALIGN ((uintptr_t)4096)
 
-_Static_assert(sizeof(struct tag) == 16, "heap header is at most 16 bytes");
 _Static_assert(sizeof(struct paged_hdr) == 64, "paged header is 64 bytes");
-_Static_assert(HEAP_HDR % alignof(max_align_t) == 0, "alignment");
 _Static_assert(PAGED_HDR % alignof(max_align_t) == 0, "alignment");
+
+/*
+ * User-space addresses end below ADDR_END: anything at or above it is a
+ * kernel or non-canonical address, reported before anything is read.
+ * x86-64 with 4-level paging: 2^47 (5-level kernels only map above it on
+ * request, which malloc and tide never make); arm64: 2^48.
+ */
+#if defined(__x86_64__)
+#define ADDR_END ((uintptr_t)1 << 47)
+#elif defined(__aarch64__)
+#define ADDR_END ((uintptr_t)1 << 48)
+#else
+#define ADDR_END UINTPTR_MAX
+#endif
+#define ADDR_LOW ((uintptr_t)4096)
 
 /* Largest request we try: leaves room for headers and rounding. */
 #define KV_MAX_SIZE ((size_t)PTRDIFF_MAX - 2 * TIDE__HUGE_SIZE)
+/* The largest paged block: x86-64's user address space (issue 14 item 8:
+ * mremap reports EINVAL past it; kv reports ENOMEM). */
+#define KV_MAX_PAGED (((size_t)1 << 47) - 2 * TIDE__HUGE_SIZE)
+
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
 
 enum kind { KIND_HEAP, KIND_PAGED };
+
+/*
+ * Heap requests below alignof(max_align_t) ask for that much: allocators
+ * with 8-byte classes (jemalloc, mimalloc, tcmalloc) would otherwise return
+ * 8-aligned blocks, and kv promises max_align_t alignment.
+ */
+static inline size_t heap_req(size_t size)
+{
+	return size < alignof(max_align_t) ? alignof(max_align_t) : size;
+}
 
 /* ---- threshold ------------------------------------------------------ */
 
 static atomic_size_t kv_threshold = TIDE_KV_DEFAULT_THRESHOLD;
 static pthread_once_t threshold_once = PTHREAD_ONCE_INIT;
+/*
+ * What the fast paths compare sizes with: min(threshold, KV_MAX_SIZE + 1),
+ * or 0 until the first slow call has read $TIDE_KV_THRESHOLD.  A plain
+ * relaxed load (one mov on x86-64), no pthread_once per call: before the
+ * environment is read every call takes the slow path, which reads it.
+ */
+static atomic_size_t kv_fast_limit;
+
+static size_t fast_limit(void)
+{
+	return atomic_load_explicit(&kv_fast_limit, memory_order_relaxed);
+}
+
+static void set_fast_limit(size_t threshold)
+{
+	atomic_store_explicit(&kv_fast_limit,
+			      TIDE__MIN(threshold, KV_MAX_SIZE + 1),
+			      memory_order_relaxed);
+}
 
 static bool parse_size(const char *s, size_t *ret)
 {
@@ -107,6 +160,7 @@ static void threshold_from_env(void)
 
 	if (parse_size(getenv("TIDE_KV_THRESHOLD"), &v))
 		atomic_store(&kv_threshold, v);
+	set_fast_limit(atomic_load(&kv_threshold));
 }
 
 size_t tide_kv_threshold(void)
@@ -119,40 +173,52 @@ void tide_kv_set_threshold(size_t bytes)
 {
 	pthread_once(&threshold_once, threshold_from_env);
 	atomic_store(&kv_threshold, bytes);
+	set_fast_limit(bytes);
 }
 
-/* ---- tags ----------------------------------------------------------- */
-
-static inline struct tag *tag_of(const void *p)
-{
-	return (struct tag *)p - 1;
-}
+/* ---- telling blocks apart ------------------------------------------ */
 
 static inline struct paged_hdr *hdr_of(const void *p)
 {
 	return (struct paged_hdr *)((char *)p - PAGED_HDR);
 }
 
-static void set_tag(void *p, size_t size, uintptr_t key)
+static inline bool addr_bad(uintptr_t a)
 {
-	struct tag *t = tag_of(p);
-
-	t->size = size;
-	t->check = (uintptr_t)p ^ key;
+	return a - ADDR_LOW >= ADDR_END - ADDR_LOW;
 }
 
+static inline bool paged_shape(uintptr_t a)
+{
+	return (a & (SHAPE_ALIGN - 1)) == PAGED_HDR;
+}
+
+/*
+ * Read a candidate's magic word.  For a paged block it is tide's own
+ * header.  For a heap block of the same shape these 8 bytes are the
+ * allocator's or another block's: the read is deliberate, so the
+ * sanitizers are told not to instrument it (it is in the pointer's own
+ * page, so it cannot fault for a pointer into mapped memory), and
+ * tests/valgrind.supp names it for memcheck.
+ */
+__attribute__((noinline, no_sanitize("address", "thread"))) static uintptr_t
+tide__kv_peek_magic(const void *p)
+{
+	return *(const volatile uintptr_t *)hdr_of(p);
+}
+
+static inline bool is_paged(const void *p)
+{
+	return paged_shape((uintptr_t)p) &&
+	       tide__kv_peek_magic(p) == ((uintptr_t)hdr_of(p) ^ PAGED_KEY);
+}
+
+/* Kind of a non-NULL pointer; kernel or non-canonical ones are reported. */
 static enum kind kind_of(const void *p, const char *what)
 {
-	const struct tag *t;
-
-	if ((uintptr_t)p % alignof(max_align_t) || (uintptr_t)p < 4096)
+	if (addr_bad((uintptr_t)p))
 		tide__misuse(what, p);
-	t = tag_of(p);
-	if (t->check == ((uintptr_t)p ^ HEAP_KEY))
-		return KIND_HEAP;
-	if (t->check == ((uintptr_t)p ^ PAGED_KEY))
-		return KIND_PAGED;
-	tide__misuse(what, p);
+	return is_paged(p) ? KIND_PAGED : KIND_HEAP;
 }
 
 /* ---- direct reclaim ------------------------------------------------- */
@@ -227,8 +293,9 @@ static void *paged_alloc_once(size_t size, unsigned flags)
 	h->map_len = len;
 	h->unit = unit;
 	h->flags = flags & TIDE_HUGE;
+	h->magic = (uintptr_t)h ^ PAGED_KEY;
+	h->size = size;
 	p = (char *)base + PAGED_HDR;
-	set_tag(p, size, PAGED_KEY);
 	/* Fresh anonymous pages read as zero: TIDE_ZERO costs nothing here. */
 	poison_slack(p, size);
 	return p;
@@ -238,6 +305,13 @@ static void *paged_alloc(size_t size, unsigned flags)
 {
 	int prio = TIDE_DEF_PRIORITY;
 	void *p;
+
+	if (size > KV_MAX_PAGED) {
+		/* Past the address space: no reclaim can help; some kernels
+		 * (and valgrind) say EINVAL for such a mapping. */
+		errno = ENOMEM;
+		return NULL;
+	}
 
 	do
 		p = paged_alloc_once(size, flags);
@@ -291,7 +365,7 @@ static int paged_extend(struct paged_hdr **hp, size_t len)
 		return r;
 #else
 	/* Portable fallback: map, copy what is in use, unmap. */
-	size_t used = PAGED_HDR + h->tag.size;
+	size_t used = PAGED_HDR + h->size;
 
 	r = (h->flags & TIDE_HUGE) ? map_huge(len, &nb) :
 				     tide__os_map(len, &nb);
@@ -310,7 +384,7 @@ static int paged_extend(struct paged_hdr **hp, size_t len)
 static void *paged_resize(void *p, size_t size, unsigned flags)
 {
 	struct paged_hdr *h = hdr_of(p);
-	size_t old = h->tag.size, len, keep;
+	size_t old = h->size, len, keep;
 	int prio = TIDE_DEF_PRIORITY;
 	int r;
 
@@ -329,28 +403,36 @@ static void *paged_resize(void *p, size_t size, unsigned flags)
 		if ((flags & TIDE_ZERO) && keep > size)
 			memset((char *)p + size, 0,
 			       TIDE__MIN(old, keep) - size);
-		h->tag.size = size;
+		h->size = size;
 		poison_slack(p, size);
 		return p;
 	}
 	if (len > h->map_len) {
 		size_t added = len - h->map_len;
 
+		if (size > KV_MAX_PAGED) {
+			/* Past the address space: mremap would say EINVAL. */
+			errno = ENOMEM;
+			return NULL;
+		}
+
 		do
 			r = paged_extend(&h, len);
 		while (r && (errno = -r, reclaim_and_retry(&prio, flags)));
+		if (r == -EINVAL)
+			r = -ENOMEM; /* mremap's word for "too large" */
 		if (r) {
 			poison_slack(p, old); /* a failed move unpoisons */
 			errno = -r;
 			return NULL;
 		}
+		h->magic = (uintptr_t)h ^ PAGED_KEY;
 		p = (char *)h + PAGED_HDR;
-		set_tag(p, old, PAGED_KEY);
 		tide__sensor_charge(added, flags);
 	}
 	/* The grow lesson: fresh pages and zeroed slack need no memset. */
 	tide__os_unpoison(p, size);
-	h->tag.size = size;
+	h->size = size;
 	poison_slack(p, size);
 	return p;
 }
@@ -359,42 +441,46 @@ static void paged_free(void *p)
 {
 	struct paged_hdr *h = hdr_of(p);
 
-	h->tag.check = 0;
+	h->magic = 0;
 	tide__os_unmap(h, h->map_len);
 }
 
 /* ---- heap backend --------------------------------------------------- */
 
-static void *heap_alloc(size_t size, unsigned flags)
+/*
+ * With TIDE_ZERO, every byte of a heap block up to its usable size reads as
+ * zero unless the caller wrote it (tide_kvsize() reports the usable size).
+ */
+static void zero_tail(char *p, size_t from)
+{
+	size_t usable = tide__os_usable_size(p);
+
+	if (usable > from)
+		memset(p + from, 0, usable - from);
+}
+
+/* The heap allocation, after a fast attempt failed (@tried) or not. */
+static void *heap_alloc(size_t size, unsigned flags, bool tried)
 {
 	int prio = TIDE_DEF_PRIORITY;
-	char *base;
-	void *p;
+	char *p;
 
-	do
-		base = (flags & TIDE_ZERO) ?
-			       tide__os_calloc(1, HEAP_HDR + size) :
-			       tide__os_malloc(HEAP_HDR + size);
-	while (!base && reclaim_and_retry(&prio, flags));
-	if (!base)
+	if (tried && !reclaim_and_retry(&prio, flags))
 		return NULL;
-	p = base + HEAP_HDR;
-	set_tag(p, size, HEAP_KEY);
+	do
+		p = (flags & TIDE_ZERO) ? tide__os_calloc(1, heap_req(size)) :
+					  tide__os_malloc(heap_req(size));
+	while (!p && reclaim_and_retry(&prio, flags));
+	if (p && (flags & TIDE_ZERO))
+		zero_tail(p, size);
 	return p;
 }
 
-static void heap_free(void *p)
+static void *heap_resize(void *p, size_t size, unsigned flags, bool tried)
 {
-	tag_of(p)->check = 0;
-	tide__os_free(tag_of(p));
-}
-
-static void *heap_resize(void *p, size_t size, unsigned flags)
-{
-	size_t old = tag_of(p)->size;
+	size_t old = tide__os_usable_size(p);
 	int prio = TIDE_DEF_PRIORITY;
-	char *base;
-	void *q;
+	char *q;
 
 	if (size > old && size >= tide_kv_threshold()) {
 		/* Promotion to a paged block: the one copy kv ever makes. */
@@ -402,18 +488,16 @@ static void *heap_resize(void *p, size_t size, unsigned flags)
 		if (!q)
 			return NULL;
 		tide__os_copy(q, p, old);
-		heap_free(p);
+		tide__os_free(p);
 		return q;
 	}
-	do
-		base = tide__os_realloc(tag_of(p), HEAP_HDR + size);
-	while (!base && reclaim_and_retry(&prio, flags));
-	if (!base)
+	if (tried && !reclaim_and_retry(&prio, flags))
 		return NULL;
-	q = base + HEAP_HDR;
-	set_tag(q, size, HEAP_KEY);
-	if ((flags & TIDE_ZERO) && size > old)
-		memset((char *)q + old, 0, size - old);
+	do
+		q = tide__os_realloc(p, heap_req(size));
+	while (!q && reclaim_and_retry(&prio, flags));
+	if (q && (flags & TIDE_ZERO))
+		zero_tail(q, TIDE__MIN(old, size));
 	return q;
 }
 
@@ -428,8 +512,9 @@ static bool flags_ok(unsigned flags)
 	return true;
 }
 
-void *tide_kvmalloc(size_t size, unsigned flags)
+static void *kvmalloc_slow(size_t size, unsigned flags, bool tried)
 {
+	pthread_once(&threshold_once, threshold_from_env);
 	if (!flags_ok(flags))
 		return NULL;
 	if (size > KV_MAX_SIZE) {
@@ -438,7 +523,25 @@ void *tide_kvmalloc(size_t size, unsigned flags)
 	}
 	if (size >= tide_kv_threshold())
 		return paged_alloc(size, flags);
-	return heap_alloc(size, flags);
+	return heap_alloc(size, flags, tried);
+}
+
+void *tide_kvmalloc(size_t size, unsigned flags)
+{
+	void *p;
+
+	/*
+	 * The fast path takes no kv flag (container bits 16..31 are ignored
+	 * anyway), so that nothing but @size lives across the malloc call (one saved register: the whole overhead over
+	 * a bare malloc is a call, two compares and a push/pop).
+	 */
+	if (likely(size < fast_limit() && !(flags & ~TIDE_FLAGS_PRIVATE))) {
+		p = tide__os_malloc(heap_req(size));
+		if (likely(p))
+			return p;
+		return kvmalloc_slow(size, 0, true);
+	}
+	return kvmalloc_slow(size, flags, false);
 }
 
 void *tide_kvcalloc(size_t n, size_t size, unsigned flags)
@@ -452,7 +555,7 @@ void *tide_kvcalloc(size_t n, size_t size, unsigned flags)
 	return tide_kvmalloc(bytes, flags | TIDE_ZERO);
 }
 
-void *tide_kvrealloc(void *p, size_t size, unsigned flags)
+static void *kvrealloc_slow(void *p, size_t size, unsigned flags, bool tried)
 {
 	enum kind k;
 
@@ -471,25 +574,52 @@ void *tide_kvrealloc(void *p, size_t size, unsigned flags)
 	}
 	if (k == KIND_PAGED)
 		return paged_resize(p, size, flags);
-	return heap_resize(p, size, flags);
+	return heap_resize(p, size, flags, tried);
 }
 
-void tide_kvfree(void *p)
+void *tide_kvrealloc(void *p, size_t size, unsigned flags)
+{
+	uintptr_t a = (uintptr_t)p;
+	void *q;
+
+	if (likely(!paged_shape(a) && !addr_bad(a) && size &&
+		   size < fast_limit() && !(flags & ~TIDE_FLAGS_PRIVATE))) {
+		q = tide__os_realloc(p, heap_req(size));
+		if (likely(q))
+			return q;
+		return kvrealloc_slow(p, size, 0, true);
+	}
+	return kvrealloc_slow(p, size, flags, false);
+}
+
+__attribute__((noinline)) static void kvfree_slow(void *p)
 {
 	if (!p)
 		return;
 	if (kind_of(p, "tide_kvfree: invalid pointer") == KIND_PAGED)
 		paged_free(p);
 	else
-		heap_free(p);
+		tide__os_free(p);
+}
+
+void tide_kvfree(void *p)
+{
+	uintptr_t a = (uintptr_t)p;
+
+	/* NULL fails addr_bad() too: one compare for both. */
+	if (likely(!paged_shape(a) && !addr_bad(a)))
+		tide__os_free(p);
+	else
+		kvfree_slow(p);
 }
 
 size_t tide_kvsize(const void *p)
 {
 	if (!p)
 		return 0;
-	kind_of(p, "tide_kvsize: invalid pointer");
-	return tag_of(p)->size;
+	if (kind_of(p, "tide_kvsize: invalid pointer") == KIND_PAGED)
+		return hdr_of(p)->size;
+	return tide__os_usable_size((void *)p);
 }
 
 size_t tide_kvresident(const void *p)
@@ -498,7 +628,7 @@ size_t tide_kvresident(const void *p)
 		return 0;
 	if (kind_of(p, "tide_kvresident: invalid pointer") == KIND_PAGED)
 		return hdr_of(p)->map_len - PAGED_HDR;
-	return tide__os_usable_size(tag_of(p)) - HEAP_HDR;
+	return tide__os_usable_size((void *)p);
 }
 
 bool tide_kv_is_paged(const void *p)
@@ -519,7 +649,7 @@ size_t tide__kv_committed_for(const void *p, size_t size)
 size_t tide__kv_committed(const void *p)
 {
 	if (kind_of(p, "tide_kv: invalid pointer") == KIND_HEAP)
-		return tag_of(p)->size;
+		return tide__os_usable_size((void *)p);
 	return hdr_of(p)->map_len;
 }
 

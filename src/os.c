@@ -6,6 +6,13 @@
  * through here, so that tests can observe them (hooks), fail the Nth one
  * (fault injection) and check that nothing leaked (accounting).  The
  * contract of each wrapper is written in internal.h.
+ *
+ * The hooks, the fault injection and the accounting exist only in test
+ * builds (TIDE_TEST_HOOKS, the tide_test library the tests and fuzzers
+ * link).  A release build pays nothing for them: no shared write, no flag
+ * to load, no indirect call; its heap wrappers are inline in internal.h.
+ * The price is that tests run the same source built a second time with the
+ * hooks in, not the installed binary (see internal.h).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -22,6 +29,7 @@
 #include <sanitizer/asan_interface.h>
 #endif
 
+#ifdef TIDE_TEST_HOOKS
 static void *libc_mremap(void *old, size_t old_len, size_t new_len, int flags,
 			 void *new_addr)
 {
@@ -128,6 +136,31 @@ void tide__os_stats(struct tide__os_stats *st)
 	st->failable_calls = atomic_load(&os_acct.failable_calls);
 }
 
+#define ACCT_ADD(field, n) atomic_fetch_add(&os_acct.field, (n))
+#define ACCT_SUB(field, n) atomic_fetch_sub(&os_acct.field, (n))
+#define CALL(fn) (H()->fn)
+#else
+static inline bool inject(void)
+{
+	return false;
+}
+
+static void *libc_mremap(void *old, size_t old_len, size_t new_len, int flags,
+			 void *new_addr)
+{
+	return mremap(old, old_len, new_len, flags, new_addr);
+}
+
+#define ACCT_ADD(field, n) ((void)0)
+#define ACCT_SUB(field, n) ((void)0)
+#define CALL(fn) rel_##fn
+#define rel_mmap mmap
+#define rel_munmap munmap
+#define rel_mremap libc_mremap
+#define rel_madvise madvise
+#define rel_memcpy memcpy
+#endif
+
 size_t tide__os_page_size(void)
 {
 	static atomic_size_t cached;
@@ -170,12 +203,12 @@ static int map_prot(size_t len, int prot, void **ret_addr)
 
 	if (inject())
 		return -ENOMEM;
-	p = H()->mmap(NULL, len, prot, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	p = CALL(mmap)(NULL, len, prot, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
 		return errno ? -errno : -ENOMEM;
-	atomic_fetch_add(&os_acct.maps, 1);
-	atomic_fetch_add(&os_acct.maps_live, 1);
-	atomic_fetch_add(&os_acct.map_bytes, (long long)len);
+	ACCT_ADD(maps, 1);
+	ACCT_ADD(maps_live, 1);
+	ACCT_ADD(map_bytes, (long long)len);
 	*ret_addr = p;
 	return 0;
 }
@@ -196,10 +229,10 @@ void tide__os_unmap(void *addr, size_t len)
 		return;
 	/* Stale shadow would make a later mapping at this address look bad. */
 	tide__os_unpoison(addr, len);
-	H()->munmap(addr, len);
-	atomic_fetch_add(&os_acct.unmaps, 1);
-	atomic_fetch_sub(&os_acct.maps_live, 1);
-	atomic_fetch_sub(&os_acct.map_bytes, (long long)len);
+	CALL(munmap)(addr, len);
+	ACCT_ADD(unmaps, 1);
+	ACCT_SUB(maps_live, 1);
+	ACCT_SUB(map_bytes, (long long)len);
 }
 
 void tide__os_trim(void *addr, size_t len)
@@ -207,8 +240,8 @@ void tide__os_trim(void *addr, size_t len)
 	if (!addr || !len)
 		return;
 	tide__os_unpoison(addr, len);
-	H()->munmap(addr, len);
-	atomic_fetch_sub(&os_acct.map_bytes, (long long)len);
+	CALL(munmap)(addr, len);
+	ACCT_SUB(map_bytes, (long long)len);
 }
 
 int tide__os_unmap_tail(void *addr, size_t old_len, size_t new_len)
@@ -220,10 +253,10 @@ int tide__os_unmap_tail(void *addr, size_t old_len, size_t new_len)
 	if (inject())
 		return -ENOMEM;
 	tide__os_unpoison(tail, old_len - new_len);
-	if (H()->munmap(tail, old_len - new_len))
+	if (CALL(munmap)(tail, old_len - new_len))
 		return errno ? -errno : -ENOMEM;
-	atomic_fetch_add(&os_acct.tail_unmaps, 1);
-	atomic_fetch_sub(&os_acct.map_bytes, (long long)(old_len - new_len));
+	ACCT_ADD(tail_unmaps, 1);
+	ACCT_SUB(map_bytes, (long long)(old_len - new_len));
 	return 0;
 }
 
@@ -233,12 +266,11 @@ int tide__os_grow_inplace(void *addr, size_t old_len, size_t new_len)
 
 	if (inject())
 		return -ENOMEM;
-	p = H()->mremap(addr, old_len, new_len, 0, NULL);
+	p = CALL(mremap)(addr, old_len, new_len, 0, NULL);
 	if (p == MAP_FAILED)
 		return errno ? -errno : -ENOMEM;
-	atomic_fetch_add(&os_acct.remaps, 1);
-	atomic_fetch_add(&os_acct.map_bytes,
-			 (long long)new_len - (long long)old_len);
+	ACCT_ADD(remaps, 1);
+	ACCT_ADD(map_bytes, (long long)new_len - (long long)old_len);
 	return 0;
 }
 
@@ -249,14 +281,13 @@ int tide__os_remap(void *addr, size_t old_len, size_t new_len, void **ret_addr)
 	if (inject())
 		return -ENOMEM;
 	tide__os_unpoison(addr, old_len); /* the pages may move away */
-	p = H()->mremap(addr, old_len, new_len, MREMAP_MAYMOVE, NULL);
+	p = CALL(mremap)(addr, old_len, new_len, MREMAP_MAYMOVE, NULL);
 	if (p == MAP_FAILED)
 		return errno ? -errno : -ENOMEM;
-	atomic_fetch_add(&os_acct.remaps, 1);
+	ACCT_ADD(remaps, 1);
 	if (p != addr)
-		atomic_fetch_add(&os_acct.moves, 1);
-	atomic_fetch_add(&os_acct.map_bytes,
-			 (long long)new_len - (long long)old_len);
+		ACCT_ADD(moves, 1);
+	ACCT_ADD(map_bytes, (long long)new_len - (long long)old_len);
 	*ret_addr = p;
 	return 0;
 }
@@ -268,15 +299,15 @@ int tide__os_remap_fixed(void *addr, size_t old_len, size_t new_len, void *dst)
 	if (inject())
 		return -ENOMEM;
 	tide__os_unpoison(addr, old_len);
-	p = H()->mremap(addr, old_len, new_len, MREMAP_MAYMOVE | MREMAP_FIXED,
-			dst);
+	p = CALL(mremap)(addr, old_len, new_len, MREMAP_MAYMOVE | MREMAP_FIXED,
+			 dst);
 	if (p == MAP_FAILED)
 		return errno ? -errno : -ENOMEM;
-	atomic_fetch_add(&os_acct.remaps, 1);
-	atomic_fetch_add(&os_acct.moves, 1);
+	ACCT_ADD(remaps, 1);
+	ACCT_ADD(moves, 1);
 	/* The pages now live at @dst, inside a reservation already counted. */
-	atomic_fetch_sub(&os_acct.map_bytes, (long long)old_len);
-	atomic_fetch_sub(&os_acct.maps_live, 1);
+	ACCT_SUB(map_bytes, (long long)old_len);
+	ACCT_SUB(maps_live, 1);
 	return 0;
 }
 
@@ -284,12 +315,13 @@ int tide__os_advise(void *addr, size_t len, int advice)
 {
 	if (inject())
 		return -ENOMEM;
-	if (H()->madvise(addr, len, advice))
+	if (CALL(madvise)(addr, len, advice))
 		return errno ? -errno : -EINVAL;
-	atomic_fetch_add(&os_acct.advises, 1);
+	ACCT_ADD(advises, 1);
 	return 0;
 }
 
+#ifdef TIDE_TEST_HOOKS
 void *tide__os_malloc(size_t size)
 {
 	void *p;
@@ -298,9 +330,9 @@ void *tide__os_malloc(size_t size)
 		errno = ENOMEM;
 		return NULL;
 	}
-	p = H()->malloc(size);
+	p = CALL(malloc)(size);
 	if (p)
-		atomic_fetch_add(&os_acct.heap_live, 1);
+		ACCT_ADD(heap_live, 1);
 	return p;
 }
 
@@ -312,9 +344,9 @@ void *tide__os_calloc(size_t n, size_t size)
 		errno = ENOMEM;
 		return NULL;
 	}
-	p = H()->calloc(n, size);
+	p = CALL(calloc)(n, size);
 	if (p)
-		atomic_fetch_add(&os_acct.heap_live, 1);
+		ACCT_ADD(heap_live, 1);
 	return p;
 }
 
@@ -329,7 +361,7 @@ void *tide__os_realloc(void *old, size_t size)
 		return NULL;
 	}
 	/* size 0 would free @old in glibc; tide never asks for that. */
-	p = H()->realloc(old, size ? size : 1);
+	p = CALL(realloc)(old, size ? size : 1);
 	return p;
 }
 
@@ -337,9 +369,11 @@ void tide__os_free(void *p)
 {
 	if (!p)
 		return;
-	H()->free(p);
-	atomic_fetch_sub(&os_acct.heap_live, 1);
+	CALL(free)(p);
+	ACCT_SUB(heap_live, 1);
 }
+
+#endif
 
 size_t tide__os_usable_size(void *p)
 {
@@ -348,9 +382,9 @@ size_t tide__os_usable_size(void *p)
 
 void tide__os_copy(void *dst, const void *src, size_t n)
 {
-	atomic_fetch_add(&os_acct.copies, 1);
-	atomic_fetch_add(&os_acct.copied_bytes, n);
-	H()->memcpy(dst, src, n);
+	ACCT_ADD(copies, 1);
+	ACCT_ADD(copied_bytes, n);
+	CALL(memcpy)(dst, src, n);
 }
 
 bool tide__os_heap_trim(void)

@@ -185,6 +185,31 @@ static int set_capacity(struct tide_vec *v, size_t cap, unsigned flags)
 
 	if (__builtin_mul_overflow(cap, v->elem_size, &bytes))
 		return -EOVERFLOW;
+	/*
+	 * Heap buffer in, heap buffer out (small vectors): no page
+	 * bookkeeping, no kv queries; what refresh(v, 0) would compute.
+	 */
+	if (!tide__kv_maybe_paged(v->data)) {
+		p = v->data ? tide_kvrealloc(v->data, bytes, flags) :
+			      tide_kvmalloc(bytes, flags);
+		if (!p)
+			return -(errno ? errno : ENOMEM);
+		v->data = p;
+		v->cap = cap;
+		if (!tide__kv_maybe_paged(p)) {
+			v->span = 0;
+			v->push_end = cap;
+			v->pop_floor =
+				(v->flags & TIDE_VEC_AUTOTRIM) ? cap / 4 : 0;
+			return 0;
+		}
+		unit = unit_of(v);
+		if (unit && cap > old_cap)
+			v->span =
+				TIDE__MAX(v->span, span_for(v, unit, old_cap));
+		refresh(v, unit);
+		return 0;
+	}
 	/* Pages a failed unmap kept past the capacity may be resident. */
 	if (tide_kv_is_paged(v->data))
 		kept = tide__kv_committed(v->data);
@@ -309,18 +334,15 @@ static const void *source_after_grow(const struct tide_vec *v, const void *old,
 	return elem;
 }
 
-int tide_vec_push(struct tide_vec *v, const void *elem)
+/* Out of line, so that the fast path of tide_vec_push() saves nothing. */
+__attribute__((noinline)) static int push_slow(struct tide_vec *v,
+					       const void *elem)
 {
 	const void *old;
 	int r;
 
 	if (!vec_ok(v) || !elem)
 		return -EINVAL;
-	if (v->len < v->push_end) {
-		copy_elem(slot(v, v->len), elem, v->elem_size);
-		v->len++;
-		return 0;
-	}
 	old = v->data;
 	r = make_room(v, 1);
 	if (r)
@@ -329,6 +351,17 @@ int tide_vec_push(struct tide_vec *v, const void *elem)
 	copy_elem(slot(v, v->len), elem, v->elem_size);
 	v->len++;
 	return 0;
+}
+
+int tide_vec_push(struct tide_vec *v, const void *elem)
+{
+	/* push_end <= cap, and is 0 while elem_size is 0: vec_ok() holds. */
+	if (__builtin_expect(v && elem && v->len < v->push_end, 1)) {
+		copy_elem(slot(v, v->len), elem, v->elem_size);
+		v->len++;
+		return 0;
+	}
+	return push_slow(v, elem);
 }
 
 void *tide_vec_push_slot(struct tide_vec *v)
@@ -353,7 +386,7 @@ void *tide_vec_push_slot(struct tide_vec *v)
 	return s;
 }
 
-int tide_vec_pop(struct tide_vec *v, void *out)
+__attribute__((noinline)) static int pop_slow(struct tide_vec *v, void *out)
 {
 	if (!vec_ok(v))
 		return -EINVAL;
@@ -364,6 +397,21 @@ int tide_vec_pop(struct tide_vec *v, void *out)
 		copy_elem(out, slot(v, v->len), v->elem_size);
 	autotrim(v);
 	return 0;
+}
+
+int tide_vec_pop(struct tide_vec *v, void *out)
+{
+	/* The inline helper's test: above the floor, no trim due. */
+	if (__builtin_expect(v && v->len > v->pop_floor && v->len <= v->cap &&
+				     (!(v->flags & TIDE_VEC_AUTOTRIM) ||
+				      v->len > v->cap / 4),
+			     1)) {
+		v->len--;
+		if (out)
+			copy_elem(out, slot(v, v->len), v->elem_size);
+		return 0;
+	}
+	return pop_slow(v, out);
 }
 
 int tide_vec_insert(struct tide_vec *v, size_t i, const void *elem)

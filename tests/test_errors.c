@@ -3,6 +3,10 @@
  * test_errors.c - the rows of docs/errors.md that no module test already
  * covers: NULL handles and huge sizes on the calls around the main ones.
  */
+#include <stdint.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <tide.h>
 
 #include "harness.h"
@@ -109,21 +113,175 @@ TEST(strerror_handles_zero_positive_and_unknown)
 	CHECK_STR(tide_strerror(-2147483647 - 1), "Unknown error");
 }
 
-static void query_foreign(void *arg)
-{
-	static char buf[64] __attribute__((aligned(16)));
+/* ---- kv: foreign pointers (issue 14 item 9) ------------------------- */
 
-	(void)arg;
-	(void)tide_kvsize(buf + 32);
+static void print_report(const char *what, const void *ptr, void *arg)
+{
+	printf("handler: %s %p\n", what, ptr);
+	fflush(stdout);
 }
 
-TEST(kvsize_of_a_foreign_pointer_aborts)
-{
-	char out[256];
-	int st;
+struct kv_call {
+	int fn; /* 0 free, 1 realloc, 2 size, 3 resident, 4 is_paged */
+	uintptr_t addr;
+};
 
-	st = th_fork(query_foreign, NULL, out, sizeof(out));
-	CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT);
+static void call_kv(void *arg)
+{
+	const struct kv_call *c = arg;
+	void *p = (void *)c->addr;
+
+	tide_set_error_handler(print_report, NULL);
+	switch (c->fn) {
+	case 0:
+		tide_kvfree(p);
+		break;
+	case 1:
+		(void)!tide_kvrealloc(p, 10, 0);
+		break;
+	case 2:
+		(void)tide_kvsize(p);
+		break;
+	case 3:
+		(void)tide_kvresident(p);
+		break;
+	default:
+		(void)tide_kv_is_paged(p);
+	}
+	printf("returned\n");
+}
+
+TEST(kv_reports_kernel_noncanonical_and_low_pointers_then_aborts)
+{
+	static const char *const names[] = { "tide_kvfree", "tide_kvrealloc",
+					     "tide_kvsize", "tide_kvresident",
+					     "tide_kv_is_paged" };
+	/* kernel, non-canonical (both halves), the vsyscall page, page 0 */
+	static const uintptr_t addrs[] = {
+		0xffff888000001040ULL,
+		0x0000800000000000ULL,
+		0x8000000000000040ULL,
+		0xffffffffff600000ULL,
+		0x40,
+	};
+	char out[512], want[128];
+
+	for (int fn = 0; fn < 5; fn++) {
+		for (size_t i = 0; i < sizeof(addrs) / sizeof(addrs[0]); i++) {
+			struct kv_call c = { fn, addrs[i] };
+			int st = th_fork(call_kv, &c, out, sizeof(out));
+
+			snprintf(want, sizeof(want),
+				 "handler: %s: invalid pointer %p\n", names[fn],
+				 (void *)addrs[i]);
+			CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT);
+			CHECK(strstr(out, want));
+			CHECK(!strstr(out, "returned"));
+		}
+	}
+}
+
+static void free_malloc_blocks(void *arg)
+{
+	enum { N = 8192 };
+	static void *blk[N];
+	int shaped = 0;
+
+	(void)arg;
+	tide_set_error_handler(print_report, NULL);
+	/*
+	 * Plain malloc blocks of mixed sizes, some at page offset 64 (a paged
+	 * block's shape): their magic is read and does not match; each is
+	 * freed as a heap block, without a sanitizer or memcheck report.
+	 */
+	for (int i = 0; i < N; i++) {
+		size_t n = 16 + (size_t)(i * 7919 % 23) * 8;
+
+		blk[i] = malloc(n);
+		memset(blk[i], 0x5a, n);
+		shaped += ((uintptr_t)blk[i] & 4095) == 64;
+	}
+	for (int i = 0; i < N; i++) {
+		if (tide_kv_is_paged(blk[i]))
+			printf("paged?\n");
+		tide_kvfree(blk[i]);
+	}
+	printf("returned %d\n", shaped > 0);
+}
+
+TEST(kvfree_of_malloc_blocks_frees_them_even_paged_shaped)
+{
+	char out[512];
+	int st = th_fork(free_malloc_blocks, NULL, out, sizeof(out));
+
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	CHECK(!strstr(out, "handler"));
+	CHECK(!strstr(out, "paged?"));
+	/* 8192 blocks of mixed sizes over ~200 pages: some at offset 64 */
+	CHECK(strstr(out, "returned 1"));
+}
+
+TEST(paged_shaped_pointer_without_header_is_not_paged)
+{
+	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+	char *m = mmap(NULL, pg, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *p;
+
+	CHECK(m != MAP_FAILED);
+	p = m + 64;
+	CHECK(!tide_kv_is_paged(p));
+	/* A tide header copied elsewhere names another address: not paged. */
+	void *blk = tide_kvmalloc(1 << 20, 0);
+
+	CHECK(blk && tide_kv_is_paged(blk));
+	char *hdr = (char *)blk - 64;
+
+	__asm__("" : "+r"(hdr)); /* the header is tide's, before the block */
+	memcpy(m, hdr, 64);
+	CHECK(!tide_kv_is_paged(p));
+	tide_kvfree(blk);
+	munmap(m, pg);
+}
+
+/* ---- kv and vec: sizes past the address space (issue 14 item 8) ----- */
+
+TEST(paged_growth_past_the_address_space_is_enomem)
+{
+	static const size_t sizes[] = { (size_t)1 << 47, ((size_t)1 << 47) + 1,
+					(size_t)1 << 52, (size_t)1 << 62 };
+	char *p = tide_kvmalloc(1 << 20, TIDE_NORECLAIM);
+
+	CHECK(p && tide_kv_is_paged(p));
+	memset(p, 0x33, 1 << 20);
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		errno = 0;
+		CHECK_PTR_EQ(tide_kvrealloc(p, sizes[i], 0), NULL);
+		CHECK_EQ(errno, ENOMEM);
+		CHECK_UEQ(tide_kvsize(p), 1 << 20);
+		CHECK_EQ(p[(1 << 20) - 1], 0x33);
+	}
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		errno = 0;
+		CHECK_PTR_EQ(tide_kvmalloc(sizes[i], 0), NULL);
+		CHECK_EQ(errno, ENOMEM);
+	}
+	tide_kvfree(p);
+}
+
+TEST(vec_reserve_past_the_address_space_is_enomem)
+{
+	struct tide_vec v;
+
+	for (int paged = 0; paged < 2; paged++) {
+		tide_vec_init(&v, 8, 0);
+		CHECK_EQ(tide_vec_reserve(&v, paged ? (1 << 20) : 16), 0);
+		CHECK_EQ(tide_kv_is_paged(v.data), paged);
+		CHECK_EQ(tide_vec_reserve(&v, ((size_t)1 << 47) / 8), -ENOMEM);
+		CHECK_EQ(tide_vec_reserve(&v, ((size_t)1 << 50) / 8), -ENOMEM);
+		CHECK_EQ(tide_kv_is_paged(v.data), paged);
+		tide_vec_destroy(&v);
+	}
 }
 
 RUN_TESTS(T(shrinker_setters_report_a_null_shrinker),
@@ -133,4 +291,8 @@ RUN_TESTS(T(shrinker_setters_report_a_null_shrinker),
 	  T(arena_free_with_null_arena_is_reported),
 	  T(monitor_calls_on_null_are_rejected),
 	  T(strerror_handles_zero_positive_and_unknown),
-	  T(kvsize_of_a_foreign_pointer_aborts))
+	  T(kv_reports_kernel_noncanonical_and_low_pointers_then_aborts),
+	  T(kvfree_of_malloc_blocks_frees_them_even_paged_shaped),
+	  T(paged_shaped_pointer_without_header_is_not_paged),
+	  T(paged_growth_past_the_address_space_is_enomem),
+	  T(vec_reserve_past_the_address_space_is_enomem))

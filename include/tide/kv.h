@@ -31,7 +31,9 @@ extern "C" {
  * 12 down to 0, retrying after each pass) unless %TIDE_NORECLAIM is set or
  * the caller is itself a shrinker callback.
  *
- * Context: any thread.  May run shrinker callbacks (see above).
+ * Context: any thread.  May run shrinker callbacks (see above).  Not
+ * async-signal-safe, with or without %TIDE_NORECLAIM: heap blocks come from
+ * malloc(), which may hold a lock the interrupted code holds.
  * Return: a pointer aligned to at least alignof(max_align_t), or NULL with
  * errno set: ENOMEM (no memory, or @size too large), EINVAL (unknown flag).
  */
@@ -66,11 +68,13 @@ TIDE_API void *tide_kvcalloc(size_t n, size_t size, unsigned flags) TIDE_MALLOC
  * grows past the threshold is copied once into a paged block.  A paged block
  * stays paged when shrunk below the threshold.
  *
- * A pointer tide did not hand out is reported through the error handler
- * (tide_set_error_handler()) and the process aborts.
+ * A kernel or non-canonical address is reported through the error handler
+ * (tide_set_error_handler()) and the process aborts.  Heap blocks carry no
+ * tag, so other pointers tide did not hand out are not detected: they are
+ * passed to the C heap (docs/errors.md lists exactly what is detected).
  *
  * Context: any thread, but not concurrently with another call on @p.  May run
- * shrinker callbacks.
+ * shrinker callbacks.  Not async-signal-safe.
  * Return: the (possibly moved) block, or NULL with errno set (ENOMEM,
  * EINVAL), in which case @p is still valid and unchanged.
  */
@@ -81,19 +85,25 @@ TIDE_API void *tide_kvrealloc(void *p, size_t size, unsigned flags)
  * tide_kvfree() - free a block from tide_kvmalloc() and friends.
  * @p: the block, or NULL (nothing happens).
  *
- * A pointer tide did not hand out is reported through the error handler
- * and the process aborts.
+ * A heap block is handed to free() directly.  A kernel or non-canonical
+ * address is reported through the error handler and the process aborts;
+ * other foreign pointers go to free() (see docs/errors.md).
  *
- * Context: any thread.  Never blocks on reclaim.
+ * Context: any thread.  Never blocks on reclaim.  Not async-signal-safe.
  */
 TIDE_API void tide_kvfree(void *p);
 
 /**
- * tide_kvsize() - requested size of a live block.
+ * tide_kvsize() - usable size of a live block.
  * @p: a live block, or NULL.
  *
+ * For a paged block, the size last requested.  For a heap block (a plain
+ * malloc() block: heap blocks carry no tag, so their requested size is not
+ * recorded), the allocator's malloc_usable_size(), which is at least the
+ * size last requested; every byte of it may be used.
+ *
  * Context: any thread.
- * Return: the size last requested for @p (0 for NULL).
+ * Return: the size (0 for NULL).
  */
 TIDE_API size_t tide_kvsize(const void *p);
 
@@ -103,7 +113,7 @@ TIDE_API size_t tide_kvsize(const void *p);
  *
  * For a paged block, the bytes from @p to the end of its committed pages
  * (at least tide_kvsize(@p)); for a heap block, the allocator's usable size
- * for it (malloc_usable_size() less tide's header).
+ * for it (malloc_usable_size()).
  *
  * Context: any thread.
  * Return: the byte count (0 for NULL).
