@@ -33,10 +33,11 @@ demo: build
 	@scripts/deps.sh demo || echo "demo: gnuplot unavailable; the table is printed all the same"
 	$(BUILD)/tools/tide-demo --out $(BUILD)/demo
 
-# docs/api.md from the kernel-doc comments in include/tide/*.h (the ctest
-# test api_doc_current fails when it is stale).
+# docs/api.md and man/man3/ from the kernel-doc comments in include/tide/*.h
+# (the ctest tests api_doc_current and man_pages_current fail when stale).
 docs:
 	python3 scripts/gen-api-doc.py
+	python3 scripts/gen-man.py
 
 bench:
 	@scripts/deps.sh build
