@@ -10,7 +10,8 @@ work=$1
 rm -rf "$work"
 mkdir -p "$work"
 work=$(cd "$work" && pwd)
-step() { echo "=== package: $*"; }
+start=$(date +%s)
+step() { echo "=== package: $* ($(($(date +%s) - start)) s)"; }
 
 step "clean clone of $(git -C "$root" rev-parse --short HEAD)"
 git clone -q --no-hardlinks "$root" "$work/src"
@@ -110,4 +111,4 @@ fi
 step "tide-tools"
 "$work/root/usr/bin/tide-demo" --help | head -n 1
 ls "$work/root/usr/bin"
-echo "package: ok ($(ls "$work"/*.deb | wc -l) packages in $work)"
+echo "package: ok ($(ls "$work"/*.deb | wc -l) packages in $work, $(($(date +%s) - start)) s)"
