@@ -95,4 +95,69 @@ static inline long tproc_status(const char *key)
 	return (long)tproc_value("/proc/self/status", key);
 }
 
+/*
+ * The own cgroup v1 memory directory (e.g. /sys/fs/cgroup/memory/a/b), from
+ * /proc/self/cgroup and /proc/self/mountinfo: 0, or -1 when there is no v1
+ * memory controller (or the paths do not fit @size).
+ */
+static inline int tproc_memcg_v1_dir(char *buf, size_t size)
+{
+	char line[4096], path[PATH_MAX] = "", mnt[PATH_MAX], root[PATH_MAX];
+	const char *rel;
+	FILE *f = fopen("/proc/self/cgroup", "re");
+	int found = -1;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		char *ctl = strchr(line, ':'), *p, *tok, *save;
+
+		p = ctl ? strchr(ctl + 1, ':') : NULL;
+		if (!p)
+			continue;
+		*p++ = 0;
+		p[strcspn(p, "\n")] = 0;
+		for (tok = strtok_r(ctl + 1, ",", &save); tok;
+		     tok = strtok_r(NULL, ",", &save))
+			if (!strcmp(tok, "memory") &&
+			    (size_t)snprintf(path, sizeof(path), "%s", p) <
+				    sizeof(path))
+				found = 0;
+	}
+	fclose(f);
+	if (found)
+		return -1;
+	f = fopen("/proc/self/mountinfo", "re");
+	if (!f)
+		return -1;
+	found = -1;
+	while (found && fgets(line, sizeof(line), f)) {
+		char *dash = strstr(line, " - "), fs[64], opts[1024], *tok,
+		     *save;
+
+		if (!dash ||
+		    sscanf(line, "%*s %*s %*s %4095s %4095s", root, mnt) != 2 ||
+		    sscanf(dash + 3, "%63s %*s %1023s", fs, opts) != 2 ||
+		    strcmp(fs, "cgroup"))
+			continue;
+		for (tok = strtok_r(opts, ",", &save); tok;
+		     tok = strtok_r(NULL, ",", &save)) {
+			if (strcmp(tok, "memory"))
+				continue;
+			/* The group's path below the mount's root. */
+			rel = path;
+			if (strcmp(root, "/") &&
+			    !strncmp(path, root, strlen(root)))
+				rel = path + strlen(root);
+			if ((size_t)snprintf(buf, size, "%s%s", mnt,
+					     strcmp(rel, "/") ? rel : "") <
+			    size)
+				found = 0;
+			break;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
 #endif /* TIDE_TOOLS_PROC_H */

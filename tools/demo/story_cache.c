@@ -20,34 +20,20 @@
 
 #include <tide.h>
 
-#include "internal.h" /* tide__cgroup_dir() for the demo's plumbing */
 #include "demo.h"
 
 char cg_dir[PATH_MAX];
 
-/* The own cgroup v1 memory directory, or "" if there is none. */
-static void own_memory_cgroup(char *out, size_t size)
-{
-	char *dir = NULL;
-
-	out[0] = 0;
-	if (tide__cgroup_dir(false, &dir))
-		return;
-	snprintf(out, size, "%s", dir);
-	tide__os_free(dir);
-}
-
 /* Make the limited cgroup; false (and why in @why) when we cannot. */
 static bool cgroup_setup(char *why, size_t whysz)
 {
-	char own[PATH_MAX], limit[32];
+	char own[PATH_MAX - 64], limit[32];
 
 	if (geteuid()) {
 		snprintf(why, whysz, "not root");
 		return false;
 	}
-	own_memory_cgroup(own, sizeof(own));
-	if (!own[0]) {
+	if (tproc_memcg_v1_dir(own, sizeof(own))) {
 		snprintf(why, whysz, "no cgroup v1 memory controller");
 		return false;
 	}
