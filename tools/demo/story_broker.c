@@ -155,6 +155,7 @@ static void broker_child(int fd, void *arg)
 		/* A budget the broker should keep to when idle: above it the
 		 * arena's idle pages go back. */
 		const struct tide_monitor_config cfg = {
+			.size = sizeof(cfg),
 			.sources = TIDE_SOURCE_BUDGET,
 			.budget = TIDE_BUDGET_RSS,
 			.high_watermark = 24 * MiB,
