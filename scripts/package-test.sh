@@ -27,8 +27,14 @@ step "dpkg-buildpackage -us -uc -b"
 ls "$work"/*.deb
 
 step "lintian (errors fail)"
-lintian --fail-on error --suppress-tags-from-file /dev/null \
-	"$work"/*.changes | tee "$work/lintian.log"
+rc=0
+lintian --fail-on error "$work"/*.changes >"$work/lintian.log" 2>&1 || rc=$?
+cat "$work/lintian.log"
+if [ $rc -ne 0 ] || grep -q '^E: ' "$work/lintian.log"; then
+	echo "not ok - lintian reports errors (exit $rc)"
+	exit 1
+fi
+echo "ok - lintian: no errors"
 
 step "unpack into $work/root"
 for deb in "$work"/*.deb; do
