@@ -7,9 +7,11 @@ CMAKE_FLAGS ?=
 WERROR ?= $(if $(CI),ON,OFF)
 CONFIGURE = cmake -S . -DTIDE_WERROR=$(WERROR) $(CMAKE_FLAGS)
 CTEST = ctest --output-on-failure -j $(JOBS)
+# CMake's generated Makefiles are sub-makes: no Entering/Leaving lines.
+MAKEFLAGS += --no-print-directory
 
 .PHONY: all build check demo bench docs asan tsan portable valgrind fuzz \
-	format lint install clean deps
+	format lint install clean deps package check-deps
 
 all: build
 
@@ -21,17 +23,22 @@ build: deps
 	$(CONFIGURE) -B $(BUILD) >/dev/null
 	cmake --build $(BUILD) -j $(JOBS)
 
-check: build
+# The event-loop examples' -dev packages first, so the build finds them.
+check-deps:
+	@scripts/deps.sh examples || echo "check: no GLib/libuv/sd-event -dev packages; their examples are skipped"
+
+check: check-deps build
 	cd $(BUILD) && $(CTEST)
 
 demo: build
 	@scripts/deps.sh demo || echo "demo: gnuplot unavailable; the table is printed all the same"
 	$(BUILD)/tools/tide-demo --out $(BUILD)/demo
 
-# docs/api.md from the kernel-doc comments in include/tide/*.h (the ctest
-# test api_doc_current fails when it is stale).
+# docs/api.md and man/man3/ from the kernel-doc comments in include/tide/*.h
+# (the ctest tests api_doc_current and man_pages_current fail when stale).
 docs:
 	python3 scripts/gen-api-doc.py
+	python3 scripts/gen-man.py
 
 bench:
 	@scripts/deps.sh build
@@ -95,6 +102,12 @@ lint:
 	$(CONFIGURE) -B $(BUILD) >/dev/null
 	clang-tidy -p $(BUILD) --quiet $$(git ls-files 'src/*.c') 2>/dev/null
 
+# Debian packages (debian/), unpacked into a scratch root where a consumer
+# is built with pkg-config and with CMake and run (scripts/package-test.sh).
+package:
+	@scripts/deps.sh package
+	scripts/package-test.sh $(CURDIR)/$(BUILD)-package
+
 clean:
 	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-tsan $(BUILD)-bench $(BUILD)-portable \
-		$(BUILD)-fuzz
+		$(BUILD)-fuzz $(BUILD)-package

@@ -11,6 +11,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "../tools/proc.h"
+
 static inline double bench_now(void)
 {
 	struct timespec ts;
@@ -48,20 +50,10 @@ static inline double bench_quantile(double *v, size_t n, double q)
 }
 
 /* Resident anonymous memory in KiB, exact (the Anonymous: line of
- * /proc/self/smaps_rollup). */
+ * /proc/self/smaps_rollup), from the shared reader tools/proc.h. */
 static inline long bench_anon_kb(void)
 {
-	char line[256];
-	long kb = -1;
-	FILE *f = fopen("/proc/self/smaps_rollup", "re");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "Anonymous: %ld kB", &kb) == 1)
-			break;
-	fclose(f);
-	return kb;
+	return tproc_anon_kb();
 }
 
 #endif /* TIDE_BENCH_H */

@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "../tools/proc.h"
 
 struct th_test {
 	const char *name;
@@ -141,27 +142,17 @@ static inline void th_note(const char *fmt, ...)
 
 /* ---- memory measurement ------------------------------------------- */
 
-/* The number after @key (e.g. "Anonymous:") in a /proc file; -1 if none. */
+/* The number after @key (e.g. "Anonymous:") in a /proc file; -1 if none.
+ * The one /proc reader of tests, benchmarks and tools: tools/proc.h. */
 static inline long th_proc_value(const char *path, const char *key)
 {
-	char line[256];
-	size_t n = strlen(key);
-	long v = -1;
-	FILE *f = fopen(path, "re");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, key, n) && sscanf(line + n, "%ld", &v) == 1)
-			break;
-	fclose(f);
-	return v;
+	return (long)tproc_value(path, key);
 }
 
 /* Resident anonymous memory of this process in KiB, exact (smaps_rollup). */
 static inline long th_anon_kb(void)
 {
-	return th_proc_value("/proc/self/smaps_rollup", "Anonymous:");
+	return tproc_anon_kb();
 }
 
 /* Number of open file descriptors of this process. */

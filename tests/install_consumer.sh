@@ -39,7 +39,7 @@ cmake --build "$prefix/cm/b" >/dev/null
 out=$("$prefix/cm/b/use")
 [ "$out" = "$(pkg-config --modversion tide) 4096" ] || { echo "find_package consumer printed: $out"; exit 1; }
 # Only TIDE_API symbols are exported from the shared library.
-lib=$(ls "$prefix"/lib*/libtide.so.0 "$prefix"/lib/*/libtide.so.0 2>/dev/null | head -n 1)
+lib=$(ls "$prefix"/lib*/libtide.so.0.* "$prefix"/lib/*/libtide.so.0.* 2>/dev/null | head -n 1)
 bad=$(nm -D --defined-only "$lib" | awk '{print $3}' | grep -v '^tide_' | grep -v '^_' || true)
 [ -z "$bad" ] || { echo "unexpected exported symbols: $bad"; exit 1; }
 intern=$(nm -D --defined-only "$lib" | awk '{print $3}' | grep '^tide__' || true)

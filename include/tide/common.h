@@ -14,9 +14,9 @@ extern "C" {
 #endif
 
 #define TIDE_VERSION_MAJOR 0
-#define TIDE_VERSION_MINOR 1
+#define TIDE_VERSION_MINOR 2
 #define TIDE_VERSION_PATCH 0
-#define TIDE_VERSION_STRING "0.1.0"
+#define TIDE_VERSION_STRING "0.2.0"
 
 #if defined(TIDE_BUILDING) && defined(__GNUC__)
 #define TIDE_API __attribute__((visibility("default")))

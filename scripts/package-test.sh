@@ -1,0 +1,120 @@
+#!/bin/sh
+# Build the Debian packages from a clean clone of this repository's HEAD,
+# check them with lintian, unpack them into a scratch root (dpkg -x) and
+# build and run a consumer against that root, with pkg-config and with
+# CMake.  Usage: scripts/package-test.sh WORK_DIR   (make package)
+# The .deb files stay in WORK_DIR.
+set -eu
+root=$(cd "$(dirname "$0")/.." && pwd)
+work=$1
+rm -rf "$work"
+mkdir -p "$work"
+work=$(cd "$work" && pwd)
+start=$(date +%s)
+step() { echo "=== package: $* ($(($(date +%s) - start)) s)"; }
+
+step "clean clone of $(git -C "$root" rev-parse --short HEAD)"
+git clone -q --no-hardlinks "$root" "$work/src"
+
+step "dpkg-buildpackage -us -uc -b"
+(cd "$work/src" &&
+	DEB_BUILD_OPTIONS="parallel=$(nproc) ${DEB_BUILD_OPTIONS:-}" \
+	dpkg-buildpackage -us -uc -b >"$work/build.log" 2>&1) || {
+	tail -n 40 "$work/build.log"
+	echo "package: dpkg-buildpackage failed (log: $work/build.log)"
+	exit 1
+}
+ls "$work"/*.deb
+
+step "lintian (errors fail)"
+rc=0
+lintian --fail-on error "$work"/*.changes >"$work/lintian.log" 2>&1 || rc=$?
+cat "$work/lintian.log"
+if [ $rc -ne 0 ] || grep -q '^E: ' "$work/lintian.log"; then
+	echo "not ok - lintian reports errors (exit $rc)"
+	exit 1
+fi
+echo "ok - lintian: no errors"
+
+step "unpack into $work/root"
+for deb in "$work"/*.deb; do
+	dpkg -x "$deb" "$work/root"
+done
+ma=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
+lib=$work/root/usr/lib/$ma
+version=$(cd "$work/src" && dpkg-parsechangelog -S Version)
+for f in "$lib/libtide.so.0.2" "$lib/libtide.a" "$lib/pkgconfig/tide.pc" \
+	"$lib/cmake/tide/tideConfig.cmake" "$work/root/usr/include/tide.h" \
+	"$work/root/usr/share/man/man3/tide_kvmalloc.3.gz" \
+	"$work/root/usr/bin/tide-demo" \
+	"$work/root/usr/share/man/man1/tide-demo.1.gz"; do
+	[ -e "$f" ] || { echo "package: missing ${f#"$work/root"}"; exit 1; }
+done
+
+cat >"$work/use.c" <<'C'
+#include <tide.h>
+#include <stdio.h>
+int main(void)
+{
+	char *p = tide_kvmalloc(1 << 20, TIDE_ZERO);
+	if (!p || !tide_kv_is_paged(p))
+		return 1;
+	p = tide_kvrealloc(p, 4096, 0);
+	printf("%s %zu\n", tide_version(), tide_kvsize(p));
+	tide_kvfree(p);
+	return 0;
+}
+C
+expect="$version 4096"
+check() { # what, output
+	if [ "$2" = "$expect" ]; then
+		echo "ok - $1: $2"
+	else
+		echo "not ok - $1 printed '$2', expected '$expect'"
+		exit 1
+	fi
+}
+
+step "consumer with pkg-config"
+export PKG_CONFIG_SYSROOT_DIR="$work/root"
+export PKG_CONFIG_LIBDIR="$lib/pkgconfig"
+flags=$(pkg-config --cflags --libs tide)
+echo "pkg-config --cflags --libs tide: $flags"
+case "$flags" in *..*) echo "not ok - pkg-config flags are not normalised"; exit 1 ;; esac
+[ "$(pkg-config --modversion tide)" = "$version" ] ||
+	{ echo "not ok - tide.pc version differs from $version"; exit 1; }
+# shellcheck disable=SC2086
+${CC:-cc} -o "$work/use-pc" "$work/use.c" $flags
+resolved=$(LD_LIBRARY_PATH=$lib ldd "$work/use-pc" | awk '/libtide/ { print $3 }')
+[ "$resolved" = "$lib/libtide.so.0.2" ] ||
+	{ echo "not ok - libtide resolved to '$resolved'"; exit 1; }
+check "pkg-config consumer (libtide.so.0.2 of the package)" \
+	"$(LD_LIBRARY_PATH=$lib "$work/use-pc")"
+unset PKG_CONFIG_SYSROOT_DIR PKG_CONFIG_LIBDIR
+
+step "consumer with CMake find_package(tide)"
+mkdir "$work/cm"
+cat >"$work/cm/CMakeLists.txt" <<'C'
+cmake_minimum_required(VERSION 3.18)
+project(use C)
+find_package(tide 0.2 REQUIRED)
+add_executable(use-shared ../use.c)
+target_link_libraries(use-shared PRIVATE tide::tide)
+add_executable(use-static ../use.c)
+target_link_libraries(use-static PRIVATE tide::tide_static)
+C
+cmake -S "$work/cm" -B "$work/cm/b" -DCMAKE_PREFIX_PATH="$work/root/usr" \
+	-DCMAKE_FIND_ROOT_PATH="$work/root" >"$work/cm.log" 2>&1 ||
+	{ cat "$work/cm.log"; exit 1; }
+cmake --build "$work/cm/b" >>"$work/cm.log" 2>&1 || { cat "$work/cm.log"; exit 1; }
+check "CMake consumer, tide::tide" "$(LD_LIBRARY_PATH=$lib "$work/cm/b/use-shared")"
+check "CMake consumer, tide::tide_static" "$("$work/cm/b/use-static")"
+if ldd "$work/cm/b/use-static" | grep -q libtide; then
+	echo "not ok - tide::tide_static links libtide.so"
+	exit 1
+fi
+
+step "tide-tools"
+"$work/root/usr/bin/tide-demo" --help | head -n 1
+ls "$work/root/usr/bin"
+echo "package: ok ($(ls "$work"/*.deb | wc -l) packages in $work, $(($(date +%s) - start)) s)"
