@@ -52,6 +52,29 @@ static long now_ms(void)
 	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static bool sanitized(void)
+{
+	return TP_SANITIZE[0] != '\0';
+}
+
+/*
+ * In an ASan build the host links the ASan runtime, but the preloaded shim
+ * comes before it in the initial library list, which ASan refuses by
+ * default.  The shim defines no symbol, so the runtime's interceptors still
+ * come before libc's: the order check can be turned off.
+ */
+static void sanitizer_env(void)
+{
+	const char *old = getenv("ASAN_OPTIONS");
+	char buf[1024];
+
+	if (strcmp(TP_SANITIZE, "address"))
+		return;
+	snprintf(buf, sizeof(buf), "%s%sverify_asan_link_order=0",
+		 old ? old : "", old && *old ? ":" : "");
+	setenv("ASAN_OPTIONS", buf, 1);
+}
+
 /*
  * Start @argv with the environment changed by @env ("NAME=VALUE" sets,
  * "NAME" unsets; NULL terminated).  LD_PRELOAD is always cleared first.
@@ -69,6 +92,7 @@ static void start(struct proc *p, char *const argv[], const char *const env[])
 		dup2(out[1], 1);
 		dup2(err[1], 2);
 		unsetenv("LD_PRELOAD");
+		sanitizer_env();
 		for (const char *const *e = env; e && *e; e++) {
 			const char *eq = strchr(*e, '=');
 
@@ -155,12 +179,19 @@ static int finish(struct proc *p)
 {
 	int st;
 
+	char rest[4096];
+
+	/* Drain both pipes: a host writing at exit must not get SIGPIPE. */
 	close(p->in);
+	read_all(p->out, rest, sizeof(rest));
 	close(p->out);
+	read_all(p->err, rest, sizeof(rest));
 	close(p->err);
 	if (p->fifo[0])
 		unlink(p->fifo);
 	CHECK(waitpid(p->pid, &st, 0) == p->pid);
+	if (rest[0])
+		th_note("stderr: %.300s", rest);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
@@ -208,11 +239,6 @@ static long pressure_until_40pct(struct proc *p, long before)
 		a = ask_anon(p);
 	}
 	return a;
-}
-
-static bool sanitized(void)
-{
-	return TP_SANITIZE[0] != '\0';
 }
 
 static void need_python(void)
@@ -328,12 +354,28 @@ static void host_gives_back(const char *mode, bool daemonizes)
 		CHECK_EQ(count_threads(line), base + 1);
 	}
 	before = first_anon(&p);
-	after = pressure_until_40pct(&p, before);
-	th_note("%s: %ld kB after the frees, %ld kB after the event", mode,
-		before, after);
+	if (sanitized()) {
+		/* The sanitizer's allocator replaces glibc's: the events
+		 * still run the monitor's loop in the host, but there is no
+		 * glibc heap to measure. */
+		pressure(&p);
+		usleep(500 * 1000);
+		pressure(&p);
+		after = ask_anon(&p);
+		th_note("%s build: %s ran the events; no measurement", mode,
+			TP_SANITIZE);
+		before = 0;
+	} else {
+		after = pressure_until_40pct(&p, before);
+		th_note("%s: %ld kB after the frees, %ld kB after the event",
+			mode, before, after);
+	}
 	/* glibc's thread arenas give part back at free time already. */
-	CHECK_CMP(before, >, (strcmp(mode, "threads64") ? 250 : 64) * 1024);
-	CHECK_CMP(after * 10, <=, before * 4);
+	if (before) {
+		CHECK_CMP(before, >,
+			  (strcmp(mode, "threads64") ? 250 : 64) * 1024);
+		CHECK_CMP(after * 10, <=, before * 4);
+	}
 	if (daemonizes) {
 		close(p.in);
 		/* EOF on its stdout: the daemon has exited. */
