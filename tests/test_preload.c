@@ -370,10 +370,11 @@ static void host_gives_back(const char *mode, bool daemonizes)
 		th_note("%s: %ld kB after the frees, %ld kB after the event",
 			mode, before, after);
 	}
-	/* glibc's thread arenas give part back at free time already. */
+	/* glibc's thread arenas give part back at free time already (the
+	 * 64 threads keep 6 MiB live). */
 	if (before) {
 		CHECK_CMP(before, >,
-			  (strcmp(mode, "threads64") ? 250 : 64) * 1024);
+			  (strcmp(mode, "threads64") ? 250 : 32) * 1024);
 		CHECK_CMP(after * 10, <=, before * 4);
 	}
 	if (daemonizes) {
