@@ -16,6 +16,13 @@ const char *tide_version(void)
 	return TIDE_VERSION_STRING;
 }
 
+/*
+ * Standard errnos read as the C library words them ("No such file or
+ * directory", "No space left on device"), which is what users search for.
+ * Only EOVERFLOW has a tide wording: tide returns it for one documented
+ * meaning, a size computation that overflows, which libc's "Value too
+ * large for defined data type" does not convey.
+ */
 const char *tide_strerror(int err)
 {
 	const char *s;
@@ -25,24 +32,10 @@ const char *tide_strerror(int err)
 		return "Unknown error";
 	if (err < 0)
 		err = -err;
-	switch (err) {
-	case 0:
+	if (err == 0)
 		return "Success";
-	case ENOMEM:
-		return "Out of memory";
-	case EINVAL:
-		return "Invalid argument";
-	case EOVERFLOW:
+	if (err == EOVERFLOW)
 		return "Size computation overflows";
-	case ENOSPC:
-		return "No space left in the arena";
-	case EOPNOTSUPP:
-		return "Operation not supported here";
-	case ENOENT:
-		return "No such entry";
-	case EBUSY:
-		return "Resource busy";
-	}
 	/* strerrordesc_np() is thread-safe and never formats into a buffer. */
 	s = strerrordesc_np(err);
 	return s ? s : "Unknown error";

@@ -21,9 +21,17 @@
  *    for a pass, another shrinker's callback or a walker that merely holds
  *    a pin.
  *
- * The set of live shrinkers (an open-addressing hash set of pointers) lets
+ * The set of live shrinkers (an open-addressing hash set of handles) lets
  * tide_shrinker_free and tide_shrinker_register recognise a pointer that is
  * not a live shrinker (double free) without reading freed memory.
+ *
+ * Handles carry a generation: the pointer users get is the node's address
+ * with a 16-bit allocation count in bits 48..63, which user-space
+ * addresses on x86-64 and arm64 leave clear.  When malloc hands a freed
+ * shrinker's address to a new one, the stale handle still differs from the
+ * live one, so a second free of the old handle is reported instead of
+ * unregistering the new shrinker.  Users never dereference the opaque
+ * handle; tide strips the tag before using it.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -69,6 +77,8 @@ __extension__ typedef unsigned __int128 wide_t;
 #endif
 
 #define SET_MIN_CAP 64
+#define TAG_SHIFT 48
+#define ADDR_MASK ((UINT64_C(1) << TAG_SHIFT) - 1)
 /* tide_drop_caches(): at most this many passes (a cache may lie). */
 #define TIDE_DROP_PASSES 16
 #define WALK_BATCH 32
@@ -79,8 +89,9 @@ static struct {
 	pthread_mutex_t lock;
 	pthread_cond_t idle; /* a dead shrinker's last callback ended */
 	struct tide_shrinker *head, *tail;
-	struct tide_shrinker **set; /* live shrinkers (allocated or linked) */
+	struct tide_shrinker **set; /* live handles (allocated or linked) */
 	size_t set_cap, set_used, set_count; /* used counts tombstones */
+	unsigned gen; /* handle generations handed out */
 } reg = {
 #ifdef PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP
 	/* Holds are a few hundred ns: spinning beats sleeping in a futex. */
@@ -101,6 +112,26 @@ static _Thread_local bool in_reclaim;
 bool tide__in_reclaim(void)
 {
 	return in_reclaim;
+}
+
+/* ---- handles -------------------------------------------------------- */
+
+/* The node a handle names (the tag stripped). */
+static struct tide_shrinker *node_of(const struct tide_shrinker *h)
+{
+	return (struct tide_shrinker *)(uintptr_t)((uint64_t)(uintptr_t)h &
+						   ADDR_MASK);
+}
+
+/* A fresh handle for node @s, under reg.lock. */
+static struct tide_shrinker *handle_of(struct tide_shrinker *s)
+{
+	uint64_t a = (uint64_t)(uintptr_t)s, gen;
+
+	if (UINTPTR_MAX <= ADDR_MASK || (a & ~ADDR_MASK))
+		return s; /* no room for a tag: plain pointers */
+	gen = (uint64_t)(++reg.gen & 0xffff);
+	return (struct tide_shrinker *)(uintptr_t)(a | gen << TAG_SHIFT);
 }
 
 /* ---- the set of live shrinkers (under reg.lock) --------------------- */
@@ -193,8 +224,19 @@ static void set_remove(size_t i)
 
 /* ---- list walking --------------------------------------------------- */
 
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+static void register_atfork(void);
+
 static void lock(void)
 {
+	/*
+	 * The fork handlers are registered on first use, after the process
+	 * allocator has registered its own (tide_shrinker_alloc has called
+	 * it by then): prepare handlers run in reverse order, so ours takes
+	 * reg.lock before the allocator locks its arenas, and a thread
+	 * holding reg.lock while it allocates can finish.
+	 */
+	pthread_once(&atfork_once, register_atfork);
 	pthread_mutex_lock(&reg.lock);
 }
 
@@ -267,7 +309,17 @@ static int grab_locked(struct tide_shrinker *from, bool start,
 struct walk {
 	struct tide_shrinker *buf[2][WALK_BATCH];
 	int cur, n, i;
+	struct walk *outer; /* this thread's enclosing walk (fork) */
 };
+
+/*
+ * What this thread holds, for the fork child handler: its walks (a
+ * foreach function may start a pass), the node tide_shrinker_scan pinned
+ * and the shrinker whose callbacks it runs.
+ */
+static _Thread_local struct walk *my_walk;
+static _Thread_local struct tide_shrinker *my_pinned;
+static _Thread_local struct tide_shrinker *my_entered;
 
 static struct tide_shrinker *walk_first(struct walk *w)
 {
@@ -276,7 +328,11 @@ static struct tide_shrinker *walk_first(struct walk *w)
 	lock();
 	w->n = grab_locked(NULL, true, w->buf[0]);
 	unlock();
-	return w->n ? w->buf[0][0] : NULL;
+	if (!w->n)
+		return NULL;
+	w->outer = my_walk;
+	my_walk = w;
+	return w->buf[0][0];
 }
 
 static struct tide_shrinker *walk_next(struct walk *w)
@@ -293,21 +349,25 @@ static struct tide_shrinker *walk_next(struct walk *w)
 		w->n = grab_locked(b[n - 1]->next, false, nb);
 		unlock();
 	}
-	unpin_all(b, n);
 	w->cur = !w->cur;
 	w->i = 0;
+	if (!w->n)
+		my_walk = w->outer;
+	unpin_all(b, n);
 	return w->n ? nb[0] : NULL;
 }
 
 /* Stop a walk early: drop the pins of the current batch. */
 static void walk_stop(struct walk *w)
 {
+	my_walk = w->outer;
 	unpin_all(w->buf[w->cur], w->n);
 }
 
 /* Callbacks of @s have ended; wake a tide_shrinker_free() waiting on it. */
 static void leave(struct tide_shrinker *s)
 {
+	my_entered = NULL;
 	if (atomic_fetch_sub(&s->active, 1) == 1 &&
 	    (atomic_load(&s->pins) & DEAD)) {
 		lock();
@@ -320,6 +380,7 @@ static void leave(struct tide_shrinker *s)
 static bool enter(struct tide_shrinker *s)
 {
 	atomic_fetch_add(&s->active, 1);
+	my_entered = s;
 	if (!(atomic_load(&s->pins) & DEAD))
 		return true;
 	leave(s);
@@ -478,11 +539,72 @@ static unsigned long do_shrink(struct tide_shrinker *s, int priority,
 	return freed;
 }
 
+/* ---- fork --------------------------------------------------------------- */
+
+static void fork_prepare(void)
+{
+	pthread_mutex_lock(&reg.lock);
+}
+
+static void fork_parent(void)
+{
+	pthread_mutex_unlock(&reg.lock);
+}
+
+/* Pins the forking thread holds on @s (the only thread in the child). */
+static unsigned long my_pins(struct tide_shrinker *s)
+{
+	unsigned long n = my_pinned == s;
+
+	for (struct walk *w = my_walk; w; w = w->outer)
+		for (int i = 0; i < w->n; i++)
+			n += w->buf[w->cur][i] == s;
+	return n;
+}
+
+/*
+ * The child has one thread, the forking one.  Pins and running callbacks
+ * of the parent's other threads do not carry over: a child's
+ * tide_shrinker_free of a shrinker that was mid-scan in the parent
+ * returns, and a node freed while they held it goes now.  The lock (held
+ * by fork_prepare) and the condition variable start afresh.
+ */
+static void fork_child(void)
+{
+	struct tide_shrinker *s, *next;
+	pthread_mutexattr_t attr;
+
+	for (s = reg.head; s; s = next) {
+		unsigned long dead = atomic_load(&s->pins) & DEAD;
+		unsigned long pins = my_pins(s);
+
+		next = s->next;
+		atomic_store(&s->active, s == my_entered ? 1U : 0U);
+		atomic_store(&s->pins, pins * PIN | dead);
+		if (dead && !pins) {
+			unlink_locked(s);
+			tide__os_free(s);
+		}
+	}
+	pthread_cond_init(&reg.idle, NULL);
+	pthread_mutexattr_init(&attr);
+#ifdef PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP
+	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ADAPTIVE_NP);
+#endif
+	pthread_mutex_init(&reg.lock, &attr);
+	pthread_mutexattr_destroy(&attr);
+}
+
+static void register_atfork(void)
+{
+	pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
 /* ---- public API ------------------------------------------------------ */
 
 struct tide_shrinker *tide_shrinker_alloc(const char *name)
 {
-	struct tide_shrinker *s;
+	struct tide_shrinker *s, *h;
 	size_t len;
 	int r;
 
@@ -510,47 +632,49 @@ struct tide_shrinker *tide_shrinker_alloc(const char *name)
 	atomic_init(&s->freed, 0);
 
 	lock();
-	r = set_insert(s);
+	h = handle_of(s);
+	r = set_insert(h);
 	unlock();
 	if (r) {
 		tide__os_free(s);
 		errno = -r;
 		return NULL;
 	}
-	return s;
+	return h;
 }
 
-void tide_shrinker_set_seeks(struct tide_shrinker *s, unsigned seeks)
+void tide_shrinker_set_seeks(struct tide_shrinker *h, unsigned seeks)
 {
-	if (!s) {
-		tide__report("tide_shrinker_set_seeks: NULL shrinker", s);
+	if (!h) {
+		tide__report("tide_shrinker_set_seeks: NULL shrinker", h);
 		return;
 	}
-	atomic_store_explicit(&s->seeks, seeks, memory_order_relaxed);
+	atomic_store_explicit(&node_of(h)->seeks, seeks, memory_order_relaxed);
 }
 
-void tide_shrinker_set_batch(struct tide_shrinker *s, unsigned long batch)
+void tide_shrinker_set_batch(struct tide_shrinker *h, unsigned long batch)
 {
-	if (!s) {
-		tide__report("tide_shrinker_set_batch: NULL shrinker", s);
+	if (!h) {
+		tide__report("tide_shrinker_set_batch: NULL shrinker", h);
 		return;
 	}
-	atomic_store_explicit(&s->batch, batch, memory_order_relaxed);
+	atomic_store_explicit(&node_of(h)->batch, batch, memory_order_relaxed);
 }
 
-void tide_shrinker_register(struct tide_shrinker *s,
+void tide_shrinker_register(struct tide_shrinker *h,
 			    const struct tide_shrinker_ops *ops, void *priv)
 {
+	struct tide_shrinker *s = node_of(h);
 	const char *err = NULL;
 
-	if (!s || !ops || !ops->count_objects || !ops->scan_objects) {
+	if (!h || !ops || !ops->count_objects || !ops->scan_objects) {
 		tide__report("tide_shrinker_register: NULL shrinker or "
 			     "callbacks",
-			     s);
+			     h);
 		return;
 	}
 	lock();
-	if (!set_contains(s)) {
+	if (!set_contains(h)) {
 		err = "tide_shrinker_register: not a live shrinker";
 	} else if (s->state != SHRINKER_ALLOCATED) {
 		err = "tide_shrinker_register: registered twice";
@@ -569,28 +693,31 @@ void tide_shrinker_register(struct tide_shrinker *s,
 	unlock();
 	/* The handler is user code: never call it under the lock. */
 	if (err)
-		tide__report(err, s);
+		tide__report(err, h);
 }
 
-void tide_shrinker_free(struct tide_shrinker *s)
+void tide_shrinker_free(struct tide_shrinker *h)
 {
+	struct tide_shrinker *s = node_of(h);
 	bool release = true;
 	size_t i;
 
-	if (!s)
+	if (!h)
 		return;
-	if (s == cur_shrinker)
-		tide__misuse("tide_shrinker_free: called from the shrinker's "
-			     "own callback (would wait for itself)",
-			     s);
 	lock();
-	i = set_find(s);
+	i = set_find(h);
 	if (i == SIZE_MAX) {
 		unlock();
 		tide__report("tide_shrinker_free: not a live shrinker "
 			     "(double free?)",
-			     s);
+			     h);
 		return;
+	}
+	if (s == cur_shrinker) {
+		unlock();
+		tide__misuse("tide_shrinker_free: called from the shrinker's "
+			     "own callback (would wait for itself)",
+			     h);
 	}
 	set_remove(i);
 	if (s->state == SHRINKER_REGISTERED) {
@@ -681,8 +808,10 @@ unsigned long tide_shrinker_scan(const char *name, unsigned long nr_to_scan)
 	for (s = reg.head; s; s = s->next)
 		if (s->state == SHRINKER_REGISTERED && !strcmp(s->name, name))
 			break;
-	if (s)
+	if (s) {
 		atomic_fetch_add(&s->pins, PIN);
+		my_pinned = s;
+	}
 	unlock();
 	if (!s) {
 		errno = ENOENT;
@@ -693,6 +822,7 @@ unsigned long tide_shrinker_scan(const char *name, unsigned long nr_to_scan)
 		ret = call_scan(s, &sc);
 		leave(s);
 	}
+	my_pinned = NULL;
 	unpin(s);
 	return ret == TIDE_SHRINK_STOP ? 0 : ret;
 }

@@ -1074,6 +1074,36 @@ TEST(several_threads_shrink_at_once)
 		pthread_join(t[i], NULL);
 }
 
+TEST(stale_double_free_of_a_reused_address_is_reported)
+{
+	static struct cache c = { .objects = 10 };
+	struct tide_shrinker *a = NULL, *b = NULL;
+	bool reused = false;
+
+	tide_set_error_handler(count_report, NULL);
+	/* malloc hands a freed block of the same size back at once. */
+	for (int i = 0; i < 1000 && !reused; i++) {
+		a = tide_shrinker_alloc("stale");
+		tide_shrinker_free(a);
+		b = add_cache("live", &c);
+		reused = ((uintptr_t)a & 0xffffffffffffULL) ==
+			 ((uintptr_t)b & 0xffffffffffffULL);
+		if (!reused)
+			tide_shrinker_free(b);
+	}
+	if (!reused)
+		SKIP("malloc never reused the address (a quarantine?)");
+	/* Same memory, different handles: the stale one is not live. */
+	CHECK(a != b);
+	tide_shrinker_free(a);
+	CHECK_EQ(reports, 1);
+	/* b is untouched: still registered and scanned. */
+	CHECK_UEQ(tide_shrink(0, 0), 10);
+	CHECK_UEQ(info_of("live").freed, 10);
+	tide_shrinker_free(b);
+	CHECK_EQ(reports, 1);
+}
+
 /* ---- every pass ends (issue 13) --------------------------------------- */
 
 /* tide_drop_caches() runs at most this many passes (shrinker.c). */
@@ -1407,4 +1437,5 @@ RUN_TESTS(T(big_cache_at_priority_0_scans_twice_its_size_in_batches),
 	  T(drop_caches_scans_the_caches_before_the_one_purge),
 	  T(shrink_share_asks_every_shrinker_for_its_share),
 	  T(shrink_share_never_asks_below_the_priority_arithmetic),
-	  T(free_of_an_endless_shrinker_returns_while_the_pass_runs))
+	  T(free_of_an_endless_shrinker_returns_while_the_pass_runs),
+	  T(stale_double_free_of_a_reused_address_is_reported))

@@ -65,8 +65,11 @@ TIDE_API const char *tide_version(void);
  *
  * Context: any thread; the result is a static string, safe to use from
  * several threads at once (unlike strerror()).
- * Return: a short English description; "Success" for 0 and
- * "Unknown error" for values that are not errno codes.
+ * Return: a short English description: the C library's text for
+ * standard errnos ("No such file or directory", "No space left on
+ * device"), "Size computation overflows" for EOVERFLOW (tide's one
+ * documented meaning of it), "Success" for 0 and "Unknown error" for
+ * values that are not errno codes.
  */
 TIDE_API const char *tide_strerror(int err);
 

@@ -1,0 +1,374 @@
+// SPDX-License-Identifier: MIT
+/*
+ * test_fork.c - a child of a process using tide can use the shrinker
+ * registry and the purge (DESIGN.md conventions, issue 14 items 1-2): forks
+ * under registry churn never hang, a fork during a scan leaves the child
+ * free to unregister that shrinker, a fork from inside a callback, and the
+ * child's passes and purges.  Every child runs under an alarm(): a hung
+ * child dies of SIGALRM and fails the test.
+ */
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdatomic.h>
+
+#include <tide.h>
+
+#include "harness.h"
+
+#define WATCHDOG_S 20
+
+/*
+ * GCC 12's ASan allocator has no fork handlers: a child forked while
+ * another thread is inside ASan's malloc hangs in its own first malloc
+ * (glibc, jemalloc, mimalloc and tcmalloc all handle fork).  Under ASan the
+ * churning threads therefore make their heap calls (alloc and free) under
+ * a lock that the test's own fork handler takes, standing in for the fork
+ * handling a real allocator has; their passes, which hold tide's registry
+ * lock, stay unguarded.
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#define ALLOC_NOT_FORK_SAFE 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ALLOC_NOT_FORK_SAFE 1
+#endif
+#endif
+#ifdef ALLOC_NOT_FORK_SAFE
+static pthread_mutex_t heap_guard = PTHREAD_MUTEX_INITIALIZER;
+
+static void guard_lock(void)
+{
+	pthread_mutex_lock(&heap_guard);
+}
+
+static void guard_unlock(void)
+{
+	pthread_mutex_unlock(&heap_guard);
+}
+
+static void guard_child(void)
+{
+	pthread_mutex_init(&heap_guard, NULL);
+}
+
+static void guard_install(void)
+{
+	pthread_atfork(guard_lock, guard_unlock, guard_child);
+}
+#else
+static void guard_lock(void)
+{
+}
+
+static void guard_unlock(void)
+{
+}
+
+static void guard_install(void)
+{
+}
+#endif
+
+/* Wait for @pid; the child must have exited 0 (not hung, not crashed). */
+static void reap(pid_t pid)
+{
+	int status;
+
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	if (WIFSIGNALED(status))
+		FAIL("child %d killed by signal %d%s", (int)pid,
+		     WTERMSIG(status),
+		     WTERMSIG(status) == SIGALRM ? " (hung: watchdog)" : "");
+	CHECK(WIFEXITED(status));
+	CHECK_EQ(WEXITSTATUS(status), 0);
+}
+
+/* A cache of plain counters. */
+struct cache {
+	atomic_ulong objects;
+	atomic_ulong scans;
+};
+
+static unsigned long cache_count(void *priv, struct tide_shrink_control *sc)
+{
+	struct cache *c = priv;
+
+	(void)sc;
+	return atomic_load(&c->objects);
+}
+
+static unsigned long cache_scan(void *priv, struct tide_shrink_control *sc)
+{
+	struct cache *c = priv;
+	unsigned long have = atomic_load(&c->objects);
+	unsigned long n = TIDE__MIN(have, sc->nr_to_scan);
+
+	atomic_fetch_add(&c->scans, 1);
+	atomic_fetch_sub(&c->objects, n);
+	return n;
+}
+
+static const struct tide_shrinker_ops cache_ops = { cache_count, cache_scan };
+
+/* In a child: alloc, register, shrink, free a shrinker of its own. */
+static int child_own_shrinker(void)
+{
+	static struct cache c;
+	struct tide_shrinker *s;
+
+	atomic_store(&c.objects, 300);
+	s = tide_shrinker_alloc("child");
+	if (!s)
+		return 2;
+	tide_shrinker_register(s, &cache_ops, &c);
+	tide_shrink(0, 0);
+	if (atomic_load(&c.objects) != 0)
+		return 3;
+	tide_shrinker_free(s);
+	return 0;
+}
+
+static atomic_bool churn_stop;
+
+static void *churn(void *arg)
+{
+	static struct cache c;
+
+	(void)arg;
+	while (!atomic_load(&churn_stop)) {
+		struct tide_shrinker *s;
+
+		guard_lock();
+		s = tide_shrinker_alloc("churn");
+		guard_unlock();
+		if (!s)
+			continue;
+		atomic_store(&c.objects, 1000);
+		tide_shrinker_register(s, &cache_ops, &c);
+		tide_shrink(6, 0);
+		guard_lock();
+		tide_shrinker_free(s);
+		guard_unlock();
+	}
+	return NULL;
+}
+
+TEST(forks_under_registry_churn_never_hang)
+{
+	pthread_t t[2];
+	int forks = 150;
+
+	/* tide's fork handlers first, so the guard's prepare runs first. */
+	tide_shrinker_free(tide_shrinker_alloc("first"));
+	guard_install();
+	for (int i = 0; i < 2; i++)
+		CHECK_EQ(pthread_create(&t[i], NULL, churn, NULL), 0);
+	for (int i = 0; i < forks; i++) {
+		pid_t pid = fork();
+
+		CHECK(pid >= 0);
+		if (!pid) {
+			alarm(WATCHDOG_S);
+			_exit(child_own_shrinker());
+		}
+		reap(pid);
+	}
+	atomic_store(&churn_stop, true);
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+}
+
+/* A scan that blocks until released (the parent's thread is inside). */
+static sem_t in_scan;
+static atomic_bool release_scan;
+static struct cache blocked_cache;
+
+static unsigned long blocking_scan(void *priv, struct tide_shrink_control *sc)
+{
+	sem_post(&in_scan);
+	while (!atomic_load(&release_scan))
+		usleep(1000);
+	return cache_scan(priv, sc);
+}
+
+static const struct tide_shrinker_ops blocking_ops = { cache_count,
+						       blocking_scan };
+
+static void *pass_thread(void *arg)
+{
+	(void)arg;
+	tide_shrink(0, 0);
+	return NULL;
+}
+
+TEST(child_frees_a_shrinker_that_was_mid_scan_in_the_parent)
+{
+	struct tide_shrinker *s = tide_shrinker_alloc("blocked");
+	pthread_t t;
+	pid_t pid;
+
+	sem_init(&in_scan, 0, 0);
+	atomic_store(&blocked_cache.objects, 100);
+	tide_shrinker_register(s, &blocking_ops, &blocked_cache);
+	CHECK_EQ(pthread_create(&t, NULL, pass_thread, NULL), 0);
+	sem_wait(&in_scan);
+	/* The parent's thread is inside the callback (and pins it). */
+	pid = fork();
+	CHECK(pid >= 0);
+	if (!pid) {
+		alarm(WATCHDOG_S);
+		/* The scan running in the parent does not exist here. */
+		tide_shrinker_free(s);
+		/* The registry is usable: the freed one is gone. */
+		_exit(child_own_shrinker());
+	}
+	reap(pid);
+	atomic_store(&release_scan, true);
+	pthread_join(t, NULL);
+	CHECK_UEQ(atomic_load(&blocked_cache.objects), 0);
+	tide_shrinker_free(s);
+}
+
+TEST(child_shrinks_purges_and_frees_inherited_shrinkers)
+{
+	static struct cache c;
+	struct tide_shrinker *s = tide_shrinker_alloc("inherited");
+	pid_t pid;
+
+	atomic_store(&c.objects, 1000);
+	tide_shrinker_register(s, &cache_ops, &c);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (!pid) {
+		struct tide_purge_stats st;
+
+		alarm(WATCHDOG_S);
+		/* 1000 at priority 0: 7 x 128 + 104, then one that frees 0. */
+		if (tide_shrink(0, 0) != 1000 || atomic_load(&c.scans) != 9)
+			_exit(2);
+		atomic_store(&c.objects, 500);
+		if (tide_drop_caches() != 500)
+			_exit(3);
+		tide_purge();
+		tide_purge_stats(&st);
+		if (st.calls != 2) /* drop_caches' purge and ours */
+			_exit(4);
+		tide_shrinker_free(s);
+		_exit(child_own_shrinker());
+	}
+	reap(pid);
+	/* The child's passes changed its copy only. */
+	CHECK_UEQ(atomic_load(&c.objects), 1000);
+	CHECK_UEQ(atomic_load(&c.scans), 0);
+	tide_shrinker_free(s);
+}
+
+/* Fork from inside a scan callback: the child goes on with the pass. */
+static atomic_int forked_child_status = -1;
+
+static unsigned long forking_scan(void *priv, struct tide_shrink_control *sc)
+{
+	pid_t pid;
+
+	if (atomic_load(&((struct cache *)priv)->scans) == 0) {
+		pid = fork();
+		if (pid == 0) {
+			alarm(WATCHDOG_S);
+			/* Child: returns into the pass, see the test. */
+			th_in_child = true;
+		} else {
+			int status = 0;
+
+			waitpid(pid, &status, 0);
+			atomic_store(&forked_child_status,
+				     WIFEXITED(status) ?
+					     WEXITSTATUS(status) :
+					     100 + WTERMSIG(status));
+		}
+	}
+	return cache_scan(priv, sc);
+}
+
+static const struct tide_shrinker_ops forking_ops = { cache_count,
+						      forking_scan };
+
+TEST(fork_inside_a_callback_leaves_a_working_child)
+{
+	static struct cache c;
+	struct tide_shrinker *s = tide_shrinker_alloc("forking");
+	static struct cache other;
+	struct tide_shrinker *o = tide_shrinker_alloc("other");
+	pid_t me = getpid();
+	unsigned long freed;
+
+	atomic_store(&c.objects, 300);
+	atomic_store(&other.objects, 200);
+	tide_shrinker_register(s, &forking_ops, &c);
+	tide_shrinker_register(o, &cache_ops, &other);
+	freed = tide_shrink(0, 0);
+	if (getpid() != me) {
+		/*
+		 * The child finished the pass it was forked in (300: 128,
+		 * 128, 44, 0; other 200: 128, 72, 0), its own callback
+		 * count went back to 0 (free returns), the rest works.
+		 */
+		if (freed != 500)
+			_exit(2);
+		tide_shrinker_free(s);
+		tide_shrinker_free(o);
+		_exit(child_own_shrinker());
+	}
+	CHECK_UEQ(freed, 500);
+	CHECK_EQ(atomic_load(&forked_child_status), 0);
+	tide_shrinker_free(s);
+	tide_shrinker_free(o);
+}
+
+/* A shrinker freed in the parent while another thread pinned it. */
+TEST(child_of_a_walk_in_progress_gets_a_consistent_registry)
+{
+	struct tide_shrinker *s = tide_shrinker_alloc("blocked2");
+	struct tide_shrinker *f = tide_shrinker_alloc("freed-while-pinned");
+	static struct cache fc;
+	struct tide__os_stats parent;
+	pthread_t t;
+	pid_t pid;
+
+	sem_init(&in_scan, 0, 0);
+	atomic_store(&release_scan, false);
+	atomic_store(&blocked_cache.objects, 100);
+	tide_shrinker_register(s, &blocking_ops, &blocked_cache);
+	tide_shrinker_register(f, &cache_ops, &fc);
+	CHECK_EQ(pthread_create(&t, NULL, pass_thread, NULL), 0);
+	sem_wait(&in_scan);
+	/* The walker pins f too (same batch): free leaves it linked. */
+	tide_shrinker_free(f);
+	tide__os_stats(&parent);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (!pid) {
+		struct tide__os_stats st;
+
+		alarm(WATCHDOG_S);
+		tide__os_stats(&st);
+		/* Nobody pins f in the child: the fork handler freed it. */
+		if (st.heap_live != parent.heap_live - 1)
+			_exit(2);
+		tide_shrinker_free(s);
+		tide__os_stats(&st);
+		/* s and the live-shrinker set, now empty, are freed. */
+		if (st.heap_live != parent.heap_live - 3)
+			_exit(3);
+		_exit(child_own_shrinker());
+	}
+	reap(pid);
+	atomic_store(&release_scan, true);
+	pthread_join(t, NULL);
+	tide_shrinker_free(s);
+}
+
+RUN_TESTS(T(forks_under_registry_churn_never_hang),
+	  T(child_frees_a_shrinker_that_was_mid_scan_in_the_parent),
+	  T(child_shrinks_purges_and_frees_inherited_shrinkers),
+	  T(fork_inside_a_callback_leaves_a_working_child),
+	  T(child_of_a_walk_in_progress_gets_a_consistent_registry))
