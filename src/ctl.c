@@ -903,9 +903,6 @@ static int ctl_open(struct ctl *c, const char *dir)
 	size_t need;
 	int r;
 
-	r = check_dir(dir);
-	if (r)
-		return r;
 	need = (size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%d.sock",
 				dir, (int)c->pid);
 	if (need >= sizeof(sa.sun_path))
@@ -914,6 +911,9 @@ static int ctl_open(struct ctl *c, const char *dir)
 	if (!c->path)
 		return -ENOMEM;
 	memcpy(c->path, sa.sun_path, need + 1);
+	r = check_dir(dir);
+	if (r)
+		return r;
 	r = clean_dir(dir, c->pid);
 	if (r)
 		return r;
