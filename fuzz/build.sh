@@ -13,7 +13,7 @@ flags="-g -O1 -std=gnu11 -fno-omit-frame-pointer
 mkdir -p "$out/obj"
 # The library once, instrumented for coverage but without libFuzzer's main.
 objs=""
-for src in "$root"/src/*.c; do
+for src in "$root"/src/*.c "$root"/src/pressure/*.c; do
 	o="$out/obj/$(basename "$src" .c).o"
 	$cc $flags -fsanitize=fuzzer-no-link -fvisibility=hidden \
 		-DTIDE_BUILDING -c "$src" -o "$o"
