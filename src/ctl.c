@@ -192,8 +192,8 @@ static const struct {
 int tide__ctl_parse(const char *line, size_t len, struct tide__ctl_req *ret)
 {
 	struct tide__ctl_req req = { 0 };
-	const char *tok[4];
-	size_t tlen[4], ntok = 0, i, start;
+	const char *tok[4] = { 0 };
+	size_t tlen[4] = { 0 }, ntok = 0, i, start;
 	unsigned c;
 
 	if (!line || !ret)
