@@ -470,7 +470,8 @@ static void print_block(const char *title, const struct reply *rep)
 
 		if (!e)
 			break;
-		if (eq && eq < e) {
+		/* "monitor=1" says there is one: the block itself shows it. */
+		if (eq && eq < e && strncmp(p, "monitor=", 8)) {
 			snprintf(key, sizeof(key), "%.*s", (int)(eq - p), p);
 			for (char *k = key; *k; k++)
 				if (*k == '_')
