@@ -6,7 +6,7 @@ set -eu
 need=""
 add() { need="$need $*"; }
 case "${1:-build}" in
-build) add cmake gcc make pkg-config libc6-dev ;;
+build) add cmake gcc make pkg-config libc6-dev python3 ;;
 bench) add cmake gcc g++ make pkg-config libjemalloc-dev libmimalloc-dev \
 	libgoogle-perftools-dev libglib2.0-dev ;;
 demo) add cmake gcc make pkg-config gnuplot-nox ;;
