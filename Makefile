@@ -15,6 +15,7 @@ all: build
 
 deps:
 	@scripts/deps.sh build
+	@scripts/deps.sh test || echo "deps: optional test packages missing; those tests skip"
 
 build: deps
 	$(CONFIGURE) -B $(BUILD) >/dev/null

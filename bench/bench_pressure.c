@@ -165,9 +165,11 @@ static void wait_loops(struct tide_monitor *m, unsigned long long loops)
 static void bench_fifo(void)
 {
 	char dir[] = "/tmp/tide-bench-XXXXXX", fifo[64];
-	const struct tide_monitor_config cfg = { .sources = TIDE_SOURCE_WATCH,
-						 .flags =
-							 TIDE_MONITOR_NO_TRIM };
+	const struct tide_monitor_config cfg = {
+		.size = sizeof(struct tide_monitor_config),
+		.sources = TIDE_SOURCE_WATCH,
+		.flags = TIDE_MONITOR_NO_TRIM
+	};
 	struct tide_monitor *m = NULL;
 	struct tide_monitor_stats st;
 	double lat[ROUNDS], mib[ROUNDS];
@@ -255,9 +257,11 @@ static long long usage_of(const char *dir)
 static void cgroup_child(const char *cg)
 {
 	const long long limit = 256ll << 20, high = limit / 4 * 3;
-	const struct tide_monitor_config cfg = { .sources = TIDE_SOURCE_CGROUP1,
-						 .flags =
-							 TIDE_MONITOR_NO_TRIM };
+	const struct tide_monitor_config cfg = {
+		.size = sizeof(struct tide_monitor_config),
+		.sources = TIDE_SOURCE_CGROUP1,
+		.flags = TIDE_MONITOR_NO_TRIM
+	};
 	struct tide_monitor *m = NULL;
 	struct tide_monitor_stats st;
 	double lat[ROUNDS], mib[ROUNDS];

@@ -13,8 +13,9 @@ flags="-g -O1 -std=gnu11 -fno-omit-frame-pointer
 mkdir -p "$out/obj"
 # The library once, instrumented for coverage but without libFuzzer's main.
 objs=""
-for src in "$root"/src/*.c "$root"/src/pressure/*.c; do
-	o="$out/obj/$(basename "$src" .c).o"
+for src in "$root"/src/*.c "$root"/src/*/*.c; do
+	rel=${src#"$root/src/"}
+	o="$out/obj/$(echo "${rel%.c}" | tr / _).o"
 	$cc $flags -fsanitize=fuzzer-no-link -fvisibility=hidden \
 		-DTIDE_BUILDING -c "$src" -o "$o"
 	objs="$objs $o"

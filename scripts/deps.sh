@@ -1,6 +1,6 @@
 #!/bin/sh
 # Install the Debian packages a make target needs, when they are missing.
-# Usage: scripts/deps.sh build|bench|demo|fuzz|valgrind|lint
+# Usage: scripts/deps.sh build|test|bench|demo|fuzz|valgrind|lint
 # As root it runs apt-get; otherwise it prints the exact command and fails.
 set -eu
 need=""
@@ -9,6 +9,9 @@ case "${1:-build}" in
 build) add cmake gcc make pkg-config libc6-dev python3 ;;
 bench) add cmake gcc g++ make pkg-config libjemalloc-dev libmimalloc-dev \
 	libgoogle-perftools-dev libglib2.0-dev ;;
+# Optional: test_purge re-runs itself under LD_PRELOAD of each allocator
+# (skipped when absent); the SQLite shrinker example needs libsqlite3-dev.
+test) add libjemalloc2 libmimalloc2.0 libgoogle-perftools4 libsqlite3-dev ;;
 demo) add cmake gcc make pkg-config gnuplot-nox ;;
 fuzz) add clang libclang-rt-14-dev ;;
 valgrind) add valgrind ;;

@@ -32,6 +32,7 @@
 #include <stdatomic.h>
 #include <string.h>
 
+#include <tide/pressure.h>
 #include <tide/shrinker.h>
 
 #include "internal.h"
@@ -68,6 +69,8 @@ __extension__ typedef unsigned __int128 wide_t;
 #endif
 
 #define SET_MIN_CAP 64
+/* tide_drop_caches(): at most this many passes (a cache may lie). */
+#define TIDE_DROP_PASSES 16
 #define WALK_BATCH 32
 #define DEAD 1UL
 #define PIN 2UL
@@ -408,18 +411,34 @@ static void add_deferred(struct tide_shrinker *s, unsigned long n)
 		;
 }
 
-/* The kernel's do_shrink_slab(): one shrinker, one pass. */
+static bool dying(struct tide_shrinker *s)
+{
+	return atomic_load(&s->pins) & DEAD;
+}
+
+/*
+ * The kernel's do_shrink_slab(): one shrinker, one pass, with a floor of
+ * ceil(count / @share_div) objects asked for (tide__shrink_share; 0: none)
+ * and these bounds, so
+ * that no shrinker holds a pass (or a tide_shrinker_free waiting on it):
+ *  - total <= 2 * freeable, and at most total / batch + 1 scan calls (an
+ *    honest shrinker never needs more: each call but the last takes a full
+ *    batch);
+ *  - a scan that looked at everything it was given and freed nothing, or
+ *    freed more than it was asked (a whole-cache scan), ends the loop;
+ *  - a shrinker being freed stops between two calls.
+ */
 static unsigned long do_shrink(struct tide_shrinker *s, int priority,
-			       unsigned flags)
+			       unsigned flags, unsigned long share_div)
 {
 	struct tide_shrink_control sc = { .priority = priority,
 					  .flags = flags };
-	unsigned long freeable, nr, batch, freed = 0;
-	wide_t delta, total, scanned = 0, next;
+	unsigned long freeable, nr, batch, freed = 0, min_share = 0;
+	wide_t delta, total, scanned = 0, next, calls;
 	unsigned seeks;
 
 	freeable = call_count(s, &sc);
-	if (!freeable)
+	if (!freeable || dying(s))
 		return 0;
 	nr = atomic_exchange(&s->nr_deferred, 0);
 	seeks = atomic_load_explicit(&s->seeks, memory_order_relaxed);
@@ -431,8 +450,13 @@ static unsigned long do_shrink(struct tide_shrinker *s, int priority,
 		delta = freeable / 2;
 	total = TIDE__MIN((wide_t)(nr >> priority) + delta,
 			  2 * (wide_t)freeable);
+	if (share_div)
+		min_share = freeable / share_div + !!(freeable % share_div);
+	total = TIDE__MAX(total, (wide_t)min_share);
+	calls = total / batch + 1;
 
-	while (total >= batch || total >= freeable) {
+	while (total &&
+	       (total >= batch || total >= freeable || scanned < min_share)) {
 		unsigned long ret, n = (unsigned long)TIDE__MIN(batch, total);
 
 		sc.nr_to_scan = sc.nr_scanned = n;
@@ -442,14 +466,15 @@ static unsigned long do_shrink(struct tide_shrinker *s, int priority,
 		freed = sat_add(freed, ret);
 		total -= sc.nr_scanned;
 		scanned += sc.nr_scanned;
-		/* A scan that looked at nothing would make us spin. */
-		if (!sc.nr_scanned)
+		/* Nothing looked at, nothing to free, or the whole cache. */
+		if (!sc.nr_scanned || (!ret && sc.nr_scanned == n) || ret > n)
+			break;
+		if (!--calls || dying(s))
 			break;
 	}
 
-	/* scanned <= the first total <= nr + delta: never negative. */
-	next = TIDE__MIN(nr + delta - scanned, 2 * (wide_t)freeable);
-	add_deferred(s, (unsigned long)next);
+	next = nr + delta > scanned ? nr + delta - scanned : 0;
+	add_deferred(s, (unsigned long)TIDE__MIN(next, 2 * (wide_t)freeable));
 	return freed;
 }
 
@@ -587,7 +612,8 @@ bool tide_shrink_may_io(const struct tide_shrink_control *sc)
 	return sc && !(sc->flags & TIDE_NOIO);
 }
 
-unsigned long tide_shrink(int priority, unsigned flags)
+static unsigned long shrink_pass(int priority, unsigned flags,
+				 unsigned long share_div)
 {
 	unsigned long freed = 0;
 	struct tide_shrinker *s;
@@ -599,10 +625,16 @@ unsigned long tide_shrink(int priority, unsigned flags)
 	for (s = walk_first(&w); s; s = walk_next(&w)) {
 		if (!enter(s))
 			continue;
-		freed = sat_add(freed, do_shrink(s, priority, flags));
+		freed = sat_add(freed,
+				do_shrink(s, priority, flags, share_div));
 		leave(s);
 	}
 	return freed;
+}
+
+unsigned long tide_shrink(int priority, unsigned flags)
+{
+	return shrink_pass(priority, flags, 0);
 }
 
 unsigned long tide__direct_reclaim(int priority, unsigned flags)
@@ -613,20 +645,22 @@ unsigned long tide__direct_reclaim(int priority, unsigned flags)
 unsigned long tide__shrink_share(int priority, unsigned flags,
 				 unsigned long share_div)
 {
-	(void)share_div; /* interface stub: no minimum share yet */
-	return tide_shrink(priority, flags);
+	return shrink_pass(priority, flags, share_div);
 }
 
 unsigned long tide_drop_caches(void)
 {
 	unsigned long freed = 0, pass;
+	int n = 0;
 
 	if (in_reclaim)
 		return 0;
 	do {
 		pass = tide_shrink(0, 0);
 		freed = sat_add(freed, pass);
-	} while (pass);
+	} while (pass && ++n < TIDE_DROP_PASSES);
+	/* Last, once: the caches have freed into the allocator by now. */
+	tide_purge();
 	return freed;
 }
 

@@ -1393,18 +1393,27 @@ TEST(every_pressure_function_survives_the_oom_loop)
 	th_warm_up_threads();
 	make_tmpdir();
 	budget.cfg = (struct tide_monitor_config){
+		.size = sizeof(struct tide_monitor_config),
 		.sources = TIDE_SOURCE_BUDGET,
 		.high_watermark = 100 * MiB,
 		.rss_path = tmp_path("smaps_rollup"),
 	};
-	cg2.cfg = (struct tide_monitor_config){ .sources = TIDE_SOURCE_CGROUP2,
-						.cgroup2_dir = tmpdir };
+	cg2.cfg = (struct tide_monitor_config){
+		.size = sizeof(struct tide_monitor_config),
+		.sources = TIDE_SOURCE_CGROUP2,
+		.cgroup2_dir = tmpdir
+	};
 	notrim.cfg = (struct tide_monitor_config){
+		.size = sizeof(struct tide_monitor_config),
 		.sources = TIDE_SOURCE_WATCH,
 		.flags = TIDE_MONITOR_NO_TRIM,
 	};
-	none.cfg = (struct tide_monitor_config){ .sources = TIDE_SOURCE_NONE };
+	none.cfg = (struct tide_monitor_config){
+		.size = sizeof(struct tide_monitor_config),
+		.sources = TIDE_SOURCE_NONE
+	};
 	cg2poll.cfg = (struct tide_monitor_config){
+		.size = sizeof(struct tide_monitor_config),
 		.sources = TIDE_SOURCE_CGROUP2,
 		.cgroup2_dir = tmpdir,
 		.poll_interval_ms = 10,
@@ -1413,6 +1422,15 @@ TEST(every_pressure_function_survives_the_oom_loop)
 	CHECK_EQ(setenv("MEMORY_PRESSURE_WATCH", tmp_path("fifo"), 1), 0);
 	CHECK_EQ(setenv("MEMORY_PRESSURE_WRITE", "aGVsbG8=", 1), 0);
 
+	{
+		/* auto mode: every source that applies on this machine */
+		struct tide_monitor *probe = NULL;
+
+		CHECK_EQ(tide_monitor_new(&probe, NULL), 0);
+		watch.want_source = tide_monitor_source(probe);
+		CHECK(watch.want_source & TIDE_SOURCE_WATCH);
+		tide_monitor_free(probe);
+	}
 	points += run_case("tide_monitor_new", "watch fifo + write", NULL,
 			   mon_new_body, mon_teardown, &watch);
 	points += run_case("tide_monitor_new", "budget", NULL, mon_new_body,

@@ -9,6 +9,7 @@
  * The real cgroup v1 run is in test_pressure_cgroup.c.
  */
 #include <dirent.h>
+#include <stddef.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -252,6 +253,11 @@ static void fifo_poke(const char *path)
 	close(fd);
 }
 
+static const struct tide_monitor_config watch_only = {
+	.size = sizeof(struct tide_monitor_config),
+	.sources = TIDE_SOURCE_WATCH,
+};
+
 /* ---- $MEMORY_PRESSURE_WATCH --------------------------------------------- */
 
 /*
@@ -262,8 +268,11 @@ static void fifo_poke(const char *path)
  */
 TEST(watch_fifo_write_runs_medium_reclaim_loop)
 {
-	const struct tide_monitor_config cfg = { .flags =
-							 TIDE_MONITOR_NO_TRIM };
+	const struct tide_monitor_config cfg = {
+		.size = sizeof(struct tide_monitor_config),
+		.sources = TIDE_SOURCE_WATCH,
+		.flags = TIDE_MONITOR_NO_TRIM
+	};
 	static const int want[] = { 12, 11, 10, 9, 8, 7, 6 };
 	struct fake f = { .pages = 1000, .free_below_prio = -1 };
 	struct tide_shrinker *s = fake_register(&f);
@@ -273,6 +282,10 @@ TEST(watch_fifo_write_runs_medium_reclaim_loop)
 	make_tmpdir();
 	CHECK_EQ(mkfifo(tmp_path("fifo"), 0600), 0);
 	set_watch(tmp_path("fifo"), NULL);
+	/* auto mode opens it with every other source that applies */
+	CHECK_EQ(tide_monitor_new(&m, NULL), 0);
+	CHECK(tide_monitor_source(m) & TIDE_SOURCE_WATCH);
+	tide_monitor_free(m);
 	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
 	CHECK_EQ(tide_monitor_source(m), TIDE_SOURCE_WATCH);
 	CHECK_STR(tide_monitor_source_name(tide_monitor_source(m)), "watch");
@@ -302,8 +315,11 @@ TEST(watch_fifo_write_runs_medium_reclaim_loop)
  */
 TEST(level_loop_repeats_at_floor_until_nothing_freed)
 {
-	const struct tide_monitor_config cfg = { .flags =
-							 TIDE_MONITOR_NO_TRIM };
+	const struct tide_monitor_config cfg = {
+		.size = sizeof(struct tide_monitor_config),
+		.sources = TIDE_SOURCE_WATCH,
+		.flags = TIDE_MONITOR_NO_TRIM
+	};
 	struct fake f = { .pages = 6000, .free_below_prio = 6 };
 	struct tide_shrinker *s = fake_register(&f);
 	struct tide_monitor *m = NULL;
@@ -351,7 +367,7 @@ TEST(watch_write_is_decoded_and_written_after_open)
 	CHECK_EQ(mkfifo(tmp_path("fifo"), 0600), 0);
 	/* systemd's own value: "some 200000 2000000" and a NUL */
 	set_watch(tmp_path("fifo"), "c29tZSAyMDAwMDAgMjAwMDAwMAA=");
-	CHECK_EQ(tide_monitor_new(&m, NULL), 0);
+	CHECK_EQ(tide_monitor_new(&m, &watch_only), 0);
 	CHECK_EQ(tide_monitor_source(m), TIDE_SOURCE_WATCH);
 	fd = open(tmp_path("fifo"), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	CHECK(fd >= 0);
@@ -402,9 +418,21 @@ TEST(watch_bad_values_give_clean_errors)
 	CHECK_EQ(tide_monitor_new(&m, NULL), -EINVAL);
 	set_watch(tmp_path("fifo"), "abc"); /* not a multiple of 4 */
 	CHECK_EQ(tide_monitor_new(&m, NULL), -EINVAL);
-	/* A regular file that is not a PSI file cannot be polled. */
+	/* A regular file not on procfs or cgroupfs is refused (as sd-event
+	 * does) before anything is written into it. */
+	set_watch(tmp_path("regular"), "aGVsbG8=");
+	CHECK_EQ(tide_monitor_new(&m, NULL), -ENOTTY);
 	set_watch(tmp_path("regular"), NULL);
-	CHECK_EQ(tide_monitor_new(&m, NULL), -EPERM);
+	CHECK_EQ(tide_monitor_new(&m, NULL), -ENOTTY);
+	{
+		char buf[64] = "";
+		int fd = open(tmp_path("regular"), O_RDONLY | O_CLOEXEC);
+
+		CHECK(fd >= 0);
+		CHECK_EQ(read(fd, buf, sizeof(buf) - 1), 13);
+		CHECK_STR(buf, "not pollable\n");
+		close(fd);
+	}
 
 	CHECK_PTR_EQ(m, &m);
 	tide__os_stats(&after);
@@ -429,7 +457,7 @@ TEST(watch_socket_is_connected_written_and_read)
 	CHECK_EQ(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	CHECK_EQ(listen(lfd, 4), 0);
 	set_watch(sa.sun_path, "aGVsbG8="); /* "hello" */
-	CHECK_EQ(tide_monitor_new(&m, NULL), 0);
+	CHECK_EQ(tide_monitor_new(&m, &watch_only), 0);
 	CHECK_EQ(tide_monitor_source(m), TIDE_SOURCE_WATCH);
 	cfd = accept(lfd, NULL, NULL);
 	CHECK(cfd >= 0);
@@ -453,20 +481,20 @@ TEST(watch_socket_is_connected_written_and_read)
 /* ---- PSI ----------------------------------------------------------------- */
 
 /*
- * The trigger goes into the PSI file with its NUL (the kernel replaces the
- * last byte written by a NUL).  A file the test controls takes the write
- * but cannot be polled, so the monitor falls through to the next source.
+ * A configured psi_path naming a regular file that is not on procfs or
+ * cgroupfs is refused before a trigger is written into it: in auto mode
+ * the next source is used, forced alone the refusal is the result.
  */
-TEST(psi_trigger_is_written_then_unpollable_file_falls_through)
+TEST(psi_path_regular_file_refused_before_any_write)
 {
 	struct tide_monitor_config cfg = {
+		.size = sizeof(struct tide_monitor_config),
 		.sources = TIDE_SOURCE_PSI | TIDE_SOURCE_BUDGET,
 		.high_watermark = 100 * MiB,
 		.flags = TIDE_MONITOR_NO_TRIM,
 	};
 	struct tide_monitor *m = NULL;
-	char buf[64];
-	int fd;
+	struct stat st;
 
 	make_tmpdir();
 	write_file(tmp_path("psi"), "%s", "");
@@ -475,20 +503,15 @@ TEST(psi_trigger_is_written_then_unpollable_file_falls_through)
 	cfg.rss_path = tmp_path("rss");
 	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
 	CHECK_EQ(tide_monitor_source(m), TIDE_SOURCE_BUDGET);
-	fd = open(cfg.psi_path, O_RDONLY);
-	CHECK_EQ(read(fd, buf, sizeof(buf)), 20);
-	CHECK(!memcmp(buf, "some 200000 2000000", 20));
-	close(fd);
 	tide_monitor_free(m);
+	CHECK_EQ(stat(cfg.psi_path, &st), 0);
+	CHECK_EQ(st.st_size, 0);
 
-	/* Configured trigger, PSI forced alone: the refusal is the result. */
 	cfg.sources = TIDE_SOURCE_PSI;
 	cfg.psi_trigger = "full 100000 1000000";
-	CHECK_EQ(tide_monitor_new(&m, &cfg), -EPERM);
-	fd = open(cfg.psi_path, O_RDONLY);
-	CHECK_EQ(read(fd, buf, sizeof(buf)), 20);
-	CHECK(!memcmp(buf, "full 100000 1000000", 20));
-	close(fd);
+	CHECK_EQ(tide_monitor_new(&m, &cfg), -ENOTTY);
+	CHECK_EQ(stat(cfg.psi_path, &st), 0);
+	CHECK_EQ(st.st_size, 0);
 	remove_tmpdir();
 }
 
@@ -497,6 +520,7 @@ TEST(psi_trigger_is_written_then_unpollable_file_falls_through)
 TEST(psi_trigger_einval_falls_through_to_next_source)
 {
 	struct tide_monitor_config cfg = {
+		.size = sizeof(struct tide_monitor_config),
 		.sources = TIDE_SOURCE_PSI | TIDE_SOURCE_NONE,
 		.psi_path = "/proc/self/oom_score_adj",
 	};
@@ -529,6 +553,7 @@ TEST(psi_real_proc_file_used_or_next_source_chosen)
 {
 	const char *trig = "some 200000 2000000";
 	struct tide_monitor_config cfg = {
+		.size = sizeof(struct tide_monitor_config),
 		.sources = TIDE_SOURCE_PSI | TIDE_SOURCE_NONE,
 	};
 	struct tide_monitor *m = NULL;
@@ -573,6 +598,7 @@ static void fake_cgroup2(uint64_t high, uint64_t current)
 TEST(cgroup2_current_over_high_reclaims_until_under_low)
 {
 	struct tide_monitor_config cfg = {
+		.size = sizeof(struct tide_monitor_config),
 		.sources = TIDE_SOURCE_CGROUP2,
 		.poll_interval_ms = 10,
 		.flags = TIDE_MONITOR_NO_TRIM,
@@ -618,6 +644,7 @@ TEST(cgroup2_current_over_high_reclaims_until_under_low)
 TEST(cgroup2_max_event_runs_critical_loop)
 {
 	struct tide_monitor_config cfg = {
+		.size = sizeof(struct tide_monitor_config),
 		.sources = TIDE_SOURCE_CGROUP2,
 		.poll_interval_ms = 10,
 		.flags = TIDE_MONITOR_NO_TRIM,
@@ -689,6 +716,7 @@ TEST(hundred_1mib_entries_reclaimed_when_usage_crosses_high)
 	static const struct tide_shrinker_ops ops = { entries_count,
 						      entries_scan };
 	struct tide_monitor_config cfg = {
+		.size = sizeof(struct tide_monitor_config),
 		.sources = TIDE_SOURCE_BUDGET,
 		.high_watermark = 90 * MiB,
 		.low_watermark = 50 * MiB,
@@ -735,6 +763,7 @@ TEST(hundred_1mib_entries_reclaimed_when_usage_crosses_high)
 TEST(budget_watermark_hysteresis)
 {
 	struct tide_monitor_config cfg = {
+		.size = sizeof(struct tide_monitor_config),
 		.sources = TIDE_SOURCE_BUDGET,
 		.high_watermark = 100 * MiB,
 		.low_watermark = 80 * MiB,
@@ -799,6 +828,8 @@ TEST(budget_watermark_hysteresis)
 TEST(level_repeats_are_rate_limited)
 {
 	struct tide_monitor_config cfg = {
+		.size = sizeof(struct tide_monitor_config),
+		.sources = TIDE_SOURCE_WATCH,
 		.flags = TIDE_MONITOR_NO_TRIM,
 		.rate_limit_ms = 60000,
 		.quiet_ms = 60000,
@@ -839,6 +870,8 @@ TEST(level_repeats_are_rate_limited)
 TEST(level_returns_to_none_after_quiet_period)
 {
 	struct tide_monitor_config cfg = {
+		.size = sizeof(struct tide_monitor_config),
+		.sources = TIDE_SOURCE_WATCH,
 		.flags = TIDE_MONITOR_NO_TRIM,
 		.quiet_ms = 50,
 	};
@@ -867,8 +900,11 @@ TEST(level_returns_to_none_after_quiet_period)
 
 TEST(thread_mode_reclaims_and_free_leaves_no_thread_or_fd)
 {
-	const struct tide_monitor_config cfg = { .flags =
-							 TIDE_MONITOR_NO_TRIM };
+	const struct tide_monitor_config cfg = {
+		.size = sizeof(struct tide_monitor_config),
+		.sources = TIDE_SOURCE_WATCH,
+		.flags = TIDE_MONITOR_NO_TRIM
+	};
 	struct fake f = { .pages = 1000, .free_below_prio = -1 };
 	struct tide_shrinker *s = fake_register(&f);
 	struct tide_monitor *m = NULL;
@@ -906,22 +942,34 @@ TEST(thread_mode_reclaims_and_free_leaves_no_thread_or_fd)
 TEST(config_errors_leave_ret_untouched)
 {
 	struct tide_monitor *m = (struct tide_monitor *)&m;
-	struct tide_monitor_config cfg = { .sources = 1u << 7 };
+	struct tide_monitor_config cfg = {
+		.size = sizeof(struct tide_monitor_config), .sources = 1u << 7
+	};
 
 	CHECK_EQ(tide_monitor_new(NULL, NULL), -EINVAL);
 	CHECK_EQ(tide_monitor_new(&m, &cfg), -EINVAL);
-	cfg = (struct tide_monitor_config){ .high_watermark = 10,
+	cfg = (struct tide_monitor_config){ .size = sizeof(
+						    struct tide_monitor_config),
+					    .high_watermark = 10,
 					    .low_watermark = 20 };
 	CHECK_EQ(tide_monitor_new(&m, &cfg), -EINVAL);
-	cfg = (struct tide_monitor_config){ .flags = 1u << 5 };
+	cfg = (struct tide_monitor_config){
+		.size = sizeof(struct tide_monitor_config), .flags = 1u << 5
+	};
 	CHECK_EQ(tide_monitor_new(&m, &cfg), -EINVAL);
-	cfg = (struct tide_monitor_config){ .budget = 7 };
+	cfg = (struct tide_monitor_config){
+		.size = sizeof(struct tide_monitor_config), .budget = 7
+	};
 	CHECK_EQ(tide_monitor_new(&m, &cfg), -EINVAL);
 	/* forced sources that are not there give their error */
-	cfg = (struct tide_monitor_config){ .sources = TIDE_SOURCE_CGROUP2,
+	cfg = (struct tide_monitor_config){ .size = sizeof(
+						    struct tide_monitor_config),
+					    .sources = TIDE_SOURCE_CGROUP2,
 					    .cgroup2_dir = "/nonexistent" };
 	CHECK_EQ(tide_monitor_new(&m, &cfg), -ENOENT);
-	cfg = (struct tide_monitor_config){ .sources = TIDE_SOURCE_BUDGET };
+	cfg = (struct tide_monitor_config){ .size = sizeof(
+						    struct tide_monitor_config),
+					    .sources = TIDE_SOURCE_BUDGET };
 	CHECK_EQ(tide_monitor_new(&m, &cfg), -ENODEV);
 	CHECK_PTR_EQ(m, &m);
 	CHECK_EQ(tide_monitor_fd(NULL), -EINVAL);
@@ -957,12 +1005,15 @@ static long heap_churn(void **keep)
 
 /*
  * 64 MiB of freed small blocks stay resident under a pinned heap top.  A
- * MEDIUM pressure signal gives them back through the default malloc_trim
- * shrinker; with TIDE_MONITOR_NO_TRIM the same signal does not.
+ * MEDIUM pressure signal gives them back: its loop ends with one purge of
+ * the allocator (tide_purge()); with TIDE_MONITOR_NO_TRIM it does not.
  */
-TEST(default_trim_shrinker_gives_back_free_heap_pages)
+TEST(every_loop_ends_with_an_allocator_purge)
 {
-	struct tide_monitor_config cfg = { .flags = TIDE_MONITOR_NO_TRIM };
+	struct tide_monitor_config cfg = { .size = sizeof(
+						   struct tide_monitor_config),
+					   .sources = TIDE_SOURCE_WATCH,
+					   .flags = TIDE_MONITOR_NO_TRIM };
 	struct tide_monitor *m = NULL;
 	void *keep;
 	long before, after;
@@ -983,7 +1034,7 @@ TEST(default_trim_shrinker_gives_back_free_heap_pages)
 	fifo_poke(tmp_path("fifo"));
 	CHECK(tick(m, 2000));
 	after = th_anon_kb();
-	th_note("no trim shrinker: anon %ld -> %ld KiB", before, after);
+	th_note("no purge: anon %ld -> %ld KiB", before, after);
 	CHECK_CMP(before - after, <, 4096);
 	tide_monitor_free(m);
 
@@ -992,7 +1043,7 @@ TEST(default_trim_shrinker_gives_back_free_heap_pages)
 	fifo_poke(tmp_path("fifo"));
 	CHECK(tick(m, 2000));
 	after = th_anon_kb();
-	th_note("malloc_trim shrinker: anon %ld -> %ld KiB", before, after);
+	th_note("allocator purge: anon %ld -> %ld KiB", before, after);
 	CHECK_CMP(before - after, >=, 60 * 1024);
 	tide_monitor_free(m);
 	heap_free(keep);
@@ -1018,6 +1069,7 @@ static int oom_body(void *arg)
 TEST(oom_loop_monitor_new)
 {
 	struct tide_monitor_config cfg = {
+		.size = sizeof(struct tide_monitor_config),
 		.sources = TIDE_SOURCE_BUDGET,
 		.high_watermark = 100 * MiB,
 	};
@@ -1029,7 +1081,9 @@ TEST(oom_loop_monitor_new)
 	fds = th_fd_count();
 	CHECK_CMP(th_oom_loop("monitor_new budget", oom_body, &cfg), >=, 3);
 	fake_cgroup2(100 * MiB, 10 * MiB);
-	cfg = (struct tide_monitor_config){ .sources = TIDE_SOURCE_CGROUP2,
+	cfg = (struct tide_monitor_config){ .size = sizeof(
+						    struct tide_monitor_config),
+					    .sources = TIDE_SOURCE_CGROUP2,
 					    .cgroup2_dir = tmpdir };
 	CHECK_CMP(th_oom_loop("monitor_new cgroup2", oom_body, &cfg), >=, 5);
 	CHECK_EQ(mkfifo(tmp_path("fifo"), 0600), 0);
@@ -1039,13 +1093,513 @@ TEST(oom_loop_monitor_new)
 	remove_tmpdir();
 }
 
+/* ---- issue 12/13/14: config ABI, hostile input, fork, new calls -------- */
+
+/* The size rule of docs/abi.md (the kernel's copy_struct_from_user()). */
+TEST(config_size_rule)
+{
+	struct {
+		struct tide_monitor_config cfg;
+		unsigned char more[16];
+	} big;
+	struct tide_monitor_config cfg = {
+		.sources = TIDE_SOURCE_NONE,
+	};
+	struct tide_monitor *m = (struct tide_monitor *)&m;
+
+	cfg.size = 0;
+	CHECK_EQ(tide_monitor_new(&m, &cfg), -EINVAL);
+	cfg.size = sizeof(size_t) - 1;
+	CHECK_EQ(tide_monitor_new(&m, &cfg), -EINVAL);
+	CHECK_PTR_EQ(m, &m);
+
+	/* A larger caller struct: zero past ours is fine, anything else is
+	 * a field this library does not know. */
+	memset(&big, 0, sizeof(big));
+	big.cfg.size = sizeof(big);
+	big.cfg.sources = TIDE_SOURCE_NONE;
+	CHECK_EQ(tide_monitor_new(&m, &big.cfg), 0);
+	CHECK_EQ(tide_monitor_source(m), TIDE_SOURCE_NONE);
+	tide_monitor_free(m);
+	big.more[15] = 1;
+	m = (struct tide_monitor *)&m;
+	CHECK_EQ(tide_monitor_new(&m, &big.cfg), -E2BIG);
+	CHECK_PTR_EQ(m, &m);
+
+	/* A smaller (older) struct: the fields past its size are zero, even
+	 * if the caller's memory there is not. */
+	memset(&big, 0xff, sizeof(big));
+	big.cfg.size = offsetof(struct tide_monitor_config, psi_trigger);
+	big.cfg.sources = TIDE_SOURCE_NONE;
+	CHECK_EQ(tide_monitor_new(&m, &big.cfg), 0);
+	CHECK_EQ(tide_monitor_source(m), TIDE_SOURCE_NONE);
+	tide_monitor_free(m);
+}
+
+/* Any spelling of /dev/null means "off", as /dev/null does. */
+TEST(watch_dev_null_spellings_mean_off)
+{
+	static const char *const names[] = { "//dev/null", "/dev/./null",
+					     "/dev/../dev/null" };
+	struct tide_monitor *m = NULL;
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		set_watch(names[i], NULL);
+		CHECK_EQ(tide_monitor_new(&m, NULL), 0);
+		CHECK_EQ(tide_monitor_source(m), TIDE_SOURCE_NONE);
+		tide_monitor_free(m);
+	}
+}
+
+/* How the monitor opened @path: true when no descriptor of this process
+ * names it read-write. */
+static bool no_rdwr_fd_on(const char *path, int *count)
+{
+	char link[64], target[512], info[64], line[128];
+	bool ok = true;
+
+	*count = 0;
+	for (int fd = 0; fd < 1024; fd++) {
+		ssize_t n;
+		FILE *f;
+
+		snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+		n = readlink(link, target, sizeof(target) - 1);
+		if (n < 0)
+			continue;
+		target[n] = 0;
+		if (strcmp(target, path))
+			continue;
+		snprintf(info, sizeof(info), "/proc/self/fdinfo/%d", fd);
+		f = fopen(info, "re");
+		CHECK(f);
+		while (fgets(line, sizeof(line), f)) {
+			unsigned flags;
+
+			if (sscanf(line, "flags: %o", &flags) == 1) {
+				(*count)++;
+				if ((flags & O_ACCMODE) == O_RDWR)
+					ok = false;
+			}
+		}
+		fclose(f);
+	}
+	return ok;
+}
+
+/*
+ * Nothing to write: the FIFO is opened read-only (no descriptor of ours
+ * names it O_RDWR).  A WRITE value is written, and the monitor does not
+ * read its own bytes back as a pressure event.
+ */
+TEST(watch_fifo_read_only_and_own_write_is_no_event)
+{
+	struct tide_monitor *m = NULL;
+	int n;
+
+	make_tmpdir();
+	CHECK_EQ(mkfifo(tmp_path("fifo"), 0600), 0);
+	set_watch(tmp_path("fifo"), NULL);
+	CHECK_EQ(tide_monitor_new(&m, &watch_only), 0);
+	CHECK(no_rdwr_fd_on(tmp_path("fifo"), &n));
+	CHECK_CMP(n, >=, 1);
+	tide_monitor_free(m);
+
+	set_watch(tmp_path("fifo"), "aGVsbG8=");
+	CHECK_EQ(tide_monitor_new(&m, &watch_only), 0);
+	(void)tick(m, 100);
+	CHECK_UEQ(stats(m).events, 0);
+	CHECK_UEQ(stats(m).loops, 0);
+	fifo_poke(tmp_path("fifo"));
+	CHECK(tick(m, 2000));
+	CHECK_UEQ(stats(m).events, 1);
+	CHECK_UEQ(stats(m).loops, 1);
+	tide_monitor_free(m);
+	remove_tmpdir();
+}
+
+/*
+ * /proc/pressure/memory without a WRITE value has no trigger: polling it
+ * would report at once and forever.  The monitor refuses it (-EINVAL)
+ * instead of reporting MEDIUM.
+ */
+TEST(watch_psi_file_without_write_never_reports_medium)
+{
+	struct levels lv = { 0 };
+	struct tide_monitor_config cfg = {
+		.size = sizeof(cfg),
+		.sources = TIDE_SOURCE_WATCH | TIDE_SOURCE_NONE,
+		.on_level = on_level,
+		.level_arg = &lv,
+	};
+	struct tide_monitor *m = (struct tide_monitor *)&m;
+	int fds = th_fd_count();
+
+	if (access("/proc/pressure/memory", R_OK))
+		SKIP("no /proc/pressure/memory: %s", strerror(errno));
+	set_watch("/proc/pressure/memory", NULL);
+	CHECK_EQ(tide_monitor_new(&m, &cfg), -EINVAL);
+	CHECK_PTR_EQ(m, &m);
+	CHECK_EQ(lv.n, 0);
+	CHECK_EQ(th_fd_count(), fds);
+	/* with systemd's WRITE value it is a PSI trigger as usual */
+	set_watch("/proc/pressure/memory", "c29tZSAyMDAwMDAgMjAwMDAwMAA=");
+	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	CHECK_EQ(tide_monitor_source(m), TIDE_SOURCE_WATCH);
+	CHECK(!tick(m, 50));
+	CHECK_EQ(lv.n, 0);
+	tide_monitor_free(m);
+}
+
+/* FIFOs where regular files are expected fail at once, never block. */
+TEST(fifo_in_place_of_a_file_never_blocks)
+{
+	struct tide_monitor_config cfg = {
+		.size = sizeof(cfg),
+		.sources = TIDE_SOURCE_BUDGET,
+		.high_watermark = 100 * MiB,
+	};
+	struct tide_monitor *m = NULL;
+	int fds;
+
+	make_tmpdir();
+	CHECK_EQ(mkfifo(tmp_path("rss"), 0600), 0);
+	fds = th_fd_count();
+	cfg.rss_path = tmp_path("rss");
+	CHECK_EQ(tide_monitor_new(&m, &cfg), -ENOTTY);
+	unlink(tmp_path("rss"));
+	CHECK_EQ(mkfifo(tmp_path("memory.current"), 0600), 0);
+	write_file(tmp_path("memory.high"), "104857600\n");
+	cfg = (struct tide_monitor_config){ .size = sizeof(cfg),
+					    .sources = TIDE_SOURCE_CGROUP2,
+					    .cgroup2_dir = tmpdir };
+	CHECK_EQ(tide_monitor_new(&m, &cfg), -ENOTTY);
+	unlink(tmp_path("memory.current"));
+	write_file(tmp_path("memory.current"), "0\n");
+	CHECK_EQ(mkfifo(tmp_path("memory.events"), 0600), 0);
+	/* memory.events is optional: a FIFO there is refused, not waited on */
+	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	tide_monitor_free(m);
+	CHECK_EQ(th_fd_count(), fds);
+	remove_tmpdir();
+}
+
+/* ---- fork ------------------------------------------------------------- */
+
+static struct tide_monitor *forked_m;
+
+static void child_frees_inherited(void *arg)
+{
+	(void)arg;
+	printf("dispatch=%d start=%d\n", tide_monitor_dispatch(forked_m),
+	       tide_monitor_start(forked_m));
+	tide_monitor_free(forked_m);
+}
+
+/*
+ * A child's free of the monitor it inherited only closes its own copies:
+ * the parent's thread still runs (a later signal is answered) and the
+ * child's dispatch and start report -ECHILD.
+ */
+TEST(inherited_monitor_is_inert_in_forked_child)
+{
+	const struct tide_monitor_config cfg = {
+		.size = sizeof(cfg),
+		.sources = TIDE_SOURCE_WATCH,
+		.flags = TIDE_MONITOR_NO_TRIM,
+	};
+	char out[256];
+	int st;
+
+	make_tmpdir();
+	CHECK_EQ(mkfifo(tmp_path("fifo"), 0600), 0);
+	set_watch(tmp_path("fifo"), NULL);
+	CHECK_EQ(tide_monitor_new(&forked_m, &cfg), 0);
+	CHECK_EQ(tide_monitor_start(forked_m), 0);
+	st = th_fork(child_frees_inherited, NULL, out, sizeof(out));
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	CHECK_STR(out, "dispatch=-10 start=-10\n");
+	fifo_poke(tmp_path("fifo"));
+	for (int i = 0; i < 2000 && stats(forked_m).loops < 1; i++)
+		sleep_ms(1);
+	CHECK_UEQ(stats(forked_m).loops, 1);
+	tide_monitor_free(forked_m);
+	remove_tmpdir();
+}
+
+/* ---- levels that act, simulate ---------------------------------------- */
+
+/*
+ * A 1000-object cache after one systemd event: the MEDIUM loop's first pass
+ * asks every cache for at least a quarter of its count, so 250 objects go
+ * even though 1000 >> 12 is 0.  A simulated CRITICAL asks for everything.
+ */
+TEST(medium_frees_a_quarter_critical_everything)
+{
+	const struct tide_monitor_config cfg = {
+		.size = sizeof(cfg),
+		.sources = TIDE_SOURCE_WATCH,
+		.flags = TIDE_MONITOR_NO_TRIM,
+	};
+	struct fake f = { .pages = 1000, .free_below_prio = 12 };
+	struct tide_shrinker *s = fake_register(&f);
+	struct tide_monitor *m = NULL;
+
+	make_tmpdir();
+	CHECK_EQ(mkfifo(tmp_path("fifo"), 0600), 0);
+	set_watch(tmp_path("fifo"), NULL);
+	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	fifo_poke(tmp_path("fifo"));
+	CHECK(tick(m, 2000));
+	th_note("one MEDIUM event: 1000 -> %lu objects", f.pages);
+	CHECK_CMP(f.freed[0], >=, 250);
+	CHECK_UEQ(f.pages, 750);
+
+	f.pages = 1000;
+	f.nprio = 0;
+	CHECK_EQ(tide_monitor_simulate(m, TIDE_PRESSURE_CRITICAL), 0);
+	CHECK(tick(m, 2000));
+	CHECK_EQ(f.prio[0], 12);
+	CHECK_UEQ(f.freed[0], 1000);
+	CHECK_UEQ(f.pages, 0);
+	CHECK_EQ(stats(m).level, TIDE_PRESSURE_CRITICAL);
+	tide_monitor_free(m);
+	tide_shrinker_free(s);
+	remove_tmpdir();
+}
+
+/* A simulated level runs the level callback and the level's loop exactly
+ * as a real one; NONE ends it; bad levels are refused. */
+TEST(simulate_delivers_levels_like_a_source)
+{
+	struct levels lv = { 0 };
+	struct tide_monitor_config cfg = {
+		.size = sizeof(cfg),
+		.sources = TIDE_SOURCE_NONE,
+		.flags = TIDE_MONITOR_NO_TRIM,
+		.on_level = on_level,
+		.level_arg = &lv,
+		.quiet_ms = 60000,
+	};
+	static const int want[] = { 12, 11, 10 };
+	struct fake f = { .pages = 100, .free_below_prio = -1 };
+	struct tide_shrinker *s = fake_register(&f);
+	struct tide_monitor *m = NULL;
+
+	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	CHECK_EQ(tide_monitor_simulate(NULL, TIDE_PRESSURE_LOW), -EINVAL);
+	CHECK_EQ(tide_monitor_simulate(m, (enum tide_pressure_level)4),
+		 -EINVAL);
+	CHECK(!tick(m, 20));
+	CHECK_EQ(tide_monitor_simulate(m, TIDE_PRESSURE_LOW), 0);
+	CHECK(tick(m, 2000));
+	check_prios(&f, want, 3); /* LOW: 12 down to 10 */
+	CHECK_EQ(lv.n, 1);
+	CHECK_EQ(lv.seen[0], TIDE_PRESSURE_LOW);
+	CHECK_UEQ(stats(m).events, 1);
+	CHECK_UEQ(stats(m).loops, 1);
+	CHECK_EQ(tide_monitor_simulate(m, TIDE_PRESSURE_NONE), 0);
+	CHECK(tick(m, 2000));
+	CHECK_EQ(lv.n, 2);
+	CHECK_EQ(lv.seen[1], TIDE_PRESSURE_NONE);
+	CHECK_EQ(stats(m).level, TIDE_PRESSURE_NONE);
+	CHECK_UEQ(stats(m).loops, 1);
+
+	/* from another thread to the monitor's own */
+	CHECK_EQ(tide_monitor_start(m), 0);
+	CHECK_EQ(tide_monitor_simulate(m, TIDE_PRESSURE_MEDIUM), 0);
+	for (int i = 0; i < 2000 && stats(m).loops < 2; i++)
+		sleep_ms(1);
+	CHECK_UEQ(stats(m).loops, 2);
+	tide_monitor_free(m);
+	CHECK_EQ(lv.seen[2], TIDE_PRESSURE_MEDIUM);
+	tide_shrinker_free(s);
+}
+
+/* ---- several sources, limit, watermarks ------------------------------ */
+
+/*
+ * One monitor with a FIFO and a cgroup v2 group: both in the mask, each
+ * with its own counters, and the level the highest either reports.
+ */
+TEST(levels_of_several_sources_combine_to_the_highest)
+{
+	struct levels lv = { 0 };
+	struct tide_monitor_config cfg = {
+		.size = sizeof(cfg),
+		.sources = TIDE_SOURCE_WATCH | TIDE_SOURCE_CGROUP2,
+		.poll_interval_ms = 10,
+		.quiet_ms = 60000,
+		.flags = TIDE_MONITOR_NO_TRIM,
+		.on_level = on_level,
+		.level_arg = &lv,
+	};
+	struct tide_monitor_source_stats ss;
+	struct tide_monitor *m = NULL;
+
+	make_tmpdir();
+	fake_cgroup2(100 * MiB, 10 * MiB);
+	CHECK_EQ(mkfifo(tmp_path("fifo"), 0600), 0);
+	set_watch(tmp_path("fifo"), NULL);
+	cfg.cgroup2_dir = tmpdir;
+	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	CHECK_EQ(tide_monitor_source(m),
+		 TIDE_SOURCE_WATCH | TIDE_SOURCE_CGROUP2);
+	CHECK_EQ(tide_monitor_source_stats(m, TIDE_SOURCE_PSI, &ss), -ENOENT);
+	CHECK_EQ(tide_monitor_source_stats(m, 3, &ss), -EINVAL);
+
+	fifo_poke(tmp_path("fifo"));
+	CHECK(tick(m, 2000));
+	CHECK_EQ(stats(m).level, TIDE_PRESSURE_MEDIUM);
+	write_file(tmp_path("memory.events"),
+		   "low 0\nhigh 0\nmax 1\noom 0\noom_kill 0\n");
+	for (int i = 0; i < 100 && stats(m).level != TIDE_PRESSURE_CRITICAL;
+	     i++)
+		tick(m, 100);
+	CHECK_EQ(stats(m).level, TIDE_PRESSURE_CRITICAL);
+	CHECK_UEQ(stats(m).loops, 2);
+	CHECK_EQ(tide_monitor_source_stats(m, TIDE_SOURCE_WATCH, &ss), 0);
+	CHECK_UEQ(ss.events, 1);
+	CHECK_UEQ(ss.loops, 1);
+	CHECK_EQ(ss.level, TIDE_PRESSURE_MEDIUM);
+	CHECK_EQ(tide_monitor_source_stats(m, TIDE_SOURCE_CGROUP2, &ss), 0);
+	CHECK_UEQ(ss.events, 1);
+	CHECK_UEQ(ss.loops, 1);
+	CHECK_EQ(ss.level, TIDE_PRESSURE_CRITICAL);
+	CHECK_UEQ(ss.value, 10 * MiB);
+	CHECK_EQ(lv.n, 2);
+	CHECK_EQ(lv.seen[0], TIDE_PRESSURE_MEDIUM);
+	CHECK_EQ(lv.seen[1], TIDE_PRESSURE_CRITICAL);
+	tide_monitor_free(m);
+	remove_tmpdir();
+}
+
+/* The limit of a v2 group: memory.high is the smaller; the watermarks are
+ * 3/4 and 5/8 of it; a configured limit overrides it. */
+TEST(limit_reports_the_limit_its_file_and_watermarks)
+{
+	struct tide_monitor_config cfg = {
+		.size = sizeof(cfg),
+		.sources = TIDE_SOURCE_CGROUP2,
+		.flags = TIDE_MONITOR_NO_TRIM,
+	};
+	struct tide_monitor_limit l;
+	struct tide_monitor *m = NULL;
+
+	make_tmpdir();
+	fake_cgroup2(100 * MiB, 30 * MiB);
+	write_file(tmp_path("memory.max"), "%llu\n",
+		   (unsigned long long)(200 * MiB));
+	write_file(tmp_path("memory.stat"), "anon 1\ninactive_file %llu\n",
+		   (unsigned long long)(10 * MiB));
+	cfg.cgroup2_dir = tmpdir;
+	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	CHECK_EQ(tide_monitor_limit(m, NULL), -EINVAL);
+	CHECK_EQ(tide_monitor_limit(m, &l), 0);
+	CHECK_UEQ(l.limit, 100 * MiB);
+	CHECK_STR(l.file, "memory.high");
+	CHECK_STR(l.dir, tmpdir);
+	CHECK_EQ(l.version, 2);
+	CHECK_UEQ(l.high, 75 * MiB);
+	CHECK_UEQ(l.low, 100 * MiB * 5 / 8);
+	/* working set: usage minus inactive file cache */
+	CHECK_UEQ(l.working_set, 20 * MiB);
+	tide_monitor_free(m);
+
+	cfg.limit = 40 * MiB;
+	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	CHECK_EQ(tide_monitor_limit(m, &l), 0);
+	CHECK_UEQ(l.limit, 40 * MiB);
+	CHECK_STR(l.file, "config");
+	CHECK_UEQ(l.high, 30 * MiB);
+	CHECK_UEQ(l.low, 25 * MiB);
+	tide_monitor_free(m);
+	remove_tmpdir();
+}
+
+/*
+ * Go's debug.SetMemoryLimit: new watermarks take effect at once.  Usage
+ * 90 MiB is under high 100 MiB; lowering high to 80 MiB starts a loop at
+ * the next check, which set_watermarks schedules at once.
+ */
+TEST(set_watermarks_takes_effect_at_once)
+{
+	struct tide_monitor_config cfg = {
+		.size = sizeof(cfg),
+		.sources = TIDE_SOURCE_BUDGET,
+		.high_watermark = 100 * MiB,
+		.poll_interval_ms = 60000,
+		.flags = TIDE_MONITOR_NO_TRIM,
+	};
+	struct fake f = { .free_below_prio = 12, .rss_format = true };
+	struct tide_monitor_limit l;
+	struct tide_shrinker *s;
+	struct tide_monitor *m = NULL;
+
+	make_tmpdir();
+	f.usage_path = cfg.rss_path = tmp_path("smaps_rollup");
+	f.base = 50 * MiB;
+	f.pages = (unsigned long)(40 * MiB / PAGE);
+	fake_publish(&f);
+	s = fake_register(&f);
+	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	CHECK(!tick(m, 50));
+	CHECK_EQ(tide_monitor_set_watermarks(NULL, 1, 0), -EINVAL);
+	CHECK_EQ(tide_monitor_set_watermarks(m, 0, 0), -EINVAL);
+	CHECK_EQ(tide_monitor_set_watermarks(m, 10, 20), -EINVAL);
+	CHECK_EQ(tide_monitor_set_watermarks(m, 80 * MiB, 60 * MiB), 0);
+	CHECK_EQ(tide_monitor_limit(m, &l), 0);
+	CHECK_UEQ(l.high, 80 * MiB);
+	CHECK_UEQ(l.low, 60 * MiB);
+	CHECK(tick(m, 1000));
+	CHECK_UEQ(stats(m).loops, 1);
+	CHECK_CMP(stats(m).usage, <, 60 * MiB);
+	CHECK_CMP(f.pages * (uint64_t)PAGE, <, 10 * MiB);
+	/* low 0: 7/8 of high */
+	CHECK_EQ(tide_monitor_set_watermarks(m, 80 * MiB, 0), 0);
+	CHECK_EQ(tide_monitor_limit(m, &l), 0);
+	CHECK_UEQ(l.low, 70 * MiB);
+	tide_monitor_free(m);
+
+	cfg = (struct tide_monitor_config){ .size = sizeof(cfg),
+					    .sources = TIDE_SOURCE_NONE };
+	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	CHECK_EQ(tide_monitor_set_watermarks(m, 80 * MiB, 0), -EOPNOTSUPP);
+	tide_monitor_free(m);
+	tide_shrinker_free(s);
+	remove_tmpdir();
+}
+
+/* The watched group going away (its files gone) is a clean fall-back:
+ * dispatch goes on, no loop runs, nothing crashes or spins. */
+TEST(group_removed_while_watched_is_no_crash)
+{
+	struct tide_monitor_config cfg = {
+		.size = sizeof(cfg),
+		.sources = TIDE_SOURCE_CGROUP2,
+		.poll_interval_ms = 10,
+		.flags = TIDE_MONITOR_NO_TRIM,
+	};
+	struct tide_monitor *m = NULL;
+
+	make_tmpdir();
+	fake_cgroup2(100 * MiB, 10 * MiB);
+	cfg.cgroup2_dir = tmpdir;
+	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	remove_tmpdir();
+	for (int i = 0; i < 5; i++)
+		CHECK(tick(m, 1000));
+	CHECK_UEQ(stats(m).loops, 0);
+	tide_monitor_free(m);
+}
+
 RUN_TESTS(T(watch_fifo_write_runs_medium_reclaim_loop),
 	  T(level_loop_repeats_at_floor_until_nothing_freed),
 	  T(watch_write_is_decoded_and_written_after_open),
 	  T(watch_dev_null_or_empty_disables_monitoring),
 	  T(watch_bad_values_give_clean_errors),
 	  T(watch_socket_is_connected_written_and_read),
-	  T(psi_trigger_is_written_then_unpollable_file_falls_through),
+	  T(psi_path_regular_file_refused_before_any_write),
 	  T(psi_trigger_einval_falls_through_to_next_source),
 	  T(psi_real_proc_file_used_or_next_source_chosen),
 	  T(cgroup2_current_over_high_reclaims_until_under_low),
@@ -1055,5 +1609,16 @@ RUN_TESTS(T(watch_fifo_write_runs_medium_reclaim_loop),
 	  T(level_returns_to_none_after_quiet_period),
 	  T(thread_mode_reclaims_and_free_leaves_no_thread_or_fd),
 	  T(config_errors_leave_ret_untouched),
-	  T(default_trim_shrinker_gives_back_free_heap_pages),
-	  T(oom_loop_monitor_new))
+	  T(every_loop_ends_with_an_allocator_purge),
+	  T(oom_loop_monitor_new), T(config_size_rule),
+	  T(watch_dev_null_spellings_mean_off),
+	  T(watch_fifo_read_only_and_own_write_is_no_event),
+	  T(watch_psi_file_without_write_never_reports_medium),
+	  T(fifo_in_place_of_a_file_never_blocks),
+	  T(inherited_monitor_is_inert_in_forked_child),
+	  T(medium_frees_a_quarter_critical_everything),
+	  T(simulate_delivers_levels_like_a_source),
+	  T(levels_of_several_sources_combine_to_the_highest),
+	  T(limit_reports_the_limit_its_file_and_watermarks),
+	  T(set_watermarks_takes_effect_at_once),
+	  T(group_removed_while_watched_is_no_crash))

@@ -11,6 +11,7 @@
  *   nr_deferred = clamp(nr + delta - scanned, 0, 2 * count)
  */
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdatomic.h>
 #include <time.h>
 
@@ -387,14 +388,15 @@ TEST(scan_reporting_fewer_scanned_is_asked_again)
 	struct tide_shrinker *s = add_cache("fewer", &c);
 
 	/*
-	 * Priority 0: total 2000; every scan looks at 100 (of 128):
-	 * total 2000 -> 1900 -> ... -> 100 after 19 scans; 100 < 128,
-	 * < 1000: stop.  Scanned 1900, nr_deferred = 2000 - 1900 = 100.
+	 * Priority 0: total 2000; every scan looks at 100 (of 128) and frees
+	 * 100.  A pass makes at most total / batch + 1 = 16 calls (an honest
+	 * shrinker taking full batches never needs more): scanned 1600,
+	 * nr_deferred = 2000 - 1600 = 400, asked again next pass.
 	 */
 	tide_shrink(0, 0);
-	CHECK_EQ(c.nscan, 19);
-	CHECK_UEQ(info_of("fewer").scanned, 1900);
-	CHECK_UEQ(info_of("fewer").nr_deferred, 100);
+	CHECK_EQ(c.nscan, 16);
+	CHECK_UEQ(info_of("fewer").scanned, 1600);
+	CHECK_UEQ(info_of("fewer").nr_deferred, 400);
 	tide_shrinker_free(s);
 }
 
@@ -442,12 +444,15 @@ TEST(scan_returning_empty_is_reported_and_counts_as_nothing_freed)
 	struct tide_shrinker *s = add_cache("bad-scan", &c);
 
 	tide_set_error_handler(count_report, NULL);
-	/* The loop goes on as usual: 15 scans, each reported. */
+	/*
+	 * Treated as 0 freed with all 128 looked at: a scan that frees
+	 * nothing of a full batch ends the shrinker's loop for the pass.
+	 */
 	CHECK_UEQ(tide_shrink(0, 0), 0);
-	CHECK_EQ(c.nscan, 15);
-	CHECK_EQ(reports, 15);
+	CHECK_EQ(c.nscan, 1);
+	CHECK_EQ(reports, 1);
 	CHECK_UEQ(info_of("bad-scan").freed, 0);
-	CHECK_UEQ(info_of("bad-scan").scanned, 1920);
+	CHECK_UEQ(info_of("bad-scan").scanned, 128);
 	tide_shrinker_free(s);
 }
 
@@ -1069,6 +1074,297 @@ TEST(several_threads_shrink_at_once)
 		pthread_join(t[i], NULL);
 }
 
+/* ---- every pass ends (issue 13) --------------------------------------- */
+
+/* tide_drop_caches() runs at most this many passes (shrinker.c). */
+#define DROP_PASSES 16
+
+TEST(lying_shrinker_pass_is_bounded_and_drop_caches_ends)
+{
+	/* Reports every object freed, frees nothing: the count stays. */
+	static struct cache c = { .objects = 1000, .refill = true };
+	struct tide_shrinker *s = add_cache("liar", &c);
+
+	/*
+	 * One pass: total 2000, 15 full batches (1920), 80 left < 128 and
+	 * < 1000: 15 calls, 1920 "freed".
+	 */
+	CHECK_UEQ(tide_shrink(0, 0), 1920);
+	CHECK_EQ(c.nscan, 15);
+	/* Every pass "frees": drop_caches stops after DROP_PASSES passes. */
+	c.nscan = c.ncount = 0;
+	CHECK_UEQ(tide_drop_caches(), 1920ULL * DROP_PASSES);
+	CHECK_EQ(c.ncount, DROP_PASSES);
+	CHECK_EQ(c.nscan, 15 * DROP_PASSES);
+	tide_shrinker_free(s);
+}
+
+TEST(liar_that_looks_at_one_object_per_call_is_bounded)
+{
+	/* Says it looked at 1 object and freed 128, every time. */
+	static struct cache c = { .objects = 1000,
+				  .refill = true,
+				  .scan_looked = 1,
+				  .scan_ret = 128 };
+	struct tide_shrinker *s = add_cache("liar1", &c);
+
+	/* total 2000 would take 2000 calls; the bound is 2000/128+1 = 16. */
+	CHECK_UEQ(tide_shrink(0, 0), 16 * 128);
+	CHECK_EQ(c.nscan, 16);
+	CHECK_UEQ(info_of("liar1").scanned, 16);
+	/* The rest (2000 - 16) is owed to the next pass, clamped to 2000. */
+	CHECK_UEQ(info_of("liar1").nr_deferred, 1984);
+	tide_shrinker_free(s);
+}
+
+TEST(negative_count_with_a_scan_freeing_nothing_ends_in_one_call)
+{
+	/* A signed counter gone negative; the scan has nothing to free. */
+	static struct cache c = { .count_ret = (unsigned long)-22 };
+	struct tide_shrinker *s = add_cache("negative", &c);
+
+	/*
+	 * Clamped to TIDE_COUNT_MAX (total 2^64 - 2), but the first scan
+	 * looks at all 128 and frees 0: the shrinker's loop ends.
+	 */
+	CHECK_UEQ(tide_drop_caches(), 0);
+	CHECK_EQ(c.ncount, 1);
+	CHECK_EQ(c.nscan, 1);
+	CHECK_UEQ(c.nr_to_scan[0], 128);
+	CHECK_UEQ(tide_shrink(0, 0), 0);
+	CHECK_EQ(c.nscan, 2);
+	tide_shrinker_free(s);
+}
+
+TEST(scan_returning_0_forever_is_called_once_per_pass)
+{
+	static struct cache c = { .count_ret = 1000 }; /* objects 0 */
+	struct tide_shrinker *s = add_cache("zero", &c);
+
+	CHECK_UEQ(tide_drop_caches(), 0);
+	CHECK_EQ(c.ncount, 1);
+	CHECK_EQ(c.nscan, 1);
+	for (int i = 0; i < 5; i++)
+		CHECK_UEQ(tide_shrink(0, 0), 0);
+	CHECK_EQ(c.nscan, 6);
+	tide_shrinker_free(s);
+}
+
+static unsigned long whole_scan(void *priv, struct tide_shrink_control *sc)
+{
+	struct cache *c = priv;
+	unsigned long n = c->objects;
+
+	c->nr_to_scan[c->nscan++] = sc->nr_to_scan;
+	c->objects = 0; /* drops everything, like sqlite3_db_release_memory */
+	return n;
+}
+
+static const struct tide_shrinker_ops whole_ops = { cache_count, whole_scan };
+
+TEST(whole_cache_scan_counts_as_freed_and_ends_the_loop)
+{
+	static struct cache c = { .objects = 1000 };
+	struct tide_shrinker *s = tide_shrinker_alloc("whole");
+
+	tide_shrinker_register(s, &whole_ops, &c);
+	/* Pass 1: one call of 128 frees 1000; pass 2: count EMPTY. */
+	CHECK_UEQ(tide_drop_caches(), 1000);
+	CHECK_EQ(c.nscan, 1);
+	CHECK_UEQ(c.nr_to_scan[0], 128);
+	CHECK_EQ(c.ncount, 2);
+	CHECK_UEQ(info_of("whole").freed, 1000);
+	tide_shrinker_free(s);
+}
+
+static unsigned long order_purges[MAX_CALLS];
+static unsigned order_n;
+
+static unsigned long order_scan(void *priv, struct tide_shrink_control *sc)
+{
+	struct tide_purge_stats st;
+
+	tide_purge_stats(&st);
+	order_purges[order_n++] = st.calls;
+	return cache_scan(priv, sc);
+}
+
+static const struct tide_shrinker_ops order_ops = { cache_count, order_scan };
+
+TEST(drop_caches_scans_the_caches_before_the_one_purge)
+{
+	static struct cache c[2] = { { .objects = 1000 }, { .objects = 300 } };
+	struct tide_shrinker *s[2];
+	struct tide_purge_stats st;
+
+	for (int i = 0; i < 2; i++) {
+		s[i] = tide_shrinker_alloc(i ? "order1" : "order0");
+		tide_shrinker_register(s[i], &order_ops, &c[i]);
+	}
+	tide_purge_stats(&st);
+	CHECK_UEQ(st.calls, 0);
+	CHECK_UEQ(tide_drop_caches(), 1300);
+	/*
+	 * 1000 (total 2000): 8 calls free 7 x 128 + 104, the 9th frees 0 of
+	 * 128 and ends the loop; 300 (total 600): 128, 128, 44, then 0.
+	 * Then a pass that sees EMPTY twice, then the purge.
+	 */
+	CHECK_EQ(order_n, 13);
+	for (unsigned i = 0; i < order_n; i++)
+		CHECK_UEQ(order_purges[i], 0);
+	tide_purge_stats(&st);
+	CHECK_UEQ(st.calls, 1);
+	CHECK_EQ(c[0].ncount, 2);
+	for (int i = 0; i < 2; i++)
+		tide_shrinker_free(s[i]);
+}
+
+/* ---- tide__shrink_share -------------------------------------------------- */
+
+TEST(shrink_share_asks_every_shrinker_for_its_share)
+{
+	static struct cache c[3] = { { .objects = 1000 },
+				     { .objects = 1001 },
+				     { .objects = 10 } };
+	struct tide_shrinker *s[3];
+
+	for (int i = 0; i < 3; i++) {
+		char name[8] = "share0";
+
+		name[5] = (char)('0' + i);
+		s[i] = add_cache(name, &c[i]);
+	}
+	/*
+	 * Priority 12 asks for nothing (1000 >> 12 = 0); a quarter: 250
+	 * (128 + 122), ceil(1001 / 4) = 251 (128 + 123), ceil(10 / 4) = 3.
+	 */
+	CHECK_UEQ(tide__shrink_share(12, 0, 4), 250 + 251 + 3);
+	CHECK_EQ(c[0].nscan, 2);
+	CHECK_UEQ(c[0].nr_to_scan[0], 128);
+	CHECK_UEQ(c[0].nr_to_scan[1], 122);
+	CHECK_UEQ(c[1].nr_to_scan[1], 123);
+	CHECK_EQ(c[2].nscan, 1);
+	CHECK_UEQ(c[2].nr_to_scan[0], 3);
+	CHECK_UEQ(c[0].objects, 750);
+	CHECK_UEQ(c[1].objects, 750);
+	CHECK_UEQ(c[2].objects, 7);
+	/* More than delta was scanned: nothing deferred. */
+	CHECK_UEQ(info_of("share0").nr_deferred, 0);
+
+	/* Divisor 1: everything each counts (750: 5 x 128 + 110). */
+	CHECK_UEQ(tide__shrink_share(12, 0, 1), 750 + 750 + 7);
+	CHECK_EQ(c[0].nscan, 2 + 6);
+	CHECK_UEQ(c[0].nr_to_scan[7], 110);
+	for (int i = 0; i < 3; i++)
+		CHECK_UEQ(c[i].objects, 0);
+
+	/* Divisor 0: exactly tide_shrink(12): nothing for small caches. */
+	c[0].objects = 1000;
+	c[0].nscan = 0;
+	CHECK_UEQ(tide__shrink_share(12, 0, 0), 0);
+	CHECK_EQ(c[0].nscan, 0);
+	for (int i = 0; i < 3; i++)
+		tide_shrinker_free(s[i]);
+}
+
+TEST(shrink_share_never_asks_below_the_priority_arithmetic)
+{
+	static struct cache c = { .objects = 1000 };
+	struct tide_shrinker *s = add_cache("share-p0", &c);
+
+	/*
+	 * Priority 0 already asks for 2000 > 250: the normal pass, 8 calls
+	 * free 1000, a 9th frees nothing and ends it.
+	 */
+	CHECK_UEQ(tide__shrink_share(0, 0, 4), 1000);
+	CHECK_EQ(c.nscan, 9);
+	tide_shrinker_free(s);
+}
+
+/* The shrinker being freed stops its loop between two calls. */
+struct endless {
+	sem_t started, freed;
+	atomic_int after_ran;
+	atomic_ulong calls;
+};
+
+static struct endless endless;
+
+static unsigned long endless_count(void *priv, struct tide_shrink_control *sc)
+{
+	(void)priv;
+	(void)sc;
+	return (unsigned long)-22;
+}
+
+static unsigned long endless_scan(void *priv, struct tide_shrink_control *sc)
+{
+	(void)priv;
+	/* Lies: "freed" all it was asked, so nothing ends the loop. */
+	if (atomic_fetch_add(&endless.calls, 1) == 0)
+		sem_post(&endless.started);
+	return sc->nr_to_scan;
+}
+
+static unsigned long after_count(void *priv, struct tide_shrink_control *sc)
+{
+	(void)priv;
+	(void)sc;
+	return 1;
+}
+
+static unsigned long after_scan(void *priv, struct tide_shrink_control *sc)
+{
+	struct timespec ts;
+
+	(void)priv;
+	(void)sc;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 60;
+	/* The pass is still running here: free must have returned first. */
+	if (sem_timedwait(&endless.freed, &ts))
+		FAIL("tide_shrinker_free did not return during the pass");
+	atomic_store(&endless.after_ran, 1);
+	return 1;
+}
+
+static void *pass_thread(void *arg)
+{
+	(void)arg;
+	tide_shrink(0, 0);
+	return NULL;
+}
+
+TEST(free_of_an_endless_shrinker_returns_while_the_pass_runs)
+{
+	static const struct tide_shrinker_ops eops = { endless_count,
+						       endless_scan };
+	static const struct tide_shrinker_ops aops = { after_count,
+						       after_scan };
+	struct tide_shrinker *e = tide_shrinker_alloc("endless");
+	struct tide_shrinker *a = tide_shrinker_alloc("after");
+	unsigned long calls;
+	pthread_t t;
+
+	sem_init(&endless.started, 0, 0);
+	sem_init(&endless.freed, 0, 0);
+	tide_shrinker_register(e, &eops, NULL);
+	tide_shrinker_register(a, &aops, NULL);
+	CHECK_EQ(pthread_create(&t, NULL, pass_thread, NULL), 0);
+	sem_wait(&endless.started);
+	/* ~2^57 calls are due; free waits only for the one in flight. */
+	tide_shrinker_free(e);
+	calls = atomic_load(&endless.calls);
+	sem_post(&endless.freed);
+	pthread_join(t, NULL);
+	CHECK_EQ(atomic_load(&endless.after_ran), 1);
+	/* No call started after free returned. */
+	CHECK_UEQ(atomic_load(&endless.calls), calls);
+	th_note("endless shrinker made %lu calls before free stopped it",
+		calls);
+	tide_shrinker_free(a);
+}
+
 RUN_TESTS(T(big_cache_at_priority_0_scans_twice_its_size_in_batches),
 	  T(big_cache_at_priority_12_only_defers_and_accumulates),
 	  T(deferred_work_reaches_the_scan_threshold),
@@ -1102,4 +1398,13 @@ RUN_TESTS(T(big_cache_at_priority_0_scans_twice_its_size_in_batches),
 	  T(allocation_inside_a_callback_starts_no_nested_reclaim),
 	  T(free_waits_for_its_own_running_callback),
 	  T(free_and_register_do_not_wait_for_other_shrinkers_callbacks),
-	  T(several_threads_shrink_at_once))
+	  T(several_threads_shrink_at_once),
+	  T(lying_shrinker_pass_is_bounded_and_drop_caches_ends),
+	  T(liar_that_looks_at_one_object_per_call_is_bounded),
+	  T(negative_count_with_a_scan_freeing_nothing_ends_in_one_call),
+	  T(scan_returning_0_forever_is_called_once_per_pass),
+	  T(whole_cache_scan_counts_as_freed_and_ends_the_loop),
+	  T(drop_caches_scans_the_caches_before_the_one_purge),
+	  T(shrink_share_asks_every_shrinker_for_its_share),
+	  T(shrink_share_never_asks_below_the_priority_arithmetic),
+	  T(free_of_an_endless_shrinker_returns_while_the_pass_runs))

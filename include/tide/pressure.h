@@ -2,12 +2,16 @@
 /*
  * tide/pressure.h - turn memory-pressure signals into reclaim passes.
  *
- * A monitor watches one pressure source (chosen automatically or forced in
- * the configuration) and answers each signal with kswapd's reclaim loop over
- * the shrinker registry: passes start at priority 12 and go down one step
- * after every pass that missed its target, to a floor that depends on the
- * source.  It runs in its own thread (tide_monitor_start()) or in the
- * caller's event loop (tide_monitor_fd() + tide_monitor_dispatch()).
+ * A monitor watches every pressure source that applies (or those forced in
+ * the configuration) at once - the effective cgroup limit against the
+ * working set, graded PSI, systemd's protocol, a budget, and the
+ * allocations themselves - and answers each signal with kswapd's reclaim
+ * loop over the shrinker registry: passes start at priority 12 and go down
+ * one step after every pass that missed its target, to a floor that depends
+ * on the signal; every loop ends with one purge of the allocator
+ * (tide_purge()).  It runs in its own thread (tide_monitor_start()) or in
+ * the caller's event loop (tide_monitor_fd() + tide_monitor_dispatch()).
+ * docs/pressure.md tells the whole story.
  */
 #ifndef TIDE_PRESSURE_H
 #define TIDE_PRESSURE_H
@@ -39,22 +43,26 @@ enum tide_pressure_level {
 };
 
 /*
- * Pressure sources, in the order auto mode tries them.  A monitor uses one;
- * tide_monitor_config.sources is a mask of those it may try (0: all).
+ * Pressure sources.  A monitor opens every one of
+ * tide_monitor_config.sources (0: all) that applies here; the system-wide
+ * PSI file only when the own group's memory.pressure is not there.
  */
 /* $MEMORY_PRESSURE_WATCH / $MEMORY_PRESSURE_WRITE (systemd's protocol) */
 #define TIDE_SOURCE_WATCH (1u << 0)
-/* PSI trigger on the own cgroup v2 memory.pressure */
+/* graded PSI triggers on the own cgroup v2 memory.pressure */
 #define TIDE_SOURCE_PSI_CGROUP (1u << 1)
-/* PSI trigger on the system-wide /proc/pressure/memory */
+/* graded PSI triggers on the system-wide /proc/pressure/memory */
 #define TIDE_SOURCE_PSI (1u << 2)
-/* cgroup v2 memory.events (high, max) and memory.current vs watermarks */
+/* limit watcher, cgroup v2: the effective limit vs the working set,
+ * memory.events (high, max), adaptive poll, allocation sensor */
 #define TIDE_SOURCE_CGROUP2 (1u << 3)
-/* cgroup v1 memory.pressure_level and memory.usage_in_bytes thresholds */
+/* limit watcher, cgroup v1: the effective limit vs the working set,
+ * usage thresholds, memory.pressure_level, adaptive poll, sensor */
 #define TIDE_SOURCE_CGROUP1 (1u << 4)
 /* polled budget: process RSS or cgroup usage vs configured watermarks */
 #define TIDE_SOURCE_BUDGET (1u << 5)
-/* no event source: only allocation failure (direct reclaim in kv) */
+/* no event source: only allocation failure (direct reclaim in kv); the
+ * mask a monitor reports when nothing else applies */
 #define TIDE_SOURCE_NONE (1u << 6)
 #define TIDE_SOURCE_AUTO 0x7fu
 
@@ -65,7 +73,7 @@ enum tide_budget_measure {
 };
 
 /* tide_monitor_config.flags */
-#define TIDE_MONITOR_NO_TRIM (1u << 0) /* no default malloc_trim shrinker */
+#define TIDE_MONITOR_NO_TRIM (1u << 0) /* no allocator purge ending loops */
 
 /**
  * typedef tide_level_fn - level change callback.
@@ -80,21 +88,27 @@ typedef void (*tide_level_fn)(enum tide_pressure_level level, void *arg);
 
 /**
  * struct tide_monitor_config - how a monitor finds and answers pressure.
- * @sources: mask of TIDE_SOURCE_* to try, in the fixed order above; 0 means
- *	%TIDE_SOURCE_AUTO.  The first one that works is used; a source the
- *	kernel refuses falls through to the next.  Without %TIDE_SOURCE_NONE
- *	in the mask, tide_monitor_new() fails when none works.
- * @psi_trigger: PSI trigger written to memory.pressure files; NULL means
- *	"some 200000 2000000".  A "full" trigger reports CRITICAL, "some"
- *	MEDIUM.
- * @high_watermark: usage in bytes at which watermark sources start
- *	reclaiming.  0: derived, 3/4 of the cgroup limit (memory.high, else
- *	memory.max, v1 memory.limit_in_bytes).  The budget source needs it.
- * @low_watermark: reclaim stops as soon as usage is under this.  0: 5/8 of
- *	the cgroup limit, or 7/8 of @high_watermark when that was given.
+ * @size: sizeof(struct tide_monitor_config) as the caller compiled it;
+ *	see docs/abi.md (fields past @size are zero; bytes past the
+ *	library's struct must be zero).
+ * @sources: mask of TIDE_SOURCE_*; 0 means %TIDE_SOURCE_AUTO.  Every one
+ *	that applies is opened; one that does not apply or that the kernel
+ *	refuses is dropped.  Without %TIDE_SOURCE_NONE in the mask,
+ *	tide_monitor_new() fails when none opens.
+ * @psi_trigger: one PSI trigger written to memory.pressure files instead
+ *	of the graded three (LOW "some 70000 2000000", MEDIUM "some 100000
+ *	2000000", CRITICAL "full 100000 2000000", as GLib grades them).  A
+ *	"full" trigger reports CRITICAL, "some" MEDIUM.
+ * @high_watermark: working set (limit watchers) or measure (budget) in
+ *	bytes at which reclaim starts.  0: 3/4 of the effective limit.  The
+ *	budget source needs it.
+ * @low_watermark: reclaim stops as soon as the measure is under this.  0:
+ *	5/8 of the effective limit, or 7/8 of @high_watermark when that was
+ *	given.
  * @budget: what the budget source measures.
- * @poll_interval_ms: how often polled sources (budget, cgroup v2
- *	memory.current) are read; 0 means 100.
+ * @poll_interval_ms: how often the budget is read (0: 100); for limit
+ *	watchers the slowest adaptive poll interval (0: 1000), used while the
+ *	working set is at most half the high watermark.
  * @rate_limit_ms: a level reported again unchanged is passed to @on_level at
  *	most once per this many milliseconds; 0 means 1000.  Changes are
  *	always reported at once.
@@ -103,13 +117,20 @@ typedef void (*tide_level_fn)(enum tide_pressure_level level, void *arg);
  * @flags: %TIDE_MONITOR_NO_TRIM.
  * @on_level: optional level callback, see &typedef tide_level_fn.
  * @level_arg: passed to @on_level.
- * @psi_path: system PSI file; NULL means "/proc/pressure/memory".
- * @cgroup2_dir: own cgroup v2 directory; NULL: found from /proc/self/cgroup
- *	and /proc/self/mountinfo.
- * @cgroup1_dir: own cgroup v1 memory controller directory; NULL: found the
- *	same way.
+ * @psi_path: system PSI file; NULL means "/proc/pressure/memory".  Only a
+ *	file on procfs or cgroupfs is accepted (-ENOTTY before any write).
+ * @cgroup2_dir: the cgroup v2 group to watch (its memory.max/high are the
+ *	limit); NULL: the effective limit found by discovery.
+ * @cgroup1_dir: the cgroup v1 memory group to watch likewise; NULL: found.
  * @rss_path: smaps_rollup-format file for %TIDE_BUDGET_RSS; NULL means
  *	"/proc/self/smaps_rollup".
+ * @limit: the effective limit in bytes, instead of the one discovery
+ *	finds (the working set is still read from the limiting or own group);
+ *	0: discovered.
+ * @proc_cgroup_path: /proc/self/cgroup for discovery (tests); NULL: real.
+ * @mountinfo_path: /proc/self/mountinfo likewise.
+ * @meminfo_path: /proc/meminfo likewise (a limit at or above MemTotal is
+ *	no limit).
  *
  * A zeroed configuration is the same as passing NULL.  Strings are copied by
  * tide_monitor_new().
@@ -156,6 +177,21 @@ struct tide_monitor_stats {
 	uint64_t usage;
 };
 
+/**
+ * struct tide_monitor_source_stats - what one source of a monitor has done.
+ * @events: signals this source delivered (triggers, FIFO writes, eventfd
+ *	wakeups, watermark crossings seen by polling).
+ * @loops: reclaim loops this source started.
+ * @level: the level this source reports now.
+ * @value: for a watermark source, the last working set (or budget measure)
+ *	read, in bytes; 0 for a level source.
+ */
+struct tide_monitor_source_stats {
+	unsigned long long events, loops;
+	enum tide_pressure_level level;
+	uint64_t value;
+};
+
 struct tide_monitor; /* opaque */
 
 /**
@@ -163,17 +199,22 @@ struct tide_monitor; /* opaque */
  * @ret: where the monitor is stored, on success only.
  * @cfg: configuration, or NULL for auto-detection with the defaults.
  *
- * Picks the first working source of @cfg->sources (see TIDE_SOURCE_*),
- * opens its files, and registers the malloc_trim shrinker unless
- * %TIDE_MONITOR_NO_TRIM.  $MEMORY_PRESSURE_WATCH set to "/dev/null" or
- * empty turns monitoring off: the source is then %TIDE_SOURCE_NONE.  The
- * monitor does nothing until tide_monitor_start() or tide_monitor_dispatch().
+ * Finds the effective memory limit, opens every source of @cfg->sources
+ * that applies (see TIDE_SOURCE_*) and, when a limit watcher runs, arms the
+ * allocation sensor (one monitor at a time).  $MEMORY_PRESSURE_WATCH set to
+ * empty or to /dev/null (any spelling) turns monitoring off: the mask is
+ * then %TIDE_SOURCE_NONE.  Level and watermark signals are answered only
+ * from tide_monitor_start()'s thread or tide_monitor_dispatch(); the sensor
+ * acts on allocating threads from now on.
  *
  * Context: any thread; does file I/O, never reclaims.
- * Return: 0; -EINVAL for a bad configuration, a relative
- * $MEMORY_PRESSURE_WATCH or bad base64 in $MEMORY_PRESSURE_WRITE; -ENOMEM;
- * or the error of the last source tried (e.g. -ENOENT, -EACCES) when none
- * in the mask works.
+ * Return: 0; -EINVAL for a bad configuration (@cfg->size 0 or too small
+ * included), a relative $MEMORY_PRESSURE_WATCH, bad base64 in
+ * $MEMORY_PRESSURE_WRITE, or a PSI file named there without a trigger to
+ * write; -E2BIG when @cfg is larger than this library's struct and a byte
+ * past it is not zero; -ENOTTY when $MEMORY_PRESSURE_WATCH names a regular
+ * file not on procfs or cgroupfs; -ENOMEM; or the error of the last source
+ * tried (e.g. -ENOENT, -EACCES) when none in the mask opens.
  */
 TIDE_API int tide_monitor_new(struct tide_monitor **ret,
 			      const struct tide_monitor_config *cfg);
@@ -186,7 +227,8 @@ TIDE_API int tide_monitor_new(struct tide_monitor **ret,
  * tide_monitor_free() stops and joins it.
  *
  * Context: any thread; not concurrently with tide_monitor_dispatch().
- * Return: 0, -EBUSY if already started, or -errno from pthread_create().
+ * Return: 0, -EBUSY if already started, -ECHILD in a process that inherited
+ * the monitor across fork(), or -errno from pthread_create().
  */
 TIDE_API int tide_monitor_start(struct tide_monitor *m);
 
@@ -214,16 +256,18 @@ TIDE_API int tide_monitor_fd(const struct tide_monitor *m);
  * Context: the caller's event loop thread; runs reclaim; not while the
  * monitor's own thread runs.
  * Return: 0, -EBUSY when tide_monitor_start() was called, -EINVAL for
- * NULL, or -errno from epoll_wait().
+ * NULL, -ECHILD in a process that inherited the monitor across fork(), or
+ * -errno from epoll_wait().
  */
 TIDE_API int tide_monitor_dispatch(struct tide_monitor *m);
 
 /**
- * tide_monitor_source() - the source a monitor uses.
+ * tide_monitor_source() - the sources a monitor uses.
  * @m: the monitor.
  *
  * Context: any thread.
- * Return: one TIDE_SOURCE_* bit; 0 for NULL.
+ * Return: the mask of TIDE_SOURCE_* bits in use (%TIDE_SOURCE_NONE alone
+ * when none is); 0 for NULL.
  */
 TIDE_API unsigned tide_monitor_source(const struct tide_monitor *m);
 
@@ -245,6 +289,19 @@ TIDE_API const char *tide_monitor_source_name(unsigned source);
  */
 TIDE_API void tide_monitor_stats(struct tide_monitor *m,
 				 struct tide_monitor_stats *st);
+
+/**
+ * tide_monitor_source_stats() - read the counters of one source.
+ * @m: the monitor.
+ * @source: one TIDE_SOURCE_* bit in tide_monitor_source(@m).
+ * @st: filled in on success only.
+ *
+ * Context: any thread, also while the monitor's thread runs.
+ * Return: 0; -EINVAL for NULL arguments or not exactly one bit; -ENOENT when
+ * the monitor does not use @source.
+ */
+TIDE_API int tide_monitor_source_stats(struct tide_monitor *m, unsigned source,
+				       struct tide_monitor_source_stats *st);
 
 /**
  * struct tide_monitor_limit - the effective limit a monitor watches.
@@ -287,8 +344,9 @@ TIDE_API int tide_monitor_limit(struct tide_monitor *m,
  * @high: new high watermark in bytes (> 0).
  * @low: new low watermark; 0 means 7/8 of @high.
  *
- * Go's debug.SetMemoryLimit: takes effect at the monitor's next check,
- * which it schedules at once.
+ * Go's debug.SetMemoryLimit: every watermark source (limit watchers and
+ * the budget) takes the new pair at the monitor's next check, which it
+ * schedules at once.
  *
  * Context: any thread.
  * Return: 0; -EINVAL for NULL, @high 0 or @low > @high; -EOPNOTSUPP when the
@@ -360,11 +418,13 @@ TIDE_API void tide_purge_stats(struct tide_purge_stats *st);
  * tide_monitor_free() - stop and destroy a monitor.
  * @m: the monitor, or NULL.
  *
- * Stops and joins the monitor's thread if started, closes every descriptor
- * and unregisters the malloc_trim shrinker.
+ * Stops and joins the monitor's thread if started, disarms the sensor and
+ * closes every descriptor.  In a process that inherited @m across fork()
+ * it only closes that process's copies of the descriptors and frees the
+ * memory: the parent's monitor goes on.
  *
  * Context: any thread but the monitor's own (not from @on_level); may wait
- * for a running reclaim loop to finish.
+ * for a running reclaim loop (also one the sensor runs) to finish.
  */
 TIDE_API void tide_monitor_free(struct tide_monitor *m);
 

@@ -105,7 +105,9 @@ TIDE_API void tide_shrinker_set_batch(struct tide_shrinker *s,
  * %TIDE_SHRINK_EMPTY: none), scan_objects() frees up to sc->nr_to_scan of
  * them, lowers sc->nr_scanned if it looked at fewer, and returns how many it
  * freed, or %TIDE_SHRINK_STOP to end this pass for the shrinker (e.g. its
- * lock is busy).  Callbacks run on whichever thread runs reclaim, possibly
+ * lock is busy).  A cache whose only primitive drops everything may free
+ * more than sc->nr_to_scan: it returns what it freed and is not called
+ * again in that pass.  Callbacks run on whichever thread runs reclaim, possibly
  * on several threads at once; they may allocate only with %TIDE_NORECLAIM
  * (reclaim never recurses) and must not free their own shrinker.
  *
@@ -127,7 +129,9 @@ TIDE_API void tide_shrinker_register(struct tide_shrinker *s,
  * it is reported and the process aborts.
  *
  * Context: any thread; blocks while a callback of @s runs on another
- * thread, never for other shrinkers' callbacks or for a whole pass.
+ * thread (at most the one call in flight: a pass stops calling @s once it
+ * is being freed), never for other shrinkers' callbacks or for a whole
+ * pass.
  */
 TIDE_API void tide_shrinker_free(struct tide_shrinker *s);
 
@@ -147,7 +151,12 @@ TIDE_API bool tide_shrink_may_io(const struct tide_shrink_control *sc);
  * @flags: the reclaim context, copied to sc->flags (%TIDE_NOIO).
  *
  * Each shrinker gets the kernel's do_shrink_slab(): the work it was asked
- * for but not given in earlier passes (nr_deferred) carries over.
+ * for but not given in earlier passes (nr_deferred) carries over.  A pass
+ * is bounded per shrinker: at most total / batch + 1 scan calls (total <=
+ * 2 * count); a scan that looks at its whole batch and frees nothing, one
+ * that frees more than it was asked (a whole-cache scan: counted as
+ * freed), one that looks at nothing, or %TIDE_SHRINK_STOP ends that
+ * shrinker's share of the pass, as does tide_shrinker_free() of it.
  *
  * Context: any thread, several at once; runs callbacks.  From inside a
  * shrinker callback it does nothing (reclaim does not recurse).
@@ -158,12 +167,15 @@ TIDE_API unsigned long tide_shrink(int priority, unsigned flags);
 /**
  * tide_drop_caches() - free everything the caches will give.
  *
- * Runs priority 0 passes until one frees nothing (the analogue of
- * "echo 2 > /proc/sys/vm/drop_caches").  A cache that refills as fast as it
- * is scanned keeps it looping.
+ * Runs priority 0 passes until one frees nothing, at most 16 passes (the
+ * analogue of "echo 2 > /proc/sys/vm/drop_caches"; a cache that reports
+ * frees it did not make cannot keep it looping), then tide_purge() once,
+ * so that what the caches freed into the allocator goes back to the
+ * kernel.
  *
  * Context: as tide_shrink().
- * Return: the objects freed by all passes.
+ * Return: the objects freed by all passes (the purge's pages not
+ * included).
  */
 TIDE_API unsigned long tide_drop_caches(void);
 

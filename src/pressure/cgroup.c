@@ -1,69 +1,738 @@
 // SPDX-License-Identifier: MIT
 /*
- * cgroup.c - effective limit discovery and working set (see cgroup.h).
+ * cgroup.c - effective limit discovery and the working set (see cgroup.h).
  *
- * Interface stub: discovery finds no limit; the parsers refuse everything.
+ * Discovery reads three texts (/proc/self/cgroup, /proc/self/mountinfo,
+ * /proc/meminfo, each replaceable), picks for each hierarchy (v1 with the
+ * memory controller, v2) the mount that shows the own group, and walks from
+ * the own group's directory up to that mount's root, reading the limit files
+ * of every level.  The smallest limit below MemTotal wins, whichever
+ * hierarchy it is in.
+ *
+ * The parsers are pure functions of their text (fuzzed by
+ * fuzz/fuzz_parsers.c); everything that touches files goes through
+ * tide__file_open(), everything that allocates through tide__os_malloc().
  */
+#define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "internal.h"
 #include "pressure/cgroup.h"
+
+/* A /proc text larger than this is refused (-EFBIG), not read forever. */
+#define TEXT_MAX ((size_t)64 << 20)
+
+static const char v1_limit_file[] = "memory.limit_in_bytes";
+static const char v2_max_file[] = "memory.max";
+static const char v2_high_file[] = "memory.high";
+/* The longest name appended to a group's directory, with its '/'. */
+#define NAME_ROOM (sizeof("/memory.use_hierarchy") + 1)
+
+static char *dup_n(const char *s, size_t n)
+{
+	char *p = tide__os_malloc(n + 1);
+
+	if (!p)
+		return NULL;
+	memcpy(p, s, n);
+	p[n] = 0;
+	return p;
+}
+
+/*
+ * Read all of @path into a NUL-terminated heap buffer that grows by
+ * doubling (mountinfo has no line length limit).  0 or -errno.
+ */
+static int read_text(const char *path, char **ret)
+{
+	size_t cap = 4096, len = 0;
+	char *buf;
+	int fd, r = 0;
+
+	fd = tide__file_open(path, false, false);
+	if (fd < 0)
+		return fd;
+	buf = tide__os_malloc(cap);
+	if (!buf) {
+		close(fd);
+		return -ENOMEM;
+	}
+	for (;;) {
+		ssize_t n;
+
+		if (len + 1 == cap) {
+			char *p;
+
+			if (cap >= TEXT_MAX) {
+				r = -EFBIG;
+				break;
+			}
+			p = tide__os_realloc(buf, cap * 2);
+			if (!p) {
+				r = -ENOMEM;
+				break;
+			}
+			buf = p;
+			cap *= 2;
+		}
+		n = read(fd, buf + len, cap - 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = -errno;
+			break;
+		}
+		if (!n)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	if (r) {
+		tide__os_free(buf);
+		return r;
+	}
+	buf[len] = 0;
+	*ret = buf;
+	return 0;
+}
+
+/* Decimal digits in [s, end) only, no overflow. */
+static int parse_dec(const char *s, const char *end, uint64_t *ret)
+{
+	uint64_t v = 0;
+
+	if (s >= end)
+		return -EINVAL;
+	for (; s < end; s++) {
+		unsigned d = (unsigned)(*s - '0');
+
+		if (d > 9 || v > (UINT64_MAX - d) / 10)
+			return -EINVAL;
+		v = v * 10 + d;
+	}
+	*ret = v;
+	return 0;
+}
+
+/* @tok is one of the comma-separated items of [list, list + len). */
+static bool has_token(const char *list, size_t len, const char *tok)
+{
+	size_t tl = strlen(tok);
+	const char *end = list + len;
+
+	while (list <= end) {
+		const char *comma = memchr(list, ',', (size_t)(end - list));
+		size_t n =
+			comma ? (size_t)(comma - list) : (size_t)(end - list);
+
+		if (n == tl && !memcmp(list, tok, tl))
+			return true;
+		if (!comma)
+			break;
+		list = comma + 1;
+	}
+	return false;
+}
 
 int tide__cg_parse_self(const char *text, char **ret_v1, char **ret_v2)
 {
-	(void)text;
-	(void)ret_v1;
-	(void)ret_v2;
-	return -ENODEV;
+	const char *v1 = NULL, *v2 = NULL, *l = text;
+	size_t v1n = 0, v2n = 0;
+	char *p1 = NULL, *p2 = NULL;
+
+	while (*l) {
+		const char *eol = strchrnul(l, '\n');
+		const char *c1 = memchr(l, ':', (size_t)(eol - l)), *c2 = NULL;
+
+		if (c1)
+			c2 = memchr(c1 + 1, ':', (size_t)(eol - c1 - 1));
+		/* "ID:CONTROLLERS:PATH"; the path may itself hold ':'. */
+		if (c2 && c2 + 1 < eol && c2[1] == '/') {
+			bool id0 = c1 - l == 1 && *l == '0';
+
+			if (!v2 && id0 && c2 == c1 + 1) {
+				v2 = c2 + 1;
+				v2n = (size_t)(eol - v2);
+			} else if (!v1 && !id0 && c1 > l &&
+				   has_token(c1 + 1, (size_t)(c2 - c1 - 1),
+					     "memory")) {
+				v1 = c2 + 1;
+				v1n = (size_t)(eol - v1);
+			}
+		}
+		l = *eol ? eol + 1 : eol;
+	}
+	if (!v1 && !v2)
+		return -ENODEV;
+	if (v1 && !(p1 = dup_n(v1, v1n)))
+		return -ENOMEM;
+	if (v2 && !(p2 = dup_n(v2, v2n))) {
+		tide__os_free(p1);
+		return -ENOMEM;
+	}
+	*ret_v1 = p1;
+	*ret_v2 = p2;
+	return 0;
+}
+
+static bool is_oct(char c)
+{
+	return c >= '0' && c <= '7';
+}
+
+/* Decode the kernel's mangling of mount fields (\040 \011 \012 \134). */
+static void unescape(char *s)
+{
+	char *w = s;
+
+	for (const char *r = s; *r;) {
+		if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' &&
+		    is_oct(r[2]) && is_oct(r[3])) {
+			*w++ = (char)((r[1] - '0') << 6 | (r[2] - '0') << 3 |
+				      (r[3] - '0'));
+			r += 4;
+		} else {
+			*w++ = *r++;
+		}
+	}
+	*w = 0;
+}
+
+static bool all_digits(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (*s < '0' || *s > '9')
+			return false;
+	return true;
+}
+
+/* Next space-separated field of *@cur (empty fields kept); NULL at end. */
+static char *next_field(char **cur)
+{
+	char *f = *cur, *sp;
+
+	if (!f)
+		return NULL;
+	sp = strchr(f, ' ');
+	if (sp) {
+		*sp = 0;
+		*cur = sp + 1;
+	} else {
+		*cur = NULL;
+	}
+	return f;
 }
 
 int tide__mount_parse(char *line, struct tide__mount *ret)
 {
-	(void)line;
-	(void)ret;
-	return -EINVAL;
+	char *f[6], *fstype, *source, *opts, *cur = line, *colon, *t;
+
+	line[strcspn(line, "\n")] = 0;
+	for (int i = 0; i < 6; i++)
+		if (!(f[i] = next_field(&cur)))
+			return -EINVAL;
+	/* Optional fields up to the lone "-". */
+	while ((t = next_field(&cur)) && strcmp(t, "-"))
+		;
+	if (!t)
+		return -EINVAL;
+	fstype = next_field(&cur);
+	source = next_field(&cur);
+	opts = source ? next_field(&cur) : NULL;
+	if (!opts || cur)
+		return -EINVAL;
+	colon = strchr(f[2], ':');
+	if (!all_digits(f[0]) || !all_digits(f[1]) || !colon)
+		return -EINVAL;
+	*colon = 0;
+	if (!all_digits(f[2]) || !all_digits(colon + 1))
+		return -EINVAL;
+	*colon = ':';
+	/* The source may be empty (mount -t tmpfs "" /x); nothing else. */
+	if (!*f[3] || !*f[4] || !*fstype || !*opts)
+		return -EINVAL;
+	unescape(f[3]);
+	unescape(f[4]);
+	unescape(fstype);
+	unescape(opts);
+	ret->root = f[3];
+	ret->point = f[4];
+	ret->fstype = fstype;
+	ret->super_opts = opts;
+	return 0;
 }
 
 int tide__cg_stat_value(const char *text, const char *key, uint64_t *ret)
 {
-	(void)text;
-	(void)key;
-	(void)ret;
+	size_t kl = strlen(key);
+
+	if (!kl || strpbrk(key, " \n"))
+		return -EINVAL;
+	for (const char *l = text; *l;) {
+		const char *eol = strchrnul(l, '\n');
+
+		if ((size_t)(eol - l) > kl && !memcmp(l, key, kl) &&
+		    l[kl] == ' ')
+			return parse_dec(l + kl + 1, eol, ret);
+		l = *eol ? eol + 1 : eol;
+	}
 	return -ENOENT;
+}
+
+/* ---- discovery ---------------------------------------------------------- */
+
+/* One hierarchy's mount and the own group's place in it. */
+struct hier {
+	const char *point; /* mount point (into the mountinfo text) */
+	const char *rel; /* own path relative to the mount root, or NULL */
+	size_t root_len; /* for picking the most specific mount */
+	char *buf; /* directory being walked, with NAME_ROOM to spare */
+	size_t base; /* length of the mount point part of @buf */
+	size_t len; /* length of the own directory in @buf */
+};
+
+/* The rest of @path under mount root @root ("" or "/..."), or NULL. */
+static const char *under_root(const char *path, const char *root)
+{
+	size_t rl = strlen(root);
+
+	while (rl && root[rl - 1] == '/')
+		rl--;
+	if (strncmp(path, root, rl) || (path[rl] && path[rl] != '/'))
+		return NULL;
+	return path + rl;
+}
+
+/* A ".." or "." component would leave the mount: such a path is not used. */
+static bool has_dot_component(const char *p)
+{
+	while (*p) {
+		size_t n;
+
+		p += strspn(p, "/");
+		n = strcspn(p, "/");
+		if ((n == 1 && p[0] == '.') ||
+		    (n == 2 && p[0] == '.' && p[1] == '.'))
+			return true;
+		p += n;
+	}
+	return false;
+}
+
+/* Keep the mount of this type that shows @own, the most specific one. */
+static void consider_mount(struct hier *h, const struct tide__mount *m,
+			   const char *own)
+{
+	const char *rel = under_root(own, m->root);
+	size_t rl = strlen(m->root);
+
+	if (h->point && (!rel || (h->rel && rl <= h->root_len)))
+		return;
+	h->point = m->point;
+	h->rel = rel;
+	h->root_len = rl;
+}
+
+static bool is_dir(const char *path)
+{
+	struct stat st;
+
+	return !stat(path, &st) && S_ISDIR(st.st_mode);
+}
+
+/*
+ * Build @h->buf: the own group's directory, or the mount root when the own
+ * path is not under the mount, leaves it, or does not exist there.  A mount
+ * at "/" is kept as an empty prefix: a level of length 0 is "/" itself.
+ */
+static int hier_dir(struct hier *h)
+{
+	size_t pl = strlen(h->point), rl;
+	const char *rel = h->rel;
+
+	while (pl && h->point[pl - 1] == '/')
+		pl--;
+	if (!rel || has_dot_component(rel))
+		rel = "";
+	rl = strlen(rel);
+	while (rl && rel[rl - 1] == '/')
+		rl--;
+	h->buf = tide__os_malloc(pl + rl + NAME_ROOM + 1);
+	if (!h->buf)
+		return -ENOMEM;
+	memcpy(h->buf, h->point, pl);
+	memcpy(h->buf + pl, rel, rl);
+	h->base = pl;
+	h->len = pl + rl;
+	h->buf[h->len] = 0;
+	if (h->len > pl && !is_dir(h->buf)) {
+		h->len = pl;
+		h->buf[pl] = 0;
+	}
+	return 0;
+}
+
+/* A copy of the directory [s, s + len): "/" for the empty prefix. */
+static char *dir_dup(const char *s, size_t len)
+{
+	return len ? dup_n(s, len) : dup_n("/", 1);
+}
+
+/*
+ * Put the path of @name in the directory buf[0, len) into @h->buf (which
+ * overwrites what follows @len: levels are walked upwards only).
+ */
+static const char *level_path(struct hier *h, size_t len, const char *name)
+{
+	h->buf[len] = '/';
+	strcpy(h->buf + len + 1, name);
+	return h->buf;
+}
+
+/* Read @name in the directory buf[0, len) as a cgroup number. */
+static int read_level(struct hier *h, size_t len, const char *name,
+		      uint64_t *ret)
+{
+	char val[64];
+	int r;
+
+	r = tide__file_read(-1, level_path(h, len, name), val, sizeof(val));
+	h->buf[len] = 0;
+	if (!r)
+		r = tide__parse_u64(val, ret);
+	return r;
+}
+
+struct best {
+	uint64_t limit;
+	int version;
+	const char *file;
+	size_t len; /* the limiting group is a prefix of the own directory */
+};
+
+static void offer(struct best *b, struct hier *h, size_t len, int version,
+		  const char *file, uint64_t mem_total)
+{
+	uint64_t v;
+
+	if (read_level(h, len, file, &v) || v >= mem_total || v >= b->limit)
+		return;
+	b->limit = v;
+	b->version = version;
+	b->file = file;
+	b->len = len;
+}
+
+/*
+ * Walk from the own directory up to the mount root, offering each level's
+ * limits; a level whose file is missing, unreadable, special or malformed
+ * offers nothing.  Clobbers @h->buf past each level it reads.
+ */
+static void walk(struct hier *h, int version, struct best *b,
+		 uint64_t mem_total)
+{
+	size_t len = h->len;
+
+	for (;;) {
+		uint64_t uh = 1;
+
+		/* v1: an ancestor's limit covers its children only with
+		 * use_hierarchy (always on since Linux 5.11). */
+		if (version == 1 && len < h->len &&
+		    !read_level(h, len, "memory.use_hierarchy", &uh) && !uh)
+			break;
+		if (version == 1) {
+			offer(b, h, len, 1, v1_limit_file, mem_total);
+		} else {
+			offer(b, h, len, 2, v2_max_file, mem_total);
+			offer(b, h, len, 2, v2_high_file, mem_total);
+		}
+		if (len == h->base)
+			break;
+		/* The path under the mount starts with '/': found. */
+		len = (size_t)((const char *)memrchr(h->buf + h->base, '/',
+						     len - h->base) -
+			       h->buf);
+	}
+}
+
+static int mem_total(const char *path, uint64_t *ret)
+{
+	const char *l;
+	uint64_t kb;
+	char *text;
+	int r;
+
+	r = read_text(path, &text);
+	if (r)
+		return r;
+	r = -EINVAL;
+	for (l = text; *l;) {
+		const char *eol = strchrnul(l, '\n'), *s, *e;
+
+		if (!strncmp(l, "MemTotal:", 9)) {
+			s = l + 9;
+			while (*s == ' ' || *s == '\t')
+				s++;
+			e = s + strspn(s, "0123456789");
+			if (!strncmp(e, " kB", 3) && !parse_dec(s, e, &kb)) {
+				*ret = kb > UINT64_MAX / 1024 ? UINT64_MAX :
+								kb * 1024;
+				r = 0;
+			}
+			break;
+		}
+		l = *eol ? eol + 1 : eol;
+	}
+	tide__os_free(text);
+	return r;
+}
+
+static int find_mounts(const char *path, const char *own1, const char *own2,
+		       struct hier *h1, struct hier *h2, char **ret_text)
+{
+	char *text, *l;
+	int r;
+
+	r = read_text(path, &text);
+	if (r)
+		return r;
+	for (l = text; *l;) {
+		char *eol = strchrnul(l, '\n'), *next = *eol ? eol + 1 : eol;
+		struct tide__mount m;
+
+		*eol = 0;
+		if (!tide__mount_parse(l, &m)) {
+			if (own1 && !strcmp(m.fstype, "cgroup") &&
+			    has_token(m.super_opts, strlen(m.super_opts),
+				      "memory"))
+				consider_mount(h1, &m, own1);
+			else if (own2 && !strcmp(m.fstype, "cgroup2"))
+				consider_mount(h2, &m, own2);
+		}
+		l = next;
+	}
+	*ret_text = text;
+	return 0;
+}
+
+/* memory.current in the own v2 directory is a regular file. */
+static bool has_memory_current(struct hier *h)
+{
+	int fd = tide__file_open(level_path(h, h->len, "memory.current"), false,
+				 false);
+
+	h->buf[h->len] = 0;
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
 }
 
 int tide__cg_discover(const struct tide__cg_paths *paths,
 		      struct tide__cg_limit *ret)
 {
-	(void)paths;
-	memset(ret, 0, sizeof(*ret));
-	ret->limit = UINT64_MAX;
-	return 0;
+	const struct tide__cg_paths none = { 0 };
+	struct hier h1 = { 0 }, h2 = { 0 };
+	struct best b = { .limit = UINT64_MAX };
+	struct tide__cg_limit l = { .limit = UINT64_MAX };
+	char *own1 = NULL, *own2 = NULL, *text = NULL;
+	int r;
+
+	if (!paths)
+		paths = &none;
+	r = mem_total(paths->meminfo ? paths->meminfo : "/proc/meminfo",
+		      &l.mem_total);
+	if (r)
+		return r;
+	r = read_text(paths->proc_cgroup ? paths->proc_cgroup :
+					   "/proc/self/cgroup",
+		      &text);
+	if (r)
+		return r;
+	r = tide__cg_parse_self(text, &own1, &own2);
+	tide__os_free(text);
+	text = NULL;
+	if (r == -ENODEV)
+		goto done; /* in no hierarchy with a memory controller */
+	if (r)
+		return r;
+	r = find_mounts(paths->mountinfo ? paths->mountinfo :
+					   "/proc/self/mountinfo",
+			own1, own2, &h1, &h2, &text);
+	if (r)
+		goto out;
+	if ((h1.point && (r = hier_dir(&h1))) ||
+	    (h2.point && (r = hier_dir(&h2))))
+		goto out;
+	r = -ENOMEM;
+	if (h1.buf && !(l.own_v1 = dir_dup(h1.buf, h1.len)))
+		goto out;
+	if (h2.buf && !(l.own_v2 = dir_dup(h2.buf, h2.len)))
+		goto out;
+	if (h2.buf)
+		l.v2_memory = has_memory_current(&h2);
+	if (h1.buf)
+		walk(&h1, 1, &b, l.mem_total);
+	if (h2.buf)
+		walk(&h2, 2, &b, l.mem_total);
+	if (b.version &&
+	    !(l.dir = dir_dup(b.version == 1 ? l.own_v1 : l.own_v2, b.len)))
+		goto out;
+	l.limit = b.limit;
+	l.version = b.version;
+	l.file = b.file;
+done:
+	*ret = l;
+	r = 0;
+	l = (struct tide__cg_limit){ 0 };
+out:
+	tide__cg_release(&l);
+	tide__os_free(h1.buf);
+	tide__os_free(h2.buf);
+	tide__os_free(text);
+	tide__os_free(own1);
+	tide__os_free(own2);
+	return r;
 }
 
 void tide__cg_release(struct tide__cg_limit *l)
 {
-	(void)l;
+	if (!l)
+		return;
+	tide__os_free(l->dir);
+	tide__os_free(l->own_v1);
+	tide__os_free(l->own_v2);
+	l->dir = l->own_v1 = l->own_v2 = NULL;
 }
+
+/* ---- working set ---------------------------------------------------------- */
 
 int tide__cg_ws_open(const char *dir, int version, struct tide__cg_ws *ret)
 {
-	(void)dir;
-	(void)version;
-	(void)ret;
-	return -ENODEV;
+	char path[PATH_MAX];
+	const char *usage =
+		version == 1 ? "memory.usage_in_bytes" : "memory.current";
+	int ufd, sfd, n;
+
+	if (!dir || !*dir || (version != 1 && version != 2))
+		return -EINVAL;
+	n = snprintf(path, sizeof(path), "%s/%s", dir, usage);
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return -ENAMETOOLONG;
+	ufd = tide__file_open(path, false, false);
+	if (ufd < 0)
+		return ufd;
+	snprintf(path, sizeof(path), "%s/memory.stat", dir);
+	sfd = tide__file_open(path, false, false);
+	if (sfd < 0) {
+		close(ufd);
+		return sfd;
+	}
+	ret->version = version;
+	ret->usage_fd = ufd;
+	ret->stat_fd = sfd;
+	return 0;
+}
+
+/*
+ * The value of @key in the memory.stat open as @fd, read in chunks so that
+ * a stat file of any size is scanned with a fixed stack buffer (the sensor
+ * calls this on allocating threads: no heap).
+ */
+static int stat_scan(int fd, const char *key, uint64_t *ret)
+{
+	char buf[4096];
+	size_t have = 0;
+	off_t off = 0;
+
+	for (;;) {
+		ssize_t n = pread(fd, buf + have, sizeof(buf) - 1 - have, off);
+		size_t end;
+		char keep;
+		int r;
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		off += n;
+		have += (size_t)n;
+		if (n) {
+			const char *nl = memrchr(buf, '\n', have);
+
+			end = nl ? (size_t)(nl - buf) + 1 : 0;
+			if (!end) {
+				if (have == sizeof(buf) - 1)
+					return -EINVAL; /* a line too long */
+				continue;
+			}
+		} else {
+			end = have;
+		}
+		keep = buf[end];
+		buf[end] = 0;
+		r = tide__cg_stat_value(buf, key, ret);
+		buf[end] = keep;
+		if (r != -ENOENT || !n)
+			return r;
+		memmove(buf, buf + end, have - end);
+		have -= end;
+	}
+}
+
+static int gone(int r)
+{
+	return r == -ENOENT || r == -ENODEV ? -ENODEV : r;
 }
 
 int tide__cg_ws_read(const struct tide__cg_ws *ws, uint64_t *ret_ws,
 		     uint64_t *ret_usage)
 {
-	(void)ws;
-	(void)ret_ws;
-	(void)ret_usage;
-	return -ENODEV;
+	uint64_t usage, inactive = 0;
+	struct stat st;
+	char val[64];
+	int r;
+
+	r = tide__file_read(ws->usage_fd, NULL, val, sizeof(val));
+	if (r)
+		return gone(r);
+	r = tide__parse_u64(val, &usage);
+	if (r)
+		return r;
+	r = stat_scan(ws->stat_fd,
+		      ws->version == 1 ? "total_inactive_file" :
+					 "inactive_file",
+		      &inactive);
+	if (r && r != -ENOENT)
+		return gone(r);
+	/* A removed group's files read on where they are not cgroupfs. */
+	if (fstat(ws->usage_fd, &st))
+		return gone(-errno);
+	if (!st.st_nlink)
+		return -ENODEV;
+	if (ret_ws)
+		*ret_ws = usage > inactive ? usage - inactive : 0;
+	if (ret_usage)
+		*ret_usage = usage;
+	return 0;
 }
 
 void tide__cg_ws_close(struct tide__cg_ws *ws)
 {
-	(void)ws;
+	if (!ws)
+		return;
+	if (ws->usage_fd >= 0)
+		close(ws->usage_fd);
+	if (ws->stat_fd >= 0)
+		close(ws->stat_fd);
+	ws->usage_fd = ws->stat_fd = -1;
 }

@@ -121,7 +121,8 @@ static int b64_value(int c)
 
 /*
  * Strict base64 (RFC 4648, padding required, whitespace ignored).  @out
- * gets the bytes; NULL with *len 0 for an empty input.
+ * gets the bytes; NULL with *len 0 for an empty input.  Nothing is written
+ * on failure.
  */
 int tide__b64_decode(const char *s, unsigned char **out, size_t *len)
 {
@@ -130,8 +131,6 @@ int tide__b64_decode(const char *s, unsigned char **out, size_t *len)
 	unsigned acc = 0;
 	int pad = 0;
 
-	*out = NULL;
-	*len = 0;
 	buf = tide__os_malloc(n / 4 * 3 + 3);
 	if (!buf)
 		return -ENOMEM;
@@ -167,7 +166,7 @@ int tide__b64_decode(const char *s, unsigned char **out, size_t *len)
 		goto bad;
 	if (!o) {
 		tide__os_free(buf);
-		return 0;
+		buf = NULL;
 	}
 	*out = buf;
 	*len = o;

@@ -1,41 +1,37 @@
 // SPDX-License-Identifier: MIT
 /*
- * pressure.c - from memory-pressure signals to reclaim.
+ * monitor.c - the monitor core: from what its sources report to reclaim.
  *
- * A monitor owns an epoll descriptor holding its source's descriptors
- * (a PSI trigger, a FIFO or socket, cgroup eventfds, memory.events), two
- * timerfds (polling, level decay) and a stop eventfd.  Dispatching turns
- * what is ready into a level and a reclaim loop:
+ * A monitor owns an epoll descriptor holding the descriptors of every
+ * source it opened (see pressure/source.h), a poll timerfd, a level-decay
+ * timerfd, a stop eventfd and a simulate eventfd.  Dispatching asks each
+ * ready source what happened and answers with kswapd's loop:
  *
- *  - level signals (PSI, systemd's protocol, vmpressure) run passes from
- *    priority 12 down to the level's floor (LOW 10, MEDIUM 6, CRITICAL 0)
- *    and repeat at the floor while a pass frees something;
- *  - watermark signals (cgroup usage thresholds, memory.current, the
- *    budget) start when usage reaches the high watermark, go down to 0 and
- *    stop as soon as usage is under the low watermark.
+ *  - a level (PSI, systemd's protocol, vmpressure, memory.events, a
+ *    simulated level) runs passes from priority 12 down to the level's
+ *    floor (LOW 10, MEDIUM 6, CRITICAL 0) and repeats at the floor while a
+ *    pass frees something; its first pass asks every shrinker for a share
+ *    of its count (MEDIUM a quarter, CRITICAL all) so small caches answer;
+ *  - a watermark source over its high watermark runs passes from 12 down to
+ *    0 and stops as soon as it reads under its low watermark.
  *
- * The sources themselves (finding, opening, reading) live in the second
- * half of the file.
+ * Every loop ends with one allocator purge (tide_purge()) unless
+ * TIDE_MONITOR_NO_TRIM.  The monitor's level is the highest any source
+ * reports.  This file knows sources only through struct tide__src_ops.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
-#include <limits.h>
-#include <malloc.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/timerfd.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -44,62 +40,58 @@
 
 #include "internal.h"
 #include "pressure/cgroup.h"
+#include "pressure/source.h"
 
-#define DEFAULT_TRIGGER "some 200000 2000000"
-#define DEFAULT_PSI_PATH "/proc/pressure/memory"
-#define DEFAULT_RSS_PATH "/proc/self/smaps_rollup"
-#define DEFAULT_POLL_MS 100
 #define DEFAULT_RATE_MS 1000
 #define DEFAULT_QUIET_MS 2000
+/* How often a monitor checks whether the process moved to another cgroup
+ * when no source polls faster. */
+#define MOVE_CHECK_MS 1000
 /* Passes at the floor are bounded in case caches refill as fast as reclaim
  * empties them. */
 #define MAX_FLOOR_PASSES 32
-/* A cgroup limit at or above this is "no limit" (v1 shows PAGE_COUNTER_MAX). */
-#define NO_LIMIT (UINT64_C(1) << 60)
+/* The sensor's step: this fraction of the headroom left, at least MIN. */
+#define SENSOR_STEP_DIV 8
+#define SENSOR_STEP_MIN ((size_t)1 << 20)
 
-enum tag {
-	TAG_STOP,
+/* Every source, in the order of the TIDE_SOURCE_* bits. */
+static const struct tide__src_ops *const source_ops[] = {
+	&tide__src_watch_ops,	&tide__src_psi_cgroup_ops,
+	&tide__src_psi_ops,	&tide__src_cgroup2_ops,
+	&tide__src_cgroup1_ops, &tide__src_budget_ops,
+};
+#define NSRC (sizeof(source_ops) / sizeof(source_ops[0]))
+
+/* epoll tags: a source's fd is (index << 8 | fd slot); the core's own: */
+enum {
+	TAG_STOP = 0xff00,
 	TAG_POLL,
 	TAG_QUIET,
-	TAG_WATCH,
-	TAG_PSI,
-	TAG_CG2_EVENTS,
-	TAG_V1_THRESH,
-	TAG_V1_LEVEL, /* + level - 1 */
+	TAG_SIM,
 };
 
 struct tide_monitor {
-	unsigned source;
-	int epfd, stopfd, pollfd, quietfd;
+	pid_t pid; /* creator: in any other process the monitor is inert */
+	unsigned mask; /* sources in use */
+	int epfd, stopfd, pollfd, quietfd, simfd;
+	struct tide__src src[NSRC];
 
-	/* level sources */
-	int sigfd; /* PSI trigger, FIFO or socket */
-	bool sig_stream; /* FIFO/socket: read and discard */
-	enum tide_pressure_level sig_level;
+	/* configuration (a full copy, strings owned) */
+	struct tide_monitor_config cfg;
+	struct tide__cg_paths paths;
+	struct tide__cg_limit cg;
+	char proc_cgroup[4096]; /* /proc/self/cgroup as last read */
+	bool move_check;
+	unsigned rate_ms, quiet_ms;
 
-	/* watermark sources */
-	bool watermark;
-	uint64_t high, low;
-	int usage_fd; /* memory.current / memory.usage_in_bytes, or -1 */
-	char *rss_path; /* budget of RSS */
-	int events_fd; /* cgroup v2 memory.events */
-	unsigned long long ev_high, ev_max;
-	int v1_thresh, v1_level[3];
-
-	/* configuration */
-	unsigned poll_ms, rate_ms, quiet_ms;
-	tide_level_fn on_level;
-	void *level_arg;
-	struct tide_shrinker *trim;
-
-	/* state */
-	enum tide_pressure_level wm_level, sig_level_now, reported;
+	/* state (monitor thread) */
+	enum tide_pressure_level sig_level_now, wm_level, reported;
 	uint64_t reported_ns;
-	atomic_bool trim_armed;
+	atomic_int sim; /* simulated level + 1, 0: none pending */
 	atomic_bool started;
 	pthread_t thread;
 
-	pthread_mutex_t lock; /* st */
+	pthread_mutex_t lock; /* st, src[].st, src[].high/low */
 	struct tide_monitor_stats st;
 };
 
@@ -129,72 +121,17 @@ static int ep_add(struct tide_monitor *m, int fd, uint32_t events, uint32_t tag)
 	return 0;
 }
 
-static void arm_timer(int fd, unsigned ms, bool periodic)
+static void arm_timer(int fd, unsigned ms)
 {
 	struct itimerspec its = { 0 };
 
 	its.it_value.tv_sec = ms / 1000;
 	its.it_value.tv_nsec = (long)(ms % 1000) * 1000000;
-	if (periodic)
-		its.it_interval = its.it_value;
 	timerfd_settime(fd, 0, &its, NULL);
 }
 
-/* Read a small file at offset 0 into @buf (NUL terminated). */
-static int read_fd_text(int fd, char *buf, size_t size)
+char *tide__path_join(const char *dir, const char *file)
 {
-	ssize_t n = pread(fd, buf, size - 1, 0);
-
-	if (n < 0)
-		return -errno;
-	buf[n] = 0;
-	return 0;
-}
-
-static int read_text(const char *path, char *buf, size_t size)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	int r;
-
-	if (fd < 0)
-		return -errno;
-	r = read_fd_text(fd, buf, size);
-	close(fd);
-	return r;
-}
-
-/* A cgroup number: decimal bytes or "max". */
-static int parse_u64(const char *s, uint64_t *ret)
-{
-	unsigned long long v;
-	char *end;
-
-	while (*s == ' ' || *s == '\t')
-		s++;
-	if (!strncmp(s, "max", 3)) {
-		*ret = UINT64_MAX;
-		return 0;
-	}
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s || (*end && *end != '\n' && *end != ' '))
-		return -EINVAL;
-	*ret = v;
-	return 0;
-}
-
-static int read_u64(const char *path, uint64_t *ret)
-{
-	char buf[64];
-	int r = read_text(path, buf, sizeof(buf));
-
-	return r ? r : parse_u64(buf, ret);
-}
-
-static char *join(const char *dir, const char *file)
-{
-	/* The analyzer loses track of errno-based returns: dir is set. */
-	// NOLINTNEXTLINE(clang-analyzer-core.NonNullParamChecker)
 	size_t a = strlen(dir), b = strlen(file);
 	char *p = tide__os_malloc(a + b + 2);
 
@@ -206,7 +143,7 @@ static char *join(const char *dir, const char *file)
 	return p;
 }
 
-static char *dup_str(const char *s)
+char *tide__strdup(const char *s)
 {
 	size_t n = strlen(s) + 1;
 	char *p = tide__os_malloc(n);
@@ -216,14 +153,62 @@ static char *dup_str(const char *s)
 	return p;
 }
 
+int tide__src_watermarks(struct tide__src *s,
+			 const struct tide_monitor_config *cfg, uint64_t limit)
+{
+	uint64_t high, low;
+
+	if (cfg->high_watermark) {
+		high = cfg->high_watermark;
+		low = cfg->low_watermark ? cfg->low_watermark : high - high / 8;
+	} else if (limit && limit < TIDE__NO_LIMIT) {
+		high = limit - limit / 4;
+		low = cfg->low_watermark ? cfg->low_watermark :
+					   limit - limit / 8 * 3;
+	} else {
+		return -ENODEV;
+	}
+	if (low > high)
+		return -EINVAL;
+	s->watermark = true;
+	s->high = high;
+	s->low = low;
+	return 0;
+}
+
 /* ---- levels, reporting, stats ----------------------------------------- */
 
-static void stat_add(struct tide_monitor *m, unsigned long long events,
-		     unsigned long long loops)
+static struct tide__src *src_of(struct tide_monitor *m, unsigned bit)
+{
+	for (size_t i = 0; i < NSRC; i++)
+		if (m->src[i].ops && m->src[i].bit == bit)
+			return &m->src[i];
+	return NULL;
+}
+
+/* A source's signalled (@wm false) or watermark level. */
+static void set_level(struct tide_monitor *m, struct tide__src *s, bool wm,
+		      enum tide_pressure_level lvl)
+{
+	pthread_mutex_lock(&m->lock);
+	if (wm)
+		s->wm = lvl;
+	else
+		s->sig = lvl;
+	s->st.level = TIDE__MAX(s->sig, s->wm);
+	pthread_mutex_unlock(&m->lock);
+}
+
+static void stat_add(struct tide_monitor *m, struct tide__src *s,
+		     unsigned long long events, unsigned long long loops)
 {
 	pthread_mutex_lock(&m->lock);
 	m->st.events += events;
 	m->st.loops += loops;
+	if (s) {
+		s->st.events += events;
+		s->st.loops += loops;
+	}
 	pthread_mutex_unlock(&m->lock);
 }
 
@@ -247,8 +232,8 @@ static void report(struct tide_monitor *m, bool repeat)
 	}
 	m->reported = lvl;
 	m->reported_ns = now;
-	if (m->on_level)
-		m->on_level(lvl, m->level_arg);
+	if (m->cfg.on_level)
+		m->cfg.on_level(lvl, m->cfg.level_arg);
 }
 
 static int level_floor(enum tide_pressure_level lvl)
@@ -263,11 +248,24 @@ static int level_floor(enum tide_pressure_level lvl)
 	}
 }
 
-static int read_usage(struct tide_monitor *m, uint64_t *ret);
-
-static unsigned long pass(struct tide_monitor *m, int priority)
+/* The share of every cache a level's first pass asks for: 1/div. */
+static unsigned long level_share(enum tide_pressure_level lvl)
 {
-	unsigned long freed = tide_shrink(priority, 0);
+	switch (lvl) {
+	case TIDE_PRESSURE_MEDIUM:
+		return 4;
+	case TIDE_PRESSURE_CRITICAL:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+static unsigned long pass(struct tide_monitor *m, int priority,
+			  unsigned long share)
+{
+	unsigned long freed = share ? tide__shrink_share(priority, 0, share) :
+				      tide_shrink(priority, 0);
 
 	pthread_mutex_lock(&m->lock);
 	m->st.passes++;
@@ -277,15 +275,25 @@ static unsigned long pass(struct tide_monitor *m, int priority)
 	return freed;
 }
 
-/* kswapd's loop for a level signal: no usage target, so walk to the floor. */
-static void reclaim_level(struct tide_monitor *m, enum tide_pressure_level lvl)
+static void loop_end(struct tide_monitor *m, struct tide__src *s)
+{
+	if (!(m->cfg.flags & TIDE_MONITOR_NO_TRIM))
+		tide_purge();
+	stat_add(m, s, 0, 1);
+}
+
+/* kswapd's loop for a level: no usage target, so walk to the floor. */
+static void reclaim_level(struct tide_monitor *m, struct tide__src *s,
+			  enum tide_pressure_level lvl)
 {
 	int floor = level_floor(lvl), prio = TIDE_DEF_PRIORITY;
+	unsigned long share = level_share(lvl);
 	unsigned at_floor = 0;
 
 	for (;;) {
-		unsigned long freed = pass(m, prio);
+		unsigned long freed = pass(m, prio, share);
 
+		share = 0;
 		if (prio > floor) {
 			prio--;
 			continue;
@@ -293,32 +301,46 @@ static void reclaim_level(struct tide_monitor *m, enum tide_pressure_level lvl)
 		if (!freed || ++at_floor >= MAX_FLOOR_PASSES)
 			break;
 	}
-	stat_add(m, 0, 1);
+	loop_end(m, s);
 }
 
-static void set_usage(struct tide_monitor *m, uint64_t usage)
+static void set_value(struct tide_monitor *m, struct tide__src *s,
+		      uint64_t value)
 {
 	pthread_mutex_lock(&m->lock);
-	m->st.usage = usage;
+	m->st.usage = value;
+	s->st.value = value;
+	pthread_mutex_unlock(&m->lock);
+}
+
+static void watermarks(struct tide_monitor *m, struct tide__src *s,
+		       uint64_t *high, uint64_t *low)
+{
+	pthread_mutex_lock(&m->lock);
+	*high = s->high;
+	*low = s->low;
 	pthread_mutex_unlock(&m->lock);
 }
 
 /*
  * kswapd's loop for a watermark source: from 12 down to 0, stopping as soon
- * as usage is under the low watermark.  Returns the last usage read.
+ * as the measure is under the low watermark.  Returns the last value read.
  */
-static uint64_t reclaim_watermark(struct tide_monitor *m, uint64_t usage)
+static uint64_t reclaim_watermark(struct tide_monitor *m, struct tide__src *s,
+				  uint64_t value)
 {
 	int prio = TIDE_DEF_PRIORITY;
 	unsigned at_floor = 0;
+	uint64_t high, low;
 
+	watermarks(m, s, &high, &low);
 	for (;;) {
-		unsigned long freed = pass(m, prio);
+		unsigned long freed = pass(m, prio, 0);
 
-		if (read_usage(m, &usage))
+		if (s->ops->read(s, &value))
 			break;
-		set_usage(m, usage);
-		if (usage < m->low)
+		set_value(m, s, value);
+		if (value < low)
 			break;
 		if (prio > 0) {
 			prio--;
@@ -327,217 +349,227 @@ static uint64_t reclaim_watermark(struct tide_monitor *m, uint64_t usage)
 		if (!freed || ++at_floor >= MAX_FLOOR_PASSES)
 			break;
 	}
-	stat_add(m, 0, 1);
-	return usage;
+	loop_end(m, s);
+	if (!(m->cfg.flags & TIDE_MONITOR_NO_TRIM) && !s->ops->read(s, &value))
+		set_value(m, s, value);
+	return value;
 }
 
 /*
- * Check usage against the watermarks: at or over high, reclaim; the level
- * stays up (hysteresis) until usage is under low.
+ * Check one watermark source: at or over high, reclaim; the level stays up
+ * (hysteresis) until every watermark source is under its low watermark.
  */
-static void check_watermarks(struct tide_monitor *m,
-			     enum tide_pressure_level lvl)
+static void check_source(struct tide_monitor *m, struct tide__src *s)
 {
-	uint64_t usage;
+	uint64_t value, high, low;
 
-	if (!m->watermark || read_usage(m, &usage))
+	if (!s->watermark || s->ops->read(s, &value))
 		return;
-	set_usage(m, usage);
-	if (usage >= m->high) {
-		m->wm_level = TIDE__MAX(lvl, TIDE_PRESSURE_MEDIUM);
-		stat_add(m, 1, 0);
+	set_value(m, s, value);
+	watermarks(m, s, &high, &low);
+	if (value >= high) {
+		set_level(m, s, true, TIDE_PRESSURE_MEDIUM);
+		m->wm_level = TIDE__MAX(m->wm_level, TIDE_PRESSURE_MEDIUM);
+		stat_add(m, s, 1, 0);
 		report(m, true);
-		usage = reclaim_watermark(m, usage);
+		value = reclaim_watermark(m, s, value);
 	}
-	if (usage < m->low && m->wm_level != TIDE_PRESSURE_NONE) {
-		m->wm_level = TIDE_PRESSURE_NONE;
+	if (value < low)
+		set_level(m, s, true, TIDE_PRESSURE_NONE);
+	if (s->ops->next_poll)
+		s->poll_ms = s->ops->next_poll(s, value);
+}
+
+static void check_watermarks(struct tide_monitor *m)
+{
+	enum tide_pressure_level wm = TIDE_PRESSURE_NONE;
+
+	for (size_t i = 0; i < NSRC; i++)
+		if (m->src[i].ops && m->src[i].watermark)
+			check_source(m, &m->src[i]);
+	for (size_t i = 0; i < NSRC; i++)
+		if (m->src[i].ops && m->src[i].watermark)
+			wm = TIDE__MAX(wm, m->src[i].wm);
+	if (wm != m->wm_level) {
+		m->wm_level = wm;
 		report(m, false);
 	}
 }
 
-static void signal_level(struct tide_monitor *m, enum tide_pressure_level lvl)
+static void signal_level(struct tide_monitor *m, struct tide__src *s,
+			 enum tide_pressure_level lvl)
 {
-	m->sig_level_now = lvl;
-	stat_add(m, 1, 0);
+	m->sig_level_now = TIDE__MAX(m->sig_level_now, lvl);
+	stat_add(m, s, 1, 0);
 	report(m, true);
-	arm_timer(m->quietfd, m->quiet_ms, false);
-	reclaim_level(m, lvl);
+	arm_timer(m->quietfd, m->quiet_ms);
+	reclaim_level(m, s, lvl);
 }
 
-/* ---- the malloc_trim shrinker ------------------------------------------ */
+/* ---- the sensor's hook --------------------------------------------------- */
 
-/*
- * Counts the heap's free bytes in pages; one scan per pass calls
- * malloc_trim(0) and, if it released anything, reports those pages freed.
- * count arms it (count runs once per shrinker per pass), so the later scan
- * calls of the same pass stop at once instead of trimming again.
- */
-static unsigned long heap_free_pages(void)
+static struct tide__src *limit_watcher(struct tide_monitor *m)
 {
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 33)
-	struct mallinfo2 mi = mallinfo2();
+	struct tide__src *s = src_of(m, TIDE_SOURCE_CGROUP1);
 
-	return (unsigned long)(mi.fordblks / tide__os_page_size());
-#else
-	return 0;
-#endif
+	return s ? s : src_of(m, TIDE_SOURCE_CGROUP2);
 }
 
-static unsigned long trim_count(void *priv, struct tide_shrink_control *sc)
+static size_t sensor_step(uint64_t value, uint64_t high)
 {
-	struct tide_monitor *m = priv;
-	unsigned long pages = heap_free_pages();
+	size_t step =
+		value < high ? (size_t)((high - value) / SENSOR_STEP_DIV) : 0;
 
-	atomic_store(&m->trim_armed, pages != 0);
-	return pages ? pages : TIDE_SHRINK_EMPTY;
+	return TIDE__MAX(step, SENSOR_STEP_MIN);
 }
 
-static unsigned long trim_scan(void *priv, struct tide_shrink_control *sc)
+size_t tide__monitor_sense(struct tide_monitor *m)
 {
-	struct tide_monitor *m = priv;
-	unsigned long pages;
+	struct tide__src *s = limit_watcher(m);
+	uint64_t value, high, low;
 
-	if (!atomic_exchange(&m->trim_armed, false))
-		return TIDE_SHRINK_STOP;
-	pages = heap_free_pages();
-	return tide__os_heap_trim() ? pages : 0;
+	if (!s || getpid() != m->pid || s->ops->read(s, &value))
+		return SENSOR_STEP_MIN;
+	watermarks(m, s, &high, &low);
+	if (value >= high) {
+		stat_add(m, s, 1, 0);
+		value = reclaim_watermark(m, s, value);
+	}
+	return sensor_step(value, high);
 }
 
-static const struct tide_shrinker_ops trim_ops = {
-	.count_objects = trim_count,
-	.scan_objects = trim_scan,
-};
+/* ---- cgroup moves ---------------------------------------------------------- */
+
+/* Re-open the limit watchers after the process moved to another cgroup. */
+static void rediscover(struct tide_monitor *m);
+
+static void check_moved(struct tide_monitor *m)
+{
+	char buf[sizeof(m->proc_cgroup)];
+
+	if (!m->move_check ||
+	    tide__file_read(-1,
+			    m->paths.proc_cgroup ? m->paths.proc_cgroup :
+						   "/proc/self/cgroup",
+			    buf, sizeof(buf)) ||
+	    !strcmp(buf, m->proc_cgroup))
+		return;
+	memcpy(m->proc_cgroup, buf, sizeof(buf));
+	rediscover(m);
+}
 
 /* ---- dispatch ----------------------------------------------------------- */
 
-static int v1_level_fired(struct tide_monitor *m)
+static void drop_fd(struct tide_monitor *m, struct tide__src *s, int i)
 {
-	int lvl = 0;
-	uint64_t v;
-
-	for (int i = 0; i < 3; i++)
-		if (m->v1_level[i] >= 0 &&
-		    read(m->v1_level[i], &v, sizeof(v)) == sizeof(v))
-			lvl = i + 1;
-	return lvl;
+	epoll_ctl(m->epfd, EPOLL_CTL_DEL, s->fd[i], NULL);
+	close_fd(&s->fd[i]);
 }
 
-static int read_cg2_events(struct tide_monitor *m, bool *high, bool *max)
+static void arm_poll(struct tide_monitor *m)
 {
-	char buf[512], *p;
-	unsigned long long h = m->ev_high, x = m->ev_max;
-	int r;
+	unsigned ms = m->move_check ? MOVE_CHECK_MS : 0;
 
-	*high = *max = false;
-	if (m->events_fd < 0)
-		return 0;
-	r = read_fd_text(m->events_fd, buf, sizeof(buf));
-	if (r)
-		return r;
-	p = strstr(buf, "high ");
-	if (p && (p == buf || p[-1] == '\n'))
-		h = strtoull(p + 5, NULL, 10);
-	p = strstr(buf, "max ");
-	if (p && (p == buf || p[-1] == '\n'))
-		x = strtoull(p + 4, NULL, 10);
-	*high = h > m->ev_high;
-	*max = x > m->ev_max;
-	m->ev_high = h;
-	m->ev_max = x;
-	return 0;
-}
-
-static void handle_stream(struct tide_monitor *m, uint32_t events, bool *sig)
-{
-	char buf[512];
-	ssize_t n;
-
-	for (;;) {
-		n = read(m->sigfd, buf, sizeof(buf));
-		if (n > 0) {
-			*sig = true;
-			continue;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		break;
-	}
-	/* The peer of a socket went away: nothing more will come. */
-	if (n == 0 || (events & (EPOLLHUP | EPOLLERR))) {
-		epoll_ctl(m->epfd, EPOLL_CTL_DEL, m->sigfd, NULL);
-		close_fd(&m->sigfd);
-	}
+	for (size_t i = 0; i < NSRC; i++)
+		if (m->src[i].ops && m->src[i].poll_ms &&
+		    (!ms || m->src[i].poll_ms < ms))
+			ms = m->src[i].poll_ms;
+	if (ms)
+		arm_timer(m->pollfd, ms);
 }
 
 /* Handle what epoll reported; returns true when told to stop. */
 static bool handle(struct tide_monitor *m, const struct epoll_event *evs, int n)
 {
-	enum tide_pressure_level sig = TIDE_PRESSURE_NONE;
-	bool check_wm = false, quiet = false, stop = false;
+	enum tide_pressure_level sig[NSRC] = { 0 }, sim = TIDE_PRESSURE_NONE;
+	bool check = false, quiet = false, stop = false, poll = false;
+	bool simulated = false;
 	uint64_t v;
 
-	for (int i = 0; i < n; i++) {
-		uint32_t tag = evs[i].data.u32;
-		bool fired = false, high, max;
+	for (int k = 0; k < n; k++) {
+		uint32_t tag = evs[k].data.u32;
 
 		switch (tag) {
 		case TAG_STOP:
 			stop = true;
 			break;
 		case TAG_POLL:
-			if (read(m->pollfd, &v, sizeof(v)) < 0)
-				break;
-			/* a poll tick checks what an event does */
-			__attribute__((fallthrough));
-		case TAG_CG2_EVENTS:
-			if (!read_cg2_events(m, &high, &max) && (high || max))
-				sig = TIDE__MAX(sig,
-						max ? TIDE_PRESSURE_CRITICAL :
-						      TIDE_PRESSURE_MEDIUM);
-			check_wm = true;
+			if (read(m->pollfd, &v, sizeof(v)) == sizeof(v))
+				poll = true;
 			break;
 		case TAG_QUIET:
 			if (read(m->quietfd, &v, sizeof(v)) == sizeof(v))
 				quiet = true;
 			break;
-		case TAG_WATCH:
-		case TAG_PSI:
-			if (m->sig_stream) {
-				handle_stream(m, evs[i].events, &fired);
-			} else {
-				fired = evs[i].events & EPOLLPRI;
-				/* The PSI file's cgroup went away. */
-				if (evs[i].events & EPOLLERR) {
-					epoll_ctl(m->epfd, EPOLL_CTL_DEL,
-						  m->sigfd, NULL);
-					close_fd(&m->sigfd);
+		case TAG_SIM:
+			if (read(m->simfd, &v, sizeof(v)) == sizeof(v)) {
+				int lv = atomic_exchange(&m->sim, 0);
+
+				if (lv) {
+					simulated = true;
+					sim = (enum tide_pressure_level)(lv -
+									 1);
 				}
 			}
-			if (fired)
-				sig = TIDE__MAX(sig, m->sig_level);
 			break;
-		case TAG_V1_THRESH:
-			if (read(m->v1_thresh, &v, sizeof(v)) == sizeof(v))
-				check_wm = true;
+		default: {
+			size_t si = tag >> 8;
+			int fi = (int)(tag & 0xff);
+			struct tide__src *s = &m->src[si];
+
+			if (si >= NSRC || !s->ops || s->fd[fi] < 0)
+				break;
+			if (s->ops->handle(s, fi, evs[k].events, &sig[si],
+					   &check))
+				drop_fd(m, s, fi);
 			break;
-		default:
-			sig = TIDE__MAX(
-				sig,
-				(enum tide_pressure_level)v1_level_fired(m));
-			break;
+		}
 		}
 	}
 	if (stop)
 		return true;
-	if (quiet && sig == TIDE_PRESSURE_NONE &&
-	    m->sig_level_now != TIDE_PRESSURE_NONE) {
-		m->sig_level_now = TIDE_PRESSURE_NONE;
-		report(m, false);
+	if (poll) {
+		check_moved(m);
+		for (size_t i = 0; i < NSRC; i++) {
+			struct tide__src *s = &m->src[i];
+
+			/* the poll slot owns no descriptor to drop */
+			if (s->ops && s->poll_ms)
+				s->ops->handle(s, -1, 0, &sig[i], &check);
+		}
 	}
-	if (sig != TIDE_PRESSURE_NONE)
-		signal_level(m, sig);
-	if (check_wm)
-		check_watermarks(m, TIDE_PRESSURE_MEDIUM);
+	if (quiet) {
+		bool any = false;
+
+		for (size_t i = 0; i < NSRC; i++)
+			any |= sig[i] != TIDE_PRESSURE_NONE;
+		if (!any && m->sig_level_now != TIDE_PRESSURE_NONE) {
+			m->sig_level_now = TIDE_PRESSURE_NONE;
+			for (size_t i = 0; i < NSRC; i++)
+				if (m->src[i].ops)
+					set_level(m, &m->src[i], false,
+						  TIDE_PRESSURE_NONE);
+			report(m, false);
+		}
+	}
+	if (simulated) {
+		if (sim == TIDE_PRESSURE_NONE) {
+			m->sig_level_now = TIDE_PRESSURE_NONE;
+			report(m, false);
+		} else {
+			signal_level(m, NULL, sim);
+		}
+	}
+	for (size_t i = 0; i < NSRC; i++) {
+		if (sig[i] == TIDE_PRESSURE_NONE)
+			continue;
+		set_level(m, &m->src[i], false, sig[i]);
+		signal_level(m, &m->src[i], sig[i]);
+	}
+	if (check || poll)
+		check_watermarks(m);
+	if (poll || check)
+		arm_poll(m);
 	return false;
 }
 
@@ -560,6 +592,8 @@ int tide_monitor_dispatch(struct tide_monitor *m)
 
 	if (!m)
 		return -EINVAL;
+	if (getpid() != m->pid)
+		return -ECHILD;
 	if (atomic_load(&m->started))
 		return -EBUSY;
 	dispatch_once(m, 0, &err);
@@ -584,6 +618,8 @@ int tide_monitor_start(struct tide_monitor *m)
 
 	if (!m)
 		return -EINVAL;
+	if (getpid() != m->pid)
+		return -ECHILD;
 	if (!atomic_compare_exchange_strong(&m->started, &expect, true))
 		return -EBUSY;
 	sigfillset(&all);
@@ -604,7 +640,7 @@ int tide_monitor_fd(const struct tide_monitor *m)
 
 unsigned tide_monitor_source(const struct tide_monitor *m)
 {
-	return m ? m->source : 0;
+	return m ? m->mask : 0;
 }
 
 const char *tide_monitor_source_name(unsigned source)
@@ -638,577 +674,199 @@ void tide_monitor_stats(struct tide_monitor *m, struct tide_monitor_stats *st)
 	pthread_mutex_unlock(&m->lock);
 }
 
-/* ---- sources ------------------------------------------------------------ */
-
-/* -ENODEV from a source opener: not configured here, try the next one. */
-
-static int read_usage(struct tide_monitor *m, uint64_t *ret)
+int tide_monitor_source_stats(struct tide_monitor *m, unsigned source,
+			      struct tide_monitor_source_stats *st)
 {
-	char buf[4096], *p;
-	unsigned long long rss = 0, lazy = 0;
-	int r;
+	struct tide__src *s;
 
-	if (m->usage_fd >= 0) {
-		r = read_fd_text(m->usage_fd, buf, 64);
-		return r ? r : parse_u64(buf, ret);
-	}
-	r = read_text(m->rss_path, buf, sizeof(buf));
-	if (r)
-		return r;
-	p = strstr(buf, "Rss:");
-	if (!p)
+	if (!m || !st || !source || (source & (source - 1)))
 		return -EINVAL;
-	rss = strtoull(p + 4, NULL, 10);
-	p = strstr(buf, "LazyFree:");
-	if (p)
-		lazy = strtoull(p + 9, NULL, 10);
-	*ret = (rss > lazy ? rss - lazy : 0) * 1024;
+	s = src_of(m, source);
+	if (!s)
+		return -ENOENT;
+	pthread_mutex_lock(&m->lock);
+	*st = s->st;
+	pthread_mutex_unlock(&m->lock);
 	return 0;
 }
 
-/* Is @tok one of the comma-separated words of @list?  Modifies @list. */
-static bool has_token(char *list, const char *tok, char **save)
+/* ---- opening the sources ------------------------------------------------ */
+
+static void src_close(struct tide_monitor *m, struct tide__src *s, bool shared)
 {
-	for (char *t = strtok_r(list, ",", save); t;
-	     t = strtok_r(NULL, ",", save))
-		if (!strcmp(t, tok))
-			return true;
-	return false;
+	for (int i = 0; i < TIDE__SRC_FDS; i++) {
+		if (s->fd[i] >= 0 && shared)
+			epoll_ctl(m->epfd, EPOLL_CTL_DEL, s->fd[i], NULL);
+		close_fd(&s->fd[i]);
+	}
+	if (s->ops && s->ops->close)
+		s->ops->close(s);
+	memset(s, 0, sizeof(*s));
+	for (int i = 0; i < TIDE__SRC_FDS; i++)
+		s->fd[i] = -1;
+}
+
+static int src_open(struct tide_monitor *m, size_t idx)
+{
+	struct tide__src_env env = { .cfg = &m->cfg, .cg = &m->cg };
+	struct tide__src *s = &m->src[idx];
+	int r;
+
+	memset(s, 0, sizeof(*s));
+	for (int i = 0; i < TIDE__SRC_FDS; i++)
+		s->fd[i] = -1;
+	s->ops = source_ops[idx];
+	s->bit = 1u << idx;
+	r = s->ops->open(s, &env);
+	for (int i = 0; !r && i < TIDE__SRC_FDS; i++) {
+		if (s->fd[i] < 0 || !s->events[i])
+			continue;
+		r = ep_add(m, s->fd[i], s->events[i], (uint32_t)(idx << 8 | i));
+		/* Not pollable (a regular file, as in tests): the poll timer
+		 * reads it. */
+		if (r == -EPERM)
+			r = 0;
+	}
+	if (r && r != TIDE__SRC_OFF)
+		src_close(m, s, true);
+	return r;
 }
 
 /*
- * Find the own cgroup directory: the v2 one (@v2) or the v1 memory one,
- * from /proc/self/cgroup and the mount point in /proc/self/mountinfo.
+ * Open every source of @mask that applies.  A source that is not configured
+ * here or that the kernel refuses is dropped; a malformed
+ * $MEMORY_PRESSURE_WATCH, a bad configuration or ENOMEM fail the monitor.
+ * Returns the error of the last source tried when none opened.
  */
-int tide__cgroup_dir(bool v2, char **ret)
-{
-	char line[4096], cgpath[PATH_MAX] = "", *dir;
-	bool found = false;
-	FILE *f;
-
-	f = fopen("/proc/self/cgroup", "re");
-	if (!f)
-		return errno > 0 ? -errno : -ENODEV;
-	while (!found && fgets(line, sizeof(line), f)) {
-		char *ctl = strchr(line, ':'), *path, *save = NULL;
-
-		if (!ctl)
-			continue;
-		*ctl++ = 0;
-		path = strchr(ctl, ':');
-		if (!path)
-			continue;
-		*path++ = 0;
-		path[strcspn(path, "\n")] = 0;
-		if (v2)
-			found = !strcmp(line, "0") && !*ctl;
-		else
-			found = has_token(ctl, "memory", &save);
-		if (found)
-			snprintf(cgpath, sizeof(cgpath), "%s", path);
-	}
-	fclose(f);
-	if (!found)
-		return -ENODEV;
-
-	f = fopen("/proc/self/mountinfo", "re");
-	if (!f)
-		return errno > 0 ? -errno : -ENODEV;
-	found = false;
-	while (!found && fgets(line, sizeof(line), f)) {
-		char root[PATH_MAX], mnt[PATH_MAX], type[64], opts[1024];
-		char *save = NULL, *dash = strstr(line, " - ");
-
-		if (!dash ||
-		    sscanf(line, "%*s %*s %*s %4095s %4095s", root, mnt) != 2 ||
-		    sscanf(dash + 3, "%63s %*s %1023s", type, opts) != 2)
-			continue;
-		if (v2 ? strcmp(type, "cgroup2") :
-			 strcmp(type, "cgroup") ||
-				    !has_token(opts, "memory", &save))
-			continue;
-		{
-			const char *rel = cgpath;
-			size_t rl = strlen(root);
-
-			if (strcmp(root, "/") && !strncmp(cgpath, root, rl))
-				rel = cgpath + rl;
-			dir = tide__os_malloc(strlen(mnt) + strlen(rel) + 2);
-			if (!dir) {
-				fclose(f);
-				return -ENOMEM;
-			}
-			sprintf(dir, "%s%s%s", mnt, *rel == '/' ? "" : "/",
-				rel);
-		}
-		found = true;
-	}
-	fclose(f);
-	if (!found)
-		return -ENODEV;
-	*ret = dir;
-	return 0;
-}
-
-static int cgroup_dir(const char *given, bool v2, char **ret)
-{
-	if (given) {
-		*ret = dup_str(given);
-		return *ret ? 0 : -ENOMEM;
-	}
-	return tide__cgroup_dir(v2, ret);
-}
-
-/* Open a PSI file, write @trigger (with its NUL: the kernel expects it). */
-static int open_psi(struct tide_monitor *m, const char *path,
-		    const char *trigger, uint32_t tag)
-{
-	size_t len = strlen(trigger) + 1;
-	int fd, r;
-
-	ssize_t n;
-
-	fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = write(fd, trigger, len);
-	if (n != (ssize_t)len) {
-		r = n < 0 ? -errno : -EIO;
-		goto out_close;
-	}
-	m->sigfd = fd;
-	m->sig_stream = false;
-	m->sig_level = !strncmp(trigger, "full", 4) ? TIDE_PRESSURE_CRITICAL :
-						      TIDE_PRESSURE_MEDIUM;
-	r = ep_add(m, fd, EPOLLPRI, tag);
-	if (r) {
-		m->sigfd = -1;
-		goto out_close;
-	}
-	return 0;
-out_close:
-	close(fd);
-	return r;
-}
-
-static int write_all(int fd, const unsigned char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -errno;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-/* systemd's $MEMORY_PRESSURE_WATCH protocol (docs/MEMORY_PRESSURE.md). */
-static int open_watch(struct tide_monitor *m)
-{
-	const char *watch = secure_getenv("MEMORY_PRESSURE_WATCH");
-	const char *wr = secure_getenv("MEMORY_PRESSURE_WRITE");
-	unsigned char *data = NULL;
-	size_t len = 0;
-	struct stat st;
-	uint32_t events = EPOLLIN;
-	int fd, r;
-
-	if (!watch)
-		return -ENODEV;
-	if (!*watch || !strcmp(watch, "/dev/null"))
-		return 1; /* monitoring turned off */
-	if (watch[0] != '/')
-		return -EINVAL;
-	if (wr) {
-		r = tide__b64_decode(wr, &data, &len);
-		if (r)
-			return r;
-	}
-	if (stat(watch, &st)) {
-		r = -errno;
-		goto out;
-	}
-	if (S_ISSOCK(st.st_mode)) {
-		struct sockaddr_un sa = { .sun_family = AF_UNIX };
-
-		if (strlen(watch) >= sizeof(sa.sun_path)) {
-			r = -ENAMETOOLONG;
-			goto out;
-		}
-		strcpy(sa.sun_path, watch);
-		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (fd < 0) {
-			r = -errno;
-			goto out;
-		}
-		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
-		    fcntl(fd, F_SETFL, O_NONBLOCK)) {
-			r = -errno;
-			goto out_close;
-		}
-		m->sig_stream = true;
-	} else {
-		/* O_RDWR: a FIFO never reports hangup when writers come and
-		 * go, and a PSI file needs write access for the trigger. */
-		fd = open(watch, O_RDWR | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-		if (fd < 0) {
-			r = -errno;
-			goto out;
-		}
-		m->sig_stream = S_ISFIFO(st.st_mode);
-		if (!m->sig_stream)
-			events = EPOLLPRI;
-	}
-	r = write_all(fd, data, len);
-	if (r)
-		goto out_close;
-	r = ep_add(m, fd, events, TAG_WATCH);
-	if (r)
-		goto out_close;
-	m->sigfd = fd;
-	m->sig_level = TIDE_PRESSURE_MEDIUM;
-	goto out;
-out_close:
-	close(fd);
-out:
-	tide__os_free(data);
-	return r;
-}
-
-/* Watermarks from the configuration or from a cgroup limit. */
-static int set_watermarks(struct tide_monitor *m,
-			  const struct tide_monitor_config *cfg, uint64_t limit)
-{
-	if (cfg->high_watermark) {
-		m->high = cfg->high_watermark;
-		m->low = cfg->low_watermark ? cfg->low_watermark :
-					      m->high - m->high / 8;
-	} else if (limit < NO_LIMIT) {
-		m->high = limit - limit / 4;
-		m->low = cfg->low_watermark ? cfg->low_watermark :
-					      limit - limit / 8 * 3;
-	} else {
-		return -ENODEV;
-	}
-	if (m->low > m->high)
-		return -EINVAL;
-	m->watermark = true;
-	return 0;
-}
-
-static int open_cgroup2(struct tide_monitor *m,
-			const struct tide_monitor_config *cfg)
-{
-	char *dir = NULL, *path = NULL;
-	uint64_t high = UINT64_MAX, max = UINT64_MAX, limit;
-	bool h, x;
-	int r;
-
-	r = cgroup_dir(cfg->cgroup2_dir, true, &dir);
-	if (r)
-		return r;
-	r = -ENOMEM;
-	path = join(dir, "memory.events");
-	if (!path)
-		goto out;
-	m->events_fd = open(path, O_RDONLY | O_CLOEXEC);
-	tide__os_free(path);
-	if (m->events_fd < 0) {
-		r = -errno;
-		goto out;
-	}
-	r = -ENOMEM;
-	if (!(path = join(dir, "memory.high")))
-		goto out;
-	read_u64(path, &high);
-	tide__os_free(path);
-	if (!(path = join(dir, "memory.max")))
-		goto out;
-	read_u64(path, &max);
-	tide__os_free(path);
-	limit = high < NO_LIMIT ? high : max;
-	r = set_watermarks(m, cfg, limit);
-	if (r)
-		goto out;
-	r = -ENOMEM;
-	if (!(path = join(dir, "memory.current")))
-		goto out;
-	m->usage_fd = open(path, O_RDONLY | O_CLOEXEC);
-	tide__os_free(path);
-	if (m->usage_fd < 0) {
-		r = -errno;
-		goto out;
-	}
-	r = read_cg2_events(m, &h, &x);
-	if (r)
-		goto out;
-	/* Not pollable (not kernfs, as in tests): the poll timer reads it. */
-	if (ep_add(m, m->events_fd, EPOLLPRI, TAG_CG2_EVENTS) == -EPERM)
-		r = 0;
-	m->poll_ms = m->poll_ms ? m->poll_ms : DEFAULT_POLL_MS;
-out:
-	tide__os_free(dir);
-	return r;
-}
-
-static int v1_register(int ctl, int efd, int target, const char *arg)
-{
-	char buf[128];
-	int n = snprintf(buf, sizeof(buf), "%d %d %s", efd, target, arg);
-
-	if (write(ctl, buf, (size_t)n) != n)
-		return -errno;
-	return 0;
-}
-
-static int open_cgroup1(struct tide_monitor *m,
-			const struct tide_monitor_config *cfg)
-{
-	static const char *const names[3] = { "low", "medium", "critical" };
-	char *dir = NULL, *path = NULL;
-	int ctl = -1, plevel = -1, r;
-	uint64_t limit = UINT64_MAX;
-
-	r = cgroup_dir(cfg->cgroup1_dir, false, &dir);
-	if (r)
-		return r;
-	r = -ENOMEM;
-	if (!(path = join(dir, "cgroup.event_control")))
-		goto out;
-	ctl = open(path, O_WRONLY | O_CLOEXEC);
-	tide__os_free(path);
-	if (ctl < 0) {
-		r = -errno;
-		goto out;
-	}
-	r = -ENOMEM;
-	if (!(path = join(dir, "memory.limit_in_bytes")))
-		goto out;
-	r = read_u64(path, &limit);
-	tide__os_free(path);
-	if (r)
-		goto out;
-	r = -ENOMEM;
-	if (!(path = join(dir, "memory.usage_in_bytes")))
-		goto out;
-	m->usage_fd = open(path, O_RDONLY | O_CLOEXEC);
-	tide__os_free(path);
-	if (m->usage_fd < 0) {
-		r = -errno;
-		goto out;
-	}
-	r = set_watermarks(m, cfg, limit);
-	if (r == -ENODEV) {
-		/* No limit and no watermarks: vmpressure levels only. */
-		m->watermark = false;
-		close_fd(&m->usage_fd);
-	} else if (r) {
-		goto out;
-	} else {
-		char arg[32];
-
-		snprintf(arg, sizeof(arg), "%" PRIu64, m->high);
-		m->v1_thresh = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-		if (m->v1_thresh < 0) {
-			r = -errno;
-			goto out;
-		}
-		r = v1_register(ctl, m->v1_thresh, m->usage_fd, arg);
-		if (!r)
-			r = ep_add(m, m->v1_thresh, EPOLLIN, TAG_V1_THRESH);
-		if (r)
-			goto out;
-	}
-	r = -ENOMEM;
-	if (!(path = join(dir, "memory.pressure_level")))
-		goto out;
-	plevel = open(path, O_RDONLY | O_CLOEXEC);
-	tide__os_free(path);
-	if (plevel < 0) {
-		r = -errno;
-		goto out;
-	}
-	for (int i = 0; i < 3; i++) {
-		m->v1_level[i] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-		if (m->v1_level[i] < 0) {
-			r = -errno;
-			goto out;
-		}
-		r = v1_register(ctl, m->v1_level[i], plevel, names[i]);
-		if (!r)
-			r = ep_add(m, m->v1_level[i], EPOLLIN,
-				   TAG_V1_LEVEL + (uint32_t)i);
-		if (r)
-			goto out;
-	}
-	r = 0;
-out:
-	if (plevel >= 0)
-		close(plevel);
-	if (ctl >= 0)
-		close(ctl);
-	tide__os_free(dir);
-	return r;
-}
-
-static int open_budget(struct tide_monitor *m,
-		       const struct tide_monitor_config *cfg)
-{
-	char *dir = NULL, *path = NULL;
-	int r;
-
-	if (!cfg->high_watermark)
-		return -ENODEV;
-	r = set_watermarks(m, cfg, UINT64_MAX);
-	if (r)
-		return r;
-	if (cfg->budget == TIDE_BUDGET_RSS) {
-		m->rss_path = dup_str(cfg->rss_path ? cfg->rss_path :
-						      DEFAULT_RSS_PATH);
-		if (!m->rss_path)
-			return -ENOMEM;
-		/* Fail now, not at the first poll, if it cannot be read. */
-		{
-			uint64_t u;
-
-			r = read_usage(m, &u);
-		}
-	} else if (cfg->budget == TIDE_BUDGET_CGROUP) {
-		r = cgroup_dir(cfg->cgroup2_dir, true, &dir);
-		if (!r && !(path = join(dir, "memory.current")))
-			r = -ENOMEM;
-		if (!r) {
-			m->usage_fd = open(path, O_RDONLY | O_CLOEXEC);
-			if (m->usage_fd < 0)
-				r = -errno;
-		}
-		tide__os_free(path);
-		tide__os_free(dir);
-		path = dir = NULL;
-		if (r && r != -ENOMEM) {
-			r = cgroup_dir(cfg->cgroup1_dir, false, &dir);
-			if (!r && !(path = join(dir, "memory.usage_in_bytes")))
-				r = -ENOMEM;
-			if (!r) {
-				m->usage_fd = open(path, O_RDONLY | O_CLOEXEC);
-				if (m->usage_fd < 0)
-					r = -errno;
-			}
-			tide__os_free(path);
-			tide__os_free(dir);
-		}
-	} else {
-		r = -EINVAL;
-	}
-	m->poll_ms = m->poll_ms ? m->poll_ms : DEFAULT_POLL_MS;
-	return r;
-}
-
-/* Undo what a failed source opener left behind. */
-static void reset_source(struct tide_monitor *m)
-{
-	int *fds[] = { &m->sigfd,      &m->usage_fd,	&m->events_fd,
-		       &m->v1_thresh,  &m->v1_level[0], &m->v1_level[1],
-		       &m->v1_level[2] };
-
-	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
-		if (*fds[i] >= 0)
-			epoll_ctl(m->epfd, EPOLL_CTL_DEL, *fds[i], NULL);
-		close_fd(fds[i]);
-	}
-	tide__os_free(m->rss_path);
-	m->rss_path = NULL;
-	m->watermark = false;
-	m->high = m->low = 0;
-	m->ev_high = m->ev_max = 0;
-}
-
-static int open_source(struct tide_monitor *m,
-		       const struct tide_monitor_config *cfg, unsigned src)
-{
-	const char *trigger =
-		cfg->psi_trigger ? cfg->psi_trigger : DEFAULT_TRIGGER;
-	char *dir = NULL, *path;
-	int r;
-
-	switch (src) {
-	case TIDE_SOURCE_WATCH:
-		return open_watch(m);
-	case TIDE_SOURCE_PSI_CGROUP:
-		r = cgroup_dir(cfg->cgroup2_dir, true, &dir);
-		if (r)
-			return r;
-		path = join(dir, "memory.pressure");
-		tide__os_free(dir);
-		if (!path)
-			return -ENOMEM;
-		r = open_psi(m, path, trigger, TAG_PSI);
-		tide__os_free(path);
-		return r;
-	case TIDE_SOURCE_PSI:
-		return open_psi(
-			m, cfg->psi_path ? cfg->psi_path : DEFAULT_PSI_PATH,
-			trigger, TAG_PSI);
-	case TIDE_SOURCE_CGROUP2:
-		return open_cgroup2(m, cfg);
-	case TIDE_SOURCE_CGROUP1:
-		return open_cgroup1(m, cfg);
-	case TIDE_SOURCE_BUDGET:
-		return open_budget(m, cfg);
-	default:
-		return 0; /* TIDE_SOURCE_NONE */
-	}
-}
-
-/*
- * Try the sources of @mask in order.  A source that is not configured or
- * that the kernel refuses falls through; only a malformed
- * $MEMORY_PRESSURE_WATCH setting, a bad configuration or ENOMEM end the
- * search with an error.
- */
-static int choose_source(struct tide_monitor *m,
-			 const struct tide_monitor_config *cfg, unsigned mask)
+static int open_sources(struct tide_monitor *m, unsigned mask)
 {
 	int last = -ENODEV;
 
-	for (unsigned src = 1; src <= TIDE_SOURCE_NONE; src <<= 1) {
+	for (size_t i = 0; i < NSRC; i++) {
+		unsigned bit = 1u << i;
 		int r;
 
-		if (!(mask & src))
+		if (!(mask & bit))
 			continue;
-		r = open_source(m, cfg, src);
-		if (r == 1) { /* $MEMORY_PRESSURE_WATCH=/dev/null */
-			m->source = TIDE_SOURCE_NONE;
+		/* The system-wide PSI file only when the own group's is not
+		 * there (it is the same signal, host-wide). */
+		if (bit == TIDE_SOURCE_PSI &&
+		    (m->mask & TIDE_SOURCE_PSI_CGROUP))
+			continue;
+		r = src_open(m, i);
+		if (r == TIDE__SRC_OFF) { /* $MEMORY_PRESSURE_WATCH=/dev/null */
+			for (size_t j = 0; j < NSRC; j++)
+				if (m->src[j].ops)
+					src_close(m, &m->src[j], true);
+			m->mask = TIDE_SOURCE_NONE;
 			return 0;
 		}
 		if (!r) {
-			m->source = src;
-			return 0;
+			m->mask |= bit;
+			continue;
 		}
-		reset_source(m);
 		if (r == -ENOMEM ||
-		    (src == TIDE_SOURCE_WATCH && r != -ENODEV) ||
-		    (r == -EINVAL && src == TIDE_SOURCE_BUDGET))
+		    (bit == TIDE_SOURCE_WATCH && r != -ENODEV) ||
+		    (r == -EINVAL && bit != TIDE_SOURCE_PSI &&
+		     bit != TIDE_SOURCE_PSI_CGROUP))
 			return r;
 		last = r;
+	}
+	if (m->mask)
+		return 0;
+	if (mask & TIDE_SOURCE_NONE) {
+		m->mask = TIDE_SOURCE_NONE;
+		return 0;
 	}
 	return last;
 }
 
+static void rediscover(struct tide_monitor *m)
+{
+	struct tide__cg_limit cg;
+	static const unsigned limit_bits =
+		TIDE_SOURCE_CGROUP1 | TIDE_SOURCE_CGROUP2;
+	unsigned want = (m->cfg.sources ? m->cfg.sources : TIDE_SOURCE_AUTO) &
+			limit_bits;
+
+	if (tide__cg_discover(&m->paths, &cg))
+		return;
+	tide__sensor_disarm(m, true);
+	for (size_t i = 0; i < NSRC; i++)
+		if (m->src[i].ops && (m->src[i].bit & limit_bits)) {
+			src_close(m, &m->src[i], true);
+			m->mask &= ~(1u << i);
+		}
+	tide__cg_release(&m->cg);
+	m->cg = cg;
+	for (size_t i = 0; i < NSRC; i++) {
+		unsigned bit = 1u << i;
+
+		if ((want & bit) && !src_open(m, i))
+			m->mask |= bit;
+	}
+	if (!(m->mask & ~TIDE_SOURCE_NONE))
+		m->mask = TIDE_SOURCE_NONE;
+	else
+		m->mask &= ~TIDE_SOURCE_NONE;
+	if (limit_watcher(m)) {
+		uint64_t v = 0;
+		struct tide__src *s = limit_watcher(m);
+
+		s->ops->read(s, &v);
+		tide__sensor_arm(m, sensor_step(v, s->high));
+	}
+}
+
 /* ---- creation and destruction ------------------------------------------ */
 
-static void monitor_release(struct tide_monitor *m)
+static void free_strings(struct tide_monitor_config *c)
 {
-	reset_source(m);
+	const char **s[] = { &c->psi_trigger,	 &c->psi_path,
+			     &c->cgroup2_dir,	 &c->cgroup1_dir,
+			     &c->rss_path,	 &c->proc_cgroup_path,
+			     &c->mountinfo_path, &c->meminfo_path };
+
+	for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++) {
+		tide__os_free((void *)*s[i]);
+		*s[i] = NULL;
+	}
+}
+
+static int copy_strings(struct tide_monitor_config *c)
+{
+	const char **s[] = { &c->psi_trigger,	 &c->psi_path,
+			     &c->cgroup2_dir,	 &c->cgroup1_dir,
+			     &c->rss_path,	 &c->proc_cgroup_path,
+			     &c->mountinfo_path, &c->meminfo_path };
+	size_t n = sizeof(s) / sizeof(s[0]);
+
+	for (size_t i = 0; i < n; i++) {
+		if (!*s[i])
+			continue;
+		*s[i] = tide__strdup(*s[i]);
+		if (!*s[i]) {
+			for (size_t j = i + 1; j < n; j++)
+				*s[j] = NULL;
+			free_strings(c);
+			return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+static void monitor_release(struct tide_monitor *m, bool shared)
+{
+	tide__sensor_disarm(m, shared);
+	for (size_t i = 0; i < NSRC; i++)
+		src_close(m, &m->src[i], shared);
+	close_fd(&m->simfd);
 	close_fd(&m->quietfd);
 	close_fd(&m->pollfd);
 	close_fd(&m->stopfd);
 	close_fd(&m->epfd);
-	tide_shrinker_free(m->trim);
+	tide__cg_release(&m->cg);
+	free_strings(&m->cfg);
 	pthread_mutex_destroy(&m->lock);
 	tide__os_free(m);
 }
@@ -1227,39 +885,80 @@ static bool config_valid(const struct tide_monitor_config *cfg)
 	return true;
 }
 
+/*
+ * The size rule (docs/abi.md, as the kernel's copy_struct_from_user()): read
+ * min(size, sizeof) bytes, missing fields are zero, and a larger caller
+ * struct must be zero past ours.
+ */
+static int config_copy(const struct tide_monitor_config *cfg,
+		       struct tide_monitor_config *ret)
+{
+	size_t size;
+
+	memset(ret, 0, sizeof(*ret));
+	if (!cfg)
+		return 0;
+	size = cfg->size;
+	if (size < offsetof(struct tide_monitor_config, size) + sizeof(size))
+		return -EINVAL;
+	if (size > sizeof(*ret)) {
+		const unsigned char *p = (const unsigned char *)cfg;
+
+		for (size_t i = sizeof(*ret); i < size; i++)
+			if (p[i])
+				return -E2BIG;
+	}
+	memcpy(ret, cfg, TIDE__MIN(size, sizeof(*ret)));
+	ret->size = sizeof(*ret);
+	return 0;
+}
+
 int tide_monitor_new(struct tide_monitor **ret,
 		     const struct tide_monitor_config *cfg)
 {
-	static const struct tide_monitor_config defaults;
 	struct tide_monitor *m;
+	struct tide__src *lw;
 	int r;
 
 	if (!ret)
 		return -EINVAL;
-	if (!cfg)
-		cfg = &defaults;
-	if (!config_valid(cfg))
-		return -EINVAL;
 	m = tide__os_calloc(1, sizeof(*m));
 	if (!m)
 		return -ENOMEM;
+	r = config_copy(cfg, &m->cfg);
+	if (!r && !config_valid(&m->cfg))
+		r = -EINVAL;
+	if (r) {
+		tide__os_free(m);
+		return r;
+	}
+	r = copy_strings(&m->cfg);
+	if (r) {
+		tide__os_free(m);
+		return r;
+	}
 	pthread_mutex_init(&m->lock, NULL);
-	m->epfd = m->stopfd = m->pollfd = m->quietfd = -1;
-	m->sigfd = m->usage_fd = m->events_fd = m->v1_thresh = -1;
-	m->v1_level[0] = m->v1_level[1] = m->v1_level[2] = -1;
+	m->pid = getpid();
+	m->epfd = m->stopfd = m->pollfd = m->quietfd = m->simfd = -1;
+	for (size_t i = 0; i < NSRC; i++)
+		for (int j = 0; j < TIDE__SRC_FDS; j++)
+			m->src[i].fd[j] = -1;
 	m->st.last_priority = -1;
-	m->poll_ms = cfg->poll_interval_ms;
-	m->rate_ms = cfg->rate_limit_ms ? cfg->rate_limit_ms : DEFAULT_RATE_MS;
-	m->quiet_ms = cfg->quiet_ms ? cfg->quiet_ms : DEFAULT_QUIET_MS;
-	m->on_level = cfg->on_level;
-	m->level_arg = cfg->level_arg;
+	m->rate_ms =
+		m->cfg.rate_limit_ms ? m->cfg.rate_limit_ms : DEFAULT_RATE_MS;
+	m->quiet_ms = m->cfg.quiet_ms ? m->cfg.quiet_ms : DEFAULT_QUIET_MS;
+	m->paths.proc_cgroup = m->cfg.proc_cgroup_path;
+	m->paths.mountinfo = m->cfg.mountinfo_path;
+	m->paths.meminfo = m->cfg.meminfo_path;
 
 	m->epfd = epoll_create1(EPOLL_CLOEXEC);
 	m->stopfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	m->simfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	m->pollfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	m->quietfd =
 		timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	if (m->epfd < 0 || m->stopfd < 0 || m->pollfd < 0 || m->quietfd < 0) {
+	if (m->epfd < 0 || m->stopfd < 0 || m->pollfd < 0 || m->quietfd < 0 ||
+	    m->simfd < 0) {
 		r = -errno;
 		goto out_free;
 	}
@@ -1268,29 +967,47 @@ int tide_monitor_new(struct tide_monitor **ret,
 		r = ep_add(m, m->pollfd, EPOLLIN, TAG_POLL);
 	if (!r)
 		r = ep_add(m, m->quietfd, EPOLLIN, TAG_QUIET);
+	if (!r)
+		r = ep_add(m, m->simfd, EPOLLIN, TAG_SIM);
 	if (r)
 		goto out_free;
 
-	r = choose_source(m, cfg,
-			  cfg->sources ? cfg->sources : TIDE_SOURCE_AUTO);
-	if (r)
+	r = tide__cg_discover(&m->paths, &m->cg);
+	if (r == -ENOMEM)
 		goto out_free;
-
-	if (!(cfg->flags & TIDE_MONITOR_NO_TRIM)) {
-		m->trim = tide_shrinker_alloc("malloc_trim");
-		if (!m->trim) {
-			r = -ENOMEM;
-			goto out_free;
-		}
-		tide_shrinker_register(m->trim, &trim_ops, m);
+	if (r) {
+		/* No /proc to read: no limit, the sources that need none. */
+		memset(&m->cg, 0, sizeof(m->cg));
+		m->cg.limit = UINT64_MAX;
 	}
-	if (m->watermark && (m->source == TIDE_SOURCE_CGROUP2 ||
-			     m->source == TIDE_SOURCE_BUDGET))
-		arm_timer(m->pollfd, m->poll_ms, true);
+	r = open_sources(m, m->cfg.sources ? m->cfg.sources : TIDE_SOURCE_AUTO);
+	if (r)
+		goto out_free;
+
+	/* Moves are watched when the limit watchers come from discovery. */
+	m->move_check =
+		!m->cfg.cgroup1_dir && !m->cfg.cgroup2_dir &&
+		(m->cfg.sources ? m->cfg.sources : TIDE_SOURCE_AUTO) &
+			(TIDE_SOURCE_CGROUP1 | TIDE_SOURCE_CGROUP2) &&
+		m->mask != TIDE_SOURCE_NONE &&
+		!tide__file_read(-1,
+				 m->paths.proc_cgroup ? m->paths.proc_cgroup :
+							"/proc/self/cgroup",
+				 m->proc_cgroup, sizeof(m->proc_cgroup));
+	lw = limit_watcher(m);
+	if (lw) {
+		uint64_t v = 0;
+
+		lw->ops->read(lw, &v);
+		if (lw->ops->next_poll)
+			lw->poll_ms = lw->ops->next_poll(lw, v);
+		tide__sensor_arm(m, sensor_step(v, lw->high));
+	}
+	arm_poll(m);
 	*ret = m;
 	return 0;
 out_free:
-	monitor_release(m);
+	monitor_release(m, true);
 	return r;
 }
 
@@ -1300,39 +1017,103 @@ void tide_monitor_free(struct tide_monitor *m)
 
 	if (!m)
 		return;
+	/* Inherited across fork: the descriptors are shared with the
+	 * parent's monitor, whose thread must keep running; only close this
+	 * process's copies. */
+	if (getpid() != m->pid) {
+		monitor_release(m, false);
+		return;
+	}
 	if (atomic_load(&m->started)) {
 		while (write(m->stopfd, &one, sizeof(one)) < 0 &&
 		       errno == EINTR)
 			;
 		pthread_join(m->thread, NULL);
 	}
-	monitor_release(m);
+	monitor_release(m, true);
 }
 
-/* ---- interface stubs (issue 12 fills them in) --------------------------- */
+/* ---- limit, watermarks, simulate -------------------------------------------- */
 
 int tide_monitor_limit(struct tide_monitor *m, struct tide_monitor_limit *ret)
 {
+	struct tide_monitor_limit l;
+	struct tide__src *s;
+
 	if (!m || !ret)
 		return -EINVAL;
-	memset(ret, 0, sizeof(*ret));
-	ret->high = m->high;
-	ret->low = m->low;
+	memset(&l, 0, sizeof(l));
+	s = limit_watcher(m);
+	if (!s)
+		s = src_of(m, TIDE_SOURCE_BUDGET);
+	if (s) {
+		pthread_mutex_lock(&m->lock);
+		l.high = s->high;
+		l.low = s->low;
+		l.working_set = s->st.value;
+		pthread_mutex_unlock(&m->lock);
+	}
+	if (s && s->limit) {
+		l.limit = s->limit;
+		l.version = s->version;
+		if (s->dir)
+			snprintf(l.dir, sizeof(l.dir), "%s", s->dir);
+		if (s->file)
+			snprintf(l.file, sizeof(l.file), "%s", s->file);
+	} else if (m->cg.limit < TIDE__NO_LIMIT && m->cg.dir) {
+		l.limit = m->cg.limit;
+		l.version = m->cg.version;
+		snprintf(l.dir, sizeof(l.dir), "%s", m->cg.dir);
+		snprintf(l.file, sizeof(l.file), "%s",
+			 m->cg.file ? m->cg.file : "");
+	}
+	if (s && s->bit == TIDE_SOURCE_BUDGET)
+		l.working_set = 0;
+	if (s && s->bit != TIDE_SOURCE_BUDGET)
+		s->ops->read(s, &l.working_set);
+	*ret = l;
 	return 0;
+}
+
+static void wake(int fd)
+{
+	uint64_t one = 1;
+
+	while (write(fd, &one, sizeof(one)) < 0 && errno == EINTR)
+		;
 }
 
 int tide_monitor_set_watermarks(struct tide_monitor *m, uint64_t high,
 				uint64_t low)
 {
+	bool any = false;
+
 	if (!m || !high || low > high)
 		return -EINVAL;
-	return -EOPNOTSUPP;
+	if (!low)
+		low = high - high / 8;
+	pthread_mutex_lock(&m->lock);
+	for (size_t i = 0; i < NSRC; i++) {
+		if (!m->src[i].ops || !m->src[i].watermark)
+			continue;
+		m->src[i].high = high;
+		m->src[i].low = low;
+		any = true;
+	}
+	pthread_mutex_unlock(&m->lock);
+	if (!any)
+		return -EOPNOTSUPP;
+	/* checked at the next poll, which is now */
+	arm_timer(m->pollfd, 1);
+	return 0;
 }
 
 int tide_monitor_simulate(struct tide_monitor *m,
 			  enum tide_pressure_level level)
 {
-	if (!m || level > TIDE_PRESSURE_CRITICAL)
+	if (!m || (unsigned)level > TIDE_PRESSURE_CRITICAL)
 		return -EINVAL;
-	return -EOPNOTSUPP;
+	atomic_store(&m->sim, (int)level + 1);
+	wake(m->simfd);
+	return 0;
 }

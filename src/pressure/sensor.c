@@ -2,12 +2,88 @@
 /*
  * sensor.c - the allocation as a pressure sensor (see internal.h).
  *
- * Interface stub: no limit watcher arms it yet, so charging does nothing.
+ * While a limit watcher runs, kv and the arena charge the bytes they add.
+ * The common path is two relaxed atomics (is a monitor armed; add to the
+ * count).  Each time the count passes the step - an eighth of the headroom
+ * left under the high watermark, at least 1 MiB - the allocating thread
+ * reads the working set and, over the high watermark, runs the monitor's
+ * reclaim loop before it returns.  Events and polling can lag a program
+ * that allocates at memory speed; the allocation cannot.
+ *
+ * One monitor arms the sensor at a time (the first with a limit watcher).
+ * The read lock keeps it alive while a charge uses it; disarming takes the
+ * write lock, so tide_monitor_free() waits for a charge in flight.
  */
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include <tide/common.h>
+
 #include "internal.h"
+#include "pressure/source.h"
+
+static _Atomic(struct tide_monitor *) armed;
+static atomic_size_t charged;
+static atomic_size_t step = (size_t)1 << 20;
+static atomic_flag busy = ATOMIC_FLAG_INIT;
+static pthread_rwlock_t lock = PTHREAD_RWLOCK_INITIALIZER;
+
+bool tide__sensor_arm(struct tide_monitor *m, size_t first)
+{
+	struct tide_monitor *none = NULL;
+	bool ok;
+
+	pthread_rwlock_wrlock(&lock);
+	ok = atomic_compare_exchange_strong(&armed, &none, m);
+	if (ok) {
+		atomic_store(&step, first);
+		atomic_store(&charged, 0);
+	}
+	pthread_rwlock_unlock(&lock);
+	return ok;
+}
+
+void tide__sensor_disarm(struct tide_monitor *m, bool wait)
+{
+	struct tide_monitor *expect = m;
+
+	if (atomic_load_explicit(&armed, memory_order_relaxed) != m)
+		return;
+	if (!wait) {
+		/* A forked child: the lock may be held by a thread that does
+		 * not exist here. */
+		atomic_compare_exchange_strong(&armed, &expect, NULL);
+		return;
+	}
+	pthread_rwlock_wrlock(&lock);
+	if (atomic_load(&armed) == m)
+		atomic_store(&armed, NULL);
+	pthread_rwlock_unlock(&lock);
+}
 
 void tide__sensor_charge(size_t bytes, unsigned flags)
 {
-	(void)bytes;
-	(void)flags;
+	struct tide_monitor *m;
+	size_t n;
+
+	if (!atomic_load_explicit(&armed, memory_order_relaxed))
+		return;
+	n = atomic_fetch_add_explicit(&charged, bytes, memory_order_relaxed) +
+	    bytes;
+	if (n < atomic_load_explicit(&step, memory_order_relaxed))
+		return;
+	if ((flags & TIDE_NORECLAIM) || tide__in_reclaim())
+		return; /* the next charge that may reclaim does it */
+	/* One thread measures at a time; the others go on allocating. */
+	if (atomic_flag_test_and_set(&busy))
+		return;
+	atomic_store_explicit(&charged, 0, memory_order_relaxed);
+	if (!pthread_rwlock_tryrdlock(&lock)) {
+		m = atomic_load(&armed);
+		if (m)
+			atomic_store_explicit(&step, tide__monitor_sense(m),
+					      memory_order_relaxed);
+		pthread_rwlock_unlock(&lock);
+	}
+	atomic_flag_clear(&busy);
 }

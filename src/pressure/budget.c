@@ -1,0 +1,145 @@
+// SPDX-License-Identifier: MIT
+/*
+ * budget.c - the budget source: process RSS (minus LazyFree) or the own
+ * cgroup's usage, polled, against watermarks the program sets (and may
+ * change at run time with tide_monitor_set_watermarks()).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "pressure/cgroup.h"
+#include "pressure/source.h"
+
+#define DEFAULT_RSS_PATH "/proc/self/smaps_rollup"
+#define DEFAULT_POLL_MS 100
+
+/* fd slots: FD_USAGE for TIDE_BUDGET_CGROUP; the RSS file is re-opened at
+ * each read (smaps_rollup is generated at open) */
+enum { FD_USAGE };
+
+static int budget_read(struct tide__src *s, uint64_t *ret)
+{
+	char buf[4096], *p;
+	unsigned long long rss, lazy = 0;
+	int r;
+
+	if (s->fd[FD_USAGE] >= 0) {
+		r = tide__file_read(s->fd[FD_USAGE], NULL, buf, 64);
+		return r ? r : tide__parse_u64(buf, ret);
+	}
+	r = tide__file_read(-1, s->dir, buf, sizeof(buf));
+	if (r)
+		return r;
+	p = strstr(buf, "Rss:");
+	if (!p)
+		return -EINVAL;
+	rss = strtoull(p + 4, NULL, 10);
+	p = strstr(buf, "LazyFree:");
+	if (p)
+		lazy = strtoull(p + 9, NULL, 10);
+	*ret = (rss > lazy ? rss - lazy : 0) * 1024;
+	return 0;
+}
+
+static int open_usage(const char *dir, const char *file)
+{
+	char *path = tide__path_join(dir, file);
+	int fd;
+
+	if (!path)
+		return -ENOMEM;
+	fd = tide__file_open(path, false, false);
+	tide__os_free(path);
+	return fd;
+}
+
+static int budget_open(struct tide__src *s, const struct tide__src_env *env)
+{
+	const struct tide_monitor_config *cfg = env->cfg;
+	const struct tide__cg_limit *cg = env->cg;
+	char *dir = NULL;
+	uint64_t v;
+	int r;
+
+	if (!cfg->high_watermark)
+		return -ENODEV;
+	r = tide__src_watermarks(s, cfg, 0);
+	if (r)
+		return r;
+	s->poll_ms =
+		cfg->poll_interval_ms ? cfg->poll_interval_ms : DEFAULT_POLL_MS;
+	if (cfg->budget == TIDE_BUDGET_RSS) {
+		s->dir = tide__strdup(cfg->rss_path ? cfg->rss_path :
+						      DEFAULT_RSS_PATH);
+		if (!s->dir)
+			return -ENOMEM;
+		/* Fail now, not at the first poll, if it cannot be read. */
+		return budget_read(s, &v);
+	}
+	if (cfg->budget != TIDE_BUDGET_CGROUP)
+		return -EINVAL;
+	if (cfg->cgroup2_dir || cg->own_v2) {
+		s->fd[FD_USAGE] = open_usage(
+			cfg->cgroup2_dir ? cfg->cgroup2_dir : cg->own_v2,
+			"memory.current");
+	} else {
+		r = tide__cgroup_dir(true, &dir);
+		s->fd[FD_USAGE] = r;
+		if (!r) {
+			s->fd[FD_USAGE] = open_usage(dir, "memory.current");
+			tide__os_free(dir);
+			dir = NULL;
+		}
+	}
+	if (s->fd[FD_USAGE] >= 0 || s->fd[FD_USAGE] == -ENOMEM)
+		goto out;
+	if (cfg->cgroup1_dir || cg->own_v1) {
+		s->fd[FD_USAGE] = open_usage(
+			cfg->cgroup1_dir ? cfg->cgroup1_dir : cg->own_v1,
+			"memory.usage_in_bytes");
+	} else if (!(r = tide__cgroup_dir(false, &dir))) {
+		s->fd[FD_USAGE] = open_usage(dir, "memory.usage_in_bytes");
+		tide__os_free(dir);
+	} else {
+		s->fd[FD_USAGE] = r;
+	}
+out:
+	r = s->fd[FD_USAGE] < 0 ? s->fd[FD_USAGE] : 0;
+	if (r)
+		s->fd[FD_USAGE] = -1;
+	return r;
+}
+
+static bool budget_handle(struct tide__src *s, int i, uint32_t events,
+			  enum tide_pressure_level *level, bool *check)
+{
+	(void)s;
+	(void)i;
+	(void)events;
+	(void)level;
+	*check = true;
+	return false;
+}
+
+static unsigned budget_next_poll(const struct tide__src *s, uint64_t value)
+{
+	(void)value;
+	return s->poll_ms;
+}
+
+static void budget_close(struct tide__src *s)
+{
+	tide__os_free(s->dir);
+	s->dir = NULL;
+}
+
+const struct tide__src_ops tide__src_budget_ops = {
+	.open = budget_open,
+	.handle = budget_handle,
+	.read = budget_read,
+	.next_poll = budget_next_poll,
+	.close = budget_close,
+};

@@ -1,0 +1,489 @@
+// SPDX-License-Identifier: MIT
+/*
+ * limit.c - the limit watcher: the effective cgroup limit (v1 or v2, found
+ * by pressure/cgroup.c or given in the configuration) against the limiting
+ * group's working set (usage minus inactive file cache).
+ *
+ * It wakes on whatever the kernel offers - v1 usage thresholds through
+ * cgroup.event_control, v1 vmpressure levels, v2 memory.events (POLLPRI) -
+ * and, because thresholds are edge triggered and v1 usage counts page cache
+ * (after one event usage may never cross again), it also polls the working
+ * set at an interval that shortens as the working set nears the high
+ * watermark: the monitor never sleeps long while over it.  The decision is
+ * always made on the working set, never on usage.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "pressure/cgroup.h"
+#include "pressure/source.h"
+
+/* Adaptive poll: the slowest interval (far from high) unless configured,
+ * and the fastest (at high). */
+#define POLL_SLOW_MS 1000
+#define POLL_FAST_MS 2
+
+/* fd slots; FD_LEVEL..+2: v1 vmpressure low, medium, critical */
+enum { FD_USAGE, FD_STAT, FD_EVENT, FD_LEVEL };
+
+struct limit_priv {
+	unsigned slow_ms;
+	/* cgroup v2 memory.events counters seen so far */
+	unsigned long long ev_high, ev_max;
+};
+
+/* ---- reading --------------------------------------------------------- */
+
+static int read_u64_at(const char *dir, const char *file, uint64_t *ret)
+{
+	char *path = tide__path_join(dir, file);
+	char buf[64];
+	int r;
+
+	if (!path)
+		return -ENOMEM;
+	r = tide__file_read(-1, path, buf, sizeof(buf));
+	tide__os_free(path);
+	return r ? r : tide__parse_u64(buf, ret);
+}
+
+static int open_at(const char *dir, const char *file, bool write)
+{
+	char *path = tide__path_join(dir, file);
+	int fd;
+
+	if (!path)
+		return -ENOMEM;
+	fd = write ? open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC) :
+		     tide__file_open(path, false, false);
+	if (fd < 0 && write)
+		fd = -errno;
+	tide__os_free(path);
+	return fd;
+}
+
+/* Working set: usage minus inactive file cache (0 when memory.stat is
+ * missing or lacks the key). */
+static int limit_read(struct tide__src *s, uint64_t *ret)
+{
+	char buf[8192];
+	uint64_t usage, inactive = 0;
+	int r;
+
+	r = tide__file_read(s->fd[FD_USAGE], NULL, buf, 64);
+	if (!r)
+		r = tide__parse_u64(buf, &usage);
+	if (r)
+		return r == -ENOENT ? -ENODEV : r;
+	if (s->fd[FD_STAT] >= 0 &&
+	    !tide__file_read(s->fd[FD_STAT], NULL, buf, sizeof(buf)) &&
+	    tide__cg_stat_value(buf,
+				s->version == 1 ? "total_inactive_file" :
+						  "inactive_file",
+				&inactive))
+		inactive = 0;
+	*ret = usage > inactive ? usage - inactive : 0;
+	return 0;
+}
+
+/*
+ * Far from high (at or under half of it) poll at the slow interval; closer,
+ * the interval falls with the square of the headroom left, to a few
+ * milliseconds at the watermark.
+ */
+static unsigned limit_next_poll(const struct tide__src *s, uint64_t value)
+{
+	const struct limit_priv *p = s->priv;
+	uint64_t half = s->high / 2, left;
+	double f;
+	unsigned ms;
+
+	if (value >= s->high || !half)
+		return POLL_FAST_MS;
+	left = s->high - value;
+	if (left >= half)
+		return p->slow_ms;
+	f = (double)left / (double)half;
+	ms = (unsigned)(p->slow_ms * f * f);
+	return ms < POLL_FAST_MS ? POLL_FAST_MS : ms;
+}
+
+/* ---- own-file fall-back while discovery finds nothing ----------------- */
+
+/* Is @tok one of the comma-separated words of @list?  Modifies @list. */
+static bool has_token(char *list, const char *tok, char **save)
+{
+	for (char *t = strtok_r(list, ",", save); t;
+	     t = strtok_r(NULL, ",", save))
+		if (!strcmp(t, tok))
+			return true;
+	return false;
+}
+
+/*
+ * Find the own cgroup directory: the v2 one (@v2) or the v1 memory one,
+ * from /proc/self/cgroup and the mount point in /proc/self/mountinfo.
+ */
+int tide__cgroup_dir(bool v2, char **ret)
+{
+	char line[4096], cgpath[PATH_MAX] = "", *dir = NULL;
+	bool found = false;
+	FILE *f;
+
+	f = fopen("/proc/self/cgroup", "re");
+	if (!f)
+		return errno > 0 ? -errno : -ENODEV;
+	while (!found && fgets(line, sizeof(line), f)) {
+		char *ctl = strchr(line, ':'), *path, *save = NULL;
+
+		if (!ctl)
+			continue;
+		*ctl++ = 0;
+		path = strchr(ctl, ':');
+		if (!path)
+			continue;
+		*path++ = 0;
+		path[strcspn(path, "\n")] = 0;
+		if (v2)
+			found = !strcmp(line, "0") && !*ctl;
+		else
+			found = has_token(ctl, "memory", &save);
+		if (found)
+			snprintf(cgpath, sizeof(cgpath), "%s", path);
+	}
+	fclose(f);
+	if (!found)
+		return -ENODEV;
+
+	f = fopen("/proc/self/mountinfo", "re");
+	if (!f)
+		return errno > 0 ? -errno : -ENODEV;
+	found = false;
+	while (!found && fgets(line, sizeof(line), f)) {
+		char root[PATH_MAX], mnt[PATH_MAX], type[64], opts[1024];
+		char *save = NULL, *dash = strstr(line, " - ");
+		const char *rel = cgpath;
+		size_t rl;
+
+		if (!dash ||
+		    sscanf(line, "%*s %*s %*s %4095s %4095s", root, mnt) != 2 ||
+		    sscanf(dash + 3, "%63s %*s %1023s", type, opts) != 2)
+			continue;
+		if (v2 ? strcmp(type, "cgroup2") :
+			 strcmp(type, "cgroup") ||
+				    !has_token(opts, "memory", &save))
+			continue;
+		rl = strlen(root);
+		if (strcmp(root, "/") && !strncmp(cgpath, root, rl))
+			rel = cgpath + rl;
+		dir = tide__os_malloc(strlen(mnt) + strlen(rel) + 2);
+		if (!dir) {
+			fclose(f);
+			return -ENOMEM;
+		}
+		sprintf(dir, "%s%s%s", mnt, *rel == '/' ? "" : "/", rel);
+		found = true;
+	}
+	fclose(f);
+	if (!found)
+		return -ENODEV;
+	*ret = dir;
+	return 0;
+}
+
+/* ---- opening ---------------------------------------------------------- */
+
+static void limit_close(struct tide__src *s)
+{
+	tide__os_free(s->priv);
+	tide__os_free(s->dir);
+	s->dir = NULL;
+	s->priv = NULL;
+}
+
+static int priv_new(struct tide__src *s, const struct tide_monitor_config *cfg)
+{
+	struct limit_priv *p = tide__os_calloc(1, sizeof(*p));
+
+	if (!p)
+		return -ENOMEM;
+	p->slow_ms =
+		cfg->poll_interval_ms ? cfg->poll_interval_ms : POLL_SLOW_MS;
+	s->priv = p;
+	return 0;
+}
+
+/* Watermarks and the usage/stat descriptors of the limiting group. */
+static int open_group(struct tide__src *s, const struct tide__src_env *env,
+		      const char *dir, uint64_t limit, const char *file)
+{
+	const struct tide_monitor_config *cfg = env->cfg;
+	int r;
+
+	if (cfg->limit) {
+		limit = cfg->limit;
+		file = "config";
+	}
+	if (limit >= TIDE__NO_LIMIT ||
+	    (env->cg->mem_total && limit >= env->cg->mem_total && !cfg->limit))
+		limit = 0;
+	r = tide__src_watermarks(s, cfg, limit);
+	if (r)
+		return r;
+	s->limit = limit;
+	s->file = limit ? file : NULL;
+	s->dir = tide__strdup(dir);
+	if (!s->dir)
+		return -ENOMEM;
+	r = priv_new(s, cfg);
+	if (r)
+		return r;
+	s->fd[FD_USAGE] = open_at(dir,
+				  s->version == 1 ? "memory.usage_in_bytes" :
+						    "memory.current",
+				  false);
+	if (s->fd[FD_USAGE] < 0)
+		return s->fd[FD_USAGE];
+	/* memory.stat is optional: without it the working set is usage */
+	s->fd[FD_STAT] = open_at(dir, "memory.stat", false);
+	if (s->fd[FD_STAT] == -ENOMEM)
+		return -ENOMEM;
+	if (s->fd[FD_STAT] < 0)
+		s->fd[FD_STAT] = -1;
+	return 0;
+}
+
+/* ---- cgroup v2 ---------------------------------------------------------- */
+
+static int read_events(struct tide__src *s, bool *high, bool *max)
+{
+	struct limit_priv *p = s->priv;
+	char buf[512], *q;
+	unsigned long long h = p->ev_high, x = p->ev_max;
+	int r;
+
+	*high = *max = false;
+	if (s->fd[FD_EVENT] < 0)
+		return 0;
+	r = tide__file_read(s->fd[FD_EVENT], NULL, buf, sizeof(buf));
+	if (r)
+		return r;
+	q = strstr(buf, "high ");
+	if (q && (q == buf || q[-1] == '\n'))
+		h = strtoull(q + 5, NULL, 10);
+	q = strstr(buf, "max ");
+	if (q && (q == buf || q[-1] == '\n'))
+		x = strtoull(q + 4, NULL, 10);
+	*high = h > p->ev_high;
+	*max = x > p->ev_max;
+	p->ev_high = h;
+	p->ev_max = x;
+	return 0;
+}
+
+static int cgroup2_open(struct tide__src *s, const struct tide__src_env *env)
+{
+	const struct tide_monitor_config *cfg = env->cfg;
+	const struct tide__cg_limit *cg = env->cg;
+	const char *dir, *own, *file = NULL;
+	uint64_t limit = UINT64_MAX, high = UINT64_MAX, max = UINT64_MAX;
+	bool h, x;
+	int r;
+
+	s->version = 2;
+	if (cfg->cgroup2_dir) {
+		dir = own = cfg->cgroup2_dir;
+		r = read_u64_at(dir, "memory.current", &high);
+		if (r)
+			return r;
+		high = UINT64_MAX;
+		if (read_u64_at(dir, "memory.high", &high) == -ENOMEM ||
+		    read_u64_at(dir, "memory.max", &max) == -ENOMEM)
+			return -ENOMEM;
+		limit = TIDE__MIN(high, max);
+		file = high <= max ? "memory.high" : "memory.max";
+	} else if (cg->version == 2 && cg->dir) {
+		dir = cg->dir;
+		own = cg->own_v2 ? cg->own_v2 : dir;
+		limit = cg->limit;
+		file = cg->file;
+	} else if (cfg->limit && cg->own_v2 && cg->v2_memory) {
+		dir = own = cg->own_v2;
+	} else {
+		return -ENODEV;
+	}
+	r = open_group(s, env, dir, limit, file);
+	if (r)
+		return r;
+	/* memory.events of the own group: "high" and "max" events */
+	s->fd[FD_EVENT] = open_at(own, "memory.events", false);
+	if (s->fd[FD_EVENT] == -ENOMEM)
+		return -ENOMEM;
+	if (s->fd[FD_EVENT] < 0)
+		s->fd[FD_EVENT] = -1;
+	else
+		s->events[FD_EVENT] = EPOLLPRI;
+	r = read_events(s, &h, &x);
+	if (r)
+		return r;
+	s->poll_ms = ((struct limit_priv *)s->priv)->slow_ms;
+	return 0;
+}
+
+/* ---- cgroup v1 ---------------------------------------------------------- */
+
+static int v1_register(int ctl, int efd, int target, const char *arg)
+{
+	char buf[128];
+	int n = snprintf(buf, sizeof(buf), "%d %d %s", efd, target, arg);
+
+	if (write(ctl, buf, (size_t)n) != n)
+		return -errno;
+	return 0;
+}
+
+/* Thresholds and vmpressure levels where cgroup.event_control is writable;
+ * without them the poll alone watches. */
+static int v1_events(struct tide__src *s, const char *dir)
+{
+	static const char *const names[3] = { "low", "medium", "critical" };
+	char arg[32];
+	int ctl, plevel, r = 0;
+
+	ctl = open_at(dir, "cgroup.event_control", true);
+	if (ctl < 0)
+		return ctl == -ENOMEM ? ctl : 0;
+	snprintf(arg, sizeof(arg), "%" PRIu64, s->high);
+	s->fd[FD_EVENT] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (s->fd[FD_EVENT] < 0) {
+		r = -errno;
+		goto out;
+	}
+	if (v1_register(ctl, s->fd[FD_EVENT], s->fd[FD_USAGE], arg)) {
+		close(s->fd[FD_EVENT]);
+		s->fd[FD_EVENT] = -1;
+	} else {
+		s->events[FD_EVENT] = EPOLLIN;
+	}
+	plevel = open_at(dir, "memory.pressure_level", false);
+	if (plevel == -ENOMEM) {
+		r = -ENOMEM;
+		goto out;
+	}
+	if (plevel < 0)
+		goto out;
+	for (int i = 0; i < 3; i++) {
+		int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+
+		if (efd < 0)
+			continue;
+		if (v1_register(ctl, efd, plevel, names[i])) {
+			close(efd);
+			continue;
+		}
+		s->fd[FD_LEVEL + i] = efd;
+		s->events[FD_LEVEL + i] = EPOLLIN;
+	}
+	close(plevel);
+out:
+	close(ctl);
+	return r;
+}
+
+static int cgroup1_open(struct tide__src *s, const struct tide__src_env *env)
+{
+	const struct tide_monitor_config *cfg = env->cfg;
+	const struct tide__cg_limit *cg = env->cg;
+	char *own = NULL;
+	const char *dir, *file = "memory.limit_in_bytes";
+	uint64_t limit = UINT64_MAX;
+	int r = 0;
+
+	s->version = 1;
+	if (cfg->cgroup1_dir) {
+		dir = cfg->cgroup1_dir;
+		r = read_u64_at(dir, file, &limit);
+		if (r)
+			return r;
+	} else if (cg->version == 1 && cg->dir) {
+		dir = cg->dir;
+		limit = cg->limit;
+		file = cg->file;
+	} else if (cg->version == 0 && !cg->dir && !cg->own_v1 && !cg->own_v2 &&
+		   !(r = tide__cgroup_dir(false, &own))) {
+		/* Discovery found nothing at all (no cgroup.c yet): the own
+		 * v1 group's limit is better than none. */
+		dir = own;
+		if (read_u64_at(dir, file, &limit))
+			limit = UINT64_MAX;
+	} else if (r == -ENOMEM) {
+		return r;
+	} else if (cfg->limit && cg->own_v1) {
+		dir = cg->own_v1;
+	} else {
+		return -ENODEV;
+	}
+	r = open_group(s, env, dir, limit, file);
+	tide__os_free(own);
+	if (r)
+		return r;
+	r = v1_events(s, s->dir);
+	if (r)
+		return r;
+	s->poll_ms = ((struct limit_priv *)s->priv)->slow_ms;
+	return 0;
+}
+
+/* ---- events ------------------------------------------------------------- */
+
+static bool limit_handle(struct tide__src *s, int i, uint32_t events,
+			 enum tide_pressure_level *level, bool *check)
+{
+	uint64_t v;
+	bool high, max;
+
+	*check = true;
+	if (i < 0 || i == FD_EVENT) {
+		if (s->version == 2) {
+			if (!read_events(s, &high, &max) && (high || max))
+				*level = TIDE__MAX(
+					*level, max ? TIDE_PRESSURE_CRITICAL :
+						      TIDE_PRESSURE_MEDIUM);
+			/* The group went away. */
+			return i >= 0 && (events & EPOLLERR);
+		}
+		if (i >= 0 && read(s->fd[i], &v, sizeof(v)) != sizeof(v))
+			return false;
+		return false;
+	}
+	if (i >= FD_LEVEL && read(s->fd[i], &v, sizeof(v)) == sizeof(v))
+		*level = TIDE__MAX(
+			*level, (enum tide_pressure_level)(i - FD_LEVEL + 1));
+	return false;
+}
+
+const struct tide__src_ops tide__src_cgroup2_ops = {
+	.open = cgroup2_open,
+	.handle = limit_handle,
+	.read = limit_read,
+	.next_poll = limit_next_poll,
+	.close = limit_close,
+};
+
+const struct tide__src_ops tide__src_cgroup1_ops = {
+	.open = cgroup1_open,
+	.handle = limit_handle,
+	.read = limit_read,
+	.next_poll = limit_next_poll,
+	.close = limit_close,
+};

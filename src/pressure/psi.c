@@ -1,0 +1,365 @@
+// SPDX-License-Identifier: MIT
+/*
+ * psi.c - level sources: systemd's $MEMORY_PRESSURE_WATCH protocol and
+ * graded PSI triggers on the own cgroup v2 memory.pressure, else on the
+ * system-wide /proc/pressure/memory.
+ *
+ * Graded PSI follows GLib's PSI memory monitor: three triggers over a 2 s
+ * window (a multiple of 2 s, so unprivileged processes may create them):
+ * LOW on "some" 70 ms, MEDIUM on "some" 100 ms, CRITICAL on "full" 100 ms,
+ * one descriptor each.  A trigger the kernel refuses drops the whole
+ * source, not the monitor.
+ *
+ * systemd's protocol is checked as sd-event checks it: a regular file only
+ * on procfs or cgroupfs and refused (-ENOTTY) before anything is written,
+ * opened read-only when there is nothing to write, never a blocking open.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/un.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "pressure/cgroup.h"
+#include "pressure/source.h"
+
+#define DEFAULT_PSI_PATH "/proc/pressure/memory"
+#define PROC_MAGIC 0x9fa0
+#define CGROUP_MAGIC 0x27e0eb
+#define CGROUP2_MAGIC 0x63677270
+
+static const struct {
+	enum tide_pressure_level level;
+	const char *trigger;
+} graded[] = {
+	{ TIDE_PRESSURE_LOW, "some 70000 2000000" },
+	{ TIDE_PRESSURE_MEDIUM, "some 100000 2000000" },
+	{ TIDE_PRESSURE_CRITICAL, "full 100000 2000000" },
+};
+
+struct psi_priv {
+	enum tide_pressure_level level[TIDE__SRC_FDS];
+	bool stream; /* FIFO or socket: read and discard */
+	size_t own; /* bytes of our own write still in the FIFO */
+	int keep; /* a FIFO's write end we hold so it never hangs up */
+};
+
+/* procfs or cgroupfs: where a regular file may be a PSI file. */
+static bool pressure_fs(int fd)
+{
+	struct statfs sfs;
+
+	if (fstatfs(fd, &sfs))
+		return false;
+	return sfs.f_type == PROC_MAGIC || sfs.f_type == CGROUP_MAGIC ||
+	       sfs.f_type == CGROUP2_MAGIC;
+}
+
+static int write_all(int fd, const void *buf, size_t n)
+{
+	const unsigned char *p = buf;
+
+	while (n) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static int priv_new(struct tide__src *s)
+{
+	struct psi_priv *p = tide__os_calloc(1, sizeof(*p));
+
+	if (!p)
+		return -ENOMEM;
+	p->keep = -1;
+	s->priv = p;
+	return 0;
+}
+
+static void psi_close(struct tide__src *s)
+{
+	struct psi_priv *p = s->priv;
+
+	if (p && p->keep >= 0)
+		close(p->keep);
+	tide__os_free(p);
+	s->priv = NULL;
+}
+
+/*
+ * Open a PSI file (procfs or cgroupfs only: anything else is refused before
+ * a byte is written) and write @trigger with its NUL, as the kernel wants.
+ */
+static int open_trigger(const char *path, const char *trigger)
+{
+	int fd = tide__file_open(path, true, false), r;
+
+	if (fd < 0)
+		return fd;
+	if (!pressure_fs(fd)) {
+		close(fd);
+		return -ENOTTY;
+	}
+	r = write_all(fd, trigger, strlen(trigger) + 1);
+	if (r) {
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+/* One configured trigger, or GLib's three graded ones. */
+static int open_psi_path(struct tide__src *s, const char *path,
+			 const char *trigger)
+{
+	struct psi_priv *p;
+	int r = priv_new(s);
+
+	if (r)
+		return r;
+	p = s->priv;
+	if (trigger) {
+		r = open_trigger(path, trigger);
+		if (r < 0)
+			return r;
+		s->fd[0] = r;
+		s->events[0] = EPOLLPRI;
+		p->level[0] = !strncmp(trigger, "full", 4) ?
+				      TIDE_PRESSURE_CRITICAL :
+				      TIDE_PRESSURE_MEDIUM;
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(graded) / sizeof(graded[0]); i++) {
+		r = open_trigger(path, graded[i].trigger);
+		if (r < 0)
+			return r;
+		s->fd[i] = r;
+		s->events[i] = EPOLLPRI;
+		p->level[i] = graded[i].level;
+	}
+	return 0;
+}
+
+static int psi_cgroup_open(struct tide__src *s, const struct tide__src_env *env)
+{
+	const struct tide_monitor_config *cfg = env->cfg;
+	char *dir = NULL, *path;
+	const char *d = cfg->cgroup2_dir ? cfg->cgroup2_dir : env->cg->own_v2;
+	int r;
+
+	if (!d) {
+		r = tide__cgroup_dir(true, &dir);
+		if (r)
+			return r == -ENOMEM ? r : -ENODEV;
+		d = dir;
+	}
+	path = tide__path_join(d, "memory.pressure");
+	tide__os_free(dir);
+	if (!path)
+		return -ENOMEM;
+	r = access(path, F_OK) ? -ENODEV :
+				 open_psi_path(s, path, cfg->psi_trigger);
+	tide__os_free(path);
+	return r;
+}
+
+static int psi_open(struct tide__src *s, const struct tide__src_env *env)
+{
+	const struct tide_monitor_config *cfg = env->cfg;
+
+	return open_psi_path(s,
+			     cfg->psi_path ? cfg->psi_path : DEFAULT_PSI_PATH,
+			     cfg->psi_trigger);
+}
+
+/* ---- systemd's protocol ------------------------------------------------ */
+
+/* Same file as /dev/null ("//dev/null", "/dev/./null" included)? */
+static bool is_dev_null(const char *path)
+{
+	struct stat a, b;
+
+	return !stat(path, &a) && !stat("/dev/null", &b) &&
+	       a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+static int connect_socket(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd, r;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
+	    fcntl(fd, F_SETFL, O_NONBLOCK)) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+static int watch_open(struct tide__src *s, const struct tide__src_env *env)
+{
+	const char *watch = secure_getenv("MEMORY_PRESSURE_WATCH");
+	const char *wr = secure_getenv("MEMORY_PRESSURE_WRITE");
+	unsigned char *data = NULL;
+	struct psi_priv *p;
+	size_t len = 0;
+	struct stat st;
+	int fd = -1, r;
+
+	(void)env;
+	if (!watch)
+		return -ENODEV;
+	if (!*watch)
+		return TIDE__SRC_OFF;
+	if (watch[0] != '/')
+		return -EINVAL;
+	if (is_dev_null(watch))
+		return TIDE__SRC_OFF;
+	if (wr) {
+		r = tide__b64_decode(wr, &data, &len);
+		if (r)
+			return r;
+	}
+	r = priv_new(s);
+	if (r)
+		goto out;
+	p = s->priv;
+	p->level[0] = TIDE_PRESSURE_MEDIUM;
+	if (stat(watch, &st)) {
+		r = -errno;
+		goto out;
+	}
+	if (S_ISSOCK(st.st_mode)) {
+		fd = connect_socket(watch);
+		p->stream = true;
+	} else {
+		/* Read-only unless there is something to write; a FIFO or
+		 * socket is what the protocol allows besides PSI files. */
+		fd = tide__file_open(watch, false, true);
+		if (fd >= 0 && len) {
+			close(fd);
+			fd = tide__file_open(watch, true, true);
+		}
+		p->stream = S_ISFIFO(st.st_mode);
+	}
+	if (fd < 0) {
+		r = fd;
+		goto out;
+	}
+	s->fd[0] = fd;
+	if (!p->stream && !pressure_fs(fd)) {
+		r = -ENOTTY; /* before anything is written */
+		goto out;
+	}
+	s->events[0] = p->stream ? EPOLLIN : EPOLLPRI;
+	if (p->stream && !S_ISSOCK(st.st_mode)) {
+		/* Hold a write end so that writers coming and going never
+		 * leave the FIFO hung up (a busy loop). */
+		p->keep = open(watch, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+		if (len) {
+			int n = 0;
+
+			r = write_all(fd, data, len);
+			if (r)
+				goto out;
+			/* our own bytes are not an event */
+			if (!ioctl(fd, FIONREAD, &n))
+				p->own = (size_t)n;
+			goto out;
+		}
+	}
+	r = write_all(fd, data, len);
+	if (r)
+		goto out;
+	if (!p->stream) {
+		struct pollfd pfd = { .fd = fd, .events = POLLPRI };
+
+		/* A PSI file without a trigger reports an error at once:
+		 * there is nothing to wait for. */
+		if (poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLERR))
+			r = -EINVAL;
+	}
+out:
+	tide__os_free(data);
+	return r;
+}
+
+static bool psi_handle(struct tide__src *s, int i, uint32_t events,
+		       enum tide_pressure_level *level, bool *check)
+{
+	struct psi_priv *p = s->priv;
+	char buf[512];
+	size_t got = 0;
+	ssize_t n = -1;
+
+	(void)check;
+	if (i < 0)
+		return false;
+	if (!p->stream) {
+		if (events & EPOLLPRI)
+			*level = TIDE__MAX(*level, p->level[i]);
+		/* The PSI file's cgroup went away. */
+		return events & EPOLLERR;
+	}
+	for (;;) {
+		n = read(s->fd[i], buf, sizeof(buf));
+		if (n > 0) {
+			got += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		break;
+	}
+	if (p->own) {
+		size_t own = TIDE__MIN(p->own, got);
+
+		p->own -= own;
+		got -= own;
+	}
+	if (got)
+		*level = TIDE__MAX(*level, p->level[i]);
+	/* The peer of a socket went away: nothing more will come. */
+	return n == 0 || (events & (EPOLLHUP | EPOLLERR));
+}
+
+const struct tide__src_ops tide__src_watch_ops = {
+	.open = watch_open,
+	.handle = psi_handle,
+	.close = psi_close,
+};
+
+const struct tide__src_ops tide__src_psi_cgroup_ops = {
+	.open = psi_cgroup_open,
+	.handle = psi_handle,
+	.close = psi_close,
+};
+
+const struct tide__src_ops tide__src_psi_ops = {
+	.open = psi_open,
+	.handle = psi_handle,
+	.close = psi_close,
+};

@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pressure/source.h - the one interface between the monitor core
+ * (pressure/monitor.c) and its pressure sources, one file per family:
+ *
+ *   psi.c     systemd's $MEMORY_PRESSURE_WATCH protocol, graded PSI on the
+ *             own cgroup v2 memory.pressure, else /proc/pressure/memory;
+ *   limit.c   the limit watcher: the effective cgroup v1/v2 limit, usage
+ *             threshold eventfds, memory.events, vmpressure levels and an
+ *             adaptive poll of the working set;
+ *   budget.c  process RSS or cgroup usage against configured watermarks.
+ *
+ * A source owns up to TIDE__SRC_FDS descriptors.  The core adds each to its
+ * epoll set with the events the source asks for (a regular file epoll
+ * refuses is left to the poll timer), calls handle() when one is ready or
+ * when its poll timer expires, and, for a watermark source, read() to
+ * compare a working set (or budget measure) with the source's watermarks.
+ * The core runs every reclaim loop; sources never reclaim.
+ *
+ * Sources run on the monitor's thread; read() may also run on an
+ * allocating thread (the sensor), so it must only pread() its descriptors.
+ */
+#ifndef TIDE_PRESSURE_SOURCE_H
+#define TIDE_PRESSURE_SOURCE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <tide/pressure.h>
+
+#include "pressure/cgroup.h"
+
+#define TIDE__SRC_FDS 6
+/* A limit at or above this is "no limit" (v1 shows PAGE_COUNTER_MAX). */
+#define TIDE__NO_LIMIT (UINT64_C(1) << 60)
+/* open(): $MEMORY_PRESSURE_WATCH says monitoring is off. */
+#define TIDE__SRC_OFF 1
+
+/* What a source is opened with. */
+struct tide__src_env {
+	/* The caller's configuration, all fields present (zero = default). */
+	const struct tide_monitor_config *cfg;
+	/* The effective limit and own groups, as discovery found them. */
+	const struct tide__cg_limit *cg;
+};
+
+struct tide__src {
+	const struct tide__src_ops *ops;
+	unsigned bit; /* TIDE_SOURCE_* */
+	int fd[TIDE__SRC_FDS]; /* -1 when unused */
+	uint32_t events[TIDE__SRC_FDS]; /* epoll events for fd[i] */
+	/* Watermark sources: read() is compared with high and low. */
+	bool watermark;
+	uint64_t high, low;
+	/* Limit watchers: the limit (0 for none) and where it came from. */
+	uint64_t limit;
+	int version;
+	char *dir;
+	const char *file;
+	/* Poll interval the source wants now in ms; 0: not polled. */
+	unsigned poll_ms;
+	void *priv; /* the source's own state */
+	/* Kept by the core (see tide_monitor_source_stats()): st.level is the
+	 * higher of the signalled level and the watermark level. */
+	struct tide_monitor_source_stats st;
+	enum tide_pressure_level sig, wm;
+};
+
+struct tide__src_ops {
+	/*
+	 * Open the source: fill fd[], events[] and the watermark fields.
+	 * Returns 0; TIDE__SRC_OFF (watch only); -ENODEV when the source
+	 * does not apply here (not configured, no limit); another -errno when
+	 * it applies but fails (the kernel refused a trigger, EACCES).  On
+	 * failure everything it opened is closed again by close().
+	 */
+	int (*open)(struct tide__src *s, const struct tide__src_env *env);
+	/*
+	 * fd[@i] reported @events (@i -1: the poll timer expired).  Sets
+	 * *@level to a level the source now reports (left alone: none) and
+	 * *@check when the watermarks must be checked.  Returns true when
+	 * fd[@i] is done (hangup, group gone): the core removes it from the
+	 * epoll set and closes it.
+	 */
+	bool (*handle)(struct tide__src *s, int i, uint32_t events,
+		       enum tide_pressure_level *level, bool *check);
+	/* The measure watermarks compare: 0 or -errno (NULL: level source). */
+	int (*read)(struct tide__src *s, uint64_t *ret);
+	/* The poll interval the source wants after reading @value. */
+	unsigned (*next_poll)(const struct tide__src *s, uint64_t value);
+	/* Release priv and dir; the core closes fd[]. */
+	void (*close)(struct tide__src *s);
+};
+
+extern const struct tide__src_ops tide__src_watch_ops;
+extern const struct tide__src_ops tide__src_psi_cgroup_ops;
+extern const struct tide__src_ops tide__src_psi_ops;
+extern const struct tide__src_ops tide__src_cgroup2_ops;
+extern const struct tide__src_ops tide__src_cgroup1_ops;
+extern const struct tide__src_ops tide__src_budget_ops;
+
+/* Helpers shared by the source files (monitor.c). */
+char *tide__path_join(const char *dir, const char *file);
+char *tide__strdup(const char *s);
+/* Default watermarks from @limit, or the configured ones (-EINVAL: low >
+ * high; -ENODEV: neither a limit nor a configured high watermark). */
+int tide__src_watermarks(struct tide__src *s,
+			 const struct tide_monitor_config *cfg, uint64_t limit);
+
+/* ---- the sensor (sensor.c) and its hook in the core (monitor.c) ---- */
+
+/* Arm the sensor for @m with a first step of @step bytes; only one monitor
+ * arms it at a time (false when another has). */
+bool tide__sensor_arm(struct tide_monitor *m, size_t step);
+/* Disarm it if @m armed it; with @wait, waits for a charge that runs @m's
+ * reclaim (without: in a forked child, where that lock may be stale). */
+void tide__sensor_disarm(struct tide_monitor *m, bool wait);
+/*
+ * Called by the sensor on an allocating thread each time the charged bytes
+ * pass the step: read the working set, run direct reclaim when it is over
+ * the high watermark.  Returns the next step in bytes.
+ */
+size_t tide__monitor_sense(struct tide_monitor *m);
+
+#endif /* TIDE_PRESSURE_SOURCE_H */

@@ -1,0 +1,349 @@
+// SPDX-License-Identifier: MIT
+/*
+ * test_purge.c - the allocator purge: the allocator found, what really goes
+ * back from a fragmented heap under glibc and (re-executing this program
+ * with LD_PRELOAD) Debian's jemalloc, mimalloc and tcmalloc, reclaim that
+ * ends, purges racing passes, the OOM loop.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/mman.h>
+
+#include <tide.h>
+
+#include "harness.h"
+
+#define LIBDIR "/usr/lib/x86_64-linux-gnu/"
+#define HEAP_BYTES (200UL << 20)
+#define BLOCK 200
+#define NBLOCKS (HEAP_BYTES / BLOCK)
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define UNDER_SANITIZER 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define UNDER_SANITIZER 1
+#endif
+#endif
+#ifndef UNDER_SANITIZER
+#define UNDER_SANITIZER 0
+#endif
+
+/* The sanitizers and valgrind replace malloc: there is nothing to purge. */
+static bool malloc_replaced(void)
+{
+	return UNDER_SANITIZER || th_under_valgrind();
+}
+
+struct frag {
+	long anon0, anon_freed; /* KiB: before the heap, after free() */
+	void **ptrs;
+	void *last;
+};
+
+/*
+ * 200 MiB in 200-byte blocks, all freed but one allocated last (it pins
+ * the top of the heap, so free() alone gives nothing back).  The pointer
+ * array is a mapping of its own, unmapped before the measurement.
+ */
+static void fragment(struct frag *f)
+{
+	size_t len = NBLOCKS * sizeof(void *);
+
+	f->ptrs = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(f->ptrs != MAP_FAILED);
+	memset(f->ptrs, 0, len);
+	f->anon0 = th_anon_kb();
+	for (size_t i = 0; i < NBLOCKS; i++) {
+		f->ptrs[i] = malloc(BLOCK);
+		CHECK(f->ptrs[i]);
+		memset(f->ptrs[i], 0x5a, BLOCK);
+	}
+	f->last = malloc(BLOCK);
+	CHECK(f->last);
+	for (size_t i = 0; i < NBLOCKS; i++)
+		free(f->ptrs[i]);
+	munmap(f->ptrs, len);
+	f->ptrs = NULL;
+	f->anon_freed = th_anon_kb();
+	/* The array was counted in anon0 and is gone now. */
+	f->anon0 -= (long)(len >> 10);
+}
+
+/* Check that @after gives back >= 80% of what free() left resident. */
+static void check_given_back(const struct frag *f, long after, const char *what)
+{
+	long left = f->anon_freed - f->anon0, back = f->anon_freed - after;
+
+	th_note("%s: Anonymous %ld KiB before the heap, %ld after free(), "
+		"%ld after (%ld of %ld KiB back, %.0f%%)",
+		what, f->anon0, f->anon_freed, after, back, left,
+		left > 0 ? 100.0 * (double)back / (double)left : 0.0);
+	/* jemalloc's decay may have purged part already on free(). */
+	CHECK_CMP(left, >, (long)(HEAP_BYTES >> 10) / 5);
+	CHECK_CMP(back * 10, >=, left * 8);
+}
+
+TEST(allocator_found_is_the_one_malloc_resolves_to)
+{
+	struct tide_purge_stats st;
+
+	CHECK_STR(tide_purge_allocator(),
+		  malloc_replaced() ? "unknown" : "glibc");
+	tide_purge_stats(&st);
+	CHECK_STR(st.allocator, tide_purge_allocator());
+	CHECK_UEQ(st.calls, 0);
+	CHECK_UEQ(st.pages, 0);
+}
+
+TEST(purge_reports_what_really_went_back)
+{
+	struct tide_purge_stats st;
+	unsigned long pages, second;
+	struct frag f = { 0 };
+
+	if (malloc_replaced())
+		SKIP("malloc is replaced by a sanitizer or valgrind");
+	fragment(&f);
+	pages = tide_purge();
+	check_given_back(&f, th_anon_kb(), "tide_purge (glibc)");
+	tide_purge_stats(&st);
+	CHECK_UEQ(st.calls, 1);
+	CHECK_UEQ(st.pages, pages);
+	/* The pages counted are the statm difference of this very call. */
+	CHECK_UEQ(pages, (st.last_before - st.last_after) / 4096);
+	CHECK_CMP(pages * 4, >=, (f.anon_freed - f.anon0) * 8 / 10);
+	/* Nothing left to give: a second purge reports (almost) nothing. */
+	second = tide_purge();
+	CHECK_CMP(second, <, 256);
+	tide_purge_stats(&st);
+	CHECK_UEQ(st.calls, 2);
+	CHECK_UEQ(st.pages, pages + second);
+	free(f.last);
+}
+
+/* A cache that lies: reports everything freed, keeps its count. */
+static unsigned long liar_count(void *priv, struct tide_shrink_control *sc)
+{
+	(void)priv;
+	(void)sc;
+	return 1000;
+}
+
+static unsigned long liar_scan(void *priv, struct tide_shrink_control *sc)
+{
+	atomic_ulong *calls = priv;
+
+	atomic_fetch_add(calls, 1);
+	return sc->nr_to_scan;
+}
+
+TEST(drop_caches_with_a_monitor_and_a_fragmented_heap_returns)
+{
+	static const struct tide_shrinker_ops ops = { liar_count, liar_scan };
+	struct tide_monitor_config cfg = { .size = sizeof(cfg) };
+	struct tide_shrinker *s = tide_shrinker_alloc("liar");
+	struct tide_monitor *m = NULL;
+	struct tide_purge_stats st;
+	static atomic_ulong calls;
+	int r;
+	struct frag f = { 0 };
+
+	tide_shrinker_register(s, &ops, &calls);
+	r = tide_monitor_new(&m, &cfg);
+	if (r)
+		th_note("no monitor (%s): monitor-less run", tide_strerror(r));
+	if (!malloc_replaced())
+		fragment(&f);
+	/* The liar "frees" 1920 per pass: 16 passes, then the purge. */
+	/* (+ the pages of a monitor's own trim shrinker, if it has one) */
+	CHECK_CMP(tide_drop_caches(), >=, 1920 * 16);
+	CHECK_UEQ(atomic_load(&calls), 15 * 16);
+	tide_purge_stats(&st);
+	CHECK_CMP(st.calls, >=, 1);
+	if (!malloc_replaced())
+		check_given_back(&f, th_anon_kb(), "tide_drop_caches (glibc)");
+	free(f.last);
+	if (m)
+		tide_monitor_free(m);
+	tide_shrinker_free(s);
+}
+
+/* ---- the same under LD_PRELOAD, in a re-executed child ---------------- */
+
+/*
+ * Child mode: this program run again with TIDE_PURGE_EXPECT=<name> and
+ * LD_PRELOAD set.  Exit 0 when the allocator is named right and one
+ * tide_purge() gave back >= 80% (CHECK exits 1 otherwise).
+ */
+__attribute__((constructor)) static void purge_child(void)
+{
+	const char *want = getenv("TIDE_PURGE_EXPECT");
+	struct frag f = { 0 };
+
+	if (!want)
+		return;
+	unsetenv("LD_PRELOAD");
+	th_in_child = true;
+	CHECK_STR(tide_purge_allocator(), want);
+	fragment(&f);
+	tide_purge();
+	check_given_back(&f, th_anon_kb(), want);
+	free(f.last);
+	fflush(stdout);
+	_exit(0);
+}
+
+static void preloaded(const char *lib, const char *name, const char *pkg)
+{
+	char exe[4096], env1[256], env2[64];
+	char *argv[2], *envp[4];
+	int status;
+	ssize_t n;
+	pid_t pid;
+
+	if (malloc_replaced())
+		SKIP("malloc is replaced by a sanitizer or valgrind");
+	if (access(lib, R_OK))
+		SKIP("%s not installed (Debian package %s)", lib, pkg);
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	CHECK(n > 0);
+	exe[n] = '\0';
+	snprintf(env1, sizeof(env1), "LD_PRELOAD=%s", lib);
+	snprintf(env2, sizeof(env2), "TIDE_PURGE_EXPECT=%s", name);
+	argv[0] = exe;
+	argv[1] = NULL;
+	envp[0] = env1;
+	envp[1] = env2;
+	envp[2] = "TIDE_TEST_NOFORK=1";
+	envp[3] = NULL;
+	fflush(stdout);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (!pid) {
+		execve(exe, argv, envp);
+		_exit(127);
+	}
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	CHECK(WIFEXITED(status));
+	CHECK_EQ(WEXITSTATUS(status), 0);
+}
+
+TEST(jemalloc_preloaded_is_found_and_purged)
+{
+	preloaded(LIBDIR "libjemalloc.so.2", "jemalloc", "libjemalloc2");
+}
+
+TEST(mimalloc_preloaded_is_found_and_purged)
+{
+	preloaded(LIBDIR "libmimalloc.so.2", "mimalloc", "libmimalloc2.0");
+}
+
+TEST(tcmalloc_preloaded_is_found_and_purged)
+{
+	preloaded(LIBDIR "libtcmalloc.so.4", "tcmalloc",
+		  "libgoogle-perftools4");
+}
+
+/* ---- concurrency, fork, OOM ------------------------------------------- */
+
+static atomic_bool stop;
+
+static void *purger(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&stop)) {
+		void *p = malloc(4096);
+
+		free(p);
+		tide_purge();
+	}
+	return NULL;
+}
+
+static unsigned long small_count(void *priv, struct tide_shrink_control *sc)
+{
+	(void)sc;
+	return atomic_load((atomic_ulong *)priv);
+}
+
+static unsigned long small_scan(void *priv, struct tide_shrink_control *sc)
+{
+	atomic_fetch_add((atomic_ulong *)priv, 1);
+	return sc->nr_to_scan;
+}
+
+TEST(purges_racing_passes_and_drops)
+{
+	static const struct tide_shrinker_ops ops = { small_count, small_scan };
+	static atomic_ulong objects = 100;
+	struct tide_shrinker *s = tide_shrinker_alloc("race");
+	struct tide_purge_stats st;
+	pthread_t t[2];
+	unsigned long drops = 0;
+
+	tide_shrinker_register(s, &ops, &objects);
+	for (int i = 0; i < 2; i++)
+		CHECK_EQ(pthread_create(&t[i], NULL, purger, NULL), 0);
+	for (int i = 0; i < 200; i++) {
+		tide_shrink(i % 13, 0);
+		if (i % 10 == 0) {
+			tide_drop_caches();
+			drops++;
+		}
+	}
+	atomic_store(&stop, true);
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	tide_purge_stats(&st);
+	CHECK_CMP(st.calls, >=, drops);
+	tide_shrinker_free(s);
+}
+
+TEST(child_purges_and_drops_caches)
+{
+	pid_t pid;
+	int status;
+
+	tide_purge();
+	pid = fork();
+	CHECK(pid >= 0);
+	if (!pid) {
+		struct tide_purge_stats st;
+
+		tide_purge();
+		tide_drop_caches();
+		tide_purge_stats(&st);
+		_exit(st.calls == 3 ? 0 : 1);
+	}
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	CHECK(WIFEXITED(status));
+	CHECK_EQ(WEXITSTATUS(status), 0);
+}
+
+static int purge_body(void *arg)
+{
+	(void)arg;
+	tide_purge();
+	tide_drop_caches();
+	return 0;
+}
+
+TEST(oom_loop_over_purge_and_drop_caches)
+{
+	static const struct th_oom_case c = { .body = purge_body };
+
+	/* Warm up detection first: dlopen's own allocations are libc's. */
+	tide_purge();
+	th_oom_loop_ex("tide_purge + tide_drop_caches", &c, NULL);
+}
+
+RUN_TESTS(T(allocator_found_is_the_one_malloc_resolves_to),
+	  T(purge_reports_what_really_went_back),
+	  T(drop_caches_with_a_monitor_and_a_fragmented_heap_returns),
+	  T(jemalloc_preloaded_is_found_and_purged),
+	  T(mimalloc_preloaded_is_found_and_purged),
+	  T(tcmalloc_preloaded_is_found_and_purged),
+	  T(purges_racing_passes_and_drops), T(child_purges_and_drops_caches),
+	  T(oom_loop_over_purge_and_drop_caches))
