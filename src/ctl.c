@@ -383,6 +383,19 @@ static void do_monitor(struct ctl *c, struct out *o)
 		first = false;
 	}
 	out_add(o, "\n");
+	for (unsigned b = 1; b && b <= TIDE_SOURCE_AUTO; b <<= 1) {
+		struct tide_monitor_source_stats ss;
+		const char *name = tide_monitor_source_name(b);
+
+		if (!(mask & b) ||
+		    tide_monitor_source_stats(c->monitor, b, &ss))
+			continue;
+		out_add(o, "%s.level=%s\n", name, level_name(ss.level));
+		out_add(o, "%s.events=%llu\n", name, ss.events);
+		out_add(o, "%s.loops=%llu\n", name, ss.loops);
+		out_add(o, "%s.value=%llu\n", name,
+			(unsigned long long)ss.value);
+	}
 	tide_monitor_stats(c->monitor, &st);
 	out_str(o, "level", level_name(st.level));
 	out_u64(o, "events", st.events);
@@ -408,8 +421,9 @@ static void add_purge_stats(struct out *o)
 {
 	struct tide_purge_stats ps = { 0 };
 
+	/* tide_purge_allocator() finds it on first use; the stats may not. */
 	tide_purge_stats(&ps);
-	out_str(o, "allocator", ps.allocator ? ps.allocator : "unknown");
+	out_str(o, "allocator", tide_purge_allocator());
 	out_u64(o, "purge_calls", ps.calls);
 	out_u64(o, "purge_pages", ps.pages);
 	out_u64(o, "purge_last_before", ps.last_before);
