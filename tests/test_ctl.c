@@ -1030,6 +1030,75 @@ TEST(monitor_section_reports_the_attached_monitor)
 	remove_dirs();
 }
 
+struct watch_run {
+	char out[4096];
+	int rc;
+};
+
+static void *watch_thread(void *arg)
+{
+	struct watch_run *w = arg;
+
+	w->rc = run_tidectl_as(-1, w->out, sizeof(w->out), "--dir", dir,
+			       pidstr(), "watch", "--interval", "50", "--count",
+			       "2", NULL);
+	return NULL;
+}
+
+TEST(budget_monitor_shows_its_reading_watermarks_and_level_changes)
+{
+	struct tide_monitor_config mc = { .size = sizeof(mc),
+					  .sources = TIDE_SOURCE_BUDGET,
+					  .high_watermark = 1ull << 30,
+					  .low_watermark = 1ull << 29,
+					  .poll_interval_ms = 20 };
+	struct tide_monitor *m;
+	struct watch_run w;
+	char out[4096], rss[128];
+	pthread_t t;
+	FILE *f;
+
+	find_tidectl();
+	make_dirs();
+	snprintf(rss, sizeof(rss), "%s/smaps_rollup", tmp);
+	f = fopen(rss, "w");
+	CHECK(f);
+	fputs("Rss:                4096 kB\nLazyFree:              0 kB\n", f);
+	fclose(f);
+	mc.rss_path = rss;
+	CHECK_EQ(tide_monitor_new(&m, &mc), 0);
+	CHECK_EQ(tide_monitor_start(m), 0);
+	CHECK_EQ(tide_ctl_listen(&(struct tide_ctl_config){
+			 .size = sizeof(struct tide_ctl_config),
+			 .dir = dir,
+			 .monitor = m }),
+		 0);
+	for (int i = 0; i < 200; i++) {
+		raw("monitor\n", 8, out, sizeof(out));
+		if (strstr(out, "\nbudget.value=4194304\n"))
+			break;
+		usleep(10000);
+	}
+	th_note("%s", out);
+	CHECK(strstr(out, "\nsources=budget\nbudget.level=none\n"));
+	CHECK(strstr(out, "\nbudget.value=4194304\n"));
+	CHECK(strstr(out, "\nhigh=1073741824\nlow=536870912\n"));
+	/* watch: the current level, then the change as it happens. */
+	memset(&w, 0, sizeof(w));
+	CHECK(!pthread_create(&t, NULL, watch_thread, &w));
+	usleep(500000);
+	CHECK_EQ(tide_monitor_simulate(m, TIDE_PRESSURE_MEDIUM), 0);
+	CHECK(!pthread_join(t, NULL));
+	th_note("%s", w.out);
+	CHECK_EQ(w.rc, 0);
+	CHECK(strstr(w.out, "level none"));
+	CHECK(strstr(w.out, "level medium"));
+	CHECK(strstr(w.out, "level none") < strstr(w.out, "level medium"));
+	tide_ctl_close();
+	tide_monitor_free(m);
+	remove_dirs();
+}
+
 RUN_TESTS(T(listen_makes_a_0700_dir_and_a_0600_socket_named_by_pid),
 	  T(config_follows_the_size_rule), T(unsafe_socket_dirs_are_refused),
 	  T(sockets_of_dead_processes_are_removed_others_kept),
@@ -1048,4 +1117,5 @@ RUN_TESTS(T(listen_makes_a_0700_dir_and_a_0600_socket_named_by_pid),
 	  T(a_burst_of_1000_connections_leaves_no_fd_behind),
 	  T(a_forked_child_does_not_serve_the_parents_socket),
 	  T(dispatch_mode_serves_from_the_callers_loop_without_a_thread),
-	  T(monitor_section_reports_the_attached_monitor))
+	  T(monitor_section_reports_the_attached_monitor),
+	  T(budget_monitor_shows_its_reading_watermarks_and_level_changes))
