@@ -881,7 +881,8 @@ TEST(slow_clients_neither_block_the_server_nor_stay)
 	}
 	th_note("slowest of 20 requests beside 3 slow clients: %lld ms",
 		(long long)worst);
-	CHECK_CMP(worst, <, 500);
+	if (!th_under_valgrind()) /* valgrind slows the server itself */
+		CHECK_CMP(worst, <, 500);
 	for (int i = 0; i < 3; i++) {
 		CHECK(!pthread_join(t[i], NULL));
 		CHECK_STR(s[i].got, "err ETIMEDOUT request too slow\n");
