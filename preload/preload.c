@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include <tide/common.h>
+#include <tide/ctl.h>
 #include <tide/pressure.h>
 
 #include "settings.h"
@@ -189,6 +190,17 @@ static int start_monitor(void)
 	return 0;
 }
 
+/* TIDE_CONTROL=1: serve tidectl for this process (docs/tidectl.md). */
+static void start_control(void)
+{
+	struct tide_ctl_config cc = { .size = sizeof(cc), .monitor = mon };
+	int r = tide_ctl_listen(&cc);
+
+	if (r && verbose)
+		say("pid %d: no control socket (%s)", (int)getpid(),
+		    strerror(-r));
+}
+
 /*
  * fork(): the parent's monitor thread does not exist in the child and the
  * parent's monitor shares its descriptors with the parent, so the child
@@ -204,6 +216,8 @@ static void atfork_child(void)
 	if (r && verbose)
 		say("pid %d: no monitor after fork (%s); off", (int)getpid(),
 		    strerror(-r));
+	if (!r && control)
+		start_control(); /* the parent's socket stays the parent's */
 }
 
 static void report(void)
@@ -221,7 +235,7 @@ static void report(void)
 	    (int)getpid(), tide_monitor_source_name(tide_monitor_source(mon)),
 	    (unsigned long long)lim.limit, where, (unsigned long long)lim.high,
 	    (unsigned long long)lim.low, tide_purge_allocator(),
-	    control ? ", control not built in" : "");
+	    control ? ", control socket on" : "");
 }
 
 __attribute__((constructor)) static void preload_init(void)
@@ -240,10 +254,7 @@ __attribute__((constructor)) static void preload_init(void)
 		return;
 	}
 	verbose = s.verbose;
-	/* TODO(coordinator): call tide_ctl_listen() after start_monitor()
-	 * once c-ctl's issue 17 is merged; until then TIDE_CONTROL=1 is
-	 * accepted and reported (TIDE_VERBOSE), nothing more. */
-	control = s.control;
+	control = s.control; /* tide_ctl_listen() once the monitor runs */
 	msg[0] = '\0';
 	r = resolve(&s, msg, sizeof(msg));
 	if (r == -EINVAL && msg[0]) {
@@ -271,14 +282,19 @@ __attribute__((constructor)) static void preload_init(void)
 		if (verbose)
 			say("pid %d: pthread_atfork failed (%s); off",
 			    (int)getpid(), strerror(r));
+		return;
 	}
+	if (control)
+		start_control();
 }
 
 __attribute__((destructor)) static void preload_fini(void)
 {
 	/* A monitor inherited without our fork handler (clone, vfork
 	 * children that exit) belongs to another process: leave it. */
-	if (mon && mon_pid == getpid())
+	if (mon && mon_pid == getpid()) {
+		tide_ctl_close();
 		tide_monitor_free(mon);
+	}
 	mon = NULL;
 }
