@@ -223,19 +223,20 @@ static void atfork_child(void)
 static void report(void)
 {
 	struct tide_monitor_limit lim;
-	char where[600] = "";
+	char where[600] = "", names[128];
 
 	if (tide_monitor_limit(mon, &lim))
 		memset(&lim, 0, sizeof(lim));
 	if (lim.dir[0] || lim.file[0])
 		snprintf(where, sizeof(where), " (%s%s%s)", lim.dir,
 			 lim.dir[0] ? "/" : "", lim.file);
-	say("pid %d: source %s, limit %llu%s, high %llu, low %llu, "
+	tide__preload_source_names(tide_monitor_source(mon), names,
+				   sizeof(names));
+	say("pid %d: sources %s, limit %llu%s, high %llu, low %llu, "
 	    "allocator %s%s",
-	    (int)getpid(), tide_monitor_source_name(tide_monitor_source(mon)),
-	    (unsigned long long)lim.limit, where, (unsigned long long)lim.high,
-	    (unsigned long long)lim.low, tide_purge_allocator(),
-	    control ? ", control socket on" : "");
+	    (int)getpid(), names, (unsigned long long)lim.limit, where,
+	    (unsigned long long)lim.high, (unsigned long long)lim.low,
+	    tide_purge_allocator(), control ? ", control socket on" : "");
 }
 
 __attribute__((constructor)) static void preload_init(void)

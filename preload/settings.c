@@ -101,6 +101,25 @@ int tide__preload_parse_sources(const char *s, unsigned *ret)
 	return 0;
 }
 
+void tide__preload_source_names(unsigned mask, char *buf, size_t size)
+{
+	size_t n = 0;
+
+	if (size)
+		buf[0] = '\0';
+	for (unsigned b = 1; b <= TIDE_SOURCE_NONE && n < size; b <<= 1) {
+		int w;
+
+		if (!(mask & b))
+			continue;
+		w = snprintf(buf + n, size - n, "%s%s", n ? "," : "",
+			     tide_monitor_source_name(b));
+		if (w < 0)
+			break;
+		n += (size_t)w;
+	}
+}
+
 int tide__preload_parse_bool(const char *s, bool *ret)
 {
 	if (!s || (strcmp(s, "0") && strcmp(s, "1")))

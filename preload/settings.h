@@ -36,6 +36,9 @@ int tide__preload_parse_sources(const char *s, unsigned *ret);
 /* Parse "0" or "1".  Return: 0, or -EINVAL (*ret untouched). */
 int tide__preload_parse_bool(const char *s, bool *ret);
 
+/* The names of the TIDE_SOURCE_* bits of @mask, comma separated, in @buf. */
+void tide__preload_source_names(unsigned mask, char *buf, size_t size);
+
 /*
  * Read every TIDE_* setting from the environment into @ret (defaults:
  * nothing set, inherit on).  On a bad value, writes "NAME=VALUE: why" to

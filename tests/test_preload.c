@@ -525,7 +525,7 @@ TEST(verbose_says_what_it_found)
 	read_all(p.err, err, sizeof(err));
 	CHECK_EQ(finish(&p), 0);
 	CHECK(strstr(err, "tide-preload: pid "));
-	CHECK(strstr(err, ": source none, limit "));
+	CHECK(strstr(err, ": sources none, limit "));
 	CHECK(strchr(err, '\n') && !strchr(err, '\n')[1]);
 }
 
@@ -643,8 +643,8 @@ TEST(tide_run_help_and_show)
 		char *argv[] = { TP_RUN, "--sources", "none", "--show", NULL };
 
 		CHECK_EQ(run_tool(argv, out, sizeof(out), err, sizeof(err)), 0);
-		CHECK(strstr(out, "source       none\n"));
 		CHECK(strstr(out, "sources      none\n"));
+		CHECK(strstr(out, "allowed      none\n"));
 		CHECK(strstr(out, "\nlimit "));
 	}
 }

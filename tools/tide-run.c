@@ -122,7 +122,7 @@ static int show(void)
 	struct tide_monitor_config cfg = { .size = sizeof(cfg) };
 	struct tide_monitor_limit lim;
 	struct tide_monitor *m;
-	char msg[512];
+	char msg[512], names[128];
 	uint64_t base;
 	int r;
 
@@ -155,13 +155,12 @@ static int show(void)
 		}
 		tide_monitor_limit(m, &lim);
 	}
-	printf("%-12s %s\n", "source",
-	       tide_monitor_source_name(tide_monitor_source(m)));
-	printf("%-12s", "sources");
-	for (unsigned b = 1; b <= TIDE_SOURCE_NONE; b <<= 1)
-		if (!s.sources || (s.sources & b))
-			printf(" %s", tide_monitor_source_name(b));
-	putchar('\n');
+	tide__preload_source_names(tide_monitor_source(m), names,
+				   sizeof(names));
+	printf("%-12s %s\n", "sources", names);
+	tide__preload_source_names(s.sources ? s.sources : TIDE_SOURCE_AUTO,
+				   names, sizeof(names));
+	printf("%-12s %s\n", "allowed", names);
 	print_size("limit", lim.limit);
 	printf("%-12s %s%s%s\n", "limit from", lim.dir,
 	       lim.dir[0] && lim.file[0] ? "/" : "",
