@@ -14,6 +14,9 @@
  *   host daemon-frag   daemon(1, 1), then "threads T" and frag
  *   host threads64     64 threads fragment the heap at once, then frag's
  *                      loop
+ *   host grow          5 rounds of: fragment 64 MiB of 4 KiB blocks (keep
+ *                      1 in 50), then map, fill at 100 MiB/s and unmap an
+ *                      80 MiB buffer; prints "round N anon KB", then "done"
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -21,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -113,6 +117,54 @@ static void *frag_thread(void *arg)
 	return NULL;
 }
 
+/*
+ * A heap that grows and frees in a loop: its holes stay resident under
+ * glibc until something trims them, so the buffer phase that follows needs
+ * room the holes occupy.
+ */
+static int grow(void)
+{
+	static void **kept[5];
+	const size_t mib = 1 << 20;
+
+	for (int round = 0; round < 5; round++) {
+		size_t n = 64 * mib / 4096;
+		void **all = malloc(n * sizeof(*all));
+		char *buf;
+
+		if (!all)
+			return 3;
+		kept[round] = malloc((n / KEEP + 1) * sizeof(void *));
+		if (!kept[round])
+			return 3;
+		for (size_t i = 0; i < n; i++) {
+			all[i] = malloc(4096);
+			if (!all[i])
+				return 3;
+			memset(all[i], (int)i, 4096);
+		}
+		for (size_t i = 0; i < n; i++) {
+			if (i % KEEP == 0)
+				kept[round][i / KEEP] = all[i];
+			else
+				free(all[i]);
+		}
+		free(all);
+		buf = mmap(NULL, 80 * mib, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (buf == MAP_FAILED)
+			return 3;
+		for (size_t off = 0; off < 80 * mib; off += mib) {
+			memset(buf + off, round + 1, mib);
+			usleep(10 * 1000);
+		}
+		printf("round %d anon %ld\n", round, anon_kb());
+		munmap(buf, 80 * mib);
+	}
+	printf("done\n");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "";
@@ -174,6 +226,8 @@ int main(int argc, char **argv)
 			pthread_join(t[i], NULL);
 		return frag_loop();
 	}
+	if (!strcmp(mode, "grow"))
+		return grow();
 	fprintf(stderr, "host: unknown mode '%s'\n", mode);
 	return 2;
 }
