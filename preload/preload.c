@@ -227,7 +227,9 @@ static void report(void)
 
 	if (tide_monitor_limit(mon, &lim))
 		memset(&lim, 0, sizeof(lim));
-	if (lim.dir[0] || lim.file[0])
+	if (!strcmp(lim.file, "config"))
+		snprintf(where, sizeof(where), " (TIDE_LIMIT)");
+	else if (lim.dir[0] || lim.file[0])
 		snprintf(where, sizeof(where), " (%s%s%s)", lim.dir,
 			 lim.dir[0] ? "/" : "", lim.file);
 	tide__preload_source_names(tide_monitor_source(mon), names,

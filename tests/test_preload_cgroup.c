@@ -108,12 +108,65 @@ static int run_in_group(char *const argv[], char *out, size_t size)
 	return st;
 }
 
+/* A child group of our own v1 memory group limited to @limit bytes. */
+static void make_group(unsigned long long limit)
+{
+	char own[PATH_MAX], val[32];
+
+	own_memory_group(own, sizeof(own));
+	if (!own[0])
+		SKIP("no cgroup v1 memory controller mounted");
+	snprintf(cg_dir, sizeof(cg_dir), "%.3000s/tide-preload-test-%d", own,
+		 (int)getpid());
+	if (mkdir(cg_dir, 0755))
+		SKIP("cannot create a memory cgroup under %s: %s", own,
+		     strerror(errno));
+	snprintf(val, sizeof(val), "%llu", limit);
+	if (write_file(cg_dir, "memory.limit_in_bytes", val)) {
+		rmdir(cg_dir);
+		SKIP("cannot set memory.limit_in_bytes");
+	}
+}
+
+/*
+ * Percentages: TIDE_LIMIT of the group's limit, TIDE_HIGH and TIDE_LOW of
+ * TIDE_LIMIT; the shim and tide-run --show resolve them alike.
+ */
+TEST(percent_settings_resolve_against_the_group_limit)
+{
+	char *show[] = { TP_RUN,  "--limit", "50%",    "--high", "60%",
+			 "--low", "50%",     "--show", NULL };
+	char *shim[] = { TP_RUN, "--verbose", "--limit",   "50%", "--high",
+			 "75%",	 "--",	      "/bin/true", NULL };
+	char out_show[4096], out_shim[4096];
+	int st_show, st_shim, rm;
+
+	if (TP_SANITIZE[0])
+		SKIP("%s build: /bin/true cannot load the instrumented shim",
+		     TP_SANITIZE);
+	make_group(256ull << 20);
+	st_show = run_in_group(show, out_show, sizeof(out_show));
+	st_shim = run_in_group(shim, out_shim, sizeof(out_shim));
+	rm = rmdir(cg_dir) ? -errno : 0;
+	th_note("%s%s", out_show, out_shim);
+	CHECK_EQ(rm, 0);
+	CHECK(WIFEXITED(st_show) && WEXITSTATUS(st_show) == 0);
+	CHECK(strstr(out_show, "limit        134217728 (128.0 MiB)\n"));
+	CHECK(strstr(out_show, "limit from   --limit / TIDE_LIMIT\n"));
+	/* 60% and 50% of 128 MiB, rounded down. */
+	CHECK(strstr(out_show, "high         80530636 (76.8 MiB)\n"));
+	CHECK(strstr(out_show, "low          67108864 (64.0 MiB)\n"));
+	CHECK(WIFEXITED(st_shim) && WEXITSTATUS(st_shim) == 0);
+	/* 75% of 128 MiB; low is the monitor's 7/8 of high. */
+	CHECK(strstr(out_shim, ", limit 134217728 (TIDE_LIMIT), high "
+			       "100663296, low 88080384, allocator glibc\n"));
+}
+
 TEST(cgroup1_limit_host_survives_with_tide_run_oom_killed_without)
 {
 	char *with[] = { TP_RUN, "--verbose", "--", TP_HOST, "grow", NULL };
 	char *without[] = { TP_HOST, "grow", NULL };
-	char own[PATH_MAX], out_with[8192], out_without[8192], limit[32];
-	char want[64];
+	char out_with[8192], out_without[8192], want[64];
 	long long k0, k1, k2;
 	int st_with, st_without, rm;
 
@@ -123,19 +176,7 @@ TEST(cgroup1_limit_host_survives_with_tide_run_oom_killed_without)
 		SKIP("%s build: the sanitizer's allocator replaces glibc's, "
 		     "there is no glibc heap for the purge to trim",
 		     TP_SANITIZE);
-	own_memory_group(own, sizeof(own));
-	if (!own[0])
-		SKIP("no cgroup v1 memory controller mounted");
-	snprintf(cg_dir, sizeof(cg_dir), "%s/tide-preload-test-%d", own,
-		 (int)getpid());
-	if (mkdir(cg_dir, 0755))
-		SKIP("cannot create a memory cgroup under %s: %s", own,
-		     strerror(errno));
-	snprintf(limit, sizeof(limit), "%llu", LIMIT);
-	if (write_file(cg_dir, "memory.limit_in_bytes", limit)) {
-		rmdir(cg_dir);
-		SKIP("cannot set memory.limit_in_bytes");
-	}
+	make_group(LIMIT);
 	k0 = oom_kills();
 	st_with = run_in_group(with, out_with, sizeof(out_with));
 	k1 = oom_kills();
@@ -158,4 +199,5 @@ TEST(cgroup1_limit_host_survives_with_tide_run_oom_killed_without)
 	CHECK_EQ(k2, k1 + 1);
 }
 
-RUN_TESTS(T(cgroup1_limit_host_survives_with_tide_run_oom_killed_without))
+RUN_TESTS(T(percent_settings_resolve_against_the_group_limit),
+	  T(cgroup1_limit_host_survives_with_tide_run_oom_killed_without))

@@ -116,6 +116,14 @@ static void print_size(const char *what, uint64_t v)
 }
 
 /* --show: what the shim's monitor finds for this process. */
+static int no_source(int r)
+{
+	fprintf(stderr, "tide-run: no pressure source: %s\n", strerror(-r));
+	return 1;
+}
+
+/* --show: what the shim's monitor finds for this process, resolving the
+ * settings in the shim's order (docs/preload.md). */
 static int show(void)
 {
 	struct tide__preload_settings s;
@@ -123,7 +131,8 @@ static int show(void)
 	struct tide_monitor_limit lim;
 	struct tide_monitor *m;
 	char msg[512], names[128];
-	uint64_t base;
+	uint64_t base, high, low;
+	bool config_limit;
 	int r;
 
 	if (tide__preload_settings_read(&s, msg, sizeof(msg)))
@@ -131,30 +140,35 @@ static int show(void)
 	cfg.sources = s.sources;
 	cfg.limit = s.limit.bytes;
 	r = tide_monitor_new(&m, &cfg);
-	if (r) {
-		fprintf(stderr, "tide-run: no pressure source: %s\n",
-			strerror(-r));
+	if (r)
+		return no_source(r);
+	tide_monitor_limit(m, &lim);
+	tide_monitor_free(m);
+	base = lim.limit;
+	if (tide__preload_size_resolve(&s.limit, base, &cfg.limit)) {
+		fprintf(stderr,
+			"tide-run: --limit %u%%: no effective limit "
+			"found\n",
+			s.limit.pct);
 		return 1;
 	}
-	tide_monitor_limit(m, &lim);
-	base = lim.limit;
-	if (s.limit.pct) {
-		tide_monitor_free(m);
-		if (tide__preload_size_resolve(&s.limit, base, &cfg.limit)) {
-			fprintf(stderr,
-				"tide-run: --limit %u%%: no effective "
-				"limit found\n",
-				s.limit.pct);
-			return 1;
-		}
-		r = tide_monitor_new(&m, &cfg);
-		if (r) {
-			fprintf(stderr, "tide-run: no pressure source: %s\n",
-				strerror(-r));
-			return 1;
-		}
-		tide_monitor_limit(m, &lim);
+	if (cfg.limit)
+		base = cfg.limit;
+	if (tide__preload_size_resolve(&s.high, base, &high) ||
+	    tide__preload_size_resolve(&s.low, base, &low)) {
+		fprintf(stderr, "tide-run: a percentage needs a limit, and "
+				"none was found\n");
+		return 1;
 	}
+	if (high && low > high)
+		return usage_error("%s", "--low is above --high");
+	cfg.high_watermark = high;
+	cfg.low_watermark = low;
+	r = tide_monitor_new(&m, &cfg);
+	if (r)
+		return no_source(r);
+	tide_monitor_limit(m, &lim);
+	config_limit = !strcmp(lim.file, "config");
 	tide__preload_source_names(tide_monitor_source(m), names,
 				   sizeof(names));
 	printf("%-12s %s\n", "sources", names);
@@ -162,9 +176,12 @@ static int show(void)
 				   names, sizeof(names));
 	printf("%-12s %s\n", "allowed", names);
 	print_size("limit", lim.limit);
-	printf("%-12s %s%s%s\n", "limit from", lim.dir,
-	       lim.dir[0] && lim.file[0] ? "/" : "",
-	       lim.file[0] ? lim.file : (lim.dir[0] ? "" : "none"));
+	if (config_limit)
+		printf("%-12s %s\n", "limit from", "--limit / TIDE_LIMIT");
+	else
+		printf("%-12s %s%s%s\n", "limit from", lim.dir,
+		       lim.dir[0] && lim.file[0] ? "/" : "",
+		       lim.file[0] ? lim.file : (lim.dir[0] ? "" : "none"));
 	if (lim.version)
 		printf("%-12s v%d\n", "cgroup", lim.version);
 	print_size("working set", lim.working_set);
