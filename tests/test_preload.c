@@ -269,7 +269,8 @@ static void need_python(void)
 		SKIP("%s build: python3 cannot load the instrumented shim",
 		     TP_SANITIZE);
 	if (th_under_valgrind())
-		SKIP("under valgrind: python3 runs natively, nothing to check");
+		SKIP("under valgrind: the children run natively (no "
+		     "--trace-children); only their timing would change");
 }
 
 /* ---- python3 ------------------------------------------------------------ */
@@ -391,7 +392,8 @@ static void host_gives_back(const char *mode, bool daemonizes)
 	long before, after;
 
 	if (th_under_valgrind())
-		SKIP("under valgrind the host's heap is valgrind's");
+		SKIP("under valgrind: the children run natively (no "
+		     "--trace-children); only their timing would change");
 	make_fifo(&p);
 	snprintf(watch, sizeof(watch), "MEMORY_PRESSURE_WATCH=%s", p.fifo);
 	start(&p, argv, env);
