@@ -268,9 +268,6 @@ static void need_python(void)
 	if (sanitized())
 		SKIP("%s build: python3 cannot load the instrumented shim",
 		     TP_SANITIZE);
-	if (th_under_valgrind())
-		SKIP("under valgrind: the children run natively (no "
-		     "--trace-children); only their timing would change");
 }
 
 /* ---- python3 ------------------------------------------------------------ */
@@ -391,9 +388,6 @@ static void host_gives_back(const char *mode, bool daemonizes)
 	int base = base_threads();
 	long before, after;
 
-	if (th_under_valgrind())
-		SKIP("under valgrind: the children run natively (no "
-		     "--trace-children); only their timing would change");
 	make_fifo(&p);
 	snprintf(watch, sizeof(watch), "MEMORY_PRESSURE_WATCH=%s", p.fifo);
 	start(&p, argv, env);
