@@ -170,8 +170,6 @@ TEST(cgroup1_limit_host_survives_with_tide_run_oom_killed_without)
 	long long k0, k1, k2;
 	int st_with, st_without, rm;
 
-	if (th_under_valgrind())
-		SKIP("under valgrind the host's heap is valgrind's");
 	if (TP_SANITIZE[0])
 		SKIP("%s build: the sanitizer's allocator replaces glibc's, "
 		     "there is no glibc heap for the purge to trim",
