@@ -96,6 +96,9 @@ static int run_in_group(char *const argv[], char *out, size_t size)
 		if (write_file(cg_dir, "cgroup.procs", me))
 			_exit(125);
 		unsetenv("LD_PRELOAD");
+		/* Sanitizer builds: see test_preload.c's sanitizer_env(). */
+		if (!strcmp(TP_SANITIZE, "address"))
+			setenv("ASAN_OPTIONS", "verify_asan_link_order=0", 1);
 		execv(argv[0], argv);
 		_exit(126);
 	}
@@ -136,14 +139,11 @@ TEST(percent_settings_resolve_against_the_group_limit)
 {
 	char *show[] = { TP_RUN,  "--limit", "50%",    "--high", "60%",
 			 "--low", "50%",     "--show", NULL };
-	char *shim[] = { TP_RUN, "--verbose", "--limit",   "50%", "--high",
-			 "75%",	 "--",	      "/bin/true", NULL };
+	char *shim[] = { TP_RUN, "--verbose", "--limit", "50%", "--high", "75%",
+			 "--",	 TP_HOST,     "exit",	 "0",	NULL };
 	char out_show[4096], out_shim[4096];
 	int st_show, st_shim, rm;
 
-	if (TP_SANITIZE[0])
-		SKIP("%s build: /bin/true cannot load the instrumented shim",
-		     TP_SANITIZE);
 	make_group(256ull << 20);
 	st_show = run_in_group(show, out_show, sizeof(out_show));
 	st_shim = run_in_group(shim, out_shim, sizeof(out_shim));
@@ -159,7 +159,7 @@ TEST(percent_settings_resolve_against_the_group_limit)
 	CHECK(WIFEXITED(st_shim) && WEXITSTATUS(st_shim) == 0);
 	/* 75% of 128 MiB; low is the monitor's 7/8 of high. */
 	CHECK(strstr(out_shim, ", limit 134217728 (TIDE_LIMIT), high "
-			       "100663296, low 88080384, allocator glibc\n"));
+			       "100663296, low 88080384, allocator "));
 }
 
 TEST(cgroup1_limit_host_survives_with_tide_run_oom_killed_without)
