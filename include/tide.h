@@ -12,5 +12,6 @@
 #include <tide/shrinker.h>
 #include <tide/pressure.h>
 #include <tide/arena.h>
+#include <tide/ctl.h>
 
 #endif /* TIDE_H */

@@ -26,8 +26,9 @@ build) add cmake gcc make pkg-config libc6-dev ;;
 bench) add cmake gcc g++ make pkg-config libjemalloc-dev libmimalloc-dev \
 	libgoogle-perftools-dev libglib2.0-dev ;;
 # Optional: test_purge re-runs itself under LD_PRELOAD of each allocator
-# (skipped when absent); the SQLite shrinker example needs libsqlite3-dev.
-test) add libjemalloc2 libmimalloc2.0 libgoogle-perftools4 libsqlite3-dev ;;
+# (skipped when absent); the SQLite shrinker example needs libsqlite3-dev;
+# test_preload runs Debian's python3 under the shim, alone and with each.
+test) add libjemalloc2 libmimalloc2.0 libgoogle-perftools4 libsqlite3-dev python3 ;;
 demo) add cmake gcc make pkg-config gnuplot-nox ;;
 # the event-loop examples of docs/integrations.md (make check)
 examples) add libglib2.0-dev libuv1-dev libsystemd-dev ;;

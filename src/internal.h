@@ -246,4 +246,47 @@ void tide__sensor_charge(size_t bytes, unsigned flags);
  */
 int tide__cgroup_dir(bool v2, char **ret);
 
+/* ---------------------------------------------------------------------
+ * ctl.c: the control socket's request parser (fuzzed by fuzz/fuzz_ctl.c).
+ * ------------------------------------------------------------------- */
+
+#define TIDE__CTL_REQ_MAX 4096 /* a request line with its '\n' */
+#define TIDE__CTL_NAME_MAX 255 /* a shrinker name, unescaped */
+
+enum tide__ctl_cmd {
+	TIDE__CTL_INFO = 1,
+	TIDE__CTL_SHRINKERS,
+	TIDE__CTL_MONITOR,
+	TIDE__CTL_STATS,
+	TIDE__CTL_SCAN,
+	TIDE__CTL_SHRINK,
+	TIDE__CTL_DROP,
+	TIDE__CTL_PURGE,
+};
+
+struct tide__ctl_req {
+	enum tide__ctl_cmd cmd;
+	unsigned long n; /* scan: objects; shrink: priority 0..12 */
+	char name[TIDE__CTL_NAME_MAX + 1]; /* scan: the shrinker, unescaped */
+};
+
+/*
+ * Parse one request line @line of @len bytes (without its '\n'): a command
+ * and its arguments separated by single spaces, printable ASCII only, names
+ * escaped as tide__ctl_escape() writes them, numbers in decimal.  0 and
+ * *@ret filled, -E2BIG when @len cannot be a request, else -EINVAL; @ret
+ * is written only on success.
+ */
+int tide__ctl_parse(const char *line, size_t len, struct tide__ctl_req *ret);
+
+/*
+ * Write the NUL-terminated @s into @out (@size bytes) as one protocol field:
+ * every byte outside '!'..'~' and every backslash as \xHH.  The length
+ * written (without the NUL), or -ENOSPC when @out is too small.
+ */
+int tide__ctl_escape(const char *s, char *out, size_t size);
+
+/* Undo tide__ctl_escape(): the same rule as names in requests; 0 or -EINVAL. */
+int tide__ctl_unescape(const char *s, size_t len, char *out, size_t size);
+
 #endif /* TIDE_INTERNAL_H */

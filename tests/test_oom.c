@@ -17,7 +17,9 @@
 #include <dirent.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <malloc.h>
 
 #include <tide.h>
@@ -1538,9 +1540,141 @@ TEST(common_functions_make_no_failable_call)
 		  0);
 }
 
+/* ---- ctl ---------------------------------------------------------------- */
+
+struct ctl_case {
+	char dir[64], path[96];
+	unsigned flags;
+	int client;
+	struct tide_shrinker *s;
+};
+
+static unsigned long ctl_count(void *priv, struct tide_shrink_control *sc)
+{
+	(void)priv;
+	(void)sc;
+	return 3;
+}
+
+static unsigned long ctl_scan(void *priv, struct tide_shrink_control *sc)
+{
+	(void)priv;
+	return sc->nr_to_scan;
+}
+
+static const struct tide_shrinker_ops ctl_ops = { ctl_count, ctl_scan };
+
+static int ctl_listen_body(void *arg)
+{
+	struct ctl_case *c = arg;
+	struct tide_ctl_config cfg = { .size = sizeof(cfg),
+				       .dir = c->dir,
+				       .flags = c->flags };
+	int r = tide_ctl_listen(&cfg);
+
+	if (r) {
+		CHECK_EQ(r, -ENOMEM);
+		CHECK(access(c->path, F_OK) && errno == ENOENT);
+		CHECK_EQ(tide_ctl_fd(), -ENOTCONN);
+		return r;
+	}
+	CHECK(!access(c->path, F_OK));
+	tide_ctl_close();
+	CHECK(access(c->path, F_OK) && errno == ENOENT);
+	return 0;
+}
+
+static int ctl_dispatch_setup(void *arg)
+{
+	struct ctl_case *c = arg;
+	struct tide_ctl_config cfg = { .size = sizeof(cfg),
+				       .dir = c->dir,
+				       .flags = TIDE_CTL_DISPATCH };
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int r = tide_ctl_listen(&cfg);
+
+	if (r)
+		return r;
+	c->s = tide_shrinker_alloc("oom");
+	if (!c->s)
+		return -ENOMEM;
+	tide_shrinker_register(c->s, &ctl_ops, NULL);
+	c->client = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", c->path);
+	if (connect(c->client, (struct sockaddr *)&sa, sizeof(sa)) ||
+	    send(c->client, "shrinkers\n", 10, MSG_NOSIGNAL) != 10)
+		return -errno;
+	return 0;
+}
+
+/* The reply is the whole answer, the out-of-memory line or nothing. */
+static int ctl_dispatch_body(void *arg)
+{
+	struct ctl_case *c = arg;
+	char out[512];
+	size_t len = 0;
+
+	for (int i = 0; i < 500; i++) {
+		struct pollfd p = { .fd = c->client, .events = POLLIN };
+		ssize_t n;
+
+		CHECK_EQ(tide_ctl_dispatch(), 0);
+		if (poll(&p, 1, 2) <= 0)
+			continue;
+		n = recv(c->client, out + len, sizeof(out) - 1 - len, 0);
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	out[len] = 0;
+	if (!strcmp(out, "ok\noom\t3\t0\t0\t0\t0\t2\t128\nend\n"))
+		return 0;
+	if (strcmp(out, "err ENOMEM out of memory\n") && strcmp(out, ""))
+		FAIL("dispatch under faults answered \"%s\"", out);
+	return -ENOMEM;
+}
+
+static void ctl_dispatch_teardown(void *arg)
+{
+	struct ctl_case *c = arg;
+
+	if (c->client >= 0)
+		close(c->client);
+	c->client = -1;
+	tide_shrinker_free(c->s);
+	c->s = NULL;
+	tide_ctl_close();
+}
+
+TEST(every_ctl_function_survives_the_oom_loop)
+{
+	struct ctl_case c = { .client = -1 };
+	char tmp[] = "/tmp/tide-oom-ctl-XXXXXX", cmd[64];
+	unsigned long points = 0;
+
+	th_warm_up_threads();
+	CHECK(mkdtemp(tmp));
+	snprintf(c.dir, sizeof(c.dir), "%s/tide", tmp);
+	snprintf(c.path, sizeof(c.path), "%s/%d.sock", c.dir, (int)getpid());
+	c.flags = TIDE_CTL_DISPATCH;
+	points += run_case("tide_ctl_listen", "dispatch", NULL, ctl_listen_body,
+			   NULL, &c);
+	c.flags = 0;
+	points += run_case("tide_ctl_listen", "own thread", NULL,
+			   ctl_listen_body, NULL, &c);
+	points += run_case("tide_ctl_dispatch", "a shrinkers request",
+			   ctl_dispatch_setup, ctl_dispatch_body,
+			   ctl_dispatch_teardown, &c);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmp);
+	CHECK_EQ(system(cmd), 0);
+	report();
+	CHECK_CMP(points, >=, 2 * 3);
+}
+
 RUN_TESTS(T(every_kv_function_survives_the_oom_loop),
 	  T(every_vec_function_survives_the_oom_loop),
 	  T(every_shrinker_function_survives_the_oom_loop),
 	  T(every_arena_function_survives_the_oom_loop),
 	  T(every_pressure_function_survives_the_oom_loop),
-	  T(common_functions_make_no_failable_call))
+	  T(common_functions_make_no_failable_call),
+	  T(every_ctl_function_survives_the_oom_loop))

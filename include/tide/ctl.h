@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tide/ctl.h - the control socket: the kernel's debugfs shrinker files and
+ * drop_caches, for a running process, from outside (tidectl).
+ *
+ * Opt-in: nothing listens until the program calls tide_ctl_listen().  The
+ * socket is an AF_UNIX stream socket, mode 0600, named PID.sock in a 0700
+ * directory ($XDG_RUNTIME_DIR/tide/, else /run/tide/).  Every peer is checked
+ * with SO_PEERCRED (same effective uid or root, else closed with no reply);
+ * each connection carries one request line of at most 4 KiB and gets one
+ * response; the protocol is in docs/tidectl.md.
+ */
+#ifndef TIDE_CTL_H
+#define TIDE_CTL_H
+
+#include <stddef.h>
+
+#include <tide/common.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct tide_monitor;
+
+/* tide_ctl_config.allow: which requests are served */
+#define TIDE_CTL_READ (1u << 0) /* info, shrinkers, monitor, stats */
+#define TIDE_CTL_SCAN (1u << 1) /* scan NAME N */
+#define TIDE_CTL_SHRINK (1u << 2) /* shrink PRIORITY */
+#define TIDE_CTL_DROP (1u << 3) /* drop (tide_drop_caches) */
+#define TIDE_CTL_PURGE (1u << 4) /* purge (tide_purge) */
+#define TIDE_CTL_ACT \
+	(TIDE_CTL_SCAN | TIDE_CTL_SHRINK | TIDE_CTL_DROP | TIDE_CTL_PURGE)
+#define TIDE_CTL_ALL (TIDE_CTL_READ | TIDE_CTL_ACT)
+
+/* tide_ctl_config.flags */
+#define TIDE_CTL_DISPATCH (1u << 0) /* no thread: the caller dispatches */
+
+/**
+ * struct tide_ctl_config - how the control socket listens.
+ * @size: sizeof(struct tide_ctl_config) as the caller knows it.  The library
+ *	reads min(@size, its own size); bytes of a larger caller struct past
+ *	its own must be zero (else -E2BIG), so old and new callers both work.
+ * @dir: directory of the socket; NULL means $XDG_RUNTIME_DIR/tide when
+ *	$XDG_RUNTIME_DIR is an absolute path, else /run/tide.  Created with
+ *	mode 0700 when missing (its parent must exist); refused when it is a
+ *	symlink, not a directory, not owned by the effective uid or not
+ *	exactly mode 0700.
+ * @monitor: the monitor the "monitor" request reports on; NULL: none.  It
+ *	must outlive the listener (call tide_ctl_close() before
+ *	tide_monitor_free()).
+ * @allow: mask of TIDE_CTL_* requests served; 0 means %TIDE_CTL_ALL.  A
+ *	request not allowed gets "err EPERM" and changes nothing.
+ * @flags: %TIDE_CTL_DISPATCH: start no thread; the caller polls
+ *	tide_ctl_fd() and calls tide_ctl_dispatch() when it is readable.
+ * @timeout_ms: how long one connection may take to send its request and
+ *	read the response; 0 means 1000.  A slower client is dropped.
+ *
+ * A zeroed configuration (with @size set) is the same as passing NULL.
+ * @dir is copied by tide_ctl_listen().
+ */
+struct tide_ctl_config {
+	size_t size;
+	const char *dir;
+	struct tide_monitor *monitor;
+	unsigned allow;
+	unsigned flags;
+	unsigned timeout_ms;
+};
+
+/**
+ * tide_ctl_listen() - start serving the control socket of this process.
+ * @cfg: configuration, or NULL for the defaults.
+ *
+ * Creates the directory if needed, removes sockets of processes that no
+ * longer exist (PID.sock whose PID is dead; only sockets, never symlinks or
+ * other files), binds PID.sock (an existing PID.sock that is not a socket is
+ * left alone and the call fails) and starts serving: in its own thread with
+ * every signal blocked, or through tide_ctl_fd() / tide_ctl_dispatch() with
+ * %TIDE_CTL_DISPATCH.  One listener per process.  A child forked from a
+ * listening process does not serve its parent's socket; it may call
+ * tide_ctl_listen() to get its own.
+ *
+ * Context: any thread; not async-signal-safe.
+ * Return: 0; -EBUSY when already listening; -E2BIG (see @cfg->size),
+ * -EINVAL (bad @cfg), -ENAMETOOLONG (path too long for a socket address),
+ * -ENOTDIR (the directory is a symlink or not a directory), -EPERM (it has
+ * the wrong owner or mode), -EEXIST (PID.sock exists and is not a socket),
+ * -ENOMEM, or another -errno from the system calls.  On failure nothing is
+ * left behind.
+ */
+TIDE_API int tide_ctl_listen(const struct tide_ctl_config *cfg);
+
+/**
+ * tide_ctl_fd() - the descriptor to poll when the caller dispatches.
+ *
+ * Context: any thread.
+ * Return: a descriptor that becomes readable (POLLIN) when a connection or
+ * a timeout needs tide_ctl_dispatch(); -ENOTCONN when not listening (or in
+ * a forked child of the listener).
+ */
+TIDE_API int tide_ctl_fd(void);
+
+/**
+ * tide_ctl_dispatch() - serve what is ready, without blocking.
+ *
+ * Accepts new connections, reads the requests that arrived, answers the
+ * complete ones (running shrinkers or the purge for acting requests) and
+ * drops connections past their deadline.  Never waits for a client.
+ *
+ * Context: the caller's event loop, one thread at a time; runs shrinker
+ * callbacks for acting requests.  With the listener's own thread running it
+ * has nothing to do and returns 0.
+ * Return: 0, or -ENOTCONN when not listening (or in a forked child).
+ */
+TIDE_API int tide_ctl_dispatch(void);
+
+/**
+ * tide_ctl_close() - stop serving and remove the socket.
+ *
+ * Stops the thread (waiting for a request it is answering), closes every
+ * connection and unlinks PID.sock.  In a forked child it only releases the
+ * child's copies and leaves the parent's socket alone.  Does nothing when
+ * not listening.
+ *
+ * Context: any thread but the listener's own and not from a shrinker
+ * callback run by an acting request.
+ */
+TIDE_API void tide_ctl_close(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TIDE_CTL_H */

@@ -1,0 +1,233 @@
+// SPDX-License-Identifier: MIT
+/*
+ * host.c - a program linked to nothing of tide, for tests/test_preload.c:
+ * it runs under libtide-preload.so and does what real hosts do (fragment
+ * its heap, fork, exec, daemon(), start threads).
+ *
+ *   host exit N        print "threads T" and exit with status N
+ *   host threads       print "threads T preload=$LD_PRELOAD"
+ *   host exec          exec "host threads"
+ *   host frag          fragment the heap, print "anon KB", then print it
+ *                      again for every line read on stdin, until EOF
+ *   host fork-frag     fork; the child prints "threads T" and runs frag;
+ *                      the parent exits with the child's status
+ *   host daemon-frag   daemon(1, 1), then "threads T" and frag
+ *   host threads64     64 threads fragment the heap at once, then frag's
+ *                      loop
+ *   host grow          5 rounds of: fragment 64 MiB of 4 KiB blocks (keep
+ *                      1 in 50), then map, fill at 100 MiB/s and unmap an
+ *                      80 MiB buffer; prints "round N anon KB", then "done"
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define BLOCKS 300000
+#define BLOCK 1024
+#define KEEP 50 /* one block in KEEP survives */
+
+static void **kept_sets[65]; /* reachable, so leak checkers stay quiet */
+
+static int threads(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d)))
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+static long anon_kb(void)
+{
+	FILE *f = fopen("/proc/self/smaps_rollup", "re");
+	char line[256];
+	long v = -1;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Anonymous: %ld kB", &v) == 1)
+			break;
+	fclose(f);
+	return v;
+}
+
+/* Allocate @n blocks, keep one in KEEP; returns the kept ones. */
+static void **fragment(size_t n)
+{
+	void **all = malloc(n * sizeof(*all));
+	void **kept = malloc((n / KEEP + 1) * sizeof(*kept));
+	size_t k = 0;
+
+	if (!all || !kept)
+		exit(3);
+	for (size_t i = 0; i < n; i++) {
+		all[i] = malloc(BLOCK);
+		if (!all[i])
+			exit(3);
+		memset(all[i], (int)i, BLOCK);
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (i % KEEP == 0)
+			kept[k++] = all[i];
+		else
+			free(all[i]);
+	}
+	free(all);
+	return kept;
+}
+
+static int frag_loop(void)
+{
+	char line[64];
+
+	printf("anon %ld\n", anon_kb());
+	while (fgets(line, sizeof(line), stdin))
+		printf("anon %ld\n", anon_kb());
+	return 0;
+}
+
+/*
+ * GCC 12's ASan and TSan allocators have no fork handlers: a fork while
+ * another thread is inside them (the shim's monitor thread is still
+ * starting when main() begins) leaves their lock held in the child.  glibc's
+ * malloc has no such problem; under a sanitizer, let the thread settle.
+ */
+static void before_fork(void)
+{
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+	usleep(300 * 1000);
+#endif
+}
+
+static void *frag_thread(void *arg)
+{
+	kept_sets[(size_t)arg + 1] = fragment(BLOCKS / 64);
+	return NULL;
+}
+
+/*
+ * A heap that grows and frees in a loop: its holes stay resident under
+ * glibc until something trims them, so the buffer phase that follows needs
+ * room the holes occupy.
+ */
+static int grow(void)
+{
+	static void **kept[5];
+	const size_t mib = 1 << 20;
+
+	for (int round = 0; round < 5; round++) {
+		size_t n = 64 * mib / 4096;
+		void **all = malloc(n * sizeof(*all));
+		char *buf;
+
+		if (!all)
+			return 3;
+		kept[round] = malloc((n / KEEP + 1) * sizeof(void *));
+		if (!kept[round])
+			return 3;
+		for (size_t i = 0; i < n; i++) {
+			all[i] = malloc(4096);
+			if (!all[i])
+				return 3;
+			memset(all[i], (int)i, 4096);
+		}
+		for (size_t i = 0; i < n; i++) {
+			if (i % KEEP == 0)
+				kept[round][i / KEEP] = all[i];
+			else
+				free(all[i]);
+		}
+		free(all);
+		buf = mmap(NULL, 80 * mib, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (buf == MAP_FAILED)
+			return 3;
+		for (size_t off = 0; off < 80 * mib; off += mib) {
+			memset(buf + off, round + 1, mib);
+			usleep(10 * 1000);
+		}
+		printf("round %d anon %ld\n", round, anon_kb());
+		munmap(buf, 80 * mib);
+	}
+	printf("done\n");
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *mode = argc > 1 ? argv[1] : "";
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (!strcmp(mode, "exit") && argc > 2) {
+		printf("threads %d\n", threads());
+		return atoi(argv[2]);
+	}
+	if (!strcmp(mode, "threads")) {
+		const char *lp = getenv("LD_PRELOAD");
+
+		printf("threads %d preload=%s\n", threads(), lp ? lp : "-");
+		return 0;
+	}
+	if (!strcmp(mode, "exec")) {
+		char *args[] = { argv[0], "threads", NULL };
+
+		execv("/proc/self/exe", args);
+		return 126;
+	}
+	if (!strcmp(mode, "frag")) {
+		kept_sets[0] = fragment(BLOCKS);
+		return frag_loop();
+	}
+	if (!strcmp(mode, "fork-frag")) {
+		pid_t pid;
+		int st;
+
+		before_fork();
+		pid = fork();
+		if (pid < 0)
+			return 4;
+		if (!pid) {
+			printf("threads %d\n", threads());
+			kept_sets[0] = fragment(BLOCKS);
+			return frag_loop();
+		}
+		if (waitpid(pid, &st, 0) != pid)
+			return 4;
+		return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	}
+	if (!strcmp(mode, "daemon-frag")) {
+		before_fork();
+		if (daemon(1, 1))
+			return 4;
+		printf("threads %d\n", threads());
+		kept_sets[0] = fragment(BLOCKS);
+		return frag_loop();
+	}
+	if (!strcmp(mode, "threads64")) {
+		pthread_t t[64];
+
+		for (int i = 0; i < 64; i++)
+			if (pthread_create(&t[i], NULL, frag_thread,
+					   (void *)(size_t)i))
+				return 4;
+		for (int i = 0; i < 64; i++)
+			pthread_join(t[i], NULL);
+		return frag_loop();
+	}
+	if (!strcmp(mode, "grow"))
+		return grow();
+	fprintf(stderr, "host: unknown mode '%s'\n", mode);
+	return 2;
+}

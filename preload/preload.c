@@ -1,0 +1,303 @@
+// SPDX-License-Identifier: MIT
+/*
+ * preload.c - libtide-preload.so: tide's pressure monitor for programs that
+ * cannot be changed (docs/preload.md).
+ *
+ * A constructor reads the TIDE_* settings, creates a monitor with the
+ * defaults (or the few settings given) and starts its thread; the monitor's
+ * reclaim purges the allocator the program really uses.  Nothing the
+ * program allocates is touched and no symbol is interposed: the shim exports
+ * nothing (preload.map).
+ *
+ * Rules for a guest in someone else's process: never abort, never print but
+ * one line for a bad setting (or the TIDE_VERBOSE line), and when anything
+ * goes wrong turn off and let the program run as if the shim were not there.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <tide/common.h>
+#include <tide/ctl.h>
+#include <tide/pressure.h>
+
+#include "settings.h"
+
+static struct tide_monitor *mon; /* the running monitor, or NULL */
+static pid_t mon_pid; /* the process that owns @mon */
+static struct tide_monitor_config cfg; /* resolved at start, kept for fork */
+static bool use_cfg; /* pass &cfg, not NULL (the defaults) */
+static bool verbose;
+static bool control; /* TIDE_CONTROL=1 */
+
+/* One line on stderr, written at once so it never interleaves. */
+__attribute__((format(printf, 1, 2))) static void say(const char *fmt, ...)
+{
+	static const char prefix[] = "tide-preload: ";
+	char buf[640];
+	va_list ap;
+	int n;
+
+	memcpy(buf, prefix, sizeof(prefix) - 1);
+	va_start(ap, fmt);
+	n = vsnprintf(buf + sizeof(prefix) - 1, sizeof(buf) - sizeof(prefix),
+		      fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	n += (int)sizeof(prefix) - 1;
+	if (n > (int)sizeof(buf) - 2)
+		n = (int)sizeof(buf) - 2;
+	buf[n++] = '\n';
+	while (write(STDERR_FILENO, buf, (size_t)n) < 0 && errno == EINTR)
+		;
+}
+
+/* Is @tok (@len bytes) of $LD_PRELOAD this shim? */
+static bool is_self(const char *tok, size_t len, const char *self)
+{
+	static const char name[] = "libtide-preload.so";
+	size_t nl = sizeof(name) - 1;
+	const char *base = tok;
+
+	if (self && strlen(self) == len && !memcmp(tok, self, len))
+		return true;
+	for (size_t i = 0; i < len; i++)
+		if (tok[i] == '/')
+			base = tok + i + 1;
+	return (size_t)(tok + len - base) == nl && !memcmp(base, name, nl);
+}
+
+/*
+ * TIDE_INHERIT=0: take this shim out of $LD_PRELOAD so that programs this
+ * one execs start without it.  Runs in the constructor, before main(), when
+ * changing the environment is still safe.
+ */
+static void drop_from_ld_preload(void)
+{
+	const char *lp = getenv("LD_PRELOAD");
+	const char *self = NULL;
+	Dl_info di;
+	char *out;
+	size_t n = 0;
+
+	if (!lp)
+		return;
+	if (dladdr((void *)drop_from_ld_preload, &di) && di.dli_fname)
+		self = di.dli_fname;
+	out = malloc(strlen(lp) + 1);
+	if (!out)
+		return;
+	for (const char *p = lp; *p;) {
+		size_t len = strcspn(p, " :");
+
+		if (len && !is_self(p, len, self)) {
+			if (n)
+				out[n++] = ' ';
+			memcpy(out + n, p, len);
+			n += len;
+		}
+		p += len;
+		if (*p)
+			p++;
+	}
+	out[n] = '\0';
+	if (n)
+		setenv("LD_PRELOAD", out, 1);
+	else
+		unsetenv("LD_PRELOAD");
+	free(out);
+}
+
+/*
+ * Turn the settings into the monitor configuration.  Percentages need the
+ * effective limit, which a first monitor (created with the other settings,
+ * never started) finds; see docs/preload.md for the order.  On a bad value
+ * writes the reason to @msg and returns -EINVAL; a monitor creation failure
+ * is returned as is.
+ */
+static int resolve(const struct tide__preload_settings *s, char *msg,
+		   size_t size)
+{
+	uint64_t base = 0, high, low;
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.size = sizeof(cfg);
+	cfg.sources = s->sources;
+	cfg.limit = s->limit.bytes;
+	if (s->limit.pct || (!cfg.limit && (s->high.pct || s->low.pct))) {
+		struct tide_monitor_limit lim;
+		struct tide_monitor *m;
+		int r = tide_monitor_new(&m, &cfg);
+
+		if (r)
+			return r;
+		r = tide_monitor_limit(m, &lim);
+		tide_monitor_free(m);
+		if (r)
+			return r;
+		base = lim.limit;
+		if (tide__preload_size_resolve(&s->limit, base, &cfg.limit)) {
+			snprintf(msg, size,
+				 "TIDE_LIMIT=%u%%: no effective limit found",
+				 s->limit.pct);
+			return -EINVAL;
+		}
+	}
+	if (cfg.limit)
+		base = cfg.limit;
+	if (tide__preload_size_resolve(&s->high, base, &high) ||
+	    tide__preload_size_resolve(&s->low, base, &low)) {
+		snprintf(msg, size, "TIDE_%s=%u%%: no effective limit found",
+			 s->high.pct ? "HIGH" : "LOW",
+			 s->high.pct ? s->high.pct : s->low.pct);
+		return -EINVAL;
+	}
+	if (high && low > high) {
+		snprintf(
+			msg, size,
+			"TIDE_LOW (%llu bytes) is above TIDE_HIGH (%llu bytes)",
+			(unsigned long long)low, (unsigned long long)high);
+		return -EINVAL;
+	}
+	cfg.high_watermark = high;
+	cfg.low_watermark = low;
+	use_cfg = cfg.sources || cfg.limit || high || low;
+	return 0;
+}
+
+/* Create and start this process's monitor from the resolved @cfg. */
+static int start_monitor(void)
+{
+	struct tide_monitor *m;
+	int r = tide_monitor_new(&m, use_cfg ? &cfg : NULL);
+
+	if (r)
+		return r;
+	r = tide_monitor_start(m);
+	if (r) {
+		tide_monitor_free(m);
+		return r;
+	}
+	mon = m;
+	mon_pid = getpid();
+	return 0;
+}
+
+/* TIDE_CONTROL=1: serve tidectl for this process (docs/tidectl.md). */
+static void start_control(void)
+{
+	struct tide_ctl_config cc = { .size = sizeof(cc), .monitor = mon };
+	int r = tide_ctl_listen(&cc);
+
+	if (r && verbose)
+		say("pid %d: no control socket (%s)", (int)getpid(),
+		    strerror(-r));
+}
+
+/*
+ * fork(): the parent's monitor thread does not exist in the child and the
+ * parent's monitor shares its descriptors with the parent, so the child
+ * forgets it (never frees it) and starts a monitor of its own.  Failure
+ * turns the shim off in the child only.
+ */
+static void atfork_child(void)
+{
+	int r;
+
+	mon = NULL;
+	r = start_monitor();
+	if (r && verbose)
+		say("pid %d: no monitor after fork (%s); off", (int)getpid(),
+		    strerror(-r));
+	if (!r && control)
+		start_control(); /* the parent's socket stays the parent's */
+}
+
+static void report(void)
+{
+	struct tide_monitor_limit lim;
+	char where[600] = "", names[128];
+
+	if (tide_monitor_limit(mon, &lim))
+		memset(&lim, 0, sizeof(lim));
+	if (!strcmp(lim.file, "config"))
+		snprintf(where, sizeof(where), " (TIDE_LIMIT)");
+	else if (lim.dir[0] || lim.file[0])
+		snprintf(where, sizeof(where), " (%s%s%s)", lim.dir,
+			 lim.dir[0] ? "/" : "", lim.file);
+	tide__preload_source_names(tide_monitor_source(mon), names,
+				   sizeof(names));
+	say("pid %d: sources %s, limit %llu%s, high %llu, low %llu, "
+	    "allocator %s%s",
+	    (int)getpid(), names, (unsigned long long)lim.limit, where,
+	    (unsigned long long)lim.high, (unsigned long long)lim.low,
+	    tide_purge_allocator(), control ? ", control socket on" : "");
+}
+
+__attribute__((constructor)) static void preload_init(void)
+{
+	struct tide__preload_settings s;
+	const char *inherit = secure_getenv("TIDE_INHERIT");
+	char msg[512];
+	int r;
+
+	/* Honoured on its own, even when another setting is bad. */
+	if (inherit && !strcmp(inherit, "0"))
+		drop_from_ld_preload();
+
+	if (tide__preload_settings_read(&s, msg, sizeof(msg))) {
+		say("%s; off", msg);
+		return;
+	}
+	verbose = s.verbose;
+	control = s.control; /* tide_ctl_listen() once the monitor runs */
+	msg[0] = '\0';
+	r = resolve(&s, msg, sizeof(msg));
+	if (r == -EINVAL && msg[0]) {
+		say("%s; off", msg);
+		return;
+	}
+	if (!r)
+		r = start_monitor();
+	if (r) {
+		if (verbose)
+			say("pid %d: no monitor (%s); off", (int)getpid(),
+			    strerror(-r));
+		return;
+	}
+	if (verbose)
+		report();
+	/*
+	 * Registered after the first monitor exists, so that handlers the
+	 * library registers on first use run before this one in the child.
+	 */
+	r = pthread_atfork(NULL, NULL, atfork_child);
+	if (r) {
+		tide_monitor_free(mon);
+		mon = NULL;
+		if (verbose)
+			say("pid %d: pthread_atfork failed (%s); off",
+			    (int)getpid(), strerror(r));
+		return;
+	}
+	if (control)
+		start_control();
+}
+
+__attribute__((destructor)) static void preload_fini(void)
+{
+	/* A monitor inherited without our fork handler (clone, vfork
+	 * children that exit) belongs to another process: leave it. */
+	if (mon && mon_pid == getpid()) {
+		tide_ctl_close();
+		tide_monitor_free(mon);
+	}
+	mon = NULL;
+}

@@ -1,0 +1,204 @@
+// SPDX-License-Identifier: MIT
+/*
+ * settings.c - parse libtide-preload's environment settings (settings.h).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <tide/pressure.h>
+
+#include "settings.h"
+
+int tide__preload_parse_size(const char *s, struct tide__preload_size *ret)
+{
+	uint64_t v = 0;
+	unsigned shift = 0;
+	const char *p = s;
+
+	if (!s || *s < '0' || *s > '9')
+		return -EINVAL;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		unsigned d = (unsigned)(*p - '0');
+
+		if (v > (UINT64_MAX - d) / 10)
+			return -EINVAL;
+		v = v * 10 + d;
+	}
+	if (!v)
+		return -EINVAL;
+	if (p[0] == '%' && !p[1]) {
+		if (v > 100)
+			return -EINVAL;
+		ret->bytes = 0;
+		ret->pct = (unsigned)v;
+		return 0;
+	}
+	switch (*p) {
+	case '\0':
+		break;
+	case 'k':
+	case 'K':
+		shift = 10;
+		break;
+	case 'm':
+	case 'M':
+		shift = 20;
+		break;
+	case 'g':
+	case 'G':
+		shift = 30;
+		break;
+	case 't':
+	case 'T':
+		shift = 40;
+		break;
+	default:
+		return -EINVAL;
+	}
+	if (shift && p[1])
+		return -EINVAL;
+	if (v > UINT64_MAX >> shift)
+		return -EINVAL;
+	ret->bytes = v << shift;
+	ret->pct = 0;
+	return 0;
+}
+
+/* The TIDE_SOURCE_* bit called @name (@len bytes), or 0. */
+static unsigned source_bit(const char *name, size_t len)
+{
+	for (unsigned b = 1; b <= TIDE_SOURCE_NONE; b <<= 1) {
+		const char *n = tide_monitor_source_name(b);
+
+		if (strlen(n) == len && !memcmp(n, name, len))
+			return b;
+	}
+	return 0;
+}
+
+int tide__preload_parse_sources(const char *s, unsigned *ret)
+{
+	unsigned mask = 0;
+
+	if (!s || !*s)
+		return -EINVAL;
+	for (;;) {
+		const char *end = strchr(s, ',');
+		size_t len = end ? (size_t)(end - s) : strlen(s);
+		unsigned b = source_bit(s, len);
+
+		if (!b)
+			return -EINVAL;
+		mask |= b;
+		if (!end)
+			break;
+		s = end + 1;
+	}
+	*ret = mask;
+	return 0;
+}
+
+void tide__preload_source_names(unsigned mask, char *buf, size_t size)
+{
+	size_t n = 0;
+
+	if (size)
+		buf[0] = '\0';
+	for (unsigned b = 1; b <= TIDE_SOURCE_NONE && n < size; b <<= 1) {
+		int w;
+
+		if (!(mask & b))
+			continue;
+		w = snprintf(buf + n, size - n, "%s%s", n ? "," : "",
+			     tide_monitor_source_name(b));
+		if (w < 0)
+			break;
+		n += (size_t)w;
+	}
+}
+
+int tide__preload_parse_bool(const char *s, bool *ret)
+{
+	if (!s || (strcmp(s, "0") && strcmp(s, "1")))
+		return -EINVAL;
+	*ret = s[0] == '1';
+	return 0;
+}
+
+int tide__preload_size_resolve(const struct tide__preload_size *s,
+			       uint64_t limit, uint64_t *ret)
+{
+	if (!s->pct) {
+		*ret = s->bytes;
+		return 0;
+	}
+	if (!limit)
+		return -ENOENT;
+	*ret = limit / 100 * s->pct + limit % 100 * s->pct / 100;
+	return 0;
+}
+
+static int bad(char *msg, size_t size, const char *name, const char *val,
+	       const char *why)
+{
+	snprintf(msg, size, "%s=%s: %s", name, val, why);
+	return -EINVAL;
+}
+
+int tide__preload_settings_read(struct tide__preload_settings *ret, char *msg,
+				size_t size)
+{
+	static const char size_why[] =
+		"not a size (N, NK, NM, NG, NT or N% with N > 0)";
+	static const struct {
+		const char *name;
+		size_t off;
+	} sizes[] = {
+		{ "TIDE_LIMIT",
+		  offsetof(struct tide__preload_settings, limit) },
+		{ "TIDE_HIGH", offsetof(struct tide__preload_settings, high) },
+		{ "TIDE_LOW", offsetof(struct tide__preload_settings, low) },
+	};
+	static const struct {
+		const char *name;
+		size_t off;
+	} bools[] = {
+		{ "TIDE_CONTROL",
+		  offsetof(struct tide__preload_settings, control) },
+		{ "TIDE_VERBOSE",
+		  offsetof(struct tide__preload_settings, verbose) },
+		{ "TIDE_INHERIT",
+		  offsetof(struct tide__preload_settings, inherit) },
+	};
+	const char *v;
+
+	memset(ret, 0, sizeof(*ret));
+	ret->inherit = true;
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		v = secure_getenv(sizes[i].name);
+		if (v &&
+		    tide__preload_parse_size(
+			    v, (struct tide__preload_size *)((char *)ret +
+							     sizes[i].off)))
+			return bad(msg, size, sizes[i].name, v, size_why);
+	}
+	for (size_t i = 0; i < sizeof(bools) / sizeof(bools[0]); i++) {
+		v = secure_getenv(bools[i].name);
+		if (v && tide__preload_parse_bool(
+				 v, (bool *)((char *)ret + bools[i].off)))
+			return bad(msg, size, bools[i].name, v, "not 0 or 1");
+	}
+	v = secure_getenv("TIDE_SOURCES");
+	if (v && tide__preload_parse_sources(v, &ret->sources))
+		return bad(msg, size, "TIDE_SOURCES", v,
+			   "not a comma list of watch, psi-cgroup, psi, "
+			   "cgroup2, cgroup1, budget, none");
+	if (!ret->high.pct && !ret->low.pct && ret->high.bytes &&
+	    ret->low.bytes > ret->high.bytes)
+		return bad(msg, size, "TIDE_LOW", secure_getenv("TIDE_LOW"),
+			   "above TIDE_HIGH");
+	return 0;
+}

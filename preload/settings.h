@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * settings.h - the environment settings of libtide-preload, shared with
+ * tide-run so that both accept exactly the same values.
+ *
+ * Sizes are a decimal number of bytes with an optional K, M, G or T suffix
+ * (powers of 1024, either case), or N% (1 to 100) of a limit resolved later
+ * (see docs/preload.md for the order).  Booleans are "0" or "1".  A source
+ * list is a comma list of the names tide_monitor_source_name() gives.
+ */
+#ifndef TIDE_PRELOAD_SETTINGS_H
+#define TIDE_PRELOAD_SETTINGS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* A size setting: @bytes, or @pct percent of a limit; both 0 when unset. */
+struct tide__preload_size {
+	uint64_t bytes;
+	unsigned pct;
+};
+
+struct tide__preload_settings {
+	struct tide__preload_size limit, high, low;
+	unsigned sources; /* TIDE_SOURCE_* mask, 0 when unset (all) */
+	bool control, verbose, inherit;
+};
+
+/* Parse a size setting.  Return: 0, or -EINVAL (*ret untouched). */
+int tide__preload_parse_size(const char *s, struct tide__preload_size *ret);
+
+/* Parse a source list.  Return: 0, or -EINVAL (*ret untouched). */
+int tide__preload_parse_sources(const char *s, unsigned *ret);
+
+/* Parse "0" or "1".  Return: 0, or -EINVAL (*ret untouched). */
+int tide__preload_parse_bool(const char *s, bool *ret);
+
+/* The names of the TIDE_SOURCE_* bits of @mask, comma separated, in @buf. */
+void tide__preload_source_names(unsigned mask, char *buf, size_t size);
+
+/*
+ * Read every TIDE_* setting from the environment into @ret (defaults:
+ * nothing set, inherit on).  On a bad value, writes "NAME=VALUE: why" to
+ * @msg (cut to @size) and returns -EINVAL; @ret is then incomplete.
+ * The low <= high check is left to the caller when either is a percentage.
+ */
+int tide__preload_settings_read(struct tide__preload_settings *ret, char *msg,
+				size_t size);
+
+/*
+ * Resolve a size setting against @limit (for percentages).  Return: 0 with
+ * *ret set (0 when unset), or -ENOENT for a percentage without a limit.
+ */
+int tide__preload_size_resolve(const struct tide__preload_size *s,
+			       uint64_t limit, uint64_t *ret);
+
+#endif /* TIDE_PRELOAD_SETTINGS_H */

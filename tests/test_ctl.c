@@ -1,0 +1,1122 @@
+// SPDX-License-Identifier: MIT
+/*
+ * test_ctl.c - the control socket and tidectl, end to end: this program
+ * registers shrinkers and listens; the real tidectl binary (built next to
+ * the tests in tools/) and raw sockets talk to it.
+ */
+#include <grp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <malloc.h>
+#include <time.h>
+
+#include <tide.h>
+
+#include "harness.h"
+
+#if defined(TIDE__ASAN) || defined(__SANITIZE_THREAD__)
+#define OWN_MALLOC 1 /* the sanitizer's allocator replaces glibc's */
+#else
+#define OWN_MALLOC 0
+#endif
+
+static char tmp[64], dir[96], tidectl[4096];
+
+/* A fresh parent under /tmp; the socket directory is made by listen. */
+static void make_dirs(void)
+{
+	snprintf(tmp, sizeof(tmp), "/tmp/tide-ctl-XXXXXX");
+	if (!mkdtemp(tmp))
+		FAIL("mkdtemp: %s", strerror(errno));
+	snprintf(dir, sizeof(dir), "%s/tide", tmp);
+}
+
+static void remove_dirs(void)
+{
+	char cmd[160];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmp);
+	if (system(cmd))
+		th_note("could not remove %s", tmp);
+}
+
+static void find_tidectl(void)
+{
+	ssize_t n = readlink("/proc/self/exe", tidectl, sizeof(tidectl) - 32);
+	char *slash;
+
+	CHECK(n > 0);
+	tidectl[n] = 0;
+	slash = strrchr(tidectl, '/');
+	CHECK(slash);
+	strcpy(slash, "/tools/tidectl");
+	if (access(tidectl, X_OK))
+		SKIP("tidectl not built (TIDE_BUILD_TOOLS=OFF)");
+}
+
+/* ---- shrinkers: caches of objects that scan frees exactly ---------- */
+
+struct cache {
+	struct tide_shrinker *s;
+	unsigned long objects;
+};
+
+static unsigned long count_cb(void *priv, struct tide_shrink_control *sc)
+{
+	struct cache *c = priv;
+
+	(void)sc;
+	return __atomic_load_n(&c->objects, __ATOMIC_RELAXED);
+}
+
+static unsigned long scan_cb(void *priv, struct tide_shrink_control *sc)
+{
+	struct cache *c = priv;
+	unsigned long n = TIDE__MIN(
+		sc->nr_to_scan, __atomic_load_n(&c->objects, __ATOMIC_SEQ_CST));
+
+	__atomic_fetch_sub(&c->objects, n, __ATOMIC_SEQ_CST);
+	return n;
+}
+
+/* The server's thread changes the caches: read and set them atomically. */
+static unsigned long objects(struct cache *c)
+{
+	return __atomic_load_n(&c->objects, __ATOMIC_SEQ_CST);
+}
+
+static void set_objects(struct cache *c, unsigned long n)
+{
+	__atomic_store_n(&c->objects, n, __ATOMIC_SEQ_CST);
+}
+
+static const struct tide_shrinker_ops ops = { count_cb, scan_cb };
+
+static void cache_add(struct cache *c, const char *name, unsigned long n)
+{
+	c->objects = n;
+	c->s = tide_shrinker_alloc(name);
+	CHECK(c->s);
+	tide_shrinker_register(c->s, &ops, c);
+}
+
+struct info {
+	const char *name;
+	struct tide_shrinker_info got;
+	bool found;
+};
+
+static int find_cb(const struct tide_shrinker_info *si, void *arg)
+{
+	struct info *w = arg;
+
+	if (!strcmp(si->name, w->name)) {
+		w->got = *si;
+		w->found = true;
+	}
+	return 0;
+}
+
+static struct tide_shrinker_info shrinker(const char *name)
+{
+	struct info w = { .name = name };
+
+	CHECK_EQ(tide_shrinker_foreach(find_cb, &w), 0);
+	CHECK(w.found);
+	return w.got;
+}
+
+/* ---- talking to the server ------------------------------------------ */
+
+static void listen_in(unsigned allow, unsigned flags, unsigned timeout_ms)
+{
+	struct tide_ctl_config cfg = { .size = sizeof(cfg),
+				       .dir = dir,
+				       .allow = allow,
+				       .flags = flags,
+				       .timeout_ms = timeout_ms };
+
+	CHECK_EQ(tide_ctl_listen(&cfg), 0);
+}
+
+static void sock_path(char *out, size_t size, pid_t pid)
+{
+	snprintf(out, size, "%s/%d.sock", dir, (int)pid);
+}
+
+static int connect_to(pid_t pid)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	CHECK(fd >= 0);
+	sock_path(sa.sun_path, sizeof(sa.sun_path), pid);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)))
+		FAIL("connect %s: %s", sa.sun_path, strerror(errno));
+	return fd;
+}
+
+/* Read until EOF (or @ms pass); the bytes read, NUL-terminated. */
+static size_t read_all(int fd, char *out, size_t size, int ms)
+{
+	size_t len = 0;
+
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+
+		if (poll(&p, 1, ms) <= 0)
+			FAIL("no answer within %d ms", ms);
+		n = recv(fd, out + len, size - 1 - len, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		if (len + 1 == size)
+			break;
+	}
+	out[len] = 0;
+	return len;
+}
+
+/* One raw request (any bytes) to our own server; the reply in @out. */
+static size_t raw(const void *req, size_t len, char *out, size_t size)
+{
+	int fd = connect_to(getpid());
+	size_t off = 0, n;
+
+	while (off < len) {
+		ssize_t w = send(fd, (const char *)req + off, len - off,
+				 MSG_NOSIGNAL);
+
+		if (w <= 0)
+			break; /* the server may close early: that's its answer */
+		off += (size_t)w;
+	}
+	shutdown(fd, SHUT_WR);
+	n = read_all(fd, out, size, 5000);
+	close(fd);
+	return n;
+}
+
+/* Run tidectl with @args (NULL-terminated) as @uid (-1: ours). */
+static int run_tidectl_as(int uid, char *out, size_t size, ...)
+{
+	const char *argv[32];
+	int pfd[2], status = 0, n = 0;
+	size_t len = 0;
+	va_list ap;
+	pid_t pid;
+
+	if (uid >= 0) {
+		argv[n++] = "setpriv";
+		argv[n++] = "--reuid=65534";
+		argv[n++] = "--regid=65534";
+		argv[n++] = "--clear-groups";
+	}
+	argv[n++] = tidectl;
+	va_start(ap, size);
+	while (n < 31 && (argv[n] = va_arg(ap, const char *)))
+		n++;
+	va_end(ap);
+	argv[n] = NULL;
+	CHECK(!pipe(pfd));
+	fflush(stdout);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (!pid) {
+		dup2(pfd[1], 1);
+		dup2(pfd[1], 2);
+		close(pfd[0]);
+		execvp(argv[0], (char **)argv);
+		_exit(127);
+	}
+	close(pfd[1]);
+	for (;;) {
+		ssize_t r = read(pfd[0], out + len, size - 1 - len);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		len += (size_t)r;
+		if (len + 1 == size)
+			break;
+	}
+	out[len] = 0;
+	close(pfd[0]);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+#define run_tidectl(out, ...) \
+	run_tidectl_as(-1, out, sizeof(out), "--dir", dir, __VA_ARGS__, NULL)
+
+static const char *pidstr(void)
+{
+	static char s[16];
+
+	snprintf(s, sizeof(s), "%d", (int)getpid());
+	return s;
+}
+
+/* The row of shrinker @name in tidectl's table, as whitespace-split numbers. */
+static bool table_row(const char *out, const char *name, unsigned long v[7])
+{
+	const char *p = out;
+	size_t n = strlen(name);
+
+	while ((p = strstr(p, name))) {
+		if ((p == out || p[-1] == ' ' || p[-1] == '\n') &&
+		    p[n] == ' ' &&
+		    sscanf(p + n, "%lu %lu %lu %lu %lu %lu %lu", &v[0], &v[1],
+			   &v[2], &v[3], &v[4], &v[5], &v[6]) == 7)
+			return true;
+		p += n;
+	}
+	return false;
+}
+
+/* ---- tests ------------------------------------------------------------ */
+
+TEST(listen_makes_a_0700_dir_and_a_0600_socket_named_by_pid)
+{
+	char path[128];
+	struct stat st;
+
+	make_dirs();
+	listen_in(0, 0, 0);
+	CHECK(!lstat(dir, &st));
+	CHECK(S_ISDIR(st.st_mode));
+	CHECK_EQ(st.st_mode & 07777, 0700);
+	sock_path(path, sizeof(path), getpid());
+	CHECK(!lstat(path, &st));
+	CHECK(S_ISSOCK(st.st_mode));
+	CHECK_EQ(st.st_mode & 07777, 0600);
+	CHECK_EQ(st.st_uid, geteuid());
+	CHECK_EQ(tide_ctl_listen(NULL), -EBUSY);
+	tide_ctl_close();
+	CHECK(lstat(path, &st) && errno == ENOENT);
+	tide_ctl_close(); /* twice: nothing */
+	remove_dirs();
+}
+
+TEST(config_follows_the_size_rule)
+{
+	struct {
+		struct tide_ctl_config cfg;
+		char tail[16];
+	} big;
+	struct tide_ctl_config small = { .size = 4 };
+
+	make_dirs();
+	CHECK_EQ(tide_ctl_listen(&small), -EINVAL);
+	memset(&big, 0, sizeof(big));
+	big.cfg.size = sizeof(big);
+	big.cfg.dir = dir;
+	big.tail[7] = 1;
+	CHECK_EQ(tide_ctl_listen(&big.cfg), -E2BIG);
+	CHECK(access(dir, F_OK) && errno == ENOENT);
+	big.tail[7] = 0;
+	big.cfg.allow = 1u << 20;
+	CHECK_EQ(tide_ctl_listen(&big.cfg), -EINVAL);
+	big.cfg.allow = 0;
+	CHECK_EQ(tide_ctl_listen(&big.cfg), 0);
+	tide_ctl_close();
+	/* An old caller: only the fields up to dir. */
+	big.cfg.size = offsetof(struct tide_ctl_config, monitor);
+	big.cfg.flags = 99; /* not read */
+	CHECK_EQ(tide_ctl_listen(&big.cfg), 0);
+	tide_ctl_close();
+	remove_dirs();
+}
+
+TEST(unsafe_socket_dirs_are_refused)
+{
+	char link[128], f[128];
+
+	make_dirs();
+	snprintf(link, sizeof(link), "%s/link", tmp);
+	CHECK(!mkdir(dir, 0700));
+	CHECK(!symlink(dir, link));
+	{
+		struct tide_ctl_config cfg = { .size = sizeof(cfg),
+					       .dir = link };
+
+		CHECK_EQ(tide_ctl_listen(&cfg), -ENOTDIR);
+	}
+	CHECK(!chmod(dir, 0755));
+	CHECK_EQ(tide_ctl_listen(&(struct tide_ctl_config){
+			 .size = sizeof(struct tide_ctl_config), .dir = dir }),
+		 -EPERM);
+	CHECK(!chmod(dir, 0700));
+	CHECK(!chown(dir, 65534, 65534));
+	CHECK_EQ(tide_ctl_listen(&(struct tide_ctl_config){
+			 .size = sizeof(struct tide_ctl_config), .dir = dir }),
+		 -EPERM);
+	CHECK(!chown(dir, 0, 0));
+	/* Our own PID.sock as a regular file: left alone, refused. */
+	sock_path(f, sizeof(f), getpid());
+	CHECK(!close(open(f, O_CREAT | O_WRONLY, 0600)));
+	CHECK_EQ(tide_ctl_listen(&(struct tide_ctl_config){
+			 .size = sizeof(struct tide_ctl_config), .dir = dir }),
+		 -EEXIST);
+	CHECK(!access(f, F_OK));
+	remove_dirs();
+}
+
+static void bind_and_exit(void *arg)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+	(void)arg;
+	sock_path(sa.sun_path, sizeof(sa.sun_path), getpid());
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)))
+		_exit(1);
+	printf("%d\n", (int)getpid());
+}
+
+TEST(sockets_of_dead_processes_are_removed_others_kept)
+{
+	char out[64], dead[128], lnk[128], reg[128], live[128];
+	struct stat st;
+	int pid;
+
+	make_dirs();
+	CHECK(!mkdir(dir, 0700));
+	CHECK_EQ(th_fork(bind_and_exit, NULL, out, sizeof(out)), 0);
+	pid = atoi(out);
+	CHECK(pid > 0);
+	sock_path(dead, sizeof(dead), pid);
+	CHECK(!lstat(dead, &st) && S_ISSOCK(st.st_mode));
+	/* A symlink and a regular file with dead-pid names, and pid 1. */
+	snprintf(lnk, sizeof(lnk), "%s/%d.sock", dir, pid + 1000000);
+	snprintf(reg, sizeof(reg), "%s/%d.sock", dir, pid + 1000001);
+	CHECK(!symlink(dead, lnk));
+	CHECK(!close(open(reg, O_CREAT | O_WRONLY, 0600)));
+	snprintf(live, sizeof(live), "%s/1.sock", dir);
+	CHECK(!close(open(live, O_CREAT | O_WRONLY, 0600)));
+	listen_in(0, 0, 0);
+	CHECK(lstat(dead, &st) && errno == ENOENT);
+	CHECK(!lstat(lnk, &st) && S_ISLNK(st.st_mode));
+	CHECK(!access(reg, F_OK));
+	CHECK(!access(live, F_OK));
+	tide_ctl_close();
+	remove_dirs();
+}
+
+TEST(tidectl_shows_exactly_the_registered_shrinkers)
+{
+	struct cache a, b, z;
+	char out[8192];
+	unsigned long v[7];
+
+	find_tidectl();
+	make_dirs();
+	cache_add(&a, "alpha", 100);
+	cache_add(&b, "beta cache", 7); /* a space: shown escaped */
+	cache_add(&z, "zero", 0);
+	tide_shrinker_set_seeks(b.s, 4);
+	tide_shrinker_set_batch(b.s, 32);
+	listen_in(0, 0, 0);
+	CHECK_EQ(run_tidectl(out, pidstr()), 0);
+	th_note("%s", out);
+	/* name count deferred calls scanned freed seeks batch */
+	CHECK(table_row(out, "alpha", v));
+	CHECK_UEQ(v[0], 100);
+	CHECK_UEQ(v[1] + v[2] + v[3] + v[4], 0);
+	CHECK_UEQ(v[5], 2);
+	CHECK_UEQ(v[6], 128);
+	CHECK(table_row(out, "beta\\x20cache", v));
+	CHECK_UEQ(v[0], 7);
+	CHECK_UEQ(v[5], 4);
+	CHECK_UEQ(v[6], 32);
+	CHECK(table_row(out, "zero", v));
+	CHECK_UEQ(v[0], 0);
+	CHECK(strstr(out, "allocator"));
+	CHECK(strstr(out, "glibc"));
+	CHECK(strstr(out, "(none attached)"));
+	tide_ctl_close();
+	remove_dirs();
+}
+
+TEST(scan_changes_the_named_shrinkers_counters_by_exactly_n)
+{
+	struct cache a, b;
+	struct tide_shrinker_info before, after, other;
+	char out[8192];
+	unsigned long v[7];
+
+	find_tidectl();
+	make_dirs();
+	cache_add(&a, "alpha", 1000);
+	cache_add(&b, "beta cache", 50);
+	listen_in(0, 0, 0);
+	before = shrinker("alpha");
+	CHECK_EQ(run_tidectl(out, pidstr(), "scan", "alpha", "37"), 0);
+	CHECK(strstr(out, "freed  37\n"));
+	after = shrinker("alpha");
+	CHECK_UEQ(after.calls, before.calls + 1);
+	CHECK_UEQ(after.scanned, before.scanned + 37);
+	CHECK_UEQ(after.freed, before.freed + 37);
+	CHECK_UEQ(objects(&a), 963);
+	other = shrinker("beta cache");
+	CHECK_UEQ(other.calls, 0);
+	/* A name with a space goes escaped and is found. */
+	CHECK_EQ(run_tidectl(out, pidstr(), "scan", "beta cache", "20"), 0);
+	CHECK_UEQ(objects(&b), 30);
+	CHECK_UEQ(shrinker("beta cache").scanned, 20);
+	/* And tidectl's table agrees. */
+	CHECK_EQ(run_tidectl(out, pidstr()), 0);
+	CHECK(table_row(out, "alpha", v));
+	CHECK_UEQ(v[0], 963);
+	CHECK_UEQ(v[2], 1);
+	CHECK_UEQ(v[3], 37);
+	CHECK_UEQ(v[4], 37);
+	/* No such shrinker: exit 1, nothing changed. */
+	CHECK_EQ(run_tidectl(out, pidstr(), "scan", "gamma", "5"), 1);
+	CHECK(strstr(out, "no such shrinker"));
+	CHECK_UEQ(shrinker("alpha").calls, 1);
+	tide_ctl_close();
+	remove_dirs();
+}
+
+TEST(shrink_and_drop_run_reclaim_passes)
+{
+	struct cache a;
+	char out[4096];
+
+	find_tidectl();
+	make_dirs();
+	cache_add(&a, "alpha", 4096);
+	listen_in(0, 0, 0);
+	/* Priority 0, seeks 2: delta = 4096 * 4 / 2, capped at 2 * 4096,
+	 * scanned in batches of 128 until the cache is empty. */
+	CHECK_EQ(run_tidectl(out, pidstr(), "shrink", "0"), 0);
+	CHECK(strstr(out, "freed  4096\n"));
+	CHECK_UEQ(objects(&a), 0);
+	set_objects(&a, 300);
+	CHECK_EQ(run_tidectl(out, pidstr(), "drop"), 0);
+	CHECK(strstr(out, "freed  300\n"));
+	CHECK_UEQ(objects(&a), 0);
+	CHECK_EQ(run_tidectl(out, pidstr(), "shrink", "13"), 2);
+	tide_ctl_close();
+	remove_dirs();
+}
+
+TEST(json_output_parses_and_carries_the_numbers)
+{
+	struct cache a, b;
+	char out[16384], cmd[512], py[20000];
+	FILE *f;
+	int st;
+
+	find_tidectl();
+	make_dirs();
+	cache_add(&a, "alpha", 100);
+	cache_add(&b, "tab\there\"q", 9);
+	listen_in(0, 0, 0);
+	CHECK_EQ(run_tidectl(out, "--json", pidstr()), 0);
+	snprintf(py, sizeof(py),
+		 "import json,sys\n"
+		 "d=json.loads(sys.stdin.read())\n"
+		 "s={x['name']:x for x in d['shrinkers']}\n"
+		 "assert d['pid']==%d, d['pid']\n"
+		 "assert s['alpha']['count']==100 and s['alpha']['calls']==0\n"
+		 "assert s['tab\\there\"q']['count']==9, s\n"
+		 "assert d['info']['comm']=='test_ctl', d['info']\n"
+		 "assert d['monitor']['monitor']==0\n"
+		 "assert d['allocator']['allocator']=='glibc'\n",
+		 (int)getpid());
+	snprintf(cmd, sizeof(cmd), "%s/check.py", tmp);
+	f = fopen(cmd, "w");
+	CHECK(f);
+	fputs(py, f);
+	fclose(f);
+	snprintf(cmd, sizeof(cmd), "python3 %s/check.py", tmp);
+	f = popen(cmd, "w");
+	CHECK(f);
+	fputs(out, f);
+	st = pclose(f);
+	if (st)
+		FAIL("json check failed on: %s", out);
+	/* The acting commands and the list too. */
+	CHECK_EQ(run_tidectl(out, "--json", pidstr(), "scan", "alpha", "3"), 0);
+	CHECK(strstr(out, "{\"freed\":3}"));
+	CHECK_EQ(run_tidectl(out, "--json"), 0);
+	snprintf(cmd, sizeof(cmd), "{\"pid\":%d,\"uid\":0,", (int)getpid());
+	CHECK(strstr(out, cmd));
+	tide_ctl_close();
+	remove_dirs();
+}
+
+TEST(tidectl_lists_the_listening_processes)
+{
+	char out[4096], want[128];
+
+	find_tidectl();
+	make_dirs();
+	listen_in(0, 0, 0);
+	CHECK_EQ(run_tidectl(out, "--json"), 0);
+	snprintf(want, sizeof(want),
+		 "[{\"pid\":%d,\"uid\":%u,\"command\":\"test_ctl\",",
+		 (int)getpid(), (unsigned)geteuid());
+	CHECK(strstr(out, want));
+	CHECK_EQ(run_tidectl_as(-1, out, sizeof(out), "--dir", dir, NULL), 0);
+	snprintf(want, sizeof(want), "%7d %6u  test_ctl", (int)getpid(),
+		 (unsigned)geteuid());
+	CHECK(strstr(out, want));
+	tide_ctl_close();
+	CHECK_EQ(run_tidectl(out, "--json"), 0);
+	CHECK_STR(out, "[]\n");
+	remove_dirs();
+}
+
+TEST(tidectl_exit_codes_and_messages)
+{
+	char out[4096];
+
+	find_tidectl();
+	make_dirs();
+	CHECK_EQ(run_tidectl(out, "--bogus"), 2);
+	CHECK_EQ(run_tidectl(out, "abc"), 2);
+	CHECK_EQ(run_tidectl(out, "1", "frobnicate"), 2);
+	CHECK_EQ(run_tidectl(out, "--help"), 0);
+	CHECK(strstr(out, "Usage: tidectl"));
+	/* A dead pid. */
+	CHECK_EQ(run_tidectl(out, "999999999"), 1);
+	CHECK(strstr(out, "no process 999999999"));
+	/* A live process with no socket. */
+	CHECK_EQ(run_tidectl(out, pidstr()), 1);
+	CHECK(strstr(out, "has no control socket"));
+	remove_dirs();
+}
+
+TEST(purge_lowers_the_anonymous_memory_of_a_fragmented_heap)
+{
+	enum { N = 16384, SZ = 4000, KEEP = 32 };
+	static void *p[N];
+	char out[4096];
+	long before, after, base;
+
+	find_tidectl();
+	if (OWN_MALLOC || th_under_valgrind())
+		SKIP("a sanitizer/valgrind replaces glibc's malloc");
+	make_dirs();
+	listen_in(0, 0, 0);
+	mallopt(M_TRIM_THRESHOLD, 1 << 30); /* free() itself must not trim */
+	mallopt(M_MMAP_THRESHOLD, 1 << 20);
+	base = th_anon_kb();
+	for (int i = 0; i < N; i++) {
+		p[i] = malloc(SZ);
+		CHECK(p[i]);
+		memset(p[i], 0x5a, SZ);
+	}
+	/* Keep one in KEEP and the last: the holes cannot go back by sbrk. */
+	for (int i = 0; i < N - 1; i++)
+		if (i % KEEP)
+			free(p[i]);
+	before = th_anon_kb();
+	CHECK_EQ(run_tidectl(out, "--json", pidstr(), "purge"), 0);
+	after = th_anon_kb();
+	th_note("anon: base %ld KiB, fragmented %ld KiB, after purge %ld KiB",
+		base, before, after);
+	CHECK(strstr(out, "\"allocator\":\"glibc\""));
+	CHECK(strstr(out, "\"purge_calls\":1,"));
+	CHECK_CMP(before - base, >, 50000);
+	/* At least 60% of the fragmented heap's anonymous memory goes back. */
+	CHECK_CMP((before - after) * 10, >=, (before - base) * 6);
+	tide_ctl_close();
+	remove_dirs();
+}
+
+/* Connect and send as uid 65534 from a child; what came back, or -errno. */
+static void foreign_connect(void *arg)
+{
+	char out[256];
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd;
+	ssize_t n;
+
+	(void)arg;
+	if (setgroups(0, NULL) || setresgid(65534, 65534, 65534) ||
+	    setresuid(65534, 65534, 65534))
+		_exit(3);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	sock_path(sa.sun_path, sizeof(sa.sun_path), getppid());
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		printf("connect %d\n", errno);
+		return;
+	}
+	/* The server may have closed already: the send fails, no reply. */
+	if (send(fd, "info\n", 5, MSG_NOSIGNAL) < 0 && errno != EPIPE &&
+	    errno != ECONNRESET) {
+		printf("send %d\n", errno);
+		return;
+	}
+	n = read_all(fd, out, sizeof(out), 5000);
+	printf("read %zd\n", n);
+}
+
+TEST(a_second_uid_is_refused)
+{
+	char out[4096], path[128];
+	struct cache a;
+
+	find_tidectl();
+	make_dirs();
+	cache_add(&a, "alpha", 10);
+	listen_in(0, 0, 0);
+	/* As the modes are: the directory keeps it out. */
+	CHECK_EQ(run_tidectl_as(65534, out, sizeof(out), "--dir", dir, pidstr(),
+				"drop", NULL),
+		 1);
+	th_note("%s", out);
+	CHECK(strstr(out, "permission denied"));
+	/* Loosened modes: the SO_PEERCRED check still closes with no reply. */
+	sock_path(path, sizeof(path), getpid());
+	CHECK(!chmod(tmp, 0711));
+	CHECK(!chmod(dir, 0711));
+	CHECK(!chmod(path, 0666));
+	CHECK_EQ(th_fork(foreign_connect, NULL, out, sizeof(out)), 0);
+	CHECK_STR(out, "read 0\n");
+	CHECK_EQ(run_tidectl_as(65534, out, sizeof(out), "--dir", dir, pidstr(),
+				"drop", NULL),
+		 1);
+	th_note("%s", out);
+	CHECK(strstr(out, "permission denied"));
+	CHECK_UEQ(objects(&a), 10);
+	CHECK_UEQ(shrinker("alpha").calls, 0);
+	/* While root is served. */
+	CHECK_EQ(run_tidectl(out, pidstr(), "drop"), 0);
+	CHECK_UEQ(objects(&a), 0);
+	tide_ctl_close();
+	remove_dirs();
+}
+
+TEST(symlinks_and_non_sockets_are_not_followed)
+{
+	char out[4096], other[96], lnk[128];
+
+	find_tidectl();
+	make_dirs();
+	listen_in(0, 0, 0);
+	snprintf(other, sizeof(other), "%s/other", tmp);
+	CHECK(!mkdir(other, 0700));
+	snprintf(lnk, sizeof(lnk), "%s/%d.sock", other, (int)getpid());
+	sock_path(out, sizeof(out), getpid());
+	CHECK(!symlink(out, lnk));
+	CHECK_EQ(run_tidectl_as(-1, out, sizeof(out), "--dir", other, pidstr(),
+				NULL),
+		 1);
+	CHECK(strstr(out, "is a symlink: not followed"));
+	CHECK_EQ(run_tidectl_as(-1, out, sizeof(out), "--json", "--dir", other,
+				NULL),
+		 0);
+	CHECK_STR(out, "[]\n");
+	CHECK(!unlink(lnk));
+	CHECK(!close(open(lnk, O_CREAT | O_WRONLY, 0600)));
+	CHECK_EQ(run_tidectl_as(-1, out, sizeof(out), "--dir", other, pidstr(),
+				NULL),
+		 1);
+	CHECK(strstr(out, "is not a socket: refused"));
+	tide_ctl_close();
+	remove_dirs();
+}
+
+TEST(malformed_requests_get_one_error_line_and_change_nothing)
+{
+	static const struct {
+		const char *req;
+		size_t len;
+		const char *want;
+	} cases[] = {
+#define C(s, w) { s, sizeof(s) - 1, w }
+		C("bogus\n", "err EINVAL malformed request\n"),
+		C("\n", "err EINVAL malformed request\n"),
+		C("scan alpha\n", "err EINVAL malformed request\n"),
+		C("scan alpha 1 2\n", "err EINVAL malformed request\n"),
+		C("scan  alpha 1\n", "err EINVAL malformed request\n"),
+		C("scan alpha 1 \n", "err EINVAL malformed request\n"),
+		C(" info\n", "err EINVAL malformed request\n"),
+		C("info\r\n", "err EINVAL malformed request\n"),
+		C("scan alpha -1\n", "err EINVAL malformed request\n"),
+		C("scan alpha 18446744073709551616\n",
+		  "err EINVAL malformed request\n"),
+		C("scan al\\x00pha 1\n", "err EINVAL malformed request\n"),
+		C("scan al\\xzzpha 1\n", "err EINVAL malformed request\n"),
+		C("scan alpha\t1\n", "err EINVAL malformed request\n"),
+		C("shrink 13\n", "err EINVAL malformed request\n"),
+		C("drop now\n", "err EINVAL malformed request\n"),
+		C("info\0\n", "err EINVAL malformed request\n"),
+		C("\xff\xfe\x01\x02garbage\x80\n",
+		  "err EINVAL malformed request\n"),
+		C("scan alpha 1", "err EINVAL incomplete request\n"),
+		C("", "err EINVAL incomplete request\n"),
+#undef C
+	};
+	char out[4096], *big;
+	struct cache a;
+
+	make_dirs();
+	cache_add(&a, "alpha", 100);
+	listen_in(0, 0, 0);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		raw(cases[i].req, cases[i].len, out, sizeof(out));
+		if (strcmp(out, cases[i].want))
+			FAIL("case %zu: got \"%s\"", i, out);
+	}
+	/* Over the size limit, with and without a newline at the end. */
+	big = malloc(20000);
+	CHECK(big);
+	memset(big, 'a', 20000);
+	raw(big, 20000, out, sizeof(out));
+	CHECK_STR(out, "err E2BIG request too long\n");
+	memcpy(big, "scan ", 5);
+	big[4096] = '\n';
+	raw(big, 4097, out, sizeof(out));
+	CHECK_STR(out, "err E2BIG request too long\n");
+	free(big);
+	CHECK_UEQ(objects(&a), 100);
+	CHECK_UEQ(shrinker("alpha").calls, 0);
+	/* A good one still works, and the longest name that fits too. */
+	raw("scan alpha 1\n", 13, out, sizeof(out));
+	CHECK_STR(out, "ok\nfreed=1\nend\n");
+	raw("shrinkers\n", 10, out, sizeof(out));
+	CHECK_STR(out, "ok\nalpha\t99\t0\t1\t1\t1\t2\t128\nend\n");
+	tide_ctl_close();
+	remove_dirs();
+}
+
+TEST(acting_requests_are_refused_unless_allowed)
+{
+	char out[4096];
+	struct cache a;
+
+	find_tidectl();
+	make_dirs();
+	cache_add(&a, "alpha", 100);
+	listen_in(TIDE_CTL_READ, 0, 0);
+	raw("scan alpha 5\n", 13, out, sizeof(out));
+	CHECK_STR(out, "err EPERM request not allowed\n");
+	raw("drop\n", 5, out, sizeof(out));
+	CHECK_STR(out, "err EPERM request not allowed\n");
+	raw("purge\n", 6, out, sizeof(out));
+	CHECK_STR(out, "err EPERM request not allowed\n");
+	CHECK_EQ(run_tidectl(out, pidstr(), "shrink", "0"), 1);
+	CHECK(strstr(out, "refused: request not allowed"));
+	CHECK_UEQ(objects(&a), 100);
+	CHECK_UEQ(shrinker("alpha").calls, 0);
+	CHECK_EQ(run_tidectl(out, pidstr()), 0);
+	tide_ctl_close();
+	/* Only scan: the rest, reading included, refused. */
+	listen_in(TIDE_CTL_SCAN, 0, 0);
+	raw("info\n", 5, out, sizeof(out));
+	CHECK_STR(out, "err EPERM request not allowed\n");
+	raw("scan alpha 5\n", 13, out, sizeof(out));
+	CHECK_STR(out, "ok\nfreed=5\nend\n");
+	tide_ctl_close();
+	remove_dirs();
+}
+
+static int64_t ms_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct slow {
+	char got[256];
+	int64_t ms;
+};
+
+static void *slow_client(void *arg)
+{
+	struct slow *s = arg;
+	int fd = connect_to(getpid());
+	int64_t t0 = ms_now();
+	ssize_t n;
+
+	/* One byte a second: "info\n" would take five. */
+	for (int i = 0; i < 4; i++) {
+		if (send(fd, "info\n" + i, 1, MSG_NOSIGNAL) != 1)
+			break;
+		sleep(1);
+	}
+	n = recv(fd, s->got, sizeof(s->got) - 1, 0);
+	s->got[n > 0 ? n : 0] = 0;
+	s->ms = ms_now() - t0;
+	close(fd);
+	return NULL;
+}
+
+TEST(slow_clients_neither_block_the_server_nor_stay)
+{
+	pthread_t t[3];
+	struct slow s[3];
+	char out[4096];
+	int64_t worst = 0;
+
+	make_dirs();
+	listen_in(0, 0, 1500);
+	memset(s, 0, sizeof(s));
+	for (int i = 0; i < 3; i++)
+		CHECK(!pthread_create(&t[i], NULL, slow_client, &s[i]));
+	usleep(100000);
+	/* Meanwhile everyone else is answered at once. */
+	for (int i = 0; i < 20; i++) {
+		int64_t t0 = ms_now();
+
+		raw("info\n", 5, out, sizeof(out));
+		CHECK(!strncmp(out, "ok\n", 3));
+		worst = TIDE__MAX(worst, ms_now() - t0);
+		usleep(50000);
+	}
+	th_note("slowest of 20 requests beside 3 slow clients: %lld ms",
+		(long long)worst);
+	if (!th_under_valgrind()) /* valgrind slows the server itself */
+		CHECK_CMP(worst, <, 500);
+	for (int i = 0; i < 3; i++) {
+		CHECK(!pthread_join(t[i], NULL));
+		CHECK_STR(s[i].got, "err ETIMEDOUT request too slow\n");
+	}
+	tide_ctl_close();
+	remove_dirs();
+}
+
+TEST(a_burst_of_1000_connections_leaves_no_fd_behind)
+{
+	char out[4096];
+	int base, now = 0;
+
+	make_dirs();
+	listen_in(0, 0, 0);
+	raw("info\n", 5, out, sizeof(out));
+	base = th_fd_count_fast();
+	for (int i = 0; i < 1000; i++) {
+		int fd = connect_to(getpid());
+
+		if (i % 3 == 1)
+			send(fd, "info\n", 5, MSG_NOSIGNAL);
+		else if (i % 3 == 2)
+			send(fd, "inf", 3, MSG_NOSIGNAL);
+		close(fd);
+	}
+	for (int i = 0; i < 300; i++) {
+		now = th_fd_count_fast();
+		if (now == base)
+			break;
+		usleep(10000);
+	}
+	CHECK_EQ(now, base);
+	raw("info\n", 5, out, sizeof(out));
+	CHECK(!strncmp(out, "ok\npid=", 7));
+	tide_ctl_close();
+	remove_dirs();
+}
+
+static void child_of_listener(void *arg)
+{
+	char path[128];
+
+	(void)arg;
+	printf("fd %d dispatch %d\n", tide_ctl_fd(), tide_ctl_dispatch());
+	tide_ctl_close();
+	sock_path(path, sizeof(path), getppid());
+	printf("parent socket %s\n", access(path, F_OK) ? "gone" : "kept");
+	/* Dispatch mode: no thread in a forked child (TSan refuses those). */
+	printf("listen %d\n", tide_ctl_listen(&(struct tide_ctl_config){
+				      .size = sizeof(struct tide_ctl_config),
+				      .dir = dir,
+				      .flags = TIDE_CTL_DISPATCH }));
+	sock_path(path, sizeof(path), getpid());
+	printf("own socket %s\n", access(path, F_OK) ? "missing" : "made");
+	tide_ctl_close();
+	printf("own socket %s\n", access(path, F_OK) ? "removed" : "left");
+}
+
+TEST(a_forked_child_does_not_serve_the_parents_socket)
+{
+	char out[4096];
+
+	make_dirs();
+	listen_in(0, 0, 0);
+	CHECK_EQ(th_fork(child_of_listener, NULL, out, sizeof(out)), 0);
+	CHECK_STR(out, "fd -107 dispatch -107\nparent socket kept\nlisten 0\n"
+		       "own socket made\nown socket removed\n");
+	raw("info\n", 5, out, sizeof(out));
+	CHECK(!strncmp(out, "ok\npid=", 7));
+	tide_ctl_close();
+	remove_dirs();
+}
+
+struct client {
+	char out[4096];
+};
+
+static void *client_thread(void *arg)
+{
+	struct client *c = arg;
+
+	raw("shrinkers\n", 10, c->out, sizeof(c->out));
+	return NULL;
+}
+
+TEST(dispatch_mode_serves_from_the_callers_loop_without_a_thread)
+{
+	struct client c;
+	struct cache a;
+	pthread_t t;
+	int threads, fd;
+
+	make_dirs();
+	cache_add(&a, "alpha", 5);
+	th_warm_up_threads();
+	threads = th_thread_count();
+	listen_in(0, TIDE_CTL_DISPATCH, 0);
+	CHECK_EQ(th_thread_count(), threads);
+	fd = tide_ctl_fd();
+	CHECK(fd >= 0);
+	CHECK(!pthread_create(&t, NULL, client_thread, &c));
+	for (int i = 0; i < 200; i++) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+
+		if (poll(&p, 1, 50) > 0)
+			CHECK_EQ(tide_ctl_dispatch(), 0);
+		if (!pthread_tryjoin_np(t, NULL))
+			goto joined;
+	}
+	FAIL("the client was not answered");
+joined:
+	CHECK_STR(c.out, "ok\nalpha\t5\t0\t0\t0\t0\t2\t128\nend\n");
+	tide_ctl_close();
+	CHECK_EQ(tide_ctl_fd(), -ENOTCONN);
+	CHECK_EQ(tide_ctl_dispatch(), -ENOTCONN);
+	remove_dirs();
+}
+
+TEST(monitor_section_reports_the_attached_monitor)
+{
+	struct tide_monitor_config mc = { .size = sizeof(mc),
+					  .sources = TIDE_SOURCE_NONE };
+	struct tide_monitor *m;
+	char out[4096];
+
+	find_tidectl();
+	make_dirs();
+	CHECK_EQ(tide_monitor_new(&m, &mc), 0);
+	CHECK_EQ(tide_ctl_listen(&(struct tide_ctl_config){
+			 .size = sizeof(struct tide_ctl_config),
+			 .dir = dir,
+			 .monitor = m }),
+		 0);
+	raw("monitor\n", 8, out, sizeof(out));
+	th_note("%s", out);
+	CHECK(!strncmp(out,
+		       "ok\nmonitor=1\nsources=none\nlevel=none\nevents=0\n",
+		       46));
+	CHECK_EQ(run_tidectl(out, pidstr(), "watch", "--count", "1"), 0);
+	CHECK(strstr(out, "level none"));
+	CHECK_EQ(run_tidectl(out, pidstr()), 0);
+	CHECK(strstr(out, "sources") && strstr(out, "none"));
+	tide_ctl_close();
+	tide_monitor_free(m);
+	remove_dirs();
+}
+
+struct watch_run {
+	char out[4096];
+	int rc;
+};
+
+static void *watch_thread(void *arg)
+{
+	struct watch_run *w = arg;
+
+	w->rc = run_tidectl_as(-1, w->out, sizeof(w->out), "--dir", dir,
+			       pidstr(), "watch", "--interval", "50", "--count",
+			       "2", NULL);
+	return NULL;
+}
+
+TEST(budget_monitor_shows_its_reading_watermarks_and_level_changes)
+{
+	struct tide_monitor_config mc = { .size = sizeof(mc),
+					  .sources = TIDE_SOURCE_BUDGET,
+					  .high_watermark = 1ull << 30,
+					  .low_watermark = 1ull << 29,
+					  .poll_interval_ms = 20 };
+	struct tide_monitor *m;
+	struct watch_run w;
+	char out[4096], rss[128];
+	pthread_t t;
+	FILE *f;
+
+	find_tidectl();
+	make_dirs();
+	snprintf(rss, sizeof(rss), "%s/smaps_rollup", tmp);
+	f = fopen(rss, "w");
+	CHECK(f);
+	fputs("Rss:                4096 kB\nLazyFree:              0 kB\n", f);
+	fclose(f);
+	mc.rss_path = rss;
+	CHECK_EQ(tide_monitor_new(&m, &mc), 0);
+	CHECK_EQ(tide_monitor_start(m), 0);
+	CHECK_EQ(tide_ctl_listen(&(struct tide_ctl_config){
+			 .size = sizeof(struct tide_ctl_config),
+			 .dir = dir,
+			 .monitor = m }),
+		 0);
+	for (int i = 0; i < 200; i++) {
+		raw("monitor\n", 8, out, sizeof(out));
+		if (strstr(out, "\nbudget.value=4194304\n"))
+			break;
+		usleep(10000);
+	}
+	th_note("%s", out);
+	CHECK(strstr(out, "\nsources=budget\nbudget.level=none\n"));
+	CHECK(strstr(out, "\nbudget.value=4194304\n"));
+	CHECK(strstr(out, "\nhigh=1073741824\nlow=536870912\n"));
+	/* watch: the current level, then the change as it happens. */
+	memset(&w, 0, sizeof(w));
+	CHECK(!pthread_create(&t, NULL, watch_thread, &w));
+	usleep(500000);
+	CHECK_EQ(tide_monitor_simulate(m, TIDE_PRESSURE_MEDIUM), 0);
+	CHECK(!pthread_join(t, NULL));
+	th_note("%s", w.out);
+	CHECK_EQ(w.rc, 0);
+	CHECK(strstr(w.out, "level none"));
+	CHECK(strstr(w.out, "level medium"));
+	CHECK(strstr(w.out, "level none") < strstr(w.out, "level medium"));
+	tide_ctl_close();
+	tide_monitor_free(m);
+	remove_dirs();
+}
+
+RUN_TESTS(T(listen_makes_a_0700_dir_and_a_0600_socket_named_by_pid),
+	  T(config_follows_the_size_rule), T(unsafe_socket_dirs_are_refused),
+	  T(sockets_of_dead_processes_are_removed_others_kept),
+	  T(tidectl_shows_exactly_the_registered_shrinkers),
+	  T(scan_changes_the_named_shrinkers_counters_by_exactly_n),
+	  T(shrink_and_drop_run_reclaim_passes),
+	  T(json_output_parses_and_carries_the_numbers),
+	  T(tidectl_lists_the_listening_processes),
+	  T(tidectl_exit_codes_and_messages),
+	  T(purge_lowers_the_anonymous_memory_of_a_fragmented_heap),
+	  T(a_second_uid_is_refused),
+	  T(symlinks_and_non_sockets_are_not_followed),
+	  T(malformed_requests_get_one_error_line_and_change_nothing),
+	  T(acting_requests_are_refused_unless_allowed),
+	  T(slow_clients_neither_block_the_server_nor_stay),
+	  T(a_burst_of_1000_connections_leaves_no_fd_behind),
+	  T(a_forked_child_does_not_serve_the_parents_socket),
+	  T(dispatch_mode_serves_from_the_callers_loop_without_a_thread),
+	  T(monitor_section_reports_the_attached_monitor),
+	  T(budget_monitor_shows_its_reading_watermarks_and_level_changes))

@@ -1,0 +1,223 @@
+// SPDX-License-Identifier: MIT
+/*
+ * test_ctl_preload.c - tidectl against an unmodified program: Debian's
+ * python3 under libtide-preload.so with TIDE_CONTROL=1.  The shim's monitor
+ * is reported, --json parses, and "tidectl PID purge" gives back the
+ * fragmented CPython heap.
+ */
+#include <poll.h>
+#include <time.h>
+
+#include "harness.h"
+
+#define PYTHON "/usr/bin/python3"
+
+#if defined(TIDE__ASAN) || defined(__SANITIZE_THREAD__)
+#define SANITIZED 1
+#else
+#define SANITIZED 0
+#endif
+
+/* CPython fragments its heap: 150k objects of 1 KiB, 1 in 50 kept. */
+static const char py_script[] =
+	"import sys\n"
+	"def anon():\n"
+	"    with open('/proc/self/smaps_rollup') as f:\n"
+	"        for l in f:\n"
+	"            if l.startswith('Anonymous:'):\n"
+	"                return int(l.split()[1])\n"
+	"objs = [bytes(1024) for _ in range(150000)]\n"
+	"kept = objs[::50]\n"
+	"del objs\n"
+	"print('anon', anon(), flush=True)\n"
+	"for line in sys.stdin:\n"
+	"    print('anon', anon(), flush=True)\n";
+
+static char tmp[64], dir[96], bindir[4096], tidectl[4200], shim[4200];
+
+static void setup(void)
+{
+	ssize_t n = readlink("/proc/self/exe", bindir, sizeof(bindir) - 1);
+
+	CHECK(n > 0);
+	bindir[n] = 0;
+	*strrchr(bindir, '/') = 0;
+	snprintf(tidectl, sizeof(tidectl), "%s/tools/tidectl", bindir);
+	snprintf(shim, sizeof(shim), "%s/preload/libtide-preload.so", bindir);
+	if (access(PYTHON, X_OK))
+		SKIP("Debian's python3 is not installed (scripts/deps.sh)");
+	if (access(tidectl, X_OK) || access(shim, R_OK))
+		SKIP("tidectl or libtide-preload.so not built");
+	if (SANITIZED)
+		SKIP("sanitizer build: python3 cannot load the instrumented "
+		     "shim");
+	if (th_under_valgrind())
+		SKIP("under valgrind: python3 runs natively");
+	snprintf(tmp, sizeof(tmp), "/tmp/tide-ctlpre-XXXXXX");
+	CHECK(mkdtemp(tmp));
+	snprintf(dir, sizeof(dir), "%s/tide", tmp);
+}
+
+static void cleanup(void)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmp);
+	if (system(cmd))
+		th_note("could not remove %s", tmp);
+}
+
+struct proc {
+	pid_t pid;
+	int in, out;
+};
+
+static void start_python(struct proc *p)
+{
+	int in[2], out[2];
+	char xdg[96];
+
+	CHECK(!pipe(in) && !pipe(out));
+	snprintf(xdg, sizeof(xdg), "%s", tmp);
+	fflush(stdout);
+	p->pid = fork();
+	CHECK(p->pid >= 0);
+	if (!p->pid) {
+		dup2(in[0], 0);
+		dup2(out[1], 1);
+		close(in[1]);
+		close(out[0]);
+		setenv("LD_PRELOAD", shim, 1);
+		setenv("TIDE_CONTROL", "1", 1);
+		setenv("XDG_RUNTIME_DIR", xdg, 1);
+		unsetenv("MEMORY_PRESSURE_WATCH");
+		execl(PYTHON, PYTHON, "-c", py_script, (char *)NULL);
+		_exit(127);
+	}
+	close(in[0]);
+	close(out[1]);
+	p->in = in[1];
+	p->out = out[0];
+}
+
+static long read_anon(struct proc *p)
+{
+	char line[128];
+	size_t n = 0;
+	long v;
+
+	while (n + 1 < sizeof(line)) {
+		struct pollfd pfd = { .fd = p->out, .events = POLLIN };
+		char c;
+
+		if (poll(&pfd, 1, 60000) <= 0 || read(p->out, &c, 1) != 1)
+			FAIL("python3 did not answer");
+		if (c == '\n')
+			break;
+		line[n++] = c;
+	}
+	line[n] = 0;
+	if (sscanf(line, "anon %ld", &v) != 1)
+		FAIL("unexpected line from python3: %s", line);
+	return v;
+}
+
+static long ask_anon(struct proc *p)
+{
+	CHECK(write(p->in, "\n", 1) == 1);
+	return read_anon(p);
+}
+
+static int run(char *out, size_t size, const char *const *args)
+{
+	const char *argv[16];
+	int pfd[2], status, n = 0;
+	size_t len = 0;
+	pid_t pid;
+
+	argv[n++] = tidectl;
+	for (; *args && n < 15; args++)
+		argv[n++] = *args;
+	argv[n] = NULL;
+	CHECK(!pipe(pfd));
+	fflush(stdout);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (!pid) {
+		dup2(pfd[1], 1);
+		dup2(pfd[1], 2);
+		close(pfd[0]);
+		execv(argv[0], (char **)argv);
+		_exit(127);
+	}
+	close(pfd[1]);
+	for (ssize_t r; len + 1 < size &&
+			(r = read(pfd[0], out + len, size - 1 - len)) > 0;)
+		len += (size_t)r;
+	out[len] = 0;
+	close(pfd[0]);
+	CHECK(waitpid(pid, &status, 0) == pid);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+TEST(tidectl_reads_and_purges_python_under_the_shim)
+{
+	struct proc p;
+	char out[16384], pid[16], want[64], check[512];
+	long before, after;
+	FILE *f;
+
+	setup();
+	start_python(&p);
+	before = read_anon(&p);
+	snprintf(pid, sizeof(pid), "%d", (int)p.pid);
+	{
+		const char *args[] = { "--dir", dir, pid, NULL };
+
+		CHECK_EQ(run(out, sizeof(out), args), 0);
+	}
+	th_note("%s", out);
+	snprintf(want, sizeof(want), "process %s (python3", pid);
+	CHECK(strstr(out, want));
+	CHECK(strstr(out, "monitor:\n  sources"));
+	CHECK(strstr(out, "allocator          glibc"));
+	{
+		const char *args[] = { "--json", "--dir", dir, pid, NULL };
+
+		CHECK_EQ(run(out, sizeof(out), args), 0);
+	}
+	snprintf(check, sizeof(check),
+		 "python3 -c \"import json,sys; d=json.load(sys.stdin); "
+		 "assert d['pid']==%s and d['monitor']['monitor']==1 and "
+		 "d['allocator']['allocator']=='glibc' and "
+		 "isinstance(d['shrinkers'], list), d\"",
+		 pid);
+	f = popen(check, "w");
+	CHECK(f);
+	fputs(out, f);
+	CHECK_EQ(pclose(f), 0);
+	{
+		const char *args[] = { "--dir", dir, pid, "purge", NULL };
+
+		CHECK_EQ(run(out, sizeof(out), args), 0);
+	}
+	after = ask_anon(&p);
+	th_note("python3 anon: %ld KiB fragmented, %ld KiB after tidectl purge",
+		before, after);
+	CHECK_CMP(before, >, 120 * 1024);
+	CHECK_CMP(after * 10, <=, before * 4);
+	close(p.in);
+	close(p.out);
+	{
+		int st;
+
+		CHECK(waitpid(p.pid, &st, 0) == p.pid);
+		CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	}
+	/* The shim closed its socket when python3 exited. */
+	snprintf(check, sizeof(check), "%s/%s.sock", dir, pid);
+	CHECK(access(check, F_OK) && errno == ENOENT);
+	cleanup();
+}
+
+RUN_TESTS(T(tidectl_reads_and_purges_python_under_the_shim))

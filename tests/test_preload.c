@@ -1,0 +1,722 @@
+// SPDX-License-Identifier: MIT
+/*
+ * test_preload.c - libtide-preload.so and tide-run with real programs:
+ * Debian's python3 and a C host linked to nothing of tide (preload/host.c),
+ * told about pressure the way systemd does it ($MEMORY_PRESSURE_WATCH
+ * pointing at a FIFO the test writes).
+ *
+ * A host prints "anon KB" (the Anonymous: line of its smaps_rollup) after
+ * fragmenting its heap and again for every line it reads; the test writes
+ * the FIFO once the frees are done and asks again until the figure falls
+ * (or a deadline passes).
+ */
+#include <poll.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "harness.h"
+
+#ifndef TP_SHIM
+#error "built by preload/CMakeLists.txt with TP_SHIM, TP_RUN, TP_HOST"
+#endif
+
+#define PYTHON "/usr/bin/python3"
+#define LIBDIR "/usr/lib/x86_64-linux-gnu" /* Debian's, for the allocators */
+#define DEADLINE_MS 30000 /* a trim of 300 MB may take seconds when busy */
+
+/* CPython fragments its heap: 300k objects of 1 KiB, 1 in 50 kept. */
+static const char py_script[] =
+	"import sys\n"
+	"def anon():\n"
+	"    with open('/proc/self/smaps_rollup') as f:\n"
+	"        for l in f:\n"
+	"            if l.startswith('Anonymous:'):\n"
+	"                return int(l.split()[1])\n"
+	"objs = [bytes(1024) for _ in range(300000)]\n"
+	"kept = objs[::50]\n"
+	"del objs\n"
+	"print('anon', anon(), flush=True)\n"
+	"for line in sys.stdin:\n"
+	"    print('anon', anon(), flush=True)\n";
+
+struct proc {
+	pid_t pid;
+	int in, out, err; /* its stdin (ours to write), stdout, stderr */
+	char fifo[64];
+};
+
+static long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static bool sanitized(void)
+{
+	return TP_SANITIZE[0] != '\0';
+}
+
+/*
+ * In an ASan build the host links the ASan runtime, but the preloaded shim
+ * comes before it in the initial library list, which ASan refuses by
+ * default.  The shim defines no symbol, so the runtime's interceptors still
+ * come before libc's: the order check can be turned off.
+ */
+static void sanitizer_env(void)
+{
+	bool asan = !strcmp(TP_SANITIZE, "address");
+	const char *var = asan ? "ASAN_OPTIONS" : "TSAN_OPTIONS";
+	const char *old = getenv(var);
+	char buf[1024];
+
+	if (!sanitized())
+		return;
+	/*
+	 * TSan refuses to start a thread in the child of a multi-threaded
+	 * fork (its own bookkeeping, not a glibc rule); the shim's child
+	 * starts its monitor there, as designed.
+	 */
+	snprintf(buf, sizeof(buf), "%s%s%s", old ? old : "",
+		 old && *old ? ":" : "",
+		 asan ? "verify_asan_link_order=0" : "die_after_fork=0");
+	setenv(var, buf, 1);
+}
+
+/*
+ * Threads the running shim adds: its monitor's, and under TSan the
+ * runtime's background thread, which it starts with the second thread.
+ */
+static int shim_threads(void)
+{
+	return strcmp(TP_SANITIZE, "thread") ? 1 : 2;
+}
+
+/*
+ * Start @argv with the environment changed by @env ("NAME=VALUE" sets,
+ * "NAME" unsets; NULL terminated).  LD_PRELOAD is always cleared first.
+ */
+static void start(struct proc *p, char *const argv[], const char *const env[])
+{
+	int in[2], out[2], err[2];
+
+	CHECK(!pipe2(in, O_CLOEXEC) && !pipe2(out, O_CLOEXEC) &&
+	      !pipe2(err, O_CLOEXEC));
+	p->pid = fork();
+	CHECK(p->pid >= 0);
+	if (!p->pid) {
+		dup2(in[0], 0);
+		dup2(out[1], 1);
+		dup2(err[1], 2);
+		unsetenv("LD_PRELOAD");
+		sanitizer_env();
+		for (const char *const *e = env; e && *e; e++) {
+			const char *eq = strchr(*e, '=');
+
+			if (eq) {
+				char name[64];
+
+				snprintf(name, sizeof(name), "%.*s",
+					 (int)(eq - *e), *e);
+				setenv(name, eq + 1, 1);
+			} else {
+				unsetenv(*e);
+			}
+		}
+		execvp(argv[0], argv);
+		_exit(126);
+	}
+	close(in[0]);
+	close(out[1]);
+	close(err[1]);
+	p->in = in[1];
+	p->out = out[0];
+	p->err = err[0];
+}
+
+/* Read one line of @fd into @buf within @ms; false on EOF or timeout. */
+static bool read_line(int fd, char *buf, size_t size, int ms)
+{
+	size_t n = 0;
+	long end = now_ms() + ms;
+
+	while (n + 1 < size) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		long left = end - now_ms();
+		char c;
+
+		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
+			return false;
+		if (read(fd, &c, 1) != 1)
+			return false;
+		if (c == '\n')
+			break;
+		buf[n++] = c;
+	}
+	buf[n] = '\0';
+	return true;
+}
+
+/* Everything left on @fd until EOF. */
+static size_t read_all(int fd, char *buf, size_t size)
+{
+	size_t n = 0;
+	ssize_t r;
+
+	while (n + 1 < size && (r = read(fd, buf + n, size - 1 - n)) > 0)
+		n += (size_t)r;
+	buf[n] = '\0';
+	return n;
+}
+
+static long ask_anon(struct proc *p)
+{
+	char line[128];
+	long v;
+
+	CHECK(write(p->in, "\n", 1) == 1);
+	CHECK(read_line(p->out, line, sizeof(line), DEADLINE_MS));
+	CHECK(sscanf(line, "anon %ld", &v) == 1);
+	return v;
+}
+
+static long first_anon(struct proc *p)
+{
+	char line[128];
+	long v;
+
+	if (!read_line(p->out, line, sizeof(line), 4 * DEADLINE_MS))
+		FAIL("no first line from the host");
+	if (sscanf(line, "anon %ld", &v) != 1)
+		FAIL("unexpected first line: %s", line);
+	return v;
+}
+
+static int finish(struct proc *p)
+{
+	int st;
+
+	char rest[4096];
+
+	/* Drain both pipes: a host writing at exit must not get SIGPIPE. */
+	close(p->in);
+	read_all(p->out, rest, sizeof(rest));
+	close(p->out);
+	read_all(p->err, rest, sizeof(rest));
+	close(p->err);
+	if (p->fifo[0])
+		unlink(p->fifo);
+	CHECK(waitpid(p->pid, &st, 0) == p->pid);
+	if (rest[0])
+		th_note("stderr: %.300s", rest);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static void make_fifo(struct proc *p)
+{
+	snprintf(p->fifo, sizeof(p->fifo), "/tmp/tide-preload-test.%d",
+		 (int)getpid());
+	unlink(p->fifo);
+	CHECK(!mkfifo(p->fifo, 0600));
+}
+
+/* One pressure event: a write to the FIFO, as systemd's watcher would. */
+static void pressure(const struct proc *p)
+{
+	int fd = open(p->fifo, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+
+	CHECK(fd >= 0);
+	CHECK(write(fd, "x", 1) == 1);
+	close(fd);
+}
+
+/*
+ * Write the FIFO (again every second: in a fork test the parent's monitor
+ * may take an event too) until anonymous memory is at most 40% of @before;
+ * returns the last figure.
+ */
+static long pressure_until_40pct(struct proc *p, long before)
+{
+	long end = now_ms() + DEADLINE_MS, last_event = 0, a;
+
+	for (;;) {
+		if (now_ms() - last_event >= 1000) {
+			pressure(p);
+			last_event = now_ms();
+		}
+		usleep(100 * 1000);
+		a = ask_anon(p);
+		if (a * 10 <= before * 4 || now_ms() > end)
+			break;
+	}
+	/* The trim may still be under way: report where it settles. */
+	for (long prev = -1; a != prev && now_ms() <= end;) {
+		usleep(300 * 1000);
+		prev = a;
+		a = ask_anon(p);
+	}
+	return a;
+}
+
+static void need_python(void)
+{
+	if (access(PYTHON, X_OK))
+		SKIP("Debian's python3 is not installed (scripts/deps.sh)");
+	/* An instrumented shim needs its sanitizer runtime loaded first,
+	 * which an uninstrumented python3 does not do. */
+	if (sanitized())
+		SKIP("%s build: python3 cannot load the instrumented shim",
+		     TP_SANITIZE);
+}
+
+/* ---- python3 ------------------------------------------------------------ */
+
+TEST(python_heap_given_back_after_pressure_event)
+{
+	char *argv[] = { PYTHON, "-c", (char *)py_script, NULL };
+	struct proc p = { 0 };
+	char watch[96];
+	const char *env[] = { "LD_PRELOAD=" TP_SHIM, watch, NULL };
+	long before, after;
+
+	need_python();
+	make_fifo(&p);
+	snprintf(watch, sizeof(watch), "MEMORY_PRESSURE_WATCH=%s", p.fifo);
+	start(&p, argv, env);
+	before = first_anon(&p);
+	after = pressure_until_40pct(&p, before);
+	th_note("python3 + shim: %ld kB after the frees, %ld kB after the "
+		"event",
+		before, after);
+	CHECK_CMP(before, >, 250 * 1024);
+	CHECK_CMP(after * 10, <=, before * 4);
+	CHECK_EQ(finish(&p), 0);
+}
+
+/* python3 under LD_PRELOAD of @alloc and the shim. */
+static void python_under(const char *alloc)
+{
+	char *argv[] = { PYTHON, "-c", (char *)py_script, NULL };
+	struct proc p = { 0 };
+	char watch[96], preload[512];
+	const char *env[] = { preload, watch, NULL };
+	long before, after;
+
+	need_python();
+	if (access(alloc, R_OK))
+		SKIP("%s is not installed (scripts/deps.sh test)", alloc);
+	make_fifo(&p);
+	snprintf(watch, sizeof(watch), "MEMORY_PRESSURE_WATCH=%s", p.fifo);
+	snprintf(preload, sizeof(preload), "LD_PRELOAD=%s %s", alloc, TP_SHIM);
+	start(&p, argv, env);
+	before = first_anon(&p);
+	after = pressure_until_40pct(&p, before);
+	th_note("python3 + %s + shim: %ld kB after the frees, %ld kB after "
+		"the event",
+		strrchr(alloc, '/') + 1, before, after);
+	CHECK_CMP(before, >, 250 * 1024);
+	CHECK_CMP(after * 10, <=, before * 4);
+	CHECK_EQ(finish(&p), 0);
+}
+
+TEST(python_jemalloc_heap_given_back_after_pressure_event)
+{
+	python_under(LIBDIR "/libjemalloc.so.2");
+}
+
+/*
+ * No mimalloc case: Debian's mimalloc 2.0.9 keeps 100% of this heap even
+ * with mi_collect(true) on the allocating thread and MIMALLOC_PAGE_RESET=1,
+ * since every 64 KiB mimalloc page of 1 KiB blocks holds a kept object:
+ * no purge can give it back (docs/preload.md, "Measured").
+ */
+
+TEST(python_without_shim_keeps_its_heap)
+{
+	char *argv[] = { PYTHON, "-c", (char *)py_script, NULL };
+	struct proc p = { 0 };
+	char watch[96];
+	const char *env[] = { watch, NULL };
+	long before, after;
+
+	need_python();
+	make_fifo(&p);
+	snprintf(watch, sizeof(watch), "MEMORY_PRESSURE_WATCH=%s", p.fifo);
+	start(&p, argv, env);
+	before = first_anon(&p);
+	pressure(&p);
+	sleep(3);
+	after = ask_anon(&p);
+	th_note("python3 alone: %ld kB after the frees, %ld kB 3 s after the "
+		"event",
+		before, after);
+	CHECK_CMP(before, >, 250 * 1024);
+	CHECK_CMP(after * 10, >=, before * 8);
+	CHECK_EQ(finish(&p), 0);
+}
+
+/* ---- the C host: fork, daemon(), exec, threads --------------------------- */
+
+static int count_threads(const char *line)
+{
+	int n = -1;
+
+	CHECK(sscanf(line, "threads %d", &n) == 1);
+	return n;
+}
+
+/* Threads of the host without the shim (sanitizers may add their own). */
+static int base_threads(void)
+{
+	char *argv[] = { TP_HOST, "exit", "0", NULL };
+	struct proc p = { 0 };
+	char line[256];
+
+	start(&p, argv, NULL);
+	CHECK(read_line(p.out, line, sizeof(line), DEADLINE_MS));
+	CHECK_EQ(finish(&p), 0);
+	return count_threads(line);
+}
+
+static void host_gives_back(const char *mode, bool daemonizes)
+{
+	char *argv[] = { TP_HOST, (char *)mode, NULL };
+	struct proc p = { 0 };
+	char watch[96], line[256];
+	const char *env[] = { "LD_PRELOAD=" TP_SHIM, watch, NULL };
+	int base = base_threads();
+	long before, after;
+
+	make_fifo(&p);
+	snprintf(watch, sizeof(watch), "MEMORY_PRESSURE_WATCH=%s", p.fifo);
+	start(&p, argv, env);
+	if (daemonizes) {
+		int st;
+
+		/* daemon()'s parent exits 0 at once; the daemon goes on. */
+		CHECK(waitpid(p.pid, &st, 0) == p.pid);
+		CHECK(WIFEXITED(st));
+		CHECK_EQ(WEXITSTATUS(st), 0);
+		p.pid = -1;
+	}
+	if (strcmp(mode, "threads64")) {
+		CHECK(read_line(p.out, line, sizeof(line), DEADLINE_MS));
+		/* Its own monitor thread; the parent's is not in a child
+		 * (nor TSan's background thread, which it does not restart). */
+		CHECK_EQ(count_threads(line), base + 1);
+	}
+	before = first_anon(&p);
+	if (sanitized()) {
+		/* The sanitizer's allocator replaces glibc's: the events
+		 * still run the monitor's loop in the host, but there is no
+		 * glibc heap to measure. */
+		pressure(&p);
+		usleep(500 * 1000);
+		pressure(&p);
+		after = ask_anon(&p);
+		th_note("%s build: %s ran the events; no measurement", mode,
+			TP_SANITIZE);
+		before = 0;
+	} else {
+		after = pressure_until_40pct(&p, before);
+		th_note("%s: %ld kB after the frees, %ld kB after the event",
+			mode, before, after);
+	}
+	/* glibc's thread arenas give part back at free time already (the
+	 * 64 threads keep 6 MiB live). */
+	if (before) {
+		CHECK_CMP(before, >,
+			  (strcmp(mode, "threads64") ? 250 : 32) * 1024);
+		CHECK_CMP(after * 10, <=, before * 4);
+	}
+	if (daemonizes) {
+		close(p.in);
+		/* EOF on its stdout: the daemon has exited. */
+		read_all(p.out, line, sizeof(line));
+		close(p.out);
+		close(p.err);
+		unlink(p.fifo);
+	} else {
+		CHECK_EQ(finish(&p), 0);
+	}
+}
+
+TEST(forked_child_gets_its_own_monitor)
+{
+	if (!strcmp(TP_SANITIZE, "thread"))
+		SKIP("ThreadSanitizer does not support threads started in the "
+		     "child of a multi-threaded fork (die_after_fork), and the "
+		     "child's own monitor is one (TSan then reports a "
+		     "dup thread id)");
+	host_gives_back("fork-frag", false);
+}
+
+TEST(daemon_keeps_a_monitor)
+{
+	host_gives_back("daemon-frag", true);
+}
+
+TEST(sixty_four_threads_allocating_then_given_back)
+{
+	host_gives_back("threads64", false);
+}
+
+static void exec_check(const char *inherit, bool kept)
+{
+	char *argv[] = { TP_HOST, "exec", NULL };
+	const char *env[] = { "LD_PRELOAD=" TP_SHIM, inherit, NULL };
+	struct proc p = { 0 };
+	char line[512], want[512];
+	int base = base_threads();
+
+	start(&p, argv, env);
+	CHECK(read_line(p.out, line, sizeof(line), DEADLINE_MS));
+	CHECK_EQ(finish(&p), 0);
+	snprintf(want, sizeof(want), "threads %d preload=%s",
+		 base + (kept ? shim_threads() : 0), kept ? TP_SHIM : "-");
+	CHECK_STR(line, want);
+}
+
+TEST(exec_inherits_the_shim)
+{
+	exec_check("TIDE_INHERIT=1", true);
+}
+
+TEST(exec_without_the_shim_when_TIDE_INHERIT_0)
+{
+	exec_check("TIDE_INHERIT=0", false);
+}
+
+/* ---- bad settings -------------------------------------------------------- */
+
+static void bad_setting(const char *setting, const char *name, int base)
+{
+	char *argv[] = { TP_HOST, "exit", "3", NULL };
+	const char *env[] = { "LD_PRELOAD=" TP_SHIM, "TIDE_VERBOSE=1", setting,
+			      NULL };
+	struct proc p = { 0 };
+	char out[512], err[1024];
+	char *nl;
+
+	if (!strncmp(setting, "TIDE_VERBOSE", 12))
+		env[1] = "TIDE_SOURCES=none";
+	start(&p, argv, env);
+	read_all(p.out, out, sizeof(out));
+	read_all(p.err, err, sizeof(err));
+	/* The program ran normally, with its own exit status. */
+	CHECK_EQ(finish(&p), 3);
+	/* The shim turned itself off: no monitor thread. */
+	CHECK_EQ(count_threads(out), base);
+	/* Exactly one line on stderr, naming the setting. */
+	nl = strchr(err, '\n');
+	if (!nl || nl[1] || strncmp(err, "tide-preload: ", 14) ||
+	    !strstr(err, name))
+		FAIL("%s: stderr was \"%s\"", setting, err);
+}
+
+TEST(bad_settings_one_line_program_runs)
+{
+	static const char *const bad[][2] = {
+		{ "TIDE_LIMIT=12Q", "TIDE_LIMIT" },
+		{ "TIDE_LIMIT=0", "TIDE_LIMIT" },
+		{ "TIDE_HIGH=abc", "TIDE_HIGH" },
+		{ "TIDE_HIGH=150%", "TIDE_HIGH" },
+		{ "TIDE_LOW=-5M", "TIDE_LOW" },
+		{ "TIDE_LOW=99999999999999999999", "TIDE_LOW" },
+		{ "TIDE_SOURCES=psi,bogus", "TIDE_SOURCES" },
+		{ "TIDE_SOURCES=", "TIDE_SOURCES" },
+		{ "TIDE_CONTROL=yes", "TIDE_CONTROL" },
+		{ "TIDE_VERBOSE=2", "TIDE_VERBOSE" },
+		{ "TIDE_INHERIT=maybe", "TIDE_INHERIT" },
+	};
+	int base = base_threads();
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		bad_setting(bad[i][0], bad[i][1], base);
+}
+
+TEST(low_above_high_is_a_bad_setting)
+{
+	char *argv[] = { TP_HOST, "exit", "3", NULL };
+	const char *env[] = { "LD_PRELOAD=" TP_SHIM, "TIDE_HIGH=64M",
+			      "TIDE_LOW=65M", NULL };
+	struct proc p = { 0 };
+	char out[512], err[1024];
+
+	start(&p, argv, env);
+	read_all(p.out, out, sizeof(out));
+	read_all(p.err, err, sizeof(err));
+	CHECK_EQ(finish(&p), 3);
+	CHECK(strstr(err, "TIDE_LOW") && strchr(err, '\n') &&
+	      !strchr(err, '\n')[1]);
+}
+
+TEST(good_settings_start_a_monitor_quietly)
+{
+	char *argv[] = { TP_HOST, "exit", "5", NULL };
+	const char *env[] = { "LD_PRELOAD=" TP_SHIM, "TIDE_HIGH=64M",
+			      "TIDE_LOW=48M",	     "TIDE_SOURCES=budget",
+			      "TIDE_INHERIT=1",	     NULL };
+	struct proc p = { 0 };
+	char out[512], err[1024];
+	int base = base_threads();
+
+	start(&p, argv, env);
+	read_all(p.out, out, sizeof(out));
+	read_all(p.err, err, sizeof(err));
+	CHECK_EQ(finish(&p), 5);
+	CHECK_EQ(count_threads(out), base + shim_threads());
+	CHECK_STR(err, "");
+}
+
+TEST(verbose_says_what_it_found)
+{
+	char *argv[] = { TP_HOST, "exit", "0", NULL };
+	const char *env[] = { "LD_PRELOAD=" TP_SHIM, "TIDE_VERBOSE=1",
+			      "TIDE_SOURCES=none", NULL };
+	struct proc p = { 0 };
+	char out[512], err[1024];
+
+	start(&p, argv, env);
+	read_all(p.out, out, sizeof(out));
+	read_all(p.err, err, sizeof(err));
+	CHECK_EQ(finish(&p), 0);
+	CHECK(strstr(err, "tide-preload: pid "));
+	CHECK(strstr(err, ": sources none, limit "));
+	CHECK(strchr(err, '\n') && !strchr(err, '\n')[1]);
+}
+
+/* ---- tide-run ------------------------------------------------------------ */
+
+static int run_tool(char *const argv[], char *out, size_t osz, char *err,
+		    size_t esz)
+{
+	struct proc p = { 0 };
+
+	start(&p, argv, NULL);
+	read_all(p.out, out, osz);
+	read_all(p.err, err, esz);
+	return finish(&p);
+}
+
+TEST(tide_run_option_errors_exit_2)
+{
+	static const char *const bad[][3] = {
+		{ "--limit", "12Q", "bad size '12Q'" },
+		{ "--high", "0", "bad size '0'" },
+		{ "--low", "101%", "bad size '101%'" },
+		{ "--sources", "psi,nope", "bad source list 'psi,nope'" },
+		{ "--bogus", "--", "unknown option '--bogus'" },
+	};
+	char out[4096], err[4096];
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char *argv[] = { TP_RUN,
+				 (char *)bad[i][0],
+				 (char *)bad[i][1],
+				 "--",
+				 TP_HOST,
+				 "exit",
+				 "0",
+				 NULL };
+
+		CHECK_EQ(run_tool(argv, out, sizeof(out), err, sizeof(err)), 2);
+		if (!strstr(err, bad[i][2]))
+			FAIL("%s %s: stderr \"%s\"", bad[i][0], bad[i][1], err);
+		CHECK_STR(out, "");
+	}
+	{
+		char *argv[] = { TP_RUN, "--high", "1M",   "--low", "2M",
+				 "--",	 TP_HOST,  "exit", "0",	    NULL };
+
+		CHECK_EQ(run_tool(argv, out, sizeof(out), err, sizeof(err)), 2);
+	}
+	{
+		char *argv[] = { TP_RUN, "--limit", NULL };
+
+		CHECK_EQ(run_tool(argv, out, sizeof(out), err, sizeof(err)), 2);
+		CHECK(strstr(err, "needs a value"));
+	}
+	{
+		char *argv[] = { TP_RUN, NULL };
+
+		CHECK_EQ(run_tool(argv, out, sizeof(out), err, sizeof(err)), 2);
+		CHECK(strstr(err, "no program to run"));
+	}
+}
+
+TEST(tide_run_passes_exit_status_and_sets_the_shim)
+{
+	char out[4096], err[4096];
+	int base = base_threads();
+
+	{
+		char *argv[] = { TP_RUN, "--sources", "budget,none", "--high",
+				 "1G",	 "--",	      TP_HOST,	     "exit",
+				 "7",	 NULL };
+
+		CHECK_EQ(run_tool(argv, out, sizeof(out), err, sizeof(err)), 7);
+		CHECK_EQ(count_threads(out), base + shim_threads());
+		CHECK_STR(err, "");
+	}
+	{
+		char *argv[] = { TP_RUN, "--", TP_HOST, "threads", NULL };
+		char want[512];
+
+		CHECK_EQ(run_tool(argv, out, sizeof(out), err, sizeof(err)), 0);
+		snprintf(want, sizeof(want), "threads %d preload=%s\n",
+			 base + shim_threads(), TP_SHIM);
+		CHECK_STR(out, want);
+	}
+	{
+		char *argv[] = { TP_RUN,  "--no-inherit", "--",
+				 TP_HOST, "exec",	  NULL };
+		char want[512];
+
+		CHECK_EQ(run_tool(argv, out, sizeof(out), err, sizeof(err)), 0);
+		snprintf(want, sizeof(want), "threads %d preload=-\n", base);
+		CHECK_STR(out, want);
+	}
+	{
+		char *argv[] = { TP_RUN, "--", "/nonexistent/program", NULL };
+
+		CHECK_EQ(run_tool(argv, out, sizeof(out), err, sizeof(err)),
+			 127);
+		CHECK(strstr(err, "cannot run /nonexistent/program"));
+	}
+}
+
+TEST(tide_run_help_and_show)
+{
+	char out[4096], err[4096];
+
+	{
+		char *argv[] = { TP_RUN, "--help", NULL };
+
+		CHECK_EQ(run_tool(argv, out, sizeof(out), err, sizeof(err)), 0);
+		CHECK(strstr(out, "usage: tide-run"));
+	}
+	{
+		char *argv[] = { TP_RUN, "--sources", "none", "--show", NULL };
+
+		CHECK_EQ(run_tool(argv, out, sizeof(out), err, sizeof(err)), 0);
+		CHECK(strstr(out, "sources      none\n"));
+		CHECK(strstr(out, "allowed      none\n"));
+		CHECK(strstr(out, "\nlimit "));
+	}
+}
+
+RUN_TESTS(T(python_heap_given_back_after_pressure_event),
+	  T(python_jemalloc_heap_given_back_after_pressure_event),
+	  T(python_without_shim_keeps_its_heap),
+	  T(forked_child_gets_its_own_monitor), T(daemon_keeps_a_monitor),
+	  T(sixty_four_threads_allocating_then_given_back),
+	  T(exec_inherits_the_shim),
+	  T(exec_without_the_shim_when_TIDE_INHERIT_0),
+	  T(bad_settings_one_line_program_runs),
+	  T(low_above_high_is_a_bad_setting),
+	  T(good_settings_start_a_monitor_quietly),
+	  T(verbose_says_what_it_found), T(tide_run_option_errors_exit_2),
+	  T(tide_run_passes_exit_status_and_sets_the_shim),
+	  T(tide_run_help_and_show))

@@ -1,0 +1,201 @@
+// SPDX-License-Identifier: MIT
+/*
+ * test_preload_cgroup.c - tide-run against a real cgroup v1 memory limit.
+ *
+ * A child group of our own v1 memory group gets a 128 MiB limit.  The host
+ * (preload/host.c "grow", linked to nothing of tide) runs five rounds of a
+ * 64 MiB fragmented heap (4 KiB blocks, 1 in 50 kept, the rest freed) then
+ * an 80 MiB buffer filled at 100 MiB/s.  Under glibc the heap's holes stay
+ * resident, so without tide the first buffer meets the limit and the OOM
+ * killer; under tide-run the defaults find the group's limit, the limit
+ * watcher sees the working set pass 3/4 of it and the purge trims the
+ * holes, so the host finishes.  Needs root and a writable cgroup v1 memory
+ * hierarchy; skips (77) otherwise.
+ */
+#include <limits.h>
+#include <sys/stat.h>
+
+#include "harness.h"
+
+#ifndef TP_SHIM
+#error "built by preload/CMakeLists.txt with TP_SHIM, TP_RUN, TP_HOST"
+#endif
+
+#define LIMIT (128ull << 20)
+
+static char cg_dir[PATH_MAX];
+
+/* Our own v1 memory group directory, or "" if there is none. */
+static void own_memory_group(char *out, size_t size)
+{
+	FILE *f = fopen("/proc/self/cgroup", "re");
+	char line[PATH_MAX];
+	struct stat st;
+
+	out[0] = '\0';
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		char *p = strstr(line, ":memory:");
+
+		if (!p)
+			continue;
+		p += strlen(":memory:");
+		p[strcspn(p, "\n")] = '\0';
+		snprintf(out, size, "/sys/fs/cgroup/memory%.3000s",
+			 strcmp(p, "/") ? p : "");
+		break;
+	}
+	fclose(f);
+	if (out[0] && (stat(out, &st) || !S_ISDIR(st.st_mode)))
+		out[0] = '\0';
+}
+
+static int write_file(const char *dir, const char *name, const char *val)
+{
+	char path[PATH_MAX + 64];
+	int fd, r = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, val, strlen(val)) < 0)
+		r = -errno;
+	close(fd);
+	return r;
+}
+
+static long long oom_kills(void)
+{
+	char path[PATH_MAX + 64];
+	long v;
+
+	snprintf(path, sizeof(path), "%s/memory.oom_control", cg_dir);
+	v = th_proc_value(path, "oom_kill");
+	return v;
+}
+
+/* Run @argv inside the group; its output in @out; the wait status. */
+static int run_in_group(char *const argv[], char *out, size_t size)
+{
+	int pfd[2], st;
+	size_t n = 0;
+	ssize_t r;
+	pid_t pid;
+
+	CHECK(!pipe2(pfd, O_CLOEXEC));
+	pid = fork();
+	CHECK(pid >= 0);
+	if (!pid) {
+		char me[32];
+
+		dup2(pfd[1], 1);
+		dup2(pfd[1], 2);
+		snprintf(me, sizeof(me), "%d\n", (int)getpid());
+		if (write_file(cg_dir, "cgroup.procs", me))
+			_exit(125);
+		unsetenv("LD_PRELOAD");
+		/* Sanitizer builds: see test_preload.c's sanitizer_env(). */
+		if (!strcmp(TP_SANITIZE, "address"))
+			setenv("ASAN_OPTIONS", "verify_asan_link_order=0", 1);
+		execv(argv[0], argv);
+		_exit(126);
+	}
+	close(pfd[1]);
+	while (n + 1 < size && (r = read(pfd[0], out + n, size - 1 - n)) > 0)
+		n += (size_t)r;
+	out[n] = '\0';
+	close(pfd[0]);
+	CHECK(waitpid(pid, &st, 0) == pid);
+	return st;
+}
+
+/* A child group of our own v1 memory group limited to @limit bytes. */
+static void make_group(unsigned long long limit)
+{
+	char own[PATH_MAX], val[32];
+
+	own_memory_group(own, sizeof(own));
+	if (!own[0])
+		SKIP("no cgroup v1 memory controller mounted");
+	snprintf(cg_dir, sizeof(cg_dir), "%.3000s/tide-preload-test-%d", own,
+		 (int)getpid());
+	if (mkdir(cg_dir, 0755))
+		SKIP("cannot create a memory cgroup under %s: %s", own,
+		     strerror(errno));
+	snprintf(val, sizeof(val), "%llu", limit);
+	if (write_file(cg_dir, "memory.limit_in_bytes", val)) {
+		rmdir(cg_dir);
+		SKIP("cannot set memory.limit_in_bytes");
+	}
+}
+
+/*
+ * Percentages: TIDE_LIMIT of the group's limit, TIDE_HIGH and TIDE_LOW of
+ * TIDE_LIMIT; the shim and tide-run --show resolve them alike.
+ */
+TEST(percent_settings_resolve_against_the_group_limit)
+{
+	char *show[] = { TP_RUN,  "--limit", "50%",    "--high", "60%",
+			 "--low", "50%",     "--show", NULL };
+	char *shim[] = { TP_RUN, "--verbose", "--limit", "50%", "--high", "75%",
+			 "--",	 TP_HOST,     "exit",	 "0",	NULL };
+	char out_show[4096], out_shim[4096];
+	int st_show, st_shim, rm;
+
+	make_group(256ull << 20);
+	st_show = run_in_group(show, out_show, sizeof(out_show));
+	st_shim = run_in_group(shim, out_shim, sizeof(out_shim));
+	rm = rmdir(cg_dir) ? -errno : 0;
+	th_note("%s%s", out_show, out_shim);
+	CHECK_EQ(rm, 0);
+	CHECK(WIFEXITED(st_show) && WEXITSTATUS(st_show) == 0);
+	CHECK(strstr(out_show, "limit        134217728 (128.0 MiB)\n"));
+	CHECK(strstr(out_show, "limit from   --limit / TIDE_LIMIT\n"));
+	/* 60% and 50% of 128 MiB, rounded down. */
+	CHECK(strstr(out_show, "high         80530636 (76.8 MiB)\n"));
+	CHECK(strstr(out_show, "low          67108864 (64.0 MiB)\n"));
+	CHECK(WIFEXITED(st_shim) && WEXITSTATUS(st_shim) == 0);
+	/* 75% of 128 MiB; low is the monitor's 7/8 of high. */
+	CHECK(strstr(out_shim, ", limit 134217728 (TIDE_LIMIT), high "
+			       "100663296, low 88080384, allocator "));
+}
+
+TEST(cgroup1_limit_host_survives_with_tide_run_oom_killed_without)
+{
+	char *with[] = { TP_RUN, "--verbose", "--", TP_HOST, "grow", NULL };
+	char *without[] = { TP_HOST, "grow", NULL };
+	char out_with[8192], out_without[8192], want[64];
+	long long k0, k1, k2;
+	int st_with, st_without, rm;
+
+	if (TP_SANITIZE[0])
+		SKIP("%s build: the sanitizer's allocator replaces glibc's, "
+		     "there is no glibc heap for the purge to trim",
+		     TP_SANITIZE);
+	make_group(LIMIT);
+	k0 = oom_kills();
+	st_with = run_in_group(with, out_with, sizeof(out_with));
+	k1 = oom_kills();
+	st_without = run_in_group(without, out_without, sizeof(out_without));
+	k2 = oom_kills();
+	rm = rmdir(cg_dir) ? -errno : 0;
+
+	th_note("with tide-run: status %#x\n%s", st_with, out_with);
+	th_note("without: status %#x\n%s", st_without, out_without);
+	CHECK_EQ(rm, 0);
+	/* The shim found the group's limit by itself. */
+	snprintf(want, sizeof(want), ", limit %llu (", LIMIT);
+	CHECK(strstr(out_with, want));
+	CHECK(strstr(out_with, "/memory.limit_in_bytes)"));
+	CHECK(WIFEXITED(st_with) && WEXITSTATUS(st_with) == 0);
+	CHECK(strstr(out_with, "round 4 anon ") && strstr(out_with, "done\n"));
+	CHECK_EQ(k1, k0);
+	/* The limit is real: the same host alone is OOM-killed. */
+	CHECK(WIFSIGNALED(st_without) && WTERMSIG(st_without) == SIGKILL);
+	CHECK_EQ(k2, k1 + 1);
+}
+
+RUN_TESTS(T(percent_settings_resolve_against_the_group_limit),
+	  T(cgroup1_limit_host_survives_with_tide_run_oom_killed_without))

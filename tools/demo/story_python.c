@@ -1,0 +1,215 @@
+// SPDX-License-Identifier: MIT
+/*
+ * story_python.c - tide-demo's story of an unmodified CPython: its heap
+ * stays fragmented after the frees until tide-run's shim purges it on a
+ * pressure event.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "story_python.h"
+
+#define PYTHON "/usr/bin/python3"
+#define DEADLINE_MS 30000
+
+static const char script[] = "import sys\n"
+			     "def anon():\n"
+			     "    with open('/proc/self/smaps_rollup') as f:\n"
+			     "        for l in f:\n"
+			     "            if l.startswith('Anonymous:'):\n"
+			     "                return int(l.split()[1])\n"
+			     "objs = [bytes(1024) for _ in range(300000)]\n"
+			     "kept = objs[::50]\n"
+			     "del objs\n"
+			     "print('anon', anon(), flush=True)\n"
+			     "for line in sys.stdin:\n"
+			     "    print('anon', anon(), flush=True)\n";
+
+struct py {
+	pid_t pid;
+	int in, out;
+};
+
+static long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int spawn(const char *tide_run, const char *fifo, struct py *p)
+{
+	int in[2], out[2];
+
+	if (pipe2(in, O_CLOEXEC))
+		return -1;
+	if (pipe2(out, O_CLOEXEC)) {
+		close(in[0]);
+		close(in[1]);
+		return -1;
+	}
+	p->pid = fork();
+	if (p->pid < 0) {
+		close(in[0]);
+		close(in[1]);
+		close(out[0]);
+		close(out[1]);
+		return -1;
+	}
+	if (!p->pid) {
+		char *with[] = { (char *)tide_run, "--", PYTHON, "-c",
+				 (char *)script,   NULL };
+		char *without[] = { PYTHON, "-c", (char *)script, NULL };
+
+		dup2(in[0], 0);
+		dup2(out[1], 1);
+		setenv("MEMORY_PRESSURE_WATCH", fifo, 1);
+		unsetenv("LD_PRELOAD");
+		if (tide_run)
+			execvp(tide_run, with);
+		else
+			execv(PYTHON, without);
+		_exit(127);
+	}
+	close(in[0]);
+	close(out[1]);
+	p->in = in[1];
+	p->out = out[0];
+	return 0;
+}
+
+/* The next "anon KB" line within @ms; -1 on EOF, timeout or garbage. */
+static long read_anon(struct py *p, int ms)
+{
+	char line[128];
+	size_t n = 0;
+	long end = now_ms() + ms, v;
+
+	while (n + 1 < sizeof(line)) {
+		struct pollfd pfd = { .fd = p->out, .events = POLLIN };
+		long left = end - now_ms();
+		char c;
+
+		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0 ||
+		    read(p->out, &c, 1) != 1)
+			return -1;
+		if (c == '\n')
+			break;
+		line[n++] = c;
+	}
+	line[n] = '\0';
+	return sscanf(line, "anon %ld", &v) == 1 ? v : -1;
+}
+
+static long ask(struct py *p)
+{
+	if (write(p->in, "\n", 1) != 1)
+		return -1;
+	return read_anon(p, DEADLINE_MS);
+}
+
+static void event(const char *fifo)
+{
+	int fd = open(fifo, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+
+	if (fd >= 0) {
+		if (write(fd, "x", 1) != 1) {
+			/* A full FIFO holds an event already. */
+		}
+		close(fd);
+	}
+}
+
+/* One run: figures after the frees and after the event, in kB. */
+static int run(const char *tide_run, const char *fifo, long *before,
+	       long *after)
+{
+	struct py p;
+	long start, prev = -2, a = -1;
+	int st;
+
+	if (spawn(tide_run, fifo, &p))
+		return -1;
+	*before = read_anon(&p, 4 * DEADLINE_MS);
+	if (*before > 0) {
+		event(fifo);
+		start = now_ms();
+		/* At least a second, then until two readings agree. */
+		do {
+			usleep(300 * 1000);
+			prev = a;
+			a = ask(&p);
+		} while (a > 0 &&
+			 (now_ms() - start < 1000 || (a != prev && prev > 0)) &&
+			 now_ms() - start < DEADLINE_MS);
+	}
+	*after = a;
+	close(p.in);
+	close(p.out);
+	if (waitpid(p.pid, &st, 0) != p.pid || !WIFEXITED(st) ||
+	    WEXITSTATUS(st) || *before <= 0 || *after <= 0)
+		return -1;
+	return 0;
+}
+
+int story_python(const char *build_dir, FILE *out)
+{
+	char tide_run[PATH_MAX], fifo[64];
+	long b0 = 0, a0 = 0, b1 = 0, a1 = 0;
+	int r0, r1;
+
+	if (access(PYTHON, X_OK)) {
+		fprintf(out, "python story: %s not installed\n", PYTHON);
+		return 2;
+	}
+	snprintf(tide_run, sizeof(tide_run), "%s/preload/tide-run",
+		 build_dir ? build_dir : ".");
+	if (access(tide_run, X_OK))
+		snprintf(tide_run, sizeof(tide_run), "tide-run");
+	snprintf(fifo, sizeof(fifo), "/tmp/tide-demo-python.%d", (int)getpid());
+	unlink(fifo);
+	if (mkfifo(fifo, 0600)) {
+		fprintf(out, "python story: mkfifo %s: %s\n", fifo,
+			strerror(errno));
+		return 2;
+	}
+	r0 = run(NULL, fifo, &b0, &a0);
+	r1 = run(tide_run, fifo, &b1, &a1);
+	unlink(fifo);
+
+	fprintf(out,
+		"Unmodified CPython (%s): 300k objects of 1 KiB, 1 in 50 "
+		"kept, the rest freed;\nthen one memory-pressure event "
+		"($MEMORY_PRESSURE_WATCH FIFO).\n\n",
+		PYTHON);
+	fprintf(out, "%-20s %16s %16s %6s\n", "", "after the frees",
+		"after the event", "kept");
+	if (r0)
+		fprintf(out, "%-20s %33s\n", "python3", "(did not run)");
+	else
+		fprintf(out, "%-20s %13ld kB %13ld kB %5.0f%%\n", "python3", b0,
+			a0, 100.0 * (double)a0 / (double)b0);
+	if (r1)
+		fprintf(out, "%-20s %33s\n", "tide-run python3",
+			"(did not run)");
+	else
+		fprintf(out, "%-20s %13ld kB %13ld kB %5.0f%%\n",
+			"tide-run python3", b1, a1,
+			100.0 * (double)a1 / (double)b1);
+	if (r0 || r1)
+		return 2;
+	return a1 * 10 <= b1 * 4 && a0 * 10 >= b0 * 8 ? 0 : 1;
+}

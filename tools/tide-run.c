@@ -1,0 +1,311 @@
+// SPDX-License-Identifier: MIT
+/*
+ * tide-run - run a program with libtide-preload.so (docs/preload.md,
+ * man/tide-run.1).
+ *
+ *   tide-run [--limit SIZE] [--high SIZE] [--low SIZE] [--sources LIST]
+ *            [--control] [--verbose] [--no-inherit] -- PROGRAM [ARGS...]
+ *   tide-run --show [options]
+ *
+ * Checks every value as the shim will (preload/settings.c), sets the TIDE_*
+ * variables, puts the shim first in $LD_PRELOAD and execs PROGRAM.  Exit
+ * status: PROGRAM's; 2 for a usage error; 127 when PROGRAM cannot be run.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <tide/pressure.h>
+
+#include "settings.h"
+
+#define SHIM "libtide-preload.so"
+
+#ifndef TIDE_RUN_LIBDIR /* absolute install directory of the shim */
+#define TIDE_RUN_LIBDIR "/usr/local/lib"
+#endif
+#ifndef TIDE_RUN_LIBDIR_REL /* the same, relative to the bin directory */
+#define TIDE_RUN_LIBDIR_REL "../lib"
+#endif
+
+static void usage(FILE *f)
+{
+	fputs("usage: tide-run [OPTIONS] -- PROGRAM [ARGS...]\n"
+	      "       tide-run --show [OPTIONS]\n"
+	      "Run PROGRAM with libtide-preload.so: under memory pressure "
+	      "its allocator\ngives free memory back to the kernel.\n\n"
+	      "  --limit SIZE     memory limit to act on (TIDE_LIMIT)\n"
+	      "  --high SIZE      start reclaiming at this usage (TIDE_HIGH)\n"
+	      "  --low SIZE       stop reclaiming under this usage (TIDE_LOW)\n"
+	      "  --sources LIST   pressure sources to try, comma separated:\n"
+	      "                   watch,psi-cgroup,psi,cgroup2,cgroup1,budget,"
+	      "none\n"
+	      "  --control        let tidectl inspect and drive it "
+	      "(TIDE_CONTROL=1)\n"
+	      "  --verbose        one line on stderr: what the shim found\n"
+	      "  --no-inherit     programs PROGRAM execs run without the shim\n"
+	      "  --show           print the source and the effective limit "
+	      "found here\n"
+	      "  --help           this text\n\n"
+	      "SIZE: bytes with an optional K, M, G or T suffix (1024-based), "
+	      "or N% of the\neffective limit (of --limit for --high and --low "
+	      "when given).\nExit status: PROGRAM's; 2 for a usage error; 127 "
+	      "when PROGRAM cannot be run.\n",
+	      f);
+}
+
+static int usage_error(const char *fmt, const char *arg)
+{
+	fputs("tide-run: ", stderr);
+	fprintf(stderr, fmt, arg);
+	fputs("\nTry 'tide-run --help'.\n", stderr);
+	return 2;
+}
+
+static bool is_file(const char *path)
+{
+	struct stat st;
+
+	return !stat(path, &st) && S_ISREG(st.st_mode);
+}
+
+/* The shim: next to this binary (build tree), then the library directory
+ * relative to it (a relocated install), then the configured one. */
+static int find_shim(char *out, size_t size)
+{
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+	if (n > 0) {
+		char *slash;
+
+		exe[n] = '\0';
+		slash = strrchr(exe, '/');
+		if (slash) {
+			*slash = '\0';
+			if ((size_t)snprintf(out, size, "%s/%s", exe, SHIM) <
+				    size &&
+			    is_file(out))
+				return 0;
+			if ((size_t)snprintf(out, size, "%s/%s/%s", exe,
+					     TIDE_RUN_LIBDIR_REL,
+					     SHIM) < size &&
+			    is_file(out))
+				return 0;
+		}
+	}
+	if ((size_t)snprintf(out, size, "%s/%s", TIDE_RUN_LIBDIR, SHIM) <
+		    size &&
+	    is_file(out))
+		return 0;
+	return -ENOENT;
+}
+
+static void print_size(const char *what, uint64_t v)
+{
+	printf("%-12s %llu", what, (unsigned long long)v);
+	if (v >= 1u << 20)
+		printf(" (%.1f MiB)", (double)v / (1u << 20));
+	putchar('\n');
+}
+
+/* --show: what the shim's monitor finds for this process. */
+static int no_source(int r)
+{
+	fprintf(stderr, "tide-run: no pressure source: %s\n", strerror(-r));
+	return 1;
+}
+
+/* --show: what the shim's monitor finds for this process, resolving the
+ * settings in the shim's order (docs/preload.md). */
+static int show(void)
+{
+	struct tide__preload_settings s;
+	struct tide_monitor_config cfg = { .size = sizeof(cfg) };
+	struct tide_monitor_limit lim;
+	struct tide_monitor *m;
+	char msg[512], names[128];
+	uint64_t base, high, low;
+	bool config_limit;
+	int r;
+
+	if (tide__preload_settings_read(&s, msg, sizeof(msg)))
+		return usage_error("%s", msg);
+	cfg.sources = s.sources;
+	cfg.limit = s.limit.bytes;
+	r = tide_monitor_new(&m, &cfg);
+	if (r)
+		return no_source(r);
+	tide_monitor_limit(m, &lim);
+	tide_monitor_free(m);
+	base = lim.limit;
+	if (tide__preload_size_resolve(&s.limit, base, &cfg.limit)) {
+		fprintf(stderr,
+			"tide-run: --limit %u%%: no effective limit "
+			"found\n",
+			s.limit.pct);
+		return 1;
+	}
+	if (cfg.limit)
+		base = cfg.limit;
+	if (tide__preload_size_resolve(&s.high, base, &high) ||
+	    tide__preload_size_resolve(&s.low, base, &low)) {
+		fprintf(stderr, "tide-run: a percentage needs a limit, and "
+				"none was found\n");
+		return 1;
+	}
+	if (high && low > high)
+		return usage_error("%s", "--low is above --high");
+	cfg.high_watermark = high;
+	cfg.low_watermark = low;
+	r = tide_monitor_new(&m, &cfg);
+	if (r)
+		return no_source(r);
+	tide_monitor_limit(m, &lim);
+	config_limit = !strcmp(lim.file, "config");
+	tide__preload_source_names(tide_monitor_source(m), names,
+				   sizeof(names));
+	printf("%-12s %s\n", "sources", names);
+	tide__preload_source_names(s.sources ? s.sources : TIDE_SOURCE_AUTO,
+				   names, sizeof(names));
+	printf("%-12s %s\n", "allowed", names);
+	print_size("limit", lim.limit);
+	if (config_limit)
+		printf("%-12s %s\n", "limit from", "--limit / TIDE_LIMIT");
+	else
+		printf("%-12s %s%s%s\n", "limit from", lim.dir,
+		       lim.dir[0] && lim.file[0] ? "/" : "",
+		       lim.file[0] ? lim.file : (lim.dir[0] ? "" : "none"));
+	if (lim.version)
+		printf("%-12s v%d\n", "cgroup", lim.version);
+	print_size("working set", lim.working_set);
+	print_size("high", lim.high);
+	print_size("low", lim.low);
+	printf("%-12s %s\n", "allocator", tide_purge_allocator());
+	tide_monitor_free(m);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	enum {
+		O_LIMIT = 256,
+		O_HIGH,
+		O_LOW,
+		O_SOURCES,
+		O_CONTROL,
+		O_VERBOSE,
+		O_NO_INHERIT,
+		O_SHOW,
+		O_HELP
+	};
+	static const struct option opts[] = {
+		{ "limit", required_argument, NULL, O_LIMIT },
+		{ "high", required_argument, NULL, O_HIGH },
+		{ "low", required_argument, NULL, O_LOW },
+		{ "sources", required_argument, NULL, O_SOURCES },
+		{ "control", no_argument, NULL, O_CONTROL },
+		{ "verbose", no_argument, NULL, O_VERBOSE },
+		{ "no-inherit", no_argument, NULL, O_NO_INHERIT },
+		{ "show", no_argument, NULL, O_SHOW },
+		{ "help", no_argument, NULL, O_HELP },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct tide__preload_size sz, high = { 0 }, low = { 0 };
+	char shim[PATH_MAX], *preload;
+	const char *old;
+	bool do_show = false;
+	unsigned mask;
+	int c;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+:", opts, NULL)) != -1) {
+		const char *var = NULL;
+
+		switch (c) {
+		case O_LIMIT:
+		case O_HIGH:
+		case O_LOW:
+			if (tide__preload_parse_size(optarg, &sz))
+				return usage_error(
+					"bad size '%s': N, NK, NM, NG, NT or "
+					"N%% (N > 0, N%% at most 100%%)",
+					optarg);
+			var = c == O_LIMIT ? "TIDE_LIMIT" :
+			      c == O_HIGH  ? "TIDE_HIGH" :
+					     "TIDE_LOW";
+			if (c == O_HIGH)
+				high = sz;
+			else if (c == O_LOW)
+				low = sz;
+			setenv(var, optarg, 1);
+			break;
+		case O_SOURCES:
+			if (tide__preload_parse_sources(optarg, &mask))
+				return usage_error(
+					"bad source list '%s': comma list of "
+					"watch, psi-cgroup, psi, cgroup2, "
+					"cgroup1, budget, none",
+					optarg);
+			setenv("TIDE_SOURCES", optarg, 1);
+			break;
+		case O_CONTROL:
+			setenv("TIDE_CONTROL", "1", 1);
+			break;
+		case O_VERBOSE:
+			setenv("TIDE_VERBOSE", "1", 1);
+			break;
+		case O_NO_INHERIT:
+			setenv("TIDE_INHERIT", "0", 1);
+			break;
+		case O_SHOW:
+			do_show = true;
+			break;
+		case O_HELP:
+			usage(stdout);
+			return 0;
+		case ':':
+			return usage_error("option '%s' needs a value",
+					   argv[optind - 1]);
+		default:
+			return usage_error("unknown option '%s'",
+					   argv[optind - 1]);
+		}
+	}
+	if (high.bytes && low.bytes && low.bytes > high.bytes)
+		return usage_error("--low %s is above --high",
+				   getenv("TIDE_LOW"));
+	if (do_show)
+		return show();
+	if (optind >= argc)
+		return usage_error("%s", "no program to run");
+
+	if (find_shim(shim, sizeof(shim))) {
+		fprintf(stderr,
+			"tide-run: %s not found next to tide-run nor "
+			"in %s\n",
+			SHIM, TIDE_RUN_LIBDIR);
+		return 127;
+	}
+	old = getenv("LD_PRELOAD");
+	if (old && *old) {
+		if (asprintf(&preload, "%s %s", shim, old) < 0) {
+			perror("tide-run");
+			return 127;
+		}
+		setenv("LD_PRELOAD", preload, 1);
+		free(preload);
+	} else {
+		setenv("LD_PRELOAD", shim, 1);
+	}
+	execvp(argv[optind], argv + optind);
+	fprintf(stderr, "tide-run: cannot run %s: %s\n", argv[optind],
+		strerror(errno));
+	return 127;
+}

@@ -1,0 +1,753 @@
+// SPDX-License-Identifier: MIT
+/*
+ * tidectl - look into and drive the shrinkers of running tide processes,
+ * as the kernel's debugfs shrinker files and drop_caches do for the kernel.
+ *
+ * It talks to the control socket a process opened with tide_ctl_listen()
+ * (or TIDE_CONTROL=1 under the preload shim): one request per connection,
+ * the protocol in docs/tidectl.md.  It never follows a socket path that is
+ * a symlink or not a socket, and checks that the socket is served by the
+ * pid it is named after.
+ */
+#define _GNU_SOURCE
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <glob.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#define EXIT_OK 0
+#define EXIT_FAIL 1
+#define EXIT_USAGE 2
+#define REPLY_MAX (16u << 20)
+#define MAX_DIRS 64
+
+static bool json;
+static const char *only_dir;
+static int timeout_ms = 5000;
+static char *dirs[MAX_DIRS];
+static int ndirs;
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: tidectl [OPTIONS]                  list processes that listen\n"
+		"       tidectl [OPTIONS] PID              shrinkers, monitor, allocator\n"
+		"       tidectl [OPTIONS] PID scan NAME N  one scan of N objects of NAME\n"
+		"       tidectl [OPTIONS] PID shrink PRIO  one reclaim pass (12 gentle .. 0 all)\n"
+		"       tidectl [OPTIONS] PID drop         free all the caches give\n"
+		"       tidectl [OPTIONS] PID purge        return the allocator's free memory\n"
+		"       tidectl [OPTIONS] PID watch        print the pressure level as it changes\n"
+		"\n"
+		"Options:\n"
+		"  -j, --json           machine-readable output (one JSON document;\n"
+		"                       watch prints one JSON object per line)\n"
+		"  -d, --dir DIR        look for sockets only in DIR (also $TIDE_CTL_DIR)\n"
+		"  -i, --interval MS    watch: poll every MS milliseconds (default 200)\n"
+		"  -n, --count N        watch: stop after N lines\n"
+		"  -t, --timeout MS     give up on a process after MS milliseconds (5000)\n"
+		"  -h, --help           this text\n"
+		"\n"
+		"Sockets are looked for in $XDG_RUNTIME_DIR/tide, /run/tide and\n"
+		"/run/user/*/tide.  Exit status: 0 ok, 1 refused or failed, 2 usage.\n");
+}
+
+static void die(int code, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3), noreturn));
+static void die(int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("tidectl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(code);
+}
+
+static void add_dir(const char *d)
+{
+	for (int i = 0; i < ndirs; i++)
+		if (!strcmp(dirs[i], d))
+			return;
+	if (ndirs < MAX_DIRS && (dirs[ndirs] = strdup(d)))
+		ndirs++;
+}
+
+static void find_dirs(void)
+{
+	const char *env = getenv("TIDE_CTL_DIR");
+	const char *xdg = getenv("XDG_RUNTIME_DIR");
+	char buf[PATH_MAX];
+	glob_t g;
+
+	if (only_dir || (env && *env)) {
+		add_dir(only_dir ? only_dir : env);
+		return;
+	}
+	if (xdg && xdg[0] == '/' &&
+	    (size_t)snprintf(buf, sizeof(buf), "%s/tide", xdg) < sizeof(buf))
+		add_dir(buf);
+	add_dir("/run/tide");
+	if (!glob("/run/user/*/tide", GLOB_NOSORT, NULL, &g)) {
+		for (size_t i = 0; i < g.gl_pathc; i++)
+			add_dir(g.gl_pathv[i]);
+		globfree(&g);
+	}
+}
+
+/* ---- one request ----------------------------------------------------- */
+
+struct reply {
+	char *buf; /* NUL-terminated; lines of the body */
+	size_t len;
+};
+
+static bool pid_alive(pid_t pid)
+{
+	return !kill(pid, 0) || errno != ESRCH;
+}
+
+/*
+ * The socket of @pid: its path in @path.  Exits with a message when there
+ * is none or when a candidate is not a socket.
+ */
+static void find_socket(pid_t pid, char *path, size_t size)
+{
+	struct stat st;
+
+	for (int i = 0; i < ndirs; i++) {
+		if ((size_t)snprintf(path, size, "%s/%d.sock", dirs[i],
+				     (int)pid) >= size)
+			continue;
+		if (lstat(path, &st)) {
+			if (errno == EACCES)
+				die(EXIT_FAIL,
+				    "%s: permission denied (the socket "
+				    "directory belongs to another user)",
+				    path);
+			continue;
+		}
+		if (S_ISLNK(st.st_mode))
+			die(EXIT_FAIL, "%s is a symlink: not followed", path);
+		if (!S_ISSOCK(st.st_mode))
+			die(EXIT_FAIL, "%s is not a socket: refused", path);
+		return;
+	}
+	if (!pid_alive(pid))
+		die(EXIT_FAIL, "no process %d", (int)pid);
+	die(EXIT_FAIL,
+	    "process %d has no control socket (it did not call "
+	    "tide_ctl_listen(), or runs without TIDE_CONTROL=1)",
+	    (int)pid);
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Send @req to @pid; the reply's body (after "ok") or an exit. */
+static void request(pid_t pid, const char *req, struct reply *rep)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct ucred cr;
+	socklen_t crlen = sizeof(cr);
+	size_t cap = 4096, len = 0, reqlen = strlen(req), off = 0;
+	int64_t deadline = now_ms() + timeout_ms;
+	char *buf, *nl;
+	int fd;
+
+	find_socket(pid, sa.sun_path, sizeof(sa.sun_path));
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		die(EXIT_FAIL, "socket: %s", strerror(errno));
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		if (errno == EACCES || errno == EPERM)
+			die(EXIT_FAIL, "%s: permission denied", sa.sun_path);
+		if (errno == ECONNREFUSED)
+			die(EXIT_FAIL, "%s: nobody listens (stale socket%s)",
+			    sa.sun_path,
+			    pid_alive(pid) ? "" : ", the process is gone");
+		die(EXIT_FAIL, "%s: %s", sa.sun_path, strerror(errno));
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &crlen) ||
+	    cr.pid != pid)
+		die(EXIT_FAIL, "%s is served by pid %d, not %d: refused",
+		    sa.sun_path, (int)cr.pid, (int)pid);
+	while (off < reqlen) {
+		ssize_t n = send(fd, req + off, reqlen - off, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			die(EXIT_FAIL,
+			    "%d: permission denied (connection "
+			    "closed: not the same user?)",
+			    (int)pid);
+		off += (size_t)n;
+	}
+	shutdown(fd, SHUT_WR);
+	buf = malloc(cap);
+	if (!buf)
+		die(EXIT_FAIL, "out of memory");
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		int64_t left = deadline - now_ms();
+		ssize_t n;
+
+		if (left <= 0 || poll(&p, 1, (int)left) == 0)
+			die(EXIT_FAIL, "%d: no answer within %d ms", (int)pid,
+			    timeout_ms);
+		n = recv(fd, buf + len, cap - 1 - len, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == ECONNRESET && !len)
+			n = 0;
+		if (n < 0)
+			die(EXIT_FAIL, "%d: %s", (int)pid, strerror(errno));
+		if (!n)
+			break;
+		len += (size_t)n;
+		if (len + 1 == cap) {
+			if (cap >= REPLY_MAX)
+				die(EXIT_FAIL, "%d: reply too long", (int)pid);
+			cap *= 2;
+			buf = realloc(buf, cap);
+			if (!buf)
+				die(EXIT_FAIL, "out of memory");
+		}
+	}
+	close(fd);
+	buf[len] = 0;
+	if (!len)
+		die(EXIT_FAIL,
+		    "%d: permission denied (closed without a reply: the "
+		    "process serves only its own user and root)",
+		    (int)pid);
+	if (!strncmp(buf, "err ", 4)) {
+		char *name = buf + 4, *msg = strchr(name, ' ');
+
+		buf[strcspn(buf, "\n")] = 0;
+		if (msg)
+			*msg++ = 0;
+		if (!strcmp(name, "EPERM"))
+			die(EXIT_FAIL, "%d: refused: %s", (int)pid,
+			    msg ? msg : name);
+		die(EXIT_FAIL, "%d: %s (%s)", (int)pid, msg ? msg : "failed",
+		    name);
+	}
+	nl = strstr(buf, "\nend\n");
+	if (strncmp(buf, "ok\n", 3) || !nl || nl[5])
+		die(EXIT_FAIL, "%d: malformed reply", (int)pid);
+	nl[1] = 0;
+	rep->buf = buf;
+	rep->len = (size_t)(nl + 1 - buf);
+	memmove(buf, buf + 3, rep->len - 3 + 1);
+	rep->len -= 3;
+}
+
+/* ---- reading replies ------------------------------------------------- */
+
+/* The value of key=value line @key in @rep (escaped), or NULL. */
+static const char *get(const struct reply *rep, const char *key, char *out,
+		       size_t size)
+{
+	size_t klen = strlen(key);
+
+	for (const char *p = rep->buf; p && *p;) {
+		const char *e = strchr(p, '\n');
+		size_t l = e ? (size_t)(e - p) : strlen(p);
+
+		if (l > klen && !strncmp(p, key, klen) && p[klen] == '=') {
+			snprintf(out, size, "%.*s", (int)(l - klen - 1),
+				 p + klen + 1);
+			return out;
+		}
+		p = e ? e + 1 : NULL;
+	}
+	return NULL;
+}
+
+/* Undo the \xHH escapes of a field (for JSON; people see them escaped). */
+static void unescape(const char *s, char *out, size_t size)
+{
+	size_t n = 0;
+
+	for (; *s && n + 1 < size; s++) {
+		unsigned v;
+
+		if (s[0] == '\\' && s[1] == 'x' &&
+		    isxdigit((unsigned char)s[2]) &&
+		    isxdigit((unsigned char)s[3]) &&
+		    sscanf(s + 2, "%2x", &v) == 1) {
+			out[n++] = (char)v;
+			s += 3;
+		} else {
+			out[n++] = *s;
+		}
+	}
+	out[n] = 0;
+}
+
+static void json_str(const char *escaped)
+{
+	char raw[4096];
+
+	unescape(escaped, raw, sizeof(raw));
+	putchar('"');
+	for (const unsigned char *p = (const unsigned char *)raw; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			printf("\\%c", *p);
+		else if (*p < 0x20 || *p >= 0x7f)
+			printf("\\u%04x", *p);
+		else
+			putchar(*p);
+	}
+	putchar('"');
+}
+
+static bool is_number(const char *s)
+{
+	if (*s == '-')
+		s++;
+	if (!*s || (s[0] == '0' && s[1]))
+		return false;
+	for (; *s; s++)
+		if (!isdigit((unsigned char)*s))
+			return false;
+	return true;
+}
+
+static void json_value(const char *v)
+{
+	if (is_number(v))
+		fputs(v, stdout);
+	else
+		json_str(v);
+}
+
+/* Every key=value line of @rep as one JSON object. */
+static void json_object(const struct reply *rep)
+{
+	bool first = true;
+
+	putchar('{');
+	for (char *p = rep->buf; p && *p;) {
+		char *e = strchr(p, '\n'), *eq;
+
+		if (e)
+			*e = 0;
+		eq = strchr(p, '=');
+		if (eq) {
+			*eq = 0;
+			printf("%s\"%s\":", first ? "" : ",", p);
+			json_value(eq + 1);
+			*eq = '=';
+			first = false;
+		}
+		if (e)
+			*e = '\n';
+		p = e ? e + 1 : NULL;
+	}
+	putchar('}');
+}
+
+/* ---- commands -------------------------------------------------------- */
+
+static const char *const shrinker_cols[] = { "name",  "count",	 "deferred",
+					     "calls", "scanned", "freed",
+					     "seeks", "batch" };
+#define NCOLS 8
+
+static int split_row(char *line, char **f)
+{
+	int n = 0;
+
+	for (char *p = line; n < NCOLS;) {
+		f[n++] = p;
+		p = strchr(p, '\t');
+		if (!p)
+			break;
+		*p++ = 0;
+	}
+	return n;
+}
+
+static void print_shrinkers(struct reply *rep)
+{
+	size_t w[NCOLS];
+	char *copy = strdup(rep->buf), *f[NCOLS];
+	int rows = 0;
+
+	if (!copy)
+		die(EXIT_FAIL, "out of memory");
+	if (json) {
+		printf("[");
+		for (char *p = strtok(copy, "\n"); p; p = strtok(NULL, "\n")) {
+			if (split_row(p, f) != NCOLS)
+				continue;
+			printf("%s{", rows++ ? "," : "");
+			for (int i = 0; i < NCOLS; i++) {
+				printf("%s\"%s\":", i ? "," : "",
+				       shrinker_cols[i]);
+				if (i)
+					json_value(f[i]);
+				else
+					json_str(f[i]);
+			}
+			printf("}");
+		}
+		printf("]");
+		free(copy);
+		return;
+	}
+	for (int i = 0; i < NCOLS; i++)
+		w[i] = strlen(shrinker_cols[i]);
+	for (char *p = strtok(copy, "\n"); p; p = strtok(NULL, "\n")) {
+		if (split_row(p, f) != NCOLS)
+			continue;
+		for (int i = 0; i < NCOLS; i++)
+			if (strlen(f[i]) > w[i])
+				w[i] = strlen(f[i]);
+	}
+	free(copy);
+	copy = strdup(rep->buf);
+	if (!copy)
+		die(EXIT_FAIL, "out of memory");
+	printf("shrinkers:\n ");
+	for (int i = 0; i < NCOLS; i++)
+		printf(i ? " %*s" : " %-*s", (int)w[i], shrinker_cols[i]);
+	printf("\n");
+	for (char *p = strtok(copy, "\n"); p; p = strtok(NULL, "\n")) {
+		if (split_row(p, f) != NCOLS)
+			continue;
+		printf(" ");
+		for (int i = 0; i < NCOLS; i++)
+			printf(i ? " %*s" : " %-*s", (int)w[i], f[i]);
+		printf("\n");
+		rows++;
+	}
+	if (!rows)
+		printf("  (none registered)\n");
+	free(copy);
+}
+
+/* key=value lines as an aligned two-column block, keys shown with spaces. */
+static void print_block(const char *title, const struct reply *rep)
+{
+	size_t w = 0;
+
+	for (const char *p = rep->buf; *p;) {
+		const char *eq = strchr(p, '='), *e = strchr(p, '\n');
+
+		if (eq && e && eq < e && (size_t)(eq - p) > w)
+			w = (size_t)(eq - p);
+		p = e ? e + 1 : p + strlen(p);
+	}
+	printf("%s:\n", title);
+	for (const char *p = rep->buf; *p;) {
+		const char *eq = strchr(p, '='), *e = strchr(p, '\n');
+		char key[128];
+
+		if (!e)
+			break;
+		/* "monitor=1" says there is one: the block itself shows it. */
+		if (eq && eq < e && strncmp(p, "monitor=", 8)) {
+			snprintf(key, sizeof(key), "%.*s", (int)(eq - p), p);
+			for (char *k = key; *k; k++)
+				if (*k == '_')
+					*k = ' ';
+			printf("  %-*s  %.*s\n", (int)w, key, (int)(e - eq - 1),
+			       eq + 1);
+		}
+		p = e + 1;
+	}
+}
+
+static int cmd_show(pid_t pid)
+{
+	struct reply info, shr, mon, st;
+
+	request(pid, "info\n", &info);
+	request(pid, "shrinkers\n", &shr);
+	request(pid, "monitor\n", &mon);
+	request(pid, "stats\n", &st);
+	if (json) {
+		printf("{\"pid\":%d,\"info\":", (int)pid);
+		json_object(&info);
+		printf(",\"shrinkers\":");
+		print_shrinkers(&shr);
+		printf(",\"monitor\":");
+		json_object(&mon);
+		printf(",\"allocator\":");
+		json_object(&st);
+		printf("}\n");
+	} else {
+		char comm[128], uid[32], ver[64], allow[128], v[64];
+
+		printf("process %d (%s), uid %s, tide %s, allows %s\n\n",
+		       (int)pid,
+		       get(&info, "comm", comm, sizeof(comm)) ? comm : "?",
+		       get(&info, "uid", uid, sizeof(uid)) ? uid : "?",
+		       get(&info, "version", ver, sizeof(ver)) ? ver : "?",
+		       get(&info, "allow", allow, sizeof(allow)) ? allow : "?");
+		print_shrinkers(&shr);
+		printf("\n");
+		if (get(&mon, "monitor", v, sizeof(v)) && !strcmp(v, "0"))
+			printf("monitor:\n  (none attached)\n");
+		else
+			print_block("monitor", &mon);
+		printf("\n");
+		print_block("allocator", &st);
+	}
+	free(info.buf);
+	free(shr.buf);
+	free(mon.buf);
+	free(st.buf);
+	return EXIT_OK;
+}
+
+static int cmd_act(pid_t pid, const char *title, const char *req)
+{
+	struct reply rep;
+
+	request(pid, req, &rep);
+	if (json) {
+		json_object(&rep);
+		printf("\n");
+	} else {
+		print_block(title, &rep);
+	}
+	free(rep.buf);
+	return EXIT_OK;
+}
+
+static int cmd_watch(pid_t pid, int interval_ms, long count)
+{
+	char last[64] = "", level[64], ev[32], loops[32], freed[32], usage[32];
+	long lines = 0;
+
+	for (;;) {
+		struct reply rep;
+
+		request(pid, "monitor\n", &rep);
+		if (!get(&rep, "level", level, sizeof(level)))
+			die(EXIT_FAIL, "%d: no monitor attached", (int)pid);
+		if (strcmp(level, last)) {
+			struct timespec ts;
+			struct tm tm;
+			char when[32];
+
+			clock_gettime(CLOCK_REALTIME, &ts);
+			localtime_r(&ts.tv_sec, &tm);
+			strftime(when, sizeof(when), "%H:%M:%S", &tm);
+			if (!get(&rep, "events", ev, sizeof(ev)))
+				strcpy(ev, "0");
+			if (!get(&rep, "loops", loops, sizeof(loops)))
+				strcpy(loops, "0");
+			if (!get(&rep, "freed", freed, sizeof(freed)))
+				strcpy(freed, "0");
+			if (!get(&rep, "usage", usage, sizeof(usage)))
+				strcpy(usage, "0");
+			if (json)
+				printf("{\"time\":\"%s.%03ld\",\"level\":\"%s\","
+				       "\"events\":%s,\"loops\":%s,\"freed\":%s,"
+				       "\"usage\":%s}\n",
+				       when, ts.tv_nsec / 1000000, level, ev,
+				       loops, freed, usage);
+			else
+				printf("%s.%03ld  level %-8s  events %s  loops "
+				       "%s  freed %s  usage %s\n",
+				       when, ts.tv_nsec / 1000000, level, ev,
+				       loops, freed, usage);
+			fflush(stdout);
+			snprintf(last, sizeof(last), "%s", level);
+			if (count > 0 && ++lines >= count) {
+				free(rep.buf);
+				return EXIT_OK;
+			}
+		}
+		free(rep.buf);
+		usleep((useconds_t)interval_ms * 1000);
+	}
+}
+
+static int cmd_list(void)
+{
+	int n = 0;
+
+	if (json)
+		printf("[");
+	else
+		printf("%7s %6s  %-16s %s\n", "PID", "UID", "COMMAND",
+		       "SOCKET");
+	for (int i = 0; i < ndirs; i++) {
+		DIR *d = opendir(dirs[i]);
+		struct dirent *de;
+
+		if (!d)
+			continue;
+		while ((de = readdir(d))) {
+			char path[PATH_MAX], proc[64], comm[64] = "?";
+			struct stat st;
+			char *end;
+			long pid = strtol(de->d_name, &end, 10);
+			FILE *f;
+
+			if (end == de->d_name || strcmp(end, ".sock") ||
+			    pid <= 0 || pid > INT_MAX)
+				continue;
+			snprintf(path, sizeof(path), "%s/%s", dirs[i],
+				 de->d_name);
+			if (lstat(path, &st) || !S_ISSOCK(st.st_mode) ||
+			    !pid_alive((pid_t)pid))
+				continue;
+			snprintf(proc, sizeof(proc), "/proc/%ld/comm", pid);
+			f = fopen(proc, "re");
+			if (f) {
+				if (fgets(comm, sizeof(comm), f))
+					comm[strcspn(comm, "\n")] = 0;
+				fclose(f);
+			}
+			if (json) {
+				printf("%s{\"pid\":%ld,\"uid\":%u,\"command\":",
+				       n ? "," : "", pid, (unsigned)st.st_uid);
+				json_str(comm);
+				printf(",\"socket\":");
+				json_str(path);
+				printf("}");
+			} else {
+				printf("%7ld %6u  %-16s %s\n", pid,
+				       (unsigned)st.st_uid, comm, path);
+			}
+			n++;
+		}
+		closedir(d);
+	}
+	if (json)
+		printf("]\n");
+	return EXIT_OK;
+}
+
+static long number(const char *s, long max, const char *what)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < 0 || v > max) {
+		fprintf(stderr, "tidectl: bad %s: %s\n", what, s);
+		exit(EXIT_USAGE);
+	}
+	return v;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "dir", required_argument, NULL, 'd' },
+		{ "interval", required_argument, NULL, 'i' },
+		{ "count", required_argument, NULL, 'n' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	int interval = 200, c;
+	long count = 0;
+	pid_t pid;
+	const char *cmd;
+	char req[4200], esc[4096];
+
+	/* GNU getopt: options may come anywhere; "--" ends them. */
+	while ((c = getopt_long(argc, argv, "jd:i:n:t:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			json = true;
+			break;
+		case 'd':
+			only_dir = optarg;
+			break;
+		case 'i':
+			interval = (int)number(optarg, 3600000, "interval");
+			break;
+		case 'n':
+			count = number(optarg, LONG_MAX, "count");
+			break;
+		case 't':
+			timeout_ms = (int)number(optarg, 3600000, "timeout");
+			break;
+		case 'h':
+			usage(stdout);
+			return EXIT_OK;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	find_dirs();
+	if (optind == argc)
+		return cmd_list();
+	pid = (pid_t)number(argv[optind++], INT_MAX, "pid");
+	if (pid <= 0) {
+		fprintf(stderr, "tidectl: bad pid: 0\n");
+		return EXIT_USAGE;
+	}
+	if (optind == argc)
+		return cmd_show(pid);
+	cmd = argv[optind++];
+	if (!strcmp(cmd, "scan") && argc - optind == 2) {
+		size_t n = 0;
+
+		/* The name goes escaped: \xHH for spaces, controls, '\'. */
+		for (const unsigned char *p =
+			     (const unsigned char *)argv[optind];
+		     *p && n + 5 < sizeof(esc); p++) {
+			if (*p > ' ' && *p <= '~' && *p != '\\')
+				esc[n++] = (char)*p;
+			else
+				n += (size_t)snprintf(esc + n, 5, "\\x%02x",
+						      *p);
+		}
+		esc[n] = 0;
+		snprintf(req, sizeof(req), "scan %s %lu\n", esc,
+			 (unsigned long)number(argv[optind + 1], LONG_MAX,
+					       "object count"));
+		return cmd_act(pid, "scan", req);
+	}
+	if (!strcmp(cmd, "shrink") && argc - optind == 1) {
+		snprintf(req, sizeof(req), "shrink %ld\n",
+			 number(argv[optind], 12, "priority (0..12)"));
+		return cmd_act(pid, "shrink", req);
+	}
+	if ((!strcmp(cmd, "drop") || !strcmp(cmd, "purge")) && argc == optind) {
+		snprintf(req, sizeof(req), "%s\n", cmd);
+		return cmd_act(pid, cmd, req);
+	}
+	if (!strcmp(cmd, "watch") && argc == optind)
+		return cmd_watch(pid, interval ? interval : 200, count);
+	fprintf(stderr, "tidectl: unknown command or wrong arguments: %s\n",
+		cmd);
+	usage(stderr);
+	return EXIT_USAGE;
+}
