@@ -6,6 +6,7 @@
  */
 #include <grp.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -183,9 +184,10 @@ static size_t read_all(int fd, char *out, size_t size, int ms)
 }
 
 /* One raw request (any bytes) to our own server; the reply in @out. */
-static size_t raw(const void *req, size_t len, char *out, size_t size)
+static size_t raw_to(pid_t pid, const void *req, size_t len, char *out,
+		     size_t size)
 {
-	int fd = connect_to(getpid());
+	int fd = connect_to(pid);
 	size_t off = 0, n;
 
 	while (off < len) {
@@ -200,6 +202,11 @@ static size_t raw(const void *req, size_t len, char *out, size_t size)
 	n = read_all(fd, out, size, 5000);
 	close(fd);
 	return n;
+}
+
+static size_t raw(const void *req, size_t len, char *out, size_t size)
+{
+	return raw_to(getpid(), req, len, out, size);
 }
 
 /* Run tidectl with @args (NULL-terminated) as @uid (-1: ours). */
@@ -1116,6 +1123,65 @@ TEST(budget_monitor_shows_its_reading_watermarks_and_level_changes)
 	remove_dirs();
 }
 
+TEST(out_of_descriptors_the_server_waits_instead_of_spinning)
+{
+	struct rlimit rl = { 64, 64 };
+	struct timespec t0, t1;
+	int fds[64], n = 0, go[2], res[2], st;
+	char out[256] = "";
+	long cpu_ms;
+	ssize_t len;
+	pid_t pid;
+
+	make_dirs();
+	listen_in(0, 0, 3000);
+	CHECK(!pipe(go) && !pipe(res));
+	fflush(stdout);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (!pid) {
+		/* The client: its own descriptor table, waits for "go". */
+		char buf[256], c;
+		pid_t server = getppid();
+
+		close(go[1]);
+		close(res[0]);
+		if (read(go[0], &c, 1) != 1)
+			_exit(2);
+		raw_to(server, "info\n", 5, buf, sizeof(buf));
+		if (write(res[1], buf, strlen(buf)) < 0)
+			_exit(3);
+		_exit(0);
+	}
+	close(go[0]);
+	close(res[1]);
+	CHECK(!setrlimit(RLIMIT_NOFILE, &rl));
+	while (n < 64 && (fds[n] = dup(0)) >= 0)
+		n++;
+	CHECK(n < 64 && errno == EMFILE);
+	CHECK(write(go[1], "g", 1) == 1);
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t0);
+	usleep(500000);
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t1);
+	cpu_ms = (t1.tv_sec - t0.tv_sec) * 1000 +
+		 (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	th_note("CPU used in 500 ms with no descriptor to accept into: %ld ms",
+		cpu_ms);
+	if (!th_under_valgrind())
+		CHECK_CMP(cpu_ms, <, 150);
+	while (n)
+		close(fds[--n]);
+	/* Served once descriptors are back (within the 100 ms pause). */
+	len = read(res[0], out, sizeof(out) - 1); /* one write, then EOF */
+	out[len > 0 ? len : 0] = 0;
+	CHECK(waitpid(pid, &st, 0) == pid);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	CHECK_CMP(len, >, 7);
+	CHECK(!strncmp(out, "ok\npid=", 7));
+	tide_ctl_close();
+	remove_dirs();
+}
+
 RUN_TESTS(T(listen_makes_a_0700_dir_and_a_0600_socket_named_by_pid),
 	  T(config_follows_the_size_rule), T(unsafe_socket_dirs_are_refused),
 	  T(sockets_of_dead_processes_are_removed_others_kept),
@@ -1135,4 +1201,5 @@ RUN_TESTS(T(listen_makes_a_0700_dir_and_a_0600_socket_named_by_pid),
 	  T(a_forked_child_does_not_serve_the_parents_socket),
 	  T(dispatch_mode_serves_from_the_callers_loop_without_a_thread),
 	  T(monitor_section_reports_the_attached_monitor),
-	  T(budget_monitor_shows_its_reading_watermarks_and_level_changes))
+	  T(budget_monitor_shows_its_reading_watermarks_and_level_changes),
+	  T(out_of_descriptors_the_server_waits_instead_of_spinning))
