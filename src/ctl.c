@@ -48,6 +48,7 @@
 #define CTL_ACCEPT_BATCH 64 /* accepts per dispatch, so a burst can't starve */
 #define CTL_DEF_TIMEOUT_MS 1000
 #define CTL_BACKLOG 128
+#define CTL_PAUSE_NS 100000000u /* no accept for 100 ms after EMFILE */
 
 /* epoll data tags below the connection slots */
 enum { TAG_LISTEN, TAG_TIMER, TAG_STOP, TAG_CONN };
@@ -70,6 +71,7 @@ struct ctl {
 	unsigned allow, flags, timeout_ms;
 	struct tide_monitor *monitor;
 	bool thread_running;
+	uint64_t paused_until; /* out of descriptors: accept again then */
 	atomic_bool stop;
 	pthread_t thread;
 	char *path; /* the socket's path */
@@ -527,6 +529,8 @@ static void arm_timer(struct ctl *c)
 	for (unsigned i = 0; i < CTL_MAX_CONN; i++)
 		if (c->conns[i] && (!first || c->conns[i]->deadline < first))
 			first = c->conns[i]->deadline;
+	if (c->paused_until && (!first || c->paused_until < first))
+		first = c->paused_until;
 	if (first) {
 		its.it_value.tv_sec = (time_t)(first / 1000000000u);
 		its.it_value.tv_nsec = (long)(first % 1000000000u);
@@ -656,6 +660,17 @@ static void accept_some(struct ctl *c)
 		if (fd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
+			if (errno == EMFILE || errno == ENFILE ||
+			    errno == ENOBUFS || errno == ENOMEM) {
+				/* The listener stays readable: stop polling it
+				 * for a while rather than spin. */
+				struct epoll_event off = { .events = 0,
+							   .data.u32 =
+								   TAG_LISTEN };
+
+				epoll_ctl(c->epfd, EPOLL_CTL_MOD, c->lfd, &off);
+				c->paused_until = now_ns() + CTL_PAUSE_NS;
+			}
 			return;
 		}
 		if (!peer_allowed(c, fd)) {
@@ -727,6 +742,13 @@ static void dispatch_locked(struct ctl *c)
 			conn_event(c, tag - TAG_CONN);
 	}
 	expire(c);
+	if (c->paused_until && c->paused_until <= now_ns()) {
+		struct epoll_event on = { .events = EPOLLIN,
+					  .data.u32 = TAG_LISTEN };
+
+		epoll_ctl(c->epfd, EPOLL_CTL_MOD, c->lfd, &on);
+		c->paused_until = 0;
+	}
 	arm_timer(c);
 }
 

@@ -160,16 +160,29 @@ static int run(char *out, size_t size, const char *const *args)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
 }
 
-TEST(tidectl_reads_and_purges_python_under_the_shim)
+static void finish(struct proc *p, const char *pid)
+{
+	char path[160];
+	int st;
+
+	close(p->in);
+	close(p->out);
+	CHECK(waitpid(p->pid, &st, 0) == p->pid);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	/* The shim closed its socket when python3 exited. */
+	snprintf(path, sizeof(path), "%s/%s.sock", dir, pid);
+	CHECK(access(path, F_OK) && errno == ENOENT);
+}
+
+TEST(tidectl_shows_python_under_the_shim_and_json_parses)
 {
 	struct proc p;
 	char out[16384], pid[16], want[64], check[512];
-	long before, after;
 	FILE *f;
 
 	setup();
 	start_python(&p);
-	before = read_anon(&p);
+	read_anon(&p);
 	snprintf(pid, sizeof(pid), "%d", (int)p.pid);
 	{
 		const char *args[] = { "--dir", dir, pid, NULL };
@@ -180,7 +193,7 @@ TEST(tidectl_reads_and_purges_python_under_the_shim)
 	snprintf(want, sizeof(want), "process %s (python3", pid);
 	CHECK(strstr(out, want));
 	CHECK(strstr(out, "monitor:\n  sources"));
-	CHECK(strstr(out, "allocator          glibc"));
+	CHECK(strstr(out, "allocator:\n  allocator"));
 	{
 		const char *args[] = { "--json", "--dir", dir, pid, NULL };
 
@@ -188,36 +201,47 @@ TEST(tidectl_reads_and_purges_python_under_the_shim)
 	}
 	snprintf(check, sizeof(check),
 		 "python3 -c \"import json,sys; d=json.load(sys.stdin); "
-		 "assert d['pid']==%s and d['monitor']['monitor']==1 and "
-		 "d['allocator']['allocator']=='glibc' and "
+		 "assert d['pid']==%s and d['info']['comm']=='python3' and "
+		 "d['monitor']['monitor']==1 and d['monitor']['sources'] and "
 		 "isinstance(d['shrinkers'], list), d\"",
 		 pid);
 	f = popen(check, "w");
 	CHECK(f);
 	fputs(out, f);
 	CHECK_EQ(pclose(f), 0);
+	finish(&p, pid);
+	cleanup();
+}
+
+/*
+ * Needs src/pressure/purge.c to recognise glibc in a non-PIE executable
+ * (Debian's python3: dlsym(RTLD_DEFAULT, "malloc") is its PLT entry).
+ */
+TEST(tidectl_purge_gives_back_pythons_fragmented_heap)
+{
+	struct proc p;
+	char out[16384], pid[16];
+	long before, after;
+
+	setup();
+	start_python(&p);
+	before = read_anon(&p);
+	snprintf(pid, sizeof(pid), "%d", (int)p.pid);
 	{
 		const char *args[] = { "--dir", dir, pid, "purge", NULL };
 
 		CHECK_EQ(run(out, sizeof(out), args), 0);
 	}
+	th_note("%s", out);
 	after = ask_anon(&p);
 	th_note("python3 anon: %ld KiB fragmented, %ld KiB after tidectl purge",
 		before, after);
+	CHECK(strstr(out, "allocator          glibc"));
 	CHECK_CMP(before, >, 120 * 1024);
 	CHECK_CMP(after * 10, <=, before * 4);
-	close(p.in);
-	close(p.out);
-	{
-		int st;
-
-		CHECK(waitpid(p.pid, &st, 0) == p.pid);
-		CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-	}
-	/* The shim closed its socket when python3 exited. */
-	snprintf(check, sizeof(check), "%s/%s.sock", dir, pid);
-	CHECK(access(check, F_OK) && errno == ENOENT);
+	finish(&p, pid);
 	cleanup();
 }
 
-RUN_TESTS(T(tidectl_reads_and_purges_python_under_the_shim))
+RUN_TESTS(T(tidectl_shows_python_under_the_shim_and_json_parses),
+	  T(tidectl_purge_gives_back_pythons_fragmented_heap))
