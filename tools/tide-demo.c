@@ -13,6 +13,8 @@
  *  2. story_broker.c: a binder-like broker through two load spikes.
  *  3. story_cache.c: a cache under a memory limit, with the monitor's
  *     defaults against without a monitor.
+ *  4. story_python.c: an unmodified CPython's fragmented heap, with and
+ *     without tide-run, after one pressure event.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -55,7 +57,7 @@ static const struct story {
 	{ story_shrink, story_shrink_report, NULL },
 	{ story_broker, story_broker_report, NULL },
 	{ story_cache, story_cache_report, NULL },
-	/* w-preload: { NULL, NULL, story_python }, */
+	{ NULL, NULL, story_python },
 };
 
 #define NSTORIES (sizeof(stories) / sizeof(stories[0]))
@@ -86,6 +88,7 @@ static void run_story(size_t i)
 		stories[i].run();
 		return;
 	}
+	story_begin("story %zu (its table is in the summary)", i + 1);
 	f = open_memstream(&story_text[i], &len);
 	if (!f) {
 		story_rc[i] = -errno;
@@ -101,7 +104,7 @@ static void report_story(size_t i)
 		stories[i].report();
 		return;
 	}
-	printf("\n%s", story_text[i] ? story_text[i] : "");
+	printf("\n%u. %s", report_next(), story_text[i] ? story_text[i] : "");
 	if (story_rc[i])
 		printf("   (story %zu failed: %d)\n", i + 1, story_rc[i]);
 	free(story_text[i]);

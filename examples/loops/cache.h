@@ -106,9 +106,13 @@ static int cache_setup(struct tide_monitor **m)
 		fprintf(stderr, "monitor: %s\n", tide_strerror(r));
 		return -1;
 	}
-	printf("monitor source: %s (%s)\n",
-	       tide_monitor_source_name(tide_monitor_source(*m)), cache.fifo);
-	return tide_monitor_source(*m) == TIDE_SOURCE_WATCH ? 0 : -1;
+	/* Several sources may apply at once; this example needs the FIFO. */
+	printf("monitor sources:");
+	for (unsigned bit = 1; bit <= TIDE_SOURCE_NONE; bit <<= 1)
+		if (tide_monitor_source(*m) & bit)
+			printf(" %s", tide_monitor_source_name(bit));
+	printf(" (watch: %s)\n", cache.fifo);
+	return tide_monitor_source(*m) & TIDE_SOURCE_WATCH ? 0 : -1;
 }
 
 /*

@@ -24,6 +24,8 @@
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <elf.h>
+#include <link.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -86,12 +88,59 @@ static void *symbol_in(const char *sym, const Dl_info *owner)
 	return f;
 }
 
+/*
+ * A non-PIE executable that takes malloc's address (CPython does) makes
+ * its own PLT entry the canonical address: dlsym() then names the
+ * executable, whose symbol is undefined.  The definition that calls really
+ * reach is the first one in the global scope, which is link-map order.
+ */
+static bool real_malloc(void *m, Dl_info *ret)
+{
+	const ElfW(Sym) *sym = NULL;
+	struct link_map *lm = NULL;
+	void *self;
+
+	if (!dladdr1(m, ret, (void **)&sym, RTLD_DL_SYMENT))
+		return false;
+	if (!sym || sym->st_shndx != SHN_UNDEF)
+		return true;
+	self = dlopen(NULL, RTLD_LAZY | RTLD_NOLOAD);
+	if (!self)
+		return false;
+	if (dlinfo(self, RTLD_DI_LINKMAP, &lm))
+		lm = NULL;
+	dlclose(self);
+	for (lm = lm ? lm->l_next : NULL; lm; lm = lm->l_next) {
+		Dl_info own;
+		void *h, *f;
+		bool found = false;
+
+		/* dlsym() on a handle also searches the object's
+		 * dependencies: count only a malloc defined in it. */
+		if (!lm->l_name || !*lm->l_name || !dladdr(lm->l_ld, &own))
+			continue;
+		h = dlopen(lm->l_name, RTLD_LAZY | RTLD_NOLOAD);
+		if (!h)
+			continue;
+		f = dlsym(h, "malloc");
+		sym = NULL;
+		if (f && dladdr1(f, ret, (void **)&sym, RTLD_DL_SYMENT) &&
+		    sym && sym->st_shndx != SHN_UNDEF &&
+		    ret->dli_fbase == own.dli_fbase)
+			found = true;
+		dlclose(h);
+		if (found)
+			return true;
+	}
+	return false;
+}
+
 static void detect(void)
 {
 	Dl_info mi;
 	void *m = dlsym(RTLD_DEFAULT, "malloc");
 
-	if (!m || !dladdr(m, &mi))
+	if (!m || !real_malloc(m, &mi))
 		return;
 	for (size_t i = 0; i < sizeof(candidates) / sizeof(*candidates); i++) {
 		void *f = symbol_in(candidates[i].sym, &mi);

@@ -92,7 +92,7 @@ void story_broker(void);
 void story_broker_report(void);
 void story_cache(void);
 void story_cache_report(void);
-/* w-preload: tools/demo/story_python.c */
+/* tools/demo/story_python.c (an unmodified CPython under tide-run) */
 int story_python(const char *build_dir, FILE *out);
 
 /* What plot.c draws (story_broker.c, story_cache.c). */

@@ -228,15 +228,13 @@ void story_cache(void)
 	if (opt.force_budget)
 		snprintf(cache_why, sizeof(cache_why), "--budget given");
 	if (cg)
-		fprintf(stderr,
-			"[3/3] a cache writing %u MiB in a memory cgroup "
-			"limited to %u MiB (%s)\n",
-			opt.written_mib, opt.limit_mib, cg_dir);
+		story_begin("a cache writing %u MiB in a memory cgroup "
+			    "limited to %u MiB (%s)",
+			    opt.written_mib, opt.limit_mib, cg_dir);
 	else
-		fprintf(stderr,
-			"[3/3] a cache writing %u MiB under an RSS budget of "
-			"%u MiB (no cgroup: %s)\n",
-			opt.written_mib, opt.limit_mib, cache_why);
+		story_begin("a cache writing %u MiB under an RSS budget of "
+			    "%u MiB (no cgroup: %s)",
+			    opt.written_mib, opt.limit_mib, cache_why);
 	for (int v = 0; v < 2; v++) {
 		struct series_progress bp = { &cache_res[v], name[v] };
 		long long before =
