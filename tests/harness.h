@@ -467,4 +467,22 @@ static inline int th_run(const struct th_test *tests, size_t n, int argc,
 			      argv);                                        \
 	}
 
+#ifdef TIDE_KV_H
+#include <malloc.h>
+/*
+ * tide_kvsize(): a paged block's size is the size asked for, a heap block's
+ * is malloc_usable_size() (heap blocks are plain malloc blocks, issue 15).
+ */
+#define CHECK_KVSIZE(p, asked)                                     \
+	do {                                                       \
+		const void *p_ = (p);                              \
+		size_t a_ = (asked);                               \
+		CHECK_UEQ(tide_kvsize(p_),                         \
+			  tide_kv_is_paged(p_) ?                   \
+				  a_ :                             \
+				  malloc_usable_size((void *)p_)); \
+		CHECK_CMP(tide_kvsize(p_), >=, a_);                \
+	} while (0)
+#endif /* TIDE_KV_H */
+
 #endif /* TIDE_TEST_HARNESS_H */

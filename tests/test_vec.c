@@ -10,21 +10,6 @@
 
 #include "harness.h"
 
-/*
- * tide_kvsize(): a paged block's size is the size asked for, a heap block's
- * is malloc_usable_size() (heap blocks are plain malloc blocks, issue 15).
- */
-#define CHECK_KVSIZE(p, asked)                                     \
-	do {                                                       \
-		const void *p_ = (p);                              \
-		size_t a_ = (asked);                               \
-		CHECK_UEQ(tide_kvsize(p_),                         \
-			  tide_kv_is_paged(p_) ?                   \
-				  a_ :                             \
-				  malloc_usable_size((void *)p_)); \
-		CHECK_CMP(tide_kvsize(p_), >=, a_);                \
-	} while (0)
-
 static unsigned long long alloc_calls(void)
 {
 	struct tide__os_stats st;
