@@ -252,19 +252,19 @@ struct out {
 
 static void out_add(struct out *o, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
-static void out_add(struct out *o, const char *fmt, ...)
+static void out_vadd(struct out *o, const char *fmt, va_list ap)
 {
-	va_list ap;
-	int n;
-
-	if (o->failed)
-		return;
 	for (;;) {
-		size_t room = o->cap - o->len;
+		size_t room = o->cap - o->len, cap;
+		va_list aq;
+		char *p;
+		int n;
 
-		va_start(ap, fmt);
-		n = vsnprintf(o->buf ? o->buf + o->len : NULL, room, fmt, ap);
-		va_end(ap);
+		va_copy(aq, ap);
+		/* The analyzer loses a va_list passed by value: aq is copied. */
+		// NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized)
+		n = vsnprintf(o->buf ? o->buf + o->len : NULL, room, fmt, aq);
+		va_end(aq);
 		if (n < 0) {
 			o->failed = true;
 			return;
@@ -273,9 +273,8 @@ static void out_add(struct out *o, const char *fmt, ...)
 			o->len += (size_t)n;
 			return;
 		}
-		size_t cap = TIDE__MAX(o->cap * 2, o->len + (size_t)n + 256);
-		char *p = tide__os_realloc(o->buf, cap);
-
+		cap = TIDE__MAX(o->cap * 2, o->len + (size_t)n + 256);
+		p = tide__os_realloc(o->buf, cap);
 		if (!p) {
 			o->failed = true;
 			return;
@@ -283,6 +282,17 @@ static void out_add(struct out *o, const char *fmt, ...)
 		o->buf = p;
 		o->cap = cap;
 	}
+}
+
+static void out_add(struct out *o, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (o->failed)
+		return;
+	va_start(ap, fmt);
+	out_vadd(o, fmt, ap);
+	va_end(ap);
 }
 
 /* key=value with the value escaped as a field */
@@ -586,7 +596,7 @@ static void conn_answer(struct ctl *c, struct conn *k, size_t line_len,
 	} else if ((err = execute(c, &req, &o))) {
 		conn_respond_static(k, err);
 	} else if (o.failed) {
-		tide__os_free(o.buf);
+		/* o.buf is released below, as for every answer not sent from it */
 		conn_respond_static(k, "err ENOMEM out of memory\n");
 	} else {
 		k->out = o.buf;
