@@ -204,8 +204,8 @@ void tide_kv_stats(struct tide_kv_stats *st)
 {
 	if (!st)
 		return;
-	st->blocks = atomic_load_explicit(&kv_totals.blocks,
-					  memory_order_relaxed);
+	st->blocks =
+		atomic_load_explicit(&kv_totals.blocks, memory_order_relaxed);
 	st->requested = atomic_load_explicit(&kv_totals.requested,
 					     memory_order_relaxed);
 	st->committed = atomic_load_explicit(&kv_totals.committed,
