@@ -85,7 +85,6 @@ struct tide_arena {
  */
 static pthread_mutex_t arenas_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct tide_arena *arenas_head;
-static pthread_once_t arenas_once = PTHREAD_ONCE_INIT;
 
 static void arenas_fork_prepare(void)
 {
@@ -97,7 +96,13 @@ static void arenas_fork_release(void)
 	pthread_mutex_unlock(&arenas_lock);
 }
 
-static void arenas_register_atfork(void)
+/*
+ * Registered when the library loads, before any of tide's lazily registered
+ * fork handlers: handlers registered later prepare first, so arenas_lock is
+ * the last lock taken before fork, inside every other one (the serving
+ * thread of ctl.c, for one, reads the totals under its own lock).
+ */
+__attribute__((constructor)) static void arenas_register_atfork(void)
 {
 	pthread_atfork(arenas_fork_prepare, arenas_fork_release,
 		       arenas_fork_release);
@@ -105,7 +110,6 @@ static void arenas_register_atfork(void)
 
 static void arenas_link(struct tide_arena *a)
 {
-	pthread_once(&arenas_once, arenas_register_atfork);
 	pthread_mutex_lock(&arenas_lock);
 	a->reg_prev = NULL;
 	a->reg_next = arenas_head;
