@@ -75,7 +75,61 @@ struct tide_arena {
 	unsigned long long faults_avoided;
 	atomic_size_t lru_count; /* pages_lru, readable without the lock */
 	struct tide_shrinker *shrinker; /* holds its own copy of the name */
+	struct tide_arena *reg_prev, *reg_next; /* every live arena */
 };
+
+/*
+ * Every live arena, for tide_arena_totals(): linked at create, unlinked at
+ * destroy, under a lock of its own.  The alloc and free paths never touch
+ * it.  Lock order: arenas_lock, then an arena's lock.
+ */
+static pthread_mutex_t arenas_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct tide_arena *arenas_head;
+
+static void arenas_fork_prepare(void)
+{
+	pthread_mutex_lock(&arenas_lock);
+}
+
+static void arenas_fork_release(void)
+{
+	pthread_mutex_unlock(&arenas_lock);
+}
+
+/*
+ * Registered when the library loads, before any of tide's lazily registered
+ * fork handlers: handlers registered later prepare first, so arenas_lock is
+ * the last lock taken before fork, inside every other one (the serving
+ * thread of ctl.c, for one, reads the totals under its own lock).
+ */
+__attribute__((constructor)) static void arenas_register_atfork(void)
+{
+	pthread_atfork(arenas_fork_prepare, arenas_fork_release,
+		       arenas_fork_release);
+}
+
+static void arenas_link(struct tide_arena *a)
+{
+	pthread_mutex_lock(&arenas_lock);
+	a->reg_prev = NULL;
+	a->reg_next = arenas_head;
+	if (arenas_head)
+		arenas_head->reg_prev = a;
+	arenas_head = a;
+	pthread_mutex_unlock(&arenas_lock);
+}
+
+static void arenas_unlink(struct tide_arena *a)
+{
+	pthread_mutex_lock(&arenas_lock);
+	if (a->reg_prev)
+		a->reg_prev->reg_next = a->reg_next;
+	else
+		arenas_head = a->reg_next;
+	if (a->reg_next)
+		a->reg_next->reg_prev = a->reg_prev;
+	pthread_mutex_unlock(&arenas_lock);
+}
 
 /* ---- the treaps ------------------------------------------------------- */
 
@@ -474,6 +528,7 @@ struct tide_arena *tide_arena_create(const char *name, size_t size)
 		goto out_destroy_lock;
 	}
 	tide_shrinker_register(a->shrinker, &arena_shrinker_ops, a);
+	arenas_link(a);
 	return a;
 
 out_destroy_lock:
@@ -494,6 +549,8 @@ void tide_arena_destroy(struct tide_arena *a)
 {
 	if (!a)
 		return;
+	/* First out of the list: tide_arena_totals() may be reading it. */
+	arenas_unlink(a);
 	/* Waits for a running scan of this arena, then none can start. */
 	tide_shrinker_free(a->shrinker);
 	tide__os_unmap(a->base, a->size);
@@ -641,6 +698,28 @@ void tide_arena_stats(struct tide_arena *a, struct tide_arena_stats *st)
 	st->pages_high_water = a->pages_high_water;
 	st->page_faults_avoided = a->faults_avoided;
 	pthread_mutex_unlock(&a->lock);
+}
+
+void tide_arena_totals(struct tide_arena_totals *st)
+{
+	struct tide_arena_totals t = { 0 };
+	struct tide_arena_stats as;
+
+	if (!st)
+		return;
+	pthread_mutex_lock(&arenas_lock);
+	for (struct tide_arena *a = arenas_head; a; a = a->reg_next) {
+		tide_arena_stats(a, &as);
+		t.arenas++;
+		t.size += as.size;
+		t.used_bytes += as.used_bytes;
+		t.pages_used += as.pages_used;
+		t.pages_lru += as.pages_lru;
+		t.pages_unmapped += as.pages_unmapped;
+		t.page_faults_avoided += as.page_faults_avoided;
+	}
+	pthread_mutex_unlock(&arenas_lock);
+	*st = t;
 }
 
 /* ---- for the tests ---------------------------------------------------- */

@@ -38,7 +38,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <tide/arena.h>
 #include <tide/ctl.h>
+#include <tide/kv.h>
 #include <tide/pressure.h>
 #include <tide/shrinker.h>
 
@@ -189,6 +191,7 @@ static const struct {
 	{ "shrink", TIDE__CTL_SHRINK, 1 },
 	{ "drop", TIDE__CTL_DROP, 0 },
 	{ "purge", TIDE__CTL_PURGE, 0 },
+	{ "totals", TIDE__CTL_TOTALS, 0 },
 };
 
 int tide__ctl_parse(const char *line, size_t len, struct tide__ctl_req *ret)
@@ -442,6 +445,25 @@ static void add_purge_stats(struct out *o)
 	out_u64(o, "purge_last_after", ps.last_after);
 }
 
+static void do_totals(struct out *o)
+{
+	struct tide_kv_stats kv;
+	struct tide_arena_totals ar;
+
+	tide_kv_stats(&kv);
+	tide_arena_totals(&ar);
+	out_u64(o, "kv_blocks", kv.blocks);
+	out_u64(o, "kv_requested", kv.requested);
+	out_u64(o, "kv_committed", kv.committed);
+	out_u64(o, "arenas", ar.arenas);
+	out_u64(o, "arena_size", ar.size);
+	out_u64(o, "arena_used_bytes", ar.used_bytes);
+	out_u64(o, "arena_pages_used", ar.pages_used);
+	out_u64(o, "arena_pages_lru", ar.pages_lru);
+	out_u64(o, "arena_pages_unmapped", ar.pages_unmapped);
+	out_u64(o, "arena_faults_avoided", ar.page_faults_avoided);
+}
+
 static const unsigned cmd_allow[] = {
 	[TIDE__CTL_INFO] = TIDE_CTL_READ,
 	[TIDE__CTL_SHRINKERS] = TIDE_CTL_READ,
@@ -451,6 +473,7 @@ static const unsigned cmd_allow[] = {
 	[TIDE__CTL_SHRINK] = TIDE_CTL_SHRINK,
 	[TIDE__CTL_DROP] = TIDE_CTL_DROP,
 	[TIDE__CTL_PURGE] = TIDE_CTL_PURGE,
+	[TIDE__CTL_TOTALS] = TIDE_CTL_READ,
 };
 
 /*
@@ -498,6 +521,9 @@ static const char *execute(struct ctl *c, const struct tide__ctl_req *req,
 	case TIDE__CTL_PURGE:
 		out_u64(o, "freed_pages", tide_purge());
 		add_purge_stats(o);
+		break;
+	case TIDE__CTL_TOTALS:
+		do_totals(o);
 		break;
 	default:
 		break;

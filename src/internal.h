@@ -262,6 +262,7 @@ enum tide__ctl_cmd {
 	TIDE__CTL_SHRINK,
 	TIDE__CTL_DROP,
 	TIDE__CTL_PURGE,
+	TIDE__CTL_TOTALS,
 };
 
 struct tide__ctl_req {

@@ -176,6 +176,42 @@ void tide_kv_set_threshold(size_t bytes)
 	set_fast_limit(bytes);
 }
 
+/* ---- paged totals --------------------------------------------------- */
+
+/*
+ * Process-wide figures of the paged blocks (tide_kv_stats()).  Only the
+ * paged paths touch them, each of which makes a syscall anyway; the heap
+ * fast paths never do.  The line of their own keeps those writes off the
+ * line the fast paths read (kv_fast_limit).
+ */
+static struct {
+	_Alignas(64) atomic_size_t blocks;
+	atomic_size_t requested;
+	atomic_size_t committed;
+} kv_totals;
+
+static inline void totals_add(atomic_size_t *c, size_t v)
+{
+	atomic_fetch_add_explicit(c, v, memory_order_relaxed);
+}
+
+static inline void totals_sub(atomic_size_t *c, size_t v)
+{
+	atomic_fetch_sub_explicit(c, v, memory_order_relaxed);
+}
+
+void tide_kv_stats(struct tide_kv_stats *st)
+{
+	if (!st)
+		return;
+	st->blocks =
+		atomic_load_explicit(&kv_totals.blocks, memory_order_relaxed);
+	st->requested = atomic_load_explicit(&kv_totals.requested,
+					     memory_order_relaxed);
+	st->committed = atomic_load_explicit(&kv_totals.committed,
+					     memory_order_relaxed);
+}
+
 /* ---- telling blocks apart ------------------------------------------ */
 
 static inline struct paged_hdr *hdr_of(const void *p)
@@ -316,8 +352,12 @@ static void *paged_alloc(size_t size, unsigned flags)
 	do
 		p = paged_alloc_once(size, flags);
 	while (!p && reclaim_and_retry(&prio, flags));
-	if (p)
+	if (p) {
+		totals_add(&kv_totals.blocks, 1);
+		totals_add(&kv_totals.requested, size);
+		totals_add(&kv_totals.committed, hdr_of(p)->map_len);
 		tide__sensor_charge(hdr_of(p)->map_len, flags);
+	}
 	return p;
 }
 
@@ -392,8 +432,10 @@ static void *paged_resize(void *p, size_t size, unsigned flags)
 	if (size <= old) {
 		/* Shrinking is an optimization: keep the pages on failure. */
 		if (len < h->map_len &&
-		    !tide__os_unmap_tail(h, h->map_len, len))
+		    !tide__os_unmap_tail(h, h->map_len, len)) {
+			totals_sub(&kv_totals.committed, h->map_len - len);
 			h->map_len = len;
+		}
 		/*
 		 * The shrink lesson: bytes that stay committed past the new
 		 * end must read as zero if the block grows back in place,
@@ -404,6 +446,7 @@ static void *paged_resize(void *p, size_t size, unsigned flags)
 			memset((char *)p + size, 0,
 			       TIDE__MIN(old, keep) - size);
 		h->size = size;
+		totals_sub(&kv_totals.requested, old - size);
 		poison_slack(p, size);
 		return p;
 	}
@@ -428,11 +471,13 @@ static void *paged_resize(void *p, size_t size, unsigned flags)
 		}
 		h->magic = (uintptr_t)h ^ PAGED_KEY;
 		p = (char *)h + PAGED_HDR;
+		totals_add(&kv_totals.committed, added);
 		tide__sensor_charge(added, flags);
 	}
 	/* The grow lesson: fresh pages and zeroed slack need no memset. */
 	tide__os_unpoison(p, size);
 	h->size = size;
+	totals_add(&kv_totals.requested, size - old);
 	poison_slack(p, size);
 	return p;
 }
@@ -442,6 +487,9 @@ static void paged_free(void *p)
 	struct paged_hdr *h = hdr_of(p);
 
 	h->magic = 0;
+	totals_sub(&kv_totals.blocks, 1);
+	totals_sub(&kv_totals.requested, h->size);
+	totals_sub(&kv_totals.committed, h->map_len);
 	tide__os_unmap(h, h->map_len);
 }
 

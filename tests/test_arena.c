@@ -1045,6 +1045,127 @@ static int oom_body(void *arg)
 	return 0;
 }
 
+TEST(totals_sum_every_live_arena)
+{
+	struct tide_arena_totals t;
+	struct tide_arena *a, *b;
+	void *p, *q;
+
+	setup();
+	tide_arena_totals(&t);
+	CHECK_UEQ(t.arenas, 0); /* each test is a fresh fork of the runner */
+	CHECK_UEQ(t.size + t.used_bytes + t.pages_used + t.pages_lru, 0);
+	a = tide_arena_create("tot-a", 8 * P);
+	b = tide_arena_create("tot-b", 4 * P + 1); /* rounds to 5 pages */
+	CHECK(a && b);
+	p = tide_arena_alloc(a, 3 * P);
+	CHECK(p);
+	tide_arena_free(a, p);
+	p = tide_arena_alloc(a, 2 * P); /* 2 pages off the LRU, 1 stays */
+	q = tide_arena_alloc(b, 100); /* rounds to 104, 1 page */
+	CHECK(p && q);
+	CHECK(tide_arena_alloc(b, P)); /* pages 0 and 1 */
+	tide_arena_totals(&t);
+	CHECK_UEQ(t.arenas, 2);
+	CHECK_UEQ(t.size, 13 * P);
+	CHECK_UEQ(t.used_bytes, 2 * P + 104 + P);
+	CHECK_UEQ(t.pages_used, 2 + 2);
+	CHECK_UEQ(t.pages_lru, 1);
+	CHECK_UEQ(t.pages_unmapped, 5 + 3);
+	CHECK_UEQ(t.page_faults_avoided, 2);
+	/* The sums are the sums of the arenas' own figures. */
+	CHECK_UEQ(t.used_bytes, stats(a).used_bytes + stats(b).used_bytes);
+	tide_arena_destroy(a);
+	tide_arena_totals(&t);
+	CHECK_UEQ(t.arenas, 1);
+	CHECK_UEQ(t.size, 5 * P);
+	CHECK_UEQ(t.used_bytes, 104 + P);
+	CHECK_UEQ(t.pages_used, 2);
+	CHECK_UEQ(t.pages_lru, 0);
+	CHECK_UEQ(t.pages_unmapped, 3);
+	CHECK_UEQ(t.page_faults_avoided, 0);
+	tide_arena_destroy(b);
+	tide_arena_totals(&t);
+	CHECK_UEQ(t.arenas, 0);
+	CHECK_UEQ(t.size + t.used_bytes + t.pages_used + t.pages_lru +
+			  t.pages_unmapped + t.page_faults_avoided,
+		  0);
+	tide_arena_totals(NULL); /* does nothing */
+}
+
+struct totals_race {
+	atomic_bool stop;
+	unsigned long reads;
+};
+
+static void *totals_reader(void *arg)
+{
+	struct totals_race *r = arg;
+	struct tide_arena_totals t;
+
+	while (!atomic_load(&r->stop)) {
+		tide_arena_totals(&t);
+		if (t.pages_used + t.pages_lru + t.pages_unmapped != t.size / P)
+			abort();
+		r->reads++;
+	}
+	return NULL;
+}
+
+TEST(totals_race_with_create_and_destroy)
+{
+	struct totals_race r = { 0 };
+	struct tide_arena_totals t;
+	pthread_t th;
+
+	setup();
+	CHECK(!pthread_create(&th, NULL, totals_reader, &r));
+	for (int i = 0; i < 300; i++) {
+		struct tide_arena *a = tide_arena_create("race", 4 * P);
+
+		CHECK(a);
+		CHECK(tide_arena_alloc(a, 100));
+		tide_arena_destroy(a);
+	}
+	atomic_store(&r.stop, true);
+	CHECK(!pthread_join(th, NULL));
+	tide_arena_totals(&t);
+	CHECK_UEQ(t.arenas, 0);
+	th_note("%lu concurrent reads", r.reads);
+}
+
+static void arena_totals_child(void *arg)
+{
+	struct tide_arena_totals t;
+
+	tide_arena_totals(&t);
+	CHECK_UEQ(t.arenas, 1);
+	CHECK_UEQ(t.used_bytes, 64);
+	tide_arena_destroy(arg);
+	tide_arena_totals(&t);
+	CHECK_UEQ(t.arenas, 0);
+	printf("child ok\n");
+}
+
+TEST(totals_carry_into_a_forked_child)
+{
+	struct tide_arena_totals t;
+	struct tide_arena *a;
+	char out[4096];
+	int st;
+
+	setup();
+	a = tide_arena_create("forked", 4 * P);
+	CHECK(a && tide_arena_alloc(a, 64));
+	st = th_fork(arena_totals_child, a, out, sizeof(out));
+	th_note("%s", out);
+	CHECK_EQ(st, 0);
+	CHECK(strstr(out, "child ok"));
+	tide_arena_totals(&t);
+	CHECK_UEQ(t.arenas, 1); /* the child's destroy was its own */
+	tide_arena_destroy(a);
+}
+
 TEST(oom_loop_over_create_alloc_free_destroy)
 {
 	setup();
@@ -1073,4 +1194,7 @@ RUN_TESTS(T(create_rounds_size_up_to_pages), T(create_rejects_bad_arguments),
 	  T(reclaim_failure_keeps_pages_on_lru),
 	  T(scan_returns_stop_while_arena_is_busy),
 	  T(asan_poisons_freed_buffers_and_rounding_slack),
+	  T(totals_sum_every_live_arena),
+	  T(totals_race_with_create_and_destroy),
+	  T(totals_carry_into_a_forked_child),
 	  T(oom_loop_over_create_alloc_free_destroy))

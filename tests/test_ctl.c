@@ -468,6 +468,157 @@ TEST(tidectl_shows_exactly_the_registered_shrinkers)
 	remove_dirs();
 }
 
+/*
+ * The kv and arena totals: the process's own figures, and exactly what it
+ * allocated (each test is a fresh fork with none of its own).
+ */
+TEST(tidectl_shows_the_kv_and_arena_totals_the_process_has)
+{
+	size_t P = tide__os_page_size(), kvmap, want_v[10];
+	struct tide_kv_stats kv;
+	struct tide_arena_totals at;
+	struct tide_arena *a, *b;
+	char out[16384], line[128], cmd[512], py[4096];
+	char *p, *q, *h;
+	void *buf;
+	FILE *f;
+	int st;
+	static const char *const keys[10] = {
+		"kv_blocks",
+		"kv_requested",
+		"kv_committed",
+		"arenas",
+		"arena_size",
+		"arena_used_bytes",
+		"arena_pages_used",
+		"arena_pages_lru",
+		"arena_pages_unmapped",
+		"arena_faults_avoided",
+	};
+
+	find_tidectl();
+	make_dirs();
+	tide_kv_set_threshold(TIDE_KV_DEFAULT_THRESHOLD);
+	p = tide_kvmalloc(1024 * 1024, 0);
+	q = tide_kvmalloc(300 * 1024, 0);
+	CHECK(p && q);
+	q = tide_kvrealloc(q, 16 * 1024, 0);
+	CHECK(q);
+	h = tide_kvmalloc(1000, 0); /* a heap block: not counted */
+	CHECK(h);
+	kvmap = TIDE__ALIGN_UP(64 + 1024 * 1024, P) +
+		TIDE__ALIGN_UP(64 + 16 * 1024, P);
+	a = tide_arena_create("tot-a", 8 * P);
+	b = tide_arena_create("tot-b", 5 * P);
+	CHECK(a && b);
+	CHECK(tide_arena_alloc(a, 3 * P));
+	buf = tide_arena_alloc(b, 2 * P);
+	CHECK(buf);
+	tide_arena_free(b, buf);
+	CHECK(tide_arena_alloc(b, 100)); /* 1 page off the LRU */
+	tide_kv_stats(&kv);
+	tide_arena_totals(&at);
+	{
+		size_t w[10] = { 2,	 1024 * 1024 + 16 * 1024,
+				 kvmap,	 2,
+				 13 * P, 3 * P + 104,
+				 3 + 1,	 1,
+				 5 + 3,	 1 };
+
+		memcpy(want_v, w, sizeof(w));
+	}
+	/* The process's own figures are exactly what it allocated. */
+	CHECK_UEQ(kv.blocks, want_v[0]);
+	CHECK_UEQ(kv.requested, want_v[1]);
+	CHECK_UEQ(kv.committed, want_v[2]);
+	CHECK_UEQ(at.arenas, want_v[3]);
+	CHECK_UEQ(at.size, want_v[4]);
+	CHECK_UEQ(at.used_bytes, want_v[5]);
+	CHECK_UEQ(at.pages_used, want_v[6]);
+	CHECK_UEQ(at.pages_lru, want_v[7]);
+	CHECK_UEQ(at.pages_unmapped, want_v[8]);
+	CHECK_UEQ(at.page_faults_avoided, want_v[9]);
+
+	listen_in(TIDE_CTL_READ, 0, 0);
+	/* The raw answer. */
+	raw("totals\n", 7, out, sizeof(out));
+	{
+		char want[1024] = "ok\n";
+
+		for (int i = 0; i < 10; i++) {
+			snprintf(line, sizeof(line), "%s=%zu\n", keys[i],
+				 want_v[i]);
+			strcat(want, line);
+		}
+		strcat(want, "end\n");
+		CHECK_STR(out, want);
+	}
+	raw("totals now\n", 11, out, sizeof(out));
+	CHECK_STR(out, "err EINVAL malformed request\n");
+	/* The table: keys with spaces, aligned on the longest. */
+	CHECK_EQ(run_tidectl(out, pidstr()), 0);
+	th_note("%s", out);
+	CHECK(strstr(out, "\ntotals:\n"));
+	for (int i = 0; i < 10; i++) {
+		char key[32];
+
+		snprintf(key, sizeof(key), "%s", keys[i]);
+		for (char *k = key; *k; k++)
+			if (*k == '_')
+				*k = ' ';
+		snprintf(line, sizeof(line), "\n  %-20s  %zu\n", key,
+			 want_v[i]);
+		if (!strstr(out, line))
+			FAIL("no line \"%s\" in:\n%s", line + 1, out);
+	}
+	/* --json carries the same numbers. */
+	CHECK_EQ(run_tidectl(out, "--json", pidstr()), 0);
+	snprintf(py, sizeof(py),
+		 "import json,sys\n"
+		 "d=json.loads(sys.stdin.read())\n"
+		 "t=d['totals']\n"
+		 "w=dict(%s=%zu,%s=%zu,%s=%zu,%s=%zu,%s=%zu,%s=%zu,%s=%zu,"
+		 "%s=%zu,%s=%zu,%s=%zu)\n"
+		 "assert t==w, (t, w)\n",
+		 keys[0], want_v[0], keys[1], want_v[1], keys[2], want_v[2],
+		 keys[3], want_v[3], keys[4], want_v[4], keys[5], want_v[5],
+		 keys[6], want_v[6], keys[7], want_v[7], keys[8], want_v[8],
+		 keys[9], want_v[9]);
+	snprintf(cmd, sizeof(cmd), "%s/check.py", tmp);
+	f = fopen(cmd, "w");
+	CHECK(f);
+	fputs(py, f);
+	fclose(f);
+	snprintf(cmd, sizeof(cmd), "python3 %s/check.py", tmp);
+	f = popen(cmd, "w");
+	CHECK(f);
+	fputs(out, f);
+	st = pclose(f);
+	if (st)
+		FAIL("json check failed on: %s", out);
+	/* After a destroy and a free the answer follows. */
+	tide_arena_destroy(a);
+	tide_kvfree(p);
+	raw("totals\n", 7, out, sizeof(out));
+	snprintf(py, sizeof(py),
+		 "ok\nkv_blocks=1\nkv_requested=%zu\nkv_committed=%zu\n"
+		 "arenas=1\narena_size=%zu\narena_used_bytes=104\n"
+		 "arena_pages_used=1\narena_pages_lru=1\n"
+		 "arena_pages_unmapped=3\narena_faults_avoided=1\nend\n",
+		 (size_t)16 * 1024, TIDE__ALIGN_UP(64 + 16 * 1024, P), 5 * P);
+	CHECK_STR(out, py);
+	tide_ctl_close();
+	/* Not allowed without TIDE_CTL_READ. */
+	listen_in(TIDE_CTL_SCAN, 0, 0);
+	raw("totals\n", 7, out, sizeof(out));
+	CHECK_STR(out, "err EPERM request not allowed\n");
+	tide_ctl_close();
+	tide_arena_destroy(b);
+	tide_kvfree(q);
+	tide_kvfree(h);
+	remove_dirs();
+}
+
 TEST(scan_changes_the_named_shrinkers_counters_by_exactly_n)
 {
 	struct cache a, b;
@@ -1193,6 +1344,7 @@ RUN_TESTS(T(listen_makes_a_0700_dir_and_a_0600_socket_named_by_pid),
 	  T(config_follows_the_size_rule), T(unsafe_socket_dirs_are_refused),
 	  T(sockets_of_dead_processes_are_removed_others_kept),
 	  T(tidectl_shows_exactly_the_registered_shrinkers),
+	  T(tidectl_shows_the_kv_and_arena_totals_the_process_has),
 	  T(scan_changes_the_named_shrinkers_counters_by_exactly_n),
 	  T(shrink_and_drop_run_reclaim_passes),
 	  T(json_output_parses_and_carries_the_numbers),

@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <stdalign.h>
 #include <stddef.h>
 #include <stdatomic.h>
@@ -745,6 +746,198 @@ static int calloc_body(void *arg)
 	return 0;
 }
 
+/* ---- paged totals (tide_kv_stats) ------------------------------------ */
+
+/* Bytes mapped for a paged block of @size bytes in @unit units. */
+static size_t mapped(size_t size, size_t unit)
+{
+	return TIDE__ALIGN_UP(PAGED_HDR + size, unit);
+}
+
+/* Check that the totals are @base plus exactly @nb, @nreq and @nmap. */
+#define CHECK_TOTALS(base, nb, nreq, nmap)                             \
+	do {                                                           \
+		struct tide_kv_stats th_kv;                            \
+		tide_kv_stats(&th_kv);                                 \
+		CHECK_UEQ(th_kv.blocks, (base).blocks + (nb));         \
+		CHECK_UEQ(th_kv.requested, (base).requested + (nreq)); \
+		CHECK_UEQ(th_kv.committed, (base).committed + (nmap)); \
+	} while (0)
+
+TEST(paged_totals_follow_alloc_grow_shrink_free)
+{
+	struct tide_kv_stats base;
+	size_t ps = page(), hm = mapped(3 * MiB, 2 * MiB);
+	char *p, *q, *h, *g;
+
+	tide_kv_set_threshold(TIDE_KV_DEFAULT_THRESHOLD);
+	tide_kv_stats(&base);
+	p = tide_kvmalloc(1 * MiB, 0);
+	CHECK(p);
+	CHECK_TOTALS(base, 1, 1 * MiB, mapped(1 * MiB, ps));
+	/* Heap blocks are not counted, not even their frees. */
+	h = tide_kvmalloc(1000, 0);
+	CHECK(h && !tide_kv_is_paged(h));
+	CHECK_TOTALS(base, 1, 1 * MiB, mapped(1 * MiB, ps));
+	tide_kvfree(tide_kvmalloc(100, 0));
+	CHECK_TOTALS(base, 1, 1 * MiB, mapped(1 * MiB, ps));
+	/* Grow past the committed pages. */
+	q = tide_kvrealloc(p, 4 * MiB, 0);
+	CHECK(q);
+	CHECK_TOTALS(base, 1, 4 * MiB, mapped(4 * MiB, ps));
+	/* Grow within them: only the requested bytes move. */
+	q = tide_kvrealloc(q, 4 * MiB + 10, 0);
+	CHECK(q);
+	CHECK_UEQ(mapped(4 * MiB + 10, ps), mapped(4 * MiB, ps));
+	CHECK_TOTALS(base, 1, 4 * MiB + 10, mapped(4 * MiB, ps));
+	/* Shrink: the tail pages go back and stop counting. */
+	q = tide_kvrealloc(q, 16 * KiB, 0);
+	CHECK(q);
+	CHECK_TOTALS(base, 1, 16 * KiB, mapped(16 * KiB, ps));
+	/* A heap block promoted to a paged one counts from then on. */
+	h = tide_kvrealloc(h, 300 * KiB, 0);
+	CHECK(h && tide_kv_is_paged(h));
+	CHECK_TOTALS(base, 2, 316 * KiB,
+		     mapped(16 * KiB, ps) + mapped(300 * KiB, ps));
+	/* A huge block commits 2 MiB units. */
+	g = tide_kvmalloc(3 * MiB, TIDE_HUGE);
+	CHECK(g);
+	CHECK_UEQ(hm, 4 * MiB);
+	CHECK_TOTALS(base, 3, 316 * KiB + 3 * MiB,
+		     mapped(16 * KiB, ps) + mapped(300 * KiB, ps) + hm);
+	tide_kvfree(g);
+	CHECK_TOTALS(base, 2, 316 * KiB,
+		     mapped(16 * KiB, ps) + mapped(300 * KiB, ps));
+	tide_kvfree(q);
+	CHECK_TOTALS(base, 1, 300 * KiB, mapped(300 * KiB, ps));
+	/* Resizing to 0 frees. */
+	CHECK(!tide_kvrealloc(h, 0, 0));
+	CHECK_TOTALS(base, 0, 0, 0);
+	/* A fresh process (each test is a fork of the runner) has none. */
+	CHECK_UEQ(base.blocks, 0);
+	CHECK_UEQ(base.requested, 0);
+	CHECK_UEQ(base.committed, 0);
+}
+
+TEST(paged_totals_unchanged_by_failed_calls)
+{
+	struct tide_kv_stats base;
+	size_t ps = page();
+	char *p, *q;
+
+	tide_kv_set_threshold(TIDE_KV_DEFAULT_THRESHOLD);
+	tide_kv_stats(&base);
+	p = tide_kvmalloc(1 * MiB, 0);
+	CHECK(p);
+	/* A grow whose mremap (and every retry) fails. */
+	tide__fault_set(1, true);
+	q = tide_kvrealloc(p, 64 * MiB, TIDE_NORECLAIM);
+	CHECK_CMP(tide__fault_hits(), >=, 1);
+	tide__fault_clear();
+	CHECK(!q);
+	CHECK_TOTALS(base, 1, 1 * MiB, mapped(1 * MiB, ps));
+	/* An allocation whose mmap fails. */
+	tide__fault_set(1, true);
+	CHECK(!tide_kvmalloc(2 * MiB, TIDE_NORECLAIM));
+	tide__fault_clear();
+	CHECK_TOTALS(base, 1, 1 * MiB, mapped(1 * MiB, ps));
+	/* A shrink whose tail munmap fails keeps its pages, and counts them. */
+	tide__fault_set(1, false);
+	q = tide_kvrealloc(p, 74, 0);
+	CHECK_UEQ(tide__fault_hits(), 1);
+	tide__fault_clear();
+	CHECK_PTR_EQ(q, p);
+	CHECK_UEQ(tide_kvresident(p), mapped(1 * MiB, ps) - PAGED_HDR);
+	CHECK_TOTALS(base, 1, 74, mapped(1 * MiB, ps));
+	/* The next shrink that works gives them back. */
+	q = tide_kvrealloc(p, 70, 0);
+	CHECK_PTR_EQ(q, p);
+	CHECK_TOTALS(base, 1, 70, ps);
+	tide_kvfree(p);
+	CHECK_TOTALS(base, 0, 0, 0);
+}
+
+struct fork_arg {
+	struct tide_kv_stats st; /* the parent's totals at fork */
+	void *p; /* a paged block of 1 MiB */
+};
+
+static void totals_in_child(void *arg)
+{
+	struct fork_arg *fa = arg;
+
+	CHECK_TOTALS(fa->st, 0, 0, 0);
+	tide_kvfree(fa->p);
+	CHECK_TOTALS(fa->st, (size_t)-1, -(1 * MiB), -mapped(1 * MiB, page()));
+	printf("child ok\n");
+}
+
+TEST(paged_totals_carry_into_a_forked_child)
+{
+	struct fork_arg arg;
+	char out[4096];
+	int status;
+
+	tide_kv_set_threshold(TIDE_KV_DEFAULT_THRESHOLD);
+	arg.p = tide_kvmalloc(1 * MiB, 0);
+	CHECK(arg.p);
+	tide_kv_stats(&arg.st);
+	CHECK_CMP(arg.st.blocks, >=, 1);
+	status = th_fork(totals_in_child, &arg, out, sizeof(out));
+	th_note("%s", out);
+	CHECK_EQ(status, 0);
+	CHECK(strstr(out, "child ok"));
+	/* The child's free was its own. */
+	CHECK_TOTALS(arg.st, 0, 0, 0);
+	tide_kvfree(arg.p);
+}
+
+#define TOT_THREADS 4
+#define TOT_ROUNDS 300
+
+static void *totals_thread(void *arg)
+{
+	void **keep = arg;
+	char *p = NULL;
+
+	for (int i = 0; i < TOT_ROUNDS; i++) {
+		p = tide_kvmalloc(200 * KiB, 0);
+		if (!p)
+			return NULL;
+		p = tide_kvrealloc(p, (size_t)(i % 7 + 1) * 300 * KiB, 0);
+		if (!p)
+			return NULL;
+		p = tide_kvrealloc(p, 150 * KiB, 0);
+		if (!p)
+			return NULL;
+		if (i + 1 < TOT_ROUNDS)
+			tide_kvfree(p);
+	}
+	*keep = p;
+	return NULL;
+}
+
+TEST(paged_totals_exact_across_threads)
+{
+	struct tide_kv_stats base;
+	pthread_t t[TOT_THREADS];
+	void *keep[TOT_THREADS] = { 0 };
+
+	tide_kv_set_threshold(TIDE_KV_DEFAULT_THRESHOLD);
+	tide_kv_stats(&base);
+	for (int i = 0; i < TOT_THREADS; i++)
+		CHECK(!pthread_create(&t[i], NULL, totals_thread, &keep[i]));
+	for (int i = 0; i < TOT_THREADS; i++)
+		CHECK(!pthread_join(t[i], NULL));
+	for (int i = 0; i < TOT_THREADS; i++)
+		CHECK(keep[i]);
+	CHECK_TOTALS(base, TOT_THREADS, TOT_THREADS * 150 * KiB,
+		     TOT_THREADS * mapped(150 * KiB, page()));
+	for (int i = 0; i < TOT_THREADS; i++)
+		tide_kvfree(keep[i]);
+	CHECK_TOTALS(base, 0, 0, 0);
+}
+
 TEST(oom_loop_over_the_kv_api)
 {
 	struct seq seqs[] = {
@@ -792,4 +985,7 @@ RUN_TESTS(T(small_blocks_come_from_the_heap),
 	  T(foreign_pointer_is_reported_then_aborts),
 	  T(asan_poisons_bytes_past_requested_size),
 	  T(enomem_retries_after_each_reclaim_pass),
-	  T(oom_loop_over_the_kv_api))
+	  T(paged_totals_follow_alloc_grow_shrink_free),
+	  T(paged_totals_unchanged_by_failed_calls),
+	  T(paged_totals_carry_into_a_forked_child),
+	  T(paged_totals_exact_across_threads), T(oom_loop_over_the_kv_api))

@@ -46,7 +46,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: tidectl [OPTIONS]                  list processes that listen\n"
-		"       tidectl [OPTIONS] PID              shrinkers, monitor, allocator\n"
+		"       tidectl [OPTIONS] PID              shrinkers, monitor, allocator, totals\n"
 		"       tidectl [OPTIONS] PID scan NAME N  one scan of N objects of NAME\n"
 		"       tidectl [OPTIONS] PID shrink PRIO  one reclaim pass (12 gentle .. 0 all)\n"
 		"       tidectl [OPTIONS] PID drop         free all the caches give\n"
@@ -166,7 +166,13 @@ static int64_t now_ms(void)
 }
 
 /* Send @req to @pid; the reply's body (after "ok") or an exit. */
-static void request(pid_t pid, const char *req, struct reply *rep)
+/*
+ * Send @req to @pid and read the answer's body into @rep.  Failures end the
+ * program, except an EINVAL answer to an @optional request (a server that
+ * predates it): then @rep->buf is NULL and the result false.
+ */
+static bool request_ex(pid_t pid, const char *req, struct reply *rep,
+		       bool optional)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct ucred cr;
@@ -249,6 +255,12 @@ static void request(pid_t pid, const char *req, struct reply *rep)
 		buf[strcspn(buf, "\n")] = 0;
 		if (msg)
 			*msg++ = 0;
+		if (optional && !strcmp(name, "EINVAL")) {
+			free(buf);
+			rep->buf = NULL;
+			rep->len = 0;
+			return false;
+		}
 		if (!strcmp(name, "EPERM"))
 			die(EXIT_FAIL, "%d: refused: %s", (int)pid,
 			    msg ? msg : name);
@@ -263,6 +275,12 @@ static void request(pid_t pid, const char *req, struct reply *rep)
 	rep->len = (size_t)(nl + 1 - buf);
 	memmove(buf, buf + 3, rep->len - 3 + 1);
 	rep->len -= 3;
+	return true;
+}
+
+static void request(pid_t pid, const char *req, struct reply *rep)
+{
+	request_ex(pid, req, rep, false);
 }
 
 /* ---- reading replies ------------------------------------------------- */
@@ -485,12 +503,15 @@ static void print_block(const char *title, const struct reply *rep)
 
 static int cmd_show(pid_t pid)
 {
-	struct reply info, shr, mon, st;
+	struct reply info, shr, mon, st, tot;
+	bool has_tot;
 
 	request(pid, "info\n", &info);
 	request(pid, "shrinkers\n", &shr);
 	request(pid, "monitor\n", &mon);
 	request(pid, "stats\n", &st);
+	/* kv and arena totals: servers before tide 0.2 do not know them. */
+	has_tot = request_ex(pid, "totals\n", &tot, true);
 	if (json) {
 		printf("{\"pid\":%d,\"info\":", (int)pid);
 		json_object(&info);
@@ -500,6 +521,10 @@ static int cmd_show(pid_t pid)
 		json_object(&mon);
 		printf(",\"allocator\":");
 		json_object(&st);
+		if (has_tot) {
+			printf(",\"totals\":");
+			json_object(&tot);
+		}
 		printf("}\n");
 	} else {
 		char comm[128], uid[32], ver[64], allow[128], v[64];
@@ -518,8 +543,13 @@ static int cmd_show(pid_t pid)
 			print_block("monitor", &mon);
 		printf("\n");
 		print_block("allocator", &st);
+		if (has_tot) {
+			printf("\n");
+			print_block("totals", &tot);
+		}
 	}
 	free(info.buf);
+	free(tot.buf);
 	free(shr.buf);
 	free(mon.buf);
 	free(st.buf);

@@ -132,6 +132,42 @@ TIDE_API void tide_arena_destroy(struct tide_arena *a);
 TIDE_API void tide_arena_stats(struct tide_arena *a,
 			       struct tide_arena_stats *st);
 
+/**
+ * struct tide_arena_totals - every live arena of the process, summed.
+ * @arenas: live arenas (created and not yet destroyed).
+ * @size: the sum of their &tide_arena_stats.size.
+ * @used_bytes: the sum of their &tide_arena_stats.used_bytes.
+ * @pages_used: the sum of their &tide_arena_stats.pages_used.
+ * @pages_lru: the sum of their &tide_arena_stats.pages_lru (resident, idle).
+ * @pages_unmapped: the sum of their &tide_arena_stats.pages_unmapped.
+ * @page_faults_avoided: the sum of their
+ *	&tide_arena_stats.page_faults_avoided (destroyed arenas drop out).
+ */
+struct tide_arena_totals {
+	size_t arenas;
+	size_t size, used_bytes;
+	size_t pages_used, pages_lru, pages_unmapped;
+	unsigned long long page_faults_avoided;
+};
+
+/**
+ * tide_arena_totals() - the sums of tide_arena_stats() over every live arena.
+ * @st: where to write; NULL does nothing.
+ *
+ * Arenas are listed at tide_arena_create() and unlisted at
+ * tide_arena_destroy(), under a lock of the list's own; this call takes it,
+ * then reads each arena with tide_arena_stats() (each arena's snapshot is
+ * consistent; the sum is of snapshots taken one after the other).  The
+ * alloc and free paths never touch the list.  A forked child starts with
+ * its parent's arenas (its copies are its memory) and sums them the same
+ * way.
+ *
+ * Context: any thread but an arena's own shrinker callback; takes the list's
+ * lock, then each arena's lock in turn.
+ * Return: nothing; @st is filled in.
+ */
+TIDE_API void tide_arena_totals(struct tide_arena_totals *st);
+
 #ifdef __cplusplus
 }
 #endif

@@ -24,7 +24,7 @@ extern "C" {
 struct tide_monitor;
 
 /* tide_ctl_config.allow: which requests are served */
-#define TIDE_CTL_READ (1u << 0) /* info, shrinkers, monitor, stats */
+#define TIDE_CTL_READ (1u << 0) /* info, shrinkers, monitor, stats, totals */
 #define TIDE_CTL_SCAN (1u << 1) /* scan NAME N */
 #define TIDE_CTL_SHRINK (1u << 2) /* shrink PRIORITY */
 #define TIDE_CTL_DROP (1u << 3) /* drop (tide_drop_caches) */

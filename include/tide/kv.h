@@ -151,6 +151,45 @@ TIDE_API void tide_kv_set_threshold(size_t bytes);
  */
 TIDE_API size_t tide_kv_threshold(void);
 
+/**
+ * struct tide_kv_stats - the process's paged blocks, from tide_kv_stats().
+ * @blocks: live paged blocks.
+ * @requested: bytes requested for them (the sum of their tide_kvsize()).
+ * @committed: bytes mapped for them, headers and slack included: the sum of
+ *	their mapping lengths, tide_kvresident() + 64 bytes each (a multiple
+ *	of the page size, or of 2 MiB for %TIDE_HUGE blocks).
+ */
+struct tide_kv_stats {
+	size_t blocks;
+	size_t requested;
+	size_t committed;
+};
+
+/**
+ * tide_kv_stats() - process-wide totals of the paged blocks.
+ * @st: where to write; NULL does nothing.
+ *
+ * Counted only on the paged paths (allocation, growth, shrinking, free of a
+ * paged block, each of which makes a system call anyway), with relaxed
+ * atomic counters.  Heap blocks (below the paged threshold) are not counted:
+ * they stay a plain malloc()/free() with no shared write on that path; the
+ * C heap's own statistics (mallinfo2(), malloc_stats()) describe them.  A
+ * call that fails changes nothing: a failed mremap() leaves the figures as
+ * they were, a shrink whose munmap() fails keeps its pages committed and
+ * counted.  A heap block promoted by tide_kvrealloc() counts from then on.
+ *
+ * The three figures are read one after the other, not under a lock: while
+ * other threads allocate or free paged blocks they may be from slightly
+ * different moments; with no such call running they are exact.  A forked
+ * child starts with its parent's figures: its copies of the parent's paged
+ * blocks are its memory too, and freeing them there counts down.
+ *
+ * Context: any thread; never blocks.  Async-signal-safe (lock-free atomic
+ * loads).
+ * Return: nothing; @st is filled in.
+ */
+TIDE_API void tide_kv_stats(struct tide_kv_stats *st);
+
 #ifdef __cplusplus
 }
 #endif
