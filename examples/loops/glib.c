@@ -16,7 +16,7 @@ static GMainLoop *loop;
 static gboolean on_pressure(gint fd, GIOCondition cond, gpointer m)
 {
 	tide_monitor_dispatch(m); /* reclaim happens here, on this thread */
-	if (cache.evicted)
+	if (cache_answered(m))
 		g_main_loop_quit(loop);
 	return G_SOURCE_CONTINUE;
 }

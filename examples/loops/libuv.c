@@ -23,7 +23,7 @@ static void stop(void)
 static void on_pressure(uv_poll_t *h, int status, int events)
 {
 	tide_monitor_dispatch(h->data); /* reclaim happens here */
-	if (cache.evicted)
+	if (cache_answered(h->data))
 		stop();
 }
 

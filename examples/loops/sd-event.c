@@ -15,7 +15,7 @@
 static int on_pressure(sd_event_source *s, int fd, uint32_t events, void *m)
 {
 	tide_monitor_dispatch(m); /* reclaim happens here, on this thread */
-	if (cache.evicted)
+	if (cache_answered(m))
 		sd_event_exit(sd_event_source_get_event(s), 0);
 	return 0;
 }
