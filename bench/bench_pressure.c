@@ -164,10 +164,41 @@ static void *floor_thread(void *arg)
  * round, freed by the hand-written program: returns the seconds from the
  * eventfd write to its first and last munmap.
  */
+/* The cgroup floor's group and high watermark (NULL: the eventfd floor). */
+static const char *floor_cg;
+static long long floor_high;
+
+static long long usage_of(const char *dir);
+
+/*
+ * Register @efd for a v1 usage threshold at @high on @cg (what the limit
+ * watcher registers); 0 or -1.
+ */
+static int floor_threshold(const char *cg, int efd, long long high)
+{
+	char p[PATH_MAX + 64], line[96];
+	int ufd, cfd, r = -1;
+
+	snprintf(p, sizeof(p), "%s/memory.usage_in_bytes", cg);
+	ufd = open(p, O_RDONLY | O_CLOEXEC);
+	snprintf(p, sizeof(p), "%s/cgroup.event_control", cg);
+	cfd = open(p, O_WRONLY | O_CLOEXEC);
+	snprintf(line, sizeof(line), "%d %d %lld", efd, ufd, high);
+	if (ufd >= 0 && cfd >= 0 && write(cfd, line, strlen(line)) > 0)
+		r = 0;
+	if (cfd >= 0)
+		close(cfd);
+	if (ufd >= 0)
+		close(ufd);
+	return r;
+}
+
 static void floor_round1(double mib, bool touch, double *t_first, double *t_all)
 {
 	static void *maps[MAXB];
 	struct floor_run f = { .maps = maps, .touch = touch };
+	char *pad = NULL, *extra = NULL;
+	size_t pad_len = 0;
 	pthread_t t;
 	uint64_t one = 1;
 	double t0;
@@ -188,12 +219,42 @@ static void floor_round1(double mib, bool touch, double *t_first, double *t_all)
 		}
 		memset(maps[i], 1, BLOCK);
 	}
+	if (floor_cg) {
+		/* As the tide round: to 1 MiB under high, the same
+		 * threshold, t0 before the 2 MiB that cross it. */
+		long long u = usage_of(floor_cg);
+
+		if (u < floor_high - (1 << 20)) {
+			pad_len = (size_t)(floor_high - (1 << 20) - u);
+			pad = mmap(NULL, pad_len, PROT_READ | PROT_WRITE,
+				   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			if (pad == MAP_FAILED)
+				exit(1);
+			memset(pad, 1, pad_len);
+		}
+		if (floor_threshold(floor_cg, f.efd, floor_high)) {
+			fprintf(stderr, "floor: no usage threshold\n");
+			exit(1);
+		}
+		extra = mmap(NULL, 2u << 20, PROT_READ | PROT_WRITE,
+			     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (extra == MAP_FAILED)
+			exit(1);
+	}
 	usleep(1000); /* the thread is blocked in read() */
 	t0 = bench_now();
-	if (write(f.efd, &one, sizeof(one)) != sizeof(one))
+	if (extra) {
+		for (size_t o = 0; o < (2u << 20); o += 4096)
+			extra[o] = 1;
+	} else if (write(f.efd, &one, sizeof(one)) != sizeof(one)) {
 		exit(1);
+	}
 	pthread_join(t, NULL);
 	close(f.efd);
+	if (extra)
+		munmap(extra, 2u << 20);
+	if (pad)
+		munmap(pad, pad_len);
 	*t_first = f.t_first - t0;
 	*t_all = f.t_all - t0;
 }
@@ -410,7 +471,10 @@ static void cgroup_rounds(const char *cg, bool sensor)
 		tide_kvfree(probe);
 		/* the floor, on the same bytes, under the watermark */
 		drop_all();
+		floor_cg = cg;
+		floor_high = high;
 		floor_round(TIDE__MIN(mib[n], (high >> 20) / 2), n);
+		floor_cg = NULL;
 		n++;
 	}
 	tide_monitor_free(m);
