@@ -18,11 +18,17 @@
  *    the next 1 MiB kv allocation, which reclaims on this thread.
  *
  * For each: t_first (the first unmap) and t_all (the loop's last unmap).
- * The floor is the issue's hand-written program with no tide: a thread
- * blocked on an eventfd that, when t0 writes it, munmaps the same number
- * of written 256 KiB blocks; its first and last munmap give the floor's
- * t_first and t_all.  Per-round timestamps are reset before every round,
- * and a round whose reclaim never ran stops the benchmark (exit 1).
+ * The floor is the issue's hand-written program with no tide: a thread,
+ * waiting while its blocks are written, munmaps the same number of written
+ * 256 KiB blocks as tide gave back; its first and last munmap give the
+ * floor's t_first and t_all.  For the FIFO it waits on an eventfd that t0
+ * writes; for the cgroup rows on the same v1 usage threshold at the high
+ * watermark, t0 before the same 2 MiB that cross it.  A second floor reads
+ * one word of each block before its munmap, as tide_kvfree() reads the
+ * block's header (on this VM that read alone makes munmap 2-3x dearer).
+ * Per-round timestamps are reset before every round, and a round whose
+ * reclaim never ran stops the benchmark (exit 1).  Arguments: fifo, cgroup
+ * or sensor run one section.
  *
  * Sensor cost: a kv block grown by doubling from 4 KiB to 1 GiB
  * (tide_kvrealloc, each growth charged), with a limit watcher armed (a
@@ -610,10 +616,14 @@ int main(int argc, char **argv)
 	       "cache of 256 KiB kv blocks (seeks 0); %d rounds for the FIFO, %d per cgroup source. "
 	       "Times from the signal to the first unmap (first pages back) "
 	       "and to the loop's last unmap (all pages back), against the "
-	       "floor: a hand-written program with no tide, a thread blocked "
-	       "on an eventfd that munmaps the same number of written blocks "
-	       "when the signal's eventfd is written (first and last "
-	       "munmap). Goals: first <= 1.1× the floor, all <= 1.2×.\n\n",
+	       "floor: a hand-written program with no tide, a thread that "
+	       "munmaps the same number of written blocks (first and last "
+	       "munmap) when woken by an eventfd written at t0 (FIFO row) or "
+	       "by the same v1 usage threshold at the high watermark (cgroup "
+	       "rows); the last columns are a floor that also reads one word "
+	       "of each block before its munmap, as tide_kvfree() reads the "
+	       "block's header. Goals: first <= 1.1× the floor, all <= "
+	       "1.2×.\n\n",
 	       ROUNDS, CG_ROUNDS);
 	printf("| source | rounds | MiB back (median) | first pages: median "
 	       "ms | floor first ms | ratio | all pages: median ms | floor all "
