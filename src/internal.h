@@ -223,6 +223,15 @@ bool tide__in_reclaim(void);
 unsigned long tide__shrink_share(int priority, unsigned flags,
 				 unsigned long share_div);
 
+/*
+ * One pass at @priority like tide_shrink(priority, flags) that stops
+ * between two scan calls once @nr_to_reclaim objects are freed (kswapd's
+ * sc->nr_to_reclaim: the gap to the target; 0: no bound).  The rest of the
+ * shrinker's share stays deferred.  Returns the objects freed.
+ */
+unsigned long tide__shrink_to(int priority, unsigned flags,
+			      unsigned long nr_to_reclaim);
+
 /* ---------------------------------------------------------------------
  * pressure/: the monitor, its sources, the allocation sensor, the purge.
  * ------------------------------------------------------------------- */

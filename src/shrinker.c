@@ -524,7 +524,8 @@ static bool dying(struct tide_shrinker *s)
  *  - a shrinker being freed stops between two calls.
  */
 static unsigned long do_shrink(struct tide_shrinker *s, int priority,
-			       unsigned flags, unsigned long share_div)
+			       unsigned flags, unsigned long share_div,
+			       unsigned long budget)
 {
 	struct tide_shrink_control sc = { .priority = priority,
 					  .flags = flags };
@@ -565,6 +566,9 @@ static unsigned long do_shrink(struct tide_shrinker *s, int priority,
 		if (!sc.nr_scanned || (!ret && sc.nr_scanned == n) || ret > n)
 			break;
 		if (!--calls || dying(s))
+			break;
+		/* The pass's target is met: the rest stays deferred. */
+		if (budget && freed >= budget)
 			break;
 	}
 
@@ -778,7 +782,7 @@ bool tide_shrink_may_io(const struct tide_shrink_control *sc)
 }
 
 static unsigned long shrink_pass(int priority, unsigned flags,
-				 unsigned long share_div)
+				 unsigned long share_div, unsigned long budget)
 {
 	unsigned long freed = 0;
 	struct tide_shrinker *s;
@@ -788,10 +792,12 @@ static unsigned long shrink_pass(int priority, unsigned flags,
 		return 0;
 	priority = TIDE__MAX(0, TIDE__MIN(priority, TIDE_DEF_PRIORITY));
 	for (s = walk_first(&w); s; s = walk_next(&w)) {
+		if (budget && freed >= budget)
+			break;
 		if (!enter(s))
 			continue;
-		freed = sat_add(freed,
-				do_shrink(s, priority, flags, share_div));
+		freed = sat_add(freed, do_shrink(s, priority, flags, share_div,
+						 budget ? budget - freed : 0));
 		leave(s);
 	}
 	walk_done(&w);
@@ -800,7 +806,7 @@ static unsigned long shrink_pass(int priority, unsigned flags,
 
 unsigned long tide_shrink(int priority, unsigned flags)
 {
-	return shrink_pass(priority, flags, 0);
+	return shrink_pass(priority, flags, 0, 0);
 }
 
 unsigned long tide__direct_reclaim(int priority, unsigned flags)
@@ -811,7 +817,13 @@ unsigned long tide__direct_reclaim(int priority, unsigned flags)
 unsigned long tide__shrink_share(int priority, unsigned flags,
 				 unsigned long share_div)
 {
-	return shrink_pass(priority, flags, share_div);
+	return shrink_pass(priority, flags, share_div, 0);
+}
+
+unsigned long tide__shrink_to(int priority, unsigned flags,
+			      unsigned long nr_to_reclaim)
+{
+	return shrink_pass(priority, flags, 0, nr_to_reclaim);
 }
 
 unsigned long tide_drop_caches(void)

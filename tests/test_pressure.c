@@ -640,6 +640,47 @@ TEST(cgroup2_current_over_high_reclaims_until_under_low)
 	remove_tmpdir();
 }
 
+/*
+ * Each watermark pass stops at the gap to low (kswapd's nr_to_reclaim).
+ * Watermarks 75 / 62.5 MiB, usage 80 MiB: 50 MiB base + a 30 MiB cache of
+ * seeks 0 (half of it asked per pass).  Pass 12: gap 17.5 MiB, asked 15
+ * MiB (3840 pages): 65 MiB.  Pass 11: gap 2.5 MiB (641 pages), asked 7.5
+ * MiB, it stops after the 6th batch of 128 (768 pages, 3 MiB): 62 MiB,
+ * under low.  Unbounded it would have freed the 7.5 MiB (57.5 MiB).
+ */
+TEST(cgroup2_watermark_pass_stops_at_the_gap_to_low)
+{
+	struct tide_monitor_config cfg = {
+		.size = sizeof(struct tide_monitor_config),
+		.sources = TIDE_SOURCE_CGROUP2,
+		.poll_interval_ms = 10,
+		.flags = TIDE_MONITOR_NO_TRIM,
+	};
+	static const int want[] = { 12, 11 };
+	struct fake f = { .free_below_prio = 12, .base = 50 * MiB };
+	struct tide_monitor *m = NULL;
+	struct tide_shrinker *s;
+
+	make_tmpdir();
+	fake_cgroup2(100 * MiB, 50 * MiB);
+	cfg.cgroup2_dir = tmpdir;
+	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	f.usage_path = tmp_path("memory.current");
+	f.pages = (unsigned long)(30 * MiB / PAGE);
+	s = fake_register(&f);
+	tide_shrinker_set_seeks(s, 0);
+	fake_publish(&f);
+	CHECK(tick(m, 1000));
+	CHECK_UEQ(stats(m).loops, 1);
+	check_prios(&f, want, 2);
+	CHECK_UEQ(f.freed[0], 3840);
+	CHECK_UEQ(f.freed[1], 768);
+	CHECK_UEQ(stats(m).usage, 62 * MiB);
+	tide_monitor_free(m);
+	tide_shrinker_free(s);
+	remove_tmpdir();
+}
+
 /* A new "max" event in memory.events is CRITICAL: a level loop to 0. */
 TEST(cgroup2_max_event_runs_critical_loop)
 {
@@ -1702,6 +1743,7 @@ RUN_TESTS(T(watch_fifo_write_runs_medium_reclaim_loop),
 	  T(psi_trigger_einval_falls_through_to_next_source),
 	  T(psi_real_proc_file_used_or_next_source_chosen),
 	  T(cgroup2_current_over_high_reclaims_until_under_low),
+	  T(cgroup2_watermark_pass_stops_at_the_gap_to_low),
 	  T(cgroup2_max_event_runs_critical_loop),
 	  T(hundred_1mib_entries_reclaimed_when_usage_crosses_high),
 	  T(budget_watermark_hysteresis), T(level_repeats_are_rate_limited),

@@ -1311,6 +1311,35 @@ TEST(shrink_share_never_asks_below_the_priority_arithmetic)
 	tide_shrinker_free(s);
 }
 
+/* ---- tide__shrink_to ------------------------------------------------------ */
+
+TEST(shrink_to_stops_between_scans_once_the_target_is_freed)
+{
+	static struct cache a = { .objects = 1000 }, b = { .objects = 1000 };
+	struct tide_shrinker *sa = add_cache("to-a", &a);
+	struct tide_shrinker *sb = add_cache("to-b", &b);
+
+	tide_shrinker_set_seeks(sa, 0);
+	tide_shrinker_set_seeks(sb, 0);
+	/*
+	 * seeks 0: 500 asked of each; target 200: a scans 128, 128 (256 >=
+	 * 200) and stops; b is not asked; a defers the 244 it did not scan.
+	 */
+	CHECK_UEQ(tide__shrink_to(12, 0, 200), 256);
+	CHECK_EQ(a.nscan, 2);
+	CHECK_EQ(b.nscan, 0);
+	CHECK_UEQ(a.objects, 744);
+	CHECK_UEQ(info_of("to-a").nr_deferred, 500 - 256);
+	/* Target 0: no bound, exactly tide_shrink(): a is asked for
+	 * (244 >> 12) + 744 / 2 = 372 (128, 128; 116 left), b for 500
+	 * (3 x 128). */
+	CHECK_UEQ(tide__shrink_to(12, 0, 0), 256 + 384);
+	CHECK_EQ(a.nscan, 4);
+	CHECK_EQ(b.nscan, 3);
+	tide_shrinker_free(sa);
+	tide_shrinker_free(sb);
+}
+
 /* The shrinker being freed stops its loop between two calls. */
 struct endless {
 	sem_t started, freed;
@@ -1437,5 +1466,6 @@ RUN_TESTS(T(big_cache_at_priority_0_scans_twice_its_size_in_batches),
 	  T(drop_caches_scans_the_caches_before_the_one_purge),
 	  T(shrink_share_asks_every_shrinker_for_its_share),
 	  T(shrink_share_never_asks_below_the_priority_arithmetic),
+	  T(shrink_to_stops_between_scans_once_the_target_is_freed),
 	  T(free_of_an_endless_shrinker_returns_while_the_pass_runs),
 	  T(stale_double_free_of_a_reused_address_is_reported))

@@ -264,11 +264,16 @@ static unsigned long level_share(enum tide_pressure_level lvl)
 	}
 }
 
+/*
+ * One pass: with a @share, the level's share of every cache; with a
+ * @budget (objects, counted as pages), stop once that much is freed.
+ */
 static unsigned long pass(struct tide_monitor *m, int priority,
-			  unsigned long share)
+			  unsigned long share, unsigned long budget)
 {
-	unsigned long freed = share ? tide__shrink_share(priority, 0, share) :
-				      tide_shrink(priority, 0);
+	unsigned long freed = share  ? tide__shrink_share(priority, 0, share) :
+			      budget ? tide__shrink_to(priority, 0, budget) :
+				       tide_shrink(priority, 0);
 
 	pthread_mutex_lock(&m->lock);
 	m->st.passes++;
@@ -294,7 +299,7 @@ static void reclaim_level(struct tide_monitor *m, struct tide__src *s,
 	unsigned at_floor = 0;
 
 	for (;;) {
-		unsigned long freed = pass(m, prio, share);
+		unsigned long freed = pass(m, prio, share, 0);
 
 		share = 0;
 		if (prio > floor) {
@@ -338,7 +343,16 @@ static uint64_t reclaim_watermark(struct tide_monitor *m, struct tide__src *s,
 
 	watermarks(m, s, &high, &low);
 	for (;;) {
-		unsigned long freed = pass(m, prio, 0);
+		/* kswapd's nr_to_reclaim: the gap to the low watermark in
+		 * pages (caches count in pages or small units); unbounded at
+		 * priority 0, so a cache of smaller units still gets there. */
+		unsigned long budget =
+			prio && value > low ?
+				(unsigned long)((value - low) /
+						tide__os_page_size()) +
+					1 :
+				0;
+		unsigned long freed = pass(m, prio, 0, budget);
 
 		if (s->ops->read(s, &value))
 			break;
