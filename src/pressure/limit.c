@@ -118,86 +118,30 @@ static unsigned limit_next_poll(const struct tide__src *s, uint64_t value)
 	return ms < POLL_FAST_MS ? POLL_FAST_MS : ms;
 }
 
-/* ---- own-file fall-back while discovery finds nothing ----------------- */
-
-/* Is @tok one of the comma-separated words of @list?  Modifies @list. */
-static bool has_token(char *list, const char *tok, char **save)
-{
-	for (char *t = strtok_r(list, ",", save); t;
-	     t = strtok_r(NULL, ",", save))
-		if (!strcmp(t, tok))
-			return true;
-	return false;
-}
+/* ---- the own group ------------------------------------------------------ */
 
 /*
  * Find the own cgroup directory: the v2 one (@v2) or the v1 memory one,
- * from /proc/self/cgroup and the mount point in /proc/self/mountinfo.
+ * through discovery's parsers (any mountinfo line length, escapes, subtree
+ * and namespace roots).
  */
 int tide__cgroup_dir(bool v2, char **ret)
 {
-	char line[4096], cgpath[PATH_MAX] = "", *dir = NULL;
-	bool found = false;
-	FILE *f;
+	struct tide__cg_limit l;
+	char **own;
+	int r;
 
-	f = fopen("/proc/self/cgroup", "re");
-	if (!f)
-		return errno > 0 ? -errno : -ENODEV;
-	while (!found && fgets(line, sizeof(line), f)) {
-		char *ctl = strchr(line, ':'), *path, *save = NULL;
-
-		if (!ctl)
-			continue;
-		*ctl++ = 0;
-		path = strchr(ctl, ':');
-		if (!path)
-			continue;
-		*path++ = 0;
-		path[strcspn(path, "\n")] = 0;
-		if (v2)
-			found = !strcmp(line, "0") && !*ctl;
-		else
-			found = has_token(ctl, "memory", &save);
-		if (found)
-			snprintf(cgpath, sizeof(cgpath), "%s", path);
-	}
-	fclose(f);
-	if (!found)
+	r = tide__cg_discover(NULL, &l);
+	if (r)
+		return r;
+	own = v2 ? &l.own_v2 : &l.own_v1;
+	if (!*own) {
+		tide__cg_release(&l);
 		return -ENODEV;
-
-	f = fopen("/proc/self/mountinfo", "re");
-	if (!f)
-		return errno > 0 ? -errno : -ENODEV;
-	found = false;
-	while (!found && fgets(line, sizeof(line), f)) {
-		char root[PATH_MAX], mnt[PATH_MAX], type[64], opts[1024];
-		char *save = NULL, *dash = strstr(line, " - ");
-		const char *rel = cgpath;
-		size_t rl;
-
-		if (!dash ||
-		    sscanf(line, "%*s %*s %*s %4095s %4095s", root, mnt) != 2 ||
-		    sscanf(dash + 3, "%63s %*s %1023s", type, opts) != 2)
-			continue;
-		if (v2 ? strcmp(type, "cgroup2") :
-			 strcmp(type, "cgroup") ||
-				    !has_token(opts, "memory", &save))
-			continue;
-		rl = strlen(root);
-		if (strcmp(root, "/") && !strncmp(cgpath, root, rl))
-			rel = cgpath + rl;
-		dir = tide__os_malloc(strlen(mnt) + strlen(rel) + 2);
-		if (!dir) {
-			fclose(f);
-			return -ENOMEM;
-		}
-		sprintf(dir, "%s%s%s", mnt, *rel == '/' ? "" : "/", rel);
-		found = true;
 	}
-	fclose(f);
-	if (!found)
-		return -ENODEV;
-	*ret = dir;
+	*ret = *own;
+	*own = NULL;
+	tide__cg_release(&l);
 	return 0;
 }
 
