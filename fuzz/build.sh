@@ -9,7 +9,7 @@ cc=${CC_FUZZ:-clang}
 flags="-g -O1 -std=gnu11 -fno-omit-frame-pointer
 	-fsanitize=address,undefined -fno-sanitize-recover=undefined
 	-Wall -Wextra -Wno-unused-parameter -Werror
-	-I$root/include -I$root/src -I$root/fuzz"
+	-I$root/include -I$root/src -I$root/fuzz -DTIDE_TEST_HOOKS"
 mkdir -p "$out/obj"
 # The library once, instrumented for coverage but without libFuzzer's main.
 objs=""
