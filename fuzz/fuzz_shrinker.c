@@ -98,11 +98,16 @@ static unsigned long scan_cb(void *priv, struct tide_shrink_control *sc)
 
 static const struct tide_shrinker_ops ops = { count_cb, scan_cb };
 
-/* The design's do_shrink_slab on the model; returns the objects freed. */
+/*
+ * The design's do_shrink_slab on the model, with the bounds that make every
+ * pass end: at most total / batch + 1 scan calls; a call that looked at
+ * nothing, freed nothing of a full batch, or freed more than it was asked
+ * (a whole-cache scan) ends this shrinker's loop.  Returns the objects freed.
+ */
 static unsigned long model_shrink(struct cache *x, int prio)
 {
 	unsigned long freeable = m_count(x), nr, batch, freed = 0;
-	wide delta, total, scanned = 0, next;
+	wide delta, total, scanned = 0, next, calls;
 
 	if (!freeable)
 		return 0;
@@ -112,7 +117,8 @@ static unsigned long model_shrink(struct cache *x, int prio)
 	delta = x->seeks ? (wide)(freeable >> prio) * 4 / x->seeks :
 			   freeable / 2;
 	total = TIDE__MIN((wide)(nr >> prio) + delta, 2 * (wide)freeable);
-	while (total >= batch || total >= freeable) {
+	calls = total / batch + 1;
+	while (total && (total >= batch || total >= freeable)) {
 		unsigned long s, n = (unsigned long)TIDE__MIN(batch, total);
 		unsigned long r = scan_step(x, n, &s);
 
@@ -124,11 +130,13 @@ static unsigned long model_shrink(struct cache *x, int prio)
 		s = TIDE__MIN(s, n);
 		total -= s;
 		scanned += s;
-		if (!s)
+		if (!s || (!r && s == n) || r > n)
+			break;
+		if (!--calls)
 			break;
 	}
-	next = TIDE__MIN(nr + delta - scanned, 2 * (wide)freeable);
-	x->nr_deferred = x->nr_deferred + (unsigned long)next;
+	next = nr + delta > scanned ? nr + delta - scanned : 0;
+	x->nr_deferred += (unsigned long)TIDE__MIN(next, 2 * (wide)freeable);
 	return freed;
 }
 
