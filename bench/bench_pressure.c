@@ -65,7 +65,7 @@
 struct cache {
 	pthread_mutex_t lock;
 	void *b[MAXB];
-	unsigned n;
+	unsigned head, n; /* live: b[head .. head + n) */
 	double first_free; /* bench_now() of the first unmap after an event */
 	double last_free; /* bench_now() of the last unmap */
 	atomic_ulong frees;
@@ -90,7 +90,10 @@ static unsigned long c_scan(void *priv, struct tide_shrink_control *sc)
 	if (pthread_mutex_trylock(&cache.lock))
 		return TIDE_SHRINK_STOP;
 	while (freed < sc->nr_to_scan && cache.n) {
-		tide_kvfree(cache.b[--cache.n]);
+		/* the oldest first, as an LRU cache evicts (and as the
+		 * floor unmaps) */
+		tide_kvfree(cache.b[cache.head++]);
+		cache.n--;
 		freed += BLOCK / 4096;
 		/* the first unmap, as the floor's t_first */
 		if (!cache.first_free)
@@ -109,6 +112,8 @@ static const struct tide_shrinker_ops c_ops = { c_count, c_scan };
 static int fill(size_t bytes)
 {
 	pthread_mutex_lock(&cache.lock);
+	memmove(cache.b, cache.b + cache.head, cache.n * sizeof(cache.b[0]));
+	cache.head = 0;
 	while ((size_t)cache.n * BLOCK < bytes && cache.n < MAXB) {
 		char *p = tide_kvmalloc(BLOCK, 0);
 
@@ -127,8 +132,11 @@ static int fill(size_t bytes)
 static void drop_all(void)
 {
 	pthread_mutex_lock(&cache.lock);
-	while (cache.n)
-		tide_kvfree(cache.b[--cache.n]);
+	while (cache.n) {
+		tide_kvfree(cache.b[cache.head++]);
+		cache.n--;
+	}
+	cache.head = 0;
 	pthread_mutex_unlock(&cache.lock);
 }
 

@@ -26,7 +26,7 @@ int main(void)
 		return 1; /* buf would still be valid */
 	printf("shrunk to 16 KiB: same pointer=%d, resident %zu KiB\n",
 	       p == buf, tide_kvresident(p) / 1024);
-	/* 16 KiB plus the rest of the page tide's header starts: 5 pages of
+	/* 16 KiB after the 64 bytes the data starts at: 5 pages of
 	 * the 65 stay, 60 went back to the kernel. */
 	if (p != buf || tide_kvresident(p) >= 20 * 1024 || p[16383] != 'x')
 		return 1;

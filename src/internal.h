@@ -74,6 +74,17 @@ int tide__os_map(size_t len, void **ret_addr);
 int tide__os_reserve(size_t len, void **ret_addr);
 /* Never fails (a whole mapping or an unused part of a reservation). */
 void tide__os_unmap(void *addr, size_t len);
+/*
+ * Failable: a zeroed read/write mapping for a library table (kv's paged
+ * block registry), counted apart from the blocks' mappings (tables_live):
+ * such tables live as long as the process, so leak checks look at
+ * maps_live and heap_live only.
+ */
+int tide__os_map_table(size_t len, void **ret_addr);
+/* Never fails: unmap a table from tide__os_map_table() nobody can reach. */
+void tide__os_unmap_table(void *addr, size_t len);
+/* mincore(): one byte per page of [addr, addr+len), bit 0 = resident. */
+int tide__os_resident(const void *addr, size_t len, unsigned char *vec);
 /* Never fails: unmap [addr, addr+len) of a mapping that stays live
  * (trimming the slack of an aligned placement: no VMA is split). */
 void tide__os_trim(void *addr, size_t len);
@@ -148,6 +159,7 @@ void tide__os_unpoison(const void *addr, size_t len);
 struct tide__os_stats {
 	long heap_live; /* live heap blocks */
 	long maps_live; /* live mappings (map - whole unmaps) */
+	long tables_live; /* live library tables (tide__os_map_table) */
 	long long map_bytes; /* bytes currently mapped through os.c */
 	unsigned long long maps, unmaps, tail_unmaps, remaps, moves, advises;
 	unsigned long long copies, copied_bytes;
@@ -188,6 +200,10 @@ size_t tide__kv_committed_for(const void *p, size_t size);
 size_t tide__kv_committed(const void *p);
 /* The page unit of a paged block (page size or 2 MiB); 0 for a heap one. */
 size_t tide__kv_unit(const void *p);
+/* Give back the registry's pages that hold no live block (tide_purge()). */
+void tide__kv_registry_trim(void);
+/* Resident bytes of the registry: its leaves, or all its nodes (tests). */
+size_t tide__kv_registry_resident(bool leaves_only);
 /*
  * False for every heap block but one in 256 and for NULL: a paged block's
  * data is 64 bytes into a page.  Lets vec skip the paged bookkeeping of a

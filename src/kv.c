@@ -6,18 +6,27 @@
  * kvmalloc/kvfree pair is malloc/free plus a compare, so small blocks cost
  * what the process allocator costs (issue 15), in time and in resident
  * bytes.  Paged blocks are told apart by address, the way the kernel's
- * is_vmalloc_addr() does it, then by a header:
+ * is_vmalloc_addr() does it, then by the registry:
  *
- *   paged block: [hdr 64][data ...][slack]   one mapping of its own
+ *   paged block: [gap 64][data ...][slack]   one mapping of its own
  *
  * A paged block's data starts 64 bytes into a page, so its address is 64
  * modulo 4096 (for any page size of 4 KiB or more).  Only a pointer of that
- * shape has its header read, and only the magic word of the header (the
- * header's address xor a key) says "paged"; everything else is a heap block.
- * The header is in the same page as the pointer, so reading it cannot fault
- * for any pointer that points into mapped memory.  One heap block in 256
- * has that shape too: its magic never matches (the 8 bytes before it belong
- * to the allocator or to another block), and it is freed as a heap block.
+ * shape is looked up in the registry (below), a table outside the blocks
+ * that holds each paged block's requested and committed length; everything
+ * not in it is a heap block.  One heap block in 256 has the paged shape
+ * too: the lookup does not find it, and it is freed as a heap block.  The
+ * 64 bytes before the data are unused (poisoned in ASan builds): they keep
+ * the shape, and paged blocks keep their layout of earlier releases.
+ *
+ * Why the registry and not a header in the block: kv never reads or writes
+ * a paged block's own pages, so allocating one faults nothing in, and
+ * freeing one does not touch it before the munmap.  That matters on
+ * virtual machines: measured on this project's 2-CPU guest, a munmap of a
+ * 256 KiB mapping costs 2.3x as much right after any of its pages was
+ * read (15.6 ms against 6.8 ms for 256 mappings), which was the whole gap
+ * between a cache shrinker's tide_kvfree() loop and a bare munmap loop
+ * (bench/bench_pressure.c, issue 12).
  *
  * A paged block's committed length (map_len) is a multiple of its unit (the
  * page, or 2 MiB with TIDE_HUGE); the bytes between the requested end and
@@ -40,23 +49,11 @@
 
 #include "internal.h"
 
-#define PAGED_KEY ((uintptr_t)0x74696465ba9ed000ULL)
-
-struct paged_hdr {
-	uintptr_t magic; /* (uintptr_t)this ^ PAGED_KEY */
-	size_t size; /* requested bytes */
-	size_t map_len; /* committed bytes from the header on */
-	size_t unit; /* page size or 2 MiB */
-	unsigned flags; /* TIDE_HUGE when the block was made huge */
-	unsigned pad;
-	char reserved[24];
-};
-
-#define PAGED_HDR sizeof(struct paged_hdr)
+/* The unused bytes before a paged block's data. */
+#define PAGED_HDR ((size_t)64)
 /* Paged data pointers are PAGED_HDR modulo SHAPE_ALIGN. */
 #define SHAPE_ALIGN ((uintptr_t)4096)
 
-_Static_assert(sizeof(struct paged_hdr) == 64, "paged header is 64 bytes");
 _Static_assert(PAGED_HDR % alignof(max_align_t) == 0, "alignment");
 
 /*
@@ -82,8 +79,6 @@ _Static_assert(PAGED_HDR % alignof(max_align_t) == 0, "alignment");
 
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
-
-enum kind { KIND_HEAP, KIND_PAGED };
 
 /*
  * Heap requests below alignof(max_align_t) ask for that much: allocators
@@ -212,11 +207,398 @@ void tide_kv_stats(struct tide_kv_stats *st)
 					     memory_order_relaxed);
 }
 
+/* ---- the paged block registry ------------------------------------- */
+
+/*
+ * A radix table keyed by the page number of a paged block's mapping start
+ * (48-bit addresses, 36-bit page numbers of 4 KiB): a static root of 4096
+ * mid nodes, each of 4096 leaves, each of 4096 entries of 16 bytes.  Nodes
+ * are mapped on first use and never freed (tide__os_map_table): only the
+ * pages of a leaf that are written become resident, one 4 KiB page of
+ * entries per MiB of address space that has held paged blocks.
+ *
+ * Lookups take no lock and write nothing (a heap block of the paged shape
+ * costs up to three loads).  Nodes are installed with a compare-and-swap.
+ * An entry is written only by the thread that owns its block: the one
+ * that just mapped it, or the one freeing or resizing it; the word is
+ * stored last with release order, and cleared before the block's pages
+ * leave its address (so a mapping that later takes the address is never
+ * seen as a paged block).  fork() copies the table with the mappings.
+ *
+ * Leaf pages whose entries are all empty are given back by
+ * tide__kv_registry_trim() (every tide_purge(), so every monitor loop and
+ * tide_drop_caches()): after a spike of paged blocks the table costs
+ * nothing.  A lookup of a dropped page reads zeros, which is what it held.
+ * reg_lock orders the trim against the writes that make an entry live
+ * (a live entry's page is never dropped; a write into a page being
+ * dropped would be lost); clearing an entry needs no lock.
+ */
+#define REG_SHIFT 12
+#define REG_BITS 12
+#define REG_FAN ((size_t)1 << REG_BITS)
+#define REG_MASK ((uint64_t)REG_FAN - 1)
+#define REG_PAGE_BITS (3 * REG_BITS)
+
+/* Low bit of an entry's word (map_len is a multiple of the page). */
+#define ENT_HUGE ((uintptr_t)1)
+
+struct reg_ent {
+	atomic_uintptr_t word; /* map_len | ENT_HUGE; 0: no block here */
+	atomic_size_t size; /* requested bytes */
+};
+
+struct reg_leaf {
+	struct reg_ent e[REG_FAN];
+};
+
+struct reg_mid {
+	_Atomic(struct reg_leaf *) leaf[REG_FAN];
+};
+
+/* Page aligned: the walks below ask mincore() which of its pages exist. */
+static _Alignas(4096) _Atomic(struct reg_mid *) reg_root[REG_FAN];
+static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t reg_fork_once = PTHREAD_ONCE_INIT;
+
+/*
+ * One node of each kind kept aside, so that registering a block at the
+ * address a move gave it cannot fail (the move cannot be undone).
+ */
+static _Atomic(struct reg_mid *) spare_mid;
+static _Atomic(struct reg_leaf *) spare_leaf;
+
+struct reg_spare {
+	struct reg_mid *mid;
+	struct reg_leaf *leaf;
+};
+
+static inline uint64_t reg_page(uintptr_t base)
+{
+	return (uint64_t)base >> REG_SHIFT;
+}
+
+/* The entry for a mapping starting at @base, or NULL if it has no node. */
+static struct reg_ent *reg_find(uintptr_t base)
+{
+	uint64_t pg = reg_page(base);
+	struct reg_mid *m;
+	struct reg_leaf *l;
+
+	if (pg >> REG_PAGE_BITS)
+		return NULL;
+	m = atomic_load_explicit(&reg_root[pg >> (2 * REG_BITS)],
+				 memory_order_acquire);
+	if (!m)
+		return NULL;
+	l = atomic_load_explicit(&m->leaf[(pg >> REG_BITS) & REG_MASK],
+				 memory_order_acquire);
+	if (!l)
+		return NULL;
+	return &l->e[pg & REG_MASK];
+}
+
+/* Keep what is left of @s as the spares; unmap what does not fit. */
+static void spare_put_nodes(struct reg_spare *s)
+{
+	struct reg_mid *nm = NULL;
+	struct reg_leaf *nl = NULL;
+
+	if (s->mid && !atomic_compare_exchange_strong(&spare_mid, &nm, s->mid))
+		tide__os_unmap_table(s->mid, sizeof(struct reg_mid));
+	if (s->leaf &&
+	    !atomic_compare_exchange_strong(&spare_leaf, &nl, s->leaf))
+		tide__os_unmap_table(s->leaf, sizeof(struct reg_leaf));
+	s->mid = NULL;
+	s->leaf = NULL;
+}
+
+/* Take one node of each kind: the spares, else fresh tables.  0 or -errno. */
+static int spare_get(struct reg_spare *s)
+{
+	int r;
+
+	s->mid = atomic_exchange(&spare_mid, NULL);
+	s->leaf = atomic_exchange(&spare_leaf, NULL);
+	if (!s->mid) {
+		r = tide__os_map_table(sizeof(struct reg_mid),
+				       (void **)&s->mid);
+		if (r)
+			goto fail;
+	}
+	if (!s->leaf) {
+		r = tide__os_map_table(sizeof(struct reg_leaf),
+				       (void **)&s->leaf);
+		if (r)
+			goto fail;
+	}
+	return 0;
+fail:
+	spare_put_nodes(s);
+	return r;
+}
+
+/* A node for a missing slot: from @s if given (cannot fail), else fresh. */
+static void *node_new(struct reg_spare *s, bool mid)
+{
+	void *n = NULL;
+
+	if (s) {
+		if (mid) {
+			n = s->mid;
+			s->mid = NULL;
+		} else {
+			n = s->leaf;
+			s->leaf = NULL;
+		}
+		return n;
+	}
+	if (tide__os_map_table(
+		    mid ? sizeof(struct reg_mid) : sizeof(struct reg_leaf), &n))
+		return NULL;
+	return n;
+}
+
+/* A node that lost the race to install itself. */
+static void node_drop(struct reg_spare *s, void *n, bool mid)
+{
+	if (s && mid)
+		s->mid = n;
+	else if (s)
+		s->leaf = n;
+	else
+		tide__os_unmap_table(n, mid ? sizeof(struct reg_mid) :
+					      sizeof(struct reg_leaf));
+}
+
+/*
+ * The entry for a mapping starting at @base, installing the nodes it
+ * needs (from @s if given: then it cannot fail for a user-space address).
+ * NULL if a node could not be mapped or @base is past 48 bits.
+ */
+static struct reg_ent *reg_slot(uintptr_t base, struct reg_spare *s)
+{
+	uint64_t pg = reg_page(base);
+	_Atomic(struct reg_mid *) *mp;
+	_Atomic(struct reg_leaf *) *lp;
+	struct reg_mid *m, *nm;
+	struct reg_leaf *l, *nl;
+
+	if (pg >> REG_PAGE_BITS)
+		return NULL;
+	mp = &reg_root[pg >> (2 * REG_BITS)];
+	m = atomic_load_explicit(mp, memory_order_acquire);
+	if (!m) {
+		nm = node_new(s, true);
+		if (!nm)
+			return NULL;
+		if (atomic_compare_exchange_strong_explicit(
+			    mp, &m, nm, memory_order_acq_rel,
+			    memory_order_acquire))
+			m = nm;
+		else
+			node_drop(s, nm, true);
+	}
+	lp = &m->leaf[(pg >> REG_BITS) & REG_MASK];
+	l = atomic_load_explicit(lp, memory_order_acquire);
+	if (!l) {
+		nl = node_new(s, false);
+		if (!nl)
+			return NULL;
+		if (atomic_compare_exchange_strong_explicit(
+			    lp, &l, nl, memory_order_acq_rel,
+			    memory_order_acquire))
+			l = nl;
+		else
+			node_drop(s, nl, false);
+	}
+	return &l->e[pg & REG_MASK];
+}
+
+static inline uintptr_t ent_word(const struct reg_ent *e)
+{
+	return atomic_load_explicit(&e->word, memory_order_acquire);
+}
+
+static inline size_t ent_len(const struct reg_ent *e)
+{
+	return ent_word(e) & ~ENT_HUGE;
+}
+
+static inline size_t ent_size(const struct reg_ent *e)
+{
+	return atomic_load_explicit(&e->size, memory_order_relaxed);
+}
+
+static inline bool ent_huge(const struct reg_ent *e)
+{
+	return ent_word(e) & ENT_HUGE;
+}
+
+static inline size_t ent_unit(const struct reg_ent *e)
+{
+	return ent_huge(e) ? TIDE__HUGE_SIZE : tide__os_page_size();
+}
+
+static inline void ent_set(struct reg_ent *e, size_t map_len, bool huge,
+			   size_t size)
+{
+	atomic_store_explicit(&e->size, size, memory_order_relaxed);
+	atomic_store_explicit(&e->word, map_len | (huge ? ENT_HUGE : 0),
+			      memory_order_release);
+}
+
+static inline void ent_set_len(struct reg_ent *e, size_t map_len)
+{
+	ent_set(e, map_len, ent_huge(e), ent_size(e));
+}
+
+static inline void ent_set_size(struct reg_ent *e, size_t size)
+{
+	atomic_store_explicit(&e->size, size, memory_order_relaxed);
+}
+
+static inline void ent_clear(struct reg_ent *e)
+{
+	atomic_store_explicit(&e->word, 0, memory_order_release);
+}
+
+static void reg_fork_prepare(void)
+{
+	pthread_mutex_lock(&reg_lock);
+}
+
+static void reg_fork_release(void)
+{
+	pthread_mutex_unlock(&reg_lock);
+}
+
+static void reg_fork_init(void)
+{
+	pthread_atfork(reg_fork_prepare, reg_fork_release, reg_fork_release);
+}
+
+/* Make @e live: a block of @map_len committed bytes, @size requested. */
+static void ent_publish(struct reg_ent *e, size_t map_len, bool huge,
+			size_t size)
+{
+	pthread_once(&reg_fork_once, reg_fork_init);
+	pthread_mutex_lock(&reg_lock);
+	ent_set(e, map_len, huge, size);
+	pthread_mutex_unlock(&reg_lock);
+}
+
+#define LEAF_PAGE_ENTS (4096 / sizeof(struct reg_ent))
+#define LEAF_PAGES (sizeof(struct reg_leaf) / 4096)
+
+_Static_assert(sizeof(struct reg_leaf) % 4096 == 0, "leaf in whole pages");
+
+#define PTRS_PER_PAGE (4096 / sizeof(void *))
+
+_Static_assert(sizeof(reg_root) % 4096 == 0, "root in whole pages");
+_Static_assert(sizeof(struct reg_mid) % 4096 == 0, "mid in whole pages");
+
+/*
+ * Call @fn on every mid node and every leaf; under reg_lock.  Only the
+ * resident pages of the root and of the mid nodes are read: on kernels
+ * that give no zero page to read faults (seen on this project's VM), a
+ * read of an untouched page allocates it.
+ */
+static void each_node(void (*fn)(void *node, size_t len, void *arg), void *arg)
+{
+	unsigned char rv[sizeof(reg_root) / 4096];
+	unsigned char mv[sizeof(struct reg_mid) / 4096];
+
+	if (tide__os_resident(reg_root, sizeof(reg_root), rv))
+		return;
+	for (size_t r = 0; r < REG_FAN; r++) {
+		struct reg_mid *m;
+
+		if (!(rv[r / PTRS_PER_PAGE] & 1))
+			continue;
+		m = atomic_load_explicit(&reg_root[r], memory_order_acquire);
+		if (!m || tide__os_resident(m, sizeof(*m), mv))
+			continue;
+		fn(m, sizeof(*m), arg);
+		for (size_t i = 0; i < REG_FAN; i++) {
+			struct reg_leaf *l;
+
+			if (!(mv[i / PTRS_PER_PAGE] & 1))
+				continue;
+			l = atomic_load_explicit(&m->leaf[i],
+						 memory_order_acquire);
+			if (l)
+				fn(l, sizeof(*l), arg);
+		}
+	}
+}
+
+static bool leaf_page_empty(const struct reg_ent *e)
+{
+	for (size_t i = 0; i < LEAF_PAGE_ENTS; i++)
+		if (atomic_load_explicit(&e[i].word, memory_order_relaxed))
+			return false;
+	return true;
+}
+
+static void leaf_trim(void *node, size_t len, void *arg)
+{
+	struct reg_leaf *l = node;
+	unsigned char vec[LEAF_PAGES];
+
+	(void)arg;
+	if (len != sizeof(*l) || tide__os_resident(l, sizeof(*l), vec))
+		return;
+	for (size_t pg = 0; pg < LEAF_PAGES; pg++) {
+		struct reg_ent *e = &l->e[pg * LEAF_PAGE_ENTS];
+
+		if ((vec[pg] & 1) && leaf_page_empty(e))
+			tide__os_advise(e, 4096, MADV_DONTNEED);
+	}
+}
+
+void tide__kv_registry_trim(void)
+{
+	pthread_mutex_lock(&reg_lock);
+	each_node(leaf_trim, NULL);
+	pthread_mutex_unlock(&reg_lock);
+}
+
+struct reg_count {
+	bool leaves_only;
+	size_t bytes;
+};
+
+static void node_count(void *node, size_t len, void *arg)
+{
+	struct reg_count *c = arg;
+	unsigned char vec[sizeof(struct reg_leaf) / 4096];
+
+	if ((c->leaves_only && len != sizeof(struct reg_leaf)) ||
+	    tide__os_resident(node, len, vec))
+		return;
+	for (size_t pg = 0; pg < len / 4096; pg++)
+		c->bytes += (vec[pg] & 1) ? 4096 : 0;
+}
+
+size_t tide__kv_registry_resident(bool leaves_only)
+{
+	struct reg_count c = { leaves_only, 0 };
+	unsigned char rv[sizeof(reg_root) / 4096];
+
+	pthread_mutex_lock(&reg_lock);
+	each_node(node_count, &c);
+	if (!leaves_only && !tide__os_resident(reg_root, sizeof(reg_root), rv))
+		for (size_t pg = 0; pg < sizeof(rv); pg++)
+			c.bytes += (rv[pg] & 1) ? 4096 : 0;
+	pthread_mutex_unlock(&reg_lock);
+	return c.bytes;
+}
+
 /* ---- telling blocks apart ------------------------------------------ */
 
-static inline struct paged_hdr *hdr_of(const void *p)
+static inline char *base_of(const void *p)
 {
-	return (struct paged_hdr *)((char *)p - PAGED_HDR);
+	return (char *)p - PAGED_HDR;
 }
 
 static inline bool addr_bad(uintptr_t a)
@@ -229,32 +611,26 @@ static inline bool paged_shape(uintptr_t a)
 	return (a & (SHAPE_ALIGN - 1)) == PAGED_HDR;
 }
 
+/* The registry entry of a live paged block @p, or NULL (a heap block). */
+static inline struct reg_ent *paged_ent(const void *p)
+{
+	struct reg_ent *e;
+
+	if (!paged_shape((uintptr_t)p))
+		return NULL;
+	e = reg_find((uintptr_t)base_of(p));
+	return e && ent_word(e) ? e : NULL;
+}
+
 /*
- * Read a candidate's magic word.  For a paged block it is tide's own
- * header.  For a heap block of the same shape these 8 bytes are the
- * allocator's or another block's: the read is deliberate, so the
- * sanitizers are told not to instrument it (it is in the pointer's own
- * page, so it cannot fault for a pointer into mapped memory), and
- * tests/valgrind.supp names it for memcheck.
+ * The entry of a non-NULL pointer if it is a paged block, else NULL;
+ * kernel or non-canonical pointers are reported.
  */
-__attribute__((noinline, no_sanitize("address", "thread"))) static uintptr_t
-tide__kv_peek_magic(const void *p)
-{
-	return *(const volatile uintptr_t *)hdr_of(p);
-}
-
-static inline bool is_paged(const void *p)
-{
-	return paged_shape((uintptr_t)p) &&
-	       tide__kv_peek_magic(p) == ((uintptr_t)hdr_of(p) ^ PAGED_KEY);
-}
-
-/* Kind of a non-NULL pointer; kernel or non-canonical ones are reported. */
-static enum kind kind_of(const void *p, const char *what)
+static struct reg_ent *ent_of(const void *p, const char *what)
 {
 	if (addr_bad((uintptr_t)p))
 		tide__misuse(what, p);
-	return is_paged(p) ? KIND_PAGED : KIND_HEAP;
+	return paged_ent(p);
 }
 
 /* ---- direct reclaim ------------------------------------------------- */
@@ -287,11 +663,11 @@ static size_t committed_len(size_t size, size_t unit)
 	return TIDE__ALIGN_UP(PAGED_HDR + size, unit);
 }
 
-static void poison_slack(void *p, size_t size)
+/* ASan: the gap before the data and the slack after @size are off limits. */
+static void poison_block(void *p, size_t size, size_t map_len)
 {
-	struct paged_hdr *h = hdr_of(p);
-
-	tide__os_poison((char *)p + size, h->map_len - PAGED_HDR - size);
+	tide__os_poison(base_of(p), PAGED_HDR);
+	tide__os_poison((char *)p + size, map_len - PAGED_HDR - size);
 }
 
 /* Map @len bytes aligned to 2 MiB: over-map, then trim both ends. */
@@ -313,7 +689,7 @@ static int map_huge(size_t len, void **ret)
 static void *paged_alloc_once(size_t size, unsigned flags)
 {
 	size_t unit = unit_for(flags), len = committed_len(size, unit);
-	struct paged_hdr *h;
+	struct reg_ent *e;
 	void *base, *p;
 	int r;
 
@@ -323,23 +699,26 @@ static void *paged_alloc_once(size_t size, unsigned flags)
 		errno = -r;
 		return NULL;
 	}
+	e = reg_slot((uintptr_t)base, NULL);
+	if (!e) {
+		tide__os_unmap(base, len);
+		errno = ENOMEM;
+		return NULL;
+	}
 	if (flags & TIDE_HUGE)
 		tide__os_advise(base, len, MADV_HUGEPAGE); /* only advice */
-	h = base;
-	h->map_len = len;
-	h->unit = unit;
-	h->flags = flags & TIDE_HUGE;
-	h->magic = (uintptr_t)h ^ PAGED_KEY;
-	h->size = size;
+	/* Fresh anonymous pages read as zero: TIDE_ZERO costs nothing here,
+	 * and kv writes none of them. */
+	ent_publish(e, len, flags & TIDE_HUGE, size);
 	p = (char *)base + PAGED_HDR;
-	/* Fresh anonymous pages read as zero: TIDE_ZERO costs nothing here. */
-	poison_slack(p, size);
+	poison_block(p, size, len);
 	return p;
 }
 
 static void *paged_alloc(size_t size, unsigned flags)
 {
 	int prio = TIDE_DEF_PRIORITY;
+	size_t len;
 	void *p;
 
 	if (size > KV_MAX_PAGED) {
@@ -353,17 +732,19 @@ static void *paged_alloc(size_t size, unsigned flags)
 		p = paged_alloc_once(size, flags);
 	while (!p && reclaim_and_retry(&prio, flags));
 	if (p) {
+		len = committed_len(size, unit_for(flags));
 		totals_add(&kv_totals.blocks, 1);
 		totals_add(&kv_totals.requested, size);
-		totals_add(&kv_totals.committed, hdr_of(p)->map_len);
-		tide__sensor_charge(hdr_of(p)->map_len, flags);
+		totals_add(&kv_totals.committed, len);
+		tide__sensor_charge(len, flags);
 	}
 	return p;
 }
 
 #ifndef TIDE_PORTABLE_REMAP
-/* Move a huge block to a fresh 2 MiB aligned place of @len bytes. */
-static int move_huge(struct paged_hdr *h, size_t len, void **ret)
+/* Move a huge block of @old_len bytes to a fresh 2 MiB aligned place of
+ * @len bytes. */
+static int move_huge(char *base, size_t old_len, size_t len, void **ret)
 {
 	char *raw, *aligned;
 	int r;
@@ -372,7 +753,7 @@ static int move_huge(struct paged_hdr *h, size_t len, void **ret)
 	if (r)
 		return r;
 	aligned = (char *)TIDE__ALIGN_UP((uintptr_t)raw, TIDE__HUGE_SIZE);
-	r = tide__os_remap_fixed(h, h->map_len, len, aligned);
+	r = tide__os_remap_fixed(base, old_len, len, aligned);
 	if (r) {
 		tide__os_unmap(raw, len + TIDE__HUGE_SIZE);
 		return r;
@@ -385,73 +766,94 @@ static int move_huge(struct paged_hdr *h, size_t len, void **ret)
 }
 #endif
 
-/* Give the block @len committed bytes; the header may move.  0 or -errno. */
-static int paged_extend(struct paged_hdr **hp, size_t len)
+/*
+ * Give the paged block @*pp (entry @*ep) @len committed bytes; it may move
+ * (then *pp and *ep are its new place and entry).  0 or -errno; on failure
+ * nothing changed.
+ */
+static int paged_extend(void **pp, struct reg_ent **ep, size_t len)
 {
-	struct paged_hdr *h = *hp;
+	struct reg_ent *e = *ep, *ne;
+	uintptr_t word = ent_word(e);
+	size_t map_len = word & ~ENT_HUGE, size = ent_size(e);
+	char *base = base_of(*pp);
+	struct reg_spare spare;
 	void *nb;
 	int r;
 
 #ifndef TIDE_PORTABLE_REMAP
-	if (!tide__os_grow_inplace(h, h->map_len, len)) {
-		h->map_len = len;
+	if (!tide__os_grow_inplace(base, map_len, len)) {
+		ent_set_len(e, len);
 		return 0;
 	}
-	if (h->flags & TIDE_HUGE)
-		r = move_huge(h, len, &nb);
-	else
-		r = tide__os_remap(h, h->map_len, len, &nb);
+#endif
+	/* Nodes for the new address first: after the move nothing may fail. */
+	r = spare_get(&spare);
 	if (r)
 		return r;
+	/* Off the registry before the pages leave: whatever is mapped at
+	 * this address next is not a paged block. */
+	ent_clear(e);
+#ifndef TIDE_PORTABLE_REMAP
+	if (word & ENT_HUGE)
+		r = move_huge(base, map_len, len, &nb);
+	else
+		r = tide__os_remap(base, map_len, len, &nb);
 #else
 	/* Portable fallback: map, copy what is in use, unmap. */
-	size_t used = PAGED_HDR + h->size;
-
-	r = (h->flags & TIDE_HUGE) ? map_huge(len, &nb) :
-				     tide__os_map(len, &nb);
-	if (r)
-		return r;
-	tide__os_unpoison(h, h->map_len);
-	tide__os_copy(nb, h, used);
-	tide__os_unmap(h, h->map_len);
+	r = (word & ENT_HUGE) ? map_huge(len, &nb) : tide__os_map(len, &nb);
+	if (!r) {
+		tide__os_copy((char *)nb + PAGED_HDR, base + PAGED_HDR, size);
+		tide__os_unmap(base, map_len);
+	}
 #endif
-	h = nb;
-	h->map_len = len;
-	*hp = h;
+	if (r) {
+		ent_publish(e, map_len, word & ENT_HUGE, size);
+		spare_put_nodes(&spare);
+		return r;
+	}
+	ne = reg_slot((uintptr_t)nb, &spare);
+	if (!ne) /* past 48 bits: the kernel moved it where none can be */
+		tide__misuse("tide_kvrealloc: block moved out of reach", nb);
+	ent_publish(ne, len, word & ENT_HUGE, size);
+	spare_put_nodes(&spare);
+	*pp = (char *)nb + PAGED_HDR;
+	*ep = ne;
 	return 0;
 }
 
-static void *paged_resize(void *p, size_t size, unsigned flags)
+static void *paged_resize(void *p, struct reg_ent *e, size_t size,
+			  unsigned flags)
 {
-	struct paged_hdr *h = hdr_of(p);
-	size_t old = h->size, len, keep;
+	size_t old = ent_size(e), map_len = ent_len(e), len, keep;
 	int prio = TIDE_DEF_PRIORITY;
 	int r;
 
-	len = committed_len(size, h->unit);
+	len = committed_len(size, ent_unit(e));
 	if (size <= old) {
 		/* Shrinking is an optimization: keep the pages on failure. */
-		if (len < h->map_len &&
-		    !tide__os_unmap_tail(h, h->map_len, len)) {
-			totals_sub(&kv_totals.committed, h->map_len - len);
-			h->map_len = len;
+		if (len < map_len &&
+		    !tide__os_unmap_tail(base_of(p), map_len, len)) {
+			totals_sub(&kv_totals.committed, map_len - len);
+			map_len = len;
+			ent_set_len(e, len);
 		}
 		/*
 		 * The shrink lesson: bytes that stay committed past the new
 		 * end must read as zero if the block grows back in place,
 		 * including whole pages a failed unmap kept.
 		 */
-		keep = h->map_len - PAGED_HDR;
+		keep = map_len - PAGED_HDR;
 		if ((flags & TIDE_ZERO) && keep > size)
 			memset((char *)p + size, 0,
 			       TIDE__MIN(old, keep) - size);
-		h->size = size;
+		ent_set_size(e, size);
 		totals_sub(&kv_totals.requested, old - size);
-		poison_slack(p, size);
+		poison_block(p, size, map_len);
 		return p;
 	}
-	if (len > h->map_len) {
-		size_t added = len - h->map_len;
+	if (len > map_len) {
+		size_t added = len - map_len;
 
 		if (size > KV_MAX_PAGED) {
 			/* Past the address space: mremap would say EINVAL. */
@@ -460,37 +862,38 @@ static void *paged_resize(void *p, size_t size, unsigned flags)
 		}
 
 		do
-			r = paged_extend(&h, len);
+			r = paged_extend(&p, &e, len);
 		while (r && (errno = -r, reclaim_and_retry(&prio, flags)));
 		if (r == -EINVAL)
 			r = -ENOMEM; /* mremap's word for "too large" */
 		if (r) {
-			poison_slack(p, old); /* a failed move unpoisons */
+			poison_block(p, old,
+				     map_len); /* a failed move unpoisons */
 			errno = -r;
 			return NULL;
 		}
-		h->magic = (uintptr_t)h ^ PAGED_KEY;
-		p = (char *)h + PAGED_HDR;
+		map_len = len;
 		totals_add(&kv_totals.committed, added);
 		tide__sensor_charge(added, flags);
 	}
 	/* The grow lesson: fresh pages and zeroed slack need no memset. */
 	tide__os_unpoison(p, size);
-	h->size = size;
+	ent_set_size(e, size);
 	totals_add(&kv_totals.requested, size - old);
-	poison_slack(p, size);
+	poison_block(p, size, map_len);
 	return p;
 }
 
-static void paged_free(void *p)
+/* Free a paged block without reading or writing any of its pages. */
+static void paged_free(void *p, struct reg_ent *e)
 {
-	struct paged_hdr *h = hdr_of(p);
+	size_t map_len = ent_len(e), size = ent_size(e);
 
-	h->magic = 0;
+	ent_clear(e);
 	totals_sub(&kv_totals.blocks, 1);
-	totals_sub(&kv_totals.requested, h->size);
-	totals_sub(&kv_totals.committed, h->map_len);
-	tide__os_unmap(h, h->map_len);
+	totals_sub(&kv_totals.requested, size);
+	totals_sub(&kv_totals.committed, map_len);
+	tide__os_unmap(base_of(p), map_len);
 }
 
 /* ---- heap backend --------------------------------------------------- */
@@ -605,11 +1008,11 @@ void *tide_kvcalloc(size_t n, size_t size, unsigned flags)
 
 static void *kvrealloc_slow(void *p, size_t size, unsigned flags, bool tried)
 {
-	enum kind k;
+	struct reg_ent *e;
 
 	if (!p)
 		return tide_kvmalloc(size, flags);
-	k = kind_of(p, "tide_kvrealloc: invalid pointer");
+	e = ent_of(p, "tide_kvrealloc: invalid pointer");
 	if (!flags_ok(flags))
 		return NULL;
 	if (!size) {
@@ -620,8 +1023,8 @@ static void *kvrealloc_slow(void *p, size_t size, unsigned flags, bool tried)
 		errno = ENOMEM;
 		return NULL;
 	}
-	if (k == KIND_PAGED)
-		return paged_resize(p, size, flags);
+	if (e)
+		return paged_resize(p, e, size, flags);
 	return heap_resize(p, size, flags, tried);
 }
 
@@ -642,10 +1045,13 @@ void *tide_kvrealloc(void *p, size_t size, unsigned flags)
 
 __attribute__((noinline)) static void kvfree_slow(void *p)
 {
+	struct reg_ent *e;
+
 	if (!p)
 		return;
-	if (kind_of(p, "tide_kvfree: invalid pointer") == KIND_PAGED)
-		paged_free(p);
+	e = ent_of(p, "tide_kvfree: invalid pointer");
+	if (e)
+		paged_free(p, e);
 	else
 		tide__os_free(p);
 }
@@ -663,19 +1069,25 @@ void tide_kvfree(void *p)
 
 size_t tide_kvsize(const void *p)
 {
+	struct reg_ent *e;
+
 	if (!p)
 		return 0;
-	if (kind_of(p, "tide_kvsize: invalid pointer") == KIND_PAGED)
-		return hdr_of(p)->size;
+	e = ent_of(p, "tide_kvsize: invalid pointer");
+	if (e)
+		return ent_size(e);
 	return tide__os_usable_size((void *)p);
 }
 
 size_t tide_kvresident(const void *p)
 {
+	struct reg_ent *e;
+
 	if (!p)
 		return 0;
-	if (kind_of(p, "tide_kvresident: invalid pointer") == KIND_PAGED)
-		return hdr_of(p)->map_len - PAGED_HDR;
+	e = ent_of(p, "tide_kvresident: invalid pointer");
+	if (e)
+		return ent_len(e) - PAGED_HDR;
 	return tide__os_usable_size((void *)p);
 }
 
@@ -683,27 +1095,33 @@ bool tide_kv_is_paged(const void *p)
 {
 	if (!p)
 		return false;
-	return kind_of(p, "tide_kv_is_paged: invalid pointer") == KIND_PAGED;
+	return ent_of(p, "tide_kv_is_paged: invalid pointer") != NULL;
 }
 
 size_t tide__kv_committed_for(const void *p, size_t size)
 {
-	if (kind_of(p, "tide_kv: invalid pointer") == KIND_HEAP)
+	struct reg_ent *e = ent_of(p, "tide_kv: invalid pointer");
+
+	if (!e)
 		return size;
-	return TIDE__MIN(committed_len(size, hdr_of(p)->unit),
-			 hdr_of(p)->map_len);
+	return TIDE__MIN(committed_len(size, ent_unit(e)), ent_len(e));
 }
 
 size_t tide__kv_committed(const void *p)
 {
-	if (kind_of(p, "tide_kv: invalid pointer") == KIND_HEAP)
+	struct reg_ent *e = ent_of(p, "tide_kv: invalid pointer");
+
+	if (!e)
 		return tide__os_usable_size((void *)p);
-	return hdr_of(p)->map_len;
+	return ent_len(e);
 }
 
 size_t tide__kv_unit(const void *p)
 {
-	if (!p || kind_of(p, "tide_kv: invalid pointer") == KIND_HEAP)
+	struct reg_ent *e;
+
+	if (!p)
 		return 0;
-	return hdr_of(p)->unit;
+	e = ent_of(p, "tide_kv: invalid pointer");
+	return e ? ent_unit(e) : 0;
 }

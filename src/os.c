@@ -51,7 +51,7 @@ const struct tide__os_hooks tide__os_default_hooks = {
 static _Atomic(const struct tide__os_hooks *) hooks = &tide__os_default_hooks;
 
 static struct {
-	atomic_long heap_live, maps_live;
+	atomic_long heap_live, maps_live, tables_live;
 	atomic_llong map_bytes;
 	atomic_ullong maps, unmaps, tail_unmaps, remaps, moves, advises;
 	atomic_ullong copies, copied_bytes, failable_calls;
@@ -124,6 +124,7 @@ void tide__os_stats(struct tide__os_stats *st)
 {
 	st->heap_live = atomic_load(&os_acct.heap_live);
 	st->maps_live = atomic_load(&os_acct.maps_live);
+	st->tables_live = atomic_load(&os_acct.tables_live);
 	st->map_bytes = atomic_load(&os_acct.map_bytes);
 	st->maps = atomic_load(&os_acct.maps);
 	st->unmaps = atomic_load(&os_acct.unmaps);
@@ -233,6 +234,34 @@ void tide__os_unmap(void *addr, size_t len)
 	ACCT_ADD(unmaps, 1);
 	ACCT_SUB(maps_live, 1);
 	ACCT_SUB(map_bytes, (long long)len);
+}
+
+int tide__os_map_table(size_t len, void **ret_addr)
+{
+	void *p;
+
+	if (inject())
+		return -ENOMEM;
+	p = CALL(mmap)(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return errno ? -errno : -ENOMEM;
+	ACCT_ADD(tables_live, 1);
+	*ret_addr = p;
+	return 0;
+}
+
+void tide__os_unmap_table(void *addr, size_t len)
+{
+	CALL(munmap)(addr, len);
+	ACCT_SUB(tables_live, 1);
+}
+
+int tide__os_resident(const void *addr, size_t len, unsigned char *vec)
+{
+	if (mincore((void *)addr, len, vec))
+		return -errno;
+	return 0;
 }
 
 void tide__os_trim(void *addr, size_t len)

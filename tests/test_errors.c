@@ -221,27 +221,33 @@ TEST(kvfree_of_malloc_blocks_frees_them_even_paged_shaped)
 	CHECK(strstr(out, "returned 1"));
 }
 
-TEST(paged_shaped_pointer_without_header_is_not_paged)
+TEST(paged_shaped_pointer_not_in_the_registry_is_not_paged)
 {
 	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
 	char *m = mmap(NULL, pg, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	char *p;
+	char *blk, *base, *again;
 
 	CHECK(m != MAP_FAILED);
-	p = m + 64;
-	CHECK(!tide_kv_is_paged(p));
-	/* A tide header copied elsewhere names another address: not paged. */
-	void *blk = tide_kvmalloc(1 << 20, 0);
-
-	CHECK(blk && tide_kv_is_paged(blk));
-	char *hdr = (char *)blk - 64;
-
-	__asm__("" : "+r"(hdr)); /* the header is tide's, before the block */
-	memcpy(m, hdr, 64);
-	CHECK(!tide_kv_is_paged(p));
-	tide_kvfree(blk);
+	CHECK(!tide_kv_is_paged(m + 64)); /* a mapping of someone else's */
 	munmap(m, pg);
+
+	/* Inside a live paged block, at the paged shape: not a block. */
+	blk = tide_kvmalloc(1 << 20, 0);
+	CHECK(blk && tide_kv_is_paged(blk));
+	CHECK(!tide_kv_is_paged(blk + 4096));
+	CHECK(!tide_kv_is_paged(blk + 64 * 4096));
+
+	/* A freed block's address mapped again by someone else: not paged
+	 * (the entry goes before the pages do). */
+	base = blk - 64;
+	tide_kvfree(blk);
+	again = mmap(base, pg, PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	if (again == base)
+		CHECK(!tide_kv_is_paged(again + 64));
+	if (again != MAP_FAILED)
+		munmap(again, pg);
 }
 
 /* ---- kv and vec: sizes past the address space (issue 14 item 8) ----- */
@@ -293,6 +299,6 @@ RUN_TESTS(T(shrinker_setters_report_a_null_shrinker),
 	  T(strerror_handles_zero_positive_and_unknown),
 	  T(kv_reports_kernel_noncanonical_and_low_pointers_then_aborts),
 	  T(kvfree_of_malloc_blocks_frees_them_even_paged_shaped),
-	  T(paged_shaped_pointer_without_header_is_not_paged),
+	  T(paged_shaped_pointer_not_in_the_registry_is_not_paged),
 	  T(paged_growth_past_the_address_space_is_enomem),
 	  T(vec_reserve_past_the_address_space_is_enomem))

@@ -259,9 +259,9 @@ TEST(paged_growth_moves_page_tables_not_bytes)
 	if (!th_under_valgrind())
 		CHECK_UEQ(s1.moves - s0.moves, 1);
 #else
-	/* portable fallback: map, copy header + data once, unmap */
+	/* portable fallback: map, copy the data once, unmap */
 	CHECK_UEQ(s1.copies - s0.copies, 1);
-	CHECK_UEQ(s1.copied_bytes - s0.copied_bytes, PAGED_HDR + sz);
+	CHECK_UEQ(s1.copied_bytes - s0.copied_bytes, sz);
 #endif
 	tide_kvfree(q);
 }
@@ -454,13 +454,14 @@ TEST(zero_flag_does_not_touch_fresh_pages)
 	char *p = tide_kvmalloc(64 * MiB, TIDE_ZERO);
 
 	CHECK(p);
-	/* a memset would have faulted in 16384 pages; only the header's is */
-	CHECK_UEQ(resident_pages(p, 64 * MiB), 1);
+	/* a memset would have faulted in 16384 pages; kv writes none of
+	 * them (its lengths live in the registry, not in the block) */
+	CHECK_UEQ(resident_pages(p, 64 * MiB), 0);
 #ifndef TIDE_PORTABLE_REMAP
 	/* growth by mremap: the new pages are fresh, nothing writes them */
 	p = tide_kvrealloc(p, 128 * MiB, TIDE_ZERO);
 	CHECK(p);
-	CHECK_UEQ(resident_pages(p, 128 * MiB), 1);
+	CHECK_UEQ(resident_pages(p, 128 * MiB), 0);
 #endif
 	CHECK(all_zero(p + tide_kvsize(p) - 4096, 4096));
 	tide_kvfree(p);
@@ -938,6 +939,128 @@ TEST(paged_totals_exact_across_threads)
 	CHECK_TOTALS(base, 0, 0, 0);
 }
 
+/*
+ * kv keeps a paged block's lengths in its registry, outside the block:
+ * nothing kv does to a paged block (without TIDE_ZERO) reads or writes its
+ * pages.  With the whole mapping PROT_NONE, any touch would fault.
+ */
+TEST(kv_never_touches_a_paged_block)
+{
+	static const unsigned flags[] = { 0, TIDE_HUGE };
+
+	for (size_t f = 0; f < 2; f++) {
+		char *p = tide_kvmalloc(1 * MiB, flags[f]);
+		size_t len;
+
+		CHECK(p);
+		len = tide_kvresident(p) + 64;
+		CHECK(!mprotect(p - 64, len, PROT_NONE));
+		CHECK(tide_kv_is_paged(p));
+		CHECK_UEQ(tide_kvsize(p), 1 * MiB);
+		CHECK_UEQ(tide_kvresident(p), len - 64);
+		p = tide_kvrealloc(p, 256 * KiB, flags[f]); /* tail unmap */
+		CHECK(p);
+		CHECK_UEQ(tide_kvsize(p), 256 * KiB);
+#ifndef TIDE_PORTABLE_REMAP
+		/* grow, may move (the portable fallback copies the data) */
+		p = tide_kvrealloc(p, 8 * MiB, flags[f]);
+		CHECK(p);
+		CHECK_UEQ(tide_kvsize(p), 8 * MiB);
+		CHECK_UEQ(resident_pages(p, 8 * MiB), 0);
+#endif
+		tide_kvfree(p);
+	}
+}
+
+/*
+ * The registry's lookups take no lock: heap blocks of the paged shape are
+ * looked up while other threads map, move and unmap paged blocks (the
+ * TSan build checks the ordering).
+ */
+#define REG_THREADS 4
+#define REG_ROUNDS 400
+
+static void *registry_churn(void *arg)
+{
+	long bad = 0;
+
+	for (int i = 0; i < REG_ROUNDS; i++) {
+		char *p = tide_kvmalloc((size_t)(i % 5 + 1) * 100 * KiB, 0);
+		void *h[8];
+
+		if (!p)
+			return (void *)1L;
+		for (int j = 0; j < 8; j++) {
+			h[j] = tide_kvmalloc((size_t)(j + 1) * 1000, 0);
+			if (!h[j] || tide_kv_is_paged(h[j]))
+				bad++;
+		}
+		p = tide_kvrealloc(p, (size_t)(i % 3 + 2) * MiB, 0);
+		if (!p || !tide_kv_is_paged(p) ||
+		    tide_kvsize(p) != (size_t)(i % 3 + 2) * MiB)
+			bad++;
+		for (int j = 0; j < 8; j++)
+			tide_kvfree(h[j]);
+		tide_kvfree(p);
+	}
+	return (void *)bad;
+}
+
+TEST(registry_lookups_race_with_paged_churn)
+{
+	struct tide_kv_stats base;
+	pthread_t t[REG_THREADS];
+	void *bad;
+
+	tide_kv_set_threshold(TIDE_KV_DEFAULT_THRESHOLD);
+	tide_kv_stats(&base);
+	for (int i = 0; i < REG_THREADS; i++)
+		CHECK(!pthread_create(&t[i], NULL, registry_churn, NULL));
+	for (int i = 0; i < REG_THREADS; i++) {
+		CHECK(!pthread_join(t[i], &bad));
+		CHECK_EQ((long)bad, 0);
+	}
+	CHECK_TOTALS(base, 0, 0, 0);
+}
+
+/*
+ * The registry's leaf pages that hold no live block go back with
+ * tide_purge(): after a spike of paged blocks the table costs nothing.
+ */
+TEST(registry_pages_go_back_with_purge)
+{
+	enum { N = 64 };
+	struct tide_kv_stats st;
+	uintptr_t mib[N];
+	size_t distinct = 0;
+	char *b[N];
+
+	tide_kv_set_threshold(TIDE_KV_DEFAULT_THRESHOLD);
+	tide_kv_stats(&st);
+	CHECK_UEQ(st.blocks, 0); /* nothing else lives in the registry */
+	tide_purge();
+	CHECK_UEQ(tide__kv_registry_resident(true), 0);
+	for (int i = 0; i < N; i++) {
+		b[i] = tide_kvmalloc(1 * MiB, 0);
+		CHECK(b[i]);
+		mib[i] = (uintptr_t)(b[i] - 64) >> 20;
+	}
+	/* One 4 KiB page of entries per MiB of address space with a block
+	 * start (lookups may map more as read-only zero pages). */
+	for (int i = 0; i < N; i++) {
+		int j = 0;
+
+		while (j < i && mib[j] != mib[i])
+			j++;
+		distinct += j == i;
+	}
+	CHECK_CMP(tide__kv_registry_resident(true), >=, distinct * 4096);
+	for (int i = 0; i < N; i++)
+		tide_kvfree(b[i]);
+	tide_purge();
+	CHECK_UEQ(tide__kv_registry_resident(true), 0);
+}
+
 TEST(oom_loop_over_the_kv_api)
 {
 	struct seq seqs[] = {
@@ -988,4 +1111,7 @@ RUN_TESTS(T(small_blocks_come_from_the_heap),
 	  T(paged_totals_follow_alloc_grow_shrink_free),
 	  T(paged_totals_unchanged_by_failed_calls),
 	  T(paged_totals_carry_into_a_forked_child),
-	  T(paged_totals_exact_across_threads), T(oom_loop_over_the_kv_api))
+	  T(paged_totals_exact_across_threads),
+	  T(kv_never_touches_a_paged_block),
+	  T(registry_lookups_race_with_paged_churn),
+	  T(registry_pages_go_back_with_purge), T(oom_loop_over_the_kv_api))

@@ -155,9 +155,10 @@ TIDE_API size_t tide_kv_threshold(void);
  * struct tide_kv_stats - the process's paged blocks, from tide_kv_stats().
  * @blocks: live paged blocks.
  * @requested: bytes requested for them (the sum of their tide_kvsize()).
- * @committed: bytes mapped for them, headers and slack included: the sum of
- *	their mapping lengths, tide_kvresident() + 64 bytes each (a multiple
- *	of the page size, or of 2 MiB for %TIDE_HUGE blocks).
+ * @committed: bytes mapped for them, the 64 bytes before each block's data
+ *	and the slack included: the sum of their mapping lengths,
+ *	tide_kvresident() + 64 bytes each (a multiple of the page size, or of
+ *	2 MiB for %TIDE_HUGE blocks).
  */
 struct tide_kv_stats {
 	size_t blocks;

@@ -391,7 +391,8 @@ struct tide_purge_stats {
  *
  * Calls the purge of the allocator the process really uses (glibc
  * malloc_trim(0), jemalloc's arena purge, mimalloc's mi_collect(true),
- * tcmalloc's ReleaseFreeMemory), found at run time.
+ * tcmalloc's ReleaseFreeMemory), found at run time.  First it gives back
+ * the pages of kv's registry of paged blocks that hold no live block.
  *
  * Context: any thread; not async-signal-safe.
  * Return: pages given back, measured as resident memory before and after.

@@ -208,6 +208,7 @@ static uint64_t resident_anon(void)
 
 static void run_purge(void)
 {
+	tide__kv_registry_trim(); /* kv's own table first */
 	switch (kind) {
 	case K_GLIBC:
 		tide__os_heap_trim();
