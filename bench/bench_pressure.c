@@ -23,9 +23,11 @@
  * 256 KiB blocks as tide gave back; its first and last munmap give the
  * floor's t_first and t_all.  For the FIFO it waits on an eventfd that t0
  * writes; for the cgroup rows on the same v1 usage threshold at the high
- * watermark, t0 before the same 2 MiB that cross it.  A second floor reads
- * one word of each block before its munmap, as tide_kvfree() reads the
- * block's header (on this VM that read alone makes munmap 2-3x dearer).
+ * watermark, t0 before the same 2 MiB that cross it.  The cache and the
+ * floor free the oldest block first.  A second floor reads one word of
+ * each block before its munmap, as tide_kvfree() read the block's header
+ * before kv's registry (on this VM that read alone makes munmap 2-3x
+ * dearer; tide no longer pays it).
  * Per-round timestamps are reset before every round, and a round whose
  * reclaim never ran stops the benchmark (exit 1).  Arguments: fifo, cgroup
  * or sensor run one section.
@@ -142,7 +144,7 @@ static void drop_all(void)
 
 static double first[ROUNDS], floor_first[ROUNDS], floor_all[ROUNDS];
 /* the floor that reads one word of each block before its munmap, as
- * tide_kvfree() reads its header (see report()) */
+ * tide_kvfree() read its header before kv's registry (see report()) */
 static double floor_first_h[ROUNDS], floor_all_h[ROUNDS];
 
 /* ---- the floor: eventfd + munmap, no tide ------------------------------- */
@@ -629,8 +631,11 @@ int main(int argc, char **argv)
 	       "munmap) when woken by an eventfd written at t0 (FIFO row) or "
 	       "by the same v1 usage threshold at the high watermark (cgroup "
 	       "rows); the last columns are a floor that also reads one word "
-	       "of each block before its munmap, as tide_kvfree() reads the "
-	       "block's header. Goals: first <= 1.1× the floor, all <= "
+	       "of each block before its munmap, as tide_kvfree() read the "
+	       "block's header before kv's registry (shown for this VM's "
+	       "cost of touching a mapping before its munmap). The cache "
+	       "and the floor free the oldest block first. Goals: first <= "
+	       "1.1× the floor, all <= "
 	       "1.2×.\n\n",
 	       ROUNDS, CG_ROUNDS);
 	printf("| source | rounds | MiB back (median) | first pages: median "
