@@ -100,18 +100,19 @@ static pthread_once_t threshold_once = PTHREAD_ONCE_INIT;
  * relaxed load (one mov on x86-64), no pthread_once per call: before the
  * environment is read every call takes the slow path, which reads it.
  */
-static atomic_size_t kv_fast_limit;
+/* __atomic builtins only; the inline fast paths in kv.h read it. */
+_Alignas(64) TIDE_API size_t tide__kv_fast_limit;
 
 static size_t fast_limit(void)
 {
-	return atomic_load_explicit(&kv_fast_limit, memory_order_relaxed);
+	return __atomic_load_n(&tide__kv_fast_limit, __ATOMIC_RELAXED);
 }
 
 static void set_fast_limit(size_t threshold)
 {
-	atomic_store_explicit(&kv_fast_limit,
-			      TIDE__MIN(threshold, KV_MAX_SIZE + 1),
-			      memory_order_relaxed);
+	__atomic_store_n(&tide__kv_fast_limit,
+			 TIDE__MIN(threshold, KV_MAX_SIZE + 1),
+			 __ATOMIC_RELAXED);
 }
 
 static bool parse_size(const char *s, size_t *ret)
@@ -177,7 +178,7 @@ void tide_kv_set_threshold(size_t bytes)
  * Process-wide figures of the paged blocks (tide_kv_stats()).  Only the
  * paged paths touch them, each of which makes a syscall anyway; the heap
  * fast paths never do.  The line of their own keeps those writes off the
- * line the fast paths read (kv_fast_limit).
+ * line the fast paths read (tide__kv_fast_limit).
  */
 static struct {
 	_Alignas(64) atomic_size_t blocks;

@@ -42,6 +42,8 @@ out=$("$prefix/cm/b/use")
 lib=$(ls "$prefix"/lib*/libtide.so.0.* "$prefix"/lib/*/libtide.so.0.* 2>/dev/null | head -n 1)
 bad=$(nm -D --defined-only "$lib" | awk '{print $3}' | grep -v '^tide_' | grep -v '^_' || true)
 [ -z "$bad" ] || { echo "unexpected exported symbols: $bad"; exit 1; }
-intern=$(nm -D --defined-only "$lib" | awk '{print $3}' | grep '^tide__' || true)
+# One private symbol is exported on purpose: the inline kv fast paths of
+# kv.h read it (docs/abi.md).
+intern=$(nm -D --defined-only "$lib" | awk '{print $3}' | grep '^tide__' | grep -vx 'tide__kv_fast_limit' || true)
 [ -z "$intern" ] || { echo "internal symbols exported: $intern"; exit 1; }
 echo "1 passed, 0 failed"

@@ -11,6 +11,10 @@
 #ifndef TIDE_KV_H
 #define TIDE_KV_H
 
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
 #include <tide/common.h>
 
 #ifdef __cplusplus
@@ -190,6 +194,103 @@ struct tide_kv_stats {
  * Return: nothing; @st is filled in.
  */
 TIDE_API void tide_kv_stats(struct tide_kv_stats *st);
+
+/**
+ * DOC: Inline fast paths
+ *
+ * A heap-sized kv block is a plain malloc() block, so tide_kvmalloc(),
+ * tide_kvrealloc() and tide_kvfree() of one are malloc(), realloc() and
+ * free() behind a compare or two.  kv.h compiles those compares into the
+ * caller (the three names are function-like macros over static inline
+ * functions), so heap-sized blocks cost what the process allocator costs:
+ * one call fewer than the exported functions, which they fall back to for
+ * everything else (paged sizes, kv flags, failures, NULL and foreign
+ * pointers).  Taking a function's address (&tide_kvfree, or the name not
+ * followed by a parenthesis) gives the exported function.  Define
+ * TIDE_NO_INLINE before including tide.h to call the exported functions
+ * only; the library's own code and its tests do.
+ *
+ * ABI: this bakes into programs the paged shape (data 64 bytes into a
+ * page), the highest user address (2^47 on x86-64, 2^48 on arm64), the
+ * small-request rounding to alignof(max_align_t), and the exported
+ * tide__kv_fast_limit (the paged threshold; 0 until the first slow call
+ * read $TIDE_KV_THRESHOLD); changing any of them changes the SONAME
+ * (docs/abi.md).
+ */
+#if !defined(TIDE_NO_INLINE) && !defined(TIDE_BUILDING) && \
+	!defined(TIDE_TEST_HOOKS) && defined(__GNUC__)
+
+TIDE_API extern size_t tide__kv_fast_limit; /* private, see above */
+
+#if defined(__x86_64__)
+#define TIDE__KV_ADDR_END ((uintptr_t)1 << 47)
+#elif defined(__aarch64__)
+#define TIDE__KV_ADDR_END ((uintptr_t)1 << 48)
+#else
+#define TIDE__KV_ADDR_END UINTPTR_MAX
+#endif
+
+static inline int tide__kv_fast_size(size_t size, unsigned flags)
+{
+	return size < __atomic_load_n(&tide__kv_fast_limit, __ATOMIC_RELAXED) &&
+	       !(flags & ~TIDE_FLAGS_PRIVATE);
+}
+
+static inline int tide__kv_fast_ptr(const void *p) /* a heap block's */
+{
+	uintptr_t a = (uintptr_t)p;
+
+	return (a & 4095) != 64 && a - 4096 < TIDE__KV_ADDR_END - 4096;
+}
+
+#ifdef __cplusplus
+#define TIDE__KV_MAX_ALIGN alignof(max_align_t)
+#else
+#define TIDE__KV_MAX_ALIGN _Alignof(max_align_t)
+#endif
+
+static inline size_t tide__kv_heap_req(size_t size)
+{
+	return size < TIDE__KV_MAX_ALIGN ? TIDE__KV_MAX_ALIGN : size;
+}
+
+static inline void *tide__kvmalloc_inline(size_t size, unsigned flags)
+{
+	if (__builtin_expect(tide__kv_fast_size(size, flags), 1)) {
+		void *p = malloc(tide__kv_heap_req(size));
+
+		if (__builtin_expect(p != NULL, 1))
+			return p;
+	}
+	return (tide_kvmalloc)(size, flags);
+}
+
+static inline void *tide__kvrealloc_inline(void *p, size_t size, unsigned flags)
+{
+	if (__builtin_expect(tide__kv_fast_ptr(p) && size &&
+				     tide__kv_fast_size(size, flags),
+			     1)) {
+		void *q = realloc(p, tide__kv_heap_req(size));
+
+		if (__builtin_expect(q != NULL, 1))
+			return q;
+	}
+	return (tide_kvrealloc)(p, size, flags);
+}
+
+static inline void tide__kvfree_inline(void *p)
+{
+	if (__builtin_expect(tide__kv_fast_ptr(p), 1))
+		free(p);
+	else
+		(tide_kvfree)(p);
+}
+
+#define tide_kvmalloc(size, flags) tide__kvmalloc_inline(size, flags)
+#define tide_kvrealloc(p, size, flags) tide__kvrealloc_inline(p, size, flags)
+#define tide_kvfree(p) tide__kvfree_inline(p)
+
+#endif /* inline fast paths */
 
 #ifdef __cplusplus
 }
