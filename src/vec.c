@@ -464,16 +464,27 @@ int tide_vec_push(struct tide_vec *v, const void *elem)
 
 	/*
 	 * push_end <= cap, and is 0 while elem_size is 0: vec_ok() holds.
-	 * The new length is stored before the copy so that nothing of @v is
-	 * needed after it (no register to save); the slot is past the
-	 * elements, so @elem (if it is one of them) is not in it.
+	 * The common sizes are copied here with no call, so that nothing
+	 * needs saving across one; other sizes go the slow way (which finds
+	 * room and copies).
 	 */
 	if (__builtin_expect(v && elem && (len = v->len) < v->push_end, 1)) {
-		size_t size = v->elem_size;
-		char *dst = (char *)v->data + len * size;
+		char *dst = (char *)v->data + len * v->elem_size;
 
+		switch (v->elem_size) {
+		case 8:
+			memcpy(dst, elem, 8);
+			break;
+		case 4:
+			memcpy(dst, elem, 4);
+			break;
+		case 16:
+			memcpy(dst, elem, 16);
+			break;
+		default:
+			return push_slow(v, elem);
+		}
 		v->len = len + 1;
-		copy_elem(dst, elem, size);
 		return 0;
 	}
 	return push_slow(v, elem);
