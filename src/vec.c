@@ -33,6 +33,13 @@
 #define VEC_POPULATE_MIN ((size_t)64 << 10)
 #define VEC_POPULATE_MAX ((size_t)8 << 20)
 
+/*
+ * An AUTOTRIM paged buffer (of small pages) with at least this capacity in
+ * bytes asks for transparent huge pages: its pages are populated and
+ * released in whole 2 MiB pages where the page bound allows.
+ */
+#define VEC_THP_MIN ((size_t)8 << 20)
+
 static bool vec_ok(const struct tide_vec *v)
 {
 	return v && v->elem_size && v->len <= v->cap;
@@ -125,6 +132,46 @@ static inline size_t unit_of(const struct tide_vec *v)
 }
 
 /*
+ * The buffer works in huge pages (see VEC_THP_MIN): AUTOTRIM refills and
+ * releases it again and again, and a huge page is one fault (and one
+ * zeroing pass) where 512 small pages are 512.  Without AUTOTRIM nothing
+ * is released, and the buffer keeps the small-page windows.
+ */
+static inline bool thp_on(const struct tide_vec *v, size_t unit)
+{
+	/* cap * elem_size bytes exist: no overflow. */
+	return (v->flags & TIDE_VEC_AUTOTRIM) && unit &&
+	       unit < TIDE__HUGE_SIZE && v->cap * v->elem_size >= VEC_THP_MIN;
+}
+
+/* @off rounded up so that it ends on a 2 MiB boundary in memory. */
+static inline size_t huge_up(const struct tide_vec *v, size_t unit, size_t off)
+{
+	uintptr_t b = (uintptr_t)base_of(v, unit);
+
+	return TIDE__ALIGN_UP(b + off, TIDE__HUGE_SIZE) - b;
+}
+
+/*
+ * MADV_HUGEPAGE or MADV_NOHUGEPAGE over the whole mapping (all of it: a
+ * part would split the mapping, and kv's mremap() needs it whole; the
+ * advice moves with it).  Only advice: a refusal changes nothing but the
+ * speed.
+ */
+static void advise_thp(struct tide_vec *v, size_t unit, int advice)
+{
+	(void)tide__os_advise(base_of(v, unit), tide__kv_committed(v->data),
+			      advice);
+}
+
+/* After growth: a buffer that reached VEC_THP_MIN asks for huge pages. */
+static void grown_thp(struct tide_vec *v, size_t unit)
+{
+	if (thp_on(v, unit))
+		advise_thp(v, unit, MADV_HUGEPAGE);
+}
+
+/*
  * Elements up to @need are about to be written: extend the span over them
  * and a window ahead, populating it in one call.  Population is only a
  * speed-up; when it fails the pushes fault the same pages in one by one, so
@@ -143,6 +190,9 @@ static void populate_ahead(struct tide_vec *v, size_t need)
 			VEC_POPULATE_MAX);
 	end = TIDE__MAX(v->span + TIDE__ALIGN_UP(win, unit),
 			span_for(v, unit, need));
+	/* Whole huge pages: a partly populated one stays small pages. */
+	if (thp_on(v, unit))
+		end = huge_up(v, unit, end);
 	end = TIDE__MIN(end, limit);
 	if (end > v->span)
 		(void)tide__os_advise(base_of(v, unit) + v->span, end - v->span,
@@ -161,55 +211,66 @@ static void populate_ahead(struct tide_vec *v, size_t need)
 static void release_slack(struct tide_vec *v, size_t unit)
 {
 	size_t live = v->len * v->elem_size, target;
+	bool split = false;
 
 	refresh(v, unit);
 	if (!unit || live > SIZE_MAX / 4 || v->span <= 2 * live + unit)
 		return;
 	target = TIDE__ALIGN_UP(head_of(v, unit) + live + live / 2, unit);
+	/*
+	 * With huge pages, keep whole ones (no split, and the next spike
+	 * finds them whole) while that stays within 1.75 * len, leaving the
+	 * next release at least an eighth of the length away; below that,
+	 * release to the small-page target (one huge page is split).
+	 */
+	if (thp_on(v, unit)) {
+		size_t h = huge_up(v, unit, target);
+
+		if (h - head_of(v, unit) <= live + live / 2 + live / 4)
+			target = h;
+		else
+			split = true;
+	}
 	if (target >= v->span)
 		return;
 	if (!tide__os_advise(base_of(v, unit) + target, v->span - target,
 			     MADV_DONTNEED)) {
 		v->span = target;
 		refresh(v, unit);
+		/*
+		 * A split huge page must stay split: khugepaged would
+		 * collapse it whole again, pages past the span included,
+		 * and break the bound.  The next growth asks again.
+		 */
+		if (split)
+			advise_thp(v, unit, MADV_NOHUGEPAGE);
 		return;
 	}
 	v->pop_floor = TIDE__MAX(bound_floor(v, unit, target), v->cap / 4);
 }
 
-/* Give the buffer exactly @cap elements (cap > 0); 0 or -errno. */
-static int set_capacity(struct tide_vec *v, size_t cap, unsigned flags)
+/*
+ * A heap buffer became paged (growth past the kv threshold): page
+ * bookkeeping from here on.
+ */
+__attribute__((noinline)) static void adopt_paged(struct tide_vec *v,
+						  size_t old_cap)
 {
-	size_t bytes, old_cap = v->cap, unit, kept = 0;
+	size_t unit = unit_of(v);
+
+	if (unit && v->cap > old_cap)
+		v->span = TIDE__MAX(v->span, span_for(v, unit, old_cap));
+	refresh(v, unit);
+	grown_thp(v, unit);
+}
+
+/* set_capacity() for a buffer that may be paged. */
+__attribute__((noinline)) static int
+set_capacity_paged(struct tide_vec *v, size_t cap, size_t bytes, unsigned flags)
+{
+	size_t old_cap = v->cap, unit, kept = 0;
 	void *p;
 
-	if (__builtin_mul_overflow(cap, v->elem_size, &bytes))
-		return -EOVERFLOW;
-	/*
-	 * Heap buffer in, heap buffer out (small vectors): no page
-	 * bookkeeping, no kv queries; what refresh(v, 0) would compute.
-	 */
-	if (!tide__kv_maybe_paged(v->data)) {
-		p = v->data ? tide_kvrealloc(v->data, bytes, flags) :
-			      tide_kvmalloc(bytes, flags);
-		if (!p)
-			return -(errno ? errno : ENOMEM);
-		v->data = p;
-		v->cap = cap;
-		if (!tide__kv_maybe_paged(p)) {
-			v->span = 0;
-			v->push_end = cap;
-			v->pop_floor =
-				(v->flags & TIDE_VEC_AUTOTRIM) ? cap / 4 : 0;
-			return 0;
-		}
-		unit = unit_of(v);
-		if (unit && cap > old_cap)
-			v->span =
-				TIDE__MAX(v->span, span_for(v, unit, old_cap));
-		refresh(v, unit);
-		return 0;
-	}
 	/* Pages a failed unmap kept past the capacity may be resident. */
 	if (tide_kv_is_paged(v->data))
 		kept = tide__kv_committed(v->data);
@@ -232,6 +293,43 @@ static int set_capacity(struct tide_vec *v, size_t cap, unsigned flags)
 	if (unit && cap < old_cap && (flags & TIDE_ZERO))
 		v->span = TIDE__MAX(v->span, span_for(v, unit, cap));
 	refresh(v, unit);
+	if (cap > old_cap)
+		grown_thp(v, unit);
+	else if (unit && (v->flags & TIDE_VEC_AUTOTRIM) && !thp_on(v, unit) &&
+		 old_cap * v->elem_size >= VEC_THP_MIN)
+		/* Back below the threshold: see release_slack(). */
+		advise_thp(v, unit, MADV_NOHUGEPAGE);
+	return 0;
+}
+
+/*
+ * Give the buffer exactly @cap elements (cap > 0); 0 or -errno.  Inline:
+ * a heap buffer in and out (small vectors) costs the kv call and a few
+ * stores, no page bookkeeping and no kv query; what refresh(v, 0) would
+ * compute.
+ */
+static inline int set_capacity(struct tide_vec *v, size_t cap, unsigned flags)
+{
+	size_t bytes, old_cap = v->cap;
+	void *p;
+
+	if (__builtin_mul_overflow(cap, v->elem_size, &bytes))
+		return -EOVERFLOW;
+	if (__builtin_expect(tide__kv_maybe_paged(v->data), 0))
+		return set_capacity_paged(v, cap, bytes, flags);
+	p = v->data ? tide_kvrealloc(v->data, bytes, flags) :
+		      tide_kvmalloc(bytes, flags);
+	if (__builtin_expect(!p, 0))
+		return -(errno ? errno : ENOMEM);
+	v->data = p;
+	v->cap = cap;
+	if (__builtin_expect(tide__kv_maybe_paged(p), 0)) {
+		adopt_paged(v, old_cap);
+		return 0;
+	}
+	v->span = 0;
+	v->push_end = cap;
+	v->pop_floor = (v->flags & TIDE_VEC_AUTOTRIM) ? cap / 4 : 0;
 	return 0;
 }
 
@@ -239,17 +337,24 @@ static int grow(struct tide_vec *v, size_t additional)
 {
 	size_t need, new_cap, bytes;
 
-	if (__builtin_add_overflow(v->len, additional, &need) ||
-	    __builtin_mul_overflow(need, v->elem_size, &bytes))
+	if (__builtin_add_overflow(v->len, additional, &need))
 		return -EOVERFLOW;
+	/* cap * elem_size bytes exist: @need within the capacity fits. */
 	if (need <= v->cap)
 		return 0;
 	new_cap = v->cap > SIZE_MAX / 2 ? SIZE_MAX : v->cap * 2;
 	new_cap = TIDE__MAX(new_cap, need);
 	new_cap = TIDE__MAX(new_cap, (size_t)VEC_MIN_CAP);
-	/* Doubling may overflow where @need does not: fall back to @need. */
-	if (new_cap > SIZE_MAX / v->elem_size)
+	/*
+	 * Doubling may overflow where @need does not: fall back to @need
+	 * (multiplications, not a division: this is every small vector's
+	 * growth path).
+	 */
+	if (__builtin_mul_overflow(new_cap, v->elem_size, &bytes)) {
+		if (__builtin_mul_overflow(need, v->elem_size, &bytes))
+			return -EOVERFLOW;
 		new_cap = need;
+	}
 	return set_capacity(v, new_cap, v->flags);
 }
 
@@ -355,10 +460,31 @@ __attribute__((noinline)) static int push_slow(struct tide_vec *v,
 
 int tide_vec_push(struct tide_vec *v, const void *elem)
 {
-	/* push_end <= cap, and is 0 while elem_size is 0: vec_ok() holds. */
-	if (__builtin_expect(v && elem && v->len < v->push_end, 1)) {
-		copy_elem(slot(v, v->len), elem, v->elem_size);
-		v->len++;
+	size_t len;
+
+	/*
+	 * push_end <= cap, and is 0 while elem_size is 0: vec_ok() holds.
+	 * The common sizes are copied here with no call, so that nothing
+	 * needs saving across one; other sizes go the slow way (which finds
+	 * room and copies).
+	 */
+	if (__builtin_expect(v && elem && (len = v->len) < v->push_end, 1)) {
+		char *dst = (char *)v->data + len * v->elem_size;
+
+		switch (v->elem_size) {
+		case 8:
+			memcpy(dst, elem, 8);
+			break;
+		case 4:
+			memcpy(dst, elem, 4);
+			break;
+		case 16:
+			memcpy(dst, elem, 16);
+			break;
+		default:
+			return push_slow(v, elem);
+		}
+		v->len = len + 1;
 		return 0;
 	}
 	return push_slow(v, elem);

@@ -179,6 +179,21 @@ TEST(size_overflow_is_eoverflow_and_changes_nothing)
 	tide_vec_destroy(&v);
 }
 
+TEST(growth_falls_back_to_need_when_doubling_overflows)
+{
+	/* 3 elements fit in the address space's byte count, 4 do not. */
+	struct tide_vec v;
+
+	tide_vec_init(&v, SIZE_MAX / 3, 0);
+	/* max(4, 1) * size overflows, 1 * size does not: kv is asked. */
+	CHECK_EQ(tide_vec_reserve(&v, 1), -ENOMEM);
+	CHECK_EQ(tide_vec_reserve(&v, 3), -ENOMEM);
+	/* 4 * size overflows: nothing to ask. */
+	CHECK_EQ(tide_vec_reserve(&v, 4), -EOVERFLOW);
+	CHECK(!v.data && !v.cap && !v.len);
+	tide_vec_destroy(&v);
+}
+
 TEST(elem_size_zero_is_einval)
 {
 	struct tide_vec v;
@@ -1405,6 +1420,147 @@ TEST(huge_autotrim_works_in_whole_2mib_units)
 	tide_vec_destroy(&v);
 }
 
+/* THP mode from sysfs: 'a'lways, 'm'advise, 'n'ever, or 0 if unknown. */
+static char thp_mode(void)
+{
+	FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "re");
+	char line[128] = "";
+	char mode = 0;
+
+	if (!f)
+		return 0;
+	if (fgets(line, sizeof(line), f)) {
+		if (strstr(line, "[always]"))
+			mode = 'a';
+		else if (strstr(line, "[madvise]"))
+			mode = 'm';
+		else if (strstr(line, "[never]"))
+			mode = 'n';
+	}
+	fclose(f);
+	return mode;
+}
+
+/*
+ * The mapping holding @p in /proc/self/smaps: its THPeligible (what the
+ * advice asked for) and AnonHugePages in kB (what the kernel gave).
+ */
+static void thp_of(const void *p, int *eligible, long *huge_kb)
+{
+	FILE *f = fopen("/proc/self/smaps", "re");
+	char line[512];
+	bool in = false;
+
+	*eligible = -1;
+	*huge_kb = -1;
+	CHECK(f != NULL);
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi;
+		int n = 0;
+
+		if (sscanf(line, "%lx-%lx %n", &lo, &hi, &n) == 2 && n > 0 &&
+		    strchr(line, '-') < strchr(line, ' ')) {
+			in = (uintptr_t)p >= lo && (uintptr_t)p < hi;
+			continue;
+		}
+		if (!in)
+			continue;
+		if (!strncmp(line, "THPeligible:", 12))
+			*eligible = atoi(line + 12);
+		else if (!strncmp(line, "AnonHugePages:", 14))
+			*huge_kb = atol(line + 14);
+	}
+	fclose(f);
+}
+
+/* Bytes from the buffer's mapping start to a 2 MiB boundary in memory. */
+static bool ends_on_huge_page(const struct tide_vec *v, size_t span)
+{
+	uintptr_t base = (uintptr_t)v->data - 64;
+
+	return (base + span) % ((size_t)2 << 20) == 0;
+}
+
+TEST(autotrim_large_buffer_works_in_huge_pages)
+{
+	struct tide_vec v = TIDE_VEC_INIT(uint64_t, TIDE_VEC_AUTOTRIM);
+	struct tide_vec plain = TIDE_VEC_INIT(uint64_t, 0);
+	const size_t n = 4u << 20; /* 32 MiB */
+	size_t huge_releases = 0, small_releases = 0;
+	char mode = thp_mode();
+	int eligible;
+	long huge_kb;
+
+	if (mode != 'm' && mode != 'a')
+		SKIP("transparent huge pages are off (or unknown)");
+	if (page() != 4096)
+		SKIP("the 8 MiB threshold is checked with 4 KiB pages");
+	tide_kv_set_threshold(0);
+	for (uint64_t i = 0; i < n; i++) {
+		CHECK_EQ(tide_vec_push_val(&v, uint64_t, i * 3 + 1), 0);
+		/* Below 8 MiB of capacity: small-page windows, no advice. */
+		if (i == (1u << 19) - 1) {
+			CHECK_UEQ(v.cap, (size_t)1 << 19); /* 4 MiB */
+			thp_of(v.data, &eligible, &huge_kb);
+			if (mode == 'm')
+				CHECK_EQ(eligible, 0);
+		}
+	}
+	/* The advice covers the whole mapping; windows end on huge pages. */
+	thp_of(v.data, &eligible, &huge_kb);
+	CHECK_EQ(eligible, 1);
+	CHECK(v.span == tide__kv_committed(v.data) ||
+	      ends_on_huge_page(&v, v.span));
+	th_note("%ld kB of 32 MiB in huge pages after the spike", huge_kb);
+	check_span_covers_residency(&v);
+	while (v.len > n / 100) {
+		size_t span = v.span;
+
+		CHECK_EQ(tide_vec_pop_val(&v, uint64_t, &(uint64_t){ 0 }), 0);
+		if (v.span == span)
+			continue;
+		/*
+		 * A release keeps whole huge pages while that stays within
+		 * 1.75 * len (the data is at least 8 MiB then); below, the
+		 * small-page target splits one and the mapping is advised
+		 * back to small pages.  The bound holds either way.
+		 */
+		if (ends_on_huge_page(&v, v.span) &&
+		    v.span - 64 <= v.len * 8 + v.len * 8 * 3 / 4) {
+			huge_releases++;
+			CHECK_EQ(small_releases, 0); /* huge ones come first */
+		} else {
+			small_releases++;
+			CHECK_CMP(v.len * 8, <, (size_t)8 << 20);
+			thp_of(v.data, &eligible, &huge_kb);
+			CHECK_EQ(eligible, mode == 'a' ? 1 : 0);
+		}
+		CHECK_CMP(v.span, <=, 2 * v.len * 8 + page());
+		CHECK_CMP(resident_bytes(&v), <=, 2 * v.len * 8 + page());
+		check_span_covers_residency(&v);
+	}
+	th_note("%zu releases kept whole huge pages, %zu small-page ones",
+		huge_releases, small_releases);
+	CHECK_CMP(huge_releases, >=, 2);
+	CHECK_CMP(small_releases, >=, 1);
+	check_u64_seq(&v, n / 100);
+	/* Growing past 8 MiB again asks for huge pages again. */
+	for (uint64_t i = v.len; i < n; i++)
+		CHECK_EQ(tide_vec_push_val(&v, uint64_t, i * 3 + 1), 0);
+	thp_of(v.data, &eligible, &huge_kb);
+	CHECK_EQ(eligible, 1);
+	check_u64_seq(&v, n);
+	tide_vec_destroy(&v);
+
+	/* Without AUTOTRIM nothing is released: no advice. */
+	for (uint64_t i = 0; i < n; i++)
+		CHECK_EQ(tide_vec_push_val(&plain, uint64_t, i * 3 + 1), 0);
+	thp_of(plain.data, &eligible, &huge_kb);
+	if (mode == 'm')
+		CHECK_EQ(eligible, 0);
+	tide_vec_destroy(&plain);
+}
+
 TEST(failed_page_release_is_ignored_and_retried_further_down)
 {
 	struct tide_vec v = TIDE_VEC_INIT(uint64_t, TIDE_VEC_AUTOTRIM);
@@ -1606,6 +1762,7 @@ RUN_TESTS(T(init_macro_matches_init_function), T(growth_doubles_from_four),
 	  T(reserve_takes_max_of_double_need_and_four),
 	  T(reserve_with_room_is_noop),
 	  T(size_overflow_is_eoverflow_and_changes_nothing),
+	  T(growth_falls_back_to_need_when_doubling_overflows),
 	  T(elem_size_zero_is_einval), T(null_vector_is_einval),
 	  T(null_element_is_einval), T(unknown_flag_is_einval),
 	  T(pop_on_empty_is_enoent), T(pop_returns_last_and_accepts_null_out),
@@ -1643,6 +1800,7 @@ RUN_TESTS(T(init_macro_matches_init_function), T(growth_doubles_from_four),
 	  T(autotrim_resident_pages_stay_within_twice_the_data),
 	  T(autotrim_rss_after_a_fall_is_twice_the_live_data),
 	  T(huge_autotrim_works_in_whole_2mib_units),
+	  T(autotrim_large_buffer_works_in_huge_pages),
 	  T(failed_page_release_is_ignored_and_retried_further_down),
 	  T(every_operation_survives_the_oom_loop_heap),
 	  T(every_operation_survives_the_oom_loop_paged))

@@ -16,7 +16,9 @@ extern "C" {
 /*
  * In tide_vec.flags: tide_vec_trim() after every removal, and a paged buffer
  * keeps no more than 2 * len * elem_size bytes plus one page resident (the
- * pages past that go back, the capacity stays).  kv ignores the bit.
+ * pages past that go back, the capacity stays).  From 8 MiB of capacity the
+ * buffer asks for transparent huge pages and keeps whole ones where the
+ * bound allows.  kv ignores the bit.
  */
 #define TIDE_VEC_AUTOTRIM (1u << 16)
 
