@@ -792,8 +792,11 @@ static unsigned long shrink_pass(int priority, unsigned flags,
 		return 0;
 	priority = TIDE__MAX(0, TIDE__MIN(priority, TIDE_DEF_PRIORITY));
 	for (s = walk_first(&w); s; s = walk_next(&w)) {
-		if (budget && freed >= budget)
-			break;
+		if (budget && freed >= budget) {
+			/* The batch's pins go too, or its nodes never could. */
+			walk_stop(&w);
+			return freed;
+		}
 		if (!enter(s))
 			continue;
 		freed = sat_add(freed, do_shrink(s, priority, flags, share_div,

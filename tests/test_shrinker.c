@@ -1318,6 +1318,7 @@ TEST(shrink_to_stops_between_scans_once_the_target_is_freed)
 	static struct cache a = { .objects = 1000 }, b = { .objects = 1000 };
 	struct tide_shrinker *sa = add_cache("to-a", &a);
 	struct tide_shrinker *sb = add_cache("to-b", &b);
+	struct tide__os_stats st;
 
 	tide_shrinker_set_seeks(sa, 0);
 	tide_shrinker_set_seeks(sb, 0);
@@ -1336,8 +1337,13 @@ TEST(shrink_to_stops_between_scans_once_the_target_is_freed)
 	CHECK_UEQ(tide__shrink_to(12, 0, 0), 256 + 384);
 	CHECK_EQ(a.nscan, 4);
 	CHECK_EQ(b.nscan, 3);
+	/* A pass stopped at its target left no pins behind. */
+	CHECK_UEQ(tide__shrink_to(12, 0, 1), 128);
+	CHECK_EQ(a.nscan, 5);
 	tide_shrinker_free(sa);
 	tide_shrinker_free(sb);
+	tide__os_stats(&st);
+	CHECK_EQ(st.heap_live, 0);
 }
 
 /* The shrinker being freed stops its loop between two calls. */
