@@ -7,22 +7,27 @@
  * guards the links, the states and the set of live shrinkers; it is held
  * only for pointer hops and bookkeeping, never while a callback runs.
  *
- * Two counts per shrinker keep a walker (a reclaim pass, foreach) safe
- * without holding the mutex during callbacks:
- *  - pins keep the node linked and its memory valid.  They are plain
- *    counts under the mutex: a walker pins the next batch of up to
- *    WALK_BATCH nodes and unpins the previous one in the same mutex hold,
- *    so it can always continue from the last node of its batch and pays no
- *    atomic operation per node for it.  Whoever drops the last pin of a
- *    dead node unlinks and frees it.
- *  - active counts callbacks running now, with the dead bit in the same
- *    atomic word.  A walker adds one and looks at the dead bit in the value
- *    it replaced; free sets the dead bit and waits for the count to reach
- *    0.  One word, one total order: either the walker sees the bit or free
- *    sees the count.  So tide_shrinker_free waits for that shrinker's own
- *    callbacks and never for a pass, another shrinker's callback or a
- *    walker that merely holds a pin.  Per shrinker and pass that is two
- *    atomic operations.
+ * A walker (a reclaim pass, foreach, tide_shrinker_scan) keeps itself safe
+ * without holding the mutex during callbacks with two things:
+ *  - pins keep a node linked and its memory valid.  They are plain counts
+ *    under the mutex: a walker pins the next batch of up to WALK_BATCH
+ *    nodes and unpins the previous one in the same mutex hold, so it can
+ *    always continue from the last node of its batch and pays no atomic
+ *    operation per node for it.  Whoever drops the last pin of a dead node
+ *    unlinks and frees it.
+ *  - every walker has a record on the registry's list of walkers whose
+ *    word "cur" names the node whose callbacks it runs.  Before calling a
+ *    node the walker exchanges cur for that node and then reads the node's
+ *    dead flag; free sets the dead flag and then reads every walker's cur.
+ *    Both sides are sequentially consistent, so one of them sees the
+ *    other: either the walker skips the node or free finds it in cur and
+ *    waits until the walker moves on (free sets the WAIT bit in cur; the
+ *    exchange that replaces it wakes free).  A walker leaves cur as it is
+ *    after a callback and replaces it only at the next node, so a pass
+ *    pays one atomic operation per shrinker (the exchange), and
+ *    tide_shrinker_free waits for that shrinker's own callback in flight,
+ *    never for a pass, another shrinker's callback or a walker that merely
+ *    holds a pin.
  *
  * The set of live shrinkers (an open-addressing hash set of node
  * addresses) lets tide_shrinker_free and tide_shrinker_register recognise a
@@ -60,10 +65,10 @@ struct tide_shrinker {
 	struct tide_shrinker *prev, *next;
 	enum shrinker_state state;
 	unsigned long pins; /* under reg.lock */
-	atomic_uint active; /* ACTIVE per callback running, | DEAD once freed */
 	/* Written once under reg.lock before the shrinker is linked. */
 	struct tide_shrinker_ops ops;
 	void *priv;
+	atomic_uint dead; /* set by free; walkers skip the node from then on */
 	/* Settable at any time, so read without the lock. */
 	atomic_uint seeks;
 	atomic_ulong batch;
@@ -87,13 +92,23 @@ __extension__ typedef unsigned __int128 wide_t;
 /* tide_drop_caches(): at most this many passes (a cache may lie). */
 #define TIDE_DROP_PASSES 16
 #define WALK_BATCH 32
-#define DEAD 1U
-#define ACTIVE 2U
+#define WAIT ((uintptr_t)1) /* in a walker's cur: a free waits for it */
+
+/*
+ * A thread walking the registry.  cur is the node whose callbacks it runs
+ * or ran last (| WAIT), 0 when none; it is written by the walker with
+ * atomic exchanges and by free (the WAIT bit) with compare-and-swap.
+ */
+struct walker {
+	atomic_uintptr_t cur;
+	struct walker *prev, *next; /* on reg.walkers, under reg.lock */
+};
 
 static struct {
 	pthread_mutex_t lock;
-	pthread_cond_t idle; /* a dead shrinker's last callback ended */
+	pthread_cond_t idle; /* a walker waited for moved on */
 	struct tide_shrinker *head, *tail;
+	struct walker *walkers; /* every walk and direct scan under way */
 	struct tide_shrinker **set; /* live nodes (allocated or linked) */
 	size_t set_cap, set_used, set_count; /* used counts tombstones */
 	unsigned gen; /* handle generations handed out */
@@ -110,8 +125,7 @@ static struct {
 static char set_tomb;
 #define TOMB ((struct tide_shrinker *)&set_tomb)
 
-/* The shrinker whose callback (or foreach function) this thread runs. */
-static _Thread_local struct tide_shrinker *cur_shrinker;
+/* This thread runs shrinker callbacks (a pass, or count/scan calls). */
 static _Thread_local bool in_reclaim;
 
 bool tide__in_reclaim(void)
@@ -278,17 +292,6 @@ static bool unpin_locked(struct tide_shrinker *s)
 	return true;
 }
 
-static void unpin(struct tide_shrinker *s)
-{
-	bool last;
-
-	lock();
-	last = unpin_locked(s);
-	unlock();
-	if (last)
-		tide__os_free(s);
-}
-
 /*
  * Unpin @b[0..n) under reg.lock; the nodes to free (unlinked now) are
  * moved to the front of @b.  Returns how many.
@@ -331,9 +334,11 @@ static int grab_locked(struct tide_shrinker *from, bool start,
 /*
  * A walk over the registry in registration order, a batch at a time.  The
  * last node of a batch stays pinned (so linked) until the next batch is
- * pinned from its successor.
+ * pinned from its successor.  A walk is on reg.walkers from walk_first to
+ * its end (walk_next returning NULL, or walk_stop).
  */
 struct walk {
+	struct walker wk;
 	struct tide_shrinker *buf[2][WALK_BATCH];
 	int cur, n, i;
 	struct walk *outer; /* this thread's enclosing walk (fork) */
@@ -341,41 +346,107 @@ struct walk {
 
 /*
  * What this thread holds, for the fork child handler: its walks (a
- * foreach function may start a pass), the node tide_shrinker_scan pinned
- * and the shrinker whose callbacks it runs.
+ * foreach function may start a pass; tide_shrinker_scan is a walk of one
+ * node), with their pins and the shrinker whose callbacks each runs.
  */
 static _Thread_local struct walk *my_walk;
-static _Thread_local struct tide_shrinker *my_pinned;
-static _Thread_local struct tide_shrinker *my_entered;
 
-static struct tide_shrinker *walk_first(struct walk *w)
+/* Wake the tide_shrinker_free() calls waiting for a walker to move on. */
+static void wake(void)
+{
+	lock();
+	pthread_cond_broadcast(&reg.idle);
+	unlock();
+}
+
+/*
+ * Start running callbacks of @s on walker @wk: false if @s is being freed.
+ * This ends what @wk ran before (there is no separate "leave": a walker
+ * between two nodes runs no callback, and the exchange for the next node,
+ * or walker_del_locked, is what a free waiting on the previous node sees).
+ */
+static inline bool enter(struct walker *wk, struct tide_shrinker *s)
+{
+	uintptr_t old = atomic_exchange(&wk->cur, (uintptr_t)s);
+
+	if (__builtin_expect(old & WAIT, 0))
+		wake();
+	return !atomic_load(&s->dead);
+}
+
+/* @wk runs no callback now (before user code that is not a callback). */
+static void walker_idle(struct walker *wk)
+{
+	if (atomic_exchange(&wk->cur, 0) & WAIT)
+		wake();
+}
+
+static void walker_add_locked(struct walker *wk)
+{
+	atomic_init(&wk->cur, 0);
+	wk->prev = NULL;
+	wk->next = reg.walkers;
+	if (reg.walkers)
+		reg.walkers->prev = wk;
+	reg.walkers = wk;
+}
+
+static void walker_del_locked(struct walker *wk)
+{
+	if (wk->prev)
+		wk->prev->next = wk->next;
+	else
+		reg.walkers = wk->next;
+	if (wk->next)
+		wk->next->prev = wk->prev;
+	if (atomic_exchange(&wk->cur, 0) & WAIT)
+		pthread_cond_broadcast(&reg.idle);
+}
+
+static void walk_init(struct walk *w)
 {
 	w->cur = 0;
 	w->i = 0;
 	w->outer = my_walk;
 	my_walk = w;
+}
+
+static struct tide_shrinker *walk_first(struct walk *w)
+{
+	walk_init(w);
 	lock();
 	w->n = grab_locked(NULL, true, w->buf[0]);
+	if (w->n)
+		walker_add_locked(&w->wk);
 	unlock();
 	return w->n ? w->buf[0][0] : NULL;
 }
 
-static struct tide_shrinker *walk_next(struct walk *w)
+/* The current batch is done: pin the next one, unpin this one. */
+static __attribute__((noinline)) struct tide_shrinker *
+walk_next_batch(struct walk *w)
 {
 	struct tide_shrinker **b = w->buf[w->cur], **nb = w->buf[!w->cur];
 	int n = w->n, k;
 
-	if (++w->i < n)
-		return b[w->i];
 	lock();
 	/* A short batch reached the end of the list when it was taken. */
 	w->n = n == WALK_BATCH ? grab_locked(b[n - 1]->next, false, nb) : 0;
 	k = unpin_batch_locked(b, n);
+	if (!w->n)
+		walker_del_locked(&w->wk);
 	unlock();
 	w->cur = !w->cur;
 	w->i = 0;
 	free_nodes(b, k);
 	return w->n ? nb[0] : NULL;
+}
+
+static inline struct tide_shrinker *walk_next(struct walk *w)
+{
+	if (++w->i < w->n)
+		return w->buf[w->cur][w->i];
+	return walk_next_batch(w);
 }
 
 /* A walk has ended (walk_next returned NULL, or walk_stop). */
@@ -392,33 +463,12 @@ static void walk_stop(struct walk *w)
 
 	lock();
 	k = unpin_batch_locked(b, w->n);
+	if (w->n)
+		walker_del_locked(&w->wk);
 	unlock();
 	w->n = 0;
 	walk_done(w);
 	free_nodes(b, k);
-}
-
-/* Callbacks of @s have ended; wake a tide_shrinker_free() waiting on it. */
-static void leave(struct tide_shrinker *s)
-{
-	my_entered = NULL;
-	if (atomic_fetch_sub(&s->active, ACTIVE) == (ACTIVE | DEAD)) {
-		lock();
-		pthread_cond_broadcast(&reg.idle);
-		unlock();
-	}
-}
-
-/* Start running callbacks of @s; false if it is being freed. */
-static bool enter(struct tide_shrinker *s)
-{
-	unsigned old = atomic_fetch_add(&s->active, ACTIVE);
-
-	my_entered = s;
-	if (!(old & DEAD))
-		return true;
-	leave(s);
-	return false;
 }
 
 /* ---- callbacks ------------------------------------------------------ */
@@ -428,18 +478,15 @@ static unsigned long sat_add(unsigned long a, unsigned long b)
 	return a > ULONG_MAX - b ? ULONG_MAX : a + b;
 }
 
+/*
+ * The callbacks run with in_reclaim set by the caller: a pass sets it once
+ * for all its calls.
+ */
 static unsigned long call_count(struct tide_shrinker *s,
 				struct tide_shrink_control *sc)
 {
-	struct tide_shrinker *prev = cur_shrinker;
-	bool was = in_reclaim;
-	unsigned long n;
+	unsigned long n = s->ops.count_objects(s->priv, sc);
 
-	cur_shrinker = s;
-	in_reclaim = true;
-	n = s->ops.count_objects(s->priv, sc);
-	in_reclaim = was;
-	cur_shrinker = prev;
 	if (n == TIDE_SHRINK_STOP) {
 		tide__report("tide shrinker: count_objects returned "
 			     "TIDE_SHRINK_STOP (treated as 0)",
@@ -458,15 +505,9 @@ static unsigned long call_count(struct tide_shrinker *s,
 static unsigned long call_scan(struct tide_shrinker *s,
 			       struct tide_shrink_control *sc)
 {
-	struct tide_shrinker *prev = cur_shrinker;
 	unsigned long n, want = sc->nr_to_scan;
-	bool was = in_reclaim;
 
-	cur_shrinker = s;
-	in_reclaim = true;
 	n = s->ops.scan_objects(s->priv, sc);
-	in_reclaim = was;
-	cur_shrinker = prev;
 	atomic_fetch_add_explicit(&s->calls, 1, memory_order_relaxed);
 	if (n == TIDE_SHRINK_STOP) {
 		sc->nr_scanned = 0;
@@ -508,7 +549,7 @@ static void add_deferred(struct tide_shrinker *s, unsigned long n)
 
 static bool dying(struct tide_shrinker *s)
 {
-	return atomic_load(&s->active) & DEAD;
+	return atomic_load(&s->dead);
 }
 
 /*
@@ -523,18 +564,17 @@ static bool dying(struct tide_shrinker *s)
  *    freed more than it was asked (a whole-cache scan), ends the loop;
  *  - a shrinker being freed stops between two calls.
  */
-static unsigned long do_shrink(struct tide_shrinker *s, int priority,
-			       unsigned flags, unsigned long share_div,
-			       unsigned long budget)
+static unsigned long do_shrink(struct tide_shrinker *s, unsigned long freeable,
+			       int priority, unsigned flags,
+			       unsigned long share_div, unsigned long budget)
 {
 	struct tide_shrink_control sc = { .priority = priority,
 					  .flags = flags };
-	unsigned long freeable, nr, batch, freed = 0, min_share = 0;
+	unsigned long nr, batch, freed = 0, min_share = 0;
 	wide_t delta, total, scanned = 0, next, calls;
 	unsigned seeks;
 
-	freeable = call_count(s, &sc);
-	if (!freeable || dying(s))
+	if (dying(s))
 		return 0;
 	nr = atomic_exchange(&s->nr_deferred, 0);
 	seeks = atomic_load_explicit(&s->seeks, memory_order_relaxed);
@@ -592,7 +632,7 @@ static void fork_parent(void)
 /* Pins the forking thread holds on @s (the only thread in the child). */
 static unsigned long my_pins(struct tide_shrinker *s)
 {
-	unsigned long n = my_pinned == s;
+	unsigned long n = 0;
 
 	for (struct walk *w = my_walk; w; w = w->outer)
 		for (int i = 0; i < w->n; i++)
@@ -601,25 +641,32 @@ static unsigned long my_pins(struct tide_shrinker *s)
 }
 
 /*
- * The child has one thread, the forking one.  Pins and running callbacks
- * of the parent's other threads do not carry over: a child's
- * tide_shrinker_free of a shrinker that was mid-scan in the parent
- * returns, and a node freed while they held it goes now.  The lock (held
- * by fork_prepare) and the condition variable start afresh.
+ * The child has one thread, the forking one.  Pins and walkers of the
+ * parent's other threads do not carry over: a child's tide_shrinker_free
+ * of a shrinker that was mid-scan in the parent returns, and a node freed
+ * while they held it goes now.  The forking thread's walks stay walkers
+ * (no free waits on them yet).  The lock (held by fork_prepare) and the
+ * condition variable start afresh.
  */
 static void fork_child(void)
 {
 	struct tide_shrinker *s, *next;
 	pthread_mutexattr_t attr;
 
+	reg.walkers = NULL;
+	for (struct walk *w = my_walk; w; w = w->outer) {
+		uintptr_t cur = atomic_load(&w->wk.cur) & ~WAIT;
+
+		if (!w->n)
+			continue;
+		walker_add_locked(&w->wk);
+		atomic_store(&w->wk.cur, cur);
+	}
 	for (s = reg.head; s; s = next) {
 		bool dead = s->state == SHRINKER_DEAD;
 		unsigned long pins = my_pins(s);
 
 		next = s->next;
-		atomic_store(&s->active,
-			     (dead ? DEAD : 0U) |
-				     (s == my_entered ? ACTIVE : 0U));
 		s->pins = pins;
 		if (dead && !pins) {
 			unlink_locked(s);
@@ -663,7 +710,7 @@ struct tide_shrinker *tide_shrinker_alloc(const char *name)
 	memcpy(s->name, name, len + 1);
 	s->state = SHRINKER_ALLOCATED;
 	s->pins = 0;
-	atomic_init(&s->active, 0);
+	atomic_init(&s->dead, 0);
 	atomic_init(&s->seeks, TIDE_DEFAULT_SEEKS);
 	atomic_init(&s->batch, 0);
 	atomic_init(&s->nr_deferred, 0);
@@ -737,6 +784,38 @@ void tide_shrinker_register(struct tide_shrinker *h,
 		tide__report(err, h);
 }
 
+/*
+ * After @s's dead flag is set: true if a walker runs (or may run) @s's
+ * callbacks now; the WAIT bit in its cur makes it wake us when it moves
+ * on.  A walker whose cur is not @s will see the flag before it calls @s.
+ */
+static bool wait_mark_locked(struct tide_shrinker *s)
+{
+	bool busy = false;
+
+	for (struct walker *wk = reg.walkers; wk; wk = wk->next) {
+		uintptr_t c = atomic_load(&wk->cur);
+
+		if ((c & ~WAIT) != (uintptr_t)s)
+			continue;
+		/* A failed CAS: the walker has moved on. */
+		if ((c & WAIT) ||
+		    atomic_compare_exchange_strong(&wk->cur, &c, c | WAIT))
+			busy = true;
+	}
+	return busy;
+}
+
+/* Does this thread run a callback of @s (so waiting would deadlock)? */
+static bool runs_callbacks_of(struct tide_shrinker *s)
+{
+	for (struct walk *w = my_walk; w; w = w->outer)
+		if ((atomic_load_explicit(&w->wk.cur, memory_order_relaxed) &
+		     ~WAIT) == (uintptr_t)s)
+			return true;
+	return false;
+}
+
 void tide_shrinker_free(struct tide_shrinker *h)
 {
 	struct tide_shrinker *s = node_of(h);
@@ -754,7 +833,7 @@ void tide_shrinker_free(struct tide_shrinker *h)
 			     h);
 		return;
 	}
-	if (s == cur_shrinker) {
+	if (runs_callbacks_of(s)) {
 		unlock();
 		tide__misuse("tide_shrinker_free: called from the shrinker's "
 			     "own callback (would wait for itself)",
@@ -765,8 +844,8 @@ void tide_shrinker_free(struct tide_shrinker *h)
 		s->state = SHRINKER_DEAD;
 		/* Our own pin keeps @s valid while we wait. */
 		s->pins++;
-		atomic_fetch_or(&s->active, DEAD);
-		while (atomic_load(&s->active) != DEAD)
+		atomic_store(&s->dead, 1);
+		while (wait_mark_locked(s))
 			pthread_cond_wait(&reg.idle, &reg.lock);
 		/* Walkers still pinning @s free it when they move on. */
 		release = unpin_locked(s);
@@ -791,19 +870,28 @@ static unsigned long shrink_pass(int priority, unsigned flags,
 	if (in_reclaim)
 		return 0;
 	priority = TIDE__MAX(0, TIDE__MIN(priority, TIDE_DEF_PRIORITY));
+	in_reclaim = true;
 	for (s = walk_first(&w); s; s = walk_next(&w)) {
+		struct tide_shrink_control sc = { .priority = priority,
+						  .flags = flags };
+		unsigned long freeable;
+
 		if (budget && freed >= budget) {
-			/* The batch's pins go too, or its nodes never could. */
 			walk_stop(&w);
+			in_reclaim = false;
 			return freed;
 		}
-		if (!enter(s))
+		if (!enter(&w.wk, s))
 			continue;
-		freed = sat_add(freed, do_shrink(s, priority, flags, share_div,
+		freeable = call_count(s, &sc);
+		if (!freeable)
+			continue;
+		freed = sat_add(freed, do_shrink(s, freeable, priority, flags,
+						 share_div,
 						 budget ? budget - freed : 0));
-		leave(s);
 	}
 	walk_done(&w);
+	in_reclaim = false;
 	return freed;
 }
 
@@ -850,7 +938,8 @@ unsigned long tide_shrinker_scan(const char *name, unsigned long nr_to_scan)
 	struct tide_shrink_control sc = { .nr_to_scan = nr_to_scan,
 					  .nr_scanned = nr_to_scan };
 	struct tide_shrinker *s;
-	unsigned long ret;
+	unsigned long ret = 0;
+	struct walk w;
 
 	if (!name) {
 		errno = EINVAL;
@@ -858,26 +947,31 @@ unsigned long tide_shrinker_scan(const char *name, unsigned long nr_to_scan)
 	}
 	if (in_reclaim || !nr_to_scan)
 		return 0;
+	/* A walk of one node: pinned, and a walker while it is called. */
+	walk_init(&w);
+	w.n = 0;
 	lock();
 	for (s = reg.head; s; s = s->next)
 		if (s->state == SHRINKER_REGISTERED && !strcmp(s->name, name))
 			break;
 	if (s) {
 		s->pins++;
-		my_pinned = s;
+		w.buf[0][0] = s;
+		w.n = 1;
+		walker_add_locked(&w.wk);
 	}
 	unlock();
 	if (!s) {
+		walk_done(&w);
 		errno = ENOENT;
 		return 0;
 	}
-	ret = 0;
-	if (enter(s)) {
+	if (enter(&w.wk, s)) {
+		in_reclaim = true;
 		ret = call_scan(s, &sc);
-		leave(s);
+		in_reclaim = false;
 	}
-	my_pinned = NULL;
-	unpin(s);
+	walk_stop(&w);
 	return ret == TIDE_SHRINK_STOP ? 0 : ret;
 }
 
@@ -886,6 +980,7 @@ int tide_shrinker_foreach(int (*fn)(const struct tide_shrinker_info *, void *),
 {
 	struct tide_shrinker *s;
 	struct walk w;
+	bool was;
 	int r;
 
 	if (!fn)
@@ -894,10 +989,14 @@ int tide_shrinker_foreach(int (*fn)(const struct tide_shrinker_info *, void *),
 		struct tide_shrink_control sc = { 0 };
 		struct tide_shrinker_info info = { 0 };
 
-		if (!enter(s))
+		if (!enter(&w.wk, s))
 			continue;
+		was = in_reclaim;
+		in_reclaim = true;
 		info.count = call_count(s, &sc);
-		leave(s);
+		in_reclaim = was;
+		/* fn is no callback: it may free @s (pinned, so still valid). */
+		walker_idle(&w.wk);
 		info.name = s->name;
 		info.seeks = atomic_load(&s->seeks);
 		info.batch = effective_batch(s);

@@ -624,6 +624,48 @@ static int registered(void)
 	return n;
 }
 
+/* fn frees the shrinker it is shown and the next one. */
+struct free_in_fn {
+	struct tide_shrinker *s[3];
+	int seen;
+};
+
+static int free_shown(const struct tide_shrinker_info *info, void *arg)
+{
+	struct free_in_fn *f = arg;
+
+	CHECK_STR(info->name, "shown");
+	if (f->seen++ == 0) {
+		tide_shrinker_free(f->s[0]);
+		tide_shrinker_free(f->s[1]);
+		/* Its name is still valid: the walk pins the node. */
+		CHECK_STR(info->name, "shown");
+	}
+	return 0;
+}
+
+TEST(foreach_function_may_free_the_shown_shrinker)
+{
+	static struct cache c[3];
+	struct free_in_fn f = { .seen = 0 };
+	struct tide__os_stats st;
+
+	for (int i = 0; i < 3; i++)
+		f.s[i] = add_cache(i ? "next" : "shown", &c[i]);
+	tide_shrinker_free(f.s[2]);
+	f.s[2] = add_cache("shown", &c[2]);
+	/* The first is freed while shown, the second before it is reached. */
+	CHECK_EQ(tide_shrinker_foreach(free_shown, &f), 0);
+	CHECK_EQ(f.seen, 2);
+	CHECK_EQ(c[0].ncount, 1);
+	CHECK_EQ(c[1].ncount, 0);
+	CHECK_EQ(c[2].ncount, 1);
+	CHECK_EQ(registered(), 1);
+	tide_shrinker_free(f.s[2]);
+	tide__os_stats(&st);
+	CHECK_EQ(st.heap_live, 0);
+}
+
 static char last_report[256];
 static void save_report(const char *what, const void *ptr, void *arg)
 {
@@ -1450,6 +1492,7 @@ RUN_TESTS(T(big_cache_at_priority_0_scans_twice_its_size_in_batches),
 	  T(drop_caches_runs_priority_0_until_a_pass_frees_nothing),
 	  T(names_are_copied), T(shrinker_scan_runs_one_direct_scan),
 	  T(foreach_stops_on_nonzero_and_returns_it),
+	  T(foreach_function_may_free_the_shown_shrinker),
 	  T(alloc_rejects_a_null_name),
 	  T(register_rejects_null_ops_and_callbacks),
 	  T(register_twice_is_reported_and_ignored),
