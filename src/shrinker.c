@@ -3,31 +3,33 @@
  * shrinker.c - the shrinker registry and reclaim, mm/shrinker.c for user
  * space.
  *
- * The registry is a doubly linked list in registration order.  One mutex
- * guards the links, the states and the set of live shrinkers; it is held
- * only for pointer hops and bookkeeping, never while a callback runs.
+ * The registry is an array of node pointers in registration order (a
+ * freed shrinker leaves a hole; holes are squeezed out once there are more
+ * of them than live entries).  One mutex guards the array, the states, the
+ * list of walks and the set of live shrinkers; it is held only for
+ * bookkeeping, never while a callback runs.  tide_shrinker_alloc reserves
+ * the new shrinker's slot, so registering cannot fail.
  *
- * A walker (a reclaim pass, foreach, tide_shrinker_scan) keeps itself safe
+ * A walk (a reclaim pass, foreach, tide_shrinker_scan) keeps itself safe
  * without holding the mutex during callbacks with two things:
- *  - pins keep a node linked and its memory valid.  They are plain counts
- *    under the mutex: a walker pins the next batch of up to WALK_BATCH
- *    nodes and unpins the previous one in the same mutex hold, so it can
- *    always continue from the last node of its batch and pays no atomic
- *    operation per node for it.  Whoever drops the last pin of a dead node
- *    unlinks and frees it.
- *  - every walker has a record on the registry's list of walkers whose
- *    word "cur" names the node whose callbacks it runs.  Before calling a
- *    node the walker exchanges cur for that node and then reads the node's
- *    dead flag; free sets the dead flag and then reads every walker's cur.
- *    Both sides are sequentially consistent, so one of them sees the
- *    other: either the walker skips the node or free finds it in cur and
- *    waits until the walker moves on (free sets the WAIT bit in cur; the
- *    exchange that replaces it wakes free).  A walker leaves cur as it is
- *    after a callback and replaces it only at the next node, so a pass
- *    pays one atomic operation per shrinker (the exchange), and
- *    tide_shrinker_free waits for that shrinker's own callback in flight,
- *    never for a pass, another shrinker's callback or a walker that merely
- *    holds a pin.
+ *  - batches keep nodes allocated.  In one mutex hold a walk copies the
+ *    next up to WALK_BATCH node pointers from the array (an index says
+ *    where it is; compaction moves the index with the nodes) and lets go
+ *    of its previous batch.  Nothing is written to the nodes for it.  A
+ *    freed shrinker that some walk's batch still holds stays allocated (on
+ *    the zombie list, for fork) and the last walk to let go of it frees it.
+ *  - every walk is on the registry's list of walks with a word, cur, that
+ *    names the node whose callbacks it runs.  Before calling a node the
+ *    walker exchanges cur for that node and then reads the node's dead
+ *    flag; free sets the dead flag and then reads every walk's cur.  Both
+ *    sides are sequentially consistent, so one of them sees the other:
+ *    either the walker skips the node or free finds it in cur and waits
+ *    until the walker moves on (free sets the WAIT bit in cur; the exchange
+ *    that replaces it wakes free).  A walker leaves cur as it is after a
+ *    callback and replaces it only at the next node, so a pass pays one
+ *    atomic operation per shrinker (the exchange), and tide_shrinker_free
+ *    waits for that shrinker's own callback in flight, never for a pass,
+ *    another shrinker's callback or a walk that merely holds the node.
  *
  * The set of live shrinkers (an open-addressing hash set of node
  * addresses) lets tide_shrinker_free and tide_shrinker_register recognise a
@@ -56,19 +58,20 @@
 
 enum shrinker_state {
 	SHRINKER_ALLOCATED = 1, /* allocated, not (yet) registered */
-	SHRINKER_REGISTERED, /* linked, walked by reclaim */
-	SHRINKER_DEAD, /* freed: linked until its last pin is dropped */
+	SHRINKER_REGISTERED, /* in reg.arr, walked by reclaim */
+	SHRINKER_DEAD, /* freed: kept while a walk's batch holds it */
 };
 
 struct tide_shrinker {
-	/* Under reg.lock. */
-	struct tide_shrinker *prev, *next;
-	enum shrinker_state state;
-	unsigned long pins; /* under reg.lock */
-	/* Written once under reg.lock before the shrinker is linked. */
-	struct tide_shrinker_ops ops;
+	/* What a pass reads of every shrinker, first (one cache line). */
+	struct tide_shrinker_ops ops; /* written before registration */
 	void *priv;
 	atomic_uint dead; /* set by free; walkers skip the node from then on */
+	/* Under reg.lock. */
+	enum shrinker_state state;
+	bool freeing; /* a tide_shrinker_free waits for walkers to leave it */
+	size_t idx; /* in reg.arr while registered */
+	struct tide_shrinker *zprev, *znext; /* on reg.zombies while dead */
 	/* Settable at any time, so read without the lock. */
 	atomic_uint seeks;
 	atomic_ulong batch;
@@ -92,23 +95,19 @@ __extension__ typedef unsigned __int128 wide_t;
 /* tide_drop_caches(): at most this many passes (a cache may lie). */
 #define TIDE_DROP_PASSES 16
 #define WALK_BATCH 32
-#define WAIT ((uintptr_t)1) /* in a walker's cur: a free waits for it */
+#define ARR_MIN_CAP 64
+#define WAIT ((uintptr_t)1) /* in a walk's cur: a free waits for it */
 
-/*
- * A thread walking the registry.  cur is the node whose callbacks it runs
- * or ran last (| WAIT), 0 when none; it is written by the walker with
- * atomic exchanges and by free (the WAIT bit) with compare-and-swap.
- */
-struct walker {
-	atomic_uintptr_t cur;
-	struct walker *prev, *next; /* on reg.walkers, under reg.lock */
-};
+struct walk;
 
 static struct {
 	pthread_mutex_t lock;
 	pthread_cond_t idle; /* a walker waited for moved on */
-	struct tide_shrinker *head, *tail;
-	struct walker *walkers; /* every walk and direct scan under way */
+	/* Registered shrinkers in registration order; NULL: a hole. */
+	struct tide_shrinker **arr;
+	size_t cap, len, live; /* cap >= live shrinkers (set_count) */
+	struct tide_shrinker *zombies; /* freed, still held by a walk */
+	struct walk *walks; /* every walk and direct scan under way */
 	struct tide_shrinker **set; /* live nodes (allocated or linked) */
 	size_t set_cap, set_used, set_count; /* used counts tombstones */
 	unsigned gen; /* handle generations handed out */
@@ -248,7 +247,7 @@ static void set_remove(size_t i)
 	reg.set_cap = reg.set_used = 0;
 }
 
-/* ---- list walking --------------------------------------------------- */
+/* ---- the registry array and walking ---------------------------------- */
 
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 static void register_atfork(void);
@@ -271,38 +270,78 @@ static void unlock(void)
 	pthread_mutex_unlock(&reg.lock);
 }
 
-static void unlink_locked(struct tide_shrinker *s)
+/*
+ * A walk over the registry in registration order, a batch at a time: a
+ * batch is up to WALK_BATCH node pointers copied from reg.arr under the
+ * lock, and pos is where the next batch starts.  A walk is on reg.walks
+ * from walk_first to its end (walk_next returning NULL, or walk_stop);
+ * while it is, the nodes of its current batch stay allocated (held_locked).
+ * cur is the node whose callbacks it runs or ran last (| WAIT), 0 when
+ * none; the walker writes it with atomic exchanges, free sets the WAIT bit
+ * with compare-and-swap.  Everything else is written under reg.lock.
+ */
+struct walk {
+	atomic_uintptr_t cur;
+	int side, n, i; /* the batch is buf[side][0..n); i: the walker's */
+	size_t pos;
+	struct walk *prev, *next; /* on reg.walks */
+	struct walk *outer; /* this thread's enclosing walk (fork) */
+	struct tide_shrinker *buf[2][WALK_BATCH];
+};
+
+/*
+ * What this thread holds, for the fork child handler: its walks (a
+ * foreach function may start a pass; tide_shrinker_scan is a walk of one
+ * node), with their batches and the shrinker whose callbacks each runs.
+ */
+static _Thread_local struct walk *my_walk;
+
+/* Is @s in the current batch of a walk on reg.walks? */
+static bool held_locked(const struct tide_shrinker *s)
 {
-	if (s->prev)
-		s->prev->next = s->next;
-	else
-		reg.head = s->next;
-	if (s->next)
-		s->next->prev = s->prev;
-	else
-		reg.tail = s->prev;
+	for (struct walk *w = reg.walks; w; w = w->next)
+		for (int i = 0; i < w->n; i++)
+			if (w->buf[w->side][i] == s)
+				return true;
+	return false;
 }
 
-/* Drop a pin; true if it was the last of a dead node (unlinked now). */
-static bool unpin_locked(struct tide_shrinker *s)
+static void zombie_add_locked(struct tide_shrinker *s)
 {
-	if (--s->pins || s->state != SHRINKER_DEAD)
-		return false;
-	unlink_locked(s);
-	return true;
+	s->zprev = NULL;
+	s->znext = reg.zombies;
+	if (reg.zombies)
+		reg.zombies->zprev = s;
+	reg.zombies = s;
+}
+
+static void zombie_del_locked(struct tide_shrinker *s)
+{
+	if (s->zprev)
+		s->zprev->znext = s->znext;
+	else
+		reg.zombies = s->znext;
+	if (s->znext)
+		s->znext->zprev = s->zprev;
 }
 
 /*
- * Unpin @b[0..n) under reg.lock; the nodes to free (unlinked now) are
- * moved to the front of @b.  Returns how many.
+ * Forget the batch @b[0..n) that a walk has just let go of (it is no
+ * longer its current batch); the dead nodes nobody holds any more leave
+ * the zombie list and are moved to the front of @b.  Returns how many.
  */
-static int unpin_batch_locked(struct tide_shrinker **b, int n)
+static int release_locked(struct tide_shrinker **b, int n)
 {
 	int k = 0;
 
-	for (int i = 0; i < n; i++)
-		if (unpin_locked(b[i]))
-			b[k++] = b[i];
+	for (int i = 0; i < n; i++) {
+		struct tide_shrinker *s = b[i];
+
+		if (s->state != SHRINKER_DEAD || s->freeing || held_locked(s))
+			continue;
+		zombie_del_locked(s);
+		b[k++] = s;
+	}
 	return k;
 }
 
@@ -312,44 +351,97 @@ static void free_nodes(struct tide_shrinker **b, int k)
 		tide__os_free(b[i]);
 }
 
-/*
- * Pin up to WALK_BATCH registered shrinkers from @from on (the head when
- * @start); returns how many.  Under reg.lock.
- */
-static int grab_locked(struct tide_shrinker *from, bool start,
-		       struct tide_shrinker **b)
+/* reg.arr holds at least @need slots (a new shrinker's is reserved). */
+static int arr_reserve_locked(size_t need)
 {
-	struct tide_shrinker *s = start ? reg.head : from;
-	int n = 0;
+	struct tide_shrinker **a;
+	size_t cap = reg.cap ? reg.cap : ARR_MIN_CAP;
 
-	for (; s && n < WALK_BATCH; s = s->next) {
-		if (s->state != SHRINKER_REGISTERED)
-			continue;
-		s->pins++;
-		b[n++] = s;
+	if (need <= reg.cap)
+		return 0;
+	while (cap < need) {
+		if (cap > SIZE_MAX / 2 / sizeof(*a))
+			return -ENOMEM;
+		cap *= 2;
 	}
-	return n;
+	a = tide__os_realloc(reg.arr, cap * sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	reg.arr = a;
+	reg.cap = cap;
+	return 0;
 }
 
 /*
- * A walk over the registry in registration order, a batch at a time.  The
- * last node of a batch stays pinned (so linked) until the next batch is
- * pinned from its successor.  A walk is on reg.walkers from walk_first to
- * its end (walk_next returning NULL, or walk_stop).
+ * Squeeze the holes out of reg.arr, keeping the order; every walk's pos
+ * moves to the same node.
  */
-struct walk {
-	struct walker wk;
-	struct tide_shrinker *buf[2][WALK_BATCH];
-	int cur, n, i;
-	struct walk *outer; /* this thread's enclosing walk (fork) */
-};
+static void arr_compact_locked(void)
+{
+	size_t j = 0;
 
-/*
- * What this thread holds, for the fork child handler: its walks (a
- * foreach function may start a pass; tide_shrinker_scan is a walk of one
- * node), with their pins and the shrinker whose callbacks each runs.
- */
-static _Thread_local struct walk *my_walk;
+	for (struct walk *w = reg.walks; w; w = w->next) {
+		size_t p = 0;
+
+		for (size_t i = 0; i < w->pos; i++)
+			p += reg.arr[i] != NULL;
+		w->pos = p;
+	}
+	for (size_t i = 0; i < reg.len; i++) {
+		struct tide_shrinker *s = reg.arr[i];
+
+		if (!s)
+			continue;
+		s->idx = j;
+		reg.arr[j++] = s;
+	}
+	reg.len = j;
+}
+
+static void arr_append_locked(struct tide_shrinker *s)
+{
+	/* Fewer shrinkers are registered than live ones (cap): holes. */
+	if (reg.len == reg.cap)
+		arr_compact_locked();
+	s->idx = reg.len;
+	reg.arr[reg.len++] = s;
+	reg.live++;
+}
+
+static void arr_remove_locked(struct tide_shrinker *s)
+{
+	reg.arr[s->idx] = NULL;
+	reg.live--;
+	/* Amortised: a compaction after as many frees as live entries. */
+	if (reg.len - reg.live > ARR_MIN_CAP && reg.len - reg.live > reg.live)
+		arr_compact_locked();
+}
+
+/* No live shrinker is left: give the array back (an idle registry). */
+static void arr_release_locked(void)
+{
+	tide__os_free(reg.arr);
+	reg.arr = NULL;
+	reg.cap = reg.len = reg.live = 0;
+	for (struct walk *w = reg.walks; w; w = w->next)
+		w->pos = 0;
+}
+
+/* Copy up to WALK_BATCH nodes from reg.arr[w->pos..) into @b. */
+static int grab_locked(struct walk *w, struct tide_shrinker **b)
+{
+	size_t pos = w->pos, len = reg.len;
+	int n = 0;
+
+	for (; pos < len && n < WALK_BATCH; pos++) {
+		struct tide_shrinker *s = reg.arr[pos];
+
+		if (s)
+			b[n++] = s;
+	}
+	w->pos = pos;
+	return n;
+}
 
 /* Wake the tide_shrinker_free() calls waiting for a walker to move on. */
 static void wake(void)
@@ -360,53 +452,55 @@ static void wake(void)
 }
 
 /*
- * Start running callbacks of @s on walker @wk: false if @s is being freed.
- * This ends what @wk ran before (there is no separate "leave": a walker
+ * Start running callbacks of @s on walk @w: false if @s is being freed.
+ * This ends what @w ran before (there is no separate "leave": a walker
  * between two nodes runs no callback, and the exchange for the next node,
- * or walker_del_locked, is what a free waiting on the previous node sees).
+ * or walk_del_locked, is what a free waiting on the previous node sees).
  */
-static inline bool enter(struct walker *wk, struct tide_shrinker *s)
+static inline bool enter(struct walk *w, struct tide_shrinker *s)
 {
-	uintptr_t old = atomic_exchange(&wk->cur, (uintptr_t)s);
+	uintptr_t old = atomic_exchange(&w->cur, (uintptr_t)s);
 
 	if (__builtin_expect(old & WAIT, 0))
 		wake();
 	return !atomic_load(&s->dead);
 }
 
-/* @wk runs no callback now (before user code that is not a callback). */
-static void walker_idle(struct walker *wk)
+/* @w runs no callback now (before user code that is not a callback). */
+static void walk_idle(struct walk *w)
 {
-	if (atomic_exchange(&wk->cur, 0) & WAIT)
+	if (atomic_exchange(&w->cur, 0) & WAIT)
 		wake();
 }
 
-static void walker_add_locked(struct walker *wk)
+static void walk_add_locked(struct walk *w)
 {
-	atomic_init(&wk->cur, 0);
-	wk->prev = NULL;
-	wk->next = reg.walkers;
-	if (reg.walkers)
-		reg.walkers->prev = wk;
-	reg.walkers = wk;
+	w->prev = NULL;
+	w->next = reg.walks;
+	if (reg.walks)
+		reg.walks->prev = w;
+	reg.walks = w;
 }
 
-static void walker_del_locked(struct walker *wk)
+static void walk_del_locked(struct walk *w)
 {
-	if (wk->prev)
-		wk->prev->next = wk->next;
+	if (w->prev)
+		w->prev->next = w->next;
 	else
-		reg.walkers = wk->next;
-	if (wk->next)
-		wk->next->prev = wk->prev;
-	if (atomic_exchange(&wk->cur, 0) & WAIT)
+		reg.walks = w->next;
+	if (w->next)
+		w->next->prev = w->prev;
+	if (atomic_exchange(&w->cur, 0) & WAIT)
 		pthread_cond_broadcast(&reg.idle);
 }
 
 static void walk_init(struct walk *w)
 {
-	w->cur = 0;
+	atomic_init(&w->cur, 0);
+	w->side = 0;
+	w->n = 0;
 	w->i = 0;
+	w->pos = 0;
 	w->outer = my_walk;
 	my_walk = w;
 }
@@ -415,28 +509,27 @@ static struct tide_shrinker *walk_first(struct walk *w)
 {
 	walk_init(w);
 	lock();
-	w->n = grab_locked(NULL, true, w->buf[0]);
+	w->n = grab_locked(w, w->buf[0]);
 	if (w->n)
-		walker_add_locked(&w->wk);
+		walk_add_locked(w);
 	unlock();
 	return w->n ? w->buf[0][0] : NULL;
 }
 
-/* The current batch is done: pin the next one, unpin this one. */
+/* The current batch is done: take the next one, let go of this one. */
 static __attribute__((noinline)) struct tide_shrinker *
 walk_next_batch(struct walk *w)
 {
-	struct tide_shrinker **b = w->buf[w->cur], **nb = w->buf[!w->cur];
+	struct tide_shrinker **b = w->buf[w->side], **nb = w->buf[!w->side];
 	int n = w->n, k;
 
 	lock();
-	/* A short batch reached the end of the list when it was taken. */
-	w->n = n == WALK_BATCH ? grab_locked(b[n - 1]->next, false, nb) : 0;
-	k = unpin_batch_locked(b, n);
+	w->n = grab_locked(w, nb);
+	w->side = !w->side;
 	if (!w->n)
-		walker_del_locked(&w->wk);
+		walk_del_locked(w);
+	k = release_locked(b, n);
 	unlock();
-	w->cur = !w->cur;
 	w->i = 0;
 	free_nodes(b, k);
 	return w->n ? nb[0] : NULL;
@@ -445,7 +538,7 @@ walk_next_batch(struct walk *w)
 static inline struct tide_shrinker *walk_next(struct walk *w)
 {
 	if (++w->i < w->n)
-		return w->buf[w->cur][w->i];
+		return w->buf[w->side][w->i];
 	return walk_next_batch(w);
 }
 
@@ -455,18 +548,18 @@ static void walk_done(struct walk *w)
 	my_walk = w->outer;
 }
 
-/* Stop a walk early: drop the pins of the current batch. */
+/* Stop a walk early: let go of the current batch. */
 static void walk_stop(struct walk *w)
 {
-	struct tide_shrinker **b = w->buf[w->cur];
-	int k;
+	struct tide_shrinker **b = w->buf[w->side];
+	int n = w->n, k;
 
 	lock();
-	k = unpin_batch_locked(b, w->n);
-	if (w->n)
-		walker_del_locked(&w->wk);
-	unlock();
 	w->n = 0;
+	if (n)
+		walk_del_locked(w);
+	k = release_locked(b, n);
+	unlock();
 	walk_done(w);
 	free_nodes(b, k);
 }
@@ -629,47 +722,43 @@ static void fork_parent(void)
 	pthread_mutex_unlock(&reg.lock);
 }
 
-/* Pins the forking thread holds on @s (the only thread in the child). */
-static unsigned long my_pins(struct tide_shrinker *s)
+/* Does a walk of the forking thread (the child's only one) hold @s? */
+static bool mine(const struct tide_shrinker *s)
 {
-	unsigned long n = 0;
-
 	for (struct walk *w = my_walk; w; w = w->outer)
 		for (int i = 0; i < w->n; i++)
-			n += w->buf[w->cur][i] == s;
-	return n;
+			if (w->buf[w->side][i] == s)
+				return true;
+	return false;
 }
 
 /*
- * The child has one thread, the forking one.  Pins and walkers of the
- * parent's other threads do not carry over: a child's tide_shrinker_free
- * of a shrinker that was mid-scan in the parent returns, and a node freed
- * while they held it goes now.  The forking thread's walks stay walkers
- * (no free waits on them yet).  The lock (held by fork_prepare) and the
- * condition variable start afresh.
+ * The child has one thread, the forking one.  The walks and waiting frees
+ * of the parent's other threads do not carry over: a child's
+ * tide_shrinker_free of a shrinker that was mid-scan in the parent
+ * returns, and a node freed while they held it goes now.  The forking
+ * thread's walks stay (no free waits on them yet).  The lock (held by
+ * fork_prepare) and the condition variable start afresh.
  */
 static void fork_child(void)
 {
 	struct tide_shrinker *s, *next;
 	pthread_mutexattr_t attr;
 
-	reg.walkers = NULL;
+	reg.walks = NULL;
 	for (struct walk *w = my_walk; w; w = w->outer) {
-		uintptr_t cur = atomic_load(&w->wk.cur) & ~WAIT;
+		uintptr_t cur = atomic_load(&w->cur) & ~WAIT;
 
 		if (!w->n)
 			continue;
-		walker_add_locked(&w->wk);
-		atomic_store(&w->wk.cur, cur);
+		walk_add_locked(w);
+		atomic_store(&w->cur, cur);
 	}
-	for (s = reg.head; s; s = next) {
-		bool dead = s->state == SHRINKER_DEAD;
-		unsigned long pins = my_pins(s);
-
-		next = s->next;
-		s->pins = pins;
-		if (dead && !pins) {
-			unlink_locked(s);
+	for (s = reg.zombies; s; s = next) {
+		next = s->znext;
+		s->freeing = false;
+		if (!mine(s)) {
+			zombie_del_locked(s);
 			tide__os_free(s);
 		}
 	}
@@ -709,7 +798,6 @@ struct tide_shrinker *tide_shrinker_alloc(const char *name)
 		return NULL;
 	memcpy(s->name, name, len + 1);
 	s->state = SHRINKER_ALLOCATED;
-	s->pins = 0;
 	atomic_init(&s->dead, 0);
 	atomic_init(&s->seeks, TIDE_DEFAULT_SEEKS);
 	atomic_init(&s->batch, 0);
@@ -721,7 +809,12 @@ struct tide_shrinker *tide_shrinker_alloc(const char *name)
 	lock();
 	h = handle_of(s);
 	s->handle = h;
-	r = set_insert(s);
+	/* Its slot in reg.arr, so that registering cannot fail. */
+	r = arr_reserve_locked(reg.set_count + 1);
+	if (!r)
+		r = set_insert(s);
+	if (r && !reg.set_count)
+		arr_release_locked();
 	unlock();
 	if (r) {
 		tide__os_free(s);
@@ -769,13 +862,7 @@ void tide_shrinker_register(struct tide_shrinker *h,
 	} else {
 		s->ops = *ops;
 		s->priv = priv;
-		s->prev = reg.tail;
-		s->next = NULL;
-		if (reg.tail)
-			reg.tail->next = s;
-		else
-			reg.head = s;
-		reg.tail = s;
+		arr_append_locked(s);
 		s->state = SHRINKER_REGISTERED;
 	}
 	unlock();
@@ -793,14 +880,14 @@ static bool wait_mark_locked(struct tide_shrinker *s)
 {
 	bool busy = false;
 
-	for (struct walker *wk = reg.walkers; wk; wk = wk->next) {
-		uintptr_t c = atomic_load(&wk->cur);
+	for (struct walk *w = reg.walks; w; w = w->next) {
+		uintptr_t c = atomic_load(&w->cur);
 
 		if ((c & ~WAIT) != (uintptr_t)s)
 			continue;
 		/* A failed CAS: the walker has moved on. */
 		if ((c & WAIT) ||
-		    atomic_compare_exchange_strong(&wk->cur, &c, c | WAIT))
+		    atomic_compare_exchange_strong(&w->cur, &c, c | WAIT))
 			busy = true;
 	}
 	return busy;
@@ -810,7 +897,7 @@ static bool wait_mark_locked(struct tide_shrinker *s)
 static bool runs_callbacks_of(struct tide_shrinker *s)
 {
 	for (struct walk *w = my_walk; w; w = w->outer)
-		if ((atomic_load_explicit(&w->wk.cur, memory_order_relaxed) &
+		if ((atomic_load_explicit(&w->cur, memory_order_relaxed) &
 		     ~WAIT) == (uintptr_t)s)
 			return true;
 	return false;
@@ -841,15 +928,22 @@ void tide_shrinker_free(struct tide_shrinker *h)
 	}
 	set_remove(i);
 	if (s->state == SHRINKER_REGISTERED) {
+		arr_remove_locked(s);
 		s->state = SHRINKER_DEAD;
-		/* Our own pin keeps @s valid while we wait. */
-		s->pins++;
+		zombie_add_locked(s);
+		/* Walks that let go of @s leave it to us while we wait. */
+		s->freeing = true;
 		atomic_store(&s->dead, 1);
 		while (wait_mark_locked(s))
 			pthread_cond_wait(&reg.idle, &reg.lock);
-		/* Walkers still pinning @s free it when they move on. */
-		release = unpin_locked(s);
+		s->freeing = false;
+		/* A walk whose batch holds @s frees it when it lets go. */
+		release = !held_locked(s);
+		if (release)
+			zombie_del_locked(s);
 	}
+	if (!reg.set_count)
+		arr_release_locked();
 	unlock();
 	if (release)
 		tide__os_free(s);
@@ -881,7 +975,7 @@ static unsigned long shrink_pass(int priority, unsigned flags,
 			in_reclaim = false;
 			return freed;
 		}
-		if (!enter(&w.wk, s))
+		if (!enter(&w, s))
 			continue;
 		freeable = call_count(s, &sc);
 		if (!freeable)
@@ -947,18 +1041,17 @@ unsigned long tide_shrinker_scan(const char *name, unsigned long nr_to_scan)
 	}
 	if (in_reclaim || !nr_to_scan)
 		return 0;
-	/* A walk of one node: pinned, and a walker while it is called. */
+	/* A walk of one node: held, and a walker while it is called. */
 	walk_init(&w);
-	w.n = 0;
 	lock();
-	for (s = reg.head; s; s = s->next)
-		if (s->state == SHRINKER_REGISTERED && !strcmp(s->name, name))
-			break;
+	s = NULL;
+	for (size_t i = 0; i < reg.len && !s; i++)
+		if (reg.arr[i] && !strcmp(reg.arr[i]->name, name))
+			s = reg.arr[i];
 	if (s) {
-		s->pins++;
 		w.buf[0][0] = s;
 		w.n = 1;
-		walker_add_locked(&w.wk);
+		walk_add_locked(&w);
 	}
 	unlock();
 	if (!s) {
@@ -966,7 +1059,7 @@ unsigned long tide_shrinker_scan(const char *name, unsigned long nr_to_scan)
 		errno = ENOENT;
 		return 0;
 	}
-	if (enter(&w.wk, s)) {
+	if (enter(&w, s)) {
 		in_reclaim = true;
 		ret = call_scan(s, &sc);
 		in_reclaim = false;
@@ -989,14 +1082,14 @@ int tide_shrinker_foreach(int (*fn)(const struct tide_shrinker_info *, void *),
 		struct tide_shrink_control sc = { 0 };
 		struct tide_shrinker_info info = { 0 };
 
-		if (!enter(&w.wk, s))
+		if (!enter(&w, s))
 			continue;
 		was = in_reclaim;
 		in_reclaim = true;
 		info.count = call_count(s, &sc);
 		in_reclaim = was;
 		/* fn is no callback: it may free @s (pinned, so still valid). */
-		walker_idle(&w.wk);
+		walk_idle(&w);
 		info.name = s->name;
 		info.seeks = atomic_load(&s->seeks);
 		info.batch = effective_batch(s);

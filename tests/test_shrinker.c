@@ -638,7 +638,7 @@ static int free_shown(const struct tide_shrinker_info *info, void *arg)
 	if (f->seen++ == 0) {
 		tide_shrinker_free(f->s[0]);
 		tide_shrinker_free(f->s[1]);
-		/* Its name is still valid: the walk pins the node. */
+		/* Its name is still valid: the walk holds the node. */
 		CHECK_STR(info->name, "shown");
 	}
 	return 0;
@@ -1098,6 +1098,55 @@ TEST(free_and_register_do_not_wait_for_other_shrinkers_callbacks)
 	tide_shrinker_free(slow);
 }
 
+/*
+ * A pass waits in a scan while the registry below it is compacted: it
+ * goes on from the same shrinker, calls the survivors once each in
+ * order, and never calls one freed meanwhile.
+ */
+TEST(a_walk_keeps_its_place_when_the_registry_is_compacted)
+{
+	static struct slow w;
+	static struct cache c[100], tc;
+	static int log[256], len;
+	struct tide_shrinker *slow = tide_shrinker_alloc("slow"), *s[100];
+	struct tide__os_stats st;
+	pthread_t t;
+
+	tide_shrinker_register(slow, &slow_ops, &w);
+	for (int i = 0; i < 100; i++) {
+		c[i] = (struct cache){ .order_id = i,
+				       .order_log = log,
+				       .order_len = &len };
+		s[i] = add_cache("c", &c[i]);
+	}
+	CHECK_EQ(pthread_create(&t, NULL, shrink_thread, NULL), 0);
+	wait_entered(&w, 1);
+	/*
+	 * The pass's batch holds slow and c[0..30]; the next one starts at
+	 * c[31].  97 frees leave more holes than 64 and than live entries:
+	 * the array is compacted under the walk, then again while 300
+	 * shrinkers come and go.
+	 */
+	for (int i = 0; i < 100; i++)
+		if (i != 10 && i != 50 && i != 99)
+			tide_shrinker_free(s[i]);
+	for (int i = 0; i < 300; i++)
+		tide_shrinker_free(add_cache("tmp", &tc));
+	CHECK(!atomic_load(&w.done));
+	pthread_join(t, NULL);
+	CHECK_EQ(len, 3);
+	CHECK_EQ(log[0], 10);
+	CHECK_EQ(log[1], 50);
+	CHECK_EQ(log[2], 99);
+	CHECK_EQ(tc.ncount, 0);
+	tide_shrinker_free(s[10]);
+	tide_shrinker_free(s[50]);
+	tide_shrinker_free(s[99]);
+	tide_shrinker_free(slow);
+	tide__os_stats(&st);
+	CHECK_EQ(st.heap_live, 0);
+}
+
 TEST(several_threads_shrink_at_once)
 {
 	static struct slow w;
@@ -1379,7 +1428,7 @@ TEST(shrink_to_stops_between_scans_once_the_target_is_freed)
 	CHECK_UEQ(tide__shrink_to(12, 0, 0), 256 + 384);
 	CHECK_EQ(a.nscan, 4);
 	CHECK_EQ(b.nscan, 3);
-	/* A pass stopped at its target left no pins behind. */
+	/* A pass stopped at its target let go of its batch. */
 	CHECK_UEQ(tide__shrink_to(12, 0, 1), 128);
 	CHECK_EQ(a.nscan, 5);
 	tide_shrinker_free(sa);
@@ -1506,6 +1555,7 @@ RUN_TESTS(T(big_cache_at_priority_0_scans_twice_its_size_in_batches),
 	  T(allocation_inside_a_callback_starts_no_nested_reclaim),
 	  T(free_waits_for_its_own_running_callback),
 	  T(free_and_register_do_not_wait_for_other_shrinkers_callbacks),
+	  T(a_walk_keeps_its_place_when_the_registry_is_compacted),
 	  T(several_threads_shrink_at_once),
 	  T(lying_shrinker_pass_is_bounded_and_drop_caches_ends),
 	  T(liar_that_looks_at_one_object_per_call_is_bounded),
