@@ -94,7 +94,7 @@ __extension__ typedef unsigned __int128 wide_t;
 #define TAGGED (UINT64_C(1) << 63) /* never set in a user-space address */
 /* tide_drop_caches(): at most this many passes (a cache may lie). */
 #define TIDE_DROP_PASSES 16
-#define WALK_BATCH 32
+#define WALK_BATCH 64
 #define ARR_MIN_CAP 64
 #define WAIT ((uintptr_t)1) /* in a walk's cur: a free waits for it */
 
@@ -105,7 +105,7 @@ static struct {
 	pthread_cond_t idle; /* a walker waited for moved on */
 	/* Registered shrinkers in registration order; NULL: a hole. */
 	struct tide_shrinker **arr;
-	size_t cap, len, live; /* cap >= live shrinkers (set_count) */
+	size_t cap, len, live; /* cap >= 2 x live shrinkers (set_count) */
 	struct tide_shrinker *zombies; /* freed, still held by a walk */
 	struct walk *walks; /* every walk and direct scan under way */
 	struct tide_shrinker **set; /* live nodes (allocated or linked) */
@@ -400,7 +400,7 @@ static void arr_compact_locked(void)
 
 static void arr_append_locked(struct tide_shrinker *s)
 {
-	/* Fewer shrinkers are registered than live ones (cap): holes. */
+	/* Full: at least half of it holes (cap >= 2 x live shrinkers). */
 	if (reg.len == reg.cap)
 		arr_compact_locked();
 	s->idx = reg.len;
@@ -809,8 +809,12 @@ struct tide_shrinker *tide_shrinker_alloc(const char *name)
 	lock();
 	h = handle_of(s);
 	s->handle = h;
-	/* Its slot in reg.arr, so that registering cannot fail. */
-	r = arr_reserve_locked(reg.set_count + 1);
+	/*
+	 * Its slot in reg.arr, so that registering cannot fail, and as many
+	 * again for holes, so that a full array is at least half holes and
+	 * compacting it on register costs O(1) per registration.
+	 */
+	r = arr_reserve_locked(2 * (reg.set_count + 1));
 	if (!r)
 		r = set_insert(s);
 	if (r && !reg.set_count)

@@ -1122,10 +1122,10 @@ TEST(a_walk_keeps_its_place_when_the_registry_is_compacted)
 	CHECK_EQ(pthread_create(&t, NULL, shrink_thread, NULL), 0);
 	wait_entered(&w, 1);
 	/*
-	 * The pass's batch holds slow and c[0..30]; the next one starts at
-	 * c[31].  97 frees leave more holes than 64 and than live entries:
-	 * the array is compacted under the walk, then again while 300
-	 * shrinkers come and go.
+	 * The pass's batch (64 nodes) holds slow and c[0..62]; the next
+	 * one starts at c[63].  97 frees leave more holes than 64 and than
+	 * live entries: the array is compacted under the walk, then again
+	 * while 300 shrinkers come and go.
 	 */
 	for (int i = 0; i < 100; i++)
 		if (i != 10 && i != 50 && i != 99)
