@@ -107,6 +107,7 @@ static struct {
 	struct tide_shrinker **arr;
 	size_t cap, len, live; /* cap >= 2 x live shrinkers (set_count) */
 	struct tide_shrinker *zombies; /* freed, still held by a walk */
+	struct tide_shrinker *small[ARR_MIN_CAP]; /* reg.arr while it fits */
 	struct walk *walks; /* every walk and direct scan under way */
 	struct tide_shrinker **set; /* live nodes (allocated or linked) */
 	size_t set_cap, set_used, set_count; /* used counts tombstones */
@@ -273,7 +274,8 @@ static void unlock(void)
 /*
  * A walk over the registry in registration order, a batch at a time: a
  * batch is up to WALK_BATCH node pointers copied from reg.arr under the
- * lock, and pos is where the next batch starts.  A walk is on reg.walks
+ * lock: the non-NULL ones in reg.arr[start..pos) then, so a registered
+ * node is in it exactly when its idx is in that range.  A walk is on reg.walks
  * from walk_first to its end (walk_next returning NULL, or walk_stop);
  * while it is, the nodes of its current batch stay allocated (held_locked).
  * cur is the node whose callbacks it runs or ran last (| WAIT), 0 when
@@ -283,7 +285,7 @@ static void unlock(void)
 struct walk {
 	atomic_uintptr_t cur;
 	int side, n, i; /* the batch is buf[side][0..n); i: the walker's */
-	size_t pos;
+	size_t start, pos;
 	struct walk *prev, *next; /* on reg.walks */
 	struct walk *outer; /* this thread's enclosing walk (fork) */
 	struct tide_shrinker *buf[2][WALK_BATCH];
@@ -296,7 +298,16 @@ struct walk {
  */
 static _Thread_local struct walk *my_walk;
 
-/* Is @s in the current batch of a walk on reg.walks? */
+/* Is registered @s in the current batch of a walk on reg.walks? */
+static bool held_at_locked(const struct tide_shrinker *s)
+{
+	for (struct walk *w = reg.walks; w; w = w->next)
+		if (s->idx >= w->start && s->idx < w->pos)
+			return true;
+	return false;
+}
+
+/* Is @s (registered or not) in the current batch of a walk? */
 static bool held_locked(const struct tide_shrinker *s)
 {
 	for (struct walk *w = reg.walks; w; w = w->next)
@@ -355,16 +366,28 @@ static void free_nodes(struct tide_shrinker **b, int k)
 static int arr_reserve_locked(size_t need)
 {
 	struct tide_shrinker **a;
-	size_t cap = reg.cap ? reg.cap : ARR_MIN_CAP;
+	size_t cap = ARR_MIN_CAP;
 
 	if (need <= reg.cap)
 		return 0;
+	/* A small registry uses reg.small: no allocation comes and goes. */
+	if (!reg.cap && need <= ARR_MIN_CAP) {
+		reg.arr = reg.small;
+		reg.cap = ARR_MIN_CAP;
+		return 0;
+	}
 	while (cap < need) {
 		if (cap > SIZE_MAX / 2 / sizeof(*a))
 			return -ENOMEM;
 		cap *= 2;
 	}
-	a = tide__os_realloc(reg.arr, cap * sizeof(*a));
+	if (reg.arr == reg.small) {
+		a = tide__os_malloc(cap * sizeof(*a));
+		if (a)
+			memcpy(a, reg.small, reg.len * sizeof(*a));
+	} else {
+		a = tide__os_realloc(reg.arr, cap * sizeof(*a));
+	}
 	if (!a)
 		return -ENOMEM;
 	reg.arr = a;
@@ -372,20 +395,27 @@ static int arr_reserve_locked(size_t need)
 	return 0;
 }
 
+/* The index that @i becomes when reg.arr is compacted. */
+static size_t compacted(size_t i)
+{
+	size_t p = 0;
+
+	for (size_t k = 0; k < i; k++)
+		p += reg.arr[k] != NULL;
+	return p;
+}
+
 /*
- * Squeeze the holes out of reg.arr, keeping the order; every walk's pos
- * moves to the same node.
+ * Squeeze the holes out of reg.arr, keeping the order; every walk's range
+ * moves with its nodes.
  */
 static void arr_compact_locked(void)
 {
 	size_t j = 0;
 
 	for (struct walk *w = reg.walks; w; w = w->next) {
-		size_t p = 0;
-
-		for (size_t i = 0; i < w->pos; i++)
-			p += reg.arr[i] != NULL;
-		w->pos = p;
+		w->start = compacted(w->start);
+		w->pos = compacted(w->pos);
 	}
 	for (size_t i = 0; i < reg.len; i++) {
 		struct tide_shrinker *s = reg.arr[i];
@@ -420,11 +450,12 @@ static void arr_remove_locked(struct tide_shrinker *s)
 /* No live shrinker is left: give the array back (an idle registry). */
 static void arr_release_locked(void)
 {
-	tide__os_free(reg.arr);
+	if (reg.arr != reg.small)
+		tide__os_free(reg.arr);
 	reg.arr = NULL;
 	reg.cap = reg.len = reg.live = 0;
 	for (struct walk *w = reg.walks; w; w = w->next)
-		w->pos = 0;
+		w->start = w->pos = 0;
 }
 
 /* Copy up to WALK_BATCH nodes from reg.arr[w->pos..) into @b. */
@@ -433,6 +464,7 @@ static int grab_locked(struct walk *w, struct tide_shrinker **b)
 	size_t pos = w->pos, len = reg.len;
 	int n = 0;
 
+	w->start = pos;
 	for (; pos < len && n < WALK_BATCH; pos++) {
 		struct tide_shrinker *s = reg.arr[pos];
 
@@ -500,7 +532,7 @@ static void walk_init(struct walk *w)
 	w->side = 0;
 	w->n = 0;
 	w->i = 0;
-	w->pos = 0;
+	w->start = w->pos = 0;
 	w->outer = my_walk;
 	my_walk = w;
 }
@@ -932,19 +964,25 @@ void tide_shrinker_free(struct tide_shrinker *h)
 	}
 	set_remove(i);
 	if (s->state == SHRINKER_REGISTERED) {
+		/* No walk can take @s into a batch once it leaves reg.arr. */
+		bool held = held_at_locked(s);
+
 		arr_remove_locked(s);
 		s->state = SHRINKER_DEAD;
-		zombie_add_locked(s);
-		/* Walks that let go of @s leave it to us while we wait. */
-		s->freeing = true;
 		atomic_store(&s->dead, 1);
-		while (wait_mark_locked(s))
-			pthread_cond_wait(&reg.idle, &reg.lock);
-		s->freeing = false;
-		/* A walk whose batch holds @s frees it when it lets go. */
-		release = !held_locked(s);
-		if (release)
-			zombie_del_locked(s);
+		if (held || wait_mark_locked(s)) {
+			/* On the zombie list: a fork child frees it. */
+			zombie_add_locked(s);
+			/* Walks letting go of @s leave it to us meanwhile. */
+			s->freeing = true;
+			while (wait_mark_locked(s))
+				pthread_cond_wait(&reg.idle, &reg.lock);
+			s->freeing = false;
+			/* A walk whose batch holds @s frees it when done. */
+			release = !held_locked(s);
+			if (release)
+				zombie_del_locked(s);
+		}
 	}
 	if (!reg.set_count)
 		arr_release_locked();
@@ -1055,6 +1093,8 @@ unsigned long tide_shrinker_scan(const char *name, unsigned long nr_to_scan)
 	if (s) {
 		w.buf[0][0] = s;
 		w.n = 1;
+		w.start = s->idx;
+		w.pos = s->idx + 1;
 		walk_add_locked(&w);
 	}
 	unlock();
