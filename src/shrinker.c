@@ -94,7 +94,7 @@ __extension__ typedef unsigned __int128 wide_t;
 #define TAGGED (UINT64_C(1) << 63) /* never set in a user-space address */
 /* tide_drop_caches(): at most this many passes (a cache may lie). */
 #define TIDE_DROP_PASSES 16
-#define WALK_BATCH 64
+#define WALK_BATCH 32
 #define ARR_MIN_CAP 64
 #define WAIT ((uintptr_t)1) /* in a walk's cur: a free waits for it */
 
@@ -288,7 +288,13 @@ struct walk {
 	size_t start, pos;
 	struct walk *prev, *next; /* on reg.walks */
 	struct walk *outer; /* this thread's enclosing walk (fork) */
-	struct tide_shrinker *buf[2][WALK_BATCH];
+	struct tide_shrinker **buf[2]; /* WALK_BATCH each; one for a scan */
+};
+
+/* A walk with room for two batches (a pass, foreach). */
+struct full_walk {
+	struct walk w;
+	struct tide_shrinker *store[2][WALK_BATCH];
 };
 
 /*
@@ -526,8 +532,11 @@ static void walk_del_locked(struct walk *w)
 		pthread_cond_broadcast(&reg.idle);
 }
 
-static void walk_init(struct walk *w)
+static void walk_init(struct walk *w, struct tide_shrinker **b0,
+		      struct tide_shrinker **b1)
 {
+	w->buf[0] = b0;
+	w->buf[1] = b1;
 	atomic_init(&w->cur, 0);
 	w->side = 0;
 	w->n = 0;
@@ -537,9 +546,11 @@ static void walk_init(struct walk *w)
 	my_walk = w;
 }
 
-static struct tide_shrinker *walk_first(struct walk *w)
+static struct tide_shrinker *walk_first(struct full_walk *fw)
 {
-	walk_init(w);
+	struct walk *w = &fw->w;
+
+	walk_init(w, fw->store[0], fw->store[1]);
 	lock();
 	w->n = grab_locked(w, w->buf[0]);
 	if (w->n)
@@ -1001,23 +1012,24 @@ static unsigned long shrink_pass(int priority, unsigned flags,
 {
 	unsigned long freed = 0;
 	struct tide_shrinker *s;
-	struct walk w;
+	struct full_walk fw;
+	struct walk *w = &fw.w;
 
 	if (in_reclaim)
 		return 0;
 	priority = TIDE__MAX(0, TIDE__MIN(priority, TIDE_DEF_PRIORITY));
 	in_reclaim = true;
-	for (s = walk_first(&w); s; s = walk_next(&w)) {
+	for (s = walk_first(&fw); s; s = walk_next(w)) {
 		struct tide_shrink_control sc = { .priority = priority,
 						  .flags = flags };
 		unsigned long freeable;
 
 		if (budget && freed >= budget) {
-			walk_stop(&w);
+			walk_stop(w);
 			in_reclaim = false;
 			return freed;
 		}
-		if (!enter(&w, s))
+		if (!enter(w, s))
 			continue;
 		freeable = call_count(s, &sc);
 		if (!freeable)
@@ -1026,7 +1038,7 @@ static unsigned long shrink_pass(int priority, unsigned flags,
 						 share_div,
 						 budget ? budget - freed : 0));
 	}
-	walk_done(&w);
+	walk_done(w);
 	in_reclaim = false;
 	return freed;
 }
@@ -1075,6 +1087,7 @@ unsigned long tide_shrinker_scan(const char *name, unsigned long nr_to_scan)
 					  .nr_scanned = nr_to_scan };
 	struct tide_shrinker *s;
 	unsigned long ret = 0;
+	struct tide_shrinker *one;
 	struct walk w;
 
 	if (!name) {
@@ -1084,7 +1097,7 @@ unsigned long tide_shrinker_scan(const char *name, unsigned long nr_to_scan)
 	if (in_reclaim || !nr_to_scan)
 		return 0;
 	/* A walk of one node: held, and a walker while it is called. */
-	walk_init(&w);
+	walk_init(&w, &one, NULL);
 	lock();
 	s = NULL;
 	for (size_t i = 0; i < reg.len && !s; i++)
@@ -1116,24 +1129,25 @@ int tide_shrinker_foreach(int (*fn)(const struct tide_shrinker_info *, void *),
 			  void *arg)
 {
 	struct tide_shrinker *s;
-	struct walk w;
+	struct full_walk fw;
+	struct walk *w = &fw.w;
 	bool was;
 	int r;
 
 	if (!fn)
 		return -EINVAL;
-	for (s = walk_first(&w); s; s = walk_next(&w)) {
+	for (s = walk_first(&fw); s; s = walk_next(w)) {
 		struct tide_shrink_control sc = { 0 };
 		struct tide_shrinker_info info = { 0 };
 
-		if (!enter(&w, s))
+		if (!enter(w, s))
 			continue;
 		was = in_reclaim;
 		in_reclaim = true;
 		info.count = call_count(s, &sc);
 		in_reclaim = was;
 		/* fn is no callback: it may free @s (pinned, so still valid). */
-		walk_idle(&w);
+		walk_idle(w);
 		info.name = s->name;
 		info.seeks = atomic_load(&s->seeks);
 		info.batch = effective_batch(s);
@@ -1146,10 +1160,10 @@ int tide_shrinker_foreach(int (*fn)(const struct tide_shrinker_info *, void *),
 		/* @s stays pinned: its name is valid while fn runs. */
 		r = fn(&info, arg);
 		if (r) {
-			walk_stop(&w);
+			walk_stop(w);
 			return r;
 		}
 	}
-	walk_done(&w);
+	walk_done(w);
 	return 0;
 }

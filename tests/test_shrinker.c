@@ -1122,8 +1122,8 @@ TEST(a_walk_keeps_its_place_when_the_registry_is_compacted)
 	CHECK_EQ(pthread_create(&t, NULL, shrink_thread, NULL), 0);
 	wait_entered(&w, 1);
 	/*
-	 * The pass's batch (64 nodes) holds slow and c[0..62]; the next
-	 * one starts at c[63].  97 frees leave more holes than 64 and than
+	 * The pass's batch (32 nodes) holds slow and c[0..30]; the next
+	 * one starts at c[31].  97 frees leave more holes than 64 and than
 	 * live entries: the array is compacted under the walk, then again
 	 * while 300 shrinkers come and go.
 	 */
