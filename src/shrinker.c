@@ -109,7 +109,7 @@ static struct {
 	struct tide_shrinker *zombies; /* freed, still held by a walk */
 	struct tide_shrinker *small[ARR_MIN_CAP]; /* reg.arr while it fits */
 	struct walk *walks; /* every walk and direct scan under way */
-	struct tide_shrinker **set; /* live nodes (allocated or linked) */
+	struct tide_shrinker **set; /* live nodes (allocated or registered) */
 	size_t set_cap, set_used, set_count; /* used counts tombstones */
 	unsigned gen; /* handle generations handed out */
 } reg = {
@@ -1146,7 +1146,7 @@ int tide_shrinker_foreach(int (*fn)(const struct tide_shrinker_info *, void *),
 		in_reclaim = true;
 		info.count = call_count(s, &sc);
 		in_reclaim = was;
-		/* fn is no callback: it may free @s (pinned, so still valid). */
+		/* fn is no callback: it may free @s (held, so still valid). */
 		walk_idle(w);
 		info.name = s->name;
 		info.seeks = atomic_load(&s->seeks);
@@ -1157,7 +1157,7 @@ int tide_shrinker_foreach(int (*fn)(const struct tide_shrinker_info *, void *),
 			atomic_load_explicit(&s->freed, memory_order_acquire);
 		info.scanned =
 			atomic_load_explicit(&s->scanned, memory_order_relaxed);
-		/* @s stays pinned: its name is valid while fn runs. */
+		/* @s stays held: its name is valid while fn runs. */
 		r = fn(&info, arg);
 		if (r) {
 			walk_stop(w);
