@@ -3,26 +3,33 @@
  * shrinker.c - the shrinker registry and reclaim, mm/shrinker.c for user
  * space.
  *
- * The registry is a doubly linked list in registration order.  One mutex
- * guards the links, the states and the set of live shrinkers; it is held
- * only for pointer hops and bookkeeping, never while a callback runs.
+ * The registry is an array of node pointers in registration order (a
+ * freed shrinker leaves a hole; holes are squeezed out once there are more
+ * of them than live entries).  One mutex guards the array, the states, the
+ * list of walks and the set of live shrinkers; it is held only for
+ * bookkeeping, never while a callback runs.  tide_shrinker_alloc reserves
+ * the new shrinker's slot, so registering cannot fail.
  *
- * Two counts per shrinker keep a walker (a reclaim pass, foreach) safe
- * without holding the mutex during callbacks:
- *  - pins keep the node linked and its memory valid.  They are plain
- *    counts under the mutex: a walker pins the next batch of up to
- *    WALK_BATCH nodes and unpins the previous one in the same mutex hold,
- *    so it can always continue from the last node of its batch and pays no
- *    atomic operation per node for it.  Whoever drops the last pin of a
- *    dead node unlinks and frees it.
- *  - active counts callbacks running now, with the dead bit in the same
- *    atomic word.  A walker adds one and looks at the dead bit in the value
- *    it replaced; free sets the dead bit and waits for the count to reach
- *    0.  One word, one total order: either the walker sees the bit or free
- *    sees the count.  So tide_shrinker_free waits for that shrinker's own
- *    callbacks and never for a pass, another shrinker's callback or a
- *    walker that merely holds a pin.  Per shrinker and pass that is two
- *    atomic operations.
+ * A walk (a reclaim pass, foreach, tide_shrinker_scan) keeps itself safe
+ * without holding the mutex during callbacks with two things:
+ *  - batches keep nodes allocated.  In one mutex hold a walk copies the
+ *    next up to WALK_BATCH node pointers from the array (an index says
+ *    where it is; compaction moves the index with the nodes) and lets go
+ *    of its previous batch.  Nothing is written to the nodes for it.  A
+ *    freed shrinker that some walk's batch still holds stays allocated (on
+ *    the zombie list, for fork) and the last walk to let go of it frees it.
+ *  - every walk is on the registry's list of walks with a word, cur, that
+ *    names the node whose callbacks it runs.  Before calling a node the
+ *    walker exchanges cur for that node and then reads the node's dead
+ *    flag; free sets the dead flag and then reads every walk's cur.  Both
+ *    sides are sequentially consistent, so one of them sees the other:
+ *    either the walker skips the node or free finds it in cur and waits
+ *    until the walker moves on (free sets the WAIT bit in cur; the exchange
+ *    that replaces it wakes free).  A walker leaves cur as it is after a
+ *    callback and replaces it only at the next node, so a pass pays one
+ *    atomic operation per shrinker (the exchange), and tide_shrinker_free
+ *    waits for that shrinker's own callback in flight, never for a pass,
+ *    another shrinker's callback or a walk that merely holds the node.
  *
  * The set of live shrinkers (an open-addressing hash set of node
  * addresses) lets tide_shrinker_free and tide_shrinker_register recognise a
@@ -51,19 +58,20 @@
 
 enum shrinker_state {
 	SHRINKER_ALLOCATED = 1, /* allocated, not (yet) registered */
-	SHRINKER_REGISTERED, /* linked, walked by reclaim */
-	SHRINKER_DEAD, /* freed: linked until its last pin is dropped */
+	SHRINKER_REGISTERED, /* in reg.arr, walked by reclaim */
+	SHRINKER_DEAD, /* freed: kept while a walk's batch holds it */
 };
 
 struct tide_shrinker {
-	/* Under reg.lock. */
-	struct tide_shrinker *prev, *next;
-	enum shrinker_state state;
-	unsigned long pins; /* under reg.lock */
-	atomic_uint active; /* ACTIVE per callback running, | DEAD once freed */
-	/* Written once under reg.lock before the shrinker is linked. */
-	struct tide_shrinker_ops ops;
+	/* What a pass reads of every shrinker, first (one cache line). */
+	struct tide_shrinker_ops ops; /* written before registration */
 	void *priv;
+	atomic_uint dead; /* set by free; walkers skip the node from then on */
+	/* Under reg.lock. */
+	enum shrinker_state state;
+	bool freeing; /* a tide_shrinker_free waits for walkers to leave it */
+	size_t idx; /* in reg.arr while registered */
+	struct tide_shrinker *zprev, *znext; /* on reg.zombies while dead */
 	/* Settable at any time, so read without the lock. */
 	atomic_uint seeks;
 	atomic_ulong batch;
@@ -87,14 +95,21 @@ __extension__ typedef unsigned __int128 wide_t;
 /* tide_drop_caches(): at most this many passes (a cache may lie). */
 #define TIDE_DROP_PASSES 16
 #define WALK_BATCH 32
-#define DEAD 1U
-#define ACTIVE 2U
+#define ARR_MIN_CAP 64
+#define WAIT ((uintptr_t)1) /* in a walk's cur: a free waits for it */
+
+struct walk;
 
 static struct {
 	pthread_mutex_t lock;
-	pthread_cond_t idle; /* a dead shrinker's last callback ended */
-	struct tide_shrinker *head, *tail;
-	struct tide_shrinker **set; /* live nodes (allocated or linked) */
+	pthread_cond_t idle; /* a walker waited for moved on */
+	/* Registered shrinkers in registration order; NULL: a hole. */
+	struct tide_shrinker **arr;
+	size_t cap, len, live; /* cap >= 2 x live shrinkers (set_count) */
+	struct tide_shrinker *zombies; /* freed, still held by a walk */
+	struct tide_shrinker *small[ARR_MIN_CAP]; /* reg.arr while it fits */
+	struct walk *walks; /* every walk and direct scan under way */
+	struct tide_shrinker **set; /* live nodes (allocated or registered) */
 	size_t set_cap, set_used, set_count; /* used counts tombstones */
 	unsigned gen; /* handle generations handed out */
 } reg = {
@@ -110,8 +125,7 @@ static struct {
 static char set_tomb;
 #define TOMB ((struct tide_shrinker *)&set_tomb)
 
-/* The shrinker whose callback (or foreach function) this thread runs. */
-static _Thread_local struct tide_shrinker *cur_shrinker;
+/* This thread runs shrinker callbacks (a pass, or count/scan calls). */
 static _Thread_local bool in_reclaim;
 
 bool tide__in_reclaim(void)
@@ -234,7 +248,7 @@ static void set_remove(size_t i)
 	reg.set_cap = reg.set_used = 0;
 }
 
-/* ---- list walking --------------------------------------------------- */
+/* ---- the registry array and walking ---------------------------------- */
 
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 static void register_atfork(void);
@@ -257,49 +271,94 @@ static void unlock(void)
 	pthread_mutex_unlock(&reg.lock);
 }
 
-static void unlink_locked(struct tide_shrinker *s)
+/*
+ * A walk over the registry in registration order, a batch at a time: a
+ * batch is up to WALK_BATCH node pointers copied from reg.arr under the
+ * lock: the non-NULL ones in reg.arr[start..pos) then, so a registered
+ * node is in it exactly when its idx is in that range.  A walk is on reg.walks
+ * from walk_first to its end (walk_next returning NULL, or walk_stop);
+ * while it is, the nodes of its current batch stay allocated (held_locked).
+ * cur is the node whose callbacks it runs or ran last (| WAIT), 0 when
+ * none; the walker writes it with atomic exchanges, free sets the WAIT bit
+ * with compare-and-swap.  Everything else is written under reg.lock.
+ */
+struct walk {
+	atomic_uintptr_t cur;
+	int side, n, i; /* the batch is buf[side][0..n); i: the walker's */
+	size_t start, pos;
+	struct walk *prev, *next; /* on reg.walks */
+	struct walk *outer; /* this thread's enclosing walk (fork) */
+	struct tide_shrinker **buf[2]; /* WALK_BATCH each; one for a scan */
+};
+
+/* A walk with room for two batches (a pass, foreach). */
+struct full_walk {
+	struct walk w;
+	struct tide_shrinker *store[2][WALK_BATCH];
+};
+
+/*
+ * What this thread holds, for the fork child handler: its walks (a
+ * foreach function may start a pass; tide_shrinker_scan is a walk of one
+ * node), with their batches and the shrinker whose callbacks each runs.
+ */
+static _Thread_local struct walk *my_walk;
+
+/* Is registered @s in the current batch of a walk on reg.walks? */
+static bool held_at_locked(const struct tide_shrinker *s)
 {
-	if (s->prev)
-		s->prev->next = s->next;
-	else
-		reg.head = s->next;
-	if (s->next)
-		s->next->prev = s->prev;
-	else
-		reg.tail = s->prev;
+	for (struct walk *w = reg.walks; w; w = w->next)
+		if (s->idx >= w->start && s->idx < w->pos)
+			return true;
+	return false;
 }
 
-/* Drop a pin; true if it was the last of a dead node (unlinked now). */
-static bool unpin_locked(struct tide_shrinker *s)
+/* Is @s (registered or not) in the current batch of a walk? */
+static bool held_locked(const struct tide_shrinker *s)
 {
-	if (--s->pins || s->state != SHRINKER_DEAD)
-		return false;
-	unlink_locked(s);
-	return true;
+	for (struct walk *w = reg.walks; w; w = w->next)
+		for (int i = 0; i < w->n; i++)
+			if (w->buf[w->side][i] == s)
+				return true;
+	return false;
 }
 
-static void unpin(struct tide_shrinker *s)
+static void zombie_add_locked(struct tide_shrinker *s)
 {
-	bool last;
+	s->zprev = NULL;
+	s->znext = reg.zombies;
+	if (reg.zombies)
+		reg.zombies->zprev = s;
+	reg.zombies = s;
+}
 
-	lock();
-	last = unpin_locked(s);
-	unlock();
-	if (last)
-		tide__os_free(s);
+static void zombie_del_locked(struct tide_shrinker *s)
+{
+	if (s->zprev)
+		s->zprev->znext = s->znext;
+	else
+		reg.zombies = s->znext;
+	if (s->znext)
+		s->znext->zprev = s->zprev;
 }
 
 /*
- * Unpin @b[0..n) under reg.lock; the nodes to free (unlinked now) are
- * moved to the front of @b.  Returns how many.
+ * Forget the batch @b[0..n) that a walk has just let go of (it is no
+ * longer its current batch); the dead nodes nobody holds any more leave
+ * the zombie list and are moved to the front of @b.  Returns how many.
  */
-static int unpin_batch_locked(struct tide_shrinker **b, int n)
+static int release_locked(struct tide_shrinker **b, int n)
 {
 	int k = 0;
 
-	for (int i = 0; i < n; i++)
-		if (unpin_locked(b[i]))
-			b[k++] = b[i];
+	for (int i = 0; i < n; i++) {
+		struct tide_shrinker *s = b[i];
+
+		if (s->state != SHRINKER_DEAD || s->freeing || held_locked(s))
+			continue;
+		zombie_del_locked(s);
+		b[k++] = s;
+	}
 	return k;
 }
 
@@ -309,73 +368,221 @@ static void free_nodes(struct tide_shrinker **b, int k)
 		tide__os_free(b[i]);
 }
 
-/*
- * Pin up to WALK_BATCH registered shrinkers from @from on (the head when
- * @start); returns how many.  Under reg.lock.
- */
-static int grab_locked(struct tide_shrinker *from, bool start,
-		       struct tide_shrinker **b)
+/* reg.arr holds at least @need slots (a new shrinker's is reserved). */
+static int arr_reserve_locked(size_t need)
 {
-	struct tide_shrinker *s = start ? reg.head : from;
-	int n = 0;
+	struct tide_shrinker **a;
+	size_t cap = ARR_MIN_CAP;
 
-	for (; s && n < WALK_BATCH; s = s->next) {
-		if (s->state != SHRINKER_REGISTERED)
-			continue;
-		s->pins++;
-		b[n++] = s;
+	if (need <= reg.cap)
+		return 0;
+	/* A small registry uses reg.small: no allocation comes and goes. */
+	if (!reg.cap && need <= ARR_MIN_CAP) {
+		reg.arr = reg.small;
+		reg.cap = ARR_MIN_CAP;
+		return 0;
 	}
-	return n;
+	while (cap < need) {
+		if (cap > SIZE_MAX / 2 / sizeof(*a))
+			return -ENOMEM;
+		cap *= 2;
+	}
+	if (reg.arr == reg.small) {
+		a = tide__os_malloc(cap * sizeof(*a));
+		if (a)
+			memcpy(a, reg.small, reg.len * sizeof(*a));
+	} else {
+		a = tide__os_realloc(reg.arr, cap * sizeof(*a));
+	}
+	if (!a)
+		return -ENOMEM;
+	reg.arr = a;
+	reg.cap = cap;
+	return 0;
+}
+
+/* The index that @i becomes when reg.arr is compacted. */
+static size_t compacted(size_t i)
+{
+	size_t p = 0;
+
+	for (size_t k = 0; k < i; k++)
+		p += reg.arr[k] != NULL;
+	return p;
 }
 
 /*
- * A walk over the registry in registration order, a batch at a time.  The
- * last node of a batch stays pinned (so linked) until the next batch is
- * pinned from its successor.
+ * Squeeze the holes out of reg.arr, keeping the order; every walk's range
+ * moves with its nodes.
  */
-struct walk {
-	struct tide_shrinker *buf[2][WALK_BATCH];
-	int cur, n, i;
-	struct walk *outer; /* this thread's enclosing walk (fork) */
-};
+static void arr_compact_locked(void)
+{
+	size_t j = 0;
+
+	for (struct walk *w = reg.walks; w; w = w->next) {
+		w->start = compacted(w->start);
+		w->pos = compacted(w->pos);
+	}
+	for (size_t i = 0; i < reg.len; i++) {
+		struct tide_shrinker *s = reg.arr[i];
+
+		if (!s)
+			continue;
+		s->idx = j;
+		reg.arr[j++] = s;
+	}
+	reg.len = j;
+}
+
+static void arr_append_locked(struct tide_shrinker *s)
+{
+	/* Full: at least half of it holes (cap >= 2 x live shrinkers). */
+	if (reg.len == reg.cap)
+		arr_compact_locked();
+	s->idx = reg.len;
+	reg.arr[reg.len++] = s;
+	reg.live++;
+}
+
+static void arr_remove_locked(struct tide_shrinker *s)
+{
+	reg.arr[s->idx] = NULL;
+	reg.live--;
+	/* Amortised: a compaction after as many frees as live entries. */
+	if (reg.len - reg.live > ARR_MIN_CAP && reg.len - reg.live > reg.live)
+		arr_compact_locked();
+}
+
+/* No live shrinker is left: give the array back (an idle registry). */
+static void arr_release_locked(void)
+{
+	if (reg.arr != reg.small)
+		tide__os_free(reg.arr);
+	reg.arr = NULL;
+	reg.cap = reg.len = reg.live = 0;
+	for (struct walk *w = reg.walks; w; w = w->next)
+		w->start = w->pos = 0;
+}
+
+/* Copy up to WALK_BATCH nodes from reg.arr[w->pos..) into @b. */
+static int grab_locked(struct walk *w, struct tide_shrinker **b)
+{
+	size_t pos = w->pos, len = reg.len;
+	int n = 0;
+
+	w->start = pos;
+	for (; pos < len && n < WALK_BATCH; pos++) {
+		struct tide_shrinker *s = reg.arr[pos];
+
+		if (s)
+			b[n++] = s;
+	}
+	w->pos = pos;
+	return n;
+}
+
+/* Wake the tide_shrinker_free() calls waiting for a walker to move on. */
+static void wake(void)
+{
+	lock();
+	pthread_cond_broadcast(&reg.idle);
+	unlock();
+}
 
 /*
- * What this thread holds, for the fork child handler: its walks (a
- * foreach function may start a pass), the node tide_shrinker_scan pinned
- * and the shrinker whose callbacks it runs.
+ * Start running callbacks of @s on walk @w: false if @s is being freed.
+ * This ends what @w ran before (there is no separate "leave": a walker
+ * between two nodes runs no callback, and the exchange for the next node,
+ * or walk_del_locked, is what a free waiting on the previous node sees).
  */
-static _Thread_local struct walk *my_walk;
-static _Thread_local struct tide_shrinker *my_pinned;
-static _Thread_local struct tide_shrinker *my_entered;
-
-static struct tide_shrinker *walk_first(struct walk *w)
+static inline bool enter(struct walk *w, struct tide_shrinker *s)
 {
-	w->cur = 0;
+	uintptr_t old = atomic_exchange(&w->cur, (uintptr_t)s);
+
+	if (__builtin_expect(old & WAIT, 0))
+		wake();
+	return !atomic_load(&s->dead);
+}
+
+/* @w runs no callback now (before user code that is not a callback). */
+static void walk_idle(struct walk *w)
+{
+	if (atomic_exchange(&w->cur, 0) & WAIT)
+		wake();
+}
+
+static void walk_add_locked(struct walk *w)
+{
+	w->prev = NULL;
+	w->next = reg.walks;
+	if (reg.walks)
+		reg.walks->prev = w;
+	reg.walks = w;
+}
+
+static void walk_del_locked(struct walk *w)
+{
+	if (w->prev)
+		w->prev->next = w->next;
+	else
+		reg.walks = w->next;
+	if (w->next)
+		w->next->prev = w->prev;
+	if (atomic_exchange(&w->cur, 0) & WAIT)
+		pthread_cond_broadcast(&reg.idle);
+}
+
+static void walk_init(struct walk *w, struct tide_shrinker **b0,
+		      struct tide_shrinker **b1)
+{
+	w->buf[0] = b0;
+	w->buf[1] = b1;
+	atomic_init(&w->cur, 0);
+	w->side = 0;
+	w->n = 0;
 	w->i = 0;
+	w->start = w->pos = 0;
 	w->outer = my_walk;
 	my_walk = w;
+}
+
+static struct tide_shrinker *walk_first(struct full_walk *fw)
+{
+	struct walk *w = &fw->w;
+
+	walk_init(w, fw->store[0], fw->store[1]);
 	lock();
-	w->n = grab_locked(NULL, true, w->buf[0]);
+	w->n = grab_locked(w, w->buf[0]);
+	if (w->n)
+		walk_add_locked(w);
 	unlock();
 	return w->n ? w->buf[0][0] : NULL;
 }
 
-static struct tide_shrinker *walk_next(struct walk *w)
+/* The current batch is done: take the next one, let go of this one. */
+static __attribute__((noinline)) struct tide_shrinker *
+walk_next_batch(struct walk *w)
 {
-	struct tide_shrinker **b = w->buf[w->cur], **nb = w->buf[!w->cur];
+	struct tide_shrinker **b = w->buf[w->side], **nb = w->buf[!w->side];
 	int n = w->n, k;
 
-	if (++w->i < n)
-		return b[w->i];
 	lock();
-	/* A short batch reached the end of the list when it was taken. */
-	w->n = n == WALK_BATCH ? grab_locked(b[n - 1]->next, false, nb) : 0;
-	k = unpin_batch_locked(b, n);
+	w->n = grab_locked(w, nb);
+	w->side = !w->side;
+	if (!w->n)
+		walk_del_locked(w);
+	k = release_locked(b, n);
 	unlock();
-	w->cur = !w->cur;
 	w->i = 0;
 	free_nodes(b, k);
 	return w->n ? nb[0] : NULL;
+}
+
+static inline struct tide_shrinker *walk_next(struct walk *w)
+{
+	if (++w->i < w->n)
+		return w->buf[w->side][w->i];
+	return walk_next_batch(w);
 }
 
 /* A walk has ended (walk_next returned NULL, or walk_stop). */
@@ -384,41 +591,20 @@ static void walk_done(struct walk *w)
 	my_walk = w->outer;
 }
 
-/* Stop a walk early: drop the pins of the current batch. */
+/* Stop a walk early: let go of the current batch. */
 static void walk_stop(struct walk *w)
 {
-	struct tide_shrinker **b = w->buf[w->cur];
-	int k;
+	struct tide_shrinker **b = w->buf[w->side];
+	int n = w->n, k;
 
 	lock();
-	k = unpin_batch_locked(b, w->n);
-	unlock();
 	w->n = 0;
+	if (n)
+		walk_del_locked(w);
+	k = release_locked(b, n);
+	unlock();
 	walk_done(w);
 	free_nodes(b, k);
-}
-
-/* Callbacks of @s have ended; wake a tide_shrinker_free() waiting on it. */
-static void leave(struct tide_shrinker *s)
-{
-	my_entered = NULL;
-	if (atomic_fetch_sub(&s->active, ACTIVE) == (ACTIVE | DEAD)) {
-		lock();
-		pthread_cond_broadcast(&reg.idle);
-		unlock();
-	}
-}
-
-/* Start running callbacks of @s; false if it is being freed. */
-static bool enter(struct tide_shrinker *s)
-{
-	unsigned old = atomic_fetch_add(&s->active, ACTIVE);
-
-	my_entered = s;
-	if (!(old & DEAD))
-		return true;
-	leave(s);
-	return false;
 }
 
 /* ---- callbacks ------------------------------------------------------ */
@@ -428,18 +614,15 @@ static unsigned long sat_add(unsigned long a, unsigned long b)
 	return a > ULONG_MAX - b ? ULONG_MAX : a + b;
 }
 
+/*
+ * The callbacks run with in_reclaim set by the caller: a pass sets it once
+ * for all its calls.
+ */
 static unsigned long call_count(struct tide_shrinker *s,
 				struct tide_shrink_control *sc)
 {
-	struct tide_shrinker *prev = cur_shrinker;
-	bool was = in_reclaim;
-	unsigned long n;
+	unsigned long n = s->ops.count_objects(s->priv, sc);
 
-	cur_shrinker = s;
-	in_reclaim = true;
-	n = s->ops.count_objects(s->priv, sc);
-	in_reclaim = was;
-	cur_shrinker = prev;
 	if (n == TIDE_SHRINK_STOP) {
 		tide__report("tide shrinker: count_objects returned "
 			     "TIDE_SHRINK_STOP (treated as 0)",
@@ -458,15 +641,9 @@ static unsigned long call_count(struct tide_shrinker *s,
 static unsigned long call_scan(struct tide_shrinker *s,
 			       struct tide_shrink_control *sc)
 {
-	struct tide_shrinker *prev = cur_shrinker;
 	unsigned long n, want = sc->nr_to_scan;
-	bool was = in_reclaim;
 
-	cur_shrinker = s;
-	in_reclaim = true;
 	n = s->ops.scan_objects(s->priv, sc);
-	in_reclaim = was;
-	cur_shrinker = prev;
 	atomic_fetch_add_explicit(&s->calls, 1, memory_order_relaxed);
 	if (n == TIDE_SHRINK_STOP) {
 		sc->nr_scanned = 0;
@@ -508,7 +685,7 @@ static void add_deferred(struct tide_shrinker *s, unsigned long n)
 
 static bool dying(struct tide_shrinker *s)
 {
-	return atomic_load(&s->active) & DEAD;
+	return atomic_load(&s->dead);
 }
 
 /*
@@ -523,18 +700,17 @@ static bool dying(struct tide_shrinker *s)
  *    freed more than it was asked (a whole-cache scan), ends the loop;
  *  - a shrinker being freed stops between two calls.
  */
-static unsigned long do_shrink(struct tide_shrinker *s, int priority,
-			       unsigned flags, unsigned long share_div,
-			       unsigned long budget)
+static unsigned long do_shrink(struct tide_shrinker *s, unsigned long freeable,
+			       int priority, unsigned flags,
+			       unsigned long share_div, unsigned long budget)
 {
 	struct tide_shrink_control sc = { .priority = priority,
 					  .flags = flags };
-	unsigned long freeable, nr, batch, freed = 0, min_share = 0;
+	unsigned long nr, batch, freed = 0, min_share = 0;
 	wide_t delta, total, scanned = 0, next, calls;
 	unsigned seeks;
 
-	freeable = call_count(s, &sc);
-	if (!freeable || dying(s))
+	if (dying(s))
 		return 0;
 	nr = atomic_exchange(&s->nr_deferred, 0);
 	seeks = atomic_load_explicit(&s->seeks, memory_order_relaxed);
@@ -589,40 +765,43 @@ static void fork_parent(void)
 	pthread_mutex_unlock(&reg.lock);
 }
 
-/* Pins the forking thread holds on @s (the only thread in the child). */
-static unsigned long my_pins(struct tide_shrinker *s)
+/* Does a walk of the forking thread (the child's only one) hold @s? */
+static bool mine(const struct tide_shrinker *s)
 {
-	unsigned long n = my_pinned == s;
-
 	for (struct walk *w = my_walk; w; w = w->outer)
 		for (int i = 0; i < w->n; i++)
-			n += w->buf[w->cur][i] == s;
-	return n;
+			if (w->buf[w->side][i] == s)
+				return true;
+	return false;
 }
 
 /*
- * The child has one thread, the forking one.  Pins and running callbacks
+ * The child has one thread, the forking one.  The walks and waiting frees
  * of the parent's other threads do not carry over: a child's
  * tide_shrinker_free of a shrinker that was mid-scan in the parent
- * returns, and a node freed while they held it goes now.  The lock (held
- * by fork_prepare) and the condition variable start afresh.
+ * returns, and a node freed while they held it goes now.  The forking
+ * thread's walks stay (no free waits on them yet).  The lock (held by
+ * fork_prepare) and the condition variable start afresh.
  */
 static void fork_child(void)
 {
 	struct tide_shrinker *s, *next;
 	pthread_mutexattr_t attr;
 
-	for (s = reg.head; s; s = next) {
-		bool dead = s->state == SHRINKER_DEAD;
-		unsigned long pins = my_pins(s);
+	reg.walks = NULL;
+	for (struct walk *w = my_walk; w; w = w->outer) {
+		uintptr_t cur = atomic_load(&w->cur) & ~WAIT;
 
-		next = s->next;
-		atomic_store(&s->active,
-			     (dead ? DEAD : 0U) |
-				     (s == my_entered ? ACTIVE : 0U));
-		s->pins = pins;
-		if (dead && !pins) {
-			unlink_locked(s);
+		if (!w->n)
+			continue;
+		walk_add_locked(w);
+		atomic_store(&w->cur, cur);
+	}
+	for (s = reg.zombies; s; s = next) {
+		next = s->znext;
+		s->freeing = false;
+		if (!mine(s)) {
+			zombie_del_locked(s);
 			tide__os_free(s);
 		}
 	}
@@ -662,8 +841,7 @@ struct tide_shrinker *tide_shrinker_alloc(const char *name)
 		return NULL;
 	memcpy(s->name, name, len + 1);
 	s->state = SHRINKER_ALLOCATED;
-	s->pins = 0;
-	atomic_init(&s->active, 0);
+	atomic_init(&s->dead, 0);
 	atomic_init(&s->seeks, TIDE_DEFAULT_SEEKS);
 	atomic_init(&s->batch, 0);
 	atomic_init(&s->nr_deferred, 0);
@@ -674,7 +852,16 @@ struct tide_shrinker *tide_shrinker_alloc(const char *name)
 	lock();
 	h = handle_of(s);
 	s->handle = h;
-	r = set_insert(s);
+	/*
+	 * Its slot in reg.arr, so that registering cannot fail, and as many
+	 * again for holes, so that a full array is at least half holes and
+	 * compacting it on register costs O(1) per registration.
+	 */
+	r = arr_reserve_locked(2 * (reg.set_count + 1));
+	if (!r)
+		r = set_insert(s);
+	if (r && !reg.set_count)
+		arr_release_locked();
 	unlock();
 	if (r) {
 		tide__os_free(s);
@@ -722,19 +909,45 @@ void tide_shrinker_register(struct tide_shrinker *h,
 	} else {
 		s->ops = *ops;
 		s->priv = priv;
-		s->prev = reg.tail;
-		s->next = NULL;
-		if (reg.tail)
-			reg.tail->next = s;
-		else
-			reg.head = s;
-		reg.tail = s;
+		arr_append_locked(s);
 		s->state = SHRINKER_REGISTERED;
 	}
 	unlock();
 	/* The handler is user code: never call it under the lock. */
 	if (err)
 		tide__report(err, h);
+}
+
+/*
+ * After @s's dead flag is set: true if a walker runs (or may run) @s's
+ * callbacks now; the WAIT bit in its cur makes it wake us when it moves
+ * on.  A walker whose cur is not @s will see the flag before it calls @s.
+ */
+static bool wait_mark_locked(struct tide_shrinker *s)
+{
+	bool busy = false;
+
+	for (struct walk *w = reg.walks; w; w = w->next) {
+		uintptr_t c = atomic_load(&w->cur);
+
+		if ((c & ~WAIT) != (uintptr_t)s)
+			continue;
+		/* A failed CAS: the walker has moved on. */
+		if ((c & WAIT) ||
+		    atomic_compare_exchange_strong(&w->cur, &c, c | WAIT))
+			busy = true;
+	}
+	return busy;
+}
+
+/* Does this thread run a callback of @s (so waiting would deadlock)? */
+static bool runs_callbacks_of(struct tide_shrinker *s)
+{
+	for (struct walk *w = my_walk; w; w = w->outer)
+		if ((atomic_load_explicit(&w->cur, memory_order_relaxed) &
+		     ~WAIT) == (uintptr_t)s)
+			return true;
+	return false;
 }
 
 void tide_shrinker_free(struct tide_shrinker *h)
@@ -754,7 +967,7 @@ void tide_shrinker_free(struct tide_shrinker *h)
 			     h);
 		return;
 	}
-	if (s == cur_shrinker) {
+	if (runs_callbacks_of(s)) {
 		unlock();
 		tide__misuse("tide_shrinker_free: called from the shrinker's "
 			     "own callback (would wait for itself)",
@@ -762,15 +975,28 @@ void tide_shrinker_free(struct tide_shrinker *h)
 	}
 	set_remove(i);
 	if (s->state == SHRINKER_REGISTERED) {
+		/* No walk can take @s into a batch once it leaves reg.arr. */
+		bool held = held_at_locked(s);
+
+		arr_remove_locked(s);
 		s->state = SHRINKER_DEAD;
-		/* Our own pin keeps @s valid while we wait. */
-		s->pins++;
-		atomic_fetch_or(&s->active, DEAD);
-		while (atomic_load(&s->active) != DEAD)
-			pthread_cond_wait(&reg.idle, &reg.lock);
-		/* Walkers still pinning @s free it when they move on. */
-		release = unpin_locked(s);
+		atomic_store(&s->dead, 1);
+		if (held || wait_mark_locked(s)) {
+			/* On the zombie list: a fork child frees it. */
+			zombie_add_locked(s);
+			/* Walks letting go of @s leave it to us meanwhile. */
+			s->freeing = true;
+			while (wait_mark_locked(s))
+				pthread_cond_wait(&reg.idle, &reg.lock);
+			s->freeing = false;
+			/* A walk whose batch holds @s frees it when done. */
+			release = !held_locked(s);
+			if (release)
+				zombie_del_locked(s);
+		}
 	}
+	if (!reg.set_count)
+		arr_release_locked();
 	unlock();
 	if (release)
 		tide__os_free(s);
@@ -786,21 +1012,34 @@ static unsigned long shrink_pass(int priority, unsigned flags,
 {
 	unsigned long freed = 0;
 	struct tide_shrinker *s;
-	struct walk w;
+	struct full_walk fw;
+	struct walk *w = &fw.w;
 
 	if (in_reclaim)
 		return 0;
 	priority = TIDE__MAX(0, TIDE__MIN(priority, TIDE_DEF_PRIORITY));
-	for (s = walk_first(&w); s; s = walk_next(&w)) {
-		if (budget && freed >= budget)
-			break;
-		if (!enter(s))
+	in_reclaim = true;
+	for (s = walk_first(&fw); s; s = walk_next(w)) {
+		struct tide_shrink_control sc = { .priority = priority,
+						  .flags = flags };
+		unsigned long freeable;
+
+		if (budget && freed >= budget) {
+			walk_stop(w);
+			in_reclaim = false;
+			return freed;
+		}
+		if (!enter(w, s))
 			continue;
-		freed = sat_add(freed, do_shrink(s, priority, flags, share_div,
+		freeable = call_count(s, &sc);
+		if (!freeable)
+			continue;
+		freed = sat_add(freed, do_shrink(s, freeable, priority, flags,
+						 share_div,
 						 budget ? budget - freed : 0));
-		leave(s);
 	}
-	walk_done(&w);
+	walk_done(w);
+	in_reclaim = false;
 	return freed;
 }
 
@@ -847,7 +1086,9 @@ unsigned long tide_shrinker_scan(const char *name, unsigned long nr_to_scan)
 	struct tide_shrink_control sc = { .nr_to_scan = nr_to_scan,
 					  .nr_scanned = nr_to_scan };
 	struct tide_shrinker *s;
-	unsigned long ret;
+	unsigned long ret = 0;
+	struct tide_shrinker *one;
+	struct walk w;
 
 	if (!name) {
 		errno = EINVAL;
@@ -855,26 +1096,32 @@ unsigned long tide_shrinker_scan(const char *name, unsigned long nr_to_scan)
 	}
 	if (in_reclaim || !nr_to_scan)
 		return 0;
+	/* A walk of one node: held, and a walker while it is called. */
+	walk_init(&w, &one, NULL);
 	lock();
-	for (s = reg.head; s; s = s->next)
-		if (s->state == SHRINKER_REGISTERED && !strcmp(s->name, name))
-			break;
+	s = NULL;
+	for (size_t i = 0; i < reg.len && !s; i++)
+		if (reg.arr[i] && !strcmp(reg.arr[i]->name, name))
+			s = reg.arr[i];
 	if (s) {
-		s->pins++;
-		my_pinned = s;
+		w.buf[0][0] = s;
+		w.n = 1;
+		w.start = s->idx;
+		w.pos = s->idx + 1;
+		walk_add_locked(&w);
 	}
 	unlock();
 	if (!s) {
+		walk_done(&w);
 		errno = ENOENT;
 		return 0;
 	}
-	ret = 0;
-	if (enter(s)) {
+	if (enter(&w, s)) {
+		in_reclaim = true;
 		ret = call_scan(s, &sc);
-		leave(s);
+		in_reclaim = false;
 	}
-	my_pinned = NULL;
-	unpin(s);
+	walk_stop(&w);
 	return ret == TIDE_SHRINK_STOP ? 0 : ret;
 }
 
@@ -882,19 +1129,25 @@ int tide_shrinker_foreach(int (*fn)(const struct tide_shrinker_info *, void *),
 			  void *arg)
 {
 	struct tide_shrinker *s;
-	struct walk w;
+	struct full_walk fw;
+	struct walk *w = &fw.w;
+	bool was;
 	int r;
 
 	if (!fn)
 		return -EINVAL;
-	for (s = walk_first(&w); s; s = walk_next(&w)) {
+	for (s = walk_first(&fw); s; s = walk_next(w)) {
 		struct tide_shrink_control sc = { 0 };
 		struct tide_shrinker_info info = { 0 };
 
-		if (!enter(s))
+		if (!enter(w, s))
 			continue;
+		was = in_reclaim;
+		in_reclaim = true;
 		info.count = call_count(s, &sc);
-		leave(s);
+		in_reclaim = was;
+		/* fn is no callback: it may free @s (held, so still valid). */
+		walk_idle(w);
 		info.name = s->name;
 		info.seeks = atomic_load(&s->seeks);
 		info.batch = effective_batch(s);
@@ -904,13 +1157,13 @@ int tide_shrinker_foreach(int (*fn)(const struct tide_shrinker_info *, void *),
 			atomic_load_explicit(&s->freed, memory_order_acquire);
 		info.scanned =
 			atomic_load_explicit(&s->scanned, memory_order_relaxed);
-		/* @s stays pinned: its name is valid while fn runs. */
+		/* @s stays held: its name is valid while fn runs. */
 		r = fn(&info, arg);
 		if (r) {
-			walk_stop(&w);
+			walk_stop(w);
 			return r;
 		}
 	}
-	walk_done(&w);
+	walk_done(w);
 	return 0;
 }

@@ -212,7 +212,7 @@ TEST(child_frees_a_shrinker_that_was_mid_scan_in_the_parent)
 	tide_shrinker_register(s, &blocking_ops, &blocked_cache);
 	CHECK_EQ(pthread_create(&t, NULL, pass_thread, NULL), 0);
 	sem_wait(&in_scan);
-	/* The parent's thread is inside the callback (and pins it). */
+	/* The parent's thread is inside the callback (its walk holds it). */
 	pid = fork();
 	CHECK(pid >= 0);
 	if (!pid) {
@@ -324,7 +324,7 @@ TEST(fork_inside_a_callback_leaves_a_working_child)
 	tide_shrinker_free(o);
 }
 
-/* A shrinker freed in the parent while another thread pinned it. */
+/* A shrinker freed in the parent while another thread's walk held it. */
 TEST(child_of_a_walk_in_progress_gets_a_consistent_registry)
 {
 	struct tide_shrinker *s = tide_shrinker_alloc("blocked2");
@@ -341,7 +341,7 @@ TEST(child_of_a_walk_in_progress_gets_a_consistent_registry)
 	tide_shrinker_register(f, &cache_ops, &fc);
 	CHECK_EQ(pthread_create(&t, NULL, pass_thread, NULL), 0);
 	sem_wait(&in_scan);
-	/* The walker pins f too (same batch): free leaves it linked. */
+	/* The walker's batch holds f too: free leaves it to the walker. */
 	tide_shrinker_free(f);
 	tide__os_stats(&parent);
 	pid = fork();
@@ -351,12 +351,13 @@ TEST(child_of_a_walk_in_progress_gets_a_consistent_registry)
 
 		alarm(WATCHDOG_S);
 		tide__os_stats(&st);
-		/* Nobody pins f in the child: the fork handler freed it. */
+		/* No walk holds f in the child: the fork handler freed it. */
 		if (st.heap_live != parent.heap_live - 1)
 			_exit(2);
 		tide_shrinker_free(s);
 		tide__os_stats(&st);
-		/* s and the live-shrinker set, now empty, are freed. */
+		/* s and the live-shrinker set, now empty, are freed (a
+		 * registry this small keeps its array in static memory). */
 		if (st.heap_live != parent.heap_live - 3)
 			_exit(3);
 		_exit(child_own_shrinker());

@@ -624,6 +624,48 @@ static int registered(void)
 	return n;
 }
 
+/* fn frees the shrinker it is shown and the next one. */
+struct free_in_fn {
+	struct tide_shrinker *s[3];
+	int seen;
+};
+
+static int free_shown(const struct tide_shrinker_info *info, void *arg)
+{
+	struct free_in_fn *f = arg;
+
+	CHECK_STR(info->name, "shown");
+	if (f->seen++ == 0) {
+		tide_shrinker_free(f->s[0]);
+		tide_shrinker_free(f->s[1]);
+		/* Its name is still valid: the walk holds the node. */
+		CHECK_STR(info->name, "shown");
+	}
+	return 0;
+}
+
+TEST(foreach_function_may_free_the_shown_shrinker)
+{
+	static struct cache c[3];
+	struct free_in_fn f = { .seen = 0 };
+	struct tide__os_stats st;
+
+	for (int i = 0; i < 3; i++)
+		f.s[i] = add_cache(i ? "next" : "shown", &c[i]);
+	tide_shrinker_free(f.s[2]);
+	f.s[2] = add_cache("shown", &c[2]);
+	/* The first is freed while shown, the second before it is reached. */
+	CHECK_EQ(tide_shrinker_foreach(free_shown, &f), 0);
+	CHECK_EQ(f.seen, 2);
+	CHECK_EQ(c[0].ncount, 1);
+	CHECK_EQ(c[1].ncount, 0);
+	CHECK_EQ(c[2].ncount, 1);
+	CHECK_EQ(registered(), 1);
+	tide_shrinker_free(f.s[2]);
+	tide__os_stats(&st);
+	CHECK_EQ(st.heap_live, 0);
+}
+
 static char last_report[256];
 static void save_report(const char *what, const void *ptr, void *arg)
 {
@@ -1056,6 +1098,55 @@ TEST(free_and_register_do_not_wait_for_other_shrinkers_callbacks)
 	tide_shrinker_free(slow);
 }
 
+/*
+ * A pass waits in a scan while the registry below it is compacted: it
+ * goes on from the same shrinker, calls the survivors once each in
+ * order, and never calls one freed meanwhile.
+ */
+TEST(a_walk_keeps_its_place_when_the_registry_is_compacted)
+{
+	static struct slow w;
+	static struct cache c[100], tc;
+	static int log[256], len;
+	struct tide_shrinker *slow = tide_shrinker_alloc("slow"), *s[100];
+	struct tide__os_stats st;
+	pthread_t t;
+
+	tide_shrinker_register(slow, &slow_ops, &w);
+	for (int i = 0; i < 100; i++) {
+		c[i] = (struct cache){ .order_id = i,
+				       .order_log = log,
+				       .order_len = &len };
+		s[i] = add_cache("c", &c[i]);
+	}
+	CHECK_EQ(pthread_create(&t, NULL, shrink_thread, NULL), 0);
+	wait_entered(&w, 1);
+	/*
+	 * The pass's batch (32 nodes) holds slow and c[0..30]; the next
+	 * one starts at c[31].  97 frees leave more holes than 64 and than
+	 * live entries: the array is compacted under the walk, then again
+	 * while 300 shrinkers come and go.
+	 */
+	for (int i = 0; i < 100; i++)
+		if (i != 10 && i != 50 && i != 99)
+			tide_shrinker_free(s[i]);
+	for (int i = 0; i < 300; i++)
+		tide_shrinker_free(add_cache("tmp", &tc));
+	CHECK(!atomic_load(&w.done));
+	pthread_join(t, NULL);
+	CHECK_EQ(len, 3);
+	CHECK_EQ(log[0], 10);
+	CHECK_EQ(log[1], 50);
+	CHECK_EQ(log[2], 99);
+	CHECK_EQ(tc.ncount, 0);
+	tide_shrinker_free(s[10]);
+	tide_shrinker_free(s[50]);
+	tide_shrinker_free(s[99]);
+	tide_shrinker_free(slow);
+	tide__os_stats(&st);
+	CHECK_EQ(st.heap_live, 0);
+}
+
 TEST(several_threads_shrink_at_once)
 {
 	static struct slow w;
@@ -1318,6 +1409,7 @@ TEST(shrink_to_stops_between_scans_once_the_target_is_freed)
 	static struct cache a = { .objects = 1000 }, b = { .objects = 1000 };
 	struct tide_shrinker *sa = add_cache("to-a", &a);
 	struct tide_shrinker *sb = add_cache("to-b", &b);
+	struct tide__os_stats st;
 
 	tide_shrinker_set_seeks(sa, 0);
 	tide_shrinker_set_seeks(sb, 0);
@@ -1336,8 +1428,13 @@ TEST(shrink_to_stops_between_scans_once_the_target_is_freed)
 	CHECK_UEQ(tide__shrink_to(12, 0, 0), 256 + 384);
 	CHECK_EQ(a.nscan, 4);
 	CHECK_EQ(b.nscan, 3);
+	/* A pass stopped at its target let go of its batch. */
+	CHECK_UEQ(tide__shrink_to(12, 0, 1), 128);
+	CHECK_EQ(a.nscan, 5);
 	tide_shrinker_free(sa);
 	tide_shrinker_free(sb);
+	tide__os_stats(&st);
+	CHECK_EQ(st.heap_live, 0);
 }
 
 /* The shrinker being freed stops its loop between two calls. */
@@ -1444,6 +1541,7 @@ RUN_TESTS(T(big_cache_at_priority_0_scans_twice_its_size_in_batches),
 	  T(drop_caches_runs_priority_0_until_a_pass_frees_nothing),
 	  T(names_are_copied), T(shrinker_scan_runs_one_direct_scan),
 	  T(foreach_stops_on_nonzero_and_returns_it),
+	  T(foreach_function_may_free_the_shown_shrinker),
 	  T(alloc_rejects_a_null_name),
 	  T(register_rejects_null_ops_and_callbacks),
 	  T(register_twice_is_reported_and_ignored),
@@ -1457,6 +1555,7 @@ RUN_TESTS(T(big_cache_at_priority_0_scans_twice_its_size_in_batches),
 	  T(allocation_inside_a_callback_starts_no_nested_reclaim),
 	  T(free_waits_for_its_own_running_callback),
 	  T(free_and_register_do_not_wait_for_other_shrinkers_callbacks),
+	  T(a_walk_keeps_its_place_when_the_registry_is_compacted),
 	  T(several_threads_shrink_at_once),
 	  T(lying_shrinker_pass_is_bounded_and_drop_caches_ends),
 	  T(liar_that_looks_at_one_object_per_call_is_bounded),
