@@ -332,14 +332,15 @@ static void wait_loops(struct tide_monitor *m, unsigned long long loops)
 {
 	struct tide_monitor_stats st;
 
-	/* Mostly asleep, as the floor's main thread is while its thread
-	 * unmaps: a thread that keeps waking on another CPU makes every
-	 * munmap's TLB shootdown an IPI (costly in this VM). */
-	for (int i = 0; i < 4000; i++) {
+	/* Asleep, as the floor's main thread is while its thread unmaps:
+	 * a thread that wakes on another CPU during the loop makes the
+	 * munmaps' TLB shootdowns IPIs (costly in this VM).  A loop takes
+	 * 10-20 ms: one look every 50 ms, up to 20 s. */
+	for (int i = 0; i < 400; i++) {
+		usleep(50000);
 		tide_monitor_stats(m, &st);
 		if (st.loops >= loops)
 			return;
-		usleep(5000);
 	}
 }
 

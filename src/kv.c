@@ -298,77 +298,96 @@ static struct reg_ent *reg_find(uintptr_t base)
 	return &l->e[pg & REG_MASK];
 }
 
-/* Keep what is left of @s as the spares; unmap what does not fit. */
+/*
+ * Nodes come from table chunks of 16 MiB (tide__os_map_table: between
+ * guards, away from the blocks), cut by a bump pointer and never given
+ * back.  Only the pages written become resident; a node that loses a race
+ * or a surplus spare stays unused in its chunk (virtual memory only).
+ */
+#define TABLE_CHUNK ((size_t)16 << 20)
+
+struct table_chunk {
+	atomic_size_t used; /* bytes cut, from the chunk's start */
+};
+
+static _Atomic(struct table_chunk *) chunk_cur;
+
+static void *table_alloc(size_t size)
+{
+	struct table_chunk *c, *n;
+	size_t off;
+
+	for (;;) {
+		c = atomic_load_explicit(&chunk_cur, memory_order_acquire);
+		if (c) {
+			off = atomic_fetch_add_explicit(&c->used, size,
+							memory_order_relaxed);
+			if (off + size <= TABLE_CHUNK)
+				return (char *)c + off;
+		}
+		if (tide__os_map_table(TABLE_CHUNK, (void **)&n))
+			return NULL;
+		/* The header's page, then whole pages for the nodes. */
+		atomic_init(&n->used, 4096);
+		if (!atomic_compare_exchange_strong(&chunk_cur, &c, n))
+			tide__os_unmap_table(n, TABLE_CHUNK);
+	}
+}
+
+/* Keep what is left of @s as the spares; the rest stays unused. */
 static void spare_put_nodes(struct reg_spare *s)
 {
 	struct reg_mid *nm = NULL;
 	struct reg_leaf *nl = NULL;
 
-	if (s->mid && !atomic_compare_exchange_strong(&spare_mid, &nm, s->mid))
-		tide__os_unmap_table(s->mid, sizeof(struct reg_mid));
-	if (s->leaf &&
-	    !atomic_compare_exchange_strong(&spare_leaf, &nl, s->leaf))
-		tide__os_unmap_table(s->leaf, sizeof(struct reg_leaf));
+	if (s->mid)
+		atomic_compare_exchange_strong(&spare_mid, &nm, s->mid);
+	if (s->leaf)
+		atomic_compare_exchange_strong(&spare_leaf, &nl, s->leaf);
 	s->mid = NULL;
 	s->leaf = NULL;
 }
 
-/* Take one node of each kind: the spares, else fresh tables.  0 or -errno. */
+/* Take one node of each kind: the spares, else fresh ones.  0 or -errno. */
 static int spare_get(struct reg_spare *s)
 {
-	int r;
-
 	s->mid = atomic_exchange(&spare_mid, NULL);
 	s->leaf = atomic_exchange(&spare_leaf, NULL);
-	if (!s->mid) {
-		r = tide__os_map_table(sizeof(struct reg_mid),
-				       (void **)&s->mid);
-		if (r)
-			goto fail;
-	}
-	if (!s->leaf) {
-		r = tide__os_map_table(sizeof(struct reg_leaf),
-				       (void **)&s->leaf);
-		if (r)
-			goto fail;
-	}
-	return 0;
-fail:
+	if (!s->mid)
+		s->mid = table_alloc(sizeof(struct reg_mid));
+	if (!s->leaf)
+		s->leaf = table_alloc(sizeof(struct reg_leaf));
+	if (s->mid && s->leaf)
+		return 0;
 	spare_put_nodes(s);
-	return r;
+	return -ENOMEM;
 }
 
 /* A node for a missing slot: from @s if given (cannot fail), else fresh. */
 static void *node_new(struct reg_spare *s, bool mid)
 {
-	void *n = NULL;
+	void *n;
 
-	if (s) {
-		if (mid) {
-			n = s->mid;
-			s->mid = NULL;
-		} else {
-			n = s->leaf;
-			s->leaf = NULL;
-		}
-		return n;
+	if (!s)
+		return table_alloc(mid ? sizeof(struct reg_mid) :
+					 sizeof(struct reg_leaf));
+	if (mid) {
+		n = s->mid;
+		s->mid = NULL;
+	} else {
+		n = s->leaf;
+		s->leaf = NULL;
 	}
-	if (tide__os_map_table(
-		    mid ? sizeof(struct reg_mid) : sizeof(struct reg_leaf), &n))
-		return NULL;
 	return n;
 }
 
-/* A node that lost the race to install itself. */
+/* A node that lost the race to install itself: back to @s, or unused. */
 static void node_drop(struct reg_spare *s, void *n, bool mid)
 {
 	if (s && mid)
 		s->mid = n;
 	else if (s)
 		s->leaf = n;
-	else
-		tide__os_unmap_table(n, mid ? sizeof(struct reg_mid) :
-					      sizeof(struct reg_leaf));
 }
 
 /*
