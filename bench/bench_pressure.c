@@ -111,24 +111,35 @@ static unsigned long c_scan(void *priv, struct tide_shrink_control *sc)
 
 static const struct tide_shrinker_ops c_ops = { c_count, c_scan };
 
+/*
+ * Grow the cache to @bytes.  The allocation happens outside the cache's
+ * lock: with a limit watcher the allocation is a sensor and may run the
+ * cache's own shrinker on this thread (as the kernel's direct reclaim
+ * does), which takes that lock.
+ */
 static int fill(size_t bytes)
 {
-	pthread_mutex_lock(&cache.lock);
-	memmove(cache.b, cache.b + cache.head, cache.n * sizeof(cache.b[0]));
-	cache.head = 0;
-	while ((size_t)cache.n * BLOCK < bytes && cache.n < MAXB) {
-		char *p = tide_kvmalloc(BLOCK, 0);
+	for (;;) {
+		char *p;
 
-		if (!p) {
+		pthread_mutex_lock(&cache.lock);
+		memmove(cache.b, cache.b + cache.head,
+			cache.n * sizeof(cache.b[0]));
+		cache.head = 0;
+		if ((size_t)cache.n * BLOCK >= bytes || cache.n >= MAXB) {
 			pthread_mutex_unlock(&cache.lock);
-			return -ENOMEM;
+			return 0;
 		}
+		pthread_mutex_unlock(&cache.lock);
+		p = tide_kvmalloc(BLOCK, 0);
+		if (!p)
+			return -ENOMEM;
 		for (size_t o = 0; o < BLOCK; o += 4096)
 			p[o] = 1;
-		cache.b[cache.n++] = p;
+		pthread_mutex_lock(&cache.lock);
+		cache.b[cache.head + cache.n++] = p;
+		pthread_mutex_unlock(&cache.lock);
 	}
-	pthread_mutex_unlock(&cache.lock);
-	return 0;
 }
 
 static void drop_all(void)
@@ -457,13 +468,17 @@ static void cgroup_rounds(const char *cg, bool sensor)
 		return report(what, lat, 0, mib, "no limit watcher");
 	}
 	for (int r = 0; r < CG_ROUNDS; r++) {
-		long long before, base = usage_of(cg);
+		long long before;
 		char *extra, *probe = NULL;
 		double t0;
 
-		/* to 1 MiB under the high watermark, then cross it */
-		fill((size_t)(cache.n * (size_t)BLOCK +
-			      (size_t)(high - (1 << 20) - base)));
+		/* to 1 MiB under the high watermark, then cross it: block
+		 * by block on the group's usage, which also counts kv's
+		 * page tables and registry */
+		while (usage_of(cg) + BLOCK <= high - (1 << 20) &&
+		       cache.n < MAXB)
+			if (fill((size_t)(cache.n + 1) * BLOCK))
+				break;
 		before = usage_of(cg);
 		tide_monitor_stats(m, &st);
 		extra = tide_kvmalloc(2u << 20, 0);
