@@ -314,9 +314,11 @@ static _Atomic(struct table_chunk *) chunk_cur;
 
 static void *table_alloc(size_t size)
 {
+	size_t ps = tide__os_page_size(), off;
 	struct table_chunk *c, *n;
-	size_t off;
 
+	/* Whole pages, page aligned: the trim drops pages of leaves. */
+	size = TIDE__ALIGN_UP(size, ps);
 	for (;;) {
 		c = atomic_load_explicit(&chunk_cur, memory_order_acquire);
 		if (c) {
@@ -328,7 +330,7 @@ static void *table_alloc(size_t size)
 		if (tide__os_map_table(TABLE_CHUNK, (void **)&n))
 			return NULL;
 		/* The header's page, then whole pages for the nodes. */
-		atomic_init(&n->used, 4096);
+		atomic_init(&n->used, ps);
 		if (!atomic_compare_exchange_strong(&chunk_cur, &c, n))
 			tide__os_unmap_table(n, TABLE_CHUNK);
 	}
@@ -507,15 +509,37 @@ static void ent_publish(struct reg_ent *e, size_t map_len, bool huge,
 	pthread_mutex_unlock(&reg_lock);
 }
 
-#define LEAF_PAGE_ENTS (4096 / sizeof(struct reg_ent))
-#define LEAF_PAGES (sizeof(struct reg_leaf) / 4096)
+#define UNIT ((size_t)4096)
+#define PTRS_PER_UNIT (UNIT / sizeof(void *))
+#define MAX_UNITS (sizeof(struct reg_leaf) / UNIT)
 
-_Static_assert(sizeof(struct reg_leaf) % 4096 == 0, "leaf in whole pages");
+_Static_assert(sizeof(struct reg_leaf) % UNIT == 0, "leaf in whole units");
+_Static_assert(sizeof(reg_root) % UNIT == 0, "root in whole units");
+_Static_assert(sizeof(struct reg_mid) % UNIT == 0, "mid in whole units");
+_Static_assert(sizeof(reg_root) <= sizeof(struct reg_leaf), "MAX_UNITS");
 
-#define PTRS_PER_PAGE (4096 / sizeof(void *))
+/*
+ * Which 4 KiB units of [@addr, @addr + @len) (unit aligned, at most a
+ * leaf) are resident: one byte each in @vec, for any page size (mincore
+ * over the pages that cover the range).  0 or -errno.
+ */
+static int units_resident(const void *addr, size_t len, unsigned char *vec)
+{
+	size_t ps = tide__os_page_size(), n = len / UNIT;
+	uintptr_t a = (uintptr_t)addr, start = a & ~(uintptr_t)(ps - 1);
+	unsigned char pv[MAX_UNITS + 2];
+	int r;
 
-_Static_assert(sizeof(reg_root) % 4096 == 0, "root in whole pages");
-_Static_assert(sizeof(struct reg_mid) % 4096 == 0, "mid in whole pages");
+	if (TIDE__ALIGN_UP(a + len, ps) - start > sizeof(pv) * ps)
+		return -EINVAL;
+	r = tide__os_resident((void *)start,
+			      TIDE__ALIGN_UP(a + len, ps) - start, pv);
+	if (r)
+		return r;
+	for (size_t i = 0; i < n; i++)
+		vec[i] = pv[(a + i * UNIT - start) / ps];
+	return 0;
+}
 
 /*
  * Call @fn on every mid node and every leaf; under reg_lock.  Only the
@@ -525,24 +549,24 @@ _Static_assert(sizeof(struct reg_mid) % 4096 == 0, "mid in whole pages");
  */
 static void each_node(void (*fn)(void *node, size_t len, void *arg), void *arg)
 {
-	unsigned char rv[sizeof(reg_root) / 4096];
-	unsigned char mv[sizeof(struct reg_mid) / 4096];
+	unsigned char rv[sizeof(reg_root) / UNIT];
+	unsigned char mv[sizeof(struct reg_mid) / UNIT];
 
-	if (tide__os_resident(reg_root, sizeof(reg_root), rv))
+	if (units_resident(reg_root, sizeof(reg_root), rv))
 		return;
 	for (size_t r = 0; r < REG_FAN; r++) {
 		struct reg_mid *m;
 
-		if (!(rv[r / PTRS_PER_PAGE] & 1))
+		if (!(rv[r / PTRS_PER_UNIT] & 1))
 			continue;
 		m = atomic_load_explicit(&reg_root[r], memory_order_acquire);
-		if (!m || tide__os_resident(m, sizeof(*m), mv))
+		if (!m || units_resident(m, sizeof(*m), mv))
 			continue;
 		fn(m, sizeof(*m), arg);
 		for (size_t i = 0; i < REG_FAN; i++) {
 			struct reg_leaf *l;
 
-			if (!(mv[i / PTRS_PER_PAGE] & 1))
+			if (!(mv[i / PTRS_PER_UNIT] & 1))
 				continue;
 			l = atomic_load_explicit(&m->leaf[i],
 						 memory_order_acquire);
@@ -552,32 +576,38 @@ static void each_node(void (*fn)(void *node, size_t len, void *arg), void *arg)
 	}
 }
 
-static bool leaf_page_empty(const struct reg_ent *e)
+static bool ents_empty(const struct reg_ent *e, size_t n)
 {
-	for (size_t i = 0; i < LEAF_PAGE_ENTS; i++)
+	for (size_t i = 0; i < n; i++)
 		if (atomic_load_explicit(&e[i].word, memory_order_relaxed))
 			return false;
 	return true;
 }
 
+/* Drop the leaf's resident pages that hold no live entry. */
 static void leaf_trim(void *node, size_t len, void *arg)
 {
 	struct reg_leaf *l = node;
-	unsigned char vec[LEAF_PAGES];
+	size_t ps = tide__os_page_size(), per = ps / sizeof(struct reg_ent);
+	unsigned char vec[MAX_UNITS];
 
 	(void)arg;
-	if (len != sizeof(*l) || tide__os_resident(l, sizeof(*l), vec))
+	/* Leaves are page aligned (table_alloc); a page larger than a
+	 * leaf is never dropped. */
+	if (len != sizeof(*l) || ps > sizeof(*l) ||
+	    units_resident(l, sizeof(*l), vec))
 		return;
-	for (size_t pg = 0; pg < LEAF_PAGES; pg++) {
-		struct reg_ent *e = &l->e[pg * LEAF_PAGE_ENTS];
+	for (size_t pg = 0; pg < sizeof(*l) / ps; pg++) {
+		struct reg_ent *e = &l->e[pg * per];
 
-		if ((vec[pg] & 1) && leaf_page_empty(e))
-			tide__os_advise(e, 4096, MADV_DONTNEED);
+		if ((vec[pg * (ps / UNIT)] & 1) && ents_empty(e, per))
+			tide__os_advise(e, ps, MADV_DONTNEED);
 	}
 }
 
 void tide__kv_registry_trim(void)
 {
+	pthread_once(&reg_fork_once, reg_fork_init);
 	pthread_mutex_lock(&reg_lock);
 	each_node(leaf_trim, NULL);
 	pthread_mutex_unlock(&reg_lock);
@@ -591,25 +621,26 @@ struct reg_count {
 static void node_count(void *node, size_t len, void *arg)
 {
 	struct reg_count *c = arg;
-	unsigned char vec[sizeof(struct reg_leaf) / 4096];
+	unsigned char vec[MAX_UNITS];
 
 	if ((c->leaves_only && len != sizeof(struct reg_leaf)) ||
-	    tide__os_resident(node, len, vec))
+	    units_resident(node, len, vec))
 		return;
-	for (size_t pg = 0; pg < len / 4096; pg++)
-		c->bytes += (vec[pg] & 1) ? 4096 : 0;
+	for (size_t i = 0; i < len / UNIT; i++)
+		c->bytes += (vec[i] & 1) ? UNIT : 0;
 }
 
 size_t tide__kv_registry_resident(bool leaves_only)
 {
 	struct reg_count c = { leaves_only, 0 };
-	unsigned char rv[sizeof(reg_root) / 4096];
+	unsigned char rv[sizeof(reg_root) / UNIT];
 
+	pthread_once(&reg_fork_once, reg_fork_init);
 	pthread_mutex_lock(&reg_lock);
 	each_node(node_count, &c);
-	if (!leaves_only && !tide__os_resident(reg_root, sizeof(reg_root), rv))
-		for (size_t pg = 0; pg < sizeof(rv); pg++)
-			c.bytes += (rv[pg] & 1) ? 4096 : 0;
+	if (!leaves_only && !units_resident(reg_root, sizeof(reg_root), rv))
+		for (size_t i = 0; i < sizeof(rv); i++)
+			c.bytes += (rv[i] & 1) ? UNIT : 0;
 	pthread_mutex_unlock(&reg_lock);
 	return c.bytes;
 }
