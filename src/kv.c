@@ -484,19 +484,25 @@ static inline void ent_clear(struct reg_ent *e)
 	atomic_store_explicit(&e->word, 0, memory_order_release);
 }
 
-static void reg_fork_prepare(void)
+/*
+ * A forked child starts reg_lock afresh and takes no lock in a prepare
+ * handler: reg_lock is taken inside other modules' locks (ctl's thread
+ * runs tide_drop_caches() -> tide_purge() -> the trim under its own lock),
+ * and a prepare handler that took it would order it before theirs (a
+ * lock-order inversion, found by TSan).  What a thread of the parent was
+ * doing under it at the fork is harmless in the child: a trim only drops
+ * pages whose entries are all empty, and a publish that had not stored its
+ * word leaves an empty entry for a block that no thread of the child owns,
+ * as any other thread's allocation in flight.
+ */
+static void reg_fork_child(void)
 {
-	pthread_mutex_lock(&reg_lock);
-}
-
-static void reg_fork_release(void)
-{
-	pthread_mutex_unlock(&reg_lock);
+	pthread_mutex_init(&reg_lock, NULL);
 }
 
 static void reg_fork_init(void)
 {
-	pthread_atfork(reg_fork_prepare, reg_fork_release, reg_fork_release);
+	pthread_atfork(NULL, NULL, reg_fork_child);
 }
 
 /* Make @e live: a block of @map_len committed bytes, @size requested. */
