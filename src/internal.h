@@ -78,9 +78,9 @@ void tide__os_unmap(void *addr, size_t len);
  * Failable: a zeroed read/write mapping for a library table (kv's paged
  * block registry), counted apart from the blocks' mappings (tables_live):
  * such tables live as long as the process, so leak checks look at
- * maps_live and heap_live only.  It sits between two 2 MiB PROT_NONE
- * guards: it never merges with, nor shares a page table with, the
- * mappings it describes (on this project's VM, reading a table page that
+ * maps_live and heap_live only.  It sits between two untouched 2 MiB
+ * margins of a MAP_NORESERVE mapping: it never merges with, nor shares a
+ * page table with, the mappings it describes (on this project's VM, reading a table page that
  * shares a page table with a block made the block's munmap 20% dearer).
  */
 int tide__os_map_table(size_t len, void **ret_addr);

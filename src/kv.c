@@ -300,7 +300,7 @@ static struct reg_ent *reg_find(uintptr_t base)
 
 /*
  * Nodes come from table chunks of 16 MiB (tide__os_map_table: between
- * guards, away from the blocks), cut by a bump pointer and never given
+ * untouched 2 MiB margins, away from the blocks), cut by a bump pointer and never given
  * back.  Only the pages written become resident; a node that loses a race
  * or a surplus spare stays unused in its chunk (virtual memory only).
  */

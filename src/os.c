@@ -236,7 +236,11 @@ void tide__os_unmap(void *addr, size_t len)
 	ACCT_SUB(map_bytes, (long long)len);
 }
 
-/* Guard on each side of a table: no merge, and no page table shared. */
+/*
+ * Room on each side of a table, never touched: no page table shared with
+ * a neighbour.  MAP_NORESERVE also keeps the table's VMA from merging with
+ * the blocks' (different flags).  One plain mapping, no mprotect().
+ */
 #define TABLE_GUARD ((size_t)2 << 20)
 
 int tide__os_map_table(size_t len, void **ret_addr)
@@ -245,16 +249,10 @@ int tide__os_map_table(size_t len, void **ret_addr)
 
 	if (inject())
 		return -ENOMEM;
-	p = CALL(mmap)(NULL, len + 2 * TABLE_GUARD, PROT_NONE,
+	p = CALL(mmap)(NULL, len + 2 * TABLE_GUARD, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (p == MAP_FAILED)
 		return errno ? -errno : -ENOMEM;
-	if (mprotect(p + TABLE_GUARD, len, PROT_READ | PROT_WRITE)) {
-		int err = errno ? -errno : -ENOMEM;
-
-		CALL(munmap)(p, len + 2 * TABLE_GUARD);
-		return err;
-	}
 	ACCT_ADD(tables_live, 1);
 	*ret_addr = p + TABLE_GUARD;
 	return 0;
