@@ -398,7 +398,8 @@ long env_num(const char *name, long def)
  * pop).  The implementations are the ones above; the realloc vector is the
  * reference.
  */
-template <class V> double small_pass(size_t maxn, bool keep, uint64_t *sum)
+template <class V, int Copy>
+double small_pass(size_t maxn, bool keep, uint64_t *sum)
 {
 	enum { NVEC = 10000 };
 	static V *vs[NVEC];
@@ -432,21 +433,41 @@ template <class V> double small_pass(size_t maxn, bool keep, uint64_t *sum)
 	return (bench_now() - t) * 1e9 / (double)ops;
 }
 
+/*
+ * Where a loop of a nanosecond per element lies moves its time by tens of
+ * percent here (alignment and branch-predictor effects): every
+ * implementation exists in NCOPY copies at different code addresses, round
+ * r runs copy r % NCOPY of each, and the realloc vector has a second set of
+ * copies, the control: the same code against itself.
+ */
+enum { NCOPY = 4 };
+
 struct SmallImpl {
 	const char *name;
-	double (*fn)(size_t, bool, uint64_t *);
+	double (*fn[NCOPY])(size_t, bool, uint64_t *);
 };
+
+#define SMALL_COPIES(V, base)                                      \
+	{                                                          \
+		small_pass<V, base>, small_pass<V, base + 1>,      \
+			small_pass<V, base + 2>, small_pass<V, base + 3> \
+	}
+
+using TideInl = TideVec<0, true>;
+using TideFn = TideVec<0, false>;
+using StdPlain = StdVec<false>;
 
 void small_section(int reps)
 {
 	const SmallImpl impls[] = {
-		{ "tide_vec (inline helpers)", small_pass<TideVec<0, true>> },
-		{ "tide_vec (functions)", small_pass<TideVec<0, false>> },
-		{ "realloc vector", small_pass<ReallocVec> },
-		{ "realloc vector (functions)", small_pass<ReallocFnVec> },
-		{ "std::vector", small_pass<StdVec<false>> },
+		{ "tide_vec (inline helpers)", SMALL_COPIES(TideInl, 0) },
+		{ "tide_vec (functions)", SMALL_COPIES(TideFn, 0) },
+		{ "realloc vector", SMALL_COPIES(ReallocVec, 0) },
+		{ "realloc vector (functions)", SMALL_COPIES(ReallocFnVec, 0) },
+		{ "std::vector", SMALL_COPIES(StdPlain, 0) },
+		{ "realloc vector (control)", SMALL_COPIES(ReallocVec, 4) },
 	};
-	enum { INL, FN, RV, RVFN, STD, NIMPL };
+	enum { INL, FN, RV, RVFN, STD, CTL, NIMPL };
 	const size_t maxns[] = { 16, 1000 };
 	double worst = 0, worst_fn = 0;
 	uint64_t sum = 0;
@@ -466,16 +487,20 @@ void small_section(int reps)
 	       "cancels out. Reference: the plain realloc-doubling C vector "
 	       "(inline); for tide's functions also the same vector with push "
 	       "and pop as out-of-line functions of tide's signatures "
-	       "(*realloc functions*: the price of the call itself). Command: "
-	       "`BENCH_VEC_SMALL=only build-bench/bench/bench_vec` "
+	       "(*realloc functions*: the price of the call itself). Every "
+	       "implementation exists in %d copies at different code "
+	       "addresses, round r runs copy r mod %d of each; *control*: a "
+	       "second set of copies of the realloc vector against the first "
+	       "(the same code: how far placement alone moves a ratio). "
+	       "Command: `BENCH_VEC_SMALL=only build-bench/bench/bench_vec` "
 	       "(BENCH_VEC_SMALL_REPS).\n\n",
-	       reps);
+	       reps, (int)NCOPY, (int)NCOPY);
 	printf("| case | tide inline | tide functions | realloc vector | "
-	       "realloc functions | std::vector |\n"
-	       "|---|---:|---:|---:|---:|---:|\n");
+	       "realloc functions | std::vector | control |\n"
+	       "|---|---:|---:|---:|---:|---:|---:|\n");
 	for (size_t m = 0; m < 2; m++) {
 		for (int keep = 0; keep < 2; keep++) {
-			std::vector<double> t[NIMPL], r_inl, r_fn, r_call;
+			std::vector<double> t[NIMPL], r_inl, r_fn, r_call, r_ctl;
 			double med[NIMPL];
 
 			for (int r = 0; r < reps; r++) {
@@ -488,22 +513,25 @@ void small_section(int reps)
 						only && !strstr(impls[i].name,
 								only) ?
 							1 :
-							impls[i].fn(maxns[m],
-								    keep, &sum);
+							impls[i].fn[r % NCOPY](
+								maxns[m], keep,
+								&sum);
 					t[i].push_back(now[i]);
 				}
 				r_inl.push_back(now[INL] / now[RV]);
 				r_fn.push_back(now[FN] / now[RV]);
 				r_call.push_back(now[FN] / now[RVFN]);
+				r_ctl.push_back(now[CTL] / now[RV]);
 			}
 			for (size_t i = 0; i < NIMPL; i++)
 				med[i] = median(t[i]);
 			printf("| 1..%zu, %s | %.3f (%.3f×) | %.3f (%.3f×; "
 			       "%.3f× of realloc functions) | %.3f | %.3f | "
-			       "%.3f |\n",
+			       "%.3f | %.3f× |\n",
 			       maxns[m], keep ? "keep" : "churn", med[INL],
 			       median(r_inl), med[FN], median(r_fn),
-			       median(r_call), med[RV], med[RVFN], med[STD]);
+			       median(r_call), med[RV], med[RVFN], med[STD],
+			       median(r_ctl));
 			worst = std::max(worst, median(r_inl));
 			worst = std::max(worst, median(r_fn));
 			worst_fn = std::max(worst_fn, median(r_call));

@@ -26,6 +26,48 @@ export PKG_CONFIG_PATH="$prefix/lib/pkgconfig:$prefix/lib/x86_64-linux-gnu/pkgco
 ${CC:-cc} -o "$prefix/use" "$prefix/use.c" $(pkg-config --cflags --libs tide)
 out=$(LD_LIBRARY_PATH="$prefix/lib:$prefix/lib/x86_64-linux-gnu" "$prefix/use")
 [ "$out" = "$(pkg-config --modversion tide) 4096" ] || { echo "pkg-config consumer printed: $out"; exit 1; }
+# The inline fast paths of kv.h and vec.h, as C11 (gcc and clang), C++17
+# and C99 (which gets the exported functions only), warnings as errors.
+cat >"$prefix/vec.c" <<'C'
+#include <tide.h>
+#include <stdint.h>
+#include <stdio.h>
+int main(void)
+{
+	struct tide_vec v = TIDE_VEC_INIT(uint64_t, 0);
+	uint64_t x, sum = 0;
+	char *p;
+
+	for (uint64_t i = 0; i < 100000; i++)
+		if (tide_vec_push_val(&v, uint64_t, i))
+			return 1;
+	while (v.len) {
+		if (tide_vec_pop_val(&v, uint64_t, &x))
+			return 2;
+		sum += x;
+	}
+	tide_vec_destroy(&v);
+	p = (char *)tide_kvmalloc(100, 0);
+	if (!p)
+		return 3;
+	p = (char *)tide_kvrealloc(p, 200, 0);
+	tide_kvfree(p);
+	printf("%llu\n", (unsigned long long)sum);
+	return 0;
+}
+C
+cp "$prefix/vec.c" "$prefix/vec.cc"
+for c in "${CC:-cc} -std=c11:vec.c" "${CC:-cc} -std=c99:vec.c" \
+	"clang -std=c11:vec.c" "${CXX:-c++} -std=c++17:vec.cc" \
+	"clang++ -std=c++17:vec.cc"; do
+	comp=${c%%:*}
+	command -v "${comp%% *}" >/dev/null || continue
+	# shellcheck disable=SC2086
+	$comp -Wall -Wextra -Werror -pedantic -O2 -o "$prefix/vec" \
+		"$prefix/${c#*:}" $(pkg-config --cflags --libs tide)
+	out=$(LD_LIBRARY_PATH="$prefix/lib:$prefix/lib/x86_64-linux-gnu" "$prefix/vec")
+	[ "$out" = 4999950000 ] || { echo "$comp consumer printed: $out"; exit 1; }
+done
 mkdir "$prefix/cm"
 cat >"$prefix/cm/CMakeLists.txt" <<'C'
 cmake_minimum_required(VERSION 3.18)

@@ -15,8 +15,8 @@ extern "C" {
 
 #define TIDE_VERSION_MAJOR 0
 #define TIDE_VERSION_MINOR 2
-#define TIDE_VERSION_PATCH 1
-#define TIDE_VERSION_STRING "0.2.1"
+#define TIDE_VERSION_PATCH 2
+#define TIDE_VERSION_STRING "0.2.2"
 
 #if defined(TIDE_BUILDING) && defined(__GNUC__)
 #define TIDE_API __attribute__((visibility("default")))
@@ -34,6 +34,23 @@ extern "C" {
 #define TIDE_WARN_UNUSED
 #define TIDE_ALLOC_SIZE(n)
 #define TIDE_ALLOC_SIZE2(n, m)
+#endif
+
+/*
+ * Private, for the inline fast paths of kv.h and vec.h: a branch hint, and
+ * a second, cold declaration of an exported function (the same symbol under
+ * another C name), which the fast paths call when they fall back so that
+ * the compiler keeps the fast path straight and moves the call aside.
+ */
+#if defined(__GNUC__)
+#define TIDE__LIKELY(x) __builtin_expect(!!(x), 1)
+#define TIDE__ASM_STR2(x) #x
+#define TIDE__ASM_STR(x) TIDE__ASM_STR2(x)
+#define TIDE__COLD_ALIAS(name)                              \
+	__asm__(TIDE__ASM_STR(__USER_LABEL_PREFIX__) #name) \
+		__attribute__((cold))
+#else
+#define TIDE__LIKELY(x) (x)
 #endif
 
 /*

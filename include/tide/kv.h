@@ -218,9 +218,12 @@ TIDE_API void tide_kv_stats(struct tide_kv_stats *st);
  * (docs/abi.md).
  */
 #if !defined(TIDE_NO_INLINE) && !defined(TIDE_BUILDING) && \
-	!defined(TIDE_TEST_HOOKS) && defined(__GNUC__)
+	!defined(TIDE_TEST_HOOKS) && defined(__GNUC__) &&  \
+	(defined(__cplusplus) ||                           \
+	 (defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L))
 
 TIDE_API extern size_t tide__kv_fast_limit; /* private, see above */
+#define TIDE__KV_INLINE 1 /* vec.h builds its inline growth on these */
 
 #if defined(__x86_64__)
 #define TIDE__KV_ADDR_END ((uintptr_t)1 << 47)
@@ -254,6 +257,13 @@ static inline size_t tide__kv_heap_req(size_t size)
 	return size < TIDE__KV_MAX_ALIGN ? TIDE__KV_MAX_ALIGN : size;
 }
 
+/* The exported functions, cold, for the fallbacks (see common.h). */
+TIDE_API extern void *tide__kvmalloc_slow(size_t size, unsigned flags)
+	TIDE__COLD_ALIAS(tide_kvmalloc);
+TIDE_API extern void *tide__kvrealloc_slow(void *p, size_t size, unsigned flags)
+	TIDE__COLD_ALIAS(tide_kvrealloc);
+TIDE_API extern void tide__kvfree_slow(void *p) TIDE__COLD_ALIAS(tide_kvfree);
+
 static inline void *tide__kvmalloc_inline(size_t size, unsigned flags)
 {
 	if (__builtin_expect(tide__kv_fast_size(size, flags), 1)) {
@@ -262,7 +272,7 @@ static inline void *tide__kvmalloc_inline(size_t size, unsigned flags)
 		if (__builtin_expect(p != NULL, 1))
 			return p;
 	}
-	return (tide_kvmalloc)(size, flags);
+	return tide__kvmalloc_slow(size, flags);
 }
 
 static inline void *tide__kvrealloc_inline(void *p, size_t size, unsigned flags)
@@ -275,7 +285,7 @@ static inline void *tide__kvrealloc_inline(void *p, size_t size, unsigned flags)
 		if (__builtin_expect(q != NULL, 1))
 			return q;
 	}
-	return (tide_kvrealloc)(p, size, flags);
+	return tide__kvrealloc_slow(p, size, flags);
 }
 
 static inline void tide__kvfree_inline(void *p)
@@ -283,7 +293,7 @@ static inline void tide__kvfree_inline(void *p)
 	if (__builtin_expect(tide__kv_fast_ptr(p), 1))
 		free(p);
 	else
-		(tide_kvfree)(p);
+		tide__kvfree_slow(p);
 }
 
 #define tide_kvmalloc(size, flags) tide__kvmalloc_inline(size, flags)

@@ -8,6 +8,7 @@
 #define TIDE_VEC_H
 
 #include <tide/common.h>
+#include <tide/kv.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -85,19 +86,25 @@ struct tide_vec {
  * tide_vec_push_val() - typed push with an inline fast path.
  * @v: the vector (evaluated more than once).
  * @type: the element type; sizeof(@type) must equal @v->elem_size.
- * @val: the value (evaluated once).
+ * @val: the value (evaluated once, before any growth).
  *
  * When there is room (and the page it lands in is already populated) the
- * value is stored inline; otherwise tide_vec_push() does the work.  The functions stay the real API: this only saves the call
- * in hot loops.
+ * value is stored inline.  When the vector is full and its buffer is a heap
+ * block that stays below the paged threshold after doubling (and @v->flags
+ * holds no kv flag), the growth is inline too: the C heap's realloc() to
+ * twice the capacity (4 elements first), the same growth tide_vec_push()
+ * makes.  Everything else (paged buffers, kv flags, failures) goes to
+ * tide_vec_push().  The functions stay the real API: this only saves the
+ * calls in hot loops.
  *
  * Context: as tide_vec_push().
  * Return: as tide_vec_push().
  */
-#define tide_vec_push_val(v, type, val)                         \
-	((v)->len < (v)->push_end ?                             \
-		 (((type *)(v)->data)[(v)->len++] = (val), 0) : \
-		 tide_vec_push((v), TIDE__VEC_TMP(type, val)))
+#define tide_vec_push_val(v, type, val)                             \
+	(TIDE__LIKELY((v)->len < (v)->push_end) ?                   \
+		 (((type *)(v)->data)[(v)->len++] = (val), 0) :     \
+		 TIDE__VEC_PUSH_GROW((v), TIDE__VEC_TMP(type, val), \
+				     sizeof(type)))
 
 /**
  * tide_vec_pop_val() - typed pop with an inline fast path.
@@ -115,11 +122,12 @@ struct tide_vec {
  * Context: as tide_vec_pop().
  * Return: as tide_vec_pop().
  */
-#define tide_vec_pop_val(v, type, out)                                      \
-	((v)->len > (v)->pop_floor && (!((v)->flags & TIDE_VEC_AUTOTRIM) || \
-				       (v)->len > (v)->cap / 4) ?           \
-		 (*(out) = ((type *)(v)->data)[--(v)->len], 0) :            \
-		 tide_vec_pop((v), (out)))
+#define tide_vec_pop_val(v, type, out)                           \
+	(TIDE__LIKELY((v)->len > (v)->pop_floor &&               \
+		      (!((v)->flags & TIDE_VEC_AUTOTRIM) ||      \
+		       (v)->len > (v)->cap / 4)) ?               \
+		 (*(out) = ((type *)(v)->data)[--(v)->len], 0) : \
+		 TIDE__VEC_POP_SLOW((v), (out)))
 
 /**
  * tide_vec_init() - make @v an empty vector.
@@ -203,6 +211,97 @@ TIDE_API void *tide_vec_push_slot(struct tide_vec *v);
  * (@v and @out unchanged).
  */
 TIDE_API int tide_vec_pop(struct tide_vec *v, void *out);
+
+/* The helpers' fallbacks: the same functions, declared cold (common.h). */
+#if defined(__GNUC__) && !defined(TIDE_BUILDING)
+TIDE_API int tide__vec_push_slow(struct tide_vec *v, const void *elem)
+	TIDE__COLD_ALIAS(tide_vec_push);
+TIDE_API int tide__vec_pop_slow(struct tide_vec *v, void *out)
+	TIDE__COLD_ALIAS(tide_vec_pop);
+#define TIDE__VEC_PUSH_SLOW tide__vec_push_slow
+#define TIDE__VEC_POP_SLOW tide__vec_pop_slow
+#else
+#define TIDE__VEC_PUSH_SLOW tide_vec_push
+#define TIDE__VEC_POP_SLOW tide_vec_pop
+#endif
+
+/*
+ * DOC: Inline growth and destruction
+ *
+ * Where kv.h compiles its fast paths into the caller (TIDE__KV_INLINE; see
+ * kv.h), a full vector whose buffer is a heap block grows inline when
+ * tide_vec_push_val() finds it full, and tide_vec_destroy() frees a heap
+ * buffer inline: the C heap's realloc() and free() behind the same compares
+ * as kv's.  The growth is the library's (twice the capacity, 4 elements
+ * first) and leaves the private fields as the library leaves them after a
+ * heap growth (push_end = cap, pop_floor = cap / 4 with
+ * %TIDE_VEC_AUTOTRIM and 0 without, span = 0).  Anything else (paged
+ * buffers or sizes, kv flags in @v->flags, an element size other than the
+ * helper's type, a failed realloc(), which leaves the buffer as it was)
+ * falls back to the exported function, which also runs reclaim.  ABI:
+ * this bakes the private fields' meaning for heap buffers into programs
+ * (docs/abi.md).
+ */
+#if defined(TIDE__KV_INLINE) && !defined(TIDE_BUILDING)
+TIDE_API void tide__vec_destroy_slow(struct tide_vec *v)
+	TIDE__COLD_ALIAS(tide_vec_destroy);
+
+/* A full heap buffer doubled with realloc(); 0, or -1 to fall back. */
+static inline int tide__vec_grow_heap(struct tide_vec *v, size_t esz)
+{
+	size_t cap = v->cap, ncap = cap ? 2 * cap : 4, bytes;
+	void *p;
+
+	if (v->len != cap || v->elem_size != esz ||
+	    (v->flags & TIDE_FLAGS_KV) || cap > SIZE_MAX / 4 ||
+	    __builtin_mul_overflow(ncap, esz, &bytes) ||
+	    !tide__kv_fast_size(bytes, 0) ||
+	    (v->data && !tide__kv_fast_ptr(v->data)))
+		return -1;
+	p = v->data ? realloc(v->data, tide__kv_heap_req(bytes)) :
+		      malloc(tide__kv_heap_req(bytes));
+	if (!p)
+		return -1;
+	v->data = p;
+	v->cap = ncap;
+	v->push_end = ncap;
+	v->pop_floor = (v->flags & TIDE_VEC_AUTOTRIM) ? ncap / 4 : 0;
+	v->span = 0;
+	return 0;
+}
+
+static inline int tide__vec_push_grow(struct tide_vec *v, const void *elem,
+				      size_t esz)
+{
+	if (TIDE__LIKELY(!tide__vec_grow_heap(v, esz))) {
+		__builtin_memcpy((char *)v->data + v->len * esz, elem, esz);
+		v->len++;
+		return 0;
+	}
+	return tide__vec_push_slow(v, elem);
+}
+
+static inline void tide__vec_destroy_inline(struct tide_vec *v)
+{
+	if (TIDE__LIKELY(v && (!v->data || tide__kv_fast_ptr(v->data)))) {
+		if (v->data)
+			free(v->data);
+		v->data = NULL;
+		v->len = 0;
+		v->cap = 0;
+		v->push_end = 0;
+		v->pop_floor = 0;
+		v->span = 0;
+	} else {
+		tide__vec_destroy_slow(v);
+	}
+}
+
+#define TIDE__VEC_PUSH_GROW(v, elem, esz) tide__vec_push_grow(v, elem, esz)
+#define tide_vec_destroy(v) tide__vec_destroy_inline(v)
+#else
+#define TIDE__VEC_PUSH_GROW(v, elem, esz) TIDE__VEC_PUSH_SLOW(v, elem)
+#endif
 
 /**
  * tide_vec_insert() - insert a copy of *@elem at index @i.

@@ -1,0 +1,270 @@
+// SPDX-License-Identifier: MIT
+/*
+ * test_vec_inline.c - vec.h's inline growth and destruction, as programs get
+ * them.
+ *
+ * Built against the release library without TIDE_TEST_HOOKS (which turns
+ * the inline paths off), so tide_vec_push_val() grows a full heap buffer
+ * with the C heap's realloc() in this file and tide_vec_destroy() is the
+ * static inline function of vec.h.  Every test checks the result against
+ * the exported functions, called by address, on a twin vector.
+ */
+#include <errno.h>
+#include <malloc.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <tide.h>
+
+#include "harness.h"
+
+#define KiB ((size_t)1024)
+#define MiB (1024 * KiB)
+
+#ifndef tide_vec_destroy
+#error "vec.h's inline paths are off in this build"
+#endif
+
+/* The exported functions, whatever the macros do. */
+static int (*const push_fn)(struct tide_vec *, const void *) = tide_vec_push;
+static void (*const destroy_fn)(struct tide_vec *) = tide_vec_destroy;
+
+static void check_same_state(const struct tide_vec *a, const struct tide_vec *b)
+{
+	CHECK_UEQ(a->len, b->len);
+	CHECK_UEQ(a->cap, b->cap);
+	CHECK_UEQ(a->push_end, b->push_end);
+	CHECK_UEQ(a->pop_floor, b->pop_floor);
+	CHECK_UEQ(a->span, b->span);
+	CHECK_UEQ(a->elem_size, b->elem_size);
+	CHECK(!memcmp(a->data, b->data, a->len * a->elem_size));
+}
+
+static void grow_like_the_library(unsigned flags)
+{
+	struct tide_vec a = TIDE_VEC_INIT(uint64_t, flags);
+	struct tide_vec b = TIDE_VEC_INIT(uint64_t, flags);
+	size_t caps = 0;
+
+	tide_kv_set_threshold(SIZE_MAX);
+	for (uint64_t i = 0; i < 5000; i++) {
+		size_t cap = a.cap;
+
+		CHECK_EQ(tide_vec_push_val(&a, uint64_t, i * 3), 0);
+		CHECK_EQ(push_fn(&b, &(uint64_t){ i * 3 }), 0);
+		check_same_state(&a, &b);
+		CHECK(!tide_kv_is_paged(a.data));
+		if (a.cap != cap) {
+			/* 4 first, then doubling: 4, 8, ..., 8192 */
+			CHECK_UEQ(a.cap, cap ? 2 * cap : 4);
+			CHECK_CMP(malloc_usable_size(a.data), >=, a.cap * 8);
+			caps++;
+		}
+	}
+	CHECK_UEQ(caps, 12);
+	CHECK_UEQ(a.cap, 8192);
+	/* the same vectors empty out alike (AUTOTRIM: trim on pop) */
+	while (a.len) {
+		uint64_t x, y;
+
+		CHECK_EQ(tide_vec_pop_val(&a, uint64_t, &x), 0);
+		CHECK_EQ(tide_vec_pop(&b, &y), 0);
+		CHECK_UEQ(x, y);
+		check_same_state(&a, &b);
+	}
+	tide_vec_destroy(&a);
+	destroy_fn(&b);
+	tide_kv_set_threshold(TIDE_KV_DEFAULT_THRESHOLD);
+}
+
+TEST(inline_growth_leaves_the_state_the_library_leaves)
+{
+	grow_like_the_library(0);
+}
+
+TEST(inline_growth_keeps_autotrim_floors)
+{
+	struct tide_vec v = TIDE_VEC_INIT(uint64_t, TIDE_VEC_AUTOTRIM);
+
+	tide_kv_set_threshold(SIZE_MAX);
+	for (uint64_t i = 0; i < 33; i++)
+		CHECK_EQ(tide_vec_push_val(&v, uint64_t, i), 0);
+	CHECK_UEQ(v.cap, 64);
+	CHECK_UEQ(v.push_end, 64);
+	CHECK_UEQ(v.pop_floor, 16); /* cap / 4 under AUTOTRIM */
+	CHECK_UEQ(v.span, 0);
+	tide_vec_destroy(&v);
+	grow_like_the_library(TIDE_VEC_AUTOTRIM);
+}
+
+TEST(growth_to_the_paged_threshold_takes_the_library_path)
+{
+	struct tide_vec v = TIDE_VEC_INIT(uint64_t, 0);
+	struct tide_kv_stats s0, s1;
+
+	tide_kv_set_threshold(4 * KiB);
+	tide_kv_stats(&s0);
+	for (uint64_t i = 0; i < 256; i++)
+		CHECK_EQ(tide_vec_push_val(&v, uint64_t, i), 0);
+	CHECK_UEQ(v.cap, 256); /* 2 KiB: a heap block */
+	CHECK(!tide_kv_is_paged(v.data));
+	CHECK_EQ(tide_vec_push_val(&v, uint64_t, 256), 0);
+	/* doubling to 4 KiB reaches the threshold: the library made it */
+	CHECK(tide_kv_is_paged(v.data));
+	CHECK_UEQ(v.cap, 512);
+	for (uint64_t i = 0; i <= 256; i++)
+		CHECK_UEQ(tide_vec_at(&v, uint64_t, i), i);
+	tide_kv_stats(&s1);
+	CHECK_UEQ(s1.blocks, s0.blocks + 1);
+	tide_vec_destroy(&v); /* paged: the inline destroy calls the library */
+	tide_kv_stats(&s1);
+	CHECK_UEQ(s1.blocks, s0.blocks);
+	CHECK(!v.data && !v.len && !v.cap && !v.push_end && !v.pop_floor &&
+	      !v.span);
+	tide_kv_set_threshold(TIDE_KV_DEFAULT_THRESHOLD);
+}
+
+TEST(kv_flags_and_bad_vectors_take_the_library_path)
+{
+	struct tide_vec z = TIDE_VEC_INIT(uint32_t, TIDE_ZERO);
+	struct tide_vec bad;
+	void *dirty[64], *guard;
+	size_t growths = 0;
+
+	tide_kv_set_threshold(SIZE_MAX);
+	/* 256 KiB of heap full of 0xff, free again: realloc() reuses it */
+	for (int i = 0; i < 64; i++) {
+		dirty[i] = malloc(4 * KiB);
+		CHECK(dirty[i]);
+		memset(dirty[i], 0xff, 4 * KiB);
+	}
+	guard = malloc(64); /* keeps them from merging into the top chunk */
+	for (int i = 0; i < 64; i++)
+		free(dirty[i]);
+	for (uint32_t i = 0; i < 16384; i++) {
+		size_t cap = z.cap;
+		const unsigned char *bytes;
+
+		CHECK_EQ(tide_vec_push_val(&z, uint32_t, 0xffffffffu), 0);
+		if (z.cap == cap)
+			continue;
+		growths++;
+		/* TIDE_ZERO: the library zeroed every slot past len */
+		bytes = z.data;
+		for (size_t b = z.len * 4; b < z.cap * 4; b++)
+			CHECK_UEQ(bytes[b], 0);
+	}
+	CHECK_UEQ(growths, 13); /* 4 .. 16384 */
+	tide_vec_destroy(&z);
+	free(guard);
+
+	tide_vec_init(&bad, 0, 0); /* elem_size 0: every push is -EINVAL */
+	CHECK_EQ(tide_vec_push_val(&bad, uint64_t, 1), -EINVAL);
+	CHECK(!bad.data && !bad.cap);
+	tide_vec_destroy(&bad);
+	tide_vec_destroy(NULL); /* NULL: the library, which ignores it */
+	tide_kv_set_threshold(TIDE_KV_DEFAULT_THRESHOLD);
+}
+
+TEST(destroy_frees_the_heap_buffer)
+{
+	struct tide_vec v = TIDE_VEC_INIT(uint64_t, 0);
+	size_t before, during;
+
+	tide_kv_set_threshold(SIZE_MAX);
+	before = mallinfo2().uordblks;
+	for (uint64_t i = 0; i < 3000; i++)
+		CHECK_EQ(tide_vec_push_val(&v, uint64_t, i), 0);
+	during = mallinfo2().uordblks;
+	CHECK_CMP(during, >=, before + 4096 * 8);
+	tide_vec_destroy(&v);
+	CHECK_UEQ(mallinfo2().uordblks, before);
+	CHECK(!v.data && !v.len && !v.cap && !v.push_end && !v.pop_floor &&
+	      !v.span);
+	CHECK_UEQ(v.elem_size, 8); /* kept: the vector may be used again */
+	CHECK_EQ(tide_vec_push_val(&v, uint64_t, 7), 0);
+	CHECK_UEQ(v.cap, 4);
+	tide_vec_destroy(&v);
+	tide_kv_set_threshold(TIDE_KV_DEFAULT_THRESHOLD);
+}
+
+/*
+ * A realloc() that fails inline leaves the buffer; the library then tries
+ * (and runs reclaim) and reports ENOMEM with the vector unchanged.
+ */
+static void grow_under_an_address_space_limit(void *arg)
+{
+	struct tide_vec v = TIDE_VEC_INIT(uint64_t, 0);
+	struct rlimit rl;
+	void *data;
+	size_t cap;
+	int r;
+
+	(void)arg;
+	tide_kv_set_threshold(SIZE_MAX);
+	for (uint64_t i = 0; i < (1u << 20); i++)
+		if (tide_vec_push_val(&v, uint64_t, i))
+			_exit(10);
+	if (v.cap != (1u << 20) || v.len != v.cap)
+		_exit(11);
+	/* room for nothing like another 16 MiB */
+	getrlimit(RLIMIT_AS, &rl);
+	rl.rlim_cur = 0;
+	{
+		FILE *f = fopen("/proc/self/statm", "r");
+		unsigned long pages = 0;
+
+		if (!f || fscanf(f, "%lu", &pages) != 1)
+			_exit(12);
+		fclose(f);
+		rl.rlim_cur =
+			pages * (unsigned long)sysconf(_SC_PAGESIZE) + 4 * MiB;
+	}
+	if (setrlimit(RLIMIT_AS, &rl))
+		_exit(13);
+	data = v.data;
+	cap = v.cap;
+	r = tide_vec_push_val(&v, uint64_t, 42);
+	if (r != -ENOMEM)
+		_exit(14);
+	if (v.data != data || v.cap != cap || v.len != cap || v.push_end != cap)
+		_exit(15);
+	for (uint64_t i = 0; i < cap; i++)
+		if (tide_vec_at(&v, uint64_t, i) != i)
+			_exit(16);
+	tide_vec_destroy(&v);
+	_exit(0);
+}
+
+TEST(failed_inline_growth_falls_back_and_keeps_the_vector)
+{
+	char out[256];
+	int status = th_fork(grow_under_an_address_space_limit, NULL, out,
+			     sizeof(out));
+
+	CHECK(WIFEXITED(status));
+	CHECK_EQ(WEXITSTATUS(status), 0);
+}
+
+TEST(function_addresses_are_the_exported_functions)
+{
+	struct tide_vec v = TIDE_VEC_INIT(uint64_t, 0);
+	void (*destroy)(struct tide_vec *) = &tide_vec_destroy;
+
+	CHECK_EQ(push_fn(&v, &(uint64_t){ 5 }), 0);
+	CHECK_UEQ(v.cap, 4);
+	destroy(&v);
+	CHECK(!v.data && !v.cap);
+	CHECK(destroy == destroy_fn);
+}
+
+RUN_TESTS(T(inline_growth_leaves_the_state_the_library_leaves),
+	  T(inline_growth_keeps_autotrim_floors),
+	  T(growth_to_the_paged_threshold_takes_the_library_path),
+	  T(kv_flags_and_bad_vectors_take_the_library_path),
+	  T(destroy_frees_the_heap_buffer),
+	  T(failed_inline_growth_falls_back_and_keeps_the_vector),
+	  T(function_addresses_are_the_exported_functions))
