@@ -243,7 +243,7 @@ static inline int tide__kv_fast_ptr(const void *p) /* a heap block's */
 {
 	uintptr_t a = (uintptr_t)p;
 
-	return (a & 4095) != 64 && a - 4096 < TIDE__KV_ADDR_END - 4096;
+	return ((a - 64) & 4095) != 0 && a - 4096 < TIDE__KV_ADDR_END - 4096;
 }
 
 #ifdef __cplusplus
@@ -267,7 +267,10 @@ TIDE_API extern void tide__kvfree_slow(void *p) TIDE__COLD_ALIAS(tide_kvfree);
 static inline void *tide__kvmalloc_inline(size_t size, unsigned flags)
 {
 	if (__builtin_expect(tide__kv_fast_size(size, flags), 1)) {
-		void *p = malloc(tide__kv_heap_req(size));
+		/* a branch, not a select: the size reaches malloc() at once */
+		void *p = __builtin_expect(size >= TIDE__KV_MAX_ALIGN, 1) ?
+				  malloc(size) :
+				  malloc(TIDE__KV_MAX_ALIGN);
 
 		if (__builtin_expect(p != NULL, 1))
 			return p;
