@@ -97,8 +97,15 @@ int tide__os_unmap_tail(void *addr, size_t old_len, size_t new_len);
 int tide__os_grow_inplace(void *addr, size_t old_len, size_t new_len);
 /* Failable: move/grow a mapping anywhere (MREMAP_MAYMOVE). */
 int tide__os_remap(void *addr, size_t old_len, size_t new_len, void **ret_addr);
-/* Failable: move/grow a mapping to @dst, replacing what is there. */
-int tide__os_remap_fixed(void *addr, size_t old_len, size_t new_len, void *dst);
+/*
+ * Failable: move/grow a mapping to @dst, inside the caller's reservation.
+ * On failure the mapping is unchanged and *@dst_ours says whether
+ * [dst, dst + new_len) is still part of the reservation (false: leave that
+ * range alone, it may be another mapping's now, and it is no longer
+ * counted as tide's).
+ */
+int tide__os_remap_fixed(void *addr, size_t old_len, size_t new_len, void *dst,
+			 bool *dst_ours);
 /* Failable: madvise(); 0 or -errno. */
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23 /* Linux 5.14; older kernels: -EINVAL */

@@ -362,15 +362,24 @@ static void *paged_alloc(size_t size, unsigned flags)
 static int move_huge(char *base, size_t old_len, size_t len, void **ret)
 {
 	char *raw, *aligned;
+	bool ours;
 	int r;
 
 	r = tide__os_reserve(len + TIDE__HUGE_SIZE, (void **)&raw);
 	if (r)
 		return r;
 	aligned = (char *)TIDE__ALIGN_UP((uintptr_t)raw, TIDE__HUGE_SIZE);
-	r = tide__os_remap_fixed(base, old_len, len, aligned);
+	r = tide__os_remap_fixed(base, old_len, len, aligned, &ours);
 	if (r) {
-		tide__os_unmap(raw, len + TIDE__HUGE_SIZE);
+		if (ours) {
+			tide__os_unmap(raw, len + TIDE__HUGE_SIZE);
+		} else {
+			/* the middle may be another mapping now: margins only */
+			tide__os_trim(raw, (size_t)(aligned - raw));
+			tide__os_trim(
+				aligned + len,
+				(size_t)(raw + TIDE__HUGE_SIZE - aligned));
+		}
 		return r;
 	}
 	tide__os_trim(raw, (size_t)(aligned - raw));

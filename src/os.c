@@ -328,17 +328,45 @@ int tide__os_remap(void *addr, size_t old_len, size_t new_len, void **ret_addr)
 	return 0;
 }
 
-int tide__os_remap_fixed(void *addr, size_t old_len, size_t new_len, void *dst)
+/*
+ * MREMAP_FIXED unmaps the destination first and can still fail after that
+ * (move_vma() under the VMA-count or memory limits); another thread's
+ * mmap() may take the hole at once.  So a failure claims the range back
+ * with MAP_FIXED_NOREPLACE before the caller unmaps its reservation.  If
+ * that finds something there, it is either someone else's mapping or the
+ * reservation itself (the kernel failed before unmapping): both are left
+ * alone, and the caller unmaps only the margins it knows are its own.  The
+ * cost of guessing wrong the safe way is a PROT_NONE stretch of address
+ * space left mapped, on a path that only a VMA or memory limit takes.
+ */
+int tide__os_remap_fixed(void *addr, size_t old_len, size_t new_len, void *dst,
+			 bool *dst_ours)
 {
 	void *p;
+	int err;
 
+	*dst_ours = true;
 	if (inject())
 		return -ENOMEM;
 	tide__os_unpoison(addr, old_len);
 	p = CALL(mremap)(addr, old_len, new_len, MREMAP_MAYMOVE | MREMAP_FIXED,
 			 dst);
-	if (p == MAP_FAILED)
-		return errno ? -errno : -ENOMEM;
+	if (p == MAP_FAILED) {
+		err = errno ? -errno : -ENOMEM;
+		p = CALL(mmap)(dst, new_len, PROT_NONE,
+			       MAP_PRIVATE | MAP_ANONYMOUS |
+				       MAP_FIXED_NOREPLACE,
+			       -1, 0);
+		if (p != dst) {
+			/* A kernel before 4.17 treats it as a hint. */
+			if (p != MAP_FAILED)
+				CALL(munmap)(p, new_len);
+			*dst_ours = false;
+			ACCT_SUB(maps_live, 1);
+			ACCT_SUB(map_bytes, (long long)new_len);
+		}
+		return err;
+	}
 	ACCT_ADD(remaps, 1);
 	ACCT_ADD(moves, 1);
 	/* The pages now live at @dst, inside a reservation already counted. */

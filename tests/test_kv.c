@@ -587,6 +587,126 @@ TEST(huge_blocks_stay_aligned_when_moved)
 	tide_kvfree(q);
 }
 
+#ifndef TIDE_PORTABLE_REMAP
+/*
+ * A huge block's move (MREMAP_FIXED into a reservation) that fails.  The
+ * kernel may have unmapped the destination already (it does so before
+ * move_vma() can fail), and another thread may have mapped into that hole:
+ * tide must unmap its reservation without unmapping anybody else's pages.
+ */
+enum fixed_failure {
+	FAIL_BEFORE_UNMAP, /* the destination is still the reservation */
+	FAIL_AFTER_UNMAP, /* a hole, nobody took it */
+	FAIL_AFTER_FOREIGN_MAP, /* a hole, and another mapping took a page */
+};
+static enum fixed_failure fixed_mode;
+static char *fixed_dst, *foreign;
+static size_t fixed_len;
+
+static void *failing_fixed_mremap(void *old, size_t old_len, size_t new_len,
+				  int flags, void *new_addr)
+{
+	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+
+	if (!(flags & MREMAP_MAYMOVE)) {
+		errno = ENOMEM; /* no growth in place: the moving path */
+		return MAP_FAILED;
+	}
+	if (!(flags & MREMAP_FIXED))
+		return tide__os_default_hooks.mremap(old, old_len, new_len,
+						     flags, new_addr);
+	fixed_dst = new_addr;
+	fixed_len = new_len;
+	if (fixed_mode != FAIL_BEFORE_UNMAP)
+		munmap(new_addr, new_len);
+	if (fixed_mode == FAIL_AFTER_FOREIGN_MAP) {
+		foreign =
+			mmap(fixed_dst + 3 * pg, pg, PROT_READ | PROT_WRITE,
+			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+			     -1, 0);
+		if (foreign != fixed_dst + 3 * pg)
+			abort();
+		memcpy(foreign, "not tide's", 11);
+	}
+	errno = ENOMEM;
+	return MAP_FAILED;
+}
+
+static bool range_mapped(const void *addr, size_t len)
+{
+	unsigned char vec[64];
+
+	/* mincore() fails with ENOMEM where part of the range is unmapped */
+	return len <= 64 * (size_t)sysconf(_SC_PAGESIZE) &&
+	       !mincore((void *)addr, len, vec);
+}
+
+static void failed_huge_move(enum fixed_failure mode)
+{
+	struct tide__os_hooks h = tide__os_default_hooks;
+	size_t two = 2 * MiB, pg = (size_t)sysconf(_SC_PAGESIZE);
+	struct tide__os_stats s0, s1;
+	char *p = tide_kvmalloc(two, TIDE_HUGE);
+
+	CHECK(p);
+	fill(p, two, 6);
+	fixed_mode = mode;
+	fixed_dst = foreign = NULL;
+	h.mremap = failing_fixed_mremap;
+	tide__os_set_hooks(&h);
+	tide__os_stats(&s0);
+	errno = 0;
+	CHECK(!tide_kvrealloc(p, 5 * two, TIDE_NORECLAIM));
+	CHECK_EQ(errno, ENOMEM);
+	tide__os_stats(&s1);
+	tide__os_set_hooks(NULL);
+	CHECK(fixed_dst && fixed_len == 6 * two);
+	/* the block is as it was, and nothing of the move is counted */
+	CHECK(intact(p, two, 6));
+	CHECK_KVSIZE(p, two);
+	CHECK_EQ(s1.maps_live, s0.maps_live);
+	CHECK_EQ(s1.map_bytes, s0.map_bytes);
+	/* the reservation's upper margin (never empty) is gone */
+	CHECK(!range_mapped(fixed_dst + fixed_len, pg));
+	switch (mode) {
+	case FAIL_BEFORE_UNMAP:
+		/*
+		 * Indistinguishable from a foreign mapping in the hole: left
+		 * mapped (PROT_NONE address space), not counted as tide's.
+		 */
+		CHECK(range_mapped(fixed_dst, pg));
+		CHECK(range_mapped(fixed_dst + fixed_len - pg, pg));
+		munmap(fixed_dst, fixed_len);
+		break;
+	case FAIL_AFTER_UNMAP:
+		/* claimed back, then unmapped with the reservation */
+		CHECK(!range_mapped(fixed_dst, pg));
+		CHECK(!range_mapped(fixed_dst + fixed_len - pg, pg));
+		break;
+	case FAIL_AFTER_FOREIGN_MAP:
+		/* the other mapping lives on, its bytes untouched */
+		CHECK(range_mapped(foreign, pg));
+		CHECK(!memcmp(foreign, "not tide's", 11));
+		CHECK(!range_mapped(fixed_dst, pg));
+		munmap(foreign, pg);
+		break;
+	}
+	tide_kvfree(p);
+}
+
+#endif
+
+TEST(failed_huge_move_unmaps_only_its_own_reservation)
+{
+#ifdef TIDE_PORTABLE_REMAP
+	SKIP("portable build: huge blocks move by map, copy and unmap");
+#else
+	failed_huge_move(FAIL_BEFORE_UNMAP);
+	failed_huge_move(FAIL_AFTER_UNMAP);
+	failed_huge_move(FAIL_AFTER_FOREIGN_MAP);
+#endif
+}
+
 /* ---- misuse -------------------------------------------------------- */
 
 static void report_to_stdout(const char *what, const void *ptr, void *arg)
@@ -1105,6 +1225,7 @@ RUN_TESTS(T(small_blocks_come_from_the_heap),
 	  T(zero_flag_heap_growth_reads_zero),
 	  T(huge_blocks_are_2m_aligned_and_advised),
 	  T(huge_blocks_stay_aligned_when_moved),
+	  T(failed_huge_move_unmaps_only_its_own_reservation),
 	  T(foreign_pointer_is_reported_then_aborts),
 	  T(asan_poisons_bytes_past_requested_size),
 	  T(enomem_retries_after_each_reclaim_pass),
