@@ -225,7 +225,7 @@ TIDE_API int tide__vec_pop_slow(struct tide_vec *v, void *out)
 #define TIDE__VEC_POP_SLOW tide_vec_pop
 #endif
 
-/*
+/**
  * DOC: Inline growth and destruction
  *
  * Where kv.h compiles its fast paths into the caller (TIDE__KV_INLINE; see
