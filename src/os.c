@@ -16,6 +16,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <malloc.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -329,15 +330,66 @@ int tide__os_remap(void *addr, size_t old_len, size_t new_len, void **ret_addr)
 }
 
 /*
- * MREMAP_FIXED unmaps the destination first and can still fail after that
- * (move_vma() under the VMA-count or memory limits); another thread's
- * mmap() may take the hole at once.  So a failure claims the range back
- * with MAP_FIXED_NOREPLACE before the caller unmaps its reservation.  If
- * that finds something there, it is either someone else's mapping or the
- * reservation itself (the kernel failed before unmapping): both are left
- * alone, and the caller unmaps only the margins it knows are its own.  The
- * cost of guessing wrong the safe way is a PROT_NONE stretch of address
- * space left mapped, on a path that only a VMA or memory limit takes.
+ * One line of /proc/self/maps: does it cover [lo, hi) as an anonymous
+ * private PROT_NONE mapping ("start-end ---p 00000000 00:00 0")?
+ */
+static bool maps_line_covers(const char *l, uintptr_t lo, uintptr_t hi)
+{
+	char *end;
+	unsigned long long start = strtoull(l, &end, 16), stop;
+
+	if (*end != '-')
+		return false;
+	stop = strtoull(end + 1, &end, 16);
+	if (start > lo || stop < hi)
+		return false;
+	return !strncmp(end, " ---p ", 6) && strstr(end, " 00:00 0") != NULL;
+}
+
+/*
+ * Is [lo, hi) inside one anonymous PROT_NONE mapping, per /proc/self/maps?
+ * false when it cannot be read.  Only for failure paths: it reads the
+ * whole map.
+ */
+static bool one_reservation(uintptr_t lo, uintptr_t hi)
+{
+	char buf[4096], line[512];
+	size_t used = 0;
+	bool found = false, skip = false;
+	ssize_t n;
+	int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return false;
+	while (!found && (n = read(fd, buf, sizeof(buf))) > 0) {
+		for (ssize_t i = 0; i < n && !found; i++) {
+			if (buf[i] != '\n') {
+				if (used + 1 < sizeof(line))
+					line[used++] = buf[i];
+				else
+					skip = true; /* a long name: not ours */
+				continue;
+			}
+			line[used] = '\0';
+			found = !skip && maps_line_covers(line, lo, hi);
+			used = 0;
+			skip = false;
+		}
+	}
+	close(fd);
+	return found;
+}
+
+/*
+ * MREMAP_FIXED unmaps the destination before it can still fail (move_vma()
+ * under memory pressure), and another thread's mmap() may take the hole at
+ * once; it also fails before unmapping anything (the VMA-count and
+ * address-space limits are checked first).  So after a failure the range
+ * is claimed back with MAP_FIXED_NOREPLACE; where something is there, it
+ * is the caller's reservation if one anonymous PROT_NONE mapping still runs
+ * from @dst past @dst + @new_len (the caller's reservation goes on past it:
+ * an unmapped destination would have split it there).  Otherwise it is
+ * someone else's, and left alone.
  */
 int tide__os_remap_fixed(void *addr, size_t old_len, size_t new_len, void *dst,
 			 bool *dst_ours)
@@ -361,7 +413,10 @@ int tide__os_remap_fixed(void *addr, size_t old_len, size_t new_len, void *dst,
 			/* A kernel before 4.17 treats it as a hint. */
 			if (p != MAP_FAILED)
 				CALL(munmap)(p, new_len);
-			*dst_ours = false;
+			*dst_ours = one_reservation(
+				(uintptr_t)dst, (uintptr_t)dst + new_len + 1);
+		}
+		if (!*dst_ours) {
 			ACCT_SUB(maps_live, 1);
 			ACCT_SUB(map_bytes, (long long)new_len);
 		}

@@ -27,7 +27,8 @@ ${CC:-cc} -o "$prefix/use" "$prefix/use.c" $(pkg-config --cflags --libs tide)
 out=$(LD_LIBRARY_PATH="$prefix/lib:$prefix/lib/x86_64-linux-gnu" "$prefix/use")
 [ "$out" = "$(pkg-config --modversion tide) 4096" ] || { echo "pkg-config consumer printed: $out"; exit 1; }
 # The inline fast paths of kv.h and vec.h, as C11 (gcc and clang), C++17
-# and C99 (which gets the exported functions only), warnings as errors.
+# (g++ and clang++), and C99 and C++03 (which get the exported functions
+# only), warnings as errors.
 cat >"$prefix/vec.c" <<'C'
 #include <tide.h>
 #include <stdint.h>
@@ -57,13 +58,15 @@ int main(void)
 }
 C
 cp "$prefix/vec.c" "$prefix/vec.cc"
-for c in "${CC:-cc} -std=c11:vec.c" "${CC:-cc} -std=c99:vec.c" \
-	"clang -std=c11:vec.c" "${CXX:-c++} -std=c++17:vec.cc" \
-	"clang++ -std=c++17:vec.cc"; do
+# (C++03 without -pedantic: the headers end enumerator lists with commas.)
+for c in "${CC:-cc} -std=c11 -pedantic:vec.c" \
+	"${CC:-cc} -std=c99 -pedantic:vec.c" "clang -std=c11 -pedantic:vec.c" \
+	"${CXX:-c++} -std=c++17 -pedantic:vec.cc" \
+	"clang++ -std=c++17 -pedantic:vec.cc" "${CXX:-c++} -std=c++03:vec.cc"; do
 	comp=${c%%:*}
 	command -v "${comp%% *}" >/dev/null || continue
 	# shellcheck disable=SC2086
-	$comp -Wall -Wextra -Werror -pedantic -O2 -o "$prefix/vec" \
+	$comp -Wall -Wextra -Werror -O2 -o "$prefix/vec" \
 		"$prefix/${c#*:}" $(pkg-config --cflags --libs tide)
 	out=$(LD_LIBRARY_PATH="$prefix/lib:$prefix/lib/x86_64-linux-gnu" "$prefix/vec")
 	[ "$out" = 4999950000 ] || { echo "$comp consumer printed: $out"; exit 1; }

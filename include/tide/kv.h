@@ -217,9 +217,9 @@ TIDE_API void tide_kv_stats(struct tide_kv_stats *st);
  * read $TIDE_KV_THRESHOLD); changing any of them changes the SONAME
  * (docs/abi.md).
  */
-#if !defined(TIDE_NO_INLINE) && !defined(TIDE_BUILDING) && \
-	!defined(TIDE_TEST_HOOKS) && defined(__GNUC__) &&  \
-	(defined(__cplusplus) ||                           \
+#if !defined(TIDE_NO_INLINE) && !defined(TIDE_BUILDING) &&   \
+	!defined(TIDE_TEST_HOOKS) && defined(__GNUC__) &&    \
+	((defined(__cplusplus) && __cplusplus >= 201103L) || \
 	 (defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L))
 
 TIDE_API extern size_t tide__kv_fast_limit; /* private, see above */

@@ -236,8 +236,9 @@ TIDE_API int tide__vec_pop_slow(struct tide_vec *v, void *out)
  * first) and leaves the private fields as the library leaves them after a
  * heap growth (push_end = cap, pop_floor = cap / 4 with
  * %TIDE_VEC_AUTOTRIM and 0 without, span = 0).  Anything else (paged
- * buffers or sizes, kv flags in @v->flags, an element size other than the
- * helper's type, a failed realloc(), which leaves the buffer as it was)
+ * buffers or sizes, kv flags or unknown bits in @v->flags, an element size
+ * other than the helper's type or 0, a failed realloc(), which leaves the
+ * buffer as it was)
  * falls back to the exported function, which also runs reclaim.  ABI:
  * this bakes the private fields' meaning for heap buffers into programs
  * (docs/abi.md).
@@ -249,13 +250,13 @@ TIDE_API void tide__vec_destroy_slow(struct tide_vec *v)
 /* A full heap buffer doubled with realloc(); 0, or -1 to fall back. */
 static inline int tide__vec_grow_heap(struct tide_vec *v, size_t esz)
 {
-	size_t cap = v->cap, ncap = cap ? 2 * cap : 4, bytes;
+	/* the library's max(2 * cap, len + 1, 4), with len == cap */
+	size_t cap = v->cap, ncap = cap < 2 ? 4 : 2 * cap, bytes;
 	void *p;
 
-	if (v->len != cap || v->elem_size != esz ||
-	    (v->flags & TIDE_FLAGS_KV) || cap > SIZE_MAX / 4 ||
-	    __builtin_mul_overflow(ncap, esz, &bytes) ||
-	    !tide__kv_fast_size(bytes, 0) ||
+	if (v->len != cap || v->elem_size != esz || !esz ||
+	    cap > SIZE_MAX / 4 || __builtin_mul_overflow(ncap, esz, &bytes) ||
+	    !tide__kv_fast_size(bytes, v->flags) ||
 	    (v->data && !tide__kv_fast_ptr(v->data)))
 		return -1;
 	p = v->data ? realloc(v->data, tide__kv_heap_req(bytes)) :
