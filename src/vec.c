@@ -395,14 +395,9 @@ void tide_vec_init(struct tide_vec *v, size_t elem_size, unsigned flags)
 {
 	if (!v)
 		return;
-	v->data = NULL;
-	v->len = 0;
-	v->cap = 0;
+	tide__vec_reset(v);
 	v->elem_size = elem_size;
 	v->flags = flags;
-	v->push_end = 0;
-	v->pop_floor = 0;
-	v->span = 0;
 }
 
 void tide_vec_destroy(struct tide_vec *v)
@@ -410,12 +405,7 @@ void tide_vec_destroy(struct tide_vec *v)
 	if (!v)
 		return;
 	tide_kvfree(v->data);
-	v->data = NULL;
-	v->len = 0;
-	v->cap = 0;
-	v->push_end = 0;
-	v->pop_floor = 0;
-	v->span = 0;
+	tide__vec_reset(v);
 }
 
 int tide_vec_reserve(struct tide_vec *v, size_t additional)

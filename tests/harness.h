@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -153,6 +154,28 @@ static inline long th_proc_value(const char *path, const char *key)
 static inline long th_anon_kb(void)
 {
 	return tproc_anon_kb();
+}
+
+/*
+ * Cap this process's address space at its current size plus @slack bytes
+ * (RLIMIT_AS, soft limit), so that the next mapping larger than @slack
+ * fails with the kernel's own ENOMEM; the old limit goes to *@old for
+ * setrlimit() afterwards.  0, or -1 when statm or setrlimit() fails.
+ */
+static inline int th_limit_address_space(size_t slack, struct rlimit *old)
+{
+	struct rlimit rl;
+	unsigned long pages = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+	int n = f ? fscanf(f, "%lu", &pages) : 0;
+
+	if (f)
+		fclose(f);
+	if (n != 1 || getrlimit(RLIMIT_AS, old))
+		return -1;
+	rl = *old;
+	rl.rlim_cur = pages * (unsigned long)sysconf(_SC_PAGESIZE) + slack;
+	return setrlimit(RLIMIT_AS, &rl) ? -1 : 0;
 }
 
 /* Number of open file descriptors of this process. */

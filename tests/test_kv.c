@@ -620,20 +620,12 @@ static void *failing_fixed_mremap(void *old, size_t old_len, size_t new_len,
 	fixed_dst = new_addr;
 	fixed_len = new_len;
 	if (fixed_mode == FAIL_AT_ADDRESS_SPACE_LIMIT) {
-		struct rlimit old_rl, rl;
-		unsigned long vm_pages = 0;
-		FILE *f = fopen("/proc/self/statm", "r");
+		struct rlimit old_rl;
 		void *r;
 		int err;
 
-		if (!f || fscanf(f, "%lu", &vm_pages) != 1)
-			abort();
-		fclose(f);
 		/* no room for the growth: the kernel's own ENOMEM */
-		getrlimit(RLIMIT_AS, &old_rl);
-		rl = old_rl;
-		rl.rlim_cur = vm_pages * pg;
-		if (setrlimit(RLIMIT_AS, &rl))
+		if (th_limit_address_space(0, &old_rl))
 			abort();
 		r = tide__os_default_hooks.mremap(old, old_len, new_len, flags,
 						  new_addr);

@@ -330,19 +330,7 @@ static void grow_under_an_address_space_limit(void *arg)
 	if (v.cap != (1u << 20) || v.len != v.cap)
 		_exit(11);
 	/* room for nothing like another 16 MiB */
-	getrlimit(RLIMIT_AS, &rl);
-	rl.rlim_cur = 0;
-	{
-		FILE *f = fopen("/proc/self/statm", "r");
-		unsigned long pages = 0;
-
-		if (!f || fscanf(f, "%lu", &pages) != 1)
-			_exit(12);
-		fclose(f);
-		rl.rlim_cur =
-			pages * (unsigned long)sysconf(_SC_PAGESIZE) + 4 * MiB;
-	}
-	if (setrlimit(RLIMIT_AS, &rl))
+	if (th_limit_address_space(4 * MiB, &rl))
 		_exit(13);
 	data = v.data;
 	cap = v.cap;

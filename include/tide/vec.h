@@ -225,6 +225,17 @@ TIDE_API int tide__vec_pop_slow(struct tide_vec *v, void *out)
 #define TIDE__VEC_POP_SLOW tide_vec_pop
 #endif
 
+/* Private: @v empty with no buffer, @elem_size and @flags kept. */
+static inline void tide__vec_reset(struct tide_vec *v)
+{
+	v->data = NULL;
+	v->len = 0;
+	v->cap = 0;
+	v->push_end = 0;
+	v->pop_floor = 0;
+	v->span = 0;
+}
+
 /**
  * DOC: Inline growth and destruction
  *
@@ -287,12 +298,7 @@ static inline void tide__vec_destroy_inline(struct tide_vec *v)
 	if (TIDE__LIKELY(v && (!v->data || tide__kv_fast_ptr(v->data)))) {
 		if (v->data)
 			free(v->data);
-		v->data = NULL;
-		v->len = 0;
-		v->cap = 0;
-		v->push_end = 0;
-		v->pop_floor = 0;
-		v->span = 0;
+		tide__vec_reset(v);
 	} else {
 		tide__vec_destroy_slow(v);
 	}
