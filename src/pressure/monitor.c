@@ -5,18 +5,8 @@
  * A monitor owns an epoll descriptor holding the descriptors of every
  * source it opened (see pressure/source.h), a poll timerfd, a level-decay
  * timerfd, a stop eventfd and a simulate eventfd.  Dispatching asks each
- * ready source what happened and answers with kswapd's loop:
- *
- *  - a level (PSI, systemd's protocol, vmpressure, memory.events, a
- *    simulated level) runs passes from priority 12 down to the level's
- *    floor (LOW 10, MEDIUM 6, CRITICAL 0) and repeats at the floor while a
- *    pass frees something; its first pass asks every shrinker for a share
- *    of its count (MEDIUM a quarter, CRITICAL all) so small caches answer;
- *  - a watermark source over its high watermark runs passes from 12 down to
- *    0 and stops as soon as it reads under its low watermark.
- *
- * Every loop ends with one allocator purge (tide_purge()) unless
- * TIDE_MONITOR_NO_TRIM.  The monitor's level is the highest any source
+ * ready source what happened and answers with kswapd's loops
+ * (pressure/reclaim.c).  The monitor's level is the highest any source
  * reports.  This file knows sources only through struct tide__src_ops.
  */
 #define _GNU_SOURCE
@@ -40,6 +30,7 @@
 
 #include "internal.h"
 #include "pressure/cgroup.h"
+#include "pressure/monitor.h"
 #include "pressure/source.h"
 
 #define DEFAULT_RATE_MS 1000
@@ -47,12 +38,6 @@
 /* How often a monitor checks whether the process moved to another cgroup
  * when no source polls faster. */
 #define MOVE_CHECK_MS 1000
-/* Passes at the floor are bounded in case caches refill as fast as reclaim
- * empties them. */
-#define MAX_FLOOR_PASSES 32
-/* The sensor's step: this fraction of the headroom left, at least MIN. */
-#define SENSOR_STEP_DIV 8
-#define SENSOR_STEP_MIN ((size_t)1 << 20)
 
 /* Every source, in the order of the TIDE_SOURCE_* bits. */
 static const struct tide__src_ops *const source_ops[] = {
@@ -61,6 +46,7 @@ static const struct tide__src_ops *const source_ops[] = {
 	&tide__src_cgroup1_ops, &tide__src_budget_ops,
 };
 #define NSRC (sizeof(source_ops) / sizeof(source_ops[0]))
+_Static_assert(NSRC == TIDE__NSRC, "pressure/monitor.h: TIDE__NSRC");
 
 /* epoll tags: a source's fd is (index << 8 | fd slot); the core's own: */
 enum {
@@ -70,43 +56,7 @@ enum {
 	TAG_SIM,
 };
 
-struct tide_monitor {
-	pid_t pid; /* creator: in any other process the monitor is inert */
-	atomic_uint mask; /* sources in use */
-	int epfd, stopfd, pollfd, quietfd, simfd;
-	struct tide__src src[NSRC];
-
-	/* configuration (a full copy, strings owned) */
-	struct tide_monitor_config cfg;
-	struct tide__cg_paths paths;
-	struct tide__cg_limit cg;
-	char proc_cgroup[4096]; /* /proc/self/cgroup as last read */
-	bool move_check;
-	unsigned rate_ms, quiet_ms;
-
-	/* state (monitor thread) */
-	enum tide_pressure_level sig_level_now, wm_level, reported;
-	uint64_t reported_ns;
-	atomic_int sim; /* simulated level + 1, 0: none pending */
-	atomic_bool started;
-	pthread_t thread;
-
-	/* st, src[].st, src[].high/low; and src[] itself while rediscover()
-	 * re-opens the limit watchers (against tide_monitor_limit() and
-	 * tide_monitor_source_stats() on other threads) */
-	pthread_mutex_t lock;
-	struct tide_monitor_stats st;
-};
-
 /* ---- small helpers ---------------------------------------------------- */
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static void close_fd(int *fd)
 {
@@ -189,299 +139,23 @@ static struct tide__src *src_of(struct tide_monitor *m, unsigned bit)
 	return NULL;
 }
 
-/* A source's signalled (@wm false) or watermark level. */
-static void set_level(struct tide_monitor *m, struct tide__src *s, bool wm,
-		      enum tide_pressure_level lvl)
-{
-	pthread_mutex_lock(&m->lock);
-	if (wm)
-		s->wm = lvl;
-	else
-		s->sig = lvl;
-	s->st.level = TIDE__MAX(s->sig, s->wm);
-	pthread_mutex_unlock(&m->lock);
-}
-
-static void stat_add(struct tide_monitor *m, struct tide__src *s,
-		     unsigned long long events, unsigned long long loops)
-{
-	pthread_mutex_lock(&m->lock);
-	m->st.events += events;
-	m->st.loops += loops;
-	if (s) {
-		s->st.events += events;
-		s->st.loops += loops;
-	}
-	pthread_mutex_unlock(&m->lock);
-}
-
-/*
- * Report the combined level.  Changes go out at once; the same level again
- * only when @repeat and the rate limit allows.
- */
-static void report(struct tide_monitor *m, bool repeat)
-{
-	enum tide_pressure_level lvl = TIDE__MAX(m->wm_level, m->sig_level_now);
-	uint64_t now = now_ns();
-	bool changed = lvl != m->reported;
-
-	pthread_mutex_lock(&m->lock);
-	m->st.level = lvl;
-	pthread_mutex_unlock(&m->lock);
-	if (!changed) {
-		if (!repeat || lvl == TIDE_PRESSURE_NONE ||
-		    now - m->reported_ns < (uint64_t)m->rate_ms * 1000000u)
-			return;
-	}
-	m->reported = lvl;
-	m->reported_ns = now;
-	if (m->cfg.on_level)
-		m->cfg.on_level(lvl, m->cfg.level_arg);
-}
-
-static int level_floor(enum tide_pressure_level lvl)
-{
-	switch (lvl) {
-	case TIDE_PRESSURE_LOW:
-		return 10;
-	case TIDE_PRESSURE_MEDIUM:
-		return 6;
-	default:
-		return 0;
-	}
-}
-
-/* The share of every cache a level's first pass asks for: 1/div. */
-static unsigned long level_share(enum tide_pressure_level lvl)
-{
-	switch (lvl) {
-	case TIDE_PRESSURE_MEDIUM:
-		return 4;
-	case TIDE_PRESSURE_CRITICAL:
-		return 1;
-	default:
-		return 0;
-	}
-}
-
-/*
- * One pass: with a @share, the level's share of every cache; with a
- * @budget (objects, counted as pages), stop once that much is freed.
- */
-static unsigned long pass(struct tide_monitor *m, int priority,
-			  unsigned long share, unsigned long budget)
-{
-	unsigned long freed = share  ? tide__shrink_share(priority, 0, share) :
-			      budget ? tide__shrink_to(priority, 0, budget) :
-				       tide_shrink(priority, 0);
-
-	pthread_mutex_lock(&m->lock);
-	m->st.passes++;
-	m->st.freed += freed;
-	m->st.last_priority = priority;
-	pthread_mutex_unlock(&m->lock);
-	return freed;
-}
-
-static void loop_end(struct tide_monitor *m, struct tide__src *s)
-{
-	if (!(m->cfg.flags & TIDE_MONITOR_NO_TRIM))
-		tide_purge();
-	stat_add(m, s, 0, 1);
-}
-
-/* kswapd's loop for a level: no usage target, so walk to the floor. */
-static void reclaim_level(struct tide_monitor *m, struct tide__src *s,
-			  enum tide_pressure_level lvl)
-{
-	int floor = level_floor(lvl), prio = TIDE_DEF_PRIORITY;
-	unsigned long share = level_share(lvl);
-	unsigned at_floor = 0;
-
-	for (;;) {
-		unsigned long freed = pass(m, prio, share, 0);
-
-		share = 0;
-		if (prio > floor) {
-			prio--;
-			continue;
-		}
-		if (!freed || ++at_floor >= MAX_FLOOR_PASSES)
-			break;
-	}
-	loop_end(m, s);
-}
-
-static void set_value(struct tide_monitor *m, struct tide__src *s,
-		      uint64_t value)
-{
-	pthread_mutex_lock(&m->lock);
-	m->st.usage = value;
-	s->st.value = value;
-	pthread_mutex_unlock(&m->lock);
-}
-
-static void watermarks(struct tide_monitor *m, struct tide__src *s,
-		       uint64_t *high, uint64_t *low)
-{
-	pthread_mutex_lock(&m->lock);
-	*high = s->high;
-	*low = s->low;
-	pthread_mutex_unlock(&m->lock);
-}
-
-/*
- * kswapd's loop for a watermark source: from 12 down to 0, stopping as soon
- * as the measure is under the low watermark.  Returns the last value read.
- */
-static uint64_t reclaim_watermark(struct tide_monitor *m, struct tide__src *s,
-				  uint64_t value)
-{
-	int prio = TIDE_DEF_PRIORITY;
-	unsigned at_floor = 0;
-	uint64_t high, low;
-
-	watermarks(m, s, &high, &low);
-	for (;;) {
-		/* kswapd's nr_to_reclaim: the gap to the low watermark in
-		 * pages (caches count in pages or small units); unbounded at
-		 * priority 0, so a cache of smaller units still gets there. */
-		unsigned long budget =
-			prio && value > low ?
-				(unsigned long)((value - low) /
-						tide__os_page_size()) +
-					1 :
-				0;
-		unsigned long freed = pass(m, prio, 0, budget);
-
-		if (s->ops->read(s, &value))
-			break;
-		set_value(m, s, value);
-		if (value < low)
-			break;
-		if (prio > 0) {
-			prio--;
-			continue;
-		}
-		if (!freed || ++at_floor >= MAX_FLOOR_PASSES)
-			break;
-	}
-	loop_end(m, s);
-	if (!(m->cfg.flags & TIDE_MONITOR_NO_TRIM) && !s->ops->read(s, &value))
-		set_value(m, s, value);
-	return value;
-}
-
-/*
- * Check one watermark source: at or over high, reclaim; the level stays up
- * (hysteresis) until every watermark source is under its low watermark.
- */
-static void check_source(struct tide_monitor *m, struct tide__src *s)
-{
-	uint64_t value, high, low;
-
-	if (!s->watermark)
-		return;
-	if (s->ops->read(s, &value)) {
-		/* The group went away or cannot be read: poll it slowly
-		 * (a move to another group is re-discovered), never spin. */
-		if (s->ops->next_poll) {
-			pthread_mutex_lock(&m->lock);
-			s->poll_ms = s->ops->next_poll(s, 0);
-			pthread_mutex_unlock(&m->lock);
-		}
-		return;
-	}
-	set_value(m, s, value);
-	watermarks(m, s, &high, &low);
-	if (value >= high) {
-		set_level(m, s, true, TIDE_PRESSURE_MEDIUM);
-		m->wm_level = TIDE__MAX(m->wm_level, TIDE_PRESSURE_MEDIUM);
-		stat_add(m, s, 1, 0);
-		report(m, true);
-		value = reclaim_watermark(m, s, value);
-	}
-	if (value < low)
-		set_level(m, s, true, TIDE_PRESSURE_NONE);
-	if (s->ops->next_poll) {
-		pthread_mutex_lock(&m->lock); /* s->high */
-		s->poll_ms = s->ops->next_poll(s, value);
-		pthread_mutex_unlock(&m->lock);
-	}
-}
-
-static void check_watermarks(struct tide_monitor *m)
-{
-	enum tide_pressure_level wm = TIDE_PRESSURE_NONE;
-
-	for (size_t i = 0; i < NSRC; i++)
-		if (m->src[i].ops && m->src[i].watermark)
-			check_source(m, &m->src[i]);
-	for (size_t i = 0; i < NSRC; i++)
-		if (m->src[i].ops && m->src[i].watermark)
-			wm = TIDE__MAX(wm, m->src[i].wm);
-	if (wm != m->wm_level) {
-		m->wm_level = wm;
-		report(m, false);
-	}
-}
-
 static void signal_level(struct tide_monitor *m, struct tide__src *s,
 			 enum tide_pressure_level lvl)
 {
 	m->sig_level_now = TIDE__MAX(m->sig_level_now, lvl);
-	stat_add(m, s, 1, 0);
-	report(m, true);
+	tide__mon_stat_add(m, s, 1, 0);
+	tide__mon_report(m, true);
 	arm_timer(m->quietfd, m->quiet_ms);
-	reclaim_level(m, s, lvl);
+	tide__mon_reclaim_level(m, s, lvl);
 }
 
-/* ---- the sensor's hook --------------------------------------------------- */
+/* ---- the limit watcher, for the sensor and tide_monitor_limit() ------- */
 
-static struct tide__src *limit_watcher(struct tide_monitor *m)
+struct tide__src *tide__mon_limit_watcher(struct tide_monitor *m)
 {
 	struct tide__src *s = src_of(m, TIDE_SOURCE_CGROUP1);
 
 	return s ? s : src_of(m, TIDE_SOURCE_CGROUP2);
-}
-
-static size_t sensor_step(uint64_t value, uint64_t high)
-{
-	size_t step =
-		value < high ? (size_t)((high - value) / SENSOR_STEP_DIV) : 0;
-
-	return TIDE__MAX(step, SENSOR_STEP_MIN);
-}
-
-/* Arm the sensor for the limit watcher @lw and set its first poll. */
-static void arm_sensor(struct tide_monitor *m, struct tide__src *lw)
-{
-	uint64_t v = 0, high, low;
-	size_t step;
-
-	lw->ops->read(lw, &v);
-	pthread_mutex_lock(&m->lock);
-	if (lw->ops->next_poll)
-		lw->poll_ms = lw->ops->next_poll(lw, v);
-	pthread_mutex_unlock(&m->lock);
-	watermarks(m, lw, &high, &low);
-	step = sensor_step(v, high);
-	tide__sensor_arm(m, step);
-}
-
-size_t tide__monitor_sense(struct tide_monitor *m)
-{
-	struct tide__src *s = limit_watcher(m);
-	uint64_t value, high, low;
-
-	if (!s || getpid() != m->pid || s->ops->read(s, &value))
-		return SENSOR_STEP_MIN;
-	watermarks(m, s, &high, &low);
-	if (value >= high) {
-		stat_add(m, s, 1, 0);
-		value = reclaim_watermark(m, s, value);
-	}
-	return sensor_step(value, high);
 }
 
 /* ---- cgroup moves ---------------------------------------------------------- */
@@ -593,15 +267,16 @@ static bool handle(struct tide_monitor *m, const struct epoll_event *evs, int n)
 			m->sig_level_now = TIDE_PRESSURE_NONE;
 			for (size_t i = 0; i < NSRC; i++)
 				if (m->src[i].ops)
-					set_level(m, &m->src[i], false,
-						  TIDE_PRESSURE_NONE);
-			report(m, false);
+					tide__mon_set_level(m, &m->src[i],
+							    false,
+							    TIDE_PRESSURE_NONE);
+			tide__mon_report(m, false);
 		}
 	}
 	if (simulated) {
 		if (sim == TIDE_PRESSURE_NONE) {
 			m->sig_level_now = TIDE_PRESSURE_NONE;
-			report(m, false);
+			tide__mon_report(m, false);
 		} else {
 			signal_level(m, NULL, sim);
 		}
@@ -609,11 +284,11 @@ static bool handle(struct tide_monitor *m, const struct epoll_event *evs, int n)
 	for (size_t i = 0; i < NSRC; i++) {
 		if (sig[i] == TIDE_PRESSURE_NONE)
 			continue;
-		set_level(m, &m->src[i], false, sig[i]);
+		tide__mon_set_level(m, &m->src[i], false, sig[i]);
 		signal_level(m, &m->src[i], sig[i]);
 	}
 	if (check || poll)
-		check_watermarks(m);
+		tide__mon_check_watermarks(m);
 	if (poll || check)
 		arm_poll(m);
 	return false;
@@ -859,9 +534,9 @@ static void rediscover(struct tide_monitor *m)
 		mask &= ~TIDE_SOURCE_NONE;
 	atomic_store(&m->mask, mask);
 	pthread_mutex_unlock(&m->lock);
-	lw = limit_watcher(m);
+	lw = tide__mon_limit_watcher(m);
 	if (lw)
-		arm_sensor(m, lw);
+		tide__mon_arm_sensor(m, lw);
 }
 
 /* ---- creation and destruction ------------------------------------------ */
@@ -1040,9 +715,9 @@ int tide_monitor_new(struct tide_monitor **ret,
 				 m->paths.proc_cgroup ? m->paths.proc_cgroup :
 							"/proc/self/cgroup",
 				 m->proc_cgroup, sizeof(m->proc_cgroup));
-	lw = limit_watcher(m);
+	lw = tide__mon_limit_watcher(m);
 	if (lw)
-		arm_sensor(m, lw);
+		tide__mon_arm_sensor(m, lw);
 	arm_poll(m);
 	*ret = m;
 	return 0;
@@ -1084,7 +759,7 @@ int tide_monitor_limit(struct tide_monitor *m, struct tide_monitor_limit *ret)
 		return -EINVAL;
 	memset(&l, 0, sizeof(l));
 	pthread_mutex_lock(&m->lock);
-	s = limit_watcher(m);
+	s = tide__mon_limit_watcher(m);
 	if (!s)
 		s = src_of(m, TIDE_SOURCE_BUDGET);
 	if (s) {

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * pressure/source.h - the one interface between the monitor core
- * (pressure/monitor.c) and its pressure sources, one file per family:
+ * (pressure/monitor.c and reclaim.c) and its pressure sources, one file per
+ * family:
  *
  *   psi.c     systemd's $MEMORY_PRESSURE_WATCH protocol, graded PSI on the
  *             own cgroup v2 memory.pressure, else /proc/pressure/memory;
@@ -108,7 +109,7 @@ char *tide__strdup(const char *s);
 int tide__src_watermarks(struct tide__src *s,
 			 const struct tide_monitor_config *cfg, uint64_t limit);
 
-/* ---- the sensor (sensor.c) and its hook in the core (monitor.c) ---- */
+/* ---- the sensor (sensor.c) and its hook in the core (reclaim.c) ---- */
 
 /* Arm the sensor for @m with a first step of @step bytes; only one monitor
  * arms it at a time (false when another has). */

@@ -1,0 +1,321 @@
+// SPDX-License-Identifier: MIT
+/*
+ * reclaim.c - the monitor's answer to pressure: kswapd's loops.
+ *
+ *  - a level (PSI, systemd's protocol, vmpressure, memory.events, a
+ *    simulated level) runs passes from priority 12 down to the level's
+ *    floor (LOW 10, MEDIUM 6, CRITICAL 0) and repeats at the floor while a
+ *    pass frees something; its first pass asks every shrinker for a share
+ *    of its count (MEDIUM a quarter, CRITICAL all) so small caches answer;
+ *  - a watermark source over its high watermark runs passes from 12 down to
+ *    0 and stops as soon as it reads under its low watermark.
+ *
+ * Every loop ends with one allocator purge (tide_purge()) unless
+ * TIDE_MONITOR_NO_TRIM.  Also here: the monitor's level and statistics,
+ * and the allocation sensor's hook (tide__monitor_sense()).  The core that
+ * opens sources and dispatches their events is pressure/monitor.c.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdint.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <tide/pressure.h>
+#include <tide/shrinker.h>
+
+#include "internal.h"
+#include "pressure/monitor.h"
+
+/* Passes at the floor are bounded in case caches refill as fast as reclaim
+ * empties them. */
+#define MAX_FLOOR_PASSES 32
+/* The sensor's step: this fraction of the headroom left, at least MIN. */
+#define SENSOR_STEP_DIV 8
+#define SENSOR_STEP_MIN ((size_t)1 << 20)
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* A source's signalled (@wm false) or watermark level. */
+void tide__mon_set_level(struct tide_monitor *m, struct tide__src *s, bool wm,
+			 enum tide_pressure_level lvl)
+{
+	pthread_mutex_lock(&m->lock);
+	if (wm)
+		s->wm = lvl;
+	else
+		s->sig = lvl;
+	s->st.level = TIDE__MAX(s->sig, s->wm);
+	pthread_mutex_unlock(&m->lock);
+}
+
+void tide__mon_stat_add(struct tide_monitor *m, struct tide__src *s,
+			unsigned long long events, unsigned long long loops)
+{
+	pthread_mutex_lock(&m->lock);
+	m->st.events += events;
+	m->st.loops += loops;
+	if (s) {
+		s->st.events += events;
+		s->st.loops += loops;
+	}
+	pthread_mutex_unlock(&m->lock);
+}
+
+/*
+ * Report the combined level.  Changes go out at once; the same level again
+ * only when @repeat and the rate limit allows.
+ */
+void tide__mon_report(struct tide_monitor *m, bool repeat)
+{
+	enum tide_pressure_level lvl = TIDE__MAX(m->wm_level, m->sig_level_now);
+	uint64_t now = now_ns();
+	bool changed = lvl != m->reported;
+
+	pthread_mutex_lock(&m->lock);
+	m->st.level = lvl;
+	pthread_mutex_unlock(&m->lock);
+	if (!changed) {
+		if (!repeat || lvl == TIDE_PRESSURE_NONE ||
+		    now - m->reported_ns < (uint64_t)m->rate_ms * 1000000u)
+			return;
+	}
+	m->reported = lvl;
+	m->reported_ns = now;
+	if (m->cfg.on_level)
+		m->cfg.on_level(lvl, m->cfg.level_arg);
+}
+
+static int level_floor(enum tide_pressure_level lvl)
+{
+	switch (lvl) {
+	case TIDE_PRESSURE_LOW:
+		return 10;
+	case TIDE_PRESSURE_MEDIUM:
+		return 6;
+	default:
+		return 0;
+	}
+}
+
+/* The share of every cache a level's first pass asks for: 1/div. */
+static unsigned long level_share(enum tide_pressure_level lvl)
+{
+	switch (lvl) {
+	case TIDE_PRESSURE_MEDIUM:
+		return 4;
+	case TIDE_PRESSURE_CRITICAL:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/*
+ * One pass: with a @share, the level's share of every cache; with a
+ * @budget (objects, counted as pages), stop once that much is freed.
+ */
+static unsigned long pass(struct tide_monitor *m, int priority,
+			  unsigned long share, unsigned long budget)
+{
+	unsigned long freed = share  ? tide__shrink_share(priority, 0, share) :
+			      budget ? tide__shrink_to(priority, 0, budget) :
+				       tide_shrink(priority, 0);
+
+	pthread_mutex_lock(&m->lock);
+	m->st.passes++;
+	m->st.freed += freed;
+	m->st.last_priority = priority;
+	pthread_mutex_unlock(&m->lock);
+	return freed;
+}
+
+static void loop_end(struct tide_monitor *m, struct tide__src *s)
+{
+	if (!(m->cfg.flags & TIDE_MONITOR_NO_TRIM))
+		tide_purge();
+	tide__mon_stat_add(m, s, 0, 1);
+}
+
+/* kswapd's loop for a level: no usage target, so walk to the floor. */
+void tide__mon_reclaim_level(struct tide_monitor *m, struct tide__src *s,
+			     enum tide_pressure_level lvl)
+{
+	int floor = level_floor(lvl), prio = TIDE_DEF_PRIORITY;
+	unsigned long share = level_share(lvl);
+	unsigned at_floor = 0;
+
+	for (;;) {
+		unsigned long freed = pass(m, prio, share, 0);
+
+		share = 0;
+		if (prio > floor) {
+			prio--;
+			continue;
+		}
+		if (!freed || ++at_floor >= MAX_FLOOR_PASSES)
+			break;
+	}
+	loop_end(m, s);
+}
+
+static void set_value(struct tide_monitor *m, struct tide__src *s,
+		      uint64_t value)
+{
+	pthread_mutex_lock(&m->lock);
+	m->st.usage = value;
+	s->st.value = value;
+	pthread_mutex_unlock(&m->lock);
+}
+
+static void watermarks(struct tide_monitor *m, struct tide__src *s,
+		       uint64_t *high, uint64_t *low)
+{
+	pthread_mutex_lock(&m->lock);
+	*high = s->high;
+	*low = s->low;
+	pthread_mutex_unlock(&m->lock);
+}
+
+/*
+ * kswapd's loop for a watermark source: from 12 down to 0, stopping as soon
+ * as the measure is under the low watermark.  Returns the last value read.
+ */
+static uint64_t reclaim_watermark(struct tide_monitor *m, struct tide__src *s,
+				  uint64_t value)
+{
+	int prio = TIDE_DEF_PRIORITY;
+	unsigned at_floor = 0;
+	uint64_t high, low;
+
+	watermarks(m, s, &high, &low);
+	for (;;) {
+		/* kswapd's nr_to_reclaim: the gap to the low watermark in
+		 * pages (caches count in pages or small units); unbounded at
+		 * priority 0, so a cache of smaller units still gets there. */
+		unsigned long budget =
+			prio && value > low ?
+				(unsigned long)((value - low) /
+						tide__os_page_size()) +
+					1 :
+				0;
+		unsigned long freed = pass(m, prio, 0, budget);
+
+		if (s->ops->read(s, &value))
+			break;
+		set_value(m, s, value);
+		if (value < low)
+			break;
+		if (prio > 0) {
+			prio--;
+			continue;
+		}
+		if (!freed || ++at_floor >= MAX_FLOOR_PASSES)
+			break;
+	}
+	loop_end(m, s);
+	if (!(m->cfg.flags & TIDE_MONITOR_NO_TRIM) && !s->ops->read(s, &value))
+		set_value(m, s, value);
+	return value;
+}
+
+/*
+ * Check one watermark source: at or over high, reclaim; the level stays up
+ * (hysteresis) until every watermark source is under its low watermark.
+ */
+static void check_source(struct tide_monitor *m, struct tide__src *s)
+{
+	uint64_t value, high, low;
+
+	if (!s->watermark)
+		return;
+	if (s->ops->read(s, &value)) {
+		/* The group went away or cannot be read: poll it slowly
+		 * (a move to another group is re-discovered), never spin. */
+		if (s->ops->next_poll) {
+			pthread_mutex_lock(&m->lock);
+			s->poll_ms = s->ops->next_poll(s, 0);
+			pthread_mutex_unlock(&m->lock);
+		}
+		return;
+	}
+	set_value(m, s, value);
+	watermarks(m, s, &high, &low);
+	if (value >= high) {
+		tide__mon_set_level(m, s, true, TIDE_PRESSURE_MEDIUM);
+		m->wm_level = TIDE__MAX(m->wm_level, TIDE_PRESSURE_MEDIUM);
+		tide__mon_stat_add(m, s, 1, 0);
+		tide__mon_report(m, true);
+		value = reclaim_watermark(m, s, value);
+	}
+	if (value < low)
+		tide__mon_set_level(m, s, true, TIDE_PRESSURE_NONE);
+	if (s->ops->next_poll) {
+		pthread_mutex_lock(&m->lock); /* s->high */
+		s->poll_ms = s->ops->next_poll(s, value);
+		pthread_mutex_unlock(&m->lock);
+	}
+}
+
+void tide__mon_check_watermarks(struct tide_monitor *m)
+{
+	enum tide_pressure_level wm = TIDE_PRESSURE_NONE;
+
+	for (size_t i = 0; i < TIDE__NSRC; i++)
+		if (m->src[i].ops && m->src[i].watermark)
+			check_source(m, &m->src[i]);
+	for (size_t i = 0; i < TIDE__NSRC; i++)
+		if (m->src[i].ops && m->src[i].watermark)
+			wm = TIDE__MAX(wm, m->src[i].wm);
+	if (wm != m->wm_level) {
+		m->wm_level = wm;
+		tide__mon_report(m, false);
+	}
+}
+
+/* ---- the sensor's hook --------------------------------------------------- */
+
+static size_t sensor_step(uint64_t value, uint64_t high)
+{
+	size_t step =
+		value < high ? (size_t)((high - value) / SENSOR_STEP_DIV) : 0;
+
+	return TIDE__MAX(step, SENSOR_STEP_MIN);
+}
+
+/* Arm the sensor for the limit watcher @lw and set its first poll. */
+void tide__mon_arm_sensor(struct tide_monitor *m, struct tide__src *lw)
+{
+	uint64_t v = 0, high, low;
+	size_t step;
+
+	lw->ops->read(lw, &v);
+	pthread_mutex_lock(&m->lock);
+	if (lw->ops->next_poll)
+		lw->poll_ms = lw->ops->next_poll(lw, v);
+	pthread_mutex_unlock(&m->lock);
+	watermarks(m, lw, &high, &low);
+	step = sensor_step(v, high);
+	tide__sensor_arm(m, step);
+}
+
+size_t tide__monitor_sense(struct tide_monitor *m)
+{
+	struct tide__src *s = tide__mon_limit_watcher(m);
+	uint64_t value, high, low;
+
+	if (!s || getpid() != m->pid || s->ops->read(s, &value))
+		return SENSOR_STEP_MIN;
+	watermarks(m, s, &high, &low);
+	if (value >= high) {
+		tide__mon_stat_add(m, s, 1, 0);
+		value = reclaim_watermark(m, s, value);
+	}
+	return sensor_step(value, high);
+}
