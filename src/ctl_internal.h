@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ctl_internal.h - what the control socket's server (ctl.c: connections, fork,
+ * listen and close) and its protocol (ctl_proto.c: requests parsed,
+ * answers built) share.  Private to those two files; the parser's entry
+ * points, which tidectl and the fuzzers use too, are in internal.h.
+ */
+#ifndef TIDE_CTL_INTERNAL_H
+#define TIDE_CTL_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <tide/ctl.h>
+#include <tide/pressure.h>
+
+#include "internal.h"
+
+#define CTL_MAX_CONN 32 /* open connections; the oldest is dropped */
+#define CTL_ACCEPT_BATCH 64 /* accepts per dispatch, so a burst can't starve */
+#define CTL_DEF_TIMEOUT_MS 1000
+#define CTL_BACKLOG 128
+#define CTL_PAUSE_NS 100000000u /* no accept for 100 ms after EMFILE */
+
+/* epoll data tags below the connection slots */
+enum { TAG_LISTEN, TAG_TIMER, TAG_STOP, TAG_CONN };
+
+struct conn {
+	int fd;
+	bool writing;
+	uint64_t deadline; /* CLOCK_MONOTONIC ns */
+	size_t in_len;
+	char *out; /* response; owned unless it is one of the static lines */
+	bool out_owned;
+	size_t out_len, out_off;
+	char in[TIDE__CTL_REQ_MAX];
+};
+
+struct ctl {
+	pid_t pid; /* the process that listens; a forked child does not serve */
+	uid_t uid;
+	int lfd, epfd, tfd, sfd;
+	unsigned allow, flags, timeout_ms;
+	struct tide_monitor *monitor;
+	bool thread_running;
+	uint64_t paused_until; /* out of descriptors: accept again then */
+	atomic_bool stop;
+	pthread_t thread;
+	char *path; /* the socket's path */
+	struct conn *conns[CTL_MAX_CONN];
+};
+
+/* An answer being built; failed once an allocation failed. */
+struct tide__ctl_out {
+	char *buf;
+	size_t len, cap;
+	bool failed;
+};
+
+/* ctl_proto.c: answer a request (see there). */
+const char *tide__ctl_execute(struct ctl *c, const struct tide__ctl_req *req,
+			      struct tide__ctl_out *o);
+
+#endif /* TIDE_CTL_INTERNAL_H */
