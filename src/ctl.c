@@ -28,14 +28,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
-#include <sys/timerfd.h>
 #include <sys/un.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <tide/arena.h>
 #include <tide/ctl.h>
@@ -54,22 +50,14 @@ static struct ctl *ctl;
 
 /* ---- connections ------------------------------------------------------- */
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static void conn_close(struct ctl *c, unsigned slot)
 {
 	struct conn *k = c->conns[slot];
 
 	if (!k)
 		return;
-	epoll_ctl(c->epfd, EPOLL_CTL_DEL, k->fd, NULL);
-	close(k->fd);
+	tide__os_epoll_ctl(c->epfd, EPOLL_CTL_DEL, k->fd, NULL);
+	tide__os_close(k->fd);
 	if (k->out_owned)
 		tide__os_free(k->out);
 	tide__os_free(k);
@@ -91,20 +79,19 @@ static void arm_timer(struct ctl *c)
 		its.it_value.tv_sec = (time_t)(first / 1000000000u);
 		its.it_value.tv_nsec = (long)(first % 1000000000u);
 	}
-	timerfd_settime(c->tfd, TFD_TIMER_ABSTIME, &its, NULL);
+	tide__os_timer_set(c->tfd, true, &its);
 }
 
 /* Write what the peer takes; true when the connection is finished. */
 static bool conn_write(struct ctl *c, struct conn *k)
 {
 	while (k->out_off < k->out_len) {
-		ssize_t n = send(k->fd, k->out + k->out_off,
-				 k->out_len - k->out_off,
-				 MSG_NOSIGNAL | MSG_DONTWAIT);
+		ssize_t n = tide__os_send(k->fd, k->out + k->out_off,
+					  k->out_len - k->out_off);
 
-		if (n < 0 && errno == EINTR)
+		if (n == -EINTR)
 			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		if (n == -EAGAIN || n == -EWOULDBLOCK)
 			return false;
 		if (n <= 0)
 			return true;
@@ -164,13 +151,12 @@ static void conn_event(struct ctl *c, unsigned slot)
 	if (!k->writing) {
 		for (;;) {
 			char *nl;
-			ssize_t n =
-				recv(k->fd, k->in + k->in_len,
-				     sizeof(k->in) - k->in_len, MSG_DONTWAIT);
+			ssize_t n = tide__os_recv(k->fd, k->in + k->in_len,
+						  sizeof(k->in) - k->in_len);
 
-			if (n < 0 && errno == EINTR)
+			if (n == -EINTR)
 				continue;
-			if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			if (n == -EAGAIN || n == -EWOULDBLOCK)
 				return;
 			if (n < 0) {
 				conn_close(c, slot);
@@ -187,7 +173,7 @@ static void conn_event(struct ctl *c, unsigned slot)
 				break;
 			}
 		}
-		epoll_ctl(c->epfd, EPOLL_CTL_MOD, k->fd, &ev);
+		tide__os_epoll_ctl(c->epfd, EPOLL_CTL_MOD, k->fd, &ev);
 	}
 	if (conn_write(c, k))
 		conn_close(c, slot);
@@ -196,10 +182,8 @@ static void conn_event(struct ctl *c, unsigned slot)
 static bool peer_allowed(struct ctl *c, int fd)
 {
 	struct ucred cr;
-	socklen_t len = sizeof(cr);
 
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) ||
-	    len != sizeof(cr))
+	if (tide__os_peer_cred(fd, &cr))
 		return false;
 	return cr.uid == 0 || cr.uid == c->uid;
 }
@@ -210,27 +194,28 @@ static void accept_some(struct ctl *c)
 		struct epoll_event ev = { .events = EPOLLIN };
 		unsigned slot, oldest = 0;
 		struct conn *k;
-		int fd = accept4(c->lfd, NULL, NULL,
-				 SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd = tide__os_accept(c->lfd);
 
 		if (fd < 0) {
-			if (errno == EINTR || errno == ECONNABORTED)
+			if (fd == -EINTR || fd == -ECONNABORTED)
 				continue;
-			if (errno == EMFILE || errno == ENFILE ||
-			    errno == ENOBUFS || errno == ENOMEM) {
+			if (fd == -EMFILE || fd == -ENFILE || fd == -ENOBUFS ||
+			    fd == -ENOMEM) {
 				/* The listener stays readable: stop polling it
 				 * for a while rather than spin. */
 				struct epoll_event off = { .events = 0,
 							   .data.u32 =
 								   TAG_LISTEN };
 
-				epoll_ctl(c->epfd, EPOLL_CTL_MOD, c->lfd, &off);
-				c->paused_until = now_ns() + CTL_PAUSE_NS;
+				tide__os_epoll_ctl(c->epfd, EPOLL_CTL_MOD,
+						   c->lfd, &off);
+				c->paused_until =
+					tide__os_now_ns() + CTL_PAUSE_NS;
 			}
 			return;
 		}
 		if (!peer_allowed(c, fd)) {
-			close(fd);
+			tide__os_close(fd);
 			continue;
 		}
 		for (slot = 0; slot < CTL_MAX_CONN && c->conns[slot]; slot++)
@@ -244,15 +229,16 @@ static void accept_some(struct ctl *c)
 		}
 		k = tide__os_malloc(sizeof(*k));
 		if (!k) {
-			close(fd);
+			tide__os_close(fd);
 			continue;
 		}
 		memset(k, 0, offsetof(struct conn, in));
 		k->fd = fd;
-		k->deadline = now_ns() + (uint64_t)c->timeout_ms * 1000000u;
+		k->deadline =
+			tide__os_now_ns() + (uint64_t)c->timeout_ms * 1000000u;
 		ev.data.u32 = TAG_CONN + slot;
-		if (epoll_ctl(c->epfd, EPOLL_CTL_ADD, fd, &ev)) {
-			close(fd);
+		if (tide__os_epoll_ctl(c->epfd, EPOLL_CTL_ADD, fd, &ev)) {
+			tide__os_close(fd);
 			tide__os_free(k);
 			continue;
 		}
@@ -262,11 +248,10 @@ static void accept_some(struct ctl *c)
 
 static void expire(struct ctl *c)
 {
-	uint64_t t = now_ns(), ticks;
+	uint64_t t = tide__os_now_ns();
 
-	if (read(c->tfd, &ticks, sizeof(ticks)) < 0) {
-		/* not expired yet, or nothing armed: check all the same */
-	}
+	/* false if not expired yet, or nothing armed: check all the same */
+	(void)tide__os_event_take(c->tfd);
 	for (unsigned i = 0; i < CTL_MAX_CONN; i++) {
 		struct conn *k = c->conns[i];
 
@@ -286,7 +271,7 @@ static void expire(struct ctl *c)
 static void dispatch_locked(struct ctl *c)
 {
 	struct epoll_event evs[16];
-	int n = epoll_wait(c->epfd, evs, 16, 0);
+	int n = tide__os_epoll_wait(c->epfd, evs, 16, 0);
 
 	for (int i = 0; i < n; i++) {
 		uint32_t tag = evs[i].data.u32;
@@ -298,11 +283,11 @@ static void dispatch_locked(struct ctl *c)
 			conn_event(c, tag - TAG_CONN);
 	}
 	expire(c);
-	if (c->paused_until && c->paused_until <= now_ns()) {
+	if (c->paused_until && c->paused_until <= tide__os_now_ns()) {
 		struct epoll_event on = { .events = EPOLLIN,
 					  .data.u32 = TAG_LISTEN };
 
-		epoll_ctl(c->epfd, EPOLL_CTL_MOD, c->lfd, &on);
+		tide__os_epoll_ctl(c->epfd, EPOLL_CTL_MOD, c->lfd, &on);
 		c->paused_until = 0;
 	}
 	arm_timer(c);
@@ -314,8 +299,9 @@ static void *ctl_thread(void *arg)
 
 	while (!atomic_load(&c->stop)) {
 		struct pollfd p = { .fd = c->epfd, .events = POLLIN };
+		int r = tide__os_poll(&p, 1, -1);
 
-		if (poll(&p, 1, -1) < 0 && errno != EINTR)
+		if (r < 0 && r != -EINTR)
 			break;
 		if (atomic_load(&c->stop))
 			break;
@@ -359,21 +345,21 @@ static void ctl_register_atfork(void)
 /* Free @c; unlink its socket only in the process that made it. */
 static void ctl_free(struct ctl *c)
 {
-	bool owner = c->pid == getpid();
+	bool owner = c->pid == tide__os_getpid();
 
 	for (unsigned i = 0; i < CTL_MAX_CONN; i++)
 		conn_close(c, i);
 	if (c->lfd >= 0) {
-		close(c->lfd);
+		tide__os_close(c->lfd);
 		if (owner && c->path)
-			unlink(c->path);
+			tide__os_unlink(c->path);
 	}
 	if (c->epfd >= 0)
-		close(c->epfd);
+		tide__os_close(c->epfd);
 	if (c->tfd >= 0)
-		close(c->tfd);
+		tide__os_close(c->tfd);
 	if (c->sfd >= 0)
-		close(c->sfd);
+		tide__os_close(c->sfd);
 	tide__os_free(c->path);
 	tide__os_free(c);
 }
@@ -407,22 +393,23 @@ static int read_config(const struct tide_ctl_config *cfg,
 static int check_dir(const char *dir)
 {
 	struct stat st;
-	bool made = !mkdir(dir, 0700);
+	int r = tide__os_mkdir(dir, 0700);
+	bool made = !r;
 
-	if (!made && errno != EEXIST)
-		return -errno;
-	if (lstat(dir, &st))
-		return -errno;
+	if (r && r != -EEXIST)
+		return r;
+	r = tide__os_lstat(dir, &st);
+	if (r)
+		return r;
 	if (!S_ISDIR(st.st_mode))
 		return -ENOTDIR;
-	if (st.st_uid != geteuid())
+	if (st.st_uid != tide__os_geteuid())
 		return -EPERM;
 	if ((st.st_mode & 07777) != 0700) {
 		/* The umask may have taken bits off the one we made. */
 		if (!made)
 			return -EPERM;
-		if (chmod(dir, 0700))
-			return -errno;
+		return tide__os_chmod(dir, 0700);
 	}
 	return 0;
 }
@@ -442,19 +429,20 @@ static pid_t sock_pid(const char *name)
 
 /*
  * Remove the sockets of dead processes and a stale one of our own pid.
- * getdents64 directly: opendir() would allocate outside os.c.
+ * getdents64 (tide__os_getdents), not opendir(): that would allocate
+ * outside os.c.
  */
 static int clean_dir(const char *dir, pid_t self)
 {
 	char buf[4096];
-	long n;
+	ssize_t n;
 	int r = 0;
-	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int dfd = tide__os_open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
 
 	if (dfd < 0)
-		return -errno;
-	while ((n = syscall(SYS_getdents64, dfd, buf, sizeof(buf))) > 0) {
-		for (long off = 0; off < n;) {
+		return dfd;
+	while ((n = tide__os_getdents(dfd, buf, sizeof(buf))) > 0) {
+		for (ssize_t off = 0; off < n;) {
 			unsigned short reclen;
 			const char *name = buf + off + 19;
 			pid_t pid = sock_pid(name);
@@ -464,21 +452,21 @@ static int clean_dir(const char *dir, pid_t self)
 			off += reclen;
 			if (!pid)
 				continue;
-			if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW))
+			if (tide__os_lstatat(dfd, name, &st))
 				continue;
 			if (pid == self) {
 				if (!S_ISSOCK(st.st_mode)) {
 					r = -EEXIST;
 					continue;
 				}
-			} else if (!S_ISSOCK(st.st_mode) || !kill(pid, 0) ||
-				   errno != ESRCH) {
+			} else if (!S_ISSOCK(st.st_mode) ||
+				   tide__os_pid_probe(pid) != -ESRCH) {
 				continue;
 			}
-			unlinkat(dfd, name, 0);
+			tide__os_unlinkat(dfd, name);
 		}
 	}
-	close(dfd);
+	tide__os_close(dfd);
 	return r;
 }
 
@@ -486,7 +474,7 @@ static int epoll_add(int epfd, int fd, uint32_t tag)
 {
 	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = tag };
 
-	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) ? -errno : 0;
+	return tide__os_epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
 }
 
 static int ctl_open(struct ctl *c, const char *dir)
@@ -509,24 +497,33 @@ static int ctl_open(struct ctl *c, const char *dir)
 	r = clean_dir(dir, c->pid);
 	if (r)
 		return r;
-	c->epfd = epoll_create1(EPOLL_CLOEXEC);
-	c->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	c->sfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (c->epfd < 0 || c->tfd < 0 || c->sfd < 0)
-		return -errno;
-	c->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	c->epfd = tide__os_epoll_create();
+	c->tfd = tide__os_timerfd();
+	c->sfd = tide__os_eventfd();
+	/* The last failure, as errno would have held it; fields stay < 0. */
+	if (c->sfd < 0)
+		return c->sfd;
+	if (c->tfd < 0)
+		return c->tfd;
+	if (c->epfd < 0)
+		return c->epfd;
+	c->lfd = tide__os_unix_socket(true);
 	if (c->lfd < 0)
-		return -errno;
+		return c->lfd;
 	/* The socket inode's mode, less the umask, becomes the file's. */
-	if (fchmod(c->lfd, 0600) ||
-	    bind(c->lfd, (struct sockaddr *)&sa, sizeof(sa))) {
-		r = -errno;
-		close(c->lfd);
+	r = tide__os_fchmod(c->lfd, 0600);
+	if (!r)
+		r = tide__os_bind(c->lfd, &sa);
+	if (r) {
+		tide__os_close(c->lfd);
 		c->lfd = -1;
 		return r;
 	}
-	if (chmod(c->path, 0600) || listen(c->lfd, CTL_BACKLOG))
-		return -errno;
+	r = tide__os_chmod(c->path, 0600);
+	if (!r)
+		r = tide__os_listen(c->lfd, CTL_BACKLOG);
+	if (r)
+		return r;
 	r = epoll_add(c->epfd, c->lfd, TAG_LISTEN);
 	if (!r)
 		r = epoll_add(c->epfd, c->tfd, TAG_TIMER);
@@ -553,13 +550,9 @@ static int start_thread(struct ctl *c)
 /* Called with ctl_op_lock held: take @c out of service and free it. */
 static void ctl_stop(struct ctl *c)
 {
-	if (c->thread_running && c->pid == getpid()) {
-		uint64_t one = 1;
-
+	if (c->thread_running && c->pid == tide__os_getpid()) {
 		atomic_store(&c->stop, true);
-		if (write(c->sfd, &one, sizeof(one)) < 0) {
-			/* the counter cannot overflow from one write */
-		}
+		tide__os_event_signal(c->sfd);
 		pthread_join(c->thread, NULL);
 	}
 	ctl_free(c);
@@ -578,7 +571,7 @@ int tide_ctl_listen(const struct tide_ctl_config *cfg)
 		return r;
 	pthread_once(&ctl_once, ctl_register_atfork);
 	pthread_mutex_lock(&ctl_op_lock);
-	if (ctl && ctl->pid != getpid()) {
+	if (ctl && ctl->pid != tide__os_getpid()) {
 		/* Inherited through fork(): drop our copies, keep theirs. */
 		pthread_mutex_lock(&ctl_lock);
 		c = ctl;
@@ -609,8 +602,8 @@ int tide_ctl_listen(const struct tide_ctl_config *cfg)
 		r = -ENOMEM;
 		goto out;
 	}
-	c->pid = getpid();
-	c->uid = geteuid();
+	c->pid = tide__os_getpid();
+	c->uid = tide__os_geteuid();
 	c->lfd = c->epfd = c->tfd = c->sfd = -1;
 	c->allow = conf.allow ? conf.allow : TIDE_CTL_ALL;
 	c->flags = conf.flags;
@@ -636,7 +629,7 @@ int tide_ctl_fd(void)
 	int fd = -ENOTCONN;
 
 	pthread_mutex_lock(&ctl_lock);
-	if (ctl && ctl->pid == getpid())
+	if (ctl && ctl->pid == tide__os_getpid())
 		fd = ctl->epfd;
 	pthread_mutex_unlock(&ctl_lock);
 	return fd;
@@ -647,7 +640,7 @@ int tide_ctl_dispatch(void)
 	int r = 0;
 
 	pthread_mutex_lock(&ctl_lock);
-	if (!ctl || ctl->pid != getpid())
+	if (!ctl || ctl->pid != tide__os_getpid())
 		r = -ENOTCONN;
 	else if (!ctl->thread_running)
 		dispatch_locked(ctl);

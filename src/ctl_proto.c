@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <tide/arena.h>
 #include <tide/ctl.h>
@@ -277,14 +276,14 @@ static void add_allow(struct tide__ctl_out *o, unsigned allow)
 static void do_info(struct ctl *c, struct tide__ctl_out *o)
 {
 	char comm[64] = "";
-	int fd = open("/proc/self/comm", O_RDONLY | O_CLOEXEC);
+	int fd = tide__os_open("/proc/self/comm", O_RDONLY);
 
 	if (fd >= 0) {
-		ssize_t n = read(fd, comm, sizeof(comm) - 1);
+		ssize_t n = tide__os_read(fd, comm, sizeof(comm) - 1);
 
 		comm[n > 0 ? n : 0] = 0;
 		comm[strcspn(comm, "\n")] = 0;
-		close(fd);
+		tide__os_close(fd);
 	}
 	out_u64(o, "pid", (unsigned long long)c->pid);
 	out_u64(o, "uid", (unsigned long long)c->uid);

@@ -6,6 +6,7 @@
 #ifndef TIDE_INTERNAL_H
 #define TIDE_INTERNAL_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -185,6 +186,98 @@ void tide__os_stats(struct tide__os_stats *st);
 void tide__fault_set(unsigned long nth, bool persistent);
 void tide__fault_clear(void);
 unsigned long tide__fault_hits(void);
+
+/* ---------------------------------------------------------------------
+ * os.c, the rest of the system calls: files, descriptors, sockets, the
+ * clock and the process.  Every one the library makes goes through here
+ * too, so one file holds everything tide asks of the kernel.  Contract:
+ *  - success returns what the system call returns (a descriptor, a byte
+ *    count, 0); failure returns -errno and changes nothing;
+ *  - nothing retries EINTR or EAGAIN: the callers' loops decide;
+ *  - every descriptor is opened close-on-exec.
+ * ------------------------------------------------------------------- */
+
+struct stat;
+struct statfs;
+struct pollfd;
+struct epoll_event;
+struct itimerspec;
+struct sockaddr_un;
+struct ucred;
+
+/*
+ * True for the errors that say the process ran out of something (memory,
+ * descriptors: ENOMEM, EMFILE, ENFILE) rather than that a file or feature
+ * is absent.  Code that falls back when something is absent fails on
+ * these instead, so a call never quietly does less than it would have.
+ */
+static inline bool tide__os_exhausted(long err)
+{
+	return err == -ENOMEM || err == -EMFILE || err == -ENFILE;
+}
+
+/* open(2) with O_CLOEXEC added. */
+int tide__os_open(const char *path, int flags);
+/* close(2); a descriptor is gone afterwards even on -EINTR (Linux). */
+int tide__os_close(int fd);
+ssize_t tide__os_read(int fd, void *buf, size_t len);
+ssize_t tide__os_pread(int fd, void *buf, size_t len, off_t off);
+ssize_t tide__os_write(int fd, const void *buf, size_t len);
+int tide__os_fstat(int fd, struct stat *st);
+int tide__os_stat(const char *path, struct stat *st);
+int tide__os_lstat(const char *path, struct stat *st);
+/* fstatat(2) of @name in directory @dirfd, not following a symlink. */
+int tide__os_lstatat(int dirfd, const char *name, struct stat *st);
+int tide__os_fstatfs(int fd, struct statfs *st);
+/* 0 if @path exists (access(F_OK)). */
+int tide__os_exists(const char *path);
+int tide__os_mkdir(const char *path, mode_t mode);
+int tide__os_chmod(const char *path, mode_t mode);
+int tide__os_fchmod(int fd, mode_t mode);
+int tide__os_unlink(const char *path);
+/* unlinkat(2) of @name in directory @dirfd (flags 0: not a directory). */
+int tide__os_unlinkat(int dirfd, const char *name);
+/* getdents64(2): directory entries without opendir()'s heap buffer. */
+ssize_t tide__os_getdents(int fd, void *buf, size_t len);
+/* Bytes waiting to be read on @fd (FIONREAD), in *@n. */
+int tide__os_nread(int fd, int *n);
+int tide__os_set_nonblock(int fd);
+int tide__os_poll(struct pollfd *fds, unsigned nfds, int timeout_ms);
+
+/* A non-blocking eventfd, counter 0. */
+int tide__os_eventfd(void);
+/* Add 1 to eventfd @fd (retries EINTR; a full counter stays signalled). */
+void tide__os_event_signal(int fd);
+/* Read and reset eventfd or timerfd @fd; true if it had fired. */
+bool tide__os_event_take(int fd);
+/* A non-blocking CLOCK_MONOTONIC timerfd. */
+int tide__os_timerfd(void);
+/* timerfd_settime(2); @abs: TFD_TIMER_ABSTIME. */
+int tide__os_timer_set(int fd, bool abs, const struct itimerspec *its);
+int tide__os_epoll_create(void);
+int tide__os_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev);
+int tide__os_epoll_wait(int epfd, struct epoll_event *evs, int n,
+			int timeout_ms);
+
+/* An AF_UNIX stream socket; @nonblock: SOCK_NONBLOCK. */
+int tide__os_unix_socket(bool nonblock);
+int tide__os_connect(int fd, const struct sockaddr_un *sa);
+int tide__os_bind(int fd, const struct sockaddr_un *sa);
+int tide__os_listen(int fd, int backlog);
+/* accept4(2): a non-blocking close-on-exec connection, peer not asked. */
+int tide__os_accept(int fd);
+/* The peer's credentials (SO_PEERCRED). */
+int tide__os_peer_cred(int fd, struct ucred *cr);
+/* recv(2)/send(2) with MSG_DONTWAIT; send also MSG_NOSIGNAL. */
+ssize_t tide__os_recv(int fd, void *buf, size_t len);
+ssize_t tide__os_send(int fd, const void *buf, size_t len);
+
+pid_t tide__os_getpid(void);
+uid_t tide__os_geteuid(void);
+/* kill(pid, 0): 0 if @pid exists (or is not ours to signal: -EPERM). */
+int tide__os_pid_probe(pid_t pid);
+/* CLOCK_MONOTONIC in nanoseconds. */
+uint64_t tide__os_now_ns(void);
 
 /* ---------------------------------------------------------------------
  * common.c

@@ -4,8 +4,10 @@
  *
  * Every mmap, mremap, munmap, madvise and C heap call of the library goes
  * through here, so that tests can observe them (hooks), fail the Nth one
- * (fault injection) and check that nothing leaked (accounting).  The
- * contract of each wrapper is written in internal.h.
+ * (fault injection) and check that nothing leaked (accounting).  So does
+ * every other system call (files, descriptors, sockets, the clock; the end
+ * of this file), so that this one file holds what tide asks of the kernel.
+ * The contract of each wrapper is written in internal.h.
  *
  * The hooks, the fault injection and the accounting exist only in test
  * builds (TIDE_TEST_HOOKS, the tide_test library the tests and fuzzers
@@ -18,10 +20,23 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <sys/timerfd.h>
+#include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -357,11 +372,11 @@ static bool one_reservation(uintptr_t lo, uintptr_t hi)
 	size_t used = 0;
 	bool found = false, skip = false;
 	ssize_t n;
-	int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	int fd = tide__os_open("/proc/self/maps", O_RDONLY);
 
 	if (fd < 0)
 		return false;
-	while (!found && (n = read(fd, buf, sizeof(buf))) > 0) {
+	while (!found && (n = tide__os_read(fd, buf, sizeof(buf))) > 0) {
 		for (ssize_t i = 0; i < n && !found; i++) {
 			if (buf[i] != '\n') {
 				if (used + 1 < sizeof(line))
@@ -376,7 +391,7 @@ static bool one_reservation(uintptr_t lo, uintptr_t hi)
 			skip = false;
 		}
 	}
-	close(fd);
+	tide__os_close(fd);
 	return found;
 }
 
@@ -509,4 +524,236 @@ void tide__os_copy(void *dst, const void *src, size_t n)
 bool tide__os_heap_trim(void)
 {
 	return malloc_trim(0) != 0;
+}
+
+/* ---- files, descriptors, sockets, the clock and the process ------------ */
+
+/* A system call's result in the contract's form: -errno on failure. */
+static inline long ret_n(long r)
+{
+	return r < 0 ? -errno : r;
+}
+
+#define RET(expr) ((int)ret_n((expr) < 0 ? -1 : 0))
+#define RET_N(expr) ret_n(expr)
+
+int tide__os_open(const char *path, int flags)
+{
+	return RET_N(open(path, flags | O_CLOEXEC));
+}
+
+int tide__os_close(int fd)
+{
+	return RET(close(fd));
+}
+
+ssize_t tide__os_read(int fd, void *buf, size_t len)
+{
+	return RET_N(read(fd, buf, len));
+}
+
+ssize_t tide__os_pread(int fd, void *buf, size_t len, off_t off)
+{
+	return RET_N(pread(fd, buf, len, off));
+}
+
+ssize_t tide__os_write(int fd, const void *buf, size_t len)
+{
+	return RET_N(write(fd, buf, len));
+}
+
+int tide__os_fstat(int fd, struct stat *st)
+{
+	return RET(fstat(fd, st));
+}
+
+int tide__os_stat(const char *path, struct stat *st)
+{
+	return RET(stat(path, st));
+}
+
+int tide__os_lstat(const char *path, struct stat *st)
+{
+	return RET(lstat(path, st));
+}
+
+int tide__os_lstatat(int dirfd, const char *name, struct stat *st)
+{
+	return RET(fstatat(dirfd, name, st, AT_SYMLINK_NOFOLLOW));
+}
+
+int tide__os_fstatfs(int fd, struct statfs *st)
+{
+	return RET(fstatfs(fd, st));
+}
+
+int tide__os_exists(const char *path)
+{
+	return RET(access(path, F_OK));
+}
+
+int tide__os_mkdir(const char *path, mode_t mode)
+{
+	return RET(mkdir(path, mode));
+}
+
+int tide__os_chmod(const char *path, mode_t mode)
+{
+	return RET(chmod(path, mode));
+}
+
+int tide__os_fchmod(int fd, mode_t mode)
+{
+	return RET(fchmod(fd, mode));
+}
+
+int tide__os_unlink(const char *path)
+{
+	return RET(unlink(path));
+}
+
+ssize_t tide__os_getdents(int fd, void *buf, size_t len)
+{
+	return RET_N((ssize_t)syscall(SYS_getdents64, fd, buf, len));
+}
+
+int tide__os_nread(int fd, int *n)
+{
+	return RET(ioctl(fd, FIONREAD, n));
+}
+
+int tide__os_set_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0)
+		return -errno;
+	return RET(fcntl(fd, F_SETFL, fl | O_NONBLOCK));
+}
+
+int tide__os_poll(struct pollfd *fds, unsigned nfds, int timeout_ms)
+{
+	return RET_N(poll(fds, (nfds_t)nfds, timeout_ms));
+}
+
+int tide__os_eventfd(void)
+{
+	return RET_N(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+}
+
+void tide__os_event_signal(int fd)
+{
+	uint64_t one = 1;
+
+	while (write(fd, &one, sizeof(one)) < 0 && errno == EINTR)
+		;
+}
+
+bool tide__os_event_take(int fd)
+{
+	uint64_t v;
+
+	return read(fd, &v, sizeof(v)) == (ssize_t)sizeof(v);
+}
+
+int tide__os_timerfd(void)
+{
+	return RET_N(
+		timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
+}
+
+int tide__os_timer_set(int fd, bool abs, const struct itimerspec *its)
+{
+	return RET(timerfd_settime(fd, abs ? TFD_TIMER_ABSTIME : 0, its, NULL));
+}
+
+int tide__os_epoll_create(void)
+{
+	return RET_N(epoll_create1(EPOLL_CLOEXEC));
+}
+
+int tide__os_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
+{
+	return RET(epoll_ctl(epfd, op, fd, ev));
+}
+
+int tide__os_epoll_wait(int epfd, struct epoll_event *evs, int n,
+			int timeout_ms)
+{
+	return RET_N(epoll_wait(epfd, evs, n, timeout_ms));
+}
+
+int tide__os_unix_socket(bool nonblock)
+{
+	return RET_N(socket(AF_UNIX,
+			    SOCK_STREAM | SOCK_CLOEXEC |
+				    (nonblock ? SOCK_NONBLOCK : 0),
+			    0));
+}
+
+int tide__os_connect(int fd, const struct sockaddr_un *sa)
+{
+	return RET(connect(fd, (const struct sockaddr *)sa, sizeof(*sa)));
+}
+
+int tide__os_bind(int fd, const struct sockaddr_un *sa)
+{
+	return RET(bind(fd, (const struct sockaddr *)sa, sizeof(*sa)));
+}
+
+int tide__os_listen(int fd, int backlog)
+{
+	return RET(listen(fd, backlog));
+}
+
+int tide__os_accept(int fd)
+{
+	return RET_N(accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC));
+}
+
+int tide__os_peer_cred(int fd, struct ucred *cr)
+{
+	socklen_t len = sizeof(*cr);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, cr, &len))
+		return -errno;
+	return len == sizeof(*cr) ? 0 : -EPROTO;
+}
+
+ssize_t tide__os_recv(int fd, void *buf, size_t len)
+{
+	return RET_N(recv(fd, buf, len, MSG_DONTWAIT));
+}
+
+ssize_t tide__os_send(int fd, const void *buf, size_t len)
+{
+	return RET_N(send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT));
+}
+
+pid_t tide__os_getpid(void)
+{
+	return getpid();
+}
+
+uid_t tide__os_geteuid(void)
+{
+	return geteuid();
+}
+
+int tide__os_pid_probe(pid_t pid)
+{
+	return RET(kill(pid, 0));
+}
+
+uint64_t tide__os_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+int tide__os_unlinkat(int dirfd, const char *name)
+{
+	return RET(unlinkat(dirfd, name, 0));
 }

@@ -392,6 +392,94 @@ th_oom_loop_ex(const char *what, const struct th_oom_case *c, void *arg)
 }
 
 /*
+ * The error a body accepts from a failed call: -ENOMEM in the OOM loop,
+ * -EMFILE in the descriptor loop below.
+ */
+static int th_expect_err = -ENOMEM;
+
+/*
+ * th_fd_limit_loop() - the OOM loop for file descriptors, with the real
+ * kernel instead of the injector: for K = 0, 1, 2, ... run @c->body under
+ * an RLIMIT_NOFILE that lets it open exactly K more descriptors (the
+ * descriptors below the limit are made contiguous first, so its (K+1)th
+ * open fails with EMFILE).  @c->setup and @c->teardown run without the
+ * limit.  Every pass must end in success or th_expect_err (-EMFILE) and
+ * leak no heap block, mapping, descriptor or thread; the loop stops at the
+ * first success.  Returns the number of failing passes (the call's
+ * descriptor points).
+ */
+static inline unsigned long
+th_fd_limit_loop(const char *what, const struct th_oom_case *c, void *arg)
+{
+	static int held[4096];
+	struct rlimit old, lim;
+	int nheld = 0, top = -1;
+	unsigned long points = 0;
+
+	th_warm_up_threads();
+	if (getrlimit(RLIMIT_NOFILE, &old))
+		FAIL("%s: getrlimit: %s", what, strerror(errno));
+	/* Fill every hole below the highest open descriptor. */
+	for (int fd = 0; fd < 4096; fd++)
+		if (fcntl(fd, F_GETFD) >= 0)
+			top = fd;
+	for (;;) {
+		int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+		if (fd < 0)
+			FAIL("%s: open /dev/null: %s", what, strerror(errno));
+		if (fd > top || nheld == (int)(sizeof(held) / sizeof(*held))) {
+			close(fd);
+			break;
+		}
+		held[nheld++] = fd;
+	}
+	th_expect_err = -EMFILE;
+	for (unsigned k = 0;; k++) {
+		struct tide__os_stats before, after;
+		int fds, threads, r;
+
+		if (k > 1000)
+			FAIL("%s: descriptor loop does not end", what);
+		fds = th_fd_count_fast();
+		threads = th_thread_count();
+		tide__os_stats(&before);
+		r = c->setup ? c->setup(arg) : 0;
+		if (r)
+			FAIL("%s: setup failed (%d)", what, r);
+		lim = old;
+		lim.rlim_cur = (rlim_t)(top + 1) + k;
+		if (setrlimit(RLIMIT_NOFILE, &lim))
+			FAIL("%s: setrlimit: %s", what, strerror(errno));
+		r = c->body(arg);
+		if (setrlimit(RLIMIT_NOFILE, &old))
+			FAIL("%s: setrlimit back: %s", what, strerror(errno));
+		if (c->teardown)
+			c->teardown(arg);
+		tide__os_stats(&after);
+		if (after.heap_live != before.heap_live ||
+		    after.maps_live != before.maps_live ||
+		    th_fd_count_fast() != fds || th_thread_count() != threads)
+			FAIL("%s: limit of %u more descriptors leaked: heap "
+			     "%ld->%ld maps %ld->%ld fds %d->%d threads %d->%d",
+			     what, k, before.heap_live, after.heap_live,
+			     before.maps_live, after.maps_live, fds,
+			     th_fd_count_fast(), threads, th_thread_count());
+		if (!r)
+			break;
+		if (r != th_expect_err)
+			FAIL("%s: limit of %u more descriptors: %d, not %d",
+			     what, k, r, th_expect_err);
+		points++;
+	}
+	th_expect_err = -ENOMEM;
+	while (nheld)
+		close(held[--nheld]);
+	printf("# fd limit %s: %lu descriptor points\n", what, points);
+	return points;
+}
+
+/*
  * th_oom_loop() - SQLite's OOM loop.  For N = 1, 2, ... make the Nth
  * failable OS call fail (once, then in a second round from N on) and run
  * @body.  @body returns 0 on success or a negative errno on a clean

@@ -82,6 +82,22 @@ static unsigned long run_case(const char *fn, const char *label,
 	return points;
 }
 
+/*
+ * The same case under the descriptor limit (th_fd_limit_loop): the call
+ * fails with -EMFILE at each descriptor it opens, leaving nothing behind,
+ * or succeeds with exactly what it makes without a limit.
+ */
+static unsigned long fd_case(const char *fn, const char *label,
+			     int (*setup)(void *), int (*body)(void *),
+			     void (*teardown)(void *), void *arg)
+{
+	const struct th_oom_case c = { setup, body, teardown };
+	char what[160];
+
+	snprintf(what, sizeof(what), "%s (%s)", fn, label);
+	return th_fd_limit_loop(what, &c, arg);
+}
+
 /* A pattern that depends on the position and a seed. */
 static void fill_pattern(void *p, size_t n, unsigned seed)
 {
@@ -1287,7 +1303,7 @@ static int mon_new_body(void *arg)
 	int r = tide_monitor_new(&m, c->use_cfg ? &c->cfg : NULL);
 
 	if (r) {
-		CHECK_EQ(r, -ENOMEM);
+		CHECK_EQ(r, th_expect_err);
 		/* ret is written only on success. */
 		CHECK_PTR_EQ(m, &m);
 		CHECK_EQ(registered(), before);
@@ -1418,7 +1434,9 @@ TEST(every_pressure_function_survives_the_oom_loop)
 				 .want_source = TIDE_SOURCE_NONE };
 	struct mon_case cg2poll = { .use_cfg = true,
 				    .want_source = TIDE_SOURCE_CGROUP2 };
-	unsigned long points = 0;
+	struct mon_case watchonly = { .use_cfg = true,
+				      .want_source = TIDE_SOURCE_WATCH };
+	unsigned long points = 0, fdpoints = 0, none_points;
 
 	th_warm_up_threads();
 	make_tmpdir();
@@ -1437,6 +1455,10 @@ TEST(every_pressure_function_survives_the_oom_loop)
 		.size = sizeof(struct tide_monitor_config),
 		.sources = TIDE_SOURCE_WATCH,
 		.flags = TIDE_MONITOR_NO_TRIM,
+	};
+	watchonly.cfg = (struct tide_monitor_config){
+		.size = sizeof(struct tide_monitor_config),
+		.sources = TIDE_SOURCE_WATCH,
 	};
 	none.cfg = (struct tide_monitor_config){
 		.size = sizeof(struct tide_monitor_config),
@@ -1469,6 +1491,25 @@ TEST(every_pressure_function_survives_the_oom_loop)
 			   mon_teardown, &cg2);
 	points += run_case("tide_monitor_new", "none", NULL, mon_new_body,
 			   mon_teardown, &none);
+	/*
+	 * Each descriptor the monitor opens, failing with EMFILE: the call
+	 * needs as many free descriptors as it holds at its peak: epoll, two
+	 * eventfds and two timerfds, then one file at a time (cgroup
+	 * discovery) without sources; with the watch source alone, its FIFO
+	 * and the write end it keeps (which must not be dropped quietly).
+	 */
+	fdpoints += fd_case("tide_monitor_new", "watch fifo + write", NULL,
+			    mon_new_body, mon_teardown, &watch);
+	fdpoints += fd_case("tide_monitor_new", "budget", NULL, mon_new_body,
+			    mon_teardown, &budget);
+	fdpoints += fd_case("tide_monitor_new", "cgroup2", NULL, mon_new_body,
+			    mon_teardown, &cg2);
+	none_points = fd_case("tide_monitor_new", "none", NULL, mon_new_body,
+			      mon_teardown, &none);
+	CHECK_UEQ(none_points, 5 + 1);
+	CHECK_UEQ(fd_case("tide_monitor_new", "watch fifo + write only", NULL,
+			  mon_new_body, mon_teardown, &watchonly),
+		  5 + 2);
 	unsetenv("MEMORY_PRESSURE_WRITE");
 	run_case("tide_monitor_start", "thread", mon_setup, mon_start_body,
 		 mon_teardown, &notrim);
@@ -1490,6 +1531,7 @@ TEST(every_pressure_function_survives_the_oom_loop)
 	remove_tmpdir();
 	report();
 	CHECK_CMP(points, >=, 2 * 4);
+	CHECK_CMP(fdpoints, >=, 3 * (5 + 1));
 }
 
 /* ---- common ------------------------------------------------------------- */
@@ -1558,7 +1600,7 @@ static int ctl_listen_body(void *arg)
 	int r = tide_ctl_listen(&cfg);
 
 	if (r) {
-		CHECK_EQ(r, -ENOMEM);
+		CHECK_EQ(r, th_expect_err);
 		CHECK(access(c->path, F_OK) && errno == ENOENT);
 		CHECK_EQ(tide_ctl_fd(), -ENOTCONN);
 		return r;
@@ -1647,6 +1689,18 @@ TEST(every_ctl_function_survives_the_oom_loop)
 	c.flags = 0;
 	points += run_case("tide_ctl_listen", "own thread", NULL,
 			   ctl_listen_body, NULL, &c);
+	/*
+	 * At its peak the server holds epoll, a timerfd, an eventfd and the
+	 * socket (the directory's descriptor is closed before them).
+	 */
+	CHECK_UEQ(fd_case("tide_ctl_listen", "own thread", NULL,
+			  ctl_listen_body, NULL, &c),
+		  4);
+	c.flags = TIDE_CTL_DISPATCH;
+	CHECK_UEQ(fd_case("tide_ctl_listen", "dispatch", NULL, ctl_listen_body,
+			  NULL, &c),
+		  4);
+	c.flags = 0;
 	points += run_case("tide_ctl_dispatch", "a shrinkers request",
 			   ctl_dispatch_setup, ctl_dispatch_body,
 			   ctl_dispatch_teardown, &c);

@@ -94,7 +94,7 @@ static int budget_open(struct tide__src *s, const struct tide__src_env *env)
 			dir = NULL;
 		}
 	}
-	if (s->fd[FD_USAGE] >= 0 || s->fd[FD_USAGE] == -ENOMEM)
+	if (s->fd[FD_USAGE] >= 0 || tide__os_exhausted(s->fd[FD_USAGE]))
 		goto out;
 	if (cfg->cgroup1_dir || cg->own_v1) {
 		s->fd[FD_USAGE] = open_usage(

@@ -15,12 +15,10 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "internal.h"
 #include "pressure/cgroup.h"
@@ -60,7 +58,7 @@ static int read_text(const char *path, char **ret)
 		return fd;
 	buf = tide__os_malloc(cap);
 	if (!buf) {
-		close(fd);
+		tide__os_close(fd);
 		return -ENOMEM;
 	}
 	for (;;) {
@@ -81,18 +79,18 @@ static int read_text(const char *path, char **ret)
 			buf = p;
 			cap *= 2;
 		}
-		n = read(fd, buf + len, cap - 1 - len);
-		if (n < 0 && errno == EINTR)
+		n = tide__os_read(fd, buf + len, cap - 1 - len);
+		if (n == -EINTR)
 			continue;
 		if (n < 0) {
-			r = -errno;
+			r = (int)n;
 			break;
 		}
 		if (!n)
 			break;
 		len += (size_t)n;
 	}
-	close(fd);
+	tide__os_close(fd);
 	if (r) {
 		tide__os_free(buf);
 		return r;
@@ -350,7 +348,7 @@ static bool is_dir(const char *path)
 {
 	struct stat st;
 
-	return !stat(path, &st) && S_ISDIR(st.st_mode);
+	return !tide__os_stat(path, &st) && S_ISDIR(st.st_mode);
 }
 
 /*
@@ -538,7 +536,7 @@ static bool has_memory_current(struct hier *h)
 	h->buf[h->len] = 0;
 	if (fd < 0)
 		return false;
-	close(fd);
+	tide__os_close(fd);
 	return true;
 }
 
@@ -641,7 +639,7 @@ int tide__cg_ws_open(const char *dir, int version, struct tide__cg_ws *ret)
 	snprintf(path, sizeof(path), "%s/memory.stat", dir);
 	sfd = tide__file_open(path, false, false);
 	if (sfd < 0) {
-		close(ufd);
+		tide__os_close(ufd);
 		return sfd;
 	}
 	ret->version = version;
@@ -662,15 +660,16 @@ static int stat_scan(int fd, const char *key, uint64_t *ret)
 	off_t off = 0;
 
 	for (;;) {
-		ssize_t n = pread(fd, buf + have, sizeof(buf) - 1 - have, off);
+		ssize_t n = tide__os_pread(fd, buf + have,
+					   sizeof(buf) - 1 - have, off);
 		size_t end;
 		char keep;
 		int r;
 
-		if (n < 0 && errno == EINTR)
+		if (n == -EINTR)
 			continue;
 		if (n < 0)
-			return -errno;
+			return (int)n;
 		off += n;
 		have += (size_t)n;
 		if (n) {
@@ -722,8 +721,9 @@ int tide__cg_ws_read(const struct tide__cg_ws *ws, uint64_t *ret_ws,
 	if (r && r != -ENOENT)
 		return gone(r);
 	/* A removed group's files read on where they are not cgroupfs. */
-	if (fstat(ws->usage_fd, &st))
-		return gone(-errno);
+	r = tide__os_fstat(ws->usage_fd, &st);
+	if (r)
+		return gone(r);
 	if (!st.st_nlink)
 		return -ENODEV;
 	if (ret_ws)
@@ -738,8 +738,8 @@ void tide__cg_ws_close(struct tide__cg_ws *ws)
 	if (!ws)
 		return;
 	if (ws->usage_fd >= 0)
-		close(ws->usage_fd);
+		tide__os_close(ws->usage_fd);
 	if (ws->stat_fd >= 0)
-		close(ws->stat_fd);
+		tide__os_close(ws->stat_fd);
 	ws->usage_fd = ws->stat_fd = -1;
 }

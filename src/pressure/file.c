@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "internal.h"
 #include "pressure/cgroup.h"
@@ -18,24 +17,23 @@
 int tide__file_open(const char *path, bool write, bool allow_special)
 {
 	struct stat st;
-	int fd;
+	int fd, r;
 
 	if (!path || !*path)
 		return -EINVAL;
-	fd = open(path, (write ? O_RDWR : O_RDONLY) | O_NONBLOCK | O_CLOEXEC |
-				O_NOCTTY);
+	fd = tide__os_open(path,
+			   (write ? O_RDWR : O_RDONLY) | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st)) {
-		int r = -errno;
-
-		close(fd);
+		return fd;
+	r = tide__os_fstat(fd, &st);
+	if (r) {
+		tide__os_close(fd);
 		return r;
 	}
 	if (!S_ISREG(st.st_mode) &&
 	    !(allow_special &&
 	      (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)))) {
-		close(fd);
+		tide__os_close(fd);
 		return S_ISDIR(st.st_mode) ? -EISDIR : -ENOTTY;
 	}
 	return fd;
@@ -55,12 +53,13 @@ int tide__file_read(int fd, const char *path, char *buf, size_t size)
 			return fd;
 	}
 	for (;;) {
-		ssize_t n = pread(fd, buf + got, size - 1 - got, (off_t)got);
+		ssize_t n = tide__os_pread(fd, buf + got, size - 1 - got,
+					   (off_t)got);
 
-		if (n < 0 && errno == EINTR)
+		if (n == -EINTR)
 			continue;
 		if (n < 0) {
-			r = -errno;
+			r = (int)n;
 			break;
 		}
 		got += (size_t)n;
@@ -70,13 +69,13 @@ int tide__file_read(int fd, const char *path, char *buf, size_t size)
 			char c;
 
 			/* Full: is there more? */
-			n = pread(fd, &c, 1, (off_t)got);
+			n = tide__os_pread(fd, &c, 1, (off_t)got);
 			r = n > 0 ? -EFBIG : 0;
 			break;
 		}
 	}
 	if (own)
-		close(fd);
+		tide__os_close(fd);
 	if (r)
 		return r;
 	buf[got] = 0;

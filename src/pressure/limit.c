@@ -21,8 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
 
 #include "internal.h"
 #include "pressure/cgroup.h"
@@ -64,10 +62,8 @@ static int open_at(const char *dir, const char *file, bool write)
 
 	if (!path)
 		return -ENOMEM;
-	fd = write ? open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC) :
+	fd = write ? tide__os_open(path, O_WRONLY | O_NONBLOCK) :
 		     tide__file_open(path, false, false);
-	if (fd < 0 && write)
-		fd = -errno;
 	tide__os_free(path);
 	return fd;
 }
@@ -200,8 +196,8 @@ static int open_group(struct tide__src *s, const struct tide__src_env *env,
 		return s->fd[FD_USAGE];
 	/* memory.stat is optional: without it the working set is usage */
 	s->fd[FD_STAT] = open_at(dir, "memory.stat", false);
-	if (s->fd[FD_STAT] == -ENOMEM)
-		return -ENOMEM;
+	if (tide__os_exhausted(s->fd[FD_STAT]))
+		return s->fd[FD_STAT];
 	if (s->fd[FD_STAT] < 0)
 		s->fd[FD_STAT] = -1;
 	return 0;
@@ -251,9 +247,11 @@ static int cgroup2_open(struct tide__src *s, const struct tide__src_env *env)
 		if (r)
 			return r;
 		high = UINT64_MAX;
-		if (read_u64_at(dir, "memory.high", &high) == -ENOMEM ||
-		    read_u64_at(dir, "memory.max", &max) == -ENOMEM)
-			return -ENOMEM;
+		r = read_u64_at(dir, "memory.high", &high);
+		if (!tide__os_exhausted(r))
+			r = read_u64_at(dir, "memory.max", &max);
+		if (tide__os_exhausted(r))
+			return r;
 		limit = TIDE__MIN(high, max);
 		file = high <= max ? "memory.high" : "memory.max";
 	} else if (cg->version == 2 && cg->dir) {
@@ -271,8 +269,8 @@ static int cgroup2_open(struct tide__src *s, const struct tide__src_env *env)
 		return r;
 	/* memory.events of the own group: "high" and "max" events */
 	s->fd[FD_EVENT] = open_at(own, "memory.events", false);
-	if (s->fd[FD_EVENT] == -ENOMEM)
-		return -ENOMEM;
+	if (tide__os_exhausted(s->fd[FD_EVENT]))
+		return s->fd[FD_EVENT];
 	if (s->fd[FD_EVENT] < 0)
 		s->fd[FD_EVENT] = -1;
 	else
@@ -290,10 +288,11 @@ static int v1_register(int ctl, int efd, int target, const char *arg)
 {
 	char buf[128];
 	int n = snprintf(buf, sizeof(buf), "%d %d %s", efd, target, arg);
+	ssize_t w = tide__os_write(ctl, buf, (size_t)n);
 
-	if (write(ctl, buf, (size_t)n) != n)
-		return -errno;
-	return 0;
+	if (w < 0)
+		return (int)w;
+	return w == n ? 0 : -EIO;
 }
 
 /* Thresholds and vmpressure levels where cgroup.event_control is writable;
@@ -306,41 +305,43 @@ static int v1_events(struct tide__src *s, const char *dir)
 
 	ctl = open_at(dir, "cgroup.event_control", true);
 	if (ctl < 0)
-		return ctl == -ENOMEM ? ctl : 0;
+		return tide__os_exhausted(ctl) ? ctl : 0;
 	snprintf(arg, sizeof(arg), "%" PRIu64, s->high);
-	s->fd[FD_EVENT] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	s->fd[FD_EVENT] = tide__os_eventfd();
 	if (s->fd[FD_EVENT] < 0) {
-		r = -errno;
+		r = s->fd[FD_EVENT];
 		goto out;
 	}
 	if (v1_register(ctl, s->fd[FD_EVENT], s->fd[FD_USAGE], arg)) {
-		close(s->fd[FD_EVENT]);
+		tide__os_close(s->fd[FD_EVENT]);
 		s->fd[FD_EVENT] = -1;
 	} else {
 		s->events[FD_EVENT] = EPOLLIN;
 	}
 	plevel = open_at(dir, "memory.pressure_level", false);
-	if (plevel == -ENOMEM) {
-		r = -ENOMEM;
+	if (tide__os_exhausted(plevel)) {
+		r = plevel;
 		goto out;
 	}
 	if (plevel < 0)
 		goto out;
 	for (int i = 0; i < 3; i++) {
-		int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		int efd = tide__os_eventfd();
 
-		if (efd < 0)
-			continue;
+		if (efd < 0) {
+			r = efd; /* the process is out of descriptors */
+			break;
+		}
 		if (v1_register(ctl, efd, plevel, names[i])) {
-			close(efd);
+			tide__os_close(efd);
 			continue;
 		}
 		s->fd[FD_LEVEL + i] = efd;
 		s->events[FD_LEVEL + i] = EPOLLIN;
 	}
-	close(plevel);
+	tide__os_close(plevel);
 out:
-	close(ctl);
+	tide__os_close(ctl);
 	return r;
 }
 
@@ -370,7 +371,7 @@ static int cgroup1_open(struct tide__src *s, const struct tide__src_env *env)
 		dir = own;
 		if (read_u64_at(dir, file, &limit))
 			limit = UINT64_MAX;
-	} else if (r == -ENOMEM) {
+	} else if (tide__os_exhausted(r)) {
 		return r;
 	} else if (cfg->limit && cg->own_v1) {
 		dir = cg->own_v1;
@@ -393,7 +394,6 @@ static int cgroup1_open(struct tide__src *s, const struct tide__src_env *env)
 static bool limit_handle(struct tide__src *s, int i, uint32_t events,
 			 enum tide_pressure_level *level, bool *check)
 {
-	uint64_t v;
 	bool high, max;
 
 	*check = true;
@@ -406,11 +406,11 @@ static bool limit_handle(struct tide__src *s, int i, uint32_t events,
 			/* The group went away. */
 			return i >= 0 && (events & EPOLLERR);
 		}
-		if (i >= 0 && read(s->fd[i], &v, sizeof(v)) != sizeof(v))
+		if (i >= 0 && !tide__os_event_take(s->fd[i]))
 			return false;
 		return false;
 	}
-	if (i >= FD_LEVEL && read(s->fd[i], &v, sizeof(v)) == sizeof(v))
+	if (i >= FD_LEVEL && tide__os_event_take(s->fd[i]))
 		*level = TIDE__MAX(
 			*level, (enum tide_pressure_level)(i - FD_LEVEL + 1));
 	return false;

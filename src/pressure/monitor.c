@@ -11,7 +11,6 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -20,10 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
-#include <sys/timerfd.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <tide/pressure.h>
 #include <tide/shrinker.h>
@@ -61,7 +57,7 @@ enum {
 static void close_fd(int *fd)
 {
 	if (*fd >= 0)
-		close(*fd);
+		tide__os_close(*fd);
 	*fd = -1;
 }
 
@@ -69,9 +65,7 @@ static int ep_add(struct tide_monitor *m, int fd, uint32_t events, uint32_t tag)
 {
 	struct epoll_event ev = { .events = events, .data.u32 = tag };
 
-	if (epoll_ctl(m->epfd, EPOLL_CTL_ADD, fd, &ev))
-		return -errno;
-	return 0;
+	return tide__os_epoll_ctl(m->epfd, EPOLL_CTL_ADD, fd, &ev);
 }
 
 static void arm_timer(int fd, unsigned ms)
@@ -80,7 +74,7 @@ static void arm_timer(int fd, unsigned ms)
 
 	its.it_value.tv_sec = ms / 1000;
 	its.it_value.tv_nsec = (long)(ms % 1000) * 1000000;
-	timerfd_settime(fd, 0, &its, NULL);
+	tide__os_timer_set(fd, false, &its);
 }
 
 char *tide__path_join(const char *dir, const char *file)
@@ -182,7 +176,7 @@ static void check_moved(struct tide_monitor *m)
 
 static void drop_fd(struct tide_monitor *m, struct tide__src *s, int i)
 {
-	epoll_ctl(m->epfd, EPOLL_CTL_DEL, s->fd[i], NULL);
+	tide__os_epoll_ctl(m->epfd, EPOLL_CTL_DEL, s->fd[i], NULL);
 	close_fd(&s->fd[i]);
 }
 
@@ -204,7 +198,6 @@ static bool handle(struct tide_monitor *m, const struct epoll_event *evs, int n)
 	enum tide_pressure_level sig[NSRC] = { 0 }, sim = TIDE_PRESSURE_NONE;
 	bool check = false, quiet = false, stop = false, poll = false;
 	bool simulated = false;
-	uint64_t v;
 
 	for (int k = 0; k < n; k++) {
 		uint32_t tag = evs[k].data.u32;
@@ -214,15 +207,15 @@ static bool handle(struct tide_monitor *m, const struct epoll_event *evs, int n)
 			stop = true;
 			break;
 		case TAG_POLL:
-			if (read(m->pollfd, &v, sizeof(v)) == sizeof(v))
+			if (tide__os_event_take(m->pollfd))
 				poll = true;
 			break;
 		case TAG_QUIET:
-			if (read(m->quietfd, &v, sizeof(v)) == sizeof(v))
+			if (tide__os_event_take(m->quietfd))
 				quiet = true;
 			break;
 		case TAG_SIM:
-			if (read(m->simfd, &v, sizeof(v)) == sizeof(v)) {
+			if (tide__os_event_take(m->simfd)) {
 				int lv = atomic_exchange(&m->sim, 0);
 
 				if (lv) {
@@ -297,11 +290,11 @@ static bool handle(struct tide_monitor *m, const struct epoll_event *evs, int n)
 static bool dispatch_once(struct tide_monitor *m, int timeout, int *err)
 {
 	struct epoll_event evs[16];
-	int n = epoll_wait(m->epfd, evs, 16, timeout);
+	int n = tide__os_epoll_wait(m->epfd, evs, 16, timeout);
 
 	*err = 0;
 	if (n < 0) {
-		*err = errno == EINTR ? 0 : -errno;
+		*err = n == -EINTR ? 0 : n;
 		return false;
 	}
 	return handle(m, evs, n);
@@ -313,7 +306,7 @@ int tide_monitor_dispatch(struct tide_monitor *m)
 
 	if (!m)
 		return -EINVAL;
-	if (getpid() != m->pid)
+	if (tide__os_getpid() != m->pid)
 		return -ECHILD;
 	if (atomic_load(&m->started))
 		return -EBUSY;
@@ -339,7 +332,7 @@ int tide_monitor_start(struct tide_monitor *m)
 
 	if (!m)
 		return -EINVAL;
-	if (getpid() != m->pid)
+	if (tide__os_getpid() != m->pid)
 		return -ECHILD;
 	if (!atomic_compare_exchange_strong(&m->started, &expect, true))
 		return -EBUSY;
@@ -416,7 +409,8 @@ static void src_close(struct tide_monitor *m, struct tide__src *s, bool shared)
 {
 	for (int i = 0; i < TIDE__SRC_FDS; i++) {
 		if (s->fd[i] >= 0 && shared)
-			epoll_ctl(m->epfd, EPOLL_CTL_DEL, s->fd[i], NULL);
+			tide__os_epoll_ctl(m->epfd, EPOLL_CTL_DEL, s->fd[i],
+					   NULL);
 		close_fd(&s->fd[i]);
 	}
 	if (s->ops && s->ops->close)
@@ -455,7 +449,9 @@ static int src_open(struct tide_monitor *m, size_t idx)
 /*
  * Open every source of @mask that applies.  A source that is not configured
  * here or that the kernel refuses is dropped; a malformed
- * $MEMORY_PRESSURE_WATCH, a bad configuration or ENOMEM fail the monitor.
+ * $MEMORY_PRESSURE_WATCH, a bad configuration or running out of memory or
+ * descriptors (tide__os_exhausted()) fail the monitor: it never comes up
+ * quietly with fewer sources than it would have had.
  * Returns the error of the last source tried when none opened.
  */
 static int open_sources(struct tide_monitor *m, unsigned mask)
@@ -485,7 +481,7 @@ static int open_sources(struct tide_monitor *m, unsigned mask)
 			m->mask |= bit;
 			continue;
 		}
-		if (r == -ENOMEM ||
+		if (tide__os_exhausted(r) ||
 		    (bit == TIDE_SOURCE_WATCH && r != -ENODEV) ||
 		    (r == -EINVAL && bit != TIDE_SOURCE_PSI &&
 		     bit != TIDE_SOURCE_PSI_CGROUP))
@@ -659,7 +655,7 @@ int tide_monitor_new(struct tide_monitor **ret,
 		return r;
 	}
 	pthread_mutex_init(&m->lock, NULL);
-	m->pid = getpid();
+	m->pid = tide__os_getpid();
 	m->epfd = m->stopfd = m->pollfd = m->quietfd = m->simfd = -1;
 	for (size_t i = 0; i < NSRC; i++)
 		for (int j = 0; j < TIDE__SRC_FDS; j++)
@@ -672,17 +668,22 @@ int tide_monitor_new(struct tide_monitor **ret,
 	m->paths.mountinfo = m->cfg.mountinfo_path;
 	m->paths.meminfo = m->cfg.meminfo_path;
 
-	m->epfd = epoll_create1(EPOLL_CLOEXEC);
-	m->stopfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	m->simfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	m->pollfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	m->quietfd =
-		timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	if (m->epfd < 0 || m->stopfd < 0 || m->pollfd < 0 || m->quietfd < 0 ||
-	    m->simfd < 0) {
-		r = -errno;
-		goto out_free;
+	m->epfd = tide__os_epoll_create();
+	m->stopfd = tide__os_eventfd();
+	m->simfd = tide__os_eventfd();
+	m->pollfd = tide__os_timerfd();
+	m->quietfd = tide__os_timerfd();
+	{
+		const int fd[] = { m->epfd, m->stopfd, m->simfd, m->pollfd,
+				   m->quietfd };
+
+		/* The error of the last one that failed (what errno held). */
+		for (size_t i = 0; i < sizeof(fd) / sizeof(fd[0]); i++)
+			if (fd[i] < 0)
+				r = fd[i];
 	}
+	if (r)
+		goto out_free;
 	r = ep_add(m, m->stopfd, EPOLLIN, TAG_STOP);
 	if (!r)
 		r = ep_add(m, m->pollfd, EPOLLIN, TAG_POLL);
@@ -694,7 +695,7 @@ int tide_monitor_new(struct tide_monitor **ret,
 		goto out_free;
 
 	r = tide__cg_discover(&m->paths, &m->cg);
-	if (r == -ENOMEM)
+	if (tide__os_exhausted(r))
 		goto out_free;
 	if (r) {
 		/* No /proc to read: no limit, the sources that need none. */
@@ -728,21 +729,17 @@ out_free:
 
 void tide_monitor_free(struct tide_monitor *m)
 {
-	uint64_t one = 1;
-
 	if (!m)
 		return;
 	/* Inherited across fork: the descriptors are shared with the
 	 * parent's monitor, whose thread must keep running; only close this
 	 * process's copies. */
-	if (getpid() != m->pid) {
+	if (tide__os_getpid() != m->pid) {
 		monitor_release(m, false);
 		return;
 	}
 	if (atomic_load(&m->started)) {
-		while (write(m->stopfd, &one, sizeof(one)) < 0 &&
-		       errno == EINTR)
-			;
+		tide__os_event_signal(m->stopfd);
 		pthread_join(m->thread, NULL);
 	}
 	monitor_release(m, true);
@@ -790,14 +787,6 @@ int tide_monitor_limit(struct tide_monitor *m, struct tide_monitor_limit *ret)
 	return 0;
 }
 
-static void wake(int fd)
-{
-	uint64_t one = 1;
-
-	while (write(fd, &one, sizeof(one)) < 0 && errno == EINTR)
-		;
-}
-
 int tide_monitor_set_watermarks(struct tide_monitor *m, uint64_t high,
 				uint64_t low)
 {
@@ -829,6 +818,6 @@ int tide_monitor_simulate(struct tide_monitor *m,
 	if (!m || (unsigned)level > TIDE_PRESSURE_CRITICAL)
 		return -EINVAL;
 	atomic_store(&m->sim, (int)level + 1);
-	wake(m->simfd);
+	tide__os_event_signal(m->simfd);
 	return 0;
 }

@@ -20,13 +20,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/un.h>
 #include <poll.h>
-#include <unistd.h>
 
 #include "internal.h"
 #include "pressure/cgroup.h"
@@ -58,7 +56,7 @@ static bool pressure_fs(int fd)
 {
 	struct statfs sfs;
 
-	if (fstatfs(fd, &sfs))
+	if (tide__os_fstatfs(fd, &sfs))
 		return false;
 	return sfs.f_type == PROC_MAGIC || sfs.f_type == CGROUP_MAGIC ||
 	       sfs.f_type == CGROUP2_MAGIC;
@@ -69,12 +67,12 @@ static int write_all(int fd, const void *buf, size_t n)
 	const unsigned char *p = buf;
 
 	while (n) {
-		ssize_t w = write(fd, p, n);
+		ssize_t w = tide__os_write(fd, p, n);
 
-		if (w < 0 && errno == EINTR)
+		if (w == -EINTR)
 			continue;
 		if (w < 0)
-			return -errno;
+			return (int)w;
 		p += w;
 		n -= (size_t)w;
 	}
@@ -97,7 +95,7 @@ static void psi_close(struct tide__src *s)
 	struct psi_priv *p = s->priv;
 
 	if (p && p->keep >= 0)
-		close(p->keep);
+		tide__os_close(p->keep);
 	tide__os_free(p);
 	s->priv = NULL;
 }
@@ -113,12 +111,12 @@ static int open_trigger(const char *path, const char *trigger)
 	if (fd < 0)
 		return fd;
 	if (!pressure_fs(fd)) {
-		close(fd);
+		tide__os_close(fd);
 		return -ENOTTY;
 	}
 	r = write_all(fd, trigger, strlen(trigger) + 1);
 	if (r) {
-		close(fd);
+		tide__os_close(fd);
 		return r;
 	}
 	return fd;
@@ -166,15 +164,15 @@ static int psi_cgroup_open(struct tide__src *s, const struct tide__src_env *env)
 	if (!d) {
 		r = tide__cgroup_dir(true, &dir);
 		if (r)
-			return r == -ENOMEM ? r : -ENODEV;
+			return tide__os_exhausted(r) ? r : -ENODEV;
 		d = dir;
 	}
 	path = tide__path_join(d, "memory.pressure");
 	tide__os_free(dir);
 	if (!path)
 		return -ENOMEM;
-	r = access(path, F_OK) ? -ENODEV :
-				 open_psi_path(s, path, cfg->psi_trigger);
+	r = tide__os_exists(path) ? -ENODEV :
+				    open_psi_path(s, path, cfg->psi_trigger);
 	tide__os_free(path);
 	return r;
 }
@@ -195,7 +193,7 @@ static bool is_dev_null(const char *path)
 {
 	struct stat a, b;
 
-	return !stat(path, &a) && !stat("/dev/null", &b) &&
+	return !tide__os_stat(path, &a) && !tide__os_stat("/dev/null", &b) &&
 	       a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
@@ -207,13 +205,14 @@ static int connect_socket(const char *path)
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
 	strcpy(sa.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	fd = tide__os_unix_socket(false);
 	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
-	    fcntl(fd, F_SETFL, O_NONBLOCK)) {
-		r = -errno;
-		close(fd);
+		return fd;
+	r = tide__os_connect(fd, &sa);
+	if (!r)
+		r = tide__os_set_nonblock(fd);
+	if (r) {
+		tide__os_close(fd);
 		return r;
 	}
 	return fd;
@@ -248,10 +247,9 @@ static int watch_open(struct tide__src *s, const struct tide__src_env *env)
 		goto out;
 	p = s->priv;
 	p->level[0] = TIDE_PRESSURE_MEDIUM;
-	if (stat(watch, &st)) {
-		r = -errno;
+	r = tide__os_stat(watch, &st);
+	if (r)
 		goto out;
-	}
 	if (S_ISSOCK(st.st_mode)) {
 		fd = connect_socket(watch);
 		p->stream = true;
@@ -260,7 +258,7 @@ static int watch_open(struct tide__src *s, const struct tide__src_env *env)
 		 * socket is what the protocol allows besides PSI files. */
 		fd = tide__file_open(watch, false, true);
 		if (fd >= 0 && len) {
-			close(fd);
+			tide__os_close(fd);
 			fd = tide__file_open(watch, true, true);
 		}
 		p->stream = S_ISFIFO(st.st_mode);
@@ -278,7 +276,11 @@ static int watch_open(struct tide__src *s, const struct tide__src_env *env)
 	if (p->stream && !S_ISSOCK(st.st_mode)) {
 		/* Hold a write end so that writers coming and going never
 		 * leave the FIFO hung up (a busy loop). */
-		p->keep = open(watch, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+		p->keep = tide__os_open(watch, O_WRONLY | O_NONBLOCK);
+		if (tide__os_exhausted(p->keep)) {
+			r = p->keep;
+			goto out;
+		}
 		if (len) {
 			int n = 0;
 
@@ -286,7 +288,7 @@ static int watch_open(struct tide__src *s, const struct tide__src_env *env)
 			if (r)
 				goto out;
 			/* our own bytes are not an event */
-			if (!ioctl(fd, FIONREAD, &n))
+			if (!tide__os_nread(fd, &n))
 				p->own = (size_t)n;
 			goto out;
 		}
@@ -299,7 +301,7 @@ static int watch_open(struct tide__src *s, const struct tide__src_env *env)
 
 		/* A PSI file without a trigger reports an error at once:
 		 * there is nothing to wait for. */
-		if (poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLERR))
+		if (tide__os_poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLERR))
 			r = -EINVAL;
 	}
 out:
@@ -325,12 +327,12 @@ static bool psi_handle(struct tide__src *s, int i, uint32_t events,
 		return events & EPOLLERR;
 	}
 	for (;;) {
-		n = read(s->fd[i], buf, sizeof(buf));
+		n = tide__os_read(s->fd[i], buf, sizeof(buf));
 		if (n > 0) {
 			got += (size_t)n;
 			continue;
 		}
-		if (n < 0 && errno == EINTR)
+		if (n == -EINTR)
 			continue;
 		break;
 	}

@@ -32,7 +32,6 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <tide/pressure.h>
 
@@ -185,13 +184,13 @@ static uint64_t resident_anon(void)
 	ssize_t n;
 	int fd;
 
-	fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+	fd = tide__os_open("/proc/self/statm", O_RDONLY);
 	if (fd < 0)
 		return 0;
 	do
-		n = read(fd, buf, sizeof(buf) - 1);
-	while (n < 0 && errno == EINTR);
-	close(fd);
+		n = tide__os_read(fd, buf, sizeof(buf) - 1);
+	while (n == -EINTR);
+	tide__os_close(fd);
 	if (n <= 0)
 		return 0;
 	buf[n] = '\0';

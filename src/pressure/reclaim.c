@@ -18,8 +18,6 @@
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdint.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <tide/pressure.h>
 #include <tide/shrinker.h>
@@ -33,14 +31,6 @@
 /* The sensor's step: this fraction of the headroom left, at least MIN. */
 #define SENSOR_STEP_DIV 8
 #define SENSOR_STEP_MIN ((size_t)1 << 20)
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /* A source's signalled (@wm false) or watermark level. */
 void tide__mon_set_level(struct tide_monitor *m, struct tide__src *s, bool wm,
@@ -75,7 +65,7 @@ void tide__mon_stat_add(struct tide_monitor *m, struct tide__src *s,
 void tide__mon_report(struct tide_monitor *m, bool repeat)
 {
 	enum tide_pressure_level lvl = TIDE__MAX(m->wm_level, m->sig_level_now);
-	uint64_t now = now_ns();
+	uint64_t now = tide__os_now_ns();
 	bool changed = lvl != m->reported;
 
 	pthread_mutex_lock(&m->lock);
@@ -310,7 +300,7 @@ size_t tide__monitor_sense(struct tide_monitor *m)
 	struct tide__src *s = tide__mon_limit_watcher(m);
 	uint64_t value, high, low;
 
-	if (!s || getpid() != m->pid || s->ops->read(s, &value))
+	if (!s || tide__os_getpid() != m->pid || s->ops->read(s, &value))
 		return SENSOR_STEP_MIN;
 	watermarks(m, s, &high, &low);
 	if (value >= high) {

@@ -1,0 +1,36 @@
+#!/bin/sh
+# check-os-calls.sh OBJECT... - the library's objects other than os.c call
+# no system call and no heap function themselves: they go through os.c's
+# wrappers (docs/DESIGN and CONTRIBUTING: "OS calls only in src/os.c").
+# Checked on the test build's objects (tide_test_objects), where the heap
+# wrappers are out of line; the symbols, not the text, so comments and
+# struct methods named read/open/close do not count.
+set -eu
+forbidden='mmap|mmap64|munmap|mremap|madvise|mincore|mprotect|mlock|munlock'
+forbidden="$forbidden|malloc|calloc|realloc|free|posix_memalign|aligned_alloc|memalign|malloc_usable_size|malloc_trim|strdup|strndup"
+forbidden="$forbidden|open|open64|openat|openat64|__open_2|__open64_2|creat|close|read|__read_chk|pread|pread64|__pread_chk|__pread64_chk"
+forbidden="$forbidden|write|pwrite|pwrite64|readv|writev|fstat|fstat64|stat|stat64|lstat|lstat64|__xstat|__fxstat|__lxstat|__xstat64|__fxstat64|__lxstat64|fstatat|fstatat64|statx"
+forbidden="$forbidden|statfs|statfs64|fstatfs|fstatfs64|access|faccessat|mkdir|chmod|fchmod|unlink|rmdir|rename|truncate|ftruncate"
+forbidden="$forbidden|socket|connect|bind|listen|accept|accept4|getsockopt|setsockopt|recv|__recv_chk|send|recvmsg|sendmsg|recvfrom|sendto|shutdown"
+forbidden="$forbidden|poll|__poll_chk|ppoll|select|pselect|epoll_create|epoll_create1|epoll_ctl|epoll_wait|epoll_pwait|eventfd|eventfd_read|eventfd_write"
+forbidden="$forbidden|timerfd_create|timerfd_settime|timerfd_gettime|signalfd|fcntl|fcntl64|ioctl|syscall|getpid|gettid|getuid|geteuid|getppid|kill|tgkill"
+forbidden="$forbidden|fork|vfork|clone|execve|clock_gettime|gettimeofday|nanosleep|clock_nanosleep|usleep|sleep|sched_yield"
+forbidden="$forbidden|opendir|fdopendir|readdir|readdir64|closedir|fopen|fopen64|fdopen|fclose|fgets|fread|fwrite|getline|pipe|pipe2|dup|dup2|dup3"
+fail=0
+checked=0
+for o in "$@"; do
+	case "$o" in */os.c.o | */os.c.obj) continue ;; esac
+	checked=$((checked + 1))
+	bad=$(nm -u "$o" | awk '{print $NF}' | sed 's/@.*//' |
+		grep -E -x "$forbidden" || true)
+	if [ -n "$bad" ]; then
+		echo "$(basename "$o"): calls $(echo $bad) directly; use os.c's wrapper" >&2
+		fail=1
+	fi
+done
+if [ "$checked" -lt 10 ]; then
+	echo "check-os-calls: only $checked objects given" >&2
+	exit 1
+fi
+[ "$fail" = 0 ] && echo "check-os-calls: $checked objects call the OS only through os.c"
+exit $fail
