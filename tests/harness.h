@@ -398,6 +398,34 @@ th_oom_loop_ex(const char *what, const struct th_oom_case *c, void *arg)
 static int th_expect_err = -ENOMEM;
 
 /*
+ * Open /dev/null into every hole below the highest open descriptor, so
+ * that descriptors are handed out from top + 1 on; the fillers go into
+ * @held (at most @max; the rest stay holes).  Returns top, the highest
+ * descriptor open before.
+ */
+static inline int th_fd_fill_holes(int *held, int max, int *nheld)
+{
+	int top = -1;
+
+	*nheld = 0;
+	for (int fd = 0; fd < 4096; fd++)
+		if (fcntl(fd, F_GETFD) >= 0)
+			top = fd;
+	while (*nheld < max) {
+		int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+		if (fd < 0)
+			FAIL("open /dev/null: %s", strerror(errno));
+		if (fd > top) {
+			close(fd);
+			break;
+		}
+		held[(*nheld)++] = fd;
+	}
+	return top;
+}
+
+/*
  * th_fd_limit_loop() - the OOM loop for file descriptors, with the real
  * kernel instead of the injector: for K = 0, 1, 2, ... run @c->body under
  * an RLIMIT_NOFILE that lets it open exactly K more descriptors (the
@@ -405,35 +433,21 @@ static int th_expect_err = -ENOMEM;
  * open fails with EMFILE).  @c->setup and @c->teardown run without the
  * limit.  Every pass must end in success or th_expect_err (-EMFILE) and
  * leak no heap block, mapping, descriptor or thread; the loop stops at the
- * first success.  Returns the number of failing passes (the call's
- * descriptor points).
+ * first success.  Returns the number of failing passes: the most
+ * descriptors the call holds at once.
  */
 static inline unsigned long
 th_fd_limit_loop(const char *what, const struct th_oom_case *c, void *arg)
 {
 	static int held[4096];
 	struct rlimit old, lim;
-	int nheld = 0, top = -1;
+	int nheld, top;
 	unsigned long points = 0;
 
 	th_warm_up_threads();
 	if (getrlimit(RLIMIT_NOFILE, &old))
 		FAIL("%s: getrlimit: %s", what, strerror(errno));
-	/* Fill every hole below the highest open descriptor. */
-	for (int fd = 0; fd < 4096; fd++)
-		if (fcntl(fd, F_GETFD) >= 0)
-			top = fd;
-	for (;;) {
-		int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-
-		if (fd < 0)
-			FAIL("%s: open /dev/null: %s", what, strerror(errno));
-		if (fd > top || nheld == (int)(sizeof(held) / sizeof(*held))) {
-			close(fd);
-			break;
-		}
-		held[nheld++] = fd;
-	}
+	top = th_fd_fill_holes(held, 4096, &nheld);
 	th_expect_err = -EMFILE;
 	for (unsigned k = 0;; k++) {
 		struct tide__os_stats before, after;

@@ -436,8 +436,89 @@ TEST(process_moved_to_another_group_is_rediscovered)
 	      TIDE_SOURCE_CGROUP1);
 }
 
+/*
+ * The same move while the process is out of descriptors: one free
+ * descriptor lets the monitor notice the move and discover the new group,
+ * not open its limit watcher.  The watcher must come back at a later tick
+ * once descriptors are free again, not be lost until the next move.
+ */
+static void mover_out_of_fds(void *arg)
+{
+	static int held[4096];
+	char *b = arg, pid[32];
+	struct tide_monitor_limit l = { 0 };
+	struct tide_monitor *m = NULL;
+	struct rlimit old, lim;
+	int nheld, i;
+
+	snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	if (write_str(top_dir, "cgroup.procs", pid))
+		_exit(2);
+	if (tide_monitor_new(&m, NULL) || tide_monitor_start(m))
+		_exit(3);
+	if (!(tide_monitor_source(m) & TIDE_SOURCE_CGROUP1))
+		_exit(4);
+	if (getrlimit(RLIMIT_NOFILE, &old))
+		_exit(5);
+	lim = old;
+	lim.rlim_cur = (rlim_t)th_fd_fill_holes(held, 4096, &nheld) + 2;
+	if (setrlimit(RLIMIT_NOFILE, &lim))
+		_exit(6);
+	if (write_str(b, "cgroup.procs", pid))
+		_exit(7);
+	for (i = 0; i < 300; i++) {
+		tide_monitor_limit(m, &l);
+		if (!strcmp(l.dir, b))
+			break;
+		usleep(10000);
+	}
+	printf("moved=%s sources=%u\n", l.dir, tide_monitor_source(m));
+	/* two more ticks with the limit: still no watcher */
+	usleep(2200 * 1000);
+	printf("starved sources=%u\n", tide_monitor_source(m));
+	if (setrlimit(RLIMIT_NOFILE, &old))
+		_exit(8);
+	for (i = 0; i < 300; i++) {
+		if (tide_monitor_source(m) & TIDE_SOURCE_CGROUP1)
+			break;
+		usleep(10000);
+	}
+	tide_monitor_limit(m, &l);
+	printf("after=%llu:%s sources=%u\n", (unsigned long long)l.limit, l.dir,
+	       tide_monitor_source(m));
+	tide_monitor_free(m);
+	_exit(0);
+}
+
+TEST(watcher_lost_to_a_descriptor_limit_after_a_move_comes_back)
+{
+	char b[PATH_MAX + 16], out[4096], want[PATH_MAX + 64], *p;
+	int st;
+
+	scen = OWN;
+	make_groups();
+	snprintf(b, sizeof(b), "%s-b", top_dir);
+	CHECK_EQ(mkdir(b, 0755), 0);
+	CHECK_EQ(write_str(b, "memory.limit_in_bytes", "100663296"), 0);
+	st = th_fork(mover_out_of_fds, b, out, sizeof(out));
+	th_note("%s", out);
+	CHECK_EQ(rmdir(b), 0);
+	remove_groups();
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	snprintf(want, sizeof(want), "moved=%s sources=", b);
+	CHECK(p = strstr(out, want));
+	CHECK(!(strtoul(p + strlen(want), NULL, 10) & TIDE_SOURCE_CGROUP1));
+	CHECK(p = strstr(out, "starved sources="));
+	CHECK(!(strtoul(p + strlen("starved sources="), NULL, 10) &
+		TIDE_SOURCE_CGROUP1));
+	snprintf(want, sizeof(want), "after=100663296:%s sources=", b);
+	CHECK(p = strstr(out, want));
+	CHECK(strtoul(p + strlen(want), NULL, 10) & TIDE_SOURCE_CGROUP1);
+}
+
 RUN_TESTS(T(a_limit_on_own_group_survived_with_defaults),
 	  T(b_limit_on_parent_survived_from_child),
 	  T(c_page_cache_reader_keeps_a_third_of_the_limit_as_objects),
 	  T(d_sensor_alone_keeps_a_memset_speed_cache_alive),
-	  T(process_moved_to_another_group_is_rediscovered))
+	  T(process_moved_to_another_group_is_rediscovered),
+	  T(watcher_lost_to_a_descriptor_limit_after_a_move_comes_back))

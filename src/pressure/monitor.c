@@ -155,7 +155,7 @@ struct tide__src *tide__mon_limit_watcher(struct tide_monitor *m)
 /* ---- cgroup moves ---------------------------------------------------------- */
 
 /* Re-open the limit watchers after the process moved to another cgroup. */
-static void rediscover(struct tide_monitor *m);
+static int rediscover(struct tide_monitor *m);
 
 static void check_moved(struct tide_monitor *m)
 {
@@ -168,8 +168,10 @@ static void check_moved(struct tide_monitor *m)
 			    buf, sizeof(buf)) ||
 	    !strcmp(buf, m->proc_cgroup))
 		return;
-	memcpy(m->proc_cgroup, buf, sizeof(buf));
-	rediscover(m);
+	/* Out of memory or descriptors: the old snapshot stays, so the next
+	 * tick tries again instead of living without a source. */
+	if (!rediscover(m))
+		memcpy(m->proc_cgroup, buf, sizeof(buf));
 }
 
 /* ---- dispatch ----------------------------------------------------------- */
@@ -497,7 +499,13 @@ static int open_sources(struct tide_monitor *m, unsigned mask)
 	return last;
 }
 
-static void rediscover(struct tide_monitor *m)
+/*
+ * Re-open the limit watchers on the group the process is in now.  Returns
+ * 0, or the error (tide__os_exhausted()) that kept discovery or one of
+ * the wanted sources from opening: the caller tries again later.  Other
+ * failures mean the source does not apply there and are final.
+ */
+static int rediscover(struct tide_monitor *m)
 {
 	struct tide__cg_limit cg;
 	static const unsigned limit_bits =
@@ -506,9 +514,10 @@ static void rediscover(struct tide_monitor *m)
 			limit_bits;
 	unsigned mask = atomic_load(&m->mask);
 	struct tide__src *lw;
+	int r = tide__cg_discover(&m->paths, &cg), err = 0;
 
-	if (tide__cg_discover(&m->paths, &cg))
-		return;
+	if (r)
+		return tide__os_exhausted(r) ? r : 0;
 	tide__sensor_disarm(m, true);
 	pthread_mutex_lock(&m->lock);
 	for (size_t i = 0; i < NSRC; i++)
@@ -521,8 +530,13 @@ static void rediscover(struct tide_monitor *m)
 	for (size_t i = 0; i < NSRC; i++) {
 		unsigned bit = 1u << i;
 
-		if ((want & bit) && !src_open(m, i))
+		if (!(want & bit))
+			continue;
+		r = src_open(m, i);
+		if (!r)
 			mask |= bit;
+		else if (tide__os_exhausted(r))
+			err = r;
 	}
 	if (!(mask & ~TIDE_SOURCE_NONE))
 		mask = TIDE_SOURCE_NONE;
@@ -533,6 +547,7 @@ static void rediscover(struct tide_monitor *m)
 	lw = tide__mon_limit_watcher(m);
 	if (lw)
 		tide__mon_arm_sensor(m, lw);
+	return err;
 }
 
 /* ---- creation and destruction ------------------------------------------ */
