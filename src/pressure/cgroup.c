@@ -648,12 +648,9 @@ int tide__cg_ws_open(const char *dir, int version, struct tide__cg_ws *ret)
 	return 0;
 }
 
-/*
- * The value of @key in the memory.stat open as @fd, read in chunks so that
- * a stat file of any size is scanned with a fixed stack buffer (the sensor
- * calls this on allocating threads: no heap).
- */
-static int stat_scan(int fd, const char *key, uint64_t *ret)
+/* Read in chunks, so that a stat file of any size is scanned with a fixed
+ * stack buffer. */
+int tide__cg_stat_scan(int fd, const char *key, uint64_t *ret)
 {
 	char buf[4096];
 	size_t have = 0;
@@ -714,10 +711,10 @@ int tide__cg_ws_read(const struct tide__cg_ws *ws, uint64_t *ret_ws,
 	r = tide__parse_u64(val, &usage);
 	if (r)
 		return r;
-	r = stat_scan(ws->stat_fd,
-		      ws->version == 1 ? "total_inactive_file" :
-					 "inactive_file",
-		      &inactive);
+	r = tide__cg_stat_scan(ws->stat_fd,
+			       ws->version == 1 ? "total_inactive_file" :
+						  "inactive_file",
+			       &inactive);
 	if (r && r != -ENOENT)
 		return gone(r);
 	/* A removed group's files read on where they are not cgroupfs. */

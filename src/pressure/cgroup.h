@@ -163,6 +163,13 @@ int tide__cg_ws_open(const char *dir, int version, struct tide__cg_ws *ret);
 int tide__cg_ws_read(const struct tide__cg_ws *ws, uint64_t *ret_ws,
 		     uint64_t *ret_usage);
 
+/*
+ * The value of @key in the memory.stat open as @fd (pread from offset 0,
+ * 4 KiB of stack, no heap: the sensor calls it on allocating threads).
+ * -ENOENT when the key is not there, -EINVAL for a line over 4 KiB.
+ */
+int tide__cg_stat_scan(int fd, const char *key, uint64_t *ret);
+
 /* Close; accepts a struct whose fds are -1. */
 void tide__cg_ws_close(struct tide__cg_ws *ws);
 

@@ -72,21 +72,20 @@ static int open_at(const char *dir, const char *file, bool write)
  * missing or lacks the key). */
 static int limit_read(struct tide__src *s, uint64_t *ret)
 {
-	char buf[8192];
+	char buf[64];
 	uint64_t usage, inactive = 0;
 	int r;
 
-	r = tide__file_read(s->fd[FD_USAGE], NULL, buf, 64);
+	r = tide__file_read(s->fd[FD_USAGE], NULL, buf, sizeof(buf));
 	if (!r)
 		r = tide__parse_u64(buf, &usage);
 	if (r)
 		return r == -ENOENT ? -ENODEV : r;
 	if (s->fd[FD_STAT] >= 0 &&
-	    !tide__file_read(s->fd[FD_STAT], NULL, buf, sizeof(buf)) &&
-	    tide__cg_stat_value(buf,
-				s->version == 1 ? "total_inactive_file" :
-						  "inactive_file",
-				&inactive))
+	    tide__cg_stat_scan(s->fd[FD_STAT],
+			       s->version == 1 ? "total_inactive_file" :
+						 "inactive_file",
+			       &inactive))
 		inactive = 0;
 	*ret = usage > inactive ? usage - inactive : 0;
 	return 0;
