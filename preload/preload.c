@@ -27,6 +27,7 @@
 #include <tide/ctl.h>
 #include <tide/pressure.h>
 
+#include "internal.h" /* the library's os.c: its one door to the OS */
 #include "settings.h"
 
 static struct tide_monitor *mon; /* the running monitor, or NULL */
@@ -55,7 +56,7 @@ __attribute__((format(printf, 1, 2))) static void say(const char *fmt, ...)
 	if (n > (int)sizeof(buf) - 2)
 		n = (int)sizeof(buf) - 2;
 	buf[n++] = '\n';
-	while (write(STDERR_FILENO, buf, (size_t)n) < 0 && errno == EINTR)
+	while (tide__os_write(STDERR_FILENO, buf, (size_t)n) == -EINTR)
 		;
 }
 
@@ -91,7 +92,7 @@ static void drop_from_ld_preload(void)
 		return;
 	if (dladdr((void *)drop_from_ld_preload, &di) && di.dli_fname)
 		self = di.dli_fname;
-	out = malloc(strlen(lp) + 1);
+	out = tide__os_malloc(strlen(lp) + 1);
 	if (!out)
 		return;
 	for (const char *p = lp; *p;) {
@@ -112,7 +113,7 @@ static void drop_from_ld_preload(void)
 		setenv("LD_PRELOAD", out, 1);
 	else
 		unsetenv("LD_PRELOAD");
-	free(out);
+	tide__os_free(out);
 }
 
 /*
@@ -186,7 +187,7 @@ static int start_monitor(void)
 		return r;
 	}
 	mon = m;
-	mon_pid = getpid();
+	mon_pid = tide__os_getpid();
 	return 0;
 }
 
@@ -197,7 +198,7 @@ static void start_control(void)
 	int r = tide_ctl_listen(&cc);
 
 	if (r && verbose)
-		say("pid %d: no control socket (%s)", (int)getpid(),
+		say("pid %d: no control socket (%s)", (int)tide__os_getpid(),
 		    strerror(-r));
 }
 
@@ -214,8 +215,8 @@ static void atfork_child(void)
 	mon = NULL;
 	r = start_monitor();
 	if (r && verbose)
-		say("pid %d: no monitor after fork (%s); off", (int)getpid(),
-		    strerror(-r));
+		say("pid %d: no monitor after fork (%s); off",
+		    (int)tide__os_getpid(), strerror(-r));
 	if (!r && control)
 		start_control(); /* the parent's socket stays the parent's */
 }
@@ -236,7 +237,7 @@ static void report(void)
 				   sizeof(names));
 	say("pid %d: sources %s, limit %llu%s, high %llu, low %llu, "
 	    "allocator %s%s",
-	    (int)getpid(), names, (unsigned long long)lim.limit, where,
+	    (int)tide__os_getpid(), names, (unsigned long long)lim.limit, where,
 	    (unsigned long long)lim.high, (unsigned long long)lim.low,
 	    tide_purge_allocator(), control ? ", control socket on" : "");
 }
@@ -268,8 +269,8 @@ __attribute__((constructor)) static void preload_init(void)
 		r = start_monitor();
 	if (r) {
 		if (verbose)
-			say("pid %d: no monitor (%s); off", (int)getpid(),
-			    strerror(-r));
+			say("pid %d: no monitor (%s); off",
+			    (int)tide__os_getpid(), strerror(-r));
 		return;
 	}
 	if (verbose)
@@ -284,7 +285,7 @@ __attribute__((constructor)) static void preload_init(void)
 		mon = NULL;
 		if (verbose)
 			say("pid %d: pthread_atfork failed (%s); off",
-			    (int)getpid(), strerror(r));
+			    (int)tide__os_getpid(), strerror(r));
 		return;
 	}
 	if (control)
@@ -295,7 +296,7 @@ __attribute__((destructor)) static void preload_fini(void)
 {
 	/* A monitor inherited without our fork handler (clone, vfork
 	 * children that exit) belongs to another process: leave it. */
-	if (mon && mon_pid == getpid()) {
+	if (mon && mon_pid == tide__os_getpid()) {
 		tide_ctl_close();
 		tide_monitor_free(mon);
 	}
