@@ -193,7 +193,8 @@ unsigned long tide__fault_hits(void);
  * too, so one file holds everything tide asks of the kernel.  Contract:
  *  - success returns what the system call returns (a descriptor, a byte
  *    count, 0); failure returns -errno and changes nothing;
- *  - nothing retries EINTR or EAGAIN: the callers' loops decide;
+ *  - nothing retries EINTR or EAGAIN (the callers' loops decide), except
+ *    tide__os_event_signal(), which says so;
  *  - every descriptor is opened close-on-exec.
  * ------------------------------------------------------------------- */
 
@@ -216,7 +217,7 @@ static inline bool tide__os_exhausted(long err)
 	return err == -ENOMEM || err == -EMFILE || err == -ENFILE;
 }
 
-/* open(2) with O_CLOEXEC added. */
+/* open(2) with O_CLOEXEC added; no mode, so never with O_CREAT. */
 int tide__os_open(const char *path, int flags);
 /* close(2); a descriptor is gone afterwards even on -EINTR (Linux). */
 int tide__os_close(int fd);
@@ -274,7 +275,8 @@ ssize_t tide__os_send(int fd, const void *buf, size_t len);
 
 pid_t tide__os_getpid(void);
 uid_t tide__os_geteuid(void);
-/* kill(pid, 0): 0 if @pid exists (or is not ours to signal: -EPERM). */
+/* kill(pid, 0): 0 if @pid exists and may be signalled, -EPERM if it
+ * exists and may not, -ESRCH if there is no such process. */
 int tide__os_pid_probe(pid_t pid);
 /* CLOCK_MONOTONIC in nanoseconds. */
 uint64_t tide__os_now_ns(void);

@@ -439,17 +439,50 @@ TEST(process_moved_to_another_group_is_rediscovered)
 /*
  * The same move while the process is out of descriptors: one free
  * descriptor lets the monitor notice the move and discover the new group,
- * not open its limit watcher.  The watcher must come back at a later tick
- * once descriptors are free again, not be lost until the next move.
+ * not open its limit watcher (it holds six, and needs eight at once while
+ * opening: those of the old one, closed first, and one more are not
+ * enough).  The watcher must
+ * come back once descriptors are free again, not be lost until the next
+ * move; and a process that moves back while starved must end up watching
+ * the group it is in, not the one it left.
  */
+static int write_retry(const char *dir, const char *file, const char *val)
+{
+	int r;
+
+	/* the monitor thread may hold a descriptor for a moment */
+	for (int i = 0; (r = write_str(dir, file, val)) == -EMFILE && i < 100;
+	     i++)
+		usleep(10000);
+	return r;
+}
+
+/* Wait up to 10 s for the monitor to watch @dir (with its v1 watcher if
+ * @watcher); prints and returns what it watches then. */
+static unsigned wait_watch(struct tide_monitor *m, const char *tag,
+			   const char *dir, bool watcher)
+{
+	struct tide_monitor_limit l = { 0 };
+
+	for (int i = 0; i < 1000; i++) {
+		tide_monitor_limit(m, &l);
+		if (!strcmp(l.dir, dir) &&
+		    !!(tide_monitor_source(m) & TIDE_SOURCE_CGROUP1) == watcher)
+			break;
+		usleep(10000);
+	}
+	printf("%s=%llu:%s sources=%u\n", tag, (unsigned long long)l.limit,
+	       l.dir, tide_monitor_source(m));
+	return tide_monitor_source(m);
+}
+
 static void mover_out_of_fds(void *arg)
 {
-	static int held[4096];
+	static int held[4096], held2[4096];
 	char *b = arg, pid[32];
-	struct tide_monitor_limit l = { 0 };
 	struct tide_monitor *m = NULL;
 	struct rlimit old, lim;
-	int nheld, i;
+	int nheld, top;
 
 	snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
 	if (write_str(top_dir, "cgroup.procs", pid))
@@ -460,39 +493,53 @@ static void mover_out_of_fds(void *arg)
 		_exit(4);
 	if (getrlimit(RLIMIT_NOFILE, &old))
 		_exit(5);
+	top = th_fd_fill_holes(held, 4096, &nheld);
 	lim = old;
-	lim.rlim_cur = (rlim_t)th_fd_fill_holes(held, 4096, &nheld) + 2;
-	if (setrlimit(RLIMIT_NOFILE, &lim))
+	lim.rlim_cur = (rlim_t)top + 2;
+	/* (1) moved while starved, then descriptors come back */
+	if (setrlimit(RLIMIT_NOFILE, &lim) ||
+	    write_retry(b, "cgroup.procs", pid))
 		_exit(6);
-	if (write_str(b, "cgroup.procs", pid))
-		_exit(7);
-	for (i = 0; i < 300; i++) {
-		tide_monitor_limit(m, &l);
-		if (!strcmp(l.dir, b))
-			break;
-		usleep(10000);
-	}
-	printf("moved=%s sources=%u\n", l.dir, tide_monitor_source(m));
-	/* two more ticks with the limit: still no watcher */
-	usleep(2200 * 1000);
+	wait_watch(m, "moved", b, false);
+	usleep(2200 * 1000); /* two retries, still starved */
 	printf("starved sources=%u\n", tide_monitor_source(m));
 	if (setrlimit(RLIMIT_NOFILE, &old))
+		_exit(7);
+	wait_watch(m, "after", b, true);
+	/* (2) moved away and back again while starved */
+	top = th_fd_fill_holes(held2, 4096, &nheld);
+	lim.rlim_cur = (rlim_t)top + 2;
+	if (setrlimit(RLIMIT_NOFILE, &lim) ||
+	    write_retry(top_dir, "cgroup.procs", pid))
 		_exit(8);
-	for (i = 0; i < 300; i++) {
-		if (tide_monitor_source(m) & TIDE_SOURCE_CGROUP1)
-			break;
-		usleep(10000);
-	}
-	tide_monitor_limit(m, &l);
-	printf("after=%llu:%s sources=%u\n", (unsigned long long)l.limit, l.dir,
-	       tide_monitor_source(m));
+	wait_watch(m, "away", top_dir, false);
+	if (write_retry(b, "cgroup.procs", pid))
+		_exit(9);
+	wait_watch(m, "back", b, false);
+	if (setrlimit(RLIMIT_NOFILE, &old))
+		_exit(10);
+	wait_watch(m, "home", b, true);
 	tide_monitor_free(m);
 	_exit(0);
 }
 
+/* The sources printed after "@tag=@limit:@dir sources=" in @out. */
+static unsigned long watched(const char *out, const char *tag,
+			     unsigned long long limit, const char *dir)
+{
+	char want[PATH_MAX + 96];
+	const char *p;
+
+	snprintf(want, sizeof(want), "%s=%llu:%s sources=", tag, limit, dir);
+	p = strstr(out, want);
+	if (!p)
+		FAIL("no \"%s\" in the child's output", want);
+	return strtoul(p + strlen(want), NULL, 10);
+}
+
 TEST(watcher_lost_to_a_descriptor_limit_after_a_move_comes_back)
 {
-	char b[PATH_MAX + 16], out[4096], want[PATH_MAX + 64], *p;
+	char b[PATH_MAX + 16], out[8192], *p;
 	int st;
 
 	scen = OWN;
@@ -505,15 +552,14 @@ TEST(watcher_lost_to_a_descriptor_limit_after_a_move_comes_back)
 	CHECK_EQ(rmdir(b), 0);
 	remove_groups();
 	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-	snprintf(want, sizeof(want), "moved=%s sources=", b);
-	CHECK(p = strstr(out, want));
-	CHECK(!(strtoul(p + strlen(want), NULL, 10) & TIDE_SOURCE_CGROUP1));
+	CHECK(!(watched(out, "moved", 100663296, b) & TIDE_SOURCE_CGROUP1));
 	CHECK(p = strstr(out, "starved sources="));
 	CHECK(!(strtoul(p + strlen("starved sources="), NULL, 10) &
 		TIDE_SOURCE_CGROUP1));
-	snprintf(want, sizeof(want), "after=100663296:%s sources=", b);
-	CHECK(p = strstr(out, want));
-	CHECK(strtoul(p + strlen(want), NULL, 10) & TIDE_SOURCE_CGROUP1);
+	CHECK(watched(out, "after", 100663296, b) & TIDE_SOURCE_CGROUP1);
+	CHECK(!(watched(out, "away", LIMIT, top_dir) & TIDE_SOURCE_CGROUP1));
+	CHECK(!(watched(out, "back", 100663296, b) & TIDE_SOURCE_CGROUP1));
+	CHECK(watched(out, "home", 100663296, b) & TIDE_SOURCE_CGROUP1);
 }
 
 RUN_TESTS(T(a_limit_on_own_group_survived_with_defaults),

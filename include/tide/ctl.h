@@ -86,8 +86,8 @@ struct tide_ctl_config {
  * -EINVAL (bad @cfg), -ENAMETOOLONG (path too long for a socket address),
  * -ENOTDIR (the directory is a symlink or not a directory), -EPERM (it has
  * the wrong owner or mode), -EEXIST (PID.sock exists and is not a socket),
- * -ENOMEM, or another -errno from the system calls.  On failure nothing is
- * left behind.
+ * -ENOMEM, -EMFILE or -ENFILE (out of file descriptors), or another -errno
+ * from the system calls.  On failure nothing is left behind.
  */
 TIDE_API int tide_ctl_listen(const struct tide_ctl_config *cfg);
 

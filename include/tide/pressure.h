@@ -213,8 +213,10 @@ struct tide_monitor; /* opaque */
  * $MEMORY_PRESSURE_WRITE, or a PSI file named there without a trigger to
  * write; -E2BIG when @cfg is larger than this library's struct and a byte
  * past it is not zero; -ENOTTY when $MEMORY_PRESSURE_WATCH names a regular
- * file not on procfs or cgroupfs; -ENOMEM; or the error of the last source
- * tried (e.g. -ENOENT, -EACCES) when none in the mask opens.
+ * file not on procfs or cgroupfs; -ENOMEM; -EMFILE or -ENFILE when out of
+ * file descriptors (also for a source's files: the monitor never comes up
+ * with fewer sources than it would have had); or the error of the last
+ * source tried (e.g. -ENOENT, -EACCES) when none in the mask opens.
  */
 TIDE_API int tide_monitor_new(struct tide_monitor **ret,
 			      const struct tide_monitor_config *cfg);

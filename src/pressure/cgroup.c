@@ -300,6 +300,7 @@ struct hier {
 	char *buf; /* directory being walked, with NAME_ROOM to spare */
 	size_t base; /* length of the mount point part of @buf */
 	size_t len; /* length of the own directory in @buf */
+	int err; /* out of memory or descriptors while walking (or 0) */
 };
 
 /* The rest of @path under mount root @root ("" or "/..."), or NULL. */
@@ -344,11 +345,15 @@ static void consider_mount(struct hier *h, const struct tide__mount *m,
 	h->root_len = rl;
 }
 
-static bool is_dir(const char *path)
+/* 1 if @path is a directory, 0 if not (or absent), or an exhausted error. */
+static int dir_state(const char *path)
 {
 	struct stat st;
+	int r = tide__os_stat(path, &st);
 
-	return !tide__os_stat(path, &st) && S_ISDIR(st.st_mode);
+	if (r)
+		return tide__os_exhausted(r) ? r : 0;
+	return S_ISDIR(st.st_mode);
 }
 
 /*
@@ -376,9 +381,15 @@ static int hier_dir(struct hier *h)
 	h->base = pl;
 	h->len = pl + rl;
 	h->buf[h->len] = 0;
-	if (h->len > pl && !is_dir(h->buf)) {
-		h->len = pl;
-		h->buf[pl] = 0;
+	if (h->len > pl) {
+		int d = dir_state(h->buf);
+
+		if (d < 0)
+			return d;
+		if (!d) {
+			h->len = pl;
+			h->buf[pl] = 0;
+		}
 	}
 	return 0;
 }
@@ -400,7 +411,11 @@ static const char *level_path(struct hier *h, size_t len, const char *name)
 	return h->buf;
 }
 
-/* Read @name in the directory buf[0, len) as a cgroup number. */
+/*
+ * Read @name in the directory buf[0, len) as a cgroup number.  Running out
+ * of memory or descriptors is also kept in @h->err: discovery then fails
+ * rather than take the level for one without a limit.
+ */
 static int read_level(struct hier *h, size_t len, const char *name,
 		      uint64_t *ret)
 {
@@ -409,6 +424,8 @@ static int read_level(struct hier *h, size_t len, const char *name,
 
 	r = tide__file_read(-1, level_path(h, len, name), val, sizeof(val));
 	h->buf[len] = 0;
+	if (tide__os_exhausted(r) && !h->err)
+		h->err = r;
 	if (!r)
 		r = tide__parse_u64(val, ret);
 	return r;
@@ -527,17 +544,18 @@ static int find_mounts(const char *path, const char *own1, const char *own2,
 	return 0;
 }
 
-/* memory.current in the own v2 directory is a regular file. */
-static bool has_memory_current(struct hier *h)
+/* memory.current in the own v2 directory is a regular file: 1, 0, or an
+ * exhausted error. */
+static int has_memory_current(struct hier *h)
 {
 	int fd = tide__file_open(level_path(h, h->len, "memory.current"), false,
 				 false);
 
 	h->buf[h->len] = 0;
 	if (fd < 0)
-		return false;
+		return tide__os_exhausted(fd) ? fd : 0;
 	tide__os_close(fd);
-	return true;
+	return 1;
 }
 
 int tide__cg_discover(const struct tide__cg_paths *paths,
@@ -582,12 +600,20 @@ int tide__cg_discover(const struct tide__cg_paths *paths,
 		goto out;
 	if (h2.buf && !(l.own_v2 = dir_dup(h2.buf, h2.len)))
 		goto out;
-	if (h2.buf)
-		l.v2_memory = has_memory_current(&h2);
+	if (h2.buf) {
+		r = has_memory_current(&h2);
+		if (r < 0)
+			goto out;
+		l.v2_memory = r;
+	}
 	if (h1.buf)
 		walk(&h1, 1, &b, l.mem_total);
 	if (h2.buf)
 		walk(&h2, 2, &b, l.mem_total);
+	r = h1.err ? h1.err : h2.err;
+	if (r)
+		goto out;
+	r = -ENOMEM;
 	/* The limiting group is a prefix of the own directory it was in. */
 	limiting = b.version == 1 ? l.own_v1 : b.version == 2 ? l.own_v2 : NULL;
 	if (limiting && !(l.dir = dir_dup(limiting, b.len)))

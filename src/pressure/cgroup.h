@@ -130,7 +130,9 @@ struct tide__cg_limit {
  * a "." or ".." component counts as missing (the mount root).  In v1, an
  * ancestor whose memory.use_hierarchy reads 0 limits nothing and ends the
  * walk (kernels before 5.11).  A level whose file is missing, special or
- * malformed offers no limit; the walk goes on.
+ * malformed offers no limit; the walk goes on.  Running out of memory or
+ * descriptors (tide__os_exhausted()) at any step fails the whole
+ * discovery with that error: it never reports a group without its limit.
  */
 int tide__cg_discover(const struct tide__cg_paths *paths,
 		      struct tide__cg_limit *ret);

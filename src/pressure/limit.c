@@ -311,9 +311,13 @@ static int v1_events(struct tide__src *s, const char *dir)
 		r = s->fd[FD_EVENT];
 		goto out;
 	}
-	if (v1_register(ctl, s->fd[FD_EVENT], s->fd[FD_USAGE], arg)) {
+	r = v1_register(ctl, s->fd[FD_EVENT], s->fd[FD_USAGE], arg);
+	if (r) {
 		tide__os_close(s->fd[FD_EVENT]);
 		s->fd[FD_EVENT] = -1;
+		if (tide__os_exhausted(r))
+			goto out;
+		r = 0; /* not writable here: the poll alone watches */
 	} else {
 		s->events[FD_EVENT] = EPOLLIN;
 	}
@@ -331,8 +335,12 @@ static int v1_events(struct tide__src *s, const char *dir)
 			r = efd; /* the process is out of descriptors */
 			break;
 		}
-		if (v1_register(ctl, efd, plevel, names[i])) {
+		r = v1_register(ctl, efd, plevel, names[i]);
+		if (r) {
 			tide__os_close(efd);
+			if (tide__os_exhausted(r))
+				break;
+			r = 0;
 			continue;
 		}
 		s->fd[FD_LEVEL + i] = efd;
@@ -368,7 +376,12 @@ static int cgroup1_open(struct tide__src *s, const struct tide__src_env *env)
 		/* Discovery found nothing at all (no cgroup.c yet): the own
 		 * v1 group's limit is better than none. */
 		dir = own;
-		if (read_u64_at(dir, file, &limit))
+		r = read_u64_at(dir, file, &limit);
+		if (tide__os_exhausted(r)) {
+			tide__os_free(own);
+			return r;
+		}
+		if (r)
 			limit = UINT64_MAX;
 	} else if (tide__os_exhausted(r)) {
 		return r;

@@ -157,21 +157,33 @@ struct tide__src *tide__mon_limit_watcher(struct tide_monitor *m)
 /* Re-open the limit watchers after the process moved to another cgroup. */
 static int rediscover(struct tide_monitor *m);
 
+/*
+ * Has the process moved to another cgroup?  Then re-open the limit
+ * watchers there.  When that ran out of memory or descriptors, it is tried
+ * again once a second (whether or not the process moved again meanwhile)
+ * until every watcher that applies is open.
+ */
 static void check_moved(struct tide_monitor *m)
 {
 	char buf[sizeof(m->proc_cgroup)];
+	uint64_t now;
 
-	if (!m->move_check ||
-	    tide__file_read(-1,
+	if (!m->move_check)
+		return;
+	now = m->move_pending ? tide__os_now_ns() : 0;
+	if (m->move_pending && now < m->move_retry_ns)
+		return;
+	if (tide__file_read(-1,
 			    m->paths.proc_cgroup ? m->paths.proc_cgroup :
 						   "/proc/self/cgroup",
 			    buf, sizeof(buf)) ||
-	    !strcmp(buf, m->proc_cgroup))
+	    (!m->move_pending && !strcmp(buf, m->proc_cgroup)))
 		return;
-	/* Out of memory or descriptors: the old snapshot stays, so the next
-	 * tick tries again instead of living without a source. */
-	if (!rediscover(m))
-		memcpy(m->proc_cgroup, buf, sizeof(buf));
+	memcpy(m->proc_cgroup, buf, sizeof(buf));
+	m->move_pending = rediscover(m) != 0;
+	if (m->move_pending)
+		m->move_retry_ns = (now ? now : tide__os_now_ns()) +
+				   (uint64_t)MOVE_CHECK_MS * 1000000u;
 }
 
 /* ---- dispatch ----------------------------------------------------------- */

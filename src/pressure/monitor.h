@@ -34,6 +34,10 @@ struct tide_monitor {
 	struct tide__cg_limit cg;
 	char proc_cgroup[4096]; /* /proc/self/cgroup as last read */
 	bool move_check;
+	/* a move whose watchers could not all open (out of memory or
+	 * descriptors): tried again at @move_retry_ns */
+	bool move_pending;
+	uint64_t move_retry_ns;
 	unsigned rate_ms, quiet_ms;
 
 	/* state (monitor thread) */

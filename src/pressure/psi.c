@@ -171,8 +171,11 @@ static int psi_cgroup_open(struct tide__src *s, const struct tide__src_env *env)
 	tide__os_free(dir);
 	if (!path)
 		return -ENOMEM;
-	r = tide__os_exists(path) ? -ENODEV :
-				    open_psi_path(s, path, cfg->psi_trigger);
+	r = tide__os_exists(path);
+	if (!r)
+		r = open_psi_path(s, path, cfg->psi_trigger);
+	else if (!tide__os_exhausted(r))
+		r = -ENODEV;
 	tide__os_free(path);
 	return r;
 }
