@@ -266,13 +266,13 @@ TIDE_API extern void tide__kvfree_slow(void *p) TIDE__COLD_ALIAS(tide_kvfree);
 
 static inline void *tide__kvmalloc_inline(size_t size, unsigned flags)
 {
-	if (__builtin_expect(tide__kv_fast_size(size, flags), 1)) {
+	if (TIDE__LIKELY(tide__kv_fast_size(size, flags))) {
 		/* a branch, not a select: the size reaches malloc() at once */
-		void *p = __builtin_expect(size >= TIDE__KV_MAX_ALIGN, 1) ?
+		void *p = TIDE__LIKELY(size >= TIDE__KV_MAX_ALIGN) ?
 				  malloc(size) :
 				  malloc(TIDE__KV_MAX_ALIGN);
 
-		if (__builtin_expect(p != NULL, 1))
+		if (TIDE__LIKELY(p != NULL))
 			return p;
 	}
 	return tide__kvmalloc_slow(size, flags);
@@ -280,12 +280,11 @@ static inline void *tide__kvmalloc_inline(size_t size, unsigned flags)
 
 static inline void *tide__kvrealloc_inline(void *p, size_t size, unsigned flags)
 {
-	if (__builtin_expect(tide__kv_fast_ptr(p) && size &&
-				     tide__kv_fast_size(size, flags),
-			     1)) {
+	if (TIDE__LIKELY(tide__kv_fast_ptr(p) && size &&
+			 tide__kv_fast_size(size, flags))) {
 		void *q = realloc(p, tide__kv_heap_req(size));
 
-		if (__builtin_expect(q != NULL, 1))
+		if (TIDE__LIKELY(q != NULL))
 			return q;
 	}
 	return tide__kvrealloc_slow(p, size, flags);
@@ -293,7 +292,7 @@ static inline void *tide__kvrealloc_inline(void *p, size_t size, unsigned flags)
 
 static inline void tide__kvfree_inline(void *p)
 {
-	if (__builtin_expect(tide__kv_fast_ptr(p), 1))
+	if (TIDE__LIKELY(tide__kv_fast_ptr(p)))
 		free(p);
 	else
 		tide__kvfree_slow(p);
