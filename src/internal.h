@@ -217,6 +217,13 @@ static inline bool tide__os_exhausted(long err)
 	return err == -ENOMEM || err == -EMFILE || err == -ENFILE;
 }
 
+/*
+ * The calls that make a descriptor (open, eventfd, timerfd, epoll,
+ * socket, accept) are failable like the heap calls: in test builds the
+ * fault injector fails them with -ENOMEM (which the kernel returns too),
+ * so the OOM loop covers every descriptor a function opens.
+ */
+
 /* open(2) with O_CLOEXEC added; no mode, so never with O_CREAT. */
 int tide__os_open(const char *path, int flags);
 /* close(2); a descriptor is gone afterwards even on -EINTR (Linux). */

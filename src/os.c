@@ -6,7 +6,8 @@
  * through here, so that tests can observe them (hooks), fail the Nth one
  * (fault injection) and check that nothing leaked (accounting).  So does
  * every other system call (files, descriptors, sockets, the clock; the end
- * of this file), so that this one file holds what tide asks of the kernel.
+ * of this file), so that this one file holds what tide asks of the kernel;
+ * the calls that make a descriptor take part in fault injection too.
  * The contract of each wrapper is written in internal.h.
  *
  * The hooks, the fault injection and the accounting exist only in test
@@ -539,6 +540,8 @@ static inline long ret_n(long r)
 
 int tide__os_open(const char *path, int flags)
 {
+	if (inject())
+		return -ENOMEM;
 	return RET_N(open(path, flags | O_CLOEXEC));
 }
 
@@ -638,6 +641,8 @@ int tide__os_poll(struct pollfd *fds, unsigned nfds, int timeout_ms)
 
 int tide__os_eventfd(void)
 {
+	if (inject())
+		return -ENOMEM;
 	return RET_N(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
 }
 
@@ -658,6 +663,8 @@ bool tide__os_event_take(int fd)
 
 int tide__os_timerfd(void)
 {
+	if (inject())
+		return -ENOMEM;
 	return RET_N(
 		timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
 }
@@ -669,6 +676,8 @@ int tide__os_timer_set(int fd, bool abs, const struct itimerspec *its)
 
 int tide__os_epoll_create(void)
 {
+	if (inject())
+		return -ENOMEM;
 	return RET_N(epoll_create1(EPOLL_CLOEXEC));
 }
 
@@ -685,6 +694,8 @@ int tide__os_epoll_wait(int epfd, struct epoll_event *evs, int n,
 
 int tide__os_unix_socket(bool nonblock)
 {
+	if (inject())
+		return -ENOMEM;
 	return RET_N(socket(AF_UNIX,
 			    SOCK_STREAM | SOCK_CLOEXEC |
 				    (nonblock ? SOCK_NONBLOCK : 0),
@@ -708,6 +719,8 @@ int tide__os_listen(int fd, int backlog)
 
 int tide__os_accept(int fd)
 {
+	if (inject())
+		return -ENOMEM;
 	return RET_N(accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC));
 }
 

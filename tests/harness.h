@@ -408,11 +408,15 @@ static inline int th_fd_fill_holes(int *held, int max, int *nheld)
 	int dfd = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	int top = -1;
 	char buf[4096];
+	struct rlimit rl;
 	long r;
 
-	/* The names in /proc/self/fd (valgrind warns about probing
-	 * descriptors past its limit one by one). */
-	if (dfd < 0)
+	/*
+	 * The names in /proc/self/fd (valgrind warns about probing
+	 * descriptors one by one), below the soft limit: valgrind keeps its
+	 * own descriptors above the limit it shows the program.
+	 */
+	if (dfd < 0 || getrlimit(RLIMIT_NOFILE, &rl))
 		FAIL("open /proc/self/fd: %s", strerror(errno));
 	while ((r = syscall(SYS_getdents64, dfd, buf, sizeof(buf))) > 0) {
 		for (long off = 0; off < r;) {
@@ -421,7 +425,8 @@ static inline int th_fd_fill_holes(int *held, int max, int *nheld)
 			int fd = atoi(name);
 
 			memcpy(&reclen, buf + off + 16, sizeof(reclen));
-			if (name[0] != '.' && fd != dfd && fd > top)
+			if (name[0] != '.' && fd != dfd && fd > top &&
+			    (rlim_t)fd < rl.rlim_cur)
 				top = fd;
 			off += reclen;
 		}

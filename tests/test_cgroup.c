@@ -1265,10 +1265,18 @@ TEST(oom_loop_discover_and_decode)
 	put(&f, "memory/s/memory.limit_in_bytes", "524288000\n");
 	dir_at(&f, "memory/s/t");
 	put(&f, "unified/s/t/memory.max", "629145600\n");
-	/* 12 allocations: meminfo, /proc/self/cgroup, its two paths,
-	 * mountinfo and its two doublings, two walk buffers, the two own
-	 * directories and the limiting one; each failed once, then from it. */
-	CHECK_EQ(th_oom_loop("tide__cg_discover", oom_discover, &f), 24);
+	/*
+	 * 27 failable calls, each failed once, then from it on.  12
+	 * allocations: meminfo, /proc/self/cgroup, its two paths, mountinfo
+	 * and its two doublings, two walk buffers, the two own directories
+	 * and the limiting one.  15 opens: meminfo, /proc/self/cgroup,
+	 * mountinfo, the own v2 memory.current, and the walk's 11 files (v1:
+	 * the limit of s/t, the use_hierarchy and limit of s and of the
+	 * root; v2: memory.max and memory.high of s/t, s and the root).  A
+	 * failed open fails the discovery; it is never a level without a
+	 * limit.
+	 */
+	CHECK_EQ(th_oom_loop("tide__cg_discover", oom_discover, &f), 2 * 27);
 	CHECK_CMP(th_oom_loop("tide__cg_discover (this host)",
 			      oom_real_discover, NULL),
 		  >=, 4);
