@@ -795,6 +795,62 @@ TEST(hundred_1mib_entries_reclaimed_when_usage_crosses_high)
 }
 
 /*
+ * The budget source keeps /proc/self/smaps_rollup open and reads it again
+ * from offset 0, where the kernel generates it afresh: the monitor sees
+ * the process grow, and reclaims, with no descriptor to spare.
+ */
+TEST(budget_reads_rss_afresh_with_no_descriptor_to_spare)
+{
+	static int held[4096];
+	const uint64_t grow = 128 * MiB;
+	struct tide_monitor_config cfg = {
+		.size = sizeof(struct tide_monitor_config),
+		.sources = TIDE_SOURCE_BUDGET,
+		.poll_interval_ms = 10,
+		.flags = TIDE_MONITOR_NO_TRIM,
+	};
+	struct tide_monitor *m = NULL;
+	struct tide_monitor_stats before, after;
+	struct rlimit old, lim;
+	int nheld;
+	char *p;
+
+	if (access("/proc/self/smaps_rollup", R_OK))
+		SKIP("no /proc/self/smaps_rollup");
+	/* what the source measures: Rss (no LazyFree here) */
+	cfg.high_watermark =
+		(uint64_t)th_proc_value("/proc/self/smaps_rollup", "Rss:") *
+			1024 +
+		grow / 2;
+	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	CHECK(tick(m, 1000));
+	before = stats(m);
+	CHECK_UEQ(before.loops, 0);
+	CHECK_EQ(getrlimit(RLIMIT_NOFILE, &old), 0);
+	lim = old;
+	lim.rlim_cur = (rlim_t)th_fd_fill_holes(held, 4096, &nheld) + 1;
+	CHECK_EQ(setrlimit(RLIMIT_NOFILE, &lim), 0);
+	CHECK(open("/dev/null", O_RDONLY | O_CLOEXEC) < 0 && errno == EMFILE);
+	p = malloc(grow);
+	CHECK(p);
+	memset(p, 1, grow);
+	__asm__ volatile("" : : "r"(p) : "memory"); /* the pages stay */
+	CHECK(tick(m, 1000));
+	after = stats(m);
+	CHECK_EQ(setrlimit(RLIMIT_NOFILE, &old), 0);
+	th_note("usage %llu -> %llu MiB, loops %llu",
+		(unsigned long long)(before.usage / MiB),
+		(unsigned long long)(after.usage / MiB),
+		(unsigned long long)after.loops);
+	CHECK_CMP(after.usage, >=, before.usage + grow - 8 * MiB);
+	CHECK_UEQ(after.loops, 1);
+	free(p);
+	tide_monitor_free(m);
+	while (nheld)
+		close(held[--nheld]);
+}
+
+/*
  * Hysteresis: reclaim starts at high (100 MiB) and the level stays MEDIUM
  * until usage is under low (80 MiB).  A cache that cannot go below 85 MiB
  * leaves the loop at priority 0 (a pass there freed nothing) with the
@@ -1741,6 +1797,7 @@ TEST(group_removed_while_watched_is_no_crash)
 }
 
 RUN_TESTS(T(watch_fifo_write_runs_medium_reclaim_loop),
+	  T(budget_reads_rss_afresh_with_no_descriptor_to_spare),
 	  T(level_loop_repeats_at_floor_until_nothing_freed),
 	  T(watch_write_is_decoded_and_written_after_open),
 	  T(watch_dev_null_or_empty_disables_monitoring),

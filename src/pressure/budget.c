@@ -16,9 +16,12 @@
 #define DEFAULT_RSS_PATH "/proc/self/smaps_rollup"
 #define DEFAULT_POLL_MS 100
 
-/* fd slots: FD_USAGE for TIDE_BUDGET_CGROUP; the RSS file is re-opened at
- * each read (smaps_rollup is generated at open) */
-enum { FD_USAGE };
+/*
+ * fd slots: FD_USAGE for TIDE_BUDGET_CGROUP, FD_RSS for TIDE_BUDGET_RSS.
+ * The RSS file stays open: a read from offset 0 generates smaps_rollup
+ * afresh (seq_file), so a poll needs no descriptor of its own.
+ */
+enum { FD_USAGE, FD_RSS };
 
 static int budget_read(struct tide__src *s, uint64_t *ret)
 {
@@ -30,7 +33,7 @@ static int budget_read(struct tide__src *s, uint64_t *ret)
 		r = tide__file_read(s->fd[FD_USAGE], NULL, buf, 64);
 		return r ? r : tide__parse_u64(buf, ret);
 	}
-	r = tide__file_read(-1, s->dir, buf, sizeof(buf));
+	r = tide__file_read(s->fd[FD_RSS], NULL, buf, sizeof(buf));
 	if (r)
 		return r;
 	p = strstr(buf, "Rss:");
@@ -76,6 +79,12 @@ static int budget_open(struct tide__src *s, const struct tide__src_env *env)
 						      DEFAULT_RSS_PATH);
 		if (!s->dir)
 			return -ENOMEM;
+		s->fd[FD_RSS] = tide__file_open(s->dir, false, false);
+		if (s->fd[FD_RSS] < 0) {
+			r = s->fd[FD_RSS];
+			s->fd[FD_RSS] = -1;
+			return r;
+		}
 		/* Fail now, not at the first poll, if it cannot be read. */
 		return budget_read(s, &v);
 	}
