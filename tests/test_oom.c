@@ -25,6 +25,7 @@
 #include <tide.h>
 
 #include "harness.h"
+#include "pressure/monitor.h" /* move_check: not visible through the API */
 
 #define KiB ((size_t)1 << 10)
 #define MiB ((size_t)1 << 20)
@@ -1291,6 +1292,7 @@ struct mon_case {
 	struct tide_monitor_config cfg;
 	bool use_cfg;
 	unsigned want_source;
+	bool want_move_check; /* watches for cgroup moves */
 	struct tide_monitor *m;
 	struct ar_case ar;
 };
@@ -1310,6 +1312,7 @@ static int mon_new_body(void *arg)
 		return r;
 	}
 	CHECK_UEQ(tide_monitor_source(m), c->want_source);
+	CHECK_EQ(m->move_check, c->want_move_check);
 	c->m = m;
 	return 0;
 }
@@ -1480,6 +1483,7 @@ TEST(every_pressure_function_survives_the_oom_loop)
 
 		CHECK_EQ(tide_monitor_new(&probe, NULL), 0);
 		watch.want_source = tide_monitor_source(probe);
+		watch.want_move_check = probe->move_check;
 		CHECK(watch.want_source & TIDE_SOURCE_WATCH);
 		tide_monitor_free(probe);
 	}

@@ -851,6 +851,41 @@ TEST(budget_reads_rss_afresh_with_no_descriptor_to_spare)
 }
 
 /*
+ * The RSS file is kept open, but a file put in its place by rename() (as
+ * tools replace files) is read from the next poll on.
+ */
+TEST(budget_follows_an_rss_file_replaced_by_rename)
+{
+	struct tide_monitor_config cfg = {
+		.size = sizeof(struct tide_monitor_config),
+		.sources = TIDE_SOURCE_BUDGET,
+		.high_watermark = 90 * MiB,
+		.poll_interval_ms = 10,
+		.flags = TIDE_MONITOR_NO_TRIM,
+	};
+	struct tide_monitor *m = NULL;
+	char next[PATH_MAX];
+
+	make_tmpdir();
+	cfg.rss_path = tmp_path("smaps_rollup");
+	snprintf(next, sizeof(next), "%s", tmp_path("next"));
+	write_file(cfg.rss_path, "Rss: 1024 kB\nLazyFree: 0 kB\n");
+	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	CHECK(tick(m, 1000));
+	CHECK_UEQ(stats(m).usage, 1 * MiB);
+	write_file(next, "Rss: 3072 kB\nLazyFree: 1024 kB\n");
+	CHECK_EQ(rename(next, cfg.rss_path), 0);
+	CHECK(tick(m, 1000));
+	CHECK_UEQ(stats(m).usage, 2 * MiB);
+	/* written in place (O_TRUNC) is the same file: read as well */
+	write_file(cfg.rss_path, "Rss: 5120 kB\nLazyFree: 0 kB\n");
+	CHECK(tick(m, 1000));
+	CHECK_UEQ(stats(m).usage, 5 * MiB);
+	tide_monitor_free(m);
+	remove_tmpdir();
+}
+
+/*
  * Hysteresis: reclaim starts at high (100 MiB) and the level stays MEDIUM
  * until usage is under low (80 MiB).  A cache that cannot go below 85 MiB
  * leaves the loop at priority 0 (a pass there freed nothing) with the
@@ -1798,6 +1833,7 @@ TEST(group_removed_while_watched_is_no_crash)
 
 RUN_TESTS(T(watch_fifo_write_runs_medium_reclaim_loop),
 	  T(budget_reads_rss_afresh_with_no_descriptor_to_spare),
+	  T(budget_follows_an_rss_file_replaced_by_rename),
 	  T(level_loop_repeats_at_floor_until_nothing_freed),
 	  T(watch_write_is_decoded_and_written_after_open),
 	  T(watch_dev_null_or_empty_disables_monitoring),

@@ -365,6 +365,50 @@ TEST(oom_loop_over_purge_and_drop_caches)
 	th_oom_loop_ex("tide_purge + tide_drop_caches", &c, NULL);
 }
 
+/*
+ * A purge measures resident memory in /proc/self/statm before and after.
+ * When a reading cannot be made (the open fails: out of memory or
+ * descriptors) the purge still runs but counts as nothing given back, and
+ * the last figures stay those of the last measured purge; a missing
+ * "after" must not count every resident page as given back.
+ */
+TEST(unmeasured_purge_counts_nothing)
+{
+	struct tide_purge_stats st0, st;
+	struct tide__os_stats a, b;
+	unsigned long long n;
+	unsigned long pages;
+
+	tide_purge(); /* detection and a measured purge */
+	tide__os_stats(&a);
+	tide_purge();
+	tide__os_stats(&b);
+	n = b.failable_calls - a.failable_calls; /* the last: statm "after" */
+	CHECK_CMP(n, >=, 2);
+	tide_purge_stats(&st0);
+	CHECK_CMP(st0.last_before, >, 0);
+
+	tide__fault_set(n, false); /* only the "after" reading fails */
+	pages = tide_purge();
+	CHECK_UEQ(tide__fault_hits(), 1);
+	tide__fault_clear();
+	tide_purge_stats(&st);
+	CHECK_UEQ(pages, 0);
+	CHECK_UEQ(st.calls, st0.calls + 1);
+	CHECK_UEQ(st.pages, st0.pages);
+	CHECK_UEQ(st.last_before, st0.last_before);
+	CHECK_UEQ(st.last_after, st0.last_after);
+
+	tide__fault_set(1, true); /* both readings fail */
+	pages = tide_purge();
+	tide__fault_clear();
+	tide_purge_stats(&st);
+	CHECK_UEQ(pages, 0);
+	CHECK_UEQ(st.calls, st0.calls + 2);
+	CHECK_UEQ(st.pages, st0.pages);
+	CHECK_UEQ(st.last_after, st0.last_after);
+}
+
 RUN_TESTS(T(allocator_found_is_the_one_malloc_resolves_to),
 	  T(purge_reports_what_really_went_back),
 	  T(drop_caches_with_a_monitor_and_a_fragmented_heap_returns),
@@ -373,4 +417,5 @@ RUN_TESTS(T(allocator_found_is_the_one_malloc_resolves_to),
 	  T(mimalloc_preloaded_is_found_and_purged),
 	  T(tcmalloc_preloaded_is_found_and_purged),
 	  T(purges_racing_passes_and_drops), T(child_purges_and_drops_caches),
-	  T(oom_loop_over_purge_and_drop_caches))
+	  T(oom_loop_over_purge_and_drop_caches),
+	  T(unmeasured_purge_counts_nothing))

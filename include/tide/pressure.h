@@ -123,7 +123,8 @@ typedef void (*tide_level_fn)(enum tide_pressure_level level, void *arg);
  *	limit); NULL: the effective limit found by discovery.
  * @cgroup1_dir: the cgroup v1 memory group to watch likewise; NULL: found.
  * @rss_path: smaps_rollup-format file for %TIDE_BUDGET_RSS; NULL means
- *	"/proc/self/smaps_rollup".
+ *	"/proc/self/smaps_rollup".  Kept open and read from offset 0 at each
+ *	poll; a file put in its place (rename()) is opened then.
  * @limit: the effective limit in bytes, instead of the one discovery
  *	finds (the working set is still read from the limiting or own group);
  *	0: discovered.
@@ -397,7 +398,9 @@ struct tide_purge_stats {
  * the pages of kv's registry of paged blocks that hold no live block.
  *
  * Context: any thread; not async-signal-safe.
- * Return: pages given back, measured as resident memory before and after.
+ * Return: pages given back, measured as resident memory before and after
+ * (/proc/self/statm); 0 when either reading could not be made, and then
+ * &struct tide_purge_stats keeps the last measured figures.
  */
 TIDE_API unsigned long tide_purge(void);
 

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "internal.h"
 #include "pressure/cgroup.h"
@@ -19,9 +20,32 @@
 /*
  * fd slots: FD_USAGE for TIDE_BUDGET_CGROUP, FD_RSS for TIDE_BUDGET_RSS.
  * The RSS file stays open: a read from offset 0 generates smaps_rollup
- * afresh (seq_file), so a poll needs no descriptor of its own.
+ * afresh (seq_file), so a poll needs no descriptor of its own (but a
+ * stat(), to follow a file replaced by another, see rss_follow()).
  */
 enum { FD_USAGE, FD_RSS };
+
+/*
+ * A file put in the RSS path's place (rename(), or removed and written
+ * anew: how tools replace files) is opened in place of the old one; if
+ * that cannot be done now, the old one is read and it is tried again at
+ * the next read.  /proc/self/smaps_rollup stays one file.
+ */
+static void rss_follow(struct tide__src *s)
+{
+	struct stat now, held;
+	int fd;
+
+	if (tide__os_stat(s->dir, &now) ||
+	    tide__os_fstat(s->fd[FD_RSS], &held) ||
+	    (now.st_ino == held.st_ino && now.st_dev == held.st_dev))
+		return;
+	fd = tide__file_open(s->dir, false, false);
+	if (fd < 0)
+		return;
+	tide__os_close(s->fd[FD_RSS]);
+	s->fd[FD_RSS] = fd;
+}
 
 static int budget_read(struct tide__src *s, uint64_t *ret)
 {
@@ -33,6 +57,7 @@ static int budget_read(struct tide__src *s, uint64_t *ret)
 		r = tide__file_read(s->fd[FD_USAGE], NULL, buf, 64);
 		return r ? r : tide__parse_u64(buf, ret);
 	}
+	rss_follow(s);
 	r = tide__file_read(s->fd[FD_RSS], NULL, buf, sizeof(buf));
 	if (r)
 		return r;

@@ -733,16 +733,24 @@ int tide_monitor_new(struct tide_monitor **ret,
 	if (r)
 		goto out_free;
 
-	/* Moves are watched when the limit watchers come from discovery. */
-	m->move_check =
-		!m->cfg.cgroup1_dir && !m->cfg.cgroup2_dir &&
-		(m->cfg.sources ? m->cfg.sources : TIDE_SOURCE_AUTO) &
-			(TIDE_SOURCE_CGROUP1 | TIDE_SOURCE_CGROUP2) &&
-		m->mask != TIDE_SOURCE_NONE &&
-		!tide__file_read(-1,
-				 m->paths.proc_cgroup ? m->paths.proc_cgroup :
-							"/proc/self/cgroup",
-				 m->proc_cgroup, sizeof(m->proc_cgroup));
+	/*
+	 * Moves are watched when the limit watchers come from discovery and
+	 * /proc/self/cgroup can be read (out of memory or descriptors is a
+	 * failure, not a monitor that would never notice a move).
+	 */
+	if (!m->cfg.cgroup1_dir && !m->cfg.cgroup2_dir &&
+	    (m->cfg.sources ? m->cfg.sources : TIDE_SOURCE_AUTO) &
+		    (TIDE_SOURCE_CGROUP1 | TIDE_SOURCE_CGROUP2) &&
+	    m->mask != TIDE_SOURCE_NONE) {
+		r = tide__file_read(-1,
+				    m->paths.proc_cgroup ?
+					    m->paths.proc_cgroup :
+					    "/proc/self/cgroup",
+				    m->proc_cgroup, sizeof(m->proc_cgroup));
+		if (tide__os_exhausted(r))
+			goto out_free;
+		m->move_check = !r;
+	}
 	lw = tide__mon_limit_watcher(m);
 	if (lw)
 		tide__mon_arm_sensor(m, lw);

@@ -176,8 +176,8 @@ static void ensure_detected(void)
 	pthread_once(&detect_once, detect_all);
 }
 
-/* Resident anonymous bytes, or 0 if statm cannot be read. */
-static uint64_t resident_anon(void)
+/* Resident anonymous bytes in *@ret; false if statm cannot be read. */
+static bool resident_anon(uint64_t *ret)
 {
 	char buf[128], *p, *end;
 	unsigned long long res, shared;
@@ -186,23 +186,24 @@ static uint64_t resident_anon(void)
 
 	fd = tide__os_open("/proc/self/statm", O_RDONLY);
 	if (fd < 0)
-		return 0;
+		return false;
 	do
 		n = tide__os_read(fd, buf, sizeof(buf) - 1);
 	while (n == -EINTR);
 	tide__os_close(fd);
 	if (n <= 0)
-		return 0;
+		return false;
 	buf[n] = '\0';
 	/* size resident shared text lib data dt, in pages */
 	strtoull(buf, &p, 10);
 	res = strtoull(p, &end, 10);
 	if (end == p)
-		return 0;
+		return false;
 	shared = strtoull(end, &p, 10);
 	if (p == end || shared > res)
-		return 0;
-	return (uint64_t)(res - shared) * tide__os_page_size();
+		return false;
+	*ret = (uint64_t)(res - shared) * tide__os_page_size();
+	return true;
 }
 
 static void run_purge(void)
@@ -233,8 +234,9 @@ static void run_purge(void)
 
 unsigned long tide_purge(void)
 {
-	uint64_t before, after;
+	uint64_t before = 0, after = 0;
 	unsigned long pages;
+	bool measured;
 
 	ensure_detected();
 	/*
@@ -242,16 +244,21 @@ unsigned long tide_purge(void)
 	 * the other gave back.
 	 */
 	pthread_mutex_lock(&purge_lock);
-	before = resident_anon();
+	measured = resident_anon(&before);
 	run_purge();
-	after = resident_anon();
-	pages = before > after ? (unsigned long)((before - after) /
-						 tide__os_page_size()) :
-				 0;
+	measured = resident_anon(&after) && measured;
+	/* Unmeasured (statm unreadable: out of memory or descriptors): the
+	 * purge still ran, but it counts as nothing given back. */
+	pages = measured && before > after ?
+			(unsigned long)((before - after) /
+					tide__os_page_size()) :
+			0;
 	purge_st.calls++;
 	purge_st.pages += pages;
-	purge_st.last_before = before;
-	purge_st.last_after = after;
+	if (measured) {
+		purge_st.last_before = before;
+		purge_st.last_after = after;
+	}
 	pthread_mutex_unlock(&purge_lock);
 	return pages;
 }
