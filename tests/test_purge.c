@@ -372,12 +372,34 @@ TEST(oom_loop_over_purge_and_drop_caches)
  * the last figures stay those of the last measured purge; a missing
  * "after" must not count every resident page as given back.
  */
+/*
+ * A purge with the @nth failable call from now on failing (@persistent:
+ * and every later one) must give back nothing and change only the count
+ * of calls (the @round-th after @st0) in the statistics.
+ */
+static void unmeasured_purge(unsigned long long nth, bool persistent,
+			     const struct tide_purge_stats *st0, unsigned round)
+{
+	struct tide_purge_stats st;
+	unsigned long pages;
+
+	tide__fault_set(nth, persistent);
+	pages = tide_purge();
+	CHECK_CMP(tide__fault_hits(), >=, 1);
+	tide__fault_clear();
+	tide_purge_stats(&st);
+	CHECK_UEQ(pages, 0);
+	CHECK_UEQ(st.calls, st0->calls + round);
+	CHECK_UEQ(st.pages, st0->pages);
+	CHECK_UEQ(st.last_before, st0->last_before);
+	CHECK_UEQ(st.last_after, st0->last_after);
+}
+
 TEST(unmeasured_purge_counts_nothing)
 {
-	struct tide_purge_stats st0, st;
+	struct tide_purge_stats st0;
 	struct tide__os_stats a, b;
 	unsigned long long n;
-	unsigned long pages;
 
 	tide_purge(); /* detection and a measured purge */
 	tide__os_stats(&a);
@@ -387,26 +409,8 @@ TEST(unmeasured_purge_counts_nothing)
 	CHECK_CMP(n, >=, 2);
 	tide_purge_stats(&st0);
 	CHECK_CMP(st0.last_before, >, 0);
-
-	tide__fault_set(n, false); /* only the "after" reading fails */
-	pages = tide_purge();
-	CHECK_UEQ(tide__fault_hits(), 1);
-	tide__fault_clear();
-	tide_purge_stats(&st);
-	CHECK_UEQ(pages, 0);
-	CHECK_UEQ(st.calls, st0.calls + 1);
-	CHECK_UEQ(st.pages, st0.pages);
-	CHECK_UEQ(st.last_before, st0.last_before);
-	CHECK_UEQ(st.last_after, st0.last_after);
-
-	tide__fault_set(1, true); /* both readings fail */
-	pages = tide_purge();
-	tide__fault_clear();
-	tide_purge_stats(&st);
-	CHECK_UEQ(pages, 0);
-	CHECK_UEQ(st.calls, st0.calls + 2);
-	CHECK_UEQ(st.pages, st0.pages);
-	CHECK_UEQ(st.last_after, st0.last_after);
+	unmeasured_purge(n, false, &st0, 1); /* only the "after" reading */
+	unmeasured_purge(1, true, &st0, 2); /* both readings */
 }
 
 RUN_TESTS(T(allocator_found_is_the_one_malloc_resolves_to),
