@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -253,14 +254,20 @@ static inline int th_thread_count(void)
 	return (int)th_proc_value("/proc/self/status", "Threads:");
 }
 
-/* Open file descriptors, from one read of /proc/self/fd; -1 if unknown. */
-static inline int th_fd_count_fast(void)
+/*
+ * Open file descriptors, from one read of /proc/self/fd (not counting the
+ * one it reads with); -1 if unknown.  With @top, the highest of them below
+ * @below goes there (-1 if none).
+ */
+static inline int th_fd_scan(int *top, long below)
 {
 	int dfd = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	char buf[4096];
 	int n = 0;
 	long r;
 
+	if (top)
+		*top = -1;
 	if (dfd < 0)
 		return -1;
 	/* getdents64 directly: opendir() would allocate. */
@@ -268,14 +275,24 @@ static inline int th_fd_count_fast(void)
 		for (long off = 0; off < r;) {
 			unsigned short reclen;
 			const char *name = buf + off + 19;
+			int fd = atoi(name);
 
 			memcpy(&reclen, buf + off + 16, sizeof(reclen));
-			n += name[0] != '.';
 			off += reclen;
+			if (name[0] == '.' || fd == dfd)
+				continue;
+			n++;
+			if (top && fd > *top && fd < below)
+				*top = fd;
 		}
 	}
 	close(dfd);
-	return n - 1; /* not dfd itself */
+	return n;
+}
+
+static inline int th_fd_count_fast(void)
+{
+	return th_fd_scan(NULL, 0);
 }
 
 /* Running under valgrind: the valgrind target sets TIDE_UNDER_VALGRIND=1. */
@@ -323,6 +340,62 @@ struct th_oom_case {
 };
 
 /*
+ * One pass of a failure loop, checked from before @c->setup to after
+ * @c->teardown for leaked heap blocks, mappings, mapped bytes, file
+ * descriptors and threads: setup, @arm(@n), @c->body, @disarm() (how
+ * many failures it made: *@hits), teardown.  @how and @n name the pass in
+ * a failure.  Returns the body's result.
+ */
+static inline int th_checked_pass(const char *what, const char *how,
+				  unsigned long n, const struct th_oom_case *c,
+				  void *arg, void (*arm)(unsigned long n),
+				  unsigned long (*disarm)(void),
+				  unsigned long *hits)
+{
+	struct tide__os_stats before, after;
+	int fds = th_fd_count_fast(), threads = th_thread_count(), r;
+
+	tide__os_stats(&before);
+	r = c->setup ? c->setup(arg) : 0;
+	if (r)
+		FAIL("%s: setup failed (%d)", what, r);
+	arm(n);
+	r = c->body(arg);
+	*hits = disarm();
+	if (c->teardown)
+		c->teardown(arg);
+	tide__os_stats(&after);
+	if (after.heap_live != before.heap_live ||
+	    after.maps_live != before.maps_live ||
+	    after.map_bytes != before.map_bytes)
+		FAIL("%s: %s %lu leaked: heap %ld->%ld maps %ld->%ld bytes "
+		     "%lld->%lld",
+		     what, how, n, before.heap_live, after.heap_live,
+		     before.maps_live, after.maps_live, before.map_bytes,
+		     after.map_bytes);
+	if (th_fd_count_fast() != fds || th_thread_count() != threads)
+		FAIL("%s: %s %lu leaked: fds %d->%d threads %d->%d", what, how,
+		     n, fds, th_fd_count_fast(), threads, th_thread_count());
+	return r;
+}
+
+/* The fault injector as a failure loop's arm and disarm. */
+static bool th_fault_persistent;
+
+static inline void th_fault_arm(unsigned long n)
+{
+	tide__fault_set(n, th_fault_persistent);
+}
+
+static inline unsigned long th_fault_disarm(void)
+{
+	unsigned long hits = tide__fault_hits();
+
+	tide__fault_clear();
+	return hits;
+}
+
+/*
  * th_oom_loop_ex() - the OOM loop for a call that needs prepared inputs.
  * Only @c->body runs with faults armed, so the fault points counted are
  * the call's own.  Each pass is checked, from before @setup to after
@@ -336,44 +409,19 @@ th_oom_loop_ex(const char *what, const struct th_oom_case *c, void *arg)
 
 	th_warm_up_threads();
 	for (int persistent = 0; persistent < 2; persistent++) {
+		th_fault_persistent = persistent;
 		for (unsigned long n = 1;; n++) {
-			struct tide__os_stats before, after;
-			int fds, threads, r;
 			unsigned long hits;
+			int r;
 
 			if (n > 100000)
 				FAIL("%s: OOM loop does not end", what);
-			fds = th_fd_count_fast();
-			threads = th_thread_count();
-			tide__os_stats(&before);
-			r = c->setup ? c->setup(arg) : 0;
-			if (r)
-				FAIL("%s: setup failed (%d)", what, r);
-			tide__fault_set(n, persistent);
-			r = c->body(arg);
-			hits = tide__fault_hits();
-			tide__fault_clear();
-			if (c->teardown)
-				c->teardown(arg);
-			tide__os_stats(&after);
-			if (after.heap_live != before.heap_live ||
-			    after.maps_live != before.maps_live ||
-			    after.map_bytes != before.map_bytes)
-				FAIL("%s: %s fault at call %lu leaked: heap "
-				     "%ld->%ld maps %ld->%ld bytes %lld->%lld",
-				     what,
-				     persistent ? "persistent" : "transient", n,
-				     before.heap_live, after.heap_live,
-				     before.maps_live, after.maps_live,
-				     before.map_bytes, after.map_bytes);
-			if (th_fd_count_fast() != fds ||
-			    th_thread_count() != threads)
-				FAIL("%s: %s fault at call %lu leaked: fds "
-				     "%d->%d threads %d->%d",
-				     what,
-				     persistent ? "persistent" : "transient", n,
-				     fds, th_fd_count_fast(), threads,
-				     th_thread_count());
+			r = th_checked_pass(what,
+					    persistent ?
+						    "persistent fault at call" :
+						    "transient fault at call",
+					    n, c, arg, th_fault_arm,
+					    th_fault_disarm, &hits);
 			if (r > 0)
 				FAIL("%s: body returned %d", what, r);
 			if (!hits) {
@@ -405,33 +453,16 @@ static int th_expect_err = -ENOMEM;
  */
 static inline int th_fd_fill_holes(int *held, int max, int *nheld)
 {
-	int dfd = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int top = -1;
-	char buf[4096];
 	struct rlimit rl;
-	long r;
+	int top;
 
-	/*
-	 * The names in /proc/self/fd (valgrind warns about probing
-	 * descriptors one by one), below the soft limit: valgrind keeps its
-	 * own descriptors above the limit it shows the program.
-	 */
-	if (dfd < 0 || getrlimit(RLIMIT_NOFILE, &rl))
-		FAIL("open /proc/self/fd: %s", strerror(errno));
-	while ((r = syscall(SYS_getdents64, dfd, buf, sizeof(buf))) > 0) {
-		for (long off = 0; off < r;) {
-			unsigned short reclen;
-			const char *name = buf + off + 19;
-			int fd = atoi(name);
-
-			memcpy(&reclen, buf + off + 16, sizeof(reclen));
-			if (name[0] != '.' && fd != dfd && fd > top &&
-			    (rlim_t)fd < rl.rlim_cur)
-				top = fd;
-			off += reclen;
-		}
-	}
-	close(dfd);
+	/* Below the soft limit: valgrind keeps its own descriptors above the
+	 * limit it shows the program. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) ||
+	    th_fd_scan(&top, rl.rlim_cur > (rlim_t)INT_MAX ?
+				     INT_MAX :
+				     (long)rl.rlim_cur) < 0)
+		FAIL("/proc/self/fd or RLIMIT_NOFILE: %s", strerror(errno));
 	*nheld = 0;
 	while (*nheld < max) {
 		int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -447,6 +478,26 @@ static inline int th_fd_fill_holes(int *held, int max, int *nheld)
 	return top;
 }
 
+/* RLIMIT_NOFILE as a failure loop's arm (K more descriptors) and disarm. */
+static struct rlimit th_fd_old;
+static int th_fd_top;
+
+static inline void th_fd_arm(unsigned long k)
+{
+	struct rlimit lim = th_fd_old;
+
+	lim.rlim_cur = (rlim_t)(th_fd_top + 1) + k;
+	if (setrlimit(RLIMIT_NOFILE, &lim))
+		FAIL("setrlimit: %s", strerror(errno));
+}
+
+static inline unsigned long th_fd_disarm(void)
+{
+	if (setrlimit(RLIMIT_NOFILE, &th_fd_old))
+		FAIL("setrlimit back: %s", strerror(errno));
+	return 0;
+}
+
 /*
  * th_fd_limit_loop() - the OOM loop for file descriptors, with the real
  * kernel instead of the injector: for K = 0, 1, 2, ... run @c->body under
@@ -454,7 +505,7 @@ static inline int th_fd_fill_holes(int *held, int max, int *nheld)
  * descriptors below the limit are made contiguous first, so its (K+1)th
  * open fails with EMFILE).  @c->setup and @c->teardown run without the
  * limit.  Every pass must end in success or th_expect_err (-EMFILE) and
- * leak no heap block, mapping, descriptor or thread; the loop stops at the
+ * leak nothing (th_checked_pass()); the loop stops at the
  * first success.  Returns the number of failing passes: the most
  * descriptors the call holds at once.
  */
@@ -462,49 +513,25 @@ static inline unsigned long
 th_fd_limit_loop(const char *what, const struct th_oom_case *c, void *arg)
 {
 	static int held[4096];
-	struct rlimit old, lim;
-	int nheld, top;
-	unsigned long points = 0;
+	unsigned long points = 0, none;
+	int nheld;
 
 	th_warm_up_threads();
-	if (getrlimit(RLIMIT_NOFILE, &old))
+	if (getrlimit(RLIMIT_NOFILE, &th_fd_old))
 		FAIL("%s: getrlimit: %s", what, strerror(errno));
-	top = th_fd_fill_holes(held, 4096, &nheld);
+	th_fd_top = th_fd_fill_holes(held, 4096, &nheld);
 	th_expect_err = -EMFILE;
-	for (unsigned k = 0;; k++) {
-		struct tide__os_stats before, after;
-		int fds, threads, r;
+	for (unsigned long k = 0;; k++) {
+		int r;
 
 		if (k > 1000)
 			FAIL("%s: descriptor loop does not end", what);
-		fds = th_fd_count_fast();
-		threads = th_thread_count();
-		tide__os_stats(&before);
-		r = c->setup ? c->setup(arg) : 0;
-		if (r)
-			FAIL("%s: setup failed (%d)", what, r);
-		lim = old;
-		lim.rlim_cur = (rlim_t)(top + 1) + k;
-		if (setrlimit(RLIMIT_NOFILE, &lim))
-			FAIL("%s: setrlimit: %s", what, strerror(errno));
-		r = c->body(arg);
-		if (setrlimit(RLIMIT_NOFILE, &old))
-			FAIL("%s: setrlimit back: %s", what, strerror(errno));
-		if (c->teardown)
-			c->teardown(arg);
-		tide__os_stats(&after);
-		if (after.heap_live != before.heap_live ||
-		    after.maps_live != before.maps_live ||
-		    th_fd_count_fast() != fds || th_thread_count() != threads)
-			FAIL("%s: limit of %u more descriptors leaked: heap "
-			     "%ld->%ld maps %ld->%ld fds %d->%d threads %d->%d",
-			     what, k, before.heap_live, after.heap_live,
-			     before.maps_live, after.maps_live, fds,
-			     th_fd_count_fast(), threads, th_thread_count());
+		r = th_checked_pass(what, "limit of more descriptors:", k, c,
+				    arg, th_fd_arm, th_fd_disarm, &none);
 		if (!r)
 			break;
 		if (r != th_expect_err)
-			FAIL("%s: limit of %u more descriptors: %d, not %d",
+			FAIL("%s: limit of %lu more descriptors: %d, not %d",
 			     what, k, r, th_expect_err);
 		points++;
 	}

@@ -1439,7 +1439,7 @@ TEST(every_pressure_function_survives_the_oom_loop)
 				    .want_source = TIDE_SOURCE_CGROUP2 };
 	struct mon_case watchonly = { .use_cfg = true,
 				      .want_source = TIDE_SOURCE_WATCH };
-	unsigned long points = 0, fdpoints = 0, none_points;
+	unsigned long points = 0, fdpoints = 0, none_points = 0;
 
 	th_warm_up_threads();
 	make_tmpdir();
@@ -1487,29 +1487,32 @@ TEST(every_pressure_function_survives_the_oom_loop)
 		CHECK(watch.want_source & TIDE_SOURCE_WATCH);
 		tide_monitor_free(probe);
 	}
-	points += run_case("tide_monitor_new", "watch fifo + write", NULL,
-			   mon_new_body, mon_teardown, &watch);
-	points += run_case("tide_monitor_new", "budget", NULL, mon_new_body,
-			   mon_teardown, &budget);
-	points += run_case("tide_monitor_new", "cgroup2", NULL, mon_new_body,
-			   mon_teardown, &cg2);
-	points += run_case("tide_monitor_new", "none", NULL, mon_new_body,
-			   mon_teardown, &none);
-	/*
-	 * Each descriptor the monitor opens, failing with EMFILE: the call
-	 * needs as many free descriptors as it holds at its peak: epoll, two
-	 * eventfds and two timerfds, then one file at a time (cgroup
-	 * discovery) without sources; with the watch source alone, its FIFO
-	 * and the write end it keeps (which must not be dropped quietly).
-	 */
-	fdpoints += fd_case("tide_monitor_new", "watch fifo + write", NULL,
-			    mon_new_body, mon_teardown, &watch);
-	fdpoints += fd_case("tide_monitor_new", "budget", NULL, mon_new_body,
-			    mon_teardown, &budget);
-	fdpoints += fd_case("tide_monitor_new", "cgroup2", NULL, mon_new_body,
-			    mon_teardown, &cg2);
-	none_points = fd_case("tide_monitor_new", "none", NULL, mon_new_body,
-			      mon_teardown, &none);
+	{
+		/* Each under the OOM loop, then under the descriptor limit:
+		 * the call needs as many free descriptors as it holds at its
+		 * peak: epoll, two eventfds and two timerfds, then one file
+		 * at a time (cgroup discovery) without sources; with the
+		 * watch source alone, its FIFO and the write end it keeps
+		 * (which must not be dropped quietly). */
+		static const char *const label[] = { "watch fifo + write",
+						     "budget", "cgroup2",
+						     "none" };
+		struct mon_case *const mc[] = { &watch, &budget, &cg2, &none };
+
+		for (int i = 0; i < 4; i++)
+			points += run_case("tide_monitor_new", label[i], NULL,
+					   mon_new_body, mon_teardown, mc[i]);
+		for (int i = 0; i < 4; i++) {
+			unsigned long p =
+				fd_case("tide_monitor_new", label[i], NULL,
+					mon_new_body, mon_teardown, mc[i]);
+
+			if (mc[i] == &none)
+				none_points = p;
+			else
+				fdpoints += p;
+		}
+	}
 	CHECK_UEQ(none_points, 5 + 1);
 	CHECK_UEQ(fd_case("tide_monitor_new", "watch fifo + write only", NULL,
 			  mon_new_body, mon_teardown, &watchonly),

@@ -412,21 +412,32 @@ static void mover(void *arg)
 	_exit(0);
 }
 
-TEST(process_moved_to_another_group_is_rediscovered)
+/*
+ * Run @fn(b) in a child that starts in the test's group, with a second
+ * group b (96 MiB) beside it to move to; the child's output goes to @out.
+ */
+static void run_mover(void (*fn)(void *), char *b, size_t bsize, char *out,
+		      size_t outsize)
 {
-	char b[PATH_MAX + 16], out[4096], want[PATH_MAX + 64];
 	int st;
 
 	scen = OWN;
 	make_groups();
-	snprintf(b, sizeof(b), "%s-b", top_dir);
+	snprintf(b, bsize, "%s-b", top_dir);
 	CHECK_EQ(mkdir(b, 0755), 0);
 	CHECK_EQ(write_str(b, "memory.limit_in_bytes", "100663296"), 0);
-	st = th_fork(mover, b, out, sizeof(out));
+	st = th_fork(fn, b, out, outsize);
 	th_note("%s", out);
 	CHECK_EQ(rmdir(b), 0);
 	remove_groups();
 	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+TEST(process_moved_to_another_group_is_rediscovered)
+{
+	char b[PATH_MAX + 16], out[4096], want[PATH_MAX + 64];
+
+	run_mover(mover, b, sizeof(b), out, sizeof(out));
 	snprintf(want, sizeof(want), "before=%llu:%s\n",
 		 (unsigned long long)LIMIT, top_dir);
 	CHECK(strstr(out, want));
@@ -540,18 +551,8 @@ static unsigned long watched(const char *out, const char *tag,
 TEST(watcher_lost_to_a_descriptor_limit_after_a_move_comes_back)
 {
 	char b[PATH_MAX + 16], out[8192], *p;
-	int st;
 
-	scen = OWN;
-	make_groups();
-	snprintf(b, sizeof(b), "%s-b", top_dir);
-	CHECK_EQ(mkdir(b, 0755), 0);
-	CHECK_EQ(write_str(b, "memory.limit_in_bytes", "100663296"), 0);
-	st = th_fork(mover_out_of_fds, b, out, sizeof(out));
-	th_note("%s", out);
-	CHECK_EQ(rmdir(b), 0);
-	remove_groups();
-	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	run_mover(mover_out_of_fds, b, sizeof(b), out, sizeof(out));
 	CHECK(!(watched(out, "moved", 100663296, b) & TIDE_SOURCE_CGROUP1));
 	CHECK(p = strstr(out, "starved sources="));
 	CHECK(!(strtoul(p + strlen("starved sources="), NULL, 10) &
