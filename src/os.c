@@ -535,7 +535,8 @@ static inline long ret_n(long r)
 	return r < 0 ? -errno : r;
 }
 
-#define RET(expr) ((int)ret_n((expr) < 0 ? -1 : 0))
+/* For the calls that return 0 or -1. */
+#define RET(expr) ((expr) < 0 ? -errno : 0)
 #define RET_N(expr) ret_n(expr)
 
 int tide__os_open(const char *path, int flags)
