@@ -14,6 +14,10 @@
  *   host daemon-frag   daemon(1, 1), then "threads T" and frag
  *   host threads64     64 threads fragment the heap at once, then frag's
  *                      loop
+ *   host fork-fds      print "gen 0 fds N" (its open descriptors), fork;
+ *                      the child prints "gen 1 fds N" and forks again;
+ *                      the grandchild prints "gen 2 fds N"; each parent
+ *                      exits with its child's status
  *   host grow          5 rounds of: fragment 64 MiB of 4 KiB blocks (keep
  *                      1 in 50), then map, fill at 100 MiB/s and unmap an
  *                      80 MiB buffer; prints "round N anon KB", then "done"
@@ -46,6 +50,44 @@ static int threads(void)
 		n += e->d_name[0] != '.';
 	closedir(d);
 	return n;
+}
+
+/* Open descriptors, the one reading the directory not counted. */
+static int fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d)))
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n - 1;
+}
+
+static void before_fork(void);
+
+static int fork_fds(void)
+{
+	for (int gen = 0;; gen++) {
+		pid_t pid;
+		int st;
+
+		printf("gen %d fds %d\n", gen, fds());
+		if (gen == 2)
+			return 0;
+		before_fork();
+		pid = fork();
+		if (pid < 0)
+			return 4;
+		if (pid) {
+			if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st))
+				return 5;
+			return WEXITSTATUS(st);
+		}
+	}
 }
 
 static long anon_kb(void)
@@ -186,6 +228,8 @@ int main(int argc, char **argv)
 		execv("/proc/self/exe", args);
 		return 126;
 	}
+	if (!strcmp(mode, "fork-fds"))
+		return fork_fds();
 	if (!strcmp(mode, "frag")) {
 		kept_sets[0] = fragment(BLOCKS);
 		return frag_loop();

@@ -116,61 +116,15 @@ static void drop_from_ld_preload(void)
 	tide__os_free(out);
 }
 
-/*
- * Turn the settings into the monitor configuration.  Percentages need the
- * effective limit, which a first monitor (created with the other settings,
- * never started) finds; see docs/preload.md for the order.  On a bad value
- * writes the reason to @msg and returns -EINVAL; a monitor creation failure
- * is returned as is.
- */
+/* Turn the settings into @cfg (settings.h); @use_cfg when any was given. */
 static int resolve(const struct tide__preload_settings *s, char *msg,
 		   size_t size)
 {
-	uint64_t base = 0, high, low;
+	int r = tide__preload_resolve(s, &cfg, msg, size);
 
-	memset(&cfg, 0, sizeof(cfg));
-	cfg.size = sizeof(cfg);
-	cfg.sources = s->sources;
-	cfg.limit = s->limit.bytes;
-	if (s->limit.pct || (!cfg.limit && (s->high.pct || s->low.pct))) {
-		struct tide_monitor_limit lim;
-		struct tide_monitor *m;
-		int r = tide_monitor_new(&m, &cfg);
-
-		if (r)
-			return r;
-		r = tide_monitor_limit(m, &lim);
-		tide_monitor_free(m);
-		if (r)
-			return r;
-		base = lim.limit;
-		if (tide__preload_size_resolve(&s->limit, base, &cfg.limit)) {
-			snprintf(msg, size,
-				 "TIDE_LIMIT=%u%%: no effective limit found",
-				 s->limit.pct);
-			return -EINVAL;
-		}
-	}
-	if (cfg.limit)
-		base = cfg.limit;
-	if (tide__preload_size_resolve(&s->high, base, &high) ||
-	    tide__preload_size_resolve(&s->low, base, &low)) {
-		snprintf(msg, size, "TIDE_%s=%u%%: no effective limit found",
-			 s->high.pct ? "HIGH" : "LOW",
-			 s->high.pct ? s->high.pct : s->low.pct);
-		return -EINVAL;
-	}
-	if (high && low > high) {
-		snprintf(
-			msg, size,
-			"TIDE_LOW (%llu bytes) is above TIDE_HIGH (%llu bytes)",
-			(unsigned long long)low, (unsigned long long)high);
-		return -EINVAL;
-	}
-	cfg.high_watermark = high;
-	cfg.low_watermark = low;
-	use_cfg = cfg.sources || cfg.limit || high || low;
-	return 0;
+	use_cfg = cfg.sources || cfg.limit || cfg.high_watermark ||
+		  cfg.low_watermark;
+	return r;
 }
 
 /* Create and start this process's monitor from the resolved @cfg. */
@@ -203,22 +157,43 @@ static void start_control(void)
 }
 
 /*
- * fork(): the parent's monitor thread does not exist in the child and the
- * parent's monitor shares its descriptors with the parent, so the child
- * forgets it (never frees it) and starts a monitor of its own.  Failure
- * turns the shim off in the child only.
+ * fork(): the parent's monitor thread does not exist in the child.  The
+ * child frees its copy of the parent's monitor (which closes only the
+ * child's copies of the descriptors: the parent's monitor goes on) and
+ * starts a monitor of its own.  tide's fork handlers ran before this one
+ * (fork_handlers_first()), so every lock and list of tide's is the child's
+ * own by now.  Failure turns the shim off in the child only.
  */
 static void atfork_child(void)
 {
+	struct tide_monitor *inherited = mon;
 	int r;
 
 	mon = NULL;
+	tide_monitor_free(inherited);
 	r = start_monitor();
 	if (r && verbose)
 		say("pid %d: no monitor after fork (%s); off",
 		    (int)tide__os_getpid(), strerror(-r));
 	if (!r && control)
 		start_control(); /* the parent's socket stays the parent's */
+}
+
+/*
+ * Child handlers run in the order they were registered: register every
+ * one of tide's (each module registers its own on first use, which in
+ * this process may come after ours) before atfork_child(), which uses
+ * them all in the child.  Called after the first monitor exists, so after
+ * the allocator's own handlers too.
+ */
+static void fork_handlers_first(void)
+{
+	tide__kv_reg_fork_register();
+	tide__shrinker_fork_register();
+	tide__purge_fork_register();
+	tide__sensor_fork_register();
+	tide__mon_fork_register();
+	tide__ctl_fork_register();
 }
 
 static void report(void)
@@ -268,17 +243,14 @@ __attribute__((constructor)) static void preload_init(void)
 	if (!r)
 		r = start_monitor();
 	if (r) {
-		if (verbose)
+		if (verbose || r == -EINVAL) /* settings it refused */
 			say("pid %d: no monitor (%s); off",
 			    (int)tide__os_getpid(), strerror(-r));
 		return;
 	}
 	if (verbose)
 		report();
-	/*
-	 * Registered after the first monitor exists, so that handlers the
-	 * library registers on first use run before this one in the child.
-	 */
+	fork_handlers_first();
 	r = pthread_atfork(NULL, NULL, atfork_child);
 	if (r) {
 		tide_monitor_free(mon);

@@ -141,6 +141,73 @@ int tide__preload_size_resolve(const struct tide__preload_size *s,
 	return 0;
 }
 
+static bool is_set(const struct tide__preload_size *s)
+{
+	return s->bytes || s->pct;
+}
+
+int tide__preload_resolve(const struct tide__preload_settings *s,
+			  struct tide_monitor_config *cfg, char *msg,
+			  size_t size)
+{
+	uint64_t base = 0, high, low;
+
+	msg[0] = '\0';
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->size = sizeof(*cfg);
+	cfg->sources = s->sources;
+	cfg->limit = s->limit.bytes;
+	if (s->limit.pct ||
+	    (!cfg->limit && (s->high.pct || s->low.pct ||
+			     (is_set(&s->low) && !is_set(&s->high))))) {
+		struct tide_monitor_limit lim;
+		struct tide_monitor *m;
+		int r = tide_monitor_new(&m, cfg);
+
+		if (r)
+			return r;
+		r = tide_monitor_limit(m, &lim);
+		tide_monitor_free(m);
+		if (r)
+			return r;
+		base = lim.limit;
+		if (tide__preload_size_resolve(&s->limit, base, &cfg->limit)) {
+			snprintf(msg, size,
+				 "TIDE_LIMIT=%u%%: no effective limit found",
+				 s->limit.pct);
+			return -EINVAL;
+		}
+	}
+	if (cfg->limit)
+		base = cfg->limit;
+	if (tide__preload_size_resolve(&s->high, base, &high) ||
+	    tide__preload_size_resolve(&s->low, base, &low)) {
+		snprintf(msg, size, "TIDE_%s=%u%%: no effective limit found",
+			 s->high.pct ? "HIGH" : "LOW",
+			 s->high.pct ? s->high.pct : s->low.pct);
+		return -EINVAL;
+	}
+	if (high && low > high) {
+		snprintf(
+			msg, size,
+			"TIDE_LOW (%llu bytes) is above TIDE_HIGH (%llu bytes)",
+			(unsigned long long)low, (unsigned long long)high);
+		return -EINVAL;
+	}
+	/* the monitor's default high watermark (tide_monitor_config) */
+	if (!high && low && base && low > base - base / 4) {
+		snprintf(msg, size,
+			 "TIDE_LOW (%llu bytes) is above the default high "
+			 "watermark (%llu bytes, 3/4 of the limit)",
+			 (unsigned long long)low,
+			 (unsigned long long)(base - base / 4));
+		return -EINVAL;
+	}
+	cfg->high_watermark = high;
+	cfg->low_watermark = low;
+	return 0;
+}
+
 static int bad(char *msg, size_t size, const char *name, const char *val,
 	       const char *why)
 {

@@ -55,4 +55,19 @@ int tide__preload_settings_read(struct tide__preload_settings *ret, char *msg,
 int tide__preload_size_resolve(const struct tide__preload_size *s,
 			       uint64_t limit, uint64_t *ret);
 
+struct tide_monitor_config;
+
+/*
+ * Turn @s into the monitor configuration @cfg, in the order of
+ * docs/preload.md: percentages and a low watermark given alone need the
+ * effective limit, which a first monitor (created with the sources and a
+ * byte limit, never started) finds.  Checks what the monitor would refuse:
+ * a low watermark above the high one, given or the default (3/4 of the
+ * limit).  Return: 0; -EINVAL with the reason in @msg (cut to @size); or
+ * the first monitor's creation error, @msg empty.
+ */
+int tide__preload_resolve(const struct tide__preload_settings *s,
+			  struct tide_monitor_config *cfg, char *msg,
+			  size_t size);
+
 #endif /* TIDE_PRELOAD_SETTINGS_H */

@@ -337,7 +337,18 @@ static void atfork_child(void)
 
 static void ctl_register_atfork(void)
 {
+	/*
+	 * The monitors' handlers first: prepare handlers run in reverse
+	 * order, so ctl_lock is taken before any monitor's lock, the order
+	 * of a request that reads a monitor's figures.
+	 */
+	tide__mon_fork_register();
 	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+}
+
+void tide__ctl_fork_register(void)
+{
+	pthread_once(&ctl_once, ctl_register_atfork);
 }
 
 /* ---- listen and close -------------------------------------------------- */

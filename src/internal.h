@@ -377,6 +377,20 @@ unsigned long tide__shrink_to(int priority, unsigned flags,
 void tide__sensor_charge(size_t bytes, unsigned flags);
 
 /*
+ * Each module registers its pthread_atfork() handlers on first use; these
+ * register them now (once).  Whoever registers a fork handler of its own
+ * that uses tide in the child (the preload shim) calls them first, so that
+ * tide's child handlers have run by the time its own runs.  The monitor's
+ * must come before ctl's (ctl_register_atfork() sees to it).
+ */
+void tide__mon_fork_register(void); /* pressure/monitor.c */
+void tide__sensor_fork_register(void); /* pressure/sensor.c */
+void tide__purge_fork_register(void); /* pressure/purge.c */
+void tide__shrinker_fork_register(void); /* shrinker.c */
+void tide__kv_reg_fork_register(void); /* kv_registry.c */
+void tide__ctl_fork_register(void); /* ctl.c */
+
+/*
  * The calling process's own cgroup directory: the v2 one (@v2) or the v1
  * memory one, from /proc/self/cgroup and /proc/self/mountinfo.  0 and a
  * string to release with tide__os_free(), or -ENODEV / -ENOMEM / -errno.

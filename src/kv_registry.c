@@ -215,6 +215,11 @@ static void reg_fork_init(void)
 	pthread_atfork(NULL, NULL, reg_fork_child);
 }
 
+void tide__kv_reg_fork_register(void)
+{
+	pthread_once(&reg_fork_once, reg_fork_init);
+}
+
 void tide__reg_publish(struct reg_ent *e, size_t map_len, bool huge,
 		       size_t size)
 {

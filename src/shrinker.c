@@ -819,6 +819,11 @@ static void register_atfork(void)
 	pthread_atfork(fork_prepare, fork_parent, fork_child);
 }
 
+void tide__shrinker_fork_register(void)
+{
+	pthread_once(&atfork_once, register_atfork);
+}
+
 /* ---- public API ------------------------------------------------------ */
 
 struct tide_shrinker *tide_shrinker_alloc(const char *name)

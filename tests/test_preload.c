@@ -452,6 +452,53 @@ TEST(forked_child_gets_its_own_monitor)
 	host_gives_back("fork-frag", false);
 }
 
+/*
+ * Three generations of fork() (with TIDE_CONTROL=1, a control socket in
+ * each): none hangs, and each holds exactly as many descriptors as the
+ * first, so a child keeps nothing of its parent's monitor or listener,
+ * only its own.
+ */
+static void fork_generations(bool control)
+{
+	char *argv[] = { TP_HOST, "fork-fds", NULL };
+	char dir[] = "/tmp/tide-preload-XXXXXX", xdg[64], line[128];
+	const char *env[] = { "LD_PRELOAD=" TP_SHIM,
+			      control ? "TIDE_CONTROL=1" : "TIDE_CONTROL", xdg,
+			      NULL };
+	struct proc p = { 0 };
+	int n[3];
+
+	CHECK(mkdtemp(dir));
+	snprintf(xdg, sizeof(xdg), "XDG_RUNTIME_DIR=%s", dir);
+	start(&p, argv, env);
+	for (int gen = 0; gen < 3; gen++) {
+		int g;
+
+		if (!read_line(p.out, line, sizeof(line), 4 * DEADLINE_MS)) {
+			kill(p.pid, SIGKILL);
+			FAIL("generation %d never printed (control %d)", gen,
+			     control);
+		}
+		CHECK(sscanf(line, "gen %d fds %d", &g, &n[gen]) == 2);
+		CHECK_EQ(g, gen);
+	}
+	CHECK_EQ(finish(&p), 0);
+	th_note("control %d: %d, %d and %d descriptors", control, n[0], n[1],
+		n[2]);
+	CHECK_EQ(n[1], n[0]);
+	CHECK_EQ(n[2], n[0]);
+	rmdir(dir);
+}
+
+TEST(forked_children_keep_nothing_of_their_parents_monitor)
+{
+	if (!strcmp(TP_SANITIZE, "thread"))
+		SKIP("ThreadSanitizer does not support threads started in the "
+		     "child of a multi-threaded fork (die_after_fork)");
+	fork_generations(false);
+	fork_generations(true);
+}
+
 TEST(daemon_keeps_a_monitor)
 {
 	host_gives_back("daemon-frag", true);
@@ -552,6 +599,24 @@ TEST(low_above_high_is_a_bad_setting)
 	      !strchr(err, '\n')[1]);
 }
 
+/* Without TIDE_HIGH the high watermark is 3/4 of the limit: 75 MiB. */
+TEST(low_above_the_default_high_is_a_bad_setting)
+{
+	char *argv[] = { TP_HOST, "exit", "3", NULL };
+	const char *env[] = { "LD_PRELOAD=" TP_SHIM, "TIDE_LIMIT=100M",
+			      "TIDE_LOW=90M", NULL };
+	struct proc p = { 0 };
+	char out[512], err[1024];
+
+	start(&p, argv, env);
+	read_all(p.out, out, sizeof(out));
+	read_all(p.err, err, sizeof(err));
+	CHECK_EQ(finish(&p), 3);
+	CHECK_STR(err, "tide-preload: TIDE_LOW (94371840 bytes) is above the "
+		       "default high watermark (78643200 bytes, 3/4 of the "
+		       "limit); off\n");
+}
+
 TEST(good_settings_start_a_monitor_quietly)
 {
 	char *argv[] = { TP_HOST, "exit", "5", NULL };
@@ -633,6 +698,24 @@ TEST(tide_run_option_errors_exit_2)
 		CHECK_EQ(run_tool(argv, out, sizeof(out), err, sizeof(err)), 2);
 	}
 	{
+		/* refused by the shim's rules, so refused before the exec */
+		char *argv[] = { TP_RUN, "--limit", "100M", "--low", "90M",
+				 "--",	 TP_HOST,   "exit", "0",     NULL };
+
+		CHECK_EQ(run_tool(argv, out, sizeof(out), err, sizeof(err)), 2);
+		CHECK(strstr(err, "above the default high watermark"));
+		CHECK_STR(out, "");
+	}
+	{
+		char *argv[] = { TP_RUN,  "--limit", "1G",  "--high",
+				 "50%",	  "--low",   "60%", "--",
+				 TP_HOST, "exit",    "0",   NULL };
+
+		CHECK_EQ(run_tool(argv, out, sizeof(out), err, sizeof(err)), 2);
+		CHECK(strstr(err, "TIDE_LOW (644245094 bytes) is above "
+				  "TIDE_HIGH (536870912 bytes)"));
+	}
+	{
 		char *argv[] = { TP_RUN, "--limit", NULL };
 
 		CHECK_EQ(run_tool(argv, out, sizeof(out), err, sizeof(err)), 2);
@@ -705,17 +788,30 @@ TEST(tide_run_help_and_show)
 		CHECK(strstr(out, "allowed      none\n"));
 		CHECK(strstr(out, "\nlimit "));
 	}
+	{
+		/* a budget needs no limit: no probe for one */
+		char *argv[] = { TP_RUN, "--sources", "budget", "--high",
+				 "100M", "--show",    NULL };
+
+		CHECK_EQ(run_tool(argv, out, sizeof(out), err, sizeof(err)), 0);
+		CHECK(strstr(out, "sources      budget\n"));
+		CHECK(strstr(out, "\nhigh         104857600 (100.0 MiB)\n"));
+		CHECK(strstr(out, "\nlow          91750400 (87.5 MiB)\n"));
+	}
 }
 
 RUN_TESTS(T(python_heap_given_back_after_pressure_event),
 	  T(python_jemalloc_heap_given_back_after_pressure_event),
 	  T(python_without_shim_keeps_its_heap),
-	  T(forked_child_gets_its_own_monitor), T(daemon_keeps_a_monitor),
+	  T(forked_child_gets_its_own_monitor),
+	  T(forked_children_keep_nothing_of_their_parents_monitor),
+	  T(daemon_keeps_a_monitor),
 	  T(sixty_four_threads_allocating_then_given_back),
 	  T(exec_inherits_the_shim),
 	  T(exec_without_the_shim_when_TIDE_INHERIT_0),
 	  T(bad_settings_one_line_program_runs),
 	  T(low_above_high_is_a_bad_setting),
+	  T(low_above_the_default_high_is_a_bad_setting),
 	  T(good_settings_start_a_monitor_quietly),
 	  T(verbose_says_what_it_found), T(tide_run_option_errors_exit_2),
 	  T(tide_run_passes_exit_status_and_sets_the_shim),

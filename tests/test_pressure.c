@@ -1438,8 +1438,10 @@ static void child_frees_inherited(void *arg)
 	int r;
 
 	(void)arg;
-	printf("dispatch=%d start=%d\n", tide_monitor_dispatch(forked_m),
-	       tide_monitor_start(forked_m));
+	printf("dispatch=%d start=%d wm=%d sim=%d\n",
+	       tide_monitor_dispatch(forked_m), tide_monitor_start(forked_m),
+	       tide_monitor_set_watermarks(forked_m, 1u << 30, 0),
+	       tide_monitor_simulate(forked_m, TIDE_PRESSURE_LOW));
 	/* its own monitor (on its own FIFO) works beside the inherited one */
 	set_watch(tmp_path("fifo2"), NULL);
 	r = tide_monitor_new(&own, &cfg);
@@ -1460,7 +1462,8 @@ static void child_frees_inherited(void *arg)
 /*
  * A child's free of the monitor it inherited only closes its own copies:
  * the parent's thread still runs (a later signal is answered) and the
- * child's dispatch and start report -ECHILD.
+ * child's dispatch, start, set_watermarks and simulate report -ECHILD
+ * (the last two would re-arm the parent's timer, wake its thread).
  */
 TEST(inherited_monitor_is_inert_in_forked_child)
 {
@@ -1480,7 +1483,7 @@ TEST(inherited_monitor_is_inert_in_forked_child)
 	CHECK_EQ(tide_monitor_start(forked_m), 0);
 	st = th_fork(child_frees_inherited, NULL, out, sizeof(out));
 	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-	CHECK_STR(out, "dispatch=-10 start=-10\nown=1\n");
+	CHECK_STR(out, "dispatch=-10 start=-10 wm=-10 sim=-10\nown=1\n");
 	CHECK_UEQ(stats(forked_m).loops, 0);
 	fifo_poke(tmp_path("fifo"));
 	for (int i = 0; i < 2000 && stats(forked_m).loops < 1; i++)
@@ -1533,6 +1536,264 @@ TEST(sensor_serves_the_childs_own_monitor_after_fork)
 	CHECK_STR(out, "own=1 inherited=0\n");
 	CHECK_UEQ(stats(forked_m).loops, 0);
 	tide_monitor_free(forked_m);
+	remove_tmpdir();
+}
+
+static void *stats_hammer(void *arg)
+{
+	struct tide_monitor_stats st;
+
+	while (!atomic_load((atomic_bool *)arg))
+		tide_monitor_stats(forked_m, &st);
+	return NULL;
+}
+
+/*
+ * Children (200; 20 under valgrind) forked while the monitor's lock is
+ * taken all the time (its thread polls every millisecond, another thread
+ * reads the figures in a loop) read the figures, the limit and a source's figures of the monitor
+ * they inherited, and free it, without waiting on a lock held by a thread
+ * they do not have: the fork handlers hand every monitor over unlocked.
+ */
+TEST(children_forked_while_the_lock_is_busy_never_wait_on_it)
+{
+	struct tide_monitor_config cfg = {
+		.size = sizeof(cfg),
+		.sources = TIDE_SOURCE_BUDGET,
+		.high_watermark = (uint64_t)1 << 40,
+		.poll_interval_ms = 1,
+		.flags = TIDE_MONITOR_NO_TRIM,
+	};
+	atomic_bool stop = false;
+	pthread_t t;
+	int hung = 0, bad = 0, n = th_under_valgrind() ? 20 : 200;
+
+	CHECK_EQ(tide_monitor_new(&forked_m, &cfg), 0);
+	CHECK_EQ(tide_monitor_start(forked_m), 0);
+	CHECK_EQ(pthread_create(&t, NULL, stats_hammer, &stop), 0);
+	for (int i = 0; i < n; i++) {
+		pid_t pid = fork();
+		int st;
+
+		CHECK(pid >= 0);
+		if (!pid) {
+			struct tide_monitor_source_stats ss;
+			struct tide_monitor_limit l;
+
+			alarm(5);
+			stats(forked_m);
+			if (tide_monitor_limit(forked_m, &l) ||
+			    tide_monitor_source_stats(forked_m,
+						      TIDE_SOURCE_BUDGET, &ss))
+				_exit(3);
+			tide_monitor_free(forked_m);
+			_exit(0);
+		}
+		CHECK(waitpid(pid, &st, 0) == pid);
+		hung += WIFSIGNALED(st) && WTERMSIG(st) == SIGALRM;
+		bad += !WIFEXITED(st) || WEXITSTATUS(st);
+	}
+	atomic_store(&stop, true);
+	pthread_join(t, NULL);
+	CHECK_EQ(hung, 0);
+	CHECK_EQ(bad, 0);
+	CHECK_CMP(stats(forked_m).events, ==, 0);
+	tide_monitor_free(forked_m);
+}
+
+static int level_calls;
+
+static void fork_on_level(enum tide_pressure_level lvl, void *arg)
+{
+	pid_t *child = arg;
+
+	(void)lvl;
+	level_calls++;
+	if (level_calls == 1) {
+		*child = fork();
+		if (*child == 0)
+			alarm(5); /* returns into the monitor's thread */
+	}
+}
+
+/*
+ * A level callback forks and, in the child, returns into the monitor's
+ * thread: there the monitor is inert, so that thread stops at once (its
+ * descriptors are the parent's) and, being the child's only thread, the
+ * child exits 0.  The parent's monitor goes on: the next simulated level
+ * is reported.
+ */
+TEST(callback_that_forks_and_returns_ends_the_childs_copy_of_the_loop)
+{
+	pid_t child = -1;
+	struct tide_monitor_config cfg = {
+		.size = sizeof(cfg),
+		.sources = TIDE_SOURCE_NONE,
+		.flags = TIDE_MONITOR_NO_TRIM,
+		.on_level = fork_on_level,
+		.level_arg = &child,
+	};
+	int st;
+
+	level_calls = 0;
+	CHECK_EQ(tide_monitor_new(&forked_m, &cfg), 0);
+	CHECK_EQ(tide_monitor_start(forked_m), 0);
+	CHECK_EQ(tide_monitor_simulate(forked_m, TIDE_PRESSURE_MEDIUM), 0);
+	for (int i = 0; i < 2000 && stats(forked_m).loops < 1; i++)
+		sleep_ms(1);
+	CHECK(child > 0);
+	CHECK(waitpid(child, &st, 0) == child);
+	CHECK(WIFEXITED(st));
+	CHECK_EQ(WEXITSTATUS(st), 0);
+	CHECK_EQ(tide_monitor_simulate(forked_m, TIDE_PRESSURE_CRITICAL), 0);
+	for (int i = 0; i < 2000 && stats(forked_m).loops < 2; i++)
+		sleep_ms(1);
+	CHECK_UEQ(stats(forked_m).loops, 2);
+	CHECK_EQ(level_calls, 2);
+	tide_monitor_free(forked_m);
+}
+
+struct forker {
+	int scans;
+	bool fork_done;
+	int child_status;
+	const struct tide_monitor_config *cfg;
+};
+
+static unsigned long forker_count(void *priv, struct tide_shrink_control *sc)
+{
+	(void)priv;
+	(void)sc;
+	return 100;
+}
+
+/*
+ * The first scan forks.  The child, inside this scan on the allocating
+ * thread (the sensor's reclaim holds its read lock), makes a monitor with
+ * a limit watcher of its own, which arms the sensor afresh: that must not
+ * wait on the lock the parent's thread held, nor may the child's return
+ * from here through the parent's loop release a lock it never took.
+ */
+static unsigned long forker_scan(void *priv, struct tide_shrink_control *sc)
+{
+	struct forker *f = priv;
+	pid_t pid;
+
+	(void)sc;
+	if (f->scans++ || f->fork_done)
+		return 1;
+	f->fork_done = true;
+	pid = fork();
+	if (pid == 0) {
+		struct tide_monitor *own = NULL;
+
+		alarm(5);
+		if (tide_monitor_new(&own, f->cfg))
+			_exit(3);
+		tide_monitor_free(own);
+		tide_monitor_free(forked_m);
+		f->child_status = 0;
+		f->scans = -1000; /* the child's copy: seen below */
+		return 1;
+	}
+	CHECK(waitpid(pid, &f->child_status, 0) == pid);
+	return 1;
+}
+
+static const struct tide_shrinker_ops forker_ops = {
+	.count_objects = forker_count,
+	.scan_objects = forker_scan,
+};
+
+TEST(shrinker_run_by_the_sensor_forks_a_working_child)
+{
+	struct tide_monitor_config cfg = {
+		.size = sizeof(cfg),
+		.sources = TIDE_SOURCE_CGROUP2,
+		.flags = TIDE_MONITOR_NO_TRIM,
+	};
+	struct forker f = { .cfg = &cfg };
+	struct tide_shrinker *s = tide_shrinker_alloc("forker");
+	void *p;
+
+	CHECK(s);
+	make_tmpdir();
+	/* over high (75 of 100 MiB): every 1 MiB charged reclaims */
+	fake_cgroup2(100 * MiB, 90 * MiB);
+	cfg.cgroup2_dir = tmpdir;
+	CHECK_EQ(tide_monitor_new(&forked_m, &cfg), 0);
+	tide_shrinker_register(s, &forker_ops, &f);
+	p = tide_kvmalloc(2u << 20, 0);
+	CHECK(p);
+	if (f.scans < 0)
+		_exit(0); /* the child, back from the parent's loop: done */
+	CHECK(f.fork_done);
+	CHECK(WIFEXITED(f.child_status));
+	CHECK_EQ(WEXITSTATUS(f.child_status), 0);
+	tide_kvfree(p);
+	/* the parent's sensor still works: a second charge reclaims again */
+	f.scans = 0;
+	p = tide_kvmalloc(2u << 20, 0);
+	CHECK_CMP(f.scans, >, 0);
+	tide_kvfree(p);
+	tide_shrinker_free(s);
+	tide_monitor_free(forked_m);
+	remove_tmpdir();
+}
+
+struct io_counter {
+	int calls, may_io;
+};
+
+static unsigned long io_count(void *priv, struct tide_shrink_control *sc)
+{
+	struct io_counter *c = priv;
+
+	c->calls++;
+	c->may_io += tide_shrink_may_io(sc);
+	return 0;
+}
+
+static const struct tide_shrinker_ops io_ops = {
+	.count_objects = io_count,
+	.scan_objects = forker_count,
+};
+
+/*
+ * Direct reclaim run by an allocation's charge honours that allocation's
+ * TIDE_NOIO: the shrinkers are told they may not do I/O.
+ */
+TEST(sensor_reclaim_honours_the_allocations_noio)
+{
+	struct tide_monitor_config cfg = {
+		.size = sizeof(cfg),
+		.sources = TIDE_SOURCE_CGROUP2,
+		.flags = TIDE_MONITOR_NO_TRIM,
+	};
+	struct io_counter c = { 0 };
+	struct tide_shrinker *s = tide_shrinker_alloc("io");
+	struct tide_monitor *m = NULL;
+	void *p;
+
+	CHECK(s);
+	make_tmpdir();
+	fake_cgroup2(100 * MiB, 90 * MiB); /* over high: charges reclaim */
+	cfg.cgroup2_dir = tmpdir;
+	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	tide_shrinker_register(s, &io_ops, &c);
+	p = tide_kvmalloc(2u << 20, TIDE_NOIO);
+	CHECK(p);
+	CHECK_CMP(c.calls, >, 0);
+	CHECK_EQ(c.may_io, 0);
+	tide_kvfree(p);
+	c.calls = 0;
+	p = tide_kvmalloc(2u << 20, 0);
+	CHECK(p);
+	CHECK_CMP(c.calls, >, 0);
+	CHECK_EQ(c.may_io, c.calls);
+	tide_kvfree(p);
+	tide_shrinker_free(s);
+	tide_monitor_free(m);
 	remove_tmpdir();
 }
 
@@ -1857,6 +2118,10 @@ RUN_TESTS(T(watch_fifo_write_runs_medium_reclaim_loop),
 	  T(fifo_in_place_of_a_file_never_blocks),
 	  T(inherited_monitor_is_inert_in_forked_child),
 	  T(sensor_serves_the_childs_own_monitor_after_fork),
+	  T(children_forked_while_the_lock_is_busy_never_wait_on_it),
+	  T(callback_that_forks_and_returns_ends_the_childs_copy_of_the_loop),
+	  T(shrinker_run_by_the_sensor_forks_a_working_child),
+	  T(sensor_reclaim_honours_the_allocations_noio),
 	  T(medium_frees_a_quarter_critical_everything),
 	  T(simulate_delivers_levels_like_a_source),
 	  T(levels_of_several_sources_combine_to_the_highest),

@@ -379,7 +379,8 @@ TEST(d_sensor_alone_keeps_a_memset_speed_cache_alive)
 
 /*
  * The process moved to another group is noticed at the next poll tick: the
- * limit watcher re-opens on the new group's limit.
+ * limit watcher re-opens on the new group's limit, with the watermarks
+ * tide_monitor_set_watermarks() set (40 and 30 MiB) before the move.
  */
 static void mover(void *arg)
 {
@@ -396,6 +397,8 @@ static void mover(void *arg)
 		r = tide_monitor_start(m);
 	if (r)
 		_exit(3);
+	if (tide_monitor_set_watermarks(m, 40u << 20, 30u << 20))
+		_exit(5);
 	tide_monitor_limit(m, &l);
 	printf("before=%llu:%s\n", (unsigned long long)l.limit, l.dir);
 	if (write_str(b, "cgroup.procs", pid))
@@ -406,8 +409,9 @@ static void mover(void *arg)
 			break;
 		usleep(10000);
 	}
-	printf("after=%llu:%s sources=%u\n", (unsigned long long)l.limit, l.dir,
-	       tide_monitor_source(m));
+	printf("after=%llu:%s high=%llu low=%llu sources=%u\n",
+	       (unsigned long long)l.limit, l.dir, (unsigned long long)l.high,
+	       (unsigned long long)l.low, tide_monitor_source(m));
 	tide_monitor_free(m);
 	_exit(0);
 }
@@ -435,13 +439,14 @@ static void run_mover(void (*fn)(void *), char *b, size_t bsize, char *out,
 
 TEST(process_moved_to_another_group_is_rediscovered)
 {
-	char b[PATH_MAX + 16], out[4096], want[PATH_MAX + 64];
+	char b[PATH_MAX + 16], out[4096], want[PATH_MAX + 128];
 
 	run_mover(mover, b, sizeof(b), out, sizeof(out));
 	snprintf(want, sizeof(want), "before=%llu:%s\n",
 		 (unsigned long long)LIMIT, top_dir);
 	CHECK(strstr(out, want));
-	snprintf(want, sizeof(want), "after=100663296:%s sources=", b);
+	snprintf(want, sizeof(want),
+		 "after=100663296:%s high=41943040 low=31457280 sources=", b);
 	CHECK(strstr(out, want));
 	CHECK(strtoul(strstr(out, want) + strlen(want), NULL, 10) &
 	      TIDE_SOURCE_CGROUP1);

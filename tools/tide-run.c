@@ -115,65 +115,58 @@ static void print_size(const char *what, uint64_t v)
 	putchar('\n');
 }
 
-/* --show: what the shim's monitor finds for this process. */
-static int no_source(int r)
-{
-	fprintf(stderr, "tide-run: no pressure source: %s\n", strerror(-r));
-	return 1;
-}
-
-/* --show: what the shim's monitor finds for this process, resolving the
- * settings in the shim's order (docs/preload.md). */
-static int show(void)
+/*
+ * The settings as the shim will resolve them (settings.h), into @cfg.
+ * Return: 0; 2 after a usage message for a bad or unresolvable setting;
+ * 1 after a message when no monitor can be made of them (with @strict;
+ * else 0: the shim turns itself off quietly, as documented).
+ */
+static int resolve(struct tide_monitor_config *cfg, bool strict)
 {
 	struct tide__preload_settings s;
-	struct tide_monitor_config cfg = { .size = sizeof(cfg) };
-	struct tide_monitor_limit lim;
-	struct tide_monitor *m;
-	char msg[512], names[128];
-	uint64_t base, high, low;
-	bool config_limit;
+	char msg[512];
 	int r;
 
 	if (tide__preload_settings_read(&s, msg, sizeof(msg)))
 		return usage_error("%s", msg);
-	cfg.sources = s.sources;
-	cfg.limit = s.limit.bytes;
-	r = tide_monitor_new(&m, &cfg);
-	if (r)
-		return no_source(r);
-	tide_monitor_limit(m, &lim);
-	tide_monitor_free(m);
-	base = lim.limit;
-	if (tide__preload_size_resolve(&s.limit, base, &cfg.limit)) {
-		fprintf(stderr,
-			"tide-run: --limit %u%%: no effective limit "
-			"found\n",
-			s.limit.pct);
+	r = tide__preload_resolve(&s, cfg, msg, sizeof(msg));
+	if (r == -EINVAL && msg[0])
+		return usage_error("%s", msg);
+	if (r && strict) {
+		fprintf(stderr, "tide-run: no pressure source: %s\n",
+			strerror(-r));
 		return 1;
 	}
-	if (cfg.limit)
-		base = cfg.limit;
-	if (tide__preload_size_resolve(&s.high, base, &high) ||
-	    tide__preload_size_resolve(&s.low, base, &low)) {
-		fprintf(stderr, "tide-run: a percentage needs a limit, and "
-				"none was found\n");
+	return 0;
+}
+
+/* --show: what the shim's monitor finds for this process. */
+static int show(void)
+{
+	struct tide_monitor_config cfg;
+	struct tide_monitor_limit lim;
+	struct tide_monitor *m;
+	char names[128];
+	bool config_limit;
+	unsigned allowed;
+	int r = resolve(&cfg, true);
+
+	if (r)
+		return r;
+	allowed = cfg.sources;
+	r = tide_monitor_new(&m, &cfg);
+	if (r) {
+		fprintf(stderr, "tide-run: no pressure source: %s\n",
+			strerror(-r));
 		return 1;
 	}
-	if (high && low > high)
-		return usage_error("%s", "--low is above --high");
-	cfg.high_watermark = high;
-	cfg.low_watermark = low;
-	r = tide_monitor_new(&m, &cfg);
-	if (r)
-		return no_source(r);
 	tide_monitor_limit(m, &lim);
 	config_limit = !strcmp(lim.file, "config");
 	tide__preload_source_names(tide_monitor_source(m), names,
 				   sizeof(names));
 	printf("%-12s %s\n", "sources", names);
-	tide__preload_source_names(s.sources ? s.sources : TIDE_SOURCE_AUTO,
-				   names, sizeof(names));
+	tide__preload_source_names(allowed ? allowed : TIDE_SOURCE_AUTO, names,
+				   sizeof(names));
 	printf("%-12s %s\n", "allowed", names);
 	print_size("limit", lim.limit);
 	if (config_limit)
@@ -285,6 +278,14 @@ int main(int argc, char **argv)
 		return show();
 	if (optind >= argc)
 		return usage_error("%s", "no program to run");
+	/* what the shim would refuse (one line, then off): refuse it here */
+	{
+		struct tide_monitor_config cfg;
+		int r = resolve(&cfg, false);
+
+		if (r)
+			return r;
+	}
 
 	if (find_shim(shim, sizeof(shim))) {
 		fprintf(stderr,

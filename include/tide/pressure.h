@@ -349,11 +349,16 @@ TIDE_API int tide_monitor_limit(struct tide_monitor *m,
  *
  * Go's debug.SetMemoryLimit: every watermark source (limit watchers and
  * the budget) takes the new pair at the monitor's next check, which it
- * schedules at once.
+ * schedules at once.  The pair replaces the configured one for good: the
+ * limit watchers re-opened after the process moves to another cgroup take
+ * it too.  A cgroup v1 usage-threshold event stays registered at the
+ * high watermark the watcher was opened with; the poll, which follows the
+ * new pair, stands in for it.
  *
  * Context: any thread.
  * Return: 0; -EINVAL for NULL, @high 0 or @low > @high; -EOPNOTSUPP when the
- * monitor runs no watermark source.
+ * monitor runs no watermark source; -ECHILD in a process that inherited
+ * the monitor across fork().
  */
 TIDE_API int tide_monitor_set_watermarks(struct tide_monitor *m, uint64_t high,
 					 uint64_t low);
@@ -368,7 +373,8 @@ TIDE_API int tide_monitor_set_watermarks(struct tide_monitor *m, uint64_t high,
  * the monitor's thread or at the next tide_monitor_dispatch().
  *
  * Context: any thread.
- * Return: 0, or -EINVAL for NULL or a level out of range.
+ * Return: 0; -EINVAL for NULL or a level out of range; -ECHILD in a process
+ * that inherited the monitor across fork().
  */
 TIDE_API int tide_monitor_simulate(struct tide_monitor *m,
 				   enum tide_pressure_level level);
@@ -427,7 +433,10 @@ TIDE_API void tide_purge_stats(struct tide_purge_stats *st);
  * Stops and joins the monitor's thread if started, disarms the sensor and
  * closes every descriptor.  In a process that inherited @m across fork()
  * it only closes that process's copies of the descriptors and frees the
- * memory: the parent's monitor goes on.
+ * memory: the parent's monitor goes on.  Fork handlers take every
+ * monitor's lock around fork(), so a child's copy is never caught halfway
+ * through a change of its descriptors, and its tide_monitor_stats(),
+ * tide_monitor_source_stats() and tide_monitor_limit() never wait.
  *
  * Context: any thread but the monitor's own (not from @on_level); may wait
  * for a running reclaim loop (also one the sensor runs) to finish.

@@ -34,7 +34,7 @@ enum { FD_USAGE, FD_RSS };
 static void rss_follow(struct tide__src *s)
 {
 	struct stat now, held;
-	int fd;
+	int fd, held_fd;
 
 	if (tide__os_stat(s->dir, &now) ||
 	    tide__os_fstat(s->fd[FD_RSS], &held) ||
@@ -43,8 +43,14 @@ static void rss_follow(struct tide__src *s)
 	fd = tide__file_open(s->dir, false, false);
 	if (fd < 0)
 		return;
-	tide__os_close(s->fd[FD_RSS]);
+	/*
+	 * The slot first: a child forked in between holds both copies and
+	 * closes the new one at its tide_monitor_free(), never a number that
+	 * another thread may have been given meanwhile.
+	 */
+	held_fd = s->fd[FD_RSS];
 	s->fd[FD_RSS] = fd;
+	tide__os_close(held_fd);
 }
 
 static int budget_read(struct tide__src *s, uint64_t *ret)

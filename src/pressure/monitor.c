@@ -139,6 +139,8 @@ static void signal_level(struct tide_monitor *m, struct tide__src *s,
 	m->sig_level_now = TIDE__MAX(m->sig_level_now, lvl);
 	tide__mon_stat_add(m, s, 1, 0);
 	tide__mon_report(m, true);
+	if (tide__mon_forked(m))
+		return;
 	arm_timer(m->quietfd, m->quiet_ms);
 	tide__mon_reclaim_level(m, s, lvl);
 }
@@ -188,10 +190,13 @@ static void check_moved(struct tide_monitor *m)
 
 /* ---- dispatch ----------------------------------------------------------- */
 
+/* Under the lock: a child forked meanwhile closes exactly what is open. */
 static void drop_fd(struct tide_monitor *m, struct tide__src *s, int i)
 {
+	pthread_mutex_lock(&m->lock);
 	tide__os_epoll_ctl(m->epfd, EPOLL_CTL_DEL, s->fd[i], NULL);
 	close_fd(&s->fd[i]);
+	pthread_mutex_unlock(&m->lock);
 }
 
 static void arm_poll(struct tide_monitor *m)
@@ -291,11 +296,22 @@ static bool handle(struct tide_monitor *m, const struct epoll_event *evs, int n)
 	for (size_t i = 0; i < NSRC; i++) {
 		if (sig[i] == TIDE_PRESSURE_NONE)
 			continue;
+		if (tide__mon_forked(m))
+			return true;
 		tide__mon_set_level(m, &m->src[i], false, sig[i]);
 		signal_level(m, &m->src[i], sig[i]);
 	}
+	/*
+	 * A callback above or below may have forked: in the child this
+	 * thread stops here (the descriptors are the parent's), and a
+	 * monitor thread that was the one to fork ends with it.
+	 */
+	if (tide__mon_forked(m))
+		return true;
 	if (check || poll)
 		tide__mon_check_watermarks(m);
+	if (tide__mon_forked(m))
+		return true;
 	if (poll || check)
 		arm_poll(m);
 	return false;
@@ -320,7 +336,7 @@ int tide_monitor_dispatch(struct tide_monitor *m)
 
 	if (!m)
 		return -EINVAL;
-	if (tide__os_getpid() != m->pid)
+	if (tide__mon_forked(m))
 		return -ECHILD;
 	if (atomic_load(&m->started))
 		return -EBUSY;
@@ -346,7 +362,7 @@ int tide_monitor_start(struct tide_monitor *m)
 
 	if (!m)
 		return -EINVAL;
-	if (tide__os_getpid() != m->pid)
+	if (tide__mon_forked(m))
 		return -ECHILD;
 	if (!atomic_compare_exchange_strong(&m->started, &expect, true))
 		return -EBUSY;
@@ -415,6 +431,81 @@ int tide_monitor_source_stats(struct tide_monitor *m, unsigned source,
 		*st = s->st;
 	pthread_mutex_unlock(&m->lock);
 	return s ? 0 : -ENOENT;
+}
+
+/* ---- fork --------------------------------------------------------------- */
+
+/*
+ * The live monitors of this process.  Before a fork the prepare handler
+ * takes each one's lock, so that the child sees every monitor between two
+ * locked sections: never halfway through rediscover() or drop_fd(), which
+ * change descriptors and strings only under the lock.  The child's
+ * tide_monitor_free() then closes exactly the copies it holds, and its
+ * tide_monitor_stats() and friends never wait on a lock held by a thread
+ * that did not come along.
+ *
+ * Lock order: ctl's locks (its handlers are registered after these, so
+ * taken first), mons_lock, each monitor's lock.  A thread holding a
+ * monitor's lock takes no other lock but the C heap's, and user callbacks
+ * never run under it; registering at the first tide_monitor_new(), after
+ * the allocator set up its own fork handlers, puts the allocator's locks
+ * after ours.
+ */
+static pthread_mutex_t mons_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct tide_monitor *mons;
+
+static void mons_fork_prepare(void)
+{
+	pthread_mutex_lock(&mons_lock);
+	for (struct tide_monitor *m = mons; m; m = m->fork_next)
+		pthread_mutex_lock(&m->lock);
+}
+
+static void mons_fork_parent(void)
+{
+	for (struct tide_monitor *m = mons; m; m = m->fork_next)
+		pthread_mutex_unlock(&m->lock);
+	pthread_mutex_unlock(&mons_lock);
+}
+
+/* Every monitor is inherited, hence inert, in the child: none is listed. */
+static void mons_fork_child(void)
+{
+	for (struct tide_monitor *m = mons; m; m = m->fork_next)
+		pthread_mutex_init(&m->lock, NULL);
+	mons = NULL;
+	pthread_mutex_init(&mons_lock, NULL);
+}
+
+static void mons_fork_setup(void)
+{
+	pthread_atfork(mons_fork_prepare, mons_fork_parent, mons_fork_child);
+}
+
+void tide__mon_fork_register(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	pthread_once(&once, mons_fork_setup);
+}
+
+static void mons_add(struct tide_monitor *m)
+{
+	pthread_mutex_lock(&mons_lock);
+	m->fork_next = mons;
+	mons = m;
+	pthread_mutex_unlock(&mons_lock);
+}
+
+static void mons_remove(struct tide_monitor *m)
+{
+	pthread_mutex_lock(&mons_lock);
+	for (struct tide_monitor **p = &mons; *p; p = &(*p)->fork_next)
+		if (*p == m) {
+			*p = m->fork_next;
+			break;
+		}
+	pthread_mutex_unlock(&mons_lock);
 }
 
 /* ---- opening the sources ------------------------------------------------ */
@@ -669,6 +760,8 @@ int tide_monitor_new(struct tide_monitor **ret,
 	m = tide__os_calloc(1, sizeof(*m));
 	if (!m)
 		return -ENOMEM;
+	/* after the allocator's own fork handlers (its first call is made) */
+	tide__mon_fork_register();
 	r = config_copy(cfg, &m->cfg);
 	if (!r && !config_valid(&m->cfg))
 		r = -EINVAL;
@@ -755,6 +848,7 @@ int tide_monitor_new(struct tide_monitor **ret,
 	if (lw)
 		tide__mon_arm_sensor(m, lw);
 	arm_poll(m);
+	mons_add(m);
 	*ret = m;
 	return 0;
 out_free:
@@ -769,10 +863,11 @@ void tide_monitor_free(struct tide_monitor *m)
 	/* Inherited across fork: the descriptors are shared with the
 	 * parent's monitor, whose thread must keep running; only close this
 	 * process's copies. */
-	if (tide__os_getpid() != m->pid) {
+	if (tide__mon_forked(m)) {
 		monitor_release(m, false);
 		return;
 	}
+	mons_remove(m);
 	if (atomic_load(&m->started)) {
 		tide__os_event_signal(m->stopfd);
 		pthread_join(m->thread, NULL);
@@ -829,9 +924,14 @@ int tide_monitor_set_watermarks(struct tide_monitor *m, uint64_t high,
 
 	if (!m || !high || low > high)
 		return -EINVAL;
+	if (tide__mon_forked(m))
+		return -ECHILD;
 	if (!low)
 		low = high - high / 8;
 	pthread_mutex_lock(&m->lock);
+	/* what rediscover() opens the limit watchers with after a move */
+	m->cfg.high_watermark = high;
+	m->cfg.low_watermark = low;
 	for (size_t i = 0; i < NSRC; i++) {
 		if (!m->src[i].ops || !m->src[i].watermark)
 			continue;
@@ -852,6 +952,8 @@ int tide_monitor_simulate(struct tide_monitor *m,
 {
 	if (!m || (unsigned)level > TIDE_PRESSURE_CRITICAL)
 		return -EINVAL;
+	if (tide__mon_forked(m))
+		return -ECHILD;
 	atomic_store(&m->sim, (int)level + 1);
 	tide__os_event_signal(m->simfd);
 	return 0;

@@ -16,6 +16,7 @@
 
 #include <tide/pressure.h>
 
+#include "internal.h"
 #include "pressure/cgroup.h"
 #include "pressure/source.h"
 
@@ -52,7 +53,20 @@ struct tide_monitor {
 	 * tide_monitor_source_stats() on other threads) */
 	pthread_mutex_t lock;
 	struct tide_monitor_stats st;
+
+	/* the live monitors of this process (monitor.c, for fork()) */
+	struct tide_monitor *fork_next;
 };
+
+/*
+ * In a process other than the creator: a child that inherited @m, or one
+ * that a callback forked and then returned from (its loops stop there,
+ * touching nothing the parent's monitor shares).
+ */
+static inline bool tide__mon_forked(const struct tide_monitor *m)
+{
+	return tide__os_getpid() != m->pid;
+}
 
 /* reclaim.c: a source's signalled (@wm false) or watermark level */
 void tide__mon_set_level(struct tide_monitor *m, struct tide__src *s, bool wm,

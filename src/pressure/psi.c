@@ -264,13 +264,19 @@ static int watch_open(struct tide__src *s, const struct tide__src_env *env)
 			tide__os_close(fd);
 			fd = tide__file_open(watch, true, true);
 		}
-		p->stream = S_ISFIFO(st.st_mode);
 	}
 	if (fd < 0) {
 		r = fd;
 		goto out;
 	}
 	s->fd[0] = fd;
+	/* What was opened, not what the path named a moment before. */
+	if (!p->stream) {
+		r = tide__os_fstat(fd, &st);
+		if (r)
+			goto out;
+		p->stream = S_ISFIFO(st.st_mode);
+	}
 	if (!p->stream && !pressure_fs(fd)) {
 		r = -ENOTTY; /* before anything is written */
 		goto out;

@@ -176,6 +176,11 @@ static void ensure_detected(void)
 	pthread_once(&detect_once, detect_all);
 }
 
+void tide__purge_fork_register(void)
+{
+	ensure_detected();
+}
+
 /* Resident anonymous bytes in *@ret; false if statm cannot be read. */
 static bool resident_anon(uint64_t *ret)
 {

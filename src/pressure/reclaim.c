@@ -112,11 +112,13 @@ static unsigned long level_share(enum tide_pressure_level lvl)
  * @budget (objects, counted as pages), stop once that much is freed.
  */
 static unsigned long pass(struct tide_monitor *m, int priority,
-			  unsigned long share, unsigned long budget)
+			  unsigned long share, unsigned long budget,
+			  unsigned flags)
 {
-	unsigned long freed = share  ? tide__shrink_share(priority, 0, share) :
-			      budget ? tide__shrink_to(priority, 0, budget) :
-				       tide_shrink(priority, 0);
+	unsigned long freed =
+		share  ? tide__shrink_share(priority, flags, share) :
+		budget ? tide__shrink_to(priority, flags, budget) :
+			 tide_shrink(priority, flags);
 
 	pthread_mutex_lock(&m->lock);
 	m->st.passes++;
@@ -142,8 +144,10 @@ void tide__mon_reclaim_level(struct tide_monitor *m, struct tide__src *s,
 	unsigned at_floor = 0;
 
 	for (;;) {
-		unsigned long freed = pass(m, prio, share, 0);
+		unsigned long freed = pass(m, prio, share, 0, 0);
 
+		if (tide__mon_forked(m))
+			return; /* a shrinker forked: the child stops here */
 		share = 0;
 		if (prio > floor) {
 			prio--;
@@ -178,7 +182,7 @@ static void watermarks(struct tide_monitor *m, struct tide__src *s,
  * as the measure is under the low watermark.  Returns the last value read.
  */
 static uint64_t reclaim_watermark(struct tide_monitor *m, struct tide__src *s,
-				  uint64_t value)
+				  uint64_t value, unsigned flags)
 {
 	int prio = TIDE_DEF_PRIORITY;
 	unsigned at_floor = 0;
@@ -195,8 +199,10 @@ static uint64_t reclaim_watermark(struct tide_monitor *m, struct tide__src *s,
 						tide__os_page_size()) +
 					1 :
 				0;
-		unsigned long freed = pass(m, prio, 0, budget);
+		unsigned long freed = pass(m, prio, 0, budget, flags);
 
+		if (tide__mon_forked(m))
+			return value; /* a shrinker forked: the child stops */
 		if (s->ops->read(s, &value))
 			break;
 		set_value(m, s, value);
@@ -242,7 +248,7 @@ static void check_source(struct tide_monitor *m, struct tide__src *s)
 		m->wm_level = TIDE__MAX(m->wm_level, TIDE_PRESSURE_MEDIUM);
 		tide__mon_stat_add(m, s, 1, 0);
 		tide__mon_report(m, true);
-		value = reclaim_watermark(m, s, value);
+		value = reclaim_watermark(m, s, value, 0);
 	}
 	if (value < low)
 		tide__mon_set_level(m, s, true, TIDE_PRESSURE_NONE);
@@ -295,17 +301,17 @@ void tide__mon_arm_sensor(struct tide_monitor *m, struct tide__src *lw)
 	tide__sensor_arm(m, step);
 }
 
-size_t tide__monitor_sense(struct tide_monitor *m)
+size_t tide__monitor_sense(struct tide_monitor *m, unsigned flags)
 {
 	struct tide__src *s = tide__mon_limit_watcher(m);
 	uint64_t value, high, low;
 
-	if (!s || tide__os_getpid() != m->pid || s->ops->read(s, &value))
+	if (!s || tide__mon_forked(m) || s->ops->read(s, &value))
 		return SENSOR_STEP_MIN;
 	watermarks(m, s, &high, &low);
 	if (value >= high) {
 		tide__mon_stat_add(m, s, 1, 0);
-		value = reclaim_watermark(m, s, value);
+		value = reclaim_watermark(m, s, value, flags & TIDE_NOIO);
 	}
 	return sensor_step(value, high);
 }

@@ -27,12 +27,15 @@ static atomic_size_t charged;
 static atomic_size_t step = (size_t)1 << 20;
 static atomic_flag busy = ATOMIC_FLAG_INIT;
 static pthread_rwlock_t lock = PTHREAD_RWLOCK_INITIALIZER;
+static atomic_uint forks; /* children this process is a copy of, mod 2^32 */
 
 /*
  * In a forked child the monitor that armed the sensor is inert (its pid is
  * the parent's) and the lock may be held by a thread that does not exist
  * there: start the child with a disarmed sensor and fresh locks, so that a
- * monitor the child creates can arm it.
+ * monitor the child creates can arm it.  The thread that forked may hold
+ * the read lock itself (a shrinker run by a charge forked): @forks tells it
+ * not to release the fresh lock it never took.
  */
 static void sensor_atfork_child(void)
 {
@@ -40,6 +43,7 @@ static void sensor_atfork_child(void)
 	atomic_store(&charged, 0);
 	atomic_flag_clear(&busy);
 	pthread_rwlock_init(&lock, NULL);
+	atomic_fetch_add(&forks, 1);
 }
 
 static void sensor_setup(void)
@@ -47,13 +51,19 @@ static void sensor_setup(void)
 	pthread_atfork(NULL, NULL, sensor_atfork_child);
 }
 
-bool tide__sensor_arm(struct tide_monitor *m, size_t first)
+void tide__sensor_fork_register(void)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	pthread_once(&once, sensor_setup);
+}
+
+bool tide__sensor_arm(struct tide_monitor *m, size_t first)
+{
 	struct tide_monitor *none = NULL;
 	bool ok;
 
-	pthread_once(&once, sensor_setup);
+	tide__sensor_fork_register();
 	pthread_rwlock_wrlock(&lock);
 	ok = atomic_compare_exchange_strong(&armed, &none, m);
 	if (ok) {
@@ -85,6 +95,7 @@ void tide__sensor_disarm(struct tide_monitor *m, bool wait)
 void tide__sensor_charge(size_t bytes, unsigned flags)
 {
 	struct tide_monitor *m;
+	unsigned gen;
 	size_t n;
 
 	if (!atomic_load_explicit(&armed, memory_order_relaxed))
@@ -99,12 +110,16 @@ void tide__sensor_charge(size_t bytes, unsigned flags)
 	if (atomic_flag_test_and_set(&busy))
 		return;
 	atomic_store_explicit(&charged, 0, memory_order_relaxed);
+	gen = atomic_load(&forks);
 	if (!pthread_rwlock_tryrdlock(&lock)) {
 		m = atomic_load(&armed);
 		if (m)
-			atomic_store_explicit(&step, tide__monitor_sense(m),
+			atomic_store_explicit(&step,
+					      tide__monitor_sense(m, flags),
 					      memory_order_relaxed);
-		pthread_rwlock_unlock(&lock);
+		/* not in a child forked meanwhile by a callback of ours */
+		if (atomic_load(&forks) == gen)
+			pthread_rwlock_unlock(&lock);
 	}
 	atomic_flag_clear(&busy);
 }

@@ -120,8 +120,9 @@ void tide__sensor_disarm(struct tide_monitor *m, bool wait);
 /*
  * Called by the sensor on an allocating thread each time the charged bytes
  * pass the step: read the working set, run direct reclaim when it is over
- * the high watermark.  Returns the next step in bytes.
+ * the high watermark, honouring %TIDE_NOIO in the allocation's @flags (the
+ * shrinkers see it).  Returns the next step in bytes.
  */
-size_t tide__monitor_sense(struct tide_monitor *m);
+size_t tide__monitor_sense(struct tide_monitor *m, unsigned flags);
 
 #endif /* TIDE_PRESSURE_SOURCE_H */
