@@ -53,7 +53,7 @@ static int threads(void)
 }
 
 /* Open descriptors, the one reading the directory not counted. */
-static int fds(void)
+static int fds_now(void)
 {
 	DIR *d = opendir("/proc/self/fd");
 	struct dirent *e;
@@ -65,6 +65,23 @@ static int fds(void)
 		n += e->d_name[0] != '.';
 	closedir(d);
 	return n - 1;
+}
+
+/* The fewest of 5 counts 20 ms apart: a monitor's thread opens a file
+ * for a moment now and then. */
+static int fds(void)
+{
+	int n = fds_now();
+
+	for (int i = 0; i < 4; i++) {
+		int k;
+
+		usleep(20 * 1000);
+		k = fds_now();
+		if (k < n)
+			n = k;
+	}
+	return n;
 }
 
 static void before_fork(void);

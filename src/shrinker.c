@@ -780,13 +780,12 @@ static bool mine(const struct tide_shrinker *s)
  * of the parent's other threads do not carry over: a child's
  * tide_shrinker_free of a shrinker that was mid-scan in the parent
  * returns, and a node freed while they held it goes now.  The forking
- * thread's walks stay (no free waits on them yet).  The lock (held by
- * fork_prepare) and the condition variable start afresh.
+ * thread's walks stay (no free waits on them yet).  The condition
+ * variable starts afresh.
  */
 static void fork_child(void)
 {
 	struct tide_shrinker *s, *next;
-	pthread_mutexattr_t attr;
 
 	reg.walks = NULL;
 	for (struct walk *w = my_walk; w; w = w->outer) {
@@ -806,12 +805,9 @@ static void fork_child(void)
 		}
 	}
 	pthread_cond_init(&reg.idle, NULL);
-	pthread_mutexattr_init(&attr);
-#ifdef PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP
-	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ADAPTIVE_NP);
-#endif
-	pthread_mutex_init(&reg.lock, &attr);
-	pthread_mutexattr_destroy(&attr);
+	/* taken by fork_prepare() on this very thread: released, not made
+	 * afresh (ThreadSanitizer would count it held for good) */
+	pthread_mutex_unlock(&reg.lock);
 }
 
 static void register_atfork(void)

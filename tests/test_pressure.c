@@ -1580,7 +1580,7 @@ TEST(children_forked_while_the_lock_is_busy_never_wait_on_it)
 			struct tide_monitor_source_stats ss;
 			struct tide_monitor_limit l;
 
-			alarm(5);
+			alarm(2);
 			stats(forked_m);
 			if (tide_monitor_limit(forked_m, &l) ||
 			    tide_monitor_source_stats(forked_m,
@@ -1592,6 +1592,8 @@ TEST(children_forked_while_the_lock_is_busy_never_wait_on_it)
 		CHECK(waitpid(pid, &st, 0) == pid);
 		hung += WIFSIGNALED(st) && WTERMSIG(st) == SIGALRM;
 		bad += !WIFEXITED(st) || WEXITSTATUS(st);
+		if (bad)
+			break; /* one is enough, and each hang costs 2 s */
 	}
 	atomic_store(&stop, true);
 	pthread_join(t, NULL);
@@ -1611,16 +1613,22 @@ static void fork_on_level(enum tide_pressure_level lvl, void *arg)
 	level_calls++;
 	if (level_calls == 1) {
 		*child = fork();
-		if (*child == 0)
+		if (*child == 0) {
+			sigset_t alrm;
+
+			/* the monitor's thread blocks every signal */
+			sigemptyset(&alrm);
+			sigaddset(&alrm, SIGALRM);
+			pthread_sigmask(SIG_UNBLOCK, &alrm, NULL);
 			alarm(5); /* returns into the monitor's thread */
+		}
 	}
 }
 
 /*
  * A level callback forks and, in the child, returns into the monitor's
  * thread: there the monitor is inert, so that thread stops at once (its
- * descriptors are the parent's) and, being the child's only thread, the
- * child exits 0.  The parent's monitor goes on: the next simulated level
+ * descriptors are the parent's) and ends the child with _exit(0).  The parent's monitor goes on: the next simulated level
  * is reported.
  */
 TEST(callback_that_forks_and_returns_ends_the_childs_copy_of_the_loop)
@@ -1630,6 +1638,7 @@ TEST(callback_that_forks_and_returns_ends_the_childs_copy_of_the_loop)
 		.size = sizeof(cfg),
 		.sources = TIDE_SOURCE_NONE,
 		.flags = TIDE_MONITOR_NO_TRIM,
+		.quiet_ms = 600000, /* no NONE between the two levels */
 		.on_level = fork_on_level,
 		.level_arg = &child,
 	};
@@ -1691,8 +1700,6 @@ static unsigned long forker_scan(void *priv, struct tide_shrink_control *sc)
 		if (tide_monitor_new(&own, f->cfg))
 			_exit(3);
 		tide_monitor_free(own);
-		tide_monitor_free(forked_m);
-		f->child_status = 0;
 		f->scans = -1000; /* the child's copy: seen below */
 		return 1;
 	}
@@ -1725,8 +1732,12 @@ TEST(shrinker_run_by_the_sensor_forks_a_working_child)
 	tide_shrinker_register(s, &forker_ops, &f);
 	p = tide_kvmalloc(2u << 20, 0);
 	CHECK(p);
-	if (f.scans < 0)
-		_exit(0); /* the child, back from the parent's loop: done */
+	if (f.scans < 0) {
+		/* the child, back from the parent's loop */
+		tide_kvfree(p);
+		tide_monitor_free(forked_m);
+		_exit(0);
+	}
 	CHECK(f.fork_done);
 	CHECK(WIFEXITED(f.child_status));
 	CHECK_EQ(WEXITSTATUS(f.child_status), 0);

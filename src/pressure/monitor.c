@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <tide/pressure.h>
 #include <tide/shrinker.h>
@@ -351,6 +352,14 @@ static void *monitor_thread(void *arg)
 
 	while (!dispatch_once(m, -1, &err) && err != -EBADF)
 		;
+	/*
+	 * A callback forked and the child returned here: this thread is a
+	 * stray copy, the child's only thread.  End the child as a forked
+	 * child should, without the parent's atexit handlers or a second
+	 * flush of its stdio buffers.
+	 */
+	if (tide__mon_forked(m))
+		_exit(0);
 	return NULL;
 }
 
@@ -468,13 +477,16 @@ static void mons_fork_parent(void)
 	pthread_mutex_unlock(&mons_lock);
 }
 
-/* Every monitor is inherited, hence inert, in the child: none is listed. */
+/*
+ * The locks are released by the thread that took them, the child's only
+ * one.  The monitors stay listed (inherited, hence inert, but readable
+ * until the child frees them: a second fork hands them on unlocked too).
+ */
 static void mons_fork_child(void)
 {
 	for (struct tide_monitor *m = mons; m; m = m->fork_next)
-		pthread_mutex_init(&m->lock, NULL);
-	mons = NULL;
-	pthread_mutex_init(&mons_lock, NULL);
+		pthread_mutex_unlock(&m->lock);
+	pthread_mutex_unlock(&mons_lock);
 }
 
 static void mons_fork_setup(void)
@@ -864,14 +876,17 @@ void tide_monitor_free(struct tide_monitor *m)
 	 * parent's monitor, whose thread must keep running; only close this
 	 * process's copies. */
 	if (tide__mon_forked(m)) {
+		mons_remove(m);
 		monitor_release(m, false);
 		return;
 	}
-	mons_remove(m);
 	if (atomic_load(&m->started)) {
 		tide__os_event_signal(m->stopfd);
 		pthread_join(m->thread, NULL);
 	}
+	/* listed until its thread is gone: a child forked meanwhile still
+	 * gets it unlocked and whole */
+	mons_remove(m);
 	monitor_release(m, true);
 }
 
@@ -929,15 +944,18 @@ int tide_monitor_set_watermarks(struct tide_monitor *m, uint64_t high,
 	if (!low)
 		low = high - high / 8;
 	pthread_mutex_lock(&m->lock);
-	/* what rediscover() opens the limit watchers with after a move */
-	m->cfg.high_watermark = high;
-	m->cfg.low_watermark = low;
 	for (size_t i = 0; i < NSRC; i++) {
 		if (!m->src[i].ops || !m->src[i].watermark)
 			continue;
 		m->src[i].high = high;
 		m->src[i].low = low;
 		any = true;
+	}
+	if (any) {
+		/* what rediscover() opens the limit watchers with after a
+		 * move */
+		m->cfg.high_watermark = high;
+		m->cfg.low_watermark = low;
 	}
 	pthread_mutex_unlock(&m->lock);
 	if (!any)

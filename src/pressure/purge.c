@@ -165,20 +165,28 @@ static void child_reinit(void)
 	pthread_mutex_init(&purge_lock, NULL);
 }
 
+static void fork_setup(void)
+{
+	pthread_atfork(NULL, NULL, child_reinit);
+}
+
+/* Without detecting the allocator: one loaded later is still found. */
+void tide__purge_fork_register(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	pthread_once(&once, fork_setup);
+}
+
 static void detect_all(void)
 {
 	detect();
-	pthread_atfork(NULL, NULL, child_reinit);
+	tide__purge_fork_register();
 }
 
 static void ensure_detected(void)
 {
 	pthread_once(&detect_once, detect_all);
-}
-
-void tide__purge_fork_register(void)
-{
-	ensure_detected();
 }
 
 /* Resident anonymous bytes in *@ret; false if statm cannot be read. */

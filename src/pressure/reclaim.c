@@ -144,10 +144,12 @@ void tide__mon_reclaim_level(struct tide_monitor *m, struct tide__src *s,
 	unsigned at_floor = 0;
 
 	for (;;) {
-		unsigned long freed = pass(m, prio, share, 0, 0);
+		unsigned long freed;
 
+		/* a callback forked: the child's copy of the loop stops */
 		if (tide__mon_forked(m))
-			return; /* a shrinker forked: the child stops here */
+			return;
+		freed = pass(m, prio, share, 0, 0);
 		share = 0;
 		if (prio > floor) {
 			prio--;
@@ -190,19 +192,21 @@ static uint64_t reclaim_watermark(struct tide_monitor *m, struct tide__src *s,
 
 	watermarks(m, s, &high, &low);
 	for (;;) {
+		unsigned long budget, freed;
+
+		/* a callback (a shrinker, or the level callback before the
+		 * loop) forked: the child's copy of the loop stops here */
+		if (tide__mon_forked(m))
+			return value;
 		/* kswapd's nr_to_reclaim: the gap to the low watermark in
 		 * pages (caches count in pages or small units); unbounded at
 		 * priority 0, so a cache of smaller units still gets there. */
-		unsigned long budget =
-			prio && value > low ?
-				(unsigned long)((value - low) /
-						tide__os_page_size()) +
-					1 :
-				0;
-		unsigned long freed = pass(m, prio, 0, budget, flags);
-
-		if (tide__mon_forked(m))
-			return value; /* a shrinker forked: the child stops */
+		budget = prio && value > low ?
+				 (unsigned long)((value - low) /
+						 tide__os_page_size()) +
+					 1 :
+				 0;
+		freed = pass(m, prio, 0, budget, flags);
 		if (s->ops->read(s, &value))
 			break;
 		set_value(m, s, value);

@@ -28,6 +28,7 @@ static atomic_size_t step = (size_t)1 << 20;
 static atomic_flag busy = ATOMIC_FLAG_INIT;
 static pthread_rwlock_t lock = PTHREAD_RWLOCK_INITIALIZER;
 static atomic_uint forks; /* children this process is a copy of, mod 2^32 */
+static _Thread_local bool reading; /* this thread holds the read lock */
 
 /*
  * In a forked child the monitor that armed the sensor is inert (its pid is
@@ -42,6 +43,9 @@ static void sensor_atfork_child(void)
 	atomic_store(&armed, NULL);
 	atomic_store(&charged, 0);
 	atomic_flag_clear(&busy);
+	if (reading) /* ours to release (the others' threads are gone) */
+		pthread_rwlock_unlock(&lock);
+	reading = false;
 	pthread_rwlock_init(&lock, NULL);
 	atomic_fetch_add(&forks, 1);
 }
@@ -112,14 +116,18 @@ void tide__sensor_charge(size_t bytes, unsigned flags)
 	atomic_store_explicit(&charged, 0, memory_order_relaxed);
 	gen = atomic_load(&forks);
 	if (!pthread_rwlock_tryrdlock(&lock)) {
+		reading = true;
 		m = atomic_load(&armed);
 		if (m)
 			atomic_store_explicit(&step,
 					      tide__monitor_sense(m, flags),
 					      memory_order_relaxed);
-		/* not in a child forked meanwhile by a callback of ours */
-		if (atomic_load(&forks) == gen)
+		/* not in a child forked meanwhile by a callback of ours,
+		 * whose fork handler released it */
+		if (atomic_load(&forks) == gen) {
+			reading = false;
 			pthread_rwlock_unlock(&lock);
+		}
 	}
 	atomic_flag_clear(&busy);
 }
