@@ -134,4 +134,21 @@ fi
 step "tide-tools"
 "$work/root/usr/bin/tide-demo" --help | head -n 1
 ls "$work/root/usr/bin"
+# tide-demo's story 4 runs the packaged tide-run beside it (no build tree,
+# nothing in PATH), which preloads the packaged shim into python3.
+if [ -x /usr/bin/python3 ]; then
+	mkdir -p "$work/empty"
+	rc=0
+	PATH=$work/empty "$work/root/usr/bin/tide-demo" --quick --no-plot \
+		--story 4 --out "$work/demo" >"$work/demo.log" 2>&1 || rc=$?
+	if [ $rc -ne 0 ] ||
+		! grep -q "^tide-run: $work/root/usr/bin/tide-run\$" "$work/demo.log"; then
+		cat "$work/demo.log"
+		echo "not ok - tide-demo --story 4 with the packaged tide-run (exit $rc)"
+		exit 1
+	fi
+	echo "ok - tide-demo story 4 runs the packaged tide-run: $(grep '^tide-run python3' "$work/demo.log")"
+else
+	echo "ok - # SKIP tide-demo story 4: /usr/bin/python3 not installed"
+fi
 echo "package: ok ($(ls "$work"/*.deb | wc -l) packages in $work, $(($(date +%s) - start)) s)"
