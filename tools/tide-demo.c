@@ -50,8 +50,9 @@ struct demo_opt opt = {
  * stdout, or @run_out(build_dir, out) runs it and writes its section to
  * @out, which the summary prints in its turn (%STORY_SKIPPED: it could not
  * run on this machine; another non-zero return is a failure).  A story
- * that fails calls story_fail().  A new story is a file tools/demo/story_NAME.c (CMake picks it
- * up), its prototype in tools/demo/demo.h and one line here.
+ * that fails calls story_fail().  A new story is a file
+ * tools/demo/story_NAME.c (CMake picks it up), its prototype in
+ * tools/demo/demo.h and one line here.
  */
 static const struct story {
 	void (*run)(void);
@@ -134,7 +135,7 @@ static void summary(bool png, bool gnuplot)
 		printf("\nNo picture: gnuplot failed on %s/tide-demo.gp\n",
 		       opt.out);
 	else if (!opt.no_plot && (!story_on(2) || !story_on(3)))
-		printf("\nNo picture: it shows stories 2 and 3\n");
+		printf("\nNo picture: it needs stories 2 and 3\n");
 	else if (!opt.no_plot)
 		printf("\nNo picture: gnuplot is not installed (Debian: "
 		       "apt-get install gnuplot-nox;\n`make demo` does it as "
