@@ -27,6 +27,8 @@ static unsigned head, tail; /* live: [head, tail); one thread, no lock */
 /* The objects are the 1 MiB entries. */
 static unsigned long count(void *priv, struct tide_shrink_control *sc)
 {
+	(void)priv;
+	(void)sc;
 	return tail > head ? tail - head : TIDE_SHRINK_EMPTY;
 }
 
@@ -34,6 +36,7 @@ static unsigned long scan(void *priv, struct tide_shrink_control *sc)
 {
 	unsigned long freed = 0;
 
+	(void)priv;
 	while (freed < sc->nr_to_scan && head < tail) {
 		tide_kvfree(entry[head++]); /* oldest first */
 		freed++;

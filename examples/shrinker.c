@@ -25,6 +25,7 @@ static unsigned long count(void *priv, struct tide_shrink_control *sc)
 {
 	struct cache *c = priv;
 
+	(void)sc;
 	return c->nr ? c->nr * ENTRY_PAGES : TIDE_SHRINK_EMPTY;
 }
 

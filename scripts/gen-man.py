@@ -8,11 +8,17 @@ Usage: scripts/gen-man.py [--check] [ROOT]
 One page per documented function (tide_kvmalloc.3, ...) and one per header
 (tide_kv.3, tide_pressure.3, ...: the header's introduction, its types with
 their members, its constants and the list of its functions), plus tide.3,
-the overview.  --check compares with the committed pages (and finds stale
-extra pages) and exits 1 when they differ; the ctest test
+the overview.  The hand-written pages (the tools': man/*.N and
+man/manN/*.N outside man3) get the version in their .TH line from the same
+place, TIDE_VERSION_STRING (which scripts/check-version.sh keeps equal to
+the CMake project version and debian/changelog): a .TH whose fourth field
+is "tide VERSION" is rewritten to the current one; pages whose .TH names no
+version are left alone.  --check compares with the committed pages (and
+finds stale extra pages) and exits 1 when they differ; the ctest test
 man_pages_current runs it.
 """
 import argparse
+import glob
 import importlib.util
 import os
 import re
@@ -185,10 +191,35 @@ def overview(headers, version):
     return "\n".join(out) + "\n"
 
 
+def lib_version(root):
+    return re.search(r'#define TIDE_VERSION_STRING "([^"]+)"', open(
+        os.path.join(root, "include", "tide", "common.h"),
+        encoding="utf-8").read()).group(1)
+
+
+# .TH NAME SECTION "date" "tide VERSION" ...: the fourth field.
+TH_VERSION = re.compile(r'^(\.TH[ \t]+\S+[ \t]+\S+[ \t]+"[^"]*"[ \t]+)'
+                        r'"tide [^"]*"', re.M)
+
+
+def hand_written(root, version):
+    """{path: text with the current version} for every hand-written page
+    whose .TH line names "tide VERSION"."""
+    out = {}
+    paths = glob.glob(os.path.join(root, "man", "*.[1-8]")) + [
+        p for p in glob.glob(os.path.join(root, "man", "man[1-8]", "*.[1-8]"))
+        if os.path.basename(os.path.dirname(p)) != "man3"]
+    for path in sorted(paths):
+        text = open(path, encoding="utf-8").read()
+        if TH_VERSION.search(text):
+            out[path] = TH_VERSION.sub(
+                lambda m: m.group(1) + '"tide %s"' % version, text, count=1)
+    return out
+
+
 def generate(root):
     inc = os.path.join(root, "include", "tide")
-    version = re.search(r'#define TIDE_VERSION_STRING "([^"]+)"', open(
-        os.path.join(inc, "common.h"), encoding="utf-8").read()).group(1)
+    version = lib_version(root)
     names = sorted((n for n in os.listdir(inc) if n.endswith(".h")),
                    key=lambda n: (api.HEADER_ORDER.index(n)
                                   if n in api.HEADER_ORDER else 99, n))
@@ -224,13 +255,26 @@ def main():
             old = None
         if old != text:
             stale.append(n)
+    tools = hand_written(root, lib_version(root))
+    stale_tools = sorted(
+        os.path.relpath(p, root) for p, text in tools.items()
+        if open(p, encoding="utf-8").read() != text)
     if a.check:
         if stale:
             print("man/man3 is stale (run `make docs`): %s" %
                   " ".join(sorted(set(stale))))
+        if stale_tools:
+            print("the version in the .TH line is not %s (run `make "
+                  "docs`): %s" % (lib_version(root), " ".join(stale_tools)))
+        if stale or stale_tools:
             return 1
-        print("man/man3 is current: %d pages" % len(pages))
+        print("man/man3 is current: %d pages; %d hand-written pages name "
+              "tide %s" % (len(pages), len(tools), lib_version(root)))
         return 0
+    for p, text in tools.items():
+        if os.path.relpath(p, root) in stale_tools:
+            with open(p, "w", encoding="utf-8") as f:
+                f.write(text)
     os.makedirs(mandir, exist_ok=True)
     for n in have:
         if n.endswith(".3") and n not in pages:

@@ -44,6 +44,7 @@ ma=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
 lib=$work/root/usr/lib/$ma
 version=$(cd "$work/src" && dpkg-parsechangelog -S Version)
 for f in "$lib/libtide.so.0.2" "$lib/libtide.a" "$lib/pkgconfig/tide.pc" \
+	"$lib/pkgconfig/tide-static.pc" \
 	"$lib/cmake/tide/tideConfig.cmake" "$work/root/usr/include/tide.h" \
 	"$work/root/usr/share/man/man3/tide_kvmalloc.3.gz" \
 	"$work/root/usr/bin/tide-demo" \
@@ -90,6 +91,22 @@ resolved=$(LD_LIBRARY_PATH=$lib ldd "$work/use-pc" | awk '/libtide/ { print $3 }
 	{ echo "not ok - libtide resolved to '$resolved'"; exit 1; }
 check "pkg-config consumer (libtide.so.0.2 of the package)" \
 	"$(LD_LIBRARY_PATH=$lib "$work/use-pc")"
+# tide-static.pc: libtide.a although libtide.so is beside it; the program
+# needs no libtide at run time.
+flags=$(pkg-config --cflags --libs tide-static)
+echo "pkg-config --cflags --libs tide-static: $flags"
+case "$flags" in *..*) echo "not ok - pkg-config flags are not normalised"; exit 1 ;; esac
+[ "$(pkg-config --modversion tide-static)" = "$version" ] ||
+	{ echo "not ok - tide-static.pc version differs from $version"; exit 1; }
+# shellcheck disable=SC2086
+${CC:-cc} -o "$work/use-static-pc" "$work/use.c" $flags
+if readelf -d "$work/use-static-pc" | grep -q 'NEEDED.*libtide' ||
+	ldd "$work/use-static-pc" | grep -q libtide; then
+	echo "not ok - the tide-static.pc consumer needs libtide.so"
+	exit 1
+fi
+check "pkg-config consumer with tide-static.pc (libtide.a, no libtide.so needed)" \
+	"$("$work/use-static-pc")"
 unset PKG_CONFIG_SYSROOT_DIR PKG_CONFIG_LIBDIR
 
 step "consumer with CMake find_package(tide)"
@@ -117,4 +134,21 @@ fi
 step "tide-tools"
 "$work/root/usr/bin/tide-demo" --help | head -n 1
 ls "$work/root/usr/bin"
+# tide-demo's story 4 runs the packaged tide-run beside it (no build tree,
+# nothing in PATH), which preloads the packaged shim into python3.
+if [ -x /usr/bin/python3 ]; then
+	mkdir -p "$work/empty"
+	rc=0
+	PATH=$work/empty "$work/root/usr/bin/tide-demo" --quick --no-plot \
+		--story 4 --out "$work/demo" >"$work/demo.log" 2>&1 || rc=$?
+	if [ $rc -ne 0 ] ||
+		! grep -q "^tide-run: $work/root/usr/bin/tide-run\$" "$work/demo.log"; then
+		cat "$work/demo.log"
+		echo "not ok - tide-demo --story 4 with the packaged tide-run (exit $rc)"
+		exit 1
+	fi
+	echo "ok - tide-demo story 4 runs the packaged tide-run: $(grep '^tide-run python3' "$work/demo.log")"
+else
+	echo "ok - # SKIP tide-demo story 4: /usr/bin/python3 not installed"
+fi
 echo "package: ok ($(ls "$work"/*.deb | wc -l) packages in $work, $(($(date +%s) - start)) s)"

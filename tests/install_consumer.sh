@@ -26,6 +26,15 @@ export PKG_CONFIG_PATH="$prefix/lib/pkgconfig:$prefix/lib/x86_64-linux-gnu/pkgco
 ${CC:-cc} -o "$prefix/use" "$prefix/use.c" $(pkg-config --cflags --libs tide)
 out=$(LD_LIBRARY_PATH="$prefix/lib:$prefix/lib/x86_64-linux-gnu" "$prefix/use")
 [ "$out" = "$(pkg-config --modversion tide) 4096" ] || { echo "pkg-config consumer printed: $out"; exit 1; }
+# tide-static.pc links libtide.a although libtide.so lies next to it: the
+# program needs no libtide at run time (no NEEDED entry, no library path).
+${CC:-cc} -o "$prefix/use-static" "$prefix/use.c" $(pkg-config --cflags --libs tide-static)
+if readelf -d "$prefix/use-static" | grep -q 'NEEDED.*libtide'; then
+	echo "tide-static.pc consumer needs libtide.so: $(readelf -d "$prefix/use-static" | grep NEEDED)"
+	exit 1
+fi
+out=$("$prefix/use-static")
+[ "$out" = "$(pkg-config --modversion tide-static) 4096" ] || { echo "tide-static.pc consumer printed: $out"; exit 1; }
 # The inline fast paths of kv.h and vec.h, as C11 (gcc and clang), C++17
 # (g++ and clang++), and C99 and C++03 (which get the exported functions
 # only), warnings as errors.

@@ -1340,6 +1340,117 @@ TEST(out_of_descriptors_the_server_waits_instead_of_spinning)
 	remove_dirs();
 }
 
+TEST(scan_takes_the_name_as_tidectl_shows_it)
+{
+	struct cache b, s, x;
+	char out[8192];
+	unsigned long v[7];
+
+	find_tidectl();
+	make_dirs();
+	cache_add(&b, "beta cache", 50);
+	cache_add(&s, "back\\slash", 40);
+	cache_add(&x, "a\\x41", 30); /* a backslash that looks like \xHH */
+	listen_in(0, 0, 0);
+	/* The table shows them escaped... */
+	CHECK_EQ(run_tidectl(out, pidstr()), 0);
+	th_note("%s", out);
+	CHECK(table_row(out, "beta\\x20cache", v));
+	CHECK(table_row(out, "back\\x5cslash", v));
+	CHECK(table_row(out, "a\\x5cx41", v));
+	/* ... and scan takes what the table shows. */
+	CHECK_EQ(run_tidectl(out, pidstr(), "scan", "beta\\x20cache", "5"), 0);
+	CHECK(strstr(out, "freed  5\n"));
+	CHECK_UEQ(objects(&b), 45);
+	CHECK_EQ(run_tidectl(out, pidstr(), "scan", "back\\x5cslash", "4"), 0);
+	CHECK_UEQ(objects(&s), 36);
+	CHECK_EQ(run_tidectl(out, pidstr(), "scan", "a\\x5cx41", "3"), 0);
+	CHECK_UEQ(objects(&x), 27);
+	/* A name not in the escaped form is taken as it is: a raw space, a
+	 * backslash that starts no \xHH. */
+	CHECK_EQ(run_tidectl(out, pidstr(), "scan", "beta cache", "5"), 0);
+	CHECK_UEQ(objects(&b), 40);
+	CHECK_EQ(run_tidectl(out, pidstr(), "scan", "back\\slash", "6"), 0);
+	CHECK_UEQ(objects(&s), 30);
+	/* \x41 is "A": "aA" is no shrinker, and "a\x41" was not scanned. */
+	CHECK_EQ(run_tidectl(out, pidstr(), "scan", "a\\x41", "1"), 1);
+	CHECK(strstr(out, "no such shrinker"));
+	CHECK_UEQ(objects(&x), 27);
+	CHECK_UEQ(shrinker("beta cache").scanned, 10);
+	CHECK_UEQ(shrinker("back\\slash").scanned, 10);
+	CHECK_UEQ(shrinker("a\\x41").scanned, 3);
+	tide_ctl_close();
+	remove_dirs();
+}
+
+TEST(tidectl_refuses_zero_timeout_interval_and_count)
+{
+	char out[4096];
+
+	find_tidectl();
+	make_dirs();
+	/* Refused while parsing the options: no process is asked. */
+	CHECK_EQ(run_tidectl(out, "-t", "0", pidstr()), 2);
+	CHECK(strstr(out, "tidectl: bad timeout (ms): 0 (1..3600000)"));
+	CHECK_EQ(run_tidectl(out, "--interval", "0", pidstr(), "watch"), 2);
+	CHECK(strstr(out, "tidectl: bad interval (ms): 0 (1..3600000)"));
+	CHECK_EQ(run_tidectl(out, "-n", "0", pidstr(), "watch"), 2);
+	CHECK(strstr(out, "tidectl: bad count: 0 (at least 1)"));
+	CHECK_EQ(run_tidectl(out, "-t", "3600001", pidstr()), 2);
+	CHECK_EQ(run_tidectl(out, "0"), 2);
+	/* getopt's messages name the program, not the path it ran by. */
+	CHECK_EQ(run_tidectl(out, "--bogus"), 2);
+	th_note("%s", out);
+	CHECK(!strncmp(out, "tidectl: unrecognized option '--bogus'\n", 39));
+	CHECK_EQ(run_tidectl(out, "-x"), 2);
+	CHECK(!strncmp(out, "tidectl: invalid option -- 'x'\n", 31));
+	/* A timeout in range works. */
+	listen_in(0, 0, 0);
+	CHECK_EQ(run_tidectl(out, "-t", "1000", pidstr()), 0);
+	tide_ctl_close();
+	remove_dirs();
+}
+
+/*
+ * Another user (uid 65534) cannot search the 0700 socket directory: a pid
+ * that does not exist is "no process", a live one "permission denied",
+ * and the list says on stderr that the directory could not be read.
+ */
+TEST(another_user_sees_no_process_and_an_unreadable_directory)
+{
+	char out[4096], want[320];
+
+	if (geteuid())
+		SKIP("needs root to run tidectl as uid 65534");
+	find_tidectl();
+	make_dirs();
+	listen_in(0, 0, 0);
+	CHECK_EQ(run_tidectl_as(65534, out, sizeof(out), "--dir", dir,
+				"999999999", NULL),
+		 1);
+	th_note("%s", out);
+	CHECK_STR(out, "tidectl: no process 999999999\n");
+	CHECK_EQ(run_tidectl_as(65534, out, sizeof(out), "--dir", dir, pidstr(),
+				NULL),
+		 1);
+	snprintf(want, sizeof(want),
+		 "tidectl: %s/%d.sock: permission denied (the socket "
+		 "directory belongs to another user)\n",
+		 dir, (int)getpid());
+	CHECK_STR(out, want);
+	CHECK_EQ(run_tidectl_as(65534, out, sizeof(out), "--dir", dir, NULL),
+		 0);
+	th_note("%s", out);
+	snprintf(want, sizeof(want),
+		 "tidectl: %s: permission denied: its processes (another "
+		 "user's) are not listed\n",
+		 dir);
+	CHECK(strstr(out, want));
+	CHECK(!strstr(out, pidstr()));
+	tide_ctl_close();
+	remove_dirs();
+}
+
 RUN_TESTS(T(listen_makes_a_0700_dir_and_a_0600_socket_named_by_pid),
 	  T(config_follows_the_size_rule), T(unsafe_socket_dirs_are_refused),
 	  T(sockets_of_dead_processes_are_removed_others_kept),
@@ -1361,4 +1472,7 @@ RUN_TESTS(T(listen_makes_a_0700_dir_and_a_0600_socket_named_by_pid),
 	  T(dispatch_mode_serves_from_the_callers_loop_without_a_thread),
 	  T(monitor_section_reports_the_attached_monitor),
 	  T(budget_monitor_shows_its_reading_watermarks_and_level_changes),
-	  T(out_of_descriptors_the_server_waits_instead_of_spinning))
+	  T(out_of_descriptors_the_server_waits_instead_of_spinning),
+	  T(scan_takes_the_name_as_tidectl_shows_it),
+	  T(tidectl_refuses_zero_timeout_interval_and_count),
+	  T(another_user_sees_no_process_and_an_unreadable_directory))

@@ -10,6 +10,28 @@ san=${3:-}
 log=$out.log
 fail=0
 
+# Usage: a stray argument is refused; --help names the four stories.
+"$demo" extra >"$log" 2>&1
+rc=$?
+if [ $rc -eq 2 ] && grep -q "unexpected argument 'extra'" "$log" &&
+	grep -q '^usage: tide-demo ' "$log"; then
+	echo "ok - a stray argument: usage, exit 2"
+else
+	cat "$log"
+	echo "FAIL: tide-demo extra exited with $rc"
+	exit 1
+fi
+"$demo" --help >"$log" 2>&1
+rc=$?
+if [ $rc -eq 0 ] && [ "$(grep -c '^  [1-4]\. ' "$log")" -eq 4 ] &&
+	grep -q -- '-h, --help' "$log"; then
+	echo "ok - --help: the four stories, exit 0"
+else
+	cat "$log"
+	echo "FAIL: tide-demo --help (exit $rc)"
+	exit 1
+fi
+
 "$demo" --quick --no-plot --out "$out" >"$log" 2>&1
 rc=$?
 cat "$log"
@@ -102,5 +124,41 @@ else
 		printf "%s - python3 under tide-run keeps %d%% (<= 40%%)\n", ok2 ? "ok" : "not ok", shim
 		exit !(ok1 && ok2)
 	}' "$log" || fail=1
+	# As installed: tide-run is looked for next to tide-demo (the same
+	# bin/) before the build tree and $PATH.  A copy of tide-demo with a
+	# tide-run beside it (a script running the build's), no build tree,
+	# an empty $PATH: story 4 alone runs that tide-run.  Without it the
+	# story fails, and so does tide-demo (exit 1).
+	inst=$out.installed
+	rm -rf "$inst"
+	mkdir -p "$inst/bin" "$inst/empty"
+	cp "$demo" "$inst/bin/tide-demo"
+	printf '#!/bin/sh\nexec "%s" "$@"\n' \
+		"$(cd "$(dirname "$demo")/.." && pwd)/preload/tide-run" \
+		>"$inst/bin/tide-run"
+	chmod +x "$inst/bin/tide-run"
+	PATH=$inst/empty "$inst/bin/tide-demo" --quick --no-plot --story 4 \
+		--build-dir "$inst/nothing" --out "$inst/out" >"$inst/log" 2>&1
+	rc=$?
+	if [ $rc -eq 0 ] && grep -q "^tide-run: $inst/bin/tide-run\$" "$inst/log"; then
+		echo "ok - installed layout: story 4 runs the tide-run next to tide-demo"
+	else
+		cat "$inst/log"
+		echo "not ok - installed layout: story 4 (exit $rc)"
+		fail=1
+	fi
+	rm "$inst/bin/tide-run"
+	PATH=$inst/empty "$inst/bin/tide-demo" --quick --no-plot --story 4 \
+		--build-dir "$inst/nothing" --out "$inst/out" >"$inst/log" 2>&1
+	rc=$?
+	if [ $rc -eq 1 ] && grep -q "tide-run not found" "$inst/log" &&
+		grep -q "story 4 FAILED" "$inst/log"; then
+		echo "ok - no tide-run anywhere: story 4 fails, exit 1"
+	else
+		cat "$inst/log"
+		echo "not ok - no tide-run anywhere: exit $rc"
+		fail=1
+	fi
+	rm -rf "$inst"
 fi
 exit $fail

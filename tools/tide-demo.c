@@ -15,6 +15,9 @@
  *     defaults against without a monitor.
  *  4. story_python.c: an unmodified CPython's fragmented heap, with and
  *     without tide-run, after one pressure event.
+ *
+ * Exit status 0 when every story ran and showed its point (a story skipped
+ * for want of python3 included), 1 when one failed, 2 for bad usage.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -45,9 +48,11 @@ struct demo_opt opt = {
  * One line each, in the order they run.  Either @run runs the story (its
  * progress on stderr) and @report prints its section of the summary on
  * stdout, or @run_out(build_dir, out) runs it and writes its section to
- * @out, which the summary prints in its turn (a non-zero return is
- * reported).  A new story is a file tools/demo/story_NAME.c (CMake picks it
- * up), its prototype in tools/demo/demo.h and one line here.
+ * @out, which the summary prints in its turn (%STORY_SKIPPED: it could not
+ * run on this machine; another non-zero return is a failure).  A story
+ * that fails calls story_fail().  A new story is a file
+ * tools/demo/story_NAME.c (CMake picks it up), its prototype in
+ * tools/demo/demo.h and one line here.
  */
 static const struct story {
 	void (*run)(void);
@@ -92,10 +97,13 @@ static void run_story(size_t i)
 	f = open_memstream(&story_text[i], &len);
 	if (!f) {
 		story_rc[i] = -errno;
+		story_fail();
 		return;
 	}
 	story_rc[i] = stories[i].run_out(opt.build_dir, f);
 	fclose(f);
+	if (story_rc[i] && story_rc[i] != STORY_SKIPPED)
+		story_fail();
 }
 
 static void report_story(size_t i)
@@ -104,9 +112,9 @@ static void report_story(size_t i)
 		stories[i].report();
 		return;
 	}
-	printf("\n%u. %s", report_next(), story_text[i] ? story_text[i] : "");
-	if (story_rc[i])
-		printf("   (story %zu failed: %d)\n", i + 1, story_rc[i]);
+	printf("\n%u. %s", story_number(), story_text[i] ? story_text[i] : "");
+	if (story_rc[i] && story_rc[i] != STORY_SKIPPED)
+		printf("   (story %zu FAILED: %d)\n", i + 1, story_rc[i]);
 	free(story_text[i]);
 	story_text[i] = NULL;
 }
@@ -114,37 +122,80 @@ static void report_story(size_t i)
 static void summary(bool png, bool gnuplot)
 {
 	printf("\ntide-demo summary%s\n", opt.quick ? " (--quick)" : "");
-	for (size_t i = 0; i < NSTORIES; i++)
+	for (size_t i = 0; i < NSTORIES; i++) {
+		if (!story_on(i + 1))
+			continue;
+		story_set(i + 1);
 		report_story(i);
+	}
 
 	if (png)
 		printf("\nPicture: %s/tide-demo.png\n", opt.out);
 	else if (!opt.no_plot && gnuplot)
 		printf("\nNo picture: gnuplot failed on %s/tide-demo.gp\n",
 		       opt.out);
+	else if (!opt.no_plot && (!story_on(2) || !story_on(3)))
+		printf("\nNo picture: it needs stories 2 and 3\n");
 	else if (!opt.no_plot)
 		printf("\nNo picture: gnuplot is not installed (Debian: "
 		       "apt-get install gnuplot-nox;\n`make demo` does it as "
 		       "root). Data files are in %s/\n",
 		       opt.out);
-	printf("Data: %s/{broker,cache}-*.dat\n", opt.out);
+	if (story_on(2) || story_on(3))
+		printf("Data: %s/%s-*.dat\n", opt.out,
+		       !story_on(3) ? "broker" :
+		       !story_on(2) ? "cache" :
+				      "{broker,cache}");
 	fflush(stdout);
 }
 
-static void usage(FILE *f)
+/* The synopsis, and with @full the stories, options and exit status. */
+static void usage(FILE *f, bool full)
 {
+	fprintf(f, "usage: tide-demo [-q|--quick] [-b|--budget] [-n|--no-plot] "
+		   "[-o|--out DIR]\n"
+		   "                 [-B|--build-dir DIR] [-s|--story N]... "
+		   "[-h|--help]\n");
+	if (!full) {
+		fprintf(f, "(tide-demo --help: the stories and options)\n");
+		return;
+	}
 	fprintf(f,
-		"usage: tide-demo [--quick] [--budget] [--no-plot] [--out DIR] "
-		"[--build-dir DIR]\n"
-		"  --quick    a few seconds instead of about a minute\n"
-		"  --budget   part 3 under an RSS budget even when a memory "
-		"cgroup could be made\n"
-		"  --no-plot  do not run gnuplot\n"
-		"  --out DIR  where the data files and tide-demo.png go "
-		"(default tide-demo-out)\n"
-		"  --build-dir DIR  the build tree, for stories that run its "
-		"programs\n"
-		"             (default: the parent of tide-demo's directory)\n");
+		"Four stories, each run with tide and without, in processes "
+		"of their own:\n"
+		"  1. 64 blocks of 256 KiB shrunk to 16 KiB: tide_kvrealloc() "
+		"against glibc\n"
+		"  2. a broker through two load spikes: a tide vector and "
+		"arena against malloc\n"
+		"  3. a cache under a memory limit (a cgroup as root, else an "
+		"RSS budget),\n"
+		"     with the monitor and without\n"
+		"  4. an unmodified python3's fragmented heap, with and "
+		"without tide-run,\n"
+		"     after one memory-pressure event (skipped without "
+		"/usr/bin/python3)\n"
+		"Options:\n"
+		"  -q, --quick          a few seconds instead of about a "
+		"minute\n"
+		"  -b, --budget         story 3 under an RSS budget even when "
+		"a memory cgroup\n"
+		"                       could be made\n"
+		"  -n, --no-plot        do not run gnuplot\n"
+		"  -o, --out DIR        where the data files and tide-demo.png "
+		"go\n"
+		"                       (default tide-demo-out)\n"
+		"  -B, --build-dir DIR  the build tree: story 4 runs "
+		"DIR/preload/tide-run when\n"
+		"                       there is no tide-run next to "
+		"tide-demo (then $PATH's)\n"
+		"                       (default: the parent of tide-demo's "
+		"directory)\n"
+		"  -s, --story N        run story N (1..4) only; repeat for "
+		"more\n"
+		"  -h, --help           this text\n"
+		"Exit status: 0 every story ran (or was skipped for want of "
+		"python3),\n"
+		"1 a story failed or DIR cannot be made, 2 usage.\n");
 }
 
 int main(int argc, char **argv)
@@ -155,14 +206,21 @@ int main(int argc, char **argv)
 		{ "no-plot", no_argument, NULL, 'n' },
 		{ "out", required_argument, NULL, 'o' },
 		{ "build-dir", required_argument, NULL, 'B' },
+		{ "story", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	bool png = false, gnuplot = false;
 	double t0 = now();
+	unsigned failed;
+	char *slash;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "qbno:B:h", lo, NULL)) != -1) {
+	/* getopt's messages name the program, not the path it ran by. */
+	slash = strrchr(argv[0], '/');
+	if (slash && slash[1])
+		argv[0] = slash + 1;
+	while ((c = getopt_long(argc, argv, "qbno:B:s:h", lo, NULL)) != -1) {
 		switch (c) {
 		case 'q':
 			opt.quick = true;
@@ -179,13 +237,34 @@ int main(int argc, char **argv)
 		case 'B':
 			opt.build_dir = optarg;
 			break;
+		case 's': {
+			char *end;
+			long n = strtol(optarg, &end, 10);
+
+			if (end == optarg || *end || n < 1 ||
+			    n > (long)NSTORIES) {
+				fprintf(stderr,
+					"tide-demo: --story %s: not a story "
+					"(1..%zu)\n",
+					optarg, NSTORIES);
+				return 2;
+			}
+			opt.only |= 1u << n;
+			break;
+		}
 		case 'h':
-			usage(stdout);
+			usage(stdout, true);
 			return 0;
 		default:
-			usage(stderr);
+			usage(stderr, false);
 			return 2;
 		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "tide-demo: unexpected argument '%s'\n",
+			argv[optind]);
+		usage(stderr, false);
+		return 2;
 	}
 	if (opt.quick) {
 		opt.steps = 80;
@@ -202,15 +281,30 @@ int main(int argc, char **argv)
 	}
 	if (!opt.build_dir)
 		opt.build_dir = default_build_dir();
-	story_count = NSTORIES;
+	story_count = 0;
+	for (size_t i = 0; i < NSTORIES; i++)
+		story_count += story_on(i + 1);
 	fprintf(stderr,
 		"tide %s demo: %u stories, each run with tide and without, in "
 		"separate processes\n",
 		tide_version(), story_count);
-	for (size_t i = 0; i < NSTORIES; i++)
+	for (size_t i = 0; i < NSTORIES; i++) {
+		if (!story_on(i + 1))
+			continue;
+		story_set(i + 1);
 		run_story(i);
+	}
 	png = plot_all(&gnuplot);
 	summary(png, gnuplot);
 	fprintf(stderr, "done in %.0f s\n", now() - t0);
+	failed = story_failed_mask();
+	if (failed) {
+		fprintf(stderr, "tide-demo: failed:");
+		for (unsigned i = 1; i < 32; i++)
+			if (failed & 1u << i)
+				fprintf(stderr, " story %u", i);
+		fprintf(stderr, " (see the summary)\n");
+		return 1;
+	}
 	return 0;
 }

@@ -41,6 +41,7 @@ static const char *only_dir;
 static int timeout_ms = 5000;
 static char *dirs[MAX_DIRS];
 static int ndirs;
+static bool dirs_given; /* --dir or $TIDE_CTL_DIR */
 
 static void usage(FILE *f)
 {
@@ -53,13 +54,19 @@ static void usage(FILE *f)
 		"       tidectl [OPTIONS] PID purge        return the allocator's free memory\n"
 		"       tidectl [OPTIONS] PID watch        print the pressure level as it changes\n"
 		"\n"
+		"NAME is taken as tidectl shows it: \\xHH is the byte HH (\\x20 a space,\n"
+		"\\x5c a backslash); a NAME not in that form is taken as it is.\n"
+		"\n"
 		"Options:\n"
 		"  -j, --json           machine-readable output (one JSON document;\n"
 		"                       watch prints one JSON object per line)\n"
 		"  -d, --dir DIR        look for sockets only in DIR (also $TIDE_CTL_DIR)\n"
-		"  -i, --interval MS    watch: poll every MS milliseconds (default 200)\n"
-		"  -n, --count N        watch: stop after N lines\n"
-		"  -t, --timeout MS     give up on a process after MS milliseconds (5000)\n"
+		"  -i, --interval MS    watch: poll every MS milliseconds, 1..3600000\n"
+		"                       (default 200)\n"
+		"  -n, --count N        watch: stop after N lines, N >= 1 (the first line,\n"
+		"                       the current level, counts; default: never stop)\n"
+		"  -t, --timeout MS     give up on a process after MS milliseconds,\n"
+		"                       1..3600000 (default 5000)\n"
 		"  -h, --help           this text\n"
 		"\n"
 		"Sockets are looked for in $XDG_RUNTIME_DIR/tide, /run/tide and\n"
@@ -98,6 +105,7 @@ static void find_dirs(void)
 
 	if (only_dir || (env && *env)) {
 		add_dir(only_dir ? only_dir : env);
+		dirs_given = true;
 		return;
 	}
 	if (xdg && xdg[0] == '/' &&
@@ -129,6 +137,7 @@ static bool pid_alive(pid_t pid)
  */
 static void find_socket(pid_t pid, char *path, size_t size)
 {
+	char denied[PATH_MAX] = "";
 	struct stat st;
 
 	for (int i = 0; i < ndirs; i++) {
@@ -136,11 +145,10 @@ static void find_socket(pid_t pid, char *path, size_t size)
 				     (int)pid) >= size)
 			continue;
 		if (lstat(path, &st)) {
-			if (errno == EACCES)
-				die(EXIT_FAIL,
-				    "%s: permission denied (the socket "
-				    "directory belongs to another user)",
-				    path);
+			/* A directory we may not search: the socket may be
+			 * there, or not (another directory may have it). */
+			if (errno == EACCES && !denied[0])
+				snprintf(denied, sizeof(denied), "%s", path);
 			continue;
 		}
 		if (S_ISLNK(st.st_mode))
@@ -149,8 +157,15 @@ static void find_socket(pid_t pid, char *path, size_t size)
 			die(EXIT_FAIL, "%s is not a socket: refused", path);
 		return;
 	}
+	/* The pid first: a directory we may not search hides the sockets
+	 * of processes that do not exist too. */
 	if (!pid_alive(pid))
 		die(EXIT_FAIL, "no process %d", (int)pid);
+	if (denied[0])
+		die(EXIT_FAIL,
+		    "%s: permission denied (the socket directory belongs to "
+		    "another user)",
+		    denied);
 	die(EXIT_FAIL,
 	    "process %d has no control socket (it did not call "
 	    "tide_ctl_listen(), or runs without TIDE_CONTROL=1)",
@@ -634,6 +649,16 @@ static int cmd_list(void)
 		DIR *d = opendir(dirs[i]);
 		struct dirent *de;
 
+		/* A directory that is not there holds no socket; one that
+		 * cannot be read may: the list is not complete, say so. */
+		if (!d && errno == EACCES)
+			fprintf(stderr,
+				"tidectl: %s: permission denied: its "
+				"processes (another user's) are not listed\n",
+				dirs[i]);
+		else if (!d && (errno != ENOENT || dirs_given))
+			fprintf(stderr, "tidectl: %s: %s\n", dirs[i],
+				strerror(errno));
 		if (!d)
 			continue;
 		while ((de = readdir(d))) {
@@ -678,18 +703,53 @@ static int cmd_list(void)
 	return EXIT_OK;
 }
 
-static long number(const char *s, long max, const char *what)
+/* A decimal number in [@min, @max], or exit 2 naming @what and the range. */
+static long number(const char *s, long min, long max, const char *what)
 {
 	char *end;
 	long v;
 
 	errno = 0;
 	v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < 0 || v > max) {
-		fprintf(stderr, "tidectl: bad %s: %s\n", what, s);
+	if (errno || end == s || *end || v < min || v > max) {
+		if (max == LONG_MAX)
+			fprintf(stderr, "tidectl: bad %s: %s (at least %ld)\n",
+				what, s, min);
+		else
+			fprintf(stderr, "tidectl: bad %s: %s (%ld..%ld)\n",
+				what, s, min, max);
 		exit(EXIT_USAGE);
 	}
 	return v;
+}
+
+/* Whether @s is a field as the protocol escapes it (src/ctl_proto.c):
+ * printable ASCII but space, each backslash starting \xHH with HH not 00.
+ * If so, the bytes it stands for go to @out (NUL-terminated). */
+static bool unescape_field(const char *s, char *out, size_t size)
+{
+	size_t n = 0;
+
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		unsigned v;
+
+		if (c == '\\') {
+			if (s[1] != 'x' || !isxdigit((unsigned char)s[2]) ||
+			    !isxdigit((unsigned char)s[3]) ||
+			    sscanf(s + 2, "%2x", &v) != 1 || !v)
+				return false;
+			c = (unsigned char)v;
+			s += 3;
+		} else if (c <= ' ' || c > '~') {
+			return false;
+		}
+		if (n + 1 >= size)
+			return false;
+		out[n++] = (char)c;
+	}
+	out[n] = 0;
+	return n > 0;
 }
 
 int main(int argc, char **argv)
@@ -707,8 +767,12 @@ int main(int argc, char **argv)
 	long count = 0;
 	pid_t pid;
 	const char *cmd;
-	char req[4200], esc[4096];
+	char req[4200], esc[4096], raw[1100];
+	char *slash = strrchr(argv[0], '/');
 
+	/* getopt's messages name the program, not the path it ran by. */
+	if (slash && slash[1])
+		argv[0] = slash + 1;
 	/* GNU getopt: options may come anywhere; "--" ends them. */
 	while ((c = getopt_long(argc, argv, "jd:i:n:t:h", opts, NULL)) != -1) {
 		switch (c) {
@@ -719,13 +783,15 @@ int main(int argc, char **argv)
 			only_dir = optarg;
 			break;
 		case 'i':
-			interval = (int)number(optarg, 3600000, "interval");
+			interval = (int)number(optarg, 1, 3600000,
+					       "interval (ms)");
 			break;
 		case 'n':
-			count = number(optarg, LONG_MAX, "count");
+			count = number(optarg, 1, LONG_MAX, "count");
 			break;
 		case 't':
-			timeout_ms = (int)number(optarg, 3600000, "timeout");
+			timeout_ms =
+				(int)number(optarg, 1, 3600000, "timeout (ms)");
 			break;
 		case 'h':
 			usage(stdout);
@@ -738,20 +804,20 @@ int main(int argc, char **argv)
 	find_dirs();
 	if (optind == argc)
 		return cmd_list();
-	pid = (pid_t)number(argv[optind++], INT_MAX, "pid");
-	if (pid <= 0) {
-		fprintf(stderr, "tidectl: bad pid: 0\n");
-		return EXIT_USAGE;
-	}
+	pid = (pid_t)number(argv[optind++], 1, INT_MAX, "pid");
 	if (optind == argc)
 		return cmd_show(pid);
 	cmd = argv[optind++];
 	if (!strcmp(cmd, "scan") && argc - optind == 2) {
+		const char *name = argv[optind];
 		size_t n = 0;
 
-		/* The name goes escaped: \xHH for spaces, controls, '\'. */
-		for (const unsigned char *p =
-			     (const unsigned char *)argv[optind];
+		/* The name as tidectl shows it (escaped) stands for its
+		 * bytes; any other is taken as it is. */
+		if (unescape_field(name, raw, sizeof(raw)))
+			name = raw;
+		/* It goes escaped: \xHH for spaces, controls, '\'. */
+		for (const unsigned char *p = (const unsigned char *)name;
 		     *p && n + 5 < sizeof(esc); p++) {
 			if (*p > ' ' && *p <= '~' && *p != '\\')
 				esc[n++] = (char)*p;
@@ -761,13 +827,13 @@ int main(int argc, char **argv)
 		}
 		esc[n] = 0;
 		snprintf(req, sizeof(req), "scan %s %lu\n", esc,
-			 (unsigned long)number(argv[optind + 1], LONG_MAX,
+			 (unsigned long)number(argv[optind + 1], 0, LONG_MAX,
 					       "object count"));
 		return cmd_act(pid, "scan", req);
 	}
 	if (!strcmp(cmd, "shrink") && argc - optind == 1) {
 		snprintf(req, sizeof(req), "shrink %ld\n",
-			 number(argv[optind], 12, "priority (0..12)"));
+			 number(argv[optind], 0, 12, "priority"));
 		return cmd_act(pid, "shrink", req);
 	}
 	if ((!strcmp(cmd, "drop") || !strcmp(cmd, "purge")) && argc == optind) {
@@ -775,7 +841,7 @@ int main(int argc, char **argv)
 		return cmd_act(pid, cmd, req);
 	}
 	if (!strcmp(cmd, "watch") && argc == optind)
-		return cmd_watch(pid, interval ? interval : 200, count);
+		return cmd_watch(pid, interval, count);
 	fprintf(stderr, "tidectl: unknown command or wrong arguments: %s\n",
 		cmd);
 	usage(stderr);

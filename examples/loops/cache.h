@@ -15,7 +15,11 @@
 #ifndef TIDE_EXAMPLE_CACHE_H
 #define TIDE_EXAMPLE_CACHE_H
 
-#define _GNU_SOURCE
+/* mkdtemp, setenv: the including file defines _GNU_SOURCE before its
+ * first #include (the loop's headers include the C library's). */
+#ifndef _GNU_SOURCE
+#error "define _GNU_SOURCE before the first #include"
+#endif
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -48,6 +52,8 @@ static void on_owner_thread(void)
 
 static unsigned long cache_count(void *priv, struct tide_shrink_control *sc)
 {
+	(void)priv;
+	(void)sc;
 	on_owner_thread();
 	return cache.tail > cache.head ?
 		       (cache.tail - cache.head) * (MiB / 4096) :
@@ -59,6 +65,7 @@ static unsigned long cache_scan(void *priv, struct tide_shrink_control *sc)
 {
 	unsigned long freed = 0;
 
+	(void)priv;
 	on_owner_thread();
 	cache.scans++;
 	while (freed < sc->nr_to_scan && cache.head < cache.tail) {

@@ -6,6 +6,7 @@
  * (g_unix_fd_add()); when it is readable, tide_monitor_dispatch() runs the
  * reclaim on the loop's thread, so the cache's shrinker needs no lock.
  */
+#define _GNU_SOURCE /* mkdtemp, setenv (cache.h) */
 #include <glib-unix.h>
 #include <glib.h>
 
@@ -15,6 +16,8 @@ static GMainLoop *loop;
 
 static gboolean on_pressure(gint fd, GIOCondition cond, gpointer m)
 {
+	(void)fd;
+	(void)cond;
 	tide_monitor_dispatch(m); /* reclaim happens here, on this thread */
 	if (cache_answered(m))
 		g_main_loop_quit(loop);
@@ -25,6 +28,7 @@ static gboolean on_request(gpointer unused)
 {
 	int r = cache_serve();
 
+	(void)unused;
 	if (r < 0)
 		g_main_loop_quit(loop);
 	return r ? G_SOURCE_REMOVE : G_SOURCE_CONTINUE;
@@ -32,6 +36,7 @@ static gboolean on_request(gpointer unused)
 
 static gboolean on_timeout(gpointer unused)
 {
+	(void)unused;
 	g_main_loop_quit(loop);
 	return G_SOURCE_REMOVE;
 }

@@ -6,6 +6,7 @@
  * readable, tide_monitor_dispatch() runs the reclaim on the loop's thread,
  * so the cache's shrinker needs no lock.
  */
+#define _GNU_SOURCE /* mkdtemp, setenv (cache.h) */
 #include <uv.h>
 
 #include "cache.h"
@@ -22,6 +23,8 @@ static void stop(void)
 
 static void on_pressure(uv_poll_t *h, int status, int events)
 {
+	(void)status;
+	(void)events;
 	tide_monitor_dispatch(h->data); /* reclaim happens here */
 	if (cache_answered(h->data))
 		stop();
@@ -39,6 +42,7 @@ static void on_request(uv_timer_t *h)
 
 static void on_timeout(uv_timer_t *h)
 {
+	(void)h;
 	stop();
 }
 

@@ -8,12 +8,15 @@
  * sd_event_add_memory_pressure(); this is the same loop with tide's
  * monitor, its levels, limit watcher and shrinkers.)
  */
+#define _GNU_SOURCE /* mkdtemp, setenv (cache.h) */
 #include <systemd/sd-event.h>
 
 #include "cache.h"
 
 static int on_pressure(sd_event_source *s, int fd, uint32_t events, void *m)
 {
+	(void)fd;
+	(void)events;
 	tide_monitor_dispatch(m); /* reclaim happens here, on this thread */
 	if (cache_answered(m))
 		sd_event_exit(sd_event_source_get_event(s), 0);
@@ -24,6 +27,8 @@ static int on_request(sd_event_source *s, uint64_t usec, void *unused)
 {
 	int r = cache_serve();
 
+	(void)usec;
+	(void)unused;
 	if (r < 0)
 		return sd_event_exit(sd_event_source_get_event(s), 1);
 	if (r)

@@ -9,6 +9,7 @@
  * connection's mutex.  Built and run as a ctest test when libsqlite3-dev is
  * installed; exits 0 when tide_drop_caches() made SQLite give memory back.
  */
+#define _GNU_SOURCE /* mkstemp */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

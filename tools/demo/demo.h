@@ -28,6 +28,7 @@
 
 struct demo_opt {
 	bool quick, force_budget, no_plot;
+	unsigned only; /* --story N: bit N set (0: every story) */
 	const char *out;
 	const char *build_dir; /* the build tree (for stories that need it) */
 	/* broker */
@@ -48,8 +49,23 @@ void story_begin(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void progress_done(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 extern unsigned story_count; /* set by main: how many stories run */
-/* The number of the next section of the summary (1, 2, ...). */
-unsigned report_next(void);
+/* Story @n (1-based) is the one running or being reported (set by main). */
+void story_set(unsigned n);
+/* Its number: the number of its section of the summary too. */
+unsigned story_number(void);
+/* Whether story @n runs (--story). */
+static inline bool story_on(unsigned n)
+{
+	return !opt.only || (opt.only >> n & 1);
+}
+/*
+ * The current story (the one story_begin() announced last) failed: it could
+ * not run, a variant failed, or its figures do not show what it shows; its
+ * section of the summary says which.  tide-demo then exits 1.
+ */
+void story_fail(void);
+/* Bit n set: story n failed (1-based). */
+unsigned story_failed_mask(void);
 
 /* xorshift64*: the same seed gives both variants the same workload. */
 extern uint64_t rng_state;
@@ -93,7 +109,7 @@ void story_broker_report(void);
 void story_cache(void);
 void story_cache_report(void);
 /* tools/demo/story_python.c (an unmodified CPython under tide-run) */
-int story_python(const char *build_dir, FILE *out);
+#include "story_python.h"
 
 /* What plot.c draws (story_broker.c, story_cache.c). */
 struct spike {
@@ -108,8 +124,9 @@ extern char cg_dir[]; /* the cache's cgroup, "" under a budget */
 /* ---- plot.c ------------------------------------------------------------ */
 
 char *out_path(const char *name);
-/* Every data file; then the picture: true when the PNG was written.  *
- * @gnuplot is set when gnuplot was found. */
+/* The data files of the stories that ran; then, when stories 2 and 3 both
+ * ran, the picture: true when the PNG was written.  @gnuplot is set when
+ * gnuplot was found and run. */
 bool plot_all(bool *gnuplot);
 
 #endif /* TIDE_DEMO_H */

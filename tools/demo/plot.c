@@ -116,10 +116,15 @@ static bool plot(void)
 
 bool plot_all(bool *gnuplot)
 {
-	write_series("broker-tide.dat", &broker_res[0], 5);
-	write_series("broker-malloc.dat", &broker_res[1], 5);
-	write_series("cache-tide.dat", &cache_res[0], 3);
-	write_series("cache-baseline.dat", &cache_res[1], 3);
-	*gnuplot = !opt.no_plot && have_gnuplot();
+	if (story_on(2)) {
+		write_series("broker-tide.dat", &broker_res[0], 5);
+		write_series("broker-malloc.dat", &broker_res[1], 5);
+	}
+	if (story_on(3)) {
+		write_series("cache-tide.dat", &cache_res[0], 3);
+		write_series("cache-baseline.dat", &cache_res[1], 3);
+	}
+	/* The picture is stories 2 and 3. */
+	*gnuplot = !opt.no_plot && story_on(2) && story_on(3) && have_gnuplot();
 	return *gnuplot && plot();
 }

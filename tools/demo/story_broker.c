@@ -273,8 +273,10 @@ void story_broker(void)
 		int st = run_child(broker_child, v ? NULL : (void *)1,
 				   broker_line, &bp);
 
-		if (!WIFEXITED(st) || WEXITSTATUS(st))
+		if (!WIFEXITED(st) || WEXITSTATUS(st)) {
 			snprintf(bp.s->result, sizeof(bp.s->result), "failed");
+			story_fail();
+		}
 		progress_done("%-15s peak %.1f MiB, after the fall %.1f MiB, "
 			      "registry %.0f -> %.0f slots",
 			      name[v], result(bp.s, "rss_peak", 0),
@@ -291,7 +293,7 @@ void story_broker_report(void)
 
 	printf("\n%u. Broker: %d -> %d registered processes and %d -> %d "
 	       "transactions in flight, twice,\n   over %.0f s\n",
-	       report_next(), BASE_PROCS, PEAK_PROCS, BASE_TXNS, PEAK_TXNS,
+	       story_number(), BASE_PROCS, PEAK_PROCS, BASE_TXNS, PEAK_TXNS,
 	       total);
 	printf("   %-18s %10s %12s %16s %22s\n", "", "peak RSS", "mean RSS",
 	       "RSS after fall", "registry slots");
@@ -303,6 +305,10 @@ void story_broker_report(void)
 	       "malloc/realloc", result(p, "rss_peak", 0),
 	       result(p, "rss_mean", 0), result(p, "rss_end", 0),
 	       result(p, "cap_peak", 0), result(p, "cap_end", 0));
+	for (int v = 0; v < 2; v++)
+		if (!strcmp(broker_res[v].result, "failed"))
+			printf("   %-18s FAILED (its process did not finish)\n",
+			       v ? "malloc/realloc" : "tide");
 	printf("   (tide: the registry trims itself as processes leave; idle "
 	       "buffer pages go back\n    when RSS is above the 24 MiB budget "
 	       "(down to 16 MiB); %.0f reclaim loops, %.0f pages\n    reused "

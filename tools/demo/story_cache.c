@@ -254,6 +254,10 @@ void story_cache(void)
 			      WEXITSTATUS(cache_status[v]) ? "failed" :
 							     "ran to the end");
 	}
+	/* Killed without the monitor is the story; failing is not. */
+	if (!result(&cache_res[0], "survived", 0) ||
+	    (WIFEXITED(cache_status[1]) && WEXITSTATUS(cache_status[1])))
+		story_fail();
 	if (cg && rmdir(cg_dir))
 		fprintf(stderr, "tide-demo: rmdir %s: %s\n", cg_dir,
 			strerror(errno));
@@ -264,7 +268,7 @@ void story_cache_report(void)
 	const struct series *ct = &cache_res[0], *cb = &cache_res[1];
 
 	printf("\n%u. Cache of 1 MiB kv blocks, %u MiB written, %s %u MiB\n",
-	       report_next(), opt.written_mib,
+	       story_number(), opt.written_mib,
 	       cg_dir[0] ? "memory cgroup limited to" : "RSS budget of",
 	       opt.limit_mib);
 	if (result(ct, "survived", 0))
@@ -285,6 +289,9 @@ void story_cache_report(void)
 		       "(%.1fx)\n",
 		       "without", result(cb, "rss_peak", 0),
 		       result(cb, "rss_peak", 0) / opt.limit_mib);
+	else if (WIFEXITED(cache_status[1]) && WEXITSTATUS(cache_status[1]))
+		printf("   %-18s FAILED (exit status %d)\n", "without",
+		       WEXITSTATUS(cache_status[1]));
 	else
 		printf("   %-18s stayed under: peak RSS %.1f MiB\n", "without",
 		       result(cb, "rss_peak", 0));

@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -19,7 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "story_python.h"
+#include "demo.h"
 
 #define PYTHON "/usr/bin/python3"
 #define DEADLINE_MS 30000
@@ -79,7 +80,7 @@ static int spawn(const char *tide_run, const char *fifo, struct py *p)
 		setenv("MEMORY_PRESSURE_WATCH", fifo, 1);
 		unsetenv("LD_PRELOAD");
 		if (tide_run)
-			execvp(tide_run, with);
+			execv(tide_run, with);
 		else
 			execv(PYTHON, without);
 		_exit(127);
@@ -165,20 +166,75 @@ static int run(const char *tide_run, const char *fifo, long *before,
 	return 0;
 }
 
+/* @dir/@name into @path when it is an executable file. */
+static bool try_path(char *path, size_t size, const char *dir, size_t dirlen,
+		     const char *name)
+{
+	struct stat st;
+
+	if (!dirlen) /* an empty PATH entry is the current directory */
+		dir = ".", dirlen = 1;
+	if ((size_t)snprintf(path, size, "%.*s/%s", (int)dirlen, dir, name) >=
+	    size)
+		return false;
+	return !stat(path, &st) && S_ISREG(st.st_mode) && !access(path, X_OK);
+}
+
+/*
+ * tide-run: next to this program (installed, both are in the same bin/),
+ * then in @build_dir/preload (the build tree), then in $PATH.  Its path in
+ * @path, or false.
+ */
+static bool find_tide_run(const char *build_dir, char *path, size_t size)
+{
+	char exe[PATH_MAX];
+	const char *p, *e;
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+	if (n > 0) {
+		exe[n] = '\0';
+		p = dirname(exe);
+		if (try_path(path, size, p, strlen(p), "tide-run"))
+			return true;
+	}
+	if (build_dir && try_path(path, size, build_dir, strlen(build_dir),
+				  "preload/tide-run"))
+		return true;
+	for (p = getenv("PATH"); p && *p; p = *e ? e + 1 : e) {
+		e = strchrnul(p, ':');
+		if (try_path(path, size, p, (size_t)(e - p), "tide-run"))
+			return true;
+	}
+	return false;
+}
+
 int story_python(const char *build_dir, FILE *out)
 {
 	char tide_run[PATH_MAX], fifo[64];
 	long b0 = 0, a0 = 0, b1 = 0, a1 = 0;
 	int r0, r1;
 
+	if (SANITIZED) {
+		fprintf(out, "Unmodified CPython under tide-run: skipped, this "
+			     "build has a sanitizer,\nwhose run time cannot be "
+			     "preloaded into python3.\n");
+		return STORY_SKIPPED;
+	}
 	if (access(PYTHON, X_OK)) {
-		fprintf(out, "python story: %s not installed\n", PYTHON);
+		fprintf(out,
+			"Unmodified CPython under tide-run: skipped, %s "
+			"is not installed\n(Debian: apt-get install python3).\n",
+			PYTHON);
+		return STORY_SKIPPED;
+	}
+	if (!find_tide_run(build_dir, tide_run, sizeof(tide_run))) {
+		fprintf(out,
+			"Unmodified CPython under tide-run: tide-run not "
+			"found (not next to\ntide-demo, not in %s/preload, "
+			"not in $PATH).\n",
+			build_dir ? build_dir : ".");
 		return 2;
 	}
-	snprintf(tide_run, sizeof(tide_run), "%s/preload/tide-run",
-		 build_dir ? build_dir : ".");
-	if (access(tide_run, X_OK))
-		snprintf(tide_run, sizeof(tide_run), "tide-run");
 	snprintf(fifo, sizeof(fifo), "/tmp/tide-demo-python.%d", (int)getpid());
 	unlink(fifo);
 	if (mkfifo(fifo, 0600)) {
@@ -193,8 +249,8 @@ int story_python(const char *build_dir, FILE *out)
 	fprintf(out,
 		"Unmodified CPython (%s): 300k objects of 1 KiB, 1 in 50 "
 		"kept, the rest freed;\nthen one memory-pressure event "
-		"($MEMORY_PRESSURE_WATCH FIFO).\n\n",
-		PYTHON);
+		"($MEMORY_PRESSURE_WATCH FIFO).\ntide-run: %s\n\n",
+		PYTHON, tide_run);
 	fprintf(out, "%-20s %16s %16s %6s\n", "", "after the frees",
 		"after the event", "kept");
 	if (r0)

@@ -7,10 +7,15 @@
 
 #include <stdio.h>
 
+/* A @run_out story's return: it did not run, for want of something the
+ * machine lacks (its text says what); not a failure. */
+#define STORY_SKIPPED 3
+
 /**
  * story_python() - CPython's fragmented heap, with and without tide-run.
- * @build_dir: the build tree (tide-run is @build_dir/preload/tide-run; if
- *	absent, "tide-run" is looked up in PATH).
+ * @build_dir: the build tree, one of the places tide-run is looked for: the
+ *	directory of this program first (installed, tide-run is beside it),
+ *	then @build_dir/preload/tide-run, then $PATH.
  * @out: where the story's table goes.
  *
  * Runs Debian's /usr/bin/python3 twice, as is and under tide-run: it builds
@@ -22,8 +27,9 @@
  * Context: forks and waits for two python3 processes; takes a few seconds.
  * Return: 0 when both ran and the run under tide-run fell to at most 40% of
  * its figure after the frees while the other kept at least 80%; 1 when they
- * ran but did not show that; 2 when python3 or tide-run could not be run
- * (a line on @out says which).
+ * ran but did not show that; 2 when tide-run was not found or a run failed;
+ * %STORY_SKIPPED when python3 is not installed or this is a sanitizer build
+ * (whose shim cannot be preloaded into python3).  A line on @out says which.
  */
 int story_python(const char *build_dir, FILE *out);
 

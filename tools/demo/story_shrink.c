@@ -92,8 +92,10 @@ void story_shrink(void)
 				   series_line, s);
 		double pages = result(s, "freed_kb", 0) / 4.0 / NBLK;
 
-		if (!WIFEXITED(st) || WEXITSTATUS(st))
+		if (!WIFEXITED(st) || WEXITSTATUS(st)) {
 			snprintf(s->result, sizeof(s->result), "failed");
+			story_fail();
+		}
 		progress_done("%-30s %5.1f of 64 pages back per block",
 			      shrink_name[v], pages);
 	}
@@ -103,13 +105,18 @@ void story_shrink_report(void)
 {
 	printf("\n%u. 64 blocks of 256 KiB shrunk to 16 KiB: each block has 64 "
 	       "data pages, 16 KiB needs 4\n",
-	       report_next());
+	       story_number());
 	printf("   %-32s %-14s %-9s %-8s %s\n", "", "pages back", "share",
 	       "moved", "median us/shrink");
 	for (int v = 0; v < SHRINK_VARIANTS; v++) {
 		const struct series *s = &shrink_res[v];
 		double pages = result(s, "freed_kb", 0) / 4.0 / NBLK;
 
+		if (!strcmp(s->result, "failed")) {
+			printf("   %-32s FAILED (its process did not finish)\n",
+			       shrink_name[v]);
+			continue;
+		}
 		printf("   %-32s %4.1f of 64     %6.2f%%  %2.0f/64    %.1f\n",
 		       shrink_name[v], pages, pages / 64 * 100,
 		       result(s, "moved", 0), result(s, "us", 0));

@@ -18,11 +18,27 @@
 
 bool tty;
 unsigned story_count;
-static unsigned story_index, report_index;
+static unsigned story_index, stories_begun, failed_mask;
 
-unsigned report_next(void)
+void story_set(unsigned n)
 {
-	return ++report_index;
+	story_index = n;
+}
+
+unsigned story_number(void)
+{
+	return story_index;
+}
+
+void story_fail(void)
+{
+	if (story_index < 32)
+		failed_mask |= 1u << story_index;
+}
+
+unsigned story_failed_mask(void)
+{
+	return failed_mask;
 }
 
 double now(void)
@@ -37,7 +53,7 @@ void story_begin(const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "[%u/%u] ", ++story_index, story_count);
+	fprintf(stderr, "[%u/%u] ", ++stories_begun, story_count);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
