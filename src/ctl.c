@@ -42,20 +42,67 @@
 #include "internal.h"
 #include "ctl_internal.h"
 
-static pthread_mutex_t ctl_lock = PTHREAD_MUTEX_INITIALIZER; /* dispatch */
-static pthread_mutex_t ctl_op_lock =
-	PTHREAD_MUTEX_INITIALIZER; /* listen/close */
+/*
+ * Locking.
+ *
+ * ctl_op_lock serializes tide_ctl_listen() and tide_ctl_close(): a close
+ * holds it until the listener's thread is joined (or its dispatch has
+ * ended) and everything is released, so a new listener never meets the
+ * old one's socket.
+ *
+ * ctl_lock guards ctl, ctl_dying and every listener's state (connections,
+ * timer, busy, orphan) except the connection whose request is being
+ * answered, which belongs to its dispatcher while c->busy is set.  It is
+ * a leaf: held only for sections that call the kernel and the allocator
+ * (tide__os_*, pthread_create in listen), never across an answer
+ * (tide__ctl_execute(): shrinker callbacks, which are user code, and the
+ * shrinker registry's, a monitor's, the purge's and the kv and arena
+ * lists' locks) and never while waiting for another thread.  Order:
+ * ctl_op_lock, then ctl_lock, then (not nested: after dropping ctl_lock)
+ * the other modules' locks.
+ *
+ * fork(): the prepare handler takes ctl_lock and nothing else.  It waits
+ * only for one of those short sections to end, whichever thread forks: a
+ * callback run by a ctl request (it holds no ctl lock then), or a thread
+ * whose other prepare handlers already hold a lock an answer is waiting
+ * for (so the order in which modules register their handlers does not
+ * matter to this one).  It must not take ctl_op_lock: its holder may be a
+ * tide_ctl_close() waiting for the very thread that forks.  In the child
+ * every listener inherited is taken out of service at once
+ * (fork_child_release(), from atfork_child, or from the first entry point
+ * called when a child handler registered before ours calls in): its
+ * descriptors are the parent's, so the child closes its copies (a
+ * connection's client sees the parent's close as end of file, not the
+ * child's exit) and never touches the shared objects (no EPOLL_CTL_*, no
+ * timerfd_settime, no unlink).
+ */
+static pthread_mutex_t ctl_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t ctl_op_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t ctl_idle = PTHREAD_COND_INITIALIZER; /* !c->busy */
 static pthread_once_t ctl_once = PTHREAD_ONCE_INIT;
-static struct ctl *ctl;
+static int ctl_atfork_err; /* pthread_atfork() failed: listen cannot */
+static struct ctl *ctl; /* the listener */
+static struct ctl *ctl_dying; /* taken out by tide_ctl_close, not freed */
+/* The listeners this thread dispatches, innermost first (->serving_up). */
+static _Thread_local struct ctl *ctl_serving;
+/* This thread took ctl_lock in atfork_prepare, in process ctl_fork_pid. */
+static _Thread_local bool ctl_fork_held;
+static pid_t ctl_fork_pid;
 
 /* ---- connections ------------------------------------------------------- */
 
+/* Close connection @slot of @c, a listener of this process. */
 static void conn_close(struct ctl *c, unsigned slot)
 {
 	struct conn *k = c->conns[slot];
 
 	if (!k)
 		return;
+	/*
+	 * Explicitly: while another copy of the socket is open (a forked
+	 * child's, until its fork handler closes it) our close() alone
+	 * would leave it in the set.
+	 */
 	tide__os_epoll_ctl(c->epfd, EPOLL_CTL_DEL, k->fd, NULL);
 	tide__os_close(k->fd);
 	if (k->out_owned)
@@ -108,47 +155,66 @@ static void conn_respond_static(struct conn *k, const char *line)
 	k->out_off = 0;
 }
 
-/* The request line is complete (or can never be): answer it. */
-static void conn_answer(struct ctl *c, struct conn *k, size_t line_len,
+/*
+ * The request line is complete (or can never be): answer it.  False when a
+ * callback forked and this is the child (c->orphan): nothing of @c but its
+ * memory is left here, @k is gone and the parent answers.
+ */
+static bool conn_answer(struct ctl *c, struct conn *k, size_t line_len,
 			bool complete)
 {
 	struct tide__ctl_req req;
 	struct tide__ctl_out o = { 0 };
-	const char *err;
+	const char *err = NULL;
 	int r;
 
 	if (!complete) {
-		conn_respond_static(k,
-				    line_len >= TIDE__CTL_REQ_MAX ?
-					    "err E2BIG request too long\n" :
-					    "err EINVAL incomplete request\n");
+		err = line_len >= TIDE__CTL_REQ_MAX ?
+			      "err E2BIG request too long\n" :
+			      "err EINVAL incomplete request\n";
 	} else if ((r = tide__ctl_parse(k->in, line_len, &req))) {
-		conn_respond_static(
-			k, r == -E2BIG ? "err E2BIG request too long\n" :
-					 "err EINVAL malformed request\n");
-	} else if ((err = tide__ctl_execute(c, &req, &o))) {
+		err = r == -E2BIG ? "err E2BIG request too long\n" :
+				    "err EINVAL malformed request\n";
+	} else {
+		/*
+		 * Without ctl_lock (see Locking): the answer runs callbacks,
+		 * which may fork, and takes other modules' locks.  @k stays
+		 * ours: c->busy keeps other dispatchers and the close out.
+		 */
+		pthread_mutex_unlock(&ctl_lock);
+		err = tide__ctl_execute(c, &req, &o);
+		pthread_mutex_lock(&ctl_lock);
+		if (c->orphan) {
+			tide__os_free(o.buf);
+			return false;
+		}
+		if (!err && o.failed)
+			err = "err ENOMEM out of memory\n";
+	}
+	if (err) {
 		conn_respond_static(k, err);
-	} else if (o.failed) {
-		/* o.buf is released below, as for every answer not sent from it */
-		conn_respond_static(k, "err ENOMEM out of memory\n");
+		/* o.buf, if any, is not sent from */
+		tide__os_free(o.buf);
 	} else {
 		k->out = o.buf;
 		k->out_owned = true;
 		k->out_len = o.len;
 		k->out_off = 0;
 	}
-	if (o.buf && !k->out_owned)
-		tide__os_free(o.buf);
 	k->writing = true;
+	return true;
 }
 
-static void conn_event(struct ctl *c, unsigned slot)
+/* Serve connection @slot's event; false as for conn_answer(). */
+static bool conn_event(struct ctl *c, unsigned slot)
 {
 	struct conn *k = c->conns[slot];
 	struct epoll_event ev = { .events = EPOLLOUT,
 				  .data.u32 = TAG_CONN + slot };
 
 	if (!k->writing) {
+		bool ours = true;
+
 		for (;;) {
 			char *nl;
 			ssize_t n = tide__os_recv(k->fd, k->in + k->in_len,
@@ -157,26 +223,30 @@ static void conn_event(struct ctl *c, unsigned slot)
 			if (n == -EINTR)
 				continue;
 			if (n == -EAGAIN || n == -EWOULDBLOCK)
-				return;
+				return true;
 			if (n < 0) {
 				conn_close(c, slot);
-				return;
+				return true;
 			}
 			nl = memchr(k->in + k->in_len, '\n', (size_t)n);
 			k->in_len += (size_t)n;
 			if (nl) {
-				conn_answer(c, k, (size_t)(nl - k->in), true);
+				ours = conn_answer(c, k, (size_t)(nl - k->in),
+						   true);
 				break;
 			}
 			if (!n || k->in_len == sizeof(k->in)) {
-				conn_answer(c, k, k->in_len, false);
+				ours = conn_answer(c, k, k->in_len, false);
 				break;
 			}
 		}
+		if (!ours)
+			return false;
 		tide__os_epoll_ctl(c->epfd, EPOLL_CTL_MOD, k->fd, &ev);
 	}
 	if (conn_write(c, k))
 		conn_close(c, slot);
+	return true;
 }
 
 static bool peer_allowed(struct ctl *c, int fd)
@@ -268,6 +338,7 @@ static void expire(struct ctl *c)
 	}
 }
 
+/* Serve what is ready on @c; ctl_lock held, c->busy set by this thread. */
 static void dispatch_locked(struct ctl *c)
 {
 	struct epoll_event evs[16];
@@ -279,8 +350,9 @@ static void dispatch_locked(struct ctl *c)
 		if (tag == TAG_LISTEN)
 			accept_some(c);
 		else if (tag >= TAG_CONN && tag - TAG_CONN < CTL_MAX_CONN &&
-			 c->conns[tag - TAG_CONN])
-			conn_event(c, tag - TAG_CONN);
+			 c->conns[tag - TAG_CONN] &&
+			 !conn_event(c, tag - TAG_CONN))
+			return; /* a forked child: nothing more to do here */
 	}
 	expire(c);
 	if (c->paused_until && c->paused_until <= tide__os_now_ns()) {
@@ -293,6 +365,39 @@ static void dispatch_locked(struct ctl *c)
 	arm_timer(c);
 }
 
+static void ctl_free(struct ctl *c);
+
+/*
+ * Start dispatching @c on this thread (ctl_lock held).  False when it is
+ * being dispatched already: by another thread, or by this one, from a
+ * callback of a request it answers.
+ */
+static bool serve_begin(struct ctl *c)
+{
+	if (c->busy)
+		return false;
+	c->busy = true;
+	c->serving_up = ctl_serving;
+	ctl_serving = c;
+	return true;
+}
+
+/*
+ * End it (ctl_lock held).  True when @c was freed: an orphan, which only
+ * the child of a fork from one of its callbacks has (atfork_child).
+ */
+static bool serve_end(struct ctl *c)
+{
+	ctl_serving = c->serving_up;
+	c->busy = false;
+	if (c->orphan) {
+		ctl_free(c);
+		return true;
+	}
+	pthread_cond_broadcast(&ctl_idle);
+	return false;
+}
+
 static void *ctl_thread(void *arg)
 {
 	struct ctl *c = arg;
@@ -300,50 +405,137 @@ static void *ctl_thread(void *arg)
 	while (!atomic_load(&c->stop)) {
 		struct pollfd p = { .fd = c->epfd, .events = POLLIN };
 		int r = tide__os_poll(&p, 1, -1);
+		bool freed;
 
 		if (r < 0 && r != -EINTR)
 			break;
 		if (atomic_load(&c->stop))
 			break;
 		pthread_mutex_lock(&ctl_lock);
+		serve_begin(c); /* tide_ctl_dispatch leaves it to us */
 		dispatch_locked(c);
+		freed = serve_end(c);
 		pthread_mutex_unlock(&ctl_lock);
+		/*
+		 * In the child of a fork from a callback this thread is the
+		 * only one, with no parent's socket to serve: it ends, and
+		 * with it the child unless it has started threads of its own.
+		 */
+		if (freed)
+			break;
 	}
 	return NULL;
 }
 
 /* ---- fork -------------------------------------------------------------- */
 
+/* Is this thread dispatching @c (in the child: was the forking one)? */
+static bool serving_here(const struct ctl *c)
+{
+	for (const struct ctl *s = ctl_serving; s; s = s->serving_up)
+		if (s == c)
+			return true;
+	return false;
+}
+
+/*
+ * Release this process's copies of @c's descriptors and connections when
+ * @c is another process's listener: close() only, nothing shared touched.
+ */
+static void ctl_drop_copies(struct ctl *c)
+{
+	int *fds[] = { &c->lfd, &c->epfd, &c->tfd, &c->sfd };
+
+	for (unsigned i = 0; i < CTL_MAX_CONN; i++) {
+		struct conn *k = c->conns[i];
+
+		if (!k)
+			continue;
+		tide__os_close(k->fd);
+		if (k->out_owned)
+			tide__os_free(k->out);
+		tide__os_free(k);
+		c->conns[i] = NULL;
+	}
+	for (unsigned i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
+		if (*fds[i] >= 0)
+			tide__os_close(*fds[i]);
+		*fds[i] = -1;
+	}
+}
+
 static void atfork_prepare(void)
 {
-	pthread_mutex_lock(&ctl_op_lock);
 	pthread_mutex_lock(&ctl_lock);
+	ctl_fork_held = true;
+	ctl_fork_pid = tide__os_getpid();
 }
 
 static void atfork_parent(void)
 {
+	ctl_fork_held = false;
 	pthread_mutex_unlock(&ctl_lock);
-	pthread_mutex_unlock(&ctl_op_lock);
+}
+
+/*
+ * The child serves nothing of its parent's: the listener and one being
+ * closed lose their descriptors here, and their memory too unless the
+ * forking thread is inside a dispatch of theirs (a callback forked): such
+ * an orphan is freed when that dispatch ends (serve_end()).  ctl_lock was
+ * taken by atfork_prepare on this thread; ctl_op_lock and ctl_idle may
+ * have been held or waited on by threads the child does not have.
+ */
+static void fork_child_release(void)
+{
+	struct ctl *gone[2] = { ctl, ctl_dying };
+
+	ctl = ctl_dying = NULL;
+	for (struct ctl *c = ctl_serving; c; c = c->serving_up) {
+		ctl_drop_copies(c);
+		c->orphan = true;
+	}
+	for (unsigned i = 0; i < 2; i++) {
+		struct ctl *c = gone[i];
+
+		if (!c || (i && c == gone[0]) || serving_here(c))
+			continue;
+		ctl_drop_copies(c);
+		tide__os_free(c->path);
+		tide__os_free(c);
+	}
+	pthread_mutex_init(&ctl_op_lock, NULL);
+	pthread_cond_init(&ctl_idle, NULL);
+	ctl_fork_held = false;
+	pthread_mutex_unlock(&ctl_lock);
 }
 
 static void atfork_child(void)
 {
-	pthread_mutex_init(&ctl_lock, NULL);
-	pthread_mutex_init(&ctl_op_lock, NULL);
-	/* The thread did not come along. */
-	if (ctl)
-		ctl->thread_running = false;
+	if (ctl_fork_held)
+		fork_child_release();
 }
 
+/*
+ * At every entry point.  A child handler registered before ours runs
+ * before atfork_child and may call in (the preload shim's starts the
+ * child's own listener): release the parent's listener now.
+ */
+static void ctl_enter(void)
+{
+	if (ctl_fork_held && tide__os_getpid() != ctl_fork_pid)
+		fork_child_release();
+}
+
+/*
+ * The one place the handlers are registered (first listen).  Prepare
+ * handlers run in reverse order of registration; ctl's only ever waits for
+ * a short ctl_lock section (see Locking), so its place among the other
+ * modules' does not matter to it.
+ */
 static void ctl_register_atfork(void)
 {
-	/*
-	 * The monitors' handlers first: prepare handlers run in reverse
-	 * order, so ctl_lock is taken before any monitor's lock, the order
-	 * of a request that reads a monitor's figures.
-	 */
-	tide__mon_fork_register();
-	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+	ctl_atfork_err =
+		-pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 }
 
 void tide__ctl_fork_register(void)
@@ -353,24 +545,30 @@ void tide__ctl_fork_register(void)
 
 /* ---- listen and close -------------------------------------------------- */
 
-/* Free @c; unlink its socket only in the process that made it. */
+/*
+ * Free @c, ctl_lock held.  Only the process that made it removes its
+ * connections from the epoll set and unlinks its socket; any other just
+ * closes its copies (ctl_drop_copies()).
+ */
 static void ctl_free(struct ctl *c)
 {
-	bool owner = c->pid == tide__os_getpid();
-
-	for (unsigned i = 0; i < CTL_MAX_CONN; i++)
-		conn_close(c, i);
-	if (c->lfd >= 0) {
-		tide__os_close(c->lfd);
-		if (owner && c->path)
-			tide__os_unlink(c->path);
+	if (c->pid != tide__os_getpid()) {
+		ctl_drop_copies(c);
+	} else {
+		for (unsigned i = 0; i < CTL_MAX_CONN; i++)
+			conn_close(c, i);
+		if (c->lfd >= 0) {
+			tide__os_close(c->lfd);
+			if (c->path)
+				tide__os_unlink(c->path);
+		}
+		if (c->epfd >= 0)
+			tide__os_close(c->epfd);
+		if (c->tfd >= 0)
+			tide__os_close(c->tfd);
+		if (c->sfd >= 0)
+			tide__os_close(c->sfd);
 	}
-	if (c->epfd >= 0)
-		tide__os_close(c->epfd);
-	if (c->tfd >= 0)
-		tide__os_close(c->tfd);
-	if (c->sfd >= 0)
-		tide__os_close(c->sfd);
 	tide__os_free(c->path);
 	tide__os_free(c);
 }
@@ -558,17 +756,6 @@ static int start_thread(struct ctl *c)
 	return 0;
 }
 
-/* Called with ctl_op_lock held: take @c out of service and free it. */
-static void ctl_stop(struct ctl *c)
-{
-	if (c->thread_running && c->pid == tide__os_getpid()) {
-		atomic_store(&c->stop, true);
-		tide__os_event_signal(c->sfd);
-		pthread_join(c->thread, NULL);
-	}
-	ctl_free(c);
-}
-
 int tide_ctl_listen(const struct tide_ctl_config *cfg)
 {
 	struct tide_ctl_config conf;
@@ -581,19 +768,8 @@ int tide_ctl_listen(const struct tide_ctl_config *cfg)
 	if (r)
 		return r;
 	pthread_once(&ctl_once, ctl_register_atfork);
-	pthread_mutex_lock(&ctl_op_lock);
-	if (ctl && ctl->pid != tide__os_getpid()) {
-		/* Inherited through fork(): drop our copies, keep theirs. */
-		pthread_mutex_lock(&ctl_lock);
-		c = ctl;
-		ctl = NULL;
-		pthread_mutex_unlock(&ctl_lock);
-		ctl_free(c);
-	}
-	if (ctl) {
-		r = -EBUSY;
-		goto out;
-	}
+	if (ctl_atfork_err)
+		return ctl_atfork_err;
 	dir = conf.dir;
 	if (!dir) {
 		xdg = getenv("XDG_RUNTIME_DIR");
@@ -604,8 +780,17 @@ int tide_ctl_listen(const struct tide_ctl_config *cfg)
 		else
 			dir = "/run/tide";
 	}
-	if (!*dir) {
-		r = -EINVAL;
+	if (!*dir)
+		return -EINVAL;
+	ctl_enter();
+	pthread_mutex_lock(&ctl_op_lock);
+	/*
+	 * ctl_lock across the whole setup: a fork() meanwhile waits for it,
+	 * so every descriptor the child inherits is one it knows to close.
+	 */
+	pthread_mutex_lock(&ctl_lock);
+	if (ctl) {
+		r = -EBUSY;
 		goto out;
 	}
 	c = tide__os_calloc(1, sizeof(*c));
@@ -623,14 +808,12 @@ int tide_ctl_listen(const struct tide_ctl_config *cfg)
 	r = ctl_open(c, dir);
 	if (!r && !(c->flags & TIDE_CTL_DISPATCH))
 		r = start_thread(c);
-	if (r) {
+	if (r)
 		ctl_free(c);
-		goto out;
-	}
-	pthread_mutex_lock(&ctl_lock);
-	ctl = c;
-	pthread_mutex_unlock(&ctl_lock);
+	else
+		ctl = c;
 out:
+	pthread_mutex_unlock(&ctl_lock);
 	pthread_mutex_unlock(&ctl_op_lock);
 	return r;
 }
@@ -639,8 +822,9 @@ int tide_ctl_fd(void)
 {
 	int fd = -ENOTCONN;
 
+	ctl_enter();
 	pthread_mutex_lock(&ctl_lock);
-	if (ctl && ctl->pid == tide__os_getpid())
+	if (ctl)
 		fd = ctl->epfd;
 	pthread_mutex_unlock(&ctl_lock);
 	return fd;
@@ -648,13 +832,18 @@ int tide_ctl_fd(void)
 
 int tide_ctl_dispatch(void)
 {
+	struct ctl *c;
 	int r = 0;
 
+	ctl_enter();
 	pthread_mutex_lock(&ctl_lock);
-	if (!ctl || ctl->pid != tide__os_getpid())
+	c = ctl;
+	if (!c) {
 		r = -ENOTCONN;
-	else if (!ctl->thread_running)
-		dispatch_locked(ctl);
+	} else if (!c->thread_running && serve_begin(c)) {
+		dispatch_locked(c);
+		serve_end(c);
+	}
 	pthread_mutex_unlock(&ctl_lock);
 	return r;
 }
@@ -663,12 +852,33 @@ void tide_ctl_close(void)
 {
 	struct ctl *c;
 
+	ctl_enter();
 	pthread_mutex_lock(&ctl_op_lock);
 	pthread_mutex_lock(&ctl_lock);
 	c = ctl;
+	if (c && serving_here(c)) {
+		/* It would wait for itself, holding ctl_op_lock. */
+		pthread_mutex_unlock(&ctl_lock);
+		tide__misuse("tide_ctl_close: from a callback run by a ctl "
+			     "request",
+			     NULL);
+	}
 	ctl = NULL;
-	pthread_mutex_unlock(&ctl_lock);
+	ctl_dying = c; /* for a fork() meanwhile */
+	if (c && c->thread_running) {
+		/* It may be answering a request: join without ctl_lock. */
+		pthread_mutex_unlock(&ctl_lock);
+		atomic_store(&c->stop, true);
+		tide__os_event_signal(c->sfd);
+		pthread_join(c->thread, NULL);
+		pthread_mutex_lock(&ctl_lock);
+	}
+	/* A dispatch on another thread finishes first. */
+	while (c && c->busy)
+		pthread_cond_wait(&ctl_idle, &ctl_lock);
 	if (c)
-		ctl_stop(c);
+		ctl_free(c);
+	ctl_dying = NULL;
+	pthread_mutex_unlock(&ctl_lock);
 	pthread_mutex_unlock(&ctl_op_lock);
 }

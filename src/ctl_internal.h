@@ -40,6 +40,11 @@ struct conn {
 	char in[TIDE__CTL_REQ_MAX];
 };
 
+/*
+ * A listener.  pid to monitor are set before it is published and never
+ * change (tide__ctl_execute() reads them without ctl_lock); the rest is
+ * under ctl_lock (ctl.c, "Locking").
+ */
 struct ctl {
 	pid_t pid; /* the process that listens; a forked child does not serve */
 	uid_t uid;
@@ -47,6 +52,9 @@ struct ctl {
 	unsigned allow, flags, timeout_ms;
 	struct tide_monitor *monitor;
 	bool thread_running;
+	bool busy; /* a thread dispatches it (only it touches the connections) */
+	bool orphan; /* a fork child's, freed when the dispatch ends */
+	struct ctl *serving_up; /* that thread's enclosing dispatch */
 	uint64_t paused_until; /* out of descriptors: accept again then */
 	atomic_bool stop;
 	pthread_t thread;

@@ -6,6 +6,8 @@
  */
 #include <grp.h>
 #include <poll.h>
+#include <semaphore.h>
+#include <stdatomic.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -1340,6 +1342,614 @@ TEST(out_of_descriptors_the_server_waits_instead_of_spinning)
 	remove_dirs();
 }
 
+/* ---- fork() and the listener ------------------------------------------ */
+
+#define FORK_WATCHDOG_S 30 /* a hang fails the test by SIGALRM */
+
+/*
+ * Read the answer on @fd (the request sent) until the server closes it,
+ * dispatching our own listener meanwhile when @dispatch; fails after @ms
+ * without an event.
+ */
+static size_t await_answer(int fd, char *out, size_t size, bool dispatch,
+			   int ms)
+{
+	size_t len = 0;
+
+	for (;;) {
+		struct pollfd p[2] = {
+			{ .fd = fd, .events = POLLIN },
+			{ .fd = dispatch ? tide_ctl_fd() : -1,
+			  .events = POLLIN },
+		};
+		ssize_t n;
+
+		if (poll(p, 2, ms) <= 0)
+			FAIL("no answer within %d ms", ms);
+		if (p[1].revents)
+			CHECK_EQ(tide_ctl_dispatch(), 0);
+		if (!p[0].revents)
+			continue;
+		n = recv(fd, out + len, size - 1 - len, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		if (len + 1 == size)
+			break;
+	}
+	out[len] = 0;
+	return len;
+}
+
+/* One request to our own listener in dispatch mode, served by this thread. */
+static void ask_self(const char *req, char *out, size_t size)
+{
+	int fd = connect_to(getpid());
+
+	CHECK_EQ(send(fd, req, strlen(req), MSG_NOSIGNAL),
+		 (ssize_t)strlen(req));
+	shutdown(fd, SHUT_WR);
+	await_answer(fd, out, size, true, 5000);
+	close(fd);
+}
+
+/* Is thread @tid of this process asleep (in a lock, join or wait)? */
+static bool thread_sleeps(pid_t tid)
+{
+	char path[64], buf[512], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = 0;
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' && p[2] == 'S';
+}
+
+enum { FORK_SERVE, FORK_RETURN };
+
+/* What the forking shrinker's callback does; the test sets it. */
+static struct {
+	pid_t parent;
+	int go[2]; /* parent to child: the parent's client has its answer */
+	/* In the child: FORK_SERVE in the callback, or FORK_RETURN from it. */
+	atomic_int how;
+	atomic_bool parent_listens; /* the child finds the parent's socket */
+	atomic_bool wait_for_close; /* fork once tide_ctl_close() waits */
+	atomic_int closer; /* the tid of the thread in tide_ctl_close() */
+	sem_t in_callback;
+	atomic_int child; /* the last child forked */
+} fk;
+
+/*
+ * In a child forked by a callback of a ctl request: nothing of the
+ * parent's listener serves here, the parent's socket is left alone, and
+ * the child listens on its own socket and answers a request there.  Once
+ * the parent's client has its whole answer: the child holds no copy of
+ * that connection.  Exits 0, or 1 after printing what failed.
+ */
+static void child_serves_its_own_socket(void)
+{
+	char out[4096], want[64], path[128], c;
+
+	close(fk.go[1]);
+	CHECK_EQ(read(fk.go[0], &c, 1), 1);
+	CHECK_EQ(tide_ctl_fd(), -ENOTCONN);
+	CHECK_EQ(tide_ctl_dispatch(), -ENOTCONN);
+	tide_ctl_close(); /* nothing to close */
+	sock_path(path, sizeof(path), fk.parent);
+	CHECK_EQ(access(path, F_OK), atomic_load(&fk.parent_listens) ? 0 : -1);
+	/* Dispatch mode: no thread in a forked child (TSan refuses those). */
+	listen_in(0, TIDE_CTL_DISPATCH, 0);
+	ask_self("info\n", out, sizeof(out));
+	snprintf(want, sizeof(want), "ok\npid=%d\n", (int)getpid());
+	if (strncmp(out, want, strlen(want)))
+		FAIL("own socket answered \"%s\"", out);
+	tide_ctl_close();
+	CHECK_EQ(access(path, F_OK), atomic_load(&fk.parent_listens) ? 0 : -1);
+	sock_path(path, sizeof(path), getpid());
+	CHECK(access(path, F_OK) && errno == ENOENT);
+	fflush(stdout);
+	_exit(0);
+}
+
+/* Until the thread in tide_ctl_close() waits: the listener out, it asleep. */
+static void wait_until_close_waits(void)
+{
+	for (int i = 0;; i++) {
+		int tid = atomic_load(&fk.closer);
+
+		if (tid && tide_ctl_fd() == -ENOTCONN && thread_sleeps(tid))
+			return;
+		if (i == 20000)
+			FAIL("tide_ctl_close() did not start waiting in 20 s");
+		usleep(1000);
+	}
+}
+
+static unsigned long forking_count(void *priv, struct tide_shrink_control *sc)
+{
+	(void)priv;
+	(void)sc;
+	return 1000;
+}
+
+static unsigned long forking_scan(void *priv, struct tide_shrink_control *sc)
+{
+	pid_t pid;
+
+	(void)priv;
+	sem_post(&fk.in_callback);
+	if (atomic_load(&fk.wait_for_close))
+		wait_until_close_waits();
+	fflush(stdout);
+	pid = fork();
+	if (pid < 0)
+		FAIL("fork: %s", strerror(errno));
+	if (!pid) {
+		alarm(FORK_WATCHDOG_S);
+		if (atomic_load(&fk.how) == FORK_SERVE)
+			child_serves_its_own_socket();
+		return sc->nr_to_scan; /* the child goes on from here */
+	}
+	atomic_store(&fk.child, pid);
+	return sc->nr_to_scan;
+}
+
+static const struct tide_shrinker_ops forking_ops = { forking_count,
+						      forking_scan };
+
+static void forking_setup(int how, bool wait_for_close)
+{
+	struct tide_shrinker *s = tide_shrinker_alloc("forker");
+
+	CHECK(s);
+	alarm(FORK_WATCHDOG_S);
+	fk.parent = getpid();
+	CHECK(!pipe(fk.go));
+	CHECK(!sem_init(&fk.in_callback, 0, 0));
+	atomic_store(&fk.how, how);
+	atomic_store(&fk.parent_listens, !wait_for_close);
+	atomic_store(&fk.wait_for_close, wait_for_close);
+	atomic_store(&fk.closer, 0);
+	atomic_store(&fk.child, 0);
+	tide_shrinker_register(s, &forking_ops, NULL);
+}
+
+/* Let the child go on and reap it: it must exit 0. */
+static void child_exits_0(bool go)
+{
+	pid_t pid = atomic_load(&fk.child);
+	int st;
+
+	CHECK(pid > 0);
+	if (go)
+		CHECK_EQ(write(fk.go[1], "g", 1), 1);
+	CHECK_EQ(waitpid(pid, &st, 0), pid);
+	if (!WIFEXITED(st) || WEXITSTATUS(st))
+		FAIL("child: status %#x", st);
+	atomic_store(&fk.child, 0);
+}
+
+struct req_thread {
+	pthread_t t;
+	const char *req;
+	char out[4096];
+};
+
+static void *req_thread_fn(void *arg)
+{
+	struct req_thread *r = arg;
+
+	raw(r->req, strlen(r->req), r->out, sizeof(r->out));
+	return NULL;
+}
+
+/*
+ * Dispatch (the caller's loop) until the request thread @r is done; in a
+ * child forked by a callback meanwhile, tide_ctl_dispatch() returns there
+ * (0) and the child goes on as child_serves_its_own_socket().  A close
+ * by another thread may end the listener meanwhile (@closing).
+ */
+static void dispatch_until_done(struct req_thread *r, bool closing)
+{
+	for (int i = 0;; i++) {
+		struct pollfd p = { .fd = tide_ctl_fd(), .events = POLLIN };
+
+		if (p.fd >= 0 && poll(&p, 1, 10) > 0) {
+			int ret = tide_ctl_dispatch();
+
+			if (getpid() != fk.parent) {
+				CHECK_EQ(ret, 0);
+				child_serves_its_own_socket();
+			}
+			if (!(closing && ret == -ENOTCONN))
+				CHECK_EQ(ret, 0);
+		}
+		if (!pthread_tryjoin_np(r->t, NULL))
+			return;
+		if (p.fd < 0)
+			usleep(10000); /* closed: nothing to poll */
+		CHECK(i < 3000);
+	}
+}
+
+static void request_in_thread(struct req_thread *r, const char *req)
+{
+	r->req = req;
+	r->out[0] = 0;
+	CHECK(!pthread_create(&r->t, NULL, req_thread_fn, r));
+}
+
+TEST(callback_forking_in_a_thread_mode_request_leaves_a_working_child)
+{
+	char out[4096], want[64], path[128];
+	struct tide_shrinker_info si;
+
+	make_dirs();
+	forking_setup(FORK_SERVE, false);
+	listen_in(0, 0, 0);
+	/* The whole answer (to end of file) while the child still runs. */
+	raw("scan forker 7\n", 14, out, sizeof(out));
+	CHECK_STR(out, "ok\nfreed=7\nend\n");
+	child_exits_0(true);
+	/*
+	 * A child that returns from the callback: its one thread, the copy
+	 * of the listener's, has nothing to serve and ends, and the child
+	 * with it (status 0).
+	 */
+	atomic_store(&fk.how, FORK_RETURN);
+	raw("scan forker 5\n", 14, out, sizeof(out));
+	CHECK_STR(out, "ok\nfreed=5\nend\n");
+	child_exits_0(false);
+	/* The parent goes on serving. */
+	raw("info\n", 5, out, sizeof(out));
+	snprintf(want, sizeof(want), "ok\npid=%d\n", (int)getpid());
+	CHECK(!strncmp(out, want, strlen(want)));
+	si = shrinker("forker");
+	CHECK_UEQ(si.calls, 2);
+	CHECK_UEQ(si.scanned, 12);
+	tide_ctl_close();
+	sock_path(path, sizeof(path), getpid());
+	CHECK(access(path, F_OK) && errno == ENOENT);
+	remove_dirs();
+}
+
+TEST(callback_forking_in_a_dispatch_mode_request_leaves_a_working_child)
+{
+	struct req_thread r;
+	char want[64];
+
+	make_dirs();
+	/*
+	 * First the child serves its own socket from inside the callback
+	 * (its dispatch of the parent's listener still under way), then a
+	 * child returns from tide_ctl_dispatch() and does it there.
+	 */
+	forking_setup(FORK_SERVE, false);
+	listen_in(0, TIDE_CTL_DISPATCH, 0);
+	request_in_thread(&r, "scan forker 7\n");
+	dispatch_until_done(&r, false);
+	CHECK_STR(r.out, "ok\nfreed=7\nend\n");
+	child_exits_0(true);
+	atomic_store(&fk.how, FORK_RETURN);
+	request_in_thread(&r, "scan forker 5\n");
+	dispatch_until_done(&r, false);
+	CHECK_STR(r.out, "ok\nfreed=5\nend\n");
+	child_exits_0(true);
+	request_in_thread(&r, "info\n");
+	dispatch_until_done(&r, false);
+	snprintf(want, sizeof(want), "ok\npid=%d\n", (int)getpid());
+	CHECK(!strncmp(r.out, want, strlen(want)));
+	CHECK_UEQ(shrinker("forker").scanned, 12);
+	tide_ctl_close();
+	CHECK_EQ(tide_ctl_dispatch(), -ENOTCONN);
+	remove_dirs();
+}
+
+/*
+ * The reviewer's case: a child that closes what it inherited must not
+ * take the parent's pending connection out of the parent's epoll set.
+ */
+static void pending_connection_outlives_a_child(unsigned flags)
+{
+	bool dispatch = flags & TIDE_CTL_DISPATCH;
+	char out[4096], want[64];
+	int base, n, fd, st;
+	pid_t pid;
+
+	make_dirs();
+	listen_in(0, flags, 10000);
+	base = th_fd_count_fast();
+	fd = connect_to(getpid());
+	/* Accepted: a descriptor more than the client's. */
+	for (int i = 0; th_fd_count_fast() != base + 2; i++) {
+		struct pollfd p = { .fd = tide_ctl_fd(), .events = POLLIN };
+
+		CHECK(i < 5000);
+		if (dispatch && poll(&p, 1, 1) > 0)
+			CHECK_EQ(tide_ctl_dispatch(), 0);
+		else if (!dispatch)
+			usleep(1000);
+	}
+	/* Returns once the section that accepted it (and added it to the
+	 * epoll set) is over. */
+	CHECK(tide_ctl_fd() >= 0);
+	n = th_fd_count_fast();
+	fflush(stdout);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (!pid) {
+		char path[128];
+		int bad = 0;
+
+		alarm(FORK_WATCHDOG_S);
+		/* fork() closed the copies: four of the listener's, the
+		 * connection's. */
+		if (th_fd_count_fast() != n - 5)
+			bad |= 1;
+		if (tide_ctl_fd() != -ENOTCONN)
+			bad |= 2;
+		tide_ctl_close();
+		if (tide_ctl_listen(&(struct tide_ctl_config){
+			    .size = sizeof(struct tide_ctl_config),
+			    .dir = dir,
+			    .flags = TIDE_CTL_DISPATCH }))
+			bad |= 4;
+		tide_ctl_close();
+		sock_path(path, sizeof(path), getppid());
+		if (access(path, F_OK))
+			bad |= 8;
+		_exit(bad);
+	}
+	CHECK_EQ(waitpid(pid, &st, 0), pid);
+	/* Answered at once, not at the 10 s deadline. */
+	CHECK_EQ(send(fd, "info\n", 5, MSG_NOSIGNAL), 5);
+	shutdown(fd, SHUT_WR);
+	await_answer(fd, out, sizeof(out), dispatch, 3000);
+	snprintf(want, sizeof(want), "ok\npid=%d\n", (int)getpid());
+	if (strncmp(out, want, strlen(want)))
+		FAIL("answered \"%s\"", out);
+	/* What the child found (a bit for each failed check). */
+	CHECK(WIFEXITED(st));
+	CHECK_EQ(WEXITSTATUS(st), 0);
+	close(fd);
+	tide_ctl_close();
+	remove_dirs();
+}
+
+TEST(a_child_closing_what_it_inherited_leaves_the_parents_connections_alone)
+{
+	pending_connection_outlives_a_child(0);
+	pending_connection_outlives_a_child(TIDE_CTL_DISPATCH);
+}
+
+static void *closer_fn(void *arg)
+{
+	(void)arg;
+	atomic_store(&fk.closer, (int)syscall(SYS_gettid));
+	sem_wait(&fk.in_callback);
+	tide_ctl_close();
+	return NULL;
+}
+
+/*
+ * The callback forks while another thread is in tide_ctl_close(), waiting
+ * for the very dispatch that runs the callback.
+ */
+TEST(fork_from_a_callback_while_another_thread_closes_hangs_nothing)
+{
+	struct req_thread r;
+	char out[4096], want[64], path[128];
+	pthread_t closer;
+
+	make_dirs();
+	sock_path(path, sizeof(path), getpid());
+	/* Thread mode: the test's thread closes, joining the listener's. */
+	forking_setup(FORK_SERVE, true);
+	listen_in(0, 0, 0);
+	request_in_thread(&r, "scan forker 3\n");
+	atomic_store(&fk.closer, (int)syscall(SYS_gettid));
+	sem_wait(&fk.in_callback);
+	tide_ctl_close();
+	CHECK(!pthread_join(r.t, NULL));
+	CHECK_STR(r.out, "ok\nfreed=3\nend\n");
+	CHECK(access(path, F_OK) && errno == ENOENT);
+	child_exits_0(true);
+	/* Dispatch mode: the test's thread dispatches, another closes. */
+	atomic_store(&fk.closer, 0);
+	atomic_store(&fk.how, FORK_RETURN);
+	listen_in(0, TIDE_CTL_DISPATCH, 0);
+	CHECK(!pthread_create(&closer, NULL, closer_fn, NULL));
+	request_in_thread(&r, "scan forker 4\n");
+	dispatch_until_done(&r, true);
+	CHECK(!pthread_join(closer, NULL));
+	CHECK_STR(r.out, "ok\nfreed=4\nend\n");
+	CHECK_EQ(tide_ctl_fd(), -ENOTCONN);
+	CHECK(access(path, F_OK) && errno == ENOENT);
+	child_exits_0(true);
+	/* And the parent can listen again. */
+	listen_in(0, 0, 0);
+	raw("info\n", 5, out, sizeof(out));
+	snprintf(want, sizeof(want), "ok\npid=%d\n", (int)getpid());
+	CHECK(!strncmp(out, want, strlen(want)));
+	tide_ctl_close();
+	remove_dirs();
+}
+
+static atomic_bool listen_in_child_handler;
+static int child_handler_listened = 1;
+
+static void early_child_handler(void)
+{
+	if (!atomic_load(&listen_in_child_handler))
+		return;
+	alarm(FORK_WATCHDOG_S); /* a hang in there must not outlive the test */
+	child_handler_listened = tide_ctl_listen(&(struct tide_ctl_config){
+		.size = sizeof(struct tide_ctl_config),
+		.dir = dir,
+		.flags = TIDE_CTL_DISPATCH });
+}
+
+/*
+ * The preload shim's way: a pthread_atfork() child handler registered
+ * before the first tide_ctl_listen() runs, in the child, before ctl's own
+ * handler, and starts the child's listener there.
+ */
+TEST(a_fork_handler_registered_before_ctls_can_listen_in_the_child)
+{
+	char out[4096], want[64], path[128];
+	pid_t pid;
+	int st;
+
+	make_dirs();
+	alarm(FORK_WATCHDOG_S);
+	CHECK(!pthread_atfork(NULL, NULL, early_child_handler));
+	listen_in(0, 0, 0);
+	atomic_store(&listen_in_child_handler, true);
+	fflush(stdout);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (!pid) {
+		alarm(FORK_WATCHDOG_S);
+		CHECK_EQ(child_handler_listened, 0);
+		ask_self("info\n", out, sizeof(out));
+		snprintf(want, sizeof(want), "ok\npid=%d\n", (int)getpid());
+		if (strncmp(out, want, strlen(want)))
+			FAIL("child's socket answered \"%s\"", out);
+		tide_ctl_close();
+		sock_path(path, sizeof(path), getppid());
+		CHECK(!access(path, F_OK));
+		fflush(stdout);
+		_exit(0);
+	}
+	atomic_store(&listen_in_child_handler, false);
+	CHECK_EQ(waitpid(pid, &st, 0), pid);
+	CHECK(WIFEXITED(st));
+	CHECK_EQ(WEXITSTATUS(st), 0);
+	sock_path(path, sizeof(path), pid);
+	CHECK(access(path, F_OK) && errno == ENOENT);
+	raw("info\n", 5, out, sizeof(out));
+	snprintf(want, sizeof(want), "ok\npid=%d\n", (int)getpid());
+	CHECK(!strncmp(out, want, strlen(want)));
+	tide_ctl_close();
+	remove_dirs();
+}
+
+static atomic_bool stop_asking;
+
+static void *ask_forever(void *arg)
+{
+	char out[256];
+
+	(void)arg;
+	while (!atomic_load(&stop_asking)) {
+		raw("scan late 1\n", 12, out, sizeof(out));
+		CHECK_STR(out, "ok\nfreed=1\nend\n");
+	}
+	return NULL;
+}
+
+/*
+ * Shrinkers first used after tide_ctl_listen() register their fork
+ * handlers after ctl's, so theirs run first: fork() then takes the
+ * registry's lock before ctl's.  Requests keep running scans meanwhile.
+ */
+TEST(forks_while_requests_run_never_hang_whatever_the_registration_order)
+{
+	/* A fork under valgrind copies valgrind too: fewer there. */
+	int forks = th_under_valgrind() ? 20 : 200;
+	struct cache late;
+	pthread_t t;
+
+	make_dirs();
+	alarm(FORK_WATCHDOG_S * 2);
+	listen_in(0, 0, 0);
+	cache_add(&late, "late", ~0ul >> 4);
+	CHECK(!pthread_create(&t, NULL, ask_forever, NULL));
+	for (int i = 0; i < forks; i++) {
+		pid_t pid;
+		int st;
+
+		fflush(stdout);
+		pid = fork();
+		CHECK(pid >= 0);
+		if (!pid)
+			_exit(tide_ctl_fd() == -ENOTCONN ? 0 : 1);
+		CHECK_EQ(waitpid(pid, &st, 0), pid);
+		CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	}
+	atomic_store(&stop_asking, true);
+	CHECK(!pthread_join(t, NULL));
+	th_note("%llu scans ran beside %d forks",
+		(unsigned long long)shrinker("late").calls, forks);
+	tide_ctl_close();
+	remove_dirs();
+}
+
+static void print_report(const char *what, const void *ptr, void *arg)
+{
+	(void)ptr;
+	(void)arg;
+	printf("report: %s\n", what);
+	fflush(stdout);
+}
+
+static unsigned long closing_scan(void *priv, struct tide_shrink_control *sc)
+{
+	(void)priv;
+	(void)sc;
+	tide_ctl_close();
+	printf("returned\n");
+	return 0;
+}
+
+static void close_from_callback_child(void *arg)
+{
+	static const struct tide_shrinker_ops cops = { forking_count,
+						       closing_scan };
+	unsigned flags = *(unsigned *)arg;
+	struct tide_shrinker *s = tide_shrinker_alloc("closer");
+	char out[256];
+
+	alarm(FORK_WATCHDOG_S);
+	tide_set_error_handler(print_report, NULL);
+	tide_shrinker_register(s, &cops, NULL);
+	listen_in(0, flags, 0);
+	if (flags & TIDE_CTL_DISPATCH)
+		ask_self("scan closer 1\n", out, sizeof(out));
+	else
+		raw("scan closer 1\n", 14, out, sizeof(out));
+	printf("answered %s\n", out);
+}
+
+TEST(close_from_a_callback_of_a_ctl_request_is_reported_and_aborts)
+{
+	static const unsigned modes[] = { 0, TIDE_CTL_DISPATCH };
+	char out[1024];
+
+	make_dirs();
+	for (unsigned i = 0; i < 2; i++) {
+		unsigned flags = modes[i];
+		int st = th_fork(close_from_callback_child, &flags, out,
+				 sizeof(out));
+
+		if (!WIFSIGNALED(st) || WTERMSIG(st) != SIGABRT ||
+		    strcmp(out, "report: tide_ctl_close: from a callback run "
+				"by a ctl request\n"))
+			FAIL("mode %u: status %#x, output \"%s\"", flags, st,
+			     out);
+	}
+	remove_dirs();
+}
+
 TEST(scan_takes_the_name_as_tidectl_shows_it)
 {
 	struct cache b, s, x;
@@ -1451,28 +2061,36 @@ TEST(another_user_sees_no_process_and_an_unreadable_directory)
 	remove_dirs();
 }
 
-RUN_TESTS(T(listen_makes_a_0700_dir_and_a_0600_socket_named_by_pid),
-	  T(config_follows_the_size_rule), T(unsafe_socket_dirs_are_refused),
-	  T(sockets_of_dead_processes_are_removed_others_kept),
-	  T(tidectl_shows_exactly_the_registered_shrinkers),
-	  T(tidectl_shows_the_kv_and_arena_totals_the_process_has),
-	  T(scan_changes_the_named_shrinkers_counters_by_exactly_n),
-	  T(shrink_and_drop_run_reclaim_passes),
-	  T(json_output_parses_and_carries_the_numbers),
-	  T(tidectl_lists_the_listening_processes),
-	  T(tidectl_exit_codes_and_messages),
-	  T(purge_lowers_the_anonymous_memory_of_a_fragmented_heap),
-	  T(a_second_uid_is_refused),
-	  T(symlinks_and_non_sockets_are_not_followed),
-	  T(malformed_requests_get_one_error_line_and_change_nothing),
-	  T(acting_requests_are_refused_unless_allowed),
-	  T(slow_clients_neither_block_the_server_nor_stay),
-	  T(a_burst_of_1000_connections_leaves_no_fd_behind),
-	  T(a_forked_child_does_not_serve_the_parents_socket),
-	  T(dispatch_mode_serves_from_the_callers_loop_without_a_thread),
-	  T(monitor_section_reports_the_attached_monitor),
-	  T(budget_monitor_shows_its_reading_watermarks_and_level_changes),
-	  T(out_of_descriptors_the_server_waits_instead_of_spinning),
-	  T(scan_takes_the_name_as_tidectl_shows_it),
-	  T(tidectl_refuses_zero_timeout_interval_and_count),
-	  T(another_user_sees_no_process_and_an_unreadable_directory))
+RUN_TESTS(
+	T(listen_makes_a_0700_dir_and_a_0600_socket_named_by_pid),
+	T(config_follows_the_size_rule), T(unsafe_socket_dirs_are_refused),
+	T(sockets_of_dead_processes_are_removed_others_kept),
+	T(tidectl_shows_exactly_the_registered_shrinkers),
+	T(tidectl_shows_the_kv_and_arena_totals_the_process_has),
+	T(scan_changes_the_named_shrinkers_counters_by_exactly_n),
+	T(shrink_and_drop_run_reclaim_passes),
+	T(json_output_parses_and_carries_the_numbers),
+	T(tidectl_lists_the_listening_processes),
+	T(tidectl_exit_codes_and_messages),
+	T(purge_lowers_the_anonymous_memory_of_a_fragmented_heap),
+	T(a_second_uid_is_refused),
+	T(symlinks_and_non_sockets_are_not_followed),
+	T(malformed_requests_get_one_error_line_and_change_nothing),
+	T(acting_requests_are_refused_unless_allowed),
+	T(slow_clients_neither_block_the_server_nor_stay),
+	T(a_burst_of_1000_connections_leaves_no_fd_behind),
+	T(a_forked_child_does_not_serve_the_parents_socket),
+	T(dispatch_mode_serves_from_the_callers_loop_without_a_thread),
+	T(monitor_section_reports_the_attached_monitor),
+	T(budget_monitor_shows_its_reading_watermarks_and_level_changes),
+	T(out_of_descriptors_the_server_waits_instead_of_spinning),
+	T(callback_forking_in_a_thread_mode_request_leaves_a_working_child),
+	T(callback_forking_in_a_dispatch_mode_request_leaves_a_working_child),
+	T(a_child_closing_what_it_inherited_leaves_the_parents_connections_alone),
+	T(fork_from_a_callback_while_another_thread_closes_hangs_nothing),
+	T(forks_while_requests_run_never_hang_whatever_the_registration_order),
+	T(a_fork_handler_registered_before_ctls_can_listen_in_the_child),
+	T(close_from_a_callback_of_a_ctl_request_is_reported_and_aborts),
+	T(scan_takes_the_name_as_tidectl_shows_it),
+	T(tidectl_refuses_zero_timeout_interval_and_count),
+	T(another_user_sees_no_process_and_an_unreadable_directory))

@@ -78,8 +78,9 @@ struct tide_ctl_config {
  * left alone and the call fails) and starts serving: in its own thread with
  * every signal blocked, or through tide_ctl_fd() / tide_ctl_dispatch() with
  * %TIDE_CTL_DISPATCH.  One listener per process.  A child forked from a
- * listening process does not serve its parent's socket; it may call
- * tide_ctl_listen() to get its own.
+ * listening process does not serve its parent's socket (fork() closes the
+ * child's copies of the listener's descriptors, touching nothing the parent
+ * uses); it may call tide_ctl_listen() to get its own.
  *
  * Context: any thread; not async-signal-safe.
  * Return: 0; -EBUSY when already listening; -E2BIG (see @cfg->size),
@@ -108,9 +109,13 @@ TIDE_API int tide_ctl_fd(void);
  * complete ones (running shrinkers or the purge for acting requests) and
  * drops connections past their deadline.  Never waits for a client.
  *
- * Context: the caller's event loop, one thread at a time; runs shrinker
- * callbacks for acting requests.  With the listener's own thread running it
- * has nothing to do and returns 0.
+ * Context: the caller's event loop; runs shrinker callbacks (acting
+ * requests, and the count callbacks for "shrinkers"), holding no lock of
+ * the listener's while they run: a callback may fork(), and in the child
+ * this call returns 0 with nothing of the parent's listener left there.  A
+ * call while another is under way (on another thread, or from a callback)
+ * has nothing to do and returns 0, as it does with the listener's own
+ * thread running.
  * Return: 0, or -ENOTCONN when not listening (or in a forked child).
  */
 TIDE_API int tide_ctl_dispatch(void);
@@ -118,13 +123,16 @@ TIDE_API int tide_ctl_dispatch(void);
 /**
  * tide_ctl_close() - stop serving and remove the socket.
  *
- * Stops the thread (waiting for a request it is answering), closes every
- * connection and unlinks PID.sock.  In a forked child it only releases the
- * child's copies and leaves the parent's socket alone.  Does nothing when
- * not listening.
+ * Stops the thread (waiting for a request it is answering) or waits for a
+ * tide_ctl_dispatch() under way on another thread, closes every connection
+ * and unlinks PID.sock.  Does nothing when not listening, and so in a
+ * forked child of a listener: fork() released the child's copies there and
+ * the parent's socket and connections are left alone.  A callback that
+ * forks while this call waits for it does not hold it up.
  *
- * Context: any thread but the listener's own and not from a shrinker
- * callback run by an acting request.
+ * Context: any thread, but not from a shrinker callback run by a request
+ * of this listener: that would wait for itself, and is reported (see
+ * tide_set_error_handler()) and aborts.
  */
 TIDE_API void tide_ctl_close(void);
 
