@@ -29,6 +29,10 @@ extern "C" {
  * Buffers are 8-byte aligned and are not zeroed: a buffer on pages reused
  * from the LRU holds what the previous buffer left there, one on reclaimed
  * or never-used pages reads as zero.
+ *
+ * A forked child may go on using its parent's arenas (its copies): the
+ * arena locks that other threads of the parent held at fork() are handled
+ * (pthread_atfork() handlers, registered at the first tide_arena_create()).
  */
 struct tide_arena;
 
