@@ -648,8 +648,13 @@ void *tide_arena_alloc(struct tide_arena *a, size_t size)
 	tide__os_unpoison(a->base + b->start, req);
 	tide__os_poison(a->base + b->start + req, size - req);
 	pthread_mutex_unlock(&a->lock);
+	/*
+	 * The pages count, but the arena never runs reclaim (arena.h): the
+	 * caller may hold a lock a shrinker takes.  The next charge that may
+	 * reclaim (kv's) measures.
+	 */
 	if (fresh)
-		tide__sensor_charge(fresh * a->page_size, 0);
+		tide__sensor_charge(fresh * a->page_size, TIDE_NORECLAIM);
 	return a->base + b->start;
 }
 

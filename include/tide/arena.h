@@ -88,6 +88,12 @@ TIDE_API struct tide_arena *tide_arena_create(const char *name, size_t size);
  * pages that sit on the LRU are taken off it (no fault, counted in
  * &tide_arena_stats.page_faults_avoided); the others fault in when written.
  *
+ * The pages that were not resident count for the allocation sensor of a
+ * monitor's limit watcher (tide_monitor_new()), but the call never runs
+ * reclaim itself: the next charge that may (a paged kv allocation or
+ * growth without %TIDE_NORECLAIM) measures.  So it may be called with a
+ * lock held that a shrinker takes.
+ *
  * Context: any thread; takes the arena's lock.  Never runs reclaim.
  * Return: the buffer (8-byte aligned, not zeroed), or NULL with errno EINVAL
  * (@a NULL or @size 0), ENOSPC (larger than the arena, or no free block is
