@@ -39,7 +39,8 @@ extern "C" {
  * async-signal-safe, with or without %TIDE_NORECLAIM: heap blocks come from
  * malloc(), which may hold a lock the interrupted code holds.
  * Return: a pointer aligned to at least alignof(max_align_t), or NULL with
- * errno set: ENOMEM (no memory, or @size too large), EINVAL (unknown flag).
+ * errno set: ENOMEM (no memory, or @size too large: past the user address
+ * space it fails at once, without reclaim), EINVAL (unknown flag).
  */
 TIDE_API void *tide_kvmalloc(size_t size, unsigned flags) TIDE_MALLOC
 	TIDE_ALLOC_SIZE(1) TIDE_WARN_UNUSED;
@@ -80,6 +81,7 @@ TIDE_API void *tide_kvcalloc(size_t n, size_t size, unsigned flags) TIDE_MALLOC
  * Context: any thread, but not concurrently with another call on @p.  May run
  * shrinker callbacks.  Not async-signal-safe.
  * Return: the (possibly moved) block, or NULL with errno set (ENOMEM,
+ * also at once and without reclaim for a size past the user address space;
  * EINVAL), in which case @p is still valid and unchanged.
  */
 TIDE_API void *tide_kvrealloc(void *p, size_t size, unsigned flags)
