@@ -630,12 +630,13 @@ static void *kvrealloc_slow(void *p, size_t size, unsigned flags, bool tried)
 	if (!p)
 		return tide_kvmalloc(size, flags);
 	e = ent_of(p, "tide_kvrealloc: invalid pointer");
-	if (!flags_ok(flags))
-		return NULL;
+	/* krealloc(): size 0 frees, whatever the flags say. */
 	if (!size) {
 		tide_kvfree(p);
 		return NULL;
 	}
+	if (!flags_ok(flags))
+		return NULL;
 	if (size > KV_MAX_SIZE) {
 		/* Past the address space: mremap would say EINVAL. */
 		errno = ENOMEM;

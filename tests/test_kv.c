@@ -418,6 +418,35 @@ TEST(overflow_and_bad_input_are_rejected)
 	tide_kvfree(p);
 }
 
+/*
+ * tide_kvrealloc(p, 0, flags) frees p whatever the flags say (krealloc()
+ * semantics, DESIGN.md): an unknown flag used to return NULL with EINVAL
+ * and keep p, which a caller that treats a size-0 realloc as a free leaks.
+ */
+TEST(realloc_to_zero_frees_whatever_the_flags)
+{
+	struct tide__os_stats s0, s1;
+	void *h, *m;
+
+	tide__os_stats(&s0);
+	h = tide_kvmalloc(10, 0);
+	m = tide_kvmalloc(1 * MiB, 0);
+	CHECK(h && m);
+	CHECK(tide_kv_is_paged(m));
+	errno = 0;
+	CHECK(!tide_kvrealloc(h, 0, 1u << 9));
+	CHECK(!tide_kvrealloc(m, 0, 1u << 9));
+	CHECK_EQ(errno, 0);
+	tide__os_stats(&s1);
+	CHECK_EQ(s1.heap_live, s0.heap_live);
+	CHECK_EQ(s1.maps_live, s0.maps_live);
+	CHECK_EQ(s1.map_bytes, s0.map_bytes);
+	/* with p NULL it allocates, so the flags are checked */
+	errno = 0;
+	CHECK(!tide_kvrealloc(NULL, 0, 1u << 9));
+	CHECK_EQ(errno, EINVAL);
+}
+
 /* A cache that counts every callback: reclaim ran iff a count is > 0. */
 static atomic_ulong big_counts, big_scans;
 
@@ -1298,6 +1327,7 @@ TEST(oom_loop_over_the_kv_api)
 }
 
 RUN_TESTS(T(small_blocks_come_from_the_heap),
+	  T(realloc_to_zero_frees_whatever_the_flags),
 	  T(impossible_sizes_fail_at_once_without_reclaim),
 	  T(zero_flag_shrink_with_failed_unmap_regrows_zeroed),
 	  T(threshold_splits_heap_and_paged_at_128k),

@@ -65,7 +65,8 @@ TIDE_API void *tide_kvcalloc(size_t n, size_t size, unsigned flags) TIDE_MALLOC
  * @flags: as tide_kvmalloc().  With %TIDE_ZERO, bytes past the old size
  *         read as zero (pass it on every call for the block).
  *
- * @p NULL allocates; @size 0 frees @p and returns NULL.  A paged block that
+ * @p NULL allocates; @size 0 frees @p and returns NULL whatever @flags holds
+ * (krealloc(): the flags are not checked then).  A paged block that
  * shrinks keeps its address and returns every whole page past the new end to
  * the kernel at once (at least one page stays).  A paged block that grows
  * within its committed pages only records the new size; beyond them it is
@@ -82,7 +83,8 @@ TIDE_API void *tide_kvcalloc(size_t n, size_t size, unsigned flags) TIDE_MALLOC
  * shrinker callbacks.  Not async-signal-safe.
  * Return: the (possibly moved) block, or NULL with errno set (ENOMEM,
  * also at once and without reclaim for a size past the user address space;
- * EINVAL), in which case @p is still valid and unchanged.
+ * EINVAL), in which case @p is still valid and unchanged.  NULL after a
+ * free for @size 0.
  */
 TIDE_API void *tide_kvrealloc(void *p, size_t size, unsigned flags)
 	TIDE_ALLOC_SIZE(2) TIDE_WARN_UNUSED;
