@@ -268,6 +268,13 @@ TIDE_API extern void *tide__kvrealloc_slow(void *p, size_t size, unsigned flags)
 	TIDE__COLD_ALIAS(tide_kvrealloc);
 TIDE_API extern void tide__kvfree_slow(void *p) TIDE__COLD_ALIAS(tide_kvfree);
 
+/* The exported functions' attributes: an ignored result still warns. */
+static inline void *tide__kvmalloc_inline(size_t size,
+					  unsigned flags) TIDE_MALLOC
+	TIDE_ALLOC_SIZE(1) TIDE_WARN_UNUSED;
+static inline void *tide__kvrealloc_inline(void *p, size_t size, unsigned flags)
+	TIDE_ALLOC_SIZE(2) TIDE_WARN_UNUSED;
+
 static inline void *tide__kvmalloc_inline(size_t size, unsigned flags)
 {
 	if (TIDE__LIKELY(tide__kv_fast_size(size, flags))) {
