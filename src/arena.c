@@ -85,27 +85,63 @@ struct tide_arena {
  */
 static pthread_mutex_t arenas_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct tide_arena *arenas_head;
+static pthread_once_t arenas_fork_once = PTHREAD_ONCE_INIT;
+/* The fork handlers are in: until then no arena exists (see below). */
+static atomic_bool arenas_forkable;
 
+/*
+ * fork(): another thread may hold arenas_lock or an arena's lock, and a
+ * forked child keeps using its parent's arenas (arena.h).  Prepare takes
+ * arenas_lock, then every listed arena's lock in list order (the order
+ * tide_arena_totals() takes them in), so no thread is inside an arena when
+ * the process is copied.  The parent and the child release them: the
+ * child's only thread is the forking one, which holds them (POSIX's
+ * pattern; glibc's unlock of these mutex types checks no owner, and
+ * re-initialising a mutex ThreadSanitizer saw locked makes its later
+ * destroy a report).
+ */
 static void arenas_fork_prepare(void)
 {
 	pthread_mutex_lock(&arenas_lock);
+	for (struct tide_arena *a = arenas_head; a; a = a->reg_next)
+		pthread_mutex_lock(&a->lock);
 }
 
 static void arenas_fork_release(void)
 {
+	for (struct tide_arena *a = arenas_head; a; a = a->reg_next)
+		pthread_mutex_unlock(&a->lock);
 	pthread_mutex_unlock(&arenas_lock);
 }
 
-/*
- * Registered when the library loads, before any of tide's lazily registered
- * fork handlers: handlers registered later prepare first, so arenas_lock is
- * the last lock taken before fork, inside every other one (the serving
- * thread of ctl.c, for one, reads the totals under its own lock).
- */
-__attribute__((constructor)) static void arenas_register_atfork(void)
+static void arenas_register_atfork(void)
 {
 	pthread_atfork(arenas_fork_prepare, arenas_fork_release,
 		       arenas_fork_release);
+	atomic_store_explicit(&arenas_forkable, true, memory_order_release);
+}
+
+/*
+ * Prepare handlers run in the reverse order of their registration, and the
+ * order matters twice:
+ *  - a thread that holds an arena's lock may call the C heap (node_get(),
+ *    node_put(), the qsort() of a scan), so the arena locks must be taken
+ *    before a replacement allocator (jemalloc, tcmalloc: they register
+ *    their handlers when they initialise) takes its own.  So ours are
+ *    registered after it: lazily, at the first tide_arena_create() once its
+ *    first allocation succeeded (the allocator is initialised by then),
+ *    not when the library loads.  (glibc's malloc takes its locks in fork()
+ *    itself, after every prepare handler.)
+ *  - a module that reads the totals under a lock of its own (ctl.c's
+ *    serving thread holds ctl's lock) calls this before registering its own
+ *    handlers: theirs prepare first, ours inside them (ctl's lock, then
+ *    arenas_lock, then each arena's lock).
+ * Until the handlers are in there is no arena, and tide_arena_totals()
+ * takes no lock (a fork then could leave arenas_lock held in the child).
+ */
+void tide__arena_fork_register(void)
+{
+	pthread_once(&arenas_fork_once, arenas_register_atfork);
 }
 
 static void arenas_link(struct tide_arena *a)
@@ -500,6 +536,7 @@ struct tide_arena *tide_arena_create(const char *name, size_t size)
 	a = tide__os_calloc(1, sizeof(*a));
 	if (!a)
 		return NULL;
+	tide__arena_fork_register(); /* after an allocation: see there */
 	a->size = len;
 	a->page_size = ps;
 	a->npages = (uint32_t)npages;
@@ -611,8 +648,13 @@ void *tide_arena_alloc(struct tide_arena *a, size_t size)
 	tide__os_unpoison(a->base + b->start, req);
 	tide__os_poison(a->base + b->start + req, size - req);
 	pthread_mutex_unlock(&a->lock);
+	/*
+	 * The pages count, but the arena never runs reclaim (arena.h): the
+	 * caller may hold a lock a shrinker takes.  The next charge that may
+	 * reclaim (kv's) measures.
+	 */
 	if (fresh)
-		tide__sensor_charge(fresh * a->page_size, 0);
+		tide__sensor_charge(fresh * a->page_size, TIDE_NORECLAIM);
 	return a->base + b->start;
 }
 
@@ -707,6 +749,10 @@ void tide_arena_totals(struct tide_arena_totals *st)
 
 	if (!st)
 		return;
+	if (!atomic_load_explicit(&arenas_forkable, memory_order_acquire)) {
+		*st = t; /* no arena was ever created */
+		return;
+	}
 	pthread_mutex_lock(&arenas_lock);
 	for (struct tide_arena *a = arenas_head; a; a = a->reg_next) {
 		tide_arena_stats(a, &as);

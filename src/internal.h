@@ -327,6 +327,18 @@ static inline bool tide__kv_maybe_paged(const void *p)
 }
 
 /* ---------------------------------------------------------------------
+ * arena.c
+ * ------------------------------------------------------------------- */
+
+/*
+ * Register the arena list's fork handlers (once; later calls do nothing).
+ * A module that calls tide_arena_totals() under a lock of its own calls
+ * this before registering its own fork handlers, so that its prepare
+ * handler runs first (arena.c explains the order).
+ */
+void tide__arena_fork_register(void);
+
+/* ---------------------------------------------------------------------
  * shrinker.c: direct reclaim, called by allocators on ENOMEM.
  * ------------------------------------------------------------------- */
 

@@ -72,11 +72,15 @@ _Static_assert(PAGED_HDR % alignof(max_align_t) == 0, "alignment");
 #endif
 #define ADDR_LOW ((uintptr_t)4096)
 
-/* Largest request we try: leaves room for headers and rounding. */
-#define KV_MAX_SIZE ((size_t)PTRDIFF_MAX - 2 * TIDE__HUGE_SIZE)
-/* The largest paged block: x86-64's user address space (issue 14 item 8:
- * mremap reports EINVAL past it; kv reports ENOMEM). */
-#define KV_MAX_PAGED (((size_t)1 << 47) - 2 * TIDE__HUGE_SIZE)
+/*
+ * The largest block kv tries, heap or paged: x86-64's user address space,
+ * less room for the header and rounding (issue 14 item 8: mremap reports
+ * EINVAL past it; kv reports ENOMEM).  A larger request fails with ENOMEM
+ * at once, on every path and without reclaim: no cache a shrinker frees
+ * can make room for it (it used to run 13 reclaim passes on the heap path,
+ * dropping every cache before failing).
+ */
+#define KV_MAX_SIZE (((size_t)1 << 47) - 2 * TIDE__HUGE_SIZE)
 
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
@@ -336,13 +340,6 @@ static void *paged_alloc(size_t size, unsigned flags)
 	size_t len;
 	void *p;
 
-	if (size > KV_MAX_PAGED) {
-		/* Past the address space: no reclaim can help; some kernels
-		 * (and valgrind) say EINVAL for such a mapping. */
-		errno = ENOMEM;
-		return NULL;
-	}
-
 	do
 		p = paged_alloc_once(size, flags);
 	while (!p && reclaim_and_retry(&prio, flags));
@@ -479,12 +476,6 @@ static void *paged_resize(void *p, struct reg_ent *e, size_t size,
 	if (len > map_len) {
 		size_t added = len - map_len;
 
-		if (size > KV_MAX_PAGED) {
-			/* Past the address space: mremap would say EINVAL. */
-			errno = ENOMEM;
-			return NULL;
-		}
-
 		do
 			r = paged_extend(&p, &e, len);
 		while (r && (errno = -r, reclaim_and_retry(&prio, flags)));
@@ -593,6 +584,8 @@ static void *kvmalloc_slow(size_t size, unsigned flags, bool tried)
 	if (!flags_ok(flags))
 		return NULL;
 	if (size > KV_MAX_SIZE) {
+		/* Past the address space: no reclaim can help; some kernels
+		 * (and valgrind) say EINVAL for such a mapping. */
 		errno = ENOMEM;
 		return NULL;
 	}
@@ -637,13 +630,15 @@ static void *kvrealloc_slow(void *p, size_t size, unsigned flags, bool tried)
 	if (!p)
 		return tide_kvmalloc(size, flags);
 	e = ent_of(p, "tide_kvrealloc: invalid pointer");
-	if (!flags_ok(flags))
-		return NULL;
+	/* krealloc(): size 0 frees, whatever the flags say. */
 	if (!size) {
 		tide_kvfree(p);
 		return NULL;
 	}
+	if (!flags_ok(flags))
+		return NULL;
 	if (size > KV_MAX_SIZE) {
+		/* Past the address space: mremap would say EINVAL. */
 		errno = ENOMEM;
 		return NULL;
 	}

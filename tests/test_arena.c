@@ -1179,6 +1179,126 @@ TEST(totals_carry_into_a_forked_child)
 	tide_arena_destroy(a);
 }
 
+/* ---- the allocation sensor ---------------------------------------------- */
+
+/* A cache that counts the callbacks it gets. */
+static atomic_ulong sensed_counts, sensed_scans;
+
+static unsigned long sensed_count(void *priv, struct tide_shrink_control *sc)
+{
+	(void)priv;
+	(void)sc;
+	atomic_fetch_add(&sensed_counts, 1);
+	return 1000;
+}
+
+static unsigned long sensed_scan(void *priv, struct tide_shrink_control *sc)
+{
+	(void)priv;
+	atomic_fetch_add(&sensed_scans, 1);
+	return sc->nr_to_scan;
+}
+
+static const struct tide_shrinker_ops sensed_ops = { sensed_count,
+						     sensed_scan };
+
+static void write_in(const char *dir, const char *name, const char *text)
+{
+	char path[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "w");
+	CHECK(f);
+	fputs(text, f);
+	CHECK_EQ(fclose(f), 0);
+}
+
+static void remove_in(const char *dir, const char *name)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	unlink(path);
+}
+
+static unsigned long long monitor_loops(struct tide_monitor *m)
+{
+	struct tide_monitor_stats st;
+
+	tide_monitor_stats(m, &st);
+	return st.loops;
+}
+
+/*
+ * A limit watcher over its high watermark (a cgroup v2 directory the test
+ * writes: memory.high 100 MiB gives a high watermark of 75 MiB, usage 90
+ * MiB) arms the allocation sensor with its smallest step, 1 MiB.  The
+ * arena's fresh pages count, but tide_arena_alloc() never runs reclaim:
+ * 16 MiB of them make no shrinker call (a caller may hold a lock its own
+ * shrinker takes).  A 128 KiB paged kv block, 132 KiB charged, is under
+ * the step alone; after the arena's 16 MiB it measures and reclaims.
+ */
+TEST(alloc_counts_pages_for_the_sensor_but_never_reclaims)
+{
+	static const char *const files[] = { "memory.high", "memory.max",
+					     "memory.current",
+					     "memory.events" };
+	struct tide_monitor_config cfg = {
+		.size = sizeof(cfg),
+		.sources = TIDE_SOURCE_CGROUP2,
+		.flags = TIDE_MONITOR_NO_TRIM,
+	};
+	char dir[] = "/tmp/tide-arena-sensor-XXXXXX";
+	struct tide_arena_stats st;
+	struct tide_monitor *m = NULL;
+	struct tide_shrinker *s;
+	struct tide_arena *a;
+	void *kv1, *kv2;
+
+	setup();
+	CHECK(mkdtemp(dir));
+	write_in(dir, "memory.high", "104857600\n");
+	write_in(dir, "memory.max", "max\n");
+	write_in(dir, "memory.current", "94371840\n");
+	write_in(dir, "memory.events",
+		 "low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\n");
+	cfg.cgroup2_dir = dir;
+	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	CHECK_EQ(tide_monitor_source(m), TIDE_SOURCE_CGROUP2);
+	s = tide_shrinker_alloc("sensed");
+	CHECK(s);
+	tide_shrinker_register(s, &sensed_ops, NULL);
+
+	kv1 = tide_kvmalloc(128 << 10, 0);
+	CHECK(kv1 && tide_kv_is_paged(kv1));
+	CHECK_UEQ(monitor_loops(m), 0); /* 132 KiB: under the step */
+
+	a = tide_arena_create("sensor", 64 << 20);
+	CHECK(a);
+	for (int i = 0; i < 16; i++)
+		CHECK(tide_arena_alloc(a, 1 << 20));
+	tide_arena_stats(a, &st);
+	CHECK_UEQ(st.pages_used, (16u << 20) / P);
+	CHECK_UEQ(atomic_load(&sensed_counts), 0);
+	CHECK_UEQ(atomic_load(&sensed_scans), 0);
+	CHECK_UEQ(monitor_loops(m), 0);
+
+	kv2 = tide_kvmalloc(128 << 10, 0);
+	CHECK(kv2);
+	CHECK_UEQ(monitor_loops(m), 1);
+	CHECK_CMP(atomic_load(&sensed_scans), >, 0);
+
+	tide_kvfree(kv1);
+	tide_kvfree(kv2);
+	tide_arena_destroy(a);
+	tide_shrinker_free(s);
+	tide_monitor_free(m);
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+		remove_in(dir, files[i]);
+	CHECK_EQ(rmdir(dir), 0);
+}
+
 TEST(oom_loop_over_create_alloc_free_destroy)
 {
 	setup();
@@ -1210,4 +1330,5 @@ RUN_TESTS(T(create_rounds_size_up_to_pages), T(create_rejects_bad_arguments),
 	  T(totals_sum_every_live_arena),
 	  T(totals_race_with_create_and_destroy),
 	  T(totals_carry_into_a_forked_child),
+	  T(alloc_counts_pages_for_the_sensor_but_never_reclaims),
 	  T(oom_loop_over_create_alloc_free_destroy))

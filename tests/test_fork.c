@@ -16,6 +16,7 @@
 #include "harness.h"
 
 #define WATCHDOG_S 20
+#define LIBDIR "/usr/lib/x86_64-linux-gnu/"
 
 /*
  * GCC 12's ASan allocator has no fork handlers: a child forked while
@@ -368,8 +369,253 @@ TEST(child_of_a_walk_in_progress_gets_a_consistent_registry)
 	tide_shrinker_free(s);
 }
 
+/* ---- arenas ------------------------------------------------------------ */
+
+#define ARENA_FORKS 200
+#define ARENA_BATCH 32
+
+static struct tide_arena *fork_arena;
+
+/*
+ * Allocate and free in the shared arena until told to stop.  A batch of 32
+ * buffers of different sizes makes the arena call the C heap under its lock
+ * (it keeps 16 spare nodes at most), so a fork finds a thread inside the
+ * allocator with the arena's lock held as often as not.
+ */
+static void *arena_churn(void *arg)
+{
+	void *p[ARENA_BATCH];
+
+	(void)arg;
+	while (!atomic_load(&churn_stop)) {
+		for (int i = 0; i < ARENA_BATCH; i++)
+			p[i] = tide_arena_alloc(fork_arena,
+						64 + 40 * (size_t)i);
+		for (int i = 0; i < ARENA_BATCH; i++)
+			tide_arena_free(fork_arena, p[i]);
+	}
+	return NULL;
+}
+
+/*
+ * An allocator with fork handlers of its own, as jemalloc and tcmalloc
+ * have: os.c's heap hooks call the C heap under a lock that its prepare
+ * handler takes.  Its handlers are registered before the first arena is
+ * created, as a replacement allocator's are when it initialises, so the
+ * arenas' prepare handler must run first: a thread that holds an arena's
+ * lock may be waiting for this one (registered the other way round, the
+ * first fork that catches a thread there deadlocks).  Under ASan it also
+ * keeps the arena's heap calls out of ASan's fork-unsafe allocator at
+ * every fork (see above).
+ */
+static pthread_mutex_t sim_heap_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void sim_prepare(void)
+{
+	pthread_mutex_lock(&sim_heap_lock);
+}
+
+static void sim_parent(void)
+{
+	pthread_mutex_unlock(&sim_heap_lock);
+}
+
+static void sim_child(void)
+{
+	pthread_mutex_init(&sim_heap_lock, NULL);
+}
+
+static void *sim_malloc(size_t n)
+{
+	void *p;
+
+	pthread_mutex_lock(&sim_heap_lock);
+	p = tide__os_default_hooks.malloc(n);
+	pthread_mutex_unlock(&sim_heap_lock);
+	return p;
+}
+
+static void *sim_calloc(size_t n, size_t size)
+{
+	void *p;
+
+	pthread_mutex_lock(&sim_heap_lock);
+	p = tide__os_default_hooks.calloc(n, size);
+	pthread_mutex_unlock(&sim_heap_lock);
+	return p;
+}
+
+static void *sim_realloc(void *p, size_t n)
+{
+	pthread_mutex_lock(&sim_heap_lock);
+	p = tide__os_default_hooks.realloc(p, n);
+	pthread_mutex_unlock(&sim_heap_lock);
+	return p;
+}
+
+static void sim_free(void *p)
+{
+	pthread_mutex_lock(&sim_heap_lock);
+	tide__os_default_hooks.free(p);
+	pthread_mutex_unlock(&sim_heap_lock);
+}
+
+static void sim_allocator_install(void)
+{
+	static struct tide__os_hooks h;
+
+	h = tide__os_default_hooks;
+	h.malloc = sim_malloc;
+	h.calloc = sim_calloc;
+	h.realloc = sim_realloc;
+	h.free = sim_free;
+	pthread_atfork(sim_prepare, sim_parent, sim_child);
+	tide__os_set_hooks(&h);
+}
+
+/* In a child: alloc, free, stats and totals on the inherited arena. */
+static int child_uses_arena(void)
+{
+	struct tide_arena_stats before, st;
+	struct tide_arena_totals t;
+	struct tide_arena *own;
+	void *p;
+
+	tide_arena_stats(fork_arena, &before);
+	p = tide_arena_alloc(fork_arena, 100);
+	if (!p)
+		return 2;
+	memset(p, 1, 100);
+	tide_arena_stats(fork_arena, &st);
+	if (st.used_bytes != before.used_bytes + 104)
+		return 3;
+	tide_arena_free(fork_arena, p);
+	tide_arena_stats(fork_arena, &st);
+	if (st.used_bytes != before.used_bytes ||
+	    st.pages_used + st.pages_lru + st.pages_unmapped != st.pages_total)
+		return 4;
+	tide_arena_totals(&t);
+	if (t.arenas != 1 || t.used_bytes != before.used_bytes)
+		return 5;
+	own = tide_arena_create("child-arena", 1 << 16);
+	if (!own)
+		return 6;
+	tide_arena_totals(&t);
+	tide_arena_destroy(own);
+	return t.arenas == 2 ? 0 : 7;
+}
+
+/*
+ * ARENA_FORKS forks while two threads churn the arena; every child must
+ * use it within the watchdog.  @sim: through sim_allocator_install().
+ */
+static void arena_forks(bool sim)
+{
+	pthread_t t[2];
+
+	alarm(10 * WATCHDOG_S); /* the parent hung at a fork */
+	if (sim)
+		sim_allocator_install();
+	fork_arena = tide_arena_create("forked", 1 << 20);
+	CHECK(fork_arena);
+	atomic_store(&churn_stop, false);
+	for (int i = 0; i < 2; i++)
+		CHECK_EQ(pthread_create(&t[i], NULL, arena_churn, NULL), 0);
+	for (int i = 0; i < ARENA_FORKS; i++) {
+		pid_t pid = fork();
+
+		CHECK(pid >= 0);
+		if (!pid) {
+			alarm(WATCHDOG_S);
+			_exit(child_uses_arena());
+		}
+		reap(pid);
+	}
+	atomic_store(&churn_stop, true);
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	tide_arena_destroy(fork_arena);
+	if (sim)
+		tide__os_set_hooks(NULL);
+	alarm(0);
+}
+
+TEST(forks_while_threads_hold_arena_locks_never_hang)
+{
+	arena_forks(true);
+}
+
+/*
+ * This program run again with TIDE_TEST_ARENA_FORKS=1 and LD_PRELOAD set:
+ * the same forks with another allocator, whose fork handlers were
+ * registered when it initialised (before the arenas' were).
+ */
+__attribute__((constructor)) static void arena_forks_child_mode(void)
+{
+	if (!getenv("TIDE_TEST_ARENA_FORKS"))
+		return;
+	th_in_child = true;
+	arena_forks(false);
+	fflush(stdout);
+	_exit(0);
+}
+
+static void arena_forks_under(const char *lib, const char *pkg)
+{
+	char exe[4096], env[256];
+	char *argv[2], *envp[3];
+	int status;
+	ssize_t n;
+	pid_t pid;
+
+#if defined(ALLOC_NOT_FORK_SAFE) || defined(__SANITIZE_THREAD__)
+	SKIP("malloc is replaced by a sanitizer");
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+	SKIP("malloc is replaced by a sanitizer");
+#endif
+#endif
+	if (th_under_valgrind())
+		SKIP("malloc is replaced by valgrind");
+	if (access(lib, R_OK))
+		SKIP("%s not installed (Debian package %s)", lib, pkg);
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	CHECK(n > 0);
+	exe[n] = '\0';
+	snprintf(env, sizeof(env), "LD_PRELOAD=%s", lib);
+	argv[0] = exe;
+	argv[1] = NULL;
+	envp[0] = env;
+	envp[1] = "TIDE_TEST_ARENA_FORKS=1";
+	envp[2] = NULL;
+	fflush(stdout);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (!pid) {
+		execve(exe, argv, envp);
+		_exit(127);
+	}
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	CHECK(WIFEXITED(status));
+	CHECK_EQ(WEXITSTATUS(status), 0);
+}
+
+TEST(arena_forks_never_hang_under_jemalloc)
+{
+	arena_forks_under(LIBDIR "libjemalloc.so.2", "libjemalloc2");
+}
+
+TEST(arena_forks_never_hang_under_tcmalloc)
+{
+	arena_forks_under(LIBDIR "libtcmalloc_minimal.so.4",
+			  "libtcmalloc-minimal4");
+}
+
 RUN_TESTS(T(forks_under_registry_churn_never_hang),
 	  T(child_frees_a_shrinker_that_was_mid_scan_in_the_parent),
 	  T(child_shrinks_purges_and_frees_inherited_shrinkers),
 	  T(fork_inside_a_callback_leaves_a_working_child),
-	  T(child_of_a_walk_in_progress_gets_a_consistent_registry))
+	  T(child_of_a_walk_in_progress_gets_a_consistent_registry),
+	  T(forks_while_threads_hold_arena_locks_never_hang),
+	  T(arena_forks_never_hang_under_jemalloc),
+	  T(arena_forks_never_hang_under_tcmalloc))

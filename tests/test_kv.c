@@ -418,6 +418,115 @@ TEST(overflow_and_bad_input_are_rejected)
 	tide_kvfree(p);
 }
 
+/*
+ * tide_kvrealloc(p, 0, flags) frees p whatever the flags say (krealloc()
+ * semantics, DESIGN.md): an unknown flag used to return NULL with EINVAL
+ * and keep p, which a caller that treats a size-0 realloc as a free leaks.
+ */
+TEST(realloc_to_zero_frees_whatever_the_flags)
+{
+	struct tide__os_stats s0, s1;
+	void *h, *m;
+
+	tide__os_stats(&s0);
+	h = tide_kvmalloc(10, 0);
+	m = tide_kvmalloc(1 * MiB, 0);
+	CHECK(h && m);
+	CHECK(tide_kv_is_paged(m));
+	errno = 0;
+	CHECK(!tide_kvrealloc(h, 0, 1u << 9));
+	CHECK(!tide_kvrealloc(m, 0, 1u << 9));
+	CHECK_EQ(errno, 0);
+	tide__os_stats(&s1);
+	CHECK_EQ(s1.heap_live, s0.heap_live);
+	CHECK_EQ(s1.maps_live, s0.maps_live);
+	CHECK_EQ(s1.map_bytes, s0.map_bytes);
+	/* with p NULL it allocates, so the flags are checked */
+	errno = 0;
+	CHECK(!tide_kvrealloc(NULL, 0, 1u << 9));
+	CHECK_EQ(errno, EINVAL);
+}
+
+/* A cache that counts every callback: reclaim ran iff a count is > 0. */
+static atomic_ulong big_counts, big_scans;
+
+static unsigned long big_count(void *priv, struct tide_shrink_control *sc)
+{
+	(void)priv;
+	(void)sc;
+	atomic_fetch_add(&big_counts, 1);
+	return 1000000;
+}
+
+static unsigned long big_scan(void *priv, struct tide_shrink_control *sc)
+{
+	(void)priv;
+	atomic_fetch_add(&big_scans, 1);
+	return sc->nr_to_scan;
+}
+
+static const struct tide_shrinker_ops big_ops = { big_count, big_scan };
+
+/*
+ * Sizes past the user address space (x86-64: 2^47 less 4 MiB for the
+ * header and rounding) fail with ENOMEM at once, without a reclaim pass,
+ * on every path: heap or paged by the threshold, kvmalloc, kvcalloc,
+ * kvrealloc of a heap and of a paged block.  (With the threshold at
+ * SIZE_MAX the heap path used to run all 13 passes first: every cache
+ * dropped for a request nothing could satisfy.)  The control: a real
+ * ENOMEM (injected) runs the passes and reaches this shrinker.
+ */
+TEST(impossible_sizes_fail_at_once_without_reclaim)
+{
+	static const size_t sizes[] = { ((size_t)1 << 47) - 4 * MiB + 1,
+					(size_t)1 << 47, (size_t)1 << 50,
+					(size_t)1 << 62, SIZE_MAX };
+	struct tide_shrinker *s = tide_shrinker_alloc("big");
+	char *h, *m;
+
+	CHECK(s);
+	tide_shrinker_register(s, &big_ops, NULL);
+	h = tide_kvmalloc(100, 0);
+	m = tide_kvmalloc(1 * MiB, 0);
+	CHECK(h && m && tide_kv_is_paged(m));
+	fill(h, 100, 1);
+	fill(m, 1 * MiB, 2);
+	for (int t = 0; t < 2; t++) {
+		tide_kv_set_threshold(t ? SIZE_MAX : TIDE_KV_DEFAULT_THRESHOLD);
+		for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+			volatile size_t n = sizes[i];
+
+			errno = 0;
+			CHECK(!tide_kvmalloc(n, 0));
+			CHECK_EQ(errno, ENOMEM);
+			errno = 0;
+			CHECK(!tide_kvcalloc(1, n, 0));
+			CHECK_EQ(errno, ENOMEM);
+			errno = 0;
+			CHECK(!tide_kvrealloc(h, n, 0));
+			CHECK_EQ(errno, ENOMEM);
+			errno = 0;
+			CHECK(!tide_kvrealloc(m, n, 0));
+			CHECK_EQ(errno, ENOMEM);
+			CHECK_UEQ(atomic_load(&big_counts), 0);
+			CHECK_UEQ(atomic_load(&big_scans), 0);
+		}
+	}
+	CHECK_KVSIZE(h, 100);
+	CHECK(intact(h, 100, 1));
+	CHECK_UEQ(tide_kvsize(m), 1 * MiB);
+	CHECK(intact(m, 1 * MiB, 2));
+	/* the control */
+	tide__fault_set(1, true);
+	CHECK(!tide_kvmalloc(100, 0));
+	tide__fault_clear();
+	CHECK_UEQ(atomic_load(&big_counts), 13); /* one per pass, 12..0 */
+	CHECK_CMP(atomic_load(&big_scans), >, 0);
+	tide_kvfree(h);
+	tide_kvfree(m);
+	tide_shrinker_free(s);
+}
+
 TEST(kvcalloc_zeroes)
 {
 	unsigned *a = tide_kvcalloc(1000, sizeof(*a), 0);
@@ -1218,6 +1327,8 @@ TEST(oom_loop_over_the_kv_api)
 }
 
 RUN_TESTS(T(small_blocks_come_from_the_heap),
+	  T(realloc_to_zero_frees_whatever_the_flags),
+	  T(impossible_sizes_fail_at_once_without_reclaim),
 	  T(zero_flag_shrink_with_failed_unmap_regrows_zeroed),
 	  T(threshold_splits_heap_and_paged_at_128k),
 	  T(set_threshold_changes_new_blocks_only),

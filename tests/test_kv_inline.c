@@ -35,6 +35,23 @@ __attribute__((constructor)) static void threshold_4k(void)
 #error "kv.h's inline fast paths are off in this build"
 #endif
 
+#ifdef TIDE_TEST_IGNORED_RESULTS
+/*
+ * Compiled only by the ctest kv_inline_ignored_results_warn, which expects
+ * exactly four -Wunused-result diagnostics: the inline wrappers carry the
+ * exported functions' warn_unused_result (a lost tide_kvrealloc() result
+ * is a leak or a dangling pointer).
+ */
+void ignores_results(void *p, size_t n);
+void ignores_results(void *p, size_t n)
+{
+	tide_kvmalloc(n, 0); /* the inline wrappers */
+	tide_kvrealloc(p, n, 0);
+	(tide_kvmalloc)(n, 0); /* the exported functions */
+	(tide_kvrealloc)(p, n, 0);
+}
+#endif
+
 TEST(first_call_reads_the_threshold_from_the_environment)
 {
 	/* Before any slow call the fast limit is 0: everything goes slow. */

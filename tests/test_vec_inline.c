@@ -360,6 +360,48 @@ TEST(failed_inline_growth_falls_back_and_keeps_the_vector)
 	CHECK_EQ(WEXITSTATUS(status), 0);
 }
 
+/*
+ * @val is evaluated once, before @v->len changes, on every path: the
+ * inline store, the inline growth and the library's (paged) growth.
+ * tide_vec_push_val(&v, uint64_t, v.len) stores each index (0 1 2 ...;
+ * with the length bumped in the same expression, GCC stored 0 2 3 ... and
+ * warned -Wsequence-point from vec.h).  Pops give them back in order.
+ * The file is compiled with -Wall, and the ctest vec_inline_sequence_points
+ * compiles it with -Werror=sequence-point (clang: -Werror=unsequenced).
+ */
+TEST(push_val_evaluates_its_value_before_the_length_changes)
+{
+	struct tide_vec v = TIDE_VEC_INIT(uint64_t, 0);
+	/* 40000 * 8 bytes: past the paged threshold, through the library */
+	const size_t n = 40000;
+	uint64_t x;
+
+	for (size_t i = 0; i < n; i++)
+		CHECK_EQ(tide_vec_push_val(&v, uint64_t, v.len), 0);
+	CHECK(tide_kv_is_paged(v.data));
+	for (size_t i = 0; i < n; i++)
+		CHECK_UEQ(tide_vec_at(&v, uint64_t, i), i);
+	/* the last element + 100, read before the push */
+	for (int i = 0; i < 3; i++)
+		CHECK_EQ(tide_vec_push_val(
+				 &v, uint64_t,
+				 tide_vec_at(&v, uint64_t, v.len - 1) + 100),
+			 0);
+	CHECK_UEQ(v.len, n + 3);
+	CHECK_UEQ(tide_vec_at(&v, uint64_t, n), n - 1 + 100);
+	CHECK_UEQ(tide_vec_at(&v, uint64_t, n + 2), n - 1 + 300);
+	tide_vec_truncate(&v, n);
+	while (v.len) {
+		size_t len = v.len;
+
+		CHECK_EQ(tide_vec_pop_val(&v, uint64_t, &x), 0);
+		CHECK_UEQ(v.len, len - 1);
+		CHECK_UEQ(x, len - 1);
+	}
+	CHECK_EQ(tide_vec_pop_val(&v, uint64_t, &x), -ENOENT);
+	tide_vec_destroy(&v);
+}
+
 TEST(function_addresses_are_the_exported_functions)
 {
 	struct tide_vec v = TIDE_VEC_INIT(uint64_t, 0);
@@ -380,4 +422,5 @@ RUN_TESTS(T(inline_growth_leaves_the_state_the_library_leaves),
 	  T(kv_flags_and_bad_vectors_take_the_library_path),
 	  T(destroy_frees_the_heap_buffer),
 	  T(failed_inline_growth_falls_back_and_keeps_the_vector),
+	  T(push_val_evaluates_its_value_before_the_length_changes),
 	  T(function_addresses_are_the_exported_functions))

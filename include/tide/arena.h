@@ -29,6 +29,10 @@ extern "C" {
  * Buffers are 8-byte aligned and are not zeroed: a buffer on pages reused
  * from the LRU holds what the previous buffer left there, one on reclaimed
  * or never-used pages reads as zero.
+ *
+ * A forked child may go on using its parent's arenas (its copies): the
+ * arena locks that other threads of the parent held at fork() are handled
+ * (pthread_atfork() handlers, registered at the first tide_arena_create()).
  */
 struct tide_arena;
 
@@ -83,6 +87,12 @@ TIDE_API struct tide_arena *tide_arena_create(const char *name, size_t size);
  * fresh arena lays buffers out back to back from offset 0.  The buffer's
  * pages that sit on the LRU are taken off it (no fault, counted in
  * &tide_arena_stats.page_faults_avoided); the others fault in when written.
+ *
+ * The pages that were not resident count for the allocation sensor of a
+ * monitor's limit watcher (tide_monitor_new()), but the call never runs
+ * reclaim itself: the next charge that may (a paged kv allocation or
+ * growth without %TIDE_NORECLAIM) measures.  So it may be called with a
+ * lock held that a shrinker takes.
  *
  * Context: any thread; takes the arena's lock.  Never runs reclaim.
  * Return: the buffer (8-byte aligned, not zeroed), or NULL with errno EINVAL

@@ -39,7 +39,8 @@ extern "C" {
  * async-signal-safe, with or without %TIDE_NORECLAIM: heap blocks come from
  * malloc(), which may hold a lock the interrupted code holds.
  * Return: a pointer aligned to at least alignof(max_align_t), or NULL with
- * errno set: ENOMEM (no memory, or @size too large), EINVAL (unknown flag).
+ * errno set: ENOMEM (no memory, or @size too large: past the user address
+ * space it fails at once, without reclaim), EINVAL (unknown flag).
  */
 TIDE_API void *tide_kvmalloc(size_t size, unsigned flags) TIDE_MALLOC
 	TIDE_ALLOC_SIZE(1) TIDE_WARN_UNUSED;
@@ -64,7 +65,8 @@ TIDE_API void *tide_kvcalloc(size_t n, size_t size, unsigned flags) TIDE_MALLOC
  * @flags: as tide_kvmalloc().  With %TIDE_ZERO, bytes past the old size
  *         read as zero (pass it on every call for the block).
  *
- * @p NULL allocates; @size 0 frees @p and returns NULL.  A paged block that
+ * @p NULL allocates; @size 0 frees @p and returns NULL whatever @flags holds
+ * (krealloc(): the flags are not checked then).  A paged block that
  * shrinks keeps its address and returns every whole page past the new end to
  * the kernel at once (at least one page stays).  A paged block that grows
  * within its committed pages only records the new size; beyond them it is
@@ -80,7 +82,9 @@ TIDE_API void *tide_kvcalloc(size_t n, size_t size, unsigned flags) TIDE_MALLOC
  * Context: any thread, but not concurrently with another call on @p.  May run
  * shrinker callbacks.  Not async-signal-safe.
  * Return: the (possibly moved) block, or NULL with errno set (ENOMEM,
- * EINVAL), in which case @p is still valid and unchanged.
+ * also at once and without reclaim for a size past the user address space;
+ * EINVAL), in which case @p is still valid and unchanged.  NULL after a
+ * free for @size 0.
  */
 TIDE_API void *tide_kvrealloc(void *p, size_t size, unsigned flags)
 	TIDE_ALLOC_SIZE(2) TIDE_WARN_UNUSED;
@@ -263,6 +267,13 @@ TIDE_API extern void *tide__kvmalloc_slow(size_t size, unsigned flags)
 TIDE_API extern void *tide__kvrealloc_slow(void *p, size_t size, unsigned flags)
 	TIDE__COLD_ALIAS(tide_kvrealloc);
 TIDE_API extern void tide__kvfree_slow(void *p) TIDE__COLD_ALIAS(tide_kvfree);
+
+/* The exported functions' attributes: an ignored result still warns. */
+static inline void *tide__kvmalloc_inline(size_t size,
+					  unsigned flags) TIDE_MALLOC
+	TIDE_ALLOC_SIZE(1) TIDE_WARN_UNUSED;
+static inline void *tide__kvrealloc_inline(void *p, size_t size, unsigned flags)
+	TIDE_ALLOC_SIZE(2) TIDE_WARN_UNUSED;
 
 static inline void *tide__kvmalloc_inline(size_t size, unsigned flags)
 {

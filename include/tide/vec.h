@@ -7,6 +7,8 @@
 #ifndef TIDE_VEC_H
 #define TIDE_VEC_H
 
+#include <string.h>
+
 #include <tide/common.h>
 #include <tide/kv.h>
 
@@ -82,11 +84,29 @@ struct tide_vec {
 #define TIDE__VEC_TMP(type, val) (&(type){ (val) })
 #endif
 
+/*
+ * Private: tide_vec_push_val()'s store when there is room.  @elem, the
+ * value in a temporary, was evaluated before the call, so before the
+ * length changes; the length is read once (a store through a uint64_t
+ * element may alias @v->len: stored first and counted after, the length
+ * would be loaded again).
+ */
+static inline int tide__vec_put(struct tide_vec *v, const void *elem,
+				size_t esz)
+{
+	size_t len = v->len;
+
+	memcpy((char *)v->data + len * esz, elem, esz);
+	v->len = len + 1;
+	return 0;
+}
+
 /**
  * tide_vec_push_val() - typed push with an inline fast path.
- * @v: the vector (evaluated more than once).
+ * @v: the vector (evaluated more than once); not NULL.
  * @type: the element type; sizeof(@type) must equal @v->elem_size.
- * @val: the value (evaluated once, before any growth).
+ * @val: the value (evaluated once, before any growth and before @v->len
+ *       changes: tide_vec_push_val(&v, size_t, v.len) stores the index).
  *
  * When there is room (and the page it lands in is already populated) the
  * value is stored inline.  When the vector is full and its buffer is a heap
@@ -97,20 +117,25 @@ struct tide_vec {
  * tide_vec_push().  The functions stay the real API: this only saves the
  * calls in hot loops.
  *
+ * Unlike tide_vec_push(), which returns -EINVAL for a NULL vector, the
+ * inline path reads @v first: a NULL @v is undefined (it crashes).
+ *
  * Context: as tide_vec_push().
- * Return: as tide_vec_push().
+ * Return: as tide_vec_push() for a non-NULL @v.
  */
-#define tide_vec_push_val(v, type, val)                             \
-	(TIDE__LIKELY((v)->len < (v)->push_end) ?                   \
-		 (((type *)(v)->data)[(v)->len++] = (val), 0) :     \
-		 TIDE__VEC_PUSH_GROW((v), TIDE__VEC_TMP(type, val), \
+#define tide_vec_push_val(v, type, val)                                       \
+	(TIDE__LIKELY((v)->len < (v)->push_end) ?                             \
+		 tide__vec_put((v), TIDE__VEC_TMP(type, val), sizeof(type)) : \
+		 TIDE__VEC_PUSH_GROW((v), TIDE__VEC_TMP(type, val),           \
 				     sizeof(type)))
 
 /**
  * tide_vec_pop_val() - typed pop with an inline fast path.
- * @v: the vector (evaluated more than once).
+ * @v: the vector (evaluated more than once); not NULL.
  * @type: the element type; sizeof(@type) must equal @v->elem_size.
- * @out: a @type pointer that receives the element; not NULL.
+ * @out: a @type pointer that receives the element; not NULL.  Evaluated
+ *       once; it must not depend on @v->len (the inline path evaluates it
+ *       after the length went down, tide_vec_pop() before).
  *
  * Inline when the vector is not empty and nothing is due (no
  * %TIDE_VEC_AUTOTRIM, or the new length keeps both the trim rule and the
@@ -119,14 +144,17 @@ struct tide_vec {
  * in @v->flags at any time; the page bound follows from the next call into
  * the library.
  *
+ * Unlike tide_vec_pop(), which returns -EINVAL for a NULL vector, the
+ * inline path reads @v first: a NULL @v is undefined (it crashes).
+ *
  * Context: as tide_vec_pop().
- * Return: as tide_vec_pop().
+ * Return: as tide_vec_pop() for a non-NULL @v.
  */
-#define tide_vec_pop_val(v, type, out)                           \
-	(TIDE__LIKELY((v)->len > (v)->pop_floor &&               \
-		      (!((v)->flags & TIDE_VEC_AUTOTRIM) ||      \
-		       (v)->len > (v)->cap / 4)) ?               \
-		 (*(out) = ((type *)(v)->data)[--(v)->len], 0) : \
+#define tide_vec_pop_val(v, type, out)                                     \
+	(TIDE__LIKELY((v)->len > (v)->pop_floor &&                         \
+		      (!((v)->flags & TIDE_VEC_AUTOTRIM) ||                \
+		       (v)->len > (v)->cap / 4)) ?                         \
+		 (--(v)->len, *(out) = ((type *)(v)->data)[(v)->len], 0) : \
 		 TIDE__VEC_POP_SLOW((v), (out)))
 
 /**
