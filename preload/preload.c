@@ -189,6 +189,7 @@ static void atfork_child(void)
 static void fork_handlers_first(void)
 {
 	tide__kv_reg_fork_register();
+	tide__arena_fork_register();
 	tide__shrinker_fork_register();
 	tide__purge_fork_register();
 	tide__sensor_fork_register();
