@@ -1210,15 +1210,51 @@ TEST(monitor_section_reports_the_attached_monitor)
 struct watch_run {
 	char out[4096];
 	int rc;
+	atomic_bool first_line; /* the watch printed its first level */
 };
 
+/* tidectl watch, its output read as it comes (first_line set at the
+ * first newline); out and rc are for after the join. */
 static void *watch_thread(void *arg)
 {
 	struct watch_run *w = arg;
+	int pfd[2], status = 0;
+	size_t len = 0;
+	char self[32];
+	pid_t pid;
 
-	w->rc = run_tidectl_as(-1, w->out, sizeof(w->out), "--dir", dir,
-			       pidstr(), "watch", "--interval", "50", "--count",
-			       "2", NULL);
+	snprintf(self, sizeof(self), "%s", pidstr()); /* before the fork */
+	CHECK(!pipe(pfd));
+	pid = fork();
+	CHECK(pid >= 0);
+	if (!pid) {
+		dup2(pfd[1], 1);
+		dup2(pfd[1], 2);
+		close(pfd[0]);
+		execl(tidectl, tidectl, "--dir", dir, self, "watch",
+		      "--interval", "50", "--count", "2", (char *)NULL);
+		_exit(127);
+	}
+	close(pfd[1]);
+	while (len + 1 < sizeof(w->out)) {
+		ssize_t r =
+			read(pfd[0], w->out + len, sizeof(w->out) - 1 - len);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		len += (size_t)r;
+		w->out[len] = 0;
+		if (strchr(w->out, '\n'))
+			atomic_store(&w->first_line, true);
+	}
+	w->out[len] = 0;
+	close(pfd[0]);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	w->rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+	atomic_store(&w->first_line, true);
 	return NULL;
 }
 
@@ -1263,7 +1299,9 @@ TEST(budget_monitor_shows_its_reading_watermarks_and_level_changes)
 	/* watch: the current level, then the change as it happens. */
 	memset(&w, 0, sizeof(w));
 	CHECK(!pthread_create(&t, NULL, watch_thread, &w));
-	usleep(500000);
+	/* the first level printed, then the change */
+	for (int i = 0; i < 3000 && !atomic_load(&w.first_line); i++)
+		usleep(10000);
 	CHECK_EQ(tide_monitor_simulate(m, TIDE_PRESSURE_MEDIUM), 0);
 	CHECK(!pthread_join(t, NULL));
 	th_note("%s", w.out);

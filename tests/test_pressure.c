@@ -2081,7 +2081,9 @@ TEST(group_removed_while_watched_is_no_crash)
 			 (b.tv_nsec - a.tv_nsec) / 1000000 <
 		 200);
 	th_note("%d polls in 200 ms just under high", n);
-	CHECK_CMP(n, >=, 20);
+	/* every 2 ms (100) on a quiet machine; the configured 200 ms poll
+	 * would give 1: at least 5 tells the two apart under any load */
+	CHECK_CMP(n, >=, 5);
 	/* the kernel's files of a removed group fail to read (ENODEV); the
 	 * monitor's open copy of a fake one reads empty */
 	write_file(tmp_path("memory.current"), "%s", "");
