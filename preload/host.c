@@ -38,9 +38,10 @@
 
 static void **kept_sets[65]; /* reachable, so leak checkers stay quiet */
 
-static int threads(void)
+/* Entries of the directory @path but "." and "..", or -1. */
+static int entries(const char *path)
 {
-	DIR *d = opendir("/proc/self/task");
+	DIR *d = opendir(path);
 	struct dirent *e;
 	int n = 0;
 
@@ -52,19 +53,15 @@ static int threads(void)
 	return n;
 }
 
+static int threads(void)
+{
+	return entries("/proc/self/task");
+}
+
 /* Open descriptors, the one reading the directory not counted. */
 static int fds_now(void)
 {
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while ((e = readdir(d)))
-		n += e->d_name[0] != '.';
-	closedir(d);
-	return n - 1;
+	return entries("/proc/self/fd") - 1;
 }
 
 /* The fewest of 5 counts 20 ms apart: a monitor's thread opens a file

@@ -392,10 +392,9 @@ void tide__sensor_charge(size_t bytes, unsigned flags);
  * Each module registers its pthread_atfork() handlers on first use; these
  * register them now (once).  Whoever registers a fork handler of its own
  * that uses tide in the child (the preload shim) calls them first, so that
- * tide's child handlers have run by the time its own runs.  The monitor's
- * must come before ctl's (ctl_register_atfork() sees to it).
+ * tide's child handlers have run by the time its own runs.
  */
-void tide__mon_fork_register(void); /* pressure/monitor.c */
+void tide__mon_fork_register(void); /* pressure/monitor_fork.c */
 void tide__sensor_fork_register(void); /* pressure/sensor.c */
 void tide__purge_fork_register(void); /* pressure/purge.c */
 void tide__shrinker_fork_register(void); /* shrinker.c */

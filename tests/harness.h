@@ -295,6 +295,36 @@ static inline int th_fd_count_fast(void)
 	return th_fd_scan(NULL, 0);
 }
 
+/*
+ * Run this test program again, with exactly the environment @envp (NULL
+ * terminated), and check that it exits 0: a test under LD_PRELOAD, which
+ * only a new process gets.
+ */
+static inline void th_rerun_self(char *const envp[])
+{
+	char exe[4096];
+	char *argv[2];
+	int status;
+	ssize_t n;
+	pid_t pid;
+
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	CHECK(n > 0);
+	exe[n] = '\0';
+	argv[0] = exe;
+	argv[1] = NULL;
+	fflush(stdout);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (!pid) {
+		execve(exe, argv, envp);
+		_exit(127);
+	}
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	CHECK(WIFEXITED(status));
+	CHECK_EQ(WEXITSTATUS(status), 0);
+}
+
 /* Running under valgrind: the valgrind target sets TIDE_UNDER_VALGRIND=1. */
 static inline bool th_under_valgrind(void)
 {

@@ -212,26 +212,18 @@ static size_t raw(const void *req, size_t len, char *out, size_t size)
 }
 
 /* Run tidectl with @args (NULL-terminated) as @uid (-1: ours). */
-static int run_tidectl_as(int uid, char *out, size_t size, ...)
+/*
+ * Run @argv with stdout and stderr into @out; its exit status (128: killed).
+ * With @first_line, set it once a complete line has been read (and at the
+ * end), for a caller on another thread waiting for the program's start.
+ */
+static int run_argv(const char *const *argv, char *out, size_t size,
+		    atomic_bool *first_line)
 {
-	const char *argv[32];
-	int pfd[2], status = 0, n = 0;
+	int pfd[2], status = 0;
 	size_t len = 0;
-	va_list ap;
 	pid_t pid;
 
-	if (uid >= 0) {
-		argv[n++] = "setpriv";
-		argv[n++] = "--reuid=65534";
-		argv[n++] = "--regid=65534";
-		argv[n++] = "--clear-groups";
-	}
-	argv[n++] = tidectl;
-	va_start(ap, size);
-	while (n < 31 && (argv[n] = va_arg(ap, const char *)))
-		n++;
-	va_end(ap);
-	argv[n] = NULL;
 	CHECK(!pipe(pfd));
 	fflush(stdout);
 	pid = fork();
@@ -252,6 +244,9 @@ static int run_tidectl_as(int uid, char *out, size_t size, ...)
 		if (r <= 0)
 			break;
 		len += (size_t)r;
+		out[len] = 0;
+		if (first_line && strchr(out, '\n'))
+			atomic_store(first_line, true);
 		if (len + 1 == size)
 			break;
 	}
@@ -259,7 +254,30 @@ static int run_tidectl_as(int uid, char *out, size_t size, ...)
 	close(pfd[0]);
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
+	if (first_line)
+		atomic_store(first_line, true);
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+static int run_tidectl_as(int uid, char *out, size_t size, ...)
+{
+	const char *argv[32];
+	int n = 0;
+	va_list ap;
+
+	if (uid >= 0) {
+		argv[n++] = "setpriv";
+		argv[n++] = "--reuid=65534";
+		argv[n++] = "--regid=65534";
+		argv[n++] = "--clear-groups";
+	}
+	argv[n++] = tidectl;
+	va_start(ap, size);
+	while (n < 31 && (argv[n] = va_arg(ap, const char *)))
+		n++;
+	va_end(ap);
+	argv[n] = NULL;
+	return run_argv(argv, out, size, NULL);
 }
 
 #define run_tidectl(out, ...) \
@@ -1213,48 +1231,15 @@ struct watch_run {
 	atomic_bool first_line; /* the watch printed its first level */
 };
 
-/* tidectl watch, its output read as it comes (first_line set at the
- * first newline); out and rc are for after the join. */
+/* tidectl watch; first_line is set once it printed the first level. */
 static void *watch_thread(void *arg)
 {
 	struct watch_run *w = arg;
-	int pfd[2], status = 0;
-	size_t len = 0;
-	char self[32];
-	pid_t pid;
+	const char *argv[] = { tidectl, "--dir",      dir,  pidstr(),
+			       "watch", "--interval", "50", "--count",
+			       "2",	NULL };
 
-	snprintf(self, sizeof(self), "%s", pidstr()); /* before the fork */
-	CHECK(!pipe(pfd));
-	pid = fork();
-	CHECK(pid >= 0);
-	if (!pid) {
-		dup2(pfd[1], 1);
-		dup2(pfd[1], 2);
-		close(pfd[0]);
-		execl(tidectl, tidectl, "--dir", dir, self, "watch",
-		      "--interval", "50", "--count", "2", (char *)NULL);
-		_exit(127);
-	}
-	close(pfd[1]);
-	while (len + 1 < sizeof(w->out)) {
-		ssize_t r =
-			read(pfd[0], w->out + len, sizeof(w->out) - 1 - len);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		len += (size_t)r;
-		w->out[len] = 0;
-		if (strchr(w->out, '\n'))
-			atomic_store(&w->first_line, true);
-	}
-	w->out[len] = 0;
-	close(pfd[0]);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	w->rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
-	atomic_store(&w->first_line, true);
+	w->rc = run_argv(argv, w->out, sizeof(w->out), &w->first_line);
 	return NULL;
 }
 

@@ -562,11 +562,8 @@ __attribute__((constructor)) static void arena_forks_child_mode(void)
 
 static void arena_forks_under(const char *lib, const char *pkg)
 {
-	char exe[4096], env[256];
-	char *argv[2], *envp[3];
-	int status;
-	ssize_t n;
-	pid_t pid;
+	char env[256];
+	char *envp[3];
 
 #if defined(ALLOC_NOT_FORK_SAFE) || defined(__SANITIZE_THREAD__)
 	SKIP("malloc is replaced by a sanitizer");
@@ -579,25 +576,11 @@ static void arena_forks_under(const char *lib, const char *pkg)
 		SKIP("malloc is replaced by valgrind");
 	if (access(lib, R_OK))
 		SKIP("%s not installed (Debian package %s)", lib, pkg);
-	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	CHECK(n > 0);
-	exe[n] = '\0';
 	snprintf(env, sizeof(env), "LD_PRELOAD=%s", lib);
-	argv[0] = exe;
-	argv[1] = NULL;
 	envp[0] = env;
 	envp[1] = "TIDE_TEST_ARENA_FORKS=1";
 	envp[2] = NULL;
-	fflush(stdout);
-	pid = fork();
-	CHECK(pid >= 0);
-	if (!pid) {
-		execve(exe, argv, envp);
-		_exit(127);
-	}
-	CHECK_EQ(waitpid(pid, &status, 0), pid);
-	CHECK(WIFEXITED(status));
-	CHECK_EQ(WEXITSTATUS(status), 0);
+	th_rerun_self(envp);
 }
 
 TEST(arena_forks_never_hang_under_jemalloc)

@@ -583,18 +583,25 @@ TEST(bad_settings_one_line_program_runs)
 		bad_setting(bad[i][0], bad[i][1], base);
 }
 
-TEST(low_above_high_is_a_bad_setting)
+/* The host under the shim with two settings: it exits 3; its stderr. */
+static void host_with(const char *a, const char *b, char *err, size_t size)
 {
 	char *argv[] = { TP_HOST, "exit", "3", NULL };
-	const char *env[] = { "LD_PRELOAD=" TP_SHIM, "TIDE_HIGH=64M",
-			      "TIDE_LOW=65M", NULL };
+	const char *env[] = { "LD_PRELOAD=" TP_SHIM, a, b, NULL };
 	struct proc p = { 0 };
-	char out[512], err[1024];
+	char out[512];
 
 	start(&p, argv, env);
 	read_all(p.out, out, sizeof(out));
-	read_all(p.err, err, sizeof(err));
+	read_all(p.err, err, size);
 	CHECK_EQ(finish(&p), 3);
+}
+
+TEST(low_above_high_is_a_bad_setting)
+{
+	char err[1024];
+
+	host_with("TIDE_HIGH=64M", "TIDE_LOW=65M", err, sizeof(err));
 	CHECK(strstr(err, "TIDE_LOW") && strchr(err, '\n') &&
 	      !strchr(err, '\n')[1]);
 }
@@ -602,16 +609,9 @@ TEST(low_above_high_is_a_bad_setting)
 /* Without TIDE_HIGH the high watermark is 3/4 of the limit: 75 MiB. */
 TEST(low_above_the_default_high_is_a_bad_setting)
 {
-	char *argv[] = { TP_HOST, "exit", "3", NULL };
-	const char *env[] = { "LD_PRELOAD=" TP_SHIM, "TIDE_LIMIT=100M",
-			      "TIDE_LOW=90M", NULL };
-	struct proc p = { 0 };
-	char out[512], err[1024];
+	char err[1024];
 
-	start(&p, argv, env);
-	read_all(p.out, out, sizeof(out));
-	read_all(p.err, err, sizeof(err));
-	CHECK_EQ(finish(&p), 3);
+	host_with("TIDE_LIMIT=100M", "TIDE_LOW=90M", err, sizeof(err));
 	CHECK_STR(err, "tide-preload: TIDE_LOW (94371840 bytes) is above the "
 		       "default high watermark (78643200 bytes, 3/4 of the "
 		       "limit); off\n");

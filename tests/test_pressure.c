@@ -1712,24 +1712,39 @@ static const struct tide_shrinker_ops forker_ops = {
 	.scan_objects = forker_scan,
 };
 
-TEST(shrinker_run_by_the_sensor_forks_a_working_child)
+/*
+ * A cgroup v2 monitor on a fake group over its high watermark (90 of 100
+ * MiB, high 75: every 1 MiB charged reclaims), never started, in @m; then
+ * shrinker @name registered with @ops and @priv.  @cfg gets the group.
+ */
+static struct tide_shrinker *
+over_high(struct tide_monitor_config *cfg, struct tide_monitor **m,
+	  const char *name, const struct tide_shrinker_ops *ops, void *priv)
 {
-	struct tide_monitor_config cfg = {
-		.size = sizeof(cfg),
-		.sources = TIDE_SOURCE_CGROUP2,
-		.flags = TIDE_MONITOR_NO_TRIM,
-	};
-	struct forker f = { .cfg = &cfg };
-	struct tide_shrinker *s = tide_shrinker_alloc("forker");
-	void *p;
+	struct tide_shrinker *s = tide_shrinker_alloc(name);
 
 	CHECK(s);
 	make_tmpdir();
-	/* over high (75 of 100 MiB): every 1 MiB charged reclaims */
 	fake_cgroup2(100 * MiB, 90 * MiB);
-	cfg.cgroup2_dir = tmpdir;
-	CHECK_EQ(tide_monitor_new(&forked_m, &cfg), 0);
-	tide_shrinker_register(s, &forker_ops, &f);
+	*cfg = (struct tide_monitor_config){
+		.size = sizeof(*cfg),
+		.sources = TIDE_SOURCE_CGROUP2,
+		.flags = TIDE_MONITOR_NO_TRIM,
+		.cgroup2_dir = tmpdir,
+	};
+	CHECK_EQ(tide_monitor_new(m, cfg), 0);
+	tide_shrinker_register(s, ops, priv);
+	return s;
+}
+
+TEST(shrinker_run_by_the_sensor_forks_a_working_child)
+{
+	struct tide_monitor_config cfg;
+	struct forker f = { .cfg = &cfg };
+	struct tide_shrinker *s =
+		over_high(&cfg, &forked_m, "forker", &forker_ops, &f);
+	void *p;
+
 	p = tide_kvmalloc(2u << 20, 0);
 	CHECK(p);
 	if (f.scans < 0) {
@@ -1776,22 +1791,12 @@ static const struct tide_shrinker_ops io_ops = {
  */
 TEST(sensor_reclaim_honours_the_allocations_noio)
 {
-	struct tide_monitor_config cfg = {
-		.size = sizeof(cfg),
-		.sources = TIDE_SOURCE_CGROUP2,
-		.flags = TIDE_MONITOR_NO_TRIM,
-	};
+	struct tide_monitor_config cfg;
 	struct io_counter c = { 0 };
-	struct tide_shrinker *s = tide_shrinker_alloc("io");
 	struct tide_monitor *m = NULL;
+	struct tide_shrinker *s = over_high(&cfg, &m, "io", &io_ops, &c);
 	void *p;
 
-	CHECK(s);
-	make_tmpdir();
-	fake_cgroup2(100 * MiB, 90 * MiB); /* over high: charges reclaim */
-	cfg.cgroup2_dir = tmpdir;
-	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
-	tide_shrinker_register(s, &io_ops, &c);
 	p = tide_kvmalloc(2u << 20, TIDE_NOIO);
 	CHECK(p);
 	CHECK_CMP(c.calls, >, 0);

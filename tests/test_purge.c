@@ -222,37 +222,20 @@ __attribute__((constructor)) static void purge_child(void)
 
 static void preloaded(const char *lib, const char *name, const char *pkg)
 {
-	char exe[4096], env1[256], env2[64];
-	char *argv[2], *envp[4];
-	int status;
-	ssize_t n;
-	pid_t pid;
+	char env1[256], env2[64];
+	char *envp[4];
 
 	if (malloc_replaced())
 		SKIP("malloc is replaced by a sanitizer or valgrind");
 	if (access(lib, R_OK))
 		SKIP("%s not installed (Debian package %s)", lib, pkg);
-	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	CHECK(n > 0);
-	exe[n] = '\0';
 	snprintf(env1, sizeof(env1), "LD_PRELOAD=%s", lib);
 	snprintf(env2, sizeof(env2), "TIDE_PURGE_EXPECT=%s", name);
-	argv[0] = exe;
-	argv[1] = NULL;
 	envp[0] = env1;
 	envp[1] = env2;
 	envp[2] = "TIDE_TEST_NOFORK=1";
 	envp[3] = NULL;
-	fflush(stdout);
-	pid = fork();
-	CHECK(pid >= 0);
-	if (!pid) {
-		execve(exe, argv, envp);
-		_exit(127);
-	}
-	CHECK_EQ(waitpid(pid, &status, 0), pid);
-	CHECK(WIFEXITED(status));
-	CHECK_EQ(WEXITSTATUS(status), 0);
+	th_rerun_self(envp);
 }
 
 TEST(jemalloc_preloaded_is_found_and_purged)

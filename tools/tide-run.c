@@ -115,6 +115,13 @@ static void print_size(const char *what, uint64_t v)
 	putchar('\n');
 }
 
+/* No monitor can be made of the settings: 1, after saying why. */
+static int no_source(int r)
+{
+	fprintf(stderr, "tide-run: no pressure source: %s\n", strerror(-r));
+	return 1;
+}
+
 /*
  * The settings as the shim will resolve them (settings.h), into @cfg.
  * Return: 0; 2 after a usage message for a bad or unresolvable setting;
@@ -132,11 +139,8 @@ static int resolve(struct tide_monitor_config *cfg, bool strict)
 	r = tide__preload_resolve(&s, cfg, msg, sizeof(msg));
 	if (r == -EINVAL && msg[0])
 		return usage_error("%s", msg);
-	if (r && strict) {
-		fprintf(stderr, "tide-run: no pressure source: %s\n",
-			strerror(-r));
-		return 1;
-	}
+	if (r && strict)
+		return no_source(r);
 	return 0;
 }
 
@@ -155,11 +159,8 @@ static int show(void)
 		return r;
 	allowed = cfg.sources;
 	r = tide_monitor_new(&m, &cfg);
-	if (r) {
-		fprintf(stderr, "tide-run: no pressure source: %s\n",
-			strerror(-r));
-		return 1;
-	}
+	if (r)
+		return no_source(r);
 	tide_monitor_limit(m, &lim);
 	config_limit = !strcmp(lim.file, "config");
 	tide__preload_source_names(tide_monitor_source(m), names,

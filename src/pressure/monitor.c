@@ -442,84 +442,6 @@ int tide_monitor_source_stats(struct tide_monitor *m, unsigned source,
 	return s ? 0 : -ENOENT;
 }
 
-/* ---- fork --------------------------------------------------------------- */
-
-/*
- * The live monitors of this process.  Before a fork the prepare handler
- * takes each one's lock, so that the child sees every monitor between two
- * locked sections: never halfway through rediscover() or drop_fd(), which
- * change descriptors and strings only under the lock.  The child's
- * tide_monitor_free() then closes exactly the copies it holds, and its
- * tide_monitor_stats() and friends never wait on a lock held by a thread
- * that did not come along.
- *
- * Lock order: ctl's locks (its handlers are registered after these, so
- * taken first), mons_lock, each monitor's lock.  A thread holding a
- * monitor's lock takes no other lock but the C heap's, and user callbacks
- * never run under it; registering at the first tide_monitor_new(), after
- * the allocator set up its own fork handlers, puts the allocator's locks
- * after ours.
- */
-static pthread_mutex_t mons_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct tide_monitor *mons;
-
-static void mons_fork_prepare(void)
-{
-	pthread_mutex_lock(&mons_lock);
-	for (struct tide_monitor *m = mons; m; m = m->fork_next)
-		pthread_mutex_lock(&m->lock);
-}
-
-static void mons_fork_parent(void)
-{
-	for (struct tide_monitor *m = mons; m; m = m->fork_next)
-		pthread_mutex_unlock(&m->lock);
-	pthread_mutex_unlock(&mons_lock);
-}
-
-/*
- * The locks are released by the thread that took them, the child's only
- * one.  The monitors stay listed (inherited, hence inert, but readable
- * until the child frees them: a second fork hands them on unlocked too).
- */
-static void mons_fork_child(void)
-{
-	for (struct tide_monitor *m = mons; m; m = m->fork_next)
-		pthread_mutex_unlock(&m->lock);
-	pthread_mutex_unlock(&mons_lock);
-}
-
-static void mons_fork_setup(void)
-{
-	pthread_atfork(mons_fork_prepare, mons_fork_parent, mons_fork_child);
-}
-
-void tide__mon_fork_register(void)
-{
-	static pthread_once_t once = PTHREAD_ONCE_INIT;
-
-	pthread_once(&once, mons_fork_setup);
-}
-
-static void mons_add(struct tide_monitor *m)
-{
-	pthread_mutex_lock(&mons_lock);
-	m->fork_next = mons;
-	mons = m;
-	pthread_mutex_unlock(&mons_lock);
-}
-
-static void mons_remove(struct tide_monitor *m)
-{
-	pthread_mutex_lock(&mons_lock);
-	for (struct tide_monitor **p = &mons; *p; p = &(*p)->fork_next)
-		if (*p == m) {
-			*p = m->fork_next;
-			break;
-		}
-	pthread_mutex_unlock(&mons_lock);
-}
-
 /* ---- opening the sources ------------------------------------------------ */
 
 static void src_close(struct tide_monitor *m, struct tide__src *s, bool shared)
@@ -860,7 +782,7 @@ int tide_monitor_new(struct tide_monitor **ret,
 	if (lw)
 		tide__mon_arm_sensor(m, lw);
 	arm_poll(m);
-	mons_add(m);
+	tide__mon_list_add(m);
 	*ret = m;
 	return 0;
 out_free:
@@ -876,7 +798,7 @@ void tide_monitor_free(struct tide_monitor *m)
 	 * parent's monitor, whose thread must keep running; only close this
 	 * process's copies. */
 	if (tide__mon_forked(m)) {
-		mons_remove(m);
+		tide__mon_list_remove(m);
 		monitor_release(m, false);
 		return;
 	}
@@ -886,7 +808,7 @@ void tide_monitor_free(struct tide_monitor *m)
 	}
 	/* listed until its thread is gone: a child forked meanwhile still
 	 * gets it unlocked and whole */
-	mons_remove(m);
+	tide__mon_list_remove(m);
 	monitor_release(m, true);
 }
 

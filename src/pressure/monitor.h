@@ -68,6 +68,11 @@ static inline bool tide__mon_forked(const struct tide_monitor *m)
 	return tide__os_getpid() != m->pid;
 }
 
+/* monitor_fork.c: list @m among the live monitors (a new one, ready) */
+void tide__mon_list_add(struct tide_monitor *m);
+/* monitor_fork.c: unlist @m (before it is released) */
+void tide__mon_list_remove(struct tide_monitor *m);
+
 /* reclaim.c: a source's signalled (@wm false) or watermark level */
 void tide__mon_set_level(struct tide_monitor *m, struct tide__src *s, bool wm,
 			 enum tide_pressure_level lvl);

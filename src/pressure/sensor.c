@@ -27,7 +27,6 @@ static atomic_size_t charged;
 static atomic_size_t step = (size_t)1 << 20;
 static atomic_flag busy = ATOMIC_FLAG_INIT;
 static pthread_rwlock_t lock = PTHREAD_RWLOCK_INITIALIZER;
-static atomic_uint forks; /* children this process is a copy of, mod 2^32 */
 static _Thread_local bool reading; /* this thread holds the read lock */
 
 /*
@@ -35,8 +34,8 @@ static _Thread_local bool reading; /* this thread holds the read lock */
  * the parent's) and the lock may be held by a thread that does not exist
  * there: start the child with a disarmed sensor and fresh locks, so that a
  * monitor the child creates can arm it.  The thread that forked may hold
- * the read lock itself (a shrinker run by a charge forked): @forks tells it
- * not to release the fresh lock it never took.
+ * the read lock itself (a shrinker run by a charge forked): it is released
+ * here, and @reading tells the charge not to release it again.
  */
 static void sensor_atfork_child(void)
 {
@@ -47,7 +46,6 @@ static void sensor_atfork_child(void)
 		pthread_rwlock_unlock(&lock);
 	reading = false;
 	pthread_rwlock_init(&lock, NULL);
-	atomic_fetch_add(&forks, 1);
 }
 
 static void sensor_setup(void)
@@ -99,7 +97,6 @@ void tide__sensor_disarm(struct tide_monitor *m, bool wait)
 void tide__sensor_charge(size_t bytes, unsigned flags)
 {
 	struct tide_monitor *m;
-	unsigned gen;
 	size_t n;
 
 	if (!atomic_load_explicit(&armed, memory_order_relaxed))
@@ -114,7 +111,6 @@ void tide__sensor_charge(size_t bytes, unsigned flags)
 	if (atomic_flag_test_and_set(&busy))
 		return;
 	atomic_store_explicit(&charged, 0, memory_order_relaxed);
-	gen = atomic_load(&forks);
 	if (!pthread_rwlock_tryrdlock(&lock)) {
 		reading = true;
 		m = atomic_load(&armed);
@@ -124,7 +120,7 @@ void tide__sensor_charge(size_t bytes, unsigned flags)
 					      memory_order_relaxed);
 		/* not in a child forked meanwhile by a callback of ours,
 		 * whose fork handler released it */
-		if (atomic_load(&forks) == gen) {
+		if (reading) {
 			reading = false;
 			pthread_rwlock_unlock(&lock);
 		}
