@@ -258,42 +258,61 @@ static bool peer_allowed(struct ctl *c, int fd)
 	return cr.uid == 0 || cr.uid == c->uid;
 }
 
+/*
+ * Stop polling the listener until @until (the timer wakes us); with @full,
+ * also as soon as a connection slot is free.  The listener stays readable
+ * meanwhile, so polling it would spin.
+ */
+static void pause_listener(struct ctl *c, uint64_t until, bool full)
+{
+	struct epoll_event off = { .events = 0, .data.u32 = TAG_LISTEN };
+
+	tide__os_epoll_ctl(c->epfd, EPOLL_CTL_MOD, c->lfd, &off);
+	c->paused_until = until;
+	c->paused_full = full;
+}
+
 static void accept_some(struct ctl *c)
 {
 	for (int i = 0; i < CTL_ACCEPT_BATCH; i++) {
 		struct epoll_event ev = { .events = EPOLLIN };
 		unsigned slot, oldest = 0;
 		struct conn *k;
-		int fd = tide__os_accept(c->lfd);
+		uint64_t now = tide__os_now_ns();
+		int fd;
 
+		for (slot = 0; slot < CTL_MAX_CONN && c->conns[slot]; slot++)
+			if (c->conns[slot]->born < c->conns[oldest]->born)
+				oldest = slot;
+		if (slot == CTL_MAX_CONN) {
+			/*
+			 * Full.  A new client beats the oldest one, but only
+			 * once that one had the time to ask: a burst of
+			 * clients waits in the backlog for a free slot
+			 * instead of closing each other before they ask.
+			 */
+			uint64_t grown =
+				c->conns[oldest]->born + CTL_MIN_AGE_NS;
+
+			if (now < grown) {
+				pause_listener(c, grown, true);
+				return;
+			}
+		}
+		fd = tide__os_accept(c->lfd);
 		if (fd < 0) {
 			if (fd == -EINTR || fd == -ECONNABORTED)
 				continue;
 			if (fd == -EMFILE || fd == -ENFILE || fd == -ENOBUFS ||
-			    fd == -ENOMEM) {
-				/* The listener stays readable: stop polling it
-				 * for a while rather than spin. */
-				struct epoll_event off = { .events = 0,
-							   .data.u32 =
-								   TAG_LISTEN };
-
-				tide__os_epoll_ctl(c->epfd, EPOLL_CTL_MOD,
-						   c->lfd, &off);
-				c->paused_until =
-					tide__os_now_ns() + CTL_PAUSE_NS;
-			}
+			    fd == -ENOMEM)
+				pause_listener(c, now + CTL_PAUSE_NS, false);
 			return;
 		}
 		if (!peer_allowed(c, fd)) {
 			tide__os_close(fd);
 			continue;
 		}
-		for (slot = 0; slot < CTL_MAX_CONN && c->conns[slot]; slot++)
-			if (c->conns[slot]->deadline <
-			    c->conns[oldest]->deadline)
-				oldest = slot;
 		if (slot == CTL_MAX_CONN) {
-			/* Full: a new client beats the slowest old one. */
 			conn_close(c, oldest);
 			slot = oldest;
 		}
@@ -304,8 +323,8 @@ static void accept_some(struct ctl *c)
 		}
 		memset(k, 0, offsetof(struct conn, in));
 		k->fd = fd;
-		k->deadline =
-			tide__os_now_ns() + (uint64_t)c->timeout_ms * 1000000u;
+		k->born = now;
+		k->deadline = now + (uint64_t)c->timeout_ms * 1000000u;
 		ev.data.u32 = TAG_CONN + slot;
 		if (tide__os_epoll_ctl(c->epfd, EPOLL_CTL_ADD, fd, &ev)) {
 			tide__os_close(fd);
@@ -338,6 +357,14 @@ static void expire(struct ctl *c)
 	}
 }
 
+static bool has_free_slot(const struct ctl *c)
+{
+	for (unsigned i = 0; i < CTL_MAX_CONN; i++)
+		if (!c->conns[i])
+			return true;
+	return false;
+}
+
 /* Serve what is ready on @c; ctl_lock held, c->busy set by this thread. */
 static void dispatch_locked(struct ctl *c)
 {
@@ -355,12 +382,14 @@ static void dispatch_locked(struct ctl *c)
 			return; /* a forked child: nothing more to do here */
 	}
 	expire(c);
-	if (c->paused_until && c->paused_until <= tide__os_now_ns()) {
+	if (c->paused_until && (c->paused_until <= tide__os_now_ns() ||
+				(c->paused_full && has_free_slot(c)))) {
 		struct epoll_event on = { .events = EPOLLIN,
 					  .data.u32 = TAG_LISTEN };
 
 		tide__os_epoll_ctl(c->epfd, EPOLL_CTL_MOD, c->lfd, &on);
 		c->paused_until = 0;
+		c->paused_full = false;
 	}
 	arm_timer(c);
 }
@@ -780,7 +809,8 @@ int tide_ctl_listen(const struct tide_ctl_config *cfg)
 		else
 			dir = "/run/tide";
 	}
-	if (!*dir)
+	/* Relative, it would name another place after a chdir(). */
+	if (dir[0] != '/')
 		return -EINVAL;
 	ctl_enter();
 	pthread_mutex_lock(&ctl_op_lock);

@@ -25,6 +25,8 @@
 #define CTL_DEF_TIMEOUT_MS 1000
 #define CTL_BACKLOG 128
 #define CTL_PAUSE_NS 100000000u /* no accept for 100 ms after EMFILE */
+/* A connection this young is not closed to make room for a new one. */
+#define CTL_MIN_AGE_NS 100000000u
 
 /* epoll data tags below the connection slots */
 enum { TAG_LISTEN, TAG_TIMER, TAG_STOP, TAG_CONN };
@@ -32,7 +34,7 @@ enum { TAG_LISTEN, TAG_TIMER, TAG_STOP, TAG_CONN };
 struct conn {
 	int fd;
 	bool writing;
-	uint64_t deadline; /* CLOCK_MONOTONIC ns */
+	uint64_t born, deadline; /* CLOCK_MONOTONIC ns */
 	size_t in_len;
 	char *out; /* response; owned unless it is one of the static lines */
 	bool out_owned;
@@ -56,6 +58,7 @@ struct ctl {
 	bool orphan; /* a fork child's, freed when the dispatch ends */
 	struct ctl *serving_up; /* that thread's enclosing dispatch */
 	uint64_t paused_until; /* out of descriptors: accept again then */
+	bool paused_full; /* paused for a free slot: one frees it earlier */
 	atomic_bool stop;
 	pthread_t thread;
 	char *path; /* the socket's path */

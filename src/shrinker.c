@@ -1090,6 +1090,7 @@ unsigned long tide_shrinker_scan(const char *name, unsigned long nr_to_scan)
 	unsigned long ret = 0;
 	struct tide_shrinker *one;
 	struct walk w;
+	int saved;
 
 	if (!name) {
 		errno = EINVAL;
@@ -1117,12 +1118,19 @@ unsigned long tide_shrinker_scan(const char *name, unsigned long nr_to_scan)
 		errno = ENOENT;
 		return 0;
 	}
+	/*
+	 * errno is ENOENT only for a name that is no shrinker: whatever the
+	 * callback left there is not the caller's (tidectl would report a
+	 * scan that ran as a missing shrinker).
+	 */
+	saved = errno;
 	if (enter(&w, s)) {
 		in_reclaim = true;
 		ret = call_scan(s, &sc);
 		in_reclaim = false;
 	}
 	walk_stop(&w);
+	errno = saved;
 	return ret == TIDE_SHRINK_STOP ? 0 : ret;
 }
 

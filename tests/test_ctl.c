@@ -8,6 +8,7 @@
 #include <poll.h>
 #include <semaphore.h>
 #include <stdatomic.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -2009,6 +2010,15 @@ TEST(scan_takes_the_name_as_tidectl_shows_it)
 	CHECK_EQ(run_tidectl(out, pidstr(), "scan", "a\\x41", "1"), 1);
 	CHECK(strstr(out, "no such shrinker"));
 	CHECK_UEQ(objects(&x), 27);
+	/* A name longer than the protocol's 255 bytes is a usage error. */
+	memset(out, 'n', 256);
+	out[256] = 0;
+	CHECK_EQ(run_tidectl(out, pidstr(), "scan", out, "1"), 2);
+	CHECK_STR(out, "tidectl: bad name: longer than 255 bytes\n");
+	memset(out, 'n', 6000);
+	out[6000] = 0;
+	CHECK_EQ(run_tidectl(out, pidstr(), "scan", out, "1"), 2);
+	CHECK_STR(out, "tidectl: bad name: longer than 255 bytes\n");
 	CHECK_UEQ(shrinker("beta cache").scanned, 10);
 	CHECK_UEQ(shrinker("back\\slash").scanned, 10);
 	CHECK_UEQ(shrinker("a\\x41").scanned, 3);
@@ -2084,6 +2094,393 @@ TEST(another_user_sees_no_process_and_an_unreadable_directory)
 	remove_dirs();
 }
 
+/* ---- hostile peers, odd names, a stuck process ------------------------ */
+
+/* Run python3 with @asserts (d is the JSON document read from stdin). */
+static void check_json(const char *json, const char *asserts)
+{
+	char path[160], cmd[200];
+	FILE *f;
+	int st;
+
+	snprintf(path, sizeof(path), "%s/check.py", tmp);
+	f = fopen(path, "w");
+	CHECK(f);
+	fprintf(f, "import json,sys\nd=json.loads(sys.stdin.read())\n%s\n",
+		asserts);
+	fclose(f);
+	snprintf(cmd, sizeof(cmd), "python3 %s", path);
+	f = popen(cmd, "w");
+	CHECK(f);
+	fputs(json, f);
+	st = pclose(f);
+	if (st)
+		FAIL("json check failed on: %s", json);
+}
+
+/* No byte that a terminal would take as a control: only \n and printable. */
+static void check_printable(const char *out)
+{
+	for (const unsigned char *p = (const unsigned char *)out; *p; p++)
+		if ((*p < ' ' && *p != '\n') || *p >= 0x7f)
+			FAIL("byte %#x at %zu in \"%s\"", *p,
+			     (size_t)(p - (const unsigned char *)out), out);
+}
+
+/*
+ * A process that is stuck (here: dispatch mode, never dispatched) with
+ * a full listen backlog: connect() would wait for it forever.  tidectl
+ * gives up at its --timeout like for any other silence.
+ */
+TEST(tidectl_gives_up_at_its_timeout_when_the_backlog_is_full)
+{
+	const char *argv[] = { "timeout", "-s",	    "KILL", "20",
+			       tidectl,	  "--dir",  dir,    "-t",
+			       "300",	  pidstr(), "drop", NULL };
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char out[4096], want[128];
+	int fds[400], n = 0, rc;
+	int64_t t0, ms;
+
+	find_tidectl();
+	make_dirs();
+	listen_in(0, TIDE_CTL_DISPATCH, 0);
+	sock_path(sa.sun_path, sizeof(sa.sun_path), getpid());
+	for (; n < 400; n++) {
+		fds[n] = socket(AF_UNIX,
+				SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		CHECK(fds[n] >= 0);
+		if (connect(fds[n], (struct sockaddr *)&sa, sizeof(sa))) {
+			CHECK_EQ(errno, EAGAIN);
+			close(fds[n]);
+			break;
+		}
+	}
+	th_note("the backlog took %d connections", n);
+	CHECK_CMP(n, <, 400);
+	t0 = ms_now();
+	rc = run_argv(argv, out, sizeof(out), NULL);
+	ms = ms_now() - t0;
+	th_note("exit %d after %lld ms: %s", rc, (long long)ms, out);
+	CHECK_EQ(rc, 1);
+	snprintf(want, sizeof(want), "tidectl: %d: no answer within 300 ms\n",
+		 (int)getpid());
+	CHECK_STR(out, want);
+	CHECK_CMP(ms, <, 5000);
+	while (n)
+		close(fds[--n]);
+	tide_ctl_close();
+	remove_dirs();
+}
+
+/*
+ * More clients at once than there are connection slots: every one is
+ * answered.  They connect first and send a moment later (as tidectl
+ * does), so a server that makes room by closing the oldest connection
+ * closes clients that have not had the time to ask.
+ */
+TEST(a_burst_of_more_clients_than_slots_is_answered_in_full)
+{
+	enum { N = 40 };
+	int fds[N], fd;
+	char out[4096];
+	int64_t t0;
+
+	make_dirs();
+	listen_in(0, TIDE_CTL_DISPATCH, 5000);
+	fd = tide_ctl_fd();
+	for (int i = 0; i < N; i++)
+		fds[i] = connect_to(getpid());
+	CHECK_EQ(tide_ctl_dispatch(), 0);
+	for (int i = 0; i < N; i++) {
+		/* An early close is what the test looks for: no SIGPIPE. */
+		send(fds[i], "info\n", 5, MSG_NOSIGNAL);
+		shutdown(fds[i], SHUT_WR);
+	}
+	for (int i = 0; i < 100; i++) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+
+		if (poll(&p, 1, 10) > 0)
+			CHECK_EQ(tide_ctl_dispatch(), 0);
+	}
+	for (int i = 0; i < N; i++) {
+		read_all(fds[i], out, sizeof(out), 1000);
+		if (strncmp(out, "ok\npid=", 7))
+			FAIL("client %d of %d got \"%s\"", i, N, out);
+		close(fds[i]);
+	}
+	/* Clients that never ask still make room, long before 5 s. */
+	for (int i = 0; i < 32; i++)
+		fds[i] = connect_to(getpid());
+	CHECK_EQ(tide_ctl_dispatch(), 0);
+	usleep(150000);
+	t0 = ms_now();
+	ask_self("info\n", out, sizeof(out));
+	CHECK(!strncmp(out, "ok\npid=", 7));
+	CHECK_CMP(ms_now() - t0, <, 1000);
+	read_all(fds[0], out, sizeof(out), 1000);
+	CHECK_STR(out, "");
+	for (int i = 0; i < 32; i++)
+		close(fds[i]);
+	tide_ctl_close();
+	remove_dirs();
+}
+
+/* ---- a process that answers what it likes ---- */
+
+struct fake {
+	int lfd;
+	const char *const *replies; /* request, answer, ...; NULL-ended */
+	atomic_bool stop;
+};
+
+static void *fake_server(void *arg)
+{
+	struct fake *f = arg;
+
+	while (!atomic_load(&f->stop)) {
+		struct pollfd p = { .fd = f->lfd, .events = POLLIN };
+		char req[256] = "";
+		size_t len = 0;
+		int fd;
+
+		if (poll(&p, 1, 20) <= 0)
+			continue;
+		fd = accept(f->lfd, NULL, NULL);
+		if (fd < 0)
+			continue;
+		while (len + 1 < sizeof(req) && !strchr(req, '\n')) {
+			ssize_t n =
+				recv(fd, req + len, sizeof(req) - 1 - len, 0);
+
+			if (n <= 0)
+				break;
+			len += (size_t)n;
+			req[len] = 0;
+		}
+		for (const char *const *r = f->replies; *r; r += 2)
+			if (!strcmp(req, r[0])) {
+				send(fd, r[1], strlen(r[1]), MSG_NOSIGNAL);
+				break;
+			}
+		close(fd);
+	}
+	return NULL;
+}
+
+/*
+ * root may inspect any user's process, and that process answers what it
+ * likes.  tidectl shows nothing of it that a terminal would obey, and its
+ * JSON stays one valid document whatever the keys and values hold.
+ */
+TEST(tidectl_escapes_whatever_a_hostile_process_answers)
+{
+	static const char *const replies[] = {
+		"info\n",
+		"ok\npid=1\nuid=0\ncomm=ev\x1b]0;t\x07il\nversion=\x1b[2J\n"
+		"allow=read\ntimeout_ms=1\nmonitor=1\nend\n",
+		"shrinkers\n",
+		"ok\nna\x1b[31mme\t1\x9b\t0\t0\t0\t0\t2\t128\nend\n",
+		"monitor\n",
+		"ok\nmonitor=1\nlevel=no\"ne\x1b[5m\nevents=1,\"x\":2\n"
+		"loops=0\nfreed=0\nusage=0\nend\n",
+		"stats\n",
+		"ok\nallocator=gl\x9b"
+		"ibc\nend\n",
+		"totals\n",
+		"ok\nk\"e\x1b[1my=1\nend\n",
+		"drop\n",
+		"err EPERM \x1b[2Jgotcha\n",
+		"purge\n",
+		"err E\x1b[2J \x07\n",
+		NULL,
+	};
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct fake f = { .replies = replies };
+	char out[8192];
+	pthread_t t;
+
+	find_tidectl();
+	make_dirs();
+	CHECK(!mkdir(dir, 0700));
+	sock_path(sa.sun_path, sizeof(sa.sun_path), getpid());
+	f.lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CHECK(f.lfd >= 0);
+	CHECK(!bind(f.lfd, (struct sockaddr *)&sa, sizeof(sa)));
+	CHECK(!listen(f.lfd, 16));
+	CHECK(!pthread_create(&t, NULL, fake_server, &f));
+	CHECK_EQ(run_tidectl(out, pidstr()), 0);
+	th_note("%s", out);
+	check_printable(out);
+	CHECK(strstr(out, "(ev\\x1b]0;t\\x07il)"));
+	CHECK(strstr(out, "na\\x1b[31mme"));
+	CHECK(strstr(out, "gl\\x9bibc"));
+	CHECK_EQ(run_tidectl(out, pidstr(), "drop"), 1);
+	th_note("%s", out);
+	check_printable(out);
+	CHECK(strstr(out, "refused: \\x1b[2Jgotcha"));
+	CHECK_EQ(run_tidectl(out, pidstr(), "purge"), 1);
+	th_note("%s", out);
+	check_printable(out);
+	CHECK_EQ(run_tidectl(out, "--json", pidstr()), 0);
+	check_json(out, "assert d['info']['comm']=='ev\\x1b]0;t\\x07il'\n"
+			"assert d['shrinkers'][0]['name']=='na\\x1b[31mme'\n"
+			"assert d['shrinkers'][0]['count']=='1\\ufffd'\n"
+			"assert d['monitor']['events']=='1,\"x\":2'\n"
+			"assert d['totals']=={'k\"e\\x1b[1my':1}, d\n");
+	CHECK_EQ(run_tidectl(out, "--json", pidstr(), "watch", "-n", "1"), 0);
+	check_json(out, "assert d['level']=='no\"ne\\x1b[5m', d\n"
+			"assert d['events']=='1,\"x\":2', d\n"
+			"assert 'x' not in d\n");
+	CHECK_EQ(run_tidectl(out, pidstr(), "watch", "-n", "1"), 0);
+	check_printable(out);
+	atomic_store(&f.stop, true);
+	CHECK(!pthread_join(t, NULL));
+	close(f.lfd);
+	remove_dirs();
+}
+
+/*
+ * Names are bytes: --json gives UTF-8 names as they are (a byte that is
+ * no UTF-8 as U+FFFD), and the list shows a command name (which the
+ * process sets to anything, PR_SET_NAME) escaped like every other name.
+ */
+TEST(json_keeps_utf8_names_and_the_list_escapes_command_names)
+{
+	struct cache a, b;
+	char out[8192], want[160];
+
+	find_tidectl();
+	make_dirs();
+	cache_add(&a, "caf\xc3\xa9", 7);
+	cache_add(&b, "bad\xff\xc3", 8);
+	listen_in(0, 0, 0);
+	CHECK_EQ(run_tidectl(out, "--json", pidstr()), 0);
+	check_json(out,
+		   "s={x['name']:x['count'] for x in d['shrinkers']}\n"
+		   "assert s=={'caf\\u00e9':7,'bad\\ufffd\\ufffd':8}, s\n");
+	CHECK_EQ(run_tidectl(out, pidstr()), 0);
+	CHECK(strstr(out, "caf\\xc3\\xa9 "));
+	CHECK(!prctl(PR_SET_NAME, "t\\x41\x1b[7m\xc3\xa9"));
+	CHECK_EQ(run_tidectl_as(-1, out, sizeof(out), "--dir", dir, NULL), 0);
+	th_note("%s", out);
+	check_printable(out);
+	snprintf(want, sizeof(want), "%7d %6u  t\\x5cx41\\x1b[7m\\xc3\\xa9",
+		 (int)getpid(), (unsigned)geteuid());
+	CHECK(strstr(out, want));
+	CHECK_EQ(run_tidectl(out, "--json"), 0);
+	check_json(out,
+		   "assert d[0]['command']=='t\\\\x41\\x1b[7m\\u00e9', d\n");
+	tide_ctl_close();
+	remove_dirs();
+}
+
+static unsigned long errno_count(void *priv, struct tide_shrink_control *sc)
+{
+	(void)priv;
+	(void)sc;
+	return 5;
+}
+
+/* Looks for its objects in a file that is not there: errno ENOENT. */
+static unsigned long errno_scan(void *priv, struct tide_shrink_control *sc)
+{
+	int fd = open("/nonexistent/tide-cache", O_RDONLY);
+
+	(void)priv;
+	(void)sc;
+	if (fd >= 0)
+		close(fd);
+	return 0;
+}
+
+/*
+ * A scan that ran is answered "ok" whatever errno its callback left; only
+ * a name that is no shrinker is ENOENT.
+ */
+TEST(scan_tells_a_missing_shrinker_from_a_callbacks_errno)
+{
+	static const struct tide_shrinker_ops eops = { errno_count,
+						       errno_scan };
+	struct tide_shrinker *s = tide_shrinker_alloc("lookup");
+	char out[4096];
+
+	find_tidectl();
+	make_dirs();
+	CHECK(s);
+	tide_shrinker_register(s, &eops, NULL);
+	listen_in(0, 0, 0);
+	raw("scan lookup 5\n", 14, out, sizeof(out));
+	CHECK_STR(out, "ok\nfreed=0\nend\n");
+	CHECK_UEQ(shrinker("lookup").calls, 1);
+	CHECK_UEQ(shrinker("lookup").scanned, 5);
+	CHECK_EQ(run_tidectl(out, pidstr(), "scan", "lookup", "2"), 0);
+	CHECK_UEQ(shrinker("lookup").calls, 2);
+	raw("scan nosuch 5\n", 14, out, sizeof(out));
+	CHECK_STR(out, "err ENOENT no such shrinker\n");
+	CHECK_UEQ(shrinker("lookup").calls, 2);
+	/* The library call: errno is the caller's unless the name is none. */
+	errno = EBADF;
+	CHECK_UEQ(tide_shrinker_scan("lookup", 1), 0);
+	CHECK_EQ(errno, EBADF);
+	CHECK_UEQ(shrinker("lookup").calls, 3);
+	CHECK_UEQ(tide_shrinker_scan("nosuch", 1), 0);
+	CHECK_EQ(errno, ENOENT);
+	tide_ctl_close();
+	tide_shrinker_free(s);
+	remove_dirs();
+}
+
+/* Output that could not be written is a failure, not exit 0. */
+TEST(tidectl_fails_when_its_output_cannot_be_written)
+{
+	char out[4096], cmd[4500];
+	const char *argv[] = { "sh", "-c", cmd, NULL };
+
+	find_tidectl();
+	make_dirs();
+	listen_in(0, 0, 0);
+	snprintf(cmd, sizeof(cmd), "'%s' --dir '%s' %d >/dev/full", tidectl,
+		 dir, (int)getpid());
+	CHECK_EQ(run_argv(argv, out, sizeof(out), NULL), 1);
+	th_note("%s", out);
+	CHECK_STR(out, "tidectl: write error: No space left on device\n");
+	snprintf(cmd, sizeof(cmd), "'%s' --dir '%s' --json >/dev/full", tidectl,
+		 dir);
+	CHECK_EQ(run_argv(argv, out, sizeof(out), NULL), 1);
+	CHECK_STR(out, "tidectl: write error: No space left on device\n");
+	snprintf(cmd, sizeof(cmd), "'%s' --dir '%s' %d watch -n 1 >/dev/full",
+		 tidectl, dir, (int)getpid());
+	CHECK_EQ(run_argv(argv, out, sizeof(out), NULL), 1);
+	snprintf(cmd, sizeof(cmd), "'%s' --help >/dev/full", tidectl);
+	CHECK_EQ(run_argv(argv, out, sizeof(out), NULL), 1);
+	tide_ctl_close();
+	remove_dirs();
+}
+
+/*
+ * A relative directory would name another place after a chdir(): the
+ * socket would outlive tide_ctl_close() (which unlinks it by its path)
+ * and tidectl could not find it.  It is refused, nothing made.
+ */
+TEST(a_relative_socket_dir_is_refused)
+{
+	struct tide_ctl_config cfg = { .size = sizeof(cfg), .dir = "tide" };
+	char cwd[PATH_MAX];
+
+	CHECK(getcwd(cwd, sizeof(cwd)));
+	make_dirs();
+	CHECK(!chdir(tmp));
+	CHECK_EQ(tide_ctl_listen(&cfg), -EINVAL);
+	CHECK(access("tide", F_OK) && errno == ENOENT);
+	cfg.dir = "./tide";
+	CHECK_EQ(tide_ctl_listen(&cfg), -EINVAL);
+	CHECK(access("tide", F_OK) && errno == ENOENT);
+	CHECK_EQ(tide_ctl_fd(), -ENOTCONN);
+	CHECK(!chdir(cwd));
+	remove_dirs();
+}
+
 RUN_TESTS(
 	T(listen_makes_a_0700_dir_and_a_0600_socket_named_by_pid),
 	T(config_follows_the_size_rule), T(unsafe_socket_dirs_are_refused),
@@ -2116,4 +2513,11 @@ RUN_TESTS(
 	T(close_from_a_callback_of_a_ctl_request_is_reported_and_aborts),
 	T(scan_takes_the_name_as_tidectl_shows_it),
 	T(tidectl_refuses_zero_timeout_interval_and_count),
-	T(another_user_sees_no_process_and_an_unreadable_directory))
+	T(another_user_sees_no_process_and_an_unreadable_directory),
+	T(tidectl_gives_up_at_its_timeout_when_the_backlog_is_full),
+	T(a_burst_of_more_clients_than_slots_is_answered_in_full),
+	T(tidectl_escapes_whatever_a_hostile_process_answers),
+	T(json_keeps_utf8_names_and_the_list_escapes_command_names),
+	T(scan_tells_a_missing_shrinker_from_a_callbacks_errno),
+	T(tidectl_fails_when_its_output_cannot_be_written),
+	T(a_relative_socket_dir_is_refused))

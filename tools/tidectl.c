@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -35,6 +36,7 @@
 #define EXIT_USAGE 2
 #define REPLY_MAX (16u << 20)
 #define MAX_DIRS 64
+#define NAME_MAX_BYTES 255 /* the protocol's longest NAME */
 
 static bool json;
 static const char *only_dir;
@@ -172,6 +174,52 @@ static void find_socket(pid_t pid, char *path, size_t size)
 	    (int)pid);
 }
 
+static void no_answer(pid_t pid) __attribute__((noreturn));
+static void no_answer(pid_t pid)
+{
+	die(EXIT_FAIL, "%d: no answer within %d ms", (int)pid, timeout_ms);
+}
+
+/*
+ * @buf (@*len bytes) with every byte a terminal could take for a control,
+ * but the lines' \n and the rows' \t, written \xHH.  A tide server
+ * escapes its fields already; this is for a process that answers what it
+ * likes (root may ask any user's process).  Frees @buf.
+ */
+static char *printable(char *buf, size_t *len)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t n = 0, bad = 0;
+	char *out;
+
+	for (size_t i = 0; i < *len; i++) {
+		unsigned char c = (unsigned char)buf[i];
+
+		bad += (c < ' ' && c != '\n' && c != '\t') || c > '~';
+	}
+	if (!bad)
+		return buf;
+	out = malloc(*len + 3 * bad + 1);
+	if (!out)
+		die(EXIT_FAIL, "out of memory");
+	for (size_t i = 0; i < *len; i++) {
+		unsigned char c = (unsigned char)buf[i];
+
+		if ((c < ' ' && c != '\n' && c != '\t') || c > '~') {
+			out[n++] = '\\';
+			out[n++] = 'x';
+			out[n++] = hex[c >> 4];
+			out[n++] = hex[c & 15];
+		} else {
+			out[n++] = (char)c;
+		}
+	}
+	out[n] = 0;
+	free(buf);
+	*len = n;
+	return out;
+}
+
 static int64_t now_ms(void)
 {
 	struct timespec ts;
@@ -190,10 +238,12 @@ static bool request_ex(pid_t pid, const char *req, struct reply *rep,
 		       bool optional)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct ucred cr;
+	struct ucred cr = { 0 };
 	socklen_t crlen = sizeof(cr);
 	size_t cap = 4096, len = 0, reqlen = strlen(req), off = 0;
 	int64_t deadline = now_ms() + timeout_ms;
+	struct timeval tv = { .tv_sec = timeout_ms / 1000,
+			      .tv_usec = timeout_ms % 1000 * 1000 };
 	char *buf, *nl;
 	int fd;
 
@@ -201,7 +251,18 @@ static bool request_ex(pid_t pid, const char *req, struct reply *rep,
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		die(EXIT_FAIL, "socket: %s", strerror(errno));
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+	/*
+	 * connect() and send() wait for a server whose listen backlog is
+	 * full (a stuck process) until this timeout, not forever: then they
+	 * fail with EAGAIN.
+	 */
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)))
+		die(EXIT_FAIL, "setsockopt: %s", strerror(errno));
+	while (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		if (errno == EINTR && now_ms() < deadline)
+			continue;
+		if (errno == EAGAIN || errno == EINTR)
+			no_answer(pid);
 		if (errno == EACCES || errno == EPERM)
 			die(EXIT_FAIL, "%s: permission denied", sa.sun_path);
 		if (errno == ECONNREFUSED)
@@ -219,6 +280,8 @@ static bool request_ex(pid_t pid, const char *req, struct reply *rep,
 
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0 && errno == EAGAIN)
+			no_answer(pid);
 		if (n <= 0)
 			die(EXIT_FAIL,
 			    "%d: permission denied (connection "
@@ -236,8 +299,7 @@ static bool request_ex(pid_t pid, const char *req, struct reply *rep,
 		ssize_t n;
 
 		if (left <= 0 || poll(&p, 1, (int)left) == 0)
-			die(EXIT_FAIL, "%d: no answer within %d ms", (int)pid,
-			    timeout_ms);
+			no_answer(pid);
 		n = recv(fd, buf + len, cap - 1 - len, 0);
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -259,6 +321,7 @@ static bool request_ex(pid_t pid, const char *req, struct reply *rep,
 	}
 	close(fd);
 	buf[len] = 0;
+	buf = printable(buf, &len);
 	if (!len)
 		die(EXIT_FAIL,
 		    "%d: permission denied (closed without a reply: the "
@@ -341,21 +404,65 @@ static void unescape(const char *s, char *out, size_t size)
 	out[n] = 0;
 }
 
+/* Length of the well-formed UTF-8 sequence at @p of 2..4 bytes, or 0. */
+static int utf8_len(const unsigned char *p)
+{
+	unsigned cp;
+	int n;
+
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		n = 2, cp = p[0] & 0x1fu;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		n = 3, cp = p[0] & 0x0fu;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		n = 4, cp = p[0] & 0x07u;
+	else
+		return 0;
+	for (int i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0; /* the string's NUL ends it here too */
+		cp = cp << 6 | (p[i] & 0x3fu);
+	}
+	/* overlong, a surrogate, past U+10FFFF */
+	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+		return 0;
+	return n;
+}
+
+/*
+ * @raw as a JSON string: UTF-8 as it is, controls as \u00XX, each byte
+ * that is not part of well-formed UTF-8 as U+FFFD (JSON holds text only).
+ */
+static void json_raw(const char *raw)
+{
+	putchar('"');
+	for (const unsigned char *p = (const unsigned char *)raw; *p; p++) {
+		int n;
+
+		if (*p == '"' || *p == '\\') {
+			printf("\\%c", *p);
+		} else if (*p < 0x20 || *p == 0x7f) {
+			printf("\\u%04x", *p);
+		} else if (*p < 0x80) {
+			putchar(*p);
+		} else if ((n = utf8_len(p))) {
+			fwrite(p, 1, (size_t)n, stdout);
+			p += n - 1;
+		} else {
+			fputs("\\ufffd", stdout);
+		}
+	}
+	putchar('"');
+}
+
+/* A field as the protocol escapes it, as a JSON string of its bytes. */
 static void json_str(const char *escaped)
 {
 	char raw[4096];
 
 	unescape(escaped, raw, sizeof(raw));
-	putchar('"');
-	for (const unsigned char *p = (const unsigned char *)raw; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			printf("\\%c", *p);
-		else if (*p < 0x20 || *p >= 0x7f)
-			printf("\\u%04x", *p);
-		else
-			putchar(*p);
-	}
-	putchar('"');
+	json_raw(raw);
 }
 
 static bool is_number(const char *s)
@@ -392,7 +499,9 @@ static void json_object(const struct reply *rep)
 		eq = strchr(p, '=');
 		if (eq) {
 			*eq = 0;
-			printf("%s\"%s\":", first ? "" : ",", p);
+			fputs(first ? "" : ",", stdout);
+			json_str(p);
+			putchar(':');
 			json_value(eq + 1);
 			*eq = '=';
 			first = false;
@@ -613,18 +722,28 @@ static int cmd_watch(pid_t pid, int interval_ms, long count)
 				strcpy(freed, "0");
 			if (!get(&rep, "usage", usage, sizeof(usage)))
 				strcpy(usage, "0");
-			if (json)
-				printf("{\"time\":\"%s.%03ld\",\"level\":\"%s\","
-				       "\"events\":%s,\"loops\":%s,\"freed\":%s,"
-				       "\"usage\":%s}\n",
-				       when, ts.tv_nsec / 1000000, level, ev,
-				       loops, freed, usage);
-			else
+			if (json) {
+				printf("{\"time\":\"%s.%03ld\",\"level\":",
+				       when, ts.tv_nsec / 1000000);
+				json_str(level);
+				fputs(",\"events\":", stdout);
+				json_value(ev);
+				fputs(",\"loops\":", stdout);
+				json_value(loops);
+				fputs(",\"freed\":", stdout);
+				json_value(freed);
+				fputs(",\"usage\":", stdout);
+				json_value(usage);
+				fputs("}\n", stdout);
+			} else {
 				printf("%s.%03ld  level %-8s  events %s  loops "
 				       "%s  freed %s  usage %s\n",
 				       when, ts.tv_nsec / 1000000, level, ev,
 				       loops, freed, usage);
-			fflush(stdout);
+			}
+			if (fflush(stdout))
+				die(EXIT_FAIL, "write error: %s",
+				    strerror(errno));
 			snprintf(last, sizeof(last), "%s", level);
 			if (count > 0 && ++lines >= count) {
 				free(rep.buf);
@@ -634,6 +753,21 @@ static int cmd_watch(pid_t pid, int interval_ms, long count)
 		free(rep.buf);
 		usleep((useconds_t)interval_ms * 1000);
 	}
+}
+
+/* @s escaped as the protocol escapes names (src/ctl_proto.c). */
+static void escape_name(const char *s, char *out, size_t size)
+{
+	size_t n = 0;
+
+	for (const unsigned char *p = (const unsigned char *)s;
+	     *p && n + 5 < size; p++) {
+		if (*p > ' ' && *p <= '~' && *p != '\\')
+			out[n++] = (char)*p;
+		else
+			n += (size_t)snprintf(out + n, 5, "\\x%02x", *p);
+	}
+	out[n] = 0;
 }
 
 static int cmd_list(void)
@@ -663,6 +797,7 @@ static int cmd_list(void)
 			continue;
 		while ((de = readdir(d))) {
 			char path[PATH_MAX], proc[64], comm[64] = "?";
+			char esc[4 * sizeof(comm)];
 			struct stat st;
 			char *end;
 			long pid = strtol(de->d_name, &end, 10);
@@ -683,16 +818,19 @@ static int cmd_list(void)
 					comm[strcspn(comm, "\n")] = 0;
 				fclose(f);
 			}
+			/* The command name is anything the process set
+			 * (PR_SET_NAME): shown escaped like every name. */
 			if (json) {
 				printf("%s{\"pid\":%ld,\"uid\":%u,\"command\":",
 				       n ? "," : "", pid, (unsigned)st.st_uid);
-				json_str(comm);
+				json_raw(comm);
 				printf(",\"socket\":");
-				json_str(path);
+				json_raw(path);
 				printf("}");
 			} else {
+				escape_name(comm, esc, sizeof(esc));
 				printf("%7ld %6u  %-16s %s\n", pid,
-				       (unsigned)st.st_uid, comm, path);
+				       (unsigned)st.st_uid, esc, path);
 			}
 			n++;
 		}
@@ -752,6 +890,21 @@ static bool unescape_field(const char *s, char *out, size_t size)
 	return n > 0;
 }
 
+/* Output that did not reach its file is a failure (a full disk). */
+static void close_stdout(void)
+{
+	bool failed = ferror(stdout);
+
+	if (fclose(stdout)) {
+		fprintf(stderr, "tidectl: write error: %s\n", strerror(errno));
+		_exit(EXIT_FAIL);
+	}
+	if (failed) {
+		fputs("tidectl: write error\n", stderr);
+		_exit(EXIT_FAIL);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -770,6 +923,7 @@ int main(int argc, char **argv)
 	char req[4200], esc[4096], raw[1100];
 	char *slash = strrchr(argv[0], '/');
 
+	atexit(close_stdout);
 	/* getopt's messages name the program, not the path it ran by. */
 	if (slash && slash[1])
 		argv[0] = slash + 1;
@@ -810,22 +964,19 @@ int main(int argc, char **argv)
 	cmd = argv[optind++];
 	if (!strcmp(cmd, "scan") && argc - optind == 2) {
 		const char *name = argv[optind];
-		size_t n = 0;
 
 		/* The name as tidectl shows it (escaped) stands for its
 		 * bytes; any other is taken as it is. */
 		if (unescape_field(name, raw, sizeof(raw)))
 			name = raw;
-		/* It goes escaped: \xHH for spaces, controls, '\'. */
-		for (const unsigned char *p = (const unsigned char *)name;
-		     *p && n + 5 < sizeof(esc); p++) {
-			if (*p > ' ' && *p <= '~' && *p != '\\')
-				esc[n++] = (char)*p;
-			else
-				n += (size_t)snprintf(esc + n, 5, "\\x%02x",
-						      *p);
+		if (strlen(name) > NAME_MAX_BYTES) {
+			fprintf(stderr,
+				"tidectl: bad name: longer than %d bytes\n",
+				NAME_MAX_BYTES);
+			exit(EXIT_USAGE);
 		}
-		esc[n] = 0;
+		/* It goes escaped: \xHH for spaces, controls, '\'. */
+		escape_name(name, esc, sizeof(esc));
 		snprintf(req, sizeof(req), "scan %s %lu\n", esc,
 			 (unsigned long)number(argv[optind + 1], 0, LONG_MAX,
 					       "object count"));

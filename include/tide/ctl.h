@@ -41,8 +41,9 @@ struct tide_monitor;
  * @size: sizeof(struct tide_ctl_config) as the caller knows it.  The library
  *	reads min(@size, its own size); bytes of a larger caller struct past
  *	its own must be zero (else -E2BIG), so old and new callers both work.
- * @dir: directory of the socket; NULL means $XDG_RUNTIME_DIR/tide when
- *	$XDG_RUNTIME_DIR is an absolute path, else /run/tide.  Created with
+ * @dir: directory of the socket, an absolute path (else -EINVAL); NULL
+ *	means $XDG_RUNTIME_DIR/tide when $XDG_RUNTIME_DIR is an absolute
+ *	path, else /run/tide.  Created with
  *	mode 0700 when missing (its parent must exist); refused when it is a
  *	symlink, not a directory, not owned by the effective uid or not
  *	exactly mode 0700.
@@ -84,7 +85,7 @@ struct tide_ctl_config {
  *
  * Context: any thread; not async-signal-safe.
  * Return: 0; -EBUSY when already listening; -E2BIG (see @cfg->size),
- * -EINVAL (bad @cfg), -ENAMETOOLONG (path too long for a socket address),
+ * -EINVAL (bad @cfg, a relative @cfg->dir), -ENAMETOOLONG (path too long for a socket address),
  * -ENOTDIR (the directory is a symlink or not a directory), -EPERM (it has
  * the wrong owner or mode), -EEXIST (PID.sock exists and is not a socket),
  * -ENOMEM, -EMFILE or -ENFILE (out of file descriptors), or another -errno

@@ -191,6 +191,7 @@ TIDE_API unsigned long tide_drop_caches(void);
  * Context: as tide_shrink().
  * Return: the objects freed (0 on %TIDE_SHRINK_STOP); 0 with errno ENOENT
  * when no registered shrinker has that name, EINVAL when @name is NULL.
+ * Otherwise errno is left as the caller had it, whatever the callback set.
  */
 TIDE_API unsigned long tide_shrinker_scan(const char *name,
 					  unsigned long nr_to_scan);
