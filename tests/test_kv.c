@@ -345,7 +345,11 @@ TEST(realloc_null_allocates)
 	tide_kvfree(p);
 }
 
-TEST(realloc_to_zero_frees_and_returns_null)
+/*
+ * tide_kvrealloc(p, 0, @flags) of a heap and of a paged block: NULL,
+ * errno untouched, and both blocks freed (nothing live is left).
+ */
+static void check_realloc_to_zero_frees(unsigned flags)
 {
 	struct tide__os_stats s0, s1;
 	void *h, *m;
@@ -354,12 +358,20 @@ TEST(realloc_to_zero_frees_and_returns_null)
 	h = tide_kvmalloc(10, 0);
 	m = tide_kvmalloc(1 * MiB, 0);
 	CHECK(h && m);
-	CHECK(!tide_kvrealloc(h, 0, 0));
-	CHECK(!tide_kvrealloc(m, 0, 0));
+	CHECK(tide_kv_is_paged(m));
+	errno = 0;
+	CHECK(!tide_kvrealloc(h, 0, flags));
+	CHECK(!tide_kvrealloc(m, 0, flags));
+	CHECK_EQ(errno, 0);
 	tide__os_stats(&s1);
 	CHECK_EQ(s1.heap_live, s0.heap_live);
 	CHECK_EQ(s1.maps_live, s0.maps_live);
 	CHECK_EQ(s1.map_bytes, s0.map_bytes);
+}
+
+TEST(realloc_to_zero_frees_and_returns_null)
+{
+	check_realloc_to_zero_frees(0);
 }
 
 TEST(free_null_is_a_no_op)
@@ -426,22 +438,7 @@ TEST(overflow_and_bad_input_are_rejected)
  */
 TEST(realloc_to_zero_frees_whatever_the_flags)
 {
-	struct tide__os_stats s0, s1;
-	void *h, *m;
-
-	tide__os_stats(&s0);
-	h = tide_kvmalloc(10, 0);
-	m = tide_kvmalloc(1 * MiB, 0);
-	CHECK(h && m);
-	CHECK(tide_kv_is_paged(m));
-	errno = 0;
-	CHECK(!tide_kvrealloc(h, 0, 1u << 9));
-	CHECK(!tide_kvrealloc(m, 0, 1u << 9));
-	CHECK_EQ(errno, 0);
-	tide__os_stats(&s1);
-	CHECK_EQ(s1.heap_live, s0.heap_live);
-	CHECK_EQ(s1.maps_live, s0.maps_live);
-	CHECK_EQ(s1.map_bytes, s0.map_bytes);
+	check_realloc_to_zero_frees(1u << 9);
 	/* with p NULL it allocates, so the flags are checked */
 	errno = 0;
 	CHECK(!tide_kvrealloc(NULL, 0, 1u << 9));
