@@ -47,6 +47,8 @@
  * jemalloc's tests replace hpa_hooks_t) to observe or alter what reaches the
  * kernel; the defaults are libc's.
  */
+struct sysinfo;
+
 struct tide__os_hooks {
 	void *(*mmap)(void *addr, size_t len, int prot, int flags, int fd,
 		      off_t off);
@@ -59,6 +61,7 @@ struct tide__os_hooks {
 	void *(*realloc)(void *p, size_t size);
 	void (*free)(void *p);
 	void *(*memcpy)(void *dst, const void *src, size_t n);
+	int (*sysinfo)(struct sysinfo *info);
 };
 
 /* Install @hooks (NULL: the defaults); returns the previous table.
@@ -112,6 +115,13 @@ int tide__os_remap_fixed(void *addr, size_t old_len, size_t new_len, void *dst,
 #define MADV_POPULATE_WRITE 23 /* Linux 5.14; older kernels: -EINVAL */
 #endif
 int tide__os_advise(void *addr, size_t len, int advice);
+/*
+ * The machine's total RAM plus total swap in bytes (sysinfo(2), saturated
+ * at UINT64_MAX): the most memory reclaim could ever make room for.  0 or
+ * -errno; not failable (no allocation, no descriptor), but the sysinfo
+ * hook can fail it.
+ */
+int tide__os_mem_total(uint64_t *ret_bytes);
 
 /*
  * Failable heap calls; NULL with errno ENOMEM on failure.

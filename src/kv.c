@@ -78,7 +78,8 @@ _Static_assert(PAGED_HDR % alignof(max_align_t) == 0, "alignment");
  * EINVAL past it; kv reports ENOMEM).  A larger request fails with ENOMEM
  * at once, on every path and without reclaim: no cache a shrinker frees
  * can make room for it (it used to run 13 reclaim passes on the heap path,
- * dropping every cache before failing).
+ * dropping every cache before failing).  A smaller one past RAM plus swap
+ * is tried, then fails without reclaim too (reclaim_bound()).
  */
 #define KV_MAX_SIZE (((size_t)1 << 47) - 2 * TIDE__HUGE_SIZE)
 
@@ -255,16 +256,45 @@ static struct reg_ent *ent_of(const void *p, const char *what)
 /* ---- direct reclaim ------------------------------------------------- */
 
 /*
- * After an attempt failed: run one more reclaim pass (priority 12 down to
- * 0) and say whether to try again.  errno is the attempt's on a final no.
+ * The most memory reclaim could ever make room for: total RAM plus total
+ * swap, read once, after the first failed attempt (0: not read yet;
+ * SIZE_MAX: unknown, which stops no retry).  A request larger than that
+ * fails without reclaim: the kernel's heuristic (vm.overcommit_memory 0)
+ * refuses any mapping larger than RAM plus swap, and strict accounting
+ * (2) commits at most swap plus overcommit_ratio% of RAM, whatever the
+ * caches hold; reclaim would only empty them.  The request is still tried
+ * first: with vm.overcommit_memory 1 it may succeed.
  */
-static bool reclaim_and_retry(int *prio, unsigned flags)
+static atomic_size_t reclaim_limit;
+
+static size_t reclaim_bound(void)
+{
+	size_t b = atomic_load_explicit(&reclaim_limit, memory_order_relaxed);
+	uint64_t total;
+
+	if (likely(b))
+		return b;
+	b = SIZE_MAX;
+	if (!tide__os_mem_total(&total) && total && total < SIZE_MAX)
+		b = (size_t)total;
+	atomic_store_explicit(&reclaim_limit, b, memory_order_relaxed);
+	return b;
+}
+
+/*
+ * After an attempt for @size bytes failed: run one more reclaim pass
+ * (priority 12 down to 0) and say whether to try again.  errno is the
+ * attempt's on a final no.
+ */
+static bool reclaim_and_retry(int *prio, unsigned flags, size_t size)
 {
 	int err = errno;
 
 	if (err != ENOMEM || (flags & TIDE_NORECLAIM) || *prio < 0 ||
-	    tide__in_reclaim())
+	    tide__in_reclaim() || size > reclaim_bound()) {
+		errno = err;
 		return false;
+	}
 	tide__direct_reclaim((*prio)--, flags);
 	errno = err;
 	return true;
@@ -342,7 +372,7 @@ static void *paged_alloc(size_t size, unsigned flags)
 
 	do
 		p = paged_alloc_once(size, flags);
-	while (!p && reclaim_and_retry(&prio, flags));
+	while (!p && reclaim_and_retry(&prio, flags, size));
 	if (p) {
 		len = committed_len(size, unit_for(flags));
 		totals_add(&kv_totals.blocks, 1);
@@ -478,7 +508,8 @@ static void *paged_resize(void *p, struct reg_ent *e, size_t size,
 
 		do
 			r = paged_extend(&p, &e, len);
-		while (r && (errno = -r, reclaim_and_retry(&prio, flags)));
+		while (r &&
+		       (errno = -r, reclaim_and_retry(&prio, flags, size)));
 		if (r == -EINVAL)
 			r = -ENOMEM; /* mremap's word for "too large" */
 		if (r) {
@@ -531,12 +562,12 @@ static void *heap_alloc(size_t size, unsigned flags, bool tried)
 	int prio = TIDE_DEF_PRIORITY;
 	char *p;
 
-	if (tried && !reclaim_and_retry(&prio, flags))
+	if (tried && !reclaim_and_retry(&prio, flags, size))
 		return NULL;
 	do
 		p = (flags & TIDE_ZERO) ? tide__os_calloc(1, heap_req(size)) :
 					  tide__os_malloc(heap_req(size));
-	while (!p && reclaim_and_retry(&prio, flags));
+	while (!p && reclaim_and_retry(&prio, flags, size));
 	if (p && (flags & TIDE_ZERO))
 		zero_tail(p, size);
 	return p;
@@ -557,11 +588,11 @@ static void *heap_resize(void *p, size_t size, unsigned flags, bool tried)
 		tide__os_free(p);
 		return q;
 	}
-	if (tried && !reclaim_and_retry(&prio, flags))
+	if (tried && !reclaim_and_retry(&prio, flags, size))
 		return NULL;
 	do
 		q = tide__os_realloc(p, heap_req(size));
-	while (!q && reclaim_and_retry(&prio, flags));
+	while (!q && reclaim_and_retry(&prio, flags, size));
 	if (q && (flags & TIDE_ZERO))
 		zero_tail(q, TIDE__MIN(old, size));
 	return q;

@@ -35,6 +35,7 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
+#include <sys/sysinfo.h>
 #include <sys/timerfd.h>
 #include <sys/un.h>
 #include <time.h>
@@ -63,6 +64,7 @@ const struct tide__os_hooks tide__os_default_hooks = {
 	.realloc = realloc,
 	.free = free,
 	.memcpy = memcpy,
+	.sysinfo = sysinfo,
 };
 
 static _Atomic(const struct tide__os_hooks *) hooks = &tide__os_default_hooks;
@@ -177,6 +179,7 @@ static void *libc_mremap(void *old, size_t old_len, size_t new_len, int flags,
 #define rel_mremap libc_mremap
 #define rel_madvise madvise
 #define rel_memcpy memcpy
+#define rel_sysinfo sysinfo
 #endif
 
 size_t tide__os_page_size(void)
@@ -453,6 +456,22 @@ int tide__os_advise(void *addr, size_t len, int advice)
 	if (CALL(madvise)(addr, len, advice))
 		return errno ? -errno : -EINVAL;
 	ACCT_ADD(advises, 1);
+	return 0;
+}
+
+int tide__os_mem_total(uint64_t *ret_bytes)
+{
+	struct sysinfo si;
+	uint64_t unit, ram, swap, total;
+
+	if (CALL(sysinfo)(&si))
+		return errno ? -errno : -EINVAL;
+	unit = si.mem_unit ? si.mem_unit : 1;
+	if (__builtin_mul_overflow((uint64_t)si.totalram, unit, &ram) ||
+	    __builtin_mul_overflow((uint64_t)si.totalswap, unit, &swap) ||
+	    __builtin_add_overflow(ram, swap, &total))
+		total = UINT64_MAX;
+	*ret_bytes = total;
 	return 0;
 }
 

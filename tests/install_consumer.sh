@@ -89,9 +89,19 @@ add_executable(use ../use.c)
 target_link_libraries(use PRIVATE tide::tide_static)
 C
 cmake -S "$prefix/cm" -B "$prefix/cm/b" -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
-cmake --build "$prefix/cm/b" >/dev/null
+cmake --build "$prefix/cm/b" -v >"$prefix/cm/build.log"
 out=$("$prefix/cm/b/use")
 [ "$out" = "$(pkg-config --modversion tide) 4096" ] || { echo "find_package consumer printed: $out"; exit 1; }
+# tide::tide_static links what libtide.a needs, as tide-static.pc does:
+# -ldl (dlsym/dladdr before glibc 2.34; glibc 2.34 and later link without
+# it, so only the link line shows it missing).
+link=$(grep -- 'libtide\.a' "$prefix/cm/build.log" | grep -- '-o ')
+if pkg-config --libs tide-static | grep -q -- ' -ldl'; then
+	case " $link " in
+	*" -ldl "*) ;;
+	*) echo "tide::tide_static link line lacks -ldl: $link"; exit 1 ;;
+	esac
+fi
 # Only TIDE_API symbols are exported from the shared library.
 lib=$(ls "$prefix"/lib*/libtide.so.0.* "$prefix"/lib/*/libtide.so.0.* 2>/dev/null | head -n 1)
 bad=$(nm -D --defined-only "$lib" | awk '{print $3}' | grep -v '^tide_' | grep -v '^_' || true)

@@ -150,29 +150,52 @@ static void sock_path(char *out, size_t size, pid_t pid)
 	snprintf(out, size, "%s/%d.sock", dir, (int)pid);
 }
 
-static int connect_to(pid_t pid)
+/* A fresh stream socket, and in @sa the address of @pid's socket. */
+static int socket_for(pid_t pid, struct sockaddr_un *sa)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
 	CHECK(fd >= 0);
-	sock_path(sa.sun_path, sizeof(sa.sun_path), pid);
+	*sa = (struct sockaddr_un){ .sun_family = AF_UNIX };
+	sock_path(sa->sun_path, sizeof(sa->sun_path), pid);
+	return fd;
+}
+
+static int connect_to(pid_t pid)
+{
+	struct sockaddr_un sa;
+	int fd = socket_for(pid, &sa);
+
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)))
 		FAIL("connect %s: %s", sa.sun_path, strerror(errno));
 	return fd;
 }
 
-/* Read until EOF (or @ms pass); the bytes read, NUL-terminated. */
-static size_t read_all(int fd, char *out, size_t size, int ms)
+/*
+ * Read the answer on @fd (the request sent) until the server closes it
+ * (or @size - 1 bytes came), dispatching our own listener meanwhile when
+ * @dispatch; fails after @ms without an event.  The bytes read,
+ * NUL-terminated.
+ */
+static size_t await_answer(int fd, char *out, size_t size, bool dispatch,
+			   int ms)
 {
 	size_t len = 0;
 
 	for (;;) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
+		struct pollfd p[2] = {
+			{ .fd = fd, .events = POLLIN },
+			{ .fd = dispatch ? tide_ctl_fd() : -1,
+			  .events = POLLIN },
+		};
 		ssize_t n;
 
-		if (poll(&p, 1, ms) <= 0)
+		if (poll(p, 2, ms) <= 0)
 			FAIL("no answer within %d ms", ms);
+		if (p[1].revents)
+			CHECK_EQ(tide_ctl_dispatch(), 0);
+		if (!p[0].revents)
+			continue;
 		n = recv(fd, out + len, size - 1 - len, 0);
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -184,6 +207,16 @@ static size_t read_all(int fd, char *out, size_t size, int ms)
 	}
 	out[len] = 0;
 	return len;
+}
+
+/* @out is the answer of @pid's listener to "info" (@who names the socket). */
+static void check_pid_answer(const char *out, pid_t pid, const char *who)
+{
+	char want[64];
+
+	snprintf(want, sizeof(want), "ok\npid=%d\n", (int)pid);
+	if (strncmp(out, want, strlen(want)))
+		FAIL("%s answered \"%s\"", who, out);
 }
 
 /* One raw request (any bytes) to our own server; the reply in @out. */
@@ -202,7 +235,7 @@ static size_t raw_to(pid_t pid, const void *req, size_t len, char *out,
 		off += (size_t)w;
 	}
 	shutdown(fd, SHUT_WR);
-	n = read_all(fd, out, size, 5000);
+	n = await_answer(fd, out, size, false, 5000);
 	close(fd);
 	return n;
 }
@@ -412,11 +445,10 @@ TEST(unsafe_socket_dirs_are_refused)
 
 static void bind_and_exit(void *arg)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	struct sockaddr_un sa;
+	int fd = socket_for(getpid(), &sa);
 
 	(void)arg;
-	sock_path(sa.sun_path, sizeof(sa.sun_path), getpid());
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)))
 		_exit(1);
 	printf("%d\n", (int)getpid());
@@ -834,7 +866,7 @@ TEST(purge_lowers_the_anonymous_memory_of_a_fragmented_heap)
 static void foreign_connect(void *arg)
 {
 	char out[256];
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa;
 	int fd;
 	ssize_t n;
 
@@ -842,8 +874,7 @@ static void foreign_connect(void *arg)
 	if (setgroups(0, NULL) || setresgid(65534, 65534, 65534) ||
 	    setresuid(65534, 65534, 65534))
 		_exit(3);
-	fd = socket(AF_UNIX, SOCK_STREAM, 0);
-	sock_path(sa.sun_path, sizeof(sa.sun_path), getppid());
+	fd = socket_for(getppid(), &sa);
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
 		printf("connect %d\n", errno);
 		return;
@@ -854,7 +885,7 @@ static void foreign_connect(void *arg)
 		printf("send %d\n", errno);
 		return;
 	}
-	n = read_all(fd, out, sizeof(out), 5000);
+	n = await_answer(fd, out, sizeof(out), false, 5000);
 	printf("read %zd\n", n);
 }
 
@@ -1370,43 +1401,6 @@ TEST(out_of_descriptors_the_server_waits_instead_of_spinning)
 
 #define FORK_WATCHDOG_S 30 /* a hang fails the test by SIGALRM */
 
-/*
- * Read the answer on @fd (the request sent) until the server closes it,
- * dispatching our own listener meanwhile when @dispatch; fails after @ms
- * without an event.
- */
-static size_t await_answer(int fd, char *out, size_t size, bool dispatch,
-			   int ms)
-{
-	size_t len = 0;
-
-	for (;;) {
-		struct pollfd p[2] = {
-			{ .fd = fd, .events = POLLIN },
-			{ .fd = dispatch ? tide_ctl_fd() : -1,
-			  .events = POLLIN },
-		};
-		ssize_t n;
-
-		if (poll(p, 2, ms) <= 0)
-			FAIL("no answer within %d ms", ms);
-		if (p[1].revents)
-			CHECK_EQ(tide_ctl_dispatch(), 0);
-		if (!p[0].revents)
-			continue;
-		n = recv(fd, out + len, size - 1 - len, 0);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-		if (len + 1 == size)
-			break;
-	}
-	out[len] = 0;
-	return len;
-}
-
 /* One request to our own listener in dispatch mode, served by this thread. */
 static void ask_self(const char *req, char *out, size_t size)
 {
@@ -1461,7 +1455,7 @@ static struct {
  */
 static void child_serves_its_own_socket(void)
 {
-	char out[4096], want[64], path[128], c;
+	char out[4096], path[128], c;
 
 	close(fk.go[1]);
 	CHECK_EQ(read(fk.go[0], &c, 1), 1);
@@ -1473,9 +1467,7 @@ static void child_serves_its_own_socket(void)
 	/* Dispatch mode: no thread in a forked child (TSan refuses those). */
 	listen_in(0, TIDE_CTL_DISPATCH, 0);
 	ask_self("info\n", out, sizeof(out));
-	snprintf(want, sizeof(want), "ok\npid=%d\n", (int)getpid());
-	if (strncmp(out, want, strlen(want)))
-		FAIL("own socket answered \"%s\"", out);
+	check_pid_answer(out, getpid(), "own socket");
 	tide_ctl_close();
 	CHECK_EQ(access(path, F_OK), atomic_load(&fk.parent_listens) ? 0 : -1);
 	sock_path(path, sizeof(path), getpid());
@@ -1614,7 +1606,7 @@ static void request_in_thread(struct req_thread *r, const char *req)
 
 TEST(callback_forking_in_a_thread_mode_request_leaves_a_working_child)
 {
-	char out[4096], want[64], path[128];
+	char out[4096], path[128];
 	struct tide_shrinker_info si;
 
 	make_dirs();
@@ -1635,8 +1627,7 @@ TEST(callback_forking_in_a_thread_mode_request_leaves_a_working_child)
 	child_exits_0(false);
 	/* The parent goes on serving. */
 	raw("info\n", 5, out, sizeof(out));
-	snprintf(want, sizeof(want), "ok\npid=%d\n", (int)getpid());
-	CHECK(!strncmp(out, want, strlen(want)));
+	check_pid_answer(out, getpid(), "our socket");
 	si = shrinker("forker");
 	CHECK_UEQ(si.calls, 2);
 	CHECK_UEQ(si.scanned, 12);
@@ -1649,7 +1640,6 @@ TEST(callback_forking_in_a_thread_mode_request_leaves_a_working_child)
 TEST(callback_forking_in_a_dispatch_mode_request_leaves_a_working_child)
 {
 	struct req_thread r;
-	char want[64];
 
 	make_dirs();
 	/*
@@ -1670,8 +1660,7 @@ TEST(callback_forking_in_a_dispatch_mode_request_leaves_a_working_child)
 	child_exits_0(true);
 	request_in_thread(&r, "info\n");
 	dispatch_until_done(&r, false);
-	snprintf(want, sizeof(want), "ok\npid=%d\n", (int)getpid());
-	CHECK(!strncmp(r.out, want, strlen(want)));
+	check_pid_answer(r.out, getpid(), "our socket");
 	CHECK_UEQ(shrinker("forker").scanned, 12);
 	tide_ctl_close();
 	CHECK_EQ(tide_ctl_dispatch(), -ENOTCONN);
@@ -1685,7 +1674,7 @@ TEST(callback_forking_in_a_dispatch_mode_request_leaves_a_working_child)
 static void pending_connection_outlives_a_child(unsigned flags)
 {
 	bool dispatch = flags & TIDE_CTL_DISPATCH;
-	char out[4096], want[64];
+	char out[4096];
 	int base, n, fd, st;
 	pid_t pid;
 
@@ -1738,9 +1727,7 @@ static void pending_connection_outlives_a_child(unsigned flags)
 	CHECK_EQ(send(fd, "info\n", 5, MSG_NOSIGNAL), 5);
 	shutdown(fd, SHUT_WR);
 	await_answer(fd, out, sizeof(out), dispatch, 3000);
-	snprintf(want, sizeof(want), "ok\npid=%d\n", (int)getpid());
-	if (strncmp(out, want, strlen(want)))
-		FAIL("answered \"%s\"", out);
+	check_pid_answer(out, getpid(), "our socket");
 	/* What the child found (a bit for each failed check). */
 	CHECK(WIFEXITED(st));
 	CHECK_EQ(WEXITSTATUS(st), 0);
@@ -1771,7 +1758,7 @@ static void *closer_fn(void *arg)
 TEST(fork_from_a_callback_while_another_thread_closes_hangs_nothing)
 {
 	struct req_thread r;
-	char out[4096], want[64], path[128];
+	char out[4096], path[128];
 	pthread_t closer;
 
 	make_dirs();
@@ -1802,8 +1789,7 @@ TEST(fork_from_a_callback_while_another_thread_closes_hangs_nothing)
 	/* And the parent can listen again. */
 	listen_in(0, 0, 0);
 	raw("info\n", 5, out, sizeof(out));
-	snprintf(want, sizeof(want), "ok\npid=%d\n", (int)getpid());
-	CHECK(!strncmp(out, want, strlen(want)));
+	check_pid_answer(out, getpid(), "our socket");
 	tide_ctl_close();
 	remove_dirs();
 }
@@ -1829,7 +1815,7 @@ static void early_child_handler(void)
  */
 TEST(a_fork_handler_registered_before_ctls_can_listen_in_the_child)
 {
-	char out[4096], want[64], path[128];
+	char out[4096], path[128];
 	pid_t pid;
 	int st;
 
@@ -1845,9 +1831,7 @@ TEST(a_fork_handler_registered_before_ctls_can_listen_in_the_child)
 		alarm(FORK_WATCHDOG_S);
 		CHECK_EQ(child_handler_listened, 0);
 		ask_self("info\n", out, sizeof(out));
-		snprintf(want, sizeof(want), "ok\npid=%d\n", (int)getpid());
-		if (strncmp(out, want, strlen(want)))
-			FAIL("child's socket answered \"%s\"", out);
+		check_pid_answer(out, getpid(), "child's socket");
 		tide_ctl_close();
 		sock_path(path, sizeof(path), getppid());
 		CHECK(!access(path, F_OK));
@@ -1861,8 +1845,7 @@ TEST(a_fork_handler_registered_before_ctls_can_listen_in_the_child)
 	sock_path(path, sizeof(path), pid);
 	CHECK(access(path, F_OK) && errno == ENOENT);
 	raw("info\n", 5, out, sizeof(out));
-	snprintf(want, sizeof(want), "ok\npid=%d\n", (int)getpid());
-	CHECK(!strncmp(out, want, strlen(want)));
+	check_pid_answer(out, getpid(), "our socket");
 	tide_ctl_close();
 	remove_dirs();
 }

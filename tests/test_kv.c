@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/sysinfo.h>
 
 #include <tide.h>
 
@@ -344,7 +345,11 @@ TEST(realloc_null_allocates)
 	tide_kvfree(p);
 }
 
-TEST(realloc_to_zero_frees_and_returns_null)
+/*
+ * tide_kvrealloc(p, 0, @flags) of a heap and of a paged block: NULL,
+ * errno untouched, and both blocks freed (nothing live is left).
+ */
+static void check_realloc_to_zero_frees(unsigned flags)
 {
 	struct tide__os_stats s0, s1;
 	void *h, *m;
@@ -353,12 +358,20 @@ TEST(realloc_to_zero_frees_and_returns_null)
 	h = tide_kvmalloc(10, 0);
 	m = tide_kvmalloc(1 * MiB, 0);
 	CHECK(h && m);
-	CHECK(!tide_kvrealloc(h, 0, 0));
-	CHECK(!tide_kvrealloc(m, 0, 0));
+	CHECK(tide_kv_is_paged(m));
+	errno = 0;
+	CHECK(!tide_kvrealloc(h, 0, flags));
+	CHECK(!tide_kvrealloc(m, 0, flags));
+	CHECK_EQ(errno, 0);
 	tide__os_stats(&s1);
 	CHECK_EQ(s1.heap_live, s0.heap_live);
 	CHECK_EQ(s1.maps_live, s0.maps_live);
 	CHECK_EQ(s1.map_bytes, s0.map_bytes);
+}
+
+TEST(realloc_to_zero_frees_and_returns_null)
+{
+	check_realloc_to_zero_frees(0);
 }
 
 TEST(free_null_is_a_no_op)
@@ -425,22 +438,7 @@ TEST(overflow_and_bad_input_are_rejected)
  */
 TEST(realloc_to_zero_frees_whatever_the_flags)
 {
-	struct tide__os_stats s0, s1;
-	void *h, *m;
-
-	tide__os_stats(&s0);
-	h = tide_kvmalloc(10, 0);
-	m = tide_kvmalloc(1 * MiB, 0);
-	CHECK(h && m);
-	CHECK(tide_kv_is_paged(m));
-	errno = 0;
-	CHECK(!tide_kvrealloc(h, 0, 1u << 9));
-	CHECK(!tide_kvrealloc(m, 0, 1u << 9));
-	CHECK_EQ(errno, 0);
-	tide__os_stats(&s1);
-	CHECK_EQ(s1.heap_live, s0.heap_live);
-	CHECK_EQ(s1.maps_live, s0.maps_live);
-	CHECK_EQ(s1.map_bytes, s0.map_bytes);
+	check_realloc_to_zero_frees(1u << 9);
 	/* with p NULL it allocates, so the flags are checked */
 	errno = 0;
 	CHECK(!tide_kvrealloc(NULL, 0, 1u << 9));
@@ -468,6 +466,39 @@ static unsigned long big_scan(void *priv, struct tide_shrink_control *sc)
 static const struct tide_shrinker_ops big_ops = { big_count, big_scan };
 
 /*
+ * What a failing call must leave alone: the counting cache, registered,
+ * and a filled heap block (@h, 100 bytes) and paged block (@m, 1 MiB).
+ */
+struct bystanders {
+	struct tide_shrinker *s;
+	char *h, *m;
+};
+
+static void bystanders_make(struct bystanders *b)
+{
+	b->s = tide_shrinker_alloc("big");
+	CHECK(b->s);
+	tide_shrinker_register(b->s, &big_ops, NULL);
+	b->h = tide_kvmalloc(100, 0);
+	b->m = tide_kvmalloc(1 * MiB, 0);
+	CHECK(b->h && b->m && tide_kv_is_paged(b->m));
+	fill(b->h, 100, 1);
+	fill(b->m, 1 * MiB, 2);
+}
+
+/* The blocks still hold what they held; then all of it is freed. */
+static void bystanders_check_and_free(struct bystanders *b)
+{
+	CHECK_KVSIZE(b->h, 100);
+	CHECK(intact(b->h, 100, 1));
+	CHECK_UEQ(tide_kvsize(b->m), 1 * MiB);
+	CHECK(intact(b->m, 1 * MiB, 2));
+	tide_kvfree(b->h);
+	tide_kvfree(b->m);
+	tide_shrinker_free(b->s);
+}
+
+/*
  * Sizes past the user address space (x86-64: 2^47 less 4 MiB for the
  * header and rounding) fail with ENOMEM at once, without a reclaim pass,
  * on every path: heap or paged by the threshold, kvmalloc, kvcalloc,
@@ -481,16 +512,9 @@ TEST(impossible_sizes_fail_at_once_without_reclaim)
 	static const size_t sizes[] = { ((size_t)1 << 47) - 4 * MiB + 1,
 					(size_t)1 << 47, (size_t)1 << 50,
 					(size_t)1 << 62, SIZE_MAX };
-	struct tide_shrinker *s = tide_shrinker_alloc("big");
-	char *h, *m;
+	struct bystanders b;
 
-	CHECK(s);
-	tide_shrinker_register(s, &big_ops, NULL);
-	h = tide_kvmalloc(100, 0);
-	m = tide_kvmalloc(1 * MiB, 0);
-	CHECK(h && m && tide_kv_is_paged(m));
-	fill(h, 100, 1);
-	fill(m, 1 * MiB, 2);
+	bystanders_make(&b);
 	for (int t = 0; t < 2; t++) {
 		tide_kv_set_threshold(t ? SIZE_MAX : TIDE_KV_DEFAULT_THRESHOLD);
 		for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
@@ -503,28 +527,270 @@ TEST(impossible_sizes_fail_at_once_without_reclaim)
 			CHECK(!tide_kvcalloc(1, n, 0));
 			CHECK_EQ(errno, ENOMEM);
 			errno = 0;
-			CHECK(!tide_kvrealloc(h, n, 0));
+			CHECK(!tide_kvrealloc(b.h, n, 0));
 			CHECK_EQ(errno, ENOMEM);
 			errno = 0;
-			CHECK(!tide_kvrealloc(m, n, 0));
+			CHECK(!tide_kvrealloc(b.m, n, 0));
 			CHECK_EQ(errno, ENOMEM);
 			CHECK_UEQ(atomic_load(&big_counts), 0);
 			CHECK_UEQ(atomic_load(&big_scans), 0);
 		}
 	}
-	CHECK_KVSIZE(h, 100);
-	CHECK(intact(h, 100, 1));
-	CHECK_UEQ(tide_kvsize(m), 1 * MiB);
-	CHECK(intact(m, 1 * MiB, 2));
 	/* the control */
 	tide__fault_set(1, true);
 	CHECK(!tide_kvmalloc(100, 0));
 	tide__fault_clear();
 	CHECK_UEQ(atomic_load(&big_counts), 13); /* one per pass, 12..0 */
 	CHECK_CMP(atomic_load(&big_scans), >, 0);
-	tide_kvfree(h);
-	tide_kvfree(m);
-	tide_shrinker_free(s);
+	bystanders_check_and_free(&b);
+}
+
+/*
+ * The kernel's side of requests past RAM plus swap, simulated so that the
+ * tests do not depend on vm.overcommit_memory: sysinfo reports 16 GiB of
+ * RAM and 8 GiB of swap (mem_unit 4096), and every mapping, remap or heap
+ * request of REFUSE bytes or more fails with ENOMEM (counted in
+ * refused_tries).
+ */
+#define GiB (1024 * MiB)
+#define FAKE_TOTAL (24 * GiB)
+#define REFUSE (16 * GiB)
+
+static atomic_ulong sysinfo_calls, refused_tries;
+static atomic_bool sysinfo_fails;
+
+static int fake_sysinfo(struct sysinfo *si)
+{
+	atomic_fetch_add(&sysinfo_calls, 1);
+	if (atomic_load(&sysinfo_fails)) {
+		errno = EPERM;
+		return -1;
+	}
+	memset(si, 0, sizeof(*si));
+	si->totalram = 16 * GiB / 4096;
+	si->totalswap = 8 * GiB / 4096;
+	si->mem_unit = 4096;
+	return 0;
+}
+
+static bool refuse(size_t len)
+{
+	if (len < REFUSE)
+		return false;
+	atomic_fetch_add(&refused_tries, 1);
+	errno = ENOMEM;
+	return true;
+}
+
+static void *refusing_mmap(void *addr, size_t len, int prot, int flags, int fd,
+			   off_t off)
+{
+	if (refuse(len))
+		return MAP_FAILED;
+	return tide__os_default_hooks.mmap(addr, len, prot, flags, fd, off);
+}
+
+static void *refusing_mremap(void *old, size_t old_len, size_t new_len,
+			     int flags, void *new_addr)
+{
+	if (refuse(new_len))
+		return MAP_FAILED;
+	return tide__os_default_hooks.mremap(old, old_len, new_len, flags,
+					     new_addr);
+}
+
+static void *refusing_malloc(size_t size)
+{
+	return refuse(size) ? NULL : tide__os_default_hooks.malloc(size);
+}
+
+static void *refusing_calloc(size_t n, size_t size)
+{
+	return refuse(n * size) ? NULL : tide__os_default_hooks.calloc(n, size);
+}
+
+static void *refusing_realloc(void *p, size_t size)
+{
+	return refuse(size) ? NULL : tide__os_default_hooks.realloc(p, size);
+}
+
+/* The simulated kernel, with @si as its sysinfo. */
+static void install_machine(int (*si)(struct sysinfo *))
+{
+	static struct tide__os_hooks h;
+
+	h = tide__os_default_hooks;
+	h.sysinfo = si;
+	h.mmap = refusing_mmap;
+	h.mremap = refusing_mremap;
+	h.malloc = refusing_malloc;
+	h.calloc = refusing_calloc;
+	h.realloc = refusing_realloc;
+	tide__os_set_hooks(&h);
+}
+
+/*
+ * Reclaim callbacks and refused attempts of one failing call @expr:
+ * it fails with ENOMEM after @tries attempts and @passes reclaim passes
+ * (big_count runs once a pass).
+ */
+#define CHECK_REFUSED(expr, tries, passes)                            \
+	do {                                                          \
+		unsigned long t0 = atomic_load(&refused_tries);       \
+		unsigned long c0 = atomic_load(&big_counts);          \
+		errno = 0;                                            \
+		CHECK(!(expr));                                       \
+		CHECK_EQ(errno, ENOMEM);                              \
+		CHECK_UEQ(atomic_load(&refused_tries) - t0, (tries)); \
+		CHECK_UEQ(atomic_load(&big_counts) - c0, (passes));   \
+	} while (0)
+
+/* tide_vec_reserve() as a pointer: NULL and errno set on failure. */
+static void *vec_reserve(struct tide_vec *v, size_t n)
+{
+	int r = tide_vec_reserve(v, n);
+
+	errno = -r;
+	return r ? NULL : v;
+}
+
+/* Attempts of a paged block's growth: in place, then moved. */
+#ifdef TIDE_PORTABLE_REMAP
+#define GROW_TRIES 1
+#else
+#define GROW_TRIES 2
+#endif
+
+/*
+ * A request below the address-space bound but past RAM plus swap is tried
+ * once (vm.overcommit_memory 1 may grant it), then fails with ENOMEM
+ * without a reclaim pass: no cache a shrinker frees can make the kernel
+ * grant it.  Every path: heap or paged by the threshold, kvmalloc (also
+ * TIDE_HUGE), kvcalloc, kvrealloc of a heap and of a paged block, vector
+ * growth.  RAM plus swap is read once.  (It used to run all 13 passes,
+ * 14 attempts, each pass scanning every shrinker: 31244 scan calls for
+ * this one.)
+ */
+TEST(sizes_past_ram_and_swap_fail_after_one_try_without_reclaim)
+{
+	static const size_t sizes[] = { FAKE_TOTAL + 1, (size_t)1 << 40,
+					((size_t)1 << 47) - 4 * MiB };
+	struct bystanders b;
+	struct tide_vec v;
+
+	bystanders_make(&b);
+	tide_vec_init(&v, 1, 0);
+	CHECK_EQ(tide_vec_reserve(&v, 100), 0);
+	install_machine(fake_sysinfo);
+	for (int t = 0; t < 2; t++) {
+		tide_kv_set_threshold(t ? SIZE_MAX : TIDE_KV_DEFAULT_THRESHOLD);
+		for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+			volatile size_t n = sizes[i];
+
+			CHECK_REFUSED(tide_kvmalloc(n, 0), 1, 0);
+			CHECK_REFUSED(tide_kvmalloc(n, TIDE_HUGE), 1, 0);
+			CHECK_REFUSED(tide_kvcalloc(1, n, 0), 1, 0);
+			CHECK_REFUSED(tide_kvrealloc(b.h, n, 0), 1, 0);
+			CHECK_REFUSED(tide_kvrealloc(b.m, n, 0), GROW_TRIES, 0);
+			CHECK_REFUSED(vec_reserve(&v, n), 1, 0);
+		}
+	}
+	tide__os_set_hooks(NULL);
+	CHECK_UEQ(atomic_load(&big_scans), 0);
+	CHECK_UEQ(atomic_load(&sysinfo_calls), 1);
+	CHECK_UEQ(v.cap, 100);
+	tide_vec_destroy(&v);
+	bystanders_check_and_free(&b);
+}
+
+/*
+ * The controls: a refused request of exactly RAM plus swap, and one past
+ * it when sysinfo fails (the bound unknown), run all 13 passes (priorities
+ * 12..0) with an attempt after each, as before.
+ */
+TEST(sizes_within_ram_and_swap_or_unknown_still_reclaim)
+{
+	struct bystanders b;
+
+	bystanders_make(&b);
+	install_machine(fake_sysinfo);
+	CHECK_REFUSED(tide_kvmalloc(FAKE_TOTAL, 0), 14, 13);
+	CHECK_REFUSED(tide_kvrealloc(b.m, FAKE_TOTAL, 0), 14 * GROW_TRIES, 13);
+	CHECK_CMP(atomic_load(&big_scans), >, 0);
+	CHECK_UEQ(atomic_load(&sysinfo_calls), 1);
+	tide__os_set_hooks(NULL);
+	bystanders_check_and_free(&b);
+}
+
+TEST(unknown_ram_and_swap_leave_reclaim_on)
+{
+	struct bystanders b;
+
+	bystanders_make(&b);
+	atomic_store(&sysinfo_fails, true);
+	install_machine(fake_sysinfo);
+	CHECK_REFUSED(tide_kvmalloc((size_t)1 << 40, 0), 14, 13);
+	CHECK_REFUSED(tide_kvrealloc(b.h, (size_t)1 << 40, 0), 14, 13);
+	tide__os_set_hooks(NULL);
+	/* read once: a failed read is not retried */
+	CHECK_UEQ(atomic_load(&sysinfo_calls), 1);
+	bystanders_check_and_free(&b);
+}
+
+static int tiny_sysinfo(struct sysinfo *si)
+{
+	memset(si, 0, sizeof(*si));
+	si->totalram = 8 * MiB;
+	si->mem_unit = 1;
+	return 0;
+}
+
+/*
+ * vm.overcommit_memory 1 grants mappings past RAM plus swap: kv never
+ * refuses one before the kernel did.  RAM plus swap is made 8 MiB here,
+ * and known (a refused request read it); 64 MiB still comes, on every
+ * path.
+ */
+TEST(sizes_past_ram_and_swap_are_still_tried)
+{
+	size_t n = 64 * MiB;
+	struct tide_vec v;
+	char *p, *h, *m;
+
+	install_machine(tiny_sysinfo);
+	CHECK(!tide_kvmalloc((size_t)1 << 40, 0)); /* reads the bound */
+	tide_vec_init(&v, 1, 0);
+	for (int t = 0; t < 2; t++) {
+		tide_kv_set_threshold(t ? SIZE_MAX : TIDE_KV_DEFAULT_THRESHOLD);
+		p = tide_kvmalloc(n, 0);
+		CHECK(p);
+		CHECK(tide_kv_is_paged(p) == !t);
+		tide_kvfree(p);
+		h = tide_kvmalloc(100, 0);
+		m = tide_kvmalloc(1 * MiB, 0);
+		CHECK(h && m);
+		h = tide_kvrealloc(h, n, 0);
+		m = tide_kvrealloc(m, n, 0);
+		CHECK(h && m);
+		CHECK_KVSIZE(m, n);
+		tide_kvfree(h);
+		tide_kvfree(m);
+		CHECK_EQ(tide_vec_reserve(&v, n), 0);
+		tide_vec_destroy(&v);
+	}
+	tide__os_set_hooks(NULL);
+}
+
+/* The bound kv reads: MemTotal plus SwapTotal, as /proc/meminfo has them. */
+TEST(mem_total_is_ram_plus_swap)
+{
+	long ram = th_proc_value("/proc/meminfo", "MemTotal:");
+	long swap = th_proc_value("/proc/meminfo", "SwapTotal:");
+	uint64_t total = 0;
+
+	CHECK(ram > 0 && swap >= 0);
+	CHECK_EQ(tide__os_mem_total(&total), 0);
+	CHECK_UEQ(total, ((uint64_t)ram + (uint64_t)swap) * 1024);
 }
 
 TEST(kvcalloc_zeroes)
@@ -1329,6 +1595,11 @@ TEST(oom_loop_over_the_kv_api)
 RUN_TESTS(T(small_blocks_come_from_the_heap),
 	  T(realloc_to_zero_frees_whatever_the_flags),
 	  T(impossible_sizes_fail_at_once_without_reclaim),
+	  T(sizes_past_ram_and_swap_fail_after_one_try_without_reclaim),
+	  T(sizes_within_ram_and_swap_or_unknown_still_reclaim),
+	  T(unknown_ram_and_swap_leave_reclaim_on),
+	  T(sizes_past_ram_and_swap_are_still_tried),
+	  T(mem_total_is_ram_plus_swap),
 	  T(zero_flag_shrink_with_failed_unmap_regrows_zeroed),
 	  T(threshold_splits_heap_and_paged_at_128k),
 	  T(set_threshold_changes_new_blocks_only),

@@ -32,8 +32,10 @@ extern "C" {
  * Blocks of at least the paged threshold are paged.  %TIDE_HUGE asks for a
  * 2 MiB aligned mapping advised MADV_HUGEPAGE (paged blocks only).  When the
  * system says ENOMEM, registered shrinkers are run (direct reclaim, priority
- * 12 down to 0, retrying after each pass) unless %TIDE_NORECLAIM is set or
- * the caller is itself a shrinker callback.
+ * 12 down to 0, retrying after each pass) unless %TIDE_NORECLAIM is set,
+ * the caller is itself a shrinker callback, or @size exceeds the machine's
+ * RAM plus swap (no reclaim can make room for it; it is still tried once,
+ * as overcommit may grant it).
  *
  * Context: any thread.  May run shrinker callbacks (see above).  Not
  * async-signal-safe, with or without %TIDE_NORECLAIM: heap blocks come from
@@ -82,7 +84,8 @@ TIDE_API void *tide_kvcalloc(size_t n, size_t size, unsigned flags) TIDE_MALLOC
  * Context: any thread, but not concurrently with another call on @p.  May run
  * shrinker callbacks.  Not async-signal-safe.
  * Return: the (possibly moved) block, or NULL with errno set (ENOMEM,
- * also at once and without reclaim for a size past the user address space;
+ * also at once and without reclaim for a size past the user address space,
+ * and after one attempt without reclaim for a size past RAM plus swap;
  * EINVAL), in which case @p is still valid and unchanged.  NULL after a
  * free for @size 0.
  */
