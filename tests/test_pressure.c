@@ -9,6 +9,7 @@
  * The real cgroup v1 run is in test_pressure_cgroup.c.
  */
 #include <dirent.h>
+#include <malloc.h>
 #include <stddef.h>
 #include <poll.h>
 #include <pthread.h>
@@ -792,6 +793,113 @@ TEST(hundred_1mib_entries_reclaimed_when_usage_crosses_high)
 	tide_monitor_free(m);
 	tide_shrinker_free(s);
 	remove_tmpdir();
+}
+
+/*
+ * A user trial's cache of 4 KiB heap blocks (one page each, counted in
+ * pages, freed oldest first, exactly as many as asked).  Its frees go to
+ * malloc's free lists: the resident set only drops at the allocator's
+ * purge.  The loop used to read the measure after every pass, see no
+ * progress, and go on down to priority 0: a crossing of high emptied the
+ * cache (190 MiB cached, low 160 MiB: 0-39 MiB left).  Now the passes stop
+ * once the caches freed the gap to low, the purge makes it show, and the
+ * cache keeps what lies under low: freed at most the gap plus a quarter
+ * (the sizes and the rest of the process move the measure a little) plus
+ * one batch.
+ */
+struct heap_cache {
+	void **blk;
+	unsigned long head, n;
+};
+
+static unsigned long heap_cache_count(void *priv,
+				      struct tide_shrink_control *sc)
+{
+	struct heap_cache *c = priv;
+
+	return c->n ? c->n : TIDE_SHRINK_EMPTY;
+}
+
+static unsigned long heap_cache_scan(void *priv, struct tide_shrink_control *sc)
+{
+	struct heap_cache *c = priv;
+	unsigned long k = TIDE__MIN(sc->nr_to_scan, c->n);
+
+	for (unsigned long i = 0; i < k; i++)
+		free(c->blk[c->head++]);
+	c->n -= k;
+	return k;
+}
+
+static uint64_t budget_measure(void)
+{
+	return (uint64_t)(th_proc_value("/proc/self/smaps_rollup", "Rss:") -
+			  th_proc_value("/proc/self/smaps_rollup",
+					"LazyFree:")) *
+	       1024;
+}
+
+TEST(heap_block_cache_stops_near_low_instead_of_emptying)
+{
+	enum { NBLK = 40960 }; /* 160 MiB */
+	static const struct tide_shrinker_ops ops = { heap_cache_count,
+						      heap_cache_scan };
+	struct tide_monitor_config cfg = {
+		.size = sizeof(struct tide_monitor_config),
+		.sources = TIDE_SOURCE_BUDGET,
+		.poll_interval_ms = 10,
+	};
+	struct heap_cache c = { .n = NBLK };
+	struct tide_shrinker *s;
+	struct tide_monitor *m = NULL;
+	struct tide_monitor_stats st;
+	unsigned long gap, freed;
+	uint64_t base, v0;
+
+	if (access("/proc/self/smaps_rollup", R_OK))
+		SKIP("no /proc/self/smaps_rollup");
+	if (strcmp(tide_purge_allocator(), "glibc"))
+		SKIP("malloc is %s, not glibc's: no purge to make heap frees "
+		     "show",
+		     tide_purge_allocator());
+	c.blk = calloc(NBLK, sizeof(*c.blk));
+	CHECK(c.blk);
+	malloc_trim(0);
+	base = budget_measure();
+	for (unsigned long i = 0; i < NBLK; i++) {
+		c.blk[i] = malloc(4096);
+		CHECK(c.blk[i]);
+		memset(c.blk[i], 1, 4096);
+	}
+	cfg.high_watermark = base + 120 * MiB;
+	cfg.low_watermark = base + 80 * MiB;
+	s = tide_shrinker_alloc("heap-blocks");
+	CHECK(s);
+	tide_shrinker_register(s, &ops, &c);
+	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	v0 = budget_measure();
+	CHECK_CMP(v0, >=, cfg.high_watermark);
+	CHECK(tick(m, 1000));
+	st = stats(m);
+	gap = (unsigned long)((v0 - cfg.low_watermark) / 4096);
+	freed = NBLK - c.n;
+	th_note("measure %llu MiB over base, gap %lu pages: freed %lu "
+		"blocks, %lu left, measure now %llu MiB over base, last "
+		"priority %d",
+		(unsigned long long)((v0 - base) / MiB), gap, freed, c.n,
+		(unsigned long long)((st.usage - base) / MiB),
+		st.last_priority);
+	CHECK_UEQ(st.loops, 1);
+	CHECK_CMP(st.usage, <, cfg.low_watermark);
+	CHECK_CMP(freed, >=, gap / 2);
+	CHECK_CMP(freed, <=, gap + gap / 4 + TIDE_SHRINK_BATCH);
+	tide_monitor_free(m);
+	tide_shrinker_free(s);
+	while (c.n) {
+		free(c.blk[c.head++]);
+		c.n--;
+	}
+	free(c.blk);
 }
 
 /*
@@ -2125,6 +2233,7 @@ RUN_TESTS(T(watch_fifo_write_runs_medium_reclaim_loop),
 	  T(cgroup2_watermark_pass_stops_at_the_gap_to_low),
 	  T(cgroup2_max_event_runs_critical_loop),
 	  T(hundred_1mib_entries_reclaimed_when_usage_crosses_high),
+	  T(heap_block_cache_stops_near_low_instead_of_emptying),
 	  T(budget_watermark_hysteresis), T(level_repeats_are_rate_limited),
 	  T(level_returns_to_none_after_quiet_period),
 	  T(thread_mode_reclaims_and_free_leaves_no_thread_or_fd),

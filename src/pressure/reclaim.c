@@ -8,15 +8,18 @@
  *    pass frees something; its first pass asks every shrinker for a share
  *    of its count (MEDIUM a quarter, CRITICAL all) so small caches answer;
  *  - a watermark source over its high watermark runs passes from 12 down to
- *    0 and stops as soon as it reads under its low watermark.
+ *    0 and stops as soon as it reads under its low watermark; the passes
+ *    are bounded by the gap to low (see reclaim_watermark()).
  *
- * Every loop ends with one allocator purge (tide_purge()) unless
- * TIDE_MONITOR_NO_TRIM.  Also here: the monitor's level and statistics,
- * and the allocation sensor's hook (tide__monitor_sense()).  The core that
+ * Every loop ends with an allocator purge (tide_purge()) unless
+ * TIDE_MONITOR_NO_TRIM; a watermark loop whose caches freed the gap
+ * without it showing purges before it goes on.  Also here: the monitor's
+ * level and statistics, and the allocation sensor's hook (tide__monitor_sense()).  The core that
  * opens sources and dispatches their events is pressure/monitor.c.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <limits.h>
 #include <stdint.h>
 
 #include <tide/pressure.h>
@@ -28,6 +31,8 @@
 /* Passes at the floor are bounded in case caches refill as fast as reclaim
  * empties them. */
 #define MAX_FLOOR_PASSES 32
+/* A watermark loop's target doubles per round, up to this many times. */
+#define MAX_ROUND_SHIFT 16
 /* The sensor's step: this fraction of the headroom left, at least MIN. */
 #define SENSOR_STEP_DIV 8
 #define SENSOR_STEP_MIN ((size_t)1 << 20)
@@ -179,39 +184,73 @@ static void watermarks(struct tide_monitor *m, struct tide__src *s,
 	pthread_mutex_unlock(&m->lock);
 }
 
+/* The gap from @value down to @low in pages (at least 1): the target. */
+static unsigned long gap_pages(uint64_t value, uint64_t low)
+{
+	uint64_t gap = value > low ? (value - low) / tide__os_page_size() : 0;
+
+	return (unsigned long)TIDE__MIN(gap, (uint64_t)ULONG_MAX - 1) + 1;
+}
+
 /*
  * kswapd's loop for a watermark source: from 12 down to 0, stopping as soon
  * as the measure is under the low watermark.  Returns the last value read.
+ *
+ * Every pass is bounded by what is left of the target, kswapd's
+ * nr_to_reclaim: the gap to low in pages (caches count in pages or small
+ * units), less what the loop's passes have freed since the target was set.
+ * Once the caches have freed the whole target and the measure is still
+ * not under low, their frees are not showing: heap blocks freed into the
+ * allocator (they show after its purge), or units smaller than pages.
+ * Then the allocator is purged (unless TIDE_MONITOR_NO_TRIM), the measure
+ * read again, and a new target set from the gap left, doubled per such
+ * round so that caches of small units still get there.  Before this, the
+ * passes read the measure, saw no progress from heap frees and went on to
+ * priority 0: a crossing emptied such a cache.
  */
 static uint64_t reclaim_watermark(struct tide_monitor *m, struct tide__src *s,
 				  uint64_t value, unsigned flags)
 {
+	bool trim = !(m->cfg.flags & TIDE_MONITOR_NO_TRIM), purged = false;
 	int prio = TIDE_DEF_PRIORITY;
-	unsigned at_floor = 0;
+	unsigned at_floor = 0, rounds = 0;
+	unsigned long target, claimed = 0;
 	uint64_t high, low;
 
 	watermarks(m, s, &high, &low);
+	target = gap_pages(value, low);
 	for (;;) {
-		unsigned long budget, freed;
+		unsigned long freed;
 
 		/* a callback (a shrinker, or the level callback before the
 		 * loop) forked: the child's copy of the loop stops here */
 		if (tide__mon_forked(m))
 			return value;
-		/* kswapd's nr_to_reclaim: the gap to the low watermark in
-		 * pages (caches count in pages or small units); unbounded at
-		 * priority 0, so a cache of smaller units still gets there. */
-		budget = prio && value > low ?
-				 (unsigned long)((value - low) /
-						 tide__os_page_size()) +
-					 1 :
-				 0;
-		freed = pass(m, prio, 0, budget, flags);
+		freed = pass(m, prio, 0, target - claimed, flags);
+		claimed = freed < target - claimed ? claimed + freed : target;
+		purged = purged && !freed;
 		if (s->ops->read(s, &value))
 			break;
 		set_value(m, s, value);
 		if (value < low)
 			break;
+		if (claimed == target) {
+			if (trim) {
+				tide_purge();
+				purged = true;
+				if (s->ops->read(s, &value))
+					break;
+				set_value(m, s, value);
+				if (value < low)
+					break;
+			}
+			rounds += rounds < MAX_ROUND_SHIFT;
+			target = gap_pages(value, low);
+			target = target > ULONG_MAX >> rounds ?
+					 ULONG_MAX :
+					 target << rounds;
+			claimed = 0;
+		}
 		if (prio > 0) {
 			prio--;
 			continue;
@@ -219,8 +258,12 @@ static uint64_t reclaim_watermark(struct tide_monitor *m, struct tide__src *s,
 		if (!freed || ++at_floor >= MAX_FLOOR_PASSES)
 			break;
 	}
-	loop_end(m, s);
-	if (!(m->cfg.flags & TIDE_MONITOR_NO_TRIM) && !s->ops->read(s, &value))
+	/* the allocator was purged after the last pass that freed anything */
+	if (!purged)
+		loop_end(m, s);
+	else
+		tide__mon_stat_add(m, s, 0, 1);
+	if (trim && !purged && !s->ops->read(s, &value))
 		set_value(m, s, value);
 	return value;
 }
