@@ -352,14 +352,17 @@ TIDE_API int tide_monitor_limit(struct tide_monitor *m,
  * schedules at once.  The pair replaces the configured one for good: the
  * sources re-opened after the process moves to another cgroup take it
  * too.  A cgroup v1 limit watcher's usage-threshold event is registered
- * again at @high (a new eventfd first, then the old one closed).  On
- * failure nothing changed: the old pair and the old threshold stay.
+ * again at @high (a new eventfd first, then the old one closed).  When
+ * its group can no longer take one (removed, or cgroup.event_control no
+ * longer writable) the old threshold stays, its events only wake the
+ * check, and the poll watches the new pair.  On failure nothing changed:
+ * the old pair and the old threshold stay.
  *
  * Context: any thread.
  * Return: 0; -EINVAL for NULL, @high 0 or @low > @high; -EOPNOTSUPP when the
  * monitor runs no watermark source; -ECHILD in a process that inherited
  * the monitor across fork(); -ENOMEM, -EMFILE or -ENFILE when the new
- * threshold cannot be opened, or the error cgroup.event_control gives.
+ * threshold cannot be opened.
  */
 TIDE_API int tide_monitor_set_watermarks(struct tide_monitor *m, uint64_t high,
 					 uint64_t low);

@@ -767,8 +767,8 @@ int tide_monitor_limit(struct tide_monitor *m, struct tide_monitor_limit *ret)
 /*
  * Under the lock: every source that binds a descriptor to the high
  * watermark (a v1 usage threshold) opens one for @high, all or none; then
- * the new ones replace the old.  Returns 0 or the first error, with
- * nothing changed.
+ * the new ones replace the old.  Returns 0 or the first exhaustion error
+ * (tide__os_exhausted()), with nothing changed.
  */
 static int rearm_sources(struct tide_monitor *m, uint64_t high)
 {
@@ -782,6 +782,12 @@ static int rearm_sources(struct tide_monitor *m, uint64_t high)
 		if (!s->ops || !s->watermark || !s->ops->rearm)
 			continue;
 		r = s->ops->rearm(s, high, &slot[n]);
+		/* A group that went away or an event_control no longer
+		 * writable: the old threshold stays (its events only wake
+		 * the check) and the poll watches the new pair.  Out of
+		 * memory or descriptors: nothing changes, the caller retries. */
+		if (r < 0 && !tide__os_exhausted(r))
+			r = 0;
 		if (r < 0 || slot[n] < 0)
 			continue;
 		fd[n] = r;
