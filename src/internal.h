@@ -7,6 +7,7 @@
 #define TIDE_INTERNAL_H
 
 #include <errno.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -62,6 +63,9 @@ struct tide__os_hooks {
 	void (*free)(void *p);
 	void *(*memcpy)(void *dst, const void *src, size_t n);
 	int (*sysinfo)(struct sysinfo *info);
+	/* descriptors: tests stop a thread at a given close or read */
+	int (*close)(int fd);
+	ssize_t (*pread)(int fd, void *buf, size_t len, off_t off);
 };
 
 /* Install @hooks (NULL: the defaults); returns the previous table.
@@ -291,6 +295,10 @@ ssize_t tide__os_recv(int fd, void *buf, size_t len);
 ssize_t tide__os_send(int fd, const void *buf, size_t len);
 
 pid_t tide__os_getpid(void);
+/* Block every signal the calling thread can block, saving its mask in
+ * *@old; restore that mask. */
+void tide__os_signals_block(sigset_t *old);
+void tide__os_signals_restore(const sigset_t *old);
 uid_t tide__os_geteuid(void);
 /* kill(pid, 0): 0 if @pid exists and may be signalled, -EPERM if it
  * exists and may not, -ESRCH if there is no such process. */

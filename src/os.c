@@ -65,6 +65,8 @@ const struct tide__os_hooks tide__os_default_hooks = {
 	.free = free,
 	.memcpy = memcpy,
 	.sysinfo = sysinfo,
+	.close = close,
+	.pread = pread,
 };
 
 static _Atomic(const struct tide__os_hooks *) hooks = &tide__os_default_hooks;
@@ -180,6 +182,8 @@ static void *libc_mremap(void *old, size_t old_len, size_t new_len, int flags,
 #define rel_madvise madvise
 #define rel_memcpy memcpy
 #define rel_sysinfo sysinfo
+#define rel_close close
+#define rel_pread pread
 #endif
 
 size_t tide__os_page_size(void)
@@ -567,7 +571,7 @@ int tide__os_open(const char *path, int flags)
 
 int tide__os_close(int fd)
 {
-	return RET(close(fd));
+	return RET(CALL(close)(fd));
 }
 
 ssize_t tide__os_read(int fd, void *buf, size_t len)
@@ -577,7 +581,7 @@ ssize_t tide__os_read(int fd, void *buf, size_t len)
 
 ssize_t tide__os_pread(int fd, void *buf, size_t len, off_t off)
 {
-	return RET_N(pread(fd, buf, len, off));
+	return RET_N(CALL(pread)(fd, buf, len, off));
 }
 
 ssize_t tide__os_write(int fd, const void *buf, size_t len)
@@ -766,6 +770,19 @@ ssize_t tide__os_send(int fd, const void *buf, size_t len)
 pid_t tide__os_getpid(void)
 {
 	return getpid();
+}
+
+void tide__os_signals_block(sigset_t *old)
+{
+	sigset_t all;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, old);
+}
+
+void tide__os_signals_restore(const sigset_t *old)
+{
+	pthread_sigmask(SIG_SETMASK, old, NULL);
 }
 
 uid_t tide__os_geteuid(void)

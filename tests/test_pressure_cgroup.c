@@ -21,6 +21,8 @@
 #include <dirent.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include <tide.h>
@@ -568,9 +570,153 @@ TEST(watcher_lost_to_a_descriptor_limit_after_a_move_comes_back)
 	CHECK(watched(out, "home", 100663296, b) & TIDE_SOURCE_CGROUP1);
 }
 
+/*
+ * tide_monitor_set_watermarks() moves the v1 usage threshold: a monitor
+ * opened with high 160 MiB (limit 192 MiB) is set to 64 / 48 MiB, its
+ * poll slowed to 100 s so that only the threshold event can wake it
+ * before the test ends.  Memory the monitor cannot see allocate (mmap,
+ * 1 MiB at a time, none through tide: the sensor stays silent) grows
+ * until the level callback reports MEDIUM; the event's reclaim must then
+ * bring the working set under low in exactly one loop.  With the
+ * threshold left at 160 MiB nothing would wake the monitor.
+ */
+#define CHUNKS 120
+static struct chunks {
+	pthread_mutex_t lock;
+	void *p[CHUNKS];
+	unsigned n, freed;
+} chunks = { .lock = PTHREAD_MUTEX_INITIALIZER };
+static _Atomic int seen[8], nseen;
+
+static void chunk_level(enum tide_pressure_level lvl, void *arg)
+{
+	int i = atomic_fetch_add(&nseen, 1);
+
+	(void)arg;
+	if (i < 8)
+		seen[i] = (int)lvl;
+}
+
+static unsigned long chunk_count(void *priv, struct tide_shrink_control *sc)
+{
+	unsigned long pages;
+
+	(void)priv;
+	(void)sc;
+	pthread_mutex_lock(&chunks.lock);
+	pages = (unsigned long)chunks.n * (MiB / 4096);
+	pthread_mutex_unlock(&chunks.lock);
+	return pages ? pages : TIDE_SHRINK_EMPTY;
+}
+
+static unsigned long chunk_scan(void *priv, struct tide_shrink_control *sc)
+{
+	unsigned long freed = 0;
+
+	(void)priv;
+	pthread_mutex_lock(&chunks.lock);
+	while (freed < sc->nr_to_scan && chunks.n) {
+		munmap(chunks.p[--chunks.n], MiB);
+		chunks.freed++;
+		freed += MiB / 4096;
+	}
+	pthread_mutex_unlock(&chunks.lock);
+	return freed;
+}
+
+static void threshold_mover(void *arg)
+{
+	static const struct tide_shrinker_ops ops = { chunk_count, chunk_scan };
+	struct tide_monitor_config cfg = {
+		.size = sizeof(cfg),
+		.sources = TIDE_SOURCE_CGROUP1,
+		.high_watermark = 160 * MiB,
+		.low_watermark = 150 * MiB,
+		.poll_interval_ms = 100000,
+		.flags = TIDE_MONITOR_NO_TRIM,
+		.on_level = chunk_level,
+	};
+	struct tide_shrinker *s = tide_shrinker_alloc("chunks");
+	struct tide_monitor_source_stats ss = { 0 };
+	struct tide_monitor_limit l = { 0 };
+	struct tide_monitor *m = NULL;
+	unsigned allocated = 0;
+	long long peak;
+	char pid[32];
+
+	(void)arg;
+	snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	if (!s || write_str(top_dir, "cgroup.procs", pid))
+		_exit(2);
+	tide_shrinker_register(s, &ops, NULL);
+	if (tide_monitor_new(&m, &cfg) || tide_monitor_start(m))
+		_exit(3);
+	if (tide_monitor_set_watermarks(m, 64 * MiB, 48 * MiB))
+		_exit(4);
+	usleep(300 * 1000); /* the check set_watermarks asks for is done */
+	while (!atomic_load(&nseen) && allocated < CHUNKS) {
+		void *p = mmap(NULL, MiB, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		if (p == MAP_FAILED)
+			_exit(5);
+		memset(p, 1, MiB);
+		pthread_mutex_lock(&chunks.lock);
+		chunks.p[chunks.n++] = p;
+		pthread_mutex_unlock(&chunks.lock);
+		allocated++;
+		usleep(2000);
+	}
+	/* the group's peak: the event came as charges passed 64 MiB */
+	peak = read_key(top_dir, "memory.max_usage_in_bytes", "");
+	for (int i = 0; i < 500 && atomic_load(&nseen) < 2; i++)
+		usleep(10000);
+	tide_monitor_source_stats(m, TIDE_SOURCE_CGROUP1, &ss);
+	tide_monitor_limit(m, &l);
+	printf("levels=%d:%d,%d events=%llu loops=%llu high=%llu low=%llu "
+	       "under_low=%d peak=%lld allocated=%u freed=%u\n",
+	       atomic_load(&nseen), seen[0], seen[1], ss.events, ss.loops,
+	       (unsigned long long)l.high, (unsigned long long)l.low,
+	       ss.value < 48 * MiB, peak, allocated, chunks.freed);
+	tide_monitor_free(m);
+	tide_shrinker_free(s);
+	_exit(0);
+}
+
+TEST(set_watermarks_moves_the_v1_usage_threshold)
+{
+	char out[4096];
+	unsigned allocated = 0, freed = 0;
+	long long peak = 0;
+	const char *p;
+	int st;
+
+	scen = OWN;
+	make_groups();
+	st = th_fork(threshold_mover, NULL, out, sizeof(out));
+	th_note("%s", out);
+	remove_groups();
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	/* MEDIUM at the event, NONE once under low; one event, one loop */
+	CHECK(strstr(out, "levels=2:2,0 events=1 loops=1 high=67108864 "
+			  "low=50331648 under_low=1 "));
+	CHECK(p = strstr(out, "peak="));
+	CHECK_EQ(sscanf(p, "peak=%lld allocated=%u freed=%u", &peak, &allocated,
+			&freed),
+		 3);
+	/* the event came as the group's charges passed 64 MiB, not at the
+	 * old 160 (a chunk or two more under a sanitizer, whose shadow
+	 * memory is charged too) */
+	CHECK_CMP(peak, >=, (long long)(64 * MiB));
+	CHECK_CMP(peak, <, (long long)(80 * MiB));
+	CHECK_CMP(allocated, <=, 66);
+	CHECK_CMP(freed, >=, 1);
+}
+
 RUN_TESTS(T(a_limit_on_own_group_survived_with_defaults),
 	  T(b_limit_on_parent_survived_from_child),
 	  T(c_page_cache_reader_keeps_a_third_of_the_limit_as_objects),
 	  T(d_sensor_alone_keeps_a_memset_speed_cache_alive),
 	  T(process_moved_to_another_group_is_rediscovered),
-	  T(watcher_lost_to_a_descriptor_limit_after_a_move_comes_back))
+	  T(watcher_lost_to_a_descriptor_limit_after_a_move_comes_back),
+	  T(set_watermarks_moves_the_v1_usage_threshold))

@@ -351,15 +351,19 @@ TIDE_API int tide_monitor_limit(struct tide_monitor *m,
  * Go's debug.SetMemoryLimit: every watermark source (limit watchers and
  * the budget) takes the new pair at the monitor's next check, which it
  * schedules at once.  The pair replaces the configured one for good: the
- * limit watchers re-opened after the process moves to another cgroup take
- * it too.  A cgroup v1 usage-threshold event stays registered at the
- * high watermark the watcher was opened with; the poll, which follows the
- * new pair, stands in for it.
+ * sources re-opened after the process moves to another cgroup take it
+ * too.  A cgroup v1 limit watcher's usage-threshold event is registered
+ * again at @high (a new eventfd first, then the old one closed).  When
+ * its group can no longer take one (removed, or cgroup.event_control no
+ * longer writable) the old threshold stays, its events only wake the
+ * check, and the poll watches the new pair.  On failure nothing changed:
+ * the old pair and the old threshold stay.
  *
  * Context: any thread.
  * Return: 0; -EINVAL for NULL, @high 0 or @low > @high; -EOPNOTSUPP when the
  * monitor runs no watermark source; -ECHILD in a process that inherited
- * the monitor across fork().
+ * the monitor across fork(); -ENOMEM, -EMFILE or -ENFILE when the new
+ * threshold cannot be opened.
  */
 TIDE_API int tide_monitor_set_watermarks(struct tide_monitor *m, uint64_t high,
 					 uint64_t low);
@@ -437,7 +441,9 @@ TIDE_API void tide_purge_stats(struct tide_purge_stats *st);
  * memory: the parent's monitor goes on.  Fork handlers take every
  * monitor's lock around fork(), so a child's copy is never caught halfway
  * through a change of its descriptors, and its tide_monitor_stats(),
- * tide_monitor_source_stats() and tide_monitor_limit() never wait.
+ * tide_monitor_source_stats() and tide_monitor_limit() never wait.  Those
+ * locks are held with the thread's signals blocked: a signal handler that
+ * forks runs after the section, never inside it.
  *
  * Context: any thread but the monitor's own (not from @on_level); may wait
  * for a running reclaim loop (also one the sensor runs) to finish.

@@ -29,28 +29,24 @@ enum { FD_USAGE, FD_RSS };
  * A file put in the RSS path's place (rename(), or removed and written
  * anew: how tools replace files) is opened in place of the old one; if
  * that cannot be done now, the old one is read and it is tried again at
- * the next read.  /proc/self/smaps_rollup stays one file.
+ * the next poll.  /proc/self/smaps_rollup stays one file.  The core calls
+ * this under the monitor's lock, which the fork handler takes: a child
+ * never sees the new descriptor open and the old not yet closed.
  */
 static void rss_follow(struct tide__src *s)
 {
 	struct stat now, held;
-	int fd, held_fd;
+	int fd;
 
-	if (tide__os_stat(s->dir, &now) ||
+	if (s->fd[FD_RSS] < 0 || tide__os_stat(s->dir, &now) ||
 	    tide__os_fstat(s->fd[FD_RSS], &held) ||
 	    (now.st_ino == held.st_ino && now.st_dev == held.st_dev))
 		return;
 	fd = tide__file_open(s->dir, false, false);
 	if (fd < 0)
 		return;
-	/*
-	 * The slot first: a child forked in between holds both copies and
-	 * closes the new one at its tide_monitor_free(), never a number that
-	 * another thread may have been given meanwhile.
-	 */
-	held_fd = s->fd[FD_RSS];
+	tide__os_close(s->fd[FD_RSS]);
 	s->fd[FD_RSS] = fd;
-	tide__os_close(held_fd);
 }
 
 static int budget_read(struct tide__src *s, uint64_t *ret)
@@ -63,7 +59,6 @@ static int budget_read(struct tide__src *s, uint64_t *ret)
 		r = tide__file_read(s->fd[FD_USAGE], NULL, buf, 64);
 		return r ? r : tide__parse_u64(buf, ret);
 	}
-	rss_follow(s);
 	r = tide__file_read(s->fd[FD_RSS], NULL, buf, sizeof(buf));
 	if (r)
 		return r;
@@ -178,6 +173,7 @@ static void budget_close(struct tide__src *s)
 
 const struct tide__src_ops tide__src_budget_ops = {
 	.open = budget_open,
+	.follow = rss_follow,
 	.handle = budget_handle,
 	.read = budget_read,
 	.next_poll = budget_next_poll,

@@ -48,6 +48,13 @@ int tide__file_open(const char *path, bool write, bool allow_special);
 int tide__file_read(int fd, const char *path, char *buf, size_t size);
 
 /*
+ * Read @path through to its end in small pieces (any length, no heap) and
+ * return a 64-bit FNV-1a hash of its bytes and their number: to tell a
+ * changed file from the same text read again.
+ */
+int tide__file_digest(const char *path, uint64_t *ret_hash, uint64_t *ret_len);
+
+/*
  * Strict base64 (RFC 4648, padding required, whitespace ignored), for
  * $MEMORY_PRESSURE_WRITE.  *@out gets a tide__os_malloc() buffer of *@len
  * bytes; NULL and 0 for an empty input.  -EINVAL for bad input, -ENOMEM.

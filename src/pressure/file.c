@@ -39,6 +39,37 @@ int tide__file_open(const char *path, bool write, bool allow_special)
 	return fd;
 }
 
+int tide__file_digest(const char *path, uint64_t *ret_hash, uint64_t *ret_len)
+{
+	unsigned char buf[512];
+	uint64_t hash = UINT64_C(14695981039346656037), len = 0;
+	int fd = tide__file_open(path, false, false), r = 0;
+
+	if (fd < 0)
+		return fd;
+	for (;;) {
+		ssize_t n = tide__os_read(fd, buf, sizeof(buf));
+
+		if (n == -EINTR)
+			continue;
+		if (n <= 0) {
+			r = (int)n;
+			break;
+		}
+		for (ssize_t i = 0; i < n; i++) {
+			hash ^= buf[i];
+			hash *= UINT64_C(1099511628211);
+		}
+		len += (uint64_t)n;
+	}
+	tide__os_close(fd);
+	if (r)
+		return r;
+	*ret_hash = hash;
+	*ret_len = len;
+	return 0;
+}
+
 int tide__file_read(int fd, const char *path, char *buf, size_t size)
 {
 	bool own = fd < 0;

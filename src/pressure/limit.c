@@ -294,32 +294,43 @@ static int v1_register(int ctl, int efd, int target, const char *arg)
 	return w == n ? 0 : -EIO;
 }
 
+/* A new eventfd registered through @ctl as a usage threshold at @high:
+ * the eventfd or -errno (nothing left open). */
+static int v1_threshold(struct tide__src *s, int ctl, uint64_t high)
+{
+	char arg[32];
+	int efd = tide__os_eventfd(), r;
+
+	if (efd < 0)
+		return efd;
+	snprintf(arg, sizeof(arg), "%" PRIu64, high);
+	r = v1_register(ctl, efd, s->fd[FD_USAGE], arg);
+	if (r) {
+		tide__os_close(efd);
+		return r;
+	}
+	return efd;
+}
+
 /* Thresholds and vmpressure levels where cgroup.event_control is writable;
  * without them the poll alone watches. */
 static int v1_events(struct tide__src *s, const char *dir)
 {
 	static const char *const names[3] = { "low", "medium", "critical" };
-	char arg[32];
 	int ctl, plevel, r = 0;
 
 	ctl = open_at(dir, "cgroup.event_control", true);
 	if (ctl < 0)
 		return tide__os_exhausted(ctl) ? ctl : 0;
-	snprintf(arg, sizeof(arg), "%" PRIu64, s->high);
-	s->fd[FD_EVENT] = tide__os_eventfd();
-	if (s->fd[FD_EVENT] < 0) {
-		r = s->fd[FD_EVENT];
-		goto out;
-	}
-	r = v1_register(ctl, s->fd[FD_EVENT], s->fd[FD_USAGE], arg);
-	if (r) {
-		tide__os_close(s->fd[FD_EVENT]);
-		s->fd[FD_EVENT] = -1;
-		if (tide__os_exhausted(r))
-			goto out;
-		r = 0; /* not writable here: the poll alone watches */
-	} else {
+	r = v1_threshold(s, ctl, s->high);
+	if (r >= 0) {
+		s->fd[FD_EVENT] = r;
 		s->events[FD_EVENT] = EPOLLIN;
+		r = 0;
+	} else if (tide__os_exhausted(r)) {
+		goto out;
+	} else {
+		r = 0; /* not writable here: the poll alone watches */
 	}
 	plevel = open_at(dir, "memory.pressure_level", false);
 	if (tide__os_exhausted(plevel)) {
@@ -401,6 +412,29 @@ static int cgroup1_open(struct tide__src *s, const struct tide__src_env *env)
 	return 0;
 }
 
+/*
+ * The watermarks change to @high: a threshold registered at the new high
+ * replaces the one at the old (which closing its eventfd unregisters).
+ * Without one (cgroup.event_control not writable) there is nothing to
+ * replace.
+ */
+static int cgroup1_rearm(struct tide__src *s, uint64_t high, int *slot)
+{
+	int ctl, r;
+
+	*slot = -1;
+	if (s->fd[FD_EVENT] < 0)
+		return 0;
+	ctl = open_at(s->dir, "cgroup.event_control", true);
+	if (ctl < 0)
+		return ctl;
+	r = v1_threshold(s, ctl, high);
+	tide__os_close(ctl);
+	if (r >= 0)
+		*slot = FD_EVENT;
+	return r;
+}
+
 /* ---- events ------------------------------------------------------------- */
 
 static bool limit_handle(struct tide__src *s, int i, uint32_t events,
@@ -438,6 +472,7 @@ const struct tide__src_ops tide__src_cgroup2_ops = {
 
 const struct tide__src_ops tide__src_cgroup1_ops = {
 	.open = cgroup1_open,
+	.rearm = cgroup1_rearm,
 	.handle = limit_handle,
 	.read = limit_read,
 	.next_poll = limit_next_poll,

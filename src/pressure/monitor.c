@@ -32,9 +32,6 @@
 
 #define DEFAULT_RATE_MS 1000
 #define DEFAULT_QUIET_MS 2000
-/* How often a monitor checks whether the process moved to another cgroup
- * when no source polls faster. */
-#define MOVE_CHECK_MS 1000
 
 /* Every source, in the order of the TIDE_SOURCE_* bits. */
 static const struct tide__src_ops *const source_ops[] = {
@@ -155,54 +152,30 @@ struct tide__src *tide__mon_limit_watcher(struct tide_monitor *m)
 	return s ? s : src_of(m, TIDE_SOURCE_CGROUP2);
 }
 
-/* ---- cgroup moves ---------------------------------------------------------- */
-
-/* Re-open the limit watchers after the process moved to another cgroup. */
-static int rediscover(struct tide_monitor *m);
-
-/*
- * Has the process moved to another cgroup?  Then re-open the limit
- * watchers there.  When that ran out of memory or descriptors, it is tried
- * again once a second (whether or not the process moved again meanwhile)
- * until every watcher that applies is open.
- */
-static void check_moved(struct tide_monitor *m)
-{
-	char buf[sizeof(m->proc_cgroup)];
-	uint64_t now;
-
-	if (!m->move_check)
-		return;
-	now = m->move_pending ? tide__os_now_ns() : 0;
-	if (m->move_pending && now < m->move_retry_ns)
-		return;
-	if (tide__file_read(-1,
-			    m->paths.proc_cgroup ? m->paths.proc_cgroup :
-						   "/proc/self/cgroup",
-			    buf, sizeof(buf)) ||
-	    (!m->move_pending && !strcmp(buf, m->proc_cgroup)))
-		return;
-	memcpy(m->proc_cgroup, buf, sizeof(buf));
-	m->move_pending = rediscover(m) != 0;
-	if (m->move_pending)
-		m->move_retry_ns = (now ? now : tide__os_now_ns()) +
-				   (uint64_t)MOVE_CHECK_MS * 1000000u;
-}
-
 /* ---- dispatch ----------------------------------------------------------- */
 
-/* Under the lock: a child forked meanwhile closes exactly what is open. */
-static void drop_fd(struct tide_monitor *m, struct tide__src *s, int i)
+/*
+ * A source's handle() for fd[@i] (-1: its poll), under the lock:
+ * tide_monitor_set_watermarks() may replace a descriptor from another
+ * thread, and a child forked meanwhile closes exactly what is open.  A
+ * descriptor the source is done with is dropped.
+ */
+static void src_handle(struct tide_monitor *m, struct tide__src *s, int i,
+		       uint32_t events, enum tide_pressure_level *lvl,
+		       bool *check)
 {
-	pthread_mutex_lock(&m->lock);
-	tide__os_epoll_ctl(m->epfd, EPOLL_CTL_DEL, s->fd[i], NULL);
-	close_fd(&s->fd[i]);
-	pthread_mutex_unlock(&m->lock);
+	tide__mon_lock(m);
+	if ((i < 0 || s->fd[i] >= 0) &&
+	    s->ops->handle(s, i, events, lvl, check) && i >= 0) {
+		tide__os_epoll_ctl(m->epfd, EPOLL_CTL_DEL, s->fd[i], NULL);
+		close_fd(&s->fd[i]);
+	}
+	tide__mon_unlock(m);
 }
 
 static void arm_poll(struct tide_monitor *m)
 {
-	unsigned ms = m->move_check ? MOVE_CHECK_MS : 0;
+	unsigned ms = m->move_check ? TIDE__MOVE_CHECK_MS : 0;
 
 	for (size_t i = 0; i < NSRC; i++)
 		if (m->src[i].ops && m->src[i].poll_ms &&
@@ -250,11 +223,9 @@ static bool handle(struct tide_monitor *m, const struct epoll_event *evs, int n)
 			int fi = (int)(tag & 0xff);
 			struct tide__src *s = &m->src[si];
 
-			if (si >= NSRC || !s->ops || s->fd[fi] < 0)
-				break;
-			if (s->ops->handle(s, fi, evs[k].events, &sig[si],
-					   &check))
-				drop_fd(m, s, fi);
+			if (si < NSRC && s->ops)
+				src_handle(m, s, fi, evs[k].events, &sig[si],
+					   &check);
 			break;
 		}
 		}
@@ -262,13 +233,12 @@ static bool handle(struct tide_monitor *m, const struct epoll_event *evs, int n)
 	if (stop)
 		return true;
 	if (poll) {
-		check_moved(m);
+		tide__mon_check_moved(m);
 		for (size_t i = 0; i < NSRC; i++) {
 			struct tide__src *s = &m->src[i];
 
-			/* the poll slot owns no descriptor to drop */
 			if (s->ops && s->poll_ms)
-				s->ops->handle(s, -1, 0, &sig[i], &check);
+				src_handle(m, s, -1, 0, &sig[i], &check);
 		}
 	}
 	if (quiet) {
@@ -337,7 +307,7 @@ int tide_monitor_dispatch(struct tide_monitor *m)
 
 	if (!m)
 		return -EINVAL;
-	if (tide__mon_forked(m))
+	if (tide__mon_forked_exact(m))
 		return -ECHILD;
 	if (atomic_load(&m->started))
 		return -EBUSY;
@@ -350,6 +320,7 @@ static void *monitor_thread(void *arg)
 	struct tide_monitor *m = arg;
 	int err;
 
+	tide__mon_thread_signals_off(); /* tide_monitor_start() blocked them */
 	while (!dispatch_once(m, -1, &err) && err != -EBADF)
 		;
 	/*
@@ -358,7 +329,7 @@ static void *monitor_thread(void *arg)
 	 * child should, without the parent's atexit handlers or a second
 	 * flush of its stdio buffers.
 	 */
-	if (tide__mon_forked(m))
+	if (tide__mon_forked_exact(m))
 		_exit(0);
 	return NULL;
 }
@@ -371,7 +342,7 @@ int tide_monitor_start(struct tide_monitor *m)
 
 	if (!m)
 		return -EINVAL;
-	if (tide__mon_forked(m))
+	if (tide__mon_forked_exact(m))
 		return -ECHILD;
 	if (!atomic_compare_exchange_strong(&m->started, &expect, true))
 		return -EBUSY;
@@ -422,9 +393,9 @@ void tide_monitor_stats(struct tide_monitor *m, struct tide_monitor_stats *st)
 {
 	if (!m || !st)
 		return;
-	pthread_mutex_lock(&m->lock);
+	tide__mon_lock(m);
 	*st = m->st;
-	pthread_mutex_unlock(&m->lock);
+	tide__mon_unlock(m);
 }
 
 int tide_monitor_source_stats(struct tide_monitor *m, unsigned source,
@@ -434,17 +405,18 @@ int tide_monitor_source_stats(struct tide_monitor *m, unsigned source,
 
 	if (!m || !st || !source || (source & (source - 1)))
 		return -EINVAL;
-	pthread_mutex_lock(&m->lock);
+	tide__mon_lock(m);
 	s = src_of(m, source);
 	if (s)
 		*st = s->st;
-	pthread_mutex_unlock(&m->lock);
+	tide__mon_unlock(m);
 	return s ? 0 : -ENOENT;
 }
 
 /* ---- opening the sources ------------------------------------------------ */
 
-static void src_close(struct tide_monitor *m, struct tide__src *s, bool shared)
+void tide__mon_src_close(struct tide_monitor *m, struct tide__src *s,
+			 bool shared)
 {
 	for (int i = 0; i < TIDE__SRC_FDS; i++) {
 		if (s->fd[i] >= 0 && shared)
@@ -459,7 +431,7 @@ static void src_close(struct tide_monitor *m, struct tide__src *s, bool shared)
 		s->fd[i] = -1;
 }
 
-static int src_open(struct tide_monitor *m, size_t idx)
+int tide__mon_src_open(struct tide_monitor *m, size_t idx)
 {
 	struct tide__src_env env = { .cfg = &m->cfg, .cg = &m->cg };
 	struct tide__src *s = &m->src[idx];
@@ -481,7 +453,7 @@ static int src_open(struct tide_monitor *m, size_t idx)
 			r = 0;
 	}
 	if (r && r != TIDE__SRC_OFF)
-		src_close(m, s, true);
+		tide__mon_src_close(m, s, true);
 	return r;
 }
 
@@ -508,11 +480,12 @@ static int open_sources(struct tide_monitor *m, unsigned mask)
 		if (bit == TIDE_SOURCE_PSI &&
 		    (m->mask & TIDE_SOURCE_PSI_CGROUP))
 			continue;
-		r = src_open(m, i);
+		r = tide__mon_src_open(m, i);
 		if (r == TIDE__SRC_OFF) { /* $MEMORY_PRESSURE_WATCH=/dev/null */
 			for (size_t j = 0; j < NSRC; j++)
 				if (m->src[j].ops)
-					src_close(m, &m->src[j], true);
+					tide__mon_src_close(m, &m->src[j],
+							    true);
 			m->mask = TIDE_SOURCE_NONE;
 			return 0;
 		}
@@ -534,57 +507,6 @@ static int open_sources(struct tide_monitor *m, unsigned mask)
 		return 0;
 	}
 	return last;
-}
-
-/*
- * Re-open the limit watchers on the group the process is in now.  Returns
- * 0, or the error (tide__os_exhausted()) that kept discovery or one of
- * the wanted sources from opening: the caller tries again later.  Other
- * failures mean the source does not apply there and are final.
- */
-static int rediscover(struct tide_monitor *m)
-{
-	struct tide__cg_limit cg;
-	static const unsigned limit_bits =
-		TIDE_SOURCE_CGROUP1 | TIDE_SOURCE_CGROUP2;
-	unsigned want = (m->cfg.sources ? m->cfg.sources : TIDE_SOURCE_AUTO) &
-			limit_bits;
-	unsigned mask = atomic_load(&m->mask);
-	struct tide__src *lw;
-	int r = tide__cg_discover(&m->paths, &cg), err = 0;
-
-	if (r)
-		return tide__os_exhausted(r) ? r : 0;
-	tide__sensor_disarm(m, true);
-	pthread_mutex_lock(&m->lock);
-	for (size_t i = 0; i < NSRC; i++)
-		if (m->src[i].ops && (m->src[i].bit & limit_bits)) {
-			src_close(m, &m->src[i], true);
-			mask &= ~(1u << i);
-		}
-	tide__cg_release(&m->cg);
-	m->cg = cg;
-	for (size_t i = 0; i < NSRC; i++) {
-		unsigned bit = 1u << i;
-
-		if (!(want & bit))
-			continue;
-		r = src_open(m, i);
-		if (!r)
-			mask |= bit;
-		else if (tide__os_exhausted(r))
-			err = r;
-	}
-	if (!(mask & ~TIDE_SOURCE_NONE))
-		mask = TIDE_SOURCE_NONE;
-	else
-		mask &= ~TIDE_SOURCE_NONE;
-	atomic_store(&m->mask, mask);
-	pthread_mutex_unlock(&m->lock);
-	lw = tide__mon_limit_watcher(m);
-	if (lw)
-		tide__mon_arm_sensor(m, lw);
-	return err;
 }
 
 /* ---- creation and destruction ------------------------------------------ */
@@ -628,7 +550,7 @@ static void monitor_release(struct tide_monitor *m, bool shared)
 {
 	tide__sensor_disarm(m, shared);
 	for (size_t i = 0; i < NSRC; i++)
-		src_close(m, &m->src[i], shared);
+		tide__mon_src_close(m, &m->src[i], shared);
 	close_fd(&m->simfd);
 	close_fd(&m->quietfd);
 	close_fd(&m->pollfd);
@@ -710,6 +632,9 @@ int tide_monitor_new(struct tide_monitor **ret,
 	}
 	pthread_mutex_init(&m->lock, NULL);
 	m->pid = tide__os_getpid();
+	/* (a process made by clone() without fork handlers may create one) */
+	atomic_store_explicit(&tide__mon_self, (int)m->pid,
+			      memory_order_relaxed);
 	m->epfd = m->stopfd = m->pollfd = m->quietfd = m->simfd = -1;
 	for (size_t i = 0; i < NSRC; i++)
 		for (int j = 0; j < TIDE__SRC_FDS; j++)
@@ -760,24 +685,9 @@ int tide_monitor_new(struct tide_monitor **ret,
 	if (r)
 		goto out_free;
 
-	/*
-	 * Moves are watched when the limit watchers come from discovery and
-	 * /proc/self/cgroup can be read (out of memory or descriptors is a
-	 * failure, not a monitor that would never notice a move).
-	 */
-	if (!m->cfg.cgroup1_dir && !m->cfg.cgroup2_dir &&
-	    (m->cfg.sources ? m->cfg.sources : TIDE_SOURCE_AUTO) &
-		    (TIDE_SOURCE_CGROUP1 | TIDE_SOURCE_CGROUP2) &&
-	    m->mask != TIDE_SOURCE_NONE) {
-		r = tide__file_read(-1,
-				    m->paths.proc_cgroup ?
-					    m->paths.proc_cgroup :
-					    "/proc/self/cgroup",
-				    m->proc_cgroup, sizeof(m->proc_cgroup));
-		if (tide__os_exhausted(r))
-			goto out_free;
-		m->move_check = !r;
-	}
+	r = tide__mon_move_setup(m);
+	if (r)
+		goto out_free;
 	lw = tide__mon_limit_watcher(m);
 	if (lw)
 		tide__mon_arm_sensor(m, lw);
@@ -797,7 +707,7 @@ void tide_monitor_free(struct tide_monitor *m)
 	/* Inherited across fork: the descriptors are shared with the
 	 * parent's monitor, whose thread must keep running; only close this
 	 * process's copies. */
-	if (tide__mon_forked(m)) {
+	if (tide__mon_forked_exact(m)) {
 		tide__mon_list_remove(m);
 		monitor_release(m, false);
 		return;
@@ -822,7 +732,7 @@ int tide_monitor_limit(struct tide_monitor *m, struct tide_monitor_limit *ret)
 	if (!m || !ret)
 		return -EINVAL;
 	memset(&l, 0, sizeof(l));
-	pthread_mutex_lock(&m->lock);
+	tide__mon_lock(m);
 	s = tide__mon_limit_watcher(m);
 	if (!s)
 		s = src_of(m, TIDE_SOURCE_BUDGET);
@@ -849,39 +759,91 @@ int tide_monitor_limit(struct tide_monitor *m, struct tide_monitor_limit *ret)
 	if (s && s->bit != TIDE_SOURCE_BUDGET &&
 	    s->ops->read(s, &l.working_set))
 		l.working_set = s->st.value;
-	pthread_mutex_unlock(&m->lock);
+	tide__mon_unlock(m);
 	*ret = l;
 	return 0;
+}
+
+/*
+ * Under the lock: every source that binds a descriptor to the high
+ * watermark (a v1 usage threshold) opens one for @high, all or none; then
+ * the new ones replace the old.  Returns 0 or the first exhaustion error
+ * (tide__os_exhausted()), with nothing changed.
+ */
+static int rearm_sources(struct tide_monitor *m, uint64_t high)
+{
+	int fd[NSRC], slot[NSRC], r = 0;
+	size_t n;
+
+	for (n = 0; n < NSRC && !r; n++) {
+		struct tide__src *s = &m->src[n];
+
+		fd[n] = slot[n] = -1;
+		if (!s->ops || !s->watermark || !s->ops->rearm)
+			continue;
+		r = s->ops->rearm(s, high, &slot[n]);
+		/* A group that went away or an event_control no longer
+		 * writable: the old threshold stays (its events only wake
+		 * the check) and the poll watches the new pair.  Out of
+		 * memory or descriptors: nothing changes, the caller retries. */
+		if (r < 0 && !tide__os_exhausted(r))
+			r = 0;
+		if (r < 0 || slot[n] < 0)
+			continue;
+		fd[n] = r;
+		r = ep_add(m, fd[n], s->events[slot[n]],
+			   (uint32_t)(n << 8 | (unsigned)slot[n]));
+		if (r)
+			close_fd(&fd[n]);
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct tide__src *s = &m->src[i];
+
+		if (fd[i] < 0)
+			continue;
+		if (r) { /* roll back what the others opened */
+			tide__os_epoll_ctl(m->epfd, EPOLL_CTL_DEL, fd[i], NULL);
+			close_fd(&fd[i]);
+			continue;
+		}
+		tide__os_epoll_ctl(m->epfd, EPOLL_CTL_DEL, s->fd[slot[i]],
+				   NULL);
+		close_fd(&s->fd[slot[i]]);
+		s->fd[slot[i]] = fd[i];
+	}
+	return r;
 }
 
 int tide_monitor_set_watermarks(struct tide_monitor *m, uint64_t high,
 				uint64_t low)
 {
 	bool any = false;
+	int r;
 
 	if (!m || !high || low > high)
 		return -EINVAL;
-	if (tide__mon_forked(m))
+	if (tide__mon_forked_exact(m))
 		return -ECHILD;
 	if (!low)
 		low = high - high / 8;
-	pthread_mutex_lock(&m->lock);
-	for (size_t i = 0; i < NSRC; i++) {
+	tide__mon_lock(m);
+	for (size_t i = 0; i < NSRC; i++)
+		any |= m->src[i].ops && m->src[i].watermark;
+	r = any ? rearm_sources(m, high) : -EOPNOTSUPP;
+	for (size_t i = 0; i < NSRC && !r; i++) {
 		if (!m->src[i].ops || !m->src[i].watermark)
 			continue;
 		m->src[i].high = high;
 		m->src[i].low = low;
-		any = true;
 	}
-	if (any) {
-		/* what rediscover() opens the limit watchers with after a
-		 * move */
+	if (!r) {
+		/* what the sources re-opened after a move take */
 		m->cfg.high_watermark = high;
 		m->cfg.low_watermark = low;
 	}
-	pthread_mutex_unlock(&m->lock);
-	if (!any)
-		return -EOPNOTSUPP;
+	tide__mon_unlock(m);
+	if (r)
+		return r;
 	/* checked at the next poll, which is now */
 	arm_timer(m->pollfd, 1);
 	return 0;
@@ -892,7 +854,7 @@ int tide_monitor_simulate(struct tide_monitor *m,
 {
 	if (!m || (unsigned)level > TIDE_PRESSURE_CRITICAL)
 		return -EINVAL;
-	if (tide__mon_forked(m))
+	if (tide__mon_forked_exact(m))
 		return -ECHILD;
 	atomic_store(&m->sim, (int)level + 1);
 	tide__os_event_signal(m->simfd);

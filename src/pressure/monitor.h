@@ -33,7 +33,9 @@ struct tide_monitor {
 	struct tide_monitor_config cfg;
 	struct tide__cg_paths paths;
 	struct tide__cg_limit cg;
-	char proc_cgroup[4096]; /* /proc/self/cgroup as last read */
+	/* /proc/self/cgroup as last read (move.c): FNV-1a and length */
+	uint64_t cg_hash, cg_len;
+	unsigned follow; /* sources re-opened after a move (move.c) */
 	bool move_check;
 	/* a move whose watchers could not all open (out of memory or
 	 * descriptors): tried again at @move_retry_ns */
@@ -48,9 +50,12 @@ struct tide_monitor {
 	atomic_bool started;
 	pthread_t thread;
 
-	/* st, src[].st, src[].high/low; and src[] itself while rediscover()
-	 * re-opens the limit watchers (against tide_monitor_limit() and
-	 * tide_monitor_source_stats() on other threads) */
+	/* st, src[].st, src[].high/low; and src[] itself: its descriptors
+	 * while a source's handle() or follow() runs, while move.c re-opens
+	 * the sources that follow a move and while
+	 * tide_monitor_set_watermarks() replaces a v1 threshold (against
+	 * each other, the fork handler and the readers on other threads).
+	 * Taken with tide__mon_lock(). */
 	pthread_mutex_t lock;
 	struct tide_monitor_stats st;
 
@@ -58,15 +63,41 @@ struct tide_monitor {
 	struct tide_monitor *fork_next;
 };
 
+/* monitor_fork.c: this process's pid, set when a monitor is created and
+ * by the fork child handler (a plain load for the checks below) */
+extern atomic_int tide__mon_self;
+
 /*
  * In a process other than the creator: a child that inherited @m, or one
  * that a callback forked and then returned from (its loops stop there,
- * touching nothing the parent's monitor shares).
+ * touching nothing the parent's monitor shares).  The monitor's loops ask
+ * at every wake-up and pass: the pid cached at creation and refreshed by
+ * fork()'s child handler.  A child made without fork handlers (vfork(),
+ * clone(), _Fork()) must not return into a callback's loop; it may call
+ * the entry points, which ask tide__mon_forked_exact().
  */
 static inline bool tide__mon_forked(const struct tide_monitor *m)
 {
+	return atomic_load_explicit(&tide__mon_self, memory_order_relaxed) !=
+	       m->pid;
+}
+
+/* The same asked of the kernel (getpid()): for the entry points. */
+static inline bool tide__mon_forked_exact(const struct tide_monitor *m)
+{
 	return tide__os_getpid() != m->pid;
 }
+
+/*
+ * monitor_fork.c: take and release @m's lock (NULL: the list of live
+ * monitors) with this thread's signals blocked, so that a signal handler
+ * that forks never runs while its thread holds a lock the fork handler
+ * takes.  The monitor's own thread, which blocks every signal, only locks.
+ */
+void tide__mon_lock(struct tide_monitor *m);
+void tide__mon_unlock(struct tide_monitor *m);
+/* monitor_fork.c: the calling thread blocks every signal for good */
+void tide__mon_thread_signals_off(void);
 
 /* monitor_fork.c: list @m among the live monitors (a new one, ready) */
 void tide__mon_list_add(struct tide_monitor *m);
@@ -88,6 +119,19 @@ void tide__mon_reclaim_level(struct tide_monitor *m, struct tide__src *s,
 void tide__mon_check_watermarks(struct tide_monitor *m);
 /* reclaim.c: arm the allocation sensor for the limit watcher @lw */
 void tide__mon_arm_sensor(struct tide_monitor *m, struct tide__src *lw);
+/* monitor.c: open source @idx (registered in the epoll set), or close
+ * @s (@shared: also remove it from the epoll set); under the lock once
+ * the monitor is listed */
+int tide__mon_src_open(struct tide_monitor *m, size_t idx);
+void tide__mon_src_close(struct tide_monitor *m, struct tide__src *s,
+			 bool shared);
+/* move.c: which sources follow the process to another cgroup, and its
+ * /proc/self/cgroup as now (0 or the error that fails the monitor) */
+int tide__mon_move_setup(struct tide_monitor *m);
+/* move.c: at a poll, re-open the sources that follow after a move */
+void tide__mon_check_moved(struct tide_monitor *m);
+/* How often moves are checked (and a failed re-open tried again). */
+#define TIDE__MOVE_CHECK_MS 1000
 /* monitor.c: the cgroup v1, else v2, limit watcher in use, or NULL */
 struct tide__src *tide__mon_limit_watcher(struct tide_monitor *m);
 

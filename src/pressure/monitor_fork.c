@@ -4,6 +4,8 @@
  * handlers (see pressure/monitor.h).
  */
 #include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
 
 #include "internal.h"
 #include "pressure/monitor.h"
@@ -27,9 +29,44 @@
 static pthread_mutex_t mons_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct tide_monitor *mons;
 
+atomic_int tide__mon_self;
+
+/*
+ * A signal handler that forks while its thread holds one of these locks
+ * would wait in mons_fork_prepare() for that very lock, forever: every
+ * section under them (short: no callback, no wait) runs with the thread's
+ * signals blocked, and a signal that arrives meanwhile is handled at the
+ * unlock.  A thread holds at most one of them at a time (the lock order
+ * below), so one saved mask per thread is enough.  The monitor's own
+ * thread blocks every signal already and skips the two system calls.
+ */
+static _Thread_local sigset_t saved_mask;
+static _Thread_local bool signals_off;
+
+void tide__mon_thread_signals_off(void)
+{
+	signals_off = true;
+}
+
+void tide__mon_lock(struct tide_monitor *m)
+{
+	if (!signals_off)
+		tide__os_signals_block(&saved_mask);
+	pthread_mutex_lock(m ? &m->lock : &mons_lock);
+}
+
+void tide__mon_unlock(struct tide_monitor *m)
+{
+	pthread_mutex_unlock(m ? &m->lock : &mons_lock);
+	if (!signals_off)
+		tide__os_signals_restore(&saved_mask);
+}
+
+/* The handlers run with signals blocked too: a handler that forks again
+ * in between would wait for mons_lock. */
 static void mons_fork_prepare(void)
 {
-	pthread_mutex_lock(&mons_lock);
+	tide__mon_lock(NULL);
 	for (struct tide_monitor *m = mons; m; m = m->fork_next)
 		pthread_mutex_lock(&m->lock);
 }
@@ -38,7 +75,7 @@ static void mons_fork_parent(void)
 {
 	for (struct tide_monitor *m = mons; m; m = m->fork_next)
 		pthread_mutex_unlock(&m->lock);
-	pthread_mutex_unlock(&mons_lock);
+	tide__mon_unlock(NULL);
 }
 
 /*
@@ -48,9 +85,11 @@ static void mons_fork_parent(void)
  */
 static void mons_fork_child(void)
 {
+	atomic_store_explicit(&tide__mon_self, (int)tide__os_getpid(),
+			      memory_order_relaxed);
 	for (struct tide_monitor *m = mons; m; m = m->fork_next)
 		pthread_mutex_unlock(&m->lock);
-	pthread_mutex_unlock(&mons_lock);
+	tide__mon_unlock(NULL);
 }
 
 static void mons_fork_setup(void)
@@ -67,19 +106,19 @@ void tide__mon_fork_register(void)
 
 void tide__mon_list_add(struct tide_monitor *m)
 {
-	pthread_mutex_lock(&mons_lock);
+	tide__mon_lock(NULL);
 	m->fork_next = mons;
 	mons = m;
-	pthread_mutex_unlock(&mons_lock);
+	tide__mon_unlock(NULL);
 }
 
 void tide__mon_list_remove(struct tide_monitor *m)
 {
-	pthread_mutex_lock(&mons_lock);
+	tide__mon_lock(NULL);
 	for (struct tide_monitor **p = &mons; *p; p = &(*p)->fork_next)
 		if (*p == m) {
 			*p = m->fork_next;
 			break;
 		}
-	pthread_mutex_unlock(&mons_lock);
+	tide__mon_unlock(NULL);
 }

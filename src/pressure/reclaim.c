@@ -41,26 +41,26 @@
 void tide__mon_set_level(struct tide_monitor *m, struct tide__src *s, bool wm,
 			 enum tide_pressure_level lvl)
 {
-	pthread_mutex_lock(&m->lock);
+	tide__mon_lock(m);
 	if (wm)
 		s->wm = lvl;
 	else
 		s->sig = lvl;
 	s->st.level = TIDE__MAX(s->sig, s->wm);
-	pthread_mutex_unlock(&m->lock);
+	tide__mon_unlock(m);
 }
 
 void tide__mon_stat_add(struct tide_monitor *m, struct tide__src *s,
 			unsigned long long events, unsigned long long loops)
 {
-	pthread_mutex_lock(&m->lock);
+	tide__mon_lock(m);
 	m->st.events += events;
 	m->st.loops += loops;
 	if (s) {
 		s->st.events += events;
 		s->st.loops += loops;
 	}
-	pthread_mutex_unlock(&m->lock);
+	tide__mon_unlock(m);
 }
 
 /*
@@ -73,9 +73,9 @@ void tide__mon_report(struct tide_monitor *m, bool repeat)
 	uint64_t now = tide__os_now_ns();
 	bool changed = lvl != m->reported;
 
-	pthread_mutex_lock(&m->lock);
+	tide__mon_lock(m);
 	m->st.level = lvl;
-	pthread_mutex_unlock(&m->lock);
+	tide__mon_unlock(m);
 	if (!changed) {
 		if (!repeat || lvl == TIDE_PRESSURE_NONE ||
 		    now - m->reported_ns < (uint64_t)m->rate_ms * 1000000u)
@@ -125,11 +125,11 @@ static unsigned long pass(struct tide_monitor *m, int priority,
 		budget ? tide__shrink_to(priority, flags, budget) :
 			 tide_shrink(priority, flags);
 
-	pthread_mutex_lock(&m->lock);
+	tide__mon_lock(m);
 	m->st.passes++;
 	m->st.freed += freed;
 	m->st.last_priority = priority;
-	pthread_mutex_unlock(&m->lock);
+	tide__mon_unlock(m);
 	return freed;
 }
 
@@ -169,19 +169,19 @@ void tide__mon_reclaim_level(struct tide_monitor *m, struct tide__src *s,
 static void set_value(struct tide_monitor *m, struct tide__src *s,
 		      uint64_t value)
 {
-	pthread_mutex_lock(&m->lock);
+	tide__mon_lock(m);
 	m->st.usage = value;
 	s->st.value = value;
-	pthread_mutex_unlock(&m->lock);
+	tide__mon_unlock(m);
 }
 
 static void watermarks(struct tide_monitor *m, struct tide__src *s,
 		       uint64_t *high, uint64_t *low)
 {
-	pthread_mutex_lock(&m->lock);
+	tide__mon_lock(m);
 	*high = s->high;
 	*low = s->low;
-	pthread_mutex_unlock(&m->lock);
+	tide__mon_unlock(m);
 }
 
 /* The gap from @value down to @low in pages (at least 1): the target. */
@@ -278,13 +278,18 @@ static void check_source(struct tide_monitor *m, struct tide__src *s)
 
 	if (!s->watermark)
 		return;
+	if (s->ops->follow) {
+		tide__mon_lock(m);
+		s->ops->follow(s);
+		tide__mon_unlock(m);
+	}
 	if (s->ops->read(s, &value)) {
 		/* The group went away or cannot be read: poll it slowly
 		 * (a move to another group is re-discovered), never spin. */
 		if (s->ops->next_poll) {
-			pthread_mutex_lock(&m->lock);
+			tide__mon_lock(m);
 			s->poll_ms = s->ops->next_poll(s, 0);
-			pthread_mutex_unlock(&m->lock);
+			tide__mon_unlock(m);
 		}
 		return;
 	}
@@ -300,9 +305,9 @@ static void check_source(struct tide_monitor *m, struct tide__src *s)
 	if (value < low)
 		tide__mon_set_level(m, s, true, TIDE_PRESSURE_NONE);
 	if (s->ops->next_poll) {
-		pthread_mutex_lock(&m->lock); /* s->high */
+		tide__mon_lock(m); /* s->high */
 		s->poll_ms = s->ops->next_poll(s, value);
-		pthread_mutex_unlock(&m->lock);
+		tide__mon_unlock(m);
 	}
 }
 
@@ -339,10 +344,10 @@ void tide__mon_arm_sensor(struct tide_monitor *m, struct tide__src *lw)
 	size_t step;
 
 	lw->ops->read(lw, &v);
-	pthread_mutex_lock(&m->lock);
+	tide__mon_lock(m);
 	if (lw->ops->next_poll)
 		lw->poll_ms = lw->ops->next_poll(lw, v);
-	pthread_mutex_unlock(&m->lock);
+	tide__mon_unlock(m);
 	watermarks(m, lw, &high, &low);
 	step = sensor_step(v, high);
 	tide__sensor_arm(m, step);

@@ -78,6 +78,14 @@ struct tide__src_ops {
 	 */
 	int (*open)(struct tide__src *s, const struct tide__src_env *env);
 	/*
+	 * Optional: the high watermark is about to become @high.  Open what
+	 * must replace fd[*@slot] for it (a v1 usage threshold registered at
+	 * @high) and return it, the core swaps it in; or return 0 with
+	 * *@slot -1 when nothing needs replacing; or -errno with nothing
+	 * left open and @s unchanged.  Runs under the monitor's lock.
+	 */
+	int (*rearm)(struct tide__src *s, uint64_t high, int *slot);
+	/*
 	 * fd[@i] reported @events (@i -1: the poll timer expired).  Sets
 	 * *@level to a level the source now reports (left alone: none) and
 	 * *@check when the watermarks must be checked.  Returns true when
@@ -86,6 +94,12 @@ struct tide__src_ops {
 	 */
 	bool (*handle)(struct tide__src *s, int i, uint32_t events,
 		       enum tide_pressure_level *level, bool *check);
+	/*
+	 * Optional: before a poll reads, replace a descriptor whose file was
+	 * replaced.  Runs under the monitor's lock: a child forked at any
+	 * moment holds either the old or the new one, never both.
+	 */
+	void (*follow)(struct tide__src *s);
 	/* The measure watermarks compare: 0 or -errno (NULL: level source). */
 	int (*read)(struct tide__src *s, uint64_t *ret);
 	/* The poll interval the source wants after reading @value. */

@@ -1,0 +1,141 @@
+// SPDX-License-Identifier: MIT
+/*
+ * move.c - following the process to another cgroup.
+ *
+ * The sources that watch a group discovery found, rather than one the
+ * configuration names - the limit watchers, graded PSI on the own v2
+ * group (with the system-wide PSI it stands in for) and the budget in
+ * cgroup mode - are re-opened on the group the process is in after it
+ * moved.  A move is seen at a poll, at least once a second, as a change
+ * of /proc/self/cgroup.  Its text is compared as a 64-bit FNV-1a hash and
+ * a length, read through in small pieces: the file has no size limit
+ * (one line per v1 hierarchy, named ones included), and a hash keeps no
+ * copy nor heap buffer per poll.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "internal.h"
+#include "pressure/cgroup.h"
+#include "pressure/monitor.h"
+#include "pressure/source.h"
+
+/* Policy: the sources whose group comes from discovery. */
+static unsigned following(const struct tide_monitor_config *cfg)
+{
+	unsigned want = cfg->sources ? cfg->sources : TIDE_SOURCE_AUTO;
+	bool dirs = cfg->cgroup1_dir || cfg->cgroup2_dir;
+	unsigned f = 0;
+
+	if (!dirs)
+		f |= TIDE_SOURCE_CGROUP1 | TIDE_SOURCE_CGROUP2;
+	if (!cfg->cgroup2_dir)
+		f |= TIDE_SOURCE_PSI_CGROUP | TIDE_SOURCE_PSI;
+	if (!dirs && cfg->budget == TIDE_BUDGET_CGROUP)
+		f |= TIDE_SOURCE_BUDGET;
+	f &= want;
+	/* the system-wide PSI only moves with the own group's */
+	if (!(f & TIDE_SOURCE_PSI_CGROUP))
+		f &= ~TIDE_SOURCE_PSI;
+	return f;
+}
+
+static int read_self(struct tide_monitor *m, uint64_t *hash, uint64_t *len)
+{
+	return tide__file_digest(m->paths.proc_cgroup ? m->paths.proc_cgroup :
+							"/proc/self/cgroup",
+				 hash, len);
+}
+
+int tide__mon_move_setup(struct tide_monitor *m)
+{
+	int r;
+
+	m->follow = following(&m->cfg);
+	if (!m->follow || m->mask == TIDE_SOURCE_NONE)
+		return 0;
+	/* out of memory or descriptors fails the monitor, rather than one
+	 * that would never notice a move */
+	r = read_self(m, &m->cg_hash, &m->cg_len);
+	if (tide__os_exhausted(r))
+		return r;
+	m->move_check = !r;
+	return 0;
+}
+
+/*
+ * Re-open the sources that follow on the group the process is in now.
+ * Returns 0, or the error (tide__os_exhausted()) that kept discovery or
+ * one of them from opening: the caller tries again later.  Other failures
+ * mean the source does not apply there and are final.
+ */
+static int rediscover(struct tide_monitor *m)
+{
+	struct tide__cg_limit cg;
+	unsigned mask = atomic_load(&m->mask);
+	struct tide__src *lw;
+	int r = tide__cg_discover(&m->paths, &cg), err = 0;
+
+	if (r)
+		return tide__os_exhausted(r) ? r : 0;
+	tide__sensor_disarm(m, true);
+	tide__mon_lock(m);
+	for (size_t i = 0; i < TIDE__NSRC; i++)
+		if (m->src[i].ops && (m->src[i].bit & m->follow)) {
+			tide__mon_src_close(m, &m->src[i], true);
+			mask &= ~(1u << i);
+		}
+	tide__cg_release(&m->cg);
+	m->cg = cg;
+	for (size_t i = 0; i < TIDE__NSRC; i++) {
+		unsigned bit = 1u << i;
+
+		/* as at creation: the system-wide PSI only without the own
+		 * group's */
+		if (!(m->follow & bit) ||
+		    (bit == TIDE_SOURCE_PSI && (mask & TIDE_SOURCE_PSI_CGROUP)))
+			continue;
+		r = tide__mon_src_open(m, i);
+		if (!r)
+			mask |= bit;
+		else if (tide__os_exhausted(r))
+			err = r;
+	}
+	if (!(mask & ~TIDE_SOURCE_NONE))
+		mask = TIDE_SOURCE_NONE;
+	else
+		mask &= ~TIDE_SOURCE_NONE;
+	atomic_store(&m->mask, mask);
+	tide__mon_unlock(m);
+	lw = tide__mon_limit_watcher(m);
+	if (lw)
+		tide__mon_arm_sensor(m, lw);
+	return err;
+}
+
+/*
+ * Has the process moved to another cgroup?  Then re-open the sources that
+ * follow there.  When that ran out of memory or descriptors, it is tried
+ * again once a second (whether or not the process moved again meanwhile)
+ * until every one that applies is open.
+ */
+void tide__mon_check_moved(struct tide_monitor *m)
+{
+	uint64_t now, hash, len;
+
+	if (!m->move_check)
+		return;
+	now = m->move_pending ? tide__os_now_ns() : 0;
+	if (m->move_pending && now < m->move_retry_ns)
+		return;
+	if (read_self(m, &hash, &len) ||
+	    (!m->move_pending && hash == m->cg_hash && len == m->cg_len))
+		return;
+	m->cg_hash = hash;
+	m->cg_len = len;
+	m->move_pending = rediscover(m) != 0;
+	if (m->move_pending)
+		m->move_retry_ns = (now ? now : tide__os_now_ns()) +
+				   (uint64_t)TIDE__MOVE_CHECK_MS * 1000000u;
+}

@@ -1,0 +1,495 @@
+// SPDX-License-Identifier: MIT
+/*
+ * test_pressure_move.c - what a monitor's sources follow at run time: the
+ * process moving to another cgroup (the budget in cgroup mode and graded
+ * PSI on the own v2 group, as the limit watchers in
+ * test_pressure_cgroup.c), a /proc/self/cgroup of any length, and the v1
+ * usage threshold that tide_monitor_set_watermarks() moves (against a
+ * fake v1 directory here: every failure must leave the old threshold; the
+ * real kernel's event is in test_pressure_cgroup.c).
+ *
+ * This host's cgroup v2 hierarchy has no memory controller: the budget
+ * reads memory.current from fake trees that discovery is pointed at
+ * through the configuration's path fields.  Graded PSI needs a real
+ * cgroupfs memory.pressure (a file anywhere else is refused before a
+ * byte is written), which every v2 group has with or without the memory
+ * controller: that test makes two real v2 groups and points only
+ * /proc/self/cgroup at a fake file; it skips without a writable v2
+ * hierarchy.
+ */
+#include <ftw.h>
+#include <limits.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+
+#include <tide.h>
+
+#include "harness.h"
+
+#define MiB (UINT64_C(1) << 20)
+
+/* ---- fake trees ----------------------------------------------------------- */
+
+static char tree[64];
+
+static const char *at(const char *rel)
+{
+	static char slot[4][PATH_MAX];
+	static int next;
+	char *p = slot[next++ % 4];
+
+	snprintf(p, PATH_MAX, "%s/%s", tree, rel);
+	return p;
+}
+
+/* Write @text to @rel in the tree, creating its directory (one level). */
+static void put(const char *rel, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void put(const char *rel, const char *fmt, ...)
+{
+	static char buf[16384];
+	char path[PATH_MAX], *slash;
+	va_list ap;
+	int n, fd;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	CHECK(n >= 0 && (size_t)n < sizeof(buf));
+	snprintf(path, sizeof(path), "%s", at(rel));
+	slash = strrchr(path, '/');
+	*slash = 0;
+	for (char *p = path + strlen(tree) + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = 0;
+		mkdir(path, 0755);
+		*p = '/';
+	}
+	mkdir(path, 0755);
+	*slash = '/';
+	/* written whole then renamed: a reader never sees half of it */
+	snprintf(path + strlen(path), 8, ".new");
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	CHECK(fd >= 0);
+	CHECK_EQ(write(fd, buf, (size_t)n), n);
+	close(fd);
+	CHECK_EQ(rename(path, at(rel)), 0);
+}
+
+static void tree_init(void)
+{
+	snprintf(tree, sizeof(tree), "/tmp/tide-move-XXXXXX");
+	CHECK(mkdtemp(tree));
+	put("proc/meminfo", "MemTotal:       16777216 kB\n");
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag,
+		  struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
+static void tree_done(void)
+{
+	nftw(tree, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Wait up to @ms for the monitor's fd, then dispatch; true if it was ready. */
+static bool tick(struct tide_monitor *m, int ms)
+{
+	struct pollfd p = { .fd = tide_monitor_fd(m), .events = POLLIN };
+	int r = poll(&p, 1, ms);
+
+	CHECK(r >= 0);
+	if (r == 0)
+		return false;
+	CHECK_EQ(tide_monitor_dispatch(m), 0);
+	return true;
+}
+
+static uint64_t budget_value(struct tide_monitor *m)
+{
+	struct tide_monitor_source_stats st;
+
+	CHECK_EQ(tide_monitor_source_stats(m, TIDE_SOURCE_BUDGET, &st), 0);
+	return st.value;
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Our descriptors open on @path. */
+static int fds_on(const char *path)
+{
+	char link[64], target[PATH_MAX];
+	int n = 0;
+
+	for (int fd = 0; fd < 4096; fd++) {
+		ssize_t len;
+
+		snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+		len = readlink(link, target, sizeof(target) - 1);
+		if (len < 0)
+			continue;
+		target[len] = 0;
+		n += !strcmp(target, path);
+	}
+	return n;
+}
+
+/* ---- the budget in cgroup mode follows a move ------------------------------ */
+
+/*
+ * A v2 hierarchy mounted at <tree>/unified with groups a (10 MiB) and b
+ * (20 MiB), and /proc/self/cgroup saying "0::/@group" after @pad bytes of
+ * named v1 hierarchies (lines that are nobody's memory controller).
+ */
+static char padding[8192];
+
+static void put_self(const char *group)
+{
+	put("proc/cgroup", "%s0::/%s\n", padding, group);
+}
+
+static void v2_tree(size_t pad)
+{
+	size_t n = 0;
+
+	tree_init();
+	padding[0] = 0;
+	for (int i = 100; n + 64 < pad; i++)
+		n += (size_t)snprintf(padding + n, sizeof(padding) - n,
+				      "%d:name=tide-padding-hierarchy-%d:/\n",
+				      i, i);
+	put("proc/mountinfo",
+	    "40 30 0:37 / %s/unified rw,nosuid shared:9 - cgroup2 cgroup2 "
+	    "rw\n",
+	    tree);
+	put("unified/a/memory.current", "%llu\n",
+	    (unsigned long long)(10 * MiB));
+	put("unified/b/memory.current", "%llu\n",
+	    (unsigned long long)(20 * MiB));
+	put_self("a");
+}
+
+static void budget_config(struct tide_monitor_config *cfg)
+{
+	*cfg = (struct tide_monitor_config){
+		.size = sizeof(*cfg),
+		.sources = TIDE_SOURCE_BUDGET,
+		.budget = TIDE_BUDGET_CGROUP,
+		.high_watermark = 100 * MiB,
+		.poll_interval_ms = 10,
+		.flags = TIDE_MONITOR_NO_TRIM,
+	};
+	cfg->proc_cgroup_path = at("proc/cgroup");
+	cfg->mountinfo_path = at("proc/mountinfo");
+	cfg->meminfo_path = at("proc/meminfo");
+}
+
+/* Tick until the budget reads @want (at most @ms); the ms it took. */
+static uint64_t wait_value(struct tide_monitor *m, uint64_t want, int ms)
+{
+	uint64_t t0 = now_ms();
+
+	while (budget_value(m) != want && now_ms() - t0 < (uint64_t)ms)
+		tick(m, 50);
+	return now_ms() - t0;
+}
+
+/*
+ * The budget reads the own group's memory.current; moved to b, it reads
+ * b's at the next poll.  Then moved back to a while its open fails (the
+ * last failable call of a move, counted on the move to b): the budget is
+ * gone for a second, then tried again and back on a.
+ */
+TEST(budget_in_cgroup_mode_follows_a_move)
+{
+	struct tide_monitor_config cfg;
+	struct tide__os_stats a, b;
+	struct tide_monitor *m = NULL;
+	uint64_t took;
+
+	v2_tree(0);
+	budget_config(&cfg);
+	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	CHECK_EQ(tide_monitor_source(m), TIDE_SOURCE_BUDGET);
+	CHECK(tick(m, 1000));
+	CHECK_UEQ(budget_value(m), 10 * MiB);
+
+	put_self("b");
+	tide__os_stats(&a);
+	CHECK(tick(m, 1000));
+	tide__os_stats(&b);
+	CHECK_UEQ(budget_value(m), 20 * MiB);
+	CHECK_EQ(tide_monitor_source(m), TIDE_SOURCE_BUDGET);
+
+	put_self("a");
+	tide__fault_set(b.failable_calls - a.failable_calls, false);
+	CHECK(tick(m, 1000));
+	CHECK_UEQ(tide__fault_hits(), 1);
+	tide__fault_clear();
+	CHECK_EQ(tide_monitor_source(m), TIDE_SOURCE_NONE);
+	CHECK_EQ(tide_monitor_source_stats(
+			 m, TIDE_SOURCE_BUDGET,
+			 &(struct tide_monitor_source_stats){ 0 }),
+		 -ENOENT);
+	took = now_ms();
+	while (tide_monitor_source(m) != TIDE_SOURCE_BUDGET &&
+	       now_ms() - took < 3000)
+		tick(m, 100);
+	took = now_ms() - took;
+	th_note("budget back after %llu ms", (unsigned long long)took);
+	CHECK_EQ(tide_monitor_source(m), TIDE_SOURCE_BUDGET);
+	CHECK_CMP(took, >=, 800);
+	CHECK_CMP(wait_value(m, 10 * MiB, 1000), <, 1000);
+	CHECK_UEQ(budget_value(m), 10 * MiB);
+	tide_monitor_free(m);
+	tree_done();
+}
+
+/*
+ * /proc/self/cgroup longer than a page (a host with many named
+ * hierarchies): a move is still seen, also one that keeps the length.
+ */
+TEST(move_seen_in_a_proc_self_cgroup_over_4_kib)
+{
+	struct tide_monitor_config cfg;
+	struct tide_monitor *m = NULL;
+	struct stat st;
+
+	v2_tree(6000);
+	CHECK_EQ(stat(at("proc/cgroup"), &st), 0);
+	CHECK_CMP(st.st_size, >, 4096);
+	budget_config(&cfg);
+	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	CHECK(tick(m, 1000));
+	CHECK_UEQ(budget_value(m), 10 * MiB);
+	put_self("b"); /* same length */
+	CHECK_CMP(wait_value(m, 20 * MiB, 1000), <, 1000);
+	CHECK_UEQ(budget_value(m), 20 * MiB);
+	put_self("a");
+	CHECK_CMP(wait_value(m, 10 * MiB, 1000), <, 1000);
+	CHECK_UEQ(budget_value(m), 10 * MiB);
+	tide_monitor_free(m);
+	tree_done();
+}
+
+/* ---- graded PSI on the own v2 group follows a move ------------------------- */
+
+static const char *v2_root(void)
+{
+	static char root[PATH_MAX];
+	char line[4096];
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+
+	root[0] = 0;
+	if (!f)
+		return root;
+	while (fgets(line, sizeof(line), f)) {
+		char *dash = strstr(line, " - cgroup2 "), point[PATH_MAX];
+
+		if (dash &&
+		    sscanf(line, "%*s %*s %*s %*s %4095s", point) == 1) {
+			snprintf(root, sizeof(root), "%s", point);
+			break;
+		}
+	}
+	fclose(f);
+	return root;
+}
+
+TEST(psi_cgroup_follows_a_move)
+{
+	struct tide_monitor_config cfg = {
+		.size = sizeof(cfg),
+		.sources = TIDE_SOURCE_PSI_CGROUP,
+		.flags = TIDE_MONITOR_NO_TRIM,
+	};
+	char ga[PATH_MAX], gb[PATH_MAX], pa[PATH_MAX + 32], pb[PATH_MAX + 32];
+	char na[64], nb[64];
+	struct tide_monitor *m = NULL;
+	const char *root = v2_root();
+	uint64_t t0;
+	int r;
+
+	if (!root[0])
+		SKIP("no cgroup v2 hierarchy mounted");
+	snprintf(na, sizeof(na), "tide-move-%d-a", (int)getpid());
+	snprintf(nb, sizeof(nb), "tide-move-%d-b", (int)getpid());
+	snprintf(ga, sizeof(ga), "%s/%s", root, na);
+	snprintf(gb, sizeof(gb), "%s/%s", root, nb);
+	if (mkdir(ga, 0755))
+		SKIP("cannot create a v2 group under %s: %s", root,
+		     strerror(errno));
+	CHECK_EQ(mkdir(gb, 0755), 0);
+	snprintf(pa, sizeof(pa), "%s/memory.pressure", ga);
+	snprintf(pb, sizeof(pb), "%s/memory.pressure", gb);
+	if (access(pa, W_OK)) {
+		rmdir(ga);
+		rmdir(gb);
+		SKIP("no writable memory.pressure in a v2 group (PSI off?)");
+	}
+	tree_init();
+	put("proc/cgroup", "0::/%s\n", na);
+	cfg.proc_cgroup_path = at("proc/cgroup");
+	r = tide_monitor_new(&m, &cfg);
+	if (r == -ENODEV || (!r && tide_monitor_source(m) == 0)) {
+		tide_monitor_free(m);
+		rmdir(ga);
+		rmdir(gb);
+		tree_done();
+		SKIP("graded PSI triggers refused here");
+	}
+	CHECK_EQ(r, 0);
+	CHECK_EQ(tide_monitor_source(m), TIDE_SOURCE_PSI_CGROUP);
+	/* GLib's three triggers on a's file */
+	CHECK_EQ(fds_on(pa), 3);
+	CHECK_EQ(fds_on(pb), 0);
+	put("proc/cgroup", "0::/%s\n", nb);
+	t0 = now_ms();
+	while (fds_on(pb) != 3 && now_ms() - t0 < 3000)
+		tick(m, 200);
+	CHECK_EQ(fds_on(pb), 3);
+	CHECK_EQ(fds_on(pa), 0);
+	CHECK_EQ(tide_monitor_source(m), TIDE_SOURCE_PSI_CGROUP);
+	tide_monitor_free(m);
+	CHECK_EQ(fds_on(pb), 0);
+	CHECK_EQ(rmdir(ga), 0);
+	CHECK_EQ(rmdir(gb), 0);
+	tree_done();
+}
+
+/* ---- set_watermarks and the v1 usage threshold ---------------------------- */
+
+/*
+ * A fake v1 group: cgroup.event_control is a regular file here, so each
+ * registration ("<eventfd> <usage fd> <bytes>") is written to it from
+ * offset 0, and the eventfd it names is ours to signal.
+ */
+struct v1 {
+	struct tide_monitor *m;
+	int ctl; /* cgroup.event_control, opened at setup (the body may run
+		  * out of descriptors) */
+};
+
+static void v1_tree(void)
+{
+	tree_init();
+	put("g/memory.limit_in_bytes", "%llu\n",
+	    (unsigned long long)(100 * MiB));
+	put("g/memory.usage_in_bytes", "%llu\n",
+	    (unsigned long long)(10 * MiB));
+	put("g/memory.stat", "total_inactive_file 0\n");
+	put("g/cgroup.event_control", "%s", "");
+}
+
+/* The threshold registered last and its eventfd. */
+static uint64_t v1_threshold(const struct v1 *v, int *efd)
+{
+	char buf[256];
+	unsigned long long bytes = 0;
+	ssize_t n = pread(v->ctl, buf, sizeof(buf) - 1, 0);
+
+	CHECK(n > 0);
+	buf[n] = 0;
+	CHECK_EQ(sscanf(buf, "%d %*d %llu", efd, &bytes), 2);
+	return bytes;
+}
+
+static int v1_setup(void *arg)
+{
+	struct v1 *v = arg;
+	struct tide_monitor_config cfg = {
+		.size = sizeof(cfg),
+		.sources = TIDE_SOURCE_CGROUP1,
+		.poll_interval_ms = 100000,
+		.flags = TIDE_MONITOR_NO_TRIM,
+	};
+	int efd;
+
+	put("g/cgroup.event_control", "%s", "");
+	v->ctl = open(at("g/cgroup.event_control"), O_RDONLY | O_CLOEXEC);
+	CHECK(v->ctl >= 0);
+	cfg.cgroup1_dir = at("g");
+	CHECK_EQ(tide_monitor_new(&v->m, &cfg), 0);
+	CHECK_EQ(tide_monitor_source(v->m), TIDE_SOURCE_CGROUP1);
+	CHECK_UEQ(v1_threshold(v, &efd), 75 * MiB);
+	return 0;
+}
+
+static void v1_teardown(void *arg)
+{
+	struct v1 *v = arg;
+
+	tide_monitor_free(v->m);
+	v->m = NULL;
+	close(v->ctl);
+}
+
+/* set_watermarks() as a failure loop's body: a failure changes nothing. */
+static int v1_body(void *arg)
+{
+	struct v1 *v = arg;
+	struct tide_monitor_limit l;
+	int fds = th_fd_count_fast(), efd, r;
+
+	r = tide_monitor_set_watermarks(v->m, 64 * MiB, 48 * MiB);
+	CHECK_EQ(tide_monitor_limit(v->m, &l), 0);
+	if (r) {
+		CHECK_EQ(r, th_expect_err);
+		CHECK_UEQ(l.high, 75 * MiB);
+		CHECK_UEQ(l.low, 100 * MiB * 5 / 8);
+		CHECK_UEQ(v1_threshold(v, &efd), 75 * MiB);
+		CHECK_EQ(th_fd_count_fast(), fds);
+		return r;
+	}
+	CHECK_UEQ(l.high, 64 * MiB);
+	CHECK_UEQ(l.low, 48 * MiB);
+	CHECK_UEQ(v1_threshold(v, &efd), 64 * MiB);
+	/* the new eventfd replaced the old one */
+	CHECK_EQ(th_fd_count_fast(), fds);
+	return 0;
+}
+
+TEST(set_watermarks_re_registers_the_v1_threshold_or_changes_nothing)
+{
+	const struct th_oom_case c = { .setup = v1_setup,
+				       .body = v1_body,
+				       .teardown = v1_teardown };
+	struct v1 v = { 0 };
+	int efd;
+
+	v1_tree();
+	/* out of memory (injected) or descriptors (RLIMIT_NOFILE) */
+	CHECK_CMP(th_oom_loop_ex("set_watermarks", &c, &v), >=, 2);
+	CHECK_CMP(th_fd_limit_loop("set_watermarks", &c, &v), >=, 1);
+
+	/* the new eventfd is the one the monitor waits on */
+	v1_setup(&v);
+	CHECK_EQ(tide_monitor_set_watermarks(v.m, 64 * MiB, 48 * MiB), 0);
+	CHECK(tick(v.m, 1000)); /* the check set_watermarks schedules */
+	CHECK(!tick(v.m, 200));
+	CHECK_UEQ(v1_threshold(&v, &efd), 64 * MiB);
+	CHECK_EQ(eventfd_write(efd, 1), 0);
+	CHECK(tick(v.m, 1000));
+	CHECK(!tick(v.m, 200)); /* read: no wake-up again */
+	v1_teardown(&v);
+	tree_done();
+}
+
+RUN_TESTS(T(budget_in_cgroup_mode_follows_a_move),
+	  T(move_seen_in_a_proc_self_cgroup_over_4_kib),
+	  T(psi_cgroup_follows_a_move),
+	  T(set_watermarks_re_registers_the_v1_threshold_or_changes_nothing))
