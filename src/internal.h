@@ -357,7 +357,7 @@ static inline bool tide__kv_maybe_paged(const void *p)
 void tide__arena_fork_register(void);
 
 /* ---------------------------------------------------------------------
- * shrinker.c: direct reclaim, called by allocators on ENOMEM.
+ * shrinker/pass.c: direct reclaim, called by allocators on ENOMEM.
  * ------------------------------------------------------------------- */
 
 /*
@@ -415,7 +415,7 @@ void tide__sensor_charge(size_t bytes, unsigned flags);
 void tide__mon_fork_register(void); /* pressure/monitor_fork.c */
 void tide__sensor_fork_register(void); /* pressure/sensor.c */
 void tide__purge_fork_register(void); /* pressure/purge.c */
-void tide__shrinker_fork_register(void); /* shrinker.c */
+void tide__shrinker_fork_register(void); /* shrinker/fork.c */
 void tide__kv_reg_fork_register(void); /* kv_registry.c */
 void tide__ctl_fork_register(void); /* ctl.c */
 

@@ -1197,7 +1197,7 @@ TEST(stale_double_free_of_a_reused_address_is_reported)
 
 /* ---- every pass ends (issue 13) --------------------------------------- */
 
-/* tide_drop_caches() runs at most this many passes (shrinker.c). */
+/* tide_drop_caches() runs at most this many passes (shrinker/pass.c). */
 #define DROP_PASSES 16
 
 TEST(lying_shrinker_pass_is_bounded_and_drop_caches_ends)
