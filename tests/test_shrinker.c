@@ -1298,6 +1298,62 @@ TEST(whole_cache_scan_counts_as_freed_and_ends_the_loop)
 	tide_shrinker_free(s);
 }
 
+/*
+ * A cache counted in pages whose objects are 3 pages each, freed while
+ * fewer than nr_to_scan pages are freed (docs/shrinker.md's own pattern):
+ * every scan frees 129 or 130 of the 128 asked.  That used to end the
+ * shrinker's loop as if the scan had dropped the whole cache: a pass freed
+ * one batch, tide_drop_caches() 2064 of 30000 pages in 16 passes.  The
+ * overshoot now counts against the pass's work, and only a scan that freed
+ * at least the whole count ends the loop.
+ */
+struct big_objects {
+	unsigned long pages, per, calls;
+};
+
+static unsigned long big_count(void *priv, struct tide_shrink_control *sc)
+{
+	struct big_objects *b = priv;
+
+	return b->pages ? b->pages : TIDE_SHRINK_EMPTY;
+}
+
+static unsigned long big_scan(void *priv, struct tide_shrink_control *sc)
+{
+	struct big_objects *b = priv;
+	unsigned long freed = 0;
+
+	b->calls++;
+	while (freed < sc->nr_to_scan && b->pages) {
+		freed += b->per;
+		b->pages -= b->per;
+	}
+	return freed;
+}
+
+TEST(scans_freeing_whole_objects_past_nr_to_scan_go_on)
+{
+	static const struct tide_shrinker_ops ops = { big_count, big_scan };
+	struct big_objects b = { .pages = 30000, .per = 3 };
+	struct tide_shrinker *s = tide_shrinker_alloc("big-objects");
+
+	tide_shrinker_register(s, &ops, &b);
+	/*
+	 * One pass at priority 0: total = min(0 + 30000 * 4 / 2, 2 * 30000)
+	 * = 60000.  Every call frees 129 (43 objects), so 232 calls free
+	 * 29928, the 233rd the last 72, and the 234th finds nothing, which
+	 * ends the loop.
+	 */
+	CHECK_UEQ(tide_shrink(0, 0), 30000);
+	CHECK_UEQ(b.pages, 0);
+	CHECK_UEQ(b.calls, 234);
+	b.pages = 30000;
+	b.calls = 0;
+	CHECK_UEQ(tide_drop_caches(), 30000);
+	CHECK_UEQ(b.pages, 0);
+	tide_shrinker_free(s);
+}
+
 static unsigned long order_purges[MAX_CALLS];
 static unsigned order_n;
 
@@ -1562,6 +1618,7 @@ RUN_TESTS(T(big_cache_at_priority_0_scans_twice_its_size_in_batches),
 	  T(negative_count_with_a_scan_freeing_nothing_ends_in_one_call),
 	  T(scan_returning_0_forever_is_called_once_per_pass),
 	  T(whole_cache_scan_counts_as_freed_and_ends_the_loop),
+	  T(scans_freeing_whole_objects_past_nr_to_scan_go_on),
 	  T(drop_caches_scans_the_caches_before_the_one_purge),
 	  T(shrink_share_asks_every_shrinker_for_its_share),
 	  T(shrink_share_never_asks_below_the_priority_arithmetic),

@@ -127,7 +127,9 @@ static bool dying(struct tide_shrinker *s)
  *    honest shrinker never needs more: each call but the last takes a full
  *    batch);
  *  - a scan that looked at everything it was given and freed nothing, or
- *    freed more than it was asked (a whole-cache scan), ends the loop;
+ *    freed at least the whole count (a whole-cache scan), ends the loop;
+ *    one that freed more than it was asked but less than that (objects of
+ *    several units) counts what it freed as the work done;
  *  - a shrinker being freed stops between two calls.
  */
 static unsigned long do_shrink(struct tide_shrinker *s, unsigned long freeable,
@@ -137,7 +139,7 @@ static unsigned long do_shrink(struct tide_shrinker *s, unsigned long freeable,
 	struct tide_shrink_control sc = { .priority = priority,
 					  .flags = flags };
 	unsigned long nr, batch, freed = 0, min_share = 0;
-	wide_t delta, total, scanned = 0, next, calls;
+	wide_t delta, total, scanned = 0, next, calls, work;
 	unsigned seeks;
 
 	if (dying(s))
@@ -166,10 +168,14 @@ static unsigned long do_shrink(struct tide_shrinker *s, unsigned long freeable,
 		if (ret == TIDE_SHRINK_STOP)
 			break;
 		freed = sat_add(freed, ret);
-		total -= sc.nr_scanned;
-		scanned += sc.nr_scanned;
+		/* Freeing past nr_to_scan (whole objects of several
+		 * units) is that much of the pass's work done. */
+		work = ret > n ? (wide_t)ret : (wide_t)sc.nr_scanned;
+		total = work < total ? total - work : 0;
+		scanned += work;
 		/* Nothing looked at, nothing to free, or the whole cache. */
-		if (!sc.nr_scanned || (!ret && sc.nr_scanned == n) || ret > n)
+		if (!sc.nr_scanned || (!ret && sc.nr_scanned == n) ||
+		    ret >= freeable)
 			break;
 		if (!--calls || dying(s))
 			break;
