@@ -812,8 +812,8 @@ static int take_over(const struct sockaddr_un *sa, bool weak)
 		goto out;
 	}
 	r = -EBUSY;
-	if (weak || tide__os_send(fd, req, sizeof(req) - 1) !=
-			    (ssize_t)sizeof(req) - 1)
+	if (weak ||
+	    tide__os_send(fd, req, sizeof(req) - 1) != (ssize_t)sizeof(req) - 1)
 		goto out;
 	while (len < sizeof(ans) - 1) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
@@ -1091,9 +1091,10 @@ void tide__ctl_monitor_gone(const struct tide_monitor *m)
 	ctl_enter();
 	pthread_mutex_lock(&ctl_lock);
 	for (;;) {
-		struct ctl *c = ctl && ctl->monitor == m		 ? ctl :
-				ctl_dying && ctl_dying->monitor == m ? ctl_dying :
-								       NULL;
+		struct ctl *c = ctl && ctl->monitor == m ? ctl :
+				ctl_dying && ctl_dying->monitor == m ?
+							   ctl_dying :
+							   NULL;
 
 		if (!c)
 			break;

@@ -2658,10 +2658,10 @@ static unsigned long relisten_scan(void *priv, struct tide_shrink_control *sc)
 	sem_post(&fk.in_callback);
 	if (atomic_load(&fk.wait_for_close))
 		wait_until_close_waits();
-	atomic_store(&relisten_result,
-		     tide_ctl_listen(&(struct tide_ctl_config){
-			     .size = sizeof(struct tide_ctl_config),
-			     .dir = dir }));
+	atomic_store(
+		&relisten_result,
+		tide_ctl_listen(&(struct tide_ctl_config){
+			.size = sizeof(struct tide_ctl_config), .dir = dir }));
 	return sc->nr_to_scan;
 }
 
@@ -2804,8 +2804,8 @@ TEST(tidectl_names_the_wrong_argument_in_one_line)
 	CHECK_STR(out, "tidectl: watch: unexpected argument 'x'\n");
 	/* An unknown command: named, then the usage. */
 	CHECK_EQ(run_tidectl(out, pidstr(), "frobnicate"), 2);
-	CHECK(!strncmp(out, "tidectl: unknown command: frobnicate\nUsage:",
-		       43));
+	CHECK(!strncmp(out,
+		       "tidectl: unknown command: frobnicate\nUsage:", 43));
 	/* Options still go anywhere; a negative number is not one. */
 	CHECK_EQ(run_tidectl(out, "-t", "-5", pidstr()), 2);
 	CHECK_STR(out, "tidectl: bad timeout (ms): -5 (1..3600000)\n");

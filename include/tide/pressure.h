@@ -437,9 +437,12 @@ TIDE_API void tide_purge_stats(struct tide_purge_stats *st);
  * monitor's lock around fork(), so a child's copy is never caught halfway
  * through a change of its descriptors, and its tide_monitor_stats(),
  * tide_monitor_source_stats() and tide_monitor_limit() never wait.
+ * A control socket listener still reporting on @m (call tide_ctl_close()
+ * first) lets go of it: reported, see &struct tide_ctl_config.
  *
  * Context: any thread but the monitor's own (not from @on_level); may wait
- * for a running reclaim loop (also one the sensor runs) to finish.
+ * for a running reclaim loop (also one the sensor runs) to finish, and for
+ * a control socket request under way on another thread.
  */
 TIDE_API void tide_monitor_free(struct tide_monitor *m);
 
