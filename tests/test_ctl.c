@@ -2870,6 +2870,102 @@ TEST(tidectl_lists_only_sockets_named_by_plain_digits)
 	remove_dirs();
 }
 
+/* A listener of "another copy of tide" in this process: @answer, or none. */
+struct fake_copy {
+	int lfd;
+	const char *answer;
+	char got[64];
+	pthread_t t;
+};
+
+static void *fake_copy_serve(void *arg)
+{
+	struct fake_copy *f = arg;
+	int fd = accept(f->lfd, NULL, NULL);
+	ssize_t n;
+
+	if (fd < 0)
+		return NULL;
+	n = read(fd, f->got, sizeof(f->got) - 1);
+	f->got[n > 0 ? n : 0] = 0;
+	if (f->answer && write(fd, f->answer, strlen(f->answer)) < 0)
+		th_note("fake copy: write: %s", strerror(errno));
+	if (!f->answer)
+		usleep(1500000); /* longer than the listen waits */
+	close(fd);
+	return NULL;
+}
+
+static void fake_copy_start(struct fake_copy *f, const char *answer)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+	CHECK(!mkdir(dir, 0700) || errno == EEXIST);
+	f->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CHECK(f->lfd >= 0);
+	sock_path(sa.sun_path, sizeof(sa.sun_path), getpid());
+	CHECK(!bind(f->lfd, (struct sockaddr *)&sa, sizeof(sa)));
+	CHECK(!listen(f->lfd, 4));
+	f->answer = answer;
+	f->got[0] = 0;
+	CHECK(!pthread_create(&f->t, NULL, fake_copy_serve, f));
+}
+
+/*
+ * Another copy of tide in this process (a library's static one) listens on
+ * PID.sock.  tide_ctl_listen() asks it to "yield": one that refuses, or
+ * does not answer within a second, keeps its socket (-EBUSY); one that
+ * gives way (the preload shim's answer) leaves the path to the new one.
+ */
+TEST(a_live_socket_of_this_process_is_kept_unless_it_yields)
+{
+	struct fake_copy f;
+	char path[128], out[256], want[64];
+	struct stat st1, st2;
+	int64_t t0;
+
+	make_dirs();
+	sock_path(path, sizeof(path), getpid());
+	fake_copy_start(&f, "err EBUSY this process listens already\n");
+	CHECK(!lstat(path, &st1));
+	CHECK_EQ(tide_ctl_listen(&(struct tide_ctl_config){
+			 .size = sizeof(struct tide_ctl_config), .dir = dir }),
+		 -EBUSY);
+	CHECK(!pthread_join(f.t, NULL));
+	CHECK_STR(f.got, "yield\n");
+	CHECK(!lstat(path, &st2));
+	CHECK_UEQ(st2.st_ino, st1.st_ino);
+	CHECK_EQ(tide_ctl_fd(), -ENOTCONN);
+	close(f.lfd);
+	unlink(path);
+	/* No answer: given up after the default 1000 ms. */
+	fake_copy_start(&f, NULL);
+	t0 = ms_now();
+	CHECK_EQ(tide_ctl_listen(&(struct tide_ctl_config){
+			 .size = sizeof(struct tide_ctl_config), .dir = dir }),
+		 -EBUSY);
+	CHECK_CMP(ms_now() - t0, >=, 900);
+	CHECK_CMP(ms_now() - t0, <, 1400);
+	CHECK(!pthread_join(f.t, NULL));
+	CHECK(!lstat(path, &st2));
+	close(f.lfd);
+	unlink(path);
+	/* A copy that gives way. */
+	fake_copy_start(&f, "ok\nend\n");
+	listen_in(0, 0, 0);
+	CHECK(!pthread_join(f.t, NULL));
+	CHECK_STR(f.got, "yield\n");
+	close(f.lfd);
+	raw("info\n", 5, out, sizeof(out));
+	snprintf(want, sizeof(want), "ok\npid=%d\n", (int)getpid());
+	CHECK(!strncmp(out, want, strlen(want)));
+	/* And our own listener refuses to yield, to us as to anyone. */
+	raw("yield\n", 6, out, sizeof(out));
+	CHECK_STR(out, "err EBUSY this process listens already\n");
+	tide_ctl_close();
+	remove_dirs();
+}
+
 RUN_TESTS(
 	T(listen_makes_a_0700_dir_and_a_0600_socket_named_by_pid),
 	T(config_follows_the_size_rule), T(unsafe_socket_dirs_are_refused),
@@ -2915,4 +3011,5 @@ RUN_TESTS(
 	T(listen_from_a_callback_while_another_thread_closes_is_ebusy),
 	T(the_listeners_thread_outlives_a_failing_poll),
 	T(tidectl_names_the_wrong_argument_in_one_line),
-	T(tidectl_lists_only_sockets_named_by_plain_digits))
+	T(tidectl_lists_only_sockets_named_by_plain_digits),
+	T(a_live_socket_of_this_process_is_kept_unless_it_yields))
