@@ -145,11 +145,16 @@ static int start_monitor(void)
 	return 0;
 }
 
-/* TIDE_CONTROL=1: serve tidectl for this process (docs/tidectl.md). */
+/*
+ * TIDE_CONTROL=1: serve tidectl for this process (docs/tidectl.md).  A
+ * listener that gives way: a program with tide of its own that listens
+ * itself takes the socket over (its shrinkers are in its copy of tide,
+ * not in the shim's), and one that listens already keeps it.
+ */
 static void start_control(void)
 {
 	struct tide_ctl_config cc = { .size = sizeof(cc), .monitor = mon };
-	int r = tide_ctl_listen(&cc);
+	int r = tide__ctl_listen_weak(&cc);
 
 	if (r && verbose)
 		say("pid %d: no control socket (%s)", (int)tide__os_getpid(),

@@ -61,6 +61,15 @@
  * ctl_op_lock, then ctl_lock, then (not nested: after dropping ctl_lock)
  * the other modules' locks.
  *
+ * tide_ctl_listen() from a callback run by a request is -EBUSY before it
+ * takes ctl_op_lock: a tide_ctl_close() holding that lock may be waiting
+ * for this very request.  tide_monitor_free() calls
+ * tide__ctl_monitor_gone() holding no lock of its own: that takes ctl_lock
+ * and waits on ctl_idle for a request on another thread to end, which
+ * needs no lock of the freeing thread's.  Asking another copy of tide in
+ * this process to give its socket way (take_over()) waits for its answer
+ * holding ctl_op_lock only.
+ *
  * fork(): the prepare handler takes ctl_lock and nothing else.  It waits
  * only for one of those short sections to end, whichever thread forks: a
  * callback run by a ctl request (it holds no ctl lock then), or a thread
@@ -88,6 +97,8 @@ static _Thread_local struct ctl *ctl_serving;
 /* This thread took ctl_lock in atfork_prepare, in process ctl_fork_pid. */
 static _Thread_local bool ctl_fork_held;
 static pid_t ctl_fork_pid;
+/* take_over()'s connection to another copy's listener, for a fork meanwhile */
+static int ctl_probe_fd = -1;
 
 /* ---- connections ------------------------------------------------------- */
 
@@ -156,6 +167,28 @@ static void conn_respond_static(struct conn *k, const char *line)
 }
 
 /*
+ * "yield": another copy of tide in this process listens now (the program's
+ * own libtide under the preload shim, take_over()).  Only a weak listener
+ * gives way: it closes its socket, leaving the path to the new one, and
+ * goes on answering the connections it has.  ctl_lock held.
+ */
+static const char *yield(struct ctl *c, const struct conn *k)
+{
+	if (k->peer_pid != c->pid)
+		return "err EPERM request not allowed\n";
+	if (!c->weak)
+		return "err EBUSY this process listens already\n";
+	if (c->lfd >= 0) {
+		tide__os_epoll_ctl(c->epfd, EPOLL_CTL_DEL, c->lfd, NULL);
+		tide__os_close(c->lfd);
+		c->lfd = -1; /* and ctl_free() unlinks nothing */
+		c->paused_until = 0;
+		c->paused_full = false;
+	}
+	return "ok\nend\n";
+}
+
+/*
  * The request line is complete (or can never be): answer it.  False when a
  * callback forked and this is the child (c->orphan): nothing of @c but its
  * memory is left here, @k is gone and the parent answers.
@@ -175,6 +208,8 @@ static bool conn_answer(struct ctl *c, struct conn *k, size_t line_len,
 	} else if ((r = tide__ctl_parse(k->in, line_len, &req))) {
 		err = r == -E2BIG ? "err E2BIG request too long\n" :
 				    "err EINVAL malformed request\n";
+	} else if (req.cmd == TIDE__CTL_YIELD) {
+		err = yield(c, k); /* a static answer, "ok" included */
 	} else {
 		/*
 		 * Without ctl_lock (see Locking): the answer runs callbacks,
@@ -249,12 +284,13 @@ static bool conn_event(struct ctl *c, unsigned slot)
 	return true;
 }
 
-static bool peer_allowed(struct ctl *c, int fd)
+static bool peer_allowed(struct ctl *c, int fd, pid_t *ret_pid)
 {
 	struct ucred cr;
 
 	if (tide__os_peer_cred(fd, &cr))
 		return false;
+	*ret_pid = cr.pid;
 	return cr.uid == 0 || cr.uid == c->uid;
 }
 
@@ -274,11 +310,12 @@ static void pause_listener(struct ctl *c, uint64_t until, bool full)
 
 static void accept_some(struct ctl *c)
 {
-	for (int i = 0; i < CTL_ACCEPT_BATCH; i++) {
+	for (int i = 0; c->lfd >= 0 && i < CTL_ACCEPT_BATCH; i++) {
 		struct epoll_event ev = { .events = EPOLLIN };
 		unsigned slot, oldest = 0;
 		struct conn *k;
 		uint64_t now = tide__os_now_ns();
+		pid_t peer = 0;
 		int fd;
 
 		for (slot = 0; slot < CTL_MAX_CONN && c->conns[slot]; slot++)
@@ -308,7 +345,7 @@ static void accept_some(struct ctl *c)
 				pause_listener(c, now + CTL_PAUSE_NS, false);
 			return;
 		}
-		if (!peer_allowed(c, fd)) {
+		if (!peer_allowed(c, fd, &peer)) {
 			tide__os_close(fd);
 			continue;
 		}
@@ -323,6 +360,7 @@ static void accept_some(struct ctl *c)
 		}
 		memset(k, 0, offsetof(struct conn, in));
 		k->fd = fd;
+		k->peer_pid = peer;
 		k->born = now;
 		k->deadline = now + (uint64_t)c->timeout_ms * 1000000u;
 		ev.data.u32 = TAG_CONN + slot;
@@ -382,8 +420,9 @@ static void dispatch_locked(struct ctl *c)
 			return; /* a forked child: nothing more to do here */
 	}
 	expire(c);
-	if (c->paused_until && (c->paused_until <= tide__os_now_ns() ||
-				(c->paused_full && has_free_slot(c)))) {
+	if (c->paused_until && c->lfd >= 0 &&
+	    (c->paused_until <= tide__os_now_ns() ||
+	     (c->paused_full && has_free_slot(c)))) {
 		struct epoll_event on = { .events = EPOLLIN,
 					  .data.u32 = TAG_LISTEN };
 
@@ -436,8 +475,16 @@ static void *ctl_thread(void *arg)
 		int r = tide__os_poll(&p, 1, -1);
 		bool freed;
 
-		if (r < 0 && r != -EINTR)
-			break;
+		if (r < 0 && r != -EINTR) {
+			/*
+			 * ENOMEM, or EINVAL while RLIMIT_NOFILE is below the
+			 * one descriptor polled: the socket must not die with
+			 * this thread.  Wait (a poll of nothing needs no
+			 * descriptor) and try again; close still stops it.
+			 */
+			tide__os_poll(NULL, 0, CTL_RETRY_MS);
+			continue;
+		}
 		if (atomic_load(&c->stop))
 			break;
 		pthread_mutex_lock(&ctl_lock);
@@ -519,6 +566,9 @@ static void fork_child_release(void)
 	struct ctl *gone[2] = { ctl, ctl_dying };
 
 	ctl = ctl_dying = NULL;
+	if (ctl_probe_fd >= 0)
+		tide__os_close(ctl_probe_fd);
+	ctl_probe_fd = -1;
 	for (struct ctl *c = ctl_serving; c; c = c->serving_up) {
 		ctl_drop_copies(c);
 		c->orphan = true;
@@ -715,23 +765,97 @@ static int epoll_add(int epfd, int fd, uint32_t tag)
 	return tide__os_epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
 }
 
-static int ctl_open(struct ctl *c, const char *dir)
+/* @dir's PID.sock for process @pid into @sa; 0 or -ENAMETOOLONG. */
+static int sock_addr(const char *dir, pid_t pid, struct sockaddr_un *sa)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	size_t need;
+
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	need = (size_t)snprintf(sa->sun_path, sizeof(sa->sun_path),
+				"%s/%d.sock", dir, (int)pid);
+	return need < sizeof(sa->sun_path) ? 0 : -ENAMETOOLONG;
+}
+
+/*
+ * One socket per process.  Another copy of tide in this process (the
+ * preload shim's, or a library's static one) may listen on PID.sock
+ * already; ctl and ctl_op_lock are this copy's and cannot see it.  A
+ * socket there that takes a connection is alive.  A weak listener (@weak,
+ * the shim's) leaves it alone: -EBUSY.  Any other asks it to "yield": the
+ * shim's closes its socket and answers "ok", leaving the path to us
+ * (clean_dir() then removes the file); any other answer, or none within
+ * the default timeout, is -EBUSY.  A socket nobody listens on is a dead
+ * process's: 0.  ctl_op_lock held, not ctl_lock: this waits for another
+ * thread's answer.
+ */
+static int take_over(const struct sockaddr_un *sa, bool weak)
+{
+	static const char req[] = "yield\n";
+	uint64_t end = tide__os_now_ns() + CTL_DEF_TIMEOUT_MS * 1000000ull;
+	char ans[16];
+	struct stat st;
+	size_t len = 0;
+	int fd, r;
+
+	if (tide__os_lstat(sa->sun_path, &st) || !S_ISSOCK(st.st_mode))
+		return 0; /* nothing there, or clean_dir()'s -EEXIST */
+	pthread_mutex_lock(&ctl_lock);
+	fd = ctl_probe_fd = tide__os_unix_socket(true);
+	pthread_mutex_unlock(&ctl_lock);
+	if (fd < 0)
+		return fd;
+	r = tide__os_connect(fd, sa);
+	if (r) {
+		/* EAGAIN: its backlog is full, so it is alive. */
+		r = r == -EAGAIN ? -EBUSY : tide__os_exhausted(r) ? r : 0;
+		goto out;
+	}
+	r = -EBUSY;
+	if (weak ||
+	    tide__os_send(fd, req, sizeof(req) - 1) != (ssize_t)sizeof(req) - 1)
+		goto out;
+	while (len < sizeof(ans) - 1) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		uint64_t now = tide__os_now_ns();
+		ssize_t n;
+
+		if (now >= end)
+			goto out;
+		n = tide__os_poll(&p, 1, (int)((end - now) / 1000000u) + 1);
+		if (n == -EINTR)
+			continue;
+		if (n <= 0)
+			goto out;
+		n = tide__os_recv(fd, ans + len, sizeof(ans) - 1 - len);
+		if (n == -EINTR || n == -EAGAIN)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	ans[len] = 0;
+	if (!strcmp(ans, "ok\nend\n"))
+		r = 0;
+out:
+	pthread_mutex_lock(&ctl_lock);
+	tide__os_close(fd);
+	ctl_probe_fd = -1;
+	pthread_mutex_unlock(&ctl_lock);
+	return r;
+}
+
+static int ctl_open(struct ctl *c, const char *dir,
+		    const struct sockaddr_un *addr)
+{
+	struct sockaddr_un sa = *addr;
+	size_t need = strlen(sa.sun_path);
 	int r;
 
-	need = (size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%d.sock",
-				dir, (int)c->pid);
-	if (need >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
 	c->path = tide__os_malloc(need + 1);
 	if (!c->path)
 		return -ENOMEM;
 	memcpy(c->path, sa.sun_path, need + 1);
-	r = check_dir(dir);
-	if (r)
-		return r;
 	r = clean_dir(dir, c->pid);
 	if (r)
 		return r;
@@ -785,12 +909,23 @@ static int start_thread(struct ctl *c)
 	return 0;
 }
 
-int tide_ctl_listen(const struct tide_ctl_config *cfg)
+/* Is this thread inside a dispatch of a listener of this process? */
+static bool serving_any(void)
+{
+	for (const struct ctl *s = ctl_serving; s; s = s->serving_up)
+		if (!s->orphan)
+			return true;
+	return false;
+}
+
+static int listen_as(const struct tide_ctl_config *cfg, bool weak)
 {
 	struct tide_ctl_config conf;
+	struct sockaddr_un sa;
 	const char *dir, *xdg;
 	char def[PATH_MAX];
 	struct ctl *c;
+	bool serving;
 	int r;
 
 	r = read_config(cfg, &conf);
@@ -813,16 +948,33 @@ int tide_ctl_listen(const struct tide_ctl_config *cfg)
 	if (dir[0] != '/')
 		return -EINVAL;
 	ctl_enter();
+	/*
+	 * From a callback run by a request: a listener is there (that one),
+	 * and one being closed would wait for this callback while we waited
+	 * for its close (ctl_op_lock).
+	 */
+	pthread_mutex_lock(&ctl_lock);
+	serving = serving_any();
+	pthread_mutex_unlock(&ctl_lock);
+	if (serving)
+		return -EBUSY;
 	pthread_mutex_lock(&ctl_op_lock);
+	pthread_mutex_lock(&ctl_lock);
+	r = ctl ? -EBUSY : 0;
+	pthread_mutex_unlock(&ctl_lock);
+	if (!r)
+		r = sock_addr(dir, tide__os_getpid(), &sa);
+	if (!r)
+		r = check_dir(dir);
+	if (!r)
+		r = take_over(&sa, weak);
 	/*
 	 * ctl_lock across the whole setup: a fork() meanwhile waits for it,
 	 * so every descriptor the child inherits is one it knows to close.
 	 */
 	pthread_mutex_lock(&ctl_lock);
-	if (ctl) {
-		r = -EBUSY;
+	if (r)
 		goto out;
-	}
 	c = tide__os_calloc(1, sizeof(*c));
 	if (!c) {
 		r = -ENOMEM;
@@ -835,7 +987,8 @@ int tide_ctl_listen(const struct tide_ctl_config *cfg)
 	c->flags = conf.flags;
 	c->timeout_ms = conf.timeout_ms ? conf.timeout_ms : CTL_DEF_TIMEOUT_MS;
 	c->monitor = conf.monitor;
-	r = ctl_open(c, dir);
+	c->weak = weak;
+	r = ctl_open(c, dir, &sa);
 	if (!r && !(c->flags & TIDE_CTL_DISPATCH))
 		r = start_thread(c);
 	if (r)
@@ -846,6 +999,16 @@ out:
 	pthread_mutex_unlock(&ctl_lock);
 	pthread_mutex_unlock(&ctl_op_lock);
 	return r;
+}
+
+int tide_ctl_listen(const struct tide_ctl_config *cfg)
+{
+	return listen_as(cfg, false);
+}
+
+int tide__ctl_listen_weak(const struct tide_ctl_config *cfg)
+{
+	return listen_as(cfg, true);
 }
 
 int tide_ctl_fd(void)
@@ -911,4 +1074,42 @@ void tide_ctl_close(void)
 	ctl_dying = NULL;
 	pthread_mutex_unlock(&ctl_lock);
 	pthread_mutex_unlock(&ctl_op_lock);
+}
+
+/*
+ * tide_monitor_free() is about to free @m.  Wrong order (the listener
+ * should have been closed first), but a listener must not answer from
+ * freed memory: the one that reports on @m lets go of it once a request
+ * under way on another thread has ended.  A dispatch of this thread's is
+ * in a callback (the monitor freed from it) and reads no monitor until it
+ * returns: no waiting for that, which would be for ourselves.
+ */
+void tide__ctl_monitor_gone(const struct tide_monitor *m)
+{
+	bool used = false;
+
+	ctl_enter();
+	pthread_mutex_lock(&ctl_lock);
+	for (;;) {
+		struct ctl *c = ctl && ctl->monitor == m ? ctl :
+				ctl_dying && ctl_dying->monitor == m ?
+							   ctl_dying :
+							   NULL;
+
+		if (!c)
+			break;
+		if (c->busy && !serving_here(c)) {
+			pthread_cond_wait(&ctl_idle, &ctl_lock);
+			continue;
+		}
+		c->monitor = NULL;
+		used = true;
+	}
+	pthread_mutex_unlock(&ctl_lock);
+	/* Unlocked: the handler may call into tide. */
+	if (used)
+		tide__report("tide_monitor_free: the monitor is still used by "
+			     "the control socket (call tide_ctl_close() "
+			     "first); it lets go of it",
+			     m);
 }

@@ -25,6 +25,7 @@
 #define CTL_DEF_TIMEOUT_MS 1000
 #define CTL_BACKLOG 128
 #define CTL_PAUSE_NS 100000000u /* no accept for 100 ms after EMFILE */
+#define CTL_RETRY_MS 100 /* the listener's poll failed: try again then */
 /* A connection this young is not closed to make room for a new one. */
 #define CTL_MIN_AGE_NS 100000000u
 
@@ -33,6 +34,7 @@ enum { TAG_LISTEN, TAG_TIMER, TAG_STOP, TAG_CONN };
 
 struct conn {
 	int fd;
+	pid_t peer_pid; /* SO_PEERCRED: the client's process */
 	bool writing;
 	uint64_t born, deadline; /* CLOCK_MONOTONIC ns */
 	size_t in_len;
@@ -43,15 +45,18 @@ struct conn {
 };
 
 /*
- * A listener.  pid to monitor are set before it is published and never
- * change (tide__ctl_execute() reads them without ctl_lock); the rest is
- * under ctl_lock (ctl.c, "Locking").
+ * A listener.  pid to flags are set before it is published and never
+ * change (tide__ctl_execute() reads them without ctl_lock).  monitor is
+ * set then too, and cleared only under ctl_lock while no thread but the
+ * clearing one dispatches (tide__ctl_monitor_gone()), so an answer reads
+ * it without the lock.  The rest is under ctl_lock (ctl.c, "Locking").
  */
 struct ctl {
 	pid_t pid; /* the process that listens; a forked child does not serve */
 	uid_t uid;
 	int lfd, epfd, tfd, sfd;
 	unsigned allow, flags, timeout_ms;
+	bool weak; /* the preload shim's: gives way to another copy's */
 	struct tide_monitor *monitor;
 	bool thread_running;
 	bool busy; /* a thread dispatches it (only it touches the connections) */

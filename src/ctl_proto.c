@@ -131,6 +131,7 @@ static const struct {
 	{ "drop", TIDE__CTL_DROP, 0 },
 	{ "purge", TIDE__CTL_PURGE, 0 },
 	{ "totals", TIDE__CTL_TOTALS, 0 },
+	{ "yield", TIDE__CTL_YIELD, 0 },
 };
 
 int tide__ctl_parse(const char *line, size_t len, struct tide__ctl_req *ret)
@@ -408,6 +409,7 @@ static const unsigned cmd_allow[] = {
 	[TIDE__CTL_DROP] = TIDE_CTL_DROP,
 	[TIDE__CTL_PURGE] = TIDE_CTL_PURGE,
 	[TIDE__CTL_TOTALS] = TIDE_CTL_READ,
+	[TIDE__CTL_YIELD] = 0, /* answered by ctl.c, never here */
 };
 
 /*

@@ -420,6 +420,27 @@ void tide__kv_reg_fork_register(void); /* kv_registry.c */
 void tide__ctl_fork_register(void); /* ctl.c */
 
 /*
+ * ctl.c, called by tide_monitor_free() before it frees @m: a listener that
+ * reports on @m lets go of it (once a request under way on another thread
+ * has finished) and answers from then on as one without a monitor; that
+ * misuse (the listener should have been closed first) is reported.
+ * Takes ctl's request lock and nothing else, and no lock may be held by
+ * the caller that a ctl request waits for.
+ */
+struct tide_monitor;
+void tide__ctl_monitor_gone(const struct tide_monitor *m);
+
+/*
+ * ctl.c, for the preload shim: tide_ctl_listen(), but a listener that gives
+ * way.  It does not start when this process already listens through
+ * another copy of tide (-EBUSY), and it closes its socket when such a copy
+ * (the program's own libtide) listens later (docs/tidectl.md, "One socket
+ * per process").
+ */
+struct tide_ctl_config;
+int tide__ctl_listen_weak(const struct tide_ctl_config *cfg);
+
+/*
  * The calling process's own cgroup directory: the v2 one (@v2) or the v1
  * memory one, from /proc/self/cgroup and /proc/self/mountinfo.  0 and a
  * string to release with tide__os_free(), or -ENODEV / -ENOMEM / -errno.
@@ -443,6 +464,7 @@ enum tide__ctl_cmd {
 	TIDE__CTL_DROP,
 	TIDE__CTL_PURGE,
 	TIDE__CTL_TOTALS,
+	TIDE__CTL_YIELD, /* another copy of tide in this process listens */
 };
 
 struct tide__ctl_req {

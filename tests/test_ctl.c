@@ -2464,6 +2464,491 @@ TEST(a_relative_socket_dir_is_refused)
 	remove_dirs();
 }
 
+/* ---- the trial's defects ------------------------------------------------ */
+
+static struct {
+	atomic_int n;
+	const void *ptr;
+	char what[160];
+} reports;
+
+static void record_report(const char *what, const void *ptr, void *arg)
+{
+	(void)arg;
+	snprintf(reports.what, sizeof(reports.what), "%s", what);
+	reports.ptr = ptr;
+	atomic_fetch_add(&reports.n, 1);
+}
+
+static atomic_bool stop_monitor_asks;
+static atomic_int monitor_asks;
+
+/* "monitor" until told to stop; every answer must be a whole one. */
+static void *ask_monitor(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&stop_monitor_asks)) {
+		char out[4096];
+
+		raw("monitor\n", 8, out, sizeof(out));
+		if (strncmp(out, "ok\nmonitor=1\nsources=none\n", 26) &&
+		    strcmp(out, "ok\nmonitor=0\nend\n"))
+			FAIL("answer \"%s\"", out);
+		atomic_fetch_add(&monitor_asks, 1);
+	}
+	return NULL;
+}
+
+/*
+ * The trial's teardown in creation order: the monitor freed while the
+ * listener still serves it.  The listener lets go of it (reported once,
+ * with the monitor) and answers as one that never had a monitor, never
+ * from the freed memory; a request under way finishes first.
+ */
+TEST(freeing_the_monitor_before_close_leaves_a_listener_without_one)
+{
+	struct tide_monitor_config mc = { .size = sizeof(mc),
+					  .sources = TIDE_SOURCE_NONE };
+	struct tide_monitor *m;
+	char out[4096];
+	pthread_t t;
+
+	find_tidectl();
+	make_dirs();
+	tide_set_error_handler(record_report, NULL);
+	CHECK_EQ(tide_monitor_new(&m, &mc), 0);
+	CHECK_EQ(tide_ctl_listen(&(struct tide_ctl_config){
+			 .size = sizeof(struct tide_ctl_config),
+			 .dir = dir,
+			 .monitor = m }),
+		 0);
+	raw("monitor\n", 8, out, sizeof(out));
+	CHECK(!strncmp(out, "ok\nmonitor=1\nsources=none\n", 26));
+	tide_monitor_free(m);
+	CHECK_EQ(atomic_load(&reports.n), 1);
+	CHECK_STR(reports.what, "tide_monitor_free: the monitor is still "
+				"used by the control socket (call "
+				"tide_ctl_close() first); it lets go of it");
+	CHECK_PTR_EQ(reports.ptr, m);
+	/* Some heap churn to reuse what the monitor held. */
+	for (int i = 0; i < 1000; i++) {
+		char *p = malloc(64 + (size_t)i % 512);
+
+		if (p)
+			memset(p, 0xa5, 64);
+		free(p);
+	}
+	raw("monitor\n", 8, out, sizeof(out));
+	CHECK_STR(out, "ok\nmonitor=0\nend\n");
+	raw("info\n", 5, out, sizeof(out));
+	CHECK(strstr(out, "\nmonitor=0\n"));
+	CHECK_EQ(run_tidectl(out, pidstr()), 0);
+	CHECK(strstr(out, "monitor:\n  (none attached)\n"));
+	CHECK(!strstr(out, "events"));
+	/* The right order reports nothing; nor does a monitor not served. */
+	tide_ctl_close();
+	CHECK_EQ(tide_monitor_new(&m, &mc), 0);
+	listen_in(0, 0, 0);
+	tide_monitor_free(m);
+	tide_ctl_close();
+	CHECK_EQ(atomic_load(&reports.n), 1);
+	/* Freed while requests for it run on the listener's thread. */
+	for (int round = 0; round < 20; round++) {
+		int before;
+
+		CHECK_EQ(tide_monitor_new(&m, &mc), 0);
+		CHECK_EQ(tide_ctl_listen(&(struct tide_ctl_config){
+				 .size = sizeof(struct tide_ctl_config),
+				 .dir = dir,
+				 .monitor = m }),
+			 0);
+		atomic_store(&stop_monitor_asks, false);
+		atomic_store(&monitor_asks, 0);
+		CHECK(!pthread_create(&t, NULL, ask_monitor, NULL));
+		while (atomic_load(&monitor_asks) < 3)
+			usleep(100);
+		tide_monitor_free(m);
+		before = atomic_load(&monitor_asks);
+		while (atomic_load(&monitor_asks) < before + 3)
+			usleep(100);
+		atomic_store(&stop_monitor_asks, true);
+		CHECK(!pthread_join(t, NULL));
+		raw("monitor\n", 8, out, sizeof(out));
+		CHECK_STR(out, "ok\nmonitor=0\nend\n");
+		tide_ctl_close();
+	}
+	CHECK_EQ(atomic_load(&reports.n), 21);
+	tide_set_error_handler(NULL, NULL);
+	remove_dirs();
+}
+
+/* The same in dispatch mode, the monitor freed from a request's callback. */
+static struct tide_monitor *cb_monitor;
+
+static unsigned long freeing_scan(void *priv, struct tide_shrink_control *sc)
+{
+	(void)priv;
+	tide_monitor_free(cb_monitor);
+	return sc->nr_to_scan;
+}
+
+TEST(a_monitor_freed_by_a_requests_callback_is_let_go_without_waiting)
+{
+	static const struct tide_shrinker_ops fops = { forking_count,
+						       freeing_scan };
+	struct tide_monitor_config mc = { .size = sizeof(mc),
+					  .sources = TIDE_SOURCE_NONE };
+	struct tide_shrinker *s = tide_shrinker_alloc("freer");
+	char out[4096];
+
+	CHECK(s);
+	alarm(FORK_WATCHDOG_S); /* it would wait for itself */
+	make_dirs();
+	tide_set_error_handler(record_report, NULL);
+	tide_shrinker_register(s, &fops, NULL);
+	for (unsigned flags = 0; flags <= TIDE_CTL_DISPATCH;
+	     flags += TIDE_CTL_DISPATCH) {
+		CHECK_EQ(tide_monitor_new(&cb_monitor, &mc), 0);
+		CHECK_EQ(tide_ctl_listen(&(struct tide_ctl_config){
+				 .size = sizeof(struct tide_ctl_config),
+				 .dir = dir,
+				 .flags = flags,
+				 .monitor = cb_monitor }),
+			 0);
+		if (flags)
+			ask_self("scan freer 2\n", out, sizeof(out));
+		else
+			raw("scan freer 2\n", 13, out, sizeof(out));
+		CHECK_STR(out, "ok\nfreed=2\nend\n");
+		if (flags)
+			ask_self("monitor\n", out, sizeof(out));
+		else
+			raw("monitor\n", 8, out, sizeof(out));
+		CHECK_STR(out, "ok\nmonitor=0\nend\n");
+		tide_ctl_close();
+	}
+	CHECK_EQ(atomic_load(&reports.n), 2);
+	tide_set_error_handler(NULL, NULL);
+	tide_shrinker_free(s);
+	remove_dirs();
+}
+
+static atomic_int relisten_result = 1;
+
+static unsigned long relisten_scan(void *priv, struct tide_shrink_control *sc)
+{
+	(void)priv;
+	sem_post(&fk.in_callback);
+	if (atomic_load(&fk.wait_for_close))
+		wait_until_close_waits();
+	atomic_store(
+		&relisten_result,
+		tide_ctl_listen(&(struct tide_ctl_config){
+			.size = sizeof(struct tide_ctl_config), .dir = dir }));
+	return sc->nr_to_scan;
+}
+
+/*
+ * A callback run by a request calls tide_ctl_listen() while another thread
+ * is in tide_ctl_close() waiting for that very request: it used to wait
+ * for the close (which waited for it) forever.  It is -EBUSY at once, as
+ * it is with no close under way.
+ */
+TEST(listen_from_a_callback_while_another_thread_closes_is_ebusy)
+{
+	static const struct tide_shrinker_ops rops = { forking_count,
+						       relisten_scan };
+	struct tide_shrinker *s = tide_shrinker_alloc("relisten");
+	struct req_thread r;
+	char out[4096], want[64];
+
+	CHECK(s);
+	make_dirs();
+	alarm(FORK_WATCHDOG_S); /* the hang fails by SIGALRM */
+	CHECK(!sem_init(&fk.in_callback, 0, 0));
+	tide_shrinker_register(s, &rops, NULL);
+	/* No close under way. */
+	atomic_store(&fk.wait_for_close, false);
+	listen_in(0, 0, 0);
+	raw("scan relisten 1\n", 16, out, sizeof(out));
+	CHECK_STR(out, "ok\nfreed=1\nend\n");
+	CHECK_EQ(atomic_load(&relisten_result), -EBUSY);
+	CHECK(!sem_wait(&fk.in_callback));
+	/* This thread closes while the callback runs. */
+	atomic_store(&relisten_result, 1);
+	atomic_store(&fk.wait_for_close, true);
+	request_in_thread(&r, "scan relisten 2\n");
+	atomic_store(&fk.closer, (int)syscall(SYS_gettid));
+	CHECK(!sem_wait(&fk.in_callback));
+	tide_ctl_close();
+	CHECK(!pthread_join(r.t, NULL));
+	CHECK_STR(r.out, "ok\nfreed=2\nend\n");
+	CHECK_EQ(atomic_load(&relisten_result), -EBUSY);
+	/* Nothing was left listening; a listen now works. */
+	CHECK_EQ(tide_ctl_fd(), -ENOTCONN);
+	listen_in(0, 0, 0);
+	raw("info\n", 5, out, sizeof(out));
+	snprintf(want, sizeof(want), "ok\npid=%d\n", (int)getpid());
+	CHECK(!strncmp(out, want, strlen(want)));
+	tide_ctl_close();
+	tide_shrinker_free(s);
+	remove_dirs();
+}
+
+/*
+ * poll() in the listener's thread fails with EINVAL while RLIMIT_NOFILE is
+ * below the one descriptor it polls.  The thread used to end there and the
+ * socket stayed dead; it waits and polls again, without spinning, and
+ * answers once the limit is back.
+ */
+TEST(the_listeners_thread_outlives_a_failing_poll)
+{
+	struct rlimit old, zero;
+	struct timespec t0, t1;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char out[256] = "", want[64];
+	long cpu_ms;
+	int fd;
+
+	if (th_under_valgrind())
+		SKIP("valgrind keeps RLIMIT_NOFILE to itself");
+	make_dirs();
+	listen_in(0, 0, 3000);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CHECK(fd >= 0);
+	sock_path(sa.sun_path, sizeof(sa.sun_path), getpid());
+	CHECK(!getrlimit(RLIMIT_NOFILE, &old));
+	zero = old;
+	zero.rlim_cur = 0;
+	CHECK(!setrlimit(RLIMIT_NOFILE, &zero));
+	/* The thread wakes, cannot accept, and polls again: EINVAL. */
+	CHECK(!connect(fd, (struct sockaddr *)&sa, sizeof(sa)));
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t0);
+	usleep(400000);
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t1);
+	CHECK(!setrlimit(RLIMIT_NOFILE, &old));
+	cpu_ms = (t1.tv_sec - t0.tv_sec) * 1000 +
+		 (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	th_note("CPU used in 400 ms of failing polls: %ld ms", cpu_ms);
+	CHECK_CMP(cpu_ms, <, 150);
+	CHECK_EQ(send(fd, "info\n", 5, MSG_NOSIGNAL), 5);
+	shutdown(fd, SHUT_WR);
+	read_all(fd, out, sizeof(out), 3000);
+	close(fd);
+	snprintf(want, sizeof(want), "ok\npid=%d\n", (int)getpid());
+	CHECK(!strncmp(out, want, strlen(want)));
+	tide_ctl_close();
+	remove_dirs();
+}
+
+/*
+ * tidectl says which argument is wrong in one line (exit 2) and keeps the
+ * usage for a command it does not know.  Numbers are plain digits: "-1"
+ * is a bad N, not an option, and "+5" no pid.
+ */
+TEST(tidectl_names_the_wrong_argument_in_one_line)
+{
+	char out[8192], n[32];
+
+	find_tidectl();
+	make_dirs();
+	CHECK_EQ(run_tidectl(out, pidstr(), "scan", "items"), 2);
+	CHECK_STR(out, "tidectl: scan: missing N\n");
+	CHECK_EQ(run_tidectl(out, pidstr(), "scan"), 2);
+	CHECK_STR(out, "tidectl: scan: missing NAME and N\n");
+	CHECK_EQ(run_tidectl(out, pidstr(), "scan", "items", "-1"), 2);
+	CHECK_STR(out, "tidectl: scan: N must be a number from 1 to "
+		       "9223372036854775807, not '-1'\n");
+	CHECK_EQ(run_tidectl(out, pidstr(), "scan", "items", "0"), 2);
+	CHECK_STR(out, "tidectl: scan: N must be a number from 1 to "
+		       "9223372036854775807, not '0'\n");
+	CHECK_EQ(run_tidectl(out, pidstr(), "scan", "items", "+3"), 2);
+	CHECK_STR(out, "tidectl: scan: N must be a number from 1 to "
+		       "9223372036854775807, not '+3'\n");
+	CHECK_EQ(run_tidectl(out, pidstr(), "scan", "items",
+			     "9223372036854775808"),
+		 2);
+	CHECK(!strncmp(out, "tidectl: scan: N must be", 24));
+	CHECK_EQ(run_tidectl(out, pidstr(), "scan", "items", "3", "4"), 2);
+	CHECK_STR(out, "tidectl: scan: unexpected argument '4'\n");
+	CHECK_EQ(run_tidectl(out, pidstr(), "shrink"), 2);
+	CHECK_STR(out, "tidectl: shrink: missing PRIO\n");
+	CHECK_EQ(run_tidectl(out, pidstr(), "shrink", "13"), 2);
+	CHECK_STR(out, "tidectl: shrink: PRIO must be a number from 0 to 12, "
+		       "not '13'\n");
+	CHECK_EQ(run_tidectl(out, pidstr(), "shrink", "-2"), 2);
+	CHECK_STR(out, "tidectl: shrink: PRIO must be a number from 0 to 12, "
+		       "not '-2'\n");
+	CHECK_EQ(run_tidectl(out, pidstr(), "drop", "now"), 2);
+	CHECK_STR(out, "tidectl: drop: unexpected argument 'now'\n");
+	CHECK_EQ(run_tidectl(out, pidstr(), "purge", "-1"), 2);
+	CHECK_STR(out, "tidectl: purge: unexpected argument '-1'\n");
+	CHECK_EQ(run_tidectl(out, pidstr(), "watch", "x"), 2);
+	CHECK_STR(out, "tidectl: watch: unexpected argument 'x'\n");
+	/* An unknown command: named, then the usage. */
+	CHECK_EQ(run_tidectl(out, pidstr(), "frobnicate"), 2);
+	CHECK(!strncmp(out,
+		       "tidectl: unknown command: frobnicate\nUsage:", 43));
+	/* Options still go anywhere; a negative number is not one. */
+	CHECK_EQ(run_tidectl(out, "-t", "-5", pidstr()), 2);
+	CHECK_STR(out, "tidectl: bad timeout (ms): -5 (1..3600000)\n");
+	CHECK_EQ(run_tidectl(out, "+5"), 2);
+	CHECK_STR(out, "tidectl: bad pid: +5 (1..2147483647)\n");
+	CHECK_EQ(run_tidectl(out, " 5"), 2);
+	CHECK_STR(out, "tidectl: bad pid:  5 (1..2147483647)\n");
+	/* And a good command with an option after it works. */
+	{
+		struct cache c;
+
+		cache_add(&c, "items", 10);
+		listen_in(0, 0, 0);
+		snprintf(n, sizeof(n), "%d", 3);
+		CHECK_EQ(run_tidectl(out, pidstr(), "scan", "items", n, "-j"),
+			 0);
+		CHECK_UEQ(objects(&c), 7);
+		tide_ctl_close();
+	}
+	remove_dirs();
+}
+
+/* Bind a socket at @name in the socket directory (left there). */
+static void bind_named(const char *name)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	CHECK(fd >= 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", dir, name);
+	CHECK(!bind(fd, (struct sockaddr *)&sa, sizeof(sa)));
+	close(fd);
+}
+
+/* Only PID.sock with PID in plain digits names a process in the list. */
+TEST(tidectl_lists_only_sockets_named_by_plain_digits)
+{
+	char out[8192], name[64], want[160];
+	const char *p;
+	int rows = 0;
+
+	find_tidectl();
+	make_dirs();
+	listen_in(0, 0, 0);
+	snprintf(name, sizeof(name), "+%d.sock", (int)getpid());
+	bind_named(name);
+	snprintf(name, sizeof(name), " %d.sock", (int)getpid());
+	bind_named(name);
+	snprintf(name, sizeof(name), "0%d.sock", (int)getpid());
+	bind_named(name);
+	snprintf(name, sizeof(name), "%d .sock", (int)getpid());
+	bind_named(name);
+	CHECK_EQ(run_tidectl(out, "--json"), 0);
+	th_note("%s", out);
+	for (p = out; (p = strstr(p, "\"pid\":")); p++)
+		rows++;
+	CHECK_EQ(rows, 1);
+	snprintf(want, sizeof(want), "\"socket\":\"%s/%d.sock\"}]", dir,
+		 (int)getpid());
+	CHECK(strstr(out, want));
+	tide_ctl_close();
+	remove_dirs();
+}
+
+/* A listener of "another copy of tide" in this process: @answer, or none. */
+struct fake_copy {
+	int lfd;
+	const char *answer;
+	char got[64];
+	pthread_t t;
+};
+
+static void *fake_copy_serve(void *arg)
+{
+	struct fake_copy *f = arg;
+	int fd = accept(f->lfd, NULL, NULL);
+	ssize_t n;
+
+	if (fd < 0)
+		return NULL;
+	n = read(fd, f->got, sizeof(f->got) - 1);
+	f->got[n > 0 ? n : 0] = 0;
+	if (f->answer && write(fd, f->answer, strlen(f->answer)) < 0)
+		th_note("fake copy: write: %s", strerror(errno));
+	if (!f->answer)
+		usleep(1500000); /* longer than the listen waits */
+	close(fd);
+	return NULL;
+}
+
+static void fake_copy_start(struct fake_copy *f, const char *answer)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+	CHECK(!mkdir(dir, 0700) || errno == EEXIST);
+	f->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CHECK(f->lfd >= 0);
+	sock_path(sa.sun_path, sizeof(sa.sun_path), getpid());
+	CHECK(!bind(f->lfd, (struct sockaddr *)&sa, sizeof(sa)));
+	CHECK(!listen(f->lfd, 4));
+	f->answer = answer;
+	f->got[0] = 0;
+	CHECK(!pthread_create(&f->t, NULL, fake_copy_serve, f));
+}
+
+/*
+ * Another copy of tide in this process (a library's static one) listens on
+ * PID.sock.  tide_ctl_listen() asks it to "yield": one that refuses, or
+ * does not answer within a second, keeps its socket (-EBUSY); one that
+ * gives way (the preload shim's answer) leaves the path to the new one.
+ */
+TEST(a_live_socket_of_this_process_is_kept_unless_it_yields)
+{
+	struct fake_copy f;
+	char path[128], out[256], want[64];
+	struct stat st1, st2;
+	int64_t t0;
+
+	make_dirs();
+	sock_path(path, sizeof(path), getpid());
+	fake_copy_start(&f, "err EBUSY this process listens already\n");
+	CHECK(!lstat(path, &st1));
+	CHECK_EQ(tide_ctl_listen(&(struct tide_ctl_config){
+			 .size = sizeof(struct tide_ctl_config), .dir = dir }),
+		 -EBUSY);
+	CHECK(!pthread_join(f.t, NULL));
+	CHECK_STR(f.got, "yield\n");
+	CHECK(!lstat(path, &st2));
+	CHECK_UEQ(st2.st_ino, st1.st_ino);
+	CHECK_EQ(tide_ctl_fd(), -ENOTCONN);
+	close(f.lfd);
+	unlink(path);
+	/* No answer: given up after the default 1000 ms. */
+	fake_copy_start(&f, NULL);
+	t0 = ms_now();
+	CHECK_EQ(tide_ctl_listen(&(struct tide_ctl_config){
+			 .size = sizeof(struct tide_ctl_config), .dir = dir }),
+		 -EBUSY);
+	CHECK_CMP(ms_now() - t0, >=, 900);
+	CHECK_CMP(ms_now() - t0, <, 1400);
+	CHECK(!pthread_join(f.t, NULL));
+	CHECK(!lstat(path, &st2));
+	close(f.lfd);
+	unlink(path);
+	/* A copy that gives way. */
+	fake_copy_start(&f, "ok\nend\n");
+	listen_in(0, 0, 0);
+	CHECK(!pthread_join(f.t, NULL));
+	CHECK_STR(f.got, "yield\n");
+	close(f.lfd);
+	raw("info\n", 5, out, sizeof(out));
+	snprintf(want, sizeof(want), "ok\npid=%d\n", (int)getpid());
+	CHECK(!strncmp(out, want, strlen(want)));
+	/* And our own listener refuses to yield, to us as to anyone. */
+	raw("yield\n", 6, out, sizeof(out));
+	CHECK_STR(out, "err EBUSY this process listens already\n");
+	tide_ctl_close();
+	remove_dirs();
+}
+
 RUN_TESTS(
 	T(listen_makes_a_0700_dir_and_a_0600_socket_named_by_pid),
 	T(config_follows_the_size_rule), T(unsafe_socket_dirs_are_refused),
@@ -2503,4 +2988,11 @@ RUN_TESTS(
 	T(json_keeps_utf8_names_and_the_list_escapes_command_names),
 	T(scan_tells_a_missing_shrinker_from_a_callbacks_errno),
 	T(tidectl_fails_when_its_output_cannot_be_written),
-	T(a_relative_socket_dir_is_refused))
+	T(a_relative_socket_dir_is_refused),
+	T(freeing_the_monitor_before_close_leaves_a_listener_without_one),
+	T(a_monitor_freed_by_a_requests_callback_is_let_go_without_waiting),
+	T(listen_from_a_callback_while_another_thread_closes_is_ebusy),
+	T(the_listeners_thread_outlives_a_failing_poll),
+	T(tidectl_names_the_wrong_argument_in_one_line),
+	T(tidectl_lists_only_sockets_named_by_plain_digits),
+	T(a_live_socket_of_this_process_is_kept_unless_it_yields))

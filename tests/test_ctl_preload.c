@@ -3,10 +3,15 @@
  * test_ctl_preload.c - tidectl against an unmodified program: Debian's
  * python3 under libtide-preload.so with TIDE_CONTROL=1.  The shim's monitor
  * is reported, --json parses, and "tidectl PID purge" gives back the
- * fragmented CPython heap.
+ * fragmented CPython heap.  And a program of tide's own that listens
+ * under the shim takes the socket over from it.
  */
 #include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
+
+#include <tide.h>
 
 #include "harness.h"
 
@@ -243,5 +248,169 @@ TEST(tidectl_purge_gives_back_pythons_fragmented_heap)
 	cleanup();
 }
 
+/* ---- a program that listens itself, under TIDE_CONTROL=1 -------------- */
+
+/* Listening sockets bound at @path, as /proc/net/unix lists them. */
+static int listeners_at(const char *path)
+{
+	FILE *f = fopen("/proc/net/unix", "re");
+	char line[4352];
+	int n = 0;
+
+	CHECK(f);
+	while (fgets(line, sizeof(line), f)) {
+		char flags[16], p[4200] = "";
+
+		line[strcspn(line, "\n")] = 0;
+		if (sscanf(line, "%*s %*s %*s %15s %*s %*s %*s %4199s", flags,
+			   p) == 2 &&
+		    !strcmp(flags, "00010000") && !strcmp(p, path))
+			n++;
+	}
+	fclose(f);
+	return n;
+}
+
+/* One request to this process's socket at @path; the answer in @out. */
+static void ask(const char *path, const char *req, char *out, size_t size)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	size_t len = 0;
+
+	CHECK(fd >= 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)))
+		FAIL("connect %s: %s", path, strerror(errno));
+	CHECK_EQ(send(fd, req, strlen(req), MSG_NOSIGNAL),
+		 (ssize_t)strlen(req));
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t r;
+
+		if (poll(&p, 1, 5000) <= 0)
+			FAIL("no answer to %s", req);
+		r = read(fd, out + len, size - 1 - len);
+		if (r <= 0 || (len += (size_t)r) + 1 == size)
+			break;
+	}
+	out[len] = 0;
+	close(fd);
+}
+
+static unsigned long five(void *priv, struct tide_shrink_control *sc)
+{
+	(void)priv;
+	(void)sc;
+	return 5;
+}
+
+static unsigned long none(void *priv, struct tide_shrink_control *sc)
+{
+	(void)priv;
+	(void)sc;
+	return 0;
+}
+
+/*
+ * Child mode: this program run again under the shim with TIDE_CONTROL=1
+ * and TIDE_CTLPRE_PROGRAM=<socket dir>.  The shim's constructor ran first
+ * and listens; the shim's copy of tide knows nothing of this program's
+ * shrinkers.  The program's tide_ctl_listen() takes the socket over:
+ * one listener on the path, the program's, with its shrinker and monitor;
+ * its close leaves none.  Exits 0, or 1 after printing what failed.
+ */
+__attribute__((constructor)) static void program_under_shim(void)
+{
+	static const struct tide_shrinker_ops ops = { five, none };
+	const char *d = getenv("TIDE_CTLPRE_PROGRAM");
+	struct tide_monitor_config mc = { .size = sizeof(mc),
+					  .sources = TIDE_SOURCE_NONE };
+	struct tide_monitor *m;
+	struct tide_shrinker *s;
+	char path[200], out[8192];
+
+	if (!d)
+		return;
+	th_in_child = true;
+	alarm(60);
+	snprintf(path, sizeof(path), "%s/%d.sock", d, (int)getpid());
+	s = tide_shrinker_alloc("program-cache");
+	CHECK(s);
+	tide_shrinker_register(s, &ops, NULL);
+	CHECK_EQ(listeners_at(path), 1);
+	ask(path, "shrinkers\n", out, sizeof(out));
+	CHECK(!strncmp(out, "ok\n", 3) && !strstr(out, "program-cache"));
+	CHECK_EQ(tide_monitor_new(&m, &mc), 0);
+	CHECK_EQ(tide_ctl_listen(&(struct tide_ctl_config){
+			 .size = sizeof(struct tide_ctl_config),
+			 .dir = d,
+			 .monitor = m }),
+		 0);
+	CHECK_EQ(listeners_at(path), 1);
+	ask(path, "shrinkers\n", out, sizeof(out));
+	th_note("%s", out);
+	CHECK(strstr(out, "\nprogram-cache\t5\t0\t"));
+	ask(path, "monitor\n", out, sizeof(out));
+	CHECK(!strncmp(out, "ok\nmonitor=1\nsources=none\n", 26));
+	/* A second listen is -EBUSY, as it always was. */
+	CHECK_EQ(tide_ctl_listen(&(struct tide_ctl_config){
+			 .size = sizeof(struct tide_ctl_config), .dir = d }),
+		 -EBUSY);
+	tide_ctl_close();
+	CHECK_EQ(listeners_at(path), 0);
+	CHECK(access(path, F_OK) && errno == ENOENT);
+	tide_monitor_free(m);
+	tide_shrinker_free(s);
+	fflush(stdout);
+	_exit(0);
+}
+
+TEST(a_program_listening_under_the_shim_takes_its_socket_over)
+{
+	char exe[4096], ld[4300], xdg[128], prog[160], san[1100];
+	char *envp[8];
+	int n = 0;
+	const char *old;
+	ssize_t len = readlink("/proc/self/exe", bindir, sizeof(bindir) - 1);
+
+	CHECK(len > 0);
+	bindir[len] = 0;
+	snprintf(exe, sizeof(exe), "%s", bindir);
+	*strrchr(bindir, '/') = 0;
+	snprintf(shim, sizeof(shim), "%s/preload/libtide-preload.so", bindir);
+	if (access(shim, R_OK))
+		SKIP("libtide-preload.so not built");
+	snprintf(tmp, sizeof(tmp), "/tmp/tide-ctlpre-XXXXXX");
+	CHECK(mkdtemp(tmp));
+	snprintf(dir, sizeof(dir), "%s/tide", tmp);
+	snprintf(ld, sizeof(ld), "LD_PRELOAD=%s", shim);
+	snprintf(xdg, sizeof(xdg), "XDG_RUNTIME_DIR=%s", tmp);
+	snprintf(prog, sizeof(prog), "TIDE_CTLPRE_PROGRAM=%s", dir);
+	envp[n++] = ld;
+	envp[n++] = "TIDE_CONTROL=1";
+	envp[n++] = xdg;
+	envp[n++] = prog;
+	/* As tests/test_preload.c: the shim comes before the runtime. */
+#if defined(TIDE__ASAN)
+	old = getenv("ASAN_OPTIONS");
+	snprintf(san, sizeof(san), "ASAN_OPTIONS=%s%sverify_asan_link_order=0",
+		 old ? old : "", old && *old ? ":" : "");
+	envp[n++] = san;
+#elif defined(__SANITIZE_THREAD__)
+	old = getenv("TSAN_OPTIONS");
+	snprintf(san, sizeof(san), "TSAN_OPTIONS=%s%sdie_after_fork=0",
+		 old ? old : "", old && *old ? ":" : "");
+	envp[n++] = san;
+#else
+	(void)old;
+	(void)san;
+#endif
+	envp[n] = NULL;
+	th_rerun_self(envp);
+	cleanup();
+}
+
 RUN_TESTS(T(tidectl_shows_python_under_the_shim_and_json_parses),
-	  T(tidectl_purge_gives_back_pythons_fragmented_heap))
+	  T(tidectl_purge_gives_back_pythons_fragmented_heap),
+	  T(a_program_listening_under_the_shim_takes_its_socket_over))

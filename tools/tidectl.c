@@ -770,6 +770,42 @@ static void escape_name(const char *s, char *out, size_t size)
 	out[n] = 0;
 }
 
+/*
+ * @s as a decimal number of plain digits (no sign, no space) up to @max
+ * into *@ret; false otherwise.
+ */
+static bool digits(const char *s, unsigned long max, unsigned long *ret)
+{
+	unsigned long v = 0;
+
+	if (!*s)
+		return false;
+	for (; *s; s++) {
+		unsigned d = (unsigned)(*s - '0');
+
+		if (d > 9 || v > (max - d) / 10)
+			return false;
+		v = v * 10 + d;
+	}
+	*ret = v;
+	return true;
+}
+
+/* "123.sock" -> 123, the name tide_ctl_listen() gives; 0 for any other. */
+static pid_t sock_name_pid(const char *name)
+{
+	const char *dot = strchr(name, '.');
+	unsigned long v;
+	char num[16];
+
+	if (!dot || strcmp(dot, ".sock") || name[0] == '0' ||
+	    (size_t)(dot - name) >= sizeof(num))
+		return 0;
+	memcpy(num, name, (size_t)(dot - name));
+	num[dot - name] = 0;
+	return digits(num, INT_MAX, &v) ? (pid_t)v : 0;
+}
+
 static int cmd_list(void)
 {
 	int n = 0;
@@ -799,12 +835,10 @@ static int cmd_list(void)
 			char path[PATH_MAX], proc[64], comm[64] = "?";
 			char esc[4 * sizeof(comm)];
 			struct stat st;
-			char *end;
-			long pid = strtol(de->d_name, &end, 10);
+			long pid = sock_name_pid(de->d_name);
 			FILE *f;
 
-			if (end == de->d_name || strcmp(end, ".sock") ||
-			    pid <= 0 || pid > INT_MAX)
+			if (!pid)
 				continue;
 			snprintf(path, sizeof(path), "%s/%s", dirs[i],
 				 de->d_name);
@@ -841,15 +875,15 @@ static int cmd_list(void)
 	return EXIT_OK;
 }
 
-/* A decimal number in [@min, @max], or exit 2 naming @what and the range. */
+/*
+ * A number of plain digits in [@min, @max] (@min >= 0), or exit 2 naming
+ * @what and the range.
+ */
 static long number(const char *s, long min, long max, const char *what)
 {
-	char *end;
-	long v;
+	unsigned long v;
 
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < min || v > max) {
+	if (!digits(s, (unsigned long)max, &v) || v < (unsigned long)min) {
 		if (max == LONG_MAX)
 			fprintf(stderr, "tidectl: bad %s: %s (at least %ld)\n",
 				what, s, min);
@@ -858,7 +892,79 @@ static long number(const char *s, long min, long max, const char *what)
 				what, s, min, max);
 		exit(EXIT_USAGE);
 	}
-	return v;
+	return (long)v;
+}
+
+/*
+ * A command's argument @s as a number in [@min, @max] (@min >= 0), or one
+ * line naming the command, the argument and the range, and exit 2.
+ */
+static long cmd_number(const char *cmd, const char *arg, const char *s,
+		       long min, long max)
+{
+	unsigned long v;
+
+	if (!digits(s, (unsigned long)max, &v) || v < (unsigned long)min) {
+		fprintf(stderr,
+			"tidectl: %s: %s must be a number from %ld to %ld, "
+			"not '%s'\n",
+			cmd, arg, min, max, s);
+		exit(EXIT_USAGE);
+	}
+	return (long)v;
+}
+
+/* Exit 2 unless @cmd got exactly @want arguments (named in @names). */
+static void cmd_args(const char *cmd, int have, int want, char **args,
+		     const char *names)
+{
+	if (have > want) {
+		fprintf(stderr, "tidectl: %s: unexpected argument '%s'\n", cmd,
+			args[want]);
+		exit(EXIT_USAGE);
+	}
+	if (have < want) {
+		/* "NAME and N" less the ones given */
+		const char *missing = names;
+
+		for (int i = 0; i < have; i++)
+			missing = strstr(missing, " and ") + 5;
+		fprintf(stderr, "tidectl: %s: missing %s\n", cmd, missing);
+		exit(EXIT_USAGE);
+	}
+}
+
+/*
+ * getopt would take a negative number ("scan items -1") for options: such
+ * an argument is hidden from it behind a mark, and unmarked after.
+ */
+static char *marked[64];
+static int nmarked;
+
+static void mark_negative_numbers(int argc, char **argv)
+{
+	for (int i = 1; i < argc && nmarked < 64; i++) {
+		char *m;
+
+		if (!strcmp(argv[i], "--"))
+			return;
+		if (argv[i][0] != '-' || !isdigit((unsigned char)argv[i][1]))
+			continue;
+		m = malloc(strlen(argv[i]) + 2);
+		if (!m)
+			die(EXIT_FAIL, "out of memory");
+		m[0] = 'n';
+		strcpy(m + 1, argv[i]);
+		argv[i] = marked[nmarked++] = m;
+	}
+}
+
+static char *unmark(char *s)
+{
+	for (int i = 0; i < nmarked; i++)
+		if (s == marked[i])
+			return s + 1;
+	return s;
 }
 
 /* Whether @s is a field as the protocol escapes it (src/ctl_proto.c):
@@ -928,7 +1034,10 @@ int main(int argc, char **argv)
 	if (slash && slash[1])
 		argv[0] = slash + 1;
 	/* GNU getopt: options may come anywhere; "--" ends them. */
+	mark_negative_numbers(argc, argv);
 	while ((c = getopt_long(argc, argv, "jd:i:n:t:h", opts, NULL)) != -1) {
+		if (optarg)
+			optarg = unmark(optarg);
 		switch (c) {
 		case 'j':
 			json = true;
@@ -955,6 +1064,8 @@ int main(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
+	for (int i = optind; i < argc; i++)
+		argv[i] = unmark(argv[i]);
 	find_dirs();
 	if (optind == argc)
 		return cmd_list();
@@ -962,9 +1073,11 @@ int main(int argc, char **argv)
 	if (optind == argc)
 		return cmd_show(pid);
 	cmd = argv[optind++];
-	if (!strcmp(cmd, "scan") && argc - optind == 2) {
-		const char *name = argv[optind];
+	if (!strcmp(cmd, "scan")) {
+		const char *name;
 
+		cmd_args(cmd, argc - optind, 2, argv + optind, "NAME and N");
+		name = argv[optind];
 		/* The name as tidectl shows it (escaped) stands for its
 		 * bytes; any other is taken as it is. */
 		if (unescape_field(name, raw, sizeof(raw)))
@@ -977,24 +1090,26 @@ int main(int argc, char **argv)
 		}
 		/* It goes escaped: \xHH for spaces, controls, '\'. */
 		escape_name(name, esc, sizeof(esc));
-		snprintf(req, sizeof(req), "scan %s %lu\n", esc,
-			 (unsigned long)number(argv[optind + 1], 0, LONG_MAX,
-					       "object count"));
+		snprintf(req, sizeof(req), "scan %s %ld\n", esc,
+			 cmd_number(cmd, "N", argv[optind + 1], 1, LONG_MAX));
 		return cmd_act(pid, "scan", req);
 	}
-	if (!strcmp(cmd, "shrink") && argc - optind == 1) {
+	if (!strcmp(cmd, "shrink")) {
+		cmd_args(cmd, argc - optind, 1, argv + optind, "PRIO");
 		snprintf(req, sizeof(req), "shrink %ld\n",
-			 number(argv[optind], 0, 12, "priority"));
+			 cmd_number(cmd, "PRIO", argv[optind], 0, 12));
 		return cmd_act(pid, "shrink", req);
 	}
-	if ((!strcmp(cmd, "drop") || !strcmp(cmd, "purge")) && argc == optind) {
+	if (!strcmp(cmd, "drop") || !strcmp(cmd, "purge")) {
+		cmd_args(cmd, argc - optind, 0, argv + optind, "");
 		snprintf(req, sizeof(req), "%s\n", cmd);
 		return cmd_act(pid, cmd, req);
 	}
-	if (!strcmp(cmd, "watch") && argc == optind)
+	if (!strcmp(cmd, "watch")) {
+		cmd_args(cmd, argc - optind, 0, argv + optind, "");
 		return cmd_watch(pid, interval, count);
-	fprintf(stderr, "tidectl: unknown command or wrong arguments: %s\n",
-		cmd);
+	}
+	fprintf(stderr, "tidectl: unknown command: %s\n", cmd);
 	usage(stderr);
 	return EXIT_USAGE;
 }

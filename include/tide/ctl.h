@@ -48,8 +48,11 @@ struct tide_monitor;
  *	symlink, not a directory, not owned by the effective uid or not
  *	exactly mode 0700.
  * @monitor: the monitor the "monitor" request reports on; NULL: none.  It
- *	must outlive the listener (call tide_ctl_close() before
- *	tide_monitor_free()).
+ *	should outlive the listener (call tide_ctl_close() before
+ *	tide_monitor_free()).  Freed first, it is let go: tide_monitor_free()
+ *	reports the misuse (see tide_set_error_handler()), waits for a
+ *	request under way on another thread, and the listener answers from
+ *	then on as one without a monitor.
  * @allow: mask of TIDE_CTL_* requests served; 0 means %TIDE_CTL_ALL.  A
  *	request not allowed gets "err EPERM" and changes nothing.
  * @flags: %TIDE_CTL_DISPATCH: start no thread; the caller polls
@@ -78,13 +81,20 @@ struct tide_ctl_config {
  * other files), binds PID.sock (an existing PID.sock that is not a socket is
  * left alone and the call fails) and starts serving: in its own thread with
  * every signal blocked, or through tide_ctl_fd() / tide_ctl_dispatch() with
- * %TIDE_CTL_DISPATCH.  One listener per process.  A child forked from a
+ * %TIDE_CTL_DISPATCH.  One listener per process, also across copies of
+ * tide in it: when the preload shim (TIDE_CONTROL=1) listens already, this
+ * call takes the socket over (the shim's listener closes its socket; this
+ * one binds PID.sock with @cfg's monitor); a live PID.sock of any other
+ * copy makes it -EBUSY.  A child forked from a
  * listening process does not serve its parent's socket (fork() closes the
  * child's copies of the listener's descriptors, touching nothing the parent
  * uses); it may call tide_ctl_listen() to get its own.
  *
- * Context: any thread; not async-signal-safe.
- * Return: 0; -EBUSY when already listening; -E2BIG (see @cfg->size),
+ * Context: any thread; not async-signal-safe.  From a shrinker callback
+ * run by a request it is -EBUSY (the listener is there, or being closed
+ * by a tide_ctl_close() that waits for that callback).  May wait up to a
+ * second for another copy of tide's listener to answer.
+ * Return: 0; -EBUSY when already listening (see above); -E2BIG (see @cfg->size),
  * -EINVAL (bad @cfg, a relative @cfg->dir), -ENAMETOOLONG (path too long for a socket address),
  * -ENOTDIR (the directory is a symlink or not a directory), -EPERM (it has
  * the wrong owner or mode), -EEXIST (PID.sock exists and is not a socket),

@@ -444,9 +444,12 @@ TIDE_API void tide_purge_stats(struct tide_purge_stats *st);
  * tide_monitor_source_stats() and tide_monitor_limit() never wait.  Those
  * locks are held with the thread's signals blocked: a signal handler that
  * forks runs after the section, never inside it.
+ * A control socket listener still reporting on @m (call tide_ctl_close()
+ * first) lets go of it: reported, see &struct tide_ctl_config.
  *
  * Context: any thread but the monitor's own (not from @on_level); may wait
- * for a running reclaim loop (also one the sensor runs) to finish.
+ * for a running reclaim loop (also one the sensor runs) to finish, and for
+ * a control socket request under way on another thread.
  */
 TIDE_API void tide_monitor_free(struct tide_monitor *m);
 

@@ -704,6 +704,7 @@ void tide_monitor_free(struct tide_monitor *m)
 {
 	if (!m)
 		return;
+	tide__ctl_monitor_gone(m); /* a listener still using it lets go */
 	/* Inherited across fork: the descriptors are shared with the
 	 * parent's monitor, whose thread must keep running; only close this
 	 * process's copies. */
