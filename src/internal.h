@@ -407,6 +407,25 @@ unsigned long tide__shrink_to(int priority, unsigned flags,
 void tide__sensor_charge(size_t bytes, unsigned flags);
 
 /*
+ * Heap-sized kv blocks never reach the sensor on the fast paths (a
+ * malloc() behind a compare, inline in the caller).  While the working set
+ * the sensor watches is at or over the low watermark, the sensor turns
+ * the fast paths off (kv.c: tide__kv_fast_limit reads 0) so that every kv
+ * allocation goes through the exported functions, which charge heap blocks
+ * too; under low it turns them back on.  @on is the new state; kv.c.
+ */
+void tide__kv_watch(bool on);
+bool tide__kv_watching(void);
+
+/*
+ * The monitor that armed the sensor read @value from its limit watcher:
+ * heap blocks are watched (tide__kv_watch()) while it is at or over @low.
+ * Another monitor's reading does nothing.
+ */
+struct tide_monitor;
+void tide__sensor_watch(struct tide_monitor *m, uint64_t value, uint64_t low);
+
+/*
  * Each module registers its pthread_atfork() handlers on first use; these
  * register them now (once).  Whoever registers a fork handler of its own
  * that uses tide in the child (the preload shim) calls them first, so that

@@ -100,11 +100,14 @@ static inline size_t heap_req(size_t size)
 
 static atomic_size_t kv_threshold = TIDE_KV_DEFAULT_THRESHOLD;
 static pthread_once_t threshold_once = PTHREAD_ONCE_INIT;
+static atomic_bool env_read; /* threshold_from_env() has run */
+static atomic_bool watching; /* tide__kv_watch() */
 /*
  * What the fast paths compare sizes with: min(threshold, KV_MAX_SIZE + 1),
- * or 0 until the first slow call has read $TIDE_KV_THRESHOLD.  A plain
- * relaxed load (one mov on x86-64), no pthread_once per call: before the
- * environment is read every call takes the slow path, which reads it.
+ * or 0 until the first slow call has read $TIDE_KV_THRESHOLD and while the
+ * sensor watches heap blocks (tide__kv_watch()).  A plain relaxed load
+ * (one mov on x86-64), no pthread_once per call: while it is 0 every call
+ * takes the slow path, which reads the environment and charges the sensor.
  */
 /* __atomic builtins only; the inline fast paths in kv.h read it. */
 _Alignas(64) TIDE_API size_t tide__kv_fast_limit;
@@ -114,11 +117,44 @@ static size_t fast_limit(void)
 	return __atomic_load_n(&tide__kv_fast_limit, __ATOMIC_RELAXED);
 }
 
-static void set_fast_limit(size_t threshold)
+/*
+ * Store the fast limit its inputs give, then look at the inputs again: a
+ * writer whose inputs changed meanwhile stores again, so the last store is
+ * always made from the inputs as they are (no lock: a fork child or a
+ * signal never waits here).
+ */
+static void refresh_fast_limit(void)
 {
-	__atomic_store_n(&tide__kv_fast_limit,
-			 TIDE__MIN(threshold, KV_MAX_SIZE + 1),
-			 __ATOMIC_RELAXED);
+	for (;;) {
+		bool w = atomic_load(&watching), env = atomic_load(&env_read);
+		size_t t = atomic_load(&kv_threshold);
+
+		__atomic_store_n(&tide__kv_fast_limit,
+				 w || !env ? 0 : TIDE__MIN(t, KV_MAX_SIZE + 1),
+				 __ATOMIC_SEQ_CST);
+		if (w == atomic_load(&watching) &&
+		    env == atomic_load(&env_read) &&
+		    t == atomic_load(&kv_threshold))
+			return;
+	}
+}
+
+bool tide__kv_watching(void)
+{
+	return atomic_load_explicit(&watching, memory_order_relaxed);
+}
+
+void tide__kv_watch(bool on)
+{
+	atomic_store(&watching, on);
+	refresh_fast_limit();
+}
+
+/* A heap block's @bytes, to the sensor while it watches heap blocks. */
+static void heap_charge(size_t bytes, unsigned flags)
+{
+	if (atomic_load_explicit(&watching, memory_order_relaxed))
+		tide__sensor_charge(bytes, flags);
 }
 
 static bool parse_size(const char *s, size_t *ret)
@@ -162,7 +198,8 @@ static void threshold_from_env(void)
 
 	if (parse_size(getenv("TIDE_KV_THRESHOLD"), &v))
 		atomic_store(&kv_threshold, v);
-	set_fast_limit(atomic_load(&kv_threshold));
+	atomic_store(&env_read, true);
+	refresh_fast_limit();
 }
 
 size_t tide_kv_threshold(void)
@@ -175,7 +212,7 @@ void tide_kv_set_threshold(size_t bytes)
 {
 	pthread_once(&threshold_once, threshold_from_env);
 	atomic_store(&kv_threshold, bytes);
-	set_fast_limit(bytes);
+	refresh_fast_limit();
 }
 
 /* ---- paged totals --------------------------------------------------- */
@@ -570,6 +607,8 @@ static void *heap_alloc(size_t size, unsigned flags, bool tried)
 	while (!p && reclaim_and_retry(&prio, flags, size));
 	if (p && (flags & TIDE_ZERO))
 		zero_tail(p, size);
+	if (p)
+		heap_charge(heap_req(size), flags);
 	return p;
 }
 
@@ -595,6 +634,8 @@ static void *heap_resize(void *p, size_t size, unsigned flags, bool tried)
 	while (!q && reclaim_and_retry(&prio, flags, size));
 	if (q && (flags & TIDE_ZERO))
 		zero_tail(q, TIDE__MIN(old, size));
+	if (q && size > old)
+		heap_charge(size - old, flags);
 	return q;
 }
 

@@ -221,7 +221,8 @@ TIDE_API void tide_kv_stats(struct tide_kv_stats *st);
  * page), the highest user address (2^47 on x86-64, 2^48 on arm64), the
  * small-request rounding to alignof(max_align_t), and the exported
  * tide__kv_fast_limit (the paged threshold; 0 until the first slow call
- * read $TIDE_KV_THRESHOLD); changing any of them changes the SONAME
+ * read $TIDE_KV_THRESHOLD, and while a pressure monitor's allocation
+ * sensor watches heap blocks); changing any of them changes the SONAME
  * (docs/abi.md).
  */
 #if !defined(TIDE_NO_INLINE) && !defined(TIDE_BUILDING) &&   \

@@ -169,10 +169,16 @@ void tide__mon_reclaim_level(struct tide_monitor *m, struct tide__src *s,
 static void set_value(struct tide_monitor *m, struct tide__src *s,
 		      uint64_t value)
 {
+	uint64_t low;
+
 	tide__mon_lock(m);
 	m->st.usage = value;
 	s->st.value = value;
+	low = s->low;
 	tide__mon_unlock(m);
+	/* the sensor's own watcher: heap blocks are watched from low on */
+	if (s == tide__mon_limit_watcher(m))
+		tide__sensor_watch(m, value, low);
 }
 
 static void watermarks(struct tide_monitor *m, struct tide__src *s,
@@ -350,7 +356,8 @@ void tide__mon_arm_sensor(struct tide_monitor *m, struct tide__src *lw)
 	tide__mon_unlock(m);
 	watermarks(m, lw, &high, &low);
 	step = sensor_step(v, high);
-	tide__sensor_arm(m, step);
+	if (tide__sensor_arm(m, step))
+		tide__sensor_watch(m, v, low);
 }
 
 size_t tide__monitor_sense(struct tide_monitor *m, unsigned flags)
@@ -361,6 +368,7 @@ size_t tide__monitor_sense(struct tide_monitor *m, unsigned flags)
 	if (!s || tide__mon_forked(m) || s->ops->read(s, &value))
 		return SENSOR_STEP_MIN;
 	watermarks(m, s, &high, &low);
+	tide__sensor_watch(m, value, low);
 	if (value >= high) {
 		tide__mon_stat_add(m, s, 1, 0);
 		value = reclaim_watermark(m, s, value, flags & TIDE_NOIO);

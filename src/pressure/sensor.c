@@ -40,6 +40,7 @@ static _Thread_local bool reading; /* this thread holds the read lock */
 static void sensor_atfork_child(void)
 {
 	atomic_store(&armed, NULL);
+	tide__kv_watch(false);
 	atomic_store(&charged, 0);
 	atomic_flag_clear(&busy);
 	if (reading) /* ours to release (the others' threads are gone) */
@@ -89,9 +90,22 @@ void tide__sensor_disarm(struct tide_monitor *m, bool wait)
 		return;
 	}
 	pthread_rwlock_wrlock(&lock);
-	if (atomic_load(&armed) == m)
+	if (atomic_load(&armed) == m) {
 		atomic_store(&armed, NULL);
+		tide__kv_watch(false);
+	}
 	pthread_rwlock_unlock(&lock);
+}
+
+void tide__sensor_watch(struct tide_monitor *m, uint64_t value, uint64_t low)
+{
+	bool on = value >= low;
+
+	/* Both of the monitor's readers may call this at once: each
+	 * compares with what kv does now, so the last reading wins. */
+	if (atomic_load_explicit(&armed, memory_order_relaxed) == m &&
+	    tide__kv_watching() != on)
+		tide__kv_watch(on);
 }
 
 void tide__sensor_charge(size_t bytes, unsigned flags)
