@@ -260,8 +260,10 @@ TIDE_API int tide_monitor_fd(const struct tide_monitor *m);
  * Context: the caller's event loop thread; runs reclaim; not while the
  * monitor's own thread runs.
  * Return: 0, -EBUSY when tide_monitor_start() was called, -EINVAL for
- * NULL, -ECHILD in a process that inherited the monitor across fork(), or
- * -errno from epoll_wait().
+ * NULL, -ECHILD in a process that inherited the monitor across fork() (the
+ * descriptor is the parent's and stays readable: take it out of the loop,
+ * free the copy and create a monitor of the child's own), or -errno from
+ * epoll_wait().
  */
 TIDE_API int tide_monitor_dispatch(struct tide_monitor *m);
 
