@@ -127,9 +127,10 @@ static bool dying(struct tide_shrinker *s)
  *    honest shrinker never needs more: each call but the last takes a full
  *    batch);
  *  - a scan that looked at everything it was given and freed nothing, or
- *    freed at least the whole count (a whole-cache scan), ends the loop;
- *    one that freed more than it was asked but less than that (objects of
- *    several units) counts what it freed as the work done;
+ *    freed at least the whole count or more than twice what it was asked
+ *    (a whole-cache scan), ends the loop; one that freed more than it was
+ *    asked but less than that (objects of several units) counts what it
+ *    freed as the work done;
  *  - a shrinker being freed stops between two calls.
  */
 static unsigned long do_shrink(struct tide_shrinker *s, unsigned long freeable,
@@ -175,7 +176,7 @@ static unsigned long do_shrink(struct tide_shrinker *s, unsigned long freeable,
 		scanned += work;
 		/* Nothing looked at, nothing to free, or the whole cache. */
 		if (!sc.nr_scanned || (!ret && sc.nr_scanned == n) ||
-		    ret >= freeable)
+		    ret >= freeable || (ret > n && ret - n > n))
 			break;
 		if (!--calls || dying(s))
 			break;
