@@ -903,6 +903,57 @@ TEST(heap_block_cache_stops_near_low_instead_of_emptying)
 }
 
 /*
+ * A measure the caches cannot move (another tenant's memory, say) and a
+ * cache that always has more: the loop runs its 12 + 32 passes, each
+ * meeting its target without the measure dropping.  It purges the
+ * allocator once inside (the frees did not show) and once at its end;
+ * a review found a first version of the shared target purging after every
+ * such pass, 30 times in this loop.
+ */
+static unsigned long endless_count(void *priv, struct tide_shrink_control *sc)
+{
+	return 1000000;
+}
+
+static unsigned long endless_scan(void *priv, struct tide_shrink_control *sc)
+{
+	return sc->nr_to_scan;
+}
+
+TEST(watermark_loop_over_a_measure_that_never_drops_purges_twice)
+{
+	static const struct tide_shrinker_ops ops = { endless_count,
+						      endless_scan };
+	struct tide_monitor_config cfg = {
+		.size = sizeof(struct tide_monitor_config),
+		.sources = TIDE_SOURCE_CGROUP2,
+		.poll_interval_ms = 10,
+	};
+	struct tide_shrinker *s = tide_shrinker_alloc("endless");
+	struct tide_purge_stats before, after;
+	struct tide_monitor *m = NULL;
+	struct tide_monitor_stats st;
+
+	make_tmpdir();
+	fake_cgroup2(100 * MiB, 50 * MiB);
+	cfg.cgroup2_dir = tmpdir;
+	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	tide_shrinker_register(s, &ops, NULL);
+	tide_purge_stats(&before);
+	write_file(tmp_path("memory.current"), "%llu\n",
+		   (unsigned long long)(80 * MiB));
+	CHECK(tick(m, 1000));
+	tide_purge_stats(&after);
+	st = stats(m);
+	CHECK_UEQ(st.loops, 1);
+	CHECK_UEQ(st.passes, 12 + 32); /* 12 .. 1, then 32 at 0 */
+	CHECK_UEQ(after.calls - before.calls, 2);
+	tide_monitor_free(m);
+	tide_shrinker_free(s);
+	remove_tmpdir();
+}
+
+/*
  * The budget source keeps /proc/self/smaps_rollup open and reads it again
  * from offset 0, where the kernel generates it afresh: the monitor sees
  * the process grow, and reclaims, with no descriptor to spare.
@@ -2289,6 +2340,7 @@ RUN_TESTS(T(watch_fifo_write_runs_medium_reclaim_loop),
 	  T(cgroup2_max_event_runs_critical_loop),
 	  T(hundred_1mib_entries_reclaimed_when_usage_crosses_high),
 	  T(heap_block_cache_stops_near_low_instead_of_emptying),
+	  T(watermark_loop_over_a_measure_that_never_drops_purges_twice),
 	  T(budget_watermark_hysteresis), T(level_repeats_are_rate_limited),
 	  T(level_returns_to_none_after_quiet_period),
 	  T(thread_mode_reclaims_and_free_leaves_no_thread_or_fd),

@@ -1357,7 +1357,7 @@ TEST(scans_freeing_whole_objects_past_nr_to_scan_go_on)
 /*
  * docs/shrinker.md's SQLite example counts memory in use, which never gets
  * to 0: its one release frees less than the count but far more than it was
- * asked.  More than twice nr_to_scan is a whole-cache scan too: one call.
+ * asked.  Twice nr_to_scan or more is a whole-cache scan too: one call.
  */
 struct release_all {
 	unsigned long count, releasable, calls;
@@ -1379,7 +1379,7 @@ static unsigned long release_scan(void *priv, struct tide_shrink_control *sc)
 	return n;
 }
 
-TEST(release_of_less_than_the_count_but_over_twice_the_ask_is_one_call)
+TEST(release_of_less_than_the_count_but_twice_the_ask_is_one_call)
 {
 	static const struct tide_shrinker_ops ops = { release_count,
 						      release_scan };
@@ -1389,14 +1389,14 @@ TEST(release_of_less_than_the_count_but_over_twice_the_ask_is_one_call)
 	tide_shrinker_register(s, &ops, &r);
 	CHECK_UEQ(tide_shrink(0, 0), 4000);
 	CHECK_UEQ(r.calls, 1);
-	/* 257 of 128 asked: over twice, one call */
-	r.releasable = 257;
-	CHECK_UEQ(tide_shrink(0, 0), 257);
-	CHECK_UEQ(r.calls, 2);
-	/* 256 of 128 is objects of several pages: the loop goes on, and
-	 * the next call, freeing nothing, ends it */
+	/* 256 of 128 asked: twice, one call */
 	r.releasable = 256;
 	CHECK_UEQ(tide_shrink(0, 0), 256);
+	CHECK_UEQ(r.calls, 2);
+	/* 255 of 128 is objects of fewer than 128 pages: the loop goes on,
+	 * and the next call, freeing nothing, ends it */
+	r.releasable = 255;
+	CHECK_UEQ(tide_shrink(0, 0), 255);
 	CHECK_UEQ(r.calls, 4);
 	tide_shrinker_free(s);
 }
@@ -1666,7 +1666,7 @@ RUN_TESTS(T(big_cache_at_priority_0_scans_twice_its_size_in_batches),
 	  T(scan_returning_0_forever_is_called_once_per_pass),
 	  T(whole_cache_scan_counts_as_freed_and_ends_the_loop),
 	  T(scans_freeing_whole_objects_past_nr_to_scan_go_on),
-	  T(release_of_less_than_the_count_but_over_twice_the_ask_is_one_call),
+	  T(release_of_less_than_the_count_but_twice_the_ask_is_one_call),
 	  T(drop_caches_scans_the_caches_before_the_one_purge),
 	  T(shrink_share_asks_every_shrinker_for_its_share),
 	  T(shrink_share_never_asks_below_the_priority_arithmetic),

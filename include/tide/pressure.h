@@ -10,7 +10,7 @@
  * one step after every pass that missed its target, to a floor that depends
  * on the signal; every loop ends with a purge of the allocator
  * (tide_purge()), and a watermark loop whose caches' frees do not show in
- * the working set purges between passes too.  It runs in its own thread (tide_monitor_start()) or in
+ * the working set purges between passes too (a few times at most).  It runs in its own thread (tide_monitor_start()) or in
  * the caller's event loop (tide_monitor_fd() + tide_monitor_dispatch()).
  * docs/pressure.md tells the whole story.
  */

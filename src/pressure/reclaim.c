@@ -13,7 +13,7 @@
  *
  * Every loop ends with an allocator purge (tide_purge()) unless
  * TIDE_MONITOR_NO_TRIM; a watermark loop whose caches freed the gap
- * without it showing purges before it goes on.  Also here: the monitor's
+ * without it showing purges before it goes on (a few times at most).  Also here: the monitor's
  * level and statistics, and the allocation sensor's hook (tide__monitor_sense()).  The core that
  * opens sources and dispatches their events is pressure/monitor.c.
  */
@@ -31,8 +31,8 @@
 /* Passes at the floor are bounded in case caches refill as fast as reclaim
  * empties them. */
 #define MAX_FLOOR_PASSES 32
-/* A watermark loop's target doubles per round, up to this many times. */
-#define MAX_ROUND_SHIFT 16
+/* Allocator purges inside one watermark loop, at most (plus the last). */
+#define MAX_LOOP_PURGES 8
 /* The sensor's step: this fraction of the headroom left, at least MIN. */
 #define SENSOR_STEP_DIV 8
 #define SENSOR_STEP_MIN ((size_t)1 << 20)
@@ -204,24 +204,28 @@ static unsigned long gap_pages(uint64_t value, uint64_t low)
  *
  * Every pass is bounded by what is left of the target, kswapd's
  * nr_to_reclaim: the gap to low in pages (caches count in pages or small
- * units), less what the loop's passes have freed since the target was set.
- * Once the caches have freed the whole target and the measure is still
- * not under low, their frees are not showing: heap blocks freed into the
- * allocator (they show after its purge), or units smaller than pages.
- * Then the allocator is purged (unless TIDE_MONITOR_NO_TRIM), the measure
- * read again, and a new target set from the gap left, doubled per such
- * round so that caches of small units still get there.  Before this, the
- * passes read the measure, saw no progress from heap frees and went on to
- * priority 0: a crossing emptied such a cache.
+ * units), less what the loop's passes have freed since the target was
+ * set.  Once the caches have freed the whole target and the measure is
+ * still not under low, a new target is set from the gap left (a cache of
+ * units smaller than pages gets there in more rounds).  When less than
+ * half of what they freed showed in the measure, their frees may be hidden
+ * in the allocator (heap blocks freed into malloc show after its purge):
+ * the allocator is purged then (unless TIDE_MONITOR_NO_TRIM), up to
+ * MAX_LOOP_PURGES times per loop, and no more once a purge gave back less
+ * than half of the claim (the frees are elsewhere, or the measure grows
+ * with something else; a purge of a large fragmented heap takes a while).
+ * Before this, the passes read the measure, saw no progress from heap
+ * frees and went on to priority 0: a crossing emptied such a cache.
  */
 static uint64_t reclaim_watermark(struct tide_monitor *m, struct tide__src *s,
 				  uint64_t value, unsigned flags)
 {
 	bool trim = !(m->cfg.flags & TIDE_MONITOR_NO_TRIM), purged = false;
+	unsigned purges = 0; /* inside the loop, up to MAX_LOOP_PURGES */
 	int prio = TIDE_DEF_PRIORITY;
-	unsigned at_floor = 0, rounds = 0;
+	unsigned at_floor = 0;
 	unsigned long target, claimed = 0;
-	uint64_t high, low;
+	uint64_t high, low, start = value, page = tide__os_page_size();
 
 	watermarks(m, s, &high, &low);
 	target = gap_pages(value, low);
@@ -241,8 +245,16 @@ static uint64_t reclaim_watermark(struct tide_monitor *m, struct tide__src *s,
 		if (value < low)
 			break;
 		if (claimed == target) {
-			if (trim) {
-				tide_purge();
+			/* did less than half of the claimed frees show? */
+			bool hidden = start - TIDE__MIN(start, value) <
+				      (uint64_t)claimed * page / 2;
+
+			if (hidden && trim && purges < MAX_LOOP_PURGES) {
+				/* one that gave back less than half of the
+				 * claim says the frees are not in malloc */
+				purges = tide_purge() < claimed / 2 ?
+						 MAX_LOOP_PURGES :
+						 purges + 1;
 				purged = true;
 				if (s->ops->read(s, &value))
 					break;
@@ -250,12 +262,9 @@ static uint64_t reclaim_watermark(struct tide_monitor *m, struct tide__src *s,
 				if (value < low)
 					break;
 			}
-			rounds += rounds < MAX_ROUND_SHIFT;
 			target = gap_pages(value, low);
-			target = target > ULONG_MAX >> rounds ?
-					 ULONG_MAX :
-					 target << rounds;
 			claimed = 0;
+			start = value;
 		}
 		if (prio > 0) {
 			prio--;

@@ -127,7 +127,7 @@ static bool dying(struct tide_shrinker *s)
  *    honest shrinker never needs more: each call but the last takes a full
  *    batch);
  *  - a scan that looked at everything it was given and freed nothing, or
- *    freed at least the whole count or more than twice what it was asked
+ *    freed at least the whole count or at least twice what it was asked
  *    (a whole-cache scan), ends the loop; one that freed more than it was
  *    asked but less than that (objects of several units) counts what it
  *    freed as the work done;
@@ -176,7 +176,7 @@ static unsigned long do_shrink(struct tide_shrinker *s, unsigned long freeable,
 		scanned += work;
 		/* Nothing looked at, nothing to free, or the whole cache. */
 		if (!sc.nr_scanned || (!ret && sc.nr_scanned == n) ||
-		    ret >= freeable || (ret > n && ret - n > n))
+		    ret >= freeable || (ret > n && ret - n >= n))
 			break;
 		if (!--calls || dying(s))
 			break;
