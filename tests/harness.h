@@ -689,4 +689,51 @@ static inline int th_run(const struct th_test *tests, size_t n, int argc,
 	} while (0)
 #endif /* TIDE_KV_H */
 
+/*
+ * The process's descriptors whose target is @path, or (@prefix) starts
+ * with it (a deleted file's too): their count, and in *@first the lowest
+ * such descriptor (-1 for none) when @first is not NULL.
+ */
+static inline int th_fds_on(const char *path, bool prefix, int *first)
+{
+	char link[64], target[PATH_MAX];
+	int n = 0;
+
+	if (first)
+		*first = -1;
+	for (int fd = 0; fd < 4096; fd++) {
+		ssize_t len;
+
+		snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+		len = readlink(link, target, sizeof(target) - 1);
+		if (len < 0)
+			continue;
+		target[len] = 0;
+		if (prefix ? strncmp(target, path, strlen(path)) :
+			     strcmp(target, path))
+			continue;
+		if (first && *first < 0)
+			*first = fd;
+		n++;
+	}
+	return n;
+}
+
+#ifdef TIDE_PRESSURE_H
+#include <poll.h>
+
+/* Wait up to @ms for @m's fd, then dispatch; true if it was ready. */
+static inline bool th_tick(struct tide_monitor *m, int ms)
+{
+	struct pollfd p = { .fd = tide_monitor_fd(m), .events = POLLIN };
+	int r = poll(&p, 1, ms);
+
+	CHECK(r >= 0);
+	if (r == 0)
+		return false;
+	CHECK_EQ(tide_monitor_dispatch(m), 0);
+	return true;
+}
+#endif
+
 #endif /* TIDE_TEST_HARNESS_H */

@@ -521,6 +521,28 @@ TEST(tidectl_shows_exactly_the_registered_shrinkers)
 	remove_dirs();
 }
 
+/* Run python3 with @asserts (d is the JSON document read from stdin). */
+static void check_json(const char *json, const char *asserts)
+{
+	char path[160], cmd[200];
+	FILE *f;
+	int st;
+
+	snprintf(path, sizeof(path), "%s/check.py", tmp);
+	f = fopen(path, "w");
+	CHECK(f);
+	fprintf(f, "import json,sys\nd=json.loads(sys.stdin.read())\n%s\n",
+		asserts);
+	fclose(f);
+	snprintf(cmd, sizeof(cmd), "python3 %s", path);
+	f = popen(cmd, "w");
+	CHECK(f);
+	fputs(json, f);
+	st = pclose(f);
+	if (st)
+		FAIL("json check failed on: %s", json);
+}
+
 /*
  * The kv and arena totals: the process's own figures, and exactly what it
  * allocated (each test is a fresh fork with none of its own).
@@ -531,11 +553,9 @@ TEST(tidectl_shows_the_kv_and_arena_totals_the_process_has)
 	struct tide_kv_stats kv;
 	struct tide_arena_totals at;
 	struct tide_arena *a, *b;
-	char out[16384], line[128], cmd[512], py[4096];
+	char out[16384], line[128], py[4096];
 	char *p, *q, *h;
 	void *buf;
-	FILE *f;
-	int st;
 	static const char *const keys[10] = {
 		"kv_blocks",
 		"kv_requested",
@@ -627,8 +647,6 @@ TEST(tidectl_shows_the_kv_and_arena_totals_the_process_has)
 	/* --json carries the same numbers. */
 	CHECK_EQ(run_tidectl(out, "--json", pidstr()), 0);
 	snprintf(py, sizeof(py),
-		 "import json,sys\n"
-		 "d=json.loads(sys.stdin.read())\n"
 		 "t=d['totals']\n"
 		 "w=dict(%s=%zu,%s=%zu,%s=%zu,%s=%zu,%s=%zu,%s=%zu,%s=%zu,"
 		 "%s=%zu,%s=%zu,%s=%zu)\n"
@@ -637,18 +655,7 @@ TEST(tidectl_shows_the_kv_and_arena_totals_the_process_has)
 		 keys[3], want_v[3], keys[4], want_v[4], keys[5], want_v[5],
 		 keys[6], want_v[6], keys[7], want_v[7], keys[8], want_v[8],
 		 keys[9], want_v[9]);
-	snprintf(cmd, sizeof(cmd), "%s/check.py", tmp);
-	f = fopen(cmd, "w");
-	CHECK(f);
-	fputs(py, f);
-	fclose(f);
-	snprintf(cmd, sizeof(cmd), "python3 %s/check.py", tmp);
-	f = popen(cmd, "w");
-	CHECK(f);
-	fputs(out, f);
-	st = pclose(f);
-	if (st)
-		FAIL("json check failed on: %s", out);
+	check_json(out, py);
 	/* After a destroy and a free the answer follows. */
 	tide_arena_destroy(a);
 	tide_kvfree(p);
@@ -739,9 +746,7 @@ TEST(shrink_and_drop_run_reclaim_passes)
 TEST(json_output_parses_and_carries_the_numbers)
 {
 	struct cache a, b;
-	char out[16384], cmd[512], py[20000];
-	FILE *f;
-	int st;
+	char out[16384], cmd[64], py[20000];
 
 	find_tidectl();
 	make_dirs();
@@ -750,8 +755,6 @@ TEST(json_output_parses_and_carries_the_numbers)
 	listen_in(0, 0, 0);
 	CHECK_EQ(run_tidectl(out, "--json", pidstr()), 0);
 	snprintf(py, sizeof(py),
-		 "import json,sys\n"
-		 "d=json.loads(sys.stdin.read())\n"
 		 "s={x['name']:x for x in d['shrinkers']}\n"
 		 "assert d['pid']==%d, d['pid']\n"
 		 "assert s['alpha']['count']==100 and s['alpha']['calls']==0\n"
@@ -760,18 +763,7 @@ TEST(json_output_parses_and_carries_the_numbers)
 		 "assert d['monitor']['monitor']==0\n"
 		 "assert d['allocator']['allocator']=='%s'\n",
 		 (int)getpid(), comm(), tide_purge_allocator());
-	snprintf(cmd, sizeof(cmd), "%s/check.py", tmp);
-	f = fopen(cmd, "w");
-	CHECK(f);
-	fputs(py, f);
-	fclose(f);
-	snprintf(cmd, sizeof(cmd), "python3 %s/check.py", tmp);
-	f = popen(cmd, "w");
-	CHECK(f);
-	fputs(out, f);
-	st = pclose(f);
-	if (st)
-		FAIL("json check failed on: %s", out);
+	check_json(out, py);
 	/* The acting commands and the list too. */
 	CHECK_EQ(run_tidectl(out, "--json", pidstr(), "scan", "alpha", "3"), 0);
 	CHECK(strstr(out, "{\"freed\":3}"));
@@ -2078,28 +2070,6 @@ TEST(another_user_sees_no_process_and_an_unreadable_directory)
 }
 
 /* ---- hostile peers, odd names, a stuck process ------------------------ */
-
-/* Run python3 with @asserts (d is the JSON document read from stdin). */
-static void check_json(const char *json, const char *asserts)
-{
-	char path[160], cmd[200];
-	FILE *f;
-	int st;
-
-	snprintf(path, sizeof(path), "%s/check.py", tmp);
-	f = fopen(path, "w");
-	CHECK(f);
-	fprintf(f, "import json,sys\nd=json.loads(sys.stdin.read())\n%s\n",
-		asserts);
-	fclose(f);
-	snprintf(cmd, sizeof(cmd), "python3 %s", path);
-	f = popen(cmd, "w");
-	CHECK(f);
-	fputs(json, f);
-	st = pclose(f);
-	if (st)
-		FAIL("json check failed on: %s", json);
-}
 
 /* No byte that a terminal would take as a control: only \n and printable. */
 static void check_printable(const char *out)

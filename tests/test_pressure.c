@@ -81,19 +81,6 @@ static void write_file(const char *path, const char *fmt, ...)
 	close(fd);
 }
 
-/* Wait up to @ms for the monitor's fd, then dispatch; true if it was ready. */
-static bool tick(struct tide_monitor *m, int ms)
-{
-	struct pollfd p = { .fd = tide_monitor_fd(m), .events = POLLIN };
-	int r = poll(&p, 1, ms);
-
-	CHECK(r >= 0);
-	if (r == 0)
-		return false;
-	CHECK_EQ(tide_monitor_dispatch(m), 0);
-	return true;
-}
-
 static struct tide_monitor_stats stats(struct tide_monitor *m)
 {
 	struct tide_monitor_stats st;
@@ -290,11 +277,11 @@ TEST(watch_fifo_write_runs_medium_reclaim_loop)
 	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
 	CHECK_EQ(tide_monitor_source(m), TIDE_SOURCE_WATCH);
 	CHECK_STR(tide_monitor_source_name(tide_monitor_source(m)), "watch");
-	CHECK(!tick(m, 50)); /* nothing happened yet */
+	CHECK(!th_tick(m, 50)); /* nothing happened yet */
 	CHECK_EQ(f.nprio, 0);
 
 	fifo_poke(tmp_path("fifo"));
-	CHECK(tick(m, 2000));
+	CHECK(th_tick(m, 2000));
 	st = stats(m);
 	CHECK_UEQ(st.events, 1);
 	CHECK_UEQ(st.loops, 1);
@@ -302,7 +289,7 @@ TEST(watch_fifo_write_runs_medium_reclaim_loop)
 	CHECK_EQ(st.last_priority, 6);
 	CHECK_EQ(st.level, TIDE_PRESSURE_MEDIUM);
 	check_prios(&f, want, 7);
-	CHECK(!tick(m, 50)); /* the byte was consumed */
+	CHECK(!th_tick(m, 50)); /* the byte was consumed */
 
 	tide_monitor_free(m);
 	tide_shrinker_free(s);
@@ -333,7 +320,7 @@ TEST(level_loop_repeats_at_floor_until_nothing_freed)
 	set_watch(tmp_path("fifo"), NULL);
 	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
 	fifo_poke(tmp_path("fifo"));
-	CHECK(tick(m, 2000));
+	CHECK(th_tick(m, 2000));
 	st = stats(m);
 	for (int i = 0; i < 6; i++)
 		CHECK_EQ(f.prio[i], 12 - i);
@@ -388,7 +375,7 @@ TEST(watch_dev_null_or_empty_disables_monitoring)
 	set_watch("/dev/null", NULL);
 	CHECK_EQ(tide_monitor_new(&m, NULL), 0);
 	CHECK_EQ(tide_monitor_source(m), TIDE_SOURCE_NONE);
-	CHECK(!tick(m, 20));
+	CHECK(!th_tick(m, 20));
 	tide_monitor_free(m);
 
 	set_watch("", NULL);
@@ -466,14 +453,14 @@ TEST(watch_socket_is_connected_written_and_read)
 	CHECK(!memcmp(buf, "hello", 5));
 
 	CHECK_EQ(write(cfd, "pressure", 8), 8);
-	CHECK(tick(m, 2000));
+	CHECK(th_tick(m, 2000));
 	CHECK_UEQ(stats(m).events, 1);
 	CHECK_UEQ(stats(m).loops, 1);
 
 	close(cfd);
-	CHECK(tick(m, 2000)); /* the hangup */
+	CHECK(th_tick(m, 2000)); /* the hangup */
 	CHECK_UEQ(stats(m).loops, 1);
-	CHECK(!tick(m, 50));
+	CHECK(!th_tick(m, 50));
 	tide_monitor_free(m);
 	close(lfd);
 	remove_tmpdir();
@@ -620,7 +607,7 @@ TEST(cgroup2_current_over_high_reclaims_until_under_low)
 	cfg.level_arg = &lv;
 	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
 	CHECK_EQ(tide_monitor_source(m), TIDE_SOURCE_CGROUP2);
-	CHECK(tick(m, 1000)); /* a poll at 50 MiB: nothing to do */
+	CHECK(th_tick(m, 1000)); /* a poll at 50 MiB: nothing to do */
 	CHECK_UEQ(stats(m).loops, 0);
 
 	f.usage_path = tmp_path("memory.current");
@@ -628,7 +615,7 @@ TEST(cgroup2_current_over_high_reclaims_until_under_low)
 	f.floor_pages = (unsigned long)(10 * MiB / PAGE);
 	s = fake_register(&f);
 	fake_publish(&f);
-	CHECK(tick(m, 1000));
+	CHECK(th_tick(m, 1000));
 	st = stats(m);
 	CHECK_UEQ(st.loops, 1);
 	check_prios(&f, want, 10);
@@ -671,7 +658,7 @@ TEST(cgroup2_watermark_pass_stops_at_the_gap_to_low)
 	s = fake_register(&f);
 	tide_shrinker_set_seeks(s, 0);
 	fake_publish(&f);
-	CHECK(tick(m, 1000));
+	CHECK(th_tick(m, 1000));
 	CHECK_UEQ(stats(m).loops, 1);
 	check_prios(&f, want, 2);
 	CHECK_UEQ(f.freed[0], 3840);
@@ -704,14 +691,14 @@ TEST(cgroup2_max_event_runs_critical_loop)
 	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
 	write_file(tmp_path("memory.events"),
 		   "low 0\nhigh 0\nmax 1\noom 0\noom_kill 0\n");
-	CHECK(tick(m, 1000));
+	CHECK(th_tick(m, 1000));
 	CHECK_UEQ(stats(m).loops, 1);
 	CHECK_EQ(stats(m).last_priority, 0);
 	CHECK_EQ(f.nprio, 13); /* 12..0, the pass at 0 freed nothing */
 	CHECK_EQ(lv.n, 1);
 	CHECK_EQ(lv.seen[0], TIDE_PRESSURE_CRITICAL);
 	/* the same counter again is not a new event */
-	CHECK(tick(m, 1000));
+	CHECK(th_tick(m, 1000));
 	CHECK_UEQ(stats(m).loops, 1);
 	tide_monitor_free(m);
 	tide_shrinker_free(s);
@@ -776,13 +763,13 @@ TEST(hundred_1mib_entries_reclaimed_when_usage_crosses_high)
 	tide_shrinker_register(s, &ops, &e);
 	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
 	CHECK_EQ(tide_monitor_source(m), TIDE_SOURCE_BUDGET);
-	CHECK(tick(m, 1000));
+	CHECK(th_tick(m, 1000));
 	CHECK_UEQ(stats(m).loops, 0); /* 80 MiB: under high */
 	CHECK_EQ(e.n, 80);
 
 	e.n = 100;
 	entries_publish(&e);
-	CHECK(tick(m, 1000));
+	CHECK(th_tick(m, 1000));
 	st = stats(m);
 	CHECK_UEQ(st.loops, 1);
 	CHECK_CMP(e.n, <, 50);
@@ -879,7 +866,7 @@ TEST(heap_block_cache_stops_near_low_instead_of_emptying)
 	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
 	v0 = budget_measure();
 	CHECK_CMP(v0, >=, cfg.high_watermark);
-	CHECK(tick(m, 1000));
+	CHECK(th_tick(m, 1000));
 	st = stats(m);
 	gap = (unsigned long)((v0 - cfg.low_watermark) / 4096);
 	freed = NBLK - c.n;
@@ -942,7 +929,7 @@ TEST(watermark_loop_over_a_measure_that_never_drops_purges_twice)
 	tide_purge_stats(&before);
 	write_file(tmp_path("memory.current"), "%llu\n",
 		   (unsigned long long)(80 * MiB));
-	CHECK(tick(m, 1000));
+	CHECK(th_tick(m, 1000));
 	tide_purge_stats(&after);
 	st = stats(m);
 	CHECK_UEQ(st.loops, 1);
@@ -982,7 +969,7 @@ TEST(budget_reads_rss_afresh_with_no_descriptor_to_spare)
 			1024 +
 		grow / 2;
 	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
-	CHECK(tick(m, 1000));
+	CHECK(th_tick(m, 1000));
 	before = stats(m);
 	CHECK_UEQ(before.loops, 0);
 	CHECK_EQ(getrlimit(RLIMIT_NOFILE, &old), 0);
@@ -994,7 +981,7 @@ TEST(budget_reads_rss_afresh_with_no_descriptor_to_spare)
 	CHECK(p);
 	memset(p, 1, grow);
 	__asm__ volatile("" : : "r"(p) : "memory"); /* the pages stay */
-	CHECK(tick(m, 1000));
+	CHECK(th_tick(m, 1000));
 	after = stats(m);
 	CHECK_EQ(setrlimit(RLIMIT_NOFILE, &old), 0);
 	th_note("usage %llu -> %llu MiB, loops %llu",
@@ -1030,15 +1017,15 @@ TEST(budget_follows_an_rss_file_replaced_by_rename)
 	snprintf(next, sizeof(next), "%s", tmp_path("next"));
 	write_file(cfg.rss_path, "Rss: 1024 kB\nLazyFree: 0 kB\n");
 	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
-	CHECK(tick(m, 1000));
+	CHECK(th_tick(m, 1000));
 	CHECK_UEQ(stats(m).usage, 1 * MiB);
 	write_file(next, "Rss: 3072 kB\nLazyFree: 1024 kB\n");
 	CHECK_EQ(rename(next, cfg.rss_path), 0);
-	CHECK(tick(m, 1000));
+	CHECK(th_tick(m, 1000));
 	CHECK_UEQ(stats(m).usage, 2 * MiB);
 	/* written in place (O_TRUNC) is the same file: read as well */
 	write_file(cfg.rss_path, "Rss: 5120 kB\nLazyFree: 0 kB\n");
-	CHECK(tick(m, 1000));
+	CHECK(th_tick(m, 1000));
 	CHECK_UEQ(stats(m).usage, 5 * MiB);
 	tide_monitor_free(m);
 	remove_tmpdir();
@@ -1076,13 +1063,13 @@ TEST(budget_watermark_hysteresis)
 	cfg.on_level = on_level;
 	cfg.level_arg = &lv;
 	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
-	CHECK(tick(m, 1000));
+	CHECK(th_tick(m, 1000));
 	CHECK_UEQ(stats(m).loops, 0);
 	CHECK_EQ(lv.n, 0);
 
 	f.pages = (unsigned long)(25 * MiB / PAGE); /* 110 MiB */
 	fake_publish(&f);
-	CHECK(tick(m, 1000));
+	CHECK(th_tick(m, 1000));
 	st = stats(m);
 	CHECK_UEQ(st.loops, 1);
 	CHECK_UEQ(st.usage, 85 * MiB);
@@ -1091,21 +1078,21 @@ TEST(budget_watermark_hysteresis)
 	CHECK_EQ(lv.n, 1);
 	CHECK_EQ(lv.seen[0], TIDE_PRESSURE_MEDIUM);
 
-	CHECK(tick(m, 1000)); /* 85 MiB: between the watermarks */
+	CHECK(th_tick(m, 1000)); /* 85 MiB: between the watermarks */
 	CHECK_UEQ(stats(m).loops, 1);
 	CHECK_EQ(stats(m).level, TIDE_PRESSURE_MEDIUM);
 
 	f.base = 79 * MiB;
 	f.pages = 0;
 	fake_publish(&f);
-	CHECK(tick(m, 1000));
+	CHECK(th_tick(m, 1000));
 	CHECK_EQ(stats(m).level, TIDE_PRESSURE_NONE);
 	CHECK_EQ(lv.n, 2);
 	CHECK_EQ(lv.seen[1], TIDE_PRESSURE_NONE);
 
 	f.base = 90 * MiB;
 	fake_publish(&f);
-	CHECK(tick(m, 1000));
+	CHECK(th_tick(m, 1000));
 	CHECK_UEQ(stats(m).loops, 1);
 	CHECK_EQ(lv.n, 2);
 	tide_monitor_free(m);
@@ -1136,7 +1123,7 @@ TEST(level_repeats_are_rate_limited)
 	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
 	for (int i = 0; i < 3; i++) {
 		fifo_poke(tmp_path("fifo"));
-		CHECK(tick(m, 2000));
+		CHECK(th_tick(m, 2000));
 	}
 	CHECK_UEQ(stats(m).loops, 3); /* every signal reclaims */
 	CHECK_EQ(lv.n, 1); /* ...but is reported once */
@@ -1147,7 +1134,7 @@ TEST(level_repeats_are_rate_limited)
 	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
 	for (int i = 0; i < 3; i++) {
 		fifo_poke(tmp_path("fifo"));
-		CHECK(tick(m, 2000));
+		CHECK(th_tick(m, 2000));
 		sleep_ms(10);
 	}
 	CHECK_EQ(lv.n, 3);
@@ -1176,9 +1163,9 @@ TEST(level_returns_to_none_after_quiet_period)
 	cfg.level_arg = &lv;
 	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
 	fifo_poke(tmp_path("fifo"));
-	CHECK(tick(m, 2000));
+	CHECK(th_tick(m, 2000));
 	CHECK_EQ(stats(m).level, TIDE_PRESSURE_MEDIUM);
-	CHECK(tick(m, 2000)); /* the quiet timer */
+	CHECK(th_tick(m, 2000)); /* the quiet timer */
 	CHECK_EQ(stats(m).level, TIDE_PRESSURE_NONE);
 	CHECK_EQ(lv.n, 2);
 	CHECK_EQ(lv.seen[0], TIDE_PRESSURE_MEDIUM);
@@ -1323,7 +1310,7 @@ TEST(every_loop_ends_with_an_allocator_purge)
 
 	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
 	fifo_poke(tmp_path("fifo"));
-	CHECK(tick(m, 2000));
+	CHECK(th_tick(m, 2000));
 	after = th_anon_kb();
 	th_note("no purge: anon %ld -> %ld KiB", before, after);
 	CHECK_CMP(before - after, <, 4096);
@@ -1332,7 +1319,7 @@ TEST(every_loop_ends_with_an_allocator_purge)
 	cfg.flags = 0;
 	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
 	fifo_poke(tmp_path("fifo"));
-	CHECK(tick(m, 2000));
+	CHECK(th_tick(m, 2000));
 	after = th_anon_kb();
 	th_note("allocator purge: anon %ld -> %ld KiB", before, after);
 	CHECK_CMP(before - after, >=, 60 * 1024);
@@ -1498,11 +1485,11 @@ TEST(watch_fifo_read_only_and_own_write_is_no_event)
 
 	set_watch(tmp_path("fifo"), "aGVsbG8=");
 	CHECK_EQ(tide_monitor_new(&m, &watch_only), 0);
-	(void)tick(m, 100);
+	(void)th_tick(m, 100);
 	CHECK_UEQ(stats(m).events, 0);
 	CHECK_UEQ(stats(m).loops, 0);
 	fifo_poke(tmp_path("fifo"));
-	CHECK(tick(m, 2000));
+	CHECK(th_tick(m, 2000));
 	CHECK_UEQ(stats(m).events, 1);
 	CHECK_UEQ(stats(m).loops, 1);
 	tide_monitor_free(m);
@@ -1542,7 +1529,7 @@ TEST(watch_psi_file_without_write_never_reports_medium)
 	set_watch("/proc/pressure/memory", "c29tZSAyMDAwMDAgMjAwMDAwMAA=");
 	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
 	CHECK_EQ(tide_monitor_source(m), TIDE_SOURCE_WATCH);
-	tick(m, 50);
+	th_tick(m, 50);
 	for (int i = 0; i < lv.n && i < 64; i++)
 		CHECK(lv.seen[i] == TIDE_PRESSURE_MEDIUM ||
 		      lv.seen[i] == TIDE_PRESSURE_NONE);
@@ -1996,7 +1983,7 @@ TEST(heap_blocks_are_charged_from_the_low_watermark_on)
 	write_file(tmp_path("memory.current"), "%llu\n",
 		   (unsigned long long)(50 * MiB));
 	tide_monitor_set_watermarks(m, 75 * MiB, 0);
-	CHECK(tick(m, 1000));
+	CHECK(th_tick(m, 1000));
 	CHECK(!tide__kv_watching());
 	c.calls = 0;
 	for (int i = 0; i < 512; i++)
@@ -2008,7 +1995,7 @@ TEST(heap_blocks_are_charged_from_the_low_watermark_on)
 	write_file(tmp_path("memory.current"), "%llu\n",
 		   (unsigned long long)(70 * MiB));
 	tide_monitor_set_watermarks(m, 75 * MiB, 0);
-	CHECK(tick(m, 1000));
+	CHECK(th_tick(m, 1000));
 	CHECK(tide__kv_watching());
 	CHECK_EQ(c.calls, 0);
 	/* over high: 1.5 MiB of 4 KiB heap blocks pass the 1 MiB step once,
@@ -2050,7 +2037,7 @@ TEST(medium_frees_a_quarter_critical_everything)
 	set_watch(tmp_path("fifo"), NULL);
 	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
 	fifo_poke(tmp_path("fifo"));
-	CHECK(tick(m, 2000));
+	CHECK(th_tick(m, 2000));
 	th_note("one MEDIUM event: 1000 -> %lu objects", f.pages);
 	CHECK_CMP(f.freed[0], >=, 250);
 	CHECK_UEQ(f.pages, 750);
@@ -2058,7 +2045,7 @@ TEST(medium_frees_a_quarter_critical_everything)
 	f.pages = 1000;
 	f.nprio = 0;
 	CHECK_EQ(tide_monitor_simulate(m, TIDE_PRESSURE_CRITICAL), 0);
-	CHECK(tick(m, 2000));
+	CHECK(th_tick(m, 2000));
 	CHECK_EQ(f.prio[0], 12);
 	CHECK_UEQ(f.freed[0], 1000);
 	CHECK_UEQ(f.pages, 0);
@@ -2090,16 +2077,16 @@ TEST(simulate_delivers_levels_like_a_source)
 	CHECK_EQ(tide_monitor_simulate(NULL, TIDE_PRESSURE_LOW), -EINVAL);
 	CHECK_EQ(tide_monitor_simulate(m, (enum tide_pressure_level)4),
 		 -EINVAL);
-	CHECK(!tick(m, 20));
+	CHECK(!th_tick(m, 20));
 	CHECK_EQ(tide_monitor_simulate(m, TIDE_PRESSURE_LOW), 0);
-	CHECK(tick(m, 2000));
+	CHECK(th_tick(m, 2000));
 	check_prios(&f, want, 3); /* LOW: 12 down to 10 */
 	CHECK_EQ(lv.n, 1);
 	CHECK_EQ(lv.seen[0], TIDE_PRESSURE_LOW);
 	CHECK_UEQ(stats(m).events, 1);
 	CHECK_UEQ(stats(m).loops, 1);
 	CHECK_EQ(tide_monitor_simulate(m, TIDE_PRESSURE_NONE), 0);
-	CHECK(tick(m, 2000));
+	CHECK(th_tick(m, 2000));
 	CHECK_EQ(lv.n, 2);
 	CHECK_EQ(lv.seen[1], TIDE_PRESSURE_NONE);
 	CHECK_EQ(stats(m).level, TIDE_PRESSURE_NONE);
@@ -2149,13 +2136,13 @@ TEST(levels_of_several_sources_combine_to_the_highest)
 	CHECK_EQ(tide_monitor_source_stats(m, 3, &ss), -EINVAL);
 
 	fifo_poke(tmp_path("fifo"));
-	CHECK(tick(m, 2000));
+	CHECK(th_tick(m, 2000));
 	CHECK_EQ(stats(m).level, TIDE_PRESSURE_MEDIUM);
 	write_file(tmp_path("memory.events"),
 		   "low 0\nhigh 0\nmax 1\noom 0\noom_kill 0\n");
 	for (int i = 0; i < 100 && stats(m).level != TIDE_PRESSURE_CRITICAL;
 	     i++)
-		tick(m, 100);
+		th_tick(m, 100);
 	CHECK_EQ(stats(m).level, TIDE_PRESSURE_CRITICAL);
 	CHECK_UEQ(stats(m).loops, 2);
 	CHECK_EQ(tide_monitor_source_stats(m, TIDE_SOURCE_WATCH, &ss), 0);
@@ -2243,7 +2230,7 @@ TEST(set_watermarks_takes_effect_at_once)
 	fake_publish(&f);
 	s = fake_register(&f);
 	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
-	CHECK(!tick(m, 50));
+	CHECK(!th_tick(m, 50));
 	CHECK_EQ(tide_monitor_set_watermarks(NULL, 1, 0), -EINVAL);
 	CHECK_EQ(tide_monitor_set_watermarks(m, 0, 0), -EINVAL);
 	CHECK_EQ(tide_monitor_set_watermarks(m, 10, 20), -EINVAL);
@@ -2251,7 +2238,7 @@ TEST(set_watermarks_takes_effect_at_once)
 	CHECK_EQ(tide_monitor_limit(m, &l), 0);
 	CHECK_UEQ(l.high, 80 * MiB);
 	CHECK_UEQ(l.low, 60 * MiB);
-	CHECK(tick(m, 1000));
+	CHECK(th_tick(m, 1000));
 	CHECK_UEQ(stats(m).loops, 1);
 	CHECK_CMP(stats(m).usage, <, 60 * MiB);
 	CHECK_CMP(f.pages * (uint64_t)PAGE, <, 10 * MiB);
@@ -2291,10 +2278,10 @@ TEST(group_removed_while_watched_is_no_crash)
 	/* 74 MiB, just under high (75): the adaptive poll runs every 2 ms */
 	write_file(tmp_path("memory.current"), "%llu\n",
 		   (unsigned long long)(74 * MiB));
-	CHECK(tick(m, 1000));
+	CHECK(th_tick(m, 1000));
 	clock_gettime(CLOCK_MONOTONIC, &a);
 	do {
-		n += tick(m, 50);
+		n += th_tick(m, 50);
 		clock_gettime(CLOCK_MONOTONIC, &b);
 	} while ((b.tv_sec - a.tv_sec) * 1000 +
 			 (b.tv_nsec - a.tv_nsec) / 1000000 <
@@ -2308,11 +2295,11 @@ TEST(group_removed_while_watched_is_no_crash)
 	write_file(tmp_path("memory.current"), "%s", "");
 	remove_tmpdir();
 	/* gone: the slow poll (200 ms), never a spin, never a loop */
-	CHECK(tick(m, 1000));
+	CHECK(th_tick(m, 1000));
 	n = 0;
 	clock_gettime(CLOCK_MONOTONIC, &a);
 	do {
-		n += tick(m, 50);
+		n += th_tick(m, 50);
 		clock_gettime(CLOCK_MONOTONIC, &b);
 	} while ((b.tv_sec - a.tv_sec) * 1000 +
 			 (b.tv_nsec - a.tv_nsec) / 1000000 <

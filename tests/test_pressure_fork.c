@@ -39,44 +39,6 @@ static void write_file(const char *path, const char *text)
 	close(fd);
 }
 
-/* Descriptors whose target starts with @prefix (a deleted file's too). */
-static int fds_under(const char *prefix)
-{
-	char link[64], target[PATH_MAX];
-	int n = 0;
-
-	for (int fd = 0; fd < 4096; fd++) {
-		ssize_t len;
-
-		snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-		len = readlink(link, target, sizeof(target) - 1);
-		if (len < 0)
-			continue;
-		target[len] = 0;
-		n += !strncmp(target, prefix, strlen(prefix));
-	}
-	return n;
-}
-
-/* The descriptor open on @path, or -1. */
-static int fd_on(const char *path)
-{
-	char link[64], target[PATH_MAX];
-
-	for (int fd = 0; fd < 4096; fd++) {
-		ssize_t len;
-
-		snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-		len = readlink(link, target, sizeof(target) - 1);
-		if (len < 0)
-			continue;
-		target[len] = 0;
-		if (!strcmp(target, path))
-			return fd;
-	}
-	return -1;
-}
-
 static uint64_t now_ms(void)
 {
 	struct timespec ts;
@@ -132,9 +94,9 @@ TEST(child_forked_during_the_rss_swap_closes_what_it_inherited)
 	cfg.rss_path = tmp_path("smaps_rollup");
 	write_file(cfg.rss_path, "Rss: 1024 kB\n");
 	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
-	old = fd_on(cfg.rss_path);
+	th_fds_on(cfg.rss_path, false, &old);
 	CHECK(old >= 0);
-	CHECK_EQ(fds_under(prefix), 1);
+	CHECK_EQ(th_fds_on(prefix, true, NULL), 1);
 	hooks = tide__os_default_hooks;
 	hooks.close = swap_close;
 	tide__os_set_hooks(&hooks);
@@ -152,7 +114,7 @@ TEST(child_forked_during_the_rss_swap_closes_what_it_inherited)
 		/* what the child holds of the two files once its copy of
 		 * the monitor is freed: nothing */
 		tide_monitor_free(m);
-		_exit(fds_under(prefix));
+		_exit(th_fds_on(prefix, true, NULL));
 	}
 	atomic_store(&fork_done, true);
 	CHECK_EQ(waitpid(pid, &st, 0), pid);
@@ -162,7 +124,7 @@ TEST(child_forked_during_the_rss_swap_closes_what_it_inherited)
 	CHECK_EQ(WEXITSTATUS(st), 0);
 	tide_monitor_free(m);
 	tide__os_set_hooks(NULL);
-	CHECK_EQ(fds_under(prefix), 0);
+	CHECK_EQ(th_fds_on(prefix, true, NULL), 0);
 	unlink(cfg.rss_path);
 	rmdir(tmpdir);
 }

@@ -100,19 +100,6 @@ static void tree_done(void)
 	nftw(tree, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-/* Wait up to @ms for the monitor's fd, then dispatch; true if it was ready. */
-static bool tick(struct tide_monitor *m, int ms)
-{
-	struct pollfd p = { .fd = tide_monitor_fd(m), .events = POLLIN };
-	int r = poll(&p, 1, ms);
-
-	CHECK(r >= 0);
-	if (r == 0)
-		return false;
-	CHECK_EQ(tide_monitor_dispatch(m), 0);
-	return true;
-}
-
 static uint64_t budget_value(struct tide_monitor *m)
 {
 	struct tide_monitor_source_stats st;
@@ -127,25 +114,6 @@ static uint64_t now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-/* Our descriptors open on @path. */
-static int fds_on(const char *path)
-{
-	char link[64], target[PATH_MAX];
-	int n = 0;
-
-	for (int fd = 0; fd < 4096; fd++) {
-		ssize_t len;
-
-		snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-		len = readlink(link, target, sizeof(target) - 1);
-		if (len < 0)
-			continue;
-		target[len] = 0;
-		n += !strcmp(target, path);
-	}
-	return n;
 }
 
 /* ---- the budget in cgroup mode follows a move ------------------------------ */
@@ -204,7 +172,7 @@ static uint64_t wait_value(struct tide_monitor *m, uint64_t want, int ms)
 	uint64_t t0 = now_ms();
 
 	while (budget_value(m) != want && now_ms() - t0 < (uint64_t)ms)
-		tick(m, 50);
+		th_tick(m, 50);
 	return now_ms() - t0;
 }
 
@@ -225,19 +193,19 @@ TEST(budget_in_cgroup_mode_follows_a_move)
 	budget_config(&cfg);
 	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
 	CHECK_EQ(tide_monitor_source(m), TIDE_SOURCE_BUDGET);
-	CHECK(tick(m, 1000));
+	CHECK(th_tick(m, 1000));
 	CHECK_UEQ(budget_value(m), 10 * MiB);
 
 	put_self("b");
 	tide__os_stats(&a);
-	CHECK(tick(m, 1000));
+	CHECK(th_tick(m, 1000));
 	tide__os_stats(&b);
 	CHECK_UEQ(budget_value(m), 20 * MiB);
 	CHECK_EQ(tide_monitor_source(m), TIDE_SOURCE_BUDGET);
 
 	put_self("a");
 	tide__fault_set(b.failable_calls - a.failable_calls, false);
-	CHECK(tick(m, 1000));
+	CHECK(th_tick(m, 1000));
 	CHECK_UEQ(tide__fault_hits(), 1);
 	tide__fault_clear();
 	CHECK_EQ(tide_monitor_source(m), TIDE_SOURCE_NONE);
@@ -248,7 +216,7 @@ TEST(budget_in_cgroup_mode_follows_a_move)
 	took = now_ms();
 	while (tide_monitor_source(m) != TIDE_SOURCE_BUDGET &&
 	       now_ms() - took < 3000)
-		tick(m, 100);
+		th_tick(m, 100);
 	took = now_ms() - took;
 	th_note("budget back after %llu ms", (unsigned long long)took);
 	CHECK_EQ(tide_monitor_source(m), TIDE_SOURCE_BUDGET);
@@ -274,7 +242,7 @@ TEST(move_seen_in_a_proc_self_cgroup_over_4_kib)
 	CHECK_CMP(st.st_size, >, 4096);
 	budget_config(&cfg);
 	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
-	CHECK(tick(m, 1000));
+	CHECK(th_tick(m, 1000));
 	CHECK_UEQ(budget_value(m), 10 * MiB);
 	put_self("b"); /* same length */
 	CHECK_CMP(wait_value(m, 20 * MiB, 1000), <, 1000);
@@ -355,17 +323,17 @@ TEST(psi_cgroup_follows_a_move)
 	CHECK_EQ(r, 0);
 	CHECK_EQ(tide_monitor_source(m), TIDE_SOURCE_PSI_CGROUP);
 	/* GLib's three triggers on a's file */
-	CHECK_EQ(fds_on(pa), 3);
-	CHECK_EQ(fds_on(pb), 0);
+	CHECK_EQ(th_fds_on(pa, false, NULL), 3);
+	CHECK_EQ(th_fds_on(pb, false, NULL), 0);
 	put("proc/cgroup", "0::/%s\n", nb);
 	t0 = now_ms();
-	while (fds_on(pb) != 3 && now_ms() - t0 < 3000)
-		tick(m, 200);
-	CHECK_EQ(fds_on(pb), 3);
-	CHECK_EQ(fds_on(pa), 0);
+	while (th_fds_on(pb, false, NULL) != 3 && now_ms() - t0 < 3000)
+		th_tick(m, 200);
+	CHECK_EQ(th_fds_on(pb, false, NULL), 3);
+	CHECK_EQ(th_fds_on(pa, false, NULL), 0);
 	CHECK_EQ(tide_monitor_source(m), TIDE_SOURCE_PSI_CGROUP);
 	tide_monitor_free(m);
-	CHECK_EQ(fds_on(pb), 0);
+	CHECK_EQ(th_fds_on(pb, false, NULL), 0);
 	CHECK_EQ(rmdir(ga), 0);
 	CHECK_EQ(rmdir(gb), 0);
 	tree_done();
@@ -479,12 +447,12 @@ TEST(set_watermarks_re_registers_the_v1_threshold_or_changes_nothing)
 	/* the new eventfd is the one the monitor waits on */
 	v1_setup(&v);
 	CHECK_EQ(tide_monitor_set_watermarks(v.m, 64 * MiB, 48 * MiB), 0);
-	CHECK(tick(v.m, 1000)); /* the check set_watermarks schedules */
-	CHECK(!tick(v.m, 200));
+	CHECK(th_tick(v.m, 1000)); /* the check set_watermarks schedules */
+	CHECK(!th_tick(v.m, 200));
 	CHECK_UEQ(v1_threshold(&v, &efd), 64 * MiB);
 	CHECK_EQ(eventfd_write(efd, 1), 0);
-	CHECK(tick(v.m, 1000));
-	CHECK(!tick(v.m, 200)); /* read: no wake-up again */
+	CHECK(th_tick(v.m, 1000));
+	CHECK(!th_tick(v.m, 200)); /* read: no wake-up again */
 	v1_teardown(&v);
 	tree_done();
 }
