@@ -2007,6 +2007,18 @@ TEST(heap_blocks_are_charged_from_the_low_watermark_on)
 	CHECK_EQ(c.calls, 13);
 	for (int i = 0; i < 384; i++)
 		tide_kvfree(blk[i]);
+	/* a group that cannot be read: no charge could measure, fast paths
+	 * back */
+	CHECK(tide__kv_watching());
+	write_file(tmp_path("memory.current"), "gone\n");
+	tide_monitor_set_watermarks(m, 75 * MiB, 0);
+	CHECK(th_tick(m, 1000));
+	CHECK(!tide__kv_watching());
+	write_file(tmp_path("memory.current"), "%llu\n",
+		   (unsigned long long)(90 * MiB));
+	tide_monitor_set_watermarks(m, 75 * MiB, 0);
+	CHECK(th_tick(m, 1000));
+	CHECK(tide__kv_watching());
 	tide_shrinker_free(s);
 	tide_monitor_free(m);
 	/* the monitor that armed the sensor is gone: fast paths back */

@@ -300,7 +300,10 @@ static void check_source(struct tide_monitor *m, struct tide__src *s)
 	}
 	if (s->ops->read(s, &value)) {
 		/* The group went away or cannot be read: poll it slowly
-		 * (a move to another group is re-discovered), never spin. */
+		 * (a move to another group is re-discovered), never spin;
+		 * the fast paths come back, a charge could not measure. */
+		if (s == tide__mon_limit_watcher(m))
+			tide__sensor_watch(m, 0, 1);
 		if (s->ops->next_poll) {
 			tide__mon_lock(m);
 			s->poll_ms = s->ops->next_poll(s, 0);
