@@ -845,10 +845,11 @@ TEST(heap_block_cache_stops_near_low_instead_of_emptying)
 
 	if (access("/proc/self/smaps_rollup", R_OK))
 		SKIP("no /proc/self/smaps_rollup");
-	if (strcmp(tide_purge_allocator(), "glibc"))
+	if (strcmp(tide_purge_allocator(), "glibc") || th_under_valgrind())
 		SKIP("malloc is %s, not glibc's: no purge to make heap frees "
 		     "show",
-		     tide_purge_allocator());
+		     th_under_valgrind() ? "valgrind's" :
+					   tide_purge_allocator());
 	c.blk = calloc(NBLK, sizeof(*c.blk));
 	CHECK(c.blk);
 	malloc_trim(0);
