@@ -18,6 +18,8 @@
  *                      the child prints "gen 1 fds N" and forks again;
  *                      the grandchild prints "gen 2 fds N"; each parent
  *                      exits with its child's status
+ *   host closefds      close every descriptor above 2 (as daemons do with
+ *                      closerange()), open 20 pipes, print "done", exit 0
  *   host grow          5 rounds of: fragment 64 MiB of 4 KiB blocks (keep
  *                      1 in 50), then map, fill at 100 MiB/s and unmap an
  *                      80 MiB buffer; prints "round N anon KB", then "done"
@@ -244,6 +246,17 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(mode, "fork-fds"))
 		return fork_fds();
+	if (!strcmp(mode, "closefds")) {
+		int fds[20][2];
+
+		for (int fd = 3; fd < 4096; fd++)
+			close(fd);
+		for (int i = 0; i < 20; i++)
+			if (pipe(fds[i]))
+				return 1;
+		printf("done\n");
+		return 0;
+	}
 	if (!strcmp(mode, "frag")) {
 		kept_sets[0] = fragment(BLOCKS);
 		return frag_loop();

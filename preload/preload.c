@@ -78,28 +78,40 @@ static bool is_self(const char *tok, size_t len, const char *self)
 /*
  * TIDE_INHERIT=0: take this shim out of $LD_PRELOAD so that programs this
  * one execs start without it.  Runs in the constructor, before main(), when
- * changing the environment is still safe.
+ * changing the environment is still safe.  It edits environ itself, not
+ * through getenv()/setenv(): a host that defines those (bash does) has not
+ * set up its variables yet, and its setenv() would leave the environment
+ * it passes to exec untouched.  The new entry is never freed (environ
+ * keeps it).
  */
 static void drop_from_ld_preload(void)
 {
-	const char *lp = getenv("LD_PRELOAD");
-	const char *self = NULL;
+	static const char key[] = "LD_PRELOAD=";
+	const size_t kl = sizeof(key) - 1;
+	const char *self = NULL, *lp;
+	char **slot = NULL, *out;
+	size_t n = kl;
 	Dl_info di;
-	char *out;
-	size_t n = 0;
 
-	if (!lp)
+	for (char **e = environ; e && *e; e++)
+		if (!strncmp(*e, key, kl)) {
+			slot = e;
+			break;
+		}
+	if (!slot)
 		return;
+	lp = *slot + kl;
 	if (dladdr((void *)drop_from_ld_preload, &di) && di.dli_fname)
 		self = di.dli_fname;
-	out = tide__os_malloc(strlen(lp) + 1);
+	out = tide__os_malloc(kl + strlen(lp) + 1);
 	if (!out)
 		return;
+	memcpy(out, key, kl);
 	for (const char *p = lp; *p;) {
 		size_t len = strcspn(p, " :");
 
 		if (len && !is_self(p, len, self)) {
-			if (n)
+			if (n > kl)
 				out[n++] = ' ';
 			memcpy(out + n, p, len);
 			n += len;
@@ -109,11 +121,15 @@ static void drop_from_ld_preload(void)
 			p++;
 	}
 	out[n] = '\0';
-	if (n)
-		setenv("LD_PRELOAD", out, 1);
-	else
-		unsetenv("LD_PRELOAD");
+	if (n > kl) {
+		*slot = out;
+		return;
+	}
+	/* nothing else was preloaded: the entry goes */
 	tide__os_free(out);
+	do
+		slot[0] = slot[1];
+	while (*++slot);
 }
 
 /* Turn the settings into @cfg (settings.h); @use_cfg when any was given. */
@@ -270,13 +286,18 @@ __attribute__((constructor)) static void preload_init(void)
 		start_control();
 }
 
+/*
+ * At exit the process's threads end with it: the monitor and the control
+ * listener are left running, never stopped, joined or freed.  The program
+ * may have closed the descriptors they sleep on and reused the numbers
+ * (daemons call closerange()): a stop signal written there would land in
+ * the program's own pipe and the join would wait forever (a trial's python
+ * host hung at exit).  Only the control socket's path is removed.  A
+ * monitor inherited without our fork handler (clone, vfork children that
+ * exit) belongs to another process: its path is not ours either.
+ */
 __attribute__((destructor)) static void preload_fini(void)
 {
-	/* A monitor inherited without our fork handler (clone, vfork
-	 * children that exit) belongs to another process: leave it. */
-	if (mon && mon_pid == tide__os_getpid()) {
-		tide_ctl_close();
-		tide_monitor_free(mon);
-	}
-	mon = NULL;
+	if (mon && mon_pid == tide__os_getpid() && control)
+		tide__ctl_exit();
 }

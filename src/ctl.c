@@ -1041,6 +1041,26 @@ int tide_ctl_dispatch(void)
 	return r;
 }
 
+/*
+ * The preload shim at process exit: remove this process's socket path and
+ * touch nothing else.  The program may have closed our descriptors
+ * (closerange() in daemons) and reused the numbers: a stop signal could
+ * land in its pipe, and a join wait for a thread nothing wakes.  The
+ * threads end with the process.  A lock held elsewhere just now leaves
+ * the path, which the next listener's clean-up removes (its pid is dead).
+ */
+void tide__ctl_exit(void)
+{
+	struct ctl *c;
+
+	if (pthread_mutex_trylock(&ctl_lock))
+		return;
+	c = ctl;
+	if (c && c->pid == tide__os_getpid() && c->path)
+		tide__os_unlink(c->path);
+	pthread_mutex_unlock(&ctl_lock);
+}
+
 void tide_ctl_close(void)
 {
 	struct ctl *c;

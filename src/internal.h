@@ -458,6 +458,7 @@ void tide__ctl_monitor_gone(const struct tide_monitor *m);
  */
 struct tide_ctl_config;
 int tide__ctl_listen_weak(const struct tide_ctl_config *cfg);
+void tide__ctl_exit(void); /* ctl.c: the shim at exit, see there */
 
 /*
  * The calling process's own cgroup directory: the v2 one (@v2) or the v1

@@ -487,7 +487,60 @@ static void fork_generations(bool control)
 		n[2]);
 	CHECK_EQ(n[1], n[0]);
 	CHECK_EQ(n[2], n[0]);
-	rmdir(dir);
+	/* each generation's socket went with it */
+	snprintf(line, sizeof(line), "%s/tide", dir);
+	CHECK(!control || rmdir(line) == 0);
+	CHECK_EQ(rmdir(dir), 0);
+}
+
+/*
+ * A host that closes every descriptor it did not open (closerange(), as
+ * daemons and supervisors do) and reuses the numbers, then exits.  The
+ * shim's destructor used to stop and join its monitor and listener
+ * threads through descriptors that were now the host's pipes: a trial's
+ * python host hung at exit forever.  Now it exits at once, status 0, and
+ * the control socket is gone.
+ */
+static void closefds_exits(bool control)
+{
+	char *argv[] = { TP_HOST, "closefds", NULL };
+	char dir[] = "/tmp/tide-preload-XXXXXX", xdg[64], line[128];
+	const char *env[] = { "LD_PRELOAD=" TP_SHIM,
+			      control ? "TIDE_CONTROL=1" : "TIDE_CONTROL", xdg,
+			      NULL };
+	struct proc p = { 0 };
+	int st = 0, waited = 0;
+	pid_t r;
+
+	CHECK(mkdtemp(dir));
+	snprintf(xdg, sizeof(xdg), "XDG_RUNTIME_DIR=%s", dir);
+	start(&p, argv, env);
+	CHECK(read_line(p.out, line, sizeof(line), 4 * DEADLINE_MS));
+	CHECK_STR(line, "done");
+	while ((r = waitpid(p.pid, &st, WNOHANG)) == 0 && waited < 10000) {
+		usleep(10000);
+		waited += 10;
+	}
+	if (r == 0) {
+		kill(p.pid, SIGKILL);
+		waitpid(p.pid, &st, 0);
+		FAIL("the host hung at exit (control %d)", control);
+	}
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	close(p.in);
+	close(p.out);
+	close(p.err);
+	th_note("control %d: exited after %d ms", control, waited);
+	/* the socket went with the process: its directory is empty */
+	snprintf(line, sizeof(line), "%s/tide", dir);
+	CHECK(!control || rmdir(line) == 0);
+	CHECK_EQ(rmdir(dir), 0);
+}
+
+TEST(a_host_that_closes_our_descriptors_still_exits)
+{
+	closefds_exits(false);
+	closefds_exits(true);
 }
 
 TEST(forked_children_keep_nothing_of_their_parents_monitor)
@@ -533,6 +586,40 @@ TEST(exec_inherits_the_shim)
 TEST(exec_without_the_shim_when_TIDE_INHERIT_0)
 {
 	exec_check("TIDE_INHERIT=0", false);
+}
+
+/*
+ * The same with bash, which defines its own getenv()/setenv(): the shim's
+ * setenv() from its constructor went to bash's, before bash had read its
+ * environment, and every program bash ran still had the shim (a trial's
+ * container entrypoint).  Also with another library preloaded before the
+ * shim, which stays.
+ */
+TEST(bash_execs_without_the_shim_when_TIDE_INHERIT_0)
+{
+	static const char *const pre[] = { "", "libm.so.6 " };
+	char *argv[] = { "/bin/bash", "-c",
+			 "echo \"[$LD_PRELOAD]\"; exec " TP_HOST " threads",
+			 NULL };
+
+	if (access("/bin/bash", X_OK))
+		SKIP("no /bin/bash");
+	for (int i = 0; i < 2; i++) {
+		char lp[512], line[512], want[512];
+		const char *env[] = { lp, "TIDE_INHERIT=0", NULL };
+		struct proc p = { 0 };
+
+		snprintf(lp, sizeof(lp), "LD_PRELOAD=%s%s", pre[i], TP_SHIM);
+		start(&p, argv, env);
+		CHECK(read_line(p.out, line, sizeof(line), DEADLINE_MS));
+		snprintf(want, sizeof(want), "[%.*s]",
+			 (int)(strlen(pre[i]) ? strlen(pre[i]) - 1 : 0),
+			 pre[i]);
+		CHECK_STR(line, want);
+		CHECK(read_line(p.out, line, sizeof(line), DEADLINE_MS));
+		CHECK(strstr(line, "libtide-preload") == NULL);
+		finish(&p);
+	}
 }
 
 /* ---- bad settings -------------------------------------------------------- */
@@ -805,10 +892,12 @@ RUN_TESTS(T(python_heap_given_back_after_pressure_event),
 	  T(python_without_shim_keeps_its_heap),
 	  T(forked_child_gets_its_own_monitor),
 	  T(forked_children_keep_nothing_of_their_parents_monitor),
+	  T(a_host_that_closes_our_descriptors_still_exits),
 	  T(daemon_keeps_a_monitor),
 	  T(sixty_four_threads_allocating_then_given_back),
 	  T(exec_inherits_the_shim),
 	  T(exec_without_the_shim_when_TIDE_INHERIT_0),
+	  T(bash_execs_without_the_shim_when_TIDE_INHERIT_0),
 	  T(bad_settings_one_line_program_runs),
 	  T(low_above_high_is_a_bad_setting),
 	  T(low_above_the_default_high_is_a_bad_setting),
