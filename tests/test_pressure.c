@@ -1950,11 +1950,62 @@ TEST(sensor_reclaim_honours_the_allocations_noio)
 	CHECK_EQ(c.may_io, 0);
 	tide_kvfree(p);
 	c.calls = 0;
+	/* that loop freed nothing: the next waits unless the measure grew
+	 * (see the next test) */
+	write_file(tmp_path("memory.current"), "%llu\n",
+		   (unsigned long long)(97 * MiB));
 	p = tide_kvmalloc(2u << 20, 0);
 	CHECK(p);
 	CHECK_CMP(c.calls, >, 0);
 	CHECK_EQ(c.may_io, c.calls);
 	tide_kvfree(p);
+	tide_shrinker_free(s);
+	tide_monitor_free(m);
+	remove_tmpdir();
+}
+
+/*
+ * Over high with nothing to give back (live data, another tenant): a loop
+ * that frees nothing holds the next back for 1 s, doubling to 8 s, unless
+ * the measure grows by half the band between the watermarks (here 90 MiB
+ * over high 75, low 62.5: 6.25 MiB).  A trial's idle host under the shim
+ * ran 400 loops and purges a second.  Each loop here is 13 counts.
+ */
+TEST(a_loop_that_freed_nothing_holds_the_next_back)
+{
+	struct tide_monitor_config cfg;
+	struct io_counter c = { 0 };
+	struct tide_monitor *m = NULL;
+	struct tide_shrinker *s = over_high(&cfg, &m, "idle", &io_ops, &c);
+	struct tide_monitor_stats st;
+	void *p;
+
+	for (int i = 0; i < 3; i++) {
+		p = tide_kvmalloc(2u << 20, 0);
+		CHECK(p);
+		tide_kvfree(p);
+	}
+	st = stats(m);
+	CHECK_EQ(c.calls, 13); /* the first charge's loop only */
+	CHECK_UEQ(st.loops, 1);
+	/* grown by less than the margin: still held back */
+	write_file(tmp_path("memory.current"), "%llu\n",
+		   (unsigned long long)(94 * MiB));
+	p = tide_kvmalloc(2u << 20, 0);
+	tide_kvfree(p);
+	CHECK_EQ(c.calls, 13);
+	/* by more: a loop at once, which again frees nothing */
+	write_file(tmp_path("memory.current"), "%llu\n",
+		   (unsigned long long)(97 * MiB));
+	p = tide_kvmalloc(2u << 20, 0);
+	tide_kvfree(p);
+	CHECK_EQ(c.calls, 26);
+	CHECK_UEQ(stats(m).loops, 2);
+	/* after the wait (now 2 s) the next charge loops again */
+	sleep_ms(2100);
+	p = tide_kvmalloc(2u << 20, 0);
+	tide_kvfree(p);
+	CHECK_EQ(c.calls, 39);
 	tide_shrinker_free(s);
 	tide_monitor_free(m);
 	remove_tmpdir();
@@ -2356,6 +2407,7 @@ RUN_TESTS(T(watch_fifo_write_runs_medium_reclaim_loop),
 	  T(callback_that_forks_and_returns_ends_the_childs_copy_of_the_loop),
 	  T(shrinker_run_by_the_sensor_forks_a_working_child),
 	  T(sensor_reclaim_honours_the_allocations_noio),
+	  T(a_loop_that_freed_nothing_holds_the_next_back),
 	  T(heap_blocks_are_charged_from_the_low_watermark_on),
 	  T(medium_frees_a_quarter_critical_everything),
 	  T(simulate_delivers_levels_like_a_source),

@@ -33,6 +33,10 @@
 #define MAX_FLOOR_PASSES 32
 /* Allocator purges inside one watermark loop, at most (plus the last). */
 #define MAX_LOOP_PURGES 8
+/* After a loop that freed nothing over high: the next waits this long,
+ * doubling up to the most. */
+#define IDLE_MIN_MS 1000
+#define IDLE_MAX_MS 8000
 /* The sensor's step: this fraction of the headroom left, at least MIN. */
 #define SENSOR_STEP_DIV 8
 #define SENSOR_STEP_MIN ((size_t)1 << 20)
@@ -218,7 +222,8 @@ static unsigned long gap_pages(uint64_t value, uint64_t low)
  * frees and went on to priority 0: a crossing emptied such a cache.
  */
 static uint64_t reclaim_watermark(struct tide_monitor *m, struct tide__src *s,
-				  uint64_t value, unsigned flags)
+				  uint64_t value, unsigned flags,
+				  unsigned long *total)
 {
 	bool trim = !(m->cfg.flags & TIDE_MONITOR_NO_TRIM), purged = false;
 	unsigned purges = 0; /* inside the loop, up to MAX_LOOP_PURGES */
@@ -237,6 +242,7 @@ static uint64_t reclaim_watermark(struct tide_monitor *m, struct tide__src *s,
 		if (tide__mon_forked(m))
 			return value;
 		freed = pass(m, prio, 0, target - claimed, flags);
+		*total += freed;
 		claimed = freed < target - claimed ? claimed + freed : target;
 		purged = purged && !freed;
 		if (s->ops->read(s, &value))
@@ -284,6 +290,59 @@ static uint64_t reclaim_watermark(struct tide_monitor *m, struct tide__src *s,
 }
 
 /*
+ * A loop over high that freed nothing and left the measure over high: the
+ * memory is not the caches' (live data, another tenant), and a loop per
+ * event or poll would only burn CPU and purges (a trial's idle host ran
+ * 400 loops a second).  The next loop waits IDLE_MIN_MS, doubling to
+ * IDLE_MAX_MS while loops keep freeing nothing, unless the measure grew by
+ * half the band between the watermarks (at least 1 MiB) since.
+ */
+static bool idle(struct tide_monitor *m, struct tide__src *s, uint64_t value,
+		 uint64_t high, uint64_t low)
+{
+	uint64_t margin =
+		TIDE__MAX((high - low) / 2, (uint64_t)SENSOR_STEP_MIN);
+	bool r;
+
+	tide__mon_lock(m);
+	r = s->idle_ms && tide__os_now_ns() < s->idle_until_ns &&
+	    value < s->idle_value + margin;
+	tide__mon_unlock(m);
+	return r;
+}
+
+static void loop_result(struct tide_monitor *m, struct tide__src *s,
+			uint64_t value, uint64_t high, unsigned long freed)
+{
+	tide__mon_lock(m);
+	if (value >= high && !freed) {
+		s->idle_ms = s->idle_ms ?
+				     TIDE__MIN(2 * s->idle_ms, IDLE_MAX_MS) :
+				     IDLE_MIN_MS;
+		s->idle_until_ns =
+			tide__os_now_ns() + (uint64_t)s->idle_ms * 1000000u;
+		s->idle_value = value;
+	} else {
+		s->idle_ms = 0;
+	}
+	tide__mon_unlock(m);
+}
+
+/* Over high: reclaim, unless idle() holds it back.  The value after. */
+static uint64_t over_high(struct tide_monitor *m, struct tide__src *s,
+			  uint64_t value, uint64_t high, uint64_t low,
+			  unsigned flags)
+{
+	unsigned long freed = 0;
+
+	if (idle(m, s, value, high, low))
+		return value;
+	value = reclaim_watermark(m, s, value, flags, &freed);
+	loop_result(m, s, value, high, freed);
+	return value;
+}
+
+/*
  * Check one watermark source: at or over high, reclaim; the level stays up
  * (hysteresis) until every watermark source is under its low watermark.
  */
@@ -318,7 +377,7 @@ static void check_source(struct tide_monitor *m, struct tide__src *s)
 		m->wm_level = TIDE__MAX(m->wm_level, TIDE_PRESSURE_MEDIUM);
 		tide__mon_stat_add(m, s, 1, 0);
 		tide__mon_report(m, true);
-		value = reclaim_watermark(m, s, value, 0);
+		value = over_high(m, s, value, high, low, 0);
 	}
 	if (value < low)
 		tide__mon_set_level(m, s, true, TIDE_PRESSURE_NONE);
@@ -383,7 +442,7 @@ size_t tide__monitor_sense(struct tide_monitor *m, unsigned flags)
 	tide__sensor_watch(m, value, low);
 	if (value >= high) {
 		tide__mon_stat_add(m, s, 1, 0);
-		value = reclaim_watermark(m, s, value, flags & TIDE_NOIO);
+		value = over_high(m, s, value, high, low, flags & TIDE_NOIO);
 	}
 	return sensor_step(value, high);
 }

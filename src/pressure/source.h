@@ -66,6 +66,11 @@ struct tide__src {
 	 * higher of the signalled level and the watermark level. */
 	struct tide_monitor_source_stats st;
 	enum tide_pressure_level sig, wm;
+	/* Watermark sources, kept by the core under the monitor's lock: a
+	 * loop that freed nothing and left the measure over high holds the
+	 * next one back for idle_ms (reclaim.c). */
+	unsigned idle_ms;
+	uint64_t idle_until_ns, idle_value;
 };
 
 struct tide__src_ops {
