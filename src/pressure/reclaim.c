@@ -295,8 +295,15 @@ static uint64_t reclaim_watermark(struct tide_monitor *m, struct tide__src *s,
  * event or poll would only burn CPU and purges (a trial's idle host ran
  * 400 loops a second).  The next loop waits IDLE_MIN_MS, doubling to
  * IDLE_MAX_MS while loops keep freeing nothing, unless the measure grew by
- * half the band between the watermarks (at least 1 MiB) since.
+ * half the band between the watermarks (at least 1 MiB) since, or a
+ * shrinker counts something to free.
  */
+static int count_any(const struct tide_shrinker_info *info, void *arg)
+{
+	(void)arg;
+	return info->count > 0;
+}
+
 static bool idle(struct tide_monitor *m, struct tide__src *s, uint64_t value,
 		 uint64_t high, uint64_t low)
 {
@@ -308,7 +315,10 @@ static bool idle(struct tide_monitor *m, struct tide__src *s, uint64_t value,
 	r = s->idle_ms && tide__os_now_ns() < s->idle_until_ns &&
 	    value < s->idle_value + margin;
 	tide__mon_unlock(m);
-	return r;
+	/* A cache that has something to give now (its objects were busy
+	 * in the last loop) ends the wait: asking costs count calls until
+	 * the first that is not empty. */
+	return r && tide_shrinker_foreach(count_any, NULL) != 1;
 }
 
 static void loop_result(struct tide_monitor *m, struct tide__src *s,
