@@ -2294,6 +2294,41 @@ TEST(tidectl_escapes_whatever_a_hostile_process_answers)
 }
 
 /*
+ * A socket that closes without a reply: for another user that is the
+ * peer check ("permission denied"), but root passes every peer check, so
+ * for root the process was exiting (a trial's tidectl racing a SIGKILL
+ * said "permission denied" to root).
+ */
+TEST(closed_without_a_reply_is_no_permission_problem_for_root)
+{
+	static const char *const none[] = { NULL };
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct fake f = { .replies = none };
+	char out[8192];
+	pthread_t t;
+
+	if (geteuid())
+		SKIP("not root: the message is the peer check's");
+	find_tidectl();
+	make_dirs();
+	CHECK(!mkdir(dir, 0700));
+	sock_path(sa.sun_path, sizeof(sa.sun_path), getpid());
+	f.lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CHECK(f.lfd >= 0);
+	CHECK(!bind(f.lfd, (struct sockaddr *)&sa, sizeof(sa)));
+	CHECK(!listen(f.lfd, 16));
+	CHECK(!pthread_create(&t, NULL, fake_server, &f));
+	CHECK_EQ(run_tidectl(out, pidstr(), "drop"), 1);
+	th_note("%s", out);
+	CHECK(strstr(out, "closed without a reply (the process is exiting"));
+	CHECK(!strstr(out, "permission denied"));
+	atomic_store(&f.stop, true);
+	CHECK(!pthread_join(t, NULL));
+	close(f.lfd);
+	remove_dirs();
+}
+
+/*
  * Names are bytes: --json gives UTF-8 names as they are (a byte that is
  * no UTF-8 as U+FFFD), and the list shows a command name (which the
  * process sets to anything, PR_SET_NAME) escaped like every other name.
@@ -2955,6 +2990,7 @@ RUN_TESTS(
 	T(tidectl_gives_up_at_its_timeout_when_the_backlog_is_full),
 	T(a_burst_of_more_clients_than_slots_is_answered_in_full),
 	T(tidectl_escapes_whatever_a_hostile_process_answers),
+	T(closed_without_a_reply_is_no_permission_problem_for_root),
 	T(json_keeps_utf8_names_and_the_list_escapes_command_names),
 	T(scan_tells_a_missing_shrinker_from_a_callbacks_errno),
 	T(tidectl_fails_when_its_output_cannot_be_written),

@@ -322,11 +322,25 @@ static bool request_ex(pid_t pid, const char *req, struct reply *rep,
 	close(fd);
 	buf[len] = 0;
 	buf = printable(buf, &len);
-	if (!len)
+	if (!len) {
+		/* A peer check refuses only users other than root and the
+		 * process's own; for root the process went away or was
+		 * ending (a trial's tidectl racing a SIGKILL said
+		 * "permission denied"). */
+		if (kill(pid, 0) && errno == ESRCH)
+			die(EXIT_FAIL,
+			    "%d: the process exited before it answered",
+			    (int)pid);
+		if (!geteuid())
+			die(EXIT_FAIL,
+			    "%d: closed without a reply (the process is exiting, "
+			    "or no tide of its own listens)",
+			    (int)pid);
 		die(EXIT_FAIL,
 		    "%d: permission denied (closed without a reply: the "
 		    "process serves only its own user and root)",
 		    (int)pid);
+	}
 	if (!strncmp(buf, "err ", 4)) {
 		char *name = buf + 4, *msg = strchr(name, ' ');
 
