@@ -19,7 +19,7 @@ static const char *const words[] = {
 	[TIDE__CTL_MONITOR] = "monitor", [TIDE__CTL_STATS] = "stats",
 	[TIDE__CTL_SCAN] = "scan",	 [TIDE__CTL_SHRINK] = "shrink",
 	[TIDE__CTL_DROP] = "drop",	 [TIDE__CTL_PURGE] = "purge",
-	[TIDE__CTL_TOTALS] = "totals",
+	[TIDE__CTL_TOTALS] = "totals",	 [TIDE__CTL_YIELD] = "yield",
 };
 
 static void check_request(const uint8_t *data, size_t size)
@@ -38,7 +38,7 @@ static void check_request(const uint8_t *data, size_t size)
 	FZ_CHECK(size < TIDE__CTL_REQ_MAX);
 	for (size_t i = 0; i < size; i++)
 		FZ_CHECK(data[i] >= ' ' && data[i] <= '~');
-	FZ_CHECK(req.cmd >= TIDE__CTL_INFO && req.cmd <= TIDE__CTL_TOTALS);
+	FZ_CHECK(req.cmd >= TIDE__CTL_INFO && req.cmd <= TIDE__CTL_YIELD);
 	switch (req.cmd) {
 	case TIDE__CTL_SCAN:
 		FZ_CHECK(req.name[0]);

@@ -101,13 +101,15 @@ static const struct tide_shrinker_ops ops = { count_cb, scan_cb };
 /*
  * The design's do_shrink_slab on the model, with the bounds that make every
  * pass end: at most total / batch + 1 scan calls; a call that looked at
- * nothing, freed nothing of a full batch, or freed more than it was asked
- * (a whole-cache scan) ends this shrinker's loop.  Returns the objects freed.
+ * nothing, freed nothing of a full batch, or freed at least the count or
+ * twice what it was asked (a whole-cache scan) ends this shrinker's loop;
+ * freeing past what it was asked counts as that much work.  Returns the
+ * objects freed.
  */
 static unsigned long model_shrink(struct cache *x, int prio)
 {
 	unsigned long freeable = m_count(x), nr, batch, freed = 0;
-	wide delta, total, scanned = 0, next, calls;
+	wide delta, total, scanned = 0, next, calls, work;
 
 	if (!freeable)
 		return 0;
@@ -128,9 +130,11 @@ static unsigned long model_shrink(struct cache *x, int prio)
 			r = 0;
 		freed += r;
 		s = TIDE__MIN(s, n);
-		total -= s;
-		scanned += s;
-		if (!s || (!r && s == n) || r > n)
+		work = r > n ? r : s;
+		total = work < total ? total - work : 0;
+		scanned += work;
+		if (!s || (!r && s == n) || r >= freeable ||
+		    (r > n && r - n >= n))
 			break;
 		if (!--calls)
 			break;
