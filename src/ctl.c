@@ -92,6 +92,13 @@ static pthread_once_t ctl_once = PTHREAD_ONCE_INIT;
 static int ctl_atfork_err; /* pthread_atfork() failed: listen cannot */
 static struct ctl *ctl; /* the listener */
 static struct ctl *ctl_dying; /* taken out by tide_ctl_close, not freed */
+/*
+ * The listening socket's path and the pid it belongs to (0: none), for
+ * tide__ctl_exit(), which takes no lock: published after the path is
+ * written, withdrawn when the socket goes (close, yield, fork child).
+ */
+static char exit_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+static atomic_int exit_pid;
 /* The listeners this thread dispatches, innermost first (->serving_up). */
 static _Thread_local struct ctl *ctl_serving;
 /* This thread took ctl_lock in atfork_prepare, in process ctl_fork_pid. */
@@ -182,6 +189,7 @@ static const char *yield(struct ctl *c, const struct conn *k)
 		tide__os_epoll_ctl(c->epfd, EPOLL_CTL_DEL, c->lfd, NULL);
 		tide__os_close(c->lfd);
 		c->lfd = -1; /* and ctl_free() unlinks nothing */
+		atomic_store(&exit_pid, 0); /* nor does tide__ctl_exit() */
 		c->paused_until = 0;
 		c->paused_full = false;
 	}
@@ -566,6 +574,7 @@ static void fork_child_release(void)
 	struct ctl *gone[2] = { ctl, ctl_dying };
 
 	ctl = ctl_dying = NULL;
+	atomic_store(&exit_pid, 0);
 	if (ctl_probe_fd >= 0)
 		tide__os_close(ctl_probe_fd);
 	ctl_probe_fd = -1;
@@ -991,10 +1000,16 @@ static int listen_as(const struct tide_ctl_config *cfg, bool weak)
 	r = ctl_open(c, dir, &sa);
 	if (!r && !(c->flags & TIDE_CTL_DISPATCH))
 		r = start_thread(c);
-	if (r)
+	if (r) {
 		ctl_free(c);
-	else
+	} else {
 		ctl = c;
+		if (c->path && strlen(c->path) < sizeof(exit_path)) {
+			memcpy(exit_path, c->path, strlen(c->path) + 1);
+			atomic_store_explicit(&exit_pid, (int)c->pid,
+					      memory_order_release);
+		}
+	}
 out:
 	pthread_mutex_unlock(&ctl_lock);
 	pthread_mutex_unlock(&ctl_op_lock);
@@ -1046,19 +1061,14 @@ int tide_ctl_dispatch(void)
  * touch nothing else.  The program may have closed our descriptors
  * (closerange() in daemons) and reused the numbers: a stop signal could
  * land in its pipe, and a join wait for a thread nothing wakes.  The
- * threads end with the process.  A lock held elsewhere just now leaves
- * the path, which the next listener's clean-up removes (its pid is dead).
+ * threads end with the process.  No lock: the path was saved when the
+ * socket was made.
  */
 void tide__ctl_exit(void)
 {
-	struct ctl *c;
-
-	if (pthread_mutex_trylock(&ctl_lock))
-		return;
-	c = ctl;
-	if (c && c->pid == tide__os_getpid() && c->path)
-		tide__os_unlink(c->path);
-	pthread_mutex_unlock(&ctl_lock);
+	if (atomic_load_explicit(&exit_pid, memory_order_acquire) ==
+	    (int)tide__os_getpid())
+		tide__os_unlink(exit_path);
 }
 
 void tide_ctl_close(void)
@@ -1077,6 +1087,7 @@ void tide_ctl_close(void)
 			     NULL);
 	}
 	ctl = NULL;
+	atomic_store(&exit_pid, 0);
 	ctl_dying = c; /* for a fork() meanwhile */
 	if (c && c->thread_running) {
 		/* It may be answering a request: join without ctl_lock. */
