@@ -2221,6 +2221,30 @@ static void *fake_server(void *arg)
 	return NULL;
 }
 
+/* The fake process listens on our pid's socket, its thread answering. */
+static void fake_start(struct fake *f, pthread_t *t)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+	find_tidectl();
+	make_dirs();
+	CHECK(!mkdir(dir, 0700));
+	sock_path(sa.sun_path, sizeof(sa.sun_path), getpid());
+	f->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CHECK(f->lfd >= 0);
+	CHECK(!bind(f->lfd, (struct sockaddr *)&sa, sizeof(sa)));
+	CHECK(!listen(f->lfd, 16));
+	CHECK(!pthread_create(t, NULL, fake_server, f));
+}
+
+static void fake_stop(struct fake *f, pthread_t t)
+{
+	atomic_store(&f->stop, true);
+	CHECK(!pthread_join(t, NULL));
+	close(f->lfd);
+	remove_dirs();
+}
+
 /*
  * root may inspect any user's process, and that process answers what it
  * likes.  tidectl shows nothing of it that a terminal would obey, and its
@@ -2248,20 +2272,11 @@ TEST(tidectl_escapes_whatever_a_hostile_process_answers)
 		"err E\x1b[2J \x07\n",
 		NULL,
 	};
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct fake f = { .replies = replies };
 	char out[8192];
 	pthread_t t;
 
-	find_tidectl();
-	make_dirs();
-	CHECK(!mkdir(dir, 0700));
-	sock_path(sa.sun_path, sizeof(sa.sun_path), getpid());
-	f.lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	CHECK(f.lfd >= 0);
-	CHECK(!bind(f.lfd, (struct sockaddr *)&sa, sizeof(sa)));
-	CHECK(!listen(f.lfd, 16));
-	CHECK(!pthread_create(&t, NULL, fake_server, &f));
+	fake_start(&f, &t);
 	CHECK_EQ(run_tidectl(out, pidstr()), 0);
 	th_note("%s", out);
 	check_printable(out);
@@ -2287,10 +2302,7 @@ TEST(tidectl_escapes_whatever_a_hostile_process_answers)
 			"assert 'x' not in d\n");
 	CHECK_EQ(run_tidectl(out, pidstr(), "watch", "-n", "1"), 0);
 	check_printable(out);
-	atomic_store(&f.stop, true);
-	CHECK(!pthread_join(t, NULL));
-	close(f.lfd);
-	remove_dirs();
+	fake_stop(&f, t);
 }
 
 /*
@@ -2302,30 +2314,18 @@ TEST(tidectl_escapes_whatever_a_hostile_process_answers)
 TEST(closed_without_a_reply_is_no_permission_problem_for_root)
 {
 	static const char *const none[] = { NULL };
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct fake f = { .replies = none };
 	char out[8192];
 	pthread_t t;
 
 	if (geteuid())
 		SKIP("not root: the message is the peer check's");
-	find_tidectl();
-	make_dirs();
-	CHECK(!mkdir(dir, 0700));
-	sock_path(sa.sun_path, sizeof(sa.sun_path), getpid());
-	f.lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	CHECK(f.lfd >= 0);
-	CHECK(!bind(f.lfd, (struct sockaddr *)&sa, sizeof(sa)));
-	CHECK(!listen(f.lfd, 16));
-	CHECK(!pthread_create(&t, NULL, fake_server, &f));
+	fake_start(&f, &t);
 	CHECK_EQ(run_tidectl(out, pidstr(), "drop"), 1);
 	th_note("%s", out);
 	CHECK(strstr(out, "closed without a reply (the process is exiting"));
 	CHECK(!strstr(out, "permission denied"));
-	atomic_store(&f.stop, true);
-	CHECK(!pthread_join(t, NULL));
-	close(f.lfd);
-	remove_dirs();
+	fake_stop(&f, t);
 }
 
 /*
