@@ -587,14 +587,27 @@ static struct chunks {
 	unsigned n, freed;
 } chunks = { .lock = PTHREAD_MUTEX_INITIALIZER };
 static _Atomic int seen[8], nseen;
+static struct tide_monitor *_Atomic chunk_mon;
+static _Atomic uint64_t value_at_none = UINT64_MAX;
 
+/*
+ * The level callback: NONE is reported right after the check that read
+ * the working set under low; that read is the source's value now (a
+ * later wake-up, such as the threshold's event as usage falls back
+ * under it, reads again and may find a page or two more).
+ */
 static void chunk_level(enum tide_pressure_level lvl, void *arg)
 {
 	int i = atomic_fetch_add(&nseen, 1);
+	struct tide_monitor_source_stats ss = { 0 };
 
 	(void)arg;
 	if (i < 8)
 		seen[i] = (int)lvl;
+	if (lvl == TIDE_PRESSURE_NONE &&
+	    !tide_monitor_source_stats(atomic_load(&chunk_mon),
+				       TIDE_SOURCE_CGROUP1, &ss))
+		atomic_store(&value_at_none, ss.value);
 }
 
 static unsigned long chunk_count(void *priv, struct tide_shrink_control *sc)
@@ -649,7 +662,10 @@ static void threshold_mover(void *arg)
 	if (!s || write_str(top_dir, "cgroup.procs", pid))
 		_exit(2);
 	tide_shrinker_register(s, &ops, NULL);
-	if (tide_monitor_new(&m, &cfg) || tide_monitor_start(m))
+	if (tide_monitor_new(&m, &cfg))
+		_exit(3);
+	atomic_store(&chunk_mon, m);
+	if (tide_monitor_start(m))
 		_exit(3);
 	if (tide_monitor_set_watermarks(m, 64 * MiB, 48 * MiB))
 		_exit(4);
@@ -677,7 +693,8 @@ static void threshold_mover(void *arg)
 	       "under_low=%d peak=%lld allocated=%u freed=%u\n",
 	       atomic_load(&nseen), seen[0], seen[1], ss.events, ss.loops,
 	       (unsigned long long)l.high, (unsigned long long)l.low,
-	       ss.value < 48 * MiB, peak, allocated, chunks.freed);
+	       atomic_load(&value_at_none) < 48 * MiB, peak, allocated,
+	       chunks.freed);
 	tide_monitor_free(m);
 	tide_shrinker_free(s);
 	_exit(0);
