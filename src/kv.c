@@ -294,26 +294,37 @@ static struct reg_ent *ent_of(const void *p, const char *what)
 
 /*
  * The most memory reclaim could ever make room for: total RAM plus total
- * swap, read once, after the first failed attempt (0: not read yet;
- * SIZE_MAX: unknown, which stops no retry).  A request larger than that
- * fails without reclaim: the kernel's heuristic (vm.overcommit_memory 0)
- * refuses any mapping larger than RAM plus swap, and strict accounting
- * (2) commits at most swap plus overcommit_ratio% of RAM, whatever the
- * caches hold; reclaim would only empty them.  The request is still tried
- * first: with vm.overcommit_memory 1 it may succeed.
+ * swap, read after the first failed attempt (0: not read yet; SIZE_MAX:
+ * unknown, which stops no retry), and read again when a request past it
+ * failed and the reading is more than a second old (a swapon since; the
+ * read costs a system call on a path that has already failed).  A request
+ * larger than that fails without reclaim: the kernel's heuristic
+ * (vm.overcommit_memory 0) refuses any mapping larger than RAM plus swap,
+ * and strict accounting (2) commits at most swap plus overcommit_ratio%
+ * of RAM, whatever the caches hold; reclaim would only empty them.  The
+ * request is still tried first: with vm.overcommit_memory 1 it may
+ * succeed.
  */
+#define BOUND_REREAD_NS 1000000000ull
 static atomic_size_t reclaim_limit;
+static _Atomic uint64_t reclaim_limit_ns;
 
-static size_t reclaim_bound(void)
+static size_t reclaim_bound(size_t size)
 {
 	size_t b = atomic_load_explicit(&reclaim_limit, memory_order_relaxed);
-	uint64_t total;
+	uint64_t total, now;
 
-	if (likely(b))
+	if (likely(b) && size <= b)
+		return b;
+	now = tide__os_now_ns();
+	if (b && now - atomic_load_explicit(&reclaim_limit_ns,
+					    memory_order_relaxed) <
+			 BOUND_REREAD_NS)
 		return b;
 	b = SIZE_MAX;
 	if (!tide__os_mem_total(&total) && total && total < SIZE_MAX)
 		b = (size_t)total;
+	atomic_store_explicit(&reclaim_limit_ns, now, memory_order_relaxed);
 	atomic_store_explicit(&reclaim_limit, b, memory_order_relaxed);
 	return b;
 }
@@ -328,7 +339,7 @@ static bool reclaim_and_retry(int *prio, unsigned flags, size_t size)
 	int err = errno;
 
 	if (err != ENOMEM || (flags & TIDE_NORECLAIM) || *prio < 0 ||
-	    tide__in_reclaim() || size > reclaim_bound()) {
+	    tide__in_reclaim() || size > reclaim_bound(size)) {
 		errno = err;
 		return false;
 	}

@@ -558,6 +558,7 @@ TEST(impossible_sizes_fail_at_once_without_reclaim)
 
 static atomic_ulong sysinfo_calls, refused_tries;
 static atomic_bool sysinfo_fails;
+static atomic_ulong fake_swap = 8 * GiB; /* a swapon changes it */
 
 static int fake_sysinfo(struct sysinfo *si)
 {
@@ -568,7 +569,7 @@ static int fake_sysinfo(struct sysinfo *si)
 	}
 	memset(si, 0, sizeof(*si));
 	si->totalram = 16 * GiB / 4096;
-	si->totalswap = 8 * GiB / 4096;
+	si->totalswap = atomic_load(&fake_swap) / 4096;
 	si->mem_unit = 4096;
 	return 0;
 }
@@ -667,7 +668,7 @@ static void *vec_reserve(struct tide_vec *v, size_t n)
  * without a reclaim pass: no cache a shrinker frees can make the kernel
  * grant it.  Every path: heap or paged by the threshold, kvmalloc (also
  * TIDE_HUGE), kvcalloc, kvrealloc of a heap and of a paged block, vector
- * growth.  RAM plus swap is read once.  (It used to run all 13 passes,
+ * growth.  RAM plus swap is read once here.  (It used to run all 13 passes,
  * 14 attempts, each pass scanning every shrinker: 31244 scan calls for
  * this one.)
  */
@@ -718,6 +719,33 @@ TEST(sizes_within_ram_and_swap_or_unknown_still_reclaim)
 	CHECK_REFUSED(tide_kvrealloc(b.m, FAKE_TOTAL, 0), 14 * GROW_TRIES, 13);
 	CHECK_CMP(atomic_load(&big_scans), >, 0);
 	CHECK_UEQ(atomic_load(&sysinfo_calls), 1);
+	tide__os_set_hooks(NULL);
+	bystanders_check_and_free(&b);
+}
+
+/*
+ * A swapon is seen: a request past the bound read less than a second ago
+ * fails at once without a new read; one a second later reads RAM plus
+ * swap again, finds itself within it (8 more GiB of swap) and runs the
+ * 13 passes.  Requests within the bound never read it again.
+ */
+TEST(a_swapon_is_seen_by_the_next_refusal_a_second_later)
+{
+	struct bystanders b;
+
+	bystanders_make(&b);
+	install_machine(fake_sysinfo);
+	CHECK_REFUSED(tide_kvmalloc(FAKE_TOTAL + GiB, 0), 1, 0);
+	CHECK_UEQ(atomic_load(&sysinfo_calls), 1);
+	atomic_store(&fake_swap, 16 * GiB);
+	CHECK_REFUSED(tide_kvmalloc(FAKE_TOTAL + GiB, 0), 1, 0);
+	CHECK_UEQ(atomic_load(&sysinfo_calls), 1);
+	usleep(1100 * 1000);
+	CHECK_REFUSED(tide_kvmalloc(FAKE_TOTAL + GiB, 0), 14, 13);
+	CHECK_UEQ(atomic_load(&sysinfo_calls), 2);
+	usleep(1100 * 1000);
+	CHECK_REFUSED(tide_kvmalloc(FAKE_TOTAL + 2 * GiB, 0), 14, 13);
+	CHECK_UEQ(atomic_load(&sysinfo_calls), 2);
 	tide__os_set_hooks(NULL);
 	bystanders_check_and_free(&b);
 }
@@ -1597,6 +1625,7 @@ RUN_TESTS(T(small_blocks_come_from_the_heap),
 	  T(impossible_sizes_fail_at_once_without_reclaim),
 	  T(sizes_past_ram_and_swap_fail_after_one_try_without_reclaim),
 	  T(sizes_within_ram_and_swap_or_unknown_still_reclaim),
+	  T(a_swapon_is_seen_by_the_next_refusal_a_second_later),
 	  T(unknown_ram_and_swap_leave_reclaim_on),
 	  T(sizes_past_ram_and_swap_are_still_tried),
 	  T(mem_total_is_ram_plus_swap),
