@@ -183,10 +183,13 @@ static void *ctl_thread(void *arg)
 
 /*
  * "yield" (answered here, not in ctl_serve.c: it ends the socket's life,
- * and exit_pid is ours): another copy of tide in this process listens now (the program's
- * own libtide under the preload shim, take_over()).  Only a weak listener
- * gives way: it closes its socket, leaving the path to the new one, and
- * goes on answering the connections it has.  ctl_lock held.
+ * and exit_pid is ours): another copy of tide in this process listens now
+ * (the program's own libtide under the preload shim, take_over()).  Only
+ * a weak listener gives way: it closes its socket, leaving the path to the
+ * new one, and goes on answering the connections it has.  The other copy
+ * may still fail to listen (its setup comes after our answer): one take-
+ * over budget later, tide__ctl_relisten() listens again if nobody does.
+ * ctl_lock held.
  */
 const char *tide__ctl_yield(struct ctl *c, const struct conn *k)
 {
@@ -201,6 +204,8 @@ const char *tide__ctl_yield(struct ctl *c, const struct conn *k)
 		atomic_store(&exit_pid, 0); /* nor does tide__ctl_exit() */
 		c->paused_until = 0;
 		c->paused_full = false;
+		c->relisten_at =
+			tide__os_now_ns() + CTL_DEF_TIMEOUT_MS * 1000000ull;
 	}
 	return "ok\nend\n";
 }
@@ -547,6 +552,91 @@ out:
 	return r;
 }
 
+/*
+ * Make @c's listening socket at @sa (c->path) and add it to the epoll
+ * set.  On failure c->lfd is -1 when nothing was bound, else the bound
+ * socket, for the caller to close and unlink (ctl_free()).
+ */
+static int ctl_bind(struct ctl *c, const struct sockaddr_un *sa)
+{
+	int r;
+
+	c->lfd = tide__os_unix_socket(true);
+	if (c->lfd < 0)
+		return c->lfd;
+	/* The socket inode's mode, less the umask, becomes the file's. */
+	r = tide__os_fchmod(c->lfd, 0600);
+	if (!r)
+		r = tide__os_bind(c->lfd, sa);
+	if (r) {
+		tide__os_close(c->lfd);
+		c->lfd = -1;
+		return r;
+	}
+	r = tide__os_chmod(c->path, 0600);
+	if (!r)
+		r = tide__os_listen(c->lfd, CTL_BACKLOG);
+	if (!r)
+		r = epoll_add(c->epfd, c->lfd, TAG_LISTEN);
+	return r;
+}
+
+static void exit_path_publish(const struct ctl *c)
+{
+	if (c->path && strlen(c->path) < sizeof(exit_path)) {
+		memcpy(exit_path, c->path, strlen(c->path) + 1);
+		atomic_store_explicit(&exit_pid, (int)c->pid,
+				      memory_order_release);
+	}
+}
+
+/*
+ * The weak listener gave way (tide__ctl_yield()) and the other copy has
+ * had its time to listen: when nobody does (its tide_ctl_listen() failed
+ * after our yield), listen again, so that the process keeps a socket.
+ * ctl_lock held, on the dispatching thread.
+ */
+void tide__ctl_relisten(struct ctl *c)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct stat st;
+	int fd, r;
+
+	c->relisten_at = 0;
+	if (c->lfd >= 0 || !c->path || strlen(c->path) >= sizeof(sa.sun_path))
+		return;
+	memcpy(sa.sun_path, c->path, strlen(c->path) + 1);
+	fd = tide__os_unix_socket(true);
+	r = fd < 0 ? fd : tide__os_connect(fd, &sa);
+	if (fd >= 0)
+		tide__os_close(fd);
+	/*
+	 * ENOENT: no file; ECONNREFUSED: a file nobody listens on (ours, if
+	 * the other copy failed before removing it).  0 or EAGAIN (a full
+	 * backlog): someone listens, the path is theirs for good.
+	 */
+	if (r == -ECONNREFUSED && !tide__os_lstat(c->path, &st) &&
+	    S_ISSOCK(st.st_mode))
+		tide__os_unlink(c->path);
+	if (r == -ENOENT || r == -ECONNREFUSED)
+		r = ctl_bind(c, &sa);
+	else if (!tide__os_exhausted(r))
+		return;
+	if (!r) {
+		exit_path_publish(c);
+		return;
+	}
+	if (c->lfd >= 0) {
+		tide__os_close(c->lfd);
+		tide__os_unlink(c->path);
+		c->lfd = -1;
+	}
+	/* Out of descriptors or memory: try again later; else deaf. */
+	if (tide__os_exhausted(r))
+		c->relisten_at =
+			tide__os_now_ns() + CTL_DEF_TIMEOUT_MS * 1000000ull;
+}
+
 static int ctl_open(struct ctl *c, const char *dir,
 		    const struct sockaddr_un *addr)
 {
@@ -571,24 +661,7 @@ static int ctl_open(struct ctl *c, const char *dir,
 		return c->tfd;
 	if (c->epfd < 0)
 		return c->epfd;
-	c->lfd = tide__os_unix_socket(true);
-	if (c->lfd < 0)
-		return c->lfd;
-	/* The socket inode's mode, less the umask, becomes the file's. */
-	r = tide__os_fchmod(c->lfd, 0600);
-	if (!r)
-		r = tide__os_bind(c->lfd, &sa);
-	if (r) {
-		tide__os_close(c->lfd);
-		c->lfd = -1;
-		return r;
-	}
-	r = tide__os_chmod(c->path, 0600);
-	if (!r)
-		r = tide__os_listen(c->lfd, CTL_BACKLOG);
-	if (r)
-		return r;
-	r = epoll_add(c->epfd, c->lfd, TAG_LISTEN);
+	r = ctl_bind(c, &sa);
 	if (!r)
 		r = epoll_add(c->epfd, c->tfd, TAG_TIMER);
 	if (!r)
@@ -697,11 +770,7 @@ static int listen_as(const struct tide_ctl_config *cfg, bool weak)
 		ctl_free(c);
 	} else {
 		ctl = c;
-		if (c->path && strlen(c->path) < sizeof(exit_path)) {
-			memcpy(exit_path, c->path, strlen(c->path) + 1);
-			atomic_store_explicit(&exit_pid, (int)c->pid,
-					      memory_order_release);
-		}
+		exit_path_publish(c);
 	}
 out:
 	pthread_mutex_unlock(&tide__ctl_lock);

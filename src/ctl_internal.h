@@ -66,6 +66,7 @@ struct ctl {
 	struct ctl *serving_up; /* that thread's enclosing dispatch */
 	uint64_t paused_until; /* out of descriptors: accept again then */
 	bool paused_full; /* paused for a free slot: one frees it earlier */
+	uint64_t relisten_at; /* yielded: listen again then if nobody does */
 	atomic_bool stop;
 	pthread_t thread;
 	char *path; /* the socket's path */
@@ -87,6 +88,9 @@ extern pthread_mutex_t tide__ctl_lock;
 
 /* ctl.c: answer "yield" from @k's peer; a static line.  ctl_lock held. */
 const char *tide__ctl_yield(struct ctl *c, const struct conn *k);
+
+/* ctl.c: the yielded weak listener's check, at c->relisten_at (see there). */
+void tide__ctl_relisten(struct ctl *c);
 
 /*
  * ctl_serve.c: serve what is ready on @c (accept, read, answer, write,

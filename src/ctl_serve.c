@@ -52,6 +52,8 @@ static void arm_timer(struct ctl *c)
 			first = c->conns[i]->deadline;
 	if (c->paused_until && (!first || c->paused_until < first))
 		first = c->paused_until;
+	if (c->relisten_at && (!first || c->relisten_at < first))
+		first = c->relisten_at;
 	if (first) {
 		its.it_value.tv_sec = (time_t)(first / 1000000000u);
 		its.it_value.tv_nsec = (long)(first % 1000000000u);
@@ -316,6 +318,8 @@ void tide__ctl_dispatch_locked(struct ctl *c)
 			return; /* a forked child: nothing more to do here */
 	}
 	expire(c);
+	if (c->relisten_at && c->relisten_at <= tide__os_now_ns())
+		tide__ctl_relisten(c);
 	if (c->paused_until && c->lfd >= 0 &&
 	    (c->paused_until <= tide__os_now_ns() ||
 	     (c->paused_full && has_free_slot(c)))) {
