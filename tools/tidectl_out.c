@@ -177,6 +177,20 @@ static void json_value(const char *v)
 		json_str(v);
 }
 
+/*
+ * Is the @klen bytes of @key with value @v a byte count nobody has read?
+ * The monitor answers 0 for its usage before a watermark source's first
+ * reading and when it runs none, and 0 for the working set when no limit
+ * is watched (tide_monitor_stats(), tide_monitor_limit()): unknown, not
+ * empty, so shown "-" (JSON null), not as a false 0.
+ */
+static bool unknown(const char *key, size_t klen, const char *v)
+{
+	return (v[0] == '0' && (v[1] == 0 || v[1] == '\n')) &&
+	       ((klen == 5 && !memcmp(key, "usage", 5)) ||
+		(klen == 11 && !memcmp(key, "working_set", 11)));
+}
+
 /* Every key=value line of @rep as one JSON object. */
 void json_object(const struct reply *rep)
 {
@@ -194,7 +208,10 @@ void json_object(const struct reply *rep)
 			fputs(first ? "" : ",", stdout);
 			json_str(p);
 			putchar(':');
-			json_value(eq + 1);
+			if (unknown(p, strlen(p), eq + 1))
+				fputs("null", stdout);
+			else
+				json_value(eq + 1);
 			*eq = '=';
 			first = false;
 		}
@@ -308,8 +325,11 @@ void print_block(const char *title, const struct reply *rep)
 			for (char *k = key; *k; k++)
 				if (*k == '_')
 					*k = ' ';
-			printf("  %-*s  %.*s\n", (int)w, key, (int)(e - eq - 1),
-			       eq + 1);
+			if (unknown(p, (size_t)(eq - p), eq + 1))
+				printf("  %-*s  -\n", (int)w, key);
+			else
+				printf("  %-*s  %.*s\n", (int)w, key,
+				       (int)(e - eq - 1), eq + 1);
 		}
 		p = e + 1;
 	}
@@ -386,8 +406,10 @@ void print_watch_line(const struct reply *rep, const char *level)
 		strcpy(loops, "0");
 	if (!get(rep, "freed", freed, sizeof(freed)))
 		strcpy(freed, "0");
-	if (!get(rep, "usage", usage, sizeof(usage)))
-		strcpy(usage, "0");
+	/* an older server's reply without one: as unknown as a 0 */
+	if (!get(rep, "usage", usage, sizeof(usage)) ||
+	    unknown("usage", 5, usage))
+		strcpy(usage, "-");
 	if (json) {
 		printf("{\"time\":\"%s.%03ld\",\"level\":", when,
 		       ts.tv_nsec / 1000000);
@@ -399,7 +421,10 @@ void print_watch_line(const struct reply *rep, const char *level)
 		fputs(",\"freed\":", stdout);
 		json_value(freed);
 		fputs(",\"usage\":", stdout);
-		json_value(usage);
+		if (!strcmp(usage, "-"))
+			fputs("null", stdout);
+		else
+			json_value(usage);
 		fputs("}\n", stdout);
 	} else {
 		printf("%s.%03ld  level %-8s  events %s  loops %s  freed %s  "
