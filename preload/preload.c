@@ -166,15 +166,13 @@ static int start_monitor(void)
  * listener that gives way: a program with tide of its own that listens
  * itself takes the socket over (its shrinkers are in its copy of tide,
  * not in the shim's), and one that listens already keeps it.
+ * Return: 0 or tide_ctl_listen()'s error.
  */
-static void start_control(void)
+static int start_control(void)
 {
 	struct tide_ctl_config cc = { .size = sizeof(cc), .monitor = mon };
-	int r = tide__ctl_listen_weak(&cc);
 
-	if (r && verbose)
-		say("pid %d: no control socket (%s)", (int)tide__os_getpid(),
-		    strerror(-r));
+	return tide__ctl_listen_weak(&cc);
 }
 
 /*
@@ -196,8 +194,10 @@ static void atfork_child(void)
 	if (r && verbose)
 		say("pid %d: no monitor after fork (%s); off",
 		    (int)tide__os_getpid(), strerror(-r));
-	if (!r && control)
-		start_control(); /* the parent's socket stays the parent's */
+	/* the parent's socket stays the parent's */
+	if (!r && control && (r = start_control()) && verbose)
+		say("pid %d: no control socket (%s)", (int)tide__os_getpid(),
+		    strerror(-r));
 }
 
 /*
@@ -218,10 +218,14 @@ static void fork_handlers_first(void)
 	tide__ctl_fork_register();
 }
 
-static void report(void)
+/*
+ * The TIDE_VERBOSE line, once everything is on: the control socket as it
+ * turned out (@ctl_err: start_control()'s result), not as asked for.
+ */
+static void report(int ctl_err)
 {
 	struct tide_monitor_limit lim;
-	char where[600] = "", names[128];
+	char where[600] = "", names[128], ctl[160] = "";
 
 	if (tide_monitor_limit(mon, &lim))
 		memset(&lim, 0, sizeof(lim));
@@ -232,11 +236,16 @@ static void report(void)
 			 lim.dir[0] ? "/" : "", lim.file);
 	tide__preload_source_names(tide_monitor_source(mon), names,
 				   sizeof(names));
+	if (control && ctl_err)
+		snprintf(ctl, sizeof(ctl), ", no control socket (%s)",
+			 strerror(-ctl_err));
+	else if (control)
+		snprintf(ctl, sizeof(ctl), ", control socket on");
 	say("pid %d: sources %s, limit %llu%s, high %llu, low %llu, "
 	    "allocator %s%s",
 	    (int)tide__os_getpid(), names, (unsigned long long)lim.limit, where,
 	    (unsigned long long)lim.high, (unsigned long long)lim.low,
-	    tide_purge_allocator(), control ? ", control socket on" : "");
+	    tide_purge_allocator(), ctl);
 }
 
 __attribute__((constructor)) static void preload_init(void)
@@ -270,8 +279,6 @@ __attribute__((constructor)) static void preload_init(void)
 			    (int)tide__os_getpid(), strerror(-r));
 		return;
 	}
-	if (verbose)
-		report();
 	fork_handlers_first();
 	r = pthread_atfork(NULL, NULL, atfork_child);
 	if (r) {
@@ -283,7 +290,9 @@ __attribute__((constructor)) static void preload_init(void)
 		return;
 	}
 	if (control)
-		start_control();
+		r = start_control();
+	if (verbose)
+		report(r);
 }
 
 /*

@@ -1,15 +1,17 @@
 // SPDX-License-Identifier: MIT
 /*
- * ctl.c - the control socket: tidectl's server side.
+ * ctl.c - the control socket: tidectl's server side, its public API and
+ * the listener's lifecycle (socket directory and bind, taking over from or
+ * giving way to another copy of tide in this process, the thread, fork,
+ * close and exit).
  *
  * One listener per process.  Its state is an epoll descriptor holding the
  * listening socket, a timerfd armed at the earliest connection deadline, a
- * stop eventfd and one entry per open connection.  Everything is
- * non-blocking: dispatching accepts, reads what arrived, answers complete
- * requests, writes what the peer will take and drops connections past their
- * deadline, and never waits for a client.  The listener's own thread only
- * polls the epoll descriptor and dispatches; a caller with its own event
- * loop does the same through tide_ctl_fd() and tide_ctl_dispatch().
+ * stop eventfd and one entry per open connection.  Serving it (accept,
+ * read, answer, write, expire: ctl_serve.c) is non-blocking and never
+ * waits for a client.  The listener's own thread only polls the epoll
+ * descriptor and dispatches; a caller with its own event loop does the
+ * same through tide_ctl_fd() and tide_ctl_dispatch().
  *
  * Protocol (docs/tidectl.md; parsed and answered in ctl_proto.c): one
  * request line per connection, one answer, then the server closes.
@@ -44,6 +46,8 @@
 
 /*
  * Locking.
+ *
+ * ctl_lock is tide__ctl_lock, shared with ctl_serve.c.
  *
  * ctl_op_lock serializes tide_ctl_listen() and tide_ctl_close(): a close
  * holds it until the listener's thread is joined (or its dispatch has
@@ -85,7 +89,7 @@
  * child's exit) and never touches the shared objects (no EPOLL_CTL_*, no
  * timerfd_settime, no unlink).
  */
-static pthread_mutex_t ctl_lock = PTHREAD_MUTEX_INITIALIZER;
+pthread_mutex_t tide__ctl_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t ctl_op_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t ctl_idle = PTHREAD_COND_INITIALIZER; /* !c->busy */
 static pthread_once_t ctl_once = PTHREAD_ONCE_INIT;
@@ -106,340 +110,6 @@ static _Thread_local bool ctl_fork_held;
 static pid_t ctl_fork_pid;
 /* take_over()'s connection to another copy's listener, for a fork meanwhile */
 static int ctl_probe_fd = -1;
-
-/* ---- connections ------------------------------------------------------- */
-
-/* Close connection @slot of @c, a listener of this process. */
-static void conn_close(struct ctl *c, unsigned slot)
-{
-	struct conn *k = c->conns[slot];
-
-	if (!k)
-		return;
-	/*
-	 * Explicitly: while another copy of the socket is open (a forked
-	 * child's, until its fork handler closes it) our close() alone
-	 * would leave it in the set.
-	 */
-	tide__os_epoll_ctl(c->epfd, EPOLL_CTL_DEL, k->fd, NULL);
-	tide__os_close(k->fd);
-	if (k->out_owned)
-		tide__os_free(k->out);
-	tide__os_free(k);
-	c->conns[slot] = NULL;
-}
-
-/* Arm the timer at the earliest deadline (or disarm it). */
-static void arm_timer(struct ctl *c)
-{
-	struct itimerspec its = { 0 };
-	uint64_t first = 0;
-
-	for (unsigned i = 0; i < CTL_MAX_CONN; i++)
-		if (c->conns[i] && (!first || c->conns[i]->deadline < first))
-			first = c->conns[i]->deadline;
-	if (c->paused_until && (!first || c->paused_until < first))
-		first = c->paused_until;
-	if (first) {
-		its.it_value.tv_sec = (time_t)(first / 1000000000u);
-		its.it_value.tv_nsec = (long)(first % 1000000000u);
-	}
-	tide__os_timer_set(c->tfd, true, &its);
-}
-
-/* Write what the peer takes; true when the connection is finished. */
-static bool conn_write(struct ctl *c, struct conn *k)
-{
-	while (k->out_off < k->out_len) {
-		ssize_t n = tide__os_send(k->fd, k->out + k->out_off,
-					  k->out_len - k->out_off);
-
-		if (n == -EINTR)
-			continue;
-		if (n == -EAGAIN || n == -EWOULDBLOCK)
-			return false;
-		if (n <= 0)
-			return true;
-		k->out_off += (size_t)n;
-	}
-	return true;
-}
-
-static void conn_respond_static(struct conn *k, const char *line)
-{
-	k->out = (char *)line;
-	k->out_owned = false;
-	k->out_len = strlen(line);
-	k->out_off = 0;
-}
-
-/*
- * "yield": another copy of tide in this process listens now (the program's
- * own libtide under the preload shim, take_over()).  Only a weak listener
- * gives way: it closes its socket, leaving the path to the new one, and
- * goes on answering the connections it has.  ctl_lock held.
- */
-static const char *yield(struct ctl *c, const struct conn *k)
-{
-	if (k->peer_pid != c->pid)
-		return "err EPERM request not allowed\n";
-	if (!c->weak)
-		return "err EBUSY this process listens already\n";
-	if (c->lfd >= 0) {
-		tide__os_epoll_ctl(c->epfd, EPOLL_CTL_DEL, c->lfd, NULL);
-		tide__os_close(c->lfd);
-		c->lfd = -1; /* and ctl_free() unlinks nothing */
-		atomic_store(&exit_pid, 0); /* nor does tide__ctl_exit() */
-		c->paused_until = 0;
-		c->paused_full = false;
-	}
-	return "ok\nend\n";
-}
-
-/*
- * The request line is complete (or can never be): answer it.  False when a
- * callback forked and this is the child (c->orphan): nothing of @c but its
- * memory is left here, @k is gone and the parent answers.
- */
-static bool conn_answer(struct ctl *c, struct conn *k, size_t line_len,
-			bool complete)
-{
-	struct tide__ctl_req req;
-	struct tide__ctl_out o = { 0 };
-	const char *err = NULL;
-	int r;
-
-	if (!complete) {
-		err = line_len >= TIDE__CTL_REQ_MAX ?
-			      "err E2BIG request too long\n" :
-			      "err EINVAL incomplete request\n";
-	} else if ((r = tide__ctl_parse(k->in, line_len, &req))) {
-		err = r == -E2BIG ? "err E2BIG request too long\n" :
-				    "err EINVAL malformed request\n";
-	} else if (req.cmd == TIDE__CTL_YIELD) {
-		err = yield(c, k); /* a static answer, "ok" included */
-	} else {
-		/*
-		 * Without ctl_lock (see Locking): the answer runs callbacks,
-		 * which may fork, and takes other modules' locks.  @k stays
-		 * ours: c->busy keeps other dispatchers and the close out.
-		 */
-		pthread_mutex_unlock(&ctl_lock);
-		err = tide__ctl_execute(c, &req, &o);
-		pthread_mutex_lock(&ctl_lock);
-		if (c->orphan) {
-			tide__os_free(o.buf);
-			return false;
-		}
-		if (!err && o.failed)
-			err = "err ENOMEM out of memory\n";
-	}
-	if (err) {
-		conn_respond_static(k, err);
-		/* o.buf, if any, is not sent from */
-		tide__os_free(o.buf);
-	} else {
-		k->out = o.buf;
-		k->out_owned = true;
-		k->out_len = o.len;
-		k->out_off = 0;
-	}
-	k->writing = true;
-	return true;
-}
-
-/* Serve connection @slot's event; false as for conn_answer(). */
-static bool conn_event(struct ctl *c, unsigned slot)
-{
-	struct conn *k = c->conns[slot];
-	struct epoll_event ev = { .events = EPOLLOUT,
-				  .data.u32 = TAG_CONN + slot };
-
-	if (!k->writing) {
-		bool ours = true;
-
-		for (;;) {
-			char *nl;
-			ssize_t n = tide__os_recv(k->fd, k->in + k->in_len,
-						  sizeof(k->in) - k->in_len);
-
-			if (n == -EINTR)
-				continue;
-			if (n == -EAGAIN || n == -EWOULDBLOCK)
-				return true;
-			if (n < 0) {
-				conn_close(c, slot);
-				return true;
-			}
-			nl = memchr(k->in + k->in_len, '\n', (size_t)n);
-			k->in_len += (size_t)n;
-			if (nl) {
-				ours = conn_answer(c, k, (size_t)(nl - k->in),
-						   true);
-				break;
-			}
-			if (!n || k->in_len == sizeof(k->in)) {
-				ours = conn_answer(c, k, k->in_len, false);
-				break;
-			}
-		}
-		if (!ours)
-			return false;
-		tide__os_epoll_ctl(c->epfd, EPOLL_CTL_MOD, k->fd, &ev);
-	}
-	if (conn_write(c, k))
-		conn_close(c, slot);
-	return true;
-}
-
-static bool peer_allowed(struct ctl *c, int fd, pid_t *ret_pid)
-{
-	struct ucred cr;
-
-	if (tide__os_peer_cred(fd, &cr))
-		return false;
-	*ret_pid = cr.pid;
-	return cr.uid == 0 || cr.uid == c->uid;
-}
-
-/*
- * Stop polling the listener until @until (the timer wakes us); with @full,
- * also as soon as a connection slot is free.  The listener stays readable
- * meanwhile, so polling it would spin.
- */
-static void pause_listener(struct ctl *c, uint64_t until, bool full)
-{
-	struct epoll_event off = { .events = 0, .data.u32 = TAG_LISTEN };
-
-	tide__os_epoll_ctl(c->epfd, EPOLL_CTL_MOD, c->lfd, &off);
-	c->paused_until = until;
-	c->paused_full = full;
-}
-
-static void accept_some(struct ctl *c)
-{
-	for (int i = 0; c->lfd >= 0 && i < CTL_ACCEPT_BATCH; i++) {
-		struct epoll_event ev = { .events = EPOLLIN };
-		unsigned slot, oldest = 0;
-		struct conn *k;
-		uint64_t now = tide__os_now_ns();
-		pid_t peer = 0;
-		int fd;
-
-		for (slot = 0; slot < CTL_MAX_CONN && c->conns[slot]; slot++)
-			if (c->conns[slot]->born < c->conns[oldest]->born)
-				oldest = slot;
-		if (slot == CTL_MAX_CONN) {
-			/*
-			 * Full.  A new client beats the oldest one, but only
-			 * once that one had the time to ask: a burst of
-			 * clients waits in the backlog for a free slot
-			 * instead of closing each other before they ask.
-			 */
-			uint64_t grown =
-				c->conns[oldest]->born + CTL_MIN_AGE_NS;
-
-			if (now < grown) {
-				pause_listener(c, grown, true);
-				return;
-			}
-		}
-		fd = tide__os_accept(c->lfd);
-		if (fd < 0) {
-			if (fd == -EINTR || fd == -ECONNABORTED)
-				continue;
-			if (fd == -EMFILE || fd == -ENFILE || fd == -ENOBUFS ||
-			    fd == -ENOMEM)
-				pause_listener(c, now + CTL_PAUSE_NS, false);
-			return;
-		}
-		if (!peer_allowed(c, fd, &peer)) {
-			tide__os_close(fd);
-			continue;
-		}
-		if (slot == CTL_MAX_CONN) {
-			conn_close(c, oldest);
-			slot = oldest;
-		}
-		k = tide__os_malloc(sizeof(*k));
-		if (!k) {
-			tide__os_close(fd);
-			continue;
-		}
-		memset(k, 0, offsetof(struct conn, in));
-		k->fd = fd;
-		k->peer_pid = peer;
-		k->born = now;
-		k->deadline = now + (uint64_t)c->timeout_ms * 1000000u;
-		ev.data.u32 = TAG_CONN + slot;
-		if (tide__os_epoll_ctl(c->epfd, EPOLL_CTL_ADD, fd, &ev)) {
-			tide__os_close(fd);
-			tide__os_free(k);
-			continue;
-		}
-		c->conns[slot] = k;
-	}
-}
-
-static void expire(struct ctl *c)
-{
-	uint64_t t = tide__os_now_ns();
-
-	/* false if not expired yet, or nothing armed: check all the same */
-	(void)tide__os_event_take(c->tfd);
-	for (unsigned i = 0; i < CTL_MAX_CONN; i++) {
-		struct conn *k = c->conns[i];
-
-		if (!k || k->deadline > t)
-			continue;
-		if (!k->writing) {
-			/* One best-effort line; it never waits. */
-			conn_respond_static(k,
-					    "err ETIMEDOUT request too slow\n");
-			k->writing = true;
-			conn_write(c, k);
-		}
-		conn_close(c, i);
-	}
-}
-
-static bool has_free_slot(const struct ctl *c)
-{
-	for (unsigned i = 0; i < CTL_MAX_CONN; i++)
-		if (!c->conns[i])
-			return true;
-	return false;
-}
-
-/* Serve what is ready on @c; ctl_lock held, c->busy set by this thread. */
-static void dispatch_locked(struct ctl *c)
-{
-	struct epoll_event evs[16];
-	int n = tide__os_epoll_wait(c->epfd, evs, 16, 0);
-
-	for (int i = 0; i < n; i++) {
-		uint32_t tag = evs[i].data.u32;
-
-		if (tag == TAG_LISTEN)
-			accept_some(c);
-		else if (tag >= TAG_CONN && tag - TAG_CONN < CTL_MAX_CONN &&
-			 c->conns[tag - TAG_CONN] &&
-			 !conn_event(c, tag - TAG_CONN))
-			return; /* a forked child: nothing more to do here */
-	}
-	expire(c);
-	if (c->paused_until && c->lfd >= 0 &&
-	    (c->paused_until <= tide__os_now_ns() ||
-	     (c->paused_full && has_free_slot(c)))) {
-		struct epoll_event on = { .events = EPOLLIN,
-					  .data.u32 = TAG_LISTEN };
-
-		tide__os_epoll_ctl(c->epfd, EPOLL_CTL_MOD, c->lfd, &on);
-		c->paused_until = 0;
-		c->paused_full = false;
-	}
-	arm_timer(c);
-}
 
 static void ctl_free(struct ctl *c);
 
@@ -495,11 +165,11 @@ static void *ctl_thread(void *arg)
 		}
 		if (atomic_load(&c->stop))
 			break;
-		pthread_mutex_lock(&ctl_lock);
+		pthread_mutex_lock(&tide__ctl_lock);
 		serve_begin(c); /* tide_ctl_dispatch leaves it to us */
-		dispatch_locked(c);
+		tide__ctl_dispatch_locked(c);
 		freed = serve_end(c);
-		pthread_mutex_unlock(&ctl_lock);
+		pthread_mutex_unlock(&tide__ctl_lock);
 		/*
 		 * In the child of a fork from a callback this thread is the
 		 * only one, with no parent's socket to serve: it ends, and
@@ -509,6 +179,35 @@ static void *ctl_thread(void *arg)
 			break;
 	}
 	return NULL;
+}
+
+/*
+ * "yield" (answered here, not in ctl_serve.c: it ends the socket's life,
+ * and exit_pid is ours): another copy of tide in this process listens now
+ * (the program's own libtide under the preload shim, take_over()).  Only
+ * a weak listener gives way: it closes its socket, leaving the path to the
+ * new one, and goes on answering the connections it has.  The other copy
+ * may still fail to listen (its setup comes after our answer): one take-
+ * over budget later, tide__ctl_relisten() listens again if nobody does.
+ * ctl_lock held.
+ */
+const char *tide__ctl_yield(struct ctl *c, const struct conn *k)
+{
+	if (k->peer_pid != c->pid)
+		return "err EPERM request not allowed\n";
+	if (!c->weak)
+		return "err EBUSY this process listens already\n";
+	if (c->lfd >= 0) {
+		tide__os_epoll_ctl(c->epfd, EPOLL_CTL_DEL, c->lfd, NULL);
+		tide__os_close(c->lfd);
+		c->lfd = -1; /* and ctl_free() unlinks nothing */
+		atomic_store(&exit_pid, 0); /* nor does tide__ctl_exit() */
+		c->paused_until = 0;
+		c->paused_full = false;
+		c->relisten_at =
+			tide__os_now_ns() + CTL_DEF_TIMEOUT_MS * 1000000ull;
+	}
+	return "ok\nend\n";
 }
 
 /* ---- fork -------------------------------------------------------------- */
@@ -550,7 +249,7 @@ static void ctl_drop_copies(struct ctl *c)
 
 static void atfork_prepare(void)
 {
-	pthread_mutex_lock(&ctl_lock);
+	pthread_mutex_lock(&tide__ctl_lock);
 	ctl_fork_held = true;
 	ctl_fork_pid = tide__os_getpid();
 }
@@ -558,7 +257,7 @@ static void atfork_prepare(void)
 static void atfork_parent(void)
 {
 	ctl_fork_held = false;
-	pthread_mutex_unlock(&ctl_lock);
+	pthread_mutex_unlock(&tide__ctl_lock);
 }
 
 /*
@@ -594,7 +293,7 @@ static void fork_child_release(void)
 	pthread_mutex_init(&ctl_op_lock, NULL);
 	pthread_cond_init(&ctl_idle, NULL);
 	ctl_fork_held = false;
-	pthread_mutex_unlock(&ctl_lock);
+	pthread_mutex_unlock(&tide__ctl_lock);
 }
 
 static void atfork_child(void)
@@ -643,8 +342,7 @@ static void ctl_free(struct ctl *c)
 	if (c->pid != tide__os_getpid()) {
 		ctl_drop_copies(c);
 	} else {
-		for (unsigned i = 0; i < CTL_MAX_CONN; i++)
-			conn_close(c, i);
+		tide__ctl_conn_close_all(c);
 		if (c->lfd >= 0) {
 			tide__os_close(c->lfd);
 			if (c->path)
@@ -809,9 +507,9 @@ static int take_over(const struct sockaddr_un *sa, bool weak)
 
 	if (tide__os_lstat(sa->sun_path, &st) || !S_ISSOCK(st.st_mode))
 		return 0; /* nothing there, or clean_dir()'s -EEXIST */
-	pthread_mutex_lock(&ctl_lock);
+	pthread_mutex_lock(&tide__ctl_lock);
 	fd = ctl_probe_fd = tide__os_unix_socket(true);
-	pthread_mutex_unlock(&ctl_lock);
+	pthread_mutex_unlock(&tide__ctl_lock);
 	if (fd < 0)
 		return fd;
 	r = tide__os_connect(fd, sa);
@@ -847,11 +545,96 @@ static int take_over(const struct sockaddr_un *sa, bool weak)
 	if (!strcmp(ans, "ok\nend\n"))
 		r = 0;
 out:
-	pthread_mutex_lock(&ctl_lock);
+	pthread_mutex_lock(&tide__ctl_lock);
 	tide__os_close(fd);
 	ctl_probe_fd = -1;
-	pthread_mutex_unlock(&ctl_lock);
+	pthread_mutex_unlock(&tide__ctl_lock);
 	return r;
+}
+
+/*
+ * Make @c's listening socket at @sa (c->path) and add it to the epoll
+ * set.  On failure c->lfd is -1 when nothing was bound, else the bound
+ * socket, for the caller to close and unlink (ctl_free()).
+ */
+static int ctl_bind(struct ctl *c, const struct sockaddr_un *sa)
+{
+	int r;
+
+	c->lfd = tide__os_unix_socket(true);
+	if (c->lfd < 0)
+		return c->lfd;
+	/* The socket inode's mode, less the umask, becomes the file's. */
+	r = tide__os_fchmod(c->lfd, 0600);
+	if (!r)
+		r = tide__os_bind(c->lfd, sa);
+	if (r) {
+		tide__os_close(c->lfd);
+		c->lfd = -1;
+		return r;
+	}
+	r = tide__os_chmod(c->path, 0600);
+	if (!r)
+		r = tide__os_listen(c->lfd, CTL_BACKLOG);
+	if (!r)
+		r = epoll_add(c->epfd, c->lfd, TAG_LISTEN);
+	return r;
+}
+
+static void exit_path_publish(const struct ctl *c)
+{
+	if (c->path && strlen(c->path) < sizeof(exit_path)) {
+		memcpy(exit_path, c->path, strlen(c->path) + 1);
+		atomic_store_explicit(&exit_pid, (int)c->pid,
+				      memory_order_release);
+	}
+}
+
+/*
+ * The weak listener gave way (tide__ctl_yield()) and the other copy has
+ * had its time to listen: when nobody does (its tide_ctl_listen() failed
+ * after our yield), listen again, so that the process keeps a socket.
+ * ctl_lock held, on the dispatching thread.
+ */
+void tide__ctl_relisten(struct ctl *c)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct stat st;
+	int fd, r;
+
+	c->relisten_at = 0;
+	if (c->lfd >= 0 || !c->path || strlen(c->path) >= sizeof(sa.sun_path))
+		return;
+	memcpy(sa.sun_path, c->path, strlen(c->path) + 1);
+	fd = tide__os_unix_socket(true);
+	r = fd < 0 ? fd : tide__os_connect(fd, &sa);
+	if (fd >= 0)
+		tide__os_close(fd);
+	/*
+	 * ENOENT: no file; ECONNREFUSED: a file nobody listens on (ours, if
+	 * the other copy failed before removing it).  0 or EAGAIN (a full
+	 * backlog): someone listens, the path is theirs for good.
+	 */
+	if (r == -ECONNREFUSED && !tide__os_lstat(c->path, &st) &&
+	    S_ISSOCK(st.st_mode))
+		tide__os_unlink(c->path);
+	if (r == -ENOENT || r == -ECONNREFUSED)
+		r = ctl_bind(c, &sa);
+	else if (!tide__os_exhausted(r))
+		return;
+	if (!r) {
+		exit_path_publish(c);
+		return;
+	}
+	if (c->lfd >= 0) {
+		tide__os_close(c->lfd);
+		tide__os_unlink(c->path);
+		c->lfd = -1;
+	}
+	/* Out of descriptors or memory: try again later; else deaf. */
+	if (tide__os_exhausted(r))
+		c->relisten_at =
+			tide__os_now_ns() + CTL_DEF_TIMEOUT_MS * 1000000ull;
 }
 
 static int ctl_open(struct ctl *c, const char *dir,
@@ -878,24 +661,7 @@ static int ctl_open(struct ctl *c, const char *dir,
 		return c->tfd;
 	if (c->epfd < 0)
 		return c->epfd;
-	c->lfd = tide__os_unix_socket(true);
-	if (c->lfd < 0)
-		return c->lfd;
-	/* The socket inode's mode, less the umask, becomes the file's. */
-	r = tide__os_fchmod(c->lfd, 0600);
-	if (!r)
-		r = tide__os_bind(c->lfd, &sa);
-	if (r) {
-		tide__os_close(c->lfd);
-		c->lfd = -1;
-		return r;
-	}
-	r = tide__os_chmod(c->path, 0600);
-	if (!r)
-		r = tide__os_listen(c->lfd, CTL_BACKLOG);
-	if (r)
-		return r;
-	r = epoll_add(c->epfd, c->lfd, TAG_LISTEN);
+	r = ctl_bind(c, &sa);
 	if (!r)
 		r = epoll_add(c->epfd, c->tfd, TAG_TIMER);
 	if (!r)
@@ -962,15 +728,15 @@ static int listen_as(const struct tide_ctl_config *cfg, bool weak)
 	 * and one being closed would wait for this callback while we waited
 	 * for its close (ctl_op_lock).
 	 */
-	pthread_mutex_lock(&ctl_lock);
+	pthread_mutex_lock(&tide__ctl_lock);
 	serving = serving_any();
-	pthread_mutex_unlock(&ctl_lock);
+	pthread_mutex_unlock(&tide__ctl_lock);
 	if (serving)
 		return -EBUSY;
 	pthread_mutex_lock(&ctl_op_lock);
-	pthread_mutex_lock(&ctl_lock);
+	pthread_mutex_lock(&tide__ctl_lock);
 	r = ctl ? -EBUSY : 0;
-	pthread_mutex_unlock(&ctl_lock);
+	pthread_mutex_unlock(&tide__ctl_lock);
 	if (!r)
 		r = sock_addr(dir, tide__os_getpid(), &sa);
 	if (!r)
@@ -981,7 +747,7 @@ static int listen_as(const struct tide_ctl_config *cfg, bool weak)
 	 * ctl_lock across the whole setup: a fork() meanwhile waits for it,
 	 * so every descriptor the child inherits is one it knows to close.
 	 */
-	pthread_mutex_lock(&ctl_lock);
+	pthread_mutex_lock(&tide__ctl_lock);
 	if (r)
 		goto out;
 	c = tide__os_calloc(1, sizeof(*c));
@@ -1004,14 +770,10 @@ static int listen_as(const struct tide_ctl_config *cfg, bool weak)
 		ctl_free(c);
 	} else {
 		ctl = c;
-		if (c->path && strlen(c->path) < sizeof(exit_path)) {
-			memcpy(exit_path, c->path, strlen(c->path) + 1);
-			atomic_store_explicit(&exit_pid, (int)c->pid,
-					      memory_order_release);
-		}
+		exit_path_publish(c);
 	}
 out:
-	pthread_mutex_unlock(&ctl_lock);
+	pthread_mutex_unlock(&tide__ctl_lock);
 	pthread_mutex_unlock(&ctl_op_lock);
 	return r;
 }
@@ -1031,10 +793,10 @@ int tide_ctl_fd(void)
 	int fd = -ENOTCONN;
 
 	ctl_enter();
-	pthread_mutex_lock(&ctl_lock);
+	pthread_mutex_lock(&tide__ctl_lock);
 	if (ctl)
 		fd = ctl->epfd;
-	pthread_mutex_unlock(&ctl_lock);
+	pthread_mutex_unlock(&tide__ctl_lock);
 	return fd;
 }
 
@@ -1044,15 +806,15 @@ int tide_ctl_dispatch(void)
 	int r = 0;
 
 	ctl_enter();
-	pthread_mutex_lock(&ctl_lock);
+	pthread_mutex_lock(&tide__ctl_lock);
 	c = ctl;
 	if (!c) {
 		r = -ENOTCONN;
 	} else if (!c->thread_running && serve_begin(c)) {
-		dispatch_locked(c);
+		tide__ctl_dispatch_locked(c);
 		serve_end(c);
 	}
-	pthread_mutex_unlock(&ctl_lock);
+	pthread_mutex_unlock(&tide__ctl_lock);
 	return r;
 }
 
@@ -1077,11 +839,11 @@ void tide_ctl_close(void)
 
 	ctl_enter();
 	pthread_mutex_lock(&ctl_op_lock);
-	pthread_mutex_lock(&ctl_lock);
+	pthread_mutex_lock(&tide__ctl_lock);
 	c = ctl;
 	if (c && serving_here(c)) {
 		/* It would wait for itself, holding ctl_op_lock. */
-		pthread_mutex_unlock(&ctl_lock);
+		pthread_mutex_unlock(&tide__ctl_lock);
 		tide__misuse("tide_ctl_close: from a callback run by a ctl "
 			     "request",
 			     NULL);
@@ -1091,19 +853,19 @@ void tide_ctl_close(void)
 	ctl_dying = c; /* for a fork() meanwhile */
 	if (c && c->thread_running) {
 		/* It may be answering a request: join without ctl_lock. */
-		pthread_mutex_unlock(&ctl_lock);
+		pthread_mutex_unlock(&tide__ctl_lock);
 		atomic_store(&c->stop, true);
 		tide__os_event_signal(c->sfd);
 		pthread_join(c->thread, NULL);
-		pthread_mutex_lock(&ctl_lock);
+		pthread_mutex_lock(&tide__ctl_lock);
 	}
 	/* A dispatch on another thread finishes first. */
 	while (c && c->busy)
-		pthread_cond_wait(&ctl_idle, &ctl_lock);
+		pthread_cond_wait(&ctl_idle, &tide__ctl_lock);
 	if (c)
 		ctl_free(c);
 	ctl_dying = NULL;
-	pthread_mutex_unlock(&ctl_lock);
+	pthread_mutex_unlock(&tide__ctl_lock);
 	pthread_mutex_unlock(&ctl_op_lock);
 }
 
@@ -1120,7 +882,7 @@ void tide__ctl_monitor_gone(const struct tide_monitor *m)
 	bool used = false;
 
 	ctl_enter();
-	pthread_mutex_lock(&ctl_lock);
+	pthread_mutex_lock(&tide__ctl_lock);
 	for (;;) {
 		struct ctl *c = ctl && ctl->monitor == m ? ctl :
 				ctl_dying && ctl_dying->monitor == m ?
@@ -1130,13 +892,13 @@ void tide__ctl_monitor_gone(const struct tide_monitor *m)
 		if (!c)
 			break;
 		if (c->busy && !serving_here(c)) {
-			pthread_cond_wait(&ctl_idle, &ctl_lock);
+			pthread_cond_wait(&ctl_idle, &tide__ctl_lock);
 			continue;
 		}
 		c->monitor = NULL;
 		used = true;
 	}
-	pthread_mutex_unlock(&ctl_lock);
+	pthread_mutex_unlock(&tide__ctl_lock);
 	/* Unlocked: the handler may call into tide. */
 	if (used)
 		tide__report("tide_monitor_free: the monitor is still used by "

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * ctl_internal.h - what the control socket's server (ctl.c: connections, fork,
- * listen and close) and its protocol (ctl_proto.c: requests parsed,
- * answers built) share.  Private to those two files; the parser's entry
- * points, which tidectl and the fuzzers use too, are in internal.h.
+ * ctl_internal.h - what the control socket's listener (ctl.c: listen, take
+ * over and yield, thread, fork, close), its request server (ctl_serve.c:
+ * connections read, answered and written) and its protocol (ctl_proto.c:
+ * requests parsed, answers built) share.  Private to those three files;
+ * the parser's entry points, which tidectl and the fuzzers use too, are in
+ * internal.h.
  */
 #ifndef TIDE_CTL_INTERNAL_H
 #define TIDE_CTL_INTERNAL_H
@@ -64,6 +66,7 @@ struct ctl {
 	struct ctl *serving_up; /* that thread's enclosing dispatch */
 	uint64_t paused_until; /* out of descriptors: accept again then */
 	bool paused_full; /* paused for a free slot: one frees it earlier */
+	uint64_t relisten_at; /* yielded: listen again then if nobody does */
 	atomic_bool stop;
 	pthread_t thread;
 	char *path; /* the socket's path */
@@ -76,6 +79,29 @@ struct tide__ctl_out {
 	size_t len, cap;
 	bool failed;
 };
+
+/*
+ * ctl.c: guards the listener and its connections (ctl.c, "Locking",
+ * where it is called ctl_lock).
+ */
+extern pthread_mutex_t tide__ctl_lock;
+
+/* ctl.c: answer "yield" from @k's peer; a static line.  ctl_lock held. */
+const char *tide__ctl_yield(struct ctl *c, const struct conn *k);
+
+/* ctl.c: the yielded weak listener's check, at c->relisten_at (see there). */
+void tide__ctl_relisten(struct ctl *c);
+
+/*
+ * ctl_serve.c: serve what is ready on @c (accept, read, answer, write,
+ * expire) without waiting; ctl_lock held, c->busy set by this thread.  An
+ * answer drops ctl_lock while it runs (callbacks); in the child of a fork
+ * from one it returns with @c an orphan, serving nothing more.
+ */
+void tide__ctl_dispatch_locked(struct ctl *c);
+
+/* ctl_serve.c: close every connection of @c, a listener of this process. */
+void tide__ctl_conn_close_all(struct ctl *c);
 
 /* ctl_proto.c: answer a request (see there). */
 const char *tide__ctl_execute(struct ctl *c, const struct tide__ctl_req *req,

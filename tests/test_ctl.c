@@ -1249,6 +1249,63 @@ TEST(monitor_section_reports_the_attached_monitor)
 	remove_dirs();
 }
 
+/* The value on the line of @out that starts with @key ("  usage "). */
+static const char *shown(const char *out, const char *key, char *val,
+			 size_t size)
+{
+	const char *p = strstr(out, key), *e;
+
+	if (!p)
+		return "(no line)";
+	p += strspn(p + strlen(key), " ") + strlen(key);
+	e = strchr(p, '\n');
+	snprintf(val, size, "%.*s", e ? (int)(e - p) : (int)strlen(p), p);
+	return val;
+}
+
+/*
+ * A monitor that reads no usage (no watermark source, or none read yet)
+ * answers usage=0, and one that watches no limit working_set=0: tidectl
+ * shows both as unknown, "-" and JSON null.  It used to show a false 0.
+ */
+TEST(tidectl_shows_a_usage_nobody_read_as_unknown)
+{
+	struct tide_monitor_config mc = { .size = sizeof(mc),
+					  .sources = TIDE_SOURCE_NONE };
+	struct tide_monitor *m;
+	char out[4096], v[64];
+
+	find_tidectl();
+	make_dirs();
+	CHECK_EQ(tide_monitor_new(&m, &mc), 0);
+	CHECK_EQ(tide_ctl_listen(&(struct tide_ctl_config){
+			 .size = sizeof(struct tide_ctl_config),
+			 .dir = dir,
+			 .monitor = m }),
+		 0);
+	raw("monitor\n", 8, out, sizeof(out));
+	CHECK(strstr(out, "\nusage=0\n") && strstr(out, "\nworking_set=0\n"));
+	CHECK_EQ(run_tidectl(out, pidstr()), 0);
+	th_note("%s", out);
+	CHECK_STR(shown(out, "\n  usage ", v, sizeof(v)), "-");
+	CHECK_STR(shown(out, "\n  working set ", v, sizeof(v)), "-");
+	/* a real 0 stays a 0 */
+	CHECK_STR(shown(out, "\n  events ", v, sizeof(v)), "0");
+	CHECK_EQ(run_tidectl(out, "--json", pidstr()), 0);
+	check_json(out, "assert d['monitor']['usage'] is None, d\n"
+			"assert d['monitor']['working_set'] is None, d\n"
+			"assert d['monitor']['events'] == 0, d\n");
+	CHECK_EQ(run_tidectl(out, pidstr(), "watch", "-n", "1"), 0);
+	th_note("%s", out);
+	CHECK(strstr(out, "  usage -\n"));
+	CHECK_EQ(run_tidectl(out, "--json", pidstr(), "watch", "-n", "1"), 0);
+	check_json(out, "assert d['usage'] is None, d\n"
+			"assert d['events'] == 0, d\n");
+	tide_ctl_close();
+	tide_monitor_free(m);
+	remove_dirs();
+}
+
 struct watch_run {
 	char out[4096];
 	int rc;
@@ -1305,6 +1362,12 @@ TEST(budget_monitor_shows_its_reading_watermarks_and_level_changes)
 	CHECK(strstr(out, "\nsources=budget\nbudget.level=none\n"));
 	CHECK(strstr(out, "\nbudget.value=4194304\n"));
 	CHECK(strstr(out, "\nhigh=1073741824\nlow=536870912\n"));
+	/* a usage read is shown as read (only an unread 0 is unknown) */
+	CHECK(strstr(out, "\nusage=4194304\n"));
+	CHECK_EQ(run_tidectl(out, pidstr()), 0);
+	CHECK_STR(shown(out, "\n  usage ", rss, sizeof(rss)), "4194304");
+	CHECK_EQ(run_tidectl(out, "--json", pidstr()), 0);
+	check_json(out, "assert d['monitor']['usage'] == 4194304, d\n");
 	/* watch: the current level, then the change as it happens. */
 	memset(&w, 0, sizeof(w));
 	CHECK(!pthread_create(&t, NULL, watch_thread, &w));
@@ -1318,6 +1381,7 @@ TEST(budget_monitor_shows_its_reading_watermarks_and_level_changes)
 	CHECK(strstr(w.out, "level none"));
 	CHECK(strstr(w.out, "level medium"));
 	CHECK(strstr(w.out, "level none") < strstr(w.out, "level medium"));
+	CHECK(strstr(w.out, "  usage 4194304\n"));
 	tide_ctl_close();
 	tide_monitor_free(m);
 	remove_dirs();
@@ -2976,6 +3040,7 @@ RUN_TESTS(
 	T(dispatch_mode_serves_from_the_callers_loop_without_a_thread),
 	T(monitor_section_reports_the_attached_monitor),
 	T(budget_monitor_shows_its_reading_watermarks_and_level_changes),
+	T(tidectl_shows_a_usage_nobody_read_as_unknown),
 	T(out_of_descriptors_the_server_waits_instead_of_spinning),
 	T(callback_forking_in_a_thread_mode_request_leaves_a_working_child),
 	T(callback_forking_in_a_dispatch_mode_request_leaves_a_working_child),

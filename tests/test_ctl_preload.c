@@ -366,9 +366,92 @@ __attribute__((constructor)) static void program_under_shim(void)
 	_exit(0);
 }
 
-TEST(a_program_listening_under_the_shim_takes_its_socket_over)
+static long ms_now(void)
 {
-	char exe[4096], ld[4300], xdg[128], prog[160], san[1100];
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Child mode: TIDE_CTLPRE_FAILING=<socket dir>.  The program's
+ * tide_ctl_listen() under the shim, its Nth OS call failed for N = 1, 2,
+ * ... (SQLite's OOM loop on the program's copy of tide only: the shim's
+ * is another).  Each failure leaves the process a socket: the shim's,
+ * kept when the failure came before the shim gave way, made again (one
+ * take-over budget, 1 s, later) when it came after.  It used to leave
+ * none: the shim's listener had closed and idled until exit.  Then the
+ * listen that meets no failure takes the socket over for good.
+ */
+__attribute__((constructor)) static void program_failing_under_shim(void)
+{
+	static const struct tide_shrinker_ops ops = { five, none };
+	const char *d = getenv("TIDE_CTLPRE_FAILING");
+	struct tide_shrinker *s;
+	char path[200], out[8192];
+	int gave_way = 0;
+
+	if (!d)
+		return;
+	th_in_child = true;
+	alarm(300);
+	snprintf(path, sizeof(path), "%s/%d.sock", d, (int)getpid());
+	s = tide_shrinker_alloc("program-cache");
+	CHECK(s);
+	tide_shrinker_register(s, &ops, NULL);
+	CHECK_EQ(listeners_at(path), 1);
+	for (unsigned long nth = 1;; nth++) {
+		unsigned long hits;
+		long end;
+		int r;
+
+		tide__fault_set(nth, true);
+		r = tide_ctl_listen(&(struct tide_ctl_config){
+			.size = sizeof(struct tide_ctl_config), .dir = d });
+		hits = tide__fault_hits();
+		tide__fault_clear();
+		if (!hits) {
+			CHECK_EQ(r, 0);
+			break;
+		}
+		CHECK(r < 0);
+		/* a "yield" sent before the failure lands meanwhile */
+		usleep(200000);
+		if (!listeners_at(path))
+			gave_way++;
+		for (end = ms_now() + 5000;
+		     !listeners_at(path) && ms_now() < end;)
+			usleep(10000);
+		if (listeners_at(path) != 1)
+			FAIL("call %lu failed (%d): %d listeners at %s", nth, r,
+			     listeners_at(path), path);
+		ask(path, "shrinkers\n", out, sizeof(out));
+		if (strncmp(out, "ok\n", 3) || strstr(out, "program-cache"))
+			FAIL("call %lu failed: not the shim's answer: %s", nth,
+			     out);
+	}
+	th_note("%d failures came after the shim gave way", gave_way);
+	CHECK(gave_way > 0);
+	/* the program's, and still only its once the shim's check is past */
+	CHECK_EQ(listeners_at(path), 1);
+	ask(path, "shrinkers\n", out, sizeof(out));
+	CHECK(strstr(out, "\nprogram-cache\t5\t0\t"));
+	usleep(1500000);
+	CHECK_EQ(listeners_at(path), 1);
+	ask(path, "shrinkers\n", out, sizeof(out));
+	CHECK(strstr(out, "\nprogram-cache\t5\t0\t"));
+	tide_ctl_close();
+	CHECK_EQ(listeners_at(path), 0);
+	tide_shrinker_free(s);
+	fflush(stdout);
+	_exit(0);
+}
+
+/* Run this program again under the shim, in child mode @mode. */
+static void rerun_under_shim(const char *mode)
+{
+	char exe[4096], ld[4300], xdg[128], prog[200], san[1100];
 	char *envp[8];
 	int n = 0;
 	const char *old;
@@ -386,7 +469,7 @@ TEST(a_program_listening_under_the_shim_takes_its_socket_over)
 	snprintf(dir, sizeof(dir), "%s/tide", tmp);
 	snprintf(ld, sizeof(ld), "LD_PRELOAD=%s", shim);
 	snprintf(xdg, sizeof(xdg), "XDG_RUNTIME_DIR=%s", tmp);
-	snprintf(prog, sizeof(prog), "TIDE_CTLPRE_PROGRAM=%s", dir);
+	snprintf(prog, sizeof(prog), "%s=%s", mode, dir);
 	envp[n++] = ld;
 	envp[n++] = "TIDE_CONTROL=1";
 	envp[n++] = xdg;
@@ -411,6 +494,18 @@ TEST(a_program_listening_under_the_shim_takes_its_socket_over)
 	cleanup();
 }
 
-RUN_TESTS(T(tidectl_shows_python_under_the_shim_and_json_parses),
-	  T(tidectl_purge_gives_back_pythons_fragmented_heap),
-	  T(a_program_listening_under_the_shim_takes_its_socket_over))
+TEST(a_program_listening_under_the_shim_takes_its_socket_over)
+{
+	rerun_under_shim("TIDE_CTLPRE_PROGRAM");
+}
+
+TEST(a_program_whose_listen_fails_after_the_shim_gave_way_leaves_a_socket)
+{
+	rerun_under_shim("TIDE_CTLPRE_FAILING");
+}
+
+RUN_TESTS(
+	T(tidectl_shows_python_under_the_shim_and_json_parses),
+	T(tidectl_purge_gives_back_pythons_fragmented_heap),
+	T(a_program_listening_under_the_shim_takes_its_socket_over),
+	T(a_program_whose_listen_fails_after_the_shim_gave_way_leaves_a_socket))

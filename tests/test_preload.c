@@ -748,6 +748,51 @@ TEST(verbose_says_what_it_found)
 	CHECK(strchr(err, '\n') && !strchr(err, '\n')[1]);
 }
 
+/*
+ * TIDE_VERBOSE=1 with TIDE_CONTROL=1: one line, saying how the control
+ * socket turned out.  It used to say "control socket on" before trying,
+ * then "no control socket" when the directory could not be made.
+ */
+TEST(verbose_says_in_one_line_whether_the_control_socket_is_on)
+{
+	char *argv[] = { TP_HOST, "exit", "0", NULL };
+	const char *env[] = { "LD_PRELOAD=" TP_SHIM, "TIDE_VERBOSE=1",
+			      "TIDE_CONTROL=1", "TIDE_SOURCES=none",
+			      /* its tide/ cannot be made: no parent */
+			      "XDG_RUNTIME_DIR=/nonexistent-tide-test/run",
+			      NULL };
+	char out[512], err[1024], tmp[] = "/tmp/tide-pre-XXXXXX", xdg[64];
+	char cmd[96];
+	struct proc p = { 0 };
+
+	start(&p, argv, env);
+	read_all(p.out, out, sizeof(out));
+	read_all(p.err, err, sizeof(err));
+	CHECK_EQ(finish(&p), 0);
+	th_note("%s", err);
+	CHECK(strstr(err, ": sources none, limit "));
+	CHECK(strstr(err, ", no control socket (No such file or directory)\n"));
+	CHECK(!strstr(err, "control socket on"));
+	CHECK(strchr(err, '\n') && !strchr(err, '\n')[1]);
+
+	/* a directory it can make: on, in the same one line */
+	CHECK(mkdtemp(tmp));
+	snprintf(xdg, sizeof(xdg), "XDG_RUNTIME_DIR=%s", tmp);
+	env[4] = xdg;
+	memset(&p, 0, sizeof(p));
+	start(&p, argv, env);
+	read_all(p.out, out, sizeof(out));
+	read_all(p.err, err, sizeof(err));
+	CHECK_EQ(finish(&p), 0);
+	th_note("%s", err);
+	CHECK(strstr(err, ": sources none, limit "));
+	CHECK(strstr(err, ", control socket on\n"));
+	CHECK(!strstr(err, "no control socket"));
+	CHECK(strchr(err, '\n') && !strchr(err, '\n')[1]);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmp);
+	CHECK_EQ(system(cmd), 0);
+}
+
 /* ---- tide-run ------------------------------------------------------------ */
 
 static int run_tool(char *const argv[], char *out, size_t osz, char *err,
@@ -896,6 +941,89 @@ TEST(tide_run_help_and_show)
 	}
 }
 
+/*
+ * Settings that leave the shim without a monitor (here: only the watch
+ * source, and no $MEMORY_PRESSURE_WATCH): --show exits 1, and a run warns
+ * in one line that points at --show, then runs the program all the same.
+ * It used to run it unprotected without a word.
+ */
+TEST(tide_run_warns_when_no_source_is_usable_and_still_runs)
+{
+	const char *env[] = { "MEMORY_PRESSURE_WATCH", NULL };
+	char out[4096], err[4096];
+	struct proc p = { 0 };
+
+	{
+		char *argv[] = { TP_RUN,  "--sources", "watch", "--",
+				 TP_HOST, "exit",      "7",	NULL };
+
+		start(&p, argv, env);
+		read_all(p.out, out, sizeof(out));
+		read_all(p.err, err, sizeof(err));
+		CHECK_EQ(finish(&p), 7);
+		th_note("%s", err);
+		CHECK(!strncmp(err, "tide-run: warning: no pressure source (",
+			       39));
+		CHECK(strstr(err, TP_HOST " runs without tide"));
+		CHECK(strstr(err, "'tide-run --show'"));
+		CHECK(strchr(err, '\n') && !strchr(err, '\n')[1]);
+		/* it ran, and the shim started no monitor thread */
+		CHECK_EQ(count_threads(out), base_threads());
+	}
+	{
+		char *argv[] = { TP_RUN, "--sources", "watch", "--show", NULL };
+
+		memset(&p, 0, sizeof(p));
+		start(&p, argv, env);
+		read_all(p.out, out, sizeof(out));
+		read_all(p.err, err, sizeof(err));
+		CHECK_EQ(finish(&p), 1);
+		CHECK(strstr(err, "tide-run: no pressure source: "));
+	}
+	{
+		/* a usable source: not a word */
+		char *argv[] = { TP_RUN,  "--sources", "none", "--",
+				 TP_HOST, "exit",      "0",    NULL };
+
+		memset(&p, 0, sizeof(p));
+		start(&p, argv, env);
+		read_all(p.out, out, sizeof(out));
+		read_all(p.err, err, sizeof(err));
+		CHECK_EQ(finish(&p), 0);
+		CHECK_STR(err, "");
+	}
+}
+
+/*
+ * --show prints a working set only where a limit watcher reads one, and
+ * watermarks only where a source uses them: for the others a "0" was
+ * false (it said "working set 0" under a budget or psi alone).
+ */
+TEST(tide_run_show_says_when_no_limit_is_watched)
+{
+	char out[4096], err[4096];
+
+	{
+		char *argv[] = { TP_RUN, "--sources", "none", "--show", NULL };
+
+		CHECK_EQ(run_tool(argv, out, sizeof(out), err, sizeof(err)), 0);
+		th_note("%s", out);
+		CHECK(strstr(out, "\nworking set  - (no limit watched)\n"));
+		CHECK(strstr(out, "\nhigh         - (no watermark source)\n"));
+		CHECK(strstr(out, "\nlow          - (no watermark source)\n"));
+		CHECK(!strstr(out, "working set  0"));
+	}
+	{
+		char *argv[] = { TP_RUN, "--sources", "budget", "--high",
+				 "100M", "--show",    NULL };
+
+		CHECK_EQ(run_tool(argv, out, sizeof(out), err, sizeof(err)), 0);
+		th_note("%s", out);
+		CHECK(strstr(out, "\nworking set  - (no limit watched)\n"));
+		CHECK(strstr(out, "\nhigh         104857600 (100.0 MiB)\n"));
+	}
+}
+
 RUN_TESTS(T(python_heap_given_back_after_pressure_event),
 	  T(python_jemalloc_heap_given_back_after_pressure_event),
 	  T(python_without_shim_keeps_its_heap),
@@ -911,6 +1039,10 @@ RUN_TESTS(T(python_heap_given_back_after_pressure_event),
 	  T(low_above_high_is_a_bad_setting),
 	  T(low_above_the_default_high_is_a_bad_setting),
 	  T(good_settings_start_a_monitor_quietly),
-	  T(verbose_says_what_it_found), T(tide_run_option_errors_exit_2),
+	  T(verbose_says_what_it_found),
+	  T(verbose_says_in_one_line_whether_the_control_socket_is_on),
+	  T(tide_run_option_errors_exit_2),
 	  T(tide_run_passes_exit_status_and_sets_the_shim),
-	  T(tide_run_help_and_show))
+	  T(tide_run_help_and_show),
+	  T(tide_run_warns_when_no_source_is_usable_and_still_runs),
+	  T(tide_run_show_says_when_no_limit_is_watched))

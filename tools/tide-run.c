@@ -123,12 +123,26 @@ static int no_source(int r)
 }
 
 /*
+ * The same, before running @prog: the shim will turn itself off quietly
+ * and @prog run unprotected.  A wrapper must not break what it wraps: one
+ * line on stderr, and @prog runs all the same.
+ */
+static void warn_no_source(int r, const char *prog)
+{
+	fprintf(stderr,
+		"tide-run: warning: no pressure source (%s): %s runs without "
+		"tide; 'tide-run --show' with the same options tells more\n",
+		strerror(-r), prog);
+}
+
+/*
  * The settings as the shim will resolve them (settings.h), into @cfg.
  * Return: 0; 2 after a usage message for a bad or unresolvable setting;
  * 1 after a message when no monitor can be made of them (with @strict;
- * else 0: the shim turns itself off quietly, as documented).
+ * else 0, the error in *@ret_err: the shim turns itself off quietly, as
+ * documented).
  */
-static int resolve(struct tide_monitor_config *cfg, bool strict)
+static int resolve(struct tide_monitor_config *cfg, bool strict, int *ret_err)
 {
 	struct tide__preload_settings s;
 	char msg[512];
@@ -141,7 +155,23 @@ static int resolve(struct tide_monitor_config *cfg, bool strict)
 		return usage_error("%s", msg);
 	if (r && strict)
 		return no_source(r);
+	if (ret_err)
+		*ret_err = r;
 	return 0;
+}
+
+/*
+ * Would the shim get a monitor of @cfg (resolved without error)?  0, or
+ * why not.  The monitor is made and freed at once, never started.
+ */
+static int probe_monitor(struct tide_monitor_config *cfg)
+{
+	struct tide_monitor *m;
+	int r = tide_monitor_new(&m, cfg);
+
+	if (!r)
+		tide_monitor_free(m);
+	return r;
 }
 
 /* --show: what the shim's monitor finds for this process. */
@@ -153,7 +183,9 @@ static int show(void)
 	char names[128];
 	bool config_limit;
 	unsigned allowed;
-	int r = resolve(&cfg, true);
+	bool watermarks, watcher;
+	unsigned used;
+	int r = resolve(&cfg, true, NULL);
 
 	if (r)
 		return r;
@@ -163,8 +195,12 @@ static int show(void)
 		return no_source(r);
 	tide_monitor_limit(m, &lim);
 	config_limit = !strcmp(lim.file, "config");
-	tide__preload_source_names(tide_monitor_source(m), names,
-				   sizeof(names));
+	used = tide_monitor_source(m);
+	/* Only a limit watcher reads a working set; only it and the budget
+	 * use watermarks.  For other sources a 0 there would be false. */
+	watcher = used & (TIDE_SOURCE_CGROUP1 | TIDE_SOURCE_CGROUP2);
+	watermarks = watcher || used & TIDE_SOURCE_BUDGET;
+	tide__preload_source_names(used, names, sizeof(names));
 	printf("%-12s %s\n", "sources", names);
 	tide__preload_source_names(allowed ? allowed : TIDE_SOURCE_AUTO, names,
 				   sizeof(names));
@@ -178,9 +214,17 @@ static int show(void)
 		       lim.file[0] ? lim.file : (lim.dir[0] ? "" : "none"));
 	if (lim.version)
 		printf("%-12s v%d\n", "cgroup", lim.version);
-	print_size("working set", lim.working_set);
-	print_size("high", lim.high);
-	print_size("low", lim.low);
+	if (watcher)
+		print_size("working set", lim.working_set);
+	else
+		printf("%-12s %s\n", "working set", "- (no limit watched)");
+	if (watermarks) {
+		print_size("high", lim.high);
+		print_size("low", lim.low);
+	} else {
+		printf("%-12s %s\n", "high", "- (no watermark source)");
+		printf("%-12s %s\n", "low", "- (no watermark source)");
+	}
 	printf("%-12s %s\n", "allocator", tide_purge_allocator());
 	tide_monitor_free(m);
 	return 0;
@@ -279,13 +323,21 @@ int main(int argc, char **argv)
 		return show();
 	if (optind >= argc)
 		return usage_error("%s", "no program to run");
-	/* what the shim would refuse (one line, then off): refuse it here */
+	/*
+	 * What the shim would refuse (one line, then off): refuse it here.
+	 * What leaves it without a monitor (off, quietly): say so, and run
+	 * the program all the same.
+	 */
 	{
 		struct tide_monitor_config cfg;
-		int r = resolve(&cfg, false);
+		int err = 0, r = resolve(&cfg, false, &err);
 
 		if (r)
 			return r;
+		if (!err)
+			err = probe_monitor(&cfg);
+		if (err)
+			warn_no_source(err, argv[optind]);
 	}
 
 	if (find_shim(shim, sizeof(shim))) {
