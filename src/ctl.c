@@ -206,6 +206,7 @@ const char *tide__ctl_yield(struct ctl *c, const struct conn *k)
 		c->paused_full = false;
 		c->relisten_at =
 			tide__os_now_ns() + CTL_DEF_TIMEOUT_MS * 1000000ull;
+		c->relisten_waits = 0;
 	}
 	return "ok\nend\n";
 }
@@ -559,6 +560,7 @@ out:
  */
 static int ctl_bind(struct ctl *c, const struct sockaddr_un *sa)
 {
+	struct stat st;
 	int r;
 
 	c->lfd = tide__os_unix_socket(true);
@@ -578,6 +580,12 @@ static int ctl_bind(struct ctl *c, const struct sockaddr_un *sa)
 		r = tide__os_listen(c->lfd, CTL_BACKLOG);
 	if (!r)
 		r = epoll_add(c->epfd, c->lfd, TAG_LISTEN);
+	/* the file we bound: tide__ctl_relisten() removes only that one */
+	if (!r && !tide__os_lstat(c->path, &st)) {
+		c->ldev = st.st_dev;
+		c->lino = st.st_ino;
+		c->lctime = st.st_ctim;
+	}
 	return r;
 }
 
@@ -596,6 +604,8 @@ static void exit_path_publish(const struct ctl *c)
  * after our yield), listen again, so that the process keeps a socket.
  * ctl_lock held, on the dispatching thread.
  */
+#define RELISTEN_WAITS 5
+
 void tide__ctl_relisten(struct ctl *c)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -611,13 +621,26 @@ void tide__ctl_relisten(struct ctl *c)
 	if (fd >= 0)
 		tide__os_close(fd);
 	/*
-	 * ENOENT: no file; ECONNREFUSED: a file nobody listens on (ours, if
-	 * the other copy failed before removing it).  0 or EAGAIN (a full
-	 * backlog): someone listens, the path is theirs for good.
+	 * ENOENT: no file; ECONNREFUSED: a file nobody listens on.  Ours
+	 * (the other copy failed before removing it) is removed and we
+	 * listen again.  Another's may be its socket between bind() and
+	 * listen(): a later check looks again, RELISTEN_WAITS times.  0 or
+	 * EAGAIN (a full backlog): someone listens, the path is theirs for
+	 * good.
 	 */
-	if (r == -ECONNREFUSED && !tide__os_lstat(c->path, &st) &&
-	    S_ISSOCK(st.st_mode))
+	if (r == -ECONNREFUSED) {
+		if (tide__os_lstat(c->path, &st) || !S_ISSOCK(st.st_mode) ||
+		    st.st_dev != c->ldev || st.st_ino != c->lino ||
+		    st.st_ctim.tv_sec != c->lctime.tv_sec ||
+		    st.st_ctim.tv_nsec != c->lctime.tv_nsec) {
+			if (++c->relisten_waits < RELISTEN_WAITS)
+				c->relisten_at =
+					tide__os_now_ns() +
+					CTL_DEF_TIMEOUT_MS * 1000000ull;
+			return;
+		}
 		tide__os_unlink(c->path);
+	}
 	if (r == -ENOENT || r == -ECONNREFUSED)
 		r = ctl_bind(c, &sa);
 	else if (!tide__os_exhausted(r))

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include <tide/ctl.h>
 #include <tide/pressure.h>
@@ -67,6 +68,12 @@ struct ctl {
 	uint64_t paused_until; /* out of descriptors: accept again then */
 	bool paused_full; /* paused for a free slot: one frees it earlier */
 	uint64_t relisten_at; /* yielded: listen again then if nobody does */
+	unsigned relisten_waits; /* checks that found another's file */
+	/* the socket file we bound (all 0: unknown); its ctime too, as a
+	 * file made after ours was removed may get its inode number */
+	dev_t ldev;
+	ino_t lino;
+	struct timespec lctime;
 	atomic_bool stop;
 	pthread_t thread;
 	char *path; /* the socket's path */

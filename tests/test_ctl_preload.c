@@ -8,6 +8,7 @@
  */
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 
@@ -375,6 +376,36 @@ static long ms_now(void)
 }
 
 /*
+ * The first time the shim gave way: before its check (1 s after the
+ * yield), another socket is bound at @path without listening (another
+ * copy of tide between bind() and listen()).  The shim's checks leave it
+ * alone (it used to be removed); once it is gone, the next check (at
+ * most 1 s later) listens again.
+ */
+static void foreign_file_is_left_alone(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct stat st0, st;
+	long end;
+
+	CHECK(fd >= 0 && strlen(path) < sizeof(sa.sun_path));
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	unlink(path);
+	CHECK_EQ(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	CHECK_EQ(stat(path, &st0), 0);
+	usleep(2500000); /* past the shim's first and second checks */
+	CHECK_EQ(listeners_at(path), 0);
+	CHECK_EQ(stat(path, &st), 0);
+	CHECK_UEQ(st.st_ino, st0.st_ino);
+	close(fd);
+	unlink(path);
+	for (end = ms_now() + 1500; !listeners_at(path) && ms_now() < end;)
+		usleep(10000);
+	CHECK_EQ(listeners_at(path), 1);
+}
+
+/*
  * Child mode: TIDE_CTLPRE_FAILING=<socket dir>.  The program's
  * tide_ctl_listen() under the shim, its Nth OS call failed for N = 1, 2,
  * ... (SQLite's OOM loop on the program's copy of tide only: the shim's
@@ -418,8 +449,8 @@ __attribute__((constructor)) static void program_failing_under_shim(void)
 		CHECK(r < 0);
 		/* a "yield" sent before the failure lands meanwhile */
 		usleep(200000);
-		if (!listeners_at(path))
-			gave_way++;
+		if (!listeners_at(path) && !gave_way++)
+			foreign_file_is_left_alone(path);
 		for (end = ms_now() + 5000;
 		     !listeners_at(path) && ms_now() < end;)
 			usleep(10000);
