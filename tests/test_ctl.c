@@ -2922,6 +2922,40 @@ TEST(tidectl_lists_only_sockets_named_by_plain_digits)
 	remove_dirs();
 }
 
+/*
+ * The list is in pid order: sockets of live pids 1, the parent and this
+ * process, made in that order (tmpfs reads a directory newest first).
+ */
+TEST(tidectl_lists_processes_in_pid_order)
+{
+	char out[8192], name[64];
+	long pids[3], got[4];
+	const char *p = out;
+	int rows = 0;
+
+	find_tidectl();
+	make_dirs();
+	CHECK(!mkdir(dir, 0700) || errno == EEXIST);
+	pids[0] = 1;
+	pids[1] = (long)getppid();
+	pids[2] = (long)getpid();
+	CHECK(pids[1] > 1 && pids[1] < pids[2]);
+	for (int i = 0; i < 2; i++) {
+		snprintf(name, sizeof(name), "%ld.sock", pids[i]);
+		bind_named(name);
+	}
+	listen_in(0, 0, 0);
+	CHECK_EQ(run_tidectl(out, "--json"), 0);
+	th_note("%s", out);
+	while ((p = strstr(p, "\"pid\":")) && rows < 4)
+		got[rows++] = strtol(p += strlen("\"pid\":"), NULL, 10);
+	CHECK_EQ(rows, 3);
+	for (int i = 0; i < 3; i++)
+		CHECK_EQ(got[i], pids[i]);
+	tide_ctl_close();
+	remove_dirs();
+}
+
 /* A listener of "another copy of tide" in this process: @answer, or none. */
 struct fake_copy {
 	int lfd;
@@ -3066,4 +3100,5 @@ RUN_TESTS(
 	T(the_listeners_thread_outlives_a_failing_poll),
 	T(tidectl_names_the_wrong_argument_in_one_line),
 	T(tidectl_lists_only_sockets_named_by_plain_digits),
+	T(tidectl_lists_processes_in_pid_order),
 	T(a_live_socket_of_this_process_is_kept_unless_it_yields))

@@ -427,37 +427,47 @@ static pid_t sock_name_pid(const char *name)
 	return digits(num, INT_MAX, &v) ? (pid_t)v : 0;
 }
 
+static int by_pid(const struct dirent **a, const struct dirent **b)
+{
+	pid_t x = sock_name_pid((*a)->d_name), y = sock_name_pid((*b)->d_name);
+
+	return (x > y) - (x < y);
+}
+
+static int pid_named(const struct dirent *de)
+{
+	return sock_name_pid(de->d_name) != 0;
+}
+
+/* Each directory's processes in pid order. */
 static int cmd_list(void)
 {
 	int n = 0;
 
 	print_list_head();
 	for (int i = 0; i < ndirs; i++) {
-		DIR *d = opendir(dirs[i]);
-		struct dirent *de;
+		struct dirent **de;
+		int k = scandir(dirs[i], &de, pid_named, by_pid);
 
 		/* A directory that is not there holds no socket; one that
 		 * cannot be read may: the list is not complete, say so. */
-		if (!d && errno == EACCES)
+		if (k < 0 && errno == EACCES)
 			fprintf(stderr,
 				"tidectl: %s: permission denied: its "
 				"processes (another user's) are not listed\n",
 				dirs[i]);
-		else if (!d && (errno != ENOENT || dirs_given))
+		else if (k < 0 && (errno != ENOENT || dirs_given))
 			fprintf(stderr, "tidectl: %s: %s\n", dirs[i],
 				strerror(errno));
-		if (!d)
-			continue;
-		while ((de = readdir(d))) {
+		for (int j = 0; j < k; j++) {
 			char path[PATH_MAX], proc[64], comm[64] = "?";
 			struct stat st;
-			long pid = sock_name_pid(de->d_name);
+			long pid = sock_name_pid(de[j]->d_name);
 			FILE *f;
 
-			if (!pid)
-				continue;
 			snprintf(path, sizeof(path), "%s/%s", dirs[i],
-				 de->d_name);
+				 de[j]->d_name);
+			free(de[j]);
 			if (lstat(path, &st) || !S_ISSOCK(st.st_mode) ||
 			    !pid_alive((pid_t)pid))
 				continue;
@@ -472,7 +482,8 @@ static int cmd_list(void)
 				       !n);
 			n++;
 		}
-		closedir(d);
+		if (k >= 0)
+			free(de);
 	}
 	print_list_end();
 	return EXIT_OK;
