@@ -109,7 +109,9 @@ TIDE_API int tide_ctl_listen(const struct tide_ctl_config *cfg);
  * Context: any thread.
  * Return: a descriptor that becomes readable (POLLIN) when a connection or
  * a timeout needs tide_ctl_dispatch(); -ENOTCONN when not listening (or in
- * a forked child of the listener).
+ * a forked child of the listener).  Without %TIDE_CTL_DISPATCH it is the
+ * descriptor the listener's own thread waits on: of no use to poll, as
+ * tide_ctl_dispatch() then serves nothing (the thread does).
  */
 TIDE_API int tide_ctl_fd(void);
 
