@@ -9,7 +9,11 @@
  *      ratio to the first-touch floor (one 1 GiB mapping touched once);
  *  (c) heap-sized blocks (16 B - 64 KiB, fixed and mixed sizes, realloc,
  *      1/2/4 threads, resident bytes per block) against the process
- *      allocator, "bench_kv small NAME" and "bench_kv small-report".
+ *      allocator, "bench_kv small NAME" and "bench_kv small-report";
+ *  (d) 64 B and 1 KiB pairs while the allocation sensor watches heap blocks
+ *      (a monitor's limit watcher between its watermarks) against the same
+ *      loop unwatched and against malloc/free, 1/2/4 threads, "bench_kv
+ *      watch NAME" and "bench_kv watch-report".
  *
  * One process measures one allocator: "bench_kv run tide" uses tide (and the
  * floors), "bench_kv run NAME" uses malloc/realloc of whatever allocator the
@@ -703,6 +707,180 @@ static int small_report(void)
 	return 0;
 }
 
+/* ---- (d) heap blocks while the sensor watches them ------------------- */
+
+/*
+ * "bench_kv watch NAME": between the low and high watermarks of a limit
+ * watcher, kv's inline fast paths are off and every heap block is charged
+ * to the allocation sensor (src/pressure/sensor.c).  A cgroup v2 monitor
+ * on a fake group the benchmark writes (memory.high 100 MiB: watermarks
+ * 75 and 62.5 MiB; memory.current 70 MiB, in the band), never started,
+ * turns the watch on; freeing it turns it off.  In one process, rounds
+ * alternate the fixed 64 B and 1 KiB loops of (c) with the watch on, the
+ * tide loop with the watch off, and the allocator's own loop.
+ * Lines: "watch ALLOC SIZE THREADS on_ns off_ns raw_ns" (per pair and
+ * thread, medians of the rounds).
+ */
+#include <tide/pressure.h>
+
+#include "internal.h" /* tide__kv_watching() */
+
+#define W_ON 0
+#define W_OFF 1
+#define W_RAW 2
+
+static char wdir[64];
+
+static void wfile(const char *name, const char *text)
+{
+	char path[128];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", wdir, name);
+	f = fopen(path, "w");
+	if (!f || fputs(text, f) < 0 || fclose(f))
+		exit(1);
+}
+
+static void wremove(void)
+{
+	static const char *const names[] = { "memory.high", "memory.max",
+					     "memory.current",
+					     "memory.events" };
+	char path[128];
+
+	for (size_t i = 0; i < 4; i++) {
+		snprintf(path, sizeof(path), "%s/%s", wdir, names[i]);
+		unlink(path);
+	}
+	rmdir(wdir);
+}
+
+/* The watch on (a monitor in @*m) or off (none). */
+static void watch_set(struct tide_monitor **m, bool on)
+{
+	const struct tide_monitor_config cfg = {
+		.size = sizeof(cfg),
+		.sources = TIDE_SOURCE_CGROUP2,
+		.flags = TIDE_MONITOR_NO_TRIM,
+		.cgroup2_dir = wdir,
+	};
+
+	if (on && !*m && tide_monitor_new(m, &cfg))
+		exit(1);
+	if (!on && *m) {
+		tide_monitor_free(*m);
+		*m = NULL;
+	}
+	if (tide__kv_watching() != on) {
+		fprintf(stderr, "bench_kv watch: the watch is not %s\n",
+			on ? "on" : "off");
+		exit(1);
+	}
+}
+
+static int watch_run(const char *name)
+{
+	static const int thr[] = { 1, 2, 4 };
+	static const int kases[] = { 1, 3 }; /* 64 B, 1 KiB in small_sizes */
+	struct tide_monitor *m = NULL;
+	long iters = 200000;
+
+	if (getenv("BENCH_KV_WATCH_ITERS"))
+		iters = strtol(getenv("BENCH_KV_WATCH_ITERS"), NULL, 10);
+	snprintf(wdir, sizeof(wdir), "/tmp/bench_kv_watch.XXXXXX");
+	if (!mkdtemp(wdir))
+		exit(1);
+	wfile("memory.high", "104857600\n");
+	wfile("memory.max", "max\n");
+	wfile("memory.current", "73400320\n");
+	wfile("memory.events", "low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\n");
+	tide_kvfree(tide_kvmalloc(1, 0));
+	for (size_t k = 0; k < 2; k++) {
+		for (size_t t = 0; t < 3; t++) {
+			double ns[3][ROUNDS * NCOPY];
+			int n = 0;
+
+			for (int r = 0; r < ROUNDS; r++)
+				for (int c = 0; c < NCOPY; c++, n++)
+					for (int j = 0; j < 3; j++) {
+						int w = (j + n) % 3;
+
+						watch_set(&m, w == W_ON);
+						ns[w][n] = small_once(
+							w == W_RAW ? IMPL_RAW :
+								     IMPL_TIDE,
+							c, kases[k], thr[t],
+							iters);
+					}
+			printf("watch %s %zu %d %.3f %.3f %.3f\n", name,
+			       small_sizes[kases[k]], thr[t],
+			       bench_median(ns[W_ON], (size_t)n),
+			       bench_median(ns[W_OFF], (size_t)n),
+			       bench_median(ns[W_RAW], (size_t)n));
+		}
+	}
+	watch_set(&m, false);
+	wremove();
+	fflush(stdout);
+	return 0;
+}
+
+/* ---- (d) report ------------------------------------------------------ */
+
+static int watch_report(void)
+{
+	char line[256], kind[16], alloc[32], kase[16];
+	double on, off, raw;
+	int thr, reps = 0;
+
+	nsrows = 0;
+	while (fgets(line, sizeof(line), stdin)) {
+		struct srow *r;
+
+		if (sscanf(line, "%15s %31s %15s %d %lf %lf %lf", kind, alloc,
+			   kase, &thr, &on, &off, &raw) != 7 ||
+		    strcmp(kind, "watch"))
+			continue;
+		r = srow_of(alloc, kase, thr);
+		if (r->n < MAXR) {
+			/* tide: watch on; control: watch off; raw: malloc */
+			r->tide[r->n] = on;
+			r->control[r->n] = off;
+			r->raw[r->n++] = raw;
+		}
+		if (r->n > reps)
+			reps = r->n;
+	}
+	printf("## kv: heap-sized blocks while the sensor watches them\n\n");
+	printf("Command: `BENCH_KV_WATCH=only sh bench/bench_kv.sh "
+	       "build-bench` (part (d)). %d processes per allocator; in each "
+	       "process a cgroup v2 monitor on a fake group (memory.high 100 "
+	       "MiB: watermarks 75 and 62.5 MiB; memory.current 70 MiB, "
+	       "between them; never started) turns the watch on, and freeing "
+	       "it turns it off. `tide_kvmalloc`/`tide_kvfree` pairs with the "
+	       "watch on, the same loop with the watch off and `malloc`/`free` "
+	       "alternate in %d rounds of %d loop copies, each thread on its "
+	       "own blocks; per-process medians, then the median over "
+	       "processes. ns per pair and thread.\n\n",
+	       reps, ROUNDS, NCOPY);
+	printf("| allocator | size | threads | watch on | watch off | malloc "
+	       "| on / off | on / malloc |\n"
+	       "|---|---:|---:|---:|---:|---:|---:|---:|\n");
+	for (int i = 0; i < nsrows; i++) {
+		struct srow *r = &srows[i];
+
+		on = bench_median(r->tide, (size_t)r->n);
+		off = bench_median(r->control, (size_t)r->n);
+		raw = bench_median(r->raw, (size_t)r->n);
+		printf("| %s | %s B | %d | %.2f | %.2f | %.2f | %.3f× | %.3f× "
+		       "|\n",
+		       r->alloc, r->kase, r->thr, on, off, raw,
+		       off > 0 ? on / off : 0, raw > 0 ? on / raw : 0);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	pg = (size_t)sysconf(_SC_PAGESIZE);
@@ -714,7 +892,11 @@ int main(int argc, char **argv)
 		return report();
 	if (argc == 2 && !strcmp(argv[1], "small-report"))
 		return small_report();
+	if (argc == 3 && !strcmp(argv[1], "watch"))
+		return watch_run(argv[2]);
+	if (argc == 2 && !strcmp(argv[1], "watch-report"))
+		return watch_report();
 	fprintf(stderr, "usage: bench_kv run tide|NAME | small NAME | report | "
-			"small-report\n");
+			"small-report | watch NAME | watch-report\n");
 	return 2;
 }
