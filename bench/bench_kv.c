@@ -713,21 +713,28 @@ static int small_report(void)
  * "bench_kv watch NAME": between the low and high watermarks of a limit
  * watcher, kv's inline fast paths are off and every heap block is charged
  * to the allocation sensor (src/pressure/sensor.c).  A cgroup v2 monitor
- * on a fake group the benchmark writes (memory.high 100 MiB: watermarks
- * 75 and 62.5 MiB; memory.current 70 MiB, in the band), never started,
- * turns the watch on; freeing it turns it off.  In one process, rounds
- * alternate the fixed 64 B and 1 KiB loops of (c) with the watch on, the
- * tide loop with the watch off, and the allocator's own loop.
- * Lines: "watch ALLOC SIZE THREADS on_ns off_ns raw_ns" (per pair and
- * thread, medians of the rounds).
+ * on a fake group the benchmark writes, never started, turns the watch
+ * on; freeing it turns it off.  Two groups, the working set between the
+ * watermarks (75% and 62.5% of memory.high) in both: memory.high 100 MiB
+ * at 70 MiB (the sensor's step 1 MiB, its minimum: the working set is
+ * read every 1 MiB charged) and memory.high 8 GiB at 5.5 GiB (step 64
+ * MiB: the per-allocation cost alone).  In one process, rounds alternate
+ * the fixed 64 B and 1 KiB loops of (c) with the watch on, the tide loop
+ * with the watch off, and the allocator's own loop.  Lines: "watch ALLOC
+ * STEP_MIB SIZE THREADS on_ns off_ns raw_ns" (per pair and thread,
+ * medians of the rounds).
  */
 #include <tide/pressure.h>
 
 #include "internal.h" /* tide__kv_watching() */
 
-#define W_ON 0
-#define W_OFF 1
-#define W_RAW 2
+#define W_ON 0 /* watched: the slow paths, charging the armed sensor */
+#define W_OFF 1 /* the inline fast paths */
+#define W_RAW 2 /* the allocator */
+#define W_SLOW \
+	3 /* the slow paths, no sensor armed: what W_ON costs less
+		    the sensor's part */
+#define W_N 4
 
 static char wdir[64];
 
@@ -756,8 +763,11 @@ static void wremove(void)
 	rmdir(wdir);
 }
 
-/* The watch on (a monitor in @*m) or off (none). */
-static void watch_set(struct tide_monitor **m, bool on)
+/*
+ * Set up @w: the watch on (a monitor in @*m), or off (none); W_SLOW turns
+ * kv's fast paths off by hand, with no monitor (watch_unset() undoes it).
+ */
+static void watch_set(struct tide_monitor **m, int w)
 {
 	const struct tide_monitor_config cfg = {
 		.size = sizeof(cfg),
@@ -765,13 +775,16 @@ static void watch_set(struct tide_monitor **m, bool on)
 		.flags = TIDE_MONITOR_NO_TRIM,
 		.cgroup2_dir = wdir,
 	};
+	bool on = w == W_ON || w == W_SLOW;
 
-	if (on && !*m && tide_monitor_new(m, &cfg))
+	if (w == W_ON && !*m && tide_monitor_new(m, &cfg))
 		exit(1);
-	if (!on && *m) {
+	if (w != W_ON && *m) {
 		tide_monitor_free(*m);
 		*m = NULL;
 	}
+	if (w == W_SLOW)
+		tide__kv_watch(true);
 	if (tide__kv_watching() != on) {
 		fprintf(stderr, "bench_kv watch: the watch is not %s\n",
 			on ? "on" : "off");
@@ -779,10 +792,23 @@ static void watch_set(struct tide_monitor **m, bool on)
 	}
 }
 
+static void watch_unset(int w)
+{
+	if (w == W_SLOW)
+		tide__kv_watch(false);
+}
+
 static int watch_run(const char *name)
 {
 	static const int thr[] = { 1, 2, 4 };
 	static const int kases[] = { 1, 3 }; /* 64 B, 1 KiB in small_sizes */
+	static const struct {
+		const char *high, *current;
+		int step_mib;
+	} groups[] = {
+		{ "104857600\n", "73400320\n", 1 },
+		{ "8589934592\n", "5905580032\n", 64 },
+	};
 	struct tide_monitor *m = NULL;
 	long iters = 200000;
 
@@ -791,36 +817,43 @@ static int watch_run(const char *name)
 	snprintf(wdir, sizeof(wdir), "/tmp/bench_kv_watch.XXXXXX");
 	if (!mkdtemp(wdir))
 		exit(1);
-	wfile("memory.high", "104857600\n");
 	wfile("memory.max", "max\n");
-	wfile("memory.current", "73400320\n");
 	wfile("memory.events", "low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\n");
 	tide_kvfree(tide_kvmalloc(1, 0));
-	for (size_t k = 0; k < 2; k++) {
-		for (size_t t = 0; t < 3; t++) {
-			double ns[3][ROUNDS * NCOPY];
-			int n = 0;
+	for (size_t g = 0; g < 2; g++) {
+		watch_set(&m, W_OFF);
+		wfile("memory.high", groups[g].high);
+		wfile("memory.current", groups[g].current);
+		for (size_t k = 0; k < 2; k++) {
+			for (size_t t = 0; t < 3; t++) {
+				double ns[W_N][ROUNDS * NCOPY];
+				int n = 0;
 
-			for (int r = 0; r < ROUNDS; r++)
-				for (int c = 0; c < NCOPY; c++, n++)
-					for (int j = 0; j < 3; j++) {
-						int w = (j + n) % 3;
+				for (int r = 0; r < ROUNDS; r++)
+					for (int c = 0; c < NCOPY; c++, n++)
+						for (int j = 0; j < W_N; j++) {
+							int w = (j + n) % W_N;
 
-						watch_set(&m, w == W_ON);
-						ns[w][n] = small_once(
-							w == W_RAW ? IMPL_RAW :
-								     IMPL_TIDE,
-							c, kases[k], thr[t],
-							iters);
-					}
-			printf("watch %s %zu %d %.3f %.3f %.3f\n", name,
-			       small_sizes[kases[k]], thr[t],
-			       bench_median(ns[W_ON], (size_t)n),
-			       bench_median(ns[W_OFF], (size_t)n),
-			       bench_median(ns[W_RAW], (size_t)n));
+							watch_set(&m, w);
+							ns[w][n] = small_once(
+								w == W_RAW ?
+									IMPL_RAW :
+									IMPL_TIDE,
+								c, kases[k],
+								thr[t], iters);
+							watch_unset(w);
+						}
+				printf("watch %s %d %zu %d %.3f %.3f %.3f %.3f\n",
+				       name, groups[g].step_mib,
+				       small_sizes[kases[k]], thr[t],
+				       bench_median(ns[W_ON], (size_t)n),
+				       bench_median(ns[W_OFF], (size_t)n),
+				       bench_median(ns[W_RAW], (size_t)n),
+				       bench_median(ns[W_SLOW], (size_t)n));
+			}
 		}
 	}
-	watch_set(&m, false);
+	watch_set(&m, W_OFF);
 	wremove();
 	fflush(stdout);
 	return 0;
@@ -828,26 +861,54 @@ static int watch_run(const char *name)
 
 /* ---- (d) report ------------------------------------------------------ */
 
+#define MAXW 64
+static struct wrow {
+	char alloc[32];
+	int step, size, thr;
+	double v[W_N][MAXR];
+	int n;
+} wrows[MAXW];
+static int nwrows;
+
+static struct wrow *wrow_of(const char *alloc, int step, int size, int thr)
+{
+	struct wrow *r;
+
+	for (int i = 0; i < nwrows; i++) {
+		r = &wrows[i];
+		if (!strcmp(r->alloc, alloc) && r->step == step &&
+		    r->size == size && r->thr == thr)
+			return r;
+	}
+	if (nwrows == MAXW)
+		exit(1);
+	r = &wrows[nwrows++];
+	snprintf(r->alloc, sizeof(r->alloc), "%s", alloc);
+	r->step = step;
+	r->size = size;
+	r->thr = thr;
+	return r;
+}
+
 static int watch_report(void)
 {
-	char line[256], kind[16], alloc[32], kase[16];
-	double on, off, raw;
-	int thr, reps = 0;
+	char line[256], kind[16], alloc[32];
+	double v[W_N], m[W_N];
+	int thr, step, size, reps = 0;
 
-	nsrows = 0;
 	while (fgets(line, sizeof(line), stdin)) {
-		struct srow *r;
+		struct wrow *r;
 
-		if (sscanf(line, "%15s %31s %15s %d %lf %lf %lf", kind, alloc,
-			   kase, &thr, &on, &off, &raw) != 7 ||
+		if (sscanf(line, "%15s %31s %d %d %d %lf %lf %lf %lf", kind,
+			   alloc, &step, &size, &thr, &v[W_ON], &v[W_OFF],
+			   &v[W_RAW], &v[W_SLOW]) != 9 ||
 		    strcmp(kind, "watch"))
 			continue;
-		r = srow_of(alloc, kase, thr);
+		r = wrow_of(alloc, step, size, thr);
 		if (r->n < MAXR) {
-			/* tide: watch on; control: watch off; raw: malloc */
-			r->tide[r->n] = on;
-			r->control[r->n] = off;
-			r->raw[r->n++] = raw;
+			for (int w = 0; w < W_N; w++)
+				r->v[w][r->n] = v[w];
+			r->n++;
 		}
 		if (r->n > reps)
 			reps = r->n;
@@ -855,28 +916,36 @@ static int watch_report(void)
 	printf("## kv: heap-sized blocks while the sensor watches them\n\n");
 	printf("Command: `BENCH_KV_WATCH=only sh bench/bench_kv.sh "
 	       "build-bench` (part (d)). %d processes per allocator; in each "
-	       "process a cgroup v2 monitor on a fake group (memory.high 100 "
-	       "MiB: watermarks 75 and 62.5 MiB; memory.current 70 MiB, "
-	       "between them; never started) turns the watch on, and freeing "
-	       "it turns it off. `tide_kvmalloc`/`tide_kvfree` pairs with the "
-	       "watch on, the same loop with the watch off and `malloc`/`free` "
-	       "alternate in %d rounds of %d loop copies, each thread on its "
-	       "own blocks; per-process medians, then the median over "
-	       "processes. ns per pair and thread.\n\n",
+	       "process a cgroup v2 monitor on a fake group (the working set "
+	       "between the watermarks, 75%% and 62.5%% of memory.high; never "
+	       "started) turns the watch on, and freeing it turns it off: "
+	       "memory.high 100 MiB at 70 MiB (the sensor's step 1 MiB: the "
+	       "working set is read every 1 MiB charged) and 8 GiB at 5.5 GiB "
+	       "(step 64 MiB). `tide_kvmalloc`/`tide_kvfree` pairs with the "
+	       "watch on, the same loop with the watch off (the inline fast "
+	       "paths), `malloc`/`free`, and the tide loop on the slow paths "
+	       "with no sensor armed (fast paths turned off by hand: the "
+	       "watch's cost less the sensor's) alternate in %d rounds of %d "
+	       "loop copies, each thread on its own blocks; per-process "
+	       "medians, then the median over processes. ns per pair and "
+	       "thread.\n\n",
 	       reps, ROUNDS, NCOPY);
-	printf("| allocator | size | threads | watch on | watch off | malloc "
-	       "| on / off | on / malloc |\n"
-	       "|---|---:|---:|---:|---:|---:|---:|---:|\n");
-	for (int i = 0; i < nsrows; i++) {
-		struct srow *r = &srows[i];
+	printf("| allocator | step | size | threads | watch on | watch off | "
+	       "malloc | slow paths, no sensor | on / off | on / malloc | "
+	       "on / no sensor |\n"
+	       "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+	for (int i = 0; i < nwrows; i++) {
+		struct wrow *r = &wrows[i];
 
-		on = bench_median(r->tide, (size_t)r->n);
-		off = bench_median(r->control, (size_t)r->n);
-		raw = bench_median(r->raw, (size_t)r->n);
-		printf("| %s | %s B | %d | %.2f | %.2f | %.2f | %.3f× | %.3f× "
-		       "|\n",
-		       r->alloc, r->kase, r->thr, on, off, raw,
-		       off > 0 ? on / off : 0, raw > 0 ? on / raw : 0);
+		for (int w = 0; w < W_N; w++)
+			m[w] = bench_median(r->v[w], (size_t)r->n);
+		printf("| %s | %d MiB | %d B | %d | %.2f | %.2f | %.2f | %.2f | "
+		       "%.3f× | %.3f× | %.3f× |\n",
+		       r->alloc, r->step, r->size, r->thr, m[W_ON], m[W_OFF],
+		       m[W_RAW], m[W_SLOW],
+		       m[W_OFF] > 0 ? m[W_ON] / m[W_OFF] : 0,
+		       m[W_RAW] > 0 ? m[W_ON] / m[W_RAW] : 0,
+		       m[W_SLOW] > 0 ? m[W_ON] / m[W_SLOW] : 0);
 	}
 	return 0;
 }

@@ -2,6 +2,8 @@
 # Driver for bench_kv: one fresh process per allocator and run, allocators
 # interleaved so that machine noise hits them alike; then the report.
 # Usage: sh bench/bench_kv.sh BUILD_DIR   (BENCH_REPS, default 7)
+# BENCH_KV_SMALL=only: part (c) alone; BENCH_KV_WATCH=only: part (d) alone
+# (BENCH_KV_WATCH_REPS processes per allocator, default 3).
 set -eu
 build=$1
 bin=$build/bench/bench_kv
