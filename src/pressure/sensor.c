@@ -151,7 +151,8 @@ void tide__sensor_watch(struct tide_monitor *m, uint64_t value, uint64_t low)
 
 /*
  * Hand @bytes over to the shared count; at the step, measure.  Out of
- * line: the charge that only adds to its own counter saves no register.
+ * line, so that the common path (an add to this thread's counter) stays
+ * short.
  */
 __attribute__((noinline)) static void hand_over(size_t bytes, unsigned flags)
 {
