@@ -9,7 +9,11 @@
  *      ratio to the first-touch floor (one 1 GiB mapping touched once);
  *  (c) heap-sized blocks (16 B - 64 KiB, fixed and mixed sizes, realloc,
  *      1/2/4 threads, resident bytes per block) against the process
- *      allocator, "bench_kv small NAME" and "bench_kv small-report".
+ *      allocator, "bench_kv small NAME" and "bench_kv small-report";
+ *  (d) 64 B and 1 KiB pairs while the allocation sensor watches heap blocks
+ *      (a monitor's limit watcher between its watermarks) against the same
+ *      loop unwatched and against malloc/free, 1/2/4 threads, "bench_kv
+ *      watch NAME" and "bench_kv watch-report".
  *
  * One process measures one allocator: "bench_kv run tide" uses tide (and the
  * floors), "bench_kv run NAME" uses malloc/realloc of whatever allocator the
@@ -703,6 +707,249 @@ static int small_report(void)
 	return 0;
 }
 
+/* ---- (d) heap blocks while the sensor watches them ------------------- */
+
+/*
+ * "bench_kv watch NAME": between the low and high watermarks of a limit
+ * watcher, kv's inline fast paths are off and every heap block is charged
+ * to the allocation sensor (src/pressure/sensor.c).  A cgroup v2 monitor
+ * on a fake group the benchmark writes, never started, turns the watch
+ * on; freeing it turns it off.  Two groups, the working set between the
+ * watermarks (75% and 62.5% of memory.high) in both: memory.high 100 MiB
+ * at 70 MiB (the sensor's step 1 MiB, its minimum: the working set is
+ * read every 1 MiB charged) and memory.high 8 GiB at 5.5 GiB (step 64
+ * MiB: the per-allocation cost alone).  In one process, rounds alternate
+ * the fixed 64 B and 1 KiB loops of (c) with the watch on, the tide loop
+ * with the watch off, and the allocator's own loop.  Lines: "watch ALLOC
+ * STEP_MIB SIZE THREADS on_ns off_ns raw_ns" (per pair and thread,
+ * medians of the rounds).
+ */
+#include <tide/pressure.h>
+
+#include "internal.h" /* tide__kv_watching() */
+
+#define W_ON 0 /* watched: the slow paths, charging the armed sensor */
+#define W_OFF 1 /* the inline fast paths */
+#define W_RAW 2 /* the allocator */
+#define W_SLOW \
+	3 /* the slow paths, no sensor armed: what W_ON costs less
+		    the sensor's part */
+#define W_N 4
+
+static char wdir[64];
+
+static void wfile(const char *name, const char *text)
+{
+	char path[128];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", wdir, name);
+	f = fopen(path, "w");
+	if (!f || fputs(text, f) < 0 || fclose(f))
+		exit(1);
+}
+
+static void wremove(void)
+{
+	static const char *const names[] = { "memory.high", "memory.max",
+					     "memory.current",
+					     "memory.events" };
+	char path[128];
+
+	for (size_t i = 0; i < 4; i++) {
+		snprintf(path, sizeof(path), "%s/%s", wdir, names[i]);
+		unlink(path);
+	}
+	rmdir(wdir);
+}
+
+/*
+ * Set up @w: the watch on (a monitor in @*m), or off (none); W_SLOW turns
+ * kv's fast paths off by hand, with no monitor (watch_unset() undoes it).
+ */
+static void watch_set(struct tide_monitor **m, int w)
+{
+	const struct tide_monitor_config cfg = {
+		.size = sizeof(cfg),
+		.sources = TIDE_SOURCE_CGROUP2,
+		.flags = TIDE_MONITOR_NO_TRIM,
+		.cgroup2_dir = wdir,
+	};
+	bool on = w == W_ON || w == W_SLOW;
+
+	if (w == W_ON && !*m && tide_monitor_new(m, &cfg))
+		exit(1);
+	if (w != W_ON && *m) {
+		tide_monitor_free(*m);
+		*m = NULL;
+	}
+	if (w == W_SLOW)
+		tide__kv_watch(true);
+	if (tide__kv_watching() != on) {
+		fprintf(stderr, "bench_kv watch: the watch is not %s\n",
+			on ? "on" : "off");
+		exit(1);
+	}
+}
+
+static void watch_unset(int w)
+{
+	if (w == W_SLOW)
+		tide__kv_watch(false);
+}
+
+static int watch_run(const char *name)
+{
+	static const int thr[] = { 1, 2, 4 };
+	static const int kases[] = { 1, 3 }; /* 64 B, 1 KiB in small_sizes */
+	static const struct {
+		const char *high, *current;
+		int step_mib;
+	} groups[] = {
+		{ "104857600\n", "73400320\n", 1 },
+		{ "8589934592\n", "5905580032\n", 64 },
+	};
+	struct tide_monitor *m = NULL;
+	long iters = 200000;
+
+	if (getenv("BENCH_KV_WATCH_ITERS"))
+		iters = strtol(getenv("BENCH_KV_WATCH_ITERS"), NULL, 10);
+	snprintf(wdir, sizeof(wdir), "/tmp/bench_kv_watch.XXXXXX");
+	if (!mkdtemp(wdir))
+		exit(1);
+	wfile("memory.max", "max\n");
+	wfile("memory.events", "low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\n");
+	tide_kvfree(tide_kvmalloc(1, 0));
+	for (size_t g = 0; g < 2; g++) {
+		watch_set(&m, W_OFF);
+		wfile("memory.high", groups[g].high);
+		wfile("memory.current", groups[g].current);
+		for (size_t k = 0; k < 2; k++) {
+			for (size_t t = 0; t < 3; t++) {
+				double ns[W_N][ROUNDS * NCOPY];
+				int n = 0;
+
+				for (int r = 0; r < ROUNDS; r++)
+					for (int c = 0; c < NCOPY; c++, n++)
+						for (int j = 0; j < W_N; j++) {
+							int w = (j + n) % W_N;
+
+							watch_set(&m, w);
+							ns[w][n] = small_once(
+								w == W_RAW ?
+									IMPL_RAW :
+									IMPL_TIDE,
+								c, kases[k],
+								thr[t], iters);
+							watch_unset(w);
+						}
+				printf("watch %s %d %zu %d %.3f %.3f %.3f %.3f\n",
+				       name, groups[g].step_mib,
+				       small_sizes[kases[k]], thr[t],
+				       bench_median(ns[W_ON], (size_t)n),
+				       bench_median(ns[W_OFF], (size_t)n),
+				       bench_median(ns[W_RAW], (size_t)n),
+				       bench_median(ns[W_SLOW], (size_t)n));
+			}
+		}
+	}
+	watch_set(&m, W_OFF);
+	wremove();
+	fflush(stdout);
+	return 0;
+}
+
+/* ---- (d) report ------------------------------------------------------ */
+
+#define MAXW 64
+static struct wrow {
+	char alloc[32];
+	int step, size, thr;
+	double v[W_N][MAXR];
+	int n;
+} wrows[MAXW];
+static int nwrows;
+
+static struct wrow *wrow_of(const char *alloc, int step, int size, int thr)
+{
+	struct wrow *r;
+
+	for (int i = 0; i < nwrows; i++) {
+		r = &wrows[i];
+		if (!strcmp(r->alloc, alloc) && r->step == step &&
+		    r->size == size && r->thr == thr)
+			return r;
+	}
+	if (nwrows == MAXW)
+		exit(1);
+	r = &wrows[nwrows++];
+	snprintf(r->alloc, sizeof(r->alloc), "%s", alloc);
+	r->step = step;
+	r->size = size;
+	r->thr = thr;
+	return r;
+}
+
+static int watch_report(void)
+{
+	char line[256], kind[16], alloc[32];
+	double v[W_N], m[W_N];
+	int thr, step, size, reps = 0;
+
+	while (fgets(line, sizeof(line), stdin)) {
+		struct wrow *r;
+
+		if (sscanf(line, "%15s %31s %d %d %d %lf %lf %lf %lf", kind,
+			   alloc, &step, &size, &thr, &v[W_ON], &v[W_OFF],
+			   &v[W_RAW], &v[W_SLOW]) != 9 ||
+		    strcmp(kind, "watch"))
+			continue;
+		r = wrow_of(alloc, step, size, thr);
+		if (r->n < MAXR) {
+			for (int w = 0; w < W_N; w++)
+				r->v[w][r->n] = v[w];
+			r->n++;
+		}
+		if (r->n > reps)
+			reps = r->n;
+	}
+	printf("## kv: heap-sized blocks while the sensor watches them\n\n");
+	printf("Command: `BENCH_KV_WATCH=only sh bench/bench_kv.sh "
+	       "build-bench` (part (d)). %d processes per allocator; in each "
+	       "process a cgroup v2 monitor on a fake group (the working set "
+	       "between the watermarks, 75%% and 62.5%% of memory.high; never "
+	       "started) turns the watch on, and freeing it turns it off: "
+	       "memory.high 100 MiB at 70 MiB (the sensor's step 1 MiB: the "
+	       "working set is read every 1 MiB charged) and 8 GiB at 5.5 GiB "
+	       "(step 64 MiB). `tide_kvmalloc`/`tide_kvfree` pairs with the "
+	       "watch on, the same loop with the watch off (the inline fast "
+	       "paths), `malloc`/`free`, and the tide loop on the slow paths "
+	       "with no sensor armed (fast paths turned off by hand: the "
+	       "watch's cost less the sensor's) alternate in %d rounds of %d "
+	       "loop copies, each thread on its own blocks; per-process "
+	       "medians, then the median over processes. ns per pair and "
+	       "thread.\n\n",
+	       reps, ROUNDS, NCOPY);
+	printf("| allocator | step | size | threads | watch on | watch off | "
+	       "malloc | slow paths, no sensor | on / off | on / malloc | "
+	       "on / no sensor |\n"
+	       "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+	for (int i = 0; i < nwrows; i++) {
+		struct wrow *r = &wrows[i];
+
+		for (int w = 0; w < W_N; w++)
+			m[w] = bench_median(r->v[w], (size_t)r->n);
+		printf("| %s | %d MiB | %d B | %d | %.2f | %.2f | %.2f | %.2f | "
+		       "%.3f× | %.3f× | %.3f× |\n",
+		       r->alloc, r->step, r->size, r->thr, m[W_ON], m[W_OFF],
+		       m[W_RAW], m[W_SLOW],
+		       m[W_OFF] > 0 ? m[W_ON] / m[W_OFF] : 0,
+		       m[W_RAW] > 0 ? m[W_ON] / m[W_RAW] : 0,
+		       m[W_SLOW] > 0 ? m[W_ON] / m[W_SLOW] : 0);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	pg = (size_t)sysconf(_SC_PAGESIZE);
@@ -714,7 +961,11 @@ int main(int argc, char **argv)
 		return report();
 	if (argc == 2 && !strcmp(argv[1], "small-report"))
 		return small_report();
+	if (argc == 3 && !strcmp(argv[1], "watch"))
+		return watch_run(argv[2]);
+	if (argc == 2 && !strcmp(argv[1], "watch-report"))
+		return watch_report();
 	fprintf(stderr, "usage: bench_kv run tide|NAME | small NAME | report | "
-			"small-report\n");
+			"small-report | watch NAME | watch-report\n");
 	return 2;
 }

@@ -2,6 +2,8 @@
 # Driver for bench_kv: one fresh process per allocator and run, allocators
 # interleaved so that machine noise hits them alike; then the report.
 # Usage: sh bench/bench_kv.sh BUILD_DIR   (BENCH_REPS, default 7)
+# BENCH_KV_SMALL=only: part (c) alone; BENCH_KV_WATCH=only: part (d) alone
+# (BENCH_KV_WATCH_REPS processes per allocator, default 3).
 set -eu
 build=$1
 bin=$build/bench/bench_kv
@@ -15,7 +17,24 @@ mi=$(lib MIMALLOC)
 tc=$(lib TCMALLOC)
 results=$(mktemp)
 small=$(mktemp)
-trap 'rm -f "$results" "$small"' EXIT
+watch=$(mktemp)
+trap 'rm -f "$results" "$small" "$watch"' EXIT
+# (d) heap-sized blocks while the sensor watches them, in the same order
+watch_runs() {
+	i=0
+	while [ $i -lt "${BENCH_KV_WATCH_REPS:-3}" ]; do
+		"$bin" watch glibc >>"$watch"
+		[ -n "$je" ] && LD_PRELOAD=$je "$bin" watch jemalloc >>"$watch"
+		[ -n "$mi" ] && LD_PRELOAD=$mi "$bin" watch mimalloc >>"$watch"
+		[ -n "$tc" ] && LD_PRELOAD=$tc "$bin" watch tcmalloc >>"$watch"
+		i=$((i + 1))
+	done
+}
+if [ "${BENCH_KV_WATCH:-}" = only ]; then
+	watch_runs
+	"$bin" watch-report <"$watch"
+	exit 0
+fi
 # (c) heap-sized blocks: tide on top of each allocator against that allocator
 i=0
 while [ $i -lt "${BENCH_KV_SMALL_REPS:-3}" ]; do
@@ -41,6 +60,9 @@ done
 "$bin" report <"$results"
 echo
 "$bin" small-report <"$small"
+watch_runs
+echo
+"$bin" watch-report <"$watch"
 for p in jemalloc:$je mimalloc:$mi tcmalloc:$tc; do
 	[ -n "${p#*:}" ] || echo "\n(${p%%:*} not installed: skipped)"
 done

@@ -399,10 +399,11 @@ unsigned long tide__shrink_to(int priority, unsigned flags,
  * allocation or growth committed @bytes of new address space, the arena after
  * a buffer took @bytes of pages that were not resident; both outside their own
  * locks, with the flags of the call.  While a limit watcher runs it counts the
- * bytes and, each time the count passes a step, reads the working set and,
- * over the high watermark, runs direct reclaim on the calling thread before
- * returning (never with TIDE_NORECLAIM, never from inside a shrinker).  With
- * no watcher it is one relaxed load.
+ * bytes (in a counter of the calling thread, handed to the shared count in
+ * batches of up to 64 KiB) and, each time the count passes a step, reads the
+ * working set and, over the high watermark, runs direct reclaim on the
+ * calling thread before returning (never with TIDE_NORECLAIM, never from
+ * inside a shrinker).  With no watcher it is one relaxed load.
  */
 void tide__sensor_charge(size_t bytes, unsigned flags);
 

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <poll.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdatomic.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -2088,6 +2089,171 @@ TEST(heap_blocks_are_charged_from_the_low_watermark_on)
 	remove_tmpdir();
 }
 
+/*
+ * Each thread adds its charges up on its own and hands them to the
+ * sensor's shared count in steps of 64 KiB (sensor.c, LOCAL_STEP): a
+ * burst past high is noticed once the charges pass the sensor's step plus
+ * at most what the other threads hold back, under 64 KiB each.  Four
+ * threads allocate 4 KiB heap blocks over high (see over_high(): step 1
+ * MiB), each when the test tells it to.
+ */
+#define BATCHERS 4
+#define BATCH_BLOCKS 512
+
+struct batcher {
+	sem_t go, done;
+	int n; /* blocks to allocate on the next go; -1: free them, stop */
+	int have, failed;
+	void *blk[BATCH_BLOCKS];
+	pthread_t th;
+};
+
+static void *batcher_main(void *arg)
+{
+	struct batcher *b = arg;
+
+	for (;;) {
+		while (sem_wait(&b->go))
+			;
+		if (b->n < 0)
+			break;
+		for (int i = 0; i < b->n && b->have < BATCH_BLOCKS; i++) {
+			b->blk[b->have] = tide_kvmalloc(4096, 0);
+			b->failed += !b->blk[b->have++];
+		}
+		sem_post(&b->done);
+	}
+	for (int i = 0; i < b->have; i++)
+		tide_kvfree(b->blk[i]);
+	return NULL;
+}
+
+static void batcher_go(struct batcher *b, int n)
+{
+	b->n = n;
+	sem_post(&b->go);
+}
+
+static void batcher_wait(struct batcher *b)
+{
+	while (sem_wait(&b->done))
+		;
+}
+
+/* @b allocates @n blocks; back when it is done */
+static void batcher_run(struct batcher *b, int n)
+{
+	batcher_go(b, n);
+	batcher_wait(b);
+}
+
+TEST(heap_charges_reach_the_sensor_in_batches_within_the_bound)
+{
+	struct tide_monitor_config cfg;
+	struct io_counter c = { 0 };
+	struct tide_monitor *m = NULL;
+	struct tide_shrinker *s = over_high(&cfg, &m, "batch", &io_ops, &c);
+	static struct batcher b[BATCHERS];
+	int n, calls;
+
+	CHECK(tide__kv_watching());
+	for (int i = 0; i < BATCHERS; i++) {
+		b[i] = (struct batcher){ 0 };
+		CHECK_EQ(sem_init(&b[i].go, 0, 0), 0);
+		CHECK_EQ(sem_init(&b[i].done, 0, 0), 0);
+		CHECK_EQ(pthread_create(&b[i].th, NULL, batcher_main, &b[i]),
+			 0);
+	}
+	/* all at once, 256 KiB each: 16 batches of 64 KiB, 1 MiB in all,
+	 * pass the step once whatever the order: one loop (13 counts) */
+	for (int i = 0; i < BATCHERS; i++)
+		batcher_go(&b[i], 64);
+	for (int i = 0; i < BATCHERS; i++)
+		batcher_wait(&b[i]);
+	CHECK_UEQ(stats(m).loops, 1);
+	CHECK_EQ(c.calls, 13);
+	/* 60 KiB each, under the 64 KiB batch: none reaches the sensor */
+	for (int i = 0; i < BATCHERS; i++)
+		batcher_run(&b[i], 15);
+	CHECK_EQ(c.calls, 13);
+	/* thread 0 alone: its first block hands over 64 KiB, then every 16th;
+	 * the 16th batch passes the 1 MiB step at its 241st block (a probe
+	 * now: the loop freed nothing, the next is held back) */
+	calls = c.calls;
+	for (n = 0; n < 300 && c.calls == calls; n++)
+		batcher_run(&b[0], 1);
+	CHECK_EQ(n, 241);
+	/* the promise: 60 + 241 blocks charged since the last check, 1 MiB +
+	 * 180 KiB (the other three threads' 60 KiB), within 1 MiB + 4 x 64
+	 * KiB (before the batching: the 196th block, at 1 MiB exactly) */
+	CHECK_CMP((60 + n) * 4096, <=, MiB + BATCHERS * 64 * 1024);
+	for (int i = 0; i < BATCHERS; i++) {
+		batcher_go(&b[i], -1);
+		CHECK_EQ(pthread_join(b[i].th, NULL), 0);
+		CHECK_EQ(b[i].failed, 0);
+		sem_destroy(&b[i].go);
+		sem_destroy(&b[i].done);
+	}
+	tide_shrinker_free(s);
+	tide_monitor_free(m);
+	remove_tmpdir();
+}
+
+static void child_batch(void *arg)
+{
+	struct tide_monitor *own = NULL;
+	void *blk[300];
+	int n;
+
+	if (tide_monitor_new(&own, arg))
+		_exit(2);
+	for (n = 0; n < 300 && !stats(own).loops; n++)
+		if (!(blk[n] = tide_kvmalloc(4096, 0)))
+			_exit(3);
+	printf("blocks=%d loops=%llu\n", n, stats(own).loops);
+	for (int i = 0; i < n; i++)
+		tide_kvfree(blk[i]);
+	tide_monitor_free(own);
+	tide_monitor_free(forked_m);
+}
+
+/*
+ * A forked child starts with nothing held back: the 60 KiB the forking
+ * thread had not handed over are the parent's, and the child's own
+ * monitor (over high, step 1 MiB) loops at the child's 256th block of 4
+ * KiB, not 15 blocks early.  The parent keeps its 60 KiB: its next check
+ * comes at its 241st block.
+ */
+TEST(forked_child_starts_with_no_held_back_charge)
+{
+	struct tide_monitor_config cfg;
+	struct io_counter c = { 0 };
+	struct tide_shrinker *s =
+		over_high(&cfg, &forked_m, "batch", &io_ops, &c);
+	void *blk[300];
+	char out[256];
+	int st, n, k;
+
+	CHECK(tide__kv_watching());
+	for (k = 0; k < 15; k++)
+		CHECK((blk[k] = tide_kvmalloc(4096, 0)) != NULL);
+	CHECK_EQ(c.calls, 0);
+	st = th_fork(child_batch, &cfg, out, sizeof(out));
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	CHECK_STR(out, "blocks=256 loops=1\n");
+	CHECK_UEQ(stats(forked_m).loops, 0);
+	for (n = 0; n < 280 && !c.calls; n++, k++)
+		CHECK((blk[k] = tide_kvmalloc(4096, 0)) != NULL);
+	CHECK_EQ(n, 241);
+	CHECK_UEQ(stats(forked_m).loops, 1);
+	CHECK_EQ(c.calls, 13);
+	while (k--)
+		tide_kvfree(blk[k]);
+	tide_shrinker_free(s);
+	tide_monitor_free(forked_m);
+	remove_tmpdir();
+}
+
 /* ---- levels that act, simulate ---------------------------------------- */
 
 /*
@@ -2419,6 +2585,8 @@ RUN_TESTS(T(watch_fifo_write_runs_medium_reclaim_loop),
 	  T(sensor_reclaim_honours_the_allocations_noio),
 	  T(a_loop_that_freed_nothing_holds_the_next_back),
 	  T(heap_blocks_are_charged_from_the_low_watermark_on),
+	  T(heap_charges_reach_the_sensor_in_batches_within_the_bound),
+	  T(forked_child_starts_with_no_held_back_charge),
 	  T(medium_frees_a_quarter_critical_everything),
 	  T(simulate_delivers_levels_like_a_source),
 	  T(levels_of_several_sources_combine_to_the_highest),

@@ -3,12 +3,27 @@
  * sensor.c - the allocation as a pressure sensor (see internal.h).
  *
  * While a limit watcher runs, kv and the arena charge the bytes they add.
- * The common path is two relaxed atomics (is a monitor armed; add to the
- * count).  Each time the count passes the step - an eighth of the headroom
- * left under the high watermark, at least 1 MiB - the allocating thread
- * reads the working set and, over the high watermark, runs the monitor's
- * reclaim loop before it returns.  Events and polling can lag a program
- * that allocates at memory speed; the allocation cannot.
+ * Each thread adds its charges up in a counter of its own and hands the
+ * sum to the shared count once it reaches the local step (LOCAL_STEP);
+ * the common path is a relaxed load (is a monitor armed) and an add to a
+ * thread-local counter, no shared write: heap-sized kv blocks, charged
+ * from the low watermark on, would otherwise all write one cache line.
+ * Each time the shared count passes the step - an eighth of the headroom
+ * left under the high watermark, at least 1 MiB - the thread that passed
+ * it reads the working set and, over the high watermark, runs the
+ * monitor's reclaim loop before it returns.  Events and polling can lag a
+ * program that allocates at memory speed; the allocation cannot.
+ *
+ * The bound: each thread holds back less than the local step, so a burst
+ * is measured once its charges pass the step plus at most threads x the
+ * local step (precisely: the other threads' held-back charges; the thread
+ * whose hand-over passes the step holds nothing back), unless that
+ * hand-over may not reclaim (TIDE_NORECLAIM, inside a shrinker): then the
+ * next one measures.  A thread that exits loses what it held back (less
+ * than the local step; there is no exit hook, by design): the next check
+ * comes that much later.  Held-back charges outlive a check or a new
+ * arming and count toward the next step, which may come that much
+ * earlier; a forked child starts with none (sensor_atfork_child()).
  *
  * One monitor arms the sensor at a time (the first with a limit watcher).
  * The read lock keeps it alive while a charge uses it; disarming takes the
@@ -22,12 +37,36 @@
 #include "internal.h"
 #include "pressure/source.h"
 
-static _Atomic(struct tide_monitor *) armed;
-static atomic_size_t charged;
-static atomic_size_t step = (size_t)1 << 20;
-static atomic_flag busy = ATOMIC_FLAG_INIT;
+/*
+ * The most a thread holds back: LOCAL_STEP, or a sixteenth of the step if
+ * that is less (the step is at least 1 MiB today, so 64 KiB).
+ */
+#define LOCAL_STEP ((size_t)64 << 10)
+#define LOCAL_DIV 16
+
+/*
+ * Read on every charge, written at an arming or a check; the count, which
+ * every hand-over writes, on a line of its own.
+ */
+static struct {
+	_Alignas(64) _Atomic(struct tide_monitor *) armed;
+	atomic_size_t step, local_step;
+} rd = { NULL, (size_t)1 << 20, LOCAL_STEP };
+static struct {
+	_Alignas(64) atomic_size_t charged;
+	atomic_flag busy;
+} wr = { 0, ATOMIC_FLAG_INIT };
 static pthread_rwlock_t lock = PTHREAD_RWLOCK_INITIALIZER;
 static _Thread_local bool reading; /* this thread holds the read lock */
+static _Thread_local size_t held; /* charged, not handed over yet */
+
+static void set_step(size_t v)
+{
+	atomic_store_explicit(&rd.step, v, memory_order_relaxed);
+	atomic_store_explicit(&rd.local_step,
+			      TIDE__MIN(LOCAL_STEP, v / LOCAL_DIV),
+			      memory_order_relaxed);
+}
 
 /*
  * In a forked child the monitor that armed the sensor is inert (its pid is
@@ -39,10 +78,12 @@ static _Thread_local bool reading; /* this thread holds the read lock */
  */
 static void sensor_atfork_child(void)
 {
-	atomic_store(&armed, NULL);
+	atomic_store(&rd.armed, NULL);
 	tide__kv_watch(false);
-	atomic_store(&charged, 0);
-	atomic_flag_clear(&busy);
+	atomic_store(&wr.charged, 0);
+	/* what the forking thread held back was the parent's */
+	held = 0;
+	atomic_flag_clear(&wr.busy);
 	if (reading) /* ours to release (the others' threads are gone) */
 		pthread_rwlock_unlock(&lock);
 	reading = false;
@@ -68,10 +109,10 @@ bool tide__sensor_arm(struct tide_monitor *m, size_t first)
 
 	tide__sensor_fork_register();
 	pthread_rwlock_wrlock(&lock);
-	ok = atomic_compare_exchange_strong(&armed, &none, m);
+	ok = atomic_compare_exchange_strong(&rd.armed, &none, m);
 	if (ok) {
-		atomic_store(&step, first);
-		atomic_store(&charged, 0);
+		set_step(first);
+		atomic_store(&wr.charged, 0);
 	}
 	pthread_rwlock_unlock(&lock);
 	return ok;
@@ -81,17 +122,17 @@ void tide__sensor_disarm(struct tide_monitor *m, bool wait)
 {
 	struct tide_monitor *expect = m;
 
-	if (atomic_load_explicit(&armed, memory_order_relaxed) != m)
+	if (atomic_load_explicit(&rd.armed, memory_order_relaxed) != m)
 		return;
 	if (!wait) {
 		/* A forked child: the lock may be held by a thread that does
 		 * not exist here. */
-		atomic_compare_exchange_strong(&armed, &expect, NULL);
+		atomic_compare_exchange_strong(&rd.armed, &expect, NULL);
 		return;
 	}
 	pthread_rwlock_wrlock(&lock);
-	if (atomic_load(&armed) == m) {
-		atomic_store(&armed, NULL);
+	if (atomic_load(&rd.armed) == m) {
+		atomic_store(&rd.armed, NULL);
 		tide__kv_watch(false);
 	}
 	pthread_rwlock_unlock(&lock);
@@ -103,35 +144,48 @@ void tide__sensor_watch(struct tide_monitor *m, uint64_t value, uint64_t low)
 
 	/* Both of the monitor's readers may call this at once: each
 	 * compares with what kv does now, so the last reading wins. */
-	if (atomic_load_explicit(&armed, memory_order_relaxed) == m &&
+	if (atomic_load_explicit(&rd.armed, memory_order_relaxed) == m &&
 	    tide__kv_watching() != on)
 		tide__kv_watch(on);
 }
 
-void tide__sensor_charge(size_t bytes, unsigned flags)
+/*
+ * Hand @bytes over to the shared count; at the step, measure.  Out of
+ * line, so that the common path (an add to this thread's counter) stays
+ * short.
+ */
+__attribute__((noinline)) static void hand_over(size_t bytes, unsigned flags)
 {
 	struct tide_monitor *m;
-	size_t n;
+	size_t n, s = atomic_load_explicit(&rd.step, memory_order_relaxed);
 
-	if (!atomic_load_explicit(&armed, memory_order_relaxed))
-		return;
-	n = atomic_fetch_add_explicit(&charged, bytes, memory_order_relaxed) +
+	n = atomic_fetch_add_explicit(&wr.charged, bytes,
+				      memory_order_relaxed) +
 	    bytes;
-	if (n < atomic_load_explicit(&step, memory_order_relaxed))
+	if (n < s)
 		return;
 	if ((flags & TIDE_NORECLAIM) || tide__in_reclaim())
-		return; /* the next charge that may reclaim does it */
+		return; /* the next hand-over that may reclaim does it */
 	/* One thread measures at a time; the others go on allocating. */
-	if (atomic_flag_test_and_set(&busy))
+	if (atomic_flag_test_and_set(&wr.busy))
 		return;
-	atomic_store_explicit(&charged, 0, memory_order_relaxed);
+	/*
+	 * Take what is counted now, not more: hand-overs made meanwhile by
+	 * other threads stay for the next step.  Only the holder of @busy
+	 * takes, so the count never goes below zero; under the step, the
+	 * holder before us took this hand-over already.
+	 */
+	n = atomic_load_explicit(&wr.charged, memory_order_relaxed);
+	if (n < s) {
+		atomic_flag_clear(&wr.busy);
+		return;
+	}
+	atomic_fetch_sub_explicit(&wr.charged, n, memory_order_relaxed);
 	if (!pthread_rwlock_tryrdlock(&lock)) {
 		reading = true;
-		m = atomic_load(&armed);
+		m = atomic_load(&rd.armed);
 		if (m)
-			atomic_store_explicit(&step,
-					      tide__monitor_sense(m, flags),
-					      memory_order_relaxed);
+			set_step(tide__monitor_sense(m, flags));
 		/* not in a child forked meanwhile by a callback of ours,
 		 * whose fork handler released it */
 		if (reading) {
@@ -139,5 +193,20 @@ void tide__sensor_charge(size_t bytes, unsigned flags)
 			pthread_rwlock_unlock(&lock);
 		}
 	}
-	atomic_flag_clear(&busy);
+	atomic_flag_clear(&wr.busy);
+}
+
+void tide__sensor_charge(size_t bytes, unsigned flags)
+{
+	size_t n;
+
+	if (!atomic_load_explicit(&rd.armed, memory_order_relaxed))
+		return;
+	n = held + bytes;
+	if (n < atomic_load_explicit(&rd.local_step, memory_order_relaxed)) {
+		held = n;
+		return;
+	}
+	held = 0;
+	hand_over(n, flags);
 }
