@@ -385,104 +385,11 @@ static int read_config(const struct tide_ctl_config *cfg,
 	return 0;
 }
 
-/* Create @dir 0700 or check the one that is there. */
-static int check_dir(const char *dir)
-{
-	struct stat st;
-	int r = tide__os_mkdir(dir, 0700);
-	bool made = !r;
-
-	if (r && r != -EEXIST)
-		return r;
-	r = tide__os_lstat(dir, &st);
-	if (r)
-		return r;
-	if (!S_ISDIR(st.st_mode))
-		return -ENOTDIR;
-	if (st.st_uid != tide__os_geteuid())
-		return -EPERM;
-	if ((st.st_mode & 07777) != 0700) {
-		/* The umask may have taken bits off the one we made. */
-		if (!made)
-			return -EPERM;
-		return tide__os_chmod(dir, 0700);
-	}
-	return 0;
-}
-
-/* "123.sock" -> 123; 0 for every other name. */
-static pid_t sock_pid(const char *name)
-{
-	unsigned long v = 0;
-	const char *p = name;
-
-	while (*p >= '0' && *p <= '9' && v <= INT_MAX / 10)
-		v = v * 10 + (unsigned long)(*p++ - '0');
-	if (p == name || strcmp(p, ".sock") || !v || v > INT_MAX)
-		return 0;
-	return (pid_t)v;
-}
-
-/*
- * Remove the sockets of dead processes and a stale one of our own pid.
- * getdents64 (tide__os_getdents), not opendir(): that would allocate
- * outside os.c.
- */
-static int clean_dir(const char *dir, pid_t self)
-{
-	char buf[4096];
-	ssize_t n;
-	int r = 0;
-	int dfd = tide__os_open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
-
-	if (dfd < 0)
-		return dfd;
-	while ((n = tide__os_getdents(dfd, buf, sizeof(buf))) > 0) {
-		for (ssize_t off = 0; off < n;) {
-			unsigned short reclen;
-			const char *name = buf + off + 19;
-			pid_t pid = sock_pid(name);
-			struct stat st;
-
-			memcpy(&reclen, buf + off + 16, sizeof(reclen));
-			off += reclen;
-			if (!pid)
-				continue;
-			if (tide__os_lstatat(dfd, name, &st))
-				continue;
-			if (pid == self) {
-				if (!S_ISSOCK(st.st_mode)) {
-					r = -EEXIST;
-					continue;
-				}
-			} else if (!S_ISSOCK(st.st_mode) ||
-				   tide__os_pid_probe(pid) != -ESRCH) {
-				continue;
-			}
-			tide__os_unlinkat(dfd, name);
-		}
-	}
-	tide__os_close(dfd);
-	return r;
-}
-
 static int epoll_add(int epfd, int fd, uint32_t tag)
 {
 	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = tag };
 
 	return tide__os_epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
-}
-
-/* @dir's PID.sock for process @pid into @sa; 0 or -ENAMETOOLONG. */
-static int sock_addr(const char *dir, pid_t pid, struct sockaddr_un *sa)
-{
-	size_t need;
-
-	memset(sa, 0, sizeof(*sa));
-	sa->sun_family = AF_UNIX;
-	need = (size_t)snprintf(sa->sun_path, sizeof(sa->sun_path),
-				"%s/%d.sock", dir, (int)pid);
-	return need < sizeof(sa->sun_path) ? 0 : -ENAMETOOLONG;
 }
 
 /*
@@ -492,7 +399,7 @@ static int sock_addr(const char *dir, pid_t pid, struct sockaddr_un *sa)
  * socket there that takes a connection is alive.  A weak listener (@weak,
  * the shim's) leaves it alone: -EBUSY.  Any other asks it to "yield": the
  * shim's closes its socket and answers "ok", leaving the path to us
- * (clean_dir() then removes the file); any other answer, or none within
+ * (tide__ctl_clean_dir() then removes the file); any other answer, or none within
  * the default timeout, is -EBUSY.  A socket nobody listens on is a dead
  * process's: 0.  ctl_op_lock held, not ctl_lock: this waits for another
  * thread's answer.
@@ -507,7 +414,7 @@ static int take_over(const struct sockaddr_un *sa, bool weak)
 	int fd, r;
 
 	if (tide__os_lstat(sa->sun_path, &st) || !S_ISSOCK(st.st_mode))
-		return 0; /* nothing there, or clean_dir()'s -EEXIST */
+		return 0; /* nothing there, or tide__ctl_clean_dir()'s -EEXIST */
 	pthread_mutex_lock(&tide__ctl_lock);
 	fd = ctl_probe_fd = tide__os_unix_socket(true);
 	pthread_mutex_unlock(&tide__ctl_lock);
@@ -671,7 +578,7 @@ static int ctl_open(struct ctl *c, const char *dir,
 	if (!c->path)
 		return -ENOMEM;
 	memcpy(c->path, sa.sun_path, need + 1);
-	r = clean_dir(dir, c->pid);
+	r = tide__ctl_clean_dir(dir, c->pid);
 	if (r)
 		return r;
 	c->epfd = tide__os_epoll_create();
@@ -761,9 +668,9 @@ static int listen_as(const struct tide_ctl_config *cfg, bool weak)
 	r = ctl ? -EBUSY : 0;
 	pthread_mutex_unlock(&tide__ctl_lock);
 	if (!r)
-		r = sock_addr(dir, tide__os_getpid(), &sa);
+		r = tide__ctl_sock_addr(dir, tide__os_getpid(), &sa);
 	if (!r)
-		r = check_dir(dir);
+		r = tide__ctl_check_dir(dir);
 	if (!r)
 		r = take_over(&sa, weak);
 	/*

@@ -96,6 +96,15 @@ extern pthread_mutex_t tide__ctl_lock;
 /* ctl.c: answer "yield" from @k's peer; a static line.  ctl_lock held. */
 const char *tide__ctl_yield(struct ctl *c, const struct conn *k);
 
+/* ctl_dir.c: make @dir 0700 or check the one there; 0 or -errno. */
+int tide__ctl_check_dir(const char *dir);
+/* ctl_dir.c: remove dead processes' sockets in @dir (-EEXIST: @self's
+ * PID.sock there is no socket). */
+int tide__ctl_clean_dir(const char *dir, pid_t self);
+/* ctl_dir.c: @dir's PID.sock for @pid into @sa; 0 or -ENAMETOOLONG. */
+struct sockaddr_un;
+int tide__ctl_sock_addr(const char *dir, pid_t pid, struct sockaddr_un *sa);
+
 /* ctl.c: the yielded weak listener's check, at c->relisten_at (see there). */
 void tide__ctl_relisten(struct ctl *c);
 
