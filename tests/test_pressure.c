@@ -2254,6 +2254,317 @@ TEST(forked_child_starts_with_no_held_back_charge)
 	remove_tmpdir();
 }
 
+/*
+ * A reload: a second monitor made, then the first (which armed the
+ * sensor) freed.  The sensor passes to the oldest monitor left with a
+ * limit watcher, never to one made later.  A user trial's cache of 1 MiB
+ * blocks (no monitor thread) was OOM-killed after a reload in 4 of 4 runs:
+ * the sensor stayed off.  Fake group over high (see over_high()): every
+ * charge of 2 MiB measures, each loop is 13 counts of the cache; between
+ * loops the group grows past the idle margin (7 MiB).
+ */
+TEST(sensor_passes_to_the_oldest_monitor_left)
+{
+	struct tide_monitor_config cfg;
+	struct io_counter c = { 0 };
+	struct tide_monitor *a = NULL, *b = NULL, *later = NULL;
+	struct tide_shrinker *s = over_high(&cfg, &a, "reload", &io_ops, &c);
+	void *p;
+
+	CHECK_EQ(tide_monitor_new(&b, &cfg), 0);
+	tide_monitor_free(a);
+	/* b armed: 90 MiB is over its low watermark, heap blocks watched */
+	CHECK(tide__kv_watching());
+	p = tide_kvmalloc(2u << 20, 0);
+	CHECK(p);
+	tide_kvfree(p);
+	CHECK_EQ(c.calls, 13);
+	CHECK_UEQ(stats(b).events, 1);
+	CHECK_UEQ(stats(b).loops, 1);
+	/* a monitor made later does not take it */
+	CHECK_EQ(tide_monitor_new(&later, &cfg), 0);
+	write_file(tmp_path("memory.current"), "%llu\n",
+		   (unsigned long long)(97 * MiB));
+	p = tide_kvmalloc(2u << 20, 0);
+	tide_kvfree(p);
+	CHECK_EQ(c.calls, 26);
+	CHECK_UEQ(stats(b).loops, 2);
+	CHECK_UEQ(stats(later).events, 0);
+	CHECK_UEQ(stats(later).loops, 0);
+	/* b goes too: the one left takes it */
+	tide_monitor_free(b);
+	CHECK(tide__kv_watching());
+	write_file(tmp_path("memory.current"), "%llu\n",
+		   (unsigned long long)(104 * MiB));
+	p = tide_kvmalloc(2u << 20, 0);
+	tide_kvfree(p);
+	CHECK_EQ(c.calls, 39);
+	CHECK_UEQ(stats(later).events, 1);
+	CHECK_UEQ(stats(later).loops, 1);
+	/* none left: off, fast paths back */
+	tide_monitor_free(later);
+	CHECK(!tide__kv_watching());
+	p = tide_kvmalloc(2u << 20, 0);
+	tide_kvfree(p);
+	CHECK_EQ(c.calls, 39);
+	tide_shrinker_free(s);
+	remove_tmpdir();
+}
+
+/* The reverse: the later monitor freed first leaves the first armed. */
+TEST(sensor_stays_with_the_first_monitor_when_a_later_one_goes)
+{
+	struct tide_monitor_config cfg;
+	struct io_counter c = { 0 };
+	struct tide_monitor *a = NULL, *b = NULL;
+	struct tide_shrinker *s = over_high(&cfg, &a, "keep", &io_ops, &c);
+	void *p;
+
+	CHECK_EQ(tide_monitor_new(&b, &cfg), 0);
+	tide_monitor_free(b);
+	CHECK(tide__kv_watching());
+	p = tide_kvmalloc(2u << 20, 0);
+	CHECK(p);
+	tide_kvfree(p);
+	CHECK_EQ(c.calls, 13);
+	CHECK_UEQ(stats(a).events, 1);
+	CHECK_UEQ(stats(a).loops, 1);
+	tide_shrinker_free(s);
+	tide_monitor_free(a);
+	remove_tmpdir();
+}
+
+static struct tide_monitor *forked_m2;
+
+static void child_reload(void *arg)
+{
+	const struct tide_monitor_config *cfg = arg;
+	struct tide_monitor *own = NULL, *own2 = NULL;
+	void *p;
+
+	write_file(tmp_path("memory.current"), "%llu\n",
+		   (unsigned long long)(90 * MiB));
+	if (tide_monitor_new(&own, cfg) || tide_monitor_new(&own2, cfg))
+		_exit(2);
+	/* the inherited two are older, but inert here */
+	tide_monitor_free(own);
+	p = tide_kvmalloc(2u << 20, 0);
+	printf("own2=%llu inherited=%llu,%llu\n", stats(own2).loops,
+	       stats(forked_m).loops, stats(forked_m2).loops);
+	tide_kvfree(p);
+	tide_monitor_free(own2);
+	tide_monitor_free(forked_m2);
+	tide_monitor_free(forked_m);
+}
+
+/*
+ * In a forked child the sensor passes from the child's first monitor to
+ * its second, never to one it inherited; the parent's stays armed.
+ */
+TEST(sensor_passes_to_a_childs_own_monitor_never_an_inherited_one)
+{
+	struct tide_monitor_config cfg = {
+		.size = sizeof(cfg),
+		.sources = TIDE_SOURCE_CGROUP2,
+		.flags = TIDE_MONITOR_NO_TRIM,
+	};
+	char out[256];
+	void *p;
+	int st;
+
+	make_tmpdir();
+	fake_cgroup2(100 * MiB, 10 * MiB);
+	cfg.cgroup2_dir = tmpdir;
+	CHECK_EQ(tide_monitor_new(&forked_m, &cfg), 0);
+	CHECK_EQ(tide_monitor_new(&forked_m2, &cfg), 0);
+	st = th_fork(child_reload, &cfg, out, sizeof(out));
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	CHECK_STR(out, "own2=1 inherited=0,0\n");
+	/* the child left the group at 90 MiB: the parent's first measures
+	 * (its step, from 10 MiB: an eighth of 65 MiB) */
+	p = tide_kvmalloc(16u << 20, 0);
+	tide_kvfree(p);
+	CHECK_UEQ(stats(forked_m).loops, 1);
+	CHECK_UEQ(stats(forked_m2).loops, 0);
+	tide_monitor_free(forked_m2);
+	tide_monitor_free(forked_m);
+	remove_tmpdir();
+}
+
+static struct tide_monitor_config race_cfg;
+static atomic_int race_made;
+
+static void *reload_thread(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < 100; i++) {
+		struct tide_monitor *m = NULL;
+		void *p;
+
+		if (tide_monitor_new(&m, &race_cfg))
+			return (void *)1;
+		atomic_fetch_add(&race_made, 1);
+		p = tide_kvmalloc(2u << 20, 0);
+		if (!p)
+			return (void *)2;
+		tide_kvfree(p);
+		tide_monitor_free(m);
+	}
+	return NULL;
+}
+
+/*
+ * Two threads make and free monitors of their own (newer) and allocate
+ * through the sensor while the monitor that armed it is freed: the sensor
+ * passes to the oldest left, never to one of theirs, and still serves it
+ * once they are done; with that one freed too, a monitor made afterwards
+ * arms it.  Every measure counts an event of the monitor armed.  ASan and
+ * TSan builds check the hand-overs.
+ */
+TEST(sensor_hand_over_races_creation_and_free)
+{
+	struct tide_monitor *first = NULL, *second = NULL, *last = NULL;
+	unsigned long long events;
+	pthread_t t[2];
+	void *ret;
+	void *p;
+
+	make_tmpdir();
+	fake_cgroup2(100 * MiB, 90 * MiB);
+	race_cfg = (struct tide_monitor_config){
+		.size = sizeof(race_cfg),
+		.sources = TIDE_SOURCE_CGROUP2,
+		.flags = TIDE_MONITOR_NO_TRIM,
+		.cgroup2_dir = tmpdir,
+	};
+	CHECK_EQ(tide_monitor_new(&first, &race_cfg), 0);
+	CHECK_EQ(tide_monitor_new(&second, &race_cfg), 0);
+	for (int i = 0; i < 2; i++)
+		CHECK_EQ(pthread_create(&t[i], NULL, reload_thread, NULL), 0);
+	tide_monitor_free(first);
+	for (int i = 0; i < 2; i++) {
+		CHECK_EQ(pthread_join(t[i], &ret), 0);
+		CHECK(ret == NULL);
+	}
+	CHECK_EQ(atomic_load(&race_made), 200);
+	CHECK(tide__kv_watching());
+	events = stats(second).events;
+	p = tide_kvmalloc(2u << 20, 0);
+	tide_kvfree(p);
+	CHECK_UEQ(stats(second).events, events + 1);
+	tide_monitor_free(second);
+	CHECK(!tide__kv_watching());
+	CHECK_EQ(tide_monitor_new(&last, &race_cfg), 0);
+	CHECK(tide__kv_watching());
+	p = tide_kvmalloc(2u << 20, 0);
+	tide_kvfree(p);
+	CHECK_UEQ(stats(last).events, 1);
+	tide_monitor_free(last);
+	remove_tmpdir();
+}
+
+/* ---- freeing the monitor from its own callback (misuse) --------------- */
+
+static struct tide_monitor *self_m;
+
+static void print_misuse(const char *what, const void *ptr, void *arg)
+{
+	printf("report: %s (%s)\n", what, ptr == self_m ? "self" : "other");
+	(void)arg;
+	fflush(stdout);
+}
+
+static void free_self_level(enum tide_pressure_level lvl, void *arg)
+{
+	(void)lvl;
+	(void)arg;
+	tide_monitor_free(self_m);
+	printf("free returned\n");
+}
+
+static unsigned long free_self_scan(void *priv, struct tide_shrink_control *sc)
+{
+	(void)priv;
+	(void)sc;
+	tide_monitor_free(self_m);
+	printf("free returned\n");
+	return 0;
+}
+
+static const struct tide_shrinker_ops free_self_ops = {
+	.count_objects = forker_count,
+	.scan_objects = free_self_scan,
+};
+
+/* mode 0: on_level on the monitor's thread; 1: on_level in a dispatch;
+ * 2: a shrinker run by the sensor's reclaim on the allocating thread */
+static void free_self_child(void *arg)
+{
+	int mode = *(int *)arg;
+	struct tide_monitor_config cfg = {
+		.size = sizeof(cfg),
+		.sources = TIDE_SOURCE_NONE,
+		.flags = TIDE_MONITOR_NO_TRIM,
+		.on_level = free_self_level,
+	};
+	struct pollfd pfd;
+
+	alarm(10); /* the old code deadlocks in mode 2 */
+	tide_set_error_handler(print_misuse, NULL);
+	if (mode == 2) {
+		cfg.sources = TIDE_SOURCE_CGROUP2;
+		cfg.cgroup2_dir = tmpdir;
+		if (tide_monitor_new(&self_m, &cfg))
+			_exit(2);
+		tide_shrinker_register(tide_shrinker_alloc("self"),
+				       &free_self_ops, NULL);
+		tide_kvfree(tide_kvmalloc(2u << 20, 0));
+	} else {
+		if (tide_monitor_new(&self_m, &cfg))
+			_exit(2);
+		if (mode == 0 && tide_monitor_start(self_m))
+			_exit(3);
+		tide_monitor_simulate(self_m, TIDE_PRESSURE_MEDIUM);
+		if (mode == 0) {
+			sleep_ms(2000);
+		} else {
+			pfd = (struct pollfd){ .fd = tide_monitor_fd(self_m),
+					       .events = POLLIN };
+			if (poll(&pfd, 1, 2000) != 1)
+				_exit(4);
+			tide_monitor_dispatch(self_m);
+		}
+	}
+	printf("returned\n");
+}
+
+/*
+ * tide_monitor_free() from a callback its monitor runs is reported and
+ * aborts, as tide_shrinker_free() from its own callback does.  Before, on
+ * the monitor's thread the free returned and the thread read the freed
+ * monitor: mistaken for a forked child, it ended the whole process with
+ * exit status 0; from a shrinker of the sensor's reclaim it deadlocked.
+ */
+TEST(free_from_a_callback_of_the_monitor_is_reported_and_aborts)
+{
+	char out[1024];
+
+	make_tmpdir();
+	fake_cgroup2(100 * MiB, 90 * MiB); /* mode 2: over high */
+	for (int mode = 0; mode < 3; mode++) {
+		int st = th_fork(free_self_child, &mode, out, sizeof(out));
+
+		if (!WIFSIGNALED(st) || WTERMSIG(st) != SIGABRT ||
+		    strcmp(out, "report: tide_monitor_free: called from a "
+				"callback the monitor runs (its level "
+				"callback or a shrinker of its reclaim) "
+				"(self)\n"))
+			FAIL("mode %d: status %#x, output \"%s\"", mode, st,
+			     out);
+	}
+	remove_tmpdir();
+}
+
 /* ---- levels that act, simulate ---------------------------------------- */
 
 /*
@@ -2587,6 +2898,11 @@ RUN_TESTS(T(watch_fifo_write_runs_medium_reclaim_loop),
 	  T(heap_blocks_are_charged_from_the_low_watermark_on),
 	  T(heap_charges_reach_the_sensor_in_batches_within_the_bound),
 	  T(forked_child_starts_with_no_held_back_charge),
+	  T(sensor_passes_to_the_oldest_monitor_left),
+	  T(sensor_stays_with_the_first_monitor_when_a_later_one_goes),
+	  T(sensor_passes_to_a_childs_own_monitor_never_an_inherited_one),
+	  T(sensor_hand_over_races_creation_and_free),
+	  T(free_from_a_callback_of_the_monitor_is_reported_and_aborts),
 	  T(medium_frees_a_quarter_critical_everything),
 	  T(simulate_delivers_levels_like_a_source),
 	  T(levels_of_several_sources_combine_to_the_highest),

@@ -13,7 +13,9 @@
  *      (page cache charged to the group): it must keep at least a third of
  *      the limit as objects (the working set, not usage, is compared);
  *  (d) on its own group, with the monitor never started or dispatched: only
- *      the allocation sensor acts, at memset speed.
+ *      the allocation sensor acts, at memset speed;
+ *  (e) as (d), after a reload: a second monitor made, then the first (the
+ *      one that armed the sensor) freed; the sensor passes to the second.
  * Each scenario runs a control without a monitor, which must be OOM-killed
  * (proof that the limit is real).  Needs root and a writable cgroup v1
  * memory hierarchy; skips (77) otherwise.
@@ -35,7 +37,7 @@
 #define ENTRIES 640
 #define FILE_SIZE (256 * MiB)
 
-enum scenario { OWN, PARENT, PAGE_CACHE, SENSOR };
+enum scenario { OWN, PARENT, PAGE_CACHE, SENSOR, RELOAD };
 
 static char top_dir[PATH_MAX]; /* the group the test creates */
 static char leaf_dir[PATH_MAX + 16]; /* where the workload runs */
@@ -161,7 +163,13 @@ static void workload(void *arg)
 	tide_shrinker_register(s, &ops, &c);
 	if (monitored) {
 		r = tide_monitor_new(&m, NULL);
-		if (!r && scen != SENSOR)
+		if (!r && scen == RELOAD) {
+			struct tide_monitor *first = m;
+
+			r = tide_monitor_new(&m, NULL);
+			tide_monitor_free(first);
+		}
+		if (!r && scen != SENSOR && scen != RELOAD)
 			r = tide_monitor_start(m);
 		if (r) {
 			printf("monitor: %s\n", tide_strerror(r));
@@ -376,6 +384,22 @@ TEST(d_sensor_alone_keeps_a_memset_speed_cache_alive)
 	survive_or_die(&mon);
 	/* never started, never dispatched: every loop ran on the allocating
 	 * thread */
+	CHECK_CMP(mon.loops, >=, 1);
+}
+
+/*
+ * A user trial's reload (no monitor thread, 1 MiB kv blocks written to 2x
+ * the limit) was OOM-killed 4 times in 4: the sensor stayed off once the
+ * monitor that armed it was freed.
+ */
+TEST(e_sensor_passes_on_at_a_reload_and_keeps_the_cache_alive)
+{
+	struct result mon;
+
+	scen = RELOAD;
+	make_groups();
+	survive_or_die(&mon);
+	/* the second monitor's loops, all on the allocating thread */
 	CHECK_CMP(mon.loops, >=, 1);
 }
 
@@ -734,6 +758,7 @@ RUN_TESTS(T(a_limit_on_own_group_survived_with_defaults),
 	  T(b_limit_on_parent_survived_from_child),
 	  T(c_page_cache_reader_keeps_a_third_of_the_limit_as_objects),
 	  T(d_sensor_alone_keeps_a_memset_speed_cache_alive),
+	  T(e_sensor_passes_on_at_a_reload_and_keeps_the_cache_alive),
 	  T(process_moved_to_another_group_is_rediscovered),
 	  T(watcher_lost_to_a_descriptor_limit_after_a_move_comes_back),
 	  T(set_watermarks_moves_the_v1_usage_threshold))

@@ -254,6 +254,63 @@ TEST(move_seen_in_a_proc_self_cgroup_over_4_kib)
 	tree_done();
 }
 
+/* ---- the sensor passes on when a move leaves its monitor without a limit */
+
+static struct tide_monitor_stats mon_stats(struct tide_monitor *m)
+{
+	struct tide_monitor_stats st;
+
+	tide_monitor_stats(m, &st);
+	return st;
+}
+
+/*
+ * A follows the process (discovery): on group a (memory.high 100 MiB,
+ * 90 MiB used: over high) its v2 limit watcher arms the sensor; B watches
+ * a's directory as configured.  Moved to b (no limit), A has no limit
+ * watcher left: the sensor passes to B, which measures the next charge.
+ */
+TEST(sensor_passes_on_when_a_move_leaves_its_monitor_without_a_limit)
+{
+	struct tide_monitor_config ca, cb;
+	struct tide_monitor *a = NULL, *b = NULL;
+	void *p;
+
+	v2_tree(0);
+	put("unified/a/memory.high", "%llu\n", (unsigned long long)(100 * MiB));
+	put("unified/a/memory.max", "max\n");
+	put("unified/a/memory.current", "%llu\n",
+	    (unsigned long long)(90 * MiB));
+	put("unified/a/memory.events", "low 0\nhigh 0\nmax 0\noom 0\n");
+	put("unified/b/memory.high", "max\n");
+	put("unified/b/memory.max", "max\n");
+	put("unified/b/memory.events", "low 0\nhigh 0\nmax 0\noom 0\n");
+	budget_config(&ca);
+	ca.sources = TIDE_SOURCE_CGROUP2 | TIDE_SOURCE_NONE;
+	ca.high_watermark = 0;
+	cb = ca;
+	cb.cgroup2_dir = at("unified/a");
+	CHECK_EQ(tide_monitor_new(&a, &ca), 0);
+	CHECK_EQ(tide_monitor_source(a), TIDE_SOURCE_CGROUP2);
+	CHECK_EQ(tide_monitor_new(&b, &cb), 0);
+	CHECK_EQ(tide_monitor_source(b), TIDE_SOURCE_CGROUP2);
+	p = tide_kvmalloc(2u << 20, 0);
+	tide_kvfree(p);
+	CHECK_UEQ(mon_stats(a).events, 1);
+	CHECK_UEQ(mon_stats(b).events, 0);
+
+	put_self("b");
+	CHECK(th_tick(a, 1000));
+	CHECK_EQ(tide_monitor_source(a), TIDE_SOURCE_NONE);
+	p = tide_kvmalloc(2u << 20, 0);
+	tide_kvfree(p);
+	CHECK_UEQ(mon_stats(a).events, 1);
+	CHECK_UEQ(mon_stats(b).events, 1);
+	tide_monitor_free(b);
+	tide_monitor_free(a);
+	tree_done();
+}
+
 /* ---- graded PSI on the own v2 group follows a move ------------------------- */
 
 static const char *v2_root(void)
@@ -460,4 +517,5 @@ TEST(set_watermarks_re_registers_the_v1_threshold_or_changes_nothing)
 RUN_TESTS(T(budget_in_cgroup_mode_follows_a_move),
 	  T(move_seen_in_a_proc_self_cgroup_over_4_kib),
 	  T(psi_cgroup_follows_a_move),
-	  T(set_watermarks_re_registers_the_v1_threshold_or_changes_nothing))
+	  T(set_watermarks_re_registers_the_v1_threshold_or_changes_nothing),
+	  T(sensor_passes_on_when_a_move_leaves_its_monitor_without_a_limit))

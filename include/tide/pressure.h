@@ -83,7 +83,8 @@ enum tide_budget_measure {
  *
  * Called on the thread that runs the monitor (its own thread, or the caller
  * of tide_monitor_dispatch()), before the reclaim the signal causes.  It
- * must not call tide_monitor_free() on its monitor.
+ * must not call tide_monitor_free() on its monitor: that is reported
+ * through the error handler and aborts (see tide_set_error_handler()).
  */
 typedef void (*tide_level_fn)(enum tide_pressure_level level, void *arg);
 
@@ -203,7 +204,8 @@ struct tide_monitor; /* opaque */
  *
  * Finds the effective memory limit, opens every source of @cfg->sources
  * that applies (see TIDE_SOURCE_*) and, when a limit watcher runs, arms the
- * allocation sensor (one monitor at a time).  $MEMORY_PRESSURE_WATCH set to
+ * allocation sensor (one monitor at a time: the oldest live one with a
+ * limit watcher; a later one takes it over when that one is freed).  $MEMORY_PRESSURE_WATCH set to
  * empty or to /dev/null (any spelling) turns monitoring off: the mask is
  * then %TIDE_SOURCE_NONE.  Level and watermark signals are answered only
  * from tide_monitor_start()'s thread or tide_monitor_dispatch(); the sensor
@@ -437,8 +439,9 @@ TIDE_API void tide_purge_stats(struct tide_purge_stats *st);
  * tide_monitor_free() - stop and destroy a monitor.
  * @m: the monitor, or NULL.
  *
- * Stops and joins the monitor's thread if started, disarms the sensor and
- * closes every descriptor.  In a process that inherited @m across fork()
+ * Stops and joins the monitor's thread if started, disarms the sensor (it
+ * passes to the oldest other live monitor with a limit watcher, if any)
+ * and closes every descriptor.  In a process that inherited @m across fork()
  * it only closes that process's copies of the descriptors and frees the
  * memory: the parent's monitor goes on.  Fork handlers take every
  * monitor's lock around fork(), so a child's copy is never caught halfway
@@ -449,9 +452,11 @@ TIDE_API void tide_purge_stats(struct tide_purge_stats *st);
  * A control socket listener still reporting on @m (call tide_ctl_close()
  * first) lets go of it: reported, see &struct tide_ctl_config.
  *
- * Context: any thread but the monitor's own (not from @on_level); may wait
- * for a running reclaim loop (also one the sensor runs) to finish, and for
- * a control socket request under way on another thread.
+ * Context: any thread but the monitor's own: called from a callback the
+ * monitor runs (@on_level, a shrinker of its reclaim or of the sensor's)
+ * it is reported through the error handler and aborts.  May wait for a
+ * running reclaim loop (also one the sensor runs) to finish, and for a
+ * control socket request under way on another thread.
  */
 TIDE_API void tide_monitor_free(struct tide_monitor *m);
 

@@ -288,17 +288,45 @@ static bool handle(struct tide_monitor *m, const struct epoll_event *evs, int n)
 	return false;
 }
 
+/* The loops running on this thread, innermost first. */
+static _Thread_local struct tide__mon_frame *running;
+
+void tide__mon_enter(struct tide__mon_frame *f, const struct tide_monitor *m)
+{
+	f->m = m;
+	f->outer = running;
+	running = f;
+}
+
+void tide__mon_leave(struct tide__mon_frame *f)
+{
+	running = f->outer;
+}
+
+static bool runs_here(const struct tide_monitor *m)
+{
+	for (const struct tide__mon_frame *f = running; f; f = f->outer)
+		if (f->m == m)
+			return true;
+	return false;
+}
+
 static bool dispatch_once(struct tide_monitor *m, int timeout, int *err)
 {
 	struct epoll_event evs[16];
+	struct tide__mon_frame f;
 	int n = tide__os_epoll_wait(m->epfd, evs, 16, timeout);
+	bool stop;
 
 	*err = 0;
 	if (n < 0) {
 		*err = n == -EINTR ? 0 : n;
 		return false;
 	}
-	return handle(m, evs, n);
+	tide__mon_enter(&f, m);
+	stop = handle(m, evs, n);
+	tide__mon_leave(&f);
+	return stop;
 }
 
 int tide_monitor_dispatch(struct tide_monitor *m)
@@ -548,7 +576,8 @@ static int copy_strings(struct tide_monitor_config *c)
 
 static void monitor_release(struct tide_monitor *m, bool shared)
 {
-	tide__sensor_disarm(m, shared);
+	/* passed on to the oldest other monitor with a limit watcher */
+	tide__sensor_disarm(m, shared, shared);
 	for (size_t i = 0; i < NSRC; i++)
 		tide__mon_src_close(m, &m->src[i], shared);
 	close_fd(&m->simfd);
@@ -704,6 +733,13 @@ void tide_monitor_free(struct tide_monitor *m)
 {
 	if (!m)
 		return;
+	/* Its loop would go on reading it once the callback returns (its
+	 * thread would also wait for itself). */
+	if (runs_here(m))
+		tide__misuse("tide_monitor_free: called from a callback the "
+			     "monitor runs (its level callback or a shrinker "
+			     "of its reclaim)",
+			     m);
 	tide__ctl_monitor_gone(m); /* a listener still using it lets go */
 	/* Inherited across fork: the descriptors are shared with the
 	 * parent's monitor, whose thread must keep running; only close this

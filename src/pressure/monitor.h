@@ -59,6 +59,10 @@ struct tide_monitor {
 	pthread_mutex_t lock;
 	struct tide_monitor_stats st;
 
+	/* move.c re-opens the sources: the sensor is not handed to it
+	 * (under the lock) */
+	bool sensor_off;
+
 	/* the live monitors of this process (monitor.c, for fork()) */
 	struct tide_monitor *fork_next;
 };
@@ -104,6 +108,21 @@ void tide__mon_list_add(struct tide_monitor *m);
 /* monitor_fork.c: unlist @m (before it is released) */
 void tide__mon_list_remove(struct tide_monitor *m);
 
+/*
+ * monitor.c: @m's loop runs on this thread from tide__mon_enter() to
+ * tide__mon_leave() (a dispatch, on the monitor's thread or the caller's,
+ * and a charge the sensor measures for @m): a callback it runs (the level
+ * callback, a shrinker) that calls tide_monitor_free(@m) is reported as
+ * misuse, the monitor would be freed under its loop.  Frames nest (a
+ * callback may dispatch another monitor).
+ */
+struct tide__mon_frame {
+	const struct tide_monitor *m;
+	struct tide__mon_frame *outer;
+};
+void tide__mon_enter(struct tide__mon_frame *f, const struct tide_monitor *m);
+void tide__mon_leave(struct tide__mon_frame *f);
+
 /* reclaim.c: a source's signalled (@wm false) or watermark level */
 void tide__mon_set_level(struct tide_monitor *m, struct tide__src *s, bool wm,
 			 enum tide_pressure_level lvl);
@@ -119,6 +138,10 @@ void tide__mon_reclaim_level(struct tide_monitor *m, struct tide__src *s,
 void tide__mon_check_watermarks(struct tide_monitor *m);
 /* reclaim.c: arm the allocation sensor for the limit watcher @lw */
 void tide__mon_arm_sensor(struct tide_monitor *m, struct tide__src *lw);
+/* reclaim.c, under @m's lock: the sensor's first step for @m and whether
+ * heap blocks are watched, read from its limit watcher; false without one */
+bool tide__mon_sensor_reading(struct tide_monitor *m, size_t *step,
+			      bool *watch);
 /* monitor.c: open source @idx (registered in the epoll set), or close
  * @s (@shared: also remove it from the epoll set); under the lock once
  * the monitor is listed */

@@ -19,7 +19,8 @@
  * tide_monitor_stats() and friends never wait on a lock held by a thread
  * that did not come along.
  *
- * Lock order: mons_lock, then each monitor's lock.  A thread holding a
+ * Lock order: the sensor's write lock (sensor.c, handing the sensor on),
+ * mons_lock, then each monitor's lock.  A thread holding a
  * monitor's lock takes no other lock but the C heap's (ctl reads a
  * monitor's figures without its own lock), and user callbacks never run
  * under it; registering at the first tide_monitor_new(), after the
@@ -121,4 +122,28 @@ void tide__mon_list_remove(struct tide_monitor *m)
 			break;
 		}
 	tide__mon_unlock(NULL);
+}
+
+struct tide_monitor *tide__mon_sensor_heir(size_t *step, bool *watch)
+{
+	pid_t self = tide__os_getpid();
+	struct tide_monitor *heir = NULL;
+	bool ok;
+
+	/* newest first: the last one that qualifies is the oldest (its
+	 * lock taken plainly: the list's lock blocked the signals) */
+	for (struct tide_monitor *m = mons; m; m = m->fork_next) {
+		if (m->pid != self) /* inherited: inert here */
+			continue;
+		pthread_mutex_lock(&m->lock);
+		if (!m->sensor_off && tide__mon_limit_watcher(m))
+			heir = m;
+		pthread_mutex_unlock(&m->lock);
+	}
+	if (!heir)
+		return NULL;
+	pthread_mutex_lock(&heir->lock);
+	ok = !heir->sensor_off && tide__mon_sensor_reading(heir, step, watch);
+	pthread_mutex_unlock(&heir->lock);
+	return ok ? heir : NULL;
 }

@@ -79,7 +79,12 @@ static int rediscover(struct tide_monitor *m)
 
 	if (r)
 		return tide__os_exhausted(r) ? r : 0;
-	tide__sensor_disarm(m, true);
+	/* not armed while its sources change (a charge reads them without
+	 * the lock), nor passed the sensor by another's free meanwhile */
+	tide__mon_lock(m);
+	m->sensor_off = true;
+	tide__mon_unlock(m);
+	tide__sensor_disarm(m, true, false);
 	tide__mon_lock(m);
 	for (size_t i = 0; i < TIDE__NSRC; i++)
 		if (m->src[i].ops && (m->src[i].bit & m->follow)) {
@@ -107,10 +112,13 @@ static int rediscover(struct tide_monitor *m)
 	else
 		mask &= ~TIDE_SOURCE_NONE;
 	atomic_store(&m->mask, mask);
+	m->sensor_off = false;
 	tide__mon_unlock(m);
 	lw = tide__mon_limit_watcher(m);
 	if (lw)
 		tide__mon_arm_sensor(m, lw);
+	else /* it was armed and lost its watcher: the next one takes it */
+		tide__sensor_pass();
 	return err;
 }
 

@@ -441,9 +441,27 @@ void tide__mon_arm_sensor(struct tide_monitor *m, struct tide__src *lw)
 		tide__sensor_watch(m, v, low);
 }
 
+/*
+ * For a monitor the sensor passes to.  Its poll interval is left alone:
+ * its own thread (if it runs one) sets it at its next check.
+ */
+bool tide__mon_sensor_reading(struct tide_monitor *m, size_t *step, bool *watch)
+{
+	struct tide__src *lw = tide__mon_limit_watcher(m);
+	uint64_t v = 0;
+
+	if (!lw)
+		return false;
+	lw->ops->read(lw, &v);
+	*step = sensor_step(v, lw->high);
+	*watch = v >= lw->low;
+	return true;
+}
+
 size_t tide__monitor_sense(struct tide_monitor *m, unsigned flags)
 {
 	struct tide__src *s = tide__mon_limit_watcher(m);
+	struct tide__mon_frame f;
 	uint64_t value, high, low;
 
 	if (!s || tide__mon_forked(m) || s->ops->read(s, &value))
@@ -452,7 +470,10 @@ size_t tide__monitor_sense(struct tide_monitor *m, unsigned flags)
 	tide__sensor_watch(m, value, low);
 	if (value >= high) {
 		tide__mon_stat_add(m, s, 1, 0);
+		/* its shrinkers must not free @m (the read lock holds it) */
+		tide__mon_enter(&f, m);
 		value = over_high(m, s, value, high, low, flags & TIDE_NOIO);
+		tide__mon_leave(&f);
 	}
 	return sensor_step(value, high);
 }

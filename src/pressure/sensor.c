@@ -27,7 +27,14 @@
  *
  * One monitor arms the sensor at a time (the first with a limit watcher).
  * The read lock keeps it alive while a charge uses it; disarming takes the
- * write lock, so tide_monitor_free() waits for a charge in flight.
+ * write lock, so tide_monitor_free() waits for a charge in flight.  When
+ * the armed monitor goes (or its move left it without a limit watcher),
+ * the sensor passes to the oldest live monitor of this process that has
+ * one (tide__mon_sensor_heir()), in the same write-locked section: a
+ * reload (a new monitor, then the old one freed) never leaves it off.
+ *
+ * Lock order: the write lock, then the list of monitors, then a monitor's
+ * lock.  A charge holds the read lock and takes monitors' locks only.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -35,6 +42,7 @@
 #include <tide/common.h>
 
 #include "internal.h"
+#include "pressure/monitor.h" /* tide__mon_lock() */
 #include "pressure/source.h"
 
 /*
@@ -102,6 +110,38 @@ void tide__sensor_fork_register(void)
 	pthread_once(&once, sensor_setup);
 }
 
+/*
+ * Under the write lock, with no monitor armed: arm the oldest live monitor
+ * of this process with a limit watcher, if any.  The list stays locked
+ * until it is armed, so a tide_monitor_free() of the heir on another
+ * thread (unlisted first) finds it armed and disarms it again.
+ */
+static void hand_over_locked(void)
+{
+	struct tide_monitor *heir;
+	size_t first;
+	bool watch;
+
+	tide__mon_lock(NULL);
+	heir = tide__mon_sensor_heir(&first, &watch);
+	if (heir) {
+		set_step(first);
+		atomic_store(&wr.charged, 0);
+		atomic_store(&rd.armed, heir);
+		tide__kv_watch(watch);
+	}
+	tide__mon_unlock(NULL);
+}
+
+void tide__sensor_pass(void)
+{
+	tide__sensor_fork_register();
+	pthread_rwlock_wrlock(&lock);
+	if (!atomic_load(&rd.armed))
+		hand_over_locked();
+	pthread_rwlock_unlock(&lock);
+}
+
 bool tide__sensor_arm(struct tide_monitor *m, size_t first)
 {
 	struct tide_monitor *none = NULL;
@@ -118,7 +158,7 @@ bool tide__sensor_arm(struct tide_monitor *m, size_t first)
 	return ok;
 }
 
-void tide__sensor_disarm(struct tide_monitor *m, bool wait)
+void tide__sensor_disarm(struct tide_monitor *m, bool wait, bool pass)
 {
 	struct tide_monitor *expect = m;
 
@@ -134,6 +174,8 @@ void tide__sensor_disarm(struct tide_monitor *m, bool wait)
 	if (atomic_load(&rd.armed) == m) {
 		atomic_store(&rd.armed, NULL);
 		tide__kv_watch(false);
+		if (pass)
+			hand_over_locked();
 	}
 	pthread_rwlock_unlock(&lock);
 }

@@ -134,8 +134,19 @@ int tide__src_watermarks(struct tide__src *s,
  * arms it at a time (false when another has). */
 bool tide__sensor_arm(struct tide_monitor *m, size_t step);
 /* Disarm it if @m armed it; with @wait, waits for a charge that runs @m's
- * reclaim (without: in a forked child, where that lock may be stale). */
-void tide__sensor_disarm(struct tide_monitor *m, bool wait);
+ * reclaim (without: in a forked child, where that lock may be stale), and
+ * with @pass too, passes it on to tide__mon_sensor_heir() (not while @m is
+ * listed: tide_monitor_free() unlists it first). */
+void tide__sensor_disarm(struct tide_monitor *m, bool wait, bool pass);
+/* With no monitor armed: arm tide__mon_sensor_heir(), if there is one. */
+void tide__sensor_pass(void);
+/*
+ * monitor_fork.c, with the list of monitors locked (and the sensor's write
+ * lock held): the oldest live monitor of this process with a limit watcher
+ * (not one re-opening its sources after a move), with its first step in
+ * @step and whether heap blocks are to be watched in @watch; or NULL.
+ */
+struct tide_monitor *tide__mon_sensor_heir(size_t *step, bool *watch);
 /*
  * Called by the sensor on an allocating thread each time the charged bytes
  * pass the step: read the working set, run direct reclaim when it is over
