@@ -737,18 +737,21 @@ TEST(set_watermarks_moves_the_v1_usage_threshold)
  * must also hold back its wake-ups: the v1 usage threshold at high fired
  * on every crossing, and the limit watcher's poll ran every 2 ms over
  * high, each wake-up reading the group's usage for a check the hold then
- * refused (hundreds a second).  High 64 MiB, low 48 MiB (the hold ends
- * when the working set grows by 8 MiB), poll interval 100 s; 66 MiB of
- * live data no shrinker can free; a thread that unmaps 4 MiB of it and
- * maps it again every 5 ms.  Counted: reads of memory.usage_in_bytes
+ * refused (hundreds a second).  High 64 MiB, low 16 MiB (the hold ends
+ * when the working set grows by 24 MiB: TSan's shadow memory, charged to
+ * the group, triples what the hovering moves), poll interval 100 s,
+ * the group's limit 512 MiB (the shadow again); 66 MiB of live data no
+ * shrinker can free; a thread that unmaps 4 MiB of it and maps it again
+ * every 5 ms.  Counted: reads of memory.usage_in_bytes
  * (os.c's pread hook) in 1 s from just after the second loop (the hold is
  * 2 s then), and the monitor thread's CPU time over 5 s more.  Then a
- * real rise (12 MiB mapped and handed to the shrinker) must still wake
+ * real rise (32 MiB mapped and handed to the shrinker) must still wake
  * the monitor at once, and so must kv blocks the shrinker can give (the
  * allocation's charge asks the shrinkers).
  */
 #define HOVER_LIVE (66 * MiB)
 #define HOVER_STEP (4 * MiB)
+#define HOVER_RISE 32 /* MiB */
 static struct {
 	int usage_fd;
 	atomic_ulong reads;
@@ -862,6 +865,16 @@ static unsigned long long loops_of(struct tide_monitor *m)
 	return ss.loops;
 }
 
+static unsigned freed_of(struct chunks *c)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&c->lock);
+	n = c->freed;
+	pthread_mutex_unlock(&c->lock);
+	return n;
+}
+
 static void hover_child(void *arg)
 {
 	static const struct tide_shrinker_ops ops = { hover_count, hover_scan };
@@ -869,7 +882,7 @@ static void hover_child(void *arg)
 		.size = sizeof(cfg),
 		.sources = TIDE_SOURCE_CGROUP1,
 		.high_watermark = 64 * MiB,
-		.low_watermark = 48 * MiB,
+		.low_watermark = 16 * MiB,
 		.poll_interval_ms = 100000,
 		.flags = TIDE_MONITOR_NO_TRIM,
 	};
@@ -920,9 +933,9 @@ static void hover_child(void *arg)
 	cpu1 = thread_cpu_ns(atomic_load(&hov.tid));
 	reads2 = atomic_load(&hov.reads);
 	loops2 = loops_of(m);
-	/* a real rise: 12 MiB the shrinker can give, mapped at once */
+	/* a real rise: 32 MiB the shrinker can give, mapped at once */
 	pthread_mutex_lock(&chunks.lock);
-	for (int i = 0; i < 12; i++) {
+	for (int i = 0; i < HOVER_RISE; i++) {
 		void *p = mmap(NULL, MiB, PROT_READ | PROT_WRITE,
 			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
@@ -933,17 +946,14 @@ static void hover_child(void *arg)
 	}
 	pthread_mutex_unlock(&chunks.lock);
 	t0 = mono_ms();
-	while (!chunks.freed && mono_ms() - t0 < 5000)
+	while (!freed_of(&chunks) && mono_ms() - t0 < 5000)
 		usleep(1000);
 	waited = mono_ms() - t0;
 	/* the loop the rise ran is done and has held the next back again */
 	usleep(300 * 1000);
 	loops3 = loops_of(m);
-	rise_freed = chunks.freed;
+	rise_freed = freed_of(&chunks);
 	/* kv blocks the shrinker can give: the allocation's charge asks */
-	pthread_mutex_lock(&chunks.lock);
-	chunks.freed = 0;
-	pthread_mutex_unlock(&chunks.lock);
 	for (int i = 0; i < 4; i++) {
 		kv[i] = tide_kvmalloc(MiB, 0);
 		if (!kv[i])
@@ -961,7 +971,7 @@ static void hover_child(void *arg)
 	       reads1 - reads0, loops1 - loops0, reads2 - reads1,
 	       loops2 - loops1, (unsigned long long)(cpu1 - cpu0) / 1000,
 	       (unsigned long long)waited, rise_freed, loops3 - loops2,
-	       kv_chunks.freed);
+	       freed_of(&kv_chunks));
 	fflush(stdout);
 	tide_monitor_free(m);
 	tide__os_set_hooks(NULL);
@@ -981,8 +991,9 @@ TEST(hovering_over_high_with_nothing_to_give_costs_no_wake_ups)
 
 	scen = OWN;
 	make_groups();
+	CHECK_EQ(write_str(top_dir, "memory.limit_in_bytes", "1073741824"), 0);
 	st = th_fork(hover_child, NULL, out, sizeof(out));
-	th_note("%s", out);
+	th_note("status %#x: %s", st, out);
 	remove_groups();
 	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	CHECK(p = strstr(out, "hover_reads="));
@@ -1004,10 +1015,10 @@ TEST(hovering_over_high_with_nothing_to_give_costs_no_wake_ups)
 	 * and a read for the threshold's raise; 5 polls for a move */
 	CHECK_CMP(loops5, <=, 2);
 	CHECK_CMP(reads5, <=, 2 * 15 + 5 + 1);
-	/* the rise woke the monitor at once; its loop freed the 12 MiB, the
+	/* the rise woke the monitor at once; its loop freed the 32 MiB, the
 	 * next crossing's loop freed nothing and holds again */
 	CHECK_CMP(rise_ms, <, 1000);
-	CHECK_EQ(rise_freed, 12);
+	CHECK_EQ(rise_freed, HOVER_RISE);
 	CHECK_UEQ(rise_loops, 2);
 	/* the charges of kv blocks the shrinker can give ended the hold */
 	CHECK_CMP(kv_freed, >=, 1);
