@@ -741,8 +741,8 @@ TEST(set_watermarks_moves_the_v1_usage_threshold)
  * when the working set grows by 24 MiB: TSan's shadow memory, charged to
  * the group, triples what the hovering moves), poll interval 100 s,
  * the group's limit 512 MiB (the shadow again); 66 MiB of live data no
- * shrinker can free; a thread that unmaps 4 MiB of it and maps it again
- * every 5 ms.  Counted: reads of memory.usage_in_bytes
+ * shrinker can free; a thread that gives 4 MiB of it back
+ * (MADV_DONTNEED) and writes it again every 5 ms.  Counted: reads of memory.usage_in_bytes
  * (os.c's pread hook) in 1 s from just after the second loop (the hold is
  * 2 s then), and the monitor thread's CPU time over 5 s more.  Then a
  * real rise (32 MiB mapped and handed to the shrinker) must still wake
@@ -806,11 +806,10 @@ static void *hover(void *arg)
 	char *tail = hov.live + HOVER_LIVE - HOVER_STEP;
 
 	(void)arg;
+	/* the pages go back (uncharged) and are faulted in again (charged);
+	 * no munmap(): another thread's mapping could take the hole */
 	while (!atomic_load(&hov.stop)) {
-		munmap(tail, HOVER_STEP);
-		if (mmap(tail, HOVER_STEP, PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1,
-			 0) != tail)
+		if (madvise(tail, HOVER_STEP, MADV_DONTNEED))
 			_exit(7);
 		memset(tail, 1, HOVER_STEP);
 		usleep(5000);
@@ -949,8 +948,11 @@ static void hover_child(void *arg)
 	while (!freed_of(&chunks) && mono_ms() - t0 < 5000)
 		usleep(1000);
 	waited = mono_ms() - t0;
-	/* the loop the rise ran is done and has held the next back again */
-	usleep(300 * 1000);
+	/* the loop the rise ran is done, and the next, which holds again
+	 * (seconds under TSan, whose munmap() also releases shadow) */
+	while ((freed_of(&chunks) < HOVER_RISE || loops_of(m) < loops2 + 2) &&
+	       mono_ms() - t0 < 10000)
+		usleep(1000);
 	loops3 = loops_of(m);
 	rise_freed = freed_of(&chunks);
 	/* kv blocks the shrinker can give: the allocation's charge asks */
