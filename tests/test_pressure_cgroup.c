@@ -1006,22 +1006,27 @@ TEST(hovering_over_high_with_nothing_to_give_costs_no_wake_ups)
 			&reads, &loops, &reads5, &loops5, &cpu, &rise_ms,
 			&rise_freed, &rise_loops, &kv_freed),
 		 9);
-	/* 1 s inside a 2 s hold: no loop, and no check woken by the
-	 * crossings; the check of the poll that looks for a move to another
-	 * group once a second reads (one more for a wake-up racing the
-	 * raise) */
-	CHECK_UEQ(loops, 0);
-	CHECK_CMP(reads, <=, 2);
-	/* the next 5 s: the hold's end at most twice (at 2 s, then after
-	 * 4 s more), each a check, a loop of 13 passes each reading once
-	 * and a read for the threshold's raise; 5 polls for a move */
-	CHECK_CMP(loops5, <=, 2);
-	CHECK_CMP(reads5, <=, 2 * 15 + 5 + 1);
-	/* the rise woke the monitor at once; its loop freed the 32 MiB, the
-	 * next crossing's loop freed nothing and holds again */
-	CHECK_CMP(rise_ms, <, 1000);
+	/*
+	 * No check woken by the crossings.  What reads: the poll that looks
+	 * for a move to another group, once a second (a read each); and the
+	 * end of each hold, a loop: its check, 13 passes reading once each,
+	 * a read for the threshold's raise, one more if the threshold went
+	 * back to high between two (16).  Holds last 1 s, doubling; a loop
+	 * whose last read falls in a dip under high ends the doubling (the
+	 * next hold is 1 s again: loop_result()), so a loaded machine may
+	 * see a loop a second.  1 s inside a 2 s hold: a poll (one more for
+	 * a wake-up racing the raise); then 5 s.
+	 */
+	CHECK_CMP(loops, <=, 1);
+	CHECK_CMP(reads, <=, 2 + 16 * loops);
+	CHECK_CMP(loops5, <=, 5);
+	CHECK_CMP(reads5, <=, 6 + 16 * loops5);
+	/* the rise woke the monitor at once (its threshold, not the poll a
+	 * second later); its loop freed the 32 MiB, a next one freed
+	 * nothing and holds again */
+	CHECK_CMP(rise_ms, <, 500);
 	CHECK_EQ(rise_freed, HOVER_RISE);
-	CHECK_UEQ(rise_loops, 2);
+	CHECK_CMP(rise_loops, >=, 2);
 	/* the charges of kv blocks the shrinker can give ended the hold */
 	CHECK_CMP(kv_freed, >=, 1);
 }
