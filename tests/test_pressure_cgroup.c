@@ -740,11 +740,11 @@ TEST(set_watermarks_moves_the_v1_usage_threshold)
  * refused (hundreds a second).  High 64 MiB, low 16 MiB (the hold ends
  * when the working set grows by 24 MiB: TSan's shadow memory, charged to
  * the group, triples what the hovering moves), poll interval 100 s,
- * the group's limit 512 MiB (the shadow again); 66 MiB of live data no
- * shrinker can free; a thread that gives 4 MiB of it back
- * (MADV_DONTNEED) and writes it again every 5 ms.  Counted: reads of memory.usage_in_bytes
+ * the group's limit 1 GiB (the shadow again); 66 MiB of live data no
+ * shrinker can free; a thread that gives 4 MiB of it back (MADV_DONTNEED)
+ * and writes it again every 5 ms.  Counted: reads of memory.usage_in_bytes
  * (os.c's pread hook) in 1 s from just after the second loop (the hold is
- * 2 s then), and the monitor thread's CPU time over 5 s more.  Then a
+ * 2 s then), then reads and the monitor thread's CPU time over 5 s.  Then a
  * real rise (32 MiB mapped and handed to the shrinker) must still wake
  * the monitor at once, and so must kv blocks the shrinker can give (the
  * allocation's charge asks the shrinkers).
