@@ -754,6 +754,307 @@ TEST(set_watermarks_moves_the_v1_usage_threshold)
 	CHECK_CMP(freed, >=, 1);
 }
 
+/*
+ * Over high with nothing to give back, while the group's usage crosses
+ * high back and forth (a user trial: live data just over high, a little
+ * allocated and freed all the time), the monitor's hold-back of loops
+ * must also hold back its wake-ups: the v1 usage threshold at high fired
+ * on every crossing, and the limit watcher's poll ran every 2 ms over
+ * high, each wake-up reading the group's usage for a check the hold then
+ * refused (hundreds a second).  High 64 MiB, low 16 MiB (the hold ends
+ * when the working set grows by 24 MiB: TSan's shadow memory, charged to
+ * the group, triples what the hovering moves), poll interval 100 s,
+ * the group's limit 1 GiB (the shadow again); 66 MiB of live data no
+ * shrinker can free; a thread that gives 4 MiB of it back (MADV_DONTNEED)
+ * and writes it again every 5 ms.  Counted: reads of memory.usage_in_bytes
+ * (os.c's pread hook) in 1 s from just after the second loop (the hold is
+ * 2 s then), then reads and the monitor thread's CPU time over 5 s.  Then a
+ * real rise (32 MiB mapped and handed to the shrinker) must still wake
+ * the monitor at once, and so must kv blocks the shrinker can give (the
+ * allocation's charge asks the shrinkers).
+ */
+#define HOVER_LIVE (66 * MiB)
+#define HOVER_STEP (4 * MiB)
+#define HOVER_RISE 32 /* MiB */
+static struct {
+	int usage_fd;
+	atomic_ulong reads;
+	atomic_int tid; /* the monitor thread: the one that reads usage */
+	atomic_bool stop;
+	char *live;
+} hov = { .usage_fd = -1 };
+static ssize_t (*real_pread)(int, void *, size_t, off_t);
+/* kv blocks the hover shrinker gives too (chunks: mapped memory) */
+static struct chunks kv_chunks = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static unsigned long hover_count(void *priv, struct tide_shrink_control *sc)
+{
+	unsigned long pages;
+
+	(void)priv;
+	(void)sc;
+	pthread_mutex_lock(&chunks.lock);
+	pthread_mutex_lock(&kv_chunks.lock);
+	pages = (unsigned long)(chunks.n + kv_chunks.n) * (MiB / 4096);
+	pthread_mutex_unlock(&kv_chunks.lock);
+	pthread_mutex_unlock(&chunks.lock);
+	return pages ? pages : TIDE_SHRINK_EMPTY;
+}
+
+static unsigned long hover_scan(void *priv, struct tide_shrink_control *sc)
+{
+	unsigned long freed = chunk_scan(priv, sc);
+
+	pthread_mutex_lock(&kv_chunks.lock);
+	while (freed < sc->nr_to_scan && kv_chunks.n) {
+		tide_kvfree(kv_chunks.p[--kv_chunks.n]);
+		kv_chunks.freed++;
+		freed += MiB / 4096;
+	}
+	pthread_mutex_unlock(&kv_chunks.lock);
+	return freed;
+}
+
+static ssize_t counting_pread(int fd, void *buf, size_t len, off_t off)
+{
+	/* one read of usage: from offset 0, then once more to see its end */
+	if (fd == hov.usage_fd && !off) {
+		atomic_fetch_add(&hov.reads, 1);
+		atomic_store(&hov.tid, (int)syscall(SYS_gettid));
+	}
+	return real_pread(fd, buf, len, off);
+}
+
+static void *hover(void *arg)
+{
+	char *tail = hov.live + HOVER_LIVE - HOVER_STEP;
+
+	(void)arg;
+	/* the pages go back (uncharged) and are faulted in again (charged);
+	 * no munmap(): another thread's mapping could take the hole */
+	while (!atomic_load(&hov.stop)) {
+		if (madvise(tail, HOVER_STEP, MADV_DONTNEED))
+			_exit(7);
+		memset(tail, 1, HOVER_STEP);
+		usleep(5000);
+	}
+	return NULL;
+}
+
+/* The descriptor open on @dir's memory.usage_in_bytes, or -1. */
+static int usage_fd_of(const char *dir)
+{
+	char want[PATH_MAX + 32], link[PATH_MAX + 32], path[64];
+
+	snprintf(want, sizeof(want), "%s/memory.usage_in_bytes", dir);
+	for (int fd = 3; fd < 1024; fd++) {
+		ssize_t n;
+
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		n = readlink(path, link, sizeof(link) - 1);
+		if (n <= 0)
+			continue;
+		link[n] = 0;
+		if (!strcmp(link, want))
+			return fd;
+	}
+	return -1;
+}
+
+/* CPU time of thread @tid in ns (its per-thread CPU clock). */
+static uint64_t thread_cpu_ns(int tid)
+{
+	struct timespec ts;
+	clockid_t clk = (clockid_t)((~(unsigned)tid << 3) | 6);
+
+	if (clock_gettime(clk, &ts))
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static unsigned long long loops_of(struct tide_monitor *m)
+{
+	struct tide_monitor_source_stats ss = { 0 };
+
+	tide_monitor_source_stats(m, TIDE_SOURCE_CGROUP1, &ss);
+	return ss.loops;
+}
+
+static unsigned freed_of(struct chunks *c)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&c->lock);
+	n = c->freed;
+	pthread_mutex_unlock(&c->lock);
+	return n;
+}
+
+static void hover_child(void *arg)
+{
+	static const struct tide_shrinker_ops ops = { hover_count, hover_scan };
+	struct tide_monitor_config cfg = {
+		.size = sizeof(cfg),
+		.sources = TIDE_SOURCE_CGROUP1,
+		.high_watermark = 64 * MiB,
+		.low_watermark = 16 * MiB,
+		.poll_interval_ms = 100000,
+		.flags = TIDE_MONITOR_NO_TRIM,
+	};
+	struct tide__os_hooks hooks = tide__os_default_hooks;
+	struct tide_shrinker *s = tide_shrinker_alloc("hover");
+	struct tide_monitor *m = NULL;
+	unsigned long reads0, reads1, reads2;
+	unsigned long long loops0, loops1, loops2, loops3;
+	uint64_t t0, cpu0, cpu1, waited;
+	unsigned rise_freed;
+	void *kv[4];
+	pthread_t th;
+	char pid[32];
+
+	(void)arg;
+	snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	if (!s || write_str(top_dir, "cgroup.procs", pid))
+		_exit(2);
+	hov.live = mmap(NULL, HOVER_LIVE, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (hov.live == MAP_FAILED)
+		_exit(2);
+	memset(hov.live, 1, HOVER_LIVE);
+	tide_shrinker_register(s, &ops, NULL);
+	real_pread = hooks.pread;
+	hooks.pread = counting_pread;
+	tide__os_set_hooks(&hooks);
+	if (tide_monitor_new(&m, &cfg))
+		_exit(3);
+	hov.usage_fd = usage_fd_of(top_dir);
+	if (hov.usage_fd < 0 || tide_monitor_start(m))
+		_exit(4);
+	if (pthread_create(&th, NULL, hover, NULL))
+		_exit(5);
+	/* the first loop frees nothing (hold 1 s), the second ends its hold
+	 * (2 s now): count from just after it */
+	t0 = mono_ms();
+	while (loops_of(m) < 2 && mono_ms() - t0 < 5000)
+		usleep(2000);
+	usleep(50 * 1000);
+	reads0 = atomic_load(&hov.reads);
+	loops0 = loops_of(m);
+	usleep(1000 * 1000);
+	reads1 = atomic_load(&hov.reads);
+	loops1 = loops_of(m);
+	cpu0 = thread_cpu_ns(atomic_load(&hov.tid));
+	usleep(5000 * 1000);
+	cpu1 = thread_cpu_ns(atomic_load(&hov.tid));
+	reads2 = atomic_load(&hov.reads);
+	loops2 = loops_of(m);
+	/* a real rise: 32 MiB the shrinker can give, mapped at once */
+	pthread_mutex_lock(&chunks.lock);
+	for (int i = 0; i < HOVER_RISE; i++) {
+		void *p = mmap(NULL, MiB, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		if (p == MAP_FAILED)
+			_exit(6);
+		memset(p, 1, MiB);
+		chunks.p[chunks.n++] = p;
+	}
+	pthread_mutex_unlock(&chunks.lock);
+	t0 = mono_ms();
+	while (!freed_of(&chunks) && mono_ms() - t0 < 5000)
+		usleep(1000);
+	waited = mono_ms() - t0;
+	/* the loop the rise ran is done, and the next, which holds again
+	 * (seconds under TSan, whose munmap() also releases shadow) */
+	while ((freed_of(&chunks) < HOVER_RISE || loops_of(m) < loops2 + 2) &&
+	       mono_ms() - t0 < 10000)
+		usleep(1000);
+	loops3 = loops_of(m);
+	rise_freed = freed_of(&chunks);
+	/* kv blocks the shrinker can give: the allocation's charge asks */
+	for (int i = 0; i < 4; i++) {
+		kv[i] = tide_kvmalloc(MiB, 0);
+		if (!kv[i])
+			_exit(6);
+		memset(kv[i], 1, MiB);
+		pthread_mutex_lock(&kv_chunks.lock);
+		kv_chunks.p[kv_chunks.n++] = kv[i];
+		pthread_mutex_unlock(&kv_chunks.lock);
+	}
+	atomic_store(&hov.stop, true);
+	pthread_join(th, NULL);
+	printf("hover_reads=%lu hover_loops=%llu reads_5s=%lu loops_5s=%llu "
+	       "cpu_5s_us=%llu rise_ms=%llu rise_freed=%u rise_loops=%llu "
+	       "kv_freed=%u\n",
+	       reads1 - reads0, loops1 - loops0, reads2 - reads1,
+	       loops2 - loops1, (unsigned long long)(cpu1 - cpu0) / 1000,
+	       (unsigned long long)waited, rise_freed, loops3 - loops2,
+	       freed_of(&kv_chunks));
+	fflush(stdout);
+	tide_monitor_free(m);
+	tide__os_set_hooks(NULL);
+	tide_shrinker_free(s);
+	_exit(0);
+}
+
+TEST(hovering_over_high_with_nothing_to_give_costs_no_wake_ups)
+{
+	char out[4096];
+	unsigned long reads = 0, reads5 = 0;
+	unsigned long long loops = 0, loops5 = 0, cpu = 0, rise_ms = 0;
+	unsigned long long rise_loops = 0;
+	unsigned rise_freed = 0, kv_freed = 0;
+	const char *p;
+	int st;
+
+	scen = OWN;
+	make_groups();
+	CHECK_EQ(write_str(top_dir, "memory.limit_in_bytes", "1073741824"), 0);
+	st = th_fork(hover_child, NULL, out, sizeof(out));
+	th_note("status %#x: %s", st, out);
+	remove_groups();
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	CHECK(p = strstr(out, "hover_reads="));
+	CHECK_EQ(sscanf(p,
+			"hover_reads=%lu hover_loops=%llu reads_5s=%lu "
+			"loops_5s=%llu cpu_5s_us=%llu rise_ms=%llu "
+			"rise_freed=%u rise_loops=%llu kv_freed=%u",
+			&reads, &loops, &reads5, &loops5, &cpu, &rise_ms,
+			&rise_freed, &rise_loops, &kv_freed),
+		 9);
+	/*
+	 * No check woken by the crossings.  What reads: the poll that looks
+	 * for a move to another group, once a second (a read each); and the
+	 * end of each hold, a loop: its check, 13 passes reading once each,
+	 * a read for the threshold's raise, one more if the threshold went
+	 * back to high between two (16).  Holds last 1 s, doubling; a loop
+	 * whose last read falls in a dip under high ends the doubling (the
+	 * next hold is 1 s again: loop_result()), so a loaded machine may
+	 * see a loop a second.  1 s inside a 2 s hold: a poll (one more for
+	 * a wake-up racing the raise); then 5 s.
+	 */
+	CHECK_CMP(loops, <=, 1);
+	CHECK_CMP(reads, <=, 2 + 16 * loops);
+	CHECK_CMP(loops5, <=, 5);
+	CHECK_CMP(reads5, <=, 6 + 16 * loops5);
+	/* the rise woke the monitor at once (its threshold, not the poll a
+	 * second later); its loop freed the 32 MiB, a next one freed
+	 * nothing and holds again */
+	CHECK_CMP(rise_ms, <, 500);
+	CHECK_EQ(rise_freed, HOVER_RISE);
+	CHECK_CMP(rise_loops, >=, 2);
+	/* the charges of kv blocks the shrinker can give ended the hold */
+	CHECK_CMP(kv_freed, >=, 1);
+}
+
 RUN_TESTS(T(a_limit_on_own_group_survived_with_defaults),
 	  T(b_limit_on_parent_survived_from_child),
 	  T(c_page_cache_reader_keeps_a_third_of_the_limit_as_objects),
@@ -761,4 +1062,5 @@ RUN_TESTS(T(a_limit_on_own_group_survived_with_defaults),
 	  T(e_sensor_passes_on_at_a_reload_and_keeps_the_cache_alive),
 	  T(process_moved_to_another_group_is_rediscovered),
 	  T(watcher_lost_to_a_descriptor_limit_after_a_move_comes_back),
-	  T(set_watermarks_moves_the_v1_usage_threshold))
+	  T(set_watermarks_moves_the_v1_usage_threshold),
+	  T(hovering_over_high_with_nothing_to_give_costs_no_wake_ups))

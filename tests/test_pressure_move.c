@@ -514,8 +514,252 @@ TEST(set_watermarks_re_registers_the_v1_threshold_or_changes_nothing)
 	tree_done();
 }
 
+/* ---- a hold moves the v1 usage threshold ----------------------------------- */
+
+/*
+ * Over high with nothing to give back, a loop that frees nothing holds the
+ * next back (reclaim.c: idle()); meanwhile the threshold at high would wake
+ * the monitor at every crossing for a check that only finds the hold.  The
+ * hold moves it up to the usage where the working set would have grown by
+ * the margin (half the band: (75 - 62.5) / 2 = 6.25 MiB here), and where
+ * it would fall under low, the inactive file cache as read then added to
+ * both; back to high when a check finds the hold ended or the working set
+ * under low.  Here usage 94 MiB, inactive file 4 MiB: working set 90.
+ */
+#define V1_LOW (100 * MiB * 5 / 8)
+#define V1_MARGIN ((75 * MiB - V1_LOW) / 2)
+
+/* Write over @rel in place: the monitor keeps these files open. */
+static void poke(const char *rel, unsigned long long v)
+{
+	char buf[64];
+	int fd = open(at(rel), O_WRONLY | O_TRUNC | O_CLOEXEC);
+	int n = snprintf(buf, sizeof(buf), "%s%llu\n",
+			 strstr(rel, "stat") ? "total_inactive_file " : "", v);
+
+	CHECK(fd >= 0);
+	CHECK_EQ(write(fd, buf, (size_t)n), n);
+	close(fd);
+}
+
+static void v1_usage(uint64_t usage, uint64_t inactive)
+{
+	poke("g/memory.usage_in_bytes", usage);
+	poke("g/memory.stat", inactive);
+}
+
+/* The registrations written since the fake event_control was emptied
+ * (one "<eventfd> <usage fd> <bytes>" line each): how many, and the
+ * eventfd and bytes of the first two.  Empties it again. */
+static int v1_regs(const struct v1 *v, int efd[2], uint64_t bytes[2])
+{
+	char buf[512], *p = buf;
+	ssize_t n = pread(v->ctl, buf, sizeof(buf) - 1, 0);
+	int k = 0;
+
+	CHECK(n >= 0);
+	buf[n] = 0;
+	for (char *nl; (nl = strchr(p, '\n')); p = nl + 1, k++) {
+		unsigned long long b;
+		int e;
+
+		CHECK_EQ(sscanf(p, "%d %*d %llu", &e, &b), 2);
+		if (k < 2) {
+			efd[k] = e;
+			bytes[k] = b;
+		}
+	}
+	CHECK_EQ(*p, 0);
+	CHECK_EQ(truncate(at("g/cgroup.event_control"), 0), 0);
+	return k;
+}
+
+static struct tide_monitor_source_stats v1_stats(struct tide_monitor *m)
+{
+	struct tide_monitor_source_stats st;
+
+	CHECK_EQ(tide_monitor_source_stats(m, TIDE_SOURCE_CGROUP1, &st), 0);
+	return st;
+}
+
+/* v1_setup() with the working set at 90 MiB and the threshold at high
+ * (75 MiB) as the kernel would signal it at the crossing. */
+struct v1_hold {
+	struct v1 v;
+	int efd; /* the eventfd of the threshold at high */
+};
+
+static int v1_hold_setup(void *arg)
+{
+	struct v1_hold *h = arg;
+	uint64_t b[2];
+	int e[2];
+
+	v1_setup(&h->v);
+	CHECK_EQ(v1_regs(&h->v, e, b), 1);
+	h->efd = e[0];
+	v1_usage(94 * MiB, 4 * MiB);
+	return 0;
+}
+
+static void v1_hold_teardown(void *arg)
+{
+	v1_teardown(&((struct v1_hold *)arg)->v);
+}
+
+/* The crossing of high wakes the check: its loop frees nothing (no
+ * shrinker here) and holds the next back. */
+static void v1_cross_high(struct v1_hold *h)
+{
+	CHECK_EQ(eventfd_write(h->efd, 1), 0);
+	CHECK(th_tick(h->v.m, 1000));
+}
+
+TEST(a_hold_moves_the_v1_threshold_up_and_back)
+{
+	struct v1_hold h = { 0 };
+	uint64_t b[2], t0;
+	int e[2], e2, fds;
+
+	v1_tree();
+	v1_hold_setup(&h);
+	fds = th_fd_count_fast();
+	v1_cross_high(&h);
+	CHECK_UEQ(v1_stats(h.v.m).loops, 1);
+	/* up: where the working set reaches 90 + 6.25 MiB, and falls under
+	 * low, 4 MiB of inactive file cache added to both */
+	CHECK_EQ(v1_regs(&h.v, e, b), 2);
+	CHECK_UEQ(b[0], 90 * MiB + V1_MARGIN + 4 * MiB);
+	CHECK_UEQ(b[1], V1_LOW + 4 * MiB);
+	CHECK_EQ(e[0], e[1]);
+	CHECK(e[0] != h.efd);
+	/* the new eventfd replaced the one at high */
+	CHECK_EQ(fcntl(h.efd, F_GETFD), -1);
+	CHECK_EQ(th_fd_count_fast(), fds);
+	/* the poll waits for the hold's end (1 s), not 2 ms */
+	t0 = now_ms();
+	CHECK(th_tick(h.v.m, 2000));
+	CHECK_CMP(now_ms() - t0, >=, 900);
+	/* whose loop frees nothing again: held 2 s, raised again there */
+	CHECK_UEQ(v1_stats(h.v.m).loops, 2);
+	CHECK_EQ(v1_regs(&h.v, e, b), 2);
+	CHECK_UEQ(b[0], 90 * MiB + V1_MARGIN + 4 * MiB);
+	e2 = e[0];
+	/* a wake-up short of the margin finds the hold: nothing moves */
+	v1_usage(94 * MiB + V1_MARGIN - MiB, 4 * MiB);
+	CHECK_EQ(eventfd_write(e2, 1), 0);
+	CHECK(th_tick(h.v.m, 1000));
+	CHECK_UEQ(v1_stats(h.v.m).loops, 2);
+	CHECK_EQ(v1_regs(&h.v, e, b), 0);
+	/* the rise to the margin the kernel signals ends the hold: a loop,
+	 * held again from 97 MiB on */
+	v1_usage(101 * MiB, 4 * MiB);
+	CHECK_EQ(eventfd_write(e2, 1), 0);
+	CHECK(th_tick(h.v.m, 1000));
+	CHECK_UEQ(v1_stats(h.v.m).loops, 3);
+	CHECK_EQ(v1_regs(&h.v, e, b), 2);
+	CHECK_UEQ(b[0], 97 * MiB + V1_MARGIN + 4 * MiB);
+	CHECK_UEQ(b[1], V1_LOW + 4 * MiB);
+	e2 = e[0];
+	CHECK_EQ(th_fd_count_fast(), fds);
+	/* the fall under low the kernel signals: NONE, back to high */
+	v1_usage(60 * MiB, 4 * MiB);
+	CHECK_EQ(eventfd_write(e2, 1), 0);
+	CHECK(th_tick(h.v.m, 1000));
+	CHECK_EQ(v1_stats(h.v.m).level, TIDE_PRESSURE_NONE);
+	CHECK_EQ(v1_regs(&h.v, e, b), 1);
+	CHECK_UEQ(b[0], 75 * MiB);
+	CHECK_EQ(th_fd_count_fast(), fds);
+	/* and it is the one the monitor waits on */
+	CHECK_EQ(eventfd_write(e[0], 1), 0);
+	CHECK(th_tick(h.v.m, 1000));
+	CHECK_UEQ(v1_stats(h.v.m).loops, 3);
+	v1_hold_teardown(&h);
+	tree_done();
+}
+
+/*
+ * The raise as a failure loop's body: out of memory or descriptors, the
+ * threshold at high stays, nothing leaks, and the next check of the same
+ * hold does not try again (it would at every wake-up).  The error is the
+ * monitor's own; the body reports the one the loop injects.
+ */
+static int v1_hold_body(void *arg)
+{
+	struct v1_hold *h = arg;
+	int fds = th_fd_count_fast(), n, e[2];
+	uint64_t b[2];
+
+	v1_cross_high(h);
+	n = v1_regs(&h->v, e, b);
+	CHECK_EQ(th_fd_count_fast(), fds);
+	if (n) {
+		CHECK_EQ(n, 2);
+		CHECK_UEQ(b[0], 90 * MiB + V1_MARGIN + 4 * MiB);
+		return 0;
+	}
+	/* still at high (its eventfd open): it wakes the check, which
+	 * tries no more */
+	CHECK_EQ(fcntl(h->efd, F_GETFD), FD_CLOEXEC);
+	CHECK_EQ(eventfd_write(h->efd, 1), 0);
+	CHECK(th_tick(h->v.m, 1000));
+	CHECK_EQ(v1_regs(&h->v, e, b), 0);
+	CHECK_UEQ(v1_stats(h->v.m).loops, 1);
+	return th_expect_err;
+}
+
+TEST(a_hold_that_cannot_move_the_v1_threshold_leaves_it_at_high)
+{
+	const struct th_oom_case c = { .setup = v1_hold_setup,
+				       .body = v1_hold_body,
+				       .teardown = v1_hold_teardown };
+	struct v1_hold h = { 0 };
+	uint64_t b[2], t0;
+	int e[2], fds;
+
+	v1_tree();
+	/* the path of cgroup.event_control, its open, the eventfd; twice */
+	CHECK_UEQ(th_oom_loop_ex("hold", &c, &h), 6);
+	/* the limit counts the 9 descriptors setup opened (the monitor's
+	 * epoll, 2 eventfds, 2 timerfds, usage, memory.stat and threshold;
+	 * the test's view of cgroup.event_control), then the raise's 2:
+	 * cgroup.event_control, the eventfd */
+	CHECK_UEQ(th_fd_limit_loop("hold", &c, &h), 9 + 2);
+
+	/* the kernel refuses the registration (here /dev/full: ENOSPC) */
+	v1_hold_setup(&h);
+	fds = th_fd_count_fast();
+	CHECK_EQ(symlink("/dev/full", at("g/ec")), 0);
+	CHECK_EQ(rename(at("g/ec"), at("g/cgroup.event_control")), 0);
+	v1_cross_high(&h);
+	CHECK_EQ(th_fd_count_fast(), fds);
+	CHECK_EQ(fcntl(h.efd, F_GETFD), FD_CLOEXEC);
+	CHECK_UEQ(v1_stats(h.v.m).loops, 1);
+	/* the threshold at high still wakes the check, and the poll over
+	 * high runs as it did (2 ms) */
+	CHECK_EQ(eventfd_write(h.efd, 1), 0);
+	CHECK(th_tick(h.v.m, 1000));
+	CHECK(th_tick(h.v.m, 100));
+	/* one try per hold: the next one's raise works again */
+	put("g/cgroup.event_control", "%s", "");
+	close(h.v.ctl);
+	h.v.ctl = open(at("g/cgroup.event_control"), O_RDONLY | O_CLOEXEC);
+	CHECK(h.v.ctl >= 0);
+	t0 = now_ms();
+	while (v1_stats(h.v.m).loops < 2 && now_ms() - t0 < 3000)
+		th_tick(h.v.m, 100);
+	CHECK_UEQ(v1_stats(h.v.m).loops, 2);
+	CHECK_EQ(v1_regs(&h.v, e, b), 2);
+	CHECK_UEQ(b[0], 90 * MiB + V1_MARGIN + 4 * MiB);
+	CHECK_EQ(th_fd_count_fast(), fds);
+	v1_hold_teardown(&h);
+	tree_done();
+}
+
 RUN_TESTS(T(budget_in_cgroup_mode_follows_a_move),
 	  T(move_seen_in_a_proc_self_cgroup_over_4_kib),
 	  T(psi_cgroup_follows_a_move),
 	  T(set_watermarks_re_registers_the_v1_threshold_or_changes_nothing),
-	  T(sensor_passes_on_when_a_move_leaves_its_monitor_without_a_limit))
+	  T(sensor_passes_on_when_a_move_leaves_its_monitor_without_a_limit),
+	  T(a_hold_moves_the_v1_threshold_up_and_back),
+	  T(a_hold_that_cannot_move_the_v1_threshold_leaves_it_at_high))

@@ -68,9 +68,10 @@ static int open_at(const char *dir, const char *file, bool write)
 	return fd;
 }
 
-/* Working set: usage minus inactive file cache (0 when memory.stat is
- * missing or lacks the key). */
-static int limit_read(struct tide__src *s, uint64_t *ret)
+/* Usage and the working set: usage minus inactive file cache (0 when
+ * memory.stat is missing or lacks the key). */
+static int read_usage(struct tide__src *s, uint64_t *ret_usage,
+		      uint64_t *ret_ws)
 {
 	char buf[64];
 	uint64_t usage, inactive = 0;
@@ -87,8 +88,16 @@ static int limit_read(struct tide__src *s, uint64_t *ret)
 						 "inactive_file",
 			       &inactive))
 		inactive = 0;
-	*ret = usage > inactive ? usage - inactive : 0;
+	*ret_usage = usage;
+	*ret_ws = usage > inactive ? usage - inactive : 0;
 	return 0;
+}
+
+static int limit_read(struct tide__src *s, uint64_t *ret)
+{
+	uint64_t usage;
+
+	return read_usage(s, &usage, ret);
 }
 
 /*
@@ -283,10 +292,13 @@ static int cgroup2_open(struct tide__src *s, const struct tide__src_env *env)
 
 /* ---- cgroup v1 ---------------------------------------------------------- */
 
+/* One registration "<eventfd> <target fd> <arg>" per write; the kernel
+ * strips the newline (as from echo), which keeps two writes through one
+ * descriptor apart in a fake directory's regular file. */
 static int v1_register(int ctl, int efd, int target, const char *arg)
 {
 	char buf[128];
-	int n = snprintf(buf, sizeof(buf), "%d %d %s", efd, target, arg);
+	int n = snprintf(buf, sizeof(buf), "%d %d %s\n", efd, target, arg);
 	ssize_t w = tide__os_write(ctl, buf, (size_t)n);
 
 	if (w < 0)
@@ -294,17 +306,23 @@ static int v1_register(int ctl, int efd, int target, const char *arg)
 	return w == n ? 0 : -EIO;
 }
 
-/* A new eventfd registered through @ctl as a usage threshold at @high:
- * the eventfd or -errno (nothing left open). */
-static int v1_threshold(struct tide__src *s, int ctl, uint64_t high)
+/* A new eventfd registered through @ctl as a usage threshold at @at, and
+ * at @also unless 0: the eventfd or -errno (nothing left open: closing
+ * the eventfd unregisters it). */
+static int v1_threshold(struct tide__src *s, int ctl, uint64_t at,
+			uint64_t also)
 {
 	char arg[32];
 	int efd = tide__os_eventfd(), r;
 
 	if (efd < 0)
 		return efd;
-	snprintf(arg, sizeof(arg), "%" PRIu64, high);
+	snprintf(arg, sizeof(arg), "%" PRIu64, at);
 	r = v1_register(ctl, efd, s->fd[FD_USAGE], arg);
+	if (!r && also) {
+		snprintf(arg, sizeof(arg), "%" PRIu64, also);
+		r = v1_register(ctl, efd, s->fd[FD_USAGE], arg);
+	}
 	if (r) {
 		tide__os_close(efd);
 		return r;
@@ -322,7 +340,7 @@ static int v1_events(struct tide__src *s, const char *dir)
 	ctl = open_at(dir, "cgroup.event_control", true);
 	if (ctl < 0)
 		return tide__os_exhausted(ctl) ? ctl : 0;
-	r = v1_threshold(s, ctl, s->high);
+	r = v1_threshold(s, ctl, s->high, 0);
 	if (r >= 0) {
 		s->fd[FD_EVENT] = r;
 		s->events[FD_EVENT] = EPOLLIN;
@@ -413,22 +431,48 @@ static int cgroup1_open(struct tide__src *s, const struct tide__src_env *env)
 }
 
 /*
- * The watermarks change to @high: a threshold registered at the new high
- * replaces the one at the old (which closing its eventfd unregisters).
- * Without one (cgroup.event_control not writable) there is nothing to
- * replace.
+ * The watermarks change to @high (@until 0): a threshold registered at the
+ * new high replaces the one at the old (which closing its eventfd
+ * unregisters).  Without one (cgroup.event_control not writable) there is
+ * nothing to replace.
+ *
+ * Or a hold holds loops back until the working set reaches @until (see
+ * reclaim.c: idle(), hold_threshold()), and the threshold at high must
+ * stop waking the monitor for nothing.  The kernel (mm/memcontrol-v1.c)
+ * checks a group's thresholds only every so many page charges and
+ * uncharges on a CPU (THRESHOLDS_EVENTS_TARGET, 128 pages): it then reads
+ * the usage and signals every threshold between the usage it saw last
+ * time and now, upwards or downwards; a threshold registered at or under
+ * the usage of the moment counts as already crossed.  Usage hovering
+ * around high (a few MiB allocated and freed) crosses it both ways on
+ * every cycle.  So for a hold the eventfd is registered twice, at the
+ * usage where the working set would reach @until and where it would fall
+ * under low, the inactive file cache as now (thresholds compare usage):
+ * hovering crosses neither, a rise to where the hold ends and a fall
+ * under low still wake the check at once.  A rise hidden by the kernel
+ * dropping page cache at the same moment is seen at the next poll.
  */
-static int cgroup1_rearm(struct tide__src *s, uint64_t high, int *slot)
+static int cgroup1_rearm(struct tide__src *s, uint64_t high, uint64_t until,
+			 int *slot)
 {
+	uint64_t usage, ws, at = high, below = 0;
 	int ctl, r;
 
 	*slot = -1;
 	if (s->fd[FD_EVENT] < 0)
 		return 0;
+	if (until) {
+		r = read_usage(s, &usage, &ws);
+		if (r)
+			return r;
+		/* usage - ws: the inactive file cache, added to both */
+		at = until + (usage - ws);
+		below = s->low + (usage - ws);
+	}
 	ctl = open_at(s->dir, "cgroup.event_control", true);
 	if (ctl < 0)
 		return ctl;
-	r = v1_threshold(s, ctl, high);
+	r = v1_threshold(s, ctl, at, below);
 	tide__os_close(ctl);
 	if (r >= 0)
 		*slot = FD_EVENT;

@@ -802,10 +802,49 @@ int tide_monitor_limit(struct tide_monitor *m, struct tide_monitor_limit *ret)
 }
 
 /*
+ * Under the lock: open @s's replacement threshold for @high, or for a hold
+ * until @until, into *@fd and add it to the epoll set, *@slot the slot it
+ * replaces (both -1 when the source has nothing to replace).  0, or
+ * -errno with nothing left open.
+ */
+static int threshold_open(struct tide_monitor *m, struct tide__src *s,
+			  uint64_t high, uint64_t until, int *slot, int *fd)
+{
+	size_t n = (size_t)(s - m->src);
+	int r;
+
+	*fd = -1;
+	r = s->ops->rearm(s, high, until, slot);
+	if (r < 0 || *slot < 0) {
+		*slot = -1;
+		return r < 0 ? r : 0;
+	}
+	*fd = r;
+	r = ep_add(m, *fd, s->events[*slot],
+		   (uint32_t)(n << 8 | (unsigned)*slot));
+	if (r) {
+		close_fd(fd);
+		*slot = -1;
+	}
+	return r;
+}
+
+/* Under the lock: @fd (from threshold_open()) replaces fd[@slot]. */
+static void threshold_swap(struct tide_monitor *m, struct tide__src *s,
+			   int slot, int fd, uint64_t until)
+{
+	tide__os_epoll_ctl(m->epfd, EPOLL_CTL_DEL, s->fd[slot], NULL);
+	close_fd(&s->fd[slot]);
+	s->fd[slot] = fd;
+	s->raised = until;
+}
+
+/*
  * Under the lock: every source that binds a descriptor to the high
  * watermark (a v1 usage threshold) opens one for @high, all or none; then
- * the new ones replace the old.  Returns 0 or the first exhaustion error
- * (tide__os_exhausted()), with nothing changed.
+ * the new ones replace the old (a threshold raised for a hold included:
+ * the next check raises it again, see reclaim.c).  Returns 0 or the first
+ * exhaustion error (tide__os_exhausted()), with nothing changed.
  */
 static int rearm_sources(struct tide_monitor *m, uint64_t high)
 {
@@ -818,20 +857,13 @@ static int rearm_sources(struct tide_monitor *m, uint64_t high)
 		fd[n] = slot[n] = -1;
 		if (!s->ops || !s->watermark || !s->ops->rearm)
 			continue;
-		r = s->ops->rearm(s, high, &slot[n]);
+		r = threshold_open(m, s, high, 0, &slot[n], &fd[n]);
 		/* A group that went away or an event_control no longer
 		 * writable: the old threshold stays (its events only wake
 		 * the check) and the poll watches the new pair.  Out of
 		 * memory or descriptors: nothing changes, the caller retries. */
 		if (r < 0 && !tide__os_exhausted(r))
 			r = 0;
-		if (r < 0 || slot[n] < 0)
-			continue;
-		fd[n] = r;
-		r = ep_add(m, fd[n], s->events[slot[n]],
-			   (uint32_t)(n << 8 | (unsigned)slot[n]));
-		if (r)
-			close_fd(&fd[n]);
 	}
 	for (size_t i = 0; i < n; i++) {
 		struct tide__src *s = &m->src[i];
@@ -843,11 +875,22 @@ static int rearm_sources(struct tide_monitor *m, uint64_t high)
 			close_fd(&fd[i]);
 			continue;
 		}
-		tide__os_epoll_ctl(m->epfd, EPOLL_CTL_DEL, s->fd[slot[i]],
-				   NULL);
-		close_fd(&s->fd[slot[i]]);
-		s->fd[slot[i]] = fd[i];
+		threshold_swap(m, s, slot[i], fd[i], 0);
+		s->raise_tried_ns = 0;
 	}
+	return r;
+}
+
+int tide__mon_rearm_hold(struct tide_monitor *m, struct tide__src *s,
+			 uint64_t until)
+{
+	int fd, slot, r;
+
+	tide__mon_lock(m);
+	r = threshold_open(m, s, s->high, until, &slot, &fd);
+	if (!r && fd >= 0)
+		threshold_swap(m, s, slot, fd, until);
+	tide__mon_unlock(m);
 	return r;
 }
 

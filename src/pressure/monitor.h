@@ -155,6 +155,11 @@ int tide__mon_move_setup(struct tide_monitor *m);
 void tide__mon_check_moved(struct tide_monitor *m);
 /* How often moves are checked (and a failed re-open tried again). */
 #define TIDE__MOVE_CHECK_MS 1000
+/* monitor.c: replace @s's threshold (rearm()) with one for a hold until
+ * the measure reaches @until, or with one at high (@until 0); takes the
+ * lock.  0 or -errno, with nothing changed. */
+int tide__mon_rearm_hold(struct tide_monitor *m, struct tide__src *s,
+			 uint64_t until);
 /* monitor.c: the cgroup v1, else v2, limit watcher in use, or NULL */
 struct tide__src *tide__mon_limit_watcher(struct tide_monitor *m);
 

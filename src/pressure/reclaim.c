@@ -304,11 +304,16 @@ static int count_any(const struct tide_shrinker_info *info, void *arg)
 	return info->count > 0;
 }
 
+/* How much the measure grows before a hold ends. */
+static uint64_t hold_margin(uint64_t high, uint64_t low)
+{
+	return TIDE__MAX((high - low) / 2, (uint64_t)SENSOR_STEP_MIN);
+}
+
 static bool idle(struct tide_monitor *m, struct tide__src *s, uint64_t value,
 		 uint64_t high, uint64_t low)
 {
-	uint64_t margin =
-		TIDE__MAX((high - low) / 2, (uint64_t)SENSOR_STEP_MIN);
+	uint64_t margin = hold_margin(high, low);
 	bool r;
 
 	tide__mon_lock(m);
@@ -353,12 +358,63 @@ static uint64_t over_high(struct tide_monitor *m, struct tide__src *s,
 }
 
 /*
+ * A hold must also hold back the wake-ups that would only find it holding.
+ * A v1 usage threshold at high wakes the monitor at every crossing, and a
+ * group whose usage hovers around high (live data just over it, a little
+ * allocated and freed) crosses it hundreds of times a second (a user
+ * trial: 400 wake-ups a second, each reading the group's usage); the poll
+ * ran every 2 ms over high as well.  While a hold lasts, the threshold
+ * moves up to where the hold would end (the measure @value grown by the
+ * margin, as idle() has it; also registered where it would fall under
+ * low, see limit.c), and the poll waits for the hold's end or the slow
+ * interval (poll_interval_ms), whichever comes first; the threshold goes
+ * back to high once a check finds the hold ended or the measure under
+ * low (a check in a dip under high keeps it: idle() would hold a rise
+ * back anyway).  So a rise that ends the hold and a fall under low still
+ * wake the monitor at once; a shrinker that gets something to give is
+ * asked at the allocation sensor's charges and at those polls, no longer
+ * at every crossing.  One try per hold: when the threshold cannot move
+ * (out of memory or descriptors, cgroup.event_control refused), it stays
+ * at high and the poll as it was.  Returns the poll interval for the
+ * hold, 0 when the source polls as next_poll() says.
+ */
+static unsigned hold_threshold(struct tide_monitor *m, struct tide__src *s,
+			       uint64_t value, uint64_t high, uint64_t low)
+{
+	uint64_t now = tide__os_now_ns(), until = 0, left;
+	bool move;
+	unsigned ms = 0;
+
+	tide__mon_lock(m);
+	if (s->idle_ms && now < s->idle_until_ns && value >= low)
+		until = s->idle_value + hold_margin(high, low);
+	if (until) {
+		move = s->raise_tried_ns != s->idle_until_ns;
+		s->raise_tried_ns = s->idle_until_ns;
+	} else {
+		move = s->raised != 0;
+	}
+	tide__mon_unlock(m);
+	if (move)
+		tide__mon_rearm_hold(m, s, until);
+	tide__mon_lock(m);
+	if (until && s->raised) {
+		left = (s->idle_until_ns - now) / 1000000u + 1;
+		ms = s->ops->next_poll(s, 0); /* the slow interval */
+		ms = (unsigned)TIDE__MIN((uint64_t)ms, left);
+	}
+	tide__mon_unlock(m);
+	return ms;
+}
+
+/*
  * Check one watermark source: at or over high, reclaim; the level stays up
  * (hysteresis) until every watermark source is under its low watermark.
  */
 static void check_source(struct tide_monitor *m, struct tide__src *s)
 {
 	uint64_t value, high, low;
+	unsigned hold_ms = 0;
 
 	if (!s->watermark)
 		return;
@@ -391,9 +447,11 @@ static void check_source(struct tide_monitor *m, struct tide__src *s)
 	}
 	if (value < low)
 		tide__mon_set_level(m, s, true, TIDE_PRESSURE_NONE);
+	if (s->ops->rearm && s->ops->next_poll)
+		hold_ms = hold_threshold(m, s, value, high, low);
 	if (s->ops->next_poll) {
 		tide__mon_lock(m); /* s->high */
-		s->poll_ms = s->ops->next_poll(s, value);
+		s->poll_ms = hold_ms ? hold_ms : s->ops->next_poll(s, value);
 		tide__mon_unlock(m);
 	}
 }

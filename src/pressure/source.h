@@ -71,6 +71,11 @@ struct tide__src {
 	 * next one back for idle_ms (reclaim.c). */
 	unsigned idle_ms;
 	uint64_t idle_until_ns, idle_value;
+	/* Sources with rearm(), kept by the core under the monitor's lock:
+	 * the measure the threshold was raised to for a hold (0: it is at
+	 * high), and the hold (its idle_until_ns) a raise was last tried
+	 * for: one try per hold (reclaim.c, hold_threshold()). */
+	uint64_t raised, raise_tried_ns;
 };
 
 struct tide__src_ops {
@@ -83,13 +88,18 @@ struct tide__src_ops {
 	 */
 	int (*open)(struct tide__src *s, const struct tide__src_env *env);
 	/*
-	 * Optional: the high watermark is about to become @high.  Open what
-	 * must replace fd[*@slot] for it (a v1 usage threshold registered at
-	 * @high) and return it, the core swaps it in; or return 0 with
-	 * *@slot -1 when nothing needs replacing; or -errno with nothing
-	 * left open and @s unchanged.  Runs under the monitor's lock.
+	 * Optional: with @until 0, the high watermark is about to become
+	 * @high; otherwise a hold holds loops back until the measure reaches
+	 * @until (or falls under low).  Open what must replace fd[*@slot]
+	 * for it (a v1 usage threshold registered at @high; for a hold, at
+	 * the usage where the measure would reach @until and at the usage
+	 * where it would fall under low) and return it, the core swaps it
+	 * in; or return 0 with *@slot -1 when nothing needs replacing; or
+	 * -errno with nothing left open and @s unchanged.  Runs under the
+	 * monitor's lock.
 	 */
-	int (*rearm)(struct tide__src *s, uint64_t high, int *slot);
+	int (*rearm)(struct tide__src *s, uint64_t high, uint64_t until,
+		     int *slot);
 	/*
 	 * fd[@i] reported @events (@i -1: the poll timer expired).  Sets
 	 * *@level to a level the source now reports (left alone: none) and
