@@ -15,6 +15,9 @@
 #include <pthread.h>
 #include <semaphore.h>
 #include <stdatomic.h>
+#include <netinet/in.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -23,6 +26,7 @@
 #include <tide.h>
 
 #include "harness.h"
+#include "pressure/monitor.h"
 
 #define MiB (UINT64_C(1) << 20)
 #define PAGE 4096u
@@ -670,7 +674,11 @@ TEST(cgroup2_watermark_pass_stops_at_the_gap_to_low)
 	remove_tmpdir();
 }
 
-/* A new "max" event in memory.events is CRITICAL: a level loop to 0. */
+/*
+ * A new "max" event in memory.events is CRITICAL: a level loop to 0.  The
+ * working set (70 MiB) is over the low watermark (62.5 MiB) and under high
+ * (75 MiB): the event, not the watermarks, runs the loop.
+ */
 TEST(cgroup2_max_event_runs_critical_loop)
 {
 	struct tide_monitor_config cfg = {
@@ -685,7 +693,7 @@ TEST(cgroup2_max_event_runs_critical_loop)
 	struct tide_monitor *m = NULL;
 
 	make_tmpdir();
-	fake_cgroup2(100 * MiB, 10 * MiB);
+	fake_cgroup2(100 * MiB, 70 * MiB);
 	cfg.cgroup2_dir = tmpdir;
 	cfg.on_level = on_level;
 	cfg.level_arg = &lv;
@@ -702,6 +710,267 @@ TEST(cgroup2_max_event_runs_critical_loop)
 	CHECK(th_tick(m, 1000));
 	CHECK_UEQ(stats(m).loops, 1);
 	tide_monitor_free(m);
+	tide_shrinker_free(s);
+	remove_tmpdir();
+}
+
+/* ---- the gate: level events under the low watermark ---------------------- */
+
+/*
+ * A "max" event while the working set (10 MiB) is under the low watermark
+ * (62.5 MiB): counted as an event of the source, but no loop, no level, no
+ * callback, the shrinker never asked.  Over low (70 MiB), the next one runs
+ * the CRITICAL loop as before.
+ */
+TEST(cgroup2_event_under_low_is_counted_not_reclaimed)
+{
+	struct tide_monitor_config cfg = {
+		.size = sizeof(struct tide_monitor_config),
+		.sources = TIDE_SOURCE_CGROUP2,
+		.poll_interval_ms = 10,
+		.flags = TIDE_MONITOR_NO_TRIM,
+	};
+	struct fake f = { .pages = 10, .free_below_prio = -1 };
+	struct tide_shrinker *s = fake_register(&f);
+	struct tide_monitor_source_stats ss;
+	struct levels lv = { 0 };
+	struct tide_monitor *m = NULL;
+
+	make_tmpdir();
+	fake_cgroup2(100 * MiB, 10 * MiB);
+	cfg.cgroup2_dir = tmpdir;
+	cfg.on_level = on_level;
+	cfg.level_arg = &lv;
+	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	write_file(tmp_path("memory.events"),
+		   "low 0\nhigh 0\nmax 1\noom 0\noom_kill 0\n");
+	CHECK(th_tick(m, 1000));
+	CHECK_EQ(tide_monitor_source_stats(m, TIDE_SOURCE_CGROUP2, &ss), 0);
+	CHECK_UEQ(ss.events, 1);
+	CHECK_UEQ(ss.loops, 0);
+	CHECK_EQ(ss.level, TIDE_PRESSURE_NONE);
+	CHECK_UEQ(stats(m).events, 1);
+	CHECK_UEQ(stats(m).loops, 0);
+	CHECK_UEQ(stats(m).passes, 0);
+	CHECK_EQ(stats(m).level, TIDE_PRESSURE_NONE);
+	CHECK_EQ(f.nprio, 0);
+	CHECK_EQ(lv.n, 0);
+
+	fake_cgroup2(100 * MiB, 70 * MiB); /* memory.events back to max 0 */
+	CHECK(th_tick(m, 1000));
+	write_file(tmp_path("memory.events"),
+		   "low 0\nhigh 0\nmax 1\noom 0\noom_kill 0\n");
+	CHECK(th_tick(m, 1000));
+	CHECK_EQ(tide_monitor_source_stats(m, TIDE_SOURCE_CGROUP2, &ss), 0);
+	CHECK_UEQ(ss.events, 2);
+	CHECK_UEQ(ss.loops, 1);
+	CHECK_EQ(ss.level, TIDE_PRESSURE_CRITICAL);
+	CHECK_EQ(f.nprio, 13); /* 12..0 */
+	CHECK_EQ(lv.n, 1);
+	CHECK_EQ(lv.seen[0], TIDE_PRESSURE_CRITICAL);
+	tide_monitor_free(m);
+	tide_shrinker_free(s);
+	remove_tmpdir();
+}
+
+/*
+ * A fake v1 group with memory.pressure_level: cgroup.event_control is a
+ * regular file, so the registrations are written to it one after another
+ * ("<efd> <usage fd> 78643200", then "<efd> <level fd> low", ...), and the
+ * eventfd of "low" is ours to signal.  100 MiB limit: high 75, low 62.5
+ * MiB.
+ */
+static int v1_low_eventfd(void)
+{
+	char buf[512];
+	int e0, u, elow, p;
+	int fd = open(tmp_path("cgroup.event_control"), O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	CHECK(fd >= 0);
+	n = pread(fd, buf, sizeof(buf) - 1, 0);
+	close(fd);
+	CHECK(n > 0);
+	buf[n] = 0;
+	CHECK_EQ(sscanf(buf, "%d %d 78643200%d %d low", &e0, &u, &elow, &p), 4);
+	return elow;
+}
+
+static void v1_usage(uint64_t bytes)
+{
+	write_file(tmp_path("memory.usage_in_bytes"), "%llu\n",
+		   (unsigned long long)bytes);
+}
+
+/*
+ * A vmpressure LOW event while the working set is 10 MiB (usage 200 MiB,
+ * 190 MiB of it inactive file cache: what a file read leaves) is counted,
+ * nothing more.  With the working set at 70 MiB, the LOW loop runs: passes
+ * 12, 11, 10.
+ */
+TEST(vmpressure_event_under_low_is_counted_not_reclaimed)
+{
+	struct tide_monitor_config cfg = {
+		.size = sizeof(struct tide_monitor_config),
+		.sources = TIDE_SOURCE_CGROUP1,
+		.poll_interval_ms = 100000,
+		.quiet_ms = 60000,
+		.flags = TIDE_MONITOR_NO_TRIM,
+	};
+	static const int want[] = { 12, 11, 10 };
+	struct fake f = { .pages = 10, .free_below_prio = -1 };
+	struct tide_shrinker *s = fake_register(&f);
+	struct tide_monitor_source_stats ss;
+	struct levels lv = { 0 };
+	struct tide_monitor *m = NULL;
+	int efd;
+
+	make_tmpdir();
+	write_file(tmp_path("memory.limit_in_bytes"), "%llu\n",
+		   (unsigned long long)(100 * MiB));
+	v1_usage(200 * MiB);
+	write_file(tmp_path("memory.stat"), "total_inactive_file %llu\n",
+		   (unsigned long long)(190 * MiB));
+	write_file(tmp_path("cgroup.event_control"), "%s", "");
+	write_file(tmp_path("memory.pressure_level"), "%s", "");
+	cfg.cgroup1_dir = tmpdir;
+	cfg.on_level = on_level;
+	cfg.level_arg = &lv;
+	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	CHECK_EQ(tide_monitor_source(m), TIDE_SOURCE_CGROUP1);
+	efd = v1_low_eventfd();
+
+	CHECK_EQ(eventfd_write(efd, 1), 0);
+	CHECK(th_tick(m, 1000));
+	CHECK(!th_tick(m, 100)); /* taken: no wake-up again */
+	CHECK_EQ(tide_monitor_source_stats(m, TIDE_SOURCE_CGROUP1, &ss), 0);
+	CHECK_UEQ(ss.events, 1);
+	CHECK_UEQ(ss.loops, 0);
+	CHECK_UEQ(ss.value, 10 * MiB);
+	CHECK_EQ(ss.level, TIDE_PRESSURE_NONE);
+	CHECK_UEQ(stats(m).passes, 0);
+	CHECK_EQ(f.nprio, 0);
+	CHECK_EQ(lv.n, 0);
+
+	v1_usage(260 * MiB); /* working set 70 MiB: over low, under high */
+	CHECK_EQ(eventfd_write(efd, 1), 0);
+	CHECK(th_tick(m, 1000));
+	CHECK_EQ(tide_monitor_source_stats(m, TIDE_SOURCE_CGROUP1, &ss), 0);
+	CHECK_UEQ(ss.events, 2);
+	CHECK_UEQ(ss.loops, 1);
+	CHECK_EQ(ss.level, TIDE_PRESSURE_LOW);
+	check_prios(&f, want, 3);
+	CHECK_EQ(lv.n, 1);
+	CHECK_EQ(lv.seen[0], TIDE_PRESSURE_LOW);
+	tide_monitor_free(m);
+	tide_shrinker_free(s);
+	remove_tmpdir();
+}
+
+/*
+ * The system-wide PSI is gated by the host: its events reclaim only while
+ * MemAvailable is under 1/8 of MemTotal, or when meminfo cannot be read.
+ * The kernel's trigger cannot be made to fire on demand, so the CRITICAL
+ * trigger's descriptor is swapped for a TCP socket, whose urgent byte
+ * reports EPOLLPRI as a PSI trigger does.
+ */
+static void psi_meminfo(unsigned long long avail_kb)
+{
+	write_file(tmp_path("meminfo"),
+		   "MemTotal:       16777216 kB\nMemFree:  1024 kB\n"
+		   "MemAvailable:   %llu kB\n",
+		   avail_kb);
+}
+
+static void psi_fire(struct tide_monitor *m, int tx, int rx)
+{
+	struct pollfd pfd = { .fd = rx, .events = POLLPRI };
+	char c;
+
+	CHECK_EQ(send(tx, "!", 1, MSG_OOB), 1);
+	CHECK_EQ(poll(&pfd, 1, 2000), 1);
+	CHECK_EQ(tide_monitor_dispatch(m), 0);
+	CHECK_EQ(recv(rx, &c, 1, MSG_OOB), 1);
+}
+
+TEST(system_psi_event_reclaims_only_when_the_host_is_short)
+{
+	struct tide_monitor_config cfg = {
+		.size = sizeof(struct tide_monitor_config),
+		.sources = TIDE_SOURCE_PSI,
+		.quiet_ms = 60000,
+		.flags = TIDE_MONITOR_NO_TRIM,
+	};
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t sl = sizeof(sa);
+	struct fake f = { .pages = 10, .free_below_prio = -1 };
+	struct tide_shrinker *s = fake_register(&f);
+	struct tide_monitor_source_stats ss;
+	struct epoll_event ev = { .events = EPOLLPRI };
+	struct tide_monitor *m = NULL;
+	struct tide__src *ps;
+	int l, tx, rx;
+
+	make_tmpdir();
+	psi_meminfo(8388608); /* half available */
+	cfg.meminfo_path = tmp_path("meminfo");
+	if (tide_monitor_new(&m, &cfg))
+		SKIP("graded PSI triggers refused on /proc/pressure/memory");
+	CHECK_EQ(tide_monitor_source(m), TIDE_SOURCE_PSI);
+	ps = &m->src[2];
+	CHECK_EQ(ps->bit, TIDE_SOURCE_PSI);
+	CHECK(ps->fd[2] >= 0);
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CHECK(l >= 0);
+	CHECK_EQ(bind(l, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	CHECK_EQ(listen(l, 1), 0);
+	CHECK_EQ(getsockname(l, (struct sockaddr *)&sa, &sl), 0);
+	tx = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CHECK_EQ(connect(tx, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	rx = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+	CHECK(rx >= 0);
+	close(l);
+	/* the CRITICAL trigger ("full") is fd[2]: the socket takes its place */
+	CHECK_EQ(epoll_ctl(m->epfd, EPOLL_CTL_DEL, ps->fd[2], NULL), 0);
+	CHECK_EQ(dup2(rx, ps->fd[2]), ps->fd[2]);
+	close(rx);
+	rx = ps->fd[2];
+	ev.data.u32 = 2 << 8 | 2;
+	CHECK_EQ(epoll_ctl(m->epfd, EPOLL_CTL_ADD, rx, &ev), 0);
+
+	psi_fire(m, tx, rx);
+	CHECK_EQ(tide_monitor_source_stats(m, TIDE_SOURCE_PSI, &ss), 0);
+	CHECK_UEQ(ss.events, 1);
+	CHECK_UEQ(ss.loops, 0);
+	CHECK_EQ(ss.level, TIDE_PRESSURE_NONE);
+	CHECK_EQ(stats(m).level, TIDE_PRESSURE_NONE);
+	CHECK_EQ(f.nprio, 0);
+
+	psi_meminfo(2097152 - 1); /* just under 1/8 */
+	psi_fire(m, tx, rx);
+	CHECK_EQ(tide_monitor_source_stats(m, TIDE_SOURCE_PSI, &ss), 0);
+	CHECK_UEQ(ss.events, 2);
+	CHECK_UEQ(ss.loops, 1);
+	CHECK_EQ(ss.level, TIDE_PRESSURE_CRITICAL);
+	CHECK_EQ(f.nprio, 13); /* 12..0 */
+
+	psi_meminfo(2097152); /* exactly 1/8: plenty */
+	psi_fire(m, tx, rx);
+	CHECK_EQ(tide_monitor_source_stats(m, TIDE_SOURCE_PSI, &ss), 0);
+	CHECK_UEQ(ss.events, 3);
+	CHECK_UEQ(ss.loops, 1);
+	CHECK_EQ(f.nprio, 13);
+
+	CHECK_EQ(unlink(tmp_path("meminfo")), 0); /* unreadable: not gated */
+	psi_fire(m, tx, rx);
+	CHECK_EQ(tide_monitor_source_stats(m, TIDE_SOURCE_PSI, &ss), 0);
+	CHECK_UEQ(ss.events, 4);
+	CHECK_UEQ(ss.loops, 2);
+	CHECK_EQ(f.nprio, 26);
+	tide_monitor_free(m);
+	close(tx);
 	tide_shrinker_free(s);
 	remove_tmpdir();
 }
@@ -2658,7 +2927,8 @@ TEST(simulate_delivers_levels_like_a_source)
 
 /*
  * One monitor with a FIFO and a cgroup v2 group: both in the mask, each
- * with its own counters, and the level the highest either reports.
+ * with its own counters, and the level the highest either reports.  The
+ * group's working set is over low, so its "max" event is not held back.
  */
 TEST(levels_of_several_sources_combine_to_the_highest)
 {
@@ -2676,7 +2946,7 @@ TEST(levels_of_several_sources_combine_to_the_highest)
 	struct tide_monitor *m = NULL;
 
 	make_tmpdir();
-	fake_cgroup2(100 * MiB, 10 * MiB);
+	fake_cgroup2(100 * MiB, 70 * MiB);
 	CHECK_EQ(mkfifo(tmp_path("fifo"), 0600), 0);
 	set_watch(tmp_path("fifo"), NULL);
 	cfg.cgroup2_dir = tmpdir;
@@ -2704,7 +2974,7 @@ TEST(levels_of_several_sources_combine_to_the_highest)
 	CHECK_UEQ(ss.events, 1);
 	CHECK_UEQ(ss.loops, 1);
 	CHECK_EQ(ss.level, TIDE_PRESSURE_CRITICAL);
-	CHECK_UEQ(ss.value, 10 * MiB);
+	CHECK_UEQ(ss.value, 70 * MiB);
 	CHECK_EQ(lv.n, 2);
 	CHECK_EQ(lv.seen[0], TIDE_PRESSURE_MEDIUM);
 	CHECK_EQ(lv.seen[1], TIDE_PRESSURE_CRITICAL);
@@ -2876,6 +3146,9 @@ RUN_TESTS(T(watch_fifo_write_runs_medium_reclaim_loop),
 	  T(cgroup2_current_over_high_reclaims_until_under_low),
 	  T(cgroup2_watermark_pass_stops_at_the_gap_to_low),
 	  T(cgroup2_max_event_runs_critical_loop),
+	  T(cgroup2_event_under_low_is_counted_not_reclaimed),
+	  T(vmpressure_event_under_low_is_counted_not_reclaimed),
+	  T(system_psi_event_reclaims_only_when_the_host_is_short),
 	  T(hundred_1mib_entries_reclaimed_when_usage_crosses_high),
 	  T(heap_block_cache_stops_near_low_instead_of_emptying),
 	  T(watermark_loop_over_a_measure_that_never_drops_purges_twice),

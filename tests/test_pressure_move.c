@@ -396,6 +396,76 @@ TEST(psi_cgroup_follows_a_move)
 	tree_done();
 }
 
+/*
+ * The v2 root is no own group: its memory.pressure is the host's PSI.  In
+ * the root ("0::/"), psi-cgroup does not open there and the system-wide
+ * PSI stands in, under its own name; a group that moves from a child into
+ * the root gets the same.
+ */
+static bool psi_accepted(void)
+{
+	int fd = open("/proc/pressure/memory", O_RDWR | O_CLOEXEC);
+	bool ok;
+
+	if (fd < 0)
+		return false;
+	ok = write(fd, "some 70000 2000000", 19) == 19;
+	close(fd);
+	return ok;
+}
+
+TEST(psi_cgroup_never_opens_on_the_v2_root)
+{
+	struct tide_monitor_config cfg = {
+		.size = sizeof(cfg),
+		.sources = TIDE_SOURCE_PSI_CGROUP | TIDE_SOURCE_PSI,
+		.flags = TIDE_MONITOR_NO_TRIM,
+	};
+	char ga[PATH_MAX], pa[PATH_MAX + 32], pr[PATH_MAX + 32], na[64];
+	struct tide_monitor *m = NULL;
+	const char *root = v2_root();
+	uint64_t t0;
+
+	if (!root[0])
+		SKIP("no cgroup v2 hierarchy mounted");
+	snprintf(pr, sizeof(pr), "%s/memory.pressure", root);
+	if (access(pr, W_OK) || !psi_accepted())
+		SKIP("no writable PSI files here (PSI off?)");
+	snprintf(na, sizeof(na), "tide-gate-%d-a", (int)getpid());
+	snprintf(ga, sizeof(ga), "%s/%s", root, na);
+	if (mkdir(ga, 0755))
+		SKIP("cannot create a v2 group under %s: %s", root,
+		     strerror(errno));
+	snprintf(pa, sizeof(pa), "%s/memory.pressure", ga);
+	tree_init();
+	put("proc/cgroup", "0::/\n");
+	cfg.proc_cgroup_path = at("proc/cgroup");
+	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	CHECK_EQ(tide_monitor_source(m), TIDE_SOURCE_PSI);
+	CHECK_EQ(th_fds_on(pr, false, NULL), 0);
+	CHECK_EQ(th_fds_on("/proc/pressure/memory", false, NULL), 3);
+	tide_monitor_free(m);
+
+	/* in a child group: its own file; moved into the root: the system's */
+	put("proc/cgroup", "0::/%s\n", na);
+	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	CHECK_EQ(tide_monitor_source(m), TIDE_SOURCE_PSI_CGROUP);
+	CHECK_EQ(th_fds_on(pa, false, NULL), 3);
+	CHECK_EQ(th_fds_on("/proc/pressure/memory", false, NULL), 0);
+	put("proc/cgroup", "0::/\n");
+	t0 = now_ms();
+	while (tide_monitor_source(m) != TIDE_SOURCE_PSI &&
+	       now_ms() - t0 < 3000)
+		th_tick(m, 200);
+	CHECK_EQ(tide_monitor_source(m), TIDE_SOURCE_PSI);
+	CHECK_EQ(th_fds_on(pa, false, NULL), 0);
+	CHECK_EQ(th_fds_on(pr, false, NULL), 0);
+	CHECK_EQ(th_fds_on("/proc/pressure/memory", false, NULL), 3);
+	tide_monitor_free(m);
+	CHECK_EQ(rmdir(ga), 0);
+	tree_done();
+}
+
 /* ---- set_watermarks and the v1 usage threshold ---------------------------- */
 
 /*
@@ -762,4 +832,5 @@ RUN_TESTS(T(budget_in_cgroup_mode_follows_a_move),
 	  T(set_watermarks_re_registers_the_v1_threshold_or_changes_nothing),
 	  T(sensor_passes_on_when_a_move_leaves_its_monitor_without_a_limit),
 	  T(a_hold_moves_the_v1_threshold_up_and_back),
-	  T(a_hold_that_cannot_move_the_v1_threshold_leaves_it_at_high))
+	  T(a_hold_that_cannot_move_the_v1_threshold_leaves_it_at_high),
+	  T(psi_cgroup_never_opens_on_the_v2_root))

@@ -46,7 +46,13 @@ enum tide_pressure_level {
 /*
  * Pressure sources.  A monitor opens every one of
  * tide_monitor_config.sources (0: all) that applies here; the system-wide
- * PSI file only when the own group's memory.pressure is not there.
+ * PSI file only when the own group's memory.pressure is not there (the v2
+ * root's is the host's: psi-cgroup never opens on the root).  Level events
+ * are gated: a group-scoped one (psi-cgroup, vmpressure, memory.events)
+ * runs no loop and raises no level while a limit watcher runs and the
+ * working set is under its low watermark; a system-wide PSI one while
+ * MemAvailable is at least 1/8 of MemTotal.  Either is still counted as an
+ * event.  systemd's protocol is never gated.
  */
 /* $MEMORY_PRESSURE_WATCH / $MEMORY_PRESSURE_WRITE (systemd's protocol) */
 #define TIDE_SOURCE_WATCH (1u << 0)
@@ -133,7 +139,7 @@ typedef void (*tide_level_fn)(enum tide_pressure_level level, void *arg);
  * @proc_cgroup_path: /proc/self/cgroup for discovery (tests); NULL: real.
  * @mountinfo_path: /proc/self/mountinfo likewise.
  * @meminfo_path: /proc/meminfo likewise (a limit at or above MemTotal is
- *	no limit).
+ *	no limit; MemAvailable gates the system-wide PSI's events).
  *
  * A zeroed configuration is the same as passing NULL.  Strings are copied by
  * tide_monitor_new().

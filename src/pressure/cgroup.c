@@ -484,36 +484,64 @@ static void walk(struct hier *h, int version, struct best *b,
 	}
 }
 
-static int mem_total(const char *path, uint64_t *ret)
+/* The bytes of "@key: N kB" in a meminfo text; -ENOENT when absent,
+ * -EINVAL when malformed. */
+static int meminfo_value(const char *text, const char *key, uint64_t *ret)
 {
+	size_t kl = strlen(key);
 	const char *l;
 	uint64_t kb;
+
+	for (l = text; *l;) {
+		const char *eol = strchrnul(l, '\n'), *s, *e;
+
+		if (!strncmp(l, key, kl) && l[kl] == ':') {
+			s = l + kl + 1;
+			while (*s == ' ' || *s == '\t')
+				s++;
+			e = s + strspn(s, "0123456789");
+			if (strncmp(e, " kB", 3) || parse_dec(s, e, &kb))
+				return -EINVAL;
+			*ret = kb > UINT64_MAX / 1024 ? UINT64_MAX : kb * 1024;
+			return 0;
+		}
+		l = *eol ? eol + 1 : eol;
+	}
+	return -ENOENT;
+}
+
+static int mem_total(const char *path, uint64_t *ret)
+{
 	char *text;
 	int r;
 
 	r = read_text(path, &text);
 	if (r)
 		return r;
-	r = -EINVAL;
-	for (l = text; *l;) {
-		const char *eol = strchrnul(l, '\n'), *s, *e;
-
-		if (!strncmp(l, "MemTotal:", 9)) {
-			s = l + 9;
-			while (*s == ' ' || *s == '\t')
-				s++;
-			e = s + strspn(s, "0123456789");
-			if (!strncmp(e, " kB", 3) && !parse_dec(s, e, &kb)) {
-				*ret = kb > UINT64_MAX / 1024 ? UINT64_MAX :
-								kb * 1024;
-				r = 0;
-			}
-			break;
-		}
-		l = *eol ? eol + 1 : eol;
-	}
+	r = meminfo_value(text, "MemTotal", ret);
 	tide__os_free(text);
-	return r;
+	return r ? -EINVAL : 0;
+}
+
+int tide__meminfo_read(const char *path, uint64_t *ret_total,
+		       uint64_t *ret_available)
+{
+	uint64_t total, avail;
+	char *text;
+	int r;
+
+	r = read_text(path ? path : "/proc/meminfo", &text);
+	if (r)
+		return r;
+	r = meminfo_value(text, "MemTotal", &total);
+	if (!r)
+		r = meminfo_value(text, "MemAvailable", &avail);
+	tide__os_free(text);
+	if (r)
+		return -EINVAL;
+	*ret_total = total;
+	*ret_available = avail;
+	return 0;
 }
 
 static int find_mounts(const char *path, const char *own1, const char *own2,

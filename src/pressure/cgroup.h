@@ -147,6 +147,14 @@ int tide__cg_discover(const struct tide__cg_paths *paths,
 /* Release what tide__cg_discover() allocated; accepts a zeroed struct. */
 void tide__cg_release(struct tide__cg_limit *l);
 
+/*
+ * MemTotal and MemAvailable in bytes from @path (NULL: /proc/meminfo),
+ * read afresh.  -EINVAL when either is missing or malformed, else the
+ * error of reading the file.
+ */
+int tide__meminfo_read(const char *path, uint64_t *ret_total,
+		       uint64_t *ret_available);
+
 /* ---- working set ---------------------------------------------------------- */
 
 /* Open descriptors of a group's usage and memory.stat, re-read by pread. */

@@ -241,6 +241,15 @@ static bool handle(struct tide_monitor *m, const struct epoll_event *evs, int n)
 				src_handle(m, s, -1, 0, &sig[i], &check);
 		}
 	}
+	/* A level the gate holds back is an event, nothing more: no loop,
+	 * no level, and it does not keep a raised level from decaying. */
+	for (size_t i = 0; i < NSRC; i++) {
+		if (sig[i] == TIDE_PRESSURE_NONE || !m->src[i].ops ||
+		    !tide__mon_gated(m, &m->src[i]))
+			continue;
+		sig[i] = TIDE_PRESSURE_NONE;
+		tide__mon_stat_add(m, &m->src[i], 1, 0);
+	}
 	if (quiet) {
 		bool any = false;
 

@@ -131,6 +131,8 @@ void tide__mon_stat_add(struct tide_monitor *m, struct tide__src *s,
 			unsigned long long events, unsigned long long loops);
 /* reclaim.c: report the combined level (again only with @repeat) */
 void tide__mon_report(struct tide_monitor *m, bool repeat);
+/* reclaim.c: is a level event of @s held back (no loop, no level)? */
+bool tide__mon_gated(struct tide_monitor *m, struct tide__src *s);
 /* reclaim.c: kswapd's loop for a signalled level */
 void tide__mon_reclaim_level(struct tide_monitor *m, struct tide__src *s,
 			     enum tide_pressure_level lvl);

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * psi.c - level sources: systemd's $MEMORY_PRESSURE_WATCH protocol and
- * graded PSI triggers on the own cgroup v2 memory.pressure, else on the
- * system-wide /proc/pressure/memory.
+ * graded PSI triggers on the own cgroup v2 memory.pressure (never the v2
+ * root's: that is the host's), else on the system-wide /proc/pressure/memory.
  *
  * Graded PSI follows GLib's PSI memory monitor: three triggers over a 2 s
  * window (a multiple of 2 s, so unprivileged processes may create them):
@@ -154,6 +154,32 @@ static int open_psi_path(struct tide__src *s, const char *path,
 	return 0;
 }
 
+/*
+ * Is @dir the root of the v2 hierarchy?  Every group but the root has
+ * cgroup.type (the kernel leaves it off the root only), a cgroup
+ * namespace's root included: its memory.pressure is its own.  1, 0, or an
+ * exhausted error.
+ */
+static int v2_root(const char *dir)
+{
+	char *path = tide__path_join(dir, "cgroup.type");
+	int r;
+
+	if (!path)
+		return -ENOMEM;
+	r = tide__os_exists(path);
+	tide__os_free(path);
+	if (tide__os_exhausted(r))
+		return r;
+	return r == -ENOENT;
+}
+
+/*
+ * The own group's memory.pressure, or the configured cgroup2_dir's.  The
+ * own group is not the v2 root: the root's file is the host's PSI (the
+ * same totals as /proc/pressure/memory), which the system-wide source
+ * reports under its own name (-ENODEV here, so it opens instead).
+ */
 static int psi_cgroup_open(struct tide__src *s, const struct tide__src_env *env)
 {
 	const struct tide_monitor_config *cfg = env->cfg;
@@ -166,6 +192,13 @@ static int psi_cgroup_open(struct tide__src *s, const struct tide__src_env *env)
 		if (r)
 			return tide__os_exhausted(r) ? r : -ENODEV;
 		d = dir;
+	}
+	if (!cfg->cgroup2_dir) {
+		r = v2_root(d);
+		if (r) {
+			tide__os_free(dir);
+			return r < 0 ? r : -ENODEV;
+		}
 	}
 	path = tide__path_join(d, "memory.pressure");
 	tide__os_free(dir);

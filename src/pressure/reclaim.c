@@ -3,7 +3,7 @@
  * reclaim.c - the monitor's answer to pressure: kswapd's loops.
  *
  *  - a level (PSI, systemd's protocol, vmpressure, memory.events, a
- *    simulated level) runs passes from priority 12 down to the level's
+ *    simulated level) that tide__mon_gated() lets through runs passes from priority 12 down to the level's
  *    floor (LOW 10, MEDIUM 6, CRITICAL 0) and repeats at the floor while a
  *    pass frees something; its first pass asks every shrinker for a share
  *    of its count (MEDIUM a quarter, CRITICAL all) so small caches answer;
@@ -26,6 +26,7 @@
 #include <tide/shrinker.h>
 
 #include "internal.h"
+#include "pressure/cgroup.h"
 #include "pressure/monitor.h"
 
 /* Passes at the floor are bounded in case caches refill as fast as reclaim
@@ -40,6 +41,8 @@
 /* The sensor's step: this fraction of the headroom left, at least MIN. */
 #define SENSOR_STEP_DIV 8
 #define SENSOR_STEP_MIN ((size_t)1 << 20)
+/* The system-wide PSI reclaims while MemAvailable < MemTotal / this. */
+#define GATE_AVAIL_DIV 8
 
 /* A source's signalled (@wm false) or watermark level. */
 void tide__mon_set_level(struct tide_monitor *m, struct tide__src *s, bool wm,
@@ -100,6 +103,49 @@ static int level_floor(enum tide_pressure_level lvl)
 		return 6;
 	default:
 		return 0;
+	}
+}
+
+/*
+ * Is a level event of @s held back (counted, no loop, level not raised)?
+ *
+ *  - a group-scoped level (the own group's PSI, v1 vmpressure, v2
+ *    memory.events) while a limit watcher runs: when the working set, read
+ *    now, is under its low watermark.  Such events also come from page
+ *    cache churn (usage at the limit, reclaimed by the kernel); clean cache
+ *    is the kernel's to drop, and evicting objects for it is thrash;
+ *  - the system-wide PSI: when MemAvailable is at least 1/8 of MemTotal.
+ *    A host-wide stall while the host has that much available is some
+ *    cgroup's limit being thrashed, or IO, not a shortage this process
+ *    can relieve;
+ *  - never systemd's protocol (an explicit request), a simulated level, or
+ *    when what gates cannot be read (the event counts as before).
+ */
+bool tide__mon_gated(struct tide_monitor *m, struct tide__src *s)
+{
+	struct tide__src *lw;
+	uint64_t value, low, total, avail;
+
+	if (!s)
+		return false;
+	switch (s->bit) {
+	case TIDE_SOURCE_PSI:
+		if (tide__meminfo_read(m->paths.meminfo, &total, &avail) ||
+		    !total)
+			return false;
+		return avail >= total / GATE_AVAIL_DIV;
+	case TIDE_SOURCE_PSI_CGROUP:
+	case TIDE_SOURCE_CGROUP1:
+	case TIDE_SOURCE_CGROUP2:
+		lw = tide__mon_limit_watcher(m);
+		if (!lw || lw->ops->read(lw, &value))
+			return false;
+		tide__mon_lock(m);
+		low = lw->low;
+		tide__mon_unlock(m);
+		return value < low;
+	default:
+		return false;
 	}
 }
 
