@@ -3,19 +3,21 @@
  * reclaim.c - the monitor's answer to pressure: kswapd's loops.
  *
  *  - a level (PSI, systemd's protocol, vmpressure, memory.events, a
- *    simulated level) that tide__mon_gated() lets through runs passes from priority 12 down to the level's
- *    floor (LOW 10, MEDIUM 6, CRITICAL 0) and repeats at the floor while a
- *    pass frees something; its first pass asks every shrinker for a share
- *    of its count (MEDIUM a quarter, CRITICAL all) so small caches answer;
+ *    simulated level) that tide__mon_gated() lets through runs passes
+ *    from priority 12 down to the level's floor (LOW 10, MEDIUM 6,
+ *    CRITICAL 0) and repeats at the floor while a pass frees something;
+ *    its first pass asks every shrinker for a share of its count (MEDIUM
+ *    a quarter, CRITICAL all) so small caches answer;
  *  - a watermark source over its high watermark runs passes from 12 down to
  *    0 and stops as soon as it reads under its low watermark; the passes
  *    are bounded by the gap to low (see reclaim_watermark()).
  *
  * Every loop ends with an allocator purge (tide_purge()) unless
  * TIDE_MONITOR_NO_TRIM; a watermark loop whose caches freed the gap
- * without it showing purges before it goes on (a few times at most).  Also here: the monitor's
- * level and statistics, and the allocation sensor's hook (tide__monitor_sense()).  The core that
- * opens sources and dispatches their events is pressure/monitor.c.
+ * without it showing purges before it goes on (a few times at most).
+ * Also here: the monitor's level and statistics, and the allocation
+ * sensor's hook (tide__monitor_sense()).  The core that opens sources and
+ * dispatches their events is pressure/monitor.c.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
