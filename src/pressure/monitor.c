@@ -52,21 +52,22 @@ enum {
 
 /* ---- small helpers ---------------------------------------------------- */
 
-static void close_fd(int *fd)
+void tide__mon_close_fd(int *fd)
 {
 	if (*fd >= 0)
 		tide__os_close(*fd);
 	*fd = -1;
 }
 
-static int ep_add(struct tide_monitor *m, int fd, uint32_t events, uint32_t tag)
+int tide__mon_ep_add(struct tide_monitor *m, int fd, uint32_t events,
+		     uint32_t tag)
 {
 	struct epoll_event ev = { .events = events, .data.u32 = tag };
 
 	return tide__os_epoll_ctl(m->epfd, EPOLL_CTL_ADD, fd, &ev);
 }
 
-static void arm_timer(int fd, unsigned ms)
+void tide__mon_arm_timer(int fd, unsigned ms)
 {
 	struct itimerspec its = { 0 };
 
@@ -139,7 +140,7 @@ static void signal_level(struct tide_monitor *m, struct tide__src *s,
 	tide__mon_report(m, true);
 	if (tide__mon_forked(m))
 		return;
-	arm_timer(m->quietfd, m->quiet_ms);
+	tide__mon_arm_timer(m->quietfd, m->quiet_ms);
 	tide__mon_reclaim_level(m, s, lvl);
 }
 
@@ -168,7 +169,7 @@ static void src_handle(struct tide_monitor *m, struct tide__src *s, int i,
 	if ((i < 0 || s->fd[i] >= 0) &&
 	    s->ops->handle(s, i, events, lvl, check) && i >= 0) {
 		tide__os_epoll_ctl(m->epfd, EPOLL_CTL_DEL, s->fd[i], NULL);
-		close_fd(&s->fd[i]);
+		tide__mon_close_fd(&s->fd[i]);
 	}
 	tide__mon_unlock(m);
 }
@@ -182,7 +183,7 @@ static void arm_poll(struct tide_monitor *m)
 		    (!ms || m->src[i].poll_ms < ms))
 			ms = m->src[i].poll_ms;
 	if (ms)
-		arm_timer(m->pollfd, ms);
+		tide__mon_arm_timer(m->pollfd, ms);
 }
 
 /* Handle what epoll reported; returns true when told to stop. */
@@ -459,7 +460,7 @@ void tide__mon_src_close(struct tide_monitor *m, struct tide__src *s,
 		if (s->fd[i] >= 0 && shared)
 			tide__os_epoll_ctl(m->epfd, EPOLL_CTL_DEL, s->fd[i],
 					   NULL);
-		close_fd(&s->fd[i]);
+		tide__mon_close_fd(&s->fd[i]);
 	}
 	if (s->ops && s->ops->close)
 		s->ops->close(s);
@@ -483,7 +484,8 @@ int tide__mon_src_open(struct tide_monitor *m, size_t idx)
 	for (int i = 0; !r && i < TIDE__SRC_FDS; i++) {
 		if (s->fd[i] < 0 || !s->events[i])
 			continue;
-		r = ep_add(m, s->fd[i], s->events[i], (uint32_t)(idx << 8 | i));
+		r = tide__mon_ep_add(m, s->fd[i], s->events[i],
+				     (uint32_t)(idx << 8 | i));
 		/* Not pollable (a regular file, as in tests): the poll timer
 		 * reads it. */
 		if (r == -EPERM)
@@ -589,11 +591,11 @@ static void monitor_release(struct tide_monitor *m, bool shared)
 	tide__sensor_disarm(m, shared, shared);
 	for (size_t i = 0; i < NSRC; i++)
 		tide__mon_src_close(m, &m->src[i], shared);
-	close_fd(&m->simfd);
-	close_fd(&m->quietfd);
-	close_fd(&m->pollfd);
-	close_fd(&m->stopfd);
-	close_fd(&m->epfd);
+	tide__mon_close_fd(&m->simfd);
+	tide__mon_close_fd(&m->quietfd);
+	tide__mon_close_fd(&m->pollfd);
+	tide__mon_close_fd(&m->stopfd);
+	tide__mon_close_fd(&m->epfd);
 	tide__cg_release(&m->cg);
 	free_strings(&m->cfg);
 	pthread_mutex_destroy(&m->lock);
@@ -701,13 +703,13 @@ int tide_monitor_new(struct tide_monitor **ret,
 	}
 	if (r)
 		goto out_free;
-	r = ep_add(m, m->stopfd, EPOLLIN, TAG_STOP);
+	r = tide__mon_ep_add(m, m->stopfd, EPOLLIN, TAG_STOP);
 	if (!r)
-		r = ep_add(m, m->pollfd, EPOLLIN, TAG_POLL);
+		r = tide__mon_ep_add(m, m->pollfd, EPOLLIN, TAG_POLL);
 	if (!r)
-		r = ep_add(m, m->quietfd, EPOLLIN, TAG_QUIET);
+		r = tide__mon_ep_add(m, m->quietfd, EPOLLIN, TAG_QUIET);
 	if (!r)
-		r = ep_add(m, m->simfd, EPOLLIN, TAG_SIM);
+		r = tide__mon_ep_add(m, m->simfd, EPOLLIN, TAG_SIM);
 	if (r)
 		goto out_free;
 
@@ -807,134 +809,6 @@ int tide_monitor_limit(struct tide_monitor *m, struct tide_monitor_limit *ret)
 		l.working_set = s->st.value;
 	tide__mon_unlock(m);
 	*ret = l;
-	return 0;
-}
-
-/*
- * Under the lock: open @s's replacement threshold for @high, or for a hold
- * until @until, into *@fd and add it to the epoll set, *@slot the slot it
- * replaces (both -1 when the source has nothing to replace).  0, or
- * -errno with nothing left open.
- */
-static int threshold_open(struct tide_monitor *m, struct tide__src *s,
-			  uint64_t high, uint64_t until, int *slot, int *fd)
-{
-	size_t n = (size_t)(s - m->src);
-	int r;
-
-	*fd = -1;
-	r = s->ops->rearm(s, high, until, slot);
-	if (r < 0 || *slot < 0) {
-		*slot = -1;
-		return r < 0 ? r : 0;
-	}
-	*fd = r;
-	r = ep_add(m, *fd, s->events[*slot],
-		   (uint32_t)(n << 8 | (unsigned)*slot));
-	if (r) {
-		close_fd(fd);
-		*slot = -1;
-	}
-	return r;
-}
-
-/* Under the lock: @fd (from threshold_open()) replaces fd[@slot]. */
-static void threshold_swap(struct tide_monitor *m, struct tide__src *s,
-			   int slot, int fd, uint64_t until)
-{
-	tide__os_epoll_ctl(m->epfd, EPOLL_CTL_DEL, s->fd[slot], NULL);
-	close_fd(&s->fd[slot]);
-	s->fd[slot] = fd;
-	s->raised = until;
-}
-
-/*
- * Under the lock: every source that binds a descriptor to the high
- * watermark (a v1 usage threshold) opens one for @high, all or none; then
- * the new ones replace the old (a threshold raised for a hold included:
- * the next check raises it again, see reclaim.c).  Returns 0 or the first
- * exhaustion error (tide__os_exhausted()), with nothing changed.
- */
-static int rearm_sources(struct tide_monitor *m, uint64_t high)
-{
-	int fd[NSRC], slot[NSRC], r = 0;
-	size_t n;
-
-	for (n = 0; n < NSRC && !r; n++) {
-		struct tide__src *s = &m->src[n];
-
-		fd[n] = slot[n] = -1;
-		if (!s->ops || !s->watermark || !s->ops->rearm)
-			continue;
-		r = threshold_open(m, s, high, 0, &slot[n], &fd[n]);
-		/* A group that went away or an event_control no longer
-		 * writable: the old threshold stays (its events only wake
-		 * the check) and the poll watches the new pair.  Out of
-		 * memory or descriptors: nothing changes, the caller retries. */
-		if (r < 0 && !tide__os_exhausted(r))
-			r = 0;
-	}
-	for (size_t i = 0; i < n; i++) {
-		struct tide__src *s = &m->src[i];
-
-		if (fd[i] < 0)
-			continue;
-		if (r) { /* roll back what the others opened */
-			tide__os_epoll_ctl(m->epfd, EPOLL_CTL_DEL, fd[i], NULL);
-			close_fd(&fd[i]);
-			continue;
-		}
-		threshold_swap(m, s, slot[i], fd[i], 0);
-		s->raise_tried_ns = 0;
-	}
-	return r;
-}
-
-int tide__mon_rearm_hold(struct tide_monitor *m, struct tide__src *s,
-			 uint64_t until)
-{
-	int fd, slot, r;
-
-	tide__mon_lock(m);
-	r = threshold_open(m, s, s->high, until, &slot, &fd);
-	if (!r && fd >= 0)
-		threshold_swap(m, s, slot, fd, until);
-	tide__mon_unlock(m);
-	return r;
-}
-
-int tide_monitor_set_watermarks(struct tide_monitor *m, uint64_t high,
-				uint64_t low)
-{
-	bool any = false;
-	int r;
-
-	if (!m || !high || low > high)
-		return -EINVAL;
-	if (tide__mon_forked_exact(m))
-		return -ECHILD;
-	if (!low)
-		low = high - high / 8;
-	tide__mon_lock(m);
-	for (size_t i = 0; i < NSRC; i++)
-		any |= m->src[i].ops && m->src[i].watermark;
-	r = any ? rearm_sources(m, high) : -EOPNOTSUPP;
-	for (size_t i = 0; i < NSRC && !r; i++) {
-		if (!m->src[i].ops || !m->src[i].watermark)
-			continue;
-		m->src[i].high = high;
-		m->src[i].low = low;
-	}
-	if (!r) {
-		/* what the sources re-opened after a move take */
-		m->cfg.high_watermark = high;
-		m->cfg.low_watermark = low;
-	}
-	tide__mon_unlock(m);
-	if (r)
-		return r;
-	/* checked at the next poll, which is now */
-	arm_timer(m->pollfd, 1);
 	return 0;
 }
 

@@ -129,6 +129,13 @@ void tide__mon_set_level(struct tide_monitor *m, struct tide__src *s, bool wm,
 /* reclaim.c: count events and reclaim loops, for @s too unless NULL */
 void tide__mon_stat_add(struct tide_monitor *m, struct tide__src *s,
 			unsigned long long events, unsigned long long loops);
+/* monitor.c: close *@fd if open, then -1 */
+void tide__mon_close_fd(int *fd);
+/* monitor.c: add @fd to @m's epoll set for @events, tagged @tag */
+int tide__mon_ep_add(struct tide_monitor *m, int fd, uint32_t events,
+		     uint32_t tag);
+/* monitor.c: arm the timerfd @fd to fire once in @ms milliseconds */
+void tide__mon_arm_timer(int fd, unsigned ms);
 /* reclaim.c: report the combined level (again only with @repeat) */
 void tide__mon_report(struct tide_monitor *m, bool repeat);
 /* reclaim.c: is a level event of @s held back (no loop, no level)? */

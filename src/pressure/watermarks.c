@@ -1,0 +1,145 @@
+// SPDX-License-Identifier: MIT
+/*
+ * watermarks.c - moving a monitor's watermarks: tide_monitor_set_watermarks()
+ * and the v1 usage thresholds bound to them (re-registered at a new high,
+ * raised for a hold-back over high: see reclaim.c), all or nothing.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/epoll.h>
+
+#include <tide/pressure.h>
+
+#include "internal.h"
+#include "pressure/monitor.h"
+#include "pressure/source.h"
+
+/*
+ * Under the lock: open @s's replacement threshold for @high, or for a hold
+ * until @until, into *@fd and add it to the epoll set, *@slot the slot it
+ * replaces (both -1 when the source has nothing to replace).  0, or
+ * -errno with nothing left open.
+ */
+static int threshold_open(struct tide_monitor *m, struct tide__src *s,
+			  uint64_t high, uint64_t until, int *slot, int *fd)
+{
+	size_t n = (size_t)(s - m->src);
+	int r;
+
+	*fd = -1;
+	r = s->ops->rearm(s, high, until, slot);
+	if (r < 0 || *slot < 0) {
+		*slot = -1;
+		return r < 0 ? r : 0;
+	}
+	*fd = r;
+	r = tide__mon_ep_add(m, *fd, s->events[*slot],
+			     (uint32_t)(n << 8 | (unsigned)*slot));
+	if (r) {
+		tide__mon_close_fd(fd);
+		*slot = -1;
+	}
+	return r;
+}
+
+/* Under the lock: @fd (from threshold_open()) replaces fd[@slot]. */
+static void threshold_swap(struct tide_monitor *m, struct tide__src *s,
+			   int slot, int fd, uint64_t until)
+{
+	tide__os_epoll_ctl(m->epfd, EPOLL_CTL_DEL, s->fd[slot], NULL);
+	tide__mon_close_fd(&s->fd[slot]);
+	s->fd[slot] = fd;
+	s->raised = until;
+}
+
+/*
+ * Under the lock: every source that binds a descriptor to the high
+ * watermark (a v1 usage threshold) opens one for @high, all or none; then
+ * the new ones replace the old (a threshold raised for a hold included:
+ * the next check raises it again, see reclaim.c).  Returns 0 or the first
+ * exhaustion error (tide__os_exhausted()), with nothing changed.
+ */
+static int rearm_sources(struct tide_monitor *m, uint64_t high)
+{
+	int fd[TIDE__NSRC], slot[TIDE__NSRC], r = 0;
+	size_t n;
+
+	for (n = 0; n < TIDE__NSRC && !r; n++) {
+		struct tide__src *s = &m->src[n];
+
+		fd[n] = slot[n] = -1;
+		if (!s->ops || !s->watermark || !s->ops->rearm)
+			continue;
+		r = threshold_open(m, s, high, 0, &slot[n], &fd[n]);
+		/* A group that went away or an event_control no longer
+		 * writable: the old threshold stays (its events only wake
+		 * the check) and the poll watches the new pair.  Out of
+		 * memory or descriptors: nothing changes, the caller retries. */
+		if (r < 0 && !tide__os_exhausted(r))
+			r = 0;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct tide__src *s = &m->src[i];
+
+		if (fd[i] < 0)
+			continue;
+		if (r) { /* roll back what the others opened */
+			tide__os_epoll_ctl(m->epfd, EPOLL_CTL_DEL, fd[i], NULL);
+			tide__mon_close_fd(&fd[i]);
+			continue;
+		}
+		threshold_swap(m, s, slot[i], fd[i], 0);
+		s->raise_tried_ns = 0;
+	}
+	return r;
+}
+
+int tide__mon_rearm_hold(struct tide_monitor *m, struct tide__src *s,
+			 uint64_t until)
+{
+	int fd, slot, r;
+
+	tide__mon_lock(m);
+	r = threshold_open(m, s, s->high, until, &slot, &fd);
+	if (!r && fd >= 0)
+		threshold_swap(m, s, slot, fd, until);
+	tide__mon_unlock(m);
+	return r;
+}
+
+int tide_monitor_set_watermarks(struct tide_monitor *m, uint64_t high,
+				uint64_t low)
+{
+	bool any = false;
+	int r;
+
+	if (!m || !high || low > high)
+		return -EINVAL;
+	if (tide__mon_forked_exact(m))
+		return -ECHILD;
+	if (!low)
+		low = high - high / 8;
+	tide__mon_lock(m);
+	for (size_t i = 0; i < TIDE__NSRC; i++)
+		any |= m->src[i].ops && m->src[i].watermark;
+	r = any ? rearm_sources(m, high) : -EOPNOTSUPP;
+	for (size_t i = 0; i < TIDE__NSRC && !r; i++) {
+		if (!m->src[i].ops || !m->src[i].watermark)
+			continue;
+		m->src[i].high = high;
+		m->src[i].low = low;
+	}
+	if (!r) {
+		/* what the sources re-opened after a move take */
+		m->cfg.high_watermark = high;
+		m->cfg.low_watermark = low;
+	}
+	tide__mon_unlock(m);
+	if (r)
+		return r;
+	/* checked at the next poll, which is now */
+	tide__mon_arm_timer(m->pollfd, 1);
+	return 0;
+}
