@@ -18,7 +18,8 @@
  * reclaimed) and unmapped.  The LRU is a list of page indices threaded
  * through the page array, oldest at the head.  The shrinker takes pages from
  * the head and hands them back with MADV_DONTNEED, one call per run of
- * contiguous pages.
+ * contiguous pages, after a mincore of the run: only its resident pages
+ * (written since they were last reclaimed) count as freed.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -403,19 +404,38 @@ static int cmp_u32(const void *x, const void *y)
 	return (a > b) - (a < b);
 }
 
+/* How many of the @n pages mincore() said are resident. */
+static unsigned long count_resident(const unsigned char *vec, unsigned n)
+{
+	unsigned long r = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		r += vec[i] & 1;
+	return r;
+}
+
 /*
  * Hand back up to @nr of the oldest LRU pages.  The oldest pages are taken a
  * chunk at a time and sorted so that each run of contiguous pages costs one
- * madvise.  A failed madvise leaves its run (and every page not reached yet)
- * on the LRU where it was.  *@looked is set to the pages examined.
+ * madvise.  Before it, mincore says which pages of the run are resident: a
+ * page on the LRU was overlapped by a buffer, but only a written one holds
+ * memory, so only those count as freed.  *@taken is set to the pages taken
+ * off the LRU (the work), the return value is the resident ones among them.
+ *
+ * A failed madvise, or a mincore that failed for want of memory
+ * (tide__os_exhausted(): the fault injector's -ENOMEM too), leaves its run
+ * and every page not reached yet on the LRU where they were.  A mincore
+ * that fails otherwise (EAGAIN, or a sandbox that forbids it) does not keep
+ * the run: it is released and counted as freed whole, an upper bound.
  */
 static unsigned long reclaim_locked(struct tide_arena *a, unsigned long nr,
-				    unsigned long *looked)
+				    unsigned long *taken)
 {
 	uint32_t batch[SCAN_CHUNK];
+	unsigned char vec[SCAN_CHUNK];
 	unsigned long freed = 0;
 
-	*looked = 0;
+	*taken = 0;
 	while (nr && a->lru_head != NIL) {
 		unsigned k = 0, i, j;
 		uint32_t link = a->lru_head;
@@ -425,22 +445,26 @@ static unsigned long reclaim_locked(struct tide_arena *a, unsigned long nr,
 			link = a->pages[link - 1].next;
 		}
 		qsort(batch, k, sizeof(batch[0]), cmp_u32);
-		*looked += k;
 		nr -= k;
 		for (i = 0; i < k; i = j) {
+			char *addr = a->base + (size_t)batch[i] * a->page_size;
 			size_t len;
+			int err;
 
 			for (j = i + 1; j < k && batch[j] == batch[j - 1] + 1;)
 				j++;
 			len = (size_t)(j - i) * a->page_size;
-			if (tide__os_advise(a->base + batch[i] * a->page_size,
-					    len, MADV_DONTNEED))
+			err = tide__os_resident(addr, len, vec);
+			if (err && tide__os_exhausted(err))
+				return freed;
+			if (tide__os_advise(addr, len, MADV_DONTNEED))
 				return freed;
 			for (unsigned m = i; m < j; m++) {
 				lru_unlink(a, batch[m]);
 				a->pages[batch[m]].state = PAGE_UNMAPPED;
 			}
-			freed += j - i;
+			freed += err ? j - i : count_resident(vec, j - i);
+			*taken += j - i;
 		}
 	}
 	return freed;
@@ -448,6 +472,10 @@ static unsigned long reclaim_locked(struct tide_arena *a, unsigned long nr,
 
 /* ---- the shrinker ----------------------------------------------------- */
 
+/*
+ * The LRU pages: an upper bound of what a scan frees (only the written ones
+ * are resident, and asking the kernel would be a system call per count).
+ */
 static unsigned long arena_count(void *priv, struct tide_shrink_control *sc)
 {
 	struct tide_arena *a = priv;
@@ -459,14 +487,15 @@ static unsigned long arena_count(void *priv, struct tide_shrink_control *sc)
 static unsigned long arena_scan(void *priv, struct tide_shrink_control *sc)
 {
 	struct tide_arena *a = priv;
-	unsigned long freed, looked;
+	unsigned long freed, taken;
 
 	/* An allocating thread holds the lock: never wait for it. */
 	if (pthread_mutex_trylock(&a->lock))
 		return TIDE_SHRINK_STOP;
-	freed = reclaim_locked(a, sc->nr_to_scan, &looked);
+	freed = reclaim_locked(a, sc->nr_to_scan, &taken);
 	pthread_mutex_unlock(&a->lock);
-	sc->nr_scanned = looked;
+	/* The work is the pages taken off the LRU, resident or not. */
+	sc->nr_scanned = taken;
 	return freed;
 }
 
@@ -772,7 +801,8 @@ void tide_arena_totals(struct tide_arena_totals *st)
 
 size_t tide__arena_page_states(struct tide_arena *a, unsigned char *out,
 			       size_t n);
-unsigned long tide__arena_reclaim(struct tide_arena *a, unsigned long nr);
+unsigned long tide__arena_reclaim(struct tide_arena *a, unsigned long nr,
+				  unsigned long *taken);
 
 /*
  * Copy the state of the first @n pages (0 unmapped, 1 lru, 2 used) to @out;
@@ -789,13 +819,17 @@ size_t tide__arena_page_states(struct tide_arena *a, unsigned char *out,
 	return n;
 }
 
-/* What a scan does, but waiting for the lock. */
-unsigned long tide__arena_reclaim(struct tide_arena *a, unsigned long nr)
+/*
+ * What a scan does, but waiting for the lock: returns the resident pages
+ * released, *@taken the pages taken off the LRU.
+ */
+unsigned long tide__arena_reclaim(struct tide_arena *a, unsigned long nr,
+				  unsigned long *taken)
 {
-	unsigned long freed, looked;
+	unsigned long freed;
 
 	pthread_mutex_lock(&a->lock);
-	freed = reclaim_locked(a, nr, &looked);
+	freed = reclaim_locked(a, nr, taken);
 	pthread_mutex_unlock(&a->lock);
 	return freed;
 }

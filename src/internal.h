@@ -57,6 +57,7 @@ struct tide__os_hooks {
 	void *(*mremap)(void *old, size_t old_len, size_t new_len, int flags,
 			void *new_addr);
 	int (*madvise)(void *addr, size_t len, int advice);
+	int (*mincore)(void *addr, size_t len, unsigned char *vec);
 	void *(*malloc)(size_t size);
 	void *(*calloc)(size_t n, size_t size);
 	void *(*realloc)(void *p, size_t size);
@@ -94,7 +95,10 @@ void tide__os_unmap(void *addr, size_t len);
 int tide__os_map_table(size_t len, void **ret_addr);
 /* Never fails: unmap a table from tide__os_map_table() nobody can reach. */
 void tide__os_unmap_table(void *addr, size_t len);
-/* mincore(): one byte per page of [addr, addr+len), bit 0 = resident. */
+/*
+ * Failable: mincore(), one byte per page of [addr, addr+len), bit 0 =
+ * resident; 0 or -errno (the fault injector's -ENOMEM included).
+ */
 int tide__os_resident(const void *addr, size_t len, unsigned char *vec);
 /* Never fails: unmap [addr, addr+len) of a mapping that stays live
  * (trimming the slack of an aligned placement: no VMA is split). */

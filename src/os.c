@@ -59,6 +59,7 @@ const struct tide__os_hooks tide__os_default_hooks = {
 	.munmap = munmap,
 	.mremap = libc_mremap,
 	.madvise = madvise,
+	.mincore = mincore,
 	.malloc = malloc,
 	.calloc = calloc,
 	.realloc = realloc,
@@ -180,6 +181,7 @@ static void *libc_mremap(void *old, size_t old_len, size_t new_len, int flags,
 #define rel_munmap munmap
 #define rel_mremap libc_mremap
 #define rel_madvise madvise
+#define rel_mincore mincore
 #define rel_memcpy memcpy
 #define rel_sysinfo sysinfo
 #define rel_close close
@@ -290,7 +292,9 @@ void tide__os_unmap_table(void *addr, size_t len)
 
 int tide__os_resident(const void *addr, size_t len, unsigned char *vec)
 {
-	if (mincore((void *)addr, len, vec))
+	if (inject())
+		return -ENOMEM;
+	if (CALL(mincore)((void *)addr, len, vec))
 		return -errno;
 	return 0;
 }

@@ -19,7 +19,8 @@
 /* Test hooks of arena.c. */
 size_t tide__arena_page_states(struct tide_arena *a, unsigned char *out,
 			       size_t n);
-unsigned long tide__arena_reclaim(struct tide_arena *a, unsigned long nr);
+unsigned long tide__arena_reclaim(struct tide_arena *a, unsigned long nr,
+				  unsigned long *taken);
 
 enum { UNMAPPED, LRU, USED };
 
@@ -476,6 +477,7 @@ TEST(realloc_takes_pages_off_lru_without_fault)
 
 TEST(high_water_is_one_past_highest_page_ever_used)
 {
+	unsigned long taken;
 	struct tide_arena *a;
 	void *p, *q;
 
@@ -488,7 +490,8 @@ TEST(high_water_is_one_past_highest_page_ever_used)
 	tide_arena_free(a, q);
 	tide_arena_free(a, p);
 	CHECK_UEQ(stats(a).pages_high_water, 3);
-	tide__arena_reclaim(a, 100);
+	CHECK_UEQ(tide__arena_reclaim(a, 100, &taken), 0);
+	CHECK_UEQ(taken, 3);
 	CHECK_UEQ(stats(a).pages_high_water, 3);
 	tide_arena_destroy(a);
 }
@@ -664,11 +667,16 @@ TEST(every_layout_and_free_order_keeps_exact_page_states)
 			}
 			orders++;
 		}
-		/* Reclaim part of the LRU: the oldest pages must go. */
+		/*
+		 * Reclaim part of the LRU: the oldest pages must go.  No
+		 * buffer was written, so none of them was resident.
+		 */
 		{
 			unsigned long lru = stats(a).pages_lru, nr = lru / 2;
+			unsigned long taken;
 
-			CHECK_UEQ(tide__arena_reclaim(a, nr), nr);
+			CHECK_UEQ(tide__arena_reclaim(a, nr, &taken), 0);
+			CHECK_UEQ(taken, nr);
 			model_reclaim(&m, nr);
 			model_check(a, &m, "reclaim");
 		}
@@ -716,6 +724,8 @@ TEST(shrinker_count_is_lru_pages)
 	a = tide_arena_create("arena-count", 16 * P);
 	p = tide_arena_alloc(a, 5 * P);
 	q = tide_arena_alloc(a, 3 * P);
+	memset(p, 1, 5 * P);
+	memset(q, 2, 3 * P);
 	CHECK_UEQ(shrinker_info("arena-count").count, 0);
 	tide_arena_free(a, p);
 	CHECK_UEQ(shrinker_info("arena-count").count, 5);
@@ -733,8 +743,10 @@ TEST(scan_reclaims_oldest_lru_pages_first)
 
 	setup();
 	a = tide_arena_create("arena-oldest", 8 * P);
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 4; i++) {
 		p[i] = tide_arena_alloc(a, P);
+		memset(p[i], i + 1, P);
+	}
 	/* LRU order: page 2, 0, 3, 1. */
 	tide_arena_free(a, p[2]);
 	tide_arena_free(a, p[0]);
@@ -766,6 +778,8 @@ TEST(scan_madvises_each_contiguous_run_once)
 	b1 = tide_arena_alloc(a, 2 * P); /* pages 4-5 */
 	b2 = tide_arena_alloc(a, 3 * P); /* pages 6-8 */
 	CHECK(b0 && b1 && b2);
+	memset(b0, 1, 4 * P);
+	memset(b2, 3, 3 * P);
 	tide_arena_free(a, b2);
 	tide_arena_free(a, b0);
 	tide__os_stats(&before);
@@ -784,6 +798,7 @@ TEST(shrink_pass_at_priority_0_empties_the_lru)
 	setup();
 	a = tide_arena_create("arena-pass", 64 * P);
 	p = tide_arena_alloc(a, 40 * P);
+	memset(p, 1, 40 * P);
 	tide_arena_free(a, p);
 	CHECK_UEQ(tide_shrink(0, 0), 40);
 	CHECK_PAGES(a, 0, 0, 64);
@@ -883,26 +898,187 @@ TEST(reclaim_lowers_rss_by_the_pages_freed)
 	tide_arena_destroy(a);
 }
 
+/*
+ * Failed calls of a scan (fault injection, -ENOMEM): two runs of 4 pages
+ * (pages 0-3 and 8-11, 2 written in each), so the failable calls are
+ * mincore 1, madvise 1, mincore 2, madvise 2 (the batch is sorted: pages
+ * 0-3 first).  A failure leaves its run and every later page on the LRU
+ * where they were; the first run, when it was released before, counts its
+ * 2 resident pages.
+ */
 TEST(reclaim_failure_keeps_pages_on_lru)
 {
-	struct tide_arena *a;
-	unsigned char s0[8], s1[8];
-	void *p;
+	static const struct {
+		unsigned long nth, freed, taken;
+	} cases[] = { { 1, 0, 0 }, { 2, 0, 0 }, { 3, 2, 4 }, { 4, 2, 4 } };
+	unsigned char s0[16], s1[16];
 
 	setup();
-	a = tide_arena_create("t", 8 * P);
-	p = tide_arena_alloc(a, 8 * P);
-	tide_arena_free(a, p);
-	tide__arena_page_states(a, s0, 8);
-	tide__fault_set(1, false);
-	CHECK_UEQ(tide__arena_reclaim(a, 8), 0);
-	CHECK_UEQ(tide__fault_hits(), 1);
-	tide__fault_clear();
-	tide__arena_page_states(a, s1, 8);
-	CHECK(!memcmp(s0, s1, 8));
-	CHECK_PAGES(a, 0, 8, 0);
-	CHECK_UEQ(tide__arena_reclaim(a, 8), 8);
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		for (int persistent = 0; persistent < 2; persistent++) {
+			struct tide_arena *a = tide_arena_create("t", 16 * P);
+			unsigned long taken;
+			char *p, *q, *gap;
+
+			p = tide_arena_alloc(a, 4 * P);
+			gap = tide_arena_alloc(a, 4 * P);
+			q = tide_arena_alloc(a, 4 * P);
+			CHECK(p && gap && q);
+			memset(p, 1, 2 * P);
+			memset(q + 2 * P, 2, 2 * P);
+			tide_arena_free(a, q);
+			tide_arena_free(a, p);
+			tide__arena_page_states(a, s0, 16);
+			tide__fault_set(cases[c].nth, persistent);
+			CHECK_UEQ(tide__arena_reclaim(a, 8, &taken),
+				  cases[c].freed);
+			CHECK_UEQ(taken, cases[c].taken);
+			CHECK_UEQ(tide__fault_hits(), 1);
+			tide__fault_clear();
+			tide__arena_page_states(a, s1, 16);
+			for (int i = 0; i < 16; i++) {
+				bool gone = cases[c].taken && i < 4;
+
+				CHECK_EQ(s1[i], gone ? UNMAPPED : s0[i]);
+			}
+			CHECK_PAGES(a, 4, 8 - cases[c].taken,
+				    4 + cases[c].taken);
+			/* What stayed is still there, and resident. */
+			CHECK_UEQ(tide__arena_reclaim(a, 8, &taken),
+				  4 - cases[c].freed);
+			CHECK_UEQ(taken, 8 - cases[c].taken);
+			CHECK_PAGES(a, 4, 0, 12);
+			tide_arena_free(a, gap);
+			tide_arena_destroy(a);
+		}
+	}
+}
+
+/* mincore fails with @mincore_errno (not for want of memory). */
+static int mincore_errno;
+
+static int failing_mincore(void *addr, size_t len, unsigned char *vec)
+{
+	(void)addr;
+	(void)len;
+	(void)vec;
+	errno = mincore_errno;
+	return -1;
+}
+
+/*
+ * A mincore that fails otherwise than for want of memory (EAGAIN: the
+ * kernel could not get a page for its work; ENOSYS, EPERM: a sandbox)
+ * does not keep the pages: the run is released and counted as freed
+ * whole, the old upper bound.
+ */
+TEST(scan_counts_whole_run_when_mincore_is_unavailable)
+{
+	static const int errs[] = { EAGAIN, ENOSYS, EPERM };
+	struct tide__os_hooks hooks = tide__os_default_hooks;
+
+	setup();
+	hooks.mincore = failing_mincore;
+	for (size_t e = 0; e < sizeof(errs) / sizeof(errs[0]); e++) {
+		struct tide_arena *a =
+			tide_arena_create("arena-nomincore", 8 * P);
+		long vma_before, vma_after;
+		char *p = tide_arena_alloc(a, 8 * P);
+
+		CHECK(p);
+		memset(p + 3 * P, 1, 2 * P);
+		tide_arena_free(a, p);
+		vma_before = vma_anon_kb(p);
+		mincore_errno = errs[e];
+		tide__os_set_hooks(&hooks);
+		CHECK_UEQ(tide_shrinker_scan("arena-nomincore", 8), 8);
+		tide__os_set_hooks(NULL);
+		vma_after = vma_anon_kb(p);
+		CHECK_PAGES(a, 0, 0, 8);
+		CHECK_EQ(vma_before - vma_after, (long)(2 * P / 1024));
+		CHECK_UEQ(resident_pages(p, 8), 0);
+		tide_arena_destroy(a);
+	}
+}
+
+struct conn_case {
+	size_t written; /* bytes written at each buffer's start */
+	unsigned long resident; /* pages that holds, computed */
+};
+
+/*
+ * The trial's connection buffers: 256 buffers of 64 KiB, each with
+ * @written bytes written at its start, all freed; then a priority-0 pass.
+ * It takes all 4096 LRU pages (nr_scanned), returns the resident ones
+ * only, and Anonymous falls by exactly that many pages.
+ */
+static void conn_buffers(size_t written)
+{
+	const size_t n = 256, bsize = 64 * 1024;
+	struct tide_shrinker_info i0, i1;
+	struct tide_arena *a;
+	unsigned long freed, want = 0, lru;
+	long before, after, vma_before, vma_after;
+	char *b[256];
+	size_t last = SIZE_MAX;
+
+	a = tide_arena_create("arena-conns", n * bsize);
+	CHECK(a);
+	for (size_t i = 0; i < n; i++) {
+		b[i] = tide_arena_alloc(a, bsize);
+		CHECK(b[i]);
+		memset(b[i], 1, written);
+	}
+	/* The pages the writes touched, from the layout (back to back). */
+	for (size_t i = 0; i < n; i++) {
+		size_t off = off_of(a, b[0], b[i]);
+
+		CHECK_UEQ(off, i * bsize);
+		for (size_t pg = off / P; pg <= (off + written - 1) / P; pg++)
+			if (pg != last) {
+				want++;
+				last = pg;
+			}
+	}
+	for (size_t i = 0; i < n; i++)
+		tide_arena_free(a, b[i]);
+	lru = n * bsize / P;
+	CHECK_UEQ(stats(a).pages_lru, lru);
+	i0 = shrinker_info("arena-conns");
+	CHECK_UEQ(i0.count, lru); /* the upper bound */
+	touch_stack();
+	th_anon_kb();
+	vma_before = vma_anon_kb(b[0]);
+	before = th_anon_kb();
+	freed = tide_shrink(0, 0);
+	after = th_anon_kb();
+	vma_after = vma_anon_kb(b[0]);
+	i1 = shrinker_info("arena-conns");
+	th_note("%zu B written per buffer: %lu LRU pages, %lu freed, "
+		"anon %ld kB -> %ld kB (arena's mapping %ld -> %ld kB)",
+		written, lru, freed, before, after, vma_before, vma_after);
+	CHECK_UEQ(freed, want);
+	CHECK_UEQ(i1.freed - i0.freed, want);
+	CHECK_UEQ(i1.scanned - i0.scanned, lru);
+	CHECK_PAGES(a, 0, 0, lru);
+	CHECK_EQ(vma_before - vma_after, (long)(want * P / 1024));
+	if (!sanitized() && !th_under_valgrind())
+		CHECK_EQ(before - after, (long)(want * P / 1024));
 	tide_arena_destroy(a);
+}
+
+TEST(scan_frees_only_the_written_pages_of_partly_used_buffers)
+{
+	setup();
+	conn_buffers(1024);
+	/* 1 KiB at a page-aligned start: one page per buffer. */
+	CHECK_UEQ(64 * 1024 % P, 0);
+}
+
+TEST(scan_of_fully_written_buffers_frees_every_lru_page)
+{
+	setup();
+	conn_buffers(64 * 1024);
 }
 
 /* ---- scan never waits for a busy arena --------------------------------- */
@@ -937,6 +1113,7 @@ TEST(scan_returns_stop_while_arena_is_busy)
 	a = tide_arena_create("arena-busy", 16 * P);
 	x = tide_arena_alloc(a, 4 * P);
 	y = tide_arena_alloc(a, P);
+	memset(x, 1, 4 * P);
 	tide_arena_free(a, x); /* 4 LRU pages, no node to recycle */
 	CHECK_PAGES(a, 1, 4, 11);
 
@@ -1325,6 +1502,9 @@ RUN_TESTS(T(create_rounds_size_up_to_pages), T(create_rejects_bad_arguments),
 	  T(shrink_pass_at_priority_0_empties_the_lru),
 	  T(reclaim_lowers_rss_by_the_pages_freed),
 	  T(reclaim_failure_keeps_pages_on_lru),
+	  T(scan_counts_whole_run_when_mincore_is_unavailable),
+	  T(scan_frees_only_the_written_pages_of_partly_used_buffers),
+	  T(scan_of_fully_written_buffers_frees_every_lru_page),
 	  T(scan_returns_stop_while_arena_is_busy),
 	  T(asan_poisons_freed_buffers_and_rounding_slack),
 	  T(totals_sum_every_live_arena),

@@ -21,10 +21,11 @@ extern "C" {
  *
  * An arena is one anonymous mapping carved into buffers the way Android's
  * binder carves its transaction buffer (drivers/android/binder_alloc.c).
- * A page no live buffer overlaps is not given back at once: it stays
- * resident on the arena's LRU, so the next buffer placed there costs no page
- * fault.  Under memory pressure the arena's shrinker (registered under the
- * arena's name) hands the oldest LRU pages back with MADV_DONTNEED.
+ * A page no live buffer overlaps is not given back at once: it waits on the
+ * arena's LRU, resident if it was written, so the next buffer placed there
+ * costs no page fault.  Under memory pressure the arena's shrinker
+ * (registered under the arena's name) hands the oldest LRU pages back with
+ * MADV_DONTNEED and reports as freed only those that were resident.
  *
  * Buffers are 8-byte aligned and are not zeroed: a buffer on pages reused
  * from the LRU holds what the previous buffer left there, one on reclaimed
@@ -44,7 +45,9 @@ struct tide_arena;
  * @pages_total: pages of the mapping.
  * @pages_used: pages overlapped by at least one live buffer.
  * @pages_lru: pages no live buffer overlaps but one did since the page was
- *	last reclaimed: resident, waiting for reuse or for the shrinker.
+ *	last reclaimed, waiting for reuse or for the shrinker.  Only those a
+ *	buffer wrote are resident (the arena does not track writes): an upper
+ *	bound of the resident pages and of what the shrinker can free.
  * @pages_unmapped: the rest, never used or reclaimed: not resident.
  * @pages_high_water: one past the highest page index any buffer ever
  *	overlapped (binder's pages_high): the arena's resident footprint never
@@ -107,8 +110,9 @@ TIDE_API void *tide_arena_alloc(struct tide_arena *a, size_t size);
  * @p: the buffer, or NULL (nothing happens).
  *
  * The block merges with free neighbours; every page no live buffer overlaps
- * any more joins the tail of the LRU and stays resident until reused or
- * reclaimed.  A page shared with a live neighbour stays used.
+ * any more joins the tail of the LRU, keeping its memory (if it was written)
+ * until reused or reclaimed.  A page shared with a live neighbour stays
+ * used.
  *
  * A @p that is not a live buffer of @a (double free, a pointer into a
  * buffer, another arena's buffer) is reported through the error handler
@@ -148,7 +152,8 @@ TIDE_API void tide_arena_stats(struct tide_arena *a,
  * @size: the sum of their &tide_arena_stats.size.
  * @used_bytes: the sum of their &tide_arena_stats.used_bytes.
  * @pages_used: the sum of their &tide_arena_stats.pages_used.
- * @pages_lru: the sum of their &tide_arena_stats.pages_lru (resident, idle).
+ * @pages_lru: the sum of their &tide_arena_stats.pages_lru (idle; resident
+ *	only where written).
  * @pages_unmapped: the sum of their &tide_arena_stats.pages_unmapped.
  * @page_faults_avoided: the sum of their
  *	&tide_arena_stats.page_faults_avoided (destroyed arenas drop out).
