@@ -484,6 +484,10 @@ static unsigned long arena_count(void *priv, struct tide_shrink_control *sc)
 	return atomic_load_explicit(&a->lru_count, memory_order_relaxed);
 }
 
+/* Batches of never-written pages one scan goes through to find some that
+ * hold memory (1024 of 128 pages: 512 MiB of address space). */
+#define STRETCH_BATCHES 1024
+
 static unsigned long arena_scan(void *priv, struct tide_shrink_control *sc)
 {
 	struct tide_arena *a = priv;
@@ -493,8 +497,26 @@ static unsigned long arena_scan(void *priv, struct tide_shrink_control *sc)
 	if (pthread_mutex_trylock(&a->lock))
 		return TIDE_SHRINK_STOP;
 	freed = reclaim_locked(a, sc->nr_to_scan, &taken);
+	/*
+	 * Nothing resident in the batch (buffers never written): go on down
+	 * the LRU, up to STRETCH_BATCHES batches, so that a return of 0 means
+	 * the LRU holds nothing more to free.  A scan that frees nothing ends
+	 * the shrinker's pass, and a pass that frees nothing a drop: a stretch
+	 * of never-written pages would hide the written ones behind it.
+	 */
+	for (unsigned i = 1; !freed && i < STRETCH_BATCHES && taken; i++) {
+		unsigned long more;
+
+		if (a->lru_head == NIL)
+			break;
+		freed = reclaim_locked(a, sc->nr_to_scan, &more);
+		if (!more) /* a failed madvise: the pages stay */
+			break;
+		taken += more;
+	}
 	pthread_mutex_unlock(&a->lock);
-	/* The work is the pages taken off the LRU, resident or not. */
+	/* The work is the pages taken off the LRU, resident or not (the
+	 * core reads at most nr_to_scan of it). */
 	sc->nr_scanned = taken;
 	return freed;
 }

@@ -1081,6 +1081,35 @@ TEST(scan_of_fully_written_buffers_frees_every_lru_page)
 	conn_buffers(64 * 1024);
 }
 
+/*
+ * A long stretch of never-written LRU pages in front of written ones does
+ * not end a drop: a scan that found nothing resident goes on down the
+ * LRU, so tide_drop_caches() frees the 16 written pages behind 4096 that
+ * never held memory, and the LRU ends empty.  (A scan that returned 0 for
+ * its whole batch ended the shrinker's pass, and a pass that freed nothing
+ * the drop: the 16 pages stayed resident.)
+ */
+TEST(drop_reaches_written_pages_behind_a_stretch_of_unwritten_ones)
+{
+	const size_t cold = 4096, hot = 16;
+	struct tide_arena *a;
+	char *x, *y;
+
+	setup();
+	a = tide_arena_create("arena-stretch", (cold + hot) * P);
+	CHECK(a);
+	x = tide_arena_alloc(a, cold * P);
+	y = tide_arena_alloc(a, hot * P);
+	CHECK(x && y);
+	memset(y, 1, hot * P);
+	tide_arena_free(a, x); /* the oldest: never written */
+	tide_arena_free(a, y);
+	CHECK_PAGES(a, 0, cold + hot, 0);
+	CHECK_UEQ(tide_drop_caches(), hot);
+	CHECK_PAGES(a, 0, 0, cold + hot);
+	tide_arena_destroy(a);
+}
+
 /* ---- scan never waits for a busy arena --------------------------------- */
 
 static sem_t hook_entered, hook_release;
@@ -1505,6 +1534,7 @@ RUN_TESTS(T(create_rounds_size_up_to_pages), T(create_rejects_bad_arguments),
 	  T(scan_counts_whole_run_when_mincore_is_unavailable),
 	  T(scan_frees_only_the_written_pages_of_partly_used_buffers),
 	  T(scan_of_fully_written_buffers_frees_every_lru_page),
+	  T(drop_reaches_written_pages_behind_a_stretch_of_unwritten_ones),
 	  T(scan_returns_stop_while_arena_is_busy),
 	  T(asan_poisons_freed_buffers_and_rounding_slack),
 	  T(totals_sum_every_live_arena),
