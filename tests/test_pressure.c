@@ -774,6 +774,57 @@ TEST(cgroup2_event_under_low_is_counted_not_reclaimed)
 }
 
 /*
+ * Watermarks set past the limit (high 200 MiB, low 175 MiB on a 100 MiB
+ * group at 99 MiB) are no reason to hold a group's events back: the working
+ * set could never reach low, and the watermark loop never runs either.  The
+ * "max" event runs its CRITICAL loop (the gate held it back, a reviewer
+ * found).  Likewise after tide_monitor_set_watermarks() past the limit.
+ */
+TEST(no_gate_when_low_is_not_under_the_limit)
+{
+	struct tide_monitor_config cfg = {
+		.size = sizeof(struct tide_monitor_config),
+		.sources = TIDE_SOURCE_CGROUP2,
+		.poll_interval_ms = 10,
+		.high_watermark = 200 * MiB,
+		.flags = TIDE_MONITOR_NO_TRIM,
+	};
+	struct fake f = { .pages = 10, .free_below_prio = -1 };
+	struct tide_shrinker *s = fake_register(&f);
+	struct tide_monitor_source_stats ss;
+	struct levels lv = { 0 };
+	struct tide_monitor *m = NULL;
+
+	make_tmpdir();
+	fake_cgroup2(100 * MiB, 99 * MiB);
+	cfg.cgroup2_dir = tmpdir;
+	cfg.on_level = on_level;
+	cfg.level_arg = &lv;
+	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	write_file(tmp_path("memory.events"),
+		   "low 0\nhigh 0\nmax 1\noom 0\noom_kill 0\n");
+	CHECK(th_tick(m, 1000));
+	CHECK_EQ(tide_monitor_source_stats(m, TIDE_SOURCE_CGROUP2, &ss), 0);
+	CHECK_UEQ(ss.events, 1);
+	CHECK_UEQ(ss.loops, 1);
+	CHECK_EQ(f.nprio, 13); /* 12..0 */
+	CHECK_EQ(lv.n, 1);
+	CHECK_EQ(lv.seen[0], TIDE_PRESSURE_CRITICAL);
+
+	/* low exactly at the limit: still no gate */
+	CHECK_EQ(tide_monitor_set_watermarks(m, 120 * MiB, 100 * MiB), 0);
+	write_file(tmp_path("memory.events"),
+		   "low 0\nhigh 0\nmax 2\noom 0\noom_kill 0\n");
+	CHECK(th_tick(m, 1000));
+	CHECK_EQ(tide_monitor_source_stats(m, TIDE_SOURCE_CGROUP2, &ss), 0);
+	CHECK_UEQ(ss.events, 2);
+	CHECK_UEQ(ss.loops, 2);
+	tide_monitor_free(m);
+	tide_shrinker_free(s);
+	remove_tmpdir();
+}
+
+/*
  * A fake v1 group with memory.pressure_level: cgroup.event_control is a
  * regular file, so the registrations are written to it one after another
  * ("<efd> <usage fd> 78643200", then "<efd> <level fd> low", ...), and the
@@ -2184,6 +2235,67 @@ TEST(shrinker_run_by_the_sensor_forks_a_working_child)
 	remove_tmpdir();
 }
 
+/*
+ * A shrinker that a charge runs creates a monitor (and frees it): the
+ * charging thread holds the sensor's read lock, so the new monitor is not
+ * armed (arming would wait for that lock: the thread hung for good,
+ * a reviewer found).  The first monitor keeps the sensor and measures the
+ * next charge; the inner one, freed, passes nothing on.
+ */
+struct maker {
+	struct tide_monitor_config *cfg;
+	int scans, made;
+};
+
+static unsigned long maker_count(void *priv, struct tide_shrink_control *sc)
+{
+	(void)priv;
+	(void)sc;
+	return 10;
+}
+
+static unsigned long maker_scan(void *priv, struct tide_shrink_control *sc)
+{
+	struct maker *k = priv;
+	struct tide_monitor *inner = NULL;
+
+	(void)sc;
+	if (!k->scans++) {
+		k->made = tide_monitor_new(&inner, k->cfg) == 0;
+		tide_monitor_free(inner);
+	}
+	return 0;
+}
+
+static const struct tide_shrinker_ops maker_ops = { maker_count, maker_scan };
+
+TEST(monitor_made_by_a_shrinker_a_charge_runs_is_not_armed)
+{
+	struct tide_monitor_config cfg;
+	struct tide_monitor *m;
+	struct maker k = { .cfg = &cfg };
+	struct tide_shrinker *s = over_high(&cfg, &m, "maker", &maker_ops, &k);
+	unsigned long long loops;
+	void *p;
+
+	alarm(20); /* the old code hung here */
+	p = tide_kvmalloc(2u << 20, 0);
+	CHECK(p);
+	CHECK_EQ(k.made, 1);
+	CHECK_CMP(k.scans, >, 0);
+	tide_kvfree(p);
+	loops = stats(m).loops;
+	CHECK_CMP(loops, >=, 1);
+	/* the first monitor still holds the sensor */
+	p = tide_kvmalloc(2u << 20, 0);
+	CHECK_CMP(stats(m).loops, >, loops);
+	tide_kvfree(p);
+	alarm(0);
+	tide_shrinker_free(s);
+	tide_monitor_free(m);
+	remove_tmpdir();
+}
+
 struct io_counter {
 	int calls, may_io;
 	unsigned long have; /* what count_objects says */
@@ -3147,6 +3259,7 @@ RUN_TESTS(T(watch_fifo_write_runs_medium_reclaim_loop),
 	  T(cgroup2_watermark_pass_stops_at_the_gap_to_low),
 	  T(cgroup2_max_event_runs_critical_loop),
 	  T(cgroup2_event_under_low_is_counted_not_reclaimed),
+	  T(no_gate_when_low_is_not_under_the_limit),
 	  T(vmpressure_event_under_low_is_counted_not_reclaimed),
 	  T(system_psi_event_reclaims_only_when_the_host_is_short),
 	  T(hundred_1mib_entries_reclaimed_when_usage_crosses_high),
@@ -3166,6 +3279,7 @@ RUN_TESTS(T(watch_fifo_write_runs_medium_reclaim_loop),
 	  T(children_forked_while_the_lock_is_busy_never_wait_on_it),
 	  T(callback_that_forks_and_returns_ends_the_childs_copy_of_the_loop),
 	  T(shrinker_run_by_the_sensor_forks_a_working_child),
+	  T(monitor_made_by_a_shrinker_a_charge_runs_is_not_armed),
 	  T(sensor_reclaim_honours_the_allocations_noio),
 	  T(a_loop_that_freed_nothing_holds_the_next_back),
 	  T(heap_blocks_are_charged_from_the_low_watermark_on),

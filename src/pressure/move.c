@@ -80,11 +80,10 @@ static int rediscover(struct tide_monitor *m)
 	if (r)
 		return tide__os_exhausted(r) ? r : 0;
 	/* not armed while its sources change (a charge reads them without
-	 * the lock), nor passed the sensor by another's free meanwhile */
-	tide__mon_lock(m);
-	m->sensor_off = true;
-	tide__mon_unlock(m);
-	tide__sensor_disarm(m, true, false);
+	 * the lock), nor passed the sensor by another's free meanwhile: the
+	 * flag is set under the sensor's write lock, which a hand-over holds
+	 * from its choice to its arming */
+	tide__sensor_suspend(m);
 	tide__mon_lock(m);
 	for (size_t i = 0; i < TIDE__NSRC; i++)
 		if (m->src[i].ops && (m->src[i].bit & m->follow)) {

@@ -112,8 +112,8 @@ static int level_floor(enum tide_pressure_level lvl)
  * Is a level event of @s held back (counted, no loop, level not raised)?
  *
  *  - a group-scoped level (the own group's PSI, v1 vmpressure, v2
- *    memory.events) while a limit watcher runs: when the working set, read
- *    now, is under its low watermark.  Such events also come from page
+ *    memory.events) while a limit watcher runs on a limit above its low
+ *    watermark: when the working set, read now, is under low.  Such events also come from page
  *    cache churn (usage at the limit, reclaimed by the kernel); clean cache
  *    is the kernel's to drop, and evicting objects for it is thrash;
  *  - the system-wide PSI: when MemAvailable is at least 1/8 of MemTotal.
@@ -126,7 +126,7 @@ static int level_floor(enum tide_pressure_level lvl)
 bool tide__mon_gated(struct tide_monitor *m, struct tide__src *s)
 {
 	struct tide__src *lw;
-	uint64_t value, low, total, avail;
+	uint64_t value, low, limit, total, avail;
 
 	if (!s)
 		return false;
@@ -140,11 +140,17 @@ bool tide__mon_gated(struct tide_monitor *m, struct tide__src *s)
 	case TIDE_SOURCE_CGROUP1:
 	case TIDE_SOURCE_CGROUP2:
 		lw = tide__mon_limit_watcher(m);
-		if (!lw || lw->ops->read(lw, &value))
+		if (!lw)
 			return false;
 		tide__mon_lock(m);
 		low = lw->low;
+		limit = lw->limit;
 		tide__mon_unlock(m);
+		/* only under a limit the low watermark is under: watermarks
+		 * set past the limit (or no limit) would hold back every
+		 * event of a group at its limit */
+		if (!limit || low >= limit || lw->ops->read(lw, &value))
+			return false;
 		return value < low;
 	default:
 		return false;

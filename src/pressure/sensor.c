@@ -136,6 +136,8 @@ static void hand_over_locked(void)
 void tide__sensor_pass(void)
 {
 	tide__sensor_fork_register();
+	if (reading) /* a charge's shrinker: its read lock would deadlock */
+		return;
 	pthread_rwlock_wrlock(&lock);
 	if (!atomic_load(&rd.armed))
 		hand_over_locked();
@@ -148,6 +150,11 @@ bool tide__sensor_arm(struct tide_monitor *m, size_t first)
 	bool ok;
 
 	tide__sensor_fork_register();
+	/* A monitor made by a shrinker a charge runs: this thread holds the
+	 * read lock, the write lock would wait for itself.  Not armed; a
+	 * later hand-over may pick it. */
+	if (reading)
+		return false;
 	pthread_rwlock_wrlock(&lock);
 	ok = atomic_compare_exchange_strong(&rd.armed, &none, m);
 	if (ok) {
@@ -156,6 +163,22 @@ bool tide__sensor_arm(struct tide_monitor *m, size_t first)
 	}
 	pthread_rwlock_unlock(&lock);
 	return ok;
+}
+
+void tide__sensor_suspend(struct tide_monitor *m)
+{
+	tide__sensor_fork_register();
+	if (!reading)
+		pthread_rwlock_wrlock(&lock);
+	tide__mon_lock(m);
+	m->sensor_off = true;
+	tide__mon_unlock(m);
+	if (!reading && atomic_load(&rd.armed) == m) {
+		atomic_store(&rd.armed, NULL);
+		tide__kv_watch(false);
+	}
+	if (!reading)
+		pthread_rwlock_unlock(&lock);
 }
 
 void tide__sensor_disarm(struct tide_monitor *m, bool wait, bool pass)

@@ -141,8 +141,13 @@ int tide__src_watermarks(struct tide__src *s,
 /* ---- the sensor (sensor.c) and its hook in the core (reclaim.c) ---- */
 
 /* Arm the sensor for @m with a first step of @step bytes; only one monitor
- * arms it at a time (false when another has). */
+ * arms it at a time (false when another has, or when called on a thread
+ * whose charge runs a shrinker: it holds the read lock). */
 bool tide__sensor_arm(struct tide_monitor *m, size_t step);
+/* @m re-opens its sources (a move): set m->sensor_off under the write
+ * lock, so that no hand-over picks @m meanwhile, and disarm @m if it
+ * armed the sensor.  Cleared by the caller under @m's lock. */
+void tide__sensor_suspend(struct tide_monitor *m);
 /* Disarm it if @m armed it; with @wait, waits for a charge that runs @m's
  * reclaim (without: in a forked child, where that lock may be stale), and
  * with @pass too, passes it on to tide__mon_sensor_heir() (not while @m is
