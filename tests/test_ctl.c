@@ -2922,37 +2922,61 @@ TEST(tidectl_lists_only_sockets_named_by_plain_digits)
 	remove_dirs();
 }
 
+static int cmp_long(const void *a, const void *b)
+{
+	long x = *(const long *)a, y = *(const long *)b;
+
+	return (x > y) - (x < y);
+}
+
 /*
- * The list is in pid order: sockets of live pids 1, the parent and this
- * process, made in that order (tmpfs reads a directory newest first).
+ * The list is in pid order: sockets of 8 live pids (1, this process and 6
+ * children that wait to be killed), made in descending order.  The
+ * directory's own order (what the list showed before) is the file
+ * system's: newest first on tmpfs, by hash on ext4; sorted by chance once
+ * in 40320 orders.
  */
 TEST(tidectl_lists_processes_in_pid_order)
 {
+	enum { N = 8 };
 	char out[8192], name[64];
-	long pids[3], got[4];
+	long pids[N], got[N + 1];
+	pid_t kids[N - 2];
 	const char *p = out;
-	int rows = 0;
+	int rows = 0, r;
 
 	find_tidectl();
 	make_dirs();
 	CHECK(!mkdir(dir, 0700) || errno == EEXIST);
 	pids[0] = 1;
-	pids[1] = (long)getppid();
-	pids[2] = (long)getpid();
-	CHECK(pids[1] > 1 && pids[1] < pids[2]);
-	for (int i = 0; i < 2; i++) {
+	pids[1] = (long)getpid();
+	for (int i = 0; i < N - 2; i++) {
+		kids[i] = fork();
+		CHECK(kids[i] >= 0);
+		if (!kids[i]) {
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			pause();
+			_exit(0);
+		}
+		pids[i + 2] = (long)kids[i];
+	}
+	qsort(pids, N, sizeof(pids[0]), cmp_long);
+	for (int i = N - 1; i >= 0; i--) {
 		snprintf(name, sizeof(name), "%ld.sock", pids[i]);
 		bind_named(name);
 	}
-	listen_in(0, 0, 0);
-	CHECK_EQ(run_tidectl(out, "--json"), 0);
+	r = run_tidectl(out, "--json");
+	for (int i = 0; i < N - 2; i++) {
+		kill(kids[i], SIGKILL);
+		waitpid(kids[i], NULL, 0);
+	}
 	th_note("%s", out);
-	while ((p = strstr(p, "\"pid\":")) && rows < 4)
+	CHECK_EQ(r, 0);
+	while ((p = strstr(p, "\"pid\":")) && rows < N + 1)
 		got[rows++] = strtol(p += strlen("\"pid\":"), NULL, 10);
-	CHECK_EQ(rows, 3);
-	for (int i = 0; i < 3; i++)
+	CHECK_EQ(rows, N);
+	for (int i = 0; i < N; i++)
 		CHECK_EQ(got[i], pids[i]);
-	tide_ctl_close();
 	remove_dirs();
 }
 
