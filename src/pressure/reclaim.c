@@ -113,9 +113,10 @@ static int level_floor(enum tide_pressure_level lvl)
  *
  *  - a group-scoped level (the own group's PSI, v1 vmpressure, v2
  *    memory.events) while a limit watcher runs on a limit above its low
- *    watermark: when the working set, read now, is under low.  Such events also come from page
- *    cache churn (usage at the limit, reclaimed by the kernel); clean cache
- *    is the kernel's to drop, and evicting objects for it is thrash;
+ *    watermark: when the working set, read now, is under low.  Such
+ *    events also come from page cache churn (usage at the limit,
+ *    reclaimed by the kernel); clean cache is the kernel's to drop, and
+ *    evicting objects for it is thrash;
  *  - the system-wide PSI: when MemAvailable is at least 1/8 of MemTotal.
  *    A host-wide stall while the host has that much available is some
  *    cgroup's limit being thrashed, or IO, not a shortage this process

@@ -110,6 +110,14 @@ void tide__sensor_fork_register(void)
 	pthread_once(&once, sensor_setup);
 }
 
+/* Under the write lock, with no monitor armed: arm @m, first step @first. */
+static void arm_locked(struct tide_monitor *m, size_t first)
+{
+	set_step(first);
+	atomic_store(&wr.charged, 0);
+	atomic_store(&rd.armed, m);
+}
+
 /*
  * Under the write lock, with no monitor armed: arm the oldest live monitor
  * of this process with a limit watcher, if any.  The list stays locked
@@ -125,9 +133,7 @@ static void hand_over_locked(void)
 	tide__mon_lock(NULL);
 	heir = tide__mon_sensor_heir(&first, &watch);
 	if (heir) {
-		set_step(first);
-		atomic_store(&wr.charged, 0);
-		atomic_store(&rd.armed, heir);
+		arm_locked(heir, first);
 		tide__kv_watch(watch);
 	}
 	tide__mon_unlock(NULL);
@@ -146,7 +152,6 @@ void tide__sensor_pass(void)
 
 bool tide__sensor_arm(struct tide_monitor *m, size_t first)
 {
-	struct tide_monitor *none = NULL;
 	bool ok;
 
 	tide__sensor_fork_register();
@@ -156,11 +161,9 @@ bool tide__sensor_arm(struct tide_monitor *m, size_t first)
 	if (reading)
 		return false;
 	pthread_rwlock_wrlock(&lock);
-	ok = atomic_compare_exchange_strong(&rd.armed, &none, m);
-	if (ok) {
-		set_step(first);
-		atomic_store(&wr.charged, 0);
-	}
+	ok = !atomic_load(&rd.armed);
+	if (ok)
+		arm_locked(m, first);
 	pthread_rwlock_unlock(&lock);
 	return ok;
 }
