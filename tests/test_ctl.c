@@ -2370,6 +2370,36 @@ TEST(tidectl_escapes_whatever_a_hostile_process_answers)
 }
 
 /*
+ * A reply without events, loops or freed (an older or another server):
+ * tidectl watch shows them as unknown, "-" and JSON null, not as 0.  It
+ * used to print "events 0  loops 0  freed 0".
+ */
+TEST(tidectl_watch_shows_missing_counts_as_unknown)
+{
+	static const char *const replies[] = {
+		"monitor\n",
+		"ok\nmonitor=1\nlevel=low\nusage=8192\nend\n",
+		NULL,
+	};
+	struct fake f = { .replies = replies };
+	char out[4096];
+	pthread_t t;
+
+	fake_start(&f, &t);
+	CHECK_EQ(run_tidectl(out, pidstr(), "watch", "-n", "1"), 0);
+	th_note("%s", out);
+	CHECK(strstr(out, "level low       events -  loops -  freed -  "
+			  "usage 8192\n"));
+	CHECK_EQ(run_tidectl(out, "--json", pidstr(), "watch", "-n", "1"), 0);
+	check_json(out, "assert d['level'] == 'low', d\n"
+			"assert d['events'] is None, d\n"
+			"assert d['loops'] is None, d\n"
+			"assert d['freed'] is None, d\n"
+			"assert d['usage'] == 8192, d\n");
+	fake_stop(&f, t);
+}
+
+/*
  * A socket that closes without a reply: for another user that is the
  * peer check ("permission denied"), but root passes every peer check, so
  * for root the process was exiting (a trial's tidectl racing a SIGKILL
@@ -3113,6 +3143,7 @@ RUN_TESTS(
 	T(tidectl_gives_up_at_its_timeout_when_the_backlog_is_full),
 	T(a_burst_of_more_clients_than_slots_is_answered_in_full),
 	T(tidectl_escapes_whatever_a_hostile_process_answers),
+	T(tidectl_watch_shows_missing_counts_as_unknown),
 	T(closed_without_a_reply_is_no_permission_problem_for_root),
 	T(json_keeps_utf8_names_and_the_list_escapes_command_names),
 	T(scan_tells_a_missing_shrinker_from_a_callbacks_errno),

@@ -391,6 +391,24 @@ void print_show(pid_t pid, const struct reply *info, const struct reply *shr,
 	}
 }
 
+/* @key's value into @buf, or "-" when an older server's reply lacks it. */
+static void watch_field(const struct reply *rep, const char *key, char *buf,
+			size_t size)
+{
+	if (!get(rep, key, buf, size) || unknown(key, strlen(key), buf))
+		snprintf(buf, size, "-");
+}
+
+/* One value of a watch line in JSON: "-" (not answered) is null. */
+static void json_watch_value(const char *key, const char *v)
+{
+	printf(",\"%s\":", key);
+	if (!strcmp(v, "-"))
+		fputs("null", stdout);
+	else
+		json_value(v);
+}
+
 void print_watch_line(const struct reply *rep, const char *level)
 {
 	char ev[32], loops[32], freed[32], usage[32], when[32];
@@ -400,31 +418,19 @@ void print_watch_line(const struct reply *rep, const char *level)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	localtime_r(&ts.tv_sec, &tm);
 	strftime(when, sizeof(when), "%H:%M:%S", &tm);
-	if (!get(rep, "events", ev, sizeof(ev)))
-		strcpy(ev, "0");
-	if (!get(rep, "loops", loops, sizeof(loops)))
-		strcpy(loops, "0");
-	if (!get(rep, "freed", freed, sizeof(freed)))
-		strcpy(freed, "0");
-	/* an older server's reply without one: as unknown as a 0 */
-	if (!get(rep, "usage", usage, sizeof(usage)) ||
-	    unknown("usage", 5, usage))
-		strcpy(usage, "-");
+	/* a missing count is unknown, not 0; so is an unread usage */
+	watch_field(rep, "events", ev, sizeof(ev));
+	watch_field(rep, "loops", loops, sizeof(loops));
+	watch_field(rep, "freed", freed, sizeof(freed));
+	watch_field(rep, "usage", usage, sizeof(usage));
 	if (json) {
 		printf("{\"time\":\"%s.%03ld\",\"level\":", when,
 		       ts.tv_nsec / 1000000);
 		json_str(level);
-		fputs(",\"events\":", stdout);
-		json_value(ev);
-		fputs(",\"loops\":", stdout);
-		json_value(loops);
-		fputs(",\"freed\":", stdout);
-		json_value(freed);
-		fputs(",\"usage\":", stdout);
-		if (!strcmp(usage, "-"))
-			fputs("null", stdout);
-		else
-			json_value(usage);
+		json_watch_value("events", ev);
+		json_watch_value("loops", loops);
+		json_watch_value("freed", freed);
+		json_watch_value("usage", usage);
 		fputs("}\n", stdout);
 	} else {
 		printf("%s.%03ld  level %-8s  events %s  loops %s  freed %s  "
