@@ -105,13 +105,13 @@ TIDE_API void tide_shrinker_set_batch(struct tide_shrinker *s,
  * %TIDE_SHRINK_EMPTY: none), scan_objects() frees up to sc->nr_to_scan of
  * them, lowers sc->nr_scanned if it looked at fewer, and returns how many it
  * freed, or %TIDE_SHRINK_STOP to end this pass for the shrinker (e.g. its
- * lock is busy).  A cache whose only primitive drops everything may free
- * more than sc->nr_to_scan: it returns what it freed, and once that is at
- * least its count or twice sc->nr_to_scan it is not called again
- * in that pass; a scan that finishes an object of several units past
- * sc->nr_to_scan (less than twice it) returns what it freed too (it counts
- * as that much of the pass's work).  Callbacks run on whichever thread runs reclaim, possibly
- * on several threads at once; they may allocate only with %TIDE_NORECLAIM
+ * lock is busy).  A scan may free more than sc->nr_to_scan (whole objects
+ * of several units, or a cache whose only primitive drops everything): it
+ * returns what it freed, which counts as that much of the pass's work.  A
+ * scan that freed at least its count is not called again in that pass;
+ * one that released less than that is called once more, and freeing
+ * nothing then ends its pass.  Callbacks run on whichever thread runs
+ * reclaim, possibly on several threads at once; they may allocate only with %TIDE_NORECLAIM
  * (reclaim never recurses) and must not free their own shrinker.
  *
  * Context: any thread; takes the registry lock briefly; never waits for a
@@ -157,9 +157,10 @@ TIDE_API bool tide_shrink_may_io(const struct tide_shrink_control *sc);
  * Each shrinker gets the kernel's do_shrink_slab(): the work it was asked
  * for but not given in earlier passes (nr_deferred) carries over.  A pass
  * is bounded per shrinker: at most total / batch + 1 scan calls (total <=
- * 2 * count); a scan that looks at its whole batch and frees nothing, one
- * that frees at least the whole count or twice what it was asked
- * (a whole-cache scan: counted as freed), one that looks at nothing, or
+ * 2 * count, a scan that frees more than it was asked counting what it
+ * freed); a scan that looks at its whole batch and frees nothing, one
+ * that frees at least the whole count (a whole-cache scan: counted as
+ * freed), one that looks at nothing, or
  * %TIDE_SHRINK_STOP ends that
  * shrinker's share of the pass, as does tide_shrinker_free() of it.
  *

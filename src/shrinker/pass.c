@@ -127,10 +127,13 @@ static bool dying(struct tide_shrinker *s)
  *    honest shrinker never needs more: each call but the last takes a full
  *    batch);
  *  - a scan that looked at everything it was given and freed nothing, or
- *    freed at least the whole count or at least twice what it was asked
- *    (a whole-cache scan), ends the loop; one that freed more than it was
- *    asked but less than that (objects of several units) counts what it
- *    freed as the work done;
+ *    freed at least the whole count (a whole-cache scan), ends the loop;
+ *    one that freed more than it was asked (whole objects of several
+ *    units, or a release of everything unused that is less than the count)
+ *    counts what it freed as the work done.  A single call cannot tell a
+ *    cache of objects of 2 * batch units from one that released all it
+ *    could, so the next call does: the first goes on freeing, the second
+ *    frees nothing and the loop ends;
  *  - a shrinker being freed stops between two calls.
  */
 static unsigned long do_shrink(struct tide_shrinker *s, unsigned long freeable,
@@ -176,7 +179,7 @@ static unsigned long do_shrink(struct tide_shrinker *s, unsigned long freeable,
 		scanned += work;
 		/* Nothing looked at, nothing to free, or the whole cache. */
 		if (!sc.nr_scanned || (!ret && sc.nr_scanned == n) ||
-		    ret >= freeable || (ret > n && ret - n >= n))
+		    ret >= freeable)
 			break;
 		if (!--calls || dying(s))
 			break;
