@@ -50,6 +50,8 @@
  */
 struct sysinfo;
 
+struct itimerspec;
+
 struct tide__os_hooks {
 	void *(*mmap)(void *addr, size_t len, int prot, int flags, int fd,
 		      off_t off);
@@ -67,6 +69,8 @@ struct tide__os_hooks {
 	/* descriptors: tests stop a thread at a given close or read */
 	int (*close)(int fd);
 	ssize_t (*pread)(int fd, void *buf, size_t len, off_t off);
+	int (*timerfd_settime)(int fd, int flags, const struct itimerspec *its,
+			       struct itimerspec *old);
 };
 
 /* Install @hooks (NULL: the defaults); returns the previous table.
@@ -220,7 +224,6 @@ struct stat;
 struct statfs;
 struct pollfd;
 struct epoll_event;
-struct itimerspec;
 struct sockaddr_un;
 struct ucred;
 

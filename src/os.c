@@ -68,6 +68,7 @@ const struct tide__os_hooks tide__os_default_hooks = {
 	.sysinfo = sysinfo,
 	.close = close,
 	.pread = pread,
+	.timerfd_settime = timerfd_settime,
 };
 
 static _Atomic(const struct tide__os_hooks *) hooks = &tide__os_default_hooks;
@@ -186,6 +187,7 @@ static void *libc_mremap(void *old, size_t old_len, size_t new_len, int flags,
 #define rel_sysinfo sysinfo
 #define rel_close close
 #define rel_pread pread
+#define rel_timerfd_settime timerfd_settime
 #endif
 
 size_t tide__os_page_size(void)
@@ -699,7 +701,8 @@ int tide__os_timerfd(void)
 
 int tide__os_timer_set(int fd, bool abs, const struct itimerspec *its)
 {
-	return RET(timerfd_settime(fd, abs ? TFD_TIMER_ABSTIME : 0, its, NULL));
+	return RET(CALL(timerfd_settime)(fd, abs ? TFD_TIMER_ABSTIME : 0, its,
+					 NULL));
 }
 
 int tide__os_epoll_create(void)

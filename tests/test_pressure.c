@@ -20,6 +20,7 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <sys/un.h>
 #include <time.h>
 
@@ -2844,6 +2845,77 @@ TEST(sensor_hand_over_races_creation_and_free)
 	remove_tmpdir();
 }
 
+/*
+ * A monitor being made while the one the sensor armed is freed on another
+ * thread.  The new one's arming fails (the sensor is the other's); the free
+ * then hands the sensor over.  Up to 0.2.6 the new monitor was listed only
+ * at the end of tide_monitor_new(), after its poll timer was set, so a
+ * free in between found no heir and the sensor stayed off for good (a
+ * review's reproducer: kv unwatched, a 4 MiB allocation over high counted
+ * no event).  The test stops the maker at that timer.
+ */
+static sem_t mk_attempted, mk_freed;
+static _Thread_local bool mk_gate;
+static struct tide_monitor *mk_made;
+
+static int stop_at_timer(int fd, int flags, const struct itimerspec *its,
+			 struct itimerspec *old)
+{
+	if (mk_gate) {
+		mk_gate = false;
+		sem_post(&mk_attempted);
+		sem_wait(&mk_freed);
+	}
+	return timerfd_settime(fd, flags, its, old);
+}
+
+static void *make_stopped(void *arg)
+{
+	(void)arg;
+	mk_gate = true;
+	return (void *)(intptr_t)tide_monitor_new(&mk_made, &race_cfg);
+}
+
+TEST(sensor_passes_to_a_monitor_being_made_when_the_armed_one_goes)
+{
+	struct tide__os_hooks hooks = tide__os_default_hooks;
+	struct tide_monitor *armed = NULL;
+	pthread_t t;
+	void *ret;
+	void *p;
+
+	make_tmpdir();
+	fake_cgroup2(100 * MiB, 90 * MiB);
+	race_cfg = (struct tide_monitor_config){
+		.size = sizeof(race_cfg),
+		.sources = TIDE_SOURCE_CGROUP2,
+		.flags = TIDE_MONITOR_NO_TRIM,
+		.cgroup2_dir = tmpdir,
+	};
+	CHECK_EQ(sem_init(&mk_attempted, 0, 0), 0);
+	CHECK_EQ(sem_init(&mk_freed, 0, 0), 0);
+	CHECK_EQ(tide_monitor_new(&armed, &race_cfg), 0);
+	CHECK(tide__kv_watching());
+	hooks.timerfd_settime = stop_at_timer;
+	tide__os_set_hooks(&hooks);
+	CHECK_EQ(pthread_create(&t, NULL, make_stopped, NULL), 0);
+	sem_wait(&mk_attempted); /* its arming failed: the sensor is armed's */
+	tide_monitor_free(armed);
+	sem_post(&mk_freed);
+	CHECK_EQ(pthread_join(t, &ret), 0);
+	tide__os_set_hooks(NULL);
+	CHECK(ret == NULL);
+	CHECK(tide__kv_watching());
+	p = tide_kvmalloc(2u << 20, 0); /* charged: one event of the heir */
+	tide_kvfree(p);
+	CHECK_UEQ(stats(mk_made).events, 1);
+	tide_monitor_free(mk_made);
+	CHECK(!tide__kv_watching());
+	sem_destroy(&mk_attempted);
+	sem_destroy(&mk_freed);
+	remove_tmpdir();
+}
+
 /* ---- freeing the monitor from its own callback (misuse) --------------- */
 
 static struct tide_monitor *self_m;
@@ -3289,6 +3361,7 @@ RUN_TESTS(T(watch_fifo_write_runs_medium_reclaim_loop),
 	  T(sensor_stays_with_the_first_monitor_when_a_later_one_goes),
 	  T(sensor_passes_to_a_childs_own_monitor_never_an_inherited_one),
 	  T(sensor_hand_over_races_creation_and_free),
+	  T(sensor_passes_to_a_monitor_being_made_when_the_armed_one_goes),
 	  T(free_from_a_callback_of_the_monitor_is_reported_and_aborts),
 	  T(medium_frees_a_quarter_critical_everything),
 	  T(simulate_delivers_levels_like_a_source),

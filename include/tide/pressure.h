@@ -210,8 +210,10 @@ struct tide_monitor; /* opaque */
  *
  * Finds the effective memory limit, opens every source of @cfg->sources
  * that applies (see TIDE_SOURCE_*) and, when a limit watcher runs, arms the
- * allocation sensor (one monitor at a time: the oldest live one with a
- * limit watcher; a later one takes it over when that one is freed).  $MEMORY_PRESSURE_WATCH set to
+ * allocation sensor (one monitor at a time: the first that armed it keeps
+ * it; when that one is freed, or moves to a group with no limit, it passes
+ * to the oldest live one with a limit watcher).  $MEMORY_PRESSURE_WATCH
+ * set to
  * empty or to /dev/null (any spelling) turns monitoring off: the mask is
  * then %TIDE_SOURCE_NONE.  Level and watermark signals are answered only
  * from tide_monitor_start()'s thread or tide_monitor_dispatch(); the sensor
@@ -226,7 +228,9 @@ struct tide_monitor; /* opaque */
  * file not on procfs or cgroupfs; -ENOMEM; -EMFILE or -ENFILE when out of
  * file descriptors (also for a source's files: the monitor never comes up
  * with fewer sources than it would have had); or the error of the last
- * source tried (e.g. -ENOENT, -EACCES) when none in the mask opens.
+ * source tried (e.g. -ENOENT, -EACCES; -ENODEV for %TIDE_SOURCE_BUDGET
+ * without @cfg->high_watermark, or a cgroup source where there is no such
+ * group) when none in the mask opens.
  */
 TIDE_API int tide_monitor_new(struct tide_monitor **ret,
 			      const struct tide_monitor_config *cfg);

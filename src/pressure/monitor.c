@@ -728,11 +728,14 @@ int tide_monitor_new(struct tide_monitor **ret,
 	r = tide__mon_move_setup(m);
 	if (r)
 		goto out_free;
+	/* Listed before it tries the sensor: when that fails because
+	 * another monitor has it, a free of that one on another thread
+	 * must find this one as its heir. */
+	tide__mon_list_add(m);
 	lw = tide__mon_limit_watcher(m);
 	if (lw)
 		tide__mon_arm_sensor(m, lw);
 	arm_poll(m);
-	tide__mon_list_add(m);
 	*ret = m;
 	return 0;
 out_free:
