@@ -2405,6 +2405,167 @@ TEST(a_loop_that_freed_nothing_holds_the_next_back)
 }
 
 /*
+ * The poll of a hold.  The v1 watcher moves its usage threshold for a
+ * hold (test_pressure_move); cgroup v2 has no usage threshold, nor has a
+ * v1 group whose cgroup.event_control is not writable: their poll ran
+ * every 2 ms over high through the whole hold, hundreds of wake-ups a
+ * second, each reading the group's usage for a check the hold refused.
+ * Now it backs off: 2 ms, doubling at each check that finds the working
+ * set no higher than a quarter of the margin over the highest the hold
+ * has seen, to 128 ms (never past the hold's end); a rise by more than
+ * that brings it back to 2 ms, and a rise to the margin ends the hold at
+ * the next poll, at most 128 ms later.  Watermarks 75 / 62.5 MiB (margin
+ * 6.25 MiB, a quarter 1.5625), working set 80 MiB, a cache with nothing
+ * to give (each loop: 13 counts), poll_interval_ms 100 s.
+ */
+#define HOLD_MAX_MS 128u
+
+static void (*hold_ws)(uint64_t ws);
+
+static unsigned hold_poll_of(struct tide_monitor *m)
+{
+	return tide__mon_limit_watcher(m)->poll_ms;
+}
+
+static uint64_t hold_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void hold_polls(struct tide_monitor *m)
+{
+	static const unsigned want[] = { 4, 8, 16, 32, 64, 128, 128 };
+	struct fake f = { .free_below_prio = -1 };
+	struct tide_shrinker *s = fake_register(&f);
+	unsigned seen[64], n = 0;
+	uint64_t t0;
+
+	/* the first poll (2 ms over high): a loop that frees nothing, a
+	 * hold of 1 s; its check polls at 2 ms still */
+	CHECK(th_tick(m, 1000));
+	CHECK_UEQ(stats(m).loops, 1);
+	CHECK_EQ(f.nprio, 13);
+	CHECK_EQ(hold_poll_of(m), 2);
+	/* the wake-ups of the hold, up to its end's loop */
+	t0 = hold_now_ms();
+	while (stats(m).loops < 2 && hold_now_ms() - t0 < 3000) {
+		if (!th_tick(m, 1000))
+			continue;
+		if (n < 64)
+			seen[n] = hold_poll_of(m);
+		n++;
+	}
+	th_note("%u wake-ups in a hold of 1 s", n);
+	CHECK_UEQ(stats(m).loops, 2);
+	/* checks at 2, 6, 14, 30, 62, 126, 254, 382, 510, 638, 766, 894 ms
+	 * (fewer on a slow machine), then the hold's end */
+	CHECK_CMP(n, <=, 13);
+	CHECK_CMP(n, >=, 7);
+	for (unsigned i = 0; i < 7; i++)
+		CHECK_EQ(seen[i], want[i]);
+	for (unsigned i = 0; i < n && i < 64; i++)
+		CHECK_CMP(seen[i], <=, HOLD_MAX_MS);
+	/* each check held back asked the cache once (nothing to give); the
+	 * hold's end ran a loop that freed nothing: held again (2 s), the
+	 * poll backed off as it was */
+	CHECK_EQ(f.nprio, 13 + (int)(n - 1) + 13);
+	CHECK_EQ(hold_poll_of(m), HOLD_MAX_MS);
+
+	/* 2 MiB up, short of the margin: no loop, polled at 2 ms again */
+	hold_ws(82 * MiB);
+	t0 = hold_now_ms();
+	CHECK(th_tick(m, 1000));
+	CHECK_CMP(hold_now_ms() - t0, <, 1000);
+	CHECK_UEQ(stats(m).loops, 2);
+	CHECK_EQ(hold_poll_of(m), 2);
+	CHECK(th_tick(m, 1000));
+	CHECK_EQ(hold_poll_of(m), 4);
+	/* to the margin (80 + 6.25 MiB): the hold ends at the next poll */
+	hold_ws(87 * MiB);
+	CHECK(th_tick(m, 1000));
+	CHECK_UEQ(stats(m).loops, 3);
+	/* held again from 87 MiB (4 s): backed off to 128 ms, a rise to the
+	 * margin wakes the loop at the next poll, the bound */
+	while (hold_poll_of(m) < HOLD_MAX_MS && hold_now_ms() - t0 < 5000)
+		CHECK(th_tick(m, 1000));
+	CHECK_EQ(hold_poll_of(m), HOLD_MAX_MS);
+	CHECK_UEQ(stats(m).loops, 3);
+	hold_ws(94 * MiB);
+	t0 = hold_now_ms();
+	CHECK(th_tick(m, 1000));
+	th_note("rise seen after %llu ms",
+		(unsigned long long)(hold_now_ms() - t0));
+	CHECK_CMP(hold_now_ms() - t0, <, 1000);
+	CHECK_UEQ(stats(m).loops, 4);
+	tide_shrinker_free(s);
+}
+
+static void hold_ws_v2(uint64_t ws)
+{
+	write_file(tmp_path("memory.current"), "%llu\n",
+		   (unsigned long long)ws);
+}
+
+TEST(a_hold_backs_the_v2_poll_off)
+{
+	struct tide_monitor_config cfg = {
+		.size = sizeof(cfg),
+		.sources = TIDE_SOURCE_CGROUP2,
+		.poll_interval_ms = 100000,
+		.flags = TIDE_MONITOR_NO_TRIM,
+	};
+	struct tide_monitor *m = NULL;
+
+	make_tmpdir();
+	fake_cgroup2(100 * MiB, 80 * MiB);
+	cfg.cgroup2_dir = tmpdir;
+	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	CHECK_EQ(tide_monitor_source(m), TIDE_SOURCE_CGROUP2);
+	hold_ws = hold_ws_v2;
+	hold_polls(m);
+	tide_monitor_free(m);
+	remove_tmpdir();
+}
+
+/* usage = the working set + 4 MiB of inactive file cache */
+static void hold_ws_v1(uint64_t ws)
+{
+	v1_usage(ws + 4 * MiB);
+}
+
+/* A v1 group without cgroup.event_control (as one not writable): no
+ * usage threshold, no vmpressure levels, the poll alone watches. */
+TEST(a_hold_backs_the_v1_poll_off_without_event_control)
+{
+	struct tide_monitor_config cfg = {
+		.size = sizeof(cfg),
+		.sources = TIDE_SOURCE_CGROUP1,
+		.poll_interval_ms = 100000,
+		.flags = TIDE_MONITOR_NO_TRIM,
+	};
+	struct tide_monitor *m = NULL;
+
+	make_tmpdir();
+	write_file(tmp_path("memory.limit_in_bytes"), "%llu\n",
+		   (unsigned long long)(100 * MiB));
+	write_file(tmp_path("memory.stat"), "total_inactive_file %llu\n",
+		   (unsigned long long)(4 * MiB));
+	hold_ws_v1(80 * MiB);
+	cfg.cgroup1_dir = tmpdir;
+	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	CHECK_EQ(tide_monitor_source(m), TIDE_SOURCE_CGROUP1);
+	/* fd[2]: the threshold's eventfd (limit.c, FD_EVENT) */
+	CHECK_EQ(tide__mon_limit_watcher(m)->fd[2], -1);
+	hold_ws = hold_ws_v1;
+	hold_polls(m);
+	tide_monitor_free(m);
+	remove_tmpdir();
+}
+
+/*
  * Heap-sized kv blocks are plain malloc() behind a compare on kv's fast
  * paths, which never charge the sensor: a user trial's cache server with
  * four threads filling 1-16 KiB items into a 256 MiB group was OOM-killed
@@ -3354,6 +3515,8 @@ RUN_TESTS(T(watch_fifo_write_runs_medium_reclaim_loop),
 	  T(monitor_made_by_a_shrinker_a_charge_runs_is_not_armed),
 	  T(sensor_reclaim_honours_the_allocations_noio),
 	  T(a_loop_that_freed_nothing_holds_the_next_back),
+	  T(a_hold_backs_the_v2_poll_off),
+	  T(a_hold_backs_the_v1_poll_off_without_event_control),
 	  T(heap_blocks_are_charged_from_the_low_watermark_on),
 	  T(heap_charges_reach_the_sensor_in_batches_within_the_bound),
 	  T(forked_child_starts_with_no_held_back_charge),

@@ -40,6 +40,11 @@
  * doubling up to the most. */
 #define IDLE_MIN_MS 1000
 #define IDLE_MAX_MS 8000
+/* The poll of a hold no threshold watches backs off to this, at most (see
+ * hold_poll()), and comes back to the fast poll on a rise of a
+ * HOLD_RISE_DIV-th of the hold's margin. */
+#define HOLD_POLL_MAX_MS 128
+#define HOLD_RISE_DIV 4
 /* The sensor's step: this fraction of the headroom left, at least MIN. */
 #define SENSOR_STEP_DIV 8
 #define SENSOR_STEP_MIN ((size_t)1 << 20)
@@ -430,20 +435,24 @@ static uint64_t over_high(struct tide_monitor *m, struct tide__src *s,
  * asked at the allocation sensor's charges and at those polls, no longer
  * at every crossing.  One try per hold: when the threshold cannot move
  * (out of memory or descriptors, cgroup.event_control refused), it stays
- * at high and the poll as it was.  Returns the poll interval for the
- * hold, 0 when the source polls as next_poll() says.
+ * at high, and the poll backs off as hold_poll() says, as it does where
+ * there is no threshold at all.  Sets *@until to where the hold ends (0:
+ * no hold); returns the measure the threshold is raised to (0: none).
  */
-static unsigned hold_threshold(struct tide_monitor *m, struct tide__src *s,
-			       uint64_t value, uint64_t high, uint64_t low)
+static uint64_t hold_threshold(struct tide_monitor *m, struct tide__src *s,
+			       uint64_t value, uint64_t high, uint64_t low,
+			       uint64_t now, uint64_t *until)
 {
-	uint64_t now = tide__os_now_ns(), until = 0, left;
 	bool move;
-	unsigned ms = 0;
+	uint64_t raised;
 
 	tide__mon_lock(m);
+	*until = 0;
 	if (s->idle_ms && now < s->idle_until_ns && value >= low)
-		until = s->idle_value + hold_margin(high, low);
-	if (until) {
+		*until = s->idle_value + hold_margin(high, low);
+	if (!s->ops->rearm) {
+		move = false;
+	} else if (*until) {
 		move = s->raise_tried_ns != s->idle_until_ns;
 		s->raise_tried_ns = s->idle_until_ns;
 	} else {
@@ -451,12 +460,80 @@ static unsigned hold_threshold(struct tide_monitor *m, struct tide__src *s,
 	}
 	tide__mon_unlock(m);
 	if (move)
-		tide__mon_rearm_hold(m, s, until);
+		tide__mon_rearm_hold(m, s, *until);
 	tide__mon_lock(m);
-	if (until && s->raised) {
+	raised = s->raised;
+	tide__mon_unlock(m);
+	return raised;
+}
+
+/*
+ * The poll of a hold that no threshold watches: cgroup v2 (no usage
+ * thresholds), a v1 group whose cgroup.event_control is not writable, a
+ * raise that failed.  At 2 ms over high through the hold, such a watcher
+ * woke hundreds of times a second to read a usage the hold then ignored
+ * (100-300 ms of CPU a second in a group sized tight).  It cannot wait for
+ * the hold's end as a raised threshold does: a rise toward the limit has
+ * nothing else to wake it (v2's memory.events only reports the limit
+ * reached; the sensor only sees kv and arena charges).  So the interval
+ * backs off: the source's own (2 ms over high) at the hold's first check,
+ * doubling at each check while the measure stays within a quarter of the
+ * margin over the highest the hold has seen (usage hovering in a band
+ * never brings it back), up to HOLD_POLL_MAX_MS; a rise past that brings
+ * it back to the source's own at once, so a climb is followed closely.
+ * The bound: a rise that ends the hold (the margin) is seen within
+ * HOLD_POLL_MAX_MS, and the first second of a hold wakes the poll 13
+ * times at most (the last at its end), not 500.  Never past the hold's
+ * end (its loop runs then), never longer than the slow interval, never
+ * shorter than the source's own.  Under the monitor's lock.
+ */
+static unsigned hold_poll(struct tide__src *s, uint64_t value, uint64_t high,
+			  uint64_t low, uint64_t now)
+{
+	uint64_t left = (s->idle_until_ns - now) / 1000000u + 1;
+	uint64_t step = hold_margin(high, low) / HOLD_RISE_DIV;
+	unsigned own = s->ops->next_poll(s, value);
+	unsigned slow = s->ops->next_poll(s, 0), ms;
+
+	if (!s->hold_poll_ms || value > s->hold_peak + step) {
+		s->hold_poll_ms = own;
+		s->hold_peak = TIDE__MAX(value, s->idle_value);
+	} else {
+		s->hold_poll_ms =
+			TIDE__MIN(2 * s->hold_poll_ms, HOLD_POLL_MAX_MS);
+		s->hold_peak = TIDE__MAX(s->hold_peak, value);
+	}
+	ms = TIDE__MAX(s->hold_poll_ms, own);
+	ms = TIDE__MIN(ms, slow);
+	return (unsigned)TIDE__MIN((uint64_t)ms, left);
+}
+
+/*
+ * The poll interval of a limit watcher after a check that read @value:
+ * next_poll()'s, or a hold's (see hold_threshold() and hold_poll()).  The
+ * budget's poll is fixed (poll_interval_ms): it has none of this.
+ */
+static unsigned limit_poll(struct tide_monitor *m, struct tide__src *s,
+			   uint64_t value, uint64_t high, uint64_t low)
+{
+	uint64_t now = tide__os_now_ns(), until, left;
+	unsigned ms;
+
+	if (hold_threshold(m, s, value, high, low, now, &until) && until) {
+		tide__mon_lock(m);
 		left = (s->idle_until_ns - now) / 1000000u + 1;
 		ms = s->ops->next_poll(s, 0); /* the slow interval */
 		ms = (unsigned)TIDE__MIN((uint64_t)ms, left);
+		s->hold_poll_ms = 0;
+		tide__mon_unlock(m);
+		return ms;
+	}
+	tide__mon_lock(m);
+	if (until) {
+		ms = hold_poll(s, value, high, low, now);
+	} else {
+		s->hold_poll_ms = 0;
+		ms = s->ops->next_poll(s, value);
 	}
 	tide__mon_unlock(m);
 	return ms;
@@ -469,7 +546,7 @@ static unsigned hold_threshold(struct tide_monitor *m, struct tide__src *s,
 static void check_source(struct tide_monitor *m, struct tide__src *s)
 {
 	uint64_t value, high, low;
-	unsigned hold_ms = 0;
+	unsigned ms;
 
 	if (!s->watermark)
 		return;
@@ -502,11 +579,14 @@ static void check_source(struct tide_monitor *m, struct tide__src *s)
 	}
 	if (value < low)
 		tide__mon_set_level(m, s, true, TIDE_PRESSURE_NONE);
-	if (s->ops->rearm && s->ops->next_poll)
-		hold_ms = hold_threshold(m, s, value, high, low);
-	if (s->ops->next_poll) {
+	if (s->bit == TIDE_SOURCE_CGROUP1 || s->bit == TIDE_SOURCE_CGROUP2) {
+		ms = limit_poll(m, s, value, high, low);
+		tide__mon_lock(m);
+		s->poll_ms = ms;
+		tide__mon_unlock(m);
+	} else if (s->ops->next_poll) {
 		tide__mon_lock(m); /* s->high */
-		s->poll_ms = hold_ms ? hold_ms : s->ops->next_poll(s, value);
+		s->poll_ms = s->ops->next_poll(s, value);
 		tide__mon_unlock(m);
 	}
 }

@@ -76,6 +76,12 @@ struct tide__src {
 	 * high), and the hold (its idle_until_ns) a raise was last tried
 	 * for: one try per hold (reclaim.c, hold_threshold()). */
 	uint64_t raised, raise_tried_ns;
+	/* Limit watchers, kept by the core under the monitor's lock: the
+	 * interval the poll of a hold no threshold watches has backed off
+	 * to (0: not in such a hold), and the highest measure that hold has
+	 * seen (reclaim.c, hold_poll()). */
+	unsigned hold_poll_ms;
+	uint64_t hold_peak;
 };
 
 struct tide__src_ops {
