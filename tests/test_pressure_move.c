@@ -824,6 +824,26 @@ TEST(a_hold_that_cannot_move_the_v1_threshold_leaves_it_at_high)
 	CHECK_EQ(v1_regs(&h.v, e, b), 2);
 	CHECK_UEQ(b[0], 90 * MiB + V1_MARGIN + 4 * MiB);
 	CHECK_EQ(th_fd_count_fast(), fds);
+	/*
+	 * A raise that fails for the hold that follows a raised one, with
+	 * the working set 5 MiB lower: the threshold stays where the last
+	 * hold put it, 5 MiB over this hold's end, so the poll backs off as
+	 * where there is none (4 ms after the check).  Up to 0.2.6 the check
+	 * took the old raise for this hold's and slept to the hold's end
+	 * (4 s), blind to a rise of less than 5 MiB over it (a review found
+	 * it).
+	 */
+	v1_usage(89 * MiB, 4 * MiB);
+	CHECK_EQ(symlink("/dev/full", at("g/ec")), 0);
+	CHECK_EQ(rename(at("g/ec"), at("g/cgroup.event_control")), 0);
+	t0 = now_ms();
+	while (v1_stats(h.v.m).loops < 3 && now_ms() - t0 < 3000)
+		th_tick(h.v.m, 100);
+	CHECK_UEQ(v1_stats(h.v.m).loops, 3);
+	CHECK_EQ(th_fd_count_fast(), fds);
+	CHECK(th_tick(h.v.m, 100));
+	CHECK(th_tick(h.v.m, 100));
+	CHECK_UEQ(v1_stats(h.v.m).loops, 3);
 	v1_hold_teardown(&h);
 	tree_done();
 }

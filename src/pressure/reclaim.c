@@ -435,8 +435,9 @@ static uint64_t over_high(struct tide_monitor *m, struct tide__src *s,
  * asked at the allocation sensor's charges and at those polls, no longer
  * at every crossing.  One try per hold: when the threshold cannot move
  * (out of memory or descriptors, cgroup.event_control refused), it stays
- * at high, and the poll backs off as hold_poll() says, as it does where
- * there is no threshold at all.  Sets *@until to where the hold ends (0:
+ * where it was (high, or where the last hold raised it), and the poll
+ * backs off as hold_poll() says, as it does where there is no threshold
+ * at all.  Sets *@until to where the hold ends (0:
  * no hold); returns the measure the threshold is raised to (0: none).
  */
 static uint64_t hold_threshold(struct tide_monitor *m, struct tide__src *s,
@@ -462,7 +463,10 @@ static uint64_t hold_threshold(struct tide_monitor *m, struct tide__src *s,
 	if (move)
 		tide__mon_rearm_hold(m, s, *until);
 	tide__mon_lock(m);
-	raised = s->raised;
+	/* A failed raise for a hold that follows a raised one leaves the
+	 * threshold where the last hold put it: not this hold's end, so
+	 * not a raise the poll may wait on. */
+	raised = !*until || s->raised == *until ? s->raised : 0;
 	tide__mon_unlock(m);
 	return raised;
 }
