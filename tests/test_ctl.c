@@ -2248,6 +2248,9 @@ TEST(a_burst_of_more_clients_than_slots_is_answered_in_full)
 struct fake {
 	int lfd;
 	const char *const *replies; /* request, answer, ...; NULL-ended */
+	const char *const *monitor; /* answers to "monitor" in turn, the last
+				     * repeated; NULL-ended (or NULL) */
+	unsigned nmonitor;
 	atomic_bool stop;
 };
 
@@ -2274,6 +2277,15 @@ static void *fake_server(void *arg)
 				break;
 			len += (size_t)n;
 			req[len] = 0;
+		}
+		if (f->monitor && !strcmp(req, "monitor\n")) {
+			const char *a = f->monitor[f->nmonitor];
+
+			if (f->monitor[f->nmonitor + 1])
+				f->nmonitor++;
+			send(fd, a, strlen(a), MSG_NOSIGNAL);
+			close(fd);
+			continue;
 		}
 		for (const char *const *r = f->replies; *r; r += 2)
 			if (!strcmp(req, r[0])) {
@@ -2397,6 +2409,44 @@ TEST(tidectl_watch_shows_missing_counts_as_unknown)
 			"assert d['freed'] is None, d\n"
 			"assert d['usage'] == 8192, d\n");
 	fake_stop(&f, t);
+}
+
+/*
+ * A watermark loop that comes and goes between two polls leaves the level
+ * at none but moves the counts: watch prints a line for it.  Up to 0.2.6
+ * it printed only level changes, so a trial's 10 loops in a spike showed
+ * nothing.
+ */
+TEST(tidectl_watch_prints_a_line_when_the_counts_move)
+{
+	static const char *const none[] = { NULL };
+	static const char *const seq[] = {
+		"ok\nmonitor=1\nlevel=none\nevents=0\nloops=0\nfreed=0\n"
+		"usage=4096\nend\n",
+		"ok\nmonitor=1\nlevel=none\nevents=0\nloops=0\nfreed=0\n"
+		"usage=4096\nend\n",
+		"ok\nmonitor=1\nlevel=none\nevents=1\nloops=1\nfreed=64\n"
+		"usage=4096\nend\n",
+		/* what the old watch waited for: its second line */
+		"ok\nmonitor=1\nlevel=medium\nevents=2\nloops=2\nfreed=64\n"
+		"usage=4096\nend\n",
+		NULL,
+	};
+	struct fake f = { .replies = none, .monitor = seq };
+	char out[4096];
+	pthread_t t;
+
+	fake_start(&f, &t);
+	CHECK_EQ(run_tidectl(out, "--interval", "1", pidstr(), "watch", "-n",
+			     "2"),
+		 0);
+	th_note("%s", out);
+	CHECK(strstr(out, "level none      events 0  loops 0  freed 0  "
+			  "usage 4096\n"));
+	CHECK(strstr(out, "level none      events 1  loops 1  freed 64  "
+			  "usage 4096\n"));
+	fake_stop(&f, t);
+	CHECK_EQ(f.nmonitor, 3); /* the third answer ended the watch */
 }
 
 /*
@@ -3144,6 +3194,7 @@ RUN_TESTS(
 	T(a_burst_of_more_clients_than_slots_is_answered_in_full),
 	T(tidectl_escapes_whatever_a_hostile_process_answers),
 	T(tidectl_watch_shows_missing_counts_as_unknown),
+	T(tidectl_watch_prints_a_line_when_the_counts_move),
 	T(closed_without_a_reply_is_no_permission_problem_for_root),
 	T(json_keeps_utf8_names_and_the_list_escapes_command_names),
 	T(scan_tells_a_missing_shrinker_from_a_callbacks_errno),

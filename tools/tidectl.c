@@ -53,7 +53,7 @@ static void usage(FILE *f)
 		"       tidectl [OPTIONS] PID shrink PRIO  one reclaim pass (12 gentle .. 0 all)\n"
 		"       tidectl [OPTIONS] PID drop         free all the caches give\n"
 		"       tidectl [OPTIONS] PID purge        return the allocator's free memory\n"
-		"       tidectl [OPTIONS] PID watch        print the pressure level as it changes\n"
+		"       tidectl [OPTIONS] PID watch        print the level and counts as they change\n"
 		"\n"
 		"NAME is taken as tidectl shows it: \\xHH is the byte HH (\\x20 a space,\n"
 		"\\x5c a backslash); a NAME not in that form is taken as it is.\n"
@@ -364,9 +364,15 @@ static int cmd_act(pid_t pid, const char *title, const char *req)
 	return EXIT_OK;
 }
 
+/*
+ * A line at the start, then whenever the level changed or the monitor
+ * counted an event or ran a loop since the last line: a watermark loop
+ * that comes and goes within one interval (the level back to none) still
+ * shows, by its counts.
+ */
 static int cmd_watch(pid_t pid, int interval_ms, long count)
 {
-	char last[64] = "", level[64];
+	char last[160] = "", now[160], level[64], ev[32], loops[32];
 	long lines = 0;
 
 	for (;;) {
@@ -375,12 +381,17 @@ static int cmd_watch(pid_t pid, int interval_ms, long count)
 		request(pid, "monitor\n", &rep);
 		if (!get(&rep, "level", level, sizeof(level)))
 			die(EXIT_FAIL, "%d: no monitor attached", (int)pid);
-		if (strcmp(level, last)) {
+		if (!get(&rep, "events", ev, sizeof(ev)))
+			ev[0] = 0;
+		if (!get(&rep, "loops", loops, sizeof(loops)))
+			loops[0] = 0;
+		snprintf(now, sizeof(now), "%s %s %s", level, ev, loops);
+		if (strcmp(now, last)) {
 			print_watch_line(&rep, level);
 			if (fflush(stdout))
 				die(EXIT_FAIL, "write error: %s",
 				    strerror(errno));
-			snprintf(last, sizeof(last), "%s", level);
+			snprintf(last, sizeof(last), "%s", now);
 			if (count > 0 && ++lines >= count) {
 				free(rep.buf);
 				return EXIT_OK;
