@@ -270,7 +270,9 @@ TIDE_API int tide_monitor_fd(const struct tide_monitor *m);
  * shrinkers run on the calling thread).
  *
  * Context: the caller's event loop thread; runs reclaim; not while the
- * monitor's own thread runs.
+ * monitor's own thread runs.  From a shrinker callback (a reclaim already
+ * running on this thread) it runs no reclaim: reclaim does not recurse,
+ * and the loop that runs the callback goes on.
  * Return: 0, -EBUSY when tide_monitor_start() was called, -EINVAL for
  * NULL, -ECHILD in a process that inherited the monitor across fork() (the
  * descriptor is the parent's and stays readable: take it out of the loop,
