@@ -480,6 +480,26 @@ int tide_vec_push(struct tide_vec *v, const void *elem)
 	return push_slow(v, elem);
 }
 
+int tide_vec_append(struct tide_vec *v, const void *elems, size_t n)
+{
+	const void *old;
+	int r;
+
+	if (!vec_ok(v) || (!elems && n))
+		return -EINVAL;
+	if (!n)
+		return 0;
+	old = v->data;
+	r = make_room(v, n);
+	if (r)
+		return r;
+	elems = source_after_grow(v, old, elems);
+	/* a source inside the vector may run on into the new slots */
+	memmove(slot(v, v->len), elems, n * v->elem_size);
+	v->len += n;
+	return 0;
+}
+
 void *tide_vec_push_slot(struct tide_vec *v)
 {
 	void *s;

@@ -405,6 +405,66 @@ TEST(push_of_own_element_survives_reallocation)
 	tide_vec_destroy(&v);
 }
 
+/* 10000 bytes in one call: one growth to exactly what is needed. */
+TEST(append_copies_a_run_with_one_growth)
+{
+	struct tide_vec v = TIDE_VEC_INIT(char, 0);
+	char buf[10000];
+
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = (char)(i * 7);
+	CHECK_EQ(tide_vec_append(&v, buf, sizeof(buf)), 0);
+	CHECK_UEQ(v.len, 10000);
+	CHECK_UEQ(v.cap, 10000); /* max(2 * 0, 0 + 10000, 4) */
+	CHECK(!memcmp(v.data, buf, sizeof(buf)));
+	/* then max(2 * 10000, 10000 + 3, 4) */
+	CHECK_EQ(tide_vec_append(&v, "abc", 3), 0);
+	CHECK_UEQ(v.len, 10003);
+	CHECK_UEQ(v.cap, 20000);
+	CHECK(!memcmp((char *)v.data + 10000, "abc", 3));
+	tide_vec_destroy(&v);
+}
+
+TEST(append_arguments)
+{
+	struct tide_vec v = TIDE_VEC_INIT(uint64_t, 0), z;
+	uint64_t x = 7;
+
+	CHECK_EQ(tide_vec_append(NULL, &x, 1), -EINVAL);
+	CHECK_EQ(tide_vec_append(&v, NULL, 1), -EINVAL);
+	CHECK_EQ(tide_vec_append(&v, NULL, 0), 0);
+	CHECK(!v.data && !v.len && !v.cap);
+	CHECK_EQ(tide_vec_append(&v, &x, 1), 0);
+	CHECK_EQ(tide_vec_append(&v, &x, SIZE_MAX), -EOVERFLOW);
+	CHECK_EQ(tide_vec_append(&v, &x, SIZE_MAX / 8), -EOVERFLOW);
+	CHECK_UEQ(v.len, 1);
+	CHECK_UEQ(v.cap, 4);
+	tide_vec_init(&z, 0, 0);
+	CHECK_EQ(tide_vec_append(&z, &x, 1), -EINVAL);
+	tide_vec_destroy(&v);
+}
+
+/* The vector's own elements, appended as the buffer moves: read from the
+ * new buffer, heap and paged. */
+TEST(append_of_own_elements_survives_reallocation)
+{
+	for (int paged = 0; paged < 2; paged++) {
+		struct tide_vec v = TIDE_VEC_INIT(uint64_t, 0);
+
+		tide_kv_set_threshold(paged ? 0 : SIZE_MAX);
+		for (uint64_t i = 0; i < 1000; i++)
+			CHECK_EQ(tide_vec_push(&v, &i), 0);
+		CHECK_EQ(tide_vec_shrink_to_fit(&v), 0);
+		CHECK_UEQ(v.cap, 1000);
+		CHECK_EQ(tide_vec_append(&v, v.data, 1000), 0);
+		CHECK_UEQ(v.len, 2000);
+		for (size_t i = 0; i < 2000; i++)
+			CHECK_UEQ(tide_vec_at(&v, uint64_t, i), i % 1000);
+		tide_vec_destroy(&v);
+	}
+	tide_kv_set_threshold(TIDE_KV_DEFAULT_THRESHOLD);
+}
+
 TEST(push_slot_appends_and_zeroes_with_tide_zero)
 {
 	struct tide_vec v = TIDE_VEC_INIT(uint64_t, TIDE_ZERO);
@@ -1618,6 +1678,7 @@ enum op {
 	OP_SWAP_REMOVE,
 	OP_RETAIN,
 	OP_TRUNCATE,
+	OP_APPEND,
 	OP_NR
 };
 
@@ -1643,6 +1704,7 @@ static const struct oom_case oom_cases[OP_NR] = {
 			     false },
 	[OP_RETAIN] = { "retain+autotrim", 4096, 101, 100, 200, false },
 	[OP_TRUNCATE] = { "truncate+autotrim", 4096, 150, 100, 200, false },
+	[OP_APPEND] = { "append", 512, 512, 612, 1024, true },
 };
 
 static bool keep_below_100(const void *e, void *arg)
@@ -1688,6 +1750,13 @@ static int run_op(enum op op, struct tide_vec *v)
 	case OP_TRUNCATE:
 		tide_vec_truncate(v, 100);
 		return 0;
+	case OP_APPEND: {
+		uint64_t more[100];
+
+		for (size_t i = 0; i < 100; i++)
+			more[i] = (512 + i) * 3 + 1;
+		return tide_vec_append(v, more, 100);
+	}
 	case OP_NR:
 		break;
 	}
@@ -1768,6 +1837,8 @@ RUN_TESTS(T(init_macro_matches_init_function), T(growth_doubles_from_four),
 	  T(elem_size_zero_is_einval), T(null_vector_is_einval),
 	  T(null_element_is_einval), T(unknown_flag_is_einval),
 	  T(pop_on_empty_is_enoent), T(pop_returns_last_and_accepts_null_out),
+	  T(append_copies_a_run_with_one_growth), T(append_arguments),
+	  T(append_of_own_elements_survives_reallocation),
 	  T(index_out_of_range_is_einval), T(insert_shifts_the_tail_up),
 	  T(remove_keeps_order), T(swap_remove_moves_the_last_element_in),
 	  T(push_of_own_element_survives_reallocation),

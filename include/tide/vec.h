@@ -214,6 +214,23 @@ TIDE_API int tide_vec_reserve(struct tide_vec *v, size_t additional);
 TIDE_API int tide_vec_push(struct tide_vec *v, const void *elem);
 
 /**
+ * tide_vec_append() - append copies of @n elements.
+ * @v: the vector.
+ * @elems: @n * @v->elem_size bytes to copy; may point into @v itself.
+ *         May be NULL when @n is 0.
+ * @n: how many elements.
+ *
+ * Grows as tide_vec_reserve(@v, @n), once, then copies: the way to put a
+ * buffer of bytes (elem_size 1) or a run of elements into a vector without
+ * a call per element.  @n 0 changes nothing.
+ *
+ * Context: as tide_vec_reserve().
+ * Return: 0, or as tide_vec_reserve() (-EINVAL also for @elems NULL with
+ * @n not 0); on failure @v is unchanged.
+ */
+TIDE_API int tide_vec_append(struct tide_vec *v, const void *elems, size_t n);
+
+/**
  * tide_vec_push_slot() - append an element and return it for filling in.
  * @v: the vector.
  *
