@@ -97,7 +97,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct model m = { NULL, 0, elem_sizes[hdr & 7] };
 	unsigned flags =
 		(hdr & 8 ? TIDE_VEC_AUTOTRIM : 0) | (hdr & 16 ? TIDE_ZERO : 0);
-	unsigned char elem[100], out[100], *snap = NULL;
+	unsigned char elem[100], out[100], run[4 * 100], *snap = NULL;
 	unsigned counter = 0;
 	bool faulted = false;
 	struct tide_vec v;
@@ -110,6 +110,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct tide_vec before = v;
 		size_t i = m.len ? arg % m.len : 0;
 		unsigned bit = (unsigned)arg;
+		size_t added = op == 13 ? arg : 1; /* what growth is for */
 		bool was_paged;
 		void *slot;
 		int r = 0;
@@ -126,6 +127,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fz_arm(fault);
 		switch (op) {
 		case 0:
+			if (arg & 1) {
+				/* append 0..4: copies of elem, or the
+				 * vector's own last ones */
+				const void *src = run;
+
+				added = (arg >> 1) % 5;
+				for (size_t j = 0; j < added * m.es; j++)
+					run[j] =
+						(unsigned char)(elem[j % m.es] +
+								j / m.es);
+				if ((arg & 64) && m.len >= added && added) {
+					src = (char *)v.data +
+					      (m.len - added) * m.es;
+					memcpy(run, src, added * m.es);
+				}
+				r = tide_vec_append(&v, src, added);
+				for (size_t j = 0; !r && j < added; j++)
+					model_insert(&m, m.len, run + j * m.es);
+				break;
+			}
+			/* fall through */
 		case 1:
 			/* op 1: the typed inline helper, where the size allows. */
 			if (op == 1 && m.es == sizeof(uint64_t)) {
@@ -284,8 +306,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		} else if (v.cap > before.cap && before.cap >= before.len &&
 			   op != 14) {
 			/* Growth: max(2 * cap, len + additional, 4). */
-			size_t need =
-				op == 13 ? before.len + arg : before.len + 1;
+			size_t need = before.len + added;
 
 			FZ_CHECK(v.cap ==
 				 TIDE__MAX(TIDE__MAX(2 * before.cap, need), 4));
