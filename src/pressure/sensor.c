@@ -34,10 +34,14 @@
  * reload (a new monitor, then the old one freed) never leaves it off.
  *
  * Lock order: the write lock, then the list of monitors, then a monitor's
- * lock.  A charge holds the read lock and takes monitors' locks only.
+ * lock.  A charge holds the read lock and takes monitors' locks only.  A
+ * monitor's thread that re-opens its sources after a move takes the write
+ * lock too (suspend, then arm or pass); a charge's shrinker may free that
+ * monitor and join the thread: the thread gives way (write_lock()).
  */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <time.h>
 
 #include <tide/common.h>
 
@@ -67,6 +71,81 @@ static struct {
 static pthread_rwlock_t lock = PTHREAD_RWLOCK_INITIALIZER;
 static _Thread_local bool reading; /* this thread holds the read lock */
 static _Thread_local size_t held; /* charged, not handed over yet */
+
+#ifdef TIDE_TEST_HOOKS
+void (*tide__sensor_write_hook)(const char *what);
+static atomic_int writers_waiting;
+
+size_t tide__sensor_charged(void)
+{
+	return atomic_load(&wr.charged);
+}
+
+int tide__sensor_writers_waiting(void)
+{
+	return atomic_load(&writers_waiting);
+}
+
+#define WRITE_HOOK(what)                               \
+	do {                                           \
+		if (tide__sensor_write_hook)           \
+			tide__sensor_write_hook(what); \
+	} while (0)
+#define WAITING(n) atomic_fetch_add(&writers_waiting, n)
+#else
+#define WRITE_HOOK(what) ((void)(what))
+#define WAITING(n) ((void)0)
+#endif
+
+/*
+ * Take the write lock for @what (test builds: see internal.h): on the
+ * thread (or dispatch) of monitor @m re-opening its sources after a move,
+ * or for anyone else (@m NULL), who just waits.
+ *
+ * A shrinker that a charge runs holds the read lock, and may free @m:
+ * tide_monitor_free() joins @m's thread, which would wait here for the
+ * joiner.  Of the two, the free must not give way: it promises that once
+ * it returns no callback of @m runs and nothing of it is left, so it
+ * joins, whatever thread it is called on.  The thread gives way instead:
+ * it waits in slices of WAIT_SLICE_MS and gives up (false) once its
+ * monitor is being freed (m->stopping) while a monitor holds the sensor.
+ * Giving up then loses nothing: a suspend has changed nothing yet (the
+ * free disarms @m if it armed the sensor, and passes it on), an arm
+ * would find the sensor taken, a pass would find it armed; whoever
+ * disarms the holder later passes it on.  With no monitor armed no
+ * charge runs a shrinker (it holds the read lock only to find none), so
+ * the lock comes free soon and the thread waits on: a pass it gave up
+ * there could have left the sensor off.  Nothing of what the lock
+ * protects changes: whoever gets it holds it alone, as before.
+ */
+#define WAIT_SLICE_MS 10
+
+static bool write_lock(struct tide_monitor *m, const char *what)
+{
+	struct timespec ts;
+	bool ok = true;
+
+	WRITE_HOOK(what);
+	if (!pthread_rwlock_trywrlock(&lock))
+		return true;
+	WAITING(1);
+	if (!m) {
+		pthread_rwlock_wrlock(&lock);
+	} else {
+		for (;;) {
+			if (atomic_load(&m->stopping) &&
+			    atomic_load(&rd.armed)) {
+				ok = false;
+				break;
+			}
+			tide__os_deadline(&ts, WAIT_SLICE_MS);
+			if (!pthread_rwlock_timedwrlock(&lock, &ts))
+				break;
+		}
+	}
+	WAITING(-1);
+	return ok;
+}
 
 static void set_step(size_t v)
 {
@@ -139,12 +218,13 @@ static void hand_over_locked(void)
 	tide__mon_unlock(NULL);
 }
 
-void tide__sensor_pass(void)
+void tide__sensor_pass(struct tide_monitor *m)
 {
 	tide__sensor_fork_register();
-	if (reading) /* a charge's shrinker: its read lock would deadlock */
+	/* a charge's shrinker: its read lock would deadlock (and another
+	 * monitor is armed: the one it measures) */
+	if (reading || !write_lock(m, "pass"))
 		return;
-	pthread_rwlock_wrlock(&lock);
 	if (!atomic_load(&rd.armed))
 		hand_over_locked();
 	pthread_rwlock_unlock(&lock);
@@ -158,9 +238,8 @@ bool tide__sensor_arm(struct tide_monitor *m, size_t first)
 	/* A monitor made by a shrinker a charge runs: this thread holds the
 	 * read lock, the write lock would wait for itself.  Not armed; a
 	 * later hand-over may pick it. */
-	if (reading)
+	if (reading || !write_lock(m, "arm"))
 		return false;
-	pthread_rwlock_wrlock(&lock);
 	ok = !atomic_load(&rd.armed);
 	if (ok)
 		arm_locked(m, first);
@@ -168,11 +247,11 @@ bool tide__sensor_arm(struct tide_monitor *m, size_t first)
 	return ok;
 }
 
-void tide__sensor_suspend(struct tide_monitor *m)
+bool tide__sensor_suspend(struct tide_monitor *m)
 {
 	tide__sensor_fork_register();
-	if (!reading)
-		pthread_rwlock_wrlock(&lock);
+	if (!reading && !write_lock(m, "suspend"))
+		return false;
 	tide__mon_lock(m);
 	m->sensor_off = true;
 	tide__mon_unlock(m);
@@ -182,6 +261,7 @@ void tide__sensor_suspend(struct tide_monitor *m)
 	}
 	if (!reading)
 		pthread_rwlock_unlock(&lock);
+	return true;
 }
 
 void tide__sensor_disarm(struct tide_monitor *m, bool wait, bool pass)
@@ -196,7 +276,7 @@ void tide__sensor_disarm(struct tide_monitor *m, bool wait, bool pass)
 		atomic_compare_exchange_strong(&rd.armed, &expect, NULL);
 		return;
 	}
-	pthread_rwlock_wrlock(&lock);
+	write_lock(NULL, "disarm");
 	if (atomic_load(&rd.armed) == m) {
 		atomic_store(&rd.armed, NULL);
 		tide__kv_watch(false);
