@@ -19,11 +19,13 @@
  * local step (precisely: the other threads' held-back charges; the thread
  * whose hand-over passes the step holds nothing back), unless that
  * hand-over may not reclaim (TIDE_NORECLAIM, inside a shrinker): then the
- * next one measures.  A thread that exits loses what it held back (less
- * than the local step; there is no exit hook, by design): the next check
- * comes that much later.  Held-back charges outlive a check or a new
- * arming and count toward the next step, which may come that much
- * earlier; a forked child starts with none (sensor_atfork_child()).
+ * next one measures.  A thread that exits hands what it held back over
+ * (thread_exit(), a key's destructor; the key is set at the thread's
+ * first charge, which the common path's compare sends out of line): many
+ * short threads that each charge less than the local step are counted in
+ * full.  Held-back charges outlive a check or a new arming and count
+ * toward the next step, which may come that much earlier; a forked child
+ * starts with none (sensor_atfork_child()).
  *
  * One monitor arms the sensor at a time (the first with a limit watcher).
  * The read lock keeps it alive while a charge uses it; disarming takes the
@@ -70,7 +72,18 @@ static struct {
 } wr = { 0, ATOMIC_FLAG_INIT };
 static pthread_rwlock_t lock = PTHREAD_RWLOCK_INITIALIZER;
 static _Thread_local bool reading; /* this thread holds the read lock */
-static _Thread_local size_t held; /* charged, not handed over yet */
+/*
+ * Charged, not handed over yet; UNKEYED (a value no sum of charges below
+ * it reaches) until the thread's first charge, so that the common path's
+ * compare sends that one to charge_slow(), which sets the thread's exit
+ * key.  Allocation sizes stay under UNKEYED, so UNKEYED + bytes does not
+ * wrap.
+ */
+#define UNKEYED ((SIZE_MAX >> 1) + 1)
+static _Thread_local size_t held = UNKEYED;
+/* its destructor hands a thread's held-back charge over at its exit */
+static pthread_key_t exit_key;
+static atomic_bool exit_key_made;
 
 #ifdef TIDE_TEST_HOOKS
 void (*tide__sensor_write_hook)(const char *what);
@@ -168,8 +181,10 @@ static void sensor_atfork_child(void)
 	atomic_store(&rd.armed, NULL);
 	tide__kv_watch(false);
 	atomic_store(&wr.charged, 0);
-	/* what the forking thread held back was the parent's */
-	held = 0;
+	/* what the forking thread held back was the parent's (its exit
+	 * key, if set, came along) */
+	if (held < UNKEYED)
+		held = 0;
 	atomic_flag_clear(&wr.busy);
 	if (reading) /* ours to release (the others' threads are gone) */
 		pthread_rwlock_unlock(&lock);
@@ -344,6 +359,63 @@ __attribute__((noinline)) static void hand_over(size_t bytes, unsigned flags)
 	atomic_flag_clear(&wr.busy);
 }
 
+/*
+ * A thread's exit: hand over what it held back, as a charge that may
+ * reclaim would (it passes the step: this thread measures, on its way
+ * out).  Charged again afterwards (by another key's destructor), it sets
+ * the key again, which runs this again.
+ */
+static void thread_exit(void *arg)
+{
+	size_t n = held;
+
+	(void)arg;
+	held = UNKEYED;
+	if (n && n < UNKEYED)
+		hand_over(n, 0);
+}
+
+static void exit_key_make(void)
+{
+	if (!pthread_key_create(&exit_key, thread_exit))
+		atomic_store(&exit_key_made, true);
+}
+
+/*
+ * Unloaded (dlclose()): no thread may call a destructor that is gone.
+ * At the process's exit no thread runs destructors any more.
+ */
+__attribute__((destructor)) static void exit_key_drop(void)
+{
+	if (atomic_load(&exit_key_made))
+		pthread_key_delete(exit_key);
+}
+
+/*
+ * Out of line: a hand-over, or this thread's first charge (@n is
+ * UNKEYED + bytes), which sets its exit key once.  Without a key (none
+ * left, out of memory) what the thread holds back at its exit is lost,
+ * as it was before 0.2.7.
+ */
+__attribute__((noinline)) static void charge_slow(size_t n, unsigned flags)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	if (n >= UNKEYED) {
+		n -= UNKEYED;
+		pthread_once(&once, exit_key_make);
+		if (atomic_load(&exit_key_made))
+			pthread_setspecific(exit_key, &exit_key);
+		if (n < atomic_load_explicit(&rd.local_step,
+					     memory_order_relaxed)) {
+			held = n;
+			return;
+		}
+	}
+	held = 0;
+	hand_over(n, flags);
+}
+
 void tide__sensor_charge(size_t bytes, unsigned flags)
 {
 	size_t n;
@@ -355,6 +427,5 @@ void tide__sensor_charge(size_t bytes, unsigned flags)
 		held = n;
 		return;
 	}
-	held = 0;
-	hand_over(n, flags);
+	charge_slow(n, flags);
 }
