@@ -766,6 +766,9 @@ void tide_monitor_free(struct tide_monitor *m)
 		return;
 	}
 	if (atomic_load(&m->started)) {
+		/* joined even from a shrinker a charge runs (it holds the
+		 * sensor's read lock): the thread, if it waits for the write
+		 * lock after a move, gives way (write_lock() in sensor.c) */
 		atomic_store(&m->stopping, true);
 		tide__os_event_signal(m->stopfd);
 		pthread_join(m->thread, NULL);
