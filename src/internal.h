@@ -312,6 +312,10 @@ uid_t tide__os_geteuid(void);
 int tide__os_pid_probe(pid_t pid);
 /* CLOCK_MONOTONIC in nanoseconds. */
 uint64_t tide__os_now_ns(void);
+/* CLOCK_REALTIME @ms milliseconds from now, in *@ts: a deadline for the
+ * pthread calls that take one (pthread_rwlock_timedwrlock()). */
+struct timespec;
+void tide__os_deadline(struct timespec *ts, unsigned ms);
 
 /* ---------------------------------------------------------------------
  * common.c
@@ -432,6 +436,20 @@ bool tide__kv_watching(void);
  */
 struct tide_monitor;
 void tide__sensor_watch(struct tide_monitor *m, uint64_t value, uint64_t low);
+
+#ifdef TIDE_TEST_HOOKS
+/*
+ * Test builds: the sensor's shared count (what the threads handed over
+ * since the last measure or arming); a hook called by every thread about
+ * to take the sensor's write lock, with what it takes it for ("arm",
+ * "pass", "suspend", "disarm"; NULL: none); and how many threads wait for
+ * that lock now (a thread that got it at once never counted).  Set the
+ * hook before the threads that call it start.
+ */
+size_t tide__sensor_charged(void);
+extern void (*tide__sensor_write_hook)(const char *what);
+int tide__sensor_writers_waiting(void);
+#endif
 
 /*
  * Each module registers its pthread_atfork() handlers on first use; these

@@ -2742,6 +2742,76 @@ TEST(heap_charges_reach_the_sensor_in_batches_within_the_bound)
 	remove_tmpdir();
 }
 
+/*
+ * A thread that exits hands what it held back over: under 64 KiB, it was
+ * lost, and a program of short threads that each allocate less than that
+ * and keep it was never measured.  Over high (see over_high(): step 1
+ * MiB), 16 threads keep 60 KiB of 4 KiB heap blocks each and exit: the
+ * shared count is 960 KiB, no measure yet, and this thread's 16th block
+ * (its first hand-over, 64 KiB) makes 1 MiB and measures.  Then 18 more:
+ * the last of them to exit passes 1 MiB (1080 KiB) and measures on its
+ * way out, taking the whole count.
+ */
+#define EXITERS 18
+#define EXIT_BLOCKS 15
+
+static void *exiter_main(void *arg)
+{
+	void **blk = arg;
+
+	for (int i = 0; i < EXIT_BLOCKS; i++)
+		if (!(blk[i] = tide_kvmalloc(4096, 0)))
+			return (void *)1;
+	return NULL;
+}
+
+/* @n threads, each keeps EXIT_BLOCKS blocks in blk[i] and exits */
+static void run_exiters(void *(*blk)[EXIT_BLOCKS], int n)
+{
+	pthread_t th[EXITERS];
+	void *ret;
+
+	for (int i = 0; i < n; i++)
+		CHECK_EQ(pthread_create(&th[i], NULL, exiter_main, blk[i]), 0);
+	for (int i = 0; i < n; i++) {
+		CHECK_EQ(pthread_join(th[i], &ret), 0);
+		CHECK(ret == NULL);
+	}
+}
+
+TEST(thread_exit_hands_its_held_back_charge_over)
+{
+	struct tide_monitor_config cfg;
+	struct io_counter c = { 0 };
+	struct tide_monitor *m = NULL;
+	struct tide_shrinker *s = over_high(&cfg, &m, "exit", &io_ops, &c);
+	static void *blk[16 + EXITERS][EXIT_BLOCKS], *own[300];
+	int n;
+
+	CHECK(tide__kv_watching());
+	CHECK_UEQ(tide__sensor_charged(), 0);
+	run_exiters(blk, 16);
+	CHECK_UEQ(tide__sensor_charged(), 16 * EXIT_BLOCKS * 4096);
+	CHECK_UEQ(stats(m).events, 0);
+	for (n = 0; n < 300 && !stats(m).events; n++)
+		CHECK((own[n] = tide_kvmalloc(4096, 0)) != NULL);
+	CHECK_EQ(n, 16); /* before: the 256th */
+	CHECK_UEQ(stats(m).loops, 1);
+	CHECK_EQ(c.calls, 13);
+	CHECK_UEQ(tide__sensor_charged(), 0);
+	run_exiters(blk + 16, EXITERS);
+	CHECK_UEQ(stats(m).events, 2);
+	CHECK_UEQ(tide__sensor_charged(), 0);
+	while (n--)
+		tide_kvfree(own[n]);
+	for (int i = 0; i < 16 + EXITERS; i++)
+		for (int j = 0; j < EXIT_BLOCKS; j++)
+			tide_kvfree(blk[i][j]);
+	tide_shrinker_free(s);
+	tide_monitor_free(m);
+	remove_tmpdir();
+}
+
 static void child_batch(void *arg)
 {
 	struct tide_monitor *own = NULL;
@@ -3519,6 +3589,7 @@ RUN_TESTS(T(watch_fifo_write_runs_medium_reclaim_loop),
 	  T(a_hold_backs_the_v1_poll_off_without_event_control),
 	  T(heap_blocks_are_charged_from_the_low_watermark_on),
 	  T(heap_charges_reach_the_sensor_in_batches_within_the_bound),
+	  T(thread_exit_hands_its_held_back_charge_over),
 	  T(forked_child_starts_with_no_held_back_charge),
 	  T(sensor_passes_to_the_oldest_monitor_left),
 	  T(sensor_stays_with_the_first_monitor_when_a_later_one_goes),

@@ -20,6 +20,8 @@
 #include <ftw.h>
 #include <limits.h>
 #include <poll.h>
+#include <semaphore.h>
+#include <stdatomic.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
 
@@ -309,6 +311,162 @@ TEST(sensor_passes_on_when_a_move_leaves_its_monitor_without_a_limit)
 	tide_monitor_free(b);
 	tide_monitor_free(a);
 	tree_done();
+}
+
+/* ---- a charge's shrinker frees a monitor that is following a move --------- */
+
+/*
+ * A monitor's thread re-opens its sources after a move under the sensor's
+ * write lock: suspend, then arm (the new group has a limit) or pass (it
+ * has none).  A shrinker that an allocation's charge runs holds the read
+ * lock; when it frees that monitor, tide_monitor_free() joins the thread,
+ * which waited for the write lock the joiner held: the program hung (the
+ * 0.2.6 release note).  The hook stops the monitor's thread just before
+ * it takes the lock for @what; the charge's shrinker lets it go, waits
+ * until it is blocked on the lock, moves its watermarks (a monitor's own
+ * lock only: never waits for the write lock) and frees it.
+ */
+static const char *_Atomic hold_what;
+static sem_t hold_reached, hold_release;
+
+static void hold_hook(const char *what)
+{
+	const char *want = atomic_load(&hold_what);
+
+	if (!want || strcmp(want, what) ||
+	    !atomic_compare_exchange_strong(&hold_what, &want, NULL))
+		return;
+	sem_post(&hold_reached);
+	while (sem_wait(&hold_release))
+		;
+}
+
+struct move_freer {
+	struct tide_monitor *victim;
+	int scans, set, waiting;
+	bool freed;
+};
+
+static unsigned long freer_count(void *priv, struct tide_shrink_control *sc)
+{
+	(void)priv;
+	(void)sc;
+	return 10;
+}
+
+static unsigned long freer_scan(void *priv, struct tide_shrink_control *sc)
+{
+	struct move_freer *f = priv;
+	uint64_t t0 = now_ms();
+	struct timespec ms = { 0, 1000000 };
+
+	(void)sc;
+	if (f->scans++)
+		return 0;
+	sem_post(&hold_release);
+	while (!tide__sensor_writers_waiting() && now_ms() - t0 < 5000)
+		nanosleep(&ms, NULL);
+	f->waiting = tide__sensor_writers_waiting();
+	f->set = tide_monitor_set_watermarks(f->victim, 120 * MiB, 0);
+	tide_monitor_free(f->victim);
+	f->freed = true;
+	return 0;
+}
+
+static const struct tide_shrinker_ops freer_ops = { freer_count, freer_scan };
+
+/*
+ * A (armed: it is the older) watches group a as configured, 90 of 100
+ * MiB, over its high watermark (75): every charge of 2 MiB measures and
+ * reclaims.  B follows the process (a v2 limit watcher and the budget,
+ * polled every 10 ms) and runs its own thread.  The process moves to b
+ * (@limited: memory.high 200 MiB, B arms; else none, B passes).
+ */
+static void free_while_it_follows_a_move(const char *what, bool limited)
+{
+	struct tide_monitor_config ca, cb;
+	struct tide_monitor *a = NULL;
+	struct move_freer f = { 0 };
+	struct tide_shrinker *s;
+	struct timespec ts;
+	int fds;
+	void *p;
+
+	v2_tree(0);
+	put("unified/a/memory.high", "%llu\n", (unsigned long long)(100 * MiB));
+	put("unified/a/memory.max", "max\n");
+	put("unified/a/memory.current", "%llu\n",
+	    (unsigned long long)(90 * MiB));
+	put("unified/a/memory.events", "low 0\nhigh 0\nmax 0\noom 0\n");
+	if (limited)
+		put("unified/b/memory.high", "%llu\n",
+		    (unsigned long long)(200 * MiB));
+	else
+		put("unified/b/memory.high", "max\n");
+	put("unified/b/memory.max", "max\n");
+	put("unified/b/memory.events", "low 0\nhigh 0\nmax 0\noom 0\n");
+	budget_config(&cb);
+	cb.sources = TIDE_SOURCE_CGROUP2 | TIDE_SOURCE_BUDGET;
+	ca = cb;
+	ca.sources = TIDE_SOURCE_CGROUP2;
+	ca.high_watermark = 0;
+	ca.cgroup2_dir = at("unified/a");
+	CHECK_EQ(sem_init(&hold_reached, 0, 0), 0);
+	CHECK_EQ(sem_init(&hold_release, 0, 0), 0);
+	tide__sensor_write_hook = hold_hook;
+	CHECK_EQ(tide_monitor_new(&a, &ca), 0);
+	fds = th_fd_count_fast();
+	CHECK_EQ(tide_monitor_new(&f.victim, &cb), 0);
+	CHECK_EQ(tide_monitor_source(f.victim),
+		 TIDE_SOURCE_CGROUP2 | TIDE_SOURCE_BUDGET);
+	CHECK_EQ(tide_monitor_start(f.victim), 0);
+	s = tide_shrinker_alloc("freer");
+	CHECK(s);
+	tide_shrinker_register(s, &freer_ops, &f);
+
+	/* B's thread sees the move and stops before the lock */
+	atomic_store(&hold_what, what);
+	put_self("b");
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 5;
+	CHECK_EQ(sem_timedwait(&hold_reached, &ts), 0);
+
+	alarm(10); /* 0.2.6 hung here */
+	p = tide_kvmalloc(2u << 20, 0);
+	CHECK(p);
+	alarm(0);
+	tide_kvfree(p);
+	CHECK(f.freed);
+	CHECK_EQ(f.waiting, 1);
+	CHECK_EQ(f.set, 0);
+	CHECK_EQ(tide__sensor_writers_waiting(), 0);
+	CHECK_EQ(th_fd_count_fast(), fds);
+	CHECK_UEQ(mon_stats(a).events, 1);
+	/* A still holds the sensor: the next charge measures again */
+	p = tide_kvmalloc(2u << 20, 0);
+	tide_kvfree(p);
+	CHECK_UEQ(mon_stats(a).events, 2);
+	tide__sensor_write_hook = NULL;
+	tide_shrinker_free(s);
+	tide_monitor_free(a);
+	sem_destroy(&hold_reached);
+	sem_destroy(&hold_release);
+	tree_done();
+}
+
+TEST(charge_shrinker_frees_a_monitor_waiting_to_suspend_after_a_move)
+{
+	free_while_it_follows_a_move("suspend", false);
+}
+
+TEST(charge_shrinker_frees_a_monitor_waiting_to_arm_after_a_move)
+{
+	free_while_it_follows_a_move("arm", true);
+}
+
+TEST(charge_shrinker_frees_a_monitor_waiting_to_pass_after_a_move)
+{
+	free_while_it_follows_a_move("pass", false);
 }
 
 /* ---- graded PSI on the own v2 group follows a move ------------------------- */
@@ -853,6 +1011,9 @@ RUN_TESTS(T(budget_in_cgroup_mode_follows_a_move),
 	  T(psi_cgroup_follows_a_move),
 	  T(set_watermarks_re_registers_the_v1_threshold_or_changes_nothing),
 	  T(sensor_passes_on_when_a_move_leaves_its_monitor_without_a_limit),
+	  T(charge_shrinker_frees_a_monitor_waiting_to_suspend_after_a_move),
+	  T(charge_shrinker_frees_a_monitor_waiting_to_arm_after_a_move),
+	  T(charge_shrinker_frees_a_monitor_waiting_to_pass_after_a_move),
 	  T(a_hold_moves_the_v1_threshold_up_and_back),
 	  T(a_hold_that_cannot_move_the_v1_threshold_leaves_it_at_high),
 	  T(psi_cgroup_never_opens_on_the_v2_root))

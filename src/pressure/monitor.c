@@ -234,7 +234,9 @@ static bool handle(struct tide_monitor *m, const struct epoll_event *evs, int n)
 	if (stop)
 		return true;
 	if (poll) {
-		tide__mon_check_moved(m);
+		/* a free may have stopped it waiting for the sensor's lock */
+		if (tide__mon_check_moved(m))
+			return true;
 		for (size_t i = 0; i < NSRC; i++) {
 			struct tide__src *s = &m->src[i];
 
@@ -764,6 +766,10 @@ void tide_monitor_free(struct tide_monitor *m)
 		return;
 	}
 	if (atomic_load(&m->started)) {
+		/* joined even from a shrinker a charge runs (it holds the
+		 * sensor's read lock): the thread, if it waits for the write
+		 * lock after a move, gives way (write_lock() in sensor.c) */
+		atomic_store(&m->stopping, true);
 		tide__os_event_signal(m->stopfd);
 		pthread_join(m->thread, NULL);
 	}

@@ -48,6 +48,9 @@ struct tide_monitor {
 	uint64_t reported_ns;
 	atomic_int sim; /* simulated level + 1, 0: none pending */
 	atomic_bool started;
+	/* tide_monitor_free() is stopping the thread: it no longer waits
+	 * for the sensor's write lock (sensor.c, write_lock()) */
+	atomic_bool stopping;
 	pthread_t thread;
 
 	/* st, src[].st, src[].high/low; and src[] itself: its descriptors
@@ -160,8 +163,10 @@ void tide__mon_src_close(struct tide_monitor *m, struct tide__src *s,
 /* move.c: which sources follow the process to another cgroup, and its
  * /proc/self/cgroup as now (0 or the error that fails the monitor) */
 int tide__mon_move_setup(struct tide_monitor *m);
-/* move.c: at a poll, re-open the sources that follow after a move */
-void tide__mon_check_moved(struct tide_monitor *m);
+/* move.c: at a poll, re-open the sources that follow after a move; true
+ * when it gave that up because tide_monitor_free() is stopping the
+ * monitor's thread (the loop ends) */
+bool tide__mon_check_moved(struct tide_monitor *m);
 /* How often moves are checked (and a failed re-open tried again). */
 #define TIDE__MOVE_CHECK_MS 1000
 /* monitor.c: replace @s's threshold (rearm()) with one for a hold until

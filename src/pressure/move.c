@@ -68,7 +68,11 @@ int tide__mon_move_setup(struct tide_monitor *m)
  * Re-open the sources that follow on the group the process is in now.
  * Returns 0, or the error (tide__os_exhausted()) that kept discovery or
  * one of them from opening: the caller tries again later.  Other failures
- * mean the source does not apply there and are final.
+ * mean the source does not apply there and are final.  -ECANCELED: the
+ * monitor is being freed (its thread is stopping) and the sensor's write
+ * lock was busy, see write_lock() in sensor.c: given up before anything
+ * changed (suspend), or after (arm, pass: another monitor holds the
+ * sensor, nothing is lost).
  */
 static int rediscover(struct tide_monitor *m)
 {
@@ -83,7 +87,10 @@ static int rediscover(struct tide_monitor *m)
 	 * the lock), nor passed the sensor by another's free meanwhile: the
 	 * flag is set under the sensor's write lock, which a hand-over holds
 	 * from its choice to its arming */
-	tide__sensor_suspend(m);
+	if (!tide__sensor_suspend(m)) {
+		tide__cg_release(&cg);
+		return -ECANCELED;
+	}
 	tide__mon_lock(m);
 	for (size_t i = 0; i < TIDE__NSRC; i++)
 		if (m->src[i].ops && (m->src[i].bit & m->follow)) {
@@ -117,8 +124,8 @@ static int rediscover(struct tide_monitor *m)
 	if (lw)
 		tide__mon_arm_sensor(m, lw);
 	else /* it was armed and lost its watcher: the next one takes it */
-		tide__sensor_pass();
-	return err;
+		tide__sensor_pass(m);
+	return atomic_load(&m->stopping) ? -ECANCELED : err;
 }
 
 /*
@@ -127,22 +134,27 @@ static int rediscover(struct tide_monitor *m)
  * again once a second (whether or not the process moved again meanwhile)
  * until every one that applies is open.
  */
-void tide__mon_check_moved(struct tide_monitor *m)
+bool tide__mon_check_moved(struct tide_monitor *m)
 {
 	uint64_t now, hash, len;
+	int r;
 
 	if (!m->move_check)
-		return;
+		return false;
 	now = m->move_pending ? tide__os_now_ns() : 0;
 	if (m->move_pending && now < m->move_retry_ns)
-		return;
+		return false;
 	if (read_self(m, &hash, &len) ||
 	    (!m->move_pending && hash == m->cg_hash && len == m->cg_len))
-		return;
+		return false;
 	m->cg_hash = hash;
 	m->cg_len = len;
-	m->move_pending = rediscover(m) != 0;
+	r = rediscover(m);
+	if (r == -ECANCELED)
+		return true;
+	m->move_pending = r != 0;
 	if (m->move_pending)
 		m->move_retry_ns = (now ? now : tide__os_now_ns()) +
 				   (uint64_t)TIDE__MOVE_CHECK_MS * 1000000u;
+	return false;
 }

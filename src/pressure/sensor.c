@@ -19,11 +19,13 @@
  * local step (precisely: the other threads' held-back charges; the thread
  * whose hand-over passes the step holds nothing back), unless that
  * hand-over may not reclaim (TIDE_NORECLAIM, inside a shrinker): then the
- * next one measures.  A thread that exits loses what it held back (less
- * than the local step; there is no exit hook, by design): the next check
- * comes that much later.  Held-back charges outlive a check or a new
- * arming and count toward the next step, which may come that much
- * earlier; a forked child starts with none (sensor_atfork_child()).
+ * next one measures.  A thread that exits hands what it held back over
+ * (thread_exit(), a key's destructor; the key is set at the thread's
+ * first charge, which the common path's compare sends out of line): many
+ * short threads that each charge less than the local step are counted in
+ * full.  Held-back charges outlive a check or a new arming and count
+ * toward the next step, which may come that much earlier; a forked child
+ * starts with none (sensor_atfork_child()).
  *
  * One monitor arms the sensor at a time (the first with a limit watcher).
  * The read lock keeps it alive while a charge uses it; disarming takes the
@@ -34,10 +36,14 @@
  * reload (a new monitor, then the old one freed) never leaves it off.
  *
  * Lock order: the write lock, then the list of monitors, then a monitor's
- * lock.  A charge holds the read lock and takes monitors' locks only.
+ * lock.  A charge holds the read lock and takes monitors' locks only.  A
+ * monitor's thread that re-opens its sources after a move takes the write
+ * lock too (suspend, then arm or pass); a charge's shrinker may free that
+ * monitor and join the thread: the thread gives way (write_lock()).
  */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <time.h>
 
 #include <tide/common.h>
 
@@ -66,7 +72,93 @@ static struct {
 } wr = { 0, ATOMIC_FLAG_INIT };
 static pthread_rwlock_t lock = PTHREAD_RWLOCK_INITIALIZER;
 static _Thread_local bool reading; /* this thread holds the read lock */
-static _Thread_local size_t held; /* charged, not handed over yet */
+/*
+ * Charged, not handed over yet; UNKEYED (a value no sum of charges below
+ * it reaches) until the thread's first charge, so that the common path's
+ * compare sends that one to charge_slow(), which sets the thread's exit
+ * key.  Allocation sizes stay under UNKEYED, so UNKEYED + bytes does not
+ * wrap.
+ */
+#define UNKEYED ((SIZE_MAX >> 1) + 1)
+static _Thread_local size_t held = UNKEYED;
+/* its destructor hands a thread's held-back charge over at its exit */
+static pthread_key_t exit_key;
+static atomic_bool exit_key_made;
+
+#ifdef TIDE_TEST_HOOKS
+void (*tide__sensor_write_hook)(const char *what);
+static atomic_int writers_waiting;
+
+size_t tide__sensor_charged(void)
+{
+	return atomic_load(&wr.charged);
+}
+
+int tide__sensor_writers_waiting(void)
+{
+	return atomic_load(&writers_waiting);
+}
+
+#define WRITE_HOOK(what)                               \
+	do {                                           \
+		if (tide__sensor_write_hook)           \
+			tide__sensor_write_hook(what); \
+	} while (0)
+#define WAITING(n) atomic_fetch_add(&writers_waiting, n)
+#else
+#define WRITE_HOOK(what) ((void)(what))
+#define WAITING(n) ((void)0)
+#endif
+
+/*
+ * Take the write lock for @what (test builds: see internal.h): on the
+ * thread (or dispatch) of monitor @m re-opening its sources after a move,
+ * or for anyone else (@m NULL), who just waits.
+ *
+ * A shrinker that a charge runs holds the read lock, and may free @m:
+ * tide_monitor_free() joins @m's thread, which would wait here for the
+ * joiner.  Of the two, the free must not give way: it promises that once
+ * it returns no callback of @m runs and nothing of it is left, so it
+ * joins, whatever thread it is called on.  The thread gives way instead:
+ * it waits in slices of WAIT_SLICE_MS and gives up (false) once its
+ * monitor is being freed (m->stopping) while a monitor holds the sensor.
+ * Giving up then loses nothing: a suspend has changed nothing yet (the
+ * free disarms @m if it armed the sensor, and passes it on), an arm
+ * would find the sensor taken, a pass would find it armed; whoever
+ * disarms the holder later passes it on.  With no monitor armed no
+ * charge runs a shrinker (it holds the read lock only to find none), so
+ * the lock comes free soon and the thread waits on: a pass it gave up
+ * there could have left the sensor off.  Nothing of what the lock
+ * protects changes: whoever gets it holds it alone, as before.
+ */
+#define WAIT_SLICE_MS 10
+
+static bool write_lock(struct tide_monitor *m, const char *what)
+{
+	struct timespec ts;
+	bool ok = true;
+
+	WRITE_HOOK(what);
+	if (!pthread_rwlock_trywrlock(&lock))
+		return true;
+	WAITING(1);
+	if (!m) {
+		pthread_rwlock_wrlock(&lock);
+	} else {
+		for (;;) {
+			if (atomic_load(&m->stopping) &&
+			    atomic_load(&rd.armed)) {
+				ok = false;
+				break;
+			}
+			tide__os_deadline(&ts, WAIT_SLICE_MS);
+			if (!pthread_rwlock_timedwrlock(&lock, &ts))
+				break;
+		}
+	}
+	WAITING(-1);
+	return ok;
+}
 
 static void set_step(size_t v)
 {
@@ -89,8 +181,10 @@ static void sensor_atfork_child(void)
 	atomic_store(&rd.armed, NULL);
 	tide__kv_watch(false);
 	atomic_store(&wr.charged, 0);
-	/* what the forking thread held back was the parent's */
-	held = 0;
+	/* what the forking thread held back was the parent's (its exit
+	 * key, if set, came along) */
+	if (held < UNKEYED)
+		held = 0;
 	atomic_flag_clear(&wr.busy);
 	if (reading) /* ours to release (the others' threads are gone) */
 		pthread_rwlock_unlock(&lock);
@@ -139,12 +233,13 @@ static void hand_over_locked(void)
 	tide__mon_unlock(NULL);
 }
 
-void tide__sensor_pass(void)
+void tide__sensor_pass(struct tide_monitor *m)
 {
 	tide__sensor_fork_register();
-	if (reading) /* a charge's shrinker: its read lock would deadlock */
+	/* a charge's shrinker: its read lock would deadlock (and another
+	 * monitor is armed: the one it measures) */
+	if (reading || !write_lock(m, "pass"))
 		return;
-	pthread_rwlock_wrlock(&lock);
 	if (!atomic_load(&rd.armed))
 		hand_over_locked();
 	pthread_rwlock_unlock(&lock);
@@ -158,9 +253,8 @@ bool tide__sensor_arm(struct tide_monitor *m, size_t first)
 	/* A monitor made by a shrinker a charge runs: this thread holds the
 	 * read lock, the write lock would wait for itself.  Not armed; a
 	 * later hand-over may pick it. */
-	if (reading)
+	if (reading || !write_lock(m, "arm"))
 		return false;
-	pthread_rwlock_wrlock(&lock);
 	ok = !atomic_load(&rd.armed);
 	if (ok)
 		arm_locked(m, first);
@@ -168,11 +262,11 @@ bool tide__sensor_arm(struct tide_monitor *m, size_t first)
 	return ok;
 }
 
-void tide__sensor_suspend(struct tide_monitor *m)
+bool tide__sensor_suspend(struct tide_monitor *m)
 {
 	tide__sensor_fork_register();
-	if (!reading)
-		pthread_rwlock_wrlock(&lock);
+	if (!reading && !write_lock(m, "suspend"))
+		return false;
 	tide__mon_lock(m);
 	m->sensor_off = true;
 	tide__mon_unlock(m);
@@ -182,6 +276,7 @@ void tide__sensor_suspend(struct tide_monitor *m)
 	}
 	if (!reading)
 		pthread_rwlock_unlock(&lock);
+	return true;
 }
 
 void tide__sensor_disarm(struct tide_monitor *m, bool wait, bool pass)
@@ -196,7 +291,7 @@ void tide__sensor_disarm(struct tide_monitor *m, bool wait, bool pass)
 		atomic_compare_exchange_strong(&rd.armed, &expect, NULL);
 		return;
 	}
-	pthread_rwlock_wrlock(&lock);
+	write_lock(NULL, "disarm");
 	if (atomic_load(&rd.armed) == m) {
 		atomic_store(&rd.armed, NULL);
 		tide__kv_watch(false);
@@ -264,6 +359,63 @@ __attribute__((noinline)) static void hand_over(size_t bytes, unsigned flags)
 	atomic_flag_clear(&wr.busy);
 }
 
+/*
+ * A thread's exit: hand over what it held back, as a charge that may
+ * reclaim would (it passes the step: this thread measures, on its way
+ * out).  Charged again afterwards (by another key's destructor), it sets
+ * the key again, which runs this again.
+ */
+static void thread_exit(void *arg)
+{
+	size_t n = held;
+
+	(void)arg;
+	held = UNKEYED;
+	if (n && n < UNKEYED)
+		hand_over(n, 0);
+}
+
+static void exit_key_make(void)
+{
+	if (!pthread_key_create(&exit_key, thread_exit))
+		atomic_store(&exit_key_made, true);
+}
+
+/*
+ * Unloaded (dlclose()): no thread may call a destructor that is gone.
+ * At the process's exit no thread runs destructors any more.
+ */
+__attribute__((destructor)) static void exit_key_drop(void)
+{
+	if (atomic_load(&exit_key_made))
+		pthread_key_delete(exit_key);
+}
+
+/*
+ * Out of line: a hand-over, or this thread's first charge (@n is
+ * UNKEYED + bytes), which sets its exit key once.  Without a key (none
+ * left, out of memory) what the thread holds back at its exit is lost,
+ * as it was before 0.2.7.
+ */
+__attribute__((noinline)) static void charge_slow(size_t n, unsigned flags)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	if (n >= UNKEYED) {
+		n -= UNKEYED;
+		pthread_once(&once, exit_key_make);
+		if (atomic_load(&exit_key_made))
+			pthread_setspecific(exit_key, &exit_key);
+		if (n < atomic_load_explicit(&rd.local_step,
+					     memory_order_relaxed)) {
+			held = n;
+			return;
+		}
+	}
+	held = 0;
+	hand_over(n, flags);
+}
+
 void tide__sensor_charge(size_t bytes, unsigned flags)
 {
 	size_t n;
@@ -275,6 +427,5 @@ void tide__sensor_charge(size_t bytes, unsigned flags)
 		held = n;
 		return;
 	}
-	held = 0;
-	hand_over(n, flags);
+	charge_slow(n, flags);
 }

@@ -148,19 +148,24 @@ int tide__src_watermarks(struct tide__src *s,
 
 /* Arm the sensor for @m with a first step of @step bytes; only one monitor
  * arms it at a time (false when another has, or when called on a thread
- * whose charge runs a shrinker: it holds the read lock). */
+ * whose charge runs a shrinker: it holds the read lock, or when @m is
+ * being freed while another holds it, see write_lock()). */
 bool tide__sensor_arm(struct tide_monitor *m, size_t step);
 /* @m re-opens its sources (a move): set m->sensor_off under the write
  * lock, so that no hand-over picks @m meanwhile, and disarm @m if it
- * armed the sensor.  Cleared by the caller under @m's lock. */
-void tide__sensor_suspend(struct tide_monitor *m);
+ * armed the sensor.  Cleared by the caller under @m's lock.  False, with
+ * nothing done, when @m is being freed while another monitor holds the
+ * sensor (write_lock()): the caller gives the move up. */
+bool tide__sensor_suspend(struct tide_monitor *m);
 /* Disarm it if @m armed it; with @wait, waits for a charge that runs @m's
  * reclaim (without: in a forked child, where that lock may be stale), and
  * with @pass too, passes it on to tide__mon_sensor_heir() (not while @m is
  * listed: tide_monitor_free() unlists it first). */
 void tide__sensor_disarm(struct tide_monitor *m, bool wait, bool pass);
-/* With no monitor armed: arm tide__mon_sensor_heir(), if there is one. */
-void tide__sensor_pass(void);
+/* With no monitor armed: arm tide__mon_sensor_heir(), if there is one.
+ * Called by @m's thread (or dispatch), which gives up when @m is being
+ * freed while another monitor holds the sensor (write_lock()). */
+void tide__sensor_pass(struct tide_monitor *m);
 /*
  * monitor_fork.c, with the list of monitors locked (and the sensor's write
  * lock held): the oldest live monitor of this process with a limit watcher
