@@ -360,10 +360,12 @@ __attribute__((noinline)) static void hand_over(size_t bytes, unsigned flags)
 }
 
 /*
- * A thread's exit: hand over what it held back, as a charge that may
- * reclaim would (it passes the step: this thread measures, on its way
- * out).  Charged again afterwards (by another key's destructor), it sets
- * the key again, which runs this again.
+ * A thread's exit: hand over what it held back, as a charge that may not
+ * reclaim (TIDE_NORECLAIM): the next hand-over that may measures.  Not
+ * here: a thread in its key destructors is no place for shrinker
+ * callbacks (the program's own thread-specific data may be gone).
+ * Charged again afterwards (by another key's destructor), it sets the
+ * key again, which runs this again.
  */
 static void thread_exit(void *arg)
 {
@@ -372,7 +374,7 @@ static void thread_exit(void *arg)
 	(void)arg;
 	held = UNKEYED;
 	if (n && n < UNKEYED)
-		hand_over(n, 0);
+		hand_over(n, TIDE_NORECLAIM);
 }
 
 static void exit_key_make(void)
