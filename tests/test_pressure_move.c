@@ -843,11 +843,18 @@ static void v1_cross_high(struct v1_hold *h)
 	CHECK(th_tick(h->v.m, 1000));
 }
 
+/* @fd is closed (no descriptor opened since may have taken its number). */
+static bool closed(int fd)
+{
+	return fcntl(fd, F_GETFD) == -1 && errno == EBADF;
+}
+
 TEST(a_hold_moves_the_v1_threshold_up_and_back)
 {
+	struct tide_monitor_source_stats st;
 	struct v1_hold h = { 0 };
 	uint64_t b[2], t0;
-	int e[2], e2, fds;
+	int e[2], up, below, fds;
 
 	v1_tree();
 	v1_hold_setup(&h);
@@ -855,54 +862,125 @@ TEST(a_hold_moves_the_v1_threshold_up_and_back)
 	v1_cross_high(&h);
 	CHECK_UEQ(v1_stats(h.v.m).loops, 1);
 	/* up: where the working set reaches 90 + 6.25 MiB, and falls under
-	 * low, 4 MiB of inactive file cache added to both */
+	 * low, 4 MiB of inactive file cache added to both; one eventfd each
+	 * (up to 0.2.6 one eventfd registered twice: old kernels oops when
+	 * it is closed, see limit.c, cgroup1_rearm()) */
 	CHECK_EQ(v1_regs(&h.v, e, b), 2);
 	CHECK_UEQ(b[0], 90 * MiB + V1_MARGIN + 4 * MiB);
 	CHECK_UEQ(b[1], V1_LOW + 4 * MiB);
-	CHECK_EQ(e[0], e[1]);
-	CHECK(e[0] != h.efd);
-	/* the new eventfd replaced the one at high */
-	CHECK_EQ(fcntl(h.efd, F_GETFD), -1);
-	CHECK_EQ(th_fd_count_fast(), fds);
+	CHECK(e[0] != e[1]);
+	CHECK(e[0] != h.efd && e[1] != h.efd);
+	/* the two eventfds replaced the one at high */
+	CHECK(closed(h.efd));
+	CHECK_EQ(th_fd_count_fast(), fds + 1);
 	/* the poll waits for the hold's end (1 s), not 2 ms */
 	t0 = now_ms();
 	CHECK(th_tick(h.v.m, 2000));
 	CHECK_CMP(now_ms() - t0, >=, 900);
-	/* whose loop frees nothing again: held 2 s, raised again there */
+	/* whose loop frees nothing again: held 2 s, raised again there,
+	 * two new eventfds in place of the two */
 	CHECK_UEQ(v1_stats(h.v.m).loops, 2);
+	up = e[0];
+	below = e[1];
 	CHECK_EQ(v1_regs(&h.v, e, b), 2);
 	CHECK_UEQ(b[0], 90 * MiB + V1_MARGIN + 4 * MiB);
-	e2 = e[0];
-	/* a wake-up short of the margin finds the hold: nothing moves */
+	CHECK_UEQ(b[1], V1_LOW + 4 * MiB);
+	CHECK(e[0] != e[1]);
+	CHECK(closed(up) && closed(below));
+	CHECK_EQ(th_fd_count_fast(), fds + 1);
+	up = e[0];
+	below = e[1];
+	/* a wake-up short of the margin, from either threshold, is a check
+	 * (it reads the working set; the eventfd is read: no second
+	 * wake-up) that finds the hold: nothing moves (the hold ends 2 s
+	 * after the last loop: no poll meanwhile) */
 	v1_usage(94 * MiB + V1_MARGIN - MiB, 4 * MiB);
-	CHECK_EQ(eventfd_write(e2, 1), 0);
-	CHECK(th_tick(h.v.m, 1000));
-	CHECK_UEQ(v1_stats(h.v.m).loops, 2);
+	CHECK_EQ(eventfd_write(up, 1), 0);
+	CHECK(th_tick(h.v.m, 500));
+	CHECK(!th_tick(h.v.m, 100));
+	st = v1_stats(h.v.m);
+	CHECK_UEQ(st.value, 90 * MiB + V1_MARGIN - MiB);
+	CHECK_UEQ(st.loops, 2);
+	v1_usage(80 * MiB, 4 * MiB);
+	CHECK_EQ(eventfd_write(below, 1), 0);
+	CHECK(th_tick(h.v.m, 500));
+	CHECK(!th_tick(h.v.m, 100));
+	st = v1_stats(h.v.m);
+	CHECK_UEQ(st.value, 76 * MiB);
+	CHECK_UEQ(st.loops, 2);
 	CHECK_EQ(v1_regs(&h.v, e, b), 0);
-	/* the rise to the margin the kernel signals ends the hold: a loop,
-	 * held again from 97 MiB on */
+	/* the rise to the margin the kernel signals (on the upper one) ends
+	 * the hold: a loop, held again from 97 MiB on */
 	v1_usage(101 * MiB, 4 * MiB);
-	CHECK_EQ(eventfd_write(e2, 1), 0);
+	CHECK_EQ(eventfd_write(up, 1), 0);
 	CHECK(th_tick(h.v.m, 1000));
 	CHECK_UEQ(v1_stats(h.v.m).loops, 3);
 	CHECK_EQ(v1_regs(&h.v, e, b), 2);
 	CHECK_UEQ(b[0], 97 * MiB + V1_MARGIN + 4 * MiB);
 	CHECK_UEQ(b[1], V1_LOW + 4 * MiB);
-	e2 = e[0];
-	CHECK_EQ(th_fd_count_fast(), fds);
-	/* the fall under low the kernel signals: NONE, back to high */
+	CHECK(e[0] != e[1]);
+	CHECK_EQ(th_fd_count_fast(), fds + 1);
+	up = e[0];
+	below = e[1];
+	/* the fall under low the kernel signals (on the lower one): NONE,
+	 * back to high, both closed */
 	v1_usage(60 * MiB, 4 * MiB);
-	CHECK_EQ(eventfd_write(e2, 1), 0);
+	CHECK_EQ(eventfd_write(below, 1), 0);
 	CHECK(th_tick(h.v.m, 1000));
 	CHECK_EQ(v1_stats(h.v.m).level, TIDE_PRESSURE_NONE);
 	CHECK_EQ(v1_regs(&h.v, e, b), 1);
 	CHECK_UEQ(b[0], 75 * MiB);
+	CHECK(closed(up) && closed(below));
 	CHECK_EQ(th_fd_count_fast(), fds);
 	/* and it is the one the monitor waits on */
 	CHECK_EQ(eventfd_write(e[0], 1), 0);
 	CHECK(th_tick(h.v.m, 1000));
 	CHECK_UEQ(v1_stats(h.v.m).loops, 3);
 	v1_hold_teardown(&h);
+	tree_done();
+}
+
+/*
+ * tide_monitor_set_watermarks() during a hold puts one threshold at the
+ * new high in place of the hold's two, and a monitor freed during a hold
+ * closes both.
+ */
+TEST(set_watermarks_and_free_in_a_hold_close_both_v1_thresholds)
+{
+	struct v1_hold h = { 0 };
+	uint64_t b[2];
+	int e[2], fds, fds0 = th_fd_count_fast();
+
+	v1_tree();
+	v1_hold_setup(&h);
+	fds = th_fd_count_fast();
+	v1_cross_high(&h);
+	CHECK_EQ(v1_regs(&h.v, e, b), 2);
+	CHECK(e[0] != e[1]);
+	CHECK_EQ(th_fd_count_fast(), fds + 1);
+	CHECK_EQ(tide_monitor_set_watermarks(h.v.m, 80 * MiB, 0), 0);
+	CHECK(closed(e[0]) && closed(e[1]));
+	CHECK_EQ(th_fd_count_fast(), fds);
+	CHECK_EQ(v1_regs(&h.v, e, b), 1);
+	CHECK_UEQ(b[0], 80 * MiB);
+	/* the check set_watermarks schedules finds the hold (90 MiB, over
+	 * 80): no loop, raised again for it with the new margin (half of
+	 * 80 - 70 MiB, low 7/8 of high) */
+	CHECK(th_tick(h.v.m, 1000));
+	CHECK_UEQ(v1_stats(h.v.m).loops, 1);
+	CHECK_EQ(v1_regs(&h.v, e, b), 2);
+	CHECK_UEQ(b[0], 90 * MiB + 5 * MiB + 4 * MiB);
+	CHECK_UEQ(b[1], 70 * MiB + 4 * MiB);
+	CHECK(e[0] != e[1]);
+	CHECK_EQ(th_fd_count_fast(), fds + 1);
+	/* freed in the hold: every descriptor it had (the test's own view
+	 * of cgroup.event_control aside) */
+	tide_monitor_free(h.v.m);
+	h.v.m = NULL;
+	CHECK(closed(e[0]) && closed(e[1]));
+	CHECK_EQ(th_fd_count_fast(), fds0 + 1);
+	close(h.v.ctl);
+	CHECK_EQ(th_fd_count_fast(), fds0);
 	tree_done();
 }
 
@@ -920,11 +998,18 @@ static int v1_hold_body(void *arg)
 
 	v1_cross_high(h);
 	n = v1_regs(&h->v, e, b);
-	CHECK_EQ(th_fd_count_fast(), fds);
-	if (n) {
-		CHECK_EQ(n, 2);
+	if (n == 2) { /* two eventfds in place of one */
+		CHECK(e[0] != e[1]);
 		CHECK_UEQ(b[0], 90 * MiB + V1_MARGIN + 4 * MiB);
+		CHECK_EQ(th_fd_count_fast(), fds + 1);
 		return 0;
+	}
+	CHECK_EQ(th_fd_count_fast(), fds);
+	/* the upper one registered, the lower one's eventfd failed: the
+	 * upper one's closed again (which unregisters it) */
+	if (n) {
+		CHECK_EQ(n, 1);
+		CHECK(closed(e[0]));
 	}
 	/* still at high (its eventfd open): it wakes the check, which
 	 * tries no more */
@@ -946,13 +1031,17 @@ TEST(a_hold_that_cannot_move_the_v1_threshold_leaves_it_at_high)
 	int e[2], fds;
 
 	v1_tree();
-	/* the path of cgroup.event_control, its open, the eventfd; twice */
-	CHECK_UEQ(th_oom_loop_ex("hold", &c, &h), 6);
+	/* the path of cgroup.event_control, its open, the upper threshold's
+	 * eventfd, the lower one's (4; 3 up to 0.2.6, one eventfd for both);
+	 * transient and persistent: twice */
+	CHECK_UEQ(th_oom_loop_ex("hold", &c, &h), 2 * 4);
 	/* the limit counts the 9 descriptors setup opened (the monitor's
 	 * epoll, 2 eventfds, 2 timerfds, usage, memory.stat and threshold;
-	 * the test's view of cgroup.event_control), then the raise's 2:
-	 * cgroup.event_control, the eventfd */
-	CHECK_UEQ(th_fd_limit_loop("hold", &c, &h), 9 + 2);
+	 * the test's view of cgroup.event_control), then the raise's 3,
+	 * open at once with the threshold at high before the swap:
+	 * cgroup.event_control, the upper eventfd, the lower one (2 up to
+	 * 0.2.6) */
+	CHECK_UEQ(th_fd_limit_loop("hold", &c, &h), 9 + 3);
 
 	/* the kernel refuses the registration (here /dev/full: ENOSPC) */
 	v1_hold_setup(&h);
@@ -981,7 +1070,8 @@ TEST(a_hold_that_cannot_move_the_v1_threshold_leaves_it_at_high)
 	CHECK_UEQ(v1_stats(h.v.m).loops, 2);
 	CHECK_EQ(v1_regs(&h.v, e, b), 2);
 	CHECK_UEQ(b[0], 90 * MiB + V1_MARGIN + 4 * MiB);
-	CHECK_EQ(th_fd_count_fast(), fds);
+	CHECK(e[0] != e[1]);
+	CHECK_EQ(th_fd_count_fast(), fds + 1); /* two eventfds for one */
 	/*
 	 * A raise that fails for the hold that follows a raised one, with
 	 * the working set 5 MiB lower: the threshold stays where the last
@@ -998,7 +1088,8 @@ TEST(a_hold_that_cannot_move_the_v1_threshold_leaves_it_at_high)
 	while (v1_stats(h.v.m).loops < 3 && now_ms() - t0 < 3000)
 		th_tick(h.v.m, 100);
 	CHECK_UEQ(v1_stats(h.v.m).loops, 3);
-	CHECK_EQ(th_fd_count_fast(), fds);
+	CHECK(fcntl(e[0], F_GETFD) >= 0 && fcntl(e[1], F_GETFD) >= 0);
+	CHECK_EQ(th_fd_count_fast(), fds + 1);
 	CHECK(th_tick(h.v.m, 100));
 	CHECK(th_tick(h.v.m, 100));
 	CHECK_UEQ(v1_stats(h.v.m).loops, 3);
@@ -1016,4 +1107,5 @@ RUN_TESTS(T(budget_in_cgroup_mode_follows_a_move),
 	  T(charge_shrinker_frees_a_monitor_waiting_to_pass_after_a_move),
 	  T(a_hold_moves_the_v1_threshold_up_and_back),
 	  T(a_hold_that_cannot_move_the_v1_threshold_leaves_it_at_high),
+	  T(set_watermarks_and_free_in_a_hold_close_both_v1_thresholds),
 	  T(psi_cgroup_never_opens_on_the_v2_root))

@@ -31,8 +31,13 @@
 #define POLL_SLOW_MS 1000
 #define POLL_FAST_MS 2
 
-/* fd slots; FD_LEVEL..+2: v1 vmpressure low, medium, critical */
-enum { FD_USAGE, FD_STAT, FD_EVENT, FD_LEVEL };
+/*
+ * fd slots.  FD_EVENT: v2 memory.events; v1 the usage threshold at high,
+ * or for a hold the one where it ends, FD_BELOW then the one under low
+ * (one eventfd each: see cgroup1_rearm()).  FD_LEVEL..+2: v1 vmpressure
+ * low, medium, critical.
+ */
+enum { FD_USAGE, FD_STAT, FD_EVENT, FD_BELOW, FD_LEVEL };
 
 struct limit_priv {
 	unsigned slow_ms;
@@ -306,11 +311,10 @@ static int v1_register(int ctl, int efd, int target, const char *arg)
 	return w == n ? 0 : -EIO;
 }
 
-/* A new eventfd registered through @ctl as a usage threshold at @at, and
- * at @also unless 0: the eventfd or -errno (nothing left open: closing
- * the eventfd unregisters it). */
-static int v1_threshold(struct tide__src *s, int ctl, uint64_t at,
-			uint64_t also)
+/* A new eventfd registered through @ctl as a usage threshold at @at: the
+ * eventfd or -errno (nothing left open: closing the eventfd unregisters
+ * it). */
+static int v1_threshold(struct tide__src *s, int ctl, uint64_t at)
 {
 	char arg[32];
 	int efd = tide__os_eventfd(), r;
@@ -319,10 +323,6 @@ static int v1_threshold(struct tide__src *s, int ctl, uint64_t at,
 		return efd;
 	snprintf(arg, sizeof(arg), "%" PRIu64, at);
 	r = v1_register(ctl, efd, s->fd[FD_USAGE], arg);
-	if (!r && also) {
-		snprintf(arg, sizeof(arg), "%" PRIu64, also);
-		r = v1_register(ctl, efd, s->fd[FD_USAGE], arg);
-	}
 	if (r) {
 		tide__os_close(efd);
 		return r;
@@ -340,10 +340,10 @@ static int v1_events(struct tide__src *s, const char *dir)
 	ctl = open_at(dir, "cgroup.event_control", true);
 	if (ctl < 0)
 		return tide__os_exhausted(ctl) ? ctl : 0;
-	r = v1_threshold(s, ctl, s->high, 0);
+	r = v1_threshold(s, ctl, s->high);
 	if (r >= 0) {
 		s->fd[FD_EVENT] = r;
-		s->events[FD_EVENT] = EPOLLIN;
+		s->events[FD_EVENT] = s->events[FD_BELOW] = EPOLLIN;
 		r = 0;
 	} else if (tide__os_exhausted(r)) {
 		goto out;
@@ -445,20 +445,28 @@ static int cgroup1_open(struct tide__src *s, const struct tide__src_env *env)
  * time and now, upwards or downwards; a threshold registered at or under
  * the usage of the moment counts as already crossed.  Usage hovering
  * around high (a few MiB allocated and freed) crosses it both ways on
- * every cycle.  So for a hold the eventfd is registered twice, at the
- * usage where the working set would reach @until and where it would fall
- * under low, the inactive file cache as now (thresholds compare usage):
- * hovering crosses neither, a rise to where the hold ends and a fall
- * under low still wake the check at once.  A rise hidden by the kernel
- * dropping page cache at the same moment is seen at the next poll.
+ * every cycle.  So for a hold two thresholds replace it, at the usage
+ * where the working set would reach @until (FD_EVENT) and where it would
+ * fall under low (FD_BELOW), the inactive file cache as now (thresholds
+ * compare usage): hovering crosses neither, a rise to where the hold ends
+ * and a fall under low still wake the check at once.  A rise hidden by
+ * the kernel dropping page cache at the same moment is seen at the next
+ * poll.  Back at high, FD_BELOW is closed.
+ *
+ * One eventfd per threshold, never one registered twice: kernels before
+ * 5.6 without the stable fix "memcg: fix NULL pointer dereference in
+ * __mem_cgroup_usage_unregister_event" (March 2020) oops when an eventfd
+ * registered for a group's last two thresholds is closed (the first
+ * unregister removes both entries and frees the array, the second reads
+ * it), as at a monitor's free or the process's exit during a hold.
  */
 static int cgroup1_rearm(struct tide__src *s, uint64_t high, uint64_t until,
-			 int *slot)
+			 struct tide__rearm *ret)
 {
 	uint64_t usage, ws, at = high, below = 0;
 	int ctl, r;
 
-	*slot = -1;
+	ret->n = 0;
 	if (s->fd[FD_EVENT] < 0)
 		return 0;
 	if (until) {
@@ -472,11 +480,23 @@ static int cgroup1_rearm(struct tide__src *s, uint64_t high, uint64_t until,
 	ctl = open_at(s->dir, "cgroup.event_control", true);
 	if (ctl < 0)
 		return ctl;
-	r = v1_threshold(s, ctl, at, below);
+	/* fd[1] -1 at high: what FD_BELOW holds is closed */
+	ret->fd[0] = v1_threshold(s, ctl, at);
+	ret->fd[1] = -1;
+	r = ret->fd[0] < 0 ? ret->fd[0] : 0;
+	if (!r && below) {
+		ret->fd[1] = v1_threshold(s, ctl, below);
+		if (ret->fd[1] < 0) {
+			r = ret->fd[1];
+			tide__os_close(ret->fd[0]);
+		}
+	}
 	tide__os_close(ctl);
-	if (r >= 0)
-		*slot = FD_EVENT;
-	return r;
+	if (r)
+		return r;
+	ret->slot = FD_EVENT;
+	ret->n = 2;
+	return 0;
 }
 
 /* ---- events ------------------------------------------------------------- */
@@ -487,20 +507,16 @@ static bool limit_handle(struct tide__src *s, int i, uint32_t events,
 	bool high, max;
 
 	*check = true;
-	if (i < 0 || i == FD_EVENT) {
-		if (s->version == 2) {
-			if (!read_events(s, &high, &max) && (high || max))
-				*level = TIDE__MAX(
-					*level, max ? TIDE_PRESSURE_CRITICAL :
-						      TIDE_PRESSURE_MEDIUM);
-			/* The group went away. */
-			return i >= 0 && (events & EPOLLERR);
-		}
-		if (i >= 0 && !tide__os_event_take(s->fd[i]))
-			return false;
-		return false;
+	if (s->version == 2 && (i < 0 || i == FD_EVENT)) {
+		if (!read_events(s, &high, &max) && (high || max))
+			*level =
+				TIDE__MAX(*level, max ? TIDE_PRESSURE_CRITICAL :
+							TIDE_PRESSURE_MEDIUM);
+		/* The group went away. */
+		return i >= 0 && (events & EPOLLERR);
 	}
-	if (i >= FD_LEVEL && tide__os_event_take(s->fd[i]))
+	/* v1: a threshold (FD_EVENT, FD_BELOW) only wakes the check */
+	if (i >= 0 && tide__os_event_take(s->fd[i]) && i >= FD_LEVEL)
 		*level = TIDE__MAX(
 			*level, (enum tide_pressure_level)(i - FD_LEVEL + 1));
 	return false;

@@ -32,11 +32,13 @@
 
 #include "pressure/cgroup.h"
 
-#define TIDE__SRC_FDS 6
+#define TIDE__SRC_FDS 7
 /* A limit at or above this is "no limit" (v1 shows PAGE_COUNTER_MAX). */
 #define TIDE__NO_LIMIT (UINT64_C(1) << 60)
 /* open(): $MEMORY_PRESSURE_WATCH says monitoring is off. */
 #define TIDE__SRC_OFF 1
+/* The most descriptors one rearm() replaces (struct tide__rearm). */
+#define TIDE__REARM_FDS 2
 
 /* What a source is opened with. */
 struct tide__src_env {
@@ -84,6 +86,16 @@ struct tide__src {
 	uint64_t hold_peak;
 };
 
+/*
+ * What rearm() opens: for i < n, fd[i] replaces the source's fd[slot + i];
+ * -1 leaves that slot unused (what it held is closed).  All n are swapped
+ * in together or none (pressure/watermarks.c).
+ */
+struct tide__rearm {
+	int slot, n;
+	int fd[TIDE__REARM_FDS];
+};
+
 struct tide__src_ops {
 	/*
 	 * Open the source: fill fd[], events[] and the watermark fields.
@@ -96,16 +108,16 @@ struct tide__src_ops {
 	/*
 	 * Optional: with @until 0, the high watermark is about to become
 	 * @high; otherwise a hold holds loops back until the measure reaches
-	 * @until (or falls under low).  Open what must replace fd[*@slot]
-	 * for it (a v1 usage threshold registered at @high; for a hold, at
-	 * the usage where the measure would reach @until and at the usage
-	 * where it would fall under low) and return it, the core swaps it
-	 * in; or return 0 with *@slot -1 when nothing needs replacing; or
-	 * -errno with nothing left open and @s unchanged.  Runs under the
-	 * monitor's lock.
+	 * @until (or falls under low).  Open what must replace fd[] for it
+	 * into *@ret (a v1 usage threshold registered at @high; for a hold,
+	 * one at the usage where the measure would reach @until and one at
+	 * the usage where it would fall under low), the core adds them to the
+	 * epoll set with events[] of their slots and swaps them in; ret->n 0
+	 * when nothing needs replacing.  0, or -errno with nothing left open,
+	 * ret->n 0 and @s unchanged.  Runs under the monitor's lock.
 	 */
 	int (*rearm)(struct tide__src *s, uint64_t high, uint64_t until,
-		     int *slot);
+		     struct tide__rearm *ret);
 	/*
 	 * fd[@i] reported @events (@i -1: the poll timer expired).  Sets
 	 * *@level to a level the source now reports (left alone: none) and

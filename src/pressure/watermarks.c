@@ -16,41 +16,67 @@
 #include "pressure/monitor.h"
 #include "pressure/source.h"
 
+/* Under the lock: remove what threshold_open() opened into @rs from the
+ * epoll set and close it. */
+static void threshold_drop(struct tide_monitor *m, struct tide__rearm *rs)
+{
+	for (int i = 0; i < rs->n; i++) {
+		if (rs->fd[i] >= 0)
+			tide__os_epoll_ctl(m->epfd, EPOLL_CTL_DEL, rs->fd[i],
+					   NULL);
+		tide__mon_close_fd(&rs->fd[i]);
+	}
+	rs->n = 0;
+}
+
 /*
  * Under the lock: open @s's replacement threshold for @high, or for a hold
- * until @until, into *@fd and add it to the epoll set, *@slot the slot it
- * replaces (both -1 when the source has nothing to replace).  0, or
- * -errno with nothing left open.
+ * until @until, into *@rs (a v1 source: two eventfds for a hold, one at
+ * high, see limit.c) and add them to the epoll set; rs->n 0 when the
+ * source has nothing to replace.  0, or -errno with nothing left open.
  */
 static int threshold_open(struct tide_monitor *m, struct tide__src *s,
-			  uint64_t high, uint64_t until, int *slot, int *fd)
+			  uint64_t high, uint64_t until, struct tide__rearm *rs)
 {
 	size_t n = (size_t)(s - m->src);
 	int r;
 
-	*fd = -1;
-	r = s->ops->rearm(s, high, until, slot);
-	if (r < 0 || *slot < 0) {
-		*slot = -1;
-		return r < 0 ? r : 0;
+	rs->n = 0;
+	r = s->ops->rearm(s, high, until, rs);
+	if (r < 0) {
+		rs->n = 0;
+		return r;
 	}
-	*fd = r;
-	r = tide__mon_ep_add(m, *fd, s->events[*slot],
-			     (uint32_t)(n << 8 | (unsigned)*slot));
-	if (r) {
-		tide__mon_close_fd(fd);
-		*slot = -1;
+	for (int i = 0; i < rs->n; i++) {
+		int slot = rs->slot + i;
+
+		if (rs->fd[i] < 0)
+			continue;
+		r = tide__mon_ep_add(m, rs->fd[i], s->events[slot],
+				     (uint32_t)(n << 8 | (unsigned)slot));
+		if (r) {
+			threshold_drop(m, rs);
+			return r;
+		}
 	}
-	return r;
+	return 0;
 }
 
-/* Under the lock: @fd (from threshold_open()) replaces fd[@slot]. */
+/* Under the lock: what threshold_open() opened into @rs replaces what
+ * its slots held. */
 static void threshold_swap(struct tide_monitor *m, struct tide__src *s,
-			   int slot, int fd, uint64_t until)
+			   struct tide__rearm *rs, uint64_t until)
 {
-	tide__os_epoll_ctl(m->epfd, EPOLL_CTL_DEL, s->fd[slot], NULL);
-	tide__mon_close_fd(&s->fd[slot]);
-	s->fd[slot] = fd;
+	for (int i = 0; i < rs->n; i++) {
+		int slot = rs->slot + i;
+
+		if (s->fd[slot] >= 0)
+			tide__os_epoll_ctl(m->epfd, EPOLL_CTL_DEL, s->fd[slot],
+					   NULL);
+		tide__mon_close_fd(&s->fd[slot]);
+		s->fd[slot] = rs->fd[i];
+	}
+	rs->n = 0;
 	s->raised = until;
 }
 
@@ -63,16 +89,17 @@ static void threshold_swap(struct tide_monitor *m, struct tide__src *s,
  */
 static int rearm_sources(struct tide_monitor *m, uint64_t high)
 {
-	int fd[TIDE__NSRC], slot[TIDE__NSRC], r = 0;
+	struct tide__rearm rs[TIDE__NSRC];
+	int r = 0;
 	size_t n;
 
 	for (n = 0; n < TIDE__NSRC && !r; n++) {
 		struct tide__src *s = &m->src[n];
 
-		fd[n] = slot[n] = -1;
+		rs[n].n = 0;
 		if (!s->ops || !s->watermark || !s->ops->rearm)
 			continue;
-		r = threshold_open(m, s, high, 0, &slot[n], &fd[n]);
+		r = threshold_open(m, s, high, 0, &rs[n]);
 		/* A group that went away or an event_control no longer
 		 * writable: the old threshold stays (its events only wake
 		 * the check) and the poll watches the new pair.  Out of
@@ -83,14 +110,13 @@ static int rearm_sources(struct tide_monitor *m, uint64_t high)
 	for (size_t i = 0; i < n; i++) {
 		struct tide__src *s = &m->src[i];
 
-		if (fd[i] < 0)
+		if (!rs[i].n)
 			continue;
 		if (r) { /* roll back what the others opened */
-			tide__os_epoll_ctl(m->epfd, EPOLL_CTL_DEL, fd[i], NULL);
-			tide__mon_close_fd(&fd[i]);
+			threshold_drop(m, &rs[i]);
 			continue;
 		}
-		threshold_swap(m, s, slot[i], fd[i], 0);
+		threshold_swap(m, s, &rs[i], 0);
 		s->raise_tried_ns = 0;
 	}
 	return r;
@@ -99,12 +125,13 @@ static int rearm_sources(struct tide_monitor *m, uint64_t high)
 int tide__mon_rearm_hold(struct tide_monitor *m, struct tide__src *s,
 			 uint64_t until)
 {
-	int fd, slot, r;
+	struct tide__rearm rs;
+	int r;
 
 	tide__mon_lock(m);
-	r = threshold_open(m, s, s->high, until, &slot, &fd);
-	if (!r && fd >= 0)
-		threshold_swap(m, s, slot, fd, until);
+	r = threshold_open(m, s, s->high, until, &rs);
+	if (!r && rs.n)
+		threshold_swap(m, s, &rs, until);
 	tide__mon_unlock(m);
 	return r;
 }
