@@ -456,7 +456,8 @@ TEST(forked_child_gets_its_own_monitor)
  * Three generations of fork() (with TIDE_CONTROL=1, a control socket in
  * each): none hangs, and each holds exactly as many descriptors as the
  * first, so a child keeps nothing of its parent's monitor or listener,
- * only its own.
+ * only its own.  A child's socket comes a moment after its fork, never
+ * at once (see fork_exec_leaves_no_socket).
  */
 static void fork_generations(bool control)
 {
@@ -472,15 +473,19 @@ static void fork_generations(bool control)
 	snprintf(xdg, sizeof(xdg), "XDG_RUNTIME_DIR=%s", dir);
 	start(&p, argv, env);
 	for (int gen = 0; gen < 3; gen++) {
-		int g;
+		int g, early = -1;
 
 		if (!read_line(p.out, line, sizeof(line), 4 * DEADLINE_MS)) {
 			kill(p.pid, SIGKILL);
 			FAIL("generation %d never printed (control %d)", gen,
 			     control);
 		}
-		CHECK(sscanf(line, "gen %d fds %d", &g, &n[gen]) == 2);
+		CHECK(sscanf(line, "gen %d fds %d early %d", &g, &n[gen],
+			     &early) == (control ? 3 : 2));
 		CHECK_EQ(g, gen);
+		/* the first listens in its constructor; a child later */
+		if (control)
+			CHECK_EQ(early, gen == 0);
 	}
 	CHECK_EQ(finish(&p), 0);
 	th_note("control %d: %d, %d and %d descriptors", control, n[0], n[1],
@@ -555,6 +560,52 @@ TEST(forked_children_keep_nothing_of_their_parents_monitor)
 		     "child of a multi-threaded fork (die_after_fork)");
 	fork_generations(false);
 	fork_generations(true);
+}
+
+/*
+ * With TIDE_CONTROL=1 and TIDE_INHERIT=0, a child that execs at once (as
+ * a shell's do) runs a program without the shim under the same pid.  The
+ * shim's fork handler used to listen on CHILDPID.sock before the exec:
+ * the file stayed, served by nobody, and tidectl listed the program (a
+ * trial's sleep, awk, python3).  The child's listen now waits 200 ms,
+ * which the exec ends: no file for the exec'd program's pid, 700 ms on,
+ * while it lives; the parent's own socket is there.
+ */
+TEST(fork_exec_leaves_no_socket)
+{
+	char *argv[] = { TP_HOST, "fork-exec", "1500", NULL };
+	char dir[] = "/tmp/tide-preload-XXXXXX", xdg[64], line[128];
+	char path[128];
+	const char *env[] = { "LD_PRELOAD=" TP_SHIM,
+			      "TIDE_CONTROL=1",
+			      "TIDE_INHERIT=0",
+			      "TIDE_SOURCES=none",
+			      xdg,
+			      NULL };
+	struct proc p = { 0 };
+	int child = 0;
+
+	if (!strcmp(TP_SANITIZE, "thread"))
+		SKIP("ThreadSanitizer does not support threads started in the "
+		     "child of a multi-threaded fork (die_after_fork)");
+	CHECK(mkdtemp(dir));
+	snprintf(xdg, sizeof(xdg), "XDG_RUNTIME_DIR=%s", dir);
+	start(&p, argv, env);
+	CHECK(read_line(p.out, line, sizeof(line), DEADLINE_MS));
+	CHECK(sscanf(line, "pid %d", &child) == 1);
+	CHECK(child != p.pid);
+	usleep(700 * 1000);
+	CHECK_EQ(kill(child, 0), 0);
+	snprintf(path, sizeof(path), "%s/tide/%d.sock", dir, (int)p.pid);
+	CHECK_EQ(access(path, F_OK), 0);
+	snprintf(path, sizeof(path), "%s/tide/%d.sock", dir, child);
+	if (!access(path, F_OK))
+		FAIL("%s exists: the exec'd child left a socket nobody serves",
+		     path);
+	CHECK_EQ(finish(&p), 0);
+	snprintf(line, sizeof(line), "%s/tide", dir);
+	CHECK_EQ(rmdir(line), 0);
+	CHECK_EQ(rmdir(dir), 0);
 }
 
 TEST(daemon_keeps_a_monitor)
@@ -1030,7 +1081,7 @@ RUN_TESTS(T(python_heap_given_back_after_pressure_event),
 	  T(forked_child_gets_its_own_monitor),
 	  T(forked_children_keep_nothing_of_their_parents_monitor),
 	  T(a_host_that_closes_our_descriptors_still_exits),
-	  T(daemon_keeps_a_monitor),
+	  T(fork_exec_leaves_no_socket), T(daemon_keeps_a_monitor),
 	  T(sixty_four_threads_allocating_then_given_back),
 	  T(exec_inherits_the_shim),
 	  T(exec_without_the_shim_when_TIDE_INHERIT_0),
