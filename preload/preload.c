@@ -10,8 +10,9 @@
  * nothing (preload.map).
  *
  * Rules for a guest in someone else's process: never abort, never print but
- * one line for a bad setting (or the TIDE_VERBOSE line), and when anything
- * goes wrong turn off and let the program run as if the shim were not there.
+ * one line for a bad or ignored setting (or the TIDE_VERBOSE line), and
+ * when anything goes wrong turn off and let the program run as if the shim
+ * were not there.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -327,6 +328,9 @@ __attribute__((constructor)) static void preload_init(void)
 		say("%s; off", msg);
 		return;
 	}
+	/* settings that would do nothing, ignored: say which and why */
+	if (!r && msg[0])
+		say("%s", msg);
 	if (!r)
 		r = start_monitor();
 	if (r) {
