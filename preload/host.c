@@ -18,6 +18,12 @@
  *                      the child prints "gen 1 fds N" and forks again;
  *                      the grandchild prints "gen 2 fds N"; each parent
  *                      exits with its child's status
+ *                      (with TIDE_CONTROL=1 each child first waits for
+ *                      its control socket: "gen G fds N early E", E 1
+ *                      when the socket was there right after the fork)
+ *   host fork-exec MS  fork; the child execs "host pid-sleep MS" at once;
+ *                      exits with the child's status
+ *   host pid-sleep MS  print "pid P", sleep MS milliseconds, exit 0
  *   host closefds      close every descriptor above 2 (as daemons do with
  *                      closerange()), open 20 pipes, print "done", exit 0
  *   host grow          5 rounds of: fragment 64 MiB of 4 KiB blocks (keep
@@ -27,6 +33,7 @@
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,13 +92,34 @@ static int fds(void)
 
 static void before_fork(void);
 
+/* Does this process's control socket exist (TIDE_CONTROL=1)? */
+static bool have_socket(void)
+{
+	const char *xdg = getenv("XDG_RUNTIME_DIR");
+	char path[4096];
+
+	snprintf(path, sizeof(path), "%s/tide/%d.sock", xdg ? xdg : "",
+		 (int)getpid());
+	return !access(path, F_OK);
+}
+
 static int fork_fds(void)
 {
+	const char *ctl = getenv("TIDE_CONTROL");
+	bool control = ctl && !strcmp(ctl, "1");
+
 	for (int gen = 0;; gen++) {
+		bool early = control && have_socket();
 		pid_t pid;
 		int st;
 
-		printf("gen %d fds %d\n", gen, fds());
+		/* a child's socket comes a moment after its fork */
+		for (int i = 0; control && i < 1000 && !have_socket(); i++)
+			usleep(10 * 1000);
+		if (control)
+			printf("gen %d fds %d early %d\n", gen, fds(), early);
+		else
+			printf("gen %d fds %d\n", gen, fds());
 		if (gen == 2)
 			return 0;
 		before_fork();
@@ -243,6 +271,28 @@ int main(int argc, char **argv)
 
 		execv("/proc/self/exe", args);
 		return 126;
+	}
+	if (!strcmp(mode, "fork-exec") && argc > 2) {
+		char *args[] = { argv[0], "pid-sleep", argv[2], NULL };
+		pid_t pid;
+		int st;
+
+		before_fork();
+		pid = fork();
+		if (pid < 0)
+			return 4;
+		if (!pid) {
+			execv("/proc/self/exe", args);
+			_exit(126);
+		}
+		if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st))
+			return 5;
+		return WEXITSTATUS(st);
+	}
+	if (!strcmp(mode, "pid-sleep") && argc > 2) {
+		printf("pid %d\n", (int)getpid());
+		usleep((useconds_t)atoi(argv[2]) * 1000);
+		return 0;
 	}
 	if (!strcmp(mode, "fork-fds"))
 		return fork_fds();

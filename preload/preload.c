@@ -10,13 +10,15 @@
  * nothing (preload.map).
  *
  * Rules for a guest in someone else's process: never abort, never print but
- * one line for a bad setting (or the TIDE_VERBOSE line), and when anything
- * goes wrong turn off and let the program run as if the shim were not there.
+ * one line for a bad or ignored setting (or the TIDE_VERBOSE line), and
+ * when anything goes wrong turn off and let the program run as if the shim
+ * were not there.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -176,6 +178,56 @@ static int start_control(void)
 }
 
 /*
+ * A forked child's control socket waits CHILD_LISTEN_DELAY_MS.  Most
+ * children of a shell, a supervisor or system() exec at once, within a
+ * millisecond or so of the fork (a few tens on a loaded machine); the
+ * program they exec may not load the shim again (TIDE_INHERIT=0, a static
+ * or setuid program), and a socket made before the exec would stay on
+ * disk under a live pid that nobody serves.  The exec ends the waiting
+ * thread, so such a child never makes the file.  200 ms is far above a
+ * fork-to-exec time and short for an operator: tidectl lists a child that
+ * goes on running a fifth of a second after its fork.
+ */
+#define CHILD_LISTEN_DELAY_MS 200
+
+static void *child_control(void *arg)
+{
+	int r;
+
+	(void)arg;
+	tide__os_poll(NULL, 0, CHILD_LISTEN_DELAY_MS);
+	r = start_control();
+	if (r && verbose)
+		say("pid %d: no control socket (%s)", (int)tide__os_getpid(),
+		    strerror(-r));
+	return NULL;
+}
+
+/*
+ * Start the child's listener on a thread of its own, after the delay: a
+ * detached thread with every signal blocked (as the listener's own).
+ * Return: 0 or pthread_create()'s error, -errno.
+ */
+static int start_child_control(void)
+{
+	pthread_attr_t attr;
+	pthread_t t;
+	sigset_t all, old;
+	int r;
+
+	r = pthread_attr_init(&attr);
+	if (r)
+		return -r;
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	r = pthread_create(&t, &attr, child_control, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&attr);
+	return -r;
+}
+
+/*
  * fork(): the parent's monitor thread does not exist in the child.  The
  * child frees its copy of the parent's monitor (which closes only the
  * child's copies of the descriptors: the parent's monitor goes on) and
@@ -194,8 +246,13 @@ static void atfork_child(void)
 	if (r && verbose)
 		say("pid %d: no monitor after fork (%s); off",
 		    (int)tide__os_getpid(), strerror(-r));
-	/* the parent's socket stays the parent's */
-	if (!r && control && (r = start_control()) && verbose)
+	/*
+	 * The parent's socket stays the parent's.  The child's own comes
+	 * later, from a thread (child_control()): not at all if the child
+	 * execs first.  Without that thread, at once.
+	 */
+	if (!r && control && (r = start_child_control()) &&
+	    (r = start_control()) && verbose)
 		say("pid %d: no control socket (%s)", (int)tide__os_getpid(),
 		    strerror(-r));
 }
@@ -271,6 +328,9 @@ __attribute__((constructor)) static void preload_init(void)
 		say("%s; off", msg);
 		return;
 	}
+	/* settings that would do nothing, ignored: say which and why */
+	if (!r && msg[0])
+		say("%s", msg);
 	if (!r)
 		r = start_monitor();
 	if (r) {

@@ -4,6 +4,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -146,23 +147,66 @@ static bool is_set(const struct tide__preload_size *s)
 	return s->bytes || s->pct;
 }
 
+/* The monitor's "no limit" (src/pressure/source.h): 1 EiB. */
+#define NO_LIMIT (UINT64_C(1) << 60)
+
+/* Add one warning to @msg: "; " after one already there. */
+__attribute__((format(printf, 3, 4))) static void warn(char *msg, size_t size,
+						       const char *fmt, ...)
+{
+	size_t n = strlen(msg);
+	va_list ap;
+
+	if (n && n + 2 < size) {
+		memcpy(msg + n, "; ", 3);
+		n += 2;
+	}
+	if (n + 1 >= size)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg + n, size - n, fmt, ap);
+	va_end(ap);
+}
+
 int tide__preload_resolve(const struct tide__preload_settings *s,
 			  struct tide_monitor_config *cfg, char *msg,
 			  size_t size)
 {
 	uint64_t base = 0, high, low;
+	bool high_ignored = false;
 
 	msg[0] = '\0';
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->size = sizeof(*cfg);
 	cfg->sources = s->sources;
 	cfg->limit = s->limit.bytes;
+	/*
+	 * The monitor takes a limit of 1 EiB or more as none at all, and
+	 * then not even the cgroup's counts: as if TIDE_LIMIT were unset.
+	 */
+	if (cfg->limit >= NO_LIMIT) {
+		warn(msg, size,
+		     "TIDE_LIMIT=%s ignored: 1 EiB or more means no limit "
+		     "(the limit found from the cgroups is used)",
+		     s->limit.text ? s->limit.text : "?");
+		cfg->limit = 0;
+	}
+	/* watermarks are checked against the limit: find it */
 	if (s->limit.pct ||
-	    (!cfg->limit && (s->high.pct || s->low.pct ||
-			     (is_set(&s->low) && !is_set(&s->high))))) {
+	    (!cfg->limit && (is_set(&s->high) || is_set(&s->low)))) {
+		struct tide_monitor_config probe = *cfg;
 		struct tide_monitor_limit lim;
 		struct tide_monitor *m;
-		int r = tide_monitor_new(&m, cfg);
+		int r;
+
+		/*
+		 * Without watermarks yet: a source that needs them (budget)
+		 * cannot open, and "none" keeps the probe alive to report
+		 * the cgroups' limit all the same.
+		 */
+		if (probe.sources)
+			probe.sources |= TIDE_SOURCE_NONE;
+		r = tide_monitor_new(&m, &probe);
 
 		if (r)
 			return r;
@@ -171,7 +215,8 @@ int tide__preload_resolve(const struct tide__preload_settings *s,
 		if (r)
 			return r;
 		base = lim.limit;
-		if (tide__preload_size_resolve(&s->limit, base, &cfg->limit)) {
+		if (s->limit.pct &&
+		    tide__preload_size_resolve(&s->limit, base, &cfg->limit)) {
 			snprintf(msg, size,
 				 "TIDE_LIMIT=%u%%: no effective limit found",
 				 s->limit.pct);
@@ -193,6 +238,37 @@ int tide__preload_resolve(const struct tide__preload_settings *s,
 			"TIDE_LOW (%llu bytes) is above TIDE_HIGH (%llu bytes)",
 			(unsigned long long)low, (unsigned long long)high);
 		return -EINVAL;
+	}
+	/*
+	 * Usage never passes the limit: a high watermark there never fires
+	 * (nor the budget source it would add).  The default is used.
+	 */
+	if (high && base && high >= base) {
+		warn(msg, size,
+		     "TIDE_HIGH=%s ignored: not below the limit (%llu bytes), "
+		     "usage never reaches it (the default, 3/4 of the limit, "
+		     "is used: %llu bytes)",
+		     s->high.text ? s->high.text : "?",
+		     (unsigned long long)base,
+		     (unsigned long long)(base - base / 4));
+		high = 0;
+		high_ignored = true;
+	}
+	if (high_ignored && low && low > base - base / 4) {
+		warn(msg, size,
+		     "TIDE_LOW=%s ignored too: above that default (the "
+		     "default, 5/8 of the limit, is used: %llu bytes)",
+		     s->low.text ? s->low.text : "?",
+		     (unsigned long long)(base - base / 8 * 3));
+		low = 0;
+	}
+	/* Nothing has a low watermark then: no limit watcher, no budget. */
+	if (!high && low && !base) {
+		warn(msg, size,
+		     "TIDE_LOW=%s ignored: no limit found and no TIDE_HIGH, "
+		     "so no source uses a low watermark",
+		     s->low.text ? s->low.text : "?");
+		low = 0;
 	}
 	/* the monitor's default high watermark (tide_monitor_config) */
 	if (!high && low && base && low > base - base / 4) {
@@ -245,12 +321,14 @@ int tide__preload_settings_read(struct tide__preload_settings *ret, char *msg,
 	memset(ret, 0, sizeof(*ret));
 	ret->inherit = true;
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		struct tide__preload_size *sz =
+			(struct tide__preload_size *)((char *)ret +
+						      sizes[i].off);
+
 		v = secure_getenv(sizes[i].name);
-		if (v &&
-		    tide__preload_parse_size(
-			    v, (struct tide__preload_size *)((char *)ret +
-							     sizes[i].off)))
+		if (v && tide__preload_parse_size(v, sz))
 			return bad(msg, size, sizes[i].name, v, size_why);
+		sz->text = v;
 	}
 	for (size_t i = 0; i < sizeof(bools) / sizeof(bools[0]); i++) {
 		v = secure_getenv(bools[i].name);

@@ -15,10 +15,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* A size setting: @bytes, or @pct percent of a limit; both 0 when unset. */
+/*
+ * A size setting: @bytes, or @pct percent of a limit; both 0 when unset.
+ * @text: the value as given (the environment's string), for messages;
+ * NULL when unset.
+ */
 struct tide__preload_size {
 	uint64_t bytes;
 	unsigned pct;
+	const char *text;
 };
 
 struct tide__preload_settings {
@@ -59,12 +64,17 @@ struct tide_monitor_config;
 
 /*
  * Turn @s into the monitor configuration @cfg, in the order of
- * docs/preload.md: percentages and a low watermark given alone need the
- * effective limit, which a first monitor (created with the sources and a
- * byte limit, never started) finds.  Checks what the monitor would refuse:
+ * docs/preload.md: percentages and watermarks given without TIDE_LIMIT
+ * need the effective limit, which a first monitor (created with the
+ * sources, never started) finds.  Checks what the monitor would refuse:
  * a low watermark above the high one, given or the default (3/4 of the
- * limit).  Return: 0; -EINVAL with the reason in @msg (cut to @size); or
- * the first monitor's creation error, @msg empty.
+ * limit).  Settings that would do nothing are ignored, with a warning in
+ * @msg (one line, "; " between two): TIDE_LIMIT of 1 EiB or more (the
+ * monitor's "no limit"), TIDE_HIGH not below the limit (then also a
+ * TIDE_LOW above the default high watermark), TIDE_LOW without TIDE_HIGH
+ * where no limit is found.  Return: 0, @msg empty or the warning;
+ * -EINVAL with the reason in @msg (cut to @size); or the first monitor's
+ * creation error, @msg empty.
  */
 int tide__preload_resolve(const struct tide__preload_settings *s,
 			  struct tide_monitor_config *cfg, char *msg,

@@ -2972,6 +2972,57 @@ static void bind_named(const char *name)
 	close(fd);
 }
 
+/* The same, listening: the descriptor, for the caller to close. */
+static int listen_named(const char *name)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	CHECK(fd >= 0);
+	CHECK((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", dir,
+			       name) < sizeof(sa.sun_path));
+	CHECK(!bind(fd, (struct sockaddr *)&sa, sizeof(sa)));
+	CHECK(!listen(fd, 8));
+	return fd;
+}
+
+/*
+ * A live pid's socket that nobody listens on (a child that exec'd a
+ * program without tide, a listener bound but not yet listening) is not
+ * listed: tidectl connects to each socket and leaves out those that
+ * refuse (ECONNREFUSED).  It used to list pid 1 here, and a trial's
+ * sleep, awk and python3.
+ */
+TEST(tidectl_list_leaves_out_sockets_nobody_listens_on)
+{
+	char out[8192], want[512];
+
+	find_tidectl();
+	make_dirs();
+	listen_in(0, 0, 0);
+	bind_named("1.sock"); /* pid 1 lives; nobody listens there */
+	CHECK_EQ(run_tidectl(out, "--json"), 0);
+	snprintf(want, sizeof(want),
+		 "[{\"pid\":%d,\"uid\":%u,\"command\":\"%s\","
+		 "\"socket\":\"%s/%d.sock\"}]\n",
+		 (int)getpid(), (unsigned)geteuid(), comm(), dir,
+		 (int)getpid());
+	CHECK_STR(out, want);
+	CHECK_EQ(run_tidectl_as(-1, out, sizeof(out), "--dir", dir, NULL), 0);
+	snprintf(want, sizeof(want),
+		 "%7s %6s  %-16s %s\n%7d %6u  %-16s %s/%d.sock\n", "PID", "UID",
+		 "COMMAND", "SOCKET", (int)getpid(), (unsigned)geteuid(),
+		 comm(), dir, (int)getpid());
+	CHECK_STR(out, want);
+	/* the file is left for the next listener (pid 1 lives: kept) */
+	snprintf(want, sizeof(want), "%s/1.sock", dir);
+	CHECK_EQ(access(want, F_OK), 0);
+	tide_ctl_close();
+	CHECK_EQ(run_tidectl(out, "--json"), 0);
+	CHECK_STR(out, "[]\n");
+	remove_dirs();
+}
+
 /* Only PID.sock with PID in plain digits names a process in the list. */
 TEST(tidectl_lists_only_sockets_named_by_plain_digits)
 {
@@ -3022,6 +3073,7 @@ TEST(tidectl_lists_processes_in_pid_order)
 	char out[8192], name[64];
 	long pids[N], got[N + 1];
 	pid_t kids[N - 2];
+	int fds[N];
 	const char *p = out;
 	int rows = 0, r;
 
@@ -3043,9 +3095,11 @@ TEST(tidectl_lists_processes_in_pid_order)
 	qsort(pids, N, sizeof(pids[0]), cmp_long);
 	for (int i = N - 1; i >= 0; i--) {
 		snprintf(name, sizeof(name), "%ld.sock", pids[i]);
-		bind_named(name);
+		fds[i] = listen_named(name);
 	}
 	r = run_tidectl(out, "--json");
+	for (int i = 0; i < N; i++)
+		close(fds[i]);
 	for (int i = 0; i < N - 2; i++) {
 		kill(kids[i], SIGKILL);
 		waitpid(kids[i], NULL, 0);
@@ -3206,5 +3260,6 @@ RUN_TESTS(
 	T(the_listeners_thread_outlives_a_failing_poll),
 	T(tidectl_names_the_wrong_argument_in_one_line),
 	T(tidectl_lists_only_sockets_named_by_plain_digits),
+	T(tidectl_list_leaves_out_sockets_nobody_listens_on),
 	T(tidectl_lists_processes_in_pid_order),
 	T(a_live_socket_of_this_process_is_kept_unless_it_yields))

@@ -456,7 +456,8 @@ TEST(forked_child_gets_its_own_monitor)
  * Three generations of fork() (with TIDE_CONTROL=1, a control socket in
  * each): none hangs, and each holds exactly as many descriptors as the
  * first, so a child keeps nothing of its parent's monitor or listener,
- * only its own.
+ * only its own.  A child's socket comes a moment after its fork, never
+ * at once (see fork_exec_leaves_no_socket).
  */
 static void fork_generations(bool control)
 {
@@ -472,15 +473,19 @@ static void fork_generations(bool control)
 	snprintf(xdg, sizeof(xdg), "XDG_RUNTIME_DIR=%s", dir);
 	start(&p, argv, env);
 	for (int gen = 0; gen < 3; gen++) {
-		int g;
+		int g, early = -1;
 
 		if (!read_line(p.out, line, sizeof(line), 4 * DEADLINE_MS)) {
 			kill(p.pid, SIGKILL);
 			FAIL("generation %d never printed (control %d)", gen,
 			     control);
 		}
-		CHECK(sscanf(line, "gen %d fds %d", &g, &n[gen]) == 2);
+		CHECK(sscanf(line, "gen %d fds %d early %d", &g, &n[gen],
+			     &early) == (control ? 3 : 2));
 		CHECK_EQ(g, gen);
+		/* the first listens in its constructor; a child later */
+		if (control)
+			CHECK_EQ(early, gen == 0);
 	}
 	CHECK_EQ(finish(&p), 0);
 	th_note("control %d: %d, %d and %d descriptors", control, n[0], n[1],
@@ -555,6 +560,49 @@ TEST(forked_children_keep_nothing_of_their_parents_monitor)
 		     "child of a multi-threaded fork (die_after_fork)");
 	fork_generations(false);
 	fork_generations(true);
+}
+
+/*
+ * With TIDE_CONTROL=1 and TIDE_INHERIT=0, a child that execs at once (as
+ * a shell's do) runs a program without the shim under the same pid.  The
+ * shim's fork handler used to listen on CHILDPID.sock before the exec:
+ * the file stayed, served by nobody, and tidectl listed the program (a
+ * trial's sleep, awk, python3).  The child's listen now waits 200 ms,
+ * which the exec ends: no file for the exec'd program's pid, 700 ms on,
+ * while it lives; the parent's own socket is there.
+ */
+TEST(fork_exec_leaves_no_socket)
+{
+	char *argv[] = { TP_HOST, "fork-exec", "1500", NULL };
+	char dir[] = "/tmp/tide-preload-XXXXXX", xdg[64], line[128];
+	char path[128];
+	const char *env[] = { "LD_PRELOAD=" TP_SHIM,
+			      "TIDE_CONTROL=1",
+			      "TIDE_INHERIT=0",
+			      "TIDE_SOURCES=none",
+			      xdg,
+			      NULL };
+	struct proc p = { 0 };
+	int child = 0;
+
+	CHECK(mkdtemp(dir));
+	snprintf(xdg, sizeof(xdg), "XDG_RUNTIME_DIR=%s", dir);
+	start(&p, argv, env);
+	CHECK(read_line(p.out, line, sizeof(line), DEADLINE_MS));
+	CHECK(sscanf(line, "pid %d", &child) == 1);
+	CHECK(child != p.pid);
+	usleep(700 * 1000);
+	CHECK_EQ(kill(child, 0), 0);
+	snprintf(path, sizeof(path), "%s/tide/%d.sock", dir, (int)p.pid);
+	CHECK_EQ(access(path, F_OK), 0);
+	snprintf(path, sizeof(path), "%s/tide/%d.sock", dir, child);
+	if (!access(path, F_OK))
+		FAIL("%s exists: the exec'd child left a socket nobody serves",
+		     path);
+	CHECK_EQ(finish(&p), 0);
+	snprintf(line, sizeof(line), "%s/tide", dir);
+	CHECK_EQ(rmdir(line), 0);
+	CHECK_EQ(rmdir(dir), 0);
 }
 
 TEST(daemon_keeps_a_monitor)
@@ -711,6 +759,198 @@ TEST(low_above_the_default_high_is_a_bad_setting)
 	CHECK_STR(err, "tide-preload: TIDE_LOW (94371840 bytes) is above the "
 		       "default high watermark (78643200 bytes, 3/4 of the "
 		       "limit); off\n");
+}
+
+/*
+ * The host under the shim with @env (NULL terminated, LD_PRELOAD added):
+ * it exits 3 with its thread count on stdout; its stderr in @err.
+ * Return: the host's threads.
+ */
+static int host_env(const char *const env[], char *err, size_t size)
+{
+	char *argv[] = { TP_HOST, "exit", "3", NULL };
+	const char *all[8] = { "LD_PRELOAD=" TP_SHIM };
+	struct proc p = { 0 };
+	char out[512];
+	size_t n = 1;
+
+	for (; env[n - 1] && n < 7; n++)
+		all[n] = env[n - 1];
+	all[n] = NULL;
+	start(&p, argv, all);
+	read_all(p.out, out, sizeof(out));
+	read_all(p.err, err, size);
+	CHECK_EQ(finish(&p), 3);
+	return count_threads(out);
+}
+
+#define HIGH_160M_IGNORED(v)                                               \
+	"TIDE_HIGH=" v " ignored: not below the limit (167772160 bytes), " \
+	"usage never reaches it (the default, 3/4 of the limit, is used: " \
+	"125829120 bytes)"
+
+/*
+ * Watermarks that can never fire, in a 160 MiB limit: TIDE_HIGH at or
+ * over it (200M, 1g, 100%) was taken as it was, with the budget source
+ * added for it, and not a word.  Now one line says it is ignored and
+ * why, verbose or not, and the monitor runs with the defaults (3/4 and
+ * 5/8 of the limit), without the budget source.  A TIDE_LOW above that
+ * default goes too; one below it stays.
+ */
+TEST(a_high_watermark_not_below_the_limit_is_ignored_with_one_line)
+{
+	/*
+	 * Under ASan a host whose monitor runs a cgroup v1 limit watcher
+	 * and exits at once dies in the runtime now and then (a CHECK on
+	 * its soft RSS limit callback, 10 runs in 20 with TIDE_LIMIT=160M
+	 * alone, before these changes too): there, no limit watcher.  The
+	 * budget source stays allowed, so its absence is still checked;
+	 * the numbers used are checked by tide-run --show.
+	 */
+	const char *src = sanitized() ?
+				  "TIDE_SOURCES=psi-cgroup,psi,budget,none" :
+				  "TIDE_SOURCES";
+	bool nums = !sanitized();
+	char err[2048], *nl;
+	int base = base_threads();
+
+	{
+		const char *env[] = { "TIDE_LIMIT=160M", "TIDE_HIGH=200M",
+				      "TIDE_VERBOSE=1", src, NULL };
+
+		CHECK_EQ(host_env(env, err, sizeof(err)),
+			 base + shim_threads());
+		th_note("%s", err);
+		nl = strchr(err, '\n');
+		CHECK(nl);
+		*nl = '\0';
+		CHECK_STR(err, "tide-preload: " HIGH_160M_IGNORED("200M"));
+		CHECK(!nums ||
+		      strstr(nl + 1, ", limit 167772160 (TIDE_LIMIT), high "
+				     "125829120, low 104857600, "));
+		CHECK(!strstr(nl + 1, "budget"));
+		CHECK(strchr(nl + 1, '\n') && !strchr(nl + 1, '\n')[1]);
+	}
+	{
+		const char *env[] = { "TIDE_LIMIT=160M", "TIDE_HIGH=100%",
+				      "TIDE_LOW=150M", src, NULL };
+
+		CHECK_EQ(host_env(env, err, sizeof(err)),
+			 base + shim_threads());
+		CHECK_STR(err, "tide-preload: " HIGH_160M_IGNORED(
+				       "100%") "; TIDE_LOW=150M ignored too: "
+					       "above that default (the "
+					       "default, 5/8 of the limit, is "
+					       "used: 104857600 bytes)\n");
+	}
+	{
+		const char *env[] = { "TIDE_LIMIT=160M",
+				      "TIDE_HIGH=1g",
+				      "TIDE_LOW=90M",
+				      "TIDE_VERBOSE=1",
+				      src,
+				      NULL };
+
+		CHECK_EQ(host_env(env, err, sizeof(err)),
+			 base + shim_threads());
+		th_note("%s", err);
+		nl = strchr(err, '\n');
+		CHECK(nl);
+		*nl = '\0';
+		CHECK_STR(err, "tide-preload: " HIGH_160M_IGNORED("1g"));
+		CHECK(!nums ||
+		      strstr(nl + 1, ", limit 167772160 (TIDE_LIMIT), high "
+				     "125829120, low 94371840, "));
+	}
+	/* below the limit: taken, quietly (and the budget source with it) */
+	{
+		const char *env[] = { "TIDE_LIMIT=160M", "TIDE_HIGH=100M",
+				      "TIDE_VERBOSE=1", src, NULL };
+
+		CHECK_EQ(host_env(env, err, sizeof(err)),
+			 base + shim_threads());
+		th_note("%s", err);
+		CHECK(strstr(err, "high 104857600, low 91750400, "));
+		CHECK(!nums || strstr(err, ", limit 167772160 (TIDE_LIMIT), "));
+		CHECK(strstr(err, "budget, limit "));
+		CHECK(strchr(err, '\n') && !strchr(err, '\n')[1]);
+	}
+}
+
+/* The limit the shim finds here without TIDE_LIMIT (0: none). */
+static unsigned long long found_limit(void)
+{
+	const char *env[] = { "TIDE_VERBOSE=1", "TIDE_SOURCES=none", NULL };
+	unsigned long long v = ~0ull;
+	char err[1024];
+	const char *p;
+
+	host_env(env, err, sizeof(err));
+	p = strstr(err, ", limit ");
+	CHECK(p && sscanf(p, ", limit %llu", &v) == 1);
+	return v;
+}
+
+/*
+ * TIDE_LIMIT=18446744073709551615 was taken, and the monitor, for which
+ * 1 EiB or more is no limit, then watched none (the verbose line said
+ * "limit 0"); TIDE_LOW alone where no limit is found was taken and used
+ * by nothing ("low 0").  Each is now ignored with one line.
+ */
+TEST(a_limit_of_1_EiB_or_more_and_a_lone_low_without_limit_are_ignored)
+{
+	/* no limit watcher under a sanitizer: see the test above */
+	const char *src = sanitized() ?
+				  "TIDE_SOURCES=psi-cgroup,psi,budget,none" :
+				  "TIDE_SOURCES";
+	char err[2048], want[1024];
+	unsigned long long lim = found_limit();
+	int base = base_threads();
+
+	{
+		const char *env[] = { "TIDE_LIMIT=18446744073709551615",
+				      "TIDE_VERBOSE=1", src, NULL };
+
+		CHECK_EQ(host_env(env, err, sizeof(err)),
+			 base + shim_threads());
+		th_note("%s", err);
+		snprintf(want, sizeof(want),
+			 "tide-preload: TIDE_LIMIT=18446744073709551615 "
+			 "ignored: 1 EiB or more means no limit (the limit "
+			 "found from the cgroups is used)\n");
+		CHECK(!strncmp(err, want, strlen(want)));
+		snprintf(want, sizeof(want), ", limit %llu", lim);
+		CHECK(strstr(err, want));
+	}
+	{
+		const char *env[] = { "TIDE_LIMIT=1152921504606846975",
+				      "TIDE_VERBOSE=1", src, NULL };
+
+		host_env(env, err, sizeof(err));
+		CHECK(!strstr(err, "ignored"));
+		CHECK(sanitized() ||
+		      strstr(err, ", limit 1152921504606846975 (TIDE_LIMIT)"));
+	}
+	if (lim) {
+		th_note("a limit is found here (%llu): TIDE_LOW=1G alone "
+			"not tried",
+			lim);
+		return;
+	}
+	{
+		const char *env[] = { "TIDE_LOW=1G", "TIDE_VERBOSE=1", src,
+				      NULL };
+
+		CHECK_EQ(host_env(env, err, sizeof(err)),
+			 base + shim_threads());
+		th_note("%s", err);
+		snprintf(want, sizeof(want),
+			 "tide-preload: TIDE_LOW=1G ignored: no limit found "
+			 "and no TIDE_HIGH, so no source uses a low "
+			 "watermark\n");
+		CHECK(!strncmp(err, want, strlen(want)));
+		CHECK(strstr(err, ", limit 0, high 0, low 0, "));
+	}
 }
 
 TEST(good_settings_start_a_monitor_quietly)
@@ -999,6 +1239,21 @@ TEST(tide_run_warns_when_no_source_is_usable_and_still_runs)
  * watermarks only where a source uses them: for the others a "0" was
  * false (it said "working set 0" under a budget or psi alone).
  */
+/* --show says what the shim would ignore, in the shim's words. */
+TEST(tide_run_show_says_which_settings_are_ignored)
+{
+	char *argv[] = { TP_RUN, "--limit", "160M", "--high",
+			 "200M", "--show",  NULL };
+	char out[4096], err[4096];
+
+	CHECK_EQ(run_tool(argv, out, sizeof(out), err, sizeof(err)), 0);
+	th_note("%s", out);
+	CHECK_STR(err, "tide-run: warning: " HIGH_160M_IGNORED("200M") "\n");
+	CHECK(strstr(out, "\nhigh         125829120 (120.0 MiB)\n"));
+	CHECK(strstr(out, "\nlow          104857600 (100.0 MiB)\n"));
+	CHECK(!strstr(out, "budget\nallowed"));
+}
+
 TEST(tide_run_show_says_when_no_limit_is_watched)
 {
 	char out[4096], err[4096];
@@ -1030,7 +1285,7 @@ RUN_TESTS(T(python_heap_given_back_after_pressure_event),
 	  T(forked_child_gets_its_own_monitor),
 	  T(forked_children_keep_nothing_of_their_parents_monitor),
 	  T(a_host_that_closes_our_descriptors_still_exits),
-	  T(daemon_keeps_a_monitor),
+	  T(fork_exec_leaves_no_socket), T(daemon_keeps_a_monitor),
 	  T(sixty_four_threads_allocating_then_given_back),
 	  T(exec_inherits_the_shim),
 	  T(exec_without_the_shim_when_TIDE_INHERIT_0),
@@ -1038,6 +1293,8 @@ RUN_TESTS(T(python_heap_given_back_after_pressure_event),
 	  T(bad_settings_one_line_program_runs),
 	  T(low_above_high_is_a_bad_setting),
 	  T(low_above_the_default_high_is_a_bad_setting),
+	  T(a_high_watermark_not_below_the_limit_is_ignored_with_one_line),
+	  T(a_limit_of_1_EiB_or_more_and_a_lone_low_without_limit_are_ignored),
 	  T(good_settings_start_a_monitor_quietly),
 	  T(verbose_says_what_it_found),
 	  T(verbose_says_in_one_line_whether_the_control_socket_is_on),
@@ -1045,4 +1302,5 @@ RUN_TESTS(T(python_heap_given_back_after_pressure_event),
 	  T(tide_run_passes_exit_status_and_sets_the_shim),
 	  T(tide_run_help_and_show),
 	  T(tide_run_warns_when_no_source_is_usable_and_still_runs),
+	  T(tide_run_show_says_which_settings_are_ignored),
 	  T(tide_run_show_says_when_no_limit_is_watched))

@@ -140,7 +140,8 @@ static void warn_no_source(int r, const char *prog)
  * Return: 0; 2 after a usage message for a bad or unresolvable setting;
  * 1 after a message when no monitor can be made of them (with @strict;
  * else 0, the error in *@ret_err: the shim turns itself off quietly, as
- * documented).
+ * documented).  With @strict (--show), settings the shim ignores are said
+ * on stderr, in the shim's words; when PROGRAM runs, the shim says them.
  */
 static int resolve(struct tide_monitor_config *cfg, bool strict, int *ret_err)
 {
@@ -153,6 +154,8 @@ static int resolve(struct tide_monitor_config *cfg, bool strict, int *ret_err)
 	r = tide__preload_resolve(&s, cfg, msg, sizeof(msg));
 	if (r == -EINVAL && msg[0])
 		return usage_error("%s", msg);
+	if (!r && msg[0] && strict)
+		fprintf(stderr, "tide-run: warning: %s\n", msg);
 	if (r && strict)
 		return no_source(r);
 	if (ret_err)

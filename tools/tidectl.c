@@ -450,7 +450,36 @@ static int pid_named(const struct dirent *de)
 	return sock_name_pid(de->d_name) != 0;
 }
 
-/* Each directory's processes in pid order. */
+/*
+ * Does anybody listen on the socket at @path?  One non-blocking connect:
+ * ECONNREFUSED is a socket nobody listens on (a process that exec'd a
+ * program without tide, one that closed its listener and died before
+ * removing the file, one between bind() and listen()); ENOENT, one just
+ * removed.  Anything else (a connection, a full backlog, no permission)
+ * may be a listener and is listed.  A connection made is closed at once:
+ * the server sees an empty request and answers nothing anyone reads.
+ */
+static bool listening(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd, r;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return true;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return true;
+	do
+		r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	while (r && errno == EINTR);
+	if (r)
+		r = errno;
+	close(fd);
+	return r != ECONNREFUSED && r != ENOENT;
+}
+
+/* Each directory's processes in pid order, those that listen. */
 static int cmd_list(void)
 {
 	int n = 0;
@@ -480,7 +509,7 @@ static int cmd_list(void)
 				 de[j]->d_name);
 			free(de[j]);
 			if (lstat(path, &st) || !S_ISSOCK(st.st_mode) ||
-			    !pid_alive((pid_t)pid))
+			    !pid_alive((pid_t)pid) || !listening(path))
 				continue;
 			snprintf(proc, sizeof(proc), "/proc/%ld/comm", pid);
 			f = fopen(proc, "re");
