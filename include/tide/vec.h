@@ -216,8 +216,8 @@ TIDE_API int tide_vec_push(struct tide_vec *v, const void *elem);
 /**
  * tide_vec_append() - append copies of @n elements.
  * @v: the vector.
- * @elems: @n * @v->elem_size bytes to copy; may point into @v itself.
- *         May be NULL when @n is 0.
+ * @elems: @n * @v->elem_size bytes to copy; may point into @v itself
+ *         (within its @v->len elements).  May be NULL when @n is 0.
  * @n: how many elements.
  *
  * Grows as tide_vec_reserve(@v, @n), once, then copies: the way to put a

@@ -485,9 +485,13 @@ static uint64_t hold_threshold(struct tide_monitor *m, struct tide__src *s,
  * margin over the highest the hold has seen (usage hovering in a band
  * never brings it back), up to HOLD_POLL_MAX_MS; a rise past that brings
  * it back to the source's own at once, so a climb is followed closely.
- * The bound: a rise that ends the hold (the margin) is seen within
- * HOLD_POLL_MAX_MS, and the first second of a hold wakes the poll 13
- * times at most (the last at its end), not 500.  Never past the hold's
+ * A hold that follows another at once (its end's loop freed nothing)
+ * goes on from the interval and peak the last one reached: the measure
+ * has not risen for a whole hold.  The bound, while the measure is over
+ * high (in a dip under it the source's own interval from the headroom
+ * applies, as without a hold): a rise that ends the hold (the margin) is
+ * seen within HOLD_POLL_MAX_MS, and the first second of a hold wakes the
+ * poll 13 times at most (the last at its end), not 500.  Never past the hold's
  * end (its loop runs then), never longer than the slow interval, never
  * shorter than the source's own.  Under the monitor's lock.
  */

@@ -389,7 +389,9 @@ static void exit_key_make(void)
  */
 __attribute__((destructor)) static void exit_key_drop(void)
 {
-	if (atomic_load(&exit_key_made))
+	/* cleared first: a thread still charging (at exit()) sets no key
+	 * that another library may be given next */
+	if (atomic_exchange(&exit_key_made, false))
 		pthread_key_delete(exit_key);
 }
 
