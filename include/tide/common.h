@@ -53,6 +53,23 @@ extern "C" {
 #define TIDE__LIKELY(x) (x)
 #endif
 
+/* Private: casts and the null pointer in the inline helpers, which expand
+ * in C++ programs too (warning-free under -Wold-style-cast and
+ * -Wzero-as-null-pointer-constant). */
+#ifdef __cplusplus
+#define TIDE__CAST(type, e) (static_cast<type>(e))
+#define TIDE__PTR_BITS(p) (reinterpret_cast<uintptr_t>(p))
+#if __cplusplus >= 201103L
+#define TIDE__NULL nullptr
+#else
+#define TIDE__NULL 0
+#endif
+#else
+#define TIDE__CAST(type, e) ((type)(e))
+#define TIDE__PTR_BITS(p) ((uintptr_t)(p))
+#define TIDE__NULL NULL
+#endif
+
 /*
  * Allocation flags, the user-space analogue of GFP flags.  Every allocating
  * call of every module takes them.  Bits 16..31 are reserved for containers

@@ -22,7 +22,7 @@ extern "C" {
 #endif
 
 /** Default paged threshold in bytes; see tide_kv_set_threshold(). */
-#define TIDE_KV_DEFAULT_THRESHOLD ((size_t)128 * 1024)
+#define TIDE_KV_DEFAULT_THRESHOLD (TIDE__CAST(size_t, 128) * 1024)
 
 /**
  * tide_kvmalloc() - allocate a block from the heap or from its own mapping.
@@ -234,9 +234,9 @@ TIDE_API extern size_t tide__kv_fast_limit; /* private, see above */
 #define TIDE__KV_INLINE 1 /* vec.h builds its inline growth on these */
 
 #if defined(__x86_64__)
-#define TIDE__KV_ADDR_END ((uintptr_t)1 << 47)
+#define TIDE__KV_ADDR_END (TIDE__CAST(uintptr_t, 1) << 47)
 #elif defined(__aarch64__)
-#define TIDE__KV_ADDR_END ((uintptr_t)1 << 48)
+#define TIDE__KV_ADDR_END (TIDE__CAST(uintptr_t, 1) << 48)
 #else
 #define TIDE__KV_ADDR_END UINTPTR_MAX
 #endif
@@ -249,7 +249,7 @@ static inline int tide__kv_fast_size(size_t size, unsigned flags)
 
 static inline int tide__kv_fast_ptr(const void *p) /* a heap block's */
 {
-	uintptr_t a = (uintptr_t)p;
+	uintptr_t a = TIDE__PTR_BITS(p);
 
 	return ((a - 64) & 4095) != 0 && a - 4096 < TIDE__KV_ADDR_END - 4096;
 }

@@ -112,7 +112,9 @@ TIDE_API void tide_shrinker_set_batch(struct tide_shrinker *s,
  * one that released less than that is called once more, and freeing
  * nothing then ends its pass.  Callbacks run on whichever thread runs
  * reclaim, possibly on several threads at once; they may allocate only with %TIDE_NORECLAIM
- * (reclaim never recurses) and must not free their own shrinker.
+ * (reclaim never recurses) and must not free their own shrinker.  They
+ * must return: a C++ exception or a longjmp() out of one skips tide's
+ * bookkeeping (that thread then counts as inside reclaim for good).
  *
  * Context: any thread; takes the registry lock briefly; never waits for a
  * running reclaim pass.

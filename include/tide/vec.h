@@ -12,6 +12,29 @@
 #include <tide/common.h>
 #include <tide/kv.h>
 
+#if defined(__cplusplus) && __cplusplus >= 201103L
+#include <type_traits>
+
+/*
+ * Private: tide_vec_push_val()'s value in a temporary (a copy: the
+ * value may be an element of the vector itself, which growth moves), in
+ * C++.  A vector moves its elements
+ * with realloc() and mremap() and copies them with memcpy(): only types
+ * whose copy is a byte copy and whose destruction does nothing may be
+ * stored (a std::string would be left dangling; a std::pair<int, int> is
+ * fine), which this checks at compile time.
+ */
+template <class T> static inline const T *tide__vec_tmp(const T &x)
+{
+	static_assert(std::is_trivially_copy_constructible<T>::value &&
+			      std::is_trivially_destructible<T>::value,
+		      "tide_vec elements must be trivially copy-constructible "
+		      "and destructible: the buffer moves with realloc() and "
+		      "mremap()");
+	return &x;
+}
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -75,9 +98,12 @@ struct tide_vec {
  * @type: the element type.
  * @i: the index, below @v->len.
  */
-#define tide_vec_at(v, type, i) (((type *)(v)->data)[i])
+#define tide_vec_at(v, type, i) (TIDE__CAST(type *, (v)->data)[i])
 
-#ifdef __cplusplus
+#if defined(__cplusplus) && __cplusplus >= 201103L
+/* see tide__vec_tmp() below */
+#define TIDE__VEC_TMP(type, val) (tide__vec_tmp<type>(static_cast<type>(val)))
+#elif defined(__cplusplus)
 #define TIDE__VEC_TMP(type, val) \
 	(&static_cast<const type &>(static_cast<type>(val)))
 #else
@@ -96,7 +122,7 @@ static inline int tide__vec_put(struct tide_vec *v, const void *elem,
 {
 	size_t len = v->len;
 
-	memcpy((char *)v->data + len * esz, elem, esz);
+	memcpy(TIDE__CAST(char *, v->data) + len * esz, elem, esz);
 	v->len = len + 1;
 	return 0;
 }
@@ -150,11 +176,12 @@ static inline int tide__vec_put(struct tide_vec *v, const void *elem,
  * Context: as tide_vec_pop().
  * Return: as tide_vec_pop() for a non-NULL @v.
  */
-#define tide_vec_pop_val(v, type, out)                                     \
-	(TIDE__LIKELY((v)->len > (v)->pop_floor &&                         \
-		      (!((v)->flags & TIDE_VEC_AUTOTRIM) ||                \
-		       (v)->len > (v)->cap / 4)) ?                         \
-		 (--(v)->len, *(out) = ((type *)(v)->data)[(v)->len], 0) : \
+#define tide_vec_pop_val(v, type, out)                                   \
+	(TIDE__LIKELY((v)->len > (v)->pop_floor &&                       \
+		      (!((v)->flags & TIDE_VEC_AUTOTRIM) ||              \
+		       (v)->len > (v)->cap / 4)) ?                       \
+		 (--(v)->len,                                            \
+		  *(out) = TIDE__CAST(type *, (v)->data)[(v)->len], 0) : \
 		 TIDE__VEC_POP_SLOW((v), (out)))
 
 /**
@@ -273,7 +300,7 @@ TIDE_API int tide__vec_pop_slow(struct tide_vec *v, void *out)
 /* Private: @v empty with no buffer, @elem_size and @flags kept. */
 static inline void tide__vec_reset(struct tide_vec *v)
 {
-	v->data = NULL;
+	v->data = TIDE__NULL;
 	v->len = 0;
 	v->cap = 0;
 	v->push_end = 0;
@@ -331,7 +358,8 @@ static inline int tide__vec_push_grow(struct tide_vec *v, const void *elem,
 				      size_t esz)
 {
 	if (TIDE__LIKELY(!tide__vec_grow_heap(v, esz))) {
-		__builtin_memcpy((char *)v->data + v->len * esz, elem, esz);
+		__builtin_memcpy(TIDE__CAST(char *, v->data) + v->len * esz,
+				 elem, esz);
 		v->len++;
 		return 0;
 	}
