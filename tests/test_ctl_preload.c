@@ -284,7 +284,9 @@ static void ask(const char *path, const char *req, char *out, size_t size)
 	size_t len = 0;
 
 	CHECK(fd >= 0);
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	if (snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path) >=
+	    (int)sizeof(sa.sun_path))
+		FAIL("socket path too long: %s", path);
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)))
 		FAIL("connect %s: %s", path, strerror(errno));
 	CHECK_EQ(send(fd, req, strlen(req), MSG_NOSIGNAL),
