@@ -11,6 +11,8 @@
 
 #include <tide/pressure.h>
 
+#include "pressure/defaults.h"
+
 #include "settings.h"
 
 int tide__preload_parse_size(const char *s, struct tide__preload_size *ret)
@@ -147,9 +149,6 @@ static bool is_set(const struct tide__preload_size *s)
 	return s->bytes || s->pct;
 }
 
-/* The monitor's "no limit" (src/pressure/source.h): 1 EiB. */
-#define NO_LIMIT (UINT64_C(1) << 60)
-
 /* Add one warning to @msg: "; " after one already there. */
 __attribute__((format(printf, 3, 4))) static void warn(char *msg, size_t size,
 						       const char *fmt, ...)
@@ -184,7 +183,7 @@ int tide__preload_resolve(const struct tide__preload_settings *s,
 	 * The monitor takes a limit of 1 EiB or more as none at all, and
 	 * then not even the cgroup's counts: as if TIDE_LIMIT were unset.
 	 */
-	if (cfg->limit >= NO_LIMIT) {
+	if (cfg->limit >= TIDE__NO_LIMIT) {
 		warn(msg, size,
 		     "TIDE_LIMIT=%s ignored: 1 EiB or more means no limit "
 		     "(the limit found from the cgroups is used)",
@@ -250,16 +249,16 @@ int tide__preload_resolve(const struct tide__preload_settings *s,
 		     "is used: %llu bytes)",
 		     s->high.text ? s->high.text : "?",
 		     (unsigned long long)base,
-		     (unsigned long long)(base - base / 4));
+		     (unsigned long long)tide__default_high(base));
 		high = 0;
 		high_ignored = true;
 	}
-	if (high_ignored && low && low > base - base / 4) {
+	if (high_ignored && low && low > tide__default_high(base)) {
 		warn(msg, size,
 		     "TIDE_LOW=%s ignored too: above that default (the "
 		     "default, 5/8 of the limit, is used: %llu bytes)",
 		     s->low.text ? s->low.text : "?",
-		     (unsigned long long)(base - base / 8 * 3));
+		     (unsigned long long)tide__default_low(base));
 		low = 0;
 	}
 	/* Nothing has a low watermark then: no limit watcher, no budget. */
@@ -271,12 +270,12 @@ int tide__preload_resolve(const struct tide__preload_settings *s,
 		low = 0;
 	}
 	/* the monitor's default high watermark (tide_monitor_config) */
-	if (!high && low && base && low > base - base / 4) {
+	if (!high && low && base && low > tide__default_high(base)) {
 		snprintf(msg, size,
 			 "TIDE_LOW (%llu bytes) is above the default high "
 			 "watermark (%llu bytes, 3/4 of the limit)",
 			 (unsigned long long)low,
-			 (unsigned long long)(base - base / 4));
+			 (unsigned long long)tide__default_high(base));
 		return -EINVAL;
 	}
 	cfg->high_watermark = high;

@@ -108,9 +108,9 @@ int tide__src_watermarks(struct tide__src *s,
 		high = cfg->high_watermark;
 		low = cfg->low_watermark ? cfg->low_watermark : high - high / 8;
 	} else if (limit && limit < TIDE__NO_LIMIT) {
-		high = limit - limit / 4;
+		high = tide__default_high(limit);
 		low = cfg->low_watermark ? cfg->low_watermark :
-					   limit - limit / 8 * 3;
+					   tide__default_low(limit);
 	} else {
 		return -ENODEV;
 	}

@@ -495,10 +495,16 @@ static uint64_t hold_threshold(struct tide_monitor *m, struct tide__src *s,
  * end (its loop runs then), never longer than the slow interval, never
  * shorter than the source's own.  Under the monitor's lock.
  */
+/* Milliseconds to the end of @s's hold, rounded up (under the lock). */
+static uint64_t hold_left_ms(const struct tide__src *s, uint64_t now)
+{
+	return (s->idle_until_ns - now) / 1000000u + 1;
+}
+
 static unsigned hold_poll(struct tide__src *s, uint64_t value, uint64_t high,
 			  uint64_t low, uint64_t now)
 {
-	uint64_t left = (s->idle_until_ns - now) / 1000000u + 1;
+	uint64_t left = hold_left_ms(s, now);
 	uint64_t step = hold_margin(high, low) / HOLD_RISE_DIV;
 	unsigned own = s->ops->next_poll(s, value);
 	unsigned slow = s->ops->next_poll(s, 0), ms;
@@ -524,14 +530,13 @@ static unsigned hold_poll(struct tide__src *s, uint64_t value, uint64_t high,
 static unsigned limit_poll(struct tide_monitor *m, struct tide__src *s,
 			   uint64_t value, uint64_t high, uint64_t low)
 {
-	uint64_t now = tide__os_now_ns(), until, left;
+	uint64_t now = tide__os_now_ns(), until;
 	unsigned ms;
 
 	if (hold_threshold(m, s, value, high, low, now, &until) && until) {
 		tide__mon_lock(m);
-		left = (s->idle_until_ns - now) / 1000000u + 1;
 		ms = s->ops->next_poll(s, 0); /* the slow interval */
-		ms = (unsigned)TIDE__MIN((uint64_t)ms, left);
+		ms = (unsigned)TIDE__MIN((uint64_t)ms, hold_left_ms(s, now));
 		s->hold_poll_ms = 0;
 		tide__mon_unlock(m);
 		return ms;

@@ -31,10 +31,9 @@
 #include <tide/pressure.h>
 
 #include "pressure/cgroup.h"
+#include "pressure/defaults.h"
 
 #define TIDE__SRC_FDS 7
-/* A limit at or above this is "no limit" (v1 shows PAGE_COUNTER_MAX). */
-#define TIDE__NO_LIMIT (UINT64_C(1) << 60)
 /* open(): $MEMORY_PRESSURE_WATCH says monitoring is off. */
 #define TIDE__SRC_OFF 1
 /* The most descriptors one rearm() replaces (struct tide__rearm). */

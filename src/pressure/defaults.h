@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * defaults.h - the monitor's "no limit" and default watermarks, shared with
+ * the preload shim's settings (preload/settings.c), which checks what a user
+ * sets against what the monitor would take.
+ */
+#ifndef TIDE_PRESSURE_DEFAULTS_H
+#define TIDE_PRESSURE_DEFAULTS_H
+
+#include <stdint.h>
+
+/* A limit at or above this is "no limit" (v1 shows PAGE_COUNTER_MAX). */
+#define TIDE__NO_LIMIT (UINT64_C(1) << 60)
+
+/* The default high watermark of @limit: 3/4 of it. */
+static inline uint64_t tide__default_high(uint64_t limit)
+{
+	return limit - limit / 4;
+}
+
+/* The default low watermark of @limit: 5/8 of it. */
+static inline uint64_t tide__default_low(uint64_t limit)
+{
+	return limit - limit / 8 * 3;
+}
+
+#endif /* TIDE_PRESSURE_DEFAULTS_H */
