@@ -7,6 +7,7 @@
 #define TIDE_INTERNAL_H
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -312,10 +313,27 @@ uid_t tide__os_geteuid(void);
 int tide__os_pid_probe(pid_t pid);
 /* CLOCK_MONOTONIC in nanoseconds. */
 uint64_t tide__os_now_ns(void);
-/* CLOCK_REALTIME @ms milliseconds from now, in *@ts: a deadline for the
- * pthread calls that take one (pthread_rwlock_timedwrlock()). */
-struct timespec;
-void tide__os_deadline(struct timespec *ts, unsigned ms);
+/*
+ * glibc 2.30 has pthread_rwlock_clockwrlock(), whose deadline is on the
+ * monotonic clock: a wall clock stepped back while a thread waits does
+ * not stretch the wait.  ThreadSanitizer does not intercept it (it would
+ * not see the lock taken), so those builds wait on the wall clock.
+ */
+#if defined(__SANITIZE_THREAD__)
+#define TIDE__TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define TIDE__TSAN 1
+#endif
+#endif
+#if defined(__GLIBC_PREREQ) && !defined(TIDE__TSAN)
+#define TIDE__WRLOCK_MONOTONIC __GLIBC_PREREQ(2, 30)
+#else
+#define TIDE__WRLOCK_MONOTONIC 0
+#endif
+/* Take @lock for writing, waiting at most @ms milliseconds, on the
+ * monotonic clock where TIDE__WRLOCK_MONOTONIC; 0, or -ETIMEDOUT. */
+int tide__os_wrlock_wait(pthread_rwlock_t *lock, unsigned ms);
 
 /* ---------------------------------------------------------------------
  * common.c

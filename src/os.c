@@ -714,6 +714,11 @@ int tide__os_epoll_create(void)
 
 int tide__os_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 {
+	/* Only an add allocates in the kernel (and counts against
+	 * max_user_watches): it is the one that can fail for want of
+	 * memory, and the one the fault hook fails. */
+	if (op == EPOLL_CTL_ADD && inject())
+		return -ENOMEM;
 	return RET(epoll_ctl(epfd, op, fd, ev));
 }
 
@@ -810,15 +815,27 @@ uint64_t tide__os_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-void tide__os_deadline(struct timespec *ts, unsigned ms)
+int tide__os_wrlock_wait(pthread_rwlock_t *lock, unsigned ms)
 {
-	clock_gettime(CLOCK_REALTIME, ts);
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (long)(ms % 1000) * 1000000;
-	if (ts->tv_nsec >= 1000000000) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000;
+	struct timespec ts;
+#if TIDE__WRLOCK_MONOTONIC
+	const clockid_t clock = CLOCK_MONOTONIC;
+#else
+	const clockid_t clock = CLOCK_REALTIME;
+#endif
+
+	clock_gettime(clock, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (long)(ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
 	}
+#if TIDE__WRLOCK_MONOTONIC
+	return -pthread_rwlock_clockwrlock(lock, clock, &ts);
+#else
+	return -pthread_rwlock_timedwrlock(lock, &ts);
+#endif
 }
 
 int tide__os_unlinkat(int dirfd, const char *name)

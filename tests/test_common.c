@@ -1,10 +1,29 @@
 // SPDX-License-Identifier: MIT
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <tide.h>
 
 #include "harness.h"
+#include "internal.h"
+
+/* The wall clock as this process reads it, shifted by wall_shift seconds:
+ * as if it had been stepped back by that much after each read. */
+static atomic_long wall_shift;
+
+int clock_gettime(clockid_t clk, struct timespec *ts)
+{
+	long r = syscall(SYS_clock_gettime, clk, ts);
+
+	if (!r && clk == CLOCK_REALTIME)
+		ts->tv_sec += atomic_load(&wall_shift);
+	return (int)r;
+}
 
 TEST(strerror_names_tide_errors)
 {
@@ -39,6 +58,57 @@ TEST(version_matches_header)
 	CHECK_STR(tide_version(), TIDE_VERSION_STRING);
 }
 
+static pthread_rwlock_t reader_lock = PTHREAD_RWLOCK_INITIALIZER;
+static atomic_int reader_state; /* 1: holds the read lock; 2: let it go */
+
+static void *reader(void *arg)
+{
+	(void)arg;
+	pthread_rwlock_rdlock(&reader_lock);
+	atomic_store(&reader_state, 1);
+	/* let go when told, or after 3 s */
+	for (int i = 0; i < 300 && atomic_load(&reader_state) != 2; i++)
+		usleep(10000);
+	pthread_rwlock_unlock(&reader_lock);
+	return NULL;
+}
+
+/*
+ * The sensor's write lock is waited for in 10 ms slices (sensor.c,
+ * write_lock()).  A slice's deadline is on the monotonic clock: a wall
+ * clock stepped back an hour while a thread waits does not stretch the
+ * slice to an hour.  On the old wall-clock deadline this wait lasted
+ * until the reader let go (3 s) and took the lock.
+ */
+TEST(a_write_lock_slice_does_not_follow_a_stepped_wall_clock)
+{
+	pthread_t t;
+	uint64_t t0, waited;
+	int rc;
+
+	if (!TIDE__WRLOCK_MONOTONIC)
+		SKIP("this build waits on the wall clock (ThreadSanitizer, "
+		     "which does not intercept pthread_rwlock_clockwrlock(), "
+		     "or a C library older than glibc 2.30)");
+	CHECK_EQ(pthread_create(&t, NULL, reader, NULL), 0);
+	while (atomic_load(&reader_state) != 1)
+		usleep(1000);
+	atomic_store(&wall_shift, 3600);
+	t0 = tide__os_now_ns();
+	rc = tide__os_wrlock_wait(&reader_lock, 10);
+	waited = tide__os_now_ns() - t0;
+	atomic_store(&wall_shift, 0);
+	atomic_store(&reader_state, 2);
+	CHECK_EQ(pthread_join(t, NULL), 0);
+	CHECK_EQ(rc, -ETIMEDOUT);
+	CHECK_CMP(waited, >=, 10000000);
+	CHECK_CMP(waited, <, 1000000000);
+	/* free now: taken at once */
+	CHECK_EQ(tide__os_wrlock_wait(&reader_lock, 10), 0);
+	pthread_rwlock_unlock(&reader_lock);
+}
+
 RUN_TESTS(T(strerror_names_tide_errors),
 	  T(strerror_matches_the_c_library_for_every_other_errno),
-	  T(version_matches_header))
+	  T(version_matches_header),
+	  T(a_write_lock_slice_does_not_follow_a_stepped_wall_clock))

@@ -135,7 +135,6 @@ int tide__sensor_writers_waiting(void)
 
 static bool write_lock(struct tide_monitor *m, const char *what)
 {
-	struct timespec ts;
 	bool ok = true;
 
 	WRITE_HOOK(what);
@@ -151,8 +150,7 @@ static bool write_lock(struct tide_monitor *m, const char *what)
 				ok = false;
 				break;
 			}
-			tide__os_deadline(&ts, WAIT_SLICE_MS);
-			if (!pthread_rwlock_timedwrlock(&lock, &ts))
+			if (!tide__os_wrlock_wait(&lock, WAIT_SLICE_MS))
 				break;
 		}
 	}
