@@ -48,7 +48,10 @@ for f in "$lib/libtide.so.0.2" "$lib/libtide.a" "$lib/pkgconfig/tide.pc" \
 	"$lib/cmake/tide/tideConfig.cmake" "$work/root/usr/include/tide.h" \
 	"$work/root/usr/share/man/man3/tide_kvmalloc.3.gz" \
 	"$work/root/usr/bin/tide-demo" \
-	"$work/root/usr/share/man/man1/tide-demo.1.gz"; do
+	"$work/root/usr/share/man/man1/tide-demo.1.gz" \
+	"$work/root/usr/share/doc/libtide-dev/guide.md" \
+	"$work/root/usr/share/doc/libtide-dev/benchmarks.md" \
+	"$work/root/usr/share/doc/libtide-dev/img/tide-demo.png"; do
 	[ -e "$f" ] || { echo "package: missing ${f#"$work/root"}"; exit 1; }
 done
 
