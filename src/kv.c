@@ -629,12 +629,14 @@ static void *heap_resize(void *p, size_t size, unsigned flags, bool tried)
 	int prio = TIDE_DEF_PRIORITY;
 	char *q;
 
-	if (size > old && size >= tide_kv_threshold()) {
-		/* Promotion to a paged block: the one copy kv ever makes. */
+	if (size >= tide_kv_threshold()) {
+		/* Promotion to a paged block: the one copy kv ever makes.
+		 * Whatever malloc's rounding left room for: a block of the
+		 * threshold or more is paged. */
 		q = paged_alloc(size, flags);
 		if (!q)
 			return NULL;
-		tide__os_copy(q, p, old);
+		tide__os_copy(q, p, TIDE__MIN(old, size));
 		tide__os_free(p);
 		return q;
 	}

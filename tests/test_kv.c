@@ -308,6 +308,36 @@ TEST(heap_to_paged_promotion_copies_once)
 	tide_kvfree(q);
 }
 
+/*
+ * A heap block whose usable size already covers a request of the
+ * threshold or more (malloc rounds up) is still moved: blocks of the
+ * threshold or more are paged, whatever the heap block could hold.
+ * Before 0.2.8 it stayed on the heap (realloc in place).
+ */
+TEST(heap_block_resized_to_the_threshold_is_paged_even_when_it_fits)
+{
+	size_t t = tide_kv_threshold();
+	char *p = tide_kvmalloc(t - 1, 0), *q;
+	struct tide_kv_stats st0, st;
+
+	CHECK(p && !tide_kv_is_paged(p));
+	/* glibc: t - 1 bytes take a chunk of t + 16, usable t + 8 */
+	if (tide__os_usable_size(p) < t)
+		th_note("usable size %zu: malloc did not round past the "
+			"threshold (a sanitizer's allocator)",
+			tide__os_usable_size(p));
+	fill(p, t - 1, 5);
+	tide_kv_stats(&st0);
+	q = tide_kvrealloc(p, t, 0);
+	CHECK(q && tide_kv_is_paged(q));
+	CHECK_UEQ(tide_kvsize(q), t);
+	CHECK(intact(q, t - 1, 5));
+	tide_kv_stats(&st);
+	CHECK_UEQ(st.blocks - st0.blocks, 1);
+	CHECK_UEQ(st.requested - st0.requested, t);
+	tide_kvfree(q);
+}
+
 TEST(growing_60_times_costs_no_copy)
 {
 	struct tide__os_stats s0, s1;
@@ -1641,6 +1671,7 @@ RUN_TESTS(T(small_blocks_come_from_the_heap),
 	  T(paged_growth_moves_page_tables_not_bytes),
 	  T(paged_growth_in_place_when_room),
 	  T(heap_to_paged_promotion_copies_once),
+	  T(heap_block_resized_to_the_threshold_is_paged_even_when_it_fits),
 	  T(growing_60_times_costs_no_copy), T(realloc_null_allocates),
 	  T(realloc_to_zero_frees_and_returns_null), T(free_null_is_a_no_op),
 	  T(failed_realloc_leaves_block_unchanged),
