@@ -307,14 +307,13 @@ pid_t tide__os_getpid(void);
 void tide__os_signals_block(sigset_t *old);
 void tide__os_signals_restore(const sigset_t *old);
 uid_t tide__os_geteuid(void);
-/* kill(pid, 0): 0 if @pid exists and may be signalled, -EPERM if it
- * exists and may not, -ESRCH if there is no such process. */
-int tide__os_pid_probe(pid_t pid);
 /* CLOCK_MONOTONIC in nanoseconds. */
 uint64_t tide__os_now_ns(void);
+struct timespec;
+/* CLOCK_REALTIME now, in *@ts: the clock of file times. */
+void tide__os_wall_time(struct timespec *ts);
 /* CLOCK_REALTIME @ms milliseconds from now, in *@ts: a deadline for the
  * pthread calls that take one (pthread_rwlock_timedwrlock()). */
-struct timespec;
 void tide__os_deadline(struct timespec *ts, unsigned ms);
 
 /* ---------------------------------------------------------------------
