@@ -396,7 +396,9 @@ static int epoll_add(int epfd, int fd, uint32_t tag)
  * One socket per process.  Another copy of tide in this process (the
  * preload shim's, or a library's static one) may listen on PID.sock
  * already; ctl and ctl_op_lock are this copy's and cannot see it.  A
- * socket there that takes a connection is alive.  A weak listener (@weak,
+ * socket there that takes a connection is alive.  Served by another
+ * process (SO_PEERCRED), it is another pid namespace's: -EADDRINUSE.  A
+ * weak listener (@weak,
  * the shim's) leaves it alone: -EBUSY.  Any other asks it to "yield": the
  * shim's closes its socket and answers "ok", leaving the path to us
  * (tide__ctl_clean_dir() then removes the file); any other answer, or none within
@@ -409,6 +411,7 @@ static int take_over(const struct sockaddr_un *sa, bool weak)
 	static const char req[] = "yield\n";
 	uint64_t end = tide__os_now_ns() + CTL_DEF_TIMEOUT_MS * 1000000ull;
 	char ans[16];
+	struct ucred cr;
 	struct stat st;
 	size_t len = 0;
 	int fd, r;
@@ -424,6 +427,15 @@ static int take_over(const struct sockaddr_un *sa, bool weak)
 	if (r) {
 		/* EAGAIN: its backlog is full, so it is alive. */
 		r = r == -EAGAIN ? -EBUSY : tide__os_exhausted(r) ? r : 0;
+		goto out;
+	}
+	/*
+	 * Served by another process: one of another pid namespace sharing
+	 * the directory, whose pid there is ours.  Its socket, not ours to
+	 * take or remove.  (A peer of an ancestor namespace shows pid 0.)
+	 */
+	if (!tide__os_peer_cred(fd, &cr) && cr.pid != tide__os_getpid()) {
+		r = -EADDRINUSE;
 		goto out;
 	}
 	r = -EBUSY;
@@ -627,6 +639,7 @@ static int listen_as(const struct tide_ctl_config *cfg, bool weak)
 {
 	struct tide_ctl_config conf;
 	struct sockaddr_un sa;
+	struct stat st;
 	const char *dir, *xdg;
 	char def[PATH_MAX];
 	struct ctl *c;
@@ -641,8 +654,16 @@ static int listen_as(const struct tide_ctl_config *cfg, bool weak)
 		return ctl_atfork_err;
 	dir = conf.dir;
 	if (!dir) {
-		xdg = getenv("XDG_RUNTIME_DIR");
+		/*
+		 * Not in a setuid program (secure_getenv()), and not a
+		 * directory of another user's: a su or sudo that kept the
+		 * caller's environment would put root's socket in the
+		 * user's.  One that is not there fails as before (ENOENT).
+		 */
+		xdg = secure_getenv("XDG_RUNTIME_DIR");
 		if (xdg && xdg[0] == '/' &&
+		    (tide__os_stat(xdg, &st) ||
+		     st.st_uid == tide__os_geteuid()) &&
 		    (size_t)snprintf(def, sizeof(def), "%s/tide", xdg) <
 			    sizeof(def))
 			dir = def;

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * ctl_dir.c - the control socket's directory: made 0700 or checked, the
- * sockets of dead processes removed, and the path of PID.sock.  ctl.c's
+ * stale sockets removed, and the path of PID.sock.  ctl.c's
  * listen calls these under ctl_op_lock.
  */
 #define _GNU_SOURCE
@@ -56,9 +56,82 @@ static pid_t sock_pid(const char *name)
 }
 
 /*
- * Remove the sockets of dead processes and a stale one of our own pid.
- * getdents64 (tide__os_getdents), not opendir(): that would allocate
- * outside os.c.
+ * @dir/@name into @sa; false when it does not fit a socket address.
+ */
+static bool name_addr(const char *dir, const char *name, struct sockaddr_un *sa)
+{
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	return (size_t)snprintf(sa->sun_path, sizeof(sa->sun_path), "%s/%s",
+				dir, name) < sizeof(sa->sun_path);
+}
+
+/*
+ * Does anybody listen on @sa?  One non-blocking connect(), closed at once
+ * (a server sees an empty request).  0: somebody does (a connection, or
+ * EAGAIN: a full backlog); -ECONNREFUSED: nobody; -ENOENT: the file went
+ * meanwhile; any other -errno (no permission, out of descriptors): cannot
+ * tell.
+ */
+static int probe(const struct sockaddr_un *sa)
+{
+	int fd = tide__os_unix_socket(true);
+	int r;
+
+	if (fd < 0)
+		return fd;
+	do
+		r = tide__os_connect(fd, sa);
+	while (r == -EINTR);
+	tide__os_close(fd);
+	return r == -EAGAIN ? 0 : r;
+}
+
+/* A socket file this young may be another's between bind() and listen(). */
+#define STALE_AGE_NS 1000000000ll
+
+static int64_t ts_ns(const struct timespec *t)
+{
+	return (int64_t)t->tv_sec * 1000000000 + t->tv_nsec;
+}
+
+/* Is @st's file at least STALE_AGE_NS old by each of its times? */
+static bool old_enough(const struct stat *st)
+{
+	struct timespec now;
+	int64_t born = TIDE__MAX(ts_ns(&st->st_mtim), ts_ns(&st->st_ctim));
+
+	tide__os_wall_time(&now);
+	return ts_ns(&now) - born >= STALE_AGE_NS;
+}
+
+static bool same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino &&
+	       ts_ns(&a->st_ctim) == ts_ns(&b->st_ctim);
+}
+
+/*
+ * Remove the stale sockets in @dir and a stale one of our own pid.
+ *
+ * A pid names a process in one pid namespace only, and the directory may
+ * be shared across them (a container bind-mounting it): whether N.sock's
+ * pid lives here says nothing about its socket.  So a socket is stale
+ * when nobody listens on it (connect: ECONNREFUSED) and each of its times
+ * (mtime, ctime) is at least a second old by CLOCK_REALTIME: a younger one
+ * may be another process's between its bind() and listen().  The file is
+ * removed only if it is still the one probed (device, inode, ctime), which
+ * leaves a window of a few system calls for another cleaner to remove it
+ * and a new process to bind the name.  Symlinks and other files are never
+ * touched.
+ *
+ * Our own PID.sock (@self) is ours to replace at any age when nobody
+ * listens (take_over() made another copy of tide in this process close
+ * it).  One somebody listens on belongs to another process, one of
+ * another pid namespace with our pid there: left alone, -EADDRINUSE.  Not
+ * a socket: -EEXIST.  Out of descriptors or memory while probing it: that
+ * error.  getdents64 (tide__os_getdents), not opendir(): that would
+ * allocate outside os.c.
  */
 int tide__ctl_clean_dir(const char *dir, pid_t self)
 {
@@ -74,23 +147,29 @@ int tide__ctl_clean_dir(const char *dir, pid_t self)
 			unsigned short reclen;
 			const char *name = buf + off + 19;
 			pid_t pid = sock_pid(name);
-			struct stat st;
+			struct sockaddr_un sa;
+			struct stat st, again;
+			int p;
 
 			memcpy(&reclen, buf + off + 16, sizeof(reclen));
 			off += reclen;
-			if (!pid)
+			if (!pid || tide__os_lstatat(dfd, name, &st))
 				continue;
-			if (tide__os_lstatat(dfd, name, &st))
-				continue;
-			if (pid == self) {
-				if (!S_ISSOCK(st.st_mode)) {
+			if (!S_ISSOCK(st.st_mode)) {
+				if (pid == self)
 					r = -EEXIST;
-					continue;
-				}
-			} else if (!S_ISSOCK(st.st_mode) ||
-				   tide__os_pid_probe(pid) != -ESRCH) {
 				continue;
 			}
+			if ((pid != self && !old_enough(&st)) ||
+			    !name_addr(dir, name, &sa))
+				continue;
+			p = probe(&sa);
+			if (pid == self && (!p || tide__os_exhausted(p)))
+				r = p ? p : -EADDRINUSE;
+			if (p != -ECONNREFUSED ||
+			    tide__os_lstatat(dfd, name, &again) ||
+			    !same_file(&st, &again))
+				continue;
 			tide__os_unlinkat(dfd, name);
 		}
 	}

@@ -98,8 +98,9 @@ const char *tide__ctl_yield(struct ctl *c, const struct conn *k);
 
 /* ctl_dir.c: make @dir 0700 or check the one there; 0 or -errno. */
 int tide__ctl_check_dir(const char *dir);
-/* ctl_dir.c: remove dead processes' sockets in @dir (-EEXIST: @self's
- * PID.sock there is no socket). */
+/* ctl_dir.c: remove the stale sockets in @dir (nobody listens, 1 s old);
+ * -EEXIST: @self's PID.sock there is no socket; -EADDRINUSE: another
+ * process listens on it (see there). */
 int tide__ctl_clean_dir(const char *dir, pid_t self);
 /* ctl_dir.c: @dir's PID.sock for @pid into @sa; 0 or -ENAMETOOLONG. */
 struct sockaddr_un;

@@ -239,8 +239,12 @@ static void accept_some(struct ctl *c)
 		if (fd < 0) {
 			if (fd == -EINTR || fd == -ECONNABORTED)
 				continue;
-			if (fd == -EMFILE || fd == -ENFILE || fd == -ENOBUFS ||
-			    fd == -ENOMEM)
+			/*
+			 * Out of descriptors or memory, or any error that
+			 * may leave the connection queued: polling again at
+			 * once would spin.  EAGAIN: nothing queued.
+			 */
+			if (fd != -EAGAIN)
 				pause_listener(c, now + CTL_PAUSE_NS, false);
 			return;
 		}

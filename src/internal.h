@@ -308,9 +308,6 @@ pid_t tide__os_getpid(void);
 void tide__os_signals_block(sigset_t *old);
 void tide__os_signals_restore(const sigset_t *old);
 uid_t tide__os_geteuid(void);
-/* kill(pid, 0): 0 if @pid exists and may be signalled, -EPERM if it
- * exists and may not, -ESRCH if there is no such process. */
-int tide__os_pid_probe(pid_t pid);
 /* CLOCK_MONOTONIC in nanoseconds. */
 uint64_t tide__os_now_ns(void);
 /*
@@ -334,6 +331,9 @@ uint64_t tide__os_now_ns(void);
 /* Take @lock for writing, waiting at most @ms milliseconds, on the
  * monotonic clock where TIDE__WRLOCK_MONOTONIC; 0, or -ETIMEDOUT. */
 int tide__os_wrlock_wait(pthread_rwlock_t *lock, unsigned ms);
+struct timespec;
+/* CLOCK_REALTIME now, in *@ts: the clock of file times. */
+void tide__os_wall_time(struct timespec *ts);
 
 /* ---------------------------------------------------------------------
  * common.c

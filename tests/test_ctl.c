@@ -6,8 +6,10 @@
  */
 #include <grp.h>
 #include <poll.h>
+#include <sched.h>
 #include <semaphore.h>
 #include <stdatomic.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -474,6 +476,7 @@ TEST(sockets_of_dead_processes_are_removed_others_kept)
 	CHECK(!close(open(reg, O_CREAT | O_WRONLY, 0600)));
 	snprintf(live, sizeof(live), "%s/1.sock", dir);
 	CHECK(!close(open(live, O_CREAT | O_WRONLY, 0600)));
+	usleep(1200 * 1000); /* a socket younger than 1 s is kept */
 	listen_in(0, 0, 0);
 	CHECK(lstat(dead, &st) && errno == ENOENT);
 	CHECK(!lstat(lnk, &st) && S_ISLNK(st.st_mode));
@@ -3061,8 +3064,9 @@ static int cmp_long(const void *a, const void *b)
 }
 
 /*
- * The list is in pid order: sockets of 8 live pids (1, this process and 6
- * children that wait to be killed), made in descending order.  The
+ * The list is in pid order: sockets of 8 live pids (this process and 7
+ * children that wait to be killed), each served by its pid (the list
+ * shows no other), made in descending order.  The
  * directory's own order (what the list showed before) is the file
  * system's: newest first on tmpfs, by hash on ext4; sorted by chance once
  * in 40320 orders.
@@ -3072,35 +3076,57 @@ TEST(tidectl_lists_processes_in_pid_order)
 	enum { N = 8 };
 	char out[8192], name[64];
 	long pids[N], got[N + 1];
-	pid_t kids[N - 2];
-	int fds[N];
+	pid_t kids[N - 1];
+	int fds[1] = { -1 }, go[N - 1][2], done[N - 1][2];
 	const char *p = out;
 	int rows = 0, r;
 
 	find_tidectl();
 	make_dirs();
 	CHECK(!mkdir(dir, 0700) || errno == EEXIST);
-	pids[0] = 1;
-	pids[1] = (long)getpid();
-	for (int i = 0; i < N - 2; i++) {
+	pids[0] = (long)getpid();
+	for (int i = 0; i < N - 1; i++) {
+		CHECK(!pipe(go[i]) && !pipe(done[i]));
 		kids[i] = fork();
 		CHECK(kids[i] >= 0);
 		if (!kids[i]) {
+			char c;
+
 			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			/* its own socket: the list shows only those */
+			if (read(go[i][0], &c, 1) != 1)
+				_exit(1);
+			snprintf(name, sizeof(name), "%d.sock", (int)getpid());
+			fds[0] = listen_named(name);
+			if (write(done[i][1], "d", 1) != 1)
+				_exit(1);
 			pause();
 			_exit(0);
 		}
-		pids[i + 2] = (long)kids[i];
+		pids[i + 1] = (long)kids[i];
 	}
 	qsort(pids, N, sizeof(pids[0]), cmp_long);
 	for (int i = N - 1; i >= 0; i--) {
-		snprintf(name, sizeof(name), "%ld.sock", pids[i]);
-		fds[i] = listen_named(name);
+		int k = 0;
+		char c;
+
+		if (pids[i] == (long)getpid()) {
+			snprintf(name, sizeof(name), "%ld.sock", pids[i]);
+			fds[0] = listen_named(name);
+			continue;
+		}
+		while (kids[k] != (pid_t)pids[i])
+			k++;
+		CHECK_EQ(write(go[k][1], "g", 1), 1);
+		CHECK_EQ(read(done[k][0], &c, 1), 1);
 	}
 	r = run_tidectl(out, "--json");
-	for (int i = 0; i < N; i++)
-		close(fds[i]);
-	for (int i = 0; i < N - 2; i++) {
+	close(fds[0]);
+	for (int i = 0; i < N - 1; i++) {
+		close(go[i][0]);
+		close(go[i][1]);
+		close(done[i][0]);
+		close(done[i][1]);
 		kill(kids[i], SIGKILL);
 		waitpid(kids[i], NULL, 0);
 	}
@@ -3132,6 +3158,11 @@ static void *fake_copy_serve(void *arg)
 		return NULL;
 	n = read(fd, f->got, sizeof(f->got) - 1);
 	f->got[n > 0 ? n : 0] = 0;
+	/* One that gives way closes its socket first, as the shim's does. */
+	if (f->answer && !strncmp(f->answer, "ok\n", 3)) {
+		close(f->lfd);
+		f->lfd = -1;
+	}
 	if (f->answer && write(fd, f->answer, strlen(f->answer)) < 0)
 		th_note("fake copy: write: %s", strerror(errno));
 	if (!f->answer)
@@ -3199,7 +3230,7 @@ TEST(a_live_socket_of_this_process_is_kept_unless_it_yields)
 	listen_in(0, 0, 0);
 	CHECK(!pthread_join(f.t, NULL));
 	CHECK_STR(f.got, "yield\n");
-	close(f.lfd);
+	CHECK_EQ(f.lfd, -1);
 	raw("info\n", 5, out, sizeof(out));
 	snprintf(want, sizeof(want), "ok\npid=%d\n", (int)getpid());
 	CHECK(!strncmp(out, want, strlen(want)));
@@ -3208,6 +3239,378 @@ TEST(a_live_socket_of_this_process_is_kept_unless_it_yields)
 	CHECK_STR(out, "err EBUSY this process listens already\n");
 	tide_ctl_close();
 	remove_dirs();
+}
+
+/* ---- staleness, names served by another pid, planted files ------------ */
+
+/* A pid no process has in this namespace: one above pid_max. */
+static long pid_above_max(void)
+{
+	FILE *f = fopen("/proc/sys/kernel/pid_max", "re");
+	long max = 0;
+
+	CHECK(f);
+	CHECK(fscanf(f, "%ld", &max) == 1);
+	fclose(f);
+	CHECK(max > 0 && max < INT_MAX - 10);
+	return max + 1;
+}
+
+/* Past the listener's age rule: a socket file younger than 1 s is kept. */
+static void older_than_a_second(void)
+{
+	usleep(1200 * 1000);
+}
+
+/* The pid that serves the socket at @path (SO_PEERCRED); -errno. */
+static long served_by(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct ucred cr = { 0 };
+	socklen_t len = sizeof(cr);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	long r;
+
+	CHECK(fd >= 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)))
+		r = -errno;
+	else if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len))
+		r = -errno;
+	else
+		r = cr.pid;
+	close(fd);
+	return r;
+}
+
+/*
+ * A socket named after a pid this namespace does not have (its process
+ * lives in another pid namespace that shares the directory) is kept while
+ * somebody listens on it, however old.  It used to be removed, kill(pid, 0)
+ * saying ESRCH, and that process stayed deaf for good.
+ */
+TEST(a_live_socket_named_after_a_pid_not_seen_here_is_kept)
+{
+	char name[32], path[160];
+	int lfd;
+
+	make_dirs();
+	CHECK(!mkdir(dir, 0700));
+	snprintf(name, sizeof(name), "%ld.sock", pid_above_max());
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	lfd = listen_named(name);
+	older_than_a_second();
+	listen_in(0, 0, 0);
+	CHECK_EQ(access(path, F_OK), 0);
+	CHECK_EQ(served_by(path), getpid()); /* still its listener's */
+	close(lfd);
+	tide_ctl_close();
+	remove_dirs();
+}
+
+/*
+ * A socket is stale when nobody listens on it (connect: ECONNREFUSED) and
+ * it is older than 1 s, whatever its pid: one named after a live pid (a
+ * reused pid; pid 1 here) is removed (it used to stay for good), a younger
+ * one is kept (a socket between bind() and listen(); it used to be removed
+ * when its pid was not to be seen) until a listen after its first second.
+ */
+TEST(stale_means_nobody_listens_for_a_second_whatever_the_pid)
+{
+	char name[32], young[160], old[160];
+
+	make_dirs();
+	CHECK(!mkdir(dir, 0700));
+	bind_named("1.sock");
+	snprintf(old, sizeof(old), "%s/1.sock", dir);
+	older_than_a_second();
+	snprintf(name, sizeof(name), "%ld.sock", pid_above_max());
+	snprintf(young, sizeof(young), "%s/%s", dir, name);
+	bind_named(name);
+	listen_in(0, 0, 0);
+	CHECK_EQ(access(old, F_OK), -1);
+	CHECK_EQ(errno, ENOENT);
+	CHECK_EQ(access(young, F_OK), 0);
+	tide_ctl_close();
+	older_than_a_second();
+	listen_in(0, 0, 0);
+	CHECK_EQ(access(young, F_OK), -1);
+	CHECK_EQ(errno, ENOENT);
+	tide_ctl_close();
+	remove_dirs();
+}
+
+/*
+ * Our own PID.sock served by a live listener of another process (in
+ * another pid namespace its pid is ours) is left alone: tide_ctl_listen()
+ * fails at once with -EADDRINUSE.  It used to send that process "yield"
+ * and wait a second for its answer, then say -EBUSY.  Once nobody listens
+ * there the file is ours to replace, however young.
+ */
+TEST(our_name_served_by_another_process_is_eaddrinuse)
+{
+	char path[160], c;
+	int ready[2], hold[2];
+	pid_t parent = getpid(), child;
+	int64_t t0;
+
+	make_dirs();
+	CHECK(!mkdir(dir, 0700));
+	sock_path(path, sizeof(path), parent);
+	CHECK(!pipe(ready) && !pipe(hold));
+	child = fork();
+	CHECK(child >= 0);
+	if (!child) {
+		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+		close(ready[0]);
+		close(hold[1]);
+		if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s",
+				     path) >= sizeof(sa.sun_path))
+			_exit(1);
+		if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
+		    listen(fd, 8) || write(ready[1], "r", 1) != 1)
+			_exit(1);
+		while (read(hold[0], &c, 1) < 0 && errno == EINTR)
+			;
+		_exit(0);
+	}
+	close(ready[1]);
+	close(hold[0]);
+	CHECK_EQ(read(ready[0], &c, 1), 1);
+	t0 = ms_now();
+	CHECK_EQ(tide_ctl_listen(&(struct tide_ctl_config){
+			 .size = sizeof(struct tide_ctl_config), .dir = dir }),
+		 -EADDRINUSE);
+	CHECK_CMP(ms_now() - t0, <, 500);
+	CHECK_EQ(served_by(path), child);
+	CHECK_EQ(tide_ctl_fd(), -ENOTCONN);
+	close(hold[1]);
+	CHECK_EQ(waitpid(child, NULL, 0), child);
+	CHECK_EQ(served_by(path), -ECONNREFUSED);
+	listen_in(0, 0, 0);
+	CHECK_EQ(served_by(path), parent);
+	tide_ctl_close();
+	close(ready[0]);
+	remove_dirs();
+}
+
+/*
+ * The list shows a socket only when the pid it is named after serves it
+ * (SO_PEERCRED): not one that poses as pid 1, nor one whose backlog is
+ * full (it cannot be asked; the probe does not wait for it either, and
+ * says so on stderr).  Both used to be listed, with pid 1's command.
+ */
+TEST(tidectl_lists_a_socket_only_when_its_named_pid_serves_it)
+{
+	char out[8192], name[32], want[512];
+	int spoof, busy, fds[64], nfds = 0;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int64_t t0;
+
+	find_tidectl();
+	make_dirs();
+	listen_in(0, 0, 0);
+	spoof = listen_named("1.sock"); /* served by us, named after pid 1 */
+	snprintf(name, sizeof(name), "%d.sock", (int)getppid());
+	busy = listen_named(name);
+	CHECK(!listen(busy, 0));
+	CHECK((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", dir,
+			       name) < sizeof(sa.sun_path));
+	for (;;) {
+		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+
+		CHECK(fd >= 0 && nfds < 64);
+		fds[nfds++] = fd;
+		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+			CHECK_EQ(errno, EAGAIN);
+			break;
+		}
+	}
+	t0 = ms_now();
+	CHECK_EQ(run_tidectl(out, "--json"), 0);
+	CHECK_CMP(ms_now() - t0, <, 2000);
+	th_note("%s", out);
+	snprintf(want, sizeof(want),
+		 "tidectl: %s/%s: busy (its backlog is full): not listed\n"
+		 "[{\"pid\":%d,\"uid\":%u,\"command\":\"%s\","
+		 "\"socket\":\"%s/%d.sock\"}]\n",
+		 dir, name, (int)getpid(), (unsigned)geteuid(), comm(), dir,
+		 (int)getpid());
+	CHECK_STR(out, want);
+	for (int i = 0; i < nfds; i++)
+		close(fds[i]);
+	close(busy);
+	close(spoof);
+	tide_ctl_close();
+	remove_dirs();
+}
+
+/*
+ * Run @fn in a child with a mount namespace of its own and a tmpfs on
+ * /run, so that /run/tide and /run/user are the test's; skipped when the
+ * machine does not let us (no root, no user namespaces).
+ */
+static void with_own_run(void (*fn)(void *))
+{
+	char out[16384];
+	int status = th_fork(fn, NULL, out, sizeof(out));
+
+	printf("%s", out);
+	if (WIFEXITED(status) && WEXITSTATUS(status) == TH_SKIP_CODE)
+		SKIP("no mount namespace: %s", out);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+static void own_run(void)
+{
+	if (unshare(CLONE_NEWNS))
+		SKIP("unshare(CLONE_NEWNS): %s", strerror(errno));
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
+	    mount("tmpfs", "/run", "tmpfs", 0, "mode=0755"))
+		SKIP("mount: %s", strerror(errno));
+}
+
+/* Bind a socket at @path, nobody listening (left there). */
+static void bind_named_at(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	CHECK(fd >= 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	CHECK(!bind(fd, (struct sockaddr *)&sa, sizeof(sa)));
+	close(fd);
+}
+
+/* A socket at @path with a listener in a child that lives until @hold. */
+static pid_t foreign_listener(const char *path, int hold[2])
+{
+	int ready[2];
+	char c;
+	pid_t pid;
+
+	CHECK(!pipe(ready) && !pipe(hold));
+	pid = fork();
+	CHECK(pid >= 0);
+	if (!pid) {
+		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+		close(ready[0]);
+		close(hold[1]);
+		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+		if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
+		    listen(fd, 8) || write(ready[1], "r", 1) != 1)
+			_exit(1);
+		while (read(hold[0], &c, 1) < 0 && errno == EINTR)
+			;
+		_exit(0);
+	}
+	close(ready[1]);
+	close(hold[0]);
+	CHECK_EQ(read(ready[0], &c, 1), 1);
+	close(ready[0]);
+	return pid;
+}
+
+static void planted_child(void *arg)
+{
+	char out[8192], plant[64], real[64], want[512], pid[16];
+	const char *kinds[] = { "file", "symlink", "stale", "foreign" };
+	struct tide_ctl_config cfg = { .size = sizeof(cfg),
+				       .dir = "/run/tide" };
+	int hold[2];
+	pid_t other;
+
+	(void)arg;
+	own_run();
+	CHECK(!mkdir("/run/plant", 0700) && !mkdir("/run/plant/tide", 0700));
+	CHECK(!setenv("XDG_RUNTIME_DIR", "/run/plant", 1));
+	CHECK(!unsetenv("TIDE_CTL_DIR"));
+	CHECK_EQ(tide_ctl_listen(&cfg), 0);
+	snprintf(pid, sizeof(pid), "%d", (int)getpid());
+	snprintf(plant, sizeof(plant), "/run/plant/tide/%d.sock",
+		 (int)getpid());
+	snprintf(real, sizeof(real), "/run/tide/%d.sock", (int)getpid());
+	for (unsigned i = 0; i < 4; i++) {
+		other = 0;
+		if (i == 0)
+			CHECK(!close(open(plant, O_CREAT | O_WRONLY, 0600)));
+		else if (i == 1)
+			CHECK(!symlink(real, plant));
+		else if (i == 2)
+			bind_named_at(plant);
+		else
+			other = foreign_listener(plant, hold);
+		CHECK_EQ(
+			run_tidectl_as(-1, out, sizeof(out), pid, "drop", NULL),
+			0);
+		th_note("%s: %s", kinds[i], out);
+		CHECK(strstr(out, "freed"));
+		if (other) {
+			close(hold[1]);
+			CHECK_EQ(waitpid(other, NULL, 0), other);
+		}
+		if (i < 3)
+			CHECK(!unlink(plant));
+	}
+	/* Nothing served by the pid: fail, naming what was skipped. */
+	tide_ctl_close();
+	CHECK(!unlink(plant)); /* the foreign one, nobody listens now */
+	CHECK(!close(open(plant, O_CREAT | O_WRONLY, 0600)));
+	bind_named_at(real);
+	CHECK_EQ(run_tidectl_as(-1, out, sizeof(out), pid, NULL), 1);
+	snprintf(want, sizeof(want),
+		 "tidectl: %s is not a socket: refused; %s: nobody listens "
+		 "(stale socket)\n",
+		 plant, real);
+	CHECK_STR(out, want);
+	_exit(0);
+}
+
+/*
+ * Root's tidectl PID looks in $XDG_RUNTIME_DIR/tide, /run/tide, then
+ * /run/user/ * /tide.  What is planted under the pid's name in an earlier
+ * directory (a file, a symlink, a socket nobody listens on, one served by
+ * another pid: any user can make /run/user/UID/tide/PID.sock) is skipped
+ * and the process's own socket in a later one is reached.  tidectl used
+ * to stop at the first name it found and fail.
+ */
+TEST(tidectl_skips_what_is_planted_before_the_real_socket)
+{
+	find_tidectl();
+	with_own_run(planted_child);
+}
+
+static void xdg_child(void *arg)
+{
+	char path[96];
+
+	(void)arg;
+	own_run();
+	CHECK(!mkdir("/run/xdg", 0700));
+	CHECK(!chown("/run/xdg", 65534, 65534));
+	CHECK(!setenv("XDG_RUNTIME_DIR", "/run/xdg", 1));
+	CHECK_EQ(tide_ctl_listen(NULL), 0);
+	snprintf(path, sizeof(path), "/run/tide/%d.sock", (int)getpid());
+	CHECK_EQ(served_by(path), getpid());
+	CHECK_EQ(access("/run/xdg/tide", F_OK), -1);
+	tide_ctl_close();
+	_exit(0);
+}
+
+/*
+ * $XDG_RUNTIME_DIR of another user (a su or sudo that kept the
+ * environment) is not used: the socket goes to /run/tide, as with no
+ * $XDG_RUNTIME_DIR.  It used to make its tide directory there.
+ */
+TEST(an_xdg_runtime_dir_of_another_user_is_not_used)
+{
+	if (geteuid())
+		SKIP("needs root to own a directory of another uid");
+	with_own_run(xdg_child);
 }
 
 RUN_TESTS(
@@ -3262,4 +3665,10 @@ RUN_TESTS(
 	T(tidectl_lists_only_sockets_named_by_plain_digits),
 	T(tidectl_list_leaves_out_sockets_nobody_listens_on),
 	T(tidectl_lists_processes_in_pid_order),
-	T(a_live_socket_of_this_process_is_kept_unless_it_yields))
+	T(a_live_socket_of_this_process_is_kept_unless_it_yields),
+	T(a_live_socket_named_after_a_pid_not_seen_here_is_kept),
+	T(stale_means_nobody_listens_for_a_second_whatever_the_pid),
+	T(our_name_served_by_another_process_is_eaddrinuse),
+	T(tidectl_lists_a_socket_only_when_its_named_pid_serves_it),
+	T(tidectl_skips_what_is_planted_before_the_real_socket),
+	T(an_xdg_runtime_dir_of_another_user_is_not_used))

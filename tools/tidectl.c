@@ -125,45 +125,50 @@ static bool pid_alive(pid_t pid)
 	return !kill(pid, 0) || errno != ESRCH;
 }
 
-/*
- * The socket of @pid: its path in @path.  Exits with a message when there
- * is none or when a candidate is not a socket.
- */
-static void find_socket(pid_t pid, char *path, size_t size)
-{
-	char denied[PATH_MAX] = "";
-	struct stat st;
+/* What connect_pid() skipped, for its error ("A; B"). */
+static char skipped[2048];
+static int nskipped;
+static bool skipped_timeouts_only = true;
 
-	for (int i = 0; i < ndirs; i++) {
-		if ((size_t)snprintf(path, size, "%s/%d.sock", dirs[i],
-				     (int)pid) >= size)
-			continue;
-		if (lstat(path, &st)) {
-			/* A directory we may not search: the socket may be
-			 * there, or not (another directory may have it). */
-			if (errno == EACCES && !denied[0])
-				snprintf(denied, sizeof(denied), "%s", path);
-			continue;
-		}
-		if (S_ISLNK(st.st_mode))
-			die(EXIT_FAIL, "%s is a symlink: not followed", path);
-		if (!S_ISSOCK(st.st_mode))
-			die(EXIT_FAIL, "%s is not a socket: refused", path);
-		return;
+static void skip(bool timeout, const char *fmt, ...)
+{
+	size_t len = strlen(skipped);
+	va_list ap;
+
+	if (len && len + 2 < sizeof(skipped)) {
+		memcpy(skipped + len, "; ", 3);
+		len += 2;
 	}
-	/* The pid first: a directory we may not search hides the sockets
-	 * of processes that do not exist too. */
-	if (!pid_alive(pid))
-		die(EXIT_FAIL, "no process %d", (int)pid);
-	if (denied[0])
-		die(EXIT_FAIL,
-		    "%s: permission denied (the socket directory belongs to "
-		    "another user)",
-		    denied);
-	die(EXIT_FAIL,
-	    "process %d has no control socket (it did not call "
-	    "tide_ctl_listen(), or runs without TIDE_CONTROL=1)",
-	    (int)pid);
+	va_start(ap, fmt);
+	vsnprintf(skipped + len, sizeof(skipped) - len, fmt, ap);
+	va_end(ap);
+	nskipped++;
+	if (!timeout)
+		skipped_timeouts_only = false;
+}
+
+/*
+ * The directories in the order to try them for @pid: those owned by the
+ * uid that owns /proc/PID (the process's) first, the rest as found.
+ */
+static int order_dirs(pid_t pid, int *order)
+{
+	char proc[32];
+	struct stat st, ds;
+	bool known;
+	int n = 0;
+
+	snprintf(proc, sizeof(proc), "/proc/%d", (int)pid);
+	known = !stat(proc, &st);
+	for (int pass = 0; pass < 2; pass++)
+		for (int i = 0; i < ndirs; i++) {
+			bool mine = known && !stat(dirs[i], &ds) &&
+				    ds.st_uid == st.st_uid;
+
+			if (mine == !pass)
+				order[n++] = i;
+		}
+	return n;
 }
 
 static void no_answer(pid_t pid) __attribute__((noreturn));
@@ -180,6 +185,113 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/*
+ * Connect to the socket at @path served by @pid: the descriptor, or -1
+ * with the reason noted (skip()).  connect() and send() wait for a server
+ * whose listen backlog is full (a stuck process) until the timeout, not
+ * forever: then they fail with EAGAIN.
+ */
+static int try_socket(pid_t pid, const char *path, int64_t deadline)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct timeval tv = { .tv_sec = timeout_ms / 1000,
+			      .tv_usec = timeout_ms % 1000 * 1000 };
+	struct ucred cr = { 0 };
+	socklen_t crlen = sizeof(cr);
+	struct stat st;
+	int fd;
+
+	if (lstat(path, &st))
+		return -1; /* ENOENT, EACCES: the caller's business */
+	if (S_ISLNK(st.st_mode)) {
+		skip(false, "%s is a symlink: not followed", path);
+		return -1;
+	}
+	if (!S_ISSOCK(st.st_mode)) {
+		skip(false, "%s is not a socket: refused", path);
+		return -1;
+	}
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -1;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		die(EXIT_FAIL, "socket: %s", strerror(errno));
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)))
+		die(EXIT_FAIL, "setsockopt: %s", strerror(errno));
+	while (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		if (errno == EINTR && now_ms() < deadline)
+			continue;
+		if (errno == EAGAIN || errno == EINTR)
+			skip(true, "%s: no answer within %d ms", path,
+			     timeout_ms);
+		else if (errno == EACCES || errno == EPERM)
+			skip(false, "%s: permission denied", path);
+		else if (errno == ECONNREFUSED)
+			skip(false, "%s: nobody listens (stale socket%s)", path,
+			     pid_alive(pid) ? "" : ", the process is gone");
+		else
+			skip(false, "%s: %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &crlen) ||
+	    cr.pid != pid) {
+		skip(false, "%s is served by pid %d, not %d: refused", path,
+		     (int)cr.pid, (int)pid);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * A connection to @pid's control socket, or an exit.  Each directory's
+ * PID.sock in turn (order_dirs()): one that is a symlink, not a socket,
+ * that nobody listens on, that does not answer or that is served by
+ * another pid is skipped (another user may have put it there: anybody
+ * can make /run/user/UID/tide/PID.sock); the first served by @pid is
+ * taken.  None: exit, saying what was skipped.
+ */
+static int connect_pid(pid_t pid, int64_t deadline)
+{
+	char path[PATH_MAX], denied[PATH_MAX] = "";
+	int order[MAX_DIRS], n = order_dirs(pid, order);
+	struct stat st;
+
+	for (int i = 0; i < n; i++) {
+		int fd;
+
+		if ((size_t)snprintf(path, sizeof(path), "%s/%d.sock",
+				     dirs[order[i]], (int)pid) >= sizeof(path))
+			continue;
+		/* A directory we may not search: the socket may be there,
+		 * or not (another directory may have it). */
+		if (lstat(path, &st) && errno == EACCES && !denied[0])
+			snprintf(denied, sizeof(denied), "%s", path);
+		fd = try_socket(pid, path, deadline);
+		if (fd >= 0)
+			return fd;
+	}
+	if (nskipped == 1 && skipped_timeouts_only)
+		no_answer(pid);
+	if (nskipped)
+		die(EXIT_FAIL, "%s", skipped);
+	/* The pid first: a directory we may not search hides the sockets
+	 * of processes that do not exist too. */
+	if (!pid_alive(pid))
+		die(EXIT_FAIL, "no process %d", (int)pid);
+	if (denied[0])
+		die(EXIT_FAIL,
+		    "%s: permission denied (the socket directory belongs to "
+		    "another user)",
+		    denied);
+	die(EXIT_FAIL,
+	    "process %d has no control socket (it did not call "
+	    "tide_ctl_listen(), or runs without TIDE_CONTROL=1)",
+	    (int)pid);
+}
+
 /* Send @req to @pid; the reply's body (after "ok") or an exit. */
 /*
  * Send @req to @pid and read the answer's body into @rep.  Failures end the
@@ -189,44 +301,12 @@ static int64_t now_ms(void)
 static bool request_ex(pid_t pid, const char *req, struct reply *rep,
 		       bool optional)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct ucred cr = { 0 };
-	socklen_t crlen = sizeof(cr);
 	size_t cap = 4096, len = 0, reqlen = strlen(req), off = 0;
 	int64_t deadline = now_ms() + timeout_ms;
-	struct timeval tv = { .tv_sec = timeout_ms / 1000,
-			      .tv_usec = timeout_ms % 1000 * 1000 };
 	char *buf, *nl;
 	int fd;
 
-	find_socket(pid, sa.sun_path, sizeof(sa.sun_path));
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		die(EXIT_FAIL, "socket: %s", strerror(errno));
-	/*
-	 * connect() and send() wait for a server whose listen backlog is
-	 * full (a stuck process) until this timeout, not forever: then they
-	 * fail with EAGAIN.
-	 */
-	if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)))
-		die(EXIT_FAIL, "setsockopt: %s", strerror(errno));
-	while (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
-		if (errno == EINTR && now_ms() < deadline)
-			continue;
-		if (errno == EAGAIN || errno == EINTR)
-			no_answer(pid);
-		if (errno == EACCES || errno == EPERM)
-			die(EXIT_FAIL, "%s: permission denied", sa.sun_path);
-		if (errno == ECONNREFUSED)
-			die(EXIT_FAIL, "%s: nobody listens (stale socket%s)",
-			    sa.sun_path,
-			    pid_alive(pid) ? "" : ", the process is gone");
-		die(EXIT_FAIL, "%s: %s", sa.sun_path, strerror(errno));
-	}
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &crlen) ||
-	    cr.pid != pid)
-		die(EXIT_FAIL, "%s is served by pid %d, not %d: refused",
-		    sa.sun_path, (int)cr.pid, (int)pid);
+	fd = connect_pid(pid, deadline);
 	while (off < reqlen) {
 		ssize_t n = send(fd, req + off, reqlen - off, MSG_NOSIGNAL);
 
@@ -451,35 +531,50 @@ static int pid_named(const struct dirent *de)
 }
 
 /*
- * Does anybody listen on the socket at @path?  One non-blocking connect:
- * ECONNREFUSED is a socket nobody listens on (a process that exec'd a
- * program without tide, one that closed its listener and died before
- * removing the file, one between bind() and listen()); ENOENT, one just
- * removed.  Anything else (a connection, a full backlog, no permission)
- * may be a listener and is listed.  A connection made is closed at once:
- * the server sees an empty request and answers nothing anyone reads.
+ * Is the socket at @path served by @pid?  One non-blocking connect, so a
+ * busy server does not hold the list up, and SO_PEERCRED's pid compared
+ * with the one in the name: any user can name a socket after any live
+ * process.  Not listed: ECONNREFUSED (nobody listens: a process that
+ * exec'd a program without tide, one that closed its listener and died
+ * before removing the file, one between bind() and listen()), ENOENT
+ * (just removed), another pid, and what cannot be checked: a full
+ * backlog or no permission to connect, said on stderr.  A connection
+ * made is closed at once: the server sees an empty request and answers
+ * nothing anyone reads.
  */
-static bool listening(const char *path)
+static bool served_by(const char *path, pid_t pid)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct ucred cr = { 0 };
+	socklen_t crlen = sizeof(cr);
 	int fd, r;
 
 	if (strlen(path) >= sizeof(sa.sun_path))
-		return true;
+		return false;
 	memcpy(sa.sun_path, path, strlen(path) + 1);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
-		return true;
+		die(EXIT_FAIL, "socket: %s", strerror(errno));
 	do
 		r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
 	while (r && errno == EINTR);
 	if (r)
 		r = errno;
+	else if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &crlen))
+		r = errno;
 	close(fd);
-	return r != ECONNREFUSED && r != ENOENT;
+	if (r == EAGAIN)
+		fprintf(stderr,
+			"tidectl: %s: busy (its backlog is full): not "
+			"listed\n",
+			path);
+	else if (r == EACCES || r == EPERM)
+		fprintf(stderr, "tidectl: %s: permission denied: not listed\n",
+			path);
+	return !r && cr.pid == pid;
 }
 
-/* Each directory's processes in pid order, those that listen. */
+/* Each directory's processes in pid order, those that serve their socket. */
 static int cmd_list(void)
 {
 	int n = 0;
@@ -509,7 +604,8 @@ static int cmd_list(void)
 				 de[j]->d_name);
 			free(de[j]);
 			if (lstat(path, &st) || !S_ISSOCK(st.st_mode) ||
-			    !pid_alive((pid_t)pid) || !listening(path))
+			    !pid_alive((pid_t)pid) ||
+			    !served_by(path, (pid_t)pid))
 				continue;
 			snprintf(proc, sizeof(proc), "/proc/%ld/comm", pid);
 			f = fopen(proc, "re");

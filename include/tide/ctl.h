@@ -43,7 +43,8 @@ struct tide_monitor;
  *	its own must be zero (else -E2BIG), so old and new callers both work.
  * @dir: directory of the socket, an absolute path (else -EINVAL); NULL
  *	means $XDG_RUNTIME_DIR/tide when $XDG_RUNTIME_DIR is an absolute
- *	path, else /run/tide.  Created with
+ *	path and not a directory of another user (and not in a setuid
+ *	program: secure_getenv()), else /run/tide.  Created with
  *	mode 0700 when missing (its parent must exist); refused when it is a
  *	symlink, not a directory, not owned by the effective uid or not
  *	exactly mode 0700.
@@ -76,9 +77,11 @@ struct tide_ctl_config {
  * tide_ctl_listen() - start serving the control socket of this process.
  * @cfg: configuration, or NULL for the defaults.
  *
- * Creates the directory if needed, removes sockets of processes that no
- * longer exist (PID.sock whose PID is dead; only sockets, never symlinks or
- * other files), binds PID.sock (an existing PID.sock that is not a socket is
+ * Creates the directory if needed, removes stale sockets (N.sock that
+ * nobody listens on and that is at least a second old, whatever N: a pid
+ * means nothing in another pid namespace sharing the directory; only
+ * sockets, never symlinks or other files), binds PID.sock (an existing
+ * PID.sock that is not a socket, or that another process listens on, is
  * left alone and the call fails) and starts serving: in its own thread with
  * every signal blocked, or through tide_ctl_fd() / tide_ctl_dispatch() with
  * %TIDE_CTL_DISPATCH.  One listener per process, also across copies of
@@ -98,6 +101,8 @@ struct tide_ctl_config {
  * -EINVAL (bad @cfg, a relative @cfg->dir), -ENAMETOOLONG (path too long for a socket address),
  * -ENOTDIR (the directory is a symlink or not a directory), -EPERM (it has
  * the wrong owner or mode), -EEXIST (PID.sock exists and is not a socket),
+ * -EADDRINUSE (another process listens on PID.sock: one of another pid
+ * namespace sharing the directory, whose pid there is ours),
  * -ENOMEM, -EMFILE or -ENFILE (out of file descriptors), or another -errno
  * from the system calls.  On failure nothing is left behind.
  */
