@@ -282,7 +282,8 @@ static void fork_handlers_first(void)
 static void report(int ctl_err)
 {
 	struct tide_monitor_limit lim;
-	char where[600] = "", names[128], ctl[160] = "";
+	char where[600] = "", names[128], ctl[160] = "", marks[64];
+	unsigned used = tide_monitor_source(mon);
 
 	if (tide_monitor_limit(mon, &lim))
 		memset(&lim, 0, sizeof(lim));
@@ -291,18 +292,24 @@ static void report(int ctl_err)
 	else if (lim.dir[0] || lim.file[0])
 		snprintf(where, sizeof(where), " (%s%s%s)", lim.dir,
 			 lim.dir[0] ? "/" : "", lim.file);
-	tide__preload_source_names(tide_monitor_source(mon), names,
-				   sizeof(names));
+	tide__preload_source_names(used, names, sizeof(names));
+	/* as tide-run --show: only these use watermarks; a 0 would be false */
+	if (used &
+	    (TIDE_SOURCE_CGROUP1 | TIDE_SOURCE_CGROUP2 | TIDE_SOURCE_BUDGET))
+		snprintf(marks, sizeof(marks), "high %llu, low %llu",
+			 (unsigned long long)lim.high,
+			 (unsigned long long)lim.low);
+	else
+		snprintf(marks, sizeof(marks),
+			 "high -, low - (no watermark source)");
 	if (control && ctl_err)
 		snprintf(ctl, sizeof(ctl), ", no control socket (%s)",
 			 strerror(-ctl_err));
 	else if (control)
 		snprintf(ctl, sizeof(ctl), ", control socket on");
-	say("pid %d: sources %s, limit %llu%s, high %llu, low %llu, "
-	    "allocator %s%s",
+	say("pid %d: sources %s, limit %llu%s, %s, allocator %s%s",
 	    (int)tide__os_getpid(), names, (unsigned long long)lim.limit, where,
-	    (unsigned long long)lim.high, (unsigned long long)lim.low,
-	    tide_purge_allocator(), ctl);
+	    marks, tide_purge_allocator(), ctl);
 }
 
 __attribute__((constructor)) static void preload_init(void)

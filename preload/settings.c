@@ -167,6 +167,9 @@ __attribute__((format(printf, 3, 4))) static void warn(char *msg, size_t size,
 	va_end(ap);
 }
 
+#define UNDER_FLOOR "under 1 MiB, usage is always above it"
+#define LIMIT_FOUND "(the limit found from the cgroups is used)"
+
 int tide__preload_resolve(const struct tide__preload_settings *s,
 			  struct tide_monitor_config *cfg, char *msg,
 			  size_t size)
@@ -185,9 +188,13 @@ int tide__preload_resolve(const struct tide__preload_settings *s,
 	 */
 	if (cfg->limit >= TIDE__NO_LIMIT) {
 		warn(msg, size,
-		     "TIDE_LIMIT=%s ignored: 1 EiB or more means no limit "
-		     "(the limit found from the cgroups is used)",
-		     s->limit.text ? s->limit.text : "?");
+		     "TIDE_LIMIT=%s ignored: 1 EiB or more means no limit %s",
+		     s->limit.text ? s->limit.text : "?", LIMIT_FOUND);
+		cfg->limit = 0;
+	}
+	if (cfg->limit && cfg->limit < TIDE__PRELOAD_FLOOR) {
+		warn(msg, size, "TIDE_LIMIT=%s ignored: " UNDER_FLOOR " %s",
+		     s->limit.text ? s->limit.text : "?", LIMIT_FOUND);
 		cfg->limit = 0;
 	}
 	/* watermarks are checked against the limit: find it */
@@ -221,6 +228,12 @@ int tide__preload_resolve(const struct tide__preload_settings *s,
 				 s->limit.pct);
 			return -EINVAL;
 		}
+		if (s->limit.pct && cfg->limit < TIDE__PRELOAD_FLOOR) {
+			warn(msg, size,
+			     "TIDE_LIMIT=%s ignored: " UNDER_FLOOR " %s",
+			     s->limit.text ? s->limit.text : "?", LIMIT_FOUND);
+			cfg->limit = 0;
+		}
 	}
 	if (cfg->limit)
 		base = cfg->limit;
@@ -237,6 +250,33 @@ int tide__preload_resolve(const struct tide__preload_settings *s,
 			"TIDE_LOW (%llu bytes) is above TIDE_HIGH (%llu bytes)",
 			(unsigned long long)low, (unsigned long long)high);
 		return -EINVAL;
+	}
+	/*
+	 * Usage never gets under TIDE__PRELOAD_FLOOR: reclaim would start
+	 * and never end (settings.h).  The default is used.
+	 */
+	if (high && high < TIDE__PRELOAD_FLOOR) {
+		if (base)
+			warn(msg, size,
+			     "TIDE_HIGH=%s ignored: " UNDER_FLOOR
+			     " (the default, 3/4 of the limit, is used: %llu "
+			     "bytes)",
+			     s->high.text ? s->high.text : "?",
+			     (unsigned long long)tide__default_high(base));
+		else
+			warn(msg, size,
+			     "TIDE_HIGH=%s ignored: " UNDER_FLOOR
+			     " (no limit found: no high watermark is used)",
+			     s->high.text ? s->high.text : "?");
+		high = 0;
+		high_ignored = base != 0;
+	}
+	if (low && low < TIDE__PRELOAD_FLOOR) {
+		warn(msg, size,
+		     "TIDE_LOW=%s ignored: " UNDER_FLOOR
+		     " (the default is used)",
+		     s->low.text ? s->low.text : "?");
+		low = 0;
 	}
 	/*
 	 * Usage never passes the limit: a high watermark there never fires

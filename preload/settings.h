@@ -60,6 +60,15 @@ int tide__preload_settings_read(struct tide__preload_settings *ret, char *msg,
 int tide__preload_size_resolve(const struct tide__preload_size *s,
 			       uint64_t limit, uint64_t *ret);
 
+/*
+ * A limit or watermark under this cannot be meant: no program that loads
+ * the shim (the loader, libc, the shim and its monitor's thread) is
+ * resident in less (a dash with the shim: 1.8 MiB), so usage would always
+ * be above it and reclaim would run without end (TIDE_LIMIT=1 made the
+ * monitor spin at 4% of a CPU).  Such a setting is ignored with a warning.
+ */
+#define TIDE__PRELOAD_FLOOR (UINT64_C(1) << 20)
+
 struct tide_monitor_config;
 
 /*
@@ -72,7 +81,8 @@ struct tide_monitor_config;
  * @msg (one line, "; " between two): TIDE_LIMIT of 1 EiB or more (the
  * monitor's "no limit"), TIDE_HIGH not below the limit (then also a
  * TIDE_LOW above the default high watermark), TIDE_LOW without TIDE_HIGH
- * where no limit is found.  Return: 0, @msg empty or the warning;
+ * where no limit is found, and a limit or watermark (resolved) under
+ * TIDE__PRELOAD_FLOOR.  Return: 0, @msg empty or the warning;
  * -EINVAL with the reason in @msg (cut to @size); or the first monitor's
  * creation error, @msg empty.
  */

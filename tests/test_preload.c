@@ -10,14 +10,17 @@
  * the FIFO once the frees are done and asks again until the figure falls
  * (or a deadline passes).
  */
+#include <grp.h>
 #include <poll.h>
+#include <pwd.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 
 #include "harness.h"
 
 #ifndef TP_SHIM
-#error "built by preload/CMakeLists.txt with TP_SHIM, TP_RUN, TP_HOST"
+#error "built by preload/CMakeLists.txt with TP_SHIM, TP_RUN, TP_HOST, ..."
 #endif
 
 #define PYTHON "/usr/bin/python3"
@@ -949,7 +952,101 @@ TEST(a_limit_of_1_EiB_or_more_and_a_lone_low_without_limit_are_ignored)
 			 "and no TIDE_HIGH, so no source uses a low "
 			 "watermark\n");
 		CHECK(!strncmp(err, want, strlen(want)));
-		CHECK(strstr(err, ", limit 0, high 0, low 0, "));
+		CHECK(strstr(err, ", limit 0, high -, low - (no watermark "
+				  "source), "));
+	}
+}
+
+#define UNDER_1M(v, what) \
+	v " ignored: under 1 MiB, usage is always above it (" what ")"
+
+/*
+ * TIDE_LIMIT=1 or TIDE_HIGH=1K were taken: usage is always above them,
+ * so the monitor reclaimed without end (4% of a CPU).  A limit or a
+ * watermark under 1 MiB, resolved, is now ignored with one line.
+ */
+TEST(settings_under_1_MiB_are_ignored_with_one_line)
+{
+	/* no limit watcher under a sanitizer: see the tests above */
+	const char *src = sanitized() ?
+				  "TIDE_SOURCES=psi-cgroup,psi,budget,none" :
+				  "TIDE_SOURCES";
+	bool nums = !sanitized();
+	char err[2048], want[1024], *nl;
+	unsigned long long lim = found_limit();
+	int base = base_threads();
+
+	{
+		const char *env[] = { "TIDE_LIMIT=1", "TIDE_VERBOSE=1", src,
+				      NULL };
+
+		CHECK_EQ(host_env(env, err, sizeof(err)),
+			 base + shim_threads());
+		th_note("%s", err);
+		nl = strchr(err, '\n');
+		CHECK(nl);
+		*nl = '\0';
+		CHECK_STR(err, "tide-preload: " UNDER_1M(
+				       "TIDE_LIMIT=1",
+				       "the limit found from the cgroups is "
+				       "used"));
+		snprintf(want, sizeof(want), ", limit %llu", lim);
+		CHECK(strstr(nl + 1, want));
+		CHECK(strchr(nl + 1, '\n') && !strchr(nl + 1, '\n')[1]);
+	}
+	{
+		const char *env[] = { "TIDE_LIMIT=160M", "TIDE_HIGH=1K",
+				      "TIDE_VERBOSE=1", src, NULL };
+
+		CHECK_EQ(host_env(env, err, sizeof(err)),
+			 base + shim_threads());
+		th_note("%s", err);
+		nl = strchr(err, '\n');
+		CHECK(nl);
+		*nl = '\0';
+		CHECK_STR(err, "tide-preload: " UNDER_1M(
+				       "TIDE_HIGH=1K",
+				       "the default, 3/4 of the limit, is "
+				       "used: 125829120 bytes"));
+		CHECK(!nums ||
+		      strstr(nl + 1, ", limit 167772160 (TIDE_LIMIT), high "
+				     "125829120, low 104857600, "));
+		CHECK(!strstr(nl + 1, "budget"));
+	}
+	{
+		/* a percentage is checked once resolved: 1% of 80M */
+		const char *env[] = { "TIDE_LIMIT=80M",
+				      "TIDE_HIGH=60M",
+				      "TIDE_LOW=1%",
+				      "TIDE_VERBOSE=1",
+				      src,
+				      NULL };
+
+		CHECK_EQ(host_env(env, err, sizeof(err)),
+			 base + shim_threads());
+		th_note("%s", err);
+		nl = strchr(err, '\n');
+		CHECK(nl);
+		*nl = '\0';
+		CHECK_STR(err, "tide-preload: " UNDER_1M("TIDE_LOW=1%",
+							 "the default is "
+							 "used"));
+		CHECK(strstr(nl + 1, ", high 62914560, low 55050240, "));
+	}
+	{
+		/* 1 MiB itself is taken, quietly */
+		const char *env[] = { "TIDE_LIMIT=160M",
+				      "TIDE_HIGH=2M",
+				      "TIDE_LOW=1M",
+				      "TIDE_VERBOSE=1",
+				      src,
+				      NULL };
+
+		host_env(env, err, sizeof(err));
+		th_note("%s", err);
+		CHECK(!strncmp(err, "tide-preload: pid ", 18));
+		CHECK(strstr(err, ", high 2097152, low 1048576, "));
+		CHECK(strchr(err, '\n') && !strchr(err, '\n')[1]);
 	}
 }
 
@@ -986,6 +1083,12 @@ TEST(verbose_says_what_it_found)
 	CHECK(strstr(err, "tide-preload: pid "));
 	CHECK(strstr(err, ": sources none, limit "));
 	CHECK(strchr(err, '\n') && !strchr(err, '\n')[1]);
+	/*
+	 * No source of "none" uses watermarks: the line says so, as
+	 * tide-run --show does (it said "high 0, low 0").
+	 */
+	th_note("%s", err);
+	CHECK(strstr(err, ", high -, low - (no watermark source), allocator "));
 }
 
 /*
@@ -1035,15 +1138,22 @@ TEST(verbose_says_in_one_line_whether_the_control_socket_is_on)
 
 /* ---- tide-run ------------------------------------------------------------ */
 
-static int run_tool(char *const argv[], char *out, size_t osz, char *err,
-		    size_t esz)
+/* Run @argv with the environment changed by @env (see start()). */
+static int run_tool_env(char *const argv[], const char *const env[], char *out,
+			size_t osz, char *err, size_t esz)
 {
 	struct proc p = { 0 };
 
-	start(&p, argv, NULL);
+	start(&p, argv, env);
 	read_all(p.out, out, osz);
 	read_all(p.err, err, esz);
 	return finish(&p);
+}
+
+static int run_tool(char *const argv[], char *out, size_t osz, char *err,
+		    size_t esz)
+{
+	return run_tool_env(argv, NULL, out, osz, err, esz);
 }
 
 TEST(tide_run_option_errors_exit_2)
@@ -1235,6 +1345,307 @@ TEST(tide_run_warns_when_no_source_is_usable_and_still_runs)
 }
 
 /*
+ * "--high -- prog" took "--" as the value ("bad size '--'"); each option
+ * that needs a value now says it lacks one, however it is missing.
+ */
+TEST(tide_run_says_an_option_needs_a_value)
+{
+	static const char *const opts[] = { "--limit", "--high", "--low",
+					    "--sources" };
+	char out[4096], err[4096], want[256];
+
+	for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++) {
+		char *before_dd[] = { TP_RUN,  (char *)opts[i], "--",
+				      TP_HOST, "exit",		"0",
+				      NULL };
+		char *before_opt[] = { TP_RUN,	    (char *)opts[i],
+				       "--verbose", "--",
+				       TP_HOST,	    "exit",
+				       "0",	    NULL };
+		char *at_end[] = { TP_RUN, (char *)opts[i], NULL };
+
+		snprintf(want, sizeof(want),
+			 "tide-run: %s needs a value\n"
+			 "Try 'tide-run --help'.\n",
+			 opts[i]);
+		CHECK_EQ(
+			run_tool(before_dd, out, sizeof(out), err, sizeof(err)),
+			2);
+		CHECK_STR(err, want);
+		CHECK_STR(out, "");
+		CHECK_EQ(run_tool(before_opt, out, sizeof(out), err,
+				  sizeof(err)),
+			 2);
+		CHECK_STR(err, want);
+		CHECK_EQ(run_tool(at_end, out, sizeof(out), err, sizeof(err)),
+			 2);
+		CHECK_STR(err, want);
+	}
+}
+
+TEST(tide_run_version)
+{
+	char *argv[] = { TP_RUN, "--version", NULL };
+	char out[4096], err[4096];
+
+	CHECK_EQ(run_tool(argv, out, sizeof(out), err, sizeof(err)), 0);
+	CHECK_STR(out, "tide-run (tide) " TIDE_VERSION_STRING "\n");
+	CHECK_STR(err, "");
+}
+
+/* Write @text to @dir/@name, mode @mode; the path in @path. */
+static void write_file(const char *dir, const char *name, const char *text,
+		       mode_t mode, char *path, size_t size)
+{
+	int fd;
+
+	snprintf(path, size, "%s/%s", dir, name);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	CHECK(fd >= 0);
+	CHECK_EQ(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	CHECK(!close(fd));
+	CHECK(!chmod(path, mode));
+}
+
+/* Copy the file @from to @to, mode 0755. */
+static void copy_file(const char *from, const char *to)
+{
+	char buf[65536];
+	int in = open(from, O_RDONLY | O_CLOEXEC);
+	int fd = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755);
+	ssize_t n;
+
+	CHECK(in >= 0 && fd >= 0);
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		CHECK_EQ(write(fd, buf, (size_t)n), n);
+	CHECK(!n && !close(in) && !close(fd));
+}
+
+static void remove_dir(const char *dir)
+{
+	char cmd[PATH_MAX + 16];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	CHECK_EQ(system(cmd), 0);
+}
+
+/*
+ * A file the kernel cannot execute (ENOEXEC: here junk behind an ELF
+ * magic; a 32-bit program where the kernel has no ia32) went from
+ * execvp() to /bin/sh, with the shim loaded, and tide-run exited with
+ * sh's 2, its own usage error ('Syntax error: "(" unexpected').  Now:
+ * one line and 126, as shells do for a file found but not executable.
+ * PATH is searched with execvp()'s rules: past a file we may not
+ * execute (EACCES, kept: 126 if nothing else is found), and a script
+ * with a "#!" line still runs.
+ */
+TEST(tide_run_never_hands_a_program_to_sh)
+{
+	char dir[] = "/tmp/tide-run-XXXXXX", a[64], b[64], junk[128];
+	char path[160], out[4096], err[4096], want[256];
+
+	CHECK(mkdtemp(dir));
+	snprintf(a, sizeof(a), "%s/a", dir);
+	snprintf(b, sizeof(b), "%s/b", dir);
+	CHECK(!mkdir(a, 0755) && !mkdir(b, 0755));
+	write_file(a, "junk", "\177ELF\002\001\001garbage(x)\n", 0755, junk,
+		   sizeof(junk));
+	{
+		char *argv[] = { TP_RUN, junk, NULL };
+
+		CHECK_EQ(run_tool(argv, out, sizeof(out), err, sizeof(err)),
+			 126);
+		snprintf(want, sizeof(want),
+			 "tide-run: %s: cannot execute: Exec format error\n",
+			 junk);
+		CHECK_STR(err, want);
+		CHECK_STR(out, "");
+	}
+	snprintf(path, sizeof(path), "PATH=%s", a);
+	{
+		char *argv[] = { TP_RUN, "--control", "--", "junk", NULL };
+		const char *env[] = { path, NULL };
+
+		CHECK_EQ(run_tool_env(argv, env, out, sizeof(out), err,
+				      sizeof(err)),
+			 126);
+		CHECK_STR(err, "tide-run: junk: cannot execute: Exec format "
+			       "error\n");
+	}
+	/* "prog" in a/ is not executable: b/'s runs; alone, 126 */
+	write_file(a, "prog", "#!/bin/sh\nexit 5\n", 0644, junk, sizeof(junk));
+	snprintf(junk, sizeof(junk), "%s/prog", b);
+	CHECK(!symlink(TP_HOST, junk));
+	snprintf(path, sizeof(path), "PATH=%s::%s", a, b);
+	{
+		char *argv[] = { TP_RUN, "--", "prog", "exit", "7", NULL };
+		const char *env[] = { path, NULL };
+
+		CHECK_EQ(run_tool_env(argv, env, out, sizeof(out), err,
+				      sizeof(err)),
+			 7);
+		CHECK_STR(err, "");
+	}
+	snprintf(path, sizeof(path), "PATH=%s", a);
+	{
+		char *argv[] = { TP_RUN, "--", "prog", NULL };
+		const char *env[] = { path, NULL };
+
+		CHECK_EQ(run_tool_env(argv, env, out, sizeof(out), err,
+				      sizeof(err)),
+			 126);
+		CHECK_STR(err, "tide-run: prog: cannot execute: Permission "
+			       "denied\n");
+	}
+	{
+		/* not found anywhere: 127, as before */
+		char *argv[] = { TP_RUN, "--", "tide-no-such-program", NULL };
+		const char *env[] = { path, NULL };
+
+		CHECK_EQ(run_tool_env(argv, env, out, sizeof(out), err,
+				      sizeof(err)),
+			 127);
+		CHECK_STR(err, "tide-run: cannot run tide-no-such-program: No "
+			       "such file or directory\n");
+	}
+	/* a script with a "#!" line: the kernel runs it */
+	write_file(a, "script", "#!/bin/sh\nexit 9\n", 0755, junk,
+		   sizeof(junk));
+	{
+		char *argv[] = { TP_RUN, "--", "script", NULL };
+		const char *env[] = { path, NULL };
+
+		CHECK_EQ(run_tool_env(argv, env, out, sizeof(out), err,
+				      sizeof(err)),
+			 9);
+		CHECK_STR(err, "");
+	}
+	remove_dir(dir);
+}
+
+/*
+ * A statically linked program has no loader to read LD_PRELOAD: it ran
+ * unprotected without a word, even with --verbose.  Now one line says so,
+ * and it runs all the same, its exit status passed on.
+ */
+TEST(tide_run_says_a_static_program_runs_without_tide)
+{
+	char *argv[] = { TP_RUN,	 "--verbose", "--control", "--",
+			 TP_HOST_STATIC, "exit",      "7",	   NULL };
+	char out[4096], err[4096];
+
+	if (!TP_HOST_STATIC[0])
+		SKIP("no static libc here (libc.a): no static host built");
+	CHECK_EQ(run_tool(argv, out, sizeof(out), err, sizeof(err)), 7);
+	CHECK_STR(err, "tide-run: warning: " TP_HOST_STATIC
+		       " is statically linked: the shim cannot load; it runs "
+		       "without tide\n");
+	CHECK_STR(out, "threads 1\n");
+}
+
+/*
+ * Set-user-ID or set-group-ID to another user or group: the loader runs
+ * in secure-execution mode and ignores a preload path with a slash (and
+ * the shim's TIDE_* settings).  A copy of the host, owned by nobody,
+ * run as root.  Set-user-ID to ourselves changes nothing: the shim loads.
+ */
+TEST(tide_run_says_a_setuid_program_runs_without_tide)
+{
+	char dir[] = "/tmp/tide-run-XXXXXX", host[64], sane[64], want[256];
+	char out[4096], err[4096];
+	struct passwd *pw = getpwnam("nobody");
+	struct group *gr = getgrnam("nogroup");
+	struct statvfs vfs;
+	int base = base_threads();
+
+	if (geteuid())
+		SKIP("not root: cannot make a set-user-ID file of another "
+		     "user");
+	if (!pw || !gr || !pw->pw_uid || !gr->gr_gid)
+		SKIP("no user nobody or group nogroup here");
+	CHECK(mkdtemp(dir));
+	CHECK(!chmod(dir, 0755));
+	CHECK(!statvfs(dir, &vfs));
+	if (vfs.f_flag & ST_NOSUID) {
+		remove_dir(dir);
+		SKIP("/tmp is mounted nosuid");
+	}
+	snprintf(host, sizeof(host), "%s/host", dir);
+	copy_file(TP_HOST_PLAIN, host);
+	snprintf(sane, sizeof(sane), "%s/sane", dir);
+	copy_file(TP_HOST, sane);
+
+	{
+		char *argv[] = { TP_RUN, "--verbose", "--", host,
+				 "exit", "7",	      NULL };
+		char *argv_sane[] = { TP_RUN, "--verbose", "--", sane,
+				      "exit", "7",	   NULL };
+		static const struct {
+			bool uid;
+			mode_t mode;
+			const char *what;
+		} cases[] = {
+			{ true, 04755, "set-user-ID" },
+			{ false, 02755, "set-group-ID" },
+		};
+
+		for (size_t i = 0; i < 2; i++) {
+			CHECK(!chown(host, cases[i].uid ? pw->pw_uid : 0,
+				     cases[i].uid ? 0 : gr->gr_gid));
+			CHECK(!chmod(host, cases[i].mode));
+			CHECK_EQ(run_tool(argv, out, sizeof(out), err,
+					  sizeof(err)),
+				 7);
+			snprintf(want, sizeof(want),
+				 "tide-run: warning: %s is %s: the loader "
+				 "ignores LD_PRELOAD; it runs without tide\n",
+				 host, cases[i].what);
+			CHECK_STR(err, want);
+			CHECK_STR(out, "threads 1\n");
+		}
+		/* set-user-ID root, run by root: no change, the shim loads */
+		CHECK(!chmod(sane, 04755));
+		CHECK_EQ(
+			run_tool(argv_sane, out, sizeof(out), err, sizeof(err)),
+			7);
+		th_note("%s", err);
+		CHECK(!strncmp(err, "tide-preload: pid ", 18));
+		CHECK(strchr(err, '\n') && !strchr(err, '\n')[1]);
+		CHECK_EQ(count_threads(out), base + shim_threads());
+	}
+	remove_dir(dir);
+}
+
+/* tide-run's --limit, --high and --low set the variables: the same rule */
+TEST(tide_run_under_1_MiB_is_ignored_with_one_line)
+{
+	char out[4096], err[4096];
+
+	{
+		char *argv[] = { TP_RUN, "--limit", "160M", "--high",
+				 "1K",	 "--show",  NULL };
+
+		CHECK_EQ(run_tool(argv, out, sizeof(out), err, sizeof(err)), 0);
+		th_note("%s", out);
+		CHECK_STR(err, "tide-run: warning: " UNDER_1M(
+				       "TIDE_HIGH=1K",
+				       "the default, 3/4 of the limit, is "
+				       "used: 125829120 bytes") "\n");
+		CHECK(strstr(out, "\nhigh         125829120 (120.0 MiB)\n"));
+	}
+	{
+		char *argv[] = { TP_RUN, "--limit", "1",    "--sources", "none",
+				 "--",	 TP_HOST,   "exit", "7",	 NULL };
+
+		CHECK_EQ(run_tool(argv, out, sizeof(out), err, sizeof(err)), 7);
+		CHECK_STR(err, "tide-preload: " UNDER_1M(
+				       "TIDE_LIMIT=1",
+				       "the limit found from the cgroups is "
+				       "used") "\n");
+	}
+}
+
+/*
  * --show prints a working set only where a limit watcher reads one, and
  * watermarks only where a source uses them: for the others a "0" was
  * false (it said "working set 0" under a budget or psi alone).
@@ -1295,6 +1706,7 @@ RUN_TESTS(T(python_heap_given_back_after_pressure_event),
 	  T(low_above_the_default_high_is_a_bad_setting),
 	  T(a_high_watermark_not_below_the_limit_is_ignored_with_one_line),
 	  T(a_limit_of_1_EiB_or_more_and_a_lone_low_without_limit_are_ignored),
+	  T(settings_under_1_MiB_are_ignored_with_one_line),
 	  T(good_settings_start_a_monitor_quietly),
 	  T(verbose_says_what_it_found),
 	  T(verbose_says_in_one_line_whether_the_control_socket_is_on),
@@ -1303,4 +1715,9 @@ RUN_TESTS(T(python_heap_given_back_after_pressure_event),
 	  T(tide_run_help_and_show),
 	  T(tide_run_warns_when_no_source_is_usable_and_still_runs),
 	  T(tide_run_show_says_which_settings_are_ignored),
-	  T(tide_run_show_says_when_no_limit_is_watched))
+	  T(tide_run_show_says_when_no_limit_is_watched),
+	  T(tide_run_says_an_option_needs_a_value), T(tide_run_version),
+	  T(tide_run_never_hands_a_program_to_sh),
+	  T(tide_run_says_a_static_program_runs_without_tide),
+	  T(tide_run_says_a_setuid_program_runs_without_tide),
+	  T(tide_run_under_1_MiB_is_ignored_with_one_line))

@@ -6,21 +6,30 @@
  *   tide-run [--limit SIZE] [--high SIZE] [--low SIZE] [--sources LIST]
  *            [--control] [--verbose] [--no-inherit] -- PROGRAM [ARGS...]
  *   tide-run --show [options]
+ *   tide-run --version
  *
  * Checks every value as the shim will (preload/settings.c), sets the TIDE_*
- * variables, puts the shim first in $LD_PRELOAD and execs PROGRAM.  Exit
- * status: PROGRAM's; 2 for a usage error; 127 when PROGRAM cannot be run.
+ * variables, puts the shim first in $LD_PRELOAD and execs PROGRAM (searched
+ * in PATH as execvp() does, but never handed to /bin/sh).  Exit status:
+ * PROGRAM's; 2 for a usage error; 126 when PROGRAM is found but cannot be
+ * executed; 127 when it (or the shim) is not found.
  */
 #define _GNU_SOURCE
+#include <elf.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <link.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <tide/common.h>
 #include <tide/pressure.h>
 
 #include "settings.h"
@@ -52,11 +61,12 @@ static void usage(FILE *f)
 	      "  --no-inherit     programs PROGRAM execs run without the shim\n"
 	      "  --show           print the source and the effective limit "
 	      "found here\n"
-	      "  --help           this text\n\n"
+	      "  --help           this text\n"
+	      "  --version        print the version\n\n"
 	      "SIZE: bytes with an optional K, M, G or T suffix (1024-based), "
 	      "or N% of the\neffective limit (of --limit for --high and --low "
-	      "when given).\nExit status: PROGRAM's; 2 for a usage error; 127 "
-	      "when PROGRAM cannot be run.\n",
+	      "when given).\nExit status: PROGRAM's; 2 for a usage error; 126 "
+	      "when PROGRAM cannot be\nexecuted; 127 when it is not found.\n",
 	      f);
 }
 
@@ -233,6 +243,223 @@ static int show(void)
 	return 0;
 }
 
+/*
+ * The loader this program was linked with (its PT_INTERP), run directly as
+ * "ld.so PROGRAM": the loader has no PT_INTERP of its own yet reads
+ * LD_PRELOAD for the program it loads.  NULL if not found.
+ */
+static int first_interp(struct dl_phdr_info *info, size_t size, void *data)
+{
+	const char **ret = data;
+
+	for (unsigned i = 0; i < info->dlpi_phnum; i++)
+		if (info->dlpi_phdr[i].p_type == PT_INTERP) {
+			*ret = (const char *)(info->dlpi_addr +
+					      info->dlpi_phdr[i].p_vaddr);
+			break;
+		}
+	return 1; /* the first object is the program itself */
+}
+
+static bool is_own_loader(const struct stat *st)
+{
+	const char *interp = NULL;
+	struct stat ls;
+
+	dl_iterate_phdr(first_interp, &interp);
+	return interp && !stat(interp, &ls) && ls.st_dev == st->st_dev &&
+	       ls.st_ino == st->st_ino;
+}
+
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define ELF_NATIVE ELFDATA2LSB
+#else
+#define ELF_NATIVE ELFDATA2MSB
+#endif
+
+/*
+ * Is @fd an ELF executable without PT_INTERP: statically linked (static
+ * PIE too), so no loader runs and nothing reads LD_PRELOAD?  false for
+ * anything else, and for what cannot be read or is not of this machine's
+ * byte order (the kernel then decides).
+ */
+static bool elf_without_interp(int fd)
+{
+	union {
+		Elf64_Ehdr e64;
+		Elf32_Ehdr e32;
+	} h;
+	ssize_t n = pread(fd, &h, sizeof(h), 0);
+	uint64_t off;
+	size_t entsize;
+	unsigned num, type;
+
+	if (n < (ssize_t)sizeof(Elf32_Ehdr) ||
+	    memcmp(h.e64.e_ident, ELFMAG, SELFMAG) ||
+	    h.e64.e_ident[EI_DATA] != ELF_NATIVE)
+		return false;
+	if (h.e64.e_ident[EI_CLASS] == ELFCLASS64 &&
+	    n >= (ssize_t)sizeof(Elf64_Ehdr)) {
+		off = h.e64.e_phoff;
+		num = h.e64.e_phnum;
+		type = h.e64.e_type;
+		entsize = h.e64.e_phentsize == sizeof(Elf64_Phdr) ?
+				  sizeof(Elf64_Phdr) :
+				  0;
+	} else if (h.e64.e_ident[EI_CLASS] == ELFCLASS32) {
+		off = h.e32.e_phoff;
+		num = h.e32.e_phnum;
+		type = h.e32.e_type;
+		entsize = h.e32.e_phentsize == sizeof(Elf32_Phdr) ?
+				  sizeof(Elf32_Phdr) :
+				  0;
+	} else {
+		return false;
+	}
+	if ((type != ET_EXEC && type != ET_DYN) || !entsize || !num ||
+	    num >= PN_XNUM || off > (uint64_t)INT64_MAX / 2)
+		return false;
+	for (unsigned i = 0; i < num; i++) {
+		union {
+			Elf64_Phdr p64;
+			Elf32_Phdr p32;
+		} ph;
+		uint32_t pt;
+
+		if (pread(fd, &ph, entsize, (off_t)(off + i * entsize)) !=
+		    (ssize_t)entsize)
+			return false;
+		pt = entsize == sizeof(Elf64_Phdr) ? ph.p64.p_type :
+						     ph.p32.p_type;
+		if (pt == PT_INTERP)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Would exec of @path (@st) run in secure-execution mode, where the loader
+ * ignores a preload path with a slash (ld.so(8)), as tide-run's always
+ * is?  Set-user-ID to a user other than our real one, or set-group-ID to
+ * another group, unless the file system (nosuid) or no_new_privs turns
+ * those bits off.  The reason, or NULL.
+ */
+static const char *secure_exec(const char *path, const struct stat *st)
+{
+	bool suid = st->st_mode & S_ISUID && st->st_uid != getuid();
+	bool sgid =
+		(st->st_mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP) &&
+		st->st_gid != getgid();
+	struct statvfs vfs;
+
+	if (!suid && !sgid)
+		return NULL;
+	if (!statvfs(path, &vfs) && vfs.f_flag & ST_NOSUID)
+		return NULL;
+	if (prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) == 1)
+		return NULL;
+	return suid ? "set-user-ID" : "set-group-ID";
+}
+
+/*
+ * @path (PROGRAM as given: @prog) is about to be executed: if the shim
+ * cannot load into it, say so in one line.  It runs all the same.
+ */
+static void warn_unprotected(const char *path, const char *prog)
+{
+	struct stat st;
+	const char *why;
+	int fd;
+
+	if (stat(path, &st) || !S_ISREG(st.st_mode) || access(path, X_OK))
+		return;
+	why = secure_exec(path, &st);
+	if (why) {
+		fprintf(stderr,
+			"tide-run: warning: %s is %s: the loader ignores "
+			"LD_PRELOAD; it runs without tide\n",
+			prog, why);
+		return;
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (elf_without_interp(fd) && !is_own_loader(&st))
+		fprintf(stderr,
+			"tide-run: warning: %s is statically linked: the shim "
+			"cannot load; it runs without tide\n",
+			prog);
+	close(fd);
+}
+
+/*
+ * Execute @argv[0] as execvp() does, but never through /bin/sh: a name
+ * with a slash is used as it is; else each entry of PATH (unset:
+ * /bin:/usr/bin; an empty entry is the current directory) is tried in
+ * turn, past files that are missing or that we may not execute (EACCES,
+ * kept for the end).  A file the kernel cannot execute (ENOEXEC: no ELF
+ * of this machine, no "#!" line) ends the search: execvp() would have
+ * handed it to /bin/sh, with the shim loaded.  Each file is checked by
+ * warn_unprotected() first.  Returns only on failure: the errno.
+ */
+static int exec_program(char *const argv[])
+{
+	const char *file = argv[0], *path = getenv("PATH"), *p, *end;
+	char buf[PATH_MAX];
+	bool eacces = false;
+	int err = ENOENT;
+
+	if (!*file)
+		return ENOENT;
+	if (strchr(file, '/')) {
+		warn_unprotected(file, file);
+		execv(file, argv);
+		return errno;
+	}
+	if (!path)
+		path = "/bin:/usr/bin";
+	for (p = path;; p = end + 1) {
+		int n;
+
+		end = strchrnul(p, ':');
+		n = end > p ? snprintf(buf, sizeof(buf), "%.*s/%s",
+				       (int)(end - p), p, file) :
+			      snprintf(buf, sizeof(buf), "%s", file);
+		if (n < 0 || (size_t)n >= sizeof(buf)) {
+			err = ENAMETOOLONG;
+		} else {
+			warn_unprotected(buf, file);
+			execv(buf, argv);
+			err = errno;
+			switch (err) {
+			case EACCES:
+				eacces = true;
+				break;
+			case ENOENT:
+			case ENOTDIR:
+			case ESTALE:
+			case ENODEV:
+			case ETIMEDOUT:
+				break;
+			default:
+				return err;
+			}
+		}
+		if (!*end)
+			break;
+	}
+	return eacces ? EACCES : err;
+}
+
+/* The long option whose value is @val. */
+static const char *opt_name(const struct option *opts, int val)
+{
+	for (; opts->name; opts++)
+		if (opts->val == val)
+			return opts->name;
+	return "?";
+}
+
 int main(int argc, char **argv)
 {
 	enum {
@@ -244,7 +471,8 @@ int main(int argc, char **argv)
 		O_VERBOSE,
 		O_NO_INHERIT,
 		O_SHOW,
-		O_HELP
+		O_HELP,
+		O_VERSION
 	};
 	static const struct option opts[] = {
 		{ "limit", required_argument, NULL, O_LIMIT },
@@ -256,6 +484,7 @@ int main(int argc, char **argv)
 		{ "no-inherit", no_argument, NULL, O_NO_INHERIT },
 		{ "show", no_argument, NULL, O_SHOW },
 		{ "help", no_argument, NULL, O_HELP },
+		{ "version", no_argument, NULL, O_VERSION },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct tide__preload_size sz, high = { 0 }, low = { 0 };
@@ -263,12 +492,17 @@ int main(int argc, char **argv)
 	const char *old;
 	bool do_show = false;
 	unsigned mask;
-	int c;
+	int c, err = 0;
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+:", opts, NULL)) != -1) {
 		const char *var = NULL;
 
+		/* "--high -- prog": the value is missing, not "--" */
+		if (optarg && optarg == argv[optind - 1] &&
+		    !strncmp(optarg, "--", 2))
+			return usage_error("--%s needs a value",
+					   opt_name(opts, c));
 		switch (c) {
 		case O_LIMIT:
 		case O_HIGH:
@@ -311,9 +545,12 @@ int main(int argc, char **argv)
 		case O_HELP:
 			usage(stdout);
 			return 0;
+		case O_VERSION:
+			printf("tide-run (tide) %s\n", TIDE_VERSION_STRING);
+			return 0;
 		case ':':
-			return usage_error("option '%s' needs a value",
-					   argv[optind - 1]);
+			return usage_error("--%s needs a value",
+					   opt_name(opts, optopt));
 		default:
 			return usage_error("unknown option '%s'",
 					   argv[optind - 1]);
@@ -333,7 +570,7 @@ int main(int argc, char **argv)
 	 */
 	{
 		struct tide_monitor_config cfg;
-		int err = 0, r = resolve(&cfg, false, &err);
+		int r = resolve(&cfg, false, &err);
 
 		if (r)
 			return r;
@@ -361,8 +598,13 @@ int main(int argc, char **argv)
 	} else {
 		setenv("LD_PRELOAD", shim, 1);
 	}
-	execvp(argv[optind], argv + optind);
-	fprintf(stderr, "tide-run: cannot run %s: %s\n", argv[optind],
-		strerror(errno));
-	return 127;
+	err = exec_program(argv + optind);
+	if (err == ENOENT || err == ENOTDIR) {
+		fprintf(stderr, "tide-run: cannot run %s: %s\n", argv[optind],
+			strerror(err));
+		return 127;
+	}
+	fprintf(stderr, "tide-run: %s: cannot execute: %s\n", argv[optind],
+		strerror(err));
+	return 126;
 }
