@@ -93,6 +93,7 @@ pthread_mutex_t tide__ctl_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t ctl_op_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t ctl_idle = PTHREAD_COND_INITIALIZER; /* !c->busy */
 static pthread_once_t ctl_once = PTHREAD_ONCE_INIT;
+static pthread_once_t ctl_exit_once = PTHREAD_ONCE_INIT;
 static int ctl_atfork_err; /* pthread_atfork() failed: listen cannot */
 static struct ctl *ctl; /* the listener */
 static struct ctl *ctl_dying; /* taken out by tide_ctl_close, not freed */
@@ -635,6 +636,21 @@ static bool serving_any(void)
 	return false;
 }
 
+/*
+ * Registered by the first listen that succeeds: a process that exits
+ * without tide_ctl_close() (240 of 240 in a trial's pre-fork server) left
+ * its socket file behind for the next listener in the directory to clean.
+ * tide__ctl_exit() unlinks only while this process owns the path (exit_pid:
+ * a forked child, and a process after its close or yield, own none).  From
+ * a shared libtide, atexit() registers with the library's __dso_handle:
+ * dlclose() runs the handler and drops it, so it never calls unmapped
+ * code.  atexit() failing (out of memory) leaves the file behind as before.
+ */
+static void ctl_register_exit(void)
+{
+	(void)atexit(tide__ctl_exit);
+}
+
 static int listen_as(const struct tide_ctl_config *cfg, bool weak)
 {
 	struct tide_ctl_config conf;
@@ -649,6 +665,9 @@ static int listen_as(const struct tide_ctl_config *cfg, bool weak)
 	r = read_config(cfg, &conf);
 	if (r)
 		return r;
+	/* A forked child's copy of its parent's monitor is inert here. */
+	if (conf.monitor && tide__mon_foreign(conf.monitor))
+		return -ECHILD;
 	pthread_once(&ctl_once, ctl_register_atfork);
 	if (ctl_atfork_err)
 		return ctl_atfork_err;
@@ -726,6 +745,8 @@ static int listen_as(const struct tide_ctl_config *cfg, bool weak)
 out:
 	pthread_mutex_unlock(&tide__ctl_lock);
 	pthread_mutex_unlock(&ctl_op_lock);
+	if (!r)
+		pthread_once(&ctl_exit_once, ctl_register_exit);
 	return r;
 }
 
@@ -770,8 +791,9 @@ int tide_ctl_dispatch(void)
 }
 
 /*
- * The preload shim at process exit: remove this process's socket path and
- * touch nothing else.  The program may have closed our descriptors
+ * At process exit (exit(), a return from main(); an atexit() handler,
+ * and the preload shim's destructor): remove this process's socket path
+ * and touch nothing else.  The program may have closed our descriptors
  * (closerange() in daemons) and reused the numbers: a stop signal could
  * land in its pipe, and a join wait for a thread nothing wakes.  The
  * threads end with the process.  No lock: the path was saved when the
@@ -818,6 +840,37 @@ void tide_ctl_close(void)
 	ctl_dying = NULL;
 	pthread_mutex_unlock(&tide__ctl_lock);
 	pthread_mutex_unlock(&ctl_op_lock);
+}
+
+/*
+ * Point the listener at @m.  A request reads c->monitor without ctl_lock
+ * while c->busy is set (its answer runs unlocked), so the swap waits until
+ * no other thread dispatches: from then on every answer reads @m.  From a
+ * callback run by a request it would wait for itself: -EBUSY, as listen.
+ * ctl is read again after each wait: a close meanwhile may have freed the
+ * listener that was busy.
+ */
+int tide_ctl_set_monitor(struct tide_monitor *m)
+{
+	int r = 0;
+
+	if (m && tide__mon_foreign(m))
+		return -ECHILD;
+	ctl_enter();
+	pthread_mutex_lock(&tide__ctl_lock);
+	if (serving_any()) {
+		r = -EBUSY;
+		goto out;
+	}
+	while (ctl && ctl->busy)
+		pthread_cond_wait(&ctl_idle, &tide__ctl_lock);
+	if (ctl)
+		ctl->monitor = m;
+	else
+		r = -ENOTCONN;
+out:
+	pthread_mutex_unlock(&tide__ctl_lock);
+	return r;
 }
 
 /*

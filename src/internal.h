@@ -475,6 +475,13 @@ struct tide_monitor;
 void tide__ctl_monitor_gone(const struct tide_monitor *m);
 
 /*
+ * pressure/monitor.c, for ctl.c: was @m made by another process (this is
+ * a forked child holding its parent's monitor, inert here)?  Asks the
+ * kernel for the pid (getpid()), as the monitor's entry points do.
+ */
+bool tide__mon_foreign(const struct tide_monitor *m);
+
+/*
  * ctl.c, for the preload shim: tide_ctl_listen(), but a listener that gives
  * way.  It does not start when this process already listens through
  * another copy of tide (-EBUSY), and it closes its socket when such a copy
