@@ -93,7 +93,6 @@ pthread_mutex_t tide__ctl_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t ctl_op_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t ctl_idle = PTHREAD_COND_INITIALIZER; /* !c->busy */
 static pthread_once_t ctl_once = PTHREAD_ONCE_INIT;
-static pthread_once_t ctl_exit_once = PTHREAD_ONCE_INIT;
 static int ctl_atfork_err; /* pthread_atfork() failed: listen cannot */
 static struct ctl *ctl; /* the listener */
 static struct ctl *ctl_dying; /* taken out by tide_ctl_close, not freed */
@@ -636,21 +635,6 @@ static bool serving_any(void)
 	return false;
 }
 
-/*
- * Registered by the first listen that succeeds: a process that exits
- * without tide_ctl_close() (240 of 240 in a trial's pre-fork server) left
- * its socket file behind for the next listener in the directory to clean.
- * tide__ctl_exit() unlinks only while this process owns the path (exit_pid:
- * a forked child, and a process after its close or yield, own none).  From
- * a shared libtide, atexit() registers with the library's __dso_handle:
- * dlclose() runs the handler and drops it, so it never calls unmapped
- * code.  atexit() failing (out of memory) leaves the file behind as before.
- */
-static void ctl_register_exit(void)
-{
-	(void)atexit(tide__ctl_exit);
-}
-
 static int listen_as(const struct tide_ctl_config *cfg, bool weak)
 {
 	struct tide_ctl_config conf;
@@ -745,8 +729,6 @@ static int listen_as(const struct tide_ctl_config *cfg, bool weak)
 out:
 	pthread_mutex_unlock(&tide__ctl_lock);
 	pthread_mutex_unlock(&ctl_op_lock);
-	if (!r)
-		pthread_once(&ctl_exit_once, ctl_register_exit);
 	return r;
 }
 
@@ -791,8 +773,8 @@ int tide_ctl_dispatch(void)
 }
 
 /*
- * At process exit (exit(), a return from main(); an atexit() handler,
- * and the preload shim's destructor): remove this process's socket path
+ * At process exit (ctl_at_exit() below, and the preload shim's
+ * destructor): remove this process's socket path
  * and touch nothing else.  The program may have closed our descriptors
  * (closerange() in daemons) and reused the numbers: a stop signal could
  * land in its pipe, and a join wait for a thread nothing wakes.  The
@@ -804,6 +786,24 @@ void tide__ctl_exit(void)
 	if (atomic_load_explicit(&exit_pid, memory_order_acquire) ==
 	    (int)tide__os_getpid())
 		tide__os_unlink(exit_path);
+}
+
+/*
+ * A process that exits (exit(), a return from main(), its last thread
+ * ending) without tide_ctl_close() left its socket file behind (240 of
+ * 240 in a trial's pre-fork server) for the next listener in the
+ * directory to clean.  A destructor runs then, after the program's
+ * atexit() handlers (which may still close), and at dlclose() of a shared
+ * libtide; it unlinks only while this process owns the path (exit_pid: a
+ * forked child, and a process after its close or yield, own none), so
+ * any other process's exit costs one load.  Not atexit(): nothing to
+ * register or fail, and TSan's atexit() wrapper crashes when a forked
+ * child's only thread (a listener's, returning from a callback that
+ * forked) ends the process.
+ */
+__attribute__((destructor)) static void ctl_at_exit(void)
+{
+	tide__ctl_exit();
 }
 
 void tide_ctl_close(void)

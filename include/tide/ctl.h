@@ -92,11 +92,11 @@ struct tide_ctl_config {
  * call takes the socket over (the shim's listener closes its socket; this
  * one binds PID.sock with @cfg's monitor); a live PID.sock of any other
  * copy makes it -EBUSY.  A process that calls exit() or returns from
- * main() without tide_ctl_close() has PID.sock removed by an atexit()
- * handler (registered by the first listen; it removes the path only while
- * this process owns it, so a forked child's exit() leaves its parent's
- * alone); one killed or ending with _exit() leaves the file for the next
- * listener in the directory to remove (stale, above).  A child forked from a
+ * main() without tide_ctl_close() has PID.sock removed by the library's
+ * destructor (after the program's atexit() handlers; it removes the path
+ * only while this process owns it, so a forked child's exit() leaves its
+ * parent's alone); one killed or ending with _exit() leaves the file for
+ * the next listener in the directory to remove (stale, above).  A child forked from a
  * listening process does not serve its parent's socket (fork() closes the
  * child's copies of the listener's descriptors, touching nothing the parent
  * uses); it may call tide_ctl_listen() to get its own.
