@@ -649,6 +649,9 @@ static int listen_as(const struct tide_ctl_config *cfg, bool weak)
 	r = read_config(cfg, &conf);
 	if (r)
 		return r;
+	/* A forked child's copy of its parent's monitor is inert here. */
+	if (conf.monitor && tide__mon_foreign(conf.monitor))
+		return -ECHILD;
 	pthread_once(&ctl_once, ctl_register_atfork);
 	if (ctl_atfork_err)
 		return ctl_atfork_err;
@@ -770,8 +773,9 @@ int tide_ctl_dispatch(void)
 }
 
 /*
- * The preload shim at process exit: remove this process's socket path and
- * touch nothing else.  The program may have closed our descriptors
+ * At process exit (ctl_at_exit() below, and the preload shim's
+ * destructor): remove this process's socket path
+ * and touch nothing else.  The program may have closed our descriptors
  * (closerange() in daemons) and reused the numbers: a stop signal could
  * land in its pipe, and a join wait for a thread nothing wakes.  The
  * threads end with the process.  No lock: the path was saved when the
@@ -782,6 +786,24 @@ void tide__ctl_exit(void)
 	if (atomic_load_explicit(&exit_pid, memory_order_acquire) ==
 	    (int)tide__os_getpid())
 		tide__os_unlink(exit_path);
+}
+
+/*
+ * A process that exits (exit(), a return from main(), its last thread
+ * ending) without tide_ctl_close() left its socket file behind (240 of
+ * 240 in a trial's pre-fork server) for the next listener in the
+ * directory to clean.  A destructor runs then, after the program's
+ * atexit() handlers (which may still close), and at dlclose() of a shared
+ * libtide; it unlinks only while this process owns the path (exit_pid: a
+ * forked child, and a process after its close or yield, own none), so
+ * any other process's exit costs one load.  Not atexit(): nothing to
+ * register or fail, and TSan's atexit() wrapper crashes when a forked
+ * child's only thread (a listener's, returning from a callback that
+ * forked) ends the process.
+ */
+__attribute__((destructor)) static void ctl_at_exit(void)
+{
+	tide__ctl_exit();
 }
 
 void tide_ctl_close(void)
@@ -818,6 +840,37 @@ void tide_ctl_close(void)
 	ctl_dying = NULL;
 	pthread_mutex_unlock(&tide__ctl_lock);
 	pthread_mutex_unlock(&ctl_op_lock);
+}
+
+/*
+ * Point the listener at @m.  A request reads c->monitor without ctl_lock
+ * while c->busy is set (its answer runs unlocked), so the swap waits until
+ * no other thread dispatches: from then on every answer reads @m.  From a
+ * callback run by a request it would wait for itself: -EBUSY, as listen.
+ * ctl is read again after each wait: a close meanwhile may have freed the
+ * listener that was busy.
+ */
+int tide_ctl_set_monitor(struct tide_monitor *m)
+{
+	int r = 0;
+
+	if (m && tide__mon_foreign(m))
+		return -ECHILD;
+	ctl_enter();
+	pthread_mutex_lock(&tide__ctl_lock);
+	if (serving_any()) {
+		r = -EBUSY;
+		goto out;
+	}
+	while (ctl && ctl->busy)
+		pthread_cond_wait(&ctl_idle, &tide__ctl_lock);
+	if (ctl)
+		ctl->monitor = m;
+	else
+		r = -ENOTCONN;
+out:
+	pthread_mutex_unlock(&tide__ctl_lock);
+	return r;
 }
 
 /*

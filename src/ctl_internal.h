@@ -50,9 +50,9 @@ struct conn {
 /*
  * A listener.  pid to flags are set before it is published and never
  * change (tide__ctl_execute() reads them without ctl_lock).  monitor is
- * set then too, and cleared only under ctl_lock while no thread but the
- * clearing one dispatches (tide__ctl_monitor_gone()), so an answer reads
- * it without the lock.  The rest is under ctl_lock (ctl.c, "Locking").
+ * set then too, and changed only under ctl_lock while no thread but the
+ * changing one dispatches (tide_ctl_set_monitor(),
+ * tide__ctl_monitor_gone()), so an answer reads it without the lock.  The rest is under ctl_lock (ctl.c, "Locking").
  */
 struct ctl {
 	pid_t pid; /* the process that listens; a forked child does not serve */

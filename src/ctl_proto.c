@@ -419,7 +419,8 @@ static const unsigned cmd_allow[] = {
 const char *tide__ctl_execute(struct ctl *c, const struct tide__ctl_req *req,
 			      struct tide__ctl_out *o)
 {
-	unsigned long freed;
+	unsigned long freed, pages;
+	bool measured;
 
 	if (!(c->allow & cmd_allow[req->cmd]))
 		return "err EPERM request not allowed\n";
@@ -452,10 +453,16 @@ const char *tide__ctl_execute(struct ctl *c, const struct tide__ctl_req *req,
 		out_u64(o, "freed", tide_shrink((int)req->n, 0));
 		break;
 	case TIDE__CTL_DROP:
-		out_u64(o, "freed", tide_drop_caches());
+		/* objects, as the shrinkers count; then the pages the final
+		 * purge gave back, and whether they could be measured */
+		freed = tide__drop_caches(&pages, &measured);
+		out_u64(o, "freed", freed);
+		out_u64(o, "purged_pages", pages);
+		out_u64(o, "measured", measured);
 		break;
 	case TIDE__CTL_PURGE:
-		out_u64(o, "freed_pages", tide_purge());
+		out_u64(o, "freed_pages", tide__purge(&measured));
+		out_u64(o, "measured", measured);
 		add_purge_stats(o);
 		break;
 	case TIDE__CTL_TOTALS:

@@ -494,6 +494,23 @@ struct tide_monitor;
 void tide__ctl_monitor_gone(const struct tide_monitor *m);
 
 /*
+ * pressure/monitor.c, for ctl.c: was @m made by another process (this is
+ * a forked child holding its parent's monitor, inert here)?  Asks the
+ * kernel for the pid (getpid()), as the monitor's entry points do.
+ */
+bool tide__mon_foreign(const struct tide_monitor *m);
+
+/*
+ * For ctl's drop and purge answers.  pressure/purge.c: tide_purge(), and
+ * in *@ret_measured (if not NULL) whether its result was measured (false:
+ * /proc/self/statm could not be read, as in a chroot without /proc, and
+ * the pages given back are unknown, counted 0).  shrinker/pass.c:
+ * tide_drop_caches(), and what its final purge gave back the same way.
+ */
+unsigned long tide__purge(bool *ret_measured);
+unsigned long tide__drop_caches(unsigned long *ret_purged, bool *ret_measured);
+
+/*
  * ctl.c, for the preload shim: tide_ctl_listen(), but a listener that gives
  * way.  It does not start when this process already listens through
  * another copy of tide (-EBUSY), and it closes its socket when such a copy

@@ -18,6 +18,7 @@
 #include <glob.h>
 #include <limits.h>
 #include <poll.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -36,6 +37,7 @@
 #define REPLY_MAX (16u << 20)
 #define MAX_DIRS 64
 #define NAME_MAX_BYTES 255 /* the protocol's longest NAME */
+#define WATCH_GRACE_MS 2000 /* watch waits this long for a socket back */
 
 bool json;
 static const char *only_dir;
@@ -43,6 +45,19 @@ static int timeout_ms = 5000;
 static char *dirs[MAX_DIRS];
 static int ndirs;
 static bool dirs_given; /* --dir or $TIDE_CTL_DIR */
+
+/*
+ * watch: a failed request returns to the watch loop (soft_fail) instead of
+ * ending the program, with its message in soft_msg.  soft_away says the
+ * process's socket went away (none there, nobody listens, closed without
+ * a reply, no monitor attached): a reload's close and listen, which watch
+ * waits out.  A request's descriptor and reply buffer are released there.
+ */
+static jmp_buf *soft_fail;
+static char soft_msg[1024];
+static bool soft_away;
+static int req_fd = -1;
+static char *req_buf;
 
 static void usage(FILE *f)
 {
@@ -69,6 +84,7 @@ static void usage(FILE *f)
 		"  -t, --timeout MS     give up on a process after MS milliseconds,\n"
 		"                       1..3600000 (default 5000)\n"
 		"  -h, --help           this text\n"
+		"  -V, --version        the version (tidectl (tide) X.Y.Z)\n"
 		"\n"
 		"Sockets are looked for in $XDG_RUNTIME_DIR/tide, /run/tide and\n"
 		"/run/user/*/tide.  Exit status: 0 ok, 1 refused or failed, 2 usage.\n");
@@ -78,6 +94,15 @@ void die(int code, const char *fmt, ...)
 {
 	va_list ap;
 
+	if (soft_fail && code == EXIT_FAIL) {
+		jmp_buf *to = soft_fail;
+
+		soft_fail = NULL;
+		va_start(ap, fmt);
+		vsnprintf(soft_msg, sizeof(soft_msg), fmt, ap);
+		va_end(ap);
+		longjmp(*to, 1);
+	}
 	fputs("tidectl: ", stderr);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
@@ -120,15 +145,71 @@ static void find_dirs(void)
 
 /* ---- one request ----------------------------------------------------- */
 
+enum { PID_LIVE, PID_GONE, PID_ZOMBIE };
+
+/*
+ * Is @pid running, gone, or a zombie (exited, not yet reaped by its
+ * parent: kill() still finds it, /proc/PID/stat says Z or X)?
+ */
+static int pid_state(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	size_t n;
+	FILE *f;
+
+	if (kill(pid, 0) && errno == ESRCH)
+		return PID_GONE;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return PID_LIVE; /* no /proc: kill() said it exists */
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	/* "PID (COMM) S ...": COMM may hold ')' and spaces */
+	p = strrchr(buf, ')');
+	if (p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X'))
+		return PID_ZOMBIE;
+	return PID_LIVE;
+}
+
 static bool pid_alive(pid_t pid)
 {
-	return !kill(pid, 0) || errno != ESRCH;
+	return pid_state(pid) == PID_LIVE;
+}
+
+/* The message for a process that is no more (@state not PID_LIVE). */
+static void die_exited(pid_t pid, int state) __attribute__((noreturn));
+static void die_exited(pid_t pid, int state)
+{
+	if (state == PID_ZOMBIE)
+		die(EXIT_FAIL,
+		    "process %d has exited (a zombie: its parent has not "
+		    "reaped it yet)",
+		    (int)pid);
+	die(EXIT_FAIL, "no process %d", (int)pid);
+}
+
+/* A failure of a socket that went away (see soft_away). */
+static void die_away(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2), noreturn));
+static void die_away(const char *fmt, ...)
+{
+	char msg[sizeof(soft_msg)];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	soft_away = true;
+	die(EXIT_FAIL, "%s", msg);
 }
 
 /* What connect_pid() skipped, for its error ("A; B"). */
 static char skipped[2048];
 static int nskipped;
 static bool skipped_timeouts_only = true;
+static bool skipped_refused_only = true; /* all ECONNREFUSED */
 
 static void skip(bool timeout, const char *fmt, ...)
 {
@@ -143,8 +224,21 @@ static void skip(bool timeout, const char *fmt, ...)
 	vsnprintf(skipped + len, sizeof(skipped) - len, fmt, ap);
 	va_end(ap);
 	nskipped++;
+	skipped_refused_only = false;
 	if (!timeout)
 		skipped_timeouts_only = false;
+}
+
+static void skip_refused(const char *path, pid_t pid)
+{
+	int state = pid_state(pid);
+	bool only = skipped_refused_only;
+
+	skip(false, "%s: nobody listens (stale socket%s)", path,
+	     state == PID_LIVE ? "" :
+	     state == PID_GONE ? ", the process is gone" :
+				 ", the process has exited");
+	skipped_refused_only = only;
 }
 
 /*
@@ -228,8 +322,7 @@ static int try_socket(pid_t pid, const char *path, int64_t deadline)
 		else if (errno == EACCES || errno == EPERM)
 			skip(false, "%s: permission denied", path);
 		else if (errno == ECONNREFUSED)
-			skip(false, "%s: nobody listens (stale socket%s)", path,
-			     pid_alive(pid) ? "" : ", the process is gone");
+			skip_refused(path, pid);
 		else
 			skip(false, "%s: %s", path, strerror(errno));
 		close(fd);
@@ -258,7 +351,11 @@ static int connect_pid(pid_t pid, int64_t deadline)
 	char path[PATH_MAX], denied[PATH_MAX] = "";
 	int order[MAX_DIRS], n = order_dirs(pid, order);
 	struct stat st;
+	int state;
 
+	skipped[0] = 0;
+	nskipped = 0;
+	skipped_timeouts_only = skipped_refused_only = true;
 	for (int i = 0; i < n; i++) {
 		int fd;
 
@@ -275,21 +372,27 @@ static int connect_pid(pid_t pid, int64_t deadline)
 	}
 	if (nskipped == 1 && skipped_timeouts_only)
 		no_answer(pid);
+	/* A process that has exited serves nothing: say so, not why each
+	 * socket it left failed (a killed worker's zombie). */
+	state = pid_state(pid);
+	if (state == PID_ZOMBIE)
+		die_exited(pid, state);
+	if (nskipped && skipped_refused_only && state == PID_LIVE)
+		die_away("%s", skipped);
 	if (nskipped)
 		die(EXIT_FAIL, "%s", skipped);
 	/* The pid first: a directory we may not search hides the sockets
 	 * of processes that do not exist too. */
-	if (!pid_alive(pid))
-		die(EXIT_FAIL, "no process %d", (int)pid);
+	if (state != PID_LIVE)
+		die_exited(pid, state);
 	if (denied[0])
 		die(EXIT_FAIL,
 		    "%s: permission denied (the socket directory belongs to "
 		    "another user)",
 		    denied);
-	die(EXIT_FAIL,
-	    "process %d has no control socket (it did not call "
-	    "tide_ctl_listen(), or runs without TIDE_CONTROL=1)",
-	    (int)pid);
+	die_away("process %d has no control socket (it did not call "
+		 "tide_ctl_listen(), or runs without TIDE_CONTROL=1)",
+		 (int)pid);
 }
 
 /* Send @req to @pid; the reply's body (after "ok") or an exit. */
@@ -306,7 +409,7 @@ static bool request_ex(pid_t pid, const char *req, struct reply *rep,
 	char *buf, *nl;
 	int fd;
 
-	fd = connect_pid(pid, deadline);
+	fd = req_fd = connect_pid(pid, deadline);
 	while (off < reqlen) {
 		ssize_t n = send(fd, req + off, reqlen - off, MSG_NOSIGNAL);
 
@@ -314,6 +417,10 @@ static bool request_ex(pid_t pid, const char *req, struct reply *rep,
 			continue;
 		if (n < 0 && errno == EAGAIN)
 			no_answer(pid);
+		/* the listener closed while we were in its backlog */
+		if (n < 0 && (errno == EPIPE || errno == ECONNRESET) &&
+		    soft_fail)
+			die_away("%d: closed without a reply", (int)pid);
 		if (n <= 0)
 			die(EXIT_FAIL,
 			    "%d: permission denied (connection "
@@ -322,7 +429,7 @@ static bool request_ex(pid_t pid, const char *req, struct reply *rep,
 		off += (size_t)n;
 	}
 	shutdown(fd, SHUT_WR);
-	buf = malloc(cap);
+	buf = req_buf = malloc(cap);
 	if (!buf)
 		die(EXIT_FAIL, "out of memory");
 	for (;;) {
@@ -349,20 +456,25 @@ static bool request_ex(pid_t pid, const char *req, struct reply *rep,
 			buf = realloc(buf, cap);
 			if (!buf)
 				die(EXIT_FAIL, "out of memory");
+			req_buf = buf;
 		}
 	}
 	close(fd);
+	req_fd = -1;
 	buf[len] = 0;
-	buf = printable(buf, &len);
+	buf = req_buf = printable(buf, &len);
 	if (!len) {
 		/* A peer check refuses only users other than root and the
 		 * process's own; for root the process went away or was
 		 * ending (a trial's tidectl racing a SIGKILL said
 		 * "permission denied"). */
-		if (kill(pid, 0) && errno == ESRCH)
+		if (!pid_alive(pid))
 			die(EXIT_FAIL,
 			    "%d: the process exited before it answered",
 			    (int)pid);
+		/* watch had answers from it: its listener closed */
+		if (soft_fail)
+			die_away("%d: closed without a reply", (int)pid);
 		if (!geteuid())
 			die(EXIT_FAIL,
 			    "%d: closed without a reply (the process is exiting, "
@@ -395,6 +507,7 @@ static bool request_ex(pid_t pid, const char *req, struct reply *rep,
 	if (strncmp(buf, "ok\n", 3) || !nl || nl[5])
 		die(EXIT_FAIL, "%d: malformed reply", (int)pid);
 	nl[1] = 0;
+	req_buf = NULL;
 	rep->buf = buf;
 	rep->len = (size_t)(nl + 1 - buf);
 	memmove(buf, buf + 3, rep->len - 3 + 1);
@@ -450,17 +563,91 @@ static int cmd_act(pid_t pid, const char *title, const char *req)
  * that comes and goes within one interval (the level back to none) still
  * shows, by its counts.
  */
+/*
+ * One "monitor" request for watch; false when it failed with the socket
+ * away (soft_away) and @soft: the message is in soft_msg.
+ */
+static bool watch_request(pid_t pid, struct reply *rep, char *level,
+			  size_t size, bool soft)
+{
+	jmp_buf env;
+
+	soft_away = false;
+	if (setjmp(env)) {
+		if (req_fd >= 0)
+			close(req_fd);
+		free(req_buf);
+		req_fd = -1;
+		req_buf = NULL;
+		/* one that exited meanwhile: watch_wait() says so */
+		if (!soft_away && pid_alive(pid)) {
+			fprintf(stderr, "tidectl: %s\n", soft_msg);
+			exit(EXIT_FAIL);
+		}
+		return false;
+	}
+	soft_fail = soft ? &env : NULL;
+	request(pid, "monitor\n", rep);
+	if (!get(rep, "level", level, size)) {
+		free(rep->buf);
+		die_away("%d: no monitor attached", (int)pid);
+	}
+	soft_fail = NULL;
+	return true;
+}
+
+/*
+ * After an answer, a socket that goes away (a server's reload: close and
+ * listen again, or a monitor set to NULL and back) is waited for up to
+ * WATCH_GRACE_MS, with one line on stderr when it is back.  A process that
+ * exits ends the watch at once.
+ */
+static void watch_wait(pid_t pid, int interval_ms, struct reply *rep,
+		       char *level, size_t size)
+{
+	int64_t start = now_ms(), t;
+	int state;
+
+	for (;;) {
+		state = pid_state(pid);
+		if (state != PID_LIVE) {
+			if (state == PID_ZOMBIE)
+				die(EXIT_FAIL,
+				    "%d: the process has exited (a zombie: "
+				    "its parent has not reaped it yet)",
+				    (int)pid);
+			die(EXIT_FAIL, "%d: the process has exited", (int)pid);
+		}
+		t = now_ms() - start;
+		if (t >= WATCH_GRACE_MS)
+			die(EXIT_FAIL,
+			    "%d: its control socket went away and is not back "
+			    "after %d ms (%s)",
+			    (int)pid, WATCH_GRACE_MS, soft_msg);
+		usleep((useconds_t)(interval_ms < 50 ? interval_ms : 50) *
+		       1000);
+		if (watch_request(pid, rep, level, size, true))
+			break;
+	}
+	fprintf(stderr,
+		"tidectl: %d: reconnected (its control socket was away for "
+		"%lld ms)\n",
+		(int)pid, (long long)(now_ms() - start));
+}
+
 static int cmd_watch(pid_t pid, int interval_ms, long count)
 {
 	char last[160] = "", now[160], level[64], ev[32], loops[32];
 	long lines = 0;
+	bool answered = false;
 
 	for (;;) {
 		struct reply rep;
 
-		request(pid, "monitor\n", &rep);
-		if (!get(&rep, "level", level, sizeof(level)))
-			die(EXIT_FAIL, "%d: no monitor attached", (int)pid);
+		if (!watch_request(pid, &rep, level, sizeof(level), answered))
+			watch_wait(pid, interval_ms, &rep, level,
+				   sizeof(level));
+		answered = true;
 		if (!get(&rep, "events", ev, sizeof(ev)))
 			ev[0] = 0;
 		if (!get(&rep, "loops", loops, sizeof(loops)))
@@ -770,6 +957,7 @@ int main(int argc, char **argv)
 		{ "count", required_argument, NULL, 'n' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
 	int interval = 200, c;
@@ -785,7 +973,7 @@ int main(int argc, char **argv)
 		argv[0] = slash + 1;
 	/* GNU getopt: options may come anywhere; "--" ends them. */
 	mark_negative_numbers(argc, argv);
-	while ((c = getopt_long(argc, argv, "jd:i:n:t:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "jd:i:n:t:hV", opts, NULL)) != -1) {
 		if (optarg)
 			optarg = unmark(optarg);
 		switch (c) {
@@ -808,6 +996,9 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
+			return EXIT_OK;
+		case 'V':
+			printf("tidectl (tide) %s\n", TIDECTL_VERSION);
 			return EXIT_OK;
 		default:
 			usage(stderr);

@@ -191,10 +191,25 @@ static bool unknown(const char *key, size_t klen, const char *v)
 		(klen == 11 && !memcmp(key, "working_set", 11)));
 }
 
+/*
+ * The pages a purge gave back (drop's purged_pages, purge's freed_pages)
+ * in an answer that says "measured=0": /proc/self/statm could not be read
+ * (a chroot without /proc), so they are unknown, not 0.
+ */
+static bool unmeasured(const char *buf, const char *key, size_t klen)
+{
+	return (!strncmp(buf, "measured=0\n", 11) ||
+		strstr(buf, "\nmeasured=0\n")) &&
+	       ((klen == 12 && !memcmp(key, "purged_pages", 12)) ||
+		(klen == 11 && !memcmp(key, "freed_pages", 11)));
+}
+
 /* Every key=value line of @rep as one JSON object. */
 void json_object(const struct reply *rep)
 {
 	bool first = true;
+	/* before the loop below cuts the lines */
+	bool no_measure = rep->buf && unmeasured(rep->buf, "freed_pages", 11);
 
 	putchar('{');
 	for (char *p = rep->buf; p && *p;) {
@@ -208,7 +223,9 @@ void json_object(const struct reply *rep)
 			fputs(first ? "" : ",", stdout);
 			json_str(p);
 			putchar(':');
-			if (unknown(p, strlen(p), eq + 1))
+			if (unknown(p, strlen(p), eq + 1) ||
+			    (no_measure &&
+			     unmeasured("measured=0\n", p, strlen(p))))
 				fputs("null", stdout);
 			else
 				json_value(eq + 1);
@@ -325,7 +342,8 @@ void print_block(const char *title, const struct reply *rep)
 			for (char *k = key; *k; k++)
 				if (*k == '_')
 					*k = ' ';
-			if (unknown(p, (size_t)(eq - p), eq + 1))
+			if (unknown(p, (size_t)(eq - p), eq + 1) ||
+			    unmeasured(rep->buf, p, (size_t)(eq - p)))
 				printf("  %-*s  -\n", (int)w, key);
 			else
 				printf("  %-*s  %.*s\n", (int)w, key,

@@ -48,12 +48,15 @@ struct tide_monitor;
  *	mode 0700 when missing (its parent must exist); refused when it is a
  *	symlink, not a directory, not owned by the effective uid or not
  *	exactly mode 0700.
- * @monitor: the monitor the "monitor" request reports on; NULL: none.  It
- *	should outlive the listener (call tide_ctl_close() before
- *	tide_monitor_free()).  Freed first, it is let go: tide_monitor_free()
- *	reports the misuse (see tide_set_error_handler()), waits for a
- *	request under way on another thread, and the listener answers from
- *	then on as one without a monitor.
+ * @monitor: the monitor the "monitor" request reports on; NULL: none.
+ *	One made by another process (a forked child's copy of its
+ *	parent's, inert there) is refused, -ECHILD.  It should outlive its
+ *	use by the listener: call tide_ctl_close(), or tide_ctl_set_monitor()
+ *	with another monitor or NULL, before tide_monitor_free().  Freed
+ *	first, it is let go: tide_monitor_free() reports the misuse (see
+ *	tide_set_error_handler()), waits for a request under way on another
+ *	thread, and the listener answers from then on as one without a
+ *	monitor.
  * @allow: mask of TIDE_CTL_* requests served; 0 means %TIDE_CTL_ALL.  A
  *	request not allowed gets "err EPERM" and changes nothing.
  * @flags: %TIDE_CTL_DISPATCH: start no thread; the caller polls
@@ -88,7 +91,12 @@ struct tide_ctl_config {
  * tide in it: when the preload shim (TIDE_CONTROL=1) listens already, this
  * call takes the socket over (the shim's listener closes its socket; this
  * one binds PID.sock with @cfg's monitor); a live PID.sock of any other
- * copy makes it -EBUSY.  A child forked from a
+ * copy makes it -EBUSY.  A process that calls exit() or returns from
+ * main() without tide_ctl_close() has PID.sock removed by the library's
+ * destructor (after the program's atexit() handlers; it removes the path
+ * only while this process owns it, so a forked child's exit() leaves its
+ * parent's alone); one killed or ending with _exit() leaves the file for
+ * the next listener in the directory to remove (stale, above).  A child forked from a
  * listening process does not serve its parent's socket (fork() closes the
  * child's copies of the listener's descriptors, touching nothing the parent
  * uses); it may call tide_ctl_listen() to get its own.
@@ -98,7 +106,9 @@ struct tide_ctl_config {
  * by a tide_ctl_close() that waits for that callback).  May wait up to a
  * second for another copy of tide's listener to answer.
  * Return: 0; -EBUSY when already listening (see above); -E2BIG (see @cfg->size),
- * -EINVAL (bad @cfg, a relative @cfg->dir), -ENAMETOOLONG (path too long for a socket address),
+ * -EINVAL (bad @cfg, a relative @cfg->dir), -ECHILD (@cfg->monitor was made
+ * by another process: a forked child passing its parent's),
+ * -ENAMETOOLONG (path too long for a socket address),
  * -ENOTDIR (the directory is a symlink or not a directory), -EPERM (it has
  * the wrong owner or mode), -EEXIST (PID.sock exists and is not a socket),
  * -EADDRINUSE (another process listens on PID.sock: one of another pid
@@ -107,6 +117,30 @@ struct tide_ctl_config {
  * from the system calls.  On failure nothing is left behind.
  */
 TIDE_API int tide_ctl_listen(const struct tide_ctl_config *cfg);
+
+/**
+ * tide_ctl_set_monitor() - point the listener at another monitor.
+ * @m: the monitor the "monitor" request reports on from now on; NULL: none.
+ *
+ * For a program that replaces its monitor (a reload): the socket stays
+ * and so do its clients.  When this returns, no request uses the previous
+ * monitor any more: a request under way on another thread (the listener's
+ * own, or a tide_ctl_dispatch()) is waited for, and every answer after it
+ * reports on @m.  So the previous monitor may then be freed:
+ * tide_ctl_set_monitor(new) then tide_monitor_free(old); or
+ * tide_ctl_set_monitor(NULL), tide_monitor_free(old), tide_monitor_new(),
+ * tide_ctl_set_monitor(new), answered meanwhile as without a monitor.
+ *
+ * Context: any thread holding no lock a request waits for (a shrinker's,
+ * a monitor's: as for tide_monitor_free()); not async-signal-safe.  From a
+ * shrinker callback run by a request it is -EBUSY, and changes nothing:
+ * it would wait for itself.
+ * Return: 0; -ECHILD when @m was made by another process (a forked
+ * child's copy of its parent's monitor, inert there); -ENOTCONN when not
+ * listening (or in a forked child of the listener); -EBUSY from a
+ * callback run by a request.
+ */
+TIDE_API int tide_ctl_set_monitor(struct tide_monitor *m);
 
 /**
  * tide_ctl_fd() - the descriptor to poll when the caller dispatches.

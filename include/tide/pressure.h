@@ -177,7 +177,20 @@ struct tide_monitor_config {
  * @freed: objects the passes freed, as the shrinkers count them.
  * @last_priority: priority of the last pass, -1 before the first.
  * @level: the current level.
- * @usage: last usage a watermark source read, in bytes (0 for others).
+ * @usage: the last value a watermark source read, in bytes, which is what
+ *	it compares with its watermarks; 0 before the first reading and for
+ *	a monitor with no watermark source.  Despite the name, for a limit
+ *	watcher (%TIDE_SOURCE_CGROUP2, %TIDE_SOURCE_CGROUP1) it is the
+ *	limiting group's working set: memory.current (v2) or
+ *	memory.usage_in_bytes (v1) minus its inactive file cache
+ *	(inactive_file, v1 total_inactive_file), so page cache the kernel
+ *	can drop does not count.  For %TIDE_SOURCE_BUDGET it is the budget's
+ *	measure: Rss minus LazyFree of /proc/self/smaps_rollup
+ *	(%TIDE_BUDGET_RSS), or the own group's memory.current or
+ *	memory.usage_in_bytes as it is, page cache included
+ *	(%TIDE_BUDGET_CGROUP).  With more than one watermark source, the
+ *	last one read; each source's own is
+ *	the value field of struct tide_monitor_source_stats.
  */
 struct tide_monitor_stats {
 	unsigned long long events, loops, passes, freed;

@@ -341,6 +341,11 @@ static bool dispatch_once(struct tide_monitor *m, int timeout, int *err)
 	return stop;
 }
 
+bool tide__mon_foreign(const struct tide_monitor *m)
+{
+	return tide__mon_forked_exact(m);
+}
+
 int tide_monitor_dispatch(struct tide_monitor *m)
 {
 	int err;

@@ -245,7 +245,7 @@ static void run_purge(void)
 	}
 }
 
-unsigned long tide_purge(void)
+unsigned long tide__purge(bool *ret_measured)
 {
 	uint64_t before = 0, after = 0;
 	unsigned long pages;
@@ -273,7 +273,14 @@ unsigned long tide_purge(void)
 		purge_st.last_after = after;
 	}
 	pthread_mutex_unlock(&purge_lock);
+	if (ret_measured)
+		*ret_measured = measured;
 	return pages;
+}
+
+unsigned long tide_purge(void)
+{
+	return tide__purge(NULL);
 }
 
 const char *tide_purge_allocator(void)

@@ -258,20 +258,33 @@ unsigned long tide__shrink_to(int priority, unsigned flags,
 	return shrink_pass(priority, flags, 0, nr_to_reclaim);
 }
 
-unsigned long tide_drop_caches(void)
+unsigned long tide__drop_caches(unsigned long *ret_purged, bool *ret_measured)
 {
-	unsigned long freed = 0, pass;
+	unsigned long freed = 0, pass, purged;
+	bool measured = false;
 	int n = 0;
 
-	if (in_reclaim)
-		return 0;
+	if (in_reclaim) {
+		purged = 0;
+		goto out;
+	}
 	do {
 		pass = tide_shrink(0, 0);
 		freed = sat_add(freed, pass);
 	} while (pass && ++n < TIDE_DROP_PASSES);
 	/* Last, once: the caches have freed into the allocator by now. */
-	tide_purge();
+	purged = tide__purge(&measured);
+out:
+	if (ret_purged)
+		*ret_purged = purged;
+	if (ret_measured)
+		*ret_measured = measured;
 	return freed;
+}
+
+unsigned long tide_drop_caches(void)
+{
+	return tide__drop_caches(NULL, NULL);
 }
 
 /* ---- the other walks that call shrinkers ---------------------------- */
