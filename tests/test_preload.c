@@ -61,8 +61,10 @@ static bool sanitized(void)
 /*
  * In an ASan build the host links the ASan runtime, but the preloaded shim
  * comes before it in the initial library list, which ASan refuses by
- * default.  The shim defines no symbol, so the runtime's interceptors still
- * come before libc's: the order check can be turned off.
+ * default.  The shim defines only close(), close_range(), closefrom(),
+ * dup2() and dup3(), which call the next definition (the runtime's
+ * interceptor where it has one), so the runtime's interceptors still come
+ * before libc's: the order check can be turned off.
  */
 static void sanitizer_env(void)
 {
