@@ -56,6 +56,7 @@ static pthread_mutex_t step_lock = PTHREAD_MUTEX_INITIALIZER;
 static pid_t step_pid;
 static _Thread_local bool stepping; /* this thread is inside it */
 static bool restart_pending; /* a restart_thread() waits */
+static bool exiting; /* preload_fini() ran: no more restarts */
 static uint64_t restart_at; /* when it starts the shim again, ns */
 
 /* One line on stderr, written at once so it never interleaves. */
@@ -287,7 +288,7 @@ static void *restart_thread(void *arg)
 		pthread_mutex_lock(&step_lock);
 	}
 	restart_pending = false;
-	if (!mon && step_pid == tide__os_getpid()) {
+	if (!mon && step_pid == tide__os_getpid() && !exiting) {
 		stepping = true; /* its closes on failure are its own */
 		r = start_monitor();
 		if (!r && control) {
@@ -623,12 +624,25 @@ __attribute__((constructor)) static void preload_init(void)
  * may have closed the descriptors they sleep on and reused the numbers
  * (daemons call closerange()): a stop signal written there would land in
  * the program's own pipe and the join would wait forever (a trial's python
- * host hung at exit).  Only the control socket's path is removed.  A
+ * host hung at exit).  Only the control socket's path is removed, and
+ * only by the process that listens on it (tide__ctl_exit() knows): a
  * monitor inherited without our fork handler (clone, vfork children that
- * exit) belongs to another process: its path is not ours either.
+ * exit) belongs to another process, and so does its path.
  */
 __attribute__((destructor)) static void preload_fini(void)
 {
-	if (mon && mon_pid == tide__os_getpid() && control)
-		tide__ctl_exit();
+	bool locked;
+
+	if (!control)
+		return;
+	/*
+	 * A restart_thread() may be making a listener (the program closed
+	 * our descriptors less than a moment ago): let it finish, so that
+	 * the path is published and removed here, and start no other.
+	 */
+	locked = !stepping && !pthread_mutex_lock(&step_lock);
+	exiting = true;
+	tide__ctl_exit();
+	if (locked)
+		pthread_mutex_unlock(&step_lock);
 }

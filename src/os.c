@@ -54,10 +54,24 @@
  * a program closes the shim's descriptors, preload.c), and the library's
  * own closes inside the shim must not come back to it.
  */
+#ifdef __SANITIZE_THREAD__
+/*
+ * ThreadSanitizer keeps its own table of descriptors, and a close it
+ * does not see makes the next descriptor on that number look like a race.
+ * Its interceptor is its runtime's own symbol, never the shim's close().
+ */
+extern int __interceptor_close(int fd);
+
+static int raw_close(int fd)
+{
+	return __interceptor_close(fd);
+}
+#else
 static int raw_close(int fd)
 {
 	return (int)syscall(SYS_close, fd);
 }
+#endif
 
 #ifdef TIDE_TEST_HOOKS
 static void *libc_mremap(void *old, size_t old_len, size_t new_len, int flags,
