@@ -26,19 +26,41 @@
  *   host pid-sleep MS  print "pid P", sleep MS milliseconds, exit 0
  *   host closefds      close every descriptor above 2 (as daemons do with
  *                      closerange()), open 20 pipes, print "done", exit 0
+ *   host take HOW [nofork]
+ *                      take every descriptor above 2 (HOW: range =
+ *                      close_range(3, ~0U, 0), from = closefrom(3), loop =
+ *                      close() over /proc/self/fd, dup2 = dup2() of a pipe
+ *                      onto each of the shim's descriptors), open a file
+ *                      and 8 pipes on the numbers (dup2: the pipes' read
+ *                      ends go onto the shim's numbers), print "fds F..L";
+ *                      then for 600 ms write 8-byte records through every
+ *                      pipe and the file and read them back; fork a child
+ *                      that checks the same files are on the same numbers,
+ *                      still working (exit 1 if not); wait 300 ms more and
+ *                      print "records R bad B offset O child C socket S"
+ *                      (O 1: the file's offset is what the host made it;
+ *                      C: the child's status; S: its control socket is
+ *                      there, TIDE_CONTROL=1); nofork: no child, C 0
+ *   host vfork         list the shim's descriptors (its anon_inode ones),
+ *                      vfork a child that calls close_range(3, ~0U, 0) and
+ *                      exits; print "same S" (S 1: the same list after)
  *   host grow          5 rounds of: fragment 64 MiB of 4 KiB blocks (keep
  *                      1 in 50), then map, fill at 100 MiB/s and unmap an
  *                      80 MiB buffer; prints "round N anon KB", then "done"
  */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <fcntl.h>
+#include <linux/close_range.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define BLOCKS 300000
@@ -251,6 +273,198 @@ static int grow(void)
 	return 0;
 }
 
+#define TAKE_PIPES 8
+#define REC 8
+
+/* The shim's descriptors: "N:link" of each anon_inode one, in @buf. */
+static void shim_fds(char *buf, size_t size)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	size_t n = 0;
+
+	buf[0] = '\0';
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		char path[64], link[64];
+		ssize_t k;
+
+		snprintf(path, sizeof(path), "/proc/self/fd/%d",
+			 atoi(e->d_name));
+		k = readlink(path, link, sizeof(link) - 1);
+		if (k <= 0 || e->d_name[0] == '.')
+			continue;
+		link[k] = '\0';
+		if (strncmp(link, "anon_inode:", 11) || n + 80 > size)
+			continue;
+		n += (size_t)snprintf(buf + n, size - n, "%d:%s ",
+				      atoi(e->d_name), link);
+	}
+	closedir(d);
+}
+
+/* The lowest descriptor above 2 that is the shim's epoll, or -1. */
+static int shim_epoll(void)
+{
+	for (int fd = 3; fd < 1024; fd++) {
+		char path[64], link[64];
+		ssize_t k;
+
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		k = readlink(path, link, sizeof(link) - 1);
+		if (k <= 0)
+			continue;
+		link[k] = '\0';
+		if (!strcmp(link, "anon_inode:[eventpoll]"))
+			return fd;
+	}
+	return -1;
+}
+
+static int take(const char *how, bool nofork)
+{
+	int file, p[TAKE_PIPES][2];
+	struct stat st[TAKE_PIPES + 1];
+	long records = 0, bad = 0, end;
+	off_t expect = 0;
+	pid_t pid;
+	int cst = -1, lo = 1 << 30, hi = -1;
+
+	if (!strcmp(how, "range")) {
+		if (close_range(3, ~0U, 0))
+			return 3;
+	} else if (!strcmp(how, "from")) {
+		closefrom(3);
+	} else if (!strcmp(how, "loop")) {
+		DIR *d = opendir("/proc/self/fd");
+		struct dirent *e;
+		int list[1024], n = 0;
+
+		if (!d)
+			return 3;
+		while ((e = readdir(d)) && n < 1024)
+			if (e->d_name[0] != '.' && atoi(e->d_name) > 2 &&
+			    atoi(e->d_name) != dirfd(d))
+				list[n++] = atoi(e->d_name);
+		closedir(d);
+		for (int i = 0; i < n; i++)
+			close(list[i]);
+	} else if (strcmp(how, "dup2")) {
+		return 2;
+	}
+	file = open("/tmp", O_TMPFILE | O_RDWR, 0600);
+	if (file < 0)
+		return 3;
+	for (int i = 0; i < TAKE_PIPES; i++) {
+		int ep = -1;
+
+		if (pipe(p[i]))
+			return 3;
+		/* dup2: the read end onto one of the shim's numbers */
+		if (!strcmp(how, "dup2") && (ep = shim_epoll()) >= 0) {
+			if (dup2(p[i][0], ep) != ep)
+				return 3;
+			close(p[i][0]);
+			p[i][0] = ep;
+		}
+	}
+	for (int i = 0; i < TAKE_PIPES; i++) {
+		lo = p[i][0] < lo ? p[i][0] : lo;
+		lo = p[i][1] < lo ? p[i][1] : lo;
+		hi = p[i][0] > hi ? p[i][0] : hi;
+		hi = p[i][1] > hi ? p[i][1] : hi;
+	}
+	lo = file < lo ? file : lo;
+	hi = file > hi ? file : hi;
+	printf("fds %d..%d\n", lo, hi);
+	if (fstat(file, &st[TAKE_PIPES]))
+		return 3;
+	for (int i = 0; i < TAKE_PIPES; i++)
+		if (fstat(p[i][0], &st[i]))
+			return 3;
+	{
+		struct timespec t0, t;
+
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		do {
+			for (int i = 0; i < TAKE_PIPES; i++) {
+				char r[REC], b[REC];
+
+				snprintf(r, sizeof(r), "%07ld",
+					 records++ % 10000000);
+				if (write(p[i][1], r, REC) != REC ||
+				    read(p[i][0], b, REC) != REC ||
+				    memcmp(r, b, REC))
+					bad++;
+				if (write(file, r, REC) != REC)
+					bad++;
+				expect += REC;
+			}
+			clock_gettime(CLOCK_MONOTONIC, &t);
+			end = (t.tv_sec - t0.tv_sec) * 1000 +
+			      (t.tv_nsec - t0.tv_nsec) / 1000000;
+		} while (end < 600);
+	}
+	before_fork();
+	pid = nofork ? 0 : fork();
+	if (pid < 0)
+		return 4;
+	if (nofork) {
+		cst = 0;
+	} else if (!pid) {
+		struct stat now;
+		int lost = 0;
+
+		usleep(300 * 1000); /* the child's own monitor is up */
+		for (int i = 0; i < TAKE_PIPES; i++) {
+			char b[REC];
+
+			if (fstat(p[i][0], &now) ||
+			    now.st_ino != st[i].st_ino ||
+			    now.st_dev != st[i].st_dev ||
+			    write(p[i][1], "child-0", REC) != REC ||
+			    read(p[i][0], b, REC) != REC ||
+			    memcmp(b, "child-0", REC))
+				lost++;
+		}
+		if (fstat(file, &now) || now.st_ino != st[TAKE_PIPES].st_ino ||
+		    lseek(file, 0, SEEK_CUR) != expect)
+			lost++;
+		exit(lost ? 1 : 0); /* the shim removes its socket */
+	}
+	if (!nofork && waitpid(pid, &cst, 0) != pid)
+		return 4;
+	usleep(300 * 1000); /* the shim is back */
+	printf("records %ld bad %ld offset %d child %d socket %d\n", records,
+	       bad, lseek(file, 0, SEEK_CUR) == expect,
+	       WIFEXITED(cst) ? WEXITSTATUS(cst) : 128 + WTERMSIG(cst),
+	       have_socket());
+	return 0;
+}
+
+static int vfork_close(void)
+{
+	char before[4096], after_[4096];
+	pid_t pid;
+	int st;
+
+	shim_fds(before, sizeof(before));
+	pid = vfork();
+	if (pid < 0)
+		return 4;
+	if (!pid) {
+		close_range(3, ~0U, 0);
+		_exit(0);
+	}
+	if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st))
+		return 5;
+	usleep(300 * 1000);
+	shim_fds(after_, sizeof(after_));
+	printf("same %d\n", before[0] && !strcmp(before, after_));
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "";
@@ -296,6 +510,10 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(mode, "fork-fds"))
 		return fork_fds();
+	if (!strcmp(mode, "take") && argc > 2)
+		return take(argv[2], argc > 3 && !strcmp(argv[3], "nofork"));
+	if (!strcmp(mode, "vfork"))
+		return vfork_close();
 	if (!strcmp(mode, "closefds")) {
 		int fds[20][2];
 

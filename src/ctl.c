@@ -153,6 +153,11 @@ static void *ctl_thread(void *arg)
 		int r = tide__os_poll(&p, 1, -1);
 		bool freed;
 
+		/* closed behind our back: see tide__ctl_dispatch_locked() */
+		if (r > 0 && (p.revents & POLLNVAL))
+			atomic_store(&c->lost, true);
+		if (atomic_load(&c->lost))
+			break;
 		if (r < 0 && r != -EINTR) {
 			/*
 			 * ENOMEM, or EINVAL while RLIMIT_NOFILE is below the
@@ -170,15 +175,37 @@ static void *ctl_thread(void *arg)
 		tide__ctl_dispatch_locked(c);
 		freed = serve_end(c);
 		pthread_mutex_unlock(&tide__ctl_lock);
+		if (!freed && atomic_load(&c->lost))
+			break;
 		/*
 		 * In the child of a fork from a callback this thread is the
 		 * only one, with no parent's socket to serve: it ends, and
 		 * with it the child unless it has started threads of its own.
 		 */
 		if (freed)
-			break;
+			return NULL;
 	}
+	atomic_store(&c->ended, true);
 	return NULL;
+}
+
+/*
+ * Before a free or a fork child's release: are @c's descriptors still
+ * what it made?  A program that closed them behind the library's back (a
+ * raw close_range(2)) may have its own files on the numbers now, and the
+ * thread, asleep in a poll() of the closed epoll, never noticed.  Then @c
+ * is lost.
+ */
+static void check_lost(struct ctl *c)
+{
+	if (atomic_load(&c->lost))
+		return;
+	if ((c->epfd >= 0 &&
+	     !tide__os_fd_is(c->epfd, "anon_inode:[eventpoll]")) ||
+	    (c->tfd >= 0 && !tide__os_fd_is(c->tfd, "anon_inode:[timerfd]")) ||
+	    (c->sfd >= 0 && !tide__os_fd_is(c->sfd, "anon_inode:[eventfd]")) ||
+	    (c->lfd >= 0 && !tide__os_fd_is(c->lfd, "socket:")))
+		atomic_store(&c->lost, true);
 }
 
 /*
@@ -225,10 +252,16 @@ static bool serving_here(const struct ctl *c)
 /*
  * Release this process's copies of @c's descriptors and connections when
  * @c is another process's listener: close() only, nothing shared touched.
+ * Also @c lost in this process: then the numbers are only forgotten.
  */
 static void ctl_drop_copies(struct ctl *c)
 {
 	int *fds[] = { &c->lfd, &c->epfd, &c->tfd, &c->sfd };
+	bool forgetting;
+
+	/* lost: the numbers may be the program's, only forget them */
+	check_lost(c);
+	forgetting = atomic_load(&c->lost) && !tide__os_fds_forget(true);
 
 	for (unsigned i = 0; i < CTL_MAX_CONN; i++) {
 		struct conn *k = c->conns[i];
@@ -246,6 +279,8 @@ static void ctl_drop_copies(struct ctl *c)
 			tide__os_close(*fds[i]);
 		*fds[i] = -1;
 	}
+	if (forgetting)
+		tide__os_fds_forget(false);
 }
 
 static void atfork_prepare(void)
@@ -340,7 +375,11 @@ void tide__ctl_fork_register(void)
  */
 static void ctl_free(struct ctl *c)
 {
-	if (c->pid != tide__os_getpid()) {
+	check_lost(c);
+	if (c->pid != tide__os_getpid() || atomic_load(&c->lost)) {
+		/* a lost one's path is still ours: its socket is dead */
+		if (c->pid == tide__os_getpid() && c->lfd >= 0 && c->path)
+			tide__os_unlink(c->path);
 		ctl_drop_copies(c);
 	} else {
 		tide__ctl_conn_close_all(c);
@@ -826,9 +865,29 @@ void tide_ctl_close(void)
 	ctl_dying = c; /* for a fork() meanwhile */
 	if (c && c->thread_running) {
 		/* It may be answering a request: join without ctl_lock. */
+		check_lost(c);
 		pthread_mutex_unlock(&tide__ctl_lock);
 		atomic_store(&c->stop, true);
-		tide__os_event_signal(c->sfd);
+		if (atomic_load(&c->lost) && !atomic_load(&c->ended)) {
+			/*
+			 * Asleep on an epoll nothing will wake (its
+			 * descriptors are gone), and no signal reaches it but
+			 * through a number that is the program's now: left
+			 * asleep, @c never freed, its numbers never touched
+			 * (the preload shim forgets them).
+			 */
+			pthread_detach(c->thread);
+			pthread_mutex_lock(&tide__ctl_lock);
+			if (c->pid == tide__os_getpid() && c->lfd >= 0 &&
+			    c->path)
+				tide__os_unlink(c->path);
+			ctl_dying = NULL;
+			pthread_mutex_unlock(&tide__ctl_lock);
+			pthread_mutex_unlock(&ctl_op_lock);
+			return;
+		}
+		if (!atomic_load(&c->lost))
+			tide__os_event_signal(c->sfd);
 		pthread_join(c->thread, NULL);
 		pthread_mutex_lock(&tide__ctl_lock);
 	}

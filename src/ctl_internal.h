@@ -75,6 +75,11 @@ struct ctl {
 	ino_t lino;
 	struct timespec lctime;
 	atomic_bool stop;
+	/* the epoll descriptor failed (the program closed it behind our
+	 * back): the thread stops, and every number is forgotten, never
+	 * closed or used again (ctl_free(), ctl_drop_copies()) */
+	atomic_bool lost;
+	atomic_bool ended; /* its thread returned (or is about to) */
 	pthread_t thread;
 	char *path; /* the socket's path */
 	struct conn *conns[CTL_MAX_CONN];

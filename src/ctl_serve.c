@@ -309,8 +309,21 @@ static bool has_free_slot(const struct ctl *c)
 void tide__ctl_dispatch_locked(struct ctl *c)
 {
 	struct epoll_event evs[16];
-	int n = tide__os_epoll_wait(c->epfd, evs, 16, 0);
+	int n;
 
+	if (atomic_load(&c->lost))
+		return;
+	n = tide__os_epoll_wait(c->epfd, evs, 16, 0);
+	if (n < 0 && n != -EINTR) {
+		/*
+		 * EBADF or EINVAL: the program closed the epoll descriptor
+		 * behind the library's back (a raw close_range(2)) and may
+		 * have reused the number; the timer's and the connections'
+		 * may be its files too.  Touch none of them again.
+		 */
+		atomic_store(&c->lost, true);
+		return;
+	}
 	for (int i = 0; i < n; i++) {
 		uint32_t tag = evs[i].data.u32;
 

@@ -248,8 +248,51 @@ static inline bool tide__os_exhausted(long err)
 
 /* open(2) with O_CLOEXEC added; no mode, so never with O_CREAT. */
 int tide__os_open(const char *path, int flags);
-/* close(2); a descriptor is gone afterwards even on -EINTR (Linux). */
+/*
+ * close(2), made as the system call itself (never through an interposed
+ * close(): the preload shim defines one); a descriptor is gone afterwards
+ * even on -EINTR (Linux).  Under tide__os_fds_forget() it only forgets
+ * @fd: no system call.
+ */
 int tide__os_close(int fd);
+/*
+ * Does [@lo, @hi] hold a descriptor the library made (open, eventfd,
+ * timerfd, epoll, socket, accept) and has not closed?  A few loads: the
+ * numbers below 65536 are counted one by one, all above together (a range
+ * reaching there is true while any is open).  A descriptor being made at
+ * this very moment by another thread may not be counted yet.
+ */
+bool tide__os_fds_ours(unsigned lo, unsigned hi);
+/*
+ * On this thread, while @on: tide__os_close() forgets the number instead
+ * of closing it, for an object whose descriptors were taken from it (the
+ * program closed them; the numbers may be its own by now).  Returns the
+ * previous setting.
+ */
+bool tide__os_fds_forget(bool on);
+/*
+ * Forget every number in [@lo, @hi]: the caller knows that nothing of the
+ * library that is still running holds one (the preload shim, once it has
+ * stopped everything, before the program closes them; what is left is a
+ * lost object's, tide_monitor_free()).
+ */
+void tide__os_fds_disown(unsigned lo, unsigned hi);
+/*
+ * Is @fd still what the library made, as far as /proc/self/fd tells: its
+ * link starts with @kind ("anon_inode:[eventpoll]", "socket:")?  True
+ * when there is no /proc to ask.  A check for frees and fork handlers
+ * after a program may have closed the library's descriptors behind its
+ * back (a raw close_range(2)): it cannot tell the program's own epoll or
+ * eventfd from the library's on the same number.
+ */
+bool tide__os_fd_is(int fd, const char *kind);
+/*
+ * close_range(2) and dup3(2), the system calls themselves: the preload
+ * shim's fallbacks when the C library has no close_range(), closefrom()
+ * or dup3() of its own.  Neither counts nor forgets a descriptor.
+ */
+int tide__os_close_range(unsigned lo, unsigned hi, int flags);
+int tide__os_dup3(int old, int fd, int flags);
 ssize_t tide__os_read(int fd, void *buf, size_t len);
 ssize_t tide__os_pread(int fd, void *buf, size_t len, off_t off);
 ssize_t tide__os_write(int fd, const void *buf, size_t len);

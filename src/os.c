@@ -25,6 +25,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -47,6 +48,31 @@
 #include <sanitizer/asan_interface.h>
 #endif
 
+/*
+ * close(2) as the system call itself, never through the C library's
+ * close() symbol: the preload shim defines close() (to step aside before
+ * a program closes the shim's descriptors, preload.c), and the library's
+ * own closes inside the shim must not come back to it.
+ */
+#ifdef __SANITIZE_THREAD__
+/*
+ * ThreadSanitizer keeps its own table of descriptors, and a close it
+ * does not see makes the next descriptor on that number look like a race.
+ * Its interceptor is its runtime's own symbol, never the shim's close().
+ */
+extern int __interceptor_close(int fd);
+
+static int raw_close(int fd)
+{
+	return __interceptor_close(fd);
+}
+#else
+static int raw_close(int fd)
+{
+	return (int)syscall(SYS_close, fd);
+}
+#endif
+
 #ifdef TIDE_TEST_HOOKS
 static void *libc_mremap(void *old, size_t old_len, size_t new_len, int flags,
 			 void *new_addr)
@@ -66,7 +92,7 @@ const struct tide__os_hooks tide__os_default_hooks = {
 	.free = free,
 	.memcpy = memcpy,
 	.sysinfo = sysinfo,
-	.close = close,
+	.close = raw_close,
 	.pread = pread,
 	.timerfd_settime = timerfd_settime,
 };
@@ -185,7 +211,7 @@ static void *libc_mremap(void *old, size_t old_len, size_t new_len, int flags,
 #define rel_mincore mincore
 #define rel_memcpy memcpy
 #define rel_sysinfo sysinfo
-#define rel_close close
+#define rel_close raw_close
 #define rel_pread pread
 #define rel_timerfd_settime timerfd_settime
 #endif
@@ -556,6 +582,110 @@ bool tide__os_heap_trim(void)
 	return malloc_trim(0) != 0;
 }
 
+/* ---- the library's descriptors ---------------------------------------- */
+
+/*
+ * Every descriptor the library makes is counted here until
+ * tide__os_close() closes it: one counter per number below FD_TRACK
+ * (a counter, not a bit: one thread may close a number and another get
+ * it back before the first one uncounts it), one count for all above.
+ * The preload shim asks tide__os_fds_ours() before a program closes
+ * descriptors.  Making and closing a descriptor is no hot path; asking is
+ * a few loads.  The counters live in .bss: only the pages of numbers in
+ * use are ever touched.
+ */
+#define FD_TRACK 65536
+
+static atomic_uchar fd_count[FD_TRACK];
+static atomic_uint fd_top; /* one above the highest number ever counted */
+static atomic_long fd_above; /* live ones at FD_TRACK or above */
+static _Thread_local bool fd_forgetting; /* tide__os_fds_forget() */
+
+static long track(long fd)
+{
+	unsigned top;
+
+	if (fd < 0)
+		return fd;
+	if (fd >= FD_TRACK) {
+		atomic_fetch_add(&fd_above, 1);
+		return fd;
+	}
+	atomic_fetch_add(&fd_count[fd], 1);
+	top = atomic_load(&fd_top);
+	while (top <= (unsigned)fd &&
+	       !atomic_compare_exchange_weak(&fd_top, &top, (unsigned)fd + 1))
+		;
+	return fd;
+}
+
+/* Never below 0: a number the library closes twice is counted once. */
+static void untrack(int fd)
+{
+	unsigned char c;
+	long n;
+
+	if (fd < 0)
+		return;
+	if (fd >= FD_TRACK) {
+		n = atomic_load(&fd_above);
+		while (n > 0 &&
+		       !atomic_compare_exchange_weak(&fd_above, &n, n - 1))
+			;
+		return;
+	}
+	c = atomic_load(&fd_count[fd]);
+	while (c && !atomic_compare_exchange_weak(&fd_count[fd], &c,
+						  (unsigned char)(c - 1)))
+		;
+}
+
+bool tide__os_fds_ours(unsigned lo, unsigned hi)
+{
+	unsigned top;
+
+	if (hi >= FD_TRACK &&
+	    atomic_load_explicit(&fd_above, memory_order_relaxed))
+		return true;
+	top = atomic_load_explicit(&fd_top, memory_order_relaxed);
+	for (unsigned fd = lo; fd <= hi && fd < top; fd++)
+		if (atomic_load_explicit(&fd_count[fd], memory_order_relaxed))
+			return true;
+	return false;
+}
+
+void tide__os_fds_disown(unsigned lo, unsigned hi)
+{
+	unsigned top = atomic_load(&fd_top);
+
+	if (hi >= FD_TRACK)
+		atomic_store(&fd_above, 0);
+	for (unsigned fd = lo; fd <= hi && fd < top; fd++)
+		atomic_store(&fd_count[fd], 0);
+}
+
+bool tide__os_fds_forget(bool on)
+{
+	bool was = fd_forgetting;
+
+	fd_forgetting = on;
+	return was;
+}
+
+bool tide__os_fd_is(int fd, const char *kind)
+{
+	char path[64], link[64];
+	size_t kl = strlen(kind);
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, link, sizeof(link));
+	if (n < 0)
+		/* closed, unless there is no /proc to tell */
+		return errno != ENOENT || access("/proc/self/fd", F_OK) != 0;
+	return (size_t)n >= kl && !memcmp(link, kind, kl);
+}
+
 /* ---- files, descriptors, sockets, the clock and the process ------------ */
 
 /* A system call's result in the contract's form: -errno on failure. */
@@ -572,12 +702,30 @@ int tide__os_open(const char *path, int flags)
 {
 	if (inject())
 		return -ENOMEM;
-	return RET_N(open(path, flags | O_CLOEXEC));
+	return (int)track(RET_N(open(path, flags | O_CLOEXEC)));
 }
 
 int tide__os_close(int fd)
 {
-	return RET(CALL(close)(fd));
+	int r;
+
+	if (fd_forgetting) {
+		untrack(fd);
+		return 0;
+	}
+	r = RET(CALL(close)(fd));
+	untrack(fd); /* gone even when close() failed (Linux) */
+	return r;
+}
+
+int tide__os_close_range(unsigned lo, unsigned hi, int flags)
+{
+	return RET(syscall(SYS_close_range, lo, hi, flags));
+}
+
+int tide__os_dup3(int old, int fd, int flags)
+{
+	return (int)RET_N(syscall(SYS_dup3, old, fd, flags));
 }
 
 ssize_t tide__os_read(int fd, void *buf, size_t len)
@@ -673,7 +821,7 @@ int tide__os_eventfd(void)
 {
 	if (inject())
 		return -ENOMEM;
-	return RET_N(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+	return (int)track(RET_N(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)));
 }
 
 void tide__os_event_signal(int fd)
@@ -695,8 +843,8 @@ int tide__os_timerfd(void)
 {
 	if (inject())
 		return -ENOMEM;
-	return RET_N(
-		timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
+	return (int)track(RET_N(
+		timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)));
 }
 
 int tide__os_timer_set(int fd, bool abs, const struct itimerspec *its)
@@ -709,7 +857,7 @@ int tide__os_epoll_create(void)
 {
 	if (inject())
 		return -ENOMEM;
-	return RET_N(epoll_create1(EPOLL_CLOEXEC));
+	return (int)track(RET_N(epoll_create1(EPOLL_CLOEXEC)));
 }
 
 int tide__os_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
@@ -732,10 +880,10 @@ int tide__os_unix_socket(bool nonblock)
 {
 	if (inject())
 		return -ENOMEM;
-	return RET_N(socket(AF_UNIX,
-			    SOCK_STREAM | SOCK_CLOEXEC |
-				    (nonblock ? SOCK_NONBLOCK : 0),
-			    0));
+	return (int)track(RET_N(socket(AF_UNIX,
+				       SOCK_STREAM | SOCK_CLOEXEC |
+					       (nonblock ? SOCK_NONBLOCK : 0),
+				       0)));
 }
 
 int tide__os_connect(int fd, const struct sockaddr_un *sa)
@@ -757,7 +905,8 @@ int tide__os_accept(int fd)
 {
 	if (inject())
 		return -ENOMEM;
-	return RET_N(accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC));
+	return (int)track(
+		RET_N(accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)));
 }
 
 int tide__os_peer_cred(int fd, struct ucred *cr)

@@ -12,7 +12,9 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <malloc.h>
@@ -3789,6 +3791,43 @@ TEST(set_monitor_while_requests_run_never_uses_a_freed_monitor)
 	}
 }
 
+/* ---- descriptors taken behind the library's back --------------------- */
+
+/* This process's CPU time, all threads, in ms. */
+static long cpu_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+	return t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* Close the descriptors below 4096 not open in @before; how many. */
+static int close_new_fds(const bool before[4096])
+{
+	char path[64];
+	int n = 0;
+
+	for (int fd = 0; fd < 4096; fd++) {
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		if (!before[fd] && !access(path, F_OK)) {
+			close(fd);
+			n++;
+		}
+	}
+	return n;
+}
+
+static void open_fds(bool out[4096])
+{
+	char path[64];
+
+	for (int fd = 0; fd < 4096; fd++) {
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		out[fd] = !access(path, F_OK);
+	}
+}
+
 /*
  * A forked child's copy of its parent's monitor is inert there
  * (docs/pressure.md, "fork"): listen and set_monitor refuse it, -ECHILD,
@@ -4247,7 +4286,58 @@ TEST(drop_and_purge_say_what_the_purge_gave_back_or_that_it_is_unknown)
 	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
 
+/*
+ * A program closes the listener's epoll descriptor behind the library's
+ * back (a raw close_range(2): the preload shim sees libc's calls only)
+ * and reuses the number for a pipe.  The thread used to go on polling
+ * the number: epoll_wait() failed on the pipe, expire() read the timer's
+ * number (a trial's pipes lost records) and the loop spun at a full core;
+ * tide_ctl_close() then closed the pipe.  Now the thread stops at the
+ * first error without reading or writing the pipe, and the close leaves
+ * it open: it forgets the listener's numbers, leaking exactly the three
+ * that were still its own (socket, timer, stop event), as it cannot tell.
+ */
+TEST(a_listener_whose_epoll_is_taken_stops_and_leaves_the_number_alone)
+{
+	static bool before[4096];
+	char buf[16];
+	int ep, p[2], fd, n = -1;
+	long t0, used;
+
+	make_dirs();
+	open_fds(before);
+	listen_in(0, 0, 3000);
+	ep = tide_ctl_fd();
+	CHECK(ep >= 0);
+	usleep(50 * 1000); /* its thread sleeps in poll() */
+	CHECK(!pipe2(p, O_CLOEXEC));
+	/* the epoll's number becomes the pipe's read end */
+	CHECK_EQ(syscall(SYS_dup3, p[0], ep, O_CLOEXEC), ep);
+	CHECK_EQ(close(p[0]), 0);
+	CHECK_EQ(write(p[1], "0123456789abcdef", 16), 16);
+	/* a client wakes the thread (the old epoll lives on in its poll) */
+	fd = connect_to(getpid());
+	t0 = cpu_ms();
+	usleep(500 * 1000);
+	used = cpu_ms() - t0;
+	th_note("CPU used in 500 ms after the epoll was taken: %ld ms", used);
+	CHECK_CMP(used, <, 150);
+	CHECK_EQ(ioctl(ep, FIONREAD, &n), 0);
+	CHECK_EQ(n, 16);
+	tide_ctl_close();
+	/* the pipe is whole: open, its 16 bytes there */
+	CHECK_EQ(fcntl(ep, F_GETFD), FD_CLOEXEC);
+	CHECK_EQ(read(ep, buf, sizeof(buf)), 16);
+	CHECK(!memcmp(buf, "0123456789abcdef", 16));
+	CHECK_EQ(close(fd), 0);
+	CHECK_EQ(close(ep), 0);
+	CHECK_EQ(close(p[1]), 0);
+	CHECK_EQ(close_new_fds(before), 3);
+	remove_dirs();
+}
+
 RUN_TESTS(
+	T(a_listener_whose_epoll_is_taken_stops_and_leaves_the_number_alone),
 	T(listen_makes_a_0700_dir_and_a_0600_socket_named_by_pid),
 	T(config_follows_the_size_rule), T(unsafe_socket_dirs_are_refused),
 	T(sockets_of_dead_processes_are_removed_others_kept),

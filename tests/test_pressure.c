@@ -18,7 +18,9 @@
 #include <netinet/in.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <sys/un.h>
@@ -3556,7 +3558,95 @@ TEST(group_removed_while_watched_is_no_crash)
 	tide_monitor_free(m);
 }
 
+/* ---- descriptors taken behind the library's back --------------------- */
+
+/* This process's CPU time, all threads, in ms. */
+static long cpu_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+	return t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* Close the descriptors below 4096 not open in @before; how many. */
+static int close_new_fds(const bool before[4096])
+{
+	char path[64];
+	int n = 0;
+
+	for (int fd = 0; fd < 4096; fd++) {
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		if (!before[fd] && !access(path, F_OK)) {
+			close(fd);
+			n++;
+		}
+	}
+	return n;
+}
+
+static void open_fds(bool out[4096])
+{
+	char path[64];
+
+	for (int fd = 0; fd < 4096; fd++) {
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		out[fd] = !access(path, F_OK);
+	}
+}
+
+/*
+ * A program closes the monitor's epoll descriptor behind the library's
+ * back (a raw close_range(2): the preload shim sees libc's calls only)
+ * and reuses the number for a pipe.  The thread used to stop on EBADF
+ * only: on the pipe epoll_wait() fails with EINVAL and it spun at a full
+ * core for good, and tide_monitor_free() waited for it forever.  Now it
+ * stops at the first error without reading or writing the pipe, and the
+ * free leaves the pipe open: it forgets the monitor's numbers, leaking
+ * exactly the four still its own (two eventfds, two timerfds).
+ */
+TEST(a_monitor_whose_epoll_is_taken_stops_and_leaves_the_number_alone)
+{
+	static bool before[4096];
+	struct tide_monitor_config cfg = { .size = sizeof(cfg),
+					   .sources = TIDE_SOURCE_NONE };
+	struct tide_monitor *m = NULL;
+	char buf[16];
+	int ep, p[2], n = -1;
+	long t0, used;
+
+	open_fds(before);
+	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	CHECK_EQ(tide_monitor_start(m), 0);
+	ep = tide_monitor_fd(m);
+	CHECK(ep >= 0);
+	usleep(50 * 1000); /* its thread sleeps in epoll_wait() */
+	CHECK(!pipe2(p, O_CLOEXEC));
+	/* the epoll's number becomes the pipe's read end */
+	CHECK_EQ(syscall(SYS_dup3, p[0], ep, O_CLOEXEC), ep);
+	CHECK_EQ(close(p[0]), 0);
+	CHECK_EQ(write(p[1], "0123456789abcdef", 16), 16);
+	/* wake the thread: the old epoll lives on in its epoll_wait() */
+	CHECK_EQ(tide_monitor_simulate(m, TIDE_PRESSURE_NONE), 0);
+	t0 = cpu_ms();
+	usleep(500 * 1000);
+	used = cpu_ms() - t0;
+	th_note("CPU used in 500 ms after the epoll was taken: %ld ms", used);
+	CHECK_CMP(used, <, 150);
+	CHECK_EQ(ioctl(ep, FIONREAD, &n), 0);
+	CHECK_EQ(n, 16);
+	tide_monitor_free(m);
+	/* the pipe is whole: open, its 16 bytes there */
+	CHECK_EQ(fcntl(ep, F_GETFD), FD_CLOEXEC);
+	CHECK_EQ(read(ep, buf, sizeof(buf)), 16);
+	CHECK(!memcmp(buf, "0123456789abcdef", 16));
+	CHECK_EQ(close(ep), 0);
+	CHECK_EQ(close(p[1]), 0);
+	CHECK_EQ(close_new_fds(before), 4);
+}
+
 RUN_TESTS(T(watch_fifo_write_runs_medium_reclaim_loop),
+	  T(a_monitor_whose_epoll_is_taken_stops_and_leaves_the_number_alone),
 	  T(budget_reads_rss_afresh_with_no_descriptor_to_spare),
 	  T(budget_follows_an_rss_file_replaced_by_rename),
 	  T(level_loop_repeats_at_floor_until_nothing_freed),

@@ -366,8 +366,18 @@ static void *monitor_thread(void *arg)
 	int err;
 
 	tide__mon_thread_signals_off(); /* tide_monitor_start() blocked them */
-	while (!dispatch_once(m, -1, &err) && err != -EBADF)
+	while (!dispatch_once(m, -1, &err) && !err)
 		;
+	/*
+	 * EBADF or EINVAL: the program closed the epoll descriptor behind
+	 * the library's back (a raw close_range(2) that the preload shim
+	 * cannot see) and may have reused the number.  Stop, and touch none
+	 * of the numbers again: the timerfds' and eventfds' may be its
+	 * pipes now.
+	 */
+	if (err)
+		atomic_store(&m->lost, true);
+	atomic_store(&m->ended, true);
 	/*
 	 * A callback forked and the child returned here: this thread is a
 	 * stray copy, the child's only thread.  End the child as a forked
@@ -592,18 +602,29 @@ static int copy_strings(struct tide_monitor_config *c)
 	return 0;
 }
 
+/*
+ * Release @m.  A lost monitor's numbers (monitor_thread()) may be the
+ * program's by now: they are forgotten, neither closed nor used (no
+ * EPOLL_CTL_DEL either).  The descriptors among them that were still the
+ * monitor's leak: the library cannot tell which are.
+ */
 static void monitor_release(struct tide_monitor *m, bool shared)
 {
+	bool lost = atomic_load(&m->lost);
+	bool forgetting = lost && !tide__os_fds_forget(true);
+
 	/* passed on to the oldest other monitor with a limit watcher */
 	tide__sensor_disarm(m, shared, shared);
 	for (size_t i = 0; i < NSRC; i++)
-		tide__mon_src_close(m, &m->src[i], shared);
+		tide__mon_src_close(m, &m->src[i], shared && !lost);
 	tide__mon_close_fd(&m->simfd);
 	tide__mon_close_fd(&m->quietfd);
 	tide__mon_close_fd(&m->pollfd);
 	tide__mon_close_fd(&m->stopfd);
 	tide__mon_close_fd(&m->epfd);
 	tide__cg_release(&m->cg);
+	if (forgetting)
+		tide__os_fds_forget(false);
 	free_strings(&m->cfg);
 	pthread_mutex_destroy(&m->lock);
 	tide__os_free(m);
@@ -750,6 +771,27 @@ out_free:
 	return r;
 }
 
+/*
+ * Before a free: are the monitor's own descriptors still what it made?
+ * A program that closed them behind the library's back (a raw
+ * close_range(2); the preload shim sees libc's) may have its own files
+ * on the numbers now, and the thread, asleep in an epoll_wait() on the
+ * closed epoll, never noticed.  Then @m is lost.
+ */
+static void check_lost(struct tide_monitor *m)
+{
+	static const char ep[] = "anon_inode:[eventpoll]",
+			  ev[] = "anon_inode:[eventfd]",
+			  tm[] = "anon_inode:[timerfd]";
+
+	if (atomic_load(&m->lost))
+		return;
+	if (!tide__os_fd_is(m->epfd, ep) || !tide__os_fd_is(m->stopfd, ev) ||
+	    !tide__os_fd_is(m->simfd, ev) || !tide__os_fd_is(m->pollfd, tm) ||
+	    !tide__os_fd_is(m->quietfd, tm))
+		atomic_store(&m->lost, true);
+}
+
 void tide_monitor_free(struct tide_monitor *m)
 {
 	if (!m)
@@ -765,9 +807,26 @@ void tide_monitor_free(struct tide_monitor *m)
 	/* Inherited across fork: the descriptors are shared with the
 	 * parent's monitor, whose thread must keep running; only close this
 	 * process's copies. */
+	check_lost(m);
 	if (tide__mon_forked_exact(m)) {
 		tide__mon_list_remove(m);
 		monitor_release(m, false);
+		return;
+	}
+	if (atomic_load(&m->started) && atomic_load(&m->lost) &&
+	    !atomic_load(&m->ended)) {
+		/*
+		 * Its thread sleeps on an epoll that nothing will wake (its
+		 * descriptors are gone) and cannot be told to stop: no
+		 * signal can reach it but through a number that is the
+		 * program's now.  Leave it asleep on memory that stays
+		 * valid: @m is never freed, its numbers never touched (the
+		 * preload shim forgets them, tide__os_fds_disown()).
+		 */
+		atomic_store(&m->stopping, true);
+		pthread_detach(m->thread);
+		tide__mon_list_remove(m);
+		tide__sensor_disarm(m, true, true);
 		return;
 	}
 	if (atomic_load(&m->started)) {
@@ -775,7 +834,8 @@ void tide_monitor_free(struct tide_monitor *m)
 		 * sensor's read lock): the thread, if it waits for the write
 		 * lock after a move, gives way (write_lock() in sensor.c) */
 		atomic_store(&m->stopping, true);
-		tide__os_event_signal(m->stopfd);
+		if (!atomic_load(&m->lost))
+			tide__os_event_signal(m->stopfd);
 		pthread_join(m->thread, NULL);
 	}
 	/* listed until its thread is gone: a child forked meanwhile still

@@ -51,6 +51,11 @@ struct tide_monitor {
 	/* tide_monitor_free() is stopping the thread: it no longer waits
 	 * for the sensor's write lock (sensor.c, write_lock()) */
 	atomic_bool stopping;
+	/* its thread stopped on an error of its epoll descriptor (the
+	 * program closed it behind the library's back): every number is
+	 * forgotten, none touched again (monitor_release()) */
+	atomic_bool lost;
+	atomic_bool ended; /* its thread returned (or is about to) */
 	pthread_t thread;
 
 	/* st, src[].st, src[].high/low; and src[] itself: its descriptors
