@@ -6,12 +6,8 @@
  * A constructor reads the TIDE_* settings, creates a monitor with the
  * defaults (or the few settings given) and starts its thread; the monitor's
  * reclaim purges the allocator the program really uses.  Nothing the
- * program allocates is touched.  The shim interposes five symbols and
- * exports nothing else (preload.map): close(), close_range(), closefrom(),
- * dup2() and dup3(), so that a program that closes descriptors it did not
- * open (daemons and supervisors do) never closes the shim's under its
- * threads: the shim steps aside first and comes back with fresh ones
- * (step_aside()).
+ * program allocates is touched and no symbol is interposed: the shim exports
+ * nothing (preload.map).
  *
  * Rules for a guest in someone else's process: never abort, never print but
  * one line for a bad or ignored setting (or the TIDE_VERBOSE line), and
@@ -22,10 +18,8 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
-#include <linux/close_range.h>
 #include <signal.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,20 +38,6 @@ static struct tide_monitor_config cfg; /* resolved at start, kept for fork */
 static bool use_cfg; /* pass &cfg, not NULL (the defaults) */
 static bool verbose;
 static bool control; /* TIDE_CONTROL=1 */
-static bool ctl_on; /* start_control() succeeded, no step_aside() since */
-
-/*
- * Stepping aside (step_aside()).  step_lock serializes it, the restart
- * and the fork (atfork_prepare); it is taken before any of tide's locks.
- * step_pid is the process the shim's state belongs to (0: the shim is
- * off); a vfork() child shares our memory but not our descriptors.
- */
-static pthread_mutex_t step_lock = PTHREAD_MUTEX_INITIALIZER;
-static pid_t step_pid;
-static _Thread_local bool stepping; /* this thread is inside it */
-static bool restart_pending; /* a restart_thread() waits */
-static bool exiting; /* preload_fini() ran: no more restarts */
-static uint64_t restart_at; /* when it starts the shim again, ns */
 
 /* One line on stderr, written at once so it never interleaves. */
 __attribute__((format(printf, 1, 2))) static void say(const char *fmt, ...)
@@ -212,17 +192,11 @@ static int start_control(void)
 
 static void *child_control(void *arg)
 {
-	int r = 0;
+	int r;
 
 	(void)arg;
 	tide__os_poll(NULL, 0, CHILD_LISTEN_DELAY_MS);
-	/* after a step_aside() meanwhile, restart_thread() listens */
-	pthread_mutex_lock(&step_lock);
-	if (mon && !ctl_on) {
-		r = start_control();
-		ctl_on = !r;
-	}
-	pthread_mutex_unlock(&step_lock);
+	r = start_control();
 	if (r && verbose)
 		say("pid %d: no control socket (%s)", (int)tide__os_getpid(),
 		    strerror(-r));
@@ -234,7 +208,7 @@ static void *child_control(void *arg)
  * detached thread with every signal blocked (as the listener's own).
  * Return: 0 or pthread_create()'s error, -errno.
  */
-static int start_detached(void *(*fn)(void *))
+static int start_child_control(void)
 {
 	pthread_attr_t attr;
 	pthread_t t;
@@ -247,65 +221,10 @@ static int start_detached(void *(*fn)(void *))
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	r = pthread_create(&t, &attr, fn, NULL);
+	r = pthread_create(&t, &attr, child_control, NULL);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	pthread_attr_destroy(&attr);
 	return -r;
-}
-
-static int start_child_control(void)
-{
-	return start_detached(child_control);
-}
-
-static void report(int ctl_err);
-
-/*
- * The shim comes back RESTART_DELAY_MS after the program last took its
- * descriptors (step_aside()): a daemon that closes everything and then
- * opens its own files gets the numbers it expects (its log on 3), and one
- * that closes in a loop is not answered with a new monitor per call.
- */
-#define RESTART_DELAY_MS CHILD_LISTEN_DELAY_MS
-#define RESTART_DELAY_TEXT "200 ms"
-_Static_assert(RESTART_DELAY_MS == 200, "RESTART_DELAY_TEXT");
-
-static void *restart_thread(void *arg)
-{
-	int r = 0, cr = 0;
-	bool started = false;
-
-	(void)arg;
-	pthread_mutex_lock(&step_lock);
-	for (;;) {
-		uint64_t now = tide__os_now_ns();
-
-		if (now >= restart_at)
-			break;
-		pthread_mutex_unlock(&step_lock);
-		tide__os_poll(NULL, 0,
-			      (int)((restart_at - now) / 1000000u) + 1);
-		pthread_mutex_lock(&step_lock);
-	}
-	restart_pending = false;
-	if (!mon && step_pid == tide__os_getpid() && !exiting) {
-		stepping = true; /* its closes on failure are its own */
-		r = start_monitor();
-		if (!r && control) {
-			cr = start_control();
-			ctl_on = !cr;
-		}
-		stepping = false;
-		started = true;
-	}
-	if (started && r && verbose)
-		say("pid %d: no monitor after the program closed its "
-		    "descriptors (%s); off",
-		    (int)tide__os_getpid(), strerror(-r));
-	else if (started && verbose)
-		report(cr);
-	pthread_mutex_unlock(&step_lock);
-	return NULL;
 }
 
 /*
@@ -316,28 +235,12 @@ static void *restart_thread(void *arg)
  * (fork_handlers_first()), so every lock and list of tide's is the child's
  * own by now.  Failure turns the shim off in the child only.
  */
-static void atfork_prepare(void)
-{
-	/* not in the middle of a step aside or a restart (their state) */
-	pthread_mutex_lock(&step_lock);
-}
-
-static void atfork_parent(void)
-{
-	pthread_mutex_unlock(&step_lock);
-}
-
 static void atfork_child(void)
 {
 	struct tide_monitor *inherited = mon;
 	int r;
 
-	pthread_mutex_init(&step_lock, NULL);
-	/* the parent's restart_thread() is not here: start at once */
-	restart_pending = false;
-	ctl_on = false;
 	mon = NULL;
-	step_pid = tide__os_getpid();
 	tide_monitor_free(inherited);
 	r = start_monitor();
 	if (r && verbose)
@@ -349,172 +252,9 @@ static void atfork_child(void)
 	 * execs first.  Without that thread, at once.
 	 */
 	if (!r && control && (r = start_child_control()) &&
-	    !(ctl_on = !(r = start_control())) && verbose)
+	    (r = start_control()) && verbose)
 		say("pid %d: no control socket (%s)", (int)tide__os_getpid(),
 		    strerror(-r));
-}
-
-/* ---- a program that takes the shim's descriptors ----------------------- */
-
-/*
- * The program is about to close or replace some of the shim's
- * descriptors (daemons close every descriptor they did not open).  Stop
- * the control listener and the monitor while the descriptors are still
- * theirs (they close them themselves, and their threads never wake on a
- * number that has become the program's), and come back RESTART_DELAY_MS
- * later with fresh ones (restart_thread()).  step_lock held.
- * [@lo, @hi]: the numbers the program's @call closes.
- */
-static void step_aside(unsigned lo, unsigned hi, const char *call)
-{
-	struct tide_monitor *m = mon;
-	bool was_on = m || ctl_on;
-
-	mon = NULL;
-	tide_ctl_close(); /* first: it reports on the monitor */
-	ctl_on = false;
-	tide_monitor_free(m);
-	/* Nothing of ours runs now.  A number still counted in the range is
-	 * a lost one's (closed behind our back before, tide_monitor_free()
-	 * left it alone): the program's call closes it, we forget it. */
-	tide__os_fds_disown(lo, hi);
-	restart_at = tide__os_now_ns() + RESTART_DELAY_MS * 1000000ull;
-	if (!restart_pending)
-		restart_pending = !start_detached(restart_thread);
-	if (verbose && was_on)
-		say("pid %d: the program's %s() takes the shim's descriptors: "
-		    "monitor%s stopped, %s",
-		    (int)tide__os_getpid(), call,
-		    control ? " and control socket" : "",
-		    restart_pending ? "back in " RESTART_DELAY_TEXT : "off");
-}
-
-/*
- * Before the program's @call on [@lo, @hi]: the fast path is the lookup
- * (a few loads).  In the process the shim runs for (not a vfork() child,
- * whose descriptors are its own copies) and not from inside a step aside
- * (stepping), take step_lock and step aside; true then, and the caller
- * makes its call holding the lock (a restart waits for it) and calls
- * after().
- */
-static bool before(unsigned lo, unsigned hi, const char *call)
-{
-	if (!tide__os_fds_ours(lo, hi) || stepping)
-		return false;
-	if (tide__os_getpid() != step_pid)
-		return false;
-	stepping = true;
-	pthread_mutex_lock(&step_lock);
-	if (tide__os_fds_ours(lo, hi))
-		step_aside(lo, hi, call);
-	return true;
-}
-
-static void after(bool locked)
-{
-	if (!locked)
-		return;
-	pthread_mutex_unlock(&step_lock);
-	stepping = false;
-}
-
-/* The C library's definition, looked up once; NULL when it has none. */
-static void *real(_Atomic(void *) *slot, const char *name)
-{
-	void *f = atomic_load_explicit(slot, memory_order_relaxed);
-
-	if (!f) {
-		f = dlsym(RTLD_NEXT, name);
-		atomic_store_explicit(slot, f, memory_order_relaxed);
-	}
-	return f;
-}
-
-#define REAL(type, name)                      \
-	({                                    \
-		static _Atomic(void *) slot_; \
-		(type) real(&slot_, #name);   \
-	})
-
-#define EXPORT __attribute__((visibility("default")))
-
-/* A tide__os_*() result as the C library returns it. */
-static int libc_ret(int r)
-{
-	if (r >= 0)
-		return r;
-	errno = -r;
-	return -1;
-}
-
-EXPORT int close(int fd)
-{
-	int (*f)(int) = REAL(int (*)(int), close);
-	bool locked = fd >= 0 && before((unsigned)fd, (unsigned)fd, "close");
-	int r = f ? f(fd) : libc_ret(tide__os_close(fd));
-	int e = errno;
-
-	after(locked);
-	errno = e;
-	return r;
-}
-
-EXPORT int close_range(unsigned lo, unsigned hi, int flags)
-{
-	int (*f)(unsigned, unsigned, int) =
-		REAL(int (*)(unsigned, unsigned, int), close_range);
-	/* CLOSE_RANGE_CLOEXEC closes nothing (ours are close-on-exec) */
-	bool locked = !(flags & CLOSE_RANGE_CLOEXEC) && lo <= hi &&
-		      before(lo, hi, "close_range");
-	int r, e;
-
-	/* no close_range() in this C library: ENOSYS, as it would say */
-	r = f ? f(lo, hi, flags) : libc_ret(-ENOSYS);
-	e = errno;
-	after(locked);
-	errno = e;
-	return r;
-}
-
-EXPORT void closefrom(int lo)
-{
-	void (*f)(int) = REAL(void (*)(int), closefrom);
-	bool locked = before(lo < 0 ? 0 : (unsigned)lo, ~0u, "closefrom");
-	int e;
-
-	if (f)
-		f(lo);
-	else
-		tide__os_close_range(lo < 0 ? 0 : (unsigned)lo, ~0u, 0);
-	e = errno;
-	after(locked);
-	errno = e;
-}
-
-EXPORT int dup2(int old, int fd)
-{
-	int (*f)(int, int) = REAL(int (*)(int, int), dup2);
-	bool locked = fd >= 0 && old != fd &&
-		      before((unsigned)fd, (unsigned)fd, "dup2");
-	int r = f ? f(old, fd) : libc_ret(tide__os_dup3(old, fd, 0));
-	int e = errno;
-
-	after(locked);
-	errno = e;
-	return r;
-}
-
-EXPORT int dup3(int old, int fd, int flags)
-{
-	int (*f)(int, int, int) = REAL(int (*)(int, int, int), dup3);
-	bool locked = fd >= 0 && old != fd &&
-		      before((unsigned)fd, (unsigned)fd, "dup3");
-	int r = f ? f(old, fd, flags) : libc_ret(tide__os_dup3(old, fd, flags));
-	int e = errno;
-
-	after(locked);
-	errno = e;
-	return r;
 }
 
 /*
@@ -607,7 +347,7 @@ __attribute__((constructor)) static void preload_init(void)
 		return;
 	}
 	fork_handlers_first();
-	r = pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+	r = pthread_atfork(NULL, NULL, atfork_child);
 	if (r) {
 		tide_monitor_free(mon);
 		mon = NULL;
@@ -616,11 +356,8 @@ __attribute__((constructor)) static void preload_init(void)
 			    (int)tide__os_getpid(), strerror(r));
 		return;
 	}
-	if (control) {
+	if (control)
 		r = start_control();
-		ctl_on = !r;
-	}
-	step_pid = tide__os_getpid();
 	if (verbose)
 		report(r);
 }
@@ -631,25 +368,12 @@ __attribute__((constructor)) static void preload_init(void)
  * may have closed the descriptors they sleep on and reused the numbers
  * (daemons call closerange()): a stop signal written there would land in
  * the program's own pipe and the join would wait forever (a trial's python
- * host hung at exit).  Only the control socket's path is removed, and
- * only by the process that listens on it (tide__ctl_exit() knows): a
+ * host hung at exit).  Only the control socket's path is removed.  A
  * monitor inherited without our fork handler (clone, vfork children that
- * exit) belongs to another process, and so does its path.
+ * exit) belongs to another process: its path is not ours either.
  */
 __attribute__((destructor)) static void preload_fini(void)
 {
-	bool locked;
-
-	if (!control)
-		return;
-	/*
-	 * A restart_thread() may be making a listener (the program closed
-	 * our descriptors less than a moment ago): let it finish, so that
-	 * the path is published and removed here, and start no other.
-	 */
-	locked = !stepping && !pthread_mutex_lock(&step_lock);
-	exiting = true;
-	tide__ctl_exit();
-	if (locked)
-		pthread_mutex_unlock(&step_lock);
+	if (mon && mon_pid == tide__os_getpid() && control)
+		tide__ctl_exit();
 }

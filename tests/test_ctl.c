@@ -3473,7 +3473,7 @@ static void own_run(void)
 {
 	if (unshare(CLONE_NEWNS))
 		SKIP("unshare(CLONE_NEWNS): %s", strerror(errno));
-	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
+	if (mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) ||
 	    mount("tmpfs", "/run", "tmpfs", 0, "mode=0755"))
 		SKIP("mount: %s", strerror(errno));
 }
@@ -4185,7 +4185,7 @@ static void purge_without_proc(void *arg)
 	(void)arg;
 	if (unshare(CLONE_NEWNS))
 		SKIP("unshare(CLONE_NEWNS): %s", strerror(errno));
-	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
+	if (mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) ||
 	    mount("tmpfs", "/proc", "tmpfs", 0, "mode=0755"))
 		SKIP("mount: %s", strerror(errno));
 	CHECK_EQ(access("/proc/self/statm", F_OK), -1);
