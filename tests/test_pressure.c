@@ -2206,6 +2206,78 @@ TEST(callback_that_forks_and_returns_ends_the_childs_copy_of_the_loop)
 	tide_monitor_free(forked_m);
 }
 
+/* The first level forks; the child frees the monitor it inherited right
+ * after fork() returns, as a language runtime's after-fork code does
+ * (Python's os.register_at_fork(after_in_child=...)), and makes its own;
+ * then it returns into the loop. */
+static void fork_free_on_level(enum tide_pressure_level lvl, void *arg)
+{
+	const struct tide_monitor_config own_cfg = {
+		.size = sizeof(own_cfg),
+		.sources = TIDE_SOURCE_NONE,
+		.flags = TIDE_MONITOR_NO_TRIM,
+	};
+	struct tide_monitor *own = NULL;
+	pid_t *child = arg;
+
+	(void)lvl;
+	if (level_calls++)
+		return;
+	*child = fork();
+	if (*child)
+		return;
+	alarm(5);
+	tide_monitor_free(forked_m);
+	if (tide_monitor_new(&own, &own_cfg) ||
+	    tide_monitor_simulate(own, TIDE_PRESSURE_LOW) ||
+	    tide_monitor_dispatch(own))
+		_exit(3);
+	tide_monitor_free(own);
+}
+
+/*
+ * A level callback forks and the child frees the monitor it inherited
+ * from inside that callback (the child's copy of the loop still runs it),
+ * then makes and uses its own.  That free closes the child's copies of
+ * the descriptors and leaves the memory to the loop's copy, which stops
+ * at its next fork check and ends the child with _exit(0).  Up to 0.2.7
+ * the free was reported as one from a callback of the monitor and
+ * aborted the child (a trial's Python extension: SIGABRT, 4 of 4).
+ */
+TEST(a_forked_child_frees_its_inherited_monitor_inside_the_callback)
+{
+	pid_t child = -1;
+	struct tide_monitor_config cfg = {
+		.size = sizeof(cfg),
+		.sources = TIDE_SOURCE_NONE,
+		.flags = TIDE_MONITOR_NO_TRIM,
+		.quiet_ms = 600000,
+		.on_level = fork_free_on_level,
+		.level_arg = &child,
+	};
+	int st;
+
+	level_calls = 0;
+	CHECK_EQ(tide_monitor_new(&forked_m, &cfg), 0);
+	CHECK_EQ(tide_monitor_start(forked_m), 0);
+	CHECK_EQ(tide_monitor_simulate(forked_m, TIDE_PRESSURE_MEDIUM), 0);
+	for (int i = 0; i < 2000 && stats(forked_m).loops < 1; i++)
+		sleep_ms(1);
+	CHECK(child > 0);
+	CHECK(waitpid(child, &st, 0) == child);
+	if (!WIFEXITED(st))
+		FAIL("child status %#x (signal %d)", st,
+		     WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+	CHECK_EQ(WEXITSTATUS(st), 0);
+	/* the parent's monitor goes on */
+	CHECK_EQ(tide_monitor_simulate(forked_m, TIDE_PRESSURE_CRITICAL), 0);
+	for (int i = 0; i < 2000 && stats(forked_m).loops < 2; i++)
+		sleep_ms(1);
+	CHECK_UEQ(stats(forked_m).loops, 2);
+	CHECK_EQ(level_calls, 2);
+	tide_monitor_free(forked_m);
+}
+
 struct forker {
 	int scans;
 	bool fork_done;
@@ -3755,6 +3827,7 @@ RUN_TESTS(
 	T(sensor_serves_the_childs_own_monitor_after_fork),
 	T(children_forked_while_the_lock_is_busy_never_wait_on_it),
 	T(callback_that_forks_and_returns_ends_the_childs_copy_of_the_loop),
+	T(a_forked_child_frees_its_inherited_monitor_inside_the_callback),
 	T(shrinker_run_by_the_sensor_forks_a_working_child),
 	T(monitor_made_by_a_shrinker_a_charge_runs_is_not_armed),
 	T(sensor_reclaim_honours_the_allocations_noio),

@@ -608,7 +608,14 @@ static int copy_strings(struct tide_monitor_config *c)
  * EPOLL_CTL_DEL either).  The descriptors among them that were still the
  * monitor's leak: the library cannot tell which are.
  */
-static void monitor_release(struct tide_monitor *m, bool shared)
+/*
+ * Monitors a forked child freed from inside the callback that forked (see
+ * tide_monitor_free()): released but kept, as the child's copy of the loop
+ * still reads them until it stops; reachable from here, not leaked.
+ */
+static struct tide_monitor *kept_in_child[8];
+
+static void monitor_release_fds(struct tide_monitor *m, bool shared)
 {
 	bool lost = atomic_load(&m->lost);
 	bool forgetting = lost && !tide__os_fds_forget(true);
@@ -622,9 +629,14 @@ static void monitor_release(struct tide_monitor *m, bool shared)
 	tide__mon_close_fd(&m->pollfd);
 	tide__mon_close_fd(&m->stopfd);
 	tide__mon_close_fd(&m->epfd);
-	tide__cg_release(&m->cg);
 	if (forgetting)
 		tide__os_fds_forget(false);
+}
+
+static void monitor_release(struct tide_monitor *m, bool shared)
+{
+	monitor_release_fds(m, shared);
+	tide__cg_release(&m->cg);
 	free_strings(&m->cfg);
 	pthread_mutex_destroy(&m->lock);
 	tide__os_free(m);
@@ -798,6 +810,26 @@ void tide_monitor_free(struct tide_monitor *m)
 		return;
 	/* Its loop would go on reading it once the callback returns (its
 	 * thread would also wait for itself). */
+	if (runs_here(m) && tide__mon_forked_exact(m)) {
+		/*
+		 * A child forked inside the callback (its own pthread_atfork
+		 * handler frees what it inherited, as a language runtime's
+		 * does): the child's copy of the loop reads @m until its
+		 * next fork check, where it stops.  Release this process's
+		 * copies of the descriptors and unlist it now; the memory
+		 * stays until the child ends (kept_in_child), or is leaked
+		 * when that is full.
+		 */
+		tide__mon_list_remove(m);
+		monitor_release_fds(m, false);
+		for (size_t i = 0;
+		     i < sizeof(kept_in_child) / sizeof(kept_in_child[0]); i++)
+			if (!kept_in_child[i]) {
+				kept_in_child[i] = m;
+				break;
+			}
+		return;
+	}
 	if (runs_here(m))
 		tide__misuse("tide_monitor_free: called from a callback the "
 			     "monitor runs (its level callback or a shrinker "
