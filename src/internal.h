@@ -249,20 +249,12 @@ static inline bool tide__os_exhausted(long err)
 /* open(2) with O_CLOEXEC added; no mode, so never with O_CREAT. */
 int tide__os_open(const char *path, int flags);
 /*
- * close(2), made as the system call itself (never through an interposed
- * close(): the preload shim defines one); a descriptor is gone afterwards
+ * close(2), made as the system call itself (never through a close()
+ * another library may define); a descriptor is gone afterwards
  * even on -EINTR (Linux).  Under tide__os_fds_forget() it only forgets
  * @fd: no system call.
  */
 int tide__os_close(int fd);
-/*
- * Does [@lo, @hi] hold a descriptor the library made (open, eventfd,
- * timerfd, epoll, socket, accept) and has not closed?  A few loads: the
- * numbers below 65536 are counted one by one, all above together (a range
- * reaching there is true while any is open).  A descriptor being made at
- * this very moment by another thread may not be counted yet.
- */
-bool tide__os_fds_ours(unsigned lo, unsigned hi);
 /*
  * On this thread, while @on: tide__os_close() forgets the number instead
  * of closing it, for an object whose descriptors were taken from it (the
@@ -270,13 +262,6 @@ bool tide__os_fds_ours(unsigned lo, unsigned hi);
  * previous setting.
  */
 bool tide__os_fds_forget(bool on);
-/*
- * Forget every number in [@lo, @hi]: the caller knows that nothing of the
- * library that is still running holds one (the preload shim, once it has
- * stopped everything, before the program closes them; what is left is a
- * lost object's, tide_monitor_free()).
- */
-void tide__os_fds_disown(unsigned lo, unsigned hi);
 /*
  * Is @fd still what the library made, as far as /proc/self/fd tells: its
  * link starts with @kind ("anon_inode:[eventpoll]", "socket:")?  True

@@ -50,9 +50,8 @@
 
 /*
  * close(2) as the system call itself, never through the C library's
- * close() symbol: the preload shim defines close() (to step aside before
- * a program closes the shim's descriptors, preload.c), and the library's
- * own closes inside the shim must not come back to it.
+ * close() symbol, which a program or another preload library may define
+ * (the library's own descriptors must close whatever that one does).
  */
 #ifdef __SANITIZE_THREAD__
 /*
@@ -584,85 +583,8 @@ bool tide__os_heap_trim(void)
 
 /* ---- the library's descriptors ---------------------------------------- */
 
-/*
- * Every descriptor the library makes is counted here until
- * tide__os_close() closes it: one counter per number below FD_TRACK
- * (a counter, not a bit: one thread may close a number and another get
- * it back before the first one uncounts it), one count for all above.
- * The preload shim asks tide__os_fds_ours() before a program closes
- * descriptors.  Making and closing a descriptor is no hot path; asking is
- * a few loads.  The counters live in .bss: only the pages of numbers in
- * use are ever touched.
- */
-#define FD_TRACK 65536
-
-static atomic_uchar fd_count[FD_TRACK];
-static atomic_uint fd_top; /* one above the highest number ever counted */
-static atomic_long fd_above; /* live ones at FD_TRACK or above */
-static _Thread_local bool fd_forgetting; /* tide__os_fds_forget() */
-
-static long track(long fd)
-{
-	unsigned top;
-
-	if (fd < 0)
-		return fd;
-	if (fd >= FD_TRACK) {
-		atomic_fetch_add(&fd_above, 1);
-		return fd;
-	}
-	atomic_fetch_add(&fd_count[fd], 1);
-	top = atomic_load(&fd_top);
-	while (top <= (unsigned)fd &&
-	       !atomic_compare_exchange_weak(&fd_top, &top, (unsigned)fd + 1))
-		;
-	return fd;
-}
-
-/* Never below 0: a number the library closes twice is counted once. */
-static void untrack(int fd)
-{
-	unsigned char c;
-	long n;
-
-	if (fd < 0)
-		return;
-	if (fd >= FD_TRACK) {
-		n = atomic_load(&fd_above);
-		while (n > 0 &&
-		       !atomic_compare_exchange_weak(&fd_above, &n, n - 1))
-			;
-		return;
-	}
-	c = atomic_load(&fd_count[fd]);
-	while (c && !atomic_compare_exchange_weak(&fd_count[fd], &c,
-						  (unsigned char)(c - 1)))
-		;
-}
-
-bool tide__os_fds_ours(unsigned lo, unsigned hi)
-{
-	unsigned top;
-
-	if (hi >= FD_TRACK &&
-	    atomic_load_explicit(&fd_above, memory_order_relaxed))
-		return true;
-	top = atomic_load_explicit(&fd_top, memory_order_relaxed);
-	for (unsigned fd = lo; fd <= hi && fd < top; fd++)
-		if (atomic_load_explicit(&fd_count[fd], memory_order_relaxed))
-			return true;
-	return false;
-}
-
-void tide__os_fds_disown(unsigned lo, unsigned hi)
-{
-	unsigned top = atomic_load(&fd_top);
-
-	if (hi >= FD_TRACK)
-		atomic_store(&fd_above, 0);
-	for (unsigned fd = lo; fd <= hi && fd < top; fd++)
-		atomic_store(&fd_count[fd], 0);
-}
+/* tide__os_fds_forget(): tide__os_close() forgets instead of closing. */
+static _Thread_local bool fd_forgetting;
 
 bool tide__os_fds_forget(bool on)
 {
@@ -702,20 +624,17 @@ int tide__os_open(const char *path, int flags)
 {
 	if (inject())
 		return -ENOMEM;
-	return (int)track(RET_N(open(path, flags | O_CLOEXEC)));
+	return RET_N(open(path, flags | O_CLOEXEC));
 }
 
 int tide__os_close(int fd)
 {
 	int r;
 
-	if (fd_forgetting) {
-		untrack(fd);
+	if (fd_forgetting)
 		return 0;
-	}
 	r = RET(CALL(close)(fd));
-	untrack(fd); /* gone even when close() failed (Linux) */
-	return r;
+	return r; /* gone even when close() failed (Linux) */
 }
 
 int tide__os_close_range(unsigned lo, unsigned hi, int flags)
@@ -821,7 +740,7 @@ int tide__os_eventfd(void)
 {
 	if (inject())
 		return -ENOMEM;
-	return (int)track(RET_N(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)));
+	return RET_N(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
 }
 
 void tide__os_event_signal(int fd)
@@ -843,7 +762,7 @@ int tide__os_timerfd(void)
 {
 	if (inject())
 		return -ENOMEM;
-	return (int)track(RET_N(
+	return (RET_N(
 		timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)));
 }
 
@@ -857,7 +776,7 @@ int tide__os_epoll_create(void)
 {
 	if (inject())
 		return -ENOMEM;
-	return (int)track(RET_N(epoll_create1(EPOLL_CLOEXEC)));
+	return RET_N(epoll_create1(EPOLL_CLOEXEC));
 }
 
 int tide__os_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
@@ -880,10 +799,10 @@ int tide__os_unix_socket(bool nonblock)
 {
 	if (inject())
 		return -ENOMEM;
-	return (int)track(RET_N(socket(AF_UNIX,
-				       SOCK_STREAM | SOCK_CLOEXEC |
-					       (nonblock ? SOCK_NONBLOCK : 0),
-				       0)));
+	return (RET_N(socket(AF_UNIX,
+			     SOCK_STREAM | SOCK_CLOEXEC |
+				     (nonblock ? SOCK_NONBLOCK : 0),
+			     0)));
 }
 
 int tide__os_connect(int fd, const struct sockaddr_un *sa)
@@ -905,8 +824,7 @@ int tide__os_accept(int fd)
 {
 	if (inject())
 		return -ENOMEM;
-	return (int)track(
-		RET_N(accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)));
+	return (RET_N(accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)));
 }
 
 int tide__os_peer_cred(int fd, struct ucred *cr)

@@ -35,6 +35,7 @@
 #include <sys/syscall.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -287,6 +288,42 @@ static inline int th_fd_scan(int *top, long below)
 		}
 	}
 	close(dfd);
+	return n;
+}
+
+/* This process's CPU time, all threads, in ms. */
+static inline long th_cpu_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+	return t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* Which descriptors below 4096 are open, in @out. */
+static inline void th_open_fds(bool out[4096])
+{
+	char path[64];
+
+	for (int fd = 0; fd < 4096; fd++) {
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		out[fd] = !access(path, F_OK);
+	}
+}
+
+/* Close the descriptors below 4096 not open in @before; how many. */
+static inline int th_close_new_fds(const bool before[4096])
+{
+	char path[64];
+	int n = 0;
+
+	for (int fd = 0; fd < 4096; fd++) {
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		if (!before[fd] && !access(path, F_OK)) {
+			close(fd);
+			n++;
+		}
+	}
 	return n;
 }
 

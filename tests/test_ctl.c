@@ -3793,41 +3793,6 @@ TEST(set_monitor_while_requests_run_never_uses_a_freed_monitor)
 
 /* ---- descriptors taken behind the library's back --------------------- */
 
-/* This process's CPU time, all threads, in ms. */
-static long cpu_ms(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-	return t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
-/* Close the descriptors below 4096 not open in @before; how many. */
-static int close_new_fds(const bool before[4096])
-{
-	char path[64];
-	int n = 0;
-
-	for (int fd = 0; fd < 4096; fd++) {
-		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-		if (!before[fd] && !access(path, F_OK)) {
-			close(fd);
-			n++;
-		}
-	}
-	return n;
-}
-
-static void open_fds(bool out[4096])
-{
-	char path[64];
-
-	for (int fd = 0; fd < 4096; fd++) {
-		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-		out[fd] = !access(path, F_OK);
-	}
-}
-
 /*
  * A forked child's copy of its parent's monitor is inert there
  * (docs/pressure.md, "fork"): listen and set_monitor refuse it, -ECHILD,
@@ -4305,7 +4270,7 @@ TEST(a_listener_whose_epoll_is_taken_stops_and_leaves_the_number_alone)
 	long t0, used;
 
 	make_dirs();
-	open_fds(before);
+	th_open_fds(before);
 	listen_in(0, 0, 3000);
 	ep = tide_ctl_fd();
 	CHECK(ep >= 0);
@@ -4317,9 +4282,9 @@ TEST(a_listener_whose_epoll_is_taken_stops_and_leaves_the_number_alone)
 	CHECK_EQ(write(p[1], "0123456789abcdef", 16), 16);
 	/* a client wakes the thread (the old epoll lives on in its poll) */
 	fd = connect_to(getpid());
-	t0 = cpu_ms();
+	t0 = th_cpu_ms();
 	usleep(500 * 1000);
-	used = cpu_ms() - t0;
+	used = th_cpu_ms() - t0;
 	th_note("CPU used in 500 ms after the epoll was taken: %ld ms", used);
 	CHECK_CMP(used, <, 150);
 	CHECK_EQ(ioctl(ep, FIONREAD, &n), 0);
@@ -4332,7 +4297,7 @@ TEST(a_listener_whose_epoll_is_taken_stops_and_leaves_the_number_alone)
 	CHECK_EQ(close(fd), 0);
 	CHECK_EQ(close(ep), 0);
 	CHECK_EQ(close(p[1]), 0);
-	CHECK_EQ(close_new_fds(before), 3);
+	CHECK_EQ(th_close_new_fds(before), 3);
 	remove_dirs();
 }
 

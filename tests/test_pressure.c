@@ -3705,41 +3705,6 @@ TEST(group_removed_while_watched_is_no_crash)
 
 /* ---- descriptors taken behind the library's back --------------------- */
 
-/* This process's CPU time, all threads, in ms. */
-static long cpu_ms(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-	return t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
-/* Close the descriptors below 4096 not open in @before; how many. */
-static int close_new_fds(const bool before[4096])
-{
-	char path[64];
-	int n = 0;
-
-	for (int fd = 0; fd < 4096; fd++) {
-		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-		if (!before[fd] && !access(path, F_OK)) {
-			close(fd);
-			n++;
-		}
-	}
-	return n;
-}
-
-static void open_fds(bool out[4096])
-{
-	char path[64];
-
-	for (int fd = 0; fd < 4096; fd++) {
-		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-		out[fd] = !access(path, F_OK);
-	}
-}
-
 /*
  * A program closes the monitor's epoll descriptor behind the library's
  * back (a raw close_range(2): the preload shim sees libc's calls only)
@@ -3760,7 +3725,7 @@ TEST(a_monitor_whose_epoll_is_taken_stops_and_leaves_the_number_alone)
 	int ep, p[2], n = -1;
 	long t0, used;
 
-	open_fds(before);
+	th_open_fds(before);
 	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
 	CHECK_EQ(tide_monitor_start(m), 0);
 	ep = tide_monitor_fd(m);
@@ -3773,9 +3738,9 @@ TEST(a_monitor_whose_epoll_is_taken_stops_and_leaves_the_number_alone)
 	CHECK_EQ(write(p[1], "0123456789abcdef", 16), 16);
 	/* wake the thread: the old epoll lives on in its epoll_wait() */
 	CHECK_EQ(tide_monitor_simulate(m, TIDE_PRESSURE_NONE), 0);
-	t0 = cpu_ms();
+	t0 = th_cpu_ms();
 	usleep(500 * 1000);
-	used = cpu_ms() - t0;
+	used = th_cpu_ms() - t0;
 	th_note("CPU used in 500 ms after the epoll was taken: %ld ms", used);
 	CHECK_CMP(used, <, 150);
 	CHECK_EQ(ioctl(ep, FIONREAD, &n), 0);
@@ -3787,7 +3752,7 @@ TEST(a_monitor_whose_epoll_is_taken_stops_and_leaves_the_number_alone)
 	CHECK(!memcmp(buf, "0123456789abcdef", 16));
 	CHECK_EQ(close(ep), 0);
 	CHECK_EQ(close(p[1]), 0);
-	CHECK_EQ(close_new_fds(before), 4);
+	CHECK_EQ(th_close_new_fds(before), 4);
 }
 
 RUN_TESTS(

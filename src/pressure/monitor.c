@@ -852,8 +852,7 @@ void tide_monitor_free(struct tide_monitor *m)
 		 * descriptors are gone) and cannot be told to stop: no
 		 * signal can reach it but through a number that is the
 		 * program's now.  Leave it asleep on memory that stays
-		 * valid: @m is never freed, its numbers never touched (the
-		 * preload shim forgets them, tide__os_fds_disown()).
+		 * valid: @m is never freed, its numbers never touched.
 		 */
 		atomic_store(&m->stopping, true);
 		pthread_detach(m->thread);
