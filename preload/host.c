@@ -391,8 +391,8 @@ static int take(const char *how, bool nofork)
 			for (int i = 0; i < TAKE_PIPES; i++) {
 				char r[REC], b[REC];
 
-				snprintf(r, sizeof(r), "%07ld",
-					 records++ % 10000000);
+				snprintf(r, sizeof(r), "%07lu",
+					 (unsigned long)(records++ % 10000000));
 				if (write(p[i][1], r, REC) != REC ||
 				    read(p[i][0], b, REC) != REC ||
 				    memcmp(r, b, REC))
