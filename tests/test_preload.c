@@ -549,6 +549,11 @@ static void closefds_exits(bool control)
 
 TEST(a_host_that_closes_our_descriptors_still_exits)
 {
+	if (!strcmp(TP_SANITIZE, "thread"))
+		SKIP("ThreadSanitizer reports the host's close() of the "
+		     "shim's epoll descriptor while the monitor's thread "
+		     "waits on it (a race on fd 3): the very misuse this "
+		     "test makes");
 	closefds_exits(false);
 	closefds_exits(true);
 }
