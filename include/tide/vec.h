@@ -449,15 +449,23 @@ static inline int tide__vec_push_full(struct tide_vec *v, const void *elem)
 	esz = v->elem_size;
 	len = v->len;
 	b = TIDE__PTR_BITS(v->data);
-	/* only the sizes copied inline; others are the function's */
-	if (esz - 1 >= 16 || (esz & (esz - 1)) || tide__vec_grow_heap(v, esz))
+	/*
+	 * Only the sizes copied inline, and (see tide__vec_store()) only
+	 * when the store cannot decline after the growth; others are the
+	 * function's.
+	 */
+	if (esz - 1 >= 16 || (esz & (esz - 1)) || !TIDE__VEC_FITS(elem, esz) ||
+	    tide__vec_grow_heap(v, esz))
 		return tide__vec_push_slow(v, elem);
 	/* len is the old capacity: len * esz bytes existed */
 	if (b && e >= b && e - b < len * esz)
 		elem = TIDE__CAST(const char *, v->data) + (e - b);
-	(void)tide__vec_store(v->data, len, elem, esz);
-	v->len = len + 1;
-	return 0;
+	if (TIDE__LIKELY(!tide__vec_store(v->data, len, elem, esz))) {
+		v->len = len + 1;
+		return 0;
+	}
+	/* not reached (checked above); the function, with room now, copies */
+	return tide__vec_push_slow(v, elem);
 }
 
 /*
