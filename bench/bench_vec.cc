@@ -13,7 +13,9 @@
  *
  * Implementations: tide_vec without and with TIDE_VEC_AUTOTRIM through the
  * typed inline helpers (tide_vec_push_val/tide_vec_pop_val), and without it
- * through the plain function calls; std::vector without and with
+ * through tide_vec_push()/tide_vec_pop() called directly, as a program
+ * calls them (vec.h compiles them inline; TIDE_NO_INLINE would make them
+ * calls); std::vector without and with
  * shrink_to_fit (called on binder's trigger, size < capacity / 4, after each
  * removal); GLib GArray; a plain realloc-doubling C vector.
  *
@@ -75,6 +77,7 @@ template <unsigned Flags, bool Fast> struct TideVec {
 	}
 	void push(uint64_t x)
 	{
+		/* called directly: the macros of vec.h, as in programs */
 		int r = Fast ? tide_vec_push_val(&v, uint64_t, x) :
 			       tide_vec_push(&v, &x);
 		if (r)
@@ -501,9 +504,11 @@ void small_section(int reps)
 	       "one process, and a ratio is the median over the rounds of "
 	       "that round's ratio, so that a load that comes and goes "
 	       "cancels out. Reference: the plain realloc-doubling C vector "
-	       "(inline); for tide's functions also the same vector with push "
-	       "and pop as out-of-line functions of tide's signatures "
-	       "(*realloc functions*: the price of the call itself). Every "
+	       "(inline). *tide functions*: tide_vec_push()/tide_vec_pop() "
+	       "called directly, as a program calls them (vec.h compiles them "
+	       "inline unless TIDE_NO_INLINE); *realloc functions*: the realloc "
+	       "vector with push and pop as out-of-line functions of tide's "
+	       "signatures (the price of an out-of-line call). Every "
 	       "implementation exists in %d copies at different code "
 	       "addresses, round r runs copy r mod %d of each; *control*: a "
 	       "second set of copies of the realloc vector against the first "

@@ -253,9 +253,11 @@ def document_header(path, out, toc):
             if "SPDX" in t or src.rfind("\n", 0, m.start()) < 0 or \
                     m.start() < 120:
                 pending_plain = None
-            # A trailing comment on a code line belongs to that line.
+            # A trailing comment on a code line belongs to that line, and
+            # an indented one to the body it is in.
             line_start = src.rfind("\n", 0, m.start()) + 1
-            if src[line_start:m.start()].strip():
+            if src[line_start:m.start()].strip() or \
+                    src[line_start:m.start()].startswith(("\t", " ")):
                 pending_plain = None
             pos = m.end()
             continue

@@ -7,6 +7,7 @@
  * std::string, which must not compile (a vector moves its elements with
  * realloc() and mremap(): cxx_vec_rejects_non_trivially_copyable).
  */
+#include <cerrno>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -41,6 +42,16 @@ int main()
 	if (tide_vec_push_val(&p, int_pair, int_pair(1, 2)) ||
 	    tide_vec_pop_val(&p, int_pair, &q) || q.second != 2)
 		return 1;
+	/* tide_vec_push() and tide_vec_pop(), inline in C++ too */
+	for (uint64_t i = 0; i < 100; i++)
+		if (tide_vec_push(&v, &i))
+			return 1;
+	if (tide_vec_push(&p, &q) || tide_vec_pop(&p, nullptr) ||
+	    tide_vec_push(&v, nullptr) != -EINVAL)
+		return 1;
+	while (!tide_vec_pop(&v, &x))
+		sum += x;
+	sum -= 99 * 100 / 2;
 #ifdef TIDE_TEST_NONTRIVIAL
 	{
 		struct tide_vec s = TIDE_VEC_INIT(std::string, 0);

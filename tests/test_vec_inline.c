@@ -1,13 +1,14 @@
 // SPDX-License-Identifier: MIT
 /*
- * test_vec_inline.c - vec.h's inline growth and destruction, as programs get
- * them.
+ * test_vec_inline.c - vec.h's inline paths, as programs get them: growth
+ * and destruction, and tide_vec_push()/tide_vec_pop() as macros.
  *
  * Built against the release library without TIDE_TEST_HOOKS (which turns
- * the inline paths off), so tide_vec_push_val() grows a full heap buffer
- * with the C heap's realloc() in this file and tide_vec_destroy() is the
- * static inline function of vec.h.  Every test checks the result against
- * the exported functions, called by address, on a twin vector.
+ * the inline paths off), so tide_vec_push_val() and tide_vec_push() grow a
+ * full heap buffer with the C heap's realloc() in this file, and
+ * tide_vec_push(), tide_vec_pop() and tide_vec_destroy() are the static
+ * inline functions of vec.h.  Every test checks the result against the
+ * exported functions, called by address, on a twin vector.
  */
 #include <errno.h>
 #include <malloc.h>
@@ -24,7 +25,8 @@
 #define KiB ((size_t)1024)
 #define MiB (1024 * KiB)
 
-#ifndef tide_vec_destroy
+#if !defined(tide_vec_destroy) || !defined(tide_vec_push) || \
+	!defined(tide_vec_pop)
 #error "vec.h's inline paths are off in this build"
 #endif
 
@@ -48,20 +50,29 @@ static bool own_heap(void)
 }
 
 /*
- * Every call into the library's tide_vec_push() and tide_vec_destroy(),
- * the helpers' fallbacks included, goes through these (the test links with
- * -Wl,--wrap for both): the inline paths must not call them.
+ * Every call into the library's tide_vec_push(), tide_vec_pop() and
+ * tide_vec_destroy(), the helpers' and macros' fallbacks included, goes
+ * through these (the test links with -Wl,--wrap for the three): the inline
+ * paths must not call them.
  */
 int __real_tide_vec_push(struct tide_vec *v, const void *elem);
+int __real_tide_vec_pop(struct tide_vec *v, void *out);
 void __real_tide_vec_destroy(struct tide_vec *v);
 int __wrap_tide_vec_push(struct tide_vec *v, const void *elem);
+int __wrap_tide_vec_pop(struct tide_vec *v, void *out);
 void __wrap_tide_vec_destroy(struct tide_vec *v);
-static unsigned long push_calls, destroy_calls;
+static unsigned long push_calls, pop_calls, destroy_calls;
 
 int __wrap_tide_vec_push(struct tide_vec *v, const void *elem)
 {
 	push_calls++;
 	return __real_tide_vec_push(v, elem);
+}
+
+int __wrap_tide_vec_pop(struct tide_vec *v, void *out)
+{
+	pop_calls++;
+	return __real_tide_vec_pop(v, out);
 }
 
 void __wrap_tide_vec_destroy(struct tide_vec *v)
@@ -72,6 +83,7 @@ void __wrap_tide_vec_destroy(struct tide_vec *v)
 
 /* The exported functions, whatever the macros do. */
 static int (*const push_fn)(struct tide_vec *, const void *) = tide_vec_push;
+static int (*const pop_fn)(struct tide_vec *, void *) = tide_vec_pop;
 static void (*const destroy_fn)(struct tide_vec *) = tide_vec_destroy;
 
 /*
@@ -98,13 +110,18 @@ static bool paged_shaped(const void *p)
 
 static void check_same_state(const struct tide_vec *a, const struct tide_vec *b)
 {
+	size_t n = a->len < a->cap ? a->len : a->cap; /* a bad len: no more */
+
 	CHECK_UEQ(a->len, b->len);
 	CHECK_UEQ(a->cap, b->cap);
 	CHECK_UEQ(a->push_end, b->push_end);
 	CHECK_UEQ(a->pop_floor, b->pop_floor);
 	CHECK_UEQ(a->span, b->span);
 	CHECK_UEQ(a->elem_size, b->elem_size);
-	CHECK(!memcmp(a->data, b->data, a->len * a->elem_size));
+	CHECK(!a->data == !b->data);
+	/* memcmp() of NULL is undefined even for 0 bytes (UBSan) */
+	if (n && a->elem_size)
+		CHECK(!memcmp(a->data, b->data, n * a->elem_size));
 }
 
 static void grow_like_the_library(unsigned flags)
@@ -414,6 +431,413 @@ TEST(function_addresses_are_the_exported_functions)
 	CHECK(destroy == destroy_fn);
 }
 
+/* ---- tide_vec_push() and tide_vec_pop(): macros over inline paths ---- */
+
+/* the element sizes the macros copy inline */
+static bool inline_size(size_t esz)
+{
+	return esz == 1 || esz == 2 || esz == 4 || esz == 8 || esz == 16;
+}
+
+/* element @i of @esz bytes: different in every element and every byte */
+static void make_elem(unsigned char *e, size_t esz, size_t i)
+{
+	for (size_t k = 0; k < esz; k++)
+		e[k] = (unsigned char)(i * 31 + k * 7 + 1);
+}
+
+/*
+ * tide_vec_push() (the macro) on @a and the function, by address, on its
+ * twin @b: the same result and the same state after.  @want_inline: the
+ * macro made no call into the library (unless the buffer has a paged
+ * block's shape, see paged_shaped()); otherwise exactly one.
+ */
+static int push_both(struct tide_vec *a, const void *ea, struct tide_vec *b,
+		     const void *eb, bool want_inline)
+{
+	unsigned long calls = push_calls, mine;
+	bool shaped = paged_shaped(a->data);
+	int ra, rb;
+
+	ra = tide_vec_push(a, ea);
+	mine = push_calls - calls;
+	rb = push_fn(b, eb);
+	CHECK_EQ(ra, rb);
+	check_same_state(a, b);
+	CHECK_UEQ(a->flags, b->flags);
+	if (!want_inline)
+		CHECK_UEQ(mine, 1);
+	else if (!shaped)
+		CHECK_UEQ(mine, 0);
+	return ra;
+}
+
+/*
+ * tide_vec_pop() (the macro) on @a into @oa and the function on @b into
+ * @ob: the same result, state and output bytes (@n bytes of each output
+ * buffer compared, so that a copy of the wrong size shows).
+ */
+static int pop_both(struct tide_vec *a, void *oa, struct tide_vec *b, void *ob,
+		    size_t n, bool want_inline)
+{
+	unsigned long calls = pop_calls, mine;
+	int ra, rb;
+
+	ra = tide_vec_pop(a, oa);
+	mine = pop_calls - calls;
+	rb = pop_fn(b, ob);
+	CHECK_EQ(ra, rb);
+	check_same_state(a, b);
+	if (oa)
+		CHECK(!memcmp(oa, ob, n));
+	CHECK_UEQ(mine, want_inline ? 0 : 1);
+	return ra;
+}
+
+/*
+ * When the push macro stays inline: room (the functions' fast test), or a
+ * full heap buffer that doubles below kv's @threshold with no kv flag.
+ */
+static bool push_is_inline(const struct tide_vec *v, size_t threshold)
+{
+	size_t ncap = v->cap < 2 ? 4 : 2 * v->cap;
+
+	if (!inline_size(v->elem_size))
+		return false;
+	if (v->len < v->push_end)
+		return true;
+	return v->len == v->cap && !(v->flags & ~TIDE_FLAGS_PRIVATE) &&
+	       (!v->data || !tide_kv_is_paged(v->data)) &&
+	       ncap * v->elem_size < threshold;
+}
+
+/* The functions' fast test, which the pop macro compiles in. */
+static bool pop_is_inline(const struct tide_vec *v, const void *out)
+{
+	return v->len > v->pop_floor && v->len <= v->cap &&
+	       (!(v->flags & TIDE_VEC_AUTOTRIM) || v->len > v->cap / 4) &&
+	       (!out || inline_size(v->elem_size));
+}
+
+/*
+ * 3000 pushes (every fifth a copy of one of the vector's own elements,
+ * which growth moves), then pops to empty (every third into NULL, a push
+ * after every tenth), then a pop of the empty vector, on the macros and on
+ * the functions; kv's threshold at @threshold (SIZE_MAX: heap buffers
+ * only).
+ */
+static void like_the_functions(size_t esz, unsigned flags, size_t threshold)
+{
+	struct tide_vec a, b;
+	unsigned char ea[32], eb[32], oa[40], ob[40];
+	bool heap = threshold == SIZE_MAX;
+	size_t i, top;
+
+	tide_kv_set_threshold(threshold);
+	tide_vec_init(&a, esz, flags);
+	tide_vec_init(&b, esz, flags);
+	for (i = 0; i < 3000; i++) {
+		const void *pa = ea, *pb = eb;
+		bool fast = push_is_inline(&a, threshold);
+
+		make_elem(ea, esz, i);
+		memcpy(eb, ea, esz);
+		if (i % 5 == 4) {
+			size_t k = i * 7 % a.len;
+
+			pa = (const char *)a.data + k * esz;
+			pb = (const char *)b.data + k * esz;
+		}
+		CHECK_EQ(push_both(&a, pa, &b, pb, fast), 0);
+	}
+	if (!heap)
+		CHECK(tide_kv_is_paged(a.data));
+	top = a.cap;
+	for (i = 0; a.len; i++) {
+		void *out_a = i % 3 == 2 ? NULL : oa;
+		void *out_b = out_a ? ob : NULL;
+
+		memset(oa, 0xa5, sizeof(oa));
+		memset(ob, 0xa5, sizeof(ob));
+		CHECK_EQ(pop_both(&a, out_a, &b, out_b, sizeof(oa),
+				  pop_is_inline(&a, out_a)),
+			 0);
+		if (i % 10 == 9) {
+			make_elem(ea, esz, i);
+			CHECK_EQ(push_both(&a, ea, &b, ea,
+					   push_is_inline(&a, threshold)),
+				 0);
+		}
+	}
+	memset(oa, 0xa5, sizeof(oa));
+	memset(ob, 0xa5, sizeof(ob));
+	CHECK_EQ(pop_both(&a, oa, &b, ob, sizeof(oa), false), -ENOENT);
+	CHECK_EQ(oa[0], 0xa5); /* untouched */
+	/* trimmed on the way down (a paged buffer keeps a page) */
+	if ((flags & TIDE_VEC_AUTOTRIM) && heap)
+		CHECK_CMP(a.cap, <=, 4);
+	else if (flags & TIDE_VEC_AUTOTRIM)
+		CHECK_CMP(a.cap, <, top);
+	else
+		CHECK_UEQ(a.cap, top);
+	tide_vec_destroy(&a);
+	destroy_fn(&b);
+	tide_kv_set_threshold(TIDE_KV_DEFAULT_THRESHOLD);
+}
+
+static const size_t sizes[] = { 1, 2, 4, 8, 16, 3, 24 };
+
+TEST(push_and_pop_macros_match_the_functions_for_every_size)
+{
+	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+		like_the_functions(sizes[k], 0, SIZE_MAX);
+		like_the_functions(sizes[k], TIDE_VEC_AUTOTRIM, SIZE_MAX);
+	}
+}
+
+TEST(push_and_pop_macros_match_the_functions_on_paged_buffers)
+{
+	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+		like_the_functions(sizes[k], 0, 512);
+		like_the_functions(sizes[k], TIDE_VEC_AUTOTRIM, 512);
+	}
+}
+
+TEST(push_and_pop_macros_reject_what_the_functions_reject)
+{
+	struct tide_vec *volatile nullv = NULL;
+	const void *volatile nullp = NULL;
+	struct tide_vec a = TIDE_VEC_INIT(uint64_t, 0);
+	struct tide_vec b = TIDE_VEC_INIT(uint64_t, 0);
+	uint64_t x = 1, y = 2, oa, ob;
+
+	/* NULL vector: -EINVAL, as the functions promise */
+	CHECK_EQ(tide_vec_push(nullv, &x), -EINVAL);
+	CHECK_EQ(tide_vec_push(NULL, &x), -EINVAL);
+	CHECK_EQ(tide_vec_pop(nullv, &y), -EINVAL);
+	CHECK_EQ(tide_vec_pop(NULL, NULL), -EINVAL);
+	CHECK_UEQ(y, 2);
+
+	/* NULL element: -EINVAL empty, with room and full; nothing changes */
+	tide_kv_set_threshold(SIZE_MAX);
+	CHECK_EQ(push_both(&a, nullp, &b, nullp, false), -EINVAL);
+	CHECK(!a.data);
+	for (x = 0; x < 3; x++)
+		CHECK_EQ(push_both(&a, &x, &b, &x, true), 0);
+	CHECK_EQ(push_both(&a, nullp, &b, nullp, false), -EINVAL);
+	CHECK_EQ(push_both(&a, &x, &b, &x, true), 0);
+	CHECK_UEQ(a.len, a.cap); /* full */
+	CHECK_EQ(push_both(&a, nullp, &b, nullp, false), -EINVAL);
+	CHECK_UEQ(a.len, 4);
+
+	/* NULL out: the element is dropped */
+	CHECK_EQ(pop_both(&a, NULL, &b, NULL, 0, true), 0);
+	CHECK_UEQ(a.len, 3);
+
+	/* a length past the capacity (invalid): -EINVAL, unchanged */
+	a.len = b.len = a.cap + 1;
+	oa = ob = 77;
+	CHECK_EQ(pop_both(&a, &oa, &b, &ob, sizeof(oa), false), -EINVAL);
+	CHECK_UEQ(a.len, a.cap + 1);
+	CHECK_UEQ(oa, 77);
+	a.len = b.len = 3;
+
+	/* empty: -ENOENT, out untouched */
+	while (a.len)
+		CHECK_EQ(pop_both(&a, &oa, &b, &ob, sizeof(oa), true), 0);
+	oa = ob = 77;
+	CHECK_EQ(pop_both(&a, &oa, &b, &ob, sizeof(oa), false), -ENOENT);
+	CHECK_UEQ(oa, 77);
+	CHECK_EQ(pop_both(&a, NULL, &b, NULL, 0, false), -ENOENT);
+
+	/*
+	 * A kv bit set in flags after the buffer exists: the functions'
+	 * fast test reads no flags, so pushes with room store; the growth
+	 * fails with -EINVAL (kv rejects the bit), the vector unchanged.
+	 */
+	a.flags |= 1u << 8;
+	b.flags |= 1u << 8;
+	for (x = 0; x < 4; x++)
+		CHECK_EQ(push_both(&a, &x, &b, &x, true), 0);
+	CHECK_EQ(push_both(&a, &x, &b, &x, false), -EINVAL);
+	CHECK_UEQ(a.len, 4);
+	CHECK_UEQ(a.cap, 4);
+	a.flags &= ~(1u << 8);
+	b.flags &= ~(1u << 8);
+	tide_vec_destroy(&a);
+	destroy_fn(&b);
+
+	/* unknown kv bit from the start: nothing to allocate with */
+	tide_vec_init(&a, 8, 1u << 9);
+	tide_vec_init(&b, 8, 1u << 9);
+	CHECK_EQ(push_both(&a, &x, &b, &x, false), -EINVAL);
+	CHECK(!a.data);
+
+	/* elem_size 0: -EINVAL for both */
+	tide_vec_init(&a, 0, 0);
+	tide_vec_init(&b, 0, 0);
+	CHECK_EQ(push_both(&a, &x, &b, &x, false), -EINVAL);
+	CHECK_EQ(pop_both(&a, &oa, &b, &ob, sizeof(oa), false), -EINVAL);
+	CHECK(!a.data && !a.len);
+	tide_kv_set_threshold(TIDE_KV_DEFAULT_THRESHOLD);
+}
+
+TEST(push_and_pop_macros_read_and_write_where_the_functions_do)
+{
+	struct tide_vec a = TIDE_VEC_INIT(uint64_t, 0);
+	struct tide_vec b = TIDE_VEC_INIT(uint64_t, 0);
+	uint64_t x;
+
+	tide_kv_set_threshold(SIZE_MAX);
+	for (x = 10; x < 18; x++)
+		CHECK_EQ(push_both(&a, &x, &b, &x, true), 0);
+	CHECK_UEQ(a.len, 8);
+	CHECK_UEQ(a.cap, 8); /* full */
+	/* the first and the last element, pushed while the buffer moves */
+	CHECK_EQ(push_both(&a, &tide_vec_at(&a, uint64_t, 0), &b,
+			   &tide_vec_at(&b, uint64_t, 0), true),
+		 0);
+	CHECK_UEQ(a.cap, 16);
+	CHECK_UEQ(tide_vec_at(&a, uint64_t, 8), 10);
+	while (a.len < a.cap)
+		CHECK_EQ(push_both(&a, &tide_vec_at(&a, uint64_t, a.len - 1),
+				   &b, &tide_vec_at(&b, uint64_t, b.len - 1),
+				   true),
+			 0);
+	CHECK_EQ(push_both(&a, &tide_vec_at(&a, uint64_t, a.len - 1), &b,
+			   &tide_vec_at(&b, uint64_t, b.len - 1), true),
+		 0);
+	CHECK_UEQ(a.cap, 32);
+	CHECK_UEQ(tide_vec_at(&a, uint64_t, 16), 10);
+	/* the vector's own fields: read after the growth, as the function */
+	while (a.len < a.cap)
+		CHECK_EQ(push_both(&a, &a.len, &b, &b.len, true), 0);
+	CHECK_UEQ(tide_vec_at(&a, uint64_t, 31), 31); /* the old length */
+	CHECK_EQ(push_both(&a, &a.cap, &b, &b.cap, true), 0);
+	CHECK_UEQ(tide_vec_at(&a, uint64_t, 32), 64); /* the new capacity */
+	/* pop into the length: it goes down first, then takes the element */
+	tide_vec_at(&a, uint64_t, 32) = tide_vec_at(&b, uint64_t, 32) = 5;
+	CHECK_EQ(pop_both(&a, &a.len, &b, &b.len, 0, true), 0);
+	CHECK_UEQ(a.len, 5);
+	tide_vec_destroy(&a);
+	destroy_fn(&b);
+	tide_kv_set_threshold(TIDE_KV_DEFAULT_THRESHOLD);
+}
+
+TEST(pop_macro_follows_autotrim_set_and_cleared_at_any_time)
+{
+	struct tide_vec a = TIDE_VEC_INIT(uint64_t, 0);
+	struct tide_vec b = TIDE_VEC_INIT(uint64_t, 0);
+	unsigned long calls;
+	uint64_t x, oa, ob;
+
+	tide_kv_set_threshold(SIZE_MAX);
+	for (x = 0; x < 100; x++)
+		CHECK_EQ(push_both(&a, &x, &b, &x, true), 0);
+	CHECK_UEQ(a.cap, 128);
+	CHECK_UEQ(a.pop_floor, 0);
+	/* set behind the library's back: the next pop below cap/4 trims */
+	a.flags |= TIDE_VEC_AUTOTRIM;
+	b.flags |= TIDE_VEC_AUTOTRIM;
+	while (a.len > 32)
+		CHECK_EQ(pop_both(&a, &oa, &b, &ob, sizeof(oa), true), 0);
+	CHECK_UEQ(a.cap, 128);
+	CHECK_EQ(pop_both(&a, &oa, &b, &ob, sizeof(oa), false), 0);
+	CHECK_UEQ(oa, 31);
+	CHECK_UEQ(a.cap, 62); /* 31 < 128 / 4: trimmed to 2 * 31 */
+	CHECK_UEQ(a.pop_floor, 15);
+	/* cleared: one call at the floor, which drops it; no more trims */
+	a.flags &= ~TIDE_VEC_AUTOTRIM;
+	b.flags &= ~TIDE_VEC_AUTOTRIM;
+	calls = pop_calls;
+	while (a.len)
+		CHECK_EQ(pop_both(&a, &oa, &b, &ob, sizeof(oa),
+				  pop_is_inline(&a, &oa)),
+			 0);
+	CHECK_UEQ(pop_calls - calls, 31 + 1); /* b's 31, a's 1 */
+	CHECK_UEQ(a.cap, 62);
+	CHECK_UEQ(a.pop_floor, 0);
+	tide_vec_destroy(&a);
+	destroy_fn(&b);
+	tide_kv_set_threshold(TIDE_KV_DEFAULT_THRESHOLD);
+}
+
+/* tide_vec_push() of the vector's own first element under an address-space
+ * limit: the inline realloc() fails, the library's too: -ENOMEM, unchanged */
+static void push_under_an_address_space_limit(void *arg)
+{
+	struct tide_vec v = TIDE_VEC_INIT(uint64_t, 0);
+	struct rlimit rl;
+	void *data;
+	size_t cap;
+	unsigned long calls;
+
+	(void)arg;
+	tide_kv_set_threshold(SIZE_MAX);
+	for (uint64_t i = 0; i < (1u << 20); i++)
+		if (tide_vec_push(&v, &i))
+			_exit(10);
+	if (v.cap != (1u << 20) || v.len != v.cap)
+		_exit(11);
+	if (th_limit_address_space(4 * MiB, &rl))
+		_exit(13);
+	data = v.data;
+	cap = v.cap;
+	calls = push_calls;
+	if (tide_vec_push(&v, &tide_vec_at(&v, uint64_t, 0)) != -ENOMEM)
+		_exit(14);
+	if (push_calls != calls + 1) /* the fallback ran */
+		_exit(15);
+	if (v.data != data || v.cap != cap || v.len != cap || v.push_end != cap)
+		_exit(16);
+	for (uint64_t i = 0; i < cap; i++)
+		if (tide_vec_at(&v, uint64_t, i) != i)
+			_exit(17);
+	tide_vec_destroy(&v);
+	_exit(0);
+}
+
+TEST(failed_inline_growth_of_push_falls_back_and_keeps_the_vector)
+{
+	char out[256];
+	int status;
+
+	if (!own_heap())
+		SKIP("RLIMIT_AS cannot fail one realloc() under a sanitizer "
+		     "or valgrind");
+	status = th_fork(push_under_an_address_space_limit, NULL, out,
+			 sizeof(out));
+	CHECK(WIFEXITED(status));
+	CHECK_EQ(WEXITSTATUS(status), 0);
+}
+
+TEST(parenthesized_names_and_pointers_call_the_functions)
+{
+	struct tide_vec v = TIDE_VEC_INIT(uint64_t, 0);
+	int (*push)(struct tide_vec *, const void *) = tide_vec_push;
+	int (*pop)(struct tide_vec *, void *) = &tide_vec_pop;
+	unsigned long pc = push_calls, oc = pop_calls;
+	uint64_t x = 9, y = 0;
+
+	CHECK_EQ((tide_vec_push)(&v, &x), 0);
+	CHECK_UEQ(push_calls, pc + 1);
+	CHECK_EQ(push(&v, &x), 0);
+	CHECK_UEQ(push_calls, pc + 2);
+	CHECK_EQ(tide_vec_push(&v, &x), 0); /* room: inline */
+	CHECK_UEQ(push_calls, pc + 2);
+	CHECK_EQ((tide_vec_pop)(&v, &y), 0);
+	CHECK_UEQ(pop_calls, oc + 1);
+	CHECK_EQ(pop(&v, &y), 0);
+	CHECK_UEQ(pop_calls, oc + 2);
+	CHECK_EQ(tide_vec_pop(&v, &y), 0); /* inline */
+	CHECK_UEQ(pop_calls, oc + 2);
+	CHECK_UEQ(y, 9);
+	CHECK_UEQ(v.len, 0);
+	CHECK(push == push_fn);
+	CHECK(pop == pop_fn);
+	tide_vec_destroy(&v);
+}
+
 RUN_TESTS(T(inline_growth_leaves_the_state_the_library_leaves),
 	  T(inline_growth_keeps_autotrim_floors),
 	  T(capacity_one_grows_to_four_like_the_library),
@@ -423,4 +847,11 @@ RUN_TESTS(T(inline_growth_leaves_the_state_the_library_leaves),
 	  T(destroy_frees_the_heap_buffer),
 	  T(failed_inline_growth_falls_back_and_keeps_the_vector),
 	  T(push_val_evaluates_its_value_before_the_length_changes),
-	  T(function_addresses_are_the_exported_functions))
+	  T(function_addresses_are_the_exported_functions),
+	  T(push_and_pop_macros_match_the_functions_for_every_size),
+	  T(push_and_pop_macros_match_the_functions_on_paged_buffers),
+	  T(push_and_pop_macros_reject_what_the_functions_reject),
+	  T(push_and_pop_macros_read_and_write_where_the_functions_do),
+	  T(pop_macro_follows_autotrim_set_and_cleared_at_any_time),
+	  T(failed_inline_growth_of_push_falls_back_and_keeps_the_vector),
+	  T(parenthesized_names_and_pointers_call_the_functions))

@@ -232,7 +232,12 @@ TIDE_API int tide_vec_reserve(struct tide_vec *v, size_t additional);
  * @v: the vector.
  * @elem: @v->elem_size bytes to copy; may point into @v itself.
  *
- * Grows as tide_vec_reserve(@v, 1).
+ * Grows as tide_vec_reserve(@v, 1).  Built with GCC or clang as C11 or
+ * C++11 and without %TIDE_NO_INLINE, the call compiles inline in the
+ * caller where there is room (or a full heap buffer to double) and the
+ * element is 1, 2, 4, 8 or 16 bytes, and calls the function otherwise,
+ * with the same results (see "Inline growth, push, pop and destruction"
+ * below).
  *
  * Context: as tide_vec_reserve().
  * Return: 0, or as tide_vec_reserve() (-EINVAL also for @elem NULL); on
@@ -276,7 +281,10 @@ TIDE_API void *tide_vec_push_slot(struct tide_vec *v);
  * @out: receives the element, or NULL.
  *
  * With %TIDE_VEC_AUTOTRIM, tide_vec_trim() and the page release follow;
- * their failure is ignored.
+ * their failure is ignored.  Built with GCC or clang as C11 or C++11 and
+ * without %TIDE_NO_INLINE, the call compiles inline in the caller when
+ * nothing is due and the element is 1, 2, 4, 8 or 16 bytes (or @out is
+ * NULL), and calls the function otherwise, with the same results.
  *
  * Context: the owner's lock held.  Never runs reclaim.
  * Return: 0; -ENOENT when @v is empty, -EINVAL for a NULL or invalid @v
@@ -284,7 +292,7 @@ TIDE_API void *tide_vec_push_slot(struct tide_vec *v);
  */
 TIDE_API int tide_vec_pop(struct tide_vec *v, void *out);
 
-/* The helpers' fallbacks: the same functions, declared cold (common.h). */
+/* The inline paths' fallbacks: the same functions, declared cold (common.h). */
 #if defined(__GNUC__) && !defined(TIDE_BUILDING)
 TIDE_API int tide__vec_push_slow(struct tide_vec *v, const void *elem)
 	TIDE__COLD_ALIAS(tide_vec_push);
@@ -309,7 +317,7 @@ static inline void tide__vec_reset(struct tide_vec *v)
 }
 
 /**
- * DOC: Inline growth and destruction
+ * DOC: Inline growth, push, pop and destruction
  *
  * Where kv.h compiles its fast paths into the caller (TIDE__KV_INLINE; see
  * kv.h), a full vector whose buffer is a heap block grows inline when
@@ -322,9 +330,21 @@ static inline void tide__vec_reset(struct tide_vec *v)
  * buffers or sizes, kv flags or unknown bits in @v->flags, an element size
  * other than the helper's type or 0, a failed realloc(), which leaves the
  * buffer as it was)
- * falls back to the exported function, which also runs reclaim.  ABI:
- * this bakes the private fields' meaning for heap buffers into programs
- * (docs/abi.md).
+ * falls back to the exported function, which also runs reclaim.
+ *
+ * There, tide_vec_push() and tide_vec_pop() are function-like macros too
+ * (as tide_vec_destroy()): the functions' own fast tests (a push with
+ * @len below @push_end; a pop above @pop_floor, within @cap, and with
+ * %TIDE_VEC_AUTOTRIM above a quarter of @cap) and a copy of an element of
+ * 1, 2, 4, 8 or 16 bytes compile into the caller, and a full heap buffer
+ * grows as above; a NULL @v or @elem, other element sizes, an empty
+ * vector, a due trim and everything else call the function, which decides
+ * the result.  The results and the vector's state are exactly the
+ * functions' in every case (an @elem inside the vector is read after the
+ * growth, at its new address).  (tide_vec_push)(v, e), or the name not
+ * followed by a parenthesis, gives the exported function.  ABI: this bakes
+ * the private fields' meaning for heap buffers and the functions' fast
+ * tests into programs (docs/abi.md).
  */
 #if defined(TIDE__KV_INLINE) && !defined(TIDE_BUILDING)
 TIDE_API void tide__vec_destroy_slow(struct tide_vec *v)
@@ -366,6 +386,166 @@ static inline int tide__vec_push_grow(struct tide_vec *v, const void *elem,
 	return tide__vec_push_slow(v, elem);
 }
 
+/* Private: @p points to at least @n bytes, as far as the compiler knows. */
+#define TIDE__VEC_FITS(p, n) (__builtin_object_size(p, 1) >= (n))
+
+/*
+ * Private: store *@src as element @i of @data, of a size tide_vec_push()
+ * and tide_vec_pop() copy inline (8 bytes first, then 4, 16, 2, 1); 0, or
+ * -1 (nothing copied) for another size.  A size larger than what GCC knows
+ * @src points to takes the -1 path too (the function then copies it), so
+ * that no -Warray-bounds or -Wstringop-overread fires in the caller for
+ * the other sizes' copies, which never run for it.
+ */
+static inline int tide__vec_store(void *data, size_t i, const void *src,
+				  size_t esz)
+{
+	char *d = TIDE__CAST(char *, data);
+
+	/* 8 bytes (pointers, u64, double) with one compare */
+	if (TIDE__LIKELY(esz == 8) && TIDE__VEC_FITS(src, 8)) {
+		memcpy(d + i * 8, src, 8);
+		return 0;
+	}
+	switch (esz) {
+	case 4:
+		if (!TIDE__VEC_FITS(src, 4))
+			return -1;
+		memcpy(d + i * 4, src, 4);
+		return 0;
+	case 16:
+		if (!TIDE__VEC_FITS(src, 16))
+			return -1;
+		memcpy(d + i * 16, src, 16);
+		return 0;
+	case 2:
+		if (!TIDE__VEC_FITS(src, 2))
+			return -1;
+		memcpy(d + i * 2, src, 2);
+		return 0;
+	case 1:
+		if (!TIDE__VEC_FITS(src, 1))
+			return -1;
+		memcpy(d + i, src, 1);
+		return 0;
+	default:
+		return -1;
+	}
+}
+
+/*
+ * tide_vec_push() with no room: a full heap buffer doubles inline, as in
+ * tide__vec_push_grow(), then *@elem is read.  @elem may be an element of
+ * @v, which the growth moves: it is re-derived from its offset, as the
+ * function does.
+ */
+static inline int tide__vec_push_full(struct tide_vec *v, const void *elem)
+{
+	uintptr_t e = TIDE__PTR_BITS(elem), b;
+	size_t esz, len;
+
+	if (!v || !elem)
+		return tide__vec_push_slow(v, elem);
+	esz = v->elem_size;
+	len = v->len;
+	b = TIDE__PTR_BITS(v->data);
+	/*
+	 * Only the sizes copied inline, and (see tide__vec_store()) only
+	 * when the store cannot decline after the growth; others are the
+	 * function's.
+	 */
+	if (esz - 1 >= 16 || (esz & (esz - 1)) || !TIDE__VEC_FITS(elem, esz) ||
+	    tide__vec_grow_heap(v, esz))
+		return tide__vec_push_slow(v, elem);
+	/* len is the old capacity: len * esz bytes existed */
+	if (b && e >= b && e - b < len * esz)
+		elem = TIDE__CAST(const char *, v->data) + (e - b);
+	if (TIDE__LIKELY(!tide__vec_store(v->data, len, elem, esz))) {
+		v->len = len + 1;
+		return 0;
+	}
+	/* not reached (checked above); the function, with room now, copies */
+	return tide__vec_push_slow(v, elem);
+}
+
+/*
+ * tide_vec_push() compiled into the caller: the function's own fast test
+ * (room, in pages already populated), then a copy of a common size.
+ * Everything else is the function's, which decides the result.
+ */
+static inline int tide__vec_push_inline(struct tide_vec *v, const void *elem)
+{
+	if (TIDE__LIKELY(v && elem)) {
+		size_t len = v->len;
+
+		if (TIDE__LIKELY(len < v->push_end &&
+				 !tide__vec_store(v->data, len, elem,
+						  v->elem_size))) {
+			v->len = len + 1;
+			return 0;
+		}
+	}
+	return tide__vec_push_full(v, elem);
+}
+
+/*
+ * tide_vec_pop() compiled into the caller: the function's fast test (not
+ * empty, nothing due, a valid length), then, in the function's order, the
+ * length goes down and the element is copied out.
+ */
+static inline int tide__vec_pop_inline(struct tide_vec *v, void *out)
+{
+	if (TIDE__LIKELY(v != TIDE__NULL)) {
+		size_t len = v->len, esz = v->elem_size;
+		const char *d = TIDE__CAST(const char *, v->data);
+
+		if (TIDE__LIKELY(len > v->pop_floor && len <= v->cap &&
+				 (!(v->flags & TIDE_VEC_AUTOTRIM) ||
+				  len > v->cap / 4))) {
+			size_t i = len - 1;
+
+			if (!out) {
+				v->len = i;
+				return 0;
+			}
+			if (TIDE__LIKELY(esz == 8) && TIDE__VEC_FITS(out, 8)) {
+				v->len = i;
+				memcpy(out, d + i * 8, 8);
+				return 0;
+			}
+			switch (esz) {
+			case 4:
+				if (!TIDE__VEC_FITS(out, 4))
+					break;
+				v->len = i;
+				memcpy(out, d + i * 4, 4);
+				return 0;
+			case 16:
+				if (!TIDE__VEC_FITS(out, 16))
+					break;
+				v->len = i;
+				memcpy(out, d + i * 16, 16);
+				return 0;
+			case 2:
+				if (!TIDE__VEC_FITS(out, 2))
+					break;
+				v->len = i;
+				memcpy(out, d + i * 2, 2);
+				return 0;
+			case 1:
+				if (!TIDE__VEC_FITS(out, 1))
+					break;
+				v->len = i;
+				memcpy(out, d + i, 1);
+				return 0;
+			default:
+				break;
+			}
+		}
+	}
+	return tide__vec_pop_slow(v, out);
+}
+
 static inline void tide__vec_destroy_inline(struct tide_vec *v)
 {
 	if (TIDE__LIKELY(v && (!v->data || tide__kv_fast_ptr(v->data)))) {
@@ -379,6 +559,8 @@ static inline void tide__vec_destroy_inline(struct tide_vec *v)
 
 #define TIDE__VEC_PUSH_GROW(v, elem, esz) tide__vec_push_grow(v, elem, esz)
 #define tide_vec_destroy(v) tide__vec_destroy_inline(v)
+#define tide_vec_push(v, elem) tide__vec_push_inline(v, elem)
+#define tide_vec_pop(v, out) tide__vec_pop_inline(v, out)
 #else
 #define TIDE__VEC_PUSH_GROW(v, elem, esz) TIDE__VEC_PUSH_SLOW(v, elem)
 #endif
