@@ -2496,6 +2496,109 @@ TEST(sensor_reclaim_honours_the_allocations_noio)
 }
 
 /*
+ * A monitor the program dispatches from its own loop: the sensor never runs
+ * the shrinkers inside an allocation (on the loop's thread or another); it
+ * makes the descriptor readable, and the loop's next dispatch reclaims, on
+ * the loop's thread.  The same allocations under a monitor nobody
+ * dispatches reclaim inside the allocation.  A trial's lock-free loop
+ * cache crashed when its own allocation ran its shrinker (3 of 3).
+ */
+struct loop_cache {
+	pthread_t owner;
+	int calls, off_thread, in_alloc;
+	atomic_bool allocating;
+};
+
+static unsigned long loop_count(void *priv, struct tide_shrink_control *sc)
+{
+	struct loop_cache *c = priv;
+
+	(void)sc;
+	c->calls++;
+	c->off_thread += !pthread_equal(pthread_self(), c->owner);
+	c->in_alloc += atomic_load(&c->allocating);
+	return 0;
+}
+
+static const struct tide_shrinker_ops loop_ops = {
+	.count_objects = loop_count,
+	.scan_objects = forker_count,
+};
+
+static void *alloc_16_mib(void *arg)
+{
+	struct loop_cache *c = arg;
+	void *p;
+
+	atomic_store(&c->allocating, true);
+	p = tide_kvmalloc(16 * MiB, 0);
+	atomic_store(&c->allocating, false);
+	return p;
+}
+
+TEST(a_dispatched_monitors_sensor_leaves_reclaim_to_the_loop)
+{
+	struct tide_monitor_config cfg;
+	struct loop_cache c = { .owner = pthread_self() };
+	struct tide_shrinker *s = tide_shrinker_alloc("loop");
+	struct tide_monitor *m = NULL;
+	struct pollfd pfd;
+	pthread_t t;
+	void *p, *q;
+
+	CHECK(s);
+	make_tmpdir();
+	/* high 75 MiB, low 62.5 MiB; the sensor's first step (75 - 10) / 8 */
+	fake_cgroup2(100 * MiB, 10 * MiB);
+	cfg = (struct tide_monitor_config){
+		.size = sizeof(cfg),
+		.sources = TIDE_SOURCE_CGROUP2,
+		.flags = TIDE_MONITOR_NO_TRIM,
+		.cgroup2_dir = tmpdir,
+	};
+	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	tide_shrinker_register(s, &loop_ops, &c);
+	CHECK_EQ(tide_monitor_dispatch(m), 0); /* the loop's first turn */
+	CHECK_EQ(c.calls, 0);
+	write_file(tmp_path("memory.current"), "%llu\n",
+		   (unsigned long long)(90 * MiB));
+	p = alloc_16_mib(&c);
+	CHECK(p);
+	CHECK_EQ(pthread_create(&t, NULL, alloc_16_mib, &c), 0);
+	CHECK_EQ(pthread_join(t, &q), 0);
+	CHECK(q);
+	CHECK_EQ(c.calls, 0);
+	CHECK_UEQ(stats(m).loops, 0);
+	pfd = (struct pollfd){ .fd = tide_monitor_fd(m), .events = POLLIN };
+	CHECK_EQ(poll(&pfd, 1, 2000), 1);
+	CHECK_EQ(tide_monitor_dispatch(m), 0);
+	CHECK_CMP(c.calls, >, 0);
+	CHECK_EQ(c.off_thread, 0);
+	CHECK_EQ(c.in_alloc, 0);
+	CHECK_UEQ(stats(m).loops, 1);
+	tide_kvfree(p);
+	tide_kvfree(q);
+	tide_monitor_free(m);
+
+	/* the control: a monitor nobody dispatches reclaims in the allocation */
+	c.calls = 0;
+	write_file(tmp_path("memory.current"), "%llu\n",
+		   (unsigned long long)(10 * MiB));
+	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	write_file(tmp_path("memory.current"), "%llu\n",
+		   (unsigned long long)(90 * MiB));
+	p = alloc_16_mib(&c);
+	CHECK(p);
+	CHECK_CMP(c.calls, >, 0);
+	CHECK_EQ(c.in_alloc, c.calls);
+	CHECK_UEQ(stats(m).loops, 1);
+	tide_kvfree(p);
+	tide_shrinker_free(s);
+	tide_monitor_free(m);
+	remove_tmpdir();
+}
+
+/*
  * Over high with nothing to give back (live data, another tenant): a loop
  * that frees nothing holds the next back for 1 s, doubling to 8 s, unless
  * the measure grows by half the band between the watermarks (here 90 MiB
@@ -2755,6 +2858,10 @@ TEST(heap_blocks_are_charged_from_the_low_watermark_on)
 	 * and this thread runs the loop (13 passes, each counts the cache) */
 	write_file(tmp_path("memory.current"), "%llu\n",
 		   (unsigned long long)(90 * MiB));
+	/* th_tick() dispatched it so far; as a monitor nobody dispatches,
+	 * the sensor reclaims inside the allocation (a dispatched one leaves
+	 * that to the loop: a_dispatched_monitors_sensor_...) */
+	atomic_store(&m->dispatched, false);
 	for (int i = 0; i < 384; i++)
 		CHECK((blk[i] = tide_kvmalloc(4096, 0)) != NULL);
 	CHECK_EQ(c.calls, 13);
@@ -3796,6 +3903,7 @@ RUN_TESTS(
 	T(shrinker_run_by_the_sensor_forks_a_working_child),
 	T(monitor_made_by_a_shrinker_a_charge_runs_is_not_armed),
 	T(sensor_reclaim_honours_the_allocations_noio),
+	T(a_dispatched_monitors_sensor_leaves_reclaim_to_the_loop),
 	T(a_loop_that_freed_nothing_holds_the_next_back),
 	T(a_hold_backs_the_v2_poll_off),
 	T(a_hold_backs_the_v1_poll_off_without_event_control),

@@ -35,7 +35,12 @@ extern "C" {
  * 12 down to 0, retrying after each pass) unless %TIDE_NORECLAIM is set,
  * the caller is itself a shrinker callback, or @size exceeds the machine's
  * RAM plus swap (no reclaim can make room for it; it is still tried once,
- * as overcommit may grant it).
+ * as overcommit may grant it).  A successful allocation may run them too:
+ * while a pressure monitor that nobody dispatches (started, or neither
+ * started nor dispatched) watches a memory limit, an allocation whose
+ * charge finds the working set over the high watermark runs the monitor's
+ * reclaim loop before it returns (the allocation sensor, see
+ * tide_monitor_new()); %TIDE_NORECLAIM keeps it out.
  *
  * Context: any thread.  May run shrinker callbacks (see above).  Not
  * async-signal-safe, with or without %TIDE_NORECLAIM: heap blocks come from

@@ -229,8 +229,11 @@ struct tide_monitor; /* opaque */
  * set to
  * empty or to /dev/null (any spelling) turns monitoring off: the mask is
  * then %TIDE_SOURCE_NONE.  Level and watermark signals are answered only
- * from tide_monitor_start()'s thread or tide_monitor_dispatch(); the sensor
- * acts on allocating threads from now on.
+ * from tide_monitor_start()'s thread or tide_monitor_dispatch().  The
+ * sensor acts on allocating threads from now on: an allocation whose charge
+ * finds the working set over the high watermark runs the reclaim loop
+ * before it returns, until the program first calls tide_monitor_dispatch()
+ * (see there).
  *
  * Context: any thread; does file I/O, never reclaims.
  * Return: 0; -EINVAL for a bad configuration (@cfg->size 0 or too small
@@ -281,6 +284,15 @@ TIDE_API int tide_monitor_fd(const struct tide_monitor *m);
  * Never blocks waiting: reads every ready source, reports level changes
  * and runs the reclaim loops they call for (which may take a while: the
  * shrinkers run on the calling thread).
+ *
+ * From the first call on (unless tide_monitor_start() was called before),
+ * the program's loop owns the reclaim: the allocation sensor no longer runs
+ * shrinkers inside an allocation, on any thread.  When a charge finds the
+ * working set over the high watermark it makes the descriptor readable, and
+ * the next dispatch runs the loop.  So every shrinker call the monitor makes
+ * happens inside tide_monitor_dispatch(), between two callbacks of the
+ * loop; a single callback that allocates past the limit is not stopped
+ * before it returns.
  *
  * Context: the caller's event loop thread; runs reclaim; not while the
  * monitor's own thread runs.  From a shrinker callback (a reclaim already

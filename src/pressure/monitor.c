@@ -356,6 +356,8 @@ int tide_monitor_dispatch(struct tide_monitor *m)
 		return -ECHILD;
 	if (atomic_load(&m->started))
 		return -EBUSY;
+	if (!atomic_load_explicit(&m->dispatched, memory_order_relaxed))
+		atomic_store(&m->dispatched, true);
 	dispatch_once(m, 0, &err);
 	return err;
 }

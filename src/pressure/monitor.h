@@ -48,6 +48,9 @@ struct tide_monitor {
 	uint64_t reported_ns;
 	atomic_int sim; /* simulated level + 1, 0: none pending */
 	atomic_bool started;
+	/* the program dispatches it from its own loop (tide_monitor_dispatch()
+	 * was called): the sensor leaves reclaim to that loop */
+	atomic_bool dispatched;
 	/* tide_monitor_free() is stopping the thread: it no longer waits
 	 * for the sensor's write lock (sensor.c, write_lock()) */
 	atomic_bool stopping;

@@ -692,6 +692,18 @@ size_t tide__monitor_sense(struct tide_monitor *m, unsigned flags)
 		return SENSOR_STEP_MIN;
 	watermarks(m, s, &high, &low);
 	tide__sensor_watch(m, value, low);
+	if (value >= high && atomic_load(&m->dispatched) &&
+	    !atomic_load(&m->started)) {
+		/*
+		 * The program's loop dispatches this monitor, and its
+		 * shrinkers count on running between two of the loop's
+		 * callbacks, never inside its own code's allocation: make
+		 * the descriptor readable now (the next poll, which checks
+		 * every watermark source), and measure again a step on.
+		 */
+		tide__mon_arm_timer(m->pollfd, 1);
+		return SENSOR_STEP_MIN;
+	}
 	if (value >= high) {
 		tide__mon_stat_add(m, s, 1, 0);
 		/* its shrinkers must not free @m (the read lock holds it) */
