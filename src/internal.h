@@ -547,7 +547,7 @@ unsigned long tide__drop_caches(unsigned long *ret_purged, bool *ret_measured);
  */
 struct tide_ctl_config;
 int tide__ctl_listen_weak(const struct tide_ctl_config *cfg);
-void tide__ctl_exit(void); /* ctl.c: the shim at exit, see there */
+void tide__ctl_exit(void); /* ctl_life.c: the shim at exit, see there */
 
 /*
  * The calling process's own cgroup directory: the v2 one (@v2) or the v1
