@@ -85,13 +85,15 @@ __attribute__((destructor)) static void ctl_at_exit(void)
  */
 void tide__ctl_check_lost(struct ctl *c)
 {
-	if (atomic_load(&c->lost))
-		return;
-	if ((c->epfd >= 0 &&
-	     !tide__os_fd_is(c->epfd, "anon_inode:[eventpoll]")) ||
-	    (c->tfd >= 0 && !tide__os_fd_is(c->tfd, "anon_inode:[timerfd]")) ||
-	    (c->sfd >= 0 && !tide__os_fd_is(c->sfd, "anon_inode:[eventfd]")) ||
-	    (c->lfd >= 0 && !tide__os_fd_is(c->lfd, "socket:")))
+	const struct tide__os_fd fds[] = {
+		{ c->epfd, TIDE__FD_EPOLL },
+		{ c->tfd, TIDE__FD_TIMER },
+		{ c->sfd, TIDE__FD_EVENT },
+		{ c->lfd, TIDE__FD_SOCKET }, /* -1 once yielded */
+	};
+
+	if (!atomic_load(&c->lost) &&
+	    !tide__os_fds_are(fds, sizeof(fds) / sizeof(fds[0])))
 		atomic_store(&c->lost, true);
 }
 

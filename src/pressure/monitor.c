@@ -761,15 +761,14 @@ out_free:
  */
 static void check_lost(struct tide_monitor *m)
 {
-	static const char ep[] = "anon_inode:[eventpoll]",
-			  ev[] = "anon_inode:[eventfd]",
-			  tm[] = "anon_inode:[timerfd]";
+	const struct tide__os_fd fds[] = {
+		{ m->epfd, TIDE__FD_EPOLL },	{ m->stopfd, TIDE__FD_EVENT },
+		{ m->simfd, TIDE__FD_EVENT },	{ m->pollfd, TIDE__FD_TIMER },
+		{ m->quietfd, TIDE__FD_TIMER },
+	};
 
-	if (atomic_load(&m->lost))
-		return;
-	if (!tide__os_fd_is(m->epfd, ep) || !tide__os_fd_is(m->stopfd, ev) ||
-	    !tide__os_fd_is(m->simfd, ev) || !tide__os_fd_is(m->pollfd, tm) ||
-	    !tide__os_fd_is(m->quietfd, tm))
+	if (!atomic_load(&m->lost) &&
+	    !tide__os_fds_are(fds, sizeof(fds) / sizeof(fds[0])))
 		atomic_store(&m->lost, true);
 }
 
