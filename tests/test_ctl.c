@@ -4265,8 +4265,7 @@ TEST(drop_and_purge_say_what_the_purge_gave_back_or_that_it_is_unknown)
 TEST(a_listener_whose_epoll_is_taken_stops_and_leaves_the_number_alone)
 {
 	static bool before[4096];
-	char buf[16];
-	int ep, p[2], fd, n = -1;
+	int ep, wr, fd, n = -1;
 	long t0, used;
 
 	make_dirs();
@@ -4275,11 +4274,8 @@ TEST(a_listener_whose_epoll_is_taken_stops_and_leaves_the_number_alone)
 	ep = tide_ctl_fd();
 	CHECK(ep >= 0);
 	usleep(50 * 1000); /* its thread sleeps in poll() */
-	CHECK(!pipe2(p, O_CLOEXEC));
-	/* the epoll's number becomes the pipe's read end */
-	CHECK_EQ(syscall(SYS_dup3, p[0], ep, O_CLOEXEC), ep);
-	CHECK_EQ(close(p[0]), 0);
-	CHECK_EQ(write(p[1], "0123456789abcdef", 16), 16);
+	/* the epoll's number becomes a pipe's read end */
+	wr = th_take_fd(ep);
 	/* a client wakes the thread (the old epoll lives on in its poll) */
 	fd = connect_to(getpid());
 	t0 = th_cpu_ms();
@@ -4290,13 +4286,10 @@ TEST(a_listener_whose_epoll_is_taken_stops_and_leaves_the_number_alone)
 	CHECK_EQ(ioctl(ep, FIONREAD, &n), 0);
 	CHECK_EQ(n, 16);
 	tide_ctl_close();
-	/* the pipe is whole: open, its 16 bytes there */
-	CHECK_EQ(fcntl(ep, F_GETFD), FD_CLOEXEC);
-	CHECK_EQ(read(ep, buf, sizeof(buf)), 16);
-	CHECK(!memcmp(buf, "0123456789abcdef", 16));
+	th_check_taken_fd(ep); /* the pipe is whole */
 	CHECK_EQ(close(fd), 0);
 	CHECK_EQ(close(ep), 0);
-	CHECK_EQ(close(p[1]), 0);
+	CHECK_EQ(close(wr), 0);
 	CHECK_EQ(th_close_new_fds(before), 3);
 	remove_dirs();
 }
