@@ -79,7 +79,7 @@ __attribute__((destructor)) static void ctl_at_exit(void)
 /*
  * Before a free or a fork child's release: are @c's descriptors still
  * what it made?  A program that closed them behind the library's back (a
- * raw close_range(2)) may have its own files on the numbers now, and the
+ * close_range(2)) may have its own files on the numbers now, and the
  * thread, asleep in a poll() of the closed epoll, never noticed.  Then @c
  * is lost.
  */

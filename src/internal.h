@@ -277,7 +277,7 @@ struct tide__os_fd {
  * its kind?  True when there is no /proc to ask.  The lost check of the
  * frees and fork handlers of the objects with a thread on an epoll (a
  * monitor, the ctl listener): a program may have closed their descriptors
- * behind the library's back (a raw close_range(2)).  False means the
+ * behind the library's back (a close_range(2)).  False means the
  * object is lost: its numbers may be the program's now.  It cannot tell
  * the program's own epoll or eventfd from the library's on the same
  * number.

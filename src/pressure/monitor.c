@@ -370,10 +370,9 @@ static void *monitor_thread(void *arg)
 		;
 	/*
 	 * EBADF or EINVAL: the program closed the epoll descriptor behind
-	 * the library's back (a raw close_range(2) that the preload shim
-	 * cannot see) and may have reused the number.  Stop, and touch none
-	 * of the numbers again: the timerfds' and eventfds' may be its
-	 * pipes now.
+	 * the library's back (a close_range(2), as daemons do) and may have
+	 * reused the number.  Stop, and touch none of the numbers again:
+	 * the timerfds' and eventfds' may be its pipes now.
 	 */
 	if (err)
 		atomic_store(&m->lost, true);
@@ -754,10 +753,10 @@ out_free:
 
 /*
  * Before a free: are the monitor's own descriptors still what it made?
- * A program that closed them behind the library's back (a raw
- * close_range(2); the preload shim sees libc's) may have its own files
- * on the numbers now, and the thread, asleep in an epoll_wait() on the
- * closed epoll, never noticed.  Then @m is lost.
+ * A program that closed them behind the library's back (a
+ * close_range(2), as daemons do) may have its own files on the numbers
+ * now, and the thread, asleep in an epoll_wait() on the closed epoll,
+ * never noticed.  Then @m is lost.
  */
 static void check_lost(struct tide_monitor *m)
 {
