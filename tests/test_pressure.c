@@ -3707,7 +3707,7 @@ TEST(group_removed_while_watched_is_no_crash)
 
 /*
  * A program closes the monitor's epoll descriptor behind the library's
- * back (a raw close_range(2): the preload shim sees libc's calls only)
+ * back (a close_range(2), as daemons do)
  * and reuses the number for a pipe.  The thread used to stop on EBADF
  * only: on the pipe epoll_wait() fails with EINVAL and it spun at a full
  * core for good, and tide_monitor_free() waited for it forever.  Now it
