@@ -2,8 +2,9 @@
 /*
  * ctl.c - the control socket: tidectl's server side, its public API and
  * the listener's lifecycle (socket directory and bind, taking over from or
- * giving way to another copy of tide in this process, the thread, fork,
- * close and exit).
+ * giving way to another copy of tide in this process, the thread, fork
+ * and close; how its descriptors and socket file go at the end, also at
+ * exit, is ctl_life.c's).
  *
  * One listener per process.  Its state is an epoll descriptor holding the
  * listening socket, a timerfd armed at the earliest connection deadline, a
@@ -96,13 +97,6 @@ static pthread_once_t ctl_once = PTHREAD_ONCE_INIT;
 static int ctl_atfork_err; /* pthread_atfork() failed: listen cannot */
 static struct ctl *ctl; /* the listener */
 static struct ctl *ctl_dying; /* taken out by tide_ctl_close, not freed */
-/*
- * The listening socket's path and the pid it belongs to (0: none), for
- * tide__ctl_exit(), which takes no lock: published after the path is
- * written, withdrawn when the socket goes (close, yield, fork child).
- */
-static char exit_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-static atomic_int exit_pid;
 /* The listeners this thread dispatches, innermost first (->serving_up). */
 static _Thread_local struct ctl *ctl_serving;
 /* This thread took ctl_lock in atfork_prepare, in process ctl_fork_pid. */
@@ -110,8 +104,6 @@ static _Thread_local bool ctl_fork_held;
 static pid_t ctl_fork_pid;
 /* take_over()'s connection to another copy's listener, for a fork meanwhile */
 static int ctl_probe_fd = -1;
-
-static void ctl_free(struct ctl *c);
 
 /*
  * Start dispatching @c on this thread (ctl_lock held).  False when it is
@@ -137,7 +129,7 @@ static bool serve_end(struct ctl *c)
 	ctl_serving = c->serving_up;
 	c->busy = false;
 	if (c->orphan) {
-		ctl_free(c);
+		tide__ctl_free(c);
 		return true;
 	}
 	pthread_cond_broadcast(&ctl_idle);
@@ -190,27 +182,8 @@ static void *ctl_thread(void *arg)
 }
 
 /*
- * Before a free or a fork child's release: are @c's descriptors still
- * what it made?  A program that closed them behind the library's back (a
- * raw close_range(2)) may have its own files on the numbers now, and the
- * thread, asleep in a poll() of the closed epoll, never noticed.  Then @c
- * is lost.
- */
-static void check_lost(struct ctl *c)
-{
-	if (atomic_load(&c->lost))
-		return;
-	if ((c->epfd >= 0 &&
-	     !tide__os_fd_is(c->epfd, "anon_inode:[eventpoll]")) ||
-	    (c->tfd >= 0 && !tide__os_fd_is(c->tfd, "anon_inode:[timerfd]")) ||
-	    (c->sfd >= 0 && !tide__os_fd_is(c->sfd, "anon_inode:[eventfd]")) ||
-	    (c->lfd >= 0 && !tide__os_fd_is(c->lfd, "socket:")))
-		atomic_store(&c->lost, true);
-}
-
-/*
- * "yield" (answered here, not in ctl_serve.c: it ends the socket's life,
- * and exit_pid is ours): another copy of tide in this process listens now
+ * "yield" (answered here, not in ctl_serve.c: it ends the socket's
+ * life): another copy of tide in this process listens now
  * (the program's own libtide under the preload shim, take_over()).  Only
  * a weak listener gives way: it closes its socket, leaving the path to the
  * new one, and goes on answering the connections it has.  The other copy
@@ -227,8 +200,8 @@ const char *tide__ctl_yield(struct ctl *c, const struct conn *k)
 	if (c->lfd >= 0) {
 		tide__os_epoll_ctl(c->epfd, EPOLL_CTL_DEL, c->lfd, NULL);
 		tide__os_close(c->lfd);
-		c->lfd = -1; /* and ctl_free() unlinks nothing */
-		atomic_store(&exit_pid, 0); /* nor does tide__ctl_exit() */
+		c->lfd = -1; /* and tide__ctl_free() unlinks nothing */
+		tide__ctl_exit_withdraw(); /* nor does tide__ctl_exit() */
 		c->paused_until = 0;
 		c->paused_full = false;
 		c->relisten_at =
@@ -247,40 +220,6 @@ static bool serving_here(const struct ctl *c)
 		if (s == c)
 			return true;
 	return false;
-}
-
-/*
- * Release this process's copies of @c's descriptors and connections when
- * @c is another process's listener: close() only, nothing shared touched.
- * Also @c lost in this process: then the numbers are only forgotten.
- */
-static void ctl_drop_copies(struct ctl *c)
-{
-	int *fds[] = { &c->lfd, &c->epfd, &c->tfd, &c->sfd };
-	bool forgetting;
-
-	/* lost: the numbers may be the program's, only forget them */
-	check_lost(c);
-	forgetting = atomic_load(&c->lost) && !tide__os_fds_forget(true);
-
-	for (unsigned i = 0; i < CTL_MAX_CONN; i++) {
-		struct conn *k = c->conns[i];
-
-		if (!k)
-			continue;
-		tide__os_close(k->fd);
-		if (k->out_owned)
-			tide__os_free(k->out);
-		tide__os_free(k);
-		c->conns[i] = NULL;
-	}
-	for (unsigned i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
-		if (*fds[i] >= 0)
-			tide__os_close(*fds[i]);
-		*fds[i] = -1;
-	}
-	if (forgetting)
-		tide__os_fds_forget(false);
 }
 
 static void atfork_prepare(void)
@@ -309,12 +248,12 @@ static void fork_child_release(void)
 	struct ctl *gone[2] = { ctl, ctl_dying };
 
 	ctl = ctl_dying = NULL;
-	atomic_store(&exit_pid, 0);
+	tide__ctl_exit_withdraw();
 	if (ctl_probe_fd >= 0)
 		tide__os_close(ctl_probe_fd);
 	ctl_probe_fd = -1;
 	for (struct ctl *c = ctl_serving; c; c = c->serving_up) {
-		ctl_drop_copies(c);
+		tide__ctl_drop_copies(c);
 		c->orphan = true;
 	}
 	for (unsigned i = 0; i < 2; i++) {
@@ -322,7 +261,7 @@ static void fork_child_release(void)
 
 		if (!c || (i && c == gone[0]) || serving_here(c))
 			continue;
-		ctl_drop_copies(c);
+		tide__ctl_drop_copies(c);
 		tide__os_free(c->path);
 		tide__os_free(c);
 	}
@@ -367,37 +306,6 @@ void tide__ctl_fork_register(void)
 }
 
 /* ---- listen and close -------------------------------------------------- */
-
-/*
- * Free @c, ctl_lock held.  Only the process that made it removes its
- * connections from the epoll set and unlinks its socket; any other just
- * closes its copies (ctl_drop_copies()).
- */
-static void ctl_free(struct ctl *c)
-{
-	check_lost(c);
-	if (c->pid != tide__os_getpid() || atomic_load(&c->lost)) {
-		/* a lost one's path is still ours: its socket is dead */
-		if (c->pid == tide__os_getpid() && c->lfd >= 0 && c->path)
-			tide__os_unlink(c->path);
-		ctl_drop_copies(c);
-	} else {
-		tide__ctl_conn_close_all(c);
-		if (c->lfd >= 0) {
-			tide__os_close(c->lfd);
-			if (c->path)
-				tide__os_unlink(c->path);
-		}
-		if (c->epfd >= 0)
-			tide__os_close(c->epfd);
-		if (c->tfd >= 0)
-			tide__os_close(c->tfd);
-		if (c->sfd >= 0)
-			tide__os_close(c->sfd);
-	}
-	tide__os_free(c->path);
-	tide__os_free(c);
-}
 
 /*
  * Read @cfg by the size rule into @ret (zeroed first); 0, -EINVAL or
@@ -514,7 +422,7 @@ out:
 /*
  * Make @c's listening socket at @sa (c->path) and add it to the epoll
  * set.  On failure c->lfd is -1 when nothing was bound, else the bound
- * socket, for the caller to close and unlink (ctl_free()).
+ * socket, for the caller to close and unlink (tide__ctl_free()).
  */
 static int ctl_bind(struct ctl *c, const struct sockaddr_un *sa)
 {
@@ -545,15 +453,6 @@ static int ctl_bind(struct ctl *c, const struct sockaddr_un *sa)
 		c->lctime = st.st_ctim;
 	}
 	return r;
-}
-
-static void exit_path_publish(const struct ctl *c)
-{
-	if (c->path && strlen(c->path) < sizeof(exit_path)) {
-		memcpy(exit_path, c->path, strlen(c->path) + 1);
-		atomic_store_explicit(&exit_pid, (int)c->pid,
-				      memory_order_release);
-	}
 }
 
 /*
@@ -604,7 +503,7 @@ void tide__ctl_relisten(struct ctl *c)
 	else if (!tide__os_exhausted(r))
 		return;
 	if (!r) {
-		exit_path_publish(c);
+		tide__ctl_exit_publish(c);
 		return;
 	}
 	if (c->lfd >= 0) {
@@ -760,10 +659,10 @@ static int listen_as(const struct tide_ctl_config *cfg, bool weak)
 	if (!r && !(c->flags & TIDE_CTL_DISPATCH))
 		r = start_thread(c);
 	if (r) {
-		ctl_free(c);
+		tide__ctl_free(c);
 	} else {
 		ctl = c;
-		exit_path_publish(c);
+		tide__ctl_exit_publish(c);
 	}
 out:
 	pthread_mutex_unlock(&tide__ctl_lock);
@@ -811,40 +710,6 @@ int tide_ctl_dispatch(void)
 	return r;
 }
 
-/*
- * At process exit (ctl_at_exit() below, and the preload shim's
- * destructor): remove this process's socket path
- * and touch nothing else.  The program may have closed our descriptors
- * (closerange() in daemons) and reused the numbers: a stop signal could
- * land in its pipe, and a join wait for a thread nothing wakes.  The
- * threads end with the process.  No lock: the path was saved when the
- * socket was made.
- */
-void tide__ctl_exit(void)
-{
-	if (atomic_load_explicit(&exit_pid, memory_order_acquire) ==
-	    (int)tide__os_getpid())
-		tide__os_unlink(exit_path);
-}
-
-/*
- * A process that exits (exit(), a return from main(), its last thread
- * ending) without tide_ctl_close() left its socket file behind (240 of
- * 240 in a trial's pre-fork server) for the next listener in the
- * directory to clean.  A destructor runs then, after the program's
- * atexit() handlers (which may still close), and at dlclose() of a shared
- * libtide; it unlinks only while this process owns the path (exit_pid: a
- * forked child, and a process after its close or yield, own none), so
- * any other process's exit costs one load.  Not atexit(): nothing to
- * register or fail, and TSan's atexit() wrapper crashes when a forked
- * child's only thread (a listener's, returning from a callback that
- * forked) ends the process.
- */
-__attribute__((destructor)) static void ctl_at_exit(void)
-{
-	tide__ctl_exit();
-}
-
 void tide_ctl_close(void)
 {
 	struct ctl *c;
@@ -861,11 +726,11 @@ void tide_ctl_close(void)
 			     NULL);
 	}
 	ctl = NULL;
-	atomic_store(&exit_pid, 0);
+	tide__ctl_exit_withdraw();
 	ctl_dying = c; /* for a fork() meanwhile */
 	if (c && c->thread_running) {
 		/* It may be answering a request: join without ctl_lock. */
-		check_lost(c);
+		tide__ctl_check_lost(c);
 		pthread_mutex_unlock(&tide__ctl_lock);
 		atomic_store(&c->stop, true);
 		if (atomic_load(&c->lost) && !atomic_load(&c->ended)) {
@@ -895,7 +760,7 @@ void tide_ctl_close(void)
 	while (c && c->busy)
 		pthread_cond_wait(&ctl_idle, &tide__ctl_lock);
 	if (c)
-		ctl_free(c);
+		tide__ctl_free(c);
 	ctl_dying = NULL;
 	pthread_mutex_unlock(&tide__ctl_lock);
 	pthread_mutex_unlock(&ctl_op_lock);

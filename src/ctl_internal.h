@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * ctl_internal.h - what the control socket's listener (ctl.c: listen, take
- * over and yield, thread, fork, close), its request server (ctl_serve.c:
- * connections read, answered and written) and its protocol (ctl_proto.c:
- * requests parsed, answers built) share.  Private to those three files;
+ * over and yield, thread, fork, close; ctl_life.c: its descriptors and
+ * socket file released), its request server (ctl_serve.c: connections
+ * read, answered and written) and its protocol (ctl_proto.c: requests
+ * parsed, answers built) share.  Private to those files;
  * the parser's entry points, which tidectl and the fuzzers use too, are in
  * internal.h.
  */
@@ -77,7 +78,7 @@ struct ctl {
 	atomic_bool stop;
 	/* the epoll descriptor failed (the program closed it behind our
 	 * back): the thread stops, and every number is forgotten, never
-	 * closed or used again (ctl_free(), ctl_drop_copies()) */
+	 * closed or used again (ctl_life.c) */
 	atomic_bool lost;
 	atomic_bool ended; /* its thread returned (or is about to) */
 	pthread_t thread;
@@ -100,6 +101,23 @@ extern pthread_mutex_t tide__ctl_lock;
 
 /* ctl.c: answer "yield" from @k's peer; a static line.  ctl_lock held. */
 const char *tide__ctl_yield(struct ctl *c, const struct conn *k);
+
+/*
+ * ctl_life.c: free @c, ctl_lock held: the process that made it closes its
+ * connections and descriptors and unlinks its socket; any other, or one
+ * that lost @c, releases its copies (tide__ctl_drop_copies()).
+ */
+void tide__ctl_free(struct ctl *c);
+/* ctl_life.c: close this process's copies of @c's descriptors and
+ * connections, nothing shared touched; only forget them when @c is lost */
+void tide__ctl_drop_copies(struct ctl *c);
+/* ctl_life.c: mark @c lost when its descriptors are no longer what it
+ * made (the program closed them behind the library's back) */
+void tide__ctl_check_lost(struct ctl *c);
+/* ctl_life.c: record @c's socket path for tide__ctl_exit() to unlink at
+ * exit, and withdraw it (the socket is gone or not this process's) */
+void tide__ctl_exit_publish(const struct ctl *c);
+void tide__ctl_exit_withdraw(void);
 
 /* ctl_dir.c: make @dir 0700 or check the one there; 0 or -errno. */
 int tide__ctl_check_dir(const char *dir);

@@ -317,7 +317,7 @@ void tide__ctl_dispatch_locked(struct ctl *c)
 	if (n < 0 && n != -EINTR) {
 		/*
 		 * EBADF or EINVAL: the program closed the epoll descriptor
-		 * behind the library's back (a raw close_range(2)) and may
+		 * behind the library's back (a close_range(2)) and may
 		 * have reused the number; the timer's and the connections'
 		 * may be its files too.  Touch none of them again.
 		 */

@@ -262,15 +262,27 @@ int tide__os_close(int fd);
  * previous setting.
  */
 bool tide__os_fds_forget(bool on);
+/* A descriptor of the library's and the kind it was made as. */
+struct tide__os_fd {
+	int fd; /* < 0: none, not checked */
+	const char *kind; /* one of TIDE__FD_* */
+};
+#define TIDE__FD_EPOLL "anon_inode:[eventpoll]"
+#define TIDE__FD_EVENT "anon_inode:[eventfd]"
+#define TIDE__FD_TIMER "anon_inode:[timerfd]"
+#define TIDE__FD_SOCKET "socket:"
 /*
- * Is @fd still what the library made, as far as /proc/self/fd tells: its
- * link starts with @kind ("anon_inode:[eventpoll]", "socket:")?  True
- * when there is no /proc to ask.  A check for frees and fork handlers
- * after a program may have closed the library's descriptors behind its
- * back (a raw close_range(2)): it cannot tell the program's own epoll or
- * eventfd from the library's on the same number.
+ * Is each of the @n descriptors of @fds (those >= 0) still what the
+ * library made, as far as /proc/self/fd tells: does its link start with
+ * its kind?  True when there is no /proc to ask.  The lost check of the
+ * frees and fork handlers of the objects with a thread on an epoll (a
+ * monitor, the ctl listener): a program may have closed their descriptors
+ * behind the library's back (a close_range(2)).  False means the
+ * object is lost: its numbers may be the program's now.  It cannot tell
+ * the program's own epoll or eventfd from the library's on the same
+ * number.
  */
-bool tide__os_fd_is(int fd, const char *kind);
+bool tide__os_fds_are(const struct tide__os_fd *fds, size_t n);
 /*
  * close_range(2) and dup3(2), the system calls themselves: the preload
  * shim's fallbacks when the C library has no close_range(), closefrom()
@@ -547,7 +559,7 @@ unsigned long tide__drop_caches(unsigned long *ret_purged, bool *ret_measured);
  */
 struct tide_ctl_config;
 int tide__ctl_listen_weak(const struct tide_ctl_config *cfg);
-void tide__ctl_exit(void); /* ctl.c: the shim at exit, see there */
+void tide__ctl_exit(void); /* ctl_life.c: the shim at exit, see there */
 
 /*
  * The calling process's own cgroup directory: the v2 one (@v2) or the v1

@@ -594,7 +594,7 @@ bool tide__os_fds_forget(bool on)
 	return was;
 }
 
-bool tide__os_fd_is(int fd, const char *kind)
+static bool fd_is(int fd, const char *kind)
 {
 	char path[64], link[64];
 	size_t kl = strlen(kind);
@@ -606,6 +606,14 @@ bool tide__os_fd_is(int fd, const char *kind)
 		/* closed, unless there is no /proc to tell */
 		return errno != ENOENT || access("/proc/self/fd", F_OK) != 0;
 	return (size_t)n >= kl && !memcmp(link, kind, kl);
+}
+
+bool tide__os_fds_are(const struct tide__os_fd *fds, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (fds[i].fd >= 0 && !fd_is(fds[i].fd, fds[i].kind))
+			return false;
+	return true;
 }
 
 /* ---- files, descriptors, sockets, the clock and the process ------------ */

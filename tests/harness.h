@@ -327,6 +327,36 @@ static inline int th_close_new_fds(const bool before[4096])
 	return n;
 }
 
+/*
+ * Take the library's descriptor @fd from it as a program that closes it
+ * behind the library's back and reuses the number would: a pipe's read end
+ * is put on @fd (dup3, O_CLOEXEC), holding the 16 bytes of TH_TAKEN_BYTES.
+ * Returns the pipe's write end.  th_check_taken_fd() checks afterwards
+ * that the library left the number alone.
+ */
+#define TH_TAKEN_BYTES "0123456789abcdef"
+static inline int th_take_fd(int fd)
+{
+	int p[2];
+
+	CHECK(!pipe2(p, O_CLOEXEC));
+	CHECK_EQ(syscall(SYS_dup3, p[0], fd, O_CLOEXEC), fd);
+	CHECK_EQ(close(p[0]), 0);
+	CHECK_EQ(write(p[1], TH_TAKEN_BYTES, 16), 16);
+	return p[1];
+}
+
+/* @fd, taken by th_take_fd(), is still the pipe: open, O_CLOEXEC, its 16
+ * bytes unread (they are read here). */
+static inline void th_check_taken_fd(int fd)
+{
+	char buf[16];
+
+	CHECK_EQ(fcntl(fd, F_GETFD), FD_CLOEXEC);
+	CHECK_EQ(read(fd, buf, sizeof(buf)), 16);
+	CHECK(!memcmp(buf, TH_TAKEN_BYTES, 16));
+}
+
 static inline int th_fd_count_fast(void)
 {
 	return th_fd_scan(NULL, 0);

@@ -823,6 +823,23 @@ TEST(tidectl_exit_codes_and_messages)
 	remove_dirs();
 }
 
+/*
+ * Fragment the heap: @n blocks of @sz bytes, written, then every one freed
+ * but each @keep-th and the last, which hold the holes between them (they
+ * cannot go back by sbrk).
+ */
+static void fragment_heap(void **p, int n, size_t sz, int keep)
+{
+	for (int i = 0; i < n; i++) {
+		p[i] = malloc(sz);
+		CHECK(p[i]);
+		memset(p[i], 0x5a, sz);
+	}
+	for (int i = 0; i < n - 1; i++)
+		if (i % keep)
+			free(p[i]);
+}
+
 TEST(purge_lowers_the_anonymous_memory_of_a_fragmented_heap)
 {
 	enum { N = 16384, SZ = 4000, KEEP = 32 };
@@ -838,15 +855,7 @@ TEST(purge_lowers_the_anonymous_memory_of_a_fragmented_heap)
 	mallopt(M_TRIM_THRESHOLD, 1 << 30); /* free() itself must not trim */
 	mallopt(M_MMAP_THRESHOLD, 1 << 20);
 	base = th_anon_kb();
-	for (int i = 0; i < N; i++) {
-		p[i] = malloc(SZ);
-		CHECK(p[i]);
-		memset(p[i], 0x5a, SZ);
-	}
-	/* Keep one in KEEP and the last: the holes cannot go back by sbrk. */
-	for (int i = 0; i < N - 1; i++)
-		if (i % KEEP)
-			free(p[i]);
+	fragment_heap(p, N, SZ, KEEP);
 	before = th_anon_kb();
 	CHECK_EQ(run_tidectl(out, "--json", pidstr(), "purge"), 0);
 	after = th_anon_kb();
@@ -4207,14 +4216,7 @@ TEST(drop_and_purge_say_what_the_purge_gave_back_or_that_it_is_unknown)
 		mallopt(M_TRIM_THRESHOLD, 1 << 30);
 		mallopt(M_MMAP_THRESHOLD, 1 << 20);
 	}
-	for (int i = 0; i < N; i++) {
-		p[i] = malloc(SZ);
-		CHECK(p[i]);
-		memset(p[i], 0x5a, SZ);
-	}
-	for (int i = 0; i < N - 1; i++)
-		if (i % KEEP)
-			free(p[i]);
+	fragment_heap(p, N, SZ, KEEP);
 	p0 = stats_purge_pages();
 	raw("drop\n", 5, out, sizeof(out));
 	th_note("%s", out);
@@ -4253,7 +4255,7 @@ TEST(drop_and_purge_say_what_the_purge_gave_back_or_that_it_is_unknown)
 
 /*
  * A program closes the listener's epoll descriptor behind the library's
- * back (a raw close_range(2): the preload shim sees libc's calls only)
+ * back (a close_range(2), as daemons do)
  * and reuses the number for a pipe.  The thread used to go on polling
  * the number: epoll_wait() failed on the pipe, expire() read the timer's
  * number (a trial's pipes lost records) and the loop spun at a full core;
@@ -4265,8 +4267,7 @@ TEST(drop_and_purge_say_what_the_purge_gave_back_or_that_it_is_unknown)
 TEST(a_listener_whose_epoll_is_taken_stops_and_leaves_the_number_alone)
 {
 	static bool before[4096];
-	char buf[16];
-	int ep, p[2], fd, n = -1;
+	int ep, wr, fd, n = -1;
 	long t0, used;
 
 	make_dirs();
@@ -4275,11 +4276,8 @@ TEST(a_listener_whose_epoll_is_taken_stops_and_leaves_the_number_alone)
 	ep = tide_ctl_fd();
 	CHECK(ep >= 0);
 	usleep(50 * 1000); /* its thread sleeps in poll() */
-	CHECK(!pipe2(p, O_CLOEXEC));
-	/* the epoll's number becomes the pipe's read end */
-	CHECK_EQ(syscall(SYS_dup3, p[0], ep, O_CLOEXEC), ep);
-	CHECK_EQ(close(p[0]), 0);
-	CHECK_EQ(write(p[1], "0123456789abcdef", 16), 16);
+	/* the epoll's number becomes a pipe's read end */
+	wr = th_take_fd(ep);
 	/* a client wakes the thread (the old epoll lives on in its poll) */
 	fd = connect_to(getpid());
 	t0 = th_cpu_ms();
@@ -4290,13 +4288,10 @@ TEST(a_listener_whose_epoll_is_taken_stops_and_leaves_the_number_alone)
 	CHECK_EQ(ioctl(ep, FIONREAD, &n), 0);
 	CHECK_EQ(n, 16);
 	tide_ctl_close();
-	/* the pipe is whole: open, its 16 bytes there */
-	CHECK_EQ(fcntl(ep, F_GETFD), FD_CLOEXEC);
-	CHECK_EQ(read(ep, buf, sizeof(buf)), 16);
-	CHECK(!memcmp(buf, "0123456789abcdef", 16));
+	th_check_taken_fd(ep); /* the pipe is whole */
 	CHECK_EQ(close(fd), 0);
 	CHECK_EQ(close(ep), 0);
-	CHECK_EQ(close(p[1]), 0);
+	CHECK_EQ(close(wr), 0);
 	CHECK_EQ(th_close_new_fds(before), 3);
 	remove_dirs();
 }

@@ -7,7 +7,7 @@
  * (or TIDE_CONTROL=1 under the preload shim): one request per connection,
  * the protocol in docs/tidectl.md.  It never follows a socket path that is
  * a symlink or not a socket, and checks that the socket is served by the
- * pid it is named after.
+ * pid it is named after (the search: tidectl_find.c).
  */
 #define _GNU_SOURCE
 #include <ctype.h>
@@ -15,7 +15,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <glob.h>
 #include <limits.h>
 #include <poll.h>
 #include <setjmp.h>
@@ -35,16 +34,12 @@
 #include "tidectl.h"
 
 #define REPLY_MAX (16u << 20)
-#define MAX_DIRS 64
 #define NAME_MAX_BYTES 255 /* the protocol's longest NAME */
 #define WATCH_GRACE_MS 2000 /* watch waits this long for a socket back */
 
 bool json;
 static const char *only_dir;
-static int timeout_ms = 5000;
-static char *dirs[MAX_DIRS];
-static int ndirs;
-static bool dirs_given; /* --dir or $TIDE_CTL_DIR */
+int timeout_ms = 5000;
 
 /*
  * watch: a failed request returns to the watch loop (soft_fail) instead of
@@ -111,89 +106,10 @@ void die(int code, const char *fmt, ...)
 	exit(code);
 }
 
-static void add_dir(const char *d)
-{
-	for (int i = 0; i < ndirs; i++)
-		if (!strcmp(dirs[i], d))
-			return;
-	if (ndirs < MAX_DIRS && (dirs[ndirs] = strdup(d)))
-		ndirs++;
-}
-
-static void find_dirs(void)
-{
-	const char *env = getenv("TIDE_CTL_DIR");
-	const char *xdg = getenv("XDG_RUNTIME_DIR");
-	char buf[PATH_MAX];
-	glob_t g;
-
-	if (only_dir || (env && *env)) {
-		add_dir(only_dir ? only_dir : env);
-		dirs_given = true;
-		return;
-	}
-	if (xdg && xdg[0] == '/' &&
-	    (size_t)snprintf(buf, sizeof(buf), "%s/tide", xdg) < sizeof(buf))
-		add_dir(buf);
-	add_dir("/run/tide");
-	if (!glob("/run/user/*/tide", GLOB_NOSORT, NULL, &g)) {
-		for (size_t i = 0; i < g.gl_pathc; i++)
-			add_dir(g.gl_pathv[i]);
-		globfree(&g);
-	}
-}
-
 /* ---- one request ----------------------------------------------------- */
 
-enum { PID_LIVE, PID_GONE, PID_ZOMBIE };
-
-/*
- * Is @pid running, gone, or a zombie (exited, not yet reaped by its
- * parent: kill() still finds it, /proc/PID/stat says Z or X)?
- */
-static int pid_state(pid_t pid)
-{
-	char path[64], buf[512], *p;
-	size_t n;
-	FILE *f;
-
-	if (kill(pid, 0) && errno == ESRCH)
-		return PID_GONE;
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	f = fopen(path, "re");
-	if (!f)
-		return PID_LIVE; /* no /proc: kill() said it exists */
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = 0;
-	/* "PID (COMM) S ...": COMM may hold ')' and spaces */
-	p = strrchr(buf, ')');
-	if (p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X'))
-		return PID_ZOMBIE;
-	return PID_LIVE;
-}
-
-static bool pid_alive(pid_t pid)
-{
-	return pid_state(pid) == PID_LIVE;
-}
-
-/* The message for a process that is no more (@state not PID_LIVE). */
-static void die_exited(pid_t pid, int state) __attribute__((noreturn));
-static void die_exited(pid_t pid, int state)
-{
-	if (state == PID_ZOMBIE)
-		die(EXIT_FAIL,
-		    "process %d has exited (a zombie: its parent has not "
-		    "reaped it yet)",
-		    (int)pid);
-	die(EXIT_FAIL, "no process %d", (int)pid);
-}
-
 /* A failure of a socket that went away (see soft_away). */
-static void die_away(const char *fmt, ...)
-	__attribute__((format(printf, 1, 2), noreturn));
-static void die_away(const char *fmt, ...)
+void die_away(const char *fmt, ...)
 {
 	char msg[sizeof(soft_msg)];
 	va_list ap;
@@ -205,194 +121,17 @@ static void die_away(const char *fmt, ...)
 	die(EXIT_FAIL, "%s", msg);
 }
 
-/* What connect_pid() skipped, for its error ("A; B"). */
-static char skipped[2048];
-static int nskipped;
-static bool skipped_timeouts_only = true;
-static bool skipped_refused_only = true; /* all ECONNREFUSED */
-
-static void skip(bool timeout, const char *fmt, ...)
-{
-	size_t len = strlen(skipped);
-	va_list ap;
-
-	if (len && len + 2 < sizeof(skipped)) {
-		memcpy(skipped + len, "; ", 3);
-		len += 2;
-	}
-	va_start(ap, fmt);
-	vsnprintf(skipped + len, sizeof(skipped) - len, fmt, ap);
-	va_end(ap);
-	nskipped++;
-	skipped_refused_only = false;
-	if (!timeout)
-		skipped_timeouts_only = false;
-}
-
-static void skip_refused(const char *path, pid_t pid)
-{
-	int state = pid_state(pid);
-	bool only = skipped_refused_only;
-
-	skip(false, "%s: nobody listens (stale socket%s)", path,
-	     state == PID_LIVE ? "" :
-	     state == PID_GONE ? ", the process is gone" :
-				 ", the process has exited");
-	skipped_refused_only = only;
-}
-
-/*
- * The directories in the order to try them for @pid: those owned by the
- * uid that owns /proc/PID (the process's) first, the rest as found.
- */
-static int order_dirs(pid_t pid, int *order)
-{
-	char proc[32];
-	struct stat st, ds;
-	bool known;
-	int n = 0;
-
-	snprintf(proc, sizeof(proc), "/proc/%d", (int)pid);
-	known = !stat(proc, &st);
-	for (int pass = 0; pass < 2; pass++)
-		for (int i = 0; i < ndirs; i++) {
-			bool mine = known && !stat(dirs[i], &ds) &&
-				    ds.st_uid == st.st_uid;
-
-			if (mine == !pass)
-				order[n++] = i;
-		}
-	return n;
-}
-
-static void no_answer(pid_t pid) __attribute__((noreturn));
-static void no_answer(pid_t pid)
+void no_answer(pid_t pid)
 {
 	die(EXIT_FAIL, "%d: no answer within %d ms", (int)pid, timeout_ms);
 }
 
-static int64_t now_ms(void)
+int64_t now_ms(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/*
- * Connect to the socket at @path served by @pid: the descriptor, or -1
- * with the reason noted (skip()).  connect() and send() wait for a server
- * whose listen backlog is full (a stuck process) until the timeout, not
- * forever: then they fail with EAGAIN.
- */
-static int try_socket(pid_t pid, const char *path, int64_t deadline)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct timeval tv = { .tv_sec = timeout_ms / 1000,
-			      .tv_usec = timeout_ms % 1000 * 1000 };
-	struct ucred cr = { 0 };
-	socklen_t crlen = sizeof(cr);
-	struct stat st;
-	int fd;
-
-	if (lstat(path, &st))
-		return -1; /* ENOENT, EACCES: the caller's business */
-	if (S_ISLNK(st.st_mode)) {
-		skip(false, "%s is a symlink: not followed", path);
-		return -1;
-	}
-	if (!S_ISSOCK(st.st_mode)) {
-		skip(false, "%s is not a socket: refused", path);
-		return -1;
-	}
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -1;
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		die(EXIT_FAIL, "socket: %s", strerror(errno));
-	if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)))
-		die(EXIT_FAIL, "setsockopt: %s", strerror(errno));
-	while (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
-		if (errno == EINTR && now_ms() < deadline)
-			continue;
-		if (errno == EAGAIN || errno == EINTR)
-			skip(true, "%s: no answer within %d ms", path,
-			     timeout_ms);
-		else if (errno == EACCES || errno == EPERM)
-			skip(false, "%s: permission denied", path);
-		else if (errno == ECONNREFUSED)
-			skip_refused(path, pid);
-		else
-			skip(false, "%s: %s", path, strerror(errno));
-		close(fd);
-		return -1;
-	}
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &crlen) ||
-	    cr.pid != pid) {
-		skip(false, "%s is served by pid %d, not %d: refused", path,
-		     (int)cr.pid, (int)pid);
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-/*
- * A connection to @pid's control socket, or an exit.  Each directory's
- * PID.sock in turn (order_dirs()): one that is a symlink, not a socket,
- * that nobody listens on, that does not answer or that is served by
- * another pid is skipped (another user may have put it there: anybody
- * can make /run/user/UID/tide/PID.sock); the first served by @pid is
- * taken.  None: exit, saying what was skipped.
- */
-static int connect_pid(pid_t pid, int64_t deadline)
-{
-	char path[PATH_MAX], denied[PATH_MAX] = "";
-	int order[MAX_DIRS], n = order_dirs(pid, order);
-	struct stat st;
-	int state;
-
-	skipped[0] = 0;
-	nskipped = 0;
-	skipped_timeouts_only = skipped_refused_only = true;
-	for (int i = 0; i < n; i++) {
-		int fd;
-
-		if ((size_t)snprintf(path, sizeof(path), "%s/%d.sock",
-				     dirs[order[i]], (int)pid) >= sizeof(path))
-			continue;
-		/* A directory we may not search: the socket may be there,
-		 * or not (another directory may have it). */
-		if (lstat(path, &st) && errno == EACCES && !denied[0])
-			snprintf(denied, sizeof(denied), "%s", path);
-		fd = try_socket(pid, path, deadline);
-		if (fd >= 0)
-			return fd;
-	}
-	if (nskipped == 1 && skipped_timeouts_only)
-		no_answer(pid);
-	/* A process that has exited serves nothing: say so, not why each
-	 * socket it left failed (a killed worker's zombie). */
-	state = pid_state(pid);
-	if (state == PID_ZOMBIE)
-		die_exited(pid, state);
-	if (nskipped && skipped_refused_only && state == PID_LIVE)
-		die_away("%s", skipped);
-	if (nskipped)
-		die(EXIT_FAIL, "%s", skipped);
-	/* The pid first: a directory we may not search hides the sockets
-	 * of processes that do not exist too. */
-	if (state != PID_LIVE)
-		die_exited(pid, state);
-	if (denied[0])
-		die(EXIT_FAIL,
-		    "%s: permission denied (the socket directory belongs to "
-		    "another user)",
-		    denied);
-	die_away("process %d has no control socket (it did not call "
-		 "tide_ctl_listen(), or runs without TIDE_CONTROL=1)",
-		 (int)pid);
 }
 
 /* Send @req to @pid; the reply's body (after "ok") or an exit. */
@@ -1007,7 +746,7 @@ int main(int argc, char **argv)
 	}
 	for (int i = optind; i < argc; i++)
 		argv[i] = unmark(argv[i]);
-	find_dirs();
+	find_dirs(only_dir);
 	if (optind == argc)
 		return cmd_list();
 	pid = (pid_t)number(argv[optind++], 1, INT_MAX, "pid");

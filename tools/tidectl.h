@@ -1,18 +1,22 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * tidectl.h - what tidectl's client and command line (tidectl.c) and its
- * output (tidectl_out.c: text tables, escaping, JSON) share.
+ * tidectl.h - what tidectl's client and command line (tidectl.c), its
+ * socket search (tidectl_find.c) and its output (tidectl_out.c: text
+ * tables, escaping, JSON) share.
  */
 #ifndef TIDECTL_H
 #define TIDECTL_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #define EXIT_OK 0
 #define EXIT_FAIL 1
 #define EXIT_USAGE 2
+
+#define MAX_DIRS 64 /* socket directories looked in */
 
 /* An answer's body: its key=value or tab-separated lines, after "ok". */
 struct reply {
@@ -22,8 +26,28 @@ struct reply {
 
 /* tidectl.c */
 extern bool json; /* -j: JSON output */
+extern int timeout_ms; /* -t: give up on a process after this */
 void die(int code, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3), noreturn));
+/* die() for a socket that went away, which watch waits out (soft_away) */
+void die_away(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2), noreturn));
+/* die(): @pid did not answer within timeout_ms */
+void no_answer(pid_t pid) __attribute__((noreturn));
+int64_t now_ms(void); /* CLOCK_MONOTONIC */
+
+/* tidectl_find.c */
+extern char *dirs[MAX_DIRS]; /* the socket directories, found by find_dirs() */
+extern int ndirs;
+extern bool dirs_given; /* --dir or $TIDE_CTL_DIR */
+/* The directories to look in: @only_dir (--dir), else $TIDE_CTL_DIR, else
+ * $XDG_RUNTIME_DIR/tide, /run/tide and each /run/user/UID/tide. */
+void find_dirs(const char *only_dir);
+enum { PID_LIVE, PID_GONE, PID_ZOMBIE };
+int pid_state(pid_t pid); /* PID_*: see there */
+bool pid_alive(pid_t pid);
+/* A connection to @pid's control socket (see there), or an exit. */
+int connect_pid(pid_t pid, int64_t deadline);
 
 /* tidectl_out.c */
 char *printable(char *buf, size_t *len);

@@ -372,10 +372,9 @@ static void *monitor_thread(void *arg)
 		;
 	/*
 	 * EBADF or EINVAL: the program closed the epoll descriptor behind
-	 * the library's back (a raw close_range(2) that the preload shim
-	 * cannot see) and may have reused the number.  Stop, and touch none
-	 * of the numbers again: the timerfds' and eventfds' may be its
-	 * pipes now.
+	 * the library's back (a close_range(2), as daemons do) and may have
+	 * reused the number.  Stop, and touch none of the numbers again:
+	 * the timerfds' and eventfds' may be its pipes now.
 	 */
 	if (err)
 		atomic_store(&m->lost, true);
@@ -604,40 +603,9 @@ static int copy_strings(struct tide_monitor_config *c)
 	return 0;
 }
 
-/*
- * Release @m.  A lost monitor's numbers (monitor_thread()) may be the
- * program's by now: they are forgotten, neither closed nor used (no
- * EPOLL_CTL_DEL either).  The descriptors among them that were still the
- * monitor's leak: the library cannot tell which are.
- */
-/*
- * Monitors a forked child freed from inside the callback that forked (see
- * tide_monitor_free()): released but kept, as the child's copy of the loop
- * still reads them until it stops; reachable from here, not leaked.
- */
-static struct tide_monitor *kept_in_child[8];
-
-static void monitor_release_fds(struct tide_monitor *m, bool shared)
-{
-	bool lost = atomic_load(&m->lost);
-	bool forgetting = lost && !tide__os_fds_forget(true);
-
-	/* passed on to the oldest other monitor with a limit watcher */
-	tide__sensor_disarm(m, shared, shared);
-	for (size_t i = 0; i < NSRC; i++)
-		tide__mon_src_close(m, &m->src[i], shared && !lost);
-	tide__mon_close_fd(&m->simfd);
-	tide__mon_close_fd(&m->quietfd);
-	tide__mon_close_fd(&m->pollfd);
-	tide__mon_close_fd(&m->stopfd);
-	tide__mon_close_fd(&m->epfd);
-	if (forgetting)
-		tide__os_fds_forget(false);
-}
-
 static void monitor_release(struct tide_monitor *m, bool shared)
 {
-	monitor_release_fds(m, shared);
+	tide__mon_release_fds(m, shared);
 	tide__cg_release(&m->cg);
 	free_strings(&m->cfg);
 	pthread_mutex_destroy(&m->lock);
@@ -787,22 +755,21 @@ out_free:
 
 /*
  * Before a free: are the monitor's own descriptors still what it made?
- * A program that closed them behind the library's back (a raw
- * close_range(2); the preload shim sees libc's) may have its own files
- * on the numbers now, and the thread, asleep in an epoll_wait() on the
- * closed epoll, never noticed.  Then @m is lost.
+ * A program that closed them behind the library's back (a
+ * close_range(2), as daemons do) may have its own files on the numbers
+ * now, and the thread, asleep in an epoll_wait() on the closed epoll,
+ * never noticed.  Then @m is lost.
  */
 static void check_lost(struct tide_monitor *m)
 {
-	static const char ep[] = "anon_inode:[eventpoll]",
-			  ev[] = "anon_inode:[eventfd]",
-			  tm[] = "anon_inode:[timerfd]";
+	const struct tide__os_fd fds[] = {
+		{ m->epfd, TIDE__FD_EPOLL },	{ m->stopfd, TIDE__FD_EVENT },
+		{ m->simfd, TIDE__FD_EVENT },	{ m->pollfd, TIDE__FD_TIMER },
+		{ m->quietfd, TIDE__FD_TIMER },
+	};
 
-	if (atomic_load(&m->lost))
-		return;
-	if (!tide__os_fd_is(m->epfd, ep) || !tide__os_fd_is(m->stopfd, ev) ||
-	    !tide__os_fd_is(m->simfd, ev) || !tide__os_fd_is(m->pollfd, tm) ||
-	    !tide__os_fd_is(m->quietfd, tm))
+	if (!atomic_load(&m->lost) &&
+	    !tide__os_fds_are(fds, sizeof(fds) / sizeof(fds[0])))
 		atomic_store(&m->lost, true);
 }
 
@@ -817,19 +784,9 @@ void tide_monitor_free(struct tide_monitor *m)
 		 * A child forked inside the callback (its own pthread_atfork
 		 * handler frees what it inherited, as a language runtime's
 		 * does): the child's copy of the loop reads @m until its
-		 * next fork check, where it stops.  Release this process's
-		 * copies of the descriptors and unlist it now; the memory
-		 * stays until the child ends (kept_in_child), or is leaked
-		 * when that is full.
+		 * next fork check, where it stops.
 		 */
-		tide__mon_list_remove(m);
-		monitor_release_fds(m, false);
-		for (size_t i = 0;
-		     i < sizeof(kept_in_child) / sizeof(kept_in_child[0]); i++)
-			if (!kept_in_child[i]) {
-				kept_in_child[i] = m;
-				break;
-			}
+		tide__mon_release_in_child(m);
 		return;
 	}
 	if (runs_here(m))

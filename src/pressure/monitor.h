@@ -56,7 +56,7 @@ struct tide_monitor {
 	atomic_bool stopping;
 	/* its thread stopped on an error of its epoll descriptor (the
 	 * program closed it behind the library's back): every number is
-	 * forgotten, none touched again (monitor_release()) */
+	 * forgotten, none touched again (tide__mon_release_fds()) */
 	atomic_bool lost;
 	atomic_bool ended; /* its thread returned (or is about to) */
 	pthread_t thread;
@@ -74,7 +74,7 @@ struct tide_monitor {
 	 * (under the lock) */
 	bool sensor_off;
 
-	/* the live monitors of this process (monitor.c, for fork()) */
+	/* the live monitors of this process (monitor_fork.c, for fork()) */
 	struct tide_monitor *fork_next;
 };
 
@@ -118,6 +118,14 @@ void tide__mon_thread_signals_off(void);
 void tide__mon_list_add(struct tide_monitor *m);
 /* monitor_fork.c: unlist @m (before it is released) */
 void tide__mon_list_remove(struct tide_monitor *m);
+/* monitor_fork.c: close this process's copies of @m's descriptors
+ * (@shared: @m is this process's own, its sources also leave the epoll
+ * set and the sensor is passed on); a lost @m's are only forgotten */
+void tide__mon_release_fds(struct tide_monitor *m, bool shared);
+/* monitor_fork.c: in a child forked from a callback of @m's loop, which
+ * still reads @m: unlist it and release its descriptors, keeping the
+ * memory (tide_monitor_free()) */
+void tide__mon_release_in_child(struct tide_monitor *m);
 
 /*
  * monitor.c: @m's loop runs on this thread from tide__mon_enter() to

@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: MIT
 /*
- * monitor_fork.c - the live monitors of this process and their fork
- * handlers (see pressure/monitor.h).
+ * monitor_fork.c - the live monitors of this process, their fork
+ * handlers, and the release of a monitor's descriptors, shared with the
+ * parent in a forked child (see pressure/monitor.h).
  */
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "internal.h"
 #include "pressure/monitor.h"
@@ -146,4 +149,54 @@ struct tide_monitor *tide__mon_sensor_heir(size_t *step, bool *watch)
 	ok = !heir->sensor_off && tide__mon_sensor_reading(heir, step, watch);
 	pthread_mutex_unlock(&heir->lock);
 	return ok ? heir : NULL;
+}
+
+/* ---- releasing the descriptors ------------------------------------------ */
+
+/*
+ * A lost monitor's numbers (monitor_thread()) may be the program's by now:
+ * they are forgotten, neither closed nor used (no EPOLL_CTL_DEL either).
+ * The descriptors among them that were still the monitor's leak: the
+ * library cannot tell which are.
+ */
+void tide__mon_release_fds(struct tide_monitor *m, bool shared)
+{
+	bool lost = atomic_load(&m->lost);
+	bool forgetting = lost && !tide__os_fds_forget(true);
+
+	/* passed on to the oldest other monitor with a limit watcher */
+	tide__sensor_disarm(m, shared, shared);
+	for (size_t i = 0; i < TIDE__NSRC; i++)
+		tide__mon_src_close(m, &m->src[i], shared && !lost);
+	tide__mon_close_fd(&m->simfd);
+	tide__mon_close_fd(&m->quietfd);
+	tide__mon_close_fd(&m->pollfd);
+	tide__mon_close_fd(&m->stopfd);
+	tide__mon_close_fd(&m->epfd);
+	if (forgetting)
+		tide__os_fds_forget(false);
+}
+
+/*
+ * Monitors a forked child freed from inside the callback that forked (see
+ * tide_monitor_free()): released but kept, as the child's copy of the loop
+ * still reads them until it stops; reachable from here, not leaked.
+ */
+static struct tide_monitor *kept_in_child[8];
+
+/*
+ * Release this process's copies of the descriptors and unlist @m now; the
+ * memory stays until the child ends (kept_in_child), or is leaked when
+ * that is full.
+ */
+void tide__mon_release_in_child(struct tide_monitor *m)
+{
+	tide__mon_list_remove(m);
+	tide__mon_release_fds(m, false);
+	for (size_t i = 0; i < sizeof(kept_in_child) / sizeof(kept_in_child[0]);
+	     i++)
+		if (!kept_in_child[i]) {
+			kept_in_child[i] = m;
+			break;
+		}
 }
