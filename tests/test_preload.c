@@ -1636,7 +1636,17 @@ TEST(tide_run_never_hands_a_program_to_sh)
 	/* a script with a "#!" line: the kernel runs it */
 	write_file(a, "script", "#!/bin/sh\nexit 9\n", 0755, junk,
 		   sizeof(junk));
-	{
+	if (!strcmp(TP_SANITIZE, "thread")) {
+		/*
+		 * The TSan shim loads libtsan into dash, which is not built
+		 * for it: on Linux 6.18 any uninstrumented PIE program
+		 * (dash, bash, python3) with LD_PRELOAD=libtsan.so.2 alone
+		 * dies of SIGSEGV in most runs.  The plain, ASan and
+		 * valgrind runs check this.
+		 */
+		th_note("the #! script is not run under TSan (libtsan "
+			"preloaded into dash crashes)");
+	} else {
 		char *argv[] = { TP_RUN, "--", "script", NULL };
 		const char *env[] = { path, NULL };
 
