@@ -9,6 +9,7 @@
 #include <sched.h>
 #include <semaphore.h>
 #include <stdatomic.h>
+#include <sys/epoll.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -1741,6 +1742,22 @@ TEST(callback_forking_in_a_dispatch_mode_request_leaves_a_working_child)
 	remove_dirs();
 }
 
+/* Is @fd an epoll instance with nothing to report (none registered)? */
+static bool fd_is_empty_epoll(int fd)
+{
+	char path[64], link[64];
+	struct epoll_event ev;
+	ssize_t k;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	k = readlink(path, link, sizeof(link) - 1);
+	if (k < 0)
+		return false;
+	link[k] = 0;
+	return !strcmp(link, "anon_inode:[eventpoll]") &&
+	       epoll_wait(fd, &ev, 1, 0) == 0;
+}
+
 /*
  * The reviewer's case: a child that closes what it inherited must not
  * take the parent's pending connection out of the parent's epoll set.
@@ -1749,7 +1766,7 @@ static void pending_connection_outlives_a_child(unsigned flags)
 {
 	bool dispatch = flags & TIDE_CTL_DISPATCH;
 	char out[4096];
-	int base, n, fd, st;
+	int base, n, fd, st, ep;
 	pid_t pid;
 
 	make_dirs();
@@ -1768,7 +1785,8 @@ static void pending_connection_outlives_a_child(unsigned flags)
 	}
 	/* Returns once the section that accepted it (and added it to the
 	 * epoll set) is over. */
-	CHECK(tide_ctl_fd() >= 0);
+	ep = tide_ctl_fd();
+	CHECK(ep >= 0);
 	n = th_fd_count_fast();
 	fflush(stdout);
 	pid = fork();
@@ -1779,12 +1797,17 @@ static void pending_connection_outlives_a_child(unsigned flags)
 
 		alarm(FORK_WATCHDOG_S);
 		/* fork() closed the copies: four of the listener's, the
-		 * connection's. */
-		if (th_fd_count_fast() != n - 5)
+		 * connection's; in dispatch mode the epoll number stays, an
+		 * empty instance of the child's own, until tide_ctl_close() */
+		if (th_fd_count_fast() != n - (dispatch ? 4 : 5))
 			bad |= 1;
 		if (tide_ctl_fd() != -ENOTCONN)
 			bad |= 2;
+		if (dispatch && !fd_is_empty_epoll(ep))
+			bad |= 16;
 		tide_ctl_close();
+		if (fcntl(ep, F_GETFD) != -1 || errno != EBADF)
+			bad |= 32;
 		if (tide_ctl_listen(&(struct tide_ctl_config){
 			    .size = sizeof(struct tide_ctl_config),
 			    .dir = dir,
@@ -1814,6 +1837,76 @@ TEST(a_child_closing_what_it_inherited_leaves_the_parents_connections_alone)
 {
 	pending_connection_outlives_a_child(0);
 	pending_connection_outlives_a_child(TIDE_CTL_DISPATCH);
+}
+
+/*
+ * A program's loop that polls a dispatch-mode listener and forks a worker
+ * that keeps the loop (trial 9): libuv's uv_loop_fork() adds every polled
+ * number to the child's new epoll and aborted on EBADF (fork had closed
+ * it); GLib polled the closed number and spun on POLLNVAL.  Now the number
+ * stays an empty epoll of the child's own: it can be added to a loop, it
+ * never becomes readable (not even with a connection waiting at the
+ * parent's socket), no file of the program's takes it, and
+ * tide_ctl_close() closes it.  The child may listen anew meanwhile.
+ */
+TEST(a_loop_that_polls_the_listener_goes_on_in_a_forked_child)
+{
+	char out[4096], path[128];
+	int ep, st;
+	pid_t pid;
+
+	make_dirs();
+	listen_in(0, TIDE_CTL_DISPATCH, 0);
+	ep = tide_ctl_fd();
+	CHECK(ep >= 0);
+	sock_path(path, sizeof(path), getpid());
+	fflush(stdout);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (!pid) {
+		struct epoll_event ev = { .events = EPOLLIN };
+		struct pollfd p = { .fd = ep, .events = POLLIN };
+		int bad = 0, loop = epoll_create1(EPOLL_CLOEXEC), c, mine;
+
+		alarm(FORK_WATCHDOG_S);
+		/* what uv_loop_fork() does with every polled number */
+		if (loop < 0 || epoll_ctl(loop, EPOLL_CTL_ADD, ep, &ev))
+			bad |= 1;
+		/* a client waits at the parent's socket, which nobody
+		 * dispatches now: the child's number stays quiet */
+		c = connect_to(getppid());
+		if (poll(&p, 1, 300) != 0 || epoll_wait(loop, &ev, 1, 0) != 0)
+			bad |= 2;
+		/* a new file of the child's does not land on the number */
+		mine = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (mine == ep || !fd_is_empty_epoll(ep))
+			bad |= 4;
+		/* the child's own listener, on another number */
+		if (tide_ctl_listen(&(struct tide_ctl_config){
+			    .size = sizeof(struct tide_ctl_config),
+			    .dir = dir,
+			    .flags = TIDE_CTL_DISPATCH }) ||
+		    tide_ctl_fd() < 0 || tide_ctl_fd() == ep)
+			bad |= 8;
+		epoll_ctl(loop, EPOLL_CTL_DEL, ep, NULL);
+		tide_ctl_close();
+		if (fcntl(ep, F_GETFD) != -1 || errno != EBADF)
+			bad |= 16;
+		close(c);
+		close(mine);
+		close(loop);
+		_exit(bad);
+	}
+	CHECK_EQ(waitpid(pid, &st, 0), pid);
+	CHECK(WIFEXITED(st));
+	CHECK_EQ(WEXITSTATUS(st), 0);
+	/* the parent's listener and its epoll are untouched */
+	CHECK_EQ(tide_ctl_fd(), ep);
+	CHECK(!access(path, F_OK));
+	ask_self("info\n", out, sizeof(out));
+	check_pid_answer(out, getpid(), "our socket");
+	tide_ctl_close();
+	remove_dirs();
 }
 
 static void *closer_fn(void *arg)
@@ -4324,6 +4417,7 @@ RUN_TESTS(
 	T(callback_forking_in_a_thread_mode_request_leaves_a_working_child),
 	T(callback_forking_in_a_dispatch_mode_request_leaves_a_working_child),
 	T(a_child_closing_what_it_inherited_leaves_the_parents_connections_alone),
+	T(a_loop_that_polls_the_listener_goes_on_in_a_forked_child),
 	T(fork_from_a_callback_while_another_thread_closes_hangs_nothing),
 	T(forks_while_requests_run_never_hang_whatever_the_registration_order),
 	T(a_fork_handler_registered_before_ctls_can_listen_in_the_child),

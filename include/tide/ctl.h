@@ -99,7 +99,11 @@ struct tide_ctl_config {
  * the next listener in the directory to remove (stale, above).  A child forked from a
  * listening process does not serve its parent's socket (fork() closes the
  * child's copies of the listener's descriptors, touching nothing the parent
- * uses); it may call tide_ctl_listen() to get its own.
+ * uses); it may call tide_ctl_listen() to get its own.  With
+ * %TIDE_CTL_DISPATCH the number tide_ctl_fd() gave stays open in the child
+ * as an empty epoll instance of its own, which never becomes readable, so
+ * that a loop the child keeps running may go on polling it; the child's
+ * tide_ctl_close() closes it (take it out of the loop first).
  *
  * Context: any thread; not async-signal-safe.  From a shrinker callback
  * run by a request it is -EBUSY (the listener is there, or being closed
@@ -179,8 +183,11 @@ TIDE_API int tide_ctl_dispatch(void);
  * tide_ctl_dispatch() under way on another thread, closes every connection
  * and unlinks PID.sock.  Does nothing when not listening, and so in a
  * forked child of a listener: fork() released the child's copies there and
- * the parent's socket and connections are left alone.  A callback that
- * forks while this call waits for it does not hold it up.
+ * the parent's socket and connections are left alone; only the empty epoll
+ * that fork() left at a dispatch-mode listener's tide_ctl_fd() number (see
+ * tide_ctl_listen()) is closed, here in the child, so remove that number
+ * from the child's loop before.  A callback that forks while this call
+ * waits for it does not hold it up.
  *
  * Context: any thread, but not from a shrinker callback run by a request
  * of this listener: that would wait for itself, and is reported (see

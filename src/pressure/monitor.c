@@ -184,6 +184,21 @@ static void arm_poll(struct tide_monitor *m)
 			ms = m->src[i].poll_ms;
 	if (ms)
 		tide__mon_arm_timer(m->pollfd, ms);
+	/* after the arm: a charge that armed 1 ms before it is not undone */
+	if (ms != 1 && atomic_load(&m->sense_pending))
+		tide__mon_arm_timer(m->pollfd, 1);
+}
+
+bool tide__mon_loop_owned(const struct tide_monitor *m)
+{
+	return atomic_load(&m->dispatched) && !atomic_load(&m->started);
+}
+
+void tide__mon_sense_later(struct tide_monitor *m)
+{
+	/* once until the loop checks: later charges do not push it back */
+	if (!atomic_exchange(&m->sense_pending, true))
+		tide__mon_arm_timer(m->pollfd, 1);
 }
 
 /* Handle what epoll reported; returns true when told to stop. */
@@ -291,8 +306,11 @@ static bool handle(struct tide_monitor *m, const struct epoll_event *evs, int n)
 	 */
 	if (tide__mon_forked(m))
 		return true;
-	if (check || poll)
+	if (check || poll) {
+		/* a charge from here on is seen by this check or arms again */
+		atomic_store(&m->sense_pending, false);
 		tide__mon_check_watermarks(m);
+	}
 	if (tide__mon_forked(m))
 		return true;
 	if (poll || check)
@@ -415,7 +433,16 @@ int tide_monitor_start(struct tide_monitor *m)
 
 int tide_monitor_fd(const struct tide_monitor *m)
 {
-	return m ? m->epfd : -EINVAL;
+	if (!m)
+		return -EINVAL;
+	/*
+	 * The program polls it: its loop owns the sensor's reclaim from
+	 * now on, also before the first dispatch.  Not const: the monitor
+	 * itself never is (tide_monitor_new() allocates it).
+	 */
+	if (!atomic_load_explicit(&m->dispatched, memory_order_relaxed))
+		atomic_store(&((struct tide_monitor *)m)->dispatched, true);
+	return m->epfd;
 }
 
 unsigned tide_monitor_source(const struct tide_monitor *m)

@@ -48,9 +48,13 @@ struct tide_monitor {
 	uint64_t reported_ns;
 	atomic_int sim; /* simulated level + 1, 0: none pending */
 	atomic_bool started;
-	/* the program dispatches it from its own loop (tide_monitor_dispatch()
-	 * was called): the sensor leaves reclaim to that loop */
+	/* the program polls it from its own loop (tide_monitor_fd() or
+	 * tide_monitor_dispatch() was called): the sensor leaves reclaim to
+	 * that loop (while not started), see tide__mon_sense_later() */
 	atomic_bool dispatched;
+	/* a charge found the working set over high and the loop has not
+	 * checked since: the poll timer fires at once */
+	atomic_bool sense_pending;
 	/* tide_monitor_free() is stopping the thread: it no longer waits
 	 * for the sensor's write lock (sensor.c, write_lock()) */
 	atomic_bool stopping;
@@ -153,6 +157,16 @@ void tide__mon_close_fd(int *fd);
 /* monitor.c: add @fd to @m's epoll set for @events, tagged @tag */
 int tide__mon_ep_add(struct tide_monitor *m, int fd, uint32_t events,
 		     uint32_t tag);
+/*
+ * monitor.c: does the program's loop own @m's reclaim (polled or
+ * dispatched by it, not started)?
+ */
+bool tide__mon_loop_owned(const struct tide_monitor *m);
+/*
+ * monitor.c: a charge found the working set over high on a loop-owned
+ * monitor: make its descriptor readable now (once until the loop checks).
+ */
+void tide__mon_sense_later(struct tide_monitor *m);
 /* monitor.c: arm the timerfd @fd to fire once in @ms milliseconds */
 void tide__mon_arm_timer(int fd, unsigned ms);
 /* reclaim.c: report the combined level (again only with @repeat) */

@@ -388,8 +388,9 @@ static uint64_t hold_margin(uint64_t high, uint64_t low)
 	return TIDE__MAX((high - low) / 2, (uint64_t)SENSOR_STEP_MIN);
 }
 
-static bool idle(struct tide_monitor *m, struct tide__src *s, uint64_t value,
-		 uint64_t high, uint64_t low)
+/* Is a hold in force for @s at @value (time and growth; no callback)? */
+static bool holding(struct tide_monitor *m, struct tide__src *s, uint64_t value,
+		    uint64_t high, uint64_t low)
 {
 	uint64_t margin = hold_margin(high, low);
 	bool r;
@@ -398,10 +399,17 @@ static bool idle(struct tide_monitor *m, struct tide__src *s, uint64_t value,
 	r = s->idle_ms && tide__os_now_ns() < s->idle_until_ns &&
 	    value < s->idle_value + margin;
 	tide__mon_unlock(m);
+	return r;
+}
+
+static bool idle(struct tide_monitor *m, struct tide__src *s, uint64_t value,
+		 uint64_t high, uint64_t low)
+{
 	/* A cache that has something to give now (its objects were busy
 	 * in the last loop) ends the wait: asking costs count calls until
 	 * the first that is not empty. */
-	return r && tide_shrinker_foreach(count_any, NULL) != 1;
+	return holding(m, s, value, high, low) &&
+	       tide_shrinker_foreach(count_any, NULL) != 1;
 }
 
 static void loop_result(struct tide_monitor *m, struct tide__src *s,
@@ -692,17 +700,19 @@ size_t tide__monitor_sense(struct tide_monitor *m, unsigned flags)
 		return SENSOR_STEP_MIN;
 	watermarks(m, s, &high, &low);
 	tide__sensor_watch(m, value, low);
-	if (value >= high && atomic_load(&m->dispatched) &&
-	    !atomic_load(&m->started)) {
+	if (value >= high && tide__mon_loop_owned(m)) {
 		/*
-		 * The program's loop dispatches this monitor, and its
-		 * shrinkers count on running between two of the loop's
-		 * callbacks, never inside its own code's allocation: make
-		 * the descriptor readable now (the next poll, which checks
-		 * every watermark source), and measure again a step on.
+		 * The program's loop polls this monitor, and its shrinkers
+		 * count on running between two of the loop's callbacks,
+		 * never inside its own code's allocation: no callback here
+		 * (not even the hold's count probe).  Make the descriptor
+		 * readable now (the next poll checks every watermark
+		 * source), unless a hold would only find itself holding;
+		 * measure again a step on.
 		 */
-		tide__mon_arm_timer(m->pollfd, 1);
-		return SENSOR_STEP_MIN;
+		if (!holding(m, s, value, high, low))
+			tide__mon_sense_later(m);
+		return sensor_step(value, high);
 	}
 	if (value >= high) {
 		tide__mon_stat_add(m, s, 1, 0);
