@@ -2553,13 +2553,16 @@ TEST(a_dispatched_monitors_sensor_leaves_reclaim_to_the_loop)
 	cfg = (struct tide_monitor_config){
 		.size = sizeof(cfg),
 		.sources = TIDE_SOURCE_CGROUP2,
+		/* no poll of its own for a minute: only the sensor wakes it */
+		.poll_interval_ms = 60000,
 		.flags = TIDE_MONITOR_NO_TRIM,
 		.cgroup2_dir = tmpdir,
 	};
 	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
 	tide_shrinker_register(s, &loop_ops, &c);
-	CHECK_EQ(tide_monitor_dispatch(m), 0); /* the loop's first turn */
-	CHECK_EQ(c.calls, 0);
+	/* the loop takes the descriptor: its own from here, before any
+	 * dispatch */
+	CHECK(tide_monitor_fd(m) >= 0);
 	write_file(tmp_path("memory.current"), "%llu\n",
 		   (unsigned long long)(90 * MiB));
 	p = alloc_16_mib(&c);
@@ -2570,7 +2573,7 @@ TEST(a_dispatched_monitors_sensor_leaves_reclaim_to_the_loop)
 	CHECK_EQ(c.calls, 0);
 	CHECK_UEQ(stats(m).loops, 0);
 	pfd = (struct pollfd){ .fd = tide_monitor_fd(m), .events = POLLIN };
-	CHECK_EQ(poll(&pfd, 1, 2000), 1);
+	CHECK_EQ(poll(&pfd, 1, 200), 1);
 	CHECK_EQ(tide_monitor_dispatch(m), 0);
 	CHECK_CMP(c.calls, >, 0);
 	CHECK_EQ(c.off_thread, 0);
@@ -2593,6 +2596,90 @@ TEST(a_dispatched_monitors_sensor_leaves_reclaim_to_the_loop)
 	CHECK_EQ(c.in_alloc, c.calls);
 	CHECK_UEQ(stats(m).loops, 1);
 	tide_kvfree(p);
+	tide_shrinker_free(s);
+	tide_monitor_free(m);
+	remove_tmpdir();
+}
+
+/*
+ * A charge made inside a dispatch, after the check read the working set
+ * (here: by the level callback, which runs before the loop), still wakes
+ * the loop: the poll interval set at the end of that dispatch (a minute,
+ * the loop having brought the measure under low) does not undo it.
+ */
+struct late_charge {
+	int scans;
+	void *blk;
+};
+
+static void late_charge_level(enum tide_pressure_level lv, void *arg)
+{
+	struct late_charge *lc = arg;
+
+	if (lv == TIDE_PRESSURE_MEDIUM && !lc->blk)
+		lc->blk = tide_kvmalloc(16 * MiB, 0);
+}
+
+static unsigned long late_count(void *priv, struct tide_shrink_control *sc)
+{
+	(void)priv;
+	(void)sc;
+	return 1;
+}
+
+static unsigned long late_scan(void *priv, struct tide_shrink_control *sc)
+{
+	struct late_charge *lc = priv;
+
+	(void)sc;
+	lc->scans++;
+	write_file(tmp_path("memory.current"), "%llu\n",
+		   (unsigned long long)(10 * MiB));
+	return 1;
+}
+
+static const struct tide_shrinker_ops late_ops = {
+	.count_objects = late_count,
+	.scan_objects = late_scan,
+};
+
+TEST(a_charge_inside_a_dispatch_still_wakes_the_loop)
+{
+	struct late_charge lc = { 0 };
+	struct tide_monitor_config cfg;
+	struct tide_shrinker *s = tide_shrinker_alloc("late");
+	struct tide_monitor *m = NULL;
+	struct pollfd pfd;
+
+	CHECK(s);
+	make_tmpdir();
+	fake_cgroup2(100 * MiB, 10 * MiB);
+	cfg = (struct tide_monitor_config){
+		.size = sizeof(cfg),
+		.sources = TIDE_SOURCE_CGROUP2,
+		.poll_interval_ms = 60000,
+		.flags = TIDE_MONITOR_NO_TRIM,
+		.on_level = late_charge_level,
+		.level_arg = &lc,
+		.cgroup2_dir = tmpdir,
+	};
+	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	tide_shrinker_register(s, &late_ops, &lc);
+	pfd = (struct pollfd){ .fd = tide_monitor_fd(m), .events = POLLIN };
+	/* over high: the monitor's own reading, at its next poll */
+	write_file(tmp_path("memory.current"), "%llu\n",
+		   (unsigned long long)(90 * MiB));
+	CHECK_EQ(tide_monitor_set_watermarks(m, 75 * MiB, 0), 0);
+	CHECK_EQ(poll(&pfd, 1, 200), 1);
+	CHECK_EQ(tide_monitor_dispatch(m), 0);
+	CHECK(lc.blk); /* charged in the callback, measured over high */
+	CHECK_EQ(lc.scans, 1); /* the loop brought it to 10 MiB */
+	CHECK_UEQ(stats(m).loops, 1);
+	/* that charge's wake-up is still due, not in a minute */
+	CHECK_EQ(poll(&pfd, 1, 200), 1);
+	CHECK_EQ(tide_monitor_dispatch(m), 0);
+	CHECK_UEQ(stats(m).loops, 1); /* under low now: nothing to do */
+	tide_kvfree(lc.blk);
 	tide_shrinker_free(s);
 	tide_monitor_free(m);
 	remove_tmpdir();
@@ -3897,6 +3984,7 @@ RUN_TESTS(
 	T(monitor_made_by_a_shrinker_a_charge_runs_is_not_armed),
 	T(sensor_reclaim_honours_the_allocations_noio),
 	T(a_dispatched_monitors_sensor_leaves_reclaim_to_the_loop),
+	T(a_charge_inside_a_dispatch_still_wakes_the_loop),
 	T(a_loop_that_freed_nothing_holds_the_next_back),
 	T(a_hold_backs_the_v2_poll_off),
 	T(a_hold_backs_the_v1_poll_off_without_event_control),

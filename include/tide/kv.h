@@ -36,8 +36,8 @@ extern "C" {
  * the caller is itself a shrinker callback, or @size exceeds the machine's
  * RAM plus swap (no reclaim can make room for it; it is still tried once,
  * as overcommit may grant it).  A successful allocation may run them too:
- * while a pressure monitor that nobody dispatches (started, or neither
- * started nor dispatched) watches a memory limit, an allocation whose
+ * while a pressure monitor that no loop of the program polls (started, or
+ * neither started nor polled) watches a memory limit, an allocation whose
  * charge finds the working set over the high watermark runs the monitor's
  * reclaim loop before it returns (the allocation sensor, see
  * tide_monitor_new()); %TIDE_NORECLAIM keeps it out.

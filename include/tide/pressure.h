@@ -232,8 +232,9 @@ struct tide_monitor; /* opaque */
  * from tide_monitor_start()'s thread or tide_monitor_dispatch().  The
  * sensor acts on allocating threads from now on: an allocation whose charge
  * finds the working set over the high watermark runs the reclaim loop
- * before it returns, until the program first calls tide_monitor_dispatch()
- * (see there).
+ * before it returns, until the program first calls tide_monitor_fd() or
+ * tide_monitor_dispatch() on the monitor that holds the sensor (see
+ * tide_monitor_dispatch()).
  *
  * Context: any thread; does file I/O, never reclaims.
  * Return: 0; -EINVAL for a bad configuration (@cfg->size 0 or too small
@@ -270,7 +271,10 @@ TIDE_API int tide_monitor_start(struct tide_monitor *m);
  *
  * An epoll descriptor that is readable (POLLIN) whenever
  * tide_monitor_dispatch() has work: a signal arrived or a timer (polling,
- * level decay) expired.  The monitor owns it; do not close it.
+ * level decay) expired.  The monitor owns it; do not close it.  Asking for
+ * it tells the monitor that the program's loop polls it: from then on the
+ * allocation sensor leaves its reclaim to that loop, as after the first
+ * tide_monitor_dispatch() (unless tide_monitor_start() runs the monitor).
  *
  * Context: any thread.
  * Return: the descriptor, or -EINVAL for a NULL monitor.
@@ -285,14 +289,18 @@ TIDE_API int tide_monitor_fd(const struct tide_monitor *m);
  * and runs the reclaim loops they call for (which may take a while: the
  * shrinkers run on the calling thread).
  *
- * From the first call on (unless tide_monitor_start() was called before),
- * the program's loop owns the reclaim: the allocation sensor no longer runs
- * shrinkers inside an allocation, on any thread.  When a charge finds the
- * working set over the high watermark it makes the descriptor readable, and
- * the next dispatch runs the loop.  So every shrinker call the monitor makes
- * happens inside tide_monitor_dispatch(), between two callbacks of the
- * loop; a single callback that allocates past the limit is not stopped
- * before it returns.
+ * From the first call on, or from the first tide_monitor_fd() (unless
+ * tide_monitor_start() runs the monitor), the program's loop owns the
+ * reclaim: the allocation sensor, while this monitor holds it, no longer
+ * runs shrinkers inside an allocation, on any thread.  When a charge finds
+ * the working set over the high watermark (and no hold after a loop that
+ * freed nothing is in force) it makes the descriptor readable, once until
+ * the next dispatch, which runs the loop.  So every shrinker call the
+ * monitor makes happens inside tide_monitor_dispatch(), between two
+ * callbacks of the loop.  While the loop is busy, no allocation is
+ * stopped: one callback (or another thread) that allocates past the limit
+ * meanwhile is not held up.  Another monitor of the process that holds
+ * the sensor (one made earlier) still reclaims in its allocations.
  *
  * Context: the caller's event loop thread; runs reclaim; not while the
  * monitor's own thread runs.  From a shrinker callback (a reclaim already
