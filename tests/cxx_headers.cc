@@ -49,6 +49,10 @@ int main()
 	if (tide_vec_push(&p, &q) || tide_vec_pop(&p, nullptr) ||
 	    tide_vec_push(&v, nullptr) != -EINVAL)
 		return 1;
+	/* a comma between template arguments, as the function took it */
+	if (tide_vec_push(&p, static_cast<const std::pair<int, int> *>(&q)) ||
+	    tide_vec_pop(&p, static_cast<std::pair<int, int> *>(&q)))
+		return 1;
 	while (!tide_vec_pop(&v, &x))
 		sum += x;
 	sum -= 99 * 100 / 2;

@@ -838,6 +838,30 @@ TEST(parenthesized_names_and_pointers_call_the_functions)
 	tide_vec_destroy(&v);
 }
 
+/*
+ * A comma that no parenthesis protects (a compound literal) reaches the
+ * macros' last argument as it reached the function (a reviewer's case:
+ * "macro passed 3 arguments").
+ */
+struct pt {
+	int x, y;
+};
+
+TEST(a_compound_literal_argument_compiles_as_it_did_for_the_function)
+{
+	struct tide_vec v = TIDE_VEC_INIT(struct pt, 0);
+	struct pt out = { 0, 0 };
+
+	CHECK_EQ(tide_vec_push(&v, &(struct pt){ 1, 2 }), 0);
+	CHECK_EQ(tide_vec_push(&v, &(struct pt){ 3, 4 }), 0);
+	CHECK_UEQ(v.len, 2);
+	CHECK_EQ(tide_vec_pop(&v, &(struct pt){ 0, 0 }), 0);
+	CHECK_EQ(tide_vec_pop(&v, &out), 0);
+	CHECK(out.x == 1 && out.y == 2);
+	tide_vec_destroy(&(struct tide_vec){ 0, 0, 0, 8, 0, 0, 0, 0 });
+	tide_vec_destroy(&v);
+}
+
 RUN_TESTS(T(inline_growth_leaves_the_state_the_library_leaves),
 	  T(inline_growth_keeps_autotrim_floors),
 	  T(capacity_one_grows_to_four_like_the_library),
@@ -854,4 +878,5 @@ RUN_TESTS(T(inline_growth_leaves_the_state_the_library_leaves),
 	  T(push_and_pop_macros_read_and_write_where_the_functions_do),
 	  T(pop_macro_follows_autotrim_set_and_cleared_at_any_time),
 	  T(failed_inline_growth_of_push_falls_back_and_keeps_the_vector),
-	  T(parenthesized_names_and_pointers_call_the_functions))
+	  T(parenthesized_names_and_pointers_call_the_functions),
+	  T(a_compound_literal_argument_compiles_as_it_did_for_the_function))

@@ -558,9 +558,14 @@ static inline void tide__vec_destroy_inline(struct tide_vec *v)
 }
 
 #define TIDE__VEC_PUSH_GROW(v, elem, esz) tide__vec_push_grow(v, elem, esz)
-#define tide_vec_destroy(v) tide__vec_destroy_inline(v)
-#define tide_vec_push(v, elem) tide__vec_push_inline(v, elem)
-#define tide_vec_pop(v, out) tide__vec_pop_inline(v, out)
+/*
+ * Variadic, so that a comma no parenthesis protects in an argument (a C
+ * compound literal, C++ template arguments) is passed on as it was to the
+ * function: tide_vec_push(&v, &(struct pt){ 1, 2 }).
+ */
+#define tide_vec_destroy(...) tide__vec_destroy_inline(__VA_ARGS__)
+#define tide_vec_push(v, ...) tide__vec_push_inline(v, __VA_ARGS__)
+#define tide_vec_pop(v, ...) tide__vec_pop_inline(v, __VA_ARGS__)
 #else
 #define TIDE__VEC_PUSH_GROW(v, elem, esz) TIDE__VEC_PUSH_SLOW(v, elem)
 #endif
