@@ -196,6 +196,9 @@ bool tide__mon_loop_owned(const struct tide_monitor *m)
 
 void tide__mon_sense_later(struct tide_monitor *m)
 {
+	/* its numbers may be the program's now: touch none */
+	if (atomic_load(&m->lost))
+		return;
 	/* once until the loop checks: later charges do not push it back */
 	if (!atomic_exchange(&m->sense_pending, true))
 		tide__mon_arm_timer(m->pollfd, 1);
