@@ -241,17 +241,14 @@ static void atfork_parent(void)
  * the child's loop again and aborts on EBADF; GLib polls it and spins on
  * POLLNVAL; and a number closed here may be the program's next file).  So
  * in the child it stays open as an epoll instance of its own with nothing
- * in it, which never becomes readable, until tide_ctl_close() in the
- * child closes it.  A child forked again keeps its parent's (the same
- * inert instance).  Past CTL_PARKED numbers, the next is closed.
+ * in it, which never becomes readable.  From then on the number is the
+ * program's: the library keeps no record of it and never closes it (a
+ * check of its kind could not tell it from an epoll the program put
+ * there after closing it).  Without a descriptor to make it from
+ * (EMFILE, ENOMEM) the number is closed, as before 0.2.9.
  */
-#define CTL_PARKED 4
-static int ctl_parked[CTL_PARKED] = { -1, -1, -1, -1 };
-
-/* In the child (ctl_lock held): an inert epoll at @c's epoll number. */
 static void park_epfd(struct ctl *c)
 {
-	unsigned i = 0;
 	int fd;
 
 	if (!(c->flags & TIDE_CTL_DISPATCH) || c->epfd < 0)
@@ -259,35 +256,12 @@ static void park_epfd(struct ctl *c)
 	tide__ctl_check_lost(c);
 	if (atomic_load(&c->lost))
 		return; /* the number may be the program's: only forgotten */
-	while (i < CTL_PARKED && ctl_parked[i] >= 0)
-		i++;
-	if (i == CTL_PARKED)
-		return;
 	fd = tide__os_epoll_create();
 	if (fd < 0)
-		return; /* closed, as before 0.2.9 */
-	if (tide__os_dup3(fd, c->epfd, O_CLOEXEC) == c->epfd) {
-		ctl_parked[i] = c->epfd;
-		c->epfd = -1;
-	}
+		return;
+	if (tide__os_dup3(fd, c->epfd, O_CLOEXEC) == c->epfd)
+		c->epfd = -1; /* the program's now */
 	tide__os_close(fd);
-}
-
-/*
- * tide_ctl_close() (ctl_lock held): close the inert numbers a fork left,
- * each still an epoll instance (a program that took a number keeps it).
- */
-static void close_parked(void)
-{
-	for (unsigned i = 0; i < CTL_PARKED; i++) {
-		struct tide__os_fd f = { ctl_parked[i], TIDE__FD_EPOLL };
-
-		if (f.fd < 0)
-			continue;
-		if (tide__os_fds_are(&f, 1))
-			tide__os_close(f.fd);
-		ctl_parked[i] = -1;
-	}
 }
 
 /*
@@ -774,7 +748,6 @@ void tide_ctl_close(void)
 	ctl_enter();
 	pthread_mutex_lock(&ctl_op_lock);
 	pthread_mutex_lock(&tide__ctl_lock);
-	close_parked();
 	c = ctl;
 	if (c && serving_here(c)) {
 		/* It would wait for itself, holding ctl_op_lock. */

@@ -2602,6 +2602,58 @@ TEST(a_dispatched_monitors_sensor_leaves_reclaim_to_the_loop)
 }
 
 /*
+ * A loop-owned monitor whose descriptors the program closed (close_range)
+ * is lost at the dispatch that finds its epoll gone: the sensor's wake-up
+ * then arms no timer on the old number, which may be the program's own
+ * timerfd now (a reviewer's case).
+ */
+TEST(a_lost_loop_monitors_sensor_arms_no_timer_of_the_programs)
+{
+	struct tide_monitor_config cfg;
+	struct loop_cache c = { .owner = pthread_self() };
+	struct tide_shrinker *s = tide_shrinker_alloc("lost");
+	struct tide_monitor *m = NULL;
+	struct itimerspec its;
+	int poll_no, tfd;
+	void *p;
+
+	CHECK(s);
+	make_tmpdir();
+	fake_cgroup2(100 * MiB, 10 * MiB);
+	cfg = (struct tide_monitor_config){
+		.size = sizeof(cfg),
+		.sources = TIDE_SOURCE_CGROUP2,
+		.poll_interval_ms = 60000,
+		.flags = TIDE_MONITOR_NO_TRIM,
+		.cgroup2_dir = tmpdir,
+	};
+	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	tide_shrinker_register(s, &loop_ops, &c);
+	CHECK(tide_monitor_fd(m) >= 0);
+	poll_no = m->pollfd;
+	/* the program takes the epoll and the poll timer's numbers */
+	CHECK_EQ(close(tide_monitor_fd(m)), 0);
+	CHECK_EQ(close(poll_no), 0);
+	CHECK_EQ(tide_monitor_dispatch(m), -EBADF);
+	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+	CHECK(tfd >= 0);
+	CHECK_EQ(dup2(tfd, poll_no), poll_no);
+	close(tfd);
+	write_file(tmp_path("memory.current"), "%llu\n",
+		   (unsigned long long)(90 * MiB));
+	p = alloc_16_mib(&c);
+	CHECK(p);
+	CHECK_EQ(c.calls, 0);
+	CHECK_EQ(timerfd_gettime(poll_no, &its), 0);
+	CHECK(its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0);
+	tide_kvfree(p);
+	close(poll_no);
+	tide_shrinker_free(s);
+	tide_monitor_free(m); /* lost: forgets the numbers, closes none */
+	remove_tmpdir();
+}
+
+/*
  * A charge made inside a dispatch, after the check read the working set
  * (here: by the level callback, which runs before the loop), still wakes
  * the loop: the poll interval set at the end of that dispatch (a minute,
@@ -3985,6 +4037,7 @@ RUN_TESTS(
 	T(sensor_reclaim_honours_the_allocations_noio),
 	T(a_dispatched_monitors_sensor_leaves_reclaim_to_the_loop),
 	T(a_charge_inside_a_dispatch_still_wakes_the_loop),
+	T(a_lost_loop_monitors_sensor_arms_no_timer_of_the_programs),
 	T(a_loop_that_freed_nothing_holds_the_next_back),
 	T(a_hold_backs_the_v2_poll_off),
 	T(a_hold_backs_the_v1_poll_off_without_event_control),

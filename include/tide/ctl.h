@@ -102,8 +102,10 @@ struct tide_ctl_config {
  * uses); it may call tide_ctl_listen() to get its own.  With
  * %TIDE_CTL_DISPATCH the number tide_ctl_fd() gave stays open in the child
  * as an empty epoll instance of its own, which never becomes readable, so
- * that a loop the child keeps running may go on polling it; the child's
- * tide_ctl_close() closes it (take it out of the loop first).
+ * that a loop the child keeps running may go on polling it; it is the
+ * child's from then on, to close() once its loop lets go of it (the
+ * library never closes it; without a descriptor to spare, EMFILE, fork()
+ * closes it as before 0.2.9).
  *
  * Context: any thread; not async-signal-safe.  From a shrinker callback
  * run by a request it is -EBUSY (the listener is there, or being closed
@@ -183,10 +185,9 @@ TIDE_API int tide_ctl_dispatch(void);
  * tide_ctl_dispatch() under way on another thread, closes every connection
  * and unlinks PID.sock.  Does nothing when not listening, and so in a
  * forked child of a listener: fork() released the child's copies there and
- * the parent's socket and connections are left alone; only the empty epoll
- * that fork() left at a dispatch-mode listener's tide_ctl_fd() number (see
- * tide_ctl_listen()) is closed, here in the child, so remove that number
- * from the child's loop before.  A callback that forks while this call
+ * the parent's socket and connections are left alone (the empty epoll that
+ * fork() left at a dispatch-mode listener's tide_ctl_fd() number, see
+ * tide_ctl_listen(), is the child's to close).  A callback that forks while this call
  * waits for it does not hold it up.
  *
  * Context: any thread, but not from a shrinker callback run by a request

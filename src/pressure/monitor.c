@@ -380,6 +380,13 @@ int tide_monitor_dispatch(struct tide_monitor *m)
 	if (!atomic_load_explicit(&m->dispatched, memory_order_relaxed))
 		atomic_store(&m->dispatched, true);
 	dispatch_once(m, 0, &err);
+	/*
+	 * The program closed the epoll descriptor behind the library's back
+	 * (as the thread does on it, see monitor_thread()): lost, no number
+	 * is touched again, not even by the sensor's wake-up.
+	 */
+	if (err == -EBADF || err == -EINVAL)
+		atomic_store(&m->lost, true);
 	return err;
 }
 
