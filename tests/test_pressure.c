@@ -2536,33 +2536,48 @@ static void *alloc_16_mib(void *arg)
 	return p;
 }
 
+/*
+ * A monitor of a fake v2 group (high 75 MiB, low 62.5 MiB) at 10 MiB, whose
+ * own poll waits a minute (only the sensor wakes it), with the shrinker
+ * @name on @ops/@priv, and the descriptor taken by the program's loop: its
+ * reclaim is the loop's from here, before any dispatch.  The sensor's
+ * first step: (75 - 10) / 8 MiB.
+ */
+static struct tide_shrinker *loop_monitor(struct tide_monitor **m,
+					  const char *name,
+					  const struct tide_shrinker_ops *ops,
+					  void *priv, tide_level_fn level_fn)
+{
+	struct tide_shrinker *s = tide_shrinker_alloc(name);
+	struct tide_monitor_config cfg = {
+		.size = sizeof(cfg),
+		.sources = TIDE_SOURCE_CGROUP2,
+		.poll_interval_ms = 60000,
+		.flags = TIDE_MONITOR_NO_TRIM,
+		.on_level = level_fn,
+		.level_arg = priv,
+	};
+
+	CHECK(s);
+	make_tmpdir();
+	fake_cgroup2(100 * MiB, 10 * MiB);
+	cfg.cgroup2_dir = tmpdir;
+	CHECK_EQ(tide_monitor_new(m, &cfg), 0);
+	tide_shrinker_register(s, ops, priv);
+	CHECK(tide_monitor_fd(*m) >= 0);
+	return s;
+}
+
 TEST(a_dispatched_monitors_sensor_leaves_reclaim_to_the_loop)
 {
 	struct tide_monitor_config cfg;
 	struct loop_cache c = { .owner = pthread_self() };
-	struct tide_shrinker *s = tide_shrinker_alloc("loop");
 	struct tide_monitor *m = NULL;
+	struct tide_shrinker *s = loop_monitor(&m, "loop", &loop_ops, &c, NULL);
 	struct pollfd pfd;
 	pthread_t t;
 	void *p, *q;
 
-	CHECK(s);
-	make_tmpdir();
-	/* high 75 MiB, low 62.5 MiB; the sensor's first step (75 - 10) / 8 */
-	fake_cgroup2(100 * MiB, 10 * MiB);
-	cfg = (struct tide_monitor_config){
-		.size = sizeof(cfg),
-		.sources = TIDE_SOURCE_CGROUP2,
-		/* no poll of its own for a minute: only the sensor wakes it */
-		.poll_interval_ms = 60000,
-		.flags = TIDE_MONITOR_NO_TRIM,
-		.cgroup2_dir = tmpdir,
-	};
-	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
-	tide_shrinker_register(s, &loop_ops, &c);
-	/* the loop takes the descriptor: its own from here, before any
-	 * dispatch */
-	CHECK(tide_monitor_fd(m) >= 0);
 	write_file(tmp_path("memory.current"), "%llu\n",
 		   (unsigned long long)(90 * MiB));
 	p = alloc_16_mib(&c);
@@ -2583,10 +2598,16 @@ TEST(a_dispatched_monitors_sensor_leaves_reclaim_to_the_loop)
 	tide_kvfree(q);
 	tide_monitor_free(m);
 
-	/* the control: a monitor nobody dispatches reclaims in the allocation */
+	/* the control: a monitor nobody polls reclaims in the allocation */
 	c.calls = 0;
 	write_file(tmp_path("memory.current"), "%llu\n",
 		   (unsigned long long)(10 * MiB));
+	cfg = (struct tide_monitor_config){
+		.size = sizeof(cfg),
+		.sources = TIDE_SOURCE_CGROUP2,
+		.flags = TIDE_MONITOR_NO_TRIM,
+		.cgroup2_dir = tmpdir,
+	};
 	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
 	write_file(tmp_path("memory.current"), "%llu\n",
 		   (unsigned long long)(90 * MiB));
@@ -2609,27 +2630,13 @@ TEST(a_dispatched_monitors_sensor_leaves_reclaim_to_the_loop)
  */
 TEST(a_lost_loop_monitors_sensor_arms_no_timer_of_the_programs)
 {
-	struct tide_monitor_config cfg;
 	struct loop_cache c = { .owner = pthread_self() };
-	struct tide_shrinker *s = tide_shrinker_alloc("lost");
 	struct tide_monitor *m = NULL;
+	struct tide_shrinker *s = loop_monitor(&m, "lost", &loop_ops, &c, NULL);
 	struct itimerspec its;
 	int poll_no, tfd;
 	void *p;
 
-	CHECK(s);
-	make_tmpdir();
-	fake_cgroup2(100 * MiB, 10 * MiB);
-	cfg = (struct tide_monitor_config){
-		.size = sizeof(cfg),
-		.sources = TIDE_SOURCE_CGROUP2,
-		.poll_interval_ms = 60000,
-		.flags = TIDE_MONITOR_NO_TRIM,
-		.cgroup2_dir = tmpdir,
-	};
-	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
-	tide_shrinker_register(s, &loop_ops, &c);
-	CHECK(tide_monitor_fd(m) >= 0);
 	poll_no = m->pollfd;
 	/* the program takes the epoll and the poll timer's numbers */
 	CHECK_EQ(close(tide_monitor_fd(m)), 0);
@@ -2698,25 +2705,11 @@ static const struct tide_shrinker_ops late_ops = {
 TEST(a_charge_inside_a_dispatch_still_wakes_the_loop)
 {
 	struct late_charge lc = { 0 };
-	struct tide_monitor_config cfg;
-	struct tide_shrinker *s = tide_shrinker_alloc("late");
 	struct tide_monitor *m = NULL;
+	struct tide_shrinker *s =
+		loop_monitor(&m, "late", &late_ops, &lc, late_charge_level);
 	struct pollfd pfd;
 
-	CHECK(s);
-	make_tmpdir();
-	fake_cgroup2(100 * MiB, 10 * MiB);
-	cfg = (struct tide_monitor_config){
-		.size = sizeof(cfg),
-		.sources = TIDE_SOURCE_CGROUP2,
-		.poll_interval_ms = 60000,
-		.flags = TIDE_MONITOR_NO_TRIM,
-		.on_level = late_charge_level,
-		.level_arg = &lc,
-		.cgroup2_dir = tmpdir,
-	};
-	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
-	tide_shrinker_register(s, &late_ops, &lc);
 	pfd = (struct pollfd){ .fd = tide_monitor_fd(m), .events = POLLIN };
 	/* over high: the monitor's own reading, at its next poll */
 	write_file(tmp_path("memory.current"), "%llu\n",
