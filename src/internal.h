@@ -105,6 +105,8 @@ void tide__os_unmap_table(void *addr, size_t len);
  * resident; 0 or -errno (the fault injector's -ENOMEM included).
  */
 int tide__os_resident(const void *addr, size_t len, unsigned char *vec);
+/* Never fails: is the page holding @addr mapped (mincore() not ENOMEM)? */
+bool tide__os_mapped(const void *addr);
 /* Never fails: unmap [addr, addr+len) of a mapping that stays live
  * (trimming the slack of an aligned placement: no VMA is split). */
 void tide__os_trim(void *addr, size_t len);

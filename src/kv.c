@@ -290,6 +290,24 @@ static struct reg_ent *ent_of(const void *p, const char *what)
 	return paged_ent(p);
 }
 
+/*
+ * A pointer that is no live block, about to go to the C heap: if it is
+ * where a paged block was (freed, or moved by a resize) and that mapping
+ * is gone, free() or realloc() would fault on it: report it and abort
+ * instead.  A heap block that the C heap has since placed there is mapped
+ * and goes on.  Only on the paged shape's slow path: no cost to others.
+ */
+static void check_gone(const void *p, const char *what)
+{
+	struct reg_ent *e;
+
+	if (!paged_shape((uintptr_t)p))
+		return;
+	e = tide__reg_find((uintptr_t)base_of(p));
+	if (e && ent_buried(e) && !tide__os_mapped(base_of(p)))
+		tide__misuse(what, p);
+}
+
 /* ---- direct reclaim ------------------------------------------------- */
 
 /*
@@ -511,6 +529,7 @@ static int paged_extend(void **pp, struct reg_ent **ep, size_t len)
 		tide__reg_spare_put(&spare);
 		return r;
 	}
+	ent_bury(e); /* moved away: a free of the old address is reported */
 	ne = tide__reg_slot((uintptr_t)nb, &spare);
 	if (!ne) /* past 48 bits: the kernel moved it where none can be */
 		tide__misuse("tide_kvrealloc: block moved out of reach", nb);
@@ -584,6 +603,7 @@ static void paged_free(void *p, struct reg_ent *e)
 	size_t map_len = ent_len(e), size = ent_size(e);
 
 	ent_clear(e);
+	ent_bury(e);
 	totals_sub(&kv_totals.blocks, 1);
 	totals_sub(&kv_totals.requested, size);
 	totals_sub(&kv_totals.committed, map_len);
@@ -729,6 +749,8 @@ static void *kvrealloc_slow(void *p, size_t size, unsigned flags, bool tried)
 	}
 	if (e)
 		return paged_resize(p, e, size, flags);
+	check_gone(p, "tide_kvrealloc: a paged block freed already (or "
+		      "moved by tide_kvrealloc)");
 	return heap_resize(p, size, flags, tried);
 }
 
@@ -754,10 +776,13 @@ __attribute__((noinline)) static void kvfree_slow(void *p)
 	if (!p)
 		return;
 	e = ent_of(p, "tide_kvfree: invalid pointer");
-	if (e)
+	if (e) {
 		paged_free(p, e);
-	else
-		tide__os_free(p);
+		return;
+	}
+	check_gone(p, "tide_kvfree: a paged block freed already (or moved "
+		      "by tide_kvrealloc)");
+	tide__os_free(p);
 }
 
 void tide_kvfree(void *p)

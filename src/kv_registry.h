@@ -115,4 +115,23 @@ static inline void ent_clear(struct reg_ent *e)
 	atomic_store_explicit(&e->word, 0, memory_order_release);
 }
 
+/*
+ * A block that was here went (freed, or moved by a resize): its entry
+ * keeps that in @size, which no live block has, until a block is
+ * registered here again (ent_set()) or the registry trims the node.  A
+ * hint for reporting a second free, nothing more.
+ */
+#define ENT_GONE SIZE_MAX
+
+static inline void ent_bury(struct reg_ent *e)
+{
+	atomic_store_explicit(&e->size, ENT_GONE, memory_order_relaxed);
+}
+
+static inline bool ent_buried(const struct reg_ent *e)
+{
+	return !atomic_load_explicit(&e->word, memory_order_acquire) &&
+	       atomic_load_explicit(&e->size, memory_order_relaxed) == ENT_GONE;
+}
+
 #endif /* TIDE_KV_REGISTRY_H */

@@ -326,6 +326,14 @@ int tide__os_resident(const void *addr, size_t len, unsigned char *vec)
 	return 0;
 }
 
+bool tide__os_mapped(const void *addr)
+{
+	unsigned char v;
+	void *page = (void *)((uintptr_t)addr & ~(uintptr_t)4095);
+
+	return !CALL(mincore)(page, 4096, &v) || errno != ENOMEM;
+}
+
 void tide__os_trim(void *addr, size_t len)
 {
 	if (!addr || !len)

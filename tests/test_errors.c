@@ -181,6 +181,65 @@ TEST(kv_reports_kernel_noncanonical_and_low_pointers_then_aborts)
 	}
 }
 
+/*
+ * A paged block freed twice, or freed at its old address after
+ * tide_kvrealloc() moved it: its mapping is gone, and free() faulted on it
+ * without a word (a trial's SIGSEGV).  Reported, then abort.
+ */
+static void free_paged_twice(void *arg)
+{
+	int how = *(int *)arg;
+	char *p, *q;
+
+	tide_set_error_handler(print_report, NULL);
+	p = tide_kvmalloc(1 << 20, 0);
+	CHECK(p && tide_kv_is_paged(p));
+	if (how == 2) {
+		/* a guard page at the first free page past it: the growth
+		 * to 64 MiB must move */
+		uintptr_t a = ((uintptr_t)p + tide_kvresident(p) + 4095) &
+			      ~(uintptr_t)4095;
+		void *g = MAP_FAILED;
+
+		for (int i = 0; i < 16384 && g == MAP_FAILED; i++, a += 4096)
+			g = mmap((void *)a, 4096, PROT_NONE,
+				 MAP_PRIVATE | MAP_ANONYMOUS |
+					 MAP_FIXED_NOREPLACE,
+				 -1, 0);
+		CHECK(g != MAP_FAILED);
+		q = tide_kvrealloc(p, 64 << 20, 0);
+		CHECK(q && q != p);
+	} else {
+		tide_kvfree(p);
+	}
+	printf("first done\n");
+	fflush(stdout);
+	if (how == 1)
+		(void)!tide_kvrealloc(p, 10, 0);
+	else
+		tide_kvfree(p);
+	printf("returned\n");
+}
+
+TEST(kv_reports_a_paged_block_freed_twice_then_aborts)
+{
+	static const char *const want[] = {
+		"handler: tide_kvfree: a paged block freed already",
+		"handler: tide_kvrealloc: a paged block freed already",
+		"handler: tide_kvfree: a paged block freed already",
+	};
+	char out[512];
+
+	for (int how = 0; how < 3; how++) {
+		int st = th_fork(free_paged_twice, &how, out, sizeof(out));
+
+		CHECK(strstr(out, "first done"));
+		CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT);
+		CHECK(strstr(out, want[how]));
+		CHECK(!strstr(out, "returned"));
+	}
+}
+
 static void free_malloc_blocks(void *arg)
 {
 	enum { N = 8192 };
@@ -298,6 +357,7 @@ RUN_TESTS(T(shrinker_setters_report_a_null_shrinker),
 	  T(monitor_calls_on_null_are_rejected),
 	  T(strerror_handles_zero_positive_and_unknown),
 	  T(kv_reports_kernel_noncanonical_and_low_pointers_then_aborts),
+	  T(kv_reports_a_paged_block_freed_twice_then_aborts),
 	  T(kvfree_of_malloc_blocks_frees_them_even_paged_shaped),
 	  T(paged_shaped_pointer_not_in_the_registry_is_not_paged),
 	  T(paged_growth_past_the_address_space_is_enomem),
