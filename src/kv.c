@@ -509,8 +509,12 @@ static int paged_extend(void **pp, struct reg_ent **ep, size_t len)
 	if (r)
 		return r;
 	/* Off the registry before the pages leave: whatever is mapped at
-	 * this address next is not a paged block. */
+	 * this address next is not a paged block.  Buried now (a free of the
+	 * old address after the move is reported): once the pages left,
+	 * another thread may register a new block here, whose size a later
+	 * store would overwrite.  A failed move registers it again. */
 	ent_clear(e);
+	ent_bury(e);
 #ifndef TIDE_PORTABLE_REMAP
 	if (word & ENT_HUGE)
 		r = move_huge(base, map_len, len, &nb);
@@ -529,7 +533,6 @@ static int paged_extend(void **pp, struct reg_ent **ep, size_t len)
 		tide__reg_spare_put(&spare);
 		return r;
 	}
-	ent_bury(e); /* moved away: a free of the old address is reported */
 	ne = tide__reg_slot((uintptr_t)nb, &spare);
 	if (!ne) /* past 48 bits: the kernel moved it where none can be */
 		tide__misuse("tide_kvrealloc: block moved out of reach", nb);
