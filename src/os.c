@@ -645,12 +645,10 @@ int tide__os_open(const char *path, int flags)
 
 int tide__os_close(int fd)
 {
-	int r;
-
 	if (fd_forgetting)
 		return 0;
-	r = RET(CALL(close)(fd));
-	return r; /* gone even when close() failed (Linux) */
+	/* gone even when close() failed (Linux) */
+	return RET(CALL(close)(fd));
 }
 
 int tide__os_close_range(unsigned lo, unsigned hi, int flags)
@@ -778,8 +776,8 @@ int tide__os_timerfd(void)
 {
 	if (inject())
 		return -ENOMEM;
-	return (RET_N(
-		timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)));
+	return RET_N(
+		timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
 }
 
 int tide__os_timer_set(int fd, bool abs, const struct itimerspec *its)
@@ -815,10 +813,10 @@ int tide__os_unix_socket(bool nonblock)
 {
 	if (inject())
 		return -ENOMEM;
-	return (RET_N(socket(AF_UNIX,
-			     SOCK_STREAM | SOCK_CLOEXEC |
-				     (nonblock ? SOCK_NONBLOCK : 0),
-			     0)));
+	return RET_N(socket(AF_UNIX,
+			    SOCK_STREAM | SOCK_CLOEXEC |
+				    (nonblock ? SOCK_NONBLOCK : 0),
+			    0));
 }
 
 int tide__os_connect(int fd, const struct sockaddr_un *sa)
@@ -840,7 +838,7 @@ int tide__os_accept(int fd)
 {
 	if (inject())
 		return -ENOMEM;
-	return (RET_N(accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)));
+	return RET_N(accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC));
 }
 
 int tide__os_peer_cred(int fd, struct ucred *cr)

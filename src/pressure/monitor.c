@@ -189,6 +189,17 @@ static void arm_poll(struct tide_monitor *m)
 		tide__mon_arm_timer(m->pollfd, 1);
 }
 
+/*
+ * The program polls @m (tide_monitor_fd() or tide_monitor_dispatch()): its
+ * loop owns the sensor's reclaim from now on (tide__mon_loop_owned()).  A
+ * plain load first: no shared write at every dispatch.
+ */
+static void mark_polled(struct tide_monitor *m)
+{
+	if (!atomic_load_explicit(&m->dispatched, memory_order_relaxed))
+		atomic_store(&m->dispatched, true);
+}
+
 bool tide__mon_loop_owned(const struct tide_monitor *m)
 {
 	return atomic_load(&m->dispatched) && !atomic_load(&m->started);
@@ -354,6 +365,16 @@ static bool dispatch_once(struct tide_monitor *m, int timeout, int *err)
 	*err = 0;
 	if (n < 0) {
 		*err = n == -EINTR ? 0 : n;
+		/*
+		 * EBADF or EINVAL: the program closed the epoll descriptor
+		 * behind the library's back (a close_range(2), as daemons
+		 * do) and may have reused the number.  Lost: no number of
+		 * the monitor is touched again (its thread stops, the
+		 * sensor's wake-up arms nothing); the timerfds' and
+		 * eventfds' may be its pipes now.
+		 */
+		if (*err)
+			atomic_store(&m->lost, true);
 		return false;
 	}
 	tide__mon_enter(&f, m);
@@ -377,16 +398,8 @@ int tide_monitor_dispatch(struct tide_monitor *m)
 		return -ECHILD;
 	if (atomic_load(&m->started))
 		return -EBUSY;
-	if (!atomic_load_explicit(&m->dispatched, memory_order_relaxed))
-		atomic_store(&m->dispatched, true);
+	mark_polled(m);
 	dispatch_once(m, 0, &err);
-	/*
-	 * The program closed the epoll descriptor behind the library's back
-	 * (as the thread does on it, see monitor_thread()): lost, no number
-	 * is touched again, not even by the sensor's wake-up.
-	 */
-	if (err == -EBADF || err == -EINVAL)
-		atomic_store(&m->lost, true);
 	return err;
 }
 
@@ -396,16 +409,9 @@ static void *monitor_thread(void *arg)
 	int err;
 
 	tide__mon_thread_signals_off(); /* tide_monitor_start() blocked them */
+	/* an error of the epoll descriptor: lost (dispatch_once()), stop */
 	while (!dispatch_once(m, -1, &err) && !err)
 		;
-	/*
-	 * EBADF or EINVAL: the program closed the epoll descriptor behind
-	 * the library's back (a close_range(2), as daemons do) and may have
-	 * reused the number.  Stop, and touch none of the numbers again:
-	 * the timerfds' and eventfds' may be its pipes now.
-	 */
-	if (err)
-		atomic_store(&m->lost, true);
 	atomic_store(&m->ended, true);
 	/*
 	 * A callback forked and the child returned here: this thread is a
@@ -445,13 +451,8 @@ int tide_monitor_fd(const struct tide_monitor *m)
 {
 	if (!m)
 		return -EINVAL;
-	/*
-	 * The program polls it: its loop owns the sensor's reclaim from
-	 * now on, also before the first dispatch.  Not const: the monitor
-	 * itself never is (tide_monitor_new() allocates it).
-	 */
-	if (!atomic_load_explicit(&m->dispatched, memory_order_relaxed))
-		atomic_store(&((struct tide_monitor *)m)->dispatched, true);
+	/* Not const: the monitor itself never is (tide_monitor_new()). */
+	mark_polled((struct tide_monitor *)m);
 	return m->epfd;
 }
 
