@@ -2037,6 +2037,84 @@ TEST(inherited_monitor_is_inert_in_forked_child)
 	remove_tmpdir();
 }
 
+/* Is @fd an epoll instance with nothing to report (none registered)? */
+static bool fd_is_empty_epoll(int fd)
+{
+	char path[64], link[64];
+	struct epoll_event ev;
+	ssize_t k;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	k = readlink(path, link, sizeof(link) - 1);
+	if (k < 0)
+		return false;
+	link[k] = 0;
+	return !strcmp(link, "anon_inode:[eventpoll]") &&
+	       epoll_wait(fd, &ev, 1, 0) == 0;
+}
+
+static void child_keeps_the_loop(void *arg)
+{
+	int ep = *(int *)arg, loop = epoll_create1(EPOLL_CLOEXEC), mine;
+	struct epoll_event ev = { .events = EPOLLIN };
+	struct pollfd p = { .fd = ep, .events = POLLIN };
+
+	/* what uv_loop_fork() does with every polled number */
+	printf("add=%d", loop >= 0 && !epoll_ctl(loop, EPOLL_CTL_ADD, ep, &ev));
+	/* the parent's FIFO has a write pending: the child's number is
+	 * quiet all the same */
+	printf(" quiet=%d", poll(&p, 1, 300) == 0 &&
+				    epoll_wait(loop, &ev, 1, 0) == 0 &&
+				    fd_is_empty_epoll(ep));
+	printf(" dispatch=%d", tide_monitor_dispatch(forked_m));
+	tide_monitor_free(forked_m);
+	/* freeing the copy leaves the number to the child ... */
+	printf(" open=%d", fcntl(ep, F_GETFD) != -1 && fd_is_empty_epoll(ep));
+	/* ... and a new file of the child's does not land on it */
+	mine = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	printf(" other=%d\n", mine >= 0 && mine != ep);
+	epoll_ctl(loop, EPOLL_CTL_DEL, ep, NULL);
+	close(ep);
+	close(mine);
+	close(loop);
+}
+
+/*
+ * A loop-polled monitor (its descriptor asked for) in a child that keeps
+ * the copied loop: the number stays open as an empty epoll of the
+ * child's, which a pending event of the parent's does not wake (up to
+ * 0.2.9 it was the parent's epoll, readable until the parent dispatched),
+ * and the child's free leaves it; the parent's monitor gets the event.
+ */
+TEST(a_loop_that_polls_the_monitor_goes_on_in_a_forked_child)
+{
+	const struct tide_monitor_config cfg = {
+		.size = sizeof(cfg),
+		.sources = TIDE_SOURCE_WATCH,
+		.flags = TIDE_MONITOR_NO_TRIM,
+	};
+	char out[256];
+	int ep, st;
+
+	make_tmpdir();
+	CHECK_EQ(mkfifo(tmp_path("fifo"), 0600), 0);
+	set_watch(tmp_path("fifo"), NULL);
+	CHECK_EQ(tide_monitor_new(&forked_m, &cfg), 0);
+	ep = tide_monitor_fd(forked_m);
+	CHECK(ep >= 0);
+	fifo_poke(tmp_path("fifo"));
+	st = th_fork(child_keeps_the_loop, &ep, out, sizeof(out));
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	CHECK_STR(out, "add=1 quiet=1 dispatch=-10 open=1 other=1\n");
+	/* the parent's epoll, untouched: the write is still pending */
+	CHECK_EQ(tide_monitor_fd(forked_m), ep);
+	CHECK_UEQ(stats(forked_m).loops, 0);
+	CHECK_EQ(tide_monitor_dispatch(forked_m), 0);
+	CHECK_UEQ(stats(forked_m).loops, 1);
+	tide_monitor_free(forked_m);
+	remove_tmpdir();
+}
+
 static void child_sensor(void *arg)
 {
 	const struct tide_monitor_config *cfg = arg;
@@ -4021,6 +4099,7 @@ RUN_TESTS(
 	T(watch_psi_file_without_write_never_reports_medium),
 	T(fifo_in_place_of_a_file_never_blocks),
 	T(inherited_monitor_is_inert_in_forked_child),
+	T(a_loop_that_polls_the_monitor_goes_on_in_a_forked_child),
 	T(sensor_serves_the_childs_own_monitor_after_fork),
 	T(children_forked_while_the_lock_is_busy_never_wait_on_it),
 	T(callback_that_forks_and_returns_ends_the_childs_copy_of_the_loop),

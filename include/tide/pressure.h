@@ -275,6 +275,9 @@ TIDE_API int tide_monitor_start(struct tide_monitor *m);
  * it tells the monitor that the program's loop polls it: from then on the
  * allocation sensor leaves its reclaim to that loop, as after the first
  * tide_monitor_dispatch() (unless tide_monitor_start() runs the monitor).
+ * In a child forked after that, the number is an empty epoll of the
+ * child's own, which never becomes readable; the library never closes it
+ * there (the child's loop may still hold it), the child does.
  *
  * Context: any thread.
  * Return: the descriptor, or -EINVAL for a NULL monitor.
@@ -308,9 +311,10 @@ TIDE_API int tide_monitor_fd(const struct tide_monitor *m);
  * and the loop that runs the callback goes on.
  * Return: 0, -EBUSY when tide_monitor_start() was called, -EINVAL for
  * NULL, -ECHILD in a process that inherited the monitor across fork() (the
- * descriptor is the parent's and stays readable: take it out of the loop,
- * free the copy and create a monitor of the child's own), or -errno from
- * epoll_wait().
+ * child's copy of the descriptor is an empty epoll of its own that never
+ * becomes readable, and the child's to close: take it out of the loop,
+ * close it, free the copy and create a monitor of the child's own), or
+ * -errno from epoll_wait().
  */
 TIDE_API int tide_monitor_dispatch(struct tide_monitor *m);
 

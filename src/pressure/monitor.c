@@ -798,7 +798,7 @@ out_free:
  * now, and the thread, asleep in an epoll_wait() on the closed epoll,
  * never noticed.  Then @m is lost.
  */
-static void check_lost(struct tide_monitor *m)
+void tide__mon_check_lost(struct tide_monitor *m)
 {
 	const struct tide__os_fd fds[] = {
 		{ m->epfd, TIDE__FD_EPOLL },	{ m->stopfd, TIDE__FD_EVENT },
@@ -836,7 +836,7 @@ void tide_monitor_free(struct tide_monitor *m)
 	/* Inherited across fork: the descriptors are shared with the
 	 * parent's monitor, whose thread must keep running; only close this
 	 * process's copies. */
-	check_lost(m);
+	tide__mon_check_lost(m);
 	if (tide__mon_forked_exact(m)) {
 		tide__mon_list_remove(m);
 		monitor_release(m, false);

@@ -63,6 +63,10 @@ struct tide_monitor {
 	 * forgotten, none touched again (tide__mon_release_fds()) */
 	atomic_bool lost;
 	atomic_bool ended; /* its thread returned (or is about to) */
+	/* in a forked child, @epfd (a loop-polled monitor's) was made an
+	 * empty epoll of the child's own: the program's, never closed here
+	 * (tide__mon_park_epfd()) */
+	bool epfd_parked;
 	pthread_t thread;
 
 	/* st, src[].st, src[].high/low; and src[] itself: its descriptors
@@ -126,6 +130,9 @@ void tide__mon_list_remove(struct tide_monitor *m);
  * (@shared: @m is this process's own, its sources also leave the epoll
  * set and the sensor is passed on); a lost @m's are only forgotten */
 void tide__mon_release_fds(struct tide_monitor *m, bool shared);
+/* monitor.c: mark @m lost if its descriptors are no longer of the kinds
+ * it made (the program closed them behind the library's back) */
+void tide__mon_check_lost(struct tide_monitor *m);
 /* monitor_fork.c: in a child forked from a callback of @m's loop, which
  * still reads @m: unlist it and release its descriptors, keeping the
  * memory (tide_monitor_free()) */

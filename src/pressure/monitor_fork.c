@@ -4,6 +4,7 @@
  * handlers, and the release of a monitor's descriptors, shared with the
  * parent in a forked child (see pressure/monitor.h).
  */
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -83,6 +84,38 @@ static void mons_fork_parent(void)
 }
 
 /*
+ * A loop-polled monitor's epoll number in a forked child (as ctl.c's
+ * park_epfd() for a dispatched listener): the program's copied loop may
+ * still poll it, and the epoll is the parent's, readable at each of the
+ * parent's events, which only the parent consumes; a loop that ignored
+ * -ECHILD woke for every one (a level-triggered loop spun until the
+ * parent's dispatch).  In the child the number stays open as an empty
+ * epoll of the child's own, which never becomes readable, and from then
+ * on it is the program's: the library never closes it.  A lost monitor's
+ * number, or one whose kinds changed (the program closed them behind the
+ * library's back), may be the program's already: only forgotten, as
+ * before.  Without a descriptor to make it from (EMFILE, ENOMEM) the
+ * number stays the parent's epoll, as before 0.2.10.
+ */
+static void park_epfd(struct tide_monitor *m)
+{
+	int fd;
+
+	if (m->epfd < 0 || m->epfd_parked || atomic_load(&m->started) ||
+	    !atomic_load(&m->dispatched))
+		return;
+	tide__mon_check_lost(m);
+	if (atomic_load(&m->lost))
+		return;
+	fd = tide__os_epoll_create();
+	if (fd < 0)
+		return;
+	if (tide__os_dup3(fd, m->epfd, O_CLOEXEC) == m->epfd)
+		m->epfd_parked = true;
+	tide__os_close(fd);
+}
+
+/*
  * The locks are released by the thread that took them, the child's only
  * one.  The monitors stay listed (inherited, hence inert, but readable
  * until the child frees them: a second fork hands them on unlocked too).
@@ -91,8 +124,10 @@ static void mons_fork_child(void)
 {
 	atomic_store_explicit(&tide__mon_self, (int)tide__os_getpid(),
 			      memory_order_relaxed);
-	for (struct tide_monitor *m = mons; m; m = m->fork_next)
+	for (struct tide_monitor *m = mons; m; m = m->fork_next) {
+		park_epfd(m);
 		pthread_mutex_unlock(&m->lock);
+	}
 	tide__mon_unlock(NULL);
 }
 
@@ -172,6 +207,8 @@ void tide__mon_release_fds(struct tide_monitor *m, bool shared)
 	tide__mon_close_fd(&m->quietfd);
 	tide__mon_close_fd(&m->pollfd);
 	tide__mon_close_fd(&m->stopfd);
+	if (m->epfd_parked)
+		m->epfd = -1; /* the program's (park_epfd()) */
 	tide__mon_close_fd(&m->epfd);
 	if (forgetting)
 		tide__os_fds_forget(false);
