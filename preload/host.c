@@ -24,6 +24,10 @@
  *   host fork-exec MS  fork; the child execs "host pid-sleep MS" at once;
  *                      exits with the child's status
  *   host pid-sleep MS  print "pid P", sleep MS milliseconds, exit 0
+ *   host closeall-frag MS
+ *                      sleep MS milliseconds, close_range(3, ~0U, 0) (as
+ *                      daemons do at start-up), print "closed", then run
+ *                      frag
  *   host closefds      close every descriptor above 2 (as daemons do with
  *                      closerange()), open 20 pipes, print "done", exit 0
  *   host take HOW [nofork]
@@ -526,6 +530,14 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (!strcmp(mode, "frag")) {
+		kept_sets[0] = fragment(BLOCKS);
+		return frag_loop();
+	}
+	if (!strcmp(mode, "closeall-frag") && argc > 2) {
+		usleep((useconds_t)atoi(argv[2]) * 1000);
+		if (close_range(3, ~0U, 0))
+			return 3;
+		printf("closed\n");
 		kept_sets[0] = fragment(BLOCKS);
 		return frag_loop();
 	}

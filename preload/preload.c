@@ -34,6 +34,12 @@
 
 static struct tide_monitor *mon; /* the running monitor, or NULL */
 static pid_t mon_pid; /* the process that owns @mon */
+/*
+ * @mon and @mon_pid change in the constructor, in the fork child handler
+ * and on a lost monitor's thread (monitor_lost()): under this lock, which
+ * the fork handlers hold across fork() (never while creating a monitor).
+ */
+static pthread_mutex_t mon_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct tide_monitor_config cfg; /* resolved at start, kept for fork */
 static bool use_cfg; /* pass &cfg, not NULL (the defaults) */
 static bool verbose;
@@ -145,22 +151,102 @@ static int resolve(const struct tide__preload_settings *s, char *msg,
 	return r;
 }
 
-/* Create and start this process's monitor from the resolved @cfg. */
-static int start_monitor(void)
+/*
+ * The program may close the monitor's descriptors (daemons close every
+ * descriptor they did not open, often right at start-up, before any
+ * spike).  Its thread checks at least every GUARD_MS that its epoll is
+ * still its own (tide__monitor_guard()) and, when it is not, stops and
+ * calls monitor_lost(), which starts a new monitor on new descriptors:
+ * up to MAX_RESTARTS times in a process (a program that keeps closing
+ * them gets no monitor that keeps starting).  The lost ones are kept,
+ * never freed (their numbers may be the program's; their threads ended).
+ */
+#define GUARD_MS 2000
+#define MAX_RESTARTS 8
+static struct tide_monitor *lost[4 * MAX_RESTARTS]; /* reachable */
+static unsigned nlost, restarts; /* all of them; this process's */
+
+static void monitor_lost(struct tide_monitor *old);
+
+/* A new monitor from the resolved @cfg, running, in *@ret. */
+static int new_monitor(struct tide_monitor **ret)
 {
 	struct tide_monitor *m;
 	int r = tide_monitor_new(&m, use_cfg ? &cfg : NULL);
 
 	if (r)
 		return r;
+	tide__monitor_guard(m, GUARD_MS, monitor_lost);
 	r = tide_monitor_start(m);
 	if (r) {
 		tide_monitor_free(m);
 		return r;
 	}
+	*ret = m;
+	return 0;
+}
+
+/* Create and start this process's monitor (constructor, fork child). */
+static int start_monitor(void)
+{
+	struct tide_monitor *m;
+	int r = new_monitor(&m);
+
+	if (r)
+		return r;
 	mon = m;
 	mon_pid = tide__os_getpid();
 	return 0;
+}
+
+/*
+ * On the thread of @old, which found its epoll number taken (closed, or
+ * another file on it) and touches none of its numbers again: start a new
+ * monitor in its place, GUARD_MS later.  A program that closes
+ * everything at start-up is still at it when the old thread finds out
+ * (at once, from an EBADF): it reopens its own files on the low numbers
+ * first (some count on getting 3 back) and is done closing by then.  If
+ * not, the next check finds out again.
+ */
+static void monitor_lost(struct tide_monitor *old)
+{
+	pid_t self = tide__os_getpid();
+	struct tide_monitor *m = NULL;
+	bool again;
+	int r;
+
+	pthread_mutex_lock(&mon_lock);
+	again = old == mon && mon_pid == self && restarts < MAX_RESTARTS &&
+		nlost < sizeof(lost) / sizeof(lost[0]);
+	if (again) {
+		lost[nlost++] = old;
+		restarts++;
+	}
+	pthread_mutex_unlock(&mon_lock);
+	if (!again) {
+		if (old == mon && verbose)
+			say("pid %d: the program closed the monitor's "
+			    "descriptors again; off",
+			    (int)self);
+		return;
+	}
+	tide__os_poll(NULL, 0, GUARD_MS);
+	r = new_monitor(&m);
+	pthread_mutex_lock(&mon_lock);
+	if (!r)
+		mon = m;
+	pthread_mutex_unlock(&mon_lock);
+	if (!r && control)
+		tide_ctl_set_monitor(
+			m); /* a listener still running reports it */
+	if (verbose && r)
+		say("pid %d: the program closed the monitor's descriptors; "
+		    "no new monitor (%s); off",
+		    (int)self, strerror(-r));
+	else if (verbose)
+		say("pid %d: the program closed the monitor's descriptors; "
+		    "a new monitor runs",
+		    (int)self);
 }
 
 /*
@@ -235,11 +321,23 @@ static int start_child_control(void)
  * (fork_handlers_first()), so every lock and list of tide's is the child's
  * own by now.  Failure turns the shim off in the child only.
  */
+static void atfork_prepare(void)
+{
+	pthread_mutex_lock(&mon_lock);
+}
+
+static void atfork_parent(void)
+{
+	pthread_mutex_unlock(&mon_lock);
+}
+
 static void atfork_child(void)
 {
 	struct tide_monitor *inherited = mon;
 	int r;
 
+	pthread_mutex_unlock(&mon_lock); /* this thread took it */
+	restarts = 0;
 	mon = NULL;
 	tide_monitor_free(inherited);
 	r = start_monitor();
@@ -347,7 +445,7 @@ __attribute__((constructor)) static void preload_init(void)
 		return;
 	}
 	fork_handlers_first();
-	r = pthread_atfork(NULL, NULL, atfork_child);
+	r = pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 	if (r) {
 		tide_monitor_free(mon);
 		mon = NULL;
@@ -374,6 +472,11 @@ __attribute__((constructor)) static void preload_init(void)
  */
 __attribute__((destructor)) static void preload_fini(void)
 {
-	if (mon && mon_pid == tide__os_getpid() && control)
+	bool ours;
+
+	pthread_mutex_lock(&mon_lock);
+	ours = mon && mon_pid == tide__os_getpid();
+	pthread_mutex_unlock(&mon_lock);
+	if (ours && control)
 		tide__ctl_exit();
 }

@@ -286,6 +286,15 @@ struct tide__os_fd {
  */
 bool tide__os_fds_are(const struct tide__os_fd *fds, size_t n);
 /*
+ * Does number @epfd hold an epoll instance with an entry for number @tfd
+ * whose data is @data (its /proc/self/fdinfo lists every entry)?  With a
+ * key in @data that nobody else uses, "yes" tells the library's own epoll
+ * from one the program put on the number.  Return: 1 yes; 0 no (closed,
+ * no epoll, or another epoll); -errno when it cannot tell (no /proc, out
+ * of descriptors or memory).
+ */
+int tide__os_epoll_holds(int epfd, int tfd, uint64_t data);
+/*
  * close_range(2) and dup3(2), the system calls themselves: the preload
  * shim's fallbacks when the C library has no close_range(), closefrom()
  * or dup3() of its own.  Neither counts nor forgets a descriptor.
@@ -541,6 +550,19 @@ void tide__ctl_monitor_gone(const struct tide_monitor *m);
  * kernel for the pid (getpid()), as the monitor's entry points do.
  */
 bool tide__mon_foreign(const struct tide_monitor *m);
+/*
+ * pressure/monitor.c, for the preload shim, before tide_monitor_start():
+ * the monitor's thread wakes at least every @every_ms and, before each
+ * wait, checks in /proc that the epoll on its number is still its own
+ * (tide__os_epoll_holds() with a key of the monitor's: a guest's
+ * descriptors may be closed by the program, and an epoll_wait() on an
+ * epoll the program put on the number could take the program's events).
+ * When it is not, or the wait fails, the monitor is lost: the thread
+ * stops touching its numbers, calls @on_lost(@m) and ends.  @on_lost
+ * runs on that thread, never while tide_monitor_free() stops it.
+ */
+void tide__monitor_guard(struct tide_monitor *m, unsigned every_ms,
+			 void (*on_lost)(struct tide_monitor *m));
 
 /*
  * For ctl's drop and purge answers.  pressure/purge.c: tide_purge(), and

@@ -624,6 +624,60 @@ bool tide__os_fds_are(const struct tide__os_fd *fds, size_t n)
 	return true;
 }
 
+/* One line of an epoll's fdinfo: is it the entry (@tfd, @data)? */
+static bool fdinfo_entry_is(const char *line, int tfd, uint64_t data)
+{
+	unsigned long long d;
+	unsigned ev;
+	int t;
+
+	return sscanf(line, "tfd: %d events: %x data: %llx", &t, &ev, &d) ==
+		       3 &&
+	       t == tfd && d == data;
+}
+
+int tide__os_epoll_holds(int epfd, int tfd, uint64_t data)
+{
+	char path[64], buf[1024];
+	size_t used = 0;
+	int fd, found = 0, err;
+
+	if (inject())
+		return -ENOMEM;
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", epfd);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		err = errno;
+		/* closed, unless there is no /proc to tell */
+		if (err == ENOENT && !access("/proc/self/fdinfo", F_OK))
+			return 0;
+		return -err;
+	}
+	/* line by line; a line longer than the buffer is no entry of ours */
+	for (;;) {
+		ssize_t n = read(fd, buf + used, sizeof(buf) - 1 - used);
+		char *line = buf, *nl;
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		used += (size_t)n;
+		buf[used] = '\0';
+		while ((nl = strchr(line, '\n'))) {
+			*nl = '\0';
+			found |= fdinfo_entry_is(line, tfd, data);
+			line = nl + 1;
+		}
+		used -= (size_t)(line - buf);
+		if (used == sizeof(buf) - 1)
+			used = 0;
+		memmove(buf, line, used);
+	}
+	CALL(close)(fd);
+	return found;
+}
+
 /* ---- files, descriptors, sockets, the clock and the process ------------ */
 
 /* A system call's result in the contract's form: -errno on failure. */

@@ -3,6 +3,8 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -108,7 +110,52 @@ TEST(a_write_lock_slice_does_not_follow_a_stepped_wall_clock)
 	pthread_rwlock_unlock(&reader_lock);
 }
 
+/*
+ * tide__os_epoll_holds() (the preload shim's monitor asks it before each
+ * wait, docs/preload.md): yes only for the epoll on the number with the
+ * entry (number, data); no for another data, another number, another
+ * epoll, a pipe on the number and a closed number.  An entry whose file
+ * the program closed leaves the epoll: no.
+ */
+TEST(an_epolls_own_entry_is_told_from_anything_else_on_its_number)
+{
+	const uint64_t key = 0x8badf00dull << 32 | 0xff00;
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = key };
+	int ep = epoll_create1(EPOLL_CLOEXEC), efd = eventfd(0, EFD_CLOEXEC);
+	int other = epoll_create1(EPOLL_CLOEXEC), p[2];
+
+	CHECK(ep >= 0 && efd >= 0 && other >= 0);
+	CHECK_EQ(epoll_ctl(ep, EPOLL_CTL_ADD, efd, &ev), 0);
+	CHECK_EQ(tide__os_epoll_holds(ep, efd, key), 1);
+	CHECK_EQ(tide__os_epoll_holds(ep, efd, key ^ 1ull << 40), 0);
+	CHECK_EQ(tide__os_epoll_holds(ep, efd + 100, key), 0);
+	/* another epoll with the same descriptor but the program's data */
+	ev.data.u64 = 0x00007f0012345678ull;
+	CHECK_EQ(epoll_ctl(other, EPOLL_CTL_ADD, efd, &ev), 0);
+	CHECK_EQ(tide__os_epoll_holds(other, efd, key), 0);
+	/* the program's epoll, then a pipe, then nothing on the number */
+	CHECK_EQ(dup2(other, ep), ep);
+	CHECK_EQ(tide__os_epoll_holds(ep, efd, key), 0);
+	CHECK_EQ(pipe2(p, O_CLOEXEC), 0);
+	CHECK_EQ(dup2(p[0], ep), ep);
+	CHECK_EQ(tide__os_epoll_holds(ep, efd, key), 0);
+	close(ep);
+	CHECK_EQ(tide__os_epoll_holds(ep, efd, key), 0);
+	/* the entry's file closed: the epoll drops the entry */
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	ev.data.u64 = key;
+	CHECK_EQ(epoll_ctl(ep, EPOLL_CTL_ADD, p[1], &ev), 0);
+	CHECK_EQ(tide__os_epoll_holds(ep, p[1], key), 1);
+	close(p[1]);
+	CHECK_EQ(tide__os_epoll_holds(ep, p[1], key), 0);
+	close(p[0]);
+	close(ep);
+	close(other);
+	close(efd);
+}
+
 RUN_TESTS(T(strerror_names_tide_errors),
 	  T(strerror_matches_the_c_library_for_every_other_errno),
 	  T(version_matches_header),
-	  T(a_write_lock_slice_does_not_follow_a_stepped_wall_clock))
+	  T(a_write_lock_slice_does_not_follow_a_stepped_wall_clock),
+	  T(an_epolls_own_entry_is_told_from_anything_else_on_its_number))

@@ -585,8 +585,10 @@ static int count_lines(const char *text, const char *what)
  * threads stop at the first error on a number that is no longer theirs,
  * or sleep on the closed epoll that nothing wakes, and its fork handler
  * closes only numbers that are still the library's kind of descriptor:
- * nothing of the host's is touched.  The shim does not come back (see
- * docs/preload.md): no line after its report.
+ * nothing of the host's is touched.  A host that lives 2 s on gets a new
+ * monitor (a_host_that_closes_everything_at_start_up_gets_a_new_monitor),
+ * on numbers above its own: its one line is the only one after the
+ * report.
  */
 static void take_fds(const char *how, bool control)
 {
@@ -633,10 +635,80 @@ static void take_fds(const char *how, bool control)
 	 * is 1 s old (docs/tidectl.md), which a slow run reaches */
 	(void)sock;
 	CHECK_EQ(count_lines(err, ": sources "), 1);
-	CHECK_EQ(count_lines(err, "tide-preload:"), 1);
+	CHECK_EQ(count_lines(err, "tide-preload:"),
+		 1 + count_lines(err, "descriptors; a new monitor runs"));
+	CHECK_CMP(count_lines(err, "descriptors; a new monitor runs"), <=, 1);
 	snprintf(line, sizeof(line), "%s/tide", dir);
 	CHECK(!control || rmdir(line) == 0);
 	CHECK_EQ(rmdir(dir), 0);
+}
+
+/*
+ * A host that closes every descriptor it did not open at start-up (as
+ * daemons do, before any spike; after @ms, 0: while the shim's thread is
+ * still starting, 300: once it sleeps in epoll_wait()) took the shim's
+ * monitor with them: up to 0.2.9 the process had no monitor from then on
+ * (the thread ended on EBADF, or slept on the closed epoll for good).
+ * The thread now wakes every 2 s, finds its epoll number no longer its
+ * own (or gets EBADF) and starts a new monitor on new descriptors, which
+ * an event on the FIFO reaches: the heap goes back as in
+ * host_gives_back().  One TIDE_VERBOSE line says so.
+ */
+static void closes_everything_after(const char *ms)
+{
+	char *argv[] = { TP_HOST, "closeall-frag", (char *)ms, NULL };
+	struct proc p = { 0 };
+	char watch[96], line[256], err[2048];
+	const char *env[] = { "LD_PRELOAD=" TP_SHIM, watch, "TIDE_VERBOSE=1",
+			      "TIDE_CONTROL", NULL };
+	long before, after;
+	int st;
+
+	make_fifo(&p);
+	snprintf(watch, sizeof(watch), "MEMORY_PRESSURE_WATCH=%s", p.fifo);
+	start(&p, argv, env);
+	CHECK(read_line(p.out, line, sizeof(line), 4 * DEADLINE_MS));
+	CHECK_STR(line, "closed");
+	before = first_anon(&p);
+	/* the report, then the new monitor (2 s on, at most 4 when busy) */
+	CHECK(read_line(p.err, line, sizeof(line), DEADLINE_MS));
+	CHECK(strstr(line, ": sources "));
+	CHECK(read_line(p.err, line, sizeof(line), DEADLINE_MS));
+	CHECK(strstr(line, "the program closed the monitor's descriptors; a "
+			   "new monitor runs"));
+	if (sanitized()) {
+		/* no glibc heap to measure (host_gives_back()) */
+		th_note("%s build: the new monitor runs; no measurement",
+			TP_SANITIZE);
+	} else {
+		after = pressure_until_40pct(&p, before);
+		th_note("after %s ms: %ld kB after the frees, %ld kB after "
+			"the event",
+			ms, before, after);
+		CHECK_CMP(before, >, 250 * 1024);
+		CHECK_CMP(after * 10, <=, before * 4);
+	}
+	close(p.in);
+	read_all(p.out, line, sizeof(line));
+	close(p.out);
+	read_all(p.err, err, sizeof(err));
+	close(p.err);
+	unlink(p.fifo);
+	CHECK(waitpid(p.pid, &st, 0) == p.pid);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	/* nothing more was said: the new monitor was not lost again */
+	if (err[0])
+		FAIL("more on stderr: %.300s", err);
+}
+
+TEST(a_host_that_closes_everything_at_start_up_gets_a_new_monitor)
+{
+	if (!strcmp(TP_SANITIZE, "thread"))
+		SKIP("ThreadSanitizer reports the host's close() of the "
+		     "shim's descriptors while its thread waits on them: the "
+		     "very misuse this test makes");
+	closes_everything_after("0");
+	closes_everything_after("300");
 }
 
 TEST(a_host_that_takes_our_descriptors_keeps_them)
@@ -1831,6 +1903,7 @@ RUN_TESTS(T(python_heap_given_back_after_pressure_event),
 	  T(forked_child_gets_its_own_monitor),
 	  T(forked_children_keep_nothing_of_their_parents_monitor),
 	  T(a_host_that_closes_our_descriptors_still_exits),
+	  T(a_host_that_closes_everything_at_start_up_gets_a_new_monitor),
 	  T(a_host_that_takes_our_descriptors_keeps_them),
 	  T(a_vfork_child_that_closes_everything_leaves_us_alone),
 	  T(fork_exec_leaves_no_socket), T(daemon_keeps_a_monitor),

@@ -60,9 +60,9 @@ void tide__mon_close_fd(int *fd)
 }
 
 int tide__mon_ep_add(struct tide_monitor *m, int fd, uint32_t events,
-		     uint32_t tag)
+		     uint64_t tag)
 {
-	struct epoll_event ev = { .events = events, .data.u32 = tag };
+	struct epoll_event ev = { .events = events, .data.u64 = tag };
 
 	return tide__os_epoll_ctl(m->epfd, EPOLL_CTL_ADD, fd, &ev);
 }
@@ -223,7 +223,7 @@ static bool handle(struct tide_monitor *m, const struct epoll_event *evs, int n)
 	bool simulated = false;
 
 	for (int k = 0; k < n; k++) {
-		uint32_t tag = evs[k].data.u32;
+		uint32_t tag = (uint32_t)evs[k].data.u64;
 
 		switch (tag) {
 		case TAG_STOP:
@@ -403,15 +403,54 @@ int tide_monitor_dispatch(struct tide_monitor *m)
 	return err;
 }
 
+/*
+ * A key for the stop entry's data, 32 bits with the top one set (the high
+ * half of a user-space pointer, which programs often put there, has it
+ * clear): the monitor's address, the pid and the time, mixed.
+ */
+static uint32_t monitor_key(const struct tide_monitor *m)
+{
+	uint64_t x = (uint64_t)(uintptr_t)m ^ tide__os_now_ns() ^
+		     (uint64_t)m->pid << 40;
+
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdull;
+	x ^= x >> 33;
+	return (uint32_t)x | 0x80000000u;
+}
+
+void tide__monitor_guard(struct tide_monitor *m, unsigned every_ms,
+			 void (*on_lost)(struct tide_monitor *m))
+{
+	m->guard_ms = every_ms;
+	m->on_lost = on_lost;
+}
+
+/*
+ * A guarded monitor's epoll number still holds its own epoll: the one
+ * with the stop entry and this monitor's key.  When /proc cannot tell
+ * (out of descriptors, no /proc), it is taken to be.
+ */
+static bool still_own(const struct tide_monitor *m)
+{
+	return tide__os_epoll_holds(m->epfd, m->stopfd, m->stop_data) != 0;
+}
+
 static void *monitor_thread(void *arg)
 {
 	struct tide_monitor *m = arg;
-	int err;
+	int timeout = m->guard_ms ? (int)m->guard_ms : -1, err;
 
 	tide__mon_thread_signals_off(); /* tide_monitor_start() blocked them */
 	/* an error of the epoll descriptor: lost (dispatch_once()), stop */
-	while (!dispatch_once(m, -1, &err) && !err)
-		;
+	for (;;) {
+		if (m->guard_ms && !still_own(m)) {
+			atomic_store(&m->lost, true);
+			break;
+		}
+		if (dispatch_once(m, timeout, &err) || err)
+			break;
+	}
 	atomic_store(&m->ended, true);
 	/*
 	 * A callback forked and the child returned here: this thread is a
@@ -421,6 +460,8 @@ static void *monitor_thread(void *arg)
 	 */
 	if (tide__mon_forked_exact(m))
 		_exit(0);
+	if (atomic_load(&m->lost) && m->on_lost && !atomic_load(&m->stopping))
+		m->on_lost(m);
 	return NULL;
 }
 
@@ -724,6 +765,7 @@ int tide_monitor_new(struct tide_monitor **ret,
 	atomic_store_explicit(&tide__mon_self, (int)m->pid,
 			      memory_order_relaxed);
 	m->epfd = m->stopfd = m->pollfd = m->quietfd = m->simfd = -1;
+	m->stop_data = (uint64_t)monitor_key(m) << 32 | TAG_STOP;
 	for (size_t i = 0; i < NSRC; i++)
 		for (int j = 0; j < TIDE__SRC_FDS; j++)
 			m->src[i].fd[j] = -1;
@@ -751,7 +793,7 @@ int tide_monitor_new(struct tide_monitor **ret,
 	}
 	if (r)
 		goto out_free;
-	r = tide__mon_ep_add(m, m->stopfd, EPOLLIN, TAG_STOP);
+	r = tide__mon_ep_add(m, m->stopfd, EPOLLIN, m->stop_data);
 	if (!r)
 		r = tide__mon_ep_add(m, m->pollfd, EPOLLIN, TAG_POLL);
 	if (!r)

@@ -67,6 +67,13 @@ struct tide_monitor {
 	 * empty epoll of the child's own: the program's, never closed here
 	 * (tide__mon_park_epfd()) */
 	bool epfd_parked;
+	/* the stop eventfd's epoll data: TAG_STOP and, above it, a key of
+	 * this monitor's (tide__monitor_guard()) */
+	uint64_t stop_data;
+	/* tide__monitor_guard(): the thread's longest wait, 0 for none,
+	 * and what it calls once it finds itself lost */
+	unsigned guard_ms;
+	void (*on_lost)(struct tide_monitor *m);
 	pthread_t thread;
 
 	/* st, src[].st, src[].high/low; and src[] itself: its descriptors
@@ -161,9 +168,10 @@ void tide__mon_stat_add(struct tide_monitor *m, struct tide__src *s,
 			unsigned long long events, unsigned long long loops);
 /* monitor.c: close *@fd if open, then -1 */
 void tide__mon_close_fd(int *fd);
-/* monitor.c: add @fd to @m's epoll set for @events, tagged @tag */
+/* monitor.c: add @fd to @m's epoll set for @events, tagged @tag (the
+ * low 32 bits of the entry's data are the tag) */
 int tide__mon_ep_add(struct tide_monitor *m, int fd, uint32_t events,
-		     uint32_t tag);
+		     uint64_t tag);
 /*
  * monitor.c: does the program's loop own @m's reclaim (polled or
  * dispatched by it, not started)?
