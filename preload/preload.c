@@ -256,11 +256,67 @@ static void monitor_lost(struct tide_monitor *old)
  * not in the shim's), and one that listens already keeps it.
  * Return: 0 or tide_ctl_listen()'s error.
  */
+static void control_lost(void);
+
 static int start_control(void)
 {
-	struct tide_ctl_config cc = { .size = sizeof(cc), .monitor = mon };
+	struct tide_ctl_config cc = { .size = sizeof(cc) };
 
+	pthread_mutex_lock(&mon_lock);
+	cc.monitor = mon;
+	pthread_mutex_unlock(&mon_lock);
+	tide__ctl_guard(control_lost);
 	return tide__ctl_listen_weak(&cc);
+}
+
+/*
+ * The listener found its epoll number taken, as a monitor may
+ * (monitor_lost()): GUARD_MS later, on a thread of its own (the
+ * listener's would join itself), close it (its path goes: the socket
+ * behind it is dead) and listen again, up to MAX_RESTARTS times in a
+ * process.
+ */
+static unsigned ctl_restarts; /* this process's */
+
+static void *control_again(void *arg)
+{
+	pid_t self = tide__os_getpid();
+	int r;
+
+	(void)arg;
+	tide__os_poll(NULL, 0, GUARD_MS);
+	tide_ctl_close();
+	r = start_control();
+	if (verbose && r)
+		say("pid %d: the program closed the control socket's "
+		    "descriptors; no control socket (%s)",
+		    (int)self, strerror(-r));
+	else if (verbose)
+		say("pid %d: the program closed the control socket's "
+		    "descriptors; listening again",
+		    (int)self);
+	return NULL;
+}
+
+static void control_lost(void)
+{
+	pthread_attr_t attr;
+	pthread_t t;
+
+	if (ctl_restarts >= MAX_RESTARTS) {
+		if (verbose)
+			say("pid %d: the program closed the control socket's "
+			    "descriptors again; no control socket",
+			    (int)tide__os_getpid());
+		return;
+	}
+	ctl_restarts++;
+	/* on the listener's thread, every signal blocked: so is this one */
+	if (pthread_attr_init(&attr))
+		return;
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_create(&t, &attr, control_again, NULL);
+	pthread_attr_destroy(&attr);
 }
 
 /*
@@ -337,7 +393,7 @@ static void atfork_child(void)
 	int r;
 
 	pthread_mutex_unlock(&mon_lock); /* this thread took it */
-	restarts = 0;
+	restarts = ctl_restarts = 0;
 	mon = NULL;
 	tide_monitor_free(inherited);
 	r = start_monitor();

@@ -136,20 +136,56 @@ static bool serve_end(struct ctl *c)
 	return false;
 }
 
+/*
+ * tide__ctl_guard(): a weak listener's thread wakes at least every
+ * GUARD_MS and checks that the epoll on its number is its own before each
+ * wait (as a guarded monitor's, tide__monitor_guard()); lost, it calls
+ * guard_lost once it has ended.
+ */
+#define GUARD_MS 2000
+static void (*guard_lost)(void);
+
+void tide__ctl_guard(void (*on_lost)(void))
+{
+	guard_lost = on_lost;
+}
+
+/* A key for the stop entry's data (see monitor_key() in monitor.c). */
+static uint32_t listener_key(const struct ctl *c)
+{
+	uint64_t x = (uint64_t)(uintptr_t)c ^ tide__os_now_ns() ^
+		     (uint64_t)c->pid << 40;
+
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ull;
+	x ^= x >> 33;
+	return (uint32_t)x | 0x80000000u;
+}
+
 static void *ctl_thread(void *arg)
 {
 	struct ctl *c = arg;
+	void (*lost_fn)(void) = c->weak ? guard_lost : NULL;
 
 	while (!atomic_load(&c->stop)) {
 		struct pollfd p = { .fd = c->epfd, .events = POLLIN };
-		int r = tide__os_poll(&p, 1, -1);
+		int r;
 		bool freed;
 
+		/* /proc cannot tell: taken to be its own */
+		if (lost_fn &&
+		    !tide__os_epoll_holds(c->epfd, c->sfd, c->stop_data))
+			atomic_store(&c->lost, true);
+		if (atomic_load(&c->lost))
+			break;
+		r = tide__os_poll(&p, 1, lost_fn ? GUARD_MS : -1);
 		/* closed behind our back: see tide__ctl_dispatch_locked() */
 		if (r > 0 && (p.revents & POLLNVAL))
 			atomic_store(&c->lost, true);
 		if (atomic_load(&c->lost))
 			break;
+		if (!r)
+			continue; /* the guard's wake-up */
 		if (r < 0 && r != -EINTR) {
 			/*
 			 * ENOMEM, or EINVAL while RLIMIT_NOFILE is below the
@@ -178,6 +214,9 @@ static void *ctl_thread(void *arg)
 			return NULL;
 	}
 	atomic_store(&c->ended, true);
+	if (atomic_load(&c->lost) && lost_fn && !atomic_load(&c->stop) &&
+	    c->pid == tide__os_getpid())
+		lost_fn();
 	return NULL;
 }
 
@@ -363,9 +402,10 @@ static int read_config(const struct tide_ctl_config *cfg,
 	return 0;
 }
 
-static int epoll_add(int epfd, int fd, uint32_t tag)
+/* The low 32 bits of an entry's data are its tag (ctl_serve.c). */
+static int epoll_add(int epfd, int fd, uint64_t tag)
 {
-	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = tag };
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = tag };
 
 	return tide__os_epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
 }
@@ -576,7 +616,7 @@ static int ctl_open(struct ctl *c, const char *dir,
 	if (!r)
 		r = epoll_add(c->epfd, c->tfd, TAG_TIMER);
 	if (!r)
-		r = epoll_add(c->epfd, c->sfd, TAG_STOP);
+		r = epoll_add(c->epfd, c->sfd, c->stop_data);
 	return r;
 }
 
@@ -686,6 +726,7 @@ static int listen_as(const struct tide_ctl_config *cfg, bool weak)
 	c->timeout_ms = conf.timeout_ms ? conf.timeout_ms : CTL_DEF_TIMEOUT_MS;
 	c->monitor = conf.monitor;
 	c->weak = weak;
+	c->stop_data = (uint64_t)listener_key(c) << 32 | TAG_STOP;
 	r = ctl_open(c, dir, &sa);
 	if (!r && !(c->flags & TIDE_CTL_DISPATCH))
 		r = start_thread(c);

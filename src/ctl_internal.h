@@ -81,6 +81,9 @@ struct ctl {
 	 * closed or used again (ctl_life.c) */
 	atomic_bool lost;
 	atomic_bool ended; /* its thread returned (or is about to) */
+	/* the stop eventfd's epoll data: TAG_STOP and, above it, a key of
+	 * this listener's (tide__ctl_guard()) */
+	uint64_t stop_data;
 	pthread_t thread;
 	char *path; /* the socket's path */
 	struct conn *conns[CTL_MAX_CONN];

@@ -584,6 +584,14 @@ unsigned long tide__drop_caches(unsigned long *ret_purged, bool *ret_measured);
 struct tide_ctl_config;
 int tide__ctl_listen_weak(const struct tide_ctl_config *cfg);
 void tide__ctl_exit(void); /* ctl_life.c: the shim at exit, see there */
+/*
+ * ctl.c, for the preload shim: weak listeners started from now on guard
+ * their epoll as a guarded monitor does (tide__monitor_guard(): a check
+ * in /proc before each wait, at least every 2 s); one that finds it taken
+ * stops, touching none of its numbers, and its thread calls @on_lost()
+ * as it ends (not when tide_ctl_close() stopped it).
+ */
+void tide__ctl_guard(void (*on_lost)(void));
 
 /*
  * The calling process's own cgroup directory: the v2 one (@v2) or the v1

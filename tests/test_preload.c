@@ -14,7 +14,9 @@
 #include <poll.h>
 #include <pwd.h>
 #include <sys/stat.h>
+#include <sys/socket.h>
 #include <sys/statvfs.h>
+#include <sys/un.h>
 #include <time.h>
 
 #include "harness.h"
@@ -635,56 +637,108 @@ static void take_fds(const char *how, bool control)
 	 * is 1 s old (docs/tidectl.md), which a slow run reaches */
 	(void)sock;
 	CHECK_EQ(count_lines(err, ": sources "), 1);
+	/* a host that lives 2 s on gets a new monitor and listener */
 	CHECK_EQ(count_lines(err, "tide-preload:"),
-		 1 + count_lines(err, "descriptors; a new monitor runs"));
+		 1 + count_lines(err, "descriptors; a new monitor runs") +
+			 count_lines(err, "descriptors; listening again"));
 	CHECK_CMP(count_lines(err, "descriptors; a new monitor runs"), <=, 1);
+	CHECK_CMP(count_lines(err, "descriptors; listening again"), <=, 1);
 	snprintf(line, sizeof(line), "%s/tide", dir);
 	CHECK(!control || rmdir(line) == 0);
 	CHECK_EQ(rmdir(dir), 0);
 }
 
+/* "info" asked on @path: the answer, until "end" or EOF. */
+static void ask_info(const char *path, char *out, size_t size)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	size_t n = 0;
+	ssize_t r;
+
+	CHECK(fd >= 0);
+	CHECK_CMP(strlen(path), <, sizeof(sa.sun_path));
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)))
+		FAIL("connect %s: %s", path, strerror(errno));
+	CHECK(write(fd, "info\n", 5) == 5);
+	while (n + 1 < size && (r = read(fd, out + n, size - 1 - n)) > 0) {
+		n += (size_t)r;
+		out[n] = 0;
+		if (strstr(out, "end\n"))
+			break;
+	}
+	out[n] = 0;
+	close(fd);
+}
+
 /*
  * A host that closes every descriptor it did not open at start-up (as
- * daemons do, before any spike; after @ms, 0: while the shim's thread is
- * still starting, 300: once it sleeps in epoll_wait()) took the shim's
- * monitor with them: up to 0.2.9 the process had no monitor from then on
- * (the thread ended on EBADF, or slept on the closed epoll for good).
- * The thread now wakes every 2 s, finds its epoll number no longer its
- * own (or gets EBADF) and starts a new monitor on new descriptors, which
- * an event on the FIFO reaches: the heap goes back as in
- * host_gives_back().  One TIDE_VERBOSE line says so.
+ * daemons do, before any spike; after @ms, 0: while the shim's threads
+ * are still starting, 300: once they sleep in their waits) took the
+ * shim's monitor and listener with them: up to 0.2.9 the process had no
+ * monitor and no control socket from then on (the threads ended on
+ * EBADF, or slept on the closed epolls for good).  The threads now wake
+ * every 2 s, find their epoll numbers no longer their own (or get EBADF),
+ * and the shim starts a new monitor on new descriptors, which an event on
+ * the FIFO reaches (the heap goes back as in host_gives_back()), and
+ * with @control listens again (the socket answers "info").  One
+ * TIDE_VERBOSE line says so for each.
  */
-static void closes_everything_after(const char *ms)
+static void closes_everything_after(const char *ms, bool control)
 {
 	char *argv[] = { TP_HOST, "closeall-frag", (char *)ms, NULL };
 	struct proc p = { 0 };
-	char watch[96], line[256], err[2048];
-	const char *env[] = { "LD_PRELOAD=" TP_SHIM, watch, "TIDE_VERBOSE=1",
-			      "TIDE_CONTROL", NULL };
+	char dir[] = "/tmp/tide-preload-XXXXXX", xdg[64], watch[96];
+	char line[256], err[2048], out[1024], want[64];
+	const char *env[] = { "LD_PRELOAD=" TP_SHIM,
+			      watch,
+			      "TIDE_VERBOSE=1",
+			      control ? "TIDE_CONTROL=1" : "TIDE_CONTROL",
+			      xdg,
+			      NULL };
+	int st, monitors = 0, listeners = 0;
 	long before, after;
-	int st;
 
+	CHECK(mkdtemp(dir));
+	snprintf(xdg, sizeof(xdg), "XDG_RUNTIME_DIR=%s", dir);
 	make_fifo(&p);
 	snprintf(watch, sizeof(watch), "MEMORY_PRESSURE_WATCH=%s", p.fifo);
 	start(&p, argv, env);
 	CHECK(read_line(p.out, line, sizeof(line), 4 * DEADLINE_MS));
 	CHECK_STR(line, "closed");
 	before = first_anon(&p);
-	/* the report, then the new monitor (2 s on, at most 4 when busy) */
+	/* the report, then the new monitor and listener (2 s on, at most 4
+	 * when busy), in either order */
 	CHECK(read_line(p.err, line, sizeof(line), DEADLINE_MS));
 	CHECK(strstr(line, ": sources "));
-	CHECK(read_line(p.err, line, sizeof(line), DEADLINE_MS));
-	CHECK(strstr(line, "the program closed the monitor's descriptors; a "
-			   "new monitor runs"));
+	while (monitors + listeners < 1 + control) {
+		CHECK(read_line(p.err, line, sizeof(line), DEADLINE_MS));
+		monitors += !!strstr(line, "the program closed the monitor's "
+					   "descriptors; a new monitor runs");
+		listeners += !!strstr(line, "the program closed the control "
+					    "socket's descriptors; listening "
+					    "again");
+	}
+	CHECK_EQ(monitors, 1);
+	CHECK_EQ(listeners, control);
+	if (control) {
+		snprintf(line, sizeof(line), "%s/tide/%d.sock", dir,
+			 (int)p.pid);
+		ask_info(line, out, sizeof(out));
+		snprintf(want, sizeof(want), "ok\npid=%d\n", (int)p.pid);
+		if (strncmp(out, want, strlen(want)))
+			FAIL("the new socket answered \"%s\"", out);
+	}
 	if (sanitized()) {
 		/* no glibc heap to measure (host_gives_back()) */
 		th_note("%s build: the new monitor runs; no measurement",
 			TP_SANITIZE);
 	} else {
 		after = pressure_until_40pct(&p, before);
-		th_note("after %s ms: %ld kB after the frees, %ld kB after "
-			"the event",
-			ms, before, after);
+		th_note("after %s ms, control %d: %ld kB after the frees, %ld "
+			"kB after the event",
+			ms, control, before, after);
 		CHECK_CMP(before, >, 250 * 1024);
 		CHECK_CMP(after * 10, <=, before * 4);
 	}
@@ -696,9 +750,13 @@ static void closes_everything_after(const char *ms)
 	unlink(p.fifo);
 	CHECK(waitpid(p.pid, &st, 0) == p.pid);
 	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-	/* nothing more was said: the new monitor was not lost again */
+	/* nothing more was said: neither was lost again */
 	if (err[0])
 		FAIL("more on stderr: %.300s", err);
+	/* the socket went with the process */
+	snprintf(line, sizeof(line), "%s/tide", dir);
+	CHECK(!control || rmdir(line) == 0);
+	CHECK_EQ(rmdir(dir), 0);
 }
 
 TEST(a_host_that_closes_everything_at_start_up_gets_a_new_monitor)
@@ -707,8 +765,8 @@ TEST(a_host_that_closes_everything_at_start_up_gets_a_new_monitor)
 		SKIP("ThreadSanitizer reports the host's close() of the "
 		     "shim's descriptors while its thread waits on them: the "
 		     "very misuse this test makes");
-	closes_everything_after("0");
-	closes_everything_after("300");
+	closes_everything_after("0", true);
+	closes_everything_after("300", true);
 }
 
 TEST(a_host_that_takes_our_descriptors_keeps_them)
