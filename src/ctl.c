@@ -143,11 +143,11 @@ static bool serve_end(struct ctl *c)
  * guard_lost once it has ended.
  */
 #define GUARD_MS 2000
-static void (*guard_lost)(void);
+static void (*_Atomic guard_lost)(void);
 
 void tide__ctl_guard(void (*on_lost)(void))
 {
-	guard_lost = on_lost;
+	atomic_store(&guard_lost, on_lost);
 }
 
 /* A key for the stop entry's data (see monitor_key() in monitor.c). */
@@ -165,7 +165,7 @@ static uint32_t listener_key(const struct ctl *c)
 static void *ctl_thread(void *arg)
 {
 	struct ctl *c = arg;
-	void (*lost_fn)(void) = c->weak ? guard_lost : NULL;
+	void (*lost_fn)(void) = c->weak ? atomic_load(&guard_lost) : NULL;
 
 	while (!atomic_load(&c->stop)) {
 		struct pollfd p = { .fd = c->epfd, .events = POLLIN };
