@@ -40,7 +40,10 @@ extern "C" {
  * neither started nor polled) watches a memory limit, an allocation whose
  * charge finds the working set over the high watermark runs the monitor's
  * reclaim loop before it returns (the allocation sensor, see
- * tide_monitor_new()); %TIDE_NORECLAIM keeps it out.
+ * tide_monitor_new()); %TIDE_NORECLAIM keeps it out.  So a caller that
+ * holds a lock a shrinker's scan waits for (a blocking lock, not a
+ * trylock) must pass %TIDE_NORECLAIM, or its own allocation deadlocks on
+ * it.
  *
  * Context: any thread.  May run shrinker callbacks (see above).  Not
  * async-signal-safe, with or without %TIDE_NORECLAIM: heap blocks come from
