@@ -163,8 +163,10 @@ static int resolve(const struct tide__preload_settings *s, char *msg,
  */
 #define GUARD_MS 2000
 #define MAX_RESTARTS 8
-static struct tide_monitor *lost[4 * MAX_RESTARTS]; /* reachable */
-static unsigned nlost, restarts; /* all of them; this process's */
+static struct tide_monitor *lost[MAX_RESTARTS]; /* reachable */
+static unsigned restarts; /* this process's */
+/* @mon is lost and was not replaced: the listener reports no monitor */
+static bool mon_dead;
 
 static void monitor_lost(struct tide_monitor *old);
 
@@ -215,15 +217,18 @@ static void monitor_lost(struct tide_monitor *old)
 	bool again;
 	int r;
 
+	/* nobody joins this thread: the monitor is never freed here */
+	pthread_detach(pthread_self());
 	pthread_mutex_lock(&mon_lock);
-	again = old == mon && mon_pid == self && restarts < MAX_RESTARTS &&
-		nlost < sizeof(lost) / sizeof(lost[0]);
-	if (again) {
-		lost[nlost++] = old;
-		restarts++;
-	}
+	again = old == mon && mon_pid == self && restarts < MAX_RESTARTS;
+	if (again)
+		lost[restarts++] = old;
+	else if (old == mon)
+		mon_dead = true;
 	pthread_mutex_unlock(&mon_lock);
 	if (!again) {
+		if (old == mon && control)
+			tide_ctl_set_monitor(NULL);
 		if (old == mon && verbose)
 			say("pid %d: the program closed the monitor's "
 			    "descriptors again; off",
@@ -235,10 +240,13 @@ static void monitor_lost(struct tide_monitor *old)
 	pthread_mutex_lock(&mon_lock);
 	if (!r)
 		mon = m;
+	else
+		mon_dead = true;
 	pthread_mutex_unlock(&mon_lock);
-	if (!r && control)
-		tide_ctl_set_monitor(
-			m); /* a listener still running reports it */
+	/* the listener reports it (one listening again meanwhile asks too,
+	 * control_again()) */
+	if (control)
+		tide_ctl_set_monitor(r ? NULL : m);
 	if (verbose && r)
 		say("pid %d: the program closed the monitor's descriptors; "
 		    "no new monitor (%s); off",
@@ -263,7 +271,7 @@ static int start_control(void)
 	struct tide_ctl_config cc = { .size = sizeof(cc) };
 
 	pthread_mutex_lock(&mon_lock);
-	cc.monitor = mon;
+	cc.monitor = mon_dead ? NULL : mon;
 	pthread_mutex_unlock(&mon_lock);
 	tide__ctl_guard(control_lost);
 	return tide__ctl_listen_weak(&cc);
@@ -287,6 +295,15 @@ static void *control_again(void *arg)
 	tide__os_poll(NULL, 0, GUARD_MS);
 	tide_ctl_close();
 	r = start_control();
+	/* a monitor replaced meanwhile could not reach the new listener */
+	if (!r) {
+		struct tide_monitor *m;
+
+		pthread_mutex_lock(&mon_lock);
+		m = mon_dead ? NULL : mon;
+		pthread_mutex_unlock(&mon_lock);
+		tide_ctl_set_monitor(m);
+	}
 	if (verbose && r)
 		say("pid %d: the program closed the control socket's "
 		    "descriptors; no control socket (%s)",
@@ -394,6 +411,7 @@ static void atfork_child(void)
 
 	pthread_mutex_unlock(&mon_lock); /* this thread took it */
 	restarts = ctl_restarts = 0;
+	mon_dead = false;
 	mon = NULL;
 	tide_monitor_free(inherited);
 	r = start_monitor();

@@ -162,6 +162,37 @@ static uint32_t listener_key(const struct ctl *c)
 	return (uint32_t)x | 0x80000000u;
 }
 
+/*
+ * Does @c's epoll number hold @c's own epoll (its keyed stop entry)?
+ * 1 yes, 0 no, -errno when /proc cannot tell.
+ */
+static int epoll_own(const struct ctl *c)
+{
+	return tide__os_epoll_holds(c->epfd, c->sfd, CTL_DATA(c, TAG_STOP));
+}
+
+/*
+ * The guard's check, as a guarded monitor's (still_own() in monitor.c):
+ * at most every GUARD_CHECK_MS and not before the first wait; in between,
+ * an event without @c's key marks it lost (tide__ctl_dispatch_locked()).
+ * When /proc cannot tell, it is taken to be its own.
+ */
+#define GUARD_CHECK_MS 100
+
+static bool guard_own(struct ctl *c)
+{
+	uint64_t now = tide__os_now_ns();
+
+	if (!c->guard_checked_ns ||
+	    now - c->guard_checked_ns < GUARD_CHECK_MS * 1000000ull) {
+		if (!c->guard_checked_ns)
+			c->guard_checked_ns = now;
+		return true;
+	}
+	c->guard_checked_ns = now;
+	return epoll_own(c) != 0;
+}
+
 static void *ctl_thread(void *arg)
 {
 	struct ctl *c = arg;
@@ -172,9 +203,7 @@ static void *ctl_thread(void *arg)
 		int r;
 		bool freed;
 
-		/* /proc cannot tell: taken to be its own */
-		if (lost_fn &&
-		    !tide__os_epoll_holds(c->epfd, c->sfd, c->stop_data))
+		if (lost_fn && !guard_own(c))
 			atomic_store(&c->lost, true);
 		if (atomic_load(&c->lost))
 			break;
@@ -281,10 +310,11 @@ static void atfork_parent(void)
  * POLLNVAL; and a number closed here may be the program's next file).  So
  * in the child it stays open as an epoll instance of its own with nothing
  * in it, which never becomes readable.  From then on the number is the
- * program's: the library keeps no record of it and never closes it (a
- * check of its kind could not tell it from an epoll the program put
- * there after closing it).  Without a descriptor to make it from
- * (EMFILE, ENOMEM) the number is closed, as before 0.2.9.
+ * program's: the library keeps no record of it and never closes it.  Only
+ * a number that holds the listener's own epoll (its keyed stop entry, in
+ * /proc) is parked: an epoll the program put there after closing ours is
+ * left alone (up to 0.2.9 it was replaced).  Without a descriptor to make
+ * the new one from (EMFILE, ENOMEM) the number is closed, as before 0.2.9.
  */
 static void park_epfd(struct ctl *c)
 {
@@ -293,8 +323,10 @@ static void park_epfd(struct ctl *c)
 	if (!(c->flags & TIDE_CTL_DISPATCH) || c->epfd < 0)
 		return;
 	tide__ctl_check_lost(c);
-	if (atomic_load(&c->lost))
-		return; /* the number may be the program's: only forgotten */
+	/* the number may be the program's (its own loop's epoll, say): only
+	 * forgotten; so when /proc cannot tell */
+	if (atomic_load(&c->lost) || epoll_own(c) != 1)
+		return;
 	fd = tide__os_epoll_create();
 	if (fd < 0)
 		return;
@@ -402,12 +434,13 @@ static int read_config(const struct tide_ctl_config *cfg,
 	return 0;
 }
 
-/* The low 32 bits of an entry's data are its tag (ctl_serve.c). */
-static int epoll_add(int epfd, int fd, uint64_t tag)
+/* @fd into @c's epoll set, tagged @tag (with @c's key: CTL_DATA()). */
+static int epoll_add(struct ctl *c, int fd, uint32_t tag)
 {
-	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = tag };
+	struct epoll_event ev = { .events = EPOLLIN,
+				  .data.u64 = CTL_DATA(c, tag) };
 
-	return tide__os_epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
+	return tide__os_epoll_ctl(c->epfd, EPOLL_CTL_ADD, fd, &ev);
 }
 
 /*
@@ -516,7 +549,7 @@ static int ctl_bind(struct ctl *c, const struct sockaddr_un *sa)
 	if (!r)
 		r = tide__os_listen(c->lfd, CTL_BACKLOG);
 	if (!r)
-		r = epoll_add(c->epfd, c->lfd, TAG_LISTEN);
+		r = epoll_add(c, c->lfd, TAG_LISTEN);
 	/* the file we bound: tide__ctl_relisten() removes only that one */
 	if (!r && !tide__os_lstat(c->path, &st)) {
 		c->ldev = st.st_dev;
@@ -614,9 +647,9 @@ static int ctl_open(struct ctl *c, const char *dir,
 		return c->epfd;
 	r = ctl_bind(c, &sa);
 	if (!r)
-		r = epoll_add(c->epfd, c->tfd, TAG_TIMER);
+		r = epoll_add(c, c->tfd, TAG_TIMER);
 	if (!r)
-		r = epoll_add(c->epfd, c->sfd, c->stop_data);
+		r = epoll_add(c, c->sfd, TAG_STOP);
 	return r;
 }
 
@@ -726,7 +759,7 @@ static int listen_as(const struct tide_ctl_config *cfg, bool weak)
 	c->timeout_ms = conf.timeout_ms ? conf.timeout_ms : CTL_DEF_TIMEOUT_MS;
 	c->monitor = conf.monitor;
 	c->weak = weak;
-	c->stop_data = (uint64_t)listener_key(c) << 32 | TAG_STOP;
+	c->key = listener_key(c);
 	r = ctl_open(c, dir, &sa);
 	if (!r && !(c->flags & TIDE_CTL_DISPATCH))
 		r = start_thread(c);

@@ -36,6 +36,10 @@
 /* epoll data tags below the connection slots */
 enum { TAG_LISTEN, TAG_TIMER, TAG_STOP, TAG_CONN };
 
+struct ctl;
+/* The epoll data of @c's entry @tag: @c's key above the tag. */
+#define CTL_DATA(c, tag) ((uint64_t)(c)->key << 32 | (uint32_t)(tag))
+
 struct conn {
 	int fd;
 	pid_t peer_pid; /* SO_PEERCRED: the client's process */
@@ -81,9 +85,10 @@ struct ctl {
 	 * closed or used again (ctl_life.c) */
 	atomic_bool lost;
 	atomic_bool ended; /* its thread returned (or is about to) */
-	/* the stop eventfd's epoll data: TAG_STOP and, above it, a key of
-	 * this listener's (tide__ctl_guard()) */
-	uint64_t stop_data;
+	/* the high half of every epoll entry's data (the low half is the
+	 * tag): an event without it is not from this listener's epoll */
+	uint32_t key;
+	uint64_t guard_checked_ns; /* ctl_thread()'s last check in /proc */
 	pthread_t thread;
 	char *path; /* the socket's path */
 	struct conn *conns[CTL_MAX_CONN];

@@ -92,8 +92,11 @@ void tide__ctl_check_lost(struct ctl *c)
 		{ c->lfd, TIDE__FD_SOCKET }, /* -1 once yielded */
 	};
 
+	/* the epoll also by its keyed stop entry (not another epoll) */
 	if (!atomic_load(&c->lost) &&
-	    !tide__os_fds_are(fds, sizeof(fds) / sizeof(fds[0])))
+	    (!tide__os_fds_are(fds, sizeof(fds) / sizeof(fds[0])) ||
+	     (c->epfd >= 0 && c->sfd >= 0 &&
+	      !tide__os_epoll_holds(c->epfd, c->sfd, CTL_DATA(c, TAG_STOP)))))
 		atomic_store(&c->lost, true);
 }
 

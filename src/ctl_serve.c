@@ -144,7 +144,7 @@ static bool conn_event(struct ctl *c, unsigned slot)
 {
 	struct conn *k = c->conns[slot];
 	struct epoll_event ev = { .events = EPOLLOUT,
-				  .data.u64 = TAG_CONN + slot };
+				  .data.u64 = CTL_DATA(c, TAG_CONN + slot) };
 
 	if (!k->writing) {
 		bool ours = true;
@@ -200,7 +200,8 @@ static bool peer_allowed(struct ctl *c, int fd, pid_t *ret_pid)
  */
 static void pause_listener(struct ctl *c, uint64_t until, bool full)
 {
-	struct epoll_event off = { .events = 0, .data.u64 = TAG_LISTEN };
+	struct epoll_event off = { .events = 0,
+				   .data.u64 = CTL_DATA(c, TAG_LISTEN) };
 
 	tide__os_epoll_ctl(c->epfd, EPOLL_CTL_MOD, c->lfd, &off);
 	c->paused_until = until;
@@ -266,7 +267,7 @@ static void accept_some(struct ctl *c)
 		k->peer_pid = peer;
 		k->born = now;
 		k->deadline = now + (uint64_t)c->timeout_ms * 1000000u;
-		ev.data.u64 = TAG_CONN + slot;
+		ev.data.u64 = CTL_DATA(c, TAG_CONN + slot);
 		if (tide__os_epoll_ctl(c->epfd, EPOLL_CTL_ADD, fd, &ev)) {
 			tide__os_close(fd);
 			tide__os_free(k);
@@ -327,6 +328,15 @@ void tide__ctl_dispatch_locked(struct ctl *c)
 	for (int i = 0; i < n; i++) {
 		uint32_t tag = (uint32_t)evs[i].data.u64;
 
+		/*
+		 * Not an entry of this listener's: the program closed the
+		 * epoll behind the library's back and its own is on the
+		 * number now (its data 0 would read as TAG_LISTEN).  Lost.
+		 */
+		if (evs[i].data.u64 >> 32 != c->key) {
+			atomic_store(&c->lost, true);
+			return;
+		}
 		if (tag == TAG_LISTEN)
 			accept_some(c);
 		else if (tag >= TAG_CONN && tag - TAG_CONN < CTL_MAX_CONN &&
@@ -341,7 +351,7 @@ void tide__ctl_dispatch_locked(struct ctl *c)
 	    (c->paused_until <= tide__os_now_ns() ||
 	     (c->paused_full && has_free_slot(c)))) {
 		struct epoll_event on = { .events = EPOLLIN,
-					  .data.u64 = TAG_LISTEN };
+					  .data.u64 = CTL_DATA(c, TAG_LISTEN) };
 
 		tide__os_epoll_ctl(c->epfd, EPOLL_CTL_MOD, c->lfd, &on);
 		c->paused_until = 0;

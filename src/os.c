@@ -653,15 +653,26 @@ int tide__os_epoll_holds(int epfd, int tfd, uint64_t data)
 			return 0;
 		return -err;
 	}
-	/* line by line; a line longer than the buffer is no entry of ours */
-	for (;;) {
+	/*
+	 * Line by line; a line longer than the buffer is no entry of ours.
+	 * A program closing every descriptor meanwhile may close this one
+	 * and reopen the number: after EBADF, or a first line that is not
+	 * fdinfo's, the number is left alone (a leak beats closing the
+	 * program's file) and the answer is "cannot tell".
+	 */
+	for (bool first = true;;) {
 		ssize_t n = read(fd, buf + used, sizeof(buf) - 1 - used);
 		char *line = buf, *nl;
 
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0 && errno == EBADF)
+			return -EBADF;
 		if (n <= 0)
 			break;
+		if (first && (n < 4 || memcmp(buf, "pos:", 4)))
+			return -EBADF;
+		first = false;
 		used += (size_t)n;
 		buf[used] = '\0';
 		while ((nl = strchr(line, '\n'))) {

@@ -648,8 +648,8 @@ static void take_fds(const char *how, bool control)
 	CHECK_EQ(rmdir(dir), 0);
 }
 
-/* "info" asked on @path: the answer, until "end" or EOF. */
-static void ask_info(const char *path, char *out, size_t size)
+/* @req asked on @path: the answer, until "end" or EOF. */
+static void ask_sock(const char *path, const char *req, char *out, size_t size)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -661,7 +661,7 @@ static void ask_info(const char *path, char *out, size_t size)
 	memcpy(sa.sun_path, path, strlen(path) + 1);
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)))
 		FAIL("connect %s: %s", path, strerror(errno));
-	CHECK(write(fd, "info\n", 5) == 5);
+	CHECK(write(fd, req, strlen(req)) == (ssize_t)strlen(req));
 	while (n + 1 < size && (r = read(fd, out + n, size - 1 - n)) > 0) {
 		n += (size_t)r;
 		out[n] = 0;
@@ -725,7 +725,7 @@ static void closes_everything_after(const char *ms, bool control)
 	if (control) {
 		snprintf(line, sizeof(line), "%s/tide/%d.sock", dir,
 			 (int)p.pid);
-		ask_info(line, out, sizeof(out));
+		ask_sock(line, "info\n", out, sizeof(out));
 		snprintf(want, sizeof(want), "ok\npid=%d\n", (int)p.pid);
 		if (strncmp(out, want, strlen(want)))
 			FAIL("the new socket answered \"%s\"", out);
@@ -741,6 +741,19 @@ static void closes_everything_after(const char *ms, bool control)
 			ms, control, before, after);
 		CHECK_CMP(before, >, 250 * 1024);
 		CHECK_CMP(after * 10, <=, before * 4);
+	}
+	if (control && !sanitized()) {
+		/* the listener reports the new monitor, which ran the
+		 * loops, not the lost one */
+		unsigned long long loops = 0;
+		const char *l;
+
+		snprintf(line, sizeof(line), "%s/tide/%d.sock", dir,
+			 (int)p.pid);
+		ask_sock(line, "monitor\n", out, sizeof(out));
+		l = strstr(out, "\nloops=");
+		CHECK(l && sscanf(l, "\nloops=%llu", &loops) == 1);
+		CHECK_UEQ(loops >= 1, 1);
 	}
 	close(p.in);
 	read_all(p.out, line, sizeof(line));

@@ -313,8 +313,10 @@ TIDE_API int tide_monitor_fd(const struct tide_monitor *m);
  * NULL, -ECHILD in a process that inherited the monitor across fork() (the
  * child's copy of the descriptor is an empty epoll of its own that never
  * becomes readable, and the child's to close: take it out of the loop,
- * close it, free the copy and create a monitor of the child's own), or
- * -errno from epoll_wait().
+ * close it, free the copy and create a monitor of the child's own),
+ * -EBADF once the monitor is lost (the program closed its descriptor, or
+ * put another epoll on the number, behind the library's back: from then
+ * on no call touches the number again), or -errno from epoll_wait().
  */
 TIDE_API int tide_monitor_dispatch(struct tide_monitor *m);
 

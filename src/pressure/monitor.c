@@ -60,9 +60,10 @@ void tide__mon_close_fd(int *fd)
 }
 
 int tide__mon_ep_add(struct tide_monitor *m, int fd, uint32_t events,
-		     uint64_t tag)
+		     uint32_t tag)
 {
-	struct epoll_event ev = { .events = events, .data.u64 = tag };
+	struct epoll_event ev = { .events = events,
+				  .data.u64 = (uint64_t)m->key << 32 | tag };
 
 	return tide__os_epoll_ctl(m->epfd, EPOLL_CTL_ADD, fd, &ev);
 }
@@ -224,6 +225,16 @@ static bool handle(struct tide_monitor *m, const struct epoll_event *evs, int n)
 
 	for (int k = 0; k < n; k++) {
 		uint32_t tag = (uint32_t)evs[k].data.u64;
+
+		/*
+		 * Not an entry of this monitor's: the program closed the
+		 * epoll behind the library's back and its own epoll is on
+		 * the number now.  Lost: nothing here is ours to read.
+		 */
+		if (evs[k].data.u64 >> 32 != m->key) {
+			atomic_store(&m->lost, true);
+			return true;
+		}
 
 		switch (tag) {
 		case TAG_STOP:
@@ -396,6 +407,9 @@ int tide_monitor_dispatch(struct tide_monitor *m)
 		return -EINVAL;
 	if (tide__mon_forked_exact(m))
 		return -ECHILD;
+	/* its number may be the program's now: never waited on again */
+	if (atomic_load(&m->lost))
+		return -EBADF;
 	if (atomic_load(&m->started))
 		return -EBUSY;
 	mark_polled(m);
@@ -426,14 +440,37 @@ void tide__monitor_guard(struct tide_monitor *m, unsigned every_ms,
 	m->on_lost = on_lost;
 }
 
-/*
- * A guarded monitor's epoll number still holds its own epoll: the one
- * with the stop entry and this monitor's key.  When /proc cannot tell
- * (out of descriptors, no /proc), it is taken to be.
- */
-static bool still_own(const struct tide_monitor *m)
+int tide__mon_epoll_own(const struct tide_monitor *m)
 {
-	return tide__os_epoll_holds(m->epfd, m->stopfd, m->stop_data) != 0;
+	return tide__os_epoll_holds(m->epfd, m->stopfd,
+				    (uint64_t)m->key << 32 | TAG_STOP);
+}
+
+/*
+ * A guarded monitor's epoll number still holds its own epoll (the one
+ * with its keyed stop entry), checked at most every GUARD_CHECK_MS: near
+ * a watermark the thread wakes every few milliseconds, and a check costs
+ * tens of microseconds.  Not before the first wait either: the thread
+ * starts as the process does, when a daemon closes its descriptors, and
+ * the check opens one of its own (tide__os_epoll_holds()).  In between,
+ * an event from an epoll the program put on the number has no key
+ * (handle()).  When /proc cannot tell (out of descriptors, no /proc), it
+ * is taken to be.
+ */
+#define GUARD_CHECK_MS 100
+
+static bool still_own(struct tide_monitor *m)
+{
+	uint64_t now = tide__os_now_ns();
+
+	if (!m->guard_checked_ns ||
+	    now - m->guard_checked_ns < GUARD_CHECK_MS * 1000000ull) {
+		if (!m->guard_checked_ns)
+			m->guard_checked_ns = now;
+		return true;
+	}
+	m->guard_checked_ns = now;
+	return tide__mon_epoll_own(m) != 0;
 }
 
 static void *monitor_thread(void *arg)
@@ -765,7 +802,7 @@ int tide_monitor_new(struct tide_monitor **ret,
 	atomic_store_explicit(&tide__mon_self, (int)m->pid,
 			      memory_order_relaxed);
 	m->epfd = m->stopfd = m->pollfd = m->quietfd = m->simfd = -1;
-	m->stop_data = (uint64_t)monitor_key(m) << 32 | TAG_STOP;
+	m->key = monitor_key(m);
 	for (size_t i = 0; i < NSRC; i++)
 		for (int j = 0; j < TIDE__SRC_FDS; j++)
 			m->src[i].fd[j] = -1;
@@ -793,7 +830,7 @@ int tide_monitor_new(struct tide_monitor **ret,
 	}
 	if (r)
 		goto out_free;
-	r = tide__mon_ep_add(m, m->stopfd, EPOLLIN, m->stop_data);
+	r = tide__mon_ep_add(m, m->stopfd, EPOLLIN, TAG_STOP);
 	if (!r)
 		r = tide__mon_ep_add(m, m->pollfd, EPOLLIN, TAG_POLL);
 	if (!r)
@@ -838,18 +875,25 @@ out_free:
  * A program that closed them behind the library's back (a
  * close_range(2), as daemons do) may have its own files on the numbers
  * now, and the thread, asleep in an epoll_wait() on the closed epoll,
- * never noticed.  Then @m is lost.
+ * never noticed.  Then @m is lost.  The epoll is told from one the
+ * program put on its number by its keyed stop entry; the other numbers
+ * only by their kinds.
  */
 void tide__mon_check_lost(struct tide_monitor *m)
 {
+	/* a parked number is the program's (park_epfd()) */
 	const struct tide__os_fd fds[] = {
-		{ m->epfd, TIDE__FD_EPOLL },	{ m->stopfd, TIDE__FD_EVENT },
-		{ m->simfd, TIDE__FD_EVENT },	{ m->pollfd, TIDE__FD_TIMER },
+		{ m->epfd_parked ? -1 : m->epfd, TIDE__FD_EPOLL },
+		{ m->stopfd, TIDE__FD_EVENT },
+		{ m->simfd, TIDE__FD_EVENT },
+		{ m->pollfd, TIDE__FD_TIMER },
 		{ m->quietfd, TIDE__FD_TIMER },
 	};
 
 	if (!atomic_load(&m->lost) &&
-	    !tide__os_fds_are(fds, sizeof(fds) / sizeof(fds[0])))
+	    (!tide__os_fds_are(fds, sizeof(fds) / sizeof(fds[0])) ||
+	     (m->epfd >= 0 && m->stopfd >= 0 && !m->epfd_parked &&
+	      !tide__mon_epoll_own(m))))
 		atomic_store(&m->lost, true);
 }
 
@@ -949,7 +993,7 @@ int tide_monitor_limit(struct tide_monitor *m, struct tide_monitor_limit *ret)
 	}
 	/* the limiting group's working set, read now */
 	if (s && s->bit != TIDE_SOURCE_BUDGET &&
-	    s->ops->read(s, &l.working_set))
+	    (atomic_load(&m->lost) || s->ops->read(s, &l.working_set)))
 		l.working_set = s->st.value;
 	tide__mon_unlock(m);
 	*ret = l;

@@ -67,13 +67,15 @@ struct tide_monitor {
 	 * empty epoll of the child's own: the program's, never closed here
 	 * (tide__mon_park_epfd()) */
 	bool epfd_parked;
-	/* the stop eventfd's epoll data: TAG_STOP and, above it, a key of
-	 * this monitor's (tide__monitor_guard()) */
-	uint64_t stop_data;
+	/* the high half of every epoll entry's data (the low half is the
+	 * tag): an event without it is not from this monitor's epoll */
+	uint32_t key;
 	/* tide__monitor_guard(): the thread's longest wait, 0 for none,
-	 * and what it calls once it finds itself lost */
+	 * what it calls once it finds itself lost, and when it last
+	 * checked its epoll in /proc */
 	unsigned guard_ms;
 	void (*on_lost)(struct tide_monitor *m);
+	uint64_t guard_checked_ns;
 	pthread_t thread;
 
 	/* st, src[].st, src[].high/low; and src[] itself: its descriptors
@@ -169,9 +171,12 @@ void tide__mon_stat_add(struct tide_monitor *m, struct tide__src *s,
 /* monitor.c: close *@fd if open, then -1 */
 void tide__mon_close_fd(int *fd);
 /* monitor.c: add @fd to @m's epoll set for @events, tagged @tag (the
- * low 32 bits of the entry's data are the tag) */
+ * entry's data: @m->key, then @tag in the low 32 bits) */
 int tide__mon_ep_add(struct tide_monitor *m, int fd, uint32_t events,
-		     uint64_t tag);
+		     uint32_t tag);
+/* monitor.c: does @m's epoll number hold @m's own epoll (its stop entry
+ * with its key)?  1 yes, 0 no, -errno when /proc cannot tell */
+int tide__mon_epoll_own(const struct tide_monitor *m);
 /*
  * monitor.c: does the program's loop own @m's reclaim (polled or
  * dispatched by it, not started)?

@@ -91,21 +91,20 @@ static void mons_fork_parent(void)
  * -ECHILD woke for every one (a level-triggered loop spun until the
  * parent's dispatch).  In the child the number stays open as an empty
  * epoll of the child's own, which never becomes readable, and from then
- * on it is the program's: the library never closes it.  A lost monitor's
- * number, or one whose kinds changed (the program closed them behind the
- * library's back), may be the program's already: only forgotten, as
- * before.  Without a descriptor to make it from (EMFILE, ENOMEM) the
- * number stays the parent's epoll, as before 0.2.10.
+ * on it is the program's: the library never closes it.  Only a number
+ * that holds the monitor's own epoll (its keyed stop entry, checked in
+ * /proc) is parked: a lost monitor's, or one the program closed and
+ * reused (for its own loop's epoll, say), is left as it is.  When /proc
+ * cannot tell, or there is no descriptor to make the new one from
+ * (EMFILE, ENOMEM), the number stays the parent's epoll, as before 0.2.10.
  */
 static void park_epfd(struct tide_monitor *m)
 {
 	int fd;
 
 	if (m->epfd < 0 || m->epfd_parked || atomic_load(&m->started) ||
-	    !atomic_load(&m->dispatched))
-		return;
-	tide__mon_check_lost(m);
-	if (atomic_load(&m->lost))
+	    !atomic_load(&m->dispatched) || atomic_load(&m->lost) ||
+	    tide__mon_epoll_own(m) != 1)
 		return;
 	fd = tide__os_epoll_create();
 	if (fd < 0)
