@@ -506,6 +506,20 @@ bool tide__kv_watching(void);
 struct tide_monitor;
 void tide__sensor_watch(struct tide_monitor *m, uint64_t value, uint64_t low);
 
+/*
+ * Backpressure while a loop owns the armed monitor's reclaim (its sensor
+ * runs no shrinker in allocations, pressure/reclaim.c): the monitor says
+ * whether its last reading was over the high watermark (@over), and while
+ * it was, each hand-over of a thread that may reclaim and is not a loop's
+ * (one that dispatched a monitor or asked for its descriptor) waits for
+ * the loop's next dispatch, up to 20 ms.  Nothing is run on that thread:
+ * it only gives the loop time, as thread mode's reclaim in the allocation
+ * slows the allocating threads down.  tide__sensor_loop_ran(): a dispatch
+ * ended on this thread (or it asked for the descriptor: @ran false).
+ */
+void tide__sensor_behind(struct tide_monitor *m, bool over);
+void tide__sensor_loop_ran(bool ran);
+
 #ifdef TIDE_TEST_HOOKS
 /*
  * Test builds: the sensor's shared count (what the threads handed over
@@ -518,6 +532,8 @@ void tide__sensor_watch(struct tide_monitor *m, uint64_t value, uint64_t low);
 size_t tide__sensor_charged(void);
 extern void (*tide__sensor_write_hook)(const char *what);
 int tide__sensor_writers_waiting(void);
+/* Test builds: hand-overs that waited for a loop (tide__sensor_behind()). */
+unsigned long tide__sensor_throttled(void);
 #endif
 
 /*

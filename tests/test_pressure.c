@@ -2822,6 +2822,62 @@ TEST(a_dispatched_monitors_sensor_leaves_reclaim_to_the_loop)
 	remove_tmpdir();
 }
 
+static void *alloc_16_mib_noreclaim(void *arg)
+{
+	(void)arg;
+	return tide_kvmalloc(16 * MiB, TIDE_NORECLAIM);
+}
+
+/*
+ * Over high, a loop-owned monitor's sensor runs no shrinker, so nothing
+ * slowed the other threads down: a trial's GLib service whose 6 workers
+ * allocated was OOM-killed in 8 of 17 runs (docs/integrations.md).  Now
+ * a hand-over of a thread that is not the loop's waits for the loop's
+ * next dispatch (at most 20 ms), without running anything: counted here.
+ * Not the loop's thread (it asked for the descriptor), not a
+ * TIDE_NORECLAIM allocation, and no more once the loop's check found the
+ * working set under high.
+ */
+TEST(a_loop_owned_monitor_slows_other_allocating_threads_down)
+{
+	struct loop_cache c = { .owner = pthread_self() };
+	struct tide_monitor *m = NULL;
+	struct tide_shrinker *s = loop_monitor(&m, "loop", &loop_ops, &c, NULL);
+	struct pollfd pfd;
+	unsigned long t0;
+	void *p[6];
+	pthread_t t;
+
+	write_file(tmp_path("memory.current"), "%llu\n",
+		   (unsigned long long)(90 * MiB));
+	t0 = tide__sensor_throttled();
+	p[0] = alloc_16_mib(&c); /* the loop's thread: measures, over high */
+	p[1] = alloc_16_mib(&c);
+	CHECK_UEQ(tide__sensor_throttled(), t0);
+	CHECK_EQ(pthread_create(&t, NULL, alloc_16_mib, &c), 0);
+	CHECK_EQ(pthread_join(t, &p[2]), 0);
+	CHECK_UEQ(tide__sensor_throttled(), t0 + 1);
+	CHECK_EQ(pthread_create(&t, NULL, alloc_16_mib_noreclaim, NULL), 0);
+	CHECK_EQ(pthread_join(t, &p[3]), 0);
+	CHECK_UEQ(tide__sensor_throttled(), t0 + 1);
+	CHECK_EQ(c.calls, 0);
+	/* the loop runs and finds the working set under high */
+	write_file(tmp_path("memory.current"), "%llu\n",
+		   (unsigned long long)(10 * MiB));
+	pfd = (struct pollfd){ .fd = tide_monitor_fd(m), .events = POLLIN };
+	CHECK_EQ(poll(&pfd, 1, 200), 1);
+	CHECK_EQ(tide_monitor_dispatch(m), 0);
+	CHECK_EQ(pthread_create(&t, NULL, alloc_16_mib, &c), 0);
+	CHECK_EQ(pthread_join(t, &p[4]), 0);
+	CHECK_UEQ(tide__sensor_throttled(), t0 + 1);
+	p[5] = NULL;
+	for (int i = 0; i < 6; i++)
+		tide_kvfree(p[i]);
+	tide_shrinker_free(s);
+	tide_monitor_free(m);
+	remove_tmpdir();
+}
+
 /*
  * A loop-owned monitor whose descriptors the program closed (close_range)
  * is lost at the dispatch that finds its epoll gone: the sensor's wake-up
@@ -4232,6 +4288,7 @@ RUN_TESTS(
 	T(monitor_made_by_a_shrinker_a_charge_runs_is_not_armed),
 	T(sensor_reclaim_honours_the_allocations_noio),
 	T(a_dispatched_monitors_sensor_leaves_reclaim_to_the_loop),
+	T(a_loop_owned_monitor_slows_other_allocating_threads_down),
 	T(a_charge_inside_a_dispatch_still_wakes_the_loop),
 	T(a_lost_loop_monitors_sensor_arms_no_timer_of_the_programs),
 	T(a_loop_that_freed_nothing_holds_the_next_back),

@@ -256,6 +256,76 @@ TEST(move_seen_in_a_proc_self_cgroup_over_4_kib)
 	tree_done();
 }
 
+/* ---- a limit changed in place --------------------------------------------- */
+
+static struct tide_monitor_limit limit_of(struct tide_monitor *m)
+{
+	struct tide_monitor_limit l;
+
+	CHECK_EQ(tide_monitor_limit(m, &l), 0);
+	return l;
+}
+
+/* Tick until the monitor's limit reads @want (at most @ms); the ms taken. */
+static uint64_t wait_limit(struct tide_monitor *m, uint64_t want, int ms)
+{
+	uint64_t t0 = now_ms();
+
+	while (limit_of(m).limit != want && now_ms() - t0 < (uint64_t)ms)
+		th_tick(m, 100);
+	return now_ms() - t0;
+}
+
+/*
+ * The own group's memory.max lowered in place (systemctl set-property,
+ * docker update -m): the monitor reads the new limit within the limit
+ * check's 2 s and its default watermarks follow (3/4 and 5/8 of it), as
+ * they do when raised again.  Up to 0.2.9 it kept the limit it found at
+ * creation: a trial's process was OOM-killed under a limit lowered from
+ * 1 GiB to 200 MiB, its monitor still waiting for 768 MiB.
+ */
+TEST(a_limit_changed_in_place_moves_the_watermarks)
+{
+	struct tide_monitor_config cfg;
+	struct tide_monitor_limit l;
+	struct tide_monitor *m = NULL;
+	uint64_t took;
+
+	v2_tree(0);
+	put("unified/a/memory.high", "max\n");
+	put("unified/a/memory.max", "%llu\n", (unsigned long long)(1024 * MiB));
+	put("unified/a/memory.events", "low 0\nhigh 0\nmax 0\noom 0\n");
+	budget_config(&cfg);
+	cfg.sources = TIDE_SOURCE_CGROUP2 | TIDE_SOURCE_NONE;
+	cfg.high_watermark = 0;
+	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	CHECK_EQ(tide_monitor_source(m), TIDE_SOURCE_CGROUP2);
+	l = limit_of(m);
+	CHECK_UEQ(l.limit, 1024 * MiB);
+	CHECK_UEQ(l.high, 768 * MiB);
+	CHECK_UEQ(l.low, 640 * MiB);
+	CHECK_STR(l.file, "memory.max");
+
+	put("unified/a/memory.max", "%llu\n", (unsigned long long)(200 * MiB));
+	took = wait_limit(m, 200 * MiB, 5000);
+	th_note("200 MiB seen after %llu ms", (unsigned long long)took);
+	l = limit_of(m);
+	CHECK_UEQ(l.limit, 200 * MiB);
+	CHECK_UEQ(l.high, 150 * MiB);
+	CHECK_UEQ(l.low, 125 * MiB);
+	CHECK_EQ(tide_monitor_source(m), TIDE_SOURCE_CGROUP2);
+	/* memory.high below memory.max: the limit becomes memory.high */
+	put("unified/a/memory.high", "%llu\n", (unsigned long long)(100 * MiB));
+	CHECK_CMP(wait_limit(m, 100 * MiB, 5000), <, 5000);
+	CHECK_STR(limit_of(m).file, "memory.high");
+	put("unified/a/memory.high", "max\n");
+	put("unified/a/memory.max", "max\n");
+	CHECK_CMP(wait_limit(m, 0, 5000), <, 5000);
+	CHECK_EQ(tide_monitor_source(m), TIDE_SOURCE_NONE);
+	tide_monitor_free(m);
+	tree_done();
+}
+
 /* ---- the sensor passes on when a move leaves its monitor without a limit */
 
 static struct tide_monitor_stats mon_stats(struct tide_monitor *m)
@@ -1116,6 +1186,7 @@ TEST(a_hold_that_cannot_move_the_v1_threshold_leaves_it_at_high)
 
 RUN_TESTS(T(budget_in_cgroup_mode_follows_a_move),
 	  T(move_seen_in_a_proc_self_cgroup_over_4_kib),
+	  T(a_limit_changed_in_place_moves_the_watermarks),
 	  T(psi_cgroup_follows_a_move),
 	  T(set_watermarks_re_registers_the_v1_threshold_or_changes_nothing),
 	  T(sensor_passes_on_when_a_move_leaves_its_monitor_without_a_limit),

@@ -300,10 +300,14 @@ TIDE_API int tide_monitor_fd(const struct tide_monitor *m);
  * freed nothing is in force) it makes the descriptor readable, once until
  * the next dispatch, which runs the loop.  So every shrinker call the
  * monitor makes happens inside tide_monitor_dispatch(), between two
- * callbacks of the loop.  While the loop is busy, no allocation is
- * stopped: one callback (or another thread) that allocates past the limit
- * meanwhile is not held up.  Another monitor of the process that holds
- * the sensor (one made earlier) still reclaims in its allocations.
+ * callbacks of the loop.  While the last reading was over high, an
+ * allocation the sensor counts on another thread (not one that
+ * dispatched or asked for the descriptor, and without %TIDE_NORECLAIM)
+ * waits for the loop's next dispatch to end, at most 20 ms, running
+ * nothing itself: the loop's reclaim is not outrun by worker threads.
+ * The loop's own callbacks are not held up.  Another monitor of the
+ * process that holds the sensor (one made earlier) still reclaims in its
+ * allocations.
  *
  * Context: the caller's event loop thread; runs reclaim; not while the
  * monitor's own thread runs.  From a shrinker callback (a reclaim already

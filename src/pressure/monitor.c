@@ -199,6 +199,7 @@ static void mark_polled(struct tide_monitor *m)
 {
 	if (!atomic_load_explicit(&m->dispatched, memory_order_relaxed))
 		atomic_store(&m->dispatched, true);
+	tide__sensor_loop_ran(false); /* this thread is the loop's */
 }
 
 bool tide__mon_loop_owned(const struct tide_monitor *m)
@@ -414,6 +415,7 @@ int tide_monitor_dispatch(struct tide_monitor *m)
 		return -EBUSY;
 	mark_polled(m);
 	dispatch_once(m, 0, &err);
+	tide__sensor_loop_ran(true); /* threads that waited for it go on */
 	return err;
 }
 

@@ -41,6 +41,8 @@ struct tide_monitor {
 	 * descriptors): tried again at @move_retry_ns */
 	bool move_pending;
 	uint64_t move_retry_ns;
+	/* the limit is read again from then on (move.c) */
+	uint64_t limit_check_ns;
 	unsigned rate_ms, quiet_ms;
 
 	/* state (monitor thread) */

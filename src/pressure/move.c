@@ -11,10 +11,19 @@
  * a length, read through in small pieces: the file has no size limit
  * (one line per v1 hierarchy, named ones included), and a hash keeps no
  * copy nor heap buffer per poll.
+ *
+ * The limit may change in place too (systemctl set-property MemoryMax=,
+ * docker update -m, a resize of a Kubernetes pod): every
+ * LIMIT_CHECK_MS the discovery runs again, and a different effective
+ * limit (value, file or group) re-opens the same sources as a move, whose
+ * watermarks then follow the new limit.  Up to 0.2.9 the monitor kept the
+ * limit it found at creation: lowered from 1 GiB to 200 MiB, a process
+ * was OOM-killed with its monitor still waiting for 768 MiB.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdatomic.h>
+#include <string.h>
 
 #include "internal.h"
 #include "pressure/cgroup.h"
@@ -41,6 +50,9 @@ static unsigned following(const struct tide_monitor_config *cfg)
 	return f;
 }
 
+/* Policy: how often the limit is read again (a discovery: a few files). */
+#define LIMIT_CHECK_MS 2000
+
 static int read_self(struct tide_monitor *m, uint64_t *hash, uint64_t *len)
 {
 	return tide__file_digest(m->paths.proc_cgroup ? m->paths.proc_cgroup :
@@ -61,6 +73,8 @@ int tide__mon_move_setup(struct tide_monitor *m)
 	if (tide__os_exhausted(r))
 		return r;
 	m->move_check = !r;
+	m->limit_check_ns =
+		tide__os_now_ns() + (uint64_t)LIMIT_CHECK_MS * 1000000u;
 	return 0;
 }
 
@@ -74,13 +88,17 @@ int tide__mon_move_setup(struct tide_monitor *m)
  * changed (suspend), or after (arm, pass: another monitor holds the
  * sensor, nothing is lost).
  */
-static int rediscover(struct tide_monitor *m)
+static int rediscover(struct tide_monitor *m, struct tide__cg_limit *found)
 {
 	struct tide__cg_limit cg;
 	unsigned mask = atomic_load(&m->mask);
 	struct tide__src *lw;
-	int r = tide__cg_discover(&m->paths, &cg), err = 0;
+	int r = 0, err = 0;
 
+	if (found)
+		cg = *found; /* ours now */
+	else
+		r = tide__cg_discover(&m->paths, &cg);
 	if (r)
 		return tide__os_exhausted(r) ? r : 0;
 	/* not armed while its sources change (a charge reads them without
@@ -128,33 +146,59 @@ static int rediscover(struct tide_monitor *m)
 	return atomic_load(&m->stopping) ? -ECANCELED : err;
 }
 
+static bool same_str(const char *a, const char *b)
+{
+	return a == b || (a && b && !strcmp(a, b));
+}
+
+/* The effective limit as discovery finds it now, if it changed. */
+static bool limit_changed(struct tide_monitor *m, struct tide__cg_limit *cg)
+{
+	if (tide__cg_discover(&m->paths, cg))
+		return false;
+	if (cg->limit != m->cg.limit || cg->version != m->cg.version ||
+	    !same_str(cg->file, m->cg.file) || !same_str(cg->dir, m->cg.dir))
+		return true;
+	tide__cg_release(cg);
+	return false;
+}
+
 /*
- * Has the process moved to another cgroup?  Then re-open the sources that
- * follow there.  When that ran out of memory or descriptors, it is tried
- * again once a second (whether or not the process moved again meanwhile)
- * until every one that applies is open.
+ * Has the process moved to another cgroup, or has its limit changed
+ * (checked every LIMIT_CHECK_MS)?  Then re-open the sources that follow
+ * there.  When that ran out of memory or descriptors, it is tried again
+ * once a second (whether or not the process moved again meanwhile) until
+ * every one that applies is open.
  */
 bool tide__mon_check_moved(struct tide_monitor *m)
 {
+	struct tide__cg_limit cg, *found = NULL;
 	uint64_t now, hash, len;
 	int r;
 
 	if (!m->move_check)
 		return false;
-	now = m->move_pending ? tide__os_now_ns() : 0;
+	now = tide__os_now_ns();
 	if (m->move_pending && now < m->move_retry_ns)
 		return false;
-	if (read_self(m, &hash, &len) ||
-	    (!m->move_pending && hash == m->cg_hash && len == m->cg_len))
+	if (read_self(m, &hash, &len))
 		return false;
+	if (!m->move_pending && hash == m->cg_hash && len == m->cg_len) {
+		if (now < m->limit_check_ns)
+			return false;
+		m->limit_check_ns = now + (uint64_t)LIMIT_CHECK_MS * 1000000u;
+		if (!limit_changed(m, &cg))
+			return false;
+		found = &cg;
+	}
 	m->cg_hash = hash;
 	m->cg_len = len;
-	r = rediscover(m);
+	r = rediscover(m, found);
 	if (r == -ECANCELED)
 		return true;
 	m->move_pending = r != 0;
 	if (m->move_pending)
-		m->move_retry_ns = (now ? now : tide__os_now_ns()) +
-				   (uint64_t)TIDE__MOVE_CHECK_MS * 1000000u;
+		m->move_retry_ns =
+			now + (uint64_t)TIDE__MOVE_CHECK_MS * 1000000u;
 	return false;
 }

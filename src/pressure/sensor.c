@@ -85,9 +85,25 @@ static _Thread_local size_t held = UNKEYED;
 static pthread_key_t exit_key;
 static atomic_bool exit_key_made;
 
+/*
+ * Backpressure for a loop-owned monitor (internal.h): over high, set by
+ * its readings; the loop's dispatches, counted; this thread is a loop's.
+ */
+static atomic_bool behind;
+static atomic_uint loop_runs;
+static _Thread_local bool loop_thread;
+#define THROTTLE_MS 20
+
 #ifdef TIDE_TEST_HOOKS
 void (*tide__sensor_write_hook)(const char *what);
 static atomic_int writers_waiting;
+static atomic_ulong throttled;
+
+unsigned long tide__sensor_throttled(void)
+{
+	return atomic_load(&throttled);
+}
+#define THROTTLED() atomic_fetch_add(&throttled, 1)
 
 size_t tide__sensor_charged(void)
 {
@@ -108,6 +124,7 @@ int tide__sensor_writers_waiting(void)
 #else
 #define WRITE_HOOK(what) ((void)(what))
 #define WAITING(n) ((void)0)
+#define THROTTLED() ((void)0)
 #endif
 
 /*
@@ -177,6 +194,7 @@ static void set_step(size_t v)
 static void sensor_atfork_child(void)
 {
 	atomic_store(&rd.armed, NULL);
+	atomic_store(&behind, false);
 	tide__kv_watch(false);
 	atomic_store(&wr.charged, 0);
 	/* what the forking thread held back was the parent's (its exit
@@ -205,6 +223,7 @@ void tide__sensor_fork_register(void)
 /* Under the write lock, with no monitor armed: arm @m, first step @first. */
 static void arm_locked(struct tide_monitor *m, size_t first)
 {
+	atomic_store(&behind, false);
 	set_step(first);
 	atomic_store(&wr.charged, 0);
 	atomic_store(&rd.armed, m);
@@ -270,6 +289,7 @@ bool tide__sensor_suspend(struct tide_monitor *m)
 	tide__mon_unlock(m);
 	if (!reading && atomic_load(&rd.armed) == m) {
 		atomic_store(&rd.armed, NULL);
+		atomic_store(&behind, false);
 		tide__kv_watch(false);
 	}
 	if (!reading)
@@ -286,12 +306,14 @@ void tide__sensor_disarm(struct tide_monitor *m, bool wait, bool pass)
 	if (!wait) {
 		/* A forked child: the lock may be held by a thread that does
 		 * not exist here. */
-		atomic_compare_exchange_strong(&rd.armed, &expect, NULL);
+		if (atomic_compare_exchange_strong(&rd.armed, &expect, NULL))
+			atomic_store(&behind, false);
 		return;
 	}
 	write_lock(NULL, "disarm");
 	if (atomic_load(&rd.armed) == m) {
 		atomic_store(&rd.armed, NULL);
+		atomic_store(&behind, false);
 		tide__kv_watch(false);
 		if (pass)
 			hand_over_locked();
@@ -310,6 +332,37 @@ void tide__sensor_watch(struct tide_monitor *m, uint64_t value, uint64_t low)
 		tide__kv_watch(on);
 }
 
+void tide__sensor_behind(struct tide_monitor *m, bool over)
+{
+	if (atomic_load_explicit(&rd.armed, memory_order_relaxed) == m &&
+	    atomic_load_explicit(&behind, memory_order_relaxed) != over)
+		atomic_store(&behind, over);
+}
+
+void tide__sensor_loop_ran(bool ran)
+{
+	loop_thread = true;
+	if (ran)
+		atomic_fetch_add(&loop_runs, 1);
+}
+
+/*
+ * A hand-over while the loop that owns the reclaim is behind: wait for its
+ * next dispatch to end (or for the working set to fall under high), at
+ * most THROTTLE_MS.  Bounded: the loop may itself wait for a lock this
+ * thread holds.
+ */
+static void throttle(void)
+{
+	unsigned seen = atomic_load(&loop_runs);
+
+	THROTTLED();
+	for (int i = 0; i < THROTTLE_MS && atomic_load(&behind) &&
+			atomic_load(&loop_runs) == seen;
+	     i++)
+		tide__os_poll(NULL, 0, 1);
+}
+
 /*
  * Hand @bytes over to the shared count; at the step, measure.  Out of
  * line, so that the common path (an add to this thread's counter) stays
@@ -319,6 +372,10 @@ __attribute__((noinline)) static void hand_over(size_t bytes, unsigned flags)
 {
 	struct tide_monitor *m;
 	size_t n, s = atomic_load_explicit(&rd.step, memory_order_relaxed);
+
+	if (atomic_load_explicit(&behind, memory_order_relaxed) &&
+	    !loop_thread && !(flags & TIDE_NORECLAIM) && !tide__in_reclaim())
+		throttle();
 
 	n = atomic_fetch_add_explicit(&wr.charged, bytes,
 				      memory_order_relaxed) +
