@@ -650,6 +650,7 @@ static int ctl_open(struct ctl *c, const char *dir,
 		r = epoll_add(c, c->tfd, TAG_TIMER);
 	if (!r)
 		r = epoll_add(c, c->sfd, TAG_STOP);
+	c->keyed = !r;
 	return r;
 }
 

@@ -88,6 +88,7 @@ struct ctl {
 	/* the high half of every epoll entry's data (the low half is the
 	 * tag): an event without it is not from this listener's epoll */
 	uint32_t key;
+	bool keyed; /* the stop entry is in the epoll set */
 	uint64_t guard_checked_ns; /* ctl_thread()'s last check in /proc */
 	pthread_t thread;
 	char *path; /* the socket's path */
