@@ -95,7 +95,7 @@ void tide__ctl_check_lost(struct ctl *c)
 	/* the epoll also by its keyed stop entry (not another epoll) */
 	if (!atomic_load(&c->lost) &&
 	    (!tide__os_fds_are(fds, sizeof(fds) / sizeof(fds[0])) ||
-	     (c->keyed &&
+	     (c->keyed && c->epfd >= 0 && c->sfd >= 0 &&
 	      !tide__os_epoll_holds(c->epfd, c->sfd, CTL_DATA(c, TAG_STOP)))))
 		atomic_store(&c->lost, true);
 }

@@ -818,9 +818,28 @@ TEST(tidectl_exit_codes_and_messages)
 	/* A dead pid. */
 	CHECK_EQ(run_tidectl(out, "999999999"), 1);
 	CHECK(strstr(out, "no process 999999999"));
-	/* A live process with no socket. */
+	/* A live process with no socket (in a directory that is there). */
+	CHECK_EQ(mkdir(dir, 0700), 0);
 	CHECK_EQ(run_tidectl(out, pidstr()), 1);
 	CHECK(strstr(out, "has no control socket"));
+	/*
+	 * --dir that is not there: said, and exit 1 (the list exited 0,
+	 * and tidectl --dir DIR PID blamed the process; a trial's
+	 * "tidectl -d /typo || alert" never fired).
+	 */
+	CHECK_EQ(run_tidectl_as(-1, out, sizeof(out), "--dir", "/nonexistent",
+				NULL),
+		 1);
+	CHECK(strstr(out, "tidectl: /nonexistent: No such file or directory"));
+	CHECK_EQ(run_tidectl_as(-1, out, sizeof(out), "--dir", "/etc/passwd",
+				NULL),
+		 1);
+	CHECK(strstr(out, "tidectl: /etc/passwd: Not a directory"));
+	CHECK_EQ(run_tidectl_as(-1, out, sizeof(out), "--dir", "/nonexistent",
+				pidstr(), NULL),
+		 1);
+	CHECK(strstr(out, "tidectl: /nonexistent: No such file or directory"));
+	CHECK(!strstr(out, "has no control socket"));
 	remove_dirs();
 }
 

@@ -503,23 +503,28 @@ static bool served_by(const char *path, pid_t pid)
 /* Each directory's processes in pid order, those that serve their socket. */
 static int cmd_list(void)
 {
-	int n = 0;
+	int n = 0, rc = EXIT_OK;
 
 	print_list_head();
 	for (int i = 0; i < ndirs; i++) {
 		struct dirent **de;
 		int k = scandir(dirs[i], &de, pid_named, by_pid);
+		int err = k < 0 ? errno : 0;
 
 		/* A directory that is not there holds no socket; one that
 		 * cannot be read may: the list is not complete, say so. */
-		if (k < 0 && errno == EACCES)
+		if (err == EACCES)
 			fprintf(stderr,
 				"tidectl: %s: permission denied: its "
 				"processes (another user's) are not listed\n",
 				dirs[i]);
-		else if (k < 0 && (errno != ENOENT || dirs_given))
+		else if (err && (err != ENOENT || dirs_given))
 			fprintf(stderr, "tidectl: %s: %s\n", dirs[i],
-				strerror(errno));
+				strerror(err));
+		/* a directory asked for that is not there: a typo, a
+		 * failure (one not readable is another user's: said) */
+		if (err && err != EACCES && dirs_given)
+			rc = EXIT_FAIL;
 		for (int j = 0; j < k; j++) {
 			char path[PATH_MAX], proc[64], comm[64] = "?";
 			struct stat st;
@@ -548,7 +553,7 @@ static int cmd_list(void)
 			free(de);
 	}
 	print_list_end();
-	return EXIT_OK;
+	return rc;
 }
 
 /*

@@ -280,6 +280,12 @@ int connect_pid(pid_t pid, int64_t deadline)
 		    "%s: permission denied (the socket directory belongs to "
 		    "another user)",
 		    denied);
+	/* --dir given and not there: a typo, not the process's doing */
+	for (int i = 0; dirs_given && i < ndirs; i++)
+		if (stat(dirs[i], &st) || !S_ISDIR(st.st_mode))
+			die(EXIT_FAIL, "%s: %s", dirs[i],
+			    stat(dirs[i], &st) ? strerror(errno) :
+						 "not a directory");
 	die_away("process %d has no control socket (it did not call "
 		 "tide_ctl_listen(), or runs without TIDE_CONTROL=1)",
 		 (int)pid);
