@@ -2330,6 +2330,64 @@ TEST(tidectl_gives_up_at_its_timeout_when_the_backlog_is_full)
 }
 
 /*
+ * A process stopped (SIGSTOP, a debugger) cannot answer: tidectl says so
+ * with its timeout (a trial's operator got only "no answer").
+ */
+TEST(tidectl_says_a_stopped_process_cannot_answer)
+{
+	char out[4096], want[160], pid_s[16], ready;
+	int p[2], rc;
+	pid_t pid;
+
+	find_tidectl();
+	make_dirs();
+	CHECK_EQ(pipe(p), 0);
+	fflush(stdout);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (!pid) {
+		close(p[0]);
+		listen_in(0, 0, 0);
+		if (write(p[1], "r", 1) != 1)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	close(p[1]);
+	CHECK_EQ(read(p[0], &ready, 1), 1);
+	close(p[0]);
+	CHECK_EQ(kill(pid, SIGSTOP), 0);
+	for (int i = 0; i < 200; i++) {
+		char path[64], buf[256];
+		FILE *f;
+		size_t n;
+
+		snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+		f = fopen(path, "re");
+		CHECK(f);
+		n = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+		buf[n] = 0;
+		if (strstr(buf, ") T "))
+			break;
+		usleep(10000);
+	}
+	snprintf(pid_s, sizeof(pid_s), "%d", (int)pid);
+	rc = run_tidectl_as(-1, out, sizeof(out), "--dir", dir, "-t", "300",
+			    pid_s, NULL);
+	kill(pid, SIGKILL);
+	kill(pid, SIGCONT);
+	CHECK_EQ(waitpid(pid, NULL, 0), pid);
+	CHECK_EQ(rc, 1);
+	snprintf(want, sizeof(want),
+		 "tidectl: %d: no answer within 300 ms (the process is "
+		 "stopped: SIGSTOP or a debugger)\n",
+		 (int)pid);
+	CHECK_STR(out, want);
+	remove_dirs();
+}
+
+/*
  * More clients at once than there are connection slots: every one is
  * answered.  They connect first and send a moment later (as tidectl
  * does), so a server that makes room by closing the oldest connection
@@ -4462,6 +4520,7 @@ RUN_TESTS(
 	T(tidectl_refuses_zero_timeout_interval_and_count),
 	T(another_user_sees_no_process_and_an_unreadable_directory),
 	T(tidectl_gives_up_at_its_timeout_when_the_backlog_is_full),
+	T(tidectl_says_a_stopped_process_cannot_answer),
 	T(a_burst_of_more_clients_than_slots_is_answered_in_full),
 	T(tidectl_escapes_whatever_a_hostile_process_answers),
 	T(tidectl_watch_shows_missing_counts_as_unknown),

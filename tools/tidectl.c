@@ -123,7 +123,10 @@ void die_away(const char *fmt, ...)
 
 void no_answer(pid_t pid)
 {
-	die(EXIT_FAIL, "%d: no answer within %d ms", (int)pid, timeout_ms);
+	die(EXIT_FAIL, "%d: no answer within %d ms%s", (int)pid, timeout_ms,
+	    pid_stopped(pid) ?
+		    " (the process is stopped: SIGSTOP or a debugger)" :
+		    "");
 }
 
 int64_t now_ms(void)

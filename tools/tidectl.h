@@ -44,6 +44,8 @@ extern bool dirs_given; /* --dir or $TIDE_CTL_DIR */
  * $XDG_RUNTIME_DIR/tide, /run/tide and each /run/user/UID/tide. */
 void find_dirs(const char *only_dir);
 enum { PID_LIVE, PID_GONE, PID_ZOMBIE };
+/* alive but stopped (SIGSTOP, a debugger): it cannot answer */
+bool pid_stopped(pid_t pid);
 int pid_state(pid_t pid); /* PID_*: see there */
 bool pid_alive(pid_t pid);
 /* A connection to @pid's control socket (see there), or an exit. */

@@ -68,6 +68,32 @@ void find_dirs(const char *only_dir)
  * Is @pid running, gone, or a zombie (exited, not yet reaped by its
  * parent: kill() still finds it, /proc/PID/stat says Z or X)?
  */
+/* @pid's state letter in /proc/PID/stat, 0 when it cannot be read. */
+static char state_letter(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	size_t n;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	/* "PID (COMM) S ...": COMM may hold ')' and spaces */
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' ? p[2] : 0;
+}
+
+bool pid_stopped(pid_t pid)
+{
+	char s = state_letter(pid);
+
+	return s == 'T' || s == 't';
+}
+
 int pid_state(pid_t pid)
 {
 	char path[64], buf[512], *p;
