@@ -150,18 +150,6 @@ void tide__ctl_guard(void (*on_lost)(void))
 	atomic_store(&guard_lost, on_lost);
 }
 
-/* A key for the stop entry's data (see monitor_key() in monitor.c). */
-static uint32_t listener_key(const struct ctl *c)
-{
-	uint64_t x = (uint64_t)(uintptr_t)c ^ tide__os_now_ns() ^
-		     (uint64_t)c->pid << 40;
-
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53ull;
-	x ^= x >> 33;
-	return (uint32_t)x | 0x80000000u;
-}
-
 /*
  * Does @c's epoll number hold @c's own epoll (its keyed stop entry)?
  * 1 yes, 0 no, -errno when /proc cannot tell.
@@ -171,26 +159,10 @@ static int epoll_own(const struct ctl *c)
 	return tide__os_epoll_holds(c->epfd, c->sfd, CTL_DATA(c, TAG_STOP));
 }
 
-/*
- * The guard's check, as a guarded monitor's (still_own() in monitor.c):
- * at most every GUARD_CHECK_MS and not before the first wait; in between,
- * an event without @c's key marks it lost (tide__ctl_dispatch_locked()).
- * When /proc cannot tell, it is taken to be its own.
- */
-#define GUARD_CHECK_MS 100
-
+/* The guard's check, as a guarded monitor's (still_own() in monitor.c). */
 static bool guard_own(struct ctl *c)
 {
-	uint64_t now = tide__os_now_ns();
-
-	if (!c->guard_checked_ns ||
-	    now - c->guard_checked_ns < GUARD_CHECK_MS * 1000000ull) {
-		if (!c->guard_checked_ns)
-			c->guard_checked_ns = now;
-		return true;
-	}
-	c->guard_checked_ns = now;
-	return epoll_own(c) != 0;
+	return !tide__guard_due(&c->guard_checked_ns) || epoll_own(c) != 0;
 }
 
 static void *ctl_thread(void *arg)
@@ -760,7 +732,7 @@ static int listen_as(const struct tide_ctl_config *cfg, bool weak)
 	c->timeout_ms = conf.timeout_ms ? conf.timeout_ms : CTL_DEF_TIMEOUT_MS;
 	c->monitor = conf.monitor;
 	c->weak = weak;
-	c->key = listener_key(c);
+	c->key = tide__epoll_key(c, c->pid);
 	r = ctl_open(c, dir, &sa);
 	if (!r && !(c->flags & TIDE_CTL_DISPATCH))
 		r = start_thread(c);

@@ -361,6 +361,47 @@ void tide__os_signals_restore(const sigset_t *old);
 uid_t tide__os_geteuid(void);
 /* CLOCK_MONOTONIC in nanoseconds. */
 uint64_t tide__os_now_ns(void);
+
+/*
+ * The monitor's and the listener's epoll entries carry a key of their
+ * owner's in the high half of their data (the low half is the tag): 32
+ * bits from @owner's address, @pid and the time, mixed, with the top one
+ * set (the high half of a user-space pointer, which programs often put
+ * there, has it clear).
+ */
+static inline uint32_t tide__epoll_key(const void *owner, pid_t pid)
+{
+	uint64_t x = (uint64_t)(uintptr_t)owner ^ tide__os_now_ns() ^
+		     (uint64_t)pid << 40;
+
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdull;
+	x ^= x >> 33;
+	return (uint32_t)x | 0x80000000u;
+}
+
+/*
+ * A guarded thread's check of its epoll in /proc (tide__monitor_guard(),
+ * tide__ctl_guard()) is due at most every 100 ms: near a watermark the
+ * monitor's thread wakes every few milliseconds, and a check costs tens
+ * of microseconds.  Not before the first wait either: the thread starts
+ * as the process does, when a daemon closes its descriptors, and the
+ * check opens one of its own.  In between, an event from an epoll the
+ * program put on the number has no key.  *@checked_ns: the last check.
+ */
+static inline bool tide__guard_due(uint64_t *checked_ns)
+{
+	uint64_t now = tide__os_now_ns();
+
+	if (!*checked_ns) {
+		*checked_ns = now;
+		return false;
+	}
+	if (now - *checked_ns < 100 * 1000000ull)
+		return false;
+	*checked_ns = now;
+	return true;
+}
 /*
  * glibc 2.30 has pthread_rwlock_clockwrlock(), whose deadline is on the
  * monotonic clock: a wall clock stepped back while a thread waits does

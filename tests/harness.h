@@ -32,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/syscall.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -192,6 +193,22 @@ static inline int th_fd_count(void)
 			n++;
 	}
 	return n;
+}
+
+/* Is @fd an epoll instance with nothing to report (none registered)? */
+static inline bool th_fd_is_empty_epoll(int fd)
+{
+	char path[64], link[64];
+	struct epoll_event ev;
+	ssize_t k;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	k = readlink(path, link, sizeof(link) - 1);
+	if (k < 0)
+		return false;
+	link[k] = 0;
+	return !strcmp(link, "anon_inode:[eventpoll]") &&
+	       epoll_wait(fd, &ev, 1, 0) == 0;
 }
 
 /* ---- child processes ---------------------------------------------- */

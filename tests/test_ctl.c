@@ -1761,22 +1761,6 @@ TEST(callback_forking_in_a_dispatch_mode_request_leaves_a_working_child)
 	remove_dirs();
 }
 
-/* Is @fd an epoll instance with nothing to report (none registered)? */
-static bool fd_is_empty_epoll(int fd)
-{
-	char path[64], link[64];
-	struct epoll_event ev;
-	ssize_t k;
-
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	k = readlink(path, link, sizeof(link) - 1);
-	if (k < 0)
-		return false;
-	link[k] = 0;
-	return !strcmp(link, "anon_inode:[eventpoll]") &&
-	       epoll_wait(fd, &ev, 1, 0) == 0;
-}
-
 /*
  * The reviewer's case: a child that closes what it inherited must not
  * take the parent's pending connection out of the parent's epoll set.
@@ -1822,10 +1806,10 @@ static void pending_connection_outlives_a_child(unsigned flags)
 			bad |= 1;
 		if (tide_ctl_fd() != -ENOTCONN)
 			bad |= 2;
-		if (dispatch && !fd_is_empty_epoll(ep))
+		if (dispatch && !th_fd_is_empty_epoll(ep))
 			bad |= 16;
 		tide_ctl_close(); /* nothing of the parent's to close */
-		if (dispatch && !fd_is_empty_epoll(ep))
+		if (dispatch && !th_fd_is_empty_epoll(ep))
 			bad |= 32;
 		if (dispatch)
 			close(ep); /* the child's */
@@ -1902,7 +1886,7 @@ TEST(a_loop_that_polls_the_listener_goes_on_in_a_forked_child)
 			bad |= 2;
 		/* a new file of the child's does not land on the number */
 		mine = open("/dev/null", O_RDONLY | O_CLOEXEC);
-		if (mine == ep || !fd_is_empty_epoll(ep))
+		if (mine == ep || !th_fd_is_empty_epoll(ep))
 			bad |= 4;
 		/* the child's own listener, on another number */
 		if (tide_ctl_listen(&(struct tide_ctl_config){

@@ -254,6 +254,13 @@ static const struct tide_monitor_config watch_only = {
 	.sources = TIDE_SOURCE_WATCH,
 };
 
+/* The same, with no allocator trim: only the caches' frees count. */
+static const struct tide_monitor_config watch_no_trim = {
+	.size = sizeof(struct tide_monitor_config),
+	.sources = TIDE_SOURCE_WATCH,
+	.flags = TIDE_MONITOR_NO_TRIM,
+};
+
 /* ---- $MEMORY_PRESSURE_WATCH --------------------------------------------- */
 
 /*
@@ -2037,22 +2044,6 @@ TEST(inherited_monitor_is_inert_in_forked_child)
 	remove_tmpdir();
 }
 
-/* Is @fd an epoll instance with nothing to report (none registered)? */
-static bool fd_is_empty_epoll(int fd)
-{
-	char path[64], link[64];
-	struct epoll_event ev;
-	ssize_t k;
-
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	k = readlink(path, link, sizeof(link) - 1);
-	if (k < 0)
-		return false;
-	link[k] = 0;
-	return !strcmp(link, "anon_inode:[eventpoll]") &&
-	       epoll_wait(fd, &ev, 1, 0) == 0;
-}
-
 static void child_keeps_the_loop(void *arg)
 {
 	int ep = *(int *)arg, loop = epoll_create1(EPOLL_CLOEXEC), mine;
@@ -2065,11 +2056,12 @@ static void child_keeps_the_loop(void *arg)
 	 * quiet all the same */
 	printf(" quiet=%d", poll(&p, 1, 300) == 0 &&
 				    epoll_wait(loop, &ev, 1, 0) == 0 &&
-				    fd_is_empty_epoll(ep));
+				    th_fd_is_empty_epoll(ep));
 	printf(" dispatch=%d", tide_monitor_dispatch(forked_m));
 	tide_monitor_free(forked_m);
 	/* freeing the copy leaves the number to the child ... */
-	printf(" open=%d", fcntl(ep, F_GETFD) != -1 && fd_is_empty_epoll(ep));
+	printf(" open=%d",
+	       fcntl(ep, F_GETFD) != -1 && th_fd_is_empty_epoll(ep));
 	/* ... and a new file of the child's does not land on it */
 	mine = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	printf(" other=%d\n", mine >= 0 && mine != ep);
@@ -2077,6 +2069,23 @@ static void child_keeps_the_loop(void *arg)
 	close(ep);
 	close(mine);
 	close(loop);
+}
+
+/*
+ * forked_m on $MEMORY_PRESSURE_WATCH's FIFO in a new tmpdir, no trim, its
+ * descriptor asked for (a loop polls it): the descriptor.
+ */
+static int polled_fifo_monitor(void)
+{
+	int ep;
+
+	make_tmpdir();
+	CHECK_EQ(mkfifo(tmp_path("fifo"), 0600), 0);
+	set_watch(tmp_path("fifo"), NULL);
+	CHECK_EQ(tide_monitor_new(&forked_m, &watch_no_trim), 0);
+	ep = tide_monitor_fd(forked_m);
+	CHECK(ep >= 0);
+	return ep;
 }
 
 /* This process's descriptors whose /proc/self/fd link starts with @what. */
@@ -2123,21 +2132,11 @@ static void child_closes_then_frees(void *arg)
  */
 TEST(a_child_that_closes_the_parked_number_then_frees_leaks_nothing)
 {
-	const struct tide_monitor_config cfg = {
-		.size = sizeof(cfg),
-		.sources = TIDE_SOURCE_WATCH,
-		.flags = TIDE_MONITOR_NO_TRIM,
-	};
 	char out[256], want[64];
 	int ep, st, anon;
 
-	make_tmpdir();
-	CHECK_EQ(mkfifo(tmp_path("fifo"), 0600), 0);
-	set_watch(tmp_path("fifo"), NULL);
 	anon = fds_like("anon_inode:");
-	CHECK_EQ(tide_monitor_new(&forked_m, &cfg), 0);
-	ep = tide_monitor_fd(forked_m);
-	CHECK(ep >= 0);
+	ep = polled_fifo_monitor();
 	CHECK_CMP(fds_like("anon_inode:"), >=, anon + 5);
 	st = th_fork(child_closes_then_frees, &ep, out, sizeof(out));
 	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
@@ -2169,21 +2168,11 @@ static void child_polls_the_programs_epoll(void *arg)
  */
 TEST(a_programs_epoll_on_the_monitors_old_number_is_left_alone)
 {
-	const struct tide_monitor_config cfg = {
-		.size = sizeof(cfg),
-		.sources = TIDE_SOURCE_WATCH,
-		.flags = TIDE_MONITOR_NO_TRIM,
-	};
 	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = 42 };
 	char out[256];
 	int ep, mine, efd, st;
 
-	make_tmpdir();
-	CHECK_EQ(mkfifo(tmp_path("fifo"), 0600), 0);
-	set_watch(tmp_path("fifo"), NULL);
-	CHECK_EQ(tide_monitor_new(&forked_m, &cfg), 0);
-	ep = tide_monitor_fd(forked_m);
-	CHECK(ep >= 0);
+	ep = polled_fifo_monitor();
 	CHECK_EQ(close(ep), 0);
 	mine = epoll_create1(EPOLL_CLOEXEC);
 	CHECK_EQ(mine, ep);
@@ -2210,20 +2199,10 @@ TEST(a_programs_epoll_on_the_monitors_old_number_is_left_alone)
  */
 TEST(a_loop_that_polls_the_monitor_goes_on_in_a_forked_child)
 {
-	const struct tide_monitor_config cfg = {
-		.size = sizeof(cfg),
-		.sources = TIDE_SOURCE_WATCH,
-		.flags = TIDE_MONITOR_NO_TRIM,
-	};
 	char out[256];
 	int ep, st;
 
-	make_tmpdir();
-	CHECK_EQ(mkfifo(tmp_path("fifo"), 0600), 0);
-	set_watch(tmp_path("fifo"), NULL);
-	CHECK_EQ(tide_monitor_new(&forked_m, &cfg), 0);
-	ep = tide_monitor_fd(forked_m);
-	CHECK(ep >= 0);
+	ep = polled_fifo_monitor();
 	fifo_poke(tmp_path("fifo"));
 	st = th_fork(child_keeps_the_loop, &ep, out, sizeof(out));
 	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);

@@ -419,22 +419,6 @@ int tide_monitor_dispatch(struct tide_monitor *m)
 	return err;
 }
 
-/*
- * A key for the stop entry's data, 32 bits with the top one set (the high
- * half of a user-space pointer, which programs often put there, has it
- * clear): the monitor's address, the pid and the time, mixed.
- */
-static uint32_t monitor_key(const struct tide_monitor *m)
-{
-	uint64_t x = (uint64_t)(uintptr_t)m ^ tide__os_now_ns() ^
-		     (uint64_t)m->pid << 40;
-
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdull;
-	x ^= x >> 33;
-	return (uint32_t)x | 0x80000000u;
-}
-
 void tide__monitor_guard(struct tide_monitor *m, unsigned every_ms,
 			 void (*on_lost)(struct tide_monitor *m))
 {
@@ -449,30 +433,14 @@ int tide__mon_epoll_own(const struct tide_monitor *m)
 }
 
 /*
- * A guarded monitor's epoll number still holds its own epoll (the one
- * with its keyed stop entry), checked at most every GUARD_CHECK_MS: near
- * a watermark the thread wakes every few milliseconds, and a check costs
- * tens of microseconds.  Not before the first wait either: the thread
- * starts as the process does, when a daemon closes its descriptors, and
- * the check opens one of its own (tide__os_epoll_holds()).  In between,
- * an event from an epoll the program put on the number has no key
- * (handle()).  When /proc cannot tell (out of descriptors, no /proc), it
- * is taken to be.
+ * A guarded monitor's epoll number still holds its own epoll (its keyed
+ * stop entry), when a check is due (tide__guard_due()); when /proc cannot
+ * tell (out of descriptors, no /proc), it is taken to be.
  */
-#define GUARD_CHECK_MS 100
-
 static bool still_own(struct tide_monitor *m)
 {
-	uint64_t now = tide__os_now_ns();
-
-	if (!m->guard_checked_ns ||
-	    now - m->guard_checked_ns < GUARD_CHECK_MS * 1000000ull) {
-		if (!m->guard_checked_ns)
-			m->guard_checked_ns = now;
-		return true;
-	}
-	m->guard_checked_ns = now;
-	return tide__mon_epoll_own(m) != 0;
+	return !tide__guard_due(&m->guard_checked_ns) ||
+	       tide__mon_epoll_own(m) != 0;
 }
 
 static void *monitor_thread(void *arg)
@@ -804,7 +772,7 @@ int tide_monitor_new(struct tide_monitor **ret,
 	atomic_store_explicit(&tide__mon_self, (int)m->pid,
 			      memory_order_relaxed);
 	m->epfd = m->stopfd = m->pollfd = m->quietfd = m->simfd = -1;
-	m->key = monitor_key(m);
+	m->key = tide__epoll_key(m, m->pid);
 	for (size_t i = 0; i < NSRC; i++)
 		for (int j = 0; j < TIDE__SRC_FDS; j++)
 			m->src[i].fd[j] = -1;
