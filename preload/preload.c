@@ -42,6 +42,9 @@ static pid_t mon_pid; /* the process that owns @mon */
 static pthread_mutex_t mon_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct tide_monitor_config cfg; /* resolved at start, kept for fork */
 static bool use_cfg; /* pass &cfg, not NULL (the defaults) */
+/* TIDE_LIMIT, TIDE_HIGH, TIDE_LOW given as N% of a limit the cgroups set:
+ * made again from a new limit (tide__monitor_fractions()); 0: bytes */
+static unsigned limit_pct, high_pct, low_pct;
 static bool verbose;
 static bool control; /* TIDE_CONTROL=1 */
 
@@ -140,14 +143,23 @@ static void drop_from_ld_preload(void)
 	while (*++slot);
 }
 
-/* Turn the settings into @cfg (settings.h); @use_cfg when any was given. */
+/*
+ * Turn the settings into @cfg (settings.h); @use_cfg when any was given.
+ * Percentages of a limit the cgroups set follow it when it changes: of
+ * TIDE_LIMIT N% (of the group's), and of TIDE_HIGH/TIDE_LOW N% when
+ * TIDE_LIMIT is unset or N% too (of a TIDE_LIMIT in bytes they stay).
+ */
 static int resolve(const struct tide__preload_settings *s, char *msg,
 		   size_t size)
 {
 	int r = tide__preload_resolve(s, &cfg, msg, size);
+	bool following = !s->limit.bytes || s->limit.pct;
 
 	use_cfg = cfg.sources || cfg.limit || cfg.high_watermark ||
 		  cfg.low_watermark;
+	limit_pct = cfg.limit ? s->limit.pct : 0;
+	high_pct = following && cfg.high_watermark ? s->high.pct : 0;
+	low_pct = following && cfg.low_watermark ? s->low.pct : 0;
 	return r;
 }
 
@@ -178,6 +190,8 @@ static int new_monitor(struct tide_monitor **ret)
 
 	if (r)
 		return r;
+	if (limit_pct || high_pct || low_pct)
+		tide__monitor_fractions(m, limit_pct, high_pct, low_pct);
 	tide__monitor_guard(m, GUARD_MS, monitor_lost);
 	r = tide_monitor_start(m);
 	if (r) {

@@ -549,14 +549,17 @@ void tide__sensor_watch(struct tide_monitor *m, uint64_t value, uint64_t low);
 
 /*
  * Backpressure while a loop owns the armed monitor's reclaim (its sensor
- * runs no shrinker in allocations, pressure/reclaim.c): the monitor says
- * whether its last reading was over the high watermark (@over), and while
- * it was, each hand-over of a thread that may reclaim and is not a loop's
- * (one that dispatched a monitor or asked for its descriptor) waits for
- * the loop's next dispatch, up to 20 ms.  Nothing is run on that thread:
- * it only gives the loop time, as thread mode's reclaim in the allocation
- * slows the allocating threads down.  tide__sensor_loop_ran(): a dispatch
- * ended on this thread (or it asked for the descriptor: @ran false).
+ * runs no shrinker in allocations, pressure/reclaim.c): when a charge
+ * finds the working set over the high watermark and wakes the loop (no
+ * hold in force), the monitor sets @over; until the loop's next dispatch
+ * ends (or a reading under high), each hand-over of a thread that may
+ * reclaim and is not a loop's (one that dispatched a monitor or asked for
+ * its descriptor) waits for that dispatch, up to 20 ms, and none waits
+ * again before a dispatch once a wait ran out.  Nothing is run on that
+ * thread: it only gives the loop time, as thread mode's reclaim in the
+ * allocation slows the allocating threads down.  tide__sensor_loop_ran():
+ * a dispatch ended on this thread (or it asked for the descriptor: @ran
+ * false).
  */
 void tide__sensor_behind(struct tide_monitor *m, bool over);
 void tide__sensor_loop_ran(bool ran);
@@ -620,6 +623,16 @@ bool tide__mon_foreign(const struct tide_monitor *m);
  */
 void tide__monitor_guard(struct tide_monitor *m, unsigned every_ms,
 			 void (*on_lost)(struct tide_monitor *m));
+/*
+ * pressure/move.c, for the preload shim (TIDE_LIMIT, TIDE_HIGH, TIDE_LOW
+ * given as N%), right after tide_monitor_new(): when the effective limit
+ * changes (or the process moves), the configured limit becomes
+ * @limit_pct of the new one and the watermarks @high_pct and @low_pct of
+ * that, before the sources re-open; 0 keeps that one as configured.
+ * tide_monitor_set_watermarks() ends the watermarks' following.
+ */
+void tide__monitor_fractions(struct tide_monitor *m, unsigned limit_pct,
+			     unsigned high_pct, unsigned low_pct);
 
 /*
  * For ctl's drop and purge answers.  pressure/purge.c: tide_purge(), and

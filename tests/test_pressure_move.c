@@ -326,6 +326,67 @@ TEST(a_limit_changed_in_place_moves_the_watermarks)
 	tree_done();
 }
 
+/*
+ * Watermarks given in bytes (600/500 MiB under 1 GiB) and a limit lowered
+ * under them (200 MiB): they could never fire, and the limit's defaults
+ * are used while the limit stays there; raised again, the bytes are back.
+ * Watermarks given as percentages (the preload shim's TIDE_HIGH=50%,
+ * tide__monitor_fractions()) are made again from the new limit.
+ */
+TEST(watermarks_in_bytes_or_percent_follow_a_changed_limit)
+{
+	struct tide_monitor_config cfg;
+	struct tide_monitor_limit l;
+	struct tide_monitor *m = NULL;
+
+	v2_tree(0);
+	put("unified/a/memory.high", "max\n");
+	put("unified/a/memory.max", "%llu\n", (unsigned long long)(1024 * MiB));
+	put("unified/a/memory.events", "low 0\nhigh 0\nmax 0\noom 0\n");
+	budget_config(&cfg);
+	cfg.sources = TIDE_SOURCE_CGROUP2 | TIDE_SOURCE_NONE;
+	cfg.high_watermark = 600 * MiB;
+	cfg.low_watermark = 500 * MiB;
+	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	l = limit_of(m);
+	CHECK_UEQ(l.high, 600 * MiB);
+	CHECK_UEQ(l.low, 500 * MiB);
+	put("unified/a/memory.max", "%llu\n", (unsigned long long)(200 * MiB));
+	CHECK_CMP(wait_limit(m, 200 * MiB, 5000), <, 5000);
+	l = limit_of(m);
+	CHECK_UEQ(l.high, 150 * MiB);
+	CHECK_UEQ(l.low, 125 * MiB);
+	put("unified/a/memory.max", "%llu\n", (unsigned long long)(1024 * MiB));
+	CHECK_CMP(wait_limit(m, 1024 * MiB, 5000), <, 5000);
+	l = limit_of(m);
+	CHECK_UEQ(l.high, 600 * MiB);
+	CHECK_UEQ(l.low, 500 * MiB);
+	tide_monitor_free(m);
+
+	/* 50% and 40% of the limit, as the shim passes them (the paths
+	 * made again: at() reuses its slots) */
+	budget_config(&cfg);
+	cfg.sources = TIDE_SOURCE_CGROUP2 | TIDE_SOURCE_NONE;
+	cfg.high_watermark = 512 * MiB;
+	cfg.low_watermark = (1024 * MiB) / 100 * 40;
+	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	tide__monitor_fractions(m, 0, 50, 40);
+	put("unified/a/memory.max", "%llu\n", (unsigned long long)(400 * MiB));
+	CHECK_CMP(wait_limit(m, 400 * MiB, 5000), <, 5000);
+	l = limit_of(m);
+	CHECK_UEQ(l.high, 200 * MiB);
+	CHECK_UEQ(l.low, 160 * MiB);
+	/* set_watermarks() in bytes ends the following */
+	CHECK_EQ(tide_monitor_set_watermarks(m, 300 * MiB, 250 * MiB), 0);
+	put("unified/a/memory.max", "%llu\n", (unsigned long long)(800 * MiB));
+	CHECK_CMP(wait_limit(m, 800 * MiB, 5000), <, 5000);
+	l = limit_of(m);
+	CHECK_UEQ(l.high, 300 * MiB);
+	CHECK_UEQ(l.low, 250 * MiB);
+	tide_monitor_free(m);
+	tree_done();
+}
+
 /* ---- the sensor passes on when a move leaves its monitor without a limit */
 
 static struct tide_monitor_stats mon_stats(struct tide_monitor *m)
@@ -1187,6 +1248,7 @@ TEST(a_hold_that_cannot_move_the_v1_threshold_leaves_it_at_high)
 RUN_TESTS(T(budget_in_cgroup_mode_follows_a_move),
 	  T(move_seen_in_a_proc_self_cgroup_over_4_kib),
 	  T(a_limit_changed_in_place_moves_the_watermarks),
+	  T(watermarks_in_bytes_or_percent_follow_a_changed_limit),
 	  T(psi_cgroup_follows_a_move),
 	  T(set_watermarks_re_registers_the_v1_threshold_or_changes_nothing),
 	  T(sensor_passes_on_when_a_move_leaves_its_monitor_without_a_limit),

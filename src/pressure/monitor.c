@@ -780,6 +780,8 @@ int tide_monitor_new(struct tide_monitor **ret,
 	m->rate_ms =
 		m->cfg.rate_limit_ms ? m->cfg.rate_limit_ms : DEFAULT_RATE_MS;
 	m->quiet_ms = m->cfg.quiet_ms ? m->cfg.quiet_ms : DEFAULT_QUIET_MS;
+	m->given_high = m->cfg.high_watermark;
+	m->given_low = m->cfg.low_watermark;
 	m->paths.proc_cgroup = m->cfg.proc_cgroup_path;
 	m->paths.mountinfo = m->cfg.mountinfo_path;
 	m->paths.meminfo = m->cfg.meminfo_path;

@@ -43,6 +43,13 @@ struct tide_monitor {
 	uint64_t move_retry_ns;
 	/* the limit is read again from then on (move.c) */
 	uint64_t limit_check_ns;
+	/* tide__monitor_fractions(): percentages of the effective limit the
+	 * configured limit and watermarks are made from again when it
+	 * changes (0: as configured) */
+	unsigned limit_pct, high_pct, low_pct;
+	/* the watermarks the program gave in bytes (configuration or
+	 * tide_monitor_set_watermarks()), 0 for the defaults */
+	uint64_t given_high, given_low;
 	unsigned rate_ms, quiet_ms;
 
 	/* state (monitor thread) */

@@ -88,6 +88,54 @@ int tide__mon_move_setup(struct tide_monitor *m)
  * changed (suspend), or after (arm, pass: another monitor holds the
  * sensor, nothing is lost).
  */
+void tide__monitor_fractions(struct tide_monitor *m, unsigned limit_pct,
+			     unsigned high_pct, unsigned low_pct)
+{
+	tide__mon_lock(m);
+	m->limit_pct = limit_pct;
+	m->high_pct = high_pct;
+	m->low_pct = low_pct;
+	tide__mon_unlock(m);
+}
+
+/* @pct percent of @v, without overflow (as the shim resolves N%). */
+static uint64_t pct_of(uint64_t v, unsigned pct)
+{
+	return v / 100 * pct + v % 100 * pct / 100;
+}
+
+/*
+ * The configured limit and watermarks for the new effective limit @cg,
+ * @m's lock held, before the sources re-open: made again from their
+ * percentages of it (tide__monitor_fractions()); or, given in bytes, the
+ * limit's defaults while they are at or over it (a limit lowered under
+ * them, as docker update -m may: they would never fire, and the program
+ * would have no reclaim until the OOM kill), and the bytes again once
+ * they are under it.
+ */
+static void follow_limit(struct tide_monitor *m,
+			 const struct tide__cg_limit *cg)
+{
+	uint64_t base = cg->limit < TIDE__NO_LIMIT ? cg->limit : 0;
+	bool past;
+
+	if (m->limit_pct && base) {
+		m->cfg.limit = pct_of(base, m->limit_pct);
+		base = m->cfg.limit;
+	} else if (m->cfg.limit) {
+		base = m->cfg.limit;
+	}
+	if (m->high_pct && base)
+		m->cfg.high_watermark = pct_of(base, m->high_pct);
+	if (m->low_pct && base)
+		m->cfg.low_watermark = pct_of(base, m->low_pct);
+	if (m->high_pct || !m->given_high)
+		return;
+	past = base && m->given_high >= base;
+	m->cfg.high_watermark = past ? 0 : m->given_high;
+	m->cfg.low_watermark = past ? 0 : m->given_low;
+}
+
 static int rediscover(struct tide_monitor *m, struct tide__cg_limit *found)
 {
 	struct tide__cg_limit cg;
@@ -117,6 +165,7 @@ static int rediscover(struct tide_monitor *m, struct tide__cg_limit *found)
 		}
 	tide__cg_release(&m->cg);
 	m->cg = cg;
+	follow_limit(m, &m->cg);
 	for (size_t i = 0; i < TIDE__NSRC; i++) {
 		unsigned bit = 1u << i;
 

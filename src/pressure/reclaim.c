@@ -236,21 +236,16 @@ void tide__mon_reclaim_level(struct tide_monitor *m, struct tide__src *s,
 static void set_value(struct tide_monitor *m, struct tide__src *s,
 		      uint64_t value)
 {
-	uint64_t low, high;
+	uint64_t low;
 
 	tide__mon_lock(m);
 	m->st.usage = value;
 	s->st.value = value;
 	low = s->low;
-	high = s->high;
 	tide__mon_unlock(m);
 	/* the sensor's own watcher: heap blocks are watched from low on */
-	if (s == tide__mon_limit_watcher(m)) {
+	if (s == tide__mon_limit_watcher(m))
 		tide__sensor_watch(m, value, low);
-		/* a loop owns the reclaim: the other threads wait for it */
-		tide__sensor_behind(m,
-				    value >= high && tide__mon_loop_owned(m));
-	}
 }
 
 static void watermarks(struct tide_monitor *m, struct tide__src *s,
@@ -705,7 +700,8 @@ size_t tide__monitor_sense(struct tide_monitor *m, unsigned flags)
 		return SENSOR_STEP_MIN;
 	watermarks(m, s, &high, &low);
 	tide__sensor_watch(m, value, low);
-	tide__sensor_behind(m, value >= high && tide__mon_loop_owned(m));
+	if (value < high)
+		tide__sensor_behind(m, false);
 	if (value >= high && tide__mon_loop_owned(m)) {
 		/*
 		 * The program's loop polls this monitor, and its shrinkers
@@ -716,8 +712,11 @@ size_t tide__monitor_sense(struct tide_monitor *m, unsigned flags)
 		 * source), unless a hold would only find itself holding;
 		 * measure again a step on.
 		 */
-		if (!holding(m, s, value, high, low))
+		if (!holding(m, s, value, high, low)) {
 			tide__mon_sense_later(m);
+			/* the other threads wait for that dispatch */
+			tide__sensor_behind(m, true);
+		}
 		return sensor_step(value, high);
 	}
 	if (value >= high) {

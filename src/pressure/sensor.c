@@ -41,6 +41,7 @@
  * lock too (suspend, then arm or pass); a charge's shrinker may free that
  * monitor and join the thread: the thread gives way (write_lock()).
  */
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <time.h>
@@ -91,6 +92,8 @@ static atomic_bool exit_key_made;
  */
 static atomic_bool behind;
 static atomic_uint loop_runs;
+/* loop_runs when a wait timed out: none waits again until it moves */
+static atomic_uint stalled_runs = UINT_MAX;
 static _Thread_local bool loop_thread;
 #define THROTTLE_MS 20
 
@@ -342,25 +345,36 @@ void tide__sensor_behind(struct tide_monitor *m, bool over)
 void tide__sensor_loop_ran(bool ran)
 {
 	loop_thread = true;
-	if (ran)
+	if (ran) {
+		/* the wake-up it was behind on is served */
+		atomic_store(&behind, false);
 		atomic_fetch_add(&loop_runs, 1);
+	}
 }
 
 /*
- * A hand-over while the loop that owns the reclaim is behind: wait for its
- * next dispatch to end (or for the working set to fall under high), at
- * most THROTTLE_MS.  Bounded: the loop may itself wait for a lock this
- * thread holds.
+ * A hand-over while the loop that owns the reclaim is behind (a charge
+ * found the working set over high and woke the loop, which has not
+ * dispatched since): wait for that dispatch to end, at most THROTTLE_MS.
+ * Bounded: the loop may itself wait for a lock this thread holds, or for
+ * this thread.  A wait that ran out with no dispatch meanwhile means the
+ * loop is not polling now: no thread waits again until it has dispatched
+ * (a worker would otherwise pay 20 ms per hand-over for as long as the
+ * loop is away).
  */
 static void throttle(void)
 {
 	unsigned seen = atomic_load(&loop_runs);
 
+	if (atomic_load(&stalled_runs) == seen)
+		return;
 	THROTTLED();
 	for (int i = 0; i < THROTTLE_MS && atomic_load(&behind) &&
 			atomic_load(&loop_runs) == seen;
 	     i++)
 		tide__os_poll(NULL, 0, 1);
+	if (atomic_load(&behind) && atomic_load(&loop_runs) == seen)
+		atomic_store(&stalled_runs, seen);
 }
 
 /*

@@ -162,6 +162,9 @@ int tide_monitor_set_watermarks(struct tide_monitor *m, uint64_t high,
 		/* what the sources re-opened after a move take */
 		m->cfg.high_watermark = high;
 		m->cfg.low_watermark = low;
+		m->high_pct = m->low_pct = 0; /* bytes from now on */
+		m->given_high = high;
+		m->given_low = low;
 	}
 	tide__mon_unlock(m);
 	if (r)
