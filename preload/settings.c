@@ -217,11 +217,13 @@ int tide__preload_resolve(const struct tide__preload_settings *s,
 		if (r)
 			return r;
 		r = tide_monitor_limit(m, &lim);
+		/* a limit watcher opened: it watches the watermarks */
+		cgroup_limit = tide_monitor_source(m) &
+			       (TIDE_SOURCE_CGROUP1 | TIDE_SOURCE_CGROUP2);
 		tide_monitor_free(m);
 		if (r)
 			return r;
 		base = lim.limit;
-		cgroup_limit = lim.limit && lim.version;
 		if (s->limit.pct &&
 		    tide__preload_size_resolve(&s->limit, base, &cfg->limit)) {
 			snprintf(msg, size,

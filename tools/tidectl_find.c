@@ -64,10 +64,6 @@ void find_dirs(const char *only_dir)
 
 /* ---- the process ------------------------------------------------------ */
 
-/*
- * Is @pid running, gone, or a zombie (exited, not yet reaped by its
- * parent: kill() still finds it, /proc/PID/stat says Z or X)?
- */
 /* @pid's state letter in /proc/PID/stat, 0 when it cannot be read. */
 static char state_letter(pid_t pid)
 {
@@ -94,26 +90,19 @@ bool pid_stopped(pid_t pid)
 	return s == 'T' || s == 't';
 }
 
+/*
+ * Is @pid running, gone, or a zombie (exited, not yet reaped by its
+ * parent: kill() still finds it, /proc/PID/stat says Z or X)?  Without
+ * /proc, kill() said it exists: running.
+ */
 int pid_state(pid_t pid)
 {
-	char path[64], buf[512], *p;
-	size_t n;
-	FILE *f;
+	char s;
 
 	if (kill(pid, 0) && errno == ESRCH)
 		return PID_GONE;
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	f = fopen(path, "re");
-	if (!f)
-		return PID_LIVE; /* no /proc: kill() said it exists */
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = 0;
-	/* "PID (COMM) S ...": COMM may hold ')' and spaces */
-	p = strrchr(buf, ')');
-	if (p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X'))
-		return PID_ZOMBIE;
-	return PID_LIVE;
+	s = state_letter(pid);
+	return s == 'Z' || s == 'X' ? PID_ZOMBIE : PID_LIVE;
 }
 
 bool pid_alive(pid_t pid)
@@ -310,8 +299,7 @@ int connect_pid(pid_t pid, int64_t deadline)
 	for (int i = 0; dirs_given && i < ndirs; i++)
 		if (stat(dirs[i], &st) || !S_ISDIR(st.st_mode))
 			die(EXIT_FAIL, "%s: %s", dirs[i],
-			    stat(dirs[i], &st) ? strerror(errno) :
-						 "not a directory");
+			    strerror(stat(dirs[i], &st) ? errno : ENOTDIR));
 	die_away("process %d has no control socket (it did not call "
 		 "tide_ctl_listen(), or runs without TIDE_CONTROL=1)",
 		 (int)pid);
