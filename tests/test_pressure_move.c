@@ -276,6 +276,44 @@ static uint64_t wait_limit(struct tide_monitor *m, uint64_t want, int ms)
 	return now_ms() - t0;
 }
 
+/* @cfg for the limit watcher of limit_tree(), default watermarks. */
+static void limit_config(struct tide_monitor_config *cfg)
+{
+	budget_config(cfg);
+	cfg->sources = TIDE_SOURCE_CGROUP2 | TIDE_SOURCE_NONE;
+	cfg->high_watermark = 0;
+}
+
+/*
+ * The v2 tree with group a limited to 1 GiB (memory.max), and @cfg for a
+ * limit watcher that discovers it (the paths made afresh: at() reuses its
+ * slots).
+ */
+static void limit_tree(struct tide_monitor_config *cfg)
+{
+	v2_tree(0);
+	put("unified/a/memory.high", "max\n");
+	put("unified/a/memory.max", "%llu\n", (unsigned long long)(1024 * MiB));
+	put("unified/a/memory.events", "low 0\nhigh 0\nmax 0\noom 0\n");
+	limit_config(cfg);
+}
+
+/*
+ * memory.max of group a set to @mib MiB: the monitor sees it (within the
+ * 2 s limit check and 5 s) with watermarks @high and @low MiB.
+ */
+static void new_limit(struct tide_monitor *m, uint64_t mib, uint64_t high,
+		      uint64_t low)
+{
+	struct tide_monitor_limit l;
+
+	put("unified/a/memory.max", "%llu\n", (unsigned long long)(mib * MiB));
+	CHECK_CMP(wait_limit(m, mib * MiB, 5000), <, 5000);
+	l = limit_of(m);
+	CHECK_UEQ(l.high, high * MiB);
+	CHECK_UEQ(l.low, low * MiB);
+}
+
 /*
  * The own group's memory.max lowered in place (systemctl set-property,
  * docker update -m): the monitor reads the new limit within the limit
@@ -291,12 +329,7 @@ TEST(a_limit_changed_in_place_moves_the_watermarks)
 	struct tide_monitor *m = NULL;
 	uint64_t took;
 
-	v2_tree(0);
-	put("unified/a/memory.high", "max\n");
-	put("unified/a/memory.max", "%llu\n", (unsigned long long)(1024 * MiB));
-	put("unified/a/memory.events", "low 0\nhigh 0\nmax 0\noom 0\n");
-	budget_config(&cfg);
-	cfg.sources = TIDE_SOURCE_CGROUP2 | TIDE_SOURCE_NONE;
+	limit_tree(&cfg);
 	cfg.high_watermark = 0;
 	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
 	CHECK_EQ(tide_monitor_source(m), TIDE_SOURCE_CGROUP2);
@@ -339,50 +372,27 @@ TEST(watermarks_in_bytes_or_percent_follow_a_changed_limit)
 	struct tide_monitor_limit l;
 	struct tide_monitor *m = NULL;
 
-	v2_tree(0);
-	put("unified/a/memory.high", "max\n");
-	put("unified/a/memory.max", "%llu\n", (unsigned long long)(1024 * MiB));
-	put("unified/a/memory.events", "low 0\nhigh 0\nmax 0\noom 0\n");
-	budget_config(&cfg);
-	cfg.sources = TIDE_SOURCE_CGROUP2 | TIDE_SOURCE_NONE;
+	limit_tree(&cfg);
 	cfg.high_watermark = 600 * MiB;
 	cfg.low_watermark = 500 * MiB;
 	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
 	l = limit_of(m);
 	CHECK_UEQ(l.high, 600 * MiB);
 	CHECK_UEQ(l.low, 500 * MiB);
-	put("unified/a/memory.max", "%llu\n", (unsigned long long)(200 * MiB));
-	CHECK_CMP(wait_limit(m, 200 * MiB, 5000), <, 5000);
-	l = limit_of(m);
-	CHECK_UEQ(l.high, 150 * MiB);
-	CHECK_UEQ(l.low, 125 * MiB);
-	put("unified/a/memory.max", "%llu\n", (unsigned long long)(1024 * MiB));
-	CHECK_CMP(wait_limit(m, 1024 * MiB, 5000), <, 5000);
-	l = limit_of(m);
-	CHECK_UEQ(l.high, 600 * MiB);
-	CHECK_UEQ(l.low, 500 * MiB);
+	new_limit(m, 200, 150, 125);
+	new_limit(m, 1024, 600, 500);
 	tide_monitor_free(m);
 
-	/* 50% and 40% of the limit, as the shim passes them (the paths
-	 * made again: at() reuses its slots) */
-	budget_config(&cfg);
-	cfg.sources = TIDE_SOURCE_CGROUP2 | TIDE_SOURCE_NONE;
+	/* 50% and 40% of the limit, as the shim passes them */
+	limit_config(&cfg);
 	cfg.high_watermark = 512 * MiB;
 	cfg.low_watermark = (1024 * MiB) / 100 * 40;
 	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
 	tide__monitor_fractions(m, 0, 50, 40);
-	put("unified/a/memory.max", "%llu\n", (unsigned long long)(400 * MiB));
-	CHECK_CMP(wait_limit(m, 400 * MiB, 5000), <, 5000);
-	l = limit_of(m);
-	CHECK_UEQ(l.high, 200 * MiB);
-	CHECK_UEQ(l.low, 160 * MiB);
+	new_limit(m, 400, 200, 160);
 	/* set_watermarks() in bytes ends the following */
 	CHECK_EQ(tide_monitor_set_watermarks(m, 300 * MiB, 250 * MiB), 0);
-	put("unified/a/memory.max", "%llu\n", (unsigned long long)(800 * MiB));
-	CHECK_CMP(wait_limit(m, 800 * MiB, 5000), <, 5000);
-	l = limit_of(m);
-	CHECK_UEQ(l.high, 300 * MiB);
-	CHECK_UEQ(l.low, 250 * MiB);
+	new_limit(m, 800, 300, 250);
 	tide_monitor_free(m);
 	tree_done();
 }
