@@ -2810,12 +2810,13 @@ static void *alloc_16_mib_noreclaim(void *arg)
 /* A worker's 16 MiB allocation (@flags) on a thread of its own. */
 static void *worker_16_mib(unsigned flags)
 {
+	struct loop_cache c = { 0 }; /* outlives the thread */
 	pthread_t t;
 	void *p;
 
 	CHECK_EQ(pthread_create(&t, NULL,
 				flags ? alloc_16_mib_noreclaim : alloc_16_mib,
-				&(struct loop_cache){ 0 }),
+				&c),
 		 0);
 	CHECK_EQ(pthread_join(t, &p), 0);
 	CHECK(p);
