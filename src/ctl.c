@@ -136,50 +136,21 @@ static bool serve_end(struct ctl *c)
 	return false;
 }
 
-/*
- * tide__ctl_guard(): a weak listener's thread wakes at least every
- * GUARD_MS and checks that the epoll on its number is its own before each
- * wait (as a guarded monitor's, tide__monitor_guard()); lost, it calls
- * guard_lost once it has ended.
- */
-#define GUARD_MS 2000
-static void (*_Atomic guard_lost)(void);
-
-void tide__ctl_guard(void (*on_lost)(void))
-{
-	atomic_store(&guard_lost, on_lost);
-}
-
-/*
- * Does @c's epoll number hold @c's own epoll (its keyed stop entry)?
- * 1 yes, 0 no, -errno when /proc cannot tell.
- */
-static int epoll_own(const struct ctl *c)
-{
-	return tide__os_epoll_holds(c->epfd, c->sfd, CTL_DATA(c, TAG_STOP));
-}
-
-/* The guard's check, as a guarded monitor's (still_own() in monitor.c). */
-static bool guard_own(struct ctl *c)
-{
-	return !tide__guard_due(&c->guard_checked_ns) || epoll_own(c) != 0;
-}
-
 static void *ctl_thread(void *arg)
 {
 	struct ctl *c = arg;
-	void (*lost_fn)(void) = c->weak ? atomic_load(&guard_lost) : NULL;
+	void (*lost_fn)(void) = c->weak ? tide__ctl_guard_fn() : NULL;
 
 	while (!atomic_load(&c->stop)) {
 		struct pollfd p = { .fd = c->epfd, .events = POLLIN };
 		int r;
 		bool freed;
 
-		if (lost_fn && !guard_own(c))
+		if (lost_fn && !tide__ctl_guard_own(c))
 			atomic_store(&c->lost, true);
 		if (atomic_load(&c->lost))
 			break;
-		r = tide__os_poll(&p, 1, lost_fn ? GUARD_MS : -1);
+		r = tide__os_poll(&p, 1, lost_fn ? TIDE__CTL_GUARD_MS : -1);
 		/* closed behind our back: see tide__ctl_dispatch_locked() */
 		if (r > 0 && (p.revents & POLLNVAL))
 			atomic_store(&c->lost, true);
@@ -290,21 +261,15 @@ static void atfork_parent(void)
  */
 static void park_epfd(struct ctl *c)
 {
-	int fd;
-
 	if (!(c->flags & TIDE_CTL_DISPATCH) || c->epfd < 0)
 		return;
 	tide__ctl_check_lost(c);
 	/* the number may be the program's (its own loop's epoll, say): only
 	 * forgotten; so when /proc cannot tell */
-	if (atomic_load(&c->lost) || epoll_own(c) != 1)
+	if (atomic_load(&c->lost) || tide__ctl_epoll_own(c) != 1)
 		return;
-	fd = tide__os_epoll_create();
-	if (fd < 0)
-		return;
-	if (tide__os_dup3(fd, c->epfd, O_CLOEXEC) == c->epfd)
+	if (tide__os_epoll_park(c->epfd))
 		c->epfd = -1; /* the program's now */
-	tide__os_close(fd);
 }
 
 /*

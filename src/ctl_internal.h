@@ -123,6 +123,20 @@ void tide__ctl_drop_copies(struct ctl *c);
 /* ctl_life.c: mark @c lost when its descriptors are no longer what it
  * made (the program closed them behind the library's back) */
 void tide__ctl_check_lost(struct ctl *c);
+/*
+ * ctl_life.c: does @c's epoll number hold @c's own epoll (its keyed stop
+ * entry)?  1 yes, 0 no, -errno when /proc cannot tell.
+ */
+int tide__ctl_epoll_own(const struct ctl *c);
+/*
+ * ctl_life.c, the guard (tide__ctl_guard()): a weak listener's thread
+ * waits at most TIDE__CTL_GUARD_MS and, when a check is due
+ * (tide__guard_due()), checks that its epoll is its own (true also when
+ * /proc cannot tell); lost, it calls tide__ctl_guard_fn() as it ends.
+ */
+#define TIDE__CTL_GUARD_MS 2000
+bool tide__ctl_guard_own(struct ctl *c);
+void (*tide__ctl_guard_fn(void))(void);
 /* ctl_life.c: record @c's socket path for tide__ctl_exit() to unlink at
  * exit, and withdraw it (the socket is gone or not this process's) */
 void tide__ctl_exit_publish(const struct ctl *c);

@@ -76,6 +76,31 @@ __attribute__((destructor)) static void ctl_at_exit(void)
 
 /* ---- lost descriptors, and the release ---------------------------------- */
 
+/* The shim's callback for a lost weak listener (tide__ctl_guard()). */
+static void (*_Atomic guard_lost)(void);
+
+void tide__ctl_guard(void (*on_lost)(void))
+{
+	atomic_store(&guard_lost, on_lost);
+}
+
+void (*tide__ctl_guard_fn(void))(void)
+{
+	return atomic_load(&guard_lost);
+}
+
+int tide__ctl_epoll_own(const struct ctl *c)
+{
+	return tide__os_epoll_holds(c->epfd, c->sfd, CTL_DATA(c, TAG_STOP));
+}
+
+/* As a guarded monitor's check (still_own() in monitor_run.c). */
+bool tide__ctl_guard_own(struct ctl *c)
+{
+	return !tide__guard_due(&c->guard_checked_ns) ||
+	       tide__ctl_epoll_own(c) != 0;
+}
+
 /*
  * Before a free or a fork child's release: are @c's descriptors still
  * what it made?  A program that closed them behind the library's back (a
@@ -96,7 +121,7 @@ void tide__ctl_check_lost(struct ctl *c)
 	if (!atomic_load(&c->lost) &&
 	    (!tide__os_fds_are(fds, sizeof(fds) / sizeof(fds[0])) ||
 	     (c->keyed && c->epfd >= 0 && c->sfd >= 0 &&
-	      !tide__os_epoll_holds(c->epfd, c->sfd, CTL_DATA(c, TAG_STOP)))))
+	      !tide__ctl_epoll_own(c))))
 		atomic_store(&c->lost, true);
 }
 

@@ -295,6 +295,13 @@ bool tide__os_fds_are(const struct tide__os_fd *fds, size_t n);
  */
 int tide__os_epoll_holds(int epfd, int tfd, uint64_t data);
 /*
+ * Put an empty epoll instance of this process's own on number @fd, in
+ * place of what it held (a forked child's copy of the parent's epoll,
+ * which the child's loop may still poll).  True when done; false (out of
+ * descriptors or memory) leaves @fd as it was.
+ */
+bool tide__os_epoll_park(int fd);
+/*
  * close_range(2) and dup3(2), the system calls themselves: the preload
  * shim's fallbacks when the C library has no close_range(), closefrom()
  * or dup3() of its own.  Neither counts nor forgets a descriptor.
@@ -605,13 +612,13 @@ struct tide_monitor;
 void tide__ctl_monitor_gone(const struct tide_monitor *m);
 
 /*
- * pressure/monitor.c, for ctl.c: was @m made by another process (this is
+ * pressure/monitor_run.c, for ctl.c: was @m made by another process (this is
  * a forked child holding its parent's monitor, inert here)?  Asks the
  * kernel for the pid (getpid()), as the monitor's entry points do.
  */
 bool tide__mon_foreign(const struct tide_monitor *m);
 /*
- * pressure/monitor.c, for the preload shim, before tide_monitor_start():
+ * pressure/monitor_run.c, for the preload shim, before tide_monitor_start():
  * the monitor's thread wakes at least every @every_ms and, before each
  * wait, checks in /proc that the epoll on its number is still its own
  * (tide__os_epoll_holds() with a key of the monitor's: a guest's

@@ -689,6 +689,18 @@ int tide__os_epoll_holds(int epfd, int tfd, uint64_t data)
 	return found;
 }
 
+bool tide__os_epoll_park(int fd)
+{
+	int ep = tide__os_epoll_create();
+	bool done;
+
+	if (ep < 0)
+		return false;
+	done = tide__os_dup3(ep, fd, O_CLOEXEC) == fd;
+	tide__os_close(ep);
+	return done;
+}
+
 /* ---- files, descriptors, sockets, the clock and the process ------------ */
 
 /* A system call's result in the contract's form: -errno on failure. */

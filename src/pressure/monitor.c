@@ -190,35 +190,8 @@ static void arm_poll(struct tide_monitor *m)
 		tide__mon_arm_timer(m->pollfd, 1);
 }
 
-/*
- * The program polls @m (tide_monitor_fd() or tide_monitor_dispatch()): its
- * loop owns the sensor's reclaim from now on (tide__mon_loop_owned()).  A
- * plain load first: no shared write at every dispatch.
- */
-static void mark_polled(struct tide_monitor *m)
-{
-	if (!atomic_load_explicit(&m->dispatched, memory_order_relaxed))
-		atomic_store(&m->dispatched, true);
-	tide__sensor_loop_ran(false); /* this thread is the loop's */
-}
-
-bool tide__mon_loop_owned(const struct tide_monitor *m)
-{
-	return atomic_load(&m->dispatched) && !atomic_load(&m->started);
-}
-
-void tide__mon_sense_later(struct tide_monitor *m)
-{
-	/* its numbers may be the program's now: touch none */
-	if (atomic_load(&m->lost))
-		return;
-	/* once until the loop checks: later charges do not push it back */
-	if (!atomic_exchange(&m->sense_pending, true))
-		tide__mon_arm_timer(m->pollfd, 1);
-}
-
-/* Handle what epoll reported; returns true when told to stop. */
-static bool handle(struct tide_monitor *m, const struct epoll_event *evs, int n)
+bool tide__mon_handle(struct tide_monitor *m, const struct epoll_event *evs,
+		      int n)
 {
 	enum tide_pressure_level sig[NSRC] = { 0 }, sim = TIDE_PRESSURE_NONE;
 	bool check = false, quiet = false, stop = false, poll = false;
@@ -344,164 +317,10 @@ static bool handle(struct tide_monitor *m, const struct epoll_event *evs, int n)
 	return false;
 }
 
-/* The loops running on this thread, innermost first. */
-static _Thread_local struct tide__mon_frame *running;
-
-void tide__mon_enter(struct tide__mon_frame *f, const struct tide_monitor *m)
-{
-	f->m = m;
-	f->outer = running;
-	running = f;
-}
-
-void tide__mon_leave(struct tide__mon_frame *f)
-{
-	running = f->outer;
-}
-
-static bool runs_here(const struct tide_monitor *m)
-{
-	for (const struct tide__mon_frame *f = running; f; f = f->outer)
-		if (f->m == m)
-			return true;
-	return false;
-}
-
-static bool dispatch_once(struct tide_monitor *m, int timeout, int *err)
-{
-	struct epoll_event evs[16];
-	struct tide__mon_frame f;
-	int n = tide__os_epoll_wait(m->epfd, evs, 16, timeout);
-	bool stop;
-
-	*err = 0;
-	if (n < 0) {
-		*err = n == -EINTR ? 0 : n;
-		/*
-		 * EBADF or EINVAL: the program closed the epoll descriptor
-		 * behind the library's back (a close_range(2), as daemons
-		 * do) and may have reused the number.  Lost: no number of
-		 * the monitor is touched again (its thread stops, the
-		 * sensor's wake-up arms nothing); the timerfds' and
-		 * eventfds' may be its pipes now.
-		 */
-		if (*err)
-			atomic_store(&m->lost, true);
-		return false;
-	}
-	tide__mon_enter(&f, m);
-	stop = handle(m, evs, n);
-	tide__mon_leave(&f);
-	return stop;
-}
-
-bool tide__mon_foreign(const struct tide_monitor *m)
-{
-	return tide__mon_forked_exact(m);
-}
-
-int tide_monitor_dispatch(struct tide_monitor *m)
-{
-	int err;
-
-	if (!m)
-		return -EINVAL;
-	if (tide__mon_forked_exact(m))
-		return -ECHILD;
-	/* its number may be the program's now: never waited on again */
-	if (atomic_load(&m->lost))
-		return -EBADF;
-	if (atomic_load(&m->started))
-		return -EBUSY;
-	mark_polled(m);
-	dispatch_once(m, 0, &err);
-	tide__sensor_loop_ran(true); /* threads that waited for it go on */
-	return err;
-}
-
-void tide__monitor_guard(struct tide_monitor *m, unsigned every_ms,
-			 void (*on_lost)(struct tide_monitor *m))
-{
-	m->guard_ms = every_ms;
-	m->on_lost = on_lost;
-}
-
 int tide__mon_epoll_own(const struct tide_monitor *m)
 {
 	return tide__os_epoll_holds(m->epfd, m->stopfd,
 				    (uint64_t)m->key << 32 | TAG_STOP);
-}
-
-/*
- * A guarded monitor's epoll number still holds its own epoll (its keyed
- * stop entry), when a check is due (tide__guard_due()); when /proc cannot
- * tell (out of descriptors, no /proc), it is taken to be.
- */
-static bool still_own(struct tide_monitor *m)
-{
-	return !tide__guard_due(&m->guard_checked_ns) ||
-	       tide__mon_epoll_own(m) != 0;
-}
-
-static void *monitor_thread(void *arg)
-{
-	struct tide_monitor *m = arg;
-	int timeout = m->guard_ms ? (int)m->guard_ms : -1, err;
-
-	tide__mon_thread_signals_off(); /* tide_monitor_start() blocked them */
-	/* an error of the epoll descriptor: lost (dispatch_once()), stop */
-	for (;;) {
-		if (m->guard_ms && !still_own(m)) {
-			atomic_store(&m->lost, true);
-			break;
-		}
-		if (dispatch_once(m, timeout, &err) || err)
-			break;
-	}
-	atomic_store(&m->ended, true);
-	/*
-	 * A callback forked and the child returned here: this thread is a
-	 * stray copy, the child's only thread.  End the child as a forked
-	 * child should, without the parent's atexit handlers or a second
-	 * flush of its stdio buffers.
-	 */
-	if (tide__mon_forked_exact(m))
-		_exit(0);
-	if (atomic_load(&m->lost) && m->on_lost && !atomic_load(&m->stopping))
-		m->on_lost(m);
-	return NULL;
-}
-
-int tide_monitor_start(struct tide_monitor *m)
-{
-	sigset_t all, old;
-	bool expect = false;
-	int r;
-
-	if (!m)
-		return -EINVAL;
-	if (tide__mon_forked_exact(m))
-		return -ECHILD;
-	if (!atomic_compare_exchange_strong(&m->started, &expect, true))
-		return -EBUSY;
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	r = pthread_create(&m->thread, NULL, monitor_thread, m);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (r) {
-		atomic_store(&m->started, false);
-		return -r;
-	}
-	return 0;
-}
-
-int tide_monitor_fd(const struct tide_monitor *m)
-{
-	if (!m)
-		return -EINVAL;
-	/* Not const: the monitor itself never is (tide_monitor_new()). */
-	mark_polled((struct tide_monitor *)m);
-	return m->epfd;
 }
 
 unsigned tide_monitor_source(const struct tide_monitor *m)
@@ -875,7 +694,7 @@ void tide_monitor_free(struct tide_monitor *m)
 		return;
 	/* Its loop would go on reading it once the callback returns (its
 	 * thread would also wait for itself). */
-	if (runs_here(m) && tide__mon_forked_exact(m)) {
+	if (tide__mon_runs_here(m) && tide__mon_forked_exact(m)) {
 		/*
 		 * A child forked inside the callback (its own pthread_atfork
 		 * handler frees what it inherited, as a language runtime's
@@ -885,7 +704,7 @@ void tide_monitor_free(struct tide_monitor *m)
 		tide__mon_release_in_child(m);
 		return;
 	}
-	if (runs_here(m))
+	if (tide__mon_runs_here(m))
 		tide__misuse("tide_monitor_free: called from a callback the "
 			     "monitor runs (its level callback or a shrinker "
 			     "of its reclaim)",

@@ -157,7 +157,7 @@ void tide__mon_check_lost(struct tide_monitor *m);
 void tide__mon_release_in_child(struct tide_monitor *m);
 
 /*
- * monitor.c: @m's loop runs on this thread from tide__mon_enter() to
+ * monitor_run.c: @m's loop runs on this thread from tide__mon_enter() to
  * tide__mon_leave() (a dispatch, on the monitor's thread or the caller's,
  * and a charge the sensor measures for @m): a callback it runs (the level
  * callback, a shrinker) that calls tide_monitor_free(@m) is reported as
@@ -170,6 +170,13 @@ struct tide__mon_frame {
 };
 void tide__mon_enter(struct tide__mon_frame *f, const struct tide_monitor *m);
 void tide__mon_leave(struct tide__mon_frame *f);
+/* monitor_run.c: does a loop of @m run on this thread (a frame of it)? */
+bool tide__mon_runs_here(const struct tide_monitor *m);
+/* monitor.c: handle the @n events epoll reported for @m (a dispatch,
+ * monitor_run.c); true when told to stop */
+struct epoll_event;
+bool tide__mon_handle(struct tide_monitor *m, const struct epoll_event *evs,
+		      int n);
 
 /* reclaim.c: a source's signalled (@wm false) or watermark level */
 void tide__mon_set_level(struct tide_monitor *m, struct tide__src *s, bool wm,
@@ -187,12 +194,12 @@ int tide__mon_ep_add(struct tide_monitor *m, int fd, uint32_t events,
  * with its key)?  1 yes, 0 no, -errno when /proc cannot tell */
 int tide__mon_epoll_own(const struct tide_monitor *m);
 /*
- * monitor.c: does the program's loop own @m's reclaim (polled or
+ * monitor_run.c: does the program's loop own @m's reclaim (polled or
  * dispatched by it, not started)?
  */
 bool tide__mon_loop_owned(const struct tide_monitor *m);
 /*
- * monitor.c: a charge found the working set over high on a loop-owned
+ * monitor_run.c: a charge found the working set over high on a loop-owned
  * monitor: make its descriptor readable now (once until the loop checks).
  */
 void tide__mon_sense_later(struct tide_monitor *m);

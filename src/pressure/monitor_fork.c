@@ -4,7 +4,6 @@
  * handlers, and the release of a monitor's descriptors, shared with the
  * parent in a forked child (see pressure/monitor.h).
  */
-#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -100,18 +99,12 @@ static void mons_fork_parent(void)
  */
 static void park_epfd(struct tide_monitor *m)
 {
-	int fd;
-
 	if (m->epfd < 0 || m->epfd_parked || atomic_load(&m->started) ||
 	    !atomic_load(&m->dispatched) || atomic_load(&m->lost) ||
 	    tide__mon_epoll_own(m) != 1)
 		return;
-	fd = tide__os_epoll_create();
-	if (fd < 0)
-		return;
-	if (tide__os_dup3(fd, m->epfd, O_CLOEXEC) == m->epfd)
+	if (tide__os_epoll_park(m->epfd))
 		m->epfd_parked = true;
-	tide__os_close(fd);
 }
 
 /*
