@@ -5,7 +5,8 @@
  * Any input: tide__ctl_parse() either refuses it or returns a request whose
  * fields are in range, and the request written back in canonical form
  * (tide__ctl_escape() for the name, plain decimal) parses to the same
- * request.  A parsed request was printable ASCII under 4 KiB.  Separately,
+ * request (a watermarks request's sizes as plain bytes or N%).  A parsed
+ * request was printable ASCII under 4 KiB.  Separately,
  * the input up to its first NUL, as a name, survives escape + unescape.
  */
 #include <errno.h>
@@ -15,12 +16,27 @@
 #include "fuzz.h"
 
 static const char *const words[] = {
-	[TIDE__CTL_INFO] = "info",	 [TIDE__CTL_SHRINKERS] = "shrinkers",
-	[TIDE__CTL_MONITOR] = "monitor", [TIDE__CTL_STATS] = "stats",
-	[TIDE__CTL_SCAN] = "scan",	 [TIDE__CTL_SHRINK] = "shrink",
-	[TIDE__CTL_DROP] = "drop",	 [TIDE__CTL_PURGE] = "purge",
-	[TIDE__CTL_TOTALS] = "totals",	 [TIDE__CTL_YIELD] = "yield",
+	[TIDE__CTL_INFO] = "info",
+	[TIDE__CTL_SHRINKERS] = "shrinkers",
+	[TIDE__CTL_MONITOR] = "monitor",
+	[TIDE__CTL_STATS] = "stats",
+	[TIDE__CTL_SCAN] = "scan",
+	[TIDE__CTL_SHRINK] = "shrink",
+	[TIDE__CTL_DROP] = "drop",
+	[TIDE__CTL_PURGE] = "purge",
+	[TIDE__CTL_TOTALS] = "totals",
+	[TIDE__CTL_YIELD] = "yield",
+	[TIDE__CTL_WATERMARKS] = "watermarks",
 };
+
+/* A watermarks request's side in canonical form: bytes, N%, or 0. */
+static void tune_word(char *out, size_t size, uint64_t bytes, unsigned pct)
+{
+	if (pct)
+		snprintf(out, size, "%u%%", pct);
+	else
+		snprintf(out, size, "%llu", (unsigned long long)bytes);
+}
 
 static void check_request(const uint8_t *data, size_t size)
 {
@@ -38,7 +54,7 @@ static void check_request(const uint8_t *data, size_t size)
 	FZ_CHECK(size < TIDE__CTL_REQ_MAX);
 	for (size_t i = 0; i < size; i++)
 		FZ_CHECK(data[i] >= ' ' && data[i] <= '~');
-	FZ_CHECK(req.cmd >= TIDE__CTL_INFO && req.cmd <= TIDE__CTL_YIELD);
+	FZ_CHECK(req.cmd >= TIDE__CTL_INFO && req.cmd <= TIDE__CTL_WATERMARKS);
 	switch (req.cmd) {
 	case TIDE__CTL_SCAN:
 		FZ_CHECK(req.name[0]);
@@ -50,6 +66,21 @@ static void check_request(const uint8_t *data, size_t size)
 		FZ_CHECK(req.n <= TIDE_DEF_PRIORITY);
 		n = snprintf(line, sizeof(line), "shrink %lu", req.n);
 		break;
+	case TIDE__CTL_WATERMARKS: {
+		const struct tide__tune *t = &req.tune;
+		char hi[32] = "default", lo[32];
+
+		/* one kind for both, percentages in 1..100, "default" alone */
+		FZ_CHECK(t->high_pct <= 100 && t->low_pct <= 100);
+		FZ_CHECK(!(t->high && t->high_pct) && !(t->low && t->low_pct));
+		FZ_CHECK(t->high_pct ? !t->low : !t->low_pct);
+		FZ_CHECK(t->high || t->high_pct || (!t->low && !t->low_pct));
+		if (t->high || t->high_pct)
+			tune_word(hi, sizeof(hi), t->high, t->high_pct);
+		tune_word(lo, sizeof(lo), t->low, t->low_pct);
+		n = snprintf(line, sizeof(line), "watermarks %s %s", hi, lo);
+		break;
+	}
 	default:
 		n = snprintf(line, sizeof(line), "%s", words[req.cmd]);
 		break;
@@ -62,6 +93,8 @@ static void check_request(const uint8_t *data, size_t size)
 		FZ_CHECK(again.n == req.n);
 	if (req.cmd == TIDE__CTL_SCAN)
 		FZ_CHECK(!strcmp(again.name, req.name));
+	if (req.cmd == TIDE__CTL_WATERMARKS)
+		FZ_CHECK(!memcmp(&again.tune, &req.tune, sizeof(req.tune)));
 }
 
 static void check_escape(const uint8_t *data, size_t size)

@@ -11,62 +11,20 @@
 
 #include <tide/pressure.h>
 
+#include "internal.h"
 #include "pressure/defaults.h"
 
 #include "settings.h"
 
 int tide__preload_parse_size(const char *s, struct tide__preload_size *ret)
 {
-	uint64_t v = 0;
-	unsigned shift = 0;
-	const char *p = s;
+	uint64_t bytes;
+	unsigned pct;
 
-	if (!s || *s < '0' || *s > '9')
+	if (tide__parse_size(s, &bytes, &pct))
 		return -EINVAL;
-	for (; *p >= '0' && *p <= '9'; p++) {
-		unsigned d = (unsigned)(*p - '0');
-
-		if (v > (UINT64_MAX - d) / 10)
-			return -EINVAL;
-		v = v * 10 + d;
-	}
-	if (!v)
-		return -EINVAL;
-	if (p[0] == '%' && !p[1]) {
-		if (v > 100)
-			return -EINVAL;
-		ret->bytes = 0;
-		ret->pct = (unsigned)v;
-		return 0;
-	}
-	switch (*p) {
-	case '\0':
-		break;
-	case 'k':
-	case 'K':
-		shift = 10;
-		break;
-	case 'm':
-	case 'M':
-		shift = 20;
-		break;
-	case 'g':
-	case 'G':
-		shift = 30;
-		break;
-	case 't':
-	case 'T':
-		shift = 40;
-		break;
-	default:
-		return -EINVAL;
-	}
-	if (shift && p[1])
-		return -EINVAL;
-	if (v > UINT64_MAX >> shift)
-		return -EINVAL;
-	ret->bytes = v << shift;
-	ret->pct = 0;
+	ret->bytes = bytes;
+	ret->pct = pct;
 	return 0;
 }
 
@@ -140,7 +98,7 @@ int tide__preload_size_resolve(const struct tide__preload_size *s,
 	}
 	if (!limit)
 		return -ENOENT;
-	*ret = limit / 100 * s->pct + limit % 100 * s->pct / 100;
+	*ret = tide__pct_of(limit, s->pct);
 	return 0;
 }
 

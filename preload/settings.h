@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "pressure/defaults.h"
+
 /*
  * A size setting: @bytes, or @pct percent of a limit; both 0 when unset.
  * @text: the value as given (the environment's string), for messages;
@@ -60,14 +62,8 @@ int tide__preload_settings_read(struct tide__preload_settings *ret, char *msg,
 int tide__preload_size_resolve(const struct tide__preload_size *s,
 			       uint64_t limit, uint64_t *ret);
 
-/*
- * A limit or watermark under this cannot be meant: no program that loads
- * the shim (the loader, libc, the shim and its monitor's thread) is
- * resident in less (a dash with the shim: 1.8 MiB), so usage would always
- * be above it and reclaim would run without end (TIDE_LIMIT=1 made the
- * monitor spin at 4% of a CPU).  Such a setting is ignored with a warning.
- */
-#define TIDE__PRELOAD_FLOOR (UINT64_C(1) << 20)
+/* A setting under this is ignored with a warning (defaults.h). */
+#define TIDE__PRELOAD_FLOOR TIDE__WATERMARK_FLOOR
 
 struct tide_monitor_config;
 

@@ -132,7 +132,38 @@ static const struct {
 	{ "purge", TIDE__CTL_PURGE, 0 },
 	{ "totals", TIDE__CTL_TOTALS, 0 },
 	{ "yield", TIDE__CTL_YIELD, 0 },
+	{ "watermarks", TIDE__CTL_WATERMARKS, 2 },
 };
+
+/*
+ * "watermarks HIGH LOW": HIGH in bytes (with K, M, G or T) or N% of the
+ * limit, LOW the same kind or 0 (7/8 of HIGH); or "default 0", the
+ * limit's defaults.
+ */
+static int parse_tune(const char *const tok[], const size_t tlen[],
+		      struct tide__tune *ret)
+{
+	struct tide__tune t = { 0 };
+	char buf[2][24];
+
+	for (int i = 0; i < 2; i++) {
+		if (tlen[i + 1] >= sizeof(buf[i]))
+			return -EINVAL;
+		memcpy(buf[i], tok[i + 1], tlen[i + 1]);
+		buf[i][tlen[i + 1]] = 0;
+	}
+	if (strcmp(buf[0], "default") &&
+	    tide__parse_size(buf[0], &t.high, &t.high_pct))
+		return -EINVAL;
+	if (strcmp(buf[1], "0") && tide__parse_size(buf[1], &t.low, &t.low_pct))
+		return -EINVAL;
+	/* one kind for both; the defaults take no low */
+	if ((t.high_pct ? t.low : t.low_pct) ||
+	    (!t.high && !t.high_pct && (t.low || t.low_pct)))
+		return -EINVAL;
+	*ret = t;
+	return 0;
+}
 
 int tide__ctl_parse(const char *line, size_t len, struct tide__ctl_req *ret)
 {
@@ -176,6 +207,10 @@ int tide__ctl_parse(const char *line, size_t len, struct tide__ctl_req *ret)
 	case TIDE__CTL_SHRINK:
 		if (parse_ulong(tok[1], tlen[1], &req.n) ||
 		    req.n > TIDE_DEF_PRIORITY)
+			return -EINVAL;
+		break;
+	case TIDE__CTL_WATERMARKS:
+		if (parse_tune(tok, tlen, &req.tune))
 			return -EINVAL;
 		break;
 	default:
@@ -260,12 +295,12 @@ static const char *level_name(enum tide_pressure_level l)
 
 static void add_allow(struct tide__ctl_out *o, unsigned allow)
 {
-	static const char *const names[] = { "read", "scan", "shrink", "drop",
-					     "purge" };
+	static const char *const names[] = { "read", "scan",  "shrink",
+					     "drop", "purge", "tune" };
 	bool first = true;
 
 	out_add(o, "allow=");
-	for (unsigned i = 0; i < 5; i++) {
+	for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		if (!(allow & (1u << i)))
 			continue;
 		out_add(o, "%s%s", first ? "" : ",", names[i]);
@@ -410,7 +445,46 @@ static const unsigned cmd_allow[] = {
 	[TIDE__CTL_PURGE] = TIDE_CTL_PURGE,
 	[TIDE__CTL_TOTALS] = TIDE_CTL_READ,
 	[TIDE__CTL_YIELD] = 0, /* answered by ctl.c, never here */
+	[TIDE__CTL_WATERMARKS] = TIDE_CTL_TUNE,
 };
+
+/* The "watermarks" request (tide__monitor_tune()). */
+static const char *do_watermarks(struct ctl *c, const struct tide__tune *t,
+				 struct tide__ctl_out *o)
+{
+	uint64_t high, low;
+	int r;
+
+	if (!c->monitor)
+		return "err ENODEV no monitor\n";
+	r = tide__monitor_tune(c->monitor, t, &high, &low);
+	switch (r) {
+	case 0:
+		break;
+	case -EOPNOTSUPP:
+		return "err EOPNOTSUPP the monitor runs no watermark source\n";
+	case -ENODEV:
+		return "err ENODEV no limit to take the percentage or "
+		       "defaults of\n";
+	case -EINVAL:
+		return "err ERANGE low above high\n";
+	case -ERANGE:
+		return "err ERANGE a watermark under 1 MiB (usage is always "
+		       "above it: reclaim would not end)\n";
+	case -ENOMEM:
+		return "err ENOMEM out of memory\n";
+	case -EMFILE:
+	case -ENFILE:
+		return "err EMFILE out of file descriptors\n";
+	default:
+		return "err EIO the watermarks could not be set\n";
+	}
+	out_add(o, "ok\n");
+	out_u64(o, "high", high);
+	out_u64(o, "low", low);
+	out_add(o, "end\n");
+	return NULL;
+}
 
 /*
  * Answer @req into @o.  Returns NULL, or a static error line when the
@@ -424,6 +498,8 @@ const char *tide__ctl_execute(struct ctl *c, const struct tide__ctl_req *req,
 
 	if (!(c->allow & cmd_allow[req->cmd]))
 		return "err EPERM request not allowed\n";
+	if (req->cmd == TIDE__CTL_WATERMARKS)
+		return do_watermarks(c, &req->tune, o);
 	if (req->cmd == TIDE__CTL_SCAN) {
 		errno = 0;
 		freed = tide_shrinker_scan(req->name, req->n);

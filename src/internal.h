@@ -443,6 +443,15 @@ _Noreturn void tide__misuse(const char *what, const void *ptr);
 /* Report misuse through the error handler and return: the caller rejects
  * the call and leaves its state untouched (arena frees of foreign pointers). */
 void tide__report(const char *what, const void *ptr);
+/*
+ * A size as operators write it: decimal bytes (not 0) with an optional K,
+ * M, G or T (1024-based), or, when @ret_pct is not NULL, N% for N in
+ * 1..100 (*@ret_bytes 0 then; *@ret_pct 0 for bytes).  Return: 0, or
+ * -EINVAL with nothing set.
+ */
+int tide__parse_size(const char *s, uint64_t *ret_bytes, unsigned *ret_pct);
+/* @pct percent of @v, without overflow. */
+uint64_t tide__pct_of(uint64_t v, unsigned pct);
 
 /* ---------------------------------------------------------------------
  * kv.c
@@ -642,6 +651,28 @@ void tide__monitor_fractions(struct tide_monitor *m, unsigned limit_pct,
 			     unsigned high_pct, unsigned low_pct);
 
 /*
+ * ctl's "watermarks" request (docs/tidectl.md): a pair in bytes (@low 0:
+ * 7/8 of @high), or percentages of the effective limit (@low_pct 0: 7/8 of
+ * the high), or with all four 0 the limit's defaults.
+ */
+struct tide__tune {
+	uint64_t high, low;
+	unsigned high_pct, low_pct;
+};
+/*
+ * pressure/watermarks.c: set the watermarks @t describes as
+ * tide_monitor_set_watermarks() does, the pair set in *@ret_high and
+ * *@ret_low.  Percentages and the defaults are made again from the limit
+ * when it changes, as the shim's are (tide__monitor_fractions()); bytes
+ * stay.  Return: 0, the errors of tide_monitor_set_watermarks() (-EINVAL
+ * also for bytes mixed with a percentage), -ERANGE for a watermark under
+ * TIDE__WATERMARK_FLOOR (pressure/defaults.h), or -ENODEV for a percentage
+ * or the defaults without an effective limit.
+ */
+int tide__monitor_tune(struct tide_monitor *m, const struct tide__tune *t,
+		       uint64_t *ret_high, uint64_t *ret_low);
+
+/*
  * For ctl's drop and purge answers.  pressure/purge.c: tide_purge(), and
  * in *@ret_measured (if not NULL) whether its result was measured (false:
  * /proc/self/statm could not be read, as in a chroot without /proc, and
@@ -695,12 +726,14 @@ enum tide__ctl_cmd {
 	TIDE__CTL_PURGE,
 	TIDE__CTL_TOTALS,
 	TIDE__CTL_YIELD, /* another copy of tide in this process listens */
+	TIDE__CTL_WATERMARKS,
 };
 
 struct tide__ctl_req {
 	enum tide__ctl_cmd cmd;
 	unsigned long n; /* scan: objects; shrink: priority 0..12 */
 	char name[TIDE__CTL_NAME_MAX + 1]; /* scan: the shrinker, unescaped */
+	struct tide__tune tune; /* watermarks: bytes, N% or "default" */
 };
 
 /*

@@ -1325,11 +1325,15 @@ TEST(tidectl_shows_a_usage_nobody_read_as_unknown)
 	th_note("%s", out);
 	CHECK_STR(shown(out, "\n  usage ", v, sizeof(v)), "-");
 	CHECK_STR(shown(out, "\n  working set ", v, sizeof(v)), "-");
+	CHECK_STR(shown(out, "\n  high ", v, sizeof(v)), "-");
+	CHECK_STR(shown(out, "\n  low ", v, sizeof(v)), "-");
 	/* a real 0 stays a 0 */
 	CHECK_STR(shown(out, "\n  events ", v, sizeof(v)), "0");
 	CHECK_EQ(run_tidectl(out, "--json", pidstr()), 0);
 	check_json(out, "assert d['monitor']['usage'] is None, d\n"
 			"assert d['monitor']['working_set'] is None, d\n"
+			"assert d['monitor']['high'] is None, d\n"
+			"assert d['monitor']['low'] is None, d\n"
 			"assert d['monitor']['events'] == 0, d\n");
 	CHECK_EQ(run_tidectl(out, pidstr(), "watch", "-n", "1"), 0);
 	th_note("%s", out);
@@ -1338,6 +1342,117 @@ TEST(tidectl_shows_a_usage_nobody_read_as_unknown)
 	check_json(out, "assert d['usage'] is None, d\n"
 			"assert d['events'] == 0, d\n");
 	tide_ctl_close();
+	tide_monitor_free(m);
+	remove_dirs();
+}
+
+/* The monitor's watermarks now, in MiB. */
+static void marks(struct tide_monitor *m, uint64_t high, uint64_t low)
+{
+	struct tide_monitor_limit l;
+
+	CHECK_EQ(tide_monitor_limit(m, &l), 0);
+	CHECK_UEQ(l.high, high * 1048576);
+	CHECK_UEQ(l.low, low * 1048576);
+}
+
+/*
+ * "tidectl PID watermarks HIGH [LOW]" sets the attached monitor's pair as
+ * tide_monitor_set_watermarks() does.  Bad words are usage errors (exit 2,
+ * nothing sent); what the process refuses is said, exit 1, nothing
+ * changed.  (Percentages and "default" against a limit:
+ * test_pressure_move.c, watermarks_an_operator_sets_follow_the_limit_as_given.)
+ */
+TEST(tidectl_sets_the_monitors_watermarks)
+{
+	static const char *const bad[][3] = {
+		{ "12X" },	 { "0" },	  { "-5M" },
+		{ "101%" },	 { "5MB" },	  { "default", "5M" },
+		{ "50%", "1M" }, { "1M", "10%" }, { "1M", "2M", "3M" },
+		{ "1M", "x" },	 { "" },	  { "18446744073709551616" },
+	};
+	struct tide_monitor_config mc = { .size = sizeof(mc),
+					  .sources = TIDE_SOURCE_BUDGET,
+					  .high_watermark = 1024 * 1048576ull,
+					  .poll_interval_ms = 1000 };
+	struct tide_monitor *m, *none;
+	char out[4096];
+
+	find_tidectl();
+	make_dirs();
+	CHECK_EQ(tide_monitor_new(&m, &mc), 0);
+	CHECK_EQ(tide_ctl_listen(&(struct tide_ctl_config){
+			 .size = sizeof(struct tide_ctl_config),
+			 .dir = dir,
+			 .monitor = m }),
+		 0);
+	marks(m, 1024, 896);
+	CHECK_EQ(run_tidectl(out, pidstr(), "watermarks", "300M", "200M"), 0);
+	th_note("%s", out);
+	CHECK_STR(out, "watermarks:\n  high  314572800\n  low   209715200\n");
+	marks(m, 300, 200);
+	CHECK_EQ(run_tidectl(out, "--json", pidstr(), "watermarks", "256m"), 0);
+	check_json(out,
+		   "assert d == {'high': 268435456, 'low': 234881024}, d\n");
+	marks(m, 256, 224);
+	CHECK_EQ(run_tidectl(out, pidstr(), "watermarks", "1073741824", "0"),
+		 0);
+	marks(m, 1024, 896);
+
+	/* usage errors: nothing is sent */
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		CHECK_EQ(run_tidectl(out, pidstr(), "watermarks", bad[i][0],
+				     bad[i][1], bad[i][2]),
+			 2);
+		CHECK(strstr(out, "tidectl: watermarks: "));
+	}
+	CHECK_EQ(run_tidectl(out, pidstr(), "watermarks"), 2);
+	CHECK(strstr(out, "tidectl: watermarks: missing HIGH"));
+	marks(m, 1024, 896);
+
+	/* refused by the process */
+	CHECK_EQ(run_tidectl(out, pidstr(), "watermarks", "50%"), 1);
+	CHECK(strstr(out, "no limit to take the percentage or defaults of "
+			  "(ENODEV)"));
+	CHECK_EQ(run_tidectl(out, pidstr(), "watermarks", "default"), 1);
+	CHECK(strstr(out, "(ENODEV)"));
+	raw("watermarks 1M 2M\n", 17, out, sizeof(out));
+	CHECK_STR(out, "err ERANGE low above high\n");
+	/* "512" meant as MiB: 512 bytes would make reclaim run for ever */
+	CHECK_EQ(run_tidectl(out, pidstr(), "watermarks", "512"), 1);
+	CHECK(strstr(out, "a watermark under 1 MiB (usage is always above "
+			  "it: reclaim would not end) (ERANGE)"));
+	raw("watermarks 2M 1\n", 16, out, sizeof(out));
+	CHECK(!strncmp(out, "err ERANGE a watermark under 1 MiB", 34));
+	raw("watermarks 0 0\n", 15, out, sizeof(out));
+	CHECK_STR(out, "err EINVAL malformed request\n");
+	raw("watermarks 50% 1M\n", 19, out, sizeof(out));
+	CHECK_STR(out, "err EINVAL malformed request\n");
+	raw("watermarks 1M\n", 14, out, sizeof(out));
+	CHECK_STR(out, "err EINVAL malformed request\n");
+	marks(m, 1024, 896);
+	raw("info\n", 5, out, sizeof(out));
+	CHECK(strstr(out, "\nallow=read,scan,shrink,drop,purge,tune\n"));
+
+	/* no watermark source; no monitor */
+	mc.sources = TIDE_SOURCE_NONE;
+	CHECK_EQ(tide_monitor_new(&none, &mc), 0);
+	CHECK_EQ(tide_ctl_set_monitor(none), 0);
+	CHECK_EQ(run_tidectl(out, pidstr(), "watermarks", "1G"), 1);
+	CHECK(strstr(out, "the monitor runs no watermark source (EOPNOTSUPP)"));
+	CHECK_EQ(tide_ctl_set_monitor(NULL), 0);
+	CHECK_EQ(run_tidectl(out, pidstr(), "watermarks", "1G"), 1);
+	CHECK(strstr(out, "no monitor (ENODEV)"));
+	tide_ctl_close();
+
+	/* not allowed: everything but tune */
+	listen_in(TIDE_CTL_ALL & ~TIDE_CTL_TUNE, 0, 0);
+	CHECK_EQ(tide_ctl_set_monitor(m), 0);
+	CHECK_EQ(run_tidectl(out, pidstr(), "watermarks", "1M"), 1);
+	CHECK(strstr(out, "refused: request not allowed"));
+	marks(m, 1024, 896);
+	tide_ctl_close();
+	tide_monitor_free(none);
 	tide_monitor_free(m);
 	remove_dirs();
 }
@@ -4491,6 +4606,7 @@ RUN_TESTS(
 	T(monitor_section_reports_the_attached_monitor),
 	T(budget_monitor_shows_its_reading_watermarks_and_level_changes),
 	T(tidectl_shows_a_usage_nobody_read_as_unknown),
+	T(tidectl_sets_the_monitors_watermarks),
 	T(out_of_descriptors_the_server_waits_instead_of_spinning),
 	T(callback_forking_in_a_thread_mode_request_leaves_a_working_child),
 	T(callback_forking_in_a_dispatch_mode_request_leaves_a_working_child),

@@ -397,6 +397,102 @@ TEST(watermarks_in_bytes_or_percent_follow_a_changed_limit)
 	tree_done();
 }
 
+/* tide__monitor_tune(): @t's pair is set; what it set in bytes. */
+static void tune(struct tide_monitor *m, struct tide__tune t, uint64_t high,
+		 uint64_t low)
+{
+	uint64_t h = 0, l = 0;
+	struct tide_monitor_limit lim;
+
+	CHECK_EQ(tide__monitor_tune(m, &t, &h, &l), 0);
+	CHECK_UEQ(h, high);
+	CHECK_UEQ(l, low);
+	lim = limit_of(m);
+	CHECK_UEQ(lim.high, high);
+	CHECK_UEQ(lim.low, low);
+}
+
+/*
+ * tidectl's "watermarks" (tide__monitor_tune()) under a 1 GiB limit:
+ * bytes are set as tide_monitor_set_watermarks() sets them (and follow a
+ * limit as bytes do, watermarks_in_bytes_or_percent_follow_a_changed_limit);
+ * percentages and "default" are made again from each new limit.  Mixed
+ * kinds, a low above the high, a watermark under 1 MiB, and a percentage
+ * without a limit change nothing.
+ */
+TEST(watermarks_an_operator_sets_follow_the_limit_as_given)
+{
+	struct tide_monitor_config cfg;
+	struct tide_monitor *m = NULL;
+	uint64_t h = 1, l = 2;
+	struct tide_monitor_limit lim;
+
+	limit_tree(&cfg);
+	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	/* bytes (low 0 is 7/8 of high): as tide_monitor_set_watermarks() */
+	tune(m, (struct tide__tune){ .high = 512 * MiB }, 512 * MiB, 448 * MiB);
+	/* percentages of the limit, followed */
+	tune(m, (struct tide__tune){ .high_pct = 50, .low_pct = 40 }, 512 * MiB,
+	     (1024 * MiB) * 40 / 100);
+	new_limit(m, 400, 200, 160);
+	/* a percentage without low: 7/8 of the high, followed */
+	tune(m, (struct tide__tune){ .high_pct = 80 }, 320 * MiB, 280 * MiB);
+	new_limit(m, 800, 640, 560);
+	/* back to the defaults: 3/4 and 5/8 of each limit */
+	tune(m, (struct tide__tune){ 0 }, 600 * MiB, 500 * MiB);
+	new_limit(m, 1024, 768, 640);
+
+	/* refused, nothing changed */
+	CHECK_EQ(tide__monitor_tune(m,
+				    &(struct tide__tune){ .high = 100 * MiB,
+							  .low = 200 * MiB },
+				    &h, &l),
+		 -EINVAL);
+	CHECK_EQ(tide__monitor_tune(
+			 m, &(struct tide__tune){ .high_pct = 50, .low = MiB },
+			 &h, &l),
+		 -EINVAL);
+	CHECK_EQ(tide__monitor_tune(m,
+				    &(struct tide__tune){ .high = 100 * MiB,
+							  .low_pct = 10 },
+				    &h, &l),
+		 -EINVAL);
+	CHECK_EQ(tide__monitor_tune(m, &(struct tide__tune){ .low = MiB }, &h,
+				    &l),
+		 -EINVAL);
+	CHECK_EQ(tide__monitor_tune(m, &(struct tide__tune){ .high_pct = 101 },
+				    &h, &l),
+		 -EINVAL);
+	CHECK_EQ(tide__monitor_tune(m, &(struct tide__tune){ .high = MiB - 1 },
+				    &h, &l),
+		 -ERANGE);
+	CHECK_EQ(tide__monitor_tune(m,
+				    &(struct tide__tune){ .high = 2 * MiB,
+							  .low = MiB - 1 },
+				    &h, &l),
+		 -ERANGE);
+	CHECK_UEQ(h, 1);
+	CHECK_UEQ(l, 2);
+	lim = limit_of(m);
+	CHECK_UEQ(lim.high, 768 * MiB);
+	CHECK_UEQ(lim.low, 640 * MiB);
+	tide_monitor_free(m);
+
+	/* a budget without a limit: bytes only */
+	put("unified/a/memory.max", "max\n");
+	budget_config(&cfg);
+	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	CHECK_EQ(tide__monitor_tune(m, &(struct tide__tune){ .high_pct = 50 },
+				    &h, &l),
+		 -ENODEV);
+	CHECK_EQ(tide__monitor_tune(m, &(struct tide__tune){ 0 }, &h, &l),
+		 -ENODEV);
+	tune(m, (struct tide__tune){ .high = 64 * MiB, .low = 32 * MiB },
+	     64 * MiB, 32 * MiB);
+	tide_monitor_free(m);
+	tree_done();
+}
+
 /* ---- the sensor passes on when a move leaves its monitor without a limit */
 
 static struct tide_monitor_stats mon_stats(struct tide_monitor *m)
@@ -1259,6 +1355,7 @@ RUN_TESTS(T(budget_in_cgroup_mode_follows_a_move),
 	  T(move_seen_in_a_proc_self_cgroup_over_4_kib),
 	  T(a_limit_changed_in_place_moves_the_watermarks),
 	  T(watermarks_in_bytes_or_percent_follow_a_changed_limit),
+	  T(watermarks_an_operator_sets_follow_the_limit_as_given),
 	  T(psi_cgroup_follows_a_move),
 	  T(set_watermarks_re_registers_the_v1_threshold_or_changes_nothing),
 	  T(sensor_passes_on_when_a_move_leaves_its_monitor_without_a_limit),

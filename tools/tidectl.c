@@ -64,6 +64,12 @@ static void usage(FILE *f)
 		"       tidectl [OPTIONS] PID drop         free all the caches give\n"
 		"       tidectl [OPTIONS] PID purge        return the allocator's free memory\n"
 		"       tidectl [OPTIONS] PID watch        print the level and counts as they change\n"
+		"       tidectl [OPTIONS] PID watermarks HIGH [LOW]\n"
+		"                                          set the monitor's watermarks\n"
+		"\n"
+		"HIGH and LOW: bytes with an optional K, M, G or T suffix (1024-based),\n"
+		"or N%% of the limit (followed when it changes); LOW 0 or left out is 7/8\n"
+		"of HIGH.  HIGH \"default\" (no LOW) goes back to the limit's defaults.\n"
 		"\n"
 		"NAME is taken as tidectl shows it: \\xHH is the byte HH (\\x20 a space,\n"
 		"\\x5c a backslash); a NAME not in that form is taken as it is.\n"
@@ -284,19 +290,41 @@ static int cmd_show(pid_t pid)
 	return EXIT_OK;
 }
 
+/* An action's answer, under @title (or as one JSON object). */
+static int print_answer(const char *title, struct reply *rep)
+{
+	if (json) {
+		json_object(rep);
+		printf("\n");
+	} else {
+		print_block(title, rep);
+	}
+	free(rep->buf);
+	return EXIT_OK;
+}
+
 static int cmd_act(pid_t pid, const char *title, const char *req)
 {
 	struct reply rep;
 
 	request(pid, req, &rep);
-	if (json) {
-		json_object(&rep);
-		printf("\n");
-	} else {
-		print_block(title, &rep);
-	}
-	free(rep.buf);
-	return EXIT_OK;
+	return print_answer(title, &rep);
+}
+
+/*
+ * "watermarks": a process whose tide predates the request (0.2.11) reads
+ * it as malformed; tidectl checked its form, so that is what it means.
+ */
+static int cmd_tune(pid_t pid, const char *req)
+{
+	struct reply rep;
+
+	if (!request_ex(pid, req, &rep, true))
+		die(EXIT_FAIL,
+		    "%d: the process does not know the watermarks request "
+		    "(its tide is older than 0.2.11)",
+		    (int)pid);
+	return print_answer("watermarks", &rep);
 }
 
 /*
@@ -680,6 +708,66 @@ static bool unescape_field(const char *s, char *out, size_t size)
 	return n > 0;
 }
 
+/*
+ * A watermark as "watermarks" takes it: digits (not all 0) with an
+ * optional K, M, G or T, or N% with N in 1..100; its kind in *@pct.  The
+ * process checks the range (T-sized bytes that overflow) again.
+ */
+static bool size_word(const char *s, bool *pct)
+{
+	unsigned long v;
+	size_t n = strspn(s, "0123456789");
+	char digits_only[24];
+
+	if (!n || n >= sizeof(digits_only))
+		return false;
+	memcpy(digits_only, s, n);
+	digits_only[n] = 0;
+	if (!digits(digits_only, ULONG_MAX, &v) || !v)
+		return false;
+	*pct = s[n] == '%';
+	if (*pct)
+		return !s[n + 1] && v <= 100;
+	return !s[n] || (strchr("kKmMgGtT", s[n]) && !s[n + 1]);
+}
+
+/* "watermarks HIGH [LOW]": the request line in @req, or exit 2. */
+static void watermarks_request(int have, char **args, char *req, size_t size)
+{
+	const char *high = have > 0 ? args[0] : NULL;
+	const char *low = have > 1 ? args[1] : "0";
+	bool hpct = false, lpct = false;
+
+	if (have < 1 || have > 2)
+		cmd_args("watermarks", have, have < 1 ? 1 : 2, args, "HIGH");
+	if (!strcmp(high, "default")) {
+		if (have > 1) {
+			fprintf(stderr, "tidectl: watermarks: \"default\" "
+					"takes no LOW\n");
+			exit(EXIT_USAGE);
+		}
+	} else if (!size_word(high, &hpct)) {
+		fprintf(stderr,
+			"tidectl: watermarks: bad HIGH '%s' (bytes with K, M, "
+			"G or T, or N%% of the limit, or \"default\")\n",
+			high);
+		exit(EXIT_USAGE);
+	}
+	if (strcmp(low, "0") && !size_word(low, &lpct)) {
+		fprintf(stderr,
+			"tidectl: watermarks: bad LOW '%s' (bytes with K, M, "
+			"G or T, or N%% of the limit, or 0)\n",
+			low);
+		exit(EXIT_USAGE);
+	}
+	if (strcmp(low, "0") && hpct != lpct) {
+		fprintf(stderr, "tidectl: watermarks: HIGH and LOW must both "
+				"be bytes or both percentages\n");
+		exit(EXIT_USAGE);
+	}
+	snprintf(req, size, "watermarks %s %s\n", high, low);
+}
+
 /* Output that did not reach its file is a failure (a full disk). */
 static void close_stdout(void)
 {
@@ -796,6 +884,11 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "watch")) {
 		cmd_args(cmd, argc - optind, 0, argv + optind, "");
 		return cmd_watch(pid, interval, count);
+	}
+	if (!strcmp(cmd, "watermarks")) {
+		watermarks_request(argc - optind, argv + optind, req,
+				   sizeof(req));
+		return cmd_tune(pid, req);
 	}
 	fprintf(stderr, "tidectl: unknown command: %s\n", cmd);
 	usage(stderr);

@@ -180,15 +180,18 @@ static void json_value(const char *v)
 /*
  * Is the @klen bytes of @key with value @v a byte count nobody has read?
  * The monitor answers 0 for its usage before a watermark source's first
- * reading and when it runs none, and 0 for the working set when no limit
- * is watched (tide_monitor_stats(), tide_monitor_limit()): unknown, not
- * empty, so shown "-" (JSON null), not as a false 0.
+ * reading and when it runs none, 0 for the working set when no limit is
+ * watched, and 0 for the watermarks when no source has any
+ * (tide_monitor_stats(), tide_monitor_limit()): unknown, not empty, so
+ * shown "-" (JSON null), not as a false 0.
  */
 static bool unknown(const char *key, size_t klen, const char *v)
 {
 	return (v[0] == '0' && (v[1] == 0 || v[1] == '\n')) &&
 	       ((klen == 5 && !memcmp(key, "usage", 5)) ||
-		(klen == 11 && !memcmp(key, "working_set", 11)));
+		(klen == 11 && !memcmp(key, "working_set", 11)) ||
+		(klen == 4 && !memcmp(key, "high", 4)) ||
+		(klen == 3 && !memcmp(key, "low", 3)));
 }
 
 /*

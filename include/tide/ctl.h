@@ -29,8 +29,10 @@ struct tide_monitor;
 #define TIDE_CTL_SHRINK (1u << 2) /* shrink PRIORITY */
 #define TIDE_CTL_DROP (1u << 3) /* drop (tide_drop_caches) */
 #define TIDE_CTL_PURGE (1u << 4) /* purge (tide_purge) */
-#define TIDE_CTL_ACT \
-	(TIDE_CTL_SCAN | TIDE_CTL_SHRINK | TIDE_CTL_DROP | TIDE_CTL_PURGE)
+#define TIDE_CTL_TUNE (1u << 5) /* watermarks HIGH LOW (the monitor's) */
+#define TIDE_CTL_ACT                                                        \
+	(TIDE_CTL_SCAN | TIDE_CTL_SHRINK | TIDE_CTL_DROP | TIDE_CTL_PURGE | \
+	 TIDE_CTL_TUNE)
 #define TIDE_CTL_ALL (TIDE_CTL_READ | TIDE_CTL_ACT)
 
 /* tide_ctl_config.flags */

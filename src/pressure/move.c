@@ -98,12 +98,6 @@ void tide__monitor_fractions(struct tide_monitor *m, unsigned limit_pct,
 	tide__mon_unlock(m);
 }
 
-/* @pct percent of @v, without overflow (as the shim resolves N%). */
-static uint64_t pct_of(uint64_t v, unsigned pct)
-{
-	return v / 100 * pct + v % 100 * pct / 100;
-}
-
 /*
  * The configured limit and watermarks for the new effective limit @cg,
  * @m's lock held, before the sources re-open: made again from their
@@ -120,15 +114,15 @@ static void follow_limit(struct tide_monitor *m,
 	bool past;
 
 	if (m->limit_pct && base) {
-		m->cfg.limit = pct_of(base, m->limit_pct);
+		m->cfg.limit = tide__pct_of(base, m->limit_pct);
 		base = m->cfg.limit;
 	} else if (m->cfg.limit) {
 		base = m->cfg.limit;
 	}
 	if (m->high_pct && base)
-		m->cfg.high_watermark = pct_of(base, m->high_pct);
+		m->cfg.high_watermark = tide__pct_of(base, m->high_pct);
 	if (m->low_pct && base)
-		m->cfg.low_watermark = pct_of(base, m->low_pct);
+		m->cfg.low_watermark = tide__pct_of(base, m->low_pct);
 	if (m->high_pct || !m->given_high)
 		return;
 	past = base && m->given_high >= base;

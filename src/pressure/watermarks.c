@@ -13,6 +13,7 @@
 #include <tide/pressure.h>
 
 #include "internal.h"
+#include "pressure/defaults.h"
 #include "pressure/monitor.h"
 #include "pressure/source.h"
 
@@ -136,10 +137,36 @@ int tide__mon_rearm_hold(struct tide_monitor *m, struct tide__src *s,
 	return r;
 }
 
+/* Set @high and @low (@low not 0) on every watermark source, @m's lock
+ * held; the configured pair becomes them.  0 or -errno: nothing changed. */
+static int set_pair(struct tide_monitor *m, uint64_t high, uint64_t low)
+{
+	bool any = false;
+	int r;
+
+	for (size_t i = 0; i < TIDE__NSRC; i++)
+		any |= m->src[i].ops && m->src[i].watermark;
+	r = any ? rearm_sources(m, high) : -EOPNOTSUPP;
+	if (r)
+		return r;
+	for (size_t i = 0; i < TIDE__NSRC; i++) {
+		if (!m->src[i].ops || !m->src[i].watermark)
+			continue;
+		m->src[i].high = high;
+		m->src[i].low = low;
+	}
+	/* what the sources re-opened after a move take */
+	m->cfg.high_watermark = high;
+	m->cfg.low_watermark = low;
+	m->high_pct = m->low_pct = 0; /* bytes from now on */
+	m->given_high = high;
+	m->given_low = low;
+	return 0;
+}
+
 int tide_monitor_set_watermarks(struct tide_monitor *m, uint64_t high,
 				uint64_t low)
 {
-	bool any = false;
 	int r;
 
 	if (!m || !high || low > high)
@@ -149,27 +176,65 @@ int tide_monitor_set_watermarks(struct tide_monitor *m, uint64_t high,
 	if (!low)
 		low = high - high / 8;
 	tide__mon_lock(m);
-	for (size_t i = 0; i < TIDE__NSRC; i++)
-		any |= m->src[i].ops && m->src[i].watermark;
-	r = any ? rearm_sources(m, high) : -EOPNOTSUPP;
-	for (size_t i = 0; i < TIDE__NSRC && !r; i++) {
-		if (!m->src[i].ops || !m->src[i].watermark)
-			continue;
-		m->src[i].high = high;
-		m->src[i].low = low;
-	}
-	if (!r) {
-		/* what the sources re-opened after a move take */
-		m->cfg.high_watermark = high;
-		m->cfg.low_watermark = low;
-		m->high_pct = m->low_pct = 0; /* bytes from now on */
-		m->given_high = high;
-		m->given_low = low;
-	}
+	r = set_pair(m, high, low);
 	tide__mon_unlock(m);
 	if (r)
 		return r;
 	/* checked at the next poll, which is now */
+	tide__mon_arm_timer(m->pollfd, 1);
+	return 0;
+}
+
+int tide__monitor_tune(struct tide_monitor *m, const struct tide__tune *t,
+		       uint64_t *ret_high, uint64_t *ret_low)
+{
+	struct tide_monitor_limit lim;
+	uint64_t high = t->high, low = t->low;
+	int r;
+
+	/* bytes and percentages are not mixed; the defaults take no low */
+	if (!m || t->high_pct > 100 || t->low_pct > 100 ||
+	    (t->high_pct ? t->high || t->low : t->low_pct) ||
+	    (!t->high && !t->high_pct && t->low))
+		return -EINVAL;
+	if (tide__mon_forked_exact(m))
+		return -ECHILD;
+	if (t->high_pct || !t->high) { /* of the limit */
+		r = tide_monitor_limit(m, &lim);
+		if (r)
+			return r;
+		if (!lim.limit)
+			return -ENODEV;
+		if (t->high_pct) {
+			high = tide__pct_of(lim.limit, t->high_pct);
+			low = t->low_pct ? tide__pct_of(lim.limit, t->low_pct) :
+					   high - high / 8;
+		} else {
+			high = tide__default_high(lim.limit);
+			low = tide__default_low(lim.limit);
+		}
+	} else if (!low) {
+		low = high - high / 8;
+	}
+	if (high < TIDE__WATERMARK_FLOOR || low < TIDE__WATERMARK_FLOOR)
+		return -ERANGE;
+	if (low > high)
+		return -EINVAL;
+	tide__mon_lock(m);
+	r = set_pair(m, high, low);
+	if (!r && (t->high_pct || !t->high)) {
+		/* made again from the limit when it changes (move.c) */
+		m->high_pct = t->high_pct;
+		m->low_pct = t->low_pct;
+		m->cfg.high_watermark = t->high_pct ? high : 0;
+		m->cfg.low_watermark = t->low_pct ? low : 0;
+		m->given_high = m->given_low = 0;
+	}
+	tide__mon_unlock(m);
+	if (r)
+		return r;
+	*ret_high = high;
+	*ret_low = low;
 	tide__mon_arm_timer(m->pollfd, 1);
 	return 0;
 }
