@@ -649,6 +649,67 @@ TEST(v1_ancestor_without_use_hierarchy_does_not_limit)
 	fake_done(&f);
 }
 
+/*
+ * v1 inside a cgroup namespace whose limit is on a group above it (the
+ * container runtime's): every visible group is unlimited, and the own
+ * group's memory.stat tells the limit (hierarchical_memory_limit).  The
+ * mount root stands for the limiting group.  Not when a visible group's
+ * limit is as low, nor when the key says no more than MemTotal.
+ */
+TEST(v1_limit_above_the_mount_root_is_read_from_memory_stat)
+{
+	static const char unlimited[] = "9223372036854771712\n";
+	struct tide__cg_limit l;
+	struct fake f;
+
+	fake_init(&f);
+	put(&f, "proc/cgroup", "4:memory:/\n");
+	put(&f, "proc/mountinfo",
+	    "34 30 0:31 /kube/pod1 @/memory rw - cgroup cgroup rw,memory\n");
+	put(&f, "memory/memory.limit_in_bytes", unlimited);
+	put(&f, "memory/memory.stat",
+	    "cache 0\nrss 4096\nhierarchical_memory_limit 314572800\n"
+	    "hierarchical_memsw_limit 9223372036854771712\n"
+	    "total_inactive_file 0\n");
+	discover(&f, &l);
+	CHECK_UEQ(l.limit, 300 * MiB);
+	CHECK_EQ(l.version, 1);
+	CHECK_STR(l.dir, at(&f, "memory"));
+	CHECK_STR(l.file, "memory.stat");
+	CHECK_STR(l.own_v1, at(&f, "memory"));
+	tide__cg_release(&l);
+
+	/* a mount of a subtree, the own group below its root: the own
+	 * group's memory.stat is read */
+	put(&f, "proc/cgroup", "4:memory:/kube/pod1/a\n");
+	put(&f, "memory/a/memory.limit_in_bytes", unlimited);
+	put(&f, "memory/a/memory.stat",
+	    "hierarchical_memory_limit 209715200\n");
+	discover(&f, &l);
+	CHECK_UEQ(l.limit, 200 * MiB);
+	CHECK_STR(l.dir, at(&f, "memory"));
+	CHECK_STR(l.file, "memory.stat");
+	CHECK_STR(l.own_v1, at(&f, "memory/a"));
+	tide__cg_release(&l);
+
+	/* a visible group's limit as low: that group, its own file */
+	put(&f, "memory/a/memory.limit_in_bytes", "209715200\n");
+	discover(&f, &l);
+	CHECK_UEQ(l.limit, 200 * MiB);
+	CHECK_STR(l.dir, at(&f, "memory/a"));
+	CHECK_STR(l.file, "memory.limit_in_bytes");
+	tide__cg_release(&l);
+
+	/* no limit anywhere: the key reads the "unlimited" value */
+	put(&f, "memory/a/memory.limit_in_bytes", unlimited);
+	put(&f, "memory/a/memory.stat",
+	    "hierarchical_memory_limit 9223372036854771712\n");
+	discover(&f, &l);
+	check_none(&l);
+	tide__cg_release(&l);
+	fake_done(&f);
+}
+
 TEST(unreadable_or_missing_files_skip_a_level)
 {
 	struct tide__cg_limit l;
@@ -1116,6 +1177,8 @@ TEST(real_v1_parent_limit_found_from_grandchild)
 struct ns_arg {
 	const char *child; /* the group that becomes the namespace root */
 	const char *point; /* where the child mounts the hierarchy again */
+	uint64_t limit; /* what discovery finds there, and in which file */
+	const char *file;
 };
 
 /* In a forked child: a cgroup namespace rooted at @a->child, the memory
@@ -1137,34 +1200,59 @@ static void in_cgroup_namespace(void *p)
 	/* /proc/self/cgroup now says "/"; the host's mount shows a root
 	 * of "/../../.." and the new one "/". */
 	CHECK_EQ(tide__cg_discover(NULL, &l), 0);
-	CHECK_UEQ(l.limit, 128 * MiB);
+	CHECK_UEQ(l.limit, a->limit);
 	CHECK_EQ(l.version, 1);
 	CHECK_STR(l.dir, a->point);
 	CHECK_STR(l.own_v1, a->point);
-	CHECK_STR(l.file, "memory.limit_in_bytes");
+	CHECK_STR(l.file, a->file);
 	tide__cg_release(&l);
 }
 
-TEST(real_v1_cgroup_namespace_with_its_own_mount)
+/* The process in a cgroup namespace rooted at @g's child: @a says what
+ * discovery must find there. */
+static void run_in_namespace(struct real_groups *g, struct ns_arg *a)
 {
-	char point[] = "/tmp/tide-cgns-XXXXXX", out[4096], path[PATH_MAX + 32];
-	struct real_groups g;
-	struct ns_arg a;
+	char point[] = "/tmp/tide-cgns-XXXXXX", out[4096];
 	int status;
 
-	real_groups(&g, 256 * MiB);
-	snprintf(path, sizeof(path), "%s/memory.limit_in_bytes", g.child);
-	CHECK_EQ(write_file(path, "134217728"), 0);
 	CHECK(mkdtemp(point));
-	a.child = g.child;
-	a.point = point;
-	status = th_fork(in_cgroup_namespace, &a, out, sizeof(out));
+	a->child = g->child;
+	a->point = point;
+	status = th_fork(in_cgroup_namespace, a, out, sizeof(out));
 	rmdir(point);
-	real_groups_remove(&g);
+	real_groups_remove(g);
 	if (WIFEXITED(status) && WEXITSTATUS(status) == TH_SKIP_CODE)
 		SKIP("%s", out);
 	if (!WIFEXITED(status) || WEXITSTATUS(status))
 		FAIL("in the namespace: %s", out);
+}
+
+TEST(real_v1_cgroup_namespace_with_its_own_mount)
+{
+	struct ns_arg a = { .limit = 128 * MiB,
+			    .file = "memory.limit_in_bytes" };
+	char path[PATH_MAX + 32];
+	struct real_groups g;
+
+	real_groups(&g, 256 * MiB);
+	snprintf(path, sizeof(path), "%s/memory.limit_in_bytes", g.child);
+	CHECK_EQ(write_file(path, "134217728"), 0);
+	run_in_namespace(&g, &a);
+}
+
+/*
+ * The limit on the group above the namespace root (a container runtime's
+ * parent group), the namespace root unlimited: the kernel's
+ * hierarchical_memory_limit in memory.stat gives it.  Up to 0.2.10 no
+ * limit was found (a trial's ETL process: OOM-killed 2 of 2).
+ */
+TEST(real_v1_limit_above_the_namespace_root)
+{
+	struct ns_arg a = { .limit = 256 * MiB, .file = "memory.stat" };
+	struct real_groups g;
+
+	real_groups(&g, 256 * MiB);
+	run_in_namespace(&g, &a);
 }
 
 /* ---- the OOM loop ----------------------------------------------------------- */
@@ -1266,17 +1354,17 @@ TEST(oom_loop_discover_and_decode)
 	dir_at(&f, "memory/s/t");
 	put(&f, "unified/s/t/memory.max", "629145600\n");
 	/*
-	 * 27 failable calls, each failed once, then from it on.  12
+	 * 28 failable calls, each failed once, then from it on.  12
 	 * allocations: meminfo, /proc/self/cgroup, its two paths, mountinfo
 	 * and its two doublings, two walk buffers, the two own directories
-	 * and the limiting one.  15 opens: meminfo, /proc/self/cgroup,
-	 * mountinfo, the own v2 memory.current, and the walk's 11 files (v1:
+	 * and the limiting one.  16 opens: meminfo, /proc/self/cgroup,
+	 * mountinfo, the own v2 memory.current, the walk's 11 files (v1:
 	 * the limit of s/t, the use_hierarchy and limit of s and of the
-	 * root; v2: memory.max and memory.high of s/t, s and the root).  A
-	 * failed open fails the discovery; it is never a level without a
-	 * limit.
+	 * root; v2: memory.max and memory.high of s/t, s and the root), and
+	 * the own v1 memory.stat (a limit above the mount root).  A failed
+	 * open fails the discovery; it is never a level without a limit.
 	 */
-	CHECK_EQ(th_oom_loop("tide__cg_discover", oom_discover, &f), 2 * 27);
+	CHECK_EQ(th_oom_loop("tide__cg_discover", oom_discover, &f), 2 * 28);
 	CHECK_CMP(th_oom_loop("tide__cg_discover (this host)",
 			      oom_real_discover, NULL),
 		  >=, 4);
@@ -1298,6 +1386,7 @@ RUN_TESTS(T(parse_self_finds_v1_memory_and_v2),
 	  T(long_and_escaped_mountinfo_lines),
 	  T(subtree_mount_root_maps_paths_relative_to_it),
 	  T(v1_ancestor_without_use_hierarchy_does_not_limit),
+	  T(v1_limit_above_the_mount_root_is_read_from_memory_stat),
 	  T(unreadable_or_missing_files_skip_a_level),
 	  T(unreadable_files_as_an_unprivileged_user),
 	  T(fifo_in_place_of_a_file_is_refused),
@@ -1306,4 +1395,5 @@ RUN_TESTS(T(parse_self_finds_v1_memory_and_v2),
 	  T(working_set_of_a_removed_fake_group),
 	  T(real_v1_parent_limit_found_from_grandchild),
 	  T(real_v1_cgroup_namespace_with_its_own_mount),
+	  T(real_v1_limit_above_the_namespace_root),
 	  T(oom_loop_discover_and_decode))

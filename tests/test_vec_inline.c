@@ -219,9 +219,10 @@ TEST(unknown_flags_and_empty_elements_take_the_library_path)
 	CHECK_EQ(tide_vec_push_val(&u, uint64_t, 7), -EINVAL);
 	CHECK_UEQ(push_calls, calls + 1);
 	CHECK(!u.data && !u.cap && !u.len);
-	tide_vec_init(&z, 0, 0); /* elem_size 0 */
+	/* elem_size 0: not the type's size, refused before the library */
+	tide_vec_init(&z, 0, 0);
 	CHECK_EQ(tide_vec_push_val(&z, uint64_t, 1), -EINVAL);
-	CHECK_UEQ(push_calls, calls + 2);
+	CHECK_UEQ(push_calls, calls + 1);
 	CHECK(!z.data && !z.cap);
 	tide_kv_set_threshold(TIDE_KV_DEFAULT_THRESHOLD);
 }
@@ -862,7 +863,60 @@ TEST(a_compound_literal_argument_compiles_as_it_did_for_the_function)
 	tide_vec_destroy(&v);
 }
 
+/*
+ * A @type of another size than the vector's elements (a trial pushed
+ * uint32_t into a vector of 64-byte records: every call returned 0, and the
+ * functions copied 64 bytes from a 4-byte value): refused with -EINVAL,
+ * nothing stored or copied, whenever the helper leaves its inline path.
+ */
+TEST(typed_helpers_refuse_a_type_of_another_size_off_the_inline_path)
+{
+	struct rec {
+		char b[64];
+	};
+	struct tide_vec v = TIDE_VEC_INIT(uint64_t, 0);
+	struct tide_vec r = TIDE_VEC_INIT(struct rec, 0);
+	uint32_t small = 7;
+	uint64_t x = 0;
+
+	/* the first push into an empty vector */
+	CHECK_EQ(tide_vec_push_val(&v, uint32_t, 5), -EINVAL);
+	CHECK_UEQ(v.len, 0);
+	CHECK(!v.data);
+	CHECK_EQ(tide_vec_push_val(&r, uint32_t, 5), -EINVAL);
+	CHECK_UEQ(r.len, 0);
+	/* a full vector */
+	for (uint64_t i = 0; i < 4; i++)
+		CHECK_EQ(tide_vec_push_val(&v, uint64_t, i), 0);
+	CHECK_UEQ(v.cap, 4);
+	CHECK_EQ(tide_vec_push_val(&v, uint16_t, 9), -EINVAL);
+	CHECK_UEQ(v.len, 4);
+	CHECK_UEQ(v.cap, 4);
+	/* an empty vector's pop, and one a trim is due for */
+	while (v.len)
+		CHECK_EQ(tide_vec_pop_val(&v, uint64_t, &x), 0);
+	CHECK_EQ(tide_vec_pop_val(&v, uint32_t, &small), -EINVAL);
+	CHECK_UEQ(small, 7);
+	CHECK_EQ(tide_vec_pop_val(&v, uint64_t, &x), -ENOENT);
+	v.flags |= TIDE_VEC_AUTOTRIM;
+	for (uint64_t i = 0; i < 64; i++)
+		CHECK_EQ(tide_vec_push_val(&v, uint64_t, i), 0);
+	while (v.len > v.cap / 4)
+		CHECK_EQ(tide_vec_pop_val(&v, uint64_t, &x), 0);
+	CHECK_UEQ(v.len, 16);
+	CHECK_EQ(tide_vec_pop_val(&v, uint32_t, &small), -EINVAL);
+	CHECK_UEQ(small, 7);
+	CHECK_UEQ(v.len, 16);
+	CHECK_UEQ(v.cap, 64);
+	CHECK_EQ(tide_vec_pop_val(&v, uint64_t, &x), 0);
+	CHECK_UEQ(x, 15);
+	CHECK_UEQ(v.cap, 30); /* the trim that was due */
+	tide_vec_destroy(&v);
+	tide_vec_destroy(&r);
+}
+
 RUN_TESTS(T(inline_growth_leaves_the_state_the_library_leaves),
+	  T(typed_helpers_refuse_a_type_of_another_size_off_the_inline_path),
 	  T(inline_growth_keeps_autotrim_floors),
 	  T(capacity_one_grows_to_four_like_the_library),
 	  T(unknown_flags_and_empty_elements_take_the_library_path),

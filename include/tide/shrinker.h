@@ -113,8 +113,12 @@ TIDE_API void tide_shrinker_set_batch(struct tide_shrinker *s,
  * nothing then ends its pass.  Callbacks run on whichever thread runs
  * reclaim, possibly on several threads at once; they may allocate only with %TIDE_NORECLAIM
  * (reclaim never recurses) and must not free their own shrinker.  They
- * must return: a C++ exception or a longjmp() out of one skips tide's
- * bookkeeping (that thread then counts as inside reclaim for good).
+ * must return: a C++ exception or a longjmp() out of one (an
+ * interpreter's error raised through it) leaves the pass's records on a
+ * stack frame that no longer exists, listed where every later
+ * tide_shrinker_free() and pass reads them: the process's shrinker calls
+ * are undefined from then on (a trial's tide_shrinker_free() crashed, or
+ * aborted naming a callback that was not running).
  *
  * Context: any thread; takes the registry lock briefly; never waits for a
  * running reclaim pass.

@@ -7,6 +7,7 @@
 #ifndef TIDE_VEC_H
 #define TIDE_VEC_H
 
+#include <errno.h>
 #include <string.h>
 
 #include <tide/common.h>
@@ -144,10 +145,15 @@ static inline int tide__vec_put(struct tide_vec *v, const void *elem,
  * calls in hot loops.
  *
  * Unlike tide_vec_push(), which returns -EINVAL for a NULL vector, the
- * inline path reads @v first: a NULL @v is undefined (it crashes).
+ * inline path reads @v first: a NULL @v is undefined (it crashes).  A
+ * @type whose size is not @v->elem_size is refused with -EINVAL, nothing
+ * stored, whenever the call leaves the inline store: always in a vector
+ * without room (the first push into an empty one included), but not
+ * while a reserved or grown buffer has room.
  *
  * Context: as tide_vec_push().
- * Return: as tide_vec_push() for a non-NULL @v.
+ * Return: as tide_vec_push() for a non-NULL @v; -EINVAL for a @type of
+ * another size, as above.
  */
 #define tide_vec_push_val(v, type, val)                                       \
 	(TIDE__LIKELY((v)->len < (v)->push_end) ?                             \
@@ -171,10 +177,14 @@ static inline int tide__vec_put(struct tide_vec *v, const void *elem,
  * the library.
  *
  * Unlike tide_vec_pop(), which returns -EINVAL for a NULL vector, the
- * inline path reads @v first: a NULL @v is undefined (it crashes).
+ * inline path reads @v first: a NULL @v is undefined (it crashes).  A
+ * @type whose size is not @v->elem_size is refused with -EINVAL, nothing
+ * copied, whenever the call leaves the inline path (an empty vector, a
+ * trim due), not on the inline path.
  *
  * Context: as tide_vec_pop().
- * Return: as tide_vec_pop() for a non-NULL @v.
+ * Return: as tide_vec_pop() for a non-NULL @v; -EINVAL for a @type of
+ * another size, as above.
  */
 #define tide_vec_pop_val(v, type, out)                                   \
 	(TIDE__LIKELY((v)->len > (v)->pop_floor &&                       \
@@ -182,7 +192,7 @@ static inline int tide__vec_put(struct tide_vec *v, const void *elem,
 		       (v)->len > (v)->cap / 4)) ?                       \
 		 (--(v)->len,                                            \
 		  *(out) = TIDE__CAST(type *, (v)->data)[(v)->len], 0) : \
-		 TIDE__VEC_POP_SLOW((v), (out)))
+		 tide__vec_pop_typed((v), (out), sizeof(type)))
 
 /**
  * tide_vec_init() - make @v an empty vector.
@@ -305,6 +315,22 @@ TIDE_API int tide__vec_pop_slow(struct tide_vec *v, void *out)
 #define TIDE__VEC_POP_SLOW tide_vec_pop
 #endif
 
+/*
+ * Private: the typed helpers' way into the functions, which copy
+ * @v->elem_size bytes: a @type of another size (@esz) is refused there,
+ * nothing copied, rather than read or written past the caller's value.
+ */
+static inline int tide__vec_push_typed(struct tide_vec *v, const void *elem,
+				       size_t esz)
+{
+	return v->elem_size != esz ? -EINVAL : TIDE__VEC_PUSH_SLOW(v, elem);
+}
+
+static inline int tide__vec_pop_typed(struct tide_vec *v, void *out, size_t esz)
+{
+	return v->elem_size != esz ? -EINVAL : TIDE__VEC_POP_SLOW(v, out);
+}
+
 /* Private: @v empty with no buffer, @elem_size and @flags kept. */
 static inline void tide__vec_reset(struct tide_vec *v)
 {
@@ -383,7 +409,7 @@ static inline int tide__vec_push_grow(struct tide_vec *v, const void *elem,
 		v->len++;
 		return 0;
 	}
-	return tide__vec_push_slow(v, elem);
+	return tide__vec_push_typed(v, elem, esz);
 }
 
 /* Private: @p points to at least @n bytes, as far as the compiler knows. */
@@ -567,7 +593,7 @@ static inline void tide__vec_destroy_inline(struct tide_vec *v)
 #define tide_vec_push(v, ...) tide__vec_push_inline(v, __VA_ARGS__)
 #define tide_vec_pop(v, ...) tide__vec_pop_inline(v, __VA_ARGS__)
 #else
-#define TIDE__VEC_PUSH_GROW(v, elem, esz) TIDE__VEC_PUSH_SLOW(v, elem)
+#define TIDE__VEC_PUSH_GROW(v, elem, esz) tide__vec_push_typed(v, elem, esz)
 #endif
 
 /**

@@ -29,6 +29,9 @@
 static const char v1_limit_file[] = "memory.limit_in_bytes";
 static const char v2_max_file[] = "memory.max";
 static const char v2_high_file[] = "memory.high";
+/* v1: the limit of an ancestor above the mount root (hidden_limit()) */
+static const char v1_stat_file[] = "memory.stat";
+static const char v1_hier_key[] = "hierarchical_memory_limit";
 /* The longest name appended to a group's directory, with its '/'. */
 #define NAME_ROOM (sizeof("/memory.use_hierarchy") + 1)
 
@@ -484,6 +487,53 @@ static void walk(struct hier *h, int version, struct best *b,
 	}
 }
 
+/*
+ * v1: the own group's hierarchical_memory_limit (memory.stat), the
+ * smallest limit of the group and its ancestors as the kernel charges
+ * them, those above the mount root included; UINT64_MAX when it cannot be
+ * read.  Read before walk(), which clobbers the own directory's path.
+ */
+static uint64_t hier_limit(struct hier *h)
+{
+	uint64_t v = UINT64_MAX;
+	char *text;
+	int r;
+
+	r = read_text(level_path(h, h->len, v1_stat_file), &text);
+	h->buf[h->len] = 0;
+	if (r) {
+		if (tide__os_exhausted(r) && !h->err)
+			h->err = r;
+		return UINT64_MAX;
+	}
+	if (tide__cg_stat_value(text, v1_hier_key, &v))
+		v = UINT64_MAX;
+	tide__os_free(text);
+	return v;
+}
+
+/*
+ * A cgroup namespace, or a mount of a subtree, hides the groups above the
+ * mount root from walk(): a container whose limit is set on its parent
+ * group (the runtime's) sees only unlimited groups (a trial's process was
+ * OOM-killed with no limit found).  The own group's @hier limit
+ * (hier_limit()) lower than anything the walk found means the limiting
+ * group is above the mount root: the mount root, the highest group the
+ * process can read, stands for it (its usage is the closest to the
+ * limiting group's: all of it when the container is the parent's only
+ * group), with the limit in its memory.stat.  The JDK reads the same key.
+ */
+static void hidden_limit(struct hier *h, struct best *b, uint64_t hier,
+			 uint64_t mem_total)
+{
+	if (hier >= mem_total || hier >= b->limit)
+		return;
+	b->limit = hier;
+	b->version = 1;
+	b->file = v1_stat_file;
+	b->len = h->base;
+}
+
 /* The bytes of "@key: N kB" in a meminfo text; -ENOENT when absent,
  * -EINVAL when malformed. */
 static int meminfo_value(const char *text, const char *key, uint64_t *ret)
@@ -634,8 +684,12 @@ int tide__cg_discover(const struct tide__cg_paths *paths,
 			goto out;
 		l.v2_memory = r;
 	}
-	if (h1.buf)
+	if (h1.buf) {
+		uint64_t hier = hier_limit(&h1);
+
 		walk(&h1, 1, &b, l.mem_total);
+		hidden_limit(&h1, &b, hier, l.mem_total);
+	}
 	if (h2.buf)
 		walk(&h2, 2, &b, l.mem_total);
 	r = h1.err ? h1.err : h2.err;

@@ -11,6 +11,11 @@
  * set at an interval that shortens as the working set nears the high
  * watermark: the monitor never sleeps long while over it.  The decision is
  * always made on the working set, never on usage.
+ *
+ * Every reading (the poll's, and the allocation sensor's on allocating
+ * threads) also reads the limit's own file again: a limit lowered in
+ * place is seen at the next reading, not only at the monitor's discovery
+ * every 2 s (limit_moved, pressure/move.c).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -35,12 +40,18 @@
  * fd slots.  FD_EVENT: v2 memory.events; v1 the usage threshold at high,
  * or for a hold the one where it ends, FD_BELOW then the one under low
  * (one eventfd each: see cgroup1_rearm()).  FD_LEVEL..+2: v1 vmpressure
- * low, medium, critical.
+ * low, medium, critical.  FD_LIMIT: the limit's file (never polled).
  */
-enum { FD_USAGE, FD_STAT, FD_EVENT, FD_BELOW, FD_LEVEL };
+enum { FD_USAGE, FD_STAT, FD_EVENT, FD_BELOW, FD_LEVEL, FD_LIMIT = 7 };
+
+/* v1: a limit above the mount root, in memory.stat (pressure/cgroup.c) */
+static const char hier_key[] = "hierarchical_memory_limit";
 
 struct limit_priv {
 	unsigned slow_ms;
+	/* the limit's file read last (limit_watch()), when it is watched */
+	bool limit_watched;
+	_Atomic uint64_t limit_seen;
 	/* cgroup v2 memory.events counters seen so far */
 	unsigned long long ev_high, ev_max;
 };
@@ -98,11 +109,39 @@ static int read_usage(struct tide__src *s, uint64_t *ret_usage,
 	return 0;
 }
 
+/*
+ * Read the limit's file again; a value other than the last one read marks
+ * the source (limit_moved).  No heap: the sensor reads on allocating
+ * threads.
+ */
+static void limit_watch(struct tide__src *s)
+{
+	struct limit_priv *p = s->priv;
+	char buf[64];
+	uint64_t v;
+
+	if (!p->limit_watched)
+		return;
+	if (s->fd[FD_LIMIT] >= 0) {
+		if (tide__file_read(s->fd[FD_LIMIT], NULL, buf, sizeof(buf)) ||
+		    tide__parse_u64(buf, &v))
+			return;
+	} else if (s->fd[FD_STAT] < 0 ||
+		   tide__cg_stat_scan(s->fd[FD_STAT], hier_key, &v)) {
+		return;
+	}
+	if (atomic_exchange(&p->limit_seen, v) != v)
+		atomic_store(&s->limit_moved, true);
+}
+
 static int limit_read(struct tide__src *s, uint64_t *ret)
 {
 	uint64_t usage;
+	int r = read_usage(s, &usage, ret);
 
-	return read_usage(s, &usage, ret);
+	if (!r)
+		limit_watch(s);
+	return r;
 }
 
 /*
@@ -176,9 +215,41 @@ static int priv_new(struct tide__src *s, const struct tide_monitor_config *cfg)
 	return 0;
 }
 
-/* Watermarks and the usage/stat descriptors of the limiting group. */
+/*
+ * The limit's file, found by discovery, is read again at every reading
+ * (limit_watch()): v1 memory.limit_in_bytes, v2 memory.max or memory.high
+ * through a descriptor of its own, a limit above the mount root through
+ * memory.stat.  Not a configured limit or group (@watch false: nothing
+ * follows those), nor a file that cannot be opened (discovery every 2 s
+ * still sees a change).
+ */
+static int watch_file(struct tide__src *s, uint64_t limit, bool watch)
+{
+	struct limit_priv *p = s->priv;
+
+	if (!watch || !s->file || !strcmp(s->file, "config"))
+		return 0;
+	if (strcmp(s->file, "memory.stat")) {
+		s->fd[FD_LIMIT] = open_at(s->dir, s->file, false);
+		if (tide__os_exhausted(s->fd[FD_LIMIT]))
+			return s->fd[FD_LIMIT];
+		if (s->fd[FD_LIMIT] < 0) {
+			s->fd[FD_LIMIT] = -1;
+			return 0;
+		}
+	} else if (s->fd[FD_STAT] < 0) {
+		return 0;
+	}
+	atomic_store(&p->limit_seen, limit);
+	p->limit_watched = true;
+	return 0;
+}
+
+/* Watermarks and the usage/stat descriptors of the limiting group; with
+ * @watch (found by discovery), its limit's file too. */
 static int open_group(struct tide__src *s, const struct tide__src_env *env,
-		      const char *dir, uint64_t limit, const char *file)
+		      const char *dir, uint64_t limit, const char *file,
+		      bool watch)
 {
 	const struct tide_monitor_config *cfg = env->cfg;
 	int r;
@@ -213,7 +284,7 @@ static int open_group(struct tide__src *s, const struct tide__src_env *env,
 		return s->fd[FD_STAT];
 	if (s->fd[FD_STAT] < 0)
 		s->fd[FD_STAT] = -1;
-	return 0;
+	return watch_file(s, limit, watch);
 }
 
 /* ---- cgroup v2 ---------------------------------------------------------- */
@@ -277,7 +348,7 @@ static int cgroup2_open(struct tide__src *s, const struct tide__src_env *env)
 	} else {
 		return -ENODEV;
 	}
-	r = open_group(s, env, dir, limit, file);
+	r = open_group(s, env, dir, limit, file, !cfg->cgroup2_dir);
 	if (r)
 		return r;
 	/* memory.events of the own group: "high" and "max" events */
@@ -419,7 +490,7 @@ static int cgroup1_open(struct tide__src *s, const struct tide__src_env *env)
 	} else {
 		return -ENODEV;
 	}
-	r = open_group(s, env, dir, limit, file);
+	r = open_group(s, env, dir, limit, file, !cfg->cgroup1_dir);
 	tide__os_free(own);
 	if (r)
 		return r;

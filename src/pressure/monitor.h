@@ -233,6 +233,12 @@ int tide__mon_move_setup(struct tide_monitor *m);
  * when it gave that up because tide_monitor_free() is stopping the
  * monitor's thread (the loop ends) */
 bool tide__mon_check_moved(struct tide_monitor *m);
+/*
+ * move.c: a reading of @s found its limit's file changed (limit_moved):
+ * wake the monitor, whose next check runs discovery at once rather than
+ * at the next 2 s limit check.  Any thread (the sensor's included).
+ */
+void tide__mon_limit_nudge(struct tide_monitor *m, struct tide__src *s);
 /* How often moves are checked (and a failed re-open tried again). */
 #define TIDE__MOVE_CHECK_MS 1000
 /* monitor.c: replace @s's threshold (rearm()) with one for a hold until

@@ -206,6 +206,14 @@ static bool limit_changed(struct tide_monitor *m, struct tide__cg_limit *cg)
 	return false;
 }
 
+void tide__mon_limit_nudge(struct tide_monitor *m, struct tide__src *s)
+{
+	if (!atomic_load_explicit(&s->limit_moved, memory_order_relaxed) ||
+	    !m->move_check || atomic_load(&m->lost))
+		return;
+	tide__mon_arm_timer(m->pollfd, 1);
+}
+
 /*
  * Has the process moved to another cgroup, or has its limit changed
  * (checked every LIMIT_CHECK_MS)?  Then re-open the sources that follow
@@ -227,7 +235,13 @@ bool tide__mon_check_moved(struct tide_monitor *m)
 	if (read_self(m, &hash, &len))
 		return false;
 	if (!m->move_pending && hash == m->cg_hash && len == m->cg_len) {
-		if (now < m->limit_check_ns)
+		bool nudged = false;
+
+		for (size_t i = 0; i < TIDE__NSRC; i++)
+			nudged |=
+				m->src[i].ops &&
+				atomic_exchange(&m->src[i].limit_moved, false);
+		if (now < m->limit_check_ns && !nudged)
 			return false;
 		m->limit_check_ns = now + (uint64_t)LIMIT_CHECK_MS * 1000000u;
 		if (!limit_changed(m, &cg))

@@ -607,6 +607,7 @@ static void check_source(struct tide_monitor *m, struct tide__src *s)
 		}
 		return;
 	}
+	tide__mon_limit_nudge(m, s);
 	set_value(m, s, value);
 	watermarks(m, s, &high, &low);
 	if (value >= high) {
@@ -698,6 +699,7 @@ size_t tide__monitor_sense(struct tide_monitor *m, unsigned flags)
 
 	if (!s || tide__mon_forked(m) || s->ops->read(s, &value))
 		return SENSOR_STEP_MIN;
+	tide__mon_limit_nudge(m, s);
 	watermarks(m, s, &high, &low);
 	tide__sensor_watch(m, value, low);
 	if (value < high)

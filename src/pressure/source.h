@@ -24,6 +24,7 @@
 #ifndef TIDE_PRESSURE_SOURCE_H
 #define TIDE_PRESSURE_SOURCE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -33,7 +34,7 @@
 #include "pressure/cgroup.h"
 #include "pressure/defaults.h"
 
-#define TIDE__SRC_FDS 7
+#define TIDE__SRC_FDS 8
 /* open(): $MEMORY_PRESSURE_WATCH says monitoring is off. */
 #define TIDE__SRC_OFF 1
 /* The most descriptors one rearm() replaces (struct tide__rearm). */
@@ -55,11 +56,14 @@ struct tide__src {
 	/* Watermark sources: read() is compared with high and low. */
 	bool watermark;
 	uint64_t high, low;
-	/* Limit watchers: the limit (0 for none) and where it came from. */
+	/* Limit watchers: the limit (0 for none) and where it came from;
+	 * limit_moved: a reading found that file changed (set by read(),
+	 * taken by tide__mon_check_moved(), which runs discovery then). */
 	uint64_t limit;
 	int version;
 	char *dir;
 	const char *file;
+	atomic_bool limit_moved;
 	/* Poll interval the source wants now in ms; 0: not polled. */
 	unsigned poll_ms;
 	void *priv; /* the source's own state */
