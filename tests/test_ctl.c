@@ -150,6 +150,16 @@ static void listen_in(unsigned allow, unsigned flags, unsigned timeout_ms)
 	CHECK_EQ(tide_ctl_listen(&cfg), 0);
 }
 
+/* Listen in the test's directory, reporting on @m, all requests allowed. */
+static void listen_with_monitor(struct tide_monitor *m)
+{
+	CHECK_EQ(tide_ctl_listen(&(struct tide_ctl_config){
+			 .size = sizeof(struct tide_ctl_config),
+			 .dir = dir,
+			 .monitor = m }),
+		 0);
+}
+
 static void sock_path(char *out, size_t size, pid_t pid)
 {
 	snprintf(out, size, "%s/%d.sock", dir, (int)pid);
@@ -1266,11 +1276,7 @@ TEST(monitor_section_reports_the_attached_monitor)
 	find_tidectl();
 	make_dirs();
 	CHECK_EQ(tide_monitor_new(&m, &mc), 0);
-	CHECK_EQ(tide_ctl_listen(&(struct tide_ctl_config){
-			 .size = sizeof(struct tide_ctl_config),
-			 .dir = dir,
-			 .monitor = m }),
-		 0);
+	listen_with_monitor(m);
 	raw("monitor\n", 8, out, sizeof(out));
 	th_note("%s", out);
 	CHECK(!strncmp(out,
@@ -1314,11 +1320,7 @@ TEST(tidectl_shows_a_usage_nobody_read_as_unknown)
 	find_tidectl();
 	make_dirs();
 	CHECK_EQ(tide_monitor_new(&m, &mc), 0);
-	CHECK_EQ(tide_ctl_listen(&(struct tide_ctl_config){
-			 .size = sizeof(struct tide_ctl_config),
-			 .dir = dir,
-			 .monitor = m }),
-		 0);
+	listen_with_monitor(m);
 	raw("monitor\n", 8, out, sizeof(out));
 	CHECK(strstr(out, "\nusage=0\n") && strstr(out, "\nworking_set=0\n"));
 	CHECK_EQ(run_tidectl(out, pidstr()), 0);
@@ -1381,11 +1383,7 @@ TEST(tidectl_sets_the_monitors_watermarks)
 	find_tidectl();
 	make_dirs();
 	CHECK_EQ(tide_monitor_new(&m, &mc), 0);
-	CHECK_EQ(tide_ctl_listen(&(struct tide_ctl_config){
-			 .size = sizeof(struct tide_ctl_config),
-			 .dir = dir,
-			 .monitor = m }),
-		 0);
+	listen_with_monitor(m);
 	marks(m, 1024, 896);
 	CHECK_EQ(run_tidectl(out, pidstr(), "watermarks", "300M", "200M"), 0);
 	th_note("%s", out);
@@ -2962,11 +2960,7 @@ TEST(freeing_the_monitor_before_close_leaves_a_listener_without_one)
 	make_dirs();
 	tide_set_error_handler(record_report, NULL);
 	CHECK_EQ(tide_monitor_new(&m, &mc), 0);
-	CHECK_EQ(tide_ctl_listen(&(struct tide_ctl_config){
-			 .size = sizeof(struct tide_ctl_config),
-			 .dir = dir,
-			 .monitor = m }),
-		 0);
+	listen_with_monitor(m);
 	raw("monitor\n", 8, out, sizeof(out));
 	CHECK(!strncmp(out, "ok\nmonitor=1\nsources=none\n", 26));
 	tide_monitor_free(m);
