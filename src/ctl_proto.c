@@ -147,7 +147,7 @@ static int parse_tune(const char *const tok[], const size_t tlen[],
 	char buf[2][24];
 
 	for (int i = 0; i < 2; i++) {
-		if (tlen[i + 1] >= sizeof(buf[i]))
+		if (!tok[i + 1] || tlen[i + 1] >= sizeof(buf[i]))
 			return -EINVAL;
 		memcpy(buf[i], tok[i + 1], tlen[i + 1]);
 		buf[i][tlen[i + 1]] = 0;
