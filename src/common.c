@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * common.c - version, error strings, the misuse handler, and sizes as
- * operators write them (TIDE_LIMIT=512M, tidectl's "watermarks 50%").
+ * common.c - version, error strings, the misuse handler, and percentages
+ * of sizes.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -82,60 +82,6 @@ _Noreturn void tide__misuse(const char *what, const void *ptr)
 {
 	tide__report(what, ptr);
 	abort();
-}
-
-int tide__parse_size(const char *s, uint64_t *ret_bytes, unsigned *ret_pct)
-{
-	uint64_t v = 0;
-	unsigned shift = 0;
-	const char *p = s;
-
-	if (!s || *s < '0' || *s > '9')
-		return -EINVAL;
-	for (; *p >= '0' && *p <= '9'; p++) {
-		unsigned d = (unsigned)(*p - '0');
-
-		if (v > (UINT64_MAX - d) / 10)
-			return -EINVAL;
-		v = v * 10 + d;
-	}
-	if (!v)
-		return -EINVAL;
-	if (p[0] == '%' && !p[1]) {
-		if (!ret_pct || v > 100)
-			return -EINVAL;
-		*ret_bytes = 0;
-		*ret_pct = (unsigned)v;
-		return 0;
-	}
-	switch (*p) {
-	case '\0':
-		break;
-	case 'k':
-	case 'K':
-		shift = 10;
-		break;
-	case 'm':
-	case 'M':
-		shift = 20;
-		break;
-	case 'g':
-	case 'G':
-		shift = 30;
-		break;
-	case 't':
-	case 'T':
-		shift = 40;
-		break;
-	default:
-		return -EINVAL;
-	}
-	if ((shift && p[1]) || v > UINT64_MAX >> shift)
-		return -EINVAL;
-	*ret_bytes = v << shift;
-	if (ret_pct)
-		*ret_pct = 0;
-	return 0;
 }
 
 uint64_t tide__pct_of(uint64_t v, unsigned pct)

@@ -144,7 +144,7 @@ static int parse_tune(const char *const tok[], const size_t tlen[],
 		      struct tide__tune *ret)
 {
 	struct tide__tune t = { 0 };
-	char buf[2][24];
+	char buf[2][TIDE__SIZE_WORD_MAX];
 
 	for (int i = 0; i < 2; i++) {
 		if (!tok[i + 1] || tlen[i + 1] >= sizeof(buf[i]))
@@ -471,6 +471,9 @@ static const char *do_watermarks(struct ctl *c, const struct tide__tune *t,
 	case -ERANGE:
 		return "err ERANGE a watermark under 1 MiB (usage is always "
 		       "above it: reclaim would not end)\n";
+	case -EFBIG:
+		return "err ERANGE high at or above the limit (usage never "
+		       "reaches it)\n";
 	case -ENOMEM:
 		return "err ENOMEM out of memory\n";
 	case -EMFILE:

@@ -18,6 +18,8 @@
 
 #include <tide/common.h>
 
+#include "size.h"
+
 #define TIDE__MIN(a, b) ((a) < (b) ? (a) : (b))
 #define TIDE__MAX(a, b) ((a) > (b) ? (a) : (b))
 #define TIDE__ALIGN_UP(x, a) (((x) + ((a)-1)) & ~((size_t)(a)-1))
@@ -443,13 +445,7 @@ _Noreturn void tide__misuse(const char *what, const void *ptr);
 /* Report misuse through the error handler and return: the caller rejects
  * the call and leaves its state untouched (arena frees of foreign pointers). */
 void tide__report(const char *what, const void *ptr);
-/*
- * A size as operators write it: decimal bytes (not 0) with an optional K,
- * M, G or T (1024-based), or, when @ret_pct is not NULL, N% for N in
- * 1..100 (*@ret_bytes 0 then; *@ret_pct 0 for bytes).  Return: 0, or
- * -EINVAL with nothing set.
- */
-int tide__parse_size(const char *s, uint64_t *ret_bytes, unsigned *ret_pct);
+/* tide__parse_size(): size.h */
 /* @pct percent of @v, without overflow. */
 uint64_t tide__pct_of(uint64_t v, unsigned pct);
 
@@ -666,7 +662,8 @@ struct tide__tune {
  * when it changes, as the shim's are (tide__monitor_fractions()); bytes
  * stay.  Return: 0, the errors of tide_monitor_set_watermarks() (-EINVAL
  * also for bytes mixed with a percentage), -ERANGE for a watermark under
- * TIDE__WATERMARK_FLOOR (pressure/defaults.h), or -ENODEV for a percentage
+ * TIDE__WATERMARK_FLOOR (pressure/defaults.h), -EFBIG for a high at or
+ * above the effective limit (never reached), or -ENODEV for a percentage
  * or the defaults without an effective limit.
  */
 int tide__monitor_tune(struct tide_monitor *m, const struct tide__tune *t,

@@ -663,9 +663,10 @@ TEST(v1_limit_above_the_mount_root_is_read_from_memory_stat)
 	struct fake f;
 
 	fake_init(&f);
+	/* the hierarchy mounted again in the namespace: root "/" */
 	put(&f, "proc/cgroup", "4:memory:/\n");
 	put(&f, "proc/mountinfo",
-	    "34 30 0:31 /kube/pod1 @/memory rw - cgroup cgroup rw,memory\n");
+	    "34 30 0:31 / @/memory rw - cgroup cgroup rw,memory\n");
 	put(&f, "memory/memory.limit_in_bytes", unlimited);
 	put(&f, "memory/memory.stat",
 	    "cache 0\nrss 4096\nhierarchical_memory_limit 314572800\n"
@@ -681,6 +682,8 @@ TEST(v1_limit_above_the_mount_root_is_read_from_memory_stat)
 
 	/* a mount of a subtree, the own group below its root: the own
 	 * group's memory.stat is read */
+	put(&f, "proc/mountinfo",
+	    "34 30 0:31 /kube/pod1 @/memory rw - cgroup cgroup rw,memory\n");
 	put(&f, "proc/cgroup", "4:memory:/kube/pod1/a\n");
 	put(&f, "memory/a/memory.limit_in_bytes", unlimited);
 	put(&f, "memory/a/memory.stat",
@@ -691,6 +694,26 @@ TEST(v1_limit_above_the_mount_root_is_read_from_memory_stat)
 	CHECK_STR(l.file, "memory.stat");
 	CHECK_STR(l.own_v1, at(&f, "memory/a"));
 	tide__cg_release(&l);
+
+	/* the own group outside that subtree: the mount root is no
+	 * ancestor, its memory.stat says nothing of the process */
+	put(&f, "proc/cgroup", "4:memory:/system.slice/x\n");
+	put(&f, "memory/memory.stat", "hierarchical_memory_limit 104857600\n");
+	discover(&f, &l);
+	check_none(&l);
+	tide__cg_release(&l);
+	/* the host's mount seen from a namespace ("/.." roots): above it */
+	put(&f, "proc/mountinfo",
+	    "34 30 0:31 /.. @/memory rw - cgroup cgroup rw,memory\n");
+	put(&f, "proc/cgroup", "4:memory:/\n");
+	discover(&f, &l);
+	CHECK_UEQ(l.limit, 100 * MiB);
+	CHECK_STR(l.dir, at(&f, "memory"));
+	CHECK_STR(l.file, "memory.stat");
+	tide__cg_release(&l);
+	put(&f, "proc/mountinfo",
+	    "34 30 0:31 /kube/pod1 @/memory rw - cgroup cgroup rw,memory\n");
+	put(&f, "proc/cgroup", "4:memory:/kube/pod1/a\n");
 
 	/* a visible group's limit as low: that group, its own file */
 	put(&f, "memory/a/memory.limit_in_bytes", "209715200\n");

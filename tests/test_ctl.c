@@ -1368,10 +1368,23 @@ static void marks(struct tide_monitor *m, uint64_t high, uint64_t low)
 TEST(tidectl_sets_the_monitors_watermarks)
 {
 	static const char *const bad[][3] = {
-		{ "12X" },	 { "0" },	  { "-5M" },
-		{ "101%" },	 { "5MB" },	  { "default", "5M" },
-		{ "50%", "1M" }, { "1M", "10%" }, { "1M", "2M", "3M" },
-		{ "1M", "x" },	 { "" },	  { "18446744073709551616" },
+		{ "12X" },
+		{ "0" },
+		{ "-5M" },
+		{ "101%" },
+		{ "5MB" },
+		{ "default", "5M" },
+		{ "50%", "1M" },
+		{ "1M", "10%" },
+		{ "1M", "2M", "3M" },
+		{ "1M", "x" },
+		{ "" },
+		{ "18446744073709551616" },
+		/* what the process would refuse as malformed: an overflow
+		 * of the suffix, a word over 63 bytes */
+		{ "16777216T" },
+		{ "0000000000000000000000000000000000000000"
+		  "0000000000000000000000001K" },
 	};
 	struct tide_monitor_config mc = { .size = sizeof(mc),
 					  .sources = TIDE_SOURCE_BUDGET,

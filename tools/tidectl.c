@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "tidectl.h"
+#include "../src/size.h"
 
 #define REPLY_MAX (16u << 20)
 #define NAME_MAX_BYTES 255 /* the protocol's longest NAME */
@@ -709,26 +710,20 @@ static bool unescape_field(const char *s, char *out, size_t size)
 }
 
 /*
- * A watermark as "watermarks" takes it: digits (not all 0) with an
- * optional K, M, G or T, or N% with N in 1..100; its kind in *@pct.  The
- * process checks the range (T-sized bytes that overflow) again.
+ * A watermark as "watermarks" takes it, checked by the process's own rule
+ * (src/size.h) and under its length limit: its kind in *@pct.  An answer
+ * "malformed" to a word that passes here means the process's tide does
+ * not know the request.
  */
 static bool size_word(const char *s, bool *pct)
 {
-	unsigned long v;
-	size_t n = strspn(s, "0123456789");
-	char digits_only[24];
+	uint64_t bytes;
+	unsigned p;
 
-	if (!n || n >= sizeof(digits_only))
+	if (strlen(s) >= TIDE__SIZE_WORD_MAX || tide__parse_size(s, &bytes, &p))
 		return false;
-	memcpy(digits_only, s, n);
-	digits_only[n] = 0;
-	if (!digits(digits_only, ULONG_MAX, &v) || !v)
-		return false;
-	*pct = s[n] == '%';
-	if (*pct)
-		return !s[n + 1] && v <= 100;
-	return !s[n] || (strchr("kKmMgGtT", s[n]) && !s[n + 1]);
+	*pct = p != 0;
+	return true;
 }
 
 /* "watermarks HIGH [LOW]": the request line in @req, or exit 2. */

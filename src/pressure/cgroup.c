@@ -304,6 +304,9 @@ struct hier {
 	size_t base; /* length of the mount point part of @buf */
 	size_t len; /* length of the own directory in @buf */
 	int err; /* out of memory or descriptors while walking (or 0) */
+	/* @buf is the own group; or the mount root is above it (a cgroup
+	 * namespace's "/.." roots): its ancestors are the own group's */
+	bool own, root_above;
 };
 
 /* The rest of @path under mount root @root ("" or "/..."), or NULL. */
@@ -346,6 +349,8 @@ static void consider_mount(struct hier *h, const struct tide__mount *m,
 	h->point = m->point;
 	h->rel = rel;
 	h->root_len = rl;
+	h->root_above = !strncmp(m->root, "/..", 3) &&
+			(m->root[3] == '/' || !m->root[3]);
 }
 
 /* 1 if @path is a directory, 0 if not (or absent), or an exhausted error. */
@@ -371,7 +376,8 @@ static int hier_dir(struct hier *h)
 
 	while (pl && h->point[pl - 1] == '/')
 		pl--;
-	if (!rel || has_dot_component(rel))
+	h->own = rel && !has_dot_component(rel);
+	if (!h->own)
 		rel = "";
 	rl = strlen(rel);
 	while (rl && rel[rl - 1] == '/')
@@ -392,6 +398,7 @@ static int hier_dir(struct hier *h)
 		if (!d) {
 			h->len = pl;
 			h->buf[pl] = 0;
+			h->own = false;
 		}
 	}
 	return 0;
@@ -518,7 +525,9 @@ static uint64_t hier_limit(struct hier *h)
  * group (the runtime's) sees only unlimited groups (a trial's process was
  * OOM-killed with no limit found).  The own group's @hier limit
  * (hier_limit()) lower than anything the walk found means the limiting
- * group is above the mount root: the mount root, the highest group the
+ * group is above the mount root (when the walk started at the own group,
+ * or at a mount root above it: a mount of an unrelated subtree says
+ * nothing of the process): the mount root, the highest group the
  * process can read, stands for it (its usage is the closest to the
  * limiting group's: all of it when the container is the parent's only
  * group), with the limit in its memory.stat.  The JDK reads the same key.
@@ -526,7 +535,10 @@ static uint64_t hier_limit(struct hier *h)
 static void hidden_limit(struct hier *h, struct best *b, uint64_t hier,
 			 uint64_t mem_total)
 {
-	if (hier >= mem_total || hier >= b->limit)
+	/* a mount root that is neither the own group nor above it: its
+	 * ancestors need not be the process's */
+	if ((!h->own && !h->root_above) || hier >= mem_total ||
+	    hier >= b->limit)
 		return;
 	b->limit = hier;
 	b->version = 1;

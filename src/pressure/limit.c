@@ -130,7 +130,9 @@ static void limit_watch(struct tide__src *s)
 		   tide__cg_stat_scan(s->fd[FD_STAT], hier_key, &v)) {
 		return;
 	}
-	if (atomic_exchange(&p->limit_seen, v) != v)
+	/* a plain load first: no shared write at every reading */
+	if (atomic_load_explicit(&p->limit_seen, memory_order_relaxed) != v &&
+	    atomic_exchange(&p->limit_seen, v) != v)
 		atomic_store(&s->limit_moved, true);
 }
 

@@ -177,12 +177,16 @@ static void src_handle(struct tide_monitor *m, struct tide__src *s, int i,
 
 static void arm_poll(struct tide_monitor *m)
 {
-	unsigned ms = m->move_check ? TIDE__MOVE_CHECK_MS : 0;
+	unsigned ms = m->move_check ? TIDE__MOVE_CHECK_MS : 0, nudge;
 
 	for (size_t i = 0; i < NSRC; i++)
 		if (m->src[i].ops && m->src[i].poll_ms &&
 		    (!ms || m->src[i].poll_ms < ms))
 			ms = m->src[i].poll_ms;
+	/* a reading found the limit's file changed: discovery soon */
+	nudge = tide__mon_limit_nudge_ms(m);
+	if (nudge && nudge < ms)
+		ms = nudge;
 	if (ms)
 		tide__mon_arm_timer(m->pollfd, ms);
 	/* after the arm: a charge that armed 1 ms before it is not undone */
@@ -750,6 +754,19 @@ void tide_monitor_free(struct tide_monitor *m)
 }
 
 /* ---- limit, watermarks, simulate -------------------------------------------- */
+
+uint64_t tide__mon_limit_locked(struct tide_monitor *m)
+{
+	struct tide__src *s = tide__mon_limit_watcher(m);
+
+	if (!s)
+		s = src_of(m, TIDE_SOURCE_BUDGET);
+	if (s && s->limit)
+		return s->limit;
+	if (m->cg.limit < TIDE__NO_LIMIT && m->cg.dir)
+		return m->cg.limit;
+	return 0;
+}
 
 int tide_monitor_limit(struct tide_monitor *m, struct tide_monitor_limit *ret)
 {

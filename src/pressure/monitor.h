@@ -43,6 +43,10 @@ struct tide_monitor {
 	uint64_t move_retry_ns;
 	/* the limit is read again from then on (move.c) */
 	uint64_t limit_check_ns;
+	/* a reading found the limit's file changed (the sources' marks,
+	 * taken): discovery runs at @limit_nudge_ns, not before */
+	bool limit_nudged;
+	uint64_t limit_nudge_ns;
 	/* tide__monitor_fractions(): percentages of the effective limit the
 	 * configured limit and watermarks are made from again when it
 	 * changes (0: as configured) */
@@ -239,6 +243,14 @@ bool tide__mon_check_moved(struct tide_monitor *m);
  * at the next 2 s limit check.  Any thread (the sensor's included).
  */
 void tide__mon_limit_nudge(struct tide_monitor *m, struct tide__src *s);
+/*
+ * move.c, monitor thread: the ms until a discovery a reading asked for
+ * (limit_moved) may run, at least 1; 0 when none is asked for.
+ */
+unsigned tide__mon_limit_nudge_ms(struct tide_monitor *m);
+/* The effective limit tide_monitor_limit() reports (0: none); @m's lock
+ * held. */
+uint64_t tide__mon_limit_locked(struct tide_monitor *m);
 /* How often moves are checked (and a failed re-open tried again). */
 #define TIDE__MOVE_CHECK_MS 1000
 /* monitor.c: replace @s's threshold (rearm()) with one for a hold until

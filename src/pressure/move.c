@@ -52,6 +52,13 @@ static unsigned following(const struct tide_monitor_config *cfg)
 
 /* Policy: how often the limit is read again (a discovery: a few files). */
 #define LIMIT_CHECK_MS 2000
+/*
+ * A reading that found the limit's file changed asks for a discovery at
+ * once, but discoveries so asked for run at most every LIMIT_NUDGE_MS: an
+ * agent that rewrites memory.high many times a second does not re-open
+ * the sources each time.
+ */
+#define LIMIT_NUDGE_MS 250
 
 static int read_self(struct tide_monitor *m, uint64_t *hash, uint64_t *len)
 {
@@ -206,6 +213,32 @@ static bool limit_changed(struct tide_monitor *m, struct tide__cg_limit *cg)
 	return false;
 }
 
+/* Take the sources' limit_moved marks into @m->limit_nudged. */
+static void take_marks(struct tide_monitor *m)
+{
+	for (size_t i = 0; i < TIDE__NSRC; i++)
+		if (m->src[i].ops &&
+		    atomic_load_explicit(&m->src[i].limit_moved,
+					 memory_order_relaxed) &&
+		    atomic_exchange(&m->src[i].limit_moved, false))
+			m->limit_nudged = true;
+}
+
+unsigned tide__mon_limit_nudge_ms(struct tide_monitor *m)
+{
+	uint64_t now;
+
+	if (!m->move_check)
+		return 0;
+	take_marks(m);
+	if (!m->limit_nudged)
+		return 0;
+	now = tide__os_now_ns();
+	if (now >= m->limit_nudge_ns)
+		return 1;
+	return (unsigned)((m->limit_nudge_ns - now) / 1000000u) + 1;
+}
+
 void tide__mon_limit_nudge(struct tide_monitor *m, struct tide__src *s)
 {
 	if (!atomic_load_explicit(&s->limit_moved, memory_order_relaxed) ||
@@ -230,24 +263,25 @@ bool tide__mon_check_moved(struct tide_monitor *m)
 	if (!m->move_check)
 		return false;
 	now = tide__os_now_ns();
+	/* the readings' marks, taken whatever comes next: a mark left set
+	 * would have the sensor re-arm the timer at every reading */
+	take_marks(m);
 	if (m->move_pending && now < m->move_retry_ns)
 		return false;
 	if (read_self(m, &hash, &len))
 		return false;
 	if (!m->move_pending && hash == m->cg_hash && len == m->cg_len) {
-		bool nudged = false;
-
-		for (size_t i = 0; i < TIDE__NSRC; i++)
-			nudged |=
-				m->src[i].ops &&
-				atomic_exchange(&m->src[i].limit_moved, false);
-		if (now < m->limit_check_ns && !nudged)
+		if (now < m->limit_check_ns &&
+		    !(m->limit_nudged && now >= m->limit_nudge_ns))
 			return false;
+		m->limit_nudged = false;
 		m->limit_check_ns = now + (uint64_t)LIMIT_CHECK_MS * 1000000u;
+		m->limit_nudge_ns = now + (uint64_t)LIMIT_NUDGE_MS * 1000000u;
 		if (!limit_changed(m, &cg))
 			return false;
 		found = &cg;
 	}
+	m->limit_nudged = false; /* the sources re-open on what is found */
 	m->cg_hash = hash;
 	m->cg_len = len;
 	r = rediscover(m, found);

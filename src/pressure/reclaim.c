@@ -607,7 +607,6 @@ static void check_source(struct tide_monitor *m, struct tide__src *s)
 		}
 		return;
 	}
-	tide__mon_limit_nudge(m, s);
 	set_value(m, s, value);
 	watermarks(m, s, &high, &low);
 	if (value >= high) {

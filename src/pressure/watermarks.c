@@ -188,8 +188,8 @@ int tide_monitor_set_watermarks(struct tide_monitor *m, uint64_t high,
 int tide__monitor_tune(struct tide_monitor *m, const struct tide__tune *t,
 		       uint64_t *ret_high, uint64_t *ret_low)
 {
-	struct tide_monitor_limit lim;
-	uint64_t high = t->high, low = t->low;
+	bool of_limit = t->high_pct || !t->high;
+	uint64_t high = t->high, low = t->low, limit;
 	int r;
 
 	/* bytes and percentages are not mixed; the defaults take no low */
@@ -199,30 +199,35 @@ int tide__monitor_tune(struct tide_monitor *m, const struct tide__tune *t,
 		return -EINVAL;
 	if (tide__mon_forked_exact(m))
 		return -ECHILD;
-	if (t->high_pct || !t->high) { /* of the limit */
-		r = tide_monitor_limit(m, &lim);
-		if (r)
-			return r;
-		if (!lim.limit)
-			return -ENODEV;
-		if (t->high_pct) {
-			high = tide__pct_of(lim.limit, t->high_pct);
-			low = t->low_pct ? tide__pct_of(lim.limit, t->low_pct) :
-					   high - high / 8;
-		} else {
-			high = tide__default_high(lim.limit);
-			low = tide__default_low(lim.limit);
-		}
+	/* the pair from the limit as it is under the lock: a limit changed
+	 * meanwhile re-opens the sources only after this */
+	tide__mon_lock(m);
+	limit = tide__mon_limit_locked(m);
+	if (of_limit && !limit) {
+		r = -ENODEV;
+		goto out;
+	}
+	if (t->high_pct) {
+		high = tide__pct_of(limit, t->high_pct);
+		low = t->low_pct ? tide__pct_of(limit, t->low_pct) :
+				   high - high / 8;
+	} else if (!t->high) {
+		high = tide__default_high(limit);
+		low = tide__default_low(limit);
 	} else if (!low) {
 		low = high - high / 8;
 	}
+	r = -ERANGE;
 	if (high < TIDE__WATERMARK_FLOOR || low < TIDE__WATERMARK_FLOOR)
-		return -ERANGE;
+		goto out;
+	r = -EFBIG; /* usage never gets there: the OOM kill comes first */
+	if (limit && high >= limit)
+		goto out;
+	r = -EINVAL;
 	if (low > high)
-		return -EINVAL;
-	tide__mon_lock(m);
+		goto out;
 	r = set_pair(m, high, low);
-	if (!r && (t->high_pct || !t->high)) {
+	if (!r && of_limit) {
 		/* made again from the limit when it changes (move.c) */
 		m->high_pct = t->high_pct;
 		m->low_pct = t->low_pct;
@@ -230,6 +235,7 @@ int tide__monitor_tune(struct tide_monitor *m, const struct tide__tune *t,
 		m->cfg.low_watermark = t->low_pct ? low : 0;
 		m->given_high = m->given_low = 0;
 	}
+out:
 	tide__mon_unlock(m);
 	if (r)
 		return r;
