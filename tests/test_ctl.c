@@ -1451,6 +1451,8 @@ TEST(tidectl_sets_the_monitors_watermarks)
 	CHECK_EQ(tide_ctl_set_monitor(none), 0);
 	CHECK_EQ(run_tidectl(out, pidstr(), "watermarks", "1G"), 1);
 	CHECK(strstr(out, "the monitor runs no watermark source (EOPNOTSUPP)"));
+	CHECK_EQ(run_tidectl(out, pidstr(), "watermarks", "50%"), 1);
+	CHECK(strstr(out, "the monitor runs no watermark source (EOPNOTSUPP)"));
 	CHECK_EQ(tide_ctl_set_monitor(NULL), 0);
 	CHECK_EQ(run_tidectl(out, pidstr(), "watermarks", "1G"), 1);
 	CHECK(strstr(out, "no monitor (ENODEV)"));

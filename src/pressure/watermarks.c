@@ -137,16 +137,22 @@ int tide__mon_rearm_hold(struct tide_monitor *m, struct tide__src *s,
 	return r;
 }
 
+/* Whether @m runs a watermark source; @m's lock held. */
+static bool any_watermark(const struct tide_monitor *m)
+{
+	for (size_t i = 0; i < TIDE__NSRC; i++)
+		if (m->src[i].ops && m->src[i].watermark)
+			return true;
+	return false;
+}
+
 /* Set @high and @low (@low not 0) on every watermark source, @m's lock
  * held; the configured pair becomes them.  0 or -errno: nothing changed. */
 static int set_pair(struct tide_monitor *m, uint64_t high, uint64_t low)
 {
-	bool any = false;
 	int r;
 
-	for (size_t i = 0; i < TIDE__NSRC; i++)
-		any |= m->src[i].ops && m->src[i].watermark;
-	r = any ? rearm_sources(m, high) : -EOPNOTSUPP;
+	r = any_watermark(m) ? rearm_sources(m, high) : -EOPNOTSUPP;
 	if (r)
 		return r;
 	for (size_t i = 0; i < TIDE__NSRC; i++) {
@@ -203,6 +209,9 @@ int tide__monitor_tune(struct tide_monitor *m, const struct tide__tune *t,
 	 * meanwhile re-opens the sources only after this */
 	tide__mon_lock(m);
 	limit = tide__mon_limit_locked(m);
+	r = -EOPNOTSUPP; /* before "no limit": PSI alone has neither */
+	if (!any_watermark(m))
+		goto out;
 	if (of_limit && !limit) {
 		r = -ENODEV;
 		goto out;
