@@ -352,6 +352,7 @@ static void do_monitor(struct ctl *c, struct tide__ctl_out *o)
 {
 	struct tide_monitor_stats st;
 	struct tide_monitor_limit lim;
+	char kind[32];
 	unsigned mask;
 	bool first = true;
 
@@ -400,6 +401,9 @@ static void do_monitor(struct ctl *c, struct tide__ctl_out *o)
 	out_u64(o, "working_set", lim.working_set);
 	out_u64(o, "high", lim.high);
 	out_u64(o, "low", lim.low);
+	tide__monitor_watermarks_kind(c->monitor, kind, sizeof(kind));
+	if (kind[0])
+		out_str(o, "watermarks", kind);
 }
 
 static void add_purge_stats(struct tide__ctl_out *o)

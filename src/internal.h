@@ -668,6 +668,14 @@ struct tide__tune {
  */
 int tide__monitor_tune(struct tide_monitor *m, const struct tide__tune *t,
 		       uint64_t *ret_high, uint64_t *ret_low);
+/*
+ * pressure/watermarks.c: what the watermarks are made of, for ctl's
+ * "monitor" answer: "N%" (of the limit, followed), "bytes" (as given), or
+ * "default" (the limit's), then ",M%" for a low given as a percentage; ""
+ * without a watermark source.
+ */
+void tide__monitor_watermarks_kind(struct tide_monitor *m, char *buf,
+				   size_t size);
 
 /*
  * For ctl's drop and purge answers.  pressure/purge.c: tide_purge(), and

@@ -1402,6 +1402,9 @@ TEST(tidectl_sets_the_monitors_watermarks)
 	th_note("%s", out);
 	CHECK_STR(out, "watermarks:\n  high  314572800\n  low   209715200\n");
 	marks(m, 300, 200);
+	raw("monitor\n", 8, out, sizeof(out));
+	CHECK(strstr(out, "\nhigh=314572800\nlow=209715200\nwatermarks=bytes\n"
+			  "end\n"));
 	CHECK_EQ(run_tidectl(out, "--json", pidstr(), "watermarks", "256m"), 0);
 	check_json(out,
 		   "assert d == {'high': 268435456, 'low': 234881024}, d\n");

@@ -356,6 +356,13 @@ TEST(a_limit_changed_in_place_moves_the_watermarks)
 	put("unified/a/memory.max", "max\n");
 	CHECK_CMP(wait_limit(m, 0, 5000), <, 5000);
 	CHECK_EQ(tide_monitor_source(m), TIDE_SOURCE_NONE);
+	{
+		struct tide_monitor_stats st;
+
+		/* no watermark source left: no usage (not the last read) */
+		tide_monitor_stats(m, &st);
+		CHECK_UEQ(st.usage, 0);
+	}
 	tide_monitor_free(m);
 	tree_done();
 }
@@ -513,6 +520,15 @@ TEST(a_limit_lowered_in_place_is_seen_at_the_next_reading)
 	tree_done();
 }
 
+/* What the watermarks are made of, as ctl's "monitor" answer says. */
+static const char *kind_of(struct tide_monitor *m)
+{
+	static char buf[32];
+
+	tide__monitor_watermarks_kind(m, buf, sizeof(buf));
+	return buf;
+}
+
 /* tide__monitor_tune(): @t's pair is set; what it set in bytes. */
 static void tune(struct tide_monitor *m, struct tide__tune t, uint64_t high,
 		 uint64_t low)
@@ -545,17 +561,22 @@ TEST(watermarks_an_operator_sets_follow_the_limit_as_given)
 
 	limit_tree(&cfg);
 	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	CHECK_STR(kind_of(m), "default");
 	/* bytes (low 0 is 7/8 of high): as tide_monitor_set_watermarks() */
 	tune(m, (struct tide__tune){ .high = 512 * MiB }, 512 * MiB, 448 * MiB);
+	CHECK_STR(kind_of(m), "bytes");
 	/* percentages of the limit, followed */
 	tune(m, (struct tide__tune){ .high_pct = 50, .low_pct = 40 }, 512 * MiB,
 	     (1024 * MiB) * 40 / 100);
+	CHECK_STR(kind_of(m), "50%,40%");
 	new_limit(m, 400, 200, 160);
 	/* a percentage without low: 7/8 of the high, followed */
 	tune(m, (struct tide__tune){ .high_pct = 80 }, 320 * MiB, 280 * MiB);
+	CHECK_STR(kind_of(m), "80%");
 	new_limit(m, 800, 640, 560);
 	/* back to the defaults: 3/4 and 5/8 of each limit */
 	tune(m, (struct tide__tune){ 0 }, 600 * MiB, 500 * MiB);
+	CHECK_STR(kind_of(m), "default");
 	new_limit(m, 1024, 768, 640);
 
 	/* refused, nothing changed */

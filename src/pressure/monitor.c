@@ -356,10 +356,18 @@ const char *tide_monitor_source_name(unsigned source)
 
 void tide_monitor_stats(struct tide_monitor *m, struct tide_monitor_stats *st)
 {
+	bool any = false;
+
 	if (!m || !st)
 		return;
 	tide__mon_lock(m);
 	*st = m->st;
+	/* a monitor left with no watermark source (its limit removed)
+	 * reads no usage: not the last one its old sources read */
+	for (size_t i = 0; i < NSRC; i++)
+		any |= m->src[i].ops && m->src[i].watermark;
+	if (!any)
+		st->usage = 0;
 	tide__mon_unlock(m);
 }
 

@@ -6,6 +6,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/epoll.h>
@@ -252,4 +253,22 @@ out:
 	*ret_low = low;
 	tide__mon_arm_timer(m->pollfd, 1);
 	return 0;
+}
+
+void tide__monitor_watermarks_kind(struct tide_monitor *m, char *buf,
+				   size_t size)
+{
+	int n;
+
+	tide__mon_lock(m);
+	if (!any_watermark(m))
+		n = snprintf(buf, size, "%s", "");
+	else if (m->high_pct)
+		n = snprintf(buf, size, "%u%%", m->high_pct);
+	else
+		n = snprintf(buf, size, "%s",
+			     m->given_high ? "bytes" : "default");
+	if (n >= 0 && (size_t)n < size && m->low_pct && any_watermark(m))
+		snprintf(buf + n, size - (size_t)n, ",%u%%", m->low_pct);
+	tide__mon_unlock(m);
 }
