@@ -1390,6 +1390,12 @@ TEST(tidectl_sets_the_monitors_watermarks)
 					  .sources = TIDE_SOURCE_BUDGET,
 					  .high_watermark = 1024 * 1048576ull,
 					  .poll_interval_ms = 1000 };
+	/* what tidectl never sends: the process refuses it whole */
+	static const char *const malformed[] = {
+		"watermarks 0 0\n",	 "watermarks 50% 1M\n",
+		"watermarks 1M\n",	 "watermarks default 1M\n",
+		"watermarks 1M 2M 3M\n",
+	};
 	struct tide_monitor *m, *none;
 	char out[4096];
 
@@ -1438,12 +1444,10 @@ TEST(tidectl_sets_the_monitors_watermarks)
 			  "it: reclaim would not end) (ERANGE)"));
 	raw("watermarks 2M 1\n", 16, out, sizeof(out));
 	CHECK(!strncmp(out, "err ERANGE a watermark under 1 MiB", 34));
-	raw("watermarks 0 0\n", 15, out, sizeof(out));
-	CHECK_STR(out, "err EINVAL malformed request\n");
-	raw("watermarks 50% 1M\n", 19, out, sizeof(out));
-	CHECK_STR(out, "err EINVAL malformed request\n");
-	raw("watermarks 1M\n", 14, out, sizeof(out));
-	CHECK_STR(out, "err EINVAL malformed request\n");
+	for (size_t i = 0; i < sizeof(malformed) / sizeof(malformed[0]); i++) {
+		raw(malformed[i], strlen(malformed[i]), out, sizeof(out));
+		CHECK_STR(out, "err EINVAL malformed request\n");
+	}
 	marks(m, 1024, 896);
 	raw("info\n", 5, out, sizeof(out));
 	CHECK(strstr(out, "\nallow=read,scan,shrink,drop,purge,tune\n"));
