@@ -215,6 +215,23 @@ TEST(tidectl_shows_python_under_the_shim_and_json_parses)
 	CHECK(f);
 	fputs(out, f);
 	CHECK_EQ(pclose(f), 0);
+	/*
+	 * Without --dir, and without an XDG_RUNTIME_DIR of tidectl's own:
+	 * the directory python3's environment names ($XDG_RUNTIME_DIR/tide,
+	 * where the shim listens) is found in /proc/PID/environ.  Up to
+	 * 0.2.10 only tidectl's own $XDG_RUNTIME_DIR, /run/tide and
+	 * /run/user/(*)/tide were searched: "no control socket" for a
+	 * service with systemd's RuntimeDirectory= (a user trial).
+	 */
+	unsetenv("XDG_RUNTIME_DIR");
+	unsetenv("TIDE_CTL_DIR");
+	{
+		const char *args[] = { pid, NULL };
+
+		CHECK_EQ(run(out, sizeof(out), args), 0);
+	}
+	snprintf(want, sizeof(want), "process %s (python3", pid);
+	CHECK(strstr(out, want));
 	finish(&p, pid);
 	cleanup();
 }

@@ -89,7 +89,9 @@ static void usage(FILE *f)
 		"  -V, --version        the version (tidectl (tide) X.Y.Z)\n"
 		"\n"
 		"Sockets are looked for in $XDG_RUNTIME_DIR/tide, /run/tide and\n"
-		"/run/user/*/tide.  Exit status: 0 ok, 1 refused or failed, 2 usage.\n");
+		"/run/user/*/tide, and for a PID also in the $XDG_RUNTIME_DIR/tide\n"
+		"its environment names.  Exit status: 0 ok, 1 refused or failed,\n"
+		"2 usage.\n");
 }
 
 void die(int code, const char *fmt, ...)

@@ -62,6 +62,41 @@ void find_dirs(const char *only_dir)
 	}
 }
 
+/*
+ * The directory @pid listens in when its environment names one:
+ * $XDG_RUNTIME_DIR/tide, as tide_ctl_listen() and the preload shim choose
+ * it (a service with systemd's RuntimeDirectory=, a user's session).
+ * /proc/PID/environ is the environment the program started with, readable
+ * by its own user and root; anything else finds nothing here.  The socket
+ * found there is checked as every other is (try_socket()).
+ */
+static void add_process_dir(pid_t pid)
+{
+	static char env[128 * 1024];
+	static const char key[] = "XDG_RUNTIME_DIR=";
+	char path[PATH_MAX];
+	size_t len = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return;
+	len = fread(env, 1, sizeof(env) - 1, f);
+	fclose(f);
+	env[len] = 0;
+	for (size_t i = 0; i < len; i += strlen(env + i) + 1) {
+		const char *v = env + i + sizeof(key) - 1;
+
+		if (strncmp(env + i, key, sizeof(key) - 1) || v[0] != '/')
+			continue;
+		if ((size_t)snprintf(path, sizeof(path), "%s/tide", v) <
+		    sizeof(path))
+			add_dir(path);
+		return;
+	}
+}
+
 /* ---- the process ------------------------------------------------------ */
 
 /* @pid's state letter in /proc/PID/stat, 0 when it cannot be read. */
@@ -254,10 +289,13 @@ static int try_socket(pid_t pid, const char *path, int64_t deadline)
 int connect_pid(pid_t pid, int64_t deadline)
 {
 	char path[PATH_MAX], denied[PATH_MAX] = "";
-	int order[MAX_DIRS], n = order_dirs(pid, order);
+	int order[MAX_DIRS], n;
 	struct stat st;
 	int state;
 
+	if (!dirs_given)
+		add_process_dir(pid);
+	n = order_dirs(pid, order);
 	skipped[0] = 0;
 	nskipped = 0;
 	skipped_timeouts_only = skipped_refused_only = true;
@@ -301,6 +339,7 @@ int connect_pid(pid_t pid, int64_t deadline)
 			die(EXIT_FAIL, "%s: %s", dirs[i],
 			    strerror(stat(dirs[i], &st) ? errno : ENOTDIR));
 	die_away("process %d has no control socket (it did not call "
-		 "tide_ctl_listen(), or runs without TIDE_CONTROL=1)",
+		 "tide_ctl_listen(), or runs without TIDE_CONTROL=1; a socket "
+		 "in another directory: tidectl --dir DIR)",
 		 (int)pid);
 }
