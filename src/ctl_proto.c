@@ -157,9 +157,7 @@ static int parse_tune(const char *const tok[], const size_t tlen[],
 		return -EINVAL;
 	if (strcmp(buf[1], "0") && tide__parse_size(buf[1], &t.low, &t.low_pct))
 		return -EINVAL;
-	/* one kind for both; the defaults take no low */
-	if ((t.high_pct ? t.low : t.low_pct) ||
-	    (!t.high && !t.high_pct && (t.low || t.low_pct)))
+	if (tide__tune_mixed(&t))
 		return -EINVAL;
 	*ret = t;
 	return 0;

@@ -655,6 +655,12 @@ struct tide__tune {
 	uint64_t high, low;
 	unsigned high_pct, low_pct;
 };
+/* @t mixes bytes and percentages, or gives the defaults a low. */
+static inline bool tide__tune_mixed(const struct tide__tune *t)
+{
+	return (t->high_pct ? t->high || t->low : t->low_pct) ||
+	       (!t->high && !t->high_pct && t->low);
+}
 /*
  * pressure/watermarks.c: set the watermarks @t describes as
  * tide_monitor_set_watermarks() does, the pair set in *@ret_high and

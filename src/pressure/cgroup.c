@@ -31,7 +31,6 @@ static const char v2_max_file[] = "memory.max";
 static const char v2_high_file[] = "memory.high";
 /* v1: the limit of an ancestor above the mount root (hidden_limit()) */
 static const char v1_stat_file[] = "memory.stat";
-static const char v1_hier_key[] = "hierarchical_memory_limit";
 /* The longest name appended to a group's directory, with its '/'. */
 #define NAME_ROOM (sizeof("/memory.use_hierarchy") + 1)
 
@@ -513,7 +512,7 @@ static uint64_t hier_limit(struct hier *h)
 			h->err = r;
 		return UINT64_MAX;
 	}
-	if (tide__cg_stat_value(text, v1_hier_key, &v))
+	if (tide__cg_stat_value(text, TIDE__CG_HIER_KEY, &v))
 		v = UINT64_MAX;
 	tide__os_free(text);
 	return v;

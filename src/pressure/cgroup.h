@@ -144,6 +144,13 @@ struct tide__cg_limit {
 int tide__cg_discover(const struct tide__cg_paths *paths,
 		      struct tide__cg_limit *ret);
 
+/*
+ * v1: a limit above the mount root is found in memory.stat under this key
+ * (struct tide__cg_limit.file is then "memory.stat"); the limit watcher
+ * reads it again there.
+ */
+#define TIDE__CG_HIER_KEY "hierarchical_memory_limit"
+
 /* Release what tide__cg_discover() allocated; accepts a zeroed struct. */
 void tide__cg_release(struct tide__cg_limit *l);
 

@@ -44,9 +44,6 @@
  */
 enum { FD_USAGE, FD_STAT, FD_EVENT, FD_BELOW, FD_LEVEL, FD_LIMIT = 7 };
 
-/* v1: a limit above the mount root, in memory.stat (pressure/cgroup.c) */
-static const char hier_key[] = "hierarchical_memory_limit";
-
 struct limit_priv {
 	unsigned slow_ms;
 	/* the limit's file read last (limit_watch()), when it is watched */
@@ -127,7 +124,7 @@ static void limit_watch(struct tide__src *s)
 		    tide__parse_u64(buf, &v))
 			return;
 	} else if (s->fd[FD_STAT] < 0 ||
-		   tide__cg_stat_scan(s->fd[FD_STAT], hier_key, &v)) {
+		   tide__cg_stat_scan(s->fd[FD_STAT], TIDE__CG_HIER_KEY, &v)) {
 		return;
 	}
 	/* a plain load first: no shared write at every reading */

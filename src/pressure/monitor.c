@@ -356,17 +356,13 @@ const char *tide_monitor_source_name(unsigned source)
 
 void tide_monitor_stats(struct tide_monitor *m, struct tide_monitor_stats *st)
 {
-	bool any = false;
-
 	if (!m || !st)
 		return;
 	tide__mon_lock(m);
 	*st = m->st;
 	/* a monitor left with no watermark source (its limit removed)
 	 * reads no usage: not the last one its old sources read */
-	for (size_t i = 0; i < NSRC; i++)
-		any |= m->src[i].ops && m->src[i].watermark;
-	if (!any)
+	if (!tide__mon_any_watermark(m))
 		st->usage = 0;
 	tide__mon_unlock(m);
 }
@@ -762,6 +758,14 @@ void tide_monitor_free(struct tide_monitor *m)
 }
 
 /* ---- limit, watermarks, simulate -------------------------------------------- */
+
+bool tide__mon_any_watermark(const struct tide_monitor *m)
+{
+	for (size_t i = 0; i < NSRC; i++)
+		if (m->src[i].ops && m->src[i].watermark)
+			return true;
+	return false;
+}
 
 uint64_t tide__mon_limit_locked(struct tide_monitor *m)
 {

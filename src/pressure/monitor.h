@@ -248,6 +248,8 @@ void tide__mon_limit_nudge(struct tide_monitor *m, struct tide__src *s);
  * (limit_moved) may run, at least 1; 0 when none is asked for.
  */
 unsigned tide__mon_limit_nudge_ms(struct tide_monitor *m);
+/* Whether @m runs a watermark source; @m's lock held. */
+bool tide__mon_any_watermark(const struct tide_monitor *m);
 /* The effective limit tide_monitor_limit() reports (0: none); @m's lock
  * held. */
 uint64_t tide__mon_limit_locked(struct tide_monitor *m);

@@ -138,22 +138,13 @@ int tide__mon_rearm_hold(struct tide_monitor *m, struct tide__src *s,
 	return r;
 }
 
-/* Whether @m runs a watermark source; @m's lock held. */
-static bool any_watermark(const struct tide_monitor *m)
-{
-	for (size_t i = 0; i < TIDE__NSRC; i++)
-		if (m->src[i].ops && m->src[i].watermark)
-			return true;
-	return false;
-}
-
 /* Set @high and @low (@low not 0) on every watermark source, @m's lock
  * held; the configured pair becomes them.  0 or -errno: nothing changed. */
 static int set_pair(struct tide_monitor *m, uint64_t high, uint64_t low)
 {
 	int r;
 
-	r = any_watermark(m) ? rearm_sources(m, high) : -EOPNOTSUPP;
+	r = tide__mon_any_watermark(m) ? rearm_sources(m, high) : -EOPNOTSUPP;
 	if (r)
 		return r;
 	for (size_t i = 0; i < TIDE__NSRC; i++) {
@@ -199,10 +190,7 @@ int tide__monitor_tune(struct tide_monitor *m, const struct tide__tune *t,
 	uint64_t high = t->high, low = t->low, limit;
 	int r;
 
-	/* bytes and percentages are not mixed; the defaults take no low */
-	if (!m || t->high_pct > 100 || t->low_pct > 100 ||
-	    (t->high_pct ? t->high || t->low : t->low_pct) ||
-	    (!t->high && !t->high_pct && t->low))
+	if (!m || t->high_pct > 100 || t->low_pct > 100 || tide__tune_mixed(t))
 		return -EINVAL;
 	if (tide__mon_forked_exact(m))
 		return -ECHILD;
@@ -211,7 +199,7 @@ int tide__monitor_tune(struct tide_monitor *m, const struct tide__tune *t,
 	tide__mon_lock(m);
 	limit = tide__mon_limit_locked(m);
 	r = -EOPNOTSUPP; /* before "no limit": PSI alone has neither */
-	if (!any_watermark(m))
+	if (!tide__mon_any_watermark(m))
 		goto out;
 	if (of_limit && !limit) {
 		r = -ENODEV;
@@ -258,17 +246,20 @@ out:
 void tide__monitor_watermarks_kind(struct tide_monitor *m, char *buf,
 				   size_t size)
 {
-	int n;
+	const char *high;
+	char pct[16];
 
 	tide__mon_lock(m);
-	if (!any_watermark(m))
-		n = snprintf(buf, size, "%s", "");
-	else if (m->high_pct)
-		n = snprintf(buf, size, "%u%%", m->high_pct);
+	high = m->given_high ? "bytes" : "default";
+	if (m->high_pct) {
+		snprintf(pct, sizeof(pct), "%u%%", m->high_pct);
+		high = pct;
+	}
+	if (!tide__mon_any_watermark(m))
+		snprintf(buf, size, "%s", "");
+	else if (m->low_pct)
+		snprintf(buf, size, "%s,%u%%", high, m->low_pct);
 	else
-		n = snprintf(buf, size, "%s",
-			     m->given_high ? "bytes" : "default");
-	if (n >= 0 && (size_t)n < size && m->low_pct && any_watermark(m))
-		snprintf(buf + n, size - (size_t)n, ",%u%%", m->low_pct);
+		snprintf(buf, size, "%s", high);
 	tide__mon_unlock(m);
 }
