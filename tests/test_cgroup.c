@@ -1008,6 +1008,65 @@ TEST(working_set_with_and_without_inactive_file)
 	fake_done(&f);
 }
 
+/* Several keys in one pass over memory.stat (the working set and the v1
+ * hierarchical limit at every reading of a limit above the mount root). */
+TEST(stat_scan_finds_several_keys_in_one_pass)
+{
+	const char *keys[3] = { "total_inactive_file",
+				"hierarchical_memory_limit", "total_rss" };
+	uint64_t vals[3];
+	struct fake f;
+	char *big = malloc(32768), *o = big;
+	int fd;
+
+	CHECK(big);
+	fake_init(&f);
+	put(&f, "memory/g/memory.stat",
+	    "cache 1\nhierarchical_memory_limit 314572800\n"
+	    "total_inactive_file 4096\ntotal_rss 77\n");
+	fd = open(at(&f, "memory/g/memory.stat"), O_RDONLY | O_CLOEXEC);
+	CHECK(fd >= 0);
+	memset(vals, 0, sizeof(vals));
+	CHECK_EQ(tide__cg_stat_scan_keys(fd, keys, vals, 3), 7);
+	CHECK_UEQ(vals[0], 4096);
+	CHECK_UEQ(vals[1], 314572800);
+	CHECK_UEQ(vals[2], 77);
+	/* Only the keys that are there; the others' bits stay clear. */
+	memset(vals, 0, sizeof(vals));
+	CHECK_EQ(tide__cg_stat_scan_keys(fd, keys + 1, vals, 1), 1);
+	CHECK_UEQ(vals[0], 314572800);
+	put(&f, "memory/g/memory.stat", "total_rss 5\ncache 1\n");
+	CHECK_EQ(tide__cg_stat_scan_keys(fd, keys, vals, 3), 4);
+	CHECK_UEQ(vals[2], 5);
+	CHECK_EQ(tide__cg_stat_scan_keys(fd, keys, vals, 2), 0);
+	/* A bad value is that key's alone, unless no key was found. */
+	put(&f, "memory/g/memory.stat",
+	    "hierarchical_memory_limit unlimited\ntotal_inactive_file 9\n");
+	CHECK_EQ(tide__cg_stat_scan_keys(fd, keys, vals, 2), 1);
+	CHECK_UEQ(vals[0], 9);
+	CHECK_EQ(tide__cg_stat_scan_keys(fd, keys + 1, vals, 1), -EINVAL);
+	CHECK_EQ(tide__cg_stat_scan(fd, keys[1], vals), -EINVAL);
+	CHECK_EQ(tide__cg_stat_scan(fd, keys[2], vals), -ENOENT);
+	/* The keys split over reads, the last at the very end. */
+	for (int i = 0; o - big < 20000; i++)
+		o += sprintf(o, "key_number_%d %d\n", i, i);
+	o += sprintf(o, "total_inactive_file 123\n");
+	for (int i = 0; o - big < 28000; i++)
+		o += sprintf(o, "more_%d %d\n", i, i);
+	sprintf(o, "hierarchical_memory_limit 456");
+	put(&f, "memory/g/memory.stat", big);
+	free(big);
+	memset(vals, 0, sizeof(vals));
+	CHECK_EQ(tide__cg_stat_scan_keys(fd, keys, vals, 2), 3);
+	CHECK_UEQ(vals[0], 123);
+	CHECK_UEQ(vals[1], 456);
+	/* No key, more than 8. */
+	CHECK_EQ(tide__cg_stat_scan_keys(fd, keys, vals, 0), -EINVAL);
+	CHECK_EQ(tide__cg_stat_scan_keys(fd, keys, vals, 9), -EINVAL);
+	close(fd);
+	fake_done(&f);
+}
+
 TEST(working_set_of_a_removed_fake_group)
 {
 	struct tide__cg_ws ws;
@@ -1415,6 +1474,7 @@ RUN_TESTS(T(parse_self_finds_v1_memory_and_v2),
 	  T(fifo_in_place_of_a_file_is_refused),
 	  T(discover_from_threads_and_a_forked_child),
 	  T(working_set_with_and_without_inactive_file),
+	  T(stat_scan_finds_several_keys_in_one_pass),
 	  T(working_set_of_a_removed_fake_group),
 	  T(real_v1_parent_limit_found_from_grandchild),
 	  T(real_v1_cgroup_namespace_with_its_own_mount),

@@ -768,27 +768,30 @@ int tide__cg_ws_open(const char *dir, int version, struct tide__cg_ws *ret)
 }
 
 /* Read in chunks, so that a stat file of any size is scanned with a fixed
- * stack buffer. */
-int tide__cg_stat_scan(int fd, const char *key, uint64_t *ret)
+ * stack buffer; stop once every key is found. */
+int tide__cg_stat_scan_keys(int fd, const char *const *keys, uint64_t *vals,
+			    unsigned n)
 {
 	char buf[4096];
 	size_t have = 0;
 	off_t off = 0;
+	unsigned found = 0, bad = 0, all = (1u << n) - 1;
 
+	if (!n || n > 8)
+		return -EINVAL;
 	for (;;) {
-		ssize_t n = tide__os_pread(fd, buf + have,
-					   sizeof(buf) - 1 - have, off);
+		ssize_t n_read = tide__os_pread(fd, buf + have,
+						sizeof(buf) - 1 - have, off);
 		size_t end;
 		char keep;
-		int r;
 
-		if (n == -EINTR)
+		if (n_read == -EINTR)
 			continue;
-		if (n < 0)
-			return (int)n;
-		off += n;
-		have += (size_t)n;
-		if (n) {
+		if (n_read < 0)
+			return (int)n_read;
+		off += n_read;
+		have += (size_t)n_read;
+		if (n_read) {
 			const char *nl = memrchr(buf, '\n', have);
 
 			end = nl ? (size_t)(nl - buf) + 1 : 0;
@@ -802,13 +805,30 @@ int tide__cg_stat_scan(int fd, const char *key, uint64_t *ret)
 		}
 		keep = buf[end];
 		buf[end] = 0;
-		r = tide__cg_stat_value(buf, key, ret);
+		for (unsigned i = 0; i < n; i++) {
+			int r;
+
+			if ((found | bad) & (1u << i))
+				continue;
+			r = tide__cg_stat_value(buf, keys[i], &vals[i]);
+			if (!r)
+				found |= 1u << i;
+			else if (r != -ENOENT)
+				bad |= 1u << i;
+		}
 		buf[end] = keep;
-		if (r != -ENOENT || !n)
-			return r;
+		if ((found | bad) == all || !n_read)
+			return !found && bad ? -EINVAL : (int)found;
 		memmove(buf, buf + end, have - end);
 		have -= end;
 	}
+}
+
+int tide__cg_stat_scan(int fd, const char *key, uint64_t *ret)
+{
+	int r = tide__cg_stat_scan_keys(fd, &key, ret, 1);
+
+	return r < 0 ? r : r ? 0 : -ENOENT;
 }
 
 static int gone(int r)

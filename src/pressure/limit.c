@@ -81,50 +81,65 @@ static int open_at(const char *dir, const char *file, bool write)
 	return fd;
 }
 
-/* Usage and the working set: usage minus inactive file cache (0 when
- * memory.stat is missing or lacks the key). */
+/*
+ * Usage and the working set: usage minus inactive file cache (0 when
+ * memory.stat is missing or lacks the key).  With @ret_hier, the same
+ * pass over memory.stat also looks for the v1 hierarchical limit (the
+ * file is made by the kernel at every read): *@ret_found says whether it
+ * was there.
+ */
 static int read_usage(struct tide__src *s, uint64_t *ret_usage,
-		      uint64_t *ret_ws)
+		      uint64_t *ret_ws, uint64_t *ret_hier, bool *ret_found)
 {
+	const char *keys[2] = { s->version == 1 ? "total_inactive_file" :
+						  "inactive_file",
+				TIDE__CG_HIER_KEY };
+	uint64_t vals[2] = { 0, 0 };
 	char buf[64];
-	uint64_t usage, inactive = 0;
-	int r;
+	uint64_t usage;
+	int r, found = 0;
 
 	r = tide__file_read(s->fd[FD_USAGE], NULL, buf, sizeof(buf));
 	if (!r)
 		r = tide__parse_u64(buf, &usage);
 	if (r)
 		return r == -ENOENT ? -ENODEV : r;
-	if (s->fd[FD_STAT] >= 0 &&
-	    tide__cg_stat_scan(s->fd[FD_STAT],
-			       s->version == 1 ? "total_inactive_file" :
-						 "inactive_file",
-			       &inactive))
-		inactive = 0;
+	if (s->fd[FD_STAT] >= 0) {
+		found = tide__cg_stat_scan_keys(s->fd[FD_STAT], keys, vals,
+						ret_hier ? 2 : 1);
+		if (found < 0)
+			found = 0;
+	}
+	if (!(found & 1))
+		vals[0] = 0;
+	if (ret_hier) {
+		*ret_found = found & 2;
+		*ret_hier = vals[1];
+	}
 	*ret_usage = usage;
-	*ret_ws = usage > inactive ? usage - inactive : 0;
+	*ret_ws = usage > vals[0] ? usage - vals[0] : 0;
 	return 0;
 }
 
 /*
- * Read the limit's file again; a value other than the last one read marks
- * the source (limit_moved).  No heap: the sensor reads on allocating
- * threads.
+ * Read the limit's file again (or take the value @hier read from
+ * memory.stat with the working set); a value other than the last one
+ * read marks the source (limit_moved).  No heap: the sensor reads on
+ * allocating threads.
  */
-static void limit_watch(struct tide__src *s)
+static void limit_watch(struct tide__src *s, const uint64_t *hier)
 {
 	struct limit_priv *p = s->priv;
 	char buf[64];
 	uint64_t v;
 
-	if (!p->limit_watched)
-		return;
 	if (s->fd[FD_LIMIT] >= 0) {
 		if (tide__file_read(s->fd[FD_LIMIT], NULL, buf, sizeof(buf)) ||
 		    tide__parse_u64(buf, &v))
 			return;
-	} else if (s->fd[FD_STAT] < 0 ||
-		   tide__cg_stat_scan(s->fd[FD_STAT], TIDE__CG_HIER_KEY, &v)) {
+	} else if (hier) {
+		v = *hier;
+	} else {
 		return;
 	}
 	/* a plain load first: no shared write at every reading */
@@ -135,11 +150,15 @@ static void limit_watch(struct tide__src *s)
 
 static int limit_read(struct tide__src *s, uint64_t *ret)
 {
-	uint64_t usage;
-	int r = read_usage(s, &usage, ret);
+	struct limit_priv *p = s->priv;
+	/* a limit in memory.stat: one pass for both keys */
+	bool in_stat = p->limit_watched && s->fd[FD_LIMIT] < 0;
+	uint64_t usage, hier;
+	bool found = false;
+	int r = read_usage(s, &usage, ret, in_stat ? &hier : NULL, &found);
 
-	if (!r)
-		limit_watch(s);
+	if (!r && p->limit_watched)
+		limit_watch(s, found ? &hier : NULL);
 	return r;
 }
 
@@ -540,7 +559,7 @@ static int cgroup1_rearm(struct tide__src *s, uint64_t high, uint64_t until,
 	if (s->fd[FD_EVENT] < 0)
 		return 0;
 	if (until) {
-		r = read_usage(s, &usage, &ws);
+		r = read_usage(s, &usage, &ws, NULL, NULL);
 		if (r)
 			return r;
 		/* usage - ws: the inactive file cache, added to both */
