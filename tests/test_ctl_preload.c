@@ -232,6 +232,24 @@ TEST(tidectl_shows_python_under_the_shim_and_json_parses)
 	}
 	snprintf(want, sizeof(want), "process %s (python3", pid);
 	CHECK(strstr(out, want));
+	/* The list of all processes looks there too (0.2.12; up to 0.2.11
+	 * only in tidectl's own directories). */
+	{
+		const char *args[] = { "--json", NULL };
+
+		CHECK_EQ(run(out, sizeof(out), args), 0);
+	}
+	th_note("%s", out);
+	snprintf(check, sizeof(check),
+		 "python3 -c \"import json,sys; d=json.load(sys.stdin); "
+		 "r=[p for p in d if p['pid']==%s]; "
+		 "assert len(r)==1 and r[0]['command']=='python3' and "
+		 "r[0]['socket']=='%s/%s.sock', d\"",
+		 pid, dir, pid);
+	f = popen(check, "w");
+	CHECK(f);
+	fputs(out, f);
+	CHECK_EQ(pclose(f), 0);
 	finish(&p, pid);
 	cleanup();
 }

@@ -539,6 +539,7 @@ static int cmd_list(void)
 {
 	int n = 0, rc = EXIT_OK;
 
+	add_process_dirs();
 	print_list_head();
 	for (int i = 0; i < ndirs; i++) {
 		struct dirent **de;

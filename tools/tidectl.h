@@ -43,6 +43,8 @@ extern bool dirs_given; /* --dir or $TIDE_CTL_DIR */
 /* The directories to look in: @only_dir (--dir), else $TIDE_CTL_DIR, else
  * $XDG_RUNTIME_DIR/tide, /run/tide and each /run/user/UID/tide. */
 void find_dirs(const char *only_dir);
+/* The list: also each process's $XDG_RUNTIME_DIR/tide (unless --dir). */
+void add_process_dirs(void);
 enum { PID_LIVE, PID_GONE, PID_ZOMBIE };
 /* alive but stopped (SIGSTOP, a debugger): it cannot answer */
 bool pid_stopped(pid_t pid);

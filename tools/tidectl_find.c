@@ -6,6 +6,7 @@
  * skipped on the way (tidectl.c sends the request).
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <glob.h>
 #include <limits.h>
@@ -95,6 +96,32 @@ static void add_process_dir(pid_t pid)
 			add_dir(path);
 		return;
 	}
+}
+
+/*
+ * For the list of all processes: the directory of every process whose
+ * environment names one (add_process_dir()), as far as this user may
+ * read it (root: all; a user: the user's own processes).
+ */
+void add_process_dirs(void)
+{
+	struct dirent *de;
+	DIR *d;
+
+	if (dirs_given)
+		return;
+	d = opendir("/proc");
+	if (!d)
+		return;
+	while ((de = readdir(d)) && ndirs < MAX_DIRS) {
+		char *end;
+		long pid = strtol(de->d_name, &end, 10);
+
+		if (de->d_name[0] >= '1' && de->d_name[0] <= '9' && !*end &&
+		    pid > 0 && pid <= INT_MAX)
+			add_process_dir((pid_t)pid);
+	}
+	closedir(d);
 }
 
 /* ---- the process ------------------------------------------------------ */
