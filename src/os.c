@@ -713,11 +713,32 @@ static inline long ret_n(long r)
 #define RET(expr) ((expr) < 0 ? -errno : 0)
 #define RET_N(expr) ret_n(expr)
 
+/*
+ * A descriptor tide keeps never sits on 0, 1 or 2.  A program started
+ * with stdin, stdout or stderr closed (or that closed them) would
+ * otherwise get tide's file in their place: its write to "stdout" would
+ * land on a monitor's eventfd (a review's program stopped its monitor so,
+ * silently), and the /dev/null it opens there later would get another
+ * number.  Such a descriptor moves to 3 or above; if it cannot, the call
+ * fails with nothing left open.
+ */
+static int above_stdio(int fd)
+{
+	int nfd, err;
+
+	if (fd < 0 || fd > 2)
+		return fd;
+	nfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	err = errno;
+	CALL(close)(fd);
+	return nfd < 0 ? -err : nfd;
+}
+
 int tide__os_open(const char *path, int flags)
 {
 	if (inject())
 		return -ENOMEM;
-	return RET_N(open(path, flags | O_CLOEXEC));
+	return above_stdio(RET_N(open(path, flags | O_CLOEXEC)));
 }
 
 int tide__os_close(int fd)
@@ -831,7 +852,7 @@ int tide__os_eventfd(void)
 {
 	if (inject())
 		return -ENOMEM;
-	return RET_N(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+	return above_stdio(RET_N(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)));
 }
 
 void tide__os_event_signal(int fd)
@@ -853,8 +874,8 @@ int tide__os_timerfd(void)
 {
 	if (inject())
 		return -ENOMEM;
-	return RET_N(
-		timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
+	return above_stdio(RET_N(
+		timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)));
 }
 
 int tide__os_timer_set(int fd, bool abs, const struct itimerspec *its)
@@ -867,7 +888,7 @@ int tide__os_epoll_create(void)
 {
 	if (inject())
 		return -ENOMEM;
-	return RET_N(epoll_create1(EPOLL_CLOEXEC));
+	return above_stdio(RET_N(epoll_create1(EPOLL_CLOEXEC)));
 }
 
 int tide__os_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
@@ -890,10 +911,10 @@ int tide__os_unix_socket(bool nonblock)
 {
 	if (inject())
 		return -ENOMEM;
-	return RET_N(socket(AF_UNIX,
-			    SOCK_STREAM | SOCK_CLOEXEC |
-				    (nonblock ? SOCK_NONBLOCK : 0),
-			    0));
+	return above_stdio(RET_N(socket(AF_UNIX,
+					SOCK_STREAM | SOCK_CLOEXEC |
+						(nonblock ? SOCK_NONBLOCK : 0),
+					0)));
 }
 
 int tide__os_connect(int fd, const struct sockaddr_un *sa)
@@ -915,7 +936,8 @@ int tide__os_accept(int fd)
 {
 	if (inject())
 		return -ENOMEM;
-	return RET_N(accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC));
+	return above_stdio(
+		RET_N(accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)));
 }
 
 int tide__os_peer_cred(int fd, struct ucred *cr)

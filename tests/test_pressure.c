@@ -1622,6 +1622,66 @@ TEST(thread_mode_reclaims_and_free_leaves_no_thread_or_fd)
 	remove_tmpdir();
 }
 
+/*
+ * A program started with stdin, stdout and stderr closed: the monitor's
+ * descriptors (its file, epoll, timer, stop eventfd) stay off 0, 1 and 2,
+ * which remain the program's to open.  Up to 0.2.11 they took them, and
+ * the program's write(1, ...) landed on the monitor's stop eventfd (a
+ * review): the monitor stopped for good, silently.
+ */
+TEST(a_program_without_stdio_keeps_0_1_2_free)
+{
+	const struct tide_monitor_config cfg = {
+		.size = sizeof(struct tide_monitor_config),
+		.sources = TIDE_SOURCE_WATCH,
+		.flags = TIDE_MONITOR_NO_TRIM
+	};
+	struct fake f = { .pages = 1000, .free_below_prio = -1 };
+	struct tide_shrinker *s = fake_register(&f);
+	int status;
+	pid_t pid;
+
+	make_tmpdir();
+	CHECK_EQ(mkfifo(tmp_path("fifo"), 0600), 0);
+	set_watch(tmp_path("fifo"), NULL);
+	fflush(NULL);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (!pid) {
+		struct tide_monitor *m = NULL;
+
+		close(0);
+		close(1);
+		close(2);
+		if (tide_monitor_new(&m, &cfg) || tide_monitor_start(m))
+			_exit(10);
+		for (int fd = 0; fd < 3; fd++)
+			if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
+				_exit(11 + fd);
+		if (tide_monitor_fd(m) < 3)
+			_exit(14);
+		/* the program's own files get the low numbers */
+		for (int fd = 0; fd < 3; fd++)
+			if (open("/dev/null", O_RDWR) != fd)
+				_exit(15);
+		/* and a write to stdout is the program's: the monitor runs */
+		if (write(1, "x", 1) != 1)
+			_exit(16);
+		fifo_poke(tmp_path("fifo"));
+		for (int i = 0; i < 2000 && stats(m).loops < 1; i++)
+			sleep_ms(1);
+		if (stats(m).loops != 1 || stats(m).passes != 7)
+			_exit(17);
+		tide_monitor_free(m);
+		_exit(0);
+	}
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	CHECK(WIFEXITED(status));
+	CHECK_EQ(WEXITSTATUS(status), 0);
+	tide_shrinker_free(s);
+	remove_tmpdir();
+}
+
 TEST(config_errors_leave_ret_untouched)
 {
 	struct tide_monitor *m = (struct tide_monitor *)&m;
@@ -4266,6 +4326,7 @@ RUN_TESTS(
 	T(budget_watermark_hysteresis), T(level_repeats_are_rate_limited),
 	T(level_returns_to_none_after_quiet_period),
 	T(thread_mode_reclaims_and_free_leaves_no_thread_or_fd),
+	T(a_program_without_stdio_keeps_0_1_2_free),
 	T(config_errors_leave_ret_untouched),
 	T(every_loop_ends_with_an_allocator_purge), T(oom_loop_monitor_new),
 	T(config_size_rule), T(watch_dev_null_spellings_mean_off),
