@@ -7,6 +7,9 @@
  *   host exit N        print "threads T" and exit with status N
  *   host threads       print "threads T preload=$LD_PRELOAD"
  *   host exec          exec "host threads"
+ *   host env           print "env" and every LD_PRELOAD= and TIDE_* entry
+ *                      of environ, in order, each after a space
+ *   host exec-env      exec "host env"
  *   host frag          fragment the heap, print "anon KB", then print it
  *                      again for every line read on stdin, until EOF
  *   host fork-frag     fork; the child prints "threads T" and runs frag;
@@ -484,8 +487,17 @@ int main(int argc, char **argv)
 		printf("threads %d preload=%s\n", threads(), lp ? lp : "-");
 		return 0;
 	}
-	if (!strcmp(mode, "exec")) {
-		char *args[] = { argv[0], "threads", NULL };
+	if (!strcmp(mode, "env")) {
+		printf("env");
+		for (char **e = environ; *e; e++)
+			if (!strncmp(*e, "LD_PRELOAD=", 11) ||
+			    !strncmp(*e, "TIDE_", 5))
+				printf(" %s", *e);
+		printf("\n");
+		return 0;
+	}
+	if (!strcmp(mode, "exec") || !strcmp(mode, "exec-env")) {
+		char *args[] = { argv[0], mode[4] ? "env" : "threads", NULL };
 
 		execv("/proc/self/exe", args);
 		return 126;

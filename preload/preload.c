@@ -38,6 +38,8 @@ static pid_t mon_pid; /* the process that owns @mon */
  * @mon and @mon_pid change in the constructor, in the fork child handler
  * and on a lost monitor's thread (monitor_lost()): under this lock, which
  * the fork handlers hold across fork() (never while creating a monitor).
+ * @mon_pid is also written atomically: the destructor reads it without
+ * the lock (preload_fini()).
  */
 static pthread_mutex_t mon_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct tide_monitor_config cfg; /* resolved at start, kept for fork */
@@ -92,55 +94,86 @@ static bool is_self(const char *tok, size_t len, const char *self)
  * changing the environment is still safe.  It edits environ itself, not
  * through getenv()/setenv(): a host that defines those (bash does) has not
  * set up its variables yet, and its setenv() would leave the environment
- * it passes to exec untouched.  The new entry is never freed (environ
- * keeps it).
+ * it passes to exec untouched.  Every LD_PRELOAD entry is edited (a
+ * launcher that appends to environ may leave two: the loader reads the
+ * first, the exec'd program's loader too).  A new entry is never freed
+ * (environ keeps it).
  */
 static void drop_from_ld_preload(void)
 {
 	static const char key[] = "LD_PRELOAD=";
 	const size_t kl = sizeof(key) - 1;
-	const char *self = NULL, *lp;
-	char **slot = NULL, *out;
-	size_t n = kl;
+	const char *self = NULL;
 	Dl_info di;
 
-	for (char **e = environ; e && *e; e++)
-		if (!strncmp(*e, key, kl)) {
-			slot = e;
-			break;
-		}
-	if (!slot)
-		return;
-	lp = *slot + kl;
 	if (dladdr((void *)drop_from_ld_preload, &di) && di.dli_fname)
 		self = di.dli_fname;
-	out = tide__os_malloc(kl + strlen(lp) + 1);
-	if (!out)
-		return;
-	memcpy(out, key, kl);
-	for (const char *p = lp; *p;) {
-		size_t len = strcspn(p, " :");
+	for (char **slot = environ; slot && *slot;) {
+		const char *lp = *slot + kl;
+		size_t n = kl;
+		char *out;
 
-		if (len && !is_self(p, len, self)) {
-			if (n > kl)
-				out[n++] = ' ';
-			memcpy(out + n, p, len);
-			n += len;
+		if (strncmp(*slot, key, kl)) {
+			slot++;
+			continue;
 		}
-		p += len;
-		if (*p)
-			p++;
+		out = tide__os_malloc(kl + strlen(lp) + 1);
+		if (!out)
+			return;
+		memcpy(out, key, kl);
+		for (const char *p = lp; *p;) {
+			size_t len = strcspn(p, " :");
+
+			if (len && !is_self(p, len, self)) {
+				if (n > kl)
+					out[n++] = ' ';
+				memcpy(out + n, p, len);
+				n += len;
+			}
+			p += len;
+			if (*p)
+				p++;
+		}
+		out[n] = '\0';
+		if (n > kl) {
+			*slot++ = out;
+			continue;
+		}
+		/* nothing else was preloaded: the entry goes */
+		tide__os_free(out);
+		for (char **e = slot; *e; e++)
+			e[0] = e[1];
 	}
-	out[n] = '\0';
-	if (n > kl) {
-		*slot = out;
-		return;
+}
+
+/*
+ * TIDE_INHERIT=0, once the settings are read: take them out of the
+ * environment too, so that programs this one runs start as if tide-run
+ * had never been there (a tide-run among them, given no options, used
+ * the outer one's sizes, and its PROGRAM's children lost the shim to the
+ * outer TIDE_INHERIT=0: a review).  The strings stay where they are (the
+ * settings read point into them); only environ's slots go.
+ */
+static void drop_settings(void)
+{
+	static const char *const names[] = {
+		"TIDE_LIMIT=",	 "TIDE_HIGH=",	  "TIDE_LOW=",
+		"TIDE_SOURCES=", "TIDE_CONTROL=", "TIDE_VERBOSE=",
+		"TIDE_INHERIT=",
+	};
+
+	for (char **slot = environ; slot && *slot;) {
+		bool ours = false;
+
+		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+			ours |= !strncmp(*slot, names[i], strlen(names[i]));
+		if (!ours) {
+			slot++;
+			continue;
+		}
+		for (char **e = slot; *e; e++)
+			e[0] = e[1];
 	}
-	/* nothing else was preloaded: the entry goes */
-	tide__os_free(out);
-	do
-		slot[0] = slot[1];
-	while (*++slot);
 }
 
 /*
@@ -211,7 +244,7 @@ static int start_monitor(void)
 	if (r)
 		return r;
 	mon = m;
-	mon_pid = tide__os_getpid();
+	__atomic_store_n(&mon_pid, tide__os_getpid(), __ATOMIC_RELEASE);
 	return 0;
 }
 
@@ -505,11 +538,15 @@ __attribute__((constructor)) static void preload_init(void)
 	char msg[512];
 	int r;
 
-	/* Honoured on its own, even when another setting is bad. */
-	if (inherit && !strcmp(inherit, "0"))
-		drop_from_ld_preload();
+	bool no_inherit = inherit && !strcmp(inherit, "0");
 
-	if (tide__preload_settings_read(&s, msg, sizeof(msg))) {
+	/* Honoured on its own, even when another setting is bad. */
+	if (no_inherit)
+		drop_from_ld_preload();
+	r = tide__preload_settings_read(&s, msg, sizeof(msg));
+	if (no_inherit)
+		drop_settings();
+	if (r) {
 		say("%s; off", msg);
 		return;
 	}
@@ -537,6 +574,7 @@ __attribute__((constructor)) static void preload_init(void)
 	if (r) {
 		tide_monitor_free(mon);
 		mon = NULL;
+		__atomic_store_n(&mon_pid, 0, __ATOMIC_RELEASE);
 		if (verbose)
 			say("pid %d: pthread_atfork failed (%s); off",
 			    (int)tide__os_getpid(), strerror(r));
@@ -560,11 +598,13 @@ __attribute__((constructor)) static void preload_init(void)
  */
 __attribute__((destructor)) static void preload_fini(void)
 {
-	bool ours;
-
-	pthread_mutex_lock(&mon_lock);
-	ours = mon && mon_pid == tide__os_getpid();
-	pthread_mutex_unlock(&mon_lock);
-	if (ours && control)
+	/*
+	 * Without mon_lock: exit() may run on a thread that holds it, from
+	 * a signal handler run between our fork handlers (the lock is held
+	 * across fork(); a review's program hung 4 of 30 times).  Only the
+	 * pid matters here, written atomically wherever it changes.
+	 */
+	if (control &&
+	    __atomic_load_n(&mon_pid, __ATOMIC_ACQUIRE) == tide__os_getpid())
 		tide__ctl_exit();
 }

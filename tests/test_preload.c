@@ -10,6 +10,7 @@
  * the FIFO once the frees are done and asks again until the figure falls
  * (or a deadline passes).
  */
+#include <dlfcn.h>
 #include <grp.h>
 #include <poll.h>
 #include <pwd.h>
@@ -102,6 +103,7 @@ static int shim_threads(void)
 
 /*
  * Start @argv with the environment changed by @env ("NAME=VALUE" sets,
+ * "+NAME=VALUE" adds one more entry of that name,
  * "NAME" unsets; NULL terminated).  LD_PRELOAD is always cleared first.
  */
 static void start(struct proc *p, char *const argv[], const char *const env[])
@@ -121,7 +123,22 @@ static void start(struct proc *p, char *const argv[], const char *const env[])
 		for (const char *const *e = env; e && *e; e++) {
 			const char *eq = strchr(*e, '=');
 
-			if (eq) {
+			if (**e == '+') {
+				/* "+NAME=VALUE": one more entry, after any
+				 * other of that name (a duplicate) */
+				size_t n = 0;
+				char **ne;
+
+				while (environ[n])
+					n++;
+				ne = malloc((n + 2) * sizeof(*ne));
+				if (!ne)
+					_exit(125);
+				memcpy(ne, environ, n * sizeof(*ne));
+				ne[n] = strdup(*e + 1);
+				ne[n + 1] = NULL;
+				environ = ne;
+			} else if (eq) {
 				char name[64];
 
 				snprintf(name, sizeof(name), "%.*s",
@@ -902,6 +919,39 @@ static void exec_check(const char *inherit, bool kept)
 	CHECK_STR(line, want);
 }
 
+/*
+ * A program that loads the shim with dlopen() (python's ctypes) and
+ * unloads it: the shim stays mapped (-z nodelete), since its monitor
+ * thread runs its code until the process ends.  Up to 0.2.11 dlclose()
+ * unmapped it and the thread's next wake-up crashed the program (a
+ * review: SIGSEGV 5 of 5).  The child outlives the monitor's next two
+ * wake-ups (its guard checks every 2 s).
+ */
+TEST(dlclose_leaves_the_shim_loaded_and_running)
+{
+	int status;
+	pid_t pid;
+
+	fflush(NULL);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (!pid) {
+		void *h = dlopen(TP_SHIM, RTLD_NOW | RTLD_LOCAL);
+
+		if (!h)
+			_exit(10);
+		if (dlclose(h))
+			_exit(11);
+		if (!dlopen(TP_SHIM, RTLD_NOW | RTLD_NOLOAD))
+			_exit(12);
+		usleep(4500 * 1000);
+		_exit(0);
+	}
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	CHECK(WIFEXITED(status));
+	CHECK_EQ(WEXITSTATUS(status), 0);
+}
+
 TEST(exec_inherits_the_shim)
 {
 	exec_check("TIDE_INHERIT=1", true);
@@ -910,6 +960,48 @@ TEST(exec_inherits_the_shim)
 TEST(exec_without_the_shim_when_TIDE_INHERIT_0)
 {
 	exec_check("TIDE_INHERIT=0", false);
+}
+
+/*
+ * TIDE_INHERIT=0 takes the shim out of every LD_PRELOAD entry (a launcher
+ * that appends to environ may leave two) and the shim's own settings out
+ * of the environment: what PROGRAM runs starts as if tide-run had never
+ * been there.  Up to 0.2.11 the second entry kept the shim, and
+ * TIDE_INHERIT=0 and the sizes reached every descendant: an inner
+ * tide-run given no options used the outer one's sizes, and its PROGRAM's
+ * children ran without the shim (a review).  Other variables stay.
+ */
+TEST(TIDE_INHERIT_0_leaves_children_no_shim_and_no_settings)
+{
+	char *argv[] = { TP_HOST, "exec-env", NULL };
+	const char *env[] = { "LD_PRELOAD=" TP_SHIM,
+			      "+LD_PRELOAD=libm.so.6 " TP_SHIM,
+			      "TIDE_LIMIT=300M",
+			      "TIDE_HIGH=200M",
+			      "TIDE_INHERIT=0",
+			      "TIDE_KV_THRESHOLD=1M",
+			      "TIDE_SOURCES=budget",
+			      "TIDE_CONTROL=0",
+			      "TIDE_VERBOSE=0",
+			      "TIDE_LOW=100M",
+			      NULL };
+	struct proc p = { 0 };
+	char line[1024], want[1024];
+
+	start(&p, argv, env);
+	CHECK(read_line(p.out, line, sizeof(line), DEADLINE_MS));
+	CHECK_EQ(finish(&p), 0);
+	CHECK_STR(line, "env LD_PRELOAD=libm.so.6 TIDE_KV_THRESHOLD=1M");
+	/* TIDE_INHERIT=1: everything stays, as it was */
+	env[4] = "TIDE_INHERIT=1";
+	start(&p, argv, env);
+	CHECK(read_line(p.out, line, sizeof(line), DEADLINE_MS));
+	CHECK_EQ(finish(&p), 0);
+	snprintf(want, sizeof(want), "env");
+	for (int i = 0; env[i]; i++)
+		snprintf(want + strlen(want), sizeof(want) - strlen(want),
+			 " %s", env[i] + (env[i][0] == '+'));
+	CHECK_STR(line, want);
 }
 
 /*
@@ -1979,8 +2071,10 @@ RUN_TESTS(T(python_heap_given_back_after_pressure_event),
 	  T(a_vfork_child_that_closes_everything_leaves_us_alone),
 	  T(fork_exec_leaves_no_socket), T(daemon_keeps_a_monitor),
 	  T(sixty_four_threads_allocating_then_given_back),
+	  T(dlclose_leaves_the_shim_loaded_and_running),
 	  T(exec_inherits_the_shim),
 	  T(exec_without_the_shim_when_TIDE_INHERIT_0),
+	  T(TIDE_INHERIT_0_leaves_children_no_shim_and_no_settings),
 	  T(bash_execs_without_the_shim_when_TIDE_INHERIT_0),
 	  T(bad_settings_one_line_program_runs),
 	  T(low_above_high_is_a_bad_setting),
