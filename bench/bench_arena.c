@@ -263,30 +263,39 @@ static void *thread_main(void *arg)
 	return NULL;
 }
 
-/* @n threads on one arena (or malloc): "T label n ns-per-cycle-per-thread" */
+/*
+ * @n threads on one arena (or malloc): "T label n ns-per-cycle-per-thread".
+ * Mode "tide-own": each thread on an arena of its own (what arena.md
+ * advises for threads that allocate at a high rate).
+ */
 static int measure_threads(const char *mode, const char *label, int n)
 {
-	struct tide_arena *a = NULL;
+	struct tide_arena *a[16] = { NULL };
+	bool own = !strcmp(mode, "tide-own");
 	pthread_t th[16];
 	struct thr t[16];
 	pthread_barrier_t bar;
-	struct ops o;
+	struct ops o[16];
 	double sum = 0;
 
 	if (n < 1 || n > 16)
 		return 2;
-	if (!strcmp(mode, "tide")) {
-		/* room for every thread's held ring: 64 x 64 KiB each */
-		a = tide_arena_create("bench-arena", ARENA_SIZE * (size_t)n);
-		if (!a)
-			return 1;
-		o = (struct ops){ t_alloc, t_free, a };
-	} else {
-		o = (struct ops){ m_alloc, m_free, NULL };
+	for (int i = 0; i < n; i++) {
+		if (own || (!strcmp(mode, "tide") && !i)) {
+			/* room for the held rings: 64 x 64 KiB per thread */
+			a[i] = tide_arena_create(
+				"bench-arena", ARENA_SIZE * (size_t)(own ? 1 : n));
+			if (!a[i])
+				return 1;
+		}
+		if (own || !strcmp(mode, "tide"))
+			o[i] = (struct ops){ t_alloc, t_free, own ? a[i] : a[0] };
+		else
+			o[i] = (struct ops){ m_alloc, m_free, NULL };
 	}
 	pthread_barrier_init(&bar, NULL, (unsigned)n);
 	for (int i = 0; i < n; i++) {
-		t[i] = (struct thr){ &o, &bar,
+		t[i] = (struct thr){ &o[i], &bar,
 				     2463534242u + 7919u * (unsigned)i, 0 };
 		if (pthread_create(&th[i], NULL, thread_main, &t[i]))
 			return 1;
@@ -297,7 +306,8 @@ static int measure_threads(const char *mode, const char *label, int n)
 	}
 	pthread_barrier_destroy(&bar);
 	printf("T %s %d %.1f\n", label, n, sum / n);
-	tide_arena_destroy(a);
+	for (int i = 0; i < n; i++)
+		tide_arena_destroy(a[i]);
 	return 0;
 }
 
@@ -393,7 +403,8 @@ static void threads_report(double tide1, double glibc1)
 	printf("\n### Threads sharing one arena\n\n");
 	printf("The same cycle run by 2 and 4 threads at once, each with its "
 	       "own ring of held\nbuffers, all on one tide arena (or one "
-	       "process malloc); %lu warm-up and %lu timed\ncycles per thread; "
+	       "process malloc; *tide-own*: each thread on\nan arena of its "
+	       "own); %lu warm-up and %lu timed cycles per thread; "
 	       "ns per cycle and thread, median of %d processes per cell\n"
 	       "(`--threads N`, run by `bench/bench_arena.sh`). The machine has "
 	       "%ld CPUs, so\n4 threads also measure behaviour under "
@@ -416,6 +427,15 @@ static void threads_report(double tide1, double glibc1)
 		       "tide %.0f ns vs glibc %.0f ns (%.2fx): **%s**\n",
 		       nthr[i], t, g, t > 0 ? g / t : 0,
 		       t > 0 && t <= g ? "met" : "not met");
+	}
+	for (int i = 0; i < 2; i++) {
+		double t = tmedian("tide-own", nthr[i]);
+		double g = tmedian("glibc", nthr[i]);
+
+		if (t > 0)
+			printf("- (not a goal) %d threads, an arena each: "
+			       "tide-own %.0f ns vs glibc %.0f ns (%.2fx)\n",
+			       nthr[i], t, g, g / t);
 	}
 	printf("- 1 thread >= 1.5x glibc: tide %.0f ns vs glibc %.0f ns "
 	       "(%.2fx): **%s**\n",
@@ -588,5 +608,9 @@ int main(int argc, char **argv)
 	}
 	if (threads)
 		return measure_threads(mode, label ? label : mode, threads);
+	if (!strcmp(mode, "tide-own")) {
+		fprintf(stderr, "bench_arena: --mode tide-own needs --threads\n");
+		return 2;
+	}
 	return measure(mode, label ? label : mode);
 }

@@ -30,7 +30,9 @@ i=0
 while [ "$i" -lt "$runs" ]; do
 	peers
 	peers --threads 2
+	"$bin" --mode tide-own --threads 2 >>"$raw"
 	peers --threads 4
+	"$bin" --mode tide-own --threads 4 >>"$raw"
 	i=$((i + 1))
 done
 "$bin" --report "$raw"

@@ -157,8 +157,11 @@ TIDE_API int tide_ctl_set_monitor(struct tide_monitor *m);
  * Return: a descriptor that becomes readable (POLLIN) when a connection or
  * a timeout needs tide_ctl_dispatch(); -ENOTCONN when not listening (or in
  * a forked child of the listener).  Without %TIDE_CTL_DISPATCH it is the
- * descriptor the listener's own thread waits on: of no use to poll, as
- * tide_ctl_dispatch() then serves nothing (the thread does).
+ * descriptor the listener's own thread waits on: do not poll it.
+ * tide_ctl_dispatch() then serves nothing (the thread does), and the
+ * descriptor stays readable for as long as the thread takes to serve a
+ * request, so a loop that polls it spins (a user trial counted 87 000
+ * wake-ups during one 0.2 s tidectl drop).
  */
 TIDE_API int tide_ctl_fd(void);
 
