@@ -12,6 +12,7 @@
 #include <tide/pressure.h>
 
 #include "internal.h"
+#include "pressure/cgroup.h"
 #include "pressure/defaults.h"
 
 #include "settings.h"
@@ -261,6 +262,27 @@ int tide__preload_resolve(const struct tide__preload_settings *s,
 		     s->low.text ? s->low.text : "?",
 		     (unsigned long long)tide__default_low(base));
 		low = 0;
+	}
+	/*
+	 * No limit: the budget source compares the high watermark with the
+	 * process's (or its cgroup's) resident memory, which never passes
+	 * the machine's: a high watermark there never fires, and would
+	 * only keep a source polling (a review: 7% of a CPU for a
+	 * TIDE_HIGH of 16 EiB).
+	 */
+	if (high && !base) {
+		uint64_t total = 0, avail;
+
+		if (!tide__meminfo_read(NULL, &total, &avail) && total &&
+		    high >= total) {
+			warn(msg, size,
+			     "TIDE_HIGH=%s ignored: at or above this machine's "
+			     "memory (%llu bytes), usage never reaches it (no "
+			     "limit found: no high watermark is used)",
+			     s->high.text ? s->high.text : "?",
+			     (unsigned long long)total);
+			high = 0;
+		}
 	}
 	/* Nothing has a low watermark then: no limit watcher, no budget. */
 	if (!high && low && !base) {

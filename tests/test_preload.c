@@ -1301,6 +1301,27 @@ TEST(a_limit_of_1_EiB_or_more_and_a_lone_low_without_limit_are_ignored)
 		return;
 	}
 	{
+		/*
+		 * A high watermark no usage reaches (at or above the
+		 * machine's memory): ignored, and no budget source polls
+		 * for it (up to 0.2.11 one read smaps_rollup every 100 ms).
+		 */
+		const char *env[] = { "TIDE_HIGH=16777215T", "TIDE_VERBOSE=1",
+				      src, NULL };
+		static const char head[] =
+			"tide-preload: TIDE_HIGH=16777215T ignored: at or "
+			"above this machine's memory (";
+
+		CHECK_EQ(host_env(env, err, sizeof(err)),
+			 base + shim_threads());
+		th_note("%s", err);
+		CHECK(!strncmp(err, head, sizeof(head) - 1));
+		CHECK(strstr(err, " bytes), usage never reaches it (no limit "
+				  "found: no high watermark is used)\n"));
+		CHECK(strstr(err, ", limit 0, high -, low - (no watermark "
+				  "source), "));
+	}
+	{
 		const char *env[] = { "TIDE_LOW=1G", "TIDE_VERBOSE=1", src,
 				      NULL };
 
@@ -1524,6 +1545,8 @@ TEST(tide_run_option_errors_exit_2)
 		{ "--low", "101%", "bad size '101%'" },
 		{ "--sources", "psi,nope", "bad source list 'psi,nope'" },
 		{ "--bogus", "--", "unknown option '--bogus'" },
+		/* up to 0.2.11 "-xy" named the word before it */
+		{ "-xy", "--", "unknown option '-x'" },
 	};
 	char out[4096], err[4096];
 
@@ -1799,6 +1822,48 @@ static void remove_dir(const char *dir)
  * execute (EACCES, kept: 126 if nothing else is found), and a script
  * with a "#!" line still runs.
  */
+/*
+ * The loader splits LD_PRELOAD at spaces and colons: a tide installed
+ * under such a path preloaded nothing, and tide-run said nothing and ran
+ * the program unprotected (a review).  It refuses now, before the exec.
+ */
+TEST(tide_run_refuses_a_shim_path_ld_preload_cannot_carry)
+{
+	static const char *const names[] = { "a b", "a:b" };
+	char out[4096], err[4096];
+
+	for (size_t i = 0; i < 2; i++) {
+		char dir[] = "/tmp/tide-run-XXXXXX", sub[96], run[160],
+		     shim[160], cmd[512], want[512];
+
+		CHECK(mkdtemp(dir));
+		snprintf(sub, sizeof(sub), "%s/%s", dir, names[i]);
+		CHECK(!mkdir(sub, 0755));
+		snprintf(run, sizeof(run), "%s/tide-run", sub);
+		snprintf(shim, sizeof(shim), "%s/libtide-preload.so", sub);
+		snprintf(cmd, sizeof(cmd), "cp '%s' '%s' && cp '%s' '%s'",
+			 TP_RUN, run, TP_SHIM, shim);
+		CHECK_EQ(system(cmd), 0);
+		{
+			char *argv[] = { run, "--", TP_HOST, "exit", "0",
+					 NULL };
+
+			CHECK_EQ(run_tool(argv, out, sizeof(out), err,
+					  sizeof(err)),
+				 127);
+		}
+		snprintf(want, sizeof(want),
+			 "tide-run: the shim's path '%s' holds a space or a "
+			 "colon, which LD_PRELOAD cannot carry; install tide "
+			 "under a path without them\n",
+			 shim);
+		CHECK_STR(err, want);
+		CHECK_STR(out, "");
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+		CHECK_EQ(system(cmd), 0);
+	}
+}
+
 TEST(tide_run_never_hands_a_program_to_sh)
 {
 	char dir[] = "/tmp/tide-run-XXXXXX", a[64], b[64], junk[128];
@@ -2092,6 +2157,7 @@ RUN_TESTS(T(python_heap_given_back_after_pressure_event),
 	  T(tide_run_show_says_which_settings_are_ignored),
 	  T(tide_run_show_says_when_no_limit_is_watched),
 	  T(tide_run_says_an_option_needs_a_value), T(tide_run_version),
+	  T(tide_run_refuses_a_shim_path_ld_preload_cannot_carry),
 	  T(tide_run_never_hands_a_program_to_sh),
 	  T(tide_run_says_a_static_program_runs_without_tide),
 	  T(tide_run_says_a_setuid_program_runs_without_tide),

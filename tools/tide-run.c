@@ -552,6 +552,13 @@ int main(int argc, char **argv)
 			return usage_error("--%s needs a value",
 					   opt_name(opts, optopt));
 		default:
+			/* "-xy": getopt stays inside the cluster, and
+			 * argv[optind - 1] is the word before it */
+			if (optopt > 0 && optopt < 256) {
+				char o[3] = { '-', (char)optopt, 0 };
+
+				return usage_error("unknown option '%s'", o);
+			}
 			return usage_error("unknown option '%s'",
 					   argv[optind - 1]);
 		}
@@ -585,6 +592,16 @@ int main(int argc, char **argv)
 			"tide-run: %s not found next to tide-run nor "
 			"in %s\n",
 			SHIM, TIDE_RUN_LIBDIR);
+		return 127;
+	}
+	/* The loader splits LD_PRELOAD at spaces and colons: such a path
+	 * would preload nothing, silently. */
+	if (strpbrk(shim, " :")) {
+		fprintf(stderr,
+			"tide-run: the shim's path '%s' holds a space or a "
+			"colon, which LD_PRELOAD cannot carry; install tide "
+			"under a path without them\n",
+			shim);
 		return 127;
 	}
 	old = getenv("LD_PRELOAD");
