@@ -283,13 +283,15 @@ static int measure_threads(const char *mode, const char *label, int n)
 	for (int i = 0; i < n; i++) {
 		if (own || (!strcmp(mode, "tide") && !i)) {
 			/* room for the held rings: 64 x 64 KiB per thread */
-			a[i] = tide_arena_create(
-				"bench-arena", ARENA_SIZE * (size_t)(own ? 1 : n));
+			a[i] = tide_arena_create("bench-arena",
+						 ARENA_SIZE *
+							 (size_t)(own ? 1 : n));
 			if (!a[i])
 				return 1;
 		}
 		if (own || !strcmp(mode, "tide"))
-			o[i] = (struct ops){ t_alloc, t_free, own ? a[i] : a[0] };
+			o[i] = (struct ops){ t_alloc, t_free,
+					     own ? a[i] : a[0] };
 		else
 			o[i] = (struct ops){ m_alloc, m_free, NULL };
 	}
@@ -609,7 +611,8 @@ int main(int argc, char **argv)
 	if (threads)
 		return measure_threads(mode, label ? label : mode, threads);
 	if (!strcmp(mode, "tide-own")) {
-		fprintf(stderr, "bench_arena: --mode tide-own needs --threads\n");
+		fprintf(stderr,
+			"bench_arena: --mode tide-own needs --threads\n");
 		return 2;
 	}
 	return measure(mode, label ? label : mode);
