@@ -10,6 +10,10 @@
  *   host env           print "env" and every LD_PRELOAD= and TIDE_* entry
  *                      of environ, in order, each after a space
  *   host exec-env      exec "host env"
+ *   host ns            setns() into its own mount namespace, then
+ *                      unshare(CLONE_NEWUSER) (both need a process with a
+ *                      single thread); print "setns R E unshare R E
+ *                      threads T" (R the result, E the errno or 0)
  *   host frag          fragment the heap, print "anon KB", then print it
  *                      again for every line read on stdin, until EOF
  *   host fork-frag     fork; the child prints "threads T" and runs frag;
@@ -57,9 +61,11 @@
  */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <linux/close_range.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -485,6 +491,15 @@ int main(int argc, char **argv)
 		const char *lp = getenv("LD_PRELOAD");
 
 		printf("threads %d preload=%s\n", threads(), lp ? lp : "-");
+		return 0;
+	}
+	if (!strcmp(mode, "ns")) {
+		int fd = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
+		int r1 = setns(fd, CLONE_NEWNS), e1 = r1 ? errno : 0;
+		int r2 = unshare(CLONE_NEWUSER), e2 = r2 ? errno : 0;
+
+		printf("setns %d %d unshare %d %d threads %d\n", r1, e1, r2, e2,
+		       threads());
 		return 0;
 	}
 	if (!strcmp(mode, "env")) {

@@ -6,18 +6,24 @@
  * A constructor reads the TIDE_* settings, creates a monitor with the
  * defaults (or the few settings given) and starts its thread; the monitor's
  * reclaim purges the allocator the program really uses.  Nothing the
- * program allocates is touched and no symbol is interposed: the shim exports
- * nothing (preload.map).
+ * program allocates is touched and no allocation function is interposed:
+ * the shim exports nothing of tide's (preload.map).
  *
  * Rules for a guest in someone else's process: never abort, never print but
  * one line for a bad or ignored setting (or the TIDE_VERBOSE line), and
  * when anything goes wrong turn off and let the program run as if the shim
  * were not there.
+ *
+ * Two libc calls are interposed, unshare() and setns(), only to step
+ * aside: the kernel allows some of them only to a process with a single
+ * thread, which the shim's own threads would otherwise make impossible
+ * (one_thread_call()).
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -584,6 +590,106 @@ __attribute__((constructor)) static void preload_init(void)
 		r = start_control();
 	if (verbose)
 		report(r);
+}
+
+/*
+ * unshare() of a user or mount namespace, or of what threads share
+ * (CLONE_FS, CLONE_SIGHAND, CLONE_VM, CLONE_THREAD), and setns() into a
+ * user or mount namespace, are refused with EINVAL in a process with more
+ * than one thread: `unshare -U`, `unshare -r`, `nsenter -m` and container
+ * tools failed under the shim (a review).  For such a call the shim stops
+ * its threads (the control listener, the monitor: both joined), makes
+ * the call, and starts them again, in the new namespaces; the program's
+ * errno is that of the call.  Any other thread of the program's own still
+ * makes the kernel refuse, as it would without the shim.
+ */
+#define ONE_THREAD_UNSHARE                                                   \
+	(CLONE_NEWUSER | CLONE_NEWNS | CLONE_FS | CLONE_SIGHAND | CLONE_VM | \
+	 CLONE_THREAD)
+
+static int one_thread_call(int (*call)(int, int), int a, int b)
+{
+	pid_t self = tide__os_getpid();
+	struct tide_monitor *m = NULL;
+	bool listening;
+	int r, err, s;
+
+	pthread_mutex_lock(&mon_lock);
+	if (mon && !mon_dead && mon_pid == self) {
+		m = mon;
+		mon = NULL;
+		__atomic_store_n(&mon_pid, 0, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&mon_lock);
+	listening = control && tide_ctl_fd() >= 0;
+	if (listening)
+		tide_ctl_close();
+	tide_monitor_free(m);
+	r = call(a, b);
+	err = errno;
+	/* a monitor only where there was one, made outside the lock (which
+	 * fork holds) as monitor_lost() makes it */
+	if (m) {
+		s = new_monitor(&m);
+		pthread_mutex_lock(&mon_lock);
+		if (!s) {
+			mon = m;
+			__atomic_store_n(&mon_pid, self, __ATOMIC_RELEASE);
+		} else {
+			mon_dead = true;
+		}
+		pthread_mutex_unlock(&mon_lock);
+		if (s && verbose)
+			say("pid %d: no monitor after unshare/setns (%s); off",
+			    (int)self, strerror(-s));
+	}
+	if (listening && (s = start_control()) && verbose)
+		say("pid %d: no control socket after unshare/setns (%s)",
+		    (int)self, strerror(-s));
+	errno = err;
+	return r;
+}
+
+static int real_unshare(int flags, int unused)
+{
+	static int (*fn)(int);
+
+	(void)unused;
+	if (!fn)
+		fn = (int (*)(int))dlsym(RTLD_NEXT, "unshare");
+	if (!fn) {
+		errno = ENOSYS;
+		return -1;
+	}
+	return fn(flags);
+}
+
+static int real_setns(int fd, int nstype)
+{
+	static int (*fn)(int, int);
+
+	if (!fn)
+		fn = (int (*)(int, int))dlsym(RTLD_NEXT, "setns");
+	if (!fn) {
+		errno = ENOSYS;
+		return -1;
+	}
+	return fn(fd, nstype);
+}
+
+__attribute__((visibility("default"))) int unshare(int flags)
+{
+	if (!(flags & ONE_THREAD_UNSHARE))
+		return real_unshare(flags, 0);
+	return one_thread_call(real_unshare, flags, 0);
+}
+
+/* nstype 0: whatever namespace @fd is (a pidfd: several) */
+__attribute__((visibility("default"))) int setns(int fd, int nstype)
+{
+	if (nstype && !(nstype & (CLONE_NEWUSER | CLONE_NEWNS)))
+		return real_setns(fd, nstype);
+	return one_thread_call(real_setns, fd, nstype);
 }
 
 /*

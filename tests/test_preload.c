@@ -952,6 +952,51 @@ TEST(dlclose_leaves_the_shim_loaded_and_running)
 	CHECK_EQ(WEXITSTATUS(status), 0);
 }
 
+/*
+ * setns() into a mount namespace and unshare(CLONE_NEWUSER) need a
+ * process with one thread: under the shim (its monitor's thread) the
+ * kernel refused both with EINVAL, and `unshare -U` or `nsenter -m` failed
+ * (a review).  The shim steps aside for them: it stops its threads, the
+ * call runs, and its monitor runs again afterwards.
+ */
+TEST(unshare_and_setns_work_under_the_shim)
+{
+	char *argv[] = { TP_HOST, "ns", NULL };
+	char line[256], want[256];
+	struct proc p = { 0 };
+	int base = base_threads();
+
+	start(&p, argv, NULL);
+	CHECK(read_line(p.out, line, sizeof(line), DEADLINE_MS));
+	CHECK_EQ(finish(&p), 0);
+	th_note("without the shim: %s", line);
+	snprintf(want, sizeof(want), "setns 0 0 unshare 0 0 threads %d", base);
+	if (strcmp(line, want))
+		SKIP("the kernel refuses them here without the shim too: %s",
+		     line);
+	{
+		const char *env[] = { "LD_PRELOAD=" TP_SHIM, NULL };
+
+		start(&p, argv, env);
+		CHECK(read_line(p.out, line, sizeof(line), DEADLINE_MS));
+		CHECK_EQ(finish(&p), 0);
+	}
+	snprintf(want, sizeof(want), "setns 0 0 unshare 0 0 threads %d",
+		 base + shim_threads());
+	CHECK_STR(line, want);
+	/* with a control socket: the calls work all the same */
+	{
+		const char *env[] = { "LD_PRELOAD=" TP_SHIM, "TIDE_CONTROL=1",
+				      NULL };
+
+		start(&p, argv, env);
+		CHECK(read_line(p.out, line, sizeof(line), DEADLINE_MS));
+		CHECK_EQ(finish(&p), 0);
+	}
+	th_note("with TIDE_CONTROL=1: %s", line);
+	CHECK(!strncmp(line, "setns 0 0 unshare 0 0 threads ", 30));
+}
+
 TEST(exec_inherits_the_shim)
 {
 	exec_check("TIDE_INHERIT=1", true);
@@ -1845,8 +1890,9 @@ TEST(tide_run_refuses_a_shim_path_ld_preload_cannot_carry)
 			 TP_RUN, run, TP_SHIM, shim);
 		CHECK_EQ(system(cmd), 0);
 		{
-			char *argv[] = { run, "--", TP_HOST, "exit", "0",
-					 NULL };
+			char *argv[] = {
+				run, "--", TP_HOST, "exit", "0", NULL
+			};
 
 			CHECK_EQ(run_tool(argv, out, sizeof(out), err,
 					  sizeof(err)),
@@ -2137,7 +2183,7 @@ RUN_TESTS(T(python_heap_given_back_after_pressure_event),
 	  T(fork_exec_leaves_no_socket), T(daemon_keeps_a_monitor),
 	  T(sixty_four_threads_allocating_then_given_back),
 	  T(dlclose_leaves_the_shim_loaded_and_running),
-	  T(exec_inherits_the_shim),
+	  T(unshare_and_setns_work_under_the_shim), T(exec_inherits_the_shim),
 	  T(exec_without_the_shim_when_TIDE_INHERIT_0),
 	  T(TIDE_INHERIT_0_leaves_children_no_shim_and_no_settings),
 	  T(bash_execs_without_the_shim_when_TIDE_INHERIT_0),
