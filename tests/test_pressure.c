@@ -263,6 +263,14 @@ static const struct tide_monitor_config watch_no_trim = {
 
 /* ---- $MEMORY_PRESSURE_WATCH --------------------------------------------- */
 
+/* A FIFO in a fresh temporary directory, named by $MEMORY_PRESSURE_WATCH. */
+static void watch_a_fifo(void)
+{
+	make_tmpdir();
+	CHECK_EQ(mkfifo(tmp_path("fifo"), 0600), 0);
+	set_watch(tmp_path("fifo"), NULL);
+}
+
 /*
  * Auto mode takes $MEMORY_PRESSURE_WATCH first.  A write to the FIFO makes
  * the monitor fd readable (poll), and dispatching runs one MEDIUM reclaim
@@ -271,25 +279,18 @@ static const struct tide_monitor_config watch_no_trim = {
  */
 TEST(watch_fifo_write_runs_medium_reclaim_loop)
 {
-	const struct tide_monitor_config cfg = {
-		.size = sizeof(struct tide_monitor_config),
-		.sources = TIDE_SOURCE_WATCH,
-		.flags = TIDE_MONITOR_NO_TRIM
-	};
 	static const int want[] = { 12, 11, 10, 9, 8, 7, 6 };
 	struct fake f = { .pages = 1000, .free_below_prio = -1 };
 	struct tide_shrinker *s = fake_register(&f);
 	struct tide_monitor *m = NULL;
 	struct tide_monitor_stats st;
 
-	make_tmpdir();
-	CHECK_EQ(mkfifo(tmp_path("fifo"), 0600), 0);
-	set_watch(tmp_path("fifo"), NULL);
+	watch_a_fifo();
 	/* auto mode opens it with every other source that applies */
 	CHECK_EQ(tide_monitor_new(&m, NULL), 0);
 	CHECK(tide_monitor_source(m) & TIDE_SOURCE_WATCH);
 	tide_monitor_free(m);
-	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	CHECK_EQ(tide_monitor_new(&m, &watch_no_trim), 0);
 	CHECK_EQ(tide_monitor_source(m), TIDE_SOURCE_WATCH);
 	CHECK_STR(tide_monitor_source_name(tide_monitor_source(m)), "watch");
 	CHECK(!th_tick(m, 50)); /* nothing happened yet */
@@ -318,11 +319,6 @@ TEST(watch_fifo_write_runs_medium_reclaim_loop)
  */
 TEST(level_loop_repeats_at_floor_until_nothing_freed)
 {
-	const struct tide_monitor_config cfg = {
-		.size = sizeof(struct tide_monitor_config),
-		.sources = TIDE_SOURCE_WATCH,
-		.flags = TIDE_MONITOR_NO_TRIM
-	};
 	struct fake f = { .pages = 6000, .free_below_prio = 6 };
 	struct tide_shrinker *s = fake_register(&f);
 	struct tide_monitor *m = NULL;
@@ -333,7 +329,7 @@ TEST(level_loop_repeats_at_floor_until_nothing_freed)
 	f.usage_path = tmp_path("usage");
 	CHECK_EQ(mkfifo(tmp_path("fifo"), 0600), 0);
 	set_watch(tmp_path("fifo"), NULL);
-	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	CHECK_EQ(tide_monitor_new(&m, &watch_no_trim), 0);
 	fifo_poke(tmp_path("fifo"));
 	CHECK(th_tick(m, 2000));
 	st = stats(m);
@@ -1583,23 +1579,16 @@ TEST(level_returns_to_none_after_quiet_period)
 
 TEST(thread_mode_reclaims_and_free_leaves_no_thread_or_fd)
 {
-	const struct tide_monitor_config cfg = {
-		.size = sizeof(struct tide_monitor_config),
-		.sources = TIDE_SOURCE_WATCH,
-		.flags = TIDE_MONITOR_NO_TRIM
-	};
 	struct fake f = { .pages = 1000, .free_below_prio = -1 };
 	struct tide_shrinker *s = fake_register(&f);
 	struct tide_monitor *m = NULL;
 	int fds, threads;
 
-	make_tmpdir();
-	CHECK_EQ(mkfifo(tmp_path("fifo"), 0600), 0);
-	set_watch(tmp_path("fifo"), NULL);
+	watch_a_fifo();
 	warm_up_threads();
 	fds = th_fd_count();
 	threads = thread_count();
-	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	CHECK_EQ(tide_monitor_new(&m, &watch_no_trim), 0);
 	CHECK_EQ(tide_monitor_start(m), 0);
 	CHECK_EQ(thread_count(), threads + 1);
 	CHECK_EQ(tide_monitor_start(m), -EBUSY);
@@ -1614,7 +1603,7 @@ TEST(thread_mode_reclaims_and_free_leaves_no_thread_or_fd)
 	CHECK_EQ(th_fd_count(), fds);
 
 	/* created, never started */
-	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	CHECK_EQ(tide_monitor_new(&m, &watch_no_trim), 0);
 	tide_monitor_free(m);
 	CHECK_EQ(th_fd_count(), fds);
 	tide_monitor_free(NULL);
@@ -1631,19 +1620,12 @@ TEST(thread_mode_reclaims_and_free_leaves_no_thread_or_fd)
  */
 TEST(a_program_without_stdio_keeps_0_1_2_free)
 {
-	const struct tide_monitor_config cfg = {
-		.size = sizeof(struct tide_monitor_config),
-		.sources = TIDE_SOURCE_WATCH,
-		.flags = TIDE_MONITOR_NO_TRIM
-	};
 	struct fake f = { .pages = 1000, .free_below_prio = -1 };
 	struct tide_shrinker *s = fake_register(&f);
 	int status;
 	pid_t pid;
 
-	make_tmpdir();
-	CHECK_EQ(mkfifo(tmp_path("fifo"), 0600), 0);
-	set_watch(tmp_path("fifo"), NULL);
+	watch_a_fifo();
 	fflush(NULL);
 	pid = fork();
 	CHECK(pid >= 0);
@@ -1653,7 +1635,8 @@ TEST(a_program_without_stdio_keeps_0_1_2_free)
 		close(0);
 		close(1);
 		close(2);
-		if (tide_monitor_new(&m, &cfg) || tide_monitor_start(m))
+		if (tide_monitor_new(&m, &watch_no_trim) ||
+		    tide_monitor_start(m))
 			_exit(10);
 		for (int fd = 0; fd < 3; fd++)
 			if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
