@@ -1023,32 +1023,45 @@ TEST(exec_without_the_shim_when_TIDE_INHERIT_0)
  */
 TEST(TIDE_INHERIT_0_leaves_children_no_shim_and_no_settings)
 {
+	static const char *const set[] = {
+		"LD_PRELOAD=" TP_SHIM, "+LD_PRELOAD=libm.so.6 " TP_SHIM,
+		"TIDE_LIMIT=300M",     "TIDE_HIGH=200M",
+		"TIDE_INHERIT=0",      "TIDE_KV_THRESHOLD=1M",
+		"TIDE_SOURCES=budget", "TIDE_CONTROL=0",
+		"TIDE_VERBOSE=0",      "TIDE_LOW=100M"
+	};
+	const size_t nset = sizeof(set) / sizeof(set[0]);
 	char *argv[] = { TP_HOST, "exec-env", NULL };
-	const char *env[] = { "LD_PRELOAD=" TP_SHIM,
-			      "+LD_PRELOAD=libm.so.6 " TP_SHIM,
-			      "TIDE_LIMIT=300M",
-			      "TIDE_HIGH=200M",
-			      "TIDE_INHERIT=0",
-			      "TIDE_KV_THRESHOLD=1M",
-			      "TIDE_SOURCES=budget",
-			      "TIDE_CONTROL=0",
-			      "TIDE_VERBOSE=0",
-			      "TIDE_LOW=100M",
-			      NULL };
+	const char *env[64];
+	char names[32][64], line[1024], want[1024];
 	struct proc p = { 0 };
-	char line[1024], want[1024];
+	size_t n = 0, inherit;
 
+	/* TIDE_* variables of the test's own (a valgrind run sets some):
+	 * unset, so the child's are exactly these */
+	for (char **e = environ; *e && n < 32; e++)
+		if (!strncmp(*e, "TIDE_", 5)) {
+			snprintf(names[n], sizeof(names[n]), "%.*s",
+				 (int)strcspn(*e, "="), *e);
+			env[n] = names[n];
+			n++;
+		}
+	for (size_t i = 0; i < nset; i++)
+		env[n + i] = set[i];
+	inherit = n + 4;
+	env[n + nset] = NULL;
+	CHECK_STR(env[inherit], "TIDE_INHERIT=0");
 	start(&p, argv, env);
 	CHECK(read_line(p.out, line, sizeof(line), DEADLINE_MS));
 	CHECK_EQ(finish(&p), 0);
 	CHECK_STR(line, "env LD_PRELOAD=libm.so.6 TIDE_KV_THRESHOLD=1M");
 	/* TIDE_INHERIT=1: everything stays, as it was */
-	env[4] = "TIDE_INHERIT=1";
+	env[inherit] = "TIDE_INHERIT=1";
 	start(&p, argv, env);
 	CHECK(read_line(p.out, line, sizeof(line), DEADLINE_MS));
 	CHECK_EQ(finish(&p), 0);
 	snprintf(want, sizeof(want), "env");
-	for (int i = 0; env[i]; i++)
+	for (size_t i = n; env[i]; i++)
 		snprintf(want + strlen(want), sizeof(want) - strlen(want),
 			 " %s", env[i] + (env[i][0] == '+'));
 	CHECK_STR(line, want);
