@@ -78,13 +78,12 @@ struct proc {
 	int in, out;
 };
 
-static void start_python(struct proc *p)
+/* python3 under the shim, its $XDG_RUNTIME_DIR @xdg (its socket there) */
+static void start_python_in(struct proc *p, const char *xdg)
 {
 	int in[2], out[2];
-	char xdg[96];
 
 	CHECK(!pipe(in) && !pipe(out));
-	snprintf(xdg, sizeof(xdg), "%s", tmp);
 	fflush(stdout);
 	p->pid = fork();
 	CHECK(p->pid >= 0);
@@ -104,6 +103,11 @@ static void start_python(struct proc *p)
 	close(out[1]);
 	p->in = in[1];
 	p->out = out[0];
+}
+
+static void start_python(struct proc *p)
+{
+	start_python_in(p, tmp);
 }
 
 static long read_anon(struct proc *p)
@@ -180,13 +184,41 @@ static void finish(struct proc *p, const char *pid)
 	CHECK(access(path, F_OK) && errno == ENOENT);
 }
 
+#define NDECOYS 70
+
 TEST(tidectl_shows_python_under_the_shim_and_json_parses)
 {
+	pid_t decoy[NDECOYS];
 	struct proc p;
 	char out[16384], pid[16], want[64], check[512];
 	FILE *f;
 
 	setup();
+	/*
+	 * The list of all processes looks in python3's directory too
+	 * (0.2.12; up to 0.2.11 only in tidectl's own directories), however
+	 * many processes name a runtime directory before it (in /proc's
+	 * order, lower pids): 70 decoys started first, each with a tide
+	 * directory of its own (a review: an early version stopped at 64
+	 * directories, silently).
+	 */
+	for (int i = 0; i < NDECOYS; i++) {
+		char d[160];
+
+		snprintf(d, sizeof(d), "%s/d%d", tmp, i);
+		CHECK(!mkdir(d, 0700));
+		snprintf(d, sizeof(d), "%s/d%d/tide", tmp, i);
+		CHECK(!mkdir(d, 0700));
+		snprintf(d, sizeof(d), "%s/d%d", tmp, i);
+		decoy[i] = fork();
+		CHECK(decoy[i] >= 0);
+		if (!decoy[i]) {
+			setenv("XDG_RUNTIME_DIR", d, 1);
+			execl("/bin/sleep", "sleep", "60", (char *)NULL);
+			_exit(127);
+		}
+	}
+	usleep(200 * 1000); /* the decoys' exec */
 	start_python(&p);
 	read_anon(&p);
 	snprintf(pid, sizeof(pid), "%d", (int)p.pid);
@@ -232,8 +264,7 @@ TEST(tidectl_shows_python_under_the_shim_and_json_parses)
 	}
 	snprintf(want, sizeof(want), "process %s (python3", pid);
 	CHECK(strstr(out, want));
-	/* The list of all processes looks there too (0.2.12; up to 0.2.11
-	 * only in tidectl's own directories). */
+	/* The list of all processes looks there too (above). */
 	{
 		const char *args[] = { "--json", NULL };
 
@@ -250,7 +281,65 @@ TEST(tidectl_shows_python_under_the_shim_and_json_parses)
 	CHECK(f);
 	fputs(out, f);
 	CHECK_EQ(pclose(f), 0);
+	for (int i = 0; i < NDECOYS; i++) {
+		kill(decoy[i], SIGKILL);
+		CHECK_EQ(waitpid(decoy[i], NULL, 0), decoy[i]);
+	}
 	finish(&p, pid);
+	cleanup();
+}
+
+/*
+ * A runtime directory whose name holds control bytes (another user's
+ * environment): the list of all processes never prints them.  Up to the
+ * review the path went to the terminal raw (escape sequences that set the
+ * title, cleared the screen).  Such a directory is left out of the list;
+ * asked for by name (--dir) its processes are listed with the bytes
+ * escaped.
+ */
+TEST(tidectl_never_prints_control_bytes_of_a_runtime_dir)
+{
+	struct proc p;
+	char out[16384], pid[16], xdg[128], sub[160], want[192];
+
+	setup();
+	snprintf(xdg, sizeof(xdg), "%s/e\x1b[31mvil", tmp);
+	CHECK(!mkdir(xdg, 0700));
+	start_python_in(&p, xdg);
+	read_anon(&p);
+	snprintf(pid, sizeof(pid), "%d", (int)p.pid);
+	unsetenv("XDG_RUNTIME_DIR");
+	unsetenv("TIDE_CTL_DIR");
+	{
+		const char *args[] = { NULL };
+
+		CHECK_EQ(run(out, sizeof(out), args), 0);
+	}
+	th_note("%s", out);
+	CHECK(!strchr(out, '\x1b'));
+	CHECK(!strstr(out, "mvil"));
+	snprintf(sub, sizeof(sub), "%s/tide", xdg);
+	{
+		const char *args[] = { "--dir", sub, NULL };
+
+		CHECK_EQ(run(out, sizeof(out), args), 0);
+	}
+	th_note("%s", out);
+	CHECK(!strchr(out, '\x1b'));
+	snprintf(want, sizeof(want), "%s/e\\x1b[31mvil/tide/%s.sock", tmp, pid);
+	CHECK(strstr(out, want));
+	{
+		/* by PID the same directory is not looked in either */
+		const char *args[] = { pid, NULL };
+
+		CHECK_EQ(run(out, sizeof(out), args), 1);
+	}
+	th_note("%s", out);
+	CHECK(!strchr(out, '\x1b'));
+	CHECK(strstr(out, "has no control socket"));
+	close(p.in);
+	close(p.out);
+	CHECK(waitpid(p.pid, NULL, 0) == p.pid);
 	cleanup();
 }
 
@@ -578,6 +667,7 @@ TEST(a_program_whose_listen_fails_after_the_shim_gave_way_leaves_a_socket)
 
 RUN_TESTS(
 	T(tidectl_shows_python_under_the_shim_and_json_parses),
+	T(tidectl_never_prints_control_bytes_of_a_runtime_dir),
 	T(tidectl_purge_gives_back_pythons_fragmented_heap),
 	T(a_program_listening_under_the_shim_takes_its_socket_over),
 	T(a_program_whose_listen_fails_after_the_shim_gave_way_leaves_a_socket))

@@ -16,8 +16,6 @@
 #define EXIT_FAIL 1
 #define EXIT_USAGE 2
 
-#define MAX_DIRS 64 /* socket directories looked in */
-
 /* An answer's body: its key=value or tab-separated lines, after "ok". */
 struct reply {
 	char *buf; /* NUL-terminated; lines of the body */
@@ -37,7 +35,7 @@ void no_answer(pid_t pid) __attribute__((noreturn));
 int64_t now_ms(void); /* CLOCK_MONOTONIC */
 
 /* tidectl_find.c */
-extern char *dirs[MAX_DIRS]; /* the socket directories, found by find_dirs() */
+extern char **dirs; /* the socket directories, found by find_dirs() */
 extern int ndirs;
 extern bool dirs_given; /* --dir or $TIDE_CTL_DIR */
 /* The directories to look in: @only_dir (--dir), else $TIDE_CTL_DIR, else

@@ -25,19 +25,33 @@
 
 #include "tidectl.h"
 
-char *dirs[MAX_DIRS];
+char **dirs;
 int ndirs;
+static int dirs_cap;
 bool dirs_given; /* --dir or $TIDE_CTL_DIR */
 
 /* ---- where to look ---------------------------------------------------- */
 
+/* As many as there are: a list that stopped at a fixed count let any
+ * user hide later listeners behind decoy processes (a review). */
 static void add_dir(const char *d)
 {
 	for (int i = 0; i < ndirs; i++)
 		if (!strcmp(dirs[i], d))
 			return;
-	if (ndirs < MAX_DIRS && (dirs[ndirs] = strdup(d)))
-		ndirs++;
+	if (ndirs == dirs_cap) {
+		int cap = dirs_cap ? 2 * dirs_cap : 16;
+		char **n = realloc(dirs, (size_t)cap * sizeof(*n));
+
+		if (!n)
+			die(EXIT_FAIL, "out of memory");
+		dirs = n;
+		dirs_cap = cap;
+	}
+	dirs[ndirs] = strdup(d);
+	if (!dirs[ndirs])
+		die(EXIT_FAIL, "out of memory");
+	ndirs++;
 }
 
 void find_dirs(const char *only_dir)
@@ -76,6 +90,7 @@ static void add_process_dir(pid_t pid)
 	static char env[128 * 1024];
 	static const char key[] = "XDG_RUNTIME_DIR=";
 	char path[PATH_MAX];
+	struct stat st;
 	size_t len = 0;
 	FILE *f;
 
@@ -91,8 +106,15 @@ static void add_process_dir(pid_t pid)
 
 		if (strncmp(env + i, key, sizeof(key) - 1) || v[0] != '/')
 			continue;
+		/* Another user's value: no control bytes (they would reach
+		 * the terminal in a path), and only a directory that is
+		 * there takes a place in the list. */
+		for (const char *c = v; *c; c++)
+			if ((unsigned char)*c < ' ' || *c == 0x7f)
+				return;
 		if ((size_t)snprintf(path, sizeof(path), "%s/tide", v) <
-		    sizeof(path))
+			    sizeof(path) &&
+		    !stat(path, &st) && S_ISDIR(st.st_mode))
 			add_dir(path);
 		return;
 	}
@@ -113,7 +135,7 @@ void add_process_dirs(void)
 	d = opendir("/proc");
 	if (!d)
 		return;
-	while ((de = readdir(d)) && ndirs < MAX_DIRS) {
+	while ((de = readdir(d))) {
 		char *end;
 		long pid = strtol(de->d_name, &end, 10);
 
@@ -316,12 +338,14 @@ static int try_socket(pid_t pid, const char *path, int64_t deadline)
 int connect_pid(pid_t pid, int64_t deadline)
 {
 	char path[PATH_MAX], denied[PATH_MAX] = "";
-	int order[MAX_DIRS], n;
 	struct stat st;
-	int state;
+	int *order, n, state;
 
 	if (!dirs_given)
 		add_process_dir(pid);
+	order = malloc(((size_t)ndirs + 1) * sizeof(*order));
+	if (!order)
+		die(EXIT_FAIL, "out of memory");
 	n = order_dirs(pid, order);
 	skipped[0] = 0;
 	nskipped = 0;
@@ -337,9 +361,12 @@ int connect_pid(pid_t pid, int64_t deadline)
 		if (lstat(path, &st) && errno == EACCES && !denied[0])
 			snprintf(denied, sizeof(denied), "%s", path);
 		fd = try_socket(pid, path, deadline);
-		if (fd >= 0)
+		if (fd >= 0) {
+			free(order);
 			return fd;
+		}
 	}
+	free(order);
 	if (nskipped == 1 && skipped_timeouts_only)
 		no_answer(pid);
 	/* A process that has exited serves nothing: say so, not why each

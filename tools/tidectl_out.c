@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #include <ctype.h>
 #include <stdbool.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -485,8 +486,23 @@ void print_list_row(long pid, unsigned uid, const char *comm, const char *path,
 		json_raw(path);
 		printf("}");
 	} else {
+		char epath[4 * PATH_MAX + 1];
+		size_t n = 0;
+
 		escape_name(comm, esc, sizeof(esc));
-		printf("%7ld %6u  %-16s %s\n", pid, uid, esc, path);
+		/* a path as it is but for control bytes, backslash and
+		 * non-ASCII: whatever a directory name holds never reaches
+		 * the terminal raw */
+		for (const unsigned char *c = (const unsigned char *)path;
+		     *c && n + 5 < sizeof(epath); c++) {
+			if (*c >= ' ' && *c <= '~' && *c != '\\')
+				epath[n++] = (char)*c;
+			else
+				n += (size_t)snprintf(epath + n, 5, "\\x%02x",
+						      *c);
+		}
+		epath[n] = 0;
+		printf("%7ld %6u  %-16s %s\n", pid, uid, esc, epath);
 	}
 }
 

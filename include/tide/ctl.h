@@ -64,7 +64,8 @@ struct tide_monitor;
  * @flags: %TIDE_CTL_DISPATCH: start no thread; the caller polls
  *	tide_ctl_fd() and calls tide_ctl_dispatch() when it is readable.
  * @timeout_ms: how long one connection may take to send its request and
- *	read the response; 0 means 1000.  A slower client is dropped.
+ *	read the response; 0 means 1000.  A slower client is dropped.  The
+ *	time spent running other connections' requests does not count.
  *
  * A zeroed configuration (with @size set) is the same as passing NULL.
  * @dir is copied by tide_ctl_listen().
@@ -195,9 +196,11 @@ TIDE_API int tide_ctl_dispatch(void);
  * tide_ctl_listen(), is the child's to close).  A callback that forks while this call
  * waits for it does not hold it up.
  *
- * Context: any thread, but not from a shrinker callback run by a request
- * of this listener: that would wait for itself, and is reported (see
- * tide_set_error_handler()) and aborts.
+ * Context: any thread holding no lock a request waits for (a shrinker's
+ * lock that a scan, shrink or drop takes: it would wait for the request,
+ * which waits for the lock), but not from a shrinker callback run by a
+ * request of this listener: that would wait for itself, and is reported
+ * (see tide_set_error_handler()) and aborts.
  */
 TIDE_API void tide_ctl_close(void);
 
