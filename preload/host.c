@@ -12,8 +12,14 @@
  *   host exec-env      exec "host env"
  *   host ns            setns() into its own mount namespace, then
  *                      unshare(CLONE_NEWUSER) (both need a process with a
- *                      single thread); print "setns R E unshare R E
- *                      threads T" (R the result, E the errno or 0)
+ *                      single thread), then setns(-1, CLONE_NEWNS) (fails);
+ *                      print "setns R E unshare R E bad R E threads T" (R
+ *                      the result, E the errno or 0); then "fs S", S 1 when
+ *                      unshare(CLONE_FS) (fine with threads) succeeded and
+ *                      left the same threads running
+ *   host fork-ns       fork; the child calls unshare(CLONE_NEWUSER) at
+ *                      once and prints "child unshare R E"; exits with
+ *                      the child's status
  *   host frag          fragment the heap, print "anon KB", then print it
  *                      again for every line read on stdin, until EOF
  *   host fork-frag     fork; the child prints "threads T" and runs frag;
@@ -100,6 +106,23 @@ static int entries(const char *path)
 static int threads(void)
 {
 	return entries("/proc/self/task");
+}
+
+/* The ids of this process's threads, in the directory's order. */
+static void task_ids(char *out, size_t size)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	size_t n = 0;
+
+	out[0] = 0;
+	if (!d)
+		return;
+	while ((e = readdir(d)) && n + 16 < size)
+		if (e->d_name[0] != '.')
+			n += (size_t)snprintf(out + n, size - n, "%s ",
+					      e->d_name);
+	closedir(d);
 }
 
 /* Open descriptors, the one reading the directory not counted. */
@@ -497,10 +520,31 @@ int main(int argc, char **argv)
 		int fd = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
 		int r1 = setns(fd, CLONE_NEWNS), e1 = r1 ? errno : 0;
 		int r2 = unshare(CLONE_NEWUSER), e2 = r2 ? errno : 0;
+		int r3 = setns(-1, CLONE_NEWNS), e3 = r3 ? errno : 0;
+		char before[512], after[512];
+		int r4;
 
-		printf("setns %d %d unshare %d %d threads %d\n", r1, e1, r2, e2,
-		       threads());
+		printf("setns %d %d unshare %d %d bad %d %d threads %d\n", r1,
+		       e1, r2, e2, r3, e3, threads());
+		task_ids(before, sizeof(before));
+		r4 = unshare(CLONE_FS);
+		task_ids(after, sizeof(after));
+		printf("fs %d\n", !r4 && !strcmp(before, after));
 		return 0;
+	}
+	if (!strcmp(mode, "fork-ns")) {
+		int status;
+		pid_t pid = fork();
+
+		if (!pid) {
+			int r = unshare(CLONE_NEWUSER), e = r ? errno : 0;
+
+			printf("child unshare %d %d\n", r, e);
+			_exit(0);
+		}
+		if (pid < 0 || waitpid(pid, &status, 0) != pid)
+			return 1;
+		return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
 	}
 	if (!strcmp(mode, "env")) {
 		printf("env");

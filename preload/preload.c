@@ -218,6 +218,8 @@ static struct tide_monitor *lost[MAX_RESTARTS]; /* reachable */
 static unsigned restarts; /* this process's */
 /* @mon is lost and was not replaced: the listener reports no monitor */
 static bool mon_dead;
+/* monitor_lost() is replacing @mon (its thread waits GUARD_MS first) */
+static bool mon_replacing;
 
 static void monitor_lost(struct tide_monitor *old);
 
@@ -274,10 +276,12 @@ static void monitor_lost(struct tide_monitor *old)
 	pthread_detach(pthread_self());
 	pthread_mutex_lock(&mon_lock);
 	again = old == mon && mon_pid == self && restarts < MAX_RESTARTS;
-	if (again)
+	if (again) {
 		lost[restarts++] = old;
-	else if (old == mon)
+		mon_replacing = true;
+	} else if (old == mon) {
 		mon_dead = true;
+	}
 	pthread_mutex_unlock(&mon_lock);
 	if (!again) {
 		if (old == mon && control)
@@ -291,11 +295,18 @@ static void monitor_lost(struct tide_monitor *old)
 	tide__os_poll(NULL, 0, GUARD_MS);
 	r = new_monitor(&m);
 	pthread_mutex_lock(&mon_lock);
-	if (!r)
+	mon_replacing = false;
+	if (r)
+		mon_dead = true;
+	else if (mon == old)
 		mon = m;
 	else
-		mon_dead = true;
+		r = -ECANCELED; /* not ours to replace any more */
 	pthread_mutex_unlock(&mon_lock);
+	if (r == -ECANCELED) {
+		tide_monitor_free(m);
+		return;
+	}
 	/* the listener reports it (one listening again meanwhile asks too,
 	 * control_again()) */
 	if (control)
@@ -402,6 +413,16 @@ static void control_lost(void)
  */
 #define CHILD_LISTEN_DELAY_MS 200
 
+/*
+ * The waiting thread is joinable: one_thread_call() waits for it (at most
+ * the delay) and reaps it, as unshare()/setns() need a process with one
+ * thread, and fork-then-unshare is how container tools start.  A child
+ * that never calls them keeps the ended thread's stack until it exits or
+ * execs: one per process.
+ */
+static pthread_t cc_thread;
+static bool cc_started;
+
 static void *child_control(void *arg)
 {
 	int r;
@@ -417,7 +438,8 @@ static void *child_control(void *arg)
 
 /*
  * Start the child's listener on a thread of its own, after the delay: a
- * detached thread with every signal blocked (as the listener's own).
+ * joinable thread (child_control()) with every signal blocked (as the
+ * listener's own).
  * Return: 0 or pthread_create()'s error, -errno.
  */
 static int start_child_control(void)
@@ -430,12 +452,15 @@ static int start_child_control(void)
 	r = pthread_attr_init(&attr);
 	if (r)
 		return -r;
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	r = pthread_create(&t, &attr, child_control, NULL);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	pthread_attr_destroy(&attr);
+	if (!r) {
+		cc_thread = t;
+		cc_started = true;
+	}
 	return -r;
 }
 
@@ -464,7 +489,8 @@ static void atfork_child(void)
 
 	pthread_mutex_unlock(&mon_lock); /* this thread took it */
 	restarts = ctl_restarts = 0;
-	mon_dead = false;
+	mon_dead = mon_replacing = false;
+	cc_started = false; /* the parent's waiting thread is not here */
 	mon = NULL;
 	tide_monitor_free(inherited);
 	r = start_monitor();
@@ -593,34 +619,45 @@ __attribute__((constructor)) static void preload_init(void)
 }
 
 /*
- * unshare() of a user or mount namespace, or of what threads share
- * (CLONE_FS, CLONE_SIGHAND, CLONE_VM, CLONE_THREAD), and setns() into a
- * user or mount namespace, are refused with EINVAL in a process with more
- * than one thread: `unshare -U`, `unshare -r`, `nsenter -m` and container
- * tools failed under the shim (a review).  For such a call the shim stops
- * its threads (the control listener, the monitor: both joined), makes
- * the call, and starts them again, in the new namespaces; the program's
- * errno is that of the call.  Any other thread of the program's own still
- * makes the kernel refuse, as it would without the shim.
+ * unshare() of a user namespace or of what threads share (CLONE_THREAD,
+ * CLONE_SIGHAND, CLONE_VM), and setns() into a user or mount namespace,
+ * are refused with EINVAL in a process with more than one thread: `unshare
+ * -U`, `unshare -r`, `nsenter -m` and container tools failed under the
+ * shim (a review).  (CLONE_NEWNS and CLONE_FS work with threads: the
+ * kernel copies the shared filesystem context.)  For such a call the shim
+ * stops its threads (a forked child's waiting listener thread, reaped;
+ * the control listener; the monitor: joined), makes the call, and starts
+ * them again, in the new namespaces; the program's errno is that of the
+ * call.  Only in the process that owns them: a vfork() child shares the
+ * parent's memory, and its call goes straight through.  A monitor being
+ * replaced after the program closed its descriptors (monitor_lost()) is
+ * left alone; its waiting thread makes the kernel refuse, as any thread
+ * of the program's own does.
  */
-#define ONE_THREAD_UNSHARE                                                   \
-	(CLONE_NEWUSER | CLONE_NEWNS | CLONE_FS | CLONE_SIGHAND | CLONE_VM | \
-	 CLONE_THREAD)
+#define ONE_THREAD_UNSHARE \
+	(CLONE_NEWUSER | CLONE_THREAD | CLONE_SIGHAND | CLONE_VM)
 
 static int one_thread_call(int (*call)(int, int), int a, int b)
 {
 	pid_t self = tide__os_getpid();
 	struct tide_monitor *m = NULL;
-	bool listening;
+	bool listening, ours;
 	int r, err, s;
 
 	pthread_mutex_lock(&mon_lock);
-	if (mon && !mon_dead && mon_pid == self) {
+	ours = mon_pid == self;
+	if (ours && mon && !mon_dead && !mon_replacing) {
 		m = mon;
 		mon = NULL;
-		__atomic_store_n(&mon_pid, 0, __ATOMIC_RELEASE);
 	}
 	pthread_mutex_unlock(&mon_lock);
+	if (!ours)
+		return call(a, b);
+	if (cc_started) {
+		/* at most the delay; its listener is stopped below */
+		pthread_join(cc_thread, NULL);
+		cc_started = false;
+	}
 	listening = control && tide_ctl_fd() >= 0;
 	if (listening)
 		tide_ctl_close();
@@ -632,12 +669,10 @@ static int one_thread_call(int (*call)(int, int), int a, int b)
 	if (m) {
 		s = new_monitor(&m);
 		pthread_mutex_lock(&mon_lock);
-		if (!s) {
+		if (!s)
 			mon = m;
-			__atomic_store_n(&mon_pid, self, __ATOMIC_RELEASE);
-		} else {
+		else
 			mon_dead = true;
-		}
 		pthread_mutex_unlock(&mon_lock);
 		if (s && verbose)
 			say("pid %d: no monitor after unshare/setns (%s); off",

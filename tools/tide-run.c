@@ -559,6 +559,10 @@ int main(int argc, char **argv)
 
 				return usage_error("unknown option '%s'", o);
 			}
+			/* "--show=1": a known option given a value */
+			if (optopt >= O_LIMIT)
+				return usage_error("--%s takes no value",
+						   opt_name(opts, optopt));
 			return usage_error("unknown option '%s'",
 					   argv[optind - 1]);
 		}

@@ -108,14 +108,14 @@ static void add_process_dir(pid_t pid)
 			continue;
 		/* Another user's value: no control bytes (they would reach
 		 * the terminal in a path), and only a directory that is
-		 * there takes a place in the list. */
+		 * there (or one we may not search) takes a place. */
 		for (const char *c = v; *c; c++)
 			if ((unsigned char)*c < ' ' || *c == 0x7f)
 				return;
 		if ((size_t)snprintf(path, sizeof(path), "%s/tide", v) <
 			    sizeof(path) &&
-		    !stat(path, &st) && S_ISDIR(st.st_mode))
-			add_dir(path);
+		    (stat(path, &st) ? errno == EACCES : S_ISDIR(st.st_mode)))
+			add_dir(path); /* one we may not search: said later */
 		return;
 	}
 }
