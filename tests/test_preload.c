@@ -924,32 +924,45 @@ static void exec_check(const char *inherit, bool kept)
  * unloads it: the shim stays mapped (-z nodelete), since its monitor
  * thread runs its code until the process ends.  Up to 0.2.11 dlclose()
  * unmapped it and the thread's next wake-up crashed the program (a
- * review: SIGSEGV 5 of 5).  The child outlives the monitor's next two
- * wake-ups (its guard checks every 2 s).
+ * review: SIGSEGV 5 of 5).  The child wakes the monitor at once through
+ * the FIFO it watches ($MEMORY_PRESSURE_WATCH): the thread returns into
+ * the shim's code and runs a reclaim loop.
  */
 TEST(dlclose_leaves_the_shim_loaded_and_running)
 {
+	char dir[] = "/tmp/tide-dlclose-XXXXXX", fifo[64];
 	int status;
 	pid_t pid;
 
+	CHECK(mkdtemp(dir));
+	snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
+	CHECK(!mkfifo(fifo, 0600));
 	fflush(NULL);
 	pid = fork();
 	CHECK(pid >= 0);
 	if (!pid) {
-		void *h = dlopen(TP_SHIM, RTLD_NOW | RTLD_LOCAL);
+		void *h;
+		int fd;
 
+		setenv("MEMORY_PRESSURE_WATCH", fifo, 1);
+		setenv("TIDE_SOURCES", "watch", 1);
+		h = dlopen(TP_SHIM, RTLD_NOW | RTLD_LOCAL);
 		if (!h)
 			_exit(10);
 		if (dlclose(h))
 			_exit(11);
 		if (!dlopen(TP_SHIM, RTLD_NOW | RTLD_NOLOAD))
 			_exit(12);
-		usleep(4500 * 1000);
+		fd = open(fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+		if (fd < 0 || write(fd, "x", 1) != 1)
+			_exit(13); /* no reader: the monitor did not start */
+		usleep(500 * 1000);
 		_exit(0);
 	}
 	CHECK_EQ(waitpid(pid, &status, 0), pid);
 	CHECK(WIFEXITED(status));
 	CHECK_EQ(WEXITSTATUS(status), 0);
+	CHECK(!unlink(fifo) && !rmdir(dir));
 }
 
 /*
