@@ -94,6 +94,14 @@ static bool is_self(const char *tok, size_t len, const char *self)
 	return (size_t)(tok + len - base) == nl && !memcmp(base, name, nl);
 }
 
+/* Take @slot's entry out of environ (the rest moves down one). */
+static void environ_remove(char **slot)
+{
+	do
+		slot[0] = slot[1];
+	while (*++slot);
+}
+
 /*
  * TIDE_INHERIT=0: take this shim out of $LD_PRELOAD so that programs this
  * one execs start without it.  Runs in the constructor, before main(), when
@@ -147,8 +155,7 @@ static void drop_from_ld_preload(void)
 		}
 		/* nothing else was preloaded: the entry goes */
 		tide__os_free(out);
-		for (char **e = slot; *e; e++)
-			e[0] = e[1];
+		environ_remove(slot);
 	}
 }
 
@@ -173,12 +180,10 @@ static void drop_settings(void)
 
 		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 			ours |= !strncmp(*slot, names[i], strlen(names[i]));
-		if (!ours) {
+		if (ours)
+			environ_remove(slot);
+		else
 			slot++;
-			continue;
-		}
-		for (char **e = slot; *e; e++)
-			e[0] = e[1];
 	}
 }
 
@@ -567,10 +572,9 @@ __attribute__((constructor)) static void preload_init(void)
 {
 	struct tide__preload_settings s;
 	const char *inherit = secure_getenv("TIDE_INHERIT");
+	bool no_inherit = inherit && !strcmp(inherit, "0");
 	char msg[512];
 	int r;
-
-	bool no_inherit = inherit && !strcmp(inherit, "0");
 
 	/* Honoured on its own, even when another setting is bad. */
 	if (no_inherit)

@@ -357,19 +357,26 @@ void print_block(const char *title, const struct reply *rep)
 	}
 }
 
-/* @s escaped as the protocol escapes names (src/ctl_proto.c). */
-void escape_name(const char *s, char *out, size_t size)
+/* @s with every byte under @first, over '~', and backslash as \xHH. */
+static void escape_from(const char *s, unsigned char first, char *out,
+			size_t size)
 {
 	size_t n = 0;
 
 	for (const unsigned char *p = (const unsigned char *)s;
 	     *p && n + 5 < size; p++) {
-		if (*p > ' ' && *p <= '~' && *p != '\\')
+		if (*p >= first && *p <= '~' && *p != '\\')
 			out[n++] = (char)*p;
 		else
 			n += (size_t)snprintf(out + n, 5, "\\x%02x", *p);
 	}
 	out[n] = 0;
+}
+
+/* @s escaped as the protocol escapes names (src/ctl_proto.c). */
+void escape_name(const char *s, char *out, size_t size)
+{
+	escape_from(s, '!', out, size);
 }
 
 void print_show(pid_t pid, const struct reply *info, const struct reply *shr,
@@ -487,21 +494,12 @@ void print_list_row(long pid, unsigned uid, const char *comm, const char *path,
 		printf("}");
 	} else {
 		char epath[4 * PATH_MAX + 1];
-		size_t n = 0;
 
 		escape_name(comm, esc, sizeof(esc));
 		/* a path as it is but for control bytes, backslash and
-		 * non-ASCII: whatever a directory name holds never reaches
-		 * the terminal raw */
-		for (const unsigned char *c = (const unsigned char *)path;
-		     *c && n + 5 < sizeof(epath); c++) {
-			if (*c >= ' ' && *c <= '~' && *c != '\\')
-				epath[n++] = (char)*c;
-			else
-				n += (size_t)snprintf(epath + n, 5, "\\x%02x",
-						      *c);
-		}
-		epath[n] = 0;
+		 * non-ASCII (spaces stay): whatever a directory name holds
+		 * never reaches the terminal raw */
+		escape_from(path, ' ', epath, sizeof(epath));
 		printf("%7ld %6u  %-16s %s\n", pid, uid, esc, epath);
 	}
 }
