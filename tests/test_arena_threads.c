@@ -1,0 +1,809 @@
+// SPDX-License-Identifier: MIT
+/*
+ * test_arena_threads.c - an arena shared by threads: from the first
+ * allocation by a second thread on, each allocating thread keeps the
+ * buffers it frees in a cache of its own (arena.h, "Threads"; arena.c).
+ * Exact: which buffer a cache hands back, its limits, the flush before
+ * every snapshot and scan, misuse through the cache, thread exit, destroy,
+ * fork, and the OOM loop.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdatomic.h>
+
+#include <tide.h>
+
+#include "harness.h"
+
+unsigned tide__arena_caches(struct tide_arena *a, size_t *bytes);
+size_t tide__arena_page_states(struct tide_arena *a, unsigned char *out,
+			       size_t n);
+
+#ifdef TIDE__ASAN
+#include <sanitizer/asan_interface.h>
+#endif
+
+static size_t P;
+
+static struct tide_arena_stats stats(struct tide_arena *a)
+{
+	struct tide_arena_stats st;
+
+	tide_arena_stats(a, &st);
+	return st;
+}
+
+static unsigned caches(struct tide_arena *a, size_t *bytes)
+{
+	size_t b;
+
+	return tide__arena_caches(a, bytes ? bytes : &b);
+}
+
+static void on_thread(void *(*fn)(void *), void *arg)
+{
+	pthread_t t;
+
+	CHECK(!pthread_create(&t, NULL, fn, arg));
+	CHECK(!pthread_join(t, NULL));
+}
+
+/* One allocation by the calling thread (and its free). */
+static void touch(struct tide_arena *a)
+{
+	void *p = tide_arena_alloc(a, P);
+
+	CHECK(p);
+	tide_arena_free(a, p);
+}
+
+static void *touch_thread(void *arg)
+{
+	touch(arg);
+	return NULL;
+}
+
+/*
+ * A fresh arena that another thread allocated from first: the calling
+ * thread's next allocation shares it.
+ */
+static struct tide_arena *shared_arena(const char *name, size_t pages)
+{
+	struct tide_arena *a;
+
+	P = tide__os_page_size();
+	a = tide_arena_create(name, pages * P);
+	CHECK(a);
+	on_thread(touch_thread, a);
+	CHECK_UEQ(caches(a, NULL), 0);
+	return a;
+}
+
+/* ---- one thread ---------------------------------------------------------- */
+
+TEST(one_thread_never_makes_a_cache)
+{
+	struct tide_arena *a;
+	char *x, *y;
+
+	P = tide__os_page_size();
+	a = tide_arena_create("t", 64 * P);
+
+	/* the same thread again and again: no cache, exact best fit */
+	x = tide_arena_alloc(a, 3000);
+	y = tide_arena_alloc(a, 3000);
+	CHECK(x && y);
+	CHECK_PTR_EQ(y, x + 3000);
+	tide_arena_free(a, x);
+	CHECK_UEQ(caches(a, NULL), 0);
+	CHECK_UEQ(stats(a).used_bytes, 3000);
+	tide_arena_free(a, y);
+	CHECK_UEQ(stats(a).used_bytes, 0);
+	CHECK_UEQ(caches(a, NULL), 0);
+	/* a second thread shares it; its cache ends with it */
+	on_thread(touch_thread, a);
+	CHECK_UEQ(caches(a, NULL), 0);
+	CHECK_UEQ(stats(a).used_bytes, 0);
+	tide_arena_destroy(a);
+}
+
+/* ---- what a cache hands back ----------------------------------------------- */
+
+TEST(a_shared_arena_gives_a_thread_back_what_it_freed)
+{
+	struct tide_arena *a;
+	struct tide_arena_stats st;
+	char *x, *y, *z, *w;
+	size_t bytes;
+
+	a = shared_arena("t", 64);
+	x = tide_arena_alloc(a, 3000); /* the first one of this thread */
+	CHECK(x);
+	CHECK_UEQ(caches(a, &bytes), 1);
+	CHECK_UEQ(bytes, 0);
+	tide_arena_free(a, x);
+	CHECK_UEQ(caches(a, &bytes), 1);
+	CHECK_UEQ(bytes, 3000);
+	/* the same size: the same buffer, from the cache */
+	y = tide_arena_alloc(a, 3000);
+	CHECK_PTR_EQ(y, x);
+	CHECK_UEQ(caches(a, &bytes), 1);
+	CHECK_UEQ(bytes, 0);
+	tide_arena_free(a, y);
+	/* smaller, same class (2048 + 512 .. 3071): the 3000-byte buffer */
+	z = tide_arena_alloc(a, 2600);
+	CHECK_PTR_EQ(z, x);
+#ifdef TIDE__ASAN
+	CHECK(!__asan_address_is_poisoned(z + 2599));
+	CHECK(__asan_address_is_poisoned(z + 2600));
+	CHECK(__asan_address_is_poisoned(z + 2999));
+#endif
+	/* it counts whole while live */
+	st = stats(a);
+	CHECK_UEQ(st.used_bytes, 3000);
+	tide_arena_free(a, z);
+#ifdef TIDE__ASAN
+	CHECK(__asan_address_is_poisoned(z));
+#endif
+	/* the class below (2048 .. 2559) takes from the class above */
+	w = tide_arena_alloc(a, 2100);
+	CHECK_PTR_EQ(w, x);
+	tide_arena_free(a, w);
+	/* two classes below: not from the cache (best fit after x) */
+	w = tide_arena_alloc(a, 1500);
+	CHECK_PTR_EQ(w, x + 3000);
+	CHECK_UEQ(caches(a, &bytes), 1);
+	CHECK_UEQ(bytes, 3000);
+	tide_arena_free(a, w);
+	CHECK_UEQ(caches(a, &bytes), 1);
+	CHECK_UEQ(bytes, 4504);
+	tide_arena_destroy(a);
+}
+
+TEST(a_snapshot_flushes_every_cache_first)
+{
+	struct tide_arena *a;
+	struct tide_arena_stats st;
+	unsigned char pg[8];
+	char *x, *y;
+	size_t bytes;
+
+	a = shared_arena("t", 64);
+	x = tide_arena_alloc(a, 2 * P + 8);
+	y = tide_arena_alloc(a, 100);
+	CHECK(x && y);
+	memset(x, 1, 2 * P + 8);
+	tide_arena_free(a, x);
+	CHECK_UEQ(caches(a, &bytes), 1);
+	CHECK_UEQ(bytes, 2 * P + 8);
+	/* the cached buffer is free in the snapshot, its pages are idle */
+	st = stats(a);
+	CHECK_UEQ(st.used_bytes, 104);
+	CHECK_UEQ(st.pages_used, 1); /* y's page, x's third too */
+	CHECK_UEQ(st.pages_lru, 2);
+	CHECK_UEQ(st.pages_used + st.pages_lru + st.pages_unmapped,
+		  st.pages_total);
+	CHECK_UEQ(caches(a, &bytes), 1);
+	CHECK_UEQ(bytes, 0);
+	CHECK_UEQ(tide__arena_page_states(a, pg, 4), 4);
+	CHECK_EQ(pg[0], 1);
+	CHECK_EQ(pg[1], 1);
+	CHECK_EQ(pg[2], 2);
+	CHECK_EQ(pg[3], 0);
+	/* flushed for real: merged, so best fit starts at 0 again */
+	CHECK_PTR_EQ(tide_arena_alloc(a, 16), x);
+	tide_arena_destroy(a);
+}
+
+TEST(a_cache_holds_four_per_class_and_a_sixteenth_of_the_arena)
+{
+	struct tide_arena *a;
+	char *p[5];
+	size_t bytes;
+
+	a = shared_arena("t", 256); /* limit: 16 pages */
+	for (int i = 0; i < 5; i++)
+		CHECK((p[i] = tide_arena_alloc(a, 1000)));
+	for (int i = 0; i < 5; i++)
+		tide_arena_free(a, p[i]);
+	CHECK_UEQ(caches(a, &bytes), 1);
+	CHECK_UEQ(bytes, 4000); /* the fifth was freed for real */
+	CHECK_UEQ(stats(a).used_bytes, 0);
+	/* bytes: three of 4.5 pages fit in 16 pages, a fourth does not */
+	for (int i = 0; i < 4; i++)
+		CHECK((p[i] = tide_arena_alloc(a, 4 * P + P / 2)));
+	for (int i = 0; i < 4; i++)
+		tide_arena_free(a, p[i]);
+	CHECK_UEQ(caches(a, &bytes), 1);
+	CHECK_UEQ(bytes, 3 * (4 * P + P / 2));
+	/* larger than the limit: never cached */
+	CHECK((p[0] = tide_arena_alloc(a, 17 * P)));
+	tide_arena_free(a, p[0]);
+	CHECK_UEQ(caches(a, &bytes), 1);
+	CHECK_UEQ(bytes, 3 * (4 * P + P / 2)); /* over the limit with it */
+	tide_arena_destroy(a);
+}
+
+/* ---- room, reclaim ------------------------------------------------------ */
+
+TEST(no_room_flushes_every_cache_before_enospc)
+{
+	struct tide_arena *a = shared_arena("t", 64);
+	char *x, *all;
+	size_t bytes;
+
+	x = tide_arena_alloc(a, 4 * P);
+	CHECK(x);
+	tide_arena_free(a, x);
+	CHECK_UEQ(caches(a, &bytes), 1);
+	CHECK_UEQ(bytes, 4 * P);
+	/* the whole arena: only there once the cache is flushed */
+	all = tide_arena_alloc(a, 64 * P);
+	CHECK_PTR_EQ(all, x);
+	CHECK_UEQ(caches(a, &bytes), 1);
+	CHECK_UEQ(bytes, 0);
+	errno = 0;
+	CHECK(!tide_arena_alloc(a, 8));
+	CHECK_EQ(errno, ENOSPC);
+	tide_arena_free(a, all);
+	tide_arena_destroy(a);
+}
+
+static int find_count(const struct tide_shrinker_info *info, void *arg)
+{
+	unsigned long *count = arg;
+
+	if (strcmp(info->name, "arena-threads-scan"))
+		return 0;
+	*count = info->count;
+	return 1;
+}
+
+TEST(the_shrinker_counts_and_frees_cached_pages)
+{
+	struct tide_arena *a = shared_arena("arena-threads-scan", 64);
+	unsigned long count = 0;
+	char *x;
+	size_t bytes;
+
+	x = tide_arena_alloc(a, 4 * P);
+	CHECK(x);
+	memset(x, 7, 4 * P);
+	tide_arena_free(a, x);
+	CHECK_UEQ(caches(a, &bytes), 1);
+	CHECK_UEQ(bytes, 4 * P);
+	/* touch_thread's page was never written: it is x's first page */
+	tide_shrinker_foreach(find_count, &count);
+	CHECK_UEQ(count, 4);
+	CHECK_UEQ(tide_shrinker_scan("arena-threads-scan", 100), 4);
+	CHECK_UEQ(caches(a, &bytes), 1);
+	CHECK_UEQ(bytes, 0);
+	count = 99;
+	tide_shrinker_foreach(find_count, &count);
+	CHECK_UEQ(count, 0);
+	CHECK_UEQ(stats(a).pages_unmapped, 64);
+	tide_arena_destroy(a);
+}
+
+/* ---- misuse ------------------------------------------------------------- */
+
+struct reports {
+	int n;
+	const char *what;
+	const void *ptr;
+};
+
+static void on_misuse(const char *what, const void *ptr, void *arg)
+{
+	struct reports *r = arg;
+
+	r->n++;
+	r->what = what;
+	r->ptr = ptr;
+}
+
+TEST(misuse_through_a_cache_is_reported_and_changes_nothing)
+{
+	struct reports r = { 0 };
+	struct tide_arena *a = shared_arena("t", 64);
+	char *x, *y;
+	size_t bytes;
+
+	tide_set_error_handler(on_misuse, &r);
+	x = tide_arena_alloc(a, 100);
+	y = tide_arena_alloc(a, 200);
+	CHECK(x && y);
+	tide_arena_free(a, x);
+	/* a double free of a cached buffer */
+	tide_arena_free(a, x);
+	CHECK_EQ(r.n, 1);
+	CHECK_PTR_EQ(r.ptr, x);
+	CHECK_STR(r.what, "tide_arena_free: not a live buffer (double free?)");
+	CHECK_UEQ(caches(a, &bytes), 1);
+	CHECK_UEQ(bytes, 104);
+	/* a pointer into a buffer the cache tracks */
+	tide_arena_free(a, y + 8);
+	CHECK_EQ(r.n, 2);
+	CHECK_STR(r.what, "tide_arena_free: pointer inside a buffer");
+	/* the cache still holds x once: it comes back once */
+	CHECK_PTR_EQ(tide_arena_alloc(a, 100), x);
+	CHECK_PTR_EQ(tide_arena_alloc(a, 100), y + 200);
+	CHECK_UEQ(stats(a).used_bytes, 104 + 200 + 104);
+	tide_set_error_handler(NULL, NULL);
+	tide_arena_destroy(a);
+}
+
+struct cross {
+	struct tide_arena *a;
+	sem_t allocated, freed;
+	char *x;
+	struct reports r;
+};
+
+static void *cross_owner(void *arg)
+{
+	struct cross *c = arg;
+	size_t bytes;
+
+	c->x = tide_arena_alloc(c->a, 500);
+	CHECK(c->x);
+	CHECK(!sem_post(&c->allocated));
+	while (sem_wait(&c->freed))
+		;
+	/* freed by main already: the cache no longer tracks it */
+	tide_arena_free(c->a, c->x);
+	CHECK_EQ(c->r.n, 1);
+	CHECK_PTR_EQ(c->r.ptr, c->x);
+	CHECK_UEQ(caches(c->a, &bytes), 2);
+	CHECK_UEQ(bytes, P); /* what main's touch() left in main's */
+	return NULL;
+}
+
+TEST(a_buffer_freed_by_another_thread_leaves_its_cache)
+{
+	struct cross c = { 0 };
+	pthread_t t;
+
+	c.a = shared_arena("t", 64);
+	touch(c.a); /* main shares it too: a cache of its own */
+	CHECK_UEQ(caches(c.a, NULL), 1);
+	CHECK(!sem_init(&c.allocated, 0, 0) && !sem_init(&c.freed, 0, 0));
+	tide_set_error_handler(on_misuse, &c.r);
+	CHECK(!pthread_create(&t, NULL, cross_owner, &c));
+	while (sem_wait(&c.allocated))
+		;
+	tide_arena_free(c.a, c.x); /* not in main's cache: the locked path */
+	CHECK_EQ(c.r.n, 0);
+	CHECK(!sem_post(&c.freed));
+	CHECK(!pthread_join(t, NULL));
+	tide_set_error_handler(NULL, NULL);
+	CHECK_UEQ(stats(c.a).used_bytes, 0);
+	sem_destroy(&c.allocated);
+	sem_destroy(&c.freed);
+	tide_arena_destroy(c.a);
+}
+
+/* ---- lifetimes ---------------------------------------------------------- */
+
+static void *cache_and_leave(void *arg)
+{
+	struct tide_arena *a = arg;
+	char *x = tide_arena_alloc(a, 700), *y = tide_arena_alloc(a, 900);
+
+	CHECK(x && y);
+	tide_arena_free(a, x);
+	/* y stays live, tracked, when the thread ends */
+	return y;
+}
+
+TEST(a_thread_that_ends_takes_its_cache_along)
+{
+	struct tide_arena *a = shared_arena("t", 64);
+	pthread_t t;
+	void *y;
+	size_t bytes;
+
+	CHECK(!pthread_create(&t, NULL, cache_and_leave, a));
+	CHECK(!pthread_join(t, &y));
+	/* gone at the join, x freed for real, y live and untracked */
+	CHECK_UEQ(caches(a, &bytes), 0);
+	CHECK_UEQ(bytes, 0);
+	CHECK_UEQ(stats(a).used_bytes, 904);
+	/* this thread frees y through the locked path */
+	tide_arena_free(a, y);
+	CHECK_UEQ(stats(a).used_bytes, 0);
+	CHECK_UEQ(caches(a, NULL), 0); /* main has none: it never allocated */
+	tide_arena_destroy(a);
+}
+
+struct keeper {
+	struct tide_arena *a;
+	sem_t go, done;
+	bool quit;
+	char *got;
+};
+
+/* Allocates and frees 1000 bytes on its arena, each time it is told. */
+static void *keeper(void *arg)
+{
+	struct keeper *k = arg;
+
+	for (;;) {
+		while (sem_wait(&k->go))
+			;
+		if (k->quit)
+			return NULL;
+		k->got = tide_arena_alloc(k->a, 1000);
+		CHECK(k->got);
+		tide_arena_free(k->a, k->got);
+		CHECK(!sem_post(&k->done));
+	}
+}
+
+static void keeper_round(struct keeper *k)
+{
+	CHECK(!sem_post(&k->go));
+	while (sem_wait(&k->done))
+		;
+}
+
+TEST(destroy_orphans_the_caches_of_live_threads)
+{
+	struct keeper k = { 0 };
+	struct tide_arena *arenas[10];
+	pthread_t t;
+	size_t bytes;
+
+	CHECK(!sem_init(&k.go, 0, 0) && !sem_init(&k.done, 0, 0));
+	CHECK(!pthread_create(&t, NULL, keeper, &k));
+	for (int round = 0; round < 3; round++) {
+		k.a = shared_arena("t", 64);
+		keeper_round(&k);
+		CHECK_UEQ(caches(k.a, &bytes), 1);
+		CHECK_UEQ(bytes, 1000);
+		keeper_round(&k); /* the cached one came back */
+		CHECK_UEQ(caches(k.a, &bytes), 1);
+		CHECK_UEQ(bytes, 1000);
+		/* the keeper is idle; its cache is orphaned, then freed */
+		tide_arena_destroy(k.a);
+	}
+	/* eight arenas get a cache each, a ninth none (all stay live) */
+	for (int i = 0; i < 9; i++) {
+		k.a = arenas[i] = shared_arena("t", 64);
+		keeper_round(&k);
+		CHECK_UEQ(caches(k.a, &bytes), i < 8 ? 1 : 0);
+		CHECK_UEQ(bytes, i < 8 ? 1000 : 0);
+	}
+	/* one destroyed: its slot goes to the next arena */
+	tide_arena_destroy(arenas[3]);
+	k.a = arenas[9] = shared_arena("t", 64);
+	keeper_round(&k);
+	CHECK_UEQ(caches(k.a, &bytes), 1);
+	CHECK_UEQ(bytes, 1000);
+	k.quit = true;
+	CHECK(!sem_post(&k.go));
+	CHECK(!pthread_join(t, NULL));
+	for (int i = 0; i < 10; i++) {
+		if (i == 3)
+			continue;
+		CHECK_UEQ(caches(arenas[i], NULL), 0);
+		CHECK_UEQ(stats(arenas[i]).used_bytes, 0);
+		tide_arena_destroy(arenas[i]);
+	}
+	sem_destroy(&k.go);
+	sem_destroy(&k.done);
+}
+
+/* ---- fork --------------------------------------------------------------- */
+
+static void fork_child(void *arg)
+{
+	struct keeper *k = arg;
+	size_t bytes;
+	char *x;
+
+	/* the keeper's cache is there, dead, until the first flush */
+	if (caches(k->a, &bytes) != 1 || bytes != 1000)
+		_exit(10);
+	if (stats(k->a).used_bytes != 0)
+		_exit(11);
+	if (caches(k->a, &bytes) != 0 || bytes != 0)
+		_exit(12);
+	/* the child's own thread shares the arena as the parent did */
+	x = tide_arena_alloc(k->a, 300);
+	if (!x)
+		_exit(13);
+	tide_arena_free(k->a, x);
+	if (caches(k->a, &bytes) != 1 || bytes != 304)
+		_exit(14);
+	if (tide_arena_alloc(k->a, 300) != x)
+		_exit(15);
+	_exit(0);
+}
+
+TEST(a_forked_child_frees_the_caches_of_threads_it_lacks)
+{
+	struct keeper k = { 0 };
+	char out[256], *before;
+	pthread_t t;
+	size_t bytes;
+	int st;
+
+	CHECK(!sem_init(&k.go, 0, 0) && !sem_init(&k.done, 0, 0));
+	CHECK(!pthread_create(&t, NULL, keeper, &k));
+	k.a = shared_arena("t", 64);
+	keeper_round(&k);
+	before = k.got;
+	CHECK_UEQ(caches(k.a, &bytes), 1);
+	CHECK_UEQ(bytes, 1000);
+	st = th_fork(fork_child, &k, out, sizeof(out));
+	CHECK(WIFEXITED(st));
+	CHECK_EQ(WEXITSTATUS(st), 0);
+	/* the parent's cache is untouched */
+	CHECK_UEQ(caches(k.a, &bytes), 1);
+	CHECK_UEQ(bytes, 1000);
+	keeper_round(&k);
+	CHECK_PTR_EQ(k.got, before); /* from its cache */
+	k.quit = true;
+	CHECK(!sem_post(&k.go));
+	CHECK(!pthread_join(t, NULL));
+	CHECK_UEQ(caches(k.a, NULL), 0);
+	tide_arena_destroy(k.a);
+	sem_destroy(&k.go);
+	sem_destroy(&k.done);
+}
+
+/* ---- many threads ------------------------------------------------------- */
+
+#define PIPE_SLOTS 64
+
+/*
+ * Producers allocate, write and hand buffers to consumers, which check and
+ * free them (binder's pattern: the sender allocates, the receiver frees),
+ * while each also allocates and frees its own: the locked path untracks
+ * what the cache fast path tracks, on every thread at once.
+ */
+struct pipe {
+	struct tide_arena *a;
+	pthread_mutex_t lock;
+	char *slot[PIPE_SLOTS];
+	size_t size[PIPE_SLOTS];
+	unsigned head, tail;
+	atomic_int producers;
+	atomic_int bad;
+};
+
+static bool pipe_put(struct pipe *q, char *p, size_t size)
+{
+	bool ok;
+
+	pthread_mutex_lock(&q->lock);
+	ok = q->head - q->tail < PIPE_SLOTS;
+	if (ok) {
+		q->slot[q->head % PIPE_SLOTS] = p;
+		q->size[q->head % PIPE_SLOTS] = size;
+		q->head++;
+	}
+	pthread_mutex_unlock(&q->lock);
+	return ok;
+}
+
+static char *pipe_get(struct pipe *q, size_t *size)
+{
+	char *p = NULL;
+
+	pthread_mutex_lock(&q->lock);
+	if (q->head != q->tail) {
+		p = q->slot[q->tail % PIPE_SLOTS];
+		*size = q->size[q->tail % PIPE_SLOTS];
+		q->tail++;
+	}
+	pthread_mutex_unlock(&q->lock);
+	return p;
+}
+
+static uint32_t rnd(uint32_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 17;
+	*s ^= *s << 5;
+	return *s;
+}
+
+static void own_cycle(struct pipe *q, uint32_t *seed)
+{
+	size_t size = 1 + rnd(seed) % (16 * 1024);
+	unsigned char *p = tide_arena_alloc(q->a, size);
+
+	if (!p) {
+		if (errno != ENOSPC)
+			atomic_fetch_add(&q->bad, 1);
+		return;
+	}
+	memset(p, 0x5a, size);
+	if (p[size - 1] != 0x5a)
+		atomic_fetch_add(&q->bad, 1);
+	tide_arena_free(q->a, p);
+}
+
+static unsigned long pipe_rounds;
+
+static void *producer(void *arg)
+{
+	struct pipe *q = arg;
+	uint32_t seed = (uint32_t)(uintptr_t)&seed | 1;
+
+	for (unsigned long n = 0; n < pipe_rounds; n++) {
+		size_t size = 1 + rnd(&seed) % (8 * 1024);
+		char *p = tide_arena_alloc(q->a, size);
+
+		own_cycle(q, &seed);
+		if (!p)
+			continue;
+		memset(p, (int)(size & 0xff), size);
+		while (!pipe_put(q, p, size))
+			own_cycle(q, &seed);
+	}
+	atomic_fetch_sub(&q->producers, 1);
+	return NULL;
+}
+
+static void *consumer(void *arg)
+{
+	struct pipe *q = arg;
+	uint32_t seed = (uint32_t)(uintptr_t)&seed | 1;
+
+	for (;;) {
+		size_t size;
+		unsigned char *p = (unsigned char *)pipe_get(q, &size);
+
+		if (!p) {
+			if (!atomic_load(&q->producers))
+				break;
+			own_cycle(q, &seed);
+			continue;
+		}
+		if (p[0] != (size & 0xff) || p[size - 1] != (size & 0xff))
+			atomic_fetch_add(&q->bad, 1);
+		tide_arena_free(q->a, p);
+	}
+	return NULL;
+}
+
+static void *stats_reader(void *arg)
+{
+	struct pipe *q = arg;
+
+	while (atomic_load(&q->producers)) {
+		struct tide_arena_stats st = stats(q->a);
+
+		if (st.pages_used + st.pages_lru + st.pages_unmapped !=
+		    st.pages_total)
+			atomic_fetch_add(&q->bad, 1);
+		tide_shrinker_scan("arena-threads-pipe", 16);
+		sched_yield();
+	}
+	return NULL;
+}
+
+static bool sanitized(void)
+{
+#if defined(TIDE__ASAN) || defined(__SANITIZE_THREAD__)
+	return true;
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+	return true;
+#else
+	return false;
+#endif
+#else
+	return false;
+#endif
+}
+
+TEST(producers_and_consumers_share_one_arena)
+{
+	struct pipe q = { 0 };
+	pthread_t th[5];
+	struct tide_arena_stats st;
+
+	pipe_rounds = th_under_valgrind() ? 100 : sanitized() ? 3000 : 50000;
+	P = tide__os_page_size();
+	q.a = tide_arena_create("arena-threads-pipe", 256 * P);
+	CHECK(q.a);
+	pthread_mutex_init(&q.lock, NULL);
+	atomic_store(&q.producers, 2);
+	for (int i = 0; i < 2; i++)
+		CHECK(!pthread_create(&th[i], NULL, producer, &q));
+	for (int i = 2; i < 4; i++)
+		CHECK(!pthread_create(&th[i], NULL, consumer, &q));
+	CHECK(!pthread_create(&th[4], NULL, stats_reader, &q));
+	for (int i = 0; i < 5; i++)
+		CHECK(!pthread_join(th[i], NULL));
+	CHECK_EQ(atomic_load(&q.bad), 0);
+	CHECK_UEQ(caches(q.a, NULL), 0);
+	st = stats(q.a);
+	CHECK_UEQ(st.used_bytes, 0);
+	CHECK_UEQ(st.pages_used, 0);
+	CHECK(tide_arena_alloc(q.a, 256 * P)); /* one free block again */
+	pthread_mutex_destroy(&q.lock);
+	tide_arena_destroy(q.a);
+}
+
+/* ---- the OOM loop ------------------------------------------------------- */
+
+struct oom_arg {
+	struct tide_arena *a;
+	int err;
+};
+
+/* In a thread of its own, so that its table and caches go when it ends. */
+static void *oom_thread(void *arg)
+{
+	struct oom_arg *o = arg;
+	char *x, *y;
+
+	o->err = 0;
+	x = tide_arena_alloc(o->a, 1000);
+	if (!x) {
+		CHECK_EQ(errno, ENOMEM);
+		CHECK_UEQ(stats(o->a).used_bytes, 0);
+		o->err = -ENOMEM;
+		return NULL;
+	}
+	tide_arena_free(o->a, x);
+	y = tide_arena_alloc(o->a, 1000);
+	if (!y) {
+		CHECK_EQ(errno, ENOMEM);
+		CHECK_UEQ(stats(o->a).used_bytes, 0);
+		o->err = -ENOMEM;
+		return NULL;
+	}
+	/* from the cache when there is one, best fit (x again) when not */
+	CHECK_PTR_EQ(y, x);
+	tide_arena_free(o->a, y);
+	CHECK_UEQ(stats(o->a).used_bytes, 0);
+	return NULL;
+}
+
+static int oom_body(void *arg)
+{
+	struct oom_arg o = { 0 };
+	void *p;
+
+	(void)arg;
+	o.a = tide_arena_create("arena-threads-oom", 16 * P);
+	if (!o.a)
+		return -ENOMEM;
+	p = tide_arena_alloc(o.a, 8); /* main first: a second thread shares */
+	if (!p) {
+		tide_arena_destroy(o.a);
+		return -ENOMEM;
+	}
+	tide_arena_free(o.a, p);
+	on_thread(oom_thread, &o);
+	tide_arena_destroy(o.a);
+	return o.err;
+}
+
+TEST(oom_loop_over_a_shared_arena)
+{
+	P = tide__os_page_size();
+	th_warm_up_threads();
+	CHECK_CMP(th_oom_loop("arena threads", oom_body, NULL), >=, 6);
+}
+
+RUN_TESTS(T(one_thread_never_makes_a_cache),
+	  T(a_shared_arena_gives_a_thread_back_what_it_freed),
+	  T(a_snapshot_flushes_every_cache_first),
+	  T(a_cache_holds_four_per_class_and_a_sixteenth_of_the_arena),
+	  T(no_room_flushes_every_cache_before_enospc),
+	  T(the_shrinker_counts_and_frees_cached_pages),
+	  T(misuse_through_a_cache_is_reported_and_changes_nothing),
+	  T(a_buffer_freed_by_another_thread_leaves_its_cache),
+	  T(a_thread_that_ends_takes_its_cache_along),
+	  T(destroy_orphans_the_caches_of_live_threads),
+	  T(a_forked_child_frees_the_caches_of_threads_it_lacks),
+	  T(producers_and_consumers_share_one_arena),
+	  T(oom_loop_over_a_shared_arena))
