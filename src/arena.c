@@ -7,11 +7,10 @@
  * exactly one buffer, live or free, and the buffers are kept in address order
  * on a doubly linked list so that a free can merge with its neighbours.  Free
  * buffers also sit in a tree ordered by (size, start), which gives best fit
- * with the lowest address on ties; live buffers sit in a tree ordered by
- * start, which is how a pointer handed to tide_arena_free() is checked.  One
- * node serves both trees because a buffer is in exactly one of them.  All of
- * this lives on the C heap, so the first buffer starts at the mapping's first
- * byte.
+ * with the lowest address on ties; live buffers sit in a hash table keyed
+ * by start (open addressing, at most half full), which is how a pointer
+ * handed to tide_arena_free() is checked.  All of this lives on the C heap,
+ * so the first buffer starts at the mapping's first byte.
  *
  * Every page has a count of the live buffers that overlap it and one of
  * three states: used (count > 0), lru (count 0, but touched since it was last
@@ -54,7 +53,7 @@ struct page {
 struct buf {
 	size_t start, size; /* offset in the mapping; bytes, a multiple of 8 */
 	struct buf *prev, *next; /* address order; neighbours are adjacent */
-	struct buf *left, *right; /* the free tree or the live tree */
+	struct buf *left, *right; /* the free tree, while free */
 	struct tcache *tc; /* the thread cache that tracks it, or NULL */
 	uint32_t prio; /* treap priority */
 	bool free;
@@ -69,7 +68,9 @@ struct tide_arena {
 	struct page *pages;
 	uint32_t lru_head, lru_tail; /* index + 1, NIL when empty */
 	struct buf *free_root; /* keyed by (size, start) */
-	struct buf *live_root; /* keyed by start */
+	struct buf **live; /* the live buffers, hashed by start */
+	unsigned live_bits; /* the table has 1 << live_bits slots (0: none) */
+	size_t nlive;
 	struct buf *first; /* at offset 0: never merged away */
 	struct buf *spare; /* recycled nodes, linked through ->next */
 	unsigned nr_spare;
@@ -305,11 +306,6 @@ static bool free_less(const struct buf *x, const struct buf *y)
 	return x->size < y->size || (x->size == y->size && x->start < y->start);
 }
 
-static bool live_less(const struct buf *x, const struct buf *y)
-{
-	return x->start < y->start;
-}
-
 typedef bool (*less_fn)(const struct buf *, const struct buf *);
 
 static void tree_insert(struct buf **t, struct buf *n, less_fn less)
@@ -381,20 +377,101 @@ static struct buf *best_fit(struct tide_arena *a, size_t size)
 	return best;
 }
 
-/* The live buffer with the highest start <= @off, or NULL. */
-static struct buf *live_floor(struct tide_arena *a, size_t off)
-{
-	struct buf *t = a->live_root, *best = NULL;
+/* ---- the live buffers ------------------------------------------------- */
 
-	while (t) {
-		if (t->start <= off) {
-			best = t;
-			t = t->right;
-		} else {
-			t = t->left;
+static size_t live_slot(const struct tide_arena *a, size_t start)
+{
+	return (size_t)(((unsigned long long)(start >> 3) *
+			 0x9e3779b97f4a7c15ull) >>
+			(64 - a->live_bits));
+}
+
+/* The live buffer that starts at @off, or NULL. */
+static struct buf *live_find(const struct tide_arena *a, size_t off)
+{
+	size_t mask = ((size_t)1 << a->live_bits) - 1;
+
+	if (!a->live_bits)
+		return NULL;
+	for (size_t i = live_slot(a, off);; i = (i + 1) & mask) {
+		if (!a->live[i] || a->live[i]->start == off)
+			return a->live[i];
+	}
+}
+
+/* Room: the table holds @b without going past half full. */
+static void live_add(struct tide_arena *a, struct buf *b)
+{
+	size_t mask = ((size_t)1 << a->live_bits) - 1, i;
+
+	for (i = live_slot(a, b->start); a->live[i]; i = (i + 1) & mask)
+		;
+	a->live[i] = b;
+	a->nlive++;
+}
+
+/*
+ * Room for one more live buffer: the table doubles (from 64 slots) before
+ * it would be more than half full.  -ENOMEM changes nothing.
+ */
+static int live_reserve(struct tide_arena *a)
+{
+	unsigned bits = a->live_bits ? a->live_bits + 1 : 6;
+	size_t old = a->live_bits ? (size_t)1 << a->live_bits : 0;
+	struct buf **t, **prev = a->live;
+
+	if ((a->nlive + 1) * 2 <= old)
+		return 0;
+	t = tide__os_calloc((size_t)1 << bits, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	a->live = t;
+	a->live_bits = bits;
+	a->nlive = 0;
+	for (size_t i = 0; i < old; i++)
+		if (prev[i])
+			live_add(a, prev[i]);
+	tide__os_free(prev);
+	return 0;
+}
+
+/* Linear probing's deletion: later entries of the run move up. */
+static void live_del(struct tide_arena *a, const struct buf *b)
+{
+	size_t mask = ((size_t)1 << a->live_bits) - 1, i, j;
+
+	for (i = live_slot(a, b->start); a->live[i] != b; i = (i + 1) & mask)
+		;
+	for (j = i;;) {
+		size_t h;
+
+		j = (j + 1) & mask;
+		if (!a->live[j])
+			break;
+		h = live_slot(a, a->live[j]->start);
+		if (((j - h) & mask) >= ((j - i) & mask)) {
+			a->live[i] = a->live[j];
+			i = j;
 		}
 	}
-	return best;
+	a->live[i] = NULL;
+	a->nlive--;
+}
+
+/*
+ * Why @off is not a live buffer's start, for the report: the buffer that
+ * holds it (the address-ordered list, walked: misuse only) is free, or
+ * live and starts before it.
+ */
+static const char *not_live(const struct tide_arena *a, size_t off)
+{
+	const struct buf *b;
+
+	for (b = a->first; b && off >= b->start + b->size; b = b->next)
+		;
+	if (b && !b->free)
+		return "tide_arena_free: pointer inside a buffer";
+	return "tide_arena_free: not a live buffer (double free?)";
 }
 
 /* ---- nodes ------------------------------------------------------------ */
@@ -604,7 +681,7 @@ static void absorb_next(struct tide_arena *a, struct buf *b, struct buf *n)
 /* The live buffer @b (untracked) dies: merged, its pages to the LRU. */
 static void release_locked(struct tide_arena *a, struct buf *b)
 {
-	tree_remove(&a->live_root, b, live_less);
+	live_del(a, b);
 	/* ASan: a use after free is a use-after-poison report. */
 	tide__os_poison(a->base + b->start, b->size);
 	pages_put(a, b);
@@ -1176,6 +1253,7 @@ void tide_arena_destroy(struct tide_arena *a)
 	tide_shrinker_free(a->shrinker);
 	tide__os_unmap(a->base, a->size);
 	free_all_nodes(a);
+	tide__os_free(a->live);
 	tide__os_free(a->pages);
 	pthread_mutex_destroy(&a->lock);
 	tide__os_free(a);
@@ -1223,13 +1301,11 @@ void *tide_arena_alloc(struct tide_arena *a, size_t size)
 		errno = ENOSPC;
 		return NULL;
 	}
-	if (b->size > size) {
-		rest = node_get(a);
-		if (!rest) {
-			pthread_mutex_unlock(&a->lock);
-			errno = ENOMEM;
-			return NULL;
-		}
+	/* Both can fail: before anything changes (a larger table is none). */
+	if (live_reserve(a) || (b->size > size && !(rest = node_get(a)))) {
+		pthread_mutex_unlock(&a->lock);
+		errno = ENOMEM;
+		return NULL;
 	}
 	tree_remove(&a->free_root, b, free_less);
 	if (rest) {
@@ -1245,7 +1321,7 @@ void *tide_arena_alloc(struct tide_arena *a, size_t size)
 		tree_insert(&a->free_root, rest, free_less);
 	}
 	b->free = false;
-	tree_insert(&a->live_root, b, live_less);
+	live_add(a, b);
 	fresh = pages_get(a, b);
 	a->used_bytes += size;
 	/* ASan: the rounding slack stays poisoned, as kv's slack does. */
@@ -1285,13 +1361,9 @@ void tide_arena_free(struct tide_arena *a, void *p)
 	    tc_free(a, off))
 		return;
 	pthread_mutex_lock(&a->lock);
-	b = live_floor(a, off);
-	if (!b || off >= b->start + b->size) {
-		what = "tide_arena_free: not a live buffer (double free?)";
-		goto out_unlock;
-	}
-	if (b->start != off) {
-		what = "tide_arena_free: pointer inside a buffer";
+	b = live_find(a, off);
+	if (!b) {
+		what = not_live(a, off);
 		goto out_unlock;
 	}
 	if (b->tc && tc_untrack(b)) {
