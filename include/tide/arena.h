@@ -34,6 +34,17 @@ extern "C" {
  * A forked child may go on using its parent's arenas (its copies): the
  * arena locks that other threads of the parent held at fork() are handled
  * (pthread_atfork() handlers, registered at the first tide_arena_create()).
+ *
+ * Threads: while one thread allocates from an arena, every call takes the
+ * arena's lock and the layout rules below hold exactly.  From the first
+ * allocation by a second thread on, the arena is shared, and each thread
+ * that allocates from it keeps a cache: a buffer it frees waits there (up
+ * to 4 per size class, four classes per power of two, and a sixteenth of
+ * the arena, 1 MiB at most, in all) for the same thread's next allocation
+ * of a size it holds, without the lock.  A cached buffer counts as free:
+ * tide_arena_stats(), tide_arena_totals(), the shrinker and an allocation
+ * that finds no room flush every cache of the arena first (docs/arena.md,
+ * "Threads").
  */
 struct tide_arena;
 
@@ -87,7 +98,11 @@ TIDE_API struct tide_arena *tide_arena_create(const char *name, size_t size);
  *
  * Best fit: the smallest free block that holds @size, the lowest one when
  * several are equally small; the buffer takes the front of that block.  So a
- * fresh arena lays buffers out back to back from offset 0.  The buffer's
+ * fresh arena lays buffers out back to back from offset 0.  On an arena
+ * shared by threads (see above) the calling thread's cache comes first: the
+ * most recent buffer it freed of @size's class that is large enough, or of
+ * the class above, possibly up to about 1.5 times @size (the excess counts
+ * in &tide_arena_stats.used_bytes; ASan keeps it poisoned).  The buffer's
  * pages that sit on the LRU are taken off it (no fault, counted in
  * &tide_arena_stats.page_faults_avoided); the others fault in when written.
  *
@@ -97,10 +112,12 @@ TIDE_API struct tide_arena *tide_arena_create(const char *name, size_t size);
  * growth without %TIDE_NORECLAIM) measures.  So it may be called with a
  * lock held that a shrinker takes.
  *
- * Context: any thread; takes the arena's lock.  Never runs reclaim.
+ * Context: any thread; takes the arena's lock (not for a buffer from the
+ * calling thread's cache).  Never runs reclaim.
  * Return: the buffer (8-byte aligned, not zeroed), or NULL with errno EINVAL
  * (@a NULL or @size 0), ENOSPC (larger than the arena, or no free block is
- * large enough) or ENOMEM (bookkeeping).  A failed call changes nothing.
+ * large enough even with every thread's cache flushed) or ENOMEM
+ * (bookkeeping).  A failed call changes nothing.
  */
 TIDE_API void *tide_arena_alloc(struct tide_arena *a, size_t size);
 
@@ -112,7 +129,9 @@ TIDE_API void *tide_arena_alloc(struct tide_arena *a, size_t size);
  * The block merges with free neighbours; every page no live buffer overlaps
  * any more joins the tail of the LRU, keeping its memory (if it was written)
  * until reused or reclaimed.  A page shared with a live neighbour stays
- * used.
+ * used.  On an arena shared by threads, a buffer the calling thread
+ * allocated may instead wait in its cache (see above) until that thread
+ * reuses it or a flush frees it as described here.
  *
  * A @p that is not a live buffer of @a (double free, a pointer into a
  * buffer, another arena's buffer) is reported through the error handler
@@ -120,7 +139,8 @@ TIDE_API void *tide_arena_alloc(struct tide_arena *a, size_t size);
  * left exactly as it was and the process goes on.  A non-NULL @p with a
  * NULL @a is reported the same way.
  *
- * Context: any thread; takes the arena's lock.
+ * Context: any thread; takes the arena's lock (not for a buffer that goes
+ * to the calling thread's cache).
  */
 TIDE_API void tide_arena_free(struct tide_arena *a, void *p);
 
@@ -129,7 +149,9 @@ TIDE_API void tide_arena_free(struct tide_arena *a, void *p);
  * @a: the arena, or NULL (nothing happens).
  *
  * Waits for a scan of this arena's shrinker that is running on another
- * thread.  Buffers still live are released with the mapping.
+ * thread.  Buffers still live are released with the mapping.  Threads that
+ * keep a cache of the arena and still run free it at their next cache or
+ * when they end.
  *
  * Context: any thread but the arena's own shrinker callback; no other call
  * on @a may run concurrently or follow.
@@ -141,7 +163,11 @@ TIDE_API void tide_arena_destroy(struct tide_arena *a);
  * @a: the arena; NULL fills @st with zeros.
  * @st: where to write.
  *
- * Context: any thread; takes the arena's lock.
+ * On an arena shared by threads, every thread's cache of it is flushed
+ * first (its buffers freed for real), so the snapshot counts cached
+ * buffers as free and their pages as LRU.
+ *
+ * Context: any thread; takes the arena's lock and its caches' locks.
  */
 TIDE_API void tide_arena_stats(struct tide_arena *a,
 			       struct tide_arena_stats *st);
