@@ -150,7 +150,7 @@ struct tc_table {
 
 static _Thread_local struct tc_table *tc_mine;
 static pthread_key_t tc_key;
-static bool tc_key_ok;
+static atomic_bool tc_key_ok; /* tc_key exists (until the library goes) */
 static pthread_once_t tc_key_once = PTHREAD_ONCE_INIT;
 static atomic_ullong arena_ids;
 
@@ -985,7 +985,19 @@ static void tc_thread_exit(void *arg)
 
 static void tc_key_init(void)
 {
-	tc_key_ok = !pthread_key_create(&tc_key, tc_thread_exit);
+	atomic_store(&tc_key_ok, !pthread_key_create(&tc_key, tc_thread_exit));
+}
+
+/*
+ * The library is unloaded (dlclose()) or the process exits: the key goes
+ * first.  Threads that still run with caches would otherwise call
+ * tc_thread_exit() in unmapped code when they end; now nothing runs (their
+ * caches are lost with the library, their arenas' memory is the program's).
+ */
+__attribute__((destructor)) static void tc_unload(void)
+{
+	if (atomic_exchange(&tc_key_ok, false))
+		pthread_key_delete(tc_key);
 }
 
 /*
@@ -999,7 +1011,7 @@ static struct tcache *tc_get(struct tide_arena *a)
 	struct tcache *c = tc_find(a);
 	unsigned i;
 
-	if (c || !tc_key_ok)
+	if (c || !atomic_load(&tc_key_ok))
 		return c;
 	if (!t) {
 		t = tide__os_calloc(1, sizeof(*t));

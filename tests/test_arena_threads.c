@@ -7,6 +7,7 @@
  * every snapshot and scan, misuse through the cache, thread exit, destroy,
  * fork, and the OOM loop.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <semaphore.h>
@@ -731,6 +732,65 @@ TEST(producers_and_consumers_share_one_arena)
 	tide_arena_destroy(q.a);
 }
 
+/* ---- unloading ------------------------------------------------------------ */
+
+struct dl_api {
+	struct tide_arena *(*create)(const char *, size_t);
+	void *(*alloc)(struct tide_arena *, size_t);
+	void (*free)(struct tide_arena *, void *);
+	void (*destroy)(struct tide_arena *);
+	struct tide_arena *a;
+	sem_t cached, unloaded;
+};
+
+/* Caches a buffer in the loaded library's arena, then outlives it. */
+static void *dl_thread(void *arg)
+{
+	struct dl_api *d = arg;
+	void *p = d->alloc(d->a, 5000);
+
+	CHECK(p);
+	d->free(d->a, p);
+	CHECK(!sem_post(&d->cached));
+	while (sem_wait(&d->unloaded))
+		;
+	return NULL; /* the thread ends: no destructor of the library runs */
+}
+
+TEST(a_thread_with_a_cache_outlives_an_unloaded_library)
+{
+	struct dl_api d = { 0 };
+	pthread_t t;
+	void *h, *p;
+
+	if (th_under_valgrind())
+		SKIP("valgrind keeps dlclose()d code mapped");
+	h = dlopen(TIDE_SO, RTLD_NOW | RTLD_LOCAL);
+	CHECK(h);
+	*(void **)&d.create = dlsym(h, "tide_arena_create");
+	*(void **)&d.alloc = dlsym(h, "tide_arena_alloc");
+	*(void **)&d.free = dlsym(h, "tide_arena_free");
+	*(void **)&d.destroy = dlsym(h, "tide_arena_destroy");
+	CHECK(d.create && d.alloc && d.free && d.destroy);
+	CHECK(!sem_init(&d.cached, 0, 0) && !sem_init(&d.unloaded, 0, 0));
+	d.a = d.create("arena-dl", 64 * 4096);
+	CHECK(d.a);
+	p = d.alloc(d.a, 8); /* main first: the thread's allocation shares */
+	CHECK(p);
+	d.free(d.a, p);
+	CHECK(!pthread_create(&t, NULL, dl_thread, &d));
+	while (sem_wait(&d.cached))
+		;
+	d.destroy(d.a);
+	CHECK(!dlclose(h));
+	/* really gone, or the test proves nothing */
+	CHECK(!dlopen(TIDE_SO, RTLD_NOW | RTLD_NOLOAD));
+	CHECK(!sem_post(&d.unloaded));
+	CHECK(!pthread_join(t, NULL));
+	sem_destroy(&d.cached);
+	sem_destroy(&d.unloaded);
+}
+
 /* ---- the OOM loop ------------------------------------------------------- */
 
 struct oom_arg {
@@ -806,4 +866,5 @@ RUN_TESTS(T(one_thread_never_makes_a_cache),
 	  T(destroy_orphans_the_caches_of_live_threads),
 	  T(a_forked_child_frees_the_caches_of_threads_it_lacks),
 	  T(producers_and_consumers_share_one_arena),
+	  T(a_thread_with_a_cache_outlives_an_unloaded_library),
 	  T(oom_loop_over_a_shared_arena))
