@@ -134,6 +134,13 @@ struct tcache {
 	struct tcache *prev, *next; /* the arena's caches, under its lock */
 	struct tc_table *owner;
 	bool dead; /* its thread is gone (a forked child's other threads) */
+	/*
+	 * Its arena was destroyed: set last, after the destroyer's final use,
+	 * so the owner, which reads it without any lock (it may hold another
+	 * arena's lock, and a fork's prepare takes caches' locks before
+	 * arenas' ones), may free the cache at once.
+	 */
+	atomic_bool orphaned;
 	unsigned tracked; /* nodes whose ->tc is this cache */
 	unsigned nset;
 	atomic_size_t bytes; /* in the stacks (written under lock) */
@@ -270,12 +277,18 @@ static void arenas_unlink(struct tide_arena *a)
 	pthread_mutex_lock(&arenas_lock);
 	pthread_mutex_lock(&a->lock);
 	for (c = a->tcaches; c; c = next) {
+		bool dead;
+
 		next = c->next;
 		pthread_mutex_lock(&c->lock);
 		c->arena = NULL;
+		dead = c->dead;
 		pthread_mutex_unlock(&c->lock);
-		if (c->dead)
+		if (dead)
 			tc_destroy(c);
+		else /* the last touch: its owner may free it from now on */
+			atomic_store_explicit(&c->orphaned, true,
+					      memory_order_release);
 	}
 	a->tcaches = NULL;
 	pthread_mutex_unlock(&a->lock);
@@ -1024,12 +1037,9 @@ static struct tcache *tc_get(struct tide_arena *a)
 		tc_mine = t;
 	}
 	for (i = 0; i < TC_SLOTS && t->slot[i]; i++) {
-		bool orphan;
-
-		pthread_mutex_lock(&t->slot[i]->lock);
-		orphan = !t->slot[i]->arena;
-		pthread_mutex_unlock(&t->slot[i]->lock);
-		if (orphan) { /* its arena was destroyed */
+		/* Never a cache's lock here: see ->orphaned. */
+		if (atomic_load_explicit(&t->slot[i]->orphaned,
+					 memory_order_acquire)) {
 			tc_destroy(t->slot[i]);
 			t->slot[i] = NULL;
 			break;

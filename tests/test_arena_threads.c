@@ -2,7 +2,8 @@
 /*
  * test_arena_threads.c - an arena shared by threads: from the first
  * allocation by a second thread on, each allocating thread keeps the
- * buffers it frees in a cache of its own (arena.h, "Threads"; arena.c).
+ * buffers it frees in a cache of its own (arena.h's DOC; docs/arena.md,
+ * "Threads"; arena.c).
  * Exact: which buffer a cache hands back, its limits, the flush before
  * every snapshot and scan, misuse through the cache, thread exit, destroy,
  * fork, and the OOM loop.
@@ -223,6 +224,32 @@ TEST(a_cache_holds_four_per_class_and_a_sixteenth_of_the_arena)
 	tide_arena_free(a, p[0]);
 	CHECK_UEQ(caches(a, &bytes), 1);
 	CHECK_UEQ(bytes, 3 * (4 * P + P / 2)); /* over the limit with it */
+	tide_arena_destroy(a);
+}
+
+TEST(a_thread_may_hold_more_buffers_than_its_cache_tracks)
+{
+	struct tide_arena *a = shared_arena("t", 64);
+	static char *p[1200];
+	size_t bytes;
+
+	/* 1200 live at once: the cache tracks 256, the rest are untracked */
+	for (int i = 0; i < 1200; i++)
+		CHECK((p[i] = tide_arena_alloc(a, 16)));
+	CHECK_UEQ(stats(a).used_bytes, 1200 * 16);
+	for (int i = 0; i < 1200; i++)
+		tide_arena_free(a, p[i]);
+	/* four of the tracked ones wait; every other free was real */
+	CHECK_UEQ(caches(a, &bytes), 1);
+	CHECK_UEQ(bytes, 4 * 16);
+	CHECK_UEQ(stats(a).used_bytes, 0);
+	/* and again, with the four coming back first */
+	for (int i = 0; i < 1200; i++)
+		CHECK((p[i] = tide_arena_alloc(a, 16)));
+	for (int i = 0; i < 1200; i++)
+		tide_arena_free(a, p[i]);
+	CHECK_UEQ(stats(a).used_bytes, 0);
+	CHECK(tide_arena_alloc(a, 64 * P)); /* one free block again */
 	tide_arena_destroy(a);
 }
 
@@ -555,6 +582,69 @@ TEST(a_forked_child_frees_the_caches_of_threads_it_lacks)
 	sem_destroy(&k.done);
 }
 
+struct two {
+	struct tide_arena *older, *newer;
+	sem_t done, quit;
+};
+
+/* A cache of the newer arena, then one of the older, then it waits. */
+static void *two_arenas(void *arg)
+{
+	struct two *w = arg;
+	void *p;
+
+	CHECK((p = tide_arena_alloc(w->newer, 100)));
+	tide_arena_free(w->newer, p);
+	CHECK((p = tide_arena_alloc(w->older, 100)));
+	tide_arena_free(w->older, p);
+	CHECK(!sem_post(&w->done));
+	while (sem_wait(&w->quit))
+		;
+	return NULL;
+}
+
+static void exit_child(void *arg)
+{
+	(void)arg;
+}
+
+/*
+ * fork()'s prepare handler takes the newer arena's lock, its caches'
+ * locks, then the older arena's lock.  A thread that makes a cache of the
+ * older arena holds that arena's lock: it must take no lock of its cache
+ * of the newer one (ThreadSanitizer reports the inversion; with the wrong
+ * timing it is a deadlock at fork()).
+ */
+TEST(a_thread_with_caches_of_two_arenas_and_a_fork)
+{
+	struct two w = { 0 };
+	pthread_t t;
+	size_t bytes;
+	int st;
+
+	CHECK(!sem_init(&w.done, 0, 0) && !sem_init(&w.quit, 0, 0));
+	w.older = shared_arena("t-older", 64);
+	w.newer = shared_arena("t-newer", 64);
+	/* shared for good, whichever thread's memory the next one reuses */
+	touch(w.older);
+	touch(w.newer);
+	CHECK(!pthread_create(&t, NULL, two_arenas, &w));
+	while (sem_wait(&w.done))
+		;
+	CHECK_UEQ(caches(w.older, &bytes), 2);
+	CHECK_UEQ(caches(w.newer, &bytes), 2);
+	st = th_fork(exit_child, NULL, NULL, 0);
+	CHECK(WIFEXITED(st) && !WEXITSTATUS(st));
+	CHECK(!sem_post(&w.quit));
+	CHECK(!pthread_join(t, NULL));
+	CHECK_UEQ(caches(w.older, &bytes), 1);
+	CHECK_UEQ(caches(w.newer, &bytes), 1);
+	tide_arena_destroy(w.newer);
+	tide_arena_destroy(w.older);
+	sem_destroy(&w.done);
+	sem_destroy(&w.quit);
+}
+
 /* ---- many threads ------------------------------------------------------- */
 
 #define PIPE_SLOTS 64
@@ -858,6 +948,7 @@ RUN_TESTS(T(one_thread_never_makes_a_cache),
 	  T(a_shared_arena_gives_a_thread_back_what_it_freed),
 	  T(a_snapshot_flushes_every_cache_first),
 	  T(a_cache_holds_four_per_class_and_a_sixteenth_of_the_arena),
+	  T(a_thread_may_hold_more_buffers_than_its_cache_tracks),
 	  T(no_room_flushes_every_cache_before_enospc),
 	  T(the_shrinker_counts_and_frees_cached_pages),
 	  T(misuse_through_a_cache_is_reported_and_changes_nothing),
@@ -865,6 +956,7 @@ RUN_TESTS(T(one_thread_never_makes_a_cache),
 	  T(a_thread_that_ends_takes_its_cache_along),
 	  T(destroy_orphans_the_caches_of_live_threads),
 	  T(a_forked_child_frees_the_caches_of_threads_it_lacks),
+	  T(a_thread_with_caches_of_two_arenas_and_a_fork),
 	  T(producers_and_consumers_share_one_arena),
 	  T(a_thread_with_a_cache_outlives_an_unloaded_library),
 	  T(oom_loop_over_a_shared_arena))

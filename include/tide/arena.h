@@ -37,7 +37,9 @@ extern "C" {
  *
  * Threads: while one thread allocates from an arena, every call takes the
  * arena's lock and the layout rules below hold exactly.  From the first
- * allocation by a second thread on, the arena is shared, and each thread
+ * allocation by a thread other than the first one that allocated (a thread
+ * started after that one ended may count as the same) on, the arena is
+ * shared for good, and each thread
  * that allocates from it keeps a cache: a buffer it frees waits there (up
  * to 4 per size class, four classes per power of two, and a sixteenth of
  * the arena, 1 MiB at most, in all) for the same thread's next allocation
@@ -51,7 +53,9 @@ struct tide_arena;
 /**
  * struct tide_arena_stats - what an arena holds, from tide_arena_stats().
  * @size: bytes of the mapping (the size asked for, rounded up to pages).
- * @used_bytes: bytes in live buffers (each buffer's size rounded up to 8).
+ * @used_bytes: bytes in live buffers (each buffer's size rounded up to 8;
+ *	on an arena shared by threads, a buffer a thread's cache handed out
+ *	counts whole, which may be up to about 1.5 times the size asked for).
  * @free_bytes: @size - @used_bytes (possibly fragmented).
  * @pages_total: pages of the mapping.
  * @pages_used: pages overlapped by at least one live buffer.
@@ -117,7 +121,9 @@ TIDE_API struct tide_arena *tide_arena_create(const char *name, size_t size);
  * Return: the buffer (8-byte aligned, not zeroed), or NULL with errno EINVAL
  * (@a NULL or @size 0), ENOSPC (larger than the arena, or no free block is
  * large enough even with every thread's cache flushed) or ENOMEM
- * (bookkeeping).  A failed call changes nothing.
+ * (bookkeeping).  A failed call changes nothing, but for the flush of the
+ * threads' caches that comes before an ENOSPC on a shared arena (their
+ * buffers freed for real, as a snapshot would).
  */
 TIDE_API void *tide_arena_alloc(struct tide_arena *a, size_t size);
 
@@ -198,7 +204,8 @@ struct tide_arena_totals {
  * Arenas are listed at tide_arena_create() and unlisted at
  * tide_arena_destroy(), under a lock of the list's own; this call takes it,
  * then reads each arena with tide_arena_stats() (each arena's snapshot is
- * consistent; the sum is of snapshots taken one after the other).  The
+ * consistent, its threads' caches flushed first; the sum is of snapshots
+ * taken one after the other).  The
  * alloc and free paths never touch the list.  A forked child starts with
  * its parent's arenas (its copies are its memory) and sums them the same
  * way.
