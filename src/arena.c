@@ -83,6 +83,7 @@ struct tide_arena {
 	atomic_bool shared; /* a second thread allocated: caches are on */
 	struct tcache *tcaches; /* the threads' caches of this arena */
 	atomic_uint ncaches;
+	atomic_ulong cached_pages; /* the caches' pages, as last counted */
 	struct tide_shrinker *shrinker; /* holds its own copy of the name */
 	struct tide_arena *reg_prev, *reg_next; /* every live arena */
 };
@@ -958,6 +959,7 @@ static void tc_flush_all(struct tide_arena *a)
 {
 	struct tcache *c, *next;
 
+	atomic_store_explicit(&a->cached_pages, 0, memory_order_relaxed);
 	for (c = a->tcaches; c; c = next) {
 		next = c->next;
 		if (c->dead) {
@@ -1102,15 +1104,19 @@ static unsigned long arena_count(void *priv, struct tide_shrink_control *sc)
 	(void)sc;
 	if (!atomic_load_explicit(&a->ncaches, memory_order_relaxed))
 		return n;
-	/* The threads' caches hold pages too, which a scan flushes first. */
+	/*
+	 * The threads' caches hold pages too, which a scan flushes first.
+	 * A busy arena (its lock held) gives the figure last counted.
+	 */
 	if (pthread_mutex_trylock(&a->lock))
-		return n +
-		       atomic_load_explicit(&a->ncaches, memory_order_relaxed) *
-			       (tc_limit(a) / a->page_size + 1);
+		return n + atomic_load_explicit(&a->cached_pages,
+						memory_order_relaxed);
 	for (struct tcache *c = a->tcaches; c; c = c->next)
 		cached += atomic_load_explicit(&c->bytes, memory_order_relaxed);
+	cached = (cached + a->page_size - 1) / a->page_size;
+	atomic_store_explicit(&a->cached_pages, cached, memory_order_relaxed);
 	pthread_mutex_unlock(&a->lock);
-	return n + (unsigned long)((cached + a->page_size - 1) / a->page_size);
+	return n + (unsigned long)cached;
 }
 
 /* Batches of never-written pages one scan goes through to find some that

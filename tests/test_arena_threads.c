@@ -314,6 +314,67 @@ TEST(the_shrinker_counts_and_frees_cached_pages)
 	tide_arena_destroy(a);
 }
 
+static sem_t hook_entered, hook_release;
+static atomic_bool hook_armed;
+
+/* The first calloc after arming waits: its caller holds the arena lock. */
+static void *blocking_calloc(size_t n, size_t size)
+{
+	if (atomic_exchange(&hook_armed, false)) {
+		sem_post(&hook_entered);
+		while (sem_wait(&hook_release))
+			;
+	}
+	return calloc(n, size);
+}
+
+static void *first_alloc_thread(void *arg)
+{
+	return tide_arena_alloc(arg, 8);
+}
+
+TEST(a_busy_arena_counts_the_cached_pages_last_counted)
+{
+	struct tide__os_hooks hooks = tide__os_default_hooks;
+	struct tide_arena *a = shared_arena("arena-threads-scan", 64);
+	unsigned long count = 0;
+	pthread_t t;
+	void *x, *r;
+
+	x = tide_arena_alloc(a, 4 * P);
+	CHECK(x);
+	memset(x, 7, 4 * P);
+	tide_arena_free(a, x);
+	tide_shrinker_foreach(find_count, &count);
+	CHECK_UEQ(count, 4);
+	sem_init(&hook_entered, 0, 0);
+	sem_init(&hook_release, 0, 0);
+	hooks.calloc = blocking_calloc;
+	tide__os_set_hooks(&hooks);
+	atomic_store(&hook_armed, true);
+	/* a new thread's first allocation makes its cache under the lock */
+	CHECK(!pthread_create(&t, NULL, first_alloc_thread, a));
+	while (sem_wait(&hook_entered))
+		;
+	count = 0;
+	tide_shrinker_foreach(find_count, &count);
+	CHECK_UEQ(count, 4); /* two caches now, one of them empty */
+	CHECK_UEQ(tide_shrinker_scan("arena-threads-scan", 100), 0); /* STOP */
+	sem_post(&hook_release);
+	CHECK(!pthread_join(t, &r));
+	tide__os_set_hooks(NULL);
+	CHECK(r);
+	/* the scan flushes, frees the 4 written pages, and counts 0 after */
+	CHECK_UEQ(tide_shrinker_scan("arena-threads-scan", 100), 4);
+	count = 99;
+	tide_shrinker_foreach(find_count, &count);
+	CHECK_UEQ(count, 0);
+	tide_arena_free(a, r);
+	sem_destroy(&hook_entered);
+	sem_destroy(&hook_release);
+	tide_arena_destroy(a);
+}
+
 /* ---- misuse ------------------------------------------------------------- */
 
 struct reports {
@@ -951,6 +1012,7 @@ RUN_TESTS(T(one_thread_never_makes_a_cache),
 	  T(a_thread_may_hold_more_buffers_than_its_cache_tracks),
 	  T(no_room_flushes_every_cache_before_enospc),
 	  T(the_shrinker_counts_and_frees_cached_pages),
+	  T(a_busy_arena_counts_the_cached_pages_last_counted),
 	  T(misuse_through_a_cache_is_reported_and_changes_nothing),
 	  T(a_buffer_freed_by_another_thread_leaves_its_cache),
 	  T(a_thread_that_ends_takes_its_cache_along),

@@ -39,14 +39,14 @@ extern "C" {
  * arena's lock and the layout rules below hold exactly.  From the first
  * allocation by a thread other than the first one that allocated (a thread
  * started after that one ended may count as the same) on, the arena is
- * shared for good, and each thread
- * that allocates from it keeps a cache: a buffer it frees waits there (up
- * to 4 per size class, four classes per power of two, and a sixteenth of
- * the arena, 1 MiB at most, in all) for the same thread's next allocation
- * of a size it holds, without the lock.  A cached buffer counts as free:
- * tide_arena_stats(), tide_arena_totals(), the shrinker and an allocation
- * that finds no room flush every cache of the arena first (docs/arena.md,
- * "Threads").
+ * shared for good, and each thread that allocates from it keeps a cache:
+ * a buffer it frees waits there (up to 4 per size class, four classes per
+ * power of two, and no more than a sixteenth of the arena, 1 MiB at most,
+ * in all) for the same thread's next allocation of a size it holds,
+ * without the lock.  A cached buffer counts as free: tide_arena_stats(),
+ * tide_arena_totals(), the shrinker's scan and an allocation that finds no
+ * room flush every cache of the arena first; the shrinker's count adds the
+ * cached pages (docs/arena.md, "Threads").
  */
 struct tide_arena;
 
