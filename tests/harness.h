@@ -410,6 +410,39 @@ static inline void th_rerun_self(char *const envp[])
 }
 
 /* Running under valgrind: the valgrind target sets TIDE_UNDER_VALGRIND=1. */
+/* A sanitizer build (ASan or TSan): the loops that stress run shorter. */
+static inline bool th_sanitized(void)
+{
+#if defined(TIDE__ASAN) || defined(__SANITIZE_THREAD__)
+	return true;
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+	return true;
+#else
+	return false;
+#endif
+#else
+	return false;
+#endif
+}
+
+/* What tide_set_error_handler() reported: how often, the last report. */
+struct th_reports {
+	int n;
+	const char *what;
+	const void *ptr;
+};
+
+/* An error handler that records into a struct th_reports (@arg). */
+static inline void th_on_report(const char *what, const void *ptr, void *arg)
+{
+	struct th_reports *r = (struct th_reports *)arg;
+
+	r->n++;
+	r->what = what;
+	r->ptr = ptr;
+}
+
 static inline bool th_under_valgrind(void)
 {
 	const char *v = getenv("TIDE_UNDER_VALGRIND");

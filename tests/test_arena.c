@@ -26,21 +26,6 @@ enum { UNMAPPED, LRU, USED };
 
 static size_t P;
 
-static bool sanitized(void)
-{
-#if defined(TIDE__ASAN) || defined(__SANITIZE_THREAD__)
-	return true;
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-	return true;
-#else
-	return false;
-#endif
-#else
-	return false;
-#endif
-}
-
 /* TSan's calloc writes the shadow of the whole block. */
 static bool tsan(void)
 {
@@ -361,22 +346,7 @@ TEST(alloc_in_full_arena_is_enospc)
 	tide_arena_destroy(a);
 }
 
-struct reports {
-	int n;
-	const char *what;
-	const void *ptr;
-};
-
-static void on_misuse(const char *what, const void *ptr, void *arg)
-{
-	struct reports *r = arg;
-
-	r->n++;
-	r->what = what;
-	r->ptr = ptr;
-}
-
-static void expect_rejected(struct tide_arena *a, struct reports *r, void *p)
+static void expect_rejected(struct tide_arena *a, struct th_reports *r, void *p)
 {
 	struct tide_arena_stats before, after;
 	unsigned char s0[64] = { 0 }, s1[64] = { 0 };
@@ -396,13 +366,13 @@ static void expect_rejected(struct tide_arena *a, struct reports *r, void *p)
 
 TEST(free_rejects_double_foreign_and_interior_pointers)
 {
-	struct reports r = { 0 };
+	struct th_reports r = { 0 };
 	struct tide_arena *a, *other;
 	char *b0, *b1, *b2, *o;
 	int local;
 
 	setup();
-	tide_set_error_handler(on_misuse, &r);
+	tide_set_error_handler(th_on_report, &r);
 	a = tide_arena_create("t", 4 * P);
 	other = tide_arena_create("u", 4 * P);
 	b0 = tide_arena_alloc(a, 100);
@@ -888,7 +858,7 @@ TEST(reclaim_lowers_rss_by_the_pages_freed)
 	 * whose runtime maps memory of its own (shadow, background thread)
 	 * meanwhile.
 	 */
-	if (!sanitized() && !th_under_valgrind())
+	if (!th_sanitized() && !th_under_valgrind())
 		CHECK_EQ(before - after, want);
 	/* The pages really went back: they read as zero again. */
 	p = tide_arena_alloc(a, n * P);
@@ -1062,7 +1032,7 @@ static void conn_buffers(size_t written)
 	CHECK_UEQ(i1.scanned - i0.scanned, lru);
 	CHECK_PAGES(a, 0, 0, lru);
 	CHECK_EQ(vma_before - vma_after, (long)(want * P / 1024));
-	if (!sanitized() && !th_under_valgrind())
+	if (!th_sanitized() && !th_under_valgrind())
 		CHECK_EQ(before - after, (long)(want * P / 1024));
 	tide_arena_destroy(a);
 }

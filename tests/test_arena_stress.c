@@ -109,21 +109,6 @@ static void *reclaimer(void *arg)
 	return NULL;
 }
 
-static bool sanitized(void)
-{
-#if defined(TIDE__ASAN) || defined(__SANITIZE_THREAD__)
-	return true;
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-	return true;
-#else
-	return false;
-#endif
-#else
-	return false;
-#endif
-}
-
 TEST(threads_allocate_and_free_while_reclaim_runs)
 {
 	pthread_t w[WORKERS], r;
@@ -131,7 +116,7 @@ TEST(threads_allocate_and_free_while_reclaim_runs)
 	unsigned long enospc = 0, lru;
 
 	P = tide__os_page_size();
-	iterations = sanitized() ? 20000 : 200000;
+	iterations = th_sanitized() ? 20000 : 200000;
 	/* Small enough that the threads compete for space and pages. */
 	arena = tide_arena_create("arena-stress", 64 * P);
 	CHECK(arena);
@@ -178,7 +163,7 @@ static void *shrink_loop(void *arg)
 
 TEST(destroy_waits_for_a_running_scan)
 {
-	unsigned rounds = sanitized() ? 300 : 3000;
+	unsigned rounds = th_sanitized() ? 300 : 3000;
 	pthread_t r;
 
 	P = tide__os_page_size();

@@ -377,29 +377,14 @@ TEST(a_busy_arena_counts_the_cached_pages_last_counted)
 
 /* ---- misuse ------------------------------------------------------------- */
 
-struct reports {
-	int n;
-	const char *what;
-	const void *ptr;
-};
-
-static void on_misuse(const char *what, const void *ptr, void *arg)
-{
-	struct reports *r = arg;
-
-	r->n++;
-	r->what = what;
-	r->ptr = ptr;
-}
-
 TEST(misuse_through_a_cache_is_reported_and_changes_nothing)
 {
-	struct reports r = { 0 };
+	struct th_reports r = { 0 };
 	struct tide_arena *a = shared_arena("t", 64);
 	char *x, *y;
 	size_t bytes;
 
-	tide_set_error_handler(on_misuse, &r);
+	tide_set_error_handler(th_on_report, &r);
 	x = tide_arena_alloc(a, 100);
 	y = tide_arena_alloc(a, 200);
 	CHECK(x && y);
@@ -427,7 +412,7 @@ struct cross {
 	struct tide_arena *a;
 	sem_t allocated, freed;
 	char *x;
-	struct reports r;
+	struct th_reports r;
 };
 
 static void *cross_owner(void *arg)
@@ -458,7 +443,7 @@ TEST(a_buffer_freed_by_another_thread_leaves_its_cache)
 	touch(c.a); /* main shares it too: a cache of its own */
 	CHECK_UEQ(caches(c.a, NULL), 1);
 	CHECK(!sem_init(&c.allocated, 0, 0) && !sem_init(&c.freed, 0, 0));
-	tide_set_error_handler(on_misuse, &c.r);
+	tide_set_error_handler(th_on_report, &c.r);
 	CHECK(!pthread_create(&t, NULL, cross_owner, &c));
 	while (sem_wait(&c.allocated))
 		;
@@ -839,28 +824,13 @@ static void *stats_reader(void *arg)
 	return NULL;
 }
 
-static bool sanitized(void)
-{
-#if defined(TIDE__ASAN) || defined(__SANITIZE_THREAD__)
-	return true;
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-	return true;
-#else
-	return false;
-#endif
-#else
-	return false;
-#endif
-}
-
 TEST(producers_and_consumers_share_one_arena)
 {
 	struct pipe q = { 0 };
 	pthread_t th[5];
 	struct tide_arena_stats st;
 
-	pipe_rounds = th_under_valgrind() ? 100 : sanitized() ? 3000 : 50000;
+	pipe_rounds = th_under_valgrind() ? 100 : th_sanitized() ? 3000 : 50000;
 	P = tide__os_page_size();
 	q.a = tide_arena_create("arena-threads-pipe", 256 * P);
 	CHECK(q.a);
