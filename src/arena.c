@@ -83,7 +83,12 @@ struct tide_arena {
 	atomic_bool shared; /* a second thread allocated: caches are on */
 	struct tcache *tcaches; /* the threads' caches of this arena */
 	atomic_uint ncaches;
-	atomic_ulong cached_pages; /* the caches' pages, as last counted */
+	/*
+	 * Guards the list of caches (changed under the lock above too) for
+	 * the shrinker's count, which must not wait for the arena's lock: a
+	 * leaf, held only to link, unlink or sum.
+	 */
+	pthread_mutex_t tc_lock;
 	struct tide_shrinker *shrinker; /* holds its own copy of the name */
 	struct tide_arena *reg_prev, *reg_next; /* every live arena */
 };
@@ -100,7 +105,7 @@ struct tide_arena {
  * slower than glibc, the cache lines passing back and forth).
  *
  * A cached buffer is still live as far as the trees and the pages go: its
- * node stays in the live tree, marked ->cached, and its pages stay used.
+ * node stays in the live table, marked ->cached, and its pages stay used.
  * Everything that reports or reclaims (tide_arena_stats(), the shrinker,
  * an allocation that finds no room) first flushes every cache of the
  * arena, freeing their buffers for real (merged, pages on the LRU), so the
@@ -112,9 +117,10 @@ struct tide_arena {
  * not know (another thread's buffer, an untracked one, a bad pointer) takes
  * the locked path, which also takes a tracked buffer out of its cache.
  *
- * Locks, in this order: arenas_lock, an arena's lock, a cache's lock.  The
- * owner takes only its cache's lock on the fast paths and never waits for
- * the arena's lock while holding it.  A node's ->tc changes only under both
+ * Locks, in this order: arenas_lock, an arena's lock, a cache's lock, the
+ * arena's tc_lock (its list of caches, for the shrinker's count; a leaf).
+ * The owner takes only its cache's lock on the fast paths and never waits
+ * for the arena's lock while holding it.  A node's ->tc changes only under both
  * the arena's lock and that cache's; ->cached, the stacks and the set are
  * the cache's lock's.
  */
@@ -180,8 +186,8 @@ static atomic_bool arenas_forkable;
  * cache's, and a forked child keeps using its parent's arenas (arena.h).
  * Prepare takes arenas_lock, then every listed arena's lock in list order
  * (the order tide_arena_totals() takes them in), each followed by its
- * caches' locks, so no thread is inside an arena when the process is
- * copied.  The parent and the child release them: the
+ * caches' locks and its list's, so no thread is inside an arena when the
+ * process is copied.  The parent and the child release them: the
  * child's only thread is the forking one, which holds them (POSIX's
  * pattern; glibc's unlock of these mutex types checks no owner, and
  * re-initialising a mutex ThreadSanitizer saw locked makes its later
@@ -194,6 +200,7 @@ static void arenas_fork_prepare(void)
 		pthread_mutex_lock(&a->lock);
 		for (struct tcache *c = a->tcaches; c; c = c->next)
 			pthread_mutex_lock(&c->lock);
+		pthread_mutex_lock(&a->tc_lock);
 	}
 }
 
@@ -205,6 +212,7 @@ static void arenas_fork_prepare(void)
 static void arenas_fork_unlock(bool child)
 {
 	for (struct tide_arena *a = arenas_head; a; a = a->reg_next) {
+		pthread_mutex_unlock(&a->tc_lock);
 		for (struct tcache *c = a->tcaches; c; c = c->next) {
 			if (child && c->owner != tc_mine)
 				c->dead = true;
@@ -277,7 +285,13 @@ static void arenas_unlink(struct tide_arena *a)
 
 	pthread_mutex_lock(&arenas_lock);
 	pthread_mutex_lock(&a->lock);
-	for (c = a->tcaches; c; c = next) {
+	/* Off the list before any may be freed: a count may be walking it. */
+	pthread_mutex_lock(&a->tc_lock);
+	c = a->tcaches;
+	a->tcaches = NULL;
+	atomic_store_explicit(&a->ncaches, 0, memory_order_relaxed);
+	pthread_mutex_unlock(&a->tc_lock);
+	for (; c; c = next) {
 		bool dead;
 
 		next = c->next;
@@ -291,7 +305,6 @@ static void arenas_unlink(struct tide_arena *a)
 			atomic_store_explicit(&c->orphaned, true,
 					      memory_order_release);
 	}
-	a->tcaches = NULL;
 	pthread_mutex_unlock(&a->lock);
 	if (a->reg_prev)
 		a->reg_prev->reg_next = a->reg_next;
@@ -302,7 +315,7 @@ static void arenas_unlink(struct tide_arena *a)
 	pthread_mutex_unlock(&arenas_lock);
 }
 
-/* ---- the treaps ------------------------------------------------------- */
+/* ---- the treap of free blocks ------------------------------------------ */
 
 static uint32_t next_prio(struct tide_arena *a)
 {
@@ -931,6 +944,7 @@ static void tc_detach(struct tide_arena *a, struct tcache *c)
 	}
 	c->nset = 0;
 	c->tracked = 0;
+	pthread_mutex_lock(&a->tc_lock);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -938,6 +952,7 @@ static void tc_detach(struct tide_arena *a, struct tcache *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	atomic_fetch_sub_explicit(&a->ncaches, 1, memory_order_relaxed);
+	pthread_mutex_unlock(&a->tc_lock);
 	c->arena = NULL;
 	pthread_mutex_unlock(&c->lock);
 }
@@ -959,7 +974,6 @@ static void tc_flush_all(struct tide_arena *a)
 {
 	struct tcache *c, *next;
 
-	atomic_store_explicit(&a->cached_pages, 0, memory_order_relaxed);
 	for (c = a->tcaches; c; c = next) {
 		next = c->next;
 		if (c->dead) {
@@ -1059,11 +1073,13 @@ static struct tcache *tc_get(struct tide_arena *a)
 	c->arena = a;
 	c->arena_id = a->id;
 	c->owner = t;
+	pthread_mutex_lock(&a->tc_lock);
 	c->next = a->tcaches;
 	if (a->tcaches)
 		a->tcaches->prev = c;
 	a->tcaches = c;
 	atomic_fetch_add_explicit(&a->ncaches, 1, memory_order_relaxed);
+	pthread_mutex_unlock(&a->tc_lock);
 	atomic_fetch_add(&t->ncaches, 1);
 	t->slot[i] = c;
 	return c;
@@ -1105,18 +1121,15 @@ static unsigned long arena_count(void *priv, struct tide_shrink_control *sc)
 	if (!atomic_load_explicit(&a->ncaches, memory_order_relaxed))
 		return n;
 	/*
-	 * The threads' caches hold pages too, which a scan flushes first.
-	 * A busy arena (its lock held) gives the figure last counted.
+	 * The threads' caches hold pages too, which a scan flushes first:
+	 * their bytes, under the list's own lock (never the arena's, which
+	 * an allocating thread may hold).
 	 */
-	if (pthread_mutex_trylock(&a->lock))
-		return n + atomic_load_explicit(&a->cached_pages,
-						memory_order_relaxed);
+	pthread_mutex_lock(&a->tc_lock);
 	for (struct tcache *c = a->tcaches; c; c = c->next)
 		cached += atomic_load_explicit(&c->bytes, memory_order_relaxed);
-	cached = (cached + a->page_size - 1) / a->page_size;
-	atomic_store_explicit(&a->cached_pages, cached, memory_order_relaxed);
-	pthread_mutex_unlock(&a->lock);
-	return n + (unsigned long)cached;
+	pthread_mutex_unlock(&a->tc_lock);
+	return n + (unsigned long)((cached + a->page_size - 1) / a->page_size);
 }
 
 /* Batches of never-written pages one scan goes through to find some that
@@ -1248,15 +1261,20 @@ struct tide_arena *tide_arena_create(const char *name, size_t size)
 	err = init_lock(&a->lock);
 	if (err)
 		goto out_unmap;
+	err = -pthread_mutex_init(&a->tc_lock, NULL);
+	if (err)
+		goto out_destroy_lock;
 	a->shrinker = tide_shrinker_alloc(name);
 	if (!a->shrinker) {
 		err = -errno;
-		goto out_destroy_lock;
+		goto out_destroy_tc_lock;
 	}
 	tide_shrinker_register(a->shrinker, &arena_shrinker_ops, a);
 	arenas_link(a);
 	return a;
 
+out_destroy_tc_lock:
+	pthread_mutex_destroy(&a->tc_lock);
 out_destroy_lock:
 	pthread_mutex_destroy(&a->lock);
 out_unmap:
@@ -1283,6 +1301,7 @@ void tide_arena_destroy(struct tide_arena *a)
 	free_all_nodes(a);
 	tide__os_free(a->live);
 	tide__os_free(a->pages);
+	pthread_mutex_destroy(&a->tc_lock);
 	pthread_mutex_destroy(&a->lock);
 	tide__os_free(a);
 }

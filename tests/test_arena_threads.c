@@ -333,7 +333,17 @@ static void *first_alloc_thread(void *arg)
 	return tide_arena_alloc(arg, 8);
 }
 
-TEST(a_busy_arena_counts_the_cached_pages_last_counted)
+static void *cache_two_pages_and_end(void *arg)
+{
+	char *p = tide_arena_alloc(arg, 2 * P);
+
+	CHECK(p);
+	memset(p, 3, 2 * P);
+	tide_arena_free(arg, p); /* cached; to the LRU when the thread ends */
+	return NULL;
+}
+
+TEST(a_busy_arena_counts_its_cached_pages_exactly)
 {
 	struct tide__os_hooks hooks = tide__os_default_hooks;
 	struct tide_arena *a = shared_arena("arena-threads-scan", 64);
@@ -341,12 +351,13 @@ TEST(a_busy_arena_counts_the_cached_pages_last_counted)
 	pthread_t t;
 	void *x, *r;
 
+	/* 4 pages in main's cache, never counted yet */
 	x = tide_arena_alloc(a, 4 * P);
 	CHECK(x);
 	memset(x, 7, 4 * P);
 	tide_arena_free(a, x);
-	tide_shrinker_foreach(find_count, &count);
-	CHECK_UEQ(count, 4);
+	/* 2 written pages cached by a thread that ends: on the LRU now */
+	on_thread(cache_two_pages_and_end, a);
 	sem_init(&hook_entered, 0, 0);
 	sem_init(&hook_release, 0, 0);
 	hooks.calloc = blocking_calloc;
@@ -356,16 +367,16 @@ TEST(a_busy_arena_counts_the_cached_pages_last_counted)
 	CHECK(!pthread_create(&t, NULL, first_alloc_thread, a));
 	while (sem_wait(&hook_entered))
 		;
-	count = 0;
+	/* its 8 bytes took the first LRU page (best fit): 4 cached + 1 */
 	tide_shrinker_foreach(find_count, &count);
-	CHECK_UEQ(count, 4); /* two caches now, one of them empty */
+	CHECK_UEQ(count, 4 + 1);
 	CHECK_UEQ(tide_shrinker_scan("arena-threads-scan", 100), 0); /* STOP */
 	sem_post(&hook_release);
 	CHECK(!pthread_join(t, &r));
 	tide__os_set_hooks(NULL);
-	CHECK(r);
-	/* the scan flushes, frees the 4 written pages, and counts 0 after */
-	CHECK_UEQ(tide_shrinker_scan("arena-threads-scan", 100), 4);
+	CHECK_PTR_EQ(r, (char *)x + 4 * P);
+	/* the scan flushes and frees the 5 written pages; 0 counted after */
+	CHECK_UEQ(tide_shrinker_scan("arena-threads-scan", 100), 5);
 	count = 99;
 	tide_shrinker_foreach(find_count, &count);
 	CHECK_UEQ(count, 0);
@@ -982,7 +993,7 @@ RUN_TESTS(T(one_thread_never_makes_a_cache),
 	  T(a_thread_may_hold_more_buffers_than_its_cache_tracks),
 	  T(no_room_flushes_every_cache_before_enospc),
 	  T(the_shrinker_counts_and_frees_cached_pages),
-	  T(a_busy_arena_counts_the_cached_pages_last_counted),
+	  T(a_busy_arena_counts_its_cached_pages_exactly),
 	  T(misuse_through_a_cache_is_reported_and_changes_nothing),
 	  T(a_buffer_freed_by_another_thread_leaves_its_cache),
 	  T(a_thread_that_ends_takes_its_cache_along),
