@@ -32,6 +32,7 @@
 #include <tide/arena.h>
 #include <tide/shrinker.h>
 
+#include "arena_internal.h"
 #include "internal.h"
 
 #define ARENA_ALIGN 8
@@ -50,270 +51,7 @@ struct page {
 	uint8_t state;
 };
 
-struct buf {
-	size_t start, size; /* offset in the mapping; bytes, a multiple of 8 */
-	struct buf *prev, *next; /* address order; neighbours are adjacent */
-	struct buf *left, *right; /* the free tree, while free */
-	struct tcache *tc; /* the thread cache that tracks it, or NULL */
-	uint32_t prio; /* treap priority */
-	bool free;
-	bool cached; /* waiting in ->tc's stacks: free to the user */
-};
-
-struct tide_arena {
-	pthread_mutex_t lock;
-	char *base;
-	size_t size, page_size;
-	uint32_t npages;
-	struct page *pages;
-	uint32_t lru_head, lru_tail; /* index + 1, NIL when empty */
-	struct buf *free_root; /* keyed by (size, start) */
-	struct buf **live; /* the live buffers, hashed by start */
-	unsigned live_bits; /* the table has 1 << live_bits slots (0: none) */
-	size_t nlive;
-	struct buf *first; /* at offset 0: never merged away */
-	struct buf *spare; /* recycled nodes, linked through ->next */
-	unsigned nr_spare;
-	uint32_t rng;
-	size_t used_bytes, pages_used, pages_lru, pages_high_water;
-	unsigned long long faults_avoided;
-	atomic_size_t lru_count; /* pages_lru, readable without the lock */
-	unsigned long long id; /* unique in the process: thread caches' key */
-	const void *solo; /* the one thread that allocated so far */
-	atomic_bool shared; /* a second thread allocated: caches are on */
-	struct tcache *tcaches; /* the threads' caches of this arena */
-	atomic_uint ncaches;
-	/*
-	 * Guards the list of caches (changed under the lock above too) for
-	 * the shrinker's count, which must not wait for the arena's lock: a
-	 * leaf, held only to link, unlink or sum.
-	 */
-	pthread_mutex_t tc_lock;
-	struct tide_shrinker *shrinker; /* holds its own copy of the name */
-	struct tide_arena *reg_prev, *reg_next; /* every live arena */
-};
-
-/*
- * Threads on one arena.  While a single thread allocates from an arena, it
- * works exactly as described above.  From the first allocation by a second
- * thread on, the arena is shared, and every thread that allocates from it
- * gets a cache of its own: the buffers the thread frees wait there (up to
- * TC_DEPTH per size class and tc_limit() bytes) for its next allocation of
- * a size they hold.  A thread that allocates and frees at a high rate then
- * touches neither the arena's lock nor the pages, nodes and counters other
- * threads write (issue 15: on the shared structures two threads were 6x
- * slower than glibc, the cache lines passing back and forth).
- *
- * A cached buffer is still live as far as the trees and the pages go: its
- * node stays in the live table, marked ->cached, and its pages stay used.
- * Everything that reports or reclaims (tide_arena_stats(), the shrinker,
- * an allocation that finds no room) first flushes every cache of the
- * arena, freeing their buffers for real (merged, pages on the LRU), so the
- * page-state rules hold in every snapshot.
- *
- * A cache also tracks the buffers its thread allocated (the set: open
- * addressing on the start offset), which is how that thread's free of one
- * is told from a bad pointer without the arena's lock.  A free the set does
- * not know (another thread's buffer, an untracked one, a bad pointer) takes
- * the locked path, which also takes a tracked buffer out of its cache.
- *
- * Locks, in this order: arenas_lock, an arena's lock, a cache's lock, the
- * arena's tc_lock (its list of caches, for the shrinker's count; a leaf).
- * The owner takes only its cache's lock on the fast paths and never waits
- * for the arena's lock while holding it.  A node's ->tc changes only under both
- * the arena's lock and that cache's; ->cached, the stacks and the set are
- * the cache's lock's.
- */
-#define TC_MAX ((size_t)1 << 20) /* larger buffers are never cached */
-#define TC_NCLASS 70 /* tc_class(TC_MAX) + 2 */
-#define TC_DEPTH 4 /* cached buffers per size class */
-#define TC_SET_BITS 9
-#define TC_SET (1u << TC_SET_BITS)
-#define TC_TRACK (TC_SET / 2) /* nodes with ->tc: the set is half full */
-#define TC_SLOTS 8 /* arenas a thread keeps a cache for */
-
-struct tc_table;
-
-struct tcache {
-	pthread_mutex_t lock;
-	struct tide_arena *arena; /* NULL once destroyed (arenas_lock, lock) */
-	unsigned long long arena_id;
-	struct tcache *prev, *next; /* the arena's caches, under its lock */
-	struct tc_table *owner;
-	bool dead; /* its thread is gone (a forked child's other threads) */
-	/*
-	 * Its arena was destroyed: set last, after the destroyer's final use,
-	 * so the owner, which reads it without any lock (it may hold another
-	 * arena's lock, and a fork's prepare takes caches' locks before
-	 * arenas' ones), may free the cache at once.
-	 */
-	atomic_bool orphaned;
-	unsigned tracked; /* nodes whose ->tc is this cache */
-	unsigned nset;
-	atomic_size_t bytes; /* in the stacks (written under lock) */
-	uint8_t depth[TC_NCLASS];
-	struct buf *stack[TC_NCLASS][TC_DEPTH];
-	struct buf *set[TC_SET];
-};
-
-/* A thread's caches, one per arena it allocated from while shared. */
-struct tc_table {
-	struct tcache *slot[TC_SLOTS];
-	atomic_uint ncaches; /* caches of this table not yet freed */
-};
-
-static _Thread_local struct tc_table *tc_mine;
-static pthread_key_t tc_key;
-static atomic_bool tc_key_ok; /* tc_key exists (until the library goes) */
-static pthread_once_t tc_key_once = PTHREAD_ONCE_INIT;
-static atomic_ullong arena_ids;
-
-static void tc_destroy(struct tcache *c);
-
-/*
- * Every live arena, for tide_arena_totals(): linked at create, unlinked at
- * destroy, under a lock of its own.  The alloc and free paths never touch
- * it.  Lock order: arenas_lock, then an arena's lock.
- */
-static pthread_mutex_t arenas_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct tide_arena *arenas_head;
-static pthread_once_t arenas_fork_once = PTHREAD_ONCE_INIT;
-/* The fork handlers are in: until then no arena exists (see below). */
-static atomic_bool arenas_forkable;
-
-/*
- * fork(): another thread may hold arenas_lock, an arena's lock or a thread
- * cache's, and a forked child keeps using its parent's arenas (arena.h).
- * Prepare takes arenas_lock, then every listed arena's lock in list order
- * (the order tide_arena_totals() takes them in), each followed by its
- * caches' locks and its list's, so no thread is inside an arena when the
- * process is copied.  The parent and the child release them: the
- * child's only thread is the forking one, which holds them (POSIX's
- * pattern; glibc's unlock of these mutex types checks no owner, and
- * re-initialising a mutex ThreadSanitizer saw locked makes its later
- * destroy a report).
- */
-static void arenas_fork_prepare(void)
-{
-	pthread_mutex_lock(&arenas_lock);
-	for (struct tide_arena *a = arenas_head; a; a = a->reg_next) {
-		pthread_mutex_lock(&a->lock);
-		for (struct tcache *c = a->tcaches; c; c = c->next)
-			pthread_mutex_lock(&c->lock);
-		pthread_mutex_lock(&a->tc_lock);
-	}
-}
-
-/*
- * In the child only the forking thread is left: the caches of the others
- * are marked dead, and the next flush of their arena (in the child's own
- * time, not in this handler, which must not call the C heap) frees them.
- */
-static void arenas_fork_unlock(bool child)
-{
-	for (struct tide_arena *a = arenas_head; a; a = a->reg_next) {
-		pthread_mutex_unlock(&a->tc_lock);
-		for (struct tcache *c = a->tcaches; c; c = c->next) {
-			if (child && c->owner != tc_mine)
-				c->dead = true;
-			pthread_mutex_unlock(&c->lock);
-		}
-		pthread_mutex_unlock(&a->lock);
-	}
-	pthread_mutex_unlock(&arenas_lock);
-}
-
-static void arenas_fork_parent(void)
-{
-	arenas_fork_unlock(false);
-}
-
-static void arenas_fork_child(void)
-{
-	arenas_fork_unlock(true);
-}
-
-static void arenas_register_atfork(void)
-{
-	pthread_atfork(arenas_fork_prepare, arenas_fork_parent,
-		       arenas_fork_child);
-	atomic_store_explicit(&arenas_forkable, true, memory_order_release);
-}
-
-/*
- * Prepare handlers run in the reverse order of their registration, and the
- * order matters twice:
- *  - a thread that holds an arena's lock may call the C heap (node_get(),
- *    node_put(), the qsort() of a scan), so the arena locks must be taken
- *    before a replacement allocator (jemalloc, tcmalloc: they register
- *    their handlers when they initialise) takes its own.  So ours are
- *    registered after it: lazily, at the first tide_arena_create() once its
- *    first allocation succeeded (the allocator is initialised by then),
- *    not when the library loads.  (glibc's malloc takes its locks in fork()
- *    itself, after every prepare handler.)
- *  - a module that reads the totals under a lock of its own (ctl.c's
- *    serving thread holds ctl's lock) calls this before registering its own
- *    handlers: theirs prepare first, ours inside them (ctl's lock, then
- *    arenas_lock, then each arena's lock).
- * Until the handlers are in there is no arena, and tide_arena_totals()
- * takes no lock (a fork then could leave arenas_lock held in the child).
- */
-void tide__arena_fork_register(void)
-{
-	pthread_once(&arenas_fork_once, arenas_register_atfork);
-}
-
-static void arenas_link(struct tide_arena *a)
-{
-	pthread_mutex_lock(&arenas_lock);
-	a->reg_prev = NULL;
-	a->reg_next = arenas_head;
-	if (arenas_head)
-		arenas_head->reg_prev = a;
-	arenas_head = a;
-	pthread_mutex_unlock(&arenas_lock);
-}
-
-/*
- * Out of the list, and out of the threads' caches: each is orphaned (its
- * thread frees it when it next makes one, or when it ends), a dead one is
- * freed here.  Its stacks and set are never read again.
- */
-static void arenas_unlink(struct tide_arena *a)
-{
-	struct tcache *c, *next;
-
-	pthread_mutex_lock(&arenas_lock);
-	pthread_mutex_lock(&a->lock);
-	/* Off the list before any may be freed: a count may be walking it. */
-	pthread_mutex_lock(&a->tc_lock);
-	c = a->tcaches;
-	a->tcaches = NULL;
-	atomic_store_explicit(&a->ncaches, 0, memory_order_relaxed);
-	pthread_mutex_unlock(&a->tc_lock);
-	for (; c; c = next) {
-		bool dead;
-
-		next = c->next;
-		pthread_mutex_lock(&c->lock);
-		c->arena = NULL;
-		dead = c->dead;
-		pthread_mutex_unlock(&c->lock);
-		if (dead)
-			tc_destroy(c);
-		else /* the last touch: its owner may free it from now on */
-			atomic_store_explicit(&c->orphaned, true,
-					      memory_order_release);
-	}
-	pthread_mutex_unlock(&a->lock);
-	if (a->reg_prev)
-		a->reg_prev->reg_next = a->reg_next;
-	else
-		arenas_head = a->reg_next;
-	if (a->reg_next)
-		a->reg_next->reg_prev = a->reg_prev;
-	pthread_mutex_unlock(&arenas_lock);
-}
+static atomic_ullong arena_ids; /* each arena's id: its caches' key */
 
 /* ---- the treap of free blocks ------------------------------------------ */
 
@@ -406,34 +144,18 @@ static struct buf *best_fit(struct tide_arena *a, size_t size)
 
 /* ---- the live buffers ------------------------------------------------- */
 
-static size_t live_slot(const struct tide_arena *a, size_t start)
-{
-	return (size_t)(((unsigned long long)(start >> 3) *
-			 0x9e3779b97f4a7c15ull) >>
-			(64 - a->live_bits));
-}
-
 /* The live buffer that starts at @off, or NULL. */
 static struct buf *live_find(const struct tide_arena *a, size_t off)
 {
-	size_t mask = ((size_t)1 << a->live_bits) - 1;
+	long i = a->live_bits ? tide__bt_find(a->live, a->live_bits, off) : -1;
 
-	if (!a->live_bits)
-		return NULL;
-	for (size_t i = live_slot(a, off);; i = (i + 1) & mask) {
-		if (!a->live[i] || a->live[i]->start == off)
-			return a->live[i];
-	}
+	return i < 0 ? NULL : a->live[i];
 }
 
 /* Room: the table holds @b without going past half full. */
 static void live_add(struct tide_arena *a, struct buf *b)
 {
-	size_t mask = ((size_t)1 << a->live_bits) - 1, i;
-
-	for (i = live_slot(a, b->start); a->live[i]; i = (i + 1) & mask)
-		;
-	a->live[i] = b;
+	tide__bt_add(a->live, a->live_bits, b);
 	a->nlive++;
 }
 
@@ -462,26 +184,10 @@ static int live_reserve(struct tide_arena *a)
 	return 0;
 }
 
-/* Linear probing's deletion: later entries of the run move up. */
 static void live_del(struct tide_arena *a, const struct buf *b)
 {
-	size_t mask = ((size_t)1 << a->live_bits) - 1, i, j;
-
-	for (i = live_slot(a, b->start); a->live[i] != b; i = (i + 1) & mask)
-		;
-	for (j = i;;) {
-		size_t h;
-
-		j = (j + 1) & mask;
-		if (!a->live[j])
-			break;
-		h = live_slot(a, a->live[j]->start);
-		if (((j - h) & mask) >= ((j - i) & mask)) {
-			a->live[i] = a->live[j];
-			i = j;
-		}
-	}
-	a->live[i] = NULL;
+	tide__bt_del(a->live, a->live_bits,
+		     (size_t)tide__bt_find(a->live, a->live_bits, b->start));
 	a->nlive--;
 }
 
@@ -693,7 +399,7 @@ static unsigned long reclaim_locked(struct tide_arena *a, unsigned long nr,
 	return freed;
 }
 
-/* ---- freeing, and the thread caches ----------------------------------- */
+/* ---- freeing ---------------------------------------------------------- */
 
 /* @b absorbs @n, the buffer right after it; neither is in a tree. */
 static void absorb_next(struct tide_arena *a, struct buf *b, struct buf *n)
@@ -706,7 +412,7 @@ static void absorb_next(struct tide_arena *a, struct buf *b, struct buf *n)
 }
 
 /* The live buffer @b (untracked) dies: merged, its pages to the LRU. */
-static void release_locked(struct tide_arena *a, struct buf *b)
+void tide__arena_release_locked(struct tide_arena *a, struct buf *b)
 {
 	live_del(a, b);
 	/* ASan: a use after free is a use-after-poison report. */
@@ -730,380 +436,6 @@ static void release_locked(struct tide_arena *a, struct buf *b)
 	tree_insert(&a->free_root, b, free_less);
 }
 
-/* Size classes of 8 <= @s <= TC_MAX: four per power of two. */
-static unsigned tc_class(size_t s)
-{
-	unsigned k = 63u - (unsigned)__builtin_clzll((unsigned long long)s);
-
-	return (k - 3) * 4 + (unsigned)((s >> (k - 2)) & 3);
-}
-
-/* The bytes one cache may hold: a sixteenth of the arena, 1 MiB at most. */
-static size_t tc_limit(const struct tide_arena *a)
-{
-	return TIDE__MIN(a->size / 16, TC_MAX);
-}
-
-static unsigned tc_hash(size_t start)
-{
-	return (unsigned)(((unsigned long long)(start >> 3) *
-			   0x9e3779b97f4a7c15ull) >>
-			  (64 - TC_SET_BITS));
-}
-
-static int tc_set_find(const struct tcache *c, size_t start)
-{
-	for (unsigned i = tc_hash(start);; i = (i + 1) & (TC_SET - 1)) {
-		if (!c->set[i])
-			return -1;
-		if (c->set[i]->start == start)
-			return (int)i;
-	}
-}
-
-/* Room is guaranteed: at most TC_TRACK of the TC_SET slots are in use. */
-static void tc_set_add(struct tcache *c, struct buf *b)
-{
-	unsigned i = tc_hash(b->start);
-
-	while (c->set[i])
-		i = (i + 1) & (TC_SET - 1);
-	c->set[i] = b;
-	c->nset++;
-}
-
-/* Linear probing's deletion: later entries of the run move up. */
-static void tc_set_del(struct tcache *c, unsigned i)
-{
-	for (unsigned j = i;;) {
-		unsigned h;
-
-		j = (j + 1) & (TC_SET - 1);
-		if (!c->set[j])
-			break;
-		h = tc_hash(c->set[j]->start);
-		if (((j - h) & (TC_SET - 1)) >= ((j - i) & (TC_SET - 1))) {
-			c->set[i] = c->set[j];
-			i = j;
-		}
-	}
-	c->set[i] = NULL;
-	c->nset--;
-}
-
-/* The calling thread's cache of @a, or NULL.  No lock: the table is its. */
-static struct tcache *tc_find(const struct tide_arena *a)
-{
-	struct tc_table *t = tc_mine;
-
-	if (!t)
-		return NULL;
-	for (unsigned i = 0; i < TC_SLOTS; i++)
-		if (t->slot[i] && t->slot[i]->arena_id == a->id)
-			return t->slot[i];
-	return NULL;
-}
-
-/*
- * The calling thread's cache hands out a buffer of at least @size bytes
- * (a multiple of 8; @req asked for): the most recent one of @size's class
- * that is large enough, or the most recent one of the next class (all of
- * which are).  NULL when it has none.
- */
-static void *tc_alloc(struct tide_arena *a, size_t size, size_t req)
-{
-	struct tcache *c = tc_find(a);
-	unsigned cls, j, k;
-	struct buf *b = NULL;
-
-	if (!c)
-		return NULL;
-	cls = tc_class(size);
-	pthread_mutex_lock(&c->lock);
-	for (j = c->depth[cls]; j-- > 0;) {
-		if (c->stack[cls][j]->size >= size) {
-			b = c->stack[cls][j];
-			break;
-		}
-	}
-	if (!b && c->depth[cls + 1]) {
-		cls++;
-		j = c->depth[cls] - 1;
-		b = c->stack[cls][j];
-	}
-	if (!b) {
-		pthread_mutex_unlock(&c->lock);
-		return NULL;
-	}
-	for (k = j; k + 1 < c->depth[cls]; k++)
-		c->stack[cls][k] = c->stack[cls][k + 1];
-	c->depth[cls]--;
-	atomic_store_explicit(
-		&c->bytes,
-		atomic_load_explicit(&c->bytes, memory_order_relaxed) - b->size,
-		memory_order_relaxed);
-	b->cached = false;
-	tc_set_add(c, b);
-	/* ASan: the slack past @req stays poisoned, as on the locked path. */
-	tide__os_unpoison(a->base + b->start, req);
-	tide__os_poison(a->base + b->start + req, b->size - req);
-	pthread_mutex_unlock(&c->lock);
-	return a->base + b->start;
-}
-
-/*
- * The calling thread frees the buffer at @off: if its cache tracks it and
- * has room, the buffer waits there.  False sends the free down the locked
- * path (which also untracks the buffer).
- */
-static bool tc_free(struct tide_arena *a, size_t off)
-{
-	struct tcache *c = tc_find(a);
-	size_t bytes;
-	struct buf *b;
-	unsigned cls;
-	int i;
-
-	if (!c)
-		return false;
-	pthread_mutex_lock(&c->lock);
-	i = tc_set_find(c, off);
-	if (i < 0)
-		goto out_miss;
-	b = c->set[i];
-	cls = tc_class(b->size);
-	bytes = atomic_load_explicit(&c->bytes, memory_order_relaxed);
-	if (c->depth[cls] == TC_DEPTH || bytes + b->size > tc_limit(a))
-		goto out_miss;
-	tc_set_del(c, (unsigned)i);
-	b->cached = true;
-	c->stack[cls][c->depth[cls]++] = b;
-	atomic_store_explicit(&c->bytes, bytes + b->size, memory_order_relaxed);
-	tide__os_poison(a->base + b->start, b->size);
-	pthread_mutex_unlock(&c->lock);
-	return true;
-
-out_miss:
-	pthread_mutex_unlock(&c->lock);
-	return false;
-}
-
-/*
- * The locked path met a tracked buffer: untrack it, or return true if it
- * waits in its cache (then the user freed it already).  Arena lock held.
- */
-static bool tc_untrack(struct buf *b)
-{
-	struct tcache *c = b->tc;
-	bool cached;
-	int i;
-
-	pthread_mutex_lock(&c->lock);
-	cached = b->cached;
-	if (!cached) {
-		i = tc_set_find(c, b->start);
-		if (i >= 0)
-			tc_set_del(c, (unsigned)i);
-		b->tc = NULL;
-		c->tracked--;
-	}
-	pthread_mutex_unlock(&c->lock);
-	return cached;
-}
-
-/* Every buffer waiting in @c is freed for real.  Both locks held. */
-static void tc_flush_locked(struct tide_arena *a, struct tcache *c)
-{
-	for (unsigned cls = 0; cls < TC_NCLASS; cls++) {
-		for (unsigned j = 0; j < c->depth[cls]; j++) {
-			struct buf *b = c->stack[cls][j];
-
-			b->cached = false;
-			b->tc = NULL;
-			c->tracked--;
-			release_locked(a, b);
-		}
-		c->depth[cls] = 0;
-	}
-	atomic_store_explicit(&c->bytes, 0, memory_order_relaxed);
-}
-
-/*
- * @c leaves @a: its waiting buffers are freed, the ones its thread holds
- * are no longer tracked.  The arena's lock held, not @c's.
- */
-static void tc_detach(struct tide_arena *a, struct tcache *c)
-{
-	pthread_mutex_lock(&c->lock);
-	tc_flush_locked(a, c);
-	for (unsigned i = 0; i < TC_SET; i++) {
-		if (c->set[i]) {
-			c->set[i]->tc = NULL;
-			c->set[i] = NULL;
-		}
-	}
-	c->nset = 0;
-	c->tracked = 0;
-	pthread_mutex_lock(&a->tc_lock);
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		a->tcaches = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	atomic_fetch_sub_explicit(&a->ncaches, 1, memory_order_relaxed);
-	pthread_mutex_unlock(&a->tc_lock);
-	c->arena = NULL;
-	pthread_mutex_unlock(&c->lock);
-}
-
-/* Free a cache no arena lists; a dead thread's table goes with its last. */
-static void tc_destroy(struct tcache *c)
-{
-	struct tc_table *t = c->owner;
-	bool free_table = atomic_fetch_sub(&t->ncaches, 1) == 1 && c->dead;
-
-	pthread_mutex_destroy(&c->lock);
-	tide__os_free(c);
-	if (free_table)
-		tide__os_free(t);
-}
-
-/* Every cache of @a flushed; dead ones freed.  The arena's lock held. */
-static void tc_flush_all(struct tide_arena *a)
-{
-	struct tcache *c, *next;
-
-	for (c = a->tcaches; c; c = next) {
-		next = c->next;
-		if (c->dead) {
-			tc_detach(a, c);
-			tc_destroy(c);
-			continue;
-		}
-		pthread_mutex_lock(&c->lock);
-		tc_flush_locked(a, c);
-		pthread_mutex_unlock(&c->lock);
-	}
-}
-
-/* A thread ends: its caches leave their arenas and are freed. */
-static void tc_thread_exit(void *arg)
-{
-	struct tc_table *t = arg;
-
-	pthread_mutex_lock(&arenas_lock);
-	for (unsigned i = 0; i < TC_SLOTS; i++) {
-		struct tcache *c = t->slot[i];
-		struct tide_arena *a;
-
-		if (!c)
-			continue;
-		a = c->arena; /* set to NULL under arenas_lock */
-		if (a) {
-			pthread_mutex_lock(&a->lock);
-			tc_detach(a, c);
-			pthread_mutex_unlock(&a->lock);
-		}
-		tc_destroy(c);
-	}
-	pthread_mutex_unlock(&arenas_lock);
-	tc_mine = NULL;
-	tide__os_free(t);
-}
-
-static void tc_key_init(void)
-{
-	atomic_store(&tc_key_ok, !pthread_key_create(&tc_key, tc_thread_exit));
-}
-
-/*
- * The library is unloaded (dlclose()) or the process exits: the key goes
- * first.  Threads that still run with caches would otherwise call
- * tc_thread_exit() in unmapped code when they end; now nothing runs (their
- * caches are lost with the library, their arenas' memory is the program's).
- */
-__attribute__((destructor)) static void tc_unload(void)
-{
-	if (atomic_exchange(&tc_key_ok, false))
-		pthread_key_delete(tc_key);
-}
-
-/*
- * The calling thread's cache of @a, made if it has none (the arena's lock
- * held).  NULL when the memory is short or the thread has TC_SLOTS caches
- * of live arenas: its buffers of @a then always take the locked path.
- */
-static struct tcache *tc_get(struct tide_arena *a)
-{
-	struct tc_table *t = tc_mine;
-	struct tcache *c = tc_find(a);
-	unsigned i;
-
-	if (c || !atomic_load(&tc_key_ok))
-		return c;
-	if (!t) {
-		t = tide__os_calloc(1, sizeof(*t));
-		if (!t)
-			return NULL;
-		if (pthread_setspecific(tc_key, t)) {
-			tide__os_free(t);
-			return NULL;
-		}
-		tc_mine = t;
-	}
-	for (i = 0; i < TC_SLOTS && t->slot[i]; i++) {
-		/* Never a cache's lock here: see ->orphaned. */
-		if (atomic_load_explicit(&t->slot[i]->orphaned,
-					 memory_order_acquire)) {
-			tc_destroy(t->slot[i]);
-			t->slot[i] = NULL;
-			break;
-		}
-	}
-	if (i == TC_SLOTS)
-		return NULL;
-	c = tide__os_calloc(1, sizeof(*c));
-	if (!c)
-		return NULL;
-	if (pthread_mutex_init(&c->lock, NULL)) {
-		tide__os_free(c);
-		return NULL;
-	}
-	c->arena = a;
-	c->arena_id = a->id;
-	c->owner = t;
-	pthread_mutex_lock(&a->tc_lock);
-	c->next = a->tcaches;
-	if (a->tcaches)
-		a->tcaches->prev = c;
-	a->tcaches = c;
-	atomic_fetch_add_explicit(&a->ncaches, 1, memory_order_relaxed);
-	pthread_mutex_unlock(&a->tc_lock);
-	atomic_fetch_add(&t->ncaches, 1);
-	t->slot[i] = c;
-	return c;
-}
-
-/* The locked path allocated @b on a shared arena: its thread tracks it. */
-static void tc_track(struct tide_arena *a, struct buf *b)
-{
-	struct tcache *c;
-
-	if (b->size > TC_MAX)
-		return;
-	c = tc_get(a);
-	if (!c)
-		return;
-	pthread_mutex_lock(&c->lock);
-	if (c->tracked < TC_TRACK) {
-		tc_set_add(c, b);
-		b->tc = c;
-		c->tracked++;
-	}
-	pthread_mutex_unlock(&c->lock);
-}
-
 /* ---- the shrinker ----------------------------------------------------- */
 
 /*
@@ -1115,21 +447,11 @@ static unsigned long arena_count(void *priv, struct tide_shrink_control *sc)
 	struct tide_arena *a = priv;
 	unsigned long n =
 		atomic_load_explicit(&a->lru_count, memory_order_relaxed);
-	size_t cached = 0;
 
 	(void)sc;
-	if (!atomic_load_explicit(&a->ncaches, memory_order_relaxed))
-		return n;
-	/*
-	 * The threads' caches hold pages too, which a scan flushes first:
-	 * their bytes, under the list's own lock (never the arena's, which
-	 * an allocating thread may hold).
-	 */
-	pthread_mutex_lock(&a->tc_lock);
-	for (struct tcache *c = a->tcaches; c; c = c->next)
-		cached += atomic_load_explicit(&c->bytes, memory_order_relaxed);
-	pthread_mutex_unlock(&a->tc_lock);
-	return n + (unsigned long)((cached + a->page_size - 1) / a->page_size);
+	/* The threads' caches hold pages too, which a scan flushes first. */
+	return n + (unsigned long)((tide__tc_bytes(a) + a->page_size - 1) /
+				   a->page_size);
 }
 
 /* Batches of never-written pages one scan goes through to find some that
@@ -1144,7 +466,7 @@ static unsigned long arena_scan(void *priv, struct tide_shrink_control *sc)
 	/* An allocating thread holds the lock: never wait for it. */
 	if (pthread_mutex_trylock(&a->lock))
 		return TIDE_SHRINK_STOP;
-	tc_flush_all(a);
+	tide__tc_flush_all(a);
 	freed = reclaim_locked(a, sc->nr_to_scan, &taken);
 	/*
 	 * Nothing resident in the batch (buffers never written): go on down
@@ -1237,7 +559,7 @@ struct tide_arena *tide_arena_create(const char *name, size_t size)
 	if (!a)
 		return NULL;
 	tide__arena_fork_register(); /* after an allocation: see there */
-	pthread_once(&tc_key_once, tc_key_init);
+	tide__tc_init();
 	a->id = atomic_fetch_add(&arena_ids, 1) + 1;
 	a->size = len;
 	a->page_size = ps;
@@ -1270,7 +592,7 @@ struct tide_arena *tide_arena_create(const char *name, size_t size)
 		goto out_destroy_tc_lock;
 	}
 	tide_shrinker_register(a->shrinker, &arena_shrinker_ops, a);
-	arenas_link(a);
+	tide__arena_link(a);
 	return a;
 
 out_destroy_tc_lock:
@@ -1294,7 +616,7 @@ void tide_arena_destroy(struct tide_arena *a)
 	if (!a)
 		return;
 	/* First out of the list: tide_arena_totals() may be reading it. */
-	arenas_unlink(a);
+	tide__arena_unlink(a);
 	/* Waits for a running scan of this arena, then none can start. */
 	tide_shrinker_free(a->shrinker);
 	tide__os_unmap(a->base, a->size);
@@ -1324,7 +646,7 @@ void *tide_arena_alloc(struct tide_arena *a, size_t size)
 	size = TIDE__ALIGN_UP(size, ARENA_ALIGN);
 	shared = atomic_load_explicit(&a->shared, memory_order_relaxed);
 	if (shared && size <= TC_MAX) {
-		void *p = tc_alloc(a, size, req);
+		void *p = tide__tc_alloc(a, size, req);
 
 		if (p)
 			return p;
@@ -1333,14 +655,14 @@ void *tide_arena_alloc(struct tide_arena *a, size_t size)
 	if (!shared) {
 		/* The first allocation by a second thread shares the arena. */
 		if (!a->solo)
-			a->solo = &tc_mine;
-		else if (a->solo != (const void *)&tc_mine)
+			a->solo = tide__tc_self();
+		else if (a->solo != tide__tc_self())
 			atomic_store_explicit(&a->shared, shared = true,
 					      memory_order_relaxed);
 	}
 	b = best_fit(a, size);
 	if (!b && a->tcaches) {
-		tc_flush_all(a);
+		tide__tc_flush_all(a);
 		b = best_fit(a, size);
 	}
 	if (!b) {
@@ -1375,7 +697,7 @@ void *tide_arena_alloc(struct tide_arena *a, size_t size)
 	tide__os_unpoison(a->base + b->start, req);
 	tide__os_poison(a->base + b->start + req, size - req);
 	if (shared)
-		tc_track(a, b);
+		tide__tc_track(a, b);
 	pthread_mutex_unlock(&a->lock);
 	/*
 	 * The pages count, but the arena never runs reclaim (arena.h): the
@@ -1405,7 +727,7 @@ void tide_arena_free(struct tide_arena *a, void *p)
 	}
 	off = (size_t)((char *)p - a->base);
 	if (atomic_load_explicit(&a->shared, memory_order_relaxed) &&
-	    tc_free(a, off))
+	    tide__tc_free(a, off))
 		return;
 	pthread_mutex_lock(&a->lock);
 	b = live_find(a, off);
@@ -1413,11 +735,11 @@ void tide_arena_free(struct tide_arena *a, void *p)
 		what = not_live(a, off);
 		goto out_unlock;
 	}
-	if (b->tc && tc_untrack(b)) {
+	if (b->tc && tide__tc_untrack(b)) {
 		what = "tide_arena_free: not a live buffer (double free?)";
 		goto out_unlock;
 	}
-	release_locked(a, b);
+	tide__arena_release_locked(a, b);
 out_unlock:
 	pthread_mutex_unlock(&a->lock);
 	/* Reported outside the lock: the handler may take its own locks. */
@@ -1433,7 +755,7 @@ void tide_arena_stats(struct tide_arena *a, struct tide_arena_stats *st)
 	if (!a)
 		return;
 	pthread_mutex_lock(&a->lock);
-	tc_flush_all(a);
+	tide__tc_flush_all(a);
 	st->size = a->size;
 	st->used_bytes = a->used_bytes;
 	st->free_bytes = a->size - a->used_bytes;
@@ -1446,39 +768,12 @@ void tide_arena_stats(struct tide_arena *a, struct tide_arena_stats *st)
 	pthread_mutex_unlock(&a->lock);
 }
 
-void tide_arena_totals(struct tide_arena_totals *st)
-{
-	struct tide_arena_totals t = { 0 };
-	struct tide_arena_stats as;
-
-	if (!st)
-		return;
-	if (!atomic_load_explicit(&arenas_forkable, memory_order_acquire)) {
-		*st = t; /* no arena was ever created */
-		return;
-	}
-	pthread_mutex_lock(&arenas_lock);
-	for (struct tide_arena *a = arenas_head; a; a = a->reg_next) {
-		tide_arena_stats(a, &as);
-		t.arenas++;
-		t.size += as.size;
-		t.used_bytes += as.used_bytes;
-		t.pages_used += as.pages_used;
-		t.pages_lru += as.pages_lru;
-		t.pages_unmapped += as.pages_unmapped;
-		t.page_faults_avoided += as.page_faults_avoided;
-	}
-	pthread_mutex_unlock(&arenas_lock);
-	*st = t;
-}
-
 /* ---- for the tests ---------------------------------------------------- */
 
 size_t tide__arena_page_states(struct tide_arena *a, unsigned char *out,
 			       size_t n);
 unsigned long tide__arena_reclaim(struct tide_arena *a, unsigned long nr,
 				  unsigned long *taken);
-unsigned tide__arena_caches(struct tide_arena *a, size_t *bytes);
 
 /*
  * Copy the state of the first @n pages (0 unmapped, 1 lru, 2 used) to @out;
@@ -1488,7 +783,7 @@ size_t tide__arena_page_states(struct tide_arena *a, unsigned char *out,
 			       size_t n)
 {
 	pthread_mutex_lock(&a->lock);
-	tc_flush_all(a);
+	tide__tc_flush_all(a);
 	n = TIDE__MIN(n, (size_t)a->npages);
 	for (size_t i = 0; i < n; i++)
 		out[i] = a->pages[i].state;
@@ -1506,27 +801,8 @@ unsigned long tide__arena_reclaim(struct tide_arena *a, unsigned long nr,
 	unsigned long freed;
 
 	pthread_mutex_lock(&a->lock);
-	tc_flush_all(a);
+	tide__tc_flush_all(a);
 	freed = reclaim_locked(a, nr, taken);
 	pthread_mutex_unlock(&a->lock);
 	return freed;
-}
-
-/*
- * The threads' caches of @a and (*@bytes) the bytes waiting in them, as
- * they are: nothing is flushed.  Dead caches (a forked child's other
- * threads) count until a flush frees them.
- */
-unsigned tide__arena_caches(struct tide_arena *a, size_t *bytes)
-{
-	unsigned n = 0;
-
-	*bytes = 0;
-	pthread_mutex_lock(&a->lock);
-	for (struct tcache *c = a->tcaches; c; c = c->next) {
-		n++;
-		*bytes += atomic_load_explicit(&c->bytes, memory_order_relaxed);
-	}
-	pthread_mutex_unlock(&a->lock);
-	return n;
 }
