@@ -427,9 +427,11 @@ static void *small_thread(void *arg)
 	double t0;
 
 	pthread_barrier_wait(a->bar);
-	t0 = bench_now();
+	/* the thread's CPU time: 4 threads share 2 CPUs here, and wall time
+	 * would count the time slices a thread waits for its CPU */
+	t0 = bench_thread_now();
 	fn(n, a->iters);
-	a->ns = (bench_now() - t0) * 1e9 / (double)a->iters;
+	a->ns = (bench_thread_now() - t0) * 1e9 / (double)a->iters;
 	return NULL;
 }
 
@@ -518,6 +520,7 @@ static int small_run(const char *name)
 	for (int kase = 0; kase <= CASE_REALLOC; kase++) {
 		for (size_t t = 0; t < 3; t++) {
 			double ns[NIMPL][ROUNDS * NCOPY];
+			double rt[ROUNDS * NCOPY], rc[ROUNDS * NCOPY];
 			int m = 0;
 
 			/* rotate which of the three goes first */
@@ -530,11 +533,18 @@ static int small_run(const char *name)
 							impl, c, kase, thr[t],
 							iters);
 					}
-			printf("small %s %s %d %.3f %.3f %.3f\n", name,
-			       case_name(kase, buf, sizeof(buf)), thr[t],
+			/* each round's ratios: its three ran back to back */
+			for (int i = 0; i < m; i++) {
+				rt[i] = ns[IMPL_TIDE][i] / ns[IMPL_RAW][i];
+				rc[i] = ns[IMPL_CONTROL][i] / ns[IMPL_RAW][i];
+			}
+			printf("small %s %s %d %.3f %.3f %.3f %.4f %.4f\n",
+			       name, case_name(kase, buf, sizeof(buf)), thr[t],
 			       bench_median(ns[IMPL_TIDE], (size_t)m),
 			       bench_median(ns[IMPL_RAW], (size_t)m),
-			       bench_median(ns[IMPL_CONTROL], (size_t)m));
+			       bench_median(ns[IMPL_CONTROL], (size_t)m),
+			       bench_median(rt, (size_t)m),
+			       bench_median(rc, (size_t)m));
 		}
 	}
 	for (size_t n = 16; n <= 1024; n *= 4)
@@ -551,6 +561,7 @@ static struct srow {
 	char alloc[32], kase[16];
 	int thr;
 	double tide[MAXR], raw[MAXR], control[MAXR];
+	double rt[MAXR], rc[MAXR]; /* per-process medians of paired ratios */
 	int n;
 } srows[MAXS];
 static int nsrows;
@@ -582,9 +593,9 @@ static void control_line(const char *alloc)
 		if (strcmp(r->alloc, alloc) || !r->thr)
 			continue;
 		rw = bench_median(r->raw, (size_t)r->n);
-		ct = bench_median(r->control, (size_t)r->n);
+		ct = bench_median(r->rc, (size_t)r->n);
 		if (rw > 0 && ct > 0)
-			ratios[n++] = ct / rw;
+			ratios[n++] = ct;
 	}
 	if (!n)
 		return;
@@ -597,7 +608,7 @@ static void control_line(const char *alloc)
 static int small_report(void)
 {
 	char line[256], kind[16], alloc[32], kase[16];
-	double a, b, c = 0, worst = 0, worst_rss = 0;
+	double a, b, c = 0, d = 0, e = 0, worst = 0, worst_rss = 0;
 	int thr, reps = 0, cells = 0, within = 0;
 	char allocs[8][32];
 	int nalloc = 0;
@@ -605,8 +616,8 @@ static int small_report(void)
 	while (fgets(line, sizeof(line), stdin)) {
 		struct srow *r;
 
-		if (sscanf(line, "%15s %31s %15s %d %lf %lf %lf", kind, alloc,
-			   kase, &thr, &a, &b, &c) == 7 &&
+		if (sscanf(line, "%15s %31s %15s %d %lf %lf %lf %lf %lf", kind,
+			   alloc, kase, &thr, &a, &b, &c, &d, &e) == 9 &&
 		    !strcmp(kind, "small"))
 			r = srow_of(alloc, kase, thr);
 		else if (sscanf(line, "%15s %31s %15s %lf %lf", kind, alloc,
@@ -618,6 +629,8 @@ static int small_report(void)
 		if (r->n < MAXR) {
 			r->tide[r->n] = a;
 			r->control[r->n] = c;
+			r->rt[r->n] = d;
+			r->rc[r->n] = e;
 			r->raw[r->n++] = b;
 		}
 		if (r->n > reps)
@@ -640,13 +653,17 @@ static int small_report(void)
 	       "rounds, each thread on its own blocks. Every timed loop "
 	       "exists in %d copies at different code addresses (where a "
 	       "loop of a few nanoseconds lies moves its time by up to a "
-	       "third), and a round runs each copy once; per-process medians "
-	       "over rounds and copies, then the median over processes. "
-	       "*Control*: a second set of copies of the allocator's own "
-	       "loops against the first, the spread of two identical loops. The peer allocators are "
+	       "third), and a round runs each copy once. Each thread is timed "
+	       "by its own CPU time (4 threads share 2 CPUs: wall time would "
+	       "count the slices a thread waits). *Control*: a second set of "
+	       "copies of the allocator's own loops against the first, the "
+	       "spread of two identical loops. The peer allocators are "
 	       "preloaded (`LD_PRELOAD`), so tide's heap blocks come from the "
 	       "same allocator as the peer's. Cell: tide ns / allocator ns per "
-	       "operation and thread (ratio). Fixed sizes: allocate, write one "
+	       "operation and thread (medians over rounds and copies, then "
+	       "over processes), and the ratio: the median over processes of "
+	       "each process's median of the rounds' own ratios (the three "
+	       "ran back to back in a round). Fixed sizes: allocate, write one "
 	       "byte, free. *mixed*: 64 live blocks of 16 B–64 KiB "
 	       "(log-uniform), freed in another order. *realloc*: 16 B doubled "
 	       "to 4 KiB and halved back (ns per call).\n\n",
@@ -669,7 +686,8 @@ static int small_report(void)
 				struct srow *q = srow_of(r->alloc, r->kase, t);
 				double td = bench_median(q->tide, (size_t)q->n);
 				double rw = bench_median(q->raw, (size_t)q->n);
-				double ratio = rw > 0 ? td / rw : 0;
+				double ratio =
+					bench_median(q->rt, (size_t)q->n);
 
 				if (ratio > worst)
 					worst = ratio;

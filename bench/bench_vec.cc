@@ -400,6 +400,15 @@ long env_num(const char *name, long def)
  * is emptied and destroyed.  Returns ns per element operation (push or
  * pop).  The implementations are the ones above; the realloc vector is the
  * reference.
+ *
+ * The loops work through a local pointer to the vector and add into a
+ * local sum, as a program would.  Until 0.2.14 they went through vs[i] and
+ * *sum: once a loop holds any call, even one never taken (tide's
+ * fallbacks), GCC reloads vs[i] after it and must assume a store through
+ * sum may change the vector's length, so every pop reloaded the length
+ * and added to memory; the realloc vector's loops have no call and kept
+ * both in registers.  That measured the benchmark's aliasing, not the
+ * vectors (docs/benchmarks.md, "vec: small vectors").
  */
 template <class V, int Copy>
 double small_pass(size_t maxn, bool keep, uint64_t *sum)
@@ -407,32 +416,37 @@ double small_pass(size_t maxn, bool keep, uint64_t *sum)
 	enum { NVEC = 10000 };
 	static V *vs[NVEC];
 	unsigned long long ops = 0;
+	uint64_t acc = 0;
 	double t = bench_now();
 
 	while (ops < 4000000) {
 		for (size_t i = 0; i < NVEC; i++) {
 			size_t k = 1 + (i * 2654435761u >> 7) % maxn;
+			V *v = new V;
 
-			vs[i] = new V;
+			vs[i] = v;
 			for (size_t j = 0; j < k; j++)
-				vs[i]->push(j);
+				v->push(j);
 			ops += k;
 			if (!keep) {
-				while (vs[i]->len())
-					*sum += vs[i]->pop();
+				while (v->len())
+					acc += v->pop();
 				ops += k;
-				delete vs[i];
+				delete v;
 			}
 		}
 		if (keep) {
 			for (size_t i = 0; i < NVEC; i++) {
-				ops += vs[i]->len();
-				while (vs[i]->len())
-					*sum += vs[i]->pop();
-				delete vs[i];
+				V *v = vs[i];
+
+				ops += v->len();
+				while (v->len())
+					acc += v->pop();
+				delete v;
 			}
 		}
 	}
+	*sum += acc;
 	return (bench_now() - t) * 1e9 / (double)ops;
 }
 
@@ -441,7 +455,9 @@ double small_pass(size_t maxn, bool keep, uint64_t *sum)
  * read the last element with no check, as the realloc vector's do (valid
  * here: the loops pop only non-empty vectors without AUTOTRIM).  What is
  * left between it and "tide_vec (inline helpers)" is the price of the
- * checked pop: its fallback call keeps len in memory across the loop.
+ * checked pop: two more compares (pop_floor, and the AUTOTRIM flag), and
+ * the buffer pointer loaded again in each pop, as the fallback call's path
+ * joins the loop.
  */
 struct TideVecUncheckedPop : TideVec<0, true> {
 	uint64_t pop()
@@ -503,7 +519,9 @@ void small_section(int reps)
 	       "implementations run one pass each in turn (rotating order) in "
 	       "one process, and a ratio is the median over the rounds of "
 	       "that round's ratio, so that a load that comes and goes "
-	       "cancels out. Reference: the plain realloc-doubling C vector "
+	       "cancels out. Each loop reaches its vector through a local "
+	       "pointer and sums the pops into a local, as a program would. "
+	       "Reference: the plain realloc-doubling C vector "
 	       "(inline). *tide functions*: tide_vec_push()/tide_vec_pop() "
 	       "called directly, as a program calls them (vec.h compiles them "
 	       "inline unless TIDE_NO_INLINE); *realloc functions*: the realloc "

@@ -762,8 +762,11 @@ void *tide_kvrealloc(void *p, size_t size, unsigned flags)
 	uintptr_t a = (uintptr_t)p;
 	void *q;
 
-	if (likely(!paged_shape(a) && !addr_bad(a) && size &&
-		   size < fast_limit() && !(flags & ~TIDE_FLAGS_PRIVATE))) {
+	/* a heap block of the paged shape as in tide_kvfree() */
+	if (likely(!addr_bad(a) && size && size < fast_limit() &&
+		   !(flags & ~TIDE_FLAGS_PRIVATE) &&
+		   (likely(!paged_shape(a)) ||
+		    !tide__reg_find((uintptr_t)base_of(p))))) {
 		q = tide__os_realloc(p, heap_req(size));
 		if (likely(q))
 			return q;
@@ -778,13 +781,24 @@ __attribute__((noinline)) static void kvfree_slow(void *p)
 
 	if (!p)
 		return;
-	e = ent_of(p, "tide_kvfree: invalid pointer");
-	if (e) {
+	if (addr_bad((uintptr_t)p))
+		tide__misuse("tide_kvfree: invalid pointer", p);
+	/*
+	 * One lookup decides (ent_of() and check_gone() in one): a live
+	 * paged block, one freed already, or a heap block that the C heap
+	 * placed at the paged shape (one in 64 of a slab allocator's 64-byte
+	 * blocks) in a range that has a leaf, which goes to free().
+	 */
+	e = paged_shape((uintptr_t)p) ? tide__reg_find((uintptr_t)base_of(p)) :
+					NULL;
+	if (e && ent_word(e)) {
 		paged_free(p, e);
 		return;
 	}
-	check_gone(p, "tide_kvfree: a paged block freed already (or moved "
-		      "by tide_kvrealloc)");
+	if (e && ent_buried(e) && !tide__os_mapped(base_of(p)))
+		tide__misuse("tide_kvfree: a paged block freed already (or "
+			     "moved by tide_kvrealloc)",
+			     p);
 	tide__os_free(p);
 }
 
@@ -792,8 +806,13 @@ void tide_kvfree(void *p)
 {
 	uintptr_t a = (uintptr_t)p;
 
-	/* NULL fails addr_bad() too: one compare for both. */
-	if (likely(!paged_shape(a) && !addr_bad(a)))
+	/*
+	 * NULL fails addr_bad() too: one compare for both.  A heap block of
+	 * the paged shape is told apart here when the table has no leaf for
+	 * its range (one or two loads); kvfree_slow() reads the entry.
+	 */
+	if (likely(!addr_bad(a) && (likely(!paged_shape(a)) ||
+				    !tide__reg_find((uintptr_t)base_of(p)))))
 		tide__os_free(p);
 	else
 		kvfree_slow(p);

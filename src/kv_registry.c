@@ -13,22 +13,9 @@
 
 #include "kv_registry.h"
 
-#define REG_SHIFT 12
-#define REG_BITS 12
-#define REG_FAN ((size_t)1 << REG_BITS)
-#define REG_MASK ((uint64_t)REG_FAN - 1)
-#define REG_PAGE_BITS (3 * REG_BITS)
-
-struct reg_leaf {
-	struct reg_ent e[REG_FAN];
-};
-
-struct reg_mid {
-	_Atomic(struct reg_leaf *) leaf[REG_FAN];
-};
-
 /* Page aligned: the walks below ask mincore() which of its pages exist. */
-static _Alignas(4096) _Atomic(struct reg_mid *) reg_root[REG_FAN];
+_Alignas(4096) _Atomic(struct reg_mid *) tide__reg_root[REG_FAN];
+#define reg_root tide__reg_root
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t reg_fork_once = PTHREAD_ONCE_INIT;
 
@@ -38,30 +25,6 @@ static pthread_once_t reg_fork_once = PTHREAD_ONCE_INIT;
  */
 static _Atomic(struct reg_mid *) spare_mid;
 static _Atomic(struct reg_leaf *) spare_leaf;
-
-static inline uint64_t reg_page(uintptr_t base)
-{
-	return (uint64_t)base >> REG_SHIFT;
-}
-
-struct reg_ent *tide__reg_find(uintptr_t base)
-{
-	uint64_t pg = reg_page(base);
-	struct reg_mid *m;
-	struct reg_leaf *l;
-
-	if (pg >> REG_PAGE_BITS)
-		return NULL;
-	m = atomic_load_explicit(&reg_root[pg >> (2 * REG_BITS)],
-				 memory_order_acquire);
-	if (!m)
-		return NULL;
-	l = atomic_load_explicit(&m->leaf[(pg >> REG_BITS) & REG_MASK],
-				 memory_order_acquire);
-	if (!l)
-		return NULL;
-	return &l->e[pg & REG_MASK];
-}
 
 /*
  * Nodes come from table chunks of 16 MiB (tide__os_map_table: between

@@ -43,16 +43,56 @@ struct reg_ent {
 	atomic_size_t size; /* requested bytes */
 };
 
-struct reg_mid;
-struct reg_leaf;
+#define REG_SHIFT 12
+#define REG_BITS 12
+#define REG_FAN ((size_t)1 << REG_BITS)
+#define REG_MASK ((uint64_t)REG_FAN - 1)
+#define REG_PAGE_BITS (3 * REG_BITS)
+
+struct reg_leaf {
+	struct reg_ent e[REG_FAN];
+};
+
+struct reg_mid {
+	_Atomic(struct reg_leaf *) leaf[REG_FAN];
+};
+
+/* The root, kv_registry.c's; in the header for the inline lookup below. */
+extern _Atomic(struct reg_mid *) tide__reg_root[REG_FAN];
+
+static inline uint64_t reg_page(uintptr_t base)
+{
+	return (uint64_t)base >> REG_SHIFT;
+}
 
 struct reg_spare {
 	struct reg_mid *mid;
 	struct reg_leaf *leaf;
 };
 
-/* The entry for a mapping starting at @base, or NULL if it has no node. */
-struct reg_ent *tide__reg_find(uintptr_t base);
+/*
+ * The entry for a mapping starting at @base, or NULL if it has no node.
+ * Inline: a heap block of the paged shape that tide_kvfree() or
+ * tide_kvrealloc() must tell from a paged block costs this and no call.
+ */
+static inline struct reg_ent *tide__reg_find(uintptr_t base)
+{
+	uint64_t pg = reg_page(base);
+	struct reg_mid *m;
+	struct reg_leaf *l;
+
+	if (pg >> REG_PAGE_BITS)
+		return NULL;
+	m = atomic_load_explicit(&tide__reg_root[pg >> (2 * REG_BITS)],
+				 memory_order_acquire);
+	if (!m)
+		return NULL;
+	l = atomic_load_explicit(&m->leaf[(pg >> REG_BITS) & REG_MASK],
+				 memory_order_acquire);
+	if (!l)
+		return NULL;
+	return &l->e[pg & REG_MASK];
+}
 /*
  * The entry for a mapping starting at @base, installing the nodes it
  * needs (from @s if given: then it cannot fail for a user-space address).

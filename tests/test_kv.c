@@ -1591,6 +1591,95 @@ TEST(registry_lookups_race_with_paged_churn)
 }
 
 /*
+ * A heap block the C heap placed at the paged shape (64 mod 4096): one of
+ * the first @max kv blocks of @n bytes that is, or NULL.  The others stay
+ * in @keep (@*nkeep of them) so that the shaped one is not reused.
+ */
+static char *shaped_heap_block(size_t n, char **keep, int *nkeep, int max)
+{
+	for (int i = 0; i < max; i++) {
+		char *p = tide_kvmalloc(n, 0);
+
+		if (!p)
+			return NULL;
+		if (((uintptr_t)p & 4095) == 64 && !tide_kv_is_paged(p))
+			return p;
+		keep[(*nkeep)++] = p;
+	}
+	return NULL;
+}
+
+/*
+ * tide_kvfree() and tide_kvrealloc() of such a block give it to the C heap
+ * (heap_live counts the C heap's blocks kv holds), with no paged block
+ * counted or freed: without registry nodes for its range (decided at the
+ * table's first level) and with them (a paged block mapped first).
+ */
+static void shaped_heap_blocks_go_to_the_heap(bool nodes)
+{
+	enum { MAX = 4096 };
+	static const size_t sizes[] = { 16, 32, 48, 80 };
+	struct tide__os_stats a, b;
+	struct tide_kv_stats base, st;
+	char *keep[2 * MAX], *h = NULL, *q, *paged = NULL;
+	int nkeep = 0;
+
+	if (nodes) {
+		paged = tide_kvmalloc(1 * MiB, 0);
+		CHECK(paged && tide_kv_is_paged(paged));
+	}
+	tide_kv_stats(&base);
+	for (size_t i = 0; i < 4 && !h; i++)
+		h = shaped_heap_block(sizes[i], keep, &nkeep, MAX / 4);
+	CHECK(h); /* a 16-byte granular heap gives one in at most 256 */
+	tide__os_stats(&a);
+	tide_kvfree(h);
+	tide__os_stats(&b);
+	CHECK_EQ(b.heap_live, a.heap_live - 1);
+	tide_kv_stats(&st);
+	CHECK_UEQ(st.blocks, base.blocks);
+
+	h = NULL;
+	for (size_t i = 0; i < 4 && !h; i++)
+		h = shaped_heap_block(sizes[i], keep, &nkeep, MAX / 4);
+	CHECK(h);
+	memset(h, 0x5a, 16);
+	tide__os_stats(&a);
+	q = tide_kvrealloc(h, 3000, 0);
+	CHECK(q && !tide_kv_is_paged(q));
+	CHECK_CMP(malloc_usable_size(q), >=, 3000);
+	for (int i = 0; i < 16; i++)
+		CHECK_EQ(q[i], 0x5a);
+	tide__os_stats(&b);
+	CHECK_EQ(b.heap_live, a.heap_live); /* the same block, resized */
+	tide_kv_stats(&st);
+	CHECK_UEQ(st.blocks, base.blocks);
+	tide_kvfree(q);
+	while (nkeep)
+		tide_kvfree(keep[--nkeep]);
+	tide_kvfree(paged);
+}
+
+static void *shaped_in_thread(void *arg)
+{
+	shaped_heap_blocks_go_to_the_heap(*(bool *)arg);
+	return NULL;
+}
+
+TEST(heap_blocks_of_the_paged_shape_go_to_the_c_heap)
+{
+	pthread_t t;
+	bool nodes = true;
+
+	tide_kv_set_threshold(TIDE_KV_DEFAULT_THRESHOLD);
+	shaped_heap_blocks_go_to_the_heap(false);
+	shaped_heap_blocks_go_to_the_heap(true);
+	/* a thread's heap (glibc: an arena mapped beside the paged blocks) */
+	CHECK(!pthread_create(&t, NULL, shaped_in_thread, &nodes));
+	CHECK(!pthread_join(t, NULL));
+}
+
+/*
  * The registry's leaf pages that hold no live block go back with
  * tide_purge(): after a spike of paged blocks the table costs nothing.
  */
@@ -1691,4 +1780,5 @@ RUN_TESTS(T(small_blocks_come_from_the_heap),
 	  T(paged_totals_exact_across_threads),
 	  T(kv_never_touches_a_paged_block),
 	  T(registry_lookups_race_with_paged_churn),
+	  T(heap_blocks_of_the_paged_shape_go_to_the_c_heap),
 	  T(registry_pages_go_back_with_purge), T(oom_loop_over_the_kv_api))

@@ -111,29 +111,13 @@ struct tide_vec {
 #define TIDE__VEC_TMP(type, val) (&(type){ (val) })
 #endif
 
-/*
- * Private: tide_vec_push_val()'s store when there is room.  @elem, the
- * value in a temporary, was evaluated before the call, so before the
- * length changes; the length is read once (a store through a uint64_t
- * element may alias @v->len: stored first and counted after, the length
- * would be loaded again).
- */
-static inline int tide__vec_put(struct tide_vec *v, const void *elem,
-				size_t esz)
-{
-	size_t len = v->len;
-
-	memcpy(TIDE__CAST(char *, v->data) + len * esz, elem, esz);
-	v->len = len + 1;
-	return 0;
-}
-
 /**
  * tide_vec_push_val() - typed push with an inline fast path.
  * @v: the vector (evaluated more than once); not NULL.
  * @type: the element type; sizeof(@type) must equal @v->elem_size.
  * @val: the value (evaluated once, before any growth and before @v->len
  *       changes: tide_vec_push_val(&v, size_t, v.len) stores the index).
+ *       It may read *@v but must not change it.
  *
  * When there is room (and the page it lands in is already populated) the
  * value is stored inline.  When the vector is full and its buffer is a heap
@@ -155,10 +139,12 @@ static inline int tide__vec_put(struct tide_vec *v, const void *elem,
  * Return: as tide_vec_push() for a non-NULL @v; -EINVAL for a @type of
  * another size, as above.
  */
-#define tide_vec_push_val(v, type, val)                                       \
-	(TIDE__LIKELY((v)->len < (v)->push_end) ?                             \
-		 tide__vec_put((v), TIDE__VEC_TMP(type, val), sizeof(type)) : \
-		 TIDE__VEC_PUSH_GROW((v), TIDE__VEC_TMP(type, val),           \
+#define tide_vec_push_val(v, type, val)                             \
+	(TIDE__LIKELY((v)->len < (v)->push_end) ?                   \
+		 (TIDE__CAST(type *, (v)->data)[(v)->len] =         \
+			  *TIDE__VEC_TMP(type, val),                \
+		  ++(v)->len, 0) :                                  \
+		 TIDE__VEC_PUSH_GROW((v), TIDE__VEC_TMP(type, val), \
 				     sizeof(type)))
 
 /**
