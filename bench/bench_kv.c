@@ -663,12 +663,19 @@ static int small_report(void)
 	       "operation and thread (medians over rounds and copies, then "
 	       "over processes), and the ratio: the median over processes of "
 	       "each process's median of the rounds' own ratios (the three "
-	       "ran back to back in a round). Fixed sizes: allocate, write one "
+	       "ran back to back in a round; so a cell's two times and its "
+	       "ratio can disagree when the machine's speed moved between "
+	       "rounds). CPU time leaves out time a thread sleeps, on a lock "
+	       "for one; the loops take none of their own. Fixed sizes: "
+	       "allocate, write one "
 	       "byte, free. *mixed*: 64 live blocks of 16 B–64 KiB "
 	       "(log-uniform), freed in another order. *realloc*: 16 B doubled "
 	       "to 4 KiB and halved back (ns per call).\n\n",
 	       reps, ROUNDS, NCOPY);
 	for (int j = 0; j < nalloc; j++) {
+		bool in_goal = strcmp(allocs[j], "tcmalloc") != 0;
+		int mine = 0;
+
 		printf("**%s**\n\n| case | 1 thread | 2 threads | 4 threads |\n"
 		       "|---|---:|---:|---:|\n",
 		       allocs[j]);
@@ -689,15 +696,18 @@ static int small_report(void)
 				double ratio =
 					bench_median(q->rt, (size_t)q->n);
 
-				if (ratio > worst)
+				/* issue 15's goal 1 names glibc, jemalloc
+				 * and mimalloc; tcmalloc is shown, not judged */
+				if (in_goal && ratio > worst)
 					worst = ratio;
-				cells++;
-				within += ratio <= 1.05;
+				cells += in_goal;
+				within += in_goal && ratio <= 1.05;
+				mine += ratio <= 1.05;
 				printf(" %.2f / %.2f (%.3f×) |", td, rw, ratio);
 			}
 			printf("\n");
 		}
-		printf("\n");
+		printf("\n%d of 27 cells within 1.05×. ", mine);
 		control_line(allocs[j]);
 	}
 	printf("Resident bytes per live block (100000 blocks written, each "
@@ -717,8 +727,8 @@ static int small_report(void)
 		       r->kase, td, rw, rw > 0 ? td / rw : 0);
 	}
 	printf("\n| goal | worst case | verdict |\n|---|---:|---|\n");
-	printf("| every cell ≤ 1.05× its allocator | %.3f× (%d of %d cells "
-	       "within) | %s |\n",
+	printf("| every cell of glibc, jemalloc and mimalloc ≤ 1.05× its "
+	       "allocator | %.3f× (%d of %d cells within) | %s |\n",
 	       worst, within, cells, verdict(worst <= 1.05));
 	printf("| resident bytes per block ≤ 1.1× | %.3f× | %s |\n", worst_rss,
 	       verdict(worst_rss <= 1.1));

@@ -1612,8 +1612,9 @@ static char *shaped_heap_block(size_t n, char **keep, int *nkeep, int max)
 /*
  * tide_kvfree() and tide_kvrealloc() of such a block give it to the C heap
  * (heap_live counts the C heap's blocks kv holds), with no paged block
- * counted or freed: without registry nodes for its range (decided at the
- * table's first level) and with them (a paged block mapped first).
+ * counted or freed; with a paged block mapped first or not (whether the
+ * table then has a leaf for the block's range depends on the C heap's
+ * layout: the test below places one there for sure).
  */
 static void shaped_heap_blocks_go_to_the_heap(bool nodes)
 {
@@ -1666,8 +1667,35 @@ static void *shaped_in_thread(void *arg)
 	return NULL;
 }
 
+/*
+ * A C heap that hands out one block, placed at the paged shape on a page
+ * of its own inside the 16 MiB that one registry leaf covers, beside a
+ * live paged block: tide_kvfree()'s lookup reaches an empty entry of a
+ * present leaf, and the block goes to the heap's free().
+ */
+static char *leaf_block;
+static int leaf_frees;
+
+static void *leaf_malloc(size_t n)
+{
+	(void)n;
+	return leaf_block;
+}
+
+static void leaf_free(void *p)
+{
+	if (p == leaf_block)
+		leaf_frees++;
+	else
+		free(p);
+}
+
 TEST(heap_blocks_of_the_paged_shape_go_to_the_c_heap)
 {
+	struct tide__os_hooks h = tide__os_default_hooks;
+	struct tide_kv_stats base, st;
+	uintptr_t start, leaf;
+	char *paged, *page = NULL, *p;
 	pthread_t t;
 	bool nodes = true;
 
@@ -1677,6 +1705,44 @@ TEST(heap_blocks_of_the_paged_shape_go_to_the_c_heap)
 	/* a thread's heap (glibc: an arena mapped beside the paged blocks) */
 	CHECK(!pthread_create(&t, NULL, shaped_in_thread, &nodes));
 	CHECK(!pthread_join(t, NULL));
+
+	/* the same with a leaf present, whatever the C heap's layout */
+	paged = tide_kvmalloc(1 * MiB, 0);
+	CHECK(paged && tide_kv_is_paged(paged));
+	start = (uintptr_t)paged - 64;
+	leaf = start & ~(((uintptr_t)16 << 20) - 1);
+	for (uintptr_t a = leaf; a < leaf + (16u << 20) && !page; a += 4096) {
+		void *m;
+
+		if (a >= start && a < start + 2 * MiB)
+			continue;
+		m = mmap((void *)a, 4096, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1,
+			 0);
+		if (m == (void *)a)
+			page = m;
+		else if (m != MAP_FAILED)
+			munmap(m, 4096); /* an old kernel ignored the flag */
+	}
+	CHECK(page); /* 4096 pages, at most 512 of them the paged block's */
+	leaf_block = page + 64;
+	h.malloc = leaf_malloc;
+	h.free = leaf_free;
+	tide_kv_stats(&base);
+	tide__os_set_hooks(&h);
+	p = tide_kvmalloc(16, 0);
+	CHECK(p == leaf_block && !tide_kv_is_paged(p));
+	tide_kvfree(p);
+	CHECK_EQ(leaf_frees, 1);
+	/* (not tide_kvrealloc(): its slow path, unchanged, asks
+	 * malloc_usable_size() about the block, which this fake heap's is
+	 * not) */
+	tide__os_set_hooks(NULL);
+	tide_kv_stats(&st);
+	CHECK_UEQ(st.blocks, base.blocks);
+	CHECK(tide_kv_is_paged(paged)); /* its neighbour untouched */
+	munmap(page, 4096);
+	tide_kvfree(paged);
 }
 
 /*

@@ -14,6 +14,7 @@
 #include <tide/kv.h>
 
 #if defined(__cplusplus) && __cplusplus >= 201103L
+#include <new>
 #include <type_traits>
 
 /*
@@ -34,6 +35,19 @@ template <class T> static inline const T *tide__vec_tmp(const T &x)
 		      "mremap()");
 	return &x;
 }
+
+/*
+ * Private: tide_vec_push_val()'s store in C++: a copy constructed in the
+ * slot (the buffer holds no object there yet), typed as @T.
+ */
+template <class T> static inline void tide__vec_set(T *dst, const T *src)
+{
+	::new (static_cast<void *>(dst)) T(*src);
+}
+#define TIDE__VEC_SET(type, dst, src) (tide__vec_set<type>((dst), (src)))
+#else
+/* C (and C++98): an assignment, typed as @type. */
+#define TIDE__VEC_SET(type, dst, src) ((void)(*(dst) = *(src)))
 #endif
 
 #ifdef __cplusplus
@@ -114,7 +128,8 @@ struct tide_vec {
 /**
  * tide_vec_push_val() - typed push with an inline fast path.
  * @v: the vector (evaluated more than once); not NULL.
- * @type: the element type; sizeof(@type) must equal @v->elem_size.
+ * @type: the element type; sizeof(@type) must equal @v->elem_size.  In C
+ *        it must be assignable, as for tide_vec_pop_val().
  * @val: the value (evaluated once, before any growth and before @v->len
  *       changes: tide_vec_push_val(&v, size_t, v.len) stores the index).
  *       It may read *@v but must not change it.
@@ -139,12 +154,13 @@ struct tide_vec {
  * Return: as tide_vec_push() for a non-NULL @v; -EINVAL for a @type of
  * another size, as above.
  */
-#define tide_vec_push_val(v, type, val)                             \
-	(TIDE__LIKELY((v)->len < (v)->push_end) ?                   \
-		 (TIDE__CAST(type *, (v)->data)[(v)->len] =         \
-			  *TIDE__VEC_TMP(type, val),                \
-		  ++(v)->len, 0) :                                  \
-		 TIDE__VEC_PUSH_GROW((v), TIDE__VEC_TMP(type, val), \
+#define tide_vec_push_val(v, type, val)                                   \
+	(TIDE__LIKELY((v)->len < (v)->push_end) ?                         \
+		 (TIDE__VEC_SET(type,                                     \
+				TIDE__CAST(type *, (v)->data) + (v)->len, \
+				TIDE__VEC_TMP(type, val)),                \
+		  ++(v)->len, 0) :                                        \
+		 TIDE__VEC_PUSH_GROW((v), TIDE__VEC_TMP(type, val),       \
 				     sizeof(type)))
 
 /**
