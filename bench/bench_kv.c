@@ -560,7 +560,7 @@ static int small_run(const char *name)
 static struct srow {
 	char alloc[32], kase[16];
 	int thr;
-	double tide[MAXR], raw[MAXR], control[MAXR];
+	double tide[MAXR], raw[MAXR];
 	double rt[MAXR], rc[MAXR]; /* per-process medians of paired ratios */
 	int n;
 } srows[MAXS];
@@ -588,13 +588,12 @@ static void control_line(const char *alloc)
 
 	for (int i = 0; i < nsrows; i++) {
 		struct srow *r = &srows[i];
-		double rw, ct;
+		double ct;
 
 		if (strcmp(r->alloc, alloc) || !r->thr)
 			continue;
-		rw = bench_median(r->raw, (size_t)r->n);
 		ct = bench_median(r->rc, (size_t)r->n);
-		if (rw > 0 && ct > 0)
+		if (ct > 0)
 			ratios[n++] = ct;
 	}
 	if (!n)
@@ -608,6 +607,7 @@ static void control_line(const char *alloc)
 static int small_report(void)
 {
 	char line[256], kind[16], alloc[32], kase[16];
+	/* c, the control's own ns, is read and left: its ratio e is used */
 	double a, b, c = 0, d = 0, e = 0, worst = 0, worst_rss = 0;
 	int thr, reps = 0, cells = 0, within = 0;
 	char allocs[8][32];
@@ -628,7 +628,6 @@ static int small_report(void)
 			continue;
 		if (r->n < MAXR) {
 			r->tide[r->n] = a;
-			r->control[r->n] = c;
 			r->rt[r->n] = d;
 			r->rc[r->n] = e;
 			r->raw[r->n++] = b;

@@ -268,15 +268,39 @@ static inline bool paged_shape(uintptr_t a)
 	return (a & (SHAPE_ALIGN - 1)) == PAGED_HDR;
 }
 
+/*
+ * The registry entry at @p's mapping start if @p has the paged shape and
+ * the table has a leaf there (live, freed or never used), else NULL.
+ */
+static inline struct reg_ent *shape_ent(const void *p)
+{
+	return paged_shape((uintptr_t)p) ?
+		       tide__reg_find((uintptr_t)base_of(p)) :
+		       NULL;
+}
+
+/*
+ * A heap block beyond doubt, decided without a call: a user address, and
+ * not the paged shape or with no leaf in the table for its range (one or
+ * two loads).  NULL is no user address.
+ */
+static inline bool heap_for_sure(const void *p)
+{
+	uintptr_t a = (uintptr_t)p;
+
+	return !addr_bad(a) && (likely(!paged_shape(a)) || !shape_ent(p));
+}
+
+/* @e (shape_ent()'s) if it is a live paged block's, else NULL. */
+static inline struct reg_ent *live_ent(struct reg_ent *e)
+{
+	return e && ent_word(e) ? e : NULL;
+}
+
 /* The registry entry of a live paged block @p, or NULL (a heap block). */
 static inline struct reg_ent *paged_ent(const void *p)
 {
-	struct reg_ent *e;
-
-	if (!paged_shape((uintptr_t)p))
-		return NULL;
-	e = tide__reg_find((uintptr_t)base_of(p));
-	return e && ent_word(e) ? e : NULL;
+	return live_ent(shape_ent(p));
 }
 
 /*
@@ -291,19 +315,15 @@ static struct reg_ent *ent_of(const void *p, const char *what)
 }
 
 /*
- * A pointer that is no live block, about to go to the C heap: if it is
- * where a paged block was (freed, or moved by a resize) and that mapping
- * is gone, free() or realloc() would fault on it: report it and abort
- * instead.  A heap block that the C heap has since placed there is mapped
- * and goes on.  Only on the paged shape's slow path: no cost to others.
+ * A pointer that is no live block, about to go to the C heap, with @e its
+ * shape_ent(): if it is where a paged block was (freed, or moved by a
+ * resize) and that mapping is gone, free() or realloc() would fault on
+ * it: report it and abort instead.  A heap block that the C heap has
+ * since placed there is mapped and goes on.  Only on the paged shape's
+ * slow path: no cost to others.
  */
-static void check_gone(const void *p, const char *what)
+static void check_gone(const void *p, struct reg_ent *e, const char *what)
 {
-	struct reg_ent *e;
-
-	if (!paged_shape((uintptr_t)p))
-		return;
-	e = tide__reg_find((uintptr_t)base_of(p));
 	if (e && ent_buried(e) && !tide__os_mapped(base_of(p)))
 		tide__misuse(what, p);
 }
@@ -733,11 +753,14 @@ void *tide_kvcalloc(size_t n, size_t size, unsigned flags)
 
 static void *kvrealloc_slow(void *p, size_t size, unsigned flags, bool tried)
 {
-	struct reg_ent *e;
+	struct reg_ent *e, *live;
 
 	if (!p)
 		return tide_kvmalloc(size, flags);
-	e = ent_of(p, "tide_kvrealloc: invalid pointer");
+	if (addr_bad((uintptr_t)p))
+		tide__misuse("tide_kvrealloc: invalid pointer", p);
+	e = shape_ent(p); /* one lookup: ent_of()'s and check_gone()'s */
+	live = live_ent(e);
 	/* krealloc(): size 0 frees, whatever the flags say. */
 	if (!size) {
 		tide_kvfree(p);
@@ -750,23 +773,20 @@ static void *kvrealloc_slow(void *p, size_t size, unsigned flags, bool tried)
 		errno = ENOMEM;
 		return NULL;
 	}
-	if (e)
-		return paged_resize(p, e, size, flags);
-	check_gone(p, "tide_kvrealloc: a paged block freed already (or "
-		      "moved by tide_kvrealloc)");
+	if (live)
+		return paged_resize(p, live, size, flags);
+	check_gone(p, e,
+		   "tide_kvrealloc: a paged block freed already (or "
+		   "moved by tide_kvrealloc)");
 	return heap_resize(p, size, flags, tried);
 }
 
 void *tide_kvrealloc(void *p, size_t size, unsigned flags)
 {
-	uintptr_t a = (uintptr_t)p;
 	void *q;
 
-	/* a heap block of the paged shape as in tide_kvfree() */
-	if (likely(!addr_bad(a) && size && size < fast_limit() &&
-		   !(flags & ~TIDE_FLAGS_PRIVATE) &&
-		   (likely(!paged_shape(a)) ||
-		    !tide__reg_find((uintptr_t)base_of(p))))) {
+	if (likely(size && size < fast_limit() &&
+		   !(flags & ~TIDE_FLAGS_PRIVATE) && heap_for_sure(p))) {
 		q = tide__os_realloc(p, heap_req(size));
 		if (likely(q))
 			return q;
@@ -784,35 +804,27 @@ __attribute__((noinline)) static void kvfree_slow(void *p)
 	if (addr_bad((uintptr_t)p))
 		tide__misuse("tide_kvfree: invalid pointer", p);
 	/*
-	 * One lookup decides (ent_of() and check_gone() in one): a live
-	 * paged block, one freed already, or a heap block that the C heap
-	 * placed at the paged shape (one in 64 of a slab allocator's 64-byte
-	 * blocks) in a range that has a leaf, which goes to free().
+	 * One lookup decides: a live paged block, one freed already, or a
+	 * heap block that the C heap placed at the paged shape (one in 64 of
+	 * a slab allocator's 64-byte blocks) in a range that has a leaf,
+	 * which goes to free().
 	 */
-	e = paged_shape((uintptr_t)p) ? tide__reg_find((uintptr_t)base_of(p)) :
-					NULL;
-	if (e && ent_word(e)) {
+	e = shape_ent(p);
+	if (live_ent(e)) {
 		paged_free(p, e);
 		return;
 	}
-	if (e && ent_buried(e) && !tide__os_mapped(base_of(p)))
-		tide__misuse("tide_kvfree: a paged block freed already (or "
-			     "moved by tide_kvrealloc)",
-			     p);
+	check_gone(p, e,
+		   "tide_kvfree: a paged block freed already (or "
+		   "moved by tide_kvrealloc)");
 	tide__os_free(p);
 }
 
 void tide_kvfree(void *p)
 {
-	uintptr_t a = (uintptr_t)p;
-
-	/*
-	 * NULL fails addr_bad() too: one compare for both.  A heap block of
-	 * the paged shape is told apart here when the table has no leaf for
-	 * its range (one or two loads); kvfree_slow() reads the entry.
-	 */
-	if (likely(!addr_bad(a) && (likely(!paged_shape(a)) ||
-				    !tide__reg_find((uintptr_t)base_of(p)))))
+	/* NULL goes to kvfree_slow(), which returns; so do the others that
+	 * need the entry */
+	if (likely(heap_for_sure(p)))
 		tide__os_free(p);
 	else
 		kvfree_slow(p);

@@ -409,11 +409,10 @@ static inline void th_rerun_self(char *const envp[])
 	CHECK_EQ(WEXITSTATUS(status), 0);
 }
 
-/* Running under valgrind: the valgrind target sets TIDE_UNDER_VALGRIND=1. */
-/* A sanitizer build (ASan or TSan): the loops that stress run shorter. */
-static inline bool th_sanitized(void)
+/* A TSan build (gcc's macro, or clang's feature test). */
+static inline bool th_tsan(void)
 {
-#if defined(TIDE__ASAN) || defined(__SANITIZE_THREAD__)
+#if defined(__SANITIZE_THREAD__)
 	return true;
 #elif defined(__has_feature)
 #if __has_feature(thread_sanitizer)
@@ -423,6 +422,16 @@ static inline bool th_sanitized(void)
 #endif
 #else
 	return false;
+#endif
+}
+
+/* A sanitizer build (ASan or TSan): the loops that stress run shorter. */
+static inline bool th_sanitized(void)
+{
+#if defined(TIDE__ASAN)
+	return true;
+#else
+	return th_tsan();
 #endif
 }
 
@@ -443,6 +452,7 @@ static inline void th_on_report(const char *what, const void *ptr, void *arg)
 	r->ptr = ptr;
 }
 
+/* Running under valgrind: the valgrind target sets TIDE_UNDER_VALGRIND=1. */
 static inline bool th_under_valgrind(void)
 {
 	const char *v = getenv("TIDE_UNDER_VALGRIND");

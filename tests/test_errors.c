@@ -250,7 +250,7 @@ static void free_malloc_blocks(void *arg)
 	tide_set_error_handler(print_report, NULL);
 	/*
 	 * Plain malloc blocks of mixed sizes, some at page offset 64 (a paged
-	 * block's shape): their magic is read and does not match; each is
+	 * block's shape): kv's registry holds no live block there; each is
 	 * freed as a heap block, without a sanitizer or memcheck report.
 	 */
 	for (int i = 0; i < N; i++) {
