@@ -129,11 +129,44 @@ __attribute__((format(printf, 3, 4))) static void warn(char *msg, size_t size,
 #define UNDER_FLOOR "under 1 MiB, usage is always above it"
 #define LIMIT_FOUND "(the limit found from the cgroups is used)"
 
+/* This machine's memory (MemTotal), or 0 if /proc/meminfo says nothing. */
+static uint64_t machine_memory(void)
+{
+	uint64_t total = 0, avail;
+
+	if (tide__meminfo_read(NULL, &total, &avail))
+		return 0;
+	return total;
+}
+
+/*
+ * A TIDE_LIMIT whose default high watermark (3/4 of it) is at or above
+ * this machine's memory (@total, 0 if unknown): as for a cgroup limit at
+ * or above it (which the monitor takes as none), the machine runs out
+ * before usage gets near it.  Ignored, as if not given.
+ */
+static void limit_past_memory(const struct tide__preload_settings *s,
+			      struct tide_monitor_config *cfg, uint64_t total,
+			      char *msg, size_t size)
+{
+	uint64_t high = tide__default_high(cfg->limit);
+
+	if (!total || high < total)
+		return;
+	warn(msg, size,
+	     "TIDE_LIMIT=%s ignored: its default high watermark (3/4 of "
+	     "it, %llu bytes) is at or above this machine's memory (%llu "
+	     "bytes), usage never reaches it %s",
+	     s->limit.text ? s->limit.text : "?", (unsigned long long)high,
+	     (unsigned long long)total, LIMIT_FOUND);
+	cfg->limit = 0;
+}
+
 int tide__preload_resolve(const struct tide__preload_settings *s,
 			  struct tide_monitor_config *cfg, char *msg,
 			  size_t size)
 {
-	uint64_t base = 0, high, low;
+	uint64_t base = 0, high, low, total = machine_memory();
 	bool high_ignored = false, cgroup_limit = false;
 
 	msg[0] = '\0';
@@ -156,6 +189,8 @@ int tide__preload_resolve(const struct tide__preload_settings *s,
 		     s->limit.text ? s->limit.text : "?", LIMIT_FOUND);
 		cfg->limit = 0;
 	}
+	if (cfg->limit)
+		limit_past_memory(s, cfg, total, msg, size);
 	/* watermarks are checked against the limit: find it */
 	if (s->limit.pct ||
 	    (!cfg->limit && (is_set(&s->high) || is_set(&s->low)))) {
@@ -201,9 +236,10 @@ int tide__preload_resolve(const struct tide__preload_settings *s,
 		base = cfg->limit;
 	if (tide__preload_size_resolve(&s->high, base, &high) ||
 	    tide__preload_size_resolve(&s->low, base, &low)) {
-		snprintf(msg, size, "TIDE_%s=%u%%: no effective limit found",
-			 s->high.pct ? "HIGH" : "LOW",
-			 s->high.pct ? s->high.pct : s->low.pct);
+		/* after a line saying why TIDE_LIMIT was ignored, if it was */
+		warn(msg, size, "TIDE_%s=%u%%: no effective limit found",
+		     s->high.pct ? "HIGH" : "LOW",
+		     s->high.pct ? s->high.pct : s->low.pct);
 		return -EINVAL;
 	}
 	if (high && low > high) {
@@ -255,6 +291,22 @@ int tide__preload_resolve(const struct tide__preload_settings *s,
 		high = 0;
 		high_ignored = true;
 	}
+	/*
+	 * Nor does it reach one at or above the machine's memory, under a
+	 * limit that is taken (its default is below that memory: a cgroup
+	 * limit is, and so is a TIDE_LIMIT that limit_past_memory() kept).
+	 */
+	if (high && base && total && high >= total) {
+		warn(msg, size,
+		     "TIDE_HIGH=%s ignored: at or above this machine's memory "
+		     "(%llu bytes), usage never reaches it (the default, 3/4 "
+		     "of the limit, is used: %llu bytes)",
+		     s->high.text ? s->high.text : "?",
+		     (unsigned long long)total,
+		     (unsigned long long)tide__default_high(base));
+		high = 0;
+		high_ignored = true;
+	}
 	if (high_ignored && low && low > tide__default_high(base)) {
 		warn(msg, size,
 		     "TIDE_LOW=%s ignored too: above that default (the "
@@ -270,19 +322,14 @@ int tide__preload_resolve(const struct tide__preload_settings *s,
 	 * only keep a source polling (a review: 7% of a CPU for a
 	 * TIDE_HIGH of 16 EiB).
 	 */
-	if (high && !base) {
-		uint64_t total = 0, avail;
-
-		if (!tide__meminfo_read(NULL, &total, &avail) && total &&
-		    high >= total) {
-			warn(msg, size,
-			     "TIDE_HIGH=%s ignored: at or above this machine's "
-			     "memory (%llu bytes), usage never reaches it (no "
-			     "limit found: no high watermark is used)",
-			     s->high.text ? s->high.text : "?",
-			     (unsigned long long)total);
-			high = 0;
-		}
+	if (high && !base && total && high >= total) {
+		warn(msg, size,
+		     "TIDE_HIGH=%s ignored: at or above this machine's memory "
+		     "(%llu bytes), usage never reaches it (no limit found: no "
+		     "high watermark is used)",
+		     s->high.text ? s->high.text : "?",
+		     (unsigned long long)total);
+		high = 0;
 	}
 	/* Nothing has a low watermark then: no limit watcher, no budget. */
 	if (!high && low && !base) {

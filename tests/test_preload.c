@@ -1387,13 +1387,15 @@ TEST(a_limit_of_1_EiB_or_more_and_a_lone_low_without_limit_are_ignored)
 		CHECK(strstr(err, want));
 	}
 	{
+		/* under 1 EiB, but past the machine's memory: see below */
 		const char *env[] = { "TIDE_LIMIT=1152921504606846975",
 				      "TIDE_VERBOSE=1", src, NULL };
 
 		host_env(env, err, sizeof(err));
-		CHECK(!strstr(err, "ignored"));
-		CHECK(sanitized() ||
-		      strstr(err, ", limit 1152921504606846975 (TIDE_LIMIT)"));
+		CHECK(strstr(err, "TIDE_LIMIT=1152921504606846975 ignored: "
+				  "its default high watermark (3/4 of it, "
+				  "864691128455135232 bytes) is at or above "
+				  "this machine's memory ("));
 	}
 	if (lim) {
 		th_note("a limit is found here (%llu): TIDE_LOW=1G alone "
@@ -1436,6 +1438,146 @@ TEST(a_limit_of_1_EiB_or_more_and_a_lone_low_without_limit_are_ignored)
 		CHECK(!strncmp(err, want, strlen(want)));
 		CHECK(strstr(err, ", limit 0, high -, low - (no watermark "
 				  "source), "));
+	}
+}
+
+/* This machine's MemTotal in bytes, as the shim reads it. */
+static unsigned long long mem_total(void)
+{
+	unsigned long long kb = 0;
+	char line[256];
+	FILE *f = fopen("/proc/meminfo", "r");
+
+	CHECK(f);
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "MemTotal: %llu kB", &kb) == 1)
+			break;
+	fclose(f);
+	CHECK(kb > 0);
+	return kb * 1024;
+}
+
+/*
+ * A TIDE_LIMIT above the machine's memory (tide-run --limit 64G on a
+ * 24 GiB host) was taken without a word: its watermarks (3/4 and 5/8 of
+ * it) were never reached, the machine ran out first.  Now a TIDE_LIMIT
+ * whose default high watermark is at or above MemTotal is ignored with
+ * one line, as a cgroup limit there is no limit; one a byte lower is
+ * taken.  A TIDE_HIGH at or above MemTotal under a limit that is taken
+ * gives way to the limit's default; one a byte lower is taken.
+ */
+TEST(a_limit_or_high_watermark_past_the_machines_memory_is_ignored)
+{
+	/* no limit watcher under a sanitizer: see the tests above */
+	const char *src = sanitized() ?
+				  "TIDE_SOURCES=psi-cgroup,psi,budget,none" :
+				  "TIDE_SOURCES";
+	unsigned long long total = mem_total(), lim = found_limit();
+	unsigned long long past = total / 3 * 4 - 4, kept, dh;
+	char e_limit[64], e_high[64], err[2048], want[1024];
+	int base = base_threads();
+
+	/* the first limit whose default high (limit - limit / 4) >= total */
+	while (past - past / 4 < total)
+		past++;
+	kept = past - 1;
+	dh = kept - kept / 4;
+	CHECK(dh < total);
+	th_note("MemTotal %llu: TIDE_LIMIT %llu ignored, %llu taken", total,
+		past, kept);
+	{
+		const char *env[] = { e_limit, "TIDE_VERBOSE=1", src, NULL };
+
+		snprintf(e_limit, sizeof(e_limit), "TIDE_LIMIT=%llu", past);
+		CHECK_EQ(host_env(env, err, sizeof(err)),
+			 base + shim_threads());
+		th_note("%s", err);
+		snprintf(want, sizeof(want),
+			 "tide-preload: TIDE_LIMIT=%llu ignored: its default "
+			 "high watermark (3/4 of it, %llu bytes) is at or "
+			 "above this machine's memory (%llu bytes), usage "
+			 "never reaches it (the limit found from the cgroups "
+			 "is used)\n",
+			 past, past - past / 4, total);
+		CHECK(!strncmp(err, want, strlen(want)));
+		snprintf(want, sizeof(want), ", limit %llu", lim);
+		CHECK(strstr(err, want));
+	}
+	{
+		const char *env[] = { e_limit, "TIDE_VERBOSE=1", src, NULL };
+
+		snprintf(e_limit, sizeof(e_limit), "TIDE_LIMIT=%llu", kept);
+		host_env(env, err, sizeof(err));
+		th_note("%s", err);
+		CHECK(!strstr(err, "ignored"));
+		snprintf(want, sizeof(want), ", limit %llu (TIDE_LIMIT)", kept);
+		CHECK(sanitized() || strstr(err, want));
+	}
+	{
+		/* with a TIDE_HIGH that fires, the limit goes all the same */
+		const char *env[] = { e_limit, "TIDE_HIGH=1G", "TIDE_VERBOSE=1",
+				      src, NULL };
+
+		snprintf(e_limit, sizeof(e_limit), "TIDE_LIMIT=%llu", past);
+		host_env(env, err, sizeof(err));
+		th_note("%s", err);
+		CHECK(strstr(err, "ignored: its default high watermark"));
+		CHECK(!strstr(err, "TIDE_HIGH=1G ignored"));
+		CHECK(sanitized() || strstr(err, ", high 1073741824, "));
+	}
+	{
+		/* TIDE_HIGH at MemTotal under a limit that is taken */
+		const char *env[] = { e_limit, e_high, "TIDE_VERBOSE=1", src,
+				      NULL };
+
+		snprintf(e_limit, sizeof(e_limit), "TIDE_LIMIT=%llu", kept);
+		snprintf(e_high, sizeof(e_high), "TIDE_HIGH=%llu", total);
+		host_env(env, err, sizeof(err));
+		th_note("%s", err);
+		snprintf(want, sizeof(want),
+			 "tide-preload: TIDE_HIGH=%llu ignored: at or above "
+			 "this machine's memory (%llu bytes), usage never "
+			 "reaches it (the default, 3/4 of the limit, is used: "
+			 "%llu bytes)\n",
+			 total, total, dh);
+		CHECK(!strncmp(err, want, strlen(want)));
+		snprintf(want, sizeof(want), ", high %llu, ", dh);
+		CHECK(sanitized() || strstr(err, want));
+
+		snprintf(e_high, sizeof(e_high), "TIDE_HIGH=%llu", total - 1);
+		host_env(env, err, sizeof(err));
+		th_note("%s", err);
+		CHECK(!strstr(err, "ignored"));
+		snprintf(want, sizeof(want), ", high %llu, ", total - 1);
+		CHECK(sanitized() || strstr(err, want));
+	}
+	{
+		/*
+		 * A percentage of a limit that is ignored: of the limit the
+		 * cgroups set, as without TIDE_LIMIT; where none is found,
+		 * a bad setting, after the line that says why.
+		 */
+		const char *env[] = { e_limit, "TIDE_HIGH=50%",
+				      "TIDE_VERBOSE=1", src, NULL };
+
+		snprintf(e_limit, sizeof(e_limit), "TIDE_LIMIT=%llu", past);
+		host_env(env, err, sizeof(err));
+		th_note("%s", err);
+		if (lim) {
+			snprintf(want, sizeof(want), ", high %llu, ", lim / 2);
+			CHECK(sanitized() || strstr(err, want));
+		} else {
+			snprintf(want, sizeof(want),
+				 "tide-preload: TIDE_LIMIT=%llu ignored: its "
+				 "default high watermark (3/4 of it, %llu "
+				 "bytes) is at or above this machine's memory "
+				 "(%llu bytes), usage never reaches it (the "
+				 "limit found from the cgroups is used); "
+				 "TIDE_HIGH=50%%: no effective limit found; "
+				 "off\n",
+				 past, past - past / 4, total);
+			CHECK_STR(err, want);
+		}
 	}
 }
 
@@ -2249,6 +2391,7 @@ RUN_TESTS(T(python_heap_given_back_after_pressure_event),
 	  T(low_above_the_default_high_is_a_bad_setting),
 	  T(a_high_watermark_not_below_the_limit_is_ignored_with_one_line),
 	  T(a_limit_of_1_EiB_or_more_and_a_lone_low_without_limit_are_ignored),
+	  T(a_limit_or_high_watermark_past_the_machines_memory_is_ignored),
 	  T(settings_under_1_MiB_are_ignored_with_one_line),
 	  T(good_settings_start_a_monitor_quietly),
 	  T(verbose_says_what_it_found),
