@@ -94,12 +94,12 @@ install: build
 
 format:
 	@scripts/deps.sh lint
-	clang-format -i $$(git ls-files '*.c' '*.h')
+	clang-format -i $$(git ls-files '*.c' '*.h' '*.cc')
 
 # clang-tidy runs two files at a time (xargs fails if any run fails).
 lint:
 	@scripts/deps.sh lint
-	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
+	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h' '*.cc')
 	$(CONFIGURE) -B $(BUILD) >/dev/null
 	git ls-files 'src/*.c' | xargs -P2 -n4 clang-tidy -p $(BUILD) --quiet 2>/dev/null
 

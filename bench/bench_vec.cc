@@ -480,9 +480,9 @@ struct SmallImpl {
 	double (*fn[NCOPY])(size_t, bool, uint64_t *);
 };
 
-#define SMALL_COPIES(V, base)                                      \
-	{                                                          \
-		small_pass<V, base>, small_pass<V, base + 1>,      \
+#define SMALL_COPIES(V, base)                                            \
+	{                                                                \
+		small_pass<V, base>, small_pass<V, base + 1>,            \
 			small_pass<V, base + 2>, small_pass<V, base + 3> \
 	}
 
@@ -540,8 +540,8 @@ void small_section(int reps)
 	       "|---|---:|---:|---:|---:|---:|---:|---:|\n");
 	for (size_t m = 0; m < 2; m++) {
 		for (int keep = 0; keep < 2; keep++) {
-			std::vector<double> t[NIMPL], r_inl, r_fn, r_call, r_ctl,
-				r_unch;
+			std::vector<double> t[NIMPL], r_inl, r_fn, r_call,
+				r_ctl, r_unch;
 			double med[NIMPL];
 
 			for (int r = 0; r < reps; r++) {
@@ -550,13 +550,12 @@ void small_section(int reps)
 				for (size_t k = 0; k < NIMPL; k++) {
 					size_t i = (k + (size_t)r) % NIMPL;
 
-					now[i] =
-						only && !strstr(impls[i].name,
-								only) ?
-							1 :
-							impls[i].fn[r % NCOPY](
-								maxns[m], keep,
-								&sum);
+					now[i] = only && !strstr(impls[i].name,
+								 only) ?
+							 1 :
+							 impls[i].fn[r % NCOPY](
+								 maxns[m], keep,
+								 &sum);
 					t[i].push_back(now[i]);
 				}
 				r_inl.push_back(now[INL] / now[RV]);
