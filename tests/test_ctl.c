@@ -1397,9 +1397,11 @@ TEST(tidectl_shows_a_usage_nobody_read_as_unknown)
 			"assert d['monitor']['events'] == 0, d\n");
 	CHECK_EQ(run_tidectl(out, pidstr(), "watch", "-n", "1"), 0);
 	th_note("%s", out);
-	CHECK(strstr(out, "  usage -\n"));
+	CHECK(strstr(out, "  usage -  high -  low -\n"));
 	CHECK_EQ(run_tidectl(out, "--json", pidstr(), "watch", "-n", "1"), 0);
 	check_json(out, "assert d['usage'] is None, d\n"
+			"assert d['high'] is None, d\n"
+			"assert d['low'] is None, d\n"
 			"assert d['events'] == 0, d\n");
 	tide_ctl_close();
 	tide_monitor_free(m);
@@ -1599,6 +1601,29 @@ TEST(budget_monitor_shows_its_reading_watermarks_and_level_changes)
 	CHECK_STR(shown(out, "\n  usage ", rss, sizeof(rss)), "4194304");
 	CHECK_EQ(run_tidectl(out, "--json", pidstr()), 0);
 	check_json(out, "assert d['monitor']['usage'] == 4194304, d\n");
+	/*
+	 * watch shows the watermarks, and a change of them is a line of its
+	 * own (up to 0.2.14 it showed none: an operator could not see how
+	 * near the usage was).
+	 */
+	memset(&w, 0, sizeof(w));
+	CHECK(!pthread_create(&t, NULL, watch_thread, &w));
+	for (int i = 0; i < 3000 && !atomic_load(&w.first_line); i++)
+		usleep(10000);
+	CHECK_EQ(tide_monitor_set_watermarks(m, 2ull << 30, 1ull << 30), 0);
+	CHECK(!pthread_join(t, NULL));
+	th_note("%s", w.out);
+	CHECK_EQ(w.rc, 0);
+	CHECK(strstr(w.out, "level none      events 0  loops 0  freed 0  "
+			    "usage 4194304  high 1073741824  low 536870912\n"));
+	CHECK(strstr(w.out,
+		     "level none      events 0  loops 0  freed 0  "
+		     "usage 4194304  high 2147483648  low 1073741824\n"));
+	CHECK(strstr(w.out, "high 1073741824") <
+	      strstr(w.out, "high 2147483648"));
+	CHECK_EQ(run_tidectl(out, "--json", pidstr(), "watch", "-n", "1"), 0);
+	check_json(out, "assert d['high'] == 2147483648, d\n"
+			"assert d['low'] == 1073741824, d\n");
 	/* watch: the current level, then the change as it happens. */
 	memset(&w, 0, sizeof(w));
 	CHECK(!pthread_create(&t, NULL, watch_thread, &w));
@@ -1612,7 +1637,8 @@ TEST(budget_monitor_shows_its_reading_watermarks_and_level_changes)
 	CHECK(strstr(w.out, "level none"));
 	CHECK(strstr(w.out, "level medium"));
 	CHECK(strstr(w.out, "level none") < strstr(w.out, "level medium"));
-	CHECK(strstr(w.out, "  usage 4194304\n"));
+	CHECK(strstr(w.out,
+		     "  usage 4194304  high 2147483648  low 1073741824\n"));
 	tide_ctl_close();
 	tide_monitor_free(m);
 	remove_dirs();
@@ -2775,13 +2801,14 @@ TEST(tidectl_watch_shows_missing_counts_as_unknown)
 	CHECK_EQ(run_tidectl(out, pidstr(), "watch", "-n", "1"), 0);
 	th_note("%s", out);
 	CHECK(strstr(out, "level low       events -  loops -  freed -  "
-			  "usage 8192\n"));
+			  "usage 8192  high -  low -\n"));
 	CHECK_EQ(run_tidectl(out, "--json", pidstr(), "watch", "-n", "1"), 0);
 	check_json(out, "assert d['level'] == 'low', d\n"
 			"assert d['events'] is None, d\n"
 			"assert d['loops'] is None, d\n"
 			"assert d['freed'] is None, d\n"
-			"assert d['usage'] == 8192, d\n");
+			"assert d['usage'] == 8192, d\n"
+			"assert d['high'] is None and d['low'] is None, d\n");
 	fake_stop(&f, t);
 }
 
@@ -2816,9 +2843,9 @@ TEST(tidectl_watch_prints_a_line_when_the_counts_move)
 		 0);
 	th_note("%s", out);
 	CHECK(strstr(out, "level none      events 0  loops 0  freed 0  "
-			  "usage 4096\n"));
+			  "usage 4096  high -  low -\n"));
 	CHECK(strstr(out, "level none      events 1  loops 1  freed 64  "
-			  "usage 4096\n"));
+			  "usage 4096  high -  low -\n"));
 	fake_stop(&f, t);
 	CHECK_EQ(f.nmonitor, 3); /* the third answer ended the watch */
 }

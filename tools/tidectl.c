@@ -412,7 +412,8 @@ static void watch_wait(pid_t pid, int interval_ms, struct reply *rep,
 
 static int cmd_watch(pid_t pid, int interval_ms, long count)
 {
-	char last[160] = "", now[160], level[64], ev[32], loops[32];
+	char last[256] = "", now[256], level[64], ev[32], loops[32];
+	char high[32], low[32];
 	long lines = 0;
 	bool answered = false;
 
@@ -427,7 +428,13 @@ static int cmd_watch(pid_t pid, int interval_ms, long count)
 			ev[0] = 0;
 		if (!get(&rep, "loops", loops, sizeof(loops)))
 			loops[0] = 0;
-		snprintf(now, sizeof(now), "%s %s %s", level, ev, loops);
+		/* the watermarks move with the limit and with "watermarks" */
+		if (!get(&rep, "high", high, sizeof(high)))
+			high[0] = 0;
+		if (!get(&rep, "low", low, sizeof(low)))
+			low[0] = 0;
+		snprintf(now, sizeof(now), "%s %s %s %s %s", level, ev, loops,
+			 high, low);
 		if (strcmp(now, last)) {
 			print_watch_line(&rep, level);
 			if (fflush(stdout))

@@ -440,7 +440,8 @@ static void json_watch_value(const char *key, const char *v)
 
 void print_watch_line(const struct reply *rep, const char *level)
 {
-	char ev[32], loops[32], freed[32], usage[32], when[32];
+	char ev[32], loops[32], freed[32], usage[32], high[32], low[32],
+		when[32];
 	struct timespec ts;
 	struct tm tm;
 
@@ -452,6 +453,8 @@ void print_watch_line(const struct reply *rep, const char *level)
 	watch_field(rep, "loops", loops, sizeof(loops));
 	watch_field(rep, "freed", freed, sizeof(freed));
 	watch_field(rep, "usage", usage, sizeof(usage));
+	watch_field(rep, "high", high, sizeof(high));
+	watch_field(rep, "low", low, sizeof(low));
 	if (json) {
 		printf("{\"time\":\"%s.%03ld\",\"level\":", when,
 		       ts.tv_nsec / 1000000);
@@ -460,12 +463,14 @@ void print_watch_line(const struct reply *rep, const char *level)
 		json_watch_value("loops", loops);
 		json_watch_value("freed", freed);
 		json_watch_value("usage", usage);
+		json_watch_value("high", high);
+		json_watch_value("low", low);
 		fputs("}\n", stdout);
 	} else {
 		printf("%s.%03ld  level %-8s  events %s  loops %s  freed %s  "
-		       "usage %s\n",
+		       "usage %s  high %s  low %s\n",
 		       when, ts.tv_nsec / 1000000, level, ev, loops, freed,
-		       usage);
+		       usage, high, low);
 	}
 }
 
