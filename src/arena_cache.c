@@ -32,6 +32,7 @@ struct tcache {
 	 * arenas' ones), may free the cache at once.
 	 */
 	atomic_bool orphaned;
+	bool in_orphans; /* on the orphans list (set before ->orphaned) */
 	unsigned tracked; /* nodes whose ->tc is this cache */
 	unsigned nset;
 	atomic_size_t bytes; /* in the stacks (written under lock) */
@@ -50,6 +51,30 @@ static _Thread_local struct tc_table *tc_mine;
 static pthread_key_t tc_key;
 static atomic_bool tc_key_ok; /* tc_key exists (until the library goes) */
 static pthread_once_t tc_key_once = PTHREAD_ONCE_INIT;
+
+/*
+ * The caches a destroy orphaned that their threads have not freed yet,
+ * linked through ->prev/->next (no arena lists them any more).  Only their
+ * own threads reach them, through their tables; in a forked child the
+ * other threads are gone, and this list is how the child frees theirs
+ * (tc_reap_orphans()).  orphans_lock is the innermost lock: taken with an
+ * arena's lock or arenas_lock held, never the other way.
+ */
+static pthread_mutex_t orphans_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct tcache *orphans;
+/* A forked child has orphans of threads it lacks (set by the handler). */
+static atomic_bool orphans_reap;
+
+static void orphans_unlink_locked(struct tcache *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		orphans = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	c->in_orphans = false;
+}
 
 /* Size classes of 8 <= @s <= TC_MAX: four per power of two. */
 static unsigned tc_class(size_t s)
@@ -253,18 +278,57 @@ static void tc_detach(struct tide_arena *a, struct tcache *c)
 static void tc_destroy(struct tcache *c)
 {
 	struct tc_table *t = c->owner;
-	bool free_table = atomic_fetch_sub(&t->ncaches, 1) == 1 && c->dead;
+	bool free_table;
 
+	if (c->in_orphans) {
+		pthread_mutex_lock(&orphans_lock);
+		orphans_unlink_locked(c);
+		pthread_mutex_unlock(&orphans_lock);
+	}
+	free_table = atomic_fetch_sub(&t->ncaches, 1) == 1 && c->dead;
 	pthread_mutex_destroy(&c->lock);
 	tide__os_free(c);
 	if (free_table)
 		tide__os_free(t);
 }
 
+/*
+ * In a forked child, the orphaned caches of the threads it lacks are
+ * freed (and a table with them, when it was their last): nothing else
+ * can reach them there.  In the child's own time, from an arena call, not
+ * in the fork handler, which must not call the C heap.  Any locks held
+ * but orphans_lock.
+ */
+static void tc_reap_orphans(void)
+{
+	struct tcache *c, *next, *reap = NULL;
+
+	if (!atomic_load_explicit(&orphans_reap, memory_order_relaxed) ||
+	    !atomic_exchange(&orphans_reap, false))
+		return;
+	pthread_mutex_lock(&orphans_lock);
+	for (c = orphans; c; c = next) {
+		next = c->next;
+		if (c->owner == tc_mine)
+			continue;
+		orphans_unlink_locked(c);
+		c->dead = true;
+		c->next = reap;
+		reap = c;
+	}
+	pthread_mutex_unlock(&orphans_lock);
+	for (c = reap; c; c = next) {
+		next = c->next;
+		tc_destroy(c);
+	}
+}
+
 /* Every cache of @a flushed; dead ones freed.  The arena's lock held. */
 void tide__tc_flush_all(struct tide_arena *a)
 {
 	struct tcache *c, *next;
+
+	tc_reap_orphans();
 
 	for (c = a->tcaches; c; c = next) {
 		next = c->next;
@@ -401,6 +465,7 @@ void tide__tc_track(struct tide_arena *a, struct buf *b)
 void tide__tc_init(void)
 {
 	pthread_once(&tc_key_once, tc_key_init);
+	tc_reap_orphans();
 }
 
 /* The calling thread, as the arena's first allocator is remembered (a
@@ -433,12 +498,22 @@ void tide__tc_orphan_all(struct tide_arena *a)
 		c->arena = NULL;
 		dead = c->dead;
 		pthread_mutex_unlock(&c->lock);
-		if (dead)
+		if (dead) {
 			tc_destroy(c);
-		else /* the last touch: its owner may free it from now on */
-			atomic_store_explicit(&c->orphaned, true,
-					      memory_order_release);
+			continue;
+		}
+		pthread_mutex_lock(&orphans_lock);
+		c->prev = NULL;
+		c->next = orphans;
+		if (orphans)
+			orphans->prev = c;
+		orphans = c;
+		c->in_orphans = true;
+		pthread_mutex_unlock(&orphans_lock);
+		/* the last touch: its owner may free it from now on */
+		atomic_store_explicit(&c->orphaned, true, memory_order_release);
 	}
+	tc_reap_orphans();
 }
 
 /*
@@ -482,7 +557,42 @@ void tide__tc_fork_unlock(struct tide_arena *a, bool child)
 	}
 }
 
+/* fork()'s prepare, after every arena's locks: the orphans list's. */
+void tide__tc_fork_lock_orphans(void)
+{
+	pthread_mutex_lock(&orphans_lock);
+}
+
+/*
+ * And after it, first.  In the child, an orphan of another thread is
+ * one nothing can reach: tc_reap_orphans() frees it at the child's next
+ * arena call.
+ */
+void tide__tc_fork_unlock_orphans(bool child)
+{
+	if (child) {
+		for (struct tcache *c = orphans; c; c = c->next)
+			if (c->owner != tc_mine)
+				atomic_store(&orphans_reap, true);
+	}
+	pthread_mutex_unlock(&orphans_lock);
+}
+
 /* ---- for the tests ---------------------------------------------------- */
+
+unsigned tide__arena_orphans(void);
+
+/* The caches on the orphans list: orphaned, not yet freed. */
+unsigned tide__arena_orphans(void)
+{
+	unsigned n = 0;
+
+	pthread_mutex_lock(&orphans_lock);
+	for (struct tcache *c = orphans; c; c = c->next)
+		n++;
+	pthread_mutex_unlock(&orphans_lock);
+	return n;
+}
 
 unsigned tide__arena_caches(struct tide_arena *a, size_t *bytes);
 

@@ -173,5 +173,7 @@ void tide__tc_orphan_all(struct tide_arena *a);
 size_t tide__tc_bytes(struct tide_arena *a);
 void tide__tc_fork_lock(struct tide_arena *a);
 void tide__tc_fork_unlock(struct tide_arena *a, bool child);
+void tide__tc_fork_lock_orphans(void);
+void tide__tc_fork_unlock_orphans(bool child);
 
 #endif /* TIDE_ARENA_INTERNAL_H */

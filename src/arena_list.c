@@ -43,11 +43,13 @@ static void arenas_fork_prepare(void)
 		pthread_mutex_lock(&a->lock);
 		tide__tc_fork_lock(a);
 	}
+	tide__tc_fork_lock_orphans();
 }
 
 /* In the child the caches of the threads it lacks are marked dead. */
 static void arenas_fork_unlock(bool child)
 {
+	tide__tc_fork_unlock_orphans(child);
 	for (struct tide_arena *a = arenas_head; a; a = a->reg_next) {
 		tide__tc_fork_unlock(a, child);
 		pthread_mutex_unlock(&a->lock);
