@@ -477,6 +477,25 @@ static int start_child_control(void)
  * (fork_handlers_first()), so every lock and list of tide's is the child's
  * own by now.  Failure turns the shim off in the child only.
  */
+/*
+ * The child's new monitor takes the watermarks an operator set on the
+ * parent's, as given (bytes, percentages of the limit, or the limit's
+ * defaults): a prefork server retuned with tidectl forks its next workers
+ * with the new pair, not with TIDE_HIGH/TIDE_LOW.  If the child's monitor
+ * refuses them (no watermark source there, no limit for a percentage), it
+ * keeps the settings' pair.
+ */
+static void child_tune(const struct tide__tune *t)
+{
+	uint64_t high, low;
+	int r = tide__monitor_tune(mon, t, &high, &low);
+
+	if (r && verbose)
+		say("pid %d: the parent's watermarks do not apply after fork "
+		    "(%s); the settings' are kept",
+		    (int)tide__os_getpid(), strerror(-r));
+}
+
 static void atfork_prepare(void)
 {
 	pthread_mutex_lock(&mon_lock);
@@ -490,6 +509,8 @@ static void atfork_parent(void)
 static void atfork_child(void)
 {
 	struct tide_monitor *inherited = mon;
+	struct tide__tune tune;
+	bool tuned;
 	int r;
 
 	pthread_mutex_unlock(&mon_lock); /* this thread took it */
@@ -497,11 +518,15 @@ static void atfork_child(void)
 	mon_dead = mon_replacing = false;
 	cc_started = false; /* the parent's waiting thread is not here */
 	mon = NULL;
+	/* watermarks an operator set on the parent (tidectl watermarks) */
+	tuned = inherited && tide__monitor_tuned(inherited, &tune);
 	tide_monitor_free(inherited);
 	r = start_monitor();
 	if (r && verbose)
 		say("pid %d: no monitor after fork (%s); off",
 		    (int)tide__os_getpid(), strerror(-r));
+	if (!r && tuned)
+		child_tune(&tune);
 	/*
 	 * The parent's socket stays the parent's.  The child's own comes
 	 * later, from a thread (child_control()): not at all if the child

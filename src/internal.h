@@ -675,6 +675,12 @@ static inline bool tide__tune_mixed(const struct tide__tune *t)
 int tide__monitor_tune(struct tide_monitor *m, const struct tide__tune *t,
 		       uint64_t *ret_high, uint64_t *ret_low);
 /*
+ * pressure/watermarks.c: the last tide__monitor_tune() of @m that
+ * succeeded into *@ret; false if none did.  For the preload shim, whose
+ * forked child's monitor takes the pair an operator set on the parent's.
+ */
+bool tide__monitor_tuned(struct tide_monitor *m, struct tide__tune *ret);
+/*
  * pressure/watermarks.c: what the watermarks are made of, for ctl's
  * "monitor" answer: "N%" (of the limit, followed), "bytes" (as given), or
  * "default" (the limit's), then ",M%" for a low given as a percentage; ""

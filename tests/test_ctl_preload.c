@@ -655,6 +655,137 @@ static void rerun_under_shim(const char *mode)
 	cleanup();
 }
 
+/* Forks on each line it reads; the child sleeps (its monitor, its socket). */
+static const char py_forker[] = "import os, sys, time\n"
+				"print('ready', flush=True)\n"
+				"for line in sys.stdin:\n"
+				"    pid = os.fork()\n"
+				"    if pid == 0:\n"
+				"        time.sleep(60)\n"
+				"        os._exit(0)\n"
+				"    print('forked', pid, flush=True)\n";
+
+/* One line of @p's output into @line. */
+static void read_line(struct proc *p, char *line, size_t size)
+{
+	size_t n = 0;
+
+	while (n + 1 < size) {
+		struct pollfd pfd = { .fd = p->out, .events = POLLIN };
+		char c;
+
+		if (poll(&pfd, 1, 60000) <= 0 || read(p->out, &c, 1) != 1)
+			FAIL("python3 did not answer");
+		if (c == '\n')
+			break;
+		line[n++] = c;
+	}
+	line[n] = 0;
+}
+
+/* @pid's monitor block as tidectl shows it, once its socket answers. */
+static void monitor_of(const char *pid, char *out, size_t size)
+{
+	const char *args[] = { "--dir", dir, pid, NULL };
+	int rc = -1;
+
+	for (int i = 0; i < 250 && rc; i++) {
+		rc = run(out, size, args);
+		if (rc)
+			usleep(20 * 1000);
+	}
+	CHECK_EQ(rc, 0);
+}
+
+/* The number on @out's line that starts with "  @key " (0: none). */
+static unsigned long long field(const char *out, const char *key)
+{
+	char pat[64];
+	const char *p;
+
+	snprintf(pat, sizeof(pat), "\n  %s ", key);
+	p = strstr(out, pat);
+	return p ? strtoull(p + strlen(pat), NULL, 10) : 0;
+}
+
+/*
+ * An operator retunes a prefork server under the shim (tidectl PID
+ * watermarks): the workers it forks next get the new pair.  Up to 0.2.14
+ * a forked child's monitor was made from TIDE_HIGH/TIDE_LOW again, so
+ * each new worker went back to the old pair.  A child forked before the
+ * retune keeps the settings' pair.
+ */
+TEST(a_child_forked_after_a_retune_keeps_the_operators_watermarks)
+{
+	char out[16384], line[128], pid[16], c1[16], c2[16];
+	int in[2], o[2];
+	struct proc p;
+
+	setup();
+	CHECK(!pipe(in) && !pipe(o));
+	fflush(stdout);
+	p.pid = fork();
+	CHECK(p.pid >= 0);
+	if (!p.pid) {
+		dup2(in[0], 0);
+		dup2(o[1], 1);
+		close(in[1]);
+		close(o[0]);
+		setenv("LD_PRELOAD", shim, 1);
+		setenv("TIDE_CONTROL", "1", 1);
+		setenv("TIDE_HIGH", "1G", 1); /* a watermark source: budget */
+		setenv("XDG_RUNTIME_DIR", tmp, 1);
+		unsetenv("MEMORY_PRESSURE_WATCH");
+		execl(PYTHON, PYTHON, "-c", py_forker, (char *)NULL);
+		_exit(127);
+	}
+	close(in[0]);
+	close(o[1]);
+	p.in = in[1];
+	p.out = o[0];
+	read_line(&p, line, sizeof(line));
+	CHECK_STR(line, "ready");
+	snprintf(pid, sizeof(pid), "%d", (int)p.pid);
+	monitor_of(pid, out, sizeof(out));
+	CHECK_UEQ(field(out, "high"), 1073741824);
+	CHECK_UEQ(field(out, "low"), 939524096);
+
+	/* before the retune: the settings' pair */
+	CHECK(write(p.in, "\n", 1) == 1);
+	read_line(&p, line, sizeof(line));
+	CHECK(sscanf(line, "forked %15s", c1) == 1);
+	monitor_of(c1, out, sizeof(out));
+	th_note("%s", out);
+	CHECK_UEQ(field(out, "high"), 1073741824);
+	CHECK_UEQ(field(out, "low"), 939524096);
+
+	{
+		const char *args[] = { "--dir", dir,	pid, "watermarks",
+				       "300M",	"200M", NULL };
+
+		CHECK_EQ(run(out, sizeof(out), args), 0);
+	}
+	monitor_of(pid, out, sizeof(out));
+	CHECK_UEQ(field(out, "high"), 314572800);
+
+	/* after it: the operator's pair, in the child's own monitor */
+	CHECK(write(p.in, "\n", 1) == 1);
+	read_line(&p, line, sizeof(line));
+	CHECK(sscanf(line, "forked %15s", c2) == 1);
+	monitor_of(c2, out, sizeof(out));
+	th_note("%s", out);
+	CHECK_UEQ(field(out, "high"), 314572800);
+	CHECK_UEQ(field(out, "low"), 209715200);
+	/* and the first child's stays as it was */
+	monitor_of(c1, out, sizeof(out));
+	CHECK_UEQ(field(out, "high"), 1073741824);
+
+	kill(atoi(c1), SIGKILL);
+	kill(atoi(c2), SIGKILL);
+	finish(&p, pid);
+	cleanup();
+}
+
 TEST(a_program_listening_under_the_shim_takes_its_socket_over)
 {
 	rerun_under_shim("TIDE_CTLPRE_PROGRAM");
@@ -669,5 +800,6 @@ RUN_TESTS(
 	T(tidectl_shows_python_under_the_shim_and_json_parses),
 	T(tidectl_never_prints_control_bytes_of_a_runtime_dir),
 	T(tidectl_purge_gives_back_pythons_fragmented_heap),
+	T(a_child_forked_after_a_retune_keeps_the_operators_watermarks),
 	T(a_program_listening_under_the_shim_takes_its_socket_over),
 	T(a_program_whose_listen_fails_after_the_shim_gave_way_leaves_a_socket))

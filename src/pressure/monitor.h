@@ -54,6 +54,10 @@ struct tide_monitor {
 	/* the watermarks the program gave in bytes (configuration or
 	 * tide_monitor_set_watermarks()), 0 for the defaults */
 	uint64_t given_high, given_low;
+	/* the last tide__monitor_tune() that succeeded (an operator's
+	 * "watermarks"), for a forked child's monitor (the preload shim) */
+	bool tuned;
+	struct tide__tune tune;
 	unsigned rate_ms, quiet_ms;
 
 	/* state (monitor thread) */

@@ -175,6 +175,8 @@ int tide_monitor_set_watermarks(struct tide_monitor *m, uint64_t high,
 		low = high - high / 8;
 	tide__mon_lock(m);
 	r = set_pair(m, high, low);
+	if (!r)
+		m->tuned = false; /* the program's pair, not an operator's */
 	tide__mon_unlock(m);
 	if (r)
 		return r;
@@ -233,6 +235,10 @@ int tide__monitor_tune(struct tide_monitor *m, const struct tide__tune *t,
 		m->cfg.low_watermark = t->low_pct ? low : 0;
 		m->given_high = m->given_low = 0;
 	}
+	if (!r) {
+		m->tuned = true;
+		m->tune = *t;
+	}
 out:
 	tide__mon_unlock(m);
 	if (r)
@@ -241,6 +247,18 @@ out:
 	*ret_low = low;
 	tide__mon_arm_timer(m->pollfd, 1);
 	return 0;
+}
+
+bool tide__monitor_tuned(struct tide_monitor *m, struct tide__tune *ret)
+{
+	bool tuned;
+
+	tide__mon_lock(m);
+	tuned = m->tuned;
+	if (tuned)
+		*ret = m->tune;
+	tide__mon_unlock(m);
+	return tuned;
 }
 
 void tide__monitor_watermarks_kind(struct tide_monitor *m, char *buf,
