@@ -277,32 +277,23 @@ int tide__preload_resolve(const struct tide__preload_settings *s,
 		low = 0;
 	}
 	/*
-	 * Usage never passes the limit: a high watermark there never fires
-	 * (nor the budget source it would add).  The default is used.
+	 * Usage never passes the limit, nor the machine's memory under a
+	 * limit that is taken (the limit's default is below that memory: a
+	 * cgroup limit is, and so is a TIDE_LIMIT limit_past_memory() kept):
+	 * a high watermark there never fires (nor the budget source it
+	 * would add).  The default is used.
 	 */
-	if (high && base && high >= base) {
+	if (high && base && (high >= base || (total && high >= total))) {
+		bool past_limit = high >= base;
+
 		warn(msg, size,
-		     "TIDE_HIGH=%s ignored: not below the limit (%llu bytes), "
-		     "usage never reaches it (the default, 3/4 of the limit, "
-		     "is used: %llu bytes)",
+		     "TIDE_HIGH=%s ignored: %s (%llu bytes), usage never "
+		     "reaches it (the default, 3/4 of the limit, is used: %llu "
+		     "bytes)",
 		     s->high.text ? s->high.text : "?",
-		     (unsigned long long)base,
-		     (unsigned long long)tide__default_high(base));
-		high = 0;
-		high_ignored = true;
-	}
-	/*
-	 * Nor does it reach one at or above the machine's memory, under a
-	 * limit that is taken (its default is below that memory: a cgroup
-	 * limit is, and so is a TIDE_LIMIT that limit_past_memory() kept).
-	 */
-	if (high && base && total && high >= total) {
-		warn(msg, size,
-		     "TIDE_HIGH=%s ignored: at or above this machine's memory "
-		     "(%llu bytes), usage never reaches it (the default, 3/4 "
-		     "of the limit, is used: %llu bytes)",
-		     s->high.text ? s->high.text : "?",
-		     (unsigned long long)total,
+		     past_limit ? "not below the limit" :
+				  "at or above this machine's memory",
+		     (unsigned long long)(past_limit ? base : total),
 		     (unsigned long long)tide__default_high(base));
 		high = 0;
 		high_ignored = true;

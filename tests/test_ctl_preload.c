@@ -110,13 +110,12 @@ static void start_python(struct proc *p)
 	start_python_in(p, tmp);
 }
 
-static long read_anon(struct proc *p)
+/* One line of @p's output into @line. */
+static void read_line(struct proc *p, char *line, size_t size)
 {
-	char line[128];
 	size_t n = 0;
-	long v;
 
-	while (n + 1 < sizeof(line)) {
+	while (n + 1 < size) {
 		struct pollfd pfd = { .fd = p->out, .events = POLLIN };
 		char c;
 
@@ -127,6 +126,14 @@ static long read_anon(struct proc *p)
 		line[n++] = c;
 	}
 	line[n] = 0;
+}
+
+static long read_anon(struct proc *p)
+{
+	char line[128];
+	long v;
+
+	read_line(p, line, sizeof(line));
 	if (sscanf(line, "anon %ld", &v) != 1)
 		FAIL("unexpected line from python3: %s", line);
 	return v;
@@ -664,24 +671,6 @@ static const char py_forker[] = "import os, sys, time\n"
 				"        time.sleep(60)\n"
 				"        os._exit(0)\n"
 				"    print('forked', pid, flush=True)\n";
-
-/* One line of @p's output into @line. */
-static void read_line(struct proc *p, char *line, size_t size)
-{
-	size_t n = 0;
-
-	while (n + 1 < size) {
-		struct pollfd pfd = { .fd = p->out, .events = POLLIN };
-		char c;
-
-		if (poll(&pfd, 1, 60000) <= 0 || read(p->out, &c, 1) != 1)
-			FAIL("python3 did not answer");
-		if (c == '\n')
-			break;
-		line[n++] = c;
-	}
-	line[n] = 0;
-}
 
 /* @pid's monitor block as tidectl shows it, once its socket answers. */
 static void monitor_of(const char *pid, char *out, size_t size)
