@@ -1,6 +1,6 @@
 #!/bin/sh
 # Install the Debian packages a make target needs, when they are missing.
-# Usage: scripts/deps.sh build|test|bench|demo|examples|fuzz|valgrind|lint|package
+# Usage: scripts/deps.sh build|test|bench|demo|examples|fuzz|valgrind|lint|package|m32
 # It prints what it installs (and apt-get's own error when that fails).  As
 # root it runs apt-get; otherwise it prints the exact command and fails.
 set -eu
@@ -35,6 +35,8 @@ examples) add libglib2.0-dev libuv1-dev libsystemd-dev ;;
 # clang first; its compiler-rt package once its version is known
 fuzz) add clang; [ "$(id -u)" = 0 ] || add "$(clang_rt)" ;;
 valgrind) add valgrind ;;
+# make portable's 32-bit compile of the library
+m32) add gcc-multilib ;;
 lint) add clang-format clang-tidy ;;
 package) add build-essential debhelper devscripts lintian fakeroot dpkg-dev \
 	cmake pkg-config python3 ;;

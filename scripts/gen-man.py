@@ -187,7 +187,10 @@ def overview(headers, version):
     for hname, summary in headers:
         out += [".TP", ".BR tide_%s (3)" % hname[:-2],
                 line(esc(summary.rstrip(".")) + ".")]
-    out += [".SH SEE ALSO", ".BR tide\\-demo (1)"]
+    out += [".SH SEE ALSO", ",\n".join([".BR tide\\-demo (1)",
+                                          ".BR tidectl (1)",
+                                          ".BR tide\\-run (1)",
+                                          ".BR libtide\\-preload (7)"])]
     return "\n".join(out) + "\n"
 
 

@@ -81,7 +81,12 @@ _Static_assert(PAGED_HDR % alignof(max_align_t) == 0, "alignment");
  * dropping every cache before failing).  A smaller one past RAM plus swap
  * is tried, then fails without reclaim too (reclaim_bound()).
  */
+#if SIZE_MAX > 0xffffffffu
 #define KV_MAX_SIZE (((size_t)1 << 47) - 2 * TIDE__HUGE_SIZE)
+#else
+/* 32-bit: no object is larger than PTRDIFF_MAX (a shift by 47 was UB) */
+#define KV_MAX_SIZE ((size_t)PTRDIFF_MAX - 2 * TIDE__HUGE_SIZE)
+#endif
 
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)

@@ -6,13 +6,22 @@
  * warning-free in C++ code.  With TIDE_TEST_NONTRIVIAL it pushes a
  * std::string, which must not compile (a vector moves its elements with
  * realloc() and mremap(): cxx_vec_rejects_non_trivially_copyable).
+ * With TIDE_TEST_EXTERN_C it includes tide.h inside extern "C" { }, as C++
+ * programs do with C headers: vec.h's C++ part declares its own linkage
+ * (a trial: "template with C linkage" up to 0.2.14).
  */
 #include <cerrno>
 #include <cstdint>
 #include <string>
 #include <utility>
 
+#ifdef TIDE_TEST_EXTERN_C
+extern "C" {
 #include <tide.h>
+}
+#else
+#include <tide.h>
+#endif
 
 typedef std::pair<int, int> int_pair; // a comma inside a macro argument
 
@@ -24,8 +33,10 @@ int main()
 	uint64_t x = 0, sum = 0;
 	int_pair q;
 	void *b = tide_kvmalloc(100, 0);
+	/* TIDE_ARENA_MAX under -Wold-style-cast */
+	struct tide_arena *a = tide_arena_create("x", TIDE_ARENA_MAX + 1);
 
-	if (!b)
+	if (!b || a || errno != EINVAL)
 		return 1;
 	b = tide_kvrealloc(b, 2 * TIDE_KV_DEFAULT_THRESHOLD, 0);
 	if (!b)

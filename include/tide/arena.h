@@ -12,9 +12,10 @@
 extern "C" {
 #endif
 
-#ifndef TIDE_ARENA_MAX
-#define TIDE_ARENA_MAX ((size_t)1 << 30)
-#endif
+/* The largest arena, 1 GiB: the library's limit (defining it differently
+ * before this header changes nothing in the library, so it is not
+ * allowed: the compiler says it is redefined). */
+#define TIDE_ARENA_MAX (TIDE__CAST(size_t, 1) << 30)
 
 /**
  * DOC: arena

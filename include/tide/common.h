@@ -6,6 +6,12 @@
 #ifndef TIDE_COMMON_H
 #define TIDE_COMMON_H
 
+/* gnu89 has the inline keyword; strict C89/C90 (-ansi) does not */
+#if !defined(__cplusplus) && !defined(__STDC_VERSION__) && \
+	defined(__STRICT_ANSI__)
+#error "tide's headers need C99 or later (-std=c99, c11, gnu11, ...)"
+#endif
+
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -84,7 +90,7 @@ extern "C" {
 #define TIDE_FLAGS_PRIVATE 0xffff0000u
 
 /**
- * tide_version() - the library's version string, e.g. "0.1.0".
+ * tide_version() - the library's version string, e.g. "0.2.15".
  *
  * Context: any thread.
  * Return: a static string; the version of the library actually linked,

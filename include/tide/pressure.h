@@ -143,8 +143,8 @@ typedef void (*tide_level_fn)(enum tide_pressure_level level, void *arg);
  * @meminfo_path: /proc/meminfo likewise (a limit at or above MemTotal is
  *	no limit; MemAvailable gates the system-wide PSI's events).
  *
- * A zeroed configuration is the same as passing NULL.  Strings are copied by
- * tide_monitor_new().
+ * A zeroed configuration (with @size set) is the same as passing NULL.
+ * Strings are copied by tide_monitor_new().
  */
 struct tide_monitor_config {
 	size_t size;

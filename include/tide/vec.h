@@ -14,6 +14,8 @@
 #include <tide/kv.h>
 
 #if defined(__cplusplus) && __cplusplus >= 201103L
+/* C++ linkage, also where tide.h is included inside extern "C" { } */
+extern "C++" {
 #include <new>
 #include <type_traits>
 
@@ -44,6 +46,7 @@ template <class T> static inline void tide__vec_set(T *dst, const T *src)
 {
 	::new (static_cast<void *>(dst)) T(*src);
 }
+} /* extern "C++" */
 #define TIDE__VEC_SET(type, dst, src) (tide__vec_set<type>((dst), (src)))
 #else
 /* C (and C++98): an assignment, typed as @type. */
