@@ -40,7 +40,7 @@ enum tide_pressure_level {
 	TIDE_PRESSURE_NONE,
 	TIDE_PRESSURE_LOW,
 	TIDE_PRESSURE_MEDIUM,
-	TIDE_PRESSURE_CRITICAL,
+	TIDE_PRESSURE_CRITICAL
 };
 
 /*
@@ -76,7 +76,7 @@ enum tide_pressure_level {
 /* What the budget source measures (tide_monitor_config.budget). */
 enum tide_budget_measure {
 	TIDE_BUDGET_RSS, /* process Rss minus LazyFree (smaps_rollup) */
-	TIDE_BUDGET_CGROUP, /* own cgroup usage: v2 memory.current, else v1 */
+	TIDE_BUDGET_CGROUP /* own cgroup usage: v2 memory.current, else v1 */
 };
 
 /* tide_monitor_config.flags */
