@@ -191,13 +191,14 @@ static void drop_settings(void)
  * Turn the settings into @cfg (settings.h); @use_cfg when any was given.
  * Percentages of a limit the cgroups set follow it when it changes: of
  * TIDE_LIMIT N% (of the group's), and of TIDE_HIGH/TIDE_LOW N% when
- * TIDE_LIMIT is unset or N% too (of a TIDE_LIMIT in bytes they stay).
+ * TIDE_LIMIT is unset, ignored, or N% too (of a TIDE_LIMIT in bytes that
+ * is taken they stay).
  */
 static int resolve(const struct tide__preload_settings *s, char *msg,
 		   size_t size)
 {
 	int r = tide__preload_resolve(s, &cfg, msg, size);
-	bool following = !s->limit.bytes || s->limit.pct;
+	bool following = !cfg.limit || s->limit.pct;
 
 	use_cfg = cfg.sources || cfg.limit || cfg.high_watermark ||
 		  cfg.low_watermark;

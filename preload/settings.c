@@ -140,19 +140,25 @@ static uint64_t machine_memory(void)
 }
 
 /*
- * A TIDE_LIMIT whose default high watermark (3/4 of it) is at or above
- * this machine's memory (@total, 0 if unknown): as for a cgroup limit at
- * or above it (which the monitor takes as none), the machine runs out
- * before usage gets near it.  Ignored, as if not given.
+ * A TIDE_LIMIT whose high watermark is at or above this machine's memory
+ * (@total, 0 if unknown): as for a cgroup limit at or above it (which the
+ * monitor takes as none), the machine runs out before usage gets near it.
+ * The watermark is TIDE_HIGH's (in bytes, or its percentage of this
+ * limit) when that is below @total, else the default 3/4 of the limit.
+ * Ignored, as if not given; true then.
  */
-static void limit_past_memory(const struct tide__preload_settings *s,
+static bool limit_past_memory(const struct tide__preload_settings *s,
 			      struct tide_monitor_config *cfg, uint64_t total,
 			      char *msg, size_t size)
 {
-	uint64_t high = tide__default_high(cfg->limit);
+	uint64_t high = tide__default_high(cfg->limit), given = 0;
 
-	if (!total || high < total)
-		return;
+	if (s->high.pct)
+		given = tide__pct_of(cfg->limit, s->high.pct);
+	else if (s->high.bytes)
+		given = s->high.bytes;
+	if (!total || high < total || (given && given < total))
+		return false;
 	warn(msg, size,
 	     "TIDE_LIMIT=%s ignored: its default high watermark (3/4 of "
 	     "it, %llu bytes) is at or above this machine's memory (%llu "
@@ -160,6 +166,24 @@ static void limit_past_memory(const struct tide__preload_settings *s,
 	     s->limit.text ? s->limit.text : "?", (unsigned long long)high,
 	     (unsigned long long)total, LIMIT_FOUND);
 	cfg->limit = 0;
+	return true;
+}
+
+/*
+ * TIDE_HIGH or TIDE_LOW as a percentage (@set) of a TIDE_LIMIT that was
+ * ignored, where no other limit is found: ignored with it (a percentage
+ * of no limit is otherwise a bad setting, but the limit was the user's).
+ */
+static void pct_of_ignored(const char *name, struct tide__preload_size *set,
+			   char *msg, size_t size)
+{
+	if (!set->pct)
+		return;
+	warn(msg, size,
+	     "%s=%s ignored too: a percentage of that limit, and no other is "
+	     "found",
+	     name, set->text ? set->text : "?");
+	memset(set, 0, sizeof(*set));
 }
 
 int tide__preload_resolve(const struct tide__preload_settings *s,
@@ -167,7 +191,8 @@ int tide__preload_resolve(const struct tide__preload_settings *s,
 			  size_t size)
 {
 	uint64_t base = 0, high, low, total = machine_memory();
-	bool high_ignored = false, cgroup_limit = false;
+	bool high_ignored = false, cgroup_limit = false, past = false;
+	struct tide__preload_size hs = s->high, ls = s->low;
 
 	msg[0] = '\0';
 	memset(cfg, 0, sizeof(*cfg));
@@ -190,7 +215,7 @@ int tide__preload_resolve(const struct tide__preload_settings *s,
 		cfg->limit = 0;
 	}
 	if (cfg->limit)
-		limit_past_memory(s, cfg, total, msg, size);
+		past = limit_past_memory(s, cfg, total, msg, size);
 	/* watermarks are checked against the limit: find it */
 	if (s->limit.pct ||
 	    (!cfg->limit && (is_set(&s->high) || is_set(&s->low)))) {
@@ -234,19 +259,21 @@ int tide__preload_resolve(const struct tide__preload_settings *s,
 	}
 	if (cfg->limit)
 		base = cfg->limit;
-	if (tide__preload_size_resolve(&s->high, base, &high) ||
-	    tide__preload_size_resolve(&s->low, base, &low)) {
-		/* after a line saying why TIDE_LIMIT was ignored, if it was */
+	if (past && !base) {
+		pct_of_ignored("TIDE_HIGH", &hs, msg, size);
+		pct_of_ignored("TIDE_LOW", &ls, msg, size);
+	}
+	if (tide__preload_size_resolve(&hs, base, &high) ||
+	    tide__preload_size_resolve(&ls, base, &low)) {
 		warn(msg, size, "TIDE_%s=%u%%: no effective limit found",
-		     s->high.pct ? "HIGH" : "LOW",
-		     s->high.pct ? s->high.pct : s->low.pct);
+		     hs.pct ? "HIGH" : "LOW", hs.pct ? hs.pct : ls.pct);
 		return -EINVAL;
 	}
+	/* errors append: a line saying why TIDE_LIMIT was ignored stays */
 	if (high && low > high) {
-		snprintf(
-			msg, size,
-			"TIDE_LOW (%llu bytes) is above TIDE_HIGH (%llu bytes)",
-			(unsigned long long)low, (unsigned long long)high);
+		warn(msg, size,
+		     "TIDE_LOW (%llu bytes) is above TIDE_HIGH (%llu bytes)",
+		     (unsigned long long)low, (unsigned long long)high);
 		return -EINVAL;
 	}
 	/*
@@ -332,11 +359,11 @@ int tide__preload_resolve(const struct tide__preload_settings *s,
 	}
 	/* the monitor's default high watermark (tide_monitor_config) */
 	if (!high && low && base && low > tide__default_high(base)) {
-		snprintf(msg, size,
-			 "TIDE_LOW (%llu bytes) is above the default high "
-			 "watermark (%llu bytes, 3/4 of the limit)",
-			 (unsigned long long)low,
-			 (unsigned long long)tide__default_high(base));
+		warn(msg, size,
+		     "TIDE_LOW (%llu bytes) is above the default high "
+		     "watermark (%llu bytes, 3/4 of the limit)",
+		     (unsigned long long)low,
+		     (unsigned long long)tide__default_high(base));
 		return -EINVAL;
 	}
 	cfg->high_watermark = high;

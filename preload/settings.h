@@ -75,12 +75,16 @@ struct tide_monitor_config;
  * a low watermark above the high one, given or the default (3/4 of the
  * limit).  Settings that would do nothing are ignored, with a warning in
  * @msg (one line, "; " between two): TIDE_LIMIT of 1 EiB or more (the
- * monitor's "no limit"), TIDE_HIGH not below the limit (then also a
- * TIDE_LOW above the default high watermark), TIDE_LOW without TIDE_HIGH
- * where no limit is found, and a limit or watermark (resolved) under
- * TIDE__PRELOAD_FLOOR.  Return: 0, @msg empty or the warning;
- * -EINVAL with the reason in @msg (cut to @size); or the first monitor's
- * creation error, @msg empty.
+ * monitor's "no limit"), TIDE_LIMIT whose high watermark (TIDE_HIGH's if
+ * that is below the machine's memory, else the default 3/4) is at or
+ * above the machine's memory (then also a TIDE_HIGH or TIDE_LOW given as
+ * a percentage of it, where no other limit is found), TIDE_HIGH not below
+ * the limit or at or above the machine's memory (then also a TIDE_LOW
+ * above the default high watermark), TIDE_LOW without TIDE_HIGH where no
+ * limit is found, and a limit or watermark (resolved) under
+ * TIDE__PRELOAD_FLOOR.  Return: 0, @msg empty or the warnings; -EINVAL
+ * with the reason in @msg, after the warnings so far (cut to @size); or
+ * the first monitor's creation error, @msg empty.
  */
 int tide__preload_resolve(const struct tide__preload_settings *s,
 			  struct tide_monitor_config *cfg, char *msg,

@@ -62,8 +62,14 @@ static pthread_once_t tc_key_once = PTHREAD_ONCE_INIT;
  */
 static pthread_mutex_t orphans_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct tcache *orphans;
-/* A forked child has orphans of threads it lacks (set by the handler). */
-static atomic_bool orphans_reap;
+/*
+ * In a forked child, the orphans of the threads it lacks, moved here by
+ * the fork handler (linked through ->next) for tc_reap_orphans() to free;
+ * under orphans_lock.  Nothing else is ever put here: the child's own
+ * threads' orphans stay theirs.
+ */
+static struct tcache *orphans_dead;
+static atomic_bool orphans_reap; /* orphans_dead is not empty */
 
 static void orphans_unlink_locked(struct tcache *c)
 {
@@ -293,31 +299,24 @@ static void tc_destroy(struct tcache *c)
 }
 
 /*
- * In a forked child, the orphaned caches of the threads it lacks are
- * freed (and a table with them, when it was their last): nothing else
- * can reach them there.  In the child's own time, from an arena call, not
- * in the fork handler, which must not call the C heap.  Any locks held
- * but orphans_lock.
+ * In a forked child, the orphaned caches of the threads it lacks, which
+ * the fork handler set apart (orphans_dead), are freed (and a table with
+ * them, when it was their last): nothing else can reach them there.  In
+ * the child's own time, from an arena call, not in the fork handler,
+ * which must not call the C heap.  Any locks held but orphans_lock.
  */
 static void tc_reap_orphans(void)
 {
-	struct tcache *c, *next, *reap = NULL;
+	struct tcache *c, *next;
 
-	if (!atomic_load_explicit(&orphans_reap, memory_order_relaxed) ||
-	    !atomic_exchange(&orphans_reap, false))
+	if (!atomic_load_explicit(&orphans_reap, memory_order_relaxed))
 		return;
 	pthread_mutex_lock(&orphans_lock);
-	for (c = orphans; c; c = next) {
-		next = c->next;
-		if (c->owner == tc_mine)
-			continue;
-		orphans_unlink_locked(c);
-		c->dead = true;
-		c->next = reap;
-		reap = c;
-	}
+	c = orphans_dead;
+	orphans_dead = NULL;
+	atomic_store_explicit(&orphans_reap, false, memory_order_relaxed);
 	pthread_mutex_unlock(&orphans_lock);
-	for (c = reap; c; c = next) {
+	for (; c; c = next) {
 		next = c->next;
 		tc_destroy(c);
 	}
@@ -564,16 +563,28 @@ void tide__tc_fork_lock_orphans(void)
 }
 
 /*
- * And after it, first.  In the child, an orphan of another thread is
- * one nothing can reach: tc_reap_orphans() frees it at the child's next
- * arena call.
+ * And after it, first.  In the child (its only thread the forking one), an
+ * orphan of another thread is one nothing can reach: it moves from the
+ * orphans list to orphans_dead, marked dead, and tc_reap_orphans() frees
+ * it at the child's next arena call.  No heap call here.  The forking
+ * thread's own orphans stay on the list, for it.
  */
 void tide__tc_fork_unlock_orphans(bool child)
 {
+	struct tcache *c, *next;
+
 	if (child) {
-		for (struct tcache *c = orphans; c; c = c->next)
-			if (c->owner != tc_mine)
-				atomic_store(&orphans_reap, true);
+		for (c = orphans; c; c = next) {
+			next = c->next;
+			if (c->owner == tc_mine)
+				continue;
+			orphans_unlink_locked(c);
+			c->dead = true;
+			c->next = orphans_dead;
+			orphans_dead = c;
+		}
+		if (orphans_dead)
+			atomic_store(&orphans_reap, true);
 	}
 	pthread_mutex_unlock(&orphans_lock);
 }
@@ -582,13 +593,15 @@ void tide__tc_fork_unlock_orphans(bool child)
 
 unsigned tide__arena_orphans(void);
 
-/* The caches on the orphans list: orphaned, not yet freed. */
+/* The caches orphaned and not yet freed (a forked child's reap too). */
 unsigned tide__arena_orphans(void)
 {
 	unsigned n = 0;
 
 	pthread_mutex_lock(&orphans_lock);
 	for (struct tcache *c = orphans; c; c = c->next)
+		n++;
+	for (struct tcache *c = orphans_dead; c; c = c->next)
 		n++;
 	pthread_mutex_unlock(&orphans_lock);
 	return n;

@@ -640,25 +640,108 @@ TEST(a_forked_child_frees_the_caches_of_threads_it_lacks)
 	sem_destroy(&k.done);
 }
 
-/* The child: the keeper's orphaned cache, which only the keeper (absent
- * here) could reach, is freed with its table at the first arena call. */
+struct orphan_run {
+	struct tide_arena *other; /* an arena whose flush reaps */
+	sem_t go, done;
+	struct tide_arena *a;
+	bool quit;
+};
+
+/* In the child: a thread of the child's own, idle between rounds. */
+static void *child_keeper(void *arg)
+{
+	struct orphan_run *o = arg;
+
+	for (;;) {
+		while (sem_wait(&o->go))
+			;
+		if (o->quit)
+			return NULL;
+		touch(o->a);
+		CHECK(!sem_post(&o->done));
+	}
+}
+
+static void child_round(struct orphan_run *o)
+{
+	CHECK(!sem_post(&o->go));
+	while (sem_wait(&o->done))
+		;
+}
+
+static void *flush_thread(void *arg)
+{
+	struct orphan_run *o = arg;
+
+	(void)stats(o->other);
+	return NULL;
+}
+
+/*
+ * The child: the keeper's orphaned cache and its table, which only the
+ * keeper (absent here) could reach, are freed at the first arena call,
+ * whichever thread makes it; the forking thread's own orphan is left to
+ * it, and so is the orphan of a thread the child starts.
+ */
 static void orphan_child(void *arg)
 {
-	struct tide_arena *other = arg;
+	struct orphan_run *o = arg;
 	struct tide__os_stats s0, s1;
+	bool threads = !th_sanitized(); /* see below */
+	pthread_t t;
 
-	if (tide__arena_orphans() != 1)
+	if (tide__arena_orphans() != 2) /* main's and the keeper's */
 		_exit(10);
 	tide__os_stats(&s0);
-	/* a call that flushes another arena's caches (it has none) */
-	if (stats(other).used_bytes != 0)
-		_exit(11);
+	/*
+	 * The first arena call here, from a thread the child started (a
+	 * review: the first version freed every orphan but the calling
+	 * thread's, so main's own, which it then used: SIGSEGV).  The
+	 * sanitizers cannot start a thread in the child of a threaded
+	 * process: there main makes the call.
+	 */
+	if (threads)
+		on_thread(flush_thread, o);
+	else
+		(void)stats(o->other);
 	tide__os_stats(&s1);
-	if (tide__arena_orphans() != 0)
-		_exit(12);
-	/* the cache and the keeper's table, which held only it */
+	if (tide__arena_orphans() != 1)
+		_exit(11);
+	/* the keeper's cache and table, which held only it */
 	if (s1.heap_live != s0.heap_live - 2)
+		_exit(12);
+	if (!threads)
+		_exit(0);
+	/* main frees its own orphan when it next makes a cache */
+	o->a = shared_arena("c", 64);
+	touch(o->a);
+	if (tide__arena_orphans() != 0 || caches(o->a, NULL) != 1)
 		_exit(13);
+	/* a child's thread's orphan is its own: never reaped */
+	o->quit = false;
+	if (sem_init(&o->go, 0, 0) || sem_init(&o->done, 0, 0) ||
+	    pthread_create(&t, NULL, child_keeper, o))
+		_exit(14);
+	child_round(o);
+	if (caches(o->a, NULL) != 2)
+		_exit(15);
+	tide_arena_destroy(o->a);
+	if (tide__arena_orphans() != 2) /* main's and its thread's */
+		_exit(16);
+	o->a = tide_arena_create("d", 16 * P);
+	(void)stats(o->other);
+	if (tide__arena_orphans() != 2)
+		_exit(17);
+	/* both owners free theirs at their next cache (of a shared arena) */
+	on_thread(touch_thread, o->a);
+	touch(o->a);
+	child_round(o);
+	if (tide__arena_orphans() != 0)
+		_exit(18);
+	o->quit = true;
+	CHECK(!sem_post(&o->go));
+	CHECK(!pthread_join(t, NULL));
+	tide_arena_destroy(o->a);
 	_exit(0);
 }
 
@@ -671,37 +754,41 @@ static void orphan_child(void *arg)
  */
 TEST(a_forked_child_frees_the_orphans_of_threads_it_lacks)
 {
-	struct tide_arena *other;
+	struct orphan_run o;
 	struct keeper k = { 0 };
 	char out[256];
 	pthread_t t;
 	int st;
 
+	memset(&o, 0, sizeof(o));
 	P = tide__os_page_size();
-	other = tide_arena_create("other", 16 * P);
-	CHECK(other);
+	o.other = tide_arena_create("other", 16 * P);
+	CHECK(o.other);
 	CHECK(!sem_init(&k.go, 0, 0) && !sem_init(&k.done, 0, 0));
 	CHECK(!pthread_create(&t, NULL, keeper, &k));
 	k.a = shared_arena("t", 64);
 	keeper_round(&k);
-	CHECK_UEQ(caches(k.a, NULL), 1);
+	touch(k.a); /* main's cache too */
+	CHECK_UEQ(caches(k.a, NULL), 2);
 	tide_arena_destroy(k.a);
-	CHECK_UEQ(tide__arena_orphans(), 1);
-	st = th_fork(orphan_child, other, out, sizeof(out));
+	CHECK_UEQ(tide__arena_orphans(), 2);
+	st = th_fork(orphan_child, &o, out, sizeof(out));
+	th_note("%s", out);
 	CHECK(WIFEXITED(st));
 	CHECK_EQ(WEXITSTATUS(st), 0);
-	/* the parent's orphan waits for its thread, which frees it in its
-	 * next cache, and a flush here does not touch it */
-	CHECK_UEQ(stats(other).used_bytes, 0);
-	CHECK_UEQ(tide__arena_orphans(), 1);
+	/* the parent's orphans wait for their threads, and a flush here
+	 * does not touch them */
+	CHECK_UEQ(stats(o.other).used_bytes, 0);
+	CHECK_UEQ(tide__arena_orphans(), 2);
 	k.a = shared_arena("t", 64);
 	keeper_round(&k);
+	touch(k.a);
 	CHECK_UEQ(tide__arena_orphans(), 0);
 	k.quit = true;
 	CHECK(!sem_post(&k.go));
 	CHECK(!pthread_join(t, NULL));
 	tide_arena_destroy(k.a);
-	tide_arena_destroy(other);
+	tide_arena_destroy(o.other);
 	sem_destroy(&k.go);
 	sem_destroy(&k.done);
 }

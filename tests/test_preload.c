@@ -1463,8 +1463,9 @@ static unsigned long long mem_total(void)
  * it) were never reached, the machine ran out first.  Now a TIDE_LIMIT
  * whose default high watermark is at or above MemTotal is ignored with
  * one line, as a cgroup limit there is no limit; one a byte lower is
- * taken.  A TIDE_HIGH at or above MemTotal under a limit that is taken
- * gives way to the limit's default; one a byte lower is taken.
+ * taken, and so is one given with a TIDE_HIGH below MemTotal.  A
+ * TIDE_HIGH at or above MemTotal under a limit that is taken gives way to
+ * the limit's default; one a byte lower is taken.
  */
 TEST(a_limit_or_high_watermark_past_the_machines_memory_is_ignored)
 {
@@ -1514,16 +1515,32 @@ TEST(a_limit_or_high_watermark_past_the_machines_memory_is_ignored)
 		CHECK(sanitized() || strstr(err, want));
 	}
 	{
-		/* with a TIDE_HIGH that fires, the limit goes all the same */
-		const char *env[] = { e_limit, "TIDE_HIGH=1G", "TIDE_VERBOSE=1",
-				      src, NULL };
+		/*
+		 * With a TIDE_HIGH that fires, in bytes or as its
+		 * percentage, the limit is taken: it is what the low
+		 * default (and the percentage) is made from.  A review:
+		 * the first version ignored it, and TIDE_HIGH=50% of it then
+		 * turned the shim off where no other limit is found.
+		 */
+		const char *env[] = { e_limit, e_high, "TIDE_VERBOSE=1", src,
+				      NULL };
 
 		snprintf(e_limit, sizeof(e_limit), "TIDE_LIMIT=%llu", past);
+		snprintf(e_high, sizeof(e_high), "TIDE_HIGH=1G");
 		host_env(env, err, sizeof(err));
 		th_note("%s", err);
-		CHECK(strstr(err, "ignored: its default high watermark"));
-		CHECK(!strstr(err, "TIDE_HIGH=1G ignored"));
-		CHECK(sanitized() || strstr(err, ", high 1073741824, "));
+		CHECK(!strstr(err, "ignored"));
+		snprintf(want, sizeof(want),
+			 ", limit %llu (TIDE_LIMIT), high 1073741824, ", past);
+		CHECK(sanitized() || strstr(err, want));
+		snprintf(e_high, sizeof(e_high), "TIDE_HIGH=50%%");
+		host_env(env, err, sizeof(err));
+		th_note("%s", err);
+		CHECK(!strstr(err, "ignored"));
+		snprintf(want, sizeof(want),
+			 ", limit %llu (TIDE_LIMIT), high %llu, ", past,
+			 past / 100 * 50 + past % 100 * 50 / 100);
+		CHECK(sanitized() || strstr(err, want));
 	}
 	{
 		/* TIDE_HIGH at MemTotal under a limit that is taken */
@@ -1553,18 +1570,21 @@ TEST(a_limit_or_high_watermark_past_the_machines_memory_is_ignored)
 	}
 	{
 		/*
-		 * A percentage of a limit that is ignored: of the limit the
-		 * cgroups set, as without TIDE_LIMIT; where none is found,
-		 * a bad setting, after the line that says why.
+		 * A TIDE_HIGH percentage of a limit that is ignored (its 90%
+		 * is past MemTotal too): of the limit the cgroups set, as
+		 * without TIDE_LIMIT; where none is found, ignored with it
+		 * (not a bad setting that turns the shim off).
 		 */
-		const char *env[] = { e_limit, "TIDE_HIGH=50%",
+		const char *env[] = { e_limit, "TIDE_HIGH=90%",
 				      "TIDE_VERBOSE=1", src, NULL };
 
 		snprintf(e_limit, sizeof(e_limit), "TIDE_LIMIT=%llu", past);
-		host_env(env, err, sizeof(err));
+		CHECK_EQ(host_env(env, err, sizeof(err)),
+			 base + shim_threads());
 		th_note("%s", err);
 		if (lim) {
-			snprintf(want, sizeof(want), ", high %llu, ", lim / 2);
+			snprintf(want, sizeof(want), ", high %llu, ",
+				 lim / 100 * 90 + lim % 100 * 90 / 100);
 			CHECK(sanitized() || strstr(err, want));
 		} else {
 			snprintf(want, sizeof(want),
@@ -1573,10 +1593,12 @@ TEST(a_limit_or_high_watermark_past_the_machines_memory_is_ignored)
 				 "bytes) is at or above this machine's memory "
 				 "(%llu bytes), usage never reaches it (the "
 				 "limit found from the cgroups is used); "
-				 "TIDE_HIGH=50%%: no effective limit found; "
-				 "off\n",
+				 "TIDE_HIGH=90%% ignored too: a percentage of "
+				 "that limit, and no other is found\n",
 				 past, past - past / 4, total);
-			CHECK_STR(err, want);
+			CHECK(!strncmp(err, want, strlen(want)));
+			CHECK(strstr(err, ", limit 0, high -, low - (no "
+					  "watermark source), "));
 		}
 	}
 }

@@ -169,6 +169,146 @@ TEST(percent_settings_resolve_against_the_group_limit)
 	CHECK(!strstr(out_shim, "budget"));
 }
 
+/*
+ * --limit 64G on this machine (past its memory) in a 256 MiB group: the
+ * limit is ignored with one line and the group's is used, so --high 80%
+ * is 80% of the group's; a --low above the group's default high is a bad
+ * setting whose line still says why the limit was ignored (a review: the
+ * error overwrote it, naming a 3/4 of a limit the user never gave).
+ */
+TEST(a_limit_past_memory_gives_way_to_the_group_limit)
+{
+	char *show[] = { TP_RUN, "--limit", "64T", "--high",
+			 "80%",	 "--show",  NULL };
+	char *bad[] = { TP_RUN, "--limit", "64T", "--low",
+			"250M", "--show",  NULL };
+	char out_show[4096], out_bad[4096];
+	int st_show, st_bad, rm;
+
+	make_group(256ull << 20);
+	st_show = run_in_group(show, out_show, sizeof(out_show));
+	st_bad = run_in_group(bad, out_bad, sizeof(out_bad));
+	rm = rmdir(cg_dir) ? -errno : 0;
+	th_note("%s%s", out_show, out_bad);
+	CHECK_EQ(rm, 0);
+	CHECK(WIFEXITED(st_show) && WEXITSTATUS(st_show) == 0);
+	CHECK(strstr(out_show, "tide-run: warning: TIDE_LIMIT=64T ignored: "
+			       "its default high watermark (3/4 of it, "));
+	CHECK(strstr(out_show, "limit        268435456 (256.0 MiB)\n"));
+	/* 80% of 256 MiB, rounded down */
+	CHECK(strstr(out_show, "high         214748364 (204.8 MiB)\n"));
+	CHECK(WIFEXITED(st_bad) && WEXITSTATUS(st_bad) != 0);
+	CHECK(strstr(out_bad, "TIDE_LIMIT=64T ignored: its default high "
+			      "watermark"));
+	CHECK(strstr(out_bad, "; TIDE_LOW (262144000 bytes) is above the "
+			      "default high watermark (201326592 bytes, 3/4 "
+			      "of the limit)"));
+}
+
+/* The monitor's high watermark tidectl shows for @pid (0: no answer). */
+static unsigned long long shown_high(const char *dir, const char *pid)
+{
+	char *argv[] = { (char *)TP_TIDECTL, "--dir", (char *)dir, (char *)pid,
+			 NULL };
+	char out[8192];
+	const char *p;
+	int pfd[2], st;
+	size_t n = 0;
+	ssize_t r;
+	pid_t c;
+
+	CHECK(!pipe2(pfd, O_CLOEXEC));
+	c = fork();
+	CHECK(c >= 0);
+	if (!c) {
+		dup2(pfd[1], 1);
+		unsetenv("LD_PRELOAD");
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	close(pfd[1]);
+	while (n + 1 < sizeof(out) &&
+	       (r = read(pfd[0], out + n, sizeof(out) - 1 - n)) > 0)
+		n += (size_t)r;
+	out[n] = '\0';
+	close(pfd[0]);
+	CHECK(waitpid(c, &st, 0) == c);
+	if (!WIFEXITED(st) || WEXITSTATUS(st))
+		return 0;
+	p = strstr(out, "\n  high ");
+	return p ? strtoull(p + 8, NULL, 10) : 0;
+}
+
+/*
+ * --high 80% with a --limit that is ignored (64T, past the machine's
+ * memory) is 80% of the group's limit, and follows it when it changes, as
+ * without --limit.  A review: the shim took the ignored limit as given in
+ * bytes, so the percentage stopped following (the limit's default 3/4
+ * came instead).
+ */
+TEST(percentages_follow_the_group_limit_after_an_ignored_limit)
+{
+	char *argv[] = { TP_RUN, "--limit", "64T",	 "--high", "80%",
+			 "--",	 TP_HOST,   "pid-sleep", "20000",  NULL };
+	char tmp[] = "/tmp/tide-pcg-XXXXXX", dir[64], pid[32], line[64];
+	unsigned long long high = 0;
+	int pfd[2], st, rm;
+	FILE *f;
+	pid_t c;
+
+	if (!TP_TIDECTL[0])
+		SKIP("tidectl is not built (TIDE_BUILD_TOOLS=OFF)");
+	CHECK(mkdtemp(tmp));
+	snprintf(dir, sizeof(dir), "%s/tide", tmp);
+	make_group(256ull << 20);
+	CHECK(!pipe2(pfd, O_CLOEXEC));
+	c = fork();
+	CHECK(c >= 0);
+	if (!c) {
+		char me[32];
+
+		dup2(pfd[1], 1);
+		snprintf(me, sizeof(me), "%d\n", (int)getpid());
+		if (write_file(cg_dir, "cgroup.procs", me))
+			_exit(125);
+		unsetenv("LD_PRELOAD");
+		setenv("TIDE_CONTROL", "1", 1);
+		setenv("XDG_RUNTIME_DIR", tmp, 1);
+		if (!strcmp(TP_SANITIZE, "address"))
+			setenv("ASAN_OPTIONS", "verify_asan_link_order=0", 1);
+		execv(argv[0], argv);
+		_exit(126);
+	}
+	close(pfd[1]);
+	f = fdopen(pfd[0], "r");
+	CHECK(f && fgets(line, sizeof(line), f));
+	CHECK(sscanf(line, "pid %31s", pid) == 1);
+	for (int i = 0; i < 250 && !high; i++) {
+		high = shown_high(dir, pid);
+		if (!high)
+			usleep(20 * 1000);
+	}
+	CHECK_UEQ(high, 214748364); /* 80% of 256 MiB */
+	CHECK(!write_file(cg_dir, "memory.limit_in_bytes", "134217728"));
+	/* the monitor reads the limit again every 2 s */
+	for (int i = 0; i < 100 && high != 107374182; i++) {
+		usleep(50 * 1000);
+		high = shown_high(dir, pid);
+	}
+	kill(c, SIGKILL);
+	CHECK(waitpid(c, &st, 0) == c);
+	fclose(f);
+	rm = rmdir(cg_dir) ? -errno : 0;
+	CHECK_EQ(rm, 0);
+	CHECK_UEQ(high, 107374182); /* 80% of 128 MiB */
+	{
+		char cmd[96];
+
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", tmp);
+		CHECK_EQ(system(cmd), 0);
+	}
+}
+
 TEST(cgroup1_limit_host_survives_with_tide_run_oom_killed_without)
 {
 	char *with[] = { TP_RUN, "--verbose", "--", TP_HOST, "grow", NULL };
@@ -205,4 +345,6 @@ TEST(cgroup1_limit_host_survives_with_tide_run_oom_killed_without)
 }
 
 RUN_TESTS(T(percent_settings_resolve_against_the_group_limit),
+	  T(a_limit_past_memory_gives_way_to_the_group_limit),
+	  T(percentages_follow_the_group_limit_after_an_ignored_limit),
 	  T(cgroup1_limit_host_survives_with_tide_run_oom_killed_without))

@@ -64,7 +64,7 @@ static void usage(FILE *f)
 		"       tidectl [OPTIONS] PID shrink PRIO  one reclaim pass (12 gentle .. 0 all)\n"
 		"       tidectl [OPTIONS] PID drop         free all the caches give\n"
 		"       tidectl [OPTIONS] PID purge        return the allocator's free memory\n"
-		"       tidectl [OPTIONS] PID watch        print the level and counts as they change\n"
+		"       tidectl [OPTIONS] PID watch        print the level, counts and watermarks as they change\n"
 		"       tidectl [OPTIONS] PID watermarks HIGH [LOW]\n"
 		"                                          set the monitor's watermarks\n"
 		"\n"
