@@ -140,16 +140,18 @@ static uint64_t machine_memory(void)
 }
 
 /*
- * A TIDE_LIMIT whose high watermark is at or above this machine's memory
- * (@total, 0 if unknown): as for a cgroup limit at or above it (which the
- * monitor takes as none), the machine runs out before usage gets near it.
- * The watermark is TIDE_HIGH's (in bytes, or its percentage of this
- * limit) when that is below @total, else the default 3/4 of the limit.
+ * A TIDE_LIMIT whose high watermark is at or above @ceiling (0: none
+ * known), this machine's memory or the limit the cgroups set: the machine
+ * runs out, or the group's OOM killer comes, before usage gets near it
+ * (the monitor takes a cgroup limit at or above MemTotal as none for the
+ * same reason).  The watermark is TIDE_HIGH's (in bytes, or its
+ * percentage of this limit; not one under the floor, which is dropped)
+ * when that is below @ceiling, else the default 3/4 of the limit.
  * Ignored, as if not given; true then.
  */
-static bool limit_past_memory(const struct tide__preload_settings *s,
-			      struct tide_monitor_config *cfg, uint64_t total,
-			      char *msg, size_t size)
+static bool limit_past(const struct tide__preload_settings *s,
+		       struct tide_monitor_config *cfg, uint64_t ceiling,
+		       const char *what, char *msg, size_t size)
 {
 	uint64_t high = tide__default_high(cfg->limit), given = 0;
 
@@ -157,14 +159,27 @@ static bool limit_past_memory(const struct tide__preload_settings *s,
 		given = tide__pct_of(cfg->limit, s->high.pct);
 	else if (s->high.bytes)
 		given = s->high.bytes;
-	if (!total || high < total || (given && given < total))
+	if (given < TIDE__PRELOAD_FLOOR)
+		given = 0;
+	if (!ceiling || high < ceiling || (given && given < ceiling))
 		return false;
-	warn(msg, size,
-	     "TIDE_LIMIT=%s ignored: its default high watermark (3/4 of "
-	     "it, %llu bytes) is at or above this machine's memory (%llu "
-	     "bytes), usage never reaches it %s",
-	     s->limit.text ? s->limit.text : "?", (unsigned long long)high,
-	     (unsigned long long)total, LIMIT_FOUND);
+	if (given)
+		warn(msg, size,
+		     "TIDE_LIMIT=%s ignored: its high watermark (TIDE_HIGH, "
+		     "%llu bytes, and the default 3/4 of the limit, %llu "
+		     "bytes) is at or above %s (%llu bytes), usage never "
+		     "reaches it %s",
+		     s->limit.text ? s->limit.text : "?",
+		     (unsigned long long)given, (unsigned long long)high, what,
+		     (unsigned long long)ceiling, LIMIT_FOUND);
+	else
+		warn(msg, size,
+		     "TIDE_LIMIT=%s ignored: its default high watermark (3/4 "
+		     "of it, %llu bytes) is at or above %s (%llu bytes), "
+		     "usage never reaches it %s",
+		     s->limit.text ? s->limit.text : "?",
+		     (unsigned long long)high, what,
+		     (unsigned long long)ceiling, LIMIT_FOUND);
 	cfg->limit = 0;
 	return true;
 }
@@ -191,7 +206,7 @@ int tide__preload_resolve(const struct tide__preload_settings *s,
 			  size_t size)
 {
 	uint64_t base = 0, high, low, total = machine_memory();
-	bool high_ignored = false, cgroup_limit = false, past = false;
+	bool high_ignored = false, cgroup_limit = false, ignored;
 	struct tide__preload_size hs = s->high, ls = s->low;
 
 	msg[0] = '\0';
@@ -215,14 +230,19 @@ int tide__preload_resolve(const struct tide__preload_settings *s,
 		cfg->limit = 0;
 	}
 	if (cfg->limit)
-		past = limit_past_memory(s, cfg, total, msg, size);
-	/* watermarks are checked against the limit: find it */
-	if (s->limit.pct ||
-	    (!cfg->limit && (is_set(&s->high) || is_set(&s->low)))) {
+		limit_past(s, cfg, total, "this machine's memory", msg, size);
+	ignored = s->limit.bytes && !cfg->limit;
+	/*
+	 * Watermarks are checked against the limit: find it.  A TIDE_LIMIT
+	 * in bytes is checked against the cgroups' own limit too.
+	 */
+	if (s->limit.pct || cfg->limit || is_set(&s->high) || is_set(&s->low)) {
 		struct tide_monitor_config probe = *cfg;
 		struct tide_monitor_limit lim;
 		struct tide_monitor *m;
 		int r;
+
+		probe.limit = 0; /* what the cgroups set */
 
 		/*
 		 * Without watermarks yet: a source that needs them (budget)
@@ -243,6 +263,10 @@ int tide__preload_resolve(const struct tide__preload_settings *s,
 		if (r)
 			return r;
 		base = lim.limit;
+		if (cfg->limit &&
+		    limit_past(s, cfg, base, "the limit the cgroups set", msg,
+			       size))
+			ignored = true;
 		if (s->limit.pct &&
 		    tide__preload_size_resolve(&s->limit, base, &cfg->limit)) {
 			snprintf(msg, size,
@@ -259,7 +283,7 @@ int tide__preload_resolve(const struct tide__preload_settings *s,
 	}
 	if (cfg->limit)
 		base = cfg->limit;
-	if (past && !base) {
+	if (ignored && !base) {
 		pct_of_ignored("TIDE_HIGH", &hs, msg, size);
 		pct_of_ignored("TIDE_LOW", &ls, msg, size);
 	}

@@ -1517,8 +1517,8 @@ TEST(a_limit_or_high_watermark_past_the_machines_memory_is_ignored)
 	{
 		/*
 		 * With a TIDE_HIGH that fires, in bytes or as its
-		 * percentage, the limit is taken: it is what the low
-		 * default (and the percentage) is made from.  A review:
+		 * percentage, the limit is taken (the percentage is made
+		 * of it; the low is 7/8 of the high).  A review:
 		 * the first version ignored it, and TIDE_HIGH=50% of it then
 		 * turned the shim off where no other limit is found.
 		 */
@@ -1570,6 +1570,36 @@ TEST(a_limit_or_high_watermark_past_the_machines_memory_is_ignored)
 	}
 	{
 		/*
+		 * A TIDE_HIGH under 1 MiB is dropped: it keeps no limit
+		 * (review 13: the limit stayed, with a default high past
+		 * MemTotal).  And a percentage of a limit ignored by the
+		 * other rules (1 EiB or more) goes with it where no other
+		 * is found, as here (it turned the shim off).
+		 */
+		const char *env[] = { e_limit, e_high, "TIDE_VERBOSE=1", src,
+				      NULL };
+
+		snprintf(e_limit, sizeof(e_limit), "TIDE_LIMIT=%llu", past);
+		snprintf(e_high, sizeof(e_high), "TIDE_HIGH=512K");
+		host_env(env, err, sizeof(err));
+		th_note("%s", err);
+		CHECK(strstr(err, "ignored: its default high watermark"));
+		snprintf(want, sizeof(want), ", limit %llu, ", lim);
+		CHECK(strstr(err, want));
+		if (!lim) {
+			snprintf(e_limit, sizeof(e_limit),
+				 "TIDE_LIMIT=1152921504606846976");
+			snprintf(e_high, sizeof(e_high), "TIDE_HIGH=50%%");
+			CHECK_EQ(host_env(env, err, sizeof(err)),
+				 base + shim_threads());
+			th_note("%s", err);
+			CHECK(strstr(err, "; TIDE_HIGH=50% ignored too: a "
+					  "percentage of that limit, and no "
+					  "other is found\n"));
+		}
+	}
+	{
+		/*
 		 * A TIDE_HIGH percentage of a limit that is ignored (its 90%
 		 * is past MemTotal too): of the limit the cgroups set, as
 		 * without TIDE_LIMIT; where none is found, ignored with it
@@ -1589,13 +1619,15 @@ TEST(a_limit_or_high_watermark_past_the_machines_memory_is_ignored)
 		} else {
 			snprintf(want, sizeof(want),
 				 "tide-preload: TIDE_LIMIT=%llu ignored: its "
-				 "default high watermark (3/4 of it, %llu "
-				 "bytes) is at or above this machine's memory "
-				 "(%llu bytes), usage never reaches it (the "
-				 "limit found from the cgroups is used); "
+				 "high watermark (TIDE_HIGH, %llu bytes, and "
+				 "the default 3/4 of the limit, %llu bytes) is "
+				 "at or above this machine's memory (%llu "
+				 "bytes), usage never reaches it (the limit "
+				 "found from the cgroups is used); "
 				 "TIDE_HIGH=90%% ignored too: a percentage of "
 				 "that limit, and no other is found\n",
-				 past, past - past / 4, total);
+				 past, past / 100 * 90 + past % 100 * 90 / 100,
+				 past - past / 4, total);
 			CHECK(!strncmp(err, want, strlen(want)));
 			CHECK(strstr(err, ", limit 0, high -, low - (no "
 					  "watermark source), "));

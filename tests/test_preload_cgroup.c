@@ -182,18 +182,53 @@ TEST(a_limit_past_memory_gives_way_to_the_group_limit)
 			 "80%",	 "--show",  NULL };
 	char *bad[] = { TP_RUN, "--limit", "64T", "--low",
 			"250M", "--show",  NULL };
-	char out_show[4096], out_bad[4096];
-	int st_show, st_bad, rm;
+	/*
+	 * Above the group's own limit: the group's OOM killer comes first
+	 * (a trial: --limit 1G in a 320 MiB group, high 768 MiB, OOM-killed
+	 * 2 of 2, silently).  One whose default high is under the group's
+	 * limit, or given with a --high under it, is taken.
+	 */
+	char *above[] = { TP_RUN, "--limit", "1G", "--show", NULL };
+	char *kept[] = { TP_RUN, "--limit", "300M", "--show", NULL };
+	char *with[] = { TP_RUN, "--limit", "1G", "--high",
+			 "200M", "--show",  NULL };
+	char out_show[4096], out_bad[4096], out_above[4096], out_kept[4096],
+		out_with[4096];
+	int st_show, st_bad, st_above, st_kept, st_with, rm;
 
 	make_group(256ull << 20);
 	st_show = run_in_group(show, out_show, sizeof(out_show));
 	st_bad = run_in_group(bad, out_bad, sizeof(out_bad));
+	st_above = run_in_group(above, out_above, sizeof(out_above));
+	st_kept = run_in_group(kept, out_kept, sizeof(out_kept));
+	st_with = run_in_group(with, out_with, sizeof(out_with));
 	rm = rmdir(cg_dir) ? -errno : 0;
-	th_note("%s%s", out_show, out_bad);
+	th_note("%s%s%s%s%s", out_show, out_bad, out_above, out_kept, out_with);
 	CHECK_EQ(rm, 0);
+	CHECK(WIFEXITED(st_above) && WEXITSTATUS(st_above) == 0);
+	CHECK(strstr(out_above,
+		     "tide-run: warning: TIDE_LIMIT=1G ignored: its default "
+		     "high watermark (3/4 of it, 805306368 bytes) is at or "
+		     "above the limit the cgroups set (268435456 bytes), usage "
+		     "never reaches it (the limit found from the cgroups is "
+		     "used)\n"));
+	CHECK(strstr(out_above, "limit        268435456 (256.0 MiB)\n"));
+	CHECK(strstr(out_above, "high         201326592 (192.0 MiB)\n"));
+	CHECK(WIFEXITED(st_kept) && WEXITSTATUS(st_kept) == 0);
+	CHECK(!strstr(out_kept, "ignored"));
+	CHECK(strstr(out_kept, "limit        314572800 (300.0 MiB)\n"));
+	CHECK(strstr(out_kept, "high         235929600 (225.0 MiB)\n"));
+	CHECK(WIFEXITED(st_with) && WEXITSTATUS(st_with) == 0);
+	CHECK(!strstr(out_with, "ignored"));
+	CHECK(strstr(out_with, "limit        1073741824 (1024.0 MiB)\n"));
+	CHECK(strstr(out_with, "high         209715200 (200.0 MiB)\n"));
 	CHECK(WIFEXITED(st_show) && WEXITSTATUS(st_show) == 0);
+	/* 80% of 64T is past the machine's memory, as is 3/4 of it */
 	CHECK(strstr(out_show, "tide-run: warning: TIDE_LIMIT=64T ignored: "
-			       "its default high watermark (3/4 of it, "));
+			       "its high watermark (TIDE_HIGH, "
+			       "56294995342131 bytes, and the default 3/4 "
+			       "of the limit, 52776558133248 bytes) is at "
+			       "or above this machine's memory ("));
 	CHECK(strstr(out_show, "limit        268435456 (256.0 MiB)\n"));
 	/* 80% of 256 MiB, rounded down */
 	CHECK(strstr(out_show, "high         214748364 (204.8 MiB)\n"));

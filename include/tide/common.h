@@ -6,9 +6,10 @@
 #ifndef TIDE_COMMON_H
 #define TIDE_COMMON_H
 
-/* gnu89 has the inline keyword; strict C89/C90 (-ansi) does not */
-#if !defined(__cplusplus) && !defined(__STDC_VERSION__) && \
-	defined(__STRICT_ANSI__)
+/* C99 or later; gnu89 has the inline keyword, strict C89/C90/C94 not */
+#if !defined(__cplusplus) &&                                          \
+	((defined(__STDC_VERSION__) && __STDC_VERSION__ < 199901L) || \
+	 (!defined(__STDC_VERSION__) && defined(__STRICT_ANSI__)))
 #error "tide's headers need C99 or later (-std=c99, c11, gnu11, ...)"
 #endif
 
