@@ -127,7 +127,7 @@ __attribute__((format(printf, 3, 4))) static void warn(char *msg, size_t size,
 }
 
 #define UNDER_FLOOR "under 1 MiB, usage is always above it"
-#define LIMIT_FOUND "(the limit found from the cgroups is used)"
+#define LIMIT_FOUND "(the limit found from the cgroups, if any, is used)"
 
 /* This machine's memory (MemTotal), or 0 if /proc/meminfo says nothing. */
 static uint64_t machine_memory(void)

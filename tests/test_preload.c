@@ -1381,7 +1381,7 @@ TEST(a_limit_of_1_EiB_or_more_and_a_lone_low_without_limit_are_ignored)
 		snprintf(want, sizeof(want),
 			 "tide-preload: TIDE_LIMIT=18446744073709551615 "
 			 "ignored: 1 EiB or more means no limit (the limit "
-			 "found from the cgroups is used)\n");
+			 "found from the cgroups, if any, is used)\n");
 		CHECK(!strncmp(err, want, strlen(want)));
 		snprintf(want, sizeof(want), ", limit %llu", lim);
 		CHECK(strstr(err, want));
@@ -1497,8 +1497,8 @@ TEST(a_limit_or_high_watermark_past_the_machines_memory_is_ignored)
 			 "tide-preload: TIDE_LIMIT=%llu ignored: its default "
 			 "high watermark (3/4 of it, %llu bytes) is at or "
 			 "above this machine's memory (%llu bytes), usage "
-			 "never reaches it (the limit found from the cgroups "
-			 "is used)\n",
+			 "never reaches it (the limit found from the cgroups, "
+			 "if any, is used)\n",
 			 past, past - past / 4, total);
 		CHECK(!strncmp(err, want, strlen(want)));
 		snprintf(want, sizeof(want), ", limit %llu", lim);
@@ -1623,7 +1623,7 @@ TEST(a_limit_or_high_watermark_past_the_machines_memory_is_ignored)
 				 "the default 3/4 of the limit, %llu bytes) is "
 				 "at or above this machine's memory (%llu "
 				 "bytes), usage never reaches it (the limit "
-				 "found from the cgroups is used); "
+				 "found from the cgroups, if any, is used); "
 				 "TIDE_HIGH=90%% ignored too: a percentage of "
 				 "that limit, and no other is found\n",
 				 past, past / 100 * 90 + past % 100 * 90 / 100,
@@ -1666,8 +1666,8 @@ TEST(settings_under_1_MiB_are_ignored_with_one_line)
 		*nl = '\0';
 		CHECK_STR(err, "tide-preload: " UNDER_1M(
 				       "TIDE_LIMIT=1",
-				       "the limit found from the cgroups is "
-				       "used"));
+				       "the limit found from the cgroups, if "
+				       "any, is used"));
 		snprintf(want, sizeof(want), ", limit %llu", lim);
 		CHECK(strstr(nl + 1, want));
 		CHECK(strchr(nl + 1, '\n') && !strchr(nl + 1, '\n')[1]);
@@ -2374,8 +2374,8 @@ TEST(tide_run_under_1_MiB_is_ignored_with_one_line)
 		CHECK_EQ(run_tool(argv, out, sizeof(out), err, sizeof(err)), 7);
 		CHECK_STR(err, "tide-preload: " UNDER_1M(
 				       "TIDE_LIMIT=1",
-				       "the limit found from the cgroups is "
-				       "used") "\n");
+				       "the limit found from the cgroups, if "
+				       "any, is used") "\n");
 	}
 }
 

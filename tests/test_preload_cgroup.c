@@ -210,8 +210,8 @@ TEST(a_limit_past_memory_gives_way_to_the_group_limit)
 		     "tide-run: warning: TIDE_LIMIT=1G ignored: its default "
 		     "high watermark (3/4 of it, 805306368 bytes) is at or "
 		     "above the limit the cgroups set (268435456 bytes), usage "
-		     "never reaches it (the limit found from the cgroups is "
-		     "used)\n"));
+		     "never reaches it (the limit found from the cgroups, if "
+		     "any, is used)\n"));
 	CHECK(strstr(out_above, "limit        268435456 (256.0 MiB)\n"));
 	CHECK(strstr(out_above, "high         201326592 (192.0 MiB)\n"));
 	CHECK(WIFEXITED(st_kept) && WEXITSTATUS(st_kept) == 0);

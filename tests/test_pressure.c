@@ -3027,7 +3027,7 @@ TEST(a_charge_inside_a_dispatch_still_wakes_the_loop)
 
 /*
  * Over high with nothing to give back (live data, another tenant): a loop
- * that frees nothing holds the next back for 1 s, doubling to 8 s, unless
+ * that frees nothing holds the next back for 1 s, doubling to 2 s, unless
  * the measure grows by half the band between the watermarks (here 90 MiB
  * over high 75, low 62.5: 6.25 MiB) or a shrinker counts something to
  * free (asked once per charge held back).  A trial's idle host under the
@@ -3069,7 +3069,7 @@ TEST(a_loop_that_freed_nothing_holds_the_next_back)
 	p = tide_kvmalloc(2u << 20, 0);
 	tide_kvfree(p);
 	CHECK_EQ(c.calls, 29 + 13);
-	/* held back again (4 s now), but the cache has something to give:
+	/* held back again (2 s, the most), but the cache has something to give:
 	 * the probe ends the wait and the loop runs */
 	CHECK_UEQ(stats(m).loops, 3);
 	c.have = 100;

@@ -42,7 +42,7 @@
 /* After a loop that freed nothing over high: the next waits this long,
  * doubling up to the most. */
 #define IDLE_MIN_MS 1000
-#define IDLE_MAX_MS 8000
+#define IDLE_MAX_MS 2000
 /* The poll of a hold no threshold watches backs off to this, at most (see
  * hold_poll()), and comes back to the fast poll on a rise of a
  * HOLD_RISE_DIV-th of the hold's margin. */
