@@ -6,7 +6,6 @@
 #ifndef TIDE_COMMON_H
 #define TIDE_COMMON_H
 
-/* C99 or later; gnu89 has the inline keyword, strict C89/C90/C94 not */
 #if !defined(__cplusplus) &&                                          \
 	((defined(__STDC_VERSION__) && __STDC_VERSION__ < 199901L) || \
 	 (!defined(__STDC_VERSION__) && defined(__STRICT_ANSI__)))
