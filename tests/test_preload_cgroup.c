@@ -76,12 +76,14 @@ static long long oom_kills(void)
 	return v;
 }
 
-/* Run @argv inside the group; its output in @out; the wait status. */
-static int run_in_group(char *const argv[], char *out, size_t size)
+/*
+ * Start @argv, its stdout and stderr into a pipe whose read end is *@out:
+ * inside the group with @in_group, with the shim's control socket in
+ * @xdg/tide when @xdg is not NULL.  Returns its pid.
+ */
+static pid_t spawn(char *const argv[], bool in_group, const char *xdg, int *out)
 {
-	int pfd[2], st;
-	size_t n = 0;
-	ssize_t r;
+	int pfd[2];
 	pid_t pid;
 
 	CHECK(!pipe2(pfd, O_CLOEXEC));
@@ -93,9 +95,13 @@ static int run_in_group(char *const argv[], char *out, size_t size)
 		dup2(pfd[1], 1);
 		dup2(pfd[1], 2);
 		snprintf(me, sizeof(me), "%d\n", (int)getpid());
-		if (write_file(cg_dir, "cgroup.procs", me))
+		if (in_group && write_file(cg_dir, "cgroup.procs", me))
 			_exit(125);
 		unsetenv("LD_PRELOAD");
+		if (xdg) {
+			setenv("TIDE_CONTROL", "1", 1);
+			setenv("XDG_RUNTIME_DIR", xdg, 1);
+		}
 		/* Sanitizer builds: see test_preload.c's sanitizer_env(). */
 		if (!strcmp(TP_SANITIZE, "address"))
 			setenv("ASAN_OPTIONS", "verify_asan_link_order=0", 1);
@@ -103,12 +109,32 @@ static int run_in_group(char *const argv[], char *out, size_t size)
 		_exit(126);
 	}
 	close(pfd[1]);
-	while (n + 1 < size && (r = read(pfd[0], out + n, size - 1 - n)) > 0)
+	*out = pfd[0];
+	return pid;
+}
+
+/* Read @fd to its end into @out (closing it), then wait for @pid. */
+static int collect(pid_t pid, int fd, char *out, size_t size)
+{
+	size_t n = 0;
+	ssize_t r;
+	int st;
+
+	while (n + 1 < size && (r = read(fd, out + n, size - 1 - n)) > 0)
 		n += (size_t)r;
 	out[n] = '\0';
-	close(pfd[0]);
+	close(fd);
 	CHECK(waitpid(pid, &st, 0) == pid);
 	return st;
+}
+
+/* Run @argv inside the group; its output in @out; the wait status. */
+static int run_in_group(char *const argv[], char *out, size_t size)
+{
+	int fd;
+	pid_t pid = spawn(argv, true, NULL, &fd);
+
+	return collect(pid, fd, out, size);
 }
 
 /* A child group of our own v1 memory group limited to @limit bytes. */
@@ -247,27 +273,10 @@ static unsigned long long shown_high(const char *dir, const char *pid)
 			 NULL };
 	char out[8192];
 	const char *p;
-	int pfd[2], st;
-	size_t n = 0;
-	ssize_t r;
-	pid_t c;
+	int fd, st;
+	pid_t c = spawn(argv, false, NULL, &fd);
 
-	CHECK(!pipe2(pfd, O_CLOEXEC));
-	c = fork();
-	CHECK(c >= 0);
-	if (!c) {
-		dup2(pfd[1], 1);
-		unsetenv("LD_PRELOAD");
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	close(pfd[1]);
-	while (n + 1 < sizeof(out) &&
-	       (r = read(pfd[0], out + n, sizeof(out) - 1 - n)) > 0)
-		n += (size_t)r;
-	out[n] = '\0';
-	close(pfd[0]);
-	CHECK(waitpid(c, &st, 0) == c);
+	st = collect(c, fd, out, sizeof(out));
 	if (!WIFEXITED(st) || WEXITSTATUS(st))
 		return 0;
 	p = strstr(out, "\n  high ");
@@ -285,9 +294,9 @@ TEST(percentages_follow_the_group_limit_after_an_ignored_limit)
 {
 	char *argv[] = { TP_RUN, "--limit", "64T",	 "--high", "80%",
 			 "--",	 TP_HOST,   "pid-sleep", "20000",  NULL };
-	char tmp[] = "/tmp/tide-pcg-XXXXXX", dir[64], pid[32], line[64];
+	char tmp[] = "/tmp/tide-pcg-XXXXXX", dir[64], pid[32] = "", line[512];
 	unsigned long long high = 0;
-	int pfd[2], st, rm;
+	int fd, st, rm;
 	FILE *f;
 	pid_t c;
 
@@ -296,28 +305,14 @@ TEST(percentages_follow_the_group_limit_after_an_ignored_limit)
 	CHECK(mkdtemp(tmp));
 	snprintf(dir, sizeof(dir), "%s/tide", tmp);
 	make_group(256ull << 20);
-	CHECK(!pipe2(pfd, O_CLOEXEC));
-	c = fork();
-	CHECK(c >= 0);
-	if (!c) {
-		char me[32];
-
-		dup2(pfd[1], 1);
-		snprintf(me, sizeof(me), "%d\n", (int)getpid());
-		if (write_file(cg_dir, "cgroup.procs", me))
-			_exit(125);
-		unsetenv("LD_PRELOAD");
-		setenv("TIDE_CONTROL", "1", 1);
-		setenv("XDG_RUNTIME_DIR", tmp, 1);
-		if (!strcmp(TP_SANITIZE, "address"))
-			setenv("ASAN_OPTIONS", "verify_asan_link_order=0", 1);
-		execv(argv[0], argv);
-		_exit(126);
-	}
-	close(pfd[1]);
-	f = fdopen(pfd[0], "r");
-	CHECK(f && fgets(line, sizeof(line), f));
-	CHECK(sscanf(line, "pid %31s", pid) == 1);
+	c = spawn(argv, true, tmp, &fd);
+	f = fdopen(fd, "r");
+	/* stderr too: the shim's line saying the limit is ignored first */
+	CHECK(f);
+	while (fgets(line, sizeof(line), f) &&
+	       sscanf(line, "pid %31s", pid) != 1)
+		;
+	CHECK(pid[0]);
 	for (int i = 0; i < 250 && !high; i++) {
 		high = shown_high(dir, pid);
 		if (!high)
