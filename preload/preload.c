@@ -249,6 +249,28 @@ static int new_monitor(struct tide_monitor **ret)
 	return 0;
 }
 
+/*
+ * A monitor that replaces another (a forked child's new one, one made
+ * after unshare/setns or after the program closed the old one's
+ * descriptors) takes the watermarks an operator set on the old one, as
+ * given (bytes, percentages of the limit, or the limit's defaults): a
+ * prefork server retuned with tidectl forks its next workers with the new
+ * pair, not with TIDE_HIGH/TIDE_LOW.  If @m refuses them (no watermark
+ * source there, no limit for a percentage, EFBIG), it keeps the
+ * settings' pair.  @when names the occasion for the verbose line.
+ */
+static void carry_tune(struct tide_monitor *m, const struct tide__tune *t,
+		       const char *when)
+{
+	uint64_t high, low;
+	int r = tide__monitor_tune(m, t, &high, &low);
+
+	if (r && verbose)
+		say("pid %d: the operator's watermarks do not apply after %s "
+		    "(%s); the settings' are kept",
+		    (int)tide__os_getpid(), when, strerror(-r));
+}
+
 /* Create and start this process's monitor (constructor, fork child). */
 static int start_monitor(void)
 {
@@ -275,6 +297,7 @@ static void monitor_lost(struct tide_monitor *old)
 {
 	pid_t self = tide__os_getpid();
 	struct tide_monitor *m = NULL;
+	struct tide__tune tune;
 	bool again;
 	int r;
 
@@ -300,6 +323,8 @@ static void monitor_lost(struct tide_monitor *old)
 	}
 	tide__os_poll(NULL, 0, GUARD_MS);
 	r = new_monitor(&m);
+	if (!r && tide__monitor_tuned(old, &tune))
+		carry_tune(m, &tune, "the program closed the descriptors");
 	pthread_mutex_lock(&mon_lock);
 	mon_replacing = false;
 	if (r)
@@ -478,25 +503,6 @@ static int start_child_control(void)
  * (fork_handlers_first()), so every lock and list of tide's is the child's
  * own by now.  Failure turns the shim off in the child only.
  */
-/*
- * The child's new monitor takes the watermarks an operator set on the
- * parent's, as given (bytes, percentages of the limit, or the limit's
- * defaults): a prefork server retuned with tidectl forks its next workers
- * with the new pair, not with TIDE_HIGH/TIDE_LOW.  If the child's monitor
- * refuses them (no watermark source there, no limit for a percentage), it
- * keeps the settings' pair.
- */
-static void child_tune(const struct tide__tune *t)
-{
-	uint64_t high, low;
-	int r = tide__monitor_tune(mon, t, &high, &low);
-
-	if (r && verbose)
-		say("pid %d: the parent's watermarks do not apply after fork "
-		    "(%s); the settings' are kept",
-		    (int)tide__os_getpid(), strerror(-r));
-}
-
 static void atfork_prepare(void)
 {
 	pthread_mutex_lock(&mon_lock);
@@ -527,7 +533,7 @@ static void atfork_child(void)
 		say("pid %d: no monitor after fork (%s); off",
 		    (int)tide__os_getpid(), strerror(-r));
 	if (!r && tuned)
-		child_tune(&tune);
+		carry_tune(mon, &tune, "fork");
 	/*
 	 * The parent's socket stays the parent's.  The child's own comes
 	 * later, from a thread (child_control()): not at all if the child
@@ -671,7 +677,8 @@ static int one_thread_call(int (*call)(int, int), int a, int b)
 {
 	pid_t self = tide__os_getpid();
 	struct tide_monitor *m = NULL;
-	bool listening, ours;
+	struct tide__tune tune;
+	bool listening, ours, tuned;
 	int r, err, s;
 
 	pthread_mutex_lock(&mon_lock);
@@ -691,6 +698,7 @@ static int one_thread_call(int (*call)(int, int), int a, int b)
 	listening = control && tide_ctl_fd() >= 0;
 	if (listening)
 		tide_ctl_close();
+	tuned = m && tide__monitor_tuned(m, &tune);
 	tide_monitor_free(m);
 	r = call(a, b);
 	err = errno;
@@ -698,6 +706,8 @@ static int one_thread_call(int (*call)(int, int), int a, int b)
 	 * fork holds) as monitor_lost() makes it */
 	if (m) {
 		s = new_monitor(&m);
+		if (!s && tuned)
+			carry_tune(m, &tune, "unshare/setns");
 		pthread_mutex_lock(&mon_lock);
 		if (!s)
 			mon = m;

@@ -128,6 +128,15 @@ static void read_line(struct proc *p, char *line, size_t size)
 	line[n] = 0;
 }
 
+/* Lines of @p's output until one that holds @what, into @line. */
+static void read_until(struct proc *p, const char *what, char *line,
+		       size_t size)
+{
+	do
+		read_line(p, line, size);
+	while (!strstr(line, what));
+}
+
 static long read_anon(struct proc *p)
 {
 	char line[128];
@@ -666,6 +675,10 @@ static void rerun_under_shim(const char *mode)
 static const char py_forker[] = "import os, sys, time\n"
 				"print('ready', flush=True)\n"
 				"for line in sys.stdin:\n"
+				"    if line == 'c\\n':\n"
+				"        os.closerange(3, 65536)\n"
+				"        print('closed', flush=True)\n"
+				"        continue\n"
 				"    pid = os.fork()\n"
 				"    if pid == 0:\n"
 				"        time.sleep(60)\n"
@@ -702,7 +715,8 @@ static unsigned long long field(const char *out, const char *key)
  * watermarks): the workers it forks next get the new pair.  Up to 0.2.14
  * a forked child's monitor was made from TIDE_HIGH/TIDE_LOW again, so
  * each new worker went back to the old pair.  A child forked before the
- * retune keeps the settings' pair.
+ * retune keeps the settings' pair.  And the monitor that replaces one the
+ * program closed the descriptors of keeps the retune too.
  */
 TEST(a_child_forked_after_a_retune_keeps_the_operators_watermarks)
 {
@@ -718,11 +732,13 @@ TEST(a_child_forked_after_a_retune_keeps_the_operators_watermarks)
 	if (!p.pid) {
 		dup2(in[0], 0);
 		dup2(o[1], 1);
+		dup2(o[1], 2); /* the shim's verbose lines too */
 		close(in[1]);
 		close(o[0]);
 		setenv("LD_PRELOAD", shim, 1);
 		setenv("TIDE_CONTROL", "1", 1);
 		setenv("TIDE_HIGH", "1G", 1); /* a watermark source: budget */
+		setenv("TIDE_VERBOSE", "1", 1);
 		setenv("XDG_RUNTIME_DIR", tmp, 1);
 		unsetenv("MEMORY_PRESSURE_WATCH");
 		execl(PYTHON, PYTHON, "-c", py_forker, (char *)NULL);
@@ -732,8 +748,7 @@ TEST(a_child_forked_after_a_retune_keeps_the_operators_watermarks)
 	close(o[1]);
 	p.in = in[1];
 	p.out = o[0];
-	read_line(&p, line, sizeof(line));
-	CHECK_STR(line, "ready");
+	read_until(&p, "ready", line, sizeof(line));
 	snprintf(pid, sizeof(pid), "%d", (int)p.pid);
 	monitor_of(pid, out, sizeof(out));
 	CHECK_UEQ(field(out, "high"), 1073741824);
@@ -741,7 +756,7 @@ TEST(a_child_forked_after_a_retune_keeps_the_operators_watermarks)
 
 	/* before the retune: the settings' pair */
 	CHECK(write(p.in, "\n", 1) == 1);
-	read_line(&p, line, sizeof(line));
+	read_until(&p, "forked ", line, sizeof(line));
 	CHECK(sscanf(line, "forked %15s", c1) == 1);
 	monitor_of(c1, out, sizeof(out));
 	th_note("%s", out);
@@ -759,7 +774,7 @@ TEST(a_child_forked_after_a_retune_keeps_the_operators_watermarks)
 
 	/* after it: the operator's pair, in the child's own monitor */
 	CHECK(write(p.in, "\n", 1) == 1);
-	read_line(&p, line, sizeof(line));
+	read_until(&p, "forked ", line, sizeof(line));
 	CHECK(sscanf(line, "forked %15s", c2) == 1);
 	monitor_of(c2, out, sizeof(out));
 	th_note("%s", out);
@@ -768,6 +783,20 @@ TEST(a_child_forked_after_a_retune_keeps_the_operators_watermarks)
 	/* and the first child's stays as it was */
 	monitor_of(c1, out, sizeof(out));
 	CHECK_UEQ(field(out, "high"), 1073741824);
+
+	/*
+	 * The parent closes every descriptor (as daemons do): the shim
+	 * replaces the monitor it lost, and the new one keeps the
+	 * operator's pair (review 13: it went back to TIDE_HIGH).
+	 */
+	CHECK(write(p.in, "c\n", 2) == 2);
+	read_until(&p, "closed", line, sizeof(line));
+	/* the shim says so once the new monitor runs (GUARD_MS later) */
+	read_until(&p, "a new monitor runs", line, sizeof(line));
+	monitor_of(pid, out, sizeof(out));
+	th_note("%s", out);
+	CHECK_UEQ(field(out, "high"), 314572800);
+	CHECK_UEQ(field(out, "low"), 209715200);
 
 	kill(atoi(c1), SIGKILL);
 	kill(atoi(c2), SIGKILL);
