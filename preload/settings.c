@@ -330,7 +330,7 @@ int tide__preload_resolve(const struct tide__preload_settings *s,
 	/*
 	 * Usage never passes the limit, nor the machine's memory under a
 	 * limit that is taken (the limit's default is below that memory: a
-	 * cgroup limit is, and so is a TIDE_LIMIT limit_past_memory() kept):
+	 * cgroup limit is, and so is a TIDE_LIMIT limit_past() kept):
 	 * a high watermark there never fires (nor the budget source it
 	 * would add).  The default is used.
 	 */

@@ -71,14 +71,30 @@ static struct tcache *orphans;
 static struct tcache *orphans_dead;
 static atomic_bool orphans_reap; /* orphans_dead is not empty */
 
-static void orphans_unlink_locked(struct tcache *c)
+/* @c first on the list at *@head (an arena's caches, or the orphans). */
+static void tc_list_add(struct tcache **head, struct tcache *c)
+{
+	c->prev = NULL;
+	c->next = *head;
+	if (*head)
+		(*head)->prev = c;
+	*head = c;
+}
+
+/* @c off the list at *@head. */
+static void tc_list_del(struct tcache **head, struct tcache *c)
 {
 	if (c->prev)
 		c->prev->next = c->next;
 	else
-		orphans = c->next;
+		*head = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
+}
+
+static void orphans_unlink_locked(struct tcache *c)
+{
+	tc_list_del(&orphans, c);
 	c->in_orphans = false;
 }
 
@@ -268,12 +284,7 @@ static void tc_detach(struct tide_arena *a, struct tcache *c)
 	c->nset = 0;
 	c->tracked = 0;
 	pthread_mutex_lock(&a->tc_lock);
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		a->tcaches = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
+	tc_list_del(&a->tcaches, c);
 	atomic_fetch_sub_explicit(&a->ncaches, 1, memory_order_relaxed);
 	pthread_mutex_unlock(&a->tc_lock);
 	c->arena = NULL;
@@ -429,10 +440,7 @@ static struct tcache *tc_get(struct tide_arena *a)
 	c->arena_id = a->id;
 	c->owner = t;
 	pthread_mutex_lock(&a->tc_lock);
-	c->next = a->tcaches;
-	if (a->tcaches)
-		a->tcaches->prev = c;
-	a->tcaches = c;
+	tc_list_add(&a->tcaches, c);
 	atomic_fetch_add_explicit(&a->ncaches, 1, memory_order_relaxed);
 	pthread_mutex_unlock(&a->tc_lock);
 	atomic_fetch_add(&t->ncaches, 1);
@@ -502,11 +510,7 @@ void tide__tc_orphan_all(struct tide_arena *a)
 			continue;
 		}
 		pthread_mutex_lock(&orphans_lock);
-		c->prev = NULL;
-		c->next = orphans;
-		if (orphans)
-			orphans->prev = c;
-		orphans = c;
+		tc_list_add(&orphans, c);
 		c->in_orphans = true;
 		pthread_mutex_unlock(&orphans_lock);
 		/* the last touch: its owner may free it from now on */

@@ -33,6 +33,8 @@ void die_away(const char *fmt, ...)
 /* die(): @pid did not answer within timeout_ms */
 void no_answer(pid_t pid) __attribute__((noreturn));
 int64_t now_ms(void); /* CLOCK_MONOTONIC */
+/* @s as plain decimal digits up to @max into *@ret; false otherwise. */
+bool digits(const char *s, unsigned long max, unsigned long *ret);
 
 /* tidectl_find.c */
 extern char **dirs; /* the socket directories, found by find_dirs() */
@@ -43,6 +45,7 @@ extern bool dirs_given; /* --dir or $TIDE_CTL_DIR */
 void find_dirs(const char *only_dir);
 /* The list: also each process's $XDG_RUNTIME_DIR/tide (unless --dir). */
 void add_process_dirs(void);
+int list_processes(void); /* tidectl with no PID: the exit status */
 enum { PID_LIVE, PID_GONE, PID_ZOMBIE };
 /* alive but stopped (SIGSTOP, a debugger): it cannot answer */
 bool pid_stopped(pid_t pid);

@@ -3,7 +3,8 @@
  * tidectl_find.c - tidectl's search for a process's control socket: the
  * directories to look in, the process's state, and each PID.sock tried in
  * turn until one served by that pid takes a connection, with what was
- * skipped on the way (tidectl.c sends the request).
+ * skipped on the way (tidectl.c sends the request); and the list of every
+ * process that serves a socket (tidectl with no PID).
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -396,4 +397,137 @@ int connect_pid(pid_t pid, int64_t deadline)
 		 "tide_ctl_listen(), or runs without TIDE_CONTROL=1; a socket "
 		 "in another directory: tidectl --dir DIR)",
 		 (int)pid);
+}
+
+/* ---- the list of all processes ------------------------------------ */
+
+/* "123.sock" -> 123, the name tide_ctl_listen() gives; 0 for any other. */
+static pid_t sock_name_pid(const char *name)
+{
+	const char *dot = strchr(name, '.');
+	unsigned long v;
+	char num[16];
+
+	if (!dot || strcmp(dot, ".sock") || name[0] == '0' ||
+	    (size_t)(dot - name) >= sizeof(num))
+		return 0;
+	memcpy(num, name, (size_t)(dot - name));
+	num[dot - name] = 0;
+	return digits(num, INT_MAX, &v) ? (pid_t)v : 0;
+}
+
+static int by_pid(const struct dirent **a, const struct dirent **b)
+{
+	pid_t x = sock_name_pid((*a)->d_name), y = sock_name_pid((*b)->d_name);
+
+	return (x > y) - (x < y);
+}
+
+static int pid_named(const struct dirent *de)
+{
+	return sock_name_pid(de->d_name) != 0;
+}
+
+/*
+ * Is the socket at @path served by @pid?  One non-blocking connect, so a
+ * busy server does not hold the list up, and SO_PEERCRED's pid compared
+ * with the one in the name: any user can name a socket after any live
+ * process.  Not listed: ECONNREFUSED (nobody listens: a process that
+ * exec'd a program without tide, one that closed its listener and died
+ * before removing the file, one between bind() and listen()), ENOENT
+ * (just removed), another pid, and what cannot be checked: a full
+ * backlog or no permission to connect, said on stderr.  A connection
+ * made is closed at once: the server sees an empty request and answers
+ * nothing anyone reads.
+ */
+static bool served_by(const char *path, pid_t pid)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct ucred cr = { 0 };
+	socklen_t crlen = sizeof(cr);
+	int fd, r;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return false;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		die(EXIT_FAIL, "socket: %s", strerror(errno));
+	do
+		r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	while (r && errno == EINTR);
+	if (r)
+		r = errno;
+	else if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &crlen))
+		r = errno;
+	close(fd);
+	if (r == EAGAIN)
+		fprintf(stderr,
+			"tidectl: %s: busy (its backlog is full): not "
+			"listed\n",
+			path);
+	else if (r == EACCES || r == EPERM)
+		fprintf(stderr, "tidectl: %s: permission denied: not listed\n",
+			path);
+	return !r && cr.pid == pid;
+}
+
+/*
+ * tidectl with no PID: each directory's processes in pid order, those that
+ * serve their socket.  Returns the exit status.
+ */
+int list_processes(void)
+{
+	int n = 0, rc = EXIT_OK;
+
+	add_process_dirs();
+	print_list_head();
+	for (int i = 0; i < ndirs; i++) {
+		struct dirent **de;
+		int k = scandir(dirs[i], &de, pid_named, by_pid);
+		int err = k < 0 ? errno : 0;
+
+		/* A directory that is not there holds no socket; one that
+		 * cannot be read may: the list is not complete, say so. */
+		if (err == EACCES)
+			fprintf(stderr,
+				"tidectl: %s: permission denied: its "
+				"processes (another user's) are not listed\n",
+				dirs[i]);
+		else if (err && (err != ENOENT || dirs_given))
+			fprintf(stderr, "tidectl: %s: %s\n", dirs[i],
+				strerror(err));
+		/* a directory asked for that is not there: a typo, a
+		 * failure (one not readable is another user's: said) */
+		if (err && err != EACCES && dirs_given)
+			rc = EXIT_FAIL;
+		for (int j = 0; j < k; j++) {
+			char path[PATH_MAX], proc[64], comm[64] = "?";
+			struct stat st;
+			long pid = sock_name_pid(de[j]->d_name);
+			FILE *f;
+
+			snprintf(path, sizeof(path), "%s/%s", dirs[i],
+				 de[j]->d_name);
+			free(de[j]);
+			if (lstat(path, &st) || !S_ISSOCK(st.st_mode) ||
+			    !pid_alive((pid_t)pid) ||
+			    !served_by(path, (pid_t)pid))
+				continue;
+			snprintf(proc, sizeof(proc), "/proc/%ld/comm", pid);
+			f = fopen(proc, "re");
+			if (f) {
+				if (fgets(comm, sizeof(comm), f))
+					comm[strcspn(comm, "\n")] = 0;
+				fclose(f);
+			}
+			print_list_row(pid, (unsigned)st.st_uid, comm, path,
+				       !n);
+			n++;
+		}
+		if (k >= 0)
+			free(de);
+	}
+	print_list_end();
+	return rc;
 }
