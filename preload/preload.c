@@ -172,7 +172,7 @@ static void drop_settings(void)
 	static const char *const names[] = {
 		"TIDE_LIMIT=",	 "TIDE_HIGH=",	  "TIDE_LOW=",
 		"TIDE_SOURCES=", "TIDE_CONTROL=", "TIDE_VERBOSE=",
-		"TIDE_INHERIT=",
+		"TIDE_INHERIT=", "TIDE_SAID=",
 	};
 
 	for (char **slot = environ; slot && *slot;) {
@@ -185,6 +185,60 @@ static void drop_settings(void)
 		else
 			slot++;
 	}
+}
+
+/*
+ * Record in environ that @line was said (TIDE_SAID, settings.h), for the
+ * programs this one runs.  In the constructor, as drop_from_ld_preload()
+ * (and for the same reason, by hand): an inherited TIDE_SAID's slot now
+ * points to the new entry; else environ becomes a copy with one more slot,
+ * never freed (environ keeps it, as setenv() does).  Without memory the
+ * programs this one runs say the line again: nothing worse.
+ */
+static void remember_said(const char *line)
+{
+	static const char key[] = "TIDE_SAID=";
+	static char entry[sizeof(key) - 1 + TIDE__PRELOAD_SAID_SIZE];
+	const size_t kl = sizeof(key) - 1;
+	size_t n = 0;
+	char **env;
+
+	memcpy(entry, key, kl);
+	tide__preload_said_value(line, entry + kl, sizeof(entry) - kl);
+	for (; environ && environ[n]; n++) {
+		if (!strncmp(environ[n], key, kl)) {
+			environ[n] = entry;
+			return;
+		}
+	}
+	env = tide__os_malloc((n + 2) * sizeof(*env));
+	if (!env)
+		return;
+	if (n)
+		memcpy(env, environ, n * sizeof(*env));
+	env[n] = entry;
+	env[n + 1] = NULL;
+	environ = env;
+}
+
+/*
+ * A line about the settings (why they turn the shim off, or which it
+ * ignores), once per process tree: not when @said (the inherited
+ * TIDE_SAID) says this line was said already (the same settings resolving the same way in a
+ * program an earlier one ran, or in the program tide-run ran after saying
+ * it), and recorded for the programs this one runs unless they start
+ * without the shim (TIDE_INHERIT=0: the settings went too).  A program
+ * that changes a setting, or that resolves it differently (another
+ * cgroup), says its own line.
+ */
+static void say_settings(const char *said, const char *msg, bool off,
+			 bool inherit)
+{
+	if (tide__preload_was_said(said, msg))
+		return;
+	say(off ? "%s; off" : "%s", msg);
+	if (inherit)
+		remember_said(msg);
 }
 
 /*
@@ -605,6 +659,8 @@ __attribute__((constructor)) static void preload_init(void)
 	struct tide__preload_settings s;
 	const char *inherit = secure_getenv("TIDE_INHERIT");
 	bool no_inherit = inherit && !strcmp(inherit, "0");
+	/* read before drop_settings() takes it out of environ */
+	const char *said = secure_getenv("TIDE_SAID");
 	char msg[512];
 	int r;
 
@@ -615,7 +671,7 @@ __attribute__((constructor)) static void preload_init(void)
 	if (no_inherit)
 		drop_settings();
 	if (r) {
-		say("%s; off", msg);
+		say_settings(said, msg, true, !no_inherit);
 		return;
 	}
 	verbose = s.verbose;
@@ -623,12 +679,12 @@ __attribute__((constructor)) static void preload_init(void)
 	msg[0] = '\0';
 	r = resolve(&s, msg, sizeof(msg));
 	if (r == -EINVAL && msg[0]) {
-		say("%s; off", msg);
+		say_settings(said, msg, true, !no_inherit);
 		return;
 	}
 	/* settings that would do nothing, ignored: say which and why */
 	if (!r && msg[0])
-		say("%s", msg);
+		say_settings(said, msg, false, !no_inherit);
 	if (!r)
 		r = start_monitor();
 	if (r) {

@@ -468,3 +468,21 @@ int tide__preload_settings_read(struct tide__preload_settings *ret, char *msg,
 			   "above TIDE_HIGH");
 	return 0;
 }
+
+void tide__preload_said_value(const char *line, char *out, size_t size)
+{
+	/* FNV-1a, 64 bits: the same line gives the same value everywhere */
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (const unsigned char *p = (const unsigned char *)line; *p; p++)
+		h = (h ^ *p) * 0x100000001b3ull;
+	snprintf(out, size, "%016llx", (unsigned long long)h);
+}
+
+bool tide__preload_was_said(const char *said, const char *line)
+{
+	char h[TIDE__PRELOAD_SAID_SIZE];
+
+	tide__preload_said_value(line, h, sizeof(h));
+	return said && !strcmp(said, h);
+}

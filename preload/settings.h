@@ -90,4 +90,19 @@ int tide__preload_resolve(const struct tide__preload_settings *s,
 			  struct tide_monitor_config *cfg, char *msg,
 			  size_t size);
 
+/*
+ * A settings line (one @msg of tide__preload_settings_read() or
+ * tide__preload_resolve()) is said once per process tree: the process that
+ * says it records TIDE_SAID=VALUE, and the programs it runs, which inherit
+ * the variable, stay quiet about the same line.  VALUE is a 64-bit hash of
+ * the line, 16 hex digits.
+ */
+#define TIDE__PRELOAD_SAID_SIZE 17
+
+/* The TIDE_SAID value of @line into @out (@size: TIDE__PRELOAD_SAID_SIZE). */
+void tide__preload_said_value(const char *line, char *out, size_t size);
+
+/* Does @said (TIDE_SAID's value, or NULL) say that @line was said? */
+bool tide__preload_was_said(const char *said, const char *line);
+
 #endif /* TIDE_PRELOAD_SETTINGS_H */

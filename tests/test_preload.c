@@ -1248,10 +1248,12 @@ static int host_env(const char *const env[], char *err, size_t size)
 	return count_threads(out);
 }
 
-#define HIGH_160M_IGNORED(v)                                               \
-	"TIDE_HIGH=" v " ignored: not below the limit (167772160 bytes), " \
-	"usage never reaches it (the default, 3/4 of the limit, is used: " \
-	"125829120 bytes)"
+#define HIGH_160M_IGNORED(v) HIGH_160M_IGNORED_AS("TIDE_HIGH=" v)
+/* @what: the setting as the line names it (tide-run: "--high 200M") */
+#define HIGH_160M_IGNORED_AS(what)                                            \
+	what " ignored: not below the limit (167772160 bytes), usage never "  \
+	     "reaches it (the default, 3/4 of the limit, is used: 125829120 " \
+	     "bytes)"
 
 /*
  * Watermarks that can never fire, in a 160 MiB limit: TIDE_HIGH at or
@@ -1884,8 +1886,9 @@ TEST(tide_run_option_errors_exit_2)
 				 TP_HOST, "exit",    "0",   NULL };
 
 		CHECK_EQ(run_tool(argv, out, sizeof(out), err, sizeof(err)), 2);
-		CHECK(strstr(err, "TIDE_LOW (644245094 bytes) is above "
-				  "TIDE_HIGH (536870912 bytes)"));
+		/* named as the user gave them (trial 19) */
+		CHECK(strstr(err, "tide-run: --low (644245094 bytes) is above "
+				  "--high (536870912 bytes)"));
 	}
 	{
 		char *argv[] = { TP_RUN, "--limit", NULL };
@@ -2362,7 +2365,7 @@ TEST(tide_run_under_1_MiB_is_ignored_with_one_line)
 		CHECK_EQ(run_tool(argv, out, sizeof(out), err, sizeof(err)), 0);
 		th_note("%s", out);
 		CHECK_STR(err, "tide-run: warning: " UNDER_1M(
-				       "TIDE_HIGH=1K",
+				       "--high 1K",
 				       "the default, 3/4 of the limit, is "
 				       "used: 125829120 bytes") "\n");
 		CHECK(strstr(out, "\nhigh         125829120 (120.0 MiB)\n"));
@@ -2372,10 +2375,189 @@ TEST(tide_run_under_1_MiB_is_ignored_with_one_line)
 				 "--",	 TP_HOST,   "exit", "7",	 NULL };
 
 		CHECK_EQ(run_tool(argv, out, sizeof(out), err, sizeof(err)), 7);
-		CHECK_STR(err, "tide-preload: " UNDER_1M(
-				       "TIDE_LIMIT=1",
+		/* tide-run says it, as the user gave it; the shim does not */
+		CHECK_STR(err, "tide-run: warning: " UNDER_1M(
+				       "--limit 1",
 				       "the limit found from the cgroups, if "
 				       "any, is used") "\n");
+	}
+}
+
+#define EIB_IGNORED(what)                                                    \
+	what " ignored: 1 EiB or more means no limit (the limit found from " \
+	     "the cgroups, if any, is used)\n"
+
+/* The value of " TIDE_SAID=" in a "host env" line, or "". */
+static void said_of(const char *env_line, char *val, size_t size)
+{
+	const char *v = strstr(env_line, " TIDE_SAID=");
+
+	snprintf(val, size, "%.*s", v ? (int)strcspn(v + 11, " \n") : 0,
+		 v ? v + 11 : "");
+}
+
+/*
+ * A settings line was said by every process that loaded the shim: a
+ * script under tide-run --limit 64G repeated it for each command it ran
+ * (4 lines for `sh -c 'true; true; ls'`).  Now the process that says it
+ * records TIDE_SAID (a hash of the line) in its environment, and the
+ * programs it runs, resolving the same line, stay quiet; one whose
+ * settings, and so whose line, differ says its own.
+ */
+TEST(a_settings_line_is_said_once_per_process_tree)
+{
+	char *exec_env[] = { TP_HOST, "exec-env", NULL };
+	char *exit3[] = { TP_HOST, "exit", "3", NULL };
+	char out[2048], err[2048], said[64], env_said[96];
+	struct proc p = { 0 };
+
+	{
+		/* the host says it, then execs "host env": quiet */
+		const char *env[] = { "LD_PRELOAD=" TP_SHIM,
+				      "TIDE_LIMIT=1048576T", "TIDE_SAID",
+				      "TIDE_SOURCES=none", NULL };
+
+		start(&p, exec_env, env);
+		read_all(p.out, out, sizeof(out));
+		read_all(p.err, err, sizeof(err));
+		CHECK_EQ(finish(&p), 0);
+		th_note("%s", out);
+		CHECK_STR(err,
+			  "tide-preload: " EIB_IGNORED("TIDE_LIMIT=1048576T"));
+		said_of(out, said, sizeof(said));
+		CHECK_EQ(strlen(said), 16);
+		CHECK_EQ(strspn(said, "0123456789abcdef"), 16);
+	}
+	snprintf(env_said, sizeof(env_said), "TIDE_SAID=%s", said);
+	{
+		/* a program given that value stays quiet about that line */
+		const char *env[] = { "LD_PRELOAD=" TP_SHIM,
+				      "TIDE_LIMIT=1048576T", env_said,
+				      "TIDE_SOURCES=none", NULL };
+
+		start(&p, exit3, env);
+		read_all(p.out, out, sizeof(out));
+		read_all(p.err, err, sizeof(err));
+		CHECK_EQ(finish(&p), 3);
+		CHECK_STR(err, "");
+	}
+	{
+		/* another line (another value) is said, and recorded */
+		const char *env[] = { "LD_PRELOAD=" TP_SHIM,
+				      "TIDE_LIMIT=2097152T", env_said,
+				      "TIDE_SOURCES=none", NULL };
+		char said2[64];
+
+		start(&p, exec_env, env);
+		read_all(p.out, out, sizeof(out));
+		read_all(p.err, err, sizeof(err));
+		CHECK_EQ(finish(&p), 0);
+		CHECK_STR(err,
+			  "tide-preload: " EIB_IGNORED("TIDE_LIMIT=2097152T"));
+		said_of(out, said2, sizeof(said2));
+		CHECK_EQ(strlen(said2), 16);
+		CHECK(strcmp(said2, said));
+		/* one TIDE_SAID entry: the inherited one's slot was reused */
+		CHECK(!strstr(strstr(out, " TIDE_SAID=") + 1, " TIDE_SAID="));
+	}
+	{
+		/* bad settings: "; off" once, too */
+		const char *env[] = { "LD_PRELOAD=" TP_SHIM, "TIDE_HIGH=lots",
+				      "TIDE_SAID", NULL };
+
+		start(&p, exec_env, env);
+		read_all(p.out, out, sizeof(out));
+		read_all(p.err, err, sizeof(err));
+		CHECK_EQ(finish(&p), 0);
+		CHECK_STR(err, "tide-preload: TIDE_HIGH=lots: not a size (N, "
+			       "NK, NM, NG, NT or N% with N > 0); off\n");
+		said_of(out, said, sizeof(said));
+		CHECK_EQ(strlen(said), 16);
+	}
+	{
+		/* TIDE_INHERIT=0: the line is said, nothing is recorded */
+		const char *env[] = {
+			"LD_PRELOAD=" TP_SHIM, "TIDE_LIMIT=1048576T",
+			"TIDE_INHERIT=0",      "TIDE_SAID",
+			"TIDE_SOURCES=none",   NULL
+		};
+
+		start(&p, exec_env, env);
+		read_all(p.out, out, sizeof(out));
+		read_all(p.err, err, sizeof(err));
+		CHECK_EQ(finish(&p), 0);
+		CHECK_STR(err,
+			  "tide-preload: " EIB_IGNORED("TIDE_LIMIT=1048576T"));
+		CHECK(!strstr(out, "TIDE_SAID"));
+	}
+	/* a real shell running three commands: one line */
+	if (!sanitized()) {
+		char *sh[] = { "/bin/sh", "-c",
+			       "/bin/true; /bin/true; " TP_HOST " exit 0",
+			       NULL };
+		const char *env[] = { "LD_PRELOAD=" TP_SHIM,
+				      "TIDE_LIMIT=1048576T", "TIDE_SAID",
+				      "TIDE_SOURCES=none", NULL };
+
+		start(&p, sh, env);
+		read_all(p.out, out, sizeof(out));
+		read_all(p.err, err, sizeof(err));
+		CHECK_EQ(finish(&p), 0);
+		CHECK_STR(err,
+			  "tide-preload: " EIB_IGNORED("TIDE_LIMIT=1048576T"));
+	}
+}
+
+/*
+ * tide-run says what the shim ignores itself, naming the options the user
+ * typed (trial 19: "TIDE_LOW" for --low), and the shim in PROGRAM and the
+ * programs it runs stay quiet; a size from the environment keeps its
+ * variable's name.
+ */
+TEST(tide_run_says_ignored_settings_once_in_the_users_words)
+{
+	char out[2048], err[2048];
+
+	{
+		char *argv[] = { TP_RUN,      "--limit",  "1048576T",
+				 "--sources", "none",	  "--",
+				 TP_HOST,     "exec-env", NULL };
+		const char *env[] = { "TIDE_SAID", NULL };
+
+		CHECK_EQ(run_tool_env(argv, env, out, sizeof(out), err,
+				      sizeof(err)),
+			 0);
+		CHECK_STR(err, "tide-run: warning: " EIB_IGNORED(
+				       "--limit 1048576T"));
+		CHECK(strstr(out, " TIDE_SAID="));
+	}
+	{
+		char *argv[] = { TP_RUN,  "--sources", "none", "--",
+				 TP_HOST, "exec-env",  NULL };
+		const char *env[] = { "TIDE_LIMIT=1048576T", "TIDE_SAID",
+				      NULL };
+
+		CHECK_EQ(run_tool_env(argv, env, out, sizeof(out), err,
+				      sizeof(err)),
+			 0);
+		CHECK_STR(err, "tide-run: warning: " EIB_IGNORED(
+				       "TIDE_LIMIT=1048576T"));
+	}
+	{
+		/* the high and low, named as options in one line */
+		char *argv[] = { TP_RUN, "--limit", "1G",    "--high",
+				 "2G",	 "--low",   "1500M", "--sources",
+				 "none", "--",	    TP_HOST, "exit",
+				 "0",	 NULL };
+
+		CHECK_EQ(run_tool(argv, out, sizeof(out), err, sizeof(err)), 0);
+		CHECK_STR(err,
+			  "tide-run: warning: --high 2G ignored: not below the "
+			  "limit (1073741824 bytes), usage never reaches it "
+			  "(the default, 3/4 of the limit, is used: 805306368 "
+			  "bytes); --low 1500M ignored too: above that default "
+			  "(the default, 5/8 of the limit, is used: 671088640 "
+			  "bytes)\n");
 	}
 }
 
@@ -2393,7 +2575,8 @@ TEST(tide_run_show_says_which_settings_are_ignored)
 
 	CHECK_EQ(run_tool(argv, out, sizeof(out), err, sizeof(err)), 0);
 	th_note("%s", out);
-	CHECK_STR(err, "tide-run: warning: " HIGH_160M_IGNORED("200M") "\n");
+	CHECK_STR(err, "tide-run: warning: " HIGH_160M_IGNORED_AS(
+			       "--high 200M") "\n");
 	CHECK(strstr(out, "\nhigh         125829120 (120.0 MiB)\n"));
 	CHECK(strstr(out, "\nlow          104857600 (100.0 MiB)\n"));
 	CHECK(!strstr(out, "budget\nallowed"));
@@ -2461,4 +2644,6 @@ RUN_TESTS(T(python_heap_given_back_after_pressure_event),
 	  T(tide_run_never_hands_a_program_to_sh),
 	  T(tide_run_says_a_static_program_runs_without_tide),
 	  T(tide_run_says_a_setuid_program_runs_without_tide),
-	  T(tide_run_under_1_MiB_is_ignored_with_one_line))
+	  T(tide_run_under_1_MiB_is_ignored_with_one_line),
+	  T(a_settings_line_is_said_once_per_process_tree),
+	  T(tide_run_says_ignored_settings_once_in_the_users_words))

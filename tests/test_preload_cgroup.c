@@ -197,7 +197,8 @@ TEST(percent_settings_resolve_against_the_group_limit)
 
 /*
  * --limit 64G on this machine (past its memory) in a 256 MiB group: the
- * limit is ignored with one line and the group's is used, so --high 80%
+ * limit is ignored with one line (naming the options as given) and the
+ * group's is used, so --high 80%
  * is 80% of the group's; a --low above the group's default high is a bad
  * setting whose line still says why the limit was ignored (a review: the
  * error overwrote it, naming a 3/4 of a limit the user never gave).
@@ -233,7 +234,7 @@ TEST(a_limit_past_memory_gives_way_to_the_group_limit)
 	CHECK_EQ(rm, 0);
 	CHECK(WIFEXITED(st_above) && WEXITSTATUS(st_above) == 0);
 	CHECK(strstr(out_above,
-		     "tide-run: warning: TIDE_LIMIT=1G ignored: its default "
+		     "tide-run: warning: --limit 1G ignored: its default "
 		     "high watermark (3/4 of it, 805306368 bytes) is at or "
 		     "above the limit the cgroups set (268435456 bytes), usage "
 		     "never reaches it (the limit found from the cgroups, if "
@@ -250,8 +251,8 @@ TEST(a_limit_past_memory_gives_way_to_the_group_limit)
 	CHECK(strstr(out_with, "high         209715200 (200.0 MiB)\n"));
 	CHECK(WIFEXITED(st_show) && WEXITSTATUS(st_show) == 0);
 	/* 80% of 64T is past the machine's memory, as is 3/4 of it */
-	CHECK(strstr(out_show, "tide-run: warning: TIDE_LIMIT=64T ignored: "
-			       "its high watermark (TIDE_HIGH, "
+	CHECK(strstr(out_show, "tide-run: warning: --limit 64T ignored: "
+			       "its high watermark (--high, "
 			       "56294995342131 bytes, and the default 3/4 "
 			       "of the limit, 52776558133248 bytes) is at "
 			       "or above this machine's memory ("));
@@ -259,9 +260,9 @@ TEST(a_limit_past_memory_gives_way_to_the_group_limit)
 	/* 80% of 256 MiB, rounded down */
 	CHECK(strstr(out_show, "high         214748364 (204.8 MiB)\n"));
 	CHECK(WIFEXITED(st_bad) && WEXITSTATUS(st_bad) != 0);
-	CHECK(strstr(out_bad, "TIDE_LIMIT=64T ignored: its default high "
+	CHECK(strstr(out_bad, "tide-run: --limit 64T ignored: its default high "
 			      "watermark"));
-	CHECK(strstr(out_bad, "; TIDE_LOW (262144000 bytes) is above the "
+	CHECK(strstr(out_bad, "; --low (262144000 bytes) is above the "
 			      "default high watermark (201326592 bytes, 3/4 "
 			      "of the limit)"));
 }

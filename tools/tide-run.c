@@ -145,27 +145,84 @@ static void warn_no_source(int r, const char *prog)
 		strerror(-r), prog);
 }
 
+/* The size settings, and whether an option (not the environment) set it. */
+static struct {
+	const char *var, *opt;
+	bool given;
+} sizes[] = {
+	{ "TIDE_LIMIT", "--limit", false },
+	{ "TIDE_HIGH", "--high", false },
+	{ "TIDE_LOW", "--low", false },
+};
+
+/*
+ * @msg, in the shim's words (settings.h), in the words the user gave: a
+ * size set by --limit, --high or --low is named so ("--limit 64G" for
+ * "TIDE_LIMIT=64G", "--high" for "TIDE_HIGH"), one from the environment
+ * keeps its variable's name.  Into @out; returns @out.
+ */
+static const char *own_words(const char *msg, char *out, size_t size)
+{
+	size_t n = 0;
+
+	while (*msg && n + 1 < size) {
+		size_t i, vl = 0;
+		int w;
+
+		for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+			vl = strlen(sizes[i].var);
+			if (sizes[i].given && !strncmp(msg, sizes[i].var, vl))
+				break;
+		}
+		if (i == sizeof(sizes) / sizeof(sizes[0])) {
+			out[n++] = *msg++;
+			continue;
+		}
+		w = snprintf(out + n, size - n, "%s%s", sizes[i].opt,
+			     msg[vl] == '=' ? " " : "");
+		if (w < 0 || (size_t)w >= size - n) {
+			n = size - 1;
+			break;
+		}
+		n += (size_t)w;
+		msg += vl + (msg[vl] == '=');
+	}
+	out[n] = '\0';
+	return out;
+}
+
 /*
  * The settings as the shim will resolve them (settings.h), into @cfg.
  * Return: 0; 2 after a usage message for a bad or unresolvable setting;
  * 1 after a message when no monitor can be made of them (with @strict;
  * else 0, the error in *@ret_err: the shim turns itself off quietly, as
- * documented).  With @strict (--show), settings the shim ignores are said
- * on stderr, in the shim's words; when PROGRAM runs, the shim says them.
+ * documented).  Settings the shim ignores are said on stderr, in the
+ * user's words (own_words()).
  */
 static int resolve(struct tide_monitor_config *cfg, bool strict, int *ret_err)
 {
 	struct tide__preload_settings s;
-	char msg[512];
+	char msg[512], own[640], said[TIDE__PRELOAD_SAID_SIZE];
 	int r;
 
 	if (tide__preload_settings_read(&s, msg, sizeof(msg)))
-		return usage_error("%s", msg);
+		return usage_error("%s", own_words(msg, own, sizeof(own)));
 	r = tide__preload_resolve(&s, cfg, msg, sizeof(msg));
 	if (r == -EINVAL && msg[0])
-		return usage_error("%s", msg);
-	if (!r && msg[0] && strict)
-		fprintf(stderr, "tide-run: warning: %s\n", msg);
+		return usage_error("%s", own_words(msg, own, sizeof(own)));
+	/*
+	 * What the shim ignores, said here in the user's words; the shim in
+	 * PROGRAM, resolving the same line, finds it in TIDE_SAID and stays
+	 * quiet, and so do the programs it runs (settings.h).
+	 */
+	if (!r && msg[0] &&
+	    (strict || !tide__preload_was_said(getenv("TIDE_SAID"), msg)))
+		fprintf(stderr, "tide-run: warning: %s\n",
+			own_words(msg, own, sizeof(own)));
+	if (!r && msg[0] && !strict) {
+		tide__preload_said_value(msg, said, sizeof(said));
+		setenv("TIDE_SAID", said, 1);
+	}
 	if (r && strict)
 		return no_source(r);
 	if (ret_err)
@@ -512,9 +569,8 @@ int main(int argc, char **argv)
 					"bad size '%s': N, NK, NM, NG, NT or "
 					"N%% (N > 0, N%% at most 100%%)",
 					optarg);
-			var = c == O_LIMIT ? "TIDE_LIMIT" :
-			      c == O_HIGH  ? "TIDE_HIGH" :
-					     "TIDE_LOW";
+			sizes[c - O_LIMIT].given = true;
+			var = sizes[c - O_LIMIT].var;
 			if (c == O_HIGH)
 				high = sz;
 			else if (c == O_LOW)
