@@ -148,6 +148,7 @@ TIDE_API void *tide_arena_alloc(struct tide_arena *a, size_t size);
  *
  * Context: any thread; takes the arena's lock (not for a buffer that goes
  * to the calling thread's cache).
+ * Return: nothing.
  */
 TIDE_API void tide_arena_free(struct tide_arena *a, void *p);
 
@@ -162,6 +163,7 @@ TIDE_API void tide_arena_free(struct tide_arena *a, void *p);
  *
  * Context: any thread but the arena's own shrinker callback; no other call
  * on @a may run concurrently or follow.
+ * Return: nothing.
  */
 TIDE_API void tide_arena_destroy(struct tide_arena *a);
 
@@ -175,6 +177,7 @@ TIDE_API void tide_arena_destroy(struct tide_arena *a);
  * buffers as free and their pages as LRU.
  *
  * Context: any thread; takes the arena's lock and its caches' locks.
+ * Return: nothing.
  */
 TIDE_API void tide_arena_stats(struct tide_arena *a,
 			       struct tide_arena_stats *st);

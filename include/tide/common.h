@@ -135,7 +135,11 @@ typedef void (*tide_error_fn)(const char *what, const void *ptr, void *arg);
  * Without a handler tide reports nothing (the library never prints); see
  * &typedef tide_error_fn for what follows a report.
  *
- * Context: any thread; the handler is process-wide.
+ * Context: any thread; the handler is process-wide.  It runs on the thread
+ * that made the bad call.  A report made while another thread sets a
+ * handler calls the old pair or the new one, never one's @fn with the
+ * other's @arg, and never waits for the set.
+ * Return: nothing.
  */
 TIDE_API void tide_set_error_handler(tide_error_fn fn, void *arg);
 

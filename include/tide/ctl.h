@@ -201,6 +201,7 @@ TIDE_API int tide_ctl_dispatch(void);
  * which waits for the lock), but not from a shrinker callback run by a
  * request of this listener: that would wait for itself, and is reported
  * (see tide_set_error_handler()) and aborts.
+ * Return: nothing.
  */
 TIDE_API void tide_ctl_close(void);
 

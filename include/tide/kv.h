@@ -109,6 +109,7 @@ TIDE_API void *tide_kvrealloc(void *p, size_t size, unsigned flags)
  * other foreign pointers go to free() (see docs/errors.md).
  *
  * Context: any thread.  Never blocks on reclaim.  Not async-signal-safe.
+ * Return: nothing.
  */
 TIDE_API void tide_kvfree(void *p);
 
@@ -159,6 +160,7 @@ TIDE_API bool tide_kv_is_paged(const void *p);
  * G suffix, powers of 1024).  Existing blocks keep their backend.
  *
  * Context: any thread; takes effect for allocations that start afterwards.
+ * Return: nothing.
  */
 TIDE_API void tide_kv_set_threshold(size_t bytes);
 

@@ -351,6 +351,7 @@ TIDE_API const char *tide_monitor_source_name(unsigned source);
  * @st: filled in.
  *
  * Context: any thread, also while the monitor's thread runs.
+ * Return: nothing.
  */
 TIDE_API void tide_monitor_stats(struct tide_monitor *m,
 				 struct tide_monitor_stats *st);
@@ -489,6 +490,7 @@ TIDE_API const char *tide_purge_allocator(void);
  * @st: filled in.
  *
  * Context: any thread.
+ * Return: nothing.
  */
 TIDE_API void tide_purge_stats(struct tide_purge_stats *st);
 
@@ -514,6 +516,7 @@ TIDE_API void tide_purge_stats(struct tide_purge_stats *st);
  * it is reported through the error handler and aborts.  May wait for a
  * running reclaim loop (also one the sensor runs) to finish, and for a
  * control socket request under way on another thread.
+ * Return: nothing.
  */
 TIDE_API void tide_monitor_free(struct tide_monitor *m);
 

@@ -75,6 +75,7 @@ TIDE_API struct tide_shrinker *tide_shrinker_alloc(const char *name);
  *         to recreate).
  *
  * Context: any thread, any time (a running pass uses either value).
+ * Return: nothing.
  */
 TIDE_API void tide_shrinker_set_seeks(struct tide_shrinker *s, unsigned seeks);
 
@@ -85,6 +86,7 @@ TIDE_API void tide_shrinker_set_seeks(struct tide_shrinker *s, unsigned seeks);
  *         %TIDE_SHRINK_BATCH (128).
  *
  * Context: any thread, any time.
+ * Return: nothing.
  */
 TIDE_API void tide_shrinker_set_batch(struct tide_shrinker *s,
 				      unsigned long batch);
@@ -122,6 +124,7 @@ TIDE_API void tide_shrinker_set_batch(struct tide_shrinker *s,
  *
  * Context: any thread; takes the registry lock briefly; never waits for a
  * running reclaim pass.
+ * Return: nothing.
  */
 TIDE_API void tide_shrinker_register(struct tide_shrinker *s,
 				     const struct tide_shrinker_ops *ops,
@@ -142,6 +145,7 @@ TIDE_API void tide_shrinker_register(struct tide_shrinker *s,
  * thread (at most the one call in flight: a pass stops calling @s once it
  * is being freed), never for other shrinkers' callbacks or for a whole
  * pass.
+ * Return: nothing.
  */
 TIDE_API void tide_shrinker_free(struct tide_shrinker *s);
 

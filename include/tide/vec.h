@@ -211,6 +211,7 @@ struct tide_vec {
  * No memory is allocated until the first element arrives.
  *
  * Context: any thread; vectors are not thread-safe, the owner locks.
+ * Return: nothing.
  */
 TIDE_API void tide_vec_init(struct tide_vec *v, size_t elem_size,
 			    unsigned flags);
@@ -222,6 +223,7 @@ TIDE_API void tide_vec_init(struct tide_vec *v, size_t elem_size,
  * @v keeps its @elem_size and @flags and may be used again.
  *
  * Context: any thread, the owner's lock held.  Never runs reclaim.
+ * Return: nothing.
  */
 TIDE_API void tide_vec_destroy(struct tide_vec *v);
 
@@ -670,6 +672,7 @@ TIDE_API size_t tide_vec_retain(struct tide_vec *v,
  * their failure is ignored.
  *
  * Context: the owner's lock held.  Never runs reclaim.
+ * Return: nothing.
  */
 TIDE_API void tide_vec_truncate(struct tide_vec *v, size_t len);
 
