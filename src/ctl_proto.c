@@ -307,11 +307,20 @@ static void add_allow(struct tide__ctl_out *o, unsigned allow)
 	out_add(o, "\n");
 }
 
-static void do_info(struct ctl *c, struct tide__ctl_out *o)
+/*
+ * NULL, or the error line when /proc/self/comm could not be opened for
+ * want of memory or descriptors (no /proc: comm is empty).  A review: the
+ * answer said comm= as if the process had no name.
+ */
+static const char *do_info(struct ctl *c, struct tide__ctl_out *o)
 {
 	char comm[64] = "";
 	int fd = tide__os_open("/proc/self/comm", O_RDONLY);
 
+	if (fd == -ENOMEM)
+		return "err ENOMEM out of memory\n";
+	if (tide__os_exhausted(fd))
+		return "err EMFILE out of file descriptors\n";
 	if (fd >= 0) {
 		ssize_t n = tide__os_read(fd, comm, sizeof(comm) - 1);
 
@@ -326,6 +335,7 @@ static void do_info(struct ctl *c, struct tide__ctl_out *o)
 	add_allow(o, c->allow);
 	out_u64(o, "timeout_ms", c->timeout_ms);
 	out_u64(o, "monitor", c->monitor != NULL);
+	return NULL;
 }
 
 static int add_shrinker(const struct tide_shrinker_info *si, void *arg)
@@ -517,9 +527,13 @@ const char *tide__ctl_execute(struct ctl *c, const struct tide__ctl_req *req,
 	}
 	out_add(o, "ok\n");
 	switch (req->cmd) {
-	case TIDE__CTL_INFO:
-		do_info(c, o);
+	case TIDE__CTL_INFO: {
+		const char *err = do_info(c, o);
+
+		if (err)
+			return err;
 		break;
+	}
 	case TIDE__CTL_SHRINKERS:
 		if (tide_shrinker_foreach(add_shrinker, o))
 			o->failed = true;

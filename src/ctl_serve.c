@@ -211,6 +211,21 @@ static bool peer_allowed(struct ctl *c, int fd, pid_t *ret_pid)
 }
 
 /*
+ * A connection the server has no room for (its memory, or epoll refused
+ * it: ENOMEM, or ENOSPC at the user's epoll watch limit): one line, then
+ * close.  A review: it closed with no reply, which the client cannot tell
+ * from a listener that died.  Best effort: the socket is new, so its
+ * buffer has room for the line.
+ */
+static void refuse_conn(int fd)
+{
+	static const char line[] = "err ENOMEM out of memory\n";
+
+	tide__os_send(fd, line, sizeof(line) - 1);
+	tide__os_close(fd);
+}
+
+/*
  * Stop polling the listener until @until (the timer wakes us); with @full,
  * also as soon as a connection slot is free.  The listener stays readable
  * meanwhile, so polling it would spin.
@@ -276,7 +291,7 @@ static void accept_some(struct ctl *c)
 		}
 		k = tide__os_malloc(sizeof(*k));
 		if (!k) {
-			tide__os_close(fd);
+			refuse_conn(fd);
 			continue;
 		}
 		memset(k, 0, offsetof(struct conn, in));
@@ -286,7 +301,7 @@ static void accept_some(struct ctl *c)
 		k->deadline = now + (uint64_t)c->timeout_ms * 1000000u;
 		ev.data.u64 = CTL_DATA(c, TAG_CONN + slot);
 		if (tide__os_epoll_ctl(c->epfd, EPOLL_CTL_ADD, fd, &ev)) {
-			tide__os_close(fd);
+			refuse_conn(fd);
 			tide__os_free(k);
 			continue;
 		}
