@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/types.h>
 
@@ -184,14 +185,42 @@ static inline void tide__os_free(void *p)
 }
 #endif
 size_t tide__os_usable_size(void *p);
-/* memcpy that is counted: kv copies bytes only through this. */
+/*
+ * memcpy that is counted (test builds): kv copies bytes only through this.
+ * A release build calls memcpy inline (a review: an out-of-line call).
+ */
+#ifdef TIDE_TEST_HOOKS
 void tide__os_copy(void *dst, const void *src, size_t n);
+#else
+static inline void tide__os_copy(void *dst, const void *src, size_t n)
+{
+	memcpy(dst, src, n);
+}
+#endif
 /* malloc_trim(0): returns true if memory was released. */
 bool tide__os_heap_trim(void);
 
-/* ASan poisoning (no-ops in other builds). */
+/*
+ * ASan poisoning.  In other builds inline no-ops: the arena's cached alloc
+ * and free paths call them, and an empty function called out of line was
+ * two calls per cached allocation (a review).
+ */
+#ifdef TIDE__ASAN
 void tide__os_poison(const void *addr, size_t len);
 void tide__os_unpoison(const void *addr, size_t len);
+#else
+static inline void tide__os_poison(const void *addr, size_t len)
+{
+	(void)addr;
+	(void)len;
+}
+
+static inline void tide__os_unpoison(const void *addr, size_t len)
+{
+	(void)addr;
+	(void)len;
+}
+#endif
 
 /* Accounting, for leak checks and for asserting what happened. */
 struct tide__os_stats {

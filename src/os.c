@@ -208,7 +208,6 @@ static void *libc_mremap(void *old, size_t old_len, size_t new_len, int flags,
 #define rel_mremap libc_mremap
 #define rel_madvise madvise
 #define rel_mincore mincore
-#define rel_memcpy memcpy
 #define rel_sysinfo sysinfo
 #define rel_close raw_close
 #define rel_pread pread
@@ -229,27 +228,19 @@ size_t tide__os_page_size(void)
 	return ps;
 }
 
+#ifdef TIDE__ASAN
 void tide__os_poison(const void *addr, size_t len)
 {
-#ifdef TIDE__ASAN
 	if (len)
 		ASAN_POISON_MEMORY_REGION(addr, len);
-#else
-	(void)addr;
-	(void)len;
-#endif
 }
 
 void tide__os_unpoison(const void *addr, size_t len)
 {
-#ifdef TIDE__ASAN
 	if (len)
 		ASAN_UNPOISON_MEMORY_REGION(addr, len);
-#else
-	(void)addr;
-	(void)len;
-#endif
 }
+#endif
 
 static int map_prot(size_t len, int prot, void **ret_addr)
 {
@@ -577,12 +568,14 @@ size_t tide__os_usable_size(void *p)
 	return p ? malloc_usable_size(p) : 0;
 }
 
+#ifdef TIDE_TEST_HOOKS
 void tide__os_copy(void *dst, const void *src, size_t n)
 {
 	ACCT_ADD(copies, 1);
 	ACCT_ADD(copied_bytes, n);
 	CALL(memcpy)(dst, src, n);
 }
+#endif
 
 bool tide__os_heap_trim(void)
 {
