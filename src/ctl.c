@@ -593,13 +593,12 @@ static int ctl_open(struct ctl *c, const char *dir,
 
 static int start_thread(struct ctl *c)
 {
-	sigset_t all, old;
+	sigset_t old;
 	int r;
 
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
+	tide__os_signals_block(&old);
 	r = pthread_create(&c->thread, NULL, ctl_thread, c);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	tide__os_signals_restore(&old);
 	if (r)
 		return -r;
 	c->thread_running = true;

@@ -201,7 +201,8 @@ static void threshold_from_env(void)
 {
 	size_t v;
 
-	if (parse_size(getenv("TIDE_KV_THRESHOLD"), &v))
+	/* not from the environment of a set-user-ID program (as psi.c) */
+	if (parse_size(secure_getenv("TIDE_KV_THRESHOLD"), &v))
 		atomic_store(&kv_threshold, v);
 	atomic_store(&env_read, true);
 	refresh_fast_limit();

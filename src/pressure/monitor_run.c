@@ -172,7 +172,7 @@ static void *monitor_thread(void *arg)
 
 int tide_monitor_start(struct tide_monitor *m)
 {
-	sigset_t all, old;
+	sigset_t old;
 	bool expect = false;
 	int r;
 
@@ -182,10 +182,9 @@ int tide_monitor_start(struct tide_monitor *m)
 		return -ECHILD;
 	if (!atomic_compare_exchange_strong(&m->started, &expect, true))
 		return -EBUSY;
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
+	tide__os_signals_block(&old);
 	r = pthread_create(&m->thread, NULL, monitor_thread, m);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	tide__os_signals_restore(&old);
 	if (r) {
 		atomic_store(&m->started, false);
 		return -r;
