@@ -520,6 +520,69 @@ TEST(a_limit_lowered_in_place_is_seen_at_the_next_reading)
 	tree_done();
 }
 
+/*
+ * A daemon that chrooted where there is no /proc cannot read
+ * /proc/self/cgroup, so no discovery runs: a limit changed in place is
+ * followed from the watcher's own reading of its limit's file, which it
+ * keeps open, with the sources left as they are.  A user trial: the
+ * monitor asked for a discovery every millisecond (700 wake-ups a second)
+ * and kept the old limit's watermarks.  Here /proc/self/cgroup (the
+ * test's file) is removed after the monitor was made.
+ */
+TEST(a_limit_changed_in_place_is_followed_without_proc_self_cgroup)
+{
+	struct tide_monitor_config cfg;
+	struct tide_monitor_limit l;
+	struct tide_monitor *m = NULL;
+	char path[PATH_MAX];
+	uint64_t took;
+
+	limit_tree(&cfg);
+	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	CHECK_EQ(tide_monitor_source(m), TIDE_SOURCE_CGROUP2);
+	CHECK_UEQ(m->cg.limit, 1024 * MiB);
+	snprintf(path, sizeof(path), "%s/proc/cgroup", tree);
+	CHECK_EQ(unlink(path), 0);
+	snprintf(path, sizeof(path), "%s/proc/mountinfo", tree);
+	CHECK_EQ(unlink(path), 0);
+
+	put_in_place("unified/a/memory.max", "209715200\n");
+	took = wait_found(m, 200 * MiB, 5000);
+	th_note("200 MiB followed after %llu ms", (unsigned long long)took);
+	CHECK_UEQ(m->cg.limit, 200 * MiB);
+	l = limit_of(m);
+	CHECK_UEQ(l.limit, 200 * MiB);
+	CHECK_UEQ(l.high, 150 * MiB);
+	CHECK_UEQ(l.low, 125 * MiB);
+	CHECK_STR(l.file, "memory.max");
+	CHECK_EQ(tide_monitor_source(m), TIDE_SOURCE_CGROUP2);
+	/* no discovery is waited for: the monitor sleeps its poll */
+	th_tick(m, 50);
+	CHECK_EQ(tide__mon_limit_nudge_ms(m), 0);
+
+	/* bytes the program set, past a lowered limit: its defaults, then
+	 * the bytes again once it is raised */
+	CHECK_EQ(tide_monitor_set_watermarks(m, 120 * MiB, 100 * MiB), 0);
+	put_in_place("unified/a/memory.max", "104857600\n");
+	CHECK_CMP(wait_found(m, 100 * MiB, 5000), <, 5000);
+	l = limit_of(m);
+	CHECK_UEQ(l.high, 75 * MiB);
+	CHECK_UEQ(l.low, 5 * MiB * 25 / 2);
+	put_in_place("unified/a/memory.max", "314572800\n");
+	CHECK_CMP(wait_found(m, 300 * MiB, 5000), <, 5000);
+	l = limit_of(m);
+	CHECK_UEQ(l.high, 120 * MiB);
+	CHECK_UEQ(l.low, 100 * MiB);
+	/* a limit removed (v2 "max") keeps the last one */
+	put_in_place("unified/a/memory.max", "max\n");
+	for (int i = 0; i < 10; i++)
+		th_tick(m, 50);
+	CHECK_UEQ(m->cg.limit, 300 * MiB);
+	CHECK_EQ(tide__mon_limit_nudge_ms(m), 0);
+	tide_monitor_free(m);
+	tree_done();
+}
+
 /* What the watermarks are made of, as ctl's "monitor" answer says. */
 static const char *kind_of(struct tide_monitor *m)
 {
@@ -1501,6 +1564,7 @@ RUN_TESTS(T(budget_in_cgroup_mode_follows_a_move),
 	  T(watermarks_in_bytes_or_percent_follow_a_changed_limit),
 	  T(watermarks_an_operator_sets_follow_the_limit_as_given),
 	  T(a_limit_lowered_in_place_is_seen_at_the_next_reading),
+	  T(a_limit_changed_in_place_is_followed_without_proc_self_cgroup),
 	  T(psi_cgroup_follows_a_move),
 	  T(set_watermarks_re_registers_the_v1_threshold_or_changes_nothing),
 	  T(sensor_passes_on_when_a_move_leaves_its_monitor_without_a_limit),

@@ -148,6 +148,16 @@ static void limit_watch(struct tide__src *s, const uint64_t *hier)
 		atomic_store(&s->limit_moved, true);
 }
 
+int tide__limit_seen(struct tide__src *s, uint64_t *ret)
+{
+	struct limit_priv *p = s->priv;
+
+	if (!p || !p->limit_watched)
+		return -ENOENT;
+	*ret = atomic_load(&p->limit_seen);
+	return 0;
+}
+
 static int limit_read(struct tide__src *s, uint64_t *ret)
 {
 	struct limit_priv *p = s->priv;

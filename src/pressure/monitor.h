@@ -264,6 +264,15 @@ uint64_t tide__mon_limit_locked(struct tide_monitor *m);
  * lock.  0 or -errno, with nothing changed. */
 int tide__mon_rearm_hold(struct tide_monitor *m, struct tide__src *s,
 			 uint64_t until);
+/*
+ * watermarks.c, @m's lock held: the limit the watcher @lw reads changed in
+ * place to @limit where no discovery can run (move.c): @lw acts on it, and
+ * the watermark sources take the pair @m's configuration makes of it (as
+ * after a re-open), their thresholds moved as tide_monitor_set_watermarks()
+ * moves them.  The sources stay open.
+ */
+void tide__mon_limit_in_place(struct tide_monitor *m, struct tide__src *lw,
+			      uint64_t limit);
 /* monitor.c: the cgroup v1, else v2, limit watcher in use, or NULL */
 struct tide__src *tide__mon_limit_watcher(struct tide_monitor *m);
 

@@ -213,6 +213,38 @@ static bool limit_changed(struct tide_monitor *m, struct tide__cg_limit *cg)
 	return false;
 }
 
+/*
+ * The limit changed in place where no discovery can run: /proc/self/cgroup
+ * cannot be read (a daemon that chrooted where there is no /proc: sshd's
+ * privilege separation, postfix, bind -t).  The limit watcher keeps its
+ * limit's file open, and its last reading is the new limit: the sources
+ * stay as they are, and the limit and the watermarks follow it as a
+ * re-open would make them (follow_limit()).  A limit removed (v1's
+ * unlimited) keeps the last pair.  A user trial: such a daemon's monitor
+ * asked for a discovery every millisecond (700 wake-ups a second, 6% of a
+ * CPU) and kept the old limit's watermarks, so a daemon holding 313 MB it
+ * had freed was never purged in a group lowered from 1 GiB to 700 MiB.
+ */
+static void follow_in_place(struct tide_monitor *m)
+{
+	struct tide__src *lw;
+	uint64_t v;
+	bool moved = false;
+
+	tide__mon_lock(m);
+	lw = tide__mon_limit_watcher(m);
+	if (lw && !tide__limit_seen(lw, &v) && v && v < TIDE__NO_LIMIT &&
+	    v != m->cg.limit) {
+		m->cg.limit = v;
+		follow_limit(m, &m->cg);
+		tide__mon_limit_in_place(m, lw, v);
+		moved = true;
+	}
+	tide__mon_unlock(m);
+	if (moved)
+		tide__mon_arm_sensor(m, lw);
+}
+
 /* Take the sources' limit_moved marks into @m->limit_nudged. */
 static void take_marks(struct tide_monitor *m)
 {
@@ -268,8 +300,24 @@ bool tide__mon_check_moved(struct tide_monitor *m)
 	take_marks(m);
 	if (m->move_pending && now < m->move_retry_ns)
 		return false;
-	if (read_self(m, &hash, &len))
+	r = read_self(m, &hash, &len);
+	if (r) {
+		/*
+		 * No move can be seen, no discovery run.  A change the
+		 * watcher read is followed in place; out of memory or
+		 * descriptors, it is tried again in a second.  Either way
+		 * the mark waits no more: left set, it asked for a check
+		 * every millisecond.
+		 */
+		if (m->limit_nudged && tide__os_exhausted(r)) {
+			m->limit_nudge_ns =
+				now + (uint64_t)TIDE__MOVE_CHECK_MS * 1000000u;
+		} else if (m->limit_nudged) {
+			m->limit_nudged = false;
+			follow_in_place(m);
+		}
 		return false;
+	}
 	if (!m->move_pending && hash == m->cg_hash && len == m->cg_len) {
 		if (now < m->limit_check_ns &&
 		    !(m->limit_nudged && now >= m->limit_nudge_ns))

@@ -159,6 +159,10 @@ char *tide__strdup(const char *s);
 int tide__src_watermarks(struct tide__src *s,
 			 const struct tide_monitor_config *cfg, uint64_t limit);
 
+/* limit.c: the value a limit watcher @s last read from its limit's file
+ * (into *@ret), or -ENOENT when it watches none (a configured limit). */
+int tide__limit_seen(struct tide__src *s, uint64_t *ret);
+
 /* ---- the sensor (sensor.c) and its hook in the core (reclaim.c) ---- */
 
 /* Arm the sensor for @m with a first step of @step bytes; only one monitor

@@ -140,7 +140,8 @@ int tide__mon_rearm_hold(struct tide_monitor *m, struct tide__src *s,
 
 /* Set @high and @low (@low not 0) on every watermark source, @m's lock
  * held; the configured pair becomes them.  0 or -errno: nothing changed. */
-static int set_pair(struct tide_monitor *m, uint64_t high, uint64_t low)
+/* The sources' thresholds moved to @high, then their pair set. */
+static int apply_pair(struct tide_monitor *m, uint64_t high, uint64_t low)
 {
 	int r;
 
@@ -153,6 +154,27 @@ static int set_pair(struct tide_monitor *m, uint64_t high, uint64_t low)
 		m->src[i].high = high;
 		m->src[i].low = low;
 	}
+	return 0;
+}
+
+void tide__mon_limit_in_place(struct tide_monitor *m, struct tide__src *lw,
+			      uint64_t limit)
+{
+	struct tide__src pair = { 0 };
+
+	lw->limit = limit;
+	/* out of memory or descriptors for a v1 threshold: the old pair
+	 * stays, until the next change */
+	if (!tide__src_watermarks(&pair, &m->cfg, limit))
+		apply_pair(m, pair.high, pair.low);
+}
+
+static int set_pair(struct tide_monitor *m, uint64_t high, uint64_t low)
+{
+	int r = apply_pair(m, high, low);
+
+	if (r)
+		return r;
 	/* what the sources re-opened after a move take */
 	m->cfg.high_watermark = high;
 	m->cfg.low_watermark = low;
