@@ -510,10 +510,19 @@ static bool cc_started;
 
 static void *child_control(void *arg)
 {
+	uint64_t end =
+		tide__os_now_ns() + (uint64_t)CHILD_LISTEN_DELAY_MS * 1000000u;
 	int r;
 
 	(void)arg;
-	tide__os_poll(NULL, 0, CHILD_LISTEN_DELAY_MS);
+	/*
+	 * The whole delay, signals or not: glibc's setuid()/setgid() signal
+	 * every thread (a signal no mask blocks), and a child dropping its
+	 * privileges made its socket at once, between setgid() and setuid(),
+	 * owned by root (a user trial: nginx's workers).
+	 */
+	for (uint64_t now; (now = tide__os_now_ns()) < end;)
+		tide__os_poll(NULL, 0, (int)((end - now) / 1000000u) + 1);
 	r = start_control();
 	if (r && verbose)
 		say("pid %d: no control socket (%s)", (int)tide__os_getpid(),

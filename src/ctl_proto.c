@@ -329,7 +329,8 @@ static const char *do_info(struct ctl *c, struct tide__ctl_out *o)
 		tide__os_close(fd);
 	}
 	out_u64(o, "pid", (unsigned long long)c->pid);
-	out_u64(o, "uid", (unsigned long long)c->uid);
+	/* now: a process may drop its privileges after it listened */
+	out_u64(o, "uid", (unsigned long long)tide__os_geteuid());
 	out_str(o, "comm", comm);
 	out_str(o, "version", tide_version());
 	add_allow(o, c->allow);

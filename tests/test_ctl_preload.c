@@ -360,6 +360,153 @@ TEST(tidectl_never_prints_control_bytes_of_a_runtime_dir)
 }
 
 /*
+ * A child that chroots or drops its privileges at once (as daemons do),
+ * then waits for its stdin to close.  Its parent prints the child's pid.
+ */
+static const char py_dropper[] = "import os, sys, time\n"
+				 "mode = sys.argv[1]\n"
+				 "if mode == 'self':\n"
+				 "    os.chroot(sys.argv[2])\n"
+				 "    os.chdir('/')\n"
+				 "    print('child', os.getpid(), flush=True)\n"
+				 "    sys.stdin.read()\n"
+				 "    sys.exit(0)\n"
+				 "pid = os.fork()\n"
+				 "if pid == 0:\n"
+				 "    if mode == 'chroot':\n"
+				 "        os.chroot(sys.argv[2])\n"
+				 "        os.chdir('/')\n"
+				 "    elif mode == 'drop':\n"
+				 "        os.setgid(65534)\n"
+				 "        time.sleep(0.05)\n"
+				 "        os.setuid(65534)\n"
+				 "    sys.stdin.read()\n"
+				 "    os._exit(0)\n"
+				 "print('child', pid, flush=True)\n"
+				 "os.waitpid(pid, 0)\n";
+
+/* python3 -c py_dropper MODE ARG under the shim; @control: TIDE_CONTROL=1 */
+static void start_dropper(struct proc *p, const char *mode, const char *arg,
+			  bool control)
+{
+	int in[2], out[2];
+
+	CHECK(!pipe(in) && !pipe(out));
+	fflush(stdout);
+	p->pid = fork();
+	CHECK(p->pid >= 0);
+	if (!p->pid) {
+		dup2(in[0], 0);
+		dup2(out[1], 1);
+		close(in[1]);
+		close(out[0]);
+		setenv("LD_PRELOAD", shim, 1);
+		if (control)
+			setenv("TIDE_CONTROL", "1", 1);
+		else
+			unsetenv("TIDE_CONTROL");
+		setenv("XDG_RUNTIME_DIR", tmp, 1);
+		unsetenv("MEMORY_PRESSURE_WATCH");
+		execl(PYTHON, PYTHON, "-c", py_dropper, mode, arg,
+		      (char *)NULL);
+		_exit(127);
+	}
+	close(in[0]);
+	close(out[1]);
+	p->in = in[1];
+	p->out = out[0];
+}
+
+/*
+ * tidectl CHILD for a dropper's child, past the shim's 200 ms delay: exit
+ * 1 with the reason in @out.  No socket file of the child's is anywhere
+ * the test's directories hold.
+ */
+static void no_socket_says(const char *mode, const char *arg, bool control,
+			   const char *want)
+{
+	struct proc p;
+	char out[4096], line[64], child[16], path[160];
+	const char *args[] = { child, NULL };
+	int st;
+
+	start_dropper(&p, mode, arg, control);
+	read_line(&p, line, sizeof(line));
+	CHECK(sscanf(line, "child %15s", child) == 1);
+	usleep(600 * 1000);
+	CHECK_EQ(run(out, sizeof(out), args), 1);
+	th_note("%s: %s", mode, out);
+	if (!strstr(out, want))
+		FAIL("tidectl %s (%s): \"%s\", not \"%s\"", child, mode, out,
+		     want);
+	snprintf(path, sizeof(path), "%s/%s.sock", dir, child);
+	CHECK(access(path, F_OK) && errno == ENOENT);
+	close(p.in);
+	close(p.out);
+	CHECK(waitpid(p.pid, &st, 0) == p.pid);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+/*
+ * tidectl says why a process under the shim has no socket, where /proc
+ * tells: chrooted, running as a user who cannot make it in /run/tide, or
+ * made none.  A user trial: memcached -u memcache and a chrooted daemon
+ * under tide-run --control were said to run "without TIDE_CONTROL=1".
+ * The child that drops its privileges makes no socket as root before
+ * setuid(): glibc's setgid() signals every thread, and the shim's 200 ms
+ * delay ended at that signal (the trial's nginx workers' sockets were
+ * root's, their info said uid 0).
+ */
+TEST(tidectl_says_why_a_process_under_the_shim_has_no_socket)
+{
+	char root[96], want[192];
+
+	setup();
+	if (geteuid())
+		SKIP("not root: chroot() and setuid() need it");
+	snprintf(root, sizeof(root), "%s/empty", tmp);
+	CHECK(!mkdir(root, 0755));
+	snprintf(want, sizeof(want),
+		 "its preload shim is loaded, but it is chrooted to %s:", root);
+	no_socket_says("chroot", root, true, want);
+	no_socket_says("drop", "-", true,
+		       "its preload shim is loaded, but it runs as uid 65534, "
+		       "which cannot make its socket in /run/tide");
+	no_socket_says("none", "-", false,
+		       "its preload shim is loaded, but made no socket here: "
+		       "it runs without TIDE_CONTROL=1");
+	{
+		/*
+		 * Chrooted after its socket was made: served, and named
+		 * with /proc/PID/comm as tidectl reads it (its own
+		 * /proc/self/comm is out of reach: info says comm=).
+		 */
+		struct proc p;
+		char out[8192], line[64], pid[16], comm[64], path[64];
+		const char *args[] = { "--dir", dir, pid, NULL };
+		FILE *f;
+
+		start_dropper(&p, "self", root, true);
+		read_line(&p, line, sizeof(line));
+		CHECK(sscanf(line, "child %15s", pid) == 1);
+		snprintf(path, sizeof(path), "/proc/%s/comm", pid);
+		f = fopen(path, "re");
+		CHECK(f && fgets(comm, sizeof(comm), f));
+		fclose(f);
+		comm[strcspn(comm, "\n")] = 0;
+		CHECK_EQ(run(out, sizeof(out), args), 0);
+		th_note("%s", out);
+		snprintf(want, sizeof(want), "process %s (%s), uid 0,", pid,
+			 comm);
+		CHECK(!strncmp(out, want, strlen(want)));
+		close(p.in);
+		close(p.out);
+		CHECK(waitpid(p.pid, NULL, 0) == p.pid);
+	}
+	cleanup();
+}
+
+/*
  * Needs src/pressure/purge.c to recognise glibc in a non-PIE executable
  * (Debian's python3: dlsym(RTLD_DEFAULT, "malloc") is its PLT entry).
  */
@@ -818,6 +965,7 @@ RUN_TESTS(
 	T(tidectl_shows_python_under_the_shim_and_json_parses),
 	T(tidectl_never_prints_control_bytes_of_a_runtime_dir),
 	T(tidectl_purge_gives_back_pythons_fragmented_heap),
+	T(tidectl_says_why_a_process_under_the_shim_has_no_socket),
 	T(a_child_forked_after_a_retune_keeps_the_operators_watermarks),
 	T(a_program_listening_under_the_shim_takes_its_socket_over),
 	T(a_program_whose_listen_fails_after_the_shim_gave_way_leaves_a_socket))

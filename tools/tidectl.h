@@ -51,6 +51,8 @@ enum { PID_LIVE, PID_GONE, PID_ZOMBIE };
 bool pid_stopped(pid_t pid);
 int pid_state(pid_t pid); /* PID_*: see there */
 bool pid_alive(pid_t pid);
+/* @pid's command name as /proc/PID/comm says, raw ("?" when unreadable). */
+void pid_comm(pid_t pid, char *buf, size_t size);
 /* A connection to @pid's control socket (see there), or an exit. */
 int connect_pid(pid_t pid, int64_t deadline);
 

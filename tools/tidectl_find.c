@@ -180,6 +180,21 @@ bool pid_stopped(pid_t pid)
  * parent: kill() still finds it, /proc/PID/stat says Z or X)?  Without
  * /proc, kill() said it exists: running.
  */
+void pid_comm(pid_t pid, char *buf, size_t size)
+{
+	char path[64];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	snprintf(buf, size, "?");
+	f = fopen(path, "re");
+	if (!f)
+		return;
+	if (fgets(buf, (int)size, f))
+		buf[strcspn(buf, "\n")] = 0;
+	fclose(f);
+}
+
 int pid_state(pid_t pid)
 {
 	char s;
@@ -328,6 +343,97 @@ static int try_socket(pid_t pid, const char *path, int64_t deadline)
 	return fd;
 }
 
+/* Does /proc/PID/maps name a file whose name holds @what? */
+static bool maps_name(pid_t pid, const char *what)
+{
+	char path[64], line[1024];
+	bool found = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f))
+		found = strstr(line, what) != NULL;
+	fclose(f);
+	return found;
+}
+
+/* @pid's effective uid (/proc/PID/status), or -1. */
+static long long pid_euid(pid_t pid)
+{
+	char path[64], line[256];
+	long long ruid, euid = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Uid: %lld %lld", &ruid, &euid) == 2)
+			break;
+	fclose(f);
+	return euid;
+}
+
+/*
+ * @pid has no socket in the directories searched: why, where /proc tells
+ * (the preload shim is loaded, so the operator meant it to have one), into
+ * @buf; "" when it does not.  A user trial: memcached -u memcache and a
+ * chrooted daemon under tide-run --control were said to run "without
+ * TIDE_CONTROL=1"; the shim said why only with TIDE_VERBOSE=1, on a
+ * stderr the daemon had closed.
+ */
+static void why_no_socket(pid_t pid, char *buf, size_t size)
+{
+	char path[64], root[PATH_MAX];
+	const char *dir;
+	long long euid;
+	struct stat st;
+	ssize_t n;
+
+	buf[0] = 0;
+	if (!maps_name(pid, "libtide-preload"))
+		return;
+	snprintf(path, sizeof(path), "/proc/%d/root", (int)pid);
+	n = readlink(path, root, sizeof(root) - 1);
+	if (n > 0) {
+		root[n] = 0;
+		if (strcmp(root, "/")) {
+			snprintf(
+				buf, size,
+				"its preload shim is loaded, but it is chrooted "
+				"to %s: a socket it could make there is under "
+				"that directory (tidectl --dir %s/run/tide)",
+				root, root);
+			return;
+		}
+	}
+	/* the directory of a process without a runtime directory of its
+	 * own: /run/tide, made in /run when it is not there */
+	euid = pid_euid(pid);
+	dir = "/run/tide";
+	if (stat(dir, &st))
+		dir = "/run";
+	if (euid > 0 && !stat(dir, &st) && st.st_uid != euid) {
+		snprintf(buf, size,
+			 "its preload shim is loaded, but it runs as uid %lld, "
+			 "which cannot make its socket in /run/tide (%s is uid "
+			 "%u's): give it an XDG_RUNTIME_DIR of its own "
+			 "(docs/preload.md); a socket in another directory: "
+			 "tidectl --dir DIR",
+			 euid, dir, (unsigned)st.st_uid);
+		return;
+	}
+	snprintf(buf, size,
+		 "its preload shim is loaded, but made no socket here: it "
+		 "runs without TIDE_CONTROL=1, or could not make one "
+		 "(TIDE_VERBOSE=1 says why); a socket in another directory: "
+		 "tidectl --dir DIR");
+}
+
 /*
  * A connection to @pid's control socket, or an exit.  Each directory's
  * PID.sock in turn (order_dirs()): one that is a symlink, not a socket,
@@ -338,7 +444,7 @@ static int try_socket(pid_t pid, const char *path, int64_t deadline)
  */
 int connect_pid(pid_t pid, int64_t deadline)
 {
-	char path[PATH_MAX], denied[PATH_MAX] = "";
+	char path[PATH_MAX], denied[PATH_MAX] = "", why[2 * PATH_MAX + 256];
 	struct stat st;
 	int *order, n, state;
 
@@ -393,6 +499,9 @@ int connect_pid(pid_t pid, int64_t deadline)
 		if (stat(dirs[i], &st) || !S_ISDIR(st.st_mode))
 			die(EXIT_FAIL, "%s: %s", dirs[i],
 			    strerror(stat(dirs[i], &st) ? errno : ENOTDIR));
+	why_no_socket(pid, why, sizeof(why));
+	if (why[0])
+		die_away("process %d has no control socket: %s", (int)pid, why);
 	die_away("process %d has no control socket (it did not call "
 		 "tide_ctl_listen(), or runs without TIDE_CONTROL=1; a socket "
 		 "in another directory: tidectl --dir DIR)",
@@ -502,10 +611,9 @@ int list_processes(void)
 		if (err && err != EACCES && dirs_given)
 			rc = EXIT_FAIL;
 		for (int j = 0; j < k; j++) {
-			char path[PATH_MAX], proc[64], comm[64] = "?";
+			char path[PATH_MAX], comm[64];
 			struct stat st;
 			long pid = sock_name_pid(de[j]->d_name);
-			FILE *f;
 
 			snprintf(path, sizeof(path), "%s/%s", dirs[i],
 				 de[j]->d_name);
@@ -514,13 +622,7 @@ int list_processes(void)
 			    !pid_alive((pid_t)pid) ||
 			    !served_by(path, (pid_t)pid))
 				continue;
-			snprintf(proc, sizeof(proc), "/proc/%ld/comm", pid);
-			f = fopen(proc, "re");
-			if (f) {
-				if (fgets(comm, sizeof(comm), f))
-					comm[strcspn(comm, "\n")] = 0;
-				fclose(f);
-			}
+			pid_comm((pid_t)pid, comm, sizeof(comm));
 			print_list_row(pid, (unsigned)st.st_uid, comm, path,
 				       !n);
 			n++;

@@ -401,9 +401,18 @@ void print_show(pid_t pid, const struct reply *info, const struct reply *shr,
 		printf("}\n");
 		return;
 	}
+	/*
+	 * A process chrooted where there is no /proc answers an empty name
+	 * (a user trial): the name /proc/PID/comm gives here instead.
+	 */
+	if (!get(info, "comm", comm, sizeof(comm)) || !comm[0]) {
+		char raw[64];
+
+		pid_comm(pid, raw, sizeof(raw));
+		escape_name(raw, comm, sizeof(comm));
+	}
 	printf("process %d (%s), uid %s, tide %s, allows %s\n\n", (int)pid,
-	       get(info, "comm", comm, sizeof(comm)) ? comm : "?",
-	       get(info, "uid", uid, sizeof(uid)) ? uid : "?",
+	       comm, get(info, "uid", uid, sizeof(uid)) ? uid : "?",
 	       get(info, "version", ver, sizeof(ver)) ? ver : "?",
 	       get(info, "allow", allow, sizeof(allow)) ? allow : "?");
 	print_shrinkers(shr);
