@@ -21,6 +21,7 @@
  * memory hierarchy; skips (77) otherwise.
  */
 #include <dirent.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -602,6 +603,79 @@ TEST(process_moved_to_another_group_is_rediscovered)
 	CHECK(strstr(out, want));
 	snprintf(want, sizeof(want),
 		 "after=100663296:%s high=41943040 low=31457280 sources=", b);
+	CHECK(strstr(out, want));
+	CHECK(strtoul(strstr(out, want) + strlen(want), NULL, 10) &
+	      TIDE_SOURCE_CGROUP1);
+}
+
+/*
+ * A process that chrooted into an empty directory (no /proc, no /sys: a
+ * daemon's privilege separation) and whose group's limit is then lowered
+ * in place: the monitor follows it from the limit's file it keeps open.
+ * The child lowers its own group's limit through a descriptor it opened
+ * before the chroot.  Up to 0.2.15 the monitor asked for a discovery every
+ * millisecond and kept the old limit (a user trial).
+ */
+static char chroot_dir[64];
+
+static void chrooter(void *arg)
+{
+	struct tide_monitor_limit l = { 0 };
+	struct tide_monitor *m = NULL;
+	char pid[32], path[PATH_MAX + 32];
+	int fd;
+
+	(void)arg;
+	snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	if (write_str(top_dir, "cgroup.procs", pid))
+		_exit(2);
+	if (tide_monitor_new(&m, NULL) || tide_monitor_start(m))
+		_exit(3);
+	tide_monitor_limit(m, &l);
+	printf("before=%llu high=%llu\n", (unsigned long long)l.limit,
+	       (unsigned long long)l.high);
+	snprintf(path, sizeof(path), "%s/memory.limit_in_bytes", top_dir);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || chroot(chroot_dir) || chdir("/"))
+		_exit(4);
+	if (!access("/proc/self/cgroup", F_OK))
+		_exit(5);
+	if (dprintf(fd, "%llu\n", (unsigned long long)(LIMIT / 2)) < 0)
+		_exit(6);
+	for (int i = 0; i < 500 && l.limit != LIMIT / 2; i++) {
+		usleep(10000);
+		tide_monitor_limit(m, &l);
+	}
+	printf("after=%llu high=%llu low=%llu sources=%u\n",
+	       (unsigned long long)l.limit, (unsigned long long)l.high,
+	       (unsigned long long)l.low, tide_monitor_source(m));
+	tide_monitor_free(m);
+	_exit(0);
+}
+
+TEST(a_chrooted_process_follows_its_limit_changed_in_place)
+{
+	char out[4096], want[256];
+	int st;
+
+	snprintf(chroot_dir, sizeof(chroot_dir), "/tmp/tide-chroot-XXXXXX");
+	CHECK(mkdtemp(chroot_dir));
+	scen = OWN;
+	make_groups();
+	st = th_fork(chrooter, NULL, out, sizeof(out));
+	th_note("%s", out);
+	remove_groups();
+	CHECK_EQ(rmdir(chroot_dir), 0);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	snprintf(want, sizeof(want), "before=%llu high=%llu\n",
+		 (unsigned long long)LIMIT,
+		 (unsigned long long)(LIMIT - LIMIT / 4));
+	CHECK(strstr(out, want));
+	/* the defaults of the new limit: 3/4 and 5/8 of it */
+	snprintf(want, sizeof(want), "after=%llu high=%llu low=%llu sources=",
+		 (unsigned long long)(LIMIT / 2),
+		 (unsigned long long)(LIMIT / 2 - LIMIT / 8),
+		 (unsigned long long)(LIMIT / 2 / 8 * 5));
 	CHECK(strstr(out, want));
 	CHECK(strtoul(strstr(out, want) + strlen(want), NULL, 10) &
 	      TIDE_SOURCE_CGROUP1);
@@ -1191,6 +1265,7 @@ RUN_TESTS(T(a_limit_on_own_group_survived_with_defaults),
 	  T(e_sensor_passes_on_at_a_reload_and_keeps_the_cache_alive),
 	  T(f_page_cache_churn_leaves_a_small_cache_whole),
 	  T(process_moved_to_another_group_is_rediscovered),
+	  T(a_chrooted_process_follows_its_limit_changed_in_place),
 	  T(watcher_lost_to_a_descriptor_limit_after_a_move_comes_back),
 	  T(set_watermarks_moves_the_v1_usage_threshold),
 	  T(hovering_over_high_with_nothing_to_give_costs_no_wake_ups))
