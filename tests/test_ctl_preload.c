@@ -78,8 +78,12 @@ struct proc {
 	int in, out;
 };
 
-/* python3 under the shim, its $XDG_RUNTIME_DIR @xdg (its socket there) */
-static void start_python_in(struct proc *p, const char *xdg)
+/*
+ * python3 -c @script [@a1 @a2] under the shim, its $XDG_RUNTIME_DIR @xdg
+ * (its socket there); @control: TIDE_CONTROL=1.
+ */
+static void spawn_python(struct proc *p, const char *xdg, bool control,
+			 const char *script, const char *a1, const char *a2)
 {
 	int in[2], out[2];
 
@@ -93,16 +97,25 @@ static void start_python_in(struct proc *p, const char *xdg)
 		close(in[1]);
 		close(out[0]);
 		setenv("LD_PRELOAD", shim, 1);
-		setenv("TIDE_CONTROL", "1", 1);
+		if (control)
+			setenv("TIDE_CONTROL", "1", 1);
+		else
+			unsetenv("TIDE_CONTROL");
 		setenv("XDG_RUNTIME_DIR", xdg, 1);
 		unsetenv("MEMORY_PRESSURE_WATCH");
-		execl(PYTHON, PYTHON, "-c", py_script, (char *)NULL);
+		execl(PYTHON, PYTHON, "-c", script, a1, a2, (char *)NULL);
 		_exit(127);
 	}
 	close(in[0]);
 	close(out[1]);
 	p->in = in[1];
 	p->out = out[0];
+}
+
+/* python3 under the shim, its $XDG_RUNTIME_DIR @xdg (its socket there) */
+static void start_python_in(struct proc *p, const char *xdg)
+{
+	spawn_python(p, xdg, true, py_script, NULL, NULL);
 }
 
 static void start_python(struct proc *p)
@@ -389,32 +402,7 @@ static const char py_dropper[] = "import os, sys, time\n"
 static void start_dropper(struct proc *p, const char *mode, const char *arg,
 			  bool control)
 {
-	int in[2], out[2];
-
-	CHECK(!pipe(in) && !pipe(out));
-	fflush(stdout);
-	p->pid = fork();
-	CHECK(p->pid >= 0);
-	if (!p->pid) {
-		dup2(in[0], 0);
-		dup2(out[1], 1);
-		close(in[1]);
-		close(out[0]);
-		setenv("LD_PRELOAD", shim, 1);
-		if (control)
-			setenv("TIDE_CONTROL", "1", 1);
-		else
-			unsetenv("TIDE_CONTROL");
-		setenv("XDG_RUNTIME_DIR", tmp, 1);
-		unsetenv("MEMORY_PRESSURE_WATCH");
-		execl(PYTHON, PYTHON, "-c", py_dropper, mode, arg,
-		      (char *)NULL);
-		_exit(127);
-	}
-	close(in[0]);
-	close(out[1]);
-	p->in = in[1];
-	p->out = out[0];
+	spawn_python(p, tmp, control, py_dropper, mode, arg);
 }
 
 /*
