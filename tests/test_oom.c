@@ -1341,6 +1341,15 @@ static int mon_setup(void *arg)
 	return 0;
 }
 
+/* Passes of a loop whose thread start failed (-EAGAIN). */
+static int thread_failures;
+
+/*
+ * The thread start is tide_monitor_start()'s one failable call: when it
+ * fails (-EAGAIN, as pthread_create() does), the monitor is not started,
+ * so a retry starts it (fails again the same way under a persistent
+ * fault) instead of answering -EBUSY.
+ */
 static int mon_start_body(void *arg)
 {
 	struct mon_case *c = arg;
@@ -1348,7 +1357,16 @@ static int mon_start_body(void *arg)
 	int r = tide_monitor_start(c->m);
 
 	if (r) {
-		CHECK_EQ(r, -ENOMEM);
+		CHECK_EQ(r, -EAGAIN);
+		CHECK_EQ(th_thread_count(), threads);
+		thread_failures++;
+		if (!th_fault_persistent) {
+			CHECK_EQ(tide_monitor_start(c->m), 0);
+			CHECK_EQ(th_thread_count(), threads + 1);
+			CHECK_EQ(tide_monitor_start(c->m), -EBUSY);
+			return r;
+		}
+		CHECK_EQ(tide_monitor_start(c->m), -EAGAIN);
 		CHECK_EQ(th_thread_count(), threads);
 		/* Not started: dispatch still works. */
 		CHECK_EQ(tide_monitor_dispatch(c->m), 0);
@@ -1415,12 +1433,16 @@ static int mon_query_body(void *arg)
 static int mon_free_body(void *arg)
 {
 	struct mon_case *c = arg;
+	/* the start's thread is the one failable call here: freed
+	 * unstarted then */
+	int r = tide_monitor_start(c->m);
 
-	CHECK_EQ(tide_monitor_start(c->m), 0);
+	if (r)
+		CHECK_EQ(r, -EAGAIN);
 	tide_monitor_free(c->m);
 	c->m = NULL;
 	tide_monitor_free(NULL);
-	return 0;
+	return r;
 }
 
 TEST(every_pressure_function_survives_the_oom_loop)
@@ -1518,8 +1540,13 @@ TEST(every_pressure_function_survives_the_oom_loop)
 			  mon_new_body, mon_teardown, &watchonly),
 		  5 + 2);
 	unsetenv("MEMORY_PRESSURE_WRITE");
-	run_case("tide_monitor_start", "thread", mon_setup, mon_start_body,
-		 mon_teardown, &notrim);
+	/* the thread start, transient and persistent (0 up to 0.2.15: it
+	 * called pthread_create() itself, which no fault reached) */
+	thread_failures = 0;
+	CHECK_UEQ(run_case("tide_monitor_start", "thread", mon_setup,
+			   mon_start_body, mon_teardown, &notrim),
+		  2);
+	CHECK_EQ(thread_failures, 2);
 	write_file("memory.current", "83886080\n");
 	points += run_case("tide_monitor_dispatch", "cgroup2 loop over arena",
 			   mon_arena_setup, mon_dispatch_body, mon_teardown,
@@ -1608,9 +1635,22 @@ static int ctl_listen_body(void *arg)
 	int r = tide_ctl_listen(&cfg);
 
 	if (r) {
-		CHECK_EQ(r, th_expect_err);
+		/* the listener's thread could not start (pthread_create()'s
+		 * error), or anything before it ran out */
+		if (r == -EAGAIN && !(c->flags & TIDE_CTL_DISPATCH))
+			thread_failures++;
+		else
+			CHECK_EQ(r, th_expect_err);
 		CHECK(access(c->path, F_OK) && errno == ENOENT);
 		CHECK_EQ(tide_ctl_fd(), -ENOTCONN);
+		if (r == -EAGAIN && !th_fault_persistent) {
+			/* nothing left in the way of a retry */
+			CHECK_EQ(tide_ctl_listen(&cfg), 0);
+			CHECK(!access(c->path, F_OK));
+			CHECK_CMP(tide_ctl_fd(), >=, 0);
+			tide_ctl_close();
+			CHECK(access(c->path, F_OK) && errno == ENOENT);
+		}
 		return r;
 	}
 	CHECK(!access(c->path, F_OK));
@@ -1710,11 +1750,16 @@ TEST(every_ctl_function_survives_the_oom_loop)
 	snprintf(c.dir, sizeof(c.dir), "%s/tide", tmp);
 	snprintf(c.path, sizeof(c.path), "%s/%d.sock", c.dir, (int)getpid());
 	c.flags = TIDE_CTL_DISPATCH;
+	thread_failures = 0;
 	points += run_case("tide_ctl_listen", "dispatch", NULL, ctl_listen_body,
 			   NULL, &c);
+	CHECK_EQ(thread_failures, 0);
 	c.flags = 0;
+	/* its last failable call is the thread start: one pass of each
+	 * mode fails there (none up to 0.2.15) */
 	points += run_case("tide_ctl_listen", "own thread", NULL,
 			   ctl_listen_body, NULL, &c);
+	CHECK_EQ(thread_failures, 2);
 	/*
 	 * At its peak the server holds epoll, a timerfd, an eventfd and the
 	 * socket (the directory's descriptor is closed before them).
