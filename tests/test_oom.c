@@ -1275,16 +1275,35 @@ static void make_tmpdir(void)
 	write_file("memory.current", "10485760\n");
 	write_file("memory.events", "low 0\nhigh 0\nmax 0\noom 0\n");
 	CHECK_EQ(mkfifo(tmp_path("fifo"), 0600), 0);
+	/* a cgroup v1 memory group: limit 100 MiB, usage 10 MiB, with the
+	 * files its usage thresholds and vmpressure events register in */
+	CHECK_EQ(mkdir(tmp_path("v1"), 0700), 0);
+	write_file("v1/memory.limit_in_bytes", "104857600\n");
+	write_file("v1/memory.usage_in_bytes", "10485760\n");
+	write_file("v1/memory.stat", "total_inactive_file 0\n");
+	write_file("v1/memory.pressure_level", "");
+	write_file("v1/cgroup.event_control", "");
 }
 
 static void remove_tmpdir(void)
 {
-	static const char *const names[] = { "smaps_rollup",  "memory.high",
-					     "memory.max",    "memory.current",
-					     "memory.events", "fifo" };
+	static const char *const names[] = {
+		"smaps_rollup",
+		"memory.high",
+		"memory.max",
+		"memory.current",
+		"memory.events",
+		"fifo",
+		"v1/memory.limit_in_bytes",
+		"v1/memory.usage_in_bytes",
+		"v1/memory.stat",
+		"v1/memory.pressure_level",
+		"v1/cgroup.event_control",
+	};
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		unlink(tmp_path(names[i]));
+	rmdir(tmp_path("v1"));
 	rmdir(tmpdir);
 }
 
@@ -1445,6 +1464,31 @@ static int mon_free_body(void *arg)
 	return r;
 }
 
+/*
+ * Does this kernel take a PSI trigger (one of the system PSI source's) on
+ * /proc/pressure/memory?  That source accepts no fake file (procfs or
+ * cgroupfs only), so its case runs on the real one or not at all.
+ */
+static bool system_psi_works(void)
+{
+	static const char trig[] = "some 100000 2000000";
+	int fd = open("/proc/pressure/memory", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	bool ok;
+
+	if (fd < 0) {
+		th_note("system PSI case skipped: /proc/pressure/memory: %s",
+			strerror(errno));
+		return false;
+	}
+	ok = write(fd, trig, sizeof(trig)) == (ssize_t)sizeof(trig);
+	if (!ok)
+		th_note("system PSI case skipped: the kernel refuses a "
+			"trigger: %s",
+			strerror(errno));
+	close(fd);
+	return ok;
+}
+
 TEST(every_pressure_function_survives_the_oom_loop)
 {
 	struct mon_case budget = { .use_cfg = true,
@@ -1461,10 +1505,16 @@ TEST(every_pressure_function_survives_the_oom_loop)
 				    .want_source = TIDE_SOURCE_CGROUP2 };
 	struct mon_case watchonly = { .use_cfg = true,
 				      .want_source = TIDE_SOURCE_WATCH };
+	struct mon_case psi = { .use_cfg = true,
+				.want_source = TIDE_SOURCE_PSI };
+	struct mon_case cg1 = { .use_cfg = true,
+				.want_source = TIDE_SOURCE_CGROUP1 };
 	unsigned long points = 0, fdpoints = 0, none_points = 0;
+	char v1dir[96];
 
 	th_warm_up_threads();
 	make_tmpdir();
+	snprintf(v1dir, sizeof(v1dir), "%s", tmp_path("v1"));
 	budget.cfg = (struct tide_monitor_config){
 		.size = sizeof(struct tide_monitor_config),
 		.sources = TIDE_SOURCE_BUDGET,
@@ -1495,6 +1545,15 @@ TEST(every_pressure_function_survives_the_oom_loop)
 		.cgroup2_dir = tmpdir,
 		.poll_interval_ms = 10,
 		.flags = TIDE_MONITOR_NO_TRIM,
+	};
+	psi.cfg = (struct tide_monitor_config){
+		.size = sizeof(struct tide_monitor_config),
+		.sources = TIDE_SOURCE_PSI,
+	};
+	cg1.cfg = (struct tide_monitor_config){
+		.size = sizeof(struct tide_monitor_config),
+		.sources = TIDE_SOURCE_CGROUP1,
+		.cgroup1_dir = v1dir,
 	};
 	CHECK_EQ(setenv("MEMORY_PRESSURE_WATCH", tmp_path("fifo"), 1), 0);
 	CHECK_EQ(setenv("MEMORY_PRESSURE_WRITE", "aGVsbG8=", 1), 0);
@@ -1536,6 +1595,32 @@ TEST(every_pressure_function_survives_the_oom_loop)
 		}
 	}
 	CHECK_UEQ(none_points, 5 + 1);
+	/*
+	 * The system PSI trigger and a cgroup v1 group (usage thresholds
+	 * and vmpressure events through cgroup.event_control), which the
+	 * loops above do not reach.
+	 */
+	if (system_psi_works()) {
+		points += run_case("tide_monitor_new", "system psi", NULL,
+				   mon_new_body, mon_teardown, &psi);
+		/* at its peak: the monitor's 5 and the descriptors of its
+		 * three triggers (low, medium, critical) */
+		CHECK_UEQ(fd_case("tide_monitor_new", "system psi", NULL,
+				  mon_new_body, mon_teardown, &psi),
+			  5 + 3);
+	}
+	points += run_case("tide_monitor_new", "cgroup1", NULL, mon_new_body,
+			   mon_teardown, &cg1);
+	/*
+	 * The monitor's 5, memory.usage_in_bytes and memory.stat, the
+	 * eventfds of the threshold at high and of the three vmpressure
+	 * levels, while cgroup.event_control and memory.pressure_level are
+	 * open to register them (a configured group's limit file is not
+	 * kept open)
+	 */
+	CHECK_UEQ(fd_case("tide_monitor_new", "cgroup1", NULL, mon_new_body,
+			  mon_teardown, &cg1),
+		  5 + 2 + 4 + 2);
 	CHECK_UEQ(fd_case("tide_monitor_new", "watch fifo + write only", NULL,
 			  mon_new_body, mon_teardown, &watchonly),
 		  5 + 2);
