@@ -59,7 +59,7 @@
  * timer, busy, orphan) except the connection whose request is being
  * answered, which belongs to its dispatcher while c->busy is set.  It is
  * a leaf: held only for sections that call the kernel and the allocator
- * (tide__os_*, pthread_create in listen), never across an answer
+ * (tide__os_*, the thread start in listen), never across an answer
  * (tide__ctl_execute(): shrinker callbacks, which are user code, and the
  * shrinker registry's, a monitor's, the purge's and the kv and arena
  * lists' locks) and never while waiting for another thread.  Order:
@@ -593,14 +593,11 @@ static int ctl_open(struct ctl *c, const char *dir,
 
 static int start_thread(struct ctl *c)
 {
-	sigset_t old;
 	int r;
 
-	tide__os_signals_block(&old);
-	r = pthread_create(&c->thread, NULL, ctl_thread, c);
-	tide__os_signals_restore(&old);
+	r = tide__os_thread_create(&c->thread, ctl_thread, c);
 	if (r)
-		return -r;
+		return r;
 	c->thread_running = true;
 	return 0;
 }

@@ -396,6 +396,15 @@ pid_t tide__os_getpid(void);
  * *@old; restore that mask. */
 void tide__os_signals_block(sigset_t *old);
 void tide__os_signals_restore(const sigset_t *old);
+/*
+ * pthread_create(3) with default attributes and every signal blocked
+ * around it, so that the new thread starts with all of them blocked and
+ * none meant for the program lands on it; the caller's mask is restored.
+ * 0 or -errno.  Failable: in test builds the fault injector fails it with
+ * -EAGAIN, the error pthread_create() gives when the system lacks the
+ * resources for another thread.
+ */
+int tide__os_thread_create(pthread_t *t, void *(*fn)(void *), void *arg);
 uid_t tide__os_geteuid(void);
 /* CLOCK_MONOTONIC in nanoseconds. */
 uint64_t tide__os_now_ns(void);

@@ -970,6 +970,20 @@ void tide__os_signals_restore(const sigset_t *old)
 	pthread_sigmask(SIG_SETMASK, old, NULL);
 }
 
+int tide__os_thread_create(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+	sigset_t old;
+	int r;
+
+	/* pthread_create()'s error when the system lacks the resources. */
+	if (inject())
+		return -EAGAIN;
+	tide__os_signals_block(&old);
+	r = pthread_create(t, NULL, fn, arg);
+	tide__os_signals_restore(&old);
+	return -r;
+}
+
 uid_t tide__os_geteuid(void)
 {
 	return geteuid();

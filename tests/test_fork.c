@@ -4,8 +4,9 @@
  * registry and the purge (DESIGN.md conventions, issue 14 items 1-2): forks
  * under registry churn never hang, a fork during a scan leaves the child
  * free to unregister that shrinker, a fork from inside a callback, and the
- * child's passes and purges.  Every child runs under an alarm(): a hung
- * child dies of SIGALRM and fails the test.
+ * child's passes and purges; forks under arena and paged kv churn.  Every
+ * child runs under an alarm(): a hung child dies of SIGALRM and fails the
+ * test.
  */
 #include <pthread.h>
 #include <semaphore.h>
@@ -600,11 +601,172 @@ TEST(arena_forks_never_hang_under_tcmalloc)
 			  "libtcmalloc-minimal4");
 }
 
+/* ---- paged kv blocks ----------------------------------------------------- */
+
+#define MiB ((size_t)1 << 20)
+#define KV_FORKS 25
+#define KV_THREADS 3
+/* The bytes before a paged block's data, in its mapping (kv.h). */
+#define KV_HDR 64
+
+static atomic_ulong kv_rounds[KV_THREADS];
+static atomic_int kv_failed;
+/* Set while a child runs: the threads wait, so it is not starved of CPU. */
+static atomic_bool kv_pause;
+
+/* A paged block's mapping length for @size bytes. */
+static size_t kv_mapped(size_t size)
+{
+	return TIDE__ALIGN_UP(size + KV_HDR, tide__os_page_size());
+}
+
+/* Allocate 1 MiB, grow it to 3, free it, until told to stop. */
+static void *kv_churn(void *arg)
+{
+	atomic_ulong *rounds = arg;
+
+	while (!atomic_load(&churn_stop)) {
+		char *p, *q;
+
+		if (atomic_load(&kv_pause)) {
+			usleep(100);
+			continue;
+		}
+		p = tide_kvmalloc(1 * MiB, 0);
+
+		if (!p || !tide_kv_is_paged(p)) {
+			atomic_store(&kv_failed, 1);
+			tide_kvfree(p);
+			break;
+		}
+		p[0] = 1;
+		q = tide_kvrealloc(p, 3 * MiB, 0);
+		if (!q) {
+			atomic_store(&kv_failed, 2);
+			tide_kvfree(p);
+			break;
+		}
+		q[3 * MiB - 1] = 1;
+		tide_kvfree(q);
+		atomic_fetch_add(rounds, 1);
+	}
+	return NULL;
+}
+
+/* @st is @base plus @blocks paged blocks of @requested and @mapped bytes. */
+static void check_kv_totals(const struct tide_kv_stats *st,
+			    const struct tide_kv_stats *base, size_t blocks,
+			    size_t requested, size_t mapped)
+{
+	CHECK_UEQ(st->blocks, base->blocks + blocks);
+	CHECK_UEQ(st->requested, base->requested + requested);
+	CHECK_UEQ(st->committed, base->committed + mapped);
+}
+
+/*
+ * In a child: a paged block of its own, allocated, grown and freed, with
+ * the totals moving by exactly that block (the inherited figures, the
+ * blocks the parent's threads held at the fork, are the base).
+ */
+static void child_pages_a_block_of_its_own(void)
+{
+	struct tide_kv_stats base, st;
+	char *p, *q;
+
+	tide_kv_stats(&base);
+	p = tide_kvmalloc(1 * MiB, 0);
+	CHECK(p);
+	CHECK(tide_kv_is_paged(p));
+	memset(p, 0x5a, 1 * MiB);
+	tide_kv_stats(&st);
+	check_kv_totals(&st, &base, 1, 1 * MiB, kv_mapped(1 * MiB));
+	CHECK_UEQ(tide_kvresident(p) + KV_HDR, kv_mapped(1 * MiB));
+	q = tide_kvrealloc(p, 3 * MiB, 0);
+	CHECK(q);
+	CHECK_EQ(q[0], 0x5a);
+	CHECK_EQ(q[1 * MiB - 1], 0x5a);
+	memset(q + 1 * MiB, 0xa5, 2 * MiB);
+	tide_kv_stats(&st);
+	check_kv_totals(&st, &base, 1, 3 * MiB, kv_mapped(3 * MiB));
+	CHECK_UEQ(tide_kvresident(q) + KV_HDR, kv_mapped(3 * MiB));
+	tide_kvfree(q);
+	tide_kv_stats(&st);
+	check_kv_totals(&st, &base, 0, 0, 0);
+}
+
+/* Wait until every thread has ended two rounds since @seen: it churns. */
+static void kv_wait_churning(const unsigned long *seen)
+{
+	for (int i = 0; i < KV_THREADS; i++)
+		while (atomic_load(&kv_rounds[i]) <= seen[i] + 1 &&
+		       !atomic_load(&kv_failed))
+			usleep(50);
+}
+
+/*
+ * KV_FORKS forks while KV_THREADS threads allocate, grow and free paged
+ * kv blocks (publishing and clearing them in the page registry, whose
+ * lock the child starts afresh): every child must page a block of its
+ * own and exit 0 within the watchdog.  The threads are busy at each fork
+ * (each ended two rounds since the last child did) and wait while a child
+ * runs, which would otherwise share 2 CPUs with them.  Fewer forks under valgrind and the sanitizers; the child
+ * starts no thread (TSan could not).
+ */
+TEST(forks_under_paged_kv_churn_never_hang)
+{
+	int forks = th_under_valgrind() ? KV_FORKS / 8 :
+		    th_sanitized()	? KV_FORKS / 4 :
+					  KV_FORKS;
+	struct tide_kv_stats base, st;
+	pthread_t t[KV_THREADS];
+	unsigned long rounds = 0;
+
+	alarm(10 * WATCHDOG_S); /* the parent hung at a fork */
+	tide_kv_set_threshold(TIDE_KV_DEFAULT_THRESHOLD);
+	tide_kv_stats(&base);
+	atomic_store(&churn_stop, false);
+	for (int i = 0; i < KV_THREADS; i++)
+		CHECK_EQ(pthread_create(&t[i], NULL, kv_churn, &kv_rounds[i]),
+			 0);
+	fflush(stdout);
+	for (int i = 0; i < forks; i++) {
+		unsigned long seen[KV_THREADS];
+		pid_t pid;
+
+		for (int k = 0; k < KV_THREADS; k++)
+			seen[k] = atomic_load(&kv_rounds[k]);
+		atomic_store(&kv_pause, false);
+		kv_wait_churning(seen);
+		pid = fork();
+		CHECK(pid >= 0);
+		if (!pid) {
+			th_in_child = true;
+			alarm(WATCHDOG_S);
+			child_pages_a_block_of_its_own();
+			_exit(0);
+		}
+		atomic_store(&kv_pause, true);
+		reap(pid);
+	}
+	atomic_store(&churn_stop, true);
+	for (int i = 0; i < KV_THREADS; i++) {
+		pthread_join(t[i], NULL);
+		rounds += atomic_load(&kv_rounds[i]);
+	}
+	CHECK_EQ(atomic_load(&kv_failed), 0);
+	th_note("%d forks, %lu rounds of the threads", forks, rounds);
+	/* every thread's blocks freed: the parent's totals are back */
+	tide_kv_stats(&st);
+	check_kv_totals(&st, &base, 0, 0, 0);
+	alarm(0);
+}
+
 RUN_TESTS(T(forks_under_registry_churn_never_hang),
 	  T(child_frees_a_shrinker_that_was_mid_scan_in_the_parent),
 	  T(child_shrinks_purges_and_frees_inherited_shrinkers),
 	  T(fork_inside_a_callback_leaves_a_working_child),
 	  T(child_of_a_walk_in_progress_gets_a_consistent_registry),
 	  T(forks_while_threads_hold_arena_locks_never_hang),
+	  T(forks_under_paged_kv_churn_never_hang),
 	  T(arena_forks_never_hang_under_jemalloc),
 	  T(arena_forks_never_hang_under_tcmalloc))

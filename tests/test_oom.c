@@ -1275,16 +1275,35 @@ static void make_tmpdir(void)
 	write_file("memory.current", "10485760\n");
 	write_file("memory.events", "low 0\nhigh 0\nmax 0\noom 0\n");
 	CHECK_EQ(mkfifo(tmp_path("fifo"), 0600), 0);
+	/* a cgroup v1 memory group: limit 100 MiB, usage 10 MiB, with the
+	 * files its usage thresholds and vmpressure events register in */
+	CHECK_EQ(mkdir(tmp_path("v1"), 0700), 0);
+	write_file("v1/memory.limit_in_bytes", "104857600\n");
+	write_file("v1/memory.usage_in_bytes", "10485760\n");
+	write_file("v1/memory.stat", "total_inactive_file 0\n");
+	write_file("v1/memory.pressure_level", "");
+	write_file("v1/cgroup.event_control", "");
 }
 
 static void remove_tmpdir(void)
 {
-	static const char *const names[] = { "smaps_rollup",  "memory.high",
-					     "memory.max",    "memory.current",
-					     "memory.events", "fifo" };
+	static const char *const names[] = {
+		"smaps_rollup",
+		"memory.high",
+		"memory.max",
+		"memory.current",
+		"memory.events",
+		"fifo",
+		"v1/memory.limit_in_bytes",
+		"v1/memory.usage_in_bytes",
+		"v1/memory.stat",
+		"v1/memory.pressure_level",
+		"v1/cgroup.event_control",
+	};
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		unlink(tmp_path(names[i]));
+	rmdir(tmp_path("v1"));
 	rmdir(tmpdir);
 }
 
@@ -1341,6 +1360,15 @@ static int mon_setup(void *arg)
 	return 0;
 }
 
+/* Passes of a loop whose thread start failed (-EAGAIN). */
+static int thread_failures;
+
+/*
+ * The thread start is tide_monitor_start()'s one failable call: when it
+ * fails (-EAGAIN, as pthread_create() does), the monitor is not started,
+ * so a retry starts it (fails again the same way under a persistent
+ * fault) instead of answering -EBUSY.
+ */
 static int mon_start_body(void *arg)
 {
 	struct mon_case *c = arg;
@@ -1348,7 +1376,16 @@ static int mon_start_body(void *arg)
 	int r = tide_monitor_start(c->m);
 
 	if (r) {
-		CHECK_EQ(r, -ENOMEM);
+		CHECK_EQ(r, -EAGAIN);
+		CHECK_EQ(th_thread_count(), threads);
+		thread_failures++;
+		if (!th_fault_persistent) {
+			CHECK_EQ(tide_monitor_start(c->m), 0);
+			CHECK_EQ(th_thread_count(), threads + 1);
+			CHECK_EQ(tide_monitor_start(c->m), -EBUSY);
+			return r;
+		}
+		CHECK_EQ(tide_monitor_start(c->m), -EAGAIN);
 		CHECK_EQ(th_thread_count(), threads);
 		/* Not started: dispatch still works. */
 		CHECK_EQ(tide_monitor_dispatch(c->m), 0);
@@ -1415,12 +1452,41 @@ static int mon_query_body(void *arg)
 static int mon_free_body(void *arg)
 {
 	struct mon_case *c = arg;
+	/* the start's thread is the one failable call here: freed
+	 * unstarted then */
+	int r = tide_monitor_start(c->m);
 
-	CHECK_EQ(tide_monitor_start(c->m), 0);
+	if (r)
+		CHECK_EQ(r, -EAGAIN);
 	tide_monitor_free(c->m);
 	c->m = NULL;
 	tide_monitor_free(NULL);
-	return 0;
+	return r;
+}
+
+/*
+ * Does this kernel take a PSI trigger (one of the system PSI source's) on
+ * /proc/pressure/memory?  That source accepts no fake file (procfs or
+ * cgroupfs only), so its case runs on the real one or not at all.
+ */
+static bool system_psi_works(void)
+{
+	static const char trig[] = "some 100000 2000000";
+	int fd = open("/proc/pressure/memory", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	bool ok;
+
+	if (fd < 0) {
+		th_note("system PSI case skipped: /proc/pressure/memory: %s",
+			strerror(errno));
+		return false;
+	}
+	ok = write(fd, trig, sizeof(trig)) == (ssize_t)sizeof(trig);
+	if (!ok)
+		th_note("system PSI case skipped: the kernel refuses a "
+			"trigger: %s",
+			strerror(errno));
+	close(fd);
+	return ok;
 }
 
 TEST(every_pressure_function_survives_the_oom_loop)
@@ -1439,10 +1505,16 @@ TEST(every_pressure_function_survives_the_oom_loop)
 				    .want_source = TIDE_SOURCE_CGROUP2 };
 	struct mon_case watchonly = { .use_cfg = true,
 				      .want_source = TIDE_SOURCE_WATCH };
+	struct mon_case psi = { .use_cfg = true,
+				.want_source = TIDE_SOURCE_PSI };
+	struct mon_case cg1 = { .use_cfg = true,
+				.want_source = TIDE_SOURCE_CGROUP1 };
 	unsigned long points = 0, fdpoints = 0, none_points = 0;
+	char v1dir[96];
 
 	th_warm_up_threads();
 	make_tmpdir();
+	snprintf(v1dir, sizeof(v1dir), "%s", tmp_path("v1"));
 	budget.cfg = (struct tide_monitor_config){
 		.size = sizeof(struct tide_monitor_config),
 		.sources = TIDE_SOURCE_BUDGET,
@@ -1473,6 +1545,15 @@ TEST(every_pressure_function_survives_the_oom_loop)
 		.cgroup2_dir = tmpdir,
 		.poll_interval_ms = 10,
 		.flags = TIDE_MONITOR_NO_TRIM,
+	};
+	psi.cfg = (struct tide_monitor_config){
+		.size = sizeof(struct tide_monitor_config),
+		.sources = TIDE_SOURCE_PSI,
+	};
+	cg1.cfg = (struct tide_monitor_config){
+		.size = sizeof(struct tide_monitor_config),
+		.sources = TIDE_SOURCE_CGROUP1,
+		.cgroup1_dir = v1dir,
 	};
 	CHECK_EQ(setenv("MEMORY_PRESSURE_WATCH", tmp_path("fifo"), 1), 0);
 	CHECK_EQ(setenv("MEMORY_PRESSURE_WRITE", "aGVsbG8=", 1), 0);
@@ -1514,12 +1595,43 @@ TEST(every_pressure_function_survives_the_oom_loop)
 		}
 	}
 	CHECK_UEQ(none_points, 5 + 1);
+	/*
+	 * The system PSI trigger and a cgroup v1 group (usage thresholds
+	 * and vmpressure events through cgroup.event_control), which the
+	 * loops above do not reach.
+	 */
+	if (system_psi_works()) {
+		points += run_case("tide_monitor_new", "system psi", NULL,
+				   mon_new_body, mon_teardown, &psi);
+		/* at its peak: the monitor's 5 and the descriptors of its
+		 * three triggers (low, medium, critical) */
+		CHECK_UEQ(fd_case("tide_monitor_new", "system psi", NULL,
+				  mon_new_body, mon_teardown, &psi),
+			  5 + 3);
+	}
+	points += run_case("tide_monitor_new", "cgroup1", NULL, mon_new_body,
+			   mon_teardown, &cg1);
+	/*
+	 * The monitor's 5, memory.usage_in_bytes and memory.stat, the
+	 * eventfds of the threshold at high and of the three vmpressure
+	 * levels, while cgroup.event_control and memory.pressure_level are
+	 * open to register them (a configured group's limit file is not
+	 * kept open)
+	 */
+	CHECK_UEQ(fd_case("tide_monitor_new", "cgroup1", NULL, mon_new_body,
+			  mon_teardown, &cg1),
+		  5 + 2 + 4 + 2);
 	CHECK_UEQ(fd_case("tide_monitor_new", "watch fifo + write only", NULL,
 			  mon_new_body, mon_teardown, &watchonly),
 		  5 + 2);
 	unsetenv("MEMORY_PRESSURE_WRITE");
-	run_case("tide_monitor_start", "thread", mon_setup, mon_start_body,
-		 mon_teardown, &notrim);
+	/* the thread start, transient and persistent (0 up to 0.2.15: it
+	 * called pthread_create() itself, which no fault reached) */
+	thread_failures = 0;
+	CHECK_UEQ(run_case("tide_monitor_start", "thread", mon_setup,
+			   mon_start_body, mon_teardown, &notrim),
+		  2);
+	CHECK_EQ(thread_failures, 2);
 	write_file("memory.current", "83886080\n");
 	points += run_case("tide_monitor_dispatch", "cgroup2 loop over arena",
 			   mon_arena_setup, mon_dispatch_body, mon_teardown,
@@ -1608,9 +1720,22 @@ static int ctl_listen_body(void *arg)
 	int r = tide_ctl_listen(&cfg);
 
 	if (r) {
-		CHECK_EQ(r, th_expect_err);
+		/* the listener's thread could not start (pthread_create()'s
+		 * error), or anything before it ran out */
+		if (r == -EAGAIN && !(c->flags & TIDE_CTL_DISPATCH))
+			thread_failures++;
+		else
+			CHECK_EQ(r, th_expect_err);
 		CHECK(access(c->path, F_OK) && errno == ENOENT);
 		CHECK_EQ(tide_ctl_fd(), -ENOTCONN);
+		if (r == -EAGAIN && !th_fault_persistent) {
+			/* nothing left in the way of a retry */
+			CHECK_EQ(tide_ctl_listen(&cfg), 0);
+			CHECK(!access(c->path, F_OK));
+			CHECK_CMP(tide_ctl_fd(), >=, 0);
+			tide_ctl_close();
+			CHECK(access(c->path, F_OK) && errno == ENOENT);
+		}
 		return r;
 	}
 	CHECK(!access(c->path, F_OK));
@@ -1710,11 +1835,16 @@ TEST(every_ctl_function_survives_the_oom_loop)
 	snprintf(c.dir, sizeof(c.dir), "%s/tide", tmp);
 	snprintf(c.path, sizeof(c.path), "%s/%d.sock", c.dir, (int)getpid());
 	c.flags = TIDE_CTL_DISPATCH;
+	thread_failures = 0;
 	points += run_case("tide_ctl_listen", "dispatch", NULL, ctl_listen_body,
 			   NULL, &c);
+	CHECK_EQ(thread_failures, 0);
 	c.flags = 0;
+	/* its last failable call is the thread start: one pass of each
+	 * mode fails there (none up to 0.2.15) */
 	points += run_case("tide_ctl_listen", "own thread", NULL,
 			   ctl_listen_body, NULL, &c);
+	CHECK_EQ(thread_failures, 2);
 	/*
 	 * At its peak the server holds epoll, a timerfd, an eventfd and the
 	 * socket (the directory's descriptor is closed before them).

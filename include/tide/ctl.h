@@ -122,8 +122,9 @@ struct tide_ctl_config {
  * the wrong owner or mode), -EEXIST (PID.sock exists and is not a socket),
  * -EADDRINUSE (another process listens on PID.sock: one of another pid
  * namespace sharing the directory, whose pid there is ours),
- * -ENOMEM, -EMFILE or -ENFILE (out of file descriptors), or another -errno
- * from the system calls.  On failure nothing is left behind.
+ * -ENOMEM, -EMFILE or -ENFILE (out of file descriptors), -EAGAIN (without
+ * %TIDE_CTL_DISPATCH: the listener's thread cannot be created), or another
+ * -errno from the system calls.  On failure nothing is left behind.
  */
 TIDE_API int tide_ctl_listen(const struct tide_ctl_config *cfg);
 

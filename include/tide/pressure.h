@@ -263,7 +263,9 @@ TIDE_API int tide_monitor_new(struct tide_monitor **ret,
  *
  * Context: any thread; not concurrently with tide_monitor_dispatch().
  * Return: 0, -EBUSY if already started, -ECHILD in a process that inherited
- * the monitor across fork(), or -errno from pthread_create().
+ * the monitor across fork(), or -EAGAIN when no thread can be created (out
+ * of resources or at a limit on threads, as pthread_create() says): the
+ * monitor is then not started, and a later call may start it.
  */
 TIDE_API int tide_monitor_start(struct tide_monitor *m);
 

@@ -172,7 +172,6 @@ static void *monitor_thread(void *arg)
 
 int tide_monitor_start(struct tide_monitor *m)
 {
-	sigset_t old;
 	bool expect = false;
 	int r;
 
@@ -182,12 +181,10 @@ int tide_monitor_start(struct tide_monitor *m)
 		return -ECHILD;
 	if (!atomic_compare_exchange_strong(&m->started, &expect, true))
 		return -EBUSY;
-	tide__os_signals_block(&old);
-	r = pthread_create(&m->thread, NULL, monitor_thread, m);
-	tide__os_signals_restore(&old);
+	r = tide__os_thread_create(&m->thread, monitor_thread, m);
 	if (r) {
 		atomic_store(&m->started, false);
-		return -r;
+		return r;
 	}
 	return 0;
 }
