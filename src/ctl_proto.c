@@ -319,7 +319,9 @@ static const char *do_info(struct ctl *c, struct tide__ctl_out *o)
 
 	if (fd == -ENOMEM)
 		return "err ENOMEM out of memory\n";
-	if (tide__os_exhausted(fd))
+	if (fd == -ENFILE)
+		return "err ENFILE out of file descriptors (the system's)\n";
+	if (fd == -EMFILE)
 		return "err EMFILE out of file descriptors\n";
 	if (fd >= 0) {
 		ssize_t n = tide__os_read(fd, comm, sizeof(comm) - 1);

@@ -461,8 +461,8 @@ TEST(tidectl_says_why_a_process_under_the_shim_has_no_socket)
 		       "its preload shim is loaded, but it runs as uid 65534, "
 		       "which cannot make its socket in /run/tide");
 	no_socket_says("none", "-", false,
-		       "its preload shim is loaded, but made no socket here: "
-		       "it runs without TIDE_CONTROL=1");
+		       "its preload shim is loaded, but it runs without "
+		       "TIDE_CONTROL=1\n");
 	{
 		/*
 		 * Chrooted after its socket was made: served, and named

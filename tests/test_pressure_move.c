@@ -573,11 +573,51 @@ TEST(a_limit_changed_in_place_is_followed_without_proc_self_cgroup)
 	l = limit_of(m);
 	CHECK_UEQ(l.high, 120 * MiB);
 	CHECK_UEQ(l.low, 100 * MiB);
+	/*
+	 * raised past the limit the last discovery found (1 GiB): no
+	 * higher than that, as another limit may apply that only a
+	 * discovery sees (memory.high, an ancestor's; a review)
+	 */
+	put_in_place("unified/a/memory.max", "4294967296\n");
+	CHECK_CMP(wait_found(m, 1024 * MiB, 5000), <, 5000);
+	l = limit_of(m);
+	CHECK_UEQ(l.limit, 1024 * MiB);
+	CHECK_UEQ(l.high, 120 * MiB); /* the program's bytes, under it */
+	put_in_place("unified/a/memory.max", "314572800\n");
+	CHECK_CMP(wait_found(m, 300 * MiB, 5000), <, 5000);
 	/* a limit removed (v2 "max") keeps the last one */
 	put_in_place("unified/a/memory.max", "max\n");
 	for (int i = 0; i < 10; i++)
 		th_tick(m, 50);
 	CHECK_UEQ(m->cg.limit, 300 * MiB);
+	CHECK_EQ(tide__mon_limit_nudge_ms(m), 0);
+	tide_monitor_free(m);
+	tree_done();
+}
+
+/*
+ * The same where /proc/self/cgroup can be read but the cgroup mounts
+ * cannot (a chroot with /proc but no /sys): the discovery fails, and the
+ * change the watcher read is followed in place (a review: it was not).
+ */
+TEST(a_limit_changed_in_place_is_followed_without_the_cgroup_mount)
+{
+	struct tide_monitor_config cfg;
+	struct tide_monitor *m = NULL;
+	char path[PATH_MAX];
+	uint64_t took;
+
+	limit_tree(&cfg);
+	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	CHECK_UEQ(m->cg.limit, 1024 * MiB);
+	snprintf(path, sizeof(path), "%s/proc/mountinfo", tree);
+	CHECK_EQ(unlink(path), 0);
+	put_in_place("unified/a/memory.max", "209715200\n");
+	took = wait_found(m, 200 * MiB, 5000);
+	th_note("200 MiB followed after %llu ms", (unsigned long long)took);
+	CHECK_UEQ(m->cg.limit, 200 * MiB);
+	CHECK_UEQ(limit_of(m).high, 150 * MiB);
+	th_tick(m, 50);
 	CHECK_EQ(tide__mon_limit_nudge_ms(m), 0);
 	tide_monitor_free(m);
 	tree_done();
@@ -1565,6 +1605,7 @@ RUN_TESTS(T(budget_in_cgroup_mode_follows_a_move),
 	  T(watermarks_an_operator_sets_follow_the_limit_as_given),
 	  T(a_limit_lowered_in_place_is_seen_at_the_next_reading),
 	  T(a_limit_changed_in_place_is_followed_without_proc_self_cgroup),
+	  T(a_limit_changed_in_place_is_followed_without_the_cgroup_mount),
 	  T(psi_cgroup_follows_a_move),
 	  T(set_watermarks_re_registers_the_v1_threshold_or_changes_nothing),
 	  T(sensor_passes_on_when_a_move_leaves_its_monitor_without_a_limit),

@@ -86,39 +86,56 @@ void find_dirs(const char *only_dir)
  * by its own user and root; anything else finds nothing here.  The socket
  * found there is checked as every other is (try_socket()).
  */
-static void add_process_dir(pid_t pid)
+static char env[128 * 1024];
+
+/*
+ * /proc/PID/environ into env (NUL-separated); its length, or -1 when it
+ * cannot be read (another user's process, a process gone).
+ */
+static long read_environ(pid_t pid)
 {
-	static char env[128 * 1024];
-	static const char key[] = "XDG_RUNTIME_DIR=";
-	char path[PATH_MAX];
-	struct stat st;
-	size_t len = 0;
+	char path[64];
+	size_t len;
 	FILE *f;
 
 	snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
 	f = fopen(path, "re");
 	if (!f)
-		return;
+		return -1;
 	len = fread(env, 1, sizeof(env) - 1, f);
 	fclose(f);
 	env[len] = 0;
-	for (size_t i = 0; i < len; i += strlen(env + i) + 1) {
-		const char *v = env + i + sizeof(key) - 1;
+	return (long)len;
+}
 
-		if (strncmp(env + i, key, sizeof(key) - 1) || v[0] != '/')
-			continue;
-		/* Another user's value: no control bytes (they would reach
-		 * the terminal in a path), and only a directory that is
-		 * there (or one we may not search) takes a place. */
-		for (const char *c = v; *c; c++)
-			if ((unsigned char)*c < ' ' || *c == 0x7f)
-				return;
-		if ((size_t)snprintf(path, sizeof(path), "%s/tide", v) <
-			    sizeof(path) &&
-		    (stat(path, &st) ? errno == EACCES : S_ISDIR(st.st_mode)))
-			add_dir(path); /* one we may not search: said later */
+/* The value of @key ("NAME=") in env's first @len bytes, or NULL. */
+static const char *env_find(long len, const char *key)
+{
+	size_t kl = strlen(key);
+
+	for (long i = 0; i < len; i += (long)strlen(env + i) + 1)
+		if (!strncmp(env + i, key, kl))
+			return env + i + kl;
+	return NULL;
+}
+
+static void add_process_dir(pid_t pid)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	const char *v = env_find(read_environ(pid), "XDG_RUNTIME_DIR=");
+
+	if (!v || v[0] != '/')
 		return;
-	}
+	/* Another user's value: no control bytes (they would reach the
+	 * terminal in a path), and only a directory that is there (or one
+	 * we may not search) takes a place. */
+	for (const char *c = v; *c; c++)
+		if ((unsigned char)*c < ' ' || *c == 0x7f)
+			return;
+	if ((size_t)snprintf(path, sizeof(path), "%s/tide", v) < sizeof(path) &&
+	    (stat(path, &st) ? errno == EACCES : S_ISDIR(st.st_mode)))
+		add_dir(path); /* one we may not search: said later */
 }
 
 /*
@@ -175,11 +192,6 @@ bool pid_stopped(pid_t pid)
 	return s == 'T' || s == 't';
 }
 
-/*
- * Is @pid running, gone, or a zombie (exited, not yet reaped by its
- * parent: kill() still finds it, /proc/PID/stat says Z or X)?  Without
- * /proc, kill() said it exists: running.
- */
 void pid_comm(pid_t pid, char *buf, size_t size)
 {
 	char path[64];
@@ -195,6 +207,11 @@ void pid_comm(pid_t pid, char *buf, size_t size)
 	fclose(f);
 }
 
+/*
+ * Is @pid running, gone, or a zombie (exited, not yet reaped by its
+ * parent: kill() still finds it, /proc/PID/stat says Z or X)?  Without
+ * /proc, kill() said it exists: running.
+ */
 int pid_state(pid_t pid)
 {
 	char s;
@@ -389,10 +406,12 @@ static long long pid_euid(pid_t pid)
 static void why_no_socket(pid_t pid, char *buf, size_t size)
 {
 	char path[64], root[PATH_MAX];
-	const char *dir;
+	const char *dir, *lp;
+	bool own_xdg = false;
 	long long euid;
 	struct stat st;
 	ssize_t n;
+	long len;
 
 	buf[0] = 0;
 	if (!maps_name(pid, "libtide-preload"))
@@ -411,17 +430,38 @@ static void why_no_socket(pid_t pid, char *buf, size_t size)
 			return;
 		}
 	}
-	/* the directory of a process without a runtime directory of its
-	 * own: /run/tide, made in /run when it is not there */
+	/*
+	 * Its environment as it started, where it can be read and still
+	 * holds the shim's LD_PRELOAD (nginx writes its process title over
+	 * it): whether it asked for a socket, and whether it has a runtime
+	 * directory of its own.
+	 */
+	len = read_environ(pid);
+	lp = env_find(len, "LD_PRELOAD=");
+	if (lp && strstr(lp, "libtide-preload")) {
+		const char *ctl = env_find(len, "TIDE_CONTROL=");
+		const char *xdg = env_find(len, "XDG_RUNTIME_DIR=");
+
+		if (!ctl || strcmp(ctl, "1")) {
+			snprintf(buf, size,
+				 "its preload shim is loaded, but it runs "
+				 "without TIDE_CONTROL=1");
+			return;
+		}
+		own_xdg = xdg && xdg[0] == '/' && !stat(xdg, &st) &&
+			  (long long)st.st_uid == pid_euid(pid);
+	}
+	/* no runtime directory of its own: /run/tide, made in /run when it
+	 * is not there */
 	euid = pid_euid(pid);
 	dir = "/run/tide";
 	if (stat(dir, &st))
 		dir = "/run";
-	if (euid > 0 && !stat(dir, &st) && st.st_uid != euid) {
+	if (!own_xdg && euid > 0 && !stat(dir, &st) && st.st_uid != euid) {
 		snprintf(buf, size,
 			 "its preload shim is loaded, but it runs as uid %lld, "
 			 "which cannot make its socket in /run/tide (%s is uid "
-			 "%u's): give it an XDG_RUNTIME_DIR of its own "
+			 "%u's) unless it has an XDG_RUNTIME_DIR of its own "
 			 "(docs/preload.md); a socket in another directory: "
 			 "tidectl --dir DIR",
 			 euid, dir, (unsigned)st.st_uid);

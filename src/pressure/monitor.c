@@ -647,6 +647,7 @@ int tide_monitor_new(struct tide_monitor **ret,
 		memset(&m->cg, 0, sizeof(m->cg));
 		m->cg.limit = UINT64_MAX;
 	}
+	m->cg_found = m->cg.limit;
 	r = open_sources(m, m->cfg.sources ? m->cfg.sources : TIDE_SOURCE_AUTO);
 	if (r)
 		goto out_free;

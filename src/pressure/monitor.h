@@ -33,6 +33,9 @@ struct tide_monitor {
 	struct tide_monitor_config cfg;
 	struct tide__cg_paths paths;
 	struct tide__cg_limit cg;
+	/* the limit the last discovery found (move.c: a limit followed in
+	 * place is never raised past it) */
+	uint64_t cg_found;
 	/* /proc/self/cgroup as last read (move.c): FNV-1a and length */
 	uint64_t cg_hash, cg_len;
 	unsigned follow; /* sources re-opened after a move (move.c) */

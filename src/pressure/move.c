@@ -166,6 +166,7 @@ static int rediscover(struct tide_monitor *m, struct tide__cg_limit *found)
 		}
 	tide__cg_release(&m->cg);
 	m->cg = cg;
+	m->cg_found = cg.limit;
 	follow_limit(m, &m->cg);
 	for (size_t i = 0; i < TIDE__NSRC; i++) {
 		unsigned bit = 1u << i;
@@ -201,11 +202,22 @@ static bool same_str(const char *a, const char *b)
 	return a == b || (a && b && !strcmp(a, b));
 }
 
-/* The effective limit as discovery finds it now, if it changed. */
+static void follow_in_place(struct tide_monitor *m);
+
+/*
+ * The effective limit as discovery finds it now, if it changed.  Where
+ * discovery fails for want of the files (a chroot with /proc but no
+ * cgroup mount), a change the watcher read is followed in place.
+ */
 static bool limit_changed(struct tide_monitor *m, struct tide__cg_limit *cg)
 {
-	if (tide__cg_discover(&m->paths, cg))
+	int r = tide__cg_discover(&m->paths, cg);
+
+	if (r) {
+		if (!tide__os_exhausted(r))
+			follow_in_place(m);
 		return false;
+	}
 	if (cg->limit != m->cg.limit || cg->version != m->cg.version ||
 	    !same_str(cg->file, m->cg.file) || !same_str(cg->dir, m->cg.dir))
 		return true;
@@ -215,15 +227,19 @@ static bool limit_changed(struct tide_monitor *m, struct tide__cg_limit *cg)
 
 /*
  * The limit changed in place where no discovery can run: /proc/self/cgroup
- * cannot be read (a daemon that chrooted where there is no /proc: sshd's
- * privilege separation, postfix, bind -t).  The limit watcher keeps its
- * limit's file open, and its last reading is the new limit: the sources
- * stay as they are, and the limit and the watermarks follow it as a
- * re-open would make them (follow_limit()).  A limit removed (v1's
- * unlimited) keeps the last pair.  A user trial: such a daemon's monitor
- * asked for a discovery every millisecond (700 wake-ups a second, 6% of a
- * CPU) and kept the old limit's watermarks, so a daemon holding 313 MB it
- * had freed was never purged in a group lowered from 1 GiB to 700 MiB.
+ * or the cgroup mounts cannot be read (a daemon that chrooted where there
+ * is no /proc, or no /sys: sshd's privilege separation, postfix, bind -t).
+ * The limit watcher keeps its limit's file open, and its last reading is
+ * the new limit, no higher than the limit the last discovery found: the
+ * watched file is one of the limits that apply (memory.max, memory.high,
+ * an ancestor's), and one raised past another that still applies would
+ * take the watermarks out of reach (a review).  The sources stay as they
+ * are, and the limit and the watermarks follow it as a re-open would make
+ * them (follow_limit()).  A limit removed (v1's unlimited) keeps the last
+ * pair.  A user trial: such a daemon's monitor asked for a discovery
+ * every millisecond (700 wake-ups a second, 6% of a CPU) and kept the old
+ * limit's watermarks, so a daemon holding 313 MB it had freed was never
+ * purged in a group lowered from 1 GiB to 700 MiB.
  */
 static void follow_in_place(struct tide_monitor *m)
 {
@@ -234,7 +250,7 @@ static void follow_in_place(struct tide_monitor *m)
 	tide__mon_lock(m);
 	lw = tide__mon_limit_watcher(m);
 	if (lw && !tide__limit_seen(lw, &v) && v && v < TIDE__NO_LIMIT &&
-	    v != m->cg.limit) {
+	    (v = TIDE__MIN(v, m->cg_found)) != m->cg.limit) {
 		m->cg.limit = v;
 		follow_limit(m, &m->cg);
 		tide__mon_limit_in_place(m, lw, v);

@@ -138,8 +138,6 @@ int tide__mon_rearm_hold(struct tide_monitor *m, struct tide__src *s,
 	return r;
 }
 
-/* Set @high and @low (@low not 0) on every watermark source, @m's lock
- * held; the configured pair becomes them.  0 or -errno: nothing changed. */
 /* The sources' thresholds moved to @high, then their pair set. */
 static int apply_pair(struct tide_monitor *m, uint64_t high, uint64_t low)
 {
@@ -169,6 +167,8 @@ void tide__mon_limit_in_place(struct tide_monitor *m, struct tide__src *lw,
 		apply_pair(m, pair.high, pair.low);
 }
 
+/* Set @high and @low (@low not 0) on every watermark source, @m's lock
+ * held; the configured pair becomes them.  0 or -errno: nothing changed. */
 static int set_pair(struct tide_monitor *m, uint64_t high, uint64_t low)
 {
 	int r = apply_pair(m, high, low);
