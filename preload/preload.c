@@ -533,29 +533,16 @@ static void *child_control(void *arg)
 /*
  * Start the child's listener on a thread of its own, after the delay: a
  * joinable thread (child_control()) with every signal blocked (as the
- * listener's own).
+ * listener's own), through the library's thread start.
  * Return: 0 or pthread_create()'s error, -errno.
  */
 static int start_child_control(void)
 {
-	pthread_attr_t attr;
-	pthread_t t;
-	sigset_t all, old;
-	int r;
+	int r = tide__os_thread_create(&cc_thread, child_control, NULL);
 
-	r = pthread_attr_init(&attr);
-	if (r)
-		return -r;
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	r = pthread_create(&t, &attr, child_control, NULL);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	pthread_attr_destroy(&attr);
-	if (!r) {
-		cc_thread = t;
+	if (!r)
 		cc_started = true;
-	}
-	return -r;
+	return r;
 }
 
 /*

@@ -423,6 +423,15 @@ static void put_in_place(const char *rel, const char *text)
 	close(fd);
 }
 
+/* The tree's file @rel removed (a chroot where it is out of reach). */
+static void gone(const char *rel)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/%s", tree, rel);
+	CHECK_EQ(unlink(path), 0);
+}
+
 /*
  * Tick until the limit the monitor's discovery found is @want (at most
  * @ms); the ms taken.  Not through tide_monitor_limit(): its reading of
@@ -534,17 +543,14 @@ TEST(a_limit_changed_in_place_is_followed_without_proc_self_cgroup)
 	struct tide_monitor_config cfg;
 	struct tide_monitor_limit l;
 	struct tide_monitor *m = NULL;
-	char path[PATH_MAX];
 	uint64_t took;
 
 	limit_tree(&cfg);
 	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
 	CHECK_EQ(tide_monitor_source(m), TIDE_SOURCE_CGROUP2);
 	CHECK_UEQ(m->cg.limit, 1024 * MiB);
-	snprintf(path, sizeof(path), "%s/proc/cgroup", tree);
-	CHECK_EQ(unlink(path), 0);
-	snprintf(path, sizeof(path), "%s/proc/mountinfo", tree);
-	CHECK_EQ(unlink(path), 0);
+	gone("proc/cgroup");
+	gone("proc/mountinfo");
 
 	put_in_place("unified/a/memory.max", "209715200\n");
 	took = wait_found(m, 200 * MiB, 5000);
@@ -604,14 +610,12 @@ TEST(a_limit_changed_in_place_is_followed_without_the_cgroup_mount)
 {
 	struct tide_monitor_config cfg;
 	struct tide_monitor *m = NULL;
-	char path[PATH_MAX];
 	uint64_t took;
 
 	limit_tree(&cfg);
 	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
 	CHECK_UEQ(m->cg.limit, 1024 * MiB);
-	snprintf(path, sizeof(path), "%s/proc/mountinfo", tree);
-	CHECK_EQ(unlink(path), 0);
+	gone("proc/mountinfo");
 	put_in_place("unified/a/memory.max", "209715200\n");
 	took = wait_found(m, 200 * MiB, 5000);
 	th_note("200 MiB followed after %llu ms", (unsigned long long)took);
