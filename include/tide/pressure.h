@@ -6,7 +6,9 @@
  * the configuration) at once - the effective cgroup limit against the
  * working set, graded PSI, systemd's protocol, a budget, and the
  * allocations themselves - and answers each signal with kswapd's reclaim
- * loop over the shrinker registry: passes start at priority 12 and go down
+ * loop over the shrinker registry (but a signal it holds back: page cache
+ * churn under the low watermark, or a repeat within a second of a loop
+ * that gave nothing back; docs/pressure.md, "Reclaim"): passes start at priority 12 and go down
  * one step after every pass that missed its target, to a floor that depends
  * on the signal; every loop ends with a purge of the allocator
  * (tide_purge()), and a watermark loop whose caches' frees do not show in

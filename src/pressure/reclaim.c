@@ -7,7 +7,9 @@
  *    from priority 12 down to the level's floor (LOW 10, MEDIUM 6,
  *    CRITICAL 0) and repeats at the floor while a pass frees something;
  *    its first pass asks every shrinker for a share of its count (MEDIUM
- *    a quarter, CRITICAL all) so small caches answer;
+ *    a quarter, CRITICAL all) so small caches answer; after a loop that
+ *    gave nothing back, the kernel's events at that level run none for a
+ *    second (level_held());
  *  - a watermark source over its high watermark runs passes from 12 down to
  *    0 and stops as soon as it reads under its low watermark; the passes
  *    are bounded by the gap to low (see reclaim_watermark()).
@@ -53,6 +55,11 @@
 #define SENSOR_STEP_MIN ((size_t)1 << 20)
 /* The system-wide PSI reclaims while MemAvailable < MemTotal / this. */
 #define GATE_AVAIL_DIV 8
+/* After a level loop that gave nothing back, events of the kernel's level
+ * sources at that level or lower run no loop for this long (level_held()),
+ * and a purge gives back less than this many bytes for nothing. */
+#define LEVEL_HOLD_MS 1000
+#define LEVEL_HOLD_PURGE ((uint64_t)1 << 20)
 
 /* A source's signalled (@wm false) or watermark level. */
 void tide__mon_set_level(struct tide_monitor *m, struct tide__src *s, bool wm,
@@ -200,11 +207,58 @@ static unsigned long pass(struct tide_monitor *m, int priority,
 	return freed;
 }
 
-static void loop_end(struct tide_monitor *m, struct tide__src *s)
+/* The loop's last step: the allocator purge; the pages it gave back. */
+static unsigned long loop_end(struct tide_monitor *m, struct tide__src *s)
 {
+	unsigned long purged = 0;
+
 	if (!(m->cfg.flags & TIDE_MONITOR_NO_TRIM))
-		tide_purge();
+		purged = tide_purge();
 	tide__mon_stat_add(m, s, 0, 1);
+	return purged;
+}
+
+/* tide_shrinker_foreach(): stop (1) at the first cache that counts any. */
+static int count_any(const struct tide_shrinker_info *info, void *arg)
+{
+	(void)arg;
+	return info->count > 0;
+}
+
+/*
+ * Is the loop for a level event of @s at @lvl held back?  A level loop
+ * whose passes freed nothing and whose purge gave back less than
+ * LEVEL_HOLD_PURGE found nothing to give; a group at its limit (a
+ * neighbour's OOM kill, live data at the limit) goes on signalling, and
+ * vmpressure and memory.events signal at every reclaim batch or failed
+ * charge: a user trial's daemon ran 1411 such loops, each with its purge,
+ * in a few seconds.  So for LEVEL_HOLD_MS after one, events of the same
+ * source at that level or lower run no loop; they still count and still
+ * raise the level.  A higher level, or a shrinker that counts something
+ * to free (its objects were busy, or it filled since), ends the hold at
+ * once, as in the watermark loops' hold (idle()).  Only the kernel's
+ * signals are held: systemd's protocol is the manager's request and a
+ * simulated level the program's, as at the gate.
+ */
+static bool level_held(struct tide_monitor *m, struct tide__src *s,
+		       enum tide_pressure_level lvl)
+{
+	bool held;
+
+	if (!s || s->bit == TIDE_SOURCE_WATCH)
+		return false;
+	tide__mon_lock(m);
+	held = s->level_hold_ns && lvl <= s->level_hold &&
+	       tide__os_now_ns() < s->level_hold_ns;
+	if (!held)
+		s->level_hold_ns = 0;
+	tide__mon_unlock(m);
+	if (!held || tide_shrinker_foreach(count_any, NULL) != 1)
+		return held;
+	tide__mon_lock(m);
+	s->level_hold_ns = 0;
+	tide__mon_unlock(m);
+	return false;
 }
 
 /* kswapd's loop for a level: no usage target, so walk to the floor. */
@@ -212,9 +266,11 @@ void tide__mon_reclaim_level(struct tide_monitor *m, struct tide__src *s,
 			     enum tide_pressure_level lvl)
 {
 	int floor = level_floor(lvl), prio = TIDE_DEF_PRIORITY;
-	unsigned long share = level_share(lvl);
+	unsigned long share = level_share(lvl), total = 0, purged;
 	unsigned at_floor = 0;
 
+	if (level_held(m, s, lvl))
+		return;
 	for (;;) {
 		unsigned long freed;
 
@@ -222,6 +278,7 @@ void tide__mon_reclaim_level(struct tide_monitor *m, struct tide__src *s,
 		if (tide__mon_forked(m))
 			return;
 		freed = pass(m, prio, share, 0, 0);
+		total += freed;
 		share = 0;
 		if (prio > floor) {
 			prio--;
@@ -230,7 +287,15 @@ void tide__mon_reclaim_level(struct tide_monitor *m, struct tide__src *s,
 		if (!freed || ++at_floor >= MAX_FLOOR_PASSES)
 			break;
 	}
-	loop_end(m, s);
+	purged = loop_end(m, s);
+	if (s && !total &&
+	    (uint64_t)purged * tide__os_page_size() < LEVEL_HOLD_PURGE) {
+		tide__mon_lock(m);
+		s->level_hold = lvl;
+		s->level_hold_ns =
+			tide__os_now_ns() + (uint64_t)LEVEL_HOLD_MS * 1000000u;
+		tide__mon_unlock(m);
+	}
 }
 
 static void set_value(struct tide_monitor *m, struct tide__src *s,
@@ -374,13 +439,8 @@ static uint64_t reclaim_watermark(struct tide_monitor *m, struct tide__src *s,
  * 400 loops a second).  The next loop waits IDLE_MIN_MS, doubling to
  * IDLE_MAX_MS while loops keep freeing nothing, unless the measure grew by
  * half the band between the watermarks (at least 1 MiB) since, or a
- * shrinker counts something to free.
+ * shrinker counts something to free (count_any()).
  */
-static int count_any(const struct tide_shrinker_info *info, void *arg)
-{
-	(void)arg;
-	return info->count > 0;
-}
 
 /* How much the measure grows before a hold ends. */
 static uint64_t hold_margin(uint64_t high, uint64_t low)

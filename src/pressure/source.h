@@ -87,6 +87,12 @@ struct tide__src {
 	 * seen (reclaim.c, hold_poll()). */
 	unsigned hold_poll_ms;
 	uint64_t hold_peak;
+	/* The kernel's level sources, kept by the core under the monitor's
+	 * lock: a level loop that gave nothing back holds the loops of
+	 * events of that level or lower back until level_hold_ns (0: no
+	 * hold; reclaim.c, level_held()). */
+	uint64_t level_hold_ns;
+	enum tide_pressure_level level_hold;
 };
 
 /*
