@@ -30,9 +30,14 @@
  *   host fork-fds      print "gen 0 fds N" (its open descriptors), fork;
  *                      the child prints "gen 1 fds N" and forks again;
  *                      the grandchild prints "gen 2 fds N"; each parent
- *                      exits with its child's status
+ *                      exits with its child's status; a child first waits
+ *                      (at most 10 s) until it has as many descriptors
+ *                      as generation 0, its monitor's come a moment
+ *                      after the fork, then 50 ms more; each line also
+ *                      says "at_fork A", the descriptors it had at once
  *                      (with TIDE_CONTROL=1 each child first waits for
- *                      its control socket: "gen G fds N early E", E 1
+ *                      its control socket: "gen G fds N at_fork A early
+ *                      E", E 1
  *                      when the socket was there right after the fork)
  *   host fork-exec MS  fork; the child execs "host pid-sleep MS" at once;
  *                      exits with the child's status
@@ -166,7 +171,10 @@ static int fork_fds(void)
 	const char *ctl = getenv("TIDE_CONTROL");
 	bool control = ctl && !strcmp(ctl, "1");
 
+	int first = 0; /* generation 0's descriptors */
+
 	for (int gen = 0;; gen++) {
+		int at_fork = fds();
 		bool early = control && have_socket();
 		pid_t pid;
 		int st;
@@ -174,10 +182,22 @@ static int fork_fds(void)
 		/* a child's socket comes a moment after its fork */
 		for (int i = 0; control && i < 1000 && !have_socket(); i++)
 			usleep(10 * 1000);
+		/* so does its monitor: until it has as many descriptors as
+		 * the first generation (or 10 s), then a moment more for any
+		 * that would come after them */
+		for (int i = 0; gen && i < 1000 && fds() < first; i++)
+			usleep(10 * 1000);
+		if (gen) {
+			usleep(50 * 1000);
+		} else {
+			first = fds();
+		}
 		if (control)
-			printf("gen %d fds %d early %d\n", gen, fds(), early);
+			printf("gen %d fds %d at_fork %d early %d\n", gen,
+			       fds(), at_fork, early);
 		else
-			printf("gen %d fds %d\n", gen, fds());
+			printf("gen %d fds %d at_fork %d\n", gen, fds(),
+			       at_fork);
 		if (gen == 2)
 			return 0;
 		before_fork();

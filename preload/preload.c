@@ -486,70 +486,122 @@ static void control_lost(void)
 }
 
 /*
- * A forked child's control socket waits CHILD_LISTEN_DELAY_MS.  Most
- * children of a shell, a supervisor or system() exec at once, within a
- * millisecond or so of the fork (a few tens on a loaded machine); the
- * program they exec may not load the shim again (TIDE_INHERIT=0, a static
- * or setuid program), and a socket made before the exec would stay on
- * disk under a live pid that nobody serves.  The exec ends the waiting
- * thread, so such a child never makes the file.  200 ms is far above a
- * fork-to-exec time and short for an operator: tidectl lists a child that
- * goes on running a fifth of a second after its fork.
+ * A forked child's own monitor, and with TIDE_CONTROL=1 its control
+ * socket, start CHILD_DELAY_MS after the fork, on a thread that waits
+ * for it (child_start()).  Most children of a shell, a supervisor,
+ * system() or a server that forks per connection exec or exit within a
+ * few milliseconds of the fork (a few tens on a loaded machine); a
+ * monitor made in the fork handler was set up for nothing there, and
+ * took most of what such a fork costs: discovery's files, the sources'
+ * descriptors, a thread, and the page faults of all that (a fork that
+ * exits at once took 3.0 ms instead of 1.0 under the shim; 1.5 ms with
+ * only the waiting thread).  The exec ends the waiting thread, so such a
+ * child never makes a monitor, nor a socket that would stay on disk
+ * under a live pid that nobody serves (the program it execs may not load
+ * the shim again: TIDE_INHERIT=0, a static or setuid program).  200 ms
+ * is far above a fork-to-exec time, short for an operator (tidectl lists
+ * a child that goes on running a fifth of a second after its fork), and
+ * short beside what a monitor waits for: a child that lives on is
+ * watched from then on.
  */
-#define CHILD_LISTEN_DELAY_MS 200
+#define CHILD_DELAY_MS 200
 
 /*
- * The waiting thread is joinable: one_thread_call() waits for it (at most
- * the delay) and reaps it, as unshare()/setns() need a process with one
- * thread, and fork-then-unshare is how container tools start.  A child
- * that never calls them keeps the ended thread's stack until it exits or
- * execs: one per process.
+ * The waiting thread is joinable: one_thread_call() calls the wait off,
+ * reaps the thread and starts what it would have started itself after
+ * its call, as unshare()/setns() need a process with one thread, and
+ * fork-then-unshare is how container tools start.  A child that never
+ * calls them keeps the ended thread's stack until it exits or execs: one
+ * per process.  @child_tune: the watermarks an operator set on the
+ * parent, for the child's monitor (carry_tune()).
  */
-static pthread_t cc_thread;
-static bool cc_started;
+static pthread_t child_thread;
+static bool child_started; /* a child_start() thread to reap */
+static pthread_mutex_t child_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t child_cond = PTHREAD_COND_INITIALIZER;
+static bool child_called_off; /* under child_lock */
+static bool child_tuned;
+static struct tide__tune child_tune;
 
-static void *child_control(void *arg)
+/* A forked child's monitor and control socket, now (child_start()).
+ * @when names the occasion for the verbose lines. */
+static void child_begin(const char *when)
 {
-	uint64_t end =
-		tide__os_now_ns() + (uint64_t)CHILD_LISTEN_DELAY_MS * 1000000u;
-	int r;
+	pid_t self = tide__os_getpid();
+	struct tide_monitor *m = NULL;
+	int r = new_monitor(&m);
+
+	if (!r && child_tuned)
+		carry_tune(m, &child_tune, when);
+	/* as monitor_lost() does: outside the lock, which fork holds */
+	pthread_mutex_lock(&mon_lock);
+	if (!r)
+		mon = m;
+	else
+		mon_dead = true;
+	pthread_mutex_unlock(&mon_lock);
+	if (r && verbose)
+		say("pid %d: no monitor after %s (%s); off", (int)self, when,
+		    strerror(-r));
+	if (control && (r = start_control()) && verbose)
+		say("pid %d: no control socket (%s)", (int)self, strerror(-r));
+}
+
+/* Returns non-NULL when it began (child_begin()), NULL when called off. */
+static void *child_start(void *arg)
+{
+	uint64_t end = tide__os_now_ns() + (uint64_t)CHILD_DELAY_MS * 1000000u;
+	struct timespec ts = { (time_t)(end / 1000000000u),
+			       (long)(end % 1000000000u) };
+	bool off;
 
 	(void)arg;
 	/*
-	 * The whole delay, signals or not: glibc's setuid()/setgid() signal
-	 * every thread (a signal no mask blocks), and a child dropping its
-	 * privileges made its socket at once, between setgid() and setuid(),
-	 * owned by root (a user trial: nginx's workers).
+	 * The whole delay, wake-ups or not: glibc's setuid()/setgid()
+	 * signal every thread (a signal no mask blocks), and a child
+	 * dropping its privileges made its socket at once, between
+	 * setgid() and setuid(), owned by root (a user trial: nginx's
+	 * workers).
 	 */
-	for (uint64_t now; (now = tide__os_now_ns()) < end;)
-		tide__os_poll(NULL, 0, (int)((end - now) / 1000000u) + 1);
-	r = start_control();
-	if (r && verbose)
-		say("pid %d: no control socket (%s)", (int)tide__os_getpid(),
-		    strerror(-r));
-	return NULL;
+	pthread_mutex_lock(&child_lock);
+	while (!child_called_off &&
+	       pthread_cond_clockwait(&child_cond, &child_lock, CLOCK_MONOTONIC,
+				      &ts) != ETIMEDOUT)
+		;
+	off = child_called_off;
+	pthread_mutex_unlock(&child_lock);
+	if (off)
+		return NULL;
+	child_begin("fork");
+	return &child_started;
 }
 
 /*
- * Start the child's listener on a thread of its own, after the delay: a
- * joinable thread (child_control()) with every signal blocked (as the
- * listener's own), through the library's thread start.
- * Return: 0 or pthread_create()'s error, -errno.
+ * The waiting thread, if this process has one to reap: call it off and
+ * reap it.  Returns true when it had not begun (its start is the
+ * caller's to make).
  */
-static int start_child_control(void)
+static bool child_call_off(void)
 {
-	int r = tide__os_thread_create(&cc_thread, child_control, NULL);
+	void *began = NULL;
 
-	if (!r)
-		cc_started = true;
-	return r;
+	if (!child_started)
+		return false;
+	pthread_mutex_lock(&child_lock);
+	child_called_off = true;
+	pthread_cond_signal(&child_cond);
+	pthread_mutex_unlock(&child_lock);
+	pthread_join(child_thread, &began);
+	child_started = false;
+	return !began;
 }
 
 /*
  * fork(): the parent's monitor thread does not exist in the child.  The
  * child frees its copy of the parent's monitor (which closes only the
  * child's copies of the descriptors: the parent's monitor goes on) and
- * starts a monitor of its own.  tide's fork handlers ran before this one
+ * starts the thread that starts a monitor of its own after the delay
+ * (child_start()).  tide's fork handlers ran before this one
  * (fork_handlers_first()), so every lock and list of tide's is the child's
  * own by now.  Failure turns the shim off in the child only.
  */
@@ -566,33 +618,30 @@ static void atfork_parent(void)
 static void atfork_child(void)
 {
 	struct tide_monitor *inherited = mon;
-	struct tide__tune tune;
-	bool tuned;
+	pid_t self = tide__os_getpid();
 	int r;
 
 	pthread_mutex_unlock(&mon_lock); /* this thread took it */
+	/* the waiting thread, if any, is not here: its lock may be held */
+	pthread_mutex_init(&child_lock, NULL);
+	pthread_cond_init(&child_cond, NULL);
+	child_called_off = child_started = false;
 	restarts = ctl_restarts = 0;
 	mon_dead = mon_replacing = false;
-	cc_started = false; /* the parent's waiting thread is not here */
 	mon = NULL;
-	/* watermarks an operator set on the parent (tidectl watermarks) */
-	tuned = inherited && tide__monitor_tuned(inherited, &tune);
+	__atomic_store_n(&mon_pid, self, __ATOMIC_RELEASE);
+	/* watermarks an operator set on the parent (tidectl watermarks), or
+	 * those a parent whose own start was still to come was to carry */
+	if (inherited)
+		child_tuned = tide__monitor_tuned(inherited, &child_tune);
 	tide_monitor_free(inherited);
-	r = start_monitor();
-	if (r && verbose)
-		say("pid %d: no monitor after fork (%s); off",
-		    (int)tide__os_getpid(), strerror(-r));
-	if (!r && tuned)
-		carry_tune(mon, &tune, "fork");
-	/*
-	 * The parent's socket stays the parent's.  The child's own comes
-	 * later, from a thread (child_control()): not at all if the child
-	 * execs first.  Without that thread, at once.
-	 */
-	if (!r && control && (r = start_child_control()) &&
-	    (r = start_control()) && verbose)
-		say("pid %d: no control socket (%s)", (int)tide__os_getpid(),
-		    strerror(-r));
+	r = tide__os_thread_create(&child_thread, child_start, NULL);
+	if (!r) {
+		child_started = true;
+		return;
+	}
+	/* no thread to wait on: at once */
+	child_begin("fork");
 }
 
 /*
@@ -713,10 +762,10 @@ __attribute__((constructor)) static void preload_init(void)
  * -U`, `unshare -r`, `nsenter -m` and container tools failed under the
  * shim (a review).  (CLONE_NEWNS and CLONE_FS work with threads: the
  * kernel copies the shared filesystem context.)  For such a call the shim
- * stops its threads (a forked child's waiting listener thread, reaped;
- * the control listener; the monitor: joined), makes the call, and starts
- * them again, in the new namespaces; the program's errno is that of the
- * call.  Only in the process that owns them: a vfork() child shares the
+ * stops its threads (a forked child's waiting thread: called off and
+ * reaped, and what it was to start starts after the call; the control
+ * listener; the monitor: joined), makes the call, and starts them again,
+ * in the new namespaces; the program's errno is that of the call.  Only in the process that owns them: a vfork() child shares the
  * parent's memory, and its call goes straight through.  A monitor being
  * replaced after the program closed its descriptors (monitor_lost()) is
  * left alone; its waiting thread makes the kernel refuse, as any thread
@@ -730,9 +779,13 @@ static int one_thread_call(int (*call)(int, int), int a, int b)
 	pid_t self = tide__os_getpid();
 	struct tide_monitor *m = NULL;
 	struct tide__tune tune;
-	bool listening, ours, tuned;
+	bool listening, ours, tuned, pending;
 	int r, err, s;
 
+	if (__atomic_load_n(&mon_pid, __ATOMIC_ACQUIRE) != self)
+		return call(a, b);
+	/* a forked child's start still to come: after the call, here */
+	pending = child_call_off();
 	pthread_mutex_lock(&mon_lock);
 	ours = mon_pid == self;
 	if (ours && mon && !mon_dead && !mon_replacing) {
@@ -742,11 +795,6 @@ static int one_thread_call(int (*call)(int, int), int a, int b)
 	pthread_mutex_unlock(&mon_lock);
 	if (!ours)
 		return call(a, b);
-	if (cc_started) {
-		/* at most the delay; its listener is stopped below */
-		pthread_join(cc_thread, NULL);
-		cc_started = false;
-	}
 	listening = control && tide_ctl_fd() >= 0;
 	if (listening)
 		tide_ctl_close();
@@ -773,6 +821,8 @@ static int one_thread_call(int (*call)(int, int), int a, int b)
 	if (listening && (s = start_control()) && verbose)
 		say("pid %d: no control socket after unshare/setns (%s)",
 		    (int)self, strerror(-s));
+	if (pending)
+		child_begin("fork and unshare/setns");
 	errno = err;
 	return r;
 }

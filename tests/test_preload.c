@@ -480,8 +480,10 @@ TEST(forked_child_gets_its_own_monitor)
  * Three generations of fork() (with TIDE_CONTROL=1, a control socket in
  * each): none hangs, and each holds exactly as many descriptors as the
  * first, so a child keeps nothing of its parent's monitor or listener,
- * only its own.  A child's socket comes a moment after its fork, never
- * at once (see fork_exec_leaves_no_socket).
+ * only its own.  A child's monitor and socket come a moment after its
+ * fork, never at once (see fork_exec_leaves_no_socket): right after the
+ * fork it holds fewer descriptors than the first (neither its parent's
+ * monitor nor its own yet).
  */
 static void fork_generations(bool control)
 {
@@ -497,19 +499,25 @@ static void fork_generations(bool control)
 	snprintf(xdg, sizeof(xdg), "XDG_RUNTIME_DIR=%s", dir);
 	start(&p, argv, env);
 	for (int gen = 0; gen < 3; gen++) {
-		int g, early = -1;
+		int g, at_fork = -1, early = -1;
 
 		if (!read_line(p.out, line, sizeof(line), 4 * DEADLINE_MS)) {
 			kill(p.pid, SIGKILL);
 			FAIL("generation %d never printed (control %d)", gen,
 			     control);
 		}
-		CHECK(sscanf(line, "gen %d fds %d early %d", &g, &n[gen],
-			     &early) == (control ? 3 : 2));
+		CHECK(sscanf(line, "gen %d fds %d at_fork %d early %d", &g,
+			     &n[gen], &at_fork, &early) == (control ? 4 : 3));
 		CHECK_EQ(g, gen);
 		/* the first listens in its constructor; a child later */
 		if (control)
 			CHECK_EQ(early, gen == 0);
+		/* and so with its monitor: a child starts with the
+		 * descriptors of neither its parent's nor its own */
+		if (gen)
+			CHECK_CMP(at_fork, <, n[0]);
+		else
+			CHECK_EQ(at_fork, n[0]);
 	}
 	CHECK_EQ(finish(&p), 0);
 	th_note("control %d: %d, %d and %d descriptors", control, n[0], n[1],
