@@ -17,6 +17,12 @@
  *                      the result, E the errno or 0); then "fs S", S 1 when
  *                      unshare(CLONE_FS) (fine with threads) succeeded and
  *                      left the same threads running
+ *   host fork-chroot DIR
+ *                      print "parent fds N" (counted without /proc), fork;
+ *                      the child counts its descriptors (A), chroot()s
+ *                      into DIR at once, waits 400 ms and prints "child
+ *                      at_fork A chroot R E fds N" (R, E: chroot's result
+ *                      and errno); exits with the child's status
  *   host fork-ns       fork; the child calls unshare(CLONE_NEWUSER) at
  *                      once and prints "child unshare R E"; exits with
  *                      the child's status
@@ -134,6 +140,25 @@ static void task_ids(char *out, size_t size)
 static int fds_now(void)
 {
 	return entries("/proc/self/fd") - 1;
+}
+
+/* Open descriptors, counted without /proc (in a chroot): the fewest of
+ * 5 counts 20 ms apart, as fds(). */
+static int fds_probe(void)
+{
+	int n = -1;
+
+	for (int i = 0; i < 5; i++) {
+		int k = 0;
+
+		if (i)
+			usleep(20 * 1000);
+		for (int fd = 0; fd < 4096; fd++)
+			k += fcntl(fd, F_GETFD) != -1;
+		if (n < 0 || k < n)
+			n = k;
+	}
+	return n;
 }
 
 /* The fewest of 5 counts 20 ms apart: a monitor's thread opens a file
@@ -551,6 +576,31 @@ int main(int argc, char **argv)
 		task_ids(after, sizeof(after));
 		printf("fs %d\n", !r4 && !strcmp(before, after));
 		return 0;
+	}
+	if (!strcmp(mode, "fork-chroot") && argc > 2) {
+		int status;
+		pid_t pid;
+
+		usleep(300 * 1000); /* as fork-ns */
+		printf("parent fds %d\n", fds_probe());
+		fflush(stdout);
+		pid = fork();
+		if (!pid) {
+			int at_fork = fds_probe(), r, e;
+
+			r = chroot(argv[2]);
+			e = r ? errno : 0;
+			if (!r && chdir("/"))
+				e = errno;
+			usleep(400 * 1000); /* past the shim's 200 ms */
+			printf("child at_fork %d chroot %d %d fds %d\n",
+			       at_fork, r, e, fds_probe());
+			fflush(stdout);
+			_exit(0);
+		}
+		if (pid < 0 || waitpid(pid, &status, 0) != pid)
+			return 1;
+		return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
 	}
 	if (!strcmp(mode, "fork-ns")) {
 		int status;

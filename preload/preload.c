@@ -14,10 +14,11 @@
  * when anything goes wrong turn off and let the program run as if the shim
  * were not there.
  *
- * Two libc calls are interposed, unshare() and setns(), only to step
+ * Three libc calls are interposed.  unshare() and setns(), only to step
  * aside: the kernel allows some of them only to a process with a single
  * thread, which the shim's own threads would otherwise make impossible
- * (one_thread_call()).
+ * (one_thread_call()).  chroot(), only to make a forked child's monitor
+ * before the process loses /proc and /sys, when it was still to come.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -520,31 +521,53 @@ static bool child_started; /* a child_start() thread to reap */
 static pthread_mutex_t child_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t child_cond = PTHREAD_COND_INITIALIZER;
 static bool child_called_off; /* under child_lock */
+static bool child_due; /* under child_lock: the monitor is still to come */
 static bool child_tuned;
 static struct tide__tune child_tune;
 
-/* A forked child's monitor and control socket, now (child_start()).
- * @when names the occasion for the verbose lines. */
-static void child_begin(const char *when)
+/*
+ * A forked child's monitor, if it is still to come: once, by whichever
+ * asks first (the waiting thread, chroot(), one_thread_call()); the
+ * others wait for it under child_lock.  @when names the occasion for the
+ * verbose line.
+ */
+static void child_monitor(const char *when)
 {
 	pid_t self = tide__os_getpid();
 	struct tide_monitor *m = NULL;
-	int r = new_monitor(&m);
+	int r;
 
+	pthread_mutex_lock(&child_lock);
+	if (!child_due) {
+		pthread_mutex_unlock(&child_lock);
+		return;
+	}
+	child_due = false;
+	r = new_monitor(&m);
 	if (!r && child_tuned)
 		carry_tune(m, &child_tune, when);
-	/* as monitor_lost() does: outside the lock, which fork holds */
+	/* as monitor_lost() does: outside mon_lock, which fork holds */
 	pthread_mutex_lock(&mon_lock);
 	if (!r)
 		mon = m;
 	else
 		mon_dead = true;
 	pthread_mutex_unlock(&mon_lock);
+	pthread_mutex_unlock(&child_lock);
 	if (r && verbose)
 		say("pid %d: no monitor after %s (%s); off", (int)self, when,
 		    strerror(-r));
+}
+
+/* A forked child's monitor (unless made already) and control socket. */
+static void child_begin(const char *when)
+{
+	int r;
+
+	child_monitor(when);
 	if (control && (r = start_control()) && verbose)
-		say("pid %d: no control socket (%s)", (int)self, strerror(-r));
+		say("pid %d: no control socket (%s)", (int)tide__os_getpid(),
+		    strerror(-r));
 }
 
 /* Returns non-NULL when it began (child_begin()), NULL when called off. */
@@ -626,6 +649,7 @@ static void atfork_child(void)
 	pthread_mutex_init(&child_lock, NULL);
 	pthread_cond_init(&child_cond, NULL);
 	child_called_off = child_started = false;
+	child_due = true;
 	restarts = ctl_restarts = 0;
 	mon_dead = mon_replacing = false;
 	mon = NULL;
@@ -841,6 +865,19 @@ static int real_unshare(int flags, int unused)
 	return fn(flags);
 }
 
+static int real_chroot(const char *path)
+{
+	static int (*fn)(const char *);
+
+	if (!fn)
+		fn = (int (*)(const char *))dlsym(RTLD_NEXT, "chroot");
+	if (!fn) {
+		errno = ENOSYS;
+		return -1;
+	}
+	return fn(path);
+}
+
 static int real_setns(int fd, int nstype)
 {
 	static int (*fn)(int, int);
@@ -859,6 +896,23 @@ __attribute__((visibility("default"))) int unshare(int flags)
 	if (!(flags & ONE_THREAD_UNSHARE))
 		return real_unshare(flags, 0);
 	return one_thread_call(real_unshare, flags, 0);
+}
+
+/*
+ * chroot() in a forked child whose monitor is still to come (the 200 ms
+ * after its fork): the monitor is made first, while the process still
+ * sees /proc and /sys.  sshd's privilege separation and daemons' workers
+ * chroot right after their fork; a monitor made after it finds neither a
+ * cgroup nor a PSI file, and the child would go unwatched.  Inside, the
+ * monitor keeps the files it opened (docs/preload.md, chroot).  The
+ * control socket still comes after the delay, inside the chroot or not
+ * at all.  Anywhere else the call goes straight through.
+ */
+__attribute__((visibility("default"))) int chroot(const char *path)
+{
+	if (__atomic_load_n(&mon_pid, __ATOMIC_ACQUIRE) == tide__os_getpid())
+		child_monitor("fork, before chroot");
+	return real_chroot(path);
 }
 
 /* nstype 0: whatever namespace @fd is (a pidfd: several) */

@@ -1048,6 +1048,49 @@ TEST(unshare_and_setns_work_under_the_shim)
 	}
 }
 
+/*
+ * A forked child that chroots at once (sshd's privilege separation, a
+ * daemon's workers) gets its monitor made before the chroot: the monitor
+ * of a forked child comes 200 ms after the fork, and made inside a chroot
+ * it would find none of its files (here the watched FIFO, in /tmp) and the
+ * child would go unwatched.  Right after the fork the child holds fewer
+ * descriptors than its parent (no monitor yet); 400 ms after its chroot,
+ * as many (its own monitor, made before it).
+ */
+TEST(a_child_that_chroots_at_once_keeps_a_monitor)
+{
+	char root[] = "/tmp/tide-chroot-XXXXXX", watch[96], line[256];
+	char *argv[] = { TP_HOST, "fork-chroot", root, NULL };
+	const char *env[] = { "LD_PRELOAD=" TP_SHIM, "TIDE_SOURCES=watch",
+			      watch, NULL };
+	struct proc p = { 0 };
+	int parent = -1, at_fork = -1, r = -2, e = -1, child = -1;
+
+	if (geteuid() != 0)
+		SKIP("not root: chroot() needs CAP_SYS_CHROOT");
+	if (!strcmp(TP_SANITIZE, "thread"))
+		SKIP("ThreadSanitizer does not support threads started in the "
+		     "child of a multi-threaded fork (die_after_fork)");
+	CHECK(mkdtemp(root));
+	make_fifo(&p);
+	snprintf(watch, sizeof(watch), "MEMORY_PRESSURE_WATCH=%s", p.fifo);
+	start(&p, argv, env);
+	CHECK(read_line(p.out, line, sizeof(line), DEADLINE_MS));
+	CHECK(sscanf(line, "parent fds %d", &parent) == 1);
+	CHECK(read_line(p.out, line, sizeof(line), DEADLINE_MS));
+	CHECK(sscanf(line, "child at_fork %d chroot %d %d fds %d", &at_fork, &r,
+		     &e, &child) == 4);
+	CHECK_EQ(finish(&p), 0);
+	th_note("parent %d descriptors; child %d at its fork, %d in its "
+		"chroot",
+		parent, at_fork, child);
+	CHECK_EQ(r, 0);
+	CHECK_EQ(e, 0);
+	CHECK_CMP(at_fork, <, parent);
+	CHECK_EQ(child, parent);
+	CHECK_EQ(rmdir(root), 0);
+}
+
 TEST(exec_inherits_the_shim)
 {
 	exec_check("TIDE_INHERIT=1", true);
@@ -2627,7 +2670,9 @@ RUN_TESTS(T(python_heap_given_back_after_pressure_event),
 	  T(fork_exec_leaves_no_socket), T(daemon_keeps_a_monitor),
 	  T(sixty_four_threads_allocating_then_given_back),
 	  T(dlclose_leaves_the_shim_loaded_and_running),
-	  T(unshare_and_setns_work_under_the_shim), T(exec_inherits_the_shim),
+	  T(unshare_and_setns_work_under_the_shim),
+	  T(a_child_that_chroots_at_once_keeps_a_monitor),
+	  T(exec_inherits_the_shim),
 	  T(exec_without_the_shim_when_TIDE_INHERIT_0),
 	  T(TIDE_INHERIT_0_leaves_children_no_shim_and_no_settings),
 	  T(bash_execs_without_the_shim_when_TIDE_INHERIT_0),
