@@ -17,12 +17,16 @@
  *                      the result, E the errno or 0); then "fs S", S 1 when
  *                      unshare(CLONE_FS) (fine with threads) succeeded and
  *                      left the same threads running
- *   host fork-chroot DIR
+ *   host fork-drop HOW ARG
  *                      print "parent fds N" (counted without /proc), fork;
- *                      the child counts its descriptors (A), chroot()s
- *                      into DIR at once, waits 400 ms and prints "child
- *                      at_fork A chroot R E fds N" (R, E: chroot's result
- *                      and errno); exits with the child's status
+ *                      the child counts its descriptors (A), makes the
+ *                      call HOW at once (chroot ARG, then chdir /;
+ *                      setuid, setgid, seteuid, setresuid ARG; setgroups
+ *                      [ARG]; initgroups "nobody" ARG), counts them again
+ *                      (N), waits 400 ms and prints "child at_fork A
+ *                      call R E right N later M" (R, E: the call's result
+ *                      and errno; M: the last count); exits with the
+ *                      child's status
  *   host fork-ns       fork; the child calls unshare(CLONE_NEWUSER) at
  *                      once and prints "child unshare R E"; exits with
  *                      the child's status
@@ -80,6 +84,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <linux/close_range.h>
 #include <pthread.h>
 #include <sched.h>
@@ -143,16 +148,17 @@ static int fds_now(void)
 }
 
 /* Open descriptors, counted without /proc (in a chroot): the fewest of
- * 5 counts 20 ms apart, as fds(). */
-static int fds_probe(void)
+ * @times counts 5 ms apart (a monitor's thread opens a file for a
+ * moment now and then). */
+static int fds_probe(int times)
 {
 	int n = -1;
 
-	for (int i = 0; i < 5; i++) {
+	for (int i = 0; i < times; i++) {
 		int k = 0;
 
 		if (i)
-			usleep(20 * 1000);
+			usleep(5 * 1000);
 		for (int fd = 0; fd < 4096; fd++)
 			k += fcntl(fd, F_GETFD) != -1;
 		if (n < 0 || k < n)
@@ -179,6 +185,36 @@ static int fds(void)
 }
 
 static void before_fork(void);
+
+/* fork-drop: the call @how names, with @arg (a directory for chroot, an
+ * id for the others; "nobody" for initgroups). */
+static int drop(const char *how, const char *arg)
+{
+	unsigned id = (unsigned)strtoul(arg, NULL, 10);
+	gid_t g = (gid_t)id;
+
+	if (!strcmp(how, "chroot")) {
+		int r = chroot(arg);
+
+		return r ? r : chdir("/");
+	}
+	if (!strcmp(how, "setuid"))
+		return setuid((uid_t)id);
+	if (!strcmp(how, "setgid"))
+		return setgid(g);
+	if (!strcmp(how, "seteuid"))
+		return seteuid((uid_t)id);
+	if (!strcmp(how, "setresuid"))
+		return setresuid((uid_t)id, (uid_t)id, (uid_t)id);
+	if (!strcmp(how, "setgroups"))
+		return setgroups(1, &g);
+#ifndef TP_HOST_IS_STATIC
+	if (!strcmp(how, "initgroups"))
+		return initgroups("nobody", g);
+#endif
+	errno = EINVAL;
+	return -1;
+}
 
 /* Does this process's control socket exist (TIDE_CONTROL=1)? */
 static bool have_socket(void)
@@ -577,24 +613,23 @@ int main(int argc, char **argv)
 		printf("fs %d\n", !r4 && !strcmp(before, after));
 		return 0;
 	}
-	if (!strcmp(mode, "fork-chroot") && argc > 2) {
+	if (!strcmp(mode, "fork-drop") && argc > 3) {
 		int status;
 		pid_t pid;
 
 		usleep(300 * 1000); /* as fork-ns */
-		printf("parent fds %d\n", fds_probe());
+		printf("parent fds %d\n", fds_probe(5));
 		fflush(stdout);
 		pid = fork();
 		if (!pid) {
-			int at_fork = fds_probe(), r, e;
+			int at_fork = fds_probe(3), r, e, right;
 
-			r = chroot(argv[2]);
+			r = drop(argv[2], argv[3]);
 			e = r ? errno : 0;
-			if (!r && chdir("/"))
-				e = errno;
+			right = fds_probe(3);
 			usleep(400 * 1000); /* past the shim's 200 ms */
-			printf("child at_fork %d chroot %d %d fds %d\n",
-			       at_fork, r, e, fds_probe());
+			printf("child at_fork %d call %d %d right %d later %d\n",
+			       at_fork, r, e, right, fds_probe(5));
 			fflush(stdout);
 			_exit(0);
 		}

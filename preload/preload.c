@@ -14,15 +14,18 @@
  * when anything goes wrong turn off and let the program run as if the shim
  * were not there.
  *
- * Three libc calls are interposed.  unshare() and setns(), only to step
+ * A few libc calls are interposed.  unshare() and setns(), only to step
  * aside: the kernel allows some of them only to a process with a single
  * thread, which the shim's own threads would otherwise make impossible
- * (one_thread_call()).  chroot(), only to make a forked child's monitor
- * before the process loses /proc and /sys, when it was still to come.
+ * (one_thread_call()).  chroot(), the set*id() calls, setgroups() and
+ * initgroups(), only to make a forked child's monitor first when it was
+ * still to come, before the process loses /proc and /sys or the right to
+ * open what the monitor needs (before_drop()).
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
+#include <grp.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -527,7 +530,7 @@ static struct tide__tune child_tune;
 
 /*
  * A forked child's monitor, if it is still to come: once, by whichever
- * asks first (the waiting thread, chroot(), one_thread_call()); the
+ * asks first (the waiting thread, before_drop(), one_thread_call()); the
  * others wait for it under child_lock.  @when names the occasion for the
  * verbose line.
  */
@@ -865,19 +868,6 @@ static int real_unshare(int flags, int unused)
 	return fn(flags);
 }
 
-static int real_chroot(const char *path)
-{
-	static int (*fn)(const char *);
-
-	if (!fn)
-		fn = (int (*)(const char *))dlsym(RTLD_NEXT, "chroot");
-	if (!fn) {
-		errno = ENOSYS;
-		return -1;
-	}
-	return fn(path);
-}
-
 static int real_setns(int fd, int nstype)
 {
 	static int (*fn)(int, int);
@@ -898,23 +888,6 @@ __attribute__((visibility("default"))) int unshare(int flags)
 	return one_thread_call(real_unshare, flags, 0);
 }
 
-/*
- * chroot() in a forked child whose monitor is still to come (the 200 ms
- * after its fork): the monitor is made first, while the process still
- * sees /proc and /sys.  sshd's privilege separation and daemons' workers
- * chroot right after their fork; a monitor made after it finds neither a
- * cgroup nor a PSI file, and the child would go unwatched.  Inside, the
- * monitor keeps the files it opened (docs/preload.md, chroot).  The
- * control socket still comes after the delay, inside the chroot or not
- * at all.  Anywhere else the call goes straight through.
- */
-__attribute__((visibility("default"))) int chroot(const char *path)
-{
-	if (__atomic_load_n(&mon_pid, __ATOMIC_ACQUIRE) == tide__os_getpid())
-		child_monitor("fork, before chroot");
-	return real_chroot(path);
-}
-
 /* nstype 0: whatever namespace @fd is (a pidfd: several) */
 __attribute__((visibility("default"))) int setns(int fd, int nstype)
 {
@@ -922,6 +895,70 @@ __attribute__((visibility("default"))) int setns(int fd, int nstype)
 		return real_setns(fd, nstype);
 	return one_thread_call(real_setns, fd, nstype);
 }
+
+/*
+ * Calls that take away what a monitor needs, in a forked child whose
+ * monitor is still to come (the 200 ms after its fork): the monitor is
+ * made first, and then the call goes through unchanged.  chroot() takes
+ * /proc and /sys: made inside, a monitor finds neither a cgroup nor a PSI
+ * file (sshd's privilege separation chroots right after its fork).  The
+ * set*id() calls and setgroups() take the right to open the group's
+ * memory.pressure for a trigger, its cgroup.event_control for the v1
+ * thresholds, a root-only watch file: made after them, the monitor of
+ * nginx's, Apache's and php-fpm's workers, which drop their privileges
+ * right after the fork, had fewer sources than the master's.  initgroups()
+ * calls setgroups() inside libc, where no interposition reaches.
+ * Anywhere else (the constructor's process, a child past its delay, a
+ * vfork() child) the call goes straight through.  The control socket
+ * still comes after the delay, made as what the process became.
+ */
+static void before_drop(const char *what)
+{
+	int err = errno;
+
+	if (__atomic_load_n(&mon_pid, __ATOMIC_ACQUIRE) == tide__os_getpid())
+		child_monitor(what);
+	errno = err;
+}
+
+/* The next definition of @name (libc's), looked up once. */
+static void *next_fn(void **slot, const char *name)
+{
+	void *fn = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+
+	if (!fn) {
+		fn = dlsym(RTLD_NEXT, name);
+		__atomic_store_n(slot, fn, __ATOMIC_RELEASE);
+	}
+	return fn;
+}
+
+/* int name(params): before_drop(), then libc's name(args). */
+#define DROP_WRAPPER(name, params, args)                                \
+	__attribute__((visibility("default"))) int name params          \
+	{                                                               \
+		static void *slot;                                      \
+		int(*fn) params = (int(*) params)next_fn(&slot, #name); \
+                                                                        \
+		if (!fn) {                                              \
+			errno = ENOSYS;                                 \
+			return -1;                                      \
+		}                                                       \
+		before_drop("fork, before " #name "()");                \
+		return fn args;                                         \
+	}
+
+DROP_WRAPPER(chroot, (const char *path), (path))
+DROP_WRAPPER(setuid, (uid_t uid), (uid))
+DROP_WRAPPER(setgid, (gid_t gid), (gid))
+DROP_WRAPPER(seteuid, (uid_t uid), (uid))
+DROP_WRAPPER(setegid, (gid_t gid), (gid))
+DROP_WRAPPER(setreuid, (uid_t r, uid_t e), (r, e))
+DROP_WRAPPER(setregid, (gid_t r, gid_t e), (r, e))
+DROP_WRAPPER(setresuid, (uid_t r, uid_t e, uid_t s), (r, e, s))
+DROP_WRAPPER(setresgid, (gid_t r, gid_t e, gid_t s), (r, e, s))
+DROP_WRAPPER(setgroups, (size_t n, const gid_t *list), (n, list))
+DROP_WRAPPER(initgroups, (const char *user, gid_t group), (user, group))
 
 /*
  * At exit the process's threads end with it: the monitor and the control

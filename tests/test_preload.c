@@ -1049,46 +1049,62 @@ TEST(unshare_and_setns_work_under_the_shim)
 }
 
 /*
- * A forked child that chroots at once (sshd's privilege separation, a
- * daemon's workers) gets its monitor made before the chroot: the monitor
- * of a forked child comes 200 ms after the fork, and made inside a chroot
- * it would find none of its files (here the watched FIFO, in /tmp) and the
- * child would go unwatched.  Right after the fork the child holds fewer
- * descriptors than its parent (no monitor yet); 400 ms after its chroot,
- * as many (its own monitor, made before it).
+ * A forked child's monitor comes 200 ms after its fork, unless the child
+ * first makes a call that takes away what a monitor needs: then the
+ * monitor is made before the call.  chroot() takes /proc and /sys (and
+ * here the watched FIFO, in /tmp); the set*id() calls and setgroups() the
+ * right to open root's files (here the FIFO, 0600, root's).  sshd's
+ * privilege separation and nginx's, Apache's and php-fpm's workers make
+ * such calls right after their fork.  Right after the fork the child
+ * holds fewer descriptors than its parent (no monitor yet); right after
+ * the call (well within the 200 ms) and 400 ms later, as many: its own
+ * monitor, made before the call, kept.
  */
-TEST(a_child_that_chroots_at_once_keeps_a_monitor)
+static void drop_keeps_a_monitor(const char *how, const char *arg)
 {
-	char root[] = "/tmp/tide-chroot-XXXXXX", watch[96], line[256];
-	char *argv[] = { TP_HOST, "fork-chroot", root, NULL };
+	char watch[96], line[256];
+	char *argv[] = { TP_HOST, "fork-drop", (char *)how, (char *)arg, NULL };
 	const char *env[] = { "LD_PRELOAD=" TP_SHIM, "TIDE_SOURCES=watch",
 			      watch, NULL };
 	struct proc p = { 0 };
-	int parent = -1, at_fork = -1, r = -2, e = -1, child = -1;
+	int parent = -1, at_fork = -1, r = -2, e = -1, right = -1, later = -1;
 
-	if (geteuid() != 0)
-		SKIP("not root: chroot() needs CAP_SYS_CHROOT");
-	if (!strcmp(TP_SANITIZE, "thread"))
-		SKIP("ThreadSanitizer does not support threads started in the "
-		     "child of a multi-threaded fork (die_after_fork)");
-	CHECK(mkdtemp(root));
 	make_fifo(&p);
 	snprintf(watch, sizeof(watch), "MEMORY_PRESSURE_WATCH=%s", p.fifo);
 	start(&p, argv, env);
 	CHECK(read_line(p.out, line, sizeof(line), DEADLINE_MS));
 	CHECK(sscanf(line, "parent fds %d", &parent) == 1);
 	CHECK(read_line(p.out, line, sizeof(line), DEADLINE_MS));
-	CHECK(sscanf(line, "child at_fork %d chroot %d %d fds %d", &at_fork, &r,
-		     &e, &child) == 4);
+	CHECK(sscanf(line, "child at_fork %d call %d %d right %d later %d",
+		     &at_fork, &r, &e, &right, &later) == 5);
 	CHECK_EQ(finish(&p), 0);
-	th_note("parent %d descriptors; child %d at its fork, %d in its "
-		"chroot",
-		parent, at_fork, child);
+	th_note("%s: parent %d descriptors; child %d at its fork, %d right "
+		"after the call, %d 400 ms later",
+		how, parent, at_fork, right, later);
 	CHECK_EQ(r, 0);
 	CHECK_EQ(e, 0);
 	CHECK_CMP(at_fork, <, parent);
-	CHECK_EQ(child, parent);
+	CHECK_EQ(right, parent);
+	CHECK_EQ(later, parent);
+}
+
+TEST(a_child_that_chroots_or_drops_privileges_at_once_keeps_a_monitor)
+{
+	static const char *const calls[] = { "setuid",	  "setgid",
+					     "seteuid",	  "setresuid",
+					     "setgroups", "initgroups" };
+	char root[] = "/tmp/tide-chroot-XXXXXX";
+
+	if (geteuid() != 0)
+		SKIP("not root: chroot() and setuid() need it");
+	if (!strcmp(TP_SANITIZE, "thread"))
+		SKIP("ThreadSanitizer does not support threads started in the "
+		     "child of a multi-threaded fork (die_after_fork)");
+	CHECK(mkdtemp(root));
+	drop_keeps_a_monitor("chroot", root);
 	CHECK_EQ(rmdir(root), 0);
+	for (size_t i = 0; i < sizeof(calls) / sizeof(calls[0]); i++)
+		drop_keeps_a_monitor(calls[i], "65534");
 }
 
 TEST(exec_inherits_the_shim)
@@ -2671,7 +2687,7 @@ RUN_TESTS(T(python_heap_given_back_after_pressure_event),
 	  T(sixty_four_threads_allocating_then_given_back),
 	  T(dlclose_leaves_the_shim_loaded_and_running),
 	  T(unshare_and_setns_work_under_the_shim),
-	  T(a_child_that_chroots_at_once_keeps_a_monitor),
+	  T(a_child_that_chroots_or_drops_privileges_at_once_keeps_a_monitor),
 	  T(exec_inherits_the_shim),
 	  T(exec_without_the_shim_when_TIDE_INHERIT_0),
 	  T(TIDE_INHERIT_0_leaves_children_no_shim_and_no_settings),
