@@ -17,16 +17,22 @@
  *                      the result, E the errno or 0); then "fs S", S 1 when
  *                      unshare(CLONE_FS) (fine with threads) succeeded and
  *                      left the same threads running
- *   host fork-drop HOW ARG
+ *   host fork-storm N  N times: fork a child that forks grandchildren
+ *                      back to back from 150 to 260 ms after its fork
+ *                      (each exits with its descriptor count); each child
+ *                      prints "base B most M kids K" (its count after its
+ *                      fork, the most a grandchild held, how many)
+ *   host fork-drop HOW ARG [now]
  *                      print "parent fds N" (counted without /proc), fork;
  *                      the child counts its descriptors (A), makes the
  *                      call HOW at once (chroot ARG, then chdir /;
  *                      setuid, setgid, seteuid, setresuid ARG; setgroups
  *                      [ARG]; initgroups "nobody" ARG), counts them again
  *                      (N), waits 400 ms and prints "child at_fork A
- *                      call R E right N later M" (R, E: the call's result
- *                      and errno; M: the last count); exits with the
- *                      child's status
+ *                      call R E after T ms right N later M" (R, E: the
+ *                      call's result and errno; T: the time from the
+ *                      fork to the call; M: the last count; with "now"
+ *                      no wait, M is N); exits with the child's status
  *   host fork-ns       fork; the child calls unshare(CLONE_NEWUSER) at
  *                      once and prints "child unshare R E"; exits with
  *                      the child's status
@@ -185,6 +191,61 @@ static int fds(void)
 }
 
 static void before_fork(void);
+
+static long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * fork-storm: @rounds times, fork a child that forks grandchildren back
+ * to back from 150 to 260 ms after its own fork, while the shim makes its
+ * monitor (200 ms after the fork); each grandchild exits with the number
+ * of descriptors it holds at once.  Each child prints "base B most M kids
+ * K": its own count right after its fork, the most any grandchild held,
+ * and how many grandchildren there were.
+ */
+static int fork_storm(int rounds)
+{
+	usleep(300 * 1000); /* as fork-ns */
+	for (int i = 0; i < rounds; i++) {
+		int st;
+		pid_t c = fork();
+
+		if (c < 0)
+			return 1;
+		if (!c) {
+			long t0 = now_ms();
+			int base = fds_probe(1), most = -1, kids = 0;
+
+			while (now_ms() - t0 < 150)
+				usleep(1000);
+			while (now_ms() - t0 < 260) {
+				pid_t g = fork();
+
+				if (g < 0)
+					_exit(1);
+				if (!g)
+					_exit(fds_probe(1));
+				if (waitpid(g, &st, 0) != g || !WIFEXITED(st))
+					_exit(1);
+				if (WEXITSTATUS(st) > most)
+					most = WEXITSTATUS(st);
+				kids++;
+			}
+			printf("base %d most %d kids %d\n", base, most, kids);
+			fflush(stdout);
+			_exit(0);
+		}
+		if (waitpid(c, &st, 0) != c || !WIFEXITED(st) ||
+		    WEXITSTATUS(st))
+			return 1;
+	}
+	return 0;
+}
 
 /* fork-drop: the call @how names, with @arg (a directory for chroot, an
  * id for the others; "nobody" for initgroups). */
@@ -613,23 +674,30 @@ int main(int argc, char **argv)
 		printf("fs %d\n", !r4 && !strcmp(before, after));
 		return 0;
 	}
+	if (!strcmp(mode, "fork-storm") && argc > 2)
+		return fork_storm(atoi(argv[2]));
 	if (!strcmp(mode, "fork-drop") && argc > 3) {
 		int status;
+		long t0;
 		pid_t pid;
 
 		usleep(300 * 1000); /* as fork-ns */
 		printf("parent fds %d\n", fds_probe(5));
 		fflush(stdout);
+		t0 = now_ms();
 		pid = fork();
 		if (!pid) {
-			int at_fork = fds_probe(3), r, e, right;
+			int at_fork = fds_probe(1), r, e, right;
+			long ms = now_ms() - t0;
 
 			r = drop(argv[2], argv[3]);
 			e = r ? errno : 0;
 			right = fds_probe(3);
-			usleep(400 * 1000); /* past the shim's 200 ms */
-			printf("child at_fork %d call %d %d right %d later %d\n",
-			       at_fork, r, e, right, fds_probe(5));
+			if (argc < 5) /* "now": no wait */
+				usleep(400 * 1000); /* past the 200 ms */
+			printf("child at_fork %d call %d %d after %ld ms right %d "
+			       "later %d\n",
+			       at_fork, r, e, ms, right, fds_probe(5));
 			fflush(stdout);
 			_exit(0);
 		}

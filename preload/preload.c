@@ -52,6 +52,35 @@ static pid_t mon_pid; /* the process that owns @mon */
  * the lock (preload_fini()).
  */
 static pthread_mutex_t mon_lock = PTHREAD_MUTEX_INITIALIZER;
+/*
+ * Monitors being made after the constructor (making_begin() to
+ * making_end()), under mon_lock: a fork waits for them in its prepare
+ * handler.  A child forked while one was half made would inherit its
+ * descriptors (and armed PSI triggers) with nothing that owns them: not
+ * yet @mon, so its fork handler could not free it (a review: 12 forks in
+ * 20 made in the window kept 8 descriptors for good).  The wait takes
+ * what making a monitor takes, a millisecond or so.  Nothing a monitor's
+ * making calls registers fork handlers (fork_handlers_first() registered
+ * them all), which glibc's lock for them, held across the prepare
+ * handlers, would otherwise make a deadlock.
+ */
+static unsigned making;
+static pthread_cond_t made = PTHREAD_COND_INITIALIZER;
+
+static void making_begin(void)
+{
+	pthread_mutex_lock(&mon_lock);
+	making++;
+	pthread_mutex_unlock(&mon_lock);
+}
+
+/* Returns with mon_lock held: the caller publishes the monitor in it. */
+static void making_end(void)
+{
+	pthread_mutex_lock(&mon_lock);
+	if (!--making)
+		pthread_cond_broadcast(&made);
+}
 static struct tide_monitor_config cfg; /* resolved at start, kept for fork */
 static bool use_cfg; /* pass &cfg, not NULL (the defaults) */
 /* TIDE_LIMIT, TIDE_HIGH, TIDE_LOW given as N% of a limit the cgroups set:
@@ -228,9 +257,9 @@ static void remember_said(const char *line)
 /*
  * A line about the settings (why they turn the shim off, or which it
  * ignores), once per process tree: not when @said (the inherited
- * TIDE_SAID) says this line was said already (the same settings resolving the same way in a
- * program an earlier one ran, or in the program tide-run ran after saying
- * it), and recorded for the programs this one runs unless they start
+ * TIDE_SAID) says this line was said already (the same settings resolving
+ * the same way in a program an earlier one ran, or in the program tide-run
+ * ran after saying it), and recorded for the programs this one runs unless they start
  * without the shim (TIDE_INHERIT=0: the settings went too).  A program
  * that changes a setting, or that resolves it differently (another
  * cgroup), says its own line.
@@ -380,10 +409,11 @@ static void monitor_lost(struct tide_monitor *old)
 		return;
 	}
 	tide__os_poll(NULL, 0, GUARD_MS);
+	making_begin();
 	r = new_monitor(&m);
 	if (!r && tide__monitor_tuned(old, &tune))
 		carry_tune(m, &tune, "the program closed the descriptors");
-	pthread_mutex_lock(&mon_lock);
+	making_end();
 	mon_replacing = false;
 	if (r)
 		mon_dead = true;
@@ -546,11 +576,11 @@ static void child_monitor(const char *when)
 		return;
 	}
 	child_due = false;
+	making_begin();
 	r = new_monitor(&m);
 	if (!r && child_tuned)
 		carry_tune(m, &child_tune, when);
-	/* as monitor_lost() does: outside mon_lock, which fork holds */
-	pthread_mutex_lock(&mon_lock);
+	making_end();
 	if (!r)
 		mon = m;
 	else
@@ -610,15 +640,18 @@ static void *child_start(void *arg)
 static bool child_call_off(void)
 {
 	void *began = NULL;
+	bool mine;
 
-	if (!child_started)
-		return false;
+	/* one caller reaps it: two threads may unshare at once */
 	pthread_mutex_lock(&child_lock);
+	mine = child_started;
+	child_started = false;
 	child_called_off = true;
 	pthread_cond_signal(&child_cond);
 	pthread_mutex_unlock(&child_lock);
+	if (!mine)
+		return false;
 	pthread_join(child_thread, &began);
-	child_started = false;
 	return !began;
 }
 
@@ -634,6 +667,8 @@ static bool child_call_off(void)
 static void atfork_prepare(void)
 {
 	pthread_mutex_lock(&mon_lock);
+	while (making)
+		pthread_cond_wait(&made, &mon_lock);
 }
 
 static void atfork_parent(void)
@@ -648,6 +683,7 @@ static void atfork_child(void)
 	int r;
 
 	pthread_mutex_unlock(&mon_lock); /* this thread took it */
+	pthread_cond_init(&made, NULL); /* making is 0: the prepare waited */
 	/* the waiting thread, if any, is not here: its lock may be held */
 	pthread_mutex_init(&child_lock, NULL);
 	pthread_cond_init(&child_cond, NULL);
@@ -792,8 +828,9 @@ __attribute__((constructor)) static void preload_init(void)
  * stops its threads (a forked child's waiting thread: called off and
  * reaped, and what it was to start starts after the call; the control
  * listener; the monitor: joined), makes the call, and starts them again,
- * in the new namespaces; the program's errno is that of the call.  Only in the process that owns them: a vfork() child shares the
- * parent's memory, and its call goes straight through.  A monitor being
+ * in the new namespaces; the program's errno is that of the call.  Only
+ * in the process that owns them: a vfork() child shares the parent's
+ * memory, and its call goes straight through.  A monitor being
  * replaced after the program closed its descriptors (monitor_lost()) is
  * left alone; its waiting thread makes the kernel refuse, as any thread
  * of the program's own does.
@@ -832,10 +869,11 @@ static int one_thread_call(int (*call)(int, int), int a, int b)
 	/* a monitor only where there was one, made outside the lock (which
 	 * fork holds) as monitor_lost() makes it */
 	if (m) {
+		making_begin();
 		s = new_monitor(&m);
 		if (!s && tuned)
 			carry_tune(m, &tune, "unshare/setns");
-		pthread_mutex_lock(&mon_lock);
+		making_end();
 		if (!s)
 			mon = m;
 		else

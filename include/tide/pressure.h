@@ -8,12 +8,14 @@
  * allocations themselves - and answers each signal with kswapd's reclaim
  * loop over the shrinker registry (but a signal it holds back: page cache
  * churn under the low watermark, or a repeat within a second of a loop
- * that gave nothing back; docs/pressure.md, "Reclaim"): passes start at priority 12 and go down
- * one step after every pass that missed its target, to a floor that depends
- * on the signal; every loop ends with a purge of the allocator
- * (tide_purge()), and a watermark loop whose caches' frees do not show in
- * the working set purges between passes too (a few times at most).  It runs in its own thread (tide_monitor_start()) or in
- * the caller's event loop (tide_monitor_fd() + tide_monitor_dispatch()).
+ * that gave nothing back; docs/pressure.md, "Reclaim"): passes start at
+ * priority 12 and go down one step after every pass that missed its
+ * target, to a floor that depends on the signal; every loop ends with a
+ * purge of the allocator (tide_purge()), and a watermark loop whose
+ * caches' frees do not show in the working set purges between passes too
+ * (a few times at most).  It runs in its own thread (tide_monitor_start())
+ * or in the caller's event loop (tide_monitor_fd() +
+ * tide_monitor_dispatch()).
  * docs/pressure.md tells the whole story.
  */
 #ifndef TIDE_PRESSURE_H
