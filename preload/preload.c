@@ -358,6 +358,30 @@ static void carry_tune(struct tide_monitor *m, const struct tide__tune *t,
 		    (int)tide__os_getpid(), when, strerror(-r));
 }
 
+/*
+ * A new monitor in @mon, made as a fork waits for (making_begin()), with
+ * the watermarks @tune (or none) an operator set on the one it follows;
+ * @mon_dead when it cannot be made.  @when names the occasion for the
+ * verbose line.  Return: 0 or new_monitor()'s error.
+ */
+static int install_monitor(const struct tide__tune *tune, const char *when)
+{
+	struct tide_monitor *m = NULL;
+	int r;
+
+	making_begin();
+	r = new_monitor(&m);
+	if (!r && tune)
+		carry_tune(m, tune, when);
+	making_end();
+	if (!r)
+		mon = m;
+	else
+		mon_dead = true;
+	pthread_mutex_unlock(&mon_lock);
+	return r;
+}
+
 /* Create and start this process's monitor (constructor, fork child). */
 static int start_monitor(void)
 {
@@ -567,7 +591,6 @@ static struct tide__tune child_tune;
 static void child_monitor(const char *when)
 {
 	pid_t self = tide__os_getpid();
-	struct tide_monitor *m = NULL;
 	int r;
 
 	pthread_mutex_lock(&child_lock);
@@ -576,16 +599,7 @@ static void child_monitor(const char *when)
 		return;
 	}
 	child_due = false;
-	making_begin();
-	r = new_monitor(&m);
-	if (!r && child_tuned)
-		carry_tune(m, &child_tune, when);
-	making_end();
-	if (!r)
-		mon = m;
-	else
-		mon_dead = true;
-	pthread_mutex_unlock(&mon_lock);
+	r = install_monitor(child_tuned ? &child_tune : NULL, when);
 	pthread_mutex_unlock(&child_lock);
 	if (r && verbose)
 		say("pid %d: no monitor after %s (%s); off", (int)self, when,
@@ -869,16 +883,7 @@ static int one_thread_call(int (*call)(int, int), int a, int b)
 	/* a monitor only where there was one, made outside the lock (which
 	 * fork holds) as monitor_lost() makes it */
 	if (m) {
-		making_begin();
-		s = new_monitor(&m);
-		if (!s && tuned)
-			carry_tune(m, &tune, "unshare/setns");
-		making_end();
-		if (!s)
-			mon = m;
-		else
-			mon_dead = true;
-		pthread_mutex_unlock(&mon_lock);
+		s = install_monitor(tuned ? &tune : NULL, "unshare/setns");
 		if (s && verbose)
 			say("pid %d: no monitor after unshare/setns (%s); off",
 			    (int)self, strerror(-s));
