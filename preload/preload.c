@@ -53,28 +53,37 @@ static pid_t mon_pid; /* the process that owns @mon */
  */
 static pthread_mutex_t mon_lock = PTHREAD_MUTEX_INITIALIZER;
 /*
- * Monitors being made after the constructor (making_begin() to
- * making_end()), under mon_lock: a fork waits for them in its prepare
- * handler.  A child forked while one was half made would inherit its
- * descriptors (and armed PSI triggers) with nothing that owns them: not
- * yet @mon, so its fork handler could not free it (a review: 12 forks in
- * 20 made in the window kept 8 descriptors for good).  The wait takes
- * what making a monitor takes, a millisecond or so.  Nothing a monitor's
- * making calls registers fork handlers (fork_handlers_first() registered
- * them all), which glibc's lock for them, held across the prepare
- * handlers, would otherwise make a deadlock.
+ * Monitors being made, or taken down, after the constructor
+ * (making_begin() to making_end()), under mon_lock: a fork waits for
+ * them in its prepare handler.  A child forked while one was half made
+ * (or half freed) would inherit its descriptors (and armed PSI triggers)
+ * with nothing that owns them: not @mon, so its fork handler could not
+ * free it (a review: 12 forks in 20 made in the window kept 8
+ * descriptors for good).  The wait takes what making a monitor takes, a
+ * millisecond or so.  Every signal is blocked on the thread meanwhile:
+ * a handler there that forked would wait for itself (a review's
+ * program hung 3 times in 80), and one that called a set*id() function
+ * would wait for child_lock.  Nothing a monitor's making calls
+ * registers fork handlers (fork_handlers_first() registered them all),
+ * so a glibc that holds its lock for them across the prepare handlers
+ * (older versions did) cannot deadlock on it either.
  */
 static unsigned making;
 static pthread_cond_t made = PTHREAD_COND_INITIALIZER;
 
-static void making_begin(void)
+/* @old: the signal mask to give back to making_end()'s caller. */
+static void making_begin(sigset_t *old)
 {
+	tide__os_signals_block(old);
 	pthread_mutex_lock(&mon_lock);
 	making++;
 	pthread_mutex_unlock(&mon_lock);
 }
 
-/* Returns with mon_lock held: the caller publishes the monitor in it. */
+/*
+ * Returns with mon_lock held: the caller publishes the monitor in it,
+ * then unlocks and restores the signal mask making_begin() saved.
+ */
 static void making_end(void)
 {
 	pthread_mutex_lock(&mon_lock);
@@ -259,10 +268,10 @@ static void remember_said(const char *line)
  * ignores), once per process tree: not when @said (the inherited
  * TIDE_SAID) says this line was said already (the same settings resolving
  * the same way in a program an earlier one ran, or in the program tide-run
- * ran after saying it), and recorded for the programs this one runs unless they start
- * without the shim (TIDE_INHERIT=0: the settings went too).  A program
- * that changes a setting, or that resolves it differently (another
- * cgroup), says its own line.
+ * ran after saying it), and recorded for the programs this one runs
+ * unless they start without the shim (TIDE_INHERIT=0: the settings went
+ * too).  A program that changes a setting, or that resolves it
+ * differently (another cgroup), says its own line.
  */
 static void say_settings(const char *said, const char *msg, bool off,
 			 bool inherit)
@@ -367,9 +376,10 @@ static void carry_tune(struct tide_monitor *m, const struct tide__tune *t,
 static int install_monitor(const struct tide__tune *tune, const char *when)
 {
 	struct tide_monitor *m = NULL;
+	sigset_t old;
 	int r;
 
-	making_begin();
+	making_begin(&old);
 	r = new_monitor(&m);
 	if (!r && tune)
 		carry_tune(m, tune, when);
@@ -379,6 +389,7 @@ static int install_monitor(const struct tide__tune *tune, const char *when)
 	else
 		mon_dead = true;
 	pthread_mutex_unlock(&mon_lock);
+	tide__os_signals_restore(&old);
 	return r;
 }
 
@@ -409,6 +420,7 @@ static void monitor_lost(struct tide_monitor *old)
 	pid_t self = tide__os_getpid();
 	struct tide_monitor *m = NULL;
 	struct tide__tune tune;
+	sigset_t mask;
 	bool again;
 	int r;
 
@@ -433,7 +445,7 @@ static void monitor_lost(struct tide_monitor *old)
 		return;
 	}
 	tide__os_poll(NULL, 0, GUARD_MS);
-	making_begin();
+	making_begin(&mask); /* (this thread blocks every signal anyway) */
 	r = new_monitor(&m);
 	if (!r && tide__monitor_tuned(old, &tune))
 		carry_tune(m, &tune, "the program closed the descriptors");
@@ -446,6 +458,7 @@ static void monitor_lost(struct tide_monitor *old)
 	else
 		r = -ECANCELED; /* not ours to replace any more */
 	pthread_mutex_unlock(&mon_lock);
+	tide__os_signals_restore(&mask);
 	if (r == -ECANCELED) {
 		tide_monitor_free(m);
 		return;
@@ -578,7 +591,9 @@ static bool child_started; /* a child_start() thread to reap */
 static pthread_mutex_t child_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t child_cond = PTHREAD_COND_INITIALIZER;
 static bool child_called_off; /* under child_lock */
-static bool child_due; /* under child_lock: the monitor is still to come */
+/* the monitor is still to come: written under child_lock, read first
+ * without it (child_monitor()) */
+static bool child_due;
 static bool child_tuned;
 static struct tide__tune child_tune;
 
@@ -591,16 +606,24 @@ static struct tide__tune child_tune;
 static void child_monitor(const char *when)
 {
 	pid_t self = tide__os_getpid();
+	sigset_t old;
 	int r;
 
+	/* set*id() may be called from a signal handler (POSIX allows it):
+	 * once made, no lock; while making, no handler on this thread */
+	if (!__atomic_load_n(&child_due, __ATOMIC_ACQUIRE))
+		return;
+	tide__os_signals_block(&old);
 	pthread_mutex_lock(&child_lock);
-	if (!child_due) {
+	if (!__atomic_load_n(&child_due, __ATOMIC_RELAXED)) {
 		pthread_mutex_unlock(&child_lock);
+		tide__os_signals_restore(&old);
 		return;
 	}
-	child_due = false;
+	__atomic_store_n(&child_due, false, __ATOMIC_RELEASE);
 	r = install_monitor(child_tuned ? &child_tune : NULL, when);
 	pthread_mutex_unlock(&child_lock);
+	tide__os_signals_restore(&old);
 	if (r && verbose)
 		say("pid %d: no monitor after %s (%s); off", (int)self, when,
 		    strerror(-r));
@@ -702,7 +725,7 @@ static void atfork_child(void)
 	pthread_mutex_init(&child_lock, NULL);
 	pthread_cond_init(&child_cond, NULL);
 	child_called_off = child_started = false;
-	child_due = true;
+	__atomic_store_n(&child_due, true, __ATOMIC_RELAXED);
 	restarts = ctl_restarts = 0;
 	mon_dead = mon_replacing = false;
 	mon = NULL;
@@ -776,6 +799,8 @@ static void report(int ctl_err)
 	    marks, tide_purge_allocator(), ctl);
 }
 
+static void wrapped_resolve(void);
+
 __attribute__((constructor)) static void preload_init(void)
 {
 	struct tide__preload_settings s;
@@ -786,6 +811,7 @@ __attribute__((constructor)) static void preload_init(void)
 	char msg[512];
 	int r;
 
+	wrapped_resolve();
 	/* Honoured on its own, even when another setting is bad. */
 	if (no_inherit)
 		drop_from_ld_preload();
@@ -858,6 +884,7 @@ static int one_thread_call(int (*call)(int, int), int a, int b)
 	struct tide_monitor *m = NULL;
 	struct tide__tune tune;
 	bool listening, ours, tuned, pending;
+	sigset_t mask;
 	int r, err, s;
 
 	if (__atomic_load_n(&mon_pid, __ATOMIC_ACQUIRE) != self)
@@ -866,18 +893,26 @@ static int one_thread_call(int (*call)(int, int), int a, int b)
 	pending = child_call_off();
 	pthread_mutex_lock(&mon_lock);
 	ours = mon_pid == self;
-	if (ours && mon && !mon_dead && !mon_replacing) {
+	pthread_mutex_unlock(&mon_lock);
+	if (!ours)
+		return call(a, b);
+	/* the listener first: it uses the monitor */
+	listening = control && tide_ctl_fd() >= 0;
+	if (listening)
+		tide_ctl_close();
+	/* taken down as it is made: a fork meanwhile waits (making) */
+	making_begin(&mask);
+	pthread_mutex_lock(&mon_lock);
+	if (mon && !mon_dead && !mon_replacing) {
 		m = mon;
 		mon = NULL;
 	}
 	pthread_mutex_unlock(&mon_lock);
-	if (!ours)
-		return call(a, b);
-	listening = control && tide_ctl_fd() >= 0;
-	if (listening)
-		tide_ctl_close();
 	tuned = m && tide__monitor_tuned(m, &tune);
 	tide_monitor_free(m);
+	making_end();
+	pthread_mutex_unlock(&mon_lock);
+	tide__os_signals_restore(&mask);
 	r = call(a, b);
 	err = errno;
 	/* a monitor only where there was one, made outside the lock (which
@@ -964,6 +999,27 @@ static void before_drop(const char *what)
 	errno = err;
 }
 
+/*
+ * The calls wrapped, each with libc's definition (the next one after the
+ * shim's), looked up in the constructor (wrapped_resolve()): dlsym() is
+ * not safe in a signal handler, where set*id() may be called.
+ */
+#define WRAPPED(X)                                             \
+	X(chroot, (const char *path), (path))                  \
+	X(setuid, (uid_t uid), (uid))                          \
+	X(setgid, (gid_t gid), (gid))                          \
+	X(seteuid, (uid_t uid), (uid))                         \
+	X(setegid, (gid_t gid), (gid))                         \
+	X(setreuid, (uid_t r, uid_t e), (r, e))                \
+	X(setregid, (gid_t r, gid_t e), (r, e))                \
+	X(setresuid, (uid_t r, uid_t e, uid_t s), (r, e, s))   \
+	X(setresgid, (gid_t r, gid_t e, gid_t s), (r, e, s))   \
+	X(setgroups, (size_t n, const gid_t *list), (n, list)) \
+	X(initgroups, (const char *user, gid_t group), (user, group))
+
+#define WRAPPED_SLOT(name, params, args) static void *next_##name;
+WRAPPED(WRAPPED_SLOT)
+
 /* The next definition of @name (libc's), looked up once. */
 static void *next_fn(void **slot, const char *name)
 {
@@ -976,32 +1032,26 @@ static void *next_fn(void **slot, const char *name)
 	return fn;
 }
 
-/* int name(params): before_drop(), then libc's name(args). */
-#define DROP_WRAPPER(name, params, args)                                \
-	__attribute__((visibility("default"))) int name params          \
-	{                                                               \
-		static void *slot;                                      \
-		int(*fn) params = (int(*) params)next_fn(&slot, #name); \
-                                                                        \
-		if (!fn) {                                              \
-			errno = ENOSYS;                                 \
-			return -1;                                      \
-		}                                                       \
-		before_drop("fork, before " #name "()");                \
-		return fn args;                                         \
-	}
+#define WRAPPED_RESOLVE(name, params, args) next_fn(&next_##name, #name);
+static void wrapped_resolve(void)
+{
+	WRAPPED(WRAPPED_RESOLVE);
+}
 
-DROP_WRAPPER(chroot, (const char *path), (path))
-DROP_WRAPPER(setuid, (uid_t uid), (uid))
-DROP_WRAPPER(setgid, (gid_t gid), (gid))
-DROP_WRAPPER(seteuid, (uid_t uid), (uid))
-DROP_WRAPPER(setegid, (gid_t gid), (gid))
-DROP_WRAPPER(setreuid, (uid_t r, uid_t e), (r, e))
-DROP_WRAPPER(setregid, (gid_t r, gid_t e), (r, e))
-DROP_WRAPPER(setresuid, (uid_t r, uid_t e, uid_t s), (r, e, s))
-DROP_WRAPPER(setresgid, (gid_t r, gid_t e, gid_t s), (r, e, s))
-DROP_WRAPPER(setgroups, (size_t n, const gid_t *list), (n, list))
-DROP_WRAPPER(initgroups, (const char *user, gid_t group), (user, group))
+/* int name(params): before_drop(), then libc's name(args). */
+#define DROP_WRAPPER(name, params, args)                                       \
+	__attribute__((visibility("default"))) int name params                 \
+	{                                                                      \
+		int(*fn) params = (int(*) params)next_fn(&next_##name, #name); \
+                                                                               \
+		if (!fn) {                                                     \
+			errno = ENOSYS;                                        \
+			return -1;                                             \
+		}                                                              \
+		before_drop("fork, before " #name "()");                       \
+		return fn args;                                                \
+	}
+WRAPPED(DROP_WRAPPER)
 
 /*
  * At exit the process's threads end with it: the monitor and the control

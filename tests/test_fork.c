@@ -718,8 +718,9 @@ static void kv_wait_churning(const unsigned long *seen)
  * lock the child starts afresh): every child must page a block of its
  * own and exit 0 within the watchdog.  The threads are busy at each fork
  * (each ended two rounds since the last child did) and wait while a child
- * runs, which would otherwise share 2 CPUs with them.  Fewer forks under valgrind and the sanitizers; the child
- * starts no thread (TSan could not).
+ * runs, which would otherwise share 2 CPUs with them.  Fewer forks under
+ * valgrind and the sanitizers; the child starts no thread (TSan could
+ * not).
  */
 TEST(forks_under_paged_kv_churn_never_hang)
 {
