@@ -153,6 +153,17 @@ static int fds_now(void)
 	return entries("/proc/self/fd") - 1;
 }
 
+/* Open descriptors under @n, counted at once: fast, so that many forks
+ * fit in fork_storm()'s window (the shim's are low numbers here). */
+static int fds_below(int n)
+{
+	int k = 0;
+
+	for (int fd = 0; fd < n; fd++)
+		k += fcntl(fd, F_GETFD) != -1;
+	return k;
+}
+
 /* Open descriptors, counted without /proc (in a chroot): the fewest of
  * @times counts 5 ms apart (a monitor's thread opens a file for a
  * moment now and then). */
@@ -161,12 +172,11 @@ static int fds_probe(int times)
 	int n = -1;
 
 	for (int i = 0; i < times; i++) {
-		int k = 0;
+		int k;
 
 		if (i)
 			usleep(5 * 1000);
-		for (int fd = 0; fd < 4096; fd++)
-			k += fcntl(fd, F_GETFD) != -1;
+		k = fds_below(4096);
 		if (n < 0 || k < n)
 			n = k;
 	}
@@ -198,17 +208,6 @@ static long now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Open descriptors under @n, counted at once: fast, so that many forks
- * fit in fork_storm()'s window (the shim's are low numbers here). */
-static int fds_below(int n)
-{
-	int k = 0;
-
-	for (int fd = 0; fd < n; fd++)
-		k += fcntl(fd, F_GETFD) != -1;
-	return k;
 }
 
 /*

@@ -932,13 +932,25 @@ static int one_thread_call(int (*call)(int, int), int a, int b)
 	return r;
 }
 
+/* The next definition of @name (libc's), looked up once. */
+static void *next_fn(void **slot, const char *name)
+{
+	void *fn = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+
+	if (!fn) {
+		fn = dlsym(RTLD_NEXT, name);
+		__atomic_store_n(slot, fn, __ATOMIC_RELEASE);
+	}
+	return fn;
+}
+
+static void *next_unshare, *next_setns;
+
 static int real_unshare(int flags, int unused)
 {
-	static int (*fn)(int);
+	int (*fn)(int) = (int (*)(int))next_fn(&next_unshare, "unshare");
 
 	(void)unused;
-	if (!fn)
-		fn = (int (*)(int))dlsym(RTLD_NEXT, "unshare");
 	if (!fn) {
 		errno = ENOSYS;
 		return -1;
@@ -948,10 +960,8 @@ static int real_unshare(int flags, int unused)
 
 static int real_setns(int fd, int nstype)
 {
-	static int (*fn)(int, int);
+	int (*fn)(int, int) = (int (*)(int, int))next_fn(&next_setns, "setns");
 
-	if (!fn)
-		fn = (int (*)(int, int))dlsym(RTLD_NEXT, "setns");
 	if (!fn) {
 		errno = ENOSYS;
 		return -1;
@@ -1020,21 +1030,11 @@ static void before_drop(const char *what)
 #define WRAPPED_SLOT(name, params, args) static void *next_##name;
 WRAPPED(WRAPPED_SLOT)
 
-/* The next definition of @name (libc's), looked up once. */
-static void *next_fn(void **slot, const char *name)
-{
-	void *fn = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
-
-	if (!fn) {
-		fn = dlsym(RTLD_NEXT, name);
-		__atomic_store_n(slot, fn, __ATOMIC_RELEASE);
-	}
-	return fn;
-}
-
 #define WRAPPED_RESOLVE(name, params, args) next_fn(&next_##name, #name);
 static void wrapped_resolve(void)
 {
+	next_fn(&next_unshare, "unshare");
+	next_fn(&next_setns, "setns");
 	WRAPPED(WRAPPED_RESOLVE);
 }
 
