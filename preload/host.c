@@ -33,9 +33,11 @@
  *                      call's result and errno; T: the time from the
  *                      fork to the call; M: the last count; with "now"
  *                      no wait, M is N); exits with the child's status
- *   host fork-ns       fork; the child calls unshare(CLONE_NEWUSER) at
- *                      once and prints "child unshare R E"; exits with
- *                      the child's status
+ *   host fork-ns [N]   fork N times (1), one child after the other;
+ *                      each child calls unshare(CLONE_NEWUSER) at once
+ *                      and prints "child unshare R E" (with N > 1 only
+ *                      when it failed); with N > 1 the parent then
+ *                      prints "K of N children unshared"
  *   host frag          fragment the heap, print "anon KB", then print it
  *                      again for every line read on stdin, until EOF
  *   host fork-frag     fork; the child prints "threads T" and runs frag;
@@ -58,6 +60,13 @@
  *   host fork-exec MS  fork; the child execs "host pid-sleep MS" at once;
  *                      exits with the child's status
  *   host pid-sleep MS  print "pid P", sleep MS milliseconds, exit 0
+ *   host drop HOW ARG  as fork-drop's child, in this process, at once:
+ *                      print "start fds A call R E right N"
+ *   host late MS       print "early fds F threads T" at once (its open
+ *                      descriptors and threads), sleep MS milliseconds,
+ *                      print "late fds F threads T" (the fewest of 5
+ *                      descriptor counts 20 ms apart; MS 0: one count,
+ *                      at once), exit 0
  *   host closeall-frag MS
  *                      sleep MS milliseconds, close_range(3, ~0U, 0) (as
  *                      daemons do at start-up), print "closed", then run
@@ -715,26 +724,43 @@ int main(int argc, char **argv)
 			return 1;
 		return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
 	}
+	if (!strcmp(mode, "drop") && argc > 3) {
+		int at_start = fds_probe(1), r = drop(argv[2], argv[3]);
+		int e = r ? errno : 0;
+
+		printf("start fds %d call %d %d right %d\n", at_start, r, e,
+		       fds_probe(3));
+		return 0;
+	}
 	if (!strcmp(mode, "fork-ns")) {
-		int status;
-		pid_t pid;
+		/* fork-ns [N]: N children (1), one after the other, each
+		 * unsharing at once; the lines of those that failed */
+		int n = argc > 2 ? atoi(argv[2]) : 1, ok = 0;
 
 		/* the shim's monitor thread at rest first: ASan's allocator
 		 * (GCC 12) has no fork handlers, and a fork while that
 		 * thread allocates leaves the child's threads waiting on
 		 * its lock */
 		usleep(300 * 1000);
-		pid = fork();
+		for (int i = 0; i < n; i++) {
+			int status;
+			pid_t pid = fork();
 
-		if (!pid) {
-			int r = unshare(CLONE_NEWUSER), e = r ? errno : 0;
+			if (!pid) {
+				int r = unshare(CLONE_NEWUSER),
+				    e = r ? errno : 0;
 
-			printf("child unshare %d %d\n", r, e);
-			_exit(0);
+				if (r || n == 1)
+					printf("child unshare %d %d\n", r, e);
+				_exit(r ? 2 : 0);
+			}
+			if (pid < 0 || waitpid(pid, &status, 0) != pid)
+				return 1;
+			ok += WIFEXITED(status) && !WEXITSTATUS(status);
 		}
-		if (pid < 0 || waitpid(pid, &status, 0) != pid)
-			return 1;
-		return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+		if (n > 1)
+			printf("%d of %d children unshared\n", ok, n);
+		return 0;
 	}
 	if (!strcmp(mode, "env")) {
 		printf("env");
@@ -771,6 +797,15 @@ int main(int argc, char **argv)
 	if (!strcmp(mode, "pid-sleep") && argc > 2) {
 		printf("pid %d\n", (int)getpid());
 		usleep((useconds_t)atoi(argv[2]) * 1000);
+		return 0;
+	}
+	if (!strcmp(mode, "late") && argc > 2) {
+		printf("early fds %d threads %d\n", fds_now(), threads());
+		fflush(stdout);
+		usleep((useconds_t)atoi(argv[2]) * 1000);
+		/* MS 0: counted once, at once, to end soon */
+		printf("late fds %d threads %d\n",
+		       atoi(argv[2]) ? fds() : fds_now(), threads());
 		return 0;
 	}
 	if (!strcmp(mode, "fork-fds"))

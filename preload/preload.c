@@ -33,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <tide/common.h>
@@ -214,7 +215,7 @@ static void drop_settings(void)
 	static const char *const names[] = {
 		"TIDE_LIMIT=",	 "TIDE_HIGH=",	  "TIDE_LOW=",
 		"TIDE_SOURCES=", "TIDE_CONTROL=", "TIDE_VERBOSE=",
-		"TIDE_INHERIT=", "TIDE_SAID=",
+		"TIDE_INHERIT=", "TIDE_SAID=",	  "TIDE_NESTED=",
 	};
 
 	for (char **slot = environ; slot && *slot;) {
@@ -230,37 +231,61 @@ static void drop_settings(void)
 }
 
 /*
- * Record in environ that @line was said (TIDE_SAID, settings.h), for the
- * programs this one runs.  In the constructor, as drop_from_ld_preload()
- * (and for the same reason, by hand): an inherited TIDE_SAID's slot now
- * points to the new entry; else environ becomes a copy with one more slot,
- * never freed (environ keeps it, as setenv() does).  Without memory the
- * programs this one runs say the line again: nothing worse.
+ * Put @entry ("NAME=value", static storage) in environ for the programs
+ * this one runs.  In the constructor, as drop_from_ld_preload() (and for
+ * the same reason, by hand): an inherited NAME's slot now points to
+ * @entry; else @entry goes at the end of environ, which becomes a copy
+ * with room for one more entry (the shim puts in two at most) unless it
+ * is already that copy with room left.  The copy is never freed (environ
+ * keeps it, as setenv() does; @environ_copy too, which LeakSanitizer
+ * counts: libc's environ it does not).  Without memory the programs this
+ * one runs go without @entry.
  */
-static void remember_said(const char *line)
+static char **environ_copy;
+static size_t environ_room; /* the entries @environ_copy has room for */
+
+static void environ_put(char *entry)
 {
-	static const char key[] = "TIDE_SAID=";
-	static char entry[sizeof(key) - 1 + TIDE__PRELOAD_SAID_SIZE];
-	const size_t kl = sizeof(key) - 1;
+	const size_t kl = (size_t)(strchr(entry, '=') - entry) + 1;
 	size_t n = 0;
 	char **env;
 
-	memcpy(entry, key, kl);
-	tide__preload_said_value(line, entry + kl, sizeof(entry) - kl);
 	for (; environ && environ[n]; n++) {
-		if (!strncmp(environ[n], key, kl)) {
+		if (!strncmp(environ[n], entry, kl)) {
 			environ[n] = entry;
 			return;
 		}
 	}
-	env = tide__os_malloc((n + 2) * sizeof(*env));
+	if (environ && environ == environ_copy && n < environ_room) {
+		environ[n] = entry;
+		environ[n + 1] = NULL;
+		return;
+	}
+	env = tide__os_malloc((n + 3) * sizeof(*env));
 	if (!env)
 		return;
 	if (n)
 		memcpy(env, environ, n * sizeof(*env));
 	env[n] = entry;
 	env[n + 1] = NULL;
-	environ = env;
+	environ = environ_copy = env;
+	environ_room = n + 2;
+}
+
+/*
+ * Record in environ that @line was said (TIDE_SAID, settings.h), for the
+ * programs this one runs (environ_put()).  Without memory they say the
+ * line again: nothing worse.
+ */
+static void remember_said(const char *line)
+{
+	static const char key[] = "TIDE_SAID=";
+	static char entry[sizeof(key) - 1 + TIDE__PRELOAD_SAID_SIZE];
+	const size_t kl = sizeof(key) - 1;
+
+	memcpy(entry, key, kl);
+	tide__preload_said_value(line, entry + kl, sizeof(entry) - kl);
+	environ_put(entry);
 }
 
 /*
@@ -578,16 +603,19 @@ static void control_lost(void)
 #define CHILD_DELAY_MS 200
 
 /*
- * The waiting thread is joinable: one_thread_call() calls the wait off,
- * reaps the thread and starts what it would have started itself after
- * its call, as unshare()/setns() need a process with one thread, and
- * fork-then-unshare is how container tools start.  A child that never
- * calls them keeps the ended thread's stack until it exits or execs: one
- * per process.  @child_tune: the watermarks an operator set on the
- * parent, for the child's monitor (carry_tune()).
+ * one_thread_call() calls the wait off, waits until the waiting thread is
+ * done and starts what it would have started itself after its call, as
+ * unshare()/setns() need a process with one thread, and fork-then-unshare
+ * is how container tools start.  The thread is detached (its stack goes
+ * back when it ends; up to 0.2.17 it was joinable, and a process that
+ * never called them kept the ended thread's stack until it exited or
+ * exec'd): under child_lock it says when it is done (@child_started
+ * false, @child_began whether it began), and after that it only
+ * returns.  @child_tune: the watermarks an operator set on the parent,
+ * for the child's monitor (carry_tune()).
  */
-static pthread_t child_thread;
-static bool child_started; /* a child_start() thread to reap */
+static bool child_started; /* a child_start() thread runs, under child_lock */
+static bool child_began; /* and began (not called off), under child_lock */
 static pthread_mutex_t child_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t child_cond = PTHREAD_COND_INITIALIZER;
 static bool child_called_off; /* under child_lock */
@@ -596,14 +624,17 @@ static bool child_called_off; /* under child_lock */
 static bool child_due;
 static bool child_tuned;
 static struct tide__tune child_tune;
+/* what the wait follows, for the verbose lines: "fork", or "start" in a
+ * program started late (start_late()), which says its report() then */
+static const char *child_when = "fork";
 
 /*
- * A forked child's monitor, if it is still to come: once, by whichever
- * asks first (the waiting thread, before_drop(), one_thread_call()); the
- * others wait for it under child_lock.  @when names the occasion for the
- * verbose line.
+ * A forked child's monitor (or a late-started program's), if it is still
+ * to come: once, by whichever asks first (the waiting thread,
+ * before_drop(), one_thread_call()); the others wait for it under
+ * child_lock.  @call: the call it is made before (verbose line), or NULL.
  */
-static void child_monitor(const char *when)
+static void child_monitor(const char *call)
 {
 	pid_t self = tide__os_getpid();
 	sigset_t old;
@@ -621,26 +652,43 @@ static void child_monitor(const char *when)
 		return;
 	}
 	__atomic_store_n(&child_due, false, __ATOMIC_RELEASE);
-	r = install_monitor(child_tuned ? &child_tune : NULL, when);
+	r = install_monitor(child_tuned ? &child_tune : NULL, child_when);
 	pthread_mutex_unlock(&child_lock);
 	tide__os_signals_restore(&old);
-	if (r && verbose)
-		say("pid %d: no monitor after %s (%s); off", (int)self, when,
+	/* as the constructor: settings the monitor refused, even quietly */
+	if (r && (verbose || r == -EINVAL))
+		say("pid %d: no monitor after %s%s%s (%s); off", (int)self,
+		    child_when, call ? ", before " : "", call ? call : "",
 		    strerror(-r));
 }
 
-/* A forked child's monitor (unless made already) and control socket. */
-static void child_begin(const char *when)
-{
-	int r;
+static void report(struct tide_monitor *m, int ctl_err);
 
-	child_monitor(when);
-	if (control && (r = start_control()) && verbose)
+/*
+ * A forked child's monitor (unless made already) and control socket; a
+ * late-started program's too, and then its TIDE_VERBOSE report.
+ */
+static void child_begin(void)
+{
+	bool start = !strcmp(child_when, "start");
+	struct tide_monitor *m;
+	int r = 0;
+
+	child_monitor(NULL);
+	if (control && (r = start_control()) && verbose && !start)
 		say("pid %d: no control socket (%s)", (int)tide__os_getpid(),
 		    strerror(-r));
+	if (!start || !verbose)
+		return;
+	/* never freed while this thread runs: one_thread_call() waits */
+	pthread_mutex_lock(&mon_lock);
+	m = mon_dead ? NULL : mon;
+	pthread_mutex_unlock(&mon_lock);
+	if (m)
+		report(m, r);
 }
 
-/* Returns non-NULL when it began (child_begin()), NULL when called off. */
+/* Begins (child_begin()) after the delay unless called off first. */
 static void *child_start(void *arg)
 {
 	uint64_t end = tide__os_now_ns() + (uint64_t)CHILD_DELAY_MS * 1000000u;
@@ -663,33 +711,47 @@ static void *child_start(void *arg)
 		;
 	off = child_called_off;
 	pthread_mutex_unlock(&child_lock);
-	if (off)
-		return NULL;
-	child_begin("fork");
-	return &child_started;
+	if (!off)
+		child_begin();
+	pthread_mutex_lock(&child_lock);
+	child_began = !off;
+	child_started = false;
+	pthread_cond_broadcast(&child_cond);
+	pthread_mutex_unlock(&child_lock);
+	return NULL;
+}
+
+/* Start the waiting thread; without one, begin at once. */
+static void child_wait(void)
+{
+	child_started = true; /* before the thread, which reads it */
+	child_began = false;
+	if (!tide__os_thread_create_detached(child_start, NULL))
+		return;
+	child_started = false;
+	child_begin();
 }
 
 /*
- * The waiting thread, if this process has one to reap: call it off and
- * reap it.  Returns true when it had not begun (its start is the
- * caller's to make).
+ * The waiting thread, if this process has one: call it off and wait
+ * until it is done.  Returns true when it had not begun (its start is
+ * the caller's to make: one caller's, two threads may unshare at once);
+ * *@waited when there was a thread to wait for.
  */
-static bool child_call_off(void)
+static bool child_call_off(bool *waited)
 {
-	void *began = NULL;
-	bool mine;
+	bool first;
 
-	/* one caller reaps it: two threads may unshare at once */
 	pthread_mutex_lock(&child_lock);
-	mine = child_started;
-	child_started = false;
+	*waited = child_started;
+	first = !child_called_off;
 	child_called_off = true;
-	pthread_cond_signal(&child_cond);
+	pthread_cond_broadcast(&child_cond);
+	while (child_started)
+		pthread_cond_wait(&child_cond, &child_lock);
+	first = first && *waited && !child_began;
 	pthread_mutex_unlock(&child_lock);
-	if (!mine)
-		return false;
-	pthread_join(child_thread, &began);
-	return !began;
+	return first;
 }
 
 /*
@@ -717,14 +779,14 @@ static void atfork_child(void)
 {
 	struct tide_monitor *inherited = mon;
 	pid_t self = tide__os_getpid();
-	int r;
 
 	pthread_mutex_unlock(&mon_lock); /* this thread took it */
 	pthread_cond_init(&made, NULL); /* making is 0: the prepare waited */
 	/* the waiting thread, if any, is not here: its lock may be held */
 	pthread_mutex_init(&child_lock, NULL);
 	pthread_cond_init(&child_cond, NULL);
-	child_called_off = child_started = false;
+	child_called_off = child_started = child_began = false;
+	child_when = "fork";
 	__atomic_store_n(&child_due, true, __ATOMIC_RELAXED);
 	restarts = ctl_restarts = 0;
 	mon_dead = mon_replacing = false;
@@ -735,13 +797,7 @@ static void atfork_child(void)
 	if (inherited)
 		child_tuned = tide__monitor_tuned(inherited, &child_tune);
 	tide_monitor_free(inherited);
-	r = tide__os_thread_create(&child_thread, child_start, NULL);
-	if (!r) {
-		child_started = true;
-		return;
-	}
-	/* no thread to wait on: at once */
-	child_begin("fork");
+	child_wait();
 }
 
 /*
@@ -763,16 +819,17 @@ static void fork_handlers_first(void)
 }
 
 /*
- * The TIDE_VERBOSE line, once everything is on: the control socket as it
- * turned out (@ctl_err: start_control()'s result), not as asked for.
+ * The TIDE_VERBOSE line of the monitor @m, once everything is on: the
+ * control socket as it turned out (@ctl_err: start_control()'s result),
+ * not as asked for.
  */
-static void report(int ctl_err)
+static void report(struct tide_monitor *m, int ctl_err)
 {
 	struct tide_monitor_limit lim;
 	char where[600] = "", names[128], ctl[160] = "", marks[64];
-	unsigned used = tide_monitor_source(mon);
+	unsigned used = tide_monitor_source(m);
 
-	if (tide_monitor_limit(mon, &lim))
+	if (tide_monitor_limit(m, &lim))
 		memset(&lim, 0, sizeof(lim));
 	if (!strcmp(lim.file, "config"))
 		snprintf(where, sizeof(where), " (TIDE_LIMIT)");
@@ -799,6 +856,48 @@ static void report(int ctl_err)
 	    marks, tide_purge_allocator(), ctl);
 }
 
+/*
+ * A program that a process under the shim ran starts its monitor late.
+ * The shim puts TIDE_NESTED=1 in the environment it passes on (unless
+ * TIDE_INHERIT=0), so a program that finds it there was run by a shell, a
+ * build, a supervisor or a server under the shim, and most such programs
+ * end within milliseconds.  A monitor made in their constructor was not
+ * only set up for nothing: on Linux, closing a PSI trigger waits for an
+ * RCU grace period (psi_trigger_destroy()), 11-27 ms on the 2-CPU
+ * reference machine, and a monitor holds up to three, closed one after
+ * the other when the process exits: /bin/true under the shim took 41 ms
+ * instead of 2, and a fork and exec of it from a process under the shim
+ * 42 ms instead of 1.9 (bench/bench_fork.sh).  Such a program's monitor and control socket therefore come
+ * CHILD_DELAY_MS after its start, on the waiting thread a forked child
+ * uses (child_start()), with the same calls that make them early
+ * (before_drop(), one_thread_call()), and its TIDE_VERBOSE line comes
+ * then.  The program tide-run (or the user's LD_PRELOAD) starts finds no
+ * TIDE_NESTED: it is watched from its start, as before.  Return: 0, or a
+ * negative errno (the shim is off).
+ */
+static char nested_entry[] = "TIDE_NESTED=1";
+
+static int start_late(void)
+{
+	int r;
+
+	/*
+	 * The allocator's fork handlers before the shim's, as when a monitor
+	 * is made first (fork_handlers_first()): jemalloc and tcmalloc
+	 * register theirs at their first allocation.
+	 */
+	tide__os_free(tide__os_malloc(1));
+	fork_handlers_first();
+	r = pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+	if (r)
+		return -r;
+	child_when = "start";
+	__atomic_store_n(&child_due, true, __ATOMIC_RELAXED);
+	__atomic_store_n(&mon_pid, tide__os_getpid(), __ATOMIC_RELEASE);
+	child_wait();
+	return 0;
+}
+
 static void wrapped_resolve(void);
 
 __attribute__((constructor)) static void preload_init(void)
@@ -806,8 +905,9 @@ __attribute__((constructor)) static void preload_init(void)
 	struct tide__preload_settings s;
 	const char *inherit = secure_getenv("TIDE_INHERIT");
 	bool no_inherit = inherit && !strcmp(inherit, "0");
-	/* read before drop_settings() takes it out of environ */
+	/* read before drop_settings() takes them out of environ */
 	const char *said = secure_getenv("TIDE_SAID");
+	const char *nested = secure_getenv("TIDE_NESTED");
 	char msg[512];
 	int r;
 
@@ -833,6 +933,15 @@ __attribute__((constructor)) static void preload_init(void)
 	/* settings that would do nothing, ignored: say which and why */
 	if (!r && msg[0])
 		say_settings(said, msg, false, !no_inherit);
+	if (!r && !no_inherit)
+		environ_put(nested_entry);
+	if (!r && nested && !strcmp(nested, "1")) {
+		r = start_late();
+		if (r && verbose)
+			say("pid %d: pthread_atfork failed (%s); off",
+			    (int)tide__os_getpid(), strerror(-r));
+		return;
+	}
 	if (!r)
 		r = start_monitor();
 	if (r) {
@@ -855,7 +964,7 @@ __attribute__((constructor)) static void preload_init(void)
 	if (control)
 		r = start_control();
 	if (verbose)
-		report(r);
+		report(mon, r);
 }
 
 /*
@@ -878,19 +987,30 @@ __attribute__((constructor)) static void preload_init(void)
 #define ONE_THREAD_UNSHARE \
 	(CLONE_NEWUSER | CLONE_THREAD | CLONE_SIGHAND | CLONE_VM)
 
+/* This process's threads as the kernel counts them (the links of
+ * /proc/self/task: two plus one per thread), 0 without /proc. */
+static unsigned long threads_now(void)
+{
+	struct stat st;
+
+	if (tide__os_stat("/proc/self/task", &st) || st.st_nlink < 3)
+		return 0;
+	return (unsigned long)st.st_nlink - 2;
+}
+
 static int one_thread_call(int (*call)(int, int), int a, int b)
 {
 	pid_t self = tide__os_getpid();
 	struct tide_monitor *m = NULL;
 	struct tide__tune tune;
-	bool listening, ours, tuned, pending;
+	bool listening, ours, tuned, pending, waited;
 	sigset_t mask;
 	int r, err, s;
 
 	if (__atomic_load_n(&mon_pid, __ATOMIC_ACQUIRE) != self)
 		return call(a, b);
 	/* a forked child's start still to come: after the call, here */
-	pending = child_call_off();
+	pending = child_call_off(&waited);
 	pthread_mutex_lock(&mon_lock);
 	ours = mon_pid == self;
 	pthread_mutex_unlock(&mon_lock);
@@ -915,6 +1035,29 @@ static int one_thread_call(int (*call)(int, int), int a, int b)
 	tide__os_signals_restore(&mask);
 	r = call(a, b);
 	err = errno;
+	/*
+	 * A thread stopped above was joined once it left user space, and
+	 * it stays in the kernel's thread group (and shares the memory) a
+	 * little longer, until it is released: on a loaded machine the
+	 * call could find it there and fail with EINVAL (4 of 60 forked
+	 * children that unshared at once, beside two busy loops; 2 of 40
+	 * with 0.2.17).  Tried again every millisecond while the kernel
+	 * counts other threads, for up to 100 ms, and once more when it
+	 * counts none: that answer stands (a thread of the program's own
+	 * keeps the EINVAL).
+	 */
+	for (unsigned i = 0;
+	     r == -1 && err == EINVAL && (waited || m || listening) && i < 100;
+	     i++) {
+		unsigned long n = threads_now();
+
+		if (n != 1)
+			tide__os_poll(NULL, 0, 1);
+		r = call(a, b);
+		err = errno;
+		if (n == 1)
+			break;
+	}
 	/* a monitor only where there was one, made outside the lock (which
 	 * fork holds) as monitor_lost() makes it */
 	if (m) {
@@ -927,7 +1070,7 @@ static int one_thread_call(int (*call)(int, int), int a, int b)
 		say("pid %d: no control socket after unshare/setns (%s)",
 		    (int)self, strerror(-s));
 	if (pending)
-		child_begin("fork and unshare/setns");
+		child_begin();
 	errno = err;
 	return r;
 }
@@ -986,7 +1129,8 @@ __attribute__((visibility("default"))) int setns(int fd, int nstype)
 
 /*
  * Calls that take away what a monitor needs, in a forked child whose
- * monitor is still to come (the 200 ms after its fork): the monitor is
+ * monitor is still to come (the 200 ms after its fork), or in a program
+ * started late (start_late(), the 200 ms after its start): the monitor is
  * made first, and then the call goes through unchanged.  chroot() takes
  * /proc and /sys: made inside, a monitor finds neither a cgroup nor a PSI
  * file (sshd's privilege separation chroots right after its fork).  The
@@ -996,16 +1140,16 @@ __attribute__((visibility("default"))) int setns(int fd, int nstype)
  * nginx's, Apache's and php-fpm's workers, which drop their privileges
  * right after the fork, had fewer sources than the master's.  initgroups()
  * calls setgroups() inside libc, where no interposition reaches.
- * Anywhere else (the constructor's process, a child past its delay, a
- * vfork() child) the call goes straight through.  The control socket
+ * Anywhere else (a process whose monitor the constructor made, a child
+ * past its delay, a vfork() child) the call goes straight through.  The control socket
  * still comes after the delay, made as what the process became.
  */
-static void before_drop(const char *what)
+static void before_drop(const char *call)
 {
 	int err = errno;
 
 	if (__atomic_load_n(&mon_pid, __ATOMIC_ACQUIRE) == tide__os_getpid())
-		child_monitor(what);
+		child_monitor(call);
 	errno = err;
 }
 
@@ -1048,7 +1192,7 @@ static void wrapped_resolve(void)
 			errno = ENOSYS;                                        \
 			return -1;                                             \
 		}                                                              \
-		before_drop("fork, before " #name "()");                       \
+		before_drop(#name "()");                                       \
 		return fn args;                                                \
 	}
 WRAPPED(DROP_WRAPPER)

@@ -405,6 +405,8 @@ void tide__os_signals_restore(const sigset_t *old);
  * resources for another thread.
  */
 int tide__os_thread_create(pthread_t *t, void *(*fn)(void *), void *arg);
+/* The same, the thread detached from its start (nobody joins it). */
+int tide__os_thread_create_detached(void *(*fn)(void *), void *arg);
 uid_t tide__os_geteuid(void);
 /* CLOCK_MONOTONIC in nanoseconds. */
 uint64_t tide__os_now_ns(void);

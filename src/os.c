@@ -984,6 +984,28 @@ int tide__os_thread_create(pthread_t *t, void *(*fn)(void *), void *arg)
 	return -r;
 }
 
+int tide__os_thread_create_detached(void *(*fn)(void *), void *arg)
+{
+	pthread_attr_t attr;
+	pthread_t t;
+	sigset_t old;
+	int r;
+
+	if (inject())
+		return -EAGAIN;
+	r = pthread_attr_init(&attr);
+	if (r)
+		return -r;
+	r = pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (!r) {
+		tide__os_signals_block(&old);
+		r = pthread_create(&t, &attr, fn, arg);
+		tide__os_signals_restore(&old);
+	}
+	pthread_attr_destroy(&attr);
+	return -r;
+}
+
 uid_t tide__os_geteuid(void)
 {
 	return geteuid();

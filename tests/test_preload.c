@@ -1049,6 +1049,32 @@ TEST(unshare_and_setns_work_under_the_shim)
 		CHECK_EQ(finish(&p), 0);
 		CHECK_STR(line, "child unshare 0 0");
 	}
+	/*
+	 * The same 60 times beside two busy loops: the thread the shim
+	 * joined may still be in the kernel's thread group when the call
+	 * runs (EINVAL in 4 of 60 with 0.2.17); the shim tries again.
+	 */
+	{
+		char *argv[] = { TP_HOST, "fork-ns", "60", NULL };
+		struct proc p = { 0 };
+		pid_t spin[2];
+
+		for (int i = 0; i < 2; i++) {
+			spin[i] = fork();
+			CHECK(spin[i] >= 0);
+			if (!spin[i])
+				for (;;)
+					;
+		}
+		start(&p, argv, shim_ctl);
+		CHECK(read_line(p.out, line, sizeof(line), DEADLINE_MS));
+		CHECK_EQ(finish(&p), 0);
+		for (int i = 0; i < 2; i++) {
+			kill(spin[i], SIGKILL);
+			waitpid(spin[i], NULL, 0);
+		}
+		CHECK_STR(line, "60 of 60 children unshared");
+	}
 }
 
 /*
@@ -1158,6 +1184,143 @@ TEST(a_grandchild_forked_while_a_monitor_is_made_inherits_none_of_it)
 	th_note("%d grandchildren", kids);
 }
 
+/* "host late MS" under @env (or @argv, which runs it): the counts of its
+ * two lines into @v (early fds, threads, late fds, threads), its stderr
+ * into @err. */
+static void late_run(char *const *argv, const char *const *env, int v[4],
+		     char *err, size_t size)
+{
+	struct proc p = { 0 };
+	char line[128];
+
+	start(&p, argv, env);
+	CHECK(read_line(p.out, line, sizeof(line), DEADLINE_MS));
+	CHECK(sscanf(line, "early fds %d threads %d", &v[0], &v[1]) == 2);
+	CHECK(read_line(p.out, line, sizeof(line), DEADLINE_MS));
+	CHECK(sscanf(line, "late fds %d threads %d", &v[2], &v[3]) == 2);
+	read_all(p.err, err, size);
+	CHECK_EQ(finish(&p), 0);
+}
+
+/* How many times @needle is in @hay. */
+static int occurrences(const char *hay, const char *needle)
+{
+	int n = 0;
+
+	for (const char *s = hay; (s = strstr(s, needle)); s++)
+		n++;
+	return n;
+}
+
+/*
+ * A program that a process under the shim runs finds TIDE_NESTED=1 (the
+ * shim passes it on) and makes its monitor 200 ms after its start (or
+ * before a set*id call or chroot() within them), on a waiting thread, as
+ * a forked child does; its TIDE_VERBOSE line comes 200 ms after its
+ * start.  One that ends sooner never makes one: the three PSI triggers
+ * of a monitor cost an RCU grace period each when the process exits
+ * (about 40 ms for /bin/true, against 2).  The program started without
+ * TIDE_NESTED makes it at once, as before, and so does tide-run's
+ * PROGRAM, marker or not.  Through a real shell: the shim in sh puts the
+ * marker in what sh passes on.
+ */
+TEST(a_program_run_from_under_the_shim_makes_its_monitor_200_ms_late)
+{
+	char *late400[] = { TP_HOST, "late", "400", NULL };
+	char *late0[] = { TP_HOST, "late", "0", NULL };
+	char *sh[] = { "/bin/sh", "-c", TP_HOST " late 400; true", NULL };
+	const char *plain[] = { "TIDE_NESTED", NULL };
+	const char *direct[] = { "LD_PRELOAD=" TP_SHIM, "TIDE_NESTED",
+				 "TIDE_VERBOSE=1", NULL };
+	const char *nested[] = { "LD_PRELOAD=" TP_SHIM, "TIDE_NESTED=1",
+				 "TIDE_VERBOSE=1", NULL };
+	int base[4], d[4], v[4], sh_base[4];
+	char err[4096];
+
+	late_run(late400, plain, base, err, sizeof(err));
+	CHECK_EQ(base[2], base[0]);
+	CHECK_EQ(base[3], base[1]);
+	/* started by tide-run (no TIDE_NESTED): the monitor at once */
+	late_run(late400, direct, d, err, sizeof(err));
+	th_note("descriptors: %d without the shim, %d with a monitor", base[0],
+		d[0]);
+	CHECK_CMP(d[0], >, base[0]);
+	CHECK_EQ(d[1], base[1] + shim_threads());
+	CHECK_EQ(d[2], d[0]);
+	CHECK_EQ(occurrences(err, ": sources "), 1);
+	/* run from under the shim: only the waiting thread at first */
+	late_run(late400, nested, v, err, sizeof(err));
+	CHECK_EQ(v[0], base[0]);
+	CHECK_EQ(v[1], base[1] + shim_threads());
+	CHECK_EQ(v[2], d[0]);
+	CHECK_EQ(v[3], d[1]);
+	CHECK_EQ(occurrences(err, ": sources "), 1);
+	/* ending within the 200 ms: no monitor ever, no line (ThreadSanitizer
+	 * sleeps a second at exit unless told not to) */
+	{
+		const char *old = getenv("TSAN_OPTIONS");
+		char tsan[512];
+		const char *quick[] = { "LD_PRELOAD=" TP_SHIM, "TIDE_NESTED=1",
+					"TIDE_VERBOSE=1",
+					strcmp(TP_SANITIZE, "thread") ? NULL :
+									tsan,
+					NULL };
+
+		snprintf(tsan, sizeof(tsan),
+			 "TSAN_OPTIONS=%s%sdie_after_fork=0:atexit_sleep_ms=0",
+			 old ? old : "", old && *old ? ":" : "");
+		late_run(late0, quick, v, err, sizeof(err));
+	}
+	CHECK_EQ(v[0], base[0]);
+	CHECK_EQ(v[2], base[0]);
+	CHECK_EQ(occurrences(err, ": sources "), 0);
+	/* a set*id call within the 200 ms makes the monitor first (here
+	 * setuid() to the same user: the call itself changes nothing) */
+	{
+		char uid[16], line[128];
+		char *drop[] = { TP_HOST, "drop", "setuid", uid, NULL };
+		struct proc p = { 0 };
+		int a = -1, r = -1, e = -1, right = -1;
+
+		snprintf(uid, sizeof(uid), "%u", (unsigned)getuid());
+		start(&p, drop, nested);
+		CHECK(read_line(p.out, line, sizeof(line), DEADLINE_MS));
+		CHECK_EQ(finish(&p), 0);
+		CHECK(sscanf(line, "start fds %d call %d %d right %d", &a, &r,
+			     &e, &right) == 4);
+		CHECK_EQ(a, base[0]);
+		CHECK_EQ(r, 0);
+		CHECK_EQ(right, d[0]);
+	}
+	/* sh under the shim (its monitor at once, its line) runs the host,
+	 * which finds the marker: late (sh's descriptors close on exec); as
+	 * for bash, an uninstrumented sh cannot load an instrumented shim */
+	if (!sanitized()) {
+		late_run(sh, plain, sh_base, err, sizeof(err));
+		late_run(sh, direct, v, err, sizeof(err));
+		CHECK_EQ(v[0], sh_base[0]);
+		CHECK_EQ(v[1], sh_base[1] + shim_threads());
+		CHECK_EQ(v[2], sh_base[0] + d[0] - base[0]);
+		CHECK_EQ(v[3], d[1]);
+		CHECK_EQ(occurrences(err, ": sources "), 2);
+	} else {
+		th_note("%s build: sh cannot load the instrumented shim; its "
+			"part is left out",
+			TP_SANITIZE);
+	}
+	/* tide-run from under the shim: its PROGRAM is watched at once */
+	{
+		char *run[] = { TP_RUN, "--verbose", "--", TP_HOST,
+				"late", "400",	     NULL };
+		const char *marked[] = { "TIDE_NESTED=1", NULL };
+
+		late_run(run, marked, v, err, sizeof(err));
+		CHECK_EQ(v[0], d[0]);
+		CHECK_EQ(v[2], d[0]);
+		CHECK_EQ(occurrences(err, ": sources "), 1);
+	}
+}
+
 TEST(exec_inherits_the_shim)
 {
 	exec_check("TIDE_INHERIT=1", true);
@@ -1211,7 +1374,8 @@ TEST(TIDE_INHERIT_0_leaves_children_no_shim_and_no_settings)
 	CHECK(read_line(p.out, line, sizeof(line), DEADLINE_MS));
 	CHECK_EQ(finish(&p), 0);
 	CHECK_STR(line, "env LD_PRELOAD=libm.so.6 TIDE_KV_THRESHOLD=1M");
-	/* TIDE_INHERIT=1: everything stays, as it was */
+	/* TIDE_INHERIT=1: everything stays, as it was, and the shim adds
+	 * TIDE_NESTED=1 (the exec'd program makes its monitor late) */
 	env[inherit] = "TIDE_INHERIT=1";
 	start(&p, argv, env);
 	CHECK(read_line(p.out, line, sizeof(line), DEADLINE_MS));
@@ -1220,6 +1384,8 @@ TEST(TIDE_INHERIT_0_leaves_children_no_shim_and_no_settings)
 	for (size_t i = n; env[i]; i++)
 		snprintf(want + strlen(want), sizeof(want) - strlen(want),
 			 " %s", env[i] + (env[i][0] == '+'));
+	snprintf(want + strlen(want), sizeof(want) - strlen(want),
+		 " TIDE_NESTED=1");
 	CHECK_STR(line, want);
 }
 
@@ -2735,6 +2901,7 @@ RUN_TESTS(T(python_heap_given_back_after_pressure_event),
 	  T(a_host_that_takes_our_descriptors_keeps_them),
 	  T(a_vfork_child_that_closes_everything_leaves_us_alone),
 	  T(fork_exec_leaves_no_socket), T(daemon_keeps_a_monitor),
+	  T(a_program_run_from_under_the_shim_makes_its_monitor_200_ms_late),
 	  T(sixty_four_threads_allocating_then_given_back),
 	  T(dlclose_leaves_the_shim_loaded_and_running),
 	  T(unshare_and_setns_work_under_the_shim),

@@ -675,6 +675,9 @@ int main(int argc, char **argv)
 	} else {
 		setenv("LD_PRELOAD", shim, 1);
 	}
+	/* PROGRAM is watched from its start, even when tide-run runs from
+	 * under the shim (docs/preload.md, exec) */
+	unsetenv("TIDE_NESTED");
 	err = exec_program(argv + optind);
 	if (err == ENOENT || err == ENOTDIR) {
 		fprintf(stderr, "tide-run: cannot run %s: %s\n", argv[optind],

@@ -521,7 +521,9 @@ TIDE_API void tide_purge_stats(struct tide_purge_stats *st);
  * monitor runs (@on_level, a shrinker of its reclaim or of the sensor's)
  * it is reported through the error handler and aborts.  May wait for a
  * running reclaim loop (also one the sensor runs) to finish, and for a
- * control socket request under way on another thread.
+ * control socket request under way on another thread.  With a PSI
+ * source, each of its triggers' closes waits for an RCU grace period in
+ * the kernel (40-52 ms in all on a 2-CPU machine; docs/pressure.md).
  * Return: nothing.
  */
 TIDE_API void tide_monitor_free(struct tide_monitor *m);
