@@ -60,6 +60,9 @@
  *   host fork-exec MS  fork; the child execs "host pid-sleep MS" at once;
  *                      exits with the child's status
  *   host pid-sleep MS  print "pid P", sleep MS milliseconds, exit 0
+ *   host exec-late MS  exec "host late MS" in its place
+ *   host fork-late MS  fork; the child runs "late MS"; exits with the
+ *                      child's status
  *   host drop HOW ARG  as fork-drop's child, in this process, at once:
  *                      print "start fds A call R E right N"
  *   host late MS       print "early fds F threads T" at once (its open
@@ -799,6 +802,27 @@ int main(int argc, char **argv)
 		usleep((useconds_t)atoi(argv[2]) * 1000);
 		return 0;
 	}
+	if (!strcmp(mode, "exec-late") && argc > 2) {
+		char *args[] = { argv[0], "late", argv[2], NULL };
+
+		execv("/proc/self/exe", args);
+		return 126;
+	}
+	if (!strcmp(mode, "fork-late") && argc > 2) {
+		int st;
+		pid_t pid = fork();
+
+		if (pid < 0)
+			return 4;
+		if (!pid) {
+			char *args[] = { argv[0], "late", argv[2], NULL };
+
+			_exit(main(3, args));
+		}
+		if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st))
+			return 5;
+		return WEXITSTATUS(st);
+	}
 	if (!strcmp(mode, "late") && argc > 2) {
 		printf("early fds %d threads %d\n", fds_now(), threads());
 		fflush(stdout);
@@ -806,6 +830,7 @@ int main(int argc, char **argv)
 		/* MS 0: counted once, at once, to end soon */
 		printf("late fds %d threads %d\n",
 		       atoi(argv[2]) ? fds() : fds_now(), threads());
+		fflush(stdout); /* fork-late's child leaves with _exit() */
 		return 0;
 	}
 	if (!strcmp(mode, "fork-fds"))

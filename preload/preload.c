@@ -616,6 +616,7 @@ static void control_lost(void)
  */
 static bool child_started; /* a child_start() thread runs, under child_lock */
 static bool child_began; /* and began (not called off), under child_lock */
+static pid_t child_tid; /* its kernel id, under child_lock */
 static pthread_mutex_t child_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t child_cond = PTHREAD_COND_INITIALIZER;
 static bool child_called_off; /* under child_lock */
@@ -640,8 +641,12 @@ static void child_monitor(const char *call)
 	sigset_t old;
 	int r;
 
-	/* set*id() may be called from a signal handler (POSIX allows it):
-	 * once made, no lock; while making, no handler on this thread */
+	/*
+	 * set*id() may be called from a signal handler (POSIX allows it):
+	 * once made, no lock; while making, no handler on this thread.  Due
+	 * until made: a caller on another thread meanwhile waits for it on
+	 * child_lock (up to 0.2.17 it went on while the monitor was made).
+	 */
 	if (!__atomic_load_n(&child_due, __ATOMIC_ACQUIRE))
 		return;
 	tide__os_signals_block(&old);
@@ -651,8 +656,8 @@ static void child_monitor(const char *call)
 		tide__os_signals_restore(&old);
 		return;
 	}
-	__atomic_store_n(&child_due, false, __ATOMIC_RELEASE);
 	r = install_monitor(child_tuned ? &child_tune : NULL, child_when);
+	__atomic_store_n(&child_due, false, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&child_lock);
 	tide__os_signals_restore(&old);
 	/* as the constructor: settings the monitor refused, even quietly */
@@ -665,8 +670,8 @@ static void child_monitor(const char *call)
 static void report(struct tide_monitor *m, int ctl_err);
 
 /*
- * A forked child's monitor (unless made already) and control socket; a
- * late-started program's too, and then its TIDE_VERBOSE report.
+ * A forked child's monitor (unless made already) and, if it runs, control
+ * socket; a late-started program's too, and then its TIDE_VERBOSE report.
  */
 static void child_begin(void)
 {
@@ -675,16 +680,18 @@ static void child_begin(void)
 	int r = 0;
 
 	child_monitor(NULL);
-	if (control && (r = start_control()) && verbose && !start)
-		say("pid %d: no control socket (%s)", (int)tide__os_getpid(),
-		    strerror(-r));
-	if (!start || !verbose)
-		return;
-	/* never freed while this thread runs: one_thread_call() waits */
+	/* never freed while this runs: one_thread_call() waits for it */
 	pthread_mutex_lock(&mon_lock);
 	m = mon_dead ? NULL : mon;
 	pthread_mutex_unlock(&mon_lock);
-	if (m)
+	/* no monitor, no socket, as in the constructor (up to 0.2.17 a
+	 * child served tidectl a socket with no monitor behind it) */
+	if (!m)
+		return;
+	if (control && (r = start_control()) && verbose && !start)
+		say("pid %d: no control socket (%s)", (int)tide__os_getpid(),
+		    strerror(-r));
+	if (start && verbose)
 		report(m, r);
 }
 
@@ -697,6 +704,9 @@ static void *child_start(void *arg)
 	bool off;
 
 	(void)arg;
+	pthread_mutex_lock(&child_lock);
+	child_tid = tide__os_gettid();
+	pthread_mutex_unlock(&child_lock);
 	/*
 	 * The whole delay, wake-ups or not: glibc's setuid()/setgid()
 	 * signal every thread (a signal no mask blocks), and a child
@@ -733,15 +743,38 @@ static void child_wait(void)
 }
 
 /*
+ * Wait, up to 100 ms, until thread @tid of this process is gone from the
+ * kernel's thread group: a detached thread that said it was done still
+ * has its exit to run, and until the kernel releases it, unshare() and
+ * setns() that need one thread fail with EINVAL (7 of 10 forked children
+ * that unshared at once, without this wait).  Its /proc/self/task entry
+ * goes when it is released; without /proc, no wait.
+ */
+static void task_wait_gone(pid_t tid)
+{
+	char path[48];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d", (int)tid);
+	for (int i = 0; i < 100 && !tide__os_stat(path, &st); i++)
+		tide__os_poll(NULL, 0, 1);
+}
+
+/*
  * The waiting thread, if this process has one: call it off and wait
- * until it is done.  Returns true when it had not begun (its start is
- * the caller's to make: one caller's, two threads may unshare at once);
- * *@waited when there was a thread to wait for.
+ * until it is done and gone.  Returns true when it had not begun (its
+ * start is the caller's to make: one caller's, two threads may unshare
+ * at once); *@waited when there was a thread to wait for.  Signals are
+ * blocked while child_lock is held: a handler's set*id() takes it too
+ * (before_drop()).
  */
 static bool child_call_off(bool *waited)
 {
+	sigset_t old;
 	bool first;
+	pid_t tid;
 
+	tide__os_signals_block(&old);
 	pthread_mutex_lock(&child_lock);
 	*waited = child_started;
 	first = !child_called_off;
@@ -750,7 +783,11 @@ static bool child_call_off(bool *waited)
 	while (child_started)
 		pthread_cond_wait(&child_cond, &child_lock);
 	first = first && *waited && !child_began;
+	tid = child_tid;
 	pthread_mutex_unlock(&child_lock);
+	tide__os_signals_restore(&old);
+	if (*waited)
+		task_wait_gone(tid);
 	return first;
 }
 
@@ -779,6 +816,10 @@ static void atfork_child(void)
 {
 	struct tide_monitor *inherited = mon;
 	pid_t self = tide__os_getpid();
+	/* a late-started program that forks (daemonizes) before its start:
+	 * the child is that program now, and says its line too */
+	bool start = __atomic_load_n(&child_due, __ATOMIC_RELAXED) &&
+		     !strcmp(child_when, "start");
 
 	pthread_mutex_unlock(&mon_lock); /* this thread took it */
 	pthread_cond_init(&made, NULL); /* making is 0: the prepare waited */
@@ -786,7 +827,7 @@ static void atfork_child(void)
 	pthread_mutex_init(&child_lock, NULL);
 	pthread_cond_init(&child_cond, NULL);
 	child_called_off = child_started = child_began = false;
-	child_when = "fork";
+	child_when = start ? "start" : "fork";
 	__atomic_store_n(&child_due, true, __ATOMIC_RELAXED);
 	restarts = ctl_restarts = 0;
 	mon_dead = mon_replacing = false;
@@ -858,24 +899,38 @@ static void report(struct tide_monitor *m, int ctl_err)
 
 /*
  * A program that a process under the shim ran starts its monitor late.
- * The shim puts TIDE_NESTED=1 in the environment it passes on (unless
- * TIDE_INHERIT=0), so a program that finds it there was run by a shell, a
- * build, a supervisor or a server under the shim, and most such programs
- * end within milliseconds.  A monitor made in their constructor was not
- * only set up for nothing: on Linux, closing a PSI trigger waits for an
- * RCU grace period (psi_trigger_destroy()), 11-27 ms on the 2-CPU
+ * The process that the shim finds no TIDE_NESTED in (the one tide-run,
+ * or the user's LD_PRELOAD, started) puts TIDE_NESTED=PID, its own pid,
+ * in the environment it passes on (unless TIDE_INHERIT=0); a program
+ * that finds it there with another pid was run by a shell, a build, a
+ * supervisor or a server under the shim, and most such programs end
+ * within milliseconds.  (With its own pid it is that first process,
+ * which exec'd in place: `sh -c 'exec server'`, `env VAR=1 server`.  It
+ * starts at once, as before.)  A monitor made in their constructor was
+ * not only set up for nothing: on Linux, closing a PSI trigger waits for
+ * an RCU grace period (psi_trigger_destroy()), 11-27 ms on the 2-CPU
  * reference machine, and a monitor holds up to three, closed one after
  * the other when the process exits: /bin/true under the shim took 41 ms
  * instead of 2, and a fork and exec of it from a process under the shim
- * 42 ms instead of 1.9 (bench/bench_fork.sh).  Such a program's monitor and control socket therefore come
- * CHILD_DELAY_MS after its start, on the waiting thread a forked child
- * uses (child_start()), with the same calls that make them early
- * (before_drop(), one_thread_call()), and its TIDE_VERBOSE line comes
- * then.  The program tide-run (or the user's LD_PRELOAD) starts finds no
- * TIDE_NESTED: it is watched from its start, as before.  Return: 0, or a
- * negative errno (the shim is off).
+ * 42 ms instead of 2.0 (bench/bench_fork.sh).  Such a program's monitor
+ * and control socket therefore come CHILD_DELAY_MS after its start, on
+ * the waiting thread a forked child uses (child_start()), with the same
+ * calls that make them early (before_drop(), one_thread_call()), and its
+ * TIDE_VERBOSE line comes then.  The marker passes on unchanged.
+ * Return: 0, or a negative errno (the shim is off).
  */
-static char nested_entry[] = "TIDE_NESTED=1";
+static char nested_entry[sizeof("TIDE_NESTED=") + 12] = "TIDE_NESTED=";
+
+/* Is @nested (TIDE_NESTED's value, or NULL) another process's pid? */
+static bool nested_here(const char *nested)
+{
+	char self[16];
+
+	if (!nested)
+		return false;
+	snprintf(self, sizeof(self), "%d", (int)tide__os_getpid());
+	return strcmp(nested, self) != 0;
+}
 
 static int start_late(void)
 {
@@ -884,9 +939,13 @@ static int start_late(void)
 	/*
 	 * The allocator's fork handlers before the shim's, as when a monitor
 	 * is made first (fork_handlers_first()): jemalloc and tcmalloc
-	 * register theirs at their first allocation.
+	 * register theirs at their first allocation.  The allocator's name
+	 * is found here too, not on the waiting thread, where its dlopen()
+	 * could meet the program's exit (a review: ASan's runtime started
+	 * again and failed, 3 and 5 of 60 exits at 200 ms).
 	 */
 	tide__os_free(tide__os_malloc(1));
+	(void)tide_purge_allocator();
 	fork_handlers_first();
 	r = pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 	if (r)
@@ -933,9 +992,13 @@ __attribute__((constructor)) static void preload_init(void)
 	/* settings that would do nothing, ignored: say which and why */
 	if (!r && msg[0])
 		say_settings(said, msg, false, !no_inherit);
-	if (!r && !no_inherit)
+	if (!r && !no_inherit && !nested_here(nested)) {
+		snprintf(nested_entry + strlen("TIDE_NESTED="),
+			 sizeof(nested_entry) - strlen("TIDE_NESTED="), "%d",
+			 (int)tide__os_getpid());
 		environ_put(nested_entry);
-	if (!r && nested && !strcmp(nested, "1")) {
+	}
+	if (!r && nested_here(nested)) {
 		r = start_late();
 		if (r && verbose)
 			say("pid %d: pthread_atfork failed (%s); off",
@@ -1009,11 +1072,16 @@ static int one_thread_call(int (*call)(int, int), int a, int b)
 
 	if (__atomic_load_n(&mon_pid, __ATOMIC_ACQUIRE) != self)
 		return call(a, b);
-	/* a forked child's start still to come: after the call, here */
+	/* a forked child's or late program's start still to come: after
+	 * the call, here */
 	pending = child_call_off(&waited);
+	/* no handler in there: its set*id() may make a monitor, which
+	 * takes mon_lock (install_monitor()) */
+	tide__os_signals_block(&mask);
 	pthread_mutex_lock(&mon_lock);
 	ours = mon_pid == self;
 	pthread_mutex_unlock(&mon_lock);
+	tide__os_signals_restore(&mask);
 	if (!ours)
 		return call(a, b);
 	/* the listener first: it uses the monitor */
@@ -1036,15 +1104,17 @@ static int one_thread_call(int (*call)(int, int), int a, int b)
 	r = call(a, b);
 	err = errno;
 	/*
-	 * A thread stopped above was joined once it left user space, and
-	 * it stays in the kernel's thread group (and shares the memory) a
-	 * little longer, until it is released: on a loaded machine the
-	 * call could find it there and fail with EINVAL (4 of 60 forked
-	 * children that unshared at once, beside two busy loops; 2 of 40
-	 * with 0.2.17).  Tried again every millisecond while the kernel
-	 * counts other threads, for up to 100 ms, and once more when it
-	 * counts none: that answer stands (a thread of the program's own
-	 * keeps the EINVAL).
+	 * A thread stopped above stays in the kernel's thread group (and
+	 * shares the memory) a little longer than pthread_join() waits,
+	 * until the kernel releases it: on a loaded machine the call could
+	 * find it there and fail with EINVAL (2 of 40 forked children that
+	 * unshared at once, with 0.2.17's joined waiting thread; the
+	 * waiting thread is now waited for until it is gone,
+	 * task_wait_gone(), but the monitor's and the listener's are
+	 * joined).  Tried again every millisecond while the kernel counts
+	 * other threads, for up to 100 ms, and once more when it counts
+	 * none: that answer stands (a thread of the program's own keeps the
+	 * EINVAL).
 	 */
 	for (unsigned i = 0;
 	     r == -1 && err == EINVAL && (waited || m || listening) && i < 100;

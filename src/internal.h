@@ -392,6 +392,8 @@ ssize_t tide__os_recv(int fd, void *buf, size_t len);
 ssize_t tide__os_send(int fd, const void *buf, size_t len);
 
 pid_t tide__os_getpid(void);
+/* The calling thread's kernel id (gettid(2)). */
+pid_t tide__os_gettid(void);
 /* Block every signal the calling thread can block, saving its mask in
  * *@old; restore that mask. */
 void tide__os_signals_block(sigset_t *old);

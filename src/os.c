@@ -952,6 +952,11 @@ ssize_t tide__os_send(int fd, const void *buf, size_t len)
 	return RET_N(send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT));
 }
 
+pid_t tide__os_gettid(void)
+{
+	return (pid_t)syscall(SYS_gettid);
+}
+
 pid_t tide__os_getpid(void)
 {
 	return getpid();

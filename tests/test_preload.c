@@ -1032,6 +1032,18 @@ TEST(unshare_and_setns_work_under_the_shim)
 		 setns_part, EBADF, base + shim_threads());
 	CHECK_STR(line, want);
 	CHECK_STR(fs, "fs 1");
+	/* a program run from under the shim, within its first 200 ms: the
+	 * wait is called off, the monitor made after the calls */
+	{
+		char marker[32];
+		const char *late[] = { "LD_PRELOAD=" TP_SHIM, marker, NULL };
+
+		snprintf(marker, sizeof(marker), "TIDE_NESTED=%d",
+			 (int)getpid());
+		ns_line(late, line, sizeof(line), fs, sizeof(fs));
+		CHECK_STR(line, want);
+		CHECK_STR(fs, "fs 1");
+	}
 	/* with a control socket: the calls work all the same */
 	ns_line(shim_ctl, line, sizeof(line), fs, sizeof(fs));
 	th_note("with TIDE_CONTROL=1: %s", line);
@@ -1213,30 +1225,41 @@ static int occurrences(const char *hay, const char *needle)
 }
 
 /*
- * A program that a process under the shim runs finds TIDE_NESTED=1 (the
- * shim passes it on) and makes its monitor 200 ms after its start (or
- * before a set*id call or chroot() within them), on a waiting thread, as
- * a forked child does; its TIDE_VERBOSE line comes 200 ms after its
- * start.  One that ends sooner never makes one: the three PSI triggers
- * of a monitor cost an RCU grace period each when the process exits
- * (about 40 ms for /bin/true, against 2).  The program started without
- * TIDE_NESTED makes it at once, as before, and so does tide-run's
- * PROGRAM, marker or not.  Through a real shell: the shim in sh puts the
- * marker in what sh passes on.
+ * A program that a process under the shim runs finds TIDE_NESTED=PID (the
+ * first process under the shim put its pid there) and, the pid not its
+ * own, makes its monitor 200 ms after its start (or before a set*id call
+ * or chroot() within them), on a waiting thread, as a forked child does;
+ * with TIDE_CONTROL=1 its socket then; its TIDE_VERBOSE line 200 ms after
+ * its start, or its child's, if it forked meanwhile (a daemon).  One that
+ * ends sooner never makes one: the three PSI triggers of a monitor cost
+ * an RCU grace period each when the process exits (about 40 ms for
+ * /bin/true, against 2).  The program started without TIDE_NESTED makes
+ * it at once, as before, and so does one exec'd in its place, and
+ * tide-run's PROGRAM, marker or not.  Through a real shell: the shim in
+ * sh puts the marker in what sh passes on.
  */
 TEST(a_program_run_from_under_the_shim_makes_its_monitor_200_ms_late)
 {
 	char *late400[] = { TP_HOST, "late", "400", NULL };
 	char *late0[] = { TP_HOST, "late", "0", NULL };
+	char *exec_late[] = { TP_HOST, "exec-late", "400", NULL };
+	char *fork_late[] = { TP_HOST, "fork-late", "400", NULL };
 	char *sh[] = { "/bin/sh", "-c", TP_HOST " late 400; true", NULL };
+	char marker[32];
 	const char *plain[] = { "TIDE_NESTED", NULL };
 	const char *direct[] = { "LD_PRELOAD=" TP_SHIM, "TIDE_NESTED",
 				 "TIDE_VERBOSE=1", NULL };
-	const char *nested[] = { "LD_PRELOAD=" TP_SHIM, "TIDE_NESTED=1",
+	/* another process's pid: the test's own */
+	const char *nested[] = { "LD_PRELOAD=" TP_SHIM, marker,
 				 "TIDE_VERBOSE=1", NULL };
-	int base[4], d[4], v[4], sh_base[4];
+	const char *direct_ctl[] = { "LD_PRELOAD=" TP_SHIM, "TIDE_NESTED",
+				     "TIDE_CONTROL=1", NULL };
+	const char *nested_ctl[] = { "LD_PRELOAD=" TP_SHIM, marker,
+				     "TIDE_CONTROL=1", NULL };
+	int base[4], d[4], dc[4], v[4], sh_base[4];
 	char err[4096];
 
+	snprintf(marker, sizeof(marker), "TIDE_NESTED=%d", (int)getpid());
 	late_run(late400, plain, base, err, sizeof(err));
 	CHECK_EQ(base[2], base[0]);
 	CHECK_EQ(base[3], base[1]);
@@ -1248,23 +1271,45 @@ TEST(a_program_run_from_under_the_shim_makes_its_monitor_200_ms_late)
 	CHECK_EQ(d[1], base[1] + shim_threads());
 	CHECK_EQ(d[2], d[0]);
 	CHECK_EQ(occurrences(err, ": sources "), 1);
-	/* run from under the shim: only the waiting thread at first */
+	/* run from under the shim: at first only the waiting thread (one
+	 * thread, as the monitor's; under ThreadSanitizer its own too) */
 	late_run(late400, nested, v, err, sizeof(err));
 	CHECK_EQ(v[0], base[0]);
 	CHECK_EQ(v[1], base[1] + shim_threads());
 	CHECK_EQ(v[2], d[0]);
 	CHECK_EQ(v[3], d[1]);
 	CHECK_EQ(occurrences(err, ": sources "), 1);
+	/* exec'd in place of the first process (its pid in the marker): at
+	 * once; in place of a late one: late */
+	late_run(exec_late, direct, v, err, sizeof(err));
+	CHECK_EQ(v[0], d[0]);
+	CHECK_EQ(v[2], d[0]);
+	late_run(exec_late, nested, v, err, sizeof(err));
+	CHECK_EQ(v[0], base[0]);
+	CHECK_EQ(v[2], d[0]);
+	/* with TIDE_CONTROL=1 the socket comes with the monitor */
+	late_run(late400, direct_ctl, dc, err, sizeof(err));
+	CHECK_CMP(dc[0], >, d[0]);
+	late_run(late400, nested_ctl, v, err, sizeof(err));
+	CHECK_EQ(v[0], base[0]);
+	CHECK_EQ(v[2], dc[0]);
+	CHECK_EQ(v[3], dc[1]);
+	/* forked (daemonized) before its start: the child is watched from
+	 * 200 ms after the fork and says its line; the parent, waiting for
+	 * it, says its own */
+	late_run(fork_late, nested, v, err, sizeof(err));
+	CHECK_EQ(v[0], base[0]);
+	CHECK_EQ(v[2], d[0]);
+	CHECK_EQ(occurrences(err, ": sources "), 2);
 	/* ending within the 200 ms: no monitor ever, no line (ThreadSanitizer
 	 * sleeps a second at exit unless told not to) */
 	{
 		const char *old = getenv("TSAN_OPTIONS");
 		char tsan[512];
-		const char *quick[] = { "LD_PRELOAD=" TP_SHIM, "TIDE_NESTED=1",
-					"TIDE_VERBOSE=1",
-					strcmp(TP_SANITIZE, "thread") ? NULL :
-									tsan,
-					NULL };
+		const char *quick[] = {
+			"LD_PRELOAD=" TP_SHIM, marker, "TIDE_VERBOSE=1",
+			strcmp(TP_SANITIZE, "thread") ? NULL : tsan, NULL
+		};
 
 		snprintf(tsan, sizeof(tsan),
 			 "TSAN_OPTIONS=%s%sdie_after_fork=0:atexit_sleep_ms=0",
@@ -1308,11 +1353,11 @@ TEST(a_program_run_from_under_the_shim_makes_its_monitor_200_ms_late)
 			"part is left out",
 			TP_SANITIZE);
 	}
-	/* tide-run from under the shim: its PROGRAM is watched at once */
+	/* tide-run, itself under the shim and late: its PROGRAM at once */
 	{
 		char *run[] = { TP_RUN, "--verbose", "--", TP_HOST,
 				"late", "400",	     NULL };
-		const char *marked[] = { "TIDE_NESTED=1", NULL };
+		const char *marked[] = { "LD_PRELOAD=" TP_SHIM, marker, NULL };
 
 		late_run(run, marked, v, err, sizeof(err));
 		CHECK_EQ(v[0], d[0]);
@@ -1375,7 +1420,7 @@ TEST(TIDE_INHERIT_0_leaves_children_no_shim_and_no_settings)
 	CHECK_EQ(finish(&p), 0);
 	CHECK_STR(line, "env LD_PRELOAD=libm.so.6 TIDE_KV_THRESHOLD=1M");
 	/* TIDE_INHERIT=1: everything stays, as it was, and the shim adds
-	 * TIDE_NESTED=1 (the exec'd program makes its monitor late) */
+	 * TIDE_NESTED with the host's pid (it exec'd in place: the same) */
 	env[inherit] = "TIDE_INHERIT=1";
 	start(&p, argv, env);
 	CHECK(read_line(p.out, line, sizeof(line), DEADLINE_MS));
@@ -1385,7 +1430,7 @@ TEST(TIDE_INHERIT_0_leaves_children_no_shim_and_no_settings)
 		snprintf(want + strlen(want), sizeof(want) - strlen(want),
 			 " %s", env[i] + (env[i][0] == '+'));
 	snprintf(want + strlen(want), sizeof(want) - strlen(want),
-		 " TIDE_NESTED=1");
+		 " TIDE_NESTED=%d", (int)p.pid);
 	CHECK_STR(line, want);
 }
 
