@@ -625,9 +625,10 @@ static bool child_called_off; /* under child_lock */
 static bool child_due;
 static bool child_tuned;
 static struct tide__tune child_tune;
-/* what the wait follows, for the verbose lines: "fork", or "start" in a
- * program started late (start_late()), which says its report() then */
-static const char *child_when = "fork";
+/* the wait follows a program's start (start_late()), which says its
+ * report() then, not a fork */
+static bool child_late;
+#define CHILD_WHEN (child_late ? "start" : "fork") /* verbose lines */
 
 /*
  * A forked child's monitor (or a late-started program's), if it is still
@@ -656,14 +657,14 @@ static void child_monitor(const char *call)
 		tide__os_signals_restore(&old);
 		return;
 	}
-	r = install_monitor(child_tuned ? &child_tune : NULL, child_when);
+	r = install_monitor(child_tuned ? &child_tune : NULL, CHILD_WHEN);
 	__atomic_store_n(&child_due, false, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&child_lock);
 	tide__os_signals_restore(&old);
 	/* as the constructor: settings the monitor refused, even quietly */
 	if (r && (verbose || r == -EINVAL))
 		say("pid %d: no monitor after %s%s%s (%s); off", (int)self,
-		    child_when, call ? ", before " : "", call ? call : "",
+		    CHILD_WHEN, call ? ", before " : "", call ? call : "",
 		    strerror(-r));
 }
 
@@ -675,7 +676,7 @@ static void report(struct tide_monitor *m, int ctl_err);
  */
 static void child_begin(void)
 {
-	bool start = !strcmp(child_when, "start");
+	bool start = child_late;
 	struct tide_monitor *m;
 	int r = 0;
 
@@ -818,8 +819,8 @@ static void atfork_child(void)
 	pid_t self = tide__os_getpid();
 	/* a late-started program that forks (daemonizes) before its start:
 	 * the child is that program now, and says its line too */
-	bool start = __atomic_load_n(&child_due, __ATOMIC_RELAXED) &&
-		     !strcmp(child_when, "start");
+	bool start =
+		__atomic_load_n(&child_due, __ATOMIC_RELAXED) && child_late;
 
 	pthread_mutex_unlock(&mon_lock); /* this thread took it */
 	pthread_cond_init(&made, NULL); /* making is 0: the prepare waited */
@@ -827,7 +828,7 @@ static void atfork_child(void)
 	pthread_mutex_init(&child_lock, NULL);
 	pthread_cond_init(&child_cond, NULL);
 	child_called_off = child_started = child_began = false;
-	child_when = start ? "start" : "fork";
+	child_late = start;
 	__atomic_store_n(&child_due, true, __ATOMIC_RELAXED);
 	restarts = ctl_restarts = 0;
 	mon_dead = mon_replacing = false;
@@ -950,7 +951,7 @@ static int start_late(void)
 	r = pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 	if (r)
 		return -r;
-	child_when = "start";
+	child_late = true;
 	__atomic_store_n(&child_due, true, __ATOMIC_RELAXED);
 	__atomic_store_n(&mon_pid, tide__os_getpid(), __ATOMIC_RELEASE);
 	child_wait();
@@ -967,6 +968,7 @@ __attribute__((constructor)) static void preload_init(void)
 	/* read before drop_settings() takes them out of environ */
 	const char *said = secure_getenv("TIDE_SAID");
 	const char *nested = secure_getenv("TIDE_NESTED");
+	bool late;
 	char msg[512];
 	int r;
 
@@ -992,13 +994,14 @@ __attribute__((constructor)) static void preload_init(void)
 	/* settings that would do nothing, ignored: say which and why */
 	if (!r && msg[0])
 		say_settings(said, msg, false, !no_inherit);
-	if (!r && !no_inherit && !nested_here(nested)) {
+	late = nested_here(nested);
+	if (!r && !no_inherit && !late) {
 		snprintf(nested_entry + strlen("TIDE_NESTED="),
 			 sizeof(nested_entry) - strlen("TIDE_NESTED="), "%d",
 			 (int)tide__os_getpid());
 		environ_put(nested_entry);
 	}
-	if (!r && nested_here(nested)) {
+	if (!r && late) {
 		r = start_late();
 		if (r && verbose)
 			say("pid %d: pthread_atfork failed (%s); off",

@@ -1007,7 +1007,9 @@ void tide__os_signals_restore(const sigset_t *old)
 	pthread_sigmask(SIG_SETMASK, old, NULL);
 }
 
-int tide__os_thread_create(pthread_t *t, void *(*fn)(void *), void *arg)
+/* pthread_create() with @attr and every signal blocked around it. */
+static int spawn(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *),
+		 void *arg)
 {
 	sigset_t old;
 	int r;
@@ -1016,31 +1018,28 @@ int tide__os_thread_create(pthread_t *t, void *(*fn)(void *), void *arg)
 	if (inject())
 		return -EAGAIN;
 	tide__os_signals_block(&old);
-	r = pthread_create(t, NULL, fn, arg);
+	r = pthread_create(t, attr, fn, arg);
 	tide__os_signals_restore(&old);
 	return -r;
+}
+
+int tide__os_thread_create(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+	return spawn(t, NULL, fn, arg);
 }
 
 int tide__os_thread_create_detached(void *(*fn)(void *), void *arg)
 {
 	pthread_attr_t attr;
 	pthread_t t;
-	sigset_t old;
-	int r;
+	int r = pthread_attr_init(&attr);
 
-	if (inject())
-		return -EAGAIN;
-	r = pthread_attr_init(&attr);
 	if (r)
 		return -r;
 	r = pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	if (!r) {
-		tide__os_signals_block(&old);
-		r = pthread_create(&t, &attr, fn, arg);
-		tide__os_signals_restore(&old);
-	}
+	r = r ? -r : spawn(&t, &attr, fn, arg);
 	pthread_attr_destroy(&attr);
-	return -r;
+	return r;
 }
 
 uid_t tide__os_geteuid(void)
