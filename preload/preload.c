@@ -794,23 +794,66 @@ static bool child_call_off(bool *waited)
 
 /*
  * fork(): the parent's monitor thread does not exist in the child.  The
- * child frees its copy of the parent's monitor (which closes only the
- * child's copies of the descriptors: the parent's monitor goes on) and
- * starts the thread that starts a monitor of its own after the delay
- * (child_start()).  tide's fork handlers ran before this one
- * (fork_handlers_first()), so every lock and list of tide's is the child's
- * own by now.  Failure turns the shim off in the child only.
+ * child takes the shim's state over (atfork_child()), frees its copy of
+ * the parent's monitor (which closes only the child's copies of the
+ * descriptors: the parent's monitor goes on) and starts the thread that
+ * starts a monitor of its own after the delay (child_start()): in the
+ * shim's fork() and daemon(), after libc's returned, so after the
+ * program's fork handlers too (fork_child_rest()), or in the handler for
+ * a fork that did not come through them.  tide's fork handlers ran before
+ * the shim's (fork_handlers_first()), so every lock and list of tide's is
+ * the child's own by then.  Failure turns the shim off in the child only.
+ *
+ * fork_lock(): mon_lock, once no monitor is being made (see @making).
  */
-static void atfork_prepare(void)
+static void fork_lock(void)
 {
 	pthread_mutex_lock(&mon_lock);
 	while (making)
 		pthread_cond_wait(&made, &mon_lock);
 }
 
+/*
+ * Set on the thread in the shim's fork() (see there) while it calls
+ * libc's: mon_lock is then taken already, and the child's handler leaves
+ * its freeing and its thread to the wrapper.
+ */
+static _Thread_local bool fork_wrapped;
+/* atfork_prepare() and the others are registered (never undone) */
+static bool handlers_on;
+/* the child's copy of its parent's monitor, for fork_child_rest() */
+static struct tide_monitor *child_inherited;
+static bool child_rest_due;
+
+static void atfork_prepare(void)
+{
+	if (!fork_wrapped)
+		fork_lock();
+}
+
 static void atfork_parent(void)
 {
 	pthread_mutex_unlock(&mon_lock);
+}
+
+/*
+ * The part of the child's handling that frees and allocates, after every
+ * lock and flag of the shim's is the child's own (atfork_child()).
+ */
+static void fork_child_rest(void)
+{
+	struct tide_monitor *inherited = child_inherited;
+
+	if (!child_rest_due)
+		return;
+	child_rest_due = false;
+	child_inherited = NULL;
+	/* watermarks an operator set on the parent (tidectl watermarks), or
+	 * those a parent whose own start was still to come was to carry */
+	if (inherited)
+		child_tuned = tide__monitor_tuned(inherited, &child_tune);
+	tide_monitor_free(inherited);
+	child_wait();
 }
 
 static void atfork_child(void)
@@ -834,12 +877,10 @@ static void atfork_child(void)
 	mon_dead = mon_replacing = false;
 	mon = NULL;
 	__atomic_store_n(&mon_pid, self, __ATOMIC_RELEASE);
-	/* watermarks an operator set on the parent (tidectl watermarks), or
-	 * those a parent whose own start was still to come was to carry */
-	if (inherited)
-		child_tuned = tide__monitor_tuned(inherited, &child_tune);
-	tide_monitor_free(inherited);
-	child_wait();
+	child_inherited = inherited;
+	child_rest_due = true;
+	if (!fork_wrapped)
+		fork_child_rest();
 }
 
 /*
@@ -951,6 +992,7 @@ static int start_late(void)
 	r = pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 	if (r)
 		return -r;
+	__atomic_store_n(&handlers_on, true, __ATOMIC_RELEASE);
 	child_late = true;
 	__atomic_store_n(&child_due, true, __ATOMIC_RELAXED);
 	__atomic_store_n(&mon_pid, tide__os_getpid(), __ATOMIC_RELEASE);
@@ -1027,6 +1069,7 @@ __attribute__((constructor)) static void preload_init(void)
 			    (int)tide__os_getpid(), strerror(r));
 		return;
 	}
+	__atomic_store_n(&handlers_on, true, __ATOMIC_RELEASE);
 	if (control)
 		r = start_control();
 	if (verbose)
@@ -1201,6 +1244,85 @@ __attribute__((visibility("default"))) int setns(int fd, int nstype)
 }
 
 /*
+ * fork(), to run the child's handling that frees and allocates after every
+ * fork handler, the program's too, not in the shim's child handler.  Child
+ * handlers run in the order they were registered, and a program that
+ * holds its own allocator's lock across fork() (a malloc of its own, or
+ * one linked in, with a pthread_atfork() handler registered after the
+ * shim's: main() and the program's own constructors run after the shim's)
+ * has it still held in the shim's handler: freeing the child's copy of
+ * the parent's monitor there waited for it forever, in every child (a
+ * review's program, 10 of 10).  The same goes for the wait for a monitor
+ * being made (atfork_prepare()): prepare handlers run last-registered
+ * first, so the program's lock was taken before the shim's wait, and the
+ * thread making the monitor could need it.  Here the wait comes before
+ * libc's fork() runs any handler, and the child's freeing and waiting
+ * thread come after the last one.  Signals stay blocked from the wait
+ * until then: a handler that forked meanwhile would wait for mon_lock,
+ * held by its own thread, or find the child's handling half done.
+ * daemon() forks inside libc, where no interposition reaches: it is
+ * wrapped the same way (its child is the one that returns).  A fork()
+ * by another name (__fork, a raw clone) does not come here: the
+ * handlers do all of it, as before.
+ */
+static void *next_fork, *next_daemon;
+
+__attribute__((visibility("default"))) pid_t fork(void)
+{
+	pid_t (*fn)(void) = (pid_t(*)(void))next_fn(&next_fork, "fork");
+	sigset_t old;
+	pid_t pid;
+	int err;
+
+	if (!fn) {
+		errno = ENOSYS;
+		return -1;
+	}
+	if (!__atomic_load_n(&handlers_on, __ATOMIC_ACQUIRE))
+		return fn();
+	tide__os_signals_block(&old);
+	fork_lock(); /* atfork_parent() or atfork_child() unlocks it */
+	fork_wrapped = true;
+	pid = fn();
+	err = errno;
+	fork_wrapped = false;
+	if (!pid)
+		fork_child_rest();
+	tide__os_signals_restore(&old);
+	errno = err;
+	return pid;
+}
+
+__attribute__((visibility("default"))) int daemon(int nochdir, int noclose)
+{
+	int (*fn)(int, int) =
+		(int (*)(int, int))next_fn(&next_daemon, "daemon");
+	pid_t self = tide__os_getpid();
+	sigset_t old;
+	int r, err;
+
+	if (!fn) {
+		errno = ENOSYS;
+		return -1;
+	}
+	if (!__atomic_load_n(&handlers_on, __ATOMIC_ACQUIRE))
+		return fn(nochdir, noclose);
+	tide__os_signals_block(&old);
+	fork_lock(); /* as in fork(): the handlers unlock it */
+	fork_wrapped = true;
+	r = fn(nochdir, noclose); /* the parent, if it forked, exits inside */
+	err = errno;
+	fork_wrapped = false;
+	/* the child, even when its setsid() failed; or no fork at all, and
+	 * then nothing is due (and the handlers unlocked mon_lock) */
+	if (tide__os_getpid() != self)
+		fork_child_rest();
+	tide__os_signals_restore(&old);
+	errno = err;
+	return r;
+}
+
+/*
  * Calls that take away what a monitor needs, in a forked child whose
  * monitor is still to come (the 200 ms after its fork), or in a program
  * started late (start_late(), the 200 ms after its start): the monitor is
@@ -1252,6 +1374,8 @@ static void wrapped_resolve(void)
 {
 	next_fn(&next_unshare, "unshare");
 	next_fn(&next_setns, "setns");
+	next_fn(&next_fork, "fork");
+	next_fn(&next_daemon, "daemon");
 	WRAPPED(WRAPPED_RESOLVE);
 }
 
