@@ -23,7 +23,6 @@
  *            process that called daemon() exits 0 inside it.
  */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
@@ -33,6 +32,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "../tools/proc.h"
 
 extern void *__libc_malloc(size_t size);
 extern void *__libc_calloc(size_t n, size_t size);
@@ -114,30 +115,14 @@ static void heap_give(void)
 	pthread_mutex_unlock(&heap_lock);
 }
 
-/* Entries of the directory @path but "." and "..", and the one of its
- * own the listing holds open; -1 without it. */
-static int entries(const char *path, int own)
-{
-	DIR *d = opendir(path);
-	struct dirent *e;
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while ((e = readdir(d)))
-		n += e->d_name[0] != '.';
-	closedir(d);
-	return n - own;
-}
-
 static int fds(void)
 {
-	return entries("/proc/self/fd", 1);
+	return tproc_entries("/proc/self/fd") - 1;
 }
 
 static int threads(void)
 {
-	return entries("/proc/self/task", 0);
+	return tproc_entries("/proc/self/task");
 }
 
 static long ms_since(const struct timespec *t0)
