@@ -6,18 +6,24 @@
  * Its malloc() and the rest take the lock and call glibc's; the shim's own
  * allocations come here too.  Linked to nothing of tide.
  *
- * Usage: tide-preload-lockfork fork N | daemon
- *   Both first print "parent fds P threads T" (the open descriptors and
- *   the threads of the process as it starts).
+ * Usage: tide-preload-lockfork fork N | forkpty N | daemon
+ *   All first make themselves a process group leader (a test kills the
+ *   group, stray children too) and print "parent fds P threads T" (the
+ *   open descriptors and the threads of the process as it starts).
  *   fork N   fork N children, one after the other.  Each child counts its
  *            descriptors at once (A), then from 100 to 350 ms after its
- *            fork forks a grandchild every 10 ms that exits at once
- *            (around the moment a monitor would be made in it) and waits
- *            for each (at most 5 s: H counts those that did not end), then
- *            at 700 ms counts its descriptors (B) and threads (T) and
- *            prints "child fds A B threads T grandchildren G hung H".  The
- *            parent waits for each child (at most 10 s) and prints "hung
- *            C of N"; exit 0, or 1 if a child hung or failed.
+ *            fork forks grandchildren back to back, each exiting at once
+ *            (so that forks come while a monitor would be made in it, at
+ *            200 ms), and waits for each (at most 5 s: H counts those
+ *            that did not end), then at 700 ms counts its descriptors (B)
+ *            and threads (T) and prints "child fds A B threads T
+ *            grandchildren G hung H".  The parent waits for each child (at
+ *            most 10 s) and prints "hung C of N"; exit 0, or 1 if a child
+ *            hung or failed.
+ *   forkpty N
+ *            as fork N, the children made by forkpty() (a child's line
+ *            goes to the original standard output, not to the terminal;
+ *            A, B count the terminal's descriptors as the child has them)
  *   daemon   daemon(1, 1); the daemon counts as a child does (without
  *            grandchildren) and prints "daemon fds A B threads T"; the
  *            process that called daemon() exits 0 inside it.
@@ -25,7 +31,9 @@
 #define _GNU_SOURCE
 #include <malloc.h>
 #include <pthread.h>
+#include <pty.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -162,7 +170,7 @@ static int reap(pid_t pid, long ms)
 	return 0;
 }
 
-static void child(void)
+static void child(int out)
 {
 	struct timespec t0;
 	int at_once = fds(), kids = 0, hung = 0;
@@ -183,12 +191,10 @@ static void child(void)
 		if (r < 0)
 			_exit(3);
 		hung += !r;
-		usleep(10000);
 	}
 	sleep_until(&t0, 700);
-	printf("child fds %d %d threads %d grandchildren %d hung %d\n", at_once,
-	       fds(), threads(), kids, hung);
-	fflush(stdout);
+	dprintf(out, "child fds %d %d threads %d grandchildren %d hung %d\n",
+		at_once, fds(), threads(), kids, hung);
 	free(p);
 	_exit(0);
 }
@@ -197,8 +203,10 @@ int main(int argc, char **argv)
 {
 	const char *how = argc > 1 ? argv[1] : "";
 	int n = argc > 2 ? atoi(argv[2]) : 0, hung = 0, failed = 0;
+	bool pty = !strcmp(how, "forkpty");
+	int out;
 
-	if (pthread_atfork(heap_take, heap_give, heap_give))
+	if (setpgid(0, 0) || pthread_atfork(heap_take, heap_give, heap_give))
 		return 2;
 	printf("parent fds %d threads %d\n", fds(), threads());
 	fflush(stdout);
@@ -216,19 +224,28 @@ int main(int argc, char **argv)
 		fflush(stdout);
 		return 0;
 	}
-	if (strcmp(how, "fork") || n < 1)
+	if ((strcmp(how, "fork") && !pty) || n < 1)
 		return 2;
 	for (int i = 0; i < n; i++) {
-		pid_t c = fork();
-		int r;
+		int master = -1, r;
+		pid_t c;
 
-		if (!c)
-			child();
+		/* the child's line goes here, past forkpty()'s terminal */
+		out = dup(1);
+		if (out < 0)
+			return 1;
+		c = pty ? forkpty(&master, NULL, NULL, NULL) : fork();
+		if (!c) {
+			child(out);
+		}
+		close(out);
 		if (c < 0)
 			return 1;
 		r = reap(c, 10000);
 		hung += !r;
 		failed += r < 0;
+		if (master >= 0)
+			close(master);
 	}
 	printf("hung %d of %d\n", hung, n);
 	return hung || failed;

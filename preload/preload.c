@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <grp.h>
 #include <pthread.h>
+#include <pty.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -71,12 +72,22 @@ static pthread_mutex_t mon_lock = PTHREAD_MUTEX_INITIALIZER;
  */
 static unsigned making;
 static pthread_cond_t made = PTHREAD_COND_INITIALIZER;
+/*
+ * The shim's fork()s past their wait (fork_gate()) and not yet returned:
+ * a monitor's making waits for them, so their prepare handlers find none
+ * being made; and the threads waiting so, which new forks let go first.
+ */
+static unsigned forks, makers_waiting;
 
 /* @old: the signal mask to give back to making_end()'s caller. */
 static void making_begin(sigset_t *old)
 {
 	tide__os_signals_block(old);
 	pthread_mutex_lock(&mon_lock);
+	makers_waiting++;
+	while (forks)
+		pthread_cond_wait(&made, &mon_lock);
+	makers_waiting--;
 	making++;
 	pthread_mutex_unlock(&mon_lock);
 }
@@ -514,12 +525,26 @@ static void control_lost(void);
 static int start_control(void)
 {
 	struct tide_ctl_config cc = { .size = sizeof(cc) };
+	sigset_t old;
+	int r;
 
+	/*
+	 * As a monitor is made (making_begin()): the listen holds ctl's
+	 * lock while it starts its thread, which allocates, and ctl's
+	 * prepare handler takes that lock after the program's own took its
+	 * allocator's (a child forking grandchildren at its 200 ms hung 1
+	 * time in 3 under TIDE_CONTROL=1).  The shim's fork() waits for it.
+	 */
+	making_begin(&old);
 	pthread_mutex_lock(&mon_lock);
 	cc.monitor = mon_dead ? NULL : mon;
 	pthread_mutex_unlock(&mon_lock);
 	tide__ctl_guard(control_lost);
-	return tide__ctl_listen_weak(&cc);
+	r = tide__ctl_listen_weak(&cc);
+	making_end();
+	pthread_mutex_unlock(&mon_lock);
+	tide__os_signals_restore(&old);
+	return r;
 }
 
 /*
@@ -813,22 +838,19 @@ static void fork_lock(void)
 		pthread_cond_wait(&made, &mon_lock);
 }
 
-/*
- * Set on the thread in the shim's fork() (see there) while it calls
- * libc's: mon_lock is then taken already, and the child's handler leaves
- * its freeing and its thread to the wrapper.
- */
-static _Thread_local bool fork_wrapped;
 /* atfork_prepare() and the others are registered (never undone) */
 static bool handlers_on;
-/* the child's copy of its parent's monitor, for fork_child_rest() */
-static struct tide_monitor *child_inherited;
+/*
+ * The child's copies of monitors to free in fork_child_rest(): its
+ * parent's, and one more for a fork from a signal handler run before the
+ * rest (its child has both to free).
+ */
+static struct tide_monitor *child_inherited[2];
 static bool child_rest_due;
 
 static void atfork_prepare(void)
 {
-	if (!fork_wrapped)
-		fork_lock();
+	fork_lock();
 }
 
 static void atfork_parent(void)
@@ -837,23 +859,33 @@ static void atfork_parent(void)
 }
 
 /*
- * The part of the child's handling that frees and allocates, after every
+ * The part of the child's handling that frees and allocates, once every
  * lock and flag of the shim's is the child's own (atfork_child()).
+ * Signals are blocked meanwhile: a handler's fork would find it half done.
  */
 static void fork_child_rest(void)
 {
-	struct tide_monitor *inherited = child_inherited;
+	sigset_t old;
 
 	if (!child_rest_due)
 		return;
+	tide__os_signals_block(&old);
 	child_rest_due = false;
-	child_inherited = NULL;
-	/* watermarks an operator set on the parent (tidectl watermarks), or
-	 * those a parent whose own start was still to come was to carry */
-	if (inherited)
-		child_tuned = tide__monitor_tuned(inherited, &child_tune);
-	tide_monitor_free(inherited);
-	child_wait();
+	tide__os_child_frees(); /* tide's own handlers' (ctl's) */
+	for (unsigned i = 0; i < 2; i++) {
+		tide_monitor_free(child_inherited[i]);
+		child_inherited[i] = NULL;
+	}
+	/*
+	 * A handler registered after the shim's, or a signal handler, that
+	 * called unshare()/setns() called the wait off before it began:
+	 * what it was to start starts now.  Otherwise the waiting thread.
+	 */
+	if (child_called_off)
+		child_begin();
+	else
+		child_wait();
+	tide__os_signals_restore(&old);
 }
 
 static void atfork_child(void)
@@ -867,6 +899,7 @@ static void atfork_child(void)
 
 	pthread_mutex_unlock(&mon_lock); /* this thread took it */
 	pthread_cond_init(&made, NULL); /* making is 0: the prepare waited */
+	forks = makers_waiting = 0;
 	/* the waiting thread, if any, is not here: its lock may be held */
 	pthread_mutex_init(&child_lock, NULL);
 	pthread_cond_init(&child_cond, NULL);
@@ -877,9 +910,15 @@ static void atfork_child(void)
 	mon_dead = mon_replacing = false;
 	mon = NULL;
 	__atomic_store_n(&mon_pid, self, __ATOMIC_RELEASE);
-	child_inherited = inherited;
+	/* watermarks an operator set on the parent (tidectl watermarks), or
+	 * those a parent whose own start was still to come was to carry (a
+	 * lock and a copy: nothing allocated) */
+	if (inherited) {
+		child_tuned = tide__monitor_tuned(inherited, &child_tune);
+		child_inherited[child_inherited[0] ? 1 : 0] = inherited;
+	}
 	child_rest_due = true;
-	if (!fork_wrapped)
+	if (!tide__fork_wrapped)
 		fork_child_rest();
 }
 
@@ -1244,51 +1283,88 @@ __attribute__((visibility("default"))) int setns(int fd, int nstype)
 }
 
 /*
- * fork(), to run the child's handling that frees and allocates after every
- * fork handler, the program's too, not in the shim's child handler.  Child
- * handlers run in the order they were registered, and a program that
- * holds its own allocator's lock across fork() (a malloc of its own, or
- * one linked in, with a pthread_atfork() handler registered after the
- * shim's: main() and the program's own constructors run after the shim's)
- * has it still held in the shim's handler: freeing the child's copy of
- * the parent's monitor there waited for it forever, in every child (a
- * review's program, 10 of 10).  The same goes for the wait for a monitor
- * being made (atfork_prepare()): prepare handlers run last-registered
- * first, so the program's lock was taken before the shim's wait, and the
- * thread making the monitor could need it.  Here the wait comes before
- * libc's fork() runs any handler, and the child's freeing and waiting
- * thread come after the last one.  Signals stay blocked from the wait
- * until then: a handler that forked meanwhile would wait for mon_lock,
- * held by its own thread, or find the child's handling half done.
- * daemon() forks inside libc, where no interposition reaches: it is
- * wrapped the same way (its child is the one that returns).  A fork()
- * by another name (__fork, a raw clone) does not come here: the
- * handlers do all of it, as before.
+ * fork(), daemon() and forkpty(), to run the child's handling that frees
+ * and allocates after every fork handler, the program's too, not in the
+ * shim's child handler.  Child handlers run in the order they were
+ * registered, and a program that holds its own allocator's lock across
+ * fork() (a malloc of its own, or one linked in, with a pthread_atfork()
+ * handler registered after the shim's: main() and the program's own
+ * constructors run after the shim's) has it still held in the shim's
+ * handler (and in tide's, registered before it): freeing the child's copy
+ * of the parent's monitor there waited for it forever, in every child (a
+ * review's program, 10 of 10).  So the handlers only take the state over
+ * (tide__fork_wrapped set: the frees are held, tide__os_child_free()),
+ * and fork_child_rest() runs when libc's call has returned in the child.
+ * The same goes for the wait for a monitor being made: prepare handlers
+ * run last-registered first, so the program's lock was taken before the
+ * shim's atfork_prepare() waited, and the thread making the monitor could
+ * need it.  Here the wait comes before libc runs any handler
+ * (fork_gate()), and no making starts until the fork has returned, so
+ * atfork_prepare() never waits for one.  mon_lock is not held meanwhile:
+ * it is still taken after the program's lock, in atfork_prepare(), as in
+ * a fork that does not come here.  daemon() and forkpty() fork inside
+ * libc, where no interposition reaches: they are wrapped the same way
+ * (the child is the process that returns with another pid).  A fork by
+ * another name (glibc's __fork, _Fork, which runs no handlers, or a raw
+ * clone()) does not come here: the handlers do all of it, as before.
  */
-static void *next_fork, *next_daemon;
+static void *next_fork, *next_daemon, *next_forkpty;
+
+/* Before libc's call: wait for any making, and hold new ones off. */
+static void fork_gate(void)
+{
+	sigset_t old;
+
+	tide__os_signals_block(&old);
+	pthread_mutex_lock(&mon_lock);
+	while (making || makers_waiting)
+		pthread_cond_wait(&made, &mon_lock);
+	forks++;
+	pthread_mutex_unlock(&mon_lock);
+	tide__os_signals_restore(&old);
+	tide__fork_wrapped = true;
+}
+
+/* After it, with the pid it was called in: the child's rest, or the
+ * parent's end of the gate. */
+static void fork_gate_end(pid_t self)
+{
+	sigset_t old;
+
+	tide__fork_wrapped = false;
+	if (tide__os_getpid() != self) {
+		fork_child_rest(); /* atfork_child() reset the gate */
+		return;
+	}
+	tide__os_signals_block(&old);
+	pthread_mutex_lock(&mon_lock);
+	if (forks && !--forks)
+		pthread_cond_broadcast(&made);
+	pthread_mutex_unlock(&mon_lock);
+	tide__os_signals_restore(&old);
+}
+
+static bool wrapping(void)
+{
+	return __atomic_load_n(&handlers_on, __ATOMIC_ACQUIRE);
+}
 
 __attribute__((visibility("default"))) pid_t fork(void)
 {
 	pid_t (*fn)(void) = (pid_t(*)(void))next_fn(&next_fork, "fork");
-	sigset_t old;
-	pid_t pid;
+	pid_t self = tide__os_getpid(), pid;
 	int err;
 
 	if (!fn) {
 		errno = ENOSYS;
 		return -1;
 	}
-	if (!__atomic_load_n(&handlers_on, __ATOMIC_ACQUIRE))
+	if (!wrapping())
 		return fn();
-	tide__os_signals_block(&old);
-	fork_lock(); /* atfork_parent() or atfork_child() unlocks it */
-	fork_wrapped = true;
+	fork_gate();
 	pid = fn();
 	err = errno;
-	fork_wrapped = false;
-	if (!pid)
-		fork_child_rest();
-	tide__os_signals_restore(&old);
+	fork_gate_end(self);
 	errno = err;
 	return pid;
 }
@@ -1298,28 +1374,48 @@ __attribute__((visibility("default"))) int daemon(int nochdir, int noclose)
 	int (*fn)(int, int) =
 		(int (*)(int, int))next_fn(&next_daemon, "daemon");
 	pid_t self = tide__os_getpid();
-	sigset_t old;
 	int r, err;
 
 	if (!fn) {
 		errno = ENOSYS;
 		return -1;
 	}
-	if (!__atomic_load_n(&handlers_on, __ATOMIC_ACQUIRE))
+	if (!wrapping())
 		return fn(nochdir, noclose);
-	tide__os_signals_block(&old);
-	fork_lock(); /* as in fork(): the handlers unlock it */
-	fork_wrapped = true;
-	r = fn(nochdir, noclose); /* the parent, if it forked, exits inside */
+	fork_gate();
+	/* the parent, if it forked, exits inside; the child returns, even
+	 * when its setsid() failed */
+	r = fn(nochdir, noclose);
 	err = errno;
-	fork_wrapped = false;
-	/* the child, even when its setsid() failed; or no fork at all, and
-	 * then nothing is due (and the handlers unlocked mon_lock) */
-	if (tide__os_getpid() != self)
-		fork_child_rest();
-	tide__os_signals_restore(&old);
+	fork_gate_end(self);
 	errno = err;
 	return r;
+}
+
+__attribute__((visibility("default"))) pid_t
+forkpty(int *amaster, char *name, const struct termios *termp,
+	const struct winsize *winp)
+{
+	pid_t (*fn)(int *, char *, const struct termios *,
+		    const struct winsize *) =
+		(pid_t(*)(int *, char *, const struct termios *,
+			  const struct winsize *))next_fn(&next_forkpty,
+							  "forkpty");
+	pid_t self = tide__os_getpid(), pid;
+	int err;
+
+	if (!fn) {
+		errno = ENOSYS;
+		return -1;
+	}
+	if (!wrapping())
+		return fn(amaster, name, termp, winp);
+	fork_gate();
+	pid = fn(amaster, name, termp, winp);
+	err = errno;
+	fork_gate_end(self);
+	errno = err;
+	return pid;
 }
 
 /*
@@ -1376,6 +1472,7 @@ static void wrapped_resolve(void)
 	next_fn(&next_setns, "setns");
 	next_fn(&next_fork, "fork");
 	next_fn(&next_daemon, "daemon");
+	next_fn(&next_forkpty, "forkpty");
 	WRAPPED(WRAPPED_RESOLVE);
 }
 
