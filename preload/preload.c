@@ -1310,11 +1310,17 @@ __attribute__((visibility("default"))) int setns(int fd, int nstype)
  */
 static void *next_fork, *next_daemon, *next_forkpty;
 
-/* Before libc's call: wait for any making, and hold new ones off. */
-static void fork_gate(void)
+/*
+ * Before libc's call: wait for any making, and hold new ones off.
+ * Return: the caller's pid, or 0 when the shim's handlers are not
+ * registered (the call goes straight through).
+ */
+static pid_t fork_gate(void)
 {
 	sigset_t old;
 
+	if (!__atomic_load_n(&handlers_on, __ATOMIC_ACQUIRE))
+		return 0;
 	tide__os_signals_block(&old);
 	pthread_mutex_lock(&mon_lock);
 	while (making || makers_waiting)
@@ -1323,49 +1329,44 @@ static void fork_gate(void)
 	pthread_mutex_unlock(&mon_lock);
 	tide__os_signals_restore(&old);
 	tide__fork_wrapped = true;
+	return tide__os_getpid();
 }
 
-/* After it, with the pid it was called in: the child's rest, or the
- * parent's end of the gate. */
+/* After it, with fork_gate()'s @self: the child's rest, or the parent's
+ * end of the gate; errno as libc's call left it. */
 static void fork_gate_end(pid_t self)
 {
+	int err = errno;
 	sigset_t old;
 
+	if (!self)
+		return;
 	tide__fork_wrapped = false;
 	if (tide__os_getpid() != self) {
 		fork_child_rest(); /* atfork_child() reset the gate */
-		return;
+	} else {
+		tide__os_signals_block(&old);
+		pthread_mutex_lock(&mon_lock);
+		if (forks && !--forks)
+			pthread_cond_broadcast(&made);
+		pthread_mutex_unlock(&mon_lock);
+		tide__os_signals_restore(&old);
 	}
-	tide__os_signals_block(&old);
-	pthread_mutex_lock(&mon_lock);
-	if (forks && !--forks)
-		pthread_cond_broadcast(&made);
-	pthread_mutex_unlock(&mon_lock);
-	tide__os_signals_restore(&old);
-}
-
-static bool wrapping(void)
-{
-	return __atomic_load_n(&handlers_on, __ATOMIC_ACQUIRE);
+	errno = err;
 }
 
 __attribute__((visibility("default"))) pid_t fork(void)
 {
 	pid_t (*fn)(void) = (pid_t(*)(void))next_fn(&next_fork, "fork");
-	pid_t self = tide__os_getpid(), pid;
-	int err;
+	pid_t self, pid;
 
 	if (!fn) {
 		errno = ENOSYS;
 		return -1;
 	}
-	if (!wrapping())
-		return fn();
-	fork_gate();
+	self = fork_gate();
 	pid = fn();
-	err = errno;
 	fork_gate_end(self);
-	errno = err;
 	return pid;
 }
 
@@ -1373,22 +1374,18 @@ __attribute__((visibility("default"))) int daemon(int nochdir, int noclose)
 {
 	int (*fn)(int, int) =
 		(int (*)(int, int))next_fn(&next_daemon, "daemon");
-	pid_t self = tide__os_getpid();
-	int r, err;
+	pid_t self;
+	int r;
 
 	if (!fn) {
 		errno = ENOSYS;
 		return -1;
 	}
-	if (!wrapping())
-		return fn(nochdir, noclose);
-	fork_gate();
+	self = fork_gate();
 	/* the parent, if it forked, exits inside; the child returns, even
 	 * when its setsid() failed */
 	r = fn(nochdir, noclose);
-	err = errno;
 	fork_gate_end(self);
-	errno = err;
 	return r;
 }
 
@@ -1401,20 +1398,15 @@ forkpty(int *amaster, char *name, const struct termios *termp,
 		(pid_t(*)(int *, char *, const struct termios *,
 			  const struct winsize *))next_fn(&next_forkpty,
 							  "forkpty");
-	pid_t self = tide__os_getpid(), pid;
-	int err;
+	pid_t self, pid;
 
 	if (!fn) {
 		errno = ENOSYS;
 		return -1;
 	}
-	if (!wrapping())
-		return fn(amaster, name, termp, winp);
-	fork_gate();
+	self = fork_gate();
 	pid = fn(amaster, name, termp, winp);
-	err = errno;
 	fork_gate_end(self);
-	errno = err;
 	return pid;
 }
 
