@@ -832,15 +832,7 @@ static bool child_call_off(bool *waited)
  * a fork that did not come through them.  tide's fork handlers ran before
  * the shim's (fork_handlers_first()), so every lock and list of tide's is
  * the child's own by then.  Failure turns the shim off in the child only.
- *
- * fork_lock(): mon_lock, once no monitor is being made (see @making).
  */
-static void fork_lock(void)
-{
-	pthread_mutex_lock(&mon_lock);
-	while (making)
-		pthread_cond_wait(&made, &mon_lock);
-}
 
 /* atfork_prepare() and the others are registered (never undone) */
 static bool handlers_on;
@@ -861,10 +853,13 @@ static bool child_rest_due;
  */
 static _Thread_local sigset_t fork_mask;
 
+/* mon_lock, once no monitor is being made (see @making) */
 static void atfork_prepare(void)
 {
 	tide__os_signals_block(&fork_mask);
-	fork_lock();
+	pthread_mutex_lock(&mon_lock);
+	while (making)
+		pthread_cond_wait(&made, &mon_lock);
 }
 
 static void atfork_parent(void)

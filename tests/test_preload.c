@@ -677,19 +677,34 @@ static void take_fds(const char *how, bool control)
 }
 
 /* @req asked on @path: the answer, until "end" or EOF. */
-static void ask_sock(const char *path, const char *req, char *out, size_t size)
+/*
+ * One request @req to the socket @path, its answer (up to "end") in @out;
+ * each read waits at most @wait_s seconds (0: as long as it takes).
+ * Return: 1 with the whole answer, 0 with it cut short, -1 when a read
+ * timed out, -2 when the connect or the write failed (errno says why).
+ */
+static int sock_request(const char *path, const char *req, char *out,
+			size_t size, int wait_s)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct timeval tv = { .tv_sec = wait_s };
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	size_t n = 0;
-	ssize_t r;
+	ssize_t r = 0;
 
 	CHECK(fd >= 0);
 	CHECK_CMP(strlen(path), <, sizeof(sa.sun_path));
 	memcpy(sa.sun_path, path, strlen(path) + 1);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)))
-		FAIL("connect %s: %s", path, strerror(errno));
-	CHECK(write(fd, req, strlen(req)) == (ssize_t)strlen(req));
+	CHECK(!setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)));
+	out[0] = 0;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
+	    write(fd, req, strlen(req)) != (ssize_t)strlen(req)) {
+		int err = errno;
+
+		close(fd);
+		errno = err;
+		return -2;
+	}
 	while (n + 1 < size && (r = read(fd, out + n, size - 1 - n)) > 0) {
 		n += (size_t)r;
 		out[n] = 0;
@@ -698,6 +713,15 @@ static void ask_sock(const char *path, const char *req, char *out, size_t size)
 	}
 	out[n] = 0;
 	close(fd);
+	if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return -1;
+	return strstr(out, "end\n") != NULL;
+}
+
+static void ask_sock(const char *path, const char *req, char *out, size_t size)
+{
+	if (sock_request(path, req, out, size, 0) == -2)
+		FAIL("connect or write %s: %s", path, strerror(errno));
 }
 
 /*
@@ -995,37 +1019,16 @@ static void lockfork(const char *how, bool control, int base_fds)
  */
 static int info_for(const char *path, int ms)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct timeval tv = { .tv_sec = 5 };
 	long end = now_ms() + ms;
 	int answers = 0;
 
-	memcpy(sa.sun_path, path, strlen(path) + 1);
 	while (now_ms() < end) {
-		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		char out[4096];
-		size_t n = 0;
-		ssize_t r = 0;
+		int r = sock_request(path, "info\n", out, sizeof(out), 5);
 
-		CHECK(fd >= 0);
-		CHECK(!setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv,
-				  sizeof(tv)));
-		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
-		    write(fd, "info\n", 5) != 5) {
-			close(fd);
-			continue; /* the backlog full: try again */
-		}
-		while (n + 1 < sizeof(out) &&
-		       (r = read(fd, out + n, sizeof(out) - 1 - n)) > 0) {
-			n += (size_t)r;
-			out[n] = 0;
-			if (strstr(out, "end\n"))
-				break;
-		}
-		close(fd);
-		if (r < 0 && errno == EAGAIN)
+		if (r == -1)
 			return -1;
-		answers += n && strstr(out, "end\n") != NULL;
+		answers += r > 0; /* -2: the backlog full, tried again */
 	}
 	return answers;
 }
