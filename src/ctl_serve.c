@@ -7,8 +7,7 @@
  * here waits for a client.  The listener's lifecycle (socket, thread,
  * fork, close) is ctl.c's, and so is the locking this follows (ctl.c,
  * "Locking"): every function here runs with ctl_lock held and c->busy
- * set by the calling thread, and calls the allocator without ctl_lock
- * (serve_malloc(), serve_free()).
+ * set by the calling thread.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -22,42 +21,10 @@
 #include "internal.h"
 #include "ctl_internal.h"
 
-/*
- * The allocator without ctl_lock, in a dispatch (c->busy keeps the
- * listener ours meanwhile, as while an answer runs): ctl's fork prepare
- * handler takes ctl_lock, and a program's own handler registered after
- * tide's runs before it and may hold the program's allocator lock there.
- * An allocation or free under ctl_lock then waited for a fork that waited
- * for it (a review: a program forking in a loop while tidectl asked for
- * `info` hung 4 runs of 4 under the preload shim).
- */
-static void *serve_malloc(size_t size)
-{
-	void *p;
-
-	pthread_mutex_unlock(&tide__ctl_lock);
-	p = tide__os_malloc(size);
-	pthread_mutex_lock(&tide__ctl_lock);
-	return p;
-}
-
-static void serve_free(void *p)
-{
-	if (!p)
-		return;
-	pthread_mutex_unlock(&tide__ctl_lock);
-	tide__os_free(p);
-	pthread_mutex_lock(&tide__ctl_lock);
-}
-
-/*
- * Close connection @slot of @c, a listener of this process; in a dispatch
- * (@serving) its memory goes without ctl_lock (serve_free()).
- */
-static void conn_drop(struct ctl *c, unsigned slot, bool serving)
+/* Close connection @slot of @c, a listener of this process. */
+static void conn_close(struct ctl *c, unsigned slot)
 {
 	struct conn *k = c->conns[slot];
-	void *out;
 
 	if (!k)
 		return;
@@ -68,20 +35,10 @@ static void conn_drop(struct ctl *c, unsigned slot, bool serving)
 	 */
 	tide__os_epoll_ctl(c->epfd, EPOLL_CTL_DEL, k->fd, NULL);
 	tide__os_close(k->fd);
-	out = k->out_owned ? k->out : NULL;
+	if (k->out_owned)
+		tide__os_free(k->out);
+	tide__os_free(k);
 	c->conns[slot] = NULL;
-	if (serving) {
-		serve_free(out);
-		serve_free(k);
-	} else {
-		tide__os_free(out);
-		tide__os_free(k);
-	}
-}
-
-static void conn_close(struct ctl *c, unsigned slot)
-{
-	conn_drop(c, slot, true);
 }
 
 /* Arm the timer at the earliest deadline (or disarm it). */
@@ -178,7 +135,7 @@ static bool conn_answer(struct ctl *c, struct conn *k, size_t line_len,
 		err = tide__ctl_execute(c, &req, &o);
 		pthread_mutex_lock(&tide__ctl_lock);
 		if (c->orphan) {
-			serve_free(o.buf);
+			tide__os_free(o.buf);
 			return false;
 		}
 		postpone_others(c, k, tide__os_now_ns() - t0);
@@ -188,7 +145,7 @@ static bool conn_answer(struct ctl *c, struct conn *k, size_t line_len,
 	if (err) {
 		conn_respond_static(k, err);
 		/* o.buf, if any, is not sent from */
-		serve_free(o.buf);
+		tide__os_free(o.buf);
 	} else {
 		k->out = o.buf;
 		k->out_owned = true;
@@ -332,7 +289,7 @@ static void accept_some(struct ctl *c)
 			conn_close(c, oldest);
 			slot = oldest;
 		}
-		k = serve_malloc(sizeof(*k));
+		k = tide__os_malloc(sizeof(*k));
 		if (!k) {
 			refuse_conn(fd);
 			continue;
@@ -345,7 +302,7 @@ static void accept_some(struct ctl *c)
 		ev.data.u64 = CTL_DATA(c, TAG_CONN + slot);
 		if (tide__os_epoll_ctl(c->epfd, EPOLL_CTL_ADD, fd, &ev)) {
 			refuse_conn(fd);
-			serve_free(k);
+			tide__os_free(k);
 			continue;
 		}
 		c->conns[slot] = k;
@@ -437,7 +394,6 @@ void tide__ctl_dispatch_locked(struct ctl *c)
 
 void tide__ctl_conn_close_all(struct ctl *c)
 {
-	/* from tide__ctl_free(): no dispatch, ctl_lock held throughout */
 	for (unsigned i = 0; i < CTL_MAX_CONN; i++)
-		conn_drop(c, i, false);
+		conn_close(c, i);
 }
