@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <grp.h>
 #include <pthread.h>
+#include <pty.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -71,12 +72,26 @@ static pthread_mutex_t mon_lock = PTHREAD_MUTEX_INITIALIZER;
  */
 static unsigned making;
 static pthread_cond_t made = PTHREAD_COND_INITIALIZER;
+/*
+ * The shim's fork()s past their wait (fork_gate()) and not yet returned:
+ * a monitor's making waits for them, so their prepare handlers find none
+ * being made; and the threads waiting so, which new forks let go first.
+ */
+static unsigned forks, makers_waiting;
+/* the shim's fork()s this thread is inside (a signal handler's nests) */
+static _Thread_local unsigned gate_depth;
 
 /* @old: the signal mask to give back to making_end()'s caller. */
 static void making_begin(sigset_t *old)
 {
 	tide__os_signals_block(old);
 	pthread_mutex_lock(&mon_lock);
+	makers_waiting++;
+	/* not for a fork of this very thread's (a signal handler's call
+	 * inside it): that one would never return */
+	while (forks && !gate_depth)
+		pthread_cond_wait(&made, &mon_lock);
+	makers_waiting--;
 	making++;
 	pthread_mutex_unlock(&mon_lock);
 }
@@ -514,12 +529,26 @@ static void control_lost(void);
 static int start_control(void)
 {
 	struct tide_ctl_config cc = { .size = sizeof(cc) };
+	sigset_t old;
+	int r;
 
+	/*
+	 * As a monitor is made (making_begin()): the listen holds ctl's
+	 * lock while it starts its thread, which allocates, and ctl's
+	 * prepare handler takes that lock after the program's own took its
+	 * allocator's (a child forking grandchildren at its 200 ms hung 1
+	 * time in 3 under TIDE_CONTROL=1).  The shim's fork() waits for it.
+	 */
+	making_begin(&old);
 	pthread_mutex_lock(&mon_lock);
 	cc.monitor = mon_dead ? NULL : mon;
 	pthread_mutex_unlock(&mon_lock);
 	tide__ctl_guard(control_lost);
-	return tide__ctl_listen_weak(&cc);
+	r = tide__ctl_listen_weak(&cc);
+	making_end();
+	pthread_mutex_unlock(&mon_lock);
+	tide__os_signals_restore(&old);
+	return r;
 }
 
 /*
@@ -794,15 +823,40 @@ static bool child_call_off(bool *waited)
 
 /*
  * fork(): the parent's monitor thread does not exist in the child.  The
- * child frees its copy of the parent's monitor (which closes only the
- * child's copies of the descriptors: the parent's monitor goes on) and
- * starts the thread that starts a monitor of its own after the delay
- * (child_start()).  tide's fork handlers ran before this one
- * (fork_handlers_first()), so every lock and list of tide's is the child's
- * own by now.  Failure turns the shim off in the child only.
+ * child takes the shim's state over (atfork_child()), frees its copy of
+ * the parent's monitor (which closes only the child's copies of the
+ * descriptors: the parent's monitor goes on) and starts the thread that
+ * starts a monitor of its own after the delay (child_start()): in the
+ * shim's fork() and daemon(), after libc's returned, so after the
+ * program's fork handlers too (fork_child_rest()), or in the handler for
+ * a fork that did not come through them.  tide's fork handlers ran before
+ * the shim's (fork_handlers_first()), so every lock and list of tide's is
+ * the child's own by then.  Failure turns the shim off in the child only.
  */
+
+/* atfork_prepare() and the others are registered (never undone) */
+static bool handlers_on;
+/*
+ * The child's copies of monitors to free in fork_child_rest(): its
+ * parent's, and one more for a fork from a signal handler run before the
+ * rest (its child has both to free).
+ */
+static struct tide_monitor *child_inherited[2];
+static bool child_rest_due;
+
+/*
+ * Signals are blocked from the shim's prepare handler to its parent or
+ * child handler, while mon_lock is held (tide's handlers, registered
+ * before the shim's, run inside that, the program's outside): a handler
+ * that forked there took mon_lock again on its own thread (a review's
+ * program that forked from a SIGALRM handler hung 10 of 10, 0.2.18 too).
+ */
+static _Thread_local sigset_t fork_mask;
+
+/* mon_lock, once no monitor is being made (see @making) */
 static void atfork_prepare(void)
 {
+	tide__os_signals_block(&fork_mask);
 	pthread_mutex_lock(&mon_lock);
 	while (making)
 		pthread_cond_wait(&made, &mon_lock);
@@ -811,6 +865,37 @@ static void atfork_prepare(void)
 static void atfork_parent(void)
 {
 	pthread_mutex_unlock(&mon_lock);
+	tide__os_signals_restore(&fork_mask);
+}
+
+/*
+ * The part of the child's handling that frees and allocates, once every
+ * lock and flag of the shim's is the child's own (atfork_child()).
+ * Signals are blocked meanwhile: a handler's fork would find it half done.
+ */
+static void fork_child_rest(void)
+{
+	sigset_t old;
+
+	if (!child_rest_due)
+		return;
+	tide__os_signals_block(&old);
+	child_rest_due = false;
+	tide__os_child_frees(); /* tide's own handlers' (ctl's) */
+	for (unsigned i = 0; i < 2; i++) {
+		tide_monitor_free(child_inherited[i]);
+		child_inherited[i] = NULL;
+	}
+	/*
+	 * A handler registered after the shim's, or a signal handler, that
+	 * called unshare()/setns() called the wait off before it began:
+	 * what it was to start starts now.  Otherwise the waiting thread.
+	 */
+	if (child_called_off)
+		child_begin();
+	else
+		child_wait();
+	tide__os_signals_restore(&old);
 }
 
 static void atfork_child(void)
@@ -824,6 +909,7 @@ static void atfork_child(void)
 
 	pthread_mutex_unlock(&mon_lock); /* this thread took it */
 	pthread_cond_init(&made, NULL); /* making is 0: the prepare waited */
+	forks = makers_waiting = 0;
 	/* the waiting thread, if any, is not here: its lock may be held */
 	pthread_mutex_init(&child_lock, NULL);
 	pthread_cond_init(&child_cond, NULL);
@@ -835,11 +921,16 @@ static void atfork_child(void)
 	mon = NULL;
 	__atomic_store_n(&mon_pid, self, __ATOMIC_RELEASE);
 	/* watermarks an operator set on the parent (tidectl watermarks), or
-	 * those a parent whose own start was still to come was to carry */
-	if (inherited)
+	 * those a parent whose own start was still to come was to carry (a
+	 * lock and a copy: nothing allocated) */
+	if (inherited) {
 		child_tuned = tide__monitor_tuned(inherited, &child_tune);
-	tide_monitor_free(inherited);
-	child_wait();
+		child_inherited[child_inherited[0] ? 1 : 0] = inherited;
+	}
+	child_rest_due = true;
+	tide__os_signals_restore(&fork_mask);
+	if (!tide__fork_wrapped)
+		fork_child_rest();
 }
 
 /*
@@ -951,6 +1042,7 @@ static int start_late(void)
 	r = pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 	if (r)
 		return -r;
+	__atomic_store_n(&handlers_on, true, __ATOMIC_RELEASE);
 	child_late = true;
 	__atomic_store_n(&child_due, true, __ATOMIC_RELAXED);
 	__atomic_store_n(&mon_pid, tide__os_getpid(), __ATOMIC_RELEASE);
@@ -1027,6 +1119,7 @@ __attribute__((constructor)) static void preload_init(void)
 			    (int)tide__os_getpid(), strerror(r));
 		return;
 	}
+	__atomic_store_n(&handlers_on, true, __ATOMIC_RELEASE);
 	if (control)
 		r = start_control();
 	if (verbose)
@@ -1201,6 +1294,142 @@ __attribute__((visibility("default"))) int setns(int fd, int nstype)
 }
 
 /*
+ * fork(), daemon() and forkpty(), to run the child's handling that frees
+ * and allocates after every fork handler, the program's too, not in the
+ * shim's child handler.  Child handlers run in the order they were
+ * registered, and a program that holds its own allocator's lock across
+ * fork() (a malloc of its own, or one linked in, with a pthread_atfork()
+ * handler registered after the shim's: main() and the program's own
+ * constructors run after the shim's) has it still held in the shim's
+ * handler (and in tide's, registered before it): freeing the child's copy
+ * of the parent's monitor there waited for it forever, in every child (a
+ * review's program, 10 of 10).  So the handlers only take the state over
+ * (tide__fork_wrapped set: the frees are held, tide__os_child_free()),
+ * and fork_child_rest() runs when libc's call has returned in the child.
+ * The same goes for the wait for a monitor being made: prepare handlers
+ * run last-registered first, so the program's lock was taken before the
+ * shim's atfork_prepare() waited, and the thread making the monitor could
+ * need it.  Here the wait comes before libc runs any handler
+ * (fork_gate()), and no making starts until the fork has returned, so
+ * atfork_prepare() never waits for one.  mon_lock is not held meanwhile:
+ * it is still taken after the program's lock, in atfork_prepare(), as in
+ * a fork that does not come here.  daemon() and forkpty() fork inside
+ * libc, where no interposition reaches: they are wrapped the same way
+ * (the child is the process that returns with another pid).  A fork by
+ * another name (glibc's __fork, _Fork, which runs no handlers, or a raw
+ * clone()) does not come here: the handlers do all of it, as before.
+ */
+static void *next_fork, *next_daemon, *next_forkpty;
+
+/*
+ * Before libc's call: wait for any making, and hold new ones off.
+ * Return: the caller's pid, or 0 when the shim's handlers are not
+ * registered (the call goes straight through).
+ */
+static pid_t fork_gate(void)
+{
+	sigset_t old;
+
+	if (!__atomic_load_n(&handlers_on, __ATOMIC_ACQUIRE))
+		return 0;
+	tide__os_signals_block(&old);
+	pthread_mutex_lock(&mon_lock);
+	/*
+	 * A fork nested in this thread's own (from a signal handler) goes
+	 * on: nothing is being made while the outer one is counted, and a
+	 * maker waiting for the outer one would wait for it in turn.
+	 */
+	while (!gate_depth && (making || makers_waiting))
+		pthread_cond_wait(&made, &mon_lock);
+	forks++;
+	gate_depth++;
+	pthread_mutex_unlock(&mon_lock);
+	tide__os_signals_restore(&old);
+	tide__fork_wrapped = true;
+	return tide__os_getpid();
+}
+
+/* After it, with fork_gate()'s @self: the child's rest, or the parent's
+ * end of the gate; errno as libc's call left it. */
+static void fork_gate_end(pid_t self)
+{
+	int err = errno;
+	sigset_t old;
+
+	if (!self)
+		return;
+	gate_depth--;
+	/* still inside an outer one (this was a signal handler's) */
+	tide__fork_wrapped = gate_depth != 0;
+	if (tide__os_getpid() != self) {
+		fork_child_rest(); /* atfork_child() reset the gate */
+	} else {
+		tide__os_signals_block(&old);
+		pthread_mutex_lock(&mon_lock);
+		if (forks && !--forks)
+			pthread_cond_broadcast(&made);
+		pthread_mutex_unlock(&mon_lock);
+		tide__os_signals_restore(&old);
+	}
+	errno = err;
+}
+
+__attribute__((visibility("default"))) pid_t fork(void)
+{
+	pid_t (*fn)(void) = (pid_t(*)(void))next_fn(&next_fork, "fork");
+	pid_t self, pid;
+
+	if (!fn) {
+		errno = ENOSYS;
+		return -1;
+	}
+	self = fork_gate();
+	pid = fn();
+	fork_gate_end(self);
+	return pid;
+}
+
+__attribute__((visibility("default"))) int daemon(int nochdir, int noclose)
+{
+	int (*fn)(int, int) =
+		(int (*)(int, int))next_fn(&next_daemon, "daemon");
+	pid_t self;
+	int r;
+
+	if (!fn) {
+		errno = ENOSYS;
+		return -1;
+	}
+	self = fork_gate();
+	/* the parent, if it forked, exits inside; the child returns, even
+	 * when its setsid() failed */
+	r = fn(nochdir, noclose);
+	fork_gate_end(self);
+	return r;
+}
+
+__attribute__((visibility("default"))) pid_t
+forkpty(int *amaster, char *name, const struct termios *termp,
+	const struct winsize *winp)
+{
+	pid_t (*fn)(int *, char *, const struct termios *,
+		    const struct winsize *) =
+		(pid_t(*)(int *, char *, const struct termios *,
+			  const struct winsize *))next_fn(&next_forkpty,
+							  "forkpty");
+	pid_t self, pid;
+
+	if (!fn) {
+		errno = ENOSYS;
+		return -1;
+	}
+	self = fork_gate();
+	pid = fn(amaster, name, termp, winp);
+	fork_gate_end(self);
+	return pid;
+}
+
+/*
  * Calls that take away what a monitor needs, in a forked child whose
  * monitor is still to come (the 200 ms after its fork), or in a program
  * started late (start_late(), the 200 ms after its start): the monitor is
@@ -1252,6 +1481,9 @@ static void wrapped_resolve(void)
 {
 	next_fn(&next_unshare, "unshare");
 	next_fn(&next_setns, "setns");
+	next_fn(&next_fork, "fork");
+	next_fn(&next_daemon, "daemon");
+	next_fn(&next_forkpty, "forkpty");
 	WRAPPED(WRAPPED_RESOLVE);
 }
 

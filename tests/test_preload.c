@@ -904,6 +904,112 @@ TEST(fork_exec_leaves_no_socket)
 	CHECK_EQ(rmdir(dir), 0);
 }
 
+/*
+ * A program with an allocator of its own (preload/host_lockfork.c) whose
+ * lock a fork handler it registers in main(), after the shim's, holds
+ * across fork(): child handlers run in the order they were registered, so
+ * the shim's (and with TIDE_CONTROL=1 the control listener's, registered
+ * before it) ran with the program's lock held, freed the child's copy of
+ * the parent's monitor (and listener) there and waited for the lock
+ * forever, in every child (0.2.18 and before).  Now the shim's fork(),
+ * forkpty() and daemon() free them after the last handler.  Each child
+ * starts with exactly the descriptors of the program without the shim
+ * (none of its parent's monitor or listener), forks grandchildren back to
+ * back around the moment its own monitor is made (200 ms on; a fork
+ * then waits for the making before the program's prepare handler takes
+ * its lock), none of which hangs, and 700 ms on holds exactly the
+ * descriptors and threads of its parent: a monitor (and listener) of its
+ * own.  A daemon() child likewise.  The host leads its process group: a
+ * failure kills the group, hung children too.
+ */
+static void remove_dir(const char *dir);
+
+static void lockfork_parent(struct proc *p, int *fds, int *threads)
+{
+	char line[128];
+
+	if (!read_line(p->out, line, sizeof(line), 4 * DEADLINE_MS)) {
+		kill(-p->pid, SIGKILL);
+		FAIL("no first line from the host");
+	}
+	CHECK(sscanf(line, "parent fds %d threads %d", fds, threads) == 2);
+}
+
+static void lockfork(const char *how, bool control, int base_fds)
+{
+	char *argv[] = { TP_LOCKFORK, (char *)how, "3", NULL };
+	char dir[] = "/tmp/tide-preload-XXXXXX", xdg[64], line[160];
+	const char *env[] = { "LD_PRELOAD=" TP_SHIM,
+			      control ? "TIDE_CONTROL=1" : "TIDE_CONTROL", xdg,
+			      NULL };
+	bool daemonizes = !strcmp(how, "daemon");
+	struct proc p = { 0 };
+	int fds, threads;
+
+	CHECK(mkdtemp(dir));
+	snprintf(xdg, sizeof(xdg), "XDG_RUNTIME_DIR=%s", dir);
+	start(&p, argv, env);
+	lockfork_parent(&p, &fds, &threads);
+	/* the shim's monitor (and listener): descriptors and a thread each
+	 * (the host is built without a sanitizer: ASan's runtime adds
+	 * none) */
+	CHECK(fds > base_fds);
+	CHECK_EQ(threads, 2 + control);
+	for (int i = 0; i < (daemonizes ? 1 : 3); i++) {
+		int a, b, t, kids = 0, hung = 0, n;
+
+		if (!read_line(p.out, line, sizeof(line), 4 * DEADLINE_MS)) {
+			kill(-p.pid, SIGKILL);
+			FAIL("%s control %d: child %d never printed (hung in "
+			     "the fork?)",
+			     how, control, i);
+		}
+		n = daemonizes ? sscanf(line, "daemon fds %d %d threads %d", &a,
+					&b, &t) :
+				 sscanf(line,
+					"child fds %d %d threads %d "
+					"grandchildren %d hung %d",
+					&a, &b, &t, &kids, &hung);
+		if (n != (daemonizes ? 3 : 5))
+			FAIL("%s control %d: unexpected line: %s", how, control,
+			     line);
+		/* a fork()ed child also holds the host's copy of its output */
+		CHECK_EQ(a, base_fds + !daemonizes);
+		CHECK_EQ(b, fds + !daemonizes);
+		CHECK_EQ(t, threads);
+		CHECK_EQ(hung, 0);
+		/* 250 ms of forks back to back, at most 1 ms each here */
+		CHECK(daemonizes || kids >= 20);
+	}
+	if (!daemonizes) {
+		CHECK(read_line(p.out, line, sizeof(line), 4 * DEADLINE_MS));
+		CHECK_STR(line, "hung 0 of 3");
+	}
+	CHECK_EQ(finish(&p), 0);
+	remove_dir(dir);
+}
+
+TEST(a_locked_allocator_across_fork_hangs_no_child)
+{
+	char *argv[] = { TP_LOCKFORK, "fork", "1", NULL };
+	struct proc p = { 0 };
+	int base_fds, base_threads;
+
+	if (!strcmp(TP_SANITIZE, "thread"))
+		SKIP("ThreadSanitizer's runtime, which the shim brings in, "
+		     "starts a thread in its own fork child handler, and "
+		     "glibc's pthread_create() calls the host's free() with "
+		     "the host's lock still held: the runtime hangs there");
+	start(&p, argv, NULL);
+	lockfork_parent(&p, &base_fds, &base_threads);
+	CHECK_EQ(finish(&p), 0);
+	CHECK_EQ(base_threads, 1);
+	lockfork("fork", false, base_fds);
+	lockfork("fork", true, base_fds);
+	lockfork("forkpty", true, base_fds);
+	lockfork("daemon", true, base_fds);
+}
+
 TEST(daemon_keeps_a_monitor)
 {
 	host_gives_back("daemon-frag", true);
@@ -2946,6 +3052,7 @@ RUN_TESTS(T(python_heap_given_back_after_pressure_event),
 	  T(a_host_that_takes_our_descriptors_keeps_them),
 	  T(a_vfork_child_that_closes_everything_leaves_us_alone),
 	  T(fork_exec_leaves_no_socket), T(daemon_keeps_a_monitor),
+	  T(a_locked_allocator_across_fork_hangs_no_child),
 	  T(a_program_run_from_under_the_shim_makes_its_monitor_200_ms_late),
 	  T(sixty_four_threads_allocating_then_given_back),
 	  T(dlclose_leaves_the_shim_loaded_and_running),

@@ -12,6 +12,7 @@
 #ifndef TIDE_TOOLS_PROC_H
 #define TIDE_TOOLS_PROC_H
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -74,6 +75,23 @@ static inline int tproc_dir_write(const char *dir, const char *file,
 		r = errno ? -errno : -EIO;
 	close(fd);
 	return r;
+}
+
+/* Entries of the directory @path but "." and "..", or -1: in
+ * /proc/self/task the threads; in /proc/self/fd one more than the
+ * descriptors open before the call (the listing's own). */
+static inline int tproc_entries(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d)))
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
 }
 
 /* Resident anonymous memory of this process in KiB, exact: the Anonymous:
