@@ -6,7 +6,7 @@
  * Its malloc() and the rest take the lock and call glibc's; the shim's own
  * allocations come here too.  Linked to nothing of tide.
  *
- * Usage: tide-preload-lockfork fork N | forkpty N | daemon
+ * Usage: tide-preload-lockfork fork N | forkpty N | loop MS | daemon
  *   All first make themselves a process group leader (a test kills the
  *   group, stray children too) and print "parent fds P threads T" (the
  *   open descriptors and the threads of the process as it starts).
@@ -24,6 +24,9 @@
  *            as fork N, the children made by forkpty() (a child's line
  *            goes to the original standard output, not to the terminal;
  *            A, B count the terminal's descriptors as the child has them)
+ *   loop MS  fork children that exit at once, back to back, for MS
+ *            milliseconds (waiting for each), then print "forks F" and
+ *            exit 0 (a test sends control requests meanwhile)
  *   daemon   daemon(1, 1); the daemon counts as a child does (without
  *            grandchildren) and prints "daemon fds A B threads T"; the
  *            process that called daemon() exits 0 inside it.
@@ -222,6 +225,23 @@ int main(int argc, char **argv)
 		printf("daemon fds %d %d threads %d\n", at_once, fds(),
 		       threads());
 		fflush(stdout);
+		return 0;
+	}
+	if (!strcmp(how, "loop") && n > 0) {
+		struct timespec t0;
+		int forks = 0;
+
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		while (ms_since(&t0) < n) {
+			pid_t c = fork();
+
+			if (!c)
+				_exit(0);
+			if (c < 0 || reap(c, 10000) != 1)
+				return 1;
+			forks++;
+		}
+		printf("forks %d\n", forks);
 		return 0;
 	}
 	if ((strcmp(how, "fork") && !pty) || n < 1)

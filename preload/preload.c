@@ -1345,6 +1345,15 @@ static pid_t fork_gate(void)
 	gate_depth++;
 	pthread_mutex_unlock(&mon_lock);
 	tide__os_signals_restore(&old);
+	/*
+	 * And ctl's lock, until its handlers have run: the control listener
+	 * allocates and frees holding it, and ctl's prepare handler would
+	 * take it after the program's handler took its allocator's lock
+	 * (with TIDE_CONTROL=1, a review's program that forked in a loop
+	 * while tidectl asked hung 4 runs of 4).  No making is under way, so
+	 * no listen holds it for long.
+	 */
+	tide__ctl_fork_gate();
 	tide__fork_wrapped = true;
 	return tide__os_getpid();
 }
@@ -1358,6 +1367,7 @@ static void fork_gate_end(pid_t self)
 
 	if (!self)
 		return;
+	tide__ctl_fork_gate_end();
 	gate_depth--;
 	/* still inside an outer one (this was a signal handler's) */
 	tide__fork_wrapped = gate_depth != 0;

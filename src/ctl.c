@@ -80,7 +80,11 @@
  * callback run by a ctl request (it holds no ctl lock then), or a thread
  * whose other prepare handlers already hold a lock an answer is waiting
  * for (so the order in which modules register their handlers does not
- * matter to this one).  It must not take ctl_op_lock: its holder may be a
+ * matter to this one).  Those sections allocate, though, and a program
+ * that holds its allocator's lock across fork() takes it in a prepare
+ * handler that runs before ours: the preload shim's fork() wrappers take
+ * ctl_lock before libc's fork() (tide__ctl_fork_gate()), and this handler
+ * finds it taken.  It must not take ctl_op_lock: its holder may be a
  * tide_ctl_close() waiting for the very thread that forks.  In the child
  * every listener inherited is taken out of service at once
  * (fork_child_release(), from atfork_child, or from the first entry point
@@ -233,9 +237,42 @@ static bool serving_here(const struct ctl *c)
 	return false;
 }
 
+/*
+ * This thread took ctl_lock in tide__ctl_fork_gate(), before libc's
+ * fork(): atfork_prepare finds it taken.  ctl_handlers_on: they are
+ * registered (the gate has a handler to hand the lock to).
+ */
+static _Thread_local bool ctl_gate_held;
+static bool ctl_handlers_on;
+
+void tide__ctl_fork_gate(void)
+{
+	/* a signal handler's fork inside this thread's: it holds it */
+	if (ctl_gate_held ||
+	    !__atomic_load_n(&ctl_handlers_on, __ATOMIC_ACQUIRE))
+		return;
+	pthread_mutex_lock(&tide__ctl_lock);
+	ctl_gate_held = true;
+}
+
+void tide__ctl_fork_gate_end(void)
+{
+	/* not handed to atfork_prepare (no handler ran: fork() failed
+	 * before them) */
+	if (!ctl_gate_held)
+		return;
+	ctl_gate_held = false;
+	pthread_mutex_unlock(&tide__ctl_lock);
+}
+
 static void atfork_prepare(void)
 {
-	pthread_mutex_lock(&tide__ctl_lock);
+	/* the gate's lock is the handlers' now: atfork_parent or the
+	 * child's release unlock it */
+	if (ctl_gate_held)
+		ctl_gate_held = false;
+	else
+		pthread_mutex_lock(&tide__ctl_lock);
 	ctl_fork_held = true;
 	ctl_fork_pid = tide__os_getpid();
 }
@@ -343,6 +380,8 @@ static void ctl_register_atfork(void)
 {
 	ctl_atfork_err =
 		-pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+	if (!ctl_atfork_err)
+		__atomic_store_n(&ctl_handlers_on, true, __ATOMIC_RELEASE);
 }
 
 void tide__ctl_fork_register(void)

@@ -662,6 +662,18 @@ void tide__purge_fork_register(void); /* pressure/purge.c */
 void tide__shrinker_fork_register(void); /* shrinker/fork.c */
 void tide__kv_reg_fork_register(void); /* kv_registry.c */
 void tide__ctl_fork_register(void); /* ctl.c */
+/*
+ * ctl.c, for the preload shim's fork() wrappers, around libc's call:
+ * ctl_lock taken before any fork handler runs, so before a program's
+ * handler takes its allocator's lock, which the listener may need while
+ * it holds ctl_lock (it allocates there); ctl's prepare handler finds it
+ * taken, and its parent or child handler lets it go.  The end lets it go
+ * if no handler took it over.  Nothing when ctl's handlers are not
+ * registered (no listener yet), or for a fork nested in one of this
+ * thread's (a signal handler's).
+ */
+void tide__ctl_fork_gate(void);
+void tide__ctl_fork_gate_end(void);
 
 /*
  * ctl.c, called by tide_monitor_free() before it frees @m: a listener that

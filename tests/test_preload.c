@@ -677,19 +677,34 @@ static void take_fds(const char *how, bool control)
 }
 
 /* @req asked on @path: the answer, until "end" or EOF. */
-static void ask_sock(const char *path, const char *req, char *out, size_t size)
+/*
+ * One request @req to the socket @path, its answer (up to "end") in @out;
+ * each read waits at most @wait_s seconds (0: as long as it takes).
+ * Return: 1 with the whole answer, 0 with it cut short, -1 when a read
+ * timed out, -2 when the connect or the write failed (errno says why).
+ */
+static int sock_request(const char *path, const char *req, char *out,
+			size_t size, int wait_s)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct timeval tv = { .tv_sec = wait_s };
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	size_t n = 0;
-	ssize_t r;
+	ssize_t r = 0;
 
 	CHECK(fd >= 0);
 	CHECK_CMP(strlen(path), <, sizeof(sa.sun_path));
 	memcpy(sa.sun_path, path, strlen(path) + 1);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)))
-		FAIL("connect %s: %s", path, strerror(errno));
-	CHECK(write(fd, req, strlen(req)) == (ssize_t)strlen(req));
+	CHECK(!setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)));
+	out[0] = 0;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
+	    write(fd, req, strlen(req)) != (ssize_t)strlen(req)) {
+		int err = errno;
+
+		close(fd);
+		errno = err;
+		return -2;
+	}
 	while (n + 1 < size && (r = read(fd, out + n, size - 1 - n)) > 0) {
 		n += (size_t)r;
 		out[n] = 0;
@@ -698,6 +713,15 @@ static void ask_sock(const char *path, const char *req, char *out, size_t size)
 	}
 	out[n] = 0;
 	close(fd);
+	if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return -1;
+	return strstr(out, "end\n") != NULL;
+}
+
+static void ask_sock(const char *path, const char *req, char *out, size_t size)
+{
+	if (sock_request(path, req, out, size, 0) == -2)
+		FAIL("connect or write %s: %s", path, strerror(errno));
 }
 
 /*
@@ -989,6 +1013,63 @@ static void lockfork(const char *how, bool control, int base_fds)
 	remove_dir(dir);
 }
 
+/*
+ * `info` requests to @path, one connection each, for @ms: the answers
+ * that came whole, or -1 once one did not come within 5 s.
+ */
+static int info_for(const char *path, int ms)
+{
+	long end = now_ms() + ms;
+	int answers = 0;
+
+	while (now_ms() < end) {
+		char out[4096];
+		int r = sock_request(path, "info\n", out, sizeof(out), 5);
+
+		if (r == -1)
+			return -1;
+		answers += r > 0; /* -2: the backlog full, tried again */
+	}
+	return answers;
+}
+
+/*
+ * The same host forking in a loop for 2 s under TIDE_CONTROL=1 while
+ * this test sends `info` requests: the listener used to allocate and free
+ * under ctl's lock, which ctl's prepare handler takes after the host's
+ * handler took its allocator's lock (a review: 4 runs of 4 hung).  Every
+ * request is answered and the host ends with status 0.
+ */
+static void lockfork_served(void)
+{
+	char *argv[] = { TP_LOCKFORK, "loop", "2000", NULL };
+	char dir[] = "/tmp/tide-preload-XXXXXX", xdg[64], line[160];
+	char path[128];
+	const char *env[] = { "LD_PRELOAD=" TP_SHIM, "TIDE_CONTROL=1", xdg,
+			      NULL };
+	struct proc p = { 0 };
+	int fds, threads, answers, forks = 0;
+
+	CHECK(mkdtemp(dir));
+	snprintf(xdg, sizeof(xdg), "XDG_RUNTIME_DIR=%s", dir);
+	start(&p, argv, env);
+	lockfork_parent(&p, &fds, &threads);
+	CHECK_EQ(threads, 3); /* the monitor's and the listener's */
+	snprintf(path, sizeof(path), "%s/tide/%d.sock", dir, (int)p.pid);
+	answers = info_for(path, 1500);
+	if (answers < 0 ||
+	    !read_line(p.out, line, sizeof(line), 4 * DEADLINE_MS)) {
+		kill(-p.pid, SIGKILL);
+		FAIL("the host or its listener hung (%d answers)", answers);
+	}
+	CHECK(sscanf(line, "forks %d", &forks) == 1);
+	th_note("%d requests answered during %d forks", answers, forks);
+	CHECK(answers >= 10);
+	CHECK(forks >= 10);
+	CHECK_EQ(finish(&p), 0);
+	remove_dir(dir);
+}
+
 TEST(a_locked_allocator_across_fork_hangs_no_child)
 {
 	char *argv[] = { TP_LOCKFORK, "fork", "1", NULL };
@@ -1008,6 +1089,7 @@ TEST(a_locked_allocator_across_fork_hangs_no_child)
 	lockfork("fork", true, base_fds);
 	lockfork("forkpty", true, base_fds);
 	lockfork("daemon", true, base_fds);
+	lockfork_served();
 }
 
 TEST(daemon_keeps_a_monitor)
