@@ -806,19 +806,35 @@ static void rerun_under_shim(const char *mode)
 	cleanup();
 }
 
-/* Forks on each line it reads; the child sleeps (its monitor, its socket). */
-static const char py_forker[] = "import os, sys, time\n"
-				"print('ready', flush=True)\n"
-				"for line in sys.stdin:\n"
-				"    if line == 'c\\n':\n"
-				"        os.closerange(3, 65536)\n"
-				"        print('closed', flush=True)\n"
-				"        continue\n"
-				"    pid = os.fork()\n"
-				"    if pid == 0:\n"
-				"        time.sleep(60)\n"
-				"        os._exit(0)\n"
-				"    print('forked', pid, flush=True)\n";
+/*
+ * Forks on each line it reads; the child sleeps (its monitor, its socket).
+ * "c": closes every descriptor above 2 instead.  "s": the child joins its
+ * own mount namespace (setns()) at once and says "forked PID setns R E".
+ */
+static const char py_forker[] =
+	"import ctypes, os, sys, time\n"
+	"libc = ctypes.CDLL(None, use_errno=True)\n"
+	"print('ready', flush=True)\n"
+	"for line in sys.stdin:\n"
+	"    if line == 'c\\n':\n"
+	"        os.closerange(3, 65536)\n"
+	"        print('closed', flush=True)\n"
+	"        continue\n"
+	"    if line == 's\\n':\n"
+	"        pid = os.fork()\n"
+	"        if pid == 0:\n"
+	"            fd = os.open('/proc/self/ns/mnt', os.O_RDONLY)\n"
+	"            r = libc.setns(fd, 0x20000)\n"
+	"            e = ctypes.get_errno() if r else 0\n"
+	"            print('forked', os.getpid(), 'setns', r, e, flush=True)\n"
+	"            time.sleep(60)\n"
+	"            os._exit(0)\n"
+	"        continue\n"
+	"    pid = os.fork()\n"
+	"    if pid == 0:\n"
+	"        time.sleep(60)\n"
+	"        os._exit(0)\n"
+	"    print('forked', pid, flush=True)\n";
 
 /* @pid's monitor block as tidectl shows it, once its socket answers. */
 static void monitor_of(const char *pid, char *out, size_t size)
@@ -850,12 +866,14 @@ static unsigned long long field(const char *out, const char *key)
  * watermarks): the workers it forks next get the new pair.  Up to 0.2.14
  * a forked child's monitor was made from TIDE_HIGH/TIDE_LOW again, so
  * each new worker went back to the old pair.  A child forked before the
- * retune keeps the settings' pair.  And the monitor that replaces one the
- * program closed the descriptors of keeps the retune too.
+ * retune keeps the settings' pair.  So does a child whose setns() at once
+ * called the waiting thread off (the monitor made after the call).  And
+ * the monitor that replaces one the program closed the descriptors of
+ * keeps the retune too.
  */
 TEST(a_child_forked_after_a_retune_keeps_the_operators_watermarks)
 {
-	char out[16384], line[128], pid[16], c1[16], c2[16];
+	char out[16384], line[128], pid[16], c1[16], c2[16], c3[16];
 	int in[2], o[2];
 	struct proc p;
 
@@ -918,6 +936,29 @@ TEST(a_child_forked_after_a_retune_keeps_the_operators_watermarks)
 	/* and the first child's stays as it was */
 	monitor_of(c1, out, sizeof(out));
 	CHECK_UEQ(field(out, "high"), 1073741824);
+
+	/*
+	 * A child that joins a mount namespace at once (setns(), which needs
+	 * one thread: `nsenter -m`; here its own namespace, as root): the
+	 * shim calls its waiting thread off and makes the monitor after the
+	 * call, from the pair carried over the fork.
+	 */
+	if (geteuid() == 0) {
+		int r = -1, e = -1;
+
+		CHECK(write(p.in, "s\n", 2) == 2);
+		read_until(&p, "forked ", line, sizeof(line));
+		CHECK(sscanf(line, "forked %15s setns %d %d", c3, &r, &e) == 3);
+		CHECK_EQ(r, 0);
+		CHECK_EQ(e, 0);
+		monitor_of(c3, out, sizeof(out));
+		th_note("%s", out);
+		CHECK_UEQ(field(out, "high"), 314572800);
+		CHECK_UEQ(field(out, "low"), 209715200);
+		kill(atoi(c3), SIGKILL);
+	} else {
+		th_note("not root: the setns() child is left out");
+	}
 
 	/*
 	 * The parent closes every descriptor (as daemons do): the shim
