@@ -1344,16 +1344,17 @@ static pid_t fork_gate(void)
 	forks++;
 	gate_depth++;
 	pthread_mutex_unlock(&mon_lock);
-	tide__os_signals_restore(&old);
 	/*
 	 * And ctl's lock, until its handlers have run: the control listener
 	 * allocates and frees holding it, and ctl's prepare handler would
 	 * take it after the program's handler took its allocator's lock
 	 * (with TIDE_CONTROL=1, a review's program that forked in a loop
 	 * while tidectl asked hung 4 runs of 4).  No making is under way, so
-	 * no listen holds it for long.
+	 * no listen holds it for long.  Signals still blocked: a handler's
+	 * fork between the lock and its flag would take it again.
 	 */
 	tide__ctl_fork_gate();
+	tide__os_signals_restore(&old);
 	tide__fork_wrapped = true;
 	return tide__os_getpid();
 }

@@ -58,8 +58,9 @@
  * ctl_lock guards ctl, ctl_dying and every listener's state (connections,
  * timer, busy, orphan) except the connection whose request is being
  * answered, which belongs to its dispatcher while c->busy is set.  It is
- * a leaf: held only for sections that call the kernel and the allocator
- * (tide__os_*, the thread start in listen), never across an answer
+ * a leaf but for one holder: held only for sections that call the kernel
+ * and the allocator (tide__os_*, the thread start in listen), never across
+ * an answer
  * (tide__ctl_execute(): shrinker callbacks, which are user code, and the
  * shrinker registry's, a monitor's, the purge's and the kv and arena
  * lists' locks) and never while waiting for another thread.  Order:
@@ -84,7 +85,11 @@
  * that holds its allocator's lock across fork() takes it in a prepare
  * handler that runs before ours: the preload shim's fork() wrappers take
  * ctl_lock before libc's fork() (tide__ctl_fork_gate()), and this handler
- * finds it taken.  It must not take ctl_op_lock: its holder may be a
+ * finds it taken.  That forking thread is the one holder that takes other
+ * locks under ctl_lock: the program's prepare handlers' (its allocator's),
+ * the shim's mon_lock, and the other modules' fork locks after ours, as
+ * any fork's prepare handlers do after ours; none of their holders takes
+ * ctl_lock.  It must not take ctl_op_lock: its holder may be a
  * tide_ctl_close() waiting for the very thread that forks.  In the child
  * every listener inherited is taken out of service at once
  * (fork_child_release(), from atfork_child, or from the first entry point
@@ -257,12 +262,20 @@ void tide__ctl_fork_gate(void)
 
 void tide__ctl_fork_gate_end(void)
 {
-	/* not handed to atfork_prepare (no handler ran: fork() failed
-	 * before them) */
+	sigset_t old;
+
+	/*
+	 * Not handed to atfork_prepare: no handler ran (forkpty()'s
+	 * openpty() failed before its fork; a failed fork() runs them).
+	 * Signals blocked: a handler's fork between the flag and the unlock
+	 * would take it again.
+	 */
 	if (!ctl_gate_held)
 		return;
+	tide__os_signals_block(&old);
 	ctl_gate_held = false;
 	pthread_mutex_unlock(&tide__ctl_lock);
+	tide__os_signals_restore(&old);
 }
 
 static void atfork_prepare(void)

@@ -698,7 +698,7 @@ static int sock_request(const char *path, const char *req, char *out,
 	CHECK(!setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)));
 	out[0] = 0;
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
-	    write(fd, req, strlen(req)) != (ssize_t)strlen(req)) {
+	    send(fd, req, strlen(req), MSG_NOSIGNAL) != (ssize_t)strlen(req)) {
 		int err = errno;
 
 		close(fd);
@@ -1028,7 +1028,9 @@ static int info_for(const char *path, int ms)
 
 		if (r == -1)
 			return -1;
-		answers += r > 0; /* -2: the backlog full, tried again */
+		/* -2 (refused, or the host gone: no SIGPIPE), tried again
+		 * until the time is up */
+		answers += r > 0;
 	}
 	return answers;
 }
