@@ -881,7 +881,7 @@ static void fork_child_rest(void)
 		return;
 	tide__os_signals_block(&old);
 	child_rest_due = false;
-	tide__os_child_frees(); /* tide's own handlers' (ctl's) */
+	tide__child_frees(); /* tide's own handlers' (ctl's) */
 	for (unsigned i = 0; i < 2; i++) {
 		tide_monitor_free(child_inherited[i]);
 		child_inherited[i] = NULL;
@@ -1304,7 +1304,7 @@ __attribute__((visibility("default"))) int setns(int fd, int nstype)
  * handler (and in tide's, registered before it): freeing the child's copy
  * of the parent's monitor there waited for it forever, in every child (a
  * review's program, 10 of 10).  So the handlers only take the state over
- * (tide__fork_wrapped set: the frees are held, tide__os_child_free()),
+ * (tide__fork_wrapped set: the frees are held, tide__child_free()),
  * and fork_child_rest() runs when libc's call has returned in the child.
  * The same goes for the wait for a monitor being made: prepare handlers
  * run last-registered first, so the program's lock was taken before the

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
- * common.c - version, error strings, the misuse handler, and percentages
- * of sizes.
+ * common.c - version, error strings, the misuse handler, percentages of
+ * sizes, and the frees a fork child handler holds back (a list, not an OS
+ * call: os.c frees them).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -130,4 +131,28 @@ _Noreturn void tide__misuse(const char *what, const void *ptr)
 uint64_t tide__pct_of(uint64_t v, unsigned pct)
 {
 	return v / 100 * pct + v % 100 * pct / 100;
+}
+
+_Thread_local bool tide__fork_wrapped;
+/* the child's only thread: no lock (see tide__child_free()) */
+static void *child_frees[TIDE__CHILD_FREES];
+static unsigned child_nfrees;
+
+void tide__child_free(void *p)
+{
+	if (!p)
+		return;
+	if (tide__fork_wrapped && child_nfrees < TIDE__CHILD_FREES)
+		child_frees[child_nfrees++] = p;
+	else
+		tide__os_free(p);
+}
+
+void tide__child_frees(void)
+{
+	unsigned n = child_nfrees;
+
+	child_nfrees = 0;
+	for (unsigned i = 0; i < n; i++)
+		tide__os_free(child_frees[i]);
 }

@@ -322,7 +322,7 @@ static void park_epfd(struct ctl *c)
 		c->epfd = -1; /* the program's now */
 }
 
-/* what fork_child_release() may hold back (tide__os_child_free()) */
+/* what fork_child_release() may hold back (tide__child_free()) */
 _Static_assert(TIDE__CHILD_FREES >= 2 * (2 * CTL_MAX_CONN + 2),
 	       "two listeners' connections, outputs, paths and selves");
 
@@ -332,7 +332,7 @@ _Static_assert(TIDE__CHILD_FREES >= 2 * (2 * CTL_MAX_CONN + 2),
  * forking thread is inside a dispatch of theirs (a callback forked): such
  * an orphan is freed when that dispatch ends (serve_end()).  Under the
  * preload shim's fork() the memory goes after the fork returns
- * (tide__os_child_free()).  ctl_lock was taken by atfork_prepare on this
+ * (tide__child_free()).  ctl_lock was taken by atfork_prepare on this
  * thread; ctl_op_lock and ctl_idle may have been held or waited on by
  * threads the child does not have.
  */
@@ -357,8 +357,8 @@ static void fork_child_release(void)
 			continue;
 		park_epfd(c);
 		tide__ctl_drop_copies(c);
-		tide__os_child_free(c->path);
-		tide__os_child_free(c);
+		tide__child_free(c->path);
+		tide__child_free(c);
 	}
 	pthread_mutex_init(&ctl_op_lock, NULL);
 	pthread_cond_init(&ctl_idle, NULL);

@@ -146,8 +146,8 @@ void tide__ctl_drop_copies(struct ctl *c)
 			continue;
 		tide__os_close(k->fd);
 		if (k->out_owned)
-			tide__os_child_free(k->out);
-		tide__os_child_free(k);
+			tide__child_free(k->out);
+		tide__child_free(k);
 		c->conns[i] = NULL;
 	}
 	for (unsigned i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {

@@ -189,18 +189,18 @@ size_t tide__os_usable_size(void *p);
  * Frees in a fork child handler.  Child handlers run in the order they
  * were registered, and a program may hold its allocator's lock across
  * fork() with a handler registered after tide's: a free() in tide's then
- * waits for it forever.  The preload shim's fork() and daemon() set
+ * waits for it forever.  The preload shim's fork(), daemon() and forkpty() set
  * tide__fork_wrapped on their thread around libc's fork() and call
- * tide__os_child_frees() once it has returned in the child, after every
- * handler; tide__os_child_free() holds the blocks until then.  Anywhere
+ * tide__child_frees() once it has returned in the child, after every
+ * handler; tide__child_free() holds the blocks until then.  Anywhere
  * else (no wrapper: the library in a program, which orders its own
  * handlers) it frees at once.  At most TIDE__CHILD_FREES blocks are
  * held; more are freed at once.
  */
 extern _Thread_local bool tide__fork_wrapped;
 #define TIDE__CHILD_FREES 160
-void tide__os_child_free(void *p);
-void tide__os_child_frees(void);
+void tide__child_free(void *p); /* common.c */
+void tide__child_frees(void);
 /*
  * memcpy that is counted (test builds): kv copies bytes only through this.
  * A release build calls memcpy inline (a review: an out-of-line call).

@@ -595,30 +595,6 @@ void tide__os_free(void *p)
 
 #endif
 
-_Thread_local bool tide__fork_wrapped;
-/* the child's only thread: no lock (see tide__os_child_free()) */
-static void *child_frees[TIDE__CHILD_FREES];
-static unsigned child_nfrees;
-
-void tide__os_child_free(void *p)
-{
-	if (!p)
-		return;
-	if (tide__fork_wrapped && child_nfrees < TIDE__CHILD_FREES)
-		child_frees[child_nfrees++] = p;
-	else
-		tide__os_free(p);
-}
-
-void tide__os_child_frees(void)
-{
-	unsigned n = child_nfrees;
-
-	child_nfrees = 0;
-	for (unsigned i = 0; i < n; i++)
-		tide__os_free(child_frees[i]);
-}
-
 size_t tide__os_usable_size(void *p)
 {
 	return p ? malloc_usable_size(p) : 0;

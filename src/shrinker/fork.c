@@ -59,7 +59,7 @@ static void fork_child(void)
 		s->freeing = false;
 		if (!mine(s)) {
 			tide__shr_zombie_del_locked(s);
-			tide__os_child_free(s);
+			tide__child_free(s);
 		}
 	}
 	pthread_cond_init(&tide__shr_reg.idle, NULL);
