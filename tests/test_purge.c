@@ -198,6 +198,250 @@ TEST(an_exported_purge_symbol_of_another_library_is_not_used)
 /* ---- the same under LD_PRELOAD, in a re-executed child ---------------- */
 
 /*
+ * ---- jemalloc: a purge that another thread's purge is in the way of ----
+ *
+ * jemalloc 5.x lets one thread purge an arena at a time; another purge of
+ * it meanwhile returns at once.  Its background thread purges a batch at
+ * a time, so a tide_purge() that met one used to leave the rest of the
+ * arena's free pages resident (a trial's redis: "purged pages 1").  To
+ * make that certain here, the test's own arena gets extent hooks (the
+ * jemalloc 5.x ABI, declared below) whose forced purge blocks the first
+ * time: a thread purging the arena (standing in for the background
+ * thread) holds it in "purging" with the first 32 MiB, while 32 MiB more
+ * are freed into it.  The hook lets go only once tide_purge() has found
+ * those left and refreshed jemalloc's statistics again ("epoch" moved on
+ * by 3): so tide_purge() must wait for the other purge and then purge
+ * again.  Before 0.2.20 it returned with the 32 MiB still resident.
+ */
+struct je_hooks;
+struct je_hooks {
+	void *(*alloc)(struct je_hooks *, void *, size_t, size_t, bool *,
+		       bool *, unsigned);
+	bool (*dalloc)(struct je_hooks *, void *, size_t, bool, unsigned);
+	void (*destroy)(struct je_hooks *, void *, size_t, bool, unsigned);
+	bool (*commit)(struct je_hooks *, void *, size_t, size_t, size_t,
+		       unsigned);
+	bool (*decommit)(struct je_hooks *, void *, size_t, size_t, size_t,
+			 unsigned);
+	bool (*purge_lazy)(struct je_hooks *, void *, size_t, size_t, size_t,
+			   unsigned);
+	bool (*purge_forced)(struct je_hooks *, void *, size_t, size_t, size_t,
+			     unsigned);
+	bool (*split)(struct je_hooks *, void *, size_t, size_t, size_t, bool,
+		      unsigned);
+	bool (*merge)(struct je_hooks *, void *, size_t, void *, size_t, bool,
+		      unsigned);
+};
+
+typedef int (*je_ctl_fn)(const char *, void *, size_t *, void *, size_t);
+static je_ctl_fn je_ctl;
+static atomic_int je_hold; /* 1: the next forced purge blocks; 2: blocked */
+static atomic_bool je_release;
+
+static void *je_alloc(struct je_hooks *h, void *want, size_t size, size_t align,
+		      bool *zero, bool *commit, unsigned ind)
+{
+	size_t len = size + align;
+	char *p, *q;
+
+	(void)h;
+	(void)ind;
+	if (want)
+		return NULL; /* no growing in place */
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		 -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	q = (char *)(((uintptr_t)p + align - 1) & ~(uintptr_t)(align - 1));
+	if (q > p)
+		munmap(p, (size_t)(q - p));
+	if ((size_t)(q - p) < align)
+		munmap(q + size, align - (size_t)(q - p));
+	*zero = true;
+	*commit = true;
+	return q;
+}
+
+static bool je_keep(struct je_hooks *h, void *a, size_t size, bool c,
+		    unsigned ind)
+{
+	(void)h, (void)a, (void)size, (void)c, (void)ind;
+	return true; /* opt out: jemalloc keeps the range for reuse */
+}
+
+static void je_destroy(struct je_hooks *h, void *a, size_t size, bool c,
+		       unsigned ind)
+{
+	(void)h, (void)c, (void)ind;
+	munmap(a, size);
+}
+
+static bool je_commit(struct je_hooks *h, void *a, size_t size, size_t off,
+		      size_t len, unsigned ind)
+{
+	(void)h, (void)a, (void)size, (void)off, (void)len, (void)ind;
+	return false; /* always committed */
+}
+
+static bool je_no(struct je_hooks *h, void *a, size_t size, size_t off,
+		  size_t len, unsigned ind)
+{
+	(void)h, (void)a, (void)size, (void)off, (void)len, (void)ind;
+	return true; /* not done: no decommit */
+}
+
+static bool je_purge_forced(struct je_hooks *h, void *a, size_t size,
+			    size_t off, size_t len, unsigned ind)
+{
+	int one = 1;
+
+	(void)h, (void)size, (void)ind;
+	if (atomic_compare_exchange_strong(&je_hold, &one, 2))
+		while (!atomic_load(&je_release))
+			sched_yield();
+	return madvise((char *)a + off, len, MADV_DONTNEED) != 0;
+}
+
+static bool je_split(struct je_hooks *h, void *a, size_t size, size_t sa,
+		     size_t sb, bool c, unsigned ind)
+{
+	(void)h, (void)a, (void)size, (void)sa, (void)sb, (void)c, (void)ind;
+	return false;
+}
+
+static bool je_merge(struct je_hooks *h, void *a, size_t sa, void *b, size_t sb,
+		     bool c, unsigned ind)
+{
+	(void)h, (void)a, (void)sa, (void)b, (void)sb, (void)c, (void)ind;
+	return false;
+}
+
+static struct je_hooks je_test_hooks = {
+	je_alloc, je_keep,	   je_destroy, je_commit, je_no,
+	NULL,	  je_purge_forced, je_split,   je_merge,
+};
+
+static uint64_t je_epoch(void)
+{
+	uint64_t e = 0;
+	size_t sz = sizeof(e);
+
+	CHECK_EQ(je_ctl("epoch", &e, &sz, NULL, 0), 0);
+	return e;
+}
+
+static size_t je_dirty(unsigned arena)
+{
+	char name[64];
+	size_t d = 0, sz = sizeof(d);
+	uint64_t e = 1;
+
+	CHECK_EQ(je_ctl("epoch", &e, &(size_t){ sizeof(e) }, &e, sizeof(e)), 0);
+	snprintf(name, sizeof(name), "stats.arenas.%u.pdirty", arena);
+	CHECK_EQ(je_ctl(name, &d, &sz, NULL, 0), 0);
+	return d;
+}
+
+/* 32 MiB in 1 MiB blocks of this thread's arena, touched, then freed. */
+static void je_churn(void)
+{
+	void *p[32];
+
+	for (int i = 0; i < 32; i++) {
+		p[i] = malloc(1 << 20);
+		CHECK(p[i]);
+		memset(p[i], 0x5a, 1 << 20);
+	}
+	for (int i = 0; i < 32; i++)
+		free(p[i]);
+}
+
+static unsigned je_arena;
+
+static void *je_other_purge(void *arg)
+{
+	char name[64];
+
+	(void)arg;
+	snprintf(name, sizeof(name), "arena.%u.purge", je_arena);
+	je_ctl(name, NULL, NULL, NULL, 0);
+	return NULL;
+}
+
+struct je_watch {
+	uint64_t epoch0;
+};
+
+static void *je_releaser(void *arg)
+{
+	const struct je_watch *w = arg;
+
+	/* tide_purge() read the statistics before and after its first
+	 * purge, and once more before its second */
+	while (je_epoch() < w->epoch0 + 3)
+		sched_yield();
+	atomic_store(&je_release, true);
+	return NULL;
+}
+
+static void je_race_child(void)
+{
+	struct je_hooks *hp = &je_test_hooks;
+	size_t sz = sizeof(je_arena);
+	ssize_t never = -1;
+	bool off = false;
+	char name[64];
+	pthread_t other, rel;
+	struct je_watch w;
+	long anon0, anon_freed, anon_after;
+	unsigned long pages;
+
+	je_ctl = (je_ctl_fn)dlsym(RTLD_DEFAULT, "mallctl");
+	CHECK(je_ctl);
+	CHECK_EQ(je_ctl("arenas.create", &je_arena, &sz, &hp, sizeof(hp)), 0);
+	/* only explicit purges: no decay, no thread cache */
+	snprintf(name, sizeof(name), "arena.%u.dirty_decay_ms", je_arena);
+	CHECK_EQ(je_ctl(name, NULL, NULL, &never, sizeof(never)), 0);
+	snprintf(name, sizeof(name), "arena.%u.muzzy_decay_ms", je_arena);
+	CHECK_EQ(je_ctl(name, NULL, NULL, &never, sizeof(never)), 0);
+	CHECK_EQ(je_ctl("thread.tcache.enabled", NULL, NULL, &off, sizeof(off)),
+		 0);
+	CHECK_EQ(
+		je_ctl("thread.arena", NULL, NULL, &je_arena, sizeof(je_arena)),
+		0);
+	tide_purge(); /* detection, and nothing else to purge */
+	anon0 = th_anon_kb();
+	je_churn();
+	CHECK_CMP(je_dirty(je_arena), >=, 8192);
+	atomic_store(&je_hold, 1);
+	CHECK_EQ(pthread_create(&other, NULL, je_other_purge, NULL), 0);
+	while (atomic_load(&je_hold) != 2)
+		sched_yield();
+	/* the other purge holds the first 32 MiB; 32 more come free */
+	je_churn();
+	anon_freed = th_anon_kb();
+	CHECK_CMP(je_dirty(je_arena), >=, 8192);
+	w.epoch0 = je_epoch();
+	CHECK_EQ(pthread_create(&rel, NULL, je_releaser, &w), 0);
+	pages = tide_purge();
+	atomic_store(&je_release, true); /* when it returned too soon */
+	anon_after = th_anon_kb();
+	th_note("jemalloc race: Anonymous %ld KiB before, %ld with 64 MiB "
+		"freed, %ld after tide_purge() (%lu pages), %zu dirty",
+		anon0, anon_freed, anon_after, pages, je_dirty(je_arena));
+	pthread_join(other, NULL);
+	pthread_join(rel, NULL);
+	/*
+	 * The second 32 MiB went back, and the other purge's 32 too.  What
+	 * may be left dirty is this thread's own small blocks since (the
+	 * threads' ends free theirs into it): a page or two.
+	 */
+	CHECK_CMP(je_dirty(je_arena), <, 16);
+	CHECK_CMP(anon_freed - anon_after, >=, 60 * 1024);
+	CHECK_CMP(pages, >=, 8192);
+}
+
+/*
  * Child mode: this program run again with TIDE_PURGE_EXPECT=<name> and
  * LD_PRELOAD set.  Exit 0 when the allocator is named right and one
  * tide_purge() gave back >= 80% (CHECK exits 1 otherwise).
@@ -212,6 +456,11 @@ __attribute__((constructor)) static void purge_child(void)
 	unsetenv("LD_PRELOAD");
 	th_in_child = true;
 	CHECK_STR(tide_purge_allocator(), want);
+	if (getenv("TIDE_PURGE_RACE")) {
+		je_race_child();
+		fflush(stdout);
+		_exit(0);
+	}
 	fragment(&f);
 	tide_purge();
 	check_given_back(&f, th_anon_kb(), want);
@@ -220,10 +469,11 @@ __attribute__((constructor)) static void purge_child(void)
 	_exit(0);
 }
 
-static void preloaded(const char *lib, const char *name, const char *pkg)
+static void preloaded_ex(const char *lib, const char *name, const char *pkg,
+			 char *extra)
 {
 	char env1[256], env2[64];
-	char *envp[4];
+	char *envp[5];
 
 	if (malloc_replaced())
 		SKIP("malloc is replaced by a sanitizer or valgrind");
@@ -234,13 +484,25 @@ static void preloaded(const char *lib, const char *name, const char *pkg)
 	envp[0] = env1;
 	envp[1] = env2;
 	envp[2] = "TIDE_TEST_NOFORK=1";
-	envp[3] = NULL;
+	envp[3] = extra;
+	envp[4] = NULL;
 	th_rerun_self(envp);
+}
+
+static void preloaded(const char *lib, const char *name, const char *pkg)
+{
+	preloaded_ex(lib, name, pkg, NULL);
 }
 
 TEST(jemalloc_preloaded_is_found_and_purged)
 {
 	preloaded(LIBDIR "libjemalloc.so.2", "jemalloc", "libjemalloc2");
+}
+
+TEST(jemalloc_purge_waits_for_another_threads_purge)
+{
+	preloaded_ex(LIBDIR "libjemalloc.so.2", "jemalloc", "libjemalloc2",
+		     "TIDE_PURGE_RACE=1");
 }
 
 TEST(mimalloc_preloaded_is_found_and_purged)
@@ -401,6 +663,7 @@ RUN_TESTS(T(allocator_found_is_the_one_malloc_resolves_to),
 	  T(drop_caches_with_a_monitor_and_a_fragmented_heap_returns),
 	  T(an_exported_purge_symbol_of_another_library_is_not_used),
 	  T(jemalloc_preloaded_is_found_and_purged),
+	  T(jemalloc_purge_waits_for_another_threads_purge),
 	  T(mimalloc_preloaded_is_found_and_purged),
 	  T(tcmalloc_preloaded_is_found_and_purged),
 	  T(purges_racing_passes_and_drops), T(child_purges_and_drops_caches),

@@ -475,8 +475,13 @@ struct tide_purge_stats {
  * malloc_trim(0), jemalloc's arena purge, mimalloc's mi_collect(true),
  * tcmalloc's ReleaseFreeMemory), found at run time.  First it gives back
  * the pages of kv's registry of paged blocks that hold no live block.
+ * jemalloc purges nothing of an arena that another thread (its background
+ * thread) is purging: while its statistics show at least 1 MiB still free
+ * and resident, and half or more of what there was, the purge is tried
+ * again every millisecond, for 500 ms at most.
  *
- * Context: any thread; not async-signal-safe.
+ * Context: any thread; not async-signal-safe.  Under jemalloc it may
+ * sleep, up to 500 ms.
  * Return: pages given back, measured as resident memory before and after
  * (/proc/self/statm); 0 when either reading could not be made, and then
  * &struct tide_purge_stats keeps the last measured figures.
