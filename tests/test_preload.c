@@ -2595,6 +2595,58 @@ TEST(tide_run_version)
 	CHECK_STR(err, "");
 }
 
+/*
+ * --show, --help and --version run no program: "tide-run --show --
+ * /bin/true" and "tide-run --version extra" ignored the word without a
+ * word of their own (trial of 0.2.19).  Now a usage error naming it.
+ */
+TEST(tide_run_show_help_version_refuse_an_extra_argument)
+{
+	static const struct {
+		const char *opt, *extra;
+		char *argv[6];
+	} cases[] = {
+		{ "show",
+		  "/bin/true",
+		  { TP_RUN, "--show", "--", "/bin/true" } },
+		{ "version", "extra", { TP_RUN, "--version", "extra" } },
+		{ "help", "x", { TP_RUN, "--help", "--", "x" } },
+		/* the first of --help and --version is the one named */
+		{ "version", "y", { TP_RUN, "--version", "--help", "y" } },
+	};
+	char out[4096], err[4096], want[256];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(want, sizeof(want),
+			 "tide-run: extra argument '%s': --%s runs no "
+			 "program\nTry 'tide-run --help'.\n",
+			 cases[i].extra, cases[i].opt);
+		CHECK_EQ(run_tool(cases[i].argv, out, sizeof(out), err,
+				  sizeof(err)),
+			 2);
+		CHECK_STR(err, want);
+		CHECK_STR(out, "");
+	}
+	{
+		/* the other options are checked first */
+		char *argv[] = { TP_RUN, "--version", "--limit", "1X", NULL };
+
+		CHECK_EQ(run_tool(argv, out, sizeof(out), err, sizeof(err)), 2);
+		CHECK_STR(err, "tide-run: bad size '1X': N, NK, NM, NG, NT or "
+			       "N% (N > 0, N% at most 100%)\n"
+			       "Try 'tide-run --help'.\n");
+		CHECK_STR(out, "");
+	}
+	{
+		/* "--" with nothing after it is no extra argument */
+		char *argv[] = { TP_RUN, "--version", "--", NULL };
+
+		CHECK_EQ(run_tool(argv, out, sizeof(out), err, sizeof(err)), 0);
+		CHECK_STR(out, "tide-run (tide) " TIDE_VERSION_STRING "\n");
+		CHECK_STR(err, "");
+	}
+}
+
 /* Write @text to @dir/@name, mode @mode; the path in @path. */
 static void write_file(const char *dir, const char *name, const char *text,
 		       mode_t mode, char *path, size_t size)
@@ -3163,6 +3215,7 @@ RUN_TESTS(T(python_heap_given_back_after_pressure_event),
 	  T(tide_run_show_says_which_settings_are_ignored),
 	  T(tide_run_show_says_when_no_limit_is_watched),
 	  T(tide_run_says_an_option_needs_a_value), T(tide_run_version),
+	  T(tide_run_show_help_version_refuse_an_extra_argument),
 	  T(tide_run_refuses_a_shim_path_ld_preload_cannot_carry),
 	  T(tide_run_never_hands_a_program_to_sh),
 	  T(tide_run_says_a_static_program_runs_without_tide),
