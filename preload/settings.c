@@ -201,96 +201,32 @@ static void pct_of_ignored(const char *name, struct tide__preload_size *set,
 	memset(set, 0, sizeof(*set));
 }
 
-int tide__preload_resolve(const struct tide__preload_settings *s,
-			  struct tide_monitor_config *cfg, char *msg,
-			  size_t size)
+/*
+ * The watermarks TIDE_HIGH (@hs) and TIDE_LOW (@ls) give against the limit
+ * @base (0: none found), as tide__preload_resolve() takes them: those that
+ * would do nothing are dropped with a warning in @msg (0 in *@ret_high or
+ * *@ret_low: the monitor's default).  @ignored: a TIDE_LIMIT was ignored;
+ * a percentage of it is then dropped too where @base is 0 (@hs and @ls are
+ * cleared).  @total: the machine's memory, 0 if unknown.  Return: 0; or
+ * -EINVAL with the reason appended to @msg.
+ */
+static int resolve_pair(const struct tide__preload_settings *s,
+			struct tide__preload_size *hs,
+			struct tide__preload_size *ls, uint64_t base,
+			uint64_t total, bool ignored, uint64_t *ret_high,
+			uint64_t *ret_low, char *msg, size_t size)
 {
-	uint64_t base = 0, high, low, total = machine_memory();
-	bool high_ignored = false, cgroup_limit = false, ignored;
-	struct tide__preload_size hs = s->high, ls = s->low;
+	bool high_ignored = false;
+	uint64_t high, low;
 
-	msg[0] = '\0';
-	memset(cfg, 0, sizeof(*cfg));
-	cfg->size = sizeof(*cfg);
-	cfg->sources = s->sources;
-	cfg->limit = s->limit.bytes;
-	/*
-	 * The monitor takes a limit of 1 EiB or more as none at all, and
-	 * then not even the cgroup's counts: as if TIDE_LIMIT were unset.
-	 */
-	if (cfg->limit >= TIDE__NO_LIMIT) {
-		warn(msg, size,
-		     "TIDE_LIMIT=%s ignored: 1 EiB or more means no limit %s",
-		     s->limit.text ? s->limit.text : "?", LIMIT_FOUND);
-		cfg->limit = 0;
-	}
-	if (cfg->limit && cfg->limit < TIDE__PRELOAD_FLOOR) {
-		warn(msg, size, "TIDE_LIMIT=%s ignored: " UNDER_FLOOR " %s",
-		     s->limit.text ? s->limit.text : "?", LIMIT_FOUND);
-		cfg->limit = 0;
-	}
-	if (cfg->limit)
-		limit_past(s, cfg, total, "this machine's memory", msg, size);
-	ignored = s->limit.bytes && !cfg->limit;
-	/*
-	 * Watermarks are checked against the limit: find it.  A TIDE_LIMIT
-	 * in bytes is checked against the cgroups' own limit too.
-	 */
-	if (s->limit.pct || cfg->limit || is_set(&s->high) || is_set(&s->low)) {
-		struct tide_monitor_config probe = *cfg;
-		struct tide_monitor_limit lim;
-		struct tide_monitor *m;
-		int r;
-
-		probe.limit = 0; /* what the cgroups set */
-
-		/*
-		 * Without watermarks yet: a source that needs them (budget)
-		 * cannot open, and "none" keeps the probe alive to report
-		 * the cgroups' limit all the same.
-		 */
-		if (probe.sources)
-			probe.sources |= TIDE_SOURCE_NONE;
-		r = tide_monitor_new(&m, &probe);
-
-		if (r)
-			return r;
-		r = tide_monitor_limit(m, &lim);
-		/* a limit watcher opened: it watches the watermarks */
-		cgroup_limit = tide_monitor_source(m) &
-			       (TIDE_SOURCE_CGROUP1 | TIDE_SOURCE_CGROUP2);
-		tide_monitor_free(m);
-		if (r)
-			return r;
-		base = lim.limit;
-		if (cfg->limit &&
-		    limit_past(s, cfg, base, "the limit the cgroups set", msg,
-			       size))
-			ignored = true;
-		if (s->limit.pct &&
-		    tide__preload_size_resolve(&s->limit, base, &cfg->limit)) {
-			snprintf(msg, size,
-				 "TIDE_LIMIT=%u%%: no effective limit found",
-				 s->limit.pct);
-			return -EINVAL;
-		}
-		if (s->limit.pct && cfg->limit < TIDE__PRELOAD_FLOOR) {
-			warn(msg, size,
-			     "TIDE_LIMIT=%s ignored: " UNDER_FLOOR " %s",
-			     s->limit.text ? s->limit.text : "?", LIMIT_FOUND);
-			cfg->limit = 0;
-		}
-	}
-	if (cfg->limit)
-		base = cfg->limit;
 	if (ignored && !base) {
-		pct_of_ignored("TIDE_HIGH", &hs, msg, size);
-		pct_of_ignored("TIDE_LOW", &ls, msg, size);
+		pct_of_ignored("TIDE_HIGH", hs, msg, size);
+		pct_of_ignored("TIDE_LOW", ls, msg, size);
 	}
-	if (tide__preload_size_resolve(&hs, base, &high) ||
-	    tide__preload_size_resolve(&ls, base, &low)) {
+	if (tide__preload_size_resolve(hs, base, &high) ||
+	    tide__preload_size_resolve(ls, base, &low)) {
 		warn(msg, size, "TIDE_%s=%u%%: no effective limit found",
-		     hs.pct ? "HIGH" : "LOW", hs.pct ? hs.pct : ls.pct);
+		     hs->pct ? "HIGH" : "LOW", hs->pct ? hs->pct : ls->pct);
 		return -EINVAL;
 	}
 	/* errors append: a line saying why TIDE_LIMIT was ignored stays */
@@ -373,6 +309,30 @@ int tide__preload_resolve(const struct tide__preload_settings *s,
 		     (unsigned long long)total);
 		high = 0;
 	}
+	/*
+	 * A TIDE_HIGH without TIDE_LOW takes the low watermark 7/8 of it
+	 * (tide_monitor_config): under TIDE__PRELOAD_FLOOR that keeps the
+	 * monitor reclaiming as any watermark there does (ctl's "watermarks
+	 * 1M" is refused for it).  The default is used.
+	 */
+	if (high && !low && high - high / 8 < TIDE__PRELOAD_FLOOR) {
+		if (base)
+			warn(msg, size,
+			     "TIDE_HIGH=%s ignored: its low watermark (7/8 of "
+			     "it, %llu bytes) is " UNDER_FLOOR " (the default, "
+			     "3/4 of the limit, is used: %llu bytes)",
+			     s->high.text ? s->high.text : "?",
+			     (unsigned long long)(high - high / 8),
+			     (unsigned long long)tide__default_high(base));
+		else
+			warn(msg, size,
+			     "TIDE_HIGH=%s ignored: its low watermark (7/8 of "
+			     "it, %llu bytes) is " UNDER_FLOOR " (no limit "
+			     "found: no high watermark is used)",
+			     s->high.text ? s->high.text : "?",
+			     (unsigned long long)(high - high / 8));
+		high = 0;
+	}
 	/* Nothing has a low watermark then: no limit watcher, no budget. */
 	if (!high && low && !base) {
 		warn(msg, size,
@@ -390,6 +350,145 @@ int tide__preload_resolve(const struct tide__preload_settings *s,
 		     (unsigned long long)tide__default_high(base));
 		return -EINVAL;
 	}
+	*ret_high = high;
+	*ret_low = low;
+	return 0;
+}
+
+/*
+ * A limit (TIDE_LIMIT, in bytes or resolved) whose watermarks, as
+ * resolve_pair() makes them with it and the monitor fills in the
+ * defaults (3/4 and 5/8 of it; a low 7/8 of a high given alone), are
+ * under TIDE__PRELOAD_FLOOR: usage is always above one, and reclaim runs
+ * without end (a user trial: --limit 1M gave high 786432, low 655360).
+ * One under the floor is always made from the limit: resolve_pair() drops
+ * a TIDE_HIGH or TIDE_LOW under it, and a TIDE_HIGH whose own low is.
+ * Settings the resolution refuses with @limit are checked with its
+ * defaults (the caller's resolution then says why, or drops them).
+ * Ignored, as if not given; true then.
+ */
+static bool limit_under_floor(const struct tide__preload_settings *s,
+			      struct tide_monitor_config *cfg, uint64_t total,
+			      char *msg, size_t size)
+{
+	struct tide__preload_size hs = s->high, ls = s->low;
+	uint64_t limit = cfg->limit, high, low;
+	char scratch[512] = "";
+
+	/* refused with it (the caller's resolution says why): its defaults */
+	if (resolve_pair(s, &hs, &ls, limit, total, false, &high, &low, scratch,
+			 sizeof(scratch)))
+		high = low = 0;
+	if (!high) {
+		high = tide__default_high(limit);
+		if (!low)
+			low = tide__default_low(limit);
+	} else if (!low) {
+		low = high - high / 8;
+	}
+	/* low <= high: a high under the floor has its low there too */
+	if (low >= TIDE__PRELOAD_FLOOR)
+		return false;
+	warn(msg, size,
+	     "TIDE_LIMIT=%s ignored: %s under 1 MiB (high %llu, low %llu "
+	     "bytes), usage is always above %s %s",
+	     s->limit.text ? s->limit.text : "?",
+	     high < TIDE__PRELOAD_FLOOR ? "its watermarks are" :
+					  "its low watermark is",
+	     (unsigned long long)high, (unsigned long long)low,
+	     high < TIDE__PRELOAD_FLOOR ? "them" : "it", LIMIT_FOUND);
+	cfg->limit = 0;
+	return true;
+}
+
+int tide__preload_resolve(const struct tide__preload_settings *s,
+			  struct tide_monitor_config *cfg, char *msg,
+			  size_t size)
+{
+	uint64_t base = 0, high, low, total = machine_memory();
+	bool cgroup_limit = false, ignored;
+	struct tide__preload_size hs = s->high, ls = s->low;
+	int r;
+
+	msg[0] = '\0';
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->size = sizeof(*cfg);
+	cfg->sources = s->sources;
+	cfg->limit = s->limit.bytes;
+	/*
+	 * The monitor takes a limit of 1 EiB or more as none at all, and
+	 * then not even the cgroup's counts: as if TIDE_LIMIT were unset.
+	 */
+	if (cfg->limit >= TIDE__NO_LIMIT) {
+		warn(msg, size,
+		     "TIDE_LIMIT=%s ignored: 1 EiB or more means no limit %s",
+		     s->limit.text ? s->limit.text : "?", LIMIT_FOUND);
+		cfg->limit = 0;
+	}
+	if (cfg->limit && cfg->limit < TIDE__PRELOAD_FLOOR) {
+		warn(msg, size, "TIDE_LIMIT=%s ignored: " UNDER_FLOOR " %s",
+		     s->limit.text ? s->limit.text : "?", LIMIT_FOUND);
+		cfg->limit = 0;
+	}
+	if (cfg->limit)
+		limit_past(s, cfg, total, "this machine's memory", msg, size);
+	ignored = s->limit.bytes && !cfg->limit;
+	/*
+	 * Watermarks are checked against the limit: find it.  A TIDE_LIMIT
+	 * in bytes is checked against the cgroups' own limit too.
+	 */
+	if (s->limit.pct || cfg->limit || is_set(&s->high) || is_set(&s->low)) {
+		struct tide_monitor_config probe = *cfg;
+		struct tide_monitor_limit lim;
+		struct tide_monitor *m;
+
+		probe.limit = 0; /* what the cgroups set */
+
+		/*
+		 * Without watermarks yet: a source that needs them (budget)
+		 * cannot open, and "none" keeps the probe alive to report
+		 * the cgroups' limit all the same.
+		 */
+		if (probe.sources)
+			probe.sources |= TIDE_SOURCE_NONE;
+		r = tide_monitor_new(&m, &probe);
+
+		if (r)
+			return r;
+		r = tide_monitor_limit(m, &lim);
+		/* a limit watcher opened: it watches the watermarks */
+		cgroup_limit = tide_monitor_source(m) &
+			       (TIDE_SOURCE_CGROUP1 | TIDE_SOURCE_CGROUP2);
+		tide_monitor_free(m);
+		if (r)
+			return r;
+		base = lim.limit;
+		if (cfg->limit &&
+		    limit_past(s, cfg, base, "the limit the cgroups set", msg,
+			       size))
+			ignored = true;
+		if (s->limit.pct &&
+		    tide__preload_size_resolve(&s->limit, base, &cfg->limit)) {
+			snprintf(msg, size,
+				 "TIDE_LIMIT=%u%%: no effective limit found",
+				 s->limit.pct);
+			return -EINVAL;
+		}
+		if (s->limit.pct && cfg->limit < TIDE__PRELOAD_FLOOR) {
+			warn(msg, size,
+			     "TIDE_LIMIT=%s ignored: " UNDER_FLOOR " %s",
+			     s->limit.text ? s->limit.text : "?", LIMIT_FOUND);
+			cfg->limit = 0;
+		}
+	}
+	if (cfg->limit && limit_under_floor(s, cfg, total, msg, size))
+		ignored = true;
+	if (cfg->limit)
+		base = cfg->limit;
+	r = resolve_pair(s, &hs, &ls, base, total, ignored, &high, &low, msg,
+			 size);
+	if (r)
+		return r;
 	cfg->high_watermark = high;
 	cfg->low_watermark = low;
 	/*

@@ -81,8 +81,10 @@ struct tide_monitor_config;
  * a percentage of it, where no other limit is found), TIDE_HIGH not below
  * the limit or at or above the machine's memory (then also a TIDE_LOW
  * above the default high watermark), TIDE_LOW without TIDE_HIGH where no
- * limit is found, and a limit or watermark (resolved) under
- * TIDE__PRELOAD_FLOOR.  Return: 0, @msg empty or the warnings; -EINVAL
+ * limit is found, a limit or watermark (resolved) under
+ * TIDE__PRELOAD_FLOOR, a limit whose watermarks (given, else its
+ * defaults) are not both at or above it, and a TIDE_HIGH without
+ * TIDE_LOW whose low (7/8 of it) is under it.  Return: 0, @msg empty or the warnings; -EINVAL
  * with the reason in @msg, after the warnings so far (cut to @size); or
  * the first monitor's creation error, @msg empty.
  */

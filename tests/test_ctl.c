@@ -814,6 +814,55 @@ TEST(tidectl_lists_the_listening_processes)
 	remove_dirs();
 }
 
+/*
+ * tidectl --dir DIR PID, for a process that serves its socket in another
+ * directory, said it "runs without TIDE_CONTROL=1, or could not make one"
+ * (a trial of 0.2.19: -d /tmp for a socket in /run/tide).  With --dir or
+ * $TIDE_CTL_DIR the message names the one directory searched; without
+ * them it still says why a process may have no socket.
+ */
+#define NO_SOCKET_IN                                                         \
+	"tidectl: process %d has no control socket in %s (given by %s, the " \
+	"only directory searched; without it, tidectl searches "             \
+	"$XDG_RUNTIME_DIR/tide, /run/tide, /run/user/*/tide and the "        \
+	"process's own runtime directory)\n"
+
+TEST(tidectl_names_the_directory_it_was_given_when_no_socket_is_there)
+{
+	char out[4096], other[96], want[512];
+
+	find_tidectl();
+	make_dirs();
+	listen_in(0, 0, 0);
+	snprintf(other, sizeof(other), "%s/other", tmp);
+	CHECK(!mkdir(other, 0700));
+	CHECK_EQ(run_tidectl_as(-1, out, sizeof(out), "--dir", other, pidstr(),
+				NULL),
+		 1);
+	snprintf(want, sizeof(want), NO_SOCKET_IN, (int)getpid(), other,
+		 "--dir");
+	CHECK_STR(out, want);
+	CHECK(!setenv("TIDE_CTL_DIR", other, 1));
+	CHECK_EQ(run_tidectl_as(-1, out, sizeof(out), pidstr(), NULL), 1);
+	snprintf(want, sizeof(want), NO_SOCKET_IN, (int)getpid(), other,
+		 "$TIDE_CTL_DIR");
+	CHECK_STR(out, want);
+	/* --dir before $TIDE_CTL_DIR: the socket's own directory serves */
+	CHECK_EQ(run_tidectl(out, pidstr(), "drop"), 0);
+	tide_ctl_close();
+	/* the default search: why a process may have none, as before */
+	CHECK(!unsetenv("TIDE_CTL_DIR"));
+	CHECK(!setenv("XDG_RUNTIME_DIR", tmp, 1));
+	CHECK_EQ(run_tidectl_as(-1, out, sizeof(out), pidstr(), NULL), 1);
+	snprintf(want, sizeof(want),
+		 "tidectl: process %d has no control socket (it did not call "
+		 "tide_ctl_listen(), or runs without TIDE_CONTROL=1; a socket "
+		 "in another directory: tidectl --dir DIR)\n",
+		 (int)getpid());
+	CHECK_STR(out, want);
+	remove_dirs();
+}
+
 TEST(tidectl_exit_codes_and_messages)
 {
 	char out[4096];
@@ -840,11 +889,16 @@ TEST(tidectl_exit_codes_and_messages)
 	CHECK_EQ(run_tidectl_as(-1, out, sizeof(out), "--dir", "/nonexistent",
 				NULL),
 		 1);
-	CHECK(strstr(out, "tidectl: /nonexistent: No such file or directory"));
+	/* only the error: no empty table (a trial of 0.2.19), nor "[]" */
+	CHECK_STR(out, "tidectl: /nonexistent: No such file or directory\n");
+	CHECK_EQ(run_tidectl_as(-1, out, sizeof(out), "--json", "--dir",
+				"/nonexistent", NULL),
+		 1);
+	CHECK_STR(out, "tidectl: /nonexistent: No such file or directory\n");
 	CHECK_EQ(run_tidectl_as(-1, out, sizeof(out), "--dir", "/etc/passwd",
 				NULL),
 		 1);
-	CHECK(strstr(out, "tidectl: /etc/passwd: Not a directory"));
+	CHECK_STR(out, "tidectl: /etc/passwd: Not a directory\n");
 	CHECK_EQ(run_tidectl_as(-1, out, sizeof(out), "--dir", "/nonexistent",
 				pidstr(), NULL),
 		 1);
@@ -2469,8 +2523,8 @@ TEST(another_user_sees_no_process_and_an_unreadable_directory)
 		 "tidectl: %s: permission denied: its processes (another "
 		 "user's) are not listed\n",
 		 dir);
-	CHECK(strstr(out, want));
-	CHECK(!strstr(out, pidstr()));
+	/* the one directory asked for: the error alone, no empty table */
+	CHECK_STR(out, want);
 	tide_ctl_close();
 	remove_dirs();
 }
@@ -4695,6 +4749,7 @@ RUN_TESTS(
 	T(json_output_parses_and_carries_the_numbers),
 	T(tidectl_lists_the_listening_processes),
 	T(tidectl_exit_codes_and_messages),
+	T(tidectl_names_the_directory_it_was_given_when_no_socket_is_there),
 	T(purge_lowers_the_anonymous_memory_of_a_fragmented_heap),
 	T(a_second_uid_is_refused),
 	T(symlinks_and_non_sockets_are_not_followed),

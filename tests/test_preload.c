@@ -2232,6 +2232,93 @@ TEST(settings_under_1_MiB_are_ignored_with_one_line)
 		CHECK(strstr(nl + 1, ", high 62914560, low 55050240, "));
 	}
 	{
+		/*
+		 * A limit whose watermarks are under 1 MiB: TIDE_LIMIT=1M
+		 * gave high 786432, low 655360, and the monitor reclaimed
+		 * without end (a trial of 0.2.19).  Ignored, as a limit
+		 * under 1 MiB is; so is 1600K, whose default low (5/8 of
+		 * it) is under 1 MiB though its high is not.
+		 */
+		static const char *const lims[][2] = {
+			{ "1M", "its watermarks are under 1 MiB (high 786432, "
+				"low 655360 bytes), usage is always above "
+				"them" },
+			{ "1600K", "its low watermark is under 1 MiB (high "
+				   "1228800, low 1024000 bytes), usage is "
+				   "always above it" },
+		};
+		char e_limit[32];
+		const char *env[] = { e_limit, "TIDE_VERBOSE=1", src, NULL };
+
+		for (size_t i = 0; i < sizeof(lims) / sizeof(lims[0]); i++) {
+			snprintf(e_limit, sizeof(e_limit), "TIDE_LIMIT=%s",
+				 lims[i][0]);
+			CHECK_EQ(host_env(env, err, sizeof(err)),
+				 base + shim_threads());
+			th_note("%s", err);
+			nl = strchr(err, '\n');
+			CHECK(nl);
+			*nl = '\0';
+			snprintf(want, sizeof(want),
+				 "tide-preload: TIDE_LIMIT=%s ignored: %s (the "
+				 "limit found from the cgroups, if any, is "
+				 "used)",
+				 lims[i][0], lims[i][1]);
+			CHECK_STR(err, want);
+			snprintf(want, sizeof(want), ", limit %llu", lim);
+			CHECK(strstr(nl + 1, want));
+			CHECK(strchr(nl + 1, '\n') && !strchr(nl + 1, '\n')[1]);
+		}
+	}
+	{
+		/*
+		 * A TIDE_HIGH given alone whose low (7/8 of it) is under
+		 * 1 MiB: ignored, as ctl's "watermarks 1M" is refused.
+		 */
+		const char *env[] = { "TIDE_LIMIT=160M", "TIDE_HIGH=1M",
+				      "TIDE_VERBOSE=1", src, NULL };
+
+		CHECK_EQ(host_env(env, err, sizeof(err)),
+			 base + shim_threads());
+		th_note("%s", err);
+		nl = strchr(err, '\n');
+		CHECK(nl);
+		*nl = '\0';
+		CHECK_STR(err, "tide-preload: TIDE_HIGH=1M ignored: its low "
+			       "watermark (7/8 of it, 917504 bytes) is under 1 "
+			       "MiB, usage is always above it (the default, "
+			       "3/4 of the limit, is used: 125829120 bytes)");
+		CHECK(!nums ||
+		      strstr(nl + 1, ", limit 167772160 (TIDE_LIMIT), high "
+				     "125829120, low 104857600, "));
+	}
+	{
+		/* 2M: high 1.5 MiB, low 1.25 MiB, taken quietly; and a
+		 * small limit whose watermarks are given above 1 MiB */
+		static const char *const ok[][4] = {
+			{ "TIDE_LIMIT=2M", "TIDE_HIGH", "TIDE_LOW",
+			  ", limit 2097152 (TIDE_LIMIT), high 1572864, low "
+			  "1310720, " },
+			{ "TIDE_LIMIT=1500K", "TIDE_HIGH=1200K",
+			  "TIDE_LOW=1100K",
+			  ", limit 1536000 (TIDE_LIMIT), high 1228800, low "
+			  "1126400, " },
+		};
+
+		for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+			const char *env[] = { ok[i][0], ok[i][1],
+					      ok[i][2], "TIDE_VERBOSE=1",
+					      src,	NULL };
+
+			CHECK_EQ(host_env(env, err, sizeof(err)),
+				 base + shim_threads());
+			th_note("%s", err);
+			CHECK(!strncmp(err, "tide-preload: pid ", 18));
+			CHECK(!nums || strstr(err, ok[i][3]));
+			CHECK(strchr(err, '\n') && !strchr(err, '\n')[1]);
+		}
+	}
+	{
 		/* 1 MiB itself is taken, quietly */
 		const char *env[] = { "TIDE_LIMIT=160M",
 				      "TIDE_HIGH=2M",
@@ -2595,6 +2682,58 @@ TEST(tide_run_version)
 	CHECK_STR(err, "");
 }
 
+/*
+ * --show, --help and --version run no program: "tide-run --show --
+ * /bin/true" and "tide-run --version extra" ignored the word without a
+ * word of their own (trial of 0.2.19).  Now a usage error naming it.
+ */
+TEST(tide_run_show_help_version_refuse_an_extra_argument)
+{
+	static const struct {
+		const char *opt, *extra;
+		char *argv[6];
+	} cases[] = {
+		{ "show",
+		  "/bin/true",
+		  { TP_RUN, "--show", "--", "/bin/true" } },
+		{ "version", "extra", { TP_RUN, "--version", "extra" } },
+		{ "help", "x", { TP_RUN, "--help", "--", "x" } },
+		/* the first of --help and --version is the one named */
+		{ "version", "y", { TP_RUN, "--version", "--help", "y" } },
+	};
+	char out[4096], err[4096], want[256];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(want, sizeof(want),
+			 "tide-run: extra argument '%s': --%s runs no "
+			 "program\nTry 'tide-run --help'.\n",
+			 cases[i].extra, cases[i].opt);
+		CHECK_EQ(run_tool(cases[i].argv, out, sizeof(out), err,
+				  sizeof(err)),
+			 2);
+		CHECK_STR(err, want);
+		CHECK_STR(out, "");
+	}
+	{
+		/* the other options are checked first */
+		char *argv[] = { TP_RUN, "--version", "--limit", "1X", NULL };
+
+		CHECK_EQ(run_tool(argv, out, sizeof(out), err, sizeof(err)), 2);
+		CHECK_STR(err, "tide-run: bad size '1X': N, NK, NM, NG, NT or "
+			       "N% (N > 0, N% at most 100%)\n"
+			       "Try 'tide-run --help'.\n");
+		CHECK_STR(out, "");
+	}
+	{
+		/* "--" with nothing after it is no extra argument */
+		char *argv[] = { TP_RUN, "--version", "--", NULL };
+
+		CHECK_EQ(run_tool(argv, out, sizeof(out), err, sizeof(err)), 0);
+		CHECK_STR(out, "tide-run (tide) " TIDE_VERSION_STRING "\n");
+		CHECK_STR(err, "");
+	}
+}
+
 /* Write @text to @dir/@name, mode @mode; the path in @path. */
 static void write_file(const char *dir, const char *name, const char *text,
 		       mode_t mode, char *path, size_t size)
@@ -2889,6 +3028,51 @@ TEST(tide_run_under_1_MiB_is_ignored_with_one_line)
 		CHECK(strstr(out, "\nhigh         125829120 (120.0 MiB)\n"));
 	}
 	{
+		/*
+		 * --limit 1M showed high 786432, low 655360 without a word
+		 * (a trial of 0.2.19): now ignored, with the cgroups' limit
+		 * shown instead, and no watermark made from it.
+		 */
+		char *argv[] = { TP_RUN, "--limit", "1M", "--show", NULL };
+
+		CHECK_EQ(run_tool(argv, out, sizeof(out), err, sizeof(err)), 0);
+		th_note("%s", out);
+		CHECK_STR(err, "tide-run: warning: --limit 1M ignored: its "
+			       "watermarks are under 1 MiB (high 786432, low "
+			       "655360 bytes), usage is always above them (the "
+			       "limit found from the cgroups, if any, is "
+			       "used)\n");
+		CHECK(!strstr(out, "--limit / TIDE_LIMIT"));
+		CHECK(!strstr(out, "786432") && !strstr(out, "655360"));
+		CHECK(found_limit() ||
+		      strstr(out, "\nlimit        0\nlimit from   none\n"));
+	}
+	{
+		char *argv[] = { TP_RUN, "--limit", "2M", "--show", NULL };
+
+		CHECK_EQ(run_tool(argv, out, sizeof(out), err, sizeof(err)), 0);
+		th_note("%s", out);
+		CHECK_STR(err, "");
+		CHECK(strstr(out, "\nlimit        2097152 (2.0 MiB)\nlimit "
+				  "from   --limit / TIDE_LIMIT\n"));
+		CHECK(strstr(out, "\nhigh         1572864 (1.5 MiB)\nlow    "
+				  "      1310720 (1.2 MiB)\n"));
+	}
+	{
+		/* 50% of 2M is 1M, whose low (7/8) is under 1 MiB */
+		char *argv[] = { TP_RUN, "--limit", "2M", "--high",
+				 "50%",	 "--show",  NULL };
+
+		CHECK_EQ(run_tool(argv, out, sizeof(out), err, sizeof(err)), 0);
+		th_note("%s", out);
+		CHECK_STR(err, "tide-run: warning: --high 50% ignored: its low "
+			       "watermark (7/8 of it, 917504 bytes) is under 1 "
+			       "MiB, usage is always above it (the default, "
+			       "3/4 of the limit, is used: 1572864 bytes)\n");
+		CHECK(strstr(out, "\nhigh         1572864 (1.5 MiB)\nlow    "
+				  "      1310720 (1.2 MiB)\n"));
+	}
+	{
 		char *argv[] = { TP_RUN, "--limit", "1",    "--sources", "none",
 				 "--",	 TP_HOST,   "exit", "7",	 NULL };
 
@@ -3163,6 +3347,7 @@ RUN_TESTS(T(python_heap_given_back_after_pressure_event),
 	  T(tide_run_show_says_which_settings_are_ignored),
 	  T(tide_run_show_says_when_no_limit_is_watched),
 	  T(tide_run_says_an_option_needs_a_value), T(tide_run_version),
+	  T(tide_run_show_help_version_refuse_an_extra_argument),
 	  T(tide_run_refuses_a_shim_path_ld_preload_cannot_carry),
 	  T(tide_run_never_hands_a_program_to_sh),
 	  T(tide_run_says_a_static_program_runs_without_tide),

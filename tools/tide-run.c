@@ -548,6 +548,7 @@ int main(int argc, char **argv)
 	char shim[PATH_MAX], *preload;
 	const char *old;
 	bool do_show = false;
+	int only = 0; /* O_HELP or O_VERSION: the first given */
 	unsigned mask;
 	int c, err = 0;
 
@@ -599,11 +600,10 @@ int main(int argc, char **argv)
 			do_show = true;
 			break;
 		case O_HELP:
-			usage(stdout);
-			return 0;
 		case O_VERSION:
-			printf("tide-run (tide) %s\n", TIDE_VERSION_STRING);
-			return 0;
+			if (!only)
+				only = c;
+			break;
 		case ':':
 			return usage_error("--%s needs a value",
 					   opt_name(opts, optopt));
@@ -622,6 +622,24 @@ int main(int argc, char **argv)
 			return usage_error("unknown option '%s'",
 					   argv[optind - 1]);
 		}
+	}
+	/* they run no program: a word after them was meant for something */
+	if ((only || do_show) && optind < argc) {
+		char why[PATH_MAX + 64];
+
+		snprintf(why, sizeof(why),
+			 "extra argument '%s': --%s runs no "
+			 "program",
+			 argv[optind], opt_name(opts, only ? only : O_SHOW));
+		return usage_error("%s", why);
+	}
+	if (only == O_HELP) {
+		usage(stdout);
+		return 0;
+	}
+	if (only == O_VERSION) {
+		printf("tide-run (tide) %s\n", TIDE_VERSION_STRING);
+		return 0;
 	}
 	if (high.bytes && low.bytes && low.bytes > high.bytes)
 		return usage_error("--low %s is above --high",

@@ -30,6 +30,8 @@ char **dirs;
 int ndirs;
 static int dirs_cap;
 bool dirs_given; /* --dir or $TIDE_CTL_DIR */
+/* "--dir" or "$TIDE_CTL_DIR", the one that gave dirs[0] when dirs_given */
+static const char *dirs_from;
 
 /* ---- where to look ---------------------------------------------------- */
 
@@ -65,6 +67,7 @@ void find_dirs(const char *only_dir)
 	if (only_dir || (env && *env)) {
 		add_dir(only_dir ? only_dir : env);
 		dirs_given = true;
+		dirs_from = only_dir ? "--dir" : "$TIDE_CTL_DIR";
 		return;
 	}
 	if (xdg && xdg[0] == '/' &&
@@ -539,6 +542,18 @@ int connect_pid(pid_t pid, int64_t deadline)
 		if (stat(dirs[i], &st) || !S_ISDIR(st.st_mode))
 			die(EXIT_FAIL, "%s: %s", dirs[i],
 			    strerror(stat(dirs[i], &st) ? errno : ENOTDIR));
+	/*
+	 * Only the directory asked for was searched: say so, not why the
+	 * process made no socket (a trial: "runs without TIDE_CONTROL=1"
+	 * for a process serving /run/tide/PID.sock, asked with -d /tmp).
+	 */
+	if (dirs_given)
+		die_away("process %d has no control socket in %s (given by "
+			 "%s, the only directory searched; without it, tidectl "
+			 "searches $XDG_RUNTIME_DIR/tide, /run/tide, "
+			 "/run/user/*/tide and the process's own runtime "
+			 "directory)",
+			 (int)pid, dirs[0], dirs_from);
 	why_no_socket(pid, why, sizeof(why));
 	if (why[0])
 		die_away("process %d has no control socket: %s", (int)pid, why);
@@ -630,7 +645,8 @@ int list_processes(void)
 	int n = 0, rc = EXIT_OK;
 
 	add_process_dirs();
-	print_list_head();
+	if (!dirs_given)
+		print_list_head();
 	for (int i = 0; i < ndirs; i++) {
 		struct dirent **de;
 		int k = scandir(dirs[i], &de, pid_named, by_pid);
@@ -650,6 +666,15 @@ int list_processes(void)
 		 * failure (one not readable is another user's: said) */
 		if (err && err != EACCES && dirs_given)
 			rc = EXIT_FAIL;
+		/*
+		 * The one directory asked for cannot be read: nothing is
+		 * listed, not even an empty table (or "[]"), which would
+		 * read as a directory without processes.
+		 */
+		if (err && dirs_given)
+			return rc;
+		if (dirs_given)
+			print_list_head();
 		for (int j = 0; j < k; j++) {
 			char path[PATH_MAX], comm[64];
 			struct stat st;
