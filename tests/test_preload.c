@@ -1766,6 +1766,8 @@ static int host_env(const char *const env[], char *err, size_t size)
 	return count_threads(out);
 }
 
+static unsigned long long found_limit(void);
+
 #define HIGH_160M_IGNORED(v) HIGH_160M_IGNORED_AS("TIDE_HIGH=" v)
 /* @what: the setting as the line names it (tide-run: "--high 200M") */
 #define HIGH_160M_IGNORED_AS(what)                                            \
@@ -1846,17 +1848,26 @@ TEST(a_high_watermark_not_below_the_limit_is_ignored_with_one_line)
 		      strstr(nl + 1, ", limit 167772160 (TIDE_LIMIT), high "
 				     "125829120, low 94371840, "));
 	}
-	/* below the limit: taken, quietly (and the budget source with it) */
+	/*
+	 * below the limit: taken, quietly, and the budget source with it
+	 * where the cgroups set no limit; where they do (a host in a limited
+	 * group), their limit watcher alone watches it, TIDE_LIMIT a size or
+	 * not (docs/preload.md; test_preload_cgroup
+	 * a_size_limit_in_a_limited_group_leaves_the_budget_out).  This
+	 * failed in a limited group.
+	 */
 	{
 		const char *env[] = { "TIDE_LIMIT=160M", "TIDE_HIGH=100M",
 				      "TIDE_VERBOSE=1", src, NULL };
+		bool budget = !nums || !found_limit();
 
 		CHECK_EQ(host_env(env, err, sizeof(err)),
 			 base + shim_threads());
 		th_note("%s", err);
 		CHECK(strstr(err, "high 104857600, low 91750400, "));
 		CHECK(!nums || strstr(err, ", limit 167772160 (TIDE_LIMIT), "));
-		CHECK(strstr(err, "budget, limit "));
+		CHECK(budget ? strstr(err, "budget, limit ") != NULL :
+			       strstr(err, "budget") == NULL);
 		CHECK(strchr(err, '\n') && !strchr(err, '\n')[1]);
 	}
 }
