@@ -862,6 +862,52 @@ static unsigned long long field(const char *out, const char *key)
 }
 
 /*
+ * The limit the shim finds here without TIDE_LIMIT (0: none), from its
+ * verbose line in a python3 that runs nothing: "..., limit N (path), ...".
+ */
+static unsigned long long found_limit(void)
+{
+	unsigned long long v = ~0ull;
+	char err[2048];
+	const char *p;
+	size_t len = 0;
+	ssize_t n;
+	int e[2], st;
+	pid_t pid;
+
+	CHECK(!pipe(e));
+	fflush(stdout);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (!pid) {
+		dup2(e[1], 2);
+		close(e[0]);
+		close(e[1]);
+		setenv("LD_PRELOAD", shim, 1);
+		setenv("TIDE_VERBOSE", "1", 1);
+		setenv("TIDE_SOURCES", "none", 1);
+		unsetenv("TIDE_LIMIT");
+		unsetenv("TIDE_HIGH");
+		unsetenv("TIDE_LOW");
+		unsetenv("TIDE_CONTROL");
+		unsetenv("MEMORY_PRESSURE_WATCH");
+		execl(PYTHON, PYTHON, "-c", "pass", (char *)NULL);
+		_exit(127);
+	}
+	close(e[1]);
+	while (len < sizeof(err) - 1 &&
+	       (n = read(e[0], err + len, sizeof(err) - 1 - len)) > 0)
+		len += (size_t)n;
+	err[len] = 0;
+	close(e[0]);
+	CHECK_EQ(waitpid(pid, &st, 0), pid);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	p = strstr(err, ", limit ");
+	CHECK(p && sscanf(p, ", limit %llu", &v) == 1);
+	return v;
+}
+
+/*
  * An operator retunes a prefork server under the shim (tidectl PID
  * watermarks): the workers it forks next get the new pair.  Up to 0.2.14
  * a forked child's monitor was made from TIDE_HIGH/TIDE_LOW again, so
@@ -874,10 +920,37 @@ static unsigned long long field(const char *out, const char *key)
 TEST(a_child_forked_after_a_retune_keeps_the_operators_watermarks)
 {
 	char out[16384], line[128], pid[16], c1[16], c2[16], c3[16];
+	char e_high[64], r_high[32], r_low[32];
+	/*
+	 * The pairs: TIDE_HIGH=1G (its low 7/8 of it), then 300M/200M, where
+	 * the cgroups set no limit.  Under a limit (a container's: 512 MiB,
+	 * 256 MiB) 1G would be ignored against it (the default 3/4 of it
+	 * taken) and 300M refused (-EFBIG) in a group of 256 MiB: there the
+	 * pairs are half of it, then a quarter and an eighth, each in MiB,
+	 * none of them the default.  These failed in a limited group.
+	 */
+	const unsigned long long mib = 1 << 20;
+	unsigned long long lim, high, low, rhigh, rlow;
 	int in[2], o[2];
 	struct proc p;
 
 	setup();
+	lim = found_limit();
+	if (lim) {
+		high = lim / 2 / mib * mib;
+		rhigh = lim / 4 / mib * mib;
+		rlow = lim / 8 / mib * mib;
+	} else {
+		high = 1073741824;
+		rhigh = 314572800;
+		rlow = 209715200;
+	}
+	low = high - high / 8;
+	th_note("limit %llu: TIDE_HIGH %llu (low %llu), then %llu %llu", lim,
+		high, low, rhigh, rlow);
+	snprintf(e_high, sizeof(e_high), "%llu", high);
+	snprintf(r_high, sizeof(r_high), "%llu", rhigh);
+	snprintf(r_low, sizeof(r_low), "%llu", rlow);
 	CHECK(!pipe(in) && !pipe(o));
 	fflush(stdout);
 	p.pid = fork();
@@ -890,7 +963,8 @@ TEST(a_child_forked_after_a_retune_keeps_the_operators_watermarks)
 		close(o[0]);
 		setenv("LD_PRELOAD", shim, 1);
 		setenv("TIDE_CONTROL", "1", 1);
-		setenv("TIDE_HIGH", "1G", 1); /* a watermark source: budget */
+		/* a watermark source (budget) where no limit is found */
+		setenv("TIDE_HIGH", e_high, 1);
 		setenv("TIDE_VERBOSE", "1", 1);
 		setenv("XDG_RUNTIME_DIR", tmp, 1);
 		unsetenv("MEMORY_PRESSURE_WATCH");
@@ -904,8 +978,8 @@ TEST(a_child_forked_after_a_retune_keeps_the_operators_watermarks)
 	read_until(&p, "ready", line, sizeof(line));
 	snprintf(pid, sizeof(pid), "%d", (int)p.pid);
 	monitor_of(pid, out, sizeof(out));
-	CHECK_UEQ(field(out, "high"), 1073741824);
-	CHECK_UEQ(field(out, "low"), 939524096);
+	CHECK_UEQ(field(out, "high"), high);
+	CHECK_UEQ(field(out, "low"), low);
 
 	/* before the retune: the settings' pair */
 	CHECK(write(p.in, "\n", 1) == 1);
@@ -913,17 +987,17 @@ TEST(a_child_forked_after_a_retune_keeps_the_operators_watermarks)
 	CHECK(sscanf(line, "forked %15s", c1) == 1);
 	monitor_of(c1, out, sizeof(out));
 	th_note("%s", out);
-	CHECK_UEQ(field(out, "high"), 1073741824);
-	CHECK_UEQ(field(out, "low"), 939524096);
+	CHECK_UEQ(field(out, "high"), high);
+	CHECK_UEQ(field(out, "low"), low);
 
 	{
-		const char *args[] = { "--dir", dir,	pid, "watermarks",
-				       "300M",	"200M", NULL };
+		const char *args[] = { "--dir", dir,   pid, "watermarks",
+				       r_high,	r_low, NULL };
 
 		CHECK_EQ(run(out, sizeof(out), args), 0);
 	}
 	monitor_of(pid, out, sizeof(out));
-	CHECK_UEQ(field(out, "high"), 314572800);
+	CHECK_UEQ(field(out, "high"), rhigh);
 
 	/* after it: the operator's pair, in the child's own monitor */
 	CHECK(write(p.in, "\n", 1) == 1);
@@ -931,11 +1005,11 @@ TEST(a_child_forked_after_a_retune_keeps_the_operators_watermarks)
 	CHECK(sscanf(line, "forked %15s", c2) == 1);
 	monitor_of(c2, out, sizeof(out));
 	th_note("%s", out);
-	CHECK_UEQ(field(out, "high"), 314572800);
-	CHECK_UEQ(field(out, "low"), 209715200);
+	CHECK_UEQ(field(out, "high"), rhigh);
+	CHECK_UEQ(field(out, "low"), rlow);
 	/* and the first child's stays as it was */
 	monitor_of(c1, out, sizeof(out));
-	CHECK_UEQ(field(out, "high"), 1073741824);
+	CHECK_UEQ(field(out, "high"), high);
 
 	/*
 	 * A child that joins a mount namespace at once (setns(), which needs
@@ -953,8 +1027,8 @@ TEST(a_child_forked_after_a_retune_keeps_the_operators_watermarks)
 		CHECK_EQ(e, 0);
 		monitor_of(c3, out, sizeof(out));
 		th_note("%s", out);
-		CHECK_UEQ(field(out, "high"), 314572800);
-		CHECK_UEQ(field(out, "low"), 209715200);
+		CHECK_UEQ(field(out, "high"), rhigh);
+		CHECK_UEQ(field(out, "low"), rlow);
 		kill(atoi(c3), SIGKILL);
 	} else {
 		th_note("not root: the setns() child is left out");
@@ -971,8 +1045,8 @@ TEST(a_child_forked_after_a_retune_keeps_the_operators_watermarks)
 	read_until(&p, "a new monitor runs", line, sizeof(line));
 	monitor_of(pid, out, sizeof(out));
 	th_note("%s", out);
-	CHECK_UEQ(field(out, "high"), 314572800);
-	CHECK_UEQ(field(out, "low"), 209715200);
+	CHECK_UEQ(field(out, "high"), rhigh);
+	CHECK_UEQ(field(out, "low"), rlow);
 
 	kill(atoi(c1), SIGKILL);
 	kill(atoi(c2), SIGKILL);
