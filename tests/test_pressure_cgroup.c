@@ -967,7 +967,8 @@ TEST(set_watermarks_moves_the_v1_usage_threshold)
  * refused (hundreds a second).  High 64 MiB, low 16 MiB (the hold ends
  * when the working set grows by 24 MiB: TSan's shadow memory, charged to
  * the group, triples what the hovering moves), poll interval 100 s,
- * the group's limit 1 GiB (the shadow again); 66 MiB of live data no
+ * the group's limit 1 GiB (the shadow again; a MiB under a lower limit
+ * above it, which the monitor would watch instead); 66 MiB of live data no
  * shrinker can free; a thread that gives 4 MiB of it back (MADV_DONTNEED)
  * and writes it again every 5 ms.  Counted: reads of memory.usage_in_bytes
  * (os.c's pread hook) in 1 s from just after the second loop (the hold is
@@ -1139,7 +1140,18 @@ static void hover_child(void *arg)
 	if (tide_monitor_new(&m, &cfg))
 		_exit(3);
 	hov.usage_fd = usage_fd_of(top_dir);
-	if (hov.usage_fd < 0 || tide_monitor_start(m))
+	if (hov.usage_fd < 0) {
+		/* the monitor watches another group: say which */
+		struct tide_monitor_limit lim = { 0 };
+
+		tide_monitor_limit(m, &lim);
+		printf("watched: limit %llu in %s/%s, not %s\n",
+		       (unsigned long long)lim.limit, lim.dir, lim.file,
+		       top_dir);
+		fflush(stdout);
+		_exit(4);
+	}
+	if (tide_monitor_start(m))
 		_exit(4);
 	if (pthread_create(&th, NULL, hover, NULL))
 		_exit(5);
@@ -1215,12 +1227,34 @@ TEST(hovering_over_high_with_nothing_to_give_costs_no_wake_ups)
 	unsigned long long loops = 0, loops5 = 0, cpu = 0, rise_ms = 0;
 	unsigned long long rise_loops = 0;
 	unsigned rise_freed = 0, kv_freed = 0;
+	char own[PATH_MAX], limit[32];
+	uint64_t lim = 1024 * MiB;
 	const char *p;
+	long long above;
 	int st;
 
 	scen = OWN;
 	make_groups();
-	CHECK_EQ(write_str(top_dir, "memory.limit_in_bytes", "1073741824"), 0);
+	/*
+	 * The group must be the one the monitor watches: the smallest limit
+	 * of it and its ancestors wins.  Under a lower limit above it (a
+	 * container's: 512 MiB), 1 GiB left the monitor on that group, whose
+	 * usage is not the hovering (the child exited 4: no descriptor open
+	 * on this group's usage).  There its limit is a MiB under that one.
+	 */
+	own_memory_cgroup(own, sizeof(own));
+	above = read_key(own, "memory.stat", "hierarchical_memory_limit");
+	if (above > 0 && (uint64_t)above <= lim)
+		lim = (uint64_t)above / MiB * MiB - MiB;
+	if (lim < 160 * MiB) {
+		remove_groups();
+		SKIP("the cgroups above set %lld bytes: no room for 66 MiB held "
+		     "and a 32 MiB rise in a group under it",
+		     above);
+	}
+	snprintf(limit, sizeof(limit), "%llu", (unsigned long long)lim);
+	CHECK_EQ(write_str(top_dir, "memory.limit_in_bytes", limit), 0);
+	th_note("the group's limit %s (above it: %lld)", limit, above);
 	st = th_fork(hover_child, NULL, out, sizeof(out));
 	th_note("status %#x: %s", st, out);
 	remove_groups();
