@@ -84,9 +84,9 @@ struct tide_monitor_config;
  * limit is found, a limit or watermark (resolved) under
  * TIDE__PRELOAD_FLOOR, a limit whose watermarks (given, else its
  * defaults) are not both at or above it, and a TIDE_HIGH without
- * TIDE_LOW whose low (7/8 of it) is under it.  Return: 0, @msg empty or the warnings; -EINVAL
- * with the reason in @msg, after the warnings so far (cut to @size); or
- * the first monitor's creation error, @msg empty.
+ * TIDE_LOW whose low (7/8 of it) is under it.  Return: 0, @msg empty or
+ * the warnings; -EINVAL with the reason in @msg, after the warnings so
+ * far (cut to @size); or the first monitor's creation error, @msg empty.
  */
 int tide__preload_resolve(const struct tide__preload_settings *s,
 			  struct tide_monitor_config *cfg, char *msg,

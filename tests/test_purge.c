@@ -376,12 +376,50 @@ static void *je_releaser(void *arg)
 {
 	const struct je_watch *w = arg;
 
-	/* tide_purge() read the statistics before and after its first
-	 * purge, and once more before its second */
-	while (je_epoch() < w->epoch0 + 3)
+	/*
+	 * tide_purge() read the statistics before and after its first
+	 * purge, which met the held one.  (A tide_purge() that returned
+	 * at once lets go itself: the test fails, it does not hang.)
+	 */
+	while (je_epoch() < w->epoch0 + 2 && !atomic_load(&je_release))
 		sched_yield();
 	atomic_store(&je_release, true);
 	return NULL;
+}
+
+/* Until the other purge is held in the hook; 10 s at most. */
+static void je_wait_held(void)
+{
+	for (int i = 0; atomic_load(&je_hold) != 2; i++) {
+		CHECK_CMP(i, <, 10000);
+		usleep(1000);
+	}
+}
+
+/*
+ * The child of a fork made while another thread purged the arena: the
+ * arena stays "purging" in it for good.  The first tide_purge() waits its
+ * 500 ms for nothing; from then on one round (two statistics refreshes),
+ * not 500 ms per purge.  @e: "epoch" writes of the two calls.
+ */
+static void je_fork_child(void)
+{
+	uint64_t e0, e1, e2;
+
+	je_churn();
+	e0 = je_epoch();
+	tide_purge();
+	e1 = je_epoch();
+	/* jemalloc cannot purge that arena in this process any more */
+	CHECK_CMP(je_dirty(je_arena), >=, 8192);
+	e1++; /* je_dirty()'s own */
+	tide_purge();
+	e2 = je_epoch();
+	th_note("jemalloc fork child: epoch writes %llu then %llu",
+		(unsigned long long)(e1 - 1 - e0),
+		(unsigned long long)(e2 - e1));
+	CHECK_CMP(e1 - 1 - e0, >, 2);
+	CHECK_UEQ(e2 - e1, 2);
 }
 
 static void je_race_child(void)
@@ -395,7 +433,10 @@ static void je_race_child(void)
 	struct je_watch w;
 	long anon0, anon_freed, anon_after;
 	unsigned long pages;
+	pid_t child;
+	int status;
 
+	alarm(60); /* a hang is a failure */
 	je_ctl = (je_ctl_fn)dlsym(RTLD_DEFAULT, "mallctl");
 	CHECK(je_ctl);
 	CHECK_EQ(je_ctl("arenas.create", &je_arena, &sz, &hp, sizeof(hp)), 0);
@@ -415,8 +456,7 @@ static void je_race_child(void)
 	CHECK_CMP(je_dirty(je_arena), >=, 8192);
 	atomic_store(&je_hold, 1);
 	CHECK_EQ(pthread_create(&other, NULL, je_other_purge, NULL), 0);
-	while (atomic_load(&je_hold) != 2)
-		sched_yield();
+	je_wait_held();
 	/* the other purge holds the first 32 MiB; 32 more come free */
 	je_churn();
 	anon_freed = th_anon_kb();
@@ -439,6 +479,25 @@ static void je_race_child(void)
 	CHECK_CMP(je_dirty(je_arena), <, 16);
 	CHECK_CMP(anon_freed - anon_after, >=, 60 * 1024);
 	CHECK_CMP(pages, >=, 8192);
+
+	/* Again, and a fork while the other purge is held. */
+	je_churn();
+	atomic_store(&je_release, false);
+	atomic_store(&je_hold, 1);
+	CHECK_EQ(pthread_create(&other, NULL, je_other_purge, NULL), 0);
+	je_wait_held();
+	child = fork();
+	CHECK(child >= 0);
+	if (!child) {
+		je_fork_child();
+		fflush(stdout);
+		_exit(0);
+	}
+	CHECK_EQ(waitpid(child, &status, 0), child);
+	atomic_store(&je_release, true);
+	pthread_join(other, NULL);
+	CHECK(WIFEXITED(status));
+	CHECK_EQ(WEXITSTATUS(status), 0);
 }
 
 /*

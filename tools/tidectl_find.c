@@ -669,10 +669,12 @@ int list_processes(void)
 		/*
 		 * The one directory asked for cannot be read: nothing is
 		 * listed, not even an empty table (or "[]"), which would
-		 * read as a directory without processes.
+		 * read as a directory without processes; and it fails, also
+		 * for another user's, so that a script reading the output
+		 * (empty, no JSON) is told.
 		 */
 		if (err && dirs_given)
-			return rc;
+			return EXIT_FAIL;
 		if (dirs_given)
 			print_list_head();
 		for (int j = 0; j < k; j++) {

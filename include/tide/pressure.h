@@ -476,9 +476,12 @@ struct tide_purge_stats {
  * tcmalloc's ReleaseFreeMemory), found at run time.  First it gives back
  * the pages of kv's registry of paged blocks that hold no live block.
  * jemalloc purges nothing of an arena that another thread (its background
- * thread) is purging: while its statistics show at least 1 MiB still free
- * and resident, and half or more of what there was, the purge is tried
- * again every millisecond, for 500 ms at most.
+ * thread, or one whose free set off a decay) is purging: while its
+ * statistics show at least 1 MiB still free and resident, and half or
+ * more of what there was, the purge is tried again every millisecond, for
+ * 500 ms at most.  A wait that ran out with nothing given back (the child
+ * of a fork made during another thread's purge, where the arena stays
+ * held) makes later purges call once, until one is seen to work.
  *
  * Context: any thread; not async-signal-safe.  Under jemalloc it may
  * sleep, up to 500 ms.

@@ -10,8 +10,9 @@
  * some plugin, a wrapper exporting mallctl) is never mistaken for the
  * process allocator.  Candidates, in order: jemalloc's mallctl (purge
  * "arena.<MALLCTL_ARENAS_ALL>.purge" after flushing the caller's thread
- * cache, again while another thread's purge is in the way), mimalloc's mi_collect(true), tcmalloc's
- * MallocExtension_ReleaseFreeMemory() and glibc's malloc_trim(0).  When
+ * cache, again while another thread's purge is in the way), mimalloc's
+ * mi_collect(true), tcmalloc's MallocExtension_ReleaseFreeMemory() and
+ * glibc's malloc_trim(0).  When
  * malloc belongs to none of them (ASan's or valgrind's interceptors, an
  * unknown allocator) the purge calls nothing: "unknown".
  *
@@ -225,8 +226,9 @@ static bool resident_anon(uint64_t *ret)
 
 /*
  * Pages jemalloc holds free but resident (dirty and muzzy, every arena) in
- * *@ret, its statistics refreshed first; false when they cannot be read
- * (a jemalloc built without statistics).
+ * *@ret, its statistics refreshed first (one "epoch": jemalloc 5.x keeps
+ * these counts with or without its statistics option); false when they
+ * cannot be read (jemalloc 4.x has no "pmuzzy").
  */
 static bool je_unpurged(mallctl_fn ctl, size_t *ret)
 {
@@ -244,31 +246,53 @@ static bool je_unpurged(mallctl_fn ctl, size_t *ret)
 }
 
 /*
+ * A wait ran out with nothing given back: some arena's purge is held for
+ * good, as in the child of a fork made while another thread purged it
+ * (jemalloc marks the arena "purging" with its lock let go, and nothing
+ * clears the mark in the child).  From then on one call, until a purge is
+ * seen to work again.  purge_lock held.
+ */
+static bool je_no_wait;
+
+/*
  * jemalloc's purge of an arena returns at once, purging nothing, while
  * another thread purges that arena: its background thread, which gives
- * the pages back a batch at a time over the decay time (10 s by default),
- * leaves the rest dirty meanwhile, and a trial's redis under the shim
- * gave back 1 page of 80000 in 3 of 10 "tidectl drop"s.  So when a purge
- * left at least JE_SLACK pages and at least half of those it found, it is
- * tried again every millisecond, for JE_WAIT_MS at most.  A program
- * freeing as fast as the purge gives back also leaves pages, but fewer
- * than half: that ends it.
+ * the pages back a batch at a time over the decay time (10 s by default)
+ * and leaves the rest dirty meanwhile, or a thread whose free set off a
+ * decay.  A trial's redis under the shim gave back 1 page of 80000 in 3
+ * of 10 "tidectl drop"s.  So when a purge left at least JE_SLACK pages
+ * and at least half of those there were, it is tried again every
+ * millisecond, for JE_WAIT_MS at most.  A program freeing as fast as the
+ * purge gives back also leaves pages, but fewer than half: that ends it.
+ * The counts are every arena's together: an arena held by another purge
+ * that holds less than half of them is not waited for.  purge_lock held.
  */
 static void je_purge(mallctl_fn ctl)
 {
 	uint64_t end = tide__os_now_ns() + JE_WAIT_MS * 1000000ull;
-	size_t before, left;
+	size_t first, before, left;
+	bool known;
 
 	/* Freed small blocks sit in this thread's cache first. */
 	ctl("thread.tcache.flush", NULL, NULL, NULL, 0);
+	known = je_unpurged(ctl, &first);
+	before = first;
 	for (;;) {
-		bool known = je_unpurged(ctl, &before);
-
 		ctl("arena." JE_ARENAS_ALL ".purge", NULL, NULL, NULL, 0);
-		if (!known || !je_unpurged(ctl, &left) || left < JE_SLACK ||
-		    left < before / 2 || tide__os_now_ns() >= end)
+		if (!known || !je_unpurged(ctl, &left))
 			return;
+		if (left < JE_SLACK || left < before / 2) {
+			je_no_wait = false;
+			return;
+		}
+		if (je_no_wait)
+			return;
+		if (tide__os_now_ns() >= end) {
+			je_no_wait = left >= first / 2;
+			return;
+		}
 		tide__os_poll(NULL, 0, 1);
+		before = left; /* one refresh a round */
 	}
 }
 
