@@ -414,8 +414,9 @@ static void no_socket_says(const char *mode, const char *arg, bool control,
 			   const char *want)
 {
 	struct proc p;
-	char out[4096], line[64], child[16], path[160];
+	char out[4096], line[64], child[16], path[160], head[256];
 	const char *args[] = { child, NULL };
+	const char *in_dir[] = { "--dir", dir, child, NULL };
 	int st;
 
 	start_dropper(&p, mode, arg, control);
@@ -427,6 +428,18 @@ static void no_socket_says(const char *mode, const char *arg, bool control,
 	if (!strstr(out, want))
 		FAIL("tidectl %s (%s): \"%s\", not \"%s\"", child, mode, out,
 		     want);
+	/* with --dir: the directory searched first, then the same reason */
+	CHECK_EQ(run(out, sizeof(out), in_dir), 1);
+	th_note("%s, --dir: %s", mode, out);
+	snprintf(head, sizeof(head),
+		 "tidectl: process %s has no control socket in %s (given by "
+		 "--dir, the only directory searched; ",
+		 child, dir);
+	CHECK(!strncmp(out, head, strlen(head)));
+	CHECK(strstr(out, "directory); also: its preload shim is loaded, "));
+	if (!strstr(out, want))
+		FAIL("tidectl --dir %s (%s): \"%s\", not \"%s\"", child, mode,
+		     out, want);
 	snprintf(path, sizeof(path), "%s/%s.sock", dir, child);
 	CHECK(access(path, F_OK) && errno == ENOENT);
 	close(p.in);

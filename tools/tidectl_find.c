@@ -542,19 +542,21 @@ int connect_pid(pid_t pid, int64_t deadline)
 		if (stat(dirs[i], &st) || !S_ISDIR(st.st_mode))
 			die(EXIT_FAIL, "%s: %s", dirs[i],
 			    strerror(stat(dirs[i], &st) ? errno : ENOTDIR));
+	why_no_socket(pid, why, sizeof(why));
 	/*
-	 * Only the directory asked for was searched: say so, not why the
-	 * process made no socket (a trial: "runs without TIDE_CONTROL=1"
-	 * for a process serving /run/tide/PID.sock, asked with -d /tmp).
+	 * Only the directory asked for was searched: say so first (a
+	 * trial: "runs without TIDE_CONTROL=1" for a process serving
+	 * /run/tide/PID.sock, asked with -d /tmp), then why the process
+	 * made no socket anywhere, where /proc tells.
 	 */
 	if (dirs_given)
 		die_away("process %d has no control socket in %s (given by "
 			 "%s, the only directory searched; without it, tidectl "
 			 "searches $XDG_RUNTIME_DIR/tide, /run/tide, "
 			 "/run/user/*/tide and the process's own runtime "
-			 "directory)",
-			 (int)pid, dirs[0], dirs_from);
-	why_no_socket(pid, why, sizeof(why));
+			 "directory)%s%s",
+			 (int)pid, dirs[0], dirs_from, why[0] ? "; also: " : "",
+			 why);
 	if (why[0])
 		die_away("process %d has no control socket: %s", (int)pid, why);
 	die_away("process %d has no control socket (it did not call "
