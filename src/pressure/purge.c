@@ -270,7 +270,7 @@ static bool je_no_wait;
 static void je_purge(mallctl_fn ctl)
 {
 	uint64_t end = tide__os_now_ns() + JE_WAIT_MS * 1000000ull;
-	size_t first, before, left;
+	size_t first = 0, before, left = 0;
 	bool known;
 
 	/* Freed small blocks sit in this thread's cache first. */
