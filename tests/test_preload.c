@@ -1766,6 +1766,24 @@ static int host_env(const char *const env[], char *err, size_t size)
 	return count_threads(out);
 }
 
+/*
+ * host_env() with @env, checking that it ran @threads threads: its stderr
+ * in @err, cut after the first line.  Return: where that line ended (the
+ * rest of the output is at the return value + 1).
+ */
+static char *first_line(const char *const env[], char *err, size_t size,
+			int threads)
+{
+	char *nl;
+
+	CHECK_EQ(host_env(env, err, size), threads);
+	th_note("%s", err);
+	nl = strchr(err, '\n');
+	CHECK(nl);
+	*nl = '\0';
+	return nl;
+}
+
 static unsigned long long found_limit(void);
 
 #define HIGH_160M_IGNORED(v) HIGH_160M_IGNORED_AS("TIDE_HIGH=" v)
@@ -1804,12 +1822,7 @@ TEST(a_high_watermark_not_below_the_limit_is_ignored_with_one_line)
 		const char *env[] = { "TIDE_LIMIT=160M", "TIDE_HIGH=200M",
 				      "TIDE_VERBOSE=1", src, NULL };
 
-		CHECK_EQ(host_env(env, err, sizeof(err)),
-			 base + shim_threads());
-		th_note("%s", err);
-		nl = strchr(err, '\n');
-		CHECK(nl);
-		*nl = '\0';
+		nl = first_line(env, err, sizeof(err), base + shim_threads());
 		CHECK_STR(err, "tide-preload: " HIGH_160M_IGNORED("200M"));
 		CHECK(!nums ||
 		      strstr(nl + 1, ", limit 167772160 (TIDE_LIMIT), high "
@@ -1837,12 +1850,7 @@ TEST(a_high_watermark_not_below_the_limit_is_ignored_with_one_line)
 				      src,
 				      NULL };
 
-		CHECK_EQ(host_env(env, err, sizeof(err)),
-			 base + shim_threads());
-		th_note("%s", err);
-		nl = strchr(err, '\n');
-		CHECK(nl);
-		*nl = '\0';
+		nl = first_line(env, err, sizeof(err), base + shim_threads());
 		CHECK_STR(err, "tide-preload: " HIGH_160M_IGNORED("1g"));
 		CHECK(!nums ||
 		      strstr(nl + 1, ", limit 167772160 (TIDE_LIMIT), high "
@@ -2331,12 +2339,7 @@ TEST(settings_under_1_MiB_are_ignored_with_one_line)
 		const char *env[] = { "TIDE_LIMIT=1", "TIDE_VERBOSE=1", src,
 				      NULL };
 
-		CHECK_EQ(host_env(env, err, sizeof(err)),
-			 base + shim_threads());
-		th_note("%s", err);
-		nl = strchr(err, '\n');
-		CHECK(nl);
-		*nl = '\0';
+		nl = first_line(env, err, sizeof(err), base + shim_threads());
 		CHECK_STR(err, "tide-preload: " UNDER_1M(
 				       "TIDE_LIMIT=1",
 				       "the limit found from the cgroups, if "
@@ -2349,12 +2352,7 @@ TEST(settings_under_1_MiB_are_ignored_with_one_line)
 		const char *env[] = { "TIDE_LIMIT=160M", "TIDE_HIGH=1K",
 				      "TIDE_VERBOSE=1", src, NULL };
 
-		CHECK_EQ(host_env(env, err, sizeof(err)),
-			 base + shim_threads());
-		th_note("%s", err);
-		nl = strchr(err, '\n');
-		CHECK(nl);
-		*nl = '\0';
+		nl = first_line(env, err, sizeof(err), base + shim_threads());
 		CHECK_STR(err, "tide-preload: " UNDER_1M(
 				       "TIDE_HIGH=1K",
 				       "the default, 3/4 of the limit, is "
@@ -2373,12 +2371,7 @@ TEST(settings_under_1_MiB_are_ignored_with_one_line)
 				      src,
 				      NULL };
 
-		CHECK_EQ(host_env(env, err, sizeof(err)),
-			 base + shim_threads());
-		th_note("%s", err);
-		nl = strchr(err, '\n');
-		CHECK(nl);
-		*nl = '\0';
+		nl = first_line(env, err, sizeof(err), base + shim_threads());
 		CHECK_STR(err, "tide-preload: " UNDER_1M("TIDE_LOW=1%",
 							 "the default is "
 							 "used"));
@@ -2406,12 +2399,8 @@ TEST(settings_under_1_MiB_are_ignored_with_one_line)
 		for (size_t i = 0; i < sizeof(lims) / sizeof(lims[0]); i++) {
 			snprintf(e_limit, sizeof(e_limit), "TIDE_LIMIT=%s",
 				 lims[i][0]);
-			CHECK_EQ(host_env(env, err, sizeof(err)),
-				 base + shim_threads());
-			th_note("%s", err);
-			nl = strchr(err, '\n');
-			CHECK(nl);
-			*nl = '\0';
+			nl = first_line(env, err, sizeof(err),
+					base + shim_threads());
 			snprintf(want, sizeof(want),
 				 "tide-preload: TIDE_LIMIT=%s ignored: %s (the "
 				 "limit found from the cgroups, if any, is "
@@ -2431,12 +2420,7 @@ TEST(settings_under_1_MiB_are_ignored_with_one_line)
 		const char *env[] = { "TIDE_LIMIT=160M", "TIDE_HIGH=1M",
 				      "TIDE_VERBOSE=1", src, NULL };
 
-		CHECK_EQ(host_env(env, err, sizeof(err)),
-			 base + shim_threads());
-		th_note("%s", err);
-		nl = strchr(err, '\n');
-		CHECK(nl);
-		*nl = '\0';
+		nl = first_line(env, err, sizeof(err), base + shim_threads());
 		CHECK_STR(err, "tide-preload: TIDE_HIGH=1M ignored: its low "
 			       "watermark (7/8 of it, 917504 bytes) is under 1 "
 			       "MiB, usage is always above it (the default, "
