@@ -283,6 +283,66 @@ static long pressure_until_40pct(struct proc *p, long before)
 	return a;
 }
 
+static unsigned long long found_limit(void);
+
+/*
+ * What each heap test holds resident at its peak (every block allocated,
+ * none freed yet), with headroom, in MiB: in a memory cgroup limited below
+ * it the host is OOM-killed before its first line.  Measured with
+ * memory.max_usage_in_bytes of a group of its own (cgroup v1, glibc 2.36,
+ * Debian's python3 3.11 and jemalloc 5.3).
+ *
+ * python3 (py_script): 300k bytes(1024), 1057-byte objects, over
+ * pymalloc's 512 bytes: glibc's 1072-byte chunks, 307 MiB, with the list
+ * and the interpreter 313 MiB measured; jemalloc's 1280-byte size class,
+ * 366 MiB, 382 MiB measured.
+ */
+#define PYTHON_HEAP_MIB 352ull
+#define PYTHON_JEMALLOC_HEAP_MIB 424ull
+/*
+ * The C host's frag (host.c: BLOCKS of BLOCK bytes, all held before the
+ * frees): 300k glibc chunks of 1040 bytes, 298 MiB, with the pointer array
+ * 301 MiB measured; in closeall-frag, daemon-frag and fork-frag alike
+ * (fork-frag's parent, which waits, holds no heap).  threads64 holds the
+ * same 300k blocks in 64 arenas, with 64 stacks: 303 MiB measured.
+ *
+ * In a sanitizer build the host's blocks are the sanitizer's (python3
+ * tests skip there): ASan adds redzones and shadow, 427-429 MiB measured,
+ * threads64 434 MiB; TSan's shadow of the memset blocks, 1644 MiB,
+ * threads64 1734 MiB (GCC 12).
+ */
+#define FRAG_HOST_MIB 336ull
+#define FRAG_HOST_ASAN_MIB 480ull
+#define FRAG_HOST_TSAN_MIB 1856ull
+#define THREADS64_HOST_MIB 344ull
+#define THREADS64_HOST_ASAN_MIB 488ull
+#define THREADS64_HOST_TSAN_MIB 1952ull
+
+/*
+ * Skip where the cgroups' memory limit is below @mib MiB: the machine
+ * lacks the memory the test needs.  No limit (0): never.
+ */
+static void need_resident_mib(unsigned long long mib)
+{
+	unsigned long long lim = found_limit();
+
+	if (lim && lim < mib << 20)
+		SKIP("needs %llu MiB resident, the cgroups' limit is %llu MiB",
+		     mib, lim >> 20);
+}
+
+/* need_resident_mib() of the C host in this build: @plain, @asan, @tsan. */
+static void host_needs_mib(unsigned long long plain, unsigned long long asan,
+			   unsigned long long tsan)
+{
+	if (!strcmp(TP_SANITIZE, "address"))
+		need_resident_mib(asan);
+	else if (!strcmp(TP_SANITIZE, "thread"))
+		need_resident_mib(tsan);
+	else
+		need_resident_mib(plain);
+}
+
 static void need_python(void)
 {
 	if (access(PYTHON, X_OK))
@@ -305,6 +365,7 @@ TEST(python_heap_given_back_after_pressure_event)
 	long before, after;
 
 	need_python();
+	need_resident_mib(PYTHON_HEAP_MIB);
 	make_fifo(&p);
 	snprintf(watch, sizeof(watch), "MEMORY_PRESSURE_WATCH=%s", p.fifo);
 	start(&p, argv, env);
@@ -318,8 +379,8 @@ TEST(python_heap_given_back_after_pressure_event)
 	CHECK_EQ(finish(&p), 0);
 }
 
-/* python3 under LD_PRELOAD of @alloc and the shim. */
-static void python_under(const char *alloc)
+/* python3 under LD_PRELOAD of @alloc and the shim; @need_mib: its heap's. */
+static void python_under(const char *alloc, unsigned long long need_mib)
 {
 	char *argv[] = { PYTHON, "-c", (char *)py_script, NULL };
 	struct proc p = { 0 };
@@ -330,6 +391,7 @@ static void python_under(const char *alloc)
 	need_python();
 	if (access(alloc, R_OK))
 		SKIP("%s is not installed (scripts/deps.sh test)", alloc);
+	need_resident_mib(need_mib);
 	make_fifo(&p);
 	snprintf(watch, sizeof(watch), "MEMORY_PRESSURE_WATCH=%s", p.fifo);
 	snprintf(preload, sizeof(preload), "LD_PRELOAD=%s %s", alloc, TP_SHIM);
@@ -346,7 +408,7 @@ static void python_under(const char *alloc)
 
 TEST(python_jemalloc_heap_given_back_after_pressure_event)
 {
-	python_under(LIBDIR "/libjemalloc.so.2");
+	python_under(LIBDIR "/libjemalloc.so.2", PYTHON_JEMALLOC_HEAP_MIB);
 }
 
 /*
@@ -365,6 +427,7 @@ TEST(python_without_shim_keeps_its_heap)
 	long before, after;
 
 	need_python();
+	need_resident_mib(PYTHON_HEAP_MIB);
 	make_fifo(&p);
 	snprintf(watch, sizeof(watch), "MEMORY_PRESSURE_WATCH=%s", p.fifo);
 	start(&p, argv, env);
@@ -472,6 +535,7 @@ TEST(forked_child_gets_its_own_monitor)
 		     "child of a multi-threaded fork (die_after_fork), and the "
 		     "child's own monitor is one (TSan then reports a "
 		     "dup thread id)");
+	host_needs_mib(FRAG_HOST_MIB, FRAG_HOST_ASAN_MIB, FRAG_HOST_TSAN_MIB);
 	host_gives_back("fork-frag", false);
 }
 
@@ -829,6 +893,7 @@ TEST(a_host_that_closes_everything_at_start_up_gets_a_new_monitor)
 		SKIP("ThreadSanitizer reports the host's close() of the "
 		     "shim's descriptors while its thread waits on them: the "
 		     "very misuse this test makes");
+	host_needs_mib(FRAG_HOST_MIB, FRAG_HOST_ASAN_MIB, FRAG_HOST_TSAN_MIB);
 	closes_everything_after("0", true);
 	closes_everything_after("300", true);
 }
@@ -1095,11 +1160,14 @@ TEST(a_locked_allocator_across_fork_hangs_no_child)
 
 TEST(daemon_keeps_a_monitor)
 {
+	host_needs_mib(FRAG_HOST_MIB, FRAG_HOST_ASAN_MIB, FRAG_HOST_TSAN_MIB);
 	host_gives_back("daemon-frag", true);
 }
 
 TEST(sixty_four_threads_allocating_then_given_back)
 {
+	host_needs_mib(THREADS64_HOST_MIB, THREADS64_HOST_ASAN_MIB,
+		       THREADS64_HOST_TSAN_MIB);
 	host_gives_back("threads64", false);
 }
 
@@ -1783,8 +1851,6 @@ static char *first_line(const char *const env[], char *err, size_t size,
 	*nl = '\0';
 	return nl;
 }
-
-static unsigned long long found_limit(void);
 
 #define HIGH_160M_IGNORED(v) HIGH_160M_IGNORED_AS("TIDE_HIGH=" v)
 /* @what: the setting as the line names it (tide-run: "--high 200M") */
