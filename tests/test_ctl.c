@@ -1500,10 +1500,16 @@ TEST(tidectl_sets_the_monitors_watermarks)
 		{ "0000000000000000000000000000000000000000"
 		  "0000000000000000000000001K" },
 	};
+	/*
+	 * No cgroups for discovery (an empty /proc/self/cgroup): no limit,
+	 * also where the test runs in a container whose memory cgroup sets
+	 * one (a 512 MiB group refused the 1 GiB high below: -EFBIG).
+	 */
 	struct tide_monitor_config mc = { .size = sizeof(mc),
 					  .sources = TIDE_SOURCE_BUDGET,
 					  .high_watermark = 1024 * 1048576ull,
-					  .poll_interval_ms = 1000 };
+					  .poll_interval_ms = 1000,
+					  .proc_cgroup_path = "/dev/null" };
 	/* what tidectl never sends: the process refuses it whole */
 	static const char *const malformed[] = {
 		"watermarks 0 0\n",	 "watermarks 50% 1M\n",
