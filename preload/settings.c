@@ -315,14 +315,14 @@ static int resolve_pair(const struct tide__preload_settings *s,
 	 * monitor reclaiming as any watermark there does (ctl's "watermarks
 	 * 1M" is refused for it).  The default is used.
 	 */
-	if (high && !low && high - high / 8 < TIDE__PRELOAD_FLOOR) {
+	if (high && !low && tide__low_of_high(high) < TIDE__PRELOAD_FLOOR) {
 		if (base)
 			warn(msg, size,
 			     "TIDE_HIGH=%s ignored: its low watermark (7/8 of "
 			     "it, %llu bytes) is " UNDER_FLOOR " (the default, "
 			     "3/4 of the limit, is used: %llu bytes)",
 			     s->high.text ? s->high.text : "?",
-			     (unsigned long long)(high - high / 8),
+			     (unsigned long long)(tide__low_of_high(high)),
 			     (unsigned long long)tide__default_high(base));
 		else
 			warn(msg, size,
@@ -330,7 +330,7 @@ static int resolve_pair(const struct tide__preload_settings *s,
 			     "it, %llu bytes) is " UNDER_FLOOR " (no limit "
 			     "found: no high watermark is used)",
 			     s->high.text ? s->high.text : "?",
-			     (unsigned long long)(high - high / 8));
+			     (unsigned long long)(tide__low_of_high(high)));
 		high = 0;
 	}
 	/* Nothing has a low watermark then: no limit watcher, no budget. */
@@ -384,7 +384,7 @@ static bool limit_under_floor(const struct tide__preload_settings *s,
 		if (!low)
 			low = tide__default_low(limit);
 	} else if (!low) {
-		low = high - high / 8;
+		low = tide__low_of_high(high);
 	}
 	/* low <= high: a high under the floor has its low there too */
 	if (low >= TIDE__PRELOAD_FLOOR)

@@ -644,7 +644,7 @@ static bool served_by(const char *path, pid_t pid)
  */
 int list_processes(void)
 {
-	int n = 0, rc = EXIT_OK;
+	int n = 0;
 
 	add_process_dirs();
 	if (!dirs_given)
@@ -664,16 +664,13 @@ int list_processes(void)
 		else if (err && (err != ENOENT || dirs_given))
 			fprintf(stderr, "tidectl: %s: %s\n", dirs[i],
 				strerror(err));
-		/* a directory asked for that is not there: a typo, a
-		 * failure (one not readable is another user's: said) */
-		if (err && err != EACCES && dirs_given)
-			rc = EXIT_FAIL;
 		/*
-		 * The one directory asked for cannot be read: nothing is
-		 * listed, not even an empty table (or "[]"), which would
-		 * read as a directory without processes; and it fails, also
-		 * for another user's, so that a script reading the output
-		 * (empty, no JSON) is told.
+		 * The one directory asked for cannot be read (not there: a
+		 * typo; another user's): nothing is listed, not even an
+		 * empty table (or "[]"), which would read as a directory
+		 * without processes; and it fails, also for another user's,
+		 * so that a script reading the output (empty, no JSON) is
+		 * told.
 		 */
 		if (err && dirs_given)
 			return EXIT_FAIL;
@@ -700,5 +697,5 @@ int list_processes(void)
 			free(de);
 	}
 	print_list_end();
-	return rc;
+	return EXIT_OK;
 }

@@ -33,4 +33,10 @@ static inline uint64_t tide__default_low(uint64_t limit)
 	return limit - limit / 8 * 3;
 }
 
+/* The low watermark of a high watermark given alone: 7/8 of @high. */
+static inline uint64_t tide__low_of_high(uint64_t high)
+{
+	return high - high / 8;
+}
+
 #endif /* TIDE_PRESSURE_DEFAULTS_H */

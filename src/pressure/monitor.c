@@ -107,7 +107,8 @@ int tide__src_watermarks(struct tide__src *s,
 
 	if (cfg->high_watermark) {
 		high = cfg->high_watermark;
-		low = cfg->low_watermark ? cfg->low_watermark : high - high / 8;
+		low = cfg->low_watermark ? cfg->low_watermark :
+					   tide__low_of_high(high);
 	} else if (limit && limit < TIDE__NO_LIMIT) {
 		high = tide__default_high(limit);
 		low = cfg->low_watermark ? cfg->low_watermark :

@@ -12,9 +12,9 @@
  * "arena.<MALLCTL_ARENAS_ALL>.purge" after flushing the caller's thread
  * cache, again while another thread's purge is in the way), mimalloc's
  * mi_collect(true), tcmalloc's MallocExtension_ReleaseFreeMemory() and
- * glibc's malloc_trim(0).  When
- * malloc belongs to none of them (ASan's or valgrind's interceptors, an
- * unknown allocator) the purge calls nothing: "unknown".
+ * glibc's malloc_trim(0).  When malloc belongs to none of them (ASan's or
+ * valgrind's interceptors, an unknown allocator) the purge calls nothing:
+ * "unknown".
  *
  * What a purge gave back is measured, not believed: resident anonymous
  * pages before and after, from /proc/self/statm (resident - shared, the

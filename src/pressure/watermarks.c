@@ -194,7 +194,7 @@ int tide_monitor_set_watermarks(struct tide_monitor *m, uint64_t high,
 	if (tide__mon_forked_exact(m))
 		return -ECHILD;
 	if (!low)
-		low = high - high / 8;
+		low = tide__low_of_high(high);
 	tide__mon_lock(m);
 	r = set_pair(m, high, low);
 	if (!r)
@@ -232,12 +232,12 @@ int tide__monitor_tune(struct tide_monitor *m, const struct tide__tune *t,
 	if (t->high_pct) {
 		high = tide__pct_of(limit, t->high_pct);
 		low = t->low_pct ? tide__pct_of(limit, t->low_pct) :
-				   high - high / 8;
+				   tide__low_of_high(high);
 	} else if (!t->high) {
 		high = tide__default_high(limit);
 		low = tide__default_low(limit);
 	} else if (!low) {
-		low = high - high / 8;
+		low = tide__low_of_high(high);
 	}
 	r = -ERANGE;
 	if (high < TIDE__WATERMARK_FLOOR || low < TIDE__WATERMARK_FLOOR)
