@@ -6,6 +6,9 @@
  *
  *   bench_fork exit N   N times: fork, the child exit(0)s at once, wait
  *   bench_fork exec N   N times: fork, the child execs /bin/true, wait
+ *   bench_fork run N PROGRAM [ARG...]
+ *                       N times: fork, the child execs PROGRAM (searched
+ *                       in $PATH) with its arguments, wait (for tide-run)
  *
  * Prints one line: "MODE us_per_fork child_cpu_us child_faults", the wall
  * time per fork (fork to the child reaped), and the children's CPU time
@@ -37,13 +40,16 @@ static double tv_us(struct timeval tv)
 int main(int argc, char **argv)
 {
 	struct rusage ru;
-	bool exec;
+	bool exec, run;
 	double t0, t1;
 	int n;
 
-	if (argc != 3 || (strcmp(argv[1], "exit") && strcmp(argv[1], "exec")) ||
+	run = argc > 3 && !strcmp(argv[1], "run");
+	if ((argc != 3 && !run) ||
+	    (strcmp(argv[1], "exit") && strcmp(argv[1], "exec") && !run) ||
 	    (n = atoi(argv[2])) <= 0) {
-		fprintf(stderr, "usage: bench_fork exit|exec N\n");
+		fprintf(stderr, "usage: bench_fork exit|exec N\n"
+				"       bench_fork run N PROGRAM [ARG...]\n");
 		return 2;
 	}
 	exec = !strcmp(argv[1], "exec");
@@ -59,6 +65,10 @@ int main(int argc, char **argv)
 		if (!pid) {
 			if (exec) {
 				execl("/bin/true", "true", (char *)NULL);
+				_exit(127);
+			}
+			if (run) {
+				execvp(argv[3], argv + 3);
 				_exit(127);
 			}
 			exit(0);

@@ -447,10 +447,20 @@ int tide__preload_resolve(const struct tide__preload_settings *s,
 		/*
 		 * Without watermarks yet: a source that needs them (budget)
 		 * cannot open, and "none" keeps the probe alive to report
-		 * the cgroups' limit all the same.
+		 * the cgroups' limit all the same.  Only the limit watchers
+		 * answer what is asked here.  The level sources stay shut:
+		 * each PSI trigger's close waits for an RCU grace period
+		 * (11-27 ms), and this probe runs in every process that
+		 * starts under the shim with TIDE_LIMIT, TIDE_HIGH or
+		 * TIDE_LOW set, nested ones too (docs/preload.md, *exec*).
+		 * A bad $MEMORY_PRESSURE_WATCH is the monitor's to report,
+		 * as without these settings.
 		 */
-		if (probe.sources)
-			probe.sources |= TIDE_SOURCE_NONE;
+		probe.sources =
+			(probe.sources ? probe.sources : TIDE_SOURCE_AUTO) &
+			~(TIDE_SOURCE_WATCH | TIDE_SOURCE_PSI_CGROUP |
+			  TIDE_SOURCE_PSI);
+		probe.sources |= TIDE_SOURCE_NONE;
 		r = tide_monitor_new(&m, &probe);
 
 		if (r)

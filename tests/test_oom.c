@@ -1360,6 +1360,16 @@ static int mon_setup(void *arg)
 	return 0;
 }
 
+/* tide_monitor_free() of the monitor mon_setup() made, unstarted. */
+static int mon_free_only_body(void *arg)
+{
+	struct mon_case *c = arg;
+
+	tide_monitor_free(c->m);
+	c->m = NULL;
+	return 0;
+}
+
 /* Passes of a loop whose thread start failed (-EAGAIN). */
 static int thread_failures;
 
@@ -1608,6 +1618,19 @@ TEST(every_pressure_function_survives_the_oom_loop)
 		CHECK_UEQ(fd_case("tide_monitor_new", "system psi", NULL,
 				  mon_new_body, mon_teardown, &psi),
 			  5 + 3);
+		/*
+		 * Each trigger's close waits for an RCU grace period: the
+		 * free closes two of the three on threads of their own, side
+		 * by side with the third.  A thread that cannot start leaves
+		 * its trigger to the freeing thread, closed all the same
+		 * (the loop checks every descriptor and thread).  Fault
+		 * points, transient and persistent: the check that the
+		 * descriptors are still the monitor's (one open of
+		 * /proc/self/fdinfo) and one per thread.
+		 */
+		CHECK_UEQ(run_case("tide_monitor_free", "system psi", mon_setup,
+				   mon_free_only_body, mon_teardown, &psi),
+			  2 * (1 + 2));
 	}
 	points += run_case("tide_monitor_new", "cgroup1", NULL, mon_new_body,
 			   mon_teardown, &cg1);

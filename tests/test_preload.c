@@ -1623,6 +1623,129 @@ TEST(a_program_run_from_under_the_shim_makes_its_monitor_200_ms_late)
 	}
 }
 
+/* Lines of @log (spy_open.c's) that name program @name. */
+static int spy_count(const char *log, const char *name)
+{
+	char buf[16384], want[128];
+	int fd = open(log, O_RDONLY | O_CLOEXEC), n = 0;
+	ssize_t len;
+
+	CHECK(fd >= 0);
+	len = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	CHECK(len >= 0 && (size_t)len < sizeof(buf) - 1);
+	buf[len] = '\0';
+	snprintf(want, sizeof(want), "%s ", name);
+	for (char *l = buf; *l;) {
+		char *end = strchr(l, '\n');
+
+		if (!strncmp(l, want, strlen(want)))
+			n++;
+		if (!end)
+			break;
+		l = end + 1;
+	}
+	return n;
+}
+
+/* Can this process write a PSI trigger (as the monitor's PSI source does)? */
+static bool psi_triggers_here(void)
+{
+	static const char t[] = "some 70000 2000000";
+	int fd = open("/proc/pressure/memory", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	bool ok;
+
+	if (fd < 0)
+		return false;
+	ok = write(fd, t, sizeof(t)) == (ssize_t)sizeof(t);
+	close(fd);
+	return ok;
+}
+
+/*
+ * TIDE_LIMIT, TIDE_HIGH or TIDE_LOW make the shim find the cgroups' limit
+ * with a monitor made and freed at start-up, in every process under it,
+ * and tide-run asks whether the shim would get a monitor.  Up to 0.2.20
+ * both opened the level sources too: three PSI triggers, whose closes
+ * wait for an RCU grace period each, so every command a shell ran under
+ * `tide-run --limit` took about 40 ms more (2.5 ms without), though it
+ * ended long before its own monitor was due, and tide-run itself 32-48 ms.
+ * Now only the monitor that runs opens a PSI file: 3 triggers, once.
+ * Counted with a preloaded spy (spy_open.c) that logs every open of a
+ * PSI file.
+ */
+TEST(settings_probes_open_no_psi_file)
+{
+	char log[] = "/tmp/tide-spy-XXXXXX";
+	char env_log[64], marker[32], err[4096], tsan[512];
+	char *late0[] = { TP_HOST, "late", "0", NULL };
+	char *run[] = { TP_RUN,	 "--limit", "128M", "--",
+			TP_HOST, "late",    "0",    NULL };
+	/* ThreadSanitizer sleeps a second at exit unless told not to: the
+	 * late monitor would come meanwhile */
+	const char *last = strcmp(TP_SANITIZE, "thread") ? NULL : tsan;
+	const char *first[] = { "LD_PRELOAD=" TP_SPY_OPEN " " TP_SHIM,
+				"TIDE_NESTED",
+				"TIDE_LIMIT=128M",
+				"MEMORY_PRESSURE_WATCH",
+				env_log,
+				last,
+				NULL };
+	const char *nested[] = { "LD_PRELOAD=" TP_SPY_OPEN " " TP_SHIM,
+				 marker,
+				 "TIDE_LIMIT=128M",
+				 "MEMORY_PRESSURE_WATCH",
+				 env_log,
+				 last,
+				 NULL };
+	const char *nested_high[] = { "LD_PRELOAD=" TP_SPY_OPEN " " TP_SHIM,
+				      marker,
+				      "TIDE_HIGH=100M",
+				      "MEMORY_PRESSURE_WATCH",
+				      env_log,
+				      last,
+				      NULL };
+	const char *by_run[] = { "LD_PRELOAD=" TP_SPY_OPEN,
+				 "TIDE_NESTED",
+				 "MEMORY_PRESSURE_WATCH",
+				 env_log,
+				 last,
+				 NULL };
+	const char *host = strrchr(TP_HOST, '/') + 1;
+	const char *runner = strrchr(TP_RUN, '/') + 1;
+	int v[4], fd;
+
+	if (!psi_triggers_here())
+		SKIP("no PSI triggers here (/proc/pressure/memory refuses one)");
+	fd = mkstemp(log);
+	CHECK(fd >= 0);
+	close(fd);
+	snprintf(env_log, sizeof(env_log), "SPY_OPEN_LOG=%s", log);
+	snprintf(marker, sizeof(marker), "TIDE_NESTED=%d", (int)getpid());
+	{
+		const char *old = getenv("TSAN_OPTIONS");
+
+		snprintf(tsan, sizeof(tsan),
+			 "TSAN_OPTIONS=%s%sdie_after_fork=0:atexit_sleep_ms=0",
+			 old ? old : "", old && *old ? ":" : "");
+	}
+	/* the first process: its monitor's three triggers, no probe's */
+	late_run(late0, first, v, err, sizeof(err));
+	CHECK_EQ(spy_count(log, host), 3);
+	CHECK(!truncate(log, 0));
+	/* run from under the shim, ending at once: none at all */
+	late_run(late0, nested, v, err, sizeof(err));
+	CHECK_EQ(spy_count(log, host), 0);
+	late_run(late0, nested_high, v, err, sizeof(err));
+	CHECK_EQ(spy_count(log, host), 0);
+	/* tide-run --limit: none in tide-run, the monitor's three in its
+	 * PROGRAM */
+	late_run(run, by_run, v, err, sizeof(err));
+	CHECK_EQ(spy_count(log, runner), 0);
+	CHECK_EQ(spy_count(log, host), 3);
+	unlink(log);
+}
+
 TEST(exec_inherits_the_shim)
 {
 	exec_check("TIDE_INHERIT=1", true);
@@ -3577,6 +3700,7 @@ RUN_TESTS(T(python_heap_given_back_after_pressure_event),
 	  T(fork_exec_leaves_no_socket), T(daemon_keeps_a_monitor),
 	  T(a_locked_allocator_across_fork_hangs_no_child),
 	  T(a_program_run_from_under_the_shim_makes_its_monitor_200_ms_late),
+	  T(settings_probes_open_no_psi_file),
 	  T(sixty_four_threads_allocating_then_given_back),
 	  T(dlclose_leaves_the_shim_loaded_and_running),
 	  T(unshare_and_setns_work_under_the_shim),

@@ -24,6 +24,7 @@
 #include <getopt.h>
 #include <libgen.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -198,6 +199,11 @@ static void usage(FILE *f, bool full)
 		"1 a story failed or DIR cannot be made, 2 usage.\n");
 }
 
+static void on_sigpipe(int sig)
+{
+	(void)sig;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option lo[] = {
@@ -272,6 +278,20 @@ int main(int argc, char **argv)
 		opt.limit_mib = 96;
 		opt.written_mib = 192;
 		opt.pace_us = 1000;
+	}
+	/*
+	 * A story's child that dies (the OOM killer in a small container, a
+	 * kill from outside) leaves its pipe without a reader: the write to
+	 * it then fails with EPIPE and the story says how the child ended,
+	 * instead of SIGPIPE ending tide-demo without its summary (exit 141
+	 * in a 512 MiB container).  A handler, not SIG_IGN: the programs the
+	 * stories run get the default back when they are executed.
+	 */
+	{
+		struct sigaction sa = { .sa_handler = on_sigpipe };
+
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGPIPE, &sa, NULL);
 	}
 	tty = isatty(2);
 	if (mkdir(opt.out, 0755) && errno != EEXIST) {

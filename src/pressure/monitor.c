@@ -385,15 +385,55 @@ int tide_monitor_source_stats(struct tide_monitor *m, unsigned source,
 
 /* ---- opening the sources ------------------------------------------------ */
 
+static void *close_thread(void *arg)
+{
+	tide__os_close((int)(intptr_t)arg);
+	return NULL;
+}
+
+/*
+ * Close @fd's open descriptors side by side: each but the first on a
+ * thread of its own, so that their waits in the kernel overlap (a
+ * monitor's three PSI triggers: 16 ms instead of 40 here).  A descriptor
+ * whose thread cannot start is left to the caller's loop.
+ */
+static void close_side_by_side(int fd[TIDE__SRC_FDS])
+{
+	pthread_t t[TIDE__SRC_FDS];
+	bool started[TIDE__SRC_FDS] = { false };
+	int first = -1;
+
+	for (int i = 0; i < TIDE__SRC_FDS; i++) {
+		if (fd[i] < 0)
+			continue;
+		if (first < 0)
+			first = i;
+		else if (!tide__os_thread_create(&t[i], close_thread,
+						 (void *)(intptr_t)fd[i]))
+			started[i] = true;
+	}
+	if (first >= 0)
+		tide__mon_close_fd(&fd[first]);
+	for (int i = 0; i < TIDE__SRC_FDS; i++) {
+		if (!started[i])
+			continue;
+		pthread_join(t[i], NULL);
+		fd[i] = -1;
+	}
+}
+
 void tide__mon_src_close(struct tide_monitor *m, struct tide__src *s,
 			 bool shared)
 {
-	for (int i = 0; i < TIDE__SRC_FDS; i++) {
+	for (int i = 0; i < TIDE__SRC_FDS; i++)
 		if (s->fd[i] >= 0 && shared)
 			tide__os_epoll_ctl(m->epfd, EPOLL_CTL_DEL, s->fd[i],
 					   NULL);
+	/* only the last holder's close waits (a forked child's does not) */
+	if (shared && s->ops && s->ops->close_waits)
+		close_side_by_side(s->fd);
+	for (int i = 0; i < TIDE__SRC_FDS; i++)
 		tide__mon_close_fd(&s->fd[i]);
-	}
 	if (s->ops && s->ops->close)
 		s->ops->close(s);
 	memset(s, 0, sizeof(*s));

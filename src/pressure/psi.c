@@ -400,10 +400,12 @@ const struct tide__src_ops tide__src_psi_cgroup_ops = {
 	.open = psi_cgroup_open,
 	.handle = psi_handle,
 	.close = psi_close,
+	.close_waits = true,
 };
 
 const struct tide__src_ops tide__src_psi_ops = {
 	.open = psi_open,
 	.handle = psi_handle,
 	.close = psi_close,
+	.close_waits = true,
 };

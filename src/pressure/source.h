@@ -148,6 +148,12 @@ struct tide__src_ops {
 	unsigned (*next_poll)(const struct tide__src *s, uint64_t value);
 	/* Release priv and dir; the core closes fd[]. */
 	void (*close)(struct tide__src *s);
+	/*
+	 * Closing each of fd[] waits in the kernel (a PSI trigger: an RCU
+	 * grace period, 11-27 ms on a 2-CPU machine), and waits that overlap
+	 * end together: the core closes them side by side.
+	 */
+	bool close_waits;
 };
 
 extern const struct tide__src_ops tide__src_watch_ops;

@@ -134,16 +134,44 @@ static void event(const char *fifo)
 	}
 }
 
-/* One run: figures after the frees and after the event, in kB. */
+/*
+ * Why a run gave no figures, in @why: how python3 ended when it did not
+ * exit 0 (the OOM killer, a kill from outside), else what was missing.
+ */
+static void say_why(char *why, size_t size, int st, long before, long after)
+{
+	if (WIFSIGNALED(st))
+		snprintf(why, size, "python3 killed by signal %d, %s",
+			 WTERMSIG(st), strsignal(WTERMSIG(st)));
+	else if (!WIFEXITED(st) || WEXITSTATUS(st))
+		snprintf(why, size, "python3 exited with status %d",
+			 WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+	else if (before <= 0)
+		snprintf(why, size, "no figure after the frees within %d s",
+			 4 * DEADLINE_MS / 1000);
+	else if (after <= 0)
+		snprintf(why, size, "no figure after the event within %d s",
+			 DEADLINE_MS / 1000);
+}
+
+/*
+ * One run: figures after the frees and after the event, in kB; -1 with
+ * the reason in @why.  python3 may die at any moment (the OOM killer in
+ * a small container): the write to its closed stdin then fails with
+ * EPIPE (tide-demo catches SIGPIPE), and its status tells why.
+ */
 static int run(const char *tide_run, const char *fifo, long *before,
-	       long *after)
+	       long *after, char *why, size_t wsize)
 {
 	struct py p;
 	long start, prev = -2, a = -1;
 	int st;
 
-	if (spawn(tide_run, fifo, &p))
+	if (spawn(tide_run, fifo, &p)) {
+		snprintf(why, wsize, "could not start python3: %s",
+			 strerror(errno));
 		return -1;
+	}
 	*before = read_anon(&p, 4 * DEADLINE_MS);
 	if (*before > 0) {
 		event(fifo);
@@ -160,9 +188,16 @@ static int run(const char *tide_run, const char *fifo, long *before,
 	*after = a;
 	close(p.in);
 	close(p.out);
-	if (waitpid(p.pid, &st, 0) != p.pid || !WIFEXITED(st) ||
-	    WEXITSTATUS(st) || *before <= 0 || *after <= 0)
+	while (waitpid(p.pid, &st, 0) != p.pid) {
+		if (errno != EINTR) {
+			snprintf(why, wsize, "waitpid: %s", strerror(errno));
+			return -1;
+		}
+	}
+	if (!WIFEXITED(st) || WEXITSTATUS(st) || *before <= 0 || *after <= 0) {
+		say_why(why, wsize, st, *before, *after);
 		return -1;
+	}
 	return 0;
 }
 
@@ -210,7 +245,7 @@ static bool find_tide_run(const char *build_dir, char *path, size_t size)
 
 int story_python(const char *build_dir, FILE *out)
 {
-	char tide_run[PATH_MAX], fifo[64];
+	char tide_run[PATH_MAX], fifo[64], why0[128] = "", why1[128] = "";
 	long b0 = 0, a0 = 0, b1 = 0, a1 = 0;
 	int r0, r1;
 
@@ -242,8 +277,8 @@ int story_python(const char *build_dir, FILE *out)
 			strerror(errno));
 		return 2;
 	}
-	r0 = run(NULL, fifo, &b0, &a0);
-	r1 = run(tide_run, fifo, &b1, &a1);
+	r0 = run(NULL, fifo, &b0, &a0, why0, sizeof(why0));
+	r1 = run(tide_run, fifo, &b1, &a1, why1, sizeof(why1));
 	unlink(fifo);
 
 	fprintf(out,
@@ -254,13 +289,13 @@ int story_python(const char *build_dir, FILE *out)
 	fprintf(out, "%-20s %16s %16s %6s\n", "", "after the frees",
 		"after the event", "kept");
 	if (r0)
-		fprintf(out, "%-20s %33s\n", "python3", "(did not run)");
+		fprintf(out, "%-20s (did not finish: %s)\n", "python3", why0);
 	else
 		fprintf(out, "%-20s %13ld kB %13ld kB %5.0f%%\n", "python3", b0,
 			a0, 100.0 * (double)a0 / (double)b0);
 	if (r1)
-		fprintf(out, "%-20s %33s\n", "tide-run python3",
-			"(did not run)");
+		fprintf(out, "%-20s (did not finish: %s)\n", "tide-run python3",
+			why1);
 	else
 		fprintf(out, "%-20s %13ld kB %13ld kB %5.0f%%\n",
 			"tide-run python3", b1, a1,

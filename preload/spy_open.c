@@ -1,0 +1,139 @@
+// SPDX-License-Identifier: MIT
+/*
+ * spy_open.c - a preloaded library for tests/test_preload.c, linked to
+ * nothing of tide.  With SPY_OPEN_LOG=FILE in the environment, every open
+ * of a PSI file (under /proc/pressure/, or a cgroup's memory.pressure; not
+ * cgroup v1's memory.pressure_level) appends "NAME PATH" and a newline to
+ * FILE,
+ * NAME being the program's short name, so that a test can count the PSI
+ * files that tide-run or a process under the shim opened.  The open itself
+ * is the next definition's (the sanitizer's interceptor, or libc's).
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define VIS __attribute__((visibility("default")))
+
+typedef int (*open_fn)(const char *, int, ...);
+typedef int (*openat_fn)(int, const char *, int, ...);
+typedef int (*open2_fn)(const char *, int);
+
+/* Raw system calls: the shim defines close(), and nothing here may
+ * recurse into an open. */
+static bool psi_file(const char *path)
+{
+	size_t n = strlen(path), k = strlen("/memory.pressure");
+
+	return strstr(path, "/proc/pressure/") ||
+	       (n >= k && !strcmp(path + n - k, "/memory.pressure"));
+}
+
+static void note(const char *path)
+{
+	const char *log = getenv("SPY_OPEN_LOG");
+	char line[600];
+	int fd, n, saved = errno;
+
+	if (!log || !path || !psi_file(path))
+		return;
+	n = snprintf(line, sizeof(line), "%s %s\n",
+		     program_invocation_short_name, path);
+	fd = (int)syscall(SYS_openat, AT_FDCWD, log,
+			  O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		if (n > 0)
+			(void)syscall(SYS_write, fd, line,
+				      (size_t)n < sizeof(line) ?
+					      (size_t)n :
+					      sizeof(line) - 1);
+		(void)syscall(SYS_close, fd);
+	}
+	errno = saved;
+}
+
+static void *next(const char *name)
+{
+	void *f = dlsym(RTLD_NEXT, name);
+
+	if (!f)
+		abort();
+	return f;
+}
+
+static mode_t mode_arg(int flags, va_list ap)
+{
+	return (flags & (O_CREAT | O_TMPFILE)) ? va_arg(ap, mode_t) : 0;
+}
+
+VIS int open(const char *path, int flags, ...)
+{
+	va_list ap;
+	mode_t mode;
+
+	va_start(ap, flags);
+	mode = mode_arg(flags, ap);
+	va_end(ap);
+	note(path);
+	return ((open_fn)next("open"))(path, flags, mode);
+}
+
+VIS int open64(const char *path, int flags, ...)
+{
+	va_list ap;
+	mode_t mode;
+
+	va_start(ap, flags);
+	mode = mode_arg(flags, ap);
+	va_end(ap);
+	note(path);
+	return ((open_fn)next("open64"))(path, flags, mode);
+}
+
+VIS int openat(int dir, const char *path, int flags, ...)
+{
+	va_list ap;
+	mode_t mode;
+
+	va_start(ap, flags);
+	mode = mode_arg(flags, ap);
+	va_end(ap);
+	note(path);
+	return ((openat_fn)next("openat"))(dir, path, flags, mode);
+}
+
+VIS int openat64(int dir, const char *path, int flags, ...)
+{
+	va_list ap;
+	mode_t mode;
+
+	va_start(ap, flags);
+	mode = mode_arg(flags, ap);
+	va_end(ap);
+	note(path);
+	return ((openat_fn)next("openat64"))(dir, path, flags, mode);
+}
+
+/* _FORTIFY_SOURCE's entries, taken where the flags are not constant */
+VIS int __open_2(const char *path, int flags);
+VIS int __open64_2(const char *path, int flags);
+
+VIS int __open_2(const char *path, int flags)
+{
+	note(path);
+	return ((open2_fn)next("__open_2"))(path, flags);
+}
+
+VIS int __open64_2(const char *path, int flags)
+{
+	note(path);
+	return ((open2_fn)next("__open64_2"))(path, flags);
+}
