@@ -74,66 +74,39 @@ static mode_t mode_arg(int flags, va_list ap)
 	return (flags & (O_CREAT | O_TMPFILE)) ? va_arg(ap, mode_t) : 0;
 }
 
-VIS int open(const char *path, int flags, ...)
-{
-	va_list ap;
-	mode_t mode;
-
-	va_start(ap, flags);
-	mode = mode_arg(flags, ap);
-	va_end(ap);
-	note(path);
-	return ((open_fn)next("open"))(path, flags, mode);
-}
-
-VIS int open64(const char *path, int flags, ...)
-{
-	va_list ap;
-	mode_t mode;
-
-	va_start(ap, flags);
-	mode = mode_arg(flags, ap);
-	va_end(ap);
-	note(path);
-	return ((open_fn)next("open64"))(path, flags, mode);
-}
-
-VIS int openat(int dir, const char *path, int flags, ...)
-{
-	va_list ap;
-	mode_t mode;
-
-	va_start(ap, flags);
-	mode = mode_arg(flags, ap);
-	va_end(ap);
-	note(path);
-	return ((openat_fn)next("openat"))(dir, path, flags, mode);
-}
-
-VIS int openat64(int dir, const char *path, int flags, ...)
-{
-	va_list ap;
-	mode_t mode;
-
-	va_start(ap, flags);
-	mode = mode_arg(flags, ap);
-	va_end(ap);
-	note(path);
-	return ((openat_fn)next("openat64"))(dir, path, flags, mode);
-}
+/*
+ * An open-like call NAME(PARAMS), PARAMS ending in "int flags, ...": log
+ * @path, then call the next definition of NAME, of type TYPE, with ARGS
+ * (which may name mode).
+ */
+#define SPY_OPEN(name, type, params, args)      \
+	VIS int name params                     \
+	{                                       \
+		va_list ap;                     \
+		mode_t mode;                    \
+                                                \
+		va_start(ap, flags);            \
+		mode = mode_arg(flags, ap);     \
+		va_end(ap);                     \
+		note(path);                     \
+		return ((type)next(#name))args; \
+	}
 
 /* _FORTIFY_SOURCE's entries, taken where the flags are not constant */
-VIS int __open_2(const char *path, int flags);
-VIS int __open64_2(const char *path, int flags);
+#define SPY_OPEN2(name)                                      \
+	VIS int name(const char *path, int flags);           \
+	VIS int name(const char *path, int flags)            \
+	{                                                    \
+		note(path);                                  \
+		return ((open2_fn)next(#name))(path, flags); \
+	}
 
-VIS int __open_2(const char *path, int flags)
-{
-	note(path);
-	return ((open2_fn)next("__open_2"))(path, flags);
-}
-
-VIS int __open64_2(const char *path, int flags)
-{
-	note(path);
-	return ((open2_fn)next("__open64_2"))(path, flags);
-}
+SPY_OPEN(open, open_fn, (const char *path, int flags, ...), (path, flags, mode))
+SPY_OPEN(open64, open_fn, (const char *path, int flags, ...),
+	 (path, flags, mode))
+SPY_OPEN(openat, openat_fn, (int dir, const char *path, int flags, ...),
+	 (dir, path, flags, mode))
+SPY_OPEN(openat64, openat_fn, (int dir, const char *path, int flags, ...),
+	 (dir, path, flags, mode))
+SPY_OPEN2(__open_2)
+SPY_OPEN2(__open64_2)
