@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * spy_open.c - a preloaded library for tests/test_preload.c, linked to
- * nothing of tide.  With SPY_OPEN_LOG=FILE in the environment, every open
- * of a PSI file (under /proc/pressure/, or a cgroup's memory.pressure; not
+ * nothing of tide.  With SPY_OPEN_LOG=FILE in the environment, every
+ * successful open of a PSI file (under /proc/pressure/, or a cgroup's memory.pressure; not
  * cgroup v1's memory.pressure_level) appends "NAME PATH" and a newline to
  * FILE,
  * NAME being the program's short name, so that a test can count the PSI
@@ -27,8 +27,6 @@ typedef int (*open_fn)(const char *, int, ...);
 typedef int (*openat_fn)(int, const char *, int, ...);
 typedef int (*open2_fn)(const char *, int);
 
-/* Raw system calls: the shim defines close(), and nothing here may
- * recurse into an open. */
 static bool psi_file(const char *path)
 {
 	size_t n = strlen(path), k = strlen("/memory.pressure");
@@ -37,27 +35,33 @@ static bool psi_file(const char *path)
 	       (n >= k && !strcmp(path + n - k, "/memory.pressure"));
 }
 
-static void note(const char *path)
+/*
+ * @fd, the result of opening @path; logged when it is a PSI file that
+ * opened.  Raw system calls: the shim defines close(), and nothing here
+ * may recurse into an open.
+ */
+static int note(const char *path, int fd)
 {
 	const char *log = getenv("SPY_OPEN_LOG");
 	char line[600];
-	int fd, n, saved = errno;
+	int lfd, n, saved = errno;
 
-	if (!log || !path || !psi_file(path))
-		return;
+	if (fd < 0 || !log || !path || !psi_file(path))
+		return fd;
 	n = snprintf(line, sizeof(line), "%s %s\n",
 		     program_invocation_short_name, path);
-	fd = (int)syscall(SYS_openat, AT_FDCWD, log,
-			  O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-	if (fd >= 0) {
+	lfd = (int)syscall(SYS_openat, AT_FDCWD, log,
+			   O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	if (lfd >= 0) {
 		if (n > 0)
-			(void)syscall(SYS_write, fd, line,
+			(void)syscall(SYS_write, lfd, line,
 				      (size_t)n < sizeof(line) ?
 					      (size_t)n :
 					      sizeof(line) - 1);
-		(void)syscall(SYS_close, fd);
+		(void)syscall(SYS_close, lfd);
 	}
 	errno = saved;
+	return fd;
 }
 
 static void *next(const char *name)
@@ -75,30 +79,28 @@ static mode_t mode_arg(int flags, va_list ap)
 }
 
 /*
- * An open-like call NAME(PARAMS), PARAMS ending in "int flags, ...": log
- * @path, then call the next definition of NAME, of type TYPE, with ARGS
- * (which may name mode).
+ * An open-like call NAME(PARAMS), PARAMS ending in "int flags, ...": call
+ * the next definition of NAME, of type TYPE, with ARGS (which may name
+ * mode), and log @path if that opened it.
  */
-#define SPY_OPEN(name, type, params, args)      \
-	VIS int name params                     \
-	{                                       \
-		va_list ap;                     \
-		mode_t mode;                    \
-                                                \
-		va_start(ap, flags);            \
-		mode = mode_arg(flags, ap);     \
-		va_end(ap);                     \
-		note(path);                     \
-		return ((type)next(#name))args; \
+#define SPY_OPEN(name, type, params, args)                  \
+	VIS int name params                                 \
+	{                                                   \
+		va_list ap;                                 \
+		mode_t mode;                                \
+                                                            \
+		va_start(ap, flags);                        \
+		mode = mode_arg(flags, ap);                 \
+		va_end(ap);                                 \
+		return note(path, ((type)next(#name))args); \
 	}
 
 /* _FORTIFY_SOURCE's entries, taken where the flags are not constant */
-#define SPY_OPEN2(name)                                      \
-	VIS int name(const char *path, int flags);           \
-	VIS int name(const char *path, int flags)            \
-	{                                                    \
-		note(path);                                  \
-		return ((open2_fn)next(#name))(path, flags); \
+#define SPY_OPEN2(name)                                                  \
+	VIS int name(const char *path, int flags);                       \
+	VIS int name(const char *path, int flags)                        \
+	{                                                                \
+		return note(path, ((open2_fn)next(#name))(path, flags)); \
 	}
 
 SPY_OPEN(open, open_fn, (const char *path, int flags, ...), (path, flags, mode))
