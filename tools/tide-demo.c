@@ -285,7 +285,8 @@ int main(int argc, char **argv)
 	 * it then fails with EPIPE and the story says how the child ended,
 	 * instead of SIGPIPE ending tide-demo without its summary (exit 141
 	 * in a 512 MiB container).  A handler, not SIG_IGN: the programs the
-	 * stories run get the default back when they are executed.
+	 * stories run get the default back when they are executed, and the
+	 * children a story forks restore it (run_child()).
 	 */
 	{
 		struct sigaction sa = { .sa_handler = on_sigpipe };

@@ -244,9 +244,9 @@ static int probe_with(const struct tide_monitor_config *cfg)
 /*
  * Would the shim get a monitor of @cfg (resolved without error)?  0, or
  * why not.  The sources other than the two PSI sources first: when one of
- * them opens, so does the shim's monitor, and no PSI trigger was written
- * (each one's close waits for an RCU grace period: tide-run took 32-48 ms
- * more before the program started).  $MEMORY_PRESSURE_WATCH stays in, as
+ * them opens, so does the shim's monitor, and neither PSI source wrote its
+ * triggers (each one's close waits for an RCU grace period: tide-run took
+ * 32-48 ms more before the program started).  $MEMORY_PRESSURE_WATCH stays in, as
  * a bad one fails the shim's monitor.  Otherwise the whole mask, whose
  * error is the one the shim's monitor would meet.  (Only running out of
  * descriptors or memory at the PSI sources could fail the shim's monitor

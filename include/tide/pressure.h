@@ -531,9 +531,10 @@ TIDE_API void tide_purge_stats(struct tide_purge_stats *st);
  * running reclaim loop (also one the sensor runs) to finish, and for a
  * control socket request under way on another thread.  With a PSI
  * source, each of its triggers' closes waits for an RCU grace period in
- * the kernel: two of the three are closed on short-lived threads of their
- * own, side by side with the third (13-28 ms in all on a 2-CPU machine,
- * against 40 ms one after the other; docs/pressure.md).
+ * the kernel: all but one of them (three, one per level) are closed on
+ * short-lived threads of their own, side by side with the last (13-28 ms
+ * in all on a 2-CPU machine, against 40 ms one after the other;
+ * docs/pressure.md).
  * Return: nothing.
  */
 TIDE_API void tide_monitor_free(struct tide_monitor *m);

@@ -392,20 +392,29 @@ static void *close_thread(void *arg)
 }
 
 /*
- * Close @fd's open descriptors side by side: each but the first on a
- * thread of its own, so that their waits in the kernel overlap (a
- * monitor's three PSI triggers: 16 ms instead of 40 here).  A descriptor
- * whose thread cannot start is left to the caller's loop.
+ * Close the descriptors of @s, a source whose closes wait in the kernel
+ * (close_waits), side by side: each but the first on a thread of its own,
+ * so that the waits overlap (a monitor's three PSI triggers: 16 ms
+ * instead of 40 here).  A descriptor whose thread cannot start is left to
+ * tide__mon_src_close().  Only where the monitor's lock is not held (a
+ * thread holding it takes no lock but the heap's; monitor_fork.c), and
+ * only for the monitor's own descriptors, of which this process holds
+ * the last copies (a forked child's close does not wait).
  */
-static void close_side_by_side(int fd[TIDE__SRC_FDS])
+void tide__mon_src_close_waiting(struct tide_monitor *m, struct tide__src *s)
 {
+	int *fd = s->fd;
+
 	pthread_t t[TIDE__SRC_FDS];
 	bool started[TIDE__SRC_FDS] = { false };
 	int first = -1;
 
+	if (!s->ops || !s->ops->close_waits)
+		return;
 	for (int i = 0; i < TIDE__SRC_FDS; i++) {
 		if (fd[i] < 0)
 			continue;
+		tide__os_epoll_ctl(m->epfd, EPOLL_CTL_DEL, fd[i], NULL);
 		if (first < 0)
 			first = i;
 		else if (!tide__os_thread_create(&t[i], close_thread,
@@ -425,15 +434,12 @@ static void close_side_by_side(int fd[TIDE__SRC_FDS])
 void tide__mon_src_close(struct tide_monitor *m, struct tide__src *s,
 			 bool shared)
 {
-	for (int i = 0; i < TIDE__SRC_FDS; i++)
+	for (int i = 0; i < TIDE__SRC_FDS; i++) {
 		if (s->fd[i] >= 0 && shared)
 			tide__os_epoll_ctl(m->epfd, EPOLL_CTL_DEL, s->fd[i],
 					   NULL);
-	/* only the last holder's close waits (a forked child's does not) */
-	if (shared && s->ops && s->ops->close_waits)
-		close_side_by_side(s->fd);
-	for (int i = 0; i < TIDE__SRC_FDS; i++)
 		tide__mon_close_fd(&s->fd[i]);
+	}
 	if (s->ops && s->ops->close)
 		s->ops->close(s);
 	memset(s, 0, sizeof(*s));

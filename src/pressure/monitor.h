@@ -237,6 +237,9 @@ bool tide__mon_sensor_reading(struct tide_monitor *m, size_t *step,
 int tide__mon_src_open(struct tide_monitor *m, size_t idx);
 void tide__mon_src_close(struct tide_monitor *m, struct tide__src *s,
 			 bool shared);
+/* monitor.c: before tide__mon_src_close() of @m's own @s, not under the
+ * lock: close a source whose closes wait (close_waits) side by side */
+void tide__mon_src_close_waiting(struct tide_monitor *m, struct tide__src *s);
 /* move.c: which sources follow the process to another cgroup, and its
  * /proc/self/cgroup as now (0 or the error that fails the monitor) */
 int tide__mon_move_setup(struct tide_monitor *m);

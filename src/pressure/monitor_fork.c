@@ -193,8 +193,11 @@ void tide__mon_release_fds(struct tide_monitor *m, bool shared)
 
 	/* passed on to the oldest other monitor with a limit watcher */
 	tide__sensor_disarm(m, shared, shared);
-	for (size_t i = 0; i < TIDE__NSRC; i++)
+	for (size_t i = 0; i < TIDE__NSRC; i++) {
+		if (shared && !lost)
+			tide__mon_src_close_waiting(m, &m->src[i]);
 		tide__mon_src_close(m, &m->src[i], shared && !lost);
+	}
 	tide__mon_close_fd(&m->simfd);
 	tide__mon_close_fd(&m->quietfd);
 	tide__mon_close_fd(&m->pollfd);

@@ -151,7 +151,8 @@ struct tide__src_ops {
 	/*
 	 * Closing each of fd[] waits in the kernel (a PSI trigger: an RCU
 	 * grace period, 11-27 ms on a 2-CPU machine), and waits that overlap
-	 * end together: the core closes them side by side.
+	 * end together: when the monitor is freed, the core closes them side
+	 * by side (tide__mon_src_close_waiting()).
 	 */
 	bool close_waits;
 };

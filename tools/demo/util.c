@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,6 +145,9 @@ int run_child(void (*fn)(int fd, void *arg), void *arg,
 		exit(1);
 	}
 	if (!pid) {
+		/* tide-demo catches SIGPIPE (main()); a story's child that
+		 * outlives it ends at its next line, as before */
+		signal(SIGPIPE, SIG_DFL);
 		close(pfd[0]);
 		fn(pfd[1], arg);
 		_exit(0);
