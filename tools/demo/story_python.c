@@ -20,10 +20,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <tide/pressure.h>
+
 #include "demo.h"
 
 #define PYTHON "/usr/bin/python3"
 #define DEADLINE_MS 30000
+/* the heap python3 builds: OBJECTS of 1 KiB, about OBJ_BYTES each */
+#define OBJECTS 300000L
+#define MIN_OBJECTS 40000L
+#define OBJ_BYTES 1100
 
 static const char script[] = "import sys\n"
 			     "def anon():\n"
@@ -31,7 +37,8 @@ static const char script[] = "import sys\n"
 			     "        for l in f:\n"
 			     "            if l.startswith('Anonymous:'):\n"
 			     "                return int(l.split()[1])\n"
-			     "objs = [bytes(1024) for _ in range(300000)]\n"
+			     "objs = [bytes(1024) for _ in "
+			     "range(int(sys.argv[1]))]\n"
 			     "kept = objs[::50]\n"
 			     "del objs\n"
 			     "print('anon', anon(), flush=True)\n"
@@ -51,8 +58,9 @@ static long now_ms(void)
 	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int spawn(const char *tide_run, const char *fifo, struct py *p)
+static int spawn(const char *tide_run, const char *fifo, long n, struct py *p)
 {
+	char count[24];
 	int in[2], out[2];
 
 	if (pipe2(in, O_CLOEXEC))
@@ -70,10 +78,11 @@ static int spawn(const char *tide_run, const char *fifo, struct py *p)
 		close(out[1]);
 		return -1;
 	}
+	snprintf(count, sizeof(count), "%ld", n);
 	if (!p->pid) {
-		char *with[] = { (char *)tide_run, "--", PYTHON, "-c",
-				 (char *)script,   NULL };
-		char *without[] = { PYTHON, "-c", (char *)script, NULL };
+		char *with[] = { (char *)tide_run, "--",  PYTHON, "-c",
+				 (char *)script,   count, NULL };
+		char *without[] = { PYTHON, "-c", (char *)script, count, NULL };
 
 		dup2(in[0], 0);
 		dup2(out[1], 1);
@@ -160,14 +169,14 @@ static void say_why(char *why, size_t size, int st, long before, long after)
  * a small container): the write to its closed stdin then fails with
  * EPIPE (tide-demo catches SIGPIPE), and its status tells why.
  */
-static int run(const char *tide_run, const char *fifo, long *before,
+static int run(const char *tide_run, const char *fifo, long n, long *before,
 	       long *after, char *why, size_t wsize)
 {
 	struct py p;
 	long start, prev = -2, a = -1;
 	int st;
 
-	if (spawn(tide_run, fifo, &p)) {
+	if (spawn(tide_run, fifo, n, &p)) {
 		snprintf(why, wsize, "could not start python3: %s",
 			 strerror(errno));
 		return -1;
@@ -199,6 +208,36 @@ static int run(const char *tide_run, const char *fifo, long *before,
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * How many objects python3 makes: OBJECTS (about 320 MB resident), or a
+ * quarter of the cgroups' limit where that is less (at least MIN_OBJECTS,
+ * about 55 MB with the interpreter), so that the story fits a small
+ * container: in a 256 MiB group python3 was OOM-killed at 300k.  The
+ * limit in *@limit (0: none found).
+ */
+static long objects(uint64_t *limit)
+{
+	struct tide_monitor_config cfg = {
+		.size = sizeof(cfg),
+		/* the limit only: no PSI trigger to close */
+		.sources = TIDE_SOURCE_CGROUP1 | TIDE_SOURCE_CGROUP2 |
+			   TIDE_SOURCE_NONE,
+	};
+	struct tide_monitor_limit lim = { 0 };
+	struct tide_monitor *m;
+	long n = OBJECTS;
+
+	*limit = 0;
+	if (!tide_monitor_new(&m, &cfg)) {
+		if (!tide_monitor_limit(m, &lim))
+			*limit = lim.limit;
+		tide_monitor_free(m);
+	}
+	if (*limit && *limit / 4 / OBJ_BYTES < (uint64_t)n)
+		n = (long)(*limit / 4 / OBJ_BYTES);
+	return n < MIN_OBJECTS ? MIN_OBJECTS : n;
 }
 
 /* @dir/@name into @path when it is an executable file. */
@@ -246,7 +285,8 @@ static bool find_tide_run(const char *build_dir, char *path, size_t size)
 int story_python(const char *build_dir, FILE *out)
 {
 	char tide_run[PATH_MAX], fifo[64], why0[128] = "", why1[128] = "";
-	long b0 = 0, a0 = 0, b1 = 0, a1 = 0;
+	long b0 = 0, a0 = 0, b1 = 0, a1 = 0, n;
+	uint64_t limit;
 	int r0, r1;
 
 	if (SANITIZED) {
@@ -277,15 +317,23 @@ int story_python(const char *build_dir, FILE *out)
 			strerror(errno));
 		return 2;
 	}
-	r0 = run(NULL, fifo, &b0, &a0, why0, sizeof(why0));
-	r1 = run(tide_run, fifo, &b1, &a1, why1, sizeof(why1));
+	n = objects(&limit);
+	r0 = run(NULL, fifo, n, &b0, &a0, why0, sizeof(why0));
+	r1 = run(tide_run, fifo, n, &b1, &a1, why1, sizeof(why1));
 	unlink(fifo);
 
 	fprintf(out,
-		"Unmodified CPython (%s): 300k objects of 1 KiB, 1 in 50 "
+		"Unmodified CPython (%s): %ldk objects of 1 KiB, 1 in 50 "
 		"kept, the rest freed;\nthen one memory-pressure event "
-		"($MEMORY_PRESSURE_WATCH FIFO).\ntide-run: %s\n\n",
-		PYTHON, tide_run);
+		"($MEMORY_PRESSURE_WATCH FIFO).\n",
+		PYTHON, n / 1000);
+	if (n < OBJECTS)
+		fprintf(out,
+			"(%ldk, not %ldk: a quarter of the cgroups' limit, "
+			"%.0f MiB)\n",
+			n / 1000, OBJECTS / 1000,
+			(double)limit / (1024.0 * 1024.0));
+	fprintf(out, "tide-run: %s\n\n", tide_run);
 	fprintf(out, "%-20s %16s %16s %6s\n", "", "after the frees",
 		"after the event", "kept");
 	if (r0)
