@@ -460,6 +460,25 @@ static inline bool th_under_valgrind(void)
 	return v && *v && strcmp(v, "0");
 }
 
+/*
+ * Does this kernel take a PSI trigger on /proc/pressure/memory, the system
+ * PSI source's file (which accepts no fake file: procfs or cgroupfs
+ * only)?  0, or the errno of the open, or of the write that refused it.
+ */
+static inline int th_psi_trigger_err(void)
+{
+	static const char trig[] = "some 100000 2000000";
+	int fd = open("/proc/pressure/memory", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	int err = 0;
+
+	if (fd < 0)
+		return errno;
+	if (write(fd, trig, sizeof(trig)) != (ssize_t)sizeof(trig))
+		err = errno;
+	close(fd);
+	return err;
+}
+
 static void *th_nothing(void *arg)
 {
 	return arg;

@@ -404,7 +404,6 @@ static void *close_thread(void *arg)
 void tide__mon_src_close_waiting(struct tide_monitor *m, struct tide__src *s)
 {
 	int *fd = s->fd;
-
 	pthread_t t[TIDE__SRC_FDS];
 	bool started[TIDE__SRC_FDS] = { false };
 	int first = -1;
