@@ -864,6 +864,65 @@ TEST(a_compound_literal_argument_compiles_as_it_did_for_the_function)
 	tide_vec_destroy(&v);
 }
 
+/*
+ * tide_vec_pop_val()'s fallback pops an element of up to 16 bytes into a
+ * buffer of its own and copies it out afterwards (so that the caller's
+ * variable is not address-taken).  It must copy exactly the element, and
+ * only when the function succeeded: every pop lands in a box whose bytes
+ * past the value are a canary, some of them through the function (with
+ * %TIDE_VEC_AUTOTRIM, at a quarter of the capacity), and a pop of an empty
+ * vector leaves the whole box as it was.  24 bytes is past the buffer: the
+ * function writes to the caller's variable itself.
+ */
+struct el16 {
+	uint64_t a, b;
+};
+struct el24 {
+	uint64_t a, b, c;
+};
+
+#define POP_VAL_FALLBACK(type, fill)                                         \
+	do {                                                                 \
+		struct tide_vec v_ = TIDE_VEC_INIT(type, TIDE_VEC_AUTOTRIM); \
+		struct {                                                     \
+			type val;                                            \
+			unsigned char canary[32];                            \
+		} box_, before_;                                             \
+		unsigned long calls_ = pop_calls;                            \
+		type e_;                                                     \
+                                                                             \
+		for (size_t i_ = 0; i_ < 8; i_++) {                          \
+			memset(&e_, (int)(0x40 + i_), sizeof(e_));           \
+			CHECK_EQ(tide_vec_push(&v_, &e_), 0);                \
+		}                                                            \
+		CHECK_UEQ(v_.cap, 8);                                        \
+		for (size_t i_ = 8; i_ > 0; i_--) {                          \
+			memset(&box_, fill, sizeof(box_));                   \
+			CHECK_EQ(tide_vec_pop_val(&v_, type, &box_.val), 0); \
+			memset(&e_, (int)(0x40 + i_ - 1), sizeof(e_));       \
+			CHECK(!memcmp(&box_.val, &e_, sizeof(e_)));          \
+			for (size_t k_ = 0; k_ < sizeof(box_.canary); k_++)  \
+				CHECK_EQ(box_.canary[k_], fill);             \
+		}                                                            \
+		/* from len 2 (a quarter of 8) on: the function, twice */    \
+		CHECK_UEQ(pop_calls, calls_ + 2);                            \
+		memset(&box_, fill, sizeof(box_));                           \
+		before_ = box_;                                              \
+		CHECK_EQ(tide_vec_pop_val(&v_, type, &box_.val), -ENOENT);   \
+		CHECK(!memcmp(&box_, &before_, sizeof(box_)));               \
+		tide_vec_destroy(&v_);                                       \
+	} while (0)
+
+TEST(pop_val_fallback_copies_the_element_and_only_on_success)
+{
+	POP_VAL_FALLBACK(uint8_t, 0xa5);
+	POP_VAL_FALLBACK(uint16_t, 0xa5);
+	POP_VAL_FALLBACK(uint32_t, 0xa5);
+	POP_VAL_FALLBACK(uint64_t, 0xa5);
+	POP_VAL_FALLBACK(struct el16, 0xa5);
+	POP_VAL_FALLBACK(struct el24, 0xa5);
+}
+
 /* A type of another size than the elements' (vec_typed.h). */
 TEST(typed_helpers_refuse_a_type_of_another_size_off_the_inline_path)
 {
@@ -888,4 +947,5 @@ RUN_TESTS(T(inline_growth_leaves_the_state_the_library_leaves),
 	  T(pop_macro_follows_autotrim_set_and_cleared_at_any_time),
 	  T(failed_inline_growth_of_push_falls_back_and_keeps_the_vector),
 	  T(parenthesized_names_and_pointers_call_the_functions),
-	  T(a_compound_literal_argument_compiles_as_it_did_for_the_function))
+	  T(a_compound_literal_argument_compiles_as_it_did_for_the_function),
+	  T(pop_val_fallback_copies_the_element_and_only_on_success))

@@ -333,9 +333,27 @@ static inline int tide__vec_push_typed(struct tide_vec *v, const void *elem,
 	return v->elem_size != esz ? -EINVAL : TIDE__VEC_PUSH_SLOW(v, elem);
 }
 
+/*
+ * An element of up to 16 bytes comes back through a buffer of this
+ * helper's and is then copied to @out (on success only, as the function
+ * copies), so that the caller's variable never has its address passed to
+ * the function: the compiler keeps it in a register and the inline pop
+ * stores nothing but the length (1..1000-element churn: 1.26-1.28x of the
+ * realloc vector before, 1.08-1.16x after; docs/benchmarks.md).
+ */
 static inline int tide__vec_pop_typed(struct tide_vec *v, void *out, size_t esz)
 {
-	return v->elem_size != esz ? -EINVAL : TIDE__VEC_POP_SLOW(v, out);
+	unsigned char tmp[16];
+	int r;
+
+	if (v->elem_size != esz)
+		return -EINVAL;
+	if (esz > sizeof(tmp))
+		return TIDE__VEC_POP_SLOW(v, out);
+	r = TIDE__VEC_POP_SLOW(v, tmp);
+	if (!r)
+		memcpy(out, tmp, esz);
+	return r;
 }
 
 /* Private: @v empty with no buffer, @elem_size and @flags kept. */
