@@ -3,7 +3,8 @@
 # one per GiB of the memory the tests may use, at most JOBS.  Checked in
 # real cgroup v1 memory groups (as root): 256 MiB gives 1 where JOBS is 2
 # (two memory-filling tests side by side are OOM-killed there), 3 GiB gives
-# 3 of 8 and 2 of 2; and without a limit, MemTotal's GiB, at most JOBS.
+# 3 of 8 and 2 of 2 (where nothing above the group limits it to less); and
+# without a limit, MemTotal's GiB, at most JOBS.
 # Usage: test_jobs.sh SCRIPT TIDE_RUN
 set -u
 script=$1
@@ -26,6 +27,15 @@ if [ "$lim" = 0 ]; then
 	check "no limit here, JOBS 1000: MemTotal's GiB" \
 		"$(sh "$script" "$run" 1000)" "$want"
 	check "no limit here, JOBS 1" "$(sh "$script" "$run" 1)" 1
+elif [ "$lim" -gt 0 ] 2>/dev/null; then
+	want=$((lim / 1073741824))
+	[ "$memgib" -lt "$want" ] && want=$memgib
+	[ "$want" -lt 1 ] && want=1
+	check "a limit of $lim here, JOBS 1000" "$(sh "$script" "$run" 1000)" \
+		"$want"
+else
+	echo "not ok - tide-run --show printed no limit line: '$lim'"
+	fail=1
 fi
 check "tide-run missing, JOBS 1: MemTotal only" \
 	"$(sh "$script" /nonexistent/tide-run 1)" 1
@@ -42,13 +52,16 @@ in_group() { # limit jobs
 	sh -c 'echo $$ >"$1/cgroup.procs" && shift && exec "$@"' sh "$cg" \
 		sh "$script" "$run" "$2"
 }
-if [ "$memgib" -ge 3 ]; then
-	check "256 MiB group, JOBS 2" "$(in_group 268435456 2)" 1
-	check "3 GiB group, JOBS 8" "$(in_group 3221225472 8)" 3
-	check "3 GiB group, JOBS 2" "$(in_group 3221225472 2)" 2
-else
-	echo "# SKIP the 3 GiB group: the machine has ${memgib} GiB"
-	check "256 MiB group, JOBS 2" "$(in_group 268435456 2)" 1
-fi
+check "256 MiB group, JOBS 2" "$(in_group 268435456 2)" 1
+# The group is a child of ours: a smaller limit of ours, or a smaller
+# machine, is what counts there, in whole GiB (at least 1).
+gib3=3
+[ "$lim" -gt 0 ] 2>/dev/null && [ "$lim" -lt 3221225472 ] &&
+	gib3=$((lim / 1073741824))
+[ "$memgib" -lt "$gib3" ] && gib3=$memgib
+[ "$gib3" -lt 1 ] && gib3=1
+check "3 GiB group, counted as ${gib3} GiB, JOBS 8" "$(in_group 3221225472 8)" "$gib3"
+check "3 GiB group, counted as ${gib3} GiB, JOBS 2" "$(in_group 3221225472 2)" \
+	"$((gib3 < 2 ? gib3 : 2))"
 rmdir "$cg"
 exit $fail
