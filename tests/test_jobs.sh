@@ -21,12 +21,13 @@ check() { # what got expected
 }
 
 memgib=$(awk '$1 == "MemTotal:" { print int($2 / 1048576) }' /proc/meminfo)
-lim=$("$run" --show | awk '$1 == "limit" { print $2; exit }')
+lim=$(env -i "$run" --show | awk '$1 == "limit" { print $2; exit }')
+memjobs=$((memgib < 1 ? 1 : memgib))
 if [ "$lim" = 0 ]; then
-	want=$((memgib < 1 ? 1 : memgib))
 	check "no limit here, JOBS 1000: MemTotal's GiB" \
-		"$(sh "$script" "$run" 1000)" "$want"
-	check "no limit here, JOBS 1" "$(sh "$script" "$run" 1)" 1
+		"$(sh "$script" "$run" 1000)" "$memjobs"
+	check "no limit here, JOBS 2" "$(sh "$script" "$run" 2)" \
+		"$((memjobs < 2 ? memjobs : 2))"
 elif [ "$lim" -gt 0 ] 2>/dev/null; then
 	want=$((lim / 1073741824))
 	[ "$memgib" -lt "$want" ] && want=$memgib
@@ -37,8 +38,11 @@ else
 	echo "not ok - tide-run --show printed no limit line: '$lim'"
 	fail=1
 fi
-check "tide-run missing, JOBS 1: MemTotal only" \
-	"$(sh "$script" /nonexistent/tide-run 1)" 1
+check "tide-run missing, JOBS 1000: MemTotal's GiB only" \
+	"$(sh "$script" /nonexistent/tide-run 1000)" "$memjobs"
+check "TIDE_LIMIT=300M set by the caller does not count, JOBS 1000" \
+	"$(TIDE_LIMIT=300M sh "$script" "$run" 1000)" \
+	"$(sh "$script" "$run" 1000)"
 
 v1=$(sed -n 's/^[0-9]*:memory:\(.*\)$/\1/p' /proc/self/cgroup)
 cg=/sys/fs/cgroup/memory$v1/tide-jobs-$$
@@ -47,6 +51,8 @@ if [ "$(id -u)" -ne 0 ] || [ -z "$v1" ] || ! mkdir "$cg" 2>/dev/null; then
 	[ $fail = 0 ] && exit 77
 	exit 1
 fi
+trap 'rmdir "$cg" 2>/dev/null' EXIT
+trap 'exit 1' INT TERM
 in_group() { # limit jobs
 	echo "$1" >"$cg/memory.limit_in_bytes"
 	sh -c 'echo $$ >"$1/cgroup.procs" && shift && exec "$@"' sh "$cg" \
@@ -63,5 +69,4 @@ gib3=3
 check "3 GiB group, counted as ${gib3} GiB, JOBS 8" "$(in_group 3221225472 8)" "$gib3"
 check "3 GiB group, counted as ${gib3} GiB, JOBS 2" "$(in_group 3221225472 2)" \
 	"$((gib3 < 2 ? gib3 : 2))"
-rmdir "$cg"
 exit $fail

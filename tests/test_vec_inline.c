@@ -70,9 +70,15 @@ int __wrap_tide_vec_push(struct tide_vec *v, const void *elem)
 	return __real_tide_vec_push(v, elem);
 }
 
+/* the value at pop_watch when the function is called (NULL: not read) */
+static const uint64_t *pop_watch;
+static uint64_t pop_watch_seen;
+
 int __wrap_tide_vec_pop(struct tide_vec *v, void *out)
 {
 	pop_calls++;
+	if (pop_watch)
+		pop_watch_seen = *pop_watch;
 	return __real_tide_vec_pop(v, out);
 }
 
@@ -923,6 +929,44 @@ TEST(pop_val_fallback_copies_the_element_and_only_on_success)
 	POP_VAL_FALLBACK(struct el24, 0xa5);
 }
 
+/*
+ * The function copies the element to @out before it trims, so @out may be
+ * an element of the vector itself (a swap-remove by hand): the trim moves
+ * the buffer, with the copy in it.  A fallback that copied after the call
+ * would write into the freed buffer and lose the value (0.2.22's first
+ * version did; ASan reports it, jemalloc and mimalloc lose the value;
+ * glibc shrinks in place, so the wrapper checks too that the value is in
+ * place when the function, which may move the buffer, is called).
+ */
+TEST(pop_val_fallback_into_an_element_of_the_vector)
+{
+	struct tide_vec v = TIDE_VEC_INIT(uint64_t, TIDE_VEC_AUTOTRIM);
+	unsigned long calls;
+	uint64_t x;
+
+	for (uint64_t i = 0; i < 64; i++)
+		CHECK_EQ(tide_vec_push_val(&v, uint64_t, 100 + i), 0);
+	CHECK_UEQ(v.cap, 64);
+	while (v.len > 16) {
+		CHECK_EQ(tide_vec_pop_val(&v, uint64_t, &x), 0);
+		CHECK_UEQ(x, 100 + v.len);
+	}
+	/* 16 -> 15, below a quarter of 64: the function pops and trims */
+	calls = pop_calls;
+	pop_watch = &tide_vec_at(&v, uint64_t, 0);
+	CHECK_EQ(tide_vec_pop_val(&v, uint64_t, &tide_vec_at(&v, uint64_t, 0)),
+		 0);
+	pop_watch = NULL;
+	CHECK_UEQ(pop_calls, calls + 1);
+	CHECK_UEQ(pop_watch_seen, 115);
+	CHECK_UEQ(v.len, 15);
+	CHECK(v.cap < 64);
+	CHECK_UEQ(tide_vec_at(&v, uint64_t, 0), 115);
+	for (size_t i = 1; i < 15; i++)
+		CHECK_UEQ(tide_vec_at(&v, uint64_t, i), 100 + i);
+	tide_vec_destroy(&v);
+}
+
 /* A type of another size than the elements' (vec_typed.h). */
 TEST(typed_helpers_refuse_a_type_of_another_size_off_the_inline_path)
 {
@@ -948,4 +992,5 @@ RUN_TESTS(T(inline_growth_leaves_the_state_the_library_leaves),
 	  T(failed_inline_growth_of_push_falls_back_and_keeps_the_vector),
 	  T(parenthesized_names_and_pointers_call_the_functions),
 	  T(a_compound_literal_argument_compiles_as_it_did_for_the_function),
-	  T(pop_val_fallback_copies_the_element_and_only_on_success))
+	  T(pop_val_fallback_copies_the_element_and_only_on_success),
+	  T(pop_val_fallback_into_an_element_of_the_vector))

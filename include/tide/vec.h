@@ -334,26 +334,33 @@ static inline int tide__vec_push_typed(struct tide_vec *v, const void *elem,
 }
 
 /*
- * An element of up to 16 bytes comes back through a buffer of this
- * helper's and is then copied to @out (on success only, as the function
- * copies), so that the caller's variable never has its address passed to
- * the function: the compiler keeps it in a register and the inline pop
- * stores nothing but the length (1..1000-element churn: 1.26-1.28x of the
- * realloc vector before, 1.08-1.16x after; docs/benchmarks.md).
+ * Private: tide_vec_pop_val()'s way into tide_vec_pop().  The caller's
+ * variable never has its address passed on, so that the compiler may keep
+ * it in a register (an address passed to a call makes it live in memory,
+ * and the inline pop would store every element there too).  When the pop
+ * will succeed (0 < @len <= @cap: the function's only failures are an
+ * empty and an invalid vector), the element is copied to @out first, as
+ * the function copies it before any trim (@out may be an element of @v),
+ * and the function pops with a NULL @out; otherwise the function fails,
+ * copies nothing, and its error is returned (a non-negative result there
+ * would break its contract, and is -EINVAL: so the compiler sees that
+ * every result of 0 wrote @out).
  */
 static inline int tide__vec_pop_typed(struct tide_vec *v, void *out, size_t esz)
 {
-	unsigned char tmp[16];
+	size_t len = v->len;
 	int r;
 
 	if (v->elem_size != esz)
 		return -EINVAL;
-	if (esz > sizeof(tmp))
-		return TIDE__VEC_POP_SLOW(v, out);
-	r = TIDE__VEC_POP_SLOW(v, tmp);
-	if (!r)
-		memcpy(out, tmp, esz);
-	return r;
+	if (len - 1 < v->cap) {
+		memmove(out,
+			TIDE__CAST(const char *, v->data) + (len - 1) * esz,
+			esz);
+		return TIDE__VEC_POP_SLOW(v, TIDE__NULL);
+	}
+	r = TIDE__VEC_POP_SLOW(v, TIDE__NULL);
+	return r < 0 ? r : -EINVAL;
 }
 
 /* Private: @v empty with no buffer, @elem_size and @flags kept. */
