@@ -51,6 +51,7 @@ if [ "$(id -u)" -ne 0 ] || [ -z "$v1" ] || ! mkdir "$cg" 2>/dev/null; then
 	[ $fail = 0 ] && exit 77
 	exit 1
 fi
+# the group goes away if the test is stopped (ctest's timeout) too
 trap 'rmdir "$cg" 2>/dev/null' EXIT
 trap 'exit 1' INT TERM
 in_group() { # limit jobs
@@ -69,4 +70,8 @@ gib3=3
 check "3 GiB group, counted as ${gib3} GiB, JOBS 8" "$(in_group 3221225472 8)" "$gib3"
 check "3 GiB group, counted as ${gib3} GiB, JOBS 2" "$(in_group 3221225472 2)" \
 	"$((gib3 < 2 ? gib3 : 2))"
+# Removed here and the trap dropped: dash loses the string of an EXIT trap
+# it runs (valgrind, make valgrind, reports it as definitely lost).
+rmdir "$cg"
+trap - EXIT INT TERM
 exit $fail
