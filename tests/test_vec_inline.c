@@ -871,15 +871,21 @@ TEST(a_compound_literal_argument_compiles_as_it_did_for_the_function)
 }
 
 /*
- * tide_vec_pop_val()'s fallback pops an element of up to 16 bytes into a
- * buffer of its own and copies it out afterwards (so that the caller's
- * variable is not address-taken).  It must copy exactly the element, and
- * only when the function succeeded: every pop lands in a box whose bytes
- * past the value are a canary, some of them through the function (with
- * %TIDE_VEC_AUTOTRIM, at a quarter of the capacity), and a pop of an empty
- * vector leaves the whole box as it was.  24 bytes is past the buffer: the
- * function writes to the caller's variable itself.
+ * tide_vec_pop_val()'s fallback copies the element to @out itself, before
+ * the call, and has the function pop with a NULL @out (so that the
+ * caller's variable is never address-taken).  It must copy exactly the
+ * element, and only when the pop succeeds: every pop lands in a box whose
+ * bytes past the value are a canary, some of them through the function
+ * (with %TIDE_VEC_AUTOTRIM, at a quarter of the capacity), and a pop of an
+ * empty vector leaves the whole box as it was.  Sizes the inline pop
+ * copies and others (3, 12 and 24 bytes).
  */
+struct el3 {
+	unsigned char c[3];
+};
+struct el12 {
+	uint32_t a[3];
+};
 struct el16 {
 	uint64_t a, b;
 };
@@ -887,7 +893,7 @@ struct el24 {
 	uint64_t a, b, c;
 };
 
-#define POP_VAL_FALLBACK(type, fill)                                         \
+#define POP_VAL_FALLBACK(type)                                               \
 	do {                                                                 \
 		struct tide_vec v_ = TIDE_VEC_INIT(type, TIDE_VEC_AUTOTRIM); \
 		struct {                                                     \
@@ -903,16 +909,16 @@ struct el24 {
 		}                                                            \
 		CHECK_UEQ(v_.cap, 8);                                        \
 		for (size_t i_ = 8; i_ > 0; i_--) {                          \
-			memset(&box_, fill, sizeof(box_));                   \
+			memset(&box_, 0xa5, sizeof(box_));                   \
 			CHECK_EQ(tide_vec_pop_val(&v_, type, &box_.val), 0); \
 			memset(&e_, (int)(0x40 + i_ - 1), sizeof(e_));       \
 			CHECK(!memcmp(&box_.val, &e_, sizeof(e_)));          \
 			for (size_t k_ = 0; k_ < sizeof(box_.canary); k_++)  \
-				CHECK_EQ(box_.canary[k_], fill);             \
+				CHECK_EQ(box_.canary[k_], 0xa5);             \
 		}                                                            \
 		/* from len 2 (a quarter of 8) on: the function, twice */    \
 		CHECK_UEQ(pop_calls, calls_ + 2);                            \
-		memset(&box_, fill, sizeof(box_));                           \
+		memset(&box_, 0xa5, sizeof(box_));                           \
 		before_ = box_;                                              \
 		CHECK_EQ(tide_vec_pop_val(&v_, type, &box_.val), -ENOENT);   \
 		CHECK(!memcmp(&box_, &before_, sizeof(box_)));               \
@@ -921,12 +927,14 @@ struct el24 {
 
 TEST(pop_val_fallback_copies_the_element_and_only_on_success)
 {
-	POP_VAL_FALLBACK(uint8_t, 0xa5);
-	POP_VAL_FALLBACK(uint16_t, 0xa5);
-	POP_VAL_FALLBACK(uint32_t, 0xa5);
-	POP_VAL_FALLBACK(uint64_t, 0xa5);
-	POP_VAL_FALLBACK(struct el16, 0xa5);
-	POP_VAL_FALLBACK(struct el24, 0xa5);
+	POP_VAL_FALLBACK(uint8_t);
+	POP_VAL_FALLBACK(uint16_t);
+	POP_VAL_FALLBACK(struct el3);
+	POP_VAL_FALLBACK(uint32_t);
+	POP_VAL_FALLBACK(uint64_t);
+	POP_VAL_FALLBACK(struct el12);
+	POP_VAL_FALLBACK(struct el16);
+	POP_VAL_FALLBACK(struct el24);
 }
 
 /*
