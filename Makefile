@@ -9,8 +9,8 @@ CONFIGURE = cmake -S . -DTIDE_WERROR=$(WERROR) $(CMAKE_FLAGS)
 # Tests at once: JOBS, but one per GiB of the memory the tests may use
 # (the cgroups' limit or MemTotal; scripts/test-jobs.sh).  Run in a build
 # directory, whose tide-run finds the limit.
-CTEST = ctest --output-on-failure \
-	-j $$(sh $(CURDIR)/scripts/test-jobs.sh preload/tide-run $(JOBS))
+TEST_JOBS = $$(sh $(CURDIR)/scripts/test-jobs.sh preload/tide-run $(JOBS))
+CTEST = ctest --output-on-failure -j $(TEST_JOBS)
 # CMake's generated Makefiles are sub-makes: no Entering/Leaving lines.
 MAKEFLAGS += --no-print-directory
 
@@ -85,8 +85,7 @@ VALGRIND_OPTS = --error-exitcode=99 --leak-check=full \
 valgrind: build
 	@scripts/deps.sh valgrind
 	cd $(BUILD) && TIDE_UNDER_VALGRIND=1 \
-		TIDE_STRESS_MS=2000 ctest --output-on-failure \
-		-j $$(sh $(CURDIR)/scripts/test-jobs.sh preload/tide-run $(JOBS)) \
+		TIDE_STRESS_MS=2000 ctest --output-on-failure -j $(TEST_JOBS) \
 		-E install_consumer -T memcheck \
 		--overwrite MemoryCheckCommand=$$(command -v valgrind) \
 		--overwrite MemoryCheckCommandOptions="$(VALGRIND_OPTS)"

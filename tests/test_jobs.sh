@@ -22,18 +22,23 @@ check() { # what got expected
 
 memgib=$(awk '$1 == "MemTotal:" { print int($2 / 1048576) }' /proc/meminfo)
 lim=$(env -i "$run" --show | awk '$1 == "limit" { print $2; exit }')
-memjobs=$((memgib < 1 ? 1 : memgib))
+# what a limit of $1 bytes counts as: its whole GiB, no more than the
+# machine's, at least 1
+counted() {
+	g=$(($1 / 1073741824))
+	[ "$memgib" -lt "$g" ] && g=$memgib
+	[ "$g" -lt 1 ] && g=1
+	echo "$g"
+}
+memjobs=$(counted $((memgib * 1073741824)))
 if [ "$lim" = 0 ]; then
 	check "no limit here, JOBS 1000: MemTotal's GiB" \
 		"$(sh "$script" "$run" 1000)" "$memjobs"
 	check "no limit here, JOBS 2" "$(sh "$script" "$run" 2)" \
 		"$((memjobs < 2 ? memjobs : 2))"
 elif [ "$lim" -gt 0 ] 2>/dev/null; then
-	want=$((lim / 1073741824))
-	[ "$memgib" -lt "$want" ] && want=$memgib
-	[ "$want" -lt 1 ] && want=1
 	check "a limit of $lim here, JOBS 1000" "$(sh "$script" "$run" 1000)" \
-		"$want"
+		"$(counted "$lim")"
 else
 	echo "not ok - tide-run --show printed no limit line: '$lim'"
 	fail=1
@@ -61,12 +66,10 @@ in_group() { # limit jobs
 }
 check "256 MiB group, JOBS 2" "$(in_group 268435456 2)" 1
 # The group is a child of ours: a smaller limit of ours, or a smaller
-# machine, is what counts there, in whole GiB (at least 1).
-gib3=3
-[ "$lim" -gt 0 ] 2>/dev/null && [ "$lim" -lt 3221225472 ] &&
-	gib3=$((lim / 1073741824))
-[ "$memgib" -lt "$gib3" ] && gib3=$memgib
-[ "$gib3" -lt 1 ] && gib3=1
+# machine, is what counts there.
+in3=3221225472
+[ "$lim" -gt 0 ] 2>/dev/null && [ "$lim" -lt $in3 ] && in3=$lim
+gib3=$(counted $in3)
 check "3 GiB group, counted as ${gib3} GiB, JOBS 8" "$(in_group 3221225472 8)" "$gib3"
 check "3 GiB group, counted as ${gib3} GiB, JOBS 2" "$(in_group 3221225472 2)" \
 	"$((gib3 < 2 ? gib3 : 2))"
