@@ -256,13 +256,8 @@ TIDE_API int tide_vec_reserve(struct tide_vec *v, size_t additional);
  * with the same results (see "Inline growth, push, pop and destruction"
  * below).
  *
- * The macro refuses an element larger than the object @elem points into,
- * where the compiler knows that object's size (optimizing; see below):
- * the function would read past its end.
- *
  * Context: as tide_vec_reserve().
- * Return: 0, or as tide_vec_reserve() (-EINVAL also for @elem NULL, and
- * from the macro for an element larger than @elem's object, as above); on
+ * Return: 0, or as tide_vec_reserve() (-EINVAL also for @elem NULL); on
  * failure @v is unchanged.
  */
 TIDE_API int tide_vec_push(struct tide_vec *v, const void *elem);
@@ -306,14 +301,10 @@ TIDE_API void *tide_vec_push_slot(struct tide_vec *v);
  * their failure is ignored.  Built with GCC or clang as C11 or C++11 and
  * without %TIDE_NO_INLINE, the call compiles inline in the caller when
  * nothing is due and the element is 1, 2, 4, 8 or 16 bytes (or @out is
- * NULL), and calls the function otherwise, with the same results.  The
- * macro refuses to pop an element larger than the object @out points
- * into, where the compiler knows that object's size (optimizing; see
- * below): the function would write past its end.
+ * NULL), and calls the function otherwise, with the same results.
  *
  * Context: the owner's lock held.  Never runs reclaim.
- * Return: 0; -ENOENT when @v is empty, -EINVAL for a NULL or invalid @v,
- * and from the macro for an element larger than @out's object, as above
+ * Return: 0; -ENOENT when @v is empty, -EINVAL for a NULL or invalid @v
  * (@v and @out unchanged).
  */
 TIDE_API int tide_vec_pop(struct tide_vec *v, void *out);
@@ -408,25 +399,8 @@ static inline void tide__vec_reset(struct tide_vec *v)
  * vector, a due trim and everything else call the function, which decides
  * the result.  The results and the vector's state are exactly the
  * functions' in every case (an @elem inside the vector is read after the
- * growth, at its new address).
- *
- * Where the compiler knows the exact size of the object @elem or @out
- * points into, counted from that address, and it is 16 bytes or less (a
- * local variable, a small struct; with optimization, not at -O0; not
- * &a[i] with i a variable), the macros never pass that address to the
- * function: the push copies the object and hands the copy over, the pop
- * copies the element out before the function pops with a NULL @out (as the
- * function copies it, before any trim), merging an element smaller than
- * the object into a copy of it.  An address passed to a call makes the
- * compiler keep the variable in memory, and every push and pop would
- * store it there.  The bytes written and read are the function's; an
- * element larger than that object, which the function would read or
- * write past its end, is refused with -EINVAL, the vector and the object
- * unchanged.  The macros' inline parts are always inlined
- * (always_inline), as only in the caller is the object known.
- *
- * (tide_vec_push)(v, e), or the name not followed by a parenthesis, gives
- * the exported function.  ABI: this bakes
+ * growth, at its new address).  (tide_vec_push)(v, e), or the name not
+ * followed by a parenthesis, gives the exported function.  ABI: this bakes
  * the private fields' meaning for heap buffers and the functions' fast
  * tests into programs (docs/abi.md).
  */
@@ -580,107 +554,11 @@ static inline int tide__vec_push_full(struct tide_vec *v, const void *elem)
 }
 
 /*
- * Private: the size of the object @p points into, counted from @p, when
- * the compiler knows it exactly (its largest and smallest estimates agree:
- * not so for &a[i] with i unknown) and it is 1 to 16 bytes, a value a
- * program may keep in registers; 0 otherwise.  A constant once the inline
- * path is part of its caller; 0 at -O0, where nothing is known.
- */
-#define TIDE__VEC_ROOM(p)                                              \
-	(__builtin_object_size(p, 0) == __builtin_object_size(p, 2) && \
-			 __builtin_object_size(p, 0) - 1 < 16 ?        \
-		 __builtin_object_size(p, 0) :                         \
-		 0)
-
-/*
- * Private: the inline paths of tide_vec_push() and tide_vec_pop() are
- * compiled into every caller, whatever the compiler's size limits: only
- * there does the compiler know the caller's object (TIDE__VEC_ROOM()), and
- * a call with its address would keep it in memory.
- */
-#define TIDE__VEC_INLINE static inline __attribute__((__always_inline__))
-
-/*
- * Private: tide_vec_push()'s way into the function for an @elem whose
- * object the compiler knows to end @room (1..16) bytes after @elem.  The
- * object is copied into a buffer of the helper's own, which the function
- * reads: the caller's variable never has its address passed to a call (an
- * address passed to a call makes a variable live in memory, and every push
- * would store the value there first).  An element larger than @room would
- * be read past the end of the object: refused, -EINVAL, @v unchanged.
- */
-TIDE__VEC_INLINE int tide__vec_push_copy(struct tide_vec *v, const void *elem,
-					 size_t room)
-{
-	unsigned char tmp[16];
-	size_t esz;
-
-	if (!v)
-		return TIDE__VEC_PUSH_SLOW(v, TIDE__NULL);
-	esz = v->elem_size;
-	if (esz - 1 < room) {
-		__builtin_memmove(tmp, elem, room);
-		return tide__vec_push_full(v, tmp);
-	}
-	return esz ? -EINVAL : TIDE__VEC_PUSH_SLOW(v, TIDE__NULL);
-}
-
-/*
- * Private: tide_vec_pop()'s way into the function for an @out whose object
- * the compiler knows to end @room (1..16) bytes after @out.  As
- * tide__vec_pop_typed(): when the pop will succeed, the element is copied
- * to @out first (before any trim: @out may be an element of @v) and the
- * function pops with a NULL @out, so that @out's address never reaches a
- * call.  Only copies of the constant size @room reach @out, the same
- * reason: an element smaller than @room is merged into a copy of the
- * object, whose bytes past the element stay as they were.  An element
- * larger than @room would be written past the end of the object: refused,
- * -EINVAL, @v and the object unchanged.  Otherwise the function fails,
- * copies nothing, and its error is returned (see tide__vec_pop_typed()).
- */
-TIDE__VEC_INLINE int tide__vec_pop_copy(struct tide_vec *v, void *out,
-					size_t room)
-{
-	unsigned char tmp[16];
-	const char *src;
-	size_t len, esz;
-	int r;
-
-	if (!v)
-		goto fail;
-	len = v->len;
-	esz = v->elem_size;
-	if (!esz || len - 1 >= v->cap)
-		goto fail;
-	if (esz > room)
-		return -EINVAL;
-	src = TIDE__CAST(const char *, v->data) + (len - 1) * esz;
-	if (esz == room) {
-		__builtin_memmove(out, src, room);
-	} else {
-		/* the object's bytes may be unset: copied, never used */
-#pragma GCC diagnostic push
-#ifndef __clang__
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#pragma GCC diagnostic ignored "-Wuninitialized"
-		__builtin_memmove(tmp, out, room);
-#pragma GCC diagnostic pop
-		__builtin_memmove(tmp, src, esz);
-		__builtin_memmove(out, tmp, room);
-	}
-	return TIDE__VEC_POP_SLOW(v, TIDE__NULL);
-fail:
-	r = TIDE__VEC_POP_SLOW(v, TIDE__NULL);
-	return r < 0 ? r : -EINVAL;
-}
-
-/*
  * tide_vec_push() compiled into the caller: the function's own fast test
  * (room, in pages already populated), then a copy of a common size.
  * Everything else is the function's, which decides the result.
  */
-TIDE__VEC_INLINE int tide__vec_push_inline(struct tide_vec *v, const void *elem)
+static inline int tide__vec_push_inline(struct tide_vec *v, const void *elem)
 {
 	if (TIDE__LIKELY(v && elem)) {
 		size_t len = v->len;
@@ -692,8 +570,6 @@ TIDE__VEC_INLINE int tide__vec_push_inline(struct tide_vec *v, const void *elem)
 			return 0;
 		}
 	}
-	if (TIDE__VEC_ROOM(elem))
-		return tide__vec_push_copy(v, elem, TIDE__VEC_ROOM(elem));
 	return tide__vec_push_full(v, elem);
 }
 
@@ -702,7 +578,7 @@ TIDE__VEC_INLINE int tide__vec_push_inline(struct tide_vec *v, const void *elem)
  * empty, nothing due, a valid length), then, in the function's order, the
  * length goes down and the element is copied out.
  */
-TIDE__VEC_INLINE int tide__vec_pop_inline(struct tide_vec *v, void *out)
+static inline int tide__vec_pop_inline(struct tide_vec *v, void *out)
 {
 	if (TIDE__LIKELY(v != TIDE__NULL)) {
 		size_t len = v->len, esz = v->elem_size;
@@ -754,8 +630,6 @@ TIDE__VEC_INLINE int tide__vec_pop_inline(struct tide_vec *v, void *out)
 			TIDE__VEC_COPIES_END
 		}
 	}
-	if (TIDE__VEC_ROOM(out))
-		return tide__vec_pop_copy(v, out, TIDE__VEC_ROOM(out));
 	return tide__vec_pop_slow(v, out);
 }
 
