@@ -980,7 +980,8 @@ TEST(pop_val_fallback_into_an_element_of_the_vector)
  * read the element alone.  Built with -Werror under CI, this is also the
  * test that GCC gives no bounds warning for the inline copies of the other
  * sizes (8 and 16 bytes into a[i] of 4 or 1 bytes), which never run for
- * them (0.2.22 and earlier: -Warray-bounds, -Wmaybe-uninitialized).
+ * them (0.2.22 and earlier: -Warray-bounds; with it off,
+ * -Wmaybe-uninitialized).
  */
 TEST(push_and_pop_macros_on_a_variable_array_index)
 {
