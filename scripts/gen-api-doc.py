@@ -246,6 +246,10 @@ def document_header(path, out, toc):
             entries.append((doc, clean_decl(decl)))
             pending_plain = None
             continue
+        if re.fullmatch(r"/\*\s*clang-format (?:on|off)\s*\*/", t):
+            # a directive to the formatter, not a note for readers
+            pos = m.end()
+            continue
         if t.startswith("/*"):
             if pending_plain:
                 others.append((pending_plain, ""))

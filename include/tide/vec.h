@@ -476,9 +476,10 @@ static inline int tide__vec_push_grow(struct tide_vec *v, const void *elem,
  * Private: store *@src as element @i of @data, of a size tide_vec_push()
  * and tide_vec_pop() copy inline (8 bytes first, then 4, 16, 2, 1); 0, or
  * -1 (nothing copied) for another size.  A size larger than what GCC knows
- * @src points to takes the -1 path too (the function then copies it), so
- * that no -Warray-bounds or -Wstringop-overread fires in the caller for
- * the other sizes' copies, which never run for it.
+ * @src points to takes the -1 path too (the function then copies it): the
+ * copy of that size is compiled out for it.  Where GCC knows no size (&a[i]
+ * with i a variable), TIDE__VEC_COPIES_BEGIN keeps its bounds warnings off
+ * the copies of the other sizes, which never run for it.
  */
 static inline int tide__vec_store(void *data, size_t i, const void *src,
 				  size_t esz)
