@@ -295,7 +295,7 @@ TIDE_API void *tide_vec_push_slot(struct tide_vec *v);
 /**
  * tide_vec_pop() - remove the last element.
  * @v: the vector.
- * @out: receives the element, or NULL.
+ * @out: receives the element (@v->elem_size bytes), or NULL.
  *
  * With %TIDE_VEC_AUTOTRIM, tide_vec_trim() and the page release follow;
  * their failure is ignored.  Built with GCC or clang as C11 or C++11 and
@@ -399,10 +399,13 @@ static inline void tide__vec_reset(struct tide_vec *v)
  * vector, a due trim and everything else call the function, which decides
  * the result.  The results and the vector's state are exactly the
  * functions' in every case (an @elem inside the vector is read after the
- * growth, at its new address).  (tide_vec_push)(v, e), or the name not
- * followed by a parenthesis, gives the exported function.  ABI: this bakes
- * the private fields' meaning for heap buffers and the functions' fast
- * tests into programs (docs/abi.md).
+ * growth, at its new address).  They are static inline functions, so the
+ * compiler's inliner has the last word: with many calls in one file GCC may
+ * keep one local copy and call it, which still saves the library call
+ * (at -Os it keeps the element copy local too).  (tide_vec_push)(v, e), or
+ * the name not followed by a parenthesis, gives the exported function.
+ * ABI: this bakes the private fields' meaning for heap buffers and the
+ * functions' fast tests into programs (docs/abi.md).
  */
 #if defined(TIDE__KV_INLINE) && !defined(TIDE_BUILDING)
 TIDE_API void tide__vec_destroy_slow(struct tide_vec *v)
