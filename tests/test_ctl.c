@@ -4395,6 +4395,90 @@ TEST(tidectl_says_a_killed_unreaped_process_has_exited)
 	remove_dirs();
 }
 
+/*
+ * A process that became a zombie while another process still holds its
+ * listener (a killed process's other threads, for a moment, or here a
+ * child it forked, which accepts and closes without answering): the
+ * connection is made and closed with no reply.  tidectl says the process
+ * has exited, as it does when the socket refuses.  Up to 0.2.23 it said
+ * "the process exited before it answered" there (a trial's test_ctl under
+ * load, killing a threaded server).
+ */
+TEST(tidectl_says_a_zombie_has_exited_when_its_listener_closes_unanswered)
+{
+	char out[1024], want[PATH_MAX], num[16], path[PATH_MAX];
+	int stop[2], ready[2], st;
+	pid_t pid, holder;
+
+	find_tidectl();
+	make_dirs();
+	CHECK(!mkdir(dir, 0700));
+	CHECK(!pipe2(stop, O_CLOEXEC));
+	CHECK(!pipe2(ready, O_CLOEXEC));
+	fflush(stdout);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (!pid) {
+		struct sockaddr_un sa;
+		int lfd = socket_for(getpid(), &sa);
+
+		close(stop[1]);
+		close(ready[0]);
+		if (bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) ||
+		    listen(lfd, 8))
+			_exit(3);
+		/* listen() made this process the socket's peer */
+		holder = fork();
+		if (holder < 0)
+			_exit(4);
+		if (!holder) {
+			struct pollfd p[2] = { { .fd = lfd, .events = POLLIN },
+					       { .fd = stop[0],
+						 .events = POLLIN } };
+
+			/* accept and close unanswered, until stop closes */
+			while (poll(p, 2, -1) >= 0 && !p[1].revents) {
+				int c = accept(lfd, NULL, NULL);
+
+				if (c >= 0)
+					close(c);
+			}
+			_exit(0);
+		}
+		if (write(ready[1], &holder, sizeof(holder)) != sizeof(holder))
+			_exit(5);
+		_exit(0);
+	}
+	close(stop[0]);
+	close(ready[1]);
+	CHECK_EQ(read(ready[0], &holder, sizeof(holder)),
+		 (ssize_t)sizeof(holder));
+	close(ready[0]);
+	for (int i = 0; i < 500 && proc_state(pid) != 'Z'; i++)
+		usleep(10000);
+	CHECK_EQ(proc_state(pid), 'Z');
+	sock_path(path, sizeof(path), pid);
+	CHECK(!access(path, F_OK));
+	snprintf(num, sizeof(num), "%d", (int)pid);
+	snprintf(want, sizeof(want),
+		 "tidectl: process %d has exited (a zombie: its parent has "
+		 "not reaped it yet)\n",
+		 (int)pid);
+	CHECK_EQ(run_tidectl(out, num), 1);
+	CHECK_STR(out, want);
+	CHECK_EQ(run_tidectl(out, num, "drop"), 1);
+	CHECK_STR(out, want);
+	/* the holder, now init's, leaves when the pipe closes */
+	close(stop[1]);
+	CHECK_EQ(waitpid(pid, &st, 0), pid);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	for (int i = 0;
+	     i < 500 && !kill(holder, 0) && proc_state(holder) != 'Z'; i++)
+		usleep(10000);
+	unlink(path);
+	remove_dirs();
+}
+
 /* Start watch_thread() and wait for its first line. */
 static void watch_start(struct watch_run *w, pthread_t *t)
 {
@@ -4814,6 +4898,7 @@ RUN_TESTS(
 	T(a_forked_child_cannot_listen_with_its_parents_monitor),
 	T(tidectl_version_prints_the_version),
 	T(tidectl_says_a_killed_unreaped_process_has_exited),
+	T(tidectl_says_a_zombie_has_exited_when_its_listener_closes_unanswered),
 	T(tidectl_watch_goes_on_across_a_close_and_listen_again),
 	T(tidectl_watch_ends_when_the_socket_stays_away_or_the_process_exits),
 	T(exit_without_close_removes_the_socket_of_its_own_process_only),

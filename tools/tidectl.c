@@ -144,7 +144,23 @@ int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Send @req to @pid; the reply's body (after "ok") or an exit. */
+/*
+ * A connection to @pid closed with no answer: when the process is no more,
+ * exit saying so.  A zombie is said as when its socket refuses: a killed
+ * process's other threads, or a child it forked, may hold the listener for
+ * a moment after it became one.
+ */
+static void exit_if_gone(pid_t pid)
+{
+	int state = pid_state(pid);
+
+	if (state == PID_ZOMBIE)
+		die_exited(pid, state);
+	if (state != PID_LIVE)
+		die(EXIT_FAIL, "%d: the process exited before it answered",
+		    (int)pid);
+}
+
 /*
  * Send @req to @pid and read the answer's body into @rep.  Failures end the
  * program, except an EINVAL answer to an @optional request (a server that
@@ -170,11 +186,13 @@ static bool request_ex(pid_t pid, const char *req, struct reply *rep,
 		if (n < 0 && (errno == EPIPE || errno == ECONNRESET) &&
 		    soft_fail)
 			die_away("%d: closed without a reply", (int)pid);
-		if (n <= 0)
+		if (n <= 0) {
+			exit_if_gone(pid);
 			die(EXIT_FAIL,
 			    "%d: permission denied (connection "
 			    "closed: not the same user?)",
 			    (int)pid);
+		}
 		off += (size_t)n;
 	}
 	shutdown(fd, SHUT_WR);
@@ -219,10 +237,7 @@ static bool request_ex(pid_t pid, const char *req, struct reply *rep,
 		 * process's own; for root the process went away or was
 		 * ending (a trial's tidectl racing a SIGKILL said
 		 * "permission denied"). */
-		if (!pid_alive(pid))
-			die(EXIT_FAIL,
-			    "%d: the process exited before it answered",
-			    (int)pid);
+		exit_if_gone(pid);
 		/* watch had answers from it: its listener closed */
 		if (soft_fail)
 			die_away("%d: closed without a reply", (int)pid);

@@ -51,6 +51,9 @@ enum { PID_LIVE, PID_GONE, PID_ZOMBIE };
 bool pid_stopped(pid_t pid);
 int pid_state(pid_t pid); /* PID_*: see there */
 bool pid_alive(pid_t pid);
+/* Exit with the message for a process that is no more (@state not
+ * PID_LIVE): "has exited (a zombie...)" or "no process". */
+void die_exited(pid_t pid, int state) __attribute__((noreturn));
 /* @pid's command name as /proc/PID/comm says, raw ("?" when unreadable). */
 void pid_comm(pid_t pid, char *buf, size_t size);
 /* A connection to @pid's control socket (see there), or an exit. */

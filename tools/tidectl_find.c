@@ -231,8 +231,7 @@ bool pid_alive(pid_t pid)
 }
 
 /* The message for a process that is no more (@state not PID_LIVE). */
-static void die_exited(pid_t pid, int state) __attribute__((noreturn));
-static void die_exited(pid_t pid, int state)
+void die_exited(pid_t pid, int state)
 {
 	if (state == PID_ZOMBIE)
 		die(EXIT_FAIL,
