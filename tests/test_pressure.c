@@ -4242,6 +4242,44 @@ TEST(limit_reports_the_limit_its_file_and_watermarks)
 }
 
 /*
+ * The budget alone, with a configured limit: that limit is the effective
+ * one (tide_monitor_limit(), and what tidectl's "watermarks 50%" and
+ * "default" take), from the configuration, with no directory (the
+ * budget's file is its measure, not a limit).  Up to 0.2.23 the budget
+ * left it out: the monitor reported the cgroup's limit or none
+ * (TIDE_SOURCES=budget TIDE_LIMIT=100M said "limit 0" on a host without
+ * one).
+ */
+TEST(budget_reports_the_configured_limit)
+{
+	struct tide_monitor_config cfg = {
+		.size = sizeof(cfg),
+		.sources = TIDE_SOURCE_BUDGET,
+		.high_watermark = 50 * MiB,
+		.limit = 100 * MiB,
+		.flags = TIDE_MONITOR_NO_TRIM,
+	};
+	struct tide_monitor_limit l;
+	struct tide_monitor *m = NULL;
+
+	make_tmpdir();
+	cfg.rss_path = tmp_path("smaps_rollup");
+	write_file(cfg.rss_path, "Rss: 1024 kB\nLazyFree: 0 kB\n");
+	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	CHECK_EQ(tide_monitor_source(m), TIDE_SOURCE_BUDGET);
+	CHECK_EQ(tide_monitor_limit(m, &l), 0);
+	CHECK_UEQ(l.limit, 100 * MiB);
+	CHECK_STR(l.file, "config");
+	CHECK_STR(l.dir, "");
+	CHECK_EQ(l.version, 0);
+	CHECK_UEQ(l.high, 50 * MiB);
+	CHECK_UEQ(l.low, 50 * MiB - 50 * MiB / 8);
+	CHECK_UEQ(l.working_set, 0);
+	tide_monitor_free(m);
+	remove_tmpdir();
+}
+
+/*
  * Go's debug.SetMemoryLimit: new watermarks take effect at once.  Usage
  * 90 MiB is under high 100 MiB; lowering high to 80 MiB starts a loop at
  * the next check, which set_watermarks schedules at once.
@@ -4460,5 +4498,6 @@ RUN_TESTS(
 	T(simulate_delivers_levels_like_a_source),
 	T(levels_of_several_sources_combine_to_the_highest),
 	T(limit_reports_the_limit_its_file_and_watermarks),
+	T(budget_reports_the_configured_limit),
 	T(set_watermarks_takes_effect_at_once),
 	T(group_removed_while_watched_is_no_crash))

@@ -95,9 +95,13 @@ static int budget_open(struct tide__src *s, const struct tide__src_env *env)
 
 	if (!cfg->high_watermark)
 		return -ENODEV;
-	r = tide__src_watermarks(s, cfg, 0);
+	r = tide__src_watermarks(s, cfg, cfg->limit);
 	if (r)
 		return r;
+	/* the configured limit is the effective one (percentages and the
+	 * defaults of tide_monitor_set_watermarks' callers take it) */
+	s->limit = cfg->limit;
+	s->file = cfg->limit ? "config" : NULL;
 	s->poll_ms =
 		cfg->poll_interval_ms ? cfg->poll_interval_ms : DEFAULT_POLL_MS;
 	if (cfg->budget == TIDE_BUDGET_RSS) {

@@ -847,7 +847,8 @@ int tide_monitor_limit(struct tide_monitor *m, struct tide_monitor_limit *ret)
 		l.limit = s->limit;
 		l.version =
 			s->file && !strcmp(s->file, "config") ? 0 : s->version;
-		if (s->dir)
+		/* the budget's dir is its rss_path, not the limit's */
+		if (s->dir && s->bit != TIDE_SOURCE_BUDGET)
 			snprintf(l.dir, sizeof(l.dir), "%s", s->dir);
 		if (s->file)
 			snprintf(l.file, sizeof(l.file), "%s", s->file);
