@@ -632,7 +632,8 @@ void *tide_arena_alloc(struct tide_arena *a, size_t size)
 {
 	struct buf *b, *rest = NULL;
 	size_t req = size, fresh;
-	bool shared;
+	const void *self = NULL;
+	bool shared, share = false;
 
 	if (!a || !size) {
 		errno = EINVAL;
@@ -652,13 +653,13 @@ void *tide_arena_alloc(struct tide_arena *a, size_t size)
 			return p;
 	}
 	pthread_mutex_lock(&a->lock);
+	/*
+	 * The first allocation by a second thread shares the arena: decided
+	 * here, stored once it succeeded (a failed call changes nothing).
+	 */
 	if (!shared) {
-		/* The first allocation by a second thread shares the arena. */
-		if (!a->solo)
-			a->solo = tide__tc_self();
-		else if (a->solo != tide__tc_self())
-			atomic_store_explicit(&a->shared, shared = true,
-					      memory_order_relaxed);
+		self = tide__tc_self();
+		share = a->solo && a->solo != self;
 	}
 	b = best_fit(a, size);
 	if (!b && a->tcaches) {
@@ -676,6 +677,11 @@ void *tide_arena_alloc(struct tide_arena *a, size_t size)
 		errno = ENOMEM;
 		return NULL;
 	}
+	if (share)
+		atomic_store_explicit(&a->shared, shared = true,
+				      memory_order_relaxed);
+	else if (!shared)
+		a->solo = self;
 	tree_remove(&a->free_root, b, free_less);
 	if (rest) {
 		rest->start = b->start + size;

@@ -45,7 +45,7 @@ struct tide_arena {
 	atomic_size_t lru_count; /* pages_lru, readable without the lock */
 	unsigned long long id; /* unique in the process: thread caches' key */
 	const void *solo; /* the one thread that allocated so far */
-	atomic_bool shared; /* a second thread allocated: caches are on */
+	atomic_bool shared; /* a second thread got a buffer: caches are on */
 	struct tcache *tcaches; /* the threads' caches of this arena */
 	atomic_uint ncaches;
 	/*
@@ -60,14 +60,15 @@ struct tide_arena {
 
 /*
  * Threads on one arena.  While a single thread allocates from an arena, it
- * works exactly as arena.c describes.  From the first allocation by a second
- * thread on, the arena is shared, and every thread that allocates from it
- * gets a cache of its own: the buffers the thread frees wait there (up to
- * TC_DEPTH per size class and tc_limit() bytes, in arena_cache.c) for its
- * next allocation of a size they hold.  A thread that allocates and frees at a high rate then
- * touches neither the arena's lock nor the pages, nodes and counters other
- * threads write (issue 15: on the shared structures two threads were 6x
- * slower than glibc, the cache lines passing back and forth).
+ * works exactly as arena.c describes.  From the first successful allocation
+ * by a second thread on, the arena is shared, and every thread that
+ * allocates from it gets a cache of its own: the buffers the thread frees
+ * wait there (up to TC_DEPTH per size class and tc_limit() bytes, in
+ * arena_cache.c) for its next allocation of a size they hold.  A thread
+ * that allocates and frees at a high rate then touches neither the arena's
+ * lock nor the pages, nodes and counters other threads write (issue 15: on
+ * the shared structures two threads were 6x slower than glibc, the cache
+ * lines passing back and forth).
  *
  * A cached buffer is still live as far as the trees and the pages go: its
  * node stays in the live table, marked ->cached, and its pages stay used.

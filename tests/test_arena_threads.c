@@ -279,6 +279,100 @@ TEST(no_room_flushes_every_cache_before_enospc)
 	tide_arena_destroy(a);
 }
 
+/* A second thread's allocation of 8 bytes, failing the Nth failable call
+ * when fail_nth is not 0: its result and errno. */
+struct second_arg {
+	struct tide_arena *a;
+	unsigned long fail_nth;
+	void *p;
+	int err;
+	unsigned long hits;
+};
+
+static void *second_thread(void *arg)
+{
+	struct second_arg *s = arg;
+
+	if (s->fail_nth)
+		tide__fault_set(s->fail_nth, false);
+	errno = 0;
+	s->p = tide_arena_alloc(s->a, 8);
+	s->err = errno;
+	s->hits = tide__fault_hits();
+	tide__fault_clear();
+	return NULL;
+}
+
+/*
+ * @a, @big at offset 0 held by the calling thread (the only one that
+ * allocated), had a second thread's allocation fail with @err: the arena
+ * is not shared, so the calling thread's frees take no cache and best fit
+ * lays its buffers out from offset 0.
+ */
+static void check_still_solo(struct tide_arena *a, char *big,
+			     struct second_arg *s, int err)
+{
+	char *x, *y;
+
+	on_thread(second_thread, s);
+	CHECK(!s->p);
+	CHECK_EQ(s->err, err);
+	CHECK_UEQ(s->hits, err == ENOMEM ? 1 : 0);
+	CHECK_UEQ(caches(a, NULL), 0);
+	tide_arena_free(a, big);
+	x = tide_arena_alloc(a, 1000);
+	CHECK_PTR_EQ(x, big);
+	tide_arena_free(a, x);
+	CHECK_UEQ(caches(a, NULL), 0);
+	y = tide_arena_alloc(a, 2000);
+	CHECK_PTR_EQ(y, big);
+	tide_arena_free(a, y);
+	CHECK_UEQ(caches(a, NULL), 0);
+	CHECK_UEQ(stats(a).used_bytes, 0);
+}
+
+TEST(a_second_threads_failed_allocation_does_not_share_the_arena)
+{
+	struct second_arg s = { 0 };
+	struct tide_arena *a;
+	size_t bytes;
+	char *big, *x, *y;
+
+	P = tide__os_page_size();
+	/* ENOSPC: no room for the second thread's 8 bytes */
+	a = tide_arena_create("t", 16 * P);
+	big = tide_arena_alloc(a, 16 * P);
+	CHECK(big);
+	s.a = a;
+	check_still_solo(a, big, &s, ENOSPC);
+	tide_arena_destroy(a);
+
+	/* ENOMEM: the node for the rest of the block split (a fresh arena:
+	 * no spare node) is its first failable call */
+	a = tide_arena_create("t", 16 * P);
+	big = tide_arena_alloc(a, 16 * P - 16);
+	CHECK(big);
+	s.a = a;
+	s.fail_nth = 1;
+	check_still_solo(a, big, &s, ENOMEM);
+
+	/* and the same call that succeeds shares it: the calling thread's
+	 * free waits in its cache, so best fit goes past it */
+	s.fail_nth = 0;
+	on_thread(second_thread, &s);
+	CHECK_PTR_EQ(s.p, big);
+	tide_arena_free(a, s.p);
+	x = tide_arena_alloc(a, 1000);
+	CHECK_PTR_EQ(x, big);
+	tide_arena_free(a, x);
+	CHECK_UEQ(caches(a, &bytes), 1);
+	CHECK_UEQ(bytes, 1000);
+	y = tide_arena_alloc(a, 2000);
+	CHECK_PTR_EQ(y, big + 1000);
+	tide_arena_free(a, y);
+	tide_arena_destroy(a);
+}
+
 static int find_count(const struct tide_shrinker_info *info, void *arg)
 {
 	unsigned long *count = arg;
@@ -1146,6 +1240,7 @@ RUN_TESTS(T(one_thread_never_makes_a_cache),
 	  T(a_cache_holds_four_per_class_and_a_sixteenth_of_the_arena),
 	  T(a_thread_may_hold_more_buffers_than_its_cache_tracks),
 	  T(no_room_flushes_every_cache_before_enospc),
+	  T(a_second_threads_failed_allocation_does_not_share_the_arena),
 	  T(the_shrinker_counts_and_frees_cached_pages),
 	  T(a_busy_arena_counts_its_cached_pages_exactly),
 	  T(misuse_through_a_cache_is_reported_and_changes_nothing),

@@ -38,9 +38,10 @@ extern "C" {
  *
  * Threads: while one thread allocates from an arena, every call takes the
  * arena's lock and the layout rules below hold exactly.  From the first
- * allocation by a thread other than the first one that allocated (a thread
- * started after that one ended may count as the same) on, the arena is
- * shared for good, and each thread that allocates from it keeps a cache:
+ * successful allocation by a thread other than the first one that
+ * allocated (a thread started after that one ended may count as the same)
+ * on, the arena is shared for good (a failed one shares nothing), and each
+ * thread that allocates from it keeps a cache:
  * a buffer it frees waits there (up to 4 per size class, four classes per
  * power of two, and no more than a sixteenth of the arena, 1 MiB at most,
  * in all) for the same thread's next allocation of a size it holds,
