@@ -663,19 +663,30 @@ void *tide_arena_alloc(struct tide_arena *a, size_t size)
 	}
 	b = best_fit(a, size);
 	if (!b && a->tcaches) {
+		/*
+		 * The flush cannot be undone: what can fail comes first, the
+		 * table's room and a node for the rest of a split block (put
+		 * back if the block found fits exactly or none does).
+		 */
+		if (live_reserve(a) || !(rest = node_get(a)))
+			goto out_nomem;
 		tide__tc_flush_all(a);
 		b = best_fit(a, size);
 	}
 	if (!b) {
+		if (rest)
+			node_put(a, rest);
 		pthread_mutex_unlock(&a->lock);
 		errno = ENOSPC;
 		return NULL;
 	}
 	/* Both can fail: before anything changes (a larger table is none). */
-	if (live_reserve(a) || (b->size > size && !(rest = node_get(a)))) {
-		pthread_mutex_unlock(&a->lock);
-		errno = ENOMEM;
-		return NULL;
+	if (live_reserve(a) ||
+	    (b->size > size && !rest && !(rest = node_get(a))))
+		goto out_nomem;
+	if (rest && b->size == size) {
+		node_put(a, rest);
+		rest = NULL;
 	}
 	if (share)
 		atomic_store_explicit(&a->shared, shared = true,
@@ -713,6 +724,13 @@ void *tide_arena_alloc(struct tide_arena *a, size_t size)
 	if (fresh)
 		tide__sensor_charge(fresh * a->page_size, TIDE_NORECLAIM);
 	return a->base + b->start;
+
+out_nomem:
+	if (rest)
+		node_put(a, rest);
+	pthread_mutex_unlock(&a->lock);
+	errno = ENOMEM;
+	return NULL;
 }
 
 void tide_arena_free(struct tide_arena *a, void *p)

@@ -373,6 +373,53 @@ TEST(a_second_threads_failed_allocation_does_not_share_the_arena)
 	tide_arena_destroy(a);
 }
 
+TEST(an_enomem_after_no_room_leaves_every_cache_as_it_was)
+{
+	struct tide_arena *a = shared_arena("t", 64);
+	unsigned long n, hits, points = 0;
+	char *x, *fill[31], *r;
+	size_t bytes;
+	int i;
+
+	x = tide_arena_alloc(a, 1000);
+	CHECK(x);
+	tide_arena_free(a, x);
+	CHECK_UEQ(caches(a, &bytes), 1);
+	CHECK_UEQ(bytes, 1000);
+	/* the rest of the arena in 31 buffers: with x (cached, still live)
+	 * 32, so one more needs a larger live table */
+	for (i = 0; i < 31; i++) {
+		fill[i] = tide_arena_alloc(a, i < 30 ? P : 34 * P - 1000);
+		CHECK_PTR_EQ(fill[i], x + 1000 + (size_t)i * P);
+	}
+	/* room only once the cache is flushed: the table and the node for
+	 * the rest of x's block fail before it, leaving x in the cache */
+	for (n = 1;; n++) {
+		tide__fault_set(n, false);
+		errno = 0;
+		r = tide_arena_alloc(a, 504);
+		hits = tide__fault_hits();
+		tide__fault_clear();
+		if (!hits)
+			break;
+		points++;
+		CHECK(!r);
+		CHECK_EQ(errno, ENOMEM);
+		CHECK_UEQ(caches(a, &bytes), 1);
+		CHECK_UEQ(bytes, 1000);
+	}
+	CHECK_UEQ(points, 2);
+	CHECK_PTR_EQ(r, x);
+	CHECK_UEQ(caches(a, &bytes), 1);
+	CHECK_UEQ(bytes, 0);
+	CHECK_UEQ(stats(a).used_bytes, 64 * P - 1000 + 504);
+	tide_arena_free(a, r);
+	for (i = 0; i < 31; i++)
+		tide_arena_free(a, fill[i]);
+	CHECK_UEQ(stats(a).used_bytes, 0);
+	tide_arena_destroy(a);
+}
+
 static int find_count(const struct tide_shrinker_info *info, void *arg)
 {
 	unsigned long *count = arg;
@@ -1241,6 +1288,7 @@ RUN_TESTS(T(one_thread_never_makes_a_cache),
 	  T(a_thread_may_hold_more_buffers_than_its_cache_tracks),
 	  T(no_room_flushes_every_cache_before_enospc),
 	  T(a_second_threads_failed_allocation_does_not_share_the_arena),
+	  T(an_enomem_after_no_room_leaves_every_cache_as_it_was),
 	  T(the_shrinker_counts_and_frees_cached_pages),
 	  T(a_busy_arena_counts_its_cached_pages_exactly),
 	  T(misuse_through_a_cache_is_reported_and_changes_nothing),

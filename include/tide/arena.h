@@ -125,7 +125,8 @@ TIDE_API struct tide_arena *tide_arena_create(const char *name, size_t size);
  * large enough even with every thread's cache flushed) or ENOMEM
  * (bookkeeping).  A failed call changes nothing, but for the flush of the
  * threads' caches that comes before an ENOSPC on a shared arena (their
- * buffers freed for real, as a snapshot would).
+ * buffers freed for real, as a snapshot would); the bookkeeping is
+ * reserved before that flush, so an ENOMEM leaves every cache as it was.
  */
 TIDE_API void *tide_arena_alloc(struct tide_arena *a, size_t size);
 
