@@ -48,6 +48,12 @@ struct tc_table {
 };
 
 static _Thread_local struct tc_table *tc_mine;
+/*
+ * tc_thread_exit() ran: the thread is ending.  Another key's destructor
+ * may still allocate; it gets no cache, since one made in the last round
+ * of destructors (PTHREAD_DESTRUCTOR_ITERATIONS) would never be freed.
+ */
+static _Thread_local bool tc_exited;
 static pthread_key_t tc_key;
 static atomic_bool tc_key_ok; /* tc_key exists (until the library goes) */
 static pthread_once_t tc_key_once = PTHREAD_ONCE_INIT;
@@ -375,6 +381,7 @@ static void tc_thread_exit(void *arg)
 	}
 	pthread_mutex_unlock(&tide__arenas_lock);
 	tc_mine = NULL;
+	tc_exited = true;
 	tide__os_free(t);
 }
 
@@ -397,8 +404,9 @@ __attribute__((destructor)) static void tc_unload(void)
 
 /*
  * The calling thread's cache of @a, made if it has none (the arena's lock
- * held).  NULL when the memory is short or the thread has TC_SLOTS caches
- * of live arenas: its buffers of @a then always take the locked path.
+ * held).  NULL when the memory is short, the thread has TC_SLOTS caches
+ * of live arenas or its caches ended (tc_exited): its buffers of @a then
+ * always take the locked path.
  */
 static struct tcache *tc_get(struct tide_arena *a)
 {
@@ -406,7 +414,7 @@ static struct tcache *tc_get(struct tide_arena *a)
 	struct tcache *c = tc_find(a);
 	unsigned i;
 
-	if (c || !atomic_load(&tc_key_ok))
+	if (c || tc_exited || !atomic_load(&tc_key_ok))
 		return c;
 	if (!t) {
 		t = tide__os_calloc(1, sizeof(*t));

@@ -644,6 +644,57 @@ TEST(a_thread_that_ends_takes_its_cache_along)
 	tide_arena_destroy(a);
 }
 
+static pthread_key_t late_key;
+static struct tide_arena *late_arena;
+static atomic_int late_rounds;
+
+/*
+ * Another library's key destructor (its key made after tide's, so it runs
+ * after tide's in every round): allocates and frees, and sets its key
+ * again, so that it runs in every round there is.
+ */
+static void late_destructor(void *v)
+{
+	void *p = tide_arena_alloc(late_arena, 100);
+
+	CHECK(p);
+	tide_arena_free(late_arena, p);
+	atomic_fetch_add(&late_rounds, 1);
+	CHECK(!pthread_setspecific(late_key, v));
+}
+
+static void *late_thread(void *arg)
+{
+	touch(late_arena); /* a cache: tide's key is set too */
+	CHECK(!pthread_setspecific(late_key, arg));
+	return NULL;
+}
+
+TEST(a_key_destructor_that_allocates_after_the_caches_end_makes_none)
+{
+	struct tide_arena *a;
+	size_t bytes;
+
+	/* TSan ends its thread state in the last round: any call then,
+	 * malloc or a mutex, faults inside its runtime */
+	if (th_tsan())
+		SKIP("ThreadSanitizer faults in the last destructor round");
+	a = shared_arena("t", 64);
+	late_arena = a;
+	CHECK(!pthread_key_create(&late_key, late_destructor));
+	touch(a); /* main's cache, which stays */
+	CHECK_UEQ(caches(a, &bytes), 1);
+	CHECK_UEQ(bytes, P);
+	on_thread(late_thread, a);
+	/* up to the last round, after which nothing would free a cache */
+	CHECK_EQ(atomic_load(&late_rounds), PTHREAD_DESTRUCTOR_ITERATIONS);
+	CHECK_UEQ(caches(a, &bytes), 1);
+	CHECK_UEQ(bytes, P);
+	CHECK_UEQ(stats(a).used_bytes, 0);
+	CHECK(!pthread_key_delete(late_key));
+	tide_arena_destroy(a);
+}
+
 struct keeper {
 	struct tide_arena *a;
 	sem_t go, done;
@@ -1294,6 +1345,7 @@ RUN_TESTS(T(one_thread_never_makes_a_cache),
 	  T(misuse_through_a_cache_is_reported_and_changes_nothing),
 	  T(a_buffer_freed_by_another_thread_leaves_its_cache),
 	  T(a_thread_that_ends_takes_its_cache_along),
+	  T(a_key_destructor_that_allocates_after_the_caches_end_makes_none),
 	  T(destroy_orphans_the_caches_of_live_threads),
 	  T(a_forked_child_frees_the_caches_of_threads_it_lacks),
 	  T(a_forked_child_frees_the_orphans_of_threads_it_lacks),
