@@ -678,10 +678,16 @@ static void *heap_resize(void *p, size_t size, unsigned flags, bool tried)
 	int prio = TIDE_DEF_PRIORITY;
 	char *q;
 
-	if (size >= tide_kv_threshold()) {
-		/* Promotion to a paged block: the one copy kv ever makes.
-		 * Whatever malloc's rounding left room for: a block of the
-		 * threshold or more is paged. */
+	/*
+	 * Promotion to a paged block, the one copy kv ever makes: only when
+	 * the block grows past its usable size (tide_kvsize()) to the
+	 * threshold or more.  A resize within the usable size is no growth
+	 * (kv does not know a heap block's requested size), so it stays a
+	 * heap realloc(): a shrink after the threshold was lowered (existing
+	 * blocks keep their backend), and tide_kvrealloc(p, tide_kvsize(p)),
+	 * which must keep the block where it is.
+	 */
+	if (size > old && size >= tide_kv_threshold()) {
 		q = paged_alloc(size, flags);
 		if (!q)
 			return NULL;

@@ -309,33 +309,70 @@ TEST(heap_to_paged_promotion_copies_once)
 }
 
 /*
- * A heap block whose usable size already covers a request of the
- * threshold or more (malloc rounds up) is still moved: blocks of the
- * threshold or more are paged, whatever the heap block could hold.
- * Before 0.2.8 it stayed on the heap (realloc in place).
+ * A heap block resized within its usable size (tide_kvsize()) has not
+ * grown: it stays on the heap, in place, even at the threshold or more.
+ * 0.2.8 to 0.2.23 moved it into a paged block when malloc's rounding had
+ * already made room for the request (t - 1 bytes have t + 8 usable with
+ * glibc), so that tide_kvrealloc(p, tide_kvsize(p)) copied the block
+ * into a new mapping.  Growth past the usable size is promoted.
  */
-TEST(heap_block_resized_to_the_threshold_is_paged_even_when_it_fits)
+TEST(heap_block_resized_within_its_usable_size_stays_on_the_heap)
 {
-	size_t t = tide_kv_threshold();
+	size_t t = tide_kv_threshold(), usable;
 	char *p = tide_kvmalloc(t - 1, 0), *q;
-	struct tide_kv_stats st0, st;
+	struct tide__os_stats s0, s1;
 
 	CHECK(p && !tide_kv_is_paged(p));
+	usable = tide__os_usable_size(p);
 	/* glibc: t - 1 bytes take a chunk of t + 16, usable t + 8 */
-	if (tide__os_usable_size(p) < t)
+	if (usable < t)
 		th_note("usable size %zu: malloc did not round past the "
 			"threshold (a sanitizer's allocator)",
-			tide__os_usable_size(p));
+			usable);
 	fill(p, t - 1, 5);
-	tide_kv_stats(&st0);
-	q = tide_kvrealloc(p, t, 0);
-	CHECK(q && tide_kv_is_paged(q));
-	CHECK_UEQ(tide_kvsize(q), t);
+	tide__os_stats(&s0);
+	q = tide_kvrealloc(p, TIDE__MAX(usable, t - 1), 0);
+	tide__os_stats(&s1);
+	CHECK(q && !tide_kv_is_paged(q));
+	CHECK_UEQ(s1.maps - s0.maps, 0);
+	CHECK_UEQ(s1.copies - s0.copies, 0);
 	CHECK(intact(q, t - 1, 5));
-	tide_kv_stats(&st);
-	CHECK_UEQ(st.blocks - st0.blocks, 1);
-	CHECK_UEQ(st.requested - st0.requested, t);
-	tide_kvfree(q);
+	/* Past the usable size: promoted, the one copy. */
+	p = tide_kvrealloc(q, 2 * t, 0);
+	CHECK(p && tide_kv_is_paged(p));
+	CHECK_UEQ(tide_kvsize(p), 2 * t);
+	CHECK(intact(p, t - 1, 5));
+	tide_kvfree(p);
+}
+
+/*
+ * A heap block shrunk after the threshold was lowered below its size
+ * stays a heap block (existing blocks keep their backend): realloc(), no
+ * mapping, no copy by kv.  Up to 0.2.23 every such shrink copied the
+ * block into a fresh mapping.
+ */
+TEST(heap_block_shrunk_past_a_lowered_threshold_stays_on_the_heap)
+{
+	char *p = tide_kvmalloc(100 * KiB, 0), *q;
+	struct tide__os_stats s0, s1;
+
+	CHECK(p && !tide_kv_is_paged(p));
+	fill(p, 100 * KiB, 8);
+	tide_kv_set_threshold(64 * KiB);
+	tide__os_stats(&s0);
+	q = tide_kvrealloc(p, 80 * KiB, 0);
+	tide__os_stats(&s1);
+	CHECK(q && !tide_kv_is_paged(q));
+	CHECK_KVSIZE(q, 80 * KiB);
+	CHECK_UEQ(s1.maps - s0.maps, 0);
+	CHECK_UEQ(s1.copies - s0.copies, 0);
+	CHECK_EQ(s1.heap_live - s0.heap_live, 0);
+	CHECK(intact(q, 80 * KiB, 8));
+	/* Growing past its usable size again promotes it. */
+	p = tide_kvrealloc(q, 90 * KiB, 0);
+	CHECK(p && tide_kv_is_paged(p));
+	CHECK(intact(p, 80 * KiB, 8));
+	tide_kvfree(p);
 }
 
 TEST(growing_60_times_costs_no_copy)
@@ -1833,7 +1870,8 @@ RUN_TESTS(T(small_blocks_come_from_the_heap),
 	  T(paged_growth_moves_page_tables_not_bytes),
 	  T(paged_growth_in_place_when_room),
 	  T(heap_to_paged_promotion_copies_once),
-	  T(heap_block_resized_to_the_threshold_is_paged_even_when_it_fits),
+	  T(heap_block_resized_within_its_usable_size_stays_on_the_heap),
+	  T(heap_block_shrunk_past_a_lowered_threshold_stays_on_the_heap),
 	  T(growing_60_times_costs_no_copy), T(realloc_null_allocates),
 	  T(realloc_to_zero_frees_and_returns_null), T(free_null_is_a_no_op),
 	  T(failed_realloc_leaves_block_unchanged),

@@ -778,6 +778,35 @@ TEST(shrink_to_preserves_elements)
 	}
 }
 
+/*
+ * A heap buffer stays a heap buffer when shrink_to() runs after the kv
+ * threshold was lowered below its size: realloc(), no mapping, no copy.
+ * Up to 0.2.23 kv copied it into a fresh mapping on every such shrink.
+ */
+TEST(shrink_to_keeps_a_heap_buffer_on_the_heap)
+{
+	struct tide_vec v;
+	struct tide__os_stats a, b;
+
+	tide_vec_init(&v, 1, 0);
+	CHECK_EQ(tide_vec_reserve(&v, 100 << 10), 0);
+	CHECK(!tide_kv_is_paged(v.data));
+	for (uint8_t i = 1; i <= 3; i++)
+		CHECK_EQ(tide_vec_push(&v, &i), 0);
+	tide_kv_set_threshold(64 << 10);
+	tide__os_stats(&a);
+	CHECK_EQ(tide_vec_shrink_to(&v, 80 << 10), 0);
+	tide__os_stats(&b);
+	CHECK_UEQ(v.cap, 80 << 10);
+	CHECK(!tide_kv_is_paged(v.data));
+	CHECK_KVSIZE(v.data, 80 << 10);
+	CHECK_UEQ(v.span, 0);
+	CHECK_UEQ(b.maps, a.maps);
+	CHECK_UEQ(b.copies, a.copies);
+	check_three_bytes(&v);
+	tide_vec_destroy(&v);
+}
+
 /* ---- paged buffers: whole pages, in place, RSS ------------------------ */
 
 TEST(paged_shrink_needs_a_whole_page)
@@ -1864,7 +1893,9 @@ RUN_TESTS(T(init_macro_matches_init_function), T(growth_doubles_from_four),
 	  T(shrink_to_above_capacity_changes_nothing_paged),
 	  T(shrink_to_respects_min_capacity_heap),
 	  T(shrink_to_respects_min_capacity_paged),
-	  T(shrink_to_preserves_elements), T(paged_shrink_needs_a_whole_page),
+	  T(shrink_to_preserves_elements),
+	  T(shrink_to_keeps_a_heap_buffer_on_the_heap),
+	  T(paged_shrink_needs_a_whole_page),
 	  T(paged_trim_frees_pages_in_place), T(paged_shrink_really_lowers_rss),
 	  T(trim_cap_32_len_7_gives_14), T(trim_leaves_a_quarter_full_vector),
 	  T(trim_never_shrinks_below_four),

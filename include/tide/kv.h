@@ -81,8 +81,12 @@ TIDE_API void *tide_kvcalloc(size_t n, size_t size, unsigned flags) TIDE_MALLOC
  * the kernel at once (at least one page stays).  A paged block that grows
  * within its committed pages only records the new size; beyond them it is
  * extended in place or moved with mremap(), never copied.  A heap block that
- * grows past the threshold is copied once into a paged block.  A paged block
- * stays paged when shrunk below the threshold.
+ * grows past its usable size (tide_kvsize()) to the threshold or more is
+ * copied once into a paged block; resized within its usable size (a
+ * shrink, also after the threshold was lowered below it) it stays a heap
+ * block.  A paged block stays paged when shrunk below the threshold.  A
+ * block resized to its own tide_kvsize() stays where it is (see
+ * tide_kvsize()).
  *
  * A kernel or non-canonical address is reported through the error handler
  * (tide_set_error_handler()) and the process aborts.  Heap blocks carry no
@@ -157,7 +161,8 @@ TIDE_API bool tide_kv_is_paged(const void *p);
  *
  * The initial value is %TIDE_KV_DEFAULT_THRESHOLD, or the environment
  * variable TIDE_KV_THRESHOLD when it holds a number (with an optional K, M or
- * G suffix, powers of 1024).  Existing blocks keep their backend.
+ * G suffix, powers of 1024).  Existing blocks keep their backend: a heap
+ * block becomes paged only when it grows past its usable size.
  *
  * Context: any thread; takes effect for allocations that start afterwards.
  * Return: nothing.
