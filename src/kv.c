@@ -88,6 +88,13 @@ _Static_assert(PAGED_HDR % alignof(max_align_t) == 0, "alignment");
 #define KV_MAX_SIZE ((size_t)PTRDIFF_MAX - 2 * TIDE__HUGE_SIZE)
 #endif
 
+/*
+ * Heap resizes to this size or more take the slow path (heap_resize()),
+ * the exported function's and kv.h's inline one alike
+ * (TIDE__KV_REALLOC_INLINE_MAX).
+ */
+#define KV_REALLOC_FAST_MAX ((size_t)128 * 1024)
+
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 
@@ -695,6 +702,16 @@ static void *heap_resize(void *p, size_t size, unsigned flags, bool tried)
 		tide__os_free(p);
 		return q;
 	}
+	/*
+	 * Resized to its own usable size (tide_kvrealloc(p, tide_kvsize(p)),
+	 * kv.h's way to let the compiler know that size): in place, with no
+	 * call.  glibc's realloc() would remap a block it mmap()ed to one
+	 * page more, and may move it; the fast paths leave sizes from
+	 * KV_REALLOC_FAST_MAX (glibc's lowest default mmap threshold) to this
+	 * function.
+	 */
+	if (size == old)
+		return p;
 	if (tried && !reclaim_and_retry(&prio, flags, size))
 		return NULL;
 	do
@@ -797,7 +814,9 @@ void *tide_kvrealloc(void *p, size_t size, unsigned flags)
 {
 	void *q;
 
-	if (likely(size && size < fast_limit() &&
+	/* KV_REALLOC_FAST_MAX: see heap_resize(). */
+	if (likely(size &&
+		   size < TIDE__MIN(fast_limit(), KV_REALLOC_FAST_MAX) &&
 		   !(flags & ~TIDE_FLAGS_PRIVATE) && heap_for_sure(p))) {
 		q = tide__os_realloc(p, heap_req(size));
 		if (likely(q))

@@ -61,6 +61,20 @@ static size_t committed(size_t size)
 	return TIDE__ALIGN_UP(PAGED_HDR + size, page()) - PAGED_HDR;
 }
 
+/*
+ * Sanitizers' and valgrind's allocators move a block on every realloc(),
+ * to the same size too (to catch uses of the old address); glibc's keeps
+ * a block that fits where it is.
+ */
+static bool heap_realloc_moves(void)
+{
+#ifdef TIDE__ASAN
+	return true;
+#else
+	return th_tsan() || th_under_valgrind();
+#endif
+}
+
 /* ---- backends and threshold ---------------------------------------- */
 
 TEST(small_blocks_come_from_the_heap)
@@ -373,6 +387,57 @@ TEST(heap_block_shrunk_past_a_lowered_threshold_stays_on_the_heap)
 	CHECK(p && tide_kv_is_paged(p));
 	CHECK(intact(p, 80 * KiB, 8));
 	tide_kvfree(p);
+}
+
+/*
+ * kv.h's way to use the bytes tide_kvsize() reports past the request
+ * under _FORTIFY_SOURCE (p = tide_kvrealloc(p, tide_kvsize(p), flags),
+ * which tells the compiler that size) keeps every block where it is: no
+ * mapping, no move, no copy, the size unchanged.  Up to 0.2.23 a heap
+ * block whose usable size reached the threshold was copied into a paged
+ * block, and glibc's realloc() remapped a block it had mmap()ed itself to
+ * one page more (ctest kv_usable_size_under_fortify builds the program).
+ */
+static void step_in_place(size_t size, unsigned flags, bool paged)
+{
+	char *p = tide_kvmalloc(size, flags), *q;
+	struct tide__os_stats s0, s1;
+	size_t n;
+
+	CHECK(p);
+	CHECK_EQ(tide_kv_is_paged(p), paged);
+	n = tide_kvsize(p);
+	fill(p, size, 3);
+	tide__os_stats(&s0);
+	q = tide_kvrealloc(p, n, flags);
+	tide__os_stats(&s1);
+	CHECK(q);
+	if (paged || !heap_realloc_moves())
+		CHECK_PTR_EQ(q, p);
+	CHECK_UEQ(tide_kvsize(q), n);
+	CHECK_EQ(tide_kv_is_paged(q), paged);
+	CHECK_UEQ(s1.maps - s0.maps, 0);
+	CHECK_UEQ(s1.remaps - s0.remaps, 0);
+	CHECK_UEQ(s1.tail_unmaps - s0.tail_unmaps, 0);
+	CHECK_UEQ(s1.copies - s0.copies, 0);
+	CHECK(intact(q, size, 3));
+	memset(q, 0x5a, n);
+	tide_kvfree(q);
+}
+
+TEST(realloc_to_kvsize_keeps_the_block_in_place)
+{
+	size_t t = tide_kv_threshold();
+
+	step_in_place(10, 0, false);
+	step_in_place(100, TIDE_ZERO, false);
+	step_in_place(t - 1, 0, false); /* glibc: its own mapping */
+	step_in_place(t, 0, true);
+	step_in_place(3 * t + 5, TIDE_ZERO, true);
+	step_in_place(t, TIDE_HUGE, true);
+	tide_kv_set_threshold(64 * t); /* heap blocks glibc maps */
+	step_in_place(4 * t + 1000, 0, false);
+	step_in_place(8 * t + 1000, TIDE_ZERO, false);
 }
 
 TEST(growing_60_times_costs_no_copy)
@@ -1872,6 +1937,7 @@ RUN_TESTS(T(small_blocks_come_from_the_heap),
 	  T(heap_to_paged_promotion_copies_once),
 	  T(heap_block_resized_within_its_usable_size_stays_on_the_heap),
 	  T(heap_block_shrunk_past_a_lowered_threshold_stays_on_the_heap),
+	  T(realloc_to_kvsize_keeps_the_block_in_place),
 	  T(growing_60_times_costs_no_copy), T(realloc_null_allocates),
 	  T(realloc_to_zero_frees_and_returns_null), T(free_null_is_a_no_op),
 	  T(failed_realloc_leaves_block_unchanged),

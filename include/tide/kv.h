@@ -124,7 +124,20 @@ TIDE_API void tide_kvfree(void *p);
  * For a paged block, the size last requested.  For a heap block (a plain
  * malloc() block: heap blocks carry no tag, so their requested size is not
  * recorded), the allocator's malloc_usable_size(), which is at least the
- * size last requested; every byte of it may be used.
+ * size last requested.
+ *
+ * The bytes past the request are the caller's only once the compiler
+ * knows the size: kv's allocating functions carry alloc_size, so
+ * _FORTIFY_SOURCE=3 and -fsanitize=object-size bound a block by the size
+ * it was last asked for, and stop a write past it ("buffer overflow
+ * detected").  Resize the block to this size first:
+ * p = tide_kvrealloc(p, tide_kvsize(p), flags).  That returns the block
+ * with this size as far as the compiler knows, and keeps it where it is
+ * (same pointer, nothing copied, mapped or remapped), except a heap block
+ * below 128 KiB that realloc() moves anyway: under AddressSanitizer,
+ * ThreadSanitizer and valgrind, which move every block, or with glibc's
+ * M_MMAP_THRESHOLD set below 128 KiB (glibc remaps a block it mapped on
+ * its own to one page more).
  *
  * Context: any thread.
  * Return: the size (0 for NULL).
@@ -226,11 +239,12 @@ TIDE_API void tide_kv_stats(struct tide_kv_stats *st);
  * caller (the three names are function-like macros over static inline
  * functions), so heap-sized blocks cost what the process allocator costs:
  * one call fewer than the exported functions, which they fall back to for
- * everything else (paged sizes, kv flags, failures, NULL and foreign
- * pointers).  Taking a function's address (&tide_kvfree, or the name not
- * followed by a parenthesis) gives the exported function.  Define
- * TIDE_NO_INLINE before including tide.h to call the exported functions
- * only; the library's own code and its tests do.
+ * everything else (paged sizes, kv flags, heap resizes to 128 KiB or more,
+ * failures, NULL and foreign pointers).  Taking a function's address
+ * (&tide_kvfree, or the name not followed by a parenthesis) gives the
+ * exported function.  Define TIDE_NO_INLINE before including tide.h to
+ * call the exported functions only; the library's own code and its tests
+ * do.
  *
  * ABI: this bakes into programs the paged shape (data 64 bytes into a
  * page), the highest user address (2^47 on x86-64, 2^48 on arm64), the
@@ -280,6 +294,14 @@ static inline size_t tide__kv_heap_req(size_t size)
 	return size < TIDE__KV_MAX_ALIGN ? TIDE__KV_MAX_ALIGN : size;
 }
 
+/*
+ * Heap resizes to this size or more take the exported function, which
+ * keeps a block resized to its own usable size where it is: glibc's
+ * realloc() remaps a block it mmap()ed (128 KiB or more unless
+ * M_MMAP_THRESHOLD was lowered) to one more page, moving it, even then.
+ */
+#define TIDE__KV_REALLOC_INLINE_MAX (TIDE__CAST(size_t, 128) * 1024)
+
 /* The exported functions, cold, for the fallbacks (see common.h). */
 TIDE_API extern void *tide__kvmalloc_slow(size_t size, unsigned flags)
 	TIDE__COLD_ALIAS(tide_kvmalloc);
@@ -311,6 +333,7 @@ static inline void *tide__kvmalloc_inline(size_t size, unsigned flags)
 static inline void *tide__kvrealloc_inline(void *p, size_t size, unsigned flags)
 {
 	if (TIDE__LIKELY(tide__kv_fast_ptr(p) && size &&
+			 size < TIDE__KV_REALLOC_INLINE_MAX &&
 			 tide__kv_fast_size(size, flags))) {
 		void *q = realloc(p, tide__kv_heap_req(size));
 
