@@ -249,9 +249,19 @@ static void release_slack(struct tide_vec *v, size_t unit)
 	v->pop_floor = TIDE__MAX(bound_floor(v, unit, target), v->cap / 4);
 }
 
+/* Span of the first @bytes bytes of the buffer. */
+static inline size_t span_bytes(const struct tide_vec *v, size_t unit,
+				size_t bytes)
+{
+	return TIDE__ALIGN_UP(head_of(v, unit) + bytes, unit);
+}
+
 /*
- * A heap buffer became paged (growth past the kv threshold): page
- * bookkeeping from here on.
+ * A heap buffer became paged although set_capacity() did not expect it (a
+ * tide_kv_set_threshold() lowered the threshold meanwhile): page
+ * bookkeeping from here on.  kv copied the old block's usable bytes, which
+ * are unknown now: count every page of the capacity resident, which only
+ * makes the next AUTOTRIM release come sooner.
  */
 __attribute__((noinline)) static void adopt_paged(struct tide_vec *v,
 						  size_t old_cap)
@@ -259,7 +269,8 @@ __attribute__((noinline)) static void adopt_paged(struct tide_vec *v,
 	size_t unit = unit_of(v);
 
 	if (unit && v->cap > old_cap)
-		v->span = TIDE__MAX(v->span, span_for(v, unit, old_cap));
+		v->span = TIDE__MAX(v->span,
+				    span_for(v, unit, old_cap ? v->cap : 0));
 	refresh(v, unit);
 	grown_thp(v, unit);
 }
@@ -268,12 +279,18 @@ __attribute__((noinline)) static void adopt_paged(struct tide_vec *v,
 __attribute__((noinline)) static int
 set_capacity_paged(struct tide_vec *v, size_t cap, size_t bytes, unsigned flags)
 {
-	size_t old_cap = v->cap, unit, kept = 0;
+	size_t old_cap = v->cap, unit, kept = 0, usable = 0;
 	void *p;
 
-	/* Pages a failed unmap kept past the capacity may be resident. */
+	/*
+	 * Pages a failed unmap kept past the capacity may be resident.  A
+	 * heap buffer that kv promotes to a paged one is copied whole, its
+	 * usable size (tide_kvsize()) and not only the capacity's bytes.
+	 */
 	if (tide_kv_is_paged(v->data))
 		kept = tide__kv_committed(v->data);
+	else if (v->data)
+		usable = tide_kvsize(v->data);
 	p = tide_kvrealloc(v->data, bytes, flags);
 	if (!p)
 		return -(errno ? errno : ENOMEM);
@@ -289,6 +306,9 @@ set_capacity_paged(struct tide_vec *v, size_t cap, size_t bytes, unsigned flags)
 	if (unit && cap > old_cap)
 		v->span = TIDE__MAX(
 			v->span, TIDE__MAX(kept, span_for(v, unit, old_cap)));
+	if (unit && usable)
+		v->span = TIDE__MAX(
+			v->span, span_bytes(v, unit, TIDE__MIN(usable, bytes)));
 	/* A TIDE_ZERO shrink zeroes the tail of the last page it keeps. */
 	if (unit && cap < old_cap && (flags & TIDE_ZERO))
 		v->span = TIDE__MAX(v->span, span_for(v, unit, cap));
@@ -315,7 +335,10 @@ static inline int set_capacity(struct tide_vec *v, size_t cap, unsigned flags)
 
 	if (__builtin_mul_overflow(cap, v->elem_size, &bytes))
 		return -EOVERFLOW;
-	if (__builtin_expect(tide__kv_maybe_paged(v->data), 0))
+	/* Paged, or a size kv may make paged: page bookkeeping. */
+	if (__builtin_expect(tide__kv_maybe_paged(v->data) ||
+				     tide__kv_may_page(bytes),
+			     0))
 		return set_capacity_paged(v, cap, bytes, flags);
 	p = v->data ? tide_kvrealloc(v->data, bytes, flags) :
 		      tide_kvmalloc(bytes, flags);

@@ -1430,6 +1430,53 @@ TEST(autotrim_resident_pages_stay_within_twice_the_data)
 	tide_vec_destroy(&v);
 }
 
+/*
+ * A heap buffer that kv promotes to a paged one is copied whole, up to its
+ * usable size: the page past the capacity's bytes that the copy touches
+ * is in the span, so AUTOTRIM's page bound holds.  Up to 0.2.23 the span
+ * covered only the capacity's bytes: a byte vector of capacity 131001
+ * (glibc: 131016 usable) kept 33 pages resident for a length of 65500,
+ * over the bound of 2 * 65500 + 4096 bytes, and released none.
+ */
+TEST(promoted_buffer_counts_the_copied_usable_bytes_resident)
+{
+	struct tide_vec v = TIDE_VEC_INIT(uint8_t, TIDE_VEC_AUTOTRIM);
+	const size_t n = 131001;
+	size_t usable, copied, live;
+	uint8_t *src = malloc(n);
+
+	CHECK(src);
+	memset(src, 7, n);
+	CHECK_EQ(tide_vec_reserve(&v, n), 0);
+	CHECK(!tide_kv_is_paged(v.data));
+	usable = tide_kvsize(v.data);
+	CHECK_EQ(tide_vec_append(&v, src, n), 0);
+	free(src);
+	CHECK_EQ(tide_vec_reserve(&v, 1), 0); /* promotion: one copy */
+	CHECK(tide_kv_is_paged(v.data));
+	CHECK_UEQ(v.cap, 2 * n);
+	/* kv writes none of a fresh block's pages but the copy's. */
+	copied = TIDE__ALIGN_UP(64 + usable, page());
+	CHECK_UEQ(resident_bytes(&v), copied);
+	CHECK_UEQ(v.span, copied);
+	tide_vec_truncate(&v, 65500);
+	live = v.len;
+	/* The bound: 2 * live bytes plus one page, exactly measured. */
+	CHECK_CMP(resident_bytes(&v), <=, 2 * live + page());
+	CHECK_UEQ(resident_bytes(&v), v.span);
+	if (copied > 2 * live + page())
+		/* released back to 1.5 * len: 102400 bytes with 4 KiB pages */
+		CHECK_UEQ(resident_bytes(&v),
+			  TIDE__ALIGN_UP(64 + live + live / 2, page()));
+	th_note("usable %zu: %zu bytes resident after the copy, %zu at "
+		"length %zu",
+		usable, copied, resident_bytes(&v), live);
+	CHECK(v.cap == 2 * n && v.len == 65500);
+	for (size_t i = 0; i < live; i += 4099)
+		CHECK_UEQ(tide_vec_at(&v, uint8_t, i), 7);
+	tide_vec_destroy(&v);
+}
+
 TEST(autotrim_rss_after_a_fall_is_twice_the_live_data)
 {
 	struct tide_vec v = TIDE_VEC_INIT(uint64_t, TIDE_VEC_AUTOTRIM);
@@ -1910,6 +1957,7 @@ RUN_TESTS(T(init_macro_matches_init_function), T(growth_doubles_from_four),
 	  T(paged_pushes_populate_ahead_in_windows),
 	  T(paged_pushes_take_no_page_fault_per_page),
 	  T(autotrim_resident_pages_stay_within_twice_the_data),
+	  T(promoted_buffer_counts_the_copied_usable_bytes_resident),
 	  T(autotrim_rss_after_a_fall_is_twice_the_live_data),
 	  T(huge_autotrim_works_in_whole_2mib_units),
 	  T(autotrim_large_buffer_works_in_huge_pages),
