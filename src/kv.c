@@ -198,7 +198,8 @@ static bool parse_size(const char *s, size_t *ret)
 		end++;
 		break;
 	}
-	if (*end || (shift && v > (SIZE_MAX >> shift)))
+	/* past SIZE_MAX (a 32-bit size_t), with a suffix or without */
+	if (*end || v > (SIZE_MAX >> shift))
 		return false;
 	*ret = (size_t)(v << shift);
 	return true;

@@ -145,6 +145,21 @@ TEST(threshold_environment_garbage_is_ignored)
 	CHECK_UEQ(tide_kv_threshold(), TIDE_KV_DEFAULT_THRESHOLD);
 }
 
+/*
+ * A value past SIZE_MAX does not parse: ignored, not truncated.  Up to
+ * 0.2.23 a 32-bit build read 4294967297 (2^32 + 1, no suffix) as a
+ * threshold of 1.  On 64-bit the value is 2^64 + 1.
+ */
+TEST(threshold_environment_past_size_max_is_ignored)
+{
+#if SIZE_MAX == UINT32_MAX
+	setenv("TIDE_KV_THRESHOLD", "4294967297", 1);
+#else
+	setenv("TIDE_KV_THRESHOLD", "18446744073709551617", 1);
+#endif
+	CHECK_UEQ(tide_kv_threshold(), TIDE_KV_DEFAULT_THRESHOLD);
+}
+
 TEST(zero_size_block_is_valid_and_unique)
 {
 	void *a = tide_kvmalloc(0, 0), *b = tide_kvmalloc(0, 0);
@@ -1928,6 +1943,7 @@ RUN_TESTS(T(small_blocks_come_from_the_heap),
 	  T(set_threshold_changes_new_blocks_only),
 	  T(threshold_from_environment),
 	  T(threshold_environment_garbage_is_ignored),
+	  T(threshold_environment_past_size_max_is_ignored),
 	  T(zero_size_block_is_valid_and_unique),
 	  T(shrink_256k_to_16k_returns_60_of_64_pages),
 	  T(shrink_always_keeps_one_page),

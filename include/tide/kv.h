@@ -174,8 +174,9 @@ TIDE_API bool tide_kv_is_paged(const void *p);
  *
  * The initial value is %TIDE_KV_DEFAULT_THRESHOLD, or the environment
  * variable TIDE_KV_THRESHOLD when it holds a number (with an optional K, M or
- * G suffix, powers of 1024).  Existing blocks keep their backend: a heap
- * block becomes paged only when it grows past its usable size.
+ * G suffix, powers of 1024) of at most SIZE_MAX.  Existing blocks keep
+ * their backend: a heap block becomes paged only when it grows past its
+ * usable size.
  *
  * Context: any thread; takes effect for allocations that start afterwards.
  * Return: nothing.
