@@ -2725,6 +2725,241 @@ TEST(shrinker_run_by_the_sensor_forks_a_working_child)
 	remove_tmpdir();
 }
 
+/* ---- a forked child's copy of a watermark loop ---------------------------- */
+
+/* A child on the monitor's thread: that thread blocks every signal. */
+static void child_alarm(void)
+{
+	sigset_t alrm;
+
+	sigemptyset(&alrm);
+	sigaddset(&alrm, SIGALRM);
+	pthread_sigmask(SIG_UNBLOCK, &alrm, NULL);
+	alarm(5);
+}
+
+static struct tide_monitor_source_stats src_stats(struct tide_monitor *m,
+						  unsigned source)
+{
+	struct tide_monitor_source_stats st;
+
+	CHECK_EQ(tide_monitor_source_stats(m, source, &st), 0);
+	return st;
+}
+
+/* Wait up to @ms for @source of @m to read @want; the value it read. */
+static uint64_t wait_src_value(struct tide_monitor *m, unsigned source,
+			       uint64_t want, int ms)
+{
+	uint64_t v = src_stats(m, source).value;
+
+	for (int i = 0; i < ms && v != want; i++) {
+		sleep_ms(1);
+		v = src_stats(m, source).value;
+	}
+	return v;
+}
+
+/* A fake v1 group: limit 100 MiB (high 75, low 62.5), 4 MiB of inactive
+ * file cache, working set @ws; cgroup.event_control a regular file. */
+static void fake_cgroup1(uint64_t ws)
+{
+	write_file(tmp_path("memory.limit_in_bytes"), "%llu\n",
+		   (unsigned long long)(100 * MiB));
+	write_file(tmp_path("memory.stat"), "total_inactive_file %llu\n",
+		   (unsigned long long)(4 * MiB));
+	write_file(tmp_path("cgroup.event_control"), "%s", "");
+	v1_usage(ws + 4 * MiB);
+}
+
+static atomic_int wm_child = -1;
+
+/* The first level forks; the child frees the monitor it inherited inside
+ * the callback and returns into the check that reported the level. */
+static void fork_free_on_wm_level(enum tide_pressure_level lvl, void *arg)
+{
+	pid_t pid;
+
+	(void)arg;
+	if (lvl == TIDE_PRESSURE_NONE || level_calls++)
+		return;
+	pid = fork();
+	if (pid) {
+		atomic_store(&wm_child, pid);
+		return;
+	}
+	child_alarm();
+	tide_monitor_free(forked_m);
+}
+
+static void fork_free_in_wm_callback(unsigned source)
+{
+	struct tide_monitor_config cfg = {
+		.size = sizeof(cfg),
+		.sources = source,
+		.poll_interval_ms = 20,
+		.flags = TIDE_MONITOR_NO_TRIM,
+		.on_level = fork_free_on_wm_level,
+	};
+	pid_t child;
+	int st;
+
+	make_tmpdir();
+	if (source == TIDE_SOURCE_CGROUP1) {
+		fake_cgroup1(80 * MiB);
+		cfg.cgroup1_dir = tmpdir;
+	} else {
+		fake_cgroup2(100 * MiB, 80 * MiB);
+		cfg.cgroup2_dir = tmpdir;
+	}
+	level_calls = 0;
+	atomic_store(&wm_child, -1);
+	CHECK_EQ(tide_monitor_new(&forked_m, &cfg), 0);
+	CHECK_EQ(tide_monitor_start(forked_m), 0);
+	for (int i = 0; i < 5000 && atomic_load(&wm_child) == -1; i++)
+		sleep_ms(1);
+	child = atomic_load(&wm_child);
+	CHECK(child > 0);
+	CHECK(waitpid(child, &st, 0) == child);
+	if (!WIFEXITED(st))
+		FAIL("%s: child status %#x (signal %d)",
+		     tide_monitor_source_name(source), st,
+		     WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+	CHECK_EQ(WEXITSTATUS(st), 0);
+	/* the parent's monitor goes on: it reads the working set fall */
+	if (source == TIDE_SOURCE_CGROUP1)
+		v1_usage(34 * MiB);
+	else
+		fake_cgroup2(100 * MiB, 30 * MiB);
+	CHECK_UEQ(wait_src_value(forked_m, source, 30 * MiB, 5000), 30 * MiB);
+	CHECK_EQ(src_stats(forked_m, source).level, TIDE_PRESSURE_NONE);
+	tide_monitor_free(forked_m);
+	remove_tmpdir();
+}
+
+/*
+ * A watermark crossing's level callback forks and the child frees the
+ * monitor it inherited inside it (docs/pressure.md, fork), then returns
+ * into the check of that watermark source.  The free left the source
+ * without ops (tide__mon_release_in_child()), and the check went on
+ * with it: the child died of SIGSEGV (cgroup v2 and v1 alike), up to
+ * 0.2.23.  The check stops at its fork check; the child ends with
+ * _exit(0), the parent's monitor goes on.
+ */
+TEST(a_forked_child_frees_the_monitor_inside_a_watermark_crossings_callback)
+{
+	fork_free_in_wm_callback(TIDE_SOURCE_CGROUP2);
+	fork_free_in_wm_callback(TIDE_SOURCE_CGROUP1);
+}
+
+/* The first scan forks; the child frees the monitor it inherited inside
+ * it and returns into the loop; the parent waits for the child, then
+ * brings the working set under low (the loop ends). */
+struct fork_freer {
+	bool forked, in_child;
+	atomic_bool done;
+	int status;
+};
+
+static unsigned long fork_freer_count(void *priv,
+				      struct tide_shrink_control *sc)
+{
+	(void)priv;
+	(void)sc;
+	return 1000;
+}
+
+static unsigned long fork_freer_scan(void *priv, struct tide_shrink_control *sc)
+{
+	struct fork_freer *f = priv;
+	pid_t pid;
+
+	if (f->forked)
+		return sc->nr_to_scan;
+	f->forked = true;
+	pid = fork();
+	if (pid == 0) {
+		child_alarm();
+		tide_monitor_free(forked_m);
+		f->in_child = true;
+		return sc->nr_to_scan;
+	}
+	CHECK(waitpid(pid, &f->status, 0) == pid);
+	write_file(tmp_path("memory.current"), "%llu\n",
+		   (unsigned long long)(30 * MiB));
+	atomic_store(&f->done, true);
+	return sc->nr_to_scan;
+}
+
+static const struct tide_shrinker_ops fork_freer_ops = {
+	.count_objects = fork_freer_count,
+	.scan_objects = fork_freer_scan,
+};
+
+static void check_fork_freer(struct fork_freer *f)
+{
+	for (int i = 0; i < 5000 && !atomic_load(&f->done); i++)
+		sleep_ms(1);
+	CHECK(atomic_load(&f->done));
+	if (!WIFEXITED(f->status))
+		FAIL("child status %#x (signal %d)", f->status,
+		     WIFSIGNALED(f->status) ? WTERMSIG(f->status) : 0);
+	CHECK_EQ(WEXITSTATUS(f->status), 0);
+	/* the parent's loop read the working set under low and ended */
+	CHECK_UEQ(wait_src_value(forked_m, TIDE_SOURCE_CGROUP2, 30 * MiB, 5000),
+		  30 * MiB);
+}
+
+/*
+ * A shrinker run by a watermark loop forks, and the child frees the
+ * monitor it inherited inside the scan, then returns into the loop: on
+ * the monitor's thread (started), and on an allocating thread (the
+ * sensor's reclaim).  The loop read the source (its ops gone with the
+ * free) after the pass: SIGSEGV in the child, up to 0.2.23.  It stops
+ * right after the pass: the monitor's thread ends the child with
+ * _exit(0), the allocation returns normally.
+ */
+TEST(a_forked_child_frees_the_monitor_inside_a_shrinker_of_a_watermark_loop)
+{
+	struct tide_monitor_config cfg = {
+		.size = sizeof(cfg),
+		.sources = TIDE_SOURCE_CGROUP2,
+		.poll_interval_ms = 20,
+		.flags = TIDE_MONITOR_NO_TRIM,
+	};
+	struct fork_freer f = { 0 };
+	struct tide_shrinker *s = tide_shrinker_alloc("fork_freer");
+	void *p;
+
+	/* the monitor's thread */
+	CHECK(s);
+	make_tmpdir();
+	fake_cgroup2(100 * MiB, 80 * MiB);
+	cfg.cgroup2_dir = tmpdir;
+	tide_shrinker_register(s, &fork_freer_ops, &f);
+	CHECK_EQ(tide_monitor_new(&forked_m, &cfg), 0);
+	CHECK_EQ(tide_monitor_start(forked_m), 0);
+	check_fork_freer(&f);
+	tide_monitor_free(forked_m);
+	tide_shrinker_free(s);
+	remove_tmpdir();
+
+	/* an allocating thread: a 2 MiB charge over high (90 of 100 MiB) */
+	f = (struct fork_freer){ 0 };
+	s = over_high(&cfg, &forked_m, "fork_freer", &fork_freer_ops, &f);
+	p = tide_kvmalloc(2u << 20, 0);
+	if (f.in_child) {
+		/* the child, back from the loop with its allocation */
+		_exit(p ? 0 : 3);
+	}
+	CHECK(p);
+	check_fork_freer(&f);
+	tide_kvfree(p);
+	tide_shrinker_free(s);
+	tide_monitor_free(forked_m);
+	remove_tmpdir();
+}
+
 /*
  * A shrinker that a charge runs creates a monitor (and frees it): the
  * charging thread holds the sensor's read lock, so the new monitor is not
@@ -4475,6 +4710,8 @@ RUN_TESTS(
 	T(callback_that_forks_and_returns_ends_the_childs_copy_of_the_loop),
 	T(a_forked_child_frees_its_inherited_monitor_inside_the_callback),
 	T(shrinker_run_by_the_sensor_forks_a_working_child),
+	T(a_forked_child_frees_the_monitor_inside_a_watermark_crossings_callback),
+	T(a_forked_child_frees_the_monitor_inside_a_shrinker_of_a_watermark_loop),
 	T(monitor_made_by_a_shrinker_a_charge_runs_is_not_armed),
 	T(sensor_reclaim_honours_the_allocations_noio),
 	T(a_dispatched_monitors_sensor_leaves_reclaim_to_the_loop),

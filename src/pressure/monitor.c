@@ -287,6 +287,9 @@ bool tide__mon_handle(struct tide_monitor *m, const struct epoll_event *evs,
 			tide__mon_report(m, false);
 		}
 	}
+	/* its callback forked: no second report in the child's copy */
+	if (tide__mon_forked(m))
+		return true;
 	if (simulated) {
 		if (sim == TIDE_PRESSURE_NONE) {
 			m->sig_level_now = TIDE_PRESSURE_NONE;

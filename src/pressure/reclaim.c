@@ -278,6 +278,8 @@ void tide__mon_reclaim_level(struct tide_monitor *m, struct tide__src *s,
 		if (tide__mon_forked(m))
 			return;
 		freed = pass(m, prio, share, 0, 0);
+		if (tide__mon_forked(m))
+			return;
 		total += freed;
 		share = 0;
 		if (prio > floor) {
@@ -377,11 +379,16 @@ static uint64_t reclaim_watermark(struct tide_monitor *m, struct tide__src *s,
 	for (;;) {
 		unsigned long freed;
 
-		/* a callback (a shrinker, or the level callback before the
-		 * loop) forked: the child's copy of the loop stops here */
+		/* a callback (a shrinker, a count of idle(), or the level
+		 * callback before the loop) forked: the child's copy of the
+		 * loop stops here, and after every pass and purge, before it
+		 * reads @s (a child that freed the monitor inside the
+		 * callback left @s without ops: tide_monitor_free()) */
 		if (tide__mon_forked(m))
 			return value;
 		freed = pass(m, prio, 0, target - claimed, flags);
+		if (tide__mon_forked(m))
+			return value;
 		*total += freed;
 		claimed = freed < target - claimed ? claimed + freed : target;
 		purged = purged && !freed;
@@ -402,6 +409,8 @@ static uint64_t reclaim_watermark(struct tide_monitor *m, struct tide__src *s,
 						 MAX_LOOP_PURGES :
 						 purges + 1;
 				purged = true;
+				if (tide__mon_forked(m))
+					return value;
 				if (s->ops->read(s, &value))
 					break;
 				set_value(m, s, value);
@@ -427,6 +436,8 @@ static uint64_t reclaim_watermark(struct tide_monitor *m, struct tide__src *s,
 		loop_end(m, s);
 	else
 		tide__mon_stat_add(m, s, 0, 1);
+	if (tide__mon_forked(m))
+		return value;
 	if (trim && !purged && !s->ops->read(s, &value))
 		set_value(m, s, value);
 	return value;
@@ -499,7 +510,9 @@ static uint64_t over_high(struct tide_monitor *m, struct tide__src *s,
 	if (idle(m, s, value, high, low))
 		return value;
 	value = reclaim_watermark(m, s, value, flags, &freed);
-	loop_result(m, s, value, high, freed);
+	/* its callbacks forked: no hold for the child's copy */
+	if (!tide__mon_forked(m))
+		loop_result(m, s, value, high, freed);
 	return value;
 }
 
@@ -674,7 +687,17 @@ static void check_source(struct tide_monitor *m, struct tide__src *s)
 		m->wm_level = TIDE__MAX(m->wm_level, TIDE_PRESSURE_MEDIUM);
 		tide__mon_stat_add(m, s, 1, 0);
 		tide__mon_report(m, true);
+		/*
+		 * The level callback, or a callback of the loop, forked:
+		 * the child's copy stops before it reads @s again (freed
+		 * inside the callback, it has no ops) or moves a threshold
+		 * in the epoll it shares with the parent (limit_poll()).
+		 */
+		if (tide__mon_forked(m))
+			return;
 		value = over_high(m, s, value, high, low, 0);
+		if (tide__mon_forked(m))
+			return;
 	}
 	if (value < low)
 		tide__mon_set_level(m, s, true, TIDE_PRESSURE_NONE);
@@ -694,9 +717,13 @@ void tide__mon_check_watermarks(struct tide_monitor *m)
 {
 	enum tide_pressure_level wm = TIDE_PRESSURE_NONE;
 
-	for (size_t i = 0; i < TIDE__NSRC; i++)
+	for (size_t i = 0; i < TIDE__NSRC; i++) {
 		if (m->src[i].ops && m->src[i].watermark)
 			check_source(m, &m->src[i]);
+		/* a callback forked: the child's copy checks no more */
+		if (tide__mon_forked(m))
+			return;
+	}
 	for (size_t i = 0; i < TIDE__NSRC; i++)
 		if (m->src[i].ops && m->src[i].watermark)
 			wm = TIDE__MAX(wm, m->src[i].wm);
