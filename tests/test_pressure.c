@@ -2960,6 +2960,113 @@ TEST(a_forked_child_frees_the_monitor_inside_a_shrinker_of_a_watermark_loop)
 	remove_tmpdir();
 }
 
+/* ---- a forked child's copy of the loop and the parent's v1 threshold ------ */
+
+/* The first level over high forks; the child returns at once into the
+ * check on the monitor's thread; the parent waits for it to end. */
+static void fork_wait_on_level(enum tide_pressure_level lvl, void *arg)
+{
+	int *status = arg;
+	pid_t pid;
+
+	if (lvl == TIDE_PRESSURE_NONE || level_calls++)
+		return;
+	pid = fork();
+	if (pid == 0) {
+		child_alarm();
+		return;
+	}
+	CHECK(waitpid(pid, status, 0) == pid);
+}
+
+/* Frees what it is asked to: the working set falls to 6 MiB (under low). */
+static unsigned long v1_freer_scan(void *priv, struct tide_shrink_control *sc)
+{
+	(void)priv;
+	v1_usage(10 * MiB);
+	return sc->nr_to_scan;
+}
+
+static const struct tide_shrinker_ops v1_freer_ops = {
+	.count_objects = fork_freer_count,
+	.scan_objects = v1_freer_scan,
+};
+
+/* Does the epoll @epfd watch @fd? */
+static bool epoll_watches(int epfd, int fd)
+{
+	char path[64], line[256];
+	bool found = false;
+	FILE *f;
+	int tfd;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", epfd);
+	f = fopen(path, "re");
+	CHECK(f);
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "tfd: %d", &tfd) == 1 && tfd == fd)
+			found = true;
+	fclose(f);
+	return found;
+}
+
+/*
+ * A watermark crossing's level callback forks (v1 group, monitor's
+ * thread); the child returns into the loop's copy, the parent waits for
+ * it inside the callback, then its own loop frees enough (no hold).  The
+ * child's copy went on into the loop, found nothing freed there, held the
+ * next loop back and moved the threshold for that hold: it added its new
+ * eventfds to the epoll it shares with the parent and removed the
+ * parent's threshold eventfd from it (up to 0.2.23).  The parent's
+ * monitor then never woke at a crossing again (the poll alone, far from
+ * high: poll_interval_ms).  The child's copy now stops as soon as the
+ * callback returns: the parent's epoll still watches its threshold, and
+ * a crossing wakes its check at once.
+ */
+TEST(a_forked_childs_copy_of_the_loop_leaves_the_parents_v1_threshold)
+{
+	int status = -1;
+	struct tide_monitor_config cfg = {
+		.size = sizeof(cfg),
+		.sources = TIDE_SOURCE_CGROUP1,
+		.poll_interval_ms = 100000,
+		.flags = TIDE_MONITOR_NO_TRIM,
+		.on_level = fork_wait_on_level,
+		.level_arg = &status,
+	};
+	struct tide_shrinker *s = tide_shrinker_alloc("v1_freer");
+	int efd;
+
+	CHECK(s);
+	make_tmpdir();
+	fake_cgroup1(80 * MiB);
+	cfg.cgroup1_dir = tmpdir;
+	tide_shrinker_register(s, &v1_freer_ops, NULL);
+	level_calls = 0;
+	CHECK_EQ(tide_monitor_new(&forked_m, &cfg), 0);
+	/* fd[2]: the threshold's eventfd (limit.c, FD_EVENT) */
+	efd = tide__mon_limit_watcher(forked_m)->fd[2];
+	CHECK(efd >= 0);
+	CHECK(epoll_watches(forked_m->epfd, efd));
+	CHECK_EQ(tide_monitor_start(forked_m), 0);
+	CHECK_UEQ(wait_src_value(forked_m, TIDE_SOURCE_CGROUP1, 6 * MiB, 5000),
+		  6 * MiB);
+	CHECK(WIFEXITED(status));
+	CHECK_EQ(WEXITSTATUS(status), 0);
+	CHECK_EQ(level_calls, 1); /* one fork */
+	/* the parent's threshold is where it was, and watched */
+	CHECK_EQ(tide__mon_limit_watcher(forked_m)->fd[2], efd);
+	CHECK(epoll_watches(forked_m->epfd, efd));
+	/* a crossing wakes the check at once (the poll is 100 s away) */
+	v1_usage(54 * MiB);
+	CHECK_EQ(eventfd_write(efd, 1), 0);
+	CHECK_UEQ(wait_src_value(forked_m, TIDE_SOURCE_CGROUP1, 50 * MiB, 5000),
+		  50 * MiB);
+	tide_monitor_free(forked_m);
+	tide_shrinker_free(s);
+	remove_tmpdir();
+}
+
 /*
  * A shrinker that a charge runs creates a monitor (and frees it): the
  * charging thread holds the sensor's read lock, so the new monitor is not
@@ -4712,6 +4819,7 @@ RUN_TESTS(
 	T(shrinker_run_by_the_sensor_forks_a_working_child),
 	T(a_forked_child_frees_the_monitor_inside_a_watermark_crossings_callback),
 	T(a_forked_child_frees_the_monitor_inside_a_shrinker_of_a_watermark_loop),
+	T(a_forked_childs_copy_of_the_loop_leaves_the_parents_v1_threshold),
 	T(monitor_made_by_a_shrinker_a_charge_runs_is_not_armed),
 	T(sensor_reclaim_honours_the_allocations_noio),
 	T(a_dispatched_monitors_sensor_leaves_reclaim_to_the_loop),

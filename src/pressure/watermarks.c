@@ -130,6 +130,9 @@ int tide__mon_rearm_hold(struct tide_monitor *m, struct tide__src *s,
 	struct tide__rearm rs;
 	int r;
 
+	/* a forked child's copy of the loop: the epoll is the parent's */
+	if (tide__mon_forked(m))
+		return -ECHILD;
 	tide__mon_lock(m);
 	r = threshold_open(m, s, s->high, until, &rs);
 	if (!r && rs.n)
