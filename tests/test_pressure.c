@@ -3417,6 +3417,106 @@ TEST(a_lost_loop_monitors_sensor_arms_no_timer_of_the_programs)
 	remove_tmpdir();
 }
 
+/* How many descriptors the epoll @epfd watches. */
+static int epoll_entries(int epfd)
+{
+	char path[64], line[256];
+	FILE *f;
+	int n = 0, tfd;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", epfd);
+	f = fopen(path, "re");
+	CHECK(f);
+	while (fgets(line, sizeof(line), f))
+		n += sscanf(line, "tfd: %d", &tfd) == 1;
+	fclose(f);
+	return n;
+}
+
+/*
+ * A loop-owned cgroup v1 monitor is lost: the program closed its
+ * descriptors behind the library's back (close_range, as daemons do), put
+ * its own loop's epoll (a readable eventfd in it) on the epoll's number
+ * and its own file on every other number.  The dispatch that finds the
+ * foreign entry marks it lost; from then on no call touches the numbers:
+ * set_watermarks(), tidectl's "watermarks" (tide__monitor_tune()),
+ * simulate() and start() return -EBADF, with nothing changed.  Up to
+ * 0.2.23 simulate() wrote its 8-byte count into the program's file on the
+ * simulate eventfd's number, and set_watermarks() registered a new v1
+ * threshold: its eventfd went into the program's epoll (and leaked), the
+ * program's file on the old threshold's number was closed, and the poll
+ * timer's number was armed.
+ */
+TEST(a_lost_monitor_touches_no_number_of_the_programs)
+{
+	struct tide_monitor_config cfg = {
+		.size = sizeof(cfg),
+		.sources = TIDE_SOURCE_CGROUP1,
+		.poll_interval_ms = 100000,
+		.flags = TIDE_MONITOR_NO_TRIM,
+	};
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = 42 };
+	const struct tide__tune t = { .high = 60 * MiB };
+	static bool before[4096], mine[4096];
+	struct tide_monitor *m = NULL;
+	struct tide_monitor_limit l;
+	uint64_t high, low;
+	int ep, efd, file, epno, fds, n = 0;
+
+	make_tmpdir();
+	fake_cgroup1(10 * MiB);
+	cfg.cgroup1_dir = tmpdir;
+	th_open_fds(before);
+	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	epno = tide_monitor_fd(m);
+	th_open_fds(mine);
+	for (int fd = 0; fd < 4096; fd++) {
+		mine[fd] = mine[fd] && !before[fd];
+		n += mine[fd];
+	}
+	CHECK_EQ(th_close_new_fds(before), n);
+	/* the program's loop on the epoll's number, its file on the others */
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	efd = eventfd(1, EFD_CLOEXEC);
+	file = open(tmp_path("program"), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	CHECK(ep >= 0 && efd >= 0 && file >= 0);
+	CHECK_EQ(dup2(ep, epno), epno);
+	CHECK_EQ(epoll_ctl(epno, EPOLL_CTL_ADD, efd, &ev), 0);
+	for (int fd = 0; fd < 4096; fd++)
+		if (mine[fd] && fd != epno && fcntl(fd, F_GETFD) < 0)
+			CHECK_EQ(dup2(file, fd), fd);
+	fds = th_fd_count_fast();
+
+	CHECK_EQ(tide_monitor_dispatch(m), 0); /* finds the foreign entry */
+	CHECK_EQ(tide_monitor_dispatch(m), -EBADF);
+	CHECK_EQ(tide_monitor_set_watermarks(m, 60 * MiB, 0), -EBADF);
+	CHECK_EQ(tide__monitor_tune(m, &t, &high, &low), -EBADF);
+	CHECK_EQ(tide_monitor_simulate(m, TIDE_PRESSURE_MEDIUM), -EBADF);
+	CHECK_EQ(tide_monitor_start(m), -EBADF);
+	/* nothing changed: the pair, the program's descriptors and files */
+	CHECK_EQ(tide_monitor_limit(m, &l), 0);
+	CHECK_UEQ(l.high, 75 * MiB);
+	CHECK_EQ(th_fd_count_fast(), fds);
+	CHECK_EQ(epoll_entries(epno), 1);
+	for (int fd = 0; fd < 4096; fd++) {
+		struct stat st;
+
+		if (!mine[fd] || fd == epno)
+			continue;
+		CHECK_EQ(fstat(fd, &st), 0);
+		CHECK_EQ(st.st_size, 0);
+	}
+	tide_monitor_free(m); /* lost: forgets the numbers, closes none */
+	CHECK_EQ(th_fd_count_fast(), fds);
+	for (int fd = 0; fd < 4096; fd++)
+		if (mine[fd])
+			CHECK_EQ(close(fd), 0);
+	close(ep);
+	close(efd);
+	close(file);
+	remove_tmpdir();
+}
+
 /*
  * A charge made inside a dispatch, after the check read the working set
  * (here: by the level callback, which runs before the loop), still wakes
@@ -4826,6 +4926,7 @@ RUN_TESTS(
 	T(a_loop_owned_monitor_slows_other_allocating_threads_down),
 	T(a_charge_inside_a_dispatch_still_wakes_the_loop),
 	T(a_lost_loop_monitors_sensor_arms_no_timer_of_the_programs),
+	T(a_lost_monitor_touches_no_number_of_the_programs),
 	T(a_loop_that_freed_nothing_holds_the_next_back),
 	T(a_hold_backs_the_v2_poll_off),
 	T(a_hold_backs_the_v1_poll_off_without_event_control),

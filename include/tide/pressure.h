@@ -267,9 +267,12 @@ TIDE_API int tide_monitor_new(struct tide_monitor **ret,
  *
  * Context: any thread; not concurrently with tide_monitor_dispatch().
  * Return: 0, -EBUSY if already started, -ECHILD in a process that inherited
- * the monitor across fork(), or -EAGAIN when no thread can be created (out
- * of resources or at a limit on threads, as pthread_create() says): the
- * monitor is then not started, and a later call may start it.
+ * the monitor across fork(), -EBADF once a tide_monitor_dispatch() has
+ * found the monitor lost (it returns -EBADF from then on; no thread waits
+ * on a number that may be the program's), or -EAGAIN when no thread can
+ * be created (out of resources or at a limit on threads, as
+ * pthread_create() says): the monitor is then not started, and a later
+ * call may start it.
  */
 TIDE_API int tide_monitor_start(struct tide_monitor *m);
 
@@ -430,8 +433,11 @@ TIDE_API int tide_monitor_limit(struct tide_monitor *m,
  * Context: any thread.
  * Return: 0; -EINVAL for NULL, @high 0 or @low > @high; -EOPNOTSUPP when the
  * monitor runs no watermark source; -ECHILD in a process that inherited
- * the monitor across fork(); -ENOMEM, -EMFILE or -ENFILE when the new
- * threshold cannot be opened.
+ * the monitor across fork(); -EBADF once the monitor has been found lost
+ * (by a tide_monitor_dispatch(), which returns -EBADF from then on, or by
+ * its thread): nothing changed, none of its old descriptor numbers
+ * touched (they may be the program's files now); -ENOMEM, -EMFILE or
+ * -ENFILE when the new threshold cannot be opened.
  */
 TIDE_API int tide_monitor_set_watermarks(struct tide_monitor *m, uint64_t high,
 					 uint64_t low);
@@ -447,7 +453,10 @@ TIDE_API int tide_monitor_set_watermarks(struct tide_monitor *m, uint64_t high,
  *
  * Context: any thread.
  * Return: 0; -EINVAL for NULL or a level out of range; -ECHILD in a process
- * that inherited the monitor across fork().
+ * that inherited the monitor across fork(); -EBADF once the monitor has
+ * been found lost (by a tide_monitor_dispatch(), which returns -EBADF from
+ * then on, or by its thread): nothing is delivered, nothing written to
+ * its old descriptor numbers (they may be the program's files now).
  */
 TIDE_API int tide_monitor_simulate(struct tide_monitor *m,
 				   enum tide_pressure_level level);

@@ -878,6 +878,9 @@ int tide_monitor_simulate(struct tide_monitor *m,
 		return -EINVAL;
 	if (tide__mon_forked_exact(m))
 		return -ECHILD;
+	/* its simulate eventfd's number may be the program's file now */
+	if (atomic_load(&m->lost))
+		return -EBADF;
 	atomic_store(&m->sim, (int)level + 1);
 	tide__os_event_signal(m->simfd);
 	return 0;

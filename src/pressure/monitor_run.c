@@ -179,6 +179,9 @@ int tide_monitor_start(struct tide_monitor *m)
 		return -EINVAL;
 	if (tide__mon_forked_exact(m))
 		return -ECHILD;
+	/* its thread would wait on a number that may be the program's */
+	if (atomic_load(&m->lost))
+		return -EBADF;
 	if (!atomic_compare_exchange_strong(&m->started, &expect, true))
 		return -EBUSY;
 	r = tide__os_thread_create(&m->thread, monitor_thread, m);

@@ -196,6 +196,10 @@ int tide_monitor_set_watermarks(struct tide_monitor *m, uint64_t high,
 		return -EINVAL;
 	if (tide__mon_forked_exact(m))
 		return -ECHILD;
+	/* its numbers may be the program's now: a new threshold would be
+	 * added to the program's epoll, the poll timer's number armed */
+	if (atomic_load(&m->lost))
+		return -EBADF;
 	if (!low)
 		low = tide__low_of_high(high);
 	tide__mon_lock(m);
@@ -221,6 +225,8 @@ int tide__monitor_tune(struct tide_monitor *m, const struct tide__tune *t,
 		return -EINVAL;
 	if (tide__mon_forked_exact(m))
 		return -ECHILD;
+	if (atomic_load(&m->lost)) /* as tide_monitor_set_watermarks() */
+		return -EBADF;
 	/* the pair from the limit as it is under the lock: a limit changed
 	 * meanwhile re-opens the sources only after this */
 	tide__mon_lock(m);
