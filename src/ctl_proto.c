@@ -384,7 +384,8 @@ static void do_monitor(struct ctl *c, struct tide__ctl_out *o)
 		struct tide_monitor_source_stats ss;
 		const char *name = tide_monitor_source_name(b);
 
-		if (!(mask & b) ||
+		/* NONE (no source) has no figures of its own */
+		if (!(mask & b) || b == TIDE_SOURCE_NONE ||
 		    tide_monitor_source_stats(c->monitor, b, &ss))
 			continue;
 		out_add(o, "%s.level=%s\n", name, level_name(ss.level));

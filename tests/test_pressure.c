@@ -4640,6 +4640,51 @@ TEST(levels_of_several_sources_combine_to_the_highest)
 	remove_tmpdir();
 }
 
+/*
+ * A monitor with no source reports %TIDE_SOURCE_NONE as its mask, and that
+ * bit's figures read all zero (up to 0.2.23: -ENOENT, for the one bit
+ * tide_monitor_source() reported); a simulated level counts in the
+ * monitor's figures only.  A monitor that uses a source has no NONE.
+ */
+TEST(source_stats_of_none_read_zero_when_no_source_is_in_use)
+{
+	struct tide_monitor_config cfg = {
+		.size = sizeof(cfg),
+		.sources = TIDE_SOURCE_NONE,
+		.quiet_ms = 60000,
+		.flags = TIDE_MONITOR_NO_TRIM,
+	};
+	struct tide_monitor_source_stats ss;
+	struct tide_monitor *m = NULL;
+
+	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	CHECK_EQ(tide_monitor_source(m), TIDE_SOURCE_NONE);
+	memset(&ss, 0xff, sizeof(ss));
+	CHECK_EQ(tide_monitor_source_stats(m, TIDE_SOURCE_NONE, &ss), 0);
+	CHECK_UEQ(ss.events, 0);
+	CHECK_UEQ(ss.loops, 0);
+	CHECK_EQ(ss.level, TIDE_PRESSURE_NONE);
+	CHECK_UEQ(ss.value, 0);
+	CHECK_EQ(tide_monitor_simulate(m, TIDE_PRESSURE_MEDIUM), 0);
+	CHECK(th_tick(m, 1000));
+	CHECK_UEQ(stats(m).events, 1);
+	CHECK_EQ(stats(m).level, TIDE_PRESSURE_MEDIUM);
+	CHECK_EQ(tide_monitor_source_stats(m, TIDE_SOURCE_NONE, &ss), 0);
+	CHECK_UEQ(ss.events, 0);
+	CHECK_EQ(ss.level, TIDE_PRESSURE_NONE);
+	tide_monitor_free(m);
+
+	make_tmpdir();
+	fake_cgroup2(100 * MiB, 10 * MiB);
+	cfg.sources = TIDE_SOURCE_CGROUP2 | TIDE_SOURCE_NONE;
+	cfg.cgroup2_dir = tmpdir;
+	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	CHECK_EQ(tide_monitor_source(m), TIDE_SOURCE_CGROUP2);
+	CHECK_EQ(tide_monitor_source_stats(m, TIDE_SOURCE_NONE, &ss), -ENOENT);
+	tide_monitor_free(m);
+	remove_tmpdir();
+}
+
 /* The limit of a v2 group: memory.high is the smaller; the watermarks are
  * 3/4 and 5/8 of it; a configured limit overrides it. */
 TEST(limit_reports_the_limit_its_file_and_watermarks)
@@ -4943,6 +4988,7 @@ RUN_TESTS(
 	T(medium_frees_a_quarter_critical_everything),
 	T(simulate_delivers_levels_like_a_source),
 	T(levels_of_several_sources_combine_to_the_highest),
+	T(source_stats_of_none_read_zero_when_no_source_is_in_use),
 	T(limit_reports_the_limit_its_file_and_watermarks),
 	T(budget_reports_the_configured_limit),
 	T(set_watermarks_takes_effect_at_once),

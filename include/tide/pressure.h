@@ -371,9 +371,14 @@ TIDE_API void tide_monitor_stats(struct tide_monitor *m,
  * @source: one TIDE_SOURCE_* bit in tide_monitor_source(@m).
  * @st: filled in on success only.
  *
+ * %TIDE_SOURCE_NONE, when tide_monitor_source(@m) reports it (no source
+ * in use), reads all zero: no source delivers anything (a simulated level
+ * counts in tide_monitor_stats() only).
+ *
  * Context: any thread, also while the monitor's thread runs.
  * Return: 0; -EINVAL for NULL arguments or not exactly one bit; -ENOENT when
- * the monitor does not use @source.
+ * the monitor does not use @source (%TIDE_SOURCE_NONE included, when it
+ * uses another).
  */
 TIDE_API int tide_monitor_source_stats(struct tide_monitor *m, unsigned source,
 				       struct tide_monitor_source_stats *st);

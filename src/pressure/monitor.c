@@ -378,6 +378,12 @@ int tide_monitor_source_stats(struct tide_monitor *m, unsigned source,
 
 	if (!m || !st || !source || (source & (source - 1)))
 		return -EINVAL;
+	/* the mask in use is NONE alone: no source, nothing delivered */
+	if (source == TIDE_SOURCE_NONE &&
+	    atomic_load(&m->mask) == TIDE_SOURCE_NONE) {
+		memset(st, 0, sizeof(*st));
+		return 0;
+	}
 	tide__mon_lock(m);
 	s = src_of(m, source);
 	if (s)
