@@ -376,7 +376,6 @@ int tide__os_unlinkat(int dirfd, const char *name);
 ssize_t tide__os_getdents(int fd, void *buf, size_t len);
 /* Bytes waiting to be read on @fd (FIONREAD), in *@n. */
 int tide__os_nread(int fd, int *n);
-int tide__os_set_nonblock(int fd);
 int tide__os_poll(struct pollfd *fds, unsigned nfds, int timeout_ms);
 
 /* A non-blocking eventfd, counter 0. */

@@ -859,15 +859,6 @@ int tide__os_nread(int fd, int *n)
 	return RET(ioctl(fd, FIONREAD, n));
 }
 
-int tide__os_set_nonblock(int fd)
-{
-	int fl = fcntl(fd, F_GETFL);
-
-	if (fl < 0)
-		return -errno;
-	return RET(fcntl(fd, F_SETFL, fl | O_NONBLOCK));
-}
-
 int tide__os_poll(struct pollfd *fds, unsigned nfds, int timeout_ms)
 {
 	return RET_N(poll(fds, (nfds_t)nfds, timeout_ms));

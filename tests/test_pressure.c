@@ -485,6 +485,63 @@ TEST(watch_socket_is_connected_written_and_read)
 	remove_tmpdir();
 }
 
+static void on_alarm(int sig)
+{
+	static const char msg[] = "# still inside tide_monitor_new() after "
+				  "10 s: blocked\n";
+
+	(void)sig;
+	(void)!write(1, msg, sizeof(msg) - 1);
+	_exit(1);
+}
+
+/*
+ * A socket whose listener does not accept and whose backlog is full: the
+ * connect cannot complete at once.  It never waits (it used to block in
+ * connect() inside tide_monitor_new(), forever): an explicit request for
+ * the source fails with -EAGAIN at once, leaving nothing open, and once
+ * the listener has accepted the one in its backlog, a new monitor
+ * connects.
+ */
+TEST(watch_socket_with_a_full_backlog_never_blocks)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct tide_monitor *m = (struct tide_monitor *)&m;
+	uint64_t t0;
+	int lfd, cfd, afd, fds;
+
+	make_tmpdir();
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", tmp_path("sock"));
+	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CHECK(lfd >= 0);
+	CHECK_EQ(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	CHECK_EQ(listen(lfd, 0), 0);
+	/* one connection never accepted fills a backlog of 0 */
+	cfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CHECK(cfd >= 0);
+	CHECK_EQ(connect(cfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	set_watch(sa.sun_path, NULL);
+	fds = th_fd_count();
+	signal(SIGALRM, on_alarm);
+	alarm(10);
+	t0 = now_ms();
+	CHECK_EQ(tide_monitor_new(&m, &watch_only), -EAGAIN);
+	alarm(0);
+	th_note("refused after %llu ms", (unsigned long long)(now_ms() - t0));
+	CHECK_PTR_EQ(m, &m);
+	CHECK_EQ(th_fd_count(), fds);
+
+	afd = accept(lfd, NULL, NULL);
+	CHECK(afd >= 0);
+	CHECK_EQ(tide_monitor_new(&m, &watch_only), 0);
+	CHECK_EQ(tide_monitor_source(m), TIDE_SOURCE_WATCH);
+	tide_monitor_free(m);
+	close(afd);
+	close(cfd);
+	close(lfd);
+	remove_tmpdir();
+}
+
 /* ---- PSI ----------------------------------------------------------------- */
 
 /*
@@ -4928,6 +4985,7 @@ RUN_TESTS(
 	T(watch_dev_null_or_empty_disables_monitoring),
 	T(watch_bad_values_give_clean_errors),
 	T(watch_socket_is_connected_written_and_read),
+	T(watch_socket_with_a_full_backlog_never_blocks),
 	T(psi_path_regular_file_refused_before_any_write),
 	T(psi_trigger_einval_falls_through_to_next_source),
 	T(psi_real_proc_file_used_or_next_source_chosen),

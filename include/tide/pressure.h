@@ -248,7 +248,9 @@ struct tide_monitor; /* opaque */
  * $MEMORY_PRESSURE_WRITE, or a PSI file named there without a trigger to
  * write; -E2BIG when @cfg is larger than this library's struct and a byte
  * past it is not zero; -ENOTTY when $MEMORY_PRESSURE_WATCH names a regular
- * file not on procfs or cgroupfs; -ENOMEM; -EMFILE or -ENFILE when out of
+ * file not on procfs or cgroupfs; -EAGAIN when it names an AF_UNIX
+ * socket whose listener's backlog is full (never waits for it to accept);
+ * -ENOMEM; -EMFILE or -ENFILE when out of
  * file descriptors (also for a source's files: the monitor never comes up
  * with fewer sources than it would have had); or the error of the last
  * source tried (e.g. -ENOENT, -EACCES; -ENODEV for %TIDE_SOURCE_BUDGET

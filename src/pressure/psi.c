@@ -233,6 +233,15 @@ static bool is_dev_null(const char *path)
 	       a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
+/*
+ * Connect to the AF_UNIX socket at @path without ever waiting: the socket
+ * is non-blocking from the start, so a listener whose backlog is full (it
+ * does not accept) fails the connect with -EAGAIN at once instead of
+ * holding tide_monitor_new() until it accepts, which may be never.  Linux
+ * completes or refuses an AF_UNIX connect at once, so there is no pending
+ * connect to finish later; an -EINPROGRESS (not seen on Linux) is reported
+ * as -EAGAIN too.
+ */
 static int connect_socket(const char *path)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -241,12 +250,12 @@ static int connect_socket(const char *path)
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
 	strcpy(sa.sun_path, path);
-	fd = tide__os_unix_socket(false);
+	fd = tide__os_unix_socket(true);
 	if (fd < 0)
 		return fd;
 	r = tide__os_connect(fd, &sa);
-	if (!r)
-		r = tide__os_set_nonblock(fd);
+	if (r == -EINPROGRESS)
+		r = -EAGAIN;
 	if (r) {
 		tide__os_close(fd);
 		return r;
