@@ -9,6 +9,7 @@
  * The real cgroup v1 run is in test_pressure_cgroup.c.
  */
 #include <dirent.h>
+#include <ftw.h>
 #include <malloc.h>
 #include <stddef.h>
 #include <poll.h>
@@ -44,22 +45,20 @@ static void make_tmpdir(void)
 	CHECK(mkdtemp(tmpdir));
 }
 
+static int rm_one(const char *path, const struct stat *st, int flag,
+		  struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
+/* The temporary directory and everything under it. */
 static void remove_tmpdir(void)
 {
-	DIR *d = opendir(tmpdir);
-	struct dirent *e;
-	char path[512];
-
-	if (!d)
-		return;
-	while ((e = readdir(d))) {
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", tmpdir, e->d_name);
-		unlink(path);
-	}
-	closedir(d);
-	rmdir(tmpdir);
+	nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 static char *tmp_path(const char *name)
@@ -1002,6 +1001,163 @@ TEST(no_gate_when_low_is_not_under_the_limit)
 	CHECK_UEQ(ss.loops, 2);
 	tide_monitor_free(m);
 	tide_shrinker_free(s);
+	remove_tmpdir();
+}
+
+/* ---- cgroup v2: a limit on an ancestor -------------------------------- */
+
+static char nested_paths[3][512];
+
+/*
+ * A fake v2 hierarchy at <tmpdir>/cg for discovery (the configuration's
+ * path fields): the process in parent/child, the limit (memory.max 256
+ * MiB) on parent, whose working set (170 MiB) is between the low (160 MiB)
+ * and high (192 MiB) watermarks, so the gate lets events through.
+ * @local: parent has memory.events.local (Linux 5.2+).
+ */
+static void nested_cgroup2(struct tide_monitor_config *cfg, bool local)
+{
+	static const char *const groups[] = { "cg/parent", "cg/parent/child" };
+	char rel[128];
+
+	make_tmpdir();
+	CHECK_EQ(mkdir(tmp_path("cg"), 0755), 0);
+	CHECK_EQ(mkdir(tmp_path("cg/parent"), 0755), 0);
+	CHECK_EQ(mkdir(tmp_path("cg/parent/child"), 0755), 0);
+	snprintf(nested_paths[0], 512, "%s", tmp_path("cgroup"));
+	snprintf(nested_paths[1], 512, "%s", tmp_path("mountinfo"));
+	snprintf(nested_paths[2], 512, "%s", tmp_path("meminfo"));
+	write_file(nested_paths[0], "0::/parent/child\n");
+	write_file(nested_paths[1],
+		   "30 1 0:26 / %s/cg rw,relatime - cgroup2 cgroup2 rw\n",
+		   tmpdir);
+	write_file(nested_paths[2],
+		   "MemTotal: 16777216 kB\nMemAvailable: 8388608 kB\n");
+	write_file(tmp_path("cg/memory.max"), "max\n");
+	for (int i = 0; i < 2; i++) {
+		snprintf(rel, sizeof(rel), "%s/memory.max", groups[i]);
+		write_file(tmp_path(rel), i ? "max\n" : "268435456\n");
+		snprintf(rel, sizeof(rel), "%s/memory.high", groups[i]);
+		write_file(tmp_path(rel), "max\n");
+		snprintf(rel, sizeof(rel), "%s/memory.current", groups[i]);
+		write_file(tmp_path(rel), "%llu\n",
+			   (unsigned long long)(170 * MiB));
+		snprintf(rel, sizeof(rel), "%s/memory.stat", groups[i]);
+		write_file(tmp_path(rel), "anon %llu\ninactive_file 0\n",
+			   (unsigned long long)(170 * MiB));
+		snprintf(rel, sizeof(rel), "%s/memory.events", groups[i]);
+		write_file(tmp_path(rel),
+			   "low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\n");
+	}
+	if (local)
+		write_file(tmp_path("cg/parent/memory.events.local"),
+			   "low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\n");
+	cfg->proc_cgroup_path = nested_paths[0];
+	cfg->mountinfo_path = nested_paths[1];
+	cfg->meminfo_path = nested_paths[2];
+}
+
+/* The memory.events-format file @rel with "high" @high and "max" @max,
+ * written in place (the monitor keeps it open). */
+static void events_at(const char *rel, unsigned high, unsigned max)
+{
+	write_file(tmp_path(rel), "low 0\nhigh %u\nmax %u\noom 0\noom_kill 0\n",
+		   high, max);
+}
+
+/* Dispatch for up to @ms until the cgroup2 source has counted @events. */
+static struct tide_monitor_source_stats
+cgroup2_events(struct tide_monitor *m, unsigned long long events, int ms)
+{
+	struct tide_monitor_source_stats ss;
+	uint64_t t0 = now_ms();
+
+	for (;;) {
+		CHECK_EQ(tide_monitor_source_stats(m, TIDE_SOURCE_CGROUP2, &ss),
+			 0);
+		if (ss.events >= events || now_ms() - t0 > (uint64_t)ms)
+			return ss;
+		th_tick(m, 20);
+	}
+}
+
+/*
+ * The limit on the parent (the nested case of docs/limit.md): the kernel
+ * counts a "high" or "max" event in the memory.events of the group whose
+ * limit was hit and of its ancestors, never of its descendants, so the
+ * process's own group never sees the parent's.  The watcher reads the
+ * parent's memory.events.local too: its "high" is MEDIUM, its "max"
+ * CRITICAL (both were missed).  A sibling hitting a limit of its own
+ * bumps only the parent's hierarchical memory.events: no event.  The own
+ * group's limits are still seen in its own memory.events.  Where
+ * memory.events.local is missing (before Linux 5.2) the parent's
+ * memory.events is read instead.
+ */
+TEST(cgroup2_events_of_the_limiting_ancestor_raise_levels)
+{
+	struct tide_monitor_config cfg = {
+		.size = sizeof(cfg),
+		.sources = TIDE_SOURCE_CGROUP2,
+		.poll_interval_ms = 10,
+		.quiet_ms = 60000,
+		.flags = TIDE_MONITOR_NO_TRIM,
+	};
+	struct tide_monitor_source_stats ss;
+	struct tide_monitor_limit l;
+	struct levels lv = { 0 };
+	struct tide_monitor *m = NULL;
+
+	cfg.on_level = on_level;
+	cfg.level_arg = &lv;
+	nested_cgroup2(&cfg, true);
+	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	CHECK_EQ(tide_monitor_limit(m, &l), 0);
+	CHECK_UEQ(l.limit, 256 * MiB);
+	CHECK_STR(l.dir, tmp_path("cg/parent"));
+	CHECK_STR(l.file, "memory.max");
+	CHECK_UEQ(l.working_set, 170 * MiB);
+
+	/* the parent's memory.high was hit: MEDIUM */
+	events_at("cg/parent/memory.events.local", 1, 0);
+	events_at("cg/parent/memory.events", 1, 0);
+	ss = cgroup2_events(m, 1, 2000);
+	CHECK_UEQ(ss.events, 1);
+	CHECK_UEQ(ss.loops, 1);
+	CHECK_EQ(ss.level, TIDE_PRESSURE_MEDIUM);
+	/* its memory.max: CRITICAL */
+	events_at("cg/parent/memory.events.local", 1, 1);
+	events_at("cg/parent/memory.events", 1, 1);
+	ss = cgroup2_events(m, 2, 2000);
+	CHECK_UEQ(ss.events, 2);
+	CHECK_UEQ(ss.loops, 2);
+	CHECK_EQ(ss.level, TIDE_PRESSURE_CRITICAL);
+	CHECK_EQ(lv.n, 2);
+	CHECK_EQ(lv.seen[0], TIDE_PRESSURE_MEDIUM);
+	CHECK_EQ(lv.seen[1], TIDE_PRESSURE_CRITICAL);
+
+	/* a sibling's own limit: the parent's hierarchical file only */
+	events_at("cg/parent/memory.events", 3, 4);
+	ss = cgroup2_events(m, 3, 300);
+	CHECK_UEQ(ss.events, 2);
+
+	/* the own group's limit: its memory.events (and the parent's) */
+	events_at("cg/parent/child/memory.events", 0, 1);
+	events_at("cg/parent/memory.events", 3, 5);
+	ss = cgroup2_events(m, 3, 2000);
+	CHECK_UEQ(ss.events, 3);
+	tide_monitor_free(m);
+
+	/* no memory.events.local: the parent's memory.events instead */
+	CHECK_EQ(unlink(tmp_path("cg/parent/memory.events.local")), 0);
+	lv.n = 0;
+	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	events_at("cg/parent/memory.events", 3, 6);
+	ss = cgroup2_events(m, 1, 2000);
+	CHECK_UEQ(ss.events, 1);
+	CHECK_EQ(ss.level, TIDE_PRESSURE_CRITICAL);
+	CHECK_EQ(lv.n, 1);
+	CHECK_EQ(lv.seen[0], TIDE_PRESSURE_CRITICAL);
+	tide_monitor_free(m);
 	remove_tmpdir();
 }
 
@@ -4995,6 +5151,7 @@ RUN_TESTS(
 	T(a_level_loop_that_gave_nothing_back_holds_the_next_for_a_second),
 	T(cgroup2_event_under_low_is_counted_not_reclaimed),
 	T(no_gate_when_low_is_not_under_the_limit),
+	T(cgroup2_events_of_the_limiting_ancestor_raise_levels),
 	T(vmpressure_event_under_low_is_counted_not_reclaimed),
 	T(system_psi_event_reclaims_only_when_the_host_is_short),
 	T(hundred_1mib_entries_reclaimed_when_usage_crosses_high),

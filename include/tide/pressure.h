@@ -65,7 +65,8 @@ enum tide_pressure_level {
 /* graded PSI triggers on the system-wide /proc/pressure/memory */
 #define TIDE_SOURCE_PSI (1u << 2)
 /* limit watcher, cgroup v2: the effective limit vs the working set,
- * memory.events (high, max), adaptive poll, allocation sensor */
+ * memory.events (high, max) of the own group and memory.events.local of
+ * a limiting ancestor, adaptive poll, allocation sensor */
 #define TIDE_SOURCE_CGROUP2 (1u << 3)
 /* limit watcher, cgroup v1: the effective limit vs the working set,
  * usage thresholds, memory.pressure_level, adaptive poll, sensor */

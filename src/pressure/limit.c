@@ -37,20 +37,24 @@
 #define POLL_FAST_MS 2
 
 /*
- * fd slots.  FD_EVENT: v2 memory.events; v1 the usage threshold at high,
- * or for a hold the one where it ends, FD_BELOW then the one under low
- * (one eventfd each: see cgroup1_rearm()).  FD_LEVEL..+2: v1 vmpressure
- * low, medium, critical.  FD_LIMIT: the limit's file (never polled).
+ * fd slots.  FD_EVENT: v2 the own group's memory.events; v1 the usage
+ * threshold at high, or for a hold the one where it ends, FD_BELOW then
+ * the one under low (one eventfd each: see cgroup1_rearm()).  FD_LEVENTS
+ * (v2 only, FD_BELOW's slot): the limiting ancestor's memory.events.local
+ * (see cgroup2_open()).  FD_LEVEL..+2: v1 vmpressure low, medium,
+ * critical.  FD_LIMIT: the limit's file (never polled).
  */
 enum { FD_USAGE, FD_STAT, FD_EVENT, FD_BELOW, FD_LEVEL, FD_LIMIT = 7 };
+#define FD_LEVENTS FD_BELOW
 
 struct limit_priv {
 	unsigned slow_ms;
 	/* the limit's file read last (limit_watch()), when it is watched */
 	bool limit_watched;
 	_Atomic uint64_t limit_seen;
-	/* cgroup v2 memory.events counters seen so far */
-	unsigned long long ev_high, ev_max;
+	/* cgroup v2 memory.events counters seen so far: [0] FD_EVENT's,
+	 * [1] FD_LEVENTS' */
+	unsigned long long ev_high[2], ev_max[2];
 };
 
 /* ---- reading --------------------------------------------------------- */
@@ -317,17 +321,19 @@ static int open_group(struct tide__src *s, const struct tide__src_env *env,
 
 /* ---- cgroup v2 ---------------------------------------------------------- */
 
-static int read_events(struct tide__src *s, bool *high, bool *max)
+/* New "high" and "max" events in the memory.events file of @slot (k 0:
+ * FD_EVENT, 1: FD_LEVENTS), if it is open. */
+static int read_events_of(struct tide__src *s, int slot, int k, bool *high,
+			  bool *max)
 {
 	struct limit_priv *p = s->priv;
 	char buf[512], *q;
-	unsigned long long h = p->ev_high, x = p->ev_max;
+	unsigned long long h = p->ev_high[k], x = p->ev_max[k];
 	int r;
 
-	*high = *max = false;
-	if (s->fd[FD_EVENT] < 0)
+	if (s->fd[slot] < 0)
 		return 0;
-	r = tide__file_read(s->fd[FD_EVENT], NULL, buf, sizeof(buf));
+	r = tide__file_read(s->fd[slot], NULL, buf, sizeof(buf));
 	if (r)
 		return r;
 	q = strstr(buf, "high ");
@@ -336,10 +342,37 @@ static int read_events(struct tide__src *s, bool *high, bool *max)
 	q = strstr(buf, "max ");
 	if (q && (q == buf || q[-1] == '\n'))
 		x = strtoull(q + 4, NULL, 10);
-	*high = h > p->ev_high;
-	*max = x > p->ev_max;
-	p->ev_high = h;
-	p->ev_max = x;
+	*high |= h > p->ev_high[k];
+	*max |= x > p->ev_max[k];
+	p->ev_high[k] = h;
+	p->ev_max[k] = x;
+	return 0;
+}
+
+/* New events of the own group's file and of the limiting ancestor's. */
+static int read_events(struct tide__src *s, bool *high, bool *max)
+{
+	int r;
+
+	*high = *max = false;
+	r = read_events_of(s, FD_EVENT, 0, high, max);
+	if (!r)
+		r = read_events_of(s, FD_LEVENTS, 1, high, max);
+	return r;
+}
+
+/* memory.events-format @file of @dir into @slot, watched for POLLPRI; a
+ * file that cannot be opened leaves the slot unused (-ENOENT reported, for
+ * a fallback), exhaustion fails. */
+static int open_events(struct tide__src *s, int slot, const char *dir,
+		       const char *file)
+{
+	int fd = open_at(dir, file, false);
+
+	if (fd < 0)
+		return tide__os_exhausted(fd) || fd == -ENOENT ? fd : 0;
+	s->fd[slot] = fd;
+	s->events[slot] = EPOLLPRI;
 	return 0;
 }
 
@@ -379,14 +412,31 @@ static int cgroup2_open(struct tide__src *s, const struct tide__src_env *env)
 	r = open_group(s, env, dir, limit, file, !cfg->cgroup2_dir);
 	if (r)
 		return r;
-	/* memory.events of the own group: "high" and "max" events */
-	s->fd[FD_EVENT] = open_at(own, "memory.events", false);
-	if (tide__os_exhausted(s->fd[FD_EVENT]))
-		return s->fd[FD_EVENT];
-	if (s->fd[FD_EVENT] < 0)
-		s->fd[FD_EVENT] = -1;
-	else
-		s->events[FD_EVENT] = EPOLLPRI;
+	/*
+	 * "high" and "max" events.  The kernel counts one in memory.events
+	 * of the group whose limit was hit and of each of its ancestors,
+	 * never of its descendants: the own group's file sees the own
+	 * group's limits (and those of groups under it), not an ancestor's.
+	 * A limit on an ancestor is seen in that group's memory.events.local
+	 * (its own limits only, Linux 5.2+); its memory.events would also
+	 * count every group under it that hits a limit of its own, siblings
+	 * included, so it is read only where .local is missing (older
+	 * kernels), and the gate under the low watermark (reclaim.c), which
+	 * compares the limiting group's working set, keeps a sibling's
+	 * events from running loops while that group is far from its limit.
+	 */
+	r = open_events(s, FD_EVENT, own, "memory.events");
+	if (r == -ENOENT)
+		r = 0;
+	if (!r && strcmp(own, dir)) {
+		r = open_events(s, FD_LEVENTS, dir, "memory.events.local");
+		if (r == -ENOENT)
+			r = open_events(s, FD_LEVENTS, dir, "memory.events");
+		if (r == -ENOENT)
+			r = 0;
+	}
+	if (r)
+		return r;
 	r = read_events(s, &h, &x);
 	if (r)
 		return r;
@@ -606,7 +656,7 @@ static bool limit_handle(struct tide__src *s, int i, uint32_t events,
 	bool high, max;
 
 	*check = true;
-	if (s->version == 2 && (i < 0 || i == FD_EVENT)) {
+	if (s->version == 2 && (i < 0 || i == FD_EVENT || i == FD_LEVENTS)) {
 		if (!read_events(s, &high, &max) && (high || max))
 			*level =
 				TIDE__MAX(*level, max ? TIDE_PRESSURE_CRITICAL :
