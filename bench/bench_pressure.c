@@ -56,7 +56,8 @@
 #include <tide.h>
 
 #include "bench.h"
-#include "internal.h" /* tide__cgroup_dir() */
+#include "internal.h"
+#include "pressure/cgroup.h" /* tide__cg_discover() */
 
 #define BLOCK (256u << 10)
 #define MAXB 4096
@@ -420,13 +421,17 @@ static void bench_fifo(void)
 
 static int own_v1_dir(char *out, size_t size)
 {
-	char *dir = NULL;
+	struct tide__cg_limit l;
+	int r = -1;
 
-	if (tide__cgroup_dir(false, &dir))
+	if (tide__cg_discover(NULL, &l))
 		return -1;
-	snprintf(out, size, "%s", dir);
-	tide__os_free(dir);
-	return 0;
+	if (l.own_v1) {
+		snprintf(out, size, "%s", l.own_v1);
+		r = 0;
+	}
+	tide__cg_release(&l);
+	return r;
 }
 
 static int put(const char *dir, const char *file, const char *val)

@@ -800,13 +800,6 @@ void tide__ctl_exit(void); /* ctl_life.c: the shim at exit, see there */
  */
 void tide__ctl_guard(void (*on_lost)(void));
 
-/*
- * The calling process's own cgroup directory: the v2 one (@v2) or the v1
- * memory one, from /proc/self/cgroup and /proc/self/mountinfo.  0 and a
- * string to release with tide__os_free(), or -ENODEV / -ENOMEM / -errno.
- */
-int tide__cgroup_dir(bool v2, char **ret);
-
 /* ---------------------------------------------------------------------
  * ctl.c: the control socket's request parser (fuzzed by fuzz/fuzz_ctl.c).
  * ------------------------------------------------------------------- */

@@ -640,6 +640,123 @@ TEST(psi_real_proc_file_used_or_next_source_chosen)
 	tide_monitor_free(m);
 }
 
+/* ---- discovery through the configuration's paths ------------------------ */
+
+/* Where this process's real cgroup v2 hierarchy is mounted, or "". */
+static const char *real_v2_mount(void)
+{
+	static char root[PATH_MAX];
+	char line[4096];
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+
+	root[0] = 0;
+	if (!f)
+		return root;
+	while (fgets(line, sizeof(line), f)) {
+		char point[PATH_MAX];
+
+		if (strstr(line, " - cgroup2 ") &&
+		    sscanf(line, "%*s %*s %*s %*s %4095s", point) == 1) {
+			snprintf(root, sizeof(root), "%s", point);
+			break;
+		}
+	}
+	fclose(f);
+	return root;
+}
+
+static bool write_pid(const char *dir)
+{
+	char path[PATH_MAX + 16], pid[32];
+	int fd, n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	bool ok;
+
+	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ok = write(fd, pid, (size_t)n) == n;
+	close(fd);
+	return ok;
+}
+
+/*
+ * /proc/self/cgroup, mountinfo and meminfo given in the configuration,
+ * describing a process in no hierarchy at all: the sources that need an
+ * own group (v1 limit watcher, psi-cgroup, the budget in cgroup mode) do
+ * not apply (-ENODEV), whatever the real files say.  They used to run
+ * discovery again on the real /proc files and watch the real machine's
+ * groups: here its own v1 memory group (the v1 watcher with a configured
+ * high watermark, the budget), and, with the process moved into a real
+ * v2 group of its own when the hierarchy lets it, that group's
+ * memory.pressure.
+ */
+TEST(config_paths_without_a_memory_hierarchy_are_not_rediscovered)
+{
+	static const unsigned masks[] = { TIDE_SOURCE_CGROUP1,
+					  TIDE_SOURCE_PSI_CGROUP,
+					  TIDE_SOURCE_BUDGET };
+	struct tide_monitor_config cfg = {
+		.size = sizeof(cfg),
+		.high_watermark = 64 * MiB,
+		.budget = TIDE_BUDGET_CGROUP,
+		.flags = TIDE_MONITOR_NO_TRIM,
+	};
+	char paths[3][512], group[PATH_MAX];
+	const char *v2 = real_v2_mount();
+	struct tide_monitor *m = NULL;
+	unsigned mask = 0;
+	bool moved = false;
+	int r[4];
+
+	make_tmpdir();
+	snprintf(paths[0], 512, "%s", tmp_path("cgroup"));
+	snprintf(paths[1], 512, "%s", tmp_path("mountinfo"));
+	snprintf(paths[2], 512, "%s", tmp_path("meminfo"));
+	write_file(paths[0], "0::/\n");
+	write_file(paths[1], "22 1 8:1 / / rw,relatime - ext4 /dev/sda1 rw\n");
+	write_file(paths[2],
+		   "MemTotal: 16777216 kB\nMemAvailable: 8388608 kB\n");
+	cfg.proc_cgroup_path = paths[0];
+	cfg.mountinfo_path = paths[1];
+	cfg.meminfo_path = paths[2];
+	snprintf(group, sizeof(group), "%s/tide-paths-%d", v2, (int)getpid());
+	if (v2[0] && !mkdir(group, 0755)) {
+		moved = write_pid(group);
+		if (!moved)
+			rmdir(group);
+	}
+	th_note("%s", moved ? "moved into a real v2 group" :
+			      "no real v2 group to move into");
+
+	for (size_t i = 0; i < 3; i++) {
+		cfg.sources = masks[i];
+		r[i] = tide_monitor_new(&m, &cfg);
+		if (!r[i]) {
+			th_note("%s opened on the real machine's files",
+				tide_monitor_source_name(masks[i]));
+			tide_monitor_free(m);
+		}
+	}
+	cfg.sources = TIDE_SOURCE_CGROUP1 | TIDE_SOURCE_PSI_CGROUP |
+		      TIDE_SOURCE_BUDGET | TIDE_SOURCE_NONE;
+	r[3] = tide_monitor_new(&m, &cfg);
+	if (!r[3]) {
+		mask = tide_monitor_source(m);
+		tide_monitor_free(m);
+	}
+	if (moved) {
+		CHECK(write_pid(v2));
+		CHECK_EQ(rmdir(group), 0);
+	}
+	remove_tmpdir();
+
+	for (size_t i = 0; i < 3; i++)
+		CHECK_EQ(r[i], -ENODEV);
+	CHECK_EQ(r[3], 0);
+	CHECK_EQ(mask, TIDE_SOURCE_NONE);
+}
+
 /* ---- cgroup v2 against a directory the test writes ----------------------- */
 
 static void fake_cgroup2(uint64_t high, uint64_t current)
@@ -5150,6 +5267,7 @@ RUN_TESTS(
 	T(cgroup2_max_event_runs_critical_loop),
 	T(a_level_loop_that_gave_nothing_back_holds_the_next_for_a_second),
 	T(cgroup2_event_under_low_is_counted_not_reclaimed),
+	T(config_paths_without_a_memory_hierarchy_are_not_rediscovered),
 	T(no_gate_when_low_is_not_under_the_limit),
 	T(cgroup2_events_of_the_limiting_ancestor_raise_levels),
 	T(vmpressure_event_under_low_is_counted_not_reclaimed),

@@ -31,6 +31,7 @@
 #include <tide.h>
 
 #include "harness.h"
+#include "pressure/cgroup.h"
 
 #define MiB (UINT64_C(1) << 20)
 #define LIMIT (192 * MiB)
@@ -48,13 +49,14 @@ static enum scenario scen;
 /* The own cgroup v1 memory directory, or "" if there is none. */
 static void own_memory_cgroup(char *out, size_t size)
 {
-	char *dir = NULL;
+	struct tide__cg_limit l;
 
 	out[0] = 0;
-	if (tide__cgroup_dir(false, &dir))
+	if (tide__cg_discover(NULL, &l))
 		return;
-	snprintf(out, size, "%s", dir);
-	tide__os_free(dir);
+	if (l.own_v1)
+		snprintf(out, size, "%s", l.own_v1);
+	tide__cg_release(&l);
 }
 
 static int write_str(const char *dir, const char *file, const char *val)

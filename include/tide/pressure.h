@@ -144,6 +144,8 @@ typedef void (*tide_level_fn)(enum tide_pressure_level level, void *arg);
  *	finds (the working set is still read from the limiting or own group);
  *	0: discovered.
  * @proc_cgroup_path: /proc/self/cgroup for discovery (tests); NULL: real.
+ *	Every source takes its groups from this discovery: where it finds
+ *	none, a source that needs one does not apply (-ENODEV).
  * @mountinfo_path: /proc/self/mountinfo likewise.
  * @meminfo_path: /proc/meminfo likewise (a limit at or above MemTotal is
  *	no limit; MemAvailable gates the system-wide PSI's events).

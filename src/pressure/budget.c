@@ -89,7 +89,6 @@ static int budget_open(struct tide__src *s, const struct tide__src_env *env)
 {
 	const struct tide_monitor_config *cfg = env->cfg;
 	const struct tide__cg_limit *cg = env->cg;
-	char *dir = NULL;
 	uint64_t v;
 	int r;
 
@@ -120,31 +119,21 @@ static int budget_open(struct tide__src *s, const struct tide__src_env *env)
 	}
 	if (cfg->budget != TIDE_BUDGET_CGROUP)
 		return -EINVAL;
-	if (cfg->cgroup2_dir || cg->own_v2) {
+	/* The own groups as the monitor's discovery found them (through the
+	 * configuration's paths): nothing to find where it found none. */
+	s->fd[FD_USAGE] = -ENODEV;
+	if (cfg->cgroup2_dir || cg->own_v2)
 		s->fd[FD_USAGE] = open_usage(
 			cfg->cgroup2_dir ? cfg->cgroup2_dir : cg->own_v2,
 			"memory.current");
-	} else {
-		r = tide__cgroup_dir(true, &dir);
-		s->fd[FD_USAGE] = r;
-		if (!r) {
-			s->fd[FD_USAGE] = open_usage(dir, "memory.current");
-			tide__os_free(dir);
-			dir = NULL;
-		}
-	}
 	if (s->fd[FD_USAGE] >= 0 || tide__os_exhausted(s->fd[FD_USAGE]))
 		goto out;
-	if (cfg->cgroup1_dir || cg->own_v1) {
+	if (cfg->cgroup1_dir || cg->own_v1)
 		s->fd[FD_USAGE] = open_usage(
 			cfg->cgroup1_dir ? cfg->cgroup1_dir : cg->own_v1,
 			"memory.usage_in_bytes");
-	} else if (!(r = tide__cgroup_dir(false, &dir))) {
-		s->fd[FD_USAGE] = open_usage(dir, "memory.usage_in_bytes");
-		tide__os_free(dir);
-	} else {
-		s->fd[FD_USAGE] = r;
-	}
+	else
+		s->fd[FD_USAGE] = -ENODEV;
 out:
 	r = s->fd[FD_USAGE] < 0 ? s->fd[FD_USAGE] : 0;
 	if (r)

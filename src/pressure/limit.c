@@ -198,33 +198,6 @@ static unsigned limit_next_poll(const struct tide__src *s, uint64_t value)
 	return ms < POLL_FAST_MS ? POLL_FAST_MS : ms;
 }
 
-/* ---- the own group ------------------------------------------------------ */
-
-/*
- * Find the own cgroup directory: the v2 one (@v2) or the v1 memory one,
- * through discovery's parsers (any mountinfo line length, escapes, subtree
- * and namespace roots).
- */
-int tide__cgroup_dir(bool v2, char **ret)
-{
-	struct tide__cg_limit l;
-	char **own;
-	int r;
-
-	r = tide__cg_discover(NULL, &l);
-	if (r)
-		return r;
-	own = v2 ? &l.own_v2 : &l.own_v1;
-	if (!*own) {
-		tide__cg_release(&l);
-		return -ENODEV;
-	}
-	*ret = *own;
-	*own = NULL;
-	tide__cg_release(&l);
-	return 0;
-}
-
 /* ---- opening ---------------------------------------------------------- */
 
 static void limit_close(struct tide__src *s)
@@ -534,10 +507,9 @@ static int cgroup1_open(struct tide__src *s, const struct tide__src_env *env)
 {
 	const struct tide_monitor_config *cfg = env->cfg;
 	const struct tide__cg_limit *cg = env->cg;
-	char *own = NULL;
 	const char *dir, *file = "memory.limit_in_bytes";
 	uint64_t limit = UINT64_MAX;
-	int r = 0;
+	int r;
 
 	s->version = 1;
 	if (cfg->cgroup1_dir) {
@@ -549,27 +521,14 @@ static int cgroup1_open(struct tide__src *s, const struct tide__src_env *env)
 		dir = cg->dir;
 		limit = cg->limit;
 		file = cg->file;
-	} else if (cg->version == 0 && !cg->dir && !cg->own_v1 && !cg->own_v2 &&
-		   !(r = tide__cgroup_dir(false, &own))) {
-		/* Discovery found nothing at all (no cgroup.c yet): the own
-		 * v1 group's limit is better than none. */
-		dir = own;
-		r = read_u64_at(dir, file, &limit);
-		if (tide__os_exhausted(r)) {
-			tide__os_free(own);
-			return r;
-		}
-		if (r)
-			limit = UINT64_MAX;
-	} else if (tide__os_exhausted(r)) {
-		return r;
 	} else if (cfg->limit && cg->own_v1) {
 		dir = cg->own_v1;
 	} else {
+		/* No v1 limit where the monitor's discovery (through the
+		 * configuration's paths) looked: none to find elsewhere. */
 		return -ENODEV;
 	}
 	r = open_group(s, env, dir, limit, file, !cfg->cgroup1_dir);
-	tide__os_free(own);
 	if (r)
 		return r;
 	r = v1_events(s, s->dir);

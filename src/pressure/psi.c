@@ -183,25 +183,20 @@ static int v2_root(const char *dir)
 static int psi_cgroup_open(struct tide__src *s, const struct tide__src_env *env)
 {
 	const struct tide_monitor_config *cfg = env->cfg;
-	char *dir = NULL, *path;
+	char *path;
 	const char *d = cfg->cgroup2_dir ? cfg->cgroup2_dir : env->cg->own_v2;
 	int r;
 
-	if (!d) {
-		r = tide__cgroup_dir(true, &dir);
-		if (r)
-			return tide__os_exhausted(r) ? r : -ENODEV;
-		d = dir;
-	}
+	/* Discovery (through the configuration's paths) found no own v2
+	 * group: there is none to find. */
+	if (!d)
+		return -ENODEV;
 	if (!cfg->cgroup2_dir) {
 		r = v2_root(d);
-		if (r) {
-			tide__os_free(dir);
+		if (r)
 			return r < 0 ? r : -ENODEV;
-		}
 	}
 	path = tide__path_join(d, "memory.pressure");
-	tide__os_free(dir);
 	if (!path)
 		return -ENOMEM;
 	r = tide__os_exists(path);
