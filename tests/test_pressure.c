@@ -419,7 +419,7 @@ TEST(watch_bad_values_give_clean_errors)
 	set_watch("relative/path", NULL);
 	CHECK_EQ(tide_monitor_new(&m, NULL), -EINVAL);
 	set_watch(tmp_path("missing"), NULL);
-	CHECK_EQ(tide_monitor_new(&m, NULL), -ENOENT);
+	CHECK_EQ(tide_monitor_new(&m, &watch_only), -ENOENT);
 	set_watch(tmp_path("fifo"), "not base64!");
 	CHECK_EQ(tide_monitor_new(&m, NULL), -EINVAL);
 	set_watch(tmp_path("fifo"), "abc"); /* not a multiple of 4 */
@@ -444,6 +444,91 @@ TEST(watch_bad_values_give_clean_errors)
 	tide__os_stats(&after);
 	CHECK_EQ(after.heap_live, before.heap_live);
 	CHECK_EQ(th_fd_count(), fds);
+	remove_tmpdir();
+}
+
+static void fake_cgroup2(uint64_t high, uint64_t current);
+
+/*
+ * A $MEMORY_PRESSURE_WATCH that names something that cannot be opened
+ * (the service's group gone, a stale value a child inherited, a socket
+ * nobody listens or accepts on) drops that source alone where the mask
+ * lets sources be missing (auto mode; any mask with TIDE_SOURCE_NONE, as
+ * the preload shim's): the monitor comes up with the others.  It used to
+ * fail tide_monitor_new() (-ENOENT) in auto mode.  A mask that names the
+ * source without NONE asked for it: tide_monitor_new() fails with the
+ * error, even when another source of the mask opens.  Nothing is left
+ * open or allocated either way.
+ */
+TEST(watch_that_cannot_be_opened_drops_only_that_source)
+{
+	struct tide_monitor_config cfg = {
+		.size = sizeof(cfg),
+		.flags = TIDE_MONITOR_NO_TRIM,
+	};
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct tide__os_stats before, after;
+	struct tide_monitor *m = NULL;
+	char gone[108], full[108];
+	const char *named[3] = { "/sys/fs/cgroup/gone.service/memory.pressure",
+				 gone, full };
+	const int want[3] = { -ENOENT, -ECONNREFUSED, -EAGAIN };
+	int lfd, cfd, fds;
+
+	make_tmpdir();
+	/* a socket file whose listener is gone: ECONNREFUSED */
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", tmp_path("gone"));
+	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CHECK(lfd >= 0);
+	CHECK_EQ(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	close(lfd);
+	/* one whose backlog is full: EAGAIN */
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", tmp_path("full"));
+	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CHECK(lfd >= 0);
+	CHECK_EQ(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	CHECK_EQ(listen(lfd, 0), 0);
+	cfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CHECK(cfd >= 0);
+	CHECK_EQ(connect(cfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	snprintf(gone, sizeof(gone), "%s", tmp_path("gone"));
+	snprintf(full, sizeof(full), "%s", tmp_path("full"));
+	fds = th_fd_count();
+	tide__os_stats(&before);
+
+	for (int i = 0; i < 3; i++) {
+		set_watch(named[i], NULL);
+		/* auto mode: every other source that applies, at least NONE */
+		CHECK_EQ(tide_monitor_new(&m, NULL), 0);
+		CHECK(!(tide_monitor_source(m) & TIDE_SOURCE_WATCH));
+		CHECK(tide_monitor_source(m));
+		tide_monitor_free(m);
+		/* a mask with NONE (the shim's default with a limit) */
+		cfg.sources = TIDE_SOURCE_AUTO & ~TIDE_SOURCE_BUDGET;
+		CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+		CHECK(!(tide_monitor_source(m) & TIDE_SOURCE_WATCH));
+		tide_monitor_free(m);
+		cfg.sources = TIDE_SOURCE_WATCH | TIDE_SOURCE_NONE;
+		CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+		CHECK_EQ(tide_monitor_source(m), TIDE_SOURCE_NONE);
+		tide_monitor_free(m);
+		/* asked for: its error */
+		CHECK_EQ(tide_monitor_new(&m, &watch_only), want[i]);
+	}
+	/* asked for with another source that opens: still its error */
+	fake_cgroup2(100 * MiB, 10 * MiB);
+	cfg.sources = TIDE_SOURCE_WATCH | TIDE_SOURCE_CGROUP2;
+	cfg.cgroup2_dir = tmpdir;
+	CHECK_EQ(tide_monitor_new(&m, &cfg), -EAGAIN);
+	cfg.sources = TIDE_SOURCE_CGROUP2;
+	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	tide_monitor_free(m);
+
+	tide__os_stats(&after);
+	CHECK_EQ(after.heap_live, before.heap_live);
+	CHECK_EQ(th_fd_count(), fds);
+	close(cfd);
+	close(lfd);
 	remove_tmpdir();
 }
 
@@ -5257,6 +5342,7 @@ RUN_TESTS(
 	T(watch_write_is_decoded_and_written_after_open),
 	T(watch_dev_null_or_empty_disables_monitoring),
 	T(watch_bad_values_give_clean_errors),
+	T(watch_that_cannot_be_opened_drops_only_that_source),
 	T(watch_socket_is_connected_written_and_read),
 	T(watch_socket_with_a_full_backlog_never_blocks),
 	T(psi_path_regular_file_refused_before_any_write),

@@ -237,7 +237,11 @@ struct tide_monitor; /* opaque */
  * to the oldest live one with a limit watcher).  $MEMORY_PRESSURE_WATCH
  * set to
  * empty or to /dev/null (any spelling) turns monitoring off: the mask is
- * then %TIDE_SOURCE_NONE.  Level and watermark signals are answered only
+ * then %TIDE_SOURCE_NONE.  Set to a path that cannot be opened (missing,
+ * no access, a socket nobody listens or accepts on), it drops the watch
+ * source alone when the mask has %TIDE_SOURCE_NONE (auto mode does); a
+ * mask that names %TIDE_SOURCE_WATCH without it fails with that error.
+ * Level and watermark signals are answered only
  * from tide_monitor_start()'s thread or tide_monitor_dispatch().  The
  * sensor acts on allocating threads from now on: an allocation whose charge
  * finds the working set over the high watermark runs the reclaim loop
@@ -251,9 +255,10 @@ struct tide_monitor; /* opaque */
  * $MEMORY_PRESSURE_WRITE, or a PSI file named there without a trigger to
  * write; -E2BIG when @cfg is larger than this library's struct and a byte
  * past it is not zero; -ENOTTY when $MEMORY_PRESSURE_WATCH names a regular
- * file not on procfs or cgroupfs; -EAGAIN when it names an AF_UNIX
- * socket whose listener's backlog is full (never waits for it to accept);
- * -ENOMEM; -EMFILE or -ENFILE when out of
+ * file not on procfs or cgroupfs; the error of opening it (e.g. -ENOENT,
+ * -ECONNREFUSED; -EAGAIN for an AF_UNIX socket whose listener's backlog
+ * is full: it never waits for it to accept) when the mask names
+ * %TIDE_SOURCE_WATCH without %TIDE_SOURCE_NONE; -ENOMEM; -EMFILE or -ENFILE when out of
  * file descriptors (also for a source's files: the monitor never comes up
  * with fewer sources than it would have had); or the error of the last
  * source tried (e.g. -ENOENT, -EACCES; -ENODEV for %TIDE_SOURCE_BUDGET

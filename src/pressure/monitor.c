@@ -483,9 +483,28 @@ int tide__mon_src_open(struct tide_monitor *m, size_t idx)
 }
 
 /*
+ * Does $MEMORY_PRESSURE_WATCH's error @r fail the monitor?  A malformed
+ * value (-EINVAL: relative, bad base64, a PSI file with no trigger to
+ * write; -ENOTTY: a regular file off procfs and cgroupfs) always does.  A
+ * path that cannot be opened now (gone, no access, a socket no one accepts
+ * on) drops the source alone, as one that does not apply, where @mask
+ * lets sources be missing (it has TIDE_SOURCE_NONE: auto mode does); a
+ * mask that names the source without NONE asked for it: its error.
+ */
+static bool watch_fails(unsigned mask, int r)
+{
+	if (r == -ENODEV)
+		return false;
+	if (r == -EINVAL || r == -ENOTTY)
+		return true;
+	return !(mask & TIDE_SOURCE_NONE);
+}
+
+/*
  * Open every source of @mask that applies.  A source that is not configured
  * here or that the kernel refuses is dropped; a malformed
- * $MEMORY_PRESSURE_WATCH, a bad configuration or running out of memory or
+ * $MEMORY_PRESSURE_WATCH (or one that cannot be opened, when asked for:
+ * watch_fails()), a bad configuration or running out of memory or
  * descriptors (tide__os_exhausted()) fail the monitor: it never comes up
  * quietly with fewer sources than it would have had.
  * Returns the error of the last source tried when none opened.
@@ -519,7 +538,7 @@ static int open_sources(struct tide_monitor *m, unsigned mask)
 			continue;
 		}
 		if (tide__os_exhausted(r) ||
-		    (bit == TIDE_SOURCE_WATCH && r != -ENODEV) ||
+		    (bit == TIDE_SOURCE_WATCH && watch_fails(mask, r)) ||
 		    (r == -EINVAL && bit != TIDE_SOURCE_PSI &&
 		     bit != TIDE_SOURCE_PSI_CGROUP))
 			return r;
