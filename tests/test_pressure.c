@@ -1968,6 +1968,66 @@ TEST(budget_follows_an_rss_file_replaced_by_rename)
 }
 
 /*
+ * rss_path's "Rss:" must be digits then " kB" (LazyFree too, when there):
+ * anything else is -EINVAL at tide_monitor_new(), where "garbage kB" used
+ * to read as 0 bytes.  A count whose bytes pass 64 bits saturates at
+ * UINT64_MAX (2^54 + 1 kB used to wrap to 1024 bytes), and LazyFree is
+ * not taken from a saturated Rss.
+ */
+TEST(budget_rss_malformed_is_einval_and_huge_saturates)
+{
+	static const char *const bad[] = {
+		"Rss:              garbage kB\n",
+		"Rss:              1024\n",
+		"Rss:              1024 MB\n",
+		"Rss:              -1024 kB\n",
+		"Rss:              99999999999999999999 kB\n",
+		"Rss: 1024 kB\nLazyFree: lots kB\n",
+		"Pss: 1024 kB\n",
+	};
+	struct tide_monitor_config cfg = {
+		.size = sizeof(struct tide_monitor_config),
+		.sources = TIDE_SOURCE_BUDGET,
+		.high_watermark = 64 * MiB,
+		.poll_interval_ms = 10,
+		.flags = TIDE_MONITOR_NO_TRIM,
+	};
+	struct tide_monitor_source_stats ss;
+	struct tide_monitor *m = (struct tide_monitor *)&m;
+	int fds;
+
+	make_tmpdir();
+	cfg.rss_path = tmp_path("smaps_rollup");
+	fds = th_fd_count();
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		write_file(cfg.rss_path, "%s", bad[i]);
+		if (tide_monitor_new(&m, &cfg) != -EINVAL)
+			FAIL("\"%.*s\" not refused", (int)strcspn(bad[i], "\n"),
+			     bad[i]);
+	}
+	CHECK_PTR_EQ(m, &m);
+	CHECK_EQ(th_fd_count(), fds);
+
+	write_file(cfg.rss_path,
+		   "Rss:              18014398509481985 kB\nLazyFree: 4 kB\n");
+	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	CHECK(th_tick(m, 1000));
+	CHECK_EQ(tide_monitor_source_stats(m, TIDE_SOURCE_BUDGET, &ss), 0);
+	CHECK_UEQ(ss.value, UINT64_MAX);
+	/* the largest that fits: exact */
+	write_file(cfg.rss_path, "Rss:              18014398509481983 kB\n"
+				 "LazyFree:         1 kB\n");
+	for (int i = 0; i < 100 && ss.value == UINT64_MAX; i++) {
+		th_tick(m, 50);
+		CHECK_EQ(tide_monitor_source_stats(m, TIDE_SOURCE_BUDGET, &ss),
+			 0);
+	}
+	CHECK_UEQ(ss.value, UINT64_C(18014398509481982) * 1024);
+	tide_monitor_free(m);
+	remove_tmpdir();
+}
+
+/*
  * Hysteresis: reclaim starts at high (100 MiB) and the level stays MEDIUM
  * until usage is under low (80 MiB).  A cache that cannot go below 85 MiB
  * leaves the loop at priority 0 (a pass there freed nothing) with the
@@ -5338,6 +5398,7 @@ RUN_TESTS(
 	T(a_monitor_whose_epoll_is_taken_stops_and_leaves_the_number_alone),
 	T(budget_reads_rss_afresh_with_no_descriptor_to_spare),
 	T(budget_follows_an_rss_file_replaced_by_rename),
+	T(budget_rss_malformed_is_einval_and_huge_saturates),
 	T(level_loop_repeats_at_floor_until_nothing_freed),
 	T(watch_write_is_decoded_and_written_after_open),
 	T(watch_dev_null_or_empty_disables_monitoring),

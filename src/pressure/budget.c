@@ -51,8 +51,8 @@ static void rss_follow(struct tide__src *s)
 
 static int budget_read(struct tide__src *s, uint64_t *ret)
 {
-	char buf[4096], *p;
-	unsigned long long rss, lazy = 0;
+	char buf[4096];
+	uint64_t rss, lazy;
 	int r;
 
 	if (s->fd[FD_USAGE] >= 0) {
@@ -62,14 +62,18 @@ static int budget_read(struct tide__src *s, uint64_t *ret)
 	r = tide__file_read(s->fd[FD_RSS], NULL, buf, sizeof(buf));
 	if (r)
 		return r;
-	p = strstr(buf, "Rss:");
-	if (!p)
+	/* "Rss: N kB" (required) and "LazyFree: N kB" (kernels before 5.4
+	 * lack it): digits then " kB", or the file is not what it should be
+	 * (-EINVAL); a count past 64 bits of bytes saturates. */
+	r = tide__kb_value(buf, "Rss", &rss);
+	if (r)
 		return -EINVAL;
-	rss = strtoull(p + 4, NULL, 10);
-	p = strstr(buf, "LazyFree:");
-	if (p)
-		lazy = strtoull(p + 9, NULL, 10);
-	*ret = (rss > lazy ? rss - lazy : 0) * 1024;
+	r = tide__kb_value(buf, "LazyFree", &lazy);
+	if (r == -ENOENT)
+		lazy = 0;
+	else if (r)
+		return r;
+	*ret = rss == UINT64_MAX ? rss : rss > lazy ? rss - lazy : 0;
 	return 0;
 }
 

@@ -545,9 +545,7 @@ static void hidden_limit(struct hier *h, struct best *b, uint64_t hier,
 	b->len = h->base;
 }
 
-/* The bytes of "@key: N kB" in a meminfo text; -ENOENT when absent,
- * -EINVAL when malformed. */
-static int meminfo_value(const char *text, const char *key, uint64_t *ret)
+int tide__kb_value(const char *text, const char *key, uint64_t *ret)
 {
 	size_t kl = strlen(key);
 	const char *l;
@@ -579,7 +577,7 @@ static int mem_total(const char *path, uint64_t *ret)
 	r = read_text(path, &text);
 	if (r)
 		return r;
-	r = meminfo_value(text, "MemTotal", ret);
+	r = tide__kb_value(text, "MemTotal", ret);
 	tide__os_free(text);
 	return r ? -EINVAL : 0;
 }
@@ -594,9 +592,9 @@ int tide__meminfo_read(const char *path, uint64_t *ret_total,
 	r = read_text(path ? path : "/proc/meminfo", &text);
 	if (r)
 		return r;
-	r = meminfo_value(text, "MemTotal", &total);
+	r = tide__kb_value(text, "MemTotal", &total);
 	if (!r)
-		r = meminfo_value(text, "MemAvailable", &avail);
+		r = tide__kb_value(text, "MemAvailable", &avail);
 	tide__os_free(text);
 	if (r)
 		return -EINVAL;

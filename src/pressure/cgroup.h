@@ -99,6 +99,15 @@ int tide__mount_parse(char *line, struct tide__mount *ret);
  */
 int tide__cg_stat_value(const char *text, const char *key, uint64_t *ret);
 
+/*
+ * The bytes of "@key: N kB" in a meminfo-format text (/proc/meminfo,
+ * smaps_rollup): the key at the start of a line, blanks, decimal digits,
+ * " kB".  Saturated at UINT64_MAX (N * 1024 past 64 bits).  -ENOENT when
+ * absent, -EINVAL when malformed (no digits, no " kB", N past 64 bits).
+ * No heap: the budget reads on allocating threads.
+ */
+int tide__kb_value(const char *text, const char *key, uint64_t *ret);
+
 /* ---- discovery ---------------------------------------------------------- */
 
 /* Where discovery reads; a NULL field means the real file. */
