@@ -664,12 +664,17 @@ void *tide_arena_alloc(struct tide_arena *a, size_t size)
 	b = best_fit(a, size);
 	if (!b && a->tcaches) {
 		/*
-		 * The flush cannot be undone: what can fail comes first, the
-		 * table's room and a node for the rest of a split block (put
-		 * back if the block found fits exactly or none does).
+		 * The flush cannot be undone: what can fail is tried first,
+		 * the table's room and a node for the rest of a split block
+		 * (put back if the block found fits exactly or none does).
+		 * Only tried: when memory is short the flush goes ahead, as it
+		 * may give a block that needs neither (an exact fit; the
+		 * cached buffers leave the table), and a call that would have
+		 * succeeded or been ENOSPC stays so; then an ENOMEM below
+		 * comes after the flush.
 		 */
-		if (live_reserve(a) || !(rest = node_get(a)))
-			goto out_nomem;
+		if (!live_reserve(a))
+			rest = node_get(a);
 		tide__tc_flush_all(a);
 		b = best_fit(a, size);
 	}

@@ -373,51 +373,143 @@ TEST(a_second_threads_failed_allocation_does_not_share_the_arena)
 	tide_arena_destroy(a);
 }
 
-TEST(an_enomem_after_no_room_leaves_every_cache_as_it_was)
+/*
+ * A shared arena with no room but for x's 1000-byte block, which waits in
+ * this thread's cache: x (cached, still live) and 31 buffers fill it, so
+ * one more live buffer needs a larger live table before the flush (and
+ * not after it, when x has left the table).
+ */
+static struct tide_arena *no_room_but_a_cached_block(char **x, char *fill[31])
 {
 	struct tide_arena *a = shared_arena("t", 64);
-	unsigned long n, hits, points = 0;
-	char *x, *fill[31], *r;
 	size_t bytes;
-	int i;
 
-	x = tide_arena_alloc(a, 1000);
-	CHECK(x);
-	tide_arena_free(a, x);
+	*x = tide_arena_alloc(a, 1000);
+	CHECK(*x);
+	tide_arena_free(a, *x);
 	CHECK_UEQ(caches(a, &bytes), 1);
 	CHECK_UEQ(bytes, 1000);
-	/* the rest of the arena in 31 buffers: with x (cached, still live)
-	 * 32, so one more needs a larger live table */
-	for (i = 0; i < 31; i++) {
+	for (int i = 0; i < 31; i++) {
 		fill[i] = tide_arena_alloc(a, i < 30 ? P : 34 * P - 1000);
-		CHECK_PTR_EQ(fill[i], x + 1000 + (size_t)i * P);
+		CHECK_PTR_EQ(fill[i], *x + 1000 + (size_t)i * P);
 	}
-	/* room only once the cache is flushed: the table and the node for
-	 * the rest of x's block fail before it, leaving x in the cache */
-	for (n = 1;; n++) {
-		tide__fault_set(n, false);
-		errno = 0;
-		r = tide_arena_alloc(a, 504);
-		hits = tide__fault_hits();
-		tide__fault_clear();
-		if (!hits)
-			break;
-		points++;
-		CHECK(!r);
-		CHECK_EQ(errno, ENOMEM);
-		CHECK_UEQ(caches(a, &bytes), 1);
-		CHECK_UEQ(bytes, 1000);
-	}
-	CHECK_UEQ(points, 2);
-	CHECK_PTR_EQ(r, x);
-	CHECK_UEQ(caches(a, &bytes), 1);
-	CHECK_UEQ(bytes, 0);
-	CHECK_UEQ(stats(a).used_bytes, 64 * P - 1000 + 504);
-	tide_arena_free(a, r);
-	for (i = 0; i < 31; i++)
+	return a;
+}
+
+static void free_no_room(struct tide_arena *a, char *r, char *fill[31])
+{
+	if (r)
+		tide_arena_free(a, r);
+	for (int i = 0; i < 31; i++)
 		tide_arena_free(a, fill[i]);
 	CHECK_UEQ(stats(a).used_bytes, 0);
 	tide_arena_destroy(a);
+}
+
+struct exact_fit {
+	struct tide_arena *a;
+	char *r;
+	unsigned long hits;
+};
+
+/*
+ * The calls that fail in exact_fit_thread: its cache's table (so its
+ * buffers take the locked path) and the live table's growth before the
+ * flush.
+ */
+#define EXACT_FIT_HITS 2
+
+static void *exact_fit_thread(void *arg)
+{
+	struct exact_fit *e = arg;
+
+	tide__fault_set(1, true);
+	e->r = tide_arena_alloc(e->a, 1000);
+	e->hits = tide__fault_hits();
+	tide__fault_clear();
+	return NULL;
+}
+
+/*
+ * No room until the caches are flushed, and memory short.  What the call
+ * may need (room in the live table, a node for the rest of x's block) is
+ * allocated before the flush, so that an ENOMEM leaves every cache as it
+ * was (up to 0.2.23 the flush came first).  When that fails, the flush goes
+ * ahead all the same: a call that needs nothing after it (an exact fit)
+ * succeeds and one that finds no block is ENOSPC, as with memory to spare
+ * (a first version of the 0.2.24 fix made both ENOMEM); only a call that
+ * fails after the flush too is ENOMEM, the caches flushed.
+ */
+TEST(no_room_with_memory_short_fails_only_where_memory_is_needed)
+{
+	unsigned long n, hits, points = 0;
+	struct tide_arena *a;
+	char *x, *fill[31], *r;
+	size_t bytes;
+
+	/* one failure at a time, each of the two points: the flush goes
+	 * ahead, the call tries again after it and gets x's block */
+	for (n = 1;; n++) {
+		a = no_room_but_a_cached_block(&x, fill);
+		tide__fault_set(n, false);
+		r = tide_arena_alloc(a, 504);
+		hits = tide__fault_hits();
+		tide__fault_clear();
+		CHECK_PTR_EQ(r, x);
+		CHECK_UEQ(caches(a, &bytes), 1);
+		CHECK_UEQ(bytes, 0);
+		CHECK_UEQ(stats(a).used_bytes, 64 * P - 1000 + 504);
+		free_no_room(a, r, fill);
+		if (!hits)
+			break;
+		points++;
+	}
+	CHECK_UEQ(points, 2);
+
+	/* every allocation fails: x's block fits another thread's 1000
+	 * bytes exactly, which needs nothing after the flush (this thread's
+	 * own call would take x from its cache, lock-free) */
+	a = no_room_but_a_cached_block(&x, fill);
+	{
+		struct exact_fit e = { .a = a };
+
+		on_thread(exact_fit_thread, &e);
+		CHECK_PTR_EQ(e.r, x);
+		CHECK_UEQ(e.hits, EXACT_FIT_HITS);
+		r = e.r;
+	}
+	CHECK_UEQ(caches(a, &bytes), 1);
+	CHECK_UEQ(bytes, 0);
+	CHECK_UEQ(stats(a).used_bytes, 64 * P);
+	free_no_room(a, r, fill);
+
+	/* every allocation fails and no block is large enough: ENOSPC */
+	a = no_room_but_a_cached_block(&x, fill);
+	tide__fault_set(1, true);
+	errno = 0;
+	r = tide_arena_alloc(a, 2000);
+	tide__fault_clear();
+	CHECK(!r);
+	CHECK_EQ(errno, ENOSPC);
+	CHECK_UEQ(caches(a, &bytes), 1);
+	CHECK_UEQ(bytes, 0);
+	free_no_room(a, NULL, fill);
+
+	/* every allocation fails and x's block must be split: ENOMEM, after
+	 * the flush; the same call then succeeds */
+	a = no_room_but_a_cached_block(&x, fill);
+	tide__fault_set(1, true);
+	errno = 0;
+	r = tide_arena_alloc(a, 504);
+	tide__fault_clear();
+	CHECK(!r);
+	CHECK_EQ(errno, ENOMEM);
+	CHECK_UEQ(caches(a, &bytes), 1);
+	CHECK_UEQ(bytes, 0);
+	CHECK_UEQ(stats(a).used_bytes, 64 * P - 1000);
+	r = tide_arena_alloc(a, 504);
+	CHECK_PTR_EQ(r, x);
+	free_no_room(a, r, fill);
 }
 
 static int find_count(const struct tide_shrinker_info *info, void *arg)
@@ -1339,7 +1431,7 @@ RUN_TESTS(T(one_thread_never_makes_a_cache),
 	  T(a_thread_may_hold_more_buffers_than_its_cache_tracks),
 	  T(no_room_flushes_every_cache_before_enospc),
 	  T(a_second_threads_failed_allocation_does_not_share_the_arena),
-	  T(an_enomem_after_no_room_leaves_every_cache_as_it_was),
+	  T(no_room_with_memory_short_fails_only_where_memory_is_needed),
 	  T(the_shrinker_counts_and_frees_cached_pages),
 	  T(a_busy_arena_counts_its_cached_pages_exactly),
 	  T(misuse_through_a_cache_is_reported_and_changes_nothing),

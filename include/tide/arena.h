@@ -125,8 +125,10 @@ TIDE_API struct tide_arena *tide_arena_create(const char *name, size_t size);
  * large enough even with every thread's cache flushed) or ENOMEM
  * (bookkeeping).  A failed call changes nothing, but for the flush of the
  * threads' caches that comes before an ENOSPC on a shared arena (their
- * buffers freed for real, as a snapshot would); the bookkeeping is
- * reserved before that flush, so an ENOMEM leaves every cache as it was.
+ * buffers freed for real, as a snapshot would).  The bookkeeping is
+ * reserved before that flush, so an ENOMEM leaves every cache as it was,
+ * unless memory was short then too: the flush goes ahead (it may give a
+ * block that needs no bookkeeping), and an ENOMEM after it is possible.
  */
 TIDE_API void *tide_arena_alloc(struct tide_arena *a, size_t size);
 
