@@ -534,17 +534,23 @@ static inline bool tide__kv_maybe_paged(const void *p)
 	return ((uintptr_t)p & 4095) == 64;
 }
 
-/* kv.c: what kv's fast paths compare sizes with (kv.h). */
+/* kv.c: what kv's fast paths compare sizes with (kv.h), and its load. */
 TIDE_API extern size_t tide__kv_fast_limit;
+static inline size_t tide__kv_fast_limit_now(void)
+{
+	return __atomic_load_n(&tide__kv_fast_limit, __ATOMIC_RELAXED);
+}
+
 /*
  * False when resizing a heap block to @bytes cannot make it paged: below
  * the fast limit, which is at most the threshold (0 when kv is on its
  * slow paths).  A tide_kv_set_threshold() racing with the resize may
  * still promote it.  One load and compare.
  */
+
 static inline bool tide__kv_may_page(size_t bytes)
 {
-	return bytes >= __atomic_load_n(&tide__kv_fast_limit, __ATOMIC_RELAXED);
+	return bytes >= tide__kv_fast_limit_now();
 }
 
 /* ---------------------------------------------------------------------

@@ -88,13 +88,6 @@ _Static_assert(PAGED_HDR % alignof(max_align_t) == 0, "alignment");
 #define KV_MAX_SIZE ((size_t)PTRDIFF_MAX - 2 * TIDE__HUGE_SIZE)
 #endif
 
-/*
- * Heap resizes to this size or more take the slow path (heap_resize()),
- * the exported function's and kv.h's inline one alike
- * (TIDE__KV_REALLOC_INLINE_MAX).
- */
-#define KV_REALLOC_FAST_MAX ((size_t)128 * 1024)
-
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 
@@ -123,11 +116,6 @@ static atomic_bool watching; /* tide__kv_watch() */
  */
 /* __atomic builtins only; the inline fast paths in kv.h read it. */
 _Alignas(64) TIDE_API size_t tide__kv_fast_limit;
-
-static size_t fast_limit(void)
-{
-	return __atomic_load_n(&tide__kv_fast_limit, __ATOMIC_RELAXED);
-}
 
 /*
  * Store the fast limit its inputs give, then look at the inputs again: a
@@ -708,7 +696,8 @@ static void *heap_resize(void *p, size_t size, unsigned flags, bool tried)
 	 * kv.h's way to let the compiler know that size): in place, with no
 	 * call.  glibc's realloc() would remap a block it mmap()ed to one
 	 * page more, and may move it; the fast paths leave sizes from
-	 * KV_REALLOC_FAST_MAX (glibc's lowest default mmap threshold) to this
+	 * TIDE__KV_REALLOC_INLINE_MAX (glibc's lowest default mmap threshold,
+	 * kv.h) to this
 	 * function.
 	 */
 	if (size == old)
@@ -761,7 +750,8 @@ void *tide_kvmalloc(size_t size, unsigned flags)
 	 * anyway), so that nothing but @size lives across the malloc call (one saved register: the whole overhead over
 	 * a bare malloc is a call, two compares and a push/pop).
 	 */
-	if (likely(size < fast_limit() && !(flags & ~TIDE_FLAGS_PRIVATE))) {
+	if (likely(size < tide__kv_fast_limit_now() &&
+		   !(flags & ~TIDE_FLAGS_PRIVATE))) {
 		p = tide__os_malloc(heap_req(size));
 		if (likely(p))
 			return p;
@@ -815,9 +805,10 @@ void *tide_kvrealloc(void *p, size_t size, unsigned flags)
 {
 	void *q;
 
-	/* KV_REALLOC_FAST_MAX: see heap_resize(). */
+	/* TIDE__KV_REALLOC_INLINE_MAX: see heap_resize(). */
 	if (likely(size &&
-		   size < TIDE__MIN(fast_limit(), KV_REALLOC_FAST_MAX) &&
+		   size < TIDE__MIN(tide__kv_fast_limit_now(),
+				    TIDE__KV_REALLOC_INLINE_MAX) &&
 		   !(flags & ~TIDE_FLAGS_PRIVATE) && heap_for_sure(p))) {
 		q = tide__os_realloc(p, heap_req(size));
 		if (likely(q))

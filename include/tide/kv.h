@@ -231,6 +231,15 @@ struct tide_kv_stats {
  */
 TIDE_API void tide_kv_stats(struct tide_kv_stats *st);
 
+/*
+ * Private: heap resizes to this size or more take the slow path, kv.h's
+ * inline tide_kvrealloc() and the exported function's fast path alike
+ * (kv.c, heap_resize(), keeps a block resized to its own usable size where
+ * it is: glibc's realloc() remaps a block it mmap()ed, 128 KiB or more
+ * unless M_MMAP_THRESHOLD was lowered, to one more page, moving it).
+ */
+#define TIDE__KV_REALLOC_INLINE_MAX (TIDE__CAST(size_t, 128) * 1024)
+
 /**
  * DOC: Inline fast paths
  *
@@ -294,14 +303,6 @@ static inline size_t tide__kv_heap_req(size_t size)
 {
 	return size < TIDE__KV_MAX_ALIGN ? TIDE__KV_MAX_ALIGN : size;
 }
-
-/*
- * Heap resizes to this size or more take the exported function, which
- * keeps a block resized to its own usable size where it is: glibc's
- * realloc() remaps a block it mmap()ed (128 KiB or more unless
- * M_MMAP_THRESHOLD was lowered) to one more page, moving it, even then.
- */
-#define TIDE__KV_REALLOC_INLINE_MAX (TIDE__CAST(size_t, 128) * 1024)
 
 /* The exported functions, cold, for the fallbacks (see common.h). */
 TIDE_API extern void *tide__kvmalloc_slow(size_t size, unsigned flags)
