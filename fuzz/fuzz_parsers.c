@@ -3,7 +3,8 @@
  * fuzz_parsers.c - the parsers of untrusted text: tide__b64_decode()
  * ($MEMORY_PRESSURE_WRITE), tide__cg_parse_self() (/proc/self/cgroup),
  * tide__mount_parse() (a /proc/self/mountinfo line), tide__cg_stat_value()
- * (memory.stat) and tide__parse_u64() (a cgroup number).
+ * (memory.stat), tide__parse_u64() (a cgroup number) and tide__kb_value()
+ * (a /proc/meminfo or smaps_rollup "Key: N kB" line).
  *
  * Input: byte 0 picks the parser (and for memory.stat the key), byte 1 arms
  * fault injection for the allocating parsers, the rest is the text.  Each
@@ -245,23 +246,85 @@ static void check_stat(const char *text, const char *key)
 	}
 }
 
+/* Reference: decimal digits that fit 64 bits (leading zeros aside), as
+ * a number; false when they do not fit. */
+static bool ref_digits(const char *s, size_t n, uint64_t *ret)
+{
+	char buf[32];
+	size_t z = 0;
+
+	while (z + 1 < n && s[z] == '0')
+		z++;
+	if (n - z > 20)
+		return false;
+	memcpy(buf, s + z, n - z);
+	buf[n - z] = 0;
+	if (n - z == 20 && strcmp(buf, "18446744073709551615") > 0)
+		return false;
+	*ret = 0;
+	for (size_t i = 0; buf[i]; i++)
+		*ret = *ret * 10 + (uint64_t)(buf[i] - '0');
+	return true;
+}
+
 static void check_u64(const char *text)
 {
-	uint64_t v = 7;
+	uint64_t v = 7, want = 0;
 	int r = tide__parse_u64(text, &v);
-	char buf[32];
-	const char *s = text + strspn(text, " \t");
+	const char *s = text + strspn(text, " \t"), *t;
+	size_t dl = strspn(s, "0123456789");
+	bool ok;
 
-	if (r) {
+	/* Reference: blanks, "max" or digits that fit, blanks, at most one
+	 * newline, the end. */
+	if (!strncmp(s, "max", 3)) {
+		want = UINT64_MAX;
+		t = s + 3;
+		ok = true;
+	} else {
+		t = s + dl;
+		ok = dl && ref_digits(s, dl, &want);
+	}
+	t += strspn(t, " \t");
+	if (*t == '\n')
+		t++;
+	ok = ok && !*t;
+	if (!ok) {
 		FZ_CHECK(r == -EINVAL && v == 7);
 		return;
 	}
-	if (v == UINT64_MAX && !strncmp(s, "max", 3))
+	FZ_CHECK(!r && v == want);
+}
+
+/* tide__kb_value(): the first line "KEY:", blanks, digits, " kB", then the
+ * line's end; the value times 1024, saturated. */
+static void check_kb(const char *text, const char *key)
+{
+	size_t kl = strlen(key), dl;
+	const char *l, *val = NULL;
+	uint64_t v = 12345, want;
+	int r = tide__kb_value(text, key, &v);
+
+	for (l = text; *l && !val;) {
+		const char *eol = strchr(l, '\n');
+
+		if (!strncmp(l, key, kl) && l[kl] == ':')
+			val = l + kl + 1;
+		l = eol ? eol + 1 : l + strlen(l);
+	}
+	if (!val) {
+		FZ_CHECK(r == -ENOENT && v == 12345);
 		return;
-	snprintf(buf, sizeof(buf), "%" PRIu64, v);
-	while (s[0] == '0' && s[1] >= '0' && s[1] <= '9')
-		s++;
-	FZ_CHECK(!strncmp(s, buf, strlen(buf)));
+	}
+	val += strspn(val, " \t");
+	dl = strspn(val, "0123456789");
+	if (!dl || !ref_digits(val, dl, &want) || strncmp(val + dl, " kB", 3) ||
+	    (val[dl + 3] && val[dl + 3] != '\n')) {
+		FZ_CHECK(r == -EINVAL && v == 12345);
+		return;
+	}
+	want = want > UINT64_MAX / 1024 ? UINT64_MAX : want * 1024;
+	FZ_CHECK(!r && v == want);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -270,6 +333,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static const char *const keys[] = { "inactive_file",
 					    "total_inactive_file", "anon",
 					    "file", "a" };
+	static const char *const kb_keys[] = { "MemTotal", "MemAvailable",
+					       "Rss", "LazyFree", "M" };
 	struct tide__os_stats before, after;
 	struct fz f = { data, size };
 	uint8_t pick = fz_u8(&f), arm = fz_u8(&f);
@@ -297,7 +362,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_stat(text, keys[(pick / 5) % 5]);
 		break;
 	default:
-		check_u64(text);
+		/* 4, 14, 24...: a cgroup number; 9, 19, 29...: a kB line */
+		if ((pick / 5) % 2)
+			check_kb(text, kb_keys[(pick / 10) % 5]);
+		else
+			check_u64(text);
 		break;
 	}
 	tide__fault_clear();

@@ -324,6 +324,100 @@ TEST(stat_value_matches_whole_keys)
 
 /* ---- discovery: fake trees ---------------------------------------------- */
 
+/*
+ * A cgroup file's value is the whole file: a number or "max", blanks
+ * around it and one newline at most.  A second word or line, a sign, or a
+ * value past 64 bits is refused, and *ret is left alone (up to 0.2.24
+ * "123 junk" and "max junk" passed as 123 and "max").
+ */
+TEST(parse_u64_takes_the_whole_file_or_nothing)
+{
+	static const struct {
+		const char *text;
+		uint64_t want;
+	} good[] = {
+		{ "0", 0 },
+		{ "4096\n", 4096 },
+		{ " \t536870912 \n", 536870912 },
+		{ "007\n", 7 },
+		{ "max\n", UINT64_MAX },
+		{ "max", UINT64_MAX },
+		{ "  max \t\n", UINT64_MAX },
+		{ "18446744073709551615\n", UINT64_MAX },
+		{ "18446744073709551614", UINT64_MAX - 1 },
+	};
+	static const char *const bad[] = {
+		"",
+		"\n",
+		" ",
+		"123 junk\n",
+		"123 456\n",
+		"123\n456\n",
+		"123\n\n",
+		"max junk\n",
+		"max 100000\n",
+		"maximum\n",
+		"max5",
+		"12a\n",
+		"-1\n",
+		"+1\n",
+		"0x10\n",
+		"18446744073709551616\n",
+		"99999999999999999999999\n",
+		"\n123",
+	};
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		uint64_t v = 1;
+
+		if (tide__parse_u64(good[i].text, &v) || v != good[i].want)
+			FAIL("good[%zu]: %" PRIu64, i, v);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		uint64_t v = 1;
+
+		if (tide__parse_u64(bad[i], &v) != -EINVAL || v != 1)
+			FAIL("bad[%zu] taken: %" PRIu64, i, v);
+	}
+}
+
+/*
+ * "Key: N kB" lines of /proc/meminfo and smaps_rollup: the first line with
+ * the key counts, whole; the value in bytes, saturated.  Up to 0.2.24 a
+ * line with more after " kB" passed.
+ */
+TEST(kb_value_takes_the_first_whole_line)
+{
+	uint64_t v = 1;
+
+	CHECK_EQ(tide__kb_value("MemTotal:       24608616 kB\n"
+				"MemFree:  12 kB\n",
+				"MemFree", &v),
+		 0);
+	CHECK_UEQ(v, 12 * 1024);
+	CHECK_EQ(tide__kb_value("Rss:\t0 kB", "Rss", &v), 0);
+	CHECK_UEQ(v, 0);
+	CHECK_EQ(tide__kb_value("Rss: 18014398509481983 kB\n", "Rss", &v), 0);
+	CHECK_UEQ(v, UINT64_MAX - 1023);
+	CHECK_EQ(tide__kb_value("Rss: 18014398509481984 kB\n", "Rss", &v), 0);
+	CHECK_UEQ(v, UINT64_MAX); /* saturated */
+	v = 1;
+	CHECK_EQ(tide__kb_value("Rss: 5 kB\nRss: 6 kB\n", "Rss", &v), 0);
+	CHECK_UEQ(v, 5 * 1024);
+	CHECK_EQ(tide__kb_value("Rss: x kB\nRss: 6 kB\n", "Rss", &v), -EINVAL);
+	CHECK_EQ(tide__kb_value("Rss: 5 kB junk\n", "Rss", &v), -EINVAL);
+	CHECK_EQ(tide__kb_value("Rss: 5 kBytes\n", "Rss", &v), -EINVAL);
+	CHECK_EQ(tide__kb_value("Rss: 5\n", "Rss", &v), -EINVAL);
+	CHECK_EQ(tide__kb_value("Rss: 5 MB\n", "Rss", &v), -EINVAL);
+	CHECK_EQ(tide__kb_value("Rss: 99999999999999999999 kB\n", "Rss", &v),
+		 -EINVAL);
+	CHECK_EQ(tide__kb_value("Rss: -5 kB\n", "Rss", &v), -EINVAL);
+	CHECK_EQ(tide__kb_value("SwapRss: 5 kB\n Rss: 5 kB\n", "Rss", &v),
+		 -ENOENT);
+	CHECK_EQ(tide__kb_value("", "Rss", &v), -ENOENT);
+	CHECK_UEQ(v, 5 * 1024); /* untouched by every failure */
+}
+
 TEST(v2_nested_max_takes_the_smallest)
 {
 	struct tide__cg_limit l;
@@ -1063,6 +1157,10 @@ TEST(stat_scan_finds_several_keys_in_one_pass)
 	/* No key, more than 8. */
 	CHECK_EQ(tide__cg_stat_scan_keys(fd, keys, vals, 0), -EINVAL);
 	CHECK_EQ(tide__cg_stat_scan_keys(fd, keys, vals, 9), -EINVAL);
+	/* past the width of the key mask: refused before any shift (a shift
+	 * by 32 or more was computed first up to 0.2.24; UBSan saw it) */
+	CHECK_EQ(tide__cg_stat_scan_keys(fd, keys, vals, 32), -EINVAL);
+	CHECK_EQ(tide__cg_stat_scan_keys(fd, keys, vals, UINT_MAX), -EINVAL);
 	close(fd);
 	fake_done(&f);
 }
@@ -1459,8 +1557,11 @@ RUN_TESTS(T(parse_self_finds_v1_memory_and_v2),
 	  T(parse_self_refuses_what_is_not_a_cgroup_line),
 	  T(mount_parse_fields_and_escapes), T(mount_parse_long_line),
 	  T(mount_parse_refuses_malformed_lines),
-	  T(stat_value_matches_whole_keys), T(v2_nested_max_takes_the_smallest),
-	  T(v2_high_on_an_ancestor), T(namespace_root_when_own_path_is_missing),
+	  T(stat_value_matches_whole_keys),
+	  T(parse_u64_takes_the_whole_file_or_nothing),
+	  T(kb_value_takes_the_first_whole_line),
+	  T(v2_nested_max_takes_the_smallest), T(v2_high_on_an_ancestor),
+	  T(namespace_root_when_own_path_is_missing),
 	  T(hybrid_host_smallest_of_both_wins),
 	  T(limit_at_or_above_memtotal_is_none), T(max_everywhere_is_none),
 	  T(no_memory_hierarchy_is_no_limit),

@@ -559,7 +559,8 @@ int tide__kb_value(const char *text, const char *key, uint64_t *ret)
 			while (*s == ' ' || *s == '\t')
 				s++;
 			e = s + strspn(s, "0123456789");
-			if (strncmp(e, " kB", 3) || parse_dec(s, e, &kb))
+			if (strncmp(e, " kB", 3) || (e[3] && e[3] != '\n') ||
+			    parse_dec(s, e, &kb))
 				return -EINVAL;
 			*ret = kb > UINT64_MAX / 1024 ? UINT64_MAX : kb * 1024;
 			return 0;
@@ -773,10 +774,11 @@ int tide__cg_stat_scan_keys(int fd, const char *const *keys, uint64_t *vals,
 	char buf[4096];
 	size_t have = 0;
 	off_t off = 0;
-	unsigned found = 0, bad = 0, all = (1u << n) - 1;
+	unsigned found = 0, bad = 0, all;
 
 	if (!n || n > 8)
 		return -EINVAL;
+	all = (1u << n) - 1;
 	for (;;) {
 		ssize_t n_read = tide__os_pread(fd, buf + have,
 						sizeof(buf) - 1 - have, off);

@@ -61,7 +61,11 @@ int tide__file_digest(const char *path, uint64_t *ret_hash, uint64_t *ret_len);
  */
 int tide__b64_decode(const char *s, unsigned char **out, size_t *len);
 
-/* A cgroup number: decimal bytes, or "max" (UINT64_MAX); -EINVAL else. */
+/*
+ * A cgroup file's number: decimal bytes, or "max" (UINT64_MAX), after
+ * blanks and before blanks and one newline; anything else after it (a
+ * second word, a second line) or a value past 64 bits is -EINVAL.
+ */
 int tide__parse_u64(const char *s, uint64_t *ret);
 
 /* ---- parsers (pure; fuzzed by fuzz/fuzz_parsers.c) ---------------------- */
@@ -102,8 +106,9 @@ int tide__cg_stat_value(const char *text, const char *key, uint64_t *ret);
 /*
  * The bytes of "@key: N kB" in a meminfo-format text (/proc/meminfo,
  * smaps_rollup): the key at the start of a line, blanks, decimal digits,
- * " kB".  Saturated at UINT64_MAX (N * 1024 past 64 bits).  -ENOENT when
- * absent, -EINVAL when malformed (no digits, no " kB", N past 64 bits).
+ * " kB", the line's end.  The first line with the key counts.  Saturated
+ * at UINT64_MAX (N * 1024 past 64 bits).  -ENOENT when absent, -EINVAL
+ * when malformed (no digits, no " kB", more after it, N past 64 bits).
  * No heap: the budget reads on allocating threads.
  */
 int tide__kb_value(const char *text, const char *key, uint64_t *ret);

@@ -116,19 +116,28 @@ int tide__file_read(int fd, const char *path, char *buf, size_t size)
 int tide__parse_u64(const char *s, uint64_t *ret)
 {
 	unsigned long long v;
+	const char *rest;
 	char *end;
 
 	while (*s == ' ' || *s == '\t')
 		s++;
-	if (!strncmp(s, "max", 3) && (!s[3] || s[3] == '\n' || s[3] == ' ')) {
-		*ret = UINT64_MAX;
-		return 0;
+	if (!strncmp(s, "max", 3)) {
+		v = UINT64_MAX;
+		rest = s + 3;
+	} else {
+		if (*s < '0' || *s > '9')
+			return -EINVAL;
+		errno = 0;
+		v = strtoull(s, &end, 10);
+		if (errno || end == s)
+			return -EINVAL;
+		rest = end;
 	}
-	if (*s < '0' || *s > '9')
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s || (*end && *end != '\n' && *end != ' '))
+	/* then blanks and one newline at most: the whole file is the value */
+	rest += strspn(rest, " \t");
+	if (*rest == '\n')
+		rest++;
+	if (*rest)
 		return -EINVAL;
 	*ret = v;
 	return 0;
