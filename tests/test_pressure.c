@@ -986,6 +986,58 @@ TEST(cgroup2_max_event_runs_critical_loop)
 	remove_tmpdir();
 }
 
+/*
+ * A memory.events counter that is not a number (a word, a value past 64
+ * bits) keeps the last one read: no event from it, and none from the next
+ * valid value unless that is higher.  Up to 0.2.24 "max x" read as 0, so
+ * the same "max 1" afterwards counted as a new event, and a value past 64
+ * bits read as the largest, so no later event counted at all.
+ */
+TEST(cgroup2_event_counters_that_are_not_numbers_are_ignored)
+{
+	struct tide_monitor_config cfg = {
+		.size = sizeof(struct tide_monitor_config),
+		.sources = TIDE_SOURCE_CGROUP2,
+		.poll_interval_ms = 10,
+		.flags = TIDE_MONITOR_NO_TRIM,
+	};
+	struct fake f = { .pages = 10, .free_below_prio = -1 };
+	struct tide_shrinker *s = fake_register(&f);
+	struct tide_monitor_source_stats ss;
+	struct tide_monitor *m = NULL;
+
+	make_tmpdir();
+	fake_cgroup2(100 * MiB, 70 * MiB);
+	cfg.cgroup2_dir = tmpdir;
+	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	write_file(tmp_path("memory.events"),
+		   "low 0\nhigh 0\nmax 1\noom 0\noom_kill 0\n");
+	CHECK(th_tick(m, 1000));
+	CHECK_EQ(tide_monitor_source_stats(m, TIDE_SOURCE_CGROUP2, &ss), 0);
+	CHECK_UEQ(ss.events, 1);
+	write_file(tmp_path("memory.events"),
+		   "low 0\nhigh 0\nmax x\noom 0\noom_kill 0\n");
+	CHECK(th_tick(m, 1000));
+	write_file(tmp_path("memory.events"),
+		   "low 0\nhigh 0\nmax 1\noom 0\noom_kill 0\n");
+	CHECK(th_tick(m, 1000));
+	CHECK_EQ(tide_monitor_source_stats(m, TIDE_SOURCE_CGROUP2, &ss), 0);
+	CHECK_UEQ(ss.events, 1); /* still the one event */
+	write_file(tmp_path("memory.events"),
+		   "low 0\nhigh 0\nmax 18446744073709551616\noom 0\n");
+	CHECK(th_tick(m, 1000));
+	CHECK_EQ(tide_monitor_source_stats(m, TIDE_SOURCE_CGROUP2, &ss), 0);
+	CHECK_UEQ(ss.events, 1);
+	write_file(tmp_path("memory.events"),
+		   "low 0\nhigh 0\nmax 2\noom 0\noom_kill 0\n");
+	CHECK(th_tick(m, 1000));
+	CHECK_EQ(tide_monitor_source_stats(m, TIDE_SOURCE_CGROUP2, &ss), 0);
+	CHECK_UEQ(ss.events, 2); /* a real new event still counts */
+	tide_monitor_free(m);
+	tide_shrinker_free(s);
+	remove_tmpdir();
+}
+
 /* memory.events with its "high" and "max" counters at @high and @max. */
 static void v2_events(unsigned high, unsigned max)
 {
@@ -5412,6 +5464,7 @@ RUN_TESTS(
 	T(cgroup2_current_over_high_reclaims_until_under_low),
 	T(cgroup2_watermark_pass_stops_at_the_gap_to_low),
 	T(cgroup2_max_event_runs_critical_loop),
+	T(cgroup2_event_counters_that_are_not_numbers_are_ignored),
 	T(a_level_loop_that_gave_nothing_back_holds_the_next_for_a_second),
 	T(cgroup2_event_under_low_is_counted_not_reclaimed),
 	T(config_paths_without_a_memory_hierarchy_are_not_rediscovered),

@@ -54,7 +54,7 @@ struct limit_priv {
 	_Atomic uint64_t limit_seen;
 	/* cgroup v2 memory.events counters seen so far: [0] FD_EVENT's,
 	 * [1] FD_LEVENTS' */
-	unsigned long long ev_high[2], ev_max[2];
+	uint64_t ev_high[2], ev_max[2];
 };
 
 /* ---- reading --------------------------------------------------------- */
@@ -300,8 +300,8 @@ static int read_events_of(struct tide__src *s, int slot, int k, bool *high,
 			  bool *max)
 {
 	struct limit_priv *p = s->priv;
-	char buf[512], *q;
-	unsigned long long h = p->ev_high[k], x = p->ev_max[k];
+	char buf[512];
+	uint64_t h, x;
 	int r;
 
 	if (s->fd[slot] < 0)
@@ -309,12 +309,11 @@ static int read_events_of(struct tide__src *s, int slot, int k, bool *high,
 	r = tide__file_read(s->fd[slot], NULL, buf, sizeof(buf));
 	if (r)
 		return r;
-	q = strstr(buf, "high ");
-	if (q && (q == buf || q[-1] == '\n'))
-		h = strtoull(q + 5, NULL, 10);
-	q = strstr(buf, "max ");
-	if (q && (q == buf || q[-1] == '\n'))
-		x = strtoull(q + 4, NULL, 10);
+	/* a counter missing or not a number keeps its last value */
+	if (tide__cg_stat_value(buf, "high", &h))
+		h = p->ev_high[k];
+	if (tide__cg_stat_value(buf, "max", &x))
+		x = p->ev_max[k];
 	*high |= h > p->ev_high[k];
 	*max |= x > p->ev_max[k];
 	p->ev_high[k] = h;
