@@ -569,6 +569,71 @@ TEST(watch_socket_is_connected_written_and_read)
 	remove_tmpdir();
 }
 
+/*
+ * A socket whose path is longer than sun_path holds (here 200 bytes) is
+ * still connected, written and read: through /proc/self/fd.  Up to 0.2.24
+ * it was -ENAMETOOLONG, and dropped under a mask with NONE.  Nothing is
+ * left open after, and with no listener the error is the connect's.
+ */
+TEST(watch_socket_past_sun_path_is_connected)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct tide_monitor *m = NULL;
+	char deep[PATH_MAX], path[PATH_MAX + 16], buf[16];
+	int lfd, cfd, dfd, fds;
+	size_t n;
+
+	make_tmpdir();
+	/* a directory deep enough that its socket's path is 200 bytes */
+	snprintf(deep, sizeof(deep), "%s", tmpdir);
+	for (int i = 0; strlen(deep) + 16 < 200 - 5; i++) {
+		n = strlen(deep);
+		snprintf(deep + n, sizeof(deep) - n, "/%015d", i);
+		CHECK_EQ(mkdir(deep, 0700), 0);
+	}
+	n = strlen(deep);
+	snprintf(deep + n, sizeof(deep) - n, "/%0*d", (int)(200 - 5 - n - 1),
+		 0);
+	CHECK_EQ(mkdir(deep, 0700), 0);
+	snprintf(path, sizeof(path), "%s/sock", deep);
+	CHECK_UEQ(strlen(path), 200);
+	/* bound through the directory's descriptor: the path is too long */
+	dfd = open(deep, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	CHECK(dfd >= 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/sock",
+		 dfd);
+	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CHECK(lfd >= 0);
+	CHECK_EQ(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	CHECK_EQ(listen(lfd, 4), 0);
+	close(dfd);
+	set_watch(path, "aGVsbG8="); /* "hello" */
+	fds = th_fd_count();
+	CHECK_EQ(tide_monitor_new(&m, &watch_only), 0);
+	CHECK_EQ(tide_monitor_source(m), TIDE_SOURCE_WATCH);
+	cfd = accept(lfd, NULL, NULL);
+	CHECK(cfd >= 0);
+	CHECK_EQ(read(cfd, buf, sizeof(buf)), 5);
+	CHECK(!memcmp(buf, "hello", 5));
+	CHECK_EQ(write(cfd, "pressure", 8), 8);
+	CHECK(th_tick(m, 2000));
+	CHECK_UEQ(stats(m).events, 1);
+	CHECK_UEQ(stats(m).loops, 1);
+	tide_monitor_free(m);
+	close(cfd);
+	CHECK_EQ(th_fd_count(), fds); /* the O_PATH descriptor is closed */
+	/* the listener gone: the connect's own error, nothing left open */
+	close(lfd);
+	CHECK_EQ(tide_monitor_new(&m, &watch_only), -ECONNREFUSED);
+	CHECK_EQ(th_fd_count(), fds - 1);
+	unlink(path);
+	CHECK_EQ(tide_monitor_new(&m, &watch_only), -ENOENT);
+	for (char *e; (e = strrchr(deep, '/')) && strlen(deep) > strlen(tmpdir);
+	     *e = 0)
+		CHECK_EQ(rmdir(deep), 0);
+	remove_tmpdir();
+}
+
 static void on_alarm(int sig)
 {
 	static const char msg[] = "# still inside tide_monitor_new() after "
@@ -5457,6 +5522,7 @@ RUN_TESTS(
 	T(watch_bad_values_give_clean_errors),
 	T(watch_that_cannot_be_opened_drops_only_that_source),
 	T(watch_socket_is_connected_written_and_read),
+	T(watch_socket_past_sun_path_is_connected),
 	T(watch_socket_with_a_full_backlog_never_blocks),
 	T(psi_path_regular_file_refused_before_any_write),
 	T(psi_trigger_einval_falls_through_to_next_source),
