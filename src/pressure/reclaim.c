@@ -771,7 +771,9 @@ bool tide__mon_sensor_reading(struct tide_monitor *m, size_t *step, bool *watch)
 
 	if (!lw)
 		return false;
-	lw->ops->read(lw, &v);
+	/* a lost monitor's numbers may be the program's files now */
+	if (!atomic_load(&m->lost))
+		lw->ops->read(lw, &v);
 	*step = sensor_step(v, lw->high);
 	*watch = v >= lw->low;
 	return true;
@@ -783,7 +785,10 @@ size_t tide__monitor_sense(struct tide_monitor *m, unsigned flags)
 	struct tide__mon_frame f;
 	uint64_t value, high, low;
 
-	if (!s || tide__mon_forked(m) || s->ops->read(s, &value))
+	/* a lost monitor's numbers may be the program's files now: never
+	 * read (tide__mon_check_lost()) */
+	if (!s || tide__mon_forked(m) || atomic_load(&m->lost) ||
+	    s->ops->read(s, &value))
 		return SENSOR_STEP_MIN;
 	tide__mon_limit_nudge(m, s);
 	watermarks(m, s, &high, &low);
