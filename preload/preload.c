@@ -26,6 +26,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <grp.h>
+#include <limits.h>
 #include <pthread.h>
 #include <pty.h>
 #include <sched.h>
@@ -1013,15 +1014,26 @@ static void report(struct tide_monitor *m, int ctl_err)
  */
 static char nested_entry[sizeof("TIDE_NESTED=") + 12] = "TIDE_NESTED=";
 
-/* Is @nested (TIDE_NESTED's value, or NULL) another process's pid? */
+/*
+ * Is @nested (TIDE_NESTED's value, or NULL) another process's pid?  A
+ * value that is not a pid as the shim writes one (decimal, no sign or
+ * leading zero, 1 to INT_MAX: "", "0", "12x", a stray export) is no
+ * marker: the program starts at once and passes its own pid on.
+ */
 static bool nested_here(const char *nested)
 {
-	char self[16];
+	long long v = 0;
 
-	if (!nested)
+	if (!nested || *nested < '1' || *nested > '9')
 		return false;
-	snprintf(self, sizeof(self), "%d", (int)tide__os_getpid());
-	return strcmp(nested, self) != 0;
+	for (const char *c = nested; *c; c++) {
+		if (*c < '0' || *c > '9')
+			return false;
+		v = v * 10 + (*c - '0');
+		if (v > INT_MAX)
+			return false;
+	}
+	return v != (long long)tide__os_getpid();
 }
 
 static int start_late(void)

@@ -1528,6 +1528,26 @@ TEST(a_program_run_from_under_the_shim_makes_its_monitor_200_ms_late)
 	CHECK_EQ(d[1], base[1] + shim_threads());
 	CHECK_EQ(d[2], d[0]);
 	CHECK_EQ(occurrences(err, ": sources "), 1);
+	/* a value that is not a pid is no marker: at once (up to 0.2.24
+	 * any value but the own pid made the monitor 200 ms late) */
+	{
+		static const char *const junk[] = {
+			"TIDE_NESTED=",		  "TIDE_NESTED=0",
+			"TIDE_NESTED=abc",	  "TIDE_NESTED=12x",
+			"TIDE_NESTED=-5",	  "TIDE_NESTED=0042",
+			"TIDE_NESTED=99999999999"
+		};
+
+		for (size_t i = 0; i < sizeof(junk) / sizeof(junk[0]); i++) {
+			const char *env[] = { "LD_PRELOAD=" TP_SHIM, junk[i],
+					      "TIDE_VERBOSE=1", NULL };
+
+			late_run(late400, env, v, err, sizeof(err));
+			if (v[0] != d[0] || v[2] != d[0])
+				FAIL("%s: %d then %d descriptors, want %d",
+				     junk[i], v[0], v[2], d[0]);
+		}
+	}
 	/* run from under the shim: at first only the waiting thread (one
 	 * thread, as the monitor's; under ThreadSanitizer its own too) */
 	late_run(late400, nested, v, err, sizeof(err));
