@@ -78,6 +78,9 @@ struct proc {
 	int in, out;
 };
 
+/* KiB of filler variables spawn_python() puts before XDG_RUNTIME_DIR */
+static size_t big_env;
+
 /*
  * python3 -c @script [@a1 @a2] under the shim, its $XDG_RUNTIME_DIR @xdg
  * (its socket there); @control: TIDE_CONTROL=1.
@@ -101,6 +104,17 @@ static void spawn_python(struct proc *p, const char *xdg, bool control,
 			setenv("TIDE_CONTROL", "1", 1);
 		else
 			unsetenv("TIDE_CONTROL");
+		/* big_env KiB of variables before XDG_RUNTIME_DIR, which
+		 * setenv() then appends at the end */
+		unsetenv("XDG_RUNTIME_DIR");
+		for (size_t i = 0; i < big_env / 64; i++) {
+			static char val[64 * 1024];
+			char name[40];
+
+			memset(val, 'x', sizeof(val) - 1);
+			snprintf(name, sizeof(name), "TIDE_TEST_BIG%zu", i);
+			setenv(name, val, 1);
+		}
 		setenv("XDG_RUNTIME_DIR", xdg, 1);
 		unsetenv("MEMORY_PRESSURE_WATCH");
 		execl(PYTHON, PYTHON, "-c", script, a1, a2, (char *)NULL);
@@ -314,6 +328,36 @@ TEST(tidectl_shows_python_under_the_shim_and_json_parses)
 		kill(decoy[i], SIGKILL);
 		CHECK_EQ(waitpid(decoy[i], NULL, 0), decoy[i]);
 	}
+	finish(&p, pid);
+	cleanup();
+}
+
+/*
+ * The directory a process's environment names is found however far into
+ * the environment it is: here after 256 KiB of other variables.  Up to
+ * 0.2.24 tidectl read the first 128 KiB of /proc/PID/environ only: "no
+ * control socket".
+ */
+TEST(tidectl_finds_the_runtime_dir_past_a_large_environment)
+{
+	struct proc p;
+	char out[16384], pid[16], want[64];
+
+	setup();
+	big_env = 256;
+	start_python(&p);
+	big_env = 0;
+	read_anon(&p);
+	snprintf(pid, sizeof(pid), "%d", (int)p.pid);
+	unsetenv("XDG_RUNTIME_DIR");
+	unsetenv("TIDE_CTL_DIR");
+	{
+		const char *args[] = { pid, NULL };
+
+		CHECK_EQ(run(out, sizeof(out), args), 0);
+	}
+	snprintf(want, sizeof(want), "process %s (python3", pid);
+	CHECK(strstr(out, want));
 	finish(&p, pid);
 	cleanup();
 }
@@ -1080,6 +1124,7 @@ TEST(a_program_whose_listen_fails_after_the_shim_gave_way_leaves_a_socket)
 RUN_TESTS(
 	T(tidectl_shows_python_under_the_shim_and_json_parses),
 	T(tidectl_never_prints_control_bytes_of_a_runtime_dir),
+	T(tidectl_finds_the_runtime_dir_past_a_large_environment),
 	T(tidectl_purge_gives_back_pythons_fragmented_heap),
 	T(tidectl_says_why_a_process_under_the_shim_has_no_socket),
 	T(a_child_forked_after_a_retune_keeps_the_operators_watermarks),

@@ -89,23 +89,41 @@ void find_dirs(const char *only_dir)
  * by its own user and root; anything else finds nothing here.  The socket
  * found there is checked as every other is (try_socket()).
  */
-static char env[128 * 1024];
+static char *env;
+static size_t env_cap;
 
 /*
- * /proc/PID/environ into env (NUL-separated); its length, or -1 when it
- * cannot be read (another user's process, a process gone).
+ * /proc/PID/environ into env (NUL-separated), whole: an environment may
+ * hold megabytes (up to 0.2.24 only its first 128 KiB were read, and a
+ * XDG_RUNTIME_DIR after them was not found).  Its length, or -1 when it
+ * cannot be read (another user's process, a process gone, no memory).
  */
 static long read_environ(pid_t pid)
 {
 	char path[64];
-	size_t len;
+	size_t len = 0;
 	FILE *f;
 
 	snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
 	f = fopen(path, "re");
 	if (!f)
 		return -1;
-	len = fread(env, 1, sizeof(env) - 1, f);
+	for (;;) {
+		if (env_cap - len < 2) {
+			size_t cap = env_cap ? env_cap * 2 : 128 * 1024;
+			char *n = realloc(env, cap);
+
+			if (!n) {
+				fclose(f);
+				return -1;
+			}
+			env = n;
+			env_cap = cap;
+		}
+		len += fread(env + len, 1, env_cap - 1 - len, f);
+		if (len < env_cap - 1)
+			break; /* the end, or an error: what was read */
+	}
 	fclose(f);
 	env[len] = 0;
 	return (long)len;
