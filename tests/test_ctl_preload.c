@@ -227,6 +227,22 @@ static void finish(struct proc *p, const char *pid)
 	CHECK(access(path, F_OK) && errno == ENOENT);
 }
 
+/*
+ * Without --dir and without a directory of tidectl's own, tidectl PID
+ * finds python3 @pid's socket (in the directory its environment names).
+ */
+static void tidectl_finds_alone(const char *pid)
+{
+	const char *args[] = { pid, NULL };
+	char out[16384], want[64];
+
+	unsetenv("XDG_RUNTIME_DIR");
+	unsetenv("TIDE_CTL_DIR");
+	CHECK_EQ(run(out, sizeof(out), args), 0);
+	snprintf(want, sizeof(want), "process %s (python3", pid);
+	CHECK(strstr(out, want));
+}
+
 #define NDECOYS 70
 
 TEST(tidectl_shows_python_under_the_shim_and_json_parses)
@@ -298,15 +314,7 @@ TEST(tidectl_shows_python_under_the_shim_and_json_parses)
 	 * /run/user/(*)/tide were searched: "no control socket" for a
 	 * service with systemd's RuntimeDirectory= (a user trial).
 	 */
-	unsetenv("XDG_RUNTIME_DIR");
-	unsetenv("TIDE_CTL_DIR");
-	{
-		const char *args[] = { pid, NULL };
-
-		CHECK_EQ(run(out, sizeof(out), args), 0);
-	}
-	snprintf(want, sizeof(want), "process %s (python3", pid);
-	CHECK(strstr(out, want));
+	tidectl_finds_alone(pid);
 	/* The list of all processes looks there too (above). */
 	{
 		const char *args[] = { "--json", NULL };
@@ -341,7 +349,7 @@ TEST(tidectl_shows_python_under_the_shim_and_json_parses)
 TEST(tidectl_finds_the_runtime_dir_past_a_large_environment)
 {
 	struct proc p;
-	char out[16384], pid[16], want[64];
+	char pid[16];
 
 	setup();
 	big_env = 256;
@@ -349,15 +357,7 @@ TEST(tidectl_finds_the_runtime_dir_past_a_large_environment)
 	big_env = 0;
 	read_anon(&p);
 	snprintf(pid, sizeof(pid), "%d", (int)p.pid);
-	unsetenv("XDG_RUNTIME_DIR");
-	unsetenv("TIDE_CTL_DIR");
-	{
-		const char *args[] = { pid, NULL };
-
-		CHECK_EQ(run(out, sizeof(out), args), 0);
-	}
-	snprintf(want, sizeof(want), "process %s (python3", pid);
-	CHECK(strstr(out, want));
+	tidectl_finds_alone(pid);
 	finish(&p, pid);
 	cleanup();
 }

@@ -532,33 +532,53 @@ TEST(watch_that_cannot_be_opened_drops_only_that_source)
 	remove_tmpdir();
 }
 
-/* An AF_UNIX stream socket: connected, written to, read for events; when
- * the peer goes away the socket leaves the epoll set (no busy loop). */
-TEST(watch_socket_is_connected_written_and_read)
+/* A stream socket listening at @sun_path (at most sun_path's size). */
+static int listen_at(const char *sun_path)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct tide_monitor *m = NULL;
-	char buf[16];
-	int lfd, cfd;
+	int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
-	make_tmpdir();
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", tmp_path("sock"));
-	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	CHECK(lfd >= 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sun_path);
 	CHECK_EQ(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	CHECK_EQ(listen(lfd, 4), 0);
-	set_watch(sa.sun_path, "aGVsbG8="); /* "hello" */
-	CHECK_EQ(tide_monitor_new(&m, &watch_only), 0);
-	CHECK_EQ(tide_monitor_source(m), TIDE_SOURCE_WATCH);
+	return lfd;
+}
+
+/*
+ * A watch-only monitor into *@m, with the watch socket @lfd listens on and
+ * WRITE "hello" set: connected, "hello" received, "pressure" sent back is
+ * one event and one loop.  The accepted connection.
+ */
+static int watch_connects(int lfd, struct tide_monitor **m)
+{
+	char buf[16];
+	int cfd;
+
+	CHECK_EQ(tide_monitor_new(m, &watch_only), 0);
+	CHECK_EQ(tide_monitor_source(*m), TIDE_SOURCE_WATCH);
 	cfd = accept(lfd, NULL, NULL);
 	CHECK(cfd >= 0);
 	CHECK_EQ(read(cfd, buf, sizeof(buf)), 5);
 	CHECK(!memcmp(buf, "hello", 5));
-
 	CHECK_EQ(write(cfd, "pressure", 8), 8);
-	CHECK(th_tick(m, 2000));
-	CHECK_UEQ(stats(m).events, 1);
-	CHECK_UEQ(stats(m).loops, 1);
+	CHECK(th_tick(*m, 2000));
+	CHECK_UEQ(stats(*m).events, 1);
+	CHECK_UEQ(stats(*m).loops, 1);
+	return cfd;
+}
+
+/* An AF_UNIX stream socket: connected, written to, read for events; when
+ * the peer goes away the socket leaves the epoll set (no busy loop). */
+TEST(watch_socket_is_connected_written_and_read)
+{
+	struct tide_monitor *m = NULL;
+	int lfd, cfd;
+
+	make_tmpdir();
+	lfd = listen_at(tmp_path("sock"));
+	set_watch(tmp_path("sock"), "aGVsbG8="); /* "hello" */
+	cfd = watch_connects(lfd, &m);
 
 	close(cfd);
 	CHECK(th_tick(m, 2000)); /* the hangup */
@@ -577,9 +597,8 @@ TEST(watch_socket_is_connected_written_and_read)
  */
 TEST(watch_socket_past_sun_path_is_connected)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct tide_monitor *m = NULL;
-	char deep[PATH_MAX], path[PATH_MAX + 16], buf[16];
+	char deep[PATH_MAX], path[PATH_MAX + 16], bound[64];
 	int lfd, cfd, dfd, fds;
 	size_t n;
 
@@ -600,25 +619,12 @@ TEST(watch_socket_past_sun_path_is_connected)
 	/* bound through the directory's descriptor: the path is too long */
 	dfd = open(deep, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	CHECK(dfd >= 0);
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/sock",
-		 dfd);
-	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	CHECK(lfd >= 0);
-	CHECK_EQ(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	CHECK_EQ(listen(lfd, 4), 0);
+	snprintf(bound, sizeof(bound), "/proc/self/fd/%d/sock", dfd);
+	lfd = listen_at(bound);
 	close(dfd);
 	set_watch(path, "aGVsbG8="); /* "hello" */
 	fds = th_fd_count();
-	CHECK_EQ(tide_monitor_new(&m, &watch_only), 0);
-	CHECK_EQ(tide_monitor_source(m), TIDE_SOURCE_WATCH);
-	cfd = accept(lfd, NULL, NULL);
-	CHECK(cfd >= 0);
-	CHECK_EQ(read(cfd, buf, sizeof(buf)), 5);
-	CHECK(!memcmp(buf, "hello", 5));
-	CHECK_EQ(write(cfd, "pressure", 8), 8);
-	CHECK(th_tick(m, 2000));
-	CHECK_UEQ(stats(m).events, 1);
-	CHECK_UEQ(stats(m).loops, 1);
+	cfd = watch_connects(lfd, &m);
 	tide_monitor_free(m);
 	close(cfd);
 	CHECK_EQ(th_fd_count(), fds); /* the O_PATH descriptor is closed */
