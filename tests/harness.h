@@ -120,6 +120,22 @@ static void th_fail_at(const char *file, int line, const char *fmt, ...)
 			     th_a ? th_a : "(null)", th_b ? th_b : "(null)"); \
 	} while (0)
 
+/*
+ * kv's bound on a block's size, on either word size (kv.c's KV_MAX_SIZE;
+ * docs/kv.md, "Sizes past the address space"): TH_ADDR_SPACE is the
+ * first size past the user address space as kv counts it, 2^47 on 64-bit
+ * and SIZE_MAX / 2 + 1 (2^31: no object is larger than PTRDIFF_MAX) on
+ * 32-bit; TH_KV_MAX is the largest size kv tries, 4 MiB less for the
+ * header and the huge-page rounding (2^47 - 4 MiB; PTRDIFF_MAX - 4 MiB).
+ */
+#if SIZE_MAX > 0xffffffffu
+#define TH_ADDR_SPACE ((size_t)1 << 47)
+#define TH_KV_MAX (TH_ADDR_SPACE - ((size_t)4 << 20))
+#else
+#define TH_ADDR_SPACE (SIZE_MAX / 2 + 1)
+#define TH_KV_MAX ((size_t)PTRDIFF_MAX - ((size_t)4 << 20))
+#endif
+
 /* Skip the running test: the machine lacks what it needs. */
 #define SKIP(...)                    \
 	do {                         \

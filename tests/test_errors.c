@@ -313,8 +313,18 @@ TEST(paged_shaped_pointer_not_in_the_registry_is_not_paged)
 
 TEST(paged_growth_past_the_address_space_is_enomem)
 {
-	static const size_t sizes[] = { (size_t)1 << 47, ((size_t)1 << 47) + 1,
-					(size_t)1 << 52, (size_t)1 << 62 };
+	/* past the address space (TH_ADDR_SPACE): 2^47 or 2^31 and on */
+	static const size_t sizes[] = {
+		TH_ADDR_SPACE,
+		TH_ADDR_SPACE + 1,
+#if SIZE_MAX > 0xffffffffu
+		(size_t)1 << 52,
+		(size_t)1 << 62,
+#else
+		TH_ADDR_SPACE + TH_ADDR_SPACE / 2, /* 3 GiB */
+		SIZE_MAX - 4095,
+#endif
+	};
 	char *p = tide_kvmalloc(1 << 20, TIDE_NORECLAIM);
 
 	CHECK(p && tide_kv_is_paged(p));
@@ -342,8 +352,13 @@ TEST(vec_reserve_past_the_address_space_is_enomem)
 		tide_vec_init(&v, 8, 0);
 		CHECK_EQ(tide_vec_reserve(&v, paged ? (1 << 20) : 16), 0);
 		CHECK_EQ(tide_kv_is_paged(v.data), paged);
-		CHECK_EQ(tide_vec_reserve(&v, ((size_t)1 << 47) / 8), -ENOMEM);
+		CHECK_EQ(tide_vec_reserve(&v, TH_ADDR_SPACE / 8), -ENOMEM);
+#if SIZE_MAX > 0xffffffffu
 		CHECK_EQ(tide_vec_reserve(&v, ((size_t)1 << 50) / 8), -ENOMEM);
+#else
+		/* the most bytes that do not overflow */
+		CHECK_EQ(tide_vec_reserve(&v, SIZE_MAX / 8), -ENOMEM);
+#endif
 		CHECK_EQ(tide_kv_is_paged(v.data), paged);
 		tide_vec_destroy(&v);
 	}

@@ -646,19 +646,28 @@ static void bystanders_check_and_free(struct bystanders *b)
 }
 
 /*
- * Sizes past the user address space (x86-64: 2^47 less 4 MiB for the
- * header and rounding) fail with ENOMEM at once, without a reclaim pass,
- * on every path: heap or paged by the threshold, kvmalloc, kvcalloc,
- * kvrealloc of a heap and of a paged block.  (With the threshold at
- * SIZE_MAX the heap path used to run all 13 passes first: every cache
- * dropped for a request nothing could satisfy.)  The control: a real
- * ENOMEM (injected) runs the passes and reaches this shrinker.
+ * Sizes past the user address space (64-bit: 2^47 less 4 MiB for the
+ * header and rounding; 32-bit: PTRDIFF_MAX less 4 MiB, TH_KV_MAX) fail
+ * with ENOMEM at once, without a reclaim pass, on every path: heap or
+ * paged by the threshold, kvmalloc, kvcalloc, kvrealloc of a heap and of
+ * a paged block.  (With the threshold at SIZE_MAX the heap path used to
+ * run all 13 passes first: every cache dropped for a request nothing
+ * could satisfy.)  The control: a real ENOMEM (injected) runs the passes
+ * and reaches this shrinker.
  */
 TEST(impossible_sizes_fail_at_once_without_reclaim)
 {
-	static const size_t sizes[] = { ((size_t)1 << 47) - 4 * MiB + 1,
-					(size_t)1 << 47, (size_t)1 << 50,
-					(size_t)1 << 62, SIZE_MAX };
+	static const size_t sizes[] = {
+		TH_KV_MAX + 1,
+		TH_ADDR_SPACE,
+#if SIZE_MAX > 0xffffffffu
+		(size_t)1 << 50,
+		(size_t)1 << 62,
+#else
+		TH_ADDR_SPACE + TH_ADDR_SPACE / 2, /* 3 GiB */
+#endif
+		SIZE_MAX
+	};
 	struct bystanders b;
 
 	bystanders_make(&b);
@@ -699,18 +708,27 @@ TEST(impossible_sizes_fail_at_once_without_reclaim)
 
 /*
  * The kernel's side of requests past RAM plus swap, simulated so that the
- * tests do not depend on vm.overcommit_memory: sysinfo reports 16 GiB of
- * RAM and 8 GiB of swap (mem_unit 4096), and every mapping, remap or heap
+ * tests do not depend on vm.overcommit_memory: sysinfo reports 16 UNITs of
+ * RAM and 8 of swap (mem_unit 4096), and every mapping, remap or heap
  * request of REFUSE bytes or more fails with ENOMEM (counted in
- * refused_tries).
+ * refused_tries).  A UNIT is 1 GiB on 64-bit (16 GiB of RAM, 8 GiB of
+ * swap) and 64 MiB on 32-bit, whose address space must hold RAM plus swap
+ * and more (1 GiB of RAM, 512 MiB of swap).  BIG is a request past RAM
+ * plus swap and well within the address space: 1 TiB; 1.75 GiB.
  */
-#define GiB (1024 * MiB)
-#define FAKE_TOTAL (24 * GiB)
-#define REFUSE (16 * GiB)
+#if SIZE_MAX > 0xffffffffu
+#define UNIT (1024 * MiB)
+#define BIG ((size_t)1 << 40)
+#else
+#define UNIT (64 * MiB)
+#define BIG (28 * UNIT)
+#endif
+#define FAKE_TOTAL (24 * UNIT)
+#define REFUSE (16 * UNIT)
 
 static atomic_ulong sysinfo_calls, refused_tries;
 static atomic_bool sysinfo_fails;
-static atomic_ulong fake_swap = 8 * GiB; /* a swapon changes it */
+static atomic_ulong fake_swap = 8 * UNIT; /* a swapon changes it */
 
 static int fake_sysinfo(struct sysinfo *si)
 {
@@ -720,7 +738,7 @@ static int fake_sysinfo(struct sysinfo *si)
 		return -1;
 	}
 	memset(si, 0, sizeof(*si));
-	si->totalram = 16 * GiB / 4096;
+	si->totalram = 16 * UNIT / 4096;
 	si->totalswap = atomic_load(&fake_swap) / 4096;
 	si->mem_unit = 4096;
 	return 0;
@@ -826,8 +844,7 @@ static void *vec_reserve(struct tide_vec *v, size_t n)
  */
 TEST(sizes_past_ram_and_swap_fail_after_one_try_without_reclaim)
 {
-	static const size_t sizes[] = { FAKE_TOTAL + 1, (size_t)1 << 40,
-					((size_t)1 << 47) - 4 * MiB };
+	static const size_t sizes[] = { FAKE_TOTAL + 1, BIG, TH_KV_MAX };
 	struct bystanders b;
 	struct tide_vec v;
 
@@ -880,7 +897,7 @@ TEST(sizes_within_ram_and_swap_or_unknown_still_reclaim)
 /*
  * A swapon is seen: a request past the bound read less than a second ago
  * fails at once without a new read; one a second later reads RAM plus
- * swap again, finds itself within it (8 more GiB of swap) and runs the
+ * swap again, finds itself within it (8 more UNITs of swap) and runs the
  * 13 passes.  Requests within the bound never read it again.
  */
 TEST(a_swapon_is_seen_by_the_next_refusal_a_second_later)
@@ -889,16 +906,16 @@ TEST(a_swapon_is_seen_by_the_next_refusal_a_second_later)
 
 	bystanders_make(&b);
 	install_machine(fake_sysinfo);
-	CHECK_REFUSED(tide_kvmalloc(FAKE_TOTAL + GiB, 0), 1, 0);
+	CHECK_REFUSED(tide_kvmalloc(FAKE_TOTAL + UNIT, 0), 1, 0);
 	CHECK_UEQ(atomic_load(&sysinfo_calls), 1);
-	atomic_store(&fake_swap, 16 * GiB);
-	CHECK_REFUSED(tide_kvmalloc(FAKE_TOTAL + GiB, 0), 1, 0);
+	atomic_store(&fake_swap, 16 * UNIT);
+	CHECK_REFUSED(tide_kvmalloc(FAKE_TOTAL + UNIT, 0), 1, 0);
 	CHECK_UEQ(atomic_load(&sysinfo_calls), 1);
 	usleep(1100 * 1000);
-	CHECK_REFUSED(tide_kvmalloc(FAKE_TOTAL + GiB, 0), 14, 13);
+	CHECK_REFUSED(tide_kvmalloc(FAKE_TOTAL + UNIT, 0), 14, 13);
 	CHECK_UEQ(atomic_load(&sysinfo_calls), 2);
 	usleep(1100 * 1000);
-	CHECK_REFUSED(tide_kvmalloc(FAKE_TOTAL + 2 * GiB, 0), 14, 13);
+	CHECK_REFUSED(tide_kvmalloc(FAKE_TOTAL + 2 * UNIT, 0), 14, 13);
 	CHECK_UEQ(atomic_load(&sysinfo_calls), 2);
 	tide__os_set_hooks(NULL);
 	bystanders_check_and_free(&b);
@@ -911,8 +928,8 @@ TEST(unknown_ram_and_swap_leave_reclaim_on)
 	bystanders_make(&b);
 	atomic_store(&sysinfo_fails, true);
 	install_machine(fake_sysinfo);
-	CHECK_REFUSED(tide_kvmalloc((size_t)1 << 40, 0), 14, 13);
-	CHECK_REFUSED(tide_kvrealloc(b.h, (size_t)1 << 40, 0), 14, 13);
+	CHECK_REFUSED(tide_kvmalloc(BIG, 0), 14, 13);
+	CHECK_REFUSED(tide_kvrealloc(b.h, BIG, 0), 14, 13);
 	tide__os_set_hooks(NULL);
 	/* read once: a failed read is not retried */
 	CHECK_UEQ(atomic_load(&sysinfo_calls), 1);
@@ -940,7 +957,7 @@ TEST(sizes_past_ram_and_swap_are_still_tried)
 	char *p, *h, *m;
 
 	install_machine(tiny_sysinfo);
-	CHECK(!tide_kvmalloc((size_t)1 << 40, 0)); /* reads the bound */
+	CHECK(!tide_kvmalloc(BIG, 0)); /* reads the bound */
 	tide_vec_init(&v, 1, 0);
 	for (int t = 0; t < 2; t++) {
 		tide_kv_set_threshold(t ? SIZE_MAX : TIDE_KV_DEFAULT_THRESHOLD);
