@@ -5,10 +5,12 @@
  *
  * A radix table keyed by the page number of a paged block's mapping start
  * (48-bit addresses, 36-bit page numbers of 4 KiB): a static root of 4096
- * mid nodes, each of 4096 leaves, each of 4096 entries of 16 bytes.  Nodes
- * are mapped on first use and never freed (tide__os_map_table): only the
- * pages of a leaf that are written become resident, one 4 KiB page of
- * entries per MiB of address space that has held paged blocks.
+ * mid nodes, each of 4096 leaves, each of 4096 entries of two words (16
+ * bytes; 8 on 32-bit, whose addresses all fall under the root's first mid
+ * node).  Nodes are mapped on first use and never freed
+ * (tide__os_map_table): only the pages of a leaf that are written become
+ * resident, one 4 KiB page of entries per MiB of address space that has
+ * held paged blocks (per 2 MiB on 32-bit).
  *
  * Lookups take no lock and write nothing (a heap block of the paged shape
  * costs up to three loads).  Nodes are installed with a compare-and-swap.
