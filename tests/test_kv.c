@@ -1311,8 +1311,15 @@ static void report_to_stdout(const char *what, const void *ptr, void *arg)
 	fflush(stdout);
 }
 
-/* A kernel address: reported before anything is read. */
+/*
+ * A kernel address: reported before anything is read.  32-bit has none kv
+ * can tell (docs/errors.md): an address in page 0 is what it reports there.
+ */
+#if UINTPTR_MAX > 0xffffffffu
 #define KERNEL_PTR ((void *)(uintptr_t)0xffff888000001040ULL)
+#else
+#define KERNEL_PTR ((void *)(uintptr_t)0x840)
+#endif
 
 static void free_foreign(void *arg)
 {
