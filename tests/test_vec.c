@@ -182,15 +182,24 @@ TEST(size_overflow_is_eoverflow_and_changes_nothing)
 
 TEST(growth_falls_back_to_need_when_doubling_overflows)
 {
-	/* 3 elements fit in the address space's byte count, 4 do not. */
+	/*
+	 * Elements past what kv tries (TH_KV_MAX), of which FIT fit in a
+	 * size_t's byte count and FIT + 1 do not: 64-bit, 3 of SIZE_MAX / 3
+	 * bytes; 32-bit, where 3 such elements cannot fit, 1 of 2^31 bytes.
+	 */
+#if SIZE_MAX > 0xffffffffu
+	const size_t size = SIZE_MAX / 3, fit = 3;
+#else
+	const size_t size = TH_ADDR_SPACE, fit = 1;
+#endif
 	struct tide_vec v;
 
-	tide_vec_init(&v, SIZE_MAX / 3, 0);
+	tide_vec_init(&v, size, 0);
 	/* max(4, 1) * size overflows, 1 * size does not: kv is asked. */
 	CHECK_EQ(tide_vec_reserve(&v, 1), -ENOMEM);
-	CHECK_EQ(tide_vec_reserve(&v, 3), -ENOMEM);
-	/* 4 * size overflows: nothing to ask. */
-	CHECK_EQ(tide_vec_reserve(&v, 4), -EOVERFLOW);
+	CHECK_EQ(tide_vec_reserve(&v, fit), -ENOMEM);
+	/* (fit + 1) * size overflows: nothing to ask. */
+	CHECK_EQ(tide_vec_reserve(&v, fit + 1), -EOVERFLOW);
 	CHECK(!v.data && !v.cap && !v.len);
 	tide_vec_destroy(&v);
 }

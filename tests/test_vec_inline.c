@@ -690,11 +690,15 @@ TEST(push_and_pop_macros_reject_what_the_functions_reject)
 	tide_kv_set_threshold(TIDE_KV_DEFAULT_THRESHOLD);
 }
 
+/*
+ * Elements of size_t, so that the vector's own fields (size_t len and cap)
+ * can be pushed and popped as elements on every word size.
+ */
 TEST(push_and_pop_macros_read_and_write_where_the_functions_do)
 {
-	struct tide_vec a = TIDE_VEC_INIT(uint64_t, 0);
-	struct tide_vec b = TIDE_VEC_INIT(uint64_t, 0);
-	uint64_t x;
+	struct tide_vec a = TIDE_VEC_INIT(size_t, 0);
+	struct tide_vec b = TIDE_VEC_INIT(size_t, 0);
+	size_t x;
 
 	tide_kv_set_threshold(SIZE_MAX);
 	for (x = 10; x < 18; x++)
@@ -702,29 +706,28 @@ TEST(push_and_pop_macros_read_and_write_where_the_functions_do)
 	CHECK_UEQ(a.len, 8);
 	CHECK_UEQ(a.cap, 8); /* full */
 	/* the first and the last element, pushed while the buffer moves */
-	CHECK_EQ(push_both(&a, &tide_vec_at(&a, uint64_t, 0), &b,
-			   &tide_vec_at(&b, uint64_t, 0), true),
+	CHECK_EQ(push_both(&a, &tide_vec_at(&a, size_t, 0), &b,
+			   &tide_vec_at(&b, size_t, 0), true),
 		 0);
 	CHECK_UEQ(a.cap, 16);
-	CHECK_UEQ(tide_vec_at(&a, uint64_t, 8), 10);
+	CHECK_UEQ(tide_vec_at(&a, size_t, 8), 10);
 	while (a.len < a.cap)
-		CHECK_EQ(push_both(&a, &tide_vec_at(&a, uint64_t, a.len - 1),
-				   &b, &tide_vec_at(&b, uint64_t, b.len - 1),
-				   true),
+		CHECK_EQ(push_both(&a, &tide_vec_at(&a, size_t, a.len - 1), &b,
+				   &tide_vec_at(&b, size_t, b.len - 1), true),
 			 0);
-	CHECK_EQ(push_both(&a, &tide_vec_at(&a, uint64_t, a.len - 1), &b,
-			   &tide_vec_at(&b, uint64_t, b.len - 1), true),
+	CHECK_EQ(push_both(&a, &tide_vec_at(&a, size_t, a.len - 1), &b,
+			   &tide_vec_at(&b, size_t, b.len - 1), true),
 		 0);
 	CHECK_UEQ(a.cap, 32);
-	CHECK_UEQ(tide_vec_at(&a, uint64_t, 16), 10);
+	CHECK_UEQ(tide_vec_at(&a, size_t, 16), 10);
 	/* the vector's own fields: read after the growth, as the function */
 	while (a.len < a.cap)
 		CHECK_EQ(push_both(&a, &a.len, &b, &b.len, true), 0);
-	CHECK_UEQ(tide_vec_at(&a, uint64_t, 31), 31); /* the old length */
+	CHECK_UEQ(tide_vec_at(&a, size_t, 31), 31); /* the old length */
 	CHECK_EQ(push_both(&a, &a.cap, &b, &b.cap, true), 0);
-	CHECK_UEQ(tide_vec_at(&a, uint64_t, 32), 64); /* the new capacity */
+	CHECK_UEQ(tide_vec_at(&a, size_t, 32), 64); /* the new capacity */
 	/* pop into the length: it goes down first, then takes the element */
-	tide_vec_at(&a, uint64_t, 32) = tide_vec_at(&b, uint64_t, 32) = 5;
+	tide_vec_at(&a, size_t, 32) = tide_vec_at(&b, size_t, 32) = 5;
 	CHECK_EQ(pop_both(&a, &a.len, &b, &b.len, 0, true), 0);
 	CHECK_UEQ(a.len, 5);
 	tide_vec_destroy(&a);
