@@ -36,17 +36,17 @@ static char set_tomb;
 /*
  * A fresh handle for node @s, under reg.lock: bit 63 set, a 15-bit
  * generation in bits 48..62.  An address above 2^48 (5-level paging) or a
- * 32-bit one has no room: the handle is the plain address (bit 63 clear).
+ * 32-bit one has no room there: it carries a 3-bit generation in its low
+ * bits, which the node's alignment leaves clear (bit 63 clear).
  */
 static struct tide_shrinker *handle_of(struct tide_shrinker *s)
 {
-	uint64_t a = (uint64_t)(uintptr_t)s, gen;
+	uint64_t a = (uint64_t)(uintptr_t)s, gen = ++tide__shr_reg.gen;
 
 	if (UINTPTR_MAX <= ADDR_MASK || (a & ~ADDR_MASK))
-		return s;
-	gen = (uint64_t)(++tide__shr_reg.gen & 0x7fff);
+		return (struct tide_shrinker *)(uintptr_t)(a | (gen & LOW_TAG));
 	return (struct tide_shrinker *)(uintptr_t)(a | TAGGED |
-						   gen << TAG_SHIFT);
+						   (gen & 0x7fff) << TAG_SHIFT);
 }
 
 /* ---- the set of live shrinkers (under reg.lock) --------------------- */

@@ -52,7 +52,10 @@
  *
  * Handles carry a generation: the pointer users get is the node's address
  * with bit 63 set and a 15-bit allocation count in bits 48..62, which
- * user-space addresses on x86-64 and arm64 (4-level paging) leave clear.  When malloc hands a freed
+ * user-space addresses on x86-64 and arm64 (4-level paging) leave clear.
+ * An address with no room there (32-bit, or above 2^48 with 5-level
+ * paging) carries a 3-bit count in its low bits instead, which the node's
+ * 8-byte alignment leaves clear (bit 63 clear).  When malloc hands a freed
  * shrinker's address to a new one, the stale handle still differs from the
  * live one, so a second free of the old handle is reported instead of
  * unregistering the new shrinker.  Users never dereference the opaque
@@ -106,6 +109,9 @@ struct tide_shrinker {
 #define TAG_SHIFT 48
 #define ADDR_MASK ((UINT64_C(1) << TAG_SHIFT) - 1)
 #define TAGGED (UINT64_C(1) << 63) /* never set in a user-space address */
+/* The low bits of a node's address, clear: its alignment (calloc's). */
+#define LOW_TAG UINT64_C(7)
+_Static_assert(_Alignof(struct tide_shrinker) > LOW_TAG, "low tag");
 #define WALK_BATCH 32
 #define ARR_MIN_CAP 64
 #define WAIT ((uintptr_t)1) /* in a walk's cur: a free waits for it */
@@ -192,7 +198,7 @@ static inline struct tide_shrinker *node_of(const struct tide_shrinker *h)
 	uint64_t v = (uint64_t)(uintptr_t)h;
 
 	return (struct tide_shrinker *)(uintptr_t)(v & TAGGED ? v & ADDR_MASK :
-								v);
+								v & ~LOW_TAG);
 }
 
 /* ---- registry.c: under reg.lock ---------------------------------------- */
