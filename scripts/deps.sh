@@ -35,8 +35,8 @@ examples) add libglib2.0-dev libuv1-dev libsystemd-dev ;;
 # clang first; its compiler-rt package once its version is known
 fuzz) add clang; [ "$(id -u)" = 0 ] || add "$(clang_rt)" ;;
 valgrind) add valgrind ;;
-# make portable's 32-bit compile of the library
-m32) add gcc-multilib ;;
+# make portable's 32-bit build and tests (C++: cxx_headers, install_consumer)
+m32) add gcc-multilib g++-multilib ;;
 lint) add clang-format clang-tidy ;;
 package) add build-essential debhelper devscripts lintian fakeroot dpkg-dev \
 	cmake pkg-config python3 ;;

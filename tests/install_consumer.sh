@@ -1,6 +1,8 @@
 #!/bin/sh
 # Install tide into a temporary prefix and build a consumer against it,
-# once through pkg-config and once through find_package(tide).
+# once through pkg-config and once through find_package(tide).  CFLAGS and
+# CXXFLAGS (ctest passes the build's word-size flag, -m32 for a 32-bit
+# build) go to every compile, the CMake consumer's too.
 set -eu
 src=$1
 build=$2
@@ -23,12 +25,14 @@ int main(void)
 }
 C
 export PKG_CONFIG_PATH="$prefix/lib/pkgconfig:$prefix/lib/x86_64-linux-gnu/pkgconfig"
-${CC:-cc} -o "$prefix/use" "$prefix/use.c" $(pkg-config --cflags --libs tide)
+# shellcheck disable=SC2086
+${CC:-cc} ${CFLAGS:-} -o "$prefix/use" "$prefix/use.c" $(pkg-config --cflags --libs tide)
 out=$(LD_LIBRARY_PATH="$prefix/lib:$prefix/lib/x86_64-linux-gnu" "$prefix/use")
 [ "$out" = "$(pkg-config --modversion tide) 4096" ] || { echo "pkg-config consumer printed: $out"; exit 1; }
 # tide-static.pc links libtide.a although libtide.so lies next to it: the
 # program needs no libtide at run time (no NEEDED entry, no library path).
-${CC:-cc} -o "$prefix/use-static" "$prefix/use.c" $(pkg-config --cflags --libs tide-static)
+# shellcheck disable=SC2086
+${CC:-cc} ${CFLAGS:-} -o "$prefix/use-static" "$prefix/use.c" $(pkg-config --cflags --libs tide-static)
 if readelf -d "$prefix/use-static" | grep -q 'NEEDED.*libtide'; then
 	echo "tide-static.pc consumer needs libtide.so: $(readelf -d "$prefix/use-static" | grep NEEDED)"
 	exit 1
@@ -74,8 +78,12 @@ for c in "${CC:-cc} -std=c11 -pedantic:vec.c" \
 	"clang++ -std=c++17 -pedantic:vec.cc" "${CXX:-c++} -std=c++03:vec.cc"; do
 	comp=${c%%:*}
 	command -v "${comp%% *}" >/dev/null || continue
+	case ${c#*:} in
+	*.cc) flags=${CXXFLAGS:-} ;;
+	*) flags=${CFLAGS:-} ;;
+	esac
 	# shellcheck disable=SC2086
-	$comp -Wall -Wextra -Werror -O2 -o "$prefix/vec" \
+	$comp $flags -Wall -Wextra -Werror -O2 -o "$prefix/vec" \
 		"$prefix/${c#*:}" $(pkg-config --cflags --libs tide)
 	out=$(LD_LIBRARY_PATH="$prefix/lib:$prefix/lib/x86_64-linux-gnu" "$prefix/vec")
 	[ "$out" = 4999950000 ] || { echo "$comp consumer printed: $out"; exit 1; }
