@@ -75,6 +75,8 @@ struct tide__os_hooks {
 	ssize_t (*pread)(int fd, void *buf, size_t len, off_t off);
 	int (*timerfd_settime)(int fd, int flags, const struct itimerspec *its,
 			       struct itimerspec *old);
+	/* tests act between a socket's connect and the first send */
+	ssize_t (*send)(int fd, const void *buf, size_t len, int flags);
 };
 
 /* Install @hooks (NULL: the defaults); returns the previous table.

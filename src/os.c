@@ -94,6 +94,7 @@ const struct tide__os_hooks tide__os_default_hooks = {
 	.close = raw_close,
 	.pread = pread,
 	.timerfd_settime = timerfd_settime,
+	.send = send,
 };
 
 static _Atomic(const struct tide__os_hooks *) hooks = &tide__os_default_hooks;
@@ -212,6 +213,7 @@ static void *libc_mremap(void *old, size_t old_len, size_t new_len, int flags,
 #define rel_close raw_close
 #define rel_pread pread
 #define rel_timerfd_settime timerfd_settime
+#define rel_send send
 #endif
 
 size_t tide__os_page_size(void)
@@ -972,7 +974,7 @@ ssize_t tide__os_recv(int fd, void *buf, size_t len)
 
 ssize_t tide__os_send(int fd, const void *buf, size_t len)
 {
-	return RET_N(send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT));
+	return RET_N(CALL(send)(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT));
 }
 
 pid_t tide__os_gettid(void)

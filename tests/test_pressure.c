@@ -640,6 +640,60 @@ TEST(watch_socket_past_sun_path_is_connected)
 	remove_tmpdir();
 }
 
+static int hangup_lfd = -1, hangups;
+
+/* The hook: the listener takes the connection and hangs up, then the
+ * send the library asked for. */
+static ssize_t hang_up_first(int fd, const void *buf, size_t len, int flags)
+{
+	int afd = accept(hangup_lfd, NULL, NULL);
+
+	if (afd >= 0) {
+		close(afd);
+		hangups++;
+	}
+	return send(fd, buf, len, flags);
+}
+
+/*
+ * A listener that takes the connection and hangs up before the WRITE
+ * bytes are sent: the send is -EPIPE, never a SIGPIPE (up to 0.2.24 the
+ * bytes went through write(), and the signal killed the program inside
+ * tide_monitor_new(), or inside the preload shim's constructor).  Asked
+ * for alone, -EPIPE; under a mask with NONE the source is dropped.
+ * Nothing is left open.
+ */
+TEST(watch_socket_that_hangs_up_before_the_write_is_epipe_not_sigpipe)
+{
+	struct tide_monitor_config cfg = {
+		.size = sizeof(cfg),
+		.sources = TIDE_SOURCE_WATCH | TIDE_SOURCE_NONE,
+		.flags = TIDE_MONITOR_NO_TRIM,
+	};
+	struct tide__os_hooks hooks = tide__os_default_hooks;
+	struct tide_monitor *m = NULL;
+	int fds;
+
+	make_tmpdir();
+	hangup_lfd = listen_at(tmp_path("sock"));
+	set_watch(tmp_path("sock"), "aGVsbG8="); /* "hello" */
+	signal(SIGPIPE, SIG_DFL); /* as a program has it */
+	hooks.send = hang_up_first;
+	tide__os_set_hooks(&hooks);
+	fds = th_fd_count();
+	CHECK_EQ(tide_monitor_new(&m, &watch_only), -EPIPE);
+	CHECK_EQ(hangups, 1);
+	CHECK_EQ(th_fd_count(), fds);
+	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	CHECK_EQ(hangups, 2);
+	CHECK_EQ(tide_monitor_source(m), TIDE_SOURCE_NONE);
+	tide_monitor_free(m);
+	tide__os_set_hooks(NULL);
+	CHECK_EQ(th_fd_count(), fds);
+	close(hangup_lfd);
+	remove_tmpdir();
+}
+
 static void on_alarm(int sig)
 {
 	static const char msg[] = "# still inside tide_monitor_new() after "
@@ -5599,6 +5653,7 @@ RUN_TESTS(
 	T(watch_that_cannot_be_opened_drops_only_that_source),
 	T(watch_socket_is_connected_written_and_read),
 	T(watch_socket_past_sun_path_is_connected),
+	T(watch_socket_that_hangs_up_before_the_write_is_epipe_not_sigpipe),
 	T(watch_socket_with_a_full_backlog_never_blocks),
 	T(psi_path_regular_file_refused_before_any_write),
 	T(psi_trigger_einval_falls_through_to_next_source),

@@ -63,12 +63,19 @@ static bool pressure_fs(int fd)
 	       sfs.f_type == CGROUP2_MAGIC;
 }
 
-static int write_all(int fd, const void *buf, size_t n)
+/*
+ * @n bytes into @fd; a socket (@sock) through send(MSG_NOSIGNAL): a
+ * listener that hung up is -EPIPE, not a SIGPIPE that kills the program
+ * (up to 0.2.24 write() was used; a FIFO is open for reading here too, so
+ * it never raises one).
+ */
+static int write_all(int fd, const void *buf, size_t n, bool sock)
 {
 	const unsigned char *p = buf;
 
 	while (n) {
-		ssize_t w = tide__os_write(fd, p, n);
+		ssize_t w = sock ? tide__os_send(fd, p, n) :
+				   tide__os_write(fd, p, n);
 
 		if (w == -EINTR)
 			continue;
@@ -115,7 +122,7 @@ static int open_trigger(const char *path, const char *trigger)
 		tide__os_close(fd);
 		return -ENOTTY;
 	}
-	r = write_all(fd, trigger, strlen(trigger) + 1);
+	r = write_all(fd, trigger, strlen(trigger) + 1, false);
 	if (r) {
 		tide__os_close(fd);
 		return r;
@@ -343,7 +350,7 @@ static int watch_open(struct tide__src *s, const struct tide__src_env *env)
 		if (len) {
 			int n = 0;
 
-			r = write_all(fd, data, len);
+			r = write_all(fd, data, len, false);
 			if (r)
 				goto out;
 			/* our own bytes are not an event */
@@ -352,7 +359,7 @@ static int watch_open(struct tide__src *s, const struct tide__src_env *env)
 			goto out;
 		}
 	}
-	r = write_all(fd, data, len);
+	r = write_all(fd, data, len, S_ISSOCK(st.st_mode));
 	if (r)
 		goto out;
 	if (!p->stream) {
