@@ -4073,69 +4073,156 @@ TEST(a_lost_loop_monitors_sensor_arms_no_timer_of_the_programs)
  * A started monitor whose epoll the program closed (close_range) is lost
  * once its thread's next wait fails (the wait it sleeps in holds the old
  * epoll until its poll timer fires).  The program's own file may be on the
- * number of its memory.current by then: the sensor reads none of the lost
- * monitor's numbers, so a number in that file (90 MiB, over high) runs no
- * reclaim in the allocation.  Up to 0.2.24 the sensor read it and ran the
- * shrinkers.
+ * number of its memory.current by then, or sooner: the sensor reads
+ * neither a lost monitor's numbers nor a memory.current number that is no
+ * longer the file it opened, so a number in that file (90 MiB, over high)
+ * runs no reclaim in the allocation, found lost or not yet.  Up to 0.2.24
+ * the sensor read it and ran the shrinkers.
  */
 TEST(a_lost_monitors_sensor_reads_no_file_of_the_programs)
 {
 	struct tide_monitor_config cfg = {
 		.size = sizeof(cfg),
 		.sources = TIDE_SOURCE_CGROUP2,
-		.poll_interval_ms =
-			50, /* its thread wakes, finds the epoll gone */
 		.flags = TIDE_MONITOR_NO_TRIM,
 	};
 	struct loop_cache c = { .owner = pthread_self() };
 	struct tide_shrinker *s = tide_shrinker_alloc("lost");
-	struct tide_monitor *m = NULL;
 	char link[PATH_MAX], want[PATH_MAX], path[64];
-	int usage_no = -1, file;
-	uint64_t t0;
 	void *p;
 
 	CHECK(s);
 	make_tmpdir();
 	fake_cgroup2(100 * MiB, 10 * MiB);
 	cfg.cgroup2_dir = tmpdir;
-	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
 	tide_shrinker_register(s, &loop_ops, &c);
-	CHECK_EQ(tide_monitor_start(m), 0);
-	/* the number its memory.current is open on */
 	CHECK(realpath(tmp_path("memory.current"), want));
-	for (int fd = 3; fd < 4096 && usage_no < 0; fd++) {
-		ssize_t n;
+	for (int noticed = 0; noticed < 2; noticed++) {
+		struct tide_monitor *m = NULL;
+		int usage_no = -1, file;
+		uint64_t t0;
 
-		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-		n = readlink(path, link, sizeof(link) - 1);
-		if (n > 0) {
-			link[n] = 0;
-			if (!strcmp(link, want))
-				usage_no = fd;
+		/* found lost at its next poll, or not for a minute */
+		cfg.poll_interval_ms = noticed ? 50 : 60000;
+		CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+		CHECK_EQ(tide_monitor_start(m), 0);
+		/* the number its memory.current is open on */
+		for (int fd = 3; fd < 4096 && usage_no < 0; fd++) {
+			ssize_t n;
+
+			snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+			n = readlink(path, link, sizeof(link) - 1);
+			if (n > 0) {
+				link[n] = 0;
+				if (!strcmp(link, want))
+					usage_no = fd;
+			}
 		}
+		CHECK(usage_no >= 0);
+		/* the program closes the monitor's epoll */
+		CHECK_EQ(close(tide_monitor_fd(m)), 0);
+		t0 = now_ms();
+		while (noticed && !atomic_load(&m->lost) &&
+		       now_ms() - t0 < 5000)
+			usleep(1000);
+		CHECK_EQ(atomic_load(&m->lost), noticed);
+		/* its own file, holding a number, on memory.current's */
+		file = open(tmp_path("program"),
+			    O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		CHECK(file >= 0);
+		CHECK_EQ(
+			dprintf(file, "%llu\n", (unsigned long long)(90 * MiB)),
+			9);
+		CHECK_EQ(dup2(file, usage_no), usage_no);
+		close(file);
+		p = alloc_16_mib(&c);
+		CHECK(p);
+		CHECK_EQ(c.calls, 0);
+		CHECK_UEQ(stats(m).loops, 0);
+		tide_kvfree(p);
+		tide_monitor_free(m); /* lost: forgets the numbers */
+		close(usage_no);
 	}
-	CHECK(usage_no >= 0);
-	/* the program closes the monitor's epoll: its thread's wait fails */
+	tide_shrinker_free(s);
+	remove_tmpdir();
+}
+
+/* A started monitor of the fake group, polling every 50 ms. */
+static struct tide_monitor *started_monitor(void)
+{
+	struct tide_monitor_config cfg = {
+		.size = sizeof(cfg),
+		.sources = TIDE_SOURCE_CGROUP2,
+		.poll_interval_ms = 50,
+		.flags = TIDE_MONITOR_NO_TRIM,
+		.cgroup2_dir = tmpdir,
+	};
+	struct tide_monitor *m = NULL;
+
+	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	CHECK_EQ(tide_monitor_start(m), 0);
+	return m;
+}
+
+/* The program closes @m's epoll; its thread finds it so at its poll. */
+static void lose(struct tide_monitor *m)
+{
+	uint64_t t0 = now_ms();
+
 	CHECK_EQ(close(tide_monitor_fd(m)), 0);
-	t0 = now_ms();
 	while (!atomic_load(&m->lost) && now_ms() - t0 < 5000)
 		usleep(1000);
 	CHECK(atomic_load(&m->lost));
-	/* the program's own file, holding a number, on memory.current's */
-	file = open(tmp_path("program"), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	CHECK(file >= 0);
-	CHECK_EQ(dprintf(file, "%llu\n", (unsigned long long)(90 * MiB)), 9);
-	CHECK_EQ(dup2(file, usage_no), usage_no);
-	close(file);
-	p = alloc_16_mib(&c);
-	CHECK(p);
-	CHECK_EQ(c.calls, 0);
-	CHECK_UEQ(stats(m).loops, 0);
-	tide_kvfree(p);
-	close(usage_no);
+}
+
+/*
+ * A lost monitor that held the allocation sensor gives it up: to a
+ * monitor that exists when it is found lost, or to the next one made.
+ * That monitor's reclaim then runs in the allocation as before (over high:
+ * 90 of 100 MiB).  Until the review of 0.2.25's first version the lost one
+ * kept the sensor and read nothing: no other monitor had it until the lost
+ * one was freed (the preload shim never frees it).
+ */
+TEST(a_lost_monitor_passes_the_sensor_on)
+{
+	struct tide_monitor_config cfg = {
+		.size = sizeof(cfg),
+		.sources = TIDE_SOURCE_CGROUP2,
+		.poll_interval_ms = 60000,
+		.flags = TIDE_MONITOR_NO_TRIM,
+	};
+	struct loop_cache c = { .owner = pthread_self() };
+	struct tide_shrinker *s = tide_shrinker_alloc("heir");
+	struct tide_monitor *a, *b = NULL;
+	void *p;
+
+	CHECK(s);
+	tide_shrinker_register(s, &loop_ops, &c);
+	make_tmpdir();
+	fake_cgroup2(100 * MiB, 10 * MiB);
+	cfg.cgroup2_dir = tmpdir;
+	for (int order = 0; order < 2; order++) {
+		c.calls = c.in_alloc = 0;
+		write_file(tmp_path("memory.current"), "%llu\n",
+			   (unsigned long long)(10 * MiB));
+		a = started_monitor(); /* armed */
+		if (order == 0)
+			lose(a); /* then the next monitor made */
+		CHECK_EQ(tide_monitor_new(&b, &cfg), 0);
+		if (order == 1)
+			lose(a); /* with the other monitor there */
+		write_file(tmp_path("memory.current"), "%llu\n",
+			   (unsigned long long)(90 * MiB));
+		p = alloc_16_mib(&c);
+		CHECK(p);
+		tide_kvfree(p);
+		CHECK_CMP(c.calls, >, 0);
+		CHECK_EQ(c.in_alloc, c.calls);
+		CHECK_UEQ(stats(b).loops, 1);
+		tide_monitor_free(b);
+		tide_monitor_free(a);
+	}
 	tide_shrinker_free(s);
-	tide_monitor_free(m); /* lost: forgets the numbers, closes none */
 	remove_tmpdir();
 }
 
@@ -5702,6 +5789,7 @@ RUN_TESTS(
 	T(a_charge_inside_a_dispatch_still_wakes_the_loop),
 	T(a_lost_loop_monitors_sensor_arms_no_timer_of_the_programs),
 	T(a_lost_monitors_sensor_reads_no_file_of_the_programs),
+	T(a_lost_monitor_passes_the_sensor_on),
 	T(a_lost_monitor_touches_no_number_of_the_programs),
 	T(a_loop_that_freed_nothing_holds_the_next_back),
 	T(a_hold_backs_the_v2_poll_off),

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/stat.h>
 
 #include "internal.h"
 #include "pressure/cgroup.h"
@@ -55,6 +56,11 @@ struct limit_priv {
 	/* cgroup v2 memory.events counters seen so far: [0] FD_EVENT's,
 	 * [1] FD_LEVENTS' */
 	uint64_t ev_high[2], ev_max[2];
+	/* what FD_USAGE was opened on: a program that closed the monitor's
+	 * descriptors (close_range) may have its own file on the number
+	 * before the monitor finds itself lost */
+	dev_t usage_dev;
+	ino_t usage_ino;
 };
 
 /* ---- reading --------------------------------------------------------- */
@@ -98,11 +104,19 @@ static int read_usage(struct tide__src *s, uint64_t *ret_usage,
 	const char *keys[2] = { s->version == 1 ? "total_inactive_file" :
 						  "inactive_file",
 				TIDE__CG_HIER_KEY };
+	struct limit_priv *p = s->priv;
 	uint64_t vals[2] = { 0, 0 };
+	struct stat st;
 	char buf[64];
 	uint64_t usage;
 	int r, found = 0;
 
+	/* still the file it opened: one fstat, no read of another's file */
+	r = tide__os_fstat(s->fd[FD_USAGE], &st);
+	if (r)
+		return r;
+	if (st.st_dev != p->usage_dev || st.st_ino != p->usage_ino)
+		return -EBADF;
 	r = tide__file_read(s->fd[FD_USAGE], NULL, buf, sizeof(buf));
 	if (!r)
 		r = tide__parse_u64(buf, &usage);
@@ -257,6 +271,8 @@ static int open_group(struct tide__src *s, const struct tide__src_env *env,
 		      bool watch)
 {
 	const struct tide_monitor_config *cfg = env->cfg;
+	struct limit_priv *p;
+	struct stat st;
 	int r;
 
 	if (cfg->limit) {
@@ -283,6 +299,12 @@ static int open_group(struct tide__src *s, const struct tide__src_env *env,
 				  false);
 	if (s->fd[FD_USAGE] < 0)
 		return s->fd[FD_USAGE];
+	r = tide__os_fstat(s->fd[FD_USAGE], &st);
+	if (r)
+		return r;
+	p = s->priv;
+	p->usage_dev = st.st_dev;
+	p->usage_ino = st.st_ino;
 	/* memory.stat is optional: without it the working set is usage */
 	s->fd[FD_STAT] = open_at(dir, "memory.stat", false);
 	if (tide__os_exhausted(s->fd[FD_STAT]))

@@ -166,7 +166,9 @@ struct tide_monitor *tide__mon_sensor_heir(size_t *step, bool *watch)
 		if (m->pid != self) /* inherited: inert here */
 			continue;
 		pthread_mutex_lock(&m->lock);
-		if (!m->sensor_off && tide__mon_limit_watcher(m))
+		/* a lost monitor's numbers may be the program's files */
+		if (!m->sensor_off && !atomic_load(&m->lost) &&
+		    tide__mon_limit_watcher(m))
 			heir = m;
 		pthread_mutex_unlock(&m->lock);
 	}

@@ -89,13 +89,17 @@ static bool dispatch_once(struct tide_monitor *m, int timeout, int *err)
 		 * sensor's wake-up arms nothing); the timerfds' and
 		 * eventfds' may be its pipes now.
 		 */
-		if (*err)
+		if (*err) {
 			atomic_store(&m->lost, true);
+			tide__sensor_lost(m);
+		}
 		return false;
 	}
 	tide__mon_enter(&f, m);
 	stop = tide__mon_handle(m, evs, n);
 	tide__mon_leave(&f);
+	if (atomic_load(&m->lost)) /* tide__mon_handle() found it so */
+		tide__sensor_lost(m);
 	return stop;
 }
 
@@ -151,6 +155,7 @@ static void *monitor_thread(void *arg)
 	for (;;) {
 		if (m->guard_ms && !still_own(m)) {
 			atomic_store(&m->lost, true);
+			tide__sensor_lost(m);
 			break;
 		}
 		if (dispatch_once(m, timeout, &err) || err)

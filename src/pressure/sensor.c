@@ -267,6 +267,7 @@ void tide__sensor_pass(struct tide_monitor *m)
 
 bool tide__sensor_arm(struct tide_monitor *m, size_t first)
 {
+	struct tide_monitor *armed;
 	bool ok;
 
 	tide__sensor_fork_register();
@@ -275,11 +276,28 @@ bool tide__sensor_arm(struct tide_monitor *m, size_t first)
 	 * later hand-over may pick it. */
 	if (reading || !write_lock(m, "arm"))
 		return false;
-	ok = !atomic_load(&rd.armed);
+	/* a lost holder reads nothing (tide__monitor_sense()): take over
+	 * (under the write lock it cannot be freed meanwhile) */
+	armed = atomic_load(&rd.armed);
+	ok = !armed || atomic_load(&armed->lost);
 	if (ok)
 		arm_locked(m, first);
 	pthread_rwlock_unlock(&lock);
 	return ok;
+}
+
+void tide__sensor_lost(struct tide_monitor *m)
+{
+	/* a charge's shrinker holds the read lock: the next arm takes over */
+	if (reading || atomic_load(&rd.armed) != m || !write_lock(m, "lost"))
+		return;
+	if (atomic_load(&rd.armed) == m) {
+		atomic_store(&rd.armed, NULL);
+		atomic_store(&behind, false);
+		tide__kv_watch(false);
+		hand_over_locked(); /* the heir is never a lost monitor */
+	}
+	pthread_rwlock_unlock(&lock);
 }
 
 bool tide__sensor_suspend(struct tide_monitor *m)

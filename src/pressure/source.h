@@ -179,7 +179,7 @@ int tide__limit_seen(struct tide__src *s, uint64_t *ret);
 /* ---- the sensor (sensor.c) and its hook in the core (reclaim.c) ---- */
 
 /* Arm the sensor for @m with a first step of @step bytes; only one monitor
- * arms it at a time (false when another has, or when called on a thread
+ * arms it at a time (false when another has, unless that one is lost; or when called on a thread
  * whose charge runs a shrinker: it holds the read lock, or when @m is
  * being freed while another holds it, see write_lock()). */
 bool tide__sensor_arm(struct tide_monitor *m, size_t step);
@@ -194,6 +194,11 @@ bool tide__sensor_suspend(struct tide_monitor *m);
  * with @pass too, passes it on to tide__mon_sensor_heir() (not while @m is
  * listed: tide_monitor_free() unlists it first). */
 void tide__sensor_disarm(struct tide_monitor *m, bool wait, bool pass);
+/* @m was found lost: if it armed the sensor, pass it on (its readings
+ * are no longer taken; tide__mon_sensor_heir() skips lost monitors).
+ * Nothing on a thread whose charge runs a shrinker (tide__sensor_arm()
+ * then takes over from @m). */
+void tide__sensor_lost(struct tide_monitor *m);
 /* With no monitor armed: arm tide__mon_sensor_heir(), if there is one.
  * Called by @m's thread (or dispatch), which gives up when @m is being
  * freed while another monitor holds the sensor (write_lock()). */
