@@ -1548,6 +1548,24 @@ TEST(a_program_run_from_under_the_shim_makes_its_monitor_200_ms_late)
 				     junk[i], v[0], v[2], d[0]);
 		}
 	}
+	/* ...and the program passes its own pid on in its place (sh under
+	 * the shim: the marker its children see is sh's pid; an
+	 * uninstrumented sh cannot load an instrumented shim) */
+	if (!sanitized()) {
+		char *echo[] = { "/bin/sh", "-c", "echo $TIDE_NESTED $$",
+				 NULL };
+		const char *env[] = { "LD_PRELOAD=" TP_SHIM, "TIDE_NESTED=abc",
+				      NULL };
+		struct proc p = { 0 };
+		char line[128];
+		long a = -1, b = -2;
+
+		start(&p, echo, env);
+		CHECK(read_line(p.out, line, sizeof(line), DEADLINE_MS));
+		CHECK_EQ(finish(&p), 0);
+		CHECK_EQ(sscanf(line, "%ld %ld", &a, &b), 2);
+		CHECK_EQ(a, b);
+	}
 	/* run from under the shim: at first only the waiting thread (one
 	 * thread, as the monitor's; under ThreadSanitizer its own too) */
 	late_run(late400, nested, v, err, sizeof(err));

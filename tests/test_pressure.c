@@ -590,20 +590,16 @@ TEST(watch_socket_is_connected_written_and_read)
 }
 
 /*
- * A socket whose path is longer than sun_path holds (here 200 bytes) is
- * still connected, written and read: through /proc/self/fd.  Up to 0.2.24
- * it was -ENAMETOOLONG, and dropped under a mask with NONE.  Nothing is
- * left open after, and with no listener the error is the connect's.
+ * A socket at a path of 200 bytes under the temporary directory (deeper
+ * than sun_path holds), listening; its path into @path (PATH_MAX + 16).
+ * Bound through its directory's descriptor.
  */
-TEST(watch_socket_past_sun_path_is_connected)
+static int listen_deep(char *path)
 {
-	struct tide_monitor *m = NULL;
-	char deep[PATH_MAX], path[PATH_MAX + 16], bound[64];
-	int lfd, cfd, dfd, fds;
+	char deep[PATH_MAX], bound[64];
+	int lfd, dfd;
 	size_t n;
 
-	make_tmpdir();
-	/* a directory deep enough that its socket's path is 200 bytes */
 	snprintf(deep, sizeof(deep), "%s", tmpdir);
 	for (int i = 0; strlen(deep) + 16 < 200 - 5; i++) {
 		n = strlen(deep);
@@ -614,14 +610,30 @@ TEST(watch_socket_past_sun_path_is_connected)
 	snprintf(deep + n, sizeof(deep) - n, "/%0*d", (int)(200 - 5 - n - 1),
 		 0);
 	CHECK_EQ(mkdir(deep, 0700), 0);
-	snprintf(path, sizeof(path), "%s/sock", deep);
+	snprintf(path, PATH_MAX + 16, "%s/sock", deep);
 	CHECK_UEQ(strlen(path), 200);
-	/* bound through the directory's descriptor: the path is too long */
 	dfd = open(deep, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	CHECK(dfd >= 0);
 	snprintf(bound, sizeof(bound), "/proc/self/fd/%d/sock", dfd);
 	lfd = listen_at(bound);
 	close(dfd);
+	return lfd;
+}
+
+/*
+ * A socket whose path is longer than sun_path holds (here 200 bytes) is
+ * still connected, written and read: through /proc/self/fd.  Up to 0.2.24
+ * it was -ENAMETOOLONG, and dropped under a mask with NONE.  Nothing is
+ * left open after, and with no listener the error is the connect's.
+ */
+TEST(watch_socket_past_sun_path_is_connected)
+{
+	struct tide_monitor *m = NULL;
+	char path[PATH_MAX + 16];
+	int lfd, cfd, fds;
+
+	make_tmpdir();
+	lfd = listen_deep(path);
 	set_watch(path, "aGVsbG8="); /* "hello" */
 	fds = th_fd_count();
 	cfd = watch_connects(lfd, &m);
@@ -634,9 +646,6 @@ TEST(watch_socket_past_sun_path_is_connected)
 	CHECK_EQ(th_fd_count(), fds - 1);
 	unlink(path);
 	CHECK_EQ(tide_monitor_new(&m, &watch_only), -ENOENT);
-	for (char *e; (e = strrchr(deep, '/')) && strlen(deep) > strlen(tmpdir);
-	     *e = 0)
-		CHECK_EQ(rmdir(deep), 0);
 	remove_tmpdir();
 }
 
@@ -2588,6 +2597,25 @@ TEST(oom_loop_monitor_new)
 	set_watch(tmp_path("fifo"), "aGVsbG8=");
 	CHECK_CMP(th_oom_loop("monitor_new watch", oom_body, NULL), >=, 2);
 	CHECK_EQ(th_fd_count(), fds);
+	/* a socket past sun_path: the O_PATH open, the connect, the send
+	 * (a backlog for every pass: nobody accepts) */
+	{
+		const struct th_oom_case c = { NULL, oom_body, NULL };
+		char path[PATH_MAX + 16];
+		int lfd = listen_deep(path);
+
+		CHECK_EQ(listen(lfd, 1024), 0);
+		set_watch(path, "aGVsbG8=");
+		fds = th_fd_count();
+		CHECK_CMP(th_oom_loop("monitor_new watch socket past sun_path",
+				      oom_body, (void *)&watch_only),
+			  >=, 3);
+		CHECK_CMP(th_fd_limit_loop("watch socket past sun_path", &c,
+					   (void *)&watch_only),
+			  >=, 2);
+		CHECK_EQ(th_fd_count(), fds);
+		close(lfd);
+	}
 	remove_tmpdir();
 }
 

@@ -140,9 +140,9 @@ typedef void (*tide_level_fn)(enum tide_pressure_level level, void *arg);
  * @rss_path: smaps_rollup-format file for %TIDE_BUDGET_RSS; NULL means
  *	"/proc/self/smaps_rollup".  Kept open and read from offset 0 at each
  *	poll; a file put in its place (rename()) is opened then.  Its
- *	"Rss:" line (and "LazyFree:", when there) must read "N kB", else
- *	tide_monitor_new() fails with -EINVAL; bytes past 64 bits read as
- *	UINT64_MAX.
+ *	"Rss:" line (and "LazyFree:", when there) must read "N kB" and
+ *	end there, else tide_monitor_new() fails with -EINVAL; bytes past
+ *	64 bits read as UINT64_MAX.
  * @limit: the effective limit in bytes, instead of the one discovery
  *	finds (the working set is still read from the limiting or own group);
  *	0: discovered.
