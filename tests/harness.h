@@ -379,6 +379,17 @@ static inline int th_take_fd(int fd)
 	return p[1];
 }
 
+/*
+ * Close @fd behind the library's back, as a program's close_range(2)
+ * does: the system call itself, not the libc wrapper ThreadSanitizer
+ * intercepts (a monitor's thread waiting on the descriptor is the point,
+ * not a race of the test's).
+ */
+static inline void th_close_behind(int fd)
+{
+	CHECK_EQ(syscall(SYS_close, fd), 0);
+}
+
 /* @fd, taken by th_take_fd(), is still the pipe: open, O_CLOEXEC, its 16
  * bytes unread (they are read here). */
 static inline void th_check_taken_fd(int fd)

@@ -4148,7 +4148,7 @@ TEST(a_lost_monitors_sensor_reads_no_file_of_the_programs)
 		}
 		CHECK(usage_no >= 0);
 		/* the program closes the monitor's epoll */
-		CHECK_EQ(close(tide_monitor_fd(m)), 0);
+		th_close_behind(tide_monitor_fd(m));
 		t0 = now_ms();
 		while (noticed && !atomic_load(&m->lost) &&
 		       now_ms() - t0 < 5000)
@@ -4161,7 +4161,8 @@ TEST(a_lost_monitors_sensor_reads_no_file_of_the_programs)
 		CHECK_EQ(
 			dprintf(file, "%llu\n", (unsigned long long)(90 * MiB)),
 			9);
-		CHECK_EQ(dup2(file, usage_no), usage_no);
+		CHECK_EQ(syscall(SYS_dup3, file, usage_no, O_CLOEXEC),
+			 usage_no);
 		close(file);
 		p = alloc_16_mib(&c);
 		CHECK(p);
@@ -4197,7 +4198,7 @@ static void lose(struct tide_monitor *m)
 {
 	uint64_t t0 = now_ms();
 
-	CHECK_EQ(close(tide_monitor_fd(m)), 0);
+	th_close_behind(tide_monitor_fd(m));
 	while (!atomic_load(&m->lost) && now_ms() - t0 < 5000)
 		usleep(1000);
 	CHECK(atomic_load(&m->lost));
