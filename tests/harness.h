@@ -289,6 +289,19 @@ static inline int th_thread_count(void)
 }
 
 /*
+ * The thread count once it is @want, or after 200 ms: a thread joined a
+ * moment ago stays in the kernel's thread group until the kernel releases
+ * it, after pthread_join() returned (test_pressure, CI: 1 of 48 runs).
+ * A thread that leaked stays; so does the count that says so.
+ */
+static inline int th_thread_count_after_join(int want)
+{
+	for (int i = 0; i < 200 && th_thread_count() != want; i++)
+		usleep(1000);
+	return th_thread_count();
+}
+
+/*
  * Open file descriptors, from one read of /proc/self/fd (not counting the
  * one it reads with); -1 if unknown.  With @top, the highest of them below
  * @below goes there (-1 if none).

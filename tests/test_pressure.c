@@ -2380,7 +2380,7 @@ TEST(thread_mode_reclaims_and_free_leaves_no_thread_or_fd)
 	CHECK_UEQ(stats(m).loops, 1);
 	CHECK_UEQ(stats(m).passes, 7);
 	tide_monitor_free(m);
-	CHECK_EQ(thread_count(), threads);
+	CHECK_EQ(th_thread_count_after_join(threads), threads);
 	CHECK_EQ(th_fd_count(), fds);
 
 	/* created, never started */

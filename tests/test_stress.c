@@ -472,7 +472,7 @@ TEST(all_modules_under_concurrent_reclaim_keep_their_invariants)
 	tide_shrinker_free(shared.s);
 	tide_vec_destroy(&shared.v);
 	tide_arena_destroy(arena);
-	CHECK_EQ(th_thread_count(), threads);
+	CHECK_EQ(th_thread_count_after_join(threads), threads);
 	tide__os_stats(&after);
 	CHECK_EQ(after.heap_live, before.heap_live);
 	CHECK_EQ(after.maps_live, before.maps_live);
