@@ -4255,6 +4255,136 @@ TEST(a_lost_monitor_passes_the_sensor_on)
 	remove_tmpdir();
 }
 
+/*
+ * A hand-over (another monitor's free) picks a monitor as heir and, while
+ * it reads the heir's usage (held here in a pread hook), the heir's
+ * dispatch finds it lost.  Its tide__sensor_lost() waits for the hand-over
+ * and then passes the sensor on: the other live monitor reclaims in the
+ * allocation.  In the first version of 0.2.25 it returned at once (the
+ * heir was not armed yet) and the lost heir kept the sensor (a review).
+ */
+static atomic_int r2_gate_fd = -1;
+static atomic_bool r2_blocked, r2_release;
+static pthread_t r2_freer;
+static struct tide__os_hooks r2_hooks;
+
+static ssize_t r2_pread(int fd, void *buf, size_t len, off_t off)
+{
+	if (fd == atomic_load(&r2_gate_fd) &&
+	    pthread_equal(pthread_self(), r2_freer)) {
+		atomic_store(&r2_blocked, true);
+		while (!atomic_load(&r2_release))
+			usleep(1000);
+	}
+	return pread(fd, buf, len, off);
+}
+
+static void *r2_free(void *arg)
+{
+	tide_monitor_free(arg);
+	return NULL;
+}
+
+static void *r2_dispatch(void *arg)
+{
+	tide_monitor_dispatch(arg);
+	return NULL;
+}
+
+static int r2_usage_fds(int *out, int max)
+{
+	char path[64], link[512], want[512];
+	int n = 0;
+
+	snprintf(want, sizeof(want), "%s", tmp_path("memory.current"));
+	for (int fd = 3; fd < 4096 && n < max; fd++) {
+		ssize_t k;
+
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		k = readlink(path, link, sizeof(link) - 1);
+		if (k > 0) {
+			link[k] = 0;
+			if (!strcmp(link, want))
+				out[n++] = fd;
+		}
+	}
+	return n;
+}
+
+TEST(a_monitor_found_lost_while_a_hand_over_picks_it_passes_the_sensor_on)
+{
+	struct tide_monitor_config cfg = {
+		.size = sizeof(cfg),
+		.sources = TIDE_SOURCE_CGROUP2,
+		.poll_interval_ms = 60000,
+		.flags = TIDE_MONITOR_NO_TRIM,
+	};
+	struct loop_cache c = { .owner = pthread_self() };
+	struct tide_shrinker *s = tide_shrinker_alloc("heir2");
+	struct tide_monitor *a, *mm = NULL, *cc = NULL;
+	int before[64], after[64], nb, na, target = -1;
+	uint64_t t0;
+	void *p;
+
+	CHECK(s);
+	tide_shrinker_register(s, &loop_ops, &c);
+	make_tmpdir();
+	fake_cgroup2(100 * MiB, 10 * MiB);
+	cfg.cgroup2_dir = tmpdir;
+	write_file(tmp_path("memory.current"), "%llu\n",
+		   (unsigned long long)(10 * MiB));
+	a = started_monitor(); /* armed */
+	nb = r2_usage_fds(before, 64);
+	CHECK_EQ(tide_monitor_new(&mm, &cfg), 0); /* loop-owned, the heir */
+	na = r2_usage_fds(after, 64);
+	for (int i = 0; i < na; i++) {
+		int j = 0;
+		while (j < nb && before[j] != after[i])
+			j++;
+		if (j == nb)
+			target = after[i];
+	}
+	CHECK(target >= 0);
+	cc = started_monitor(); /* the other live one */
+	r2_hooks = tide__os_default_hooks;
+	r2_hooks.pread = r2_pread;
+	tide__os_set_hooks(&r2_hooks);
+	atomic_store(&r2_gate_fd, target);
+	CHECK_EQ(pthread_create(&r2_freer, NULL, r2_free, a), 0);
+	t0 = now_ms();
+	while (!atomic_load(&r2_blocked) && now_ms() - t0 < 5000)
+		usleep(1000);
+	CHECK(atomic_load(&r2_blocked)); /* hand-over reading mm */
+	/* the program closes mm's epoll; its dispatch finds it lost */
+	th_close_behind(tide_monitor_fd(mm));
+	{
+		pthread_t d;
+
+		CHECK_EQ(pthread_create(&d, NULL, r2_dispatch, mm), 0);
+		t0 = now_ms();
+		while (!atomic_load(&mm->lost) && now_ms() - t0 < 5000)
+			usleep(1000);
+		CHECK(atomic_load(&mm->lost));
+		usleep(100 * 1000); /* its tide__sensor_lost() has run/waits */
+		atomic_store(&r2_release, true);
+		pthread_join(r2_freer, NULL);
+		pthread_join(d, NULL);
+	}
+	tide__os_set_hooks(NULL);
+	atomic_store(&r2_gate_fd, -1);
+	write_file(tmp_path("memory.current"), "%llu\n",
+		   (unsigned long long)(90 * MiB));
+	p = alloc_16_mib(&c);
+	CHECK(p);
+	tide_kvfree(p);
+	CHECK_CMP(c.calls, >, 0); /* cc holds the sensor */
+	CHECK_EQ(c.in_alloc, c.calls);
+	CHECK_UEQ(stats(cc).loops, 1);
+	tide_monitor_free(cc);
+	tide_monitor_free(mm);
+	tide_shrinker_free(s);
+	remove_tmpdir();
+}
 /* How many descriptors the epoll @epfd watches. */
 static int epoll_entries(int epfd)
 {
@@ -5819,6 +5949,7 @@ RUN_TESTS(
 	T(a_lost_loop_monitors_sensor_arms_no_timer_of_the_programs),
 	T(a_lost_monitors_sensor_reads_no_file_of_the_programs),
 	T(a_lost_monitor_passes_the_sensor_on),
+	T(a_monitor_found_lost_while_a_hand_over_picks_it_passes_the_sensor_on),
 	T(a_lost_monitor_touches_no_number_of_the_programs),
 	T(a_loop_that_freed_nothing_holds_the_next_back),
 	T(a_hold_backs_the_v2_poll_off),

@@ -56,12 +56,49 @@ struct limit_priv {
 	/* cgroup v2 memory.events counters seen so far: [0] FD_EVENT's,
 	 * [1] FD_LEVENTS' */
 	uint64_t ev_high[2], ev_max[2];
-	/* what FD_USAGE was opened on: a program that closed the monitor's
-	 * descriptors (close_range) may have its own file on the number
-	 * before the monitor finds itself lost */
-	dev_t usage_dev;
-	ino_t usage_ino;
+	/* what FD_USAGE, FD_STAT and FD_LIMIT were opened on ([0], [1],
+	 * [2]): a program that closed the monitor's descriptors (close_range)
+	 * may have its own files on the numbers before the monitor finds
+	 * itself lost */
+	dev_t dev[3];
+	ino_t ino[3];
 };
+
+/* The id slot of @slot: FD_USAGE, FD_STAT, FD_LIMIT. */
+static int id_of(int slot)
+{
+	return slot == FD_USAGE ? 0 : slot == FD_STAT ? 1 : 2;
+}
+
+/* Note what @s's descriptor @slot was opened on; 0 or -errno. */
+static int keep_id(struct tide__src *s, int slot)
+{
+	struct limit_priv *p = s->priv;
+	struct stat st;
+	int r = tide__os_fstat(s->fd[slot], &st);
+
+	if (r)
+		return r;
+	p->dev[id_of(slot)] = st.st_dev;
+	p->ino[id_of(slot)] = st.st_ino;
+	return 0;
+}
+
+/* @s's descriptor @slot is still the file it opened (one fstat): 0, or
+ * -EBADF (the program's file on the number), or fstat's error. */
+static int still_ours(struct tide__src *s, int slot)
+{
+	struct limit_priv *p = s->priv;
+	struct stat st;
+	int r = tide__os_fstat(s->fd[slot], &st);
+
+	if (r)
+		return r;
+	if (st.st_dev != p->dev[id_of(slot)] ||
+	    st.st_ino != p->ino[id_of(slot)])
+		return -EBADF;
+	return 0;
+}
 
 /* ---- reading --------------------------------------------------------- */
 
@@ -104,19 +141,17 @@ static int read_usage(struct tide__src *s, uint64_t *ret_usage,
 	const char *keys[2] = { s->version == 1 ? "total_inactive_file" :
 						  "inactive_file",
 				TIDE__CG_HIER_KEY };
-	struct limit_priv *p = s->priv;
 	uint64_t vals[2] = { 0, 0 };
-	struct stat st;
 	char buf[64];
 	uint64_t usage;
 	int r, found = 0;
 
-	/* still the file it opened: one fstat, no read of another's file */
-	r = tide__os_fstat(s->fd[FD_USAGE], &st);
+	/* still the files it opened: no read of another's file */
+	r = still_ours(s, FD_USAGE);
+	if (!r && s->fd[FD_STAT] >= 0)
+		r = still_ours(s, FD_STAT);
 	if (r)
 		return r;
-	if (st.st_dev != p->usage_dev || st.st_ino != p->usage_ino)
-		return -EBADF;
 	r = tide__file_read(s->fd[FD_USAGE], NULL, buf, sizeof(buf));
 	if (!r)
 		r = tide__parse_u64(buf, &usage);
@@ -152,7 +187,8 @@ static void limit_watch(struct tide__src *s, const uint64_t *hier)
 	uint64_t v;
 
 	if (s->fd[FD_LIMIT] >= 0) {
-		if (tide__file_read(s->fd[FD_LIMIT], NULL, buf, sizeof(buf)) ||
+		if (still_ours(s, FD_LIMIT) ||
+		    tide__file_read(s->fd[FD_LIMIT], NULL, buf, sizeof(buf)) ||
 		    tide__parse_u64(buf, &v))
 			return;
 	} else if (hier) {
@@ -245,6 +281,7 @@ static int priv_new(struct tide__src *s, const struct tide_monitor_config *cfg)
 static int watch_file(struct tide__src *s, uint64_t limit, bool watch)
 {
 	struct limit_priv *p = s->priv;
+	int r;
 
 	if (!watch || !s->file || !strcmp(s->file, "config"))
 		return 0;
@@ -256,6 +293,9 @@ static int watch_file(struct tide__src *s, uint64_t limit, bool watch)
 			s->fd[FD_LIMIT] = -1;
 			return 0;
 		}
+		r = keep_id(s, FD_LIMIT);
+		if (r)
+			return r;
 	} else if (s->fd[FD_STAT] < 0) {
 		return 0;
 	}
@@ -271,8 +311,6 @@ static int open_group(struct tide__src *s, const struct tide__src_env *env,
 		      bool watch)
 {
 	const struct tide_monitor_config *cfg = env->cfg;
-	struct limit_priv *p;
-	struct stat st;
 	int r;
 
 	if (cfg->limit) {
@@ -299,18 +337,20 @@ static int open_group(struct tide__src *s, const struct tide__src_env *env,
 				  false);
 	if (s->fd[FD_USAGE] < 0)
 		return s->fd[FD_USAGE];
-	r = tide__os_fstat(s->fd[FD_USAGE], &st);
+	r = keep_id(s, FD_USAGE);
 	if (r)
 		return r;
-	p = s->priv;
-	p->usage_dev = st.st_dev;
-	p->usage_ino = st.st_ino;
 	/* memory.stat is optional: without it the working set is usage */
 	s->fd[FD_STAT] = open_at(dir, "memory.stat", false);
 	if (tide__os_exhausted(s->fd[FD_STAT]))
 		return s->fd[FD_STAT];
-	if (s->fd[FD_STAT] < 0)
+	if (s->fd[FD_STAT] < 0) {
 		s->fd[FD_STAT] = -1;
+	} else {
+		r = keep_id(s, FD_STAT);
+		if (r)
+			return r;
+	}
 	return watch_file(s, limit, watch);
 }
 

@@ -288,8 +288,10 @@ bool tide__sensor_arm(struct tide_monitor *m, size_t first)
 
 void tide__sensor_lost(struct tide_monitor *m)
 {
-	/* a charge's shrinker holds the read lock: the next arm takes over */
-	if (reading || atomic_load(&rd.armed) != m || !write_lock(m, "lost"))
+	/* a charge's shrinker holds the read lock: the next arm takes over.
+	 * No unlocked look at rd.armed first: a hand-over may be arming @m
+	 * right now (picked before it was found lost). */
+	if (reading || !write_lock(m, "lost"))
 		return;
 	if (atomic_load(&rd.armed) == m) {
 		atomic_store(&rd.armed, NULL);
