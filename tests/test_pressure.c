@@ -4097,6 +4097,27 @@ TEST(a_lost_loop_monitors_sensor_arms_no_timer_of_the_programs)
 	remove_tmpdir();
 }
 
+/* The descriptors open on the fake group's memory.current, into @out. */
+static int usage_fds(int *out, int max)
+{
+	char path[64], link[512], want[512];
+	int n = 0;
+
+	snprintf(want, sizeof(want), "%s", tmp_path("memory.current"));
+	for (int fd = 3; fd < 4096 && n < max; fd++) {
+		ssize_t k;
+
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		k = readlink(path, link, sizeof(link) - 1);
+		if (k > 0) {
+			link[k] = 0;
+			if (!strcmp(link, want))
+				out[n++] = fd;
+		}
+	}
+	return n;
+}
+
 /*
  * A started monitor whose epoll the program closed (close_range) is lost
  * once its thread's next wait fails (the wait it sleeps in holds the old
@@ -4116,7 +4137,6 @@ TEST(a_lost_monitors_sensor_reads_no_file_of_the_programs)
 	};
 	struct loop_cache c = { .owner = pthread_self() };
 	struct tide_shrinker *s = tide_shrinker_alloc("lost");
-	char link[PATH_MAX], want[PATH_MAX], path[64];
 	void *p;
 
 	CHECK(s);
@@ -4124,7 +4144,6 @@ TEST(a_lost_monitors_sensor_reads_no_file_of_the_programs)
 	fake_cgroup2(100 * MiB, 10 * MiB);
 	cfg.cgroup2_dir = tmpdir;
 	tide_shrinker_register(s, &loop_ops, &c);
-	CHECK(realpath(tmp_path("memory.current"), want));
 	for (int noticed = 0; noticed < 2; noticed++) {
 		struct tide_monitor *m = NULL;
 		int usage_no = -1, file;
@@ -4135,17 +4154,7 @@ TEST(a_lost_monitors_sensor_reads_no_file_of_the_programs)
 		CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
 		CHECK_EQ(tide_monitor_start(m), 0);
 		/* the number its memory.current is open on */
-		for (int fd = 3; fd < 4096 && usage_no < 0; fd++) {
-			ssize_t n;
-
-			snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-			n = readlink(path, link, sizeof(link) - 1);
-			if (n > 0) {
-				link[n] = 0;
-				if (!strcmp(link, want))
-					usage_no = fd;
-			}
-		}
+		CHECK_EQ(usage_fds(&usage_no, 1), 1);
 		CHECK(usage_no >= 0);
 		/* the program closes the monitor's epoll */
 		th_close_behind(tide_monitor_fd(m));
@@ -4291,26 +4300,6 @@ static void *r2_dispatch(void *arg)
 	return NULL;
 }
 
-static int r2_usage_fds(int *out, int max)
-{
-	char path[64], link[512], want[512];
-	int n = 0;
-
-	snprintf(want, sizeof(want), "%s", tmp_path("memory.current"));
-	for (int fd = 3; fd < 4096 && n < max; fd++) {
-		ssize_t k;
-
-		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-		k = readlink(path, link, sizeof(link) - 1);
-		if (k > 0) {
-			link[k] = 0;
-			if (!strcmp(link, want))
-				out[n++] = fd;
-		}
-	}
-	return n;
-}
-
 TEST(a_monitor_found_lost_while_a_hand_over_picks_it_passes_the_sensor_on)
 {
 	struct tide_monitor_config cfg = {
@@ -4334,9 +4323,9 @@ TEST(a_monitor_found_lost_while_a_hand_over_picks_it_passes_the_sensor_on)
 	write_file(tmp_path("memory.current"), "%llu\n",
 		   (unsigned long long)(10 * MiB));
 	a = started_monitor(); /* armed */
-	nb = r2_usage_fds(before, 64);
+	nb = usage_fds(before, 64);
 	CHECK_EQ(tide_monitor_new(&mm, &cfg), 0); /* loop-owned, the heir */
-	na = r2_usage_fds(after, 64);
+	na = usage_fds(after, 64);
 	for (int i = 0; i < na; i++) {
 		int j = 0;
 		while (j < nb && before[j] != after[i])

@@ -70,34 +70,25 @@ static int id_of(int slot)
 	return slot == FD_USAGE ? 0 : slot == FD_STAT ? 1 : 2;
 }
 
-/* Note what @s's descriptor @slot was opened on; 0 or -errno. */
-static int keep_id(struct tide__src *s, int slot)
+/*
+ * With @keep, note what @s's descriptor @slot was opened on; without, is
+ * it still that file (one fstat)?  0, -EBADF (the program's file on the
+ * number), or fstat's error.
+ */
+static int file_id(struct tide__src *s, int slot, bool keep)
 {
 	struct limit_priv *p = s->priv;
+	int k = id_of(slot);
 	struct stat st;
 	int r = tide__os_fstat(s->fd[slot], &st);
 
 	if (r)
 		return r;
-	p->dev[id_of(slot)] = st.st_dev;
-	p->ino[id_of(slot)] = st.st_ino;
-	return 0;
-}
-
-/* @s's descriptor @slot is still the file it opened (one fstat): 0, or
- * -EBADF (the program's file on the number), or fstat's error. */
-static int still_ours(struct tide__src *s, int slot)
-{
-	struct limit_priv *p = s->priv;
-	struct stat st;
-	int r = tide__os_fstat(s->fd[slot], &st);
-
-	if (r)
-		return r;
-	if (st.st_dev != p->dev[id_of(slot)] ||
-	    st.st_ino != p->ino[id_of(slot)])
-		return -EBADF;
-	return 0;
+	if (keep) {
+		p->dev[k] = st.st_dev;
+		p->ino[k] = st.st_ino;
+	}
+	return st.st_dev == p->dev[k] && st.st_ino == p->ino[k] ? 0 : -EBADF;
 }
 
 /* ---- reading --------------------------------------------------------- */
@@ -147,9 +138,9 @@ static int read_usage(struct tide__src *s, uint64_t *ret_usage,
 	int r, found = 0;
 
 	/* still the files it opened: no read of another's file */
-	r = still_ours(s, FD_USAGE);
+	r = file_id(s, FD_USAGE, false);
 	if (!r && s->fd[FD_STAT] >= 0)
-		r = still_ours(s, FD_STAT);
+		r = file_id(s, FD_STAT, false);
 	if (r)
 		return r;
 	r = tide__file_read(s->fd[FD_USAGE], NULL, buf, sizeof(buf));
@@ -187,7 +178,7 @@ static void limit_watch(struct tide__src *s, const uint64_t *hier)
 	uint64_t v;
 
 	if (s->fd[FD_LIMIT] >= 0) {
-		if (still_ours(s, FD_LIMIT) ||
+		if (file_id(s, FD_LIMIT, false) ||
 		    tide__file_read(s->fd[FD_LIMIT], NULL, buf, sizeof(buf)) ||
 		    tide__parse_u64(buf, &v))
 			return;
@@ -293,7 +284,7 @@ static int watch_file(struct tide__src *s, uint64_t limit, bool watch)
 			s->fd[FD_LIMIT] = -1;
 			return 0;
 		}
-		r = keep_id(s, FD_LIMIT);
+		r = file_id(s, FD_LIMIT, true);
 		if (r)
 			return r;
 	} else if (s->fd[FD_STAT] < 0) {
@@ -337,7 +328,7 @@ static int open_group(struct tide__src *s, const struct tide__src_env *env,
 				  false);
 	if (s->fd[FD_USAGE] < 0)
 		return s->fd[FD_USAGE];
-	r = keep_id(s, FD_USAGE);
+	r = file_id(s, FD_USAGE, true);
 	if (r)
 		return r;
 	/* memory.stat is optional: without it the working set is usage */
@@ -347,7 +338,7 @@ static int open_group(struct tide__src *s, const struct tide__src_env *env,
 	if (s->fd[FD_STAT] < 0) {
 		s->fd[FD_STAT] = -1;
 	} else {
-		r = keep_id(s, FD_STAT);
+		r = file_id(s, FD_STAT, true);
 		if (r)
 			return r;
 	}
