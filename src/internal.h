@@ -77,6 +77,9 @@ struct tide__os_hooks {
 			       struct itimerspec *old);
 	/* tests act between a socket's connect and the first send */
 	ssize_t (*send)(int fd, const void *buf, size_t len, int flags);
+	/* tests hold a library thread back before its first instruction */
+	int (*pthread_create)(pthread_t *t, const pthread_attr_t *attr,
+			      void *(*fn)(void *), void *arg);
 };
 
 /* Install @hooks (NULL: the defaults); returns the previous table.

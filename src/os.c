@@ -95,6 +95,7 @@ const struct tide__os_hooks tide__os_default_hooks = {
 	.pread = pread,
 	.timerfd_settime = timerfd_settime,
 	.send = send,
+	.pthread_create = pthread_create,
 };
 
 static _Atomic(const struct tide__os_hooks *) hooks = &tide__os_default_hooks;
@@ -214,6 +215,7 @@ static void *libc_mremap(void *old, size_t old_len, size_t new_len, int flags,
 #define rel_pread pread
 #define rel_timerfd_settime timerfd_settime
 #define rel_send send
+#define rel_pthread_create pthread_create
 #endif
 
 size_t tide__os_page_size(void)
@@ -1011,7 +1013,7 @@ static int spawn(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *),
 	if (inject())
 		return -EAGAIN;
 	tide__os_signals_block(&old);
-	r = pthread_create(t, attr, fn, arg);
+	r = CALL(pthread_create)(t, attr, fn, arg);
 	tide__os_signals_restore(&old);
 	return -r;
 }

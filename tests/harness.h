@@ -20,6 +20,7 @@
 #ifndef TIDE_TEST_HARNESS_H
 #define TIDE_TEST_HARNESS_H
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -401,6 +402,64 @@ static inline int th_take_fd(int fd)
 static inline void th_close_behind(int fd)
 {
 	CHECK_EQ(syscall(SYS_close, fd), 0);
+}
+
+/* Is @line of /proc/PID/task/TID/syscall an epoll wait on @epfd? */
+static inline bool th_waits_on(const char *line, int epfd)
+{
+	unsigned long fd;
+	long nr;
+
+	if (sscanf(line, "%ld %lx", &nr, &fd) != 2 || fd != (unsigned long)epfd)
+		return false;
+#ifdef SYS_epoll_wait
+	if (nr == SYS_epoll_wait)
+		return true;
+#endif
+#ifdef SYS_epoll_pwait2
+	if (nr == SYS_epoll_pwait2)
+		return true;
+#endif
+	return nr == SYS_epoll_pwait;
+}
+
+/*
+ * Wait up to 5 s for a thread of this process to sleep in an epoll wait
+ * on @epfd (the kernel's /proc/self/task/TID/syscall); true once one
+ * does.  A test that closes a started monitor's epoll behind its back
+ * (th_close_behind()) while its thread sleeps on it waits for that sleep
+ * first: a sanitizer build's thread may still be starting.
+ */
+static inline bool th_epoll_waiter(int epfd)
+{
+	for (int i = 0; i < 5000; i++) {
+		DIR *d = opendir("/proc/self/task");
+		struct dirent *e;
+		bool found = false;
+
+		if (!d)
+			return false;
+		while (!found && (e = readdir(d))) {
+			char path[300], line[256];
+			FILE *f;
+
+			if (e->d_name[0] == '.')
+				continue;
+			snprintf(path, sizeof(path),
+				 "/proc/self/task/%s/syscall", e->d_name);
+			f = fopen(path, "re");
+			if (!f)
+				continue;
+			found = fgets(line, sizeof(line), f) &&
+				th_waits_on(line, epfd);
+			fclose(f);
+		}
+		closedir(d);
+		if (found)
+			return true;
+		usleep(1000);
+	}
+	return false;
 }
 
 /* @fd, taken by th_take_fd(), is still the pipe: open, O_CLOEXEC, its 16

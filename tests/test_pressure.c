@@ -4156,7 +4156,10 @@ TEST(a_lost_monitors_sensor_reads_no_file_of_the_programs)
 		/* the number its memory.current is open on */
 		CHECK_EQ(usage_fds(&usage_no, 1), 1);
 		CHECK(usage_no >= 0);
-		/* the program closes the monitor's epoll */
+		/* the program closes the monitor's epoll, its thread asleep on
+		 * it (not still starting: then it never waits, see
+		 * a_monitor_freed_before_its_thread_waits_waits_on_no_number) */
+		CHECK(th_epoll_waiter(tide_monitor_fd(m)));
 		th_close_behind(tide_monitor_fd(m));
 		t0 = now_ms();
 		while (noticed && !atomic_load(&m->lost) &&
@@ -4182,6 +4185,86 @@ TEST(a_lost_monitors_sensor_reads_no_file_of_the_programs)
 		close(usage_no);
 	}
 	tide_shrinker_free(s);
+	remove_tmpdir();
+}
+
+/* tide__os_hooks.pthread_create: the library's next thread starts only
+ * once held_go is set. */
+static struct {
+	atomic_bool go;
+	void *(*fn)(void *);
+	void *arg;
+} held;
+
+static void *held_start(void *unused)
+{
+	(void)unused;
+	while (!atomic_load(&held.go))
+		usleep(1000);
+	return held.fn(held.arg);
+}
+
+static int hold_thread(pthread_t *t, const pthread_attr_t *attr,
+		       void *(*fn)(void *), void *arg)
+{
+	held.fn = fn;
+	held.arg = arg;
+	return pthread_create(t, attr, held_start, NULL);
+}
+
+/*
+ * A started monitor whose thread has not waited yet (a loaded machine, a
+ * sanitizer build) when the program closes its epoll and frees it: the
+ * thread never waits on that number, which holds the program's own epoll
+ * when it runs, with a one-shot event ready.  Its thread ends; the
+ * program's event is still there.  Up to 0.2.25 the thread waited on the
+ * program's epoll: it took the event and slept there for good (CI's
+ * ThreadSanitizer build caught it, 1 run in 40, as a race on the number).
+ */
+TEST(a_monitor_freed_before_its_thread_waits_waits_on_no_number)
+{
+	struct tide_monitor_config cfg = {
+		.size = sizeof(cfg),
+		.sources = TIDE_SOURCE_CGROUP2,
+		.poll_interval_ms = 60000,
+		.flags = TIDE_MONITOR_NO_TRIM,
+	};
+	struct tide__os_hooks hooks = tide__os_default_hooks;
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLONESHOT,
+				  .data.u64 = 42 };
+	struct tide_monitor *m = NULL;
+	int ep, prog, efd;
+	uint64_t t0;
+
+	make_tmpdir();
+	fake_cgroup2(100 * MiB, 10 * MiB);
+	cfg.cgroup2_dir = tmpdir;
+	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	hooks.pthread_create = hold_thread;
+	tide__os_set_hooks(&hooks);
+	CHECK_EQ(tide_monitor_start(m), 0);
+	tide__os_set_hooks(NULL);
+	ep = tide_monitor_fd(m);
+	th_close_behind(ep);
+	tide_monitor_free(m); /* lost, its thread left to end by itself */
+	prog = epoll_create1(EPOLL_CLOEXEC);
+	efd = eventfd(1, EFD_CLOEXEC);
+	CHECK(prog >= 0 && efd >= 0);
+	CHECK_EQ(epoll_ctl(prog, EPOLL_CTL_ADD, efd, &ev), 0);
+	if (prog != ep) { /* the lowest free number: often the same */
+		CHECK_EQ(syscall(SYS_dup3, prog, ep, O_CLOEXEC), ep);
+		close(prog);
+	}
+	atomic_store(&held.go, true);
+	t0 = now_ms();
+	while (!atomic_load(&m->ended) && now_ms() - t0 < 5000)
+		usleep(1000);
+	CHECK(atomic_load(&m->ended)); /* @m is never freed: still readable */
+	memset(&ev, 0, sizeof(ev));
+	CHECK_EQ(epoll_wait(ep, &ev, 1, 0), 1);
+	CHECK_UEQ(ev.data.u64, 42);
+	close(ep);
+	close(efd);
 	remove_tmpdir();
 }
 
@@ -5937,6 +6020,7 @@ RUN_TESTS(
 	T(a_charge_inside_a_dispatch_still_wakes_the_loop),
 	T(a_lost_loop_monitors_sensor_arms_no_timer_of_the_programs),
 	T(a_lost_monitors_sensor_reads_no_file_of_the_programs),
+	T(a_monitor_freed_before_its_thread_waits_waits_on_no_number),
 	T(a_lost_monitor_passes_the_sensor_on),
 	T(a_monitor_found_lost_while_a_hand_over_picks_it_passes_the_sensor_on),
 	T(a_lost_monitor_touches_no_number_of_the_programs),

@@ -153,11 +153,20 @@ static void *monitor_thread(void *arg)
 	tide__mon_thread_signals_off(); /* tide_monitor_start() blocked them */
 	/* an error of the epoll descriptor: lost (dispatch_once()), stop */
 	for (;;) {
-		if (m->guard_ms && !still_own(m)) {
+		/*
+		 * Found lost meanwhile: tide_monitor_free() of a monitor whose
+		 * epoll the program closed ran before this thread's first
+		 * wait, or while it handled a wake-up.  The number may hold
+		 * the program's own epoll by now: never waited on.  Freed
+		 * (stopping): no wait either.
+		 */
+		if (atomic_load(&m->lost) || (m->guard_ms && !still_own(m))) {
 			atomic_store(&m->lost, true);
 			tide__sensor_lost(m);
 			break;
 		}
+		if (atomic_load(&m->stopping))
+			break;
 		if (dispatch_once(m, timeout, &err) || err)
 			break;
 	}
