@@ -1342,11 +1342,14 @@ TEST(cgroup2_event_under_low_is_counted_not_reclaimed)
 }
 
 /*
- * Watermarks set past the limit (high 200 MiB, low 175 MiB on a 100 MiB
- * group at 99 MiB) are no reason to hold a group's events back: the working
- * set could never reach low, and the watermark loop never runs either.  The
- * "max" event runs its CRITICAL loop (the gate held it back, a reviewer
- * found).  Likewise after tide_monitor_set_watermarks() past the limit.
+ * Watermarks set past the limit (tide_monitor_set_watermarks(): high 200
+ * MiB, low 175 MiB on a 100 MiB group at 99 MiB) are no reason to hold a
+ * group's events back: the working set could never reach low, and the
+ * watermark loop never runs either.  The "max" event runs its CRITICAL
+ * loop (the gate held it back, a reviewer found).  Likewise with low
+ * exactly at the limit.  (Given so in the configuration, such watermarks
+ * give way to the limit's defaults since 0.2.26:
+ * watermarks_in_bytes_over_the_limit_at_creation_use_its_defaults.)
  */
 TEST(no_gate_when_low_is_not_under_the_limit)
 {
@@ -1354,7 +1357,6 @@ TEST(no_gate_when_low_is_not_under_the_limit)
 		.size = sizeof(struct tide_monitor_config),
 		.sources = TIDE_SOURCE_CGROUP2,
 		.poll_interval_ms = 10,
-		.high_watermark = 200 * MiB,
 		.flags = TIDE_MONITOR_NO_TRIM,
 	};
 	struct fake f = { .pages = 10, .free_below_prio = -1 };
@@ -1364,11 +1366,14 @@ TEST(no_gate_when_low_is_not_under_the_limit)
 	struct tide_monitor *m = NULL;
 
 	make_tmpdir();
-	fake_cgroup2(100 * MiB, 99 * MiB);
+	fake_cgroup2(100 * MiB, 50 * MiB); /* under the default low */
 	cfg.cgroup2_dir = tmpdir;
 	cfg.on_level = on_level;
 	cfg.level_arg = &lv;
 	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	CHECK_EQ(tide_monitor_set_watermarks(m, 200 * MiB, 175 * MiB), 0);
+	write_file(tmp_path("memory.current"), "%llu\n",
+		   (unsigned long long)(99 * MiB));
 	write_file(tmp_path("memory.events"),
 		   "low 0\nhigh 0\nmax 1\noom 0\noom_kill 0\n");
 	CHECK(th_tick(m, 1000));

@@ -228,8 +228,8 @@ static void make_groups(void)
 	own_memory_cgroup(own, sizeof(own));
 	if (!own[0])
 		SKIP("no cgroup v1 memory controller mounted");
-	snprintf(top_dir, sizeof(top_dir), "%s/tide-test-%d", own,
-		 (int)getpid());
+	CHECK((size_t)snprintf(top_dir, sizeof(top_dir), "%s/tide-test-%d", own,
+			       (int)getpid()) < sizeof(top_dir));
 	rmdir(top_dir);
 	if (mkdir(top_dir, 0755))
 		SKIP("cannot create a memory cgroup under %s: %s", own,

@@ -267,6 +267,17 @@ static struct tide_monitor_limit limit_of(struct tide_monitor *m)
 	return l;
 }
 
+/* The monitor's limit and watermarks are @limit, @high and @low MiB. */
+static void check_limit(struct tide_monitor *m, uint64_t limit, uint64_t high,
+			uint64_t low)
+{
+	struct tide_monitor_limit l = limit_of(m);
+
+	CHECK_UEQ(l.limit, limit * MiB);
+	CHECK_UEQ(l.high, high * MiB);
+	CHECK_UEQ(l.low, low * MiB);
+}
+
 /* Tick until the monitor's limit reads @want (at most @ms); the ms taken. */
 static uint64_t wait_limit(struct tide_monitor *m, uint64_t want, int ms)
 {
@@ -334,11 +345,8 @@ TEST(a_limit_changed_in_place_moves_the_watermarks)
 	cfg.high_watermark = 0;
 	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
 	CHECK_EQ(tide_monitor_source(m), TIDE_SOURCE_CGROUP2);
-	l = limit_of(m);
-	CHECK_UEQ(l.limit, 1024 * MiB);
-	CHECK_UEQ(l.high, 768 * MiB);
-	CHECK_UEQ(l.low, 640 * MiB);
-	CHECK_STR(l.file, "memory.max");
+	check_limit(m, 1024, 768, 640);
+	CHECK_STR(limit_of(m).file, "memory.max");
 
 	put("unified/a/memory.max", "%llu\n", (unsigned long long)(200 * MiB));
 	took = wait_limit(m, 200 * MiB, 5000);
@@ -752,6 +760,55 @@ static struct tide_monitor_stats mon_stats(struct tide_monitor *m)
 
 	tide_monitor_stats(m, &st);
 	return st;
+}
+
+/*
+ * Watermarks given in bytes at or over the limit found at creation
+ * (1100/900 MiB, or a high of 1024 MiB, under 1 GiB) could never fire: the
+ * limit's defaults (768/640 MiB) are used from the start, as after a limit
+ * lowered under them, so 800 MiB in use is over high and an allocation's
+ * reading counts the event; a limit raised above them (2 GiB) brings the
+ * bytes back.  Just under the limit (1000 MiB) they are kept, with their
+ * own low (7/8 of high), and 800 MiB is under them.  Up to 0.2.26 they
+ * were kept at creation, and the program had no reclaim until the OOM
+ * kill.
+ */
+TEST(watermarks_in_bytes_over_the_limit_at_creation_use_its_defaults)
+{
+	struct tide_monitor_config cfg;
+	struct tide_monitor *m = NULL;
+	void *p;
+
+	limit_tree(&cfg);
+	put("unified/a/memory.current", "%llu\n",
+	    (unsigned long long)(800 * MiB));
+	limit_config(&cfg); /* its paths again: put() reuses at()'s slots */
+	cfg.high_watermark = 1100 * MiB;
+	cfg.low_watermark = 900 * MiB;
+	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	CHECK_EQ(tide_monitor_source(m), TIDE_SOURCE_CGROUP2);
+	check_limit(m, 1024, 768, 640);
+	p = tide_kvmalloc(2u << 20, 0);
+	tide_kvfree(p);
+	CHECK_UEQ(mon_stats(m).events, 1);
+	new_limit(m, 2048, 1100, 900);
+	tide_monitor_free(m);
+
+	put("unified/a/memory.max", "%llu\n", (unsigned long long)(1024 * MiB));
+	limit_config(&cfg);
+	cfg.high_watermark = 1024 * MiB; /* at the limit */
+	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	check_limit(m, 1024, 768, 640);
+	tide_monitor_free(m);
+
+	cfg.high_watermark = 1000 * MiB; /* under it: kept */
+	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	check_limit(m, 1024, 1000, 875);
+	p = tide_kvmalloc(2u << 20, 0);
+	tide_kvfree(p);
+	CHECK_UEQ(mon_stats(m).events, 0);
+	tide_monitor_free(m);
+	tree_done();
 }
 
 /*
@@ -1599,6 +1656,7 @@ RUN_TESTS(T(budget_in_cgroup_mode_follows_a_move),
 	  T(move_seen_in_a_proc_self_cgroup_over_4_kib),
 	  T(a_limit_changed_in_place_moves_the_watermarks),
 	  T(watermarks_in_bytes_or_percent_follow_a_changed_limit),
+	  T(watermarks_in_bytes_over_the_limit_at_creation_use_its_defaults),
 	  T(watermarks_an_operator_sets_follow_the_limit_as_given),
 	  T(a_limit_lowered_in_place_is_seen_at_the_next_reading),
 	  T(a_limit_changed_in_place_is_followed_without_proc_self_cgroup),

@@ -115,8 +115,9 @@ typedef void (*tide_level_fn)(enum tide_pressure_level level, void *arg);
  * @high_watermark: working set (limit watchers) or measure (budget) in
  *	bytes at which reclaim starts.  0: 3/4 of the effective limit.  The
  *	budget source needs it.  The effective limit is read again every 2 s;
- *	while a changed limit is at or under it (it could never be reached),
- *	the limit watchers use the limit's defaults instead.
+ *	while it is at or under @high_watermark (which could never be
+ *	reached), from creation on or after a change, the limit watchers use
+ *	the limit's defaults instead, and @low_watermark is not used.
  * @low_watermark: reclaim stops as soon as the measure is under this.  0:
  *	5/8 of the effective limit, or 7/8 of @high_watermark when that was
  *	given.

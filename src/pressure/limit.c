@@ -295,6 +295,30 @@ static int watch_file(struct tide__src *s, uint64_t limit, bool watch)
 	return 0;
 }
 
+/*
+ * As tide__src_watermarks(), for a limit watcher: watermarks given in
+ * bytes at or over @limit, which they could never reach, give way to the
+ * limit's defaults.
+ */
+static int limit_watermarks(struct tide__src *s,
+			    const struct tide_monitor_config *cfg,
+			    uint64_t limit)
+{
+	struct tide_monitor_config d;
+
+	if (!limit || limit >= TIDE__NO_LIMIT || cfg->high_watermark < limit)
+		return tide__src_watermarks(s, cfg, limit);
+	/*
+	 * Given in bytes at or over the limit: they could never fire, and
+	 * the program would have no reclaim until the OOM kill.  The
+	 * limit's defaults, until a limit above them, at creation as after a
+	 * change (follow_limit() in move.c, which keeps the bytes given).
+	 */
+	d = *cfg;
+	d.high_watermark = d.low_watermark = 0;
+	return tide__src_watermarks(s, &d, limit);
+}
+
 /* Watermarks and the usage/stat descriptors of the limiting group; with
  * @watch (found by discovery), its limit's file too. */
 static int open_group(struct tide__src *s, const struct tide__src_env *env,
@@ -311,7 +335,7 @@ static int open_group(struct tide__src *s, const struct tide__src_env *env,
 	if (limit >= TIDE__NO_LIMIT ||
 	    (env->cg->mem_total && limit >= env->cg->mem_total && !cfg->limit))
 		limit = 0;
-	r = tide__src_watermarks(s, cfg, limit);
+	r = limit_watermarks(s, cfg, limit);
 	if (r)
 		return r;
 	s->limit = limit;
