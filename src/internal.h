@@ -7,6 +7,7 @@
 #define TIDE_INTERNAL_H
 
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -80,6 +81,8 @@ struct tide__os_hooks {
 	/* tests hold a library thread back before its first instruction */
 	int (*pthread_create)(pthread_t *t, const pthread_attr_t *attr,
 			      void *(*fn)(void *), void *arg);
+	/* tests hold a monitor's thread at the edge of its sleep */
+	int (*poll)(struct pollfd *fds, nfds_t nfds, int timeout);
 };
 
 /* Install @hooks (NULL: the defaults); returns the previous table.

@@ -96,6 +96,7 @@ const struct tide__os_hooks tide__os_default_hooks = {
 	.timerfd_settime = timerfd_settime,
 	.send = send,
 	.pthread_create = pthread_create,
+	.poll = poll,
 };
 
 static _Atomic(const struct tide__os_hooks *) hooks = &tide__os_default_hooks;
@@ -216,6 +217,7 @@ static void *libc_mremap(void *old, size_t old_len, size_t new_len, int flags,
 #define rel_timerfd_settime timerfd_settime
 #define rel_send send
 #define rel_pthread_create pthread_create
+#define rel_poll poll
 #endif
 
 size_t tide__os_page_size(void)
@@ -865,7 +867,7 @@ int tide__os_nread(int fd, int *n)
 
 int tide__os_poll(struct pollfd *fds, unsigned nfds, int timeout_ms)
 {
-	return RET_N(poll(fds, (nfds_t)nfds, timeout_ms));
+	return RET_N(CALL(poll)(fds, (nfds_t)nfds, timeout_ms));
 }
 
 int tide__os_eventfd(void)

@@ -4162,9 +4162,9 @@ TEST(a_lost_monitors_sensor_reads_no_file_of_the_programs)
 		CHECK_EQ(usage_fds(&usage_no, 1), 1);
 		CHECK(usage_no >= 0);
 		/* the program closes the monitor's epoll, its thread asleep on
-		 * it (not still starting: then it never waits, see
-		 * a_monitor_freed_before_its_thread_waits_waits_on_no_number) */
-		CHECK(th_epoll_waiter(tide_monitor_fd(m)));
+		 * it (not still starting: see
+		 * a_monitor_freed_before_its_thread_ran_takes_no_event) */
+		CHECK(th_poll_sleeper());
 		th_close_behind(tide_monitor_fd(m));
 		t0 = now_ms();
 		while (noticed && !atomic_load(&m->lost) &&
@@ -4193,20 +4193,27 @@ TEST(a_lost_monitors_sensor_reads_no_file_of_the_programs)
 	remove_tmpdir();
 }
 
-/* tide__os_hooks.pthread_create: the library's next thread starts only
- * once held_go is set. */
+/*
+ * tide__os_hooks.pthread_create: the library's next thread starts only
+ * once held.go is set; held.done once its function returned.  held.arg
+ * keeps a monitor that is never freed reachable for leak checkers.
+ */
 static struct {
-	atomic_bool go;
+	atomic_bool go, done;
 	void *(*fn)(void *);
 	void *arg;
 } held;
 
 static void *held_start(void *unused)
 {
+	void *r;
+
 	(void)unused;
 	while (!atomic_load(&held.go))
 		usleep(1000);
-	return held.fn(held.arg);
+	r = held.fn(held.arg);
+	atomic_store(&held.done, true);
+	return r;
 }
 
 static int hold_thread(pthread_t *t, const pthread_attr_t *attr,
@@ -4217,57 +4224,152 @@ static int hold_thread(pthread_t *t, const pthread_attr_t *attr,
 	return pthread_create(t, attr, held_start, NULL);
 }
 
-/*
- * A started monitor whose thread has not waited yet (a loaded machine, a
- * sanitizer build) when the program closes its epoll and frees it: the
- * thread never waits on that number, which holds the program's own epoll
- * when it runs, with a one-shot event ready.  Its thread ends; the
- * program's event is still there.  Up to 0.2.25 the thread waited on the
- * program's epoll: it took the event and slept there for good (CI's
- * ThreadSanitizer build caught it, 1 run in 40, as a race on the number).
- */
-TEST(a_monitor_freed_before_its_thread_waits_waits_on_no_number)
+static void *release_held_later(void *unused)
+{
+	(void)unused;
+	usleep(100 * 1000);
+	atomic_store(&held.go, true);
+	return NULL;
+}
+
+/* The program's epoll on number @ep, with the one-shot event 42 of @efd
+ * ready. */
+static void programs_epoll_on(int ep, int efd)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLONESHOT,
+				  .data.u64 = 42 };
+	int prog = epoll_create1(EPOLL_CLOEXEC);
+
+	CHECK(prog >= 0);
+	if (prog != ep) {
+		CHECK_EQ(syscall(SYS_dup3, prog, ep, O_CLOEXEC), ep);
+		close(prog);
+	}
+	CHECK_EQ(epoll_ctl(ep, EPOLL_CTL_ADD, efd, &ev), 0);
+}
+
+/* The program's one-shot event is still there to take. */
+static void programs_event_is_there(int ep)
+{
+	struct epoll_event ev = { 0 };
+
+	CHECK_EQ(epoll_wait(ep, &ev, 1, 0), 1);
+	CHECK_UEQ(ev.data.u64, 42);
+}
+
+/* A started monitor of the fake group, polling once a minute. */
+static struct tide_monitor *slow_monitor(void)
 {
 	struct tide_monitor_config cfg = {
 		.size = sizeof(cfg),
 		.sources = TIDE_SOURCE_CGROUP2,
 		.poll_interval_ms = 60000,
 		.flags = TIDE_MONITOR_NO_TRIM,
+		.cgroup2_dir = tmpdir,
 	};
-	struct tide__os_hooks hooks = tide__os_default_hooks;
-	struct epoll_event ev = { .events = EPOLLIN | EPOLLONESHOT,
-				  .data.u64 = 42 };
 	struct tide_monitor *m = NULL;
-	int ep, prog, efd;
+
+	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	return m;
+}
+
+/*
+ * A started monitor whose thread has not run yet (a loaded machine, a
+ * sanitizer build) when the program closes its epoll, puts its own there
+ * with a one-shot event ready, and frees the monitor: the free waits for
+ * the thread, which ends without taking the event.  Up to 0.2.25 the free
+ * left the thread to wait on the number: it took the program's event
+ * (CI's ThreadSanitizer build caught it, 1 run in 40, as a race on the
+ * number).
+ */
+TEST(a_monitor_freed_before_its_thread_ran_takes_no_event)
+{
+	struct tide__os_hooks hooks = tide__os_default_hooks;
+	struct tide_monitor *m;
+	pthread_t t;
 	uint64_t t0;
+	int ep, efd;
 
 	make_tmpdir();
 	fake_cgroup2(100 * MiB, 10 * MiB);
-	cfg.cgroup2_dir = tmpdir;
-	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	m = slow_monitor();
 	hooks.pthread_create = hold_thread;
 	tide__os_set_hooks(&hooks);
 	CHECK_EQ(tide_monitor_start(m), 0);
 	tide__os_set_hooks(NULL);
+	efd = eventfd(1, EFD_CLOEXEC);
+	CHECK(efd >= 0);
 	ep = tide_monitor_fd(m);
 	th_close_behind(ep);
-	tide_monitor_free(m); /* lost, its thread left to end by itself */
-	prog = epoll_create1(EPOLL_CLOEXEC);
+	programs_epoll_on(ep, efd);
+	CHECK_EQ(pthread_create(&t, NULL, release_held_later, NULL), 0);
+	tide_monitor_free(m); /* lost: its thread ends at its first look */
+	CHECK_EQ(pthread_join(t, NULL), 0);
+	t0 = now_ms(); /* (ended already: the free joined it) */
+	while (!atomic_load(&held.done) && now_ms() - t0 < 5000)
+		usleep(1000);
+	CHECK(atomic_load(&held.done));
+	programs_event_is_there(ep);
+	close(ep);
+	close(efd);
+	remove_tmpdir();
+}
+
+/* tide__os_hooks.poll: a poll() of @at_edge.fd waits for @at_edge.go. */
+static struct {
+	int fd;
+	atomic_bool in, go;
+} at_edge = { .fd = -1 };
+
+static int poll_at_edge(struct pollfd *fds, nfds_t n, int timeout)
+{
+	if (n == 1 && fds[0].fd == at_edge.fd &&
+	    !atomic_exchange(&at_edge.in, true))
+		while (!atomic_load(&at_edge.go))
+			usleep(1000);
+	return poll(fds, n, timeout);
+}
+
+/*
+ * A started monitor's thread that has looked at the lost and stopping
+ * marks and is about to sleep when the program closes its epoll, puts
+ * its own there with a one-shot event ready, and frees the monitor (the
+ * free leaves such a thread to end by itself): its poll() finds the
+ * program's epoll ready, and it ends without taking the event.  The fix
+ * of 0.2.26's first version (the marks looked at before an epoll_wait()
+ * on the number) left this window open, a review found.
+ */
+TEST(a_monitor_freed_as_its_thread_goes_to_sleep_takes_no_event)
+{
+	struct tide__os_hooks hooks = tide__os_default_hooks;
+	struct tide_monitor *m;
+	uint64_t t0;
+	int ep, efd;
+
+	make_tmpdir();
+	fake_cgroup2(100 * MiB, 10 * MiB);
+	m = slow_monitor();
+	ep = at_edge.fd = tide_monitor_fd(m);
+	hooks.poll = poll_at_edge;
+	tide__os_set_hooks(&hooks);
+	CHECK_EQ(tide_monitor_start(m), 0);
+	t0 = now_ms();
+	while (!atomic_load(&at_edge.in) && now_ms() - t0 < 5000)
+		usleep(1000);
+	CHECK(atomic_load(&at_edge.in));
 	efd = eventfd(1, EFD_CLOEXEC);
-	CHECK(prog >= 0 && efd >= 0);
-	CHECK_EQ(epoll_ctl(prog, EPOLL_CTL_ADD, efd, &ev), 0);
-	if (prog != ep) { /* the lowest free number: often the same */
-		CHECK_EQ(syscall(SYS_dup3, prog, ep, O_CLOEXEC), ep);
-		close(prog);
-	}
-	atomic_store(&held.go, true);
+	CHECK(efd >= 0);
+	th_close_behind(ep);
+	programs_epoll_on(ep, efd);
+	held.arg = m; /* never freed: reachable */
+	tide_monitor_free(m);
+	atomic_store(&at_edge.go, true);
 	t0 = now_ms();
 	while (!atomic_load(&m->ended) && now_ms() - t0 < 5000)
 		usleep(1000);
-	CHECK(atomic_load(&m->ended)); /* @m is never freed: still readable */
-	memset(&ev, 0, sizeof(ev));
-	CHECK_EQ(epoll_wait(ep, &ev, 1, 0), 1);
-	CHECK_UEQ(ev.data.u64, 42);
+	CHECK(atomic_load(&m->ended));
+	tide__os_set_hooks(NULL);
+	programs_event_is_there(ep);
 	close(ep);
 	close(efd);
 	remove_tmpdir();
@@ -6025,7 +6127,8 @@ RUN_TESTS(
 	T(a_charge_inside_a_dispatch_still_wakes_the_loop),
 	T(a_lost_loop_monitors_sensor_arms_no_timer_of_the_programs),
 	T(a_lost_monitors_sensor_reads_no_file_of_the_programs),
-	T(a_monitor_freed_before_its_thread_waits_waits_on_no_number),
+	T(a_monitor_freed_before_its_thread_ran_takes_no_event),
+	T(a_monitor_freed_as_its_thread_goes_to_sleep_takes_no_event),
 	T(a_lost_monitor_passes_the_sensor_on),
 	T(a_monitor_found_lost_while_a_hand_over_picks_it_passes_the_sensor_on),
 	T(a_lost_monitor_touches_no_number_of_the_programs),

@@ -888,6 +888,7 @@ static void hold_hook(const char *what)
 
 struct move_freer {
 	struct tide_monitor *victim;
+	pthread_t owner; /* the charging thread: only its calls count */
 	int scans, set, waiting;
 	bool freed;
 };
@@ -906,7 +907,9 @@ static unsigned long freer_scan(void *priv, struct tide_shrink_control *sc)
 	struct timespec ms = { 0, 1000000 };
 
 	(void)sc;
-	if (f->scans++)
+	/* B's own thread reclaims too (group a is over high), whenever
+	 * its first poll comes after this shrinker's registration */
+	if (!pthread_equal(pthread_self(), f->owner) || f->scans++)
 		return 0;
 	sem_post(&hold_release);
 	while (!tide__sensor_writers_waiting() && now_ms() - t0 < 5000)
@@ -931,7 +934,7 @@ static void free_while_it_follows_a_move(const char *what, bool limited)
 {
 	struct tide_monitor_config ca, cb;
 	struct tide_monitor *a = NULL;
-	struct move_freer f = { 0 };
+	struct move_freer f = { .owner = pthread_self() };
 	struct tide_shrinker *s;
 	struct timespec ts;
 	int fds;

@@ -796,22 +796,36 @@ void tide_monitor_free(struct tide_monitor *m)
 	/* Inherited across fork: the descriptors are shared with the
 	 * parent's monitor, whose thread must keep running; only close this
 	 * process's copies. */
-	tide__mon_check_lost(m);
 	if (tide__mon_forked_exact(m)) {
+		tide__mon_check_lost(m);
 		tide__mon_list_remove(m);
 		monitor_release(m, false);
 		return;
 	}
-	if (atomic_load(&m->started) && atomic_load(&m->lost) &&
-	    !atomic_load(&m->ended)) {
+	if (atomic_load(&m->started)) {
 		/*
-		 * Its thread sleeps on an epoll that nothing will wake (its
-		 * descriptors are gone) and cannot be told to stop: no
-		 * signal can reach it but through a number that is the
-		 * program's now.  Leave it asleep on memory that stays
-		 * valid: @m is never freed, its numbers never touched.
+		 * Both marks under the lock the thread takes its events in
+		 * (thread_once() in monitor_run.c), stopping first: a thread
+		 * that sees the monitor lost sees it stopping too, and calls
+		 * no on_lost of the shim's.
 		 */
+		tide__mon_lock(m);
 		atomic_store(&m->stopping, true);
+		tide__mon_check_lost(m);
+		tide__mon_unlock(m);
+	} else {
+		tide__mon_check_lost(m);
+	}
+	if (atomic_load(&m->started) && atomic_load(&m->lost) &&
+	    !atomic_load(&m->ended) && atomic_load(&m->polling)) {
+		/*
+		 * Its thread sleeps in a poll() of a number that may be the
+		 * program's now, or is about to see the marks and end; it
+		 * cannot be told to stop: no signal can reach it but through
+		 * such a number.  Leave it on memory that stays valid: @m is
+		 * never freed, its numbers never touched.  It takes no event
+		 * when it wakes (thread_once()).
+		 */
 		pthread_detach(m->thread);
 		tide__mon_list_remove(m);
 		tide__sensor_disarm(m, true, true);
@@ -820,8 +834,8 @@ void tide_monitor_free(struct tide_monitor *m)
 	if (atomic_load(&m->started)) {
 		/* joined even from a shrinker a charge runs (it holds the
 		 * sensor's read lock): the thread, if it waits for the write
-		 * lock after a move, gives way (write_lock() in sensor.c) */
-		atomic_store(&m->stopping, true);
+		 * lock after a move, gives way (write_lock() in sensor.c).
+		 * Lost and awake, it ends at its next look at the marks. */
 		if (!atomic_load(&m->lost))
 			tide__os_event_signal(m->stopfd);
 		pthread_join(m->thread, NULL);

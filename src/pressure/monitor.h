@@ -75,9 +75,14 @@ struct tide_monitor {
 	/* a charge found the working set over high and the loop has not
 	 * checked since: the poll timer fires at once */
 	atomic_bool sense_pending;
-	/* tide_monitor_free() is stopping the thread: it no longer waits
-	 * for the sensor's write lock (sensor.c, write_lock()) */
+	/* tide_monitor_free() is stopping the thread (set under @lock):
+	 * the thread takes no event once it sees it (thread_once() in
+	 * monitor_run.c), nor waits for the sensor's write lock (sensor.c,
+	 * write_lock()) */
 	atomic_bool stopping;
+	/* the thread is in its poll(), or about to look at the marks and
+	 * poll (thread_once()) */
+	atomic_bool polling;
 	/* its thread stopped on an error of its epoll descriptor (the
 	 * program closed it behind the library's back): every number is
 	 * forgotten, none touched again (tide__mon_release_fds()) */

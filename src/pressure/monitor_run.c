@@ -9,6 +9,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -71,11 +72,14 @@ bool tide__mon_runs_here(const struct tide_monitor *m)
 	return false;
 }
 
-static bool dispatch_once(struct tide_monitor *m, int timeout, int *err)
+/*
+ * Handle what a wait of @m's epoll returned: @n events into @evs, or
+ * -errno.  True: stop (the stop event, or @m found lost).
+ */
+static bool handle_taken(struct tide_monitor *m, struct epoll_event *evs, int n,
+			 int *err)
 {
-	struct epoll_event evs[16];
 	struct tide__mon_frame f;
-	int n = tide__os_epoll_wait(m->epfd, evs, 16, timeout);
 	bool stop;
 
 	*err = 0;
@@ -101,6 +105,56 @@ static bool dispatch_once(struct tide_monitor *m, int timeout, int *err)
 	if (atomic_load(&m->lost)) /* tide__mon_handle() found it so */
 		tide__sensor_lost(m);
 	return stop;
+}
+
+static bool dispatch_once(struct tide_monitor *m, int timeout, int *err)
+{
+	struct epoll_event evs[16];
+
+	return handle_taken(
+		m, evs, tide__os_epoll_wait(m->epfd, evs, 16, timeout), err);
+}
+
+/*
+ * One wait of @m's own thread.  It sleeps in poll(), which takes no
+ * event, then takes the ready events without waiting, under @m's lock,
+ * once it has seen neither the lost nor the stopping mark there.
+ * tide_monitor_free() sets both marks under that lock, so the thread of a
+ * monitor it found lost never takes an event after it returned, from
+ * that epoll or from one the program has put on the number by then (up
+ * to 0.2.25 a thread that had not waited yet waited on the number and
+ * took the program's events); and it reads m->polling after the marks:
+ * a thread that shows as polling is either in a poll() that takes
+ * nothing, or about to see the marks and stop, so it is left to end by
+ * itself; any other ends at its next look, and is joined.  True: stop.
+ */
+static bool thread_once(struct tide_monitor *m, int timeout, int *err)
+{
+	struct pollfd p = { .fd = m->epfd, .events = POLLIN };
+	struct epoll_event evs[16];
+	int n;
+
+	*err = 0;
+	atomic_store(&m->polling, true);
+	if (atomic_load(&m->lost) || atomic_load(&m->stopping))
+		return true;
+	n = tide__os_poll(&p, 1, timeout);
+	atomic_store(&m->polling, false);
+	if (n == 0 || n == -EINTR)
+		return false; /* the guard's timeout, or a signal */
+	if (n > 0) {
+		tide__mon_lock(m);
+		if (atomic_load(&m->lost) || atomic_load(&m->stopping)) {
+			tide__mon_unlock(m);
+			return true;
+		}
+		/* an epoll, a closed number or another file: EBADF, EINVAL */
+		n = tide__os_epoll_wait(m->epfd, evs, 16, 0);
+		tide__mon_unlock(m);
+		if (n == 0)
+			return false; /* no longer ready */
+	}
+	return handle_taken(m, evs, n, err);
 }
 
 bool tide__mon_foreign(const struct tide_monitor *m)
@@ -151,25 +205,19 @@ static void *monitor_thread(void *arg)
 	int timeout = m->guard_ms ? (int)m->guard_ms : -1, err;
 
 	tide__mon_thread_signals_off(); /* tide_monitor_start() blocked them */
-	/* an error of the epoll descriptor: lost (dispatch_once()), stop */
+	/* an error of the epoll descriptor: lost (handle_taken()), stop */
 	for (;;) {
-		/*
-		 * Found lost meanwhile: tide_monitor_free() of a monitor whose
-		 * epoll the program closed ran before this thread's first
-		 * wait, or while it handled a wake-up.  The number may hold
-		 * the program's own epoll by now: never waited on.  Freed
-		 * (stopping): no wait either.
-		 */
-		if (atomic_load(&m->lost) || (m->guard_ms && !still_own(m))) {
+		if (m->guard_ms && !atomic_load(&m->lost) &&
+		    !atomic_load(&m->stopping) && !still_own(m)) {
 			atomic_store(&m->lost, true);
-			tide__sensor_lost(m);
 			break;
 		}
-		if (atomic_load(&m->stopping))
-			break;
-		if (dispatch_once(m, timeout, &err) || err)
+		if (thread_once(m, timeout, &err) || err)
 			break;
 	}
+	/* (found lost by tide_monitor_free(), which disarmed it: a no-op) */
+	if (atomic_load(&m->lost))
+		tide__sensor_lost(m);
 	atomic_store(&m->ended, true);
 	/*
 	 * A callback forked and the child returned here: this thread is a
