@@ -420,24 +420,24 @@ static inline bool th_polls_one(const char *line)
 }
 
 /*
- * Wait up to 5 s for a thread of this process to sleep in a poll() of one
- * descriptor (the kernel's /proc/self/task/TID/syscall), as a started
- * monitor's thread waits; true once one does, or when the kernel has no
- * such file to tell.  A test that closes a
- * started monitor's epoll behind its back while its thread sleeps on it
- * waits for that sleep first: a sanitizer build's thread may still be
- * starting.
+ * Wait up to 5 s for @n threads of this process to sleep in a poll() of
+ * one descriptor each (the kernel's /proc/self/task/TID/syscall), as a
+ * started monitor's thread waits; true once they do, or when the kernel
+ * has no such file to tell.  A test that closes a started monitor's epoll
+ * behind its back while its thread sleeps on it waits for that sleep
+ * first: a sanitizer build's thread may still be starting.
  */
-static inline bool th_poll_sleeper(void)
+static inline bool th_poll_sleepers(int n)
 {
 	for (int i = 0; i < 5000; i++) {
 		DIR *d = opendir("/proc/self/task");
 		struct dirent *e;
-		bool found = false, opened = false;
+		bool opened = false;
+		int found = 0;
 
 		if (!d)
 			return true; /* cannot tell: taken to be */
-		while (!found && (e = readdir(d))) {
+		while ((e = readdir(d))) {
 			char path[300], line[256];
 			FILE *f;
 
@@ -449,13 +449,13 @@ static inline bool th_poll_sleeper(void)
 			if (!f)
 				continue;
 			opened = true;
-			found = fgets(line, sizeof(line), f) &&
-				th_polls_one(line);
+			if (fgets(line, sizeof(line), f) && th_polls_one(line))
+				found++;
 			fclose(f);
 		}
 		closedir(d);
 		/* no syscall file (a kernel without it, gVisor): cannot tell */
-		if (found || !opened)
+		if (found >= n || !opened)
 			return true;
 		usleep(1000);
 	}

@@ -4164,7 +4164,8 @@ TEST(a_lost_monitors_sensor_reads_no_file_of_the_programs)
 		/* the program closes the monitor's epoll, its thread asleep on
 		 * it (not still starting: see
 		 * a_monitor_freed_before_its_thread_ran_takes_no_event) */
-		CHECK(th_poll_sleeper());
+		/* (the first round's thread, left asleep, and this one) */
+		CHECK(th_poll_sleepers(1 + noticed));
 		th_close_behind(tide_monitor_fd(m));
 		t0 = now_ms();
 		while (noticed && !atomic_load(&m->lost) &&
@@ -4273,6 +4274,25 @@ static struct tide_monitor *slow_monitor(void)
 	return m;
 }
 
+/* slow_monitor() of a fresh fake group, started, its thread held back
+ * (hold_thread()) until held.go. */
+static struct tide_monitor *held_monitor(void)
+{
+	struct tide__os_hooks hooks = tide__os_default_hooks;
+	struct tide_monitor *m;
+
+	make_tmpdir();
+	fake_cgroup2(100 * MiB, 10 * MiB);
+	m = slow_monitor();
+	atomic_store(&held.go, false);
+	atomic_store(&held.done, false);
+	hooks.pthread_create = hold_thread;
+	tide__os_set_hooks(&hooks);
+	CHECK_EQ(tide_monitor_start(m), 0);
+	tide__os_set_hooks(NULL);
+	return m;
+}
+
 /*
  * A started monitor whose thread has not run yet (a loaded machine, a
  * sanitizer build) when the program closes its epoll, puts its own there
@@ -4284,19 +4304,11 @@ static struct tide_monitor *slow_monitor(void)
  */
 TEST(a_monitor_freed_before_its_thread_ran_takes_no_event)
 {
-	struct tide__os_hooks hooks = tide__os_default_hooks;
 	struct tide_monitor *m;
 	pthread_t t;
-	uint64_t t0;
 	int ep, efd;
 
-	make_tmpdir();
-	fake_cgroup2(100 * MiB, 10 * MiB);
-	m = slow_monitor();
-	hooks.pthread_create = hold_thread;
-	tide__os_set_hooks(&hooks);
-	CHECK_EQ(tide_monitor_start(m), 0);
-	tide__os_set_hooks(NULL);
+	m = held_monitor();
 	efd = eventfd(1, EFD_CLOEXEC);
 	CHECK(efd >= 0);
 	ep = tide_monitor_fd(m);
@@ -4304,15 +4316,104 @@ TEST(a_monitor_freed_before_its_thread_ran_takes_no_event)
 	programs_epoll_on(ep, efd);
 	CHECK_EQ(pthread_create(&t, NULL, release_held_later, NULL), 0);
 	tide_monitor_free(m); /* lost: its thread ends at its first look */
+	CHECK(atomic_load(&held.done)); /* joined: ended before the return */
 	CHECK_EQ(pthread_join(t, NULL), 0);
-	t0 = now_ms(); /* (ended already: the free joined it) */
-	while (!atomic_load(&held.done) && now_ms() - t0 < 5000)
-		usleep(1000);
-	CHECK(atomic_load(&held.done));
 	programs_event_is_there(ep);
 	close(ep);
 	close(efd);
 	remove_tmpdir();
+}
+
+/*
+ * A started monitor's thread that has not run yet when the program closes
+ * its epoll and puts a pipe's write end on the number: the thread never
+ * sleeps on the pipe.  It finds no epoll there, is lost and ends, so the
+ * pipe's reader sees its end once the program closes its write end.
+ * 0.2.26's first poll() wait slept on the write end for good, holding it
+ * open (a review): the reader never saw its end.
+ */
+TEST(a_monitor_thread_never_sleeps_on_a_pipe_of_the_programs)
+{
+	struct tide_monitor *m;
+	uint64_t t0;
+	int ep, pfd[2];
+	char c;
+
+	m = held_monitor();
+	ep = tide_monitor_fd(m);
+	CHECK_EQ(pipe2(pfd, O_CLOEXEC | O_NONBLOCK), 0);
+	th_close_behind(ep);
+	CHECK_EQ(syscall(SYS_dup3, pfd[1], ep, O_CLOEXEC), ep);
+	th_close_behind(pfd[1]);
+	atomic_store(&held.go, true);
+	t0 = now_ms();
+	while (!atomic_load(&held.done) && now_ms() - t0 < 5000)
+		usleep(1000);
+	CHECK(atomic_load(&held.done));
+	CHECK(atomic_load(&m->lost));
+	th_close_behind(ep); /* the program's write end: its last copy */
+	CHECK_EQ(read(pfd[0], &c, 1), 0);
+	close(pfd[0]);
+	tide_monitor_free(m); /* lost: forgets the numbers */
+	remove_tmpdir();
+}
+
+/* A monitor with no source, for tide_monitor_simulate(): its levels into
+ * @lv, none ended by a quiet timer within a minute. */
+static struct tide_monitor *simulated_monitor(struct levels *lv)
+{
+	struct tide_monitor_config cfg = {
+		.size = sizeof(cfg),
+		.sources = TIDE_SOURCE_NONE,
+		.flags = TIDE_MONITOR_NO_TRIM,
+		.on_level = on_level,
+		.level_arg = lv,
+		.quiet_ms = 60000,
+	};
+	struct tide_monitor *m = NULL;
+
+	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	return m;
+}
+
+/*
+ * A started monitor in a process whose soft RLIMIT_NOFILE is 0 (a
+ * privilege-separated daemon's sandbox) keeps running: poll()
+ * takes no more descriptors than that limit and refuses its one
+ * (EINVAL), so the thread waits in epoll_wait() instead, which has no
+ * such limit.  Two simulated levels after the limit both run a loop on
+ * the thread.  0.2.26's first poll() wait took the refusal for a lost
+ * monitor (a review): the second simulate was -EBADF.
+ */
+TEST(a_started_monitor_under_a_descriptor_limit_of_0_keeps_running)
+{
+	struct levels lv = { 0 };
+	struct fake f = { .pages = 100, .free_below_prio = -1 };
+	struct tide_shrinker *s = fake_register(&f);
+	struct tide_monitor *m = simulated_monitor(&lv);
+	struct rlimit rl, none;
+
+	CHECK_EQ(tide_monitor_start(m), 0);
+	CHECK(th_poll_sleepers(1));
+	CHECK_EQ(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	none = rl;
+	none.rlim_cur = 0;
+	CHECK_EQ(setrlimit(RLIMIT_NOFILE, &none), 0);
+	CHECK_EQ(tide_monitor_simulate(m, TIDE_PRESSURE_LOW), 0);
+	for (int i = 0; i < 2000 && stats(m).loops < 1; i++)
+		sleep_ms(1);
+	CHECK_UEQ(stats(m).loops, 1);
+	CHECK_EQ(tide_monitor_simulate(m, TIDE_PRESSURE_MEDIUM), 0);
+	for (int i = 0; i < 2000 && stats(m).loops < 2; i++)
+		sleep_ms(1);
+	CHECK_UEQ(stats(m).loops, 2);
+	CHECK(!atomic_load(&m->lost));
+	CHECK_EQ(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	tide_monitor_free(m);
+	CHECK_EQ(lv.n, 2);
+	CHECK_EQ(lv.seen[0], TIDE_PRESSURE_LOW);
+	CHECK_EQ(lv.seen[1], TIDE_PRESSURE_MEDIUM);
+	tide_shrinker_free(s);
 }
 
 /* tide__os_hooks.poll: a poll() of @at_edge.fd waits for @at_edge.go. */
@@ -4392,15 +4493,20 @@ static struct tide_monitor *started_monitor(void)
 	return m;
 }
 
-/* The program closes @m's epoll; its thread finds it so at its poll. */
+/*
+ * The program closes @m's epoll; its thread finds it so at its poll, and
+ * ends once it has passed the sensor on (the lost mark comes first: a
+ * charge in between measures nothing).
+ */
 static void lose(struct tide_monitor *m)
 {
 	uint64_t t0 = now_ms();
 
 	th_close_behind(tide_monitor_fd(m));
-	while (!atomic_load(&m->lost) && now_ms() - t0 < 5000)
+	while (!atomic_load(&m->ended) && now_ms() - t0 < 5000)
 		usleep(1000);
 	CHECK(atomic_load(&m->lost));
+	CHECK(atomic_load(&m->ended));
 }
 
 /*
@@ -5685,20 +5791,11 @@ TEST(medium_frees_a_quarter_critical_everything)
 TEST(simulate_delivers_levels_like_a_source)
 {
 	struct levels lv = { 0 };
-	struct tide_monitor_config cfg = {
-		.size = sizeof(cfg),
-		.sources = TIDE_SOURCE_NONE,
-		.flags = TIDE_MONITOR_NO_TRIM,
-		.on_level = on_level,
-		.level_arg = &lv,
-		.quiet_ms = 60000,
-	};
 	static const int want[] = { 12, 11, 10 };
 	struct fake f = { .pages = 100, .free_below_prio = -1 };
 	struct tide_shrinker *s = fake_register(&f);
-	struct tide_monitor *m = NULL;
+	struct tide_monitor *m = simulated_monitor(&lv);
 
-	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
 	CHECK_EQ(tide_monitor_simulate(NULL, TIDE_PRESSURE_LOW), -EINVAL);
 	CHECK_EQ(tide_monitor_simulate(m, (enum tide_pressure_level)4),
 		 -EINVAL);
@@ -6129,6 +6226,8 @@ RUN_TESTS(
 	T(a_lost_monitors_sensor_reads_no_file_of_the_programs),
 	T(a_monitor_freed_before_its_thread_ran_takes_no_event),
 	T(a_monitor_freed_as_its_thread_goes_to_sleep_takes_no_event),
+	T(a_monitor_thread_never_sleeps_on_a_pipe_of_the_programs),
+	T(a_started_monitor_under_a_descriptor_limit_of_0_keeps_running),
 	T(a_lost_monitor_passes_the_sensor_on),
 	T(a_monitor_found_lost_while_a_hand_over_picks_it_passes_the_sensor_on),
 	T(a_lost_monitor_touches_no_number_of_the_programs),

@@ -769,7 +769,7 @@ static struct tide_monitor_stats mon_stats(struct tide_monitor *m)
  * lowered under them, so 800 MiB in use is over high and an allocation's
  * reading counts the event; a limit raised above them (2 GiB) brings the
  * bytes back.  Just under the limit (1000 MiB) they are kept, with their
- * own low (7/8 of high), and 800 MiB is under them.  Up to 0.2.26 they
+ * own low (7/8 of high), and 800 MiB is under them.  Up to 0.2.25 they
  * were kept at creation, and the program had no reclaim until the OOM
  * kill.
  */

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -703,6 +704,14 @@ int tide_monitor_new(struct tide_monitor **ret,
 	}
 	if (r)
 		goto out_free;
+	{
+		struct stat st;
+
+		if (!tide__os_fstat(m->epfd, &st)) {
+			m->ep_dev = (uint64_t)st.st_dev;
+			m->ep_ino = (uint64_t)st.st_ino;
+		}
+	}
 	r = tide__mon_ep_add(m, m->stopfd, EPOLLIN, TAG_STOP);
 	if (!r)
 		r = tide__mon_ep_add(m, m->pollfd, EPOLLIN, TAG_POLL);

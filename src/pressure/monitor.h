@@ -27,6 +27,10 @@ struct tide_monitor {
 	pid_t pid; /* creator: in any other process the monitor is inert */
 	atomic_uint mask; /* sources in use */
 	int epfd, stopfd, pollfd, quietfd, simfd;
+	/* the epoll's device and inode (every epoll's, on Linux up to now):
+	 * the thread polls the number only while it holds one
+	 * (thread_once() in monitor_run.c) */
+	uint64_t ep_dev, ep_ino;
 	struct tide__src src[TIDE__NSRC];
 
 	/* configuration (a full copy, strings owned) */

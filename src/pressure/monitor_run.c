@@ -15,6 +15,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <sys/epoll.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <tide/pressure.h>
@@ -115,6 +116,55 @@ static bool dispatch_once(struct tide_monitor *m, int timeout, int *err)
 		m, evs, tide__os_epoll_wait(m->epfd, evs, 16, timeout), err);
 }
 
+/* Has @m been found lost, or is tide_monitor_free() stopping it? */
+static bool marked(struct tide_monitor *m)
+{
+	return atomic_load(&m->lost) || atomic_load(&m->stopping);
+}
+
+/*
+ * Does @m's epoll number hold an epoll?  A program that closed it may
+ * have put a pipe or a socket there: a poll() asleep on it would hold the
+ * program's file open (a pipe's reader would never see its end).  Found
+ * so, @m is lost.  The window between this look and the poll() is the
+ * program's own close racing the thread's wake-up.
+ */
+static bool holds_an_epoll(struct tide_monitor *m)
+{
+	struct stat st;
+
+	if (!m->ep_ino)
+		return true; /* no fstat() at creation: cannot tell */
+	if (!tide__os_fstat(m->epfd, &st) && (uint64_t)st.st_dev == m->ep_dev &&
+	    (uint64_t)st.st_ino == m->ep_ino)
+		return true;
+	atomic_store(&m->lost, true);
+	return false;
+}
+
+/*
+ * poll() refused (a soft RLIMIT_NOFILE of 0, as a privilege-separated
+ * daemon's sandbox sets: poll() takes no more descriptors than that;
+ * ENOMEM): wait in epoll_wait(), which has no such limit, as up to 0.2.25.
+ * It shows as polling meanwhile, so that tide_monitor_free() does not
+ * wait for a thread asleep on an epoll nothing may wake; events taken
+ * from it after a free are dropped.
+ */
+static bool epoll_wait_instead(struct tide_monitor *m, int timeout,
+			       struct epoll_event *evs, int *err)
+{
+	int n;
+
+	atomic_store(&m->polling, true);
+	if (marked(m))
+		return true;
+	n = tide__os_epoll_wait(m->epfd, evs, 16, timeout);
+	atomic_store(&m->polling, false);
+	if (marked(m))
+		return true;
+	return handle_taken(m, evs, n, err);
+}
+
 /*
  * One wait of @m's own thread.  It sleeps in poll(), which takes no
  * event, then takes the ready events without waiting, under @m's lock,
@@ -136,24 +186,24 @@ static bool thread_once(struct tide_monitor *m, int timeout, int *err)
 
 	*err = 0;
 	atomic_store(&m->polling, true);
-	if (atomic_load(&m->lost) || atomic_load(&m->stopping))
+	if (marked(m) || !holds_an_epoll(m))
 		return true;
 	n = tide__os_poll(&p, 1, timeout);
 	atomic_store(&m->polling, false);
 	if (n == 0 || n == -EINTR)
 		return false; /* the guard's timeout, or a signal */
-	if (n > 0) {
-		tide__mon_lock(m);
-		if (atomic_load(&m->lost) || atomic_load(&m->stopping)) {
-			tide__mon_unlock(m);
-			return true;
-		}
-		/* an epoll, a closed number or another file: EBADF, EINVAL */
-		n = tide__os_epoll_wait(m->epfd, evs, 16, 0);
+	if (n < 0)
+		return epoll_wait_instead(m, timeout, evs, err);
+	tide__mon_lock(m);
+	if (marked(m)) {
 		tide__mon_unlock(m);
-		if (n == 0)
-			return false; /* no longer ready */
+		return true;
 	}
+	/* a closed number or another file: EBADF, EINVAL (lost) */
+	n = tide__os_epoll_wait(m->epfd, evs, 16, 0);
+	tide__mon_unlock(m);
+	if (n == 0)
+		return false; /* no longer ready */
 	return handle_taken(m, evs, n, err);
 }
 
