@@ -4258,13 +4258,13 @@ static void programs_event_is_there(int ep)
 	CHECK_UEQ(ev.data.u64, 42);
 }
 
-/* A started monitor of the fake group, polling once a minute. */
-static struct tide_monitor *slow_monitor(void)
+/* A monitor of the fake group polling every @poll_ms, not started. */
+static struct tide_monitor *group_monitor(unsigned poll_ms)
 {
 	struct tide_monitor_config cfg = {
 		.size = sizeof(cfg),
 		.sources = TIDE_SOURCE_CGROUP2,
-		.poll_interval_ms = 60000,
+		.poll_interval_ms = poll_ms,
 		.flags = TIDE_MONITOR_NO_TRIM,
 		.cgroup2_dir = tmpdir,
 	};
@@ -4272,6 +4272,12 @@ static struct tide_monitor *slow_monitor(void)
 
 	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
 	return m;
+}
+
+/* A monitor of the fake group polling once a minute, not started. */
+static struct tide_monitor *slow_monitor(void)
+{
+	return group_monitor(60000);
 }
 
 /* slow_monitor() of a fresh fake group, started, its thread held back
@@ -4479,16 +4485,8 @@ TEST(a_monitor_freed_as_its_thread_goes_to_sleep_takes_no_event)
 /* A started monitor of the fake group, polling every 50 ms. */
 static struct tide_monitor *started_monitor(void)
 {
-	struct tide_monitor_config cfg = {
-		.size = sizeof(cfg),
-		.sources = TIDE_SOURCE_CGROUP2,
-		.poll_interval_ms = 50,
-		.flags = TIDE_MONITOR_NO_TRIM,
-		.cgroup2_dir = tmpdir,
-	};
-	struct tide_monitor *m = NULL;
+	struct tide_monitor *m = group_monitor(50);
 
-	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
 	CHECK_EQ(tide_monitor_start(m), 0);
 	return m;
 }
