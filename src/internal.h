@@ -367,6 +367,18 @@ ssize_t tide__os_read(int fd, void *buf, size_t len);
 ssize_t tide__os_pread(int fd, void *buf, size_t len, off_t off);
 ssize_t tide__os_write(int fd, const void *buf, size_t len);
 int tide__os_fstat(int fd, struct stat *st);
+/* What a descriptor was opened on: its file's device and inode. */
+struct tide__file_id {
+	uint64_t dev, ino;
+};
+/* Note in *@ret what @fd is open on (fstat(2)); 0 or -errno. */
+int tide__os_file_id(int fd, struct tide__file_id *ret);
+/*
+ * Is @fd still open on the file noted in @id?  0 yes; -EBADF when it holds
+ * another file (the program's, on a number it closed and reused), or
+ * fstat()'s -errno (closed: -EBADF too).
+ */
+int tide__os_same_file(int fd, const struct tide__file_id *id);
 int tide__os_stat(const char *path, struct stat *st);
 int tide__os_lstat(const char *path, struct stat *st);
 /* fstatat(2) of @name in directory @dirfd, not following a symlink. */

@@ -810,6 +810,28 @@ int tide__os_fstat(int fd, struct stat *st)
 	return RET(fstat(fd, st));
 }
 
+int tide__os_file_id(int fd, struct tide__file_id *ret)
+{
+	struct stat st;
+	int r = tide__os_fstat(fd, &st);
+
+	if (r)
+		return r;
+	ret->dev = (uint64_t)st.st_dev;
+	ret->ino = (uint64_t)st.st_ino;
+	return 0;
+}
+
+int tide__os_same_file(int fd, const struct tide__file_id *id)
+{
+	struct tide__file_id now;
+	int r = tide__os_file_id(fd, &now);
+
+	if (r)
+		return r;
+	return now.dev == id->dev && now.ino == id->ino ? 0 : -EBADF;
+}
+
 int tide__os_stat(const char *path, struct stat *st)
 {
 	return RET(stat(path, st));

@@ -26,7 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/stat.h>
 
 #include "internal.h"
 #include "pressure/cgroup.h"
@@ -60,8 +59,7 @@ struct limit_priv {
 	 * [2]): a program that closed the monitor's descriptors (close_range)
 	 * may have its own files on the numbers before the monitor finds
 	 * itself lost */
-	dev_t dev[3];
-	ino_t ino[3];
+	struct tide__file_id id[3];
 };
 
 /* The id slot of @slot: FD_USAGE, FD_STAT, FD_LIMIT. */
@@ -78,17 +76,10 @@ static int id_of(int slot)
 static int file_id(struct tide__src *s, int slot, bool keep)
 {
 	struct limit_priv *p = s->priv;
-	int k = id_of(slot);
-	struct stat st;
-	int r = tide__os_fstat(s->fd[slot], &st);
+	struct tide__file_id *id = &p->id[id_of(slot)];
 
-	if (r)
-		return r;
-	if (keep) {
-		p->dev[k] = st.st_dev;
-		p->ino[k] = st.st_ino;
-	}
-	return st.st_dev == p->dev[k] && st.st_ino == p->ino[k] ? 0 : -EBADF;
+	return keep ? tide__os_file_id(s->fd[slot], id) :
+		      tide__os_same_file(s->fd[slot], id);
 }
 
 /* ---- reading --------------------------------------------------------- */

@@ -15,11 +15,9 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stddef.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -101,33 +99,9 @@ char *tide__strdup(const char *s)
 	return p;
 }
 
-int tide__src_watermarks(struct tide__src *s,
-			 const struct tide_monitor_config *cfg, uint64_t limit)
-{
-	uint64_t high, low;
-
-	if (cfg->high_watermark) {
-		high = cfg->high_watermark;
-		low = cfg->low_watermark ? cfg->low_watermark :
-					   tide__low_of_high(high);
-	} else if (limit && limit < TIDE__NO_LIMIT) {
-		high = tide__default_high(limit);
-		low = cfg->low_watermark ? cfg->low_watermark :
-					   tide__default_low(limit);
-	} else {
-		return -ENODEV;
-	}
-	if (low > high)
-		return -EINVAL;
-	s->watermark = true;
-	s->high = high;
-	s->low = low;
-	return 0;
-}
-
 /* ---- levels, reporting, stats ----------------------------------------- */
 
-static struct tide__src *src_of(struct tide_monitor *m, unsigned bit)
+struct tide__src *tide__mon_src_of(struct tide_monitor *m, unsigned bit)
 {
 	for (size_t i = 0; i < NSRC; i++)
 		if (m->src[i].ops && m->src[i].bit == bit)
@@ -151,9 +125,9 @@ static void signal_level(struct tide_monitor *m, struct tide__src *s,
 
 struct tide__src *tide__mon_limit_watcher(struct tide_monitor *m)
 {
-	struct tide__src *s = src_of(m, TIDE_SOURCE_CGROUP1);
+	struct tide__src *s = tide__mon_src_of(m, TIDE_SOURCE_CGROUP1);
 
-	return s ? s : src_of(m, TIDE_SOURCE_CGROUP2);
+	return s ? s : tide__mon_src_of(m, TIDE_SOURCE_CGROUP2);
 }
 
 /* ---- dispatch ----------------------------------------------------------- */
@@ -386,7 +360,7 @@ int tide_monitor_source_stats(struct tide_monitor *m, unsigned source,
 		return 0;
 	}
 	tide__mon_lock(m);
-	s = src_of(m, source);
+	s = tide__mon_src_of(m, source);
 	if (s)
 		*st = s->st;
 	tide__mon_unlock(m);
@@ -704,14 +678,7 @@ int tide_monitor_new(struct tide_monitor **ret,
 	}
 	if (r)
 		goto out_free;
-	{
-		struct stat st;
-
-		if (!tide__os_fstat(m->epfd, &st)) {
-			m->ep_dev = (uint64_t)st.st_dev;
-			m->ep_ino = (uint64_t)st.st_ino;
-		}
-	}
+	tide__mon_note_epoll(m);
 	r = tide__mon_ep_add(m, m->stopfd, EPOLLIN, TAG_STOP);
 	if (!r)
 		r = tide__mon_ep_add(m, m->pollfd, EPOLLIN, TAG_POLL);
@@ -855,69 +822,7 @@ void tide_monitor_free(struct tide_monitor *m)
 	monitor_release(m, true);
 }
 
-/* ---- limit, watermarks, simulate -------------------------------------------- */
-
-bool tide__mon_any_watermark(const struct tide_monitor *m)
-{
-	for (size_t i = 0; i < NSRC; i++)
-		if (m->src[i].ops && m->src[i].watermark)
-			return true;
-	return false;
-}
-
-uint64_t tide__mon_limit_locked(struct tide_monitor *m)
-{
-	struct tide__src *s = tide__mon_limit_watcher(m);
-
-	if (!s)
-		s = src_of(m, TIDE_SOURCE_BUDGET);
-	if (s && s->limit)
-		return s->limit;
-	if (m->cg.limit < TIDE__NO_LIMIT && m->cg.dir)
-		return m->cg.limit;
-	return 0;
-}
-
-int tide_monitor_limit(struct tide_monitor *m, struct tide_monitor_limit *ret)
-{
-	struct tide_monitor_limit l;
-	struct tide__src *s;
-
-	if (!m || !ret)
-		return -EINVAL;
-	memset(&l, 0, sizeof(l));
-	tide__mon_lock(m);
-	s = tide__mon_limit_watcher(m);
-	if (!s)
-		s = src_of(m, TIDE_SOURCE_BUDGET);
-	if (s) {
-		l.high = s->high;
-		l.low = s->low;
-	}
-	if (s && s->limit) {
-		l.limit = s->limit;
-		l.version =
-			s->file && !strcmp(s->file, "config") ? 0 : s->version;
-		/* the budget's dir is its rss_path, not the limit's */
-		if (s->dir && s->bit != TIDE_SOURCE_BUDGET)
-			snprintf(l.dir, sizeof(l.dir), "%s", s->dir);
-		if (s->file)
-			snprintf(l.file, sizeof(l.file), "%s", s->file);
-	} else if (m->cg.limit < TIDE__NO_LIMIT && m->cg.dir) {
-		l.limit = m->cg.limit;
-		l.version = m->cg.version;
-		snprintf(l.dir, sizeof(l.dir), "%s", m->cg.dir);
-		snprintf(l.file, sizeof(l.file), "%s",
-			 m->cg.file ? m->cg.file : "");
-	}
-	/* the limiting group's working set, read now */
-	if (s && s->bit != TIDE_SOURCE_BUDGET &&
-	    (atomic_load(&m->lost) || s->ops->read(s, &l.working_set)))
-		l.working_set = s->st.value;
-	tide__mon_unlock(m);
-	*ret = l;
-	return 0;
-}
+/* ---- simulate ------------------------------------------------------------ */
 
 int tide_monitor_simulate(struct tide_monitor *m,
 			  enum tide_pressure_level level)

@@ -29,8 +29,8 @@ struct tide_monitor {
 	int epfd, stopfd, pollfd, quietfd, simfd;
 	/* the epoll's device and inode (every epoll's, on Linux up to now):
 	 * the thread polls the number only while it holds one
-	 * (thread_once() in monitor_run.c) */
-	uint64_t ep_dev, ep_ino;
+	 * (tide__mon_note_epoll() and thread_once() in monitor_run.c) */
+	struct tide__file_id ep_id;
 	struct tide__src src[TIDE__NSRC];
 
 	/* configuration (a full copy, strings owned) */
@@ -267,10 +267,10 @@ void tide__mon_limit_nudge(struct tide_monitor *m, struct tide__src *s);
  * (limit_moved) may run, at least 1; 0 when none is asked for.
  */
 unsigned tide__mon_limit_nudge_ms(struct tide_monitor *m);
-/* Whether @m runs a watermark source; @m's lock held. */
+/* watermarks.c: whether @m runs a watermark source; @m's lock held. */
 bool tide__mon_any_watermark(const struct tide_monitor *m);
-/* The effective limit tide_monitor_limit() reports (0: none); @m's lock
- * held. */
+/* watermarks.c: the effective limit tide_monitor_limit() reports (0:
+ * none); @m's lock held. */
 uint64_t tide__mon_limit_locked(struct tide_monitor *m);
 /* How often moves are checked (and a failed re-open tried again). */
 #define TIDE__MOVE_CHECK_MS 1000
@@ -290,5 +290,13 @@ void tide__mon_limit_in_place(struct tide_monitor *m, struct tide__src *lw,
 			      uint64_t limit);
 /* monitor.c: the cgroup v1, else v2, limit watcher in use, or NULL */
 struct tide__src *tide__mon_limit_watcher(struct tide_monitor *m);
+/* monitor.c: @m's open source of bit @bit (TIDE_SOURCE_*), or NULL */
+struct tide__src *tide__mon_src_of(struct tide_monitor *m, unsigned bit);
+/*
+ * monitor_run.c, at creation: note what @m's new epoll is (its device and
+ * inode), for the thread's look before each sleep.  Nothing noted when
+ * fstat() fails: the thread then cannot tell and polls.
+ */
+void tide__mon_note_epoll(struct tide_monitor *m);
 
 #endif /* TIDE_PRESSURE_MONITOR_H */

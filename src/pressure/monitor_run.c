@@ -15,7 +15,6 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <sys/epoll.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <tide/pressure.h>
@@ -129,14 +128,17 @@ static bool marked(struct tide_monitor *m)
  * so, @m is lost.  The window between this look and the poll() is the
  * program's own close racing the thread's wake-up.
  */
+void tide__mon_note_epoll(struct tide_monitor *m)
+{
+	if (tide__os_file_id(m->epfd, &m->ep_id))
+		m->ep_id.ino = 0;
+}
+
 static bool holds_an_epoll(struct tide_monitor *m)
 {
-	struct stat st;
-
-	if (!m->ep_ino)
+	if (!m->ep_id.ino)
 		return true; /* no fstat() at creation: cannot tell */
-	if (!tide__os_fstat(m->epfd, &st) && (uint64_t)st.st_dev == m->ep_dev &&
-	    (uint64_t)st.st_ino == m->ep_ino)
+	if (!tide__os_same_file(m->epfd, &m->ep_id))
 		return true;
 	atomic_store(&m->lost, true);
 	return false;

@@ -1,14 +1,17 @@
 // SPDX-License-Identifier: MIT
 /*
- * watermarks.c - moving a monitor's watermarks: tide_monitor_set_watermarks()
- * and the v1 usage thresholds bound to them (re-registered at a new high,
- * raised for a hold-back over high: see reclaim.c), all or nothing.
+ * watermarks.c - a monitor's watermarks: the pair a source opens with
+ * (tide__src_watermarks()), moving them (tide_monitor_set_watermarks(),
+ * and the v1 usage thresholds bound to them: re-registered at a new high,
+ * raised for a hold-back over high, see reclaim.c; all or nothing), and
+ * the limit and pair in effect (tide_monitor_limit()).
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/epoll.h>
 
 #include <tide/pressure.h>
@@ -311,4 +314,94 @@ void tide__monitor_watermarks_kind(struct tide_monitor *m, char *buf,
 	else
 		snprintf(buf, size, "%s", high);
 	tide__mon_unlock(m);
+}
+
+/* ---- a source's pair at opening --------------------------------------- */
+
+int tide__src_watermarks(struct tide__src *s,
+			 const struct tide_monitor_config *cfg, uint64_t limit)
+{
+	uint64_t high, low;
+
+	if (cfg->high_watermark) {
+		high = cfg->high_watermark;
+		low = cfg->low_watermark ? cfg->low_watermark :
+					   tide__low_of_high(high);
+	} else if (limit && limit < TIDE__NO_LIMIT) {
+		high = tide__default_high(limit);
+		low = cfg->low_watermark ? cfg->low_watermark :
+					   tide__default_low(limit);
+	} else {
+		return -ENODEV;
+	}
+	if (low > high)
+		return -EINVAL;
+	s->watermark = true;
+	s->high = high;
+	s->low = low;
+	return 0;
+}
+
+/* ---- the limit and the watermarks in effect ------------------------------ */
+
+bool tide__mon_any_watermark(const struct tide_monitor *m)
+{
+	for (size_t i = 0; i < TIDE__NSRC; i++)
+		if (m->src[i].ops && m->src[i].watermark)
+			return true;
+	return false;
+}
+
+uint64_t tide__mon_limit_locked(struct tide_monitor *m)
+{
+	struct tide__src *s = tide__mon_limit_watcher(m);
+
+	if (!s)
+		s = tide__mon_src_of(m, TIDE_SOURCE_BUDGET);
+	if (s && s->limit)
+		return s->limit;
+	if (m->cg.limit < TIDE__NO_LIMIT && m->cg.dir)
+		return m->cg.limit;
+	return 0;
+}
+
+int tide_monitor_limit(struct tide_monitor *m, struct tide_monitor_limit *ret)
+{
+	struct tide_monitor_limit l;
+	struct tide__src *s;
+
+	if (!m || !ret)
+		return -EINVAL;
+	memset(&l, 0, sizeof(l));
+	tide__mon_lock(m);
+	s = tide__mon_limit_watcher(m);
+	if (!s)
+		s = tide__mon_src_of(m, TIDE_SOURCE_BUDGET);
+	if (s) {
+		l.high = s->high;
+		l.low = s->low;
+	}
+	if (s && s->limit) {
+		l.limit = s->limit;
+		l.version =
+			s->file && !strcmp(s->file, "config") ? 0 : s->version;
+		/* the budget's dir is its rss_path, not the limit's */
+		if (s->dir && s->bit != TIDE_SOURCE_BUDGET)
+			snprintf(l.dir, sizeof(l.dir), "%s", s->dir);
+		if (s->file)
+			snprintf(l.file, sizeof(l.file), "%s", s->file);
+	} else if (m->cg.limit < TIDE__NO_LIMIT && m->cg.dir) {
+		l.limit = m->cg.limit;
+		l.version = m->cg.version;
+		snprintf(l.dir, sizeof(l.dir), "%s", m->cg.dir);
+		snprintf(l.file, sizeof(l.file), "%s",
+			 m->cg.file ? m->cg.file : "");
+	}
+	/* the limiting group's working set, read now */
+	if (s && s->bit != TIDE_SOURCE_BUDGET &&
+	    (atomic_load(&m->lost) || s->ops->read(s, &l.working_set)))
+		l.working_set = s->st.value;
+	tide__mon_unlock(m);
+	*ret = l;
+	return 0;
 }
