@@ -33,7 +33,6 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <time.h>
 
 #include <tide/arena.h>
@@ -452,7 +451,7 @@ static int epoll_add(struct ctl *c, int fd, uint32_t tag)
  * process's: 0.  ctl_op_lock held, not ctl_lock: this waits for another
  * thread's answer.
  */
-static int take_over(const struct sockaddr_un *sa, bool weak)
+static int take_over(const char *path, bool weak)
 {
 	static const char req[] = "yield\n";
 	uint64_t end = tide__os_now_ns() + CTL_DEF_TIMEOUT_MS * 1000000ull;
@@ -462,14 +461,14 @@ static int take_over(const struct sockaddr_un *sa, bool weak)
 	size_t len = 0;
 	int fd, r;
 
-	if (tide__os_lstat(sa->sun_path, &st) || !S_ISSOCK(st.st_mode))
+	if (tide__os_lstat(path, &st) || !S_ISSOCK(st.st_mode))
 		return 0; /* nothing there, or tide__ctl_clean_dir()'s -EEXIST */
 	pthread_mutex_lock(&tide__ctl_lock);
 	fd = ctl_probe_fd = tide__os_unix_socket(true);
 	pthread_mutex_unlock(&tide__ctl_lock);
 	if (fd < 0)
 		return fd;
-	r = tide__os_connect(fd, sa);
+	r = tide__os_connect_path(fd, path);
 	if (r) {
 		/* EAGAIN: its backlog is full, so it is alive. */
 		r = r == -EAGAIN ? -EBUSY : tide__os_exhausted(r) ? r : 0;
@@ -519,11 +518,11 @@ out:
 }
 
 /*
- * Make @c's listening socket at @sa (c->path) and add it to the epoll
- * set.  On failure c->lfd is -1 when nothing was bound, else the bound
- * socket, for the caller to close and unlink (tide__ctl_free()).
+ * Make @c's listening socket at c->path and add it to the epoll set.  On
+ * failure c->lfd is -1 when nothing was bound, else the bound socket, for
+ * the caller to close and unlink (tide__ctl_free()).
  */
-static int ctl_bind(struct ctl *c, const struct sockaddr_un *sa)
+static int ctl_bind(struct ctl *c)
 {
 	struct stat st;
 	int r;
@@ -534,7 +533,7 @@ static int ctl_bind(struct ctl *c, const struct sockaddr_un *sa)
 	/* The socket inode's mode, less the umask, becomes the file's. */
 	r = tide__os_fchmod(c->lfd, 0600);
 	if (!r)
-		r = tide__os_bind(c->lfd, sa);
+		r = tide__os_bind_path(c->lfd, c->path);
 	if (r) {
 		tide__os_close(c->lfd);
 		c->lfd = -1;
@@ -564,16 +563,14 @@ static int ctl_bind(struct ctl *c, const struct sockaddr_un *sa)
 
 void tide__ctl_relisten(struct ctl *c)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct stat st;
 	int fd, r;
 
 	c->relisten_at = 0;
-	if (c->lfd >= 0 || !c->path || strlen(c->path) >= sizeof(sa.sun_path))
+	if (c->lfd >= 0 || !c->path)
 		return;
-	memcpy(sa.sun_path, c->path, strlen(c->path) + 1);
 	fd = tide__os_unix_socket(true);
-	r = fd < 0 ? fd : tide__os_connect(fd, &sa);
+	r = fd < 0 ? fd : tide__os_connect_path(fd, c->path);
 	if (fd >= 0)
 		tide__os_close(fd);
 	/*
@@ -598,7 +595,7 @@ void tide__ctl_relisten(struct ctl *c)
 		tide__os_unlink(c->path);
 	}
 	if (r == -ENOENT || r == -ECONNREFUSED)
-		r = ctl_bind(c, &sa);
+		r = ctl_bind(c);
 	else if (!tide__os_exhausted(r))
 		return;
 	if (!r) {
@@ -616,17 +613,15 @@ void tide__ctl_relisten(struct ctl *c)
 			tide__os_now_ns() + CTL_DEF_TIMEOUT_MS * 1000000ull;
 }
 
-static int ctl_open(struct ctl *c, const char *dir,
-		    const struct sockaddr_un *addr)
+static int ctl_open(struct ctl *c, const char *dir, const char *path)
 {
-	struct sockaddr_un sa = *addr;
-	size_t need = strlen(sa.sun_path);
+	size_t need = strlen(path);
 	int r;
 
 	c->path = tide__os_malloc(need + 1);
 	if (!c->path)
 		return -ENOMEM;
-	memcpy(c->path, sa.sun_path, need + 1);
+	memcpy(c->path, path, need + 1);
 	r = tide__ctl_clean_dir(dir, c->pid);
 	if (r)
 		return r;
@@ -640,7 +635,7 @@ static int ctl_open(struct ctl *c, const char *dir,
 		return c->tfd;
 	if (c->epfd < 0)
 		return c->epfd;
-	r = ctl_bind(c, &sa);
+	r = ctl_bind(c);
 	if (!r)
 		r = epoll_add(c, c->tfd, TAG_TIMER);
 	if (!r)
@@ -672,10 +667,9 @@ static bool serving_any(void)
 static int listen_as(const struct tide_ctl_config *cfg, bool weak)
 {
 	struct tide_ctl_config conf;
-	struct sockaddr_un sa;
 	struct stat st;
 	const char *dir, *xdg;
-	char def[PATH_MAX];
+	char def[PATH_MAX], path[PATH_MAX];
 	struct ctl *c;
 	bool serving;
 	int r;
@@ -726,11 +720,12 @@ static int listen_as(const struct tide_ctl_config *cfg, bool weak)
 	r = ctl ? -EBUSY : 0;
 	pthread_mutex_unlock(&tide__ctl_lock);
 	if (!r)
-		r = tide__ctl_sock_addr(dir, tide__os_getpid(), &sa);
+		r = tide__ctl_sock_path(dir, tide__os_getpid(), path,
+					sizeof(path));
 	if (!r)
 		r = tide__ctl_check_dir(dir);
 	if (!r)
-		r = take_over(&sa, weak);
+		r = take_over(path, weak);
 	/*
 	 * ctl_lock across the whole setup: a fork() meanwhile waits for it,
 	 * so every descriptor the child inherits is one it knows to close.
@@ -752,7 +747,7 @@ static int listen_as(const struct tide_ctl_config *cfg, bool weak)
 	c->monitor = conf.monitor;
 	c->weak = weak;
 	c->key = tide__epoll_key(c, c->pid);
-	r = ctl_open(c, dir, &sa);
+	r = ctl_open(c, dir, path);
 	if (!r && !(c->flags & TIDE_CTL_DISPATCH))
 		r = start_thread(c);
 	if (r) {

@@ -11,9 +11,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 
 #include "ctl_internal.h"
 
@@ -56,24 +54,13 @@ static pid_t sock_pid(const char *name)
 }
 
 /*
- * @dir/@name into @sa; false when it does not fit a socket address.
- */
-static bool name_addr(const char *dir, const char *name, struct sockaddr_un *sa)
-{
-	memset(sa, 0, sizeof(*sa));
-	sa->sun_family = AF_UNIX;
-	return (size_t)snprintf(sa->sun_path, sizeof(sa->sun_path), "%s/%s",
-				dir, name) < sizeof(sa->sun_path);
-}
-
-/*
- * Does anybody listen on @sa?  One non-blocking connect(), closed at once
+ * Does anybody listen on @path?  One non-blocking connect(), closed at once
  * (a server sees an empty request).  0: somebody does (a connection, or
  * EAGAIN: a full backlog); -ECONNREFUSED: nobody; -ENOENT: the file went
  * meanwhile; any other -errno (no permission, out of descriptors): cannot
  * tell.
  */
-static int probe(const struct sockaddr_un *sa)
+static int probe(const char *path)
 {
 	int fd = tide__os_unix_socket(true);
 	int r;
@@ -81,7 +68,7 @@ static int probe(const struct sockaddr_un *sa)
 	if (fd < 0)
 		return fd;
 	do
-		r = tide__os_connect(fd, sa);
+		r = tide__os_connect_path(fd, path);
 	while (r == -EINTR);
 	tide__os_close(fd);
 	return r == -EAGAIN ? 0 : r;
@@ -147,7 +134,7 @@ int tide__ctl_clean_dir(const char *dir, pid_t self)
 			unsigned short reclen;
 			const char *name = buf + off + 19;
 			pid_t pid = sock_pid(name);
-			struct sockaddr_un sa;
+			char path[PATH_MAX];
 			struct stat st, again;
 			int p;
 
@@ -161,9 +148,10 @@ int tide__ctl_clean_dir(const char *dir, pid_t self)
 				continue;
 			}
 			if ((pid != self && !old_enough(&st)) ||
-			    !name_addr(dir, name, &sa))
+			    (size_t)snprintf(path, sizeof(path), "%s/%s", dir,
+					     name) >= sizeof(path))
 				continue;
-			p = probe(&sa);
+			p = probe(path);
 			if (pid == self && (!p || tide__os_exhausted(p)))
 				r = p ? p : -EADDRINUSE;
 			if (p != -ECONNREFUSED ||
@@ -177,14 +165,11 @@ int tide__ctl_clean_dir(const char *dir, pid_t self)
 	return r;
 }
 
-/* @dir's PID.sock for process @pid into @sa; 0 or -ENAMETOOLONG. */
-int tide__ctl_sock_addr(const char *dir, pid_t pid, struct sockaddr_un *sa)
+/* @dir's PID.sock for process @pid into @buf of @size bytes; 0 or
+ * -ENAMETOOLONG. */
+int tide__ctl_sock_path(const char *dir, pid_t pid, char *buf, size_t size)
 {
-	size_t need;
-
-	memset(sa, 0, sizeof(*sa));
-	sa->sun_family = AF_UNIX;
-	need = (size_t)snprintf(sa->sun_path, sizeof(sa->sun_path),
-				"%s/%d.sock", dir, (int)pid);
-	return need < sizeof(sa->sun_path) ? 0 : -ENAMETOOLONG;
+	return (size_t)snprintf(buf, size, "%s/%d.sock", dir, (int)pid) < size ?
+		       0 :
+		       -ENAMETOOLONG;
 }

@@ -148,9 +148,9 @@ int tide__ctl_check_dir(const char *dir);
  * -EEXIST: @self's PID.sock there is no socket; -EADDRINUSE: another
  * process listens on it (see there). */
 int tide__ctl_clean_dir(const char *dir, pid_t self);
-/* ctl_dir.c: @dir's PID.sock for @pid into @sa; 0 or -ENAMETOOLONG. */
-struct sockaddr_un;
-int tide__ctl_sock_addr(const char *dir, pid_t pid, struct sockaddr_un *sa);
+/* ctl_dir.c: @dir's PID.sock for @pid into @buf of @size bytes; 0 or
+ * -ENAMETOOLONG (longer than PATH_MAX, as the system calls take). */
+int tide__ctl_sock_path(const char *dir, pid_t pid, char *buf, size_t size);
 
 /* ctl.c: the yielded weak listener's check, at c->relisten_at (see there). */
 void tide__ctl_relisten(struct ctl *c);

@@ -7,10 +7,10 @@
  * and yield, thread, fork, close) is ctl.c's.
  */
 #define _GNU_SOURCE
+#include <limits.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <string.h>
-#include <sys/un.h>
 
 #include "internal.h"
 #include "ctl_internal.h"
@@ -21,7 +21,7 @@
  * written, withdrawn when the socket goes (close, yield, fork child:
  * tide__ctl_exit_withdraw()).
  */
-static char exit_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+static char exit_path[PATH_MAX];
 static atomic_int exit_pid;
 
 /* ---- the socket file at exit ------------------------------------------ */

@@ -417,6 +417,15 @@ int tide__os_epoll_wait(int epfd, struct epoll_event *evs, int n,
 int tide__os_unix_socket(bool nonblock);
 int tide__os_connect(int fd, const struct sockaddr_un *sa);
 int tide__os_bind(int fd, const struct sockaddr_un *sa);
+/*
+ * bind(2) or connect(2) @fd to the AF_UNIX socket path @path, of any
+ * length: one sun_path cannot hold is reached through /proc/self/fd (an
+ * O_PATH descriptor of its directory, closed again).  0 or -errno;
+ * -ENAMETOOLONG for a long path without /proc, or a final name of over
+ * about 80 bytes.
+ */
+int tide__os_bind_path(int fd, const char *path);
+int tide__os_connect_path(int fd, const char *path);
 int tide__os_listen(int fd, int backlog);
 /* accept4(2): a non-blocking close-on-exec connection, peer not asked. */
 int tide__os_accept(int fd);

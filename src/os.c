@@ -20,6 +20,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <malloc.h>
 #include <poll.h>
 #include <signal.h>
@@ -969,6 +970,64 @@ int tide__os_connect(int fd, const struct sockaddr_un *sa)
 int tide__os_bind(int fd, const struct sockaddr_un *sa)
 {
 	return RET(bind(fd, (const struct sockaddr *)sa, sizeof(*sa)));
+}
+
+/*
+ * bind(2) or connect(2) (@bind_it) @fd to @path.  A path sun_path cannot
+ * hold (107 bytes and a NUL) is reached through an O_PATH descriptor of
+ * its directory, as /proc/self/fd/N/NAME, closed again before return: the
+ * kernel resolves that link to the directory itself, so the socket file
+ * is made or found where @path names it.
+ */
+static int unix_path_op(int fd, const char *path, bool bind_it)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	const char *slash = strrchr(path, '/');
+	const char *name = slash ? slash + 1 : path;
+	char dir[PATH_MAX];
+	size_t dlen = slash ? (size_t)(slash - path) : 1;
+	int dfd, r;
+
+	if (strlen(path) < sizeof(sa.sun_path)) {
+		memcpy(sa.sun_path, path, strlen(path) + 1);
+		return bind_it ? tide__os_bind(fd, &sa) :
+				 tide__os_connect(fd, &sa);
+	}
+	if (!*name || dlen >= sizeof(dir))
+		return -ENAMETOOLONG;
+	if (!slash)
+		memcpy(dir, ".", 2);
+	else if (!dlen)
+		memcpy(dir, "/", 2);
+	else {
+		memcpy(dir, path, dlen);
+		dir[dlen] = 0;
+	}
+	dfd = tide__os_open(dir, O_PATH | O_DIRECTORY);
+	if (dfd < 0)
+		return dfd;
+	if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path),
+			     "/proc/self/fd/%d/%s", dfd,
+			     name) >= sizeof(sa.sun_path))
+		r = -ENAMETOOLONG;
+	else
+		r = bind_it ? tide__os_bind(fd, &sa) :
+			      tide__os_connect(fd, &sa);
+	/* No /proc to resolve the link: the path is too long for us. */
+	if (r == -ENOENT && access("/proc/self/fd", F_OK))
+		r = -ENAMETOOLONG;
+	tide__os_close(dfd);
+	return r;
+}
+
+int tide__os_bind_path(int fd, const char *path)
+{
+	return unix_path_op(fd, path, true);
+}
+
+int tide__os_connect_path(int fd, const char *path)
+{
+	return unix_path_op(fd, path, false);
 }
 
 int tide__os_listen(int fd, int backlog)

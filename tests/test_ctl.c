@@ -4835,6 +4835,141 @@ TEST(a_listener_whose_epoll_is_taken_stops_and_leaves_the_number_alone)
 	remove_dirs();
 }
 
+/* ---- a directory past sun_path ------------------------------------------ */
+
+static char long_dir[PATH_MAX];
+
+/*
+ * @path's address for bind() or connect() when sun_path cannot hold it:
+ * through an O_PATH descriptor of its directory (*@dfd, for the caller to
+ * close), as a client of a long path does.
+ */
+static void long_addr(const char *path, struct sockaddr_un *sa, int *dfd)
+{
+	const char *slash = strrchr(path, '/');
+	char d[PATH_MAX];
+
+	snprintf(d, sizeof(d), "%.*s", (int)(slash - path), path);
+	*dfd = open(d, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	CHECK(*dfd >= 0);
+	*sa = (struct sockaddr_un){ .sun_family = AF_UNIX };
+	CHECK((size_t)snprintf(sa->sun_path, sizeof(sa->sun_path),
+			       "/proc/self/fd/%d/%s", *dfd,
+			       slash + 1) < sizeof(sa->sun_path));
+}
+
+static int listen_long(void)
+{
+	return tide_ctl_listen(&(struct tide_ctl_config){
+		.size = sizeof(struct tide_ctl_config), .dir = long_dir });
+}
+
+/* In a child: listen in long_dir, print the pid, exit() without a close. */
+static void listen_long_and_exit(void *arg)
+{
+	(void)arg;
+	if (listen_long())
+		_exit(1);
+	printf("%d\n", (int)getpid());
+	fflush(stdout);
+	exit(0);
+}
+
+/* In a child of its own mount namespace without /proc: -ENAMETOOLONG. */
+static void listen_long_without_proc(void *arg)
+{
+	char path[PATH_MAX];
+
+	(void)arg;
+	if (unshare(CLONE_NEWNS))
+		SKIP("unshare(CLONE_NEWNS): %s", strerror(errno));
+	if (mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) ||
+	    umount2("/proc", MNT_DETACH))
+		SKIP("mount: %s", strerror(errno));
+	CHECK(access("/proc/self/fd", F_OK));
+	CHECK_EQ(listen_long(), -ENAMETOOLONG);
+	CHECK((size_t)snprintf(path, sizeof(path), "%s/%d.sock", long_dir,
+			       (int)getpid()) < sizeof(path));
+	CHECK(access(path, F_OK) && errno == ENOENT);
+	CHECK_EQ(tide_ctl_fd(), -ENOTCONN);
+}
+
+/*
+ * A socket directory whose PID.sock path is longer than sun_path holds
+ * (107 bytes and a NUL), as a deep $XDG_RUNTIME_DIR or a container's
+ * bind mount makes: the library binds and probes it through
+ * /proc/self/fd, tidectl reaches it the same way, and the file goes at
+ * close and at exit.  Up to 0.2.26 tide_ctl_listen() failed with
+ * -ENAMETOOLONG, and tidectl did not list the socket.
+ */
+TEST(a_socket_dir_past_sun_path_is_listened_in_and_reached)
+{
+	char parent[PATH_MAX], path[PATH_MAX], out[8192], want[128];
+	struct sockaddr_un sa;
+	struct stat st;
+	int fd, dfd, pid;
+
+	find_tidectl();
+	make_dirs();
+	snprintf(parent, sizeof(parent), "%s/%0120d", tmp, 0);
+	CHECK(!mkdir(parent, 0700));
+	CHECK((size_t)snprintf(long_dir, sizeof(long_dir), "%s/tide", parent) <
+	      sizeof(long_dir));
+	CHECK(!mkdir(long_dir, 0700));
+	CHECK((size_t)snprintf(path, sizeof(path), "%s/%d.sock", long_dir,
+			       (int)getpid()) < sizeof(path));
+	CHECK_CMP(strlen(path), >=, sizeof(sa.sun_path));
+	/* our own pid's socket nobody listens on (a bind there would fail
+	 * with EADDRINUSE): probed, and replaced */
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	long_addr(path, &sa, &dfd);
+	CHECK(!bind(fd, (struct sockaddr *)&sa, sizeof(sa)));
+	close(fd);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CHECK(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) &&
+	      errno == ECONNREFUSED);
+	close(fd);
+	close(dfd);
+	CHECK_EQ(listen_long(), 0);
+	CHECK(!lstat(path, &st) && S_ISSOCK(st.st_mode));
+	CHECK_EQ(st.st_mode & 07777, 0600);
+	/* a client reaches it */
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	long_addr(path, &sa, &dfd);
+	CHECK(!connect(fd, (struct sockaddr *)&sa, sizeof(sa)));
+	close(dfd);
+	CHECK_EQ(send(fd, "info\n", 5, MSG_NOSIGNAL), 5);
+	shutdown(fd, SHUT_WR);
+	await_answer(fd, out, sizeof(out), false, 5000);
+	close(fd);
+	check_pid_answer(out, getpid(), path);
+	/* tidectl lists it, and asks it */
+	CHECK_EQ(run_tidectl_as(-1, out, sizeof(out), "--dir", long_dir, NULL),
+		 0);
+	snprintf(want, sizeof(want), "%7d %6u  %s", (int)getpid(),
+		 (unsigned)geteuid(), comm());
+	if (!strstr(out, want))
+		FAIL("tidectl --dir listed \"%s\"", out);
+	CHECK_EQ(run_tidectl_as(-1, out, sizeof(out), "--dir", long_dir,
+				pidstr(), NULL),
+		 0);
+	snprintf(want, sizeof(want), "allocator          %s\n",
+		 tide_purge_allocator());
+	if (!strstr(out, want))
+		FAIL("tidectl --dir DIR PID answered \"%s\"", out);
+	tide_ctl_close();
+	CHECK(lstat(path, &st) && errno == ENOENT);
+	/* a process that exits without a close removes its file */
+	CHECK_EQ(th_fork(listen_long_and_exit, NULL, out, sizeof(out)), 0);
+	pid = atoi(out);
+	CHECK(pid > 0);
+	CHECK((size_t)snprintf(path, sizeof(path), "%s/%d.sock", long_dir,
+			       pid) < sizeof(path));
+	CHECK(lstat(path, &st) && errno == ENOENT);
+	with_own_run(listen_long_without_proc);
+	remove_dirs();
+}
+
 RUN_TESTS(
 	T(a_listener_whose_epoll_is_taken_stops_and_leaves_the_number_alone),
 	T(listen_makes_a_0700_dir_and_a_0600_socket_named_by_pid),
@@ -4909,4 +5044,5 @@ RUN_TESTS(
 	T(tidectl_watch_goes_on_across_a_close_and_listen_again),
 	T(tidectl_watch_ends_when_the_socket_stays_away_or_the_process_exits),
 	T(exit_without_close_removes_the_socket_of_its_own_process_only),
-	T(drop_and_purge_say_what_the_purge_gave_back_or_that_it_is_unknown))
+	T(drop_and_purge_say_what_the_purge_gave_back_or_that_it_is_unknown),
+	T(a_socket_dir_past_sun_path_is_listened_in_and_reached))

@@ -1703,7 +1703,7 @@ TEST(common_functions_make_no_failable_call)
 /* ---- ctl ---------------------------------------------------------------- */
 
 struct ctl_case {
-	char dir[64], path[96];
+	char dir[256], path[320];
 	unsigned flags;
 	int client;
 	struct tide_shrinker *s;
@@ -1775,7 +1775,9 @@ static int ctl_dispatch_setup(void *arg)
 		return -ENOMEM;
 	tide_shrinker_register(c->s, &ctl_ops, NULL);
 	c->client = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", c->path);
+	if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s",
+			     c->path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG; /* the cases past sun_path only listen */
 	if (connect(c->client, (struct sockaddr *)&sa, sizeof(sa)) ||
 	    dprintf(c->client, "%s\n", c->req) != (int)strlen(c->req) + 1)
 		return -errno;
@@ -1889,6 +1891,26 @@ TEST(every_ctl_function_survives_the_oom_loop)
 	points += run_case("tide_ctl_dispatch", "an info request",
 			   ctl_dispatch_setup, ctl_dispatch_body,
 			   ctl_dispatch_teardown, &c);
+	/*
+	 * A directory whose PID.sock is longer than sun_path: bound through
+	 * an O_PATH descriptor of the directory, one more call to fail, and
+	 * one more descriptor to be refused (5 points), closed before the
+	 * listen returns (ctl_listen_body() checks what is left).
+	 */
+	snprintf(c.dir, sizeof(c.dir), "%s/%0120d", tmp, 0);
+	CHECK(!mkdir(c.dir, 0700));
+	CHECK((size_t)snprintf(c.dir, sizeof(c.dir), "%s/%0120d/tide", tmp, 0) <
+	      sizeof(c.dir));
+	CHECK((size_t)snprintf(c.path, sizeof(c.path), "%s/%d.sock", c.dir,
+			       (int)getpid()) < sizeof(c.path));
+	CHECK_CMP(strlen(c.path), >=,
+		  sizeof(((struct sockaddr_un *)0)->sun_path));
+	c.flags = TIDE_CTL_DISPATCH;
+	points += run_case("tide_ctl_listen", "a directory past sun_path", NULL,
+			   ctl_listen_body, NULL, &c);
+	CHECK_UEQ(fd_case("tide_ctl_listen", "a directory past sun_path", NULL,
+			  ctl_listen_body, NULL, &c),
+		  5);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmp);
 	CHECK_EQ(system(cmd), 0);
 	report();

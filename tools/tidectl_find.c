@@ -9,6 +9,7 @@
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <glob.h>
 #include <limits.h>
 #include <signal.h>
@@ -322,6 +323,37 @@ static int order_dirs(pid_t pid, int *order)
 }
 
 /*
+ * connect(2) @fd to the socket file at @path: 0, or -1 with errno.  A path
+ * sun_path cannot hold (107 bytes and a NUL) is reached through an O_PATH
+ * descriptor of the file itself, as /proc/self/fd/N (never through a
+ * symlink); without /proc that is ENAMETOOLONG.
+ */
+static int connect_path(int fd, const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int pfd = -1, r, err;
+
+	if (strlen(path) < sizeof(sa.sun_path)) {
+		memcpy(sa.sun_path, path, strlen(path) + 1);
+	} else {
+		pfd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		if (pfd < 0)
+			return -1;
+		snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d",
+			 pfd);
+	}
+	r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	err = errno;
+	if (pfd >= 0) {
+		if (r && err == ENOENT && access("/proc/self/fd", F_OK))
+			err = ENAMETOOLONG;
+		close(pfd);
+	}
+	errno = err;
+	return r;
+}
+
+/*
  * Connect to the socket at @path served by @pid: the descriptor, or -1
  * with the reason noted (skip()).  connect() and send() wait for a server
  * whose listen backlog is full (a stuck process) until the timeout, not
@@ -329,7 +361,6 @@ static int order_dirs(pid_t pid, int *order)
  */
 static int try_socket(pid_t pid, const char *path, int64_t deadline)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct timeval tv = { .tv_sec = timeout_ms / 1000,
 			      .tv_usec = timeout_ms % 1000 * 1000 };
 	struct ucred cr = { 0 };
@@ -347,15 +378,12 @@ static int try_socket(pid_t pid, const char *path, int64_t deadline)
 		skip(false, "%s is not a socket: refused", path);
 		return -1;
 	}
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -1;
-	memcpy(sa.sun_path, path, strlen(path) + 1);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		die(EXIT_FAIL, "socket: %s", strerror(errno));
 	if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)))
 		die(EXIT_FAIL, "setsockopt: %s", strerror(errno));
-	while (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+	while (connect_path(fd, path)) {
 		if (errno == EINTR && now_ms() < deadline)
 			continue;
 		if (errno == EAGAIN || errno == EINTR)
@@ -625,19 +653,15 @@ static int pid_named(const struct dirent *de)
  */
 static bool served_by(const char *path, pid_t pid)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct ucred cr = { 0 };
 	socklen_t crlen = sizeof(cr);
 	int fd, r;
 
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return false;
-	memcpy(sa.sun_path, path, strlen(path) + 1);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		die(EXIT_FAIL, "socket: %s", strerror(errno));
 	do
-		r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+		r = connect_path(fd, path);
 	while (r && errno == EINTR);
 	if (r)
 		r = errno;

@@ -117,7 +117,9 @@ struct tide_ctl_config {
  * Return: 0; -EBUSY when already listening (see above); -E2BIG (see @cfg->size),
  * -EINVAL (bad @cfg, a relative @cfg->dir), -ECHILD (@cfg->monitor was made
  * by another process: a forked child passing its parent's),
- * -ENAMETOOLONG (path too long for a socket address),
+ * -ENAMETOOLONG (PID.sock's path longer than PATH_MAX; or longer than a
+ * socket address holds, 107 bytes, with no /proc mounted: such a path is
+ * bound and reached through /proc/self/fd),
  * -ENOTDIR (the directory is a symlink or not a directory), -EPERM (it has
  * the wrong owner or mode), -EEXIST (PID.sock exists and is not a socket),
  * -EADDRINUSE (another process listens on PID.sock: one of another pid

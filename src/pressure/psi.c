@@ -21,10 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
-#include <sys/un.h>
 #include <poll.h>
 
 #include "internal.h"
@@ -247,35 +245,21 @@ static bool is_dev_null(const char *path)
  */
 static int connect_socket(const char *path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd, pfd = -1, r;
+	int fd = tide__os_unix_socket(true);
+	int r;
 
-	if (strlen(path) < sizeof(sa.sun_path)) {
-		strcpy(sa.sun_path, path);
-	} else {
-		/* Longer than sun_path holds (108 bytes): reach the socket
-		 * through a descriptor of its inode, as systemd's clients do;
-		 * without /proc mounted the connect fails with -ENOENT. */
-		pfd = tide__os_open(path, O_PATH);
-		if (pfd < 0)
-			return pfd;
-		snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d",
-			 pfd);
-	}
-	fd = tide__os_unix_socket(true);
-	if (fd < 0) {
-		r = fd;
-		goto out;
-	}
-	r = tide__os_connect(fd, &sa);
+	if (fd < 0)
+		return fd;
+	/* longer than sun_path holds: through /proc/self/fd, as systemd's
+	 * clients do */
+	r = tide__os_connect_path(fd, path);
 	if (r == -EINPROGRESS)
 		r = -EAGAIN;
-	if (r)
+	if (r) {
 		tide__os_close(fd);
-out:
-	if (pfd >= 0)
-		tide__os_close(pfd);
-	return r ? r : fd;
+		return r;
+	}
+	return fd;
 }
 
 static int watch_open(struct tide__src *s, const struct tide__src_env *env)
