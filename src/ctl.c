@@ -463,12 +463,17 @@ static int take_over(const char *path, bool weak)
 
 	if (tide__os_lstat(path, &st) || !S_ISSOCK(st.st_mode))
 		return 0; /* nothing there, or tide__ctl_clean_dir()'s -EEXIST */
+	/*
+	 * The connect under the lock too: past sun_path it opens a
+	 * descriptor of the socket for a moment, which a child forked
+	 * meanwhile would keep (a non-blocking AF_UNIX connect never waits).
+	 */
 	pthread_mutex_lock(&tide__ctl_lock);
 	fd = ctl_probe_fd = tide__os_unix_socket(true);
+	r = fd < 0 ? fd : tide__os_connect_path(fd, path);
 	pthread_mutex_unlock(&tide__ctl_lock);
 	if (fd < 0)
 		return fd;
-	r = tide__os_connect_path(fd, path);
 	if (r) {
 		/* EAGAIN: its backlog is full, so it is alive. */
 		r = r == -EAGAIN ? -EBUSY : tide__os_exhausted(r) ? r : 0;

@@ -54,13 +54,14 @@ static pid_t sock_pid(const char *name)
 }
 
 /*
- * Does anybody listen on @path?  One non-blocking connect(), closed at once
+ * Does anybody listen on @name in @dir (open as @dfd: a path too long for
+ * a socket address goes through it)?  One non-blocking connect(), closed at once
  * (a server sees an empty request).  0: somebody does (a connection, or
  * EAGAIN: a full backlog); -ECONNREFUSED: nobody; -ENOENT: the file went
  * meanwhile; any other -errno (no permission, out of descriptors): cannot
  * tell.
  */
-static int probe(const char *path)
+static int probe(int dfd, const char *dir, const char *name)
 {
 	int fd = tide__os_unix_socket(true);
 	int r;
@@ -68,7 +69,7 @@ static int probe(const char *path)
 	if (fd < 0)
 		return fd;
 	do
-		r = tide__os_connect_path(fd, path);
+		r = tide__os_connect_at(fd, dfd, dir, name);
 	while (r == -EINTR);
 	tide__os_close(fd);
 	return r == -EAGAIN ? 0 : r;
@@ -134,7 +135,6 @@ int tide__ctl_clean_dir(const char *dir, pid_t self)
 			unsigned short reclen;
 			const char *name = buf + off + 19;
 			pid_t pid = sock_pid(name);
-			char path[PATH_MAX];
 			struct stat st, again;
 			int p;
 
@@ -147,11 +147,9 @@ int tide__ctl_clean_dir(const char *dir, pid_t self)
 					r = -EEXIST;
 				continue;
 			}
-			if ((pid != self && !old_enough(&st)) ||
-			    (size_t)snprintf(path, sizeof(path), "%s/%s", dir,
-					     name) >= sizeof(path))
+			if (pid != self && !old_enough(&st))
 				continue;
-			p = probe(path);
+			p = probe(dfd, dir, name);
 			if (pid == self && (!p || tide__os_exhausted(p)))
 				r = p ? p : -EADDRINUSE;
 			if (p != -ECONNREFUSED ||

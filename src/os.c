@@ -972,62 +972,89 @@ int tide__os_bind(int fd, const struct sockaddr_un *sa)
 	return RET(bind(fd, (const struct sockaddr *)sa, sizeof(*sa)));
 }
 
+/* "/proc/self/fd/N" and a '/': what a path through a descriptor adds. */
+#define FD_LINK_MAX (sizeof("/proc/self/fd/") - 1 + 10 + 1)
+
+/* An address through /proc/self/fd that failed with -ENOENT: with no
+ * /proc mounted it is the length that failed. */
+static int fd_link_err(int r)
+{
+	return r == -ENOENT && access("/proc/self/fd", F_OK) ? -ENAMETOOLONG :
+							       r;
+}
+
 /*
- * bind(2) or connect(2) (@bind_it) @fd to @path.  A path sun_path cannot
- * hold (107 bytes and a NUL) is reached through an O_PATH descriptor of
- * its directory, as /proc/self/fd/N/NAME, closed again before return: the
- * kernel resolves that link to the directory itself, so the socket file
- * is made or found where @path names it.
+ * A path sun_path cannot hold (107 bytes and a NUL) is bound through an
+ * O_PATH descriptor of its directory, as /proc/self/fd/N/NAME (the socket
+ * file does not exist yet), closed again before return: the kernel
+ * resolves the link to the directory itself, so the file is made where
+ * @path names it.
  */
-static int unix_path_op(int fd, const char *path, bool bind_it)
+int tide__os_bind_path(int fd, const char *path)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	const char *slash = strrchr(path, '/');
-	const char *name = slash ? slash + 1 : path;
+	size_t dlen = slash ? (size_t)(slash - path) : 0;
 	char dir[PATH_MAX];
-	size_t dlen = slash ? (size_t)(slash - path) : 1;
 	int dfd, r;
 
 	if (strlen(path) < sizeof(sa.sun_path)) {
 		memcpy(sa.sun_path, path, strlen(path) + 1);
-		return bind_it ? tide__os_bind(fd, &sa) :
-				 tide__os_connect(fd, &sa);
+		return tide__os_bind(fd, &sa);
 	}
-	if (!*name || dlen >= sizeof(dir))
+	/* no directory to go through, or a final name too long for it */
+	if (!slash || !slash[1] ||
+	    strlen(slash + 1) + FD_LINK_MAX >= sizeof(sa.sun_path) ||
+	    dlen >= sizeof(dir))
 		return -ENAMETOOLONG;
-	if (!slash)
-		memcpy(dir, ".", 2);
-	else if (!dlen)
-		memcpy(dir, "/", 2);
-	else {
-		memcpy(dir, path, dlen);
-		dir[dlen] = 0;
-	}
+	/* (dlen is at least 25 here: the name fits, the whole path not) */
+	memcpy(dir, path, dlen);
+	dir[dlen] = 0;
 	dfd = tide__os_open(dir, O_PATH | O_DIRECTORY);
 	if (dfd < 0)
 		return dfd;
-	if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path),
-			     "/proc/self/fd/%d/%s", dfd,
-			     name) >= sizeof(sa.sun_path))
-		r = -ENAMETOOLONG;
-	else
-		r = bind_it ? tide__os_bind(fd, &sa) :
-			      tide__os_connect(fd, &sa);
-	/* No /proc to resolve the link: the path is too long for us. */
-	if (r == -ENOENT && access("/proc/self/fd", F_OK))
-		r = -ENAMETOOLONG;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/%s", dfd,
+		 slash + 1);
+	r = fd_link_err(tide__os_bind(fd, &sa));
 	tide__os_close(dfd);
 	return r;
 }
 
-int tide__os_bind_path(int fd, const char *path)
-{
-	return unix_path_op(fd, path, true);
-}
-
+/*
+ * A path sun_path cannot hold is reached through an O_PATH descriptor of
+ * the socket file itself, /proc/self/fd/N, whatever the lengths of its
+ * names (as systemd's clients do), closed again before return.
+ */
 int tide__os_connect_path(int fd, const char *path)
 {
-	return unix_path_op(fd, path, false);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int pfd, r;
+
+	if (strlen(path) < sizeof(sa.sun_path)) {
+		memcpy(sa.sun_path, path, strlen(path) + 1);
+		return tide__os_connect(fd, &sa);
+	}
+	pfd = tide__os_open(path, O_PATH);
+	if (pfd < 0)
+		return pfd;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d", pfd);
+	r = fd_link_err(tide__os_connect(fd, &sa));
+	tide__os_close(pfd);
+	return r;
+}
+
+int tide__os_connect_at(int fd, int dirfd, const char *dir, const char *name)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+	if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", dir,
+			     name) < sizeof(sa.sun_path))
+		return tide__os_connect(fd, &sa);
+	if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path),
+			     "/proc/self/fd/%d/%s", dirfd,
+			     name) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	return fd_link_err(tide__os_connect(fd, &sa));
 }
 
 int tide__os_listen(int fd, int backlog)

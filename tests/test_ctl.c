@@ -4875,6 +4875,36 @@ static void listen_long_and_exit(void *arg)
 	exit(0);
 }
 
+/* make_dirs(), and in it long_dir, whose PID.sock passes sun_path. */
+static void make_long_dir(void)
+{
+	char parent[PATH_MAX];
+
+	make_dirs();
+	snprintf(parent, sizeof(parent), "%s/%0120d", tmp, 0);
+	CHECK(!mkdir(parent, 0700));
+	CHECK((size_t)snprintf(long_dir, sizeof(long_dir), "%s/tide", parent) <
+	      sizeof(long_dir));
+	CHECK(!mkdir(long_dir, 0700));
+}
+
+/* Bind a socket at the long @path, nobody listening (left there). */
+static void bind_long(const char *path)
+{
+	struct sockaddr_un sa;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int dfd;
+
+	long_addr(path, &sa, &dfd);
+	CHECK(!bind(fd, (struct sockaddr *)&sa, sizeof(sa)));
+	close(fd);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CHECK(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) &&
+	      errno == ECONNREFUSED);
+	close(fd);
+	close(dfd);
+}
+
 /* In a child of its own mount namespace without /proc: -ENAMETOOLONG. */
 static void listen_long_without_proc(void *arg)
 {
@@ -4904,35 +4934,31 @@ static void listen_long_without_proc(void *arg)
  */
 TEST(a_socket_dir_past_sun_path_is_listened_in_and_reached)
 {
-	char parent[PATH_MAX], path[PATH_MAX], out[8192], want[128];
+	char path[PATH_MAX], dead[PATH_MAX], out[8192], want[128];
 	struct sockaddr_un sa;
 	struct stat st;
 	int fd, dfd, pid;
 
 	find_tidectl();
-	make_dirs();
-	snprintf(parent, sizeof(parent), "%s/%0120d", tmp, 0);
-	CHECK(!mkdir(parent, 0700));
-	CHECK((size_t)snprintf(long_dir, sizeof(long_dir), "%s/tide", parent) <
-	      sizeof(long_dir));
-	CHECK(!mkdir(long_dir, 0700));
+	make_long_dir();
 	CHECK((size_t)snprintf(path, sizeof(path), "%s/%d.sock", long_dir,
 			       (int)getpid()) < sizeof(path));
 	CHECK_CMP(strlen(path), >=, sizeof(sa.sun_path));
-	/* our own pid's socket nobody listens on (a bind there would fail
-	 * with EADDRINUSE): probed, and replaced */
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	long_addr(path, &sa, &dfd);
-	CHECK(!bind(fd, (struct sockaddr *)&sa, sizeof(sa)));
-	close(fd);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	CHECK(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) &&
-	      errno == ECONNREFUSED);
-	close(fd);
-	close(dfd);
+	/*
+	 * Our own pid's socket nobody listens on (a bind there would fail
+	 * with EADDRINUSE): taken over and replaced at any age; another
+	 * pid's, a second old: removed as stale.  Both probed through
+	 * /proc/self/fd.
+	 */
+	bind_long(path);
+	CHECK((size_t)snprintf(dead, sizeof(dead), "%s/%d.sock", long_dir,
+			       (int)getpid() + 1000000) < sizeof(dead));
+	bind_long(dead);
+	usleep(1100 * 1000); /* a socket younger than 1 s is kept */
 	CHECK_EQ(listen_long(), 0);
 	CHECK(!lstat(path, &st) && S_ISSOCK(st.st_mode));
 	CHECK_EQ(st.st_mode & 07777, 0600);
+	CHECK(lstat(dead, &st) && errno == ENOENT);
 	/* a client reaches it */
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	long_addr(path, &sa, &dfd);
@@ -4966,8 +4992,26 @@ TEST(a_socket_dir_past_sun_path_is_listened_in_and_reached)
 	CHECK((size_t)snprintf(path, sizeof(path), "%s/%d.sock", long_dir,
 			       pid) < sizeof(path));
 	CHECK(lstat(path, &st) && errno == ENOENT);
-	with_own_run(listen_long_without_proc);
 	remove_dirs();
+}
+
+/*
+ * The same directory with no /proc mounted (a child of its own mount
+ * namespace): nothing to reach such a path through, -ENAMETOOLONG and
+ * nothing bound.
+ */
+TEST(a_socket_dir_past_sun_path_without_proc_is_enametoolong)
+{
+	char out[4096];
+	int status;
+
+	make_long_dir();
+	status = th_fork(listen_long_without_proc, NULL, out, sizeof(out));
+	printf("%s", out);
+	remove_dirs();
+	if (WIFEXITED(status) && WEXITSTATUS(status) == TH_SKIP_CODE)
+		SKIP("no mount namespace without /proc");
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
 RUN_TESTS(
@@ -5045,4 +5089,5 @@ RUN_TESTS(
 	T(tidectl_watch_ends_when_the_socket_stays_away_or_the_process_exits),
 	T(exit_without_close_removes_the_socket_of_its_own_process_only),
 	T(drop_and_purge_say_what_the_purge_gave_back_or_that_it_is_unknown),
-	T(a_socket_dir_past_sun_path_is_listened_in_and_reached))
+	T(a_socket_dir_past_sun_path_is_listened_in_and_reached),
+	T(a_socket_dir_past_sun_path_without_proc_is_enametoolong))

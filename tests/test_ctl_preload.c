@@ -39,7 +39,7 @@ static const char py_script[] =
 	"for line in sys.stdin:\n"
 	"    print('anon', anon(), flush=True)\n";
 
-static char tmp[64], dir[96], bindir[4096], tidectl[4200], shim[4200];
+static char tmp[64], dir[256], bindir[4096], tidectl[4200], shim[4200];
 
 static void setup(void)
 {
@@ -215,7 +215,7 @@ static int run(char *out, size_t size, const char *const *args)
 
 static void finish(struct proc *p, const char *pid)
 {
-	char path[160];
+	char path[320];
 	int st;
 
 	close(p->in);
@@ -458,7 +458,7 @@ static void no_socket_says(const char *mode, const char *arg, bool control,
 			   const char *want)
 {
 	struct proc p;
-	char out[4096], line[64], child[16], path[160], head[256];
+	char out[4096], line[64], child[16], path[320], head[512];
 	const char *args[] = { child, NULL };
 	const char *in_dir[] = { "--dir", dir, child, NULL };
 	int st;
@@ -587,9 +587,16 @@ TEST(tidectl_purge_gives_back_pythons_fragmented_heap)
 
 /* ---- a program that listens itself, under TIDE_CONTROL=1 -------------- */
 
-/* Listening sockets bound at @path, as /proc/net/unix lists them. */
+/*
+ * Listening sockets bound at @path, as /proc/net/unix lists them.  One
+ * longer than a socket address holds was bound through an O_PATH
+ * descriptor of its directory, and is listed by that address,
+ * /proc/self/fd/N/NAME: matched by its final name.
+ */
 static int listeners_at(const char *path)
 {
+	const char *name = strrchr(path, '/');
+	bool deep = strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path);
 	FILE *f = fopen("/proc/net/unix", "re");
 	char line[4352];
 	int n = 0;
@@ -601,7 +608,12 @@ static int listeners_at(const char *path)
 		line[strcspn(line, "\n")] = 0;
 		if (sscanf(line, "%*s %*s %*s %15s %*s %*s %*s %4199s", flags,
 			   p) == 2 &&
-		    !strcmp(flags, "00010000") && !strcmp(p, path))
+		    !strcmp(flags, "00010000") &&
+		    (deep ? !strncmp(p, "/proc/self/fd/", 14) &&
+				     strlen(p) > strlen(name) &&
+				     !strcmp(p + strlen(p) - strlen(name),
+					     name) :
+			    !strcmp(p, path)))
 			n++;
 	}
 	fclose(f);
@@ -613,14 +625,22 @@ static void ask(const char *path, const char *req, char *out, size_t size)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int pfd = -1;
 	size_t len = 0;
 
 	CHECK(fd >= 0);
 	if (snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path) >=
-	    (int)sizeof(sa.sun_path))
-		FAIL("socket path too long: %s", path);
+	    (int)sizeof(sa.sun_path)) {
+		/* past sun_path: through a descriptor of the socket */
+		pfd = open(path, O_PATH | O_CLOEXEC);
+		CHECK(pfd >= 0);
+		snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d",
+			 pfd);
+	}
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)))
 		FAIL("connect %s: %s", path, strerror(errno));
+	if (pfd >= 0)
+		close(pfd);
 	CHECK_EQ(send(fd, req, strlen(req), MSG_NOSIGNAL),
 		 (ssize_t)strlen(req));
 	for (;;) {
@@ -817,10 +837,13 @@ __attribute__((constructor)) static void program_failing_under_shim(void)
 	_exit(0);
 }
 
-/* Run this program again under the shim, in child mode @mode. */
-static void rerun_under_shim(const char *mode)
+/*
+ * Run this program again under the shim, in child mode @mode; with @deep,
+ * in a runtime directory whose PID.sock passes sun_path.
+ */
+static void rerun_under_shim(const char *mode, bool deep)
 {
-	char exe[4096], ld[4300], xdg[128], prog[200], san[1100];
+	char exe[4096], ld[4300], xdg[320], prog[400], san[1100], run[256];
 	char *envp[8];
 	int n = 0;
 	const char *old;
@@ -835,9 +858,14 @@ static void rerun_under_shim(const char *mode)
 		SKIP("libtide-preload.so not built");
 	snprintf(tmp, sizeof(tmp), "/tmp/tide-ctlpre-XXXXXX");
 	CHECK(mkdtemp(tmp));
-	snprintf(dir, sizeof(dir), "%s/tide", tmp);
+	snprintf(run, sizeof(run), "%s", tmp);
+	if (deep) {
+		snprintf(run, sizeof(run), "%s/%0120d", tmp, 0);
+		CHECK(!mkdir(run, 0700));
+	}
+	CHECK((size_t)snprintf(dir, sizeof(dir), "%s/tide", run) < sizeof(dir));
 	snprintf(ld, sizeof(ld), "LD_PRELOAD=%s", shim);
-	snprintf(xdg, sizeof(xdg), "XDG_RUNTIME_DIR=%s", tmp);
+	snprintf(xdg, sizeof(xdg), "XDG_RUNTIME_DIR=%s", run);
 	snprintf(prog, sizeof(prog), "%s=%s", mode, dir);
 	envp[n++] = ld;
 	envp[n++] = "TIDE_CONTROL=1";
@@ -1113,12 +1141,19 @@ TEST(a_child_forked_after_a_retune_keeps_the_operators_watermarks)
 
 TEST(a_program_listening_under_the_shim_takes_its_socket_over)
 {
-	rerun_under_shim("TIDE_CTLPRE_PROGRAM");
+	rerun_under_shim("TIDE_CTLPRE_PROGRAM", false);
+}
+
+/* The same in a runtime directory whose PID.sock passes sun_path: the
+ * "yield" reaches the shim's listener through /proc/self/fd. */
+TEST(a_program_under_the_shim_takes_over_a_socket_past_sun_path)
+{
+	rerun_under_shim("TIDE_CTLPRE_PROGRAM", true);
 }
 
 TEST(a_program_whose_listen_fails_after_the_shim_gave_way_leaves_a_socket)
 {
-	rerun_under_shim("TIDE_CTLPRE_FAILING");
+	rerun_under_shim("TIDE_CTLPRE_FAILING", false);
 }
 
 RUN_TESTS(
@@ -1129,4 +1164,5 @@ RUN_TESTS(
 	T(tidectl_says_why_a_process_under_the_shim_has_no_socket),
 	T(a_child_forked_after_a_retune_keeps_the_operators_watermarks),
 	T(a_program_listening_under_the_shim_takes_its_socket_over),
+	T(a_program_under_the_shim_takes_over_a_socket_past_sun_path),
 	T(a_program_whose_listen_fails_after_the_shim_gave_way_leaves_a_socket))

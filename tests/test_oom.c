@@ -1775,9 +1775,8 @@ static int ctl_dispatch_setup(void *arg)
 		return -ENOMEM;
 	tide_shrinker_register(c->s, &ctl_ops, NULL);
 	c->client = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s",
-			     c->path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG; /* the cases past sun_path only listen */
+	CHECK((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s",
+			       c->path) < sizeof(sa.sun_path));
 	if (connect(c->client, (struct sockaddr *)&sa, sizeof(sa)) ||
 	    dprintf(c->client, "%s\n", c->req) != (int)strlen(c->req) + 1)
 		return -errno;
@@ -1838,6 +1837,94 @@ static void ctl_dispatch_teardown(void *arg)
 	tide_shrinker_free(c->s);
 	c->s = NULL;
 	tide_ctl_close();
+}
+
+/* The stale socket ctl_stale_setup() made (inode and ctime). */
+static struct stat ctl_stale;
+
+/* Is somebody listening on the socket at @path (of any length)? */
+static bool listened_on(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int pfd = open(path, O_PATH | O_CLOEXEC);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	bool yes;
+
+	CHECK(fd >= 0);
+	if (pfd < 0) {
+		close(fd);
+		return false;
+	}
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d", pfd);
+	yes = !connect(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
+	      errno == EAGAIN;
+	close(fd);
+	close(pfd);
+	return yes;
+}
+
+/*
+ * Our own PID.sock in c->dir (past sun_path), nobody listening on it: the
+ * listen probes it (take_over()'s connect through a descriptor of the
+ * socket, the directory's clean) before it binds its own.
+ */
+static int ctl_stale_setup(void *arg)
+{
+	struct ctl_case *c = arg;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int dfd = open(c->dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int r = 0;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/%d.sock",
+		 dfd, (int)getpid());
+	if (dfd < 0 || fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)))
+		r = -errno;
+	close(fd);
+	close(dfd);
+	CHECK(!r && !lstat(c->path, &ctl_stale) && !listened_on(c->path));
+	return r;
+}
+
+/*
+ * A failed listen leaves the stale socket (or none: the clean removed it
+ * before the failure); not a socket of its own (told by inode and ctime:
+ * under the descriptor limit nothing can connect to look).
+ */
+static int ctl_stale_body(void *arg)
+{
+	struct ctl_case *c = arg;
+	struct tide_ctl_config cfg = { .size = sizeof(cfg),
+				       .dir = c->dir,
+				       .flags = TIDE_CTL_DISPATCH };
+	struct stat st;
+	int r = tide_ctl_listen(&cfg);
+
+	if (r) {
+		CHECK_EQ(r, th_expect_err);
+		CHECK_EQ(tide_ctl_fd(), -ENOTCONN);
+		if (lstat(c->path, &st))
+			CHECK_EQ(errno, ENOENT);
+		else
+			CHECK(st.st_ino == ctl_stale.st_ino &&
+			      st.st_ctim.tv_sec == ctl_stale.st_ctim.tv_sec &&
+			      st.st_ctim.tv_nsec == ctl_stale.st_ctim.tv_nsec);
+		return r;
+	}
+	/* its own socket in place of the stale one */
+	CHECK(!lstat(c->path, &st) && S_ISSOCK(st.st_mode));
+	CHECK(st.st_ino != ctl_stale.st_ino ||
+	      st.st_ctim.tv_sec != ctl_stale.st_ctim.tv_sec ||
+	      st.st_ctim.tv_nsec != ctl_stale.st_ctim.tv_nsec);
+	CHECK_CMP(tide_ctl_fd(), >=, 0);
+	tide_ctl_close();
+	CHECK(access(c->path, F_OK) && errno == ENOENT);
+	return 0;
+}
+
+static void ctl_stale_teardown(void *arg)
+{
+	unlink(((struct ctl_case *)arg)->path);
 }
 
 TEST(every_ctl_function_survives_the_oom_loop)
@@ -1910,6 +1997,14 @@ TEST(every_ctl_function_survives_the_oom_loop)
 			   ctl_listen_body, NULL, &c);
 	CHECK_UEQ(fd_case("tide_ctl_listen", "a directory past sun_path", NULL,
 			  ctl_listen_body, NULL, &c),
+		  5);
+	points += run_case("tide_ctl_listen",
+			   "a stale own socket past sun_path", ctl_stale_setup,
+			   ctl_stale_body, ctl_stale_teardown, &c);
+	/* the probes hold 2 at most, before the 5 of the bind */
+	CHECK_UEQ(fd_case("tide_ctl_listen", "a stale own socket past sun_path",
+			  ctl_stale_setup, ctl_stale_body, ctl_stale_teardown,
+			  &c),
 		  5);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmp);
 	CHECK_EQ(system(cmd), 0);

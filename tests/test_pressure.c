@@ -14,12 +14,14 @@
 #include <stddef.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <semaphore.h>
 #include <stdatomic.h>
 #include <netinet/in.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/stat.h>
@@ -647,6 +649,80 @@ TEST(watch_socket_past_sun_path_is_connected)
 	unlink(path);
 	CHECK_EQ(tide_monitor_new(&m, &watch_only), -ENOENT);
 	remove_tmpdir();
+}
+
+/*
+ * A socket whose own name is longer than a path through its directory
+ * leaves room for (100 bytes; "/proc/self/fd/N/" takes 17 of sun_path's
+ * 107): still connected, through a descriptor of the socket itself, and
+ * that descriptor closed.
+ */
+TEST(watch_socket_with_a_name_past_a_directory_link_is_connected)
+{
+	struct tide_monitor *m = NULL;
+	char name[101], path[PATH_MAX];
+	int lfd, cfd, here, fds;
+
+	make_tmpdir();
+	memset(name, 's', 100);
+	name[100] = 0;
+	CHECK((size_t)snprintf(path, sizeof(path), "%s/%s", tmpdir, name) <
+	      sizeof(path));
+	CHECK_CMP(strlen(path), >=,
+		  sizeof(((struct sockaddr_un *)0)->sun_path));
+	/* bound by its name alone, from its directory */
+	here = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	CHECK(here >= 0);
+	CHECK_EQ(chdir(tmpdir), 0);
+	lfd = listen_at(name);
+	CHECK_EQ(fchdir(here), 0);
+	close(here);
+	set_watch(path, "aGVsbG8="); /* "hello" */
+	fds = th_fd_count();
+	cfd = watch_connects(lfd, &m);
+	tide_monitor_free(m);
+	close(cfd);
+	CHECK_EQ(th_fd_count(), fds);
+	close(lfd);
+	remove_tmpdir();
+}
+
+/* In a child of its own mount namespace, /proc unmounted: the deep
+ * socket cannot be reached, -ENAMETOOLONG. */
+static void watch_deep_without_proc(void *arg)
+{
+	struct tide_monitor *m = NULL;
+
+	(void)arg;
+	if (unshare(CLONE_NEWNS))
+		SKIP("unshare(CLONE_NEWNS): %s", strerror(errno));
+	if (mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) ||
+	    umount2("/proc", MNT_DETACH))
+		SKIP("mount: %s", strerror(errno));
+	CHECK(access("/proc/self/fd", F_OK));
+	CHECK_EQ(tide_monitor_new(&m, &watch_only), -ENAMETOOLONG);
+	CHECK(!m);
+}
+
+/*
+ * With no /proc mounted, a watch socket past sun_path is -ENAMETOOLONG
+ * (0.2.25 and 0.2.26 gave the connect's -ENOENT, as if it were not there).
+ */
+TEST(watch_socket_past_sun_path_without_proc_is_enametoolong)
+{
+	char path[PATH_MAX + 16], out[4096];
+	int lfd, status;
+
+	make_tmpdir();
+	lfd = listen_deep(path);
+	set_watch(path, "aGVsbG8="); /* "hello" */
+	status = th_fork(watch_deep_without_proc, NULL, out, sizeof(out));
+	printf("%s", out);
+	close(lfd);
+	remove_tmpdir();
+	if (WIFEXITED(status) && WEXITSTATUS(status) == TH_SKIP_CODE)
+		SKIP("no mount namespace without /proc");
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
 static int hangup_lfd = -1, hangups;
@@ -6173,6 +6249,8 @@ RUN_TESTS(
 	T(watch_that_cannot_be_opened_drops_only_that_source),
 	T(watch_socket_is_connected_written_and_read),
 	T(watch_socket_past_sun_path_is_connected),
+	T(watch_socket_with_a_name_past_a_directory_link_is_connected),
+	T(watch_socket_past_sun_path_without_proc_is_enametoolong),
 	T(watch_socket_that_hangs_up_before_the_write_is_epipe_not_sigpipe),
 	T(watch_socket_with_a_full_backlog_never_blocks),
 	T(psi_path_regular_file_refused_before_any_write),

@@ -325,8 +325,10 @@ static int order_dirs(pid_t pid, int *order)
 /*
  * connect(2) @fd to the socket file at @path: 0, or -1 with errno.  A path
  * sun_path cannot hold (107 bytes and a NUL) is reached through an O_PATH
- * descriptor of the file itself, as /proc/self/fd/N (never through a
- * symlink); without /proc that is ENAMETOOLONG.
+ * descriptor of the file itself, as /proc/self/fd/N (O_NOFOLLOW: the
+ * callers have lstat()ed it a socket; a symlink put there since is
+ * opened as itself, and the connect refused); without /proc that is
+ * ENAMETOOLONG.
  */
 static int connect_path(int fd, const char *path)
 {
