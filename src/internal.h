@@ -428,8 +428,9 @@ int tide__os_bind_path(int fd, const char *path);
 int tide__os_connect_path(int fd, const char *path);
 /*
  * connect(2) @fd to @name in directory @dir, open as @dirfd: through
- * /proc/self/fd/@dirfd/@name when @dir/@name does not fit sun_path (no
- * descriptor opened); -ENAMETOOLONG as above.
+ * /proc/self/fd/@dirfd/@name, the directory @dirfd holds whatever @dir
+ * names now (no descriptor opened); without /proc through @dir/@name,
+ * -ENAMETOOLONG when that does not fit sun_path.
  */
 int tide__os_connect_at(int fd, int dirfd, const char *dir, const char *name);
 int tide__os_listen(int fd, int backlog);

@@ -1046,15 +1046,21 @@ int tide__os_connect_path(int fd, const char *path)
 int tide__os_connect_at(int fd, int dirfd, const char *dir, const char *name)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int r = -ENAMETOOLONG;
 
-	if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", dir,
-			     name) < sizeof(sa.sun_path))
-		return tide__os_connect(fd, &sa);
+	/* the directory @dirfd is open on, even if @dir was renamed and
+	 * replaced since */
 	if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path),
 			     "/proc/self/fd/%d/%s", dirfd,
+			     name) < sizeof(sa.sun_path))
+		r = fd_link_err(tide__os_connect(fd, &sa));
+	if (r != -ENAMETOOLONG)
+		return r;
+	/* no /proc: by the path, where it fits */
+	if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", dir,
 			     name) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
-	return fd_link_err(tide__os_connect(fd, &sa));
+	return tide__os_connect(fd, &sa);
 }
 
 int tide__os_listen(int fd, int backlog)

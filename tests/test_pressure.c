@@ -653,8 +653,8 @@ TEST(watch_socket_past_sun_path_is_connected)
 
 /*
  * A socket whose own name is longer than a path through its directory
- * leaves room for (100 bytes; "/proc/self/fd/N/" takes 17 of sun_path's
- * 107): still connected, through a descriptor of the socket itself, and
+ * leaves room for (100 bytes; "/proc/self/fd/N/" takes 15 and N's digits
+ * of sun_path's 107): still connected, through a descriptor of the socket itself, and
  * that descriptor closed.
  */
 TEST(watch_socket_with_a_name_past_a_directory_link_is_connected)
