@@ -33,7 +33,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/epoll.h>
+#include <sys/mount.h>
 #include <sys/syscall.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -279,6 +281,22 @@ static inline int th_fork(void (*fn)(void *), void *arg, char *out,
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
 	return status;
+}
+
+/*
+ * In a child of th_fork(): a mount namespace of its own with /proc
+ * unmounted, as a process without /proc has it; SKIP where the machine
+ * does not let us (no CAP_SYS_ADMIN, no mount namespaces).
+ */
+static inline void th_without_proc(void)
+{
+	if (unshare(CLONE_NEWNS))
+		SKIP("unshare(CLONE_NEWNS): %s", strerror(errno));
+	if (mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) ||
+	    umount2("/proc", MNT_DETACH))
+		SKIP("mount: %s", strerror(errno));
+	if (!access("/proc/self/fd", F_OK))
+		FAIL("/proc/self/fd still there after the unmount");
 }
 
 /* ---- the OOM loop ------------------------------------------------- */

@@ -4911,12 +4911,7 @@ static void listen_long_without_proc(void *arg)
 	char path[PATH_MAX];
 
 	(void)arg;
-	if (unshare(CLONE_NEWNS))
-		SKIP("unshare(CLONE_NEWNS): %s", strerror(errno));
-	if (mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) ||
-	    umount2("/proc", MNT_DETACH))
-		SKIP("mount: %s", strerror(errno));
-	CHECK(access("/proc/self/fd", F_OK));
+	th_without_proc();
 	CHECK_EQ(listen_long(), -ENAMETOOLONG);
 	CHECK((size_t)snprintf(path, sizeof(path), "%s/%d.sock", long_dir,
 			       (int)getpid()) < sizeof(path));

@@ -14,14 +14,12 @@
 #include <stddef.h>
 #include <poll.h>
 #include <pthread.h>
-#include <sched.h>
 #include <semaphore.h>
 #include <stdatomic.h>
 #include <netinet/in.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
-#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/stat.h>
@@ -694,12 +692,7 @@ static void watch_deep_without_proc(void *arg)
 	struct tide_monitor *m = NULL;
 
 	(void)arg;
-	if (unshare(CLONE_NEWNS))
-		SKIP("unshare(CLONE_NEWNS): %s", strerror(errno));
-	if (mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) ||
-	    umount2("/proc", MNT_DETACH))
-		SKIP("mount: %s", strerror(errno));
-	CHECK(access("/proc/self/fd", F_OK));
+	th_without_proc();
 	CHECK_EQ(tide_monitor_new(&m, &watch_only), -ENAMETOOLONG);
 	CHECK(!m);
 }
