@@ -88,16 +88,20 @@ static void conn_respond_static(struct conn *k, const char *line)
 }
 
 /*
- * The time a request took to run (a slow shrink, drop or scan) is the
- * server's, not the other clients': their deadlines move by as much.
- * Until 0.2.11 a request sent on time but still unread behind a slow one
- * got "err ETIMEDOUT request too slow" and a reset connection (a review:
- * tidectl beside a long drop failed 9 of 10 times).
+ * The time a request took to run (a slow shrink, drop or scan, a count
+ * callback per shrinker) is the server's, not the clients': every
+ * deadline moves by as much.  Until 0.2.11 a request sent on time but
+ * still unread behind a slow one got "err ETIMEDOUT request too slow" and
+ * a reset connection (a review: tidectl beside a long drop failed 9 of 10
+ * times).  Until 0.2.26 the one that ran was left out: an answer larger
+ * than the socket's send buffer, after a run longer than the timeout,
+ * was cut at what the first write took, its connection closed at the
+ * next look at the deadlines.
  */
-static void postpone_others(struct ctl *c, const struct conn *k, uint64_t took)
+static void postpone_all(struct ctl *c, uint64_t took)
 {
 	for (unsigned i = 0; i < CTL_MAX_CONN; i++)
-		if (c->conns[i] && c->conns[i] != k)
+		if (c->conns[i])
 			c->conns[i]->deadline += took;
 }
 
@@ -138,7 +142,7 @@ static bool conn_answer(struct ctl *c, struct conn *k, size_t line_len,
 			tide__os_free(o.buf);
 			return false;
 		}
-		postpone_others(c, k, tide__os_now_ns() - t0);
+		postpone_all(c, tide__os_now_ns() - t0);
 		if (!err && o.failed)
 			err = "err ENOMEM out of memory\n";
 	}

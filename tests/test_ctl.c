@@ -1274,6 +1274,59 @@ TEST(a_request_behind_a_slow_one_is_answered_not_timed_out)
 	remove_dirs();
 }
 
+static unsigned long count_2ms(void *priv, struct tide_shrink_control *sc)
+{
+	(void)priv;
+	(void)sc;
+	usleep(2000);
+	return 1;
+}
+
+/*
+ * A request whose run takes longer than the timeout (300 shrinkers whose
+ * count takes 2 ms each: 600 ms against 100) and whose answer is larger
+ * than the socket's send buffer (each name 255 control bytes, escaped to
+ * 1020: about 310 KB): the whole answer arrives.  Up to 0.2.26 its own
+ * run counted against its deadline: the answer was cut at what the first
+ * write took (about 200 KB) and the connection closed.
+ */
+TEST(a_long_answer_after_a_slow_run_is_sent_whole)
+{
+	static const struct tide_shrinker_ops slow_count_ops = { count_2ms,
+								 slow_scan };
+	static struct tide_shrinker *s[300];
+	static char out[400 * 1024];
+	char name[256];
+	size_t len;
+	int a, rows = 0;
+
+	memset(name, 1, 255);
+	name[255] = 0;
+	for (int i = 0; i < 300; i++) {
+		s[i] = tide_shrinker_alloc(name);
+		CHECK(s[i]);
+		tide_shrinker_register(s[i], &slow_count_ops, NULL);
+	}
+	make_dirs();
+	listen_in(TIDE_CTL_READ, TIDE_CTL_DISPATCH, 100);
+	a = connect_to(getpid());
+	CHECK_EQ(send(a, "shrinkers\n", 10, MSG_NOSIGNAL), 10);
+	CHECK_EQ(tide_ctl_dispatch(), 0); /* accepts, reads, runs, writes */
+	len = await_answer(a, out, sizeof(out), true, 5000);
+	close(a);
+	th_note("%zu bytes", len);
+	CHECK_CMP(len, >, 300u * 1020);
+	CHECK(!strncmp(out, "ok\n", 3));
+	CHECK(!strcmp(out + len - 4, "end\n"));
+	for (const char *p = out; (p = strstr(p, "\\x01\t1\t")); p++)
+		rows++;
+	CHECK_EQ(rows, 300);
+	tide_ctl_close();
+	for (int i = 0; i < 300; i++)
+		tide_shrinker_free(s[i]);
+	remove_dirs();
+}
+
 TEST(a_burst_of_1000_connections_leaves_no_fd_behind)
 {
 	char out[4096];
@@ -5029,6 +5082,7 @@ RUN_TESTS(
 	T(acting_requests_are_refused_unless_allowed),
 	T(slow_clients_neither_block_the_server_nor_stay),
 	T(a_request_behind_a_slow_one_is_answered_not_timed_out),
+	T(a_long_answer_after_a_slow_run_is_sent_whole),
 	T(a_burst_of_1000_connections_leaves_no_fd_behind),
 	T(a_forked_child_does_not_serve_the_parents_socket),
 	T(dispatch_mode_serves_from_the_callers_loop_without_a_thread),

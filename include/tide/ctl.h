@@ -65,7 +65,7 @@ struct tide_monitor;
  *	tide_ctl_fd() and calls tide_ctl_dispatch() when it is readable.
  * @timeout_ms: how long one connection may take to send its request and
  *	read the response; 0 means 1000.  A slower client is dropped.  The
- *	time spent running other connections' requests does not count.
+ *	time spent running requests, its own included, does not count.
  *
  * A zeroed configuration (with @size set) is the same as passing NULL.
  * @dir is copied by tide_ctl_listen().
