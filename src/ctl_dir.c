@@ -54,9 +54,10 @@ static pid_t sock_pid(const char *name)
 }
 
 /*
- * Does anybody listen on @name in @dir (open as @dfd: a path too long for
- * a socket address goes through it)?  One non-blocking connect(), closed at once
- * (a server sees an empty request).  0: somebody does (a connection, or
+ * Does anybody listen on @name in @dir, open as @dfd?  Reached through
+ * @dfd (tide__os_connect_at()): the directory the caller looked in, even
+ * if @dir names another by now.  One non-blocking connect(), closed at
+ * once (a server sees an empty request).  0: somebody does (a connection, or
  * EAGAIN: a full backlog); -ECONNREFUSED: nobody; -ENOENT: the file went
  * meanwhile; any other -errno (no permission, out of descriptors): cannot
  * tell.
