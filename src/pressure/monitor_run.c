@@ -121,6 +121,12 @@ static bool marked(struct tide_monitor *m)
 	return atomic_load(&m->lost) || atomic_load(&m->stopping);
 }
 
+void tide__mon_note_epoll(struct tide_monitor *m)
+{
+	if (tide__os_file_id(m->epfd, &m->ep_id))
+		m->ep_id.ino = 0;
+}
+
 /*
  * Does @m's epoll number hold an epoll?  A program that closed it may
  * have put a pipe or a socket there: a poll() asleep on it would hold the
@@ -128,12 +134,6 @@ static bool marked(struct tide_monitor *m)
  * so, @m is lost.  The window between this look and the poll() is the
  * program's own close racing the thread's wake-up.
  */
-void tide__mon_note_epoll(struct tide_monitor *m)
-{
-	if (tide__os_file_id(m->epfd, &m->ep_id))
-		m->ep_id.ino = 0;
-}
-
 static bool holds_an_epoll(struct tide_monitor *m)
 {
 	if (!m->ep_id.ino)

@@ -164,7 +164,8 @@ extern const struct tide__src_ops tide__src_cgroup2_ops;
 extern const struct tide__src_ops tide__src_cgroup1_ops;
 extern const struct tide__src_ops tide__src_budget_ops;
 
-/* Helpers shared by the source files (monitor.c). */
+/* Helpers shared by the source files (monitor.c; tide__src_watermarks():
+ * watermarks.c). */
 char *tide__path_join(const char *dir, const char *file);
 char *tide__strdup(const char *s);
 /* Default watermarks from @limit, or the configured ones (-EINVAL: low >
