@@ -470,7 +470,7 @@ static int take_over(const char *path, bool weak)
 	 */
 	pthread_mutex_lock(&tide__ctl_lock);
 	fd = ctl_probe_fd = tide__os_unix_socket(true);
-	r = fd < 0 ? fd : tide__os_connect_path(fd, path);
+	r = fd < 0 ? fd : tide__sock_connect_path(fd, path);
 	pthread_mutex_unlock(&tide__ctl_lock);
 	if (fd < 0)
 		return fd;
@@ -538,7 +538,7 @@ static int ctl_bind(struct ctl *c)
 	/* The socket inode's mode, less the umask, becomes the file's. */
 	r = tide__os_fchmod(c->lfd, 0600);
 	if (!r)
-		r = tide__os_bind_path(c->lfd, c->path);
+		r = tide__sock_bind_path(c->lfd, c->path);
 	if (r) {
 		tide__os_close(c->lfd);
 		c->lfd = -1;
@@ -575,7 +575,7 @@ void tide__ctl_relisten(struct ctl *c)
 	if (c->lfd >= 0 || !c->path)
 		return;
 	fd = tide__os_unix_socket(true);
-	r = fd < 0 ? fd : tide__os_connect_path(fd, c->path);
+	r = fd < 0 ? fd : tide__sock_connect_path(fd, c->path);
 	if (fd >= 0)
 		tide__os_close(fd);
 	/*

@@ -55,7 +55,7 @@ static pid_t sock_pid(const char *name)
 
 /*
  * Does anybody listen on @name in @dir, open as @dfd?  Reached through
- * @dfd (tide__os_connect_at()): the directory the caller looked in, even
+ * @dfd (tide__sock_connect_at()): the directory the caller looked in, even
  * if @dir names another by now.  One non-blocking connect(), closed at
  * once (a server sees an empty request).  0: somebody does (a connection, or
  * EAGAIN: a full backlog); -ECONNREFUSED: nobody; -ENOENT: the file went
@@ -70,7 +70,7 @@ static int probe(int dfd, const char *dir, const char *name)
 	if (fd < 0)
 		return fd;
 	do
-		r = tide__os_connect_at(fd, dfd, dir, name);
+		r = tide__sock_connect_at(fd, dfd, dir, name);
 	while (r == -EINTR);
 	tide__os_close(fd);
 	return r == -EAGAIN ? 0 : r;

@@ -418,21 +418,21 @@ int tide__os_unix_socket(bool nonblock);
 int tide__os_connect(int fd, const struct sockaddr_un *sa);
 int tide__os_bind(int fd, const struct sockaddr_un *sa);
 /*
- * bind(2) or connect(2) @fd to the AF_UNIX socket path @path, of any
+ * sock_path.c: bind(2) or connect(2) @fd to the AF_UNIX socket path @path, of any
  * length: one sun_path cannot hold goes through /proc/self/fd, an O_PATH
  * descriptor of its directory (bind) or of the socket (connect), closed
  * again.  0 or -errno; -ENAMETOOLONG for such a path without /proc, or a
  * bind's final name of over 82 bytes.
  */
-int tide__os_bind_path(int fd, const char *path);
-int tide__os_connect_path(int fd, const char *path);
+int tide__sock_bind_path(int fd, const char *path);
+int tide__sock_connect_path(int fd, const char *path);
 /*
  * connect(2) @fd to @name in directory @dir, open as @dirfd: through
  * /proc/self/fd/@dirfd/@name, the directory @dirfd holds whatever @dir
  * names now (no descriptor opened); without /proc through @dir/@name,
  * -ENAMETOOLONG when that does not fit sun_path.
  */
-int tide__os_connect_at(int fd, int dirfd, const char *dir, const char *name);
+int tide__sock_connect_at(int fd, int dirfd, const char *dir, const char *name);
 int tide__os_listen(int fd, int backlog);
 /* accept4(2): a non-blocking close-on-exec connection, peer not asked. */
 int tide__os_accept(int fd);

@@ -252,7 +252,7 @@ static int connect_socket(const char *path)
 		return fd;
 	/* longer than sun_path holds: through /proc/self/fd, as systemd's
 	 * clients do */
-	r = tide__os_connect_path(fd, path);
+	r = tide__sock_connect_path(fd, path);
 	if (r == -EINPROGRESS)
 		r = -EAGAIN;
 	if (r) {
