@@ -658,15 +658,18 @@ void tide__sensor_charge(size_t bytes, unsigned flags);
  * the sensor watches is at or over the low watermark, the sensor turns
  * the fast paths off (kv.c: tide__kv_fast_limit reads 0) so that every kv
  * allocation goes through the exported functions, which charge heap blocks
- * too; under low it turns them back on.  @on is the new state; kv.c.
+ * too; under low it turns them back on, unless nothing polls the
+ * monitor (tide__sensor_watch()).  @on is the new state; kv.c.
  */
 void tide__kv_watch(bool on);
 bool tide__kv_watching(void);
 
 /*
  * The monitor that armed the sensor read @value from its limit watcher:
- * heap blocks are watched (tide__kv_watch()) while it is at or over @low.
- * Another monitor's reading does nothing.
+ * heap blocks are watched (tide__kv_watch()) while it is at or over @low,
+ * and always while nothing polls @m (not started, its descriptor never
+ * taken: only charges read its working set then).  Another monitor's
+ * reading does nothing.
  */
 struct tide_monitor;
 void tide__sensor_watch(struct tide_monitor *m, uint64_t value, uint64_t low);

@@ -5191,6 +5191,70 @@ TEST(heap_blocks_are_charged_from_the_low_watermark_on)
 }
 
 /*
+ * Under low only a poll would see heap blocks pass low again (the fast
+ * paths charge nothing), so a monitor nobody polls (never started, its
+ * descriptor never taken) watches them at any working set: its charges
+ * are the only readings it gets.  Up to 0.2.27 it did not: a user trial
+ * filling 8 KiB kv blocks into a 128 MiB v1 group with a monitor never
+ * started was OOM-killed (test_pressure_cgroup's (g) runs that).  Fake
+ * group at 50 MiB of 100, watermarks 75 and 62.5 MiB: the first step is
+ * an eighth of the 25 MiB under high.
+ */
+TEST(a_monitor_nobody_polls_watches_heap_blocks_under_low)
+{
+	struct tide_monitor_config cfg;
+	struct io_counter c = { 0 };
+	struct tide_monitor_stats st;
+	struct tide_monitor *m = NULL;
+	struct tide_shrinker *s = tide_shrinker_alloc("heap");
+	void **blk = calloc(1024, sizeof(*blk));
+
+	CHECK(s && blk);
+	make_tmpdir();
+	fake_cgroup2(100 * MiB, 50 * MiB);
+	cfg = (struct tide_monitor_config){
+		.size = sizeof(cfg),
+		.sources = TIDE_SOURCE_CGROUP2,
+		.flags = TIDE_MONITOR_NO_TRIM,
+		.cgroup2_dir = tmpdir,
+	};
+	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	tide_shrinker_register(s, &io_ops, &c);
+	CHECK(tide__kv_watching());
+	/* over high meanwhile: 4 MiB of 4 KiB heap blocks pass the first
+	 * step (3.125 MiB) once, and this thread runs the loop */
+	write_file(tmp_path("memory.current"), "%llu\n",
+		   (unsigned long long)(90 * MiB));
+	for (int i = 0; i < 1024; i++)
+		CHECK((blk[i] = tide_kvmalloc(4096, 0)) != NULL);
+	CHECK_EQ(c.calls, 13);
+	tide_monitor_stats(m, &st);
+	CHECK_UEQ(st.loops, 1);
+	for (int i = 0; i < 1024; i++)
+		tide_kvfree(blk[i]);
+	/* polled from now on (the loop took its descriptor): under low, the
+	 * fast paths are back at its first check */
+	CHECK(tide_monitor_fd(m) >= 0);
+	write_file(tmp_path("memory.current"), "%llu\n",
+		   (unsigned long long)(50 * MiB));
+	CHECK(tide__kv_watching());
+	CHECK_EQ(tide_monitor_set_watermarks(m, 75 * MiB, 0), 0);
+	CHECK(th_tick(m, 1000));
+	CHECK(!tide__kv_watching());
+	c.calls = 0;
+	for (int i = 0; i < 1024; i++)
+		CHECK((blk[i] = tide_kvmalloc(4096, 0)) != NULL);
+	CHECK_EQ(c.calls, 0);
+	for (int i = 0; i < 1024; i++)
+		tide_kvfree(blk[i]);
+	tide_shrinker_free(s);
+	tide_monitor_free(m);
+	CHECK(!tide__kv_watching());
+	free(blk);
+	remove_tmpdir();
+}
+
+/*
  * Each thread adds its charges up on its own and hands them to the
  * sensor's shared count in steps of 64 KiB (sensor.c, LOCAL_STEP): a
  * burst past high is noticed once the charges pass the sensor's step plus
@@ -6308,6 +6372,7 @@ RUN_TESTS(
 	T(a_hold_backs_the_v2_poll_off),
 	T(a_hold_backs_the_v1_poll_off_without_event_control),
 	T(heap_blocks_are_charged_from_the_low_watermark_on),
+	T(a_monitor_nobody_polls_watches_heap_blocks_under_low),
 	T(heap_charges_reach_the_sensor_in_batches_within_the_bound),
 	T(thread_exit_hands_its_held_back_charge_over),
 	T(forked_child_starts_with_no_held_back_charge),

@@ -15,7 +15,9 @@
  *  (d) on its own group, with the monitor never started or dispatched: only
  *      the allocation sensor acts, at memset speed;
  *  (e) as (d), after a reload: a second monitor made, then the first (the
- *      one that armed the sensor) freed; the sensor passes to the second.
+ *      one that armed the sensor) freed; the sensor passes to the second;
+ *  (g) as (d), in 8 KiB entries: heap-sized kv blocks, which kv's fast
+ *      paths charge only while the sensor watches them.
  * Each scenario runs a control without a monitor, which must be OOM-killed
  * (proof that the limit is real).  Needs root and a writable cgroup v1
  * memory hierarchy; skips (77) otherwise.
@@ -37,14 +39,22 @@
 #define LIMIT (192 * MiB)
 #define ENTRY (1 * MiB)
 #define ENTRIES 640
+#define HEAP_ENTRY (8 * 1024) /* (g) */
+#define MOST_ENTRIES (ENTRIES * (ENTRY / HEAP_ENTRY))
 #define FILE_SIZE (256 * MiB)
 
-enum scenario { OWN, PARENT, PAGE_CACHE, SENSOR, RELOAD };
+enum scenario { OWN, PARENT, PAGE_CACHE, SENSOR, RELOAD, SENSOR_HEAP };
 
 static char top_dir[PATH_MAX]; /* the group the test creates */
 static char leaf_dir[PATH_MAX + 16]; /* where the workload runs */
 static char data_file[PATH_MAX]; /* (c) */
 static enum scenario scen;
+
+/* Each scenario writes 640 MiB in entries of this size. */
+static size_t entry_size(void)
+{
+	return scen == SENSOR_HEAP ? HEAP_ENTRY : ENTRY;
+}
 
 /* The own cgroup v1 memory directory, or "" if there is none. */
 static void own_memory_cgroup(char *out, size_t size)
@@ -104,9 +114,9 @@ static long long read_key(const char *dir, const char *file, const char *key)
 
 struct cache {
 	pthread_mutex_t lock;
-	void *e[ENTRIES];
+	void *e[MOST_ENTRIES];
 	unsigned head, tail; /* live entries: [head, tail) */
-	unsigned long evicted;
+	unsigned long evicted; /* pages */
 };
 
 static unsigned long cache_count(void *priv, struct tide_shrink_control *sc)
@@ -115,7 +125,7 @@ static unsigned long cache_count(void *priv, struct tide_shrink_control *sc)
 	unsigned long pages;
 
 	pthread_mutex_lock(&c->lock);
-	pages = (unsigned long)(c->tail - c->head) * (ENTRY / 4096);
+	pages = (unsigned long)(c->tail - c->head) * (entry_size() / 4096);
 	pthread_mutex_unlock(&c->lock);
 	return pages ? pages : TIDE_SHRINK_EMPTY;
 }
@@ -131,8 +141,8 @@ static unsigned long cache_scan(void *priv, struct tide_shrink_control *sc)
 	while (freed < sc->nr_to_scan && c->head < c->tail) {
 		tide_kvfree(c->e[c->head]);
 		c->e[c->head++] = NULL;
-		freed += ENTRY / 4096;
-		c->evicted++;
+		freed += entry_size() / 4096;
+		c->evicted += entry_size() / 4096;
 	}
 	pthread_mutex_unlock(&c->lock);
 	return freed;
@@ -172,7 +182,8 @@ static void workload(void *arg)
 			r = tide_monitor_new(&m, NULL);
 			tide_monitor_free(first);
 		}
-		if (!r && scen != SENSOR && scen != RELOAD)
+		if (!r && scen != SENSOR && scen != RELOAD &&
+		    scen != SENSOR_HEAP)
 			r = tide_monitor_start(m);
 		if (r) {
 			printf("monitor: %s\n", tide_strerror(r));
@@ -185,14 +196,14 @@ static void workload(void *arg)
 					 sizeof(srcs) - strlen(srcs), "%s,",
 					 tide_monitor_source_name(b));
 	}
-	for (unsigned i = 0; i < ENTRIES; i++) {
-		char *p = tide_kvmalloc(ENTRY, 0);
+	for (unsigned i = 0; i < ENTRIES * (ENTRY / entry_size()); i++) {
+		char *p = tide_kvmalloc(entry_size(), 0);
 
 		if (!p) {
 			printf("kvmalloc: %s\n", strerror(errno));
 			_exit(4);
 		}
-		memset(p, (int)i, ENTRY);
+		memset(p, (int)i, entry_size());
 		pthread_mutex_lock(&c.lock);
 		c.e[c.tail++] = p;
 		pthread_mutex_unlock(&c.lock);
@@ -208,9 +219,11 @@ static void workload(void *arg)
 	tide_monitor_free(m);
 	printf("usage=%lld evicted=%lu cached=%u loops=%llu passes=%llu "
 	       "freed=%llu sources=%s limit=%llu file=%s dir=%s\n",
-	       read_key(leaf_dir, "memory.usage_in_bytes", ""), c.evicted,
-	       c.tail - c.head, st.loops, st.passes, st.freed, srcs,
-	       (unsigned long long)lim.limit, lim.file, lim.dir);
+	       read_key(leaf_dir, "memory.usage_in_bytes", ""),
+	       (unsigned long)(c.evicted * 4096 / MiB),
+	       (unsigned)((c.tail - c.head) * entry_size() / MiB), st.loops,
+	       st.passes, st.freed, srcs, (unsigned long long)lim.limit,
+	       lim.file, lim.dir);
 	fflush(stdout);
 	_exit(0);
 }
@@ -278,8 +291,8 @@ struct result {
 	int status;
 	char out[16384];
 	long long usage;
-	unsigned long evicted;
-	unsigned cached;
+	unsigned long evicted; /* MiB */
+	unsigned cached; /* MiB */
 	unsigned long long loops;
 };
 
@@ -374,7 +387,7 @@ TEST(c_page_cache_reader_keeps_a_third_of_the_limit_as_objects)
 		"back: the third-of-the-limit measure is skipped, survival is "
 		"still checked");
 #else
-	CHECK_CMP((uint64_t)mon.cached * ENTRY, >=, LIMIT / 3);
+	CHECK_CMP((uint64_t)mon.cached * MiB, >=, LIMIT / 3);
 #endif
 }
 
@@ -403,6 +416,23 @@ TEST(e_sensor_passes_on_at_a_reload_and_keeps_the_cache_alive)
 	make_groups();
 	survive_or_die(&mon);
 	/* the second monitor's loops, all on the allocating thread */
+	CHECK_CMP(mon.loops, >=, 1);
+}
+
+/*
+ * A user trial: 8 KiB kv blocks written at memset speed into a 128 MiB v1
+ * group, with a monitor never started, were OOM-killed: under low the
+ * fast paths charged nothing, and only the monitor's own poll, which
+ * never ran, would have turned the watch on.  A monitor nobody polls
+ * watches heap blocks at any working set (0.2.28).
+ */
+TEST(g_sensor_alone_keeps_a_cache_of_heap_sized_blocks_alive)
+{
+	struct result mon;
+
+	scen = SENSOR_HEAP;
+	make_groups();
+	survive_or_die(&mon);
 	CHECK_CMP(mon.loops, >=, 1);
 }
 
@@ -1299,6 +1329,7 @@ RUN_TESTS(T(a_limit_on_own_group_survived_with_defaults),
 	  T(c_page_cache_reader_keeps_a_third_of_the_limit_as_objects),
 	  T(d_sensor_alone_keeps_a_memset_speed_cache_alive),
 	  T(e_sensor_passes_on_at_a_reload_and_keeps_the_cache_alive),
+	  T(g_sensor_alone_keeps_a_cache_of_heap_sized_blocks_alive),
 	  T(f_page_cache_churn_leaves_a_small_cache_whole),
 	  T(process_moved_to_another_group_is_rediscovered),
 	  T(a_chrooted_process_follows_its_limit_changed_in_place),

@@ -219,6 +219,12 @@ int tide__mon_epoll_own(const struct tide_monitor *m);
  */
 bool tide__mon_loop_owned(const struct tide_monitor *m);
 /*
+ * monitor_run.c: does anything read @m's working set on its own (its
+ * thread started, or the program's loop given its descriptor)?  One that
+ * nobody polls reads it only when a charge passes the sensor's step.
+ */
+bool tide__mon_polled(const struct tide_monitor *m);
+/*
  * monitor_run.c: a charge found the working set over high on a loop-owned
  * monitor: make its descriptor readable now (once until the loop checks).
  */

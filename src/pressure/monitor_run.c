@@ -39,6 +39,11 @@ bool tide__mon_loop_owned(const struct tide_monitor *m)
 	return atomic_load(&m->dispatched) && !atomic_load(&m->started);
 }
 
+bool tide__mon_polled(const struct tide_monitor *m)
+{
+	return atomic_load(&m->started) || atomic_load(&m->dispatched);
+}
+
 void tide__mon_sense_later(struct tide_monitor *m)
 {
 	/* its numbers may be the program's now: touch none */

@@ -775,7 +775,8 @@ bool tide__mon_sensor_reading(struct tide_monitor *m, size_t *step, bool *watch)
 	if (!atomic_load(&m->lost))
 		lw->ops->read(lw, &v);
 	*step = sensor_step(v, lw->high);
-	*watch = v >= lw->low;
+	/* as tide__sensor_watch() decides */
+	*watch = v >= lw->low || !tide__mon_polled(m);
 	return true;
 }
 

@@ -346,7 +346,14 @@ void tide__sensor_disarm(struct tide_monitor *m, bool wait, bool pass)
 
 void tide__sensor_watch(struct tide_monitor *m, uint64_t value, uint64_t low)
 {
-	bool on = value >= low;
+	/*
+	 * Under low the fast paths charge nothing, so only a poll would see
+	 * heap blocks pass low again: a monitor nobody polls (never started,
+	 * its descriptor never taken) watches them at any working set.  Up to
+	 * 0.2.27 it did not, and a program filling 8 KiB kv blocks into a
+	 * 128 MiB v1 group with a monitor never started was OOM-killed.
+	 */
+	bool on = value >= low || !tide__mon_polled(m);
 
 	/* Both of the monitor's readers may call this at once: each
 	 * compares with what kv does now, so the last reading wins. */
