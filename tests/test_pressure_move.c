@@ -635,6 +635,57 @@ TEST(a_limit_changed_in_place_is_followed_without_the_cgroup_mount)
 	tree_done();
 }
 
+/*
+ * A low watermark given alone (high left to the limit's 3/4) over the
+ * high of a limit found or lowered under 4/3 of it would make no pair:
+ * the limit's default low (5/8) applies instead, at creation, after a
+ * discovery and followed in place, until a limit whose high is at or over
+ * it brings it back.  Up to 0.2.27 that pair was -EINVAL: the monitor
+ * failed at creation, a discovery dropped the limit watcher without a
+ * word (a user trial: sources 0x14 became 0x4 when a v1 limit went from
+ * 1 GiB to 700 MiB), and a chrooted monitor kept the old high, over the
+ * new limit.
+ */
+TEST(a_low_watermark_given_alone_gives_way_under_a_lowered_limit)
+{
+	struct tide_monitor_config cfg;
+	struct tide_monitor *m = NULL;
+
+	limit_tree(&cfg);
+	cfg.low_watermark = 600 * MiB;
+	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	check_limit(m, 1024, 768, 600);
+	new_limit(m, 640, 480, 400);
+	CHECK_EQ(tide_monitor_source(m), TIDE_SOURCE_CGROUP2);
+	new_limit(m, 800, 600, 600); /* a high of 600 MiB holds it again */
+	new_limit(m, 1024, 768, 600);
+	tide_monitor_free(m);
+
+	/* found so at creation */
+	put("unified/a/memory.max", "%llu\n", (unsigned long long)(640 * MiB));
+	limit_config(&cfg);
+	cfg.low_watermark = 600 * MiB;
+	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	CHECK_EQ(tide_monitor_source(m), TIDE_SOURCE_CGROUP2);
+	check_limit(m, 640, 480, 400);
+	new_limit(m, 1024, 768, 600);
+	tide_monitor_free(m);
+	tree_done();
+
+	/* followed in place, with no discovery (a chroot) */
+	limit_tree(&cfg);
+	cfg.low_watermark = 600 * MiB;
+	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	gone("proc/cgroup");
+	gone("proc/mountinfo");
+	put_in_place("unified/a/memory.max", "671088640\n");
+	CHECK_CMP(wait_found(m, 640 * MiB, 5000), <, 5000);
+	check_limit(m, 640, 480, 400);
+	CHECK_EQ(tide_monitor_source(m), TIDE_SOURCE_CGROUP2);
+	tide_monitor_free(m);
+	tree_done();
+}
+
 /* What the watermarks are made of, as ctl's "monitor" answer says. */
 static const char *kind_of(struct tide_monitor *m)
 {
@@ -1664,6 +1715,7 @@ RUN_TESTS(T(budget_in_cgroup_mode_follows_a_move),
 	  T(a_limit_lowered_in_place_is_seen_at_the_next_reading),
 	  T(a_limit_changed_in_place_is_followed_without_proc_self_cgroup),
 	  T(a_limit_changed_in_place_is_followed_without_the_cgroup_mount),
+	  T(a_low_watermark_given_alone_gives_way_under_a_lowered_limit),
 	  T(psi_cgroup_follows_a_move),
 	  T(set_watermarks_re_registers_the_v1_threshold_or_changes_nothing),
 	  T(sensor_passes_on_when_a_move_leaves_its_monitor_without_a_limit),

@@ -329,8 +329,17 @@ int tide__src_watermarks(struct tide__src *s,
 					   tide__low_of_high(high);
 	} else if (limit && limit < TIDE__NO_LIMIT) {
 		high = tide__default_high(limit);
-		low = cfg->low_watermark ? cfg->low_watermark :
-					   tide__default_low(limit);
+		low = cfg->low_watermark;
+		/*
+		 * A low given alone over the limit's high (a limit found or
+		 * lowered under 4/3 of it) would make no pair: the limit's
+		 * default low, until a limit whose high is at or over it.  Up
+		 * to 0.2.27 this was -EINVAL: the monitor failed at creation,
+		 * and a limit lowered in place dropped its limit watcher
+		 * without a word (or, chrooted, kept a high over the limit).
+		 */
+		if (!low || low > high)
+			low = tide__default_low(limit);
 	} else {
 		return -ENODEV;
 	}
