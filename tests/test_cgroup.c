@@ -540,6 +540,41 @@ TEST(hybrid_host_smallest_of_both_wins)
 	fake_done(&f);
 }
 
+/*
+ * A limit file that reads 0 (memory.max or memory.high written 0, or a
+ * v1 group's) leaves no room to keep anything under: it is no limit to
+ * watch, and the levels around it still apply.  Up to 0.2.27 it was taken
+ * as the smallest limit: it hid the parent's 1 GiB, and the monitor had
+ * limit 0 and no limit watcher.
+ */
+TEST(a_limit_of_0_is_no_limit_and_hides_none)
+{
+	struct tide__cg_limit l;
+	struct fake f;
+
+	fake_init(&f);
+	put(&f, "proc/cgroup", "4:memory:/a/b\n0::/a/b\n");
+	put(&f, "proc/mountinfo", MI_V1_MEMORY MI_V2);
+	put(&f, "unified/a/memory.max", "1073741824\n");
+	put(&f, "unified/a/memory.high", "max\n");
+	put(&f, "unified/a/b/memory.max", "max\n");
+	put(&f, "unified/a/b/memory.high", "0\n");
+	put(&f, "memory/a/b/memory.limit_in_bytes", "0\n");
+	discover(&f, &l);
+	CHECK_UEQ(l.limit, 1024 * MiB);
+	CHECK_EQ(l.version, 2);
+	CHECK_STR(l.dir, at(&f, "unified/a"));
+	CHECK_STR(l.file, "memory.max");
+	tide__cg_release(&l);
+	/* 0 everywhere: none */
+	put(&f, "unified/a/memory.max", "0\n");
+	put(&f, "unified/a/b/memory.max", "0\n");
+	discover(&f, &l);
+	check_none(&l);
+	tide__cg_release(&l);
+	fake_done(&f);
+}
+
 TEST(limit_at_or_above_memtotal_is_none)
 {
 	struct tide__cg_limit l;
@@ -1563,6 +1598,7 @@ RUN_TESTS(T(parse_self_finds_v1_memory_and_v2),
 	  T(v2_nested_max_takes_the_smallest), T(v2_high_on_an_ancestor),
 	  T(namespace_root_when_own_path_is_missing),
 	  T(hybrid_host_smallest_of_both_wins),
+	  T(a_limit_of_0_is_no_limit_and_hides_none),
 	  T(limit_at_or_above_memtotal_is_none), T(max_everywhere_is_none),
 	  T(no_memory_hierarchy_is_no_limit),
 	  T(hierarchy_mounted_at_the_filesystem_root),

@@ -452,7 +452,10 @@ static void offer(struct best *b, struct hier *h, size_t len, int version,
 {
 	uint64_t v;
 
-	if (read_level(h, len, file, &v) || v >= mem_total || v >= b->limit)
+	/* 0 (memory.max or memory.high written 0) leaves no room to keep
+	 * anything under: not a limit to watch, the others still apply */
+	if (read_level(h, len, file, &v) || !v || v >= mem_total ||
+	    v >= b->limit)
 		return;
 	b->limit = v;
 	b->version = version;
