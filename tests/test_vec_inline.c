@@ -941,6 +941,49 @@ TEST(pop_val_fallback_copies_the_element_and_only_on_success)
 }
 
 /*
+ * tide_vec_push_val() of a struct type, in C: the value initializes the
+ * temporary whole.  Up to 0.2.27 the temporary was &(type){ (val) }, whose
+ * braces made the value the first member's initializer, and this file did
+ * not compile.  struct pt (8 bytes) is pushed inline and grows inline;
+ * struct el24 goes to the function.  Each growth pushes an element of the
+ * full vector itself, which the growth moves: the value was taken first.
+ */
+#define PUSH_VAL_STRUCT(type, set, same)                                       \
+	do {                                                                   \
+		struct tide_vec v_ = TIDE_VEC_INIT(type, 0);                   \
+		type e_, out_;                                                 \
+                                                                               \
+		for (int i_ = 0; i_ < 100; i_++) {                             \
+			if (v_.len && v_.len == v_.cap)                        \
+				e_ = tide_vec_at(&v_, type, 0);                \
+			else                                                   \
+				set(e_, i_);                                   \
+			CHECK_EQ(tide_vec_push_val(&v_, type, e_), 0);         \
+		}                                                              \
+		CHECK_UEQ(v_.len, 100);                                        \
+		CHECK_UEQ(v_.cap, 128);                                        \
+		for (int i_ = 99; i_ >= 0; i_--) {                             \
+			/* pushed at len 4, 8, 16, 32, 64 (full): element 0 */ \
+			int w_ = (i_ & (i_ - 1)) || i_ < 4 ? i_ : 0;           \
+                                                                               \
+			set(e_, w_);                                           \
+			CHECK_EQ(tide_vec_pop_val(&v_, type, &out_), 0);       \
+			CHECK(same(out_, e_));                                 \
+		}                                                              \
+		tide_vec_destroy(&v_);                                         \
+	} while (0)
+#define SET_PT(e, i) ((e).x = (i), (e).y = -(i))
+#define SAME_PT(a, b) ((a).x == (b).x && (a).y == (b).y)
+#define SET_EL24(e, i) ((e).a = (uint64_t)(i), (e).b = ~(e).a, (e).c = 7)
+#define SAME_EL24(p, q) ((p).a == (q).a && (p).b == (q).b && (p).c == (q).c)
+
+TEST(push_val_takes_a_struct_value)
+{
+	PUSH_VAL_STRUCT(struct pt, SET_PT, SAME_PT);
+	PUSH_VAL_STRUCT(struct el24, SET_EL24, SAME_EL24);
+}
+
+/*
  * The function copies the element to @out before it trims, so @out may be
  * an element of the vector itself (a swap-remove by hand): the trim moves
  * the buffer, with the copy in it.  A fallback that copied after the call
@@ -1049,5 +1092,6 @@ RUN_TESTS(T(inline_growth_leaves_the_state_the_library_leaves),
 	  T(parenthesized_names_and_pointers_call_the_functions),
 	  T(a_compound_literal_argument_compiles_as_it_did_for_the_function),
 	  T(pop_val_fallback_copies_the_element_and_only_on_success),
+	  T(push_val_takes_a_struct_value),
 	  T(pop_val_fallback_into_an_element_of_the_vector),
 	  T(push_and_pop_macros_on_a_variable_array_index))

@@ -125,7 +125,13 @@ struct tide_vec {
 #define TIDE__VEC_TMP(type, val) \
 	(&static_cast<const type &>(static_cast<type>(val)))
 #else
-#define TIDE__VEC_TMP(type, val) (&(type){ (val) })
+/*
+ * An array of one: a struct value initializes the element whole (as in
+ * "struct pt a[1] = { q };").  Up to 0.2.27 this was &(type){ (val) }, whose
+ * braces made @val the first member's initializer: a struct @type did not
+ * compile.
+ */
+#define TIDE__VEC_TMP(type, val) ((type[1]){ (val) })
 #endif
 
 /**
