@@ -120,7 +120,9 @@ typedef void (*tide_level_fn)(enum tide_pressure_level level, void *arg);
  *	the limit's defaults instead, and @low_watermark is not used.
  * @low_watermark: reclaim stops as soon as the measure is under this.  0:
  *	5/8 of the effective limit, or 7/8 of @high_watermark when that was
- *	given.
+ *	given.  Given without @high_watermark, while it is over 3/4 of the
+ *	effective limit (the default high; a limit found or changed to under
+ *	4/3 of it), the limit watchers use 5/8 of the limit instead.
  * @budget: what the budget source measures.
  * @poll_interval_ms: how often the budget is read (0: 100); for limit
  *	watchers the slowest adaptive poll interval (0: 1000), used while the
