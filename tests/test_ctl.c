@@ -2522,6 +2522,13 @@ TEST(scan_takes_the_name_as_tidectl_shows_it)
 	out[6000] = 0;
 	CHECK_EQ(run_tidectl(out, pidstr(), "scan", out, "1"), 2);
 	CHECK_STR(out, "tidectl: bad name: longer than 255 bytes\n");
+	/* So is an empty one: checked here, not sent (up to 0.2.27 the
+	 * process answered "malformed request", exit 1), so also for a
+	 * pid without a socket. */
+	CHECK_EQ(run_tidectl(out, pidstr(), "scan", "", "5"), 2);
+	CHECK_STR(out, "tidectl: bad name: empty\n");
+	CHECK_EQ(run_tidectl(out, "1", "scan", "", "5"), 2);
+	CHECK_STR(out, "tidectl: bad name: empty\n");
 	CHECK_UEQ(shrinker("beta cache").scanned, 10);
 	CHECK_UEQ(shrinker("back\\slash").scanned, 10);
 	CHECK_UEQ(shrinker("a\\x41").scanned, 3);

@@ -750,6 +750,12 @@ int main(int argc, char **argv)
 		 * bytes; any other is taken as it is. */
 		if (unescape_field(name, raw, sizeof(raw)))
 			name = raw;
+		/* No shrinker has an empty name: the process would only
+		 * call the request malformed. */
+		if (!*name) {
+			fprintf(stderr, "tidectl: bad name: empty\n");
+			exit(EXIT_USAGE);
+		}
 		if (strlen(name) > NAME_MAX_BYTES) {
 			fprintf(stderr,
 				"tidectl: bad name: longer than %d bytes\n",
