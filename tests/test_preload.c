@@ -3086,6 +3086,33 @@ TEST(tide_run_version)
 }
 
 /*
+ * Output that cannot be written (stdout on /dev/full) fails --show, --help
+ * and --version with one line and exit status 1, as tidectl's does.  Up to
+ * 0.2.27 they exited 0.
+ */
+TEST(tide_run_show_help_version_fail_on_a_write_error)
+{
+	static const char *const opts[] = { "--show", "--help", "--version" };
+	char out[4096], err[4096];
+
+	for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++) {
+		char *argv[] = { "/bin/sh",
+				 "-c",
+				 "exec \"$0\" \"$@\" >/dev/full",
+				 TP_RUN,
+				 "--sources",
+				 "none",
+				 (char *)opts[i],
+				 NULL };
+
+		CHECK_EQ(run_tool(argv, out, sizeof(out), err, sizeof(err)), 1);
+		if (strcmp(err, "tide-run: write error: No space left on "
+				"device\n"))
+			FAIL("tide-run %s >/dev/full: \"%s\"", opts[i], err);
+	}
+}
+
+/*
  * --show, --help and --version run no program: "tide-run --show --
  * /bin/true" and "tide-run --version extra" ignored the word without a
  * word of their own (trial of 0.2.19).  Now a usage error naming it.
@@ -3770,6 +3797,7 @@ RUN_TESTS(T(python_heap_given_back_after_pressure_event),
 	  T(tide_run_show_says_when_no_limit_is_watched),
 	  T(tide_run_says_an_option_needs_a_value), T(tide_run_version),
 	  T(tide_run_show_help_version_refuse_an_extra_argument),
+	  T(tide_run_show_help_version_fail_on_a_write_error),
 	  T(tide_run_refuses_a_shim_path_ld_preload_cannot_carry),
 	  T(tide_run_never_hands_a_program_to_sh),
 	  T(tide_run_says_a_static_program_runs_without_tide),

@@ -117,6 +117,23 @@ static int find_shim(char *out, size_t size)
 	return -ENOENT;
 }
 
+/*
+ * Output that did not reach its file (a full disk) is a failure, as in
+ * tidectl: 1 after saying so; else @status.
+ */
+static int flushed(int status)
+{
+	if (fflush(stdout)) {
+		fprintf(stderr, "tide-run: write error: %s\n", strerror(errno));
+		return 1;
+	}
+	if (ferror(stdout)) {
+		fputs("tide-run: write error\n", stderr);
+		return 1;
+	}
+	return status;
+}
+
 static void print_size(const char *what, uint64_t v)
 {
 	printf("%-12s %llu", what, (unsigned long long)v);
@@ -655,17 +672,17 @@ int main(int argc, char **argv)
 	}
 	if (only == O_HELP) {
 		usage(stdout);
-		return 0;
+		return flushed(0);
 	}
 	if (only == O_VERSION) {
 		printf("tide-run (tide) %s\n", TIDE_VERSION_STRING);
-		return 0;
+		return flushed(0);
 	}
 	if (high.bytes && low.bytes && low.bytes > high.bytes)
 		return usage_error("--low %s is above --high",
 				   getenv("TIDE_LOW"));
 	if (do_show)
-		return show();
+		return flushed(show());
 	if (optind >= argc)
 		return usage_error("%s", "no program to run");
 	/*
