@@ -3113,6 +3113,51 @@ TEST(tide_run_show_help_version_fail_on_a_write_error)
 }
 
 /*
+ * --show looks the shim up as a run does, and without it fails as a run
+ * does: exit 127, naming every directory searched (this binary's, the
+ * library directory relative to it, the configured one).  Up to 0.2.27
+ * --show printed its table and exited 0, and the message left out the
+ * relative directory.  A copy of tide-run alone in a directory of its
+ * own.
+ */
+TEST(tide_run_show_without_the_shim_fails_as_a_run_does)
+{
+	char tmp[64], bin[96], run[128], cmd[512], out[4096], err[4096];
+	char show_err[4096], want[512];
+	char *show[] = { run, "--sources", "none", "--show", NULL };
+	char *exec[] = { run,	  "--sources", "none", "--",
+			 TP_HOST, "exit",      "0",    NULL };
+
+	snprintf(tmp, sizeof(tmp), "/tmp/tide-norun-XXXXXX");
+	CHECK(mkdtemp(tmp));
+	snprintf(bin, sizeof(bin), "%s/bin", tmp);
+	CHECK(!mkdir(bin, 0755));
+	snprintf(run, sizeof(run), "%s/tide-run", bin);
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", TP_RUN, run);
+	CHECK_EQ(system(cmd), 0);
+	if (!run_tool(exec, out, sizeof(out), err, sizeof(err))) {
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", tmp);
+		CHECK_EQ(system(cmd), 0);
+		SKIP("a shim is installed in tide-run's configured directory");
+	}
+	CHECK_EQ(run_tool(exec, out, sizeof(out), err, sizeof(err)), 127);
+	CHECK_EQ(run_tool(show, out, sizeof(out), show_err, sizeof(show_err)),
+		 127);
+	th_note("%s", show_err);
+	CHECK_STR(out, "");
+	CHECK_STR(show_err, err);
+	snprintf(want, sizeof(want),
+		 "tide-run: libtide-preload.so not found in %s (next to "
+		 "tide-run), %s/../",
+		 bin, bin);
+	CHECK(!strncmp(err, want, strlen(want)));
+	CHECK(strstr(err, " nor /"));
+	CHECK(strchr(err, '\n') && !strchr(err, '\n')[1]);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmp);
+	CHECK_EQ(system(cmd), 0);
+}
+
+/*
  * --show, --help and --version run no program: "tide-run --show --
  * /bin/true" and "tide-run --version extra" ignored the word without a
  * word of their own (trial of 0.2.19).  Now a usage error naming it.
@@ -3798,6 +3843,7 @@ RUN_TESTS(T(python_heap_given_back_after_pressure_event),
 	  T(tide_run_says_an_option_needs_a_value), T(tide_run_version),
 	  T(tide_run_show_help_version_refuse_an_extra_argument),
 	  T(tide_run_show_help_version_fail_on_a_write_error),
+	  T(tide_run_show_without_the_shim_fails_as_a_run_does),
 	  T(tide_run_refuses_a_shim_path_ld_preload_cannot_carry),
 	  T(tide_run_never_hands_a_program_to_sh),
 	  T(tide_run_says_a_static_program_runs_without_tide),

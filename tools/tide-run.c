@@ -66,7 +66,7 @@ static void usage(FILE *f)
 	      "SIZE: bytes with an optional K, M, G or T suffix (1024-based), "
 	      "or N% of the\neffective limit (of --limit for --high and --low "
 	      "when given).\nExit status: PROGRAM's; 2 for a usage error; 126 "
-	      "when PROGRAM cannot be\nexecuted; 127 when it is not found.\n",
+	      "when PROGRAM cannot be\nexecuted; 127 when it or the shim is not found.\n",
 	      f);
 }
 
@@ -85,36 +85,62 @@ static bool is_file(const char *path)
 	return !stat(path, &st) && S_ISREG(st.st_mode);
 }
 
-/* The shim: next to this binary (build tree), then the library directory
- * relative to it (a relocated install), then the configured one. */
-static int find_shim(char *out, size_t size)
+#define SHIM_DIRS 3
+
+/*
+ * The directories the shim is looked for in, in order, into @dirs: this
+ * binary's (the build tree), the library directory relative to it (a
+ * relocated install), the configured one.  Returns how many.
+ */
+static int shim_dirs(char dirs[SHIM_DIRS][PATH_MAX])
 {
 	char exe[PATH_MAX];
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	char *slash;
+	int k = 0;
 
 	if (n > 0) {
-		char *slash;
-
 		exe[n] = '\0';
 		slash = strrchr(exe, '/');
 		if (slash) {
 			*slash = '\0';
-			if ((size_t)snprintf(out, size, "%s/%s", exe, SHIM) <
-				    size &&
-			    is_file(out))
-				return 0;
-			if ((size_t)snprintf(out, size, "%s/%s/%s", exe,
-					     TIDE_RUN_LIBDIR_REL,
-					     SHIM) < size &&
-			    is_file(out))
-				return 0;
+			snprintf(dirs[k++], PATH_MAX, "%s", exe);
+			if ((size_t)snprintf(dirs[k], PATH_MAX, "%s/%s", exe,
+					     TIDE_RUN_LIBDIR_REL) < PATH_MAX)
+				k++;
 		}
 	}
-	if ((size_t)snprintf(out, size, "%s/%s", TIDE_RUN_LIBDIR, SHIM) <
-		    size &&
-	    is_file(out))
-		return 0;
+	snprintf(dirs[k++], PATH_MAX, "%s", TIDE_RUN_LIBDIR);
+	return k;
+}
+
+/* The shim's path into @out, from the first of shim_dirs() that has it. */
+static int find_shim(char *out, size_t size)
+{
+	char dirs[SHIM_DIRS][PATH_MAX];
+	int n = shim_dirs(dirs);
+
+	for (int i = 0; i < n; i++)
+		if ((size_t)snprintf(out, size, "%s/%s", dirs[i], SHIM) <
+			    size &&
+		    is_file(out))
+			return 0;
 	return -ENOENT;
+}
+
+/* No shim in any of shim_dirs(): 127, after naming each one. */
+static int shim_not_found(void)
+{
+	char dirs[SHIM_DIRS][PATH_MAX];
+	int n = shim_dirs(dirs);
+
+	fprintf(stderr, "tide-run: %s not found in ", SHIM);
+	for (int i = 0; i < n; i++)
+		fprintf(stderr, "%s%s%s", i ? (i < n - 1 ? ", " : " nor ") : "",
+			dirs[i][0] ? dirs[i] : "/",
+			i == 0 && n > 1 ? " (next to tide-run)" : "");
+	fputc('\n', stderr);
+	return 127;
 }
 
 /*
@@ -281,13 +307,17 @@ static int probe_monitor(const struct tide_monitor_config *cfg)
 	return probe_with(cfg);
 }
 
-/* --show: what the shim's monitor finds for this process. */
+/*
+ * --show: what the shim's monitor finds for this process.  The shim is
+ * looked for as a run looks for it: without it nothing would find
+ * anything (127, as a run's).
+ */
 static int show(void)
 {
 	struct tide_monitor_config cfg;
 	struct tide_monitor_limit lim;
 	struct tide_monitor *m;
-	char names[128];
+	char names[128], shim[PATH_MAX];
 	bool config_limit;
 	unsigned allowed;
 	bool watermarks, watcher;
@@ -296,6 +326,8 @@ static int show(void)
 
 	if (r)
 		return r;
+	if (find_shim(shim, sizeof(shim)))
+		return shim_not_found();
 	allowed = cfg.sources;
 	r = tide_monitor_new(&m, &cfg);
 	if (r)
@@ -702,13 +734,8 @@ int main(int argc, char **argv)
 			warn_no_source(err, argv[optind]);
 	}
 
-	if (find_shim(shim, sizeof(shim))) {
-		fprintf(stderr,
-			"tide-run: %s not found next to tide-run nor "
-			"in %s\n",
-			SHIM, TIDE_RUN_LIBDIR);
-		return 127;
-	}
+	if (find_shim(shim, sizeof(shim)))
+		return shim_not_found();
 	/* The loader splits LD_PRELOAD at spaces and colons: such a path
 	 * would preload nothing, silently. */
 	if (strpbrk(shim, " :")) {
