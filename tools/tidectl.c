@@ -34,7 +34,15 @@
 
 #define REPLY_MAX (16u << 20)
 #define NAME_MAX_BYTES 255 /* the protocol's longest NAME */
-#define WATCH_GRACE_MS 2000 /* watch waits this long for a socket back */
+/*
+ * watch waits this long for a socket back: past the preload shim's worst
+ * case after a program closed its descriptors (docs/preload.md), up to 2 s
+ * until its listener's check sees it (TIDE__CTL_GUARD_MS) and 2 s more
+ * before it listens again (preload.c's GUARD_MS), with room for a loaded
+ * machine.  Up to 0.2.27 it was 2 s: watch gave up before the shim was
+ * back.
+ */
+#define WATCH_GRACE_MS 6000
 
 bool json;
 static const char *only_dir;
