@@ -552,6 +552,72 @@ TEST(tidectl_says_why_a_process_under_the_shim_has_no_socket)
 }
 
 /*
+ * A process whose environment asks for a socket (TIDE_CONTROL=1) is not
+ * said to maybe run without it.  With --dir (or $TIDE_CTL_DIR) naming
+ * another directory than the one its shim makes the socket in, tidectl
+ * names that one, and does not suggest --dir as if it was not given (a
+ * review of 0.2.27: "-d /tmp PID" for a process serving
+ * /run/tide/PID.sock said "it runs without TIDE_CONTROL=1, or could not
+ * make one; a socket in another directory: tidectl --dir DIR").  One
+ * whose socket directory is not there made none.
+ */
+TEST(tidectl_says_where_a_process_with_TIDE_CONTROL_1_makes_its_socket)
+{
+	struct proc p;
+	char out[16384], pid[16], other[96], nodir[96], path[320], want[1024];
+	const char *in_other[] = { "--dir", other, pid, NULL };
+	const char *alone[] = { pid, NULL };
+
+	setup();
+	snprintf(other, sizeof(other), "%s/other", tmp);
+	CHECK(!mkdir(other, 0700));
+	start_python(&p);
+	read_anon(&p);
+	snprintf(pid, sizeof(pid), "%d", (int)p.pid);
+	snprintf(path, sizeof(path), "%s/%s.sock", dir, pid);
+	CHECK(!access(path, F_OK));
+	snprintf(want, sizeof(want),
+		 "; also: its preload shim is loaded and was asked for a "
+		 "socket (TIDE_CONTROL=1 in its environment), which it makes "
+		 "in %s (tidectl --dir %s)\n",
+		 dir, dir);
+	CHECK_EQ(run(out, sizeof(out), in_other), 1);
+	th_note("%s", out);
+	CHECK(strstr(out, "(given by --dir, the only directory searched;"));
+	if (!strstr(out, want))
+		FAIL("\"%s\", not \"...%s\"", out, want);
+	CHECK(!strstr(out, "without TIDE_CONTROL=1,"));
+	CHECK(!strstr(out, "a socket in another directory"));
+	setenv("TIDE_CTL_DIR", other, 1);
+	CHECK_EQ(run(out, sizeof(out), alone), 1);
+	unsetenv("TIDE_CTL_DIR");
+	CHECK(strstr(out, "(given by $TIDE_CTL_DIR, the only directory "));
+	if (!strstr(out, want))
+		FAIL("\"%s\", not \"...%s\"", out, want);
+	finish(&p, pid);
+	/* its $XDG_RUNTIME_DIR is not there: no socket anywhere */
+	snprintf(nodir, sizeof(nodir), "%s/gone", tmp);
+	start_python_in(&p, nodir);
+	read_anon(&p);
+	snprintf(pid, sizeof(pid), "%d", (int)p.pid);
+	usleep(300 * 1000);
+	unsetenv("XDG_RUNTIME_DIR");
+	CHECK_EQ(run(out, sizeof(out), alone), 1);
+	th_note("%s", out);
+	snprintf(want, sizeof(want),
+		 "tidectl: process %s has no control socket: its preload shim "
+		 "is loaded and was asked for a socket (TIDE_CONTROL=1 in its "
+		 "environment), but made none in %s/tide: it could not "
+		 "(TIDE_VERBOSE=1 says why)\n",
+		 pid, nodir);
+	CHECK_STR(out, want);
+	close(p.in);
+	close(p.out);
+	CHECK(waitpid(p.pid, NULL, 0) == p.pid);
+	cleanup();
+}
+
+/*
  * watch waits out the shim's way back after python3 closes every
  * descriptor above 2, its listener's among them (docs/preload.md: the
  * listener sees it within 2 s, listens again 2 s later): one
@@ -1202,6 +1268,7 @@ RUN_TESTS(
 	T(tidectl_purge_gives_back_pythons_fragmented_heap),
 	T(tidectl_says_why_a_process_under_the_shim_has_no_socket),
 	T(tidectl_watch_waits_for_the_shim_to_listen_again),
+	T(tidectl_says_where_a_process_with_TIDE_CONTROL_1_makes_its_socket),
 	T(a_child_forked_after_a_retune_keeps_the_operators_watermarks),
 	T(a_program_listening_under_the_shim_takes_its_socket_over),
 	T(a_program_under_the_shim_takes_over_a_socket_past_sun_path),

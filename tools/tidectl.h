@@ -64,6 +64,9 @@ char *printable(char *buf, size_t *len);
 const char *get(const struct reply *rep, const char *key, char *out,
 		size_t size);
 void escape_name(const char *s, char *out, size_t size);
+/* @s with control bytes, backslash and non-ASCII as \xHH, spaces kept:
+ * a path from another process's environment, for the terminal. */
+void escape_path(const char *s, char *out, size_t size);
 void json_raw(const char *raw);
 void json_object(const struct reply *rep);
 void print_block(const char *title, const struct reply *rep);

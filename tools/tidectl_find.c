@@ -446,18 +446,55 @@ static long long pid_euid(pid_t pid)
 }
 
 /*
+ * The directory the shim of a process whose environment (env, @len bytes)
+ * asks for a socket puts it in, as tide_ctl_listen() chooses it:
+ * $XDG_RUNTIME_DIR/tide unless that directory is another user's than
+ * @euid, else /run/tide.  Into @buf; true when it is $XDG_RUNTIME_DIR's.
+ */
+static bool shim_dir(long len, long long euid, char *buf, size_t size)
+{
+	const char *xdg = env_find(len, "XDG_RUNTIME_DIR=");
+	struct stat st;
+
+	if (xdg && xdg[0] == '/' &&
+	    (stat(xdg, &st) || (long long)st.st_uid == euid) &&
+	    (size_t)snprintf(buf, size, "%s/tide", xdg) < size)
+		return true;
+	snprintf(buf, size, "/run/tide");
+	return false;
+}
+
+/* Was @dir one of the directories searched? */
+static bool searched(const char *dir)
+{
+	for (int i = 0; i < ndirs; i++)
+		if (!strcmp(dirs[i], dir))
+			return true;
+	return false;
+}
+
+/*
  * @pid has no socket in the directories searched: why, where /proc tells
  * (the preload shim is loaded, so the operator meant it to have one), into
  * @buf; "" when it does not.  A user trial: memcached -u memcache and a
  * chrooted daemon under tide-run --control were said to run "without
  * TIDE_CONTROL=1"; the shim said why only with TIDE_VERBOSE=1, on a
- * stderr the daemon had closed.
+ * stderr the daemon had closed.  A process whose environment asks for a
+ * socket (TIDE_CONTROL=1) is said to, with the directory its shim makes
+ * it in where that was not searched (a review: tidectl -d /tmp PID for a
+ * process serving /run/tide/PID.sock said it might run without
+ * TIDE_CONTROL=1, and to try --dir).  The hint at --dir is left out when
+ * --dir (or $TIDE_CTL_DIR) was given: the caller says so.
  */
 static void why_no_socket(pid_t pid, char *buf, size_t size)
 {
-	char path[64], root[PATH_MAX];
+	char path[64], root[PATH_MAX], sdir[PATH_MAX + 8];
+	char esc[4 * sizeof(sdir) + 1];
 	const char *dir, *lp;
-	bool own_xdg = false;
+	const char *hint = dirs_given ? "" :
+					"; a socket in another directory: "
+					"tidectl --dir DIR";
+	bool own_xdg = false, asked = false;
 	long long euid;
 	struct stat st;
 	ssize_t n;
@@ -488,9 +525,9 @@ static void why_no_socket(pid_t pid, char *buf, size_t size)
 	 */
 	len = read_environ(pid);
 	lp = env_find(len, "LD_PRELOAD=");
+	euid = pid_euid(pid);
 	if (lp && strstr(lp, "libtide-preload")) {
 		const char *ctl = env_find(len, "TIDE_CONTROL=");
-		const char *xdg = env_find(len, "XDG_RUNTIME_DIR=");
 
 		if (!ctl || strcmp(ctl, "1")) {
 			snprintf(buf, size,
@@ -498,12 +535,13 @@ static void why_no_socket(pid_t pid, char *buf, size_t size)
 				 "without TIDE_CONTROL=1");
 			return;
 		}
-		own_xdg = xdg && xdg[0] == '/' && !stat(xdg, &st) &&
-			  (long long)st.st_uid == pid_euid(pid);
+		asked = true;
+		own_xdg = shim_dir(len, euid, sdir, sizeof(sdir));
+		/* another user's value: no control bytes to the terminal */
+		escape_path(sdir, esc, sizeof(esc));
 	}
 	/* no runtime directory of its own: /run/tide, made in /run when it
 	 * is not there */
-	euid = pid_euid(pid);
 	dir = "/run/tide";
 	if (stat(dir, &st))
 		dir = "/run";
@@ -512,16 +550,34 @@ static void why_no_socket(pid_t pid, char *buf, size_t size)
 			 "its preload shim is loaded, but it runs as uid %lld, "
 			 "which cannot make its socket in /run/tide (%s is uid "
 			 "%u's) unless it has an XDG_RUNTIME_DIR of its own "
-			 "(docs/preload.md); a socket in another directory: "
-			 "tidectl --dir DIR",
-			 euid, dir, (unsigned)st.st_uid);
+			 "(docs/preload.md)%s",
+			 euid, dir, (unsigned)st.st_uid, hint);
+		return;
+	}
+	/* one not there holds no socket to find: it could not make one */
+	if (asked && !searched(sdir) && !stat(sdir, &st) &&
+	    S_ISDIR(st.st_mode)) {
+		snprintf(buf, size,
+			 "its preload shim is loaded and was asked for a "
+			 "socket (TIDE_CONTROL=1 in its environment), which "
+			 "it makes in %s (tidectl --dir %s)",
+			 esc, esc);
+		return;
+	}
+	if (asked) {
+		snprintf(buf, size,
+			 "its preload shim is loaded and was asked for a "
+			 "socket (TIDE_CONTROL=1 in its environment), but "
+			 "made none in %s: it could not (TIDE_VERBOSE=1 says "
+			 "why)",
+			 esc);
 		return;
 	}
 	snprintf(buf, size,
 		 "its preload shim is loaded, but made no socket here: it "
 		 "runs without TIDE_CONTROL=1, or could not make one "
-		 "(TIDE_VERBOSE=1 says why); a socket in another directory: "
-		 "tidectl --dir DIR");
+		 "(TIDE_VERBOSE=1 says why)%s",
+		 hint);
 }
 
 /*
@@ -534,10 +590,9 @@ static void why_no_socket(pid_t pid, char *buf, size_t size)
  */
 int connect_pid(pid_t pid, int64_t deadline)
 {
-	char path[PATH_MAX], denied[PATH_MAX] = "", why[2 * PATH_MAX + 256];
+	char path[PATH_MAX], denied[PATH_MAX] = "", why[9 * PATH_MAX + 256];
 	struct stat st;
 	int *order, n, state;
-
 	if (!dirs_given)
 		add_process_dir(pid);
 	order = malloc(((size_t)ndirs + 1) * sizeof(*order));

@@ -379,6 +379,11 @@ void escape_name(const char *s, char *out, size_t size)
 	escape_from(s, '!', out, size);
 }
 
+void escape_path(const char *s, char *out, size_t size)
+{
+	escape_from(s, ' ', out, size);
+}
+
 void print_show(pid_t pid, const struct reply *info, const struct reply *shr,
 		const struct reply *mon, const struct reply *st,
 		const struct reply *tot)
