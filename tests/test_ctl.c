@@ -4,6 +4,7 @@
  * registers shrinkers and listens; the real tidectl binary (built next to
  * the tests in tools/) and raw sockets talk to it.
  */
+#include <dirent.h>
 #include <grp.h>
 #include <poll.h>
 #include <sched.h>
@@ -867,6 +868,44 @@ TEST(tidectl_names_the_directory_it_was_given_when_no_socket_is_there)
 		 "in another directory: tidectl --dir DIR)\n",
 		 (int)getpid());
 	CHECK_STR(out, want);
+	remove_dirs();
+}
+
+/*
+ * A thread id (here the listener's thread's, from /proc/self/task) is said
+ * to be one, naming its process, with exit status 1 as for no process.
+ * Up to 0.2.27 it was taken for a process without a socket: /proc/TID is
+ * there for a thread too, and kill() finds it.
+ */
+TEST(tidectl_says_a_thread_id_is_a_thread_of_its_process)
+{
+	char out[4096], num[16], want[128];
+	struct dirent *de;
+	pid_t tid = 0;
+	DIR *d;
+
+	find_tidectl();
+	make_dirs();
+	listen_in(0, 0, 0);
+	d = opendir("/proc/self/task");
+	CHECK(d);
+	while (!tid && (de = readdir(d)))
+		if (atoi(de->d_name) > 0 && atoi(de->d_name) != getpid())
+			tid = atoi(de->d_name);
+	closedir(d);
+	CHECK(tid > 0);
+	snprintf(num, sizeof(num), "%d", (int)tid);
+	snprintf(want, sizeof(want), "tidectl: %d is a thread of process %d\n",
+		 (int)tid, (int)getpid());
+	CHECK_EQ(run_tidectl(out, num), 1);
+	CHECK_STR(out, want);
+	CHECK_EQ(run_tidectl(out, num, "watch"), 1);
+	CHECK_STR(out, want);
+	CHECK_EQ(run_tidectl_as(-1, out, sizeof(out), num, NULL), 1);
+	CHECK_STR(out, want);
+	/* its process answers */
+	CHECK_EQ(run_tidectl(out, pidstr()), 0);
+	tide_ctl_close();
 	remove_dirs();
 }
 
@@ -5084,6 +5123,7 @@ RUN_TESTS(
 	T(tidectl_lists_the_listening_processes),
 	T(tidectl_exit_codes_and_messages),
 	T(tidectl_names_the_directory_it_was_given_when_no_socket_is_there),
+	T(tidectl_says_a_thread_id_is_a_thread_of_its_process),
 	T(purge_lowers_the_anonymous_memory_of_a_fragmented_heap),
 	T(a_second_uid_is_refused),
 	T(symlinks_and_non_sockets_are_not_followed),

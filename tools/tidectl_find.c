@@ -427,6 +427,28 @@ static bool maps_name(pid_t pid, const char *what)
 	return found;
 }
 
+/*
+ * The process @pid belongs to (Tgid in /proc/PID/status): @pid itself for
+ * a process, another for one of its threads (/proc/PID is there for a
+ * thread id too, and kill() finds it); -1 when it cannot be read.
+ */
+static long long pid_tgid(pid_t pid)
+{
+	char path[64], line[256];
+	long long tgid = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Tgid: %lld", &tgid) == 1)
+			break;
+	fclose(f);
+	return tgid;
+}
+
 /* @pid's effective uid (/proc/PID/status), or -1. */
 static long long pid_euid(pid_t pid)
 {
@@ -593,6 +615,13 @@ int connect_pid(pid_t pid, int64_t deadline)
 	char path[PATH_MAX], denied[PATH_MAX] = "", why[9 * PATH_MAX + 256];
 	struct stat st;
 	int *order, n, state;
+	long long tgid = pid_tgid(pid);
+
+	/* A thread serves nothing of its own: its process may (a review:
+	 * the shim's monitor thread was said to have no socket). */
+	if (tgid > 0 && tgid != pid)
+		die(EXIT_FAIL, "%d is a thread of process %lld", (int)pid,
+		    tgid);
 	if (!dirs_given)
 		add_process_dir(pid);
 	order = malloc(((size_t)ndirs + 1) * sizeof(*order));
