@@ -3425,19 +3425,21 @@ static const struct tide_shrinker_ops forker_ops = {
 };
 
 /*
- * A cgroup v2 monitor on a fake group over its high watermark (90 of 100
- * MiB, high 75: every 1 MiB charged reclaims), never started, in @m; then
- * shrinker @name registered with @ops and @priv.  @cfg gets the group.
+ * A cgroup v2 monitor on a fake group of 100 MiB using @usage (high 75
+ * MiB, low 65.6), never started, in @m; then shrinker @name registered
+ * with @ops and @priv.  @cfg gets the group.
  */
-static struct tide_shrinker *
-over_high(struct tide_monitor_config *cfg, struct tide_monitor **m,
-	  const char *name, const struct tide_shrinker_ops *ops, void *priv)
+static struct tide_shrinker *fake_group_at(struct tide_monitor_config *cfg,
+					   struct tide_monitor **m,
+					   const char *name,
+					   const struct tide_shrinker_ops *ops,
+					   void *priv, uint64_t usage)
 {
 	struct tide_shrinker *s = tide_shrinker_alloc(name);
 
 	CHECK(s);
 	make_tmpdir();
-	fake_cgroup2(100 * MiB, 90 * MiB);
+	fake_cgroup2(100 * MiB, usage);
 	*cfg = (struct tide_monitor_config){
 		.size = sizeof(*cfg),
 		.sources = TIDE_SOURCE_CGROUP2,
@@ -3447,6 +3449,17 @@ over_high(struct tide_monitor_config *cfg, struct tide_monitor **m,
 	CHECK_EQ(tide_monitor_new(m, cfg), 0);
 	tide_shrinker_register(s, ops, priv);
 	return s;
+}
+
+/*
+ * The same over its high watermark (90 MiB: every 1 MiB charged
+ * reclaims).
+ */
+static struct tide_shrinker *
+over_high(struct tide_monitor_config *cfg, struct tide_monitor **m,
+	  const char *name, const struct tide_shrinker_ops *ops, void *priv)
+{
+	return fake_group_at(cfg, m, name, ops, priv, 90 * MiB);
 }
 
 TEST(shrinker_run_by_the_sensor_forks_a_working_child)
@@ -5206,20 +5219,11 @@ TEST(a_monitor_nobody_polls_watches_heap_blocks_under_low)
 	struct io_counter c = { 0 };
 	struct tide_monitor_stats st;
 	struct tide_monitor *m = NULL;
-	struct tide_shrinker *s = tide_shrinker_alloc("heap");
+	struct tide_shrinker *s =
+		fake_group_at(&cfg, &m, "heap", &io_ops, &c, 50 * MiB);
 	void **blk = calloc(1024, sizeof(*blk));
 
-	CHECK(s && blk);
-	make_tmpdir();
-	fake_cgroup2(100 * MiB, 50 * MiB);
-	cfg = (struct tide_monitor_config){
-		.size = sizeof(cfg),
-		.sources = TIDE_SOURCE_CGROUP2,
-		.flags = TIDE_MONITOR_NO_TRIM,
-		.cgroup2_dir = tmpdir,
-	};
-	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
-	tide_shrinker_register(s, &io_ops, &c);
+	CHECK(blk);
 	CHECK(tide__kv_watching());
 	/* over high meanwhile: 4 MiB of 4 KiB heap blocks pass the first
 	 * step (3.125 MiB) once, and this thread runs the loop */

@@ -428,43 +428,53 @@ static bool maps_name(pid_t pid, const char *what)
 }
 
 /*
- * The process @pid belongs to (Tgid in /proc/PID/status): @pid itself for
- * a process, another for one of its threads (/proc/PID is there for a
- * thread id too, and kill() finds it); -1 when it cannot be read.
+ * The last of the @n numbers (1 or 2) after @key ("Tgid", "Uid") in
+ * /proc/@pid/status, or -1 when it cannot be read.
+ */
+static long long status_num(pid_t pid, const char *key, int n)
+{
+	char path[64], line[256];
+	size_t klen = strlen(key);
+	long long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		char *p = line + klen + 1, *end;
+
+		if (strncmp(line, key, klen) || line[klen] != ':')
+			continue;
+		for (int i = 0; i < n; i++, p = end) {
+			errno = 0;
+			v = strtoll(p, &end, 10);
+			if (end == p || errno) {
+				v = -1;
+				break;
+			}
+		}
+		break;
+	}
+	fclose(f);
+	return v;
+}
+
+/*
+ * The process @pid belongs to: @pid itself for a process, another for one
+ * of its threads (/proc/PID is there for a thread id too, and kill() finds
+ * it); -1 when it cannot be read.
  */
 static long long pid_tgid(pid_t pid)
 {
-	char path[64], line[256];
-	long long tgid = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	f = fopen(path, "re");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "Tgid: %lld", &tgid) == 1)
-			break;
-	fclose(f);
-	return tgid;
+	return status_num(pid, "Tgid", 1);
 }
 
-/* @pid's effective uid (/proc/PID/status), or -1. */
+/* @pid's effective uid (the second on the Uid line), or -1. */
 static long long pid_euid(pid_t pid)
 {
-	char path[64], line[256];
-	long long ruid, euid = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	f = fopen(path, "re");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "Uid: %lld %lld", &ruid, &euid) == 2)
-			break;
-	fclose(f);
-	return euid;
+	return status_num(pid, "Uid", 2);
 }
 
 /*
