@@ -2467,6 +2467,78 @@ TEST(thread_mode_reclaims_and_free_leaves_no_thread_or_fd)
 }
 
 /*
+ * tide_monitor_free() on another thread while the program's loop is in a
+ * dispatch of the monitor, reclaiming: the free waits for the dispatch to
+ * end (pressure.h: it may wait for a running reclaim loop).  Up to 0.2.27
+ * it returned at once and freed the monitor under the dispatch (a
+ * reviewer's ASan build: heap-use-after-free in the reclaim pass).  Each
+ * scan takes 20 ms and looks, at its end, whether the free has returned
+ * meanwhile.
+ */
+static atomic_int slow_in_scan, slow_scans, slow_freed, slow_late;
+static struct tide_monitor *slow_m;
+
+static unsigned long slow_count(void *priv, struct tide_shrink_control *sc)
+{
+	(void)priv;
+	(void)sc;
+	return 1000;
+}
+
+static unsigned long slow_scan(void *priv, struct tide_shrink_control *sc)
+{
+	(void)priv;
+	(void)sc;
+	atomic_store(&slow_in_scan, 1);
+	sleep_ms(20);
+	if (atomic_load(&slow_freed))
+		atomic_fetch_add(&slow_late, 1);
+	atomic_fetch_add(&slow_scans, 1);
+	return 0;
+}
+
+static void *slow_freer(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&slow_in_scan))
+		sleep_ms(1);
+	tide_monitor_free(slow_m);
+	atomic_store(&slow_freed, 1);
+	return NULL;
+}
+
+TEST(free_on_another_thread_waits_for_a_dispatch_under_way)
+{
+	static const struct tide_shrinker_ops ops = { slow_count, slow_scan };
+	const struct tide_monitor_config cfg = {
+		.size = sizeof(cfg),
+		.sources = TIDE_SOURCE_NONE,
+		.flags = TIDE_MONITOR_NO_TRIM,
+	};
+	struct tide_shrinker *s = tide_shrinker_alloc("slow");
+	struct pollfd p = { .events = POLLIN };
+	pthread_t t;
+	int fds;
+
+	CHECK(s);
+	tide_shrinker_register(s, &ops, NULL);
+	fds = th_fd_count();
+	CHECK_EQ(tide_monitor_new(&slow_m, &cfg), 0);
+	p.fd = tide_monitor_fd(slow_m);
+	CHECK(p.fd >= 0);
+	CHECK_EQ(pthread_create(&t, NULL, slow_freer, NULL), 0);
+	CHECK_EQ(tide_monitor_simulate(slow_m, TIDE_PRESSURE_MEDIUM), 0);
+	CHECK_EQ(poll(&p, 1, 5000), 1);
+	CHECK_EQ(tide_monitor_dispatch(slow_m), 0);
+	CHECK_EQ(pthread_join(t, NULL), 0);
+	th_note("%d scans of 20 ms in the dispatch", atomic_load(&slow_scans));
+	CHECK_CMP(atomic_load(&slow_scans), >=, 1);
+	CHECK_EQ(atomic_load(&slow_late), 0);
+	CHECK_EQ(th_fd_count(), fds);
+	tide_shrinker_free(s);
+}
+
+/*
  * A program started with stdin, stdout and stderr closed: the monitor's
  * descriptors (its file, epoll, timer, stop eventfd) stay off 0, 1 and 2,
  * which remain the program's to open.  Up to 0.2.11 they took them, and
@@ -6339,6 +6411,7 @@ RUN_TESTS(
 	T(budget_watermark_hysteresis), T(level_repeats_are_rate_limited),
 	T(level_returns_to_none_after_quiet_period),
 	T(thread_mode_reclaims_and_free_leaves_no_thread_or_fd),
+	T(free_on_another_thread_waits_for_a_dispatch_under_way),
 	T(a_program_without_stdio_keeps_0_1_2_free),
 	T(config_errors_leave_ret_untouched),
 	T(every_loop_ends_with_an_allocator_purge), T(oom_loop_monitor_new),

@@ -339,7 +339,10 @@ TIDE_API int tide_monitor_fd(const struct tide_monitor *m);
  * Context: the caller's event loop thread; runs reclaim; not while the
  * monitor's own thread runs.  From a shrinker callback (a reclaim already
  * running on this thread) it runs no reclaim: reclaim does not recurse,
- * and the loop that runs the callback goes on.
+ * and the loop that runs the callback goes on.  A tide_monitor_free() of
+ * @m on another thread waits for a dispatch under way; a dispatch that
+ * begins while that free runs does nothing and returns 0 (none may begin
+ * once it has returned: @m is gone).
  * Return: 0, -EBUSY when tide_monitor_start() was called, -EINVAL for
  * NULL, -ECHILD in a process that inherited the monitor across fork() (the
  * child's copy of the descriptor is an empty epoll of its own that never
@@ -558,8 +561,10 @@ TIDE_API void tide_purge_stats(struct tide_purge_stats *st);
  * Context: any thread but the monitor's own: called from a callback the
  * monitor runs (@on_level, a shrinker of its reclaim or of the sensor's)
  * it is reported through the error handler and aborts.  May wait for a
- * running reclaim loop (also one the sensor runs) to finish, and for a
- * control socket request under way on another thread.  With a PSI
+ * running reclaim loop (also one the sensor runs) to finish, for a
+ * tide_monitor_dispatch() of @m under way on another thread (the
+ * program's loop: its callbacks must not wait for the freeing thread), and
+ * for a control socket request under way on another thread.  With a PSI
  * source, each of its triggers' closes waits for an RCU grace period in
  * the kernel: all but one of them (three, one per level) are closed on
  * short-lived threads of their own, side by side with the last (13-28 ms

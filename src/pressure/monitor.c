@@ -790,6 +790,16 @@ void tide_monitor_free(struct tide_monitor *m)
 		tide__mon_check_lost(m);
 		tide__mon_unlock(m);
 	} else {
+		/*
+		 * The program's loop may be in a dispatch of @m on another
+		 * thread, reclaiming: it ends before @m goes (up to 0.2.27
+		 * it went on with freed memory; a sanitizer build reported
+		 * it).  A dispatch that starts now does nothing (see
+		 * tide_monitor_dispatch()).
+		 */
+		atomic_store(&m->stopping, true);
+		while (atomic_load(&m->dispatching))
+			tide__os_poll(NULL, 0, 1);
 		tide__mon_check_lost(m);
 	}
 	if (atomic_load(&m->started) && atomic_load(&m->lost) &&

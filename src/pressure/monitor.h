@@ -84,6 +84,10 @@ struct tide_monitor {
 	 * monitor_run.c), nor waits for the sensor's write lock (sensor.c,
 	 * write_lock()) */
 	atomic_bool stopping;
+	/* tide_monitor_dispatch() calls under way (on the loop's thread,
+	 * nested ones counted): tide_monitor_free() on another thread waits
+	 * for them */
+	atomic_int dispatching;
 	/* the thread is in its poll(), or about to look at the marks and
 	 * poll (thread_once()) */
 	atomic_bool polling;

@@ -233,7 +233,20 @@ int tide_monitor_dispatch(struct tide_monitor *m)
 	if (atomic_load(&m->started))
 		return -EBUSY;
 	mark_polled(m);
+	/*
+	 * Counted before the stopping mark is looked at, as
+	 * tide_monitor_free() sets the mark before it looks at the count
+	 * (both sequentially consistent): either the free waits for this
+	 * dispatch, or this one sees the mark and touches @m no more (a
+	 * dispatch that starts once the free has begun: nothing to do).
+	 */
+	atomic_fetch_add(&m->dispatching, 1);
+	if (atomic_load(&m->stopping)) {
+		atomic_fetch_sub(&m->dispatching, 1);
+		return 0;
+	}
 	dispatch_once(m, 0, &err);
+	atomic_fetch_sub(&m->dispatching, 1); /* @m may be freed from here */
 	tide__sensor_loop_ran(true); /* threads that waited for it go on */
 	return err;
 }
