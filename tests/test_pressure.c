@@ -2430,6 +2430,43 @@ TEST(level_returns_to_none_after_quiet_period)
 	remove_tmpdir();
 }
 
+/*
+ * A simulated level and the quiet timer taken in one dispatch: the
+ * simulated level is a signal, so the level does not drop to NONE first.
+ * Up to 0.2.27 the quiet branch looked at the sources' signals alone and
+ * reported NONE, then CRITICAL (a reviewer's loop that came back late).
+ */
+TEST(a_simulated_level_with_the_quiet_timer_reports_no_none_between)
+{
+	struct tide_monitor_config cfg = {
+		.size = sizeof(struct tide_monitor_config),
+		.sources = TIDE_SOURCE_NONE,
+		.flags = TIDE_MONITOR_NO_TRIM,
+		.quiet_ms = 100,
+	};
+	struct levels lv = { 0 };
+	struct tide_monitor *m = NULL;
+	struct pollfd p = { .events = POLLIN };
+
+	cfg.on_level = on_level;
+	cfg.level_arg = &lv;
+	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	p.fd = tide_monitor_fd(m);
+	CHECK_EQ(tide_monitor_simulate(m, TIDE_PRESSURE_MEDIUM), 0);
+	CHECK_EQ(poll(&p, 1, 5000), 1);
+	CHECK_EQ(tide_monitor_dispatch(m), 0); /* MEDIUM; quiet in 100 ms */
+	CHECK_EQ(lv.n, 1);
+	CHECK_EQ(tide_monitor_simulate(m, TIDE_PRESSURE_CRITICAL), 0);
+	sleep_ms(300); /* the loop is late: both are ready */
+	CHECK_EQ(poll(&p, 1, 5000), 1);
+	CHECK_EQ(tide_monitor_dispatch(m), 0);
+	CHECK_EQ(lv.n, 2);
+	CHECK_EQ(lv.seen[0], TIDE_PRESSURE_MEDIUM);
+	CHECK_EQ(lv.seen[1], TIDE_PRESSURE_CRITICAL);
+	CHECK_EQ(stats(m).level, TIDE_PRESSURE_CRITICAL);
+	tide_monitor_free(m);
+}
+
 /* ---- modes and lifetime -------------------------------------------------- */
 
 TEST(thread_mode_reclaims_and_free_leaves_no_thread_or_fd)
@@ -6410,6 +6447,7 @@ RUN_TESTS(
 	T(watermark_loop_over_units_smaller_than_pages_goes_on_to_low),
 	T(budget_watermark_hysteresis), T(level_repeats_are_rate_limited),
 	T(level_returns_to_none_after_quiet_period),
+	T(a_simulated_level_with_the_quiet_timer_reports_no_none_between),
 	T(thread_mode_reclaims_and_free_leaves_no_thread_or_fd),
 	T(free_on_another_thread_waits_for_a_dispatch_under_way),
 	T(a_program_without_stdio_keeps_0_1_2_free),

@@ -248,7 +248,9 @@ bool tide__mon_handle(struct tide_monitor *m, const struct epoll_event *evs,
 		tide__mon_stat_add(m, &m->src[i], 1, 0);
 	}
 	if (quiet) {
-		bool any = false;
+		/* a level simulated in the same batch is a signal too (up to
+		 * 0.2.27 NONE was reported before it) */
+		bool any = simulated && sim != TIDE_PRESSURE_NONE;
 
 		for (size_t i = 0; i < NSRC; i++)
 			any |= sig[i] != TIDE_PRESSURE_NONE;
