@@ -10,6 +10,7 @@
  */
 #include <dirent.h>
 #include <ftw.h>
+#include <grp.h>
 #include <malloc.h>
 #include <stddef.h>
 #include <poll.h>
@@ -2925,6 +2926,99 @@ TEST(watch_fifo_read_only_and_own_write_is_no_event)
 	CHECK_UEQ(stats(m).loops, 1);
 	tide_monitor_free(m);
 	remove_tmpdir();
+}
+
+/*
+ * The WRITE bytes in a FIFO are for the manager, who may read them: then
+ * its events that follow are all events (up to 0.2.27 the monitor took
+ * as many bytes as it had written for its own, whoever read them: the
+ * manager's next 20 one-byte events were lost).  A manager byte that was
+ * there before the write is an event too (it was taken for ours).
+ */
+TEST(watch_fifo_own_write_read_by_the_manager_loses_no_event)
+{
+	struct tide_monitor *m = NULL;
+	char buf[64];
+	int mgr;
+
+	make_tmpdir();
+	CHECK_EQ(mkfifo(tmp_path("fifo"), 0600), 0);
+	mgr = open(tmp_path("fifo"), O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	CHECK(mgr >= 0);
+	/* "some 100000 2000000" and its NUL */
+	set_watch(tmp_path("fifo"), "c29tZSAxMDAwMDAgMjAwMDAwMAA=");
+	CHECK_EQ(tide_monitor_new(&m, &watch_only), 0);
+	CHECK_EQ(read(mgr, buf, sizeof(buf)), 20);
+	CHECK(!memcmp(buf, "some 100000 2000000", 20));
+	for (int i = 1; i <= 5; i++) {
+		CHECK_EQ(write(mgr, "x", 1), 1);
+		CHECK(th_tick(m, 2000));
+		CHECK_UEQ(stats(m).events, i);
+	}
+	tide_monitor_free(m);
+
+	/* pressure signalled before the monitor came up */
+	CHECK_EQ(write(mgr, "x", 1), 1);
+	CHECK_EQ(tide_monitor_new(&m, &watch_only), 0);
+	CHECK(th_tick(m, 2000));
+	CHECK_UEQ(stats(m).events, 1);
+	/* its own bytes, behind the manager's, were read with it: no more */
+	(void)th_tick(m, 100);
+	CHECK_UEQ(stats(m).events, 1);
+	fifo_poke(tmp_path("fifo"));
+	CHECK(th_tick(m, 2000));
+	CHECK_UEQ(stats(m).events, 2);
+	tide_monitor_free(m);
+	close(mgr);
+	remove_tmpdir();
+}
+
+/* In a child as uid 65534: the watch FIFO it may read but not write. */
+static void fifo_as_nobody(void *arg)
+{
+	const char *fifo = arg;
+	struct tide_monitor_config cfg = {
+		.size = sizeof(cfg),
+		.sources = TIDE_SOURCE_WATCH | TIDE_SOURCE_NONE,
+	};
+	struct tide_monitor *m = NULL;
+
+	if (setgroups(0, NULL) || setresgid(65534, 65534, 65534) ||
+	    setresuid(65534, 65534, 65534))
+		_exit(3);
+	set_watch(fifo, NULL);
+	printf("asked %d\n", tide_monitor_new(&m, &watch_only));
+	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	printf("none only %d\n", tide_monitor_source(m) == TIDE_SOURCE_NONE);
+	tide_monitor_free(m);
+}
+
+/*
+ * A FIFO the service may read but not write: the monitor cannot hold the
+ * write end that keeps it from hanging up, and the first writer's close
+ * would end the source for good.  It does not apply (-EACCES, dropped
+ * under a mask with TIDE_SOURCE_NONE); up to 0.2.27 the monitor came up
+ * with it and lost it at the first event.
+ */
+TEST(watch_fifo_the_service_cannot_write_does_not_apply)
+{
+	char dir[] = "/tmp/tide-fifo-XXXXXX", fifo[64], out[256];
+	int st;
+
+	if (geteuid())
+		SKIP("needs root to run a child as another uid");
+	CHECK(mkdtemp(dir));
+	CHECK_EQ(chmod(dir, 0755), 0);
+	snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
+	CHECK_EQ(mkfifo(fifo, 0644), 0);
+	CHECK_EQ(chmod(fifo, 0644), 0); /* whatever the umask */
+	st = th_fork(fifo_as_nobody, fifo, out, sizeof(out));
+	th_note("%s", out);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	CHECK(strstr(out, "asked -13\n"));
+	CHECK(strstr(out, "none only 1\n"));
+	CHECK_EQ(unlink(fifo), 0);
+	CHECK_EQ(rmdir(dir), 0);
 }
 
 /*
@@ -6455,6 +6549,8 @@ RUN_TESTS(
 	T(every_loop_ends_with_an_allocator_purge), T(oom_loop_monitor_new),
 	T(config_size_rule), T(watch_dev_null_spellings_mean_off),
 	T(watch_fifo_read_only_and_own_write_is_no_event),
+	T(watch_fifo_own_write_read_by_the_manager_loses_no_event),
+	T(watch_fifo_the_service_cannot_write_does_not_apply),
 	T(watch_psi_file_without_write_never_reports_medium),
 	T(fifo_in_place_of_a_file_never_blocks),
 	T(inherited_monitor_is_inert_in_forked_child),

@@ -46,7 +46,14 @@ static const struct {
 struct psi_priv {
 	enum tide_pressure_level level[TIDE__SRC_FDS];
 	bool stream; /* FIFO or socket: read and discard */
-	size_t own; /* bytes of our own write still in the FIFO */
+	/*
+	 * The WRITE bytes we put into a FIFO, @own_len of them, until the
+	 * first read that finds data; those of them still there, from
+	 * @own_off on, are not an event (skip_own())
+	 */
+	unsigned char *own;
+	size_t own_len, own_off;
+	bool own_seen; /* the first read with data matched @own_off */
 	int keep; /* a FIFO's write end we hold so it never hangs up */
 };
 
@@ -102,6 +109,8 @@ static void psi_close(struct tide__src *s)
 
 	if (p && p->keep >= 0)
 		tide__os_close(p->keep);
+	if (p)
+		tide__os_free(p->own);
 	tide__os_free(p);
 	s->priv = NULL;
 }
@@ -327,19 +336,26 @@ static int watch_open(struct tide__src *s, const struct tide__src_env *env)
 		/* Hold a write end so that writers coming and going never
 		 * leave the FIFO hung up (a busy loop). */
 		p->keep = tide__os_open(watch, O_WRONLY | O_NONBLOCK);
-		if (tide__os_exhausted(p->keep)) {
+		/*
+		 * Without it (a FIFO the service may read but not write) the
+		 * first writer's close hangs the FIFO up and the source is
+		 * gone for good: not a source that applies (up to 0.2.27 only
+		 * running out of descriptors failed it, and the monitor went
+		 * on with a watch source that died at the first event).
+		 */
+		if (p->keep < 0) {
 			r = p->keep;
 			goto out;
 		}
 		if (len) {
-			int n = 0;
-
 			r = write_all(fd, data, len, false);
 			if (r)
 				goto out;
-			/* our own bytes are not an event */
-			if (!tide__os_nread(fd, &n))
-				p->own = (size_t)n;
+			/* our own bytes are not an event: kept to be told apart
+			 * from the manager's (skip_own()) */
+			p->own = data;
+			p->own_len = len;
+			data = NULL;
 			goto out;
 		}
 	}
@@ -357,6 +373,41 @@ static int watch_open(struct tide__src *s, const struct tide__src_env *env)
 out:
 	tide__os_free(data);
 	return r;
+}
+
+/*
+ * How many of the @n bytes just read from a FIFO, at @buf, are ours (the
+ * WRITE bytes watch_open() wrote), to be left out of the event.  The
+ * FIFO keeps its order: at the first read that finds data, what is left of
+ * our bytes is at its front, unless the manager wrote before we did; the
+ * manager may have read some or all of them (it is whom they are for).
+ * So the first read takes the longest tail of ours that the data begins
+ * with (none at all, when it begins otherwise), and the reads after it,
+ * in the same handle, the rest of that tail while it matches.  Up to
+ * 0.2.27 the count of bytes in the FIFO after the write was taken as ours
+ * whoever read what: a manager that read the WRITE bytes lost its next
+ * events of as many bytes, and one whose byte was there before the write
+ * lost that event.  A manager that took our bytes and writes a tail of
+ * them as its event loses that event.
+ */
+static size_t skip_own(struct psi_priv *p, const char *buf, size_t n)
+{
+	size_t k;
+
+	if (!p->own_seen) {
+		p->own_seen = true;
+		while (p->own_off < p->own_len &&
+		       memcmp(buf, p->own + p->own_off,
+			      TIDE__MIN(p->own_len - p->own_off, n)))
+			p->own_off++;
+	}
+	k = TIDE__MIN(p->own_len - p->own_off, n);
+	if (memcmp(buf, p->own + p->own_off, k)) {
+		p->own_off = p->own_len; /* not ours after all: done */
+		return 0;
+	}
+	p->own_off += k;
+	return k;
 }
 
 static bool psi_handle(struct tide__src *s, int i, uint32_t events,
@@ -380,17 +431,18 @@ static bool psi_handle(struct tide__src *s, int i, uint32_t events,
 		n = tide__os_read(s->fd[i], buf, sizeof(buf));
 		if (n > 0) {
 			got += (size_t)n;
+			if (p->own)
+				got -= skip_own(p, buf, (size_t)n);
 			continue;
 		}
 		if (n == -EINTR)
 			continue;
 		break;
 	}
-	if (p->own) {
-		size_t own = TIDE__MIN(p->own, got);
-
-		p->own -= own;
-		got -= own;
+	/* our bytes were there to be read by now, or are gone */
+	if (p->own && p->own_seen) {
+		tide__os_free(p->own);
+		p->own = NULL;
 	}
 	if (got)
 		*level = TIDE__MAX(*level, p->level[i]);
