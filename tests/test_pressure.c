@@ -440,6 +440,11 @@ TEST(watch_bad_values_give_clean_errors)
 		CHECK_STR(buf, "not pollable\n");
 		close(fd);
 	}
+	/* a procfs file that is no PSI file cannot be waited on: it would
+	 * never report (up to 0.2.27 it came up as a source) */
+	set_watch("/proc/self/status", NULL);
+	CHECK_EQ(tide_monitor_new(&m, NULL), -EINVAL);
+	CHECK_EQ(tide_monitor_new(&m, &watch_only), -EINVAL);
 
 	CHECK_PTR_EQ(m, &m);
 	tide__os_stats(&after);
