@@ -15,27 +15,32 @@ CTEST = ctest --output-on-failure -j $(TEST_JOBS)
 MAKEFLAGS += --no-print-directory
 
 .PHONY: all build check demo bench docs asan tsan portable valgrind fuzz \
-	format lint install clean deps package check-deps
+	format lint install clean deps test-deps package check-deps
 
 all: build
 
+# What building needs (make, make install); the test suite's optional
+# packages are test-deps' (make check and the other test runs).
 deps:
 	@scripts/deps.sh build
+
+test-deps: deps
 	@scripts/deps.sh test || echo "deps: optional test packages missing; those tests skip"
 
 build: deps
 	$(CONFIGURE) -B $(BUILD) >/dev/null
 	cmake --build $(BUILD) -j $(JOBS)
 
-# The event-loop examples' -dev packages first, so the build finds them.
-check-deps:
+# The test packages and the event-loop examples' -dev packages first, so
+# the build finds them (libsqlite3-dev, GLib, libuv, sd-event).
+check-deps: test-deps
 	@scripts/deps.sh examples || echo "check: no GLib/libuv/sd-event -dev packages; their examples are skipped"
 
 check: check-deps build
 	cd $(BUILD) && $(CTEST)
 
 demo: build
-	@scripts/deps.sh demo || echo "demo: gnuplot unavailable; the table is printed all the same"
+	@scripts/deps.sh demo || echo "demo: gnuplot or python3 unavailable; the table is printed all the same (story 4 needs python3)"
 	$(BUILD)/tools/tide-demo --out $(BUILD)/demo
 
 # docs/api.md and man/man3/ from the kernel-doc comments in include/tide/*.h
@@ -52,14 +57,14 @@ bench:
 	bench/run.sh $(BUILD)-bench
 
 # ASan + UBSan build running every test.
-asan: deps
+asan: test-deps
 	$(CONFIGURE) -DTIDE_SANITIZE=address -DTIDE_BUILD_BENCH=OFF -B $(BUILD)-asan >/dev/null
 	cmake --build $(BUILD)-asan -j $(JOBS)
 	cd $(BUILD)-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 $(CTEST)
 
 # ThreadSanitizer build running every test.
-tsan: deps
+tsan: test-deps
 	$(CONFIGURE) -DTIDE_SANITIZE=thread -DTIDE_BUILD_BENCH=OFF -B $(BUILD)-tsan >/dev/null
 	cmake --build $(BUILD)-tsan -j $(JOBS)
 	cd $(BUILD)-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 $(CTEST)
@@ -76,7 +81,7 @@ tsan: deps
 # 32-bit support (CONFIG_IA32_EMULATION) gets the build only.
 PORTABLE_NOT_RUN = ^(test_preload|test_preload_cgroup|test_ctl_preload)$$
 M32_NOT_RUN = ^(test_preload|test_preload_cgroup|test_ctl_preload|test_purge|test_pressure|test_pressure_cgroup|test_pressure_move)$$
-portable: deps
+portable: test-deps
 	$(CONFIGURE) -DTIDE_PORTABLE_REMAP=ON -DTIDE_BUILD_BENCH=OFF -DTIDE_BUILD_TOOLS=OFF -B $(BUILD)-portable >/dev/null
 	cmake --build $(BUILD)-portable -j $(JOBS)
 	cd $(BUILD)-portable && $(CTEST) -E '$(PORTABLE_NOT_RUN)'
@@ -95,7 +100,7 @@ VALGRIND_OPTS = --error-exitcode=99 --leak-check=full \
 	--errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect \
 	--track-fds=no --num-callers=30 \
 	--suppressions=$(CURDIR)/tests/valgrind.supp
-valgrind: build
+valgrind: test-deps build
 	@scripts/deps.sh valgrind
 	cd $(BUILD) && TIDE_UNDER_VALGRIND=1 \
 		TIDE_STRESS_MS=2000 ctest --output-on-failure -j $(TEST_JOBS) \

@@ -1,6 +1,8 @@
 #!/bin/sh
 # Install the Debian packages a make target needs, when they are missing.
 # Usage: scripts/deps.sh build|test|bench|demo|examples|fuzz|valgrind|lint|package|m32
+# (make and make install: build; make check: build, test, examples; make
+# demo: build, demo; the sanitizer, portable and valgrind runs: build, test)
 # It prints what it installs (and apt-get's own error when that fails).  As
 # root it runs apt-get; otherwise it prints the exact command and fails.
 set -eu
@@ -29,7 +31,8 @@ bench) add cmake gcc g++ make pkg-config libjemalloc-dev libmimalloc-dev \
 # (skipped when absent); the SQLite shrinker example needs libsqlite3-dev;
 # test_preload runs Debian's python3 under the shim, alone and with each.
 test) add libjemalloc2 libmimalloc2.0 libgoogle-perftools4 libsqlite3-dev python3 ;;
-demo) add cmake gcc make pkg-config gnuplot-nox ;;
+# gnuplot for the picture; story 4 runs Debian's python3 (skipped without)
+demo) add cmake gcc make pkg-config gnuplot-nox python3 ;;
 # the event-loop examples of docs/integrations.md (make check)
 examples) add libglib2.0-dev libuv1-dev libsystemd-dev ;;
 # clang first; its compiler-rt package once its version is known
