@@ -55,6 +55,23 @@ for f in "$lib/libtide.so.0.2" "$lib/libtide.a" "$lib/pkgconfig/tide.pc" \
 	[ -e "$f" ] || { echo "package: missing ${f#"$work/root"}"; exit 1; }
 done
 
+# libtide-dev's docs are flat: README.md, CHANGELOG.md and docs/*.md in one
+# directory (debian/rules rewrites the installed copies' links to match).
+step "links in libtide-dev's Markdown docs"
+doc=$work/root/usr/share/doc/libtide-dev
+bad=$(for md in "$doc"/*.md; do
+	grep -o '](\([^)#][^)]*\))' "$md" | sed 's/^](//; s/)$//; s/#.*//' |
+		grep -v '^[a-z][a-z+.-]*:' | while read -r t; do
+			[ -e "$doc/$t" ] || echo "${md##*/} -> $t"
+		done
+done)
+if [ -n "$bad" ]; then
+	echo "$bad"
+	echo "not ok - links in the installed docs point nowhere"
+	exit 1
+fi
+echo "ok - every relative link in $(ls "$doc"/*.md | wc -l) installed docs resolves"
+
 cat >"$work/use.c" <<'C'
 #include <tide.h>
 #include <stdio.h>
