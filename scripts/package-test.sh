@@ -1,5 +1,6 @@
 #!/bin/sh
-# Build the Debian packages from a clean clone of this repository's HEAD,
+# Build the Debian packages from a clean clone of this repository's HEAD
+# (uncommitted changes are left out, with a warning on stderr),
 # check them with lintian, unpack them into a scratch root (dpkg -x) and
 # build and run a consumer against that root, with pkg-config and with
 # CMake.  Usage: scripts/package-test.sh WORK_DIR   (make package)
@@ -13,6 +14,15 @@ work=$(cd "$work" && pwd)
 start=$(date +%s)
 step() { echo "=== package: $* ($(($(date +%s) - start)) s)"; }
 
+# Only what is committed is packaged: say so when the tree has more.
+dirty=$(git -C "$root" status --porcelain 2>/dev/null | head -n 5)
+if [ -n "$dirty" ]; then
+	{
+		echo "package: warning: uncommitted changes are not packaged (HEAD is):"
+		echo "$dirty" | sed 's/^/package:   /'
+		echo "package:   (git status lists them all; commit first to package them)"
+	} >&2
+fi
 step "clean clone of $(git -C "$root" rev-parse --short HEAD)"
 git clone -q --no-hardlinks "$root" "$work/src"
 
