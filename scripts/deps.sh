@@ -41,7 +41,9 @@ valgrind) add valgrind ;;
 # make portable's 32-bit build and tests (C++: cxx_headers, install_consumer)
 m32) add gcc-multilib g++-multilib ;;
 lint) add clang-format clang-tidy ;;
-package) add build-essential debhelper devscripts lintian fakeroot dpkg-dev \
+# dpkg-buildpackage and debian/control's Build-Depends; lintian;
+# package-test.sh's consumer (pkg-config) and its story-4 run (python3)
+package) add build-essential debhelper lintian fakeroot dpkg-dev \
 	cmake pkg-config python3 ;;
 *) echo "deps.sh: unknown target $1" >&2; exit 2 ;;
 esac
