@@ -68,7 +68,7 @@ static void usage(FILE *f)
 		"       tidectl [OPTIONS] PID              shrinkers, monitor, allocator, totals\n"
 		"       tidectl [OPTIONS] PID scan NAME N  one scan of N objects of NAME\n"
 		"       tidectl [OPTIONS] PID shrink PRIO  one reclaim pass (12 gentle .. 0 all)\n"
-		"       tidectl [OPTIONS] PID drop         free all the caches give\n"
+		"       tidectl [OPTIONS] PID drop         free what the caches give\n"
 		"       tidectl [OPTIONS] PID purge        return the allocator's free memory\n"
 		"       tidectl [OPTIONS] PID watch        print the level, counts and watermarks as they change\n"
 		"       tidectl [OPTIONS] PID watermarks HIGH [LOW]\n"
