@@ -306,9 +306,10 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < NSTORIES; i++)
 		story_count += story_on(i + 1);
 	fprintf(stderr,
-		"tide %s demo: %u stories, each run with tide and without, in "
-		"separate processes\n",
-		tide_version(), story_count);
+		"tide %s demo: %u %s with tide and without, in separate "
+		"processes\n",
+		tide_version(), story_count,
+		story_count == 1 ? "story, run" : "stories, each run");
 	for (size_t i = 0; i < NSTORIES; i++) {
 		if (!story_on(i + 1))
 			continue;

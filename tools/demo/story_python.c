@@ -324,7 +324,7 @@ int story_python(const char *build_dir, FILE *out)
 
 	fprintf(out,
 		"Unmodified CPython (%s): %ldk objects of 1 KiB, 1 in 50 "
-		"kept, the rest freed;\nthen one memory-pressure event "
+		"kept, the rest freed;\n   then one memory-pressure event "
 		"($MEMORY_PRESSURE_WATCH FIFO).\n",
 		PYTHON, n / 1000);
 	if (n < OBJECTS)
