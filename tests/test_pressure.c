@@ -2938,7 +2938,8 @@ TEST(watch_fifo_read_only_and_own_write_is_no_event)
  * its events that follow are all events (up to 0.2.27 the monitor took
  * as many bytes as it had written for its own, whoever read them: the
  * manager's next 20 one-byte events were lost).  A manager byte that was
- * there before the write is an event too (it was taken for ours).
+ * there before the write is an event too (it was taken for ours).  A copy
+ * another monitor left there is not.
  */
 TEST(watch_fifo_own_write_read_by_the_manager_loses_no_event)
 {
@@ -2973,6 +2974,18 @@ TEST(watch_fifo_own_write_read_by_the_manager_loses_no_event)
 	fifo_poke(tmp_path("fifo"));
 	CHECK(th_tick(m, 2000));
 	CHECK_UEQ(stats(m).events, 2);
+	tide_monitor_free(m);
+
+	/* a copy left by a monitor made before (the manager did not read
+	 * it), then the new monitor's own: neither is an event */
+	CHECK_EQ(tide_monitor_new(&m, &watch_only), 0);
+	tide_monitor_free(m);
+	CHECK_EQ(tide_monitor_new(&m, &watch_only), 0);
+	(void)th_tick(m, 100);
+	CHECK_UEQ(stats(m).events, 0);
+	fifo_poke(tmp_path("fifo"));
+	CHECK(th_tick(m, 2000));
+	CHECK_UEQ(stats(m).events, 1);
 	tide_monitor_free(m);
 	close(mgr);
 	remove_tmpdir();
@@ -5444,6 +5457,14 @@ TEST(a_monitor_nobody_polls_watches_heap_blocks_under_low)
 	CHECK_UEQ(st.loops, 1);
 	for (int i = 0; i < 1024; i++)
 		tide_kvfree(blk[i]);
+	/* a start that fails (no thread) leaves it polled by nobody: still
+	 * watching, even where a charge's reading in the start's window took
+	 * it for polled and turned the watch off (done here by hand) */
+	tide__kv_watch(false);
+	th_fault_arm(1);
+	CHECK_EQ(tide_monitor_start(m), -EAGAIN);
+	CHECK_UEQ(th_fault_disarm(), 1);
+	CHECK(tide__kv_watching());
 	/* polled from now on (the loop took its descriptor): under low, the
 	 * fast paths are back at its first check */
 	CHECK(tide_monitor_fd(m) >= 0);

@@ -319,6 +319,10 @@ int tide_monitor_start(struct tide_monitor *m)
 	r = tide__os_thread_create(&m->thread, monitor_thread, m);
 	if (r) {
 		atomic_store(&m->started, false);
+		/* a charge's reading meanwhile took it for polled and may
+		 * have turned the heap watch off: nobody polls it after all
+		 * (tide__sensor_watch() turns it on for such a monitor) */
+		tide__sensor_watch(m, 0, UINT64_MAX);
 		return r;
 	}
 	return 0;

@@ -383,16 +383,19 @@ out:
  * manager may have read some or all of them (it is whom they are for).
  * So the first read takes the longest tail of ours that the data begins
  * with (none at all, when it begins otherwise), and the reads after it,
- * in the same handle, the rest of that tail while it matches.  Up to
- * 0.2.27 the count of bytes in the FIFO after the write was taken as ours
- * whoever read what: a manager that read the WRITE bytes lost its next
- * events of as many bytes, and one whose byte was there before the write
- * lost that event.  A manager that took our bytes and writes a tail of
- * them as its event loses that event.
+ * in the same handle, the rest of that tail while it matches.  Whole
+ * copies right behind it are ours too: a monitor made before, whose
+ * creation failed after its write, or another monitor of the process
+ * watching the same FIFO.  Up to 0.2.27 the count of bytes in the FIFO
+ * after the write was taken as ours whoever read what: a manager that read
+ * the WRITE bytes lost its next events of as many bytes, and one whose
+ * byte was there before the write lost that event.  A manager that took
+ * our bytes and writes a tail of them (a lone NUL, as systemd's triggers
+ * end with) as its event loses that event.
  */
 static size_t skip_own(struct psi_priv *p, const char *buf, size_t n)
 {
-	size_t k;
+	size_t k, skipped = 0;
 
 	if (!p->own_seen) {
 		p->own_seen = true;
@@ -401,13 +404,23 @@ static size_t skip_own(struct psi_priv *p, const char *buf, size_t n)
 			      TIDE__MIN(p->own_len - p->own_off, n)))
 			p->own_off++;
 	}
-	k = TIDE__MIN(p->own_len - p->own_off, n);
-	if (memcmp(buf, p->own + p->own_off, k)) {
-		p->own_off = p->own_len; /* not ours after all: done */
-		return 0;
+	for (;;) {
+		k = TIDE__MIN(p->own_len - p->own_off, n - skipped);
+		if (memcmp(buf + skipped, p->own + p->own_off, k)) {
+			p->own_off = p->own_len; /* not ours after all: done */
+			break;
+		}
+		p->own_off += k;
+		skipped += k;
+		/* the chunk ended inside a copy (the next one goes on), or
+		 * the data behind this copy is not another */
+		if (p->own_off < p->own_len || skipped == n ||
+		    memcmp(buf + skipped, p->own,
+			   TIDE__MIN(p->own_len, n - skipped)))
+			break;
+		p->own_off = 0;
 	}
-	p->own_off += k;
-	return k;
+	return skipped;
 }
 
 static bool psi_handle(struct tide__src *s, int i, uint32_t events,
