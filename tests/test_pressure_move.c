@@ -657,18 +657,22 @@ TEST(a_low_watermark_given_alone_gives_way_under_a_lowered_limit)
 	check_limit(m, 1024, 768, 600);
 	new_limit(m, 640, 480, 400);
 	CHECK_EQ(tide_monitor_source(m), TIDE_SOURCE_CGROUP2);
-	new_limit(m, 800, 600, 600); /* a high of 600 MiB holds it again */
-	new_limit(m, 1024, 768, 600);
 	tide_monitor_free(m);
 
-	/* found so at creation */
-	put("unified/a/memory.max", "%llu\n", (unsigned long long)(640 * MiB));
+	/* found so at creation; raised, the low given is back */
 	limit_config(&cfg);
 	cfg.low_watermark = 600 * MiB;
 	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
 	CHECK_EQ(tide_monitor_source(m), TIDE_SOURCE_CGROUP2);
 	check_limit(m, 640, 480, 400);
 	new_limit(m, 1024, 768, 600);
+	tide_monitor_free(m);
+	/* a high of 600 MiB holds it */
+	put("unified/a/memory.max", "%llu\n", (unsigned long long)(800 * MiB));
+	limit_config(&cfg);
+	cfg.low_watermark = 600 * MiB;
+	CHECK_EQ(tide_monitor_new(&m, &cfg), 0);
+	check_limit(m, 800, 600, 600);
 	tide_monitor_free(m);
 	tree_done();
 

@@ -589,11 +589,17 @@ static void why_no_socket(pid_t pid, char *buf, size_t size)
 	/* one not there holds no socket to find: it could not make one */
 	if (asked && !searched(sdir) && !stat(sdir, &st) &&
 	    S_ISDIR(st.st_mode)) {
+		/* the command only where it can be pasted as printed */
+		bool plain = !sdir[strspn(sdir, "abcdefghijklmnopqrstuvwxyz"
+						"ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+						"0123456789/._-+,:@")];
+
 		snprintf(buf, size,
 			 "its preload shim is loaded and was asked for a "
 			 "socket (TIDE_CONTROL=1 in its environment), which "
-			 "it makes in %s (tidectl --dir %s)",
-			 esc, esc);
+			 "it makes in %s%s%s%s",
+			 esc, plain ? " (tidectl --dir " : "", plain ? esc : "",
+			 plain ? ")" : "");
 		return;
 	}
 	if (asked) {

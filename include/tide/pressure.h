@@ -340,9 +340,11 @@ TIDE_API int tide_monitor_fd(const struct tide_monitor *m);
  * monitor's own thread runs.  From a shrinker callback (a reclaim already
  * running on this thread) it runs no reclaim: reclaim does not recurse,
  * and the loop that runs the callback goes on.  A tide_monitor_free() of
- * @m on another thread waits for a dispatch under way; a dispatch that
- * begins while that free runs does nothing and returns 0 (none may begin
- * once it has returned: @m is gone).
+ * @m on another thread waits for a dispatch under way (which must return:
+ * a callback that leaves it by longjmp(), a C++ exception or
+ * pthread_exit() leaves that free waiting for good).  No dispatch may
+ * begin once the free has been called; one that races its start does
+ * nothing and returns 0.
  * Return: 0, -EBUSY when tide_monitor_start() was called, -EINVAL for
  * NULL, -ECHILD in a process that inherited the monitor across fork() (the
  * child's copy of the descriptor is an empty epoll of its own that never

@@ -79,9 +79,11 @@ struct tide_monitor {
 	/* a charge found the working set over high and the loop has not
 	 * checked since: the poll timer fires at once */
 	atomic_bool sense_pending;
-	/* tide_monitor_free() is stopping the thread (set under @lock):
-	 * the thread takes no event once it sees it (thread_once() in
-	 * monitor_run.c), nor waits for the sensor's write lock (sensor.c,
+	/* tide_monitor_free() is stopping the thread (set under @lock) or,
+	 * not started, waiting for the dispatches under way (set before it
+	 * looks at @dispatching): the thread takes no event once it sees it
+	 * (thread_once() in monitor_run.c), a dispatch that begins does
+	 * nothing, and neither waits for the sensor's write lock (sensor.c,
 	 * write_lock()) */
 	atomic_bool stopping;
 	/* tide_monitor_dispatch() calls under way (on the loop's thread,
