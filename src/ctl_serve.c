@@ -289,10 +289,6 @@ static void accept_some(struct ctl *c)
 			tide__os_close(fd);
 			continue;
 		}
-		if (slot == CTL_MAX_CONN) {
-			conn_close(c, oldest);
-			slot = oldest;
-		}
 		k = tide__os_malloc(sizeof(*k));
 		if (!k) {
 			refuse_conn(fd);
@@ -303,12 +299,22 @@ static void accept_some(struct ctl *c)
 		k->peer_pid = peer;
 		k->born = now;
 		k->deadline = now + (uint64_t)c->timeout_ms * 1000000u;
+		/*
+		 * Full: the new client takes the oldest one's slot, which is
+		 * given up only once the new one is in (up to 0.2.27 it was
+		 * closed first, for nothing when the new one was then
+		 * refused).  Its events are taken after the close: this
+		 * thread polls next.
+		 */
+		if (slot == CTL_MAX_CONN)
+			slot = oldest;
 		ev.data.u64 = CTL_DATA(c, TAG_CONN + slot);
 		if (tide__os_epoll_ctl(c->epfd, EPOLL_CTL_ADD, fd, &ev)) {
 			refuse_conn(fd);
 			tide__os_free(k);
 			continue;
 		}
+		conn_close(c, slot); /* the oldest's, if full */
 		c->conns[slot] = k;
 	}
 }

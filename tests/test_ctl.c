@@ -2812,6 +2812,65 @@ TEST(a_burst_of_more_clients_than_slots_is_answered_in_full)
 	remove_dirs();
 }
 
+/*
+ * Every slot taken by a client old enough to be dropped, and no memory
+ * for the new client's state: the new client is refused (err ENOMEM) and
+ * the oldest keeps its connection; nothing is given up for a client that
+ * cannot be served.  Up to 0.2.27 the oldest was closed first.  The fault
+ * falls on the Nth call the dispatch may fail, for N = 1, 2, ... until
+ * one is the new client's allocation (each round on a fresh listener).
+ */
+TEST(a_client_refused_for_memory_drops_no_other)
+{
+	int fds[32], nfd;
+	char out[256];
+	bool hit = false;
+
+	make_dirs();
+	for (unsigned long n = 1; n <= 8 && !hit; n++) {
+		struct pollfd p = { .events = POLLIN };
+
+		listen_in(0, TIDE_CTL_DISPATCH, 5000);
+		for (int i = 0; i < 32; i++)
+			fds[i] = connect_to(getpid());
+		CHECK_EQ(tide_ctl_dispatch(), 0);
+		usleep(150000); /* all old enough to be dropped */
+		nfd = connect_to(getpid());
+		CHECK_EQ(send(nfd, "info\n", 5, MSG_NOSIGNAL), 5);
+		shutdown(nfd, SHUT_WR);
+		/* the listener may wait for its timer first (full slots) */
+		th_fault_arm(n);
+		for (int i = 0; i < 100; i++) {
+			struct pollfd q[2] = { { .fd = nfd, .events = POLLIN },
+					       { .fd = tide_ctl_fd(),
+						 .events = POLLIN } };
+
+			if (poll(q, 2, 20) > 0 && q[0].revents)
+				break;
+			(void)tide_ctl_dispatch();
+		}
+		th_fault_disarm();
+		await_answer(nfd, out, sizeof(out), true, 2000);
+		if (!strcmp(out, "err ENOMEM out of memory\n")) {
+			hit = true;
+			th_note("the allocation is call %lu", n);
+			p.fd = fds[0];
+			CHECK_EQ(poll(&p, 1, 0), 0); /* no end of file */
+			/* and it is served when it asks */
+			CHECK_EQ(send(fds[0], "info\n", 5, MSG_NOSIGNAL), 5);
+			shutdown(fds[0], SHUT_WR);
+			await_answer(fds[0], out, sizeof(out), true, 2000);
+			CHECK(!strncmp(out, "ok\npid=", 7));
+		}
+		close(nfd);
+		for (int i = 0; i < 32; i++)
+			close(fds[i]);
+		tide_ctl_close();
+	}
+	CHECK(hit);
+	remove_dirs();
+}
+
 /* ---- a process that answers what it likes ---- */
 
 struct fake {
@@ -5154,6 +5213,7 @@ RUN_TESTS(
 	T(tidectl_gives_up_at_its_timeout_when_the_backlog_is_full),
 	T(tidectl_says_a_stopped_process_cannot_answer),
 	T(a_burst_of_more_clients_than_slots_is_answered_in_full),
+	T(a_client_refused_for_memory_drops_no_other),
 	T(tidectl_escapes_whatever_a_hostile_process_answers),
 	T(tidectl_watch_shows_missing_counts_as_unknown),
 	T(tidectl_watch_prints_a_line_when_the_counts_move),
