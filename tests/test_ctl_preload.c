@@ -514,6 +514,15 @@ TEST(tidectl_says_why_a_process_under_the_shim_has_no_socket)
 	snprintf(want, sizeof(want),
 		 "its preload shim is loaded, but it is chrooted to %s:", root);
 	no_socket_says("chroot", root, true, want);
+	/* a directory name with an escape byte reaches no terminal raw
+	 * (up to 0.2.27 this message printed it as it was) */
+	snprintf(root, sizeof(root), "%s/e\x1b[2J", tmp);
+	CHECK(!mkdir(root, 0755));
+	snprintf(want, sizeof(want),
+		 "its preload shim is loaded, but it is chrooted to "
+		 "%s/e\\x1b[2J:",
+		 tmp);
+	no_socket_says("chroot", root, true, want);
 	no_socket_says("drop", "-", true,
 		       "its preload shim is loaded, but it runs as uid 65534, "
 		       "which cannot make its socket in /run/tide");

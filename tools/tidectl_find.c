@@ -540,12 +540,15 @@ static void why_no_socket(pid_t pid, char *buf, size_t size)
 	if (n > 0) {
 		root[n] = 0;
 		if (strcmp(root, "/")) {
+			/* a directory name is anyone's choice: no control
+			 * bytes to the terminal (escape_path()) */
+			escape_path(root, esc, sizeof(esc));
 			snprintf(
 				buf, size,
 				"its preload shim is loaded, but it is chrooted "
 				"to %s: a socket it could make there is under "
 				"that directory (tidectl --dir %s/run/tide)",
-				root, root);
+				esc, esc);
 			return;
 		}
 	}
