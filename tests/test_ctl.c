@@ -2571,6 +2571,25 @@ TEST(scan_takes_the_name_as_tidectl_shows_it)
 	CHECK_UEQ(shrinker("beta cache").scanned, 10);
 	CHECK_UEQ(shrinker("back\\slash").scanned, 10);
 	CHECK_UEQ(shrinker("a\\x41").scanned, 3);
+	/* A shrinker named past 255 bytes is listed cut to 255, whether
+	 * its escaped form is long (up to 0.2.27 only then) or not. */
+	{
+		struct cache l;
+		char name[301], want[260];
+
+		memset(name, 'z', 300);
+		name[300] = 0;
+		cache_add(&l, name, 10);
+		ask_self("shrinkers\n", out, sizeof(out));
+		want[0] = '\n';
+		memset(want + 1, 'z', 255);
+		want[256] = '\t';
+		want[257] = 0;
+		CHECK(strstr(out, want));
+		memset(want + 1, 'z', 256);
+		want[257] = 0;
+		CHECK(!strstr(out, want));
+	}
 	tide_ctl_close();
 	remove_dirs();
 }
