@@ -450,8 +450,7 @@ static unsigned long arena_count(void *priv, struct tide_shrink_control *sc)
 
 	(void)sc;
 	/* The threads' caches hold pages too, which a scan flushes first. */
-	return n + (unsigned long)((tide__tc_bytes(a) + a->page_size - 1) /
-				   a->page_size);
+	return n + (unsigned long)tide__tc_pages(a);
 }
 
 /* Batches of never-written pages one scan goes through to find some that

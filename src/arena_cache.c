@@ -36,6 +36,14 @@ struct tcache {
 	unsigned tracked; /* nodes whose ->tc is this cache */
 	unsigned nset;
 	atomic_size_t bytes; /* in the stacks (written under lock) */
+	/*
+	 * The pages the stacks' buffers touch, each counted whole, under
+	 * lock: an upper bound of what a flush puts on the LRU.  The bytes
+	 * rounded up to pages are not: four 1 KiB buffers alone on four
+	 * pages are 1 page of bytes and free 4 (up to 0.2.27 the shrinker
+	 * counted that 1, and a priority-0 pass left pages resident).
+	 */
+	atomic_size_t pages;
 	uint8_t depth[TC_NCLASS];
 	struct buf *stack[TC_NCLASS][TC_DEPTH];
 	struct buf *set[TC_SET];
@@ -149,6 +157,14 @@ static struct tcache *tc_find(const struct tide_arena *a)
 	return NULL;
 }
 
+/* The pages @b touches, each counted whole (see struct tcache). */
+static size_t span_pages(const struct tide_arena *a, const struct buf *b)
+{
+	unsigned sh = (unsigned)__builtin_ctzl(a->page_size);
+
+	return ((b->start + b->size - 1) >> sh) - (b->start >> sh) + 1;
+}
+
 /*
  * The calling thread's cache hands out a buffer of at least @size bytes
  * (a multiple of 8; @req asked for): the most recent one of @size's class
@@ -187,6 +203,11 @@ void *tide__tc_alloc(struct tide_arena *a, size_t size, size_t req)
 		&c->bytes,
 		atomic_load_explicit(&c->bytes, memory_order_relaxed) - b->size,
 		memory_order_relaxed);
+	atomic_store_explicit(
+		&c->pages,
+		atomic_load_explicit(&c->pages, memory_order_relaxed) -
+			span_pages(a, b),
+		memory_order_relaxed);
 	b->cached = false;
 	tc_set_add(c, b);
 	/* ASan: the slack past @req stays poisoned, as on the locked path. */
@@ -224,6 +245,11 @@ bool tide__tc_free(struct tide_arena *a, size_t off)
 	b->cached = true;
 	c->stack[cls][c->depth[cls]++] = b;
 	atomic_store_explicit(&c->bytes, bytes + b->size, memory_order_relaxed);
+	atomic_store_explicit(
+		&c->pages,
+		atomic_load_explicit(&c->pages, memory_order_relaxed) +
+			span_pages(a, b),
+		memory_order_relaxed);
 	tide__os_poison(a->base + b->start, b->size);
 	pthread_mutex_unlock(&c->lock);
 	return true;
@@ -271,6 +297,7 @@ static void tc_flush_locked(struct tide_arena *a, struct tcache *c)
 		c->depth[cls] = 0;
 	}
 	atomic_store_explicit(&c->bytes, 0, memory_order_relaxed);
+	atomic_store_explicit(&c->pages, 0, memory_order_relaxed);
 }
 
 /*
@@ -528,20 +555,21 @@ void tide__tc_orphan_all(struct tide_arena *a)
 }
 
 /*
- * The bytes waiting in @a's caches, for the shrinker's count: under the
- * list's own lock, never the arena's, which an allocating thread may hold.
+ * The pages the buffers waiting in @a's caches touch, for the shrinker's
+ * count: under the list's own lock, never the arena's, which an
+ * allocating thread may hold.
  */
-size_t tide__tc_bytes(struct tide_arena *a)
+size_t tide__tc_pages(struct tide_arena *a)
 {
-	size_t bytes = 0;
+	size_t pages = 0;
 
 	if (!atomic_load_explicit(&a->ncaches, memory_order_relaxed))
 		return 0;
 	pthread_mutex_lock(&a->tc_lock);
 	for (struct tcache *c = a->tcaches; c; c = c->next)
-		bytes += atomic_load_explicit(&c->bytes, memory_order_relaxed);
+		pages += atomic_load_explicit(&c->pages, memory_order_relaxed);
 	pthread_mutex_unlock(&a->tc_lock);
-	return bytes;
+	return pages;
 }
 
 /* fork()'s prepare, @a's lock held: its caches' locks, then its list's. */

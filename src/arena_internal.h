@@ -171,7 +171,7 @@ void tide__tc_track(struct tide_arena *a, struct buf *b);
 bool tide__tc_untrack(struct buf *b);
 void tide__tc_flush_all(struct tide_arena *a);
 void tide__tc_orphan_all(struct tide_arena *a);
-size_t tide__tc_bytes(struct tide_arena *a);
+size_t tide__tc_pages(struct tide_arena *a);
 void tide__tc_fork_lock(struct tide_arena *a);
 void tide__tc_fork_unlock(struct tide_arena *a, bool child);
 void tide__tc_fork_lock_orphans(void);
