@@ -181,7 +181,12 @@ static long ask_anon(struct proc *p)
 	return read_anon(p);
 }
 
-static int run(char *out, size_t size, const char *const *args)
+/*
+ * tidectl @args, its stdout and stderr into @out; after each read, with
+ * @out so far, @seen(@out, @arg) if given.  Its exit status (128: killed).
+ */
+static int run_seeing(char *out, size_t size, const char *const *args,
+		      void (*seen)(const char *out, void *arg), void *arg)
 {
 	const char *argv[16];
 	int pfd[2], status, n = 0;
@@ -205,12 +210,21 @@ static int run(char *out, size_t size, const char *const *args)
 	}
 	close(pfd[1]);
 	for (ssize_t r; len + 1 < size &&
-			(r = read(pfd[0], out + len, size - 1 - len)) > 0;)
+			(r = read(pfd[0], out + len, size - 1 - len)) > 0;) {
 		len += (size_t)r;
+		out[len] = 0;
+		if (seen)
+			seen(out, arg);
+	}
 	out[len] = 0;
 	close(pfd[0]);
 	CHECK(waitpid(pid, &status, 0) == pid);
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+static int run(char *out, size_t size, const char *const *args)
+{
+	return run_seeing(out, size, args, NULL, NULL);
 }
 
 static void finish(struct proc *p, const char *pid)
@@ -637,6 +651,28 @@ TEST(tidectl_says_where_a_process_with_TIDE_CONTROL_1_makes_its_socket)
  * it has printed the reconnection (told through its stdin each time),
  * however long either took.
  */
+struct watch_pacer {
+	int in; /* python3's stdin */
+	bool told, back;
+};
+
+/* python3 closes its descriptors after watch's first line, and exits once
+ * watch has printed the reconnection. */
+static void pace_python(const char *out, void *arg)
+{
+	struct watch_pacer *w = arg;
+
+	if (!w->told && strchr(out, '\n')) {
+		CHECK_EQ(write(w->in, "\n", 1), 1);
+		w->told = true;
+	}
+	/* back: python3 may exit, which ends the watch */
+	if (w->told && !w->back && strstr(out, ": reconnected (")) {
+		CHECK_EQ(write(w->in, "\n", 1), 1);
+		w->back = true;
+	}
+}
+
 TEST(tidectl_watch_waits_for_the_shim_to_listen_again)
 {
 	static const char script[] = "import os, sys\n"
@@ -644,13 +680,9 @@ TEST(tidectl_watch_waits_for_the_shim_to_listen_again)
 				     "os.closerange(3, 65536)\n"
 				     "sys.stdin.readline()\n";
 	struct proc p;
+	struct watch_pacer w = { 0 };
 	char out[16384], pid[16], path[320];
-	const char *argv[] = { tidectl, "-i", "100",   "--dir",
-			       dir,	pid,  "watch", NULL };
-	int pfd[2], st;
-	size_t len = 0;
-	bool told = false, back = false;
-	pid_t w;
+	const char *args[] = { "-i", "100", "--dir", dir, pid, "watch", NULL };
 
 	setup();
 	spawn_python(&p, tmp, true, script, NULL, NULL);
@@ -661,39 +693,10 @@ TEST(tidectl_watch_waits_for_the_shim_to_listen_again)
 			FAIL("python3 made no socket within 5 s");
 		usleep(20 * 1000);
 	}
-	CHECK(!pipe(pfd));
-	fflush(stdout);
-	w = fork();
-	CHECK(w >= 0);
-	if (!w) {
-		dup2(pfd[1], 1);
-		dup2(pfd[1], 2);
-		close(pfd[0]);
-		execv(argv[0], (char **)argv);
-		_exit(127);
-	}
-	close(pfd[1]);
-	for (ssize_t r;
-	     len + 1 < sizeof(out) &&
-	     (r = read(pfd[0], out + len, sizeof(out) - 1 - len)) > 0;) {
-		len += (size_t)r;
-		out[len] = 0;
-		if (!told && strchr(out, '\n')) {
-			CHECK_EQ(write(p.in, "\n", 1), 1);
-			told = true;
-		}
-		/* back: python3 may exit, which ends the watch */
-		if (told && !back && strstr(out, ": reconnected (")) {
-			CHECK_EQ(write(p.in, "\n", 1), 1);
-			back = true;
-		}
-	}
-	out[len] = 0;
-	close(pfd[0]);
-	CHECK(waitpid(w, &st, 0) == w);
+	w.in = p.in;
+	CHECK_EQ(run_seeing(out, sizeof(out), args, pace_python, &w), 1);
 	th_note("%s", out);
-	CHECK(told);
-	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 1);
+	CHECK(w.told);
 	if (!strstr(out, ": reconnected (its control socket was away for "))
 		FAIL("watch did not reconnect: \"%s\"", out);
 	CHECK(!strstr(out, "is not back after"));

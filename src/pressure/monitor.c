@@ -450,11 +450,11 @@ int tide__mon_src_open(struct tide_monitor *m, size_t idx)
 		r = tide__mon_ep_add(m, s->fd[i], s->events[i],
 				     (uint32_t)(idx << 8 | i));
 		/* Not pollable (a regular file, as in tests): the poll timer
-		 * reads it.  The watch source has none: a procfs or cgroupfs
-		 * file that is no PSI file (/proc/self/status) would never
-		 * report, a malformed value (up to 0.2.27 it came up). */
+		 * reads it.  A source with none would never report (the
+		 * watch source on a procfs or cgroupfs file that is no PSI
+		 * file, /proc/self/status: up to 0.2.27 it came up). */
 		if (r == -EPERM)
-			r = s->bit == TIDE_SOURCE_WATCH ? -EINVAL : 0;
+			r = s->poll_ms ? 0 : -EINVAL;
 	}
 	if (r && r != TIDE__SRC_OFF)
 		tide__mon_src_close(m, s, true);
