@@ -6,8 +6,8 @@
  * The arena is one anonymous mapping.  Buffers tile it: every byte belongs to
  * exactly one buffer, live or free, and the buffers are kept in address order
  * on a doubly linked list so that a free can merge with its neighbours.  Free
- * buffers also sit in a tree ordered by (size, start), which gives best fit
- * with the lowest address on ties; live buffers sit in a hash table keyed
+ * buffers also sit in trees ordered by (size, start), one per size class,
+ * which give best fit with the lowest address on ties; live buffers sit in a hash table keyed
  * by start (open addressing, at most half full), which is how a pointer
  * handed to tide_arena_free() is checked.  All of this lives on the C heap,
  * so the first buffer starts at the mapping's first byte.
@@ -117,29 +117,94 @@ static struct buf *tree_join(struct buf *l, struct buf *r)
 	return r;
 }
 
-/* @n must be in the tree: keys are unique, so the descent finds it. */
-static void tree_remove(struct buf **t, struct buf *n, less_fn less)
+/*
+ * The free blocks sit in FREE_NCLASS treaps by size class, so that a
+ * search, an insertion or a removal walks a tree of the few blocks of
+ * about the same size rather than one of every free block: two-level
+ * classes (as TLSF has) over the size in 8-byte units u, exact below
+ * FREE_SUB, then FREE_SUB classes per power of two.  A class of larger
+ * sizes never holds a smaller block, so best fit is the class's own best
+ * fit or else the smallest block of the next class that has any (the
+ * bitmap says which have).  The layout is the one a single tree gives.
+ */
+_Static_assert(TIDE_ARENA_MAX >> 3 == (size_t)1 << 27,
+	       "FREE_NCLASS covers sizes up to TIDE_ARENA_MAX");
+
+static unsigned free_class(size_t size)
 {
-	while (*t != n)
-		t = less(n, *t) ? &(*t)->left : &(*t)->right;
-	*t = tree_join(n->left, n->right);
-	n->left = n->right = NULL;
+	size_t u = size >> 3;
+	unsigned fl;
+
+	if (u < FREE_SUB)
+		return (unsigned)u;
+	fl = 63u - (unsigned)__builtin_clzll((unsigned long long)u);
+	return ((fl - FREE_SUB_BITS + 1) << FREE_SUB_BITS) +
+	       (unsigned)((u >> (fl - FREE_SUB_BITS)) & (FREE_SUB - 1));
 }
 
-/* The smallest free buffer of at least @size bytes, lowest start on ties. */
-static struct buf *best_fit(struct tide_arena *a, size_t size)
+static void free_insert(struct tide_arena *a, struct buf *b)
 {
-	struct buf *t = a->free_root, *best = NULL;
+	unsigned c = free_class(b->size);
 
-	while (t) {
-		if (t->size >= size) {
+	tree_insert(&a->free_root[c], b, free_less);
+	a->free_map[c / 64] |= 1ull << (c % 64);
+}
+
+/* @b leaves the tree of its class, where *@link points to it. */
+static void free_unlink(struct tide_arena *a, struct buf **link, struct buf *b)
+{
+	unsigned c = free_class(b->size);
+
+	*link = tree_join(b->left, b->right);
+	b->left = b->right = NULL;
+	if (!a->free_root[c])
+		a->free_map[c / 64] &= ~(1ull << (c % 64));
+}
+
+/* @b must be in the tree: keys are unique, so the descent finds it. */
+static void free_remove(struct tide_arena *a, struct buf *b)
+{
+	struct buf **t = &a->free_root[free_class(b->size)];
+
+	while (*t != b)
+		t = free_less(b, *t) ? &(*t)->left : &(*t)->right;
+	free_unlink(a, t, b);
+}
+
+/*
+ * The smallest free buffer of at least @size bytes, lowest start on ties:
+ * the link that points to it in its class's tree (for free_unlink()), or
+ * NULL when no block is large enough.
+ */
+static struct buf **best_fit(struct tide_arena *a, size_t size)
+{
+	unsigned c = free_class(size), w;
+	struct buf **t = &a->free_root[c], **best = NULL;
+	unsigned long long m;
+
+	while (*t) {
+		if ((*t)->size >= size) {
 			best = t;
-			t = t->left;
+			t = &(*t)->left;
 		} else {
-			t = t->right;
+			t = &(*t)->right;
 		}
 	}
-	return best;
+	if (best)
+		return best;
+	/* Every block of a later class is larger: the smallest one wins. */
+	c++;
+	w = c / 64;
+	m = c % 64 ? a->free_map[w] & (~0ull << (c % 64)) : a->free_map[w];
+	while (!m) {
+		if (++w == FREE_MAPW)
+			return NULL;
+		m = a->free_map[w];
+	}
+	t = &a->free_root[w * 64 + (unsigned)__builtin_ctzll(m)];
+	while ((*t)->left)
+		t = &(*t)->left;
+	return t;
 }
 
 /* ---- the live buffers ------------------------------------------------- */
@@ -239,6 +304,13 @@ static void node_put(struct tide_arena *a, struct buf *b)
 
 /* ---- pages ------------------------------------------------------------ */
 
+/* After the LRU changed: the count the shrinker reads without the lock. */
+static void lru_publish(struct tide_arena *a)
+{
+	atomic_store_explicit(&a->lru_count, a->pages_lru,
+			      memory_order_relaxed);
+}
+
 static void lru_unlink(struct tide_arena *a, uint32_t i)
 {
 	struct page *p = &a->pages[i];
@@ -253,41 +325,25 @@ static void lru_unlink(struct tide_arena *a, uint32_t i)
 		a->lru_tail = p->prev;
 	p->prev = p->next = NIL;
 	a->pages_lru--;
-	atomic_store_explicit(&a->lru_count, a->pages_lru,
-			      memory_order_relaxed);
-}
-
-static void lru_append(struct tide_arena *a, uint32_t i)
-{
-	struct page *p = &a->pages[i];
-
-	p->prev = a->lru_tail;
-	p->next = NIL;
-	if (a->lru_tail != NIL)
-		a->pages[a->lru_tail - 1].next = i + 1;
-	else
-		a->lru_head = i + 1;
-	a->lru_tail = i + 1;
-	a->pages_lru++;
-	atomic_store_explicit(&a->lru_count, a->pages_lru,
-			      memory_order_relaxed);
 }
 
 static void page_range(const struct tide_arena *a, const struct buf *b,
 		       uint32_t *first, uint32_t *last)
 {
-	*first = (uint32_t)(b->start / a->page_size);
-	*last = (uint32_t)((b->start + b->size - 1) / a->page_size);
+	*first = (uint32_t)(b->start >> a->page_shift);
+	*last = (uint32_t)((b->start + b->size - 1) >> a->page_shift);
 }
 
 /*
  * A buffer went live: its pages become used, coming off the LRU if idle.
- * Returns how many were unmapped (they fault in: new memory).
+ * Returns how many were unmapped (they fault in: new memory).  Pages are
+ * found by a shift, not a division (four 64-bit divisions were about 40
+ * ns of a 1-thread cycle), and the counters are written once.
  */
 static size_t pages_get(struct tide_arena *a, const struct buf *b)
 {
 	uint32_t i, first, last;
-	size_t fresh = 0;
+	size_t fresh = 0, reused = 0;
 
 	page_range(a, b, &first, &last);
 	for (i = first; i <= last; i++) {
@@ -297,22 +353,29 @@ static size_t pages_get(struct tide_arena *a, const struct buf *b)
 			continue;
 		if (p->state == PAGE_LRU) {
 			lru_unlink(a, i);
-			a->faults_avoided++;
+			reused++;
 		} else {
 			fresh++;
 		}
 		p->state = PAGE_USED;
-		a->pages_used++;
 	}
+	lru_publish(a);
+	a->faults_avoided += reused;
+	a->pages_used += reused + fresh;
 	if (last + 1 > a->pages_high_water)
 		a->pages_high_water = last + 1;
 	return fresh;
 }
 
-/* A buffer died: pages no live buffer touches any more join the LRU tail. */
+/*
+ * A buffer died: pages no live buffer touches any more join the LRU tail,
+ * in index order (the tail kept in a local: the pages' links could alias
+ * the arena's).
+ */
 static void pages_put(struct tide_arena *a, const struct buf *b)
 {
-	uint32_t i, first, last;
+	uint32_t i, first, last, tail = a->lru_tail;
+	size_t idle = 0;
 
 	page_range(a, b, &first, &last);
 	for (i = first; i <= last; i++) {
@@ -321,9 +384,19 @@ static void pages_put(struct tide_arena *a, const struct buf *b)
 		if (--p->ref)
 			continue;
 		p->state = PAGE_LRU;
-		a->pages_used--;
-		lru_append(a, i);
+		p->prev = tail;
+		p->next = NIL;
+		if (tail != NIL)
+			a->pages[tail - 1].next = i + 1;
+		else
+			a->lru_head = i + 1;
+		tail = i + 1;
+		idle++;
 	}
+	a->lru_tail = tail;
+	a->pages_lru += idle;
+	a->pages_used -= idle;
+	lru_publish(a);
 }
 
 static int cmp_u32(const void *x, const void *y)
@@ -392,6 +465,7 @@ static unsigned long reclaim_locked(struct tide_arena *a, unsigned long nr,
 				lru_unlink(a, batch[m]);
 				a->pages[batch[m]].state = PAGE_UNMAPPED;
 			}
+			lru_publish(a);
 			freed += err ? j - i : count_resident(vec, j - i);
 			*taken += j - i;
 		}
@@ -423,17 +497,17 @@ void tide__arena_release_locked(struct tide_arena *a, struct buf *b)
 	if (b->prev && b->prev->free) {
 		struct buf *prev = b->prev;
 
-		tree_remove(&a->free_root, prev, free_less);
+		free_remove(a, prev);
 		absorb_next(a, prev, b);
 		b = prev;
 	}
 	if (b->next && b->next->free) {
 		struct buf *next = b->next;
 
-		tree_remove(&a->free_root, next, free_less);
+		free_remove(a, next);
 		absorb_next(a, b, next);
 	}
-	tree_insert(&a->free_root, b, free_less);
+	free_insert(a, b);
 }
 
 /* ---- the shrinker ----------------------------------------------------- */
@@ -562,6 +636,7 @@ struct tide_arena *tide_arena_create(const char *name, size_t size)
 	a->id = atomic_fetch_add(&arena_ids, 1) + 1;
 	a->size = len;
 	a->page_size = ps;
+	a->page_shift = (unsigned)__builtin_ctzl(ps); /* a power of two */
 	a->npages = (uint32_t)npages;
 	a->rng = 0x9e3779b9u;
 	err = -ENOMEM;
@@ -575,7 +650,7 @@ struct tide_arena *tide_arena_create(const char *name, size_t size)
 	b->size = len;
 	b->free = true;
 	a->first = b;
-	tree_insert(&a->free_root, b, free_less);
+	free_insert(a, b);
 	err = tide__os_map(len, (void **)&a->base);
 	if (err)
 		goto out_free_node;
@@ -629,7 +704,7 @@ void tide_arena_destroy(struct tide_arena *a)
 
 void *tide_arena_alloc(struct tide_arena *a, size_t size)
 {
-	struct buf *b, *rest = NULL;
+	struct buf **link, *b, *rest = NULL;
 	size_t req = size, fresh;
 	const void *self = NULL;
 	bool shared, share = false;
@@ -660,8 +735,8 @@ void *tide_arena_alloc(struct tide_arena *a, size_t size)
 		self = tide__tc_self();
 		share = a->solo && a->solo != self;
 	}
-	b = best_fit(a, size);
-	if (!b && a->tcaches) {
+	link = best_fit(a, size);
+	if (!link && a->tcaches) {
 		/*
 		 * The flush cannot be undone: what can fail is tried first,
 		 * the table's room and a node for the rest of a split block
@@ -675,15 +750,16 @@ void *tide_arena_alloc(struct tide_arena *a, size_t size)
 		if (!live_reserve(a))
 			rest = node_get(a);
 		tide__tc_flush_all(a);
-		b = best_fit(a, size);
+		link = best_fit(a, size);
 	}
-	if (!b) {
+	if (!link) {
 		if (rest)
 			node_put(a, rest);
 		pthread_mutex_unlock(&a->lock);
 		errno = ENOSPC;
 		return NULL;
 	}
+	b = *link;
 	/* Both can fail: before anything changes (a larger table is none). */
 	if (live_reserve(a) ||
 	    (b->size > size && !rest && !(rest = node_get(a))))
@@ -697,7 +773,7 @@ void *tide_arena_alloc(struct tide_arena *a, size_t size)
 				      memory_order_relaxed);
 	else if (!shared)
 		a->solo = self;
-	tree_remove(&a->free_root, b, free_less);
+	free_unlink(a, link, b);
 	if (rest) {
 		rest->start = b->start + size;
 		rest->size = b->size - size;
@@ -708,7 +784,7 @@ void *tide_arena_alloc(struct tide_arena *a, size_t size)
 			b->next->prev = rest;
 		b->next = rest;
 		b->size = size;
-		tree_insert(&a->free_root, rest, free_less);
+		free_insert(a, rest);
 	}
 	b->free = false;
 	live_add(a, b);

@@ -15,6 +15,16 @@
 struct page;
 struct tcache;
 
+/*
+ * Size classes of the free blocks (arena.c): exact below FREE_SUB 8-byte
+ * units, then FREE_SUB per power of two, up to TIDE_ARENA_MAX (2^27 units,
+ * class 384 + FREE_SUB - 1).
+ */
+#define FREE_SUB_BITS 4
+#define FREE_SUB (1u << FREE_SUB_BITS)
+#define FREE_NCLASS ((27 - FREE_SUB_BITS + 2) * FREE_SUB)
+#define FREE_MAPW ((FREE_NCLASS + 63) / 64)
+
 struct buf {
 	size_t start, size; /* offset in the mapping; bytes, a multiple of 8 */
 	struct buf *prev, *next; /* address order; neighbours are adjacent */
@@ -29,10 +39,12 @@ struct tide_arena {
 	pthread_mutex_t lock;
 	char *base;
 	size_t size, page_size;
+	unsigned page_shift; /* page_size is 1 << page_shift */
 	uint32_t npages;
 	struct page *pages;
 	uint32_t lru_head, lru_tail; /* index + 1, NIL when empty */
-	struct buf *free_root; /* keyed by (size, start) */
+	struct buf *free_root[FREE_NCLASS]; /* per class, by (size, start) */
+	unsigned long long free_map[FREE_MAPW]; /* the classes that have any */
 	struct buf **live; /* the live buffers, hashed by start */
 	unsigned live_bits; /* the table has 1 << live_bits slots (0: none) */
 	size_t nlive;

@@ -245,6 +245,151 @@ TEST(best_fit_takes_smallest_hole_lowest_address_on_ties)
 	tide_arena_destroy(a);
 }
 
+/*
+ * Free blocks are searched by size class (arena.c): 256 and 264 bytes
+ * share a class, 272 is in the next.  Best fit must still be exact: the
+ * smallest block in the class that holds the request, the lowest of equal
+ * ones, and when the class holds only smaller blocks, the smallest block
+ * of a later class.  Holes, in address order: 264 (A), 256 (B), 272 (C),
+ * 264 (D), each after a live 8-byte buffer, then the tail.
+ */
+TEST(best_fit_is_exact_within_and_across_size_classes)
+{
+	static const size_t hole[] = { 264, 256, 272, 264 };
+	struct tide_arena *a;
+	char *sep[4], *h[4], *x;
+	size_t off[4];
+
+	setup();
+	a = tide_arena_create("t", P);
+	for (int i = 0; i < 4; i++) {
+		sep[i] = tide_arena_alloc(a, 8);
+		h[i] = tide_arena_alloc(a, hole[i]);
+		CHECK(sep[i] && h[i]);
+		off[i] = (size_t)(h[i] - sep[0]);
+	}
+	CHECK(tide_arena_alloc(a, 8)); /* the tail stays apart from D */
+	for (int i = 0; i < 4; i++)
+		tide_arena_free(a, h[i]);
+	x = tide_arena_alloc(a, 260); /* 264: A and D fit exactly, A lower */
+	CHECK_UEQ(x - sep[0], off[0]);
+	x = tide_arena_alloc(a, 264); /* D */
+	CHECK_UEQ(x - sep[0], off[3]);
+	/* The class holds only B (256): C, in the next class, is best. */
+	x = tide_arena_alloc(a, 264);
+	CHECK_UEQ(x - sep[0], off[2]);
+	x = tide_arena_alloc(a, 256); /* B */
+	CHECK_UEQ(x - sep[0], off[1]);
+	x = tide_arena_alloc(a, 8); /* the 8 bytes left at the back of C */
+	CHECK_UEQ(x - sep[0], off[2] + 264);
+	tide_arena_destroy(a);
+}
+
+/* The arena as a model sees it: blocks in address order. */
+struct mblock {
+	size_t start, size;
+	bool live;
+};
+
+/*
+ * Random allocations (8 bytes to 512 KiB, log-uniform, so that blocks
+ * crowd into the same size classes and span many) and frees, against a
+ * model that finds best fit by looking at every free block: each buffer
+ * must land where the model says, ENOSPC exactly when no block fits.
+ */
+TEST(best_fit_matches_a_linear_model_over_random_traffic)
+{
+	enum { MAXB = 4096, OPS = 20000, MAXLIVE = 300 };
+	static struct mblock m[MAXB];
+	static char *ptr[MAXB];
+	size_t arena_size = (size_t)4 << 20, nb = 1, used = 0;
+	unsigned nlive = 0, enospc = 0;
+	uint32_t rng = 12345;
+	struct tide_arena *a;
+	char *base;
+
+	setup();
+	a = tide_arena_create("t", arena_size);
+	CHECK(a);
+	base = tide_arena_alloc(a, 8); /* the first byte of the mapping */
+	CHECK(base);
+	tide_arena_free(a, base);
+	m[0] = (struct mblock){ 0, arena_size, false };
+	for (int op = 0; op < OPS; op++) {
+		rng ^= rng << 13;
+		rng ^= rng >> 17;
+		rng ^= rng << 5;
+		if (nlive < MAXLIVE && (rng % 3 || !nlive)) {
+			size_t req = 1 + (rng >> 8) % ((size_t)8 << (rng % 17));
+			size_t size = (req + 7) & ~(size_t)7, best = nb;
+			char *p;
+
+			for (size_t i = 0; i < nb; i++)
+				if (!m[i].live && m[i].size >= size &&
+				    (best == nb || m[i].size < m[best].size))
+					best = i; /* ties: the lower one */
+			errno = 0;
+			p = tide_arena_alloc(a, req);
+			if (best == nb) {
+				CHECK(!p);
+				CHECK_EQ(errno, ENOSPC);
+				enospc++;
+				continue;
+			}
+			CHECK(p);
+			CHECK_UEQ((size_t)(p - base), m[best].start);
+			if (m[best].size > size) {
+				CHECK_CMP(nb, <, MAXB);
+				memmove(&m[best + 1], &m[best],
+					(nb - best) * sizeof(m[0]));
+				memmove(&ptr[best + 1], &ptr[best],
+					(nb - best) * sizeof(ptr[0]));
+				nb++;
+				m[best + 1].start += size;
+				m[best + 1].size -= size;
+				m[best].size = size;
+			}
+			m[best].live = true;
+			ptr[best] = p;
+			used += size;
+			nlive++;
+		} else {
+			size_t k = (rng >> 4) % nlive, i;
+
+			for (i = 0; !m[i].live || k--; i++)
+				;
+			tide_arena_free(a, ptr[i]);
+			used -= m[i].size;
+			nlive--;
+			m[i].live = false;
+			if (i + 1 < nb && !m[i + 1].live) { /* merge the next */
+				m[i].size += m[i + 1].size;
+				memmove(&m[i + 1], &m[i + 2],
+					(nb - i - 2) * sizeof(m[0]));
+				memmove(&ptr[i + 1], &ptr[i + 2],
+					(nb - i - 2) * sizeof(ptr[0]));
+				nb--;
+			}
+			if (i > 0 && !m[i - 1].live) { /* into the one before */
+				m[i - 1].size += m[i].size;
+				memmove(&m[i], &m[i + 1],
+					(nb - i - 1) * sizeof(m[0]));
+				memmove(&ptr[i], &ptr[i + 1],
+					(nb - i - 1) * sizeof(ptr[0]));
+				nb--;
+			}
+		}
+		if (op % 1000 == 0)
+			CHECK_UEQ(stats(a).used_bytes, used);
+	}
+	CHECK_UEQ(stats(a).used_bytes, used);
+	/* Both outcomes were reached: the arena filled up now and then. */
+	CHECK_CMP(enospc, >, 0);
+	th_note("%d operations, %u ENOSPC, %zu blocks at the end", OPS, enospc,
+		nb);
+	tide_arena_destroy(a);
+}
+
 TEST(free_merges_with_both_neighbours)
 {
 	struct tide_arena *a;
@@ -1479,6 +1624,8 @@ RUN_TESTS(T(create_rounds_size_up_to_pages), T(create_rejects_bad_arguments),
 	  T(destroy_and_free_accept_null),
 	  T(fresh_arena_lays_buffers_back_to_back), T(sizes_round_up_to_8),
 	  T(best_fit_takes_smallest_hole_lowest_address_on_ties),
+	  T(best_fit_is_exact_within_and_across_size_classes),
+	  T(best_fit_matches_a_linear_model_over_random_traffic),
 	  T(free_merges_with_both_neighbours), T(alloc_of_zero_bytes_is_einval),
 	  T(alloc_larger_than_arena_is_enospc),
 	  T(alloc_in_full_arena_is_enospc),
