@@ -7,10 +7,11 @@
  * exactly one buffer, live or free, and the buffers are kept in address order
  * on a doubly linked list so that a free can merge with its neighbours.  Free
  * buffers also sit in trees ordered by (size, start), one per size class,
- * which give best fit with the lowest address on ties; live buffers sit in a hash table keyed
- * by start (open addressing, at most half full), which is how a pointer
- * handed to tide_arena_free() is checked.  All of this lives on the C heap,
- * so the first buffer starts at the mapping's first byte.
+ * which give best fit with the lowest address on ties; live buffers sit in
+ * a hash table keyed by start (open addressing, at most half full), which
+ * is how a pointer handed to tide_arena_free() is checked.  All of this
+ * lives on the C heap, so the first buffer starts at the mapping's first
+ * byte.
  *
  * Every page has a count of the live buffers that overlap it and one of
  * three states: used (count > 0), lru (count 0, but touched since it was last
@@ -53,7 +54,7 @@ struct page {
 
 static atomic_ullong arena_ids; /* each arena's id: its caches' key */
 
-/* ---- the treap of free blocks ------------------------------------------ */
+/* ---- the treaps of free blocks ----------------------------------------- */
 
 static uint32_t next_prio(struct tide_arena *a)
 {
@@ -121,14 +122,16 @@ static struct buf *tree_join(struct buf *l, struct buf *r)
  * The free blocks sit in FREE_NCLASS treaps by size class, so that a
  * search, an insertion or a removal walks a tree of the few blocks of
  * about the same size rather than one of every free block: two-level
- * classes (as TLSF has) over the size in 8-byte units u, exact below
- * FREE_SUB, then FREE_SUB classes per power of two.  A class of larger
+ * classes (as TLSF has) over the size in 8-byte units u, one per size
+ * below 2 * FREE_SUB, then FREE_SUB classes per power of two.  A class of larger
  * sizes never holds a smaller block, so best fit is the class's own best
  * fit or else the smallest block of the next class that has any (the
  * bitmap says which have).  The layout is the one a single tree gives.
  */
-_Static_assert(TIDE_ARENA_MAX >> 3 == (size_t)1 << 27,
-	       "FREE_NCLASS covers sizes up to TIDE_ARENA_MAX");
+_Static_assert(TIDE_ARENA_MAX >> 3 == (size_t)1 << 27 &&
+		       FREE_NCLASS ==
+			       ((27 - FREE_SUB_BITS + 1) << FREE_SUB_BITS) + 1,
+	       "the last class is TIDE_ARENA_MAX's");
 
 static unsigned free_class(size_t size)
 {

@@ -16,13 +16,13 @@ struct page;
 struct tcache;
 
 /*
- * Size classes of the free blocks (arena.c): exact below FREE_SUB 8-byte
- * units, then FREE_SUB per power of two, up to TIDE_ARENA_MAX (2^27 units,
- * class 384 + FREE_SUB - 1).
+ * Size classes of the free blocks (arena.c): one per size below 2 *
+ * FREE_SUB 8-byte units (256 bytes), then FREE_SUB per power of two, up
+ * to TIDE_ARENA_MAX (2^27 units: class 384, the last).
  */
 #define FREE_SUB_BITS 4
 #define FREE_SUB (1u << FREE_SUB_BITS)
-#define FREE_NCLASS ((27 - FREE_SUB_BITS + 2) * FREE_SUB)
+#define FREE_NCLASS ((27 - FREE_SUB_BITS + 1) * FREE_SUB + 1)
 #define FREE_MAPW ((FREE_NCLASS + 63) / 64)
 
 struct buf {

@@ -262,6 +262,7 @@ TEST(best_fit_is_exact_within_and_across_size_classes)
 
 	setup();
 	a = tide_arena_create("t", P);
+	CHECK(a);
 	for (int i = 0; i < 4; i++) {
 		sep[i] = tide_arena_alloc(a, 8);
 		h[i] = tide_arena_alloc(a, hole[i]);
@@ -272,15 +273,20 @@ TEST(best_fit_is_exact_within_and_across_size_classes)
 	for (int i = 0; i < 4; i++)
 		tide_arena_free(a, h[i]);
 	x = tide_arena_alloc(a, 260); /* 264: A and D fit exactly, A lower */
+	CHECK(x);
 	CHECK_UEQ(x - sep[0], off[0]);
 	x = tide_arena_alloc(a, 264); /* D */
+	CHECK(x);
 	CHECK_UEQ(x - sep[0], off[3]);
 	/* The class holds only B (256): C, in the next class, is best. */
 	x = tide_arena_alloc(a, 264);
+	CHECK(x);
 	CHECK_UEQ(x - sep[0], off[2]);
 	x = tide_arena_alloc(a, 256); /* B */
+	CHECK(x);
 	CHECK_UEQ(x - sep[0], off[1]);
 	x = tide_arena_alloc(a, 8); /* the 8 bytes left at the back of C */
+	CHECK(x);
 	CHECK_UEQ(x - sep[0], off[2] + 264);
 	tide_arena_destroy(a);
 }
