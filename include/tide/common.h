@@ -21,8 +21,8 @@ extern "C" {
 
 #define TIDE_VERSION_MAJOR 0
 #define TIDE_VERSION_MINOR 2
-#define TIDE_VERSION_PATCH 28
-#define TIDE_VERSION_STRING "0.2.28"
+#define TIDE_VERSION_PATCH 29
+#define TIDE_VERSION_STRING "0.2.29"
 
 #if defined(TIDE_BUILDING) && defined(__GNUC__)
 #define TIDE_API __attribute__((visibility("default")))
