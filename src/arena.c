@@ -6,12 +6,12 @@
  * The arena is one anonymous mapping.  Buffers tile it: every byte belongs to
  * exactly one buffer, live or free, and the buffers are kept in address order
  * on a doubly linked list so that a free can merge with its neighbours.  Free
- * buffers also sit in trees ordered by (size, start), one per size class,
- * which give best fit with the lowest address on ties; live buffers sit in
- * a hash table keyed by start (open addressing, at most half full), which
- * is how a pointer handed to tide_arena_free() is checked.  All of this
- * lives on the C heap, so the first buffer starts at the mapping's first
- * byte.
+ * buffers also sit in trees ordered by (size, start), one per size class
+ * (arena_free.c), which give best fit with the lowest address on ties;
+ * live buffers sit in a hash table keyed by start (open addressing, at
+ * most half full), which is how a pointer handed to tide_arena_free() is
+ * checked.  All of this lives on the C heap, so the first buffer starts at
+ * the mapping's first byte.
  *
  * Every page has a count of the live buffers that overlap it and one of
  * three states: used (count > 0), lru (count 0, but touched since it was last
@@ -53,162 +53,6 @@ struct page {
 };
 
 static atomic_ullong arena_ids; /* each arena's id: its caches' key */
-
-/* ---- the treaps of free blocks ----------------------------------------- */
-
-static uint32_t next_prio(struct tide_arena *a)
-{
-	uint32_t x = a->rng;
-
-	x ^= x << 13;
-	x ^= x >> 17;
-	x ^= x << 5;
-	a->rng = x;
-	return x;
-}
-
-static bool free_less(const struct buf *x, const struct buf *y)
-{
-	return x->size < y->size || (x->size == y->size && x->start < y->start);
-}
-
-typedef bool (*less_fn)(const struct buf *, const struct buf *);
-
-static void tree_insert(struct buf **t, struct buf *n, less_fn less)
-{
-	struct buf *r = *t;
-
-	if (!r) {
-		n->left = n->right = NULL;
-		*t = n;
-		return;
-	}
-	if (less(n, r)) {
-		tree_insert(&r->left, n, less);
-		if (r->left->prio > r->prio) {
-			struct buf *l = r->left;
-
-			r->left = l->right;
-			l->right = r;
-			*t = l;
-		}
-	} else {
-		tree_insert(&r->right, n, less);
-		if (r->right->prio > r->prio) {
-			struct buf *g = r->right;
-
-			r->right = g->left;
-			g->left = r;
-			*t = g;
-		}
-	}
-}
-
-static struct buf *tree_join(struct buf *l, struct buf *r)
-{
-	if (!l)
-		return r;
-	if (!r)
-		return l;
-	if (l->prio > r->prio) {
-		l->right = tree_join(l->right, r);
-		return l;
-	}
-	r->left = tree_join(l, r->left);
-	return r;
-}
-
-/*
- * The free blocks sit in FREE_NCLASS treaps by size class, so that a
- * search, an insertion or a removal walks a tree of the few blocks of
- * about the same size rather than one of every free block: two-level
- * classes (as TLSF has) over the size in 8-byte units u, one per size
- * below 2 * FREE_SUB, then FREE_SUB classes per power of two.  A class of larger
- * sizes never holds a smaller block, so best fit is the class's own best
- * fit or else the smallest block of the next class that has any (the
- * bitmap says which have).  The layout is the one a single tree gives.
- */
-_Static_assert(TIDE_ARENA_MAX >> 3 == (size_t)1 << 27 &&
-		       FREE_NCLASS ==
-			       ((27 - FREE_SUB_BITS + 1) << FREE_SUB_BITS) + 1,
-	       "the last class is TIDE_ARENA_MAX's");
-
-static unsigned free_class(size_t size)
-{
-	size_t u = size >> 3;
-	unsigned fl;
-
-	if (u < FREE_SUB)
-		return (unsigned)u;
-	fl = 63u - (unsigned)__builtin_clzll((unsigned long long)u);
-	return ((fl - FREE_SUB_BITS + 1) << FREE_SUB_BITS) +
-	       (unsigned)((u >> (fl - FREE_SUB_BITS)) & (FREE_SUB - 1));
-}
-
-static void free_insert(struct tide_arena *a, struct buf *b)
-{
-	unsigned c = free_class(b->size);
-
-	tree_insert(&a->free_root[c], b, free_less);
-	a->free_map[c / 64] |= 1ull << (c % 64);
-}
-
-/* @b leaves the tree of its class, where *@link points to it. */
-static void free_unlink(struct tide_arena *a, struct buf **link, struct buf *b)
-{
-	unsigned c = free_class(b->size);
-
-	*link = tree_join(b->left, b->right);
-	b->left = b->right = NULL;
-	if (!a->free_root[c])
-		a->free_map[c / 64] &= ~(1ull << (c % 64));
-}
-
-/* @b must be in the tree: keys are unique, so the descent finds it. */
-static void free_remove(struct tide_arena *a, struct buf *b)
-{
-	struct buf **t = &a->free_root[free_class(b->size)];
-
-	while (*t != b)
-		t = free_less(b, *t) ? &(*t)->left : &(*t)->right;
-	free_unlink(a, t, b);
-}
-
-/*
- * The smallest free buffer of at least @size bytes, lowest start on ties:
- * the link that points to it in its class's tree (for free_unlink()), or
- * NULL when no block is large enough.
- */
-static struct buf **best_fit(struct tide_arena *a, size_t size)
-{
-	unsigned c = free_class(size), w;
-	struct buf **t = &a->free_root[c], **best = NULL;
-	unsigned long long m;
-
-	while (*t) {
-		if ((*t)->size >= size) {
-			best = t;
-			t = &(*t)->left;
-		} else {
-			t = &(*t)->right;
-		}
-	}
-	if (best)
-		return best;
-	/* Every block of a later class is larger: the smallest one wins. */
-	c++;
-	w = c / 64;
-	m = c % 64 ? a->free_map[w] & (~0ull << (c % 64)) : a->free_map[w];
-	while (!m) {
-		if (++w == FREE_MAPW)
-			return NULL;
-		m = a->free_map[w];
-	}
-	t = &a->free_root[w * 64 + (unsigned)__builtin_ctzll(m)];
-	while ((*t)->left)
-		t = &(*t)->left;
-	return t;
-}
 
 /* ---- the live buffers ------------------------------------------------- */
 
@@ -290,7 +134,6 @@ static struct buf *node_get(struct tide_arena *a)
 			return NULL;
 	}
 	memset(b, 0, sizeof(*b));
-	b->prio = next_prio(a);
 	return b;
 }
 
@@ -330,13 +173,6 @@ static void lru_unlink(struct tide_arena *a, uint32_t i)
 	a->pages_lru--;
 }
 
-static void page_range(const struct tide_arena *a, const struct buf *b,
-		       uint32_t *first, uint32_t *last)
-{
-	*first = (uint32_t)(b->start >> a->page_shift);
-	*last = (uint32_t)((b->start + b->size - 1) >> a->page_shift);
-}
-
 /*
  * A buffer went live: its pages become used, coming off the LRU if idle.
  * Returns how many were unmapped (they fault in: new memory).  Pages are
@@ -348,7 +184,7 @@ static size_t pages_get(struct tide_arena *a, const struct buf *b)
 	uint32_t i, first, last;
 	size_t fresh = 0, reused = 0;
 
-	page_range(a, b, &first, &last);
+	tide__arena_page_span(a, b, &first, &last);
 	for (i = first; i <= last; i++) {
 		struct page *p = &a->pages[i];
 
@@ -380,7 +216,7 @@ static void pages_put(struct tide_arena *a, const struct buf *b)
 	uint32_t i, first, last, tail = a->lru_tail;
 	size_t idle = 0;
 
-	page_range(a, b, &first, &last);
+	tide__arena_page_span(a, b, &first, &last);
 	for (i = first; i <= last; i++) {
 		struct page *p = &a->pages[i];
 
@@ -500,17 +336,17 @@ void tide__arena_release_locked(struct tide_arena *a, struct buf *b)
 	if (b->prev && b->prev->free) {
 		struct buf *prev = b->prev;
 
-		free_remove(a, prev);
+		tide__arena_free_remove(a, prev);
 		absorb_next(a, prev, b);
 		b = prev;
 	}
 	if (b->next && b->next->free) {
 		struct buf *next = b->next;
 
-		free_remove(a, next);
+		tide__arena_free_remove(a, next);
 		absorb_next(a, b, next);
 	}
-	free_insert(a, b);
+	tide__arena_free_insert(a, b);
 }
 
 /* ---- the shrinker ----------------------------------------------------- */
@@ -653,7 +489,7 @@ struct tide_arena *tide_arena_create(const char *name, size_t size)
 	b->size = len;
 	b->free = true;
 	a->first = b;
-	free_insert(a, b);
+	tide__arena_free_insert(a, b);
 	err = tide__os_map(len, (void **)&a->base);
 	if (err)
 		goto out_free_node;
@@ -738,7 +574,7 @@ void *tide_arena_alloc(struct tide_arena *a, size_t size)
 		self = tide__tc_self();
 		share = a->solo && a->solo != self;
 	}
-	link = best_fit(a, size);
+	link = tide__arena_best_fit(a, size);
 	if (!link && a->tcaches) {
 		/*
 		 * The flush cannot be undone: what can fail is tried first,
@@ -753,7 +589,7 @@ void *tide_arena_alloc(struct tide_arena *a, size_t size)
 		if (!live_reserve(a))
 			rest = node_get(a);
 		tide__tc_flush_all(a);
-		link = best_fit(a, size);
+		link = tide__arena_best_fit(a, size);
 	}
 	if (!link) {
 		if (rest)
@@ -776,7 +612,7 @@ void *tide_arena_alloc(struct tide_arena *a, size_t size)
 				      memory_order_relaxed);
 	else if (!shared)
 		a->solo = self;
-	free_unlink(a, link, b);
+	tide__arena_free_unlink(a, link, b);
 	if (rest) {
 		rest->start = b->start + size;
 		rest->size = b->size - size;
@@ -787,7 +623,7 @@ void *tide_arena_alloc(struct tide_arena *a, size_t size)
 			b->next->prev = rest;
 		b->next = rest;
 		b->size = size;
-		free_insert(a, rest);
+		tide__arena_free_insert(a, rest);
 	}
 	b->free = false;
 	live_add(a, b);

@@ -160,9 +160,10 @@ static struct tcache *tc_find(const struct tide_arena *a)
 /* The pages @b touches, each counted whole (see struct tcache). */
 static size_t span_pages(const struct tide_arena *a, const struct buf *b)
 {
-	unsigned sh = (unsigned)__builtin_ctzl(a->page_size);
+	uint32_t first, last;
 
-	return ((b->start + b->size - 1) >> sh) - (b->start >> sh) + 1;
+	tide__arena_page_span(a, b, &first, &last);
+	return (size_t)(last - first) + 1;
 }
 
 /*

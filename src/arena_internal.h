@@ -169,6 +169,29 @@ static inline void tide__bt_del(struct buf **t, unsigned bits, size_t i)
 /* arena.c */
 void tide__arena_release_locked(struct tide_arena *a, struct buf *b);
 
+/* arena_free.c: the free blocks, under the arena's lock */
+void tide__arena_free_insert(struct tide_arena *a, struct buf *b);
+/* @b leaves its class's tree, where *@link points to it. */
+void tide__arena_free_unlink(struct tide_arena *a, struct buf **link,
+			     struct buf *b);
+/* @b, which is free, leaves its class's tree. */
+void tide__arena_free_remove(struct tide_arena *a, struct buf *b);
+/*
+ * The smallest free block of at least @size bytes, the lowest one on
+ * ties: the link that points to it (for tide__arena_free_unlink()), or
+ * NULL when no block is large enough.
+ */
+struct buf **tide__arena_best_fit(struct tide_arena *a, size_t size);
+
+/* The first and last page @b overlaps. */
+static inline void tide__arena_page_span(const struct tide_arena *a,
+					 const struct buf *b, uint32_t *first,
+					 uint32_t *last)
+{
+	*first = (uint32_t)(b->start >> a->page_shift);
+	*last = (uint32_t)((b->start + b->size - 1) >> a->page_shift);
+}
+
 /* arena_list.c */
 extern pthread_mutex_t tide__arenas_lock;
 void tide__arena_link(struct tide_arena *a);

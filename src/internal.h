@@ -673,6 +673,9 @@ bool tide__kv_watching(void);
  */
 struct tide_monitor;
 void tide__sensor_watch(struct tide_monitor *m, uint64_t value, uint64_t low);
+/* Would @m's reading @value watch heap blocks (the rule above)? */
+bool tide__sensor_heap_watched(const struct tide_monitor *m, uint64_t value,
+			       uint64_t low);
 
 /*
  * Backpressure while a loop owns the armed monitor's reclaim (its sensor

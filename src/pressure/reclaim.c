@@ -775,8 +775,7 @@ bool tide__mon_sensor_reading(struct tide_monitor *m, size_t *step, bool *watch)
 	if (!atomic_load(&m->lost))
 		lw->ops->read(lw, &v);
 	*step = sensor_step(v, lw->high);
-	/* as tide__sensor_watch() decides */
-	*watch = v >= lw->low || !tide__mon_polled(m);
+	*watch = tide__sensor_heap_watched(m, v, lw->low);
 	return true;
 }
 

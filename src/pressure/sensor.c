@@ -344,7 +344,8 @@ void tide__sensor_disarm(struct tide_monitor *m, bool wait, bool pass)
 	pthread_rwlock_unlock(&lock);
 }
 
-void tide__sensor_watch(struct tide_monitor *m, uint64_t value, uint64_t low)
+bool tide__sensor_heap_watched(const struct tide_monitor *m, uint64_t value,
+			       uint64_t low)
 {
 	/*
 	 * Under low the fast paths charge nothing, so only a poll would see
@@ -353,7 +354,12 @@ void tide__sensor_watch(struct tide_monitor *m, uint64_t value, uint64_t low)
 	 * 0.2.27 it did not, and a program filling 8 KiB kv blocks into a
 	 * 128 MiB v1 group with a monitor never started was OOM-killed.
 	 */
-	bool on = value >= low || !tide__mon_polled(m);
+	return value >= low || !tide__mon_polled(m);
+}
+
+void tide__sensor_watch(struct tide_monitor *m, uint64_t value, uint64_t low)
+{
+	bool on = tide__sensor_heap_watched(m, value, low);
 
 	/* Both of the monitor's readers may call this at once: each
 	 * compares with what kv does now, so the last reading wins. */
